@@ -1,0 +1,111 @@
+package store
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// UIDRange is an inclusive range of UIDs, Start <= Stop.
+type UIDRange struct {
+	Start, Stop UID
+}
+
+// UIDSet is a set of UIDs as sorted, non-overlapping, non-adjacent ranges.
+// The zero value is the empty set. Use Add/AddRange to keep it normalized.
+type UIDSet []UIDRange
+
+// UIDSetOf returns the set holding uids.
+func UIDSetOf(uids ...UID) UIDSet {
+	var s UIDSet
+	for _, u := range uids {
+		s.Add(u)
+	}
+	return s
+}
+
+// Add inserts one UID.
+func (s *UIDSet) Add(u UID) { s.AddRange(u, u) }
+
+// AddRange inserts start..stop (in either order).
+func (s *UIDSet) AddRange(start, stop UID) {
+	if start > stop {
+		start, stop = stop, start
+	}
+	rs := *s
+	// Fast path: appending in ascending order, the common case.
+	if n := len(rs); n == 0 || uint64(start) > uint64(rs[n-1].Stop)+1 {
+		*s = append(rs, UIDRange{start, stop})
+		return
+	}
+	i, _ := slices.BinarySearchFunc(rs, start, func(r UIDRange, u UID) int {
+		if uint64(r.Stop)+1 < uint64(u) {
+			return -1
+		}
+		return 1
+	})
+	j := i
+	for j < len(rs) && uint64(rs[j].Start) <= uint64(stop)+1 {
+		start = min(start, rs[j].Start)
+		stop = max(stop, rs[j].Stop)
+		j++
+	}
+	*s = slices.Replace(rs, i, j, UIDRange{start, stop})
+}
+
+// Contains reports whether u is in the set.
+func (s UIDSet) Contains(u UID) bool {
+	i, found := slices.BinarySearchFunc(s, u, func(r UIDRange, u UID) int {
+		switch {
+		case r.Stop < u:
+			return -1
+		case r.Start > u:
+			return 1
+		}
+		return 0
+	})
+	_ = i
+	return found
+}
+
+// Len returns the number of UIDs in the set.
+func (s UIDSet) Len() uint64 {
+	var n uint64
+	for _, r := range s {
+		n += uint64(r.Stop-r.Start) + 1
+	}
+	return n
+}
+
+// Empty reports whether the set holds nothing.
+func (s UIDSet) Empty() bool { return len(s) == 0 }
+
+// UIDs expands the set. Use only on sets known to be small.
+func (s UIDSet) UIDs() []UID {
+	var out []UID
+	for _, r := range s {
+		for u := r.Start; ; u++ {
+			out = append(out, u)
+			if u == r.Stop {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// String formats the set in IMAP sequence-set syntax ("1:3,7").
+func (s UIDSet) String() string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(r.Start), 10))
+		if r.Stop != r.Start {
+			b.WriteByte(':')
+			b.WriteString(strconv.FormatUint(uint64(r.Stop), 10))
+		}
+	}
+	return b.String()
+}
