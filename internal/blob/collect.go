@@ -1,0 +1,119 @@
+package blob
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// staleTemp is how old a temporary file must be before Collect removes it:
+// older than any Put could reasonably still be running.
+const staleTemp = time.Hour
+
+// CollectStats reports what Collect did.
+type CollectStats struct {
+	Kept    int   // blobs still referenced
+	Removed int   // unreferenced blobs removed
+	Freed   int64 // bytes freed, including stale temporary files
+}
+
+// Collect removes every blob for which referenced returns false, and
+// temporary files left by interrupted Puts. The caller must ensure that no
+// Put whose reference has not been committed runs concurrently, or that
+// blob could be removed before it is referenced.
+func (s *Store) Collect(referenced func(id string) bool) (CollectStats, error) {
+	var st CollectStats
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return st, fmt.Errorf("blob: collect: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() {
+			continue
+		}
+		if name == "tmp" {
+			if err := s.collectTemp(&st); err != nil {
+				return st, err
+			}
+			continue
+		}
+		if len(name) != 2 {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(s.dir, name))
+		if err != nil {
+			return st, fmt.Errorf("blob: collect: %w", err)
+		}
+		removed := false
+		for _, f := range files {
+			id := f.Name()
+			if !ValidID(id) || id[:2] != name {
+				continue
+			}
+			if referenced(id) {
+				st.Kept++
+				continue
+			}
+			info, err := f.Info()
+			if err == nil {
+				st.Freed += info.Size()
+			}
+			if err := os.Remove(filepath.Join(s.dir, name, id)); err != nil && !os.IsNotExist(err) {
+				return st, fmt.Errorf("blob: collect: %w", err)
+			}
+			st.Removed++
+			removed = true
+		}
+		if removed {
+			if err := syncDir(filepath.Join(s.dir, name)); err != nil {
+				return st, err
+			}
+		}
+	}
+	return st, nil
+}
+
+func (s *Store) collectTemp(st *CollectStats) error {
+	dir := filepath.Join(s.dir, "tmp")
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("blob: collect: %w", err)
+	}
+	for _, f := range files {
+		info, err := f.Info()
+		if err != nil || time.Since(info.ModTime()) < staleTemp {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, f.Name())) == nil {
+			st.Freed += info.Size()
+		}
+	}
+	return nil
+}
+
+// IDs calls fn for every stored blob id.
+func (s *Store) IDs(fn func(id string) error) error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || len(e.Name()) != 2 {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(s.dir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("blob: %w", err)
+		}
+		for _, f := range files {
+			if ValidID(f.Name()) {
+				if err := fn(f.Name()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
