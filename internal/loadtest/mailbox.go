@@ -1,0 +1,147 @@
+package loadtest
+
+import (
+	"context"
+	"time"
+)
+
+// selectMailbox runs SELECT (with optional parameters) and returns what the
+// server said about the mailbox.
+func selectMailbox(c *Client, mailbox, params string) (SelectInfo, Reply, error) {
+	var si SelectInfo
+	cmd := "SELECT " + quote(mailbox)
+	if params != "" {
+		cmd += " " + params
+	}
+	rep, err := c.Exec(cmd, si.Update)
+	return si, rep, err
+}
+
+// timed runs op and returns its duration and response bytes.
+func timed(op func() (Reply, error)) (time.Duration, int64, error) {
+	start := time.Now()
+	rep, err := op()
+	return time.Since(start), rep.Bytes, err
+}
+
+func runSelect(ctx context.Context, cfg Config, n int) ([]Result, error) {
+	c, err := cfg.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	name, err := ensureMailbox(ctx, cfg, c, n)
+	if err != nil {
+		return nil, err
+	}
+	var s samples
+	for i := range cfg.Reps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// Leave the selected state first so every repetition is a fresh
+		// open; CLOSE expunges nothing, as no bench message is \Deleted.
+		if i > 0 {
+			if _, err := c.Exec("CLOSE", nil); err != nil {
+				return nil, err
+			}
+		}
+		d, b, err := timed(func() (Reply, error) {
+			_, rep, err := selectMailbox(c, name, "")
+			return rep, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.add(d, b)
+	}
+	return []Result{s.result("select", n)}, nil
+}
+
+func runFetchFlags(ctx context.Context, cfg Config, n int) ([]Result, error) {
+	c, err := cfg.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	name, err := ensureMailbox(ctx, cfg, c, n)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := selectMailbox(c, name, ""); err != nil {
+		return nil, err
+	}
+	var s samples
+	for range cfg.Reps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		d, b, err := timed(func() (Reply, error) { return c.Exec("FETCH 1:* (UID FLAGS)", nil) })
+		if err != nil {
+			return nil, err
+		}
+		s.add(d, b)
+	}
+	r := withRate(s.result("fetch-flags", n), float64(n), "msg/s")
+	return []Result{r}, nil
+}
+
+func runStore(ctx context.Context, cfg Config, n int) ([]Result, error) {
+	c, err := cfg.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	name, err := ensureMailbox(ctx, cfg, c, n)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := selectMailbox(c, name, ""); err != nil {
+		return nil, err
+	}
+	// Start from a known state: no message flagged.
+	if _, err := c.Exec(`STORE 1:* -FLAGS.SILENT (\Flagged)`, nil); err != nil {
+		return nil, err
+	}
+	var out []Result
+	for _, silent := range []bool{false, true} {
+		item, label := "FLAGS", "store"
+		if silent {
+			item, label = "FLAGS.SILENT", "store.silent"
+		}
+		var s samples
+		// An even number of alternations, so each repetition changes every
+		// message and the mailbox ends unflagged again.
+		reps := cfg.Reps + cfg.Reps%2
+		for i := range reps {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			sign := "+"
+			if i%2 == 1 {
+				sign = "-"
+			}
+			d, b, err := timed(func() (Reply, error) {
+				return c.Exec("STORE 1:* "+sign+item+` (\Flagged)`, nil)
+			})
+			if err != nil {
+				return out, err
+			}
+			s.add(d, b)
+		}
+		out = append(out, withRate(s.result(label, n), float64(n), "msg/s"))
+	}
+	return out, nil
+}
+
+// leave returns to the authenticated state without expunging: UNSELECT
+// (RFC 3691) when the server has it, else CLOSE, which is equivalent here
+// because the scenarios leave no message \Deleted.
+func leave(c *Client) error {
+	cmd := "CLOSE"
+	if c.Has("UNSELECT") {
+		cmd = "UNSELECT"
+	}
+	_, err := c.Exec(cmd, nil)
+	return err
+}
