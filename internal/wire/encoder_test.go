@@ -1,0 +1,73 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+func encode(utf8 bool, f func(e *Encoder)) string {
+	var buf bytes.Buffer
+	e := NewEncoder(bufio.NewWriter(&buf))
+	e.UTF8 = utf8
+	f(e)
+	e.Flush()
+	return buf.String()
+}
+
+func TestEncoderStrings(t *testing.T) {
+	long := strings.Repeat("a", maxQuoted+1)
+	for _, tc := range []struct {
+		in        string
+		utf8      bool
+		want      string
+		asAstring string
+	}{
+		{"plain", false, `"plain"`, "plain"},
+		{`q"u\o`, false, `"q\"u\\o"`, `"q\"u\\o"`},
+		{"two\r\nlines", false, "{10}\r\ntwo\r\nlines", "{10}\r\ntwo\r\nlines"},
+		{"café", false, "{5}\r\ncafé", "{5}\r\ncafé"},
+		{"café", true, `"café"`, `"café"`},
+		{"\xff", true, "{1}\r\n\xff", "{1}\r\n\xff"},
+		{"", false, `""`, `""`},
+		{"nil", false, `"nil"`, `"nil"`},
+		{long, false, "{1025}\r\n" + long, "{1025}\r\n" + long},
+	} {
+		if got := encode(tc.utf8, func(e *Encoder) { e.String(tc.in) }); got != tc.want {
+			t.Errorf("String(%q) utf8=%v: got %q want %q", tc.in, tc.utf8, got, tc.want)
+		}
+		if got := encode(tc.utf8, func(e *Encoder) { e.Astring(tc.in) }); got != tc.asAstring {
+			t.Errorf("Astring(%q) utf8=%v: got %q want %q", tc.in, tc.utf8, got, tc.asAstring)
+		}
+	}
+}
+
+func TestEncoderResponse(t *testing.T) {
+	got := encode(false, func(e *Encoder) {
+		e.Atom("*").SP().Number(3).SP().Atom("FETCH").SP().Special('(').Atom("FLAGS").SP().
+			Flags(store.Flags{System: store.FlagSeen | store.FlagDeleted, Keywords: []string{"$Junk"}}).
+			SP().Atom("INTERNALDATE").SP().DateTime(time.Date(2020, 2, 1, 3, 4, 5, 0, time.FixedZone("", -7*3600))).
+			SP().Atom("BODY[]").SP().Literal(5, strings.NewReader("hello")).Special(')').CRLF()
+		e.Atom("*").SP().Atom("LIST").SP().List(0, nil).SP().Quoted("/").SP().Mailbox("Entwürfe").CRLF()
+		e.Atom("*").SP().Atom("VANISHED").SP().UIDSet(store.UIDSetOf(1, 2, 3, 7)).CRLF()
+	})
+	want := "* 3 FETCH (FLAGS (\\Seen \\Deleted $Junk) INTERNALDATE \" 1-Feb-2020 03:04:05 -0700\" BODY[] {5}\r\nhello)\r\n" +
+		"* LIST () \"/\" Entw&APw-rfe\r\n" +
+		"* VANISHED 1:3,7\r\n"
+	if got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestEncoderShortLiteralSticks(t *testing.T) {
+	var buf bytes.Buffer
+	e := NewEncoder(bufio.NewWriter(&buf))
+	e.Literal(10, strings.NewReader("abc")).CRLF()
+	if e.Flush() == nil {
+		t.Fatal("a literal shorter than announced must fail")
+	}
+}

@@ -1,0 +1,51 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// FuzzDecodeCommand feeds arbitrary bytes to the command reader and the
+// error recovery. Whatever the input, decoding must end without panicking,
+// must stop at the end of the input, and every error the decoder produces
+// for a client mistake must be an *Error.
+func FuzzDecodeCommand(f *testing.F) {
+	for _, s := range []string{
+		"a1 LOGIN joe secret\r\n",
+		"a2 SELECT \"INBOX\"\r\n",
+		"a3 FETCH 1:*,5 (FLAGS BODY.PEEK[HEADER.FIELDS (From To)])\r\n",
+		"a4 APPEND INBOX (\\Seen) \"17-Jul-1996 02:44:25 -0700\" {5+}\r\nhello\r\n",
+		"a5 APPEND INBOX ~{3}\r\nabc\r\n",
+		"a6 STORE $ +FLAGS.SILENT (\\Deleted kw)\r\n",
+		"a7 X ((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))\r\n",
+		"a8 LOGIN {99999999999+}\r\n",
+		"a9 X \"unterminated\r\nb NOOP\r\n",
+		"* NOOP\r\n+\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		lim := Limits{MaxLine: 200, MaxLiteral: 100, MaxAppendLiteral: 300, MaxLiterals: 4, MaxDepth: 8, MaxDiscard: 500}
+		d := NewDecoder(bufio.NewReader(bytes.NewReader(in)), lim)
+		d.OnSyncLiteral = func(int64) error { return nil }
+		for i := 0; i <= len(in); i++ {
+			err := readCommand(d)
+			if err == nil {
+				continue
+			}
+			var we *Error
+			if !errors.As(err, &we) {
+				return // the input ended
+			}
+			if we.Close {
+				return
+			}
+			if err := d.Discard(); err != nil {
+				return
+			}
+		}
+		t.Fatalf("decoder made no progress over %d bytes", len(in))
+	})
+}
