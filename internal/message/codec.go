@@ -1,0 +1,407 @@
+package message
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Stored form of a Structure, version 1. Integers are unsigned varints
+// (encoding/binary) unless said otherwise; a string is its length then its
+// bytes; a list is its length then its elements.
+//
+//	byte     version (1)
+//	uvarint  Size
+//	envelope Envelope
+//	part     Body
+//	search   Search
+//
+// envelope: string Date, Subject, InReplyTo, MessageID; byte flags (bit 0:
+// Sender is From, bit 1: Reply-To is From); address lists From, [Sender],
+// [ReplyTo], To, Cc, Bcc (Sender and ReplyTo only when their flag is clear).
+//
+// address: byte Kind; string Name, ADL, Mailbox, Host.
+//
+// part: string Type, Subtype; params Params; string ID, Description,
+// Encoding, MD5, Location, Disposition; params DispositionParams; list of
+// string Language; uvarint HeaderOffset, BodyOffset-HeaderOffset,
+// EndOffset-BodyOffset, Lines, DecodedSize; byte flags (bit 0:
+// UnknownEncoding, bit 1: Message follows); list of part Children; if bit
+// 1: envelope, part (the encapsulated message).
+//
+// params: list of (string Name, string Value).
+//
+// search: string Subject, From, To, Cc, Bcc; varint Date as Unix seconds
+// and varint zone offset in seconds, or the single varint 0 then 1<<62 for
+// the zero time (see putTime); string MessageID, InReplyTo; list of string
+// References.
+const codecVersion = 1
+
+// Marshal encodes s for storage (the versioned binary form above).
+func (s *Structure) Marshal() ([]byte, error) {
+	if s.Body == nil {
+		return nil, errors.New("message: marshal: structure without body")
+	}
+	e := encoder{buf: make([]byte, 0, 512)}
+	e.buf = append(e.buf, codecVersion)
+	e.uvarint(uint64(s.Size))
+	e.envelope(&s.Envelope)
+	e.part(s.Body)
+	e.search(&s.Search)
+	return e.buf, nil
+}
+
+// Unmarshal decodes what Marshal produced.
+func Unmarshal(b []byte) (*Structure, error) {
+	if len(b) == 0 {
+		return nil, errors.New("message: unmarshal: empty input")
+	}
+	if b[0] == '{' {
+		// The JSON form of early stores.
+		s := new(Structure)
+		if err := json.Unmarshal(b, s); err != nil {
+			return nil, fmt.Errorf("message: unmarshal: %w", err)
+		}
+		return s, nil
+	}
+	if b[0] != codecVersion {
+		return nil, fmt.Errorf("message: unmarshal: unknown version %d", b[0])
+	}
+	d := decoder{src: string(b), pos: 1}
+	s := &Structure{Size: int64(d.uvarint())}
+	d.envelope(&s.Envelope)
+	s.Body = d.part(0)
+	d.search(&s.Search)
+	if d.err == nil && d.pos != len(d.src) {
+		d.err = errCorrupt
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("message: unmarshal: %w", d.err)
+	}
+	return s, nil
+}
+
+type encoder struct{ buf []byte }
+
+func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+
+func (e *encoder) params(ps []Param) {
+	e.uvarint(uint64(len(ps)))
+	for _, p := range ps {
+		e.str(p.Name)
+		e.str(p.Value)
+	}
+}
+
+func (e *encoder) addresses(as []Address) {
+	e.uvarint(uint64(len(as)))
+	for _, a := range as {
+		e.buf = append(e.buf, byte(a.Kind))
+		e.str(a.Name)
+		e.str(a.ADL)
+		e.str(a.Mailbox)
+		e.str(a.Host)
+	}
+}
+
+func sameAddresses(a, b []Address) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *encoder) envelope(v *Envelope) {
+	e.str(v.Date)
+	e.str(v.Subject)
+	e.str(v.InReplyTo)
+	e.str(v.MessageID)
+	var flags byte
+	if sameAddresses(v.Sender, v.From) {
+		flags |= 1
+	}
+	if sameAddresses(v.ReplyTo, v.From) {
+		flags |= 2
+	}
+	e.buf = append(e.buf, flags)
+	e.addresses(v.From)
+	if flags&1 == 0 {
+		e.addresses(v.Sender)
+	}
+	if flags&2 == 0 {
+		e.addresses(v.ReplyTo)
+	}
+	e.addresses(v.To)
+	e.addresses(v.Cc)
+	e.addresses(v.Bcc)
+}
+
+func (e *encoder) part(p *Part) {
+	e.str(p.Type)
+	e.str(p.Subtype)
+	e.params(p.Params)
+	e.str(p.ID)
+	e.str(p.Description)
+	e.str(p.Encoding)
+	e.str(p.MD5)
+	e.str(p.Location)
+	e.str(p.Disposition)
+	e.params(p.DispositionParams)
+	e.uvarint(uint64(len(p.Language)))
+	for _, l := range p.Language {
+		e.str(l)
+	}
+	e.uvarint(uint64(p.HeaderOffset))
+	e.uvarint(uint64(p.BodyOffset - p.HeaderOffset))
+	e.uvarint(uint64(p.EndOffset - p.BodyOffset))
+	e.uvarint(uint64(p.Lines))
+	e.uvarint(uint64(p.DecodedSize))
+	var flags byte
+	if p.UnknownEncoding {
+		flags |= 1
+	}
+	if p.Message != nil {
+		flags |= 2
+	}
+	e.buf = append(e.buf, flags)
+	e.uvarint(uint64(len(p.Children)))
+	for _, c := range p.Children {
+		e.part(c)
+	}
+	if p.Message != nil {
+		e.envelope(&p.Message.Envelope)
+		e.part(p.Message.Body)
+	}
+}
+
+// zeroTimeMark stands for the zero time in the zone-offset slot.
+const zeroTimeMark = 1 << 62
+
+func (e *encoder) putTime(t time.Time) {
+	if t.IsZero() {
+		e.varint(0)
+		e.varint(zeroTimeMark)
+		return
+	}
+	_, off := t.Zone()
+	e.varint(t.Unix())
+	e.varint(int64(off))
+}
+
+func (e *encoder) search(s *SearchFields) {
+	e.str(s.Subject)
+	e.str(s.From)
+	e.str(s.To)
+	e.str(s.Cc)
+	e.str(s.Bcc)
+	e.putTime(s.Date)
+	e.str(s.MessageID)
+	e.str(s.InReplyTo)
+	e.uvarint(uint64(len(s.References)))
+	for _, r := range s.References {
+		e.str(r)
+	}
+}
+
+// decoder reads the stored form. Strings are cut from one copy of the
+// input, so decoding allocates little beyond the parts themselves. The
+// first error sticks and zero values are returned after it.
+type decoder struct {
+	src string
+	pos int
+	err error
+}
+
+var errCorrupt = errors.New("corrupt structure")
+
+// maxDecodeDepth bounds recursion on corrupt input; Parse never nests parts
+// deeper than 2*MaxDepth+1 (parts and encapsulated messages alternate).
+const maxDecodeDepth = 2*MaxDepth + 4
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.pos = len(d.src)
+}
+
+func (d *decoder) uvarint() uint64 {
+	var v uint64
+	var shift uint
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		if d.pos >= len(d.src) {
+			d.fail()
+			return 0
+		}
+		c := d.src[d.pos]
+		d.pos++
+		if c < 0x80 {
+			return v | uint64(c)<<shift
+		}
+		v |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	d.fail()
+	return 0
+}
+
+func (d *decoder) varint() int64 {
+	u := d.uvarint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
+	}
+	return v
+}
+
+func (d *decoder) byte1() byte {
+	if d.pos >= len(d.src) {
+		d.fail()
+		return 0
+	}
+	c := d.src[d.pos]
+	d.pos++
+	return c
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.src)-d.pos) {
+		d.fail()
+		return ""
+	}
+	s := d.src[d.pos : d.pos+int(n)]
+	d.pos += int(n)
+	return s
+}
+
+// count reads a list length, checking that it cannot exceed the remaining
+// input (every element takes at least one byte).
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.src)-d.pos) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) params() []Param {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	ps := make([]Param, n)
+	for i := range ps {
+		ps[i].Name = d.str()
+		ps[i].Value = d.str()
+	}
+	return ps
+}
+
+func (d *decoder) addresses() []Address {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	as := make([]Address, n)
+	for i := range as {
+		as[i].Kind = AddressKind(d.byte1())
+		as[i].Name = d.str()
+		as[i].ADL = d.str()
+		as[i].Mailbox = d.str()
+		as[i].Host = d.str()
+	}
+	return as
+}
+
+func (d *decoder) envelope(v *Envelope) {
+	v.Date = d.str()
+	v.Subject = d.str()
+	v.InReplyTo = d.str()
+	v.MessageID = d.str()
+	flags := d.byte1()
+	v.From = d.addresses()
+	v.Sender, v.ReplyTo = v.From, v.From
+	if flags&1 == 0 {
+		v.Sender = d.addresses()
+	}
+	if flags&2 == 0 {
+		v.ReplyTo = d.addresses()
+	}
+	v.To = d.addresses()
+	v.Cc = d.addresses()
+	v.Bcc = d.addresses()
+}
+
+func (d *decoder) part(depth int) *Part {
+	if depth > maxDecodeDepth {
+		d.fail()
+		return &Part{}
+	}
+	p := &Part{}
+	p.Type = d.str()
+	p.Subtype = d.str()
+	p.Params = d.params()
+	p.ID = d.str()
+	p.Description = d.str()
+	p.Encoding = d.str()
+	p.MD5 = d.str()
+	p.Location = d.str()
+	p.Disposition = d.str()
+	p.DispositionParams = d.params()
+	if n := d.count(); n > 0 {
+		p.Language = make([]string, n)
+		for i := range p.Language {
+			p.Language[i] = d.str()
+		}
+	}
+	p.HeaderOffset = int64(d.uvarint())
+	p.BodyOffset = p.HeaderOffset + int64(d.uvarint())
+	p.EndOffset = p.BodyOffset + int64(d.uvarint())
+	p.Lines = int64(d.uvarint())
+	p.DecodedSize = int64(d.uvarint())
+	flags := d.byte1()
+	p.UnknownEncoding = flags&1 != 0
+	if n := d.count(); n > 0 {
+		p.Children = make([]*Part, n)
+		for i := range p.Children {
+			p.Children[i] = d.part(depth + 1)
+		}
+	}
+	if flags&2 != 0 {
+		p.Message = &Embedded{}
+		d.envelope(&p.Message.Envelope)
+		p.Message.Body = d.part(depth + 1)
+	}
+	return p
+}
+
+func (d *decoder) search(s *SearchFields) {
+	s.Subject = d.str()
+	s.From = d.str()
+	s.To = d.str()
+	s.Cc = d.str()
+	s.Bcc = d.str()
+	sec, off := d.varint(), d.varint()
+	if off != zeroTimeMark && d.err == nil {
+		s.Date = time.Unix(sec, 0).In(time.FixedZone("", int(off)))
+	}
+	s.MessageID = d.str()
+	s.InReplyTo = d.str()
+	if n := d.count(); n > 0 {
+		s.References = make([]string, n)
+		for i := range s.References {
+			s.References[i] = d.str()
+		}
+	}
+}

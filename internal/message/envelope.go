@@ -1,0 +1,183 @@
+package message
+
+import (
+	"mime"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/charset"
+)
+
+// buildEnvelope makes the ENVELOPE of RFC 9051 7.5.2 from a message header.
+func buildEnvelope(h *headerFields) Envelope {
+	var e Envelope
+	e.Date, _ = h.get("Date")
+	e.Subject, _ = h.get("Subject")
+	e.InReplyTo, _ = h.get("In-Reply-To")
+	e.MessageID, _ = h.get("Message-ID")
+	list := func(name string) []Address {
+		v, ok := h.get(name)
+		if !ok {
+			return nil
+		}
+		return ParseAddressList(v)
+	}
+	e.From = list("From")
+	e.Sender = list("Sender")
+	e.ReplyTo = list("Reply-To")
+	e.To = list("To")
+	e.Cc = list("Cc")
+	e.Bcc = list("Bcc")
+	// RFC 9051 7.5.2: absent or empty Sender and Reply-To take From's value.
+	if len(e.Sender) == 0 {
+		e.Sender = e.From
+	}
+	if len(e.ReplyTo) == 0 {
+		e.ReplyTo = e.From
+	}
+	return e
+}
+
+// buildSearchFields decodes what SEARCH and SORT compare.
+func buildSearchFields(h *headerFields) SearchFields {
+	var s SearchFields
+	if v, ok := h.get("Subject"); ok {
+		s.Subject = DecodeHeader(v)
+	}
+	addrs := func(name string) string {
+		v, ok := h.get(name)
+		if !ok {
+			return ""
+		}
+		return FormatAddresses(ParseAddressList(v))
+	}
+	s.From = addrs("From")
+	s.To = addrs("To")
+	s.Cc = addrs("Cc")
+	s.Bcc = addrs("Bcc")
+	if v, ok := h.get("Date"); ok {
+		s.Date = ParseDate(v)
+	}
+	if v, ok := h.get("Message-ID"); ok {
+		if ids := MessageIDs(v); len(ids) > 0 {
+			s.MessageID = ids[0]
+		} else {
+			s.MessageID = v
+		}
+	}
+	if v, ok := h.get("In-Reply-To"); ok {
+		if ids := MessageIDs(v); len(ids) > 0 {
+			s.InReplyTo = ids[0]
+		}
+	}
+	if v, ok := h.get("References"); ok {
+		s.References = MessageIDs(v)
+	}
+	return s
+}
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+
+// DecodeHeader decodes RFC 2047 encoded words of an unfolded header value to
+// UTF-8. Undecodable words are left as they are; bytes that are not UTF-8
+// (raw 8-bit headers) are read as ISO-8859-1.
+func DecodeHeader(v string) string {
+	if strings.Contains(v, "=?") {
+		if d, err := wordDecoder.DecodeHeader(v); err == nil {
+			v = d
+		}
+	}
+	if !utf8.ValidString(v) {
+		r := make([]rune, 0, len(v))
+		for i := 0; i < len(v); {
+			c, n := utf8.DecodeRuneInString(v[i:])
+			if c == utf8.RuneError && n <= 1 {
+				c = rune(v[i])
+				n = 1
+			}
+			r = append(r, c)
+			i += n
+		}
+		v = string(r)
+	}
+	return v
+}
+
+// FormatAddresses renders decoded mailboxes as "Name <mailbox@host>" or
+// "mailbox@host", joined by ", "; group markers are left out.
+func FormatAddresses(as []Address) string {
+	var b strings.Builder
+	for _, a := range as {
+		if a.Kind != AddrMailbox {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		if a.Name != "" {
+			b.WriteString(a.Name)
+			b.WriteString(" <")
+		}
+		b.WriteString(a.Mailbox)
+		if a.Host != MissingDomain {
+			b.WriteByte('@')
+			b.WriteString(a.Host)
+		}
+		if a.Name != "" {
+			b.WriteByte('>')
+		}
+	}
+	return DecodeHeader(b.String())
+}
+
+// MessageIDs extracts the "<...>" message identifiers of a Message-ID,
+// In-Reply-To or References value, in order.
+func MessageIDs(v string) []string {
+	var ids []string
+	for {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
+			return ids
+		}
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			return ids
+		}
+		if id := v[i : i+j+1]; len(id) > 2 {
+			ids = append(ids, id)
+		}
+		v = v[i+j+1:]
+	}
+}
+
+var dateLayouts = []string{
+	"Mon, 2 Jan 2006 15:04:05 -0700",
+	"2 Jan 2006 15:04:05 -0700",
+	"Mon, 2 Jan 2006 15:04 -0700",
+	"Mon, 2 Jan 06 15:04:05 -0700",
+	"Mon, 2 Jan 2006 15:04:05 MST",
+	"Mon, 2 Jan 2006 15:04:05",
+	"Mon Jan 2 15:04:05 2006",
+	time.RFC3339,
+}
+
+// ParseDate parses an RFC 5322 date-time leniently; it returns the zero
+// time when nothing sensible can be read.
+func ParseDate(v string) time.Time {
+	v = strings.TrimSpace(v)
+	if t, err := mail.ParseDate(v); err == nil {
+		return t
+	}
+	v = strings.Join(strings.Fields(stripComments(v)), " ")
+	if t, err := mail.ParseDate(v); err == nil {
+		return t
+	}
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, v); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
