@@ -127,8 +127,8 @@ func runResync(ctx context.Context, cfg Config, n int) ([]Result, error) {
 	return []Result{q, c}, nil
 }
 
-// makeChanges makes total changes to mailbox from session c: 40% flag
-// toggles, 30% expunges, the rest appends, on distinct random messages.
+// makeChanges makes total changes to mailbox from session c: 30% expunges,
+// as many appends, the rest (40%) flag toggles, on distinct random messages.
 func makeChanges(c *Client, mailbox string, total int, corpus [][]byte, rng *rand.Rand, rep int) error {
 	si, _, err := selectMailbox(c, mailbox, "")
 	if err != nil {
