@@ -1,0 +1,301 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Errors returned by Accounts. Authenticate returns only ErrAuthFailed,
+// ErrThrottled, or an operational error (database unreadable) that is
+// neither; callers map the first two to NO [AUTHENTICATIONFAILED] and
+// the third to NO [UNAVAILABLE] (RFC 5530).
+var (
+	ErrExists      = errors.New("account already exists")
+	ErrNoUser      = errors.New("no such account")
+	ErrAuthFailed  = errors.New("authentication failed")
+	ErrThrottled   = errors.New("too many failed logins, try again later")
+	ErrBadPassword = errors.New("unacceptable password")
+)
+
+// MaxPasswordLen bounds a password in bytes; longer input is refused before
+// any hashing.
+const MaxPasswordLen = 1024
+
+// Options tune Accounts. The zero value of each field selects its default;
+// a negative value, where allowed, turns the feature off.
+type Options struct {
+	// Hash is the argon2id configuration for new hashes. Default
+	// DefaultHashParams.
+	Hash HashParams
+	// FailureDelay is how long a failed or throttled attempt waits before
+	// its answer. Default 1 s; negative: no delay.
+	FailureDelay time.Duration
+	// MaxFailuresPerIP and MaxFailuresPerUser are the failures allowed per
+	// key within FailureWindow before the key is blocked for Cooldown.
+	// Defaults 20 and 10; negative: unlimited.
+	MaxFailuresPerIP   int
+	MaxFailuresPerUser int
+	// FailureWindow defaults to 15 minutes, Cooldown to 5 minutes.
+	FailureWindow time.Duration
+	Cooldown      time.Duration
+	// CacheTTL is how long a verified password skips argon2id. Default 5
+	// minutes; negative: no cache.
+	CacheTTL time.Duration
+	// MaxConcurrentHashes bounds simultaneous argon2id computations, each
+	// of which holds Hash.Memory KiB. Default GOMAXPROCS.
+	MaxConcurrentHashes int
+	// Now is the clock; nil means time.Now. Tests move it forward.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Hash == (HashParams{}) {
+		o.Hash = DefaultHashParams
+	}
+	if o.FailureDelay == 0 {
+		o.FailureDelay = time.Second
+	}
+	if o.MaxFailuresPerIP == 0 {
+		o.MaxFailuresPerIP = 20
+	}
+	if o.MaxFailuresPerUser == 0 {
+		o.MaxFailuresPerUser = 10
+	}
+	if o.FailureWindow <= 0 {
+		o.FailureWindow = 15 * time.Minute
+	}
+	if o.Cooldown <= 0 {
+		o.Cooldown = 5 * time.Minute
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = 5 * time.Minute
+	}
+	if o.MaxConcurrentHashes <= 0 {
+		o.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Accounts is the set of accounts in one data directory. It is safe for
+// concurrent use, and several processes may open the same directory.
+type Accounts struct {
+	db     *sql.DB
+	opts   Options
+	hashes chan struct{} // semaphore of MaxConcurrentHashes slots
+	cache  *credCache
+	byIP   *failureLimiter
+	byUser *failureLimiter
+	// dummy is a well-formed record with the current parameters, verified
+	// against when the user does not exist so that the answer takes as long.
+	dummy phcHash
+}
+
+// OpenAccounts opens (creating if needed) the accounts of dataDir with
+// default Options.
+func OpenAccounts(dataDir string) (*Accounts, error) {
+	return OpenAccountsWith(dataDir, Options{})
+}
+
+// OpenAccountsWith opens (creating if needed) the accounts of dataDir.
+func OpenAccountsWith(dataDir string, opts Options) (*Accounts, error) {
+	opts = opts.withDefaults()
+	if err := opts.Hash.validate(); err != nil {
+		return nil, err
+	}
+	db, err := openDB(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	dummyRecord, err := hashPassword("", opts.Hash)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	dummy, err := parsePHC(dummyRecord)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Accounts{
+		db:     db,
+		opts:   opts,
+		hashes: make(chan struct{}, opts.MaxConcurrentHashes),
+		cache:  newCredCache(opts.CacheTTL),
+		byIP:   newFailureLimiter(opts.MaxFailuresPerIP, opts.FailureWindow, opts.Cooldown),
+		byUser: newFailureLimiter(opts.MaxFailuresPerUser, opts.FailureWindow, opts.Cooldown),
+		dummy:  dummy,
+	}, nil
+}
+
+// Close releases the database.
+func (a *Accounts) Close() error { return a.db.Close() }
+
+func checkPassword(password string) error {
+	switch {
+	case password == "":
+		return fmt.Errorf("%w: empty", ErrBadPassword)
+	case len(password) > MaxPasswordLen:
+		return fmt.Errorf("%w: longer than %d bytes", ErrBadPassword, MaxPasswordLen)
+	case strings.ContainsRune(password, 0):
+		// SASL PLAIN (RFC 4616) separates fields with NUL, so such a
+		// password could never be presented.
+		return fmt.Errorf("%w: contains NUL", ErrBadPassword)
+	}
+	return nil
+}
+
+// hash runs argon2id for a new record, holding one hash slot.
+func (a *Accounts) hash(ctx context.Context, password string) (string, error) {
+	if err := a.acquireHashSlot(ctx); err != nil {
+		return "", err
+	}
+	defer a.releaseHashSlot()
+	return hashPassword(password, a.opts.Hash)
+}
+
+func (a *Accounts) acquireHashSlot(ctx context.Context) error {
+	select {
+	case a.hashes <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *Accounts) releaseHashSlot() { <-a.hashes }
+
+// Add creates an account. It fails with ErrExists if name is taken,
+// ErrInvalidName or ErrBadPassword.
+func (a *Accounts) Add(name, password string) error {
+	name, err := NormalizeName(name)
+	if err != nil {
+		return err
+	}
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	rec, err := a.hash(context.Background(), password)
+	if err != nil {
+		return err
+	}
+	now := a.opts.Now().Unix()
+	res, err := a.db.Exec(`INSERT INTO accounts(name, password_hash, created_unix, changed_unix)
+		VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`, name, rec, now, now)
+	if err != nil {
+		return fmt.Errorf("auth: add %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("auth: add %s: %w", name, err)
+	} else if n == 0 {
+		return fmt.Errorf("%w: %s", ErrExists, name)
+	}
+	return nil
+}
+
+// SetPassword replaces an account's password (ErrNoUser if there is no
+// such account). Cached verifications of the old password stop working at
+// once, in this process and, because the record changes, in every other.
+func (a *Accounts) SetPassword(name, password string) error {
+	name, err := NormalizeName(name)
+	if err != nil {
+		return err
+	}
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	rec, err := a.hash(context.Background(), password)
+	if err != nil {
+		return err
+	}
+	res, err := a.db.Exec(`UPDATE accounts SET password_hash = ?, changed_unix = ? WHERE name = ?`,
+		rec, a.opts.Now().Unix(), name)
+	a.cache.forget(name)
+	if err != nil {
+		return fmt.Errorf("auth: set password of %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("auth: set password of %s: %w", name, err)
+	} else if n == 0 {
+		return fmt.Errorf("%w: %s", ErrNoUser, name)
+	}
+	return nil
+}
+
+// Delete removes an account (ErrNoUser if there is none). It does not touch
+// the user's mail; that belongs to the store.
+func (a *Accounts) Delete(name string) error {
+	name, err := NormalizeName(name)
+	if err != nil {
+		return err
+	}
+	res, err := a.db.Exec(`DELETE FROM accounts WHERE name = ?`, name)
+	a.cache.forget(name)
+	if err != nil {
+		return fmt.Errorf("auth: delete %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("auth: delete %s: %w", name, err)
+	} else if n == 0 {
+		return fmt.Errorf("%w: %s", ErrNoUser, name)
+	}
+	return nil
+}
+
+// List returns the account names in ascending order.
+func (a *Accounts) List() ([]string, error) {
+	rows, err := a.db.Query(`SELECT name FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("auth: list: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("auth: list: %w", err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("auth: list: %w", err)
+	}
+	return names, nil
+}
+
+// Exists reports whether an account exists. An invalid name never does.
+func (a *Accounts) Exists(name string) (bool, error) {
+	name, err := NormalizeName(name)
+	if err != nil {
+		return false, nil
+	}
+	_, err = a.record(context.Background(), name)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNoUser):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// record reads a user's PHC string.
+func (a *Accounts) record(ctx context.Context, name string) (string, error) {
+	var rec string
+	err := a.db.QueryRowContext(ctx, `SELECT password_hash FROM accounts WHERE name = ?`, name).Scan(&rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("%w: %s", ErrNoUser, name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("auth: read %s: %w", name, err)
+	}
+	return rec, nil
+}

@@ -1,0 +1,90 @@
+package auth
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DBFile is the accounts database's name inside the data directory.
+const DBFile = "accounts.db"
+
+// schemaVersion is stored in PRAGMA user_version.
+//
+// Version 1, table accounts:
+//
+//	name           TEXT PRIMARY KEY  canonical user name (ValidName)
+//	password_hash  TEXT NOT NULL     argon2id PHC string (see package doc)
+//	created_unix   INTEGER NOT NULL  creation time, Unix seconds
+//	changed_unix   INTEGER NOT NULL  last SetPassword, Unix seconds
+const schemaVersion = 1
+
+const schemaV1 = `CREATE TABLE IF NOT EXISTS accounts (
+	name          TEXT PRIMARY KEY,
+	password_hash TEXT NOT NULL,
+	created_unix  INTEGER NOT NULL,
+	changed_unix  INTEGER NOT NULL
+) WITHOUT ROWID`
+
+// openDB opens DATA/accounts.db. The file is created 0600 before SQLite
+// sees it, because SQLite gives its -wal and -shm files the main file's
+// mode: password hashes stay readable by the server's user only.
+func openDB(dataDir string) (*sql.DB, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("auth: data directory: %w", err)
+	}
+	path := filepath.Join(dataDir, DBFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	f.Close()
+
+	// WAL lets the server read while `tidemark user` writes; synchronous
+	// FULL makes every commit durable before Exec returns; busy_timeout
+	// makes a writer wait for another process's write instead of failing.
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_txlock", "immediate")
+	dsn := (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("auth: open %s: %w", path, err)
+	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("auth: %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func migrate(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	switch {
+	case v == schemaVersion:
+		return nil
+	case v > schemaVersion:
+		return fmt.Errorf("schema version %d is newer than this program's %d", v, schemaVersion)
+	}
+	if _, err := tx.Exec(schemaV1); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
