@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+func init() {
+	register("user", "manage accounts: add, passwd, del, list", runUser)
+}
+
+// userIO is where `tidemark user` talks: stdin is a file so that it can
+// tell a terminal (prompt without echo, ask for confirmation) from a pipe
+// (read the password's first line).
+type userIO struct {
+	stdin          *os.File
+	stdout, stderr io.Writer
+}
+
+func runUser(args []string) int {
+	return userMain(args, userIO{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
+}
+
+const userUsage = `usage:
+  tidemark user add    --data DIR [--password-file FILE] NAME
+  tidemark user passwd --data DIR [--password-file FILE] NAME
+  tidemark user del    --data DIR [--yes] NAME
+  tidemark user list   --data DIR
+
+The password is read from FILE, else from the first line of standard input
+when it is not a terminal, else prompted for without echo. --data defaults to
+$TIDEMARK_DATA. An account is a login (DIR/accounts.db) plus a mail store
+(DIR/users/NAME); add and del act on both.
+`
+
+// userMain runs `tidemark user ARGS` and returns the exit code: 0 done, 1
+// failed, 2 bad usage.
+func userMain(args []string, uio userIO) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(uio.stderr, userUsage)
+		return 2
+	}
+	verb, args := args[0], args[1:]
+	fs := flag.NewFlagSet("user "+verb, flag.ContinueOnError)
+	fs.SetOutput(uio.stderr)
+	fs.Usage = func() { fmt.Fprint(uio.stderr, userUsage) }
+	dataDir := fs.String("data", os.Getenv("TIDEMARK_DATA"), "data directory")
+	var passwordFile *string
+	var yes *bool
+	wantName := true
+	switch verb {
+	case "add", "passwd":
+		passwordFile = fs.String("password-file", "", "read the password from the first line of `FILE`")
+	case "del":
+		yes = fs.Bool("yes", false, "delete without asking")
+	case "list":
+		wantName = false
+	default:
+		fmt.Fprintf(uio.stderr, "tidemark user: unknown action %q\n\n%s", verb, userUsage)
+		return 2
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2
+	}
+	switch {
+	case *dataDir == "":
+		fmt.Fprintln(uio.stderr, "tidemark user: --data is required (or set TIDEMARK_DATA)")
+		return 2
+	case wantName && len(pos) != 1, !wantName && len(pos) != 0:
+		fmt.Fprint(uio.stderr, userUsage)
+		return 2
+	}
+
+	accounts, err := auth.OpenAccounts(*dataDir)
+	if err != nil {
+		fmt.Fprintln(uio.stderr, "tidemark user:", err)
+		return 1
+	}
+	defer accounts.Close()
+	if verb == "list" {
+		return userList(accounts, uio)
+	}
+	name, err := auth.NormalizeName(pos[0])
+	if err != nil {
+		fmt.Fprintln(uio.stderr, "tidemark user:", err)
+		return 2
+	}
+
+	switch verb {
+	case "passwd":
+		err = userPasswd(accounts, name, *passwordFile, uio)
+	case "add":
+		err = withStore(*dataDir, func(st *sqlitestore.Store) error {
+			return userAdd(accounts, st, name, *passwordFile, uio)
+		})
+	case "del":
+		err = withStore(*dataDir, func(st *sqlitestore.Store) error {
+			return userDel(accounts, st, name, *yes, uio)
+		})
+	}
+	if err != nil {
+		fmt.Fprintln(uio.stderr, "tidemark user:", err)
+		return 1
+	}
+	return 0
+}
+
+// withStore opens the mail store of dataDir for f. The store keeps its
+// users under DATA/users, beside DATA/accounts.db.
+func withStore(dataDir string, f func(*sqlitestore.Store) error) error {
+	st, err := sqlitestore.Open(dataDir, sqlitestore.Options{})
+	if err != nil {
+		return err
+	}
+	err = f(st)
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func userAdd(accounts *auth.Accounts, st *sqlitestore.Store, name, passwordFile string, uio userIO) error {
+	// Checked first so that nobody is asked for a password in vain.
+	if ok, err := accounts.Exists(name); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("%w: %s", auth.ErrExists, name)
+	}
+	pw, err := readNewPassword(passwordFile, uio)
+	if err != nil {
+		return err
+	}
+	if err := accounts.Add(name, pw); err != nil {
+		return err
+	}
+	err = st.CreateUser(context.Background(), name)
+	switch {
+	case errors.Is(err, store.ErrUserExists):
+		// Mail imported before the login was made, or left by an account
+		// deleted without its mail: the new login takes it over.
+		fmt.Fprintf(uio.stderr, "tidemark user: %s already has a mail store; keeping it\n", name)
+	case err != nil:
+		// An account that cannot receive mail is worse than none.
+		if derr := accounts.Delete(name); derr != nil {
+			return fmt.Errorf("mail store for %s: %w (and removing the login again failed: %w)", name, err, derr)
+		}
+		return fmt.Errorf("mail store for %s: %w", name, err)
+	}
+	fmt.Fprintf(uio.stdout, "added %s\n", name)
+	return nil
+}
+
+func userPasswd(accounts *auth.Accounts, name, passwordFile string, uio userIO) error {
+	if ok, err := accounts.Exists(name); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("%w: %s", auth.ErrNoUser, name)
+	}
+	pw, err := readNewPassword(passwordFile, uio)
+	if err != nil {
+		return err
+	}
+	if err := accounts.SetPassword(name, pw); err != nil {
+		return err
+	}
+	fmt.Fprintf(uio.stdout, "password of %s changed\n", name)
+	return nil
+}
+
+// userDel removes the login first, so no new session can start, then the
+// mail. Either may be missing (a half-finished earlier add or del); only
+// both missing is an error.
+func userDel(accounts *auth.Accounts, st *sqlitestore.Store, name string, yes bool, uio userIO) error {
+	if !yes {
+		if !term.IsTerminal(int(uio.stdin.Fd())) {
+			return errors.New("standard input is not a terminal: pass --yes to delete")
+		}
+		fmt.Fprintf(uio.stderr, "Delete %s and all of its mail? [y/N] ", name)
+		answer, _ := bufio.NewReader(uio.stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return errors.New("not deleted")
+		}
+	}
+	errAccount := accounts.Delete(name)
+	if errAccount != nil && !errors.Is(errAccount, auth.ErrNoUser) {
+		return errAccount
+	}
+	errStore := st.DeleteUser(context.Background(), name)
+	if errStore != nil && !errors.Is(errStore, store.ErrNoUser) {
+		return fmt.Errorf("login of %s removed, but its mail store: %w", name, errStore)
+	}
+	if errAccount != nil && errStore != nil {
+		return fmt.Errorf("%w: %s", auth.ErrNoUser, name)
+	}
+	fmt.Fprintf(uio.stdout, "deleted %s\n", name)
+	return nil
+}
+
+func userList(accounts *auth.Accounts, uio userIO) int {
+	names, err := accounts.List()
+	if err != nil {
+		fmt.Fprintln(uio.stderr, "tidemark user:", err)
+		return 1
+	}
+	for _, n := range names {
+		fmt.Fprintln(uio.stdout, n)
+	}
+	return 0
+}
+
+// readNewPassword takes the password from passwordFile, a pipe on stdin,
+// or a terminal prompt (twice, without echo).
+func readNewPassword(passwordFile string, uio userIO) (string, error) {
+	if passwordFile != "" {
+		f, err := os.Open(passwordFile)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		return readFirstLine(f, passwordFile)
+	}
+	fd := int(uio.stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return readFirstLine(uio.stdin, "standard input")
+	}
+	fmt.Fprint(uio.stderr, "Password: ")
+	pw1, err := term.ReadPassword(fd)
+	fmt.Fprintln(uio.stderr)
+	if err != nil {
+		return "", fmt.Errorf("reading password: %w", err)
+	}
+	fmt.Fprint(uio.stderr, "Repeat password: ")
+	pw2, err := term.ReadPassword(fd)
+	fmt.Fprintln(uio.stderr)
+	if err != nil {
+		return "", fmt.Errorf("reading password: %w", err)
+	}
+	if !bytes.Equal(pw1, pw2) {
+		return "", errors.New("the passwords differ")
+	}
+	if len(pw1) == 0 {
+		return "", errors.New("empty password")
+	}
+	return string(pw1), nil
+}
+
+// readFirstLine returns r's first line without its line ending. Spaces
+// are kept: they may be part of the password.
+func readFirstLine(r io.Reader, what string) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, auth.MaxPasswordLen+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading password from %s: %w", what, err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", fmt.Errorf("no password on the first line of %s", what)
+	}
+	return line, nil
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments ("user add NAME --data DIR" as well as
+// "user add --data DIR NAME").
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
