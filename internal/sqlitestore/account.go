@@ -1,0 +1,74 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Account is a handle on one user's store; it implements store.Account.
+// Handles are safe for concurrent use.
+type Account struct {
+	s      *Store
+	u      *userDB
+	closed atomic.Bool
+}
+
+var _ store.Account = (*Account)(nil)
+
+// User returns the user's (lower-case) name.
+func (a *Account) User() string { return a.u.name }
+
+// Close releases the handle. It is safe to call more than once.
+func (a *Account) Close() error {
+	if a.closed.Swap(true) {
+		return nil
+	}
+	return a.s.release(a.u)
+}
+
+var errNotFound = errors.New("not found")
+
+// mailboxColumns is what scanMailbox reads.
+const mailboxColumns = `id, name, uidvalidity, uidnext, highestmodseq, special_use,
+	messages, unseen, deleted, size, pruned_below,
+	EXISTS (SELECT 1 FROM subscriptions s WHERE s.name = mailboxes.name)`
+
+type mailboxRow struct {
+	store.MailboxStatus
+	prunedBelow store.ModSeq
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanMailbox(r scanner) (mailboxRow, error) {
+	var m mailboxRow
+	var special string
+	err := r.Scan(&m.ID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &special,
+		&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.prunedBelow, &m.Subscribed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, errNotFound
+	}
+	m.SpecialUse = store.SpecialUse(special)
+	return m, err
+}
+
+func lookupName(ctx context.Context, q querier, name string) (mailboxRow, error) {
+	return scanMailbox(q.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE name = ?`, name))
+}
+
+func lookupID(ctx context.Context, q querier, id store.MailboxID) (mailboxRow, error) {
+	m, err := scanMailbox(q.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, id))
+	if err == errNotFound {
+		return m, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
+	}
+	return m, err
+}
+
+func (t *writeTx) lookup(name string) (mailboxRow, error) { return lookupName(t.ctx, t.tx, name) }
+
+func (t *writeTx) mailbox(id store.MailboxID) (mailboxRow, error) { return lookupID(t.ctx, t.tx, id) }

@@ -1,0 +1,196 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// preparedMessage is a message whose bytes are in the blob store, parsed,
+// ready for the metadata transaction.
+type preparedMessage struct {
+	blobID       string
+	size         int64
+	flags        store.SystemFlags
+	keywords     string
+	internalDate time.Time
+	structure    []byte
+	thread       threadHeaders
+}
+
+// allSystemFlags masks the defined store.SystemFlags bits.
+const allSystemFlags = store.FlagSeen | store.FlagAnswered | store.FlagFlagged | store.FlagDeleted | store.FlagDraft
+
+// normalizeFlags checks keywords and returns the flags in stored form.
+func normalizeFlags(f store.Flags) (store.SystemFlags, string, error) {
+	for _, k := range f.Keywords {
+		if !validKeyword(k) || strings.HasPrefix(k, `\`) {
+			return 0, "", fmt.Errorf("keyword %q: %w", k, store.ErrInvalidKeyword)
+		}
+	}
+	return f.System & allSystemFlags, strings.Join(store.NormalizeKeywords(f.Keywords), " "), nil
+}
+
+func splitKeywords(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+// Append adds messages in one transaction. Each message's bytes are
+// written and fsynced to the blob store and parsed before the transaction
+// begins; a message over the size limit fails the whole call with
+// store.ErrTooBig.
+func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.NewMessage) (store.AppendResult, error) {
+	var res store.AppendResult
+	if _, err := lookupID(ctx, a.u.r, id); err != nil {
+		return res, err
+	}
+	prepared := make([]preparedMessage, len(msgs))
+	for i, m := range msgs {
+		sys, kw, err := normalizeFlags(m.Flags)
+		if err != nil {
+			return res, err
+		}
+		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate}
+	}
+
+	// Blobs written from here on are not referenced until the commit:
+	// keep blob collection away until then.
+	a.u.gcMu.RLock()
+	defer a.u.gcMu.RUnlock()
+	for i, m := range msgs {
+		if err := a.u.prepareBody(&prepared[i], m.Body); err != nil {
+			return res, fmt.Errorf("append message %d: %w", i+1, err)
+		}
+	}
+	now := time.Now()
+	err := a.u.write(ctx, func(t *writeTx) error {
+		mb, err := t.mailbox(id)
+		if err != nil {
+			return err
+		}
+		res.UIDValidity = mb.UIDValidity
+		if len(prepared) == 0 {
+			return nil
+		}
+		if uint64(mb.UIDNext)+uint64(len(prepared))-1 > uint64(store.MaxUID) {
+			return fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
+		}
+		ms, err := t.modseq(id)
+		if err != nil {
+			return err
+		}
+		res.ModSeq = ms
+		insContent, err := t.tx.PrepareContext(t.ctx, `INSERT INTO contents
+			(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		if err != nil {
+			return err
+		}
+		defer insContent.Close()
+		insMessage, err := t.tx.PrepareContext(t.ctx, `INSERT INTO messages
+			(mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insMessage.Close()
+
+		var d counterDelta
+		uid := mb.UIDNext
+		for _, p := range prepared {
+			thread, err := t.threadID(p.thread)
+			if err != nil {
+				return err
+			}
+			date := p.internalDate
+			if date.IsZero() {
+				date = now
+			}
+			_, offset := date.Zone()
+			var contentID int64
+			if err := insContent.QueryRowContext(t.ctx, p.blobID, p.size, date.Unix(), offset,
+				newObjectID('M'), thread, p.structure).Scan(&contentID); err != nil {
+				return fmt.Errorf("append: %w", err)
+			}
+			if _, err := insMessage.ExecContext(t.ctx, id, uid, ms, p.flags, p.keywords, now.Unix(), p.size, contentID); err != nil {
+				return fmt.Errorf("append: %w", err)
+			}
+			d.add(p.flags, p.size, 1)
+			res.UIDs = append(res.UIDs, uid)
+			uid++
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uid, id); err != nil {
+			return err
+		}
+		return t.applyCounters(id, d)
+	})
+	if err != nil {
+		return store.AppendResult{}, err
+	}
+	return res, nil
+}
+
+// prepareBody stores the message bytes, then parses them from the stored
+// blob, so the message is never held in memory.
+func (u *userDB) prepareBody(p *preparedMessage, body io.Reader) error {
+	id, size, err := u.blobs.Put(body)
+	if err != nil {
+		return err
+	}
+	p.blobID, p.size = id, size
+	f, err := u.blobs.Open(id)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := message.Parse(f)
+	if err != nil {
+		return fmt.Errorf("parse: %w", err)
+	}
+	if p.structure, err = st.Marshal(); err != nil {
+		return fmt.Errorf("encode structure: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	p.thread = readThreadHeaders(f)
+	return nil
+}
+
+// counterDelta is a change to a mailbox's STATUS counters.
+type counterDelta struct {
+	messages, unseen, deleted, size int64
+}
+
+// add counts a message with flags f and the given size, sign +1 when it
+// arrives and -1 when it leaves.
+func (d *counterDelta) add(f store.SystemFlags, size int64, sign int64) {
+	d.messages += sign
+	d.size += sign * size
+	if f&store.FlagSeen == 0 {
+		d.unseen += sign
+	}
+	if f&store.FlagDeleted != 0 {
+		d.deleted += sign
+	}
+}
+
+func (t *writeTx) applyCounters(id store.MailboxID, d counterDelta) error {
+	if d == (counterDelta{}) {
+		return nil
+	}
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET messages = messages + ?, unseen = unseen + ?,
+		deleted = deleted + ?, size = size + ? WHERE id = ?`, d.messages, d.unseen, d.deleted, d.size, id)
+	if err != nil {
+		return fmt.Errorf("update counters: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Problem is one inconsistency Check found.
+type Problem struct {
+	Mailbox string    // mailbox name, "" when not about one mailbox
+	UID     store.UID // 0 when not about one message
+	What    string
+}
+
+func (p Problem) String() string {
+	switch {
+	case p.Mailbox == "":
+		return p.What
+	case p.UID == 0:
+		return fmt.Sprintf("mailbox %q: %s", p.Mailbox, p.What)
+	}
+	return fmt.Sprintf("mailbox %q UID %d: %s", p.Mailbox, p.UID, p.What)
+}
+
+// Check verifies a user's store and returns what is wrong: every
+// message's contents and blob exist and the blob hashes to its id with the
+// recorded size; STATUS counters match the messages; every modseq is at
+// most its mailbox's HIGHESTMODSEQ and below the durable floor; every UID
+// and tombstone is below UIDNEXT; tombstones neither overlap each other
+// nor any live message; no contents row is unreferenced. It reads every
+// blob, so it takes time proportional to the store.
+func (s *Store) Check(ctx context.Context, user string) ([]Problem, error) {
+	u, err := s.acquire(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release(u)
+	u.writeMu.Lock()
+	floor, manFloor := u.dbFloor, u.man.ModSeqFloor
+	u.writeMu.Unlock()
+	var ps []Problem
+	err = u.readTx(ctx, func(tx *sql.Tx) error {
+		c := checker{ctx: ctx, tx: tx, u: u, floor: floor, manFloor: manFloor}
+		if err := c.run(); err != nil {
+			return err
+		}
+		ps = c.problems
+		return nil
+	})
+	return ps, err
+}
+
+type checker struct {
+	ctx             context.Context
+	tx              *sql.Tx
+	u               *userDB
+	floor, manFloor uint64
+	names           map[store.MailboxID]string
+	problems        []Problem
+}
+
+func (c *checker) add(mb store.MailboxID, uid store.UID, format string, args ...any) {
+	c.problems = append(c.problems, Problem{Mailbox: c.names[mb], UID: uid, What: fmt.Sprintf(format, args...)})
+}
+
+// each runs q and calls fn with each row's scanner.
+func (c *checker) each(q string, fn func(scanner) error, args ...any) error {
+	rows, err := c.tx.QueryContext(c.ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+	}
+	return rows.Err()
+}
+
+func (c *checker) run() error {
+	if c.floor > c.manFloor {
+		c.add(0, 0, "database modseq floor %d above the manifest's %d", c.floor, c.manFloor)
+	}
+	c.names = make(map[store.MailboxID]string)
+	inbox := false
+	err := c.each(`SELECT `+mailboxColumns+` FROM mailboxes`, func(r scanner) error {
+		m, err := scanMailbox(r)
+		if err != nil {
+			return err
+		}
+		c.names[m.ID] = m.Name
+		if cn, err := canonicalMailboxName(m.Name); err != nil || cn != m.Name {
+			c.add(m.ID, 0, "invalid name")
+		}
+		inbox = inbox || m.Name == "INBOX"
+		if uint64(m.HighestModSeq) >= c.floor {
+			c.add(m.ID, 0, "HIGHESTMODSEQ %d not below the durable floor %d", m.HighestModSeq, c.floor)
+		}
+		if m.prunedBelow > m.HighestModSeq {
+			c.add(m.ID, 0, "pruned below %d, above HIGHESTMODSEQ %d", m.prunedBelow, m.HighestModSeq)
+		}
+		if m.UIDNext == 0 || m.UIDValidity == 0 {
+			c.add(m.ID, 0, "UIDNEXT %d UIDVALIDITY %d", m.UIDNext, m.UIDValidity)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !inbox {
+		c.add(0, 0, "no INBOX")
+	}
+	// Counters against the messages they count.
+	err = c.each(`SELECT b.id, b.messages, b.unseen, b.deleted, b.size,
+		count(m.uid), coalesce(sum(m.flags & 1 = 0), 0), coalesce(sum(m.flags & 8 != 0), 0), coalesce(sum(m.size), 0)
+		FROM mailboxes b LEFT JOIN messages m ON m.mailbox_id = b.id GROUP BY b.id`, func(r scanner) error {
+		var id store.MailboxID
+		var have, want [4]int64
+		if err := r.Scan(&id, &have[0], &have[1], &have[2], &have[3], &want[0], &want[1], &want[2], &want[3]); err != nil {
+			return err
+		}
+		if have != want {
+			c.add(id, 0, "counters messages/unseen/deleted/size are %v, messages say %v", have, want)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Per message.
+	err = c.each(`SELECT m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.size, b.id IS NULL, b.uidnext, b.highestmodseq, c.id IS NULL, coalesce(c.size, -1)
+		FROM messages m LEFT JOIN mailboxes b ON b.id = m.mailbox_id LEFT JOIN contents c ON c.id = m.content_id`, func(r scanner) error {
+		var mb store.MailboxID
+		var uid, uidNext store.UID
+		var ms, hms store.ModSeq
+		var flags store.SystemFlags
+		var kw string
+		var size, csize int64
+		var noMailbox, noContents bool
+		if err := r.Scan(&mb, &uid, &ms, &flags, &kw, &size, &noMailbox, &uidNext, &hms, &noContents, &csize); err != nil {
+			return err
+		}
+		switch {
+		case noMailbox:
+			c.add(mb, uid, "message in missing mailbox %d", mb)
+			return nil
+		case uid == 0 || uid >= uidNext:
+			c.add(mb, uid, "UID not in 1..UIDNEXT-1 (%d)", uidNext)
+		}
+		if ms == 0 || ms > hms {
+			c.add(mb, uid, "modseq %d above HIGHESTMODSEQ %d", ms, hms)
+		}
+		if flags&^allSystemFlags != 0 {
+			c.add(mb, uid, "unknown flag bits %#x", flags)
+		}
+		for _, k := range splitKeywords(kw) {
+			if !validKeyword(k) {
+				c.add(mb, uid, "invalid keyword %q", k)
+			}
+		}
+		if noContents {
+			c.add(mb, uid, "contents row missing")
+		} else if csize != size {
+			c.add(mb, uid, "size %d, contents say %d", size, csize)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.checkTombstones(); err != nil {
+		return err
+	}
+	return c.checkContents()
+}
+
+func (c *checker) checkTombstones() error {
+	var prev struct {
+		mb   store.MailboxID
+		stop store.UID
+	}
+	err := c.each(`SELECT t.mailbox_id, t.uid_start, t.uid_stop, t.modseq, b.uidnext, b.highestmodseq, b.id IS NULL
+		FROM tombstones t LEFT JOIN mailboxes b ON b.id = t.mailbox_id ORDER BY t.mailbox_id, t.uid_start`, func(r scanner) error {
+		var mb store.MailboxID
+		var start, stop, uidNext store.UID
+		var ms, hms store.ModSeq
+		var noMailbox bool
+		if err := r.Scan(&mb, &start, &stop, &ms, &uidNext, &hms, &noMailbox); err != nil {
+			return err
+		}
+		if noMailbox {
+			c.add(mb, start, "tombstone of missing mailbox %d", mb)
+			return nil
+		}
+		if start == 0 || start > stop || stop >= uidNext {
+			c.add(mb, start, "tombstone %d:%d outside 1..UIDNEXT-1 (%d)", start, stop, uidNext)
+		}
+		if ms == 0 || ms > hms {
+			c.add(mb, start, "tombstone modseq %d above HIGHESTMODSEQ %d", ms, hms)
+		}
+		if prev.mb == mb && start <= prev.stop {
+			c.add(mb, start, "tombstones overlap")
+		}
+		prev.mb, prev.stop = mb, stop
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.each(`SELECT t.mailbox_id, m.uid FROM tombstones t JOIN messages m
+		ON m.mailbox_id = t.mailbox_id AND m.uid BETWEEN t.uid_start AND t.uid_stop`, func(r scanner) error {
+		var mb store.MailboxID
+		var uid store.UID
+		if err := r.Scan(&mb, &uid); err != nil {
+			return err
+		}
+		c.add(mb, uid, "live message inside a tombstone")
+		return nil
+	})
+}
+
+// checkContents verifies each contents row is referenced and each blob
+// (once) exists and hashes to its id with the recorded size.
+func (c *checker) checkContents() error {
+	verified := make(map[string]int64)
+	return c.each(`SELECT c.id, c.blob_id, c.size, EXISTS (SELECT 1 FROM messages m WHERE m.content_id = c.id) FROM contents c`, func(r scanner) error {
+		var id, size int64
+		var blobID string
+		var used bool
+		if err := r.Scan(&id, &blobID, &size, &used); err != nil {
+			return err
+		}
+		if !used {
+			c.add(0, 0, "contents %d unreferenced", id)
+		}
+		got, seen := verified[blobID]
+		if !seen {
+			n, err := c.u.blobs.Verify(blobID)
+			if err != nil {
+				c.add(0, 0, "contents %d: %v", id, err)
+				n = -1
+			}
+			verified[blobID] = n
+			got = n
+		}
+		if got >= 0 && got != size {
+			c.add(0, 0, "contents %d: blob is %d bytes, recorded %d", id, got, size)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,242 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Expunge removes the messages of uids that exist, leaving tombstones at
+// one new modseq. Removing nothing allocates no modseq.
+func (a *Account) Expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet) (store.ExpungeResult, error) {
+	var res store.ExpungeResult
+	if err := checkUIDs(uids); err != nil {
+		return res, err
+	}
+	err := a.u.write(ctx, func(t *writeTx) error {
+		if _, err := t.mailbox(id); err != nil {
+			return err
+		}
+		gone, err := t.removeMessages(id, uids)
+		if err != nil || gone.Empty() {
+			return err
+		}
+		ms, err := t.modseq(id)
+		if err != nil {
+			return err
+		}
+		res.ModSeq = ms
+		res.UIDs = gone.UIDs()
+		return t.addTombstones(id, gone, ms)
+	})
+	if err != nil {
+		return store.ExpungeResult{}, err
+	}
+	return res, nil
+}
+
+// removeMessages deletes the messages of uids in mailbox id, fixes the
+// counters and drops contents nothing refers to any more. The caller adds
+// the tombstones.
+func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet) (store.UIDSet, error) {
+	var gone store.UIDSet
+	var d counterDelta
+	var contents []int64
+	for _, r := range uids {
+		rows, err := t.tx.QueryContext(t.ctx,
+			`DELETE FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? RETURNING uid, flags, size, content_id`,
+			id, r.Start, r.Stop)
+		if err != nil {
+			return nil, fmt.Errorf("expunge: %w", err)
+		}
+		var uidList []store.UID
+		for rows.Next() {
+			var u store.UID
+			var f store.SystemFlags
+			var size, content int64
+			if err := rows.Scan(&u, &f, &size, &content); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			uidList = append(uidList, u)
+			d.add(f, size, -1)
+			contents = append(contents, content)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		sortUIDs(uidList)
+		for _, u := range uidList {
+			gone.Add(u)
+		}
+	}
+	if err := t.applyCounters(id, d); err != nil {
+		return nil, err
+	}
+	return gone, t.dropUnreferencedContents(contents)
+}
+
+// addTombstones records uids as expunged at ms (the tombstones that make
+// VANISHED exact, RFC 7162 3.2.10). uids is normalized, so each range is a
+// run of consecutive UIDs; a range continuing the mailbox's last tombstone
+// of the same modseq extends it.
+func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
+	ins, err := t.tx.PrepareContext(t.ctx,
+		`INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for i, r := range uids {
+		if i == 0 && r.Start > 1 {
+			res, err := t.tx.ExecContext(t.ctx, `UPDATE tombstones SET uid_stop = ?
+				WHERE mailbox_id = ? AND uid_stop = ? AND modseq = ?
+				AND uid_start = (SELECT max(uid_start) FROM tombstones WHERE mailbox_id = ? AND uid_start < ?)`,
+				r.Stop, id, r.Start-1, ms, id, r.Start)
+			if err != nil {
+				return fmt.Errorf("tombstones: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				continue
+			}
+		}
+		if _, err := ins.ExecContext(t.ctx, id, r.Start, r.Stop, ms); err != nil {
+			return fmt.Errorf("tombstones: %w", err)
+		}
+	}
+	return nil
+}
+
+// Copy copies messages to dst (RFC 9051 6.4.7); contents are shared, no
+// bytes are copied. Copying nothing allocates no modseq.
+func (a *Account) Copy(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet) (store.CopyResult, error) {
+	return a.copyOrMove(ctx, src, dst, uids, false)
+}
+
+// Move moves messages to dst in one transaction (RFC 6851): copies in dst
+// and tombstones in src.
+func (a *Account) Move(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet) (store.CopyResult, error) {
+	return a.copyOrMove(ctx, src, dst, uids, true)
+}
+
+func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet, move bool) (store.CopyResult, error) {
+	var res store.CopyResult
+	if err := checkUIDs(uids); err != nil {
+		return res, err
+	}
+	err := a.u.write(ctx, func(t *writeTx) error {
+		if _, err := t.mailbox(src); err != nil {
+			return err
+		}
+		dm, err := t.mailbox(dst)
+		if err != nil {
+			return err
+		}
+		res.UIDValidity = dm.UIDValidity
+		type row struct {
+			uid      store.UID
+			flags    store.SystemFlags
+			keywords string
+			size     int64
+			content  int64
+		}
+		var rs []row
+		for _, r := range uids {
+			rows, err := t.tx.QueryContext(t.ctx, `SELECT uid, flags, keywords, size, content_id FROM messages
+				WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, src, r.Start, r.Stop)
+			if err != nil {
+				return fmt.Errorf("copy: %w", err)
+			}
+			for rows.Next() {
+				var x row
+				if err := rows.Scan(&x.uid, &x.flags, &x.keywords, &x.size, &x.content); err != nil {
+					rows.Close()
+					return err
+				}
+				rs = append(rs, x)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		if len(rs) == 0 {
+			return nil
+		}
+		if uint64(dm.UIDNext)+uint64(len(rs))-1 > uint64(store.MaxUID) {
+			return fmt.Errorf("copy: UIDs exhausted in mailbox %q: %w", dm.Name, store.ErrCannot)
+		}
+		ms, err := t.modseq(dst)
+		if err != nil {
+			return err
+		}
+		res.DstModSeq = ms
+		ins, err := t.tx.PrepareContext(t.ctx, `INSERT INTO messages
+			(mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		now := time.Now().Unix()
+		uid := dm.UIDNext
+		var d counterDelta
+		var srcSet store.UIDSet
+		for _, x := range rs {
+			if _, err := ins.ExecContext(t.ctx, dst, uid, ms, x.flags, x.keywords, now, x.size, x.content); err != nil {
+				return fmt.Errorf("copy: %w", err)
+			}
+			d.add(x.flags, x.size, 1)
+			res.SrcUIDs = append(res.SrcUIDs, x.uid)
+			res.DstUIDs = append(res.DstUIDs, uid)
+			srcSet.Add(x.uid)
+			uid++
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uid, dst); err != nil {
+			return err
+		}
+		if err := t.applyCounters(dst, d); err != nil {
+			return err
+		}
+		if !move {
+			return nil
+		}
+		if _, err := t.removeMessages(src, srcSet); err != nil {
+			return err
+		}
+		sms, err := t.modseq(src)
+		if err != nil {
+			return err
+		}
+		res.SrcModSeq = sms
+		return t.addTombstones(src, srcSet, sms)
+	})
+	if err != nil {
+		return store.CopyResult{}, err
+	}
+	return res, nil
+}
+
+// PruneTombstones forgets the tombstones at or below before and records
+// it as the mailbox's PrunedBelow; ChangesSince from below it then answers
+// with a superset (RFC 7162 3.2.5.2 lets the client narrow it). It changes
+// no message, so it allocates no modseq.
+func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, before store.ModSeq) error {
+	return a.u.write(ctx, func(t *writeTx) error {
+		mb, err := t.mailbox(id)
+		if err != nil {
+			return err
+		}
+		before = min(before, mb.HighestModSeq)
+		if before <= mb.prunedBelow {
+			return nil
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
+		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET pruned_below = ? WHERE id = ?`, before, id)
+		return err
+	})
+}

@@ -1,0 +1,85 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+var ctx = context.Background()
+
+func openStore(t testing.TB, dir string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newAccount returns a fresh store in a temp dir with user "alice" open.
+func newAccount(t testing.TB) (*Store, *Account) {
+	t.Helper()
+	s := openStore(t, t.TempDir(), Options{})
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return s, a
+}
+
+func mustMailbox(t testing.TB, a *Account, name string) store.MailboxInfo {
+	t.Helper()
+	m, err := a.Mailbox(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func testMessage(i int, extra string) string {
+	return fmt.Sprintf("From: a@example.org\r\nTo: b@example.org\r\nSubject: message %d\r\nMessage-ID: <m%d@example.org>\r\n%s\r\nbody %d\r\n", i, i, extra, i)
+}
+
+func appendN(t testing.TB, a *Account, id store.MailboxID, n int, flags store.Flags) store.AppendResult {
+	t.Helper()
+	var msgs []store.NewMessage
+	for i := 0; i < n; i++ {
+		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(testMessage(i, "")), Flags: flags})
+	}
+	res, err := a.Append(ctx, id, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func assertClean(t testing.TB, s *Store, user string) {
+	t.Helper()
+	ps, err := s.Check(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		t.Error("check:", p)
+	}
+	if len(ps) > 0 {
+		t.FailNow()
+	}
+}
+
+func assertErr(t testing.TB, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
+	}
+}

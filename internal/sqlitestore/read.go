@@ -1,0 +1,247 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// readTx runs fn in a read transaction: one consistent snapshot of the
+// database (WAL readers never block the writer).
+func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := u.r.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// Snapshot returns every message's UID, modseq and flags, ascending by UID,
+// consistent with the mailbox's HIGHESTMODSEQ.
+func (a *Account) Snapshot(ctx context.Context, id store.MailboxID) (store.Snapshot, error) {
+	var snap store.Snapshot
+	err := a.u.readTx(ctx, func(tx *sql.Tx) error {
+		mb, err := lookupID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		snap.Mailbox = mb.MailboxInfo
+		snap.Messages = make([]store.MessageState, 0, mb.Messages)
+		rows, err := tx.QueryContext(ctx,
+			`SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? ORDER BY uid`, id)
+		if err != nil {
+			return err
+		}
+		snap.Messages, err = scanStates(rows, snap.Messages)
+		return err
+	})
+	if err != nil {
+		return store.Snapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
+	return snap, nil
+}
+
+func scanStates(rows *sql.Rows, out []store.MessageState) ([]store.MessageState, error) {
+	defer rows.Close()
+	cache := make(map[string][]string)
+	var kw sql.RawBytes
+	for rows.Next() {
+		var m store.MessageState
+		if err := rows.Scan(&m.UID, &m.ModSeq, &m.Flags.System, &kw); err != nil {
+			return nil, err
+		}
+		if len(kw) > 0 {
+			if k, ok := cache[string(kw)]; ok { // no allocation for the lookup
+				m.Flags.Keywords = k
+			} else {
+				m.Flags.Keywords = cachedKeywords(cache, string(kw))
+			}
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// ChangesSince answers "what changed after since" with two index range
+// scans, (mailbox_id, modseq) on messages and on tombstones, so its cost
+// follows the number of changes, not the size of the mailbox. Below the
+// mailbox's PrunedBelow the vanished set is a superset computed from the
+// UIDs that exist (RFC 7162 3.2.5.2), which does read the whole UID list.
+func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since store.ModSeq) (store.Changes, error) {
+	var ch store.Changes
+	err := a.u.readTx(ctx, func(tx *sql.Tx) error {
+		mb, err := lookupID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		ch.Mailbox = mb.MailboxInfo
+		ch.PrunedBelow = mb.prunedBelow
+		ch.Exact = since >= mb.prunedBelow
+		if since >= mb.HighestModSeq {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT uid, modseq, flags, keywords FROM messages INDEXED BY messages_modseq
+			WHERE mailbox_id = ? AND modseq > ?`, id, since)
+		if err != nil {
+			return err
+		}
+		if ch.Changed, err = scanStates(rows, nil); err != nil {
+			return err
+		}
+		sortStates(ch.Changed)
+		if !ch.Exact {
+			ch.Vanished, err = missingUIDs(ctx, tx, id, mb.UIDNext)
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT uid_start, uid_stop FROM tombstones INDEXED BY tombstones_modseq
+			WHERE mailbox_id = ? AND modseq > ?`, id, since)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var ranges []store.UIDRange
+		for rows.Next() {
+			var r store.UIDRange
+			if err := rows.Scan(&r.Start, &r.Stop); err != nil {
+				return err
+			}
+			ranges = append(ranges, r)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		slices.SortFunc(ranges, func(a, b store.UIDRange) int { return int(int64(a.Start) - int64(b.Start)) })
+		for _, r := range ranges {
+			ch.Vanished.AddRange(r.Start, r.Stop)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Changes{}, fmt.Errorf("changes since %d: %w", since, err)
+	}
+	return ch, nil
+}
+
+// missingUIDs returns 1..uidNext-1 minus the UIDs that exist.
+func missingUIDs(ctx context.Context, tx *sql.Tx, id store.MailboxID, uidNext store.UID) (store.UIDSet, error) {
+	var set store.UIDSet
+	rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	next := store.UID(1)
+	for rows.Next() {
+		var u store.UID
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		if u > next {
+			set.AddRange(next, u-1)
+		}
+		next = u + 1
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if next < uidNext {
+		set.AddRange(next, uidNext-1)
+	}
+	return set, nil
+}
+
+// messagesPage is how many messages Messages reads per query; fn runs
+// between queries, never while the database is being read.
+const messagesPage = 256
+
+// Messages calls fn for each existing message of uids in ascending UID
+// order. Messages are read a page at a time and fn is called with no
+// statement open, so a slow fn holds nothing in the database.
+func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageData) error) error {
+	if err := checkUIDs(uids); err != nil {
+		return err
+	}
+	if _, err := lookupID(ctx, a.u.r, id); err != nil {
+		return err
+	}
+	for _, r := range uids {
+		lo := r.Start
+		for {
+			page, err := a.u.messagePage(ctx, id, lo, r.Stop)
+			if err != nil {
+				return err
+			}
+			for _, m := range page {
+				if err := fn(m); err != nil {
+					return err
+				}
+			}
+			if len(page) < messagesPage || page[len(page)-1].UID >= r.Stop {
+				break
+			}
+			lo = page[len(page)-1].UID + 1
+		}
+	}
+	return nil
+}
+
+func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID) ([]*store.MessageData, error) {
+	rows, err := u.r.QueryContext(ctx, `SELECT m.uid, m.modseq, m.flags, m.keywords, m.savedate, m.size,
+		c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure
+		FROM messages m JOIN contents c ON c.id = m.content_id
+		WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, id, lo, hi, messagesPage)
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.MessageData
+	for rows.Next() {
+		m := new(store.MessageData)
+		var kw string
+		var saved, date int64
+		var zone int
+		var structure []byte
+		if err := rows.Scan(&m.UID, &m.ModSeq, &m.Flags.System, &kw, &saved, &m.Size,
+			&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure); err != nil {
+			return nil, fmt.Errorf("messages: %w", err)
+		}
+		m.Flags.Keywords = splitKeywords(kw)
+		m.SaveDate = time.Unix(saved, 0)
+		m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
+		if m.Structure, err = message.Unmarshal(structure); err != nil {
+			return nil, fmt.Errorf("message %d structure: %w", m.UID, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// OpenBlob opens a message's bytes.
+func (a *Account) OpenBlob(ctx context.Context, blobID string) (store.Blob, error) {
+	f, err := a.u.blobs.Open(blobID)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Usage adds up the mailbox counters.
+func (a *Account) Usage(ctx context.Context) (store.Usage, error) {
+	var u store.Usage
+	err := a.u.r.QueryRowContext(ctx,
+		`SELECT coalesce(sum(messages), 0), coalesce(sum(size), 0) FROM mailboxes`).Scan(&u.Messages, &u.Bytes)
+	if err != nil {
+		return u, fmt.Errorf("usage: %w", err)
+	}
+	return u, nil
+}
+
+func sortUIDs(u []store.UID) {
+	slices.Sort(u)
+}

@@ -1,0 +1,245 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Options configure a Store.
+type Options struct {
+	// MaxMessageSize is the largest message Append accepts, in bytes
+	// (store.ErrTooBig beyond); 0 means no limit.
+	MaxMessageSize int64
+	// Hub receives commit notifications; Open creates one if nil.
+	Hub *store.Hub
+}
+
+// Store is the embedded backend: a directory of per-user stores. It is
+// safe for concurrent use.
+type Store struct {
+	dir  string
+	opts Options
+	hub  *store.Hub
+
+	mu     sync.Mutex
+	users  map[string]*userDB // open user databases by name; guarded by mu
+	closed bool               // guarded by mu
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store rooted at dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "users"), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	hub := opts.Hub
+	if hub == nil {
+		hub = store.NewHub()
+	}
+	return &Store{dir: dir, opts: opts, hub: hub, users: make(map[string]*userDB)}, nil
+}
+
+// Hub returns the hub commits are published on.
+func (s *Store) Hub() *store.Hub { return s.hub }
+
+func (s *Store) userDir(name string) string { return filepath.Join(s.dir, "users", name) }
+
+// CreateUser makes an empty store with an INBOX. The user directory is
+// built under a temporary name and renamed into place, so a crash never
+// leaves half a user.
+func (s *Store) CreateUser(ctx context.Context, user string) error {
+	name, err := ValidUserName(user)
+	if err != nil {
+		return fmt.Errorf("create user: %w: %w", store.ErrCannot, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	final := s.userDir(name)
+	if _, err := os.Stat(final); err == nil {
+		return fmt.Errorf("create user %q: %w", name, store.ErrUserExists)
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(s.dir, "users"), ".create-"+name+"-")
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	u, err := openUserDB(ctx, name, tmp, s.opts.MaxMessageSize, s.hub)
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", name, err)
+	}
+	if err := u.close(); err != nil {
+		return fmt.Errorf("create user %q: %w", name, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		if errors.Is(err, fs.ErrExist) || isNotEmpty(err) {
+			return fmt.Errorf("create user %q: %w", name, store.ErrUserExists)
+		}
+		return fmt.Errorf("create user: %w", err)
+	}
+	return syncDir(filepath.Join(s.dir, "users"))
+}
+
+// DeleteUser removes a user's store. It fails with store.ErrCannot while
+// handles on the user are open.
+func (s *Store) DeleteUser(ctx context.Context, user string) error {
+	name, err := ValidUserName(user)
+	if err != nil {
+		return fmt.Errorf("delete user: %w: %w", store.ErrNoUser, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	if _, open := s.users[name]; open {
+		return fmt.Errorf("delete user %q: handles still open: %w", name, store.ErrCannot)
+	}
+	dir := s.userDir(name)
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("delete user %q: %w", name, store.ErrNoUser)
+	}
+	// Rename first so that the user disappears atomically; the removal of
+	// the renamed tree may be interrupted without harm (Users skips
+	// dot-names).
+	trash, err := os.MkdirTemp(filepath.Join(s.dir, "users"), ".delete-")
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	gone := filepath.Join(trash, name)
+	if err := os.Rename(dir, gone); err != nil {
+		os.Remove(trash)
+		return fmt.Errorf("delete user: %w", err)
+	}
+	if err := syncDir(filepath.Join(s.dir, "users")); err != nil {
+		return err
+	}
+	return os.RemoveAll(trash)
+}
+
+// Users lists user names in ascending order.
+func (s *Store) Users(ctx context.Context) ([]string, error) {
+	es, err := os.ReadDir(filepath.Join(s.dir, "users"))
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	var out []string
+	for _, e := range es {
+		if n, err := ValidUserName(e.Name()); err == nil && e.IsDir() && n == e.Name() {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Open returns a handle on a user's store. Handles on one user share one
+// database; the last Close closes it.
+func (s *Store) Open(ctx context.Context, user string) (store.Account, error) {
+	return s.openAccount(ctx, user)
+}
+
+func (s *Store) openAccount(ctx context.Context, user string) (*Account, error) {
+	u, err := s.acquire(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return &Account{s: s, u: u}, nil
+}
+
+// acquire returns the user's open database, opening it if needed, with one
+// more reference.
+func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
+	name, err := ValidUserName(user)
+	if err != nil {
+		return nil, fmt.Errorf("open user: %w: %w", store.ErrNoUser, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	if u := s.users[name]; u != nil {
+		u.refs++
+		return u, nil
+	}
+	dir := s.userDir(name)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("open user %q: %w", name, store.ErrNoUser)
+	}
+	u, err := openUserDB(ctx, name, dir, s.opts.MaxMessageSize, s.hub)
+	if err != nil {
+		return nil, fmt.Errorf("open user %q: %w", name, err)
+	}
+	u.refs = 1
+	s.users[name] = u
+	return u, nil
+}
+
+func (s *Store) release(u *userDB) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.refs--
+	if u.refs > 0 {
+		return nil
+	}
+	delete(s.users, u.name)
+	return u.close()
+}
+
+// Close closes every open user database. Handles still open become
+// unusable.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	var first error
+	for name, u := range s.users {
+		if err := u.close(); err != nil && first == nil {
+			first = err
+		}
+		delete(s.users, name)
+	}
+	return first
+}
+
+// CollectBlobs removes the user's blobs that no message references. It
+// waits for appends in progress and holds them off while it runs.
+func (s *Store) CollectBlobs(ctx context.Context, user string) (removed int, err error) {
+	u, err := s.acquire(ctx, user)
+	if err != nil {
+		return 0, err
+	}
+	defer s.release(u)
+	return u.collectBlobs(ctx)
+}
+
+var errClosed = errors.New("sqlitestore: store closed")
+
+func isNotEmpty(err error) bool {
+	return errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	return nil
+}

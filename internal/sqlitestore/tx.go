@@ -1,0 +1,137 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// writeTx is one write transaction of a user's store.
+type writeTx struct {
+	ctx context.Context
+	u   *userDB
+	tx  *sql.Tx
+
+	// touched maps each mailbox this transaction changed to the modseq it
+	// allocated there; published on the hub after commit.
+	touched map[store.MailboxID]store.ModSeq
+	// man is the manifest as it must be on disk before the commit.
+	man      manifest
+	manDirty bool
+	// newDBFloor is the meta.modseq_floor this transaction writes, 0 if
+	// none.
+	newDBFloor uint64
+}
+
+// write runs fn in a write transaction and commits it. The manifest, when
+// fn changed it, is made durable before the commit; the hub hears of the
+// changed mailboxes after the commit.
+func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
+	u.writeMu.Lock()
+	defer u.writeMu.Unlock()
+	tx, err := u.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	t := &writeTx{ctx: ctx, u: u, tx: tx, touched: make(map[store.MailboxID]store.ModSeq), man: u.man}
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if t.manDirty {
+		if err := writeManifest(u.dir, t.man); err != nil {
+			tx.Rollback()
+			return err
+		}
+		u.man = t.man
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if t.newDBFloor != 0 {
+		u.dbFloor = t.newDBFloor
+	}
+	for id, m := range t.touched {
+		u.hub.Publish(u.name, id, m)
+	}
+	return nil
+}
+
+// modseq returns the modseq this transaction gives to changes in mailbox
+// id: HIGHESTMODSEQ+1, allocated on first use and then reused for every
+// change the transaction makes there (RFC 7162 3.1.1; one STORE is one
+// modseq). It is the only place modseqs are allocated. Callers call it only
+// once they know something changes, so a no-op allocates nothing.
+func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
+	if m, ok := t.touched[id]; ok {
+		return m, nil
+	}
+	var m uint64
+	err := t.tx.QueryRowContext(t.ctx,
+		`UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq`, id).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("allocate modseq: %w", err)
+	}
+	if err := t.ensureFloor(m); err != nil {
+		return 0, err
+	}
+	t.touched[id] = store.ModSeq(m)
+	return store.ModSeq(m), nil
+}
+
+// ensureFloor keeps the durable floor above modseq m: the manifest's
+// reservation (written before commit) and meta.modseq_floor (in this
+// transaction).
+func (t *writeTx) ensureFloor(m uint64) error {
+	if m >= t.man.ModSeqFloor {
+		t.man.PrevFloor = t.u.dbFloor
+		t.man.ModSeqFloor = m + reservationStep
+		t.manDirty = true
+	}
+	if m >= max(t.u.dbFloor, t.newDBFloor) {
+		return t.writeDBFloor(t.man.ModSeqFloor)
+	}
+	return nil
+}
+
+// setFloor starts a fresh reservation at f, in both places.
+func (t *writeTx) setFloor(f uint64) error {
+	t.man.ModSeqFloor = f
+	t.man.PrevFloor = f
+	t.manDirty = true
+	return t.writeDBFloor(f)
+}
+
+func (t *writeTx) writeDBFloor(f uint64) error {
+	_, err := t.tx.ExecContext(t.ctx,
+		`INSERT INTO meta (key, value) VALUES ('modseq_floor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, f)
+	if err != nil {
+		return fmt.Errorf("write modseq floor: %w", err)
+	}
+	t.newDBFloor = f
+	return nil
+}
+
+// uidValidity hands out the next UIDVALIDITY: the current time in seconds
+// when that is larger, so values also order across a lost manifest, and
+// strictly increasing in any case (RFC 9051 2.3.1.1).
+func (t *writeTx) uidValidity() uint32 {
+	v := max(t.man.UIDValidityNext, uint32(time.Now().Unix()), 1)
+	t.man.UIDValidityNext = v + 1
+	t.manDirty = true
+	return v
+}

@@ -1,0 +1,205 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/tidemark-mail/tidemark/internal/blob"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// userDB is one user's open store, shared by every Account handle on the
+// user.
+type userDB struct {
+	name  string
+	dir   string
+	hub   *store.Hub
+	blobs *blob.Store
+	w     *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
+	r     *sql.DB // reader connections, query_only
+	refs  int     // open handles; guarded by Store.mu
+
+	// writeMu serializes write transactions (one writer per user) and
+	// guards man and dbFloor.
+	writeMu sync.Mutex
+	man     manifest // as on disk
+	dbFloor uint64   // meta.modseq_floor as committed
+
+	// gcMu keeps blob collection away from appends: Append holds it shared
+	// from its first blob write until its transaction ends, collection
+	// holds it exclusively.
+	gcMu sync.RWMutex
+}
+
+func dsn(path string, reader bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	if reader {
+		q.Add("_pragma", "query_only(1)")
+		q.Set("_txlock", "deferred")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func openUserDB(ctx context.Context, name, dir string, maxSize int64, hub *store.Hub) (*userDB, error) {
+	blobs, err := blob.New(filepath.Join(dir, "blobs"), maxSize)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "meta.db")
+	w, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxIdleConns(4)
+	u := &userDB{name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r}
+	if err := u.reconcile(ctx); err != nil {
+		u.close()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *userDB) close() error {
+	err1 := u.r.Close()
+	err2 := u.w.Close()
+	if err1 != nil {
+		return err1
+	}
+	return err2
+}
+
+// reconcile runs when a user's database is opened: it makes sure INBOX
+// exists and that the database agrees with the manifest's modseq floor,
+// raising every mailbox above it when it does not (see the package doc).
+func (u *userDB) reconcile(ctx context.Context) error {
+	man, manOK, err := readManifest(u.dir)
+	if err != nil {
+		return err
+	}
+	u.writeMu.Lock()
+	u.man = man
+	u.writeMu.Unlock()
+	return u.write(ctx, func(t *writeTx) error {
+		var dbFloor uint64
+		err := t.tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'modseq_floor'`).Scan(&dbFloor)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		u.dbFloor = dbFloor
+		var maxHMS uint64
+		if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(highestmodseq), 0) FROM mailboxes`).Scan(&maxHMS); err != nil {
+			return err
+		}
+		if !manOK {
+			// Without a manifest, at least never repeat a UIDVALIDITY the
+			// database holds.
+			var maxUV uint32
+			if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(uidvalidity), 0) FROM mailboxes`).Scan(&maxUV); err != nil {
+				return err
+			}
+			t.man.UIDValidityNext = max(t.man.UIDValidityNext, maxUV+1)
+		}
+		consistent := manOK && dbFloor != 0 &&
+			(dbFloor == man.ModSeqFloor || dbFloor == man.PrevFloor) && maxHMS < dbFloor
+		if _, err := t.lookup("INBOX"); err == errNotFound {
+			if _, err := t.createMailbox("INBOX", ""); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if consistent {
+			return nil
+		}
+		base := maxHMS
+		if manOK {
+			// The database is older than the manifest: restored or rebuilt.
+			base = max(base, man.ModSeqFloor)
+			if err := t.raiseAll(base); err != nil {
+				return err
+			}
+		}
+		return t.setFloor(base + reservationStep)
+	})
+}
+
+// raiseAll lifts every mailbox to HIGHESTMODSEQ floor with a new
+// UIDVALIDITY: clients must resynchronize from scratch, and no modseq they
+// saw can be repeated.
+func (t *writeTx) raiseAll(floor uint64) error {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT id FROM mailboxes`)
+	if err != nil {
+		return err
+	}
+	var ids []store.MailboxID
+	for rows.Next() {
+		var id store.MailboxID
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		uv := t.uidValidity()
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidvalidity = ?, highestmodseq = max(highestmodseq, ?), pruned_below = 0 WHERE id = ?`, uv, floor, id); err != nil {
+			return err
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ?`, id); err != nil {
+			return err
+		}
+		t.touched[id] = store.ModSeq(floor)
+	}
+	return nil
+}
+
+// collectBlobs removes unreferenced blobs while no append is in progress.
+func (u *userDB) collectBlobs(ctx context.Context) (int, error) {
+	u.gcMu.Lock()
+	defer u.gcMu.Unlock()
+	refs := make(map[string]bool)
+	rows, err := u.r.QueryContext(ctx, `SELECT DISTINCT blob_id FROM contents`)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		refs[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	st, err := u.blobs.Collect(func(id string) bool { return refs[id] })
+	if err != nil {
+		return st.Removed, fmt.Errorf("collect blobs: %w", err)
+	}
+	return st.Removed, nil
+}
