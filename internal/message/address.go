@@ -116,8 +116,12 @@ func ParseAddressList(s string) []Address {
 			toks = nil
 		}
 		if stop == ':' {
-			out = append(out, Address{Kind: AddrGroupStart, Mailbox: phrase(cur)})
-			inGroup = true
+			// A group without a name cannot be told from a group end
+			// marker by a client: read its members as plain addresses.
+			if name := phrase(cur); name != "" {
+				out = append(out, Address{Kind: AddrGroupStart, Mailbox: name})
+				inGroup = true
+			}
 			continue
 		}
 		if a, ok := parseMailbox(cur); ok {
@@ -169,6 +173,7 @@ func parseMailbox(toks []addrToken) (Address, bool) {
 			}
 		}
 		// Source route: "@a,@b:" before the addr-spec.
+		spec = dropAngles(spec)
 		for i, t := range spec {
 			if t.kind == ':' {
 				a.ADL = joinTokens(spec[:i], false)
@@ -176,9 +181,12 @@ func parseMailbox(toks []addrToken) (Address, bool) {
 				break
 			}
 		}
-	} else if comment != "" {
-		// "user@host (Name)": the comment stands in for a display name.
-		a.Name = comment
+	} else {
+		spec = dropAngles(spec)
+		if comment != "" {
+			// "user@host (Name)": the comment stands in for a display name.
+			a.Name = comment
+		}
 	}
 	at := -1
 	for i := len(spec) - 1; i >= 0; i-- {
@@ -203,6 +211,17 @@ func parseMailbox(toks []addrToken) (Address, bool) {
 		a.Host = MissingDomain
 	}
 	return a, true
+}
+
+// dropAngles removes stray '<' and '>' from an addr-spec.
+func dropAngles(toks []addrToken) []addrToken {
+	out := toks[:0:0]
+	for _, t := range toks {
+		if t.kind != '<' && t.kind != '>' {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // phrase joins display-name tokens with single spaces where the header had

@@ -138,8 +138,17 @@ func (p *parser) delimiter(line []byte, start int64) bool {
 			endLF--
 		}
 		endsLF := p.prevTerm > 0 && p.prevContent == 0
+		// A part whose header was cut short by the delimiter ends at the
+		// delimiter, after that line break; its ancestors must then end
+		// there too so that they still contain it.
+		floor := int64(-1)
 		for j := len(p.stack) - 1; j > i; j-- {
-			p.close(p.stack[j], start, end, endLF, endsLF)
+			if floor > end {
+				p.close(p.stack[j], start, floor, p.lfs, true)
+			} else {
+				p.close(p.stack[j], start, end, endLF, endsLF)
+			}
+			floor = p.stack[j].part.EndOffset
 		}
 		p.stack = p.stack[:i+1]
 		if bytes.HasPrefix(line[len(f.delim):], []byte("--")) {
