@@ -523,3 +523,21 @@ func IsAtomChar(c byte) bool {
 
 // IsAstringChar reports whether c is an ASTRING-CHAR: an ATOM-CHAR or "]".
 func IsAstringChar(c byte) bool { return IsAtomChar(c) || c == ']' }
+
+// Line reads a whole line outside any command, up to and including its
+// CRLF, and returns it without the line end: the client's answers to
+// AUTHENTICATE challenges and IDLE's DONE. It may be empty.
+func (d *Decoder) Line() (string, error) {
+	d.Begin()
+	var sb strings.Builder
+	for {
+		c, err := d.readByte()
+		if err != nil {
+			return "", err
+		}
+		if c == '\n' {
+			return strings.TrimSuffix(sb.String(), "\r"), nil
+		}
+		sb.WriteByte(c)
+	}
+}

@@ -1,0 +1,57 @@
+package server
+
+import "strings"
+
+// capability is one word of the CAPABILITY response and when it is
+// offered.
+type capability struct {
+	name string
+	when func(s *Session) bool // nil: always
+}
+
+// capabilities is the one list every CAPABILITY response is built from.
+// Command files add their extensions from init with addCapability; the
+// order of registration is the order of the response.
+var capabilities []capability
+
+// addCapability offers name whenever when returns true (always if nil).
+func addCapability(name string, when func(s *Session) bool) {
+	capabilities = append(capabilities, capability{name, when})
+}
+
+func beforeAuth(s *Session) bool { return s.state == StateNotAuthenticated }
+func afterAuth(s *Session) bool  { return s.state != StateNotAuthenticated }
+
+// plaintextAuthAllowed says whether passwords may be sent on this
+// connection: over TLS, from loopback, or when configured (RFC 9051 6.2.3).
+func (s *Session) plaintextAuthAllowed() bool {
+	return s.tls || s.isLoopback() || s.srv.cfg.AllowPlaintextAuth
+}
+
+func init() {
+	addCapability("IMAP4rev1", nil)
+	addCapability("IMAP4rev2", nil)
+	addCapability("LITERAL+", nil)
+	addCapability("SASL-IR", nil)
+	addCapability("ID", nil)
+	addCapability("ENABLE", nil)
+	addCapability("IDLE", nil)
+	addCapability("UNSELECT", nil)
+	addCapability("CONDSTORE", nil)
+	addCapability("UTF8=ACCEPT", afterAuth)
+}
+
+// capabilityString is the space-separated list for this session now.
+func (s *Session) capabilityString() string {
+	var b strings.Builder
+	for _, c := range capabilities {
+		if c.when != nil && !c.when(s) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(c.name)
+	}
+	return b.String()
+}

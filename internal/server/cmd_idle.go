@@ -1,0 +1,76 @@
+package server
+
+import (
+	"strings"
+	"time"
+)
+
+// IDLE (RFC 2177, RFC 9051 6.3.13): the session waits on the store's Hub
+// for commits to the selected mailbox and runs a sync point at each one,
+// so changes reach the client as they happen, until the client sends DONE.
+func init() {
+	register(&Command{Name: "IDLE", States: authenticated, NoSync: true, Run: runIdle})
+}
+
+func runIdle(s *Session, c *Cmd) error {
+	if err := c.End(); err != nil {
+		return err
+	}
+	var wake <-chan struct{}
+	if s.view != nil {
+		w := s.srv.cfg.Store.Hub().Watch(s.user, s.view.Mailbox.ID)
+		defer w.Close()
+		wake = w.C
+		// Report what happened before the watch began.
+		if err := s.sync(true); err != nil {
+			return err
+		}
+	}
+	if err := s.continuation("idling"); err != nil {
+		return err
+	}
+
+	// The client's next line is read by its own goroutine so that this
+	// one can write updates meanwhile; nothing else reads the connection
+	// until it has delivered the line.
+	type lineResult struct {
+		line string
+		err  error
+	}
+	lines := make(chan lineResult, 1)
+	s.conn().SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
+	go func() {
+		l, err := s.dec.Line()
+		lines <- lineResult{l, err}
+	}()
+	for {
+		select {
+		case r := <-lines:
+			s.conn().SetReadDeadline(time.Time{})
+			if r.err != nil {
+				// The connection is gone or silent for too long: end it.
+				c.answered = true
+				s.endOnReadError(r.err)
+				return r.err
+			}
+			if !strings.EqualFold(strings.TrimSpace(r.line), "DONE") {
+				return Bad("", "Expected DONE")
+			}
+			return s.sync(true)
+		case <-wake:
+			if err := s.sync(true); err != nil {
+				return err
+			}
+			if err := s.enc.Flush(); err != nil {
+				return err
+			}
+		case <-s.srv.done:
+			s.bye("Server shutting down")
+			s.conn().Close()
+			<-lines
+			s.state = StateLogout
+			c.answered = true
+			return nil
+		}
+	}
+}

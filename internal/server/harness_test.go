@@ -1,0 +1,188 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// testEnv is a real server on 127.0.0.1 with a real store and accounts in
+// a temporary directory, user "joe" with password "secret-pass".
+type testEnv struct {
+	t     *testing.T
+	srv   *Server
+	store *sqlitestore.Store
+	addr  string
+}
+
+const testUser, testPass = "joe", "secret-pass"
+
+func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlitestore.Open(dir, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accts, err := auth.OpenAccountsWith(dir, auth.Options{
+		Hash:         auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		FailureDelay: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := accts.Add(testUser, testPass); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateUser(context.Background(), testUser); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Store: st, Auth: accts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	srv := New(cfg)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-served
+		accts.Close()
+		st.Close()
+	})
+	return &testEnv{t: t, srv: srv, store: st, addr: l.Addr().String()}
+}
+
+// account opens the test user's store directly, as another writer would.
+func (e *testEnv) account() store.Account {
+	a, err := e.store.Open(context.Background(), testUser)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// appendMessages adds n small messages to a mailbox through the store.
+func (e *testEnv) appendMessages(mailbox string, n int, flags store.Flags) store.AppendResult {
+	e.t.Helper()
+	a := e.account()
+	mb, err := a.Mailbox(context.Background(), mailbox)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var msgs []store.NewMessage
+	for i := 0; i < n; i++ {
+		body := fmt.Sprintf("From: a@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n", i, i)
+		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(body), Flags: flags})
+	}
+	res, err := a.Append(context.Background(), mb.ID, msgs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res
+}
+
+// client is one raw connection driven by transcript steps.
+type client struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func (e *testEnv) dial() *client {
+	e.t.Helper()
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	c := &client{t: e.t, conn: conn, r: bufio.NewReader(conn)}
+	c.expect(`^\* OK \[CAPABILITY IMAP4rev1 IMAP4rev2 .*\] Tidemark ready$`)
+	return c
+}
+
+// send writes one client line (CRLF added).
+func (c *client) send(line string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
+		c.t.Fatalf("send %q: %v", line, err)
+	}
+}
+
+// readLine returns the next server line without CRLF.
+func (c *client) readLine() string {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	l, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("read: %v (got %q)", err, l)
+	}
+	if !strings.HasSuffix(l, "\r\n") {
+		c.t.Fatalf("line without CRLF: %q", l)
+	}
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+// expect reads one line per pattern, each a regular expression that must
+// match the whole line.
+func (c *client) expect(patterns ...string) []string {
+	c.t.Helper()
+	var got []string
+	for _, p := range patterns {
+		l := c.readLine()
+		got = append(got, l)
+		if !regexp.MustCompile(p).MatchString(l) {
+			c.t.Fatalf("got %q, want match for %q (lines so far %q)", l, p, got)
+		}
+	}
+	return got
+}
+
+// until reads lines up to and including the one starting with prefix,
+// and returns them all.
+func (c *client) until(prefix string) []string {
+	c.t.Helper()
+	var got []string
+	for {
+		l := c.readLine()
+		got = append(got, l)
+		if strings.HasPrefix(l, prefix) {
+			return got
+		}
+	}
+}
+
+// expectClosed checks that the server closed the connection.
+func (c *client) expectClosed() {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if l, err := c.r.ReadString('\n'); err != io.EOF {
+		c.t.Fatalf("want connection closed, got %q %v", l, err)
+	}
+}
+
+func (c *client) login() {
+	c.t.Helper()
+	c.send("L1 LOGIN " + testUser + " " + testPass)
+	c.expect(`^L1 OK \[CAPABILITY .*\] Logged in$`)
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/view"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// Untagged starts an untagged response ("* ") and returns the encoder to
+// continue it; the response ends with CRLF and goes out with the tagged
+// response (or an explicit Flush). Command files write everything through
+// it, including literals streamed from blobs (Encoder.Literal).
+func (s *Session) Untagged() *wire.Encoder { return s.enc.Raw("* ") }
+
+// Enc returns the response encoder, for continuing a response.
+func (s *Session) Enc() *wire.Encoder { return s.enc }
+
+// continuation writes a continuation request ("+ text") and flushes it.
+func (s *Session) continuation(text string) error {
+	return s.enc.Raw("+ ").Text(text).CRLF().Flush()
+}
+
+// Account is the logged-in user's store.
+func (s *Session) Account() store.Account { return s.acct }
+
+// View is the selected mailbox, nil outside the selected state.
+func (s *Session) View() *view.View { return s.view }
+
+// Enabled reports whether the client ENABLEd ext ("CONDSTORE", "QRESYNC",
+// "IMAP4REV2", "UTF8=ACCEPT"), or enabled CONDSTORE implicitly.
+func (s *Session) Enabled(ext string) bool { return s.enabled[strings.ToUpper(ext)] }
+
+// EnableCondstore records CONDSTORE as enabled because the client used a
+// CONDSTORE-enabling command (RFC 7162 3.1: SELECT (CONDSTORE), FETCH
+// MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE, SEARCH MODSEQ).
+func (s *Session) EnableCondstore() { s.enabled["CONDSTORE"] = true }
+
+// Rev2 reports whether the client speaks IMAP4rev2 (RFC 9051) rather
+// than IMAP4rev1.
+func (s *Session) Rev2() bool { return s.enabled["IMAP4REV2"] }
+
+// SeqSetUIDs resolves a set from the client, sequence numbers unless uid,
+// against the selected mailbox.
+func (s *Session) SeqSetUIDs(set wire.SeqSet, uid bool) (store.UIDSet, error) {
+	if set.Saved {
+		return nil, Bad("", "Saved search results ($) are not supported")
+	}
+	if uid {
+		return s.view.UIDSetUIDs(set), nil
+	}
+	return s.view.SeqSetUIDs(set)
+}
+
+// sync is the sync point: it brings the selected view up to date with the
+// store and writes what changed (unflushed). allowExpunge follows the
+// command table (RFC 9051 7.4.1).
+func (s *Session) sync(allowExpunge bool) error {
+	if s.view == nil {
+		return nil
+	}
+	ups, err := s.view.Sync(s.ctx(), s.acct, view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC")})
+	if err != nil {
+		return err
+	}
+	s.writeUpdates(ups)
+	return s.enc.Err()
+}
+
+// writeUpdates writes a sync's updates as untagged responses.
+func (s *Session) writeUpdates(ups []view.Update) {
+	for _, u := range ups {
+		switch u.Kind {
+		case view.UpdateExpunge:
+			s.Untagged().Number(u.Seq).Raw(" EXPUNGE").CRLF()
+		case view.UpdateVanished:
+			s.Untagged().Raw("VANISHED ").UIDSet(u.UIDs).CRLF()
+		case view.UpdateFlagList:
+			s.writeFlagList(u.Keywords)
+		case view.UpdateExists:
+			s.Untagged().Number(u.Count).Raw(" EXISTS").CRLF()
+		case view.UpdateFetch:
+			s.WriteFetchFlags(u.Seq, u.Msg)
+		}
+	}
+}
+
+// WriteFetchFlags writes "* n FETCH (FLAGS (...))" for a flag change,
+// with UID when the client enabled QRESYNC (RFC 7162 3.2.4) and MODSEQ when
+// it enabled CONDSTORE (RFC 7162 3.1.4).
+func (s *Session) WriteFetchFlags(seq uint32, m store.MessageState) {
+	e := s.Untagged().Number(seq).Raw(" FETCH (")
+	if s.Enabled("QRESYNC") {
+		e.Raw("UID ").Number(uint32(m.UID)).SP()
+	}
+	e.Raw("FLAGS ").Flags(m.Flags)
+	if s.Enabled("CONDSTORE") {
+		e.Raw(" MODSEQ (").Number64(uint64(m.ModSeq)).Special(')')
+	}
+	e.Special(')').CRLF()
+}
+
+// writeFlagList writes FLAGS and PERMANENTFLAGS for the selected mailbox:
+// the system flags plus its keywords; any keyword may be created (\*)
+// unless the mailbox is read-only.
+func (s *Session) writeFlagList(keywords []string) {
+	names := append(wire.SystemFlagNames(), keywords...)
+	s.Untagged().Raw("FLAGS ").List(len(names), func(i int) { s.enc.Raw(names[i]) }).CRLF()
+	if s.view != nil && s.view.ReadOnly {
+		s.Untagged().Raw("OK [PERMANENTFLAGS ()] No permanent flags permitted").CRLF()
+		return
+	}
+	s.Untagged().Raw("OK [PERMANENTFLAGS ").List(len(names)+1, func(i int) {
+		if i == len(names) {
+			s.enc.Raw(`\*`)
+		} else {
+			s.enc.Raw(names[i])
+		}
+	}).Raw("] Flags permitted").CRLF()
+}
+
+// ReadMailbox reads a mailbox name argument and converts it to the
+// store's UTF-8 form: IMAP4rev1 clients without UTF8=ACCEPT send modified
+// UTF-7 (RFC 3501 5.1.3).
+func (s *Session) ReadMailbox(d *wire.Decoder) (string, error) {
+	name, err := d.Mailbox()
+	if err != nil {
+		return "", err
+	}
+	if s.enc.UTF8 {
+		return name, nil
+	}
+	u, err := wire.DecodeMUTF7(name)
+	if err != nil {
+		return "", Bad("CANNOT", "Mailbox name is not valid modified UTF-7")
+	}
+	return u, nil
+}

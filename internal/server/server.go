@@ -1,0 +1,213 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// Authenticator checks a user's password. It returns nil on success,
+// an error matching ErrAuthFailed for wrong credentials, ErrThrottled when
+// the user or address is locked out for a while, and any other error for
+// an operational failure. *auth.Accounts implements it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, user, password string, remote netip.Addr) error
+}
+
+// Errors an Authenticator returns (they are auth's, so *auth.Accounts is
+// an Authenticator as is).
+var (
+	ErrAuthFailed = auth.ErrAuthFailed
+	ErrThrottled  = auth.ErrThrottled
+)
+
+// ConnLimiter caps simultaneous connections per client address and
+// sessions per user; *auth.ConnLimiter implements it. Each successful
+// Acquire returns a release function.
+type ConnLimiter interface {
+	AcquireIP(remote netip.Addr) (release func(), ok bool)
+	AcquireUser(user string) (release func(), ok bool)
+}
+
+// Config configures a Server. Store and Auth are required.
+type Config struct {
+	Store store.Store
+	Auth  Authenticator
+	// Limiter caps connections and sessions; nil means unlimited.
+	Limiter ConnLimiter
+	// TLS enables STARTTLS on Serve and is required by ServeTLS; nil means
+	// no TLS.
+	TLS *tls.Config
+	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN over a
+	// connection that is neither TLS nor loopback (RFC 9051 6.2.3 says
+	// servers should not).
+	AllowPlaintextAuth bool
+	// Limits bound what a command may make the server read.
+	Limits wire.Limits
+	// IdleTimeout closes a connection that sends nothing for this long,
+	// IDLE included; default 30 minutes, the minimum RFC 9051 5.4 allows.
+	IdleTimeout time.Duration
+	// MaxBadCommands closes a connection after this many BAD responses in
+	// a row; default 20.
+	MaxBadCommands int
+	// Logger receives one line per connection event and per failed
+	// command; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves IMAP.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{} // guarded by mu
+	conns     map[*Session]struct{}     // guarded by mu
+	closing   bool                      // guarded by mu
+	wg        sync.WaitGroup            // one per connection goroutine
+	done      chan struct{}             // closed by Shutdown: IDLE wakes up and says BYE
+}
+
+// ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
+var ErrServerClosed = errors.New("server: closed")
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.MaxBadCommands <= 0 {
+		cfg.MaxBadCommands = 20
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{
+		cfg:       cfg,
+		log:       log,
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*Session]struct{}{},
+		done:      make(chan struct{}),
+	}
+}
+
+// Serve accepts plain connections on l, offering STARTTLS when the
+// configuration has TLS. It returns ErrServerClosed after Shutdown.
+func (srv *Server) Serve(l net.Listener) error { return srv.serve(l, false) }
+
+// ServeTLS accepts implicit-TLS connections (port 993) on l.
+func (srv *Server) ServeTLS(l net.Listener) error {
+	if srv.cfg.TLS == nil {
+		return errors.New("server: ServeTLS needs Config.TLS")
+	}
+	return srv.serve(tls.NewListener(l, srv.cfg.TLS), true)
+}
+
+func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
+	srv.mu.Lock()
+	if srv.closing {
+		srv.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	srv.listeners[l] = struct{}{}
+	srv.mu.Unlock()
+	defer func() {
+		srv.mu.Lock()
+		delete(srv.listeners, l)
+		srv.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			srv.mu.Lock()
+			closing := srv.closing
+			srv.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: back off, like
+				// net/http does, rather than spin.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				srv.log.Warn("accept failed", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		delay = 0
+		s := newSession(srv, nc, implicitTLS)
+		srv.mu.Lock()
+		if srv.closing {
+			srv.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		srv.conns[s] = struct{}{}
+		srv.wg.Add(1)
+		srv.mu.Unlock()
+		go func() {
+			defer srv.wg.Done()
+			s.serve()
+			srv.mu.Lock()
+			delete(srv.conns, s)
+			srv.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops accepting connections, says BYE to clients waiting
+// between commands or in IDLE, lets commands in progress finish and answer,
+// then waits for every connection to end. When ctx ends first it closes
+// the remaining connections and returns ctx's error.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.mu.Lock()
+	if !srv.closing {
+		srv.closing = true
+		close(srv.done)
+	}
+	for l := range srv.listeners {
+		l.Close()
+	}
+	sessions := make([]*Session, 0, len(srv.conns))
+	for s := range srv.conns {
+		sessions = append(sessions, s)
+	}
+	srv.mu.Unlock()
+	for _, s := range sessions {
+		s.shutdown()
+	}
+
+	finished := make(chan struct{})
+	go func() {
+		srv.wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		srv.mu.Lock()
+		for s := range srv.conns {
+			s.nc.Close()
+		}
+		srv.mu.Unlock()
+		<-finished
+		return ctx.Err()
+	}
+}

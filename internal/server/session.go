@@ -1,0 +1,233 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/view"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// State is a connection's IMAP state (RFC 9051 3).
+type State uint8
+
+const (
+	StateNotAuthenticated State = 1 << iota
+	StateAuthenticated
+	StateSelected
+	StateLogout
+)
+
+func (st State) String() string {
+	switch st {
+	case StateNotAuthenticated:
+		return "not authenticated"
+	case StateAuthenticated:
+		return "authenticated"
+	case StateSelected:
+		return "selected"
+	case StateLogout:
+		return "logout"
+	}
+	return fmt.Sprintf("State(%d)", uint8(st))
+}
+
+// Session is one client connection. Everything but the fields under mu
+// belongs to the connection's goroutine; command handlers run there.
+type Session struct {
+	srv    *Server
+	remote netip.Addr
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	nc      net.Conn // guarded by mu (STARTTLS replaces it)
+	busy    bool     // guarded by mu: a command is being read or run
+	closing bool     // guarded by mu: Shutdown asked for the end
+
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	dec *wire.Decoder
+	enc *wire.Encoder
+
+	tls   bool // the connection is encrypted
+	state State
+	user  string
+	acct  store.Account
+	// view is the selected mailbox; nil unless state is StateSelected.
+	view *view.View
+	// enabled records ENABLEd extensions (RFC 5161), upper case.
+	enabled map[string]bool
+	// releaseUser gives back the per-user session slot.
+	releaseUser func()
+	bad         int // BAD responses in a row
+}
+
+func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
+	s := &Session{srv: srv, nc: nc, tls: implicitTLS, state: StateNotAuthenticated, enabled: map[string]bool{}}
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		s.remote = ap.Addr().Unmap()
+	}
+	s.log = srv.log.With("remote", nc.RemoteAddr().String())
+	s.setupIO(nc)
+	return s
+}
+
+// setupIO (re)builds the buffered reader, writer, decoder and encoder over
+// nc: at the start and after STARTTLS.
+func (s *Session) setupIO(nc net.Conn) {
+	s.br = bufio.NewReaderSize(nc, 16<<10)
+	s.bw = bufio.NewWriterSize(nc, 16<<10)
+	s.dec = wire.NewDecoder(s.br, s.srv.cfg.Limits)
+	s.dec.OnSyncLiteral = func(int64) error {
+		return s.enc.Raw("+ Ready for literal data").CRLF().Flush()
+	}
+	utf8 := s.enc != nil && s.enc.UTF8
+	s.enc = wire.NewEncoder(s.bw)
+	s.enc.UTF8 = utf8
+}
+
+func (s *Session) conn() net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nc
+}
+
+// isLoopback says whether the client connects from this machine, where
+// plaintext passwords cannot be overheard on the network.
+func (s *Session) isLoopback() bool { return s.remote.IsLoopback() }
+
+// serve runs the connection: greeting, then commands until LOGOUT, an
+// error, the idle timeout or Shutdown.
+func (s *Session) serve() {
+	start := time.Now()
+	s.log.Info("connection opened", "tls", s.tls)
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in connection", "panic", p, "stack", string(debug.Stack()))
+		}
+		s.cleanup()
+		s.conn().Close()
+		s.log.Info("connection closed", "user", s.user, "duration", time.Since(start).Round(time.Millisecond))
+	}()
+
+	if s.srv.cfg.Limiter != nil {
+		release, ok := s.srv.cfg.Limiter.AcquireIP(s.remote)
+		if !ok {
+			s.enc.Raw("* BYE [UNAVAILABLE] Too many connections from your address").CRLF().Flush()
+			s.log.Warn("connection refused: per-address limit")
+			return
+		}
+		defer release()
+	}
+	if tc, ok := s.conn().(*tls.Conn); ok {
+		tc.SetDeadline(time.Now().Add(time.Minute))
+		if err := tc.Handshake(); err != nil {
+			s.log.Info("TLS handshake failed", "err", err)
+			return
+		}
+		tc.SetDeadline(time.Time{})
+	}
+	s.enc.Raw("* OK [CAPABILITY ").Raw(s.capabilityString()).Raw("] Tidemark ready").CRLF()
+	if s.enc.Flush() != nil {
+		return
+	}
+	for s.state != StateLogout {
+		if err := s.conn().SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout)); err != nil {
+			return
+		}
+		if _, err := s.dec.Peek(); err != nil {
+			s.endOnReadError(err)
+			return
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			s.bye("Server shutting down")
+			return
+		}
+		s.busy = true
+		s.mu.Unlock()
+
+		err := s.runCommand()
+
+		s.mu.Lock()
+		s.busy = false
+		closing := s.closing
+		s.mu.Unlock()
+		if err != nil {
+			if !isClosedConn(err) {
+				s.log.Info("connection ended", "err", err)
+			}
+			return
+		}
+		if closing && s.state != StateLogout {
+			s.bye("Server shutting down")
+			return
+		}
+	}
+}
+
+// endOnReadError says goodbye to a client that went silent for too long.
+func (s *Session) endOnReadError(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.bye("Autologout; idle for too long")
+		s.log.Info("idle timeout")
+	}
+}
+
+func isClosedConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// bye writes an untagged BYE and flushes, best effort: the connection is
+// about to close anyway.
+func (s *Session) bye(text string) {
+	s.conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+	s.enc.Raw("* BYE ").Text(text).CRLF().Flush()
+}
+
+// shutdown is called by Server.Shutdown: a connection waiting for a
+// command is told BYE and closed now; one running a command finishes it
+// first (IDLE wakes up through Server.done).
+func (s *Session) shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	if !s.busy {
+		// The connection goroutine is blocked reading and will not write
+		// until it holds mu, so writing here does not interleave.
+		s.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		s.enc.Raw("* BYE Server shutting down").CRLF().Flush()
+		s.nc.Close()
+	}
+}
+
+// cleanup releases what the session holds.
+func (s *Session) cleanup() {
+	s.view = nil
+	if s.acct != nil {
+		s.acct.Close()
+		s.acct = nil
+	}
+	if s.releaseUser != nil {
+		s.releaseUser()
+		s.releaseUser = nil
+	}
+}
+
+// ctx returns the context for store calls of one command. Commands are
+// not cut short by Shutdown (it lets them finish); a dead client shows up
+// as a write error instead.
+func (s *Session) ctx() context.Context { return context.Background() }

@@ -1,0 +1,144 @@
+package view
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// UpdateKind says what an Update tells the client.
+type UpdateKind int
+
+const (
+	// UpdateExpunge is "* n EXPUNGE" (Seq).
+	UpdateExpunge UpdateKind = iota
+	// UpdateVanished is "* VANISHED uids" under QRESYNC (RFC 7162 3.2.10).
+	UpdateVanished
+	// UpdateFlagList is "* FLAGS (...)" because new keywords appeared
+	// (Keywords is the full keyword list to announce).
+	UpdateFlagList
+	// UpdateExists is "* n EXISTS" (Count).
+	UpdateExists
+	// UpdateFetch is "* n FETCH (FLAGS ...)" for a flag change (Seq, Msg).
+	UpdateFetch
+)
+
+// Update is one untagged response a sync produced, in the order to send.
+type Update struct {
+	Kind     UpdateKind
+	Seq      uint32
+	Count    uint32
+	UIDs     store.UIDSet
+	Msg      store.MessageState
+	Keywords []string
+}
+
+// SyncOptions say what the current command allows and what the client
+// enabled.
+type SyncOptions struct {
+	// AllowExpunge is false while the rules forbid expunge responses
+	// (RFC 9051 7.4.1): the expunges are held until a later sync.
+	AllowExpunge bool
+	// QResync sends VANISHED instead of EXPUNGE (RFC 7162 3.2.10).
+	QResync bool
+}
+
+// Sync asks the store what changed since the view's shown modseq and
+// applies it.
+func (v *View) Sync(ctx context.Context, acct store.Account, opts SyncOptions) ([]Update, error) {
+	ch, err := acct.ChangesSince(ctx, v.Mailbox.ID, v.shown)
+	if err != nil {
+		return nil, fmt.Errorf("view: changes since %d: %w", v.shown, err)
+	}
+	return v.Apply(ch, opts), nil
+}
+
+// Apply advances the view over ch, which must be the changes since
+// ShownModSeq, and returns what to tell the client. Held expunges from
+// earlier syncs go out as soon as opts allows.
+func (v *View) Apply(ch store.Changes, opts SyncOptions) []Update {
+	var ups []Update
+	if ch.Mailbox.HighestModSeq > v.shown {
+		v.Mailbox = ch.Mailbox
+		// Expunges: only UIDs the view holds matter; a message appended
+		// and expunged between two syncs was never shown.
+		for _, r := range ch.Vanished {
+			v.holdRange(r)
+		}
+	}
+	if opts.AllowExpunge && !v.pending.Empty() {
+		ups = v.releaseExpunges(ups, opts.QResync)
+	}
+
+	// New keywords must be announced in FLAGS before a FETCH uses them
+	// (RFC 9051 7.3.5).
+	var newKeywords bool
+	for _, m := range ch.Changed {
+		for _, k := range m.Flags.Keywords {
+			if i, found := slices.BinarySearchFunc(v.keywords, k, compareFold); !found {
+				v.keywords = slices.Insert(v.keywords, i, k)
+				newKeywords = true
+			}
+		}
+	}
+	if newKeywords {
+		ups = append(ups, Update{Kind: UpdateFlagList, Keywords: slices.Clone(v.keywords)})
+	}
+
+	// Changed is ascending by UID; messages above the highest UID the view
+	// holds are new (UIDs only grow), the others changed flags.
+	hi := v.HighestUID()
+	var fetches []Update
+	grew := false
+	for _, m := range ch.Changed {
+		if m.UID > hi {
+			v.uids = append(v.uids, m.UID)
+			grew = true
+			continue
+		}
+		if m.ModSeq <= v.reported[m.UID] {
+			continue // the command that made the change already said so
+		}
+		if seq, ok := v.Seq(m.UID); ok {
+			fetches = append(fetches, Update{Kind: UpdateFetch, Seq: seq, Msg: m})
+		}
+	}
+	if grew {
+		ups = append(ups, Update{Kind: UpdateExists, Count: uint32(len(v.uids))})
+	}
+	ups = append(ups, fetches...)
+	if ch.Mailbox.HighestModSeq > v.shown {
+		v.shown = ch.Mailbox.HighestModSeq
+	}
+	clear(v.reported)
+	return ups
+}
+
+// holdRange marks the view's UIDs in r as expunged, not yet reported.
+func (v *View) holdRange(r store.UIDRange) {
+	i, _ := slices.BinarySearch(v.uids, r.Start)
+	for ; i < len(v.uids) && v.uids[i] <= r.Stop; i++ {
+		v.pending.Add(v.uids[i])
+	}
+}
+
+// releaseExpunges reports every held expunge and drops the messages from
+// the sequence map.
+func (v *View) releaseExpunges(ups []Update, qresync bool) []Update {
+	if qresync {
+		ups = append(ups, Update{Kind: UpdateVanished, UIDs: v.pending})
+	} else {
+		// Highest sequence number first: each EXPUNGE renumbers only the
+		// messages after it, so the numbers sent stay valid as read.
+		for i := len(v.uids) - 1; i >= 0; i-- {
+			if v.pending.Contains(v.uids[i]) {
+				ups = append(ups, Update{Kind: UpdateExpunge, Seq: uint32(i + 1)})
+			}
+		}
+	}
+	v.uids = slices.DeleteFunc(v.uids, v.pending.Contains)
+	v.pending = nil
+	return ups
+}

@@ -1,0 +1,191 @@
+// Package view is the selected mailbox as one IMAP session sees it: the
+// map between message sequence numbers and UIDs, the modseq up to which the
+// session has told its client everything, and what it still has to tell.
+//
+// # Model
+//
+// A view changes only at sync points. It is built from a store.Snapshot
+// when the session selects a mailbox and advanced by applying the
+// store.Changes since the modseq it has shown (principle 5 of the design:
+// every session is a QRESYNC client of the store). Apply turns those
+// changes into Updates that the server writes as untagged responses:
+//
+//   - new messages grow the sequence map and yield one EXISTS;
+//   - flag changes of known messages yield FETCH (FLAGS [MODSEQ]);
+//   - expunges yield EXPUNGE (sequence numbers, highest first so each one
+//     is valid when it is read) or, under QRESYNC, one VANISHED set.
+//
+// Expunges are sent only when the command being answered allows them
+// (RFC 9051 7.4.1 and 5.5: never during FETCH, STORE or SEARCH, nor during
+// a command that relies on sequence numbers). Until then they are held:
+// the expunged message keeps its sequence number, EXISTS counts it, and
+// commands that reach it find nothing in the store, so FETCH simply omits
+// it and STORE leaves it alone (one of the behaviours RFC 2180 4.1 allows).
+// Flag changes and EXISTS are not held back.
+//
+// The view is a plain data structure owned by one session's goroutine;
+// it does no locking. Its only input is a Snapshot plus Changes, so where
+// they come from (the store, or a shared in-memory copy of open
+// mailboxes) is invisible to it.
+package view
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// ErrBadSeq is returned for a sequence number above the number of
+// messages in the view (RFC 9051 9 seq-number: "a number ... greater than
+// the number of messages ... is an error").
+var ErrBadSeq = errors.New("invalid message sequence number")
+
+// View is one session's picture of its selected mailbox.
+type View struct {
+	// Mailbox is the mailbox as of the last sync.
+	Mailbox store.MailboxInfo
+	// ReadOnly is set for EXAMINE, or a mailbox the user may not change.
+	ReadOnly bool
+
+	uids    []store.UID  // uids[seq-1]; ascending; includes held expunges
+	shown   store.ModSeq // changes up to here have been applied
+	pending store.UIDSet // expunged in the store, not yet reported
+	// reported holds messages whose state up to the given modseq the client
+	// has already been told by the command that changed it (STORE), so the
+	// next sync does not repeat it.
+	reported map[store.UID]store.ModSeq
+	keywords []string // keywords announced in FLAGS, lower-case, sorted
+}
+
+// New builds a view of a snapshot.
+func New(snap store.Snapshot, readOnly bool) *View {
+	v := &View{
+		Mailbox:  snap.Mailbox,
+		ReadOnly: readOnly,
+		uids:     make([]store.UID, len(snap.Messages)),
+		shown:    snap.Mailbox.HighestModSeq,
+	}
+	seen := map[string]bool{}
+	for i, m := range snap.Messages {
+		v.uids[i] = m.UID
+		for _, k := range m.Flags.Keywords {
+			if lk := strings.ToLower(k); !seen[lk] {
+				seen[lk] = true
+				v.keywords = append(v.keywords, k)
+			}
+		}
+	}
+	slices.SortFunc(v.keywords, compareFold)
+	return v
+}
+
+func compareFold(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) }
+
+// Exists is the number of messages the client knows of (EXISTS), held
+// expunges included.
+func (v *View) Exists() uint32 { return uint32(len(v.uids)) }
+
+// ShownModSeq is the modseq up to which changes have been applied.
+func (v *View) ShownModSeq() store.ModSeq { return v.shown }
+
+// Keywords lists the keywords announced to the client in FLAGS.
+func (v *View) Keywords() []string { return v.keywords }
+
+// UID returns the UID of sequence number seq.
+func (v *View) UID(seq uint32) (store.UID, bool) {
+	if seq == 0 || int(seq) > len(v.uids) {
+		return 0, false
+	}
+	return v.uids[seq-1], true
+}
+
+// Seq returns the sequence number of uid, if the view holds it.
+func (v *View) Seq(uid store.UID) (uint32, bool) {
+	i, ok := slices.BinarySearch(v.uids, uid)
+	return uint32(i + 1), ok
+}
+
+// HighestUID is the UID of the last message in the view (0 when empty):
+// what "*" means in a UID set.
+func (v *View) HighestUID() store.UID {
+	if len(v.uids) == 0 {
+		return 0
+	}
+	return v.uids[len(v.uids)-1]
+}
+
+// Expunged reports whether uid was expunged in the store but is still
+// shown because the expunge has not been reported yet.
+func (v *View) Expunged(uid store.UID) bool { return v.pending.Contains(uid) }
+
+// SeqSetUIDs converts a client's sequence-number set into the UIDs it
+// names. "*" is the last message; a number above it is ErrBadSeq. In an
+// empty mailbox a set made only of "*" names nothing.
+func (v *View) SeqSetUIDs(s wire.SeqSet) (store.UIDSet, error) {
+	n := uint32(len(v.uids))
+	nums := s.Resolve(n)
+	if len(nums) > 0 && uint32(nums[len(nums)-1].Stop) > n {
+		if n == 0 && s.HasStar() && onlyStars(s) {
+			return nil, nil
+		}
+		return nil, ErrBadSeq
+	}
+	return uidsOfSeqs(v.uids, nums), nil
+}
+
+func onlyStars(s wire.SeqSet) bool {
+	for _, r := range s.Ranges {
+		if r.Start != wire.Star && r.Stop != wire.Star {
+			return false
+		}
+	}
+	return true
+}
+
+// UIDSetUIDs resolves a client's UID set: "*" is the highest UID in the
+// view, and UIDs above it are dropped, so a command never reaches a message
+// the client has not been told exists (it learns of it at the next sync).
+// UIDs in between that do not exist match nothing in the store.
+func (v *View) UIDSetUIDs(s wire.SeqSet) store.UIDSet {
+	hi := v.HighestUID()
+	set := s.UIDSet(hi)
+	for len(set) > 0 && set[len(set)-1].Start > hi {
+		set = set[:len(set)-1]
+	}
+	if n := len(set); n > 0 && set[n-1].Stop > hi {
+		set[n-1].Stop = hi
+	}
+	return set
+}
+
+// MarkReported records that the client has been told uid's state as of
+// modseq by the command that made the change, so the next sync skips it.
+func (v *View) MarkReported(uid store.UID, modseq store.ModSeq) {
+	if modseq <= v.shown {
+		return
+	}
+	if v.reported == nil {
+		v.reported = make(map[store.UID]store.ModSeq)
+	}
+	v.reported[uid] = max(v.reported[uid], modseq)
+}
+
+// uidsOfSeqs maps sorted sequence ranges onto the UIDs they cover, merging
+// runs of consecutive UIDs as it goes (ranges arrive ascending, so the
+// result is built by appending).
+func uidsOfSeqs(uids []store.UID, nums store.UIDSet) store.UIDSet {
+	var out store.UIDSet
+	for _, r := range nums {
+		for _, u := range uids[r.Start-1 : r.Stop] {
+			if n := len(out); n > 0 && out[n-1].Stop+1 == u {
+				out[n-1].Stop = u
+			} else {
+				out = append(out, store.UIDRange{Start: u, Stop: u})
+			}
+		}
+	}
+	return out
+}
