@@ -1,0 +1,264 @@
+// Package openbox keeps the mailboxes that sessions have open in memory, one
+// copy per mailbox shared by every session that has it selected.
+//
+// # Model
+//
+// A Box holds the UID, modseq and flags of every message of one mailbox,
+// sorted by UID, as of the modseq it has caught up to. It is derived state:
+// the store stays the single source of truth, and a Box can be dropped and
+// reloaded at any time.
+//
+// A Box is loaded once with a store Snapshot and then kept current the same
+// way every session is: it watches the store's Hub, and when woken it asks
+// the store for the changes since its modseq (an O(changes) range scan) and
+// applies them. A commit publishes on the Hub before the committing command
+// returns, so a session that syncs its Box after its own write always sees
+// that write.
+//
+// Selecting a mailbox that is already open therefore costs one copy of its
+// UID list, whatever the mailbox's size, and FETCH of flags reads memory.
+//
+// # Locking
+//
+// Registry.mu guards the registry map and each Box's reference count.
+// Box.mu (an RWMutex) guards the message arrays and info; readers take it
+// shared. Box.syncMu serializes refreshes so that only one goroutine talks
+// to the store for a Box at a time; it is taken before Box.mu, never after.
+package openbox
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Registry tracks the open mailboxes of a store.
+type Registry struct {
+	st store.Store
+
+	mu    sync.Mutex
+	boxes map[boxKey]*Box // guarded by mu
+}
+
+type boxKey struct {
+	user string
+	id   store.MailboxID
+}
+
+// NewRegistry returns an empty registry over st.
+func NewRegistry(st store.Store) *Registry {
+	return &Registry{st: st, boxes: make(map[boxKey]*Box)}
+}
+
+// Box is one open mailbox's message list, shared by the sessions that hold
+// it.
+type Box struct {
+	reg  *Registry
+	key  boxKey
+	refs int // guarded by reg.mu
+
+	acct    store.Account  // the Box's own handle, so no session's lifetime matters
+	watcher *store.Watcher // wakes on each commit to the mailbox
+
+	syncMu sync.Mutex // held while loading or refreshing from the store
+	loaded bool       // guarded by syncMu
+
+	mu   sync.RWMutex
+	info store.MailboxInfo    // guarded by mu; HighestModSeq is what msgs reflect
+	msgs []store.MessageState // guarded by mu; ascending UID
+}
+
+// Acquire returns the open Box of a user's mailbox, opening and loading it
+// if no session has it open. Each Acquire must be paired with Release.
+func (r *Registry) Acquire(ctx context.Context, user string, id store.MailboxID) (*Box, error) {
+	k := boxKey{user, id}
+	r.mu.Lock()
+	b := r.boxes[k]
+	if b == nil {
+		acct, err := r.st.Open(ctx, user)
+		if err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+		b = &Box{reg: r, key: k, acct: acct, watcher: r.st.Hub().Watch(user, id)}
+		r.boxes[k] = b
+	}
+	b.refs++
+	r.mu.Unlock()
+
+	if err := b.Sync(ctx); err != nil {
+		b.Release()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Release drops a reference; the last one closes the Box.
+func (b *Box) Release() {
+	r := b.reg
+	r.mu.Lock()
+	b.refs--
+	last := b.refs == 0
+	if last {
+		delete(r.boxes, b.key)
+	}
+	r.mu.Unlock()
+	if last {
+		b.watcher.Close()
+		b.acct.Close()
+	}
+}
+
+// Open reports how many mailboxes are open, for metrics and tests.
+func (r *Registry) Open() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.boxes)
+}
+
+// Sync brings the Box up to date with the store. It talks to the store only
+// when the Hub announced a commit since the last Sync (or on first load).
+func (b *Box) Sync(ctx context.Context) error {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	if !b.loaded {
+		// Drain a pending wake-up first: the snapshot taken after it covers
+		// the commit that caused it.
+		select {
+		case <-b.watcher.C:
+		default:
+		}
+		snap, err := b.acct.Snapshot(ctx, b.key.id)
+		if err != nil {
+			return err
+		}
+		b.mu.Lock()
+		b.info, b.msgs = snap.Mailbox, snap.Messages
+		b.mu.Unlock()
+		b.loaded = true
+		return nil
+	}
+	select {
+	case <-b.watcher.C:
+	default:
+		return nil
+	}
+	b.mu.RLock()
+	since := b.info.HighestModSeq
+	b.mu.RUnlock()
+	ch, err := b.acct.ChangesSince(ctx, b.key.id, since)
+	if err != nil {
+		// Leave a wake-up pending so the next Sync tries again.
+		b.rewake()
+		return err
+	}
+	if !ch.Exact {
+		// Our own modseq is never below the pruned point unless history was
+		// pruned while the box was open; reload rather than trust a superset.
+		b.loaded = false
+		b.rewake()
+		return fmt.Errorf("openbox: history pruned under an open mailbox: %w", errReload)
+	}
+	b.mu.Lock()
+	b.msgs = applyChanges(b.msgs, ch)
+	b.info = ch.Mailbox
+	b.mu.Unlock()
+	return nil
+}
+
+var errReload = fmt.Errorf("reload needed")
+
+func (b *Box) rewake() {
+	// The watcher's channel is receive-only for us; a fresh Publish is the
+	// way to leave a wake-up pending.
+	b.reg.st.Hub().Publish(b.key.user, b.key.id, 0)
+}
+
+// applyChanges merges ch into msgs (both ascending by UID) and returns the
+// result. Changed messages replace or extend; vanished ones are removed.
+func applyChanges(msgs []store.MessageState, ch store.Changes) []store.MessageState {
+	if len(ch.Vanished) > 0 {
+		msgs = slices.DeleteFunc(msgs, func(m store.MessageState) bool { return ch.Vanished.Contains(m.UID) })
+	}
+	for _, c := range ch.Changed {
+		// New messages have UIDs above every existing one: the common case
+		// appends without searching.
+		if n := len(msgs); n == 0 || msgs[n-1].UID < c.UID {
+			msgs = append(msgs, c)
+			continue
+		}
+		i, found := slices.BinarySearchFunc(msgs, c.UID, func(m store.MessageState, u store.UID) int {
+			return int(int64(m.UID) - int64(u))
+		})
+		if found {
+			msgs[i] = c
+		} else {
+			msgs = slices.Insert(msgs, i, c)
+		}
+	}
+	return msgs
+}
+
+// Info returns the mailbox's information as of the Box's modseq.
+func (b *Box) Info() store.MailboxInfo {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.info
+}
+
+// UIDs returns a copy of the UID list and the modseq it reflects.
+func (b *Box) UIDs() ([]store.UID, store.ModSeq) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	uids := make([]store.UID, len(b.msgs))
+	for i := range b.msgs {
+		uids[i] = b.msgs[i].UID
+	}
+	return uids, b.info.HighestModSeq
+}
+
+// Summary is what SELECT reports about a mailbox's messages.
+type Summary struct {
+	Messages       int
+	FirstUnseenSeq uint32 // sequence number in a fresh view; 0 when all are \Seen
+	Unseen         int
+	Keywords       []string // every keyword in use, normalized
+}
+
+// Summary computes the SELECT figures from memory.
+func (b *Box) Summary() Summary {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	s := Summary{Messages: len(b.msgs)}
+	var kw []string
+	for i := range b.msgs {
+		m := &b.msgs[i]
+		if m.Flags.System&store.FlagSeen == 0 {
+			if s.Unseen == 0 {
+				s.FirstUnseenSeq = uint32(i + 1)
+			}
+			s.Unseen++
+		}
+		kw = append(kw, m.Flags.Keywords...)
+	}
+	s.Keywords = store.NormalizeKeywords(kw)
+	return s
+}
+
+// Each calls fn, under the Box's read lock, for every message whose UID is
+// in uids, in ascending UID order. fn must not block or call into the Box.
+func (b *Box) Each(uids store.UIDSet, fn func(m *store.MessageState)) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, r := range uids {
+		i, _ := slices.BinarySearchFunc(b.msgs, r.Start, func(m store.MessageState, u store.UID) int {
+			return int(int64(m.UID) - int64(u))
+		})
+		for ; i < len(b.msgs) && b.msgs[i].UID <= r.Stop; i++ {
+			fn(&b.msgs[i])
+		}
+	}
+}

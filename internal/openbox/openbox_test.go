@@ -1,0 +1,221 @@
+package openbox
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+func newStore(t testing.TB) (*sqlitestore.Store, store.Account) {
+	t.Helper()
+	st, err := sqlitestore.Open(t.TempDir(), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	if err := st.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := st.Open(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { acct.Close() })
+	return st, acct
+}
+
+func appendN(t testing.TB, acct store.Account, id store.MailboxID, n int, flags store.Flags) {
+	t.Helper()
+	msgs := make([]store.NewMessage, n)
+	for i := range msgs {
+		body := fmt.Sprintf("Subject: m%d\r\nMessage-ID: <%d.%d@x>\r\n\r\nbody %d\r\n", i, i, rand.Int(), i)
+		msgs[i] = store.NewMessage{Body: strings.NewReader(body), Flags: flags}
+	}
+	if _, err := acct.Append(context.Background(), id, msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// requireMatchesStore checks that the box holds exactly the store's snapshot.
+func requireMatchesStore(t *testing.T, b *Box, acct store.Account, id store.MailboxID) {
+	t.Helper()
+	snap, err := acct.Snapshot(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.MessageState
+	b.Each(store.UIDSet{{1, store.MaxUID}}, func(m *store.MessageState) { got = append(got, *m) })
+	if !slices.EqualFunc(got, snap.Messages, func(a, b store.MessageState) bool {
+		return a.UID == b.UID && a.ModSeq == b.ModSeq && a.Flags.Equal(b.Flags)
+	}) {
+		t.Fatalf("box differs from store:\nbox   %v\nstore %v", got, snap.Messages)
+	}
+	if b.Info().HighestModSeq != snap.Mailbox.HighestModSeq {
+		t.Fatalf("box at modseq %d, store at %d", b.Info().HighestModSeq, snap.Mailbox.HighestModSeq)
+	}
+}
+
+func TestBoxFollowsStore(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	inbox, err := acct.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, acct, inbox.ID, 20, store.Flags{})
+	reg := NewRegistry(st)
+	b, err := reg.Acquire(ctx, "alice", inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	requireMatchesStore(t, b, acct, inbox.ID)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	for step := 0; step < 60; step++ {
+		snap, _ := acct.Snapshot(ctx, inbox.ID)
+		var set store.UIDSet
+		for _, m := range snap.Messages {
+			if rng.IntN(4) == 0 {
+				set.Add(m.UID)
+			}
+		}
+		switch rng.IntN(3) {
+		case 0:
+			appendN(t, acct, inbox.ID, 1+rng.IntN(3), store.Flags{System: store.FlagSeen})
+		case 1:
+			if _, err := acct.SetFlags(ctx, inbox.ID, set, store.FlagsAdd, store.Flags{System: store.FlagFlagged, Keywords: []string{"$Work"}}, 0); err != nil && !set.Empty() {
+				t.Fatal(err)
+			}
+		case 2:
+			if _, err := acct.Expunge(ctx, inbox.ID, set); err != nil && !set.Empty() {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		requireMatchesStore(t, b, acct, inbox.ID)
+	}
+}
+
+func TestSharedAndReleased(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	inbox, _ := acct.Mailbox(ctx, "INBOX")
+	appendN(t, acct, inbox.ID, 5, store.Flags{})
+	if _, err := acct.SetFlags(ctx, inbox.ID, store.UIDSetOf(1, 2), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0); err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(st)
+	b1, err := reg.Acquire(ctx, "alice", inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := reg.Acquire(ctx, "alice", inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b1 != b2 || reg.Open() != 1 {
+		t.Fatalf("two acquires of one mailbox gave different boxes (open=%d)", reg.Open())
+	}
+	sum := b1.Summary()
+	if sum.Messages != 5 || sum.Unseen != 3 || sum.FirstUnseenSeq != 3 {
+		t.Fatalf("summary = %+v, want 5 messages, 3 unseen, first unseen seq 3", sum)
+	}
+	uids, _ := b1.UIDs()
+	if !slices.Equal(uids, []store.UID{1, 2, 3, 4, 5}) {
+		t.Fatalf("UIDs = %v", uids)
+	}
+	b1.Release()
+	if reg.Open() != 1 {
+		t.Fatal("box closed while still held")
+	}
+	b2.Release()
+	if reg.Open() != 0 {
+		t.Fatal("box still open after the last release")
+	}
+}
+
+// TestConcurrentWritersAndReaders runs writers and syncing readers at once;
+// the race detector and the final comparison are the assertions.
+func TestConcurrentWritersAndReaders(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	inbox, _ := acct.Mailbox(ctx, "INBOX")
+	appendN(t, acct, inbox.ID, 50, store.Flags{})
+	reg := NewRegistry(st)
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				uid := store.UID(1 + (i*7+w)%50)
+				if _, err := acct.SetFlags(ctx, inbox.ID, store.UIDSetOf(uid), store.FlagsReplace, store.Flags{System: store.FlagSeen}, 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				b, err := reg.Acquire(ctx, "alice", inbox.ID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_ = b.Summary()
+				b.Release()
+			}
+		}()
+	}
+	wg.Wait()
+	b, err := reg.Acquire(ctx, "alice", inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	requireMatchesStore(t, b, acct, inbox.ID)
+}
+
+func BenchmarkSelectOpenMailbox(b *testing.B) {
+	ctx := context.Background()
+	st, acct := newStore(b)
+	inbox, _ := acct.Mailbox(ctx, "INBOX")
+	for i := 0; i < 10; i++ {
+		appendN(b, acct, inbox.ID, 1000, store.Flags{})
+	}
+	reg := NewRegistry(st)
+	hold, err := reg.Acquire(ctx, "alice", inbox.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hold.Release()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		box, err := reg.Acquire(ctx, "alice", inbox.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		uids, _ := box.UIDs()
+		_ = box.Summary()
+		if len(uids) != 10000 {
+			b.Fatal(len(uids))
+		}
+		box.Release()
+	}
+}
