@@ -83,3 +83,5 @@ func assertErr(t testing.TB, err, want error) {
 		t.Fatalf("err = %v, want %v", err, want)
 	}
 }
+
+func isErr(err, want error) bool { return errors.Is(err, want) }

@@ -11,8 +11,8 @@ import (
 
 // reservationStep is how far ahead of the modseqs in use the manifest's
 // floor is written, so that the manifest is rewritten about once per this
-// many write transactions on the busiest mailbox.
-const reservationStep = 1 << 12
+// many write transactions on the busiest mailbox. Tests lower it.
+var reservationStep uint64 = 1 << 12
 
 // manifest is manifest.json in a user's directory: the numbers that must
 // survive the loss or rollback of meta.db. Version 1 fields:
