@@ -28,6 +28,9 @@ func init() {
 type userIO struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
+	// accountOpts configure the accounts; the zero value is the
+	// production default (tests choose cheaper hashing).
+	accountOpts auth.Options
 }
 
 func runUser(args []string) int {
@@ -85,7 +88,7 @@ func userMain(args []string, uio userIO) int {
 		return 2
 	}
 
-	accounts, err := auth.OpenAccounts(*dataDir)
+	accounts, err := auth.OpenAccountsWith(*dataDir, uio.accountOpts)
 	if err != nil {
 		fmt.Fprintln(uio.stderr, "tidemark user:", err)
 		return 1

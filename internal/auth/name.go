@@ -13,7 +13,7 @@ const MaxNameLen = 64
 
 // ValidName reports whether name is a user name in canonical form: 1 to
 // MaxNameLen bytes of lower-case ASCII letters, digits, '.', '-' and '_',
-// not starting with '.'. '+' is excluded because it is reserved for
+// starting with a letter or digit. '+' is excluded because it is reserved for
 // sub-addressing (user+detail@domain) at delivery. The rules also make every
 // name safe as a single path element: no '/', no NUL, never "." or "..".
 func ValidName(name string) error {
@@ -23,8 +23,9 @@ func ValidName(name string) error {
 	if len(name) > MaxNameLen {
 		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidName, MaxNameLen)
 	}
-	if name[0] == '.' {
-		return fmt.Errorf("%w: %q starts with '.'", ErrInvalidName, name)
+	if c := name[0]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+		// Not '.' (hidden files, "..") nor '-' (read as a flag by tools).
+		return fmt.Errorf("%w: %q does not start with a letter or digit", ErrInvalidName, name)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]

@@ -7,14 +7,14 @@ import (
 )
 
 func TestValidName(t *testing.T) {
-	good := []string{"a", "alice", "bob.smith", "x-y_z", "0", "a.", strings.Repeat("a", MaxNameLen), "-dash"}
+	good := []string{"a", "alice", "bob.smith", "x-y_z", "0", "a.", strings.Repeat("a", MaxNameLen), "9lives"}
 	for _, n := range good {
 		if err := ValidName(n); err != nil {
 			t.Errorf("ValidName(%q) = %v, want nil", n, err)
 		}
 	}
 	bad := []string{"", ".hidden", ".", "..", "Alice", "a+b", "a/b", "a b", "a@b", "a\x00", "é",
-		strings.Repeat("a", MaxNameLen+1), "a\\b", "a:b"}
+		strings.Repeat("a", MaxNameLen+1), "a\\b", "a:b", "-dash", "_x"}
 	for _, n := range bad {
 		if err := ValidName(n); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("ValidName(%q) = %v, want ErrInvalidName", n, err)
