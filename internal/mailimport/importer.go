@@ -118,6 +118,9 @@ func (im *importer) add(p pendingMessage) error {
 		return p.spool.Close()
 	}
 	im.known[id] = true
+	// INTERNALDATE has whole seconds (RFC 9051 date-time); dropping the
+	// rest here keeps a round trip through any format exact.
+	p.date = p.date.Truncate(time.Second)
 	p.flags.Keywords = im.validKeywords(p.flags.Keywords, p.origin)
 	im.batch = append(im.batch, p)
 	im.batchBytes += p.spool.Size()
