@@ -148,7 +148,7 @@ func (s *Session) runCommand() (err error) {
 		if derr := d.Discard(); derr != nil {
 			var we *wire.Error
 			if errors.As(derr, &we) && we.Close {
-				s.bye(we.Text)
+				s.byeFor(we)
 				return derr
 			}
 			if !errors.As(derr, &we) {
@@ -179,7 +179,7 @@ func (s *Session) answerParseError(tag, name string, err error) error {
 	if derr := s.dec.Discard(); derr != nil {
 		var we *wire.Error
 		if errors.As(derr, &we) {
-			s.bye(we.Text)
+			s.byeFor(we)
 		}
 		return derr
 	}
@@ -191,7 +191,7 @@ func (s *Session) answerParseError(tag, name string, err error) error {
 func (s *Session) writeTagged(c *Cmd, err error, start time.Time) error {
 	var we *wire.Error
 	if errors.As(err, &we) && we.Close {
-		s.bye(we.Text)
+		s.byeFor(we)
 		return err
 	}
 	e := protocolError(err)

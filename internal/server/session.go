@@ -198,6 +198,16 @@ func (s *Session) bye(text string) {
 	s.enc.Raw("* BYE ").Text(text).CRLF().Flush()
 }
 
+// byeFor says goodbye for a decoder error that leaves the connection
+// unusable, with the error's response code.
+func (s *Session) byeFor(we *wire.Error) {
+	if we.Code != "" {
+		s.bye("[" + we.Code + "] " + we.Text)
+		return
+	}
+	s.bye(we.Text)
+}
+
 // shutdown is called by Server.Shutdown: a connection waiting for a
 // command is told BYE and closed now; one running a command finishes it
 // first (IDLE wakes up through Server.done).

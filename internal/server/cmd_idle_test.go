@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+func TestIdleRaw(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial()
+	c.login()
+	c.send("s SELECT INBOX")
+	c.until("s OK")
+	c.send("i IDLE")
+	c.expect(`^\+ idling$`)
+	env.appendMessages("INBOX", 2, store.Flags{})
+	c.expect(`^\* 2 EXISTS$`)
+	c.send("DONE")
+	c.expect(`^i OK IDLE completed$`)
+	c.send("i2 IDLE")
+	c.expect(`^\+ idling$`)
+	c.send("NOT-DONE")
+	c.expect(`^i2 BAD Expected DONE$`)
+}
+
+func TestIdleShutdown(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial()
+	c.login()
+	c.send("i IDLE")
+	c.expect(`^\+ idling$`)
+	waiting := env.dial() // a second client, between commands
+	done := make(chan error, 1)
+	go func() { done <- env.srv.Shutdown(context.Background()) }()
+	c.expect(`^\* BYE Server shutting down$`)
+	c.expectClosed()
+	waiting.expect(`^\* BYE Server shutting down$`)
+	waiting.expectClosed()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImapclient drives the server with an independent client library.
+func TestImapclient(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.appendMessages("INBOX", 3, store.Flags{System: store.FlagSeen})
+	exists := make(chan uint32, 10)
+	cl, err := imapclient.DialInsecure(env.addr, &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					exists <- *d.NumMessages
+				}
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Login(testUser, testPass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := cl.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.NumMessages != 3 || sel.UIDNext != 4 || sel.UIDValidity == 0 || sel.HighestModSeq == 0 {
+		t.Fatalf("select data %+v", sel)
+	}
+	idle, err := cl.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.appendMessages("INBOX", 1, store.Flags{})
+	select {
+	case n := <-exists:
+		if n != 4 {
+			t.Fatalf("EXISTS %d, want 4", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no EXISTS during IDLE")
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	caps, err := cl.Capability().Wait()
+	if err != nil || !caps.Has(imap.CapIMAP4rev2) || !caps.Has(imap.CapIdle) {
+		t.Fatalf("capabilities %v %v", caps, err)
+	}
+	if err := cl.Logout().Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
