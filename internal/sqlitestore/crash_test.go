@@ -1,0 +1,251 @@
+package sqlitestore
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// The crash test re-executes the test binary as a child that appends,
+// flags and expunges in a loop, printing each operation before it starts
+// ("BEGIN") and after it returned ("ACK"). The parent kills the child with
+// SIGKILL at a random moment, reopens the store and checks that every
+// acknowledged write is there, that Check is clean and that HIGHESTMODSEQ
+// never went down.
+//
+//	TIDEMARK_CRASH_ROUNDS=N   kill/reopen rounds (default 6)
+
+const crashChildEnv = "TIDEMARK_CRASH_CHILD_DIR"
+
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashChildEnv)
+	if dir == "" {
+		t.Skip("run by TestCrash")
+	}
+	s, err := Open(dir, Options{})
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	a, err := s.openAccount(ctx, "alice")
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	inbox := mustMailbox(t, a, "INBOX")
+	snap, err := a.Snapshot(ctx, inbox.ID)
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	var live []store.UID
+	for _, m := range snap.Messages {
+		live = append(live, m.UID)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	out := bufio.NewWriter(os.Stdout)
+	say := func(format string, args ...any) {
+		fmt.Fprintf(out, format+"\n", args...)
+		out.Flush()
+	}
+	for n := 0; ; n++ {
+		switch r := rng.IntN(10); {
+		case r < 5 || len(live) == 0:
+			k := 1 + rng.IntN(3)
+			var msgs []store.NewMessage
+			for i := 0; i < k; i++ {
+				msgs = append(msgs, store.NewMessage{Body: strings.NewReader(testMessage(n*10+i, "X-Pad: "+strings.Repeat("x", rng.IntN(4000))+"\r\n"))})
+			}
+			say("BEGIN A")
+			res, err := a.Append(ctx, inbox.ID, msgs)
+			if err != nil {
+				say("ERR %v", err)
+				os.Exit(1)
+			}
+			live = append(live, res.UIDs...)
+			say("ACK A %s %d", store.UIDSetOf(res.UIDs...), res.ModSeq)
+		case r < 8:
+			u := live[rng.IntN(len(live))]
+			kw := fmt.Sprintf("k%d", n)
+			say("BEGIN F %d %s", u, kw)
+			res, err := a.SetFlags(ctx, inbox.ID, store.UIDSetOf(u), store.FlagsAdd, store.Flags{System: store.FlagSeen, Keywords: []string{kw}}, 0)
+			if err != nil {
+				say("ERR %v", err)
+				os.Exit(1)
+			}
+			say("ACK F %d %s %d", u, kw, res.ModSeq)
+		default:
+			i := rng.IntN(len(live))
+			u := live[i]
+			say("BEGIN E %d", u)
+			res, err := a.Expunge(ctx, inbox.ID, store.UIDSetOf(u))
+			if err != nil {
+				say("ERR %v", err)
+				os.Exit(1)
+			}
+			live = append(live[:i], live[i+1:]...)
+			say("ACK E %d %d", u, res.ModSeq)
+		}
+	}
+}
+
+func TestCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	rounds := envInt("TIDEMARK_CRASH_ROUNDS", 6)
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	appended := map[store.UID]bool{} // acknowledged, not yet acknowledged as expunged
+	keywords := map[store.UID][]string{}
+	var maxAcked, lastHMS store.ModSeq
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	totalAcks := 0
+	for round := 0; round < rounds; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 1024)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		kill := time.After(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		var inFlight string
+		killed := false
+	read:
+		for {
+			select {
+			case <-kill:
+				cmd.Process.Signal(syscall.SIGKILL)
+				killed = true
+				kill = nil
+			case l, ok := <-lines:
+				if !ok {
+					break read
+				}
+				f := strings.Fields(l)
+				switch f[0] {
+				case "ERR":
+					t.Fatalf("child: %s", l)
+				case "BEGIN":
+					inFlight = l
+					continue
+				case "ACK":
+				default:
+					continue // test framework output
+				}
+				inFlight = ""
+				totalAcks++
+				ms, _ := strconv.ParseUint(f[len(f)-1], 10, 64)
+				maxAcked = max(maxAcked, store.ModSeq(ms))
+				switch f[1] {
+				case "A":
+					for _, r := range parseSet(t, f[2]) {
+						for u := r.Start; u <= r.Stop; u++ {
+							appended[u] = true
+						}
+					}
+				case "F":
+					u := parseUID(t, f[2])
+					keywords[u] = append(keywords[u], f[3])
+				case "E":
+					delete(appended, parseUID(t, f[2]))
+				}
+			}
+		}
+		cmd.Wait()
+		if !killed {
+			t.Fatalf("round %d: child exited by itself", round)
+		}
+
+		s := openStore(t, dir, Options{})
+		a, err := s.openAccount(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		inbox := mustMailbox(t, a, "INBOX")
+		snap, err := a.Snapshot(ctx, inbox.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[store.UID]store.MessageState{}
+		for _, m := range snap.Messages {
+			have[m.UID] = m
+		}
+		var expungeInFlight store.UID
+		if strings.HasPrefix(inFlight, "BEGIN E ") {
+			expungeInFlight = parseUID(t, strings.Fields(inFlight)[2])
+		}
+		for u := range appended {
+			m, ok := have[u]
+			if !ok {
+				if u == expungeInFlight {
+					delete(appended, u) // it did commit
+					continue
+				}
+				t.Fatalf("round %d: acknowledged UID %d lost", round, u)
+			}
+			for _, k := range keywords[u] {
+				if !m.Flags.Has(k) {
+					t.Fatalf("round %d: UID %d lost acknowledged keyword %s", round, u, k)
+				}
+			}
+		}
+		if inbox.HighestModSeq < maxAcked || inbox.HighestModSeq < lastHMS {
+			t.Fatalf("round %d: HIGHESTMODSEQ %d, acknowledged %d, before %d", round, inbox.HighestModSeq, maxAcked, lastHMS)
+		}
+		lastHMS = inbox.HighestModSeq
+		assertClean(t, s, "alice")
+		a.Close()
+		s.Close()
+	}
+	if totalAcks < rounds {
+		t.Fatalf("only %d acknowledged operations in %d rounds", totalAcks, rounds)
+	}
+	t.Logf("%d rounds, %d acknowledged operations, final HIGHESTMODSEQ %d", rounds, totalAcks, lastHMS)
+}
+
+func parseUID(t *testing.T, s string) store.UID {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		t.Fatalf("bad UID %q", s)
+	}
+	return store.UID(n)
+}
+
+func parseSet(t *testing.T, s string) store.UIDSet {
+	var set store.UIDSet
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, found := strings.Cut(part, ":")
+		if !found {
+			hi = lo
+		}
+		set.AddRange(parseUID(t, lo), parseUID(t, hi))
+	}
+	return set
+}
