@@ -35,10 +35,11 @@ func (l *ConnLimiter) SetLoopbackExempt(exempt bool) {
 }
 
 // AcquireIP takes a connection slot for ip. ok is false, and release nil,
-// if ip already holds its limit.
+// if ip already holds its limit. The zero Addr (a connection without a
+// network peer, such as a Unix socket) is not limited.
 func (l *ConnLimiter) AcquireIP(ip netip.Addr) (release func(), ok bool) {
 	l.mu.Lock()
-	exempt := l.exemptLoopback && ip.Unmap().IsLoopback()
+	exempt := !ip.IsValid() || l.exemptLoopback && ip.Unmap().IsLoopback()
 	l.mu.Unlock()
 	if exempt {
 		return func() {}, true

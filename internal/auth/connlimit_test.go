@@ -60,6 +60,11 @@ func TestConnLimiterLoopback(t *testing.T) {
 	if _, ok := l.AcquireIP(lo); ok {
 		t.Error("loopback exempt without being configured so")
 	}
+	for range 3 {
+		if _, ok := l.AcquireIP(netip.Addr{}); !ok {
+			t.Fatal("connection without a network peer refused")
+		}
+	}
 	l.SetLoopbackExempt(true)
 	for range 5 {
 		if _, ok := l.AcquireIP(netip.MustParseAddr("::1")); !ok {
