@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestImportExportCommands(t *testing.T) {
+	ctx := context.Background()
+	dir := newDataDir(t, "alice", "bob")
+	fixture := filepath.Join("..", "..", "internal", "mailimport", "testdata")
+	run := func(main func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) int, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := main(ctx, args, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	imp := func(ctx context.Context, a []string, o, e *bytes.Buffer) int { return importMain(ctx, a, o, e) }
+	exp := func(ctx context.Context, a []string, o, e *bytes.Buffer) int { return exportMain(ctx, a, o, e) }
+
+	code, out, errOut := run(imp, "--data", dir, "--user", "alice", "--mbox", filepath.Join(fixture, "tricky.mbox"))
+	if code != 0 || !strings.HasPrefix(out, "imported 4 messages") || !strings.Contains(out, "skipped 0 duplicates, failed 0") {
+		t.Fatalf("import: exit %d: %s%s", code, out, errOut)
+	}
+	code, out, _ = run(imp, "--data", dir, "--user", "alice", "--mbox", filepath.Join(fixture, "tricky.mbox"))
+	if code != 0 || !strings.HasPrefix(out, "imported 0 messages") || !strings.Contains(out, "skipped 4 duplicates") {
+		t.Fatalf("second import: exit %d: %s", code, out)
+	}
+	code, out, _ = run(imp, "--data", dir, "--user", "alice", "--maildir", filepath.Join(fixture, "maildir"), "--mailbox", "Old")
+	if code != 0 || !strings.HasPrefix(out, "imported 7 messages") {
+		t.Fatalf("maildir import: exit %d: %s", code, out)
+	}
+	code, _, errOut = run(imp, "--data", dir, "--user", "alice", "--mbox", filepath.Join(fixture, "malformed.mbox"))
+	if code != 1 || !strings.Contains(errOut, "malformed.mbox:1: ") {
+		t.Errorf("malformed: exit %d: %s", code, errOut)
+	}
+
+	mdir := filepath.Join(t.TempDir(), "Maildir")
+	code, out, errOut = run(exp, "--data", dir, "--user", "alice", "--maildir", mdir)
+	if code != 0 || !strings.HasPrefix(out, "exported 11 messages") {
+		t.Fatalf("export: exit %d: %s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(mdir, ".Old.Archive.2023", "cur")); err != nil {
+		t.Errorf("exported folder missing: %v", err)
+	}
+	code, out, _ = run(imp, "--data", dir, "--user", "bob", "--maildir", mdir)
+	if code != 0 || !strings.HasPrefix(out, "imported 11 messages") {
+		t.Fatalf("re-import: exit %d: %s", code, out)
+	}
+	// Exporting over existing files is refused.
+	if code, _, errOut = run(exp, "--data", dir, "--user", "alice", "--maildir", mdir); code != 1 || !strings.Contains(errOut, "not empty") {
+		t.Errorf("export over a non-empty directory: exit %d: %s", code, errOut)
+	}
+	mboxFile := filepath.Join(t.TempDir(), "inbox.mbox")
+	if code, out, errOut = run(exp, "--data", dir, "--user", "bob", "--mbox", mboxFile, "--mailbox", "INBOX"); code != 0 || !strings.HasPrefix(out, "exported 4 messages") {
+		t.Errorf("mbox export of one mailbox: exit %d: %s%s", code, out, errOut)
+	}
+
+	for _, args := range [][]string{
+		{"--data", dir, "--user", "alice"},
+		{"--data", dir, "--user", "alice", "--mbox", "x", "--maildir", "y"},
+		{"--data", dir, "--user", "alice", "--mbox", "x", "--variant", "mboxcl"},
+	} {
+		if code, _, _ := run(imp, args...); code != 2 {
+			t.Errorf("import %v: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, errOut := run(imp, "--data", dir, "--user", "carol", "--mbox", "x"); code != 1 || !strings.Contains(errOut, "no such user") {
+		t.Errorf("unknown user: exit %d: %s", code, errOut)
+	}
+}
