@@ -119,7 +119,7 @@ func (s *Session) serve() {
 		}
 		s.cleanup()
 		s.conn().Close()
-		s.log.Info("connection closed", "user", s.user, "duration", time.Since(start).Round(time.Millisecond))
+		s.log.Info("connection closed", "duration", time.Since(start).Round(time.Millisecond))
 	}()
 
 	if s.srv.cfg.Limiter != nil {
