@@ -16,8 +16,15 @@ type addrToken struct {
 
 const addrSpecials = "()<>[]:;@\\,.\""
 
+var isAddrSpecial = func() (t [256]bool) {
+	for i := 0; i < len(addrSpecials); i++ {
+		t[addrSpecials[i]] = true
+	}
+	return t
+}()
+
 func tokenizeAddresses(s string) []addrToken {
-	var toks []addrToken
+	toks := make([]addrToken, 0, len(s)/4+2)
 	space := false
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -65,13 +72,13 @@ func tokenizeAddresses(s string) []addrToken {
 			toks = append(toks, addrToken{kind: 'd', text: s[i : i+j+1], spaceBf: space})
 			i += j + 1
 			space = false
-		case strings.IndexByte(addrSpecials, c) >= 0:
+		case isAddrSpecial[c]:
 			toks = append(toks, addrToken{kind: c, text: string(c), spaceBf: space})
 			i++
 			space = false
 		default:
 			j := i
-			for j < len(s) && s[j] > ' ' && strings.IndexByte(addrSpecials, s[j]) < 0 {
+			for j < len(s) && s[j] > ' ' && !isAddrSpecial[s[j]] {
 				j++
 			}
 			if j == i { // a control character: skip it
@@ -138,34 +145,24 @@ func ParseAddressList(s string) []Address {
 	return out
 }
 
-// parseMailbox turns the tokens of one mailbox into an Address.
+// parseMailbox turns the tokens of one mailbox into an Address. Comments
+// and stray angle brackets are skipped by joinTokens.
 func parseMailbox(toks []addrToken) (Address, bool) {
-	var comment string
-	content := toks[:0:0]
-	for _, t := range toks {
-		if t.kind == 'c' {
-			if comment == "" {
-				comment = strings.TrimSpace(t.text)
-			}
-			continue
-		}
-		content = append(content, t)
-	}
-	if len(content) == 0 {
-		return Address{}, false
-	}
 	var a Address
+	var comment string
 	lt := -1
-	for i, t := range content {
-		if t.kind == '<' {
+	for i, t := range toks {
+		if t.kind == 'c' && comment == "" {
+			comment = strings.TrimSpace(t.text)
+		}
+		if t.kind == '<' && lt < 0 {
 			lt = i
-			break
 		}
 	}
-	spec := content
+	spec := toks
 	if lt >= 0 {
-		a.Name = phrase(content[:lt])
-		spec = content[lt+1:]
+		a.Name = phrase(toks[:lt])
+		spec = toks[lt+1:]
 		for i, t := range spec {
 			if t.kind == '>' {
 				spec = spec[:i]
@@ -173,7 +170,6 @@ func parseMailbox(toks []addrToken) (Address, bool) {
 			}
 		}
 		// Source route: "@a,@b:" before the addr-spec.
-		spec = dropAngles(spec)
 		for i, t := range spec {
 			if t.kind == ':' {
 				a.ADL = joinTokens(spec[:i], false)
@@ -181,12 +177,9 @@ func parseMailbox(toks []addrToken) (Address, bool) {
 				break
 			}
 		}
-	} else {
-		spec = dropAngles(spec)
-		if comment != "" {
-			// "user@host (Name)": the comment stands in for a display name.
-			a.Name = comment
-		}
+	} else if comment != "" {
+		// "user@host (Name)": the comment stands in for a display name.
+		a.Name = comment
 	}
 	at := -1
 	for i := len(spec) - 1; i >= 0; i-- {
@@ -213,17 +206,6 @@ func parseMailbox(toks []addrToken) (Address, bool) {
 	return a, true
 }
 
-// dropAngles removes stray '<' and '>' from an addr-spec.
-func dropAngles(toks []addrToken) []addrToken {
-	out := toks[:0:0]
-	for _, t := range toks {
-		if t.kind != '<' && t.kind != '>' {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // phrase joins display-name tokens with single spaces where the header had
 // whitespace (RFC 5322 3.2.5, including obs-phrase dots).
 func phrase(toks []addrToken) string {
@@ -231,9 +213,12 @@ func phrase(toks []addrToken) string {
 }
 
 func joinTokens(toks []addrToken, keepSpace bool) string {
+	if len(toks) == 1 && (toks[0].kind == 'a' || toks[0].kind == 'q' || toks[0].kind == 'd') {
+		return toks[0].text
+	}
 	var b strings.Builder
 	for i, t := range toks {
-		if t.kind == 'c' {
+		if t.kind == 'c' || t.kind == '<' || t.kind == '>' {
 			continue
 		}
 		if keepSpace && i > 0 && t.spaceBf && b.Len() > 0 {

@@ -40,25 +40,19 @@ func buildEnvelope(h *headerFields) Envelope {
 	return e
 }
 
-// buildSearchFields decodes what SEARCH and SORT compare.
-func buildSearchFields(h *headerFields) SearchFields {
+// buildSearchFields decodes what SEARCH and SORT compare, from the header
+// and the envelope already built from it.
+func buildSearchFields(h *headerFields, env *Envelope) SearchFields {
 	var s SearchFields
-	if v, ok := h.get("Subject"); ok {
-		s.Subject = DecodeHeader(v)
+	if env.Subject != "" {
+		s.Subject = DecodeHeader(env.Subject)
 	}
-	addrs := func(name string) string {
-		v, ok := h.get(name)
-		if !ok {
-			return ""
-		}
-		return FormatAddresses(ParseAddressList(v))
-	}
-	s.From = addrs("From")
-	s.To = addrs("To")
-	s.Cc = addrs("Cc")
-	s.Bcc = addrs("Bcc")
-	if v, ok := h.get("Date"); ok {
-		s.Date = ParseDate(v)
+	s.From = FormatAddresses(env.From)
+	s.To = FormatAddresses(env.To)
+	s.Cc = FormatAddresses(env.Cc)
+	s.Bcc = FormatAddresses(env.Bcc)
+	if env.Date != "" {
+		s.Date = ParseDate(env.Date)
 	}
 	if v, ok := h.get("Message-ID"); ok {
 		if ids := MessageIDs(v); len(ids) > 0 {
@@ -167,6 +161,9 @@ var dateLayouts = []string{
 // time when nothing sensible can be read.
 func ParseDate(v string) time.Time {
 	v = strings.TrimSpace(v)
+	if t, err := time.Parse(dateLayouts[0], v); err == nil {
+		return t
+	}
 	if t, err := mail.ParseDate(v); err == nil {
 		return t
 	}

@@ -7,7 +7,7 @@ import (
 
 // field is one header field as found in a header block.
 type field struct {
-	name string // as written, trailing whitespace removed
+	name []byte // as written, trailing whitespace removed; nil if none
 	raw  []byte // the whole field including its line breaks
 	val  []byte // the value after ':', folded, line breaks included
 }
@@ -17,8 +17,7 @@ type field struct {
 // a continuation nor has a colon is kept as a nameless field so that the
 // block can be reproduced exactly. The blank line that ends the block, if
 // present, is not returned.
-func splitFields(h []byte) []field {
-	var out []field
+func splitFields(out []field, h []byte) []field {
 	for len(h) > 0 {
 		// Find the end of this field: the first line break not followed
 		// by a space or tab.
@@ -46,7 +45,7 @@ func splitFields(h []byte) []field {
 			out = append(out, field{raw: line})
 			continue
 		}
-		name := strings.TrimRight(string(line[:colon]), " \t")
+		name := bytes.TrimRight(line[:colon], " \t")
 		out = append(out, field{name: name, raw: line, val: line[colon+1:]})
 	}
 	return out
@@ -81,11 +80,28 @@ type headerFields struct {
 // (case-insensitive) and whether it exists.
 func (h *headerFields) get(name string) (string, bool) {
 	for i := range h.fields {
-		if strings.EqualFold(h.fields[i].name, name) {
+		if asciiEqualFold(h.fields[i].name, name) {
 			return unfold(h.fields[i].val), true
 		}
 	}
 	return "", false
+}
+
+// asciiEqualFold compares a field name with an ASCII name, ignoring case.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if lx := x | 0x20; lx != y|0x20 || lx < 'a' || lx > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // paramValue finds a parameter by case-insensitive name.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // The parser reads the message once, a line at a time (a line longer than
@@ -27,9 +28,8 @@ type frame struct {
 	part     *Part
 	kind     frameKind
 	depth    int
-	inDigest bool   // parent is multipart/digest (default type message/rfc822)
-	hdr      []byte // header bytes so far, up to MaxHeaderBytes
-	bodyLF   int64  // LF count of the message before BodyOffset
+	inDigest bool  // parent is multipart/digest (default type message/rfc822)
+	bodyLF   int64 // LF count of the message before BodyOffset
 
 	// For the root of a message (top level or encapsulated).
 	envelope *Envelope
@@ -48,6 +48,10 @@ type parser struct {
 	br      *bufio.Reader
 	stack   []*frame
 	scratch []byte
+	// hdr holds the header being read, up to MaxHeaderBytes: only the
+	// innermost open part can be reading its header.
+	hdr    []byte
+	fields []field
 
 	off         int64 // offset of the next byte
 	lfs         int64 // LFs before off
@@ -68,7 +72,10 @@ type parser struct {
 // error from r is returned.
 func Parse(r io.Reader) (*Structure, error) {
 	s := &Structure{Body: &Part{}}
-	p := &parser{br: bufio.NewReaderSize(r, 64<<10), atLineStart: true}
+	p := parserPool.Get().(*parser)
+	defer p.release()
+	p.br.Reset(r)
+	p.atLineStart = true
 	p.stack = append(p.stack, &frame{part: s.Body, envelope: &s.Envelope, search: &s.Search})
 	for {
 		chunk, err := p.br.ReadSlice('\n')
@@ -86,6 +93,35 @@ func Parse(r io.Reader) (*Structure, error) {
 	p.finish()
 	s.Size = p.off
 	return s, nil
+}
+
+// parserPool recycles parsers with their read buffer and scratch space.
+var parserPool = sync.Pool{New: func() any {
+	return &parser{br: bufio.NewReaderSize(nil, 64<<10)}
+}}
+
+// release resets p and returns it to the pool; buffers grown by a huge
+// message are dropped rather than kept.
+func (p *parser) release() {
+	*p = parser{
+		br:      p.br,
+		scratch: p.scratch[:0],
+		hdr:     p.hdr[:0],
+		fields:  p.fields[:0],
+		stack:   p.stack[:0],
+	}
+	p.br.Reset(nil)
+	if cap(p.scratch) > 256<<10 {
+		p.scratch = nil
+	}
+	if cap(p.hdr) > 64<<10 {
+		p.hdr = nil
+	}
+	if cap(p.fields) > 1024 {
+		p.fields = nil
+	}
+	clear(p.stack[:cap(p.stack)])
+	parserPool.Put(p)
 }
 
 // line handles one chunk: a whole line with its break, or a piece of a long
@@ -172,6 +208,7 @@ func (p *parser) startChild() {
 		return
 	}
 	p.newChild.part.HeaderOffset = p.off
+	p.hdr = p.hdr[:0]
 	p.stack = append(p.stack, p.newChild)
 	p.newChild = nil
 }
@@ -185,8 +222,8 @@ func (p *parser) feed(chunk []byte, start int64, complete bool) {
 			p.endHeader(f, start+int64(len(chunk)), p.lfs+1)
 			return
 		}
-		if room := MaxHeaderBytes - len(f.hdr); room > 0 {
-			f.hdr = append(f.hdr, chunk[:min(room, len(chunk))]...)
+		if room := MaxHeaderBytes - len(p.hdr); room > 0 {
+			p.hdr = append(p.hdr, chunk[:min(room, len(chunk))]...)
 		}
 	case frameLeaf:
 		if f.dec == nil {
@@ -220,14 +257,15 @@ func (p *parser) endHeader(f *frame, bodyOffset, bodyLF int64) {
 	part := f.part
 	part.BodyOffset = bodyOffset
 	f.bodyLF = bodyLF
-	h := headerFields{fields: splitFields(f.hdr)}
-	f.hdr = nil
+	p.fields = splitFields(p.fields[:0], p.hdr)
+	h := headerFields{fields: p.fields}
+	p.hdr = p.hdr[:0]
 	mimeInfo(part, &h, f.inDigest)
 	if f.envelope != nil {
 		*f.envelope = buildEnvelope(&h)
 	}
 	if f.search != nil {
-		*f.search = buildSearchFields(&h)
+		*f.search = buildSearchFields(&h, f.envelope)
 	}
 	container := part.Type == "multipart" || part.Type == "message" && (part.Subtype == "rfc822" || part.Subtype == "global")
 	if container && f.depth >= MaxDepth {

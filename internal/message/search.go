@@ -145,8 +145,8 @@ func HeaderContains(s *Structure, r io.ReaderAt, name string, m *Matcher) (bool,
 	if err != nil {
 		return false, err
 	}
-	for _, f := range splitFields(h) {
-		if f.name == "" || !strings.EqualFold(f.name, name) {
+	for _, f := range splitFields(nil, h) {
+		if f.name == nil || !strings.EqualFold(string(f.name), name) {
 			continue
 		}
 		if m.Empty() || m.MatchString(DecodeHeader(unfold(f.val))) {
@@ -162,11 +162,11 @@ func headerMatches(r io.ReaderAt, p *Part, m *Matcher) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for _, f := range splitFields(h) {
-		if f.name == "" {
+	for _, f := range splitFields(nil, h) {
+		if f.name == nil {
 			continue
 		}
-		if m.MatchString(f.name + ": " + DecodeHeader(unfold(f.val))) {
+		if m.MatchString(string(f.name) + ": " + DecodeHeader(unfold(f.val))) {
 			return true, nil
 		}
 	}
