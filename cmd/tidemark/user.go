@@ -45,7 +45,7 @@ const userUsage = `usage:
 
 The password is read from FILE, else from the first line of standard input
 when it is not a terminal, else prompted for without echo. --data defaults to
-$TIDEMARK_DATA. An account is a login (DIR/accounts.db) plus a mail store
+$TIDEMARK_DATA, else ./tidemark-data as for serve. An account is a login (DIR/accounts.db) plus a mail store
 (DIR/users/NAME); add and del act on both.
 `
 
@@ -60,7 +60,11 @@ func userMain(args []string, uio userIO) int {
 	fs := flag.NewFlagSet("user "+verb, flag.ContinueOnError)
 	fs.SetOutput(uio.stderr)
 	fs.Usage = func() { fmt.Fprint(uio.stderr, userUsage) }
-	dataDir := fs.String("data", os.Getenv("TIDEMARK_DATA"), "data directory")
+	defaultData := os.Getenv("TIDEMARK_DATA")
+	if defaultData == "" {
+		defaultData = "./tidemark-data" // as `tidemark serve`
+	}
+	dataDir := fs.String("data", defaultData, "data directory")
 	var passwordFile *string
 	var yes *bool
 	wantName := true
@@ -81,11 +85,21 @@ func userMain(args []string, uio userIO) int {
 	}
 	switch {
 	case *dataDir == "":
-		fmt.Fprintln(uio.stderr, "tidemark user: --data is required (or set TIDEMARK_DATA)")
+		fmt.Fprintln(uio.stderr, "tidemark user: --data must not be empty")
 		return 2
 	case wantName && len(pos) != 1, !wantName && len(pos) != 0:
 		fmt.Fprint(uio.stderr, userUsage)
 		return 2
+	}
+
+	var name string
+	if wantName {
+		n, err := auth.NormalizeName(pos[0])
+		if err != nil {
+			fmt.Fprintln(uio.stderr, "tidemark user:", err)
+			return 2
+		}
+		name = n
 	}
 
 	accounts, err := auth.OpenAccountsWith(*dataDir, uio.accountOpts)
@@ -96,11 +110,6 @@ func userMain(args []string, uio userIO) int {
 	defer accounts.Close()
 	if verb == "list" {
 		return userList(accounts, uio)
-	}
-	name, err := auth.NormalizeName(pos[0])
-	if err != nil {
-		fmt.Fprintln(uio.stderr, "tidemark user:", err)
-		return 2
 	}
 
 	switch verb {

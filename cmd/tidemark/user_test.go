@@ -163,7 +163,7 @@ func TestUserCommandUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{},
 		{"frobnicate"},
-		{"add", "alice"},                         // no --data
+		{"add", "--data", "", "alice"},           // empty --data
 		{"add", "--data", t.TempDir()},           // no name
 		{"list", "--data", t.TempDir(), "extra"}, // list takes no name
 		{"del", "--data", t.TempDir(), "--bogus", "x"},
