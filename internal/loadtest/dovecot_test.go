@@ -51,7 +51,7 @@ func TestScenariosAgainstDovecot(t *testing.T) {
 		}
 		seen[r.Scenario] = r
 	}
-	for _, name := range []string{"populate", "select", "fetch-flags", "store", "store.silent",
+	for _, name := range []string{"populate", "select", "select.again", "fetch-flags", "store", "store.silent",
 		"resync.qresync", "resync.condstore", "append.single", "append.multi100",
 		"fetch-envelope", "search-text", "search-subject", "fetch-body", "concurrent"} {
 		r, ok := seen[name]

@@ -17,9 +17,10 @@ import (
 //  2. a second session makes cfg.Changes changes: 40% flag changes (each
 //     toggles \Answered, so every one really changes a message), 30%
 //     expunges and 30% appends, keeping the mailbox at N messages;
-//  3. timed: SELECT mbox (QRESYNC (uidvalidity M)) on a connection that has
-//     enabled QRESYNC (RFC 7162 3.2.5), to the tagged OK;
-//  4. timed: the CONDSTORE-only way on a fresh session: SELECT (CONDSTORE),
+//  3. timed: SELECT mbox (QRESYNC (uidvalidity M)) on a new session that
+//     has enabled QRESYNC (RFC 7162 3.2.5), to the tagged OK — the client
+//     reconnecting;
+//  4. timed: the CONDSTORE-only way on another new session: SELECT (CONDSTORE),
 //     UID FETCH 1:* (FLAGS) (CHANGEDSINCE M) for the flag changes, and
 //     UID SEARCH over all UIDs (ESEARCH RETURN (ALL) when advertised) to find
 //     the expunges by difference.
@@ -36,20 +37,11 @@ func runResync(ctx context.Context, cfg Config, n int) ([]Result, error) {
 	if !qc.Has("QRESYNC") {
 		return nil, fmt.Errorf("server lacks QRESYNC")
 	}
-	if _, err := qc.Exec("ENABLE QRESYNC", nil); err != nil {
-		return nil, err
-	}
 	changer, err := cfg.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer changer.Close()
-	cc, err := cfg.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cc.Close()
-
 	// A mailbox too small for the requested changes gets as many as it can
 	// take (the tiny sizes of tests).
 	changes := min(cfg.Changes, n/2)
@@ -63,7 +55,7 @@ func runResync(ctx context.Context, cfg Config, n int) ([]Result, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		si, _, err := selectMailbox(qc, name, "")
+		si, _, err := selectMailbox(qc, name, "(CONDSTORE)")
 		if err != nil {
 			return nil, err
 		}
@@ -77,16 +69,27 @@ func runResync(ctx context.Context, cfg Config, n int) ([]Result, error) {
 			return nil, fmt.Errorf("changes: %w", err)
 		}
 
+		q, err := cfg.connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := q.Exec("ENABLE QRESYNC", nil); err != nil {
+			q.Close()
+			return nil, err
+		}
 		var qi SelectInfo
 		d, b, err := timed(func() (Reply, error) {
-			return qc.Exec(fmt.Sprintf("SELECT %s (QRESYNC (%d %d))", quote(name), si.UIDValidity, si.HighestModSeq), qi.Update)
+			return q.Exec(fmt.Sprintf("SELECT %s (QRESYNC (%d %d))", quote(name), si.UIDValidity, si.HighestModSeq), qi.Update)
 		})
+		q.Close()
 		if err != nil {
 			return nil, err
 		}
 		qs.add(d, b)
 		qNote = fmt.Sprintf("%d FETCH + %d VANISHED responses", qi.Fetches, qi.Vanished)
-		if err := leave(qc); err != nil {
+
+		cc, err := cfg.connect(ctx)
+		if err != nil {
 			return nil, err
 		}
 
@@ -111,14 +114,12 @@ func runResync(ctx context.Context, cfg Config, n int) ([]Result, error) {
 			})
 			return Reply{Status: r3.Status, Bytes: r1.Bytes + r2.Bytes + r3.Bytes}, err
 		})
+		cc.Close()
 		if err != nil {
 			return nil, err
 		}
 		cs.add(d, b)
 		cNote = fmt.Sprintf("%d changed, %d UIDs listed", changed, uids)
-		if err := leave(cc); err != nil {
-			return nil, err
-		}
 	}
 	q := qs.result("resync.qresync", n)
 	q.Note = fmt.Sprintf("%d changes; %s", changes, qNote)
