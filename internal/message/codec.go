@@ -83,6 +83,26 @@ func Unmarshal(b []byte) (*Structure, error) {
 	return s, nil
 }
 
+// UnmarshalEnvelope decodes only the envelope of a stored structure, which
+// comes first in the stored form: FETCH ENVELOPE without the part tree.
+func UnmarshalEnvelope(b []byte) (Envelope, error) {
+	var env Envelope
+	if len(b) == 0 || b[0] != codecVersion {
+		s, err := Unmarshal(b)
+		if err != nil {
+			return env, err
+		}
+		return s.Envelope, nil
+	}
+	d := decoder{src: string(b), pos: 1}
+	d.uvarint()
+	d.envelope(&env)
+	if d.err != nil {
+		return Envelope{}, fmt.Errorf("message: unmarshal envelope: %w", d.err)
+	}
+	return env, nil
+}
+
 type encoder struct{ buf []byte }
 
 func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -67,6 +68,12 @@ func foldAppend(dst, src []byte) []byte {
 
 var errFound = errors.New("found")
 
+// copyBufs and decodeBufs recycle the buffers of body searches.
+var (
+	copyBufs   = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	decodeBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+)
+
 // streamMatcher is a writer that looks for the needle across writes.
 type streamMatcher struct {
 	needle  []byte
@@ -111,7 +118,9 @@ func matchReader(m *Matcher, r io.Reader) (bool, error) {
 		return true, nil
 	}
 	w := &streamMatcher{needle: m.needle}
-	_, err := io.Copy(w, r)
+	buf := copyBufs.Get().(*[]byte)
+	_, err := io.CopyBuffer(w, r, *buf)
+	copyBufs.Put(buf)
 	if w.found {
 		return true, nil
 	}
@@ -209,11 +218,13 @@ func partContains(p *Part, r io.ReaderAt, m *Matcher) (bool, error) {
 	case p.Type != "text" || p.Size() == 0:
 		return false, nil
 	}
-	text, err := TextReader(p, r)
-	if err != nil {
-		return false, err
+	var body io.Reader = io.NewSectionReader(r, p.BodyOffset, p.Size())
+	if k := classifyEncoding(p.Encoding); k == encBase64 || k == encQP {
+		in := decodeBufs.Get().(*[]byte)
+		defer decodeBufs.Put(in)
+		body = &decodeReader{src: body, dec: newTransferDecoder(k), in: *in}
 	}
-	return matchReader(m, text)
+	return matchReader(m, charsetReader(p, body))
 }
 
 // TextReader returns the body of a leaf part as UTF-8: transfer encoding
@@ -224,13 +235,19 @@ func TextReader(p *Part, r io.ReaderAt) (io.Reader, error) {
 	if k := classifyEncoding(p.Encoding); k == encBase64 || k == encQP {
 		body = newDecodeReader(body, newTransferDecoder(k))
 	}
+	return charsetReader(p, body), nil
+}
+
+// charsetReader converts body from p's charset to UTF-8; unknown charsets
+// are passed through.
+func charsetReader(p *Part, body io.Reader) io.Reader {
 	switch cs := strings.ToLower(p.Param("charset")); cs {
 	case "", "utf-8", "utf8", "us-ascii", "ascii":
-		return body, nil
+		return body
 	default:
 		if cr, err := charset.Reader(cs, body); err == nil {
-			return cr, nil
+			return cr
 		}
 	}
-	return body, nil
+	return body
 }

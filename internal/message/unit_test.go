@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"io"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -206,6 +207,22 @@ func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 func TestParseReadError(t *testing.T) {
 	if _, err := Parse(io.MultiReader(strings.NewReader("Subject: x\n"), errReader{})); err == nil {
 		t.Fatal("read error not returned")
+	}
+}
+
+func TestUnmarshalEnvelope(t *testing.T) {
+	msg, err := os.ReadFile("testdata/nested.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustParse(t, msg)
+	enc, _ := s.Marshal()
+	env, err := UnmarshalEnvelope(enc)
+	if err != nil || !reflect.DeepEqual(env, s.Envelope) {
+		t.Errorf("envelope %+v, %v\nwant %+v", env, err, s.Envelope)
+	}
+	if _, err := UnmarshalEnvelope(enc[:5]); err == nil {
+		t.Error("truncated envelope accepted")
 	}
 }
 
