@@ -74,7 +74,10 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 	// ?1 flags, ?2 keywords, ?3 mailbox, ?4 ?5 UID range, ?6 UNCHANGEDSINCE
 	// (or the largest modseq when none was given), ?7 the new modseq.
 	inSet := `mailbox_id = ?3 AND uid BETWEEN ?4 AND ?5 AND modseq <= ?6`
-	changes := fmt.Sprintf(`(%s != flags OR lower(%s) != lower(keywords))`, newFlags, newKeywords)
+	changes := fmt.Sprintf(`%s != flags`, newFlags)
+	if newKeywords != "keywords" {
+		changes = fmt.Sprintf(`(%s != flags OR lower(%s) != lower(keywords))`, newFlags, newKeywords)
+	}
 	qModified := `SELECT uid FROM messages WHERE mailbox_id = ?3 AND uid BETWEEN ?4 AND ?5 AND modseq > ?6`
 	qUnchanged := `SELECT uid, modseq, flags, keywords FROM messages WHERE ` + inSet + ` AND NOT ` + changes
 	qBefore := `SELECT count(*), coalesce(sum(flags & 1 = 0), 0), coalesce(sum(flags & 8 != 0), 0) FROM messages WHERE ` + inSet + ` AND ` + changes

@@ -42,6 +42,9 @@ func dsn(path string, reader bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(10000)")
+	// A page cache large enough that a big transaction (a STORE over a
+	// whole mailbox) does not spill dirty pages to the WAL before commit.
+	q.Add("_pragma", "cache_size(-65536)")
 	if reader {
 		q.Add("_pragma", "query_only(1)")
 		q.Set("_txlock", "deferred")

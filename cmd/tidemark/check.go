@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+)
+
+func init() {
+	register("check", "verify a user's store", runCheck)
+}
+
+// runCheck verifies one user's store, or every user's, with the embedded
+// backend's consistency checker. It prints each problem and exits 1 if
+// there were any. It only reads; repairing is not implemented yet.
+func runCheck(args []string) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	data := fs.String("data", "", "data directory of the store (required)")
+	user := fs.String("user", "", "check only this user (default: every user)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *data == "" || fs.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "usage: tidemark check --data DIR [--user NAME]")
+		return 2
+	}
+	if _, err := os.Stat(*data); err != nil {
+		fmt.Fprintln(os.Stderr, "tidemark check:", err)
+		return 2
+	}
+	ctx := context.Background()
+	s, err := sqlitestore.Open(*data, sqlitestore.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tidemark check:", err)
+		return 2
+	}
+	defer s.Close()
+	users := []string{*user}
+	if *user == "" {
+		if users, err = s.Users(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "tidemark check:", err)
+			return 2
+		}
+	}
+	bad := 0
+	for _, u := range users {
+		problems, err := s.Check(ctx, u)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tidemark check: %s: %v\n", u, err)
+			return 2
+		}
+		for _, p := range problems {
+			fmt.Printf("%s: %s\n", u, p)
+		}
+		if len(problems) == 0 {
+			fmt.Printf("%s: ok\n", u)
+		}
+		bad += len(problems)
+	}
+	if bad > 0 {
+		fmt.Printf("%d problem(s)\n", bad)
+		return 1
+	}
+	return 0
+}

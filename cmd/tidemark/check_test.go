@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlitestore.Open(dir, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if code := runCheck([]string{"--data", dir, "--user", "alice"}); code != 0 {
+		t.Fatalf("clean store: exit %d", code)
+	}
+	if code := runCheck([]string{"--data", dir, "--user", "nobody"}); code != 2 {
+		t.Fatalf("missing user: exit %d", code)
+	}
+	if code := runCheck(nil); code != 2 {
+		t.Fatalf("no --data: exit %d", code)
+	}
+	// A damaged blob is reported and makes the exit status 1.
+	s, _ = sqlitestore.Open(dir, sqlitestore.Options{})
+	a, err := s.Open(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := a.Mailbox(context.Background(), "INBOX")
+	if _, err := a.Append(context.Background(), inbox.ID, []store.NewMessage{{Body: strings.NewReader("Subject: x\r\n\r\nhi\r\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	s.Close()
+	blobs, _ := filepath.Glob(filepath.Join(dir, "users", "alice", "blobs", "??", "*"))
+	if len(blobs) != 1 {
+		t.Fatalf("%d blobs", len(blobs))
+	}
+	os.Chmod(blobs[0], 0o600)
+	if err := os.WriteFile(blobs[0], []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := runCheck([]string{"--data", dir}); code != 1 {
+		t.Fatalf("damaged blob: exit %d", code)
+	}
+}

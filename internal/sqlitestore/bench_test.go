@@ -1,0 +1,188 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Benchmarks; figures and commands are in docs/benchmarks.md. The
+// 1,000,000-message cases take about a minute to set up and run only with
+// TIDEMARK_BENCH_BIG=1.
+
+const benchMbox = "/work/shared/data/bench.mbox"
+
+// loadMbox splits an mbox file into messages at "From " lines.
+func loadMbox(b *testing.B) [][]byte {
+	data, err := os.ReadFile(benchMbox)
+	if err != nil {
+		b.Skipf("no benchmark mbox: %v", err)
+	}
+	var msgs [][]byte
+	for _, part := range bytes.Split(data, []byte("\nFrom ")) {
+		if i := bytes.IndexByte(part, '\n'); i >= 0 {
+			msgs = append(msgs, part[i+1:])
+		}
+	}
+	return msgs
+}
+
+func benchAccount(b *testing.B) (*Store, *Account, store.MailboxInfo) {
+	s, a := newAccount(b)
+	return s, a, mustMailbox(b, a, "INBOX")
+}
+
+func BenchmarkAppendSingle(b *testing.B) {
+	msgs := loadMbox(b)
+	_, a, inbox := benchAccount(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := msgs[i%len(msgs)]
+		if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: bytes.NewReader(m)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAppendBatch100(b *testing.B) {
+	msgs := loadMbox(b)
+	_, a, inbox := benchAccount(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		batch := make([]store.NewMessage, 100)
+		for j := range batch {
+			batch[j].Body = bytes.NewReader(msgs[(i*100+j)%len(msgs)])
+		}
+		if _, err := a.Append(ctx, inbox.ID, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/msg")
+}
+
+// fillMailbox inserts n messages straight into the schema, all sharing
+// one contents row and blob, and fixes the mailbox row to match. Every
+// message gets modseq 2, the mailbox HIGHESTMODSEQ 2.
+func fillMailbox(b *testing.B, a *Account, id store.MailboxID, n int) {
+	b.Helper()
+	res, err := a.Append(ctx, id, []store.NewMessage{{Body: strings.NewReader(testMessage(0, ""))}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var content, size int64
+	u := a.u
+	if err := u.w.QueryRowContext(ctx, `SELECT content_id, size FROM messages WHERE mailbox_id = ? AND uid = ?`, id, res.UIDs[0]).Scan(&content, &size); err != nil {
+		b.Fatal(err)
+	}
+	err = u.write(ctx, func(t *writeTx) error {
+		ins, err := t.tx.PrepareContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id) VALUES (?, ?, 2, 0, '', 0, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for uid := 2; uid <= n; uid++ {
+			if _, err := ins.ExecContext(ctx, id, uid, size, content); err != nil {
+				return err
+			}
+		}
+		_, err = t.tx.ExecContext(ctx, `UPDATE mailboxes SET uidnext = ?, messages = ?, unseen = ?, size = ? WHERE id = ?`,
+			n+1, n, n, int64(n)*size, id)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func bigSizes(b *testing.B, sizes ...int) []int {
+	if os.Getenv("TIDEMARK_BENCH_BIG") != "" {
+		return sizes
+	}
+	var out []int
+	for _, n := range sizes {
+		if n <= 100_000 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func BenchmarkSetFlags100k(b *testing.B) {
+	s, a, inbox := benchAccount(b)
+	fillMailbox(b, a, inbox.ID, 100_000)
+	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		op := store.FlagsAdd
+		if i%2 == 1 {
+			op = store.FlagsRemove
+		}
+		res, err := a.SetFlags(ctx, inbox.ID, all, op, store.Flags{System: store.FlagSeen}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Changed) != 100_000 {
+			b.Fatalf("changed %d", len(res.Changed))
+		}
+	}
+	b.StopTimer()
+	assertClean(b, s, "alice")
+}
+
+func BenchmarkSnapshot(b *testing.B) {
+	for _, n := range bigSizes(b, 100_000, 1_000_000) {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			_, a, inbox := benchAccount(b)
+			fillMailbox(b, a, inbox.ID, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				snap, err := a.Snapshot(ctx, inbox.ID)
+				if err != nil || len(snap.Messages) != n {
+					b.Fatalf("snapshot: %d messages, %v", len(snap.Messages), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkChangesSince100 asks for 100 changes (50 flag changes and 50
+// expunges, each its own transaction) in mailboxes of different sizes; the
+// cost must not follow the mailbox size.
+func BenchmarkChangesSince100(b *testing.B) {
+	for _, n := range bigSizes(b, 10_000, 1_000_000) {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			_, a, inbox := benchAccount(b)
+			fillMailbox(b, a, inbox.ID, n)
+			since := mustMailbox(b, a, "INBOX").HighestModSeq
+			step := store.UID(n / 101)
+			for i := 1; i <= 100; i++ {
+				u := store.UIDSetOf(store.UID(i) * step)
+				var err error
+				if i%2 == 0 {
+					_, err = a.SetFlags(ctx, inbox.ID, u, store.FlagsAdd, store.Flags{System: store.FlagFlagged}, 0)
+				} else {
+					_, err = a.Expunge(ctx, inbox.ID, u)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ch, err := a.ChangesSince(ctx, inbox.ID, since)
+				if err != nil || len(ch.Changed) != 50 || ch.Vanished.Len() != 50 {
+					b.Fatalf("changes: %d changed, %d vanished, %v", len(ch.Changed), ch.Vanished.Len(), err)
+				}
+			}
+		})
+	}
+}
