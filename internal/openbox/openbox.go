@@ -69,6 +69,12 @@ type Box struct {
 	mu   sync.RWMutex
 	info store.MailboxInfo    // guarded by mu; HighestModSeq is what msgs reflect
 	msgs []store.MessageState // guarded by mu; ascending UID
+
+	// The Summary is computed on demand and kept until the next change, so
+	// that repeated SELECTs of a quiet mailbox do not rescan it.
+	sumMu sync.Mutex
+	sum   Summary
+	sumAt store.ModSeq // guarded by sumMu; modseq sum was computed at, 0 if none
 }
 
 // Acquire returns the open Box of a user's mailbox, opening and loading it
@@ -228,10 +234,32 @@ type Summary struct {
 	Keywords       []string // every keyword in use, normalized
 }
 
+// Current returns, consistently with each other, the mailbox information,
+// a copy of the UID list, and the SELECT figures, all at the Box's modseq.
+func (b *Box) Current() (store.MailboxInfo, []store.UID, Summary) {
+	b.sumMu.Lock()
+	defer b.sumMu.Unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.sumAt != b.info.HighestModSeq || b.sumAt == 0 {
+		b.sum = b.summaryLocked()
+		b.sumAt = b.info.HighestModSeq
+	}
+	uids := make([]store.UID, len(b.msgs))
+	for i := range b.msgs {
+		uids[i] = b.msgs[i].UID
+	}
+	return b.info, uids, b.sum
+}
+
 // Summary computes the SELECT figures from memory.
 func (b *Box) Summary() Summary {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	return b.summaryLocked()
+}
+
+func (b *Box) summaryLocked() Summary {
 	s := Summary{Messages: len(b.msgs)}
 	var kw []string
 	for i := range b.msgs {
@@ -261,4 +289,25 @@ func (b *Box) Each(uids store.UIDSet, fn func(m *store.MessageState)) {
 			fn(&b.msgs[i])
 		}
 	}
+}
+
+// Acquire adds a reference to a Box already held, so it outlives the
+// holder's own Release.
+func (b *Box) Acquire() {
+	b.reg.mu.Lock()
+	b.refs++
+	b.reg.mu.Unlock()
+}
+
+// Deleted returns the UIDs of messages flagged \Deleted, read from memory.
+func (b *Box) Deleted() store.UIDSet {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var set store.UIDSet
+	for i := range b.msgs {
+		if b.msgs[i].Flags.System&store.FlagDeleted != 0 {
+			set.Add(b.msgs[i].UID)
+		}
+	}
+	return set
 }

@@ -52,7 +52,7 @@ func requireMatchesStore(t *testing.T, b *Box, acct store.Account, id store.Mail
 		t.Fatal(err)
 	}
 	var got []store.MessageState
-	b.Each(store.UIDSet{{1, store.MaxUID}}, func(m *store.MessageState) { got = append(got, *m) })
+	b.Each(store.UIDSet{{Start: 1, Stop: store.MaxUID}}, func(m *store.MessageState) { got = append(got, *m) })
 	if !slices.EqualFunc(got, snap.Messages, func(a, b store.MessageState) bool {
 		return a.UID == b.UID && a.ModSeq == b.ModSeq && a.Flags.Equal(b.Flags)
 	}) {

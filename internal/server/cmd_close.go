@@ -1,7 +1,5 @@
 package server
 
-import "github.com/tidemark-mail/tidemark/internal/store"
-
 // CLOSE (RFC 9051 6.4.1) expunges the \Deleted messages of a read-write
 // mailbox without reporting them, then deselects; UNSELECT (RFC 3691)
 // deselects without expunging. Neither sends HIGHESTMODSEQ (RFC 7162 3.2.7
@@ -18,27 +16,22 @@ func runClose(s *Session, c *Cmd) error {
 	if err := c.End(); err != nil {
 		return err
 	}
-	v := s.view
-	s.view = nil
-	s.state = StateAuthenticated
+	v, box := s.view, s.box
+	box.Acquire()
+	defer box.Release()
+	s.deselect()
 	if v.ReadOnly {
 		return nil
 	}
 	ctx := s.ctx()
-	snap, err := s.acct.Snapshot(ctx, v.Mailbox.ID)
-	if err != nil {
+	if err := box.Sync(ctx); err != nil {
 		return err
 	}
-	var deleted store.UIDSet
-	for _, m := range snap.Messages {
-		if m.Flags.System&store.FlagDeleted != 0 {
-			deleted.Add(m.UID)
-		}
-	}
+	deleted := box.Deleted()
 	if deleted.Empty() {
 		return nil
 	}
-	_, err = s.acct.Expunge(ctx, v.Mailbox.ID, deleted)
+	_, err := s.acct.Expunge(ctx, v.Mailbox.ID, deleted)
 	return err
 }
 
@@ -46,7 +39,6 @@ func runUnselect(s *Session, c *Cmd) error {
 	if err := c.End(); err != nil {
 		return err
 	}
-	s.view = nil
-	s.state = StateAuthenticated
+	s.deselect()
 	return nil
 }

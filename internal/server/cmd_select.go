@@ -66,8 +66,7 @@ func runSelect(s *Session, c *Cmd) error {
 	// RFC 9051 6.3.2: selecting deselects first, whatever the outcome;
 	// the client learns it from the CLOSED response code.
 	if s.view != nil {
-		s.view = nil
-		s.state = StateAuthenticated
+		s.deselect()
 		s.Untagged().Raw("OK [CLOSED] Previous mailbox closed").CRLF()
 	}
 	ctx := s.ctx()
@@ -75,13 +74,19 @@ func runSelect(s *Session, c *Cmd) error {
 	if err != nil {
 		return err
 	}
-	snap, err := s.acct.Snapshot(ctx, info.ID)
+	box, err := s.srv.boxes.Acquire(ctx, s.user, info.ID)
 	if err != nil {
 		return err
 	}
+	mb, uids, sum := box.Current()
 	readOnly := c.Name == "EXAMINE"
-	v := view.New(snap, readOnly)
-	mb := snap.Mailbox
+	v := view.NewFromUIDs(mb, uids, sum.Keywords, readOnly)
+	selected := false
+	defer func() {
+		if !selected {
+			box.Release()
+		}
+	}()
 
 	s.writeFlagList(v.Keywords())
 	s.Untagged().Number(v.Exists()).Raw(" EXISTS").CRLF()
@@ -89,11 +94,8 @@ func runSelect(s *Session, c *Cmd) error {
 		// IMAP4rev1 requires RECENT; Tidemark does not track \Recent
 		// (IMAP4rev2 dropped it), so no message is recent.
 		s.Untagged().Raw("0 RECENT").CRLF()
-		for i, m := range snap.Messages {
-			if m.Flags.System&store.FlagSeen == 0 {
-				s.Untagged().Raw("OK [UNSEEN ").Number(uint32(i + 1)).Raw("] First unseen").CRLF()
-				break
-			}
+		if sum.FirstUnseenSeq != 0 {
+			s.Untagged().Raw("OK [UNSEEN ").Number(sum.FirstUnseenSeq).Raw("] First unseen").CRLF()
 		}
 	}
 	s.Untagged().Raw("OK [UIDVALIDITY ").Number(mb.UIDValidity).Raw("] UIDs valid").CRLF()
@@ -111,7 +113,7 @@ func runSelect(s *Session, c *Cmd) error {
 		}
 	}
 
-	s.view = v
+	s.view, s.box, selected = v, box, true
 	s.state = StateSelected
 	if readOnly {
 		c.Code = "READ-ONLY"

@@ -60,9 +60,18 @@ func (s *Session) sync(allowExpunge bool) error {
 	if s.view == nil {
 		return nil
 	}
-	ups, err := s.view.Sync(s.ctx(), s.acct, view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC")})
-	if err != nil {
-		return err
+	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC")}
+	var ups []view.Update
+	// The shared Box learns of every commit through the Hub; when it is no
+	// further than what this session has shown, nothing changed and the
+	// store need not be asked. Held expunges may still be due.
+	if err := s.box.Sync(s.ctx()); err == nil && s.box.Info().HighestModSeq <= s.view.ShownModSeq() {
+		ups = s.view.Apply(store.Changes{Mailbox: s.view.Mailbox, Exact: true}, opts)
+	} else {
+		var err error
+		if ups, err = s.view.Sync(s.ctx(), s.acct, opts); err != nil {
+			return err
+		}
 	}
 	s.writeUpdates(ups)
 	return s.enc.Err()

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/openbox"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -76,6 +77,9 @@ type Server struct {
 	closing   bool                      // guarded by mu
 	wg        sync.WaitGroup            // one per connection goroutine
 	done      chan struct{}             // closed by Shutdown: IDLE wakes up and says BYE
+
+	// boxes holds the selected mailboxes in memory, shared by sessions.
+	boxes *openbox.Registry
 }
 
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
@@ -99,6 +103,7 @@ func New(cfg Config) *Server {
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*Session]struct{}{},
 		done:      make(chan struct{}),
+		boxes:     openbox.NewRegistry(cfg.Store),
 	}
 }
 

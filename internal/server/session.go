@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/openbox"
 	"io"
 	"log/slog"
 	"net"
@@ -67,6 +68,9 @@ type Session struct {
 	acct  store.Account
 	// view is the selected mailbox; nil unless state is StateSelected.
 	view *view.View
+	// box is the shared in-memory copy of the selected mailbox; set
+	// together with view.
+	box *openbox.Box
 	// enabled records ENABLEd extensions (RFC 5161), upper case.
 	enabled map[string]bool
 	// releaseUser gives back the per-user session slot.
@@ -226,7 +230,7 @@ func (s *Session) shutdown() {
 
 // cleanup releases what the session holds.
 func (s *Session) cleanup() {
-	s.view = nil
+	s.deselect()
 	if s.acct != nil {
 		s.acct.Close()
 		s.acct = nil
@@ -241,3 +245,15 @@ func (s *Session) cleanup() {
 // not cut short by Shutdown (it lets them finish); a dead client shows up
 // as a write error instead.
 func (s *Session) ctx() context.Context { return context.Background() }
+
+// deselect leaves the selected state, releasing the shared mailbox.
+func (s *Session) deselect() {
+	if s.box != nil {
+		s.box.Release()
+		s.box = nil
+	}
+	s.view = nil
+	if s.state == StateSelected {
+		s.state = StateAuthenticated
+	}
+}

@@ -62,24 +62,26 @@ type View struct {
 
 // New builds a view of a snapshot.
 func New(snap store.Snapshot, readOnly bool) *View {
-	v := &View{
-		Mailbox:  snap.Mailbox,
-		ReadOnly: readOnly,
-		uids:     make([]store.UID, len(snap.Messages)),
-		shown:    snap.Mailbox.HighestModSeq,
-	}
-	seen := map[string]bool{}
+	uids := make([]store.UID, len(snap.Messages))
+	var keywords []string
 	for i, m := range snap.Messages {
-		v.uids[i] = m.UID
-		for _, k := range m.Flags.Keywords {
-			if lk := strings.ToLower(k); !seen[lk] {
-				seen[lk] = true
-				v.keywords = append(v.keywords, k)
-			}
-		}
+		uids[i] = m.UID
+		keywords = append(keywords, m.Flags.Keywords...)
 	}
-	slices.SortFunc(v.keywords, compareFold)
-	return v
+	return NewFromUIDs(snap.Mailbox, uids, store.NormalizeKeywords(keywords), readOnly)
+}
+
+// NewFromUIDs builds a view from a mailbox's ascending UID list at
+// info.HighestModSeq, and the keywords in use (normalized). The view owns
+// uids afterwards.
+func NewFromUIDs(info store.MailboxInfo, uids []store.UID, keywords []string, readOnly bool) *View {
+	return &View{
+		Mailbox:  info,
+		ReadOnly: readOnly,
+		uids:     uids,
+		shown:    info.HighestModSeq,
+		keywords: keywords,
+	}
 }
 
 func compareFold(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) }
