@@ -37,7 +37,13 @@ func openDB(dataDir string) (*sql.DB, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("auth: data directory: %w", err)
 	}
-	path := filepath.Join(dataDir, DBFile)
+	// An absolute path keeps the file: URI below from reading a relative
+	// directory as its authority.
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	path := filepath.Join(abs, DBFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
