@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/message"
 	"io"
 	"os"
 	"strings"
@@ -115,7 +116,9 @@ func deliverMain(ctx context.Context, args []string, stdin io.Reader, stderr io.
 		}
 		return exCantCreat
 	}
-	_, err = acct.Append(ctx, info.ID, []store.NewMessage{{Body: body, Flags: flags}})
+	// A local delivery agent reads the Unix convention from its pipe; the
+	// store keeps messages with CRLF line endings.
+	_, err = acct.Append(ctx, info.ID, []store.NewMessage{{Body: message.CRLFReader(body), Flags: flags}})
 	switch {
 	case err == nil:
 		return exOK

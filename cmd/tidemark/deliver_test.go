@@ -90,7 +90,8 @@ func TestDeliverCommand(t *testing.T) {
 	}
 	flags, bodies := mailboxMessages(t, dir, "alice", "INBOX")
 	want := store.Flags{System: store.FlagSeen, Keywords: []string{"$Label1", "Work"}}
-	if len(bodies) != 1 || bodies[0] != msg || !flags[0].Equal(want) {
+	// Stored with CRLF line endings, as IMAP serves messages.
+	if len(bodies) != 1 || bodies[0] != strings.ReplaceAll(msg, "\n", "\r\n") || !flags[0].Equal(want) {
 		t.Fatalf("INBOX: %q %+v", bodies, flags)
 	}
 
@@ -104,7 +105,7 @@ func TestDeliverCommand(t *testing.T) {
 	if _, b := mailboxMessages(t, dir, "alice", "INBOX"); len(b) != 2 {
 		t.Errorf("INBOX has %d messages, want 2", len(b))
 	}
-	if _, b := mailboxMessages(t, dir, "alice", "Lists/Go"); len(b) != 1 || b[0] != msg+"3\n" {
+	if _, b := mailboxMessages(t, dir, "alice", "Lists/Go"); len(b) != 1 || b[0] != strings.ReplaceAll(msg+"3\n", "\n", "\r\n") {
 		t.Errorf("Lists/Go: %q", b)
 	}
 }

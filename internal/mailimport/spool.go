@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/message"
 	"hash"
 	"io"
 	"os"
@@ -23,13 +24,28 @@ type spool struct {
 	file *os.File
 	size int64
 	sum  hash.Hash
+	crlf *message.CRLFWriter
 }
 
 func newSpool(dir string) *spool {
 	return &spool{dir: dir, sum: sha256.New()}
 }
 
+// Write stores p with bare LF line endings turned into CRLF, the form
+// messages are stored and served in; Size and BlobID describe the
+// converted bytes.
 func (s *spool) Write(p []byte) (int, error) {
+	if s.crlf == nil {
+		s.crlf = &message.CRLFWriter{W: writerFunc(s.write)}
+	}
+	return s.crlf.Write(p)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func (s *spool) write(p []byte) (int, error) {
 	s.sum.Write(p)
 	s.size += int64(len(p))
 	if s.file == nil && s.buf.Len()+len(p) > spoolMemLimit {

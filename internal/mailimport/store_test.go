@@ -358,3 +358,25 @@ func mustMailbox(t testing.TB, acct store.Account, name string) store.MailboxInf
 	}
 	return info
 }
+
+// Messages from LF-only files are stored with CRLF line endings, the form
+// IMAP serves; nothing else in them changes.
+func TestImportStoresCRLF(t *testing.T) {
+	ctx := context.Background()
+	acct := testAccounts(t, "crlf")[0]
+	if _, err := ImportMbox(ctx, acct, "testdata/tricky.mbox", Options{Mailbox: "Lines"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := dump(t, acct)["Lines"]
+	if len(msgs) == 0 {
+		t.Fatal("nothing imported")
+	}
+	for i, m := range msgs {
+		if strings.Contains(strings.ReplaceAll(m.Body, "\r\n", ""), "\n") {
+			t.Errorf("message %d has a bare LF: %q", i, m.Body)
+		}
+		if !strings.Contains(m.Body, "\r\n\r\n") {
+			t.Errorf("message %d has no CRLF header/body separator: %q", i, m.Body)
+		}
+	}
+}
