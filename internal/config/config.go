@@ -1,0 +1,177 @@
+// Package config owns Tidemark's configuration file: its schema, its
+// defaults, how it is read and how it is checked.
+//
+// # Model
+//
+// The file is TOML. Every key has a default (Default), so an empty file,
+// or no file at all, gives a working server on loopback. Reading a file
+// starts from the defaults and replaces only the keys the file sets, so a
+// file may be as short as one line. `tidemark serve` flags then override
+// the file.
+//
+// Reading never stops at the first problem: Load decodes every key it
+// knows, collects every error (unknown key, value of the wrong type, bad
+// address, missing certificate file...) with the line it comes from, and
+// returns them together as Errors, which is what `tidemark config check`
+// prints. The decoder walks the Config struct by its `toml` tags, so the
+// struct below is the schema, and docs/configuration.md lists it key by
+// key.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration of a server.
+type Config struct {
+	// DataDir holds accounts, mail stores and the generated certificate.
+	DataDir string `toml:"data_dir"`
+
+	Log        Log        `toml:"log"`
+	IMAP       IMAP       `toml:"imap"`
+	IMAPS      Listener   `toml:"imaps"`
+	TLS        TLS        `toml:"tls"`
+	LMTP       LMTP       `toml:"lmtp"`
+	Metrics    Listener   `toml:"metrics"`
+	Limits     Limits     `toml:"limits"`
+	Quota      Quota      `toml:"quota"`
+	Tombstones Tombstones `toml:"tombstones"`
+
+	// lines maps dotted keys ("imap.listen") to the line that set them,
+	// for error messages; nil for a Config not read from a file.
+	lines map[string]int
+}
+
+// Log configures the server's log on standard error.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Listener is one TCP listening address; empty disables it.
+type Listener struct {
+	Listen string `toml:"listen"`
+}
+
+// IMAP is the plain listener, which offers STARTTLS.
+type IMAP struct {
+	Listen string `toml:"listen"`
+	// AllowPlaintextAuth allows passwords over connections that are
+	// neither TLS nor loopback.
+	AllowPlaintextAuth bool `toml:"allow_plaintext_auth"`
+}
+
+// TLS names the certificate files; both empty selects a self-signed
+// certificate generated in the data directory.
+type TLS struct {
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+// LMTP is local delivery. It is off unless Listen or Socket is set.
+type LMTP struct {
+	Listen string `toml:"listen"` // TCP host:port
+	Socket string `toml:"socket"` // Unix socket path
+	// Domains served; empty accepts any domain.
+	Domains []string `toml:"domains"`
+	// SubaddressSeparator splits "user+folder"; empty turns sub-addressing
+	// off.
+	SubaddressSeparator string `toml:"subaddress_separator"`
+	// OverQuotaTempFail answers 452 instead of 552 to a full mailbox.
+	OverQuotaTempFail bool `toml:"over_quota_tempfail"`
+	DeliveredTo       bool `toml:"delivered_to"`
+	MaxRecipients     int  `toml:"max_recipients"`
+}
+
+// Limits bound what clients may make the server do.
+type Limits struct {
+	MaxLineLength   Size `toml:"max_line_length"`   // one command line, literals excluded
+	MaxLiteralSize  Size `toml:"max_literal_size"`  // a string literal held in memory
+	MaxMessageSize  Size `toml:"max_message_size"`  // APPEND literal and LMTP message
+	MaxConnsPerIP   int  `toml:"max_conns_per_ip"`  // 0: unlimited
+	MaxSessionsUser int  `toml:"max_sessions_per_user"`
+	// Failed logins allowed per address and per user within
+	// AuthFailureWindow before they are refused for AuthCooldown.
+	MaxAuthFailuresPerIP   int      `toml:"max_auth_failures_per_ip"`
+	MaxAuthFailuresPerUser int      `toml:"max_auth_failures_per_user"`
+	AuthFailureWindow      Duration `toml:"auth_failure_window"`
+	AuthCooldown           Duration `toml:"auth_cooldown"`
+	IdleTimeout            Duration `toml:"idle_timeout"`
+	MaxBadCommands         int      `toml:"max_bad_commands"`
+}
+
+// Quota sets storage and message-count limits (RFC 9208). Zero means
+// unlimited.
+type Quota struct {
+	Storage  Size  `toml:"storage"`
+	Messages int64 `toml:"messages"`
+	// Admins may change quotas with SETQUOTA.
+	Admins []string             `toml:"admins"`
+	Users  map[string]UserQuota `toml:"users"`
+}
+
+// UserQuota overrides the default quota for one user. A key absent from
+// the file keeps the default (-1 here).
+type UserQuota struct {
+	Storage  Size  `toml:"storage"`
+	Messages int64 `toml:"messages"`
+}
+
+// Tombstones configures how long expunge history is kept.
+type Tombstones struct {
+	// Retention is how long tombstones are kept; Forever keeps them all.
+	Retention Retention `toml:"retention"`
+}
+
+// Retention is a duration or "forever" (the zero value).
+type Retention struct {
+	Forever bool
+	Age     time.Duration
+}
+
+// Default returns the configuration used when no file is given: a data
+// directory in the working directory and loopback listeners, LMTP and
+// metrics off, no quota, tombstones kept forever.
+func Default() Config {
+	return Config{
+		DataDir: "./tidemark-data",
+		Log:     Log{Level: "info", Format: "text"},
+		IMAP:    IMAP{Listen: "127.0.0.1:1143"},
+		IMAPS:   Listener{Listen: "127.0.0.1:1993"},
+		LMTP:    LMTP{SubaddressSeparator: "+", MaxRecipients: 1000},
+		Limits: Limits{
+			MaxLineLength:          64 << 10,
+			MaxLiteralSize:         64 << 10,
+			MaxMessageSize:         64 << 20,
+			MaxConnsPerIP:          50,
+			MaxSessionsUser:        50,
+			MaxAuthFailuresPerIP:   20,
+			MaxAuthFailuresPerUser: 10,
+			AuthFailureWindow:      Duration(15 * time.Minute),
+			AuthCooldown:           Duration(5 * time.Minute),
+			IdleTimeout:            Duration(30 * time.Minute),
+			MaxBadCommands:         20,
+		},
+		Tombstones: Tombstones{Retention: Retention{Forever: true}},
+	}
+}
+
+// Line returns the line of the file that set key ("limits.idle_timeout"),
+// or 0 when the key was not in a file.
+func (c *Config) Line(key string) int { return c.lines[key] }
+
+// UserQuotaFor returns the storage (bytes) and message limits for user:
+// the user's override where it has one, the default otherwise. Zero means
+// unlimited.
+func (q Quota) UserQuotaFor(user string) (storage, messages int64) {
+	storage, messages = int64(q.Storage), q.Messages
+	if u, ok := q.Users[user]; ok {
+		if u.Storage >= 0 {
+			storage = int64(u.Storage)
+		}
+		if u.Messages >= 0 {
+			messages = u.Messages
+		}
+	}
+	return storage, messages
+}

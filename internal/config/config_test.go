@@ -1,0 +1,209 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEmptyFileGivesDefaults(t *testing.T) {
+	c, err := Parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if c.DataDir != d.DataDir || c.IMAP.Listen != "127.0.0.1:1143" || c.IMAPS.Listen != "127.0.0.1:1993" ||
+		c.LMTP.Listen != "" || c.Metrics.Listen != "" || !c.Tombstones.Retention.Forever ||
+		c.LMTP.SubaddressSeparator != "+" || c.Limits.MaxMessageSize != 64<<20 {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestFullFile(t *testing.T) {
+	src := `
+data_dir = "/var/lib/tidemark"
+
+[log]
+level = "debug"
+format = "json"
+
+[imap]
+listen = "0.0.0.0:143"
+allow_plaintext_auth = true
+
+[imaps]
+listen = ""
+
+[lmtp]
+listen = "127.0.0.1:2424"
+domains = ["example.org", "example.net"]
+subaddress_separator = ""
+over_quota_tempfail = true
+
+[metrics]
+listen = "127.0.0.1:9143"
+
+[limits]
+max_line_length = "128KiB"
+max_message_size = 10485760
+idle_timeout = "1h"
+max_conns_per_ip = 0
+
+[quota]
+storage = "1GiB"
+messages = 100000
+admins = ["root"]
+
+[quota.users.alice]
+storage = "10GiB"
+
+[quota.users."bob"]
+messages = 5
+
+[tombstones]
+retention = "30d"
+`
+	c, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/var/lib/tidemark" || c.Log.Level != "debug" || c.Log.Format != "json" ||
+		c.IMAP.Listen != "0.0.0.0:143" || !c.IMAP.AllowPlaintextAuth || c.IMAPS.Listen != "" ||
+		c.LMTP.Listen != "127.0.0.1:2424" || len(c.LMTP.Domains) != 2 || c.LMTP.SubaddressSeparator != "" ||
+		!c.LMTP.OverQuotaTempFail || c.Metrics.Listen != "127.0.0.1:9143" {
+		t.Fatalf("decoded: %+v", c)
+	}
+	if c.Limits.MaxLineLength != 128<<10 || c.Limits.MaxMessageSize != 10<<20 || c.Limits.IdleTimeout.D() != time.Hour ||
+		c.Limits.MaxConnsPerIP != 0 || c.Limits.MaxSessionsUser != 50 {
+		t.Fatalf("limits: %+v", c.Limits)
+	}
+	if c.Tombstones.Retention.Forever || c.Tombstones.Retention.Age != 30*24*time.Hour {
+		t.Fatalf("retention: %+v", c.Tombstones.Retention)
+	}
+	for _, tc := range []struct {
+		user              string
+		storage, messages int64
+	}{{"alice", 10 << 30, 100000}, {"bob", 1 << 30, 5}, {"carol", 1 << 30, 100000}} {
+		s, m := c.Quota.UserQuotaFor(tc.user)
+		if s != tc.storage || m != tc.messages {
+			t.Errorf("quota for %s: %d %d, want %d %d", tc.user, s, m, tc.storage, tc.messages)
+		}
+	}
+	if c.Line("lmtp.listen") != 16 || c.Line("quota.users.bob.messages") != 39 {
+		t.Errorf("lines: %d %d", c.Line("lmtp.listen"), c.Line("quota.users.bob.messages"))
+	}
+}
+
+// Every problem in the file is reported, each with its line.
+func TestEveryErrorWithItsLine(t *testing.T) {
+	dir := t.TempDir()
+	src := `data_dir = "x"
+colour = "blue"
+[imap]
+listen = "localhost"
+[imaps]
+listen = 993
+[tls]
+cert = "` + filepath.Join(dir, "missing.pem") + `"
+key = "` + filepath.Join(dir, "missing.key") + `"
+[log]
+level = "chatty"
+[limits]
+max_message_size = "12 furlongs"
+idle_timeout = "5m"
+max_conns_per_ip = -3
+[lmtp]
+domains = [
+  "example.org",
+  7,
+]
+socket = "/nonexistent-dir/lmtp.sock"
+[quota.users.Alice]
+storage = "1GiB"
+quota = 3
+[tombstones]
+retention = "10m"
+`
+	_, err := Parse(src)
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("want Errors, got %v", err)
+	}
+	want := []struct {
+		line int
+		key  string
+	}{
+		{2, "colour"},
+		{4, "imap.listen"},
+		{6, "imaps.listen"},
+		{8, "tls.cert"},
+		{9, "tls.key"},
+		{11, "log.level"},
+		{13, "limits.max_message_size"},
+		{14, "limits.idle_timeout"},
+		{15, "limits.max_conns_per_ip"},
+		{17, "lmtp.domains"},
+		{21, "lmtp.socket"},
+		{22, "quota.users.Alice"},
+		{24, "quota.users.Alice.quota"},
+		{26, "tombstones.retention"},
+	}
+	got := map[string]int{}
+	for _, e := range errs {
+		got[e.Key] = e.Line
+	}
+	for _, w := range want {
+		if l, ok := got[w.key]; !ok || l != w.line {
+			t.Errorf("%s: line %d (reported %v), want line %d", w.key, l, ok, w.line)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Errorf("%d errors, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i := 1; i < len(errs); i++ {
+		if errs[i].Line < errs[i-1].Line {
+			t.Errorf("errors out of file order:\n%v", err)
+		}
+	}
+	if !strings.Contains(err.Error(), "line 2: colour: unknown key") {
+		t.Errorf("message:\n%v", err)
+	}
+}
+
+func TestSyntaxErrorHasLine(t *testing.T) {
+	_, err := Parse("data_dir = \"x\"\n[imap\nlisten = 1\n")
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Line < 2 {
+		t.Fatalf("got %#v", err)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tidemark.toml")
+	if err := os.WriteFile(p, []byte("[metrics]\nlisten = \"127.0.0.1:0\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil || c.Metrics.Listen != "127.0.0.1:0" {
+		t.Fatalf("%v %+v", err, c)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "none.toml")); err == nil {
+		t.Fatal("missing file loaded")
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]Size{"0": 0, "1234": 1234, "4KiB": 4096, "64 MiB": 64 << 20, "2GiB": 2 << 30, "1TiB": 1 << 40, "7B": 7} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1", "1.5GiB", "3KB"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}

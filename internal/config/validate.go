@@ -1,0 +1,136 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/tidemark-mail/tidemark/internal/auth"
+)
+
+// Validate checks the values themselves: addresses parse, files exist,
+// enumerations hold a known word, limits are usable. It returns every
+// problem, with the line that set the value when known.
+func (c *Config) Validate() Errors {
+	var errs Errors
+	add := func(key, format string, args ...any) {
+		errs = append(errs, Error{Line: c.lineOf(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.DataDir == "" {
+		add("data_dir", "must not be empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	checkAddr := func(key, addr string) {
+		if addr == "" {
+			return
+		}
+		if err := CheckAddress(addr); err != nil {
+			add(key, "%v", err)
+		}
+	}
+	checkAddr("imap.listen", c.IMAP.Listen)
+	checkAddr("imaps.listen", c.IMAPS.Listen)
+	checkAddr("lmtp.listen", c.LMTP.Listen)
+	checkAddr("metrics.listen", c.Metrics.Listen)
+	if c.IMAP.Listen == "" && c.IMAPS.Listen == "" && c.LMTP.Listen == "" && c.LMTP.Socket == "" {
+		add("imap.listen", "every listener is disabled")
+	}
+	if s := c.LMTP.Socket; s != "" {
+		if st, err := os.Stat(filepath.Dir(s)); err != nil || !st.IsDir() {
+			add("lmtp.socket", "directory %s does not exist", filepath.Dir(s))
+		}
+	}
+	for _, dom := range c.LMTP.Domains {
+		if dom == "" || strings.ContainsAny(dom, "@ \t") {
+			add("lmtp.domains", "%q is not a domain", dom)
+		}
+	}
+	if len(c.LMTP.SubaddressSeparator) > 1 {
+		add("lmtp.subaddress_separator", "must be one character or empty")
+	}
+	if c.LMTP.MaxRecipients < 1 {
+		add("lmtp.max_recipients", "must be at least 1")
+	}
+	switch {
+	case (c.TLS.Cert == "") != (c.TLS.Key == ""):
+		add("tls", "cert and key must be given together")
+	case c.TLS.Cert != "":
+		certOK, keyOK := true, true
+		if _, err := os.Stat(c.TLS.Cert); err != nil {
+			add("tls.cert", "%v", err)
+			certOK = false
+		}
+		if _, err := os.Stat(c.TLS.Key); err != nil {
+			add("tls.key", "%v", err)
+			keyOK = false
+		}
+		if certOK && keyOK {
+			if _, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key); err != nil {
+				add("tls.cert", "%v", err)
+			}
+		}
+	}
+	l := c.Limits
+	if l.MaxLineLength < 1024 {
+		add("limits.max_line_length", "must be at least 1KiB")
+	}
+	if l.MaxLiteralSize < 1024 {
+		add("limits.max_literal_size", "must be at least 1KiB")
+	}
+	if l.MaxMessageSize < 1024 {
+		add("limits.max_message_size", "must be at least 1KiB")
+	}
+	if l.IdleTimeout.D() < 30*60e9 {
+		// RFC 9051 5.4: at least 30 minutes.
+		add("limits.idle_timeout", "must be at least 30m (RFC 9051 5.4)")
+	}
+	if l.AuthFailureWindow <= 0 {
+		add("limits.auth_failure_window", "must be positive")
+	}
+	if l.AuthCooldown <= 0 {
+		add("limits.auth_cooldown", "must be positive")
+	}
+	if l.MaxBadCommands < 1 {
+		add("limits.max_bad_commands", "must be at least 1")
+	}
+	for _, a := range c.Quota.Admins {
+		if err := auth.ValidName(a); err != nil {
+			add("quota.admins", "%q: %v", a, err)
+		}
+	}
+	for name := range c.Quota.Users {
+		if err := auth.ValidName(name); err != nil {
+			add("quota.users."+name, "%v", err)
+		}
+	}
+	return errs
+}
+
+// CheckAddress accepts "host:port" with a numeric port; an empty host
+// listens on every interface.
+func CheckAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("invalid port %q in %q", port, addr)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("invalid host %q in %q", host, addr)
+	}
+	return nil
+}
