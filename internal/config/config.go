@@ -85,10 +85,10 @@ type LMTP struct {
 
 // Limits bound what clients may make the server do.
 type Limits struct {
-	MaxLineLength   Size `toml:"max_line_length"`   // one command line, literals excluded
-	MaxLiteralSize  Size `toml:"max_literal_size"`  // a string literal held in memory
-	MaxMessageSize  Size `toml:"max_message_size"`  // APPEND literal and LMTP message
-	MaxConnsPerIP   int  `toml:"max_conns_per_ip"`  // 0: unlimited
+	MaxLineLength   Size `toml:"max_line_length"`  // one command line, literals excluded
+	MaxLiteralSize  Size `toml:"max_literal_size"` // a string literal held in memory
+	MaxMessageSize  Size `toml:"max_message_size"` // APPEND literal and LMTP message
+	MaxConnsPerIP   int  `toml:"max_conns_per_ip"` // 0: unlimited
 	MaxSessionsUser int  `toml:"max_sessions_per_user"`
 	// Failed logins allowed per address and per user within
 	// AuthFailureWindow before they are refused for AuthCooldown.
