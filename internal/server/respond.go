@@ -70,7 +70,7 @@ func (s *Session) sync(allowExpunge bool) error {
 	} else {
 		var err error
 		if ups, err = s.view.Sync(s.ctx(), s.acct, opts); err != nil {
-			return err
+			return mailboxGone(err)
 		}
 	}
 	s.writeUpdates(ups)
