@@ -7,6 +7,9 @@ import "strings"
 type capability struct {
 	name string
 	when func(s *Session) bool // nil: always
+	// spell, when set, gives the word for the session instead of name,
+	// for capabilities that carry a configured value ("APPENDLIMIT=n").
+	spell func(s *Session) string
 }
 
 // capabilities is the one list every CAPABILITY response is built from.
@@ -16,7 +19,13 @@ var capabilities []capability
 
 // addCapability offers name whenever when returns true (always if nil).
 func addCapability(name string, when func(s *Session) bool) {
-	capabilities = append(capabilities, capability{name, when})
+	capabilities = append(capabilities, capability{name: name, when: when})
+}
+
+// addCapabilityFunc offers the word spell returns, whenever when returns
+// true (always if nil).
+func addCapabilityFunc(spell func(s *Session) string, when func(s *Session) bool) {
+	capabilities = append(capabilities, capability{when: when, spell: spell})
 }
 
 func beforeAuth(s *Session) bool { return s.state == StateNotAuthenticated }
@@ -51,7 +60,11 @@ func (s *Session) capabilityString() string {
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(c.name)
+		if c.spell != nil {
+			b.WriteString(c.spell(s))
+		} else {
+			b.WriteString(c.name)
+		}
 	}
 	return b.String()
 }

@@ -53,6 +53,10 @@ type View struct {
 	uids    []store.UID  // uids[seq-1]; ascending; includes held expunges
 	shown   store.ModSeq // changes up to here have been applied
 	pending store.UIDSet // expunged in the store, not yet reported
+	// heldAfter is the shown modseq at the moment the oldest expunge in
+	// pending was first held: every held expunge has a modseq above it,
+	// and everything at or below it has been reported.
+	heldAfter store.ModSeq
 	// reported holds messages whose state up to the given modseq the client
 	// has already been told by the command that changed it (STORE), so the
 	// next sync does not repeat it.
@@ -92,6 +96,22 @@ func (v *View) Exists() uint32 { return uint32(len(v.uids)) }
 
 // ShownModSeq is the modseq up to which changes have been applied.
 func (v *View) ShownModSeq() store.ModSeq { return v.shown }
+
+// SafeModSeq is the highest modseq the client may be given as
+// HIGHESTMODSEQ: every change at or below it has been reported. It is
+// ShownModSeq unless expunges are held, in which case it stays below the
+// oldest held expunge (RFC 7162 3.2: a HIGHESTMODSEQ sent while EXPUNGE or
+// VANISHED responses are delayed must be lower than their modseq, or a
+// client that loses the connection would never learn of them).
+func (v *View) SafeModSeq() store.ModSeq {
+	if v.pending.Empty() {
+		return v.shown
+	}
+	return v.heldAfter
+}
+
+// Holding reports whether expunges are being held back.
+func (v *View) Holding() bool { return !v.pending.Empty() }
 
 // Keywords lists the keywords announced to the client in FLAGS.
 func (v *View) Keywords() []string { return v.keywords }
@@ -173,6 +193,21 @@ func (v *View) MarkReported(uid store.UID, modseq store.ModSeq) {
 		v.reported = make(map[store.UID]store.ModSeq)
 	}
 	v.reported[uid] = max(v.reported[uid], modseq)
+}
+
+// AddKeywords records keywords that a command is about to show in FETCH
+// responses it writes itself (STORE), and reports whether any was new to
+// the client: the caller then announces Keywords in FLAGS first
+// (RFC 9051 7.3.5), and the next sync does not announce them again.
+func (v *View) AddKeywords(kws []string) bool {
+	added := false
+	for _, k := range kws {
+		if i, found := slices.BinarySearchFunc(v.keywords, k, compareFold); !found {
+			v.keywords = slices.Insert(v.keywords, i, k)
+			added = true
+		}
+	}
+	return added
 }
 
 // uidsOfSeqs maps sorted sequence ranges onto the UIDs they cover, merging

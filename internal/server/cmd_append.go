@@ -1,0 +1,217 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// APPEND (RFC 9051 6.3.12) with MULTIAPPEND (RFC 3502), UIDPLUS's
+// APPENDUID (RFC 4315 3), APPENDLIMIT (RFC 7889) and literal8 message data
+// (RFC 3516 4.4).
+//
+// All the messages of one command go to the store in one Append call, one
+// transaction: either all are appended or none (RFC 3502 6). The store
+// takes the whole list up front, and the client sends the messages one
+// after another on the connection, so each literal is spooled as it
+// arrives: in memory up to spoolInMemory bytes, to a temporary file
+// beyond. The store then streams the spooled bytes into its blob files.
+//
+// Refusals come as early as the protocol allows: a missing mailbox is
+// answered before the first literal is accepted, and a synchronizing
+// literal above the limit is refused before the client sends it (the
+// decoder checks Limits.MaxAppendLiteral before asking for the bytes).
+func init() {
+	register(&Command{Name: "APPEND", States: authenticated, Run: runAppend})
+	addCapability("MULTIAPPEND", nil)
+	// RFC 7889 2(a): the same limit for every mailbox.
+	addCapabilityFunc(func(s *Session) string {
+		return "APPENDLIMIT=" + itoa64(uint64(s.dec.Limits().MaxAppendLiteral))
+	}, nil)
+}
+
+const (
+	// spoolInMemory is the largest message kept in memory while the
+	// command is read; larger ones go to a temporary file.
+	spoolInMemory = 256 << 10
+	// maxAppendTotal bounds the bytes of one MULTIAPPEND command, on top
+	// of the per-message limit.
+	maxAppendTotal = 1 << 30
+)
+
+func runAppend(s *Session, c *Cmd) error {
+	d := c.Dec
+	if err := d.SP(); err != nil {
+		return err
+	}
+	name, err := s.ReadMailbox(d)
+	if err != nil {
+		return err
+	}
+	// Before any literal: a client waiting for its first continuation
+	// gets NO [TRYCREATE] instead, and sends no message bytes.
+	mb, err := s.destination(name)
+	if err != nil {
+		return err
+	}
+
+	var spooled []*spooledMessage
+	defer func() {
+		for _, m := range spooled {
+			m.close()
+		}
+	}()
+	var msgs []store.NewMessage
+	total := max(int64(maxAppendTotal), d.Limits().MaxAppendLiteral)
+	for {
+		// append-message = [SP flag-list] [SP date-time] SP literal
+		// (RFC 3502 6), repeated.
+		if err := d.SP(); err != nil {
+			return err
+		}
+		var m store.NewMessage
+		if c, _ := d.Peek(); c == '(' {
+			if m.Flags, err = readFlagList(d); err != nil {
+				return err
+			}
+			if err := d.SP(); err != nil {
+				return err
+			}
+		}
+		if c, _ := d.Peek(); c == '"' {
+			if m.InternalDate, err = d.DateTime(); err != nil {
+				return err
+			}
+			if err := d.SP(); err != nil {
+				return err
+			}
+		}
+		lit, err := d.Literal()
+		if err != nil {
+			return literalRefusal(err)
+		}
+		if lit.Size == 0 {
+			return No("", "Empty messages cannot be appended")
+		}
+		if total -= lit.Size; total < 0 {
+			return No("TOOBIG", "Messages of one APPEND exceed the total size limit")
+		}
+		sp, err := spoolLiteral(lit)
+		if sp != nil {
+			spooled = append(spooled, sp)
+		}
+		if err != nil {
+			return err
+		}
+		m.Body = sp.reader()
+		msgs = append(msgs, m)
+		if c, _ := d.Peek(); c != ' ' {
+			break
+		}
+	}
+	if err := c.End(); err != nil {
+		return err
+	}
+
+	res, err := s.acct.Append(s.ctx(), mb.ID, msgs)
+	if err != nil {
+		return tryCreate(err) // deleted meanwhile
+	}
+	var uids store.UIDSet
+	for _, u := range res.UIDs {
+		uids.Add(u)
+	}
+	c.Code = "APPENDUID " + itoa64(uint64(res.UIDValidity)) + " " + uids.String()
+	return nil
+}
+
+// literalRefusal turns the decoder's refusal of an oversized message
+// literal into the tagged NO [TOOBIG] that RFC 7889 4 asks for (the
+// decoder's own answer is BAD, right for other literals). Errors that end
+// the connection stay as they are.
+func literalRefusal(err error) error {
+	var we *wire.Error
+	if errors.As(err, &we) && we.Code == wire.CodeTooBig && !we.Close {
+		return &Error{Status: NO, Code: "TOOBIG", Text: "Message exceeds the APPENDLIMIT", internal: err}
+	}
+	return err
+}
+
+// spooledMessage is one message literal read off the connection, held
+// until the append transaction.
+type spooledMessage struct {
+	data []byte   // the message, when small
+	file *os.File // the message, when large; removed by close
+}
+
+// errNUL is the answer to a message sent as an ordinary literal that
+// holds NUL bytes: RFC 9051 9 literal is CHAR8, which excludes NUL; such
+// messages need literal8 "~{n}" (RFC 3516 4.4).
+var errNUL = Bad("", "Message contains NUL bytes; send it as literal8 (~{n})")
+
+// spoolLiteral reads lit to its end into memory or a temporary file. It
+// returns the spooled message even with an error, for the caller to
+// close.
+func spoolLiteral(lit *wire.Literal) (*spooledMessage, error) {
+	if lit.Size <= spoolInMemory {
+		buf := make([]byte, lit.Size)
+		if _, err := io.ReadFull(lit, buf); err != nil {
+			return nil, fmt.Errorf("append: reading message: %w", err)
+		}
+		if !lit.Binary && bytes.IndexByte(buf, 0) >= 0 {
+			return nil, errNUL
+		}
+		return &spooledMessage{data: buf}, nil
+	}
+	f, err := os.CreateTemp("", "tidemark-append-*")
+	if err != nil {
+		return nil, fmt.Errorf("append: spool: %w", err)
+	}
+	m := &spooledMessage{file: f}
+	var w io.Writer = f
+	if !lit.Binary {
+		w = nulChecker{f}
+	}
+	if _, err := io.Copy(w, lit); err != nil {
+		if errors.Is(err, errNULFound) {
+			return m, errNUL
+		}
+		return m, fmt.Errorf("append: spool: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return m, fmt.Errorf("append: spool: %w", err)
+	}
+	return m, nil
+}
+
+// reader returns the spooled bytes from the start.
+func (m *spooledMessage) reader() io.Reader {
+	if m.file != nil {
+		return m.file
+	}
+	return bytes.NewReader(m.data)
+}
+
+func (m *spooledMessage) close() {
+	if m.file != nil {
+		m.file.Close()
+		os.Remove(m.file.Name())
+	}
+}
+
+var errNULFound = errors.New("NUL byte in message literal")
+
+// nulChecker passes writes through, failing at the first NUL byte.
+type nulChecker struct{ w io.Writer }
+
+func (c nulChecker) Write(p []byte) (int, error) {
+	if bytes.IndexByte(p, 0) >= 0 {
+		return 0, errNULFound
+	}
+	return c.w.Write(p)
+}

@@ -1,0 +1,97 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// COPY and UID COPY (RFC 9051 6.4.7). The copy is one store transaction
+// that shares the message bytes; the tagged OK carries COPYUID (UIDPLUS,
+// RFC 4315 3). Copying into the selected mailbox is allowed, and the new
+// messages reach the client as EXISTS at the sync point.
+func init() {
+	register(
+		&Command{Name: "COPY", States: StateSelected, UsesSeqs: true, Run: runCopy},
+		&Command{Name: "COPY", UID: true, States: StateSelected, Run: runCopy},
+	)
+}
+
+// readCopyArgs parses "SP sequence-set SP mailbox", shared by COPY and
+// MOVE.
+func readCopyArgs(s *Session, c *Cmd) (wire.SeqSet, string, error) {
+	d := c.Dec
+	var set wire.SeqSet
+	var name string
+	err := d.SP()
+	if err == nil {
+		set, err = d.SeqSet()
+	}
+	if err == nil {
+		err = d.SP()
+	}
+	if err == nil {
+		name, err = s.ReadMailbox(d)
+	}
+	if err == nil {
+		err = c.End()
+	}
+	return set, name, err
+}
+
+// destination looks up the target of COPY, MOVE or APPEND. A missing
+// mailbox gets TRYCREATE rather than NONEXISTENT (RFC 9051 6.4.7, 6.3.12).
+func (s *Session) destination(name string) (store.MailboxInfo, error) {
+	mb, err := s.acct.Mailbox(s.ctx(), name)
+	return mb, tryCreate(err)
+}
+
+// tryCreate turns the store's "no such mailbox" into NO [TRYCREATE].
+func tryCreate(err error) error {
+	if errors.Is(err, store.ErrNoMailbox) {
+		return &Error{Status: NO, Code: "TRYCREATE", Text: "No such mailbox", internal: err}
+	}
+	return err
+}
+
+// copyUIDCode spells "COPYUID uidvalidity src dst" (RFC 4315 3). Both
+// lists are ascending and pair up in order, so both compress to ranges
+// the same way.
+func copyUIDCode(res store.CopyResult) string {
+	var src, dst store.UIDSet
+	for i := range res.SrcUIDs {
+		src.Add(res.SrcUIDs[i])
+		dst.Add(res.DstUIDs[i])
+	}
+	return "COPYUID " + itoa64(uint64(res.UIDValidity)) + " " + src.String() + " " + dst.String()
+}
+
+func runCopy(s *Session, c *Cmd) error {
+	set, name, err := readCopyArgs(s, c)
+	if err != nil {
+		return err
+	}
+	uids, err := s.SeqSetUIDs(set, c.def.UID)
+	if err != nil {
+		return err
+	}
+	dst, err := s.destination(name)
+	if err != nil {
+		return err
+	}
+	if uids.Empty() {
+		c.Text = "No messages copied"
+		return nil
+	}
+	res, err := s.acct.Copy(s.ctx(), s.view.Mailbox.ID, dst.ID, uids)
+	if err != nil {
+		return tryCreate(err) // deleted meanwhile
+	}
+	if len(res.SrcUIDs) == 0 {
+		c.Text = "No messages copied"
+		return nil
+	}
+	c.Code = copyUIDCode(res)
+	return nil
+}
