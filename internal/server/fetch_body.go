@@ -1,0 +1,144 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// smallContent is the size up to which section content is read into
+// memory, so that the encoder can choose a quoted string; larger content
+// streams from the blob as a literal.
+const smallContent = 1024
+
+// smallBinary is the size up to which BINARY content is read into memory
+// to look for NUL; larger content is scanned in a first pass, then
+// streamed.
+const smallBinary = 64 << 10
+
+// partRange applies a partial "<start.count>" to content of size bytes
+// (RFC 9051 6.4.5: a start beyond the end gives an empty string, a count
+// beyond it is cut short).
+func partRange(it *fetchItem, size int64) (off, n int64) {
+	if !it.partial {
+		return 0, size
+	}
+	if it.start >= size {
+		return size, 0
+	}
+	return it.start, min(it.count, size-it.start)
+}
+
+// writeLabel writes an item's name and, for a partial fetch, its origin
+// ("BODY[]<0>", RFC 9051 7.5.2).
+func writeLabel(e *wire.Encoder, it *fetchItem) {
+	e.Raw(it.name)
+	if it.partial {
+		e.Special('<').Number64(uint64(it.start)).Special('>')
+	}
+	e.SP()
+}
+
+// writeSection writes BODY[section]<partial> and the RFC822 forms.
+func writeSection(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.ReaderAt) error {
+	sr, err := message.Section(st, blob, it.spec)
+	if err != nil {
+		return err
+	}
+	off, n := partRange(it, sr.Size())
+	writeLabel(e, it)
+	r := io.NewSectionReader(sr, off, n)
+	if n > smallContent {
+		e.Literal(n, r)
+		return nil
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return fmt.Errorf("reading %s: %w", it.name, err)
+	}
+	e.String(string(buf))
+	return nil
+}
+
+// writeBinary writes BINARY[part]<partial> (RFC 3516 4.3, RFC 9051
+// 6.4.5): the decoded content, as a string unless it holds NUL, which
+// needs a literal8. A missing part is an empty string.
+func writeBinary(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.ReaderAt) error {
+	open := func() (io.Reader, int64, int64, error) {
+		r, size, err := message.Decoded(st, blob, it.spec.Part)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		off, n := partRange(it, size)
+		if off > 0 {
+			if _, err := io.CopyN(io.Discard, r, off); err != nil {
+				return nil, 0, 0, fmt.Errorf("decoding %s: %w", it.name, err)
+			}
+		}
+		return io.LimitReader(r, n), off, n, nil
+	}
+	r, _, n, err := open()
+	if err != nil {
+		return err
+	}
+	writeLabel(e, it)
+	if n <= smallBinary {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fmt.Errorf("decoding %s: %w", it.name, err)
+		}
+		if bytes.IndexByte(buf, 0) >= 0 {
+			e.Literal8(n, bytes.NewReader(buf))
+		} else {
+			e.String(string(buf))
+		}
+		return nil
+	}
+	hasNUL, err := containsNUL(r)
+	if err != nil {
+		return fmt.Errorf("decoding %s: %w", it.name, err)
+	}
+	if r, _, _, err = open(); err != nil {
+		return err
+	}
+	if hasNUL {
+		e.Literal8(n, r)
+	} else {
+		e.Literal(n, r)
+	}
+	return nil
+}
+
+// containsNUL reads r to its end looking for a NUL byte.
+func containsNUL(r io.Reader) (bool, error) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if bytes.IndexByte(buf[:n], 0) >= 0 {
+			return true, nil
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+// partText formats a part number path ("1.2"), "" for the whole message.
+func partText(part []int) string {
+	var sb strings.Builder
+	for i, n := range part {
+		if i > 0 {
+			sb.WriteByte('.')
+		}
+		sb.WriteString(strconv.Itoa(n))
+	}
+	return sb.String()
+}

@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// fetchStates calls fn, in ascending UID order, with the state (UID,
+// flags, modseq) of each existing message of uids: what FETCH needs when
+// only UID, FLAGS and MODSEQ are asked for, the hot path of every client
+// that resynchronizes flags. It never decodes message structure.
+//
+// A set covering a good part of the mailbox is read as one snapshot (a
+// single scan without the structure column); a small one through
+// Messages, which reads only the UIDs named.
+func (s *Session) fetchStates(ctx context.Context, uids store.UIDSet, fn func(m store.MessageState) error) error {
+	n := uids.Len()
+	if n == 0 {
+		return nil
+	}
+	id := s.view.Mailbox.ID
+	if n*4 < uint64(s.view.Exists()) {
+		return s.acct.Messages(ctx, id, uids, func(m *store.MessageData) error { return fn(m.MessageState) })
+	}
+	snap, err := s.acct.Snapshot(ctx, id)
+	if err != nil {
+		return err
+	}
+	// Both lists are ascending: walk the ranges alongside the messages.
+	i := 0
+	for _, m := range snap.Messages {
+		for i < len(uids) && uids[i].Stop < m.UID {
+			i++
+		}
+		if i == len(uids) {
+			break
+		}
+		if m.UID >= uids[i].Start {
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

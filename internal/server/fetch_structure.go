@@ -1,0 +1,156 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// nstring writes s, or NIL when it is empty: the envelope and body
+// structure keep absent fields as empty strings.
+func nstring(e *wire.Encoder, s string) {
+	if s == "" {
+		e.NIL()
+		return
+	}
+	e.String(s)
+}
+
+// writeEnvelope writes an ENVELOPE (RFC 9051 7.5.2):
+//
+//	"(" env-date SP env-subject SP env-from SP env-sender SP env-reply-to
+//	SP env-to SP env-cc SP env-bcc SP env-in-reply-to SP env-message-id ")"
+func writeEnvelope(e *wire.Encoder, env *message.Envelope) {
+	e.Special('(')
+	nstring(e, env.Date)
+	e.SP()
+	nstring(e, env.Subject)
+	for _, list := range [...][]message.Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
+		e.SP()
+		writeAddresses(e, list)
+	}
+	e.SP()
+	nstring(e, env.InReplyTo)
+	e.SP()
+	nstring(e, env.MessageID)
+	e.Special(')')
+}
+
+// writeAddresses writes an address list, NIL when empty. Group markers
+// come out as (NIL NIL "group" NIL) and (NIL NIL NIL NIL) because their
+// empty fields are NIL.
+func writeAddresses(e *wire.Encoder, as []message.Address) {
+	if len(as) == 0 {
+		e.NIL()
+		return
+	}
+	e.Special('(')
+	for _, a := range as {
+		// address = "(" addr-name SP addr-adl SP addr-mailbox SP addr-host ")"
+		e.Special('(')
+		nstring(e, a.Name)
+		e.SP()
+		nstring(e, a.ADL)
+		e.SP()
+		nstring(e, a.Mailbox)
+		e.SP()
+		nstring(e, a.Host)
+		e.Special(')')
+	}
+	e.Special(')')
+}
+
+// writeBodyStructure writes BODY (ext false) or BODYSTRUCTURE (ext true)
+// of a part, following RFC 9051 9 body / body-type-1part /
+// body-type-mpart. msgForm says whether message/global parts get the
+// encapsulated-message form (envelope, body, lines): always for
+// message/rfc822, and for message/global only for clients that accept
+// UTF-8 (RFC 9051, RFC 6532 3.5); otherwise they are basic parts.
+func writeBodyStructure(e *wire.Encoder, p *message.Part, ext, utf8 bool) {
+	e.Special('(')
+	if p.IsMultipart() {
+		// body-type-mpart = 1*body SP media-subtype [SP body-ext-mpart]
+		for _, c := range p.Children {
+			writeBodyStructure(e, c, ext, utf8)
+		}
+		e.SP().String(strings.ToUpper(p.Subtype))
+		if ext {
+			// body-ext-mpart = body-fld-param [SP body-fld-dsp
+			//   [SP body-fld-lang [SP body-fld-loc]]]
+			e.SP()
+			writeParams(e, p.Params)
+			writeExtTail(e, p)
+		}
+		e.Special(')')
+		return
+	}
+	// body-fields = body-fld-param SP body-fld-id SP body-fld-desc SP
+	//   body-fld-enc SP body-fld-octets
+	e.String(strings.ToUpper(p.Type)).SP().String(strings.ToUpper(p.Subtype)).SP()
+	writeParams(e, p.Params)
+	e.SP()
+	nstring(e, p.ID)
+	e.SP()
+	nstring(e, p.Description)
+	e.SP().String(strings.ToUpper(p.EncodingName())).SP().Number64(uint64(p.Size()))
+	switch {
+	case p.Message != nil && (p.Subtype == "rfc822" || utf8):
+		// body-type-msg = media-message SP body-fields SP envelope SP body
+		//   SP body-fld-lines
+		e.SP()
+		writeEnvelope(e, &p.Message.Envelope)
+		e.SP()
+		writeBodyStructure(e, p.Message.Body, ext, utf8)
+		e.SP().Number64(uint64(p.Lines))
+	case p.Type == "text":
+		// body-type-text = media-text SP body-fields SP body-fld-lines
+		e.SP().Number64(uint64(p.Lines))
+	}
+	if ext {
+		// body-ext-1part = body-fld-md5 [SP body-fld-dsp [SP body-fld-lang
+		//   [SP body-fld-loc]]]
+		e.SP()
+		nstring(e, p.MD5)
+		writeExtTail(e, p)
+	}
+	e.Special(')')
+}
+
+// writeExtTail writes the extension fields shared by both part kinds:
+// SP body-fld-dsp SP body-fld-lang SP body-fld-loc.
+func writeExtTail(e *wire.Encoder, p *message.Part) {
+	e.SP()
+	if p.Disposition == "" {
+		e.NIL()
+	} else {
+		// body-fld-dsp = "(" string SP body-fld-param ")"
+		e.Special('(').String(strings.ToUpper(p.Disposition)).SP()
+		writeParams(e, p.DispositionParams)
+		e.Special(')')
+	}
+	e.SP()
+	switch len(p.Language) {
+	case 0:
+		e.NIL()
+	case 1:
+		e.String(p.Language[0])
+	default:
+		e.List(len(p.Language), func(i int) { e.String(p.Language[i]) })
+	}
+	e.SP()
+	nstring(e, p.Location)
+}
+
+// writeParams writes body-fld-param: "(" string SP string *(SP string SP
+// string) ")" / nil. Attribute names are sent in upper case, values as
+// they were.
+func writeParams(e *wire.Encoder, ps []message.Param) {
+	if len(ps) == 0 {
+		e.NIL()
+		return
+	}
+	e.List(len(ps), func(i int) {
+		e.String(strings.ToUpper(ps[i].Name)).SP().String(ps[i].Value)
+	})
+}
