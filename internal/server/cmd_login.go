@@ -55,9 +55,11 @@ func (s *Session) login(name, password string) error {
 	case err == nil:
 	case errors.Is(err, ErrAuthFailed):
 		s.log.Info("login failed", "user", name)
+		s.srv.obs.AuthFailed(false)
 		return No("AUTHENTICATIONFAILED", "Invalid credentials")
 	case errors.Is(err, ErrThrottled):
 		s.log.Warn("login throttled", "user", name)
+		s.srv.obs.AuthFailed(true)
 		return No("UNAVAILABLE", "Too many failed logins, try again later")
 	default:
 		return &Error{Status: NO, Code: "UNAVAILABLE", Text: "Authentication temporarily unavailable", internal: err}

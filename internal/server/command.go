@@ -138,6 +138,7 @@ func (s *Session) runCommand() (err error) {
 	c := &Cmd{Tag: tag, Name: name, Dec: d, def: def}
 	runErr := def.Run(s, c)
 	if c.answered {
+		s.observeCommand(c, statusOf(runErr), start)
 		return runErr
 	}
 	if !d.Ended() {
@@ -209,6 +210,7 @@ func (s *Session) writeTagged(c *Cmd, err error, start time.Time) error {
 		s.enc.Special('[').Raw(e.Code).Raw("] ")
 	}
 	s.enc.Text(e.Text).CRLF()
+	s.observeCommand(c, e.Status, start)
 	if ferr := s.enc.Flush(); ferr != nil {
 		return ferr
 	}

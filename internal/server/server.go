@@ -64,12 +64,19 @@ type Config struct {
 	// Logger receives one line per connection event and per failed
 	// command; default slog.Default().
 	Logger *slog.Logger
+	// Observer is told about connections, commands, failed logins and
+	// bytes, for metrics; nil means nobody is told.
+	Observer Observer
+	// Quota, when set, is asked before APPEND, COPY and MOVE add messages
+	// to a user's store (RFC 9208 OVERQUOTA).
+	Quota QuotaChecker
 }
 
 // Server serves IMAP.
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	obs Observer // cfg.Observer, or one that does nothing
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{} // guarded by mu
@@ -97,9 +104,14 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	return &Server{
 		cfg:       cfg,
 		log:       log,
+		obs:       obs,
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*Session]struct{}{},
 		done:      make(chan struct{}),
@@ -116,7 +128,8 @@ func (srv *Server) ServeTLS(l net.Listener) error {
 	if srv.cfg.TLS == nil {
 		return errors.New("server: ServeTLS needs Config.TLS")
 	}
-	return srv.serve(tls.NewListener(l, srv.cfg.TLS), true)
+	// Bytes are counted under TLS, as they cross the socket.
+	return srv.serve(tls.NewListener(countingListener{l, srv.obs}, srv.cfg.TLS), true)
 }
 
 func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
@@ -156,6 +169,9 @@ func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
 			return fmt.Errorf("server: accept: %w", err)
 		}
 		delay = 0
+		if !implicitTLS {
+			nc = countingConn{nc, srv.obs}
+		}
 		s := newSession(srv, nc, implicitTLS)
 		srv.mu.Lock()
 		if srv.closing {

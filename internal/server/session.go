@@ -71,6 +71,8 @@ type Session struct {
 	// box is the shared in-memory copy of the selected mailbox; set
 	// together with view.
 	box *openbox.Box
+	// searchRes is the SEARCH result variable of RFC 5182 ("$").
+	searchRes savedSearch
 	// enabled records ENABLEd extensions (RFC 5161), upper case.
 	enabled map[string]bool
 	// releaseUser gives back the per-user session slot.
@@ -117,7 +119,9 @@ func (s *Session) isLoopback() bool { return s.remote.IsLoopback() }
 func (s *Session) serve() {
 	start := time.Now()
 	s.log.Info("connection opened", "tls", s.tls)
+	s.srv.obs.ConnectionOpened(s.tls)
 	defer func() {
+		defer s.srv.obs.ConnectionClosed(time.Since(start))
 		if p := recover(); p != nil {
 			s.log.Error("panic in connection", "panic", p, "stack", string(debug.Stack()))
 		}

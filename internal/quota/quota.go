@@ -1,0 +1,195 @@
+// Package quota owns users' storage and message-count limits (RFC 9208)
+// and decides whether a delivery or an IMAP command may add to a store.
+//
+// # Model
+//
+// A user's limits come from, in order of precedence: a limit set with
+// SETQUOTA by a quota administrator (kept in a JSON file in the data
+// directory, so it survives restarts), the user's override in the
+// configuration file, the configured default. Zero means unlimited.
+//
+// Usage is never counted here: the store keeps exact per-mailbox counters
+// in the transactions that change them, and store.Account.Usage adds them
+// up. A check therefore costs one small query, and a user with no limits
+// costs nothing. The check runs before the write, not inside its
+// transaction, so two concurrent deliveries may each pass and together
+// overshoot by one message; quotas are an administrative bound, not an
+// invariant of the store.
+package quota
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/tidemark-mail/tidemark/internal/server"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Limits are one user's limits; zero means unlimited.
+type Limits = server.QuotaLimits
+
+// Config is what the configuration file says about quotas.
+type Config struct {
+	Default Limits
+	// Users overrides the default per user; a negative field keeps the
+	// default for that resource.
+	Users  map[string]Limits
+	Admins []string
+	// OverridesFile keeps limits set with SETQUOTA; "" keeps them in
+	// memory only.
+	OverridesFile string
+}
+
+// OverridesFileName is the file, in the data directory, where serve keeps
+// limits set with SETQUOTA.
+const OverridesFileName = "quota-overrides.json"
+
+// Manager implements server.QuotaManager, and lmtp.QuotaChecker through
+// ForLMTP.
+type Manager struct {
+	st     store.Store
+	cfg    Config
+	admins map[string]bool
+
+	mu        sync.RWMutex
+	overrides map[string]Limits // guarded by mu
+}
+
+var _ server.QuotaManager = (*Manager)(nil)
+
+// New makes a manager and reads the overrides file if there is one.
+func New(st store.Store, cfg Config) (*Manager, error) {
+	m := &Manager{st: st, cfg: cfg, admins: map[string]bool{}, overrides: map[string]Limits{}}
+	for _, a := range cfg.Admins {
+		m.admins[a] = true
+	}
+	if cfg.OverridesFile != "" {
+		data, err := os.ReadFile(cfg.OverridesFile)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("quota: %w", err)
+		default:
+			if err := json.Unmarshal(data, &m.overrides); err != nil {
+				return nil, fmt.Errorf("quota: %s: %w", cfg.OverridesFile, err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// QuotaLimits returns user's limits now.
+func (m *Manager) QuotaLimits(user string) Limits {
+	m.mu.RLock()
+	l, ok := m.overrides[user]
+	m.mu.RUnlock()
+	if ok {
+		return l
+	}
+	l = m.cfg.Default
+	if u, ok := m.cfg.Users[user]; ok {
+		if u.StorageBytes >= 0 {
+			l.StorageBytes = u.StorageBytes
+		}
+		if u.Messages >= 0 {
+			l.Messages = u.Messages
+		}
+	}
+	return l
+}
+
+// IsQuotaAdmin says whether user is a configured quota administrator.
+func (m *Manager) IsQuotaAdmin(user string) bool { return m.admins[user] }
+
+// SetQuotaLimits replaces user's limits, durably when an overrides file is
+// configured, before the new limits apply.
+func (m *Manager) SetQuotaLimits(user string, l Limits) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := make(map[string]Limits, len(m.overrides)+1)
+	for k, v := range m.overrides {
+		next[k] = v
+	}
+	next[user] = l
+	if m.cfg.OverridesFile != "" {
+		if err := writeFileDurably(m.cfg.OverridesFile, next); err != nil {
+			return err
+		}
+	}
+	m.overrides = next
+	return nil
+}
+
+// CheckQuota says whether user may add addBytes bytes in addMessages
+// messages: nil, or an error wrapping store.ErrOverQuota.
+func (m *Manager) CheckQuota(ctx context.Context, user string, addBytes, addMessages int64) error {
+	l := m.QuotaLimits(user)
+	if l.StorageBytes <= 0 && l.Messages <= 0 {
+		return nil
+	}
+	acct, err := m.st.Open(ctx, user)
+	if err != nil {
+		return fmt.Errorf("quota: %w", err)
+	}
+	defer acct.Close()
+	u, err := acct.Usage(ctx)
+	if err != nil {
+		return fmt.Errorf("quota: %w", err)
+	}
+	if l.StorageBytes > 0 && u.Bytes+addBytes > l.StorageBytes {
+		return fmt.Errorf("quota: %s: %d bytes used, %d more exceed the limit of %d: %w",
+			user, u.Bytes, addBytes, l.StorageBytes, store.ErrOverQuota)
+	}
+	if l.Messages > 0 && u.Messages+addMessages > l.Messages {
+		return fmt.Errorf("quota: %s: %d messages, %d more exceed the limit of %d: %w",
+			user, u.Messages, addMessages, l.Messages, store.ErrOverQuota)
+	}
+	return nil
+}
+
+// LMTPChecker adapts a Manager to lmtp.QuotaChecker: one delivery is one
+// message of size bytes.
+type LMTPChecker struct{ M *Manager }
+
+// CheckQuota implements lmtp.QuotaChecker.
+func (c LMTPChecker) CheckQuota(ctx context.Context, user string, size int64) error {
+	return c.M.CheckQuota(ctx, user, size, 1)
+}
+
+// writeFileDurably writes v as JSON to a temporary file, syncs it and
+// renames it over path, so a crash leaves the old or the new file.
+func writeFileDurably(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("quota: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".quota-*")
+	if err != nil {
+		return fmt.Errorf("quota: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err == nil {
+		if d, derr := os.Open(filepath.Dir(path)); derr == nil {
+			err = d.Sync()
+			d.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("quota: %w", err)
+	}
+	return nil
+}
