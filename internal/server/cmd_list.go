@@ -65,7 +65,7 @@ type listEntry struct {
 }
 
 // listMailboxes runs a query against the user's mailboxes and returns the
-// entries to report, ordered by name.
+// entries to report, ordered by compareListNames.
 func (s *Session) listMailboxes(q listQuery) ([]listEntry, error) {
 	ctx := s.ctx()
 	mbs, err := s.acct.Mailboxes(ctx)
@@ -151,9 +151,24 @@ func (s *Session) listMailboxes(q listQuery) ([]listEntry, error) {
 		e.childInfo = q.recursive
 		out = append(out, e)
 	}
-	slices.SortFunc(out, func(a, b listEntry) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(out, func(a, b listEntry) int { return compareListNames(a.name, b.name) })
 	return out, nil
 }
+
+// compareListNames orders a listing: INBOX and its children first, as
+// clients show them, then the rest by name.
+func compareListNames(a, b string) int {
+	ai, bi := isInboxTree(a), isInboxTree(b)
+	switch {
+	case ai && !bi:
+		return -1
+	case bi && !ai:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func isInboxTree(name string) bool { return name == "INBOX" || strings.HasPrefix(name, "INBOX/") }
 
 // forEachAncestor calls fn with each proper ancestor of name, nearest
 // first, until fn returns false.

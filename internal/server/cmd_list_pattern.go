@@ -1,9 +1,6 @@
 package server
 
-import (
-	"strings"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // listPattern is a compiled LIST mailbox pattern (RFC 9051 6.3.9): "*"
 // matches any run of characters, "%" any run without the hierarchy
@@ -87,7 +84,7 @@ func (p *listPattern) step() {
 // children match the pattern without regard to case.
 func (p *listPattern) match(name string) bool {
 	fold := 0
-	if name == "INBOX" || strings.HasPrefix(name, "INBOX/") {
+	if isInboxTree(name) {
 		fold = len("INBOX")
 	}
 	p.step()
