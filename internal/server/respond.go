@@ -45,7 +45,7 @@ func (s *Session) Rev2() bool { return s.enabled["IMAP4REV2"] }
 // against the selected mailbox.
 func (s *Session) SeqSetUIDs(set wire.SeqSet, uid bool) (store.UIDSet, error) {
 	if set.Saved {
-		return nil, Bad("", "Saved search results ($) are not supported")
+		return s.savedSearchUIDs(), nil // RFC 5182
 	}
 	if uid {
 		return s.view.UIDSetUIDs(set), nil

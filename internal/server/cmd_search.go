@@ -1,0 +1,274 @@
+package server
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/search"
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/view"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// SEARCH and UID SEARCH (RFC 9051 6.4.4), with the result options of
+// ESEARCH (RFC 4731), the saved result of SEARCHRES (RFC 5182), the MODSEQ
+// key of CONDSTORE (RFC 7162 3.1.5) and the keys of WITHIN (RFC 5032).
+// The criteria themselves are package search; this file reads the
+// command, runs the evaluation (search_exec.go) and writes the answer.
+func init() {
+	register(
+		&Command{Name: "SEARCH", States: StateSelected, UsesSeqs: true, Run: runSearch},
+		&Command{Name: "SEARCH", UID: true, States: StateSelected, Run: runSearch},
+	)
+	addCapability("ESEARCH", nil)
+	addCapability("SEARCHRES", nil)
+	addCapability("WITHIN", nil)
+}
+
+// returnOpts are the SEARCH result options (RFC 9051 6.4.4, RFC 4731).
+type returnOpts struct {
+	given                     bool // RETURN was sent: the answer is ESEARCH
+	min, max, all, count, save bool
+}
+
+// savedSearch is the search result variable (RFC 5182, RFC 9051
+// 6.4.4.1). It holds UIDs, so expunged messages drop out of it by
+// themselves, and belongs to the view it was made in: a new SELECT, or
+// CLOSE/UNSELECT, makes a new view (or none) and so empties it.
+type savedSearch struct {
+	view *view.View
+	uids store.UIDSet
+}
+
+// savedSearchUIDs is what "$" means now.
+func (s *Session) savedSearchUIDs() store.UIDSet {
+	if s.view == nil || s.searchRes.view != s.view {
+		return nil
+	}
+	return s.searchRes.uids
+}
+
+func (s *Session) saveSearch(uids store.UIDSet) { s.searchRes = savedSearch{view: s.view, uids: uids} }
+
+func runSearch(s *Session, c *Cmd) error {
+	d := c.Dec
+	uid := c.Name == "UID SEARCH"
+	if err := d.SP(); err != nil {
+		return err
+	}
+	opts, first, err := readReturnOpts(d)
+	if err != nil {
+		return err
+	}
+	prog, err := search.Parse(d, first)
+	if err != nil {
+		return err
+	}
+	if err := c.End(); err != nil {
+		return err
+	}
+	err = s.search(c, prog, opts, uid)
+	if err != nil && opts.save && statusOf(err) == NO {
+		s.saveSearch(nil) // RFC 9051 6.4.4.1: a failed SAVE empties "$"
+	}
+	return err
+}
+
+// readReturnOpts reads the optional "RETURN (...) SP" before the
+// search-program. To tell it from a key it reads the first atom, which it
+// hands back when it is not RETURN.
+func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
+	var o returnOpts
+	c, err := d.Peek()
+	if err != nil {
+		return o, "", err
+	}
+	if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+		return o, "", nil
+	}
+	a, err := d.Atom()
+	if err != nil {
+		return o, "", err
+	}
+	if !strings.EqualFold(a, "RETURN") {
+		return o, a, nil
+	}
+	o.given = true
+	if err := d.SP(); err != nil {
+		return o, "", err
+	}
+	err = d.List(func() error {
+		opt, err := d.Atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(opt) {
+		case "MIN":
+			o.min = true
+		case "MAX":
+			o.max = true
+		case "ALL":
+			o.all = true
+		case "COUNT":
+			o.count = true
+		case "SAVE":
+			o.save = true
+		default:
+			// RFC 9051 6.4.4: unknown options MUST be rejected with BAD.
+			return Bad("CLIENTBUG", "Unknown SEARCH return option "+opt)
+		}
+		return nil
+	})
+	if err != nil {
+		return o, "", err
+	}
+	if !o.min && !o.max && !o.all && !o.count && !o.save {
+		o.all = true // "RETURN ()" means ALL
+	}
+	return o, "", d.SP()
+}
+
+// search runs a parsed program and writes the response.
+func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool) error {
+	if err := prog.CheckCharset(); err != nil {
+		if errors.Is(err, search.ErrBadCharset) {
+			return No("BADCHARSET ("+strings.Join(search.Charsets, " ")+")", "Unsupported charset "+prog.Charset)
+		}
+		return err
+	}
+	if err := prog.Resolve(s.SeqSetUIDs); err != nil {
+		return err
+	}
+	withModSeq := prog.HasModSeq()
+	if withModSeq {
+		s.EnableCondstore() // RFC 7162 3.1
+	}
+	hits, err := s.searchMessages(prog, time.Now())
+	if err != nil {
+		return err
+	}
+	// Numbers as the client wants them: UIDs, or the view's sequence
+	// numbers. Matches are ascending by UID, hence by sequence number.
+	nums := make([]uint32, 0, len(hits))
+	kept := hits[:0]
+	for _, h := range hits {
+		n := uint32(h.uid)
+		if !uid {
+			seq, ok := s.view.Seq(h.uid)
+			if !ok {
+				continue
+			}
+			n = seq
+		}
+		nums = append(nums, n)
+		kept = append(kept, h)
+	}
+	hits = kept
+
+	if !opts.given {
+		if !s.Rev2() {
+			s.writeSearch(nums, hits, withModSeq)
+			return s.enc.Err()
+		}
+		// RFC 9051 6.4.4: IMAP4rev2 always answers with ESEARCH, ALL by default.
+		opts.all = true
+	}
+	if opts.save {
+		s.saveSearch(savedResult(opts, hits))
+	}
+	if opts.save && !opts.min && !opts.max && !opts.all && !opts.count {
+		return nil // SAVE alone suppresses the ESEARCH response
+	}
+	s.writeESearch(c.Tag, uid, opts, nums, hits, withModSeq)
+	if opts.save {
+		c.Text = "SEARCH completed, result saved"
+	}
+	return s.enc.Err()
+}
+
+// savedResult is what SAVE stores (RFC 9051 6.4.4.1 table 4): with MIN
+// and/or MAX but neither ALL nor COUNT, just those; otherwise every match.
+func savedResult(opts returnOpts, hits []searchHit) store.UIDSet {
+	var set store.UIDSet
+	if len(hits) == 0 {
+		return set
+	}
+	if (opts.min || opts.max) && !opts.all && !opts.count {
+		if opts.min {
+			set.Add(hits[0].uid)
+		}
+		if opts.max {
+			set.Add(hits[len(hits)-1].uid)
+		}
+		return set
+	}
+	for _, h := range hits {
+		set.Add(h.uid)
+	}
+	return set
+}
+
+// writeSearch writes the IMAP4rev1 response, "* SEARCH 2 5 (MODSEQ m)"
+// (RFC 3501 7.2.5, RFC 7162 3.1.6: MODSEQ only for a non-empty result).
+func (s *Session) writeSearch(nums []uint32, hits []searchHit, withModSeq bool) {
+	e := s.Untagged().Raw("SEARCH")
+	for _, n := range nums {
+		e.SP().Number(n)
+	}
+	if withModSeq && len(hits) > 0 {
+		e.Raw(" (MODSEQ ").Number64(uint64(maxHitModSeq(hits))).Special(')')
+	}
+	e.CRLF()
+}
+
+// writeESearch writes "* ESEARCH (TAG "t") [UID] MIN a MAX b ALL set
+// COUNT n [MODSEQ m]" (RFC 9051 7.3.4, RFC 4731 3.2 for MODSEQ).
+func (s *Session) writeESearch(tag string, uid bool, opts returnOpts, nums []uint32, hits []searchHit, withModSeq bool) {
+	e := s.Untagged().Raw("ESEARCH (TAG ").Quoted(tag).Special(')')
+	if uid {
+		e.Raw(" UID")
+	}
+	if len(nums) > 0 {
+		if opts.min {
+			e.Raw(" MIN ").Number(nums[0])
+		}
+		if opts.max {
+			e.Raw(" MAX ").Number(nums[len(nums)-1])
+		}
+		if opts.all {
+			var set store.UIDSet // numbers ascending: built by appending
+			for _, n := range nums {
+				set.Add(store.UID(n))
+			}
+			e.Raw(" ALL ").UIDSet(set)
+		}
+	}
+	if opts.count {
+		e.Raw(" COUNT ").Number(uint32(len(nums)))
+	}
+	if withModSeq && len(hits) > 0 {
+		var m store.ModSeq
+		if (opts.min || opts.max) && !opts.all && !opts.count {
+			// RFC 4731 3.2: the modseq of the message(s) returned.
+			if opts.min {
+				m = hits[0].modseq
+			}
+			if opts.max {
+				m = max(m, hits[len(hits)-1].modseq)
+			}
+		} else {
+			m = maxHitModSeq(hits)
+		}
+		e.Raw(" MODSEQ ").Number64(uint64(m))
+	}
+	e.CRLF()
+}
+
+func maxHitModSeq(hits []searchHit) store.ModSeq {
+	var m store.ModSeq
+	for _, h := range hits {
+		m = max(m, h.modseq)
+	}
+	return m
+}
