@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -202,17 +205,17 @@ func TestFetchStaticItems(t *testing.T) {
 	env := fetchEnv(t)
 	c := env.selectInbox()
 	check(t, c.exchange("a", "FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"),
-		`* 1 FETCH (FLAGS () INTERNALDATE "01-Apr-2025 12:30:45 +0200" RFC822.SIZE `+strconv.Itoa(len(fetchSimple))+` ENVELOPE `+simpleEnvelope+`)`,
+		`* 1 FETCH (FLAGS () INTERNALDATE " 1-Apr-2025 12:30:45 +0200" RFC822.SIZE `+strconv.Itoa(len(fetchSimple))+` ENVELOPE `+simpleEnvelope+`)`,
 		`a OK FETCH completed`)
 	// Macros expand in the order RFC 9051 6.4.5 lists.
 	check(t, c.exchange("b", "FETCH 2 ALL"),
-		`* 2 FETCH (FLAGS () INTERNALDATE "01-Apr-2025 12:30:45 +0200" RFC822.SIZE `+strconv.Itoa(len(fetchMixed))+` ENVELOPE `+mixedEnvelope+`)`,
+		`* 2 FETCH (FLAGS () INTERNALDATE " 1-Apr-2025 12:30:45 +0200" RFC822.SIZE `+strconv.Itoa(len(fetchMixed))+` ENVELOPE `+mixedEnvelope+`)`,
 		`b OK FETCH completed`)
 	check(t, c.exchange("c", "FETCH 2 FAST"),
-		`* 2 FETCH (FLAGS () INTERNALDATE "01-Apr-2025 12:30:45 +0200" RFC822.SIZE `+strconv.Itoa(len(fetchMixed))+`)`,
+		`* 2 FETCH (FLAGS () INTERNALDATE " 1-Apr-2025 12:30:45 +0200" RFC822.SIZE `+strconv.Itoa(len(fetchMixed))+`)`,
 		`c OK FETCH completed`)
 	check(t, c.exchange("d", "FETCH 2 FULL"),
-		`* 2 FETCH (FLAGS () INTERNALDATE "01-Apr-2025 12:30:45 +0200" RFC822.SIZE `+strconv.Itoa(len(fetchMixed))+` ENVELOPE `+mixedEnvelope+` BODY `+mixedBodyStructure(false)+`)`,
+		`* 2 FETCH (FLAGS () INTERNALDATE " 1-Apr-2025 12:30:45 +0200" RFC822.SIZE `+strconv.Itoa(len(fetchMixed))+` ENVELOPE `+mixedEnvelope+` BODY `+mixedBodyStructure(false)+`)`,
 		`d OK FETCH completed`)
 	check(t, c.exchange("e", "FETCH 2 BODYSTRUCTURE"),
 		`* 2 FETCH (BODYSTRUCTURE `+mixedBodyStructure(true)+`)`,
@@ -223,7 +226,7 @@ func TestFetchStaticItems(t *testing.T) {
 	// UID FETCH always includes UID, first.
 	check(t, c.exchange("g", "UID FETCH 1:* (FLAGS)"),
 		`* 1 FETCH (UID 1 FLAGS ())`, `* 2 FETCH (UID 2 FLAGS ())`, `* 3 FETCH (UID 3 FLAGS ())`,
-		`g OK FETCH completed`)
+		`g OK UID FETCH completed`)
 	got := c.exchange("h", "FETCH 1 (EMAILID THREADID SAVEDATE)")
 	if !matches(`^\* 1 FETCH \(EMAILID \(M[0-9a-f]+\) THREADID \(T[0-9a-f]+\) SAVEDATE "\d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d [+-]\d{4}"\)\r\nh OK FETCH completed\r\n$`, got) {
 		t.Errorf("object ids: %q", got)
@@ -265,7 +268,7 @@ func TestFetchSections(t *testing.T) {
 		{"RFC822.HEADER", "RFC822.HEADER " + lit(fetchMixedHeader)},
 		{"BINARY.PEEK[1]", `BINARY[1] {10}` + "\r\nCafé olé"},
 		{"BINARY.PEEK[2]", "BINARY[2] ~{4}\r\n\x00\x01\x02\xff"},
-		{"BINARY.PEEK[2]<1.2>", "BINARY[2]<1> ~{2}\r\n\x01\x02"},
+		{"BINARY.PEEK[2]<1.2>", "BINARY[2]<1> \"\x01\x02\""},
 		{"BINARY.PEEK[2]<3.2>", "BINARY[2]<3> {1}\r\n\xff"},
 		{"BINARY.SIZE[1]", "BINARY.SIZE[1] 10"},
 		{"BINARY.SIZE[2]", "BINARY.SIZE[2] 4"},
@@ -292,7 +295,7 @@ func TestFetchErrors(t *testing.T) {
 	c := env.selectInbox()
 	for _, tc := range []struct{ cmd, want string }{
 		{"FETCH 4 FLAGS", `BAD Invalid message sequence number`},
-		{"FETCH 1 (FLAGS", `BAD expected ')', got '\r'`},
+		{"FETCH 1 (FLAGS", `BAD expected ' ', got '\r'`},
 		{"FETCH 1 ()", `BAD FETCH needs at least one data item`},
 		{"FETCH 1 FOO", `BAD Unknown FETCH data item FOO`},
 		{"FETCH 1 BODY[FOO]", `BAD Unknown section FOO`},
@@ -366,4 +369,135 @@ func TestFetchSetsSeen(t *testing.T) {
 
 func matches(re, s string) bool {
 	return regexp.MustCompile(re).MatchString(s)
+}
+
+func TestFetchChangedSinceVanished(t *testing.T) {
+	env := newTestEnv(t, nil)
+	res := env.appendMessages("INBOX", 4, store.Flags{})
+	m0 := res.ModSeq
+	a := env.account()
+	mb, _ := a.Mailbox(context.Background(), "INBOX")
+	if _, err := a.SetFlags(context.Background(), mb.ID, store.UIDSetOf(2), store.FlagsAdd, store.Flags{System: store.FlagFlagged}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Expunge(context.Background(), mb.ID, store.UIDSetOf(3)); err != nil {
+		t.Fatal(err)
+	}
+	ms := func(n store.ModSeq) string { return strconv.FormatUint(uint64(n), 10) }
+
+	// Without QRESYNC: CHANGEDSINCE alone enables CONDSTORE and implies
+	// MODSEQ (RFC 7162 3.1.4.1).
+	c := env.selectInbox()
+	check(t, c.exchange("a", "FETCH 1:* (MODSEQ)"),
+		`* 1 FETCH (MODSEQ (`+ms(m0)+`))`, `* 2 FETCH (MODSEQ (`+ms(m0+1)+`))`, `* 3 FETCH (MODSEQ (`+ms(m0)+`))`, `a OK FETCH completed`)
+	check(t, c.exchange("b", "FETCH 1:* (FLAGS) (CHANGEDSINCE "+ms(m0)+")"),
+		`* 2 FETCH (MODSEQ (`+ms(m0+1)+`) FLAGS (\Flagged))`, `b OK FETCH completed`)
+	check(t, c.exchange("c", "UID FETCH 1:* (ENVELOPE) (CHANGEDSINCE "+ms(m0)+")"),
+		`* 2 FETCH (UID 2 MODSEQ (`+ms(m0+1)+`) ENVELOPE (NIL "m1" ((NIL NIL "a" "example.org")) ((NIL NIL "a" "example.org")) ((NIL NIL "a" "example.org")) NIL NIL NIL NIL NIL))`,
+		`c OK UID FETCH completed`)
+	check(t, c.exchange("d", "FETCH 1:* (FLAGS) (CHANGEDSINCE "+ms(m0+1)+")"), `d OK FETCH completed`)
+	// FETCH MODSEQ enabled CONDSTORE: another writer's change now comes
+	// with MODSEQ.
+	if _, err := a.SetFlags(context.Background(), mb.ID, store.UIDSetOf(1), store.FlagsAdd, store.Flags{System: store.FlagAnswered}, 0); err != nil {
+		t.Fatal(err)
+	}
+	check(t, c.exchange("e", "NOOP"), `* 1 FETCH (FLAGS (\Answered) MODSEQ (`+ms(m0+3)+`))`, `e OK NOOP completed`)
+
+	// With QRESYNC: VANISHED (EARLIER) first, for the requested UIDs only.
+	q := env.dial()
+	q.login()
+	check(t, q.exchange("e", "ENABLE QRESYNC"), `* ENABLED CONDSTORE QRESYNC`, `e OK ENABLE completed`)
+	q.send("s SELECT INBOX")
+	q.until("s OK")
+	check(t, q.exchange("f", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE "+ms(m0)+" VANISHED)"),
+		`* VANISHED (EARLIER) 3`,
+		`* 1 FETCH (UID 1 MODSEQ (`+ms(m0+3)+`) FLAGS (\Answered))`,
+		`* 2 FETCH (UID 2 MODSEQ (`+ms(m0+1)+`) FLAGS (\Flagged))`,
+		`f OK UID FETCH completed`)
+	check(t, q.exchange("g", "UID FETCH 4 (FLAGS) (CHANGEDSINCE "+ms(m0)+" VANISHED)"), `g OK UID FETCH completed`)
+	// Expunges at the end of the mailbox are still found through "*".
+	if _, err := a.Expunge(context.Background(), mb.ID, store.UIDSetOf(4)); err != nil {
+		t.Fatal(err)
+	}
+	check(t, q.exchange("h", "NOOP"), `* VANISHED 4`, `h OK NOOP completed`)
+	check(t, q.exchange("i", "UID FETCH 2:* (FLAGS) (CHANGEDSINCE "+ms(m0+1)+" VANISHED)"),
+		`* VANISHED (EARLIER) 3:4`, `i OK UID FETCH completed`)
+}
+
+// TestFetchImapclient reads the mixed fixture with go-imap's client, an
+// independent parser of ENVELOPE, BODYSTRUCTURE, sections and BINARY.
+func TestFetchImapclient(t *testing.T) {
+	env := fetchEnv(t)
+	cl, err := imapclient.DialInsecure(env.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Login(testUser, testPass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	subject := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}, Peek: true}
+	text := &imap.FetchItemBodySection{Part: []int{3, 1}, Peek: true}
+	bin := &imap.FetchItemBinarySection{Part: []int{2}, Peek: true}
+	msgs, err := cl.Fetch(imap.SeqSetNum(2), &imap.FetchOptions{
+		UID: true, Flags: true, Envelope: true, RFC822Size: true, InternalDate: true,
+		BodyStructure:     &imap.FetchItemBodyStructure{Extended: true},
+		BodySection:       []*imap.FetchItemBodySection{subject, text},
+		BinarySection:     []*imap.FetchItemBinarySection{bin},
+		BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{1}}},
+	}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	m := msgs[0]
+	if m.UID != 2 || m.RFC822Size != int64(len(fetchMixed)) || !m.InternalDate.Equal(fetchDate) {
+		t.Errorf("uid %d size %d date %v", m.UID, m.RFC822Size, m.InternalDate)
+	}
+	envl := m.Envelope
+	if envl.Subject != "Café report" || envl.MessageID != "m2@example.org" || len(envl.InReplyTo) != 1 || envl.InReplyTo[0] != "m1@example.org" ||
+		!envl.Date.Equal(time.Date(2025, 4, 1, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("envelope %+v", envl)
+	}
+	if len(envl.From) != 1 || envl.From[0].Name != "Alice Example" || envl.From[0].Addr() != "alice@example.org" || len(envl.Sender) != 1 {
+		t.Errorf("from %+v sender %+v", envl.From, envl.Sender)
+	}
+	if len(envl.To) != 5 || !envl.To[1].IsGroupStart() || envl.To[1].Mailbox != "Team" || !envl.To[4].IsGroupEnd() || envl.To[3].Addr() != "dave@example.net" {
+		t.Errorf("to %+v", envl.To)
+	}
+	mp, ok := m.BodyStructure.(*imap.BodyStructureMultiPart)
+	if !ok || mp.Subtype != "MIXED" && mp.Subtype != "mixed" || len(mp.Children) != 3 || mp.Extended == nil || mp.Extended.Params["boundary"] != "outer" {
+		t.Fatalf("body structure %#v", m.BodyStructure)
+	}
+	p2 := mp.Children[1].(*imap.BodyStructureSinglePart)
+	if p2.MediaType() != "application/octet-stream" || p2.Size != 8 || p2.ID != "<part2@example.org>" || p2.Filename() != "data.bin" ||
+		p2.Extended == nil || strings.Join(p2.Extended.Language, ",") != "en,fr" || p2.Extended.Location != "http://example.org/data.bin" ||
+		!strings.EqualFold(p2.Extended.Disposition.Value, "attachment") {
+		t.Errorf("part 2 %+v ext %+v", p2, p2.Extended)
+	}
+	p3 := mp.Children[2].(*imap.BodyStructureSinglePart)
+	if p3.MessageRFC822 == nil || p3.MessageRFC822.Envelope.Subject != "inner" || p3.MessageRFC822.NumLines != int64(lines(fetchPart3Body)) ||
+		p3.MessageRFC822.BodyStructure.MediaType() != "multipart/alternative" {
+		t.Errorf("part 3 %+v", p3.MessageRFC822)
+	}
+	if got := string(m.FindBodySection(subject)); got != "Subject: =?UTF-8?Q?Caf=C3=A9?= report\r\n\r\n" {
+		t.Errorf("header fields %q", got)
+	}
+	if got := string(m.FindBodySection(text)); got != "plain" {
+		t.Errorf("3.1 %q", got)
+	}
+	if got := m.FindBinarySection(bin); string(got) != "\x00\x01\x02\xff" {
+		t.Errorf("binary %q", got)
+	}
+	if n, ok := m.FindBinarySectionSize([]int{1}); !ok || n != 10 {
+		t.Errorf("binary size %d %v", n, ok)
+	}
+	if len(m.Flags) != 0 {
+		t.Errorf("flags %v after PEEK", m.Flags)
+	}
 }
