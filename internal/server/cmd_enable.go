@@ -1,6 +1,9 @@
 package server
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // ENABLE (RFC 5161). The extensions a client enabled are recorded on the
 // session (Session.Enabled) for command files to consult.
@@ -58,6 +61,13 @@ func runEnable(s *Session, c *Cmd) error {
 		e.SP().Raw(enabledSpelling(n))
 	}
 	e.CRLF()
+	// RFC 7162 3.1: ENABLE CONDSTORE (or QRESYNC, which implies it) is a
+	// CONDSTORE-enabling command; the first one with a mailbox selected
+	// reports its HIGHESTMODSEQ. (RFC 5161 asks clients to ENABLE before
+	// selecting; Tidemark does not refuse it afterwards.)
+	if slices.Contains(newly, "CONDSTORE") {
+		s.announceHighestModSeq()
+	}
 	return nil
 }
 

@@ -388,7 +388,9 @@ func TestFetchChangedSinceVanished(t *testing.T) {
 	// Without QRESYNC: CHANGEDSINCE alone enables CONDSTORE and implies
 	// MODSEQ (RFC 7162 3.1.4.1).
 	c := env.selectInbox()
-	check(t, c.exchange("a", "FETCH 1:* (MODSEQ)"),
+	// The first CONDSTORE-enabling command with a mailbox selected reports
+	// HIGHESTMODSEQ (RFC 7162 3.1).
+	check(t, c.exchange("a", "FETCH 1:* (MODSEQ)"), `* OK [HIGHESTMODSEQ `+ms(m0+2)+`] Highest`,
 		`* 1 FETCH (MODSEQ (`+ms(m0)+`))`, `* 2 FETCH (MODSEQ (`+ms(m0+1)+`))`, `* 3 FETCH (MODSEQ (`+ms(m0)+`))`, `a OK FETCH completed`)
 	check(t, c.exchange("b", "FETCH 1:* (FLAGS) (CHANGEDSINCE "+ms(m0)+")"),
 		`* 2 FETCH (MODSEQ (`+ms(m0+1)+`) FLAGS (\Flagged))`, `b OK FETCH completed`)
@@ -397,11 +399,11 @@ func TestFetchChangedSinceVanished(t *testing.T) {
 		`c OK UID FETCH completed`)
 	check(t, c.exchange("d", "FETCH 1:* (FLAGS) (CHANGEDSINCE "+ms(m0+1)+")"), `d OK FETCH completed`)
 	// FETCH MODSEQ enabled CONDSTORE: another writer's change now comes
-	// with MODSEQ.
+	// with MODSEQ, and UID (RFC 7162 3.2.4).
 	if _, err := a.SetFlags(context.Background(), mb.ID, store.UIDSetOf(1), store.FlagsAdd, store.Flags{System: store.FlagAnswered}, 0); err != nil {
 		t.Fatal(err)
 	}
-	check(t, c.exchange("e", "NOOP"), `* 1 FETCH (FLAGS (\Answered) MODSEQ (`+ms(m0+3)+`))`, `e OK NOOP completed`)
+	check(t, c.exchange("e", "NOOP"), `* 1 FETCH (UID 1 FLAGS (\Answered) MODSEQ (`+ms(m0+3)+`))`, `e OK NOOP completed`)
 
 	// With QRESYNC: VANISHED (EARLIER) first, for the requested UIDs only.
 	q := env.dial()

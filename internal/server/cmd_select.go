@@ -19,11 +19,12 @@ func init() {
 	addCapability("QRESYNC", nil)
 }
 
-// qresyncParams is the QRESYNC select parameter.
+// qresyncParams is the QRESYNC select parameter (RFC 7162 3.2.5).
 type qresyncParams struct {
 	uidValidity uint32
 	modSeq      store.ModSeq
-	knownUIDs   wire.SeqSet // empty when not given
+	knownUIDs   store.UIDSet   // nil when not given: every UID below UIDNEXT
+	match       *view.SeqMatch // nil when not given
 }
 
 func runSelect(s *Session, c *Cmd) error {
@@ -44,7 +45,9 @@ func runSelect(s *Session, c *Cmd) error {
 			}
 			switch strings.ToUpper(p) {
 			case "CONDSTORE":
-				s.EnableCondstore()
+				// RFC 7162 3.1.8. SELECT reports HIGHESTMODSEQ itself, so
+				// there is nothing to announce.
+				s.enabled["CONDSTORE"] = true
 				return nil
 			case "QRESYNC":
 				if !s.Enabled("QRESYNC") {
@@ -126,6 +129,12 @@ func runSelect(s *Session, c *Cmd) error {
 // MailboxObjectID is a mailbox's RFC 8474 MAILBOXID.
 func MailboxObjectID(id store.MailboxID) string { return "M" + strconv.FormatInt(int64(id), 10) }
 
+// readQresyncParam reads
+//
+//	"(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"
+//
+// checking everything before the mailbox is opened (RFC 7162 3.2.5: a
+// syntax error is a BAD and nothing is selected).
 func readQresyncParam(d *wire.Decoder) (*qresyncParams, error) {
 	if err := d.SP(); err != nil {
 		return nil, err
@@ -139,19 +148,25 @@ func readQresyncParam(d *wire.Decoder) (*qresyncParams, error) {
 			p.uidValidity, err = d.NzNumber()
 		case 1:
 			var m uint64
-			m, err = d.Number64()
-			p.modSeq = store.ModSeq(m)
-		case 2:
-			if c, perr := d.Peek(); perr == nil && c == '(' {
-				// seq-match-data: only useful once history is pruned;
-				// Tidemark's tombstones make it unnecessary, so it is
-				// read and ignored.
-				err = d.List(func() error { _, err := d.SeqSet(); return err })
-			} else {
-				p.knownUIDs, err = d.SeqSet()
+			if m, err = d.Number64(); err == nil && m == 0 {
+				err = Bad("", "QRESYNC mod-sequence must be positive")
 			}
-		case 3:
-			err = d.List(func() error { _, err := d.SeqSet(); return err })
+			p.modSeq = store.ModSeq(m)
+		case 2, 3:
+			if c, perr := d.Peek(); perr == nil && c == '(' {
+				err = readSeqMatch(d, &p)
+				n = 3 // nothing may follow seq-match-data
+			} else if n == 2 {
+				var set wire.SeqSet
+				if set, err = d.SeqSet(); err == nil {
+					if set.HasStar() || set.Saved {
+						return Bad("", "QRESYNC known-uids may not use * or $")
+					}
+					p.knownUIDs = set.Resolve(0)
+				}
+			} else {
+				err = Bad("", "QRESYNC seq-match-data must be a list")
+			}
 		default:
 			err = Bad("", "Too many QRESYNC parameters")
 		}
@@ -164,37 +179,54 @@ func readQresyncParam(d *wire.Decoder) (*qresyncParams, error) {
 	return &p, err
 }
 
-// qresyncSelect reports what changed since the client's modseq (RFC 7162
-// 3.2.5.1): VANISHED (EARLIER) for expunges, then FETCH for changes.
+// readSeqMatch reads seq-match-data: "(" known-sequence-set SP
+// known-uid-set ")" (RFC 7162 3.2.5.2).
+func readSeqMatch(d *wire.Decoder, p *qresyncParams) error {
+	var sets []wire.SeqSet
+	err := d.List(func() error {
+		if len(sets) == 2 {
+			return Bad("", "QRESYNC seq-match-data has two sets")
+		}
+		set, err := d.SeqSet()
+		sets = append(sets, set)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(sets) != 2 {
+		return Bad("", "QRESYNC seq-match-data has two sets")
+	}
+	if p.match, err = view.NewSeqMatch(sets[0], sets[1]); err != nil {
+		return Bad("", "QRESYNC seq-match-data: sets must be ascending, without *, of equal size")
+	}
+	return nil
+}
+
+// qresyncSelect tells a reconnecting client what changed since its modseq,
+// before the tagged OK (RFC 7162 3.2.5.1): VANISHED (EARLIER) for expunges,
+// then FETCH (UID FLAGS MODSEQ) for changed messages. v is fresh, at the
+// modseq SELECT reported as HIGHESTMODSEQ; the store may already be further,
+// and what lies beyond v's modseq is left for the first sync point, so that
+// the two never report the same change twice nor contradict EXISTS.
+//
+// The cost is the store's two index range scans over the changes plus one
+// binary search in v per change: nothing here visits the whole mailbox,
+// except the missing-UID scan the store does when history before the
+// client's modseq was pruned.
 func (s *Session) qresyncSelect(v *view.View, qr *qresyncParams) error {
+	if qr.modSeq >= v.ShownModSeq() {
+		return nil // the client is up to date (modseqs never go back)
+	}
 	ch, err := s.acct.ChangesSince(s.ctx(), v.Mailbox.ID, qr.modSeq)
 	if err != nil {
 		return err
 	}
-	vanished := ch.Vanished
-	if len(qr.knownUIDs.Ranges) > 0 {
-		known := qr.knownUIDs.UIDSet(v.Mailbox.UIDNext - 1)
-		var kept store.UIDSet
-		for _, r := range vanished {
-			for _, k := range known {
-				lo, hi := max(r.Start, k.Start), min(r.Stop, k.Stop)
-				if lo <= hi {
-					kept.AddRange(lo, hi)
-				}
-			}
-		}
-		vanished = kept
-	}
-	if !vanished.Empty() {
+	if vanished := v.EarlierVanished(ch, qr.knownUIDs, qr.match); !vanished.Empty() {
 		s.Untagged().Raw("VANISHED (EARLIER) ").UIDSet(vanished).CRLF()
 	}
-	for _, m := range ch.Changed {
-		if m.ModSeq > v.ShownModSeq() {
-			continue // committed after the snapshot: the next sync reports it
-		}
-		if seq, ok := v.Seq(m.UID); ok {
-			s.WriteFetchFlags(seq, m)
-		}
+	for _, u := range v.ResyncFetches(ch, qr.knownUIDs) {
+		s.WriteFetchFlags(u.Seq, u.Msg)
 	}
 	return nil
 }

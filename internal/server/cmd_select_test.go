@@ -80,7 +80,7 @@ func TestSyncBetweenSessions(t *testing.T) {
 	// With CONDSTORE and QRESYNC enabled: MODSEQ in FETCH, VANISHED
 	// instead of EXPUNGE.
 	c.send("e ENABLE QRESYNC")
-	c.expect(`^\* ENABLED CONDSTORE QRESYNC$`, `^e OK`)
+	c.expect(`^\* ENABLED CONDSTORE QRESYNC$`, `^\* OK \[HIGHESTMODSEQ \d+\] `, `^e OK`)
 	if _, err := other.Expunge(context.Background(), mb.ID, store.UIDSetOf(3)); err != nil {
 		t.Fatal(err)
 	}

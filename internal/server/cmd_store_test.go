@@ -144,7 +144,7 @@ func TestStoreCondstore(t *testing.T) {
 	got = c.expect(
 		// The other session's change reaches the client first, so the
 		// client can tell why message 2 failed (RFC 7162 3.1.3 Example 10).
-		`^\* 2 FETCH \(FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$`,
+		`^\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$`,
 		`^\* 1 FETCH \(MODSEQ \(\d+\)\)$`,
 		`^\* 3 FETCH \(MODSEQ \(\d+\)\)$`,
 		`^d OK \[MODIFIED 2\] Conditional STORE failed for some messages$`,
@@ -169,7 +169,9 @@ func TestUnchangedSinceEnablesCondstore(t *testing.T) {
 	c.send(`a STORE 1 +FLAGS (\Seen)`)
 	c.expect(`^\* 1 FETCH \(FLAGS \(\\Seen\)\)$`, `^a OK`)
 	c.send(`b STORE 2 (UNCHANGEDSINCE 1000) +FLAGS.SILENT (\Seen)`)
-	c.expect(`^\* 2 FETCH \(MODSEQ \(\d+\)\)$`, `^b OK STORE completed$`)
+	// The first CONDSTORE-enabling command with a mailbox selected
+	// reports HIGHESTMODSEQ (RFC 7162 3.1, Example 5).
+	c.expect(`^\* OK \[HIGHESTMODSEQ \d+\] `, `^\* 2 FETCH \(MODSEQ \(\d+\)\)$`, `^b OK STORE completed$`)
 	c.send(`c STORE 1 -FLAGS (\Seen)`)
 	c.expect(`^\* 1 FETCH \(FLAGS \(\) MODSEQ \(\d+\)\)$`, `^c OK`)
 }

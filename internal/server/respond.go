@@ -33,9 +33,31 @@ func (s *Session) View() *view.View { return s.view }
 func (s *Session) Enabled(ext string) bool { return s.enabled[strings.ToUpper(ext)] }
 
 // EnableCondstore records CONDSTORE as enabled because the client used a
-// CONDSTORE-enabling command (RFC 7162 3.1: SELECT (CONDSTORE), FETCH
-// MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE, SEARCH MODSEQ).
-func (s *Session) EnableCondstore() { s.enabled["CONDSTORE"] = true }
+// CONDSTORE-enabling command (RFC 7162 3.1: STATUS (HIGHESTMODSEQ), FETCH
+// MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE, SEARCH MODSEQ; ENABLE and SELECT
+// (CONDSTORE) have their own paths). Commands call it while parsing, before
+// writing any response of their own.
+//
+// RFC 7162 3.1: the first CONDSTORE-enabling command of a session that runs
+// with a mailbox selected makes the server report HIGHESTMODSEQ for it, as
+// "* OK [HIGHESTMODSEQ n]" (Example 5). The value is the view's SafeModSeq:
+// the client has been told every change up to it, so it may cache it.
+func (s *Session) EnableCondstore() {
+	if s.enabled["CONDSTORE"] {
+		return
+	}
+	s.enabled["CONDSTORE"] = true
+	s.announceHighestModSeq()
+}
+
+// announceHighestModSeq writes "* OK [HIGHESTMODSEQ n]" for the selected
+// mailbox, if any, when CONDSTORE has just become enabled.
+func (s *Session) announceHighestModSeq() {
+	if s.view == nil {
+		return
+	}
+	s.Untagged().Raw("OK [HIGHESTMODSEQ ").Number64(uint64(s.view.SafeModSeq())).Raw("] Highest").CRLF()
+}
 
 // Rev2 reports whether the client speaks IMAP4rev2 (RFC 9051) rather
 // than IMAP4rev1.
@@ -74,6 +96,13 @@ func (s *Session) sync(allowExpunge bool) error {
 		}
 	}
 	s.writeUpdates(ups)
+	if s.view.Holding() && s.Enabled("CONDSTORE") {
+		// RFC 7162 3.2 and the example in 6: the client takes the highest
+		// MODSEQ it saw in FETCH responses as its new HIGHESTMODSEQ unless
+		// the server sends one; while expunges are held that could run
+		// ahead of them, so say how far the client is really up to date.
+		s.Untagged().Raw("OK [HIGHESTMODSEQ ").Number64(uint64(s.view.SafeModSeq())).Raw("] Expunges not yet reported").CRLF()
+	}
 	return s.enc.Err()
 }
 
@@ -95,12 +124,13 @@ func (s *Session) writeUpdates(ups []view.Update) {
 	}
 }
 
-// WriteFetchFlags writes "* n FETCH (FLAGS (...))" for a flag change,
-// with UID when the client enabled QRESYNC (RFC 7162 3.2.4) and MODSEQ when
-// it enabled CONDSTORE (RFC 7162 3.1.4).
+// WriteFetchFlags writes "* n FETCH (FLAGS (...))" for a flag change. Once
+// CONDSTORE is enabled every such FETCH carries MODSEQ (RFC 7162 3.1, 3.1.3)
+// and, because Tidemark also implements QRESYNC, UID (RFC 7162 3.2.4; Example
+// 14's note in 3.1.4.2).
 func (s *Session) WriteFetchFlags(seq uint32, m store.MessageState) {
 	e := s.Untagged().Number(seq).Raw(" FETCH (")
-	if s.Enabled("QRESYNC") {
+	if s.Enabled("CONDSTORE") {
 		e.Raw("UID ").Number(uint32(m.UID)).SP()
 	}
 	e.Raw("FLAGS ").Flags(m.Flags)

@@ -63,9 +63,16 @@ func (v *View) Apply(ch store.Changes, opts SyncOptions) []Update {
 	if ch.Mailbox.HighestModSeq > v.shown {
 		v.Mailbox = ch.Mailbox
 		// Expunges: only UIDs the view holds matter; a message appended
-		// and expunged between two syncs was never shown.
+		// and expunged between two syncs was never shown. When history was
+		// pruned, Vanished is every UID missing now: among the view's UIDs
+		// that is exactly those expunged since shown, so the view stays
+		// exact either way.
+		wasHolding := !v.pending.Empty()
 		for _, r := range ch.Vanished {
 			v.holdRange(r)
+		}
+		if !wasHolding && !v.pending.Empty() {
+			v.heldAfter = v.shown
 		}
 	}
 	if opts.AllowExpunge && !v.pending.Empty() {
