@@ -1,0 +1,143 @@
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// WrapStore returns st with every Account call timed under its operation
+// name ("append", "set_flags", ...). The hub, users and blobs are the
+// wrapped store's own; only the time around each call is added.
+func (m *Metrics) WrapStore(st store.Store) store.Store { return &timedStore{Store: st, m: m} }
+
+type timedStore struct {
+	store.Store
+	m *Metrics
+}
+
+func (s *timedStore) Open(ctx context.Context, user string) (store.Account, error) {
+	defer s.m.timeStore("open", time.Now(), nil)
+	a, err := s.Store.Open(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return &timedAccount{a: a, m: s.m}, nil
+}
+
+// timeStore records one call; errp, when not nil, points at the call's
+// error so failures are counted too.
+func (m *Metrics) timeStore(op string, start time.Time, errp *error) {
+	m.storeSeconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if errp != nil && *errp != nil {
+		m.storeErrors.WithLabelValues(op).Inc()
+	}
+}
+
+// timedAccount times each method of the account it wraps.
+type timedAccount struct {
+	a store.Account
+	m *Metrics
+}
+
+func (t *timedAccount) User() string { return t.a.User() }
+func (t *timedAccount) Close() error { return t.a.Close() }
+
+func (t *timedAccount) CreateMailbox(ctx context.Context, name string, opts store.CreateOptions) (_ store.MailboxInfo, err error) {
+	defer t.m.timeStore("create_mailbox", time.Now(), &err)
+	return t.a.CreateMailbox(ctx, name, opts)
+}
+
+func (t *timedAccount) DeleteMailbox(ctx context.Context, name string) (err error) {
+	defer t.m.timeStore("delete_mailbox", time.Now(), &err)
+	return t.a.DeleteMailbox(ctx, name)
+}
+
+func (t *timedAccount) RenameMailbox(ctx context.Context, oldName, newName string) (err error) {
+	defer t.m.timeStore("rename_mailbox", time.Now(), &err)
+	return t.a.RenameMailbox(ctx, oldName, newName)
+}
+
+func (t *timedAccount) Mailboxes(ctx context.Context) (_ []store.MailboxInfo, err error) {
+	defer t.m.timeStore("mailboxes", time.Now(), &err)
+	return t.a.Mailboxes(ctx)
+}
+
+func (t *timedAccount) Mailbox(ctx context.Context, name string) (_ store.MailboxInfo, err error) {
+	defer t.m.timeStore("mailbox", time.Now(), nil) // ErrNoMailbox is an answer, not a failure
+	return t.a.Mailbox(ctx, name)
+}
+
+func (t *timedAccount) SetSubscribed(ctx context.Context, name string, subscribed bool) (err error) {
+	defer t.m.timeStore("set_subscribed", time.Now(), &err)
+	return t.a.SetSubscribed(ctx, name, subscribed)
+}
+
+func (t *timedAccount) Subscriptions(ctx context.Context) (_ []string, err error) {
+	defer t.m.timeStore("subscriptions", time.Now(), &err)
+	return t.a.Subscriptions(ctx)
+}
+
+func (t *timedAccount) Status(ctx context.Context, id store.MailboxID) (_ store.MailboxStatus, err error) {
+	defer t.m.timeStore("status", time.Now(), &err)
+	return t.a.Status(ctx, id)
+}
+
+func (t *timedAccount) Append(ctx context.Context, id store.MailboxID, msgs []store.NewMessage) (_ store.AppendResult, err error) {
+	defer t.m.timeStore("append", time.Now(), &err)
+	return t.a.Append(ctx, id, msgs)
+}
+
+func (t *timedAccount) SetFlags(ctx context.Context, id store.MailboxID, uids store.UIDSet, op store.FlagOp, flags store.Flags, unchangedSince store.ModSeq) (_ store.FlagResult, err error) {
+	defer t.m.timeStore("set_flags", time.Now(), &err)
+	return t.a.SetFlags(ctx, id, uids, op, flags, unchangedSince)
+}
+
+func (t *timedAccount) Expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet) (_ store.ExpungeResult, err error) {
+	defer t.m.timeStore("expunge", time.Now(), &err)
+	return t.a.Expunge(ctx, id, uids)
+}
+
+func (t *timedAccount) Copy(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet) (_ store.CopyResult, err error) {
+	defer t.m.timeStore("copy", time.Now(), &err)
+	return t.a.Copy(ctx, src, dst, uids)
+}
+
+func (t *timedAccount) Move(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet) (_ store.CopyResult, err error) {
+	defer t.m.timeStore("move", time.Now(), &err)
+	return t.a.Move(ctx, src, dst, uids)
+}
+
+func (t *timedAccount) Snapshot(ctx context.Context, id store.MailboxID) (_ store.Snapshot, err error) {
+	defer t.m.timeStore("snapshot", time.Now(), &err)
+	return t.a.Snapshot(ctx, id)
+}
+
+func (t *timedAccount) ChangesSince(ctx context.Context, id store.MailboxID, since store.ModSeq) (_ store.Changes, err error) {
+	defer t.m.timeStore("changes_since", time.Now(), &err)
+	return t.a.ChangesSince(ctx, id, since)
+}
+
+// Messages is timed as a whole, including the caller's fn, which is
+// usually writing FETCH responses: the figure is the time the store's read
+// transaction stays open.
+func (t *timedAccount) Messages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageData) error) (err error) {
+	defer t.m.timeStore("messages", time.Now(), &err)
+	return t.a.Messages(ctx, id, uids, fn)
+}
+
+func (t *timedAccount) OpenBlob(ctx context.Context, blobID string) (_ store.Blob, err error) {
+	defer t.m.timeStore("open_blob", time.Now(), &err)
+	return t.a.OpenBlob(ctx, blobID)
+}
+
+func (t *timedAccount) PruneTombstones(ctx context.Context, id store.MailboxID, before store.ModSeq) (err error) {
+	defer t.m.timeStore("prune_tombstones", time.Now(), &err)
+	return t.a.PruneTombstones(ctx, id, before)
+}
+
+func (t *timedAccount) Usage(ctx context.Context) (_ store.Usage, err error) {
+	defer t.m.timeStore("usage", time.Now(), &err)
+	return t.a.Usage(ctx)
+}
