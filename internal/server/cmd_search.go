@@ -176,14 +176,12 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 	}
 	if opts.save {
 		s.saveSearch(savedResult(opts, hits))
-	}
-	if opts.save && !opts.min && !opts.max && !opts.all && !opts.count {
-		return nil // SAVE alone suppresses the ESEARCH response
+		c.Text = c.Name + " completed, result saved"
+		if !opts.min && !opts.max && !opts.all && !opts.count {
+			return nil // SAVE alone suppresses the ESEARCH response
+		}
 	}
 	s.writeESearch(c.Tag, uid, opts, nums, hits, withModSeq)
-	if opts.save {
-		c.Text = "SEARCH completed, result saved"
-	}
 	return s.enc.Err()
 }
 
