@@ -28,7 +28,7 @@ func init() {
 
 // returnOpts are the SEARCH result options (RFC 9051 6.4.4, RFC 4731).
 type returnOpts struct {
-	given                     bool // RETURN was sent: the answer is ESEARCH
+	given                      bool // RETURN was sent: the answer is ESEARCH
 	min, max, all, count, save bool
 }
 
