@@ -96,8 +96,7 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 		}
 		defer insContent.Close()
 		insMessage, err := t.tx.PrepareContext(t.ctx, `INSERT INTO messages
-			(mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+			(mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -105,7 +104,12 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 
 		var d counterDelta
 		uid := mb.UIDNext
+		entries := make([]entry, 0, len(prepared))
 		for _, p := range prepared {
+			kw, err := t.kwSetFor(p.keywords)
+			if err != nil {
+				return err
+			}
 			thread, err := t.threadID(p.thread)
 			if err != nil {
 				return err
@@ -120,12 +124,16 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 				newObjectID('M'), thread, p.structure).Scan(&contentID); err != nil {
 				return fmt.Errorf("append: %w", err)
 			}
-			if _, err := insMessage.ExecContext(t.ctx, id, uid, ms, p.flags, p.keywords, now.Unix(), p.size, contentID); err != nil {
+			if _, err := insMessage.ExecContext(t.ctx, id, uid, now.Unix(), p.size, contentID); err != nil {
 				return fmt.Errorf("append: %w", err)
 			}
+			entries = append(entries, entry{uid: uid, flags: p.flags, kw: kw, modseq: ms})
 			d.add(p.flags, p.size, 1)
 			res.UIDs = append(res.UIDs, uid)
 			uid++
+		}
+		if err := t.appendEntries(id, entries); err != nil {
+			return err
 		}
 		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uid, id); err != nil {
 			return err

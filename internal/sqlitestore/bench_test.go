@@ -81,15 +81,20 @@ func fillMailbox(b *testing.B, a *Account, id store.MailboxID, n int) {
 		b.Fatal(err)
 	}
 	err = u.write(ctx, func(t *writeTx) error {
-		ins, err := t.tx.PrepareContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id) VALUES (?, ?, 2, 0, '', 0, ?, ?)`)
+		ins, err := t.tx.PrepareContext(ctx, `INSERT INTO messages (mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, 0, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
+		var es []entry
 		for uid := 2; uid <= n; uid++ {
 			if _, err := ins.ExecContext(ctx, id, uid, size, content); err != nil {
 				return err
 			}
+			es = append(es, entry{uid: store.UID(uid), modseq: 2})
+		}
+		if err := t.appendEntries(id, es); err != nil {
+			return err
 		}
 		_, err = t.tx.ExecContext(ctx, `UPDATE mailboxes SET uidnext = ?, messages = ?, unseen = ?, size = ? WHERE id = ?`,
 			n+1, n, n, int64(n)*size, id)

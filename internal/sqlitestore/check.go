@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -114,54 +115,146 @@ func (c *checker) run() error {
 	if !inbox {
 		c.add(0, 0, "no INBOX")
 	}
-	// Counters against the messages they count.
-	err = c.each(`SELECT b.id, b.messages, b.unseen, b.deleted, b.size,
-		count(m.uid), coalesce(sum(m.flags & 1 = 0), 0), coalesce(sum(m.flags & 8 != 0), 0), coalesce(sum(m.size), 0)
-		FROM mailboxes b LEFT JOIN messages m ON m.mailbox_id = b.id GROUP BY b.id`, func(r scanner) error {
-		var id store.MailboxID
-		var have, want [4]int64
-		if err := r.Scan(&id, &have[0], &have[1], &have[2], &have[3], &want[0], &want[1], &want[2], &want[3]); err != nil {
-			return err
-		}
-		if have != want {
-			c.add(id, 0, "counters messages/unseen/deleted/size are %v, messages say %v", have, want)
-		}
-		return nil
+	mbs := make(map[store.MailboxID]mailboxRow)
+	err = c.each(`SELECT `+mailboxColumns+` FROM mailboxes`, func(r scanner) error {
+		m, err := scanMailbox(r)
+		mbs[m.ID] = m
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	// Per message.
-	err = c.each(`SELECT m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.size, b.id IS NULL, b.uidnext, b.highestmodseq, c.id IS NULL, coalesce(c.size, -1)
-		FROM messages m LEFT JOIN mailboxes b ON b.id = m.mailbox_id LEFT JOIN contents c ON c.id = m.content_id`, func(r scanner) error {
+	counted, err := c.checkChunks(mbs)
+	if err != nil {
+		return err
+	}
+	// Counters against the messages they count.
+	for id, m := range mbs {
+		have := [4]int64{int64(m.Messages), int64(m.Unseen), int64(m.Deleted), m.Size}
+		want := counted[id]
+		if have != want {
+			c.add(id, 0, "counters messages/unseen/deleted/size are %v, messages say %v", have, want)
+		}
+	}
+	if err := c.checkTombstones(); err != nil {
+		return err
+	}
+	return c.checkContents()
+}
+
+// checkChunks verifies every chunk (decodable, ordered, its columns
+// matching its entries, no overlap with its neighbours, entries within
+// their mailbox's UIDNEXT and HIGHESTMODSEQ, known flags and keyword
+// sets) and that the chunk entries and the messages rows name the same
+// messages, with matching contents. It returns per mailbox what the
+// counters should say: messages, unseen, deleted, size.
+func (c *checker) checkChunks(mbs map[store.MailboxID]mailboxRow) (map[store.MailboxID][4]int64, error) {
+	counted := make(map[store.MailboxID][4]int64)
+	type key struct {
+		mb  store.MailboxID
+		uid store.UID
+	}
+	inChunks := make(map[key]store.SystemFlags)
+	var prev struct {
+		mb   store.MailboxID
+		last store.UID
+	}
+	kwOK := map[kwSetID]bool{0: true}
+	err := c.each(`SELECT id, mailbox_id, first_uid, last_uid, count, max_modseq, data FROM message_chunks ORDER BY mailbox_id, first_uid`, func(r scanner) error {
+		var rowid int64
 		var mb store.MailboxID
-		var uid, uidNext store.UID
-		var ms, hms store.ModSeq
-		var flags store.SystemFlags
-		var kw string
-		var size, csize int64
-		var noMailbox, noContents bool
-		if err := r.Scan(&mb, &uid, &ms, &flags, &kw, &size, &noMailbox, &uidNext, &hms, &noContents, &csize); err != nil {
+		var first, last store.UID
+		var count int
+		var ms store.ModSeq
+		var data []byte
+		if err := r.Scan(&rowid, &mb, &first, &last, &count, &ms, &data); err != nil {
 			return err
 		}
-		switch {
-		case noMailbox:
-			c.add(mb, uid, "message in missing mailbox %d", mb)
+		m, ok := mbs[mb]
+		if !ok {
+			c.add(mb, first, "chunk of missing mailbox %d", mb)
 			return nil
-		case uid == 0 || uid >= uidNext:
-			c.add(mb, uid, "UID not in 1..UIDNEXT-1 (%d)", uidNext)
 		}
-		if ms == 0 || ms > hms {
-			c.add(mb, uid, "modseq %d above HIGHESTMODSEQ %d", ms, hms)
+		es, err := decodeEntries(data, ms, nil)
+		if err != nil {
+			c.add(mb, first, "chunk %d: %v", rowid, err)
+			return nil
 		}
-		if flags&^allSystemFlags != 0 {
-			c.add(mb, uid, "unknown flag bits %#x", flags)
+		if len(es) == 0 || len(es) != count {
+			c.add(mb, first, "chunk %d holds %d entries, count says %d", rowid, len(es), count)
+			return nil
 		}
-		for _, k := range splitKeywords(kw) {
-			if !validKeyword(k) {
-				c.add(mb, uid, "invalid keyword %q", k)
+		var maxMS store.ModSeq
+		for _, e := range es {
+			maxMS = max(maxMS, e.modseq)
+		}
+		if es[0].uid != first || es[len(es)-1].uid != last || maxMS != ms {
+			c.add(mb, first, "chunk %d columns first %d last %d max modseq %d, entries say %d %d %d",
+				rowid, first, last, ms, es[0].uid, es[len(es)-1].uid, maxMS)
+		}
+		if prev.mb == mb && first <= prev.last {
+			c.add(mb, first, "chunks overlap")
+		}
+		prev.mb, prev.last = mb, last
+		n := counted[mb]
+		for _, e := range es {
+			if e.uid >= m.UIDNext {
+				c.add(mb, e.uid, "UID not below UIDNEXT %d", m.UIDNext)
+			}
+			if e.modseq > m.HighestModSeq {
+				c.add(mb, e.uid, "modseq %d above HIGHESTMODSEQ %d", e.modseq, m.HighestModSeq)
+			}
+			if e.flags&^allSystemFlags != 0 {
+				c.add(mb, e.uid, "unknown flag bits %#x", e.flags)
+			}
+			if _, seen := kwOK[e.kw]; !seen {
+				var s string
+				err := c.tx.QueryRowContext(c.ctx, `SELECT keywords FROM keyword_sets WHERE id = ?`, e.kw).Scan(&s)
+				kwOK[e.kw] = err == nil && s != "" && slices.Equal(store.NormalizeKeywords(splitKeywords(s)), splitKeywords(s)) &&
+					!slices.ContainsFunc(splitKeywords(s), func(k string) bool { return !validKeyword(k) })
+			}
+			if !kwOK[e.kw] {
+				c.add(mb, e.uid, "keyword set %d missing or invalid", e.kw)
+			}
+			inChunks[key{mb, e.uid}] = e.flags
+			n[0]++
+			if e.flags&store.FlagSeen == 0 {
+				n[1]++
+			}
+			if e.flags&store.FlagDeleted != 0 {
+				n[2]++
 			}
 		}
+		counted[mb] = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = c.each(`SELECT m.mailbox_id, m.uid, m.size, c.id IS NULL, coalesce(c.size, -1)
+		FROM messages m LEFT JOIN contents c ON c.id = m.content_id`, func(r scanner) error {
+		var mb store.MailboxID
+		var uid store.UID
+		var size, csize int64
+		var noContents bool
+		if err := r.Scan(&mb, &uid, &size, &noContents, &csize); err != nil {
+			return err
+		}
+		if _, ok := mbs[mb]; !ok {
+			c.add(mb, uid, "message in missing mailbox %d", mb)
+			return nil
+		}
+		if uid == 0 {
+			c.add(mb, uid, "UID 0")
+		}
+		k := key{mb, uid}
+		if _, ok := inChunks[k]; !ok {
+			c.add(mb, uid, "message row without chunk entry")
+		}
+		delete(inChunks, k)
+		n := counted[mb]
+		n[3] += size
+		counted[mb] = n
 		if noContents {
 			c.add(mb, uid, "contents row missing")
 		} else if csize != size {
@@ -170,12 +263,12 @@ func (c *checker) run() error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := c.checkTombstones(); err != nil {
-		return err
+	for k := range inChunks {
+		c.add(k.mb, k.uid, "chunk entry without message row")
 	}
-	return c.checkContents()
+	return counted, nil
 }
 
 func (c *checker) checkTombstones() error {

@@ -13,7 +13,10 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 1 (PRAGMA user_version = 1)
+// # Schema, version 2 (PRAGMA user_version = 2)
+//
+// A database of version 1 (flags and modseq in one row per message) is
+// converted when opened (see migrateV1); any other version is refused.
 //
 // meta(key, value): key/value integers.
 //   - "modseq_floor": the modseq reservation this database last agreed on
@@ -45,16 +48,36 @@
 //   - email_id, thread_id: RFC 8474 object ids.
 //   - structure: message.Structure.Marshal output.
 //
+// A message lives in two places: its immutable facts in a messages row,
+// its mutable state (flags, keywords, modseq) as an entry of a
+// message_chunks row. A flag change never touches messages; an append or
+// expunge changes both in one transaction.
+//
 // messages: one row per message in a mailbox (WITHOUT ROWID, primary key
-// (mailbox_id, uid)). The hot columns only, so flag updates rewrite small
-// rows.
+// (mailbox_id, uid)), never updated.
 //   - mailbox_id, uid.
-//   - modseq: modseq of the message's last change.
-//   - flags: store.SystemFlags bitmask.
-//   - keywords: normalized keywords joined by single spaces (” for none).
 //   - savedate: unix seconds (RFC 8514 SAVEDATE).
 //   - size: copy of contents.size, so counters need no join.
 //   - content_id: contents.id.
+//
+// message_chunks: the mutable state of up to chunkMax (512) messages of
+// one mailbox with consecutive UIDs, packed (see chunk.go). Chunks of a
+// mailbox never overlap; only the last one grows.
+//   - id: INTEGER PRIMARY KEY.
+//   - mailbox_id.
+//   - first_uid, last_uid: the lowest and highest UID of its entries.
+//   - count: the number of entries (never 0: an emptied chunk is deleted).
+//   - max_modseq: the largest modseq of its entries.
+//   - data: the entries, ascending by UID; per entry uvarint(UID minus the
+//     previous entry's UID, starting from 0), uvarint(max_modseq minus the
+//     entry's modseq), one byte of store.SystemFlags, uvarint(keyword set
+//     id).
+//
+// keyword_sets: every distinct keyword list messages have had.
+//   - id: INTEGER PRIMARY KEY AUTOINCREMENT; 0 (no row) is the empty set.
+//   - keywords: normalized keywords (store.NormalizeKeywords, spelling
+//     kept) joined by single spaces; unique. Rows are never changed or
+//     deleted, so ids can be cached.
 //
 // tombstones: expunged UIDs (WITHOUT ROWID, primary key (mailbox_id,
 // uid_start)). uid_start..uid_stop were expunged at modseq. The UIDs of one
@@ -65,11 +88,13 @@
 // message's own and those it refers to) and the thread they belong to.
 //
 // Indexes: messages (mailbox_id, uid) (the primary key) for the message
-// list; messages (mailbox_id, modseq) and tombstones (mailbox_id, modseq)
-// for the two range scans that answer ChangesSince; messages (content_id)
-// to find contents no longer referenced. No foreign key constraints are
-// declared (they would cost on every insert); Check verifies the
-// references instead.
+// list; message_chunks (mailbox_id, first_uid) to find the chunks of a UID
+// range; message_chunks (mailbox_id, max_modseq) and tombstones
+// (mailbox_id, modseq) for the two range scans that answer ChangesSince
+// (only chunks holding a change are read); messages (content_id) to find
+// contents no longer referenced. No foreign key constraints are declared
+// (they would cost on every insert); Check verifies the references
+// instead.
 //
 // # Write path
 //

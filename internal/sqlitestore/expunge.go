@@ -37,40 +37,54 @@ func (a *Account) Expunge(ctx context.Context, id store.MailboxID, uids store.UI
 	return res, nil
 }
 
-// removeMessages deletes the messages of uids in mailbox id, fixes the
-// counters and drops contents nothing refers to any more. The caller adds
-// the tombstones.
+// removeMessages deletes the messages of uids in mailbox id (their chunk
+// entries and rows), fixes the counters and drops contents nothing refers
+// to any more. The caller adds the tombstones.
 func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet) (store.UIDSet, error) {
 	var gone store.UIDSet
 	var d counterDelta
+	cs, err := loadChunks(t, id, uids)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		kept := c.entries[:0]
+		for _, e := range c.entries {
+			if uids.Contains(e.uid) {
+				gone.Add(e.uid)
+				d.add(e.flags, 0, -1)
+				continue
+			}
+			kept = append(kept, e)
+		}
+		if len(kept) != len(c.entries) {
+			c.entries = kept
+			c.dirty = true
+		}
+	}
+	if err := t.saveChunks(cs); err != nil {
+		return nil, err
+	}
 	var contents []int64
-	for _, r := range uids {
+	for _, r := range gone {
 		rows, err := t.tx.QueryContext(t.ctx,
-			`DELETE FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? RETURNING uid, flags, size, content_id`,
+			`DELETE FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? RETURNING size, content_id`,
 			id, r.Start, r.Stop)
 		if err != nil {
 			return nil, fmt.Errorf("expunge: %w", err)
 		}
-		var uidList []store.UID
 		for rows.Next() {
-			var u store.UID
-			var f store.SystemFlags
 			var size, content int64
-			if err := rows.Scan(&u, &f, &size, &content); err != nil {
+			if err := rows.Scan(&size, &content); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			uidList = append(uidList, u)
-			d.add(f, size, -1)
+			d.size -= size
 			contents = append(contents, content)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, err
-		}
-		sortUIDs(uidList)
-		for _, u := range uidList {
-			gone.Add(u)
 		}
 	}
 	if err := t.applyCounters(id, d); err != nil {
@@ -137,34 +151,34 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		}
 		res.UIDValidity = dm.UIDValidity
 		type row struct {
-			uid      store.UID
-			flags    store.SystemFlags
-			keywords string
-			size     int64
-			content  int64
+			e       entry
+			size    int64
+			content int64
 		}
 		var rs []row
-		for _, r := range uids {
-			rows, err := t.tx.QueryContext(t.ctx, `SELECT uid, flags, keywords, size, content_id FROM messages
-				WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, src, r.Start, r.Stop)
-			if err != nil {
-				return fmt.Errorf("copy: %w", err)
-			}
-			for rows.Next() {
-				var x row
-				if err := rows.Scan(&x.uid, &x.flags, &x.keywords, &x.size, &x.content); err != nil {
-					rows.Close()
-					return err
+		cs, err := loadChunks(t, src, uids)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			for _, e := range c.entries {
+				if uids.Contains(e.uid) {
+					rs = append(rs, row{e: e})
 				}
-				rs = append(rs, x)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
 			}
 		}
 		if len(rs) == 0 {
 			return nil
+		}
+		get, err := t.tx.PrepareContext(t.ctx, `SELECT size, content_id FROM messages WHERE mailbox_id = ? AND uid = ?`)
+		if err != nil {
+			return err
+		}
+		defer get.Close()
+		for i := range rs {
+			if err := get.QueryRowContext(t.ctx, src, rs[i].e.uid).Scan(&rs[i].size, &rs[i].content); err != nil {
+				return fmt.Errorf("copy UID %d: %w", rs[i].e.uid, err)
+			}
 		}
 		if uint64(dm.UIDNext)+uint64(len(rs))-1 > uint64(store.MaxUID) {
 			return fmt.Errorf("copy: UIDs exhausted in mailbox %q: %w", dm.Name, store.ErrCannot)
@@ -175,7 +189,7 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		}
 		res.DstModSeq = ms
 		ins, err := t.tx.PrepareContext(t.ctx, `INSERT INTO messages
-			(mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+			(mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -184,15 +198,20 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		uid := dm.UIDNext
 		var d counterDelta
 		var srcSet store.UIDSet
+		entries := make([]entry, 0, len(rs))
 		for _, x := range rs {
-			if _, err := ins.ExecContext(t.ctx, dst, uid, ms, x.flags, x.keywords, now, x.size, x.content); err != nil {
+			if _, err := ins.ExecContext(t.ctx, dst, uid, now, x.size, x.content); err != nil {
 				return fmt.Errorf("copy: %w", err)
 			}
-			d.add(x.flags, x.size, 1)
-			res.SrcUIDs = append(res.SrcUIDs, x.uid)
+			d.add(x.e.flags, x.size, 1)
+			entries = append(entries, entry{uid: uid, flags: x.e.flags, kw: x.e.kw, modseq: ms})
+			res.SrcUIDs = append(res.SrcUIDs, x.e.uid)
 			res.DstUIDs = append(res.DstUIDs, uid)
-			srcSet.Add(x.uid)
+			srcSet.Add(x.e.uid)
 			uid++
+		}
+		if err := t.appendEntries(dst, entries); err != nil {
+			return err
 		}
 		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uid, dst); err != nil {
 			return err

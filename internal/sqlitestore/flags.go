@@ -2,34 +2,12 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql/driver"
 	"fmt"
 	"slices"
 	"strings"
 
-	"modernc.org/sqlite"
-
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
-
-// keywordsFunc is the SQL function keywordsFunc(op, keywords, change) that
-// computes a message's keywords after a +FLAGS (op 1) or -FLAGS (op 2)
-// change, in stored form. It lets SetFlags run as set-based statements.
-const keywordsFunc = "tidemark_keywords"
-
-func init() {
-	err := sqlite.RegisterDeterministicScalarFunction(keywordsFunc, 3,
-		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-			op, _ := args[0].(int64)
-			old, _ := args[1].(string)
-			change, _ := args[2].(string)
-			f := store.Flags{Keywords: splitKeywords(old)}.Apply(store.FlagOp(op), store.Flags{Keywords: splitKeywords(change)})
-			return strings.Join(f.Keywords, " "), nil
-		})
-	if err != nil {
-		panic(err)
-	}
-}
 
 // checkUIDs rejects sets containing UID 0 (RFC 9051 2.3.1.1: UIDs start
 // at 1).
@@ -41,170 +19,151 @@ func checkUIDs(uids store.UIDSet) error {
 }
 
 // SetFlags changes flags as one transaction with one modseq (RFC 7162
-// 3.1.3). Per UID range it runs set-based statements: the UNCHANGEDSINCE
-// failures, the messages already as requested, a count of the messages
-// that change, and one UPDATE ... RETURNING over them. Nothing is
-// allocated when nothing changes.
+// 3.1.3). It loads the chunks holding the UIDs, applies the change to
+// their entries in memory (the UNCHANGEDSINCE test included, inside the
+// transaction), and writes back only the chunks where something changed.
+// Each distinct keyword set is transformed once. Nothing is allocated when
+// nothing changes.
 func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.UIDSet, op store.FlagOp, flags store.Flags, unchangedSince store.ModSeq) (store.FlagResult, error) {
 	var res store.FlagResult
 	if err := checkUIDs(uids); err != nil {
 		return res, err
 	}
+	if op != store.FlagsReplace && op != store.FlagsAdd && op != store.FlagsRemove {
+		return res, fmt.Errorf("flag operation %d: %w", op, store.ErrCannot)
+	}
 	sys, kw, err := normalizeFlags(flags)
 	if err != nil {
 		return res, err
 	}
-	var newFlags, newKeywords string
-	switch op {
-	case store.FlagsReplace:
-		newFlags, newKeywords = "?1", "?2"
-	case store.FlagsAdd:
-		newFlags = "(flags | ?1)"
-	case store.FlagsRemove:
-		newFlags = "(flags & ~?1)"
-	default:
-		return res, fmt.Errorf("flag operation %d: %w", op, store.ErrCannot)
-	}
-	if newKeywords == "" {
-		newKeywords = "keywords"
-		if kw != "" {
-			newKeywords = fmt.Sprintf("%s(%d, keywords, ?2)", keywordsFunc, op)
-		}
-	}
-	// ?1 flags, ?2 keywords, ?3 mailbox, ?4 ?5 UID range, ?6 UNCHANGEDSINCE
-	// (or the largest modseq when none was given), ?7 the new modseq.
-	inSet := `mailbox_id = ?3 AND uid BETWEEN ?4 AND ?5 AND modseq <= ?6`
-	changes := fmt.Sprintf(`%s != flags`, newFlags)
-	if newKeywords != "keywords" {
-		changes = fmt.Sprintf(`(%s != flags OR lower(%s) != lower(keywords))`, newFlags, newKeywords)
-	}
-	qModified := `SELECT uid FROM messages WHERE mailbox_id = ?3 AND uid BETWEEN ?4 AND ?5 AND modseq > ?6`
-	qUnchanged := `SELECT uid, modseq, flags, keywords FROM messages WHERE ` + inSet + ` AND NOT ` + changes
-	qBefore := `SELECT count(*), coalesce(sum(flags & 1 = 0), 0), coalesce(sum(flags & 8 != 0), 0) FROM messages WHERE ` + inSet + ` AND ` + changes
-	qUpdate := fmt.Sprintf(`UPDATE messages SET flags = %s, keywords = %s, modseq = ?7 WHERE %s AND %s RETURNING uid, flags, keywords`,
-		newFlags, newKeywords, inSet, changes)
-	ucs := int64(unchangedSince)
-	if unchangedSince == 0 {
-		ucs = 1<<63 - 1
-	}
-
+	change := store.Flags{System: sys, Keywords: splitKeywords(kw)}
 	err = a.u.write(ctx, func(t *writeTx) error {
+		res = store.FlagResult{}
 		mb, err := t.mailbox(id)
 		if err != nil {
 			return err
 		}
+		uids := clampUIDs(uids, mb.UIDNext)
+		cs, err := loadChunks(t, id, uids)
+		if err != nil {
+			return err
+		}
+		fc := flagChange{t: t, op: op, change: change, newKW: make(map[kwSetID]newKeywords)}
+		kwr := t.resolver()
 		var d counterDelta
-		kwCache := make(map[string][]string)
-		for _, r := range uids {
-			if r.Start >= mb.UIDNext {
-				break
-			}
-			lo, hi := r.Start, min(r.Stop, mb.UIDNext-1)
-			if unchangedSince != 0 {
-				if err := t.collectUIDs(&res.Modified, qModified, sys, kw, id, lo, hi, ucs); err != nil {
+		var ms store.ModSeq
+		for _, c := range cs {
+			for i := range c.entries {
+				e := &c.entries[i]
+				if !uids.Contains(e.uid) {
+					continue
+				}
+				if unchangedSince != 0 && e.modseq > unchangedSince {
+					res.Modified.Add(e.uid)
+					continue
+				}
+				nf := fc.system(e.flags)
+				nkw, err := fc.keywords(e.kw)
+				if err != nil {
 					return err
 				}
-			}
-			unchanged, err := t.queryStates(kwCache, qUnchanged, sys, kw, id, lo, hi, ucs)
-			if err != nil {
-				return err
-			}
-			res.Unchanged = append(res.Unchanged, unchanged...)
-			var n, unseen, deleted int64
-			if err := t.tx.QueryRowContext(t.ctx, qBefore, sys, kw, id, lo, hi, ucs).Scan(&n, &unseen, &deleted); err != nil {
-				return fmt.Errorf("set flags: %w", err)
-			}
-			if n == 0 {
-				continue
-			}
-			ms, err := t.modseq(id)
-			if err != nil {
-				return err
-			}
-			res.ModSeq = ms
-			changed, err := t.queryStates(kwCache, qUpdate, sys, kw, id, lo, hi, ucs, ms)
-			if err != nil {
-				return err
-			}
-			d.unseen -= unseen
-			d.deleted -= deleted
-			for _, m := range changed {
-				if m.Flags.System&store.FlagSeen == 0 {
-					d.unseen++
+				if nf == e.flags && nkw.sameFold {
+					kws, err := kwr.keywords(e.kw)
+					if err != nil {
+						return err
+					}
+					res.Unchanged = append(res.Unchanged, store.MessageState{UID: e.uid, ModSeq: e.modseq, Flags: store.Flags{System: e.flags, Keywords: kws}})
+					continue
 				}
-				if m.Flags.System&store.FlagDeleted != 0 {
-					d.deleted++
+				if ms == 0 {
+					if ms, err = t.modseq(id); err != nil {
+						return err
+					}
+					res.ModSeq = ms
 				}
+				d.add(e.flags, 0, -1)
+				d.add(nf, 0, 1)
+				e.flags, e.kw, e.modseq = nf, nkw.id, ms
+				c.dirty = true
+				kws, err := kwr.keywords(nkw.id)
+				if err != nil {
+					return err
+				}
+				res.Changed = append(res.Changed, store.MessageState{UID: e.uid, ModSeq: ms, Flags: store.Flags{System: nf, Keywords: kws}})
 			}
-			res.Changed = append(res.Changed, changed...)
+		}
+		if err := t.saveChunks(cs); err != nil {
+			return err
 		}
 		return t.applyCounters(id, d)
 	})
 	if err != nil {
 		return store.FlagResult{}, err
 	}
-	sortStates(res.Changed)
-	sortStates(res.Unchanged)
 	return res, nil
 }
 
-func (t *writeTx) collectUIDs(set *store.UIDSet, q string, args ...any) error {
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var u store.UID
-		if err := rows.Scan(&u); err != nil {
-			return err
+// clampUIDs drops the UIDs at or above uidNext: no message has them.
+func clampUIDs(uids store.UIDSet, uidNext store.UID) store.UIDSet {
+	var out store.UIDSet
+	for _, r := range uids {
+		if r.Start >= uidNext {
+			break
 		}
-		set.Add(u)
+		out = append(out, store.UIDRange{Start: r.Start, Stop: min(r.Stop, uidNext-1)})
 	}
-	return rows.Err()
+	return out
 }
 
-// queryStates runs q, which yields uid, flags, keywords and, unless it is
-// an UPDATE (then modseq is the last argument), modseq.
-func (t *writeTx) queryStates(kwCache map[string][]string, q string, args ...any) ([]store.MessageState, error) {
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("set flags: %w", err)
-	}
-	defer rows.Close()
-	update := strings.HasPrefix(q, "UPDATE")
-	var out []store.MessageState
-	var kw string
-	for rows.Next() {
-		var m store.MessageState
-		if update {
-			err = rows.Scan(&m.UID, &m.Flags.System, &kw)
-			m.ModSeq = args[len(args)-1].(store.ModSeq)
-		} else {
-			err = rows.Scan(&m.UID, &m.ModSeq, &m.Flags.System, &kw)
-		}
-		if err != nil {
-			return nil, err
-		}
-		m.Flags.Keywords = cachedKeywords(kwCache, kw)
-		out = append(out, m)
-	}
-	return out, rows.Err()
+// flagChange applies one STORE to entries.
+type flagChange struct {
+	t      *writeTx
+	op     store.FlagOp
+	change store.Flags
+	newKW  map[kwSetID]newKeywords // old keyword set → new, computed once each
 }
 
-// cachedKeywords splits a stored keyword list, sharing one capacity-capped
-// slice between messages with the same keywords.
-func cachedKeywords(cache map[string][]string, s string) []string {
-	if s == "" {
-		return nil
+// newKeywords is what a keyword set becomes.
+type newKeywords struct {
+	id kwSetID // the new set, spelled as the operation leaves it
+	// sameFold is set when the new set equals the old up to case: a
+	// message whose system flags do not change either is unchanged and
+	// keeps its old spelling (RFC 9051 2.3.2: keywords are
+	// case-insensitive).
+	sameFold bool
+}
+
+func (f *flagChange) system(old store.SystemFlags) store.SystemFlags {
+	switch f.op {
+	case store.FlagsAdd:
+		return old | f.change.System
+	case store.FlagsRemove:
+		return old &^ f.change.System
 	}
-	if k, ok := cache[s]; ok {
-		return k
+	return f.change.System
+}
+
+// keywords returns what the keyword set old becomes.
+func (f *flagChange) keywords(old kwSetID) (newKeywords, error) {
+	if f.op != store.FlagsReplace && len(f.change.Keywords) == 0 {
+		return newKeywords{id: old, sameFold: true}, nil
 	}
-	k := splitKeywords(s)
-	k = k[:len(k):len(k)]
-	cache[s] = k
-	return k
+	if n, ok := f.newKW[old]; ok {
+		return n, nil
+	}
+	oldKW, err := f.t.keywords(old)
+	if err != nil {
+		return newKeywords{}, err
+	}
+	newKW := store.Flags{Keywords: oldKW}.Apply(f.op, f.change).Keywords
+	n := newKeywords{id: old, sameFold: slices.EqualFunc(newKW, oldKW, strings.EqualFold)}
+	if !slices.Equal(newKW, oldKW) {
+		if n.id, err = f.t.kwSetFor(keywordText(newKW)); err != nil {
+			return newKeywords{}, err
+		}
+	}
+	f.newKW[old] = n
+	return n, nil
 }
 
 func sortStates(ms []store.MessageState) {

@@ -14,6 +14,12 @@ func withStep(t *testing.T, step uint64) {
 	t.Cleanup(func() { reservationStep = old })
 }
 
+func withChunkMax(t *testing.T, n int) {
+	old := chunkMax
+	chunkMax = n
+	t.Cleanup(func() { chunkMax = old })
+}
+
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)

@@ -105,6 +105,9 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ?`, m.ID); err != nil {
 			return err
 		}
+		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM message_chunks WHERE mailbox_id = ?`, m.ID); err != nil {
+			return err
+		}
 		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM mailboxes WHERE id = ?`, m.ID)
 		return err
 	})
@@ -238,22 +241,23 @@ func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
 	if err != nil {
 		return err
 	}
-	rows, err := t.tx.QueryContext(t.ctx,
-		`UPDATE messages SET mailbox_id = ?, modseq = ? WHERE mailbox_id = ? RETURNING uid`, dst, dstSeq, inbox.ID)
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?`, dst, inbox.ID); err != nil {
+		return err
+	}
+	cs, err := loadChunks(t, inbox.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}})
 	if err != nil {
 		return err
 	}
 	var gone store.UIDSet
-	for rows.Next() {
-		var u store.UID
-		if err := rows.Scan(&u); err != nil {
-			rows.Close()
-			return err
+	for _, c := range cs {
+		c.mailbox = dst
+		c.dirty = true
+		for i := range c.entries {
+			c.entries[i].modseq = dstSeq
+			gone.Add(c.entries[i].uid)
 		}
-		gone.Add(u)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err := t.saveChunks(cs); err != nil {
 		return err
 	}
 	if err := t.addTombstones(inbox.ID, gone, srcSeq); err != nil {

@@ -23,7 +23,8 @@ func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // Snapshot returns every message's UID, modseq and flags, ascending by UID,
-// consistent with the mailbox's HIGHESTMODSEQ.
+// consistent with the mailbox's HIGHESTMODSEQ: one read transaction that
+// decodes the mailbox's chunks in UID order.
 func (a *Account) Snapshot(ctx context.Context, id store.MailboxID) (store.Snapshot, error) {
 	var snap store.Snapshot
 	err := a.u.readTx(ctx, func(tx *sql.Tx) error {
@@ -34,11 +35,12 @@ func (a *Account) Snapshot(ctx context.Context, id store.MailboxID) (store.Snaps
 		snap.Mailbox = mb.MailboxInfo
 		snap.Messages = make([]store.MessageState, 0, mb.Messages)
 		rows, err := tx.QueryContext(ctx,
-			`SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? ORDER BY uid`, id)
+			`SELECT max_modseq, data FROM message_chunks WHERE mailbox_id = ? ORDER BY first_uid`, id)
 		if err != nil {
 			return err
 		}
-		snap.Messages, err = scanStates(rows, snap.Messages)
+		kwr := a.u.readResolver(ctx, tx)
+		snap.Messages, err = scanStates(rows, kwr, 0, snap.Messages)
 		return err
 	})
 	if err != nil {
@@ -47,32 +49,48 @@ func (a *Account) Snapshot(ctx context.Context, id store.MailboxID) (store.Snaps
 	return snap, nil
 }
 
-func scanStates(rows *sql.Rows, out []store.MessageState) ([]store.MessageState, error) {
+func (u *userDB) readResolver(ctx context.Context, tx *sql.Tx) *kwResolver {
+	return &kwResolver{c: u.kw, rc: readCtx{ctx: ctx, q: tx}}
+}
+
+// scanStates decodes rows of (max_modseq, data) and appends the entries
+// with a modseq above since to out.
+func scanStates(rows *sql.Rows, kwr *kwResolver, since store.ModSeq, out []store.MessageState) ([]store.MessageState, error) {
 	defer rows.Close()
-	cache := make(map[string][]string)
-	var kw sql.RawBytes
+	var data sql.RawBytes
+	var maxModSeq store.ModSeq
+	lastKW, lastList := kwSetID(0), []string(nil)
+	add := func(e entry) error {
+		if e.modseq <= since {
+			return nil
+		}
+		if e.kw != lastKW {
+			kw, err := kwr.keywords(e.kw)
+			if err != nil {
+				return err
+			}
+			lastKW, lastList = e.kw, kw
+		}
+		out = append(out, store.MessageState{UID: e.uid, ModSeq: e.modseq, Flags: store.Flags{System: e.flags, Keywords: lastList}})
+		return nil
+	}
 	for rows.Next() {
-		var m store.MessageState
-		if err := rows.Scan(&m.UID, &m.ModSeq, &m.Flags.System, &kw); err != nil {
+		if err := rows.Scan(&maxModSeq, &data); err != nil {
 			return nil, err
 		}
-		if len(kw) > 0 {
-			if k, ok := cache[string(kw)]; ok { // no allocation for the lookup
-				m.Flags.Keywords = k
-			} else {
-				m.Flags.Keywords = cachedKeywords(cache, string(kw))
-			}
+		if err := decodeChunk(data, maxModSeq, add); err != nil {
+			return nil, err
 		}
-		out = append(out, m)
 	}
 	return out, rows.Err()
 }
 
 // ChangesSince answers "what changed after since" with two index range
-// scans, (mailbox_id, modseq) on messages and on tombstones, so its cost
-// follows the number of changes, not the size of the mailbox. Below the
-// mailbox's PrunedBelow the vanished set is a superset computed from the
-// UIDs that exist (RFC 7162 3.2.5.2), which does read the whole UID list.
+// scans, message_chunks (mailbox_id, max_modseq) and tombstones
+// (mailbox_id, modseq), so its cost follows the number of changed chunks,
+// not the size of the mailbox. Below the mailbox's PrunedBelow the
+// vanished set is a superset computed from the UIDs that exist (RFC 7162
+// 3.2.5.2), which does read the whole UID list.
 func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since store.ModSeq) (store.Changes, error) {
 	var ch store.Changes
 	err := a.u.readTx(ctx, func(tx *sql.Tx) error {
@@ -86,12 +104,12 @@ func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since st
 		if since >= mb.HighestModSeq {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT uid, modseq, flags, keywords FROM messages INDEXED BY messages_modseq
-			WHERE mailbox_id = ? AND modseq > ?`, id, since)
+		rows, err := tx.QueryContext(ctx, `SELECT max_modseq, data FROM message_chunks INDEXED BY message_chunks_modseq
+			WHERE mailbox_id = ? AND max_modseq > ?`, id, since)
 		if err != nil {
 			return err
 		}
-		if ch.Changed, err = scanStates(rows, nil); err != nil {
+		if ch.Changed, err = scanStates(rows, a.u.readResolver(ctx, tx), since, nil); err != nil {
 			return err
 		}
 		sortStates(ch.Changed)
@@ -131,21 +149,28 @@ func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since st
 // missingUIDs returns 1..uidNext-1 minus the UIDs that exist.
 func missingUIDs(ctx context.Context, tx *sql.Tx, id store.MailboxID, uidNext store.UID) (store.UIDSet, error) {
 	var set store.UIDSet
-	rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, id)
+	rows, err := tx.QueryContext(ctx, `SELECT max_modseq, data FROM message_chunks WHERE mailbox_id = ? ORDER BY first_uid`, id)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	next := store.UID(1)
+	var data sql.RawBytes
+	var maxModSeq store.ModSeq
 	for rows.Next() {
-		var u store.UID
-		if err := rows.Scan(&u); err != nil {
+		if err := rows.Scan(&maxModSeq, &data); err != nil {
 			return nil, err
 		}
-		if u > next {
-			set.AddRange(next, u-1)
+		err := decodeChunk(data, maxModSeq, func(e entry) error {
+			if e.uid > next {
+				set.AddRange(next, e.uid-1)
+			}
+			next = e.uid + 1
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		next = u + 1
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -191,35 +216,81 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 	return nil
 }
 
+// messagePage reads up to messagesPage messages of UIDs lo..hi in one read
+// transaction: the per-message rows with their contents, then the chunks
+// holding their mutable state.
 func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID) ([]*store.MessageData, error) {
-	rows, err := u.r.QueryContext(ctx, `SELECT m.uid, m.modseq, m.flags, m.keywords, m.savedate, m.size,
-		c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure
-		FROM messages m JOIN contents c ON c.id = m.content_id
-		WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, id, lo, hi, messagesPage)
+	var out []*store.MessageData
+	err := u.readTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT m.uid, m.savedate, m.size,
+			c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure
+			FROM messages m JOIN contents c ON c.id = m.content_id
+			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, id, lo, hi, messagesPage)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m := new(store.MessageData)
+			var saved, date int64
+			var zone int
+			var structure []byte
+			if err := rows.Scan(&m.UID, &saved, &m.Size,
+				&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure); err != nil {
+				return err
+			}
+			m.SaveDate = time.Unix(saved, 0)
+			m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
+			if m.Structure, err = message.Unmarshal(structure); err != nil {
+				return fmt.Errorf("message %d structure: %w", m.UID, err)
+			}
+			out = append(out, m)
+		}
+		if err := rows.Err(); err != nil || len(out) == 0 {
+			return err
+		}
+		rows.Close()
+		return u.fillStates(ctx, tx, id, out)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("messages: %w", err)
 	}
-	defer rows.Close()
-	var out []*store.MessageData
-	for rows.Next() {
-		m := new(store.MessageData)
-		var kw string
-		var saved, date int64
-		var zone int
-		var structure []byte
-		if err := rows.Scan(&m.UID, &m.ModSeq, &m.Flags.System, &kw, &saved, &m.Size,
-			&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure); err != nil {
-			return nil, fmt.Errorf("messages: %w", err)
-		}
-		m.Flags.Keywords = splitKeywords(kw)
-		m.SaveDate = time.Unix(saved, 0)
-		m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
-		if m.Structure, err = message.Unmarshal(structure); err != nil {
-			return nil, fmt.Errorf("message %d structure: %w", m.UID, err)
-		}
-		out = append(out, m)
+	return out, nil
+}
+
+// fillStates sets the UID-ordered messages' modseq and flags from the
+// chunks that hold them.
+func (u *userDB) fillStates(ctx context.Context, tx *sql.Tx, id store.MailboxID, ms []*store.MessageData) error {
+	rows, err := tx.QueryContext(ctx, chunksQuery, id, ms[0].UID, ms[len(ms)-1].UID)
+	if err != nil {
+		return err
 	}
-	return out, rows.Err()
+	defer rows.Close()
+	kwr := u.readResolver(ctx, tx)
+	i := 0
+	for rows.Next() && i < len(ms) {
+		c, err := scanChunk(rows, id)
+		if err != nil {
+			return err
+		}
+		for _, e := range c.entries {
+			for i < len(ms) && ms[i].UID < e.uid {
+				i++ // no chunk entry: reported by Check; left with zero state
+			}
+			if i == len(ms) {
+				break
+			}
+			if ms[i].UID == e.uid {
+				kw, err := kwr.keywords(e.kw)
+				if err != nil {
+					return err
+				}
+				ms[i].MessageState = store.MessageState{UID: e.uid, ModSeq: e.modseq, Flags: store.Flags{System: e.flags, Keywords: kw}}
+				i++
+			}
+		}
+	}
+	return rows.Err()
 }
 
 // OpenBlob opens a message's bytes.

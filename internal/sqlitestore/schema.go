@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 1
+const schemaVersion = 2
 
-const schemaV1 = `
+const schemaV2 = `
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
 	value INTEGER NOT NULL
@@ -44,20 +46,7 @@ CREATE TABLE contents (
 	structure         BLOB NOT NULL
 );
 
-CREATE TABLE messages (
-	mailbox_id INTEGER NOT NULL,
-	uid        INTEGER NOT NULL,
-	modseq     INTEGER NOT NULL,
-	flags      INTEGER NOT NULL,
-	keywords   TEXT NOT NULL,
-	savedate   INTEGER NOT NULL,
-	size       INTEGER NOT NULL,
-	content_id INTEGER NOT NULL,
-	PRIMARY KEY (mailbox_id, uid)
-) WITHOUT ROWID;
-CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
-CREATE INDEX messages_content ON messages (content_id);
-
+` + schemaV2Messages + `
 CREATE TABLE tombstones (
 	mailbox_id INTEGER NOT NULL,
 	uid_start  INTEGER NOT NULL,
@@ -73,6 +62,36 @@ CREATE TABLE thread_refs (
 ) WITHOUT ROWID;
 `
 
+// schemaV2Messages is the part of the schema version 2 changed.
+const schemaV2Messages = `
+CREATE TABLE messages (
+	mailbox_id INTEGER NOT NULL,
+	uid        INTEGER NOT NULL,
+	savedate   INTEGER NOT NULL,
+	size       INTEGER NOT NULL,
+	content_id INTEGER NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX messages_content ON messages (content_id);
+
+CREATE TABLE message_chunks (
+	id         INTEGER PRIMARY KEY,
+	mailbox_id INTEGER NOT NULL,
+	first_uid  INTEGER NOT NULL,
+	last_uid   INTEGER NOT NULL,
+	count      INTEGER NOT NULL,
+	max_modseq INTEGER NOT NULL,
+	data       BLOB NOT NULL
+);
+CREATE UNIQUE INDEX message_chunks_uid ON message_chunks (mailbox_id, first_uid);
+CREATE INDEX message_chunks_modseq ON message_chunks (mailbox_id, max_modseq);
+
+CREATE TABLE keyword_sets (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	keywords TEXT NOT NULL UNIQUE
+);
+`
+
 // migrate brings a database to schemaVersion.
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int
@@ -84,17 +103,86 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return nil
 	case v > schemaVersion:
 		return fmt.Errorf("schema version %d is newer than this program's %d", v, schemaVersion)
+	case v != 0 && v != 1:
+		return fmt.Errorf("schema version %d is not supported", v)
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaV1); err != nil {
+	if v == 1 {
+		if err := migrateV1(ctx, tx); err != nil {
+			return fmt.Errorf("convert schema version 1: %w", err)
+		}
+	} else if _, err := tx.ExecContext(ctx, schemaV2); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// migrateV1 converts a version 1 database in place: the old messages
+// table (flags, keywords and modseq in each row) is split into the new
+// messages rows, keyword_sets and packed chunks. Every other table is
+// unchanged.
+func migrateV1(ctx context.Context, tx *sql.Tx) error {
+	steps := []string{
+		`ALTER TABLE messages RENAME TO messages_v1`,
+		`DROP INDEX messages_modseq`,
+		`DROP INDEX messages_content`,
+		schemaV2Messages,
+		`INSERT INTO messages (mailbox_id, uid, savedate, size, content_id)
+			SELECT mailbox_id, uid, savedate, size, content_id FROM messages_v1`,
+		`INSERT INTO keyword_sets (keywords) SELECT DISTINCT keywords FROM messages_v1 WHERE keywords != '' ORDER BY keywords`,
+	}
+	for _, q := range steps {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT m.mailbox_id, m.uid, m.modseq, m.flags, coalesce(k.id, 0)
+		FROM messages_v1 m LEFT JOIN keyword_sets k ON k.keywords = m.keywords ORDER BY m.mailbox_id, m.uid`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	t := &writeTx{ctx: ctx, tx: tx}
+	var (
+		pending []entry
+		mailbox store.MailboxID
+	)
+	var chunks []*chunk
+	flush := func() {
+		for len(pending) > 0 {
+			n := min(chunkMax, len(pending))
+			chunks = append(chunks, &chunk{mailbox: mailbox, entries: pending[:n:n], dirty: true})
+			pending = pending[n:]
+		}
+		pending = nil
+	}
+	for rows.Next() {
+		var mb store.MailboxID
+		var e entry
+		if err := rows.Scan(&mb, &e.uid, &e.modseq, &e.flags, &e.kw); err != nil {
+			return err
+		}
+		if mb != mailbox {
+			flush()
+			mailbox = mb
+		}
+		pending = append(pending, e)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	flush()
+	if err := t.saveChunks(chunks); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `DROP TABLE messages_v1`)
+	return err
 }

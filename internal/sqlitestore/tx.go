@@ -32,6 +32,11 @@ type writeTx struct {
 	// newDBFloor is the meta.modseq_floor this transaction writes, 0 if
 	// none.
 	newDBFloor uint64
+	// newKW holds the keyword sets this transaction created; they enter
+	// the shared cache only once it commits.
+	newKW map[string]kwSetID
+	// buf is scratch space for encoding chunks.
+	buf []byte
 }
 
 // write runs fn in a write transaction and commits it. The manifest, when
@@ -44,7 +49,8 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &writeTx{ctx: ctx, u: u, tx: tx, touched: make(map[store.MailboxID]store.ModSeq), man: u.man}
+	t := &writeTx{ctx: ctx, u: u, tx: tx, touched: make(map[store.MailboxID]store.ModSeq), man: u.man,
+		newKW: make(map[string]kwSetID)}
 	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err
@@ -61,6 +67,9 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	}
 	if t.newDBFloor != 0 {
 		u.dbFloor = t.newDBFloor
+	}
+	for s, id := range t.newKW {
+		u.kw.add(id, s)
 	}
 	for id, m := range t.touched {
 		u.hub.Publish(u.name, id, m)

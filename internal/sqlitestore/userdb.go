@@ -24,6 +24,7 @@ type userDB struct {
 	w     *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
 	r     *sql.DB // reader connections, query_only
 	refs  int     // open handles; guarded by Store.mu
+	kw    *kwCache
 
 	// writeMu serializes write transactions (one writer per user) and
 	// guards man and dbFloor.
@@ -76,7 +77,7 @@ func openUserDB(ctx context.Context, name, dir string, maxSize int64, hub *store
 		return nil, err
 	}
 	r.SetMaxIdleConns(4)
-	u := &userDB{name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r}
+	u := &userDB{name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache()}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
 		return nil, err
