@@ -1,8 +1,11 @@
 package server
 
 import (
+	"errors"
 	"strings"
 	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/wire"
 )
 
 // IDLE (RFC 2177, RFC 9051 6.3.13): the session waits on the store's Hub
@@ -58,10 +61,21 @@ func runIdle(s *Session, c *Cmd) error {
 			}
 			return s.sync(true)
 		case <-wake:
-			if err := s.sync(true); err != nil {
-				return err
+			err := s.sync(true)
+			if err == nil {
+				err = s.enc.Flush()
 			}
-			if err := s.enc.Flush(); err != nil {
+			if err != nil {
+				// The reader goroutine still owns the decoder: end the
+				// connection (with BYE when the error asks for it, as
+				// for a deleted mailbox) and wait for it to let go.
+				var we *wire.Error
+				if errors.As(err, &we) && we.Close {
+					s.byeFor(we)
+				}
+				s.conn().Close()
+				<-lines
+				c.answered = true
 				return err
 			}
 		case <-s.srv.done:

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+func TestStatusItems(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.appendMessages("INBOX", 2, store.Flags{})
+	e.appendMessages("INBOX", 1, store.Flags{System: store.FlagSeen | store.FlagDeleted})
+	a := e.account()
+	st := mbxStatus(t, a, "INBOX")
+	c := e.dial()
+	c.login()
+	c.mbxRun("a STATUS inbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT HIGHESTMODSEQ APPENDLIMIT MAILBOXID)",
+		fmt.Sprintf("* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 2 DELETED 1 SIZE %d RECENT 0 HIGHESTMODSEQ %d APPENDLIMIT %d MAILBOXID (%s))",
+			st.UIDValidity, st.Size, st.HighestModSeq, wire.DefaultLimits.MaxAppendLiteral, MailboxObjectID(st.ID)),
+		"a OK STATUS completed")
+	// Items come back in the order asked, in any case.
+	c.mbxRun("b STATUS INBOX (unseen messages)", "* STATUS INBOX (UNSEEN 2 MESSAGES 3)", "b OK STATUS completed")
+	if st.Size <= 0 {
+		t.Fatalf("size %d", st.Size)
+	}
+}
+
+func TestStatusAppendLimitFromConfig(t *testing.T) {
+	e := newTestEnv(t, func(cfg *Config) { cfg.Limits.MaxAppendLiteral = 12345 })
+	c := e.dial()
+	c.login()
+	c.mbxRun("a STATUS INBOX (APPENDLIMIT)", "* STATUS INBOX (APPENDLIMIT 12345)", "a OK STATUS completed")
+}
+
+// STATUS of the selected mailbox reads the store and leaves the view
+// alone: the new message is announced by the sync point, as EXISTS.
+func TestStatusSelectedMailbox(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.appendMessages("INBOX", 2, store.Flags{})
+	c := e.dial()
+	c.loginRev2()
+	c.send("s SELECT INBOX")
+	c.until("s OK")
+	e.appendMessages("INBOX", 1, store.Flags{})
+	c.mbxRun("a STATUS INBOX (MESSAGES UNSEEN)",
+		"* STATUS INBOX (MESSAGES 3 UNSEEN 3)",
+		"* 3 EXISTS",
+		"a OK STATUS completed")
+	c.mbxRun("b FETCH 3 (UID)", "* 3 FETCH (UID 3)", "b OK FETCH completed")
+}
+
+// STATUS (HIGHESTMODSEQ) enables CONDSTORE (RFC 7162 3.1): afterwards
+// flag changes carry MODSEQ.
+func TestStatusHighestModSeqEnablesCondstore(t *testing.T) {
+	e := newTestEnv(t, nil)
+	res := e.appendMessages("INBOX", 1, store.Flags{})
+	a := e.account()
+	c := e.dial()
+	c.login()
+	c.mbxRun("a STATUS INBOX (HIGHESTMODSEQ)", fmt.Sprintf("* STATUS INBOX (HIGHESTMODSEQ %d)", res.ModSeq), "a OK STATUS completed")
+	c.send("s SELECT INBOX")
+	c.until("s OK")
+	mb, _ := a.Mailbox(context.Background(), "INBOX")
+	fr, err := a.SetFlags(context.Background(), mb.ID, store.UIDSetOf(res.UIDs...), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send("n NOOP")
+	got := c.until("n OK")
+	if len(got) != 2 || !strings.Contains(got[0], fmt.Sprintf("MODSEQ (%d)", fr.ModSeq)) {
+		t.Fatalf("after NOOP: %q", got)
+	}
+}
+
+func mbxStatus(t *testing.T, a store.Account, name string) store.MailboxStatus {
+	t.Helper()
+	mb, err := a.Mailbox(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.Status(context.Background(), mb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
