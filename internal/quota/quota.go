@@ -26,12 +26,14 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/tidemark-mail/tidemark/internal/server"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // Limits are one user's limits; zero means unlimited.
-type Limits = server.QuotaLimits
+type Limits struct {
+	StorageBytes int64 `json:"storage_bytes"`
+	Messages     int64 `json:"messages"`
+}
 
 // Config is what the configuration file says about quotas.
 type Config struct {
@@ -50,7 +52,7 @@ type Config struct {
 const OverridesFileName = "quota-overrides.json"
 
 // Manager implements server.QuotaManager, and lmtp.QuotaChecker through
-// ForLMTP.
+// LMTPChecker.
 type Manager struct {
 	st     store.Store
 	cfg    Config
@@ -59,8 +61,6 @@ type Manager struct {
 	mu        sync.RWMutex
 	overrides map[string]Limits // guarded by mu
 }
-
-var _ server.QuotaManager = (*Manager)(nil)
 
 // New makes a manager and reads the overrides file if there is one.
 func New(st store.Store, cfg Config) (*Manager, error) {
@@ -83,8 +83,14 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// QuotaLimits returns user's limits now.
-func (m *Manager) QuotaLimits(user string) Limits {
+// QuotaLimits returns user's limits now (server.QuotaManager).
+func (m *Manager) QuotaLimits(user string) (storageBytes, messages int64) {
+	l := m.Limits(user)
+	return l.StorageBytes, l.Messages
+}
+
+// Limits returns user's limits now.
+func (m *Manager) Limits(user string) Limits {
 	m.mu.RLock()
 	l, ok := m.overrides[user]
 	m.mu.RUnlock()
@@ -108,7 +114,8 @@ func (m *Manager) IsQuotaAdmin(user string) bool { return m.admins[user] }
 
 // SetQuotaLimits replaces user's limits, durably when an overrides file is
 // configured, before the new limits apply.
-func (m *Manager) SetQuotaLimits(user string, l Limits) error {
+func (m *Manager) SetQuotaLimits(user string, storageBytes, messages int64) error {
+	l := Limits{StorageBytes: storageBytes, Messages: messages}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	next := make(map[string]Limits, len(m.overrides)+1)
@@ -128,7 +135,7 @@ func (m *Manager) SetQuotaLimits(user string, l Limits) error {
 // CheckQuota says whether user may add addBytes bytes in addMessages
 // messages: nil, or an error wrapping store.ErrOverQuota.
 func (m *Manager) CheckQuota(ctx context.Context, user string, addBytes, addMessages int64) error {
-	l := m.QuotaLimits(user)
+	l := m.Limits(user)
 	if l.StorageBytes <= 0 && l.Messages <= 0 {
 		return nil
 	}

@@ -68,6 +68,7 @@ func runAppend(s *Session, c *Cmd) error {
 	}()
 	var msgs []store.NewMessage
 	total := max(int64(maxAppendTotal), d.Limits().MaxAppendLiteral)
+	var appendBytes int64 // for the quota check
 	for {
 		// append-message = [SP flag-list] [SP date-time] SP literal
 		// (RFC 3502 6), repeated.
@@ -98,6 +99,7 @@ func runAppend(s *Session, c *Cmd) error {
 		if lit.Size == 0 {
 			return No("", "Empty messages cannot be appended")
 		}
+		appendBytes += lit.Size
 		if total -= lit.Size; total < 0 {
 			return No("TOOBIG", "Messages of one APPEND exceed the total size limit")
 		}
@@ -115,6 +117,9 @@ func runAppend(s *Session, c *Cmd) error {
 		}
 	}
 	if err := c.End(); err != nil {
+		return err
+	}
+	if err := s.checkQuota(appendBytes, int64(len(msgs))); err != nil {
 		return err
 	}
 

@@ -84,6 +84,9 @@ func runCopy(s *Session, c *Cmd) error {
 		c.Text = "No messages copied"
 		return nil
 	}
+	if err := s.checkCopyQuota(s.view.Mailbox.ID, uids); err != nil {
+		return err
+	}
 	res, err := s.acct.Copy(s.ctx(), s.view.Mailbox.ID, dst.ID, uids)
 	if err != nil {
 		return tryCreate(err) // deleted meanwhile

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // QUOTA (RFC 9208): GETQUOTA, GETQUOTAROOT and SETQUOTA, with the STORAGE
@@ -40,20 +42,15 @@ type QuotaChecker interface {
 	CheckQuota(ctx context.Context, user string, addBytes, addMessages int64) error
 }
 
-// QuotaLimits are one quota root's limits; zero means unlimited.
-type QuotaLimits struct {
-	StorageBytes int64
-	Messages     int64
-}
-
 // QuotaManager is a QuotaChecker that can also report and change limits.
 // When Config.Quota implements it, the QUOTA commands and capabilities are
 // offered.
 type QuotaManager interface {
 	QuotaChecker
-	QuotaLimits(user string) QuotaLimits
+	// QuotaLimits returns a user's limits, zero meaning unlimited.
+	QuotaLimits(user string) (storageBytes, messages int64)
 	// SetQuotaLimits replaces a user's limits (durably).
-	SetQuotaLimits(user string, l QuotaLimits) error
+	SetQuotaLimits(user string, storageBytes, messages int64) error
 	// IsQuotaAdmin says whether user may read and set others' quotas.
 	IsQuotaAdmin(user string) bool
 }
@@ -116,13 +113,13 @@ func (s *Session) writeQuota(root, user string, m QuotaManager) error {
 	if err != nil {
 		return err
 	}
-	l := m.QuotaLimits(user)
+	storage, messages := m.QuotaLimits(user)
 	var parts []string
-	if l.StorageBytes > 0 {
-		parts = append(parts, fmt.Sprintf("STORAGE %d %d", (u.Bytes+1023)/1024, l.StorageBytes/1024))
+	if storage > 0 {
+		parts = append(parts, fmt.Sprintf("STORAGE %d %d", (u.Bytes+1023)/1024, storage/1024))
 	}
-	if l.Messages > 0 {
-		parts = append(parts, fmt.Sprintf("MESSAGE %d %d", u.Messages, l.Messages))
+	if messages > 0 {
+		parts = append(parts, fmt.Sprintf("MESSAGE %d %d", u.Messages, messages))
 	}
 	s.Untagged().Raw("QUOTA ").Astring(root).SP().Raw("(" + strings.Join(parts, " ") + ")").CRLF()
 	return nil
@@ -180,7 +177,7 @@ func runSetQuota(s *Session, c *Cmd) error {
 	}
 	d := c.Dec
 	var root string
-	var l QuotaLimits
+	var storage, messages int64
 	err := d.SP()
 	if err == nil {
 		root, err = d.Astring()
@@ -206,9 +203,9 @@ func runSetQuota(s *Session, c *Cmd) error {
 				if n > (1<<63-1)/1024 {
 					return Bad("", "STORAGE limit too large")
 				}
-				l.StorageBytes = int64(n) * 1024
+				storage = int64(n) * 1024
 			case "MESSAGE":
-				l.Messages = int64(n)
+				messages = int64(n)
 			default:
 				return No("", "Unsupported quota resource "+res)
 			}
@@ -228,8 +225,26 @@ func runSetQuota(s *Session, c *Cmd) error {
 	if err != nil {
 		return err
 	}
-	if err := m.SetQuotaLimits(user, l); err != nil {
+	if err := m.SetQuotaLimits(user, storage, messages); err != nil {
 		return err
 	}
 	return s.writeQuota(root, user, m)
+}
+
+// checkCopyQuota is checkQuota for copying uids out of mailbox src: it
+// adds up the sizes of the messages that exist.
+func (s *Session) checkCopyQuota(src store.MailboxID, uids store.UIDSet) error {
+	if s.srv.cfg.Quota == nil {
+		return nil
+	}
+	var bytes, n int64
+	err := s.acct.Messages(s.ctx(), src, uids, func(m *store.MessageData) error {
+		bytes += m.Size
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.checkQuota(bytes, n)
 }
