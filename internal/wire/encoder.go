@@ -22,6 +22,7 @@ const maxQuoted = 1024
 type Encoder struct {
 	w   *bufio.Writer
 	err error
+	num [20]byte // scratch space for formatting numbers without allocating
 
 	// UTF8 says the client accepts UTF-8 in quoted strings and mailbox
 	// names: it enabled IMAP4rev2 or UTF8=ACCEPT (RFC 9051, RFC 6855).
@@ -79,10 +80,18 @@ func (e *Encoder) Special(b byte) *Encoder {
 }
 
 // Number writes a 32-bit number.
-func (e *Encoder) Number(n uint32) *Encoder { return e.raw(strconv.FormatUint(uint64(n), 10)) }
+func (e *Encoder) Number(n uint32) *Encoder { return e.Number64(uint64(n)) }
 
-// Number64 writes a 64-bit number.
-func (e *Encoder) Number64(n uint64) *Encoder { return e.raw(strconv.FormatUint(n, 10)) }
+// Number64 writes a 64-bit number. Responses such as a FETCH per message
+// write millions of numbers, so this one does not allocate.
+func (e *Encoder) Number64(n uint64) *Encoder {
+	if e.err == nil {
+		if _, err := e.w.Write(strconv.AppendUint(e.num[:0], n, 10)); err != nil {
+			e.err = fmt.Errorf("wire: writing response: %w", err)
+		}
+	}
+	return e
+}
 
 // NIL writes NIL.
 func (e *Encoder) NIL() *Encoder { return e.raw("NIL") }
@@ -215,10 +224,28 @@ func (e *Encoder) List(n int, elem func(i int)) *Encoder {
 	return e.Special(')')
 }
 
-// Flags writes a flag list, system flags first.
+// Flags writes a flag list, system flags first (the order of FlagNames),
+// without allocating.
 func (e *Encoder) Flags(f store.Flags) *Encoder {
-	names := FlagNames(f)
-	return e.List(len(names), func(i int) { e.raw(names[i]) })
+	e.Special('(')
+	first := true
+	for _, s := range systemFlags {
+		if f.System&s.flag != 0 {
+			if !first {
+				e.SP()
+			}
+			e.raw(s.name)
+			first = false
+		}
+	}
+	for _, k := range f.Keywords {
+		if !first {
+			e.SP()
+		}
+		e.raw(k)
+		first = false
+	}
+	return e.Special(')')
 }
 
 // SeqSet writes a sequence set.
