@@ -1,0 +1,207 @@
+// Package retention prunes expunge history (tombstones) older than a
+// configured age.
+//
+// # Model
+//
+// Tombstones are stamped with modseqs, not times, and a modseq says
+// nothing about when it was allocated. The retention loop therefore keeps
+// its own clock-to-modseq map: at each pass it records, per mailbox, a
+// watermark (now, HIGHESTMODSEQ). Every modseq at or below a watermark
+// taken at time T was allocated before T. So once T is older than the
+// retention age, everything at or below that watermark's modseq is older
+// than the age too, and PruneTombstones(modseq) forgets exactly history
+// the retention allows to forget, never younger history. Pruning lags the
+// age by at most one pass interval.
+//
+// Watermarks are kept in a JSON file in the data directory (written to a
+// temporary file, synced and renamed), so a restart does not restart the
+// clock. A mailbox is keyed by its id, which is never reused, so a
+// deleted and recreated name starts afresh. A watermark is added only when
+// the mailbox's HIGHESTMODSEQ moved, and watermarks are dropped once used:
+// the file stays small.
+package retention
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// StateFileName is the watermark file, in the data directory.
+const StateFileName = "tombstone-watermarks.json"
+
+// mark is one watermark: every modseq up to ModSeq existed at Time.
+type mark struct {
+	Time   time.Time    `json:"t"`
+	ModSeq store.ModSeq `json:"m"`
+}
+
+// state is the file's content: user → mailbox id → watermarks, oldest
+// first.
+type state map[string]map[string][]mark
+
+// Pruner prunes tombstones older than Age.
+type Pruner struct {
+	Store     store.Store
+	Age       time.Duration
+	StateFile string
+	Logger    *slog.Logger
+	// OnPass, when set, is told after each pass how many mailboxes were
+	// pruned and how long the pass took.
+	OnPass func(pruned int, d time.Duration)
+}
+
+// Run makes a pass now and then every interval until ctx ends.
+func (p *Pruner) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := p.Pass(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			p.logger().Warn("tombstone retention pass failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Pruner) logger() *slog.Logger {
+	if p.Logger == nil {
+		return slog.Default()
+	}
+	return p.Logger
+}
+
+// Pass records a watermark for every mailbox of every user, prunes each
+// mailbox to its newest watermark older than now-Age, and saves the
+// watermarks. It returns how many mailboxes had history pruned.
+func (p *Pruner) Pass(ctx context.Context, now time.Time) (int, error) {
+	start := time.Now()
+	st, err := p.load()
+	if err != nil {
+		return 0, err
+	}
+	users, err := p.Store.Users(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	cutoff := now.Add(-p.Age)
+	next := state{}
+	pruned := 0
+	var firstErr error
+	for _, user := range users {
+		n, marks, err := p.passUser(ctx, user, st[user], now, cutoff)
+		pruned += n
+		if err != nil {
+			if ctx.Err() != nil {
+				return pruned, ctx.Err()
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			marks = st[user] // keep what was known
+		}
+		if len(marks) > 0 {
+			next[user] = marks
+		}
+	}
+	if err := p.save(next); err != nil {
+		return pruned, err
+	}
+	if p.OnPass != nil {
+		p.OnPass(pruned, time.Since(start))
+	}
+	if pruned > 0 {
+		p.logger().Info("tombstones pruned", "mailboxes", pruned, "older_than", cutoff.UTC().Format(time.RFC3339))
+	}
+	return pruned, firstErr
+}
+
+func (p *Pruner) passUser(ctx context.Context, user string, old map[string][]mark, now, cutoff time.Time) (int, map[string][]mark, error) {
+	acct, err := p.Store.Open(ctx, user)
+	if err != nil {
+		return 0, nil, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	defer acct.Close()
+	boxes, err := acct.Mailboxes(ctx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	out := map[string][]mark{}
+	pruned := 0
+	for _, mb := range boxes {
+		key := strconv.FormatInt(int64(mb.ID), 10)
+		marks := old[key]
+		// The newest watermark taken before the cutoff bounds what may go.
+		use := -1
+		for i, m := range marks {
+			if !m.Time.After(cutoff) {
+				use = i
+			}
+		}
+		if use >= 0 {
+			if err := acct.PruneTombstones(ctx, mb.ID, marks[use].ModSeq); err != nil {
+				return pruned, nil, fmt.Errorf("retention: %s %q: %w", user, mb.Name, err)
+			}
+			pruned++
+			// Used watermarks are of no more use: pruning only moves up.
+			marks = marks[use+1:]
+		}
+		if len(marks) == 0 || marks[len(marks)-1].ModSeq != mb.HighestModSeq {
+			marks = append(marks, mark{Time: now, ModSeq: mb.HighestModSeq})
+		}
+		out[key] = marks
+	}
+	return pruned, out, nil
+}
+
+func (p *Pruner) load() (state, error) {
+	data, err := os.ReadFile(p.StateFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return state{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("retention: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("retention: %s: %w", p.StateFile, err)
+	}
+	return st, nil
+}
+
+// save replaces the state file atomically and durably.
+func (p *Pruner) save(st state) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p.StateFile), ".watermarks-*")
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err = tmp.Write(data); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p.StateFile)
+	}
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	return nil
+}
