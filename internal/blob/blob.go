@@ -9,11 +9,23 @@
 //
 // # Write path
 //
-// Put streams the bytes to a temporary file while hashing them (the message
-// is never held in memory), enforces the size limit, fsyncs the file,
-// renames it to its content name and fsyncs the directories it touched.
-// When Put returns, the blob survives a crash. Writing the same content
-// twice is harmless: the second Put finds the file and discards its copy.
+// Write streams the bytes to a temporary file while hashing them (the
+// message is never held in memory) and enforces the size limit; the
+// caller may read the file back (to parse it). Commit then makes a whole
+// batch durable at once: it renames every file to its content name, then
+// fsyncs all the files and each distinct fan-out directory once, several
+// at a time, so that the filesystem can merge them into few journal
+// commits (a batch of 100 costs little more than one message). When
+// Commit returns, every blob of the batch survives a crash. Put is Write
+// plus Commit of one.
+//
+// A crash before Commit returned can leave a file at its content name
+// whose bytes never reached the disk. Such a file is not referenced by
+// anyone (references are committed only after Commit), and it is never
+// trusted: when a Write finds its content name taken, Commit rehashes the
+// existing file and fsyncs it and its directory before reusing it,
+// replacing it when it does not hash to its name. Writing the same content
+// twice is otherwise harmless: the second copy is discarded.
 //
 // # Collection
 //
@@ -86,52 +98,14 @@ func (s *Store) path(id string) string {
 // blob is durable when Put returns. If r yields more than the size limit,
 // Put returns an error wrapping store.ErrTooBig and leaves nothing behind.
 func (s *Store) Put(r io.Reader) (id string, size int64, err error) {
-	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
-	if err != nil {
-		return "", 0, fmt.Errorf("blob: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-
-	h := sha256.New()
-	size, err = s.copyLimited(io.MultiWriter(f, h), r)
+	p, err := s.Write(r)
 	if err != nil {
 		return "", 0, err
 	}
-	if err := f.Sync(); err != nil {
-		return "", 0, fmt.Errorf("blob: sync: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		f = nil
-		return "", 0, fmt.Errorf("blob: close: %w", err)
-	}
-	f = nil
-	id = hex.EncodeToString(h.Sum(nil))
-
-	final := s.path(id)
-	if st, statErr := os.Stat(final); statErr == nil && st.Size() == size {
-		// Identical content is already stored (and was made durable by
-		// the Put that stored it).
-		os.Remove(tmp)
-		return id, size, nil
-	}
-	if err := s.ensureFanout(id[:2]); err != nil {
+	if err := s.Commit([]*Pending{p}); err != nil {
 		return "", 0, err
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		return "", 0, fmt.Errorf("blob: rename: %w", err)
-	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		return "", 0, err
-	}
-	return id, size, nil
+	return p.ID, p.Size, nil
 }
 
 // copyLimited copies r to w, failing with store.ErrTooBig as soon as more
@@ -154,7 +128,8 @@ func (s *Store) copyLimited(w io.Writer, r io.Reader) (int64, error) {
 	return n, nil
 }
 
-// ensureFanout creates DIR/xx if missing and makes its entry durable.
+// ensureFanout creates DIR/xx if missing and makes its entry durable. It
+// costs one stat when the directory exists, which is nearly always.
 func (s *Store) ensureFanout(prefix string) error {
 	d := filepath.Join(s.dir, prefix)
 	if _, err := os.Stat(d); err == nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/blob"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -65,10 +66,19 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 	// keep blob collection away until then.
 	a.u.gcMu.RLock()
 	defer a.u.gcMu.RUnlock()
+	pending := make([]*blob.Pending, 0, len(msgs))
 	for i, m := range msgs {
-		if err := a.u.prepareBody(&prepared[i], m.Body); err != nil {
+		p, err := a.u.prepareBody(&prepared[i], m.Body)
+		if err != nil {
+			a.u.blobs.Abort(pending)
 			return res, fmt.Errorf("append message %d: %w", i+1, err)
 		}
+		pending = append(pending, p)
+	}
+	// One durability step for the whole batch, before the transaction
+	// that references it.
+	if err := a.u.blobs.Commit(pending); err != nil {
+		return res, fmt.Errorf("append: %w", err)
 	}
 	now := time.Now()
 	err := a.u.write(ctx, func(t *writeTx) error {
@@ -146,31 +156,24 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 	return res, nil
 }
 
-// prepareBody stores the message bytes, then parses them from the stored
-// blob, so the message is never held in memory.
-func (u *userDB) prepareBody(p *preparedMessage, body io.Reader) error {
-	id, size, err := u.blobs.Put(body)
+// prepareBody writes the message bytes to a pending blob, then parses
+// them from the written file, so the message is never held in memory.
+func (u *userDB) prepareBody(p *preparedMessage, body io.Reader) (*blob.Pending, error) {
+	b, err := u.blobs.Write(body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p.blobID, p.size = id, size
-	f, err := u.blobs.Open(id)
+	p.blobID, p.size = b.ID, b.Size
+	st, err := message.Parse(io.NewSectionReader(b.ReaderAt(), 0, b.Size))
+	if err == nil {
+		p.structure, err = st.Marshal()
+	}
 	if err != nil {
-		return err
+		u.blobs.Abort([]*blob.Pending{b})
+		return nil, fmt.Errorf("parse: %w", err)
 	}
-	defer f.Close()
-	st, err := message.Parse(f)
-	if err != nil {
-		return fmt.Errorf("parse: %w", err)
-	}
-	if p.structure, err = st.Marshal(); err != nil {
-		return fmt.Errorf("encode structure: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	p.thread = readThreadHeaders(f)
-	return nil
+	p.thread = threadHeadersOf(st)
+	return b, nil
 }
 
 // counterDelta is a change to a mailbox's STATUS counters.

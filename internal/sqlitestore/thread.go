@@ -1,22 +1,15 @@
 package sqlitestore
 
 import (
-	"bufio"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
-	"github.com/emersion/go-message/textproto"
+	"github.com/tidemark-mail/tidemark/internal/message"
 )
-
-// maxThreadHeader bounds how much of a message is read to find its
-// threading headers: a header block larger than this is treated as if it
-// ended there.
-const maxThreadHeader = 256 << 10
 
 // threadHeaders holds the message ids a message names, without angle
 // brackets.
@@ -25,44 +18,33 @@ type threadHeaders struct {
 	Parents   []string // References, then In-Reply-To
 }
 
-// readThreadHeaders parses the Message-ID, References and In-Reply-To
-// fields of the header at the start of r. The message package's structure
-// does not expose them, so they are read here with go-message's header
-// reader; a malformed header yields what could be read.
-func readThreadHeaders(r io.Reader) threadHeaders {
-	h, _ := textproto.ReadHeader(bufio.NewReader(io.LimitReader(r, maxThreadHeader)))
+// threadHeadersOf takes the Message-ID, References and In-Reply-To the
+// parser decoded at delivery (RFC 5322 3.6.4). A Message-ID without
+// brackets counts when it is a single word.
+func threadHeadersOf(st *message.Structure) threadHeaders {
 	var th threadHeaders
-	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
-		th.MessageID = ids[0]
+	if id := strings.TrimSpace(st.Search.MessageID); strings.HasPrefix(id, "<") {
+		th.MessageID = bareID(id)
+	} else if len(strings.Fields(id)) == 1 {
+		th.MessageID = id
 	}
-	th.Parents = append(msgIDs(h.Get("References")), msgIDs(h.Get("In-Reply-To"))...)
+	for _, id := range st.Search.References {
+		if b := bareID(id); b != "" {
+			th.Parents = append(th.Parents, b)
+		}
+	}
+	if b := bareID(st.Search.InReplyTo); b != "" {
+		th.Parents = append(th.Parents, b)
+	}
 	return th
 }
 
-// msgIDs extracts the <...> tokens of a header value (RFC 5322 3.6.4); a
-// value with no brackets counts as one id when it is a single word.
-func msgIDs(v string) []string {
-	var out []string
-	for {
-		i := strings.IndexByte(v, '<')
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(v[i:], '>')
-		if j < 0 {
-			break
-		}
-		if id := strings.TrimSpace(v[i+1 : i+j]); id != "" {
-			out = append(out, id)
-		}
-		v = v[i+j+1:]
-	}
-	if out == nil {
-		if f := strings.Fields(v); len(f) == 1 {
-			out = f
-		}
-	}
-	return out
+// bareID strips the angle brackets of "<id>" and surrounding space.
+func bareID(id string) string {
+	id = strings.TrimSpace(id)
+	id = strings.TrimPrefix(id, "<")
+	id = strings.TrimSuffix(id, ">")
+	return strings.TrimSpace(id)
 }
 
 // threadID returns the thread a new message joins (RFC 8474 THREADID): the
