@@ -344,7 +344,8 @@ func TestFetchSetsSeen(t *testing.T) {
 
 	// With CONDSTORE on, the implicit change carries UID and MODSEQ
 	// (RFC 7162 3.2.4).
-	check(t, c.exchange("f", "ENABLE CONDSTORE"), `* ENABLED CONDSTORE`, `f OK ENABLE completed`)
+	// ENABLE with a mailbox selected reports its HIGHESTMODSEQ (RFC 7162 3.1).
+	check(t, c.exchange("f", "ENABLE CONDSTORE"), `* ENABLED CONDSTORE`, fmt.Sprintf(`* OK [HIGHESTMODSEQ %d] Highest`, env.mailbox("INBOX").HighestModSeq), `f OK ENABLE completed`)
 	got := c.exchange("g", "FETCH 3 RFC822.SIZE")
 	check(t, got, `* 3 FETCH (RFC822.SIZE `+strconv.Itoa(len(fetchUnknownCTE))+`)`, `g OK FETCH completed`)
 	got = c.exchange("h", "FETCH 3 BODY[HEADER.FIELDS (Subject)]")
