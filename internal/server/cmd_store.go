@@ -20,7 +20,7 @@ import (
 //   - .SILENT: nothing, unless CONDSTORE is enabled: then RFC 7162 3.1.3
 //     requires an untagged FETCH with MODSEQ "even if the .SILENT suffix is
 //     specified", so ".SILENT" only drops FLAGS: "* n FETCH (MODSEQ (m))";
-//   - UID STORE (RFC 9051 6.4.9) and QRESYNC (RFC 7162 3.2.4) add UID;
+//   - UID STORE (RFC 9051 6.4.9) and CONDSTORE (RFC 7162 3.2.4) add UID;
 //   - messages that failed UNCHANGEDSINCE are listed in the tagged
 //     "OK [MODIFIED set]": sequence numbers for STORE, UIDs for UID STORE.
 //
@@ -252,7 +252,9 @@ func (s *Session) reportStore(a *storeArgs, uid bool, res store.FlagResult) {
 			s.writeFlagList(v.Keywords())
 		}
 	}
-	withUID := uid || s.Enabled("QRESYNC")
+	// RFC 7162 3.2.4: a server that implements QRESYNC includes UID in
+	// every untagged FETCH once CONDSTORE is enabled.
+	withUID := uid || condstore
 	write := func(m store.MessageState) {
 		seq, ok := v.Seq(m.UID)
 		if !ok {

@@ -115,7 +115,7 @@ func TestStoreCondstore(t *testing.T) {
 	c.until("e OK")
 
 	c.send(`a STORE 1 +FLAGS.SILENT (\Deleted)`)
-	got := c.expect(`^\* 1 FETCH \(MODSEQ \((\d+)\)\)$`, `^a OK STORE completed$`)
+	got := c.expect(`^\* 1 FETCH \(UID 1 MODSEQ \((\d+)\)\)$`, `^a OK STORE completed$`)
 	ms := modseqIn(t, got[0])
 	if st := env.inboxState(1); st.ModSeq != ms || st.Flags.System != store.FlagDeleted {
 		t.Fatalf("store has %+v, reply said modseq %d", st, ms)
@@ -127,7 +127,7 @@ func TestStoreCondstore(t *testing.T) {
 		t.Fatalf("modseqs %q", got)
 	}
 	c.send(`c STORE 2 -FLAGS (\Deleted)`)
-	c.expect(`^\* 2 FETCH \(FLAGS \(\) MODSEQ \(\d+\)\)$`, `^c OK`)
+	c.expect(`^\* 2 FETCH \(UID 2 FLAGS \(\) MODSEQ \(\d+\)\)$`, `^c OK`)
 
 	// UNCHANGEDSINCE: message 2 changes elsewhere after the client read
 	// its modseq; the STORE applies to 1 and 3 only.
@@ -145,8 +145,8 @@ func TestStoreCondstore(t *testing.T) {
 		// The other session's change reaches the client first, so the
 		// client can tell why message 2 failed (RFC 7162 3.1.3 Example 10).
 		`^\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$`,
-		`^\* 1 FETCH \(MODSEQ \(\d+\)\)$`,
-		`^\* 3 FETCH \(MODSEQ \(\d+\)\)$`,
+		`^\* 1 FETCH \(UID 1 MODSEQ \(\d+\)\)$`,
+		`^\* 3 FETCH \(UID 3 MODSEQ \(\d+\)\)$`,
 		`^d OK \[MODIFIED 2\] Conditional STORE failed for some messages$`,
 	)
 	if st := env.inboxState(2); st.Flags.System&store.FlagSeen != 0 {
@@ -171,9 +171,9 @@ func TestUnchangedSinceEnablesCondstore(t *testing.T) {
 	c.send(`b STORE 2 (UNCHANGEDSINCE 1000) +FLAGS.SILENT (\Seen)`)
 	// The first CONDSTORE-enabling command with a mailbox selected
 	// reports HIGHESTMODSEQ (RFC 7162 3.1, Example 5).
-	c.expect(`^\* OK \[HIGHESTMODSEQ \d+\] `, `^\* 2 FETCH \(MODSEQ \(\d+\)\)$`, `^b OK STORE completed$`)
+	c.expect(`^\* OK \[HIGHESTMODSEQ \d+\] `, `^\* 2 FETCH \(UID 2 MODSEQ \(\d+\)\)$`, `^b OK STORE completed$`)
 	c.send(`c STORE 1 -FLAGS (\Seen)`)
-	c.expect(`^\* 1 FETCH \(FLAGS \(\) MODSEQ \(\d+\)\)$`, `^c OK`)
+	c.expect(`^\* 1 FETCH \(UID 1 FLAGS \(\) MODSEQ \(\d+\)\)$`, `^c OK`)
 }
 
 // TestStoreSeenByOtherSession: session B learns of A's STORE at its next
