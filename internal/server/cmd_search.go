@@ -131,6 +131,11 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 
 // search runs a parsed program and writes the response.
 func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool) error {
+	if prog.Charset != "" && s.Enabled("UTF8=ACCEPT") {
+		// RFC 6855 3: the client said it speaks UTF-8; a charset label
+		// conflicts with that.
+		return Bad("CLIENTBUG", "CHARSET is not allowed after ENABLE UTF8=ACCEPT")
+	}
 	if err := prog.CheckCharset(); err != nil {
 		if errors.Is(err, search.ErrBadCharset) {
 			return No("BADCHARSET ("+strings.Join(search.Charsets, " ")+")", "Unsupported charset "+prog.Charset)
