@@ -346,3 +346,25 @@ func TestSearchErrors(t *testing.T) {
 	c.search("UNSELECT", `^t OK `)
 	c.search("SEARCH ALL", `^t BAD SEARCH is not valid in the authenticated state$`)
 }
+
+func TestSearchObjectIDs(t *testing.T) {
+	env, c := searchEnv(t)
+	a := env.account()
+	mb, _ := a.Mailbox(context.Background(), "INBOX")
+	var ids []store.MessageData
+	err := a.Messages(context.Background(), mb.ID, store.UIDSetOf(2, 3), func(m *store.MessageData) error {
+		ids = append(ids, *m)
+		return nil
+	})
+	if err != nil || len(ids) != 2 || ids[0].EmailID == "" {
+		t.Fatalf("messages: %v %+v", err, ids)
+	}
+	// RFC 8474 6: EMAILID and THREADID as search keys.
+	c.search("UID SEARCH EMAILID "+ids[1].EmailID, `^\* SEARCH 3$`, `^t OK `)
+	c.search("SEARCH OR EMAILID "+ids[0].EmailID+" EMAILID "+ids[1].EmailID, `^\* SEARCH 2 3$`, `^t OK `)
+	c.search("SEARCH EMAILID Mnonexistent", `^\* SEARCH$`, `^t OK `)
+	if ids[0].ThreadID != "" {
+		c.search("UID SEARCH THREADID "+ids[0].ThreadID+" UID 2", `^\* SEARCH 2$`, `^t OK `)
+	}
+	c.search("SEARCH EMAILID bad.id", `^t BAD `)
+}
