@@ -183,6 +183,10 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
+	if err := u.startForeignWatch(ctx); err != nil {
+		u.close()
+		return nil, fmt.Errorf("open user %q: %w", name, err)
+	}
 	u.refs = 1
 	s.users[name] = u
 	return u, nil

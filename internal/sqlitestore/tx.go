@@ -71,6 +71,9 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	for s, id := range t.newKW {
 		u.kw.add(id, s)
 	}
+	if u.watch != nil {
+		u.watch.committed(t.touched)
+	}
 	for id, m := range t.touched {
 		u.hub.Publish(u.name, id, m)
 	}

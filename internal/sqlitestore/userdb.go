@@ -25,6 +25,7 @@ type userDB struct {
 	r     *sql.DB // reader connections, query_only
 	refs  int     // open handles; guarded by Store.mu
 	kw    *kwCache
+	watch *foreignWatch // nil while reconcile runs and for a user being created
 
 	// writeMu serializes write transactions (one writer per user) and
 	// guards man and dbFloor.
@@ -86,6 +87,9 @@ func openUserDB(ctx context.Context, name, dir string, maxSize int64, hub *store
 }
 
 func (u *userDB) close() error {
+	if u.watch != nil {
+		u.watch.stop()
+	}
 	err1 := u.r.Close()
 	err2 := u.w.Close()
 	if err1 != nil {

@@ -1,0 +1,133 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// pollInterval is how often an open user database looks for commits made
+// by other processes (tidemark deliver or import next to tidemark serve).
+// Tests lower it.
+var pollInterval = 250 * time.Millisecond
+
+// foreignWatch publishes on the hub the changes other processes commit to
+// a user's database, which never pass through this process's write path.
+//
+// PRAGMA data_version, read on one dedicated connection, changes whenever
+// another connection (this process's writer included) commits. When it
+// moved, the mailboxes' HIGHESTMODSEQs are compared with the last ones
+// known; the write path records its own commits there first, so only
+// changes no local commit explains are published, each mailbox once.
+type foreignWatch struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu    sync.Mutex
+	known map[store.MailboxID]store.ModSeq // guarded by mu
+}
+
+// startForeignWatch starts the poller of u; stop ends it.
+func (u *userDB) startForeignWatch(ctx context.Context) error {
+	conn, err := u.r.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	w := &foreignWatch{done: make(chan struct{}), known: make(map[store.MailboxID]store.ModSeq)}
+	var version int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
+		conn.Close()
+		return err
+	}
+	if _, err := w.scan(ctx, conn, false); err != nil {
+		conn.Close()
+		return err
+	}
+	pollCtx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	u.watch = w
+	go func() {
+		defer close(w.done)
+		defer conn.Close()
+		t := time.NewTicker(pollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-pollCtx.Done():
+				return
+			case <-t.C:
+			}
+			var v int64
+			if err := conn.QueryRowContext(pollCtx, `PRAGMA data_version`).Scan(&v); err != nil || v == version {
+				continue // an error is retried at the next tick
+			}
+			changed, err := w.scan(pollCtx, conn, true)
+			if err != nil {
+				continue
+			}
+			version = v
+			for id, ms := range changed {
+				u.hub.Publish(u.name, id, ms)
+			}
+		}
+	}()
+	return nil
+}
+
+// scan reads every mailbox's HIGHESTMODSEQ and returns those above what
+// was known, recording them.
+func (w *foreignWatch) scan(ctx context.Context, conn *sql.Conn, report bool) (map[store.MailboxID]store.ModSeq, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT id, highestmodseq FROM mailboxes`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	seen := make(map[store.MailboxID]store.ModSeq)
+	for rows.Next() {
+		var id store.MailboxID
+		var ms store.ModSeq
+		if err := rows.Scan(&id, &ms); err != nil {
+			return nil, err
+		}
+		seen[id] = ms
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	changed := make(map[store.MailboxID]store.ModSeq)
+	for id, ms := range seen {
+		if old, ok := w.known[id]; ok && ms <= old {
+			continue
+		}
+		if _, ok := w.known[id]; ok && report {
+			changed[id] = ms
+		}
+		w.known[id] = ms
+	}
+	for id := range w.known {
+		if _, ok := seen[id]; !ok {
+			delete(w.known, id) // deleted
+		}
+	}
+	return changed, nil
+}
+
+// committed records modseqs this process committed, so the poller does
+// not announce them a second time.
+func (w *foreignWatch) committed(touched map[store.MailboxID]store.ModSeq) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, ms := range touched {
+		w.known[id] = max(w.known[id], ms)
+	}
+}
+
+func (w *foreignWatch) stop() {
+	w.cancel()
+	<-w.done
+}
