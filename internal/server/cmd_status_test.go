@@ -88,3 +88,23 @@ func mbxStatus(t *testing.T, a store.Account, name string) store.MailboxStatus {
 	}
 	return st
 }
+
+// The first STATUS (HIGHESTMODSEQ) with a mailbox selected reports that
+// mailbox's HIGHESTMODSEQ (RFC 7162 3.1); later ones do not.
+func TestStatusHighestModSeqWhileSelected(t *testing.T) {
+	e := newTestEnv(t, nil)
+	res := e.appendMessages("INBOX", 1, store.Flags{})
+	mbxCreate(t, e.account(), "Other")
+	other := mbxStatus(t, e.account(), "Other")
+	c := e.dial()
+	c.loginRev2()
+	c.send("s SELECT INBOX")
+	c.until("s OK")
+	c.mbxRun("a STATUS Other (HIGHESTMODSEQ)",
+		fmt.Sprintf("* OK [HIGHESTMODSEQ %d] Highest", res.ModSeq),
+		fmt.Sprintf("* STATUS Other (HIGHESTMODSEQ %d)", other.HighestModSeq),
+		"a OK STATUS completed")
+	c.mbxRun("b STATUS Other (HIGHESTMODSEQ)",
+		fmt.Sprintf("* STATUS Other (HIGHESTMODSEQ %d)", other.HighestModSeq),
+		"b OK STATUS completed")
+}
