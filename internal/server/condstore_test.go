@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -217,4 +220,198 @@ func TestCloseSendsNoHighestModSeq(t *testing.T) {
 	if got := env.mailbox("INBOX").HighestModSeq; got != after {
 		t.Fatalf("empty CLOSE moved HIGHESTMODSEQ %d -> %d", after, got)
 	}
+}
+
+// TestStoreSilentSendsModseq is the first seed problem: under CONDSTORE a
+// STORE .SILENT still answers with FETCH (UID MODSEQ) for every message it
+// touched (RFC 7162 3.1.3), with or without UNCHANGEDSINCE, changed or
+// already as asked.
+func TestStoreSilentSendsModseq(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.appendMessages("INBOX", 3, store.Flags{})
+	c := env.dial()
+	c.login()
+	c.send("s SELECT INBOX (CONDSTORE)")
+	c.until("s OK")
+	c.send(`a STORE 1:2 +FLAGS.SILENT (\Seen)`)
+	got := c.expect(`^\* 1 FETCH \(UID 1 MODSEQ \(\d+\)\)$`, `^\* 2 FETCH \(UID 2 MODSEQ \(\d+\)\)$`, `^a OK`)
+	m := env.mailbox("INBOX").HighestModSeq
+	if !strings.Contains(got[0], "("+u64(m)+")") || !strings.Contains(got[1], "("+u64(m)+")") {
+		t.Fatalf("one STORE is one modseq (%d): %q", m, got)
+	}
+	// Nothing to change for 1, but it passes UNCHANGEDSINCE: still reported.
+	c.send(`b STORE 1,3 (UNCHANGEDSINCE ` + u64(m) + `) +FLAGS.SILENT (\Seen)`)
+	c.expect(`^\* 1 FETCH \(UID 1 MODSEQ \(`+u64(m)+`\)\)$`, `^\* 3 FETCH \(UID 3 MODSEQ \(`+u64(m+1)+`\)\)$`, `^b OK`)
+	// No repetition at the next sync point.
+	c.send("n NOOP")
+	c.expect(`^n OK`)
+}
+
+// TestHeldExpungesAndHighestModSeq: while a session is inside commands that
+// forbid expunge responses (FETCH, STORE, SEARCH: RFC 9051 7.4.1, RFC 7162
+// 3.2.10.2), another session's expunge is held, flag changes still go out
+// with MODSEQ, and every such command ends with "* OK [HIGHESTMODSEQ n]"
+// below the held expunge (RFC 7162 3.2 and the example in 6), so a client
+// that loses the connection then resyncs from a point that still includes
+// the expunge. NOOP then reports it.
+func TestHeldExpungesAndHighestModSeq(t *testing.T) {
+	for _, qresync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("qresync=%v", qresync), func(t *testing.T) {
+			env := newTestEnv(t, nil)
+			env.appendMessages("INBOX", 3, store.Flags{})
+			b := env.dial()
+			b.login()
+			if qresync {
+				b.send("e ENABLE QRESYNC")
+				b.until("e OK")
+			}
+			b.send("s SELECT INBOX (CONDSTORE)")
+			h0, _ := highestModSeqIn(b.until("s OK"))
+
+			a := env.dial()
+			a.login()
+			a.send("s SELECT INBOX")
+			a.until("s OK")
+			a.send(`d STORE 2 +FLAGS.SILENT (\Deleted)`)
+			a.until("d OK")
+			a.send("x EXPUNGE")
+			a.until("x OK")
+			a.send(`f STORE 1 +FLAGS.SILENT (\Flagged)`)
+			a.until("f OK")
+			h3 := env.mailbox("INBOX").HighestModSeq
+			if h3 != h0+3 {
+				t.Fatalf("modseqs %d -> %d", h0, h3)
+			}
+
+			hold := `^\* OK \[HIGHESTMODSEQ ` + u64(h0) + `\] Expunges not yet reported$`
+			b.send("f FETCH 1:* (FLAGS)")
+			b.expect(
+				`^\* 1 FETCH \(FLAGS \(\\Flagged\)\)$`,
+				`^\* 3 FETCH \(FLAGS \(\)\)$`,
+				`^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\) MODSEQ \(`+u64(h3)+`\)\)$`,
+				hold,
+				`^f OK FETCH completed$`,
+			)
+			b.send(`s STORE 3 +FLAGS.SILENT (\Answered)`)
+			// STORE syncs before its own responses and after them; each
+			// sync point that still holds says so.
+			b.expect(hold, `^\* 3 FETCH \(UID 3 MODSEQ \(`+u64(h3+1)+`\)\)$`, hold, `^s OK`)
+			b.send("q SEARCH ALL")
+			lines := b.until("q ")
+			if !slices.ContainsFunc(lines, regexp.MustCompile(hold).MatchString) {
+				t.Fatalf("SEARCH: %q", lines)
+			}
+			for _, l := range lines {
+				if strings.HasSuffix(l, " EXPUNGE") || strings.HasPrefix(l, "* VANISHED") {
+					t.Fatalf("expunge reported during SEARCH: %q", lines)
+				}
+			}
+			b.send("n NOOP")
+			if qresync {
+				b.expect(`^\* VANISHED 2$`, `^n OK`)
+			} else {
+				b.expect(`^\* 2 EXPUNGE$`, `^n OK`)
+			}
+			// Everything is told now: no more holding line.
+			b.send("f2 FETCH 1 (FLAGS)")
+			b.expect(`^\* 1 FETCH \(FLAGS \(\\Flagged\)\)$`, `^f2 OK`)
+		})
+	}
+}
+
+// TestUnchangedSinceRace is the third seed problem: a conditional STORE
+// racing another session's change never applies on stale state. Session A
+// reads a message's modseq, session B changes the message at about the
+// same time, then A stores FLAGS (UNCHANGEDSINCE m). Modseqs are one per
+// commit, so the order of commits is known: if A succeeded, no change of
+// B's may lie between A's read and A's write; if A failed, B's change must.
+func TestUnchangedSinceRace(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.appendMessages("INBOX", 1, store.Flags{})
+	a := env.dial()
+	a.login()
+	a.send("s SELECT INBOX")
+	a.until("s OK")
+	b, err := dialRaw(env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	if _, err := b.cmd("SELECT INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	modseqOf := func(lines []string) uint64 {
+		for _, l := range lines {
+			if m := fetchModseqRe.FindStringSubmatch(l); m != nil && strings.Contains(l, "UID 1 ") {
+				n, _ := strconv.ParseUint(m[1], 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	succeeded, failed := 0, 0
+	for i := range 60 {
+		tag := "r" + strconv.Itoa(i)
+		a.send(tag + " UID FETCH 1 (MODSEQ)")
+		m := modseqOf(a.until(tag + " "))
+		if m == 0 {
+			t.Fatal("no MODSEQ")
+		}
+		bDone := make(chan uint64, 1)
+		go func() {
+			time.Sleep(time.Duration(i%4) * 200 * time.Microsecond)
+			if _, err := b.cmd(fmt.Sprintf("UID STORE 1 FLAGS ($b%d)", i)); err != nil {
+				bDone <- 0
+				return
+			}
+			bDone <- 1
+		}()
+		a.send(fmt.Sprintf("w%d UID STORE 1 (UNCHANGEDSINCE %d) FLAGS ($a%d)", i, m, i))
+		lines := a.until(fmt.Sprintf("w%d ", i))
+		if <-bDone == 0 {
+			t.Fatal("writer B failed")
+		}
+		tagged := lines[len(lines)-1]
+		// The store's final state says which came last; the modseq of
+		// message 1 now is the later of the two commits.
+		st := env.account()
+		var final store.MessageState
+		mb := env.mailbox("INBOX")
+		st.Messages(t.Context(), mb.ID, store.UIDSetOf(1), func(d *store.MessageData) error { final = d.MessageState; return nil })
+		switch {
+		case strings.Contains(tagged, "[MODIFIED 1]"):
+			failed++
+			// Failed: B's change is newer than what A read, and A's flag
+			// was not written.
+			if final.Flags.Has(fmt.Sprintf("$a%d", i)) || uint64(final.ModSeq) <= m {
+				t.Fatalf("round %d: MODIFIED but state %+v (A read %d)", i, final, m)
+			}
+		case strings.HasPrefix(tagged, fmt.Sprintf("w%d OK", i)):
+			succeeded++
+			mA := modseqOf(lines)
+			// A committed at mA: B's commit is either before A read (<= m)
+			// or after A wrote (> mA). Two commits: m < mA, and the final
+			// modseq is max(mA, mB).
+			switch {
+			case final.Flags.Has(fmt.Sprintf("$a%d", i)):
+				// A was last: B must have committed before A read.
+				if uint64(final.ModSeq) != mA || mA != m+2 && mA != m+1 {
+					t.Fatalf("round %d: A last, modseqs read %d wrote %d final %d", i, m, mA, final.ModSeq)
+				}
+				if mA == m+2 {
+					t.Fatalf("round %d: B committed between A's read (%d) and A's write (%d)", i, m, mA)
+				}
+			case final.Flags.Has(fmt.Sprintf("$b%d", i)):
+				// B was last: A's write must come right after its read.
+				if mA != m+1 {
+					t.Fatalf("round %d: A wrote at %d after reading %d with B in between", i, mA, m)
+				}
+			default:
+				t.Fatalf("round %d: final flags %v", i, final.Flags)
+			}
+		default:
+			t.Fatalf("round %d: %q", i, tagged)
+		}
+	}
+	t.Logf("conditional STORE succeeded %d times, failed %d times", succeeded, failed)
 }

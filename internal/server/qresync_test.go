@@ -455,3 +455,63 @@ func parseUIDSet(t *testing.T, s string) store.UIDSet {
 	}
 	return set
 }
+
+// TestModseqAcrossMoveCopyAppend: MOVE expunges from the source with a
+// modseq (VANISHED in every QRESYNC session, HIGHESTMODSEQ in MOVE's tagged
+// OK: RFC 6851 4.4); messages arriving by MOVE, COPY or APPEND get a modseq
+// above everything before them (RFC 7162 3.1), so CHANGEDSINCE and a
+// QRESYNC SELECT find them.
+func TestModseqAcrossMoveCopyAppend(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.appendMessages("INBOX", 3, store.Flags{})
+	if _, err := env.account().CreateMailbox(context.Background(), "Other", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	otherBefore := env.mailbox("Other").HighestModSeq
+	inboxBefore := env.mailbox("INBOX").HighestModSeq
+
+	w := env.qresyncClient()
+	w.send("s SELECT INBOX")
+	w.until("s OK")
+	a := env.qresyncClient()
+	a.send("s SELECT INBOX")
+	a.until("s OK")
+
+	a.send("m UID MOVE 1 Other")
+	lines := a.until("m ")
+	hms := env.mailbox("INBOX").HighestModSeq
+	if hms != inboxBefore+1 {
+		t.Fatalf("MOVE took %d modseqs in the source", hms-inboxBefore)
+	}
+	if !slices.Equal(lines[1:], []string{"* VANISHED 1", "m OK [HIGHESTMODSEQ " + u64(hms) + "] UID MOVE completed"}) ||
+		!strings.HasPrefix(lines[0], "* OK [COPYUID ") {
+		t.Fatalf("MOVE: %q", lines)
+	}
+	w.send("n NOOP")
+	w.expect(`^\* VANISHED 1$`, `^n OK`)
+
+	a.send("c COPY 1 Other")
+	a.until("c OK")
+	res := env.appendMessages("INBOX", 1, store.Flags{System: store.FlagSeen})
+	if res.ModSeq <= hms {
+		t.Fatalf("APPEND modseq %d not above %d", res.ModSeq, hms)
+	}
+	w.send("n2 NOOP")
+	w.expect(`^\* 3 EXISTS$`, `^n2 OK`)
+	w.send("f UID FETCH 1:* (FLAGS) (CHANGEDSINCE " + u64(hms) + ")")
+	w.expect(`^\* 3 FETCH \(UID 4 MODSEQ \(`+u64(res.ModSeq)+`\) FLAGS \(\\Seen\)\)$`, `^f OK`)
+
+	// The destination: both arrivals are changes since its old modseq.
+	ob := env.mailbox("Other")
+	a.send(fmt.Sprintf("o EXAMINE Other (QRESYNC (%d %d))", ob.UIDValidity, otherBefore))
+	r := parseResync(t, a.until("o "))
+	if len(r.vanished) != 0 || len(r.fetches) != 2 || r.hms != ob.HighestModSeq {
+		t.Fatalf("destination resync: %q", r.all)
+	}
+	for _, f := range r.fetches {
+		ms := fetchModseqRe.FindStringSubmatch(f)
+		if n, _ := strconv.ParseUint(ms[1], 10, 64); n <= uint64(otherBefore) {
+			t.Fatalf("arrival with modseq %d <= %d: %q", n, otherBefore, f)
+		}
+	}
+}
