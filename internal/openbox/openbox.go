@@ -9,11 +9,13 @@
 // reloaded at any time.
 //
 // A Box is loaded once with a store Snapshot and then kept current the same
-// way every session is: it watches the store's Hub, and when woken it asks
-// the store for the changes since its modseq (an O(changes) range scan) and
-// applies them. A commit publishes on the Hub before the committing command
-// returns, so a session that syncs its Box after its own write always sees
-// that write.
+// way every session is: when the store's Hub has published the mailbox since
+// the Box last looked (Hub.Generation moved), it asks the store for the
+// changes since its modseq (an O(changes) range scan) and applies them. A
+// commit publishes on the Hub before the committing command returns, and
+// the generation moves before any watcher is woken, so a session that syncs
+// its Box after its own write, or after its own watcher woke, always sees
+// that change.
 //
 // Selecting a mailbox that is already open therefore costs one copy of its
 // UID list, whatever the mailbox's size, and FETCH of flags reads memory.
@@ -28,7 +30,6 @@ package openbox
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -60,11 +61,11 @@ type Box struct {
 	key  boxKey
 	refs int // guarded by reg.mu
 
-	acct    store.Account  // the Box's own handle, so no session's lifetime matters
-	watcher *store.Watcher // wakes on each commit to the mailbox
+	acct store.Account // the Box's own handle, so no session's lifetime matters
 
 	syncMu sync.Mutex // held while loading or refreshing from the store
 	loaded bool       // guarded by syncMu
+	gen    uint64     // guarded by syncMu; Hub generation the Box reflects
 
 	mu   sync.RWMutex
 	info store.MailboxInfo    // guarded by mu; HighestModSeq is what msgs reflect
@@ -89,7 +90,7 @@ func (r *Registry) Acquire(ctx context.Context, user string, id store.MailboxID)
 			r.mu.Unlock()
 			return nil, err
 		}
-		b = &Box{reg: r, key: k, acct: acct, watcher: r.st.Hub().Watch(user, id)}
+		b = &Box{reg: r, key: k, acct: acct}
 		r.boxes[k] = b
 	}
 	b.refs++
@@ -113,7 +114,6 @@ func (b *Box) Release() {
 	}
 	r.mu.Unlock()
 	if last {
-		b.watcher.Close()
 		b.acct.Close()
 	}
 }
@@ -126,30 +126,18 @@ func (r *Registry) Open() int {
 }
 
 // Sync brings the Box up to date with the store. It talks to the store only
-// when the Hub announced a commit since the last Sync (or on first load).
+// when the Hub published the mailbox since the last Sync (or on first load).
 func (b *Box) Sync(ctx context.Context) error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
+	hub := b.reg.st.Hub()
+	// Read the generation before the store: a commit published after this
+	// point moves it again and the next Sync looks again.
+	gen := hub.Generation(b.key.user, b.key.id)
 	if !b.loaded {
-		// Drain a pending wake-up first: the snapshot taken after it covers
-		// the commit that caused it.
-		select {
-		case <-b.watcher.C:
-		default:
-		}
-		snap, err := b.acct.Snapshot(ctx, b.key.id)
-		if err != nil {
-			return err
-		}
-		b.mu.Lock()
-		b.info, b.msgs = snap.Mailbox, snap.Messages
-		b.mu.Unlock()
-		b.loaded = true
-		return nil
+		return b.syncLoad(ctx, gen)
 	}
-	select {
-	case <-b.watcher.C:
-	default:
+	if gen == b.gen {
 		return nil
 	}
 	b.mu.RLock()
@@ -157,30 +145,32 @@ func (b *Box) Sync(ctx context.Context) error {
 	b.mu.RUnlock()
 	ch, err := b.acct.ChangesSince(ctx, b.key.id, since)
 	if err != nil {
-		// Leave a wake-up pending so the next Sync tries again.
-		b.rewake()
-		return err
+		return err // b.gen unchanged: the next Sync tries again
 	}
 	if !ch.Exact {
-		// Our own modseq is never below the pruned point unless history was
-		// pruned while the box was open; reload rather than trust a superset.
-		b.loaded = false
-		b.rewake()
-		return fmt.Errorf("openbox: history pruned under an open mailbox: %w", errReload)
+		// History was pruned past the Box's own modseq while it was open:
+		// reload rather than trust a superset.
+		return b.syncLoad(ctx, gen)
 	}
 	b.mu.Lock()
 	b.msgs = applyChanges(b.msgs, ch)
 	b.info = ch.Mailbox
 	b.mu.Unlock()
+	b.gen = gen
 	return nil
 }
 
-var errReload = fmt.Errorf("reload needed")
-
-func (b *Box) rewake() {
-	// The watcher's channel is receive-only for us; a fresh Publish is the
-	// way to leave a wake-up pending.
-	b.reg.st.Hub().Publish(b.key.user, b.key.id, 0)
+// syncLoad replaces the Box's contents with a fresh snapshot; syncMu is held.
+func (b *Box) syncLoad(ctx context.Context, gen uint64) error {
+	snap, err := b.acct.Snapshot(ctx, b.key.id)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.info, b.msgs = snap.Mailbox, snap.Messages
+	b.mu.Unlock()
+	b.loaded, b.gen = true, gen
+	return nil
 }
 
 // applyChanges merges ch into msgs (both ascending by UID) and returns the

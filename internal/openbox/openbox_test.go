@@ -2,6 +2,7 @@ package openbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -217,5 +218,55 @@ func BenchmarkSelectOpenMailbox(b *testing.B) {
 			b.Fatal(len(uids))
 		}
 		box.Release()
+	}
+}
+
+// A session woken by its own Hub watcher must find the Box already stale,
+// whatever order the Hub woke its watchers in.
+func TestSyncAfterWakeSeesCommit(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	inbox, _ := acct.Mailbox(ctx, "INBOX")
+	reg := NewRegistry(st)
+	b, err := reg.Acquire(ctx, "alice", inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	w := st.Hub().Watch("alice", inbox.ID)
+	defer w.Close()
+	for i := 1; i <= 20; i++ {
+		appendN(t, acct, inbox.ID, 1, store.Flags{})
+		<-w.C
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.Summary().Messages; got != i {
+			t.Fatalf("after append %d and a wake-up the box holds %d messages", i, got)
+		}
+	}
+}
+
+// A publication without a commit (a deletion is announced that way) still
+// makes the next Sync ask the store, which reports the mailbox gone.
+func TestSyncReportsDeletedMailbox(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	info, err := acct.CreateMailbox(ctx, "Old", store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(st)
+	b, err := reg.Acquire(ctx, "alice", info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	if err := acct.DeleteMailbox(ctx, "Old"); err != nil {
+		t.Fatal(err)
+	}
+	st.Hub().Publish("alice", info.ID, 0)
+	if err := b.Sync(ctx); !errors.Is(err, store.ErrNoMailbox) {
+		t.Fatalf("Sync after deletion = %v, want ErrNoMailbox", err)
 	}
 }

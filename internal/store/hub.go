@@ -6,9 +6,15 @@ import "sync"
 // commits, the backend publishes the mailbox's new HIGHESTMODSEQ, and every
 // watcher of that mailbox is woken. A notification carries no data and may
 // be coalesced with others; a woken watcher asks the store what changed.
+//
+// Besides waking watchers, the Hub counts publications per mailbox
+// (Generation). A cache that remembers the generation it last refreshed at
+// can tell, without a channel and without a race against the order in
+// which watchers are woken, whether anything was published since.
 type Hub struct {
 	mu       sync.Mutex
 	watchers map[hubKey]map[*Watcher]struct{} // guarded by mu
+	gens     map[hubKey]uint64                // guarded by mu; publications so far
 }
 
 type hubKey struct {
@@ -27,7 +33,7 @@ type Watcher struct {
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{watchers: make(map[hubKey]map[*Watcher]struct{})}
+	return &Hub{watchers: make(map[hubKey]map[*Watcher]struct{}), gens: make(map[hubKey]uint64)}
 }
 
 // Watch starts watching a user's mailbox. Close the watcher when done.
@@ -58,14 +64,27 @@ func (w *Watcher) Close() {
 	}
 }
 
-// Publish wakes every watcher of the mailbox. It never blocks.
+// Publish wakes every watcher of the mailbox. It never blocks. The modseq
+// is informational; zero means "something changed" (a deletion, say).
 func (h *Hub) Publish(user string, id MailboxID, _ ModSeq) {
+	k := hubKey{user, id}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for w := range h.watchers[hubKey{user, id}] {
+	// The count moves before anyone wakes, so a woken watcher that
+	// consults a cache keyed on Generation sees the cache as stale.
+	h.gens[k]++
+	for w := range h.watchers[k] {
 		select {
 		case w.c <- struct{}{}:
 		default: // a wake-up is already pending
 		}
 	}
+}
+
+// Generation returns how many times the mailbox was published so far. It
+// only grows.
+func (h *Hub) Generation(user string, id MailboxID) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.gens[hubKey{user, id}]
 }
