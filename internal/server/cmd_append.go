@@ -30,9 +30,17 @@ func init() {
 	register(&Command{Name: "APPEND", States: authenticated, Run: runAppend})
 	addCapability("MULTIAPPEND", nil)
 	// RFC 7889 2(a): the same limit for every mailbox.
-	addCapabilityFunc(func(s *Session) string {
-		return "APPENDLIMIT=" + itoa64(uint64(s.dec.Limits().MaxAppendLiteral))
-	}, nil)
+	addCapabilityFunc(func(s *Session) string { return "APPENDLIMIT=" + itoa64(uint64(s.configuredAppendLimit())) }, nil)
+}
+
+// configuredAppendLimit is the largest message literal the decoder
+// accepts, from the configuration (Limits.MaxAppendLiteral, or the wire
+// default), so that it is known before the connection's decoder exists.
+func (s *Session) configuredAppendLimit() int64 {
+	if n := s.srv.cfg.Limits.MaxAppendLiteral; n > 0 {
+		return n
+	}
+	return wire.DefaultLimits.MaxAppendLiteral
 }
 
 const (
