@@ -50,6 +50,13 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		}
 		fc := flagChange{t: t, op: op, change: change, newKW: make(map[kwSetID]newKeywords)}
 		kwr := t.resolver()
+		n := 0
+		for _, c := range cs {
+			n += len(c.entries)
+		}
+		// At most every entry loaded changes: one allocation, not a
+		// doubling series, for a STORE over a whole mailbox.
+		res.Changed = make([]store.MessageState, 0, n)
 		var d counterDelta
 		var ms store.ModSeq
 		for _, c := range cs {
@@ -99,6 +106,9 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 	})
 	if err != nil {
 		return store.FlagResult{}, err
+	}
+	if len(res.Changed) == 0 {
+		res.Changed = nil
 	}
 	return res, nil
 }
