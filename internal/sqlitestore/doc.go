@@ -60,7 +60,7 @@
 //   - size: copy of contents.size, so counters need no join.
 //   - content_id: contents.id.
 //
-// message_chunks: the mutable state of up to chunkMax (512) messages of
+// message_chunks: the mutable state of up to chunkMax (256) messages of
 // one mailbox with consecutive UIDs, packed (see chunk.go). Chunks of a
 // mailbox never overlap; only the last one grows.
 //   - id: INTEGER PRIMARY KEY.

@@ -22,7 +22,7 @@ import (
 //	TIDEMARK_MODEL_SEED=N     run only seed N (default: seeds 1..3)
 //	TIDEMARK_MODEL_STEPS=N    steps per seed (default 120)
 //
-// The seed also picks the chunk size (2, 3 or the default 512 messages).
+// The seed also picks the chunk size (2, 3 or 256 messages, the default).
 
 type modelBox struct {
 	id          store.MailboxID
@@ -69,7 +69,7 @@ func TestModel(t *testing.T) {
 			withStep(t, 16) // exercise manifest reservations too
 			// Tiny chunks for most seeds, so chunk boundaries, full last
 			// chunks and emptied chunks all occur.
-			withChunkMax(t, []int{2, 3, 512}[seed%3])
+			withChunkMax(t, []int{2, 3, 256}[seed%3])
 			s, a := newAccount(t)
 			m := &model{t: t, rng: rand.New(rand.NewPCG(uint64(seed), 7)), s: s, a: a, boxes: map[string]*modelBox{}}
 			inbox := mustMailbox(t, a, "INBOX")
