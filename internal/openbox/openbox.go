@@ -70,6 +70,11 @@ type Box struct {
 	mu   sync.RWMutex
 	info store.MailboxInfo    // guarded by mu; HighestModSeq is what msgs reflect
 	msgs []store.MessageState // guarded by mu; ascending UID
+	// recent holds the change batches applied since the last load, oldest
+	// first and contiguous (each starts where the previous ended), so that
+	// sessions a few steps behind catch up from memory; guarded by mu.
+	recent     []batch
+	recentSize int // guarded by mu; messages and ranges held in recent
 
 	// The Summary is computed on demand and kept until the next change, so
 	// that repeated SELECTs of a quiet mailbox do not rescan it.
@@ -155,6 +160,7 @@ func (b *Box) Sync(ctx context.Context) error {
 	b.mu.Lock()
 	b.msgs = applyChanges(b.msgs, ch)
 	b.info = ch.Mailbox
+	b.remember(batch{since: since, ch: ch})
 	b.mu.Unlock()
 	b.gen = gen
 	return nil
@@ -168,6 +174,7 @@ func (b *Box) syncLoad(ctx context.Context, gen uint64) error {
 	}
 	b.mu.Lock()
 	b.info, b.msgs = snap.Mailbox, snap.Messages
+	b.recent, b.recentSize = nil, 0
 	b.mu.Unlock()
 	b.loaded, b.gen = true, gen
 	return nil
@@ -300,4 +307,81 @@ func (b *Box) Deleted() store.UIDSet {
 		}
 	}
 	return set
+}
+
+// A batch is one ChangesSince answer the Box applied: the changes after
+// modseq since, up to ch.Mailbox.HighestModSeq.
+type batch struct {
+	since store.ModSeq
+	ch    store.Changes
+}
+
+func (bt batch) size() int { return len(bt.ch.Changed) + len(bt.ch.Vanished) }
+
+// Bounds on the memory kept for catching sessions up; past them the oldest
+// batches go, and a session further behind asks the store.
+const (
+	maxRecentBatches = 256
+	maxRecentSize    = 1 << 18
+)
+
+// remember appends a batch to the recent log, dropping the oldest ones
+// beyond the bounds; mu is held for writing.
+func (b *Box) remember(bt batch) {
+	b.recent = append(b.recent, bt)
+	b.recentSize += bt.size()
+	for len(b.recent) > maxRecentBatches || (b.recentSize > maxRecentSize && len(b.recent) > 1) {
+		b.recentSize -= b.recent[0].size()
+		b.recent[0] = batch{}
+		b.recent = b.recent[1:]
+	}
+	if b.recentSize > maxRecentSize {
+		b.recent, b.recentSize = nil, 0
+	}
+}
+
+// ChangesSince answers "what changed after modseq since" from memory, as
+// the store would, when the Box's recent log reaches back to since exactly
+// (a session's shown modseq always falls on a batch boundary when the
+// session is fed from the Box). ok is false when the caller must ask the
+// store. The result must not be modified.
+func (b *Box) ChangesSince(since store.ModSeq) (ch store.Changes, ok bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if since == b.info.HighestModSeq {
+		return store.Changes{Mailbox: b.info, Exact: true}, true
+	}
+	first := -1
+	for i, bt := range b.recent {
+		if bt.since == since {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return store.Changes{}, false
+	}
+	if first == len(b.recent)-1 {
+		return b.recent[first].ch, true
+	}
+	// Several batches: later states win, and a message expunged in a later
+	// batch is only reported as vanished (UIDs are never reused).
+	states := make(map[store.UID]store.MessageState)
+	var vanished store.UIDSet
+	for _, bt := range b.recent[first:] {
+		for _, r := range bt.ch.Vanished {
+			vanished.AddRange(r.Start, r.Stop)
+		}
+		for _, m := range bt.ch.Changed {
+			states[m.UID] = m
+		}
+	}
+	changed := make([]store.MessageState, 0, len(states))
+	for uid, m := range states {
+		if !vanished.Contains(uid) {
+			changed = append(changed, m)
+		}
+	}
+	slices.SortFunc(changed, func(x, y store.MessageState) int { return int(int64(x.UID) - int64(y.UID)) })
+	return store.Changes{Mailbox: b.info, Changed: changed, Vanished: vanished, Exact: true}, true
 }

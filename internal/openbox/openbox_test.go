@@ -81,6 +81,7 @@ func TestBoxFollowsStore(t *testing.T) {
 	requireMatchesStore(t, b, acct, inbox.ID)
 
 	rng := rand.New(rand.NewPCG(1, 2))
+	boundaries := []store.ModSeq{b.Info().HighestModSeq}
 	for step := 0; step < 60; step++ {
 		snap, _ := acct.Snapshot(ctx, inbox.ID)
 		var set store.UIDSet
@@ -105,6 +106,35 @@ func TestBoxFollowsStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		requireMatchesStore(t, b, acct, inbox.ID)
+		boundaries = append(boundaries, b.Info().HighestModSeq)
+		since := boundaries[rng.IntN(len(boundaries))]
+		requireSameChanges(t, b, acct, inbox.ID, since)
+	}
+}
+
+// requireSameChanges checks that the Box answers ChangesSince(since) from
+// memory exactly as the store does.
+func requireSameChanges(t *testing.T, b *Box, acct store.Account, id store.MailboxID, since store.ModSeq) {
+	t.Helper()
+	got, ok := b.ChangesSince(since)
+	if !ok {
+		t.Fatalf("box cannot answer changes since %d, a boundary it passed", since)
+	}
+	want, err := acct.ChangesSince(context.Background(), id, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b store.MessageState) bool {
+		return a.UID == b.UID && a.ModSeq == b.ModSeq && a.Flags.Equal(b.Flags)
+	}
+	if !slices.EqualFunc(got.Changed, want.Changed, same) {
+		t.Fatalf("changed since %d:\nbox   %v\nstore %v", since, got.Changed, want.Changed)
+	}
+	if got.Vanished.String() != want.Vanished.String() {
+		t.Fatalf("vanished since %d: box %v, store %v", since, got.Vanished, want.Vanished)
+	}
+	if got.Mailbox.HighestModSeq != want.Mailbox.HighestModSeq || !got.Exact {
+		t.Fatalf("box answer ends at %d (exact %v), store at %d", got.Mailbox.HighestModSeq, got.Exact, want.Mailbox.HighestModSeq)
 	}
 }
 
