@@ -63,10 +63,10 @@ func writeAddresses(e *wire.Encoder, as []message.Address) {
 
 // writeBodyStructure writes BODY (ext false) or BODYSTRUCTURE (ext true)
 // of a part, following RFC 9051 9 body / body-type-1part /
-// body-type-mpart. msgForm says whether message/global parts get the
-// encapsulated-message form (envelope, body, lines): always for
-// message/rfc822, and for message/global only for clients that accept
-// UTF-8 (RFC 9051, RFC 6532 3.5); otherwise they are basic parts.
+// body-type-mpart. Encapsulated messages get the body-type-msg form
+// (envelope, body, lines): always for message/rfc822, and for
+// message/global only when utf8 says the client accepts UTF-8 (RFC 9051,
+// RFC 6532 3.5); otherwise message/global is a basic part.
 func writeBodyStructure(e *wire.Encoder, p *message.Part, ext, utf8 bool) {
 	e.Special('(')
 	if p.IsMultipart() {
