@@ -11,12 +11,28 @@ import (
 // only UID, FLAGS and MODSEQ are asked for, the hot path of every client
 // that resynchronizes flags. It never decodes message structure.
 //
-// A set covering a good part of the mailbox is read as one snapshot (a
-// single scan without the structure column); a small one through
+// The shared open mailbox (package openbox) answers from memory. The
+// states are copied out first: fn writes to the client, which may block,
+// and nothing may block under the Box's lock. Without a Box, a set
+// covering a good part of the mailbox is read as one store snapshot (a
+// single scan without the structure column), a small one through
 // Messages, which reads only the UIDs named.
 func (s *Session) fetchStates(ctx context.Context, uids store.UIDSet, fn func(m store.MessageState) error) error {
 	n := uids.Len()
 	if n == 0 {
+		return nil
+	}
+	if s.box != nil {
+		if err := s.box.Sync(ctx); err != nil {
+			return err
+		}
+		states := make([]store.MessageState, 0, min(n, uint64(s.view.Exists())))
+		s.box.Each(uids, func(m *store.MessageState) { states = append(states, *m) })
+		for _, m := range states {
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	id := s.view.Mailbox.ID
