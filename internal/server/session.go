@@ -121,7 +121,7 @@ func (s *Session) serve() {
 	s.log.Info("connection opened", "tls", s.tls)
 	s.srv.obs.ConnectionOpened(s.tls)
 	defer func() {
-		defer s.srv.obs.ConnectionClosed(time.Since(start))
+		defer func() { s.srv.obs.ConnectionClosed(time.Since(start)) }()
 		if p := recover(); p != nil {
 			s.log.Error("panic in connection", "panic", p, "stack", string(debug.Stack()))
 		}
