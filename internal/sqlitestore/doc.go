@@ -116,5 +116,14 @@
 // backup or rebuilt): every mailbox then gets HIGHESTMODSEQ at the
 // reservation and a fresh UIDVALIDITY, so no client can mistake it for the
 // state it saw. A restore taken within one reservation window is not
-// detected; the window is reservationStep modseqs wide.
+// detected; the window is reservationStep modseqs wide. Another process
+// may hold the same user's store open (tidemark deliver next to serve), so
+// a transaction rereads the manifest before it uses or rewrites it.
+//
+// # Other processes
+//
+// Commits by other processes are published on this process's hub by a
+// poller per open user database (see watch.go): PRAGMA data_version on a
+// dedicated connection, every pollInterval, then a comparison of
+// HIGHESTMODSEQs with those last known.
 package sqlitestore

@@ -29,6 +29,10 @@ type writeTx struct {
 	// man is the manifest as it must be on disk before the commit.
 	man      manifest
 	manDirty bool
+	// manFresh is set once man has been merged with the manifest on disk,
+	// which another process (tidemark deliver next to serve) may have
+	// rewritten since this one read it.
+	manFresh bool
 	// newDBFloor is the meta.modseq_floor this transaction writes, 0 if
 	// none.
 	newDBFloor uint64
@@ -60,6 +64,8 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 			tx.Rollback()
 			return err
 		}
+	}
+	if t.manDirty || t.manFresh {
 		u.man = t.man
 	}
 	if err := tx.Commit(); err != nil {
@@ -110,6 +116,9 @@ func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 // transaction).
 func (t *writeTx) ensureFloor(m uint64) error {
 	if m >= t.man.ModSeqFloor {
+		t.refreshManifest()
+	}
+	if m >= t.man.ModSeqFloor {
 		t.man.PrevFloor = t.u.dbFloor
 		t.man.ModSeqFloor = m + reservationStep
 		t.manDirty = true
@@ -142,8 +151,30 @@ func (t *writeTx) writeDBFloor(f uint64) error {
 // when that is larger, so values also order across a lost manifest, and
 // strictly increasing in any case (RFC 9051 2.3.1.1).
 func (t *writeTx) uidValidity() uint32 {
+	t.refreshManifest()
 	v := max(t.man.UIDValidityNext, uint32(time.Now().Unix()), 1)
 	t.man.UIDValidityNext = v + 1
 	t.manDirty = true
 	return v
+}
+
+// refreshManifest merges the manifest on disk into t.man, once per
+// transaction, before t.man's counters are used or rewritten: another
+// process may have moved them. No other process writes the manifest
+// meanwhile, since every writer holds the database's write lock (BEGIN
+// IMMEDIATE) while it does. A manifest that cannot be read leaves t.man as
+// it was.
+func (t *writeTx) refreshManifest() {
+	if t.manFresh {
+		return
+	}
+	t.manFresh = true
+	disk, ok, err := readManifest(t.u.dir)
+	if err != nil || !ok {
+		return
+	}
+	t.man.UIDValidityNext = max(t.man.UIDValidityNext, disk.UIDValidityNext)
+	if disk.ModSeqFloor > t.man.ModSeqFloor {
+		t.man.ModSeqFloor, t.man.PrevFloor = disk.ModSeqFloor, disk.PrevFloor
+	}
 }

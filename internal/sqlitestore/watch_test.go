@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -84,4 +85,40 @@ func TestForeignCommitsWakeWatchers(t *testing.T) {
 	appendN(t, a, other.ID, 1, store.Flags{})
 	wait(wOther, "a local append")
 	quiet(wOther, "after a local append was announced")
+}
+
+// TestTwoStoresNeverRepeatUIDValidity creates mailboxes through two
+// Stores on one directory within the same second: the second must see the
+// manifest counter the first advanced.
+func TestTwoStoresNeverRepeatUIDValidity(t *testing.T) {
+	dir := t.TempDir()
+	s1 := openStore(t, dir, Options{})
+	if err := s1.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, dir, Options{})
+	a1, err := s1.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a1.Close()
+	a2, err := s2.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	seen := map[uint32]string{}
+	for i := 0; i < 4; i++ {
+		for j, a := range []*Account{a1, a2} {
+			name := fmt.Sprintf("box%d-%d", i, j)
+			m, err := a.CreateMailbox(ctx, name, store.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prev, dup := seen[m.UIDValidity]; dup {
+				t.Fatalf("%s and %s share UIDVALIDITY %d", prev, name, m.UIDValidity)
+			}
+			seen[m.UIDValidity] = name
+		}
+	}
 }
