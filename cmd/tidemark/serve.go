@@ -9,117 +9,380 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/config"
+	"github.com/tidemark-mail/tidemark/internal/lmtp"
+	"github.com/tidemark-mail/tidemark/internal/metrics"
+	"github.com/tidemark-mail/tidemark/internal/quota"
+	"github.com/tidemark-mail/tidemark/internal/retention"
 	"github.com/tidemark-mail/tidemark/internal/server"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/tlscert"
+	"github.com/tidemark-mail/tidemark/internal/wire"
 )
 
 func init() {
-	register("serve", "run the IMAP server", runServe)
+	register("serve", "run the IMAP server (and LMTP, metrics)", runServe)
 }
+
+// shutdownGrace is how long SIGTERM waits for commands and deliveries in
+// progress before closing what remains.
+const shutdownGrace = 30 * time.Second
 
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	dataDir := fs.String("data", "./tidemark-data", "data directory (accounts, mail store, certificate)")
-	imapAddr := fs.String("imap", "127.0.0.1:1143", "address for IMAP with STARTTLS; empty to disable")
-	imapsAddr := fs.String("imaps", "127.0.0.1:1993", "address for IMAP over implicit TLS; empty to disable")
-	certFile := fs.String("cert", "", "TLS certificate (PEM); default: a self-signed one kept in the data directory")
-	keyFile := fs.String("key", "", "TLS private key (PEM) for --cert")
-	allowPlain := fs.Bool("allow-plaintext-auth", false, "allow passwords over unencrypted non-loopback connections")
-	perIP := fs.Int("max-conns-per-ip", 50, "simultaneous connections per client address (0: unlimited)")
-	perUser := fs.Int("max-sessions-per-user", 50, "simultaneous sessions per user (0: unlimited)")
+	d := config.Default()
+	configFile := fs.String("config", "", "configuration file (TOML); flags override it")
+	fs.String("data", d.DataDir, "data directory (accounts, mail store, certificate)")
+	fs.String("imap", d.IMAP.Listen, "address for IMAP with STARTTLS; empty to disable")
+	fs.String("imaps", d.IMAPS.Listen, "address for IMAP over implicit TLS; empty to disable")
+	fs.String("lmtp", "", "TCP address for LMTP delivery; empty: off unless configured")
+	fs.String("lmtp-socket", "", "Unix socket path for LMTP delivery")
+	fs.String("metrics", "", "address for Prometheus /metrics and /healthz; empty: off unless configured")
+	fs.String("cert", "", "TLS certificate (PEM); default: a self-signed one kept in the data directory")
+	fs.String("key", "", "TLS private key (PEM) for --cert")
+	fs.Bool("allow-plaintext-auth", false, "allow passwords over unencrypted non-loopback connections")
+	fs.Int("max-conns-per-ip", d.Limits.MaxConnsPerIP, "simultaneous connections per client address (0: unlimited)")
+	fs.Int("max-sessions-per-user", d.Limits.MaxSessionsUser, "simultaneous sessions per user (0: unlimited)")
+	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
+	fs.String("log-format", d.Log.Format, "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := serve(*dataDir, *imapAddr, *imapsAddr, *certFile, *keyFile, *allowPlain, *perIP, *perUser, log); err != nil {
-		fmt.Fprintln(os.Stderr, "tidemark serve:", err)
+	if fs.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "tidemark serve: unexpected arguments:", strings.Join(fs.Args(), " "))
+		return 2
+	}
+	cfg := &d
+	if *configFile != "" {
+		c, err := config.Load(*configFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tidemark serve: %s:\n%v\n", *configFile, err)
+			return 2
+		}
+		cfg = c
+	}
+	if errs := applyServeFlags(fs, cfg); len(errs) > 0 {
+		fmt.Fprintf(os.Stderr, "tidemark serve:\n%v\n", errs)
+		return 2
+	}
+	log := newLogger(cfg.Log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("tidemark serve failed", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(dataDir, imapAddr, imapsAddr, certFile, keyFile string, allowPlain bool, perIP, perUser int, log *slog.Logger) error {
-	st, err := sqlitestore.Open(dataDir, sqlitestore.Options{})
+// applyServeFlags copies the flags given on the command line over the
+// configuration, then checks the result.
+func applyServeFlags(fs *flag.FlagSet, cfg *config.Config) config.Errors {
+	fs.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		switch f.Name {
+		case "data":
+			cfg.DataDir = v
+		case "imap":
+			cfg.IMAP.Listen = v
+		case "imaps":
+			cfg.IMAPS.Listen = v
+		case "lmtp":
+			cfg.LMTP.Listen = v
+		case "lmtp-socket":
+			cfg.LMTP.Socket = v
+		case "metrics":
+			cfg.Metrics.Listen = v
+		case "cert":
+			cfg.TLS.Cert = v
+		case "key":
+			cfg.TLS.Key = v
+		case "allow-plaintext-auth":
+			cfg.IMAP.AllowPlaintextAuth = v == "true"
+		case "max-conns-per-ip":
+			fmt.Sscan(v, &cfg.Limits.MaxConnsPerIP)
+		case "max-sessions-per-user":
+			fmt.Sscan(v, &cfg.Limits.MaxSessionsUser)
+		case "log-level":
+			cfg.Log.Level = v
+		case "log-format":
+			cfg.Log.Format = v
+		}
+	})
+	return cfg.Validate()
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level)) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// serve runs every configured listener until ctx ends, then shuts them
+// down gracefully: IMAP clients are told BYE after the command they are
+// running, LMTP transactions in progress finish, the metrics endpoint
+// answers until the end.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	accts, err := auth.OpenAccounts(dataDir)
+	defer raw.Close()
+	var (
+		st  store.Store = raw
+		met *metrics.Metrics
+		obs server.Observer
+	)
+	if cfg.Metrics.Listen != "" {
+		met = metrics.New()
+		st = met.WrapStore(raw)
+		obs = met
+	}
+	l := cfg.Limits
+	accts, err := auth.OpenAccountsWith(cfg.DataDir, auth.Options{
+		MaxFailuresPerIP:   orUnlimited(l.MaxAuthFailuresPerIP),
+		MaxFailuresPerUser: orUnlimited(l.MaxAuthFailuresPerUser),
+		FailureWindow:      l.AuthFailureWindow.D(),
+		Cooldown:           l.AuthCooldown.D(),
+	})
 	if err != nil {
 		return err
 	}
 	defer accts.Close()
-	if err := ensureDemoAccount(accts, st); err != nil {
+	if err := ensureDemoAccount(accts, raw); err != nil {
 		return err
 	}
-	tlsConfig, err := tlscert.Load(dataDir, certFile, keyFile)
+	certs, err := tlscert.NewReloader(cfg.DataDir, cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
 		return err
 	}
-	limiter := auth.NewConnLimiter(perIP, perUser)
+	quotas, err := quota.New(st, quotaConfig(cfg))
+	if err != nil {
+		return err
+	}
+	limiter := auth.NewConnLimiter(l.MaxConnsPerIP, l.MaxSessionsUser)
 	limiter.SetLoopbackExempt(true)
 
-	srv := server.New(server.Config{
+	imapSrv := server.New(server.Config{
 		Store:              st,
 		Auth:               accts,
 		Limiter:            limiter,
-		TLS:                tlsConfig,
-		AllowPlaintextAuth: allowPlain,
-		Logger:             log,
+		TLS:                certs.TLSConfig(),
+		AllowPlaintextAuth: cfg.IMAP.AllowPlaintextAuth,
+		Limits: wire.Limits{
+			MaxLine:          int(l.MaxLineLength),
+			MaxLiteral:       int64(l.MaxLiteralSize),
+			MaxAppendLiteral: int64(l.MaxMessageSize),
+		},
+		IdleTimeout:    l.IdleTimeout.D(),
+		MaxBadCommands: l.MaxBadCommands,
+		Logger:         log,
+		Observer:       obs,
+		Quota:          quotas,
 	})
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 
-	errc := make(chan error, 2)
-	listen := func(addr string, implicitTLS bool) error {
-		if addr == "" {
-			return nil
+	// Every listener is opened before anything is served, so a busy port
+	// fails the start instead of leaving a half-running server.
+	var lns []func() error // start functions
+	var closers []net.Listener
+	fail := func(err error) error {
+		for _, c := range closers {
+			c.Close()
 		}
-		l, err := net.Listen("tcp", addr)
+		return err
+	}
+	listenTCP := func(proto, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("%s listener: %w", proto, err)
 		}
-		log.Info("listening", "addr", l.Addr().String(), "implicit_tls", implicitTLS)
-		go func() {
-			if implicitTLS {
-				errc <- srv.ServeTLS(l)
-			} else {
-				errc <- srv.Serve(l)
+		closers = append(closers, ln)
+		log.Info("listening", "proto", proto, "addr", ln.Addr().String())
+		return ln, nil
+	}
+	errc := make(chan error, 8)
+	if cfg.IMAP.Listen != "" {
+		ln, err := listenTCP("imap", cfg.IMAP.Listen)
+		if err != nil {
+			return fail(err)
+		}
+		lns = append(lns, func() error { return imapSrv.Serve(ln) })
+	}
+	if cfg.IMAPS.Listen != "" {
+		ln, err := listenTCP("imaps", cfg.IMAPS.Listen)
+		if err != nil {
+			return fail(err)
+		}
+		lns = append(lns, func() error { return imapSrv.ServeTLS(ln) })
+	}
+	var lmtpSrv *lmtp.Server
+	if cfg.LMTP.Listen != "" || cfg.LMTP.Socket != "" {
+		lc := lmtp.Config{
+			Store:               st,
+			Domains:             cfg.LMTP.Domains,
+			SubaddressSeparator: cfg.LMTP.SubaddressSeparator,
+			NoSubaddress:        cfg.LMTP.SubaddressSeparator == "",
+			MaxMessageSize:      int64(l.MaxMessageSize),
+			MaxRecipients:       cfg.LMTP.MaxRecipients,
+			Quota:               quota.LMTPChecker{M: quotas},
+			OverQuotaTempFail:   cfg.LMTP.OverQuotaTempFail,
+			DeliveredTo:         cfg.LMTP.DeliveredTo,
+			Logger:              log,
+		}
+		if met != nil {
+			lc.OnDelivery = met.ObserveDelivery
+		}
+		lmtpSrv = lmtp.New(lc)
+		if cfg.LMTP.Listen != "" {
+			ln, err := lmtp.Listen("tcp", cfg.LMTP.Listen)
+			if err != nil {
+				return fail(err)
 			}
-		}()
-		return nil
+			closers = append(closers, ln)
+			log.Info("listening", "proto", "lmtp", "addr", ln.Addr().String())
+			lns = append(lns, func() error { return lmtpSrv.Serve(ln) })
+		}
+		if cfg.LMTP.Socket != "" {
+			ln, err := lmtp.Listen("unix", cfg.LMTP.Socket)
+			if err != nil {
+				return fail(err)
+			}
+			closers = append(closers, ln)
+			log.Info("listening", "proto", "lmtp", "addr", cfg.LMTP.Socket)
+			lns = append(lns, func() error { return lmtpSrv.Serve(ln) })
+		}
 	}
-	if err := listen(imapAddr, false); err != nil {
-		return err
+	var httpSrv *http.Server
+	if met != nil {
+		ln, err := listenTCP("metrics", cfg.Metrics.Listen)
+		if err != nil {
+			return fail(err)
+		}
+		httpSrv = met.NewHTTPServer(func(ctx context.Context) error {
+			_, err := raw.Users(ctx)
+			return err
+		})
+		lns = append(lns, func() error { return httpSrv.Serve(ln) })
 	}
-	if err := listen(imapsAddr, true); err != nil {
-		srv.Shutdown(context.Background())
-		return err
+
+	var wg sync.WaitGroup
+	for _, start := range lns {
+		wg.Go(func() { errc <- start() })
 	}
+
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	if !cfg.Tombstones.Retention.Forever {
+		p := &retention.Pruner{
+			Store:     st,
+			Age:       cfg.Tombstones.Retention.Age,
+			StateFile: filepath.Join(cfg.DataDir, retention.StateFileName),
+			Logger:    log,
+		}
+		if met != nil {
+			p.OnPass = met.ObserveRetentionPass
+		}
+		interval := min(time.Hour, max(time.Minute, cfg.Tombstones.Retention.Age/24))
+		wg.Go(func() { p.Run(bg, interval) })
+	}
+
+	// SIGHUP replaces the certificate for new handshakes; connections
+	// already established keep theirs (tlscert.Reloader).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case serveErr = <-errc:
+	running := len(lns)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			break loop
+		case <-hup:
+			if err := certs.Reload(); err != nil {
+				log.Error("certificate reload failed; keeping the current one", "err", err)
+			} else {
+				log.Info("certificate reloaded", "not_after", certs.Certificate().Leaf.NotAfter)
+			}
+		case err := <-errc:
+			running--
+			if err != nil && !errors.Is(err, server.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+				serveErr = err
+				log.Error("listener failed", "err", err)
+				break loop
+			}
+		}
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		log.Warn("shutdown incomplete", "err", err)
+	var sw sync.WaitGroup
+	sw.Go(func() {
+		if err := imapSrv.Shutdown(shutCtx); err != nil {
+			log.Warn("IMAP shutdown incomplete", "err", err)
+		}
+	})
+	if lmtpSrv != nil {
+		sw.Go(func() {
+			if err := lmtpSrv.Shutdown(shutCtx); err != nil {
+				log.Warn("LMTP shutdown incomplete", "err", err)
+				lmtpSrv.Close()
+			}
+		})
 	}
-	if serveErr != nil && !errors.Is(serveErr, server.ErrServerClosed) {
-		return serveErr
+	sw.Wait()
+	// The metrics endpoint goes last so a scrape can see the drain.
+	if httpSrv != nil {
+		httpSrv.Shutdown(shutCtx)
 	}
-	return nil
+	stopBG()
+	for ; running > 0; running-- {
+		<-errc
+	}
+	wg.Wait()
+	log.Info("stopped")
+	return serveErr
+}
+
+// orUnlimited maps the configuration's 0 (unlimited) to auth's -1.
+func orUnlimited(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// quotaConfig turns the configuration's quota section into the manager's.
+func quotaConfig(cfg *config.Config) quota.Config {
+	q := quota.Config{
+		Default:       quota.Limits{StorageBytes: int64(cfg.Quota.Storage), Messages: cfg.Quota.Messages},
+		Users:         map[string]quota.Limits{},
+		Admins:        cfg.Quota.Admins,
+		OverridesFile: filepath.Join(cfg.DataDir, quota.OverridesFileName),
+	}
+	for name, u := range cfg.Quota.Users {
+		q.Users[name] = quota.Limits{StorageBytes: int64(u.Storage), Messages: u.Messages}
+	}
+	return q
 }
 
 // ensureDemoAccount creates the account "demo" with a random password on
