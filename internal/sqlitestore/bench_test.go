@@ -191,3 +191,30 @@ func BenchmarkChangesSince100(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCopyExpunge100k copies a 100,000-message mailbox into another
+// and expunges the copies: the bulk paths that add and remove chunk
+// entries and message rows.
+func BenchmarkCopyExpunge100k(b *testing.B) {
+	s, a, inbox := benchAccount(b)
+	fillMailbox(b, a, inbox.ID, 100_000)
+	dst, err := a.CreateMailbox(ctx, "copy", store.CreateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := a.Copy(ctx, inbox.ID, dst.ID, all)
+		if err != nil || len(res.DstUIDs) != 100_000 {
+			b.Fatalf("copy: %d, %v", len(res.DstUIDs), err)
+		}
+		ex, err := a.Expunge(ctx, dst.ID, all)
+		if err != nil || len(ex.UIDs) != 100_000 {
+			b.Fatalf("expunge: %d, %v", len(ex.UIDs), err)
+		}
+	}
+	b.StopTimer()
+	assertClean(b, s, "alice")
+}

@@ -170,14 +170,37 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		if len(rs) == 0 {
 			return nil
 		}
-		get, err := t.tx.PrepareContext(t.ctx, `SELECT size, content_id FROM messages WHERE mailbox_id = ? AND uid = ?`)
-		if err != nil {
-			return err
+		// The immutable half of each message, by range scans merged with
+		// the entries (both ascending by UID).
+		i := 0
+		for _, r := range uids {
+			rows, err := t.tx.QueryContext(t.ctx, `SELECT uid, size, content_id FROM messages
+				WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, src, r.Start, r.Stop)
+			if err != nil {
+				return fmt.Errorf("copy: %w", err)
+			}
+			for rows.Next() {
+				var uid store.UID
+				var size, content int64
+				if err := rows.Scan(&uid, &size, &content); err != nil {
+					rows.Close()
+					return err
+				}
+				for i < len(rs) && rs[i].e.uid < uid {
+					i++
+				}
+				if i < len(rs) && rs[i].e.uid == uid {
+					rs[i].size, rs[i].content = size, content
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
 		}
-		defer get.Close()
-		for i := range rs {
-			if err := get.QueryRowContext(t.ctx, src, rs[i].e.uid).Scan(&rs[i].size, &rs[i].content); err != nil {
-				return fmt.Errorf("copy UID %d: %w", rs[i].e.uid, err)
+		for _, x := range rs {
+			if x.content == 0 {
+				return fmt.Errorf("copy UID %d: no message row: %w", x.e.uid, store.ErrCannot)
 			}
 		}
 		if uint64(dm.UIDNext)+uint64(len(rs))-1 > uint64(store.MaxUID) {

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -119,6 +120,8 @@ func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids) // copies share contents: test each once
 	stmt, err := t.tx.PrepareContext(t.ctx,
 		`DELETE FROM contents WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE content_id = ?)`)
 	if err != nil {
