@@ -15,16 +15,20 @@ func init() {
 
 // runCheck verifies one user's store, or every user's, with the embedded
 // backend's consistency checker. It prints each problem and exits 1 if
-// there were any. It only reads; repairing is not implemented yet.
+// there were any. With --repair it first expunges the messages whose bytes
+// are lost (missing, truncated or corrupt blobs), leaving tombstones and
+// never lowering a modseq, then checks again; problems it cannot repair
+// are still reported and still exit 1.
 func runCheck(args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	data := fs.String("data", "", "data directory of the store (required)")
 	user := fs.String("user", "", "check only this user (default: every user)")
+	repair := fs.Bool("repair", false, "expunge messages whose bytes are lost, then check again")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *data == "" || fs.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: tidemark check --data DIR [--user NAME]")
+		fmt.Fprintln(os.Stderr, "usage: tidemark check --data DIR [--user NAME] [--repair]")
 		return 2
 	}
 	if _, err := os.Stat(*data); err != nil {
@@ -47,6 +51,22 @@ func runCheck(args []string) int {
 	}
 	bad := 0
 	for _, u := range users {
+		if *repair {
+			acct, err := s.Open(ctx, u)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "tidemark check: %s: %v\n", u, err)
+				return 2
+			}
+			done, err := repairUser(ctx, acct)
+			acct.Close()
+			for _, d := range done {
+				fmt.Printf("%s: repaired: %s\n", u, d)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "tidemark check: %s: repair: %v\n", u, err)
+				return 2
+			}
+		}
 		problems, err := s.Check(ctx, u)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "tidemark check: %s: %v\n", u, err)
