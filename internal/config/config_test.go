@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +207,41 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("%q accepted", in)
 		}
 	}
+}
+
+// The example in docs/configuration.md parses, and names every key of
+// the schema, so the documentation cannot fall behind the code.
+func TestDocumentedExampleHasEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```toml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no toml example in docs/configuration.md")
+	}
+	c, err := Parse(example)
+	if err != nil {
+		t.Fatalf("documented example: %v", err)
+	}
+	var walk func(rt reflect.Type, path string)
+	walk = func(rt reflect.Type, path string) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			name := f.Tag.Get("toml")
+			if name == "" {
+				continue
+			}
+			key := join(path, name)
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Retention{}) {
+				walk(f.Type, key)
+				continue
+			}
+			if key != "quota.users" && c.Line(key) == 0 {
+				t.Errorf("key %s is not in the documented example", key)
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
 }
