@@ -364,8 +364,9 @@ func runResyncRandom(t *testing.T, mode resyncMode) {
 	for round := 1; round <= rounds; round++ {
 		stop := make(chan struct{})
 		errs := make(chan error, 2)
-		for w := range 2 {
-			go func() { errs <- resyncWriter(env.addr, rng.Uint64()+uint64(w), maxUID, appended, stop) }()
+		for range 2 {
+			seed := rng.Uint64()
+			go func() { errs <- resyncWriter(env.addr, seed, maxUID, appended, stop) }()
 		}
 		// Resyncs while the writers work: they must not corrupt the cache
 		// even though the mailbox moves under them.

@@ -77,14 +77,17 @@ func New(snap store.Snapshot, readOnly bool) *View {
 
 // NewFromUIDs builds a view from a mailbox's ascending UID list at
 // info.HighestModSeq, and the keywords in use (normalized). The view owns
-// uids afterwards.
+// uids afterwards; keywords is copied.
 func NewFromUIDs(info store.MailboxInfo, uids []store.UID, keywords []string, readOnly bool) *View {
 	return &View{
 		Mailbox:  info,
 		ReadOnly: readOnly,
 		uids:     uids,
 		shown:    info.HighestModSeq,
-		keywords: keywords,
+		// The caller's list may be shared with other views (the open
+		// mailbox hands the same one to every SELECT) and the view inserts
+		// into its own: copy it.
+		keywords: slices.Clone(keywords),
 	}
 }
 

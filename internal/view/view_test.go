@@ -192,3 +192,16 @@ func TestSyncWithStore(t *testing.T) {
 		t.Fatalf("second sync repeated %q", describe(ups))
 	}
 }
+
+// TestKeywordListNotShared: views built from one keyword list (the open
+// mailbox gives every SELECT the same one) must not write into it.
+func TestKeywordListNotShared(t *testing.T) {
+	shared := make([]string, 1, 8)
+	shared[0] = "b"
+	v1 := NewFromUIDs(store.MailboxInfo{HighestModSeq: 1}, []store.UID{1}, shared, false)
+	v2 := NewFromUIDs(store.MailboxInfo{HighestModSeq: 1}, []store.UID{1}, shared, false)
+	v1.Apply(store.Changes{Mailbox: store.MailboxInfo{HighestModSeq: 2}, Changed: []store.MessageState{msg(1, 2, "a")}}, SyncOptions{})
+	if !slices.Equal(shared[:cap(shared)][:2], []string{"b", ""}) || !slices.Equal(v2.Keywords(), []string{"b"}) {
+		t.Fatalf("shared list changed: %q, other view %q", shared[:2], v2.Keywords())
+	}
+}
