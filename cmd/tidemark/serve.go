@@ -266,7 +266,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				return fail(err)
 			}
 			closers = append(closers, ln)
-			log.Info("listening", "proto", "lmtp", "addr", cfg.LMTP.Socket)
+			log.Info("listening", "proto", "lmtp-unix", "addr", cfg.LMTP.Socket)
 			lns = append(lns, func() error { return lmtpSrv.Serve(ln) })
 		}
 	}

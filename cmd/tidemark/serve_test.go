@@ -217,6 +217,7 @@ cert = %q
 key = %q
 [lmtp]
 listen = "127.0.0.1:0"
+socket = %q
 domains = ["example.org"]
 [metrics]
 listen = "127.0.0.1:0"
@@ -224,16 +225,16 @@ listen = "127.0.0.1:0"
 messages = 100
 [tombstones]
 retention = "30d"
-`, data, certFile, keyFile)), 0o600)
+`, data, certFile, keyFile, filepath.Join(dir, "lmtp.sock"))), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The file turns plain IMAP off; the flag, which wins, turns it on.
 	sb := startServe(t, bin, "--config", conf, "--imap", "127.0.0.1:0")
-	for range 4 {
+	for range 5 {
 		sb.waitLog("listening")
 	}
-	for _, p := range []string{"imap", "imaps", "lmtp", "metrics"} {
+	for _, p := range []string{"imap", "imaps", "lmtp", "lmtp-unix", "metrics"} {
 		if sb.addrs[p] == "" {
 			t.Fatalf("no %s listener in %v", p, sb.addrs)
 		}
@@ -265,33 +266,8 @@ retention = "30d"
 		t.Fatal(err)
 	}
 
-	// A message arrives over LMTP.
-	lconn, err := net.Dial("tcp", sb.addrs["lmtp"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc := smtp.NewClientLMTP(lconn)
-	if err := lc.Hello("mta.example.org"); err != nil {
-		t.Fatal(err)
-	}
-	if err := lc.Mail("sender@example.net", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := lc.Rcpt("joe@example.org", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := lc.Rcpt("joe@elsewhere.example", nil); err == nil {
-		t.Fatal("a domain not configured was accepted")
-	}
-	w, err := lc.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, "From: sender@example.net\r\nSubject: over LMTP\r\n\r\nHello.\r\n")
-	if _, err := w.CloseWithLMTPResponse(); err != nil {
-		t.Fatal(err)
-	}
-	lc.Quit()
+	// A message arrives over LMTP, then another over the Unix socket.
+	deliver(t, "tcp", sb.addrs["lmtp"], "over TCP")
 	select {
 	case n := <-exists:
 		if n != 1 {
@@ -299,6 +275,15 @@ retention = "30d"
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the IDLE client was not told of the delivery")
+	}
+	deliver(t, "unix", sb.addrs["lmtp-unix"], "over the socket")
+	select {
+	case n := <-exists:
+		if n != 2 {
+			t.Fatalf("EXISTS %d, want 2", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the IDLE client was not told of the second delivery")
 	}
 	if err := idle.Close(); err != nil {
 		t.Fatal(err)
@@ -336,7 +321,7 @@ retention = "30d"
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`tidemark_lmtp_deliveries_total{result="delivered"} 1`,
+		`tidemark_lmtp_deliveries_total{result="delivered"} 2`,
 		`tidemark_imap_commands_total{command="IDLE",status="OK"} 1`,
 		`tidemark_imap_commands_total{command="LOGIN",status="OK"} 1`,
 	} {
@@ -389,4 +374,36 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	if code := runConfig([]string{"lint", good}); code != 2 {
 		t.Fatalf("usage: exit %d", code)
 	}
+}
+
+// deliver sends one message to joe over LMTP.
+func deliver(t *testing.T, network, addr, subject string) {
+	t.Helper()
+	conn, err := net.Dial(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := smtp.NewClientLMTP(conn)
+	defer lc.Close()
+	if err := lc.Hello("mta.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Mail("sender@example.net", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Rcpt("joe@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Rcpt("joe@elsewhere.example", nil); err == nil {
+		t.Fatal("a domain not configured was accepted")
+	}
+	w, err := lc.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "From: sender@example.net\r\nSubject: "+subject+"\r\n\r\nHello.\r\n")
+	if _, err := w.CloseWithLMTPResponse(); err != nil {
+		t.Fatal(err)
+	}
+	lc.Quit()
 }
