@@ -19,17 +19,27 @@ import (
 
 func openStore(t *testing.T, users ...string) *sqlitestore.Store {
 	t.Helper()
-	st, err := sqlitestore.Open(t.TempDir(), sqlitestore.Options{})
+	st, err := openStoreIn(t, users...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func openStoreB(b *testing.B) (*sqlitestore.Store, error) { return openStoreIn(b, "alice") }
+
+func openStoreIn(tb testing.TB, users ...string) (*sqlitestore.Store, error) {
+	st, err := sqlitestore.Open(tb.TempDir(), sqlitestore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	tb.Cleanup(func() { st.Close() })
 	for _, u := range users {
 		if err := st.CreateUser(context.Background(), u); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	return st
+	return st, nil
 }
 
 func TestLimitsPrecedence(t *testing.T) {
