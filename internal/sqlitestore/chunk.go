@@ -19,7 +19,8 @@ import (
 // Chunks of a mailbox never overlap: a chunk holds the messages with UIDs
 // first_uid..last_uid, and only the mailbox's last chunk (highest UIDs)
 // grows, since new UIDs are always above every existing one. Expunges
-// shrink chunks in place and delete empty ones; chunks are not merged.
+// shrink chunks in place, delete empty ones and join neighbours that fit
+// in one (mergeChunks).
 
 // chunkMax is how many messages a chunk holds at most. Larger chunks mean
 // fewer rows for a STORE or Snapshot over a whole mailbox; smaller ones
@@ -44,6 +45,9 @@ type chunk struct {
 	mailbox store.MailboxID
 	entries []entry // ascending by UID
 	dirty   bool
+	// loadedFirst is first_uid as stored when the chunk was read; 0 for a
+	// new chunk.
+	loadedFirst store.UID
 }
 
 // encodeChunk packs entries as the data column (format version 1): per
@@ -139,6 +143,10 @@ func scanChunk(r scanner, mailbox store.MailboxID) (*chunk, error) {
 	if c.entries, err = decodeEntries(data, ms, make([]entry, 0, chunkMax)); err != nil {
 		return nil, fmt.Errorf("chunk %d: %w", c.rowid, err)
 	}
+	if len(c.entries) == 0 {
+		return nil, fmt.Errorf("chunk %d: %w", c.rowid, errBadChunk)
+	}
+	c.loadedFirst = c.entries[0].uid
 	return c, nil
 }
 
@@ -221,6 +229,43 @@ func (t *writeTx) saveChunk(c *chunk) error {
 		WHERE id = ?`, c.mailbox, first, last, len(c.entries), ms, t.buf, c.rowid)
 	if err != nil {
 		return fmt.Errorf("update chunk: %w", err)
+	}
+	return nil
+}
+
+// mergeChunks joins neighbouring chunks of cs (ascending, as loadChunks
+// returns them) that fit in one after an expunge shrank them, so a
+// mailbox that lost most of its messages does not keep a row per handful
+// of messages. Two chunks are joined only when no other chunk lies between
+// them.
+func (t *writeTx) mergeChunks(id store.MailboxID, cs []*chunk) error {
+	var prev *chunk
+	dropped := 0 // rows after prev's that this transaction deletes
+	for _, c := range cs {
+		if c.rowid == 0 {
+			continue
+		}
+		if len(c.entries) == 0 {
+			dropped++
+			continue
+		}
+		if prev != nil && len(prev.entries)+len(c.entries) <= chunkMax {
+			var between int
+			err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM message_chunks
+				WHERE mailbox_id = ? AND first_uid > ? AND first_uid < ?`, id, prev.loadedFirst, c.loadedFirst).Scan(&between)
+			if err != nil {
+				return fmt.Errorf("merge chunks: %w", err)
+			}
+			if between == dropped {
+				// prev keeps its row and first_uid; c's row is deleted.
+				prev.entries = append(prev.entries, c.entries...)
+				c.entries = nil
+				prev.dirty, c.dirty = true, true
+				dropped++
+				continue
+			}
+		}
+		prev, dropped = c, 0
 	}
 	return nil
 }

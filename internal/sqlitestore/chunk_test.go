@@ -66,3 +66,56 @@ func FuzzDecodeChunk(f *testing.F) {
 		}
 	})
 }
+
+func chunkRows(t *testing.T, a *Account, id store.MailboxID) int {
+	t.Helper()
+	var n int
+	if err := a.u.r.QueryRowContext(ctx, `SELECT count(*) FROM message_chunks WHERE mailbox_id = ?`, id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestExpungeMergesChunks expunges nine messages in ten: the survivors
+// are packed into as few chunks as fit, and the mailbox stays intact.
+func TestExpungeMergesChunks(t *testing.T) {
+	withChunkMax(t, 4)
+	s, a := newAccount(t)
+	inbox := mustMailbox(t, a, "INBOX")
+	appendN(t, a, inbox.ID, 100, store.Flags{})
+	if n := chunkRows(t, a, inbox.ID); n != 25 {
+		t.Fatalf("%d chunks for 100 messages", n)
+	}
+	var gone store.UIDSet
+	for u := store.UID(1); u <= 100; u++ {
+		if u%10 != 0 {
+			gone.Add(u)
+		}
+	}
+	if _, err := a.Expunge(ctx, inbox.ID, gone); err != nil {
+		t.Fatal(err)
+	}
+	if n := chunkRows(t, a, inbox.ID); n != 3 {
+		t.Fatalf("%d chunks for 10 messages", n)
+	}
+	snap, err := a.Snapshot(ctx, inbox.ID)
+	if err != nil || len(snap.Messages) != 10 || snap.Messages[9].UID != 100 {
+		t.Fatalf("snapshot %+v, %v", snap.Messages, err)
+	}
+	assertClean(t, s, "alice")
+
+	// Chunks 1:4, 5:8, 9:12. Expunging 1:3 and 10:12 loads only the first
+	// and the last, which would fit in one, but 5:8 lies between them.
+	box, err := a.CreateMailbox(ctx, "box", store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, a, box.ID, 12, store.Flags{})
+	if _, err := a.Expunge(ctx, box.ID, store.UIDSet{{Start: 1, Stop: 3}, {Start: 10, Stop: 12}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := chunkRows(t, a, box.ID); n != 3 {
+		t.Fatalf("%d chunks, want 3", n)
+	}
+	assertClean(t, s, "alice")
+}

@@ -62,6 +62,11 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet) (store.U
 			c.dirty = true
 		}
 	}
+	if !gone.Empty() {
+		if err := t.mergeChunks(id, cs); err != nil {
+			return nil, err
+		}
+	}
 	if err := t.saveChunks(cs); err != nil {
 		return nil, err
 	}
