@@ -308,6 +308,17 @@ retention = "30d"
 	if cn, _ := peerCN(t, sb.addrs["imaps"]); cn != "second" {
 		t.Fatalf("after SIGHUP: certificate %q", cn)
 	}
+	// A reload that fails keeps the certificate in use.
+	if err := os.WriteFile(certFile, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	sb.waitLog("certificate reload failed; keeping the current one")
+	if cn, _ := peerCN(t, sb.addrs["imaps"]); cn != "second" {
+		t.Fatalf("after a failed reload: certificate %q", cn)
+	}
 	fmt.Fprintf(old, "n1 NOOP\r\n")
 	if l := readUntil(t, old, oldR, "n1 "); !strings.HasPrefix(l, "n1 OK") {
 		t.Fatalf("old connection after reload: %q", l)
