@@ -381,6 +381,29 @@ func (m *model) verify(where string) {
 			t.Fatalf("%s: %s is %+v, model hms %d uidnext %d", where, name, snap.Mailbox, b.hms, b.uidNext)
 		}
 		sameState(t, where+" snapshot "+name, snap.Messages, b.msgs)
+		// Messages reads the same state through another path (message rows
+		// joined with their chunk entries).
+		var read []store.MessageState
+		set := m.randomSet(b)
+		err = m.a.Messages(ctx, b.id, set, func(d *store.MessageData) error {
+			read = append(read, d.MessageState)
+			return nil
+		})
+		m.fatal(err)
+		for _, r := range read {
+			if w, ok := b.msgs[r.UID]; !ok || r.ModSeq != w.ModSeq || r.Flags.System != w.Flags.System || !slices.Equal(r.Flags.Keywords, w.Flags.Keywords) {
+				t.Fatalf("%s: Messages %s: UID %d is %+v, model %+v", where, name, r.UID, r, w)
+			}
+		}
+		inSet := 0
+		for u := range b.msgs {
+			if set.Contains(u) {
+				inSet++
+			}
+		}
+		if inSet != len(read) || !slices.IsSortedFunc(read, cmpState) {
+			t.Fatalf("%s: Messages %s %v returned %d messages, model has %d", where, name, set, len(read), inSet)
+		}
 		// ChangesSince from a random recorded point, and one from below
 		// the pruned point when there is one.
 		points := slices.Sorted(maps.Keys(b.history))
