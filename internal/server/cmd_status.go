@@ -131,4 +131,4 @@ func (s *Session) writeStatus(name string, st store.MailboxStatus, items []strin
 
 // appendLimit is the largest message APPEND accepts (RFC 7889): the
 // literal limit the decoder enforces.
-func (s *Session) appendLimit() int64 { return s.dec.Limits().MaxAppendLiteral }
+func (s *Session) appendLimit() int64 { return s.srv.cfg.Limits.MaxAppendLiteral }

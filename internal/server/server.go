@@ -97,6 +97,7 @@ func New(cfg Config) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Minute
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.MaxBadCommands <= 0 {
 		cfg.MaxBadCommands = 20
 	}

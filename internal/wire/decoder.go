@@ -38,7 +38,9 @@ var DefaultLimits = Limits{
 	MaxDiscard:       1 << 20,
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with every unset (zero) limit replaced by its
+// DefaultLimits value.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits
 	if l.MaxLine > 0 {
 		d.MaxLine = l.MaxLine
@@ -86,7 +88,7 @@ type Decoder struct {
 
 // NewDecoder returns a decoder reading from r under limits.
 func NewDecoder(r *bufio.Reader, limits Limits) *Decoder {
-	return &Decoder{r: r, limits: limits.withDefaults(), ended: true}
+	return &Decoder{r: r, limits: limits.WithDefaults(), ended: true}
 }
 
 // Limits returns the limits in force (with defaults filled in).
