@@ -515,3 +515,46 @@ func TestModseqAcrossMoveCopyAppend(t *testing.T) {
 		}
 	}
 }
+
+// TestExpungeUnderQresync follows the examples of RFC 7162 3.2.7 and
+// 3.2.10.2: with messages 3, 4, 7 and 11 marked \Deleted, EXPUNGE answers
+// one VANISHED with their UIDs (EXPUNGE responses without QRESYNC) and a
+// tagged OK [HIGHESTMODSEQ]; the next EXPUNGE reports only what it removed;
+// an EXPUNGE that removes nothing changes no modseq and quotes none.
+func TestExpungeUnderQresync(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.appendMessages("INBOX", 11, store.Flags{})
+	env.expunge(store.UIDSetOf(1, 6)) // UIDs and sequence numbers now differ
+	// With two more, sequence numbers 3, 4, 7, 11 are UIDs 4, 5, 9, 13.
+	env.appendMessages("INBOX", 2, store.Flags{})
+	c := env.qresyncClient()
+	c.send("s SELECT INBOX")
+	c.until("s OK")
+	c.send(`d STORE 3,4,7,11 +FLAGS.SILENT (\Deleted)`)
+	c.until("d OK")
+	c.send("x EXPUNGE")
+	hms := u64(env.mailbox("INBOX").HighestModSeq + 1)
+	c.expect(`^\* VANISHED 4:5,9,13$`, `^x OK \[HIGHESTMODSEQ `+hms+`\] EXPUNGE completed$`)
+	c.send(`d2 STORE 1,4 +FLAGS.SILENT (\Deleted)`) // UIDs 2 and 8
+	c.until("d2 OK")
+	c.send("x2 UID EXPUNGE 1:100")
+	hms = u64(env.mailbox("INBOX").HighestModSeq + 1)
+	c.expect(`^\* VANISHED 2,8$`, `^x2 OK \[HIGHESTMODSEQ `+hms+`\] UID EXPUNGE completed$`)
+	before := env.mailbox("INBOX").HighestModSeq
+	c.send("x3 EXPUNGE")
+	c.expect(`^x3 OK EXPUNGE completed$`)
+	if env.mailbox("INBOX").HighestModSeq != before {
+		t.Fatal("an EXPUNGE that removed nothing took a modseq")
+	}
+
+	// Without QRESYNC: EXPUNGE responses, highest sequence number first
+	// is not required, but each must be valid when read.
+	p := env.dial()
+	p.login()
+	p.send("s SELECT INBOX")
+	p.until("s OK") // UIDs 3 7 10 11 12
+	p.send(`d STORE 2,5 +FLAGS.SILENT (\Deleted)`)
+	p.until("d OK")
+	p.send("x EXPUNGE")
+	p.expect(`^\* 5 EXPUNGE$`, `^\* 2 EXPUNGE$`, `^x OK EXPUNGE completed$`)
+}
