@@ -3,6 +3,7 @@ package mailimport
 import (
 	"bufio"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/wire"
 	"os"
 	"path/filepath"
 	"slices"
@@ -140,7 +141,7 @@ func writeKeywordsFile(dir string, keywords []string) error {
 func folderDirName(mailbox string) string {
 	parts := strings.Split(mailbox, "/")
 	for i, p := range parts {
-		parts[i] = encodeMUTF7(p, ".")
+		parts[i] = wire.EncodeMUTF7Escaping(p, ".")
 	}
 	return "." + strings.Join(parts, ".")
 }
@@ -149,7 +150,7 @@ func folderDirName(mailbox string) string {
 func folderMailboxName(dir string) (string, error) {
 	parts := strings.Split(strings.TrimPrefix(dir, "."), ".")
 	for i, p := range parts {
-		d, err := decodeMUTF7(p)
+		d, err := wire.DecodeMUTF7Lenient(p)
 		if err != nil || d == "" {
 			return "", fmt.Errorf("maildir: folder %q: invalid name", dir)
 		}

@@ -19,7 +19,12 @@ var mutf7Encoding = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 var ErrBadMUTF7 = errors.New("wire: invalid modified UTF-7 mailbox name")
 
 // EncodeMUTF7 converts a UTF-8 mailbox name to modified UTF-7.
-func EncodeMUTF7(s string) string {
+func EncodeMUTF7(s string) string { return EncodeMUTF7Escaping(s, "") }
+
+// EncodeMUTF7Escaping is EncodeMUTF7 that also base64-encodes the printable
+// ASCII characters in also. Maildir++ folder names on disk use it for '.',
+// their hierarchy separator; decode them with DecodeMUTF7Lenient.
+func EncodeMUTF7Escaping(s, also string) string {
 	var b strings.Builder
 	var run []rune // pending non-ASCII characters
 	flush := func() {
@@ -41,7 +46,7 @@ func EncodeMUTF7(s string) string {
 		case r == '&':
 			flush()
 			b.WriteString("&-")
-		case r >= 0x20 && r <= 0x7e:
+		case r >= 0x20 && r <= 0x7e && !strings.ContainsRune(also, r):
 			flush()
 			b.WriteRune(r)
 		default:
@@ -55,7 +60,13 @@ func EncodeMUTF7(s string) string {
 // DecodeMUTF7 converts a modified UTF-7 mailbox name to UTF-8. It rejects
 // what RFC 3501 5.1.3 forbids: raw 8-bit bytes, unterminated or empty
 // shifts that are not "&-", ASCII encoded in base64, and bad UTF-16.
-func DecodeMUTF7(s string) (string, error) {
+func DecodeMUTF7(s string) (string, error) { return decodeMUTF7(s, true) }
+
+// DecodeMUTF7Lenient is DecodeMUTF7 that accepts printable ASCII inside
+// base64 shifts, as EncodeMUTF7Escaping writes it.
+func DecodeMUTF7Lenient(s string) (string, error) { return decodeMUTF7(s, false) }
+
+func decodeMUTF7(s string, strict bool) (string, error) {
 	if !strings.ContainsRune(s, '&') {
 		for i := 0; i < len(s); i++ {
 			if s[i] < 0x20 || s[i] > 0x7e {
@@ -93,7 +104,7 @@ func DecodeMUTF7(s string) (string, error) {
 			u[j] = uint16(raw[2*j])<<8 | uint16(raw[2*j+1])
 		}
 		for _, r := range utf16.Decode(u) {
-			if r == utf8.RuneError || (r >= 0x20 && r <= 0x7e) {
+			if r == utf8.RuneError || r < 0x20 || r == 0x7f || (strict && r <= 0x7e) {
 				return "", ErrBadMUTF7
 			}
 			b.WriteRune(r)
