@@ -1,0 +1,135 @@
+package store
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestUIDSetAgainstModel adds random ranges to a UIDSet and to a plain map
+// and checks that both agree on membership, size and normal form.
+func TestUIDSetAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := 0; round < 200; round++ {
+		var s UIDSet
+		model := map[UID]bool{}
+		for i := 0; i < 1+rng.IntN(12); i++ {
+			a, b := UID(1+rng.IntN(60)), UID(1+rng.IntN(60))
+			s.AddRange(a, b)
+			for u := min(a, b); u <= max(a, b); u++ {
+				model[u] = true
+			}
+		}
+		for u := UID(0); u <= 62; u++ {
+			if s.Contains(u) != model[u] {
+				t.Fatalf("set %v: Contains(%d) = %v, model says %v", s, u, s.Contains(u), model[u])
+			}
+		}
+		if s.Len() != uint64(len(model)) {
+			t.Fatalf("set %v: Len %d, model %d", s, s.Len(), len(model))
+		}
+		for i := 1; i < len(s); i++ {
+			if uint64(s[i-1].Stop)+1 >= uint64(s[i].Start) {
+				t.Fatalf("set %v is not normalized at %d", s, i)
+			}
+		}
+		var want []UID
+		for u := range model {
+			want = append(want, u)
+		}
+		slices.Sort(want)
+		if got := s.UIDs(); !slices.Equal(got, want) {
+			t.Fatalf("UIDs() = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestUIDSetString(t *testing.T) {
+	s := UIDSetOf(7, 1, 2, 3, 9, 8)
+	if got := s.String(); got != "1:3,7:9" {
+		t.Fatalf("String() = %q", got)
+	}
+	var top UIDSet
+	top.AddRange(MaxUID, MaxUID-1)
+	if got := top.String(); got != "4294967294:4294967295" {
+		t.Fatalf("String() at the top of the range = %q", got)
+	}
+	if (UIDSet{}).String() != "" || !(UIDSet{}).Empty() {
+		t.Fatal("empty set")
+	}
+}
+
+func TestFlagsApply(t *testing.T) {
+	base := Flags{System: FlagSeen, Keywords: []string{"$Work"}}
+	cases := []struct {
+		op     FlagOp
+		change Flags
+		want   Flags
+	}{
+		{FlagsAdd, Flags{System: FlagFlagged, Keywords: []string{"$work", "Later"}}, Flags{System: FlagSeen | FlagFlagged, Keywords: []string{"$Work", "Later"}}},
+		{FlagsRemove, Flags{System: FlagSeen, Keywords: []string{"$WORK"}}, Flags{}},
+		{FlagsReplace, Flags{System: FlagDraft, Keywords: []string{"b", "A", "a"}}, Flags{System: FlagDraft, Keywords: []string{"A", "b"}}},
+	}
+	for _, c := range cases {
+		got := base.Apply(c.op, c.change)
+		if !got.Equal(c.want) {
+			t.Errorf("Apply(%v, %+v) = %+v, want %+v", c.op, c.change, got, c.want)
+		}
+	}
+	if !base.Has("$WORK") || base.Has("Other") {
+		t.Error("Has is not case-insensitive or matches what is absent")
+	}
+}
+
+func TestNormalizeKeywords(t *testing.T) {
+	got := NormalizeKeywords([]string{"zeta", "Alpha", "ALPHA", "beta", "Zeta"})
+	if want := []string{"Alpha", "beta", "zeta"}; !slices.Equal(got, want) {
+		t.Fatalf("NormalizeKeywords = %v, want %v", got, want)
+	}
+	if NormalizeKeywords(nil) != nil {
+		t.Fatal("nil in, nil out")
+	}
+}
+
+func TestHub(t *testing.T) {
+	h := NewHub()
+	a := h.Watch("alice", 1)
+	a2 := h.Watch("alice", 1)
+	b := h.Watch("bob", 1)
+	defer a2.Close()
+	defer b.Close()
+
+	if h.Generation("alice", 1) != 0 {
+		t.Fatal("generation before any publication")
+	}
+	h.Publish("alice", 1, 5)
+	h.Publish("alice", 1, 6) // coalesced with the first
+	for _, w := range []*Watcher{a, a2} {
+		select {
+		case <-w.C:
+		default:
+			t.Fatal("a watcher of the published mailbox was not woken")
+		}
+		select {
+		case <-w.C:
+			t.Fatal("two publications woke a watcher twice; they must coalesce")
+		default:
+		}
+	}
+	select {
+	case <-b.C:
+		t.Fatal("another user's watcher was woken")
+	default:
+	}
+	if g := h.Generation("alice", 1); g != 2 {
+		t.Fatalf("generation = %d after two publications", g)
+	}
+	a.Close()
+	a.Close() // twice is fine
+	h.Publish("alice", 1, 7)
+	select {
+	case <-a.C:
+		t.Fatal("a closed watcher was woken")
+	default:
+	}
+}
