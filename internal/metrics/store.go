@@ -99,6 +99,11 @@ func (t *timedAccount) Expunge(ctx context.Context, id store.MailboxID, uids sto
 	return t.a.Expunge(ctx, id, uids)
 }
 
+func (t *timedAccount) ExpungeDeleted(ctx context.Context, id store.MailboxID, within store.UIDSet) (_ store.ExpungeResult, err error) {
+	defer t.m.timeStore("expunge", time.Now(), &err)
+	return t.a.ExpungeDeleted(ctx, id, within)
+}
+
 func (t *timedAccount) Copy(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet) (_ store.CopyResult, err error) {
 	defer t.m.timeStore("copy", time.Now(), &err)
 	return t.a.Copy(ctx, src, dst, uids)

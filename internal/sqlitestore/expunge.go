@@ -11,6 +11,19 @@ import (
 // Expunge removes the messages of uids that exist, leaving tombstones at
 // one new modseq. Removing nothing allocates no modseq.
 func (a *Account) Expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet) (store.ExpungeResult, error) {
+	return a.expunge(ctx, id, uids, 0)
+}
+
+// ExpungeDeleted removes the messages of within that carry \Deleted as
+// the write transaction reads them, so a flag cleared by another session
+// after the caller looked is honoured (RFC 9051 6.4.3).
+func (a *Account) ExpungeDeleted(ctx context.Context, id store.MailboxID, within store.UIDSet) (store.ExpungeResult, error) {
+	return a.expunge(ctx, id, within, store.FlagDeleted)
+}
+
+// expunge removes the messages of uids that exist and carry every flag of
+// need, in one transaction at one new modseq.
+func (a *Account) expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.ExpungeResult, error) {
 	var res store.ExpungeResult
 	if err := checkUIDs(uids); err != nil {
 		return res, err
@@ -19,7 +32,7 @@ func (a *Account) Expunge(ctx context.Context, id store.MailboxID, uids store.UI
 		if _, err := t.mailbox(id); err != nil {
 			return err
 		}
-		gone, err := t.removeMessages(id, uids)
+		gone, err := t.removeMessages(id, uids, need)
 		if err != nil || gone.Empty() {
 			return err
 		}
@@ -37,10 +50,11 @@ func (a *Account) Expunge(ctx context.Context, id store.MailboxID, uids store.UI
 	return res, nil
 }
 
-// removeMessages deletes the messages of uids in mailbox id (their chunk
-// entries and rows), fixes the counters and drops contents nothing refers
-// to any more. The caller adds the tombstones.
-func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet) (store.UIDSet, error) {
+// removeMessages deletes the messages of uids in mailbox id that carry
+// every flag of need (their chunk entries and rows), fixes the counters
+// and drops contents nothing refers to any more. It returns the UIDs
+// removed; the caller adds the tombstones.
+func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.UIDSet, error) {
 	var gone store.UIDSet
 	var d counterDelta
 	cs, err := loadChunks(t, id, uids)
@@ -50,7 +64,7 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet) (store.U
 	for _, c := range cs {
 		kept := c.entries[:0]
 		for _, e := range c.entries {
-			if uids.Contains(e.uid) {
+			if uids.Contains(e.uid) && e.flags&need == need {
 				gone.Add(e.uid)
 				d.add(e.flags, 0, -1)
 				continue
@@ -250,7 +264,7 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		if !move {
 			return nil
 		}
-		if _, err := t.removeMessages(src, srcSet); err != nil {
+		if _, err := t.removeMessages(src, srcSet, 0); err != nil {
 			return err
 		}
 		sms, err := t.modseq(src)

@@ -208,13 +208,20 @@ func (m *model) step() string {
 			}
 		}
 		return fmt.Sprintf("flags %s %v", name, set)
-	case r < 62: // expunge
+	case r < 62: // expunge, everything in the set or only its \Deleted messages
 		set := m.randomSet(b)
-		res, err := m.a.Expunge(ctx, b.id, set)
+		onlyDeleted := m.rng.IntN(2) == 0
+		var res store.ExpungeResult
+		var err error
+		if onlyDeleted {
+			res, err = m.a.ExpungeDeleted(ctx, b.id, set)
+		} else {
+			res, err = m.a.Expunge(ctx, b.id, set)
+		}
 		m.fatal(err)
 		var gone []store.UID
 		for _, u := range slices.Sorted(maps.Keys(b.msgs)) {
-			if set.Contains(u) {
+			if set.Contains(u) && (!onlyDeleted || b.msgs[u].Flags.System&store.FlagDeleted != 0) {
 				gone = append(gone, u)
 				delete(b.msgs, u)
 			}
@@ -224,9 +231,9 @@ func (m *model) step() string {
 			b.record()
 		}
 		if !slices.Equal(res.UIDs, gone) || (len(gone) > 0) != (res.ModSeq == b.hms && res.ModSeq != 0) {
-			t.Fatalf("expunge %v = %+v, model %v", set, res, gone)
+			t.Fatalf("expunge %v (only deleted: %v) = %+v, model %v", set, onlyDeleted, res, gone)
 		}
-		return "expunge " + name
+		return fmt.Sprintf("expunge %s %v (only deleted: %v)", name, set, onlyDeleted)
 	case r < 77: // copy or move
 		dname, d := m.pickBox()
 		set := m.randomSet(b)

@@ -256,6 +256,12 @@ type Account interface {
 	SetFlags(ctx context.Context, id MailboxID, uids UIDSet, op FlagOp, flags Flags, unchangedSince ModSeq) (FlagResult, error)
 	// Expunge removes the messages in uids that exist, leaving tombstones.
 	Expunge(ctx context.Context, id MailboxID, uids UIDSet) (ExpungeResult, error)
+	// ExpungeDeleted removes the messages in within that carry \Deleted
+	// when the transaction commits, leaving tombstones (RFC 9051 6.4.3).
+	// The flag is tested inside the write transaction, so a message whose
+	// \Deleted another session has just cleared survives. Removing nothing
+	// allocates no modseq.
+	ExpungeDeleted(ctx context.Context, id MailboxID, within UIDSet) (ExpungeResult, error)
 	// Copy copies messages (no bytes are copied).
 	Copy(ctx context.Context, src, dst MailboxID, uids UIDSet) (CopyResult, error)
 	// Move moves messages in one transaction: copies in dst, tombstones in src.
