@@ -1,5 +1,7 @@
 package server
 
+import "github.com/tidemark-mail/tidemark/internal/store"
+
 // CLOSE (RFC 9051 6.4.1) expunges the \Deleted messages of a read-write
 // mailbox without reporting them, then deselects; UNSELECT (RFC 3691)
 // deselects without expunging. Neither sends HIGHESTMODSEQ (RFC 7162 3.2.7
@@ -27,11 +29,12 @@ func runClose(s *Session, c *Cmd) error {
 	if err := box.Sync(ctx); err != nil {
 		return err
 	}
-	deleted := box.Deleted()
-	if deleted.Empty() {
+	// The in-memory copy only says whether a store call is worth making;
+	// the store removes what is still \Deleted when it commits.
+	if box.Deleted().Empty() {
 		return nil
 	}
-	_, err := s.acct.Expunge(ctx, v.Mailbox.ID, deleted)
+	_, err := s.acct.ExpungeDeleted(ctx, v.Mailbox.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}})
 	return err
 }
 

@@ -48,46 +48,64 @@ func runExpunge(s *Session, c *Cmd) error {
 	} else if s.view.ReadOnly {
 		return errReadOnly()
 	}
-	v := s.view
-	deleted, err := s.deletedUIDs(within)
-	if err != nil || deleted.Empty() {
+	scope, err := s.expungeScope(within)
+	if err != nil || scope.Empty() {
 		return err // an EXPUNGE that removes nothing changes nothing
 	}
-	res, err := s.acct.Expunge(s.ctx(), v.Mailbox.ID, deleted)
+	res, err := s.acct.ExpungeDeleted(s.ctx(), s.view.Mailbox.ID, scope)
 	if err != nil {
 		return err
 	}
 	return s.sendHighestModSeq(c, res.ModSeq)
 }
 
-// deletedUIDs finds the messages of the selected mailbox flagged \Deleted,
-// within a UID set if one is given (nil: all), from the shared in-memory
-// copy of the mailbox, brought up to date first. Only messages the client
-// has been told about are considered: one that arrived since the last
-// sync is not the client's to expunge yet.
+// expungeScope is the UID set an EXPUNGE hands to the store: the messages
+// the client has been told about (UIDs up to the view's highest; one that
+// arrived since the last sync is not the client's to expunge yet), within
+// a UID set if one is given (nil: all). The store removes those that
+// carry \Deleted when its transaction commits, so a \Deleted another
+// session clears meanwhile saves the message.
 //
-// The flag is read outside the expunge's transaction, so a \Deleted
-// removed by another session in between does not save the message.
-func (s *Session) deletedUIDs(within store.UIDSet) (store.UIDSet, error) {
+// It is empty, and the store is not asked, when the shared in-memory copy
+// of the mailbox, brought up to date first, shows no \Deleted message in
+// that range.
+func (s *Session) expungeScope(within store.UIDSet) (store.UIDSet, error) {
 	if err := s.box.Sync(s.ctx()); err != nil {
 		return nil, err
 	}
 	hi := s.view.HighestUID()
-	var deleted store.UIDSet
-	for _, r := range s.box.Deleted() {
-		if r.Start > hi {
-			break
-		}
-		for u, stop := r.Start, min(r.Stop, hi); ; u++ {
-			if within == nil || within.Contains(u) {
-				deleted.Add(u)
-			}
-			if u == stop {
+	if hi == 0 {
+		return nil, nil
+	}
+	scope := store.UIDSet{{Start: 1, Stop: hi}}
+	if within != nil {
+		scope = nil
+		for _, r := range within {
+			if r.Start > hi {
 				break
 			}
+			scope.AddRange(r.Start, min(r.Stop, hi))
 		}
 	}
-	return deleted, nil
+	if !overlaps(scope, s.box.Deleted()) {
+		return nil, nil
+	}
+	return scope, nil
+}
+
+// overlaps reports whether two normalized UID sets share a UID.
+func overlaps(a, b store.UIDSet) bool {
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i].Stop < b[j].Start:
+			i++
+		case b[j].Stop < a[i].Start:
+			j++
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // sendHighestModSeq completes a command that expunged (EXPUNGE, UID
