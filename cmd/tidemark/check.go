@@ -17,13 +17,15 @@ func init() {
 // backend's consistency checker. It prints each problem and exits 1 if
 // there were any. With --repair it first expunges the messages whose bytes
 // are lost (missing, truncated or corrupt blobs), leaving tombstones and
-// never lowering a modseq, then checks again; problems it cannot repair
-// are still reported and still exit 1.
+// never lowering a modseq, then recomputes what the messages determine
+// (STATUS counters; UIDNEXT, HIGHESTMODSEQ and the durable modseq floor,
+// only ever raised: see sqlitestore.Store.Repair), then checks again;
+// problems it cannot repair are still reported and still exit 1.
 func runCheck(args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	data := fs.String("data", "", "data directory of the store (required)")
 	user := fs.String("user", "", "check only this user (default: every user)")
-	repair := fs.Bool("repair", false, "expunge messages whose bytes are lost, then check again")
+	repair := fs.Bool("repair", false, "expunge messages whose bytes are lost, recompute counters, then check again")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -59,6 +61,13 @@ func runCheck(args []string) int {
 			}
 			done, err := repairUser(ctx, acct)
 			acct.Close()
+			if err == nil {
+				var fixed []sqlitestore.Problem
+				fixed, err = s.Repair(ctx, u)
+				for _, p := range fixed {
+					done = append(done, p.String())
+				}
+			}
 			for _, d := range done {
 				fmt.Printf("%s: repaired: %s\n", u, d)
 			}
