@@ -24,7 +24,8 @@ import (
 //
 //   - SELECT INBOX (QRESYNC (uidvalidity M)), and
 //   - the CONDSTORE-only way: SELECT INBOX (CONDSTORE), UID FETCH 1:*
-//     (FLAGS) (CHANGEDSINCE M) and UID SEARCH ALL to find expunges.
+//     (FLAGS) (CHANGEDSINCE M) and UID SEARCH RETURN (ALL) ALL (ESEARCH,
+//     so the full UID list comes as ranges) to find expunges.
 //
 // "warm" keeps another session in IDLE on the mailbox, as a server with
 // IDLE clients has: the shared in-memory mailbox stays loaded and is
@@ -225,7 +226,7 @@ func (rb *resyncBench) run(b *testing.B, warm, qresync bool) {
 			if lines, err = c.cmd("SELECT INBOX (CONDSTORE)"); err == nil {
 				if more, err = c.cmd(fmt.Sprintf("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)", m)); err == nil {
 					lines = append(lines, more...)
-					more, err = c.cmd("UID SEARCH ALL")
+					more, err = c.cmd("UID SEARCH RETURN (ALL) ALL")
 					lines = append(lines, more...)
 				}
 			}
