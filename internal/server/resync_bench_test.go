@@ -4,16 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/tidemark-mail/tidemark/internal/auth"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -38,82 +33,23 @@ import (
 //	TIDEMARK_BENCH_LARGE=1 go test ./internal/server -run '^$' -bench BenchmarkResync -benchtime 20x -timeout 1h
 
 type resyncBench struct {
-	srv  *Server
-	addr string
-	acct store.Account
-	mbox store.MailboxInfo
-	rng  *rand.Rand
+	*benchServer
+	rng *rand.Rand
 }
 
+// newResyncBench starts a server with n messages in INBOX. They have the
+// same body, so the content-addressed blob store holds one file: resync
+// never reads bodies, and a million blob files would only measure the
+// file system.
 func newResyncBench(b *testing.B, n int) *resyncBench {
 	b.Helper()
-	dir := b.TempDir()
-	st, err := sqlitestore.Open(dir, sqlitestore.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	accts, err := auth.OpenAccountsWith(dir, auth.Options{
-		Hash:         auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-		FailureDelay: -1,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := accts.Add(testUser, testPass); err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := st.CreateUser(ctx, testUser); err != nil {
-		b.Fatal(err)
-	}
-	srv := New(Config{Store: st, Auth: accts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	acct, err := st.Open(ctx, testUser)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-served
-		acct.Close()
-		accts.Close()
-		st.Close()
-	})
-	rb := &resyncBench{srv: srv, addr: l.Addr().String(), acct: acct, rng: rand.New(rand.NewPCG(1, 2))}
-	if rb.mbox, err = acct.Mailbox(ctx, "INBOX"); err != nil {
-		b.Fatal(err)
-	}
-	// Populate through the store's batched Append: one transaction per
-	// 5,000 messages. The bodies are all the same, so the content-addressed
-	// blob store holds one file: resync never reads bodies, and a million
-	// blob files would only measure the file system.
-	start := time.Now()
-	const batch = 5000
+	rb := &resyncBench{benchServer: newBenchServer(b), rng: rand.New(rand.NewPCG(1, 2))}
 	const body = "From: a@example.org\r\nSubject: message\r\n\r\nbody\r\n"
-	for done := 0; done < n; done += batch {
-		var msgs []store.NewMessage
-		for i := done; i < min(n, done+batch); i++ {
-			var f store.Flags
-			if i%3 == 0 {
-				f.System = store.FlagSeen
-			}
-			msgs = append(msgs, store.NewMessage{Body: strings.NewReader(body), Flags: f})
-		}
-		if _, err := acct.Append(ctx, rb.mbox.ID, msgs); err != nil {
-			b.Fatal(err)
-		}
+	rb.fill(b, n, func(int) string { return body })
+	var err error
+	if rb.mbox, err = rb.acct.Mailbox(context.Background(), "INBOX"); err != nil {
+		b.Fatal(err)
 	}
-	if n >= 100_000 {
-		b.Logf("populated %d messages in %v", n, time.Since(start).Round(time.Second))
-	}
-	rb.mbox, _ = acct.Mailbox(ctx, "INBOX")
 	return rb
 }
 
