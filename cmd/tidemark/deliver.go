@@ -6,13 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tidemark-mail/tidemark/internal/message"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/wire"
 )
 
 func init() {
@@ -146,33 +147,17 @@ func isTemporary(err error) bool {
 }
 
 // parseFlagList reads "\Seen,$Label1 Work": system flags by name (any
-// case), anything else a keyword, which must be an IMAP atom (RFC 9051 9).
+// case, as IMAP spells them: wire.AddFlag), anything else a keyword, which
+// must be an IMAP atom the store accepts (store.ValidKeyword, RFC 9051 9).
 func parseFlagList(s string) (store.Flags, error) {
 	var f store.Flags
 	for _, name := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		if strings.HasPrefix(name, `\`) {
-			switch strings.ToLower(name) {
-			case `\seen`:
-				f.System |= store.FlagSeen
-			case `\answered`:
-				f.System |= store.FlagAnswered
-			case `\flagged`:
-				f.System |= store.FlagFlagged
-			case `\deleted`:
-				f.System |= store.FlagDeleted
-			case `\draft`:
-				f.System |= store.FlagDraft
-			default:
-				return f, fmt.Errorf("unknown system flag %s", name)
-			}
-			continue
+		if !strings.HasPrefix(name, `\`) && !store.ValidKeyword(name) {
+			return f, fmt.Errorf("invalid keyword %q", name)
 		}
-		for i := 0; i < len(name); i++ {
-			if c := name[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
-				return f, fmt.Errorf("invalid keyword %q", name)
-			}
+		if !wire.AddFlag(&f, name) {
+			return f, fmt.Errorf("unknown system flag %s", name)
 		}
-		f.Keywords = append(f.Keywords, name)
 	}
 	f.Keywords = store.NormalizeKeywords(f.Keywords)
 	return f, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -135,26 +134,13 @@ func (im *importer) add(p pendingMessage) error {
 func (im *importer) validKeywords(kws []string, origin string) []string {
 	out := kws[:0]
 	for _, k := range kws {
-		if !isAtom(k) || strings.HasPrefix(k, "\\") {
+		if !store.ValidKeyword(k) {
 			im.warn("%s: keyword %q is not a valid IMAP keyword, dropped", origin, k)
 			continue
 		}
 		out = append(out, k)
 	}
 	return store.NormalizeKeywords(out)
-}
-
-func isAtom(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= 0x20 || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // flush appends the queued batch in one transaction. When the store

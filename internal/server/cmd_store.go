@@ -143,33 +143,20 @@ func readFlagList(d *wire.Decoder) (store.Flags, error) {
 	return f, err
 }
 
-// addFlag adds one flag as the client spelled it. System flags match
-// case-insensitively (RFC 9051 2.3.2). \Recent cannot be set by a client
-// (RFC 3501 2.3.2; IMAP4rev2 dropped it), and no other backslash flag is
-// defined, so both are errors, as is \* outside PERMANENTFLAGS. Anything
-// else is a keyword atom (the decoder only accepts ATOM-CHARs).
+// addFlag adds one flag as the client spelled it (wire.AddFlag: system
+// flags match case-insensitively, RFC 9051 2.3.2; anything else is a
+// keyword atom, as the decoder only accepts ATOM-CHARs). \Recent cannot be
+// set by a client (RFC 3501 2.3.2; IMAP4rev2 dropped it), and no other
+// backslash flag is defined, so both are errors, as is \* outside
+// PERMANENTFLAGS.
 func addFlag(f *store.Flags, name string) error {
-	if !strings.HasPrefix(name, `\`) {
-		f.Keywords = append(f.Keywords, name)
+	switch {
+	case wire.AddFlag(f, name):
 		return nil
-	}
-	switch strings.ToLower(name) {
-	case `\seen`:
-		f.System |= store.FlagSeen
-	case `\answered`:
-		f.System |= store.FlagAnswered
-	case `\flagged`:
-		f.System |= store.FlagFlagged
-	case `\deleted`:
-		f.System |= store.FlagDeleted
-	case `\draft`:
-		f.System |= store.FlagDraft
-	case `\recent`:
+	case strings.EqualFold(name, `\Recent`):
 		return Bad("CLIENTBUG", `The \Recent flag cannot be set`)
-	default:
-		return Bad("", "Unknown flag "+name)
 	}
-	return nil
+	return Bad("", "Unknown flag "+name)
 }
 
 // errReadOnly answers a change to a mailbox selected read-only: the

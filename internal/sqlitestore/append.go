@@ -30,7 +30,7 @@ const allSystemFlags = store.FlagSeen | store.FlagAnswered | store.FlagFlagged |
 // normalizeFlags checks keywords and returns the flags in stored form.
 func normalizeFlags(f store.Flags) (store.SystemFlags, string, error) {
 	for _, k := range f.Keywords {
-		if !validKeyword(k) || strings.HasPrefix(k, `\`) {
+		if !store.ValidKeyword(k) {
 			return 0, "", fmt.Errorf("keyword %q: %w", k, store.ErrInvalidKeyword)
 		}
 	}

@@ -211,7 +211,7 @@ func (c *checker) checkChunks(mbs map[store.MailboxID]mailboxRow) (map[store.Mai
 				var s string
 				err := c.tx.QueryRowContext(c.ctx, `SELECT keywords FROM keyword_sets WHERE id = ?`, e.kw).Scan(&s)
 				kwOK[e.kw] = err == nil && s != "" && slices.Equal(store.NormalizeKeywords(splitKeywords(s)), splitKeywords(s)) &&
-					!slices.ContainsFunc(splitKeywords(s), func(k string) bool { return !validKeyword(k) })
+					!slices.ContainsFunc(splitKeywords(s), func(k string) bool { return !store.ValidKeyword(k) })
 			}
 			if !kwOK[e.kw] {
 				c.add(mb, e.uid, "keyword set %d missing or invalid", e.kw)

@@ -93,18 +93,3 @@ func validSpecialUse(u store.SpecialUse) bool {
 	}
 	return false
 }
-
-// validKeyword reports whether k is an IMAP atom usable as a keyword
-// (RFC 9051 flag-keyword): no atom-specials, not a system flag.
-func validKeyword(k string) bool {
-	if k == "" || len(k) > 255 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c <= 0x20 || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}

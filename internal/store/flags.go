@@ -49,3 +49,18 @@ func (f Flags) Apply(op FlagOp, change Flags) Flags {
 	}
 	panic("store: unknown FlagOp")
 }
+
+// ValidKeyword reports whether k can be stored as a keyword: an IMAP atom
+// (RFC 9051 9, flag-keyword) of 1 to 255 bytes with no atom-specials,
+// which also keeps out the "\" of system flags.
+func ValidKeyword(k string) bool {
+	if k == "" || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
