@@ -68,19 +68,13 @@ type Box struct {
 	gen    uint64     // guarded by syncMu; Hub generation the Box reflects
 
 	mu   sync.RWMutex
-	info store.MailboxInfo    // guarded by mu; HighestModSeq is what msgs reflect
-	msgs []store.MessageState // guarded by mu; ascending UID
+	info store.MailboxInfo // guarded by mu; HighestModSeq is what msgs reflect
+	msgs messageList       // guarded by mu
 	// recent holds the change batches applied since the last load, oldest
 	// first and contiguous (each starts where the previous ended), so that
 	// sessions a few steps behind catch up from memory; guarded by mu.
 	recent     []batch
 	recentSize int // guarded by mu; messages and ranges held in recent
-
-	// The Summary is computed on demand and kept until the next change, so
-	// that repeated SELECTs of a quiet mailbox do not rescan it.
-	sumMu sync.Mutex
-	sum   Summary
-	sumAt store.ModSeq // guarded by sumMu; modseq sum was computed at, 0 if none
 }
 
 // Acquire returns the open Box of a user's mailbox, opening and loading it
@@ -158,7 +152,7 @@ func (b *Box) Sync(ctx context.Context) error {
 		return b.syncLoad(ctx, gen)
 	}
 	b.mu.Lock()
-	b.msgs = applyChanges(b.msgs, ch)
+	b.msgs.apply(ch)
 	b.info = ch.Mailbox
 	b.remember(batch{since: since, ch: ch})
 	b.mu.Unlock()
@@ -173,36 +167,11 @@ func (b *Box) syncLoad(ctx context.Context, gen uint64) error {
 		return err
 	}
 	b.mu.Lock()
-	b.info, b.msgs = snap.Mailbox, snap.Messages
+	b.info, b.msgs = snap.Mailbox, newMessageList(snap.Messages)
 	b.recent, b.recentSize = nil, 0
 	b.mu.Unlock()
 	b.loaded, b.gen = true, gen
 	return nil
-}
-
-// applyChanges merges ch into msgs (both ascending by UID) and returns the
-// result. Changed messages replace or extend; vanished ones are removed.
-func applyChanges(msgs []store.MessageState, ch store.Changes) []store.MessageState {
-	if len(ch.Vanished) > 0 {
-		msgs = slices.DeleteFunc(msgs, func(m store.MessageState) bool { return ch.Vanished.Contains(m.UID) })
-	}
-	for _, c := range ch.Changed {
-		// New messages have UIDs above every existing one: the common case
-		// appends without searching.
-		if n := len(msgs); n == 0 || msgs[n-1].UID < c.UID {
-			msgs = append(msgs, c)
-			continue
-		}
-		i, found := slices.BinarySearchFunc(msgs, c.UID, func(m store.MessageState, u store.UID) int {
-			return int(int64(m.UID) - int64(u))
-		})
-		if found {
-			msgs[i] = c
-		} else {
-			msgs = slices.Insert(msgs, i, c)
-		}
-	}
-	return msgs
 }
 
 // Info returns the mailbox's information as of the Box's modseq.
@@ -216,11 +185,7 @@ func (b *Box) Info() store.MailboxInfo {
 func (b *Box) UIDs() ([]store.UID, store.ModSeq) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	uids := make([]store.UID, len(b.msgs))
-	for i := range b.msgs {
-		uids[i] = b.msgs[i].UID
-	}
-	return uids, b.info.HighestModSeq
+	return slices.Clone(b.msgs.uids), b.info.HighestModSeq
 }
 
 // Summary is what SELECT reports about a mailbox's messages.
@@ -228,28 +193,20 @@ type Summary struct {
 	Messages       int
 	FirstUnseenSeq uint32 // sequence number in a fresh view; 0 when all are \Seen
 	Unseen         int
-	Keywords       []string // every keyword in use, normalized
+	Keywords       []string // every keyword seen, normalized; not to be modified
 }
 
 // Current returns, consistently with each other, the mailbox information,
 // a copy of the UID list, and the SELECT figures, all at the Box's modseq.
+// It costs one copy of the UID list; the figures are kept current as
+// changes arrive.
 func (b *Box) Current() (store.MailboxInfo, []store.UID, Summary) {
-	b.sumMu.Lock()
-	defer b.sumMu.Unlock()
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if b.sumAt != b.info.HighestModSeq || b.sumAt == 0 {
-		b.sum = b.summaryLocked()
-		b.sumAt = b.info.HighestModSeq
-	}
-	uids := make([]store.UID, len(b.msgs))
-	for i := range b.msgs {
-		uids[i] = b.msgs[i].UID
-	}
-	return b.info, uids, b.sum
+	return b.info, slices.Clone(b.msgs.uids), b.summaryLocked()
 }
 
-// Summary computes the SELECT figures from memory.
+// Summary returns the SELECT figures.
 func (b *Box) Summary() Summary {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -257,33 +214,26 @@ func (b *Box) Summary() Summary {
 }
 
 func (b *Box) summaryLocked() Summary {
-	s := Summary{Messages: len(b.msgs)}
-	var kw []string
-	for i := range b.msgs {
-		m := &b.msgs[i]
-		if m.Flags.System&store.FlagSeen == 0 {
-			if s.Unseen == 0 {
-				s.FirstUnseenSeq = uint32(i + 1)
-			}
-			s.Unseen++
-		}
-		kw = append(kw, m.Flags.Keywords...)
+	s := Summary{Messages: b.msgs.len(), Unseen: b.msgs.unseen, Keywords: b.msgs.keywords}
+	if b.msgs.firstUnseen != 0 {
+		i, _ := b.msgs.search(b.msgs.firstUnseen)
+		s.FirstUnseenSeq = uint32(i + 1)
 	}
-	s.Keywords = store.NormalizeKeywords(kw)
 	return s
 }
 
 // Each calls fn, under the Box's read lock, for every message whose UID is
-// in uids, in ascending UID order. fn must not block or call into the Box.
+// in uids, in ascending UID order. fn must not block or call into the Box,
+// and must not keep m: it is reused from one call to the next.
 func (b *Box) Each(uids store.UIDSet, fn func(m *store.MessageState)) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	var m store.MessageState
 	for _, r := range uids {
-		i, _ := slices.BinarySearchFunc(b.msgs, r.Start, func(m store.MessageState, u store.UID) int {
-			return int(int64(m.UID) - int64(u))
-		})
-		for ; i < len(b.msgs) && b.msgs[i].UID <= r.Stop; i++ {
-			fn(&b.msgs[i])
+		i, _ := b.msgs.search(r.Start)
+		for ; i < b.msgs.len() && b.msgs.uids[i] <= r.Stop; i++ {
+			m = b.msgs.state(i)
+			fn(&m)
 		}
 	}
 }
@@ -301,9 +251,12 @@ func (b *Box) Deleted() store.UIDSet {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	var set store.UIDSet
-	for i := range b.msgs {
-		if b.msgs[i].Flags.System&store.FlagDeleted != 0 {
-			set.Add(b.msgs[i].UID)
+	if b.msgs.deleted == 0 {
+		return set
+	}
+	for i, f := range b.msgs.flags {
+		if f.System&store.FlagDeleted != 0 {
+			set.Add(b.msgs.uids[i])
 		}
 	}
 	return set

@@ -59,6 +59,32 @@ func requireMatchesStore(t *testing.T, b *Box, acct store.Account, id store.Mail
 	}) {
 		t.Fatalf("box differs from store:\nbox   %v\nstore %v", got, snap.Messages)
 	}
+	// The figures kept incrementally must equal a fresh count.
+	var unseen int
+	var firstUnseen uint32
+	var deleted store.UIDSet
+	for i, m := range snap.Messages {
+		if m.Flags.System&store.FlagSeen == 0 {
+			if unseen == 0 {
+				firstUnseen = uint32(i + 1)
+			}
+			unseen++
+		}
+		if m.Flags.System&store.FlagDeleted != 0 {
+			deleted.Add(m.UID)
+		}
+		for _, k := range m.Flags.Keywords {
+			if !slices.ContainsFunc(b.Summary().Keywords, func(x string) bool { return strings.EqualFold(x, k) }) {
+				t.Fatalf("keyword %q in use but not in the summary %v", k, b.Summary().Keywords)
+			}
+		}
+	}
+	if sum := b.Summary(); sum.Messages != len(snap.Messages) || sum.Unseen != unseen || sum.FirstUnseenSeq != firstUnseen {
+		t.Fatalf("summary %+v, want %d messages, %d unseen, first unseen %d", sum, len(snap.Messages), unseen, firstUnseen)
+	}
+	if got := b.Deleted(); got.String() != deleted.String() {
+		t.Fatalf("Deleted() = %v, want %v", got, deleted)
+	}
 	if b.Info().HighestModSeq != snap.Mailbox.HighestModSeq {
 		t.Fatalf("box at modseq %d, store at %d", b.Info().HighestModSeq, snap.Mailbox.HighestModSeq)
 	}
@@ -82,7 +108,7 @@ func TestBoxFollowsStore(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	boundaries := []store.ModSeq{b.Info().HighestModSeq}
-	for step := 0; step < 60; step++ {
+	for step := 0; step < 150; step++ {
 		snap, _ := acct.Snapshot(ctx, inbox.ID)
 		var set store.UIDSet
 		for _, m := range snap.Messages {
@@ -92,9 +118,15 @@ func TestBoxFollowsStore(t *testing.T) {
 		}
 		switch rng.IntN(3) {
 		case 0:
-			appendN(t, acct, inbox.ID, 1+rng.IntN(3), store.Flags{System: store.FlagSeen})
+			appendN(t, acct, inbox.ID, 1+rng.IntN(3), store.Flags{System: store.SystemFlags(rng.IntN(2)) * store.FlagSeen})
 		case 1:
-			if _, err := acct.SetFlags(ctx, inbox.ID, set, store.FlagsAdd, store.Flags{System: store.FlagFlagged, Keywords: []string{"$Work"}}, 0); err != nil && !set.Empty() {
+			ops := []store.FlagOp{store.FlagsAdd, store.FlagsRemove, store.FlagsReplace}
+			systems := []store.SystemFlags{store.FlagSeen, store.FlagDeleted, store.FlagFlagged, store.FlagSeen | store.FlagDeleted}
+			change := store.Flags{System: systems[rng.IntN(len(systems))]}
+			if rng.IntN(2) == 0 {
+				change.Keywords = []string{fmt.Sprintf("$K%d", rng.IntN(5))}
+			}
+			if _, err := acct.SetFlags(ctx, inbox.ID, set, ops[rng.IntN(len(ops))], change, 0); err != nil && !set.Empty() {
 				t.Fatal(err)
 			}
 		case 2:

@@ -84,12 +84,19 @@ func (s *Session) sync(allowExpunge bool) error {
 	}
 	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC")}
 	var ups []view.Update
-	// The shared Box learns of every commit through the Hub; when it is no
-	// further than what this session has shown, nothing changed and the
-	// store need not be asked. Held expunges may still be due.
-	if err := s.box.Sync(s.ctx()); err == nil && s.box.Info().HighestModSeq <= s.view.ShownModSeq() {
-		ups = s.view.Apply(store.Changes{Mailbox: s.view.Mailbox, Exact: true}, opts)
-	} else {
+	// The shared Box learns of every commit through the Hub and keeps the
+	// recent batches of changes, so a session that is up to date or a few
+	// commits behind catches up from memory; one further behind, or whose
+	// Box could not refresh, asks the store. Held expunges may be due
+	// either way.
+	served := false
+	if err := s.box.Sync(s.ctx()); err == nil {
+		var ch store.Changes
+		if ch, served = s.box.ChangesSince(s.view.ShownModSeq()); served {
+			ups = s.view.Apply(ch, opts)
+		}
+	}
+	if !served {
 		var err error
 		if ups, err = s.view.Sync(s.ctx(), s.acct, opts); err != nil {
 			return mailboxGone(err)
