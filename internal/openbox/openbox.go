@@ -197,13 +197,14 @@ type Summary struct {
 }
 
 // Current returns, consistently with each other, the mailbox information,
-// a copy of the UID list, and the SELECT figures, all at the Box's modseq.
-// It costs one copy of the UID list; the figures are kept current as
-// changes arrive.
+// the UID list, and the SELECT figures, all at the Box's modseq. The UID
+// list is shared, not copied: the caller must never write to it (appending
+// is safe; its capacity ends at its length). The figures are kept current
+// as changes arrive, so Current costs the same for any mailbox size.
 func (b *Box) Current() (store.MailboxInfo, []store.UID, Summary) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	return b.info, slices.Clone(b.msgs.uids), b.summaryLocked()
+	return b.info, b.msgs.sharedUIDs(), b.summaryLocked()
 }
 
 // Summary returns the SELECT figures.

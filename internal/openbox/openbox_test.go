@@ -134,8 +134,13 @@ func TestBoxFollowsStore(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		_, held, _ := b.Current() // as a view holds it
+		heldCopy := slices.Clone(held)
 		if err := b.Sync(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if !slices.Equal(held, heldCopy) {
+			t.Fatalf("a UID list handed out by Current changed under its holder:\nnow  %v\nwas  %v", held, heldCopy)
 		}
 		requireMatchesStore(t, b, acct, inbox.ID)
 		boundaries = append(boundaries, b.Info().HighestModSeq)

@@ -145,7 +145,14 @@ func (v *View) releaseExpunges(ups []Update, qresync bool) []Update {
 			}
 		}
 	}
-	v.uids = slices.DeleteFunc(v.uids, v.pending.Contains)
+	// Into a new array: the old one may be shared (see NewFromUIDs).
+	kept := make([]store.UID, 0, len(v.uids)-int(min(v.pending.Len(), uint64(len(v.uids)))))
+	for _, u := range v.uids {
+		if !v.pending.Contains(u) {
+			kept = append(kept, u)
+		}
+	}
+	v.uids = kept
 	v.pending = nil
 	return ups
 }

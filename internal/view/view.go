@@ -76,13 +76,15 @@ func New(snap store.Snapshot, readOnly bool) *View {
 }
 
 // NewFromUIDs builds a view from a mailbox's ascending UID list at
-// info.HighestModSeq, and the keywords in use (normalized). The view owns
-// uids afterwards; keywords is copied.
+// info.HighestModSeq, and the keywords in use (normalized). The UID list
+// may be shared with other views and its owner: the view never writes to
+// it (it appends only past its capacity, and removes into a new array), so
+// a SELECT of a mailbox held in memory costs no copy. keywords is copied.
 func NewFromUIDs(info store.MailboxInfo, uids []store.UID, keywords []string, readOnly bool) *View {
 	return &View{
 		Mailbox:  info,
 		ReadOnly: readOnly,
-		uids:     uids,
+		uids:     uids[:len(uids):len(uids)],
 		shown:    info.HighestModSeq,
 		// The caller's list may be shared with other views (the open
 		// mailbox hands the same one to every SELECT) and the view inserts
