@@ -29,19 +29,34 @@
 package openbox
 
 import (
+	"container/list"
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // Registry tracks the open mailboxes of a store.
+//
+// A Box that no session holds any more is kept for a while (idle), so a
+// client that reconnects, or a session that selects the same mailbox again,
+// finds it in memory: at most IdleMessages messages across idle Boxes, each
+// for at most IdleTime, least recently released first out. An idle Box is
+// not refreshed; the next Acquire catches it up with the changes since.
 type Registry struct {
 	st store.Store
+	// IdleMessages bounds the messages held by idle Boxes (about 50 bytes
+	// each); IdleTime bounds how long one stays idle. Set before use.
+	IdleMessages int
+	IdleTime     time.Duration
 
-	mu    sync.Mutex
-	boxes map[boxKey]*Box // guarded by mu
+	mu       sync.Mutex
+	boxes    map[boxKey]*Box // guarded by mu; held and idle Boxes
+	idle     *list.List      // guarded by mu; idle Boxes, least recently released first
+	idleMsgs int             // guarded by mu; messages in idle Boxes
+	closed   bool            // guarded by mu
 }
 
 type boxKey struct {
@@ -49,9 +64,55 @@ type boxKey struct {
 	id   store.MailboxID
 }
 
+// Defaults for Registry.IdleMessages and IdleTime.
+const (
+	DefaultIdleMessages = 2_000_000
+	DefaultIdleTime     = 10 * time.Minute
+)
+
 // NewRegistry returns an empty registry over st.
 func NewRegistry(st store.Store) *Registry {
-	return &Registry{st: st, boxes: make(map[boxKey]*Box)}
+	return &Registry{
+		st: st, IdleMessages: DefaultIdleMessages, IdleTime: DefaultIdleTime,
+		boxes: make(map[boxKey]*Box), idle: list.New(),
+	}
+}
+
+// Close drops every idle Box. Held Boxes close on their last Release.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	r.closed = true
+	drop := r.evictLocked(time.Now(), true)
+	r.mu.Unlock()
+	closeAll(drop)
+}
+
+// evictLocked removes idle Boxes beyond the bounds (all of them with
+// everything set) and returns them for the caller to close after unlocking.
+func (r *Registry) evictLocked(now time.Time, everything bool) []*Box {
+	var drop []*Box
+	for e := r.idle.Front(); e != nil; e = r.idle.Front() {
+		b := e.Value.(*Box)
+		if !everything && r.idleMsgs <= r.IdleMessages && now.Sub(b.idleSince) < r.IdleTime {
+			break
+		}
+		r.unidleLocked(b)
+		delete(r.boxes, b.key)
+		drop = append(drop, b)
+	}
+	return drop
+}
+
+func (r *Registry) unidleLocked(b *Box) {
+	r.idle.Remove(b.idleElem)
+	r.idleMsgs -= b.idleSize
+	b.idleElem = nil
+}
+
+func closeAll(boxes []*Box) {
+	for _, b := range boxes {
+		b.acct.Close()
+	}
 }
 
 // Box is one open mailbox's message list, shared by the sessions that hold
@@ -60,6 +121,11 @@ type Box struct {
 	reg  *Registry
 	key  boxKey
 	refs int // guarded by reg.mu
+	// While idle (refs == 0): its place in reg.idle, when it became idle and
+	// how many messages it holds; all guarded by reg.mu.
+	idleElem  *list.Element
+	idleSince time.Time
+	idleSize  int
 
 	acct store.Account // the Box's own handle, so no session's lifetime matters
 
@@ -91,37 +157,70 @@ func (r *Registry) Acquire(ctx context.Context, user string, id store.MailboxID)
 		}
 		b = &Box{reg: r, key: k, acct: acct}
 		r.boxes[k] = b
+	} else if b.idleElem != nil {
+		r.unidleLocked(b)
 	}
 	b.refs++
 	r.mu.Unlock()
 
 	if err := b.Sync(ctx); err != nil {
-		b.Release()
+		b.release(true)
 		return nil, err
 	}
 	return b, nil
 }
 
-// Release drops a reference; the last one closes the Box.
-func (b *Box) Release() {
+// Release drops a reference. The last one leaves the Box idle, to be
+// dropped later (see Registry).
+func (b *Box) Release() { b.release(false) }
+
+// release drops a reference; with broken set a Box nobody holds is dropped
+// at once instead of kept idle (its mailbox may be gone).
+func (b *Box) release(broken bool) {
 	r := b.reg
+	now := time.Now()
 	r.mu.Lock()
 	b.refs--
-	last := b.refs == 0
-	if last {
-		delete(r.boxes, b.key)
+	var drop []*Box
+	if b.refs == 0 {
+		if broken || r.closed || r.IdleMessages <= 0 {
+			delete(r.boxes, b.key)
+			drop = append(drop, b)
+		} else {
+			b.mu.RLock()
+			b.idleSize = b.msgs.len()
+			b.mu.RUnlock()
+			b.idleSince = now
+			b.idleElem = r.idle.PushBack(b)
+			r.idleMsgs += b.idleSize
+			time.AfterFunc(r.IdleTime, r.expire)
+		}
 	}
+	drop = append(drop, r.evictLocked(now, false)...)
 	r.mu.Unlock()
-	if last {
-		b.acct.Close()
-	}
+	closeAll(drop)
 }
 
-// Open reports how many mailboxes are open, for metrics and tests.
+// expire drops idle Boxes past their time.
+func (r *Registry) expire() {
+	r.mu.Lock()
+	drop := r.evictLocked(time.Now(), false)
+	r.mu.Unlock()
+	closeAll(drop)
+}
+
+// Open reports how many mailboxes sessions hold, for metrics and tests.
 func (r *Registry) Open() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.boxes)
+	return len(r.boxes) - r.idle.Len()
+}
+
+// Idle reports how many mailboxes are kept without a session holding them.
+func (r *Registry) Idle() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idle.Len()
 }
 
 // Sync brings the Box up to date with the store. It talks to the store only

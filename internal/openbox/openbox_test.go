@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -335,5 +336,88 @@ func TestSyncReportsDeletedMailbox(t *testing.T) {
 	st.Hub().Publish("alice", info.ID, 0)
 	if err := b.Sync(ctx); !errors.Is(err, store.ErrNoMailbox) {
 		t.Fatalf("Sync after deletion = %v, want ErrNoMailbox", err)
+	}
+}
+
+// A Box no session holds stays for the next SELECT, catches up with what
+// changed meanwhile, and goes when the idle bounds say so.
+func TestIdleBoxes(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	inbox, _ := acct.Mailbox(ctx, "INBOX")
+	other, err := acct.CreateMailbox(ctx, "Other", store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, acct, inbox.ID, 3, store.Flags{})
+	appendN(t, acct, other.ID, 5, store.Flags{})
+	reg := NewRegistry(st)
+	defer reg.Close()
+	reg.IdleMessages = 6
+
+	b1, err := reg.Acquire(ctx, "alice", inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1.Release()
+	if reg.Open() != 0 || reg.Idle() != 1 {
+		t.Fatalf("after release: open %d idle %d, want 0 and 1", reg.Open(), reg.Idle())
+	}
+	appendN(t, acct, inbox.ID, 2, store.Flags{}) // while idle
+	b2, err := reg.Acquire(ctx, "alice", inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b2 != b1 {
+		t.Fatal("an idle Box was not reused")
+	}
+	requireMatchesStore(t, b2, acct, inbox.ID)
+	b2.Release()
+
+	// Five more idle messages pass the bound of six: the oldest goes.
+	b3, err := reg.Acquire(ctx, "alice", other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b3.Release()
+	if reg.Idle() != 1 {
+		t.Fatalf("idle = %d after passing the message bound, want 1", reg.Idle())
+	}
+	if b4, _ := reg.Acquire(ctx, "alice", inbox.ID); b4 == b1 {
+		t.Fatal("the evicted Box came back")
+	} else {
+		b4.Release()
+	}
+
+	// Past IdleTime every idle Box goes.
+	reg.mu.Lock()
+	reg.IdleTime = time.Millisecond
+	reg.mu.Unlock()
+	b5, _ := reg.Acquire(ctx, "alice", other.ID)
+	b5.Release()
+	deadline := time.Now().Add(5 * time.Second)
+	for reg.Idle() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if reg.Idle() != 0 {
+		t.Fatalf("idle = %d after IdleTime", reg.Idle())
+	}
+}
+
+// A Box whose first Sync fails (its mailbox is gone) is not kept.
+func TestBrokenBoxNotKept(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	gone, _ := acct.CreateMailbox(ctx, "Gone", store.CreateOptions{})
+	if err := acct.DeleteMailbox(ctx, "Gone"); err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(st)
+	defer reg.Close()
+	if _, err := reg.Acquire(ctx, "alice", gone.ID); !errors.Is(err, store.ErrNoMailbox) {
+		t.Fatalf("Acquire of a deleted mailbox = %v", err)
+	}
+	if reg.Open() != 0 || reg.Idle() != 0 {
+		t.Fatalf("a failed Box was kept: open %d idle %d", reg.Open(), reg.Idle())
 	}
 }

@@ -218,6 +218,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	finished := make(chan struct{})
 	go func() {
 		srv.wg.Wait()
+		srv.boxes.Close() // the mailboxes kept in memory for returning clients
 		close(finished)
 	}()
 	select {
