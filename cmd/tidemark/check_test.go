@@ -30,8 +30,8 @@ func TestCheckCommand(t *testing.T) {
 	if code := runCheck(nil); code != 2 {
 		t.Fatalf("no --data: exit %d", code)
 	}
-	// A damaged blob is reported and makes the exit status 1.
-	s, _ = sqlitestore.Open(dir, sqlitestore.Options{})
+	// A damaged blob file is reported and makes the exit status 1.
+	s, _ = sqlitestore.Open(dir, sqlitestore.Options{InlineBodyMax: -1})
 	a, err := s.Open(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +19,8 @@ import (
 func TestCheckRepair(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := sqlitestore.Open(dir, sqlitestore.Options{})
+	// Bodies in blob files, so the test can damage them.
+	s, err := sqlitestore.Open(dir, sqlitestore.Options{InlineBodyMax: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +88,74 @@ func TestCheckRepair(t *testing.T) {
 	if !ch.Exact || ch.Vanished.String() != "1,3" || len(ch.Changed) != 0 {
 		t.Fatalf("changes since repair: vanished %v exact %v changed %v", ch.Vanished, ch.Exact, ch.Changed)
 	}
+	st, _ := a.Status(ctx, inbox.ID)
+	if st.Messages != 1 {
+		t.Fatalf("messages left: %d", st.Messages)
+	}
+}
+
+// check --repair also finds bodies stored inside the database that were
+// damaged or lost, reading them through the store like files.
+func TestCheckRepairInline(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := sqlitestore.Open(dir, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.Open(ctx, "alice")
+	inbox, _ := a.Mailbox(ctx, "INBOX")
+	var msgs []store.NewMessage
+	for i := range 3 {
+		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
+	}
+	if _, err := a.Append(ctx, inbox.ID, msgs); err != nil {
+		t.Fatal(err)
+	}
+	blobOf := map[store.UID]string{}
+	a.Messages(ctx, inbox.ID, store.UIDSetOf(1, 2, 3), func(m *store.MessageData) error { blobOf[m.UID] = m.BlobID; return nil })
+	a.Close()
+	s.Close()
+	if files, _ := filepath.Glob(filepath.Join(dir, "users", "alice", "blobs", "??", "*")); len(files) != 0 {
+		t.Fatalf("small bodies written to files: %v", files)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, "users", "alice", "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`UPDATE bodies SET data = ? WHERE id = ?`, []any{[]byte("Subject: 0\r\n\r\nbody X\r\n"), blobOf[1]}},
+		{`DELETE FROM bodies WHERE id = ?`, []any{blobOf[3]}},
+	} {
+		if _, err := db.Exec(q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	if code := runCheck([]string{"--data", dir}); code != 1 {
+		t.Fatalf("damaged store: exit %d", code)
+	}
+	if code := runCheck([]string{"--data", dir, "--repair"}); code != 0 {
+		t.Fatalf("repair: exit %d", code)
+	}
+	if code := runCheck([]string{"--data", dir}); code != 0 {
+		t.Fatalf("after repair: exit %d", code)
+	}
+	s, err = sqlitestore.Open(dir, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, _ = s.Open(ctx, "alice")
+	defer a.Close()
 	st, _ := a.Status(ctx, inbox.ID)
 	if st.Messages != 1 {
 		t.Fatalf("messages left: %d", st.Messages)

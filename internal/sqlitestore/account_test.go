@@ -263,8 +263,14 @@ func TestExpungeAndChanges(t *testing.T) {
 	assertClean(t, s, "alice")
 }
 
+// TestCopyMove runs with bodies stored inline and in blob files.
 func TestCopyMove(t *testing.T) {
-	s, a := newAccount(t)
+	t.Run("inline", func(t *testing.T) { testCopyMove(t, Options{}, true) })
+	t.Run("files", func(t *testing.T) { testCopyMove(t, Options{InlineBodyMax: -1}, false) })
+}
+
+func testCopyMove(t *testing.T, opts Options, inline bool) {
+	s, a := newAccountWith(t, opts)
 	inbox := mustMailbox(t, a, "INBOX")
 	dst, err := a.CreateMailbox(ctx, "Archive", store.CreateOptions{SpecialUse: `\Archive`})
 	if err != nil {
@@ -318,15 +324,29 @@ func TestCopyMove(t *testing.T) {
 	if err != nil || mr.DstModSeq != mr.SrcModSeq || mr.DstUIDs[0] != 5 {
 		t.Fatalf("self move = %+v, %v", mr, err)
 	}
-	// Deleting both mailboxes' messages removes the contents; blobs go at
-	// collection.
+	// Copies share one body, stored once.
+	if n := countBodies(t, a); inline && n != 4 || !inline && n != 0 {
+		t.Fatalf("%d inline bodies for 4 distinct messages (inline %v)", n, inline)
+	}
+	// Deleting both mailboxes' messages removes the contents and inline
+	// bodies with them; blob files go at collection.
 	a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: 100}})
+	if n := countBodies(t, a); inline && n == 0 {
+		t.Fatal("bodies still referenced from Archive were deleted")
+	}
 	if err := a.DeleteMailbox(ctx, "Archive"); err != nil {
 		t.Fatal(err)
 	}
 	assertClean(t, s, "alice")
-	if n, err := s.CollectBlobs(ctx, "alice"); err != nil || n != 4 {
-		t.Fatalf("collected %d, %v", n, err)
+	if n := countBodies(t, a); n != 0 {
+		t.Fatalf("%d inline bodies left without messages", n)
+	}
+	want := 4
+	if inline {
+		want = 0
+	}
+	if n, err := s.CollectBlobs(ctx, "alice"); err != nil || n != want {
+		t.Fatalf("collected %d, %v, want %d", n, err, want)
 	}
 	assertClean(t, s, "alice")
 }

@@ -2,13 +2,12 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/blob"
-	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -22,6 +21,7 @@ type preparedMessage struct {
 	internalDate time.Time
 	structure    []byte
 	thread       threadHeaders
+	inline       []byte // the body, when stored in the bodies table
 }
 
 // allSystemFlags masks the defined store.SystemFlags bits.
@@ -44,10 +44,11 @@ func splitKeywords(s string) []string {
 	return strings.Split(s, " ")
 }
 
-// Append adds messages in one transaction. Each message's bytes are
-// written and fsynced to the blob store and parsed before the transaction
-// begins; a message over the size limit fails the whole call with
-// store.ErrTooBig.
+// Append adds messages in one transaction. Each message is read and
+// parsed before the transaction begins; a body up to the inline threshold
+// is written in the transaction itself, a larger one to the blob store,
+// fsynced with the rest of the batch before the transaction. A message
+// over the size limit fails the whole call with store.ErrTooBig.
 func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.NewMessage) (store.AppendResult, error) {
 	var res store.AppendResult
 	if _, err := lookupID(ctx, a.u.r, id); err != nil {
@@ -66,19 +67,24 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 	// keep blob collection away until then.
 	a.u.gcMu.RLock()
 	defer a.u.gcMu.RUnlock()
-	pending := make([]*blob.Pending, 0, len(msgs))
+	var pending []*blob.Pending
+	budget := int64(inlineBatchBudget)
 	for i, m := range msgs {
-		p, err := a.u.prepareBody(&prepared[i], m.Body)
+		p, err := a.u.prepareBody(&prepared[i], bodyReader{r: m.Body, budget: &budget})
 		if err != nil {
 			a.u.blobs.Abort(pending)
 			return res, fmt.Errorf("append message %d: %w", i+1, err)
 		}
-		pending = append(pending, p)
+		if p != nil {
+			pending = append(pending, p)
+		}
 	}
-	// One durability step for the whole batch, before the transaction
-	// that references it.
-	if err := a.u.blobs.Commit(pending); err != nil {
-		return res, fmt.Errorf("append: %w", err)
+	// One durability step for the batch's files, before the transaction
+	// that references them; inline bodies are durable with the commit.
+	if len(pending) > 0 {
+		if err := a.u.blobs.Commit(pending); err != nil {
+			return res, fmt.Errorf("append: %w", err)
+		}
 	}
 	now := time.Now()
 	err := a.u.write(ctx, func(t *writeTx) error {
@@ -111,6 +117,20 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 			return err
 		}
 		defer insMessage.Close()
+		var insBody *sql.Stmt
+		for _, p := range prepared {
+			if p.inline == nil {
+				continue
+			}
+			// Identical bytes already stored keep their row: content
+			// addressing dedupes inline bodies as it does files.
+			insBody, err = t.tx.PrepareContext(t.ctx, `INSERT INTO bodies (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`)
+			if err != nil {
+				return err
+			}
+			defer insBody.Close()
+			break
+		}
 
 		var d counterDelta
 		uid := mb.UIDNext
@@ -137,6 +157,11 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 			if _, err := insMessage.ExecContext(t.ctx, id, uid, now.Unix(), p.size, contentID); err != nil {
 				return fmt.Errorf("append: %w", err)
 			}
+			if p.inline != nil {
+				if _, err := insBody.ExecContext(t.ctx, p.blobID, p.inline); err != nil {
+					return fmt.Errorf("append: store body: %w", err)
+				}
+			}
 			entries = append(entries, entry{uid: uid, flags: p.flags, kw: kw, modseq: ms})
 			d.add(p.flags, p.size, 1)
 			res.UIDs = append(res.UIDs, uid)
@@ -154,26 +179,6 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 		return store.AppendResult{}, err
 	}
 	return res, nil
-}
-
-// prepareBody writes the message bytes to a pending blob, then parses
-// them from the written file, so the message is never held in memory.
-func (u *userDB) prepareBody(p *preparedMessage, body io.Reader) (*blob.Pending, error) {
-	b, err := u.blobs.Write(body)
-	if err != nil {
-		return nil, err
-	}
-	p.blobID, p.size = b.ID, b.Size
-	st, err := message.Parse(io.NewSectionReader(b.ReaderAt(), 0, b.Size))
-	if err == nil {
-		p.structure, err = st.Marshal()
-	}
-	if err != nil {
-		u.blobs.Abort([]*blob.Pending{b})
-		return nil, fmt.Errorf("parse: %w", err)
-	}
-	p.thread = threadHeadersOf(st)
-	return b, nil
 }
 
 // counterDelta is a change to a mailbox's STATUS counters.

@@ -27,8 +27,9 @@ func (p Problem) String() string {
 }
 
 // Check verifies a user's store and returns what is wrong: every
-// message's contents and blob exist and the blob hashes to its id with the
-// recorded size; STATUS counters match the messages; every modseq is at
+// message's contents and body (inline or blob file) exist and the body
+// hashes to its id with the recorded size; no inline body is
+// unreferenced; STATUS counters match the messages; every modseq is at
 // most its mailbox's HIGHESTMODSEQ and below the durable floor; every UID
 // and tombstone is below UIDNEXT; tombstones neither overlap each other
 // nor any live message; no contents row is unreferenced. It reads every
@@ -316,9 +317,21 @@ func (c *checker) checkTombstones() error {
 	})
 }
 
-// checkContents verifies each contents row is referenced and each blob
-// (once) exists and hashes to its id with the recorded size.
+// checkContents verifies each contents row is referenced and each body
+// (once), inline or in a blob file, exists and hashes to its id with the
+// recorded size, and that every inline body is named by a contents row.
 func (c *checker) checkContents() error {
+	err := c.each(`SELECT b.id FROM bodies b WHERE NOT EXISTS (SELECT 1 FROM contents c WHERE c.blob_id = b.id)`, func(r scanner) error {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			return err
+		}
+		c.add(0, 0, "inline body %s unreferenced", id)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	verified := make(map[string]int64)
 	return c.each(`SELECT c.id, c.blob_id, c.size, EXISTS (SELECT 1 FROM messages m WHERE m.content_id = c.id) FROM contents c`, func(r scanner) error {
 		var id, size int64
@@ -332,7 +345,7 @@ func (c *checker) checkContents() error {
 		}
 		got, seen := verified[blobID]
 		if !seen {
-			n, err := c.u.blobs.Verify(blobID)
+			n, err := c.u.verifyBody(c.ctx, c.tx, blobID)
 			if err != nil {
 				c.add(0, 0, "contents %d: %v", id, err)
 				n = -1

@@ -26,12 +26,17 @@ import (
 
 const crashChildEnv = "TIDEMARK_CRASH_CHILD_DIR"
 
+// crashInlineMax is the child's inline body threshold.
+const crashInlineMax = 2000
+
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashChildEnv)
 	if dir == "" {
 		t.Skip("run by TestCrash")
 	}
-	s, err := Open(dir, Options{})
+	// Bodies are padded to 0..4000 bytes: about half are stored inline,
+	// half in blob files, and some batches mix the two.
+	s, err := Open(dir, Options{InlineBodyMax: crashInlineMax})
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(1)
@@ -115,6 +120,7 @@ func TestCrash(t *testing.T) {
 	var maxAcked, lastHMS store.ModSeq
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	totalAcks := 0
+	inlineSeen, filesSeen := 0, 0 // bodies of surviving messages, summed over rounds
 	for round := 0; round < rounds; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
@@ -221,13 +227,29 @@ func TestCrash(t *testing.T) {
 		}
 		lastHMS = inbox.HighestModSeq
 		assertClean(t, s, "alice")
+		var all store.UIDSet
+		all.AddRange(1, store.MaxUID)
+		if err := a.Messages(ctx, inbox.ID, all, func(m *store.MessageData) error {
+			if _, ok, _ := inlineData(ctx, a.u.r, m.BlobID); ok {
+				inlineSeen++
+			} else if hasBlobFile(a, m.BlobID) {
+				filesSeen++
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 		a.Close()
 		s.Close()
 	}
 	if totalAcks < rounds {
 		t.Fatalf("only %d acknowledged operations in %d rounds", totalAcks, rounds)
 	}
-	t.Logf("%d rounds, %d acknowledged operations, final HIGHESTMODSEQ %d", rounds, totalAcks, lastHMS)
+	if inlineSeen == 0 || filesSeen == 0 {
+		t.Fatalf("bodies checked: %d inline, %d in files; the test must cover both", inlineSeen, filesSeen)
+	}
+	t.Logf("%d rounds, %d acknowledged operations, final HIGHESTMODSEQ %d, %d inline and %d file bodies checked",
+		rounds, totalAcks, lastHMS, inlineSeen, filesSeen)
 }
 
 func parseUID(t *testing.T, s string) store.UID {

@@ -1,22 +1,27 @@
 // Package sqlitestore is Tidemark's embedded store backend: it implements
 // store.Store with one SQLite metadata database per user (pure-Go driver,
-// WAL mode) and a content-addressed blob directory for message bytes.
+// WAL mode) holding the metadata and the bodies of small messages, and a
+// content-addressed blob directory for the bytes of larger ones.
 //
 // # Layout
 //
-//	DIR/users/<name>/meta.db        metadata (schema below), WAL mode
+//	DIR/users/<name>/meta.db        metadata and small bodies (schema below), WAL mode
 //	DIR/users/<name>/manifest.json  durable modseq floor and UIDVALIDITY counter
-//	DIR/users/<name>/blobs/ab/ab..  message bytes, see package blob
+//	DIR/users/<name>/blobs/ab/ab..  bytes of larger messages, see package blob
 //
 // User names are case-insensitive: they are folded to lower case, so
 // "Alice" and "alice" are one user, stored as "alice". A name is 1 to 128
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 2 (PRAGMA user_version = 2)
+// # Schema, version 3 (PRAGMA user_version = 3)
 //
-// A database of version 1 (flags and modseq in one row per message) is
-// converted when opened (see migrateV1); any other version is refused.
+// Databases of older versions are converted in place when opened; a newer
+// version is refused. Version 1 kept flags and modseq in one row per
+// message (see migrateV1). Version 2 had no bodies table and no
+// contents_blob index: every body was a blob file; converting it only
+// creates the two, and the existing files stay where they are (a body is
+// looked up in the bodies table first, then in blobs/).
 //
 // meta(key, value): key/value integers.
 //   - "modseq_floor": the modseq reservation this database last agreed on
@@ -42,11 +47,22 @@
 //
 // contents: one row per delivered message, shared by its copies.
 //   - id: INTEGER PRIMARY KEY AUTOINCREMENT.
-//   - blob_id: hex SHA-256 of the bytes (file in blobs/).
+//   - blob_id: hex SHA-256 of the bytes, the content id: the key of a
+//     bodies row or the name of a file in blobs/ (or both, for a body
+//     stored as a file before version 3 and appended again since).
 //   - size: RFC822.SIZE.
 //   - internaldate (unix seconds), internaldate_zone (seconds east of UTC).
 //   - email_id, thread_id: RFC 8474 object ids.
 //   - structure: message.Structure.Marshal output.
+//
+// bodies: message bytes stored in the database, one row per distinct
+// content; written in the transaction that adds the first message naming
+// it, deleted in the transaction that drops the last contents row naming
+// it.
+//   - id: TEXT PRIMARY KEY, the content id (contents.blob_id).
+//   - data: the message bytes, at most Options.InlineBodyMax when written
+//     (DefaultInlineBodyMax, 128 KiB, unless configured); the size is
+//     length(data).
 //
 // A message lives in two places: its immutable facts in a messages row,
 // its mutable state (flags, keywords, modseq) as an entry of a
@@ -92,16 +108,24 @@
 // range; message_chunks (mailbox_id, max_modseq) and tombstones
 // (mailbox_id, modseq) for the two range scans that answer ChangesSince
 // (only chunks holding a change are read); messages (content_id) to find
-// contents no longer referenced. No foreign key constraints are declared
+// contents no longer referenced; contents (blob_id) to find bodies no
+// longer referenced. No foreign key constraints are declared
 // (they would cost on every insert); Check verifies the references
 // instead.
 //
 // # Write path
 //
 // One writer per user: a mutex plus BEGIN IMMEDIATE on a single writer
-// connection. Message bytes are written and fsynced to the blob store
-// before the metadata transaction starts; the transaction commits with
-// synchronous=FULL, so a returned call is durable. Hub notifications are
+// connection. Append reads each body before the transaction: one of at
+// most InlineBodyMax bytes is kept in memory (up to 32 MiB per call) and
+// inserted into bodies by the transaction itself, so the WAL commit makes
+// bytes and metadata durable together, one fsync for the whole batch; a
+// larger one is streamed to the blob store, and the batch's files are
+// fsynced before the transaction starts. The transaction commits with
+// synchronous=FULL, so a returned call is durable. COPY and MOVE share
+// contents rows and never copy bytes. Unreferenced blob files are removed
+// only by Store.CollectBlobs; unreferenced bodies rows never outlive the
+// transaction that unreferenced them. Hub notifications are
 // published after the commit, never before. Every modseq is allocated by
 // one function (writeTx.modseq): HIGHESTMODSEQ+1, once per mailbox per
 // transaction, and only when something actually changes.

@@ -25,7 +25,13 @@ func openStore(t testing.TB, dir string, opts Options) *Store {
 // newAccount returns a fresh store in a temp dir with user "alice" open.
 func newAccount(t testing.TB) (*Store, *Account) {
 	t.Helper()
-	s := openStore(t, t.TempDir(), Options{})
+	return newAccountWith(t, Options{})
+}
+
+// newAccountWith is newAccount with the given options.
+func newAccountWith(t testing.TB, opts Options) (*Store, *Account) {
+	t.Helper()
+	s := openStore(t, t.TempDir(), opts)
 	if err := s.CreateUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -85,3 +91,13 @@ func assertErr(t testing.TB, err, want error) {
 }
 
 func isErr(err, want error) bool { return errors.Is(err, want) }
+
+// countBodies returns the number of bodies stored inline.
+func countBodies(t testing.TB, a *Account) int {
+	t.Helper()
+	var n int
+	if err := a.u.r.QueryRowContext(ctx, `SELECT count(*) FROM bodies`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -2,6 +2,8 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -115,7 +117,8 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 }
 
 // dropUnreferencedContents deletes the contents rows among ids that no
-// message refers to any more. Their blobs are left to blob collection.
+// message refers to any more, and the inline bodies no remaining contents
+// row names; blob files are left to blob collection.
 func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 	if len(ids) == 0 {
 		return nil
@@ -123,17 +126,25 @@ func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 	slices.Sort(ids)
 	ids = slices.Compact(ids) // copies share contents: test each once
 	stmt, err := t.tx.PrepareContext(t.ctx,
-		`DELETE FROM contents WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE content_id = ?)`)
+		`DELETE FROM contents WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE content_id = ?) RETURNING blob_id`)
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
+	var bodies []string
 	for _, id := range ids {
-		if _, err := stmt.ExecContext(t.ctx, id, id); err != nil {
+		var body string
+		err := stmt.QueryRowContext(t.ctx, id, id).Scan(&body)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // still referenced
+		}
+		if err != nil {
 			return fmt.Errorf("drop contents: %w", err)
 		}
+		bodies = append(bodies, body)
 	}
-	return nil
+	slices.Sort(bodies)
+	return t.dropUnreferencedBodies(slices.Compact(bodies))
 }
 
 // RenameMailbox renames a mailbox and its subtree, keeping ids and so

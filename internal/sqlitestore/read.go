@@ -293,13 +293,9 @@ func (u *userDB) fillStates(ctx context.Context, tx *sql.Tx, id store.MailboxID,
 	return rows.Err()
 }
 
-// OpenBlob opens a message's bytes.
+// OpenBlob opens a message's bytes, stored inline or in a blob file.
 func (a *Account) OpenBlob(ctx context.Context, blobID string) (store.Blob, error) {
-	f, err := a.u.blobs.Open(blobID)
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
+	return a.u.openBody(ctx, blobID)
 }
 
 // Usage adds up the mailbox counters.

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 2
+const schemaVersion = 3
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -62,6 +62,17 @@ CREATE TABLE thread_refs (
 ) WITHOUT ROWID;
 `
 
+// schemaV3Bodies is what schema version 3 added: message bodies stored
+// inside the database, and the index that finds the last contents row of a
+// body.
+const schemaV3Bodies = `
+CREATE TABLE bodies (
+	id   TEXT PRIMARY KEY,
+	data BLOB NOT NULL
+);
+CREATE INDEX contents_blob ON contents (blob_id);
+`
+
 // schemaV2Messages is the part of the schema version 2 changed.
 const schemaV2Messages = `
 CREATE TABLE messages (
@@ -103,7 +114,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return nil
 	case v > schemaVersion:
 		return fmt.Errorf("schema version %d is newer than this program's %d", v, schemaVersion)
-	case v != 0 && v != 1:
+	case v < 0:
 		return fmt.Errorf("schema version %d is not supported", v)
 	}
 	tx, err := db.BeginTx(ctx, nil)
@@ -111,12 +122,21 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	defer tx.Rollback()
-	if v == 1 {
+	switch v {
+	case 0:
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	case 1:
 		if err := migrateV1(ctx, tx); err != nil {
 			return fmt.Errorf("convert schema version 1: %w", err)
 		}
-	} else if _, err := tx.ExecContext(ctx, schemaV2); err != nil {
-		return fmt.Errorf("create schema: %w", err)
+		fallthrough
+	case 2:
+		// Version 3 only adds: bodies already in files stay there.
+		if _, err := tx.ExecContext(ctx, schemaV3Bodies); err != nil {
+			return fmt.Errorf("convert schema version 2: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err

@@ -16,7 +16,8 @@ import (
 func TestMigrateV1(t *testing.T) {
 	withChunkMax(t, 3)
 	dir := t.TempDir()
-	s := openStore(t, dir, Options{})
+	// Version 1 kept every body in a file.
+	s := openStore(t, dir, Options{InlineBodyMax: -1})
 	if err := s.CreateUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +73,7 @@ func TestMigrateV1(t *testing.T) {
 	}
 	for _, q := range []string{
 		`DROP TABLE messages`, `DROP TABLE message_chunks`, `DROP TABLE keyword_sets`,
+		`DROP TABLE bodies`, `DROP INDEX contents_blob`,
 		`ALTER TABLE old RENAME TO messages`,
 		`CREATE INDEX messages_modseq ON messages (mailbox_id, modseq)`,
 		`CREATE INDEX messages_content ON messages (content_id)`,

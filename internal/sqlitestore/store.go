@@ -19,8 +19,30 @@ type Options struct {
 	// MaxMessageSize is the largest message Append accepts, in bytes
 	// (store.ErrTooBig beyond); 0 means no limit.
 	MaxMessageSize int64
+	// InlineBodyMax is the largest message body stored inside the user's
+	// database, committed with the message rows in one durable write;
+	// larger bodies go to blob files, made durable before the commit.
+	// 0 means DefaultInlineBodyMax; a negative value stores every body in
+	// a file.
+	InlineBodyMax int64
 	// Hub receives commit notifications; Open creates one if nil.
 	Hub *store.Hub
+}
+
+// DefaultInlineBodyMax is the InlineBodyMax used when Options leaves it
+// 0. Measured (docs/benchmarks.md): bodies up to this size append faster
+// inline than as files, and larger ones are rare in mail.
+const DefaultInlineBodyMax = 128 << 10
+
+// inlineMax returns the effective inline threshold; -1 means none.
+func (o Options) inlineMax() int64 {
+	switch {
+	case o.InlineBodyMax == 0:
+		return DefaultInlineBodyMax
+	case o.InlineBodyMax < 0:
+		return -1
+	}
+	return o.InlineBodyMax
 }
 
 // Store is the embedded backend: a directory of per-user stores. It is
@@ -76,7 +98,7 @@ func (s *Store) CreateUser(ctx context.Context, user string) error {
 		return fmt.Errorf("create user: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	u, err := openUserDB(ctx, name, tmp, s.opts.MaxMessageSize, s.hub)
+	u, err := openUserDB(ctx, name, tmp, s.opts, s.hub)
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", name, err)
 	}
@@ -179,7 +201,7 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("open user %q: %w", name, store.ErrNoUser)
 	}
-	u, err := openUserDB(ctx, name, dir, s.opts.MaxMessageSize, s.hub)
+	u, err := openUserDB(ctx, name, dir, s.opts, s.hub)
 	if err != nil {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}

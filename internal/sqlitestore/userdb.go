@@ -21,11 +21,14 @@ type userDB struct {
 	dir   string
 	hub   *store.Hub
 	blobs *blob.Store
-	w     *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
-	r     *sql.DB // reader connections, query_only
-	refs  int     // open handles; guarded by Store.mu
-	kw    *kwCache
-	watch *foreignWatch // nil while reconcile runs and for a user being created
+	// maxSize is the largest message accepted (0: no limit); inlineMax
+	// the largest body stored in the bodies table (-1: none).
+	maxSize, inlineMax int64
+	w                  *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
+	r                  *sql.DB // reader connections, query_only
+	refs               int     // open handles; guarded by Store.mu
+	kw                 *kwCache
+	watch              *foreignWatch // nil while reconcile runs and for a user being created
 
 	// writeMu serializes write transactions (one writer per user) and
 	// guards man and dbFloor.
@@ -56,8 +59,8 @@ func dsn(path string, reader bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-func openUserDB(ctx context.Context, name, dir string, maxSize int64, hub *store.Hub) (*userDB, error) {
-	blobs, err := blob.New(filepath.Join(dir, "blobs"), maxSize)
+func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.Hub) (*userDB, error) {
+	blobs, err := blob.New(filepath.Join(dir, "blobs"), opts.MaxMessageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +81,8 @@ func openUserDB(ctx context.Context, name, dir string, maxSize int64, hub *store
 		return nil, err
 	}
 	r.SetMaxIdleConns(4)
-	u := &userDB{name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache()}
+	u := &userDB{name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax()}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
 		return nil, err

@@ -1,0 +1,167 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/tidemark-mail/tidemark/internal/blob"
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Message bodies live in one of two places, under the same content id
+// (hex SHA-256 of the bytes): bodies up to userDB.inlineMax in the bodies
+// table, written in the transaction that adds their messages, so that one
+// WAL commit makes bytes and metadata durable together; larger ones in
+// blob files, made durable before that transaction (see the package doc).
+
+// inlineBatchBudget bounds the bytes one Append holds in memory for
+// inline bodies; the rest of a very large batch goes to blob files.
+const inlineBatchBudget = 32 << 20
+
+// bodyReader is how a body reaches prepareBody: the message bytes and the
+// inline bytes still available to the call.
+type bodyReader struct {
+	r      io.Reader
+	budget *int64
+}
+
+// prepareBody reads a message body and parses it. A body that fits under
+// the inline threshold (and the call's budget) is kept in memory for the
+// transaction and returned with a nil Pending; a larger one is streamed to
+// a pending blob file and parsed from there, never held in memory.
+func (u *userDB) prepareBody(p *preparedMessage, body bodyReader) (*blob.Pending, error) {
+	limit := min(u.inlineMax, *body.budget)
+	if limit < 0 {
+		return u.prepareFileBody(p, body.r)
+	}
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(body.r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if n > limit {
+		// Too large to inline: the bytes read so far start the file.
+		return u.prepareFileBody(p, io.MultiReader(&buf, body.r))
+	}
+	if u.maxSize > 0 && n > u.maxSize {
+		return nil, fmt.Errorf("message larger than %d bytes: %w", u.maxSize, store.ErrTooBig)
+	}
+	*body.budget -= n
+	data := buf.Bytes()
+	sum := sha256.Sum256(data)
+	p.blobID, p.size, p.inline = hex.EncodeToString(sum[:]), n, data
+	return nil, p.parse(bytes.NewReader(data))
+}
+
+func (u *userDB) prepareFileBody(p *preparedMessage, body io.Reader) (*blob.Pending, error) {
+	b, err := u.blobs.Write(body)
+	if err != nil {
+		return nil, err
+	}
+	p.blobID, p.size = b.ID, b.Size
+	if err := p.parse(io.NewSectionReader(b.ReaderAt(), 0, b.Size)); err != nil {
+		u.blobs.Abort([]*blob.Pending{b})
+		return nil, err
+	}
+	return b, nil
+}
+
+// parse fills in the structure and thread headers from the body.
+func (p *preparedMessage) parse(r io.Reader) error {
+	st, err := message.Parse(r)
+	if err == nil {
+		p.structure, err = st.Marshal()
+	}
+	if err != nil {
+		return fmt.Errorf("parse: %w", err)
+	}
+	p.thread = threadHeadersOf(st)
+	return nil
+}
+
+// inlineBody is a body read from the bodies table. It implements
+// store.Blob; bytes.Reader's Size is the body's length.
+type inlineBody struct{ *bytes.Reader }
+
+func (inlineBody) Close() error { return nil }
+
+var _ store.Blob = inlineBody{}
+
+// queryer is what both a transaction and a database offer.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inlineData returns the body stored in the database under id, or
+// ok false when there is none.
+func inlineData(ctx context.Context, q queryer, id string) (data []byte, ok bool, err error) {
+	err = q.QueryRowContext(ctx, `SELECT data FROM bodies WHERE id = ?`, id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read body %s: %w", id, err)
+	}
+	return data, true, nil
+}
+
+// openBody opens a body wherever it is stored: the database first (where
+// small bodies are), then the blob files.
+func (u *userDB) openBody(ctx context.Context, id string) (store.Blob, error) {
+	data, ok, err := inlineData(ctx, u.r, id)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return inlineBody{bytes.NewReader(data)}, nil
+	}
+	f, err := u.blobs.Open(id)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// verifyBody rereads a body and checks that it hashes to its id; it
+// returns its size.
+func (u *userDB) verifyBody(ctx context.Context, q queryer, id string) (int64, error) {
+	data, ok, err := inlineData(ctx, q, id)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return u.blobs.Verify(id)
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != id {
+		return int64(len(data)), fmt.Errorf("body %s: content hashes to %s", id, got)
+	}
+	return int64(len(data)), nil
+}
+
+// dropUnreferencedBodies deletes the inline bodies among ids that no
+// contents row names any more. Files are left to blob collection.
+func (t *writeTx) dropUnreferencedBodies(ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	stmt, err := t.tx.PrepareContext(t.ctx,
+		`DELETE FROM bodies WHERE id = ? AND NOT EXISTS (SELECT 1 FROM contents WHERE blob_id = ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, id := range ids {
+		if _, err := stmt.ExecContext(t.ctx, id, id); err != nil {
+			return fmt.Errorf("drop body: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// messageOfSize returns a parseable message of exactly n bytes (n >= 200).
+func messageOfSize(i, n int) []byte {
+	head := testMessage(i, "X-Pad: ")
+	pad := n - len(head) - 2
+	return []byte(testMessage(i, "X-Pad: "+strings.Repeat("p", pad)+"\r\n"))
+}
+
+func hasBlobFile(a *Account, id string) bool {
+	_, err := os.Stat(filepath.Join(a.u.dir, "blobs", id[:2], id))
+	return err == nil
+}
+
+func readAllBlob(t *testing.T, a *Account, id string) []byte {
+	t.Helper()
+	b, err := a.OpenBlob(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got, err := io.ReadAll(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(got)) != b.Size() {
+		t.Fatalf("Size %d, read %d bytes", b.Size(), len(got))
+	}
+	tail := make([]byte, 4)
+	if _, err := b.ReadAt(tail, b.Size()-4); err != nil || !bytes.Equal(tail, got[len(got)-4:]) {
+		t.Fatalf("ReadAt = %q, %v", tail, err)
+	}
+	return got
+}
+
+// TestInlineThreshold appends bodies just at and just over the inline
+// threshold: the first lives in the database only, the second in a blob
+// file only, and both read back the same way under their content id.
+func TestInlineThreshold(t *testing.T) {
+	const limit = 1000
+	s, a := newAccountWith(t, Options{InlineBodyMax: limit})
+	inbox := mustMailbox(t, a, "INBOX")
+	small, large := messageOfSize(1, limit), messageOfSize(2, limit+1)
+	if len(small) != limit || len(large) != limit+1 {
+		t.Fatalf("sizes %d %d", len(small), len(large))
+	}
+	res, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: bytes.NewReader(small)}, {Body: bytes.NewReader(large)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	a.Messages(ctx, inbox.ID, store.UIDSetOf(res.UIDs...), func(m *store.MessageData) error {
+		ids = append(ids, m.BlobID)
+		return nil
+	})
+	for i, body := range [][]byte{small, large} {
+		sum := sha256.Sum256(body)
+		if ids[i] != hex.EncodeToString(sum[:]) {
+			t.Fatalf("message %d: id %s is not the SHA-256 of its bytes", i, ids[i])
+		}
+		if got := readAllBlob(t, a, ids[i]); !bytes.Equal(got, body) {
+			t.Fatalf("message %d reads back differently", i)
+		}
+	}
+	if _, ok, _ := inlineData(ctx, a.u.r, ids[0]); !ok || hasBlobFile(a, ids[0]) {
+		t.Fatalf("body at the threshold: inline %v, file %v", ok, hasBlobFile(a, ids[0]))
+	}
+	if _, ok, _ := inlineData(ctx, a.u.r, ids[1]); ok || !hasBlobFile(a, ids[1]) {
+		t.Fatalf("body over the threshold: inline %v, file %v", ok, hasBlobFile(a, ids[1]))
+	}
+	// The same bytes again: same id, no second copy.
+	res2, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: bytes.NewReader(small)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Messages(ctx, inbox.ID, store.UIDSetOf(res2.UIDs...), func(m *store.MessageData) error {
+		if m.BlobID != ids[0] {
+			t.Errorf("duplicate got id %s", m.BlobID)
+		}
+		return nil
+	})
+	if n := countBodies(t, a); n != 1 {
+		t.Fatalf("%d inline bodies, want 1", n)
+	}
+	// Expunging one of two references keeps the body.
+	if _, err := a.Expunge(ctx, inbox.ID, store.UIDSetOf(res.UIDs[0])); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAllBlob(t, a, ids[0]); !bytes.Equal(got, small) {
+		t.Fatal("shared body lost with its first reference")
+	}
+	assertClean(t, s, "alice")
+}
+
+func TestInlineTooBig(t *testing.T) {
+	s, a := newAccountWith(t, Options{MaxMessageSize: 500, InlineBodyMax: 1000})
+	inbox := mustMailbox(t, a, "INBOX")
+	_, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: bytes.NewReader(messageOfSize(1, 501))}})
+	assertErr(t, err, store.ErrTooBig)
+	if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: bytes.NewReader(messageOfSize(1, 500))}}); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	if n := countBodies(t, a); n != 1 {
+		t.Fatalf("%d inline bodies, want 1", n)
+	}
+	assertClean(t, s, "alice")
+}
+
+// TestCheckInlineBody corrupts and orphans inline bodies behind the
+// store's back; Check must report each.
+func TestCheckInlineBody(t *testing.T) {
+	s, a := newAccount(t)
+	inbox := mustMailbox(t, a, "INBOX")
+	appendN(t, a, inbox.ID, 2, store.Flags{})
+	var ids []string
+	a.Messages(ctx, inbox.ID, store.UIDSetOf(1, 2), func(m *store.MessageData) error {
+		ids = append(ids, m.BlobID)
+		return nil
+	})
+	exec := func(q string, args ...any) {
+		if _, err := a.u.w.ExecContext(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`UPDATE bodies SET data = ? WHERE id = ?`, []byte("tampered"), ids[0])
+	exec(`DELETE FROM bodies WHERE id = ?`, ids[1])
+	exec(`INSERT INTO bodies (id, data) VALUES (?, ?)`, strings.Repeat("0", 64), []byte("orphan"))
+	ps, err := s.Check(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := ""
+	for _, p := range ps {
+		text += p.String() + "\n"
+	}
+	for _, want := range []string{"content hashes to", ids[1], "inline body " + strings.Repeat("0", 64) + " unreferenced"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Check did not report %q:\n%s", want, text)
+		}
+	}
+}
+
+// TestMigrateV2 turns a store into the version 2 layout (every body a
+// file, no bodies table), reopens it and checks that the old bodies still
+// read back, that new ones go inline and that the store is clean.
+func TestMigrateV2(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{InlineBodyMax: -1})
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := mustMailbox(t, a, "INBOX")
+	appendN(t, a, inbox.ID, 3, store.Flags{})
+	a.Close()
+	s.Close()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, "users", "alice", "meta.db"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TABLE bodies`, `DROP INDEX contents_blob`, `PRAGMA user_version = 2`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	db.Close()
+
+	s = openStore(t, dir, Options{})
+	a, err = s.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var v int
+	if err := a.u.r.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version %d, %v", v, err)
+	}
+	var old []string
+	a.Messages(ctx, inbox.ID, store.UIDSetOf(1, 2, 3), func(m *store.MessageData) error {
+		old = append(old, m.BlobID)
+		return nil
+	})
+	for i, id := range old {
+		if !hasBlobFile(a, id) {
+			t.Fatalf("old body %d not in a file", i)
+		}
+		if got := readAllBlob(t, a, id); !strings.Contains(string(got), "Subject: message") {
+			t.Fatalf("old body %d reads %q", i, got)
+		}
+	}
+	appendN(t, a, inbox.ID, 2, store.Flags{})
+	if n := countBodies(t, a); n == 0 {
+		t.Fatal("new bodies not stored inline after conversion")
+	}
+	assertClean(t, s, "alice")
+}
