@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"os"
 	"os/signal"
 	"strconv"
@@ -27,7 +28,7 @@ func runLoad(args []string) int {
 	scenarios := fs.String("scenario", "all", "comma list of scenarios, or all: "+strings.Join(loadtest.ScenarioNames(), ","))
 	sizes := fs.String("sizes", "10000,100000", "comma list of mailbox sizes for the sized scenarios")
 	reps := fs.Int("reps", 5, "timed repetitions per operation")
-	mbox := fs.String("mbox", "/work/shared/data/bench.mbox", "mbox file whose messages are appended")
+	mbox := fs.String("mbox", corpus.Path(), "mbox file whose messages are appended")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	concurrency := fs.Int("concurrency", 16, "sessions of the concurrent scenario")
 	duration := fs.Duration("duration", 10*time.Second, "length of the concurrent scenario")

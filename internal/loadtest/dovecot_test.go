@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"os"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ func TestScenariosAgainstDovecot(t *testing.T) {
 	if addr == "" {
 		t.Skip("TIDEMARK_REF_DOVECOT not set (e.g. 127.0.0.1:11143)")
 	}
-	msgs, err := ReadMbox("/work/shared/data/bench.mbox")
+	msgs, err := ReadMbox(corpus.Path())
 	if err != nil {
 		msgs = nil
 		for i := range 50 {

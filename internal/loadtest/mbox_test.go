@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"strings"
 	"testing"
 )
@@ -46,7 +47,7 @@ func TestSplitMboxIgnoresTextBeforeFirstFromLine(t *testing.T) {
 }
 
 func TestReadMboxBenchCorpus(t *testing.T) {
-	const path = "/work/shared/data/bench.mbox"
+	path := corpus.Path()
 	msgs, err := ReadMbox(path)
 	if err != nil {
 		t.Skipf("bench corpus not available: %v", err)

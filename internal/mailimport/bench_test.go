@@ -2,6 +2,7 @@ package mailimport
 
 import (
 	"context"
+	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"os"
 	"testing"
 )
@@ -9,7 +10,7 @@ import (
 // BenchmarkImportBenchMbox imports the 2,000-message benchmark mbox into an
 // empty account per iteration, reporting messages/s and MB/s.
 func BenchmarkImportBenchMbox(b *testing.B) {
-	const path = "/work/shared/data/bench.mbox"
+	path := corpus.Path()
 	st, err := os.Stat(path)
 	if err != nil {
 		b.Skipf("%s not present", path)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"io"
 	"maps"
 	"os"
@@ -329,7 +330,7 @@ func TestRoundTripFromMbox(t *testing.T) {
 }
 
 func TestImportBenchMbox(t *testing.T) {
-	const path = "/work/shared/data/bench.mbox"
+	path := corpus.Path()
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("%s not present", path)
 	}

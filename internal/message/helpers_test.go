@@ -3,12 +3,13 @@ package message
 import (
 	"bytes"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"io"
 	"os"
 	"testing"
 )
 
-const benchMbox = "/work/shared/data/bench.mbox"
+var benchMbox = corpus.Path()
 
 // splitMbox cuts an mboxrd file into messages: the "From " separator line
 // is dropped, ">From " quoting undone, and the blank line that ends each

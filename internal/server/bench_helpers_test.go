@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"io"
 	"log/slog"
 	"net"
@@ -135,7 +136,7 @@ func (bs *benchServer) fill(b *testing.B, n int, body func(i int) string) {
 }
 
 // benchMboxPath is the shared benchmark corpus: 2,000 messages.
-const benchMboxPath = "/work/shared/data/bench.mbox"
+var benchMboxPath = corpus.Path()
 
 // benchMboxMessages reads the first n messages of the benchmark corpus
 // (all of them when n is 0) as an import would store them, with CRLF line

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"bytes"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"os"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 // 1,000,000-message cases take about a minute to set up and run only with
 // TIDEMARK_BENCH_BIG=1.
 
-const benchMbox = "/work/shared/data/bench.mbox"
+var benchMbox = corpus.Path()
 
 // loadMbox splits an mbox file into messages at "From " lines.
 func loadMbox(b *testing.B) [][]byte {
