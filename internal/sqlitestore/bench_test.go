@@ -37,34 +37,86 @@ func benchAccount(b *testing.B) (*Store, *Account, store.MailboxInfo) {
 	return s, a, mustMailbox(b, a, "INBOX")
 }
 
+// bodyForms are the two ways a body is stored: inline (the default
+// threshold) and in blob files (inline storage off), for side by side
+// figures.
+var bodyForms = []struct {
+	name string
+	opts Options
+}{
+	{"inline", Options{}},
+	{"files", Options{InlineBodyMax: -1}},
+}
+
 func BenchmarkAppendSingle(b *testing.B) {
 	msgs := loadMbox(b)
-	_, a, inbox := benchAccount(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		m := msgs[i%len(msgs)]
-		if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: bytes.NewReader(m)}}); err != nil {
-			b.Fatal(err)
-		}
+	for _, form := range bodyForms {
+		b.Run(form.name, func(b *testing.B) {
+			_, a := newAccountWith(b, form.opts)
+			inbox := mustMailbox(b, a, "INBOX")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m := msgs[i%len(msgs)]
+				if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: bytes.NewReader(m)}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 func BenchmarkAppendBatch100(b *testing.B) {
 	msgs := loadMbox(b)
-	_, a, inbox := benchAccount(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		batch := make([]store.NewMessage, 100)
-		for j := range batch {
-			batch[j].Body = bytes.NewReader(msgs[(i*100+j)%len(msgs)])
-		}
-		if _, err := a.Append(ctx, inbox.ID, batch); err != nil {
-			b.Fatal(err)
+	for _, form := range bodyForms {
+		b.Run(form.name, func(b *testing.B) {
+			_, a := newAccountWith(b, form.opts)
+			inbox := mustMailbox(b, a, "INBOX")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				batch := make([]store.NewMessage, 100)
+				for j := range batch {
+					batch[j].Body = bytes.NewReader(msgs[(i*100+j)%len(msgs)])
+				}
+				if _, err := a.Append(ctx, inbox.ID, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/msg")
+		})
+	}
+}
+
+// BenchmarkAppendSize appends batches of 10 distinct messages of one size
+// inline and as files: where inline stops paying is where
+// DefaultInlineBodyMax belongs.
+func BenchmarkAppendSize(b *testing.B) {
+	for _, size := range []int{4 << 10, 32 << 10, 64 << 10, 128 << 10, 512 << 10} {
+		for _, form := range []struct {
+			name string
+			opts Options
+		}{
+			{"inline", Options{InlineBodyMax: 1 << 30}},
+			{"files", Options{InlineBodyMax: -1}},
+		} {
+			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, form.name), func(b *testing.B) {
+				_, a := newAccountWith(b, form.opts)
+				inbox := mustMailbox(b, a, "INBOX")
+				b.SetBytes(int64(10 * size))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					batch := make([]store.NewMessage, 10)
+					for j := range batch {
+						batch[j].Body = bytes.NewReader(messageOfSize(i*10+j, size))
+					}
+					if _, err := a.Append(ctx, inbox.ID, batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/msg")
 }
 
 // fillMailbox inserts n messages straight into the schema, all sharing

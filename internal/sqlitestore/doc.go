@@ -61,7 +61,7 @@
 // it.
 //   - id: TEXT PRIMARY KEY, the content id (contents.blob_id).
 //   - data: the message bytes, at most Options.InlineBodyMax when written
-//     (DefaultInlineBodyMax, 128 KiB, unless configured); the size is
+//     (DefaultInlineBodyMax, 64 KiB, unless configured); the size is
 //     length(data).
 //
 // A message lives in two places: its immutable facts in a messages row,

@@ -30,9 +30,9 @@ type Options struct {
 }
 
 // DefaultInlineBodyMax is the InlineBodyMax used when Options leaves it
-// 0. Measured (docs/benchmarks.md): bodies up to this size append faster
+// 0. Measured (docs/benchmarks.md, BenchmarkAppendSize): bodies up to about this size append faster
 // inline than as files, and larger ones are rare in mail.
-const DefaultInlineBodyMax = 128 << 10
+const DefaultInlineBodyMax = 64 << 10
 
 // inlineMax returns the effective inline threshold; -1 means none.
 func (o Options) inlineMax() int64 {
