@@ -438,3 +438,32 @@ func (b *Box) ChangesSince(since store.ModSeq) (ch store.Changes, ok bool) {
 	slices.SortFunc(changed, func(x, y store.MessageState) int { return int(int64(x.UID) - int64(y.UID)) })
 	return store.Changes{Mailbox: b.info, Changed: changed, Vanished: vanished, Exact: true}, true
 }
+
+// Committed hands the Box the changes of a commit the caller just made
+// (a flag change: the messages it changed, with their new state, all at
+// modseq m), so the Box need not read them back from the store. It applies
+// them only when they are exactly the next step: the Box stands at the
+// modseq before m and the Hub has published nothing since the Box last
+// looked but this commit. Otherwise it does nothing and the next Sync asks
+// the store as usual.
+func (b *Box) Committed(m store.ModSeq, changed []store.MessageState) {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	if !b.loaded || m == 0 {
+		return
+	}
+	gen := b.reg.st.Hub().Generation(b.key.user, b.key.id)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	since := b.info.HighestModSeq
+	if since+1 != m || gen != b.gen+1 {
+		return
+	}
+	info := b.info
+	info.HighestModSeq = m
+	ch := store.Changes{Mailbox: info, Changed: changed, Exact: true}
+	b.msgs.apply(ch)
+	b.info = info
+	b.remember(batch{since: since, ch: ch})
+	b.gen = gen
+}

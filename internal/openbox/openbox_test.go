@@ -421,3 +421,47 @@ func TestBrokenBoxNotKept(t *testing.T) {
 		t.Fatalf("a failed Box was kept: open %d idle %d", reg.Open(), reg.Idle())
 	}
 }
+
+// A commit handed over by its maker is applied without a store read when
+// it is the next step, and ignored (left to Sync) when it is not.
+func TestCommitted(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	inbox, _ := acct.Mailbox(ctx, "INBOX")
+	appendN(t, acct, inbox.ID, 10, store.Flags{})
+	reg := NewRegistry(st)
+	defer reg.Close()
+	b, err := reg.Acquire(ctx, "alice", inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+
+	res, err := acct.SetFlags(ctx, inbox.ID, store.UIDSetOf(2, 3, 4), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Committed(res.ModSeq, res.Changed)
+	if b.Info().HighestModSeq != res.ModSeq {
+		t.Fatalf("Committed of the next step was not applied (box at %d, commit %d)", b.Info().HighestModSeq, res.ModSeq)
+	}
+	requireMatchesStore(t, b, acct, inbox.ID) // no Sync in between
+
+	// Another commit slips in first: the hand-over must be ignored.
+	if _, err := acct.SetFlags(ctx, inbox.ID, store.UIDSetOf(5), store.FlagsAdd, store.Flags{System: store.FlagDeleted}, 0); err != nil {
+		t.Fatal(err)
+	}
+	res, err = acct.SetFlags(ctx, inbox.ID, store.UIDSetOf(6), store.FlagsAdd, store.Flags{System: store.FlagFlagged}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := b.Info().HighestModSeq
+	b.Committed(res.ModSeq, res.Changed)
+	if b.Info().HighestModSeq != before {
+		t.Fatal("Committed applied a commit that was not the next step")
+	}
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	requireMatchesStore(t, b, acct, inbox.ID)
+}

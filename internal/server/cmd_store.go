@@ -207,6 +207,9 @@ func runStore(s *Session, c *Cmd) error {
 		if err != nil {
 			return err
 		}
+		// The shared mailbox takes the change from here rather than
+		// reading 100,000 changed messages back from the store.
+		s.box.Committed(res.ModSeq, res.Changed)
 	}
 	s.reportStore(a, uid, res)
 
