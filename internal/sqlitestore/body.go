@@ -102,7 +102,11 @@ type queryer interface {
 // inlineData returns the body stored in the database under id, or
 // ok false when there is none.
 func inlineData(ctx context.Context, q queryer, id string) (data []byte, ok bool, err error) {
-	err = q.QueryRowContext(ctx, `SELECT data FROM bodies WHERE id = ?`, id).Scan(&data)
+	return scanInline(q.QueryRowContext(ctx, `SELECT data FROM bodies WHERE id = ?`, id), id)
+}
+
+func scanInline(row *sql.Row, id string) (data []byte, ok bool, err error) {
+	err = row.Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -115,7 +119,7 @@ func inlineData(ctx context.Context, q queryer, id string) (data []byte, ok bool
 // openBody opens a body wherever it is stored: the database first (where
 // small bodies are), then the blob files.
 func (u *userDB) openBody(ctx context.Context, id string) (store.Blob, error) {
-	data, ok, err := inlineData(ctx, u.r, id)
+	data, ok, err := scanInline(u.bodyByID.QueryRowContext(ctx, id), id)
 	if err != nil {
 		return nil, err
 	}

@@ -26,9 +26,13 @@ type userDB struct {
 	maxSize, inlineMax int64
 	w                  *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
 	r                  *sql.DB // reader connections, query_only
-	refs               int     // open handles; guarded by Store.mu
-	kw                 *kwCache
-	watch              *foreignWatch // nil while reconcile runs and for a user being created
+	// bodyByID reads one inline body. Prepared once on r, so reading a
+	// mailbox's bodies (FETCH BODY[], SEARCH TEXT) parses the statement
+	// once per connection instead of once per message.
+	bodyByID *sql.Stmt
+	refs     int // open handles; guarded by Store.mu
+	kw       *kwCache
+	watch    *foreignWatch // nil while reconcile runs and for a user being created
 
 	// writeMu serializes write transactions (one writer per user) and
 	// guards man and dbFloor.
@@ -81,7 +85,13 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, err
 	}
 	r.SetMaxIdleConns(4)
-	u := &userDB{name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
+	bodyByID, err := r.PrepareContext(ctx, `SELECT data FROM bodies WHERE id = ?`)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("prepare body read: %w", err)
+	}
+	u := &userDB{bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
 		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax()}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
@@ -94,6 +104,7 @@ func (u *userDB) close() error {
 	if u.watch != nil {
 		u.watch.stop()
 	}
+	u.bodyByID.Close()
 	err1 := u.r.Close()
 	err2 := u.w.Close()
 	if err1 != nil {
