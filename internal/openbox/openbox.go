@@ -42,14 +42,17 @@ import (
 //
 // A Box that no session holds any more is kept for a while (idle), so a
 // client that reconnects, or a session that selects the same mailbox again,
-// finds it in memory: at most IdleMessages messages across idle Boxes, each
-// for at most IdleTime, least recently released first out. An idle Box is
+// finds it in memory: at most IdleBoxes Boxes holding at most IdleMessages
+// messages in all, each for at most IdleTime, least recently released
+// first out. (Each idle Box keeps its user's store open, and an open store
+// watches for other processes' commits, hence the count bound.) An idle Box is
 // not refreshed; the next Acquire catches it up with the changes since.
 type Registry struct {
 	st store.Store
 	// IdleMessages bounds the messages held by idle Boxes (about 50 bytes
 	// each); IdleTime bounds how long one stays idle. Set before use.
 	IdleMessages int
+	IdleBoxes    int
 	IdleTime     time.Duration
 
 	mu       sync.Mutex
@@ -64,16 +67,17 @@ type boxKey struct {
 	id   store.MailboxID
 }
 
-// Defaults for Registry.IdleMessages and IdleTime.
+// Defaults for Registry.IdleMessages, IdleBoxes and IdleTime.
 const (
 	DefaultIdleMessages = 2_000_000
+	DefaultIdleBoxes    = 256
 	DefaultIdleTime     = 10 * time.Minute
 )
 
 // NewRegistry returns an empty registry over st.
 func NewRegistry(st store.Store) *Registry {
 	return &Registry{
-		st: st, IdleMessages: DefaultIdleMessages, IdleTime: DefaultIdleTime,
+		st: st, IdleMessages: DefaultIdleMessages, IdleBoxes: DefaultIdleBoxes, IdleTime: DefaultIdleTime,
 		boxes: make(map[boxKey]*Box), idle: list.New(),
 	}
 }
@@ -93,7 +97,7 @@ func (r *Registry) evictLocked(now time.Time, everything bool) []*Box {
 	var drop []*Box
 	for e := r.idle.Front(); e != nil; e = r.idle.Front() {
 		b := e.Value.(*Box)
-		if !everything && r.idleMsgs <= r.IdleMessages && now.Sub(b.idleSince) < r.IdleTime {
+		if !everything && r.idleMsgs <= r.IdleMessages && r.idle.Len() <= r.IdleBoxes && now.Sub(b.idleSince) < r.IdleTime {
 			break
 		}
 		r.unidleLocked(b)
@@ -183,7 +187,7 @@ func (b *Box) release(broken bool) {
 	b.refs--
 	var drop []*Box
 	if b.refs == 0 {
-		if broken || r.closed || r.IdleMessages <= 0 {
+		if broken || r.closed || r.IdleMessages <= 0 || r.IdleBoxes <= 0 {
 			delete(r.boxes, b.key)
 			drop = append(drop, b)
 		} else {

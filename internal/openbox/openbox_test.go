@@ -389,6 +389,21 @@ func TestIdleBoxes(t *testing.T) {
 		b4.Release()
 	}
 
+	// Past IdleBoxes the oldest goes too.
+	reg.mu.Lock()
+	reg.IdleMessages, reg.IdleBoxes = 1000, 1
+	reg.mu.Unlock()
+	for _, id := range []store.MailboxID{inbox.ID, other.ID} {
+		b, err := reg.Acquire(ctx, "alice", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+	}
+	if reg.Idle() != 1 {
+		t.Fatalf("idle = %d with IdleBoxes 1", reg.Idle())
+	}
+
 	// Past IdleTime every idle Box goes.
 	reg.mu.Lock()
 	reg.IdleTime = time.Millisecond
