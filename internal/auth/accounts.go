@@ -170,17 +170,23 @@ func (a *Accounts) acquireHashSlot(ctx context.Context) error {
 
 func (a *Accounts) releaseHashSlot() { <-a.hashes }
 
+// newRecord validates a name and a new password and hashes the password.
+func (a *Accounts) newRecord(name, password string) (string, string, error) {
+	name, err := NormalizeName(name)
+	if err != nil {
+		return "", "", err
+	}
+	if err := checkPassword(password); err != nil {
+		return "", "", err
+	}
+	rec, err := a.hash(context.Background(), password)
+	return name, rec, err
+}
+
 // Add creates an account. It fails with ErrExists if name is taken,
 // ErrInvalidName or ErrBadPassword.
 func (a *Accounts) Add(name, password string) error {
-	name, err := NormalizeName(name)
-	if err != nil {
-		return err
-	}
-	if err := checkPassword(password); err != nil {
-		return err
-	}
-	rec, err := a.hash(context.Background(), password)
+	name, rec, err := a.newRecord(name, password)
 	if err != nil {
 		return err
 	}
@@ -202,14 +208,7 @@ func (a *Accounts) Add(name, password string) error {
 // such account). Cached verifications of the old password stop working at
 // once, in this process and, because the record changes, in every other.
 func (a *Accounts) SetPassword(name, password string) error {
-	name, err := NormalizeName(name)
-	if err != nil {
-		return err
-	}
-	if err := checkPassword(password); err != nil {
-		return err
-	}
-	rec, err := a.hash(context.Background(), password)
+	name, rec, err := a.newRecord(name, password)
 	if err != nil {
 		return err
 	}

@@ -284,13 +284,6 @@ func (b *Box) Info() store.MailboxInfo {
 	return b.info
 }
 
-// UIDs returns a copy of the UID list and the modseq it reflects.
-func (b *Box) UIDs() ([]store.UID, store.ModSeq) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return slices.Clone(b.msgs.uids), b.info.HighestModSeq
-}
-
 // Summary is what SELECT reports about a mailbox's messages.
 type Summary struct {
 	Messages       int
@@ -308,13 +301,6 @@ func (b *Box) Current() (store.MailboxInfo, []store.UID, Summary) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.info, b.msgs.sharedUIDs(), b.summaryLocked()
-}
-
-// Summary returns the SELECT figures.
-func (b *Box) Summary() Summary {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return b.summaryLocked()
 }
 
 func (b *Box) summaryLocked() Summary {

@@ -20,6 +20,17 @@ func init() {
 
 // readCopyArgs parses "SP sequence-set SP mailbox", shared by COPY and
 // MOVE.
+// copyTarget resolves COPY's and MOVE's arguments: the messages as store
+// UIDs, and the destination mailbox.
+func copyTarget(s *Session, c *Cmd, set wire.SeqSet, name string) (store.UIDSet, store.MailboxInfo, error) {
+	uids, err := s.SeqSetUIDs(set, c.def.UID)
+	if err != nil {
+		return nil, store.MailboxInfo{}, err
+	}
+	dst, err := s.destination(name)
+	return uids, dst, err
+}
+
 func readCopyArgs(s *Session, c *Cmd) (wire.SeqSet, string, error) {
 	d := c.Dec
 	var set wire.SeqSet
@@ -72,11 +83,7 @@ func runCopy(s *Session, c *Cmd) error {
 	if err != nil {
 		return err
 	}
-	uids, err := s.SeqSetUIDs(set, c.def.UID)
-	if err != nil {
-		return err
-	}
-	dst, err := s.destination(name)
+	uids, dst, err := copyTarget(s, c, set, name)
 	if err != nil {
 		return err
 	}

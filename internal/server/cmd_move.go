@@ -25,11 +25,7 @@ func runMove(s *Session, c *Cmd) error {
 	if v.ReadOnly {
 		return errReadOnly() // the source messages cannot be expunged
 	}
-	uids, err := s.SeqSetUIDs(set, c.def.UID)
-	if err != nil {
-		return err
-	}
-	dst, err := s.destination(name)
+	uids, dst, err := copyTarget(s, c, set, name)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -83,16 +82,6 @@ func register(cmds ...*Command) {
 		}
 		commands[key] = c
 	}
-}
-
-// Commands returns the names in the command table, sorted.
-func Commands() []string {
-	names := make([]string, 0, len(commands))
-	for k := range commands {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	return names
 }
 
 const (
