@@ -41,10 +41,8 @@ func runDelete(s *Session, c *Cmd) error {
 	if err := s.acct.DeleteMailbox(ctx, name); err != nil {
 		return err
 	}
-	// Wake the sessions that have the mailbox open, so that their next
-	// sync point (or IDLE, at once) finds it gone. The store announces
-	// only commits that leave a mailbox at a new modseq.
-	s.srv.cfg.Store.Hub().Publish(s.user, info.ID, 0)
+	// The store's Hub wakes the sessions that have the mailbox open; their
+	// next sync point (or IDLE, at once) finds it gone.
 	if s.view != nil && s.view.Mailbox.ID == info.ID {
 		s.deselect()
 		s.Untagged().Raw("OK [CLOSED] Selected mailbox deleted").CRLF()

@@ -111,6 +111,8 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM message_chunks WHERE mailbox_id = ?`, m.ID); err != nil {
 			return err
 		}
+		// Announced with no modseq: watchers look and find the mailbox gone.
+		t.touched[m.ID] = 0
 		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM mailboxes WHERE id = ?`, m.ID)
 		return err
 	})

@@ -229,7 +229,8 @@ type Account interface {
 	// ErrMailboxExists, ErrInvalidName.
 	CreateMailbox(ctx context.Context, name string, opts CreateOptions) (MailboxInfo, error)
 	// DeleteMailbox deletes a mailbox and its messages (not its children).
-	// INBOX cannot be deleted.
+	// INBOX cannot be deleted. Watchers of the mailbox are woken (with
+	// modseq 0) so that they find it gone.
 	DeleteMailbox(ctx context.Context, name string) error
 	// RenameMailbox renames a mailbox and its whole subtree. Renaming INBOX
 	// moves its messages to a new mailbox and leaves INBOX empty
