@@ -141,7 +141,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{})
+	// The store enforces the same message size limit as the IMAP literal
+	// and LMTP SIZE checks, so every path into it agrees.
+	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
 	if err != nil {
 		return err
 	}
