@@ -601,4 +601,3 @@ func TestDovecotErrors(t *testing.T) {
 		t.Fatalf("no target user: %v", err)
 	}
 }
-
