@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/search"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -149,7 +148,7 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 	if withModSeq {
 		s.EnableCondstore() // RFC 7162 3.1
 	}
-	hits, err := s.searchMessages(prog, time.Now())
+	hits, err := s.searchMessages(prog, s.srv.cfg.Now())
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ var searchFixture = []struct {
 			"SGVyZSBpcyB0aGUgc2VjcmV0IHdvcmQ6IMOpbMOpcGhhbnQK\r\n" +
 			"--XX\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--XX--\r\n",
 		flags:    store.Flags{Keywords: []string{"work"}},
-		internal: time.Now().Add(-time.Hour).Truncate(time.Second),
+		// internal: an hour before the test clock, set by searchEnv
 	},
 }
 
@@ -61,7 +61,10 @@ func searchEnv(t *testing.T) (*testEnv, *client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range searchFixture {
+	for i, m := range searchFixture {
+		if i == 3 {
+			m.internal = testNow().Add(-time.Hour).Truncate(time.Second)
+		}
 		msg := store.NewMessage{Body: strings.NewReader(m.raw), Flags: m.flags, InternalDate: m.internal}
 		if _, err := a.Append(ctx, mb.ID, []store.NewMessage{msg}); err != nil {
 			t.Fatal(err)

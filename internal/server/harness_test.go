@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -28,10 +29,30 @@ type testEnv struct {
 
 const testUser, testPass = "joe", "secret-pass"
 
+// testNowEnv names an instant (RFC 3339) that replaces the clock of every
+// test server and store, so that the suite can be run on a chosen day:
+// TestDatesOnFakedDay runs the date tests again with it set to a one-digit
+// day, under other time zones.
+const testNowEnv = "TIDEMARK_TEST_NOW"
+
+// testNow is the clock of test servers and stores: the real one, or the
+// fixed instant of TIDEMARK_TEST_NOW.
+func testNow() time.Time {
+	v := os.Getenv(testNowEnv)
+	if v == "" {
+		return time.Now()
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		panic(testNowEnv + ": " + err.Error())
+	}
+	return t.Local()
+}
+
 func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(dir, sqlitestore.Options{})
+	st, err := sqlitestore.Open(dir, sqlitestore.Options{Now: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +69,7 @@ func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
 	if err := st.CreateUser(context.Background(), testUser); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Store: st, Auth: accts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := Config{Store: st, Auth: accts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: testNow}
 	if tweak != nil {
 		tweak(&cfg)
 	}
