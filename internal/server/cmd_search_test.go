@@ -45,7 +45,7 @@ var searchFixture = []struct {
 			"--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 			"SGVyZSBpcyB0aGUgc2VjcmV0IHdvcmQ6IMOpbMOpcGhhbnQK\r\n" +
 			"--XX\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--XX--\r\n",
-		flags:    store.Flags{Keywords: []string{"work"}},
+		flags: store.Flags{Keywords: []string{"work"}},
 		// internal: an hour before the test clock, set by searchEnv
 	},
 }
