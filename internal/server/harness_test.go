@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -206,4 +207,18 @@ func (c *client) login() {
 	c.t.Helper()
 	c.send("L1 LOGIN " + testUser + " " + testPass)
 	c.expect(`^L1 OK \[CAPABILITY .*\] Logged in$`)
+}
+
+// dialImapClient connects go-imap v2's client and logs in as the test user.
+func dialImapClient(t *testing.T, e *testEnv) *imapclient.Client {
+	t.Helper()
+	cl, err := imapclient.DialInsecure(e.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	if err := cl.Login(testUser, testPass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
