@@ -88,7 +88,7 @@ func (k *Key) match(m *Message, now time.Time) (Result, error) {
 			r = Yes
 		}
 		return r, err
-	case OpSeqSet, OpUID:
+	case OpSeqSet, OpUID, OpRecent:
 		return boolResult(k.UIDs.Contains(m.State.UID)), nil
 	case OpFlag:
 		return boolResult(m.State.Flags.System&k.Flags == k.Flags), nil
@@ -199,7 +199,7 @@ func (p *Program) Narrow(universe store.UIDSet) store.UIDSet {
 
 func narrow(k *Key, universe store.UIDSet) store.UIDSet {
 	switch k.Op {
-	case OpSeqSet, OpUID:
+	case OpSeqSet, OpUID, OpRecent:
 		return Intersect(universe, k.UIDs)
 	case OpNone:
 		return nil

@@ -238,7 +238,7 @@ func runList(s *Session, c *Cmd) error {
 	}
 	if d.Special(' ') {
 		o.extended = true
-		if err := readListReturnOptions(d, &o); err != nil {
+		if err := s.readListReturnOptions(d, &o); err != nil {
 			return err
 		}
 	}
@@ -417,7 +417,7 @@ func readListSelectOptions(d *wire.Decoder, o *listOptions) error {
 }
 
 // readListReturnOptions reads "RETURN" SP "(" [option *(SP option)] ")".
-func readListReturnOptions(d *wire.Decoder, o *listOptions) error {
+func (s *Session) readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 	kw, err := d.Atom()
 	if err != nil {
 		return err
@@ -444,7 +444,7 @@ func readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 			if err := d.SP(); err != nil {
 				return err
 			}
-			items, err := readStatusItems(d)
+			items, err := s.readStatusItems(d)
 			if err != nil {
 				return err
 			}
