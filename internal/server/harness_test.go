@@ -52,6 +52,16 @@ func testNow() time.Time {
 
 func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
 	t.Helper()
+	return newTestEnvOn(t, "127.0.0.1:0", tweak)
+}
+
+// hangDeadline bounds every wait for the server. It only catches a server
+// that hangs: no test depends on how fast an answer comes.
+const hangDeadline = 2 * time.Minute
+
+// newTestEnvOn is newTestEnv listening on addr.
+func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlitestore.Open(dir, sqlitestore.Options{Now: testNow})
 	if err != nil {
@@ -75,14 +85,14 @@ func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
 		tweak(&cfg)
 	}
 	srv := New(cfg)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), hangDeadline)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
@@ -170,7 +180,7 @@ func (c *client) send(line string) {
 // readLine returns the next server line without CRLF.
 func (c *client) readLine() string {
 	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.conn.SetReadDeadline(time.Now().Add(hangDeadline))
 	l, err := c.r.ReadString('\n')
 	if err != nil {
 		c.t.Fatalf("read: %v (got %q)", err, l)
@@ -213,7 +223,7 @@ func (c *client) until(prefix string) []string {
 // expectClosed checks that the server closed the connection.
 func (c *client) expectClosed() {
 	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.conn.SetReadDeadline(time.Now().Add(hangDeadline))
 	if l, err := c.r.ReadString('\n'); err != io.EOF {
 		c.t.Fatalf("want connection closed, got %q %v", l, err)
 	}
