@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -18,12 +19,27 @@ type timedStore struct {
 }
 
 func (s *timedStore) Open(ctx context.Context, user string) (store.Account, error) {
-	defer s.m.timeStore("open", time.Now(), nil)
+	start := time.Now()
 	a, err := s.Store.Open(ctx, user)
+	counted := err
+	if errors.Is(err, store.ErrNoUser) {
+		counted = nil // an answer (LMTP's unknown recipient), not a failure
+	}
+	s.m.timeStore("open", start, &counted)
 	if err != nil {
 		return nil, err
 	}
 	return &timedAccount{a: a, m: s.m}, nil
+}
+
+// Ping passes the wrapped store's health check through, so wrapping does
+// not hide it.
+func (s *timedStore) Ping(ctx context.Context) error {
+	if p, ok := s.Store.(store.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	_, err := s.Store.Users(ctx)
+	return err
 }
 
 // timeStore records one call; errp, when not nil, points at the call's
