@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
 
@@ -182,6 +183,14 @@ func (s *Session) writeTagged(c *Cmd, err error, start time.Time) error {
 	var we *wire.Error
 	if errors.As(err, &we) && we.Close {
 		s.byeFor(we)
+		return err
+	}
+	if errors.Is(err, store.ErrUserDeleted) {
+		// The account was deleted while logged in: nothing this session
+		// holds may be used again (RFC 9051 7.1.5).
+		s.observeCommand(c, NO, start)
+		s.bye("[UNAVAILABLE] Account deleted")
+		s.log.Info("account deleted, session ended")
 		return err
 	}
 	e := protocolError(err)
