@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -213,8 +214,8 @@ func (s *Session) writeTagged(c *Cmd, err error, start time.Time) error {
 		return ferr
 	}
 	if e.Status != OK {
-		s.log.Info("command failed", "tag", c.Tag, "cmd", c.Name, "status", e.Status.String(), "code", e.Code, "text", e.Text,
-			"err", err, "duration", time.Since(start).Round(time.Microsecond))
+		s.logClient(slog.LevelInfo, "command failed", "tag", clip(c.Tag), "cmd", clip(c.Name), "status", e.Status.String(), "code", e.Code, "text", clip(e.Text),
+			"err", clip(err.Error()), "duration", time.Since(start).Round(time.Microsecond))
 	}
 	if e.Status == BAD {
 		s.bad++

@@ -87,6 +87,8 @@ type Server struct {
 
 	// boxes holds the selected mailboxes in memory, shared by sessions.
 	boxes *openbox.Registry
+	// preAuthLog bounds the log lines unauthenticated clients cause.
+	preAuthLog *logBucket
 }
 
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
@@ -117,6 +119,8 @@ func New(cfg Config) *Server {
 		conns:     map[*Session]struct{}{},
 		done:      make(chan struct{}),
 		boxes:     openbox.NewRegistry(cfg.Store),
+
+		preAuthLog: newLogBucket(preAuthLogRate, preAuthLogBurst),
 	}
 }
 
