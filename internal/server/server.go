@@ -89,6 +89,8 @@ type Server struct {
 	boxes *openbox.Registry
 	// preAuthLog bounds the log lines unauthenticated clients cause.
 	preAuthLog *logBucket
+	// spoolMem bounds the APPEND messages held in memory by all sessions.
+	spoolMem *memBudget
 }
 
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
@@ -121,6 +123,7 @@ func New(cfg Config) *Server {
 		boxes:     openbox.NewRegistry(cfg.Store),
 
 		preAuthLog: newLogBucket(preAuthLogRate, preAuthLogBurst),
+		spoolMem:   newMemBudget(spoolMemoryTotal),
 	}
 }
 
