@@ -46,14 +46,15 @@ func (c *client) sendLiteral(prefix string, data string, rest string) {
 	c.send(rest)
 }
 
-// TestLogFloodBeforeLogin: ID with 30 pairs of 64 KiB values full of
+// TestLogFloodBeforeLogin: ID with 30 pairs of 32 KB values full of
 // control bytes, repeated, and a failed LOGIN with a 64 KiB name used to
 // put megabytes in the log per command. Now each string is clipped and ID
 // is logged once per connection.
 func TestLogFloodBeforeLogin(t *testing.T) {
 	env, logs := loggedEnv(t)
 	c := env.dial()
-	big := strings.Repeat("\x01\x1b[2J", 64<<10/5)
+	// 30 values of 32 KB: as much as the literals of one command may hold.
+	big := strings.Repeat("\x01\x1b[2J", 32000/5)
 	sent := 0
 	for round := range 3 {
 		tag := fmt.Sprintf("i%d", round)
