@@ -60,6 +60,9 @@ type timedAccount struct {
 func (t *timedAccount) User() string { return t.a.User() }
 func (t *timedAccount) Close() error { return t.a.Close() }
 
+// Revoked forwards store.Revocable.
+func (t *timedAccount) Revoked() bool { return store.IsRevoked(t.a) }
+
 func (t *timedAccount) CreateMailbox(ctx context.Context, name string, opts store.CreateOptions) (_ store.MailboxInfo, err error) {
 	defer t.m.timeStore("create_mailbox", time.Now(), &err)
 	return t.a.CreateMailbox(ctx, name, opts)

@@ -92,6 +92,10 @@ type Server struct {
 
 	// boxes holds the selected mailboxes in memory, shared by sessions.
 	boxes *openbox.Registry
+	// preAuthLog bounds the log lines unauthenticated clients cause.
+	preAuthLog *logBucket
+	// spoolMem bounds the APPEND messages held in memory by all sessions.
+	spoolMem *memBudget
 }
 
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
@@ -125,6 +129,9 @@ func New(cfg Config) *Server {
 		conns:     map[*Session]struct{}{},
 		done:      make(chan struct{}),
 		boxes:     openbox.NewRegistry(cfg.Store),
+
+		preAuthLog: newLogBucket(preAuthLogRate, preAuthLogBurst),
+		spoolMem:   newMemBudget(spoolMemoryTotal),
 	}
 }
 

@@ -83,6 +83,7 @@ type Session struct {
 	// releaseUser gives back the per-user session slot.
 	releaseUser func()
 	bad         int // BAD responses in a row
+	idLogged    bool
 }
 
 func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
