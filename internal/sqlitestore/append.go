@@ -179,7 +179,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		break
 	}
 
-	now := time.Now()
+	now := t.u.now()
 	var d counterDelta
 	entries := make([]entry, 0, len(prepared))
 	for i, p := range prepared {

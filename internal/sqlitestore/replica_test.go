@@ -93,9 +93,9 @@ func TestReplicaCreateMailboxUIDValidity(t *testing.T) {
 	assertClean(t, s, "alice")
 }
 
-// A database from before schema version 4 knows no history: values
+// A database from before schema version 5 knows no history: values
 // below the counter at upgrade time are refused, later ones accepted.
-func TestReplicaUpgradeFromV3(t *testing.T) {
+func TestReplicaUpgradeFromV4(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	if err := s.CreateUser(ctx, "alice"); err != nil {
@@ -116,7 +116,7 @@ func TestReplicaUpgradeFromV3(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{`DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
-		`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`, `PRAGMA user_version = 3`} {
+		`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`, `PRAGMA user_version = 4`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
