@@ -120,10 +120,10 @@ func printMigrateSummary(w io.Writer, s migrate.Stats) {
 	secs := max(s.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "%d mailboxes (%d created, %d renamed, %d deleted, %d keeping the source's UIDs); "+
 		"%d messages copied (%.1f MB), %d matched by content, %d flag changes, %d expunged; "+
-		"%d UID FETCH commands, %.1f MB received, %.1f KB sent (%s); %s, %.0f messages/s\n",
+		"%d mailboxes examined, %d UID FETCH commands, %.1f MB received, %.1f KB sent (%s); %s, %.0f messages/s\n",
 		s.Mailboxes, s.Created, s.Renamed, s.Deleted, s.KeptUIDs,
 		s.Messages, float64(s.BodyBytes)/1e6, s.Matched, s.FlagChanges, s.Expunged,
-		s.Fetches, float64(s.WireRead)/1e6, float64(s.WireWritten)/1e3, mode,
+		s.Examined, s.Fetches, float64(s.WireRead)/1e6, float64(s.WireWritten)/1e3, mode,
 		s.Elapsed.Round(time.Millisecond), float64(s.Messages)/secs)
 }
 

@@ -116,6 +116,7 @@ type Stats struct {
 	WireRead    int64 // bytes received from the source, TLS included
 	WireWritten int64 // bytes sent to the source
 	Fetches     int   // UID FETCH commands sent
+	Examined    int   // mailboxes EXAMINEd (those LIST-STATUS showed unchanged are not)
 	Condstore   bool  // the source offered CONDSTORE
 	Qresync     bool  // the source offered QRESYNC
 	Elapsed     time.Duration
@@ -207,6 +208,10 @@ type srcMailbox struct {
 	special    store.SpecialUse
 	subscribed bool
 	selectable bool
+	// status is what LIST-STATUS (RFC 5819) reported, when the source
+	// offers it: a mailbox whose status matches its state needs no
+	// EXAMINE.
+	status *examined
 }
 
 func (m *migration) run() error {
@@ -283,9 +288,25 @@ func (m *migration) list() ([]srcMailbox, error) {
 		if c.caps["SPECIAL-USE"] {
 			ret += " SPECIAL-USE"
 		}
+		if c.caps["LIST-STATUS"] {
+			// The status of every mailbox in the same answer: a run with
+			// nothing to do needs no EXAMINE at all.
+			items := "UIDVALIDITY UIDNEXT MESSAGES"
+			if m.stats.Condstore {
+				items += " HIGHESTMODSEQ"
+			}
+			ret += " STATUS (" + items + ")"
+		}
 		listCmd = `LIST "" "*" RETURN (` + ret + `)`
 	}
+	statuses := make(map[string]*examined)
 	_, err := c.run(listCmd, func(r *response) error {
+		if r.kind == "STATUS" {
+			if raw, st, ok := parseStatus(r); ok {
+				statuses[raw] = st
+			}
+			return nil
+		}
 		if r.kind != "LIST" {
 			return nil
 		}
@@ -335,7 +356,11 @@ func (m *migration) list() ([]srcMailbox, error) {
 	}
 	out := make([]srcMailbox, 0, len(order))
 	for _, raw := range order {
-		out = append(out, *byRaw[raw])
+		b := *byRaw[raw]
+		if st := statuses[raw]; st != nil && b.selectable {
+			b.status = st
+		}
+		out = append(out, b)
 	}
 	// INBOX first, then by name, so parents come before children.
 	slices.SortFunc(out, func(a, b srcMailbox) int {
@@ -348,6 +373,29 @@ func (m *migration) list() ([]srcMailbox, error) {
 		return strings.Compare(a.name, b.name)
 	})
 	return out, nil
+}
+
+// parseStatus reads "* STATUS name (item value ...)".
+func parseStatus(r *response) (string, *examined, bool) {
+	if len(r.args) < 2 || r.args[1].kind != '(' {
+		return "", nil, false
+	}
+	var e examined
+	items := r.args[1].items
+	for i := 0; i+1 < len(items); i += 2 {
+		n, _ := items[i+1].number()
+		switch strings.ToUpper(items[i].str()) {
+		case "UIDVALIDITY":
+			e.uidValidity = uint32(n)
+		case "UIDNEXT":
+			e.uidNext = store.UID(n)
+		case "MESSAGES":
+			e.exists = uint32(n)
+		case "HIGHESTMODSEQ":
+			e.highestModSeq = n
+		}
+	}
+	return r.args[0].str(), &e, true
 }
 
 // targetName turns a source name (modified UTF-7, the source's delimiter)
@@ -409,21 +457,18 @@ func (m *migration) followRenames(boxes []srcMailbox) error {
 			continue
 		}
 		var uv uint32
-		_, err := m.c.run("STATUS "+encodeName(b.raw)+" (UIDVALIDITY)", func(r *response) error {
-			if r.kind != "STATUS" || len(r.args) < 2 || r.args[1].kind != '(' {
-				return nil
-			}
-			items := r.args[1].items
-			for i := 0; i+1 < len(items); i += 2 {
-				if strings.EqualFold(items[i].str(), "UIDVALIDITY") {
-					n, _ := items[i+1].number()
-					uv = uint32(n)
+		if b.status != nil {
+			uv = b.status.uidValidity
+		} else {
+			_, err := m.c.run("STATUS "+encodeName(b.raw)+" (UIDVALIDITY)", func(r *response) error {
+				if _, st, ok := parseStatus(r); ok && r.kind == "STATUS" {
+					uv = st.uidValidity
 				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("STATUS %q: %w", b.name, err)
 			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("STATUS %q: %w", b.name, err)
 		}
 		if uv != 0 {
 			byUV[uv] = b
@@ -531,6 +576,7 @@ type examined struct {
 
 func (m *migration) examine(b srcMailbox) (examined, error) {
 	var e examined
+	m.stats.Examined++
 	cmd := "EXAMINE " + encodeName(b.raw)
 	if m.stats.Condstore && !m.stats.Qresync {
 		cmd += " (CONDSTORE)" // with QRESYNC enabled, CONDSTORE is too
@@ -567,11 +613,19 @@ func (m *migration) examine(b srcMailbox) (examined, error) {
 
 // syncMailbox brings one target mailbox up to date with its source.
 func (m *migration) syncMailbox(b srcMailbox) error {
+	s := m.state[b.name]
+	if s != nil && b.status != nil && s.ModSeq != 0 && b.status.uidValidity == s.UIDValidity &&
+		b.status.highestModSeq == s.ModSeq && b.status.uidNext == s.UIDNext && len(s.Old) == 0 && !s.Match {
+		// Unchanged since the last run, as LIST-STATUS says; only a
+		// target mailbox deleted meanwhile is worth looking at.
+		if _, err := m.acct.Status(m.ctx, s.Target); err == nil {
+			return nil
+		}
+	}
 	e, err := m.examine(b)
 	if err != nil {
 		return err
 	}
-	s := m.state[b.name]
 	if s != nil {
 		// The target mailbox may have been deleted (or recreated) by a
 		// user since: start over then.
