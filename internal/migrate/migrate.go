@@ -874,6 +874,10 @@ type fetched struct {
 	date     time.Time
 	body     []byte
 	modseq   uint64
+	// emailID, threadID and saveDate are the source's when it offers
+	// OBJECTID and SAVEDATE; empty or zero otherwise.
+	emailID, threadID string
+	saveDate          time.Time
 }
 
 // parseFetch reads the items of a FETCH response.
@@ -930,6 +934,21 @@ func parseFetch(r *response, m *migration) (fetched, error) {
 			if len(v.items) == 1 {
 				f.modseq, _ = v.items[0].number()
 			}
+		case "EMAILID", "THREADID":
+			// "(id)" or NIL (RFC 8474 5.1, 5.2).
+			if len(v.items) == 1 && validObjectID(v.items[0].str()) {
+				if name == "EMAILID" {
+					f.emailID = v.items[0].str()
+				} else {
+					f.threadID = v.items[0].str()
+				}
+			}
+		case "SAVEDATE":
+			if !v.isNil() {
+				if d, err := parseInternalDate(v.str()); err == nil {
+					f.saveDate = d
+				}
+			}
 		case "BODY[]", "BINARY[]", "RFC822":
 			if v.isNil() {
 				return f, fmt.Errorf("FETCH: the source sent no body for a message")
@@ -942,6 +961,21 @@ func parseFetch(r *response, m *migration) (fetched, error) {
 		}
 	}
 	return f, nil
+}
+
+// validObjectID accepts RFC 8474 objectid: 1 to 255 of ALPHA, DIGIT, "_"
+// and "-".
+func validObjectID(s string) bool {
+	if len(s) == 0 || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseInternalDate parses RFC 9051's date-time: "02-Jan-2006 15:04:05
@@ -968,6 +1002,12 @@ func parseInternalDate(s string) (time.Time, error) {
 func (m *migration) copyNew(b srcMailbox, s *mailboxState, e examined, match map[store.UID]bool, total int) error {
 	from := s.UIDNext
 	items := "UID FLAGS INTERNALDATE BODY.PEEK[]"
+	if m.c.caps["OBJECTID"] {
+		items += " EMAILID THREADID" // RFC 8474: kept, so a client sees the same ids
+	}
+	if m.c.caps["SAVEDATE"] {
+		items += " SAVEDATE" // RFC 8514
+	}
 	cmd := fmt.Sprintf("UID FETCH %d:* (%s)", from, items)
 	batches := make(chan []fetched, 2)
 	done := make(chan error, 1)
@@ -1085,7 +1125,7 @@ func (m *migration) applyNew(b srcMailbox, s *mailboxState, e examined, batch []
 			}
 		}
 		apply.Append = append(apply.Append, store.ReplicaMessage{UID: uid, Body: bytes.NewReader(f.body), ContentHash: hashes[i],
-			Flags: f.flags, InternalDate: f.date})
+			Flags: f.flags, InternalDate: f.date, SaveDate: f.saveDate, EmailID: f.emailID, ThreadID: f.threadID})
 		order = append(order, pending{src: f.uid, index: len(apply.Append) - 1})
 		copiedBytes += int64(len(f.body))
 	}

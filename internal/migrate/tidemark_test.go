@@ -76,7 +76,9 @@ func startTidemarkSource(t *testing.T) *tidemarkSource {
 }
 
 // sameStores compares two stores' mailboxes and messages: names,
-// UIDVALIDITY, UIDNEXT, UIDs, flags, content and INTERNALDATE.
+// UIDVALIDITY, UIDNEXT, UIDs, flags, content, INTERNALDATE, SAVEDATE,
+// EMAILID and THREADID (Tidemark offers OBJECTID and SAVEDATE, which a
+// migration keeps).
 func sameStores(t *testing.T, src, dst store.Account) {
 	t.Helper()
 	ctx := context.Background()
@@ -90,7 +92,7 @@ func sameStores(t *testing.T, src, dst store.Account) {
 			lines := []string{strings.Join([]string{itoa(uint64(mb.UIDValidity)), itoa(uint64(mb.UIDNext))}, " ")}
 			err := a.Messages(ctx, mb.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}}, func(m *store.MessageData) error {
 				lines = append(lines, strings.Join([]string{itoa(uint64(m.UID)), flagString(m.Flags.System, m.Flags.Keywords),
-					m.BlobID, m.InternalDate.UTC().Format(time.RFC3339)}, " "))
+					m.BlobID, m.InternalDate.UTC().Format(time.RFC3339), m.SaveDate.UTC().Format(time.RFC3339), m.EmailID, m.ThreadID}, " "))
 				return nil
 			})
 			if err != nil {

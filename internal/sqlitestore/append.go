@@ -192,6 +192,9 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			if thread, err = t.threadID(p.thread); err != nil {
 				return nil, 0, err
 			}
+		} else if err := t.recordThread(p.thread.allIDs(), thread); err != nil {
+			// A kept THREADID still gathers the replies that come later.
+			return nil, 0, err
 		}
 		emailID := p.emailID
 		if emailID == "" {

@@ -184,6 +184,21 @@ func TestReplicaApply(t *testing.T) {
 	if got[1].EmailID == "" || got[1].ThreadID == "" || got[1].EmailID == "Mabc" {
 		t.Fatalf("assigned object ids: %+v", got[1])
 	}
+	// A reply delivered later joins the kept thread.
+	reply := "From: c@example.org\r\nSubject: Re: message 1\r\nMessage-ID: <r1@example.org>\r\nIn-Reply-To: <m1@example.org>\r\n\r\nyes\r\n"
+	inbox := mustMailbox(t, a, "INBOX")
+	ar, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(reply)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Messages(ctx, inbox.ID, store.UIDSetOf(ar.UIDs...), func(m *store.MessageData) error {
+		if m.ThreadID != "Tdef" {
+			t.Errorf("reply to a message with a kept THREADID got thread %s", m.ThreadID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Below UIDNEXT: refused, and nothing of the batch (its state either)
 	// is written.
