@@ -87,13 +87,13 @@ func TestMigrateCommandDovecot(t *testing.T) {
 	from := "imap://testuser1@127.0.0.1:" + port
 	bad := filepath.Join(t.TempDir(), "bad")
 	os.WriteFile(bad, []byte("wrong\n"), 0o600)
-	if code, _, errOut := runMigrateCmd(t, "--data", dir, "--user", "alice", "--password-file", bad, "--from", from); code != 1 || !strings.Contains(errOut, "wrong user name or password") {
-		t.Fatalf("wrong password: %d %s", code, errOut)
+	if code, out, errOut := runMigrateCmd(t, "--data", dir, "--user", "alice", "--password-file", bad, "--from", from); code != 1 || !strings.Contains(errOut, "wrong user name or password") || out != "" {
+		t.Fatalf("wrong password: %d %s%s", code, out, errOut)
 	}
 	pw := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pw, []byte("pass\n"), 0o600)
 	code, out, errOut := runMigrateCmd(t, "--data", dir, "--user", "alice", "--password-file", pw, "--from", from)
-	if code != 0 || !strings.Contains(out, "5 messages copied") || !strings.Contains(out, "1 keeping the source's UIDs") {
+	if code != 0 || !strings.Contains(out, "5 messages copied") || !strings.Contains(out, "1 newly copied with the source's UIDVALIDITY and UIDs") {
 		t.Fatalf("migrate: %d %s%s", code, out, errOut)
 	}
 	code, out, errOut = runMigrateCmd(t, "--data", dir, "--user", "alice", "--password-file", pw, "--from", from)
