@@ -1078,6 +1078,12 @@ func (m *migration) copyNew(b srcMailbox, s *mailboxState, e examined, match map
 // applyNew stores one batch of fetched messages with the state it leads
 // to. It runs on the writer goroutine and is the only writer of s while
 // copyNew runs.
+//
+// Every appended message gets an explicit target UID (its source UID while
+// UIDs are kept, else the next free one), so the state written in the same
+// transaction names exactly the UIDs the messages get. If the target
+// mailbox's UIDNEXT moved meanwhile (a delivery to it), Apply refuses the
+// whole batch (store.ErrInvalidUID) and it is tried again with fresh UIDs.
 func (m *migration) applyNew(b srcMailbox, s *mailboxState, e examined, batch []fetched, match map[store.UID]bool) error {
 	slices.SortFunc(batch, func(x, y fetched) int { return int(int64(x.uid) - int64(y.uid)) })
 	hashes := make([]string, len(batch))
@@ -1092,91 +1098,77 @@ func (m *migration) applyNew(b srcMailbox, s *mailboxState, e examined, batch []
 			return err
 		}
 	}
-	info, err := m.acct.Status(m.ctx, s.Target)
-	if err != nil {
-		return err
+	// Which messages are matched with what the target holds, and which
+	// are copied; decided once, whatever UIDs the copies get.
+	type item struct {
+		f       *fetched
+		hash    string
+		matched store.UID // 0: copied
 	}
-	next := info.UIDNext
-	var apply store.Batch
-	type pending struct {
-		src   store.UID
-		index int // in apply.Append, or -1 when matched
-	}
-	var order []pending
-	var matched []store.UID
-	var copiedBytes int64
-	for i, f := range batch {
+	var items []item
+	var flags []store.MessageState
+	for i := range batch {
+		f := &batch[i]
 		if f.uid < s.UIDNext {
 			continue // already applied (a resent batch)
 		}
+		it := item{f: f, hash: hashes[i]}
 		if dst, ok := claim(found[hashes[i]], match); ok {
-			apply.Flags = append(apply.Flags, store.MessageState{UID: dst, Flags: f.flags})
-			order = append(order, pending{src: f.uid, index: -1})
-			matched = append(matched, dst)
-			continue
+			it.matched = dst
+			flags = append(flags, store.MessageState{UID: dst, Flags: f.flags})
 		}
-		uid := store.UID(0)
-		if s.Keep {
-			if f.uid >= next {
-				uid, next = f.uid, f.uid+1
-			} else {
-				s.Keep = false // cannot keep this one's UID: the target's UIDs are its own from here
-				m.warn("mailbox %q: source UID %d is below the target's UIDNEXT; UIDs are no longer kept", b.name, f.uid)
-			}
-		}
-		apply.Append = append(apply.Append, store.ReplicaMessage{UID: uid, Body: bytes.NewReader(f.body), ContentHash: hashes[i],
-			Flags: f.flags, InternalDate: f.date, SaveDate: f.saveDate, EmailID: f.emailID, ThreadID: f.threadID})
-		order = append(order, pending{src: f.uid, index: len(apply.Append) - 1})
-		copiedBytes += int64(len(f.body))
+		items = append(items, it)
 	}
-	if len(order) == 0 {
+	if len(items) == 0 {
 		return nil
 	}
-	// The state after this batch; written by the same transaction.
-	next2 := *s
-	next2.Map = slices.Clone(s.Map)
-	next2.UIDNext = order[len(order)-1].src + 1
-	// Target UIDs of appended messages are known only after the commit,
-	// but they are deterministic: kept UIDs, or UIDNEXT onwards in order.
-	nextUID := info.UIDNext
-	mi := 0
-	for _, p := range order {
-		if p.index < 0 {
-			next2.Map.add(p.src, matched[mi])
-			mi++
-			continue
+	for attempt := 0; ; attempt++ {
+		info, err := m.acct.Status(m.ctx, s.Target)
+		if err != nil {
+			return err
 		}
-		dst := apply.Append[p.index].UID
-		if dst == 0 {
-			dst = nextUID
+		next := *s
+		next.Map = slices.Clone(s.Map)
+		next.UIDNext = items[len(items)-1].f.uid + 1
+		apply := store.Batch{Flags: flags, ModSeq: store.ModSeq(e.highestModSeq), Peer: m.peer}
+		nextUID := info.UIDNext
+		var copiedBytes int64
+		for _, it := range items {
+			if it.matched != 0 {
+				next.Map.add(it.f.uid, it.matched)
+				continue
+			}
+			uid := nextUID
+			if next.Keep {
+				if it.f.uid >= nextUID {
+					uid = it.f.uid
+				} else {
+					next.Keep = false // the target's UIDs are its own from here
+					m.warn("mailbox %q: source UID %d is below the target's UIDNEXT %d; UIDs are no longer kept", b.name, it.f.uid, nextUID)
+				}
+			}
+			nextUID = uid + 1
+			next.Map.add(it.f.uid, uid)
+			apply.Append = append(apply.Append, store.ReplicaMessage{UID: uid, Body: bytes.NewReader(it.f.body), ContentHash: it.hash,
+				Flags: it.f.flags, InternalDate: it.f.date, SaveDate: it.f.saveDate, EmailID: it.f.emailID, ThreadID: it.f.threadID})
+			copiedBytes += int64(len(it.f.body))
 		}
-		nextUID = dst + 1
-		next2.Map.add(p.src, dst)
+		apply.State = map[string][]byte{mailboxKeyPrefix + b.name: next.encode()}
+		_, err = m.rep.Apply(m.ctx, s.Target, apply)
+		if errors.Is(err, store.ErrInvalidUID) && attempt < 3 {
+			continue // UIDNEXT moved under us: nothing was written
+		}
+		if err != nil {
+			return err
+		}
+		*s = next
+		m.count(func(st *Stats) {
+			st.Messages += len(apply.Append)
+			st.Matched += len(flags)
+			st.BodyBytes += copiedBytes
+		})
+		return nil
 	}
-	apply.ModSeq = store.ModSeq(e.highestModSeq)
-	apply.Peer, apply.State = m.peer, map[string][]byte{mailboxKeyPrefix + b.name: next2.encode()}
-	res, err := m.rep.Apply(m.ctx, s.Target, apply)
-	if err != nil {
-		return err
-	}
-	// Check the prediction: a concurrent append to the target mailbox
-	// would have moved the UIDs. Then the state is rewritten with the truth.
-	for _, p := range order {
-		if p.index < 0 {
-			continue
-		}
-		want, _ := next2.Map.lookup(p.src)
-		if res.Appended[p.index] != want {
-			return fmt.Errorf("the target mailbox changed during the copy (UID %d, expected %d): run again", res.Appended[p.index], want)
-		}
-	}
-	*s = next2
-	m.count(func(st *Stats) {
-		st.Messages += len(apply.Append)
-		st.Matched += len(matched)
-		st.BodyBytes += copiedBytes
-	})
-	return nil
 }
 
 var errStoreFailed = errors.New("store write failed")
