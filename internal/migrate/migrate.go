@@ -117,6 +117,9 @@ type Stats struct {
 	WireWritten int64 // bytes sent to the source
 	Fetches     int   // UID FETCH commands sent
 	Examined    int   // mailboxes EXAMINEd (those LIST-STATUS showed unchanged are not)
+	// StoreTime is the time spent in the target store's writes and
+	// snapshots (overlapping the network while messages stream).
+	StoreTime time.Duration
 	Condstore   bool  // the source offered CONDSTORE
 	Qresync     bool  // the source offered QRESYNC
 	Elapsed     time.Duration
@@ -143,6 +146,22 @@ func (m *migration) count(fn func(*Stats)) {
 	m.statsMu.Lock()
 	fn(&m.stats)
 	m.statsMu.Unlock()
+}
+
+// apply is Replica.Apply, timed.
+func (m *migration) apply(id store.MailboxID, b store.Batch) (store.ApplyResult, error) {
+	start := time.Now()
+	res, err := m.rep.Apply(m.ctx, id, b)
+	m.count(func(s *Stats) { s.StoreTime += time.Since(start) })
+	return res, err
+}
+
+// snapshot is Account.Snapshot, timed.
+func (m *migration) snapshot(id store.MailboxID) (store.Snapshot, error) {
+	start := time.Now()
+	snap, err := m.acct.Snapshot(m.ctx, id)
+	m.count(func(s *Stats) { s.StoreTime += time.Since(start) })
+	return snap, err
 }
 
 func (m *migration) snapshotStats() Stats {
@@ -494,7 +513,7 @@ func (m *migration) followRenames(boxes []srcMailbox) error {
 				}
 			}
 			// The state moves with the mailbox, in one transaction.
-			if _, err := m.rep.Apply(m.ctx, 0, store.Batch{Peer: m.peer, State: map[string][]byte{
+			if _, err := m.apply(0, store.Batch{Peer: m.peer, State: map[string][]byte{
 				mailboxKeyPrefix + old: nil, mailboxKeyPrefix + nb.name: s.encode()}}); err != nil {
 				return err
 			}
@@ -508,7 +527,7 @@ func (m *migration) followRenames(boxes []srcMailbox) error {
 			}
 			m.stats.Deleted++
 		}
-		if _, err := m.rep.Apply(m.ctx, 0, store.Batch{Peer: m.peer, State: map[string][]byte{mailboxKeyPrefix + old: nil}}); err != nil {
+		if _, err := m.apply(0, store.Batch{Peer: m.peer, State: map[string][]byte{mailboxKeyPrefix + old: nil}}); err != nil {
 			return err
 		}
 		delete(m.state, old)
@@ -562,7 +581,7 @@ func (m *migration) syncSubscriptions(boxes []srcMailbox, before []byte) error {
 		return nil
 	}
 	b, _ := json.Marshal(now)
-	_, err := m.rep.Apply(m.ctx, 0, store.Batch{Peer: m.peer, State: map[string][]byte{subscriptionsKey: b}})
+	_, err := m.apply(0, store.Batch{Peer: m.peer, State: map[string][]byte{subscriptionsKey: b}})
 	return err
 }
 
@@ -723,7 +742,7 @@ func (m *migration) finish(b srcMailbox, e examined, s *mailboxState) error {
 	if s.Keep {
 		batch.UIDNext = e.uidNext
 	}
-	_, err := m.rep.Apply(m.ctx, s.Target, batch)
+	_, err := m.apply(s.Target, batch)
 	m.state[b.name] = s
 	return err
 }
@@ -782,7 +801,7 @@ func (m *migration) applyKnownChanges(b srcMailbox, e examined, s *mailboxState)
 	// Flags only where the target differs.
 	var flags []store.MessageState
 	if len(changed) > 0 {
-		snap, err := m.acct.Snapshot(m.ctx, s.Target)
+		snap, err := m.snapshot(s.Target)
 		if err != nil {
 			return err
 		}
@@ -809,7 +828,7 @@ func (m *migration) applyKnownChanges(b srcMailbox, e examined, s *mailboxState)
 	if len(flags) == 0 && expunge.Empty() {
 		return nil
 	}
-	res, err := m.rep.Apply(m.ctx, s.Target, store.Batch{Flags: flags, Expunge: expunge, ModSeq: store.ModSeq(e.highestModSeq),
+	res, err := m.apply(s.Target, store.Batch{Flags: flags, Expunge: expunge, ModSeq: store.ModSeq(e.highestModSeq),
 		Peer: m.peer, State: map[string][]byte{mailboxKeyPrefix + b.name: s.encode()}})
 	if err != nil {
 		return err
@@ -1154,7 +1173,7 @@ func (m *migration) applyNew(b srcMailbox, s *mailboxState, e examined, batch []
 			copiedBytes += int64(len(it.f.body))
 		}
 		apply.State = map[string][]byte{mailboxKeyPrefix + b.name: next.encode()}
-		_, err = m.rep.Apply(m.ctx, s.Target, apply)
+		_, err = m.apply(s.Target, apply)
 		if errors.Is(err, store.ErrInvalidUID) && attempt < 3 {
 			continue // UIDNEXT moved under us: nothing was written
 		}
@@ -1202,7 +1221,7 @@ func (m *migration) rematch(b srcMailbox, e examined, s *mailboxState) error {
 	// Candidates: the old map's targets not already re-mapped; on a first
 	// copy into a mailbox holding mail, every message there.
 	free := make(map[store.UID]bool)
-	snap, err := m.acct.Snapshot(m.ctx, s.Target)
+	snap, err := m.snapshot(s.Target)
 	if err != nil {
 		return err
 	}
@@ -1241,7 +1260,7 @@ func (m *migration) rematch(b srcMailbox, e examined, s *mailboxState) error {
 	if s.Keep {
 		batch.UIDNext = e.uidNext
 	}
-	res, err := m.rep.Apply(m.ctx, s.Target, batch)
+	res, err := m.apply(s.Target, batch)
 	if err != nil {
 		return err
 	}
