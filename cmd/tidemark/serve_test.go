@@ -83,10 +83,13 @@ func startServe(t *testing.T, bin string, args ...string) *servedBinary {
 	return sb
 }
 
+// hangDeadline bounds each wait for the server; it only catches a hang.
+const hangDeadline = 2 * time.Minute
+
 // waitLog reads log records until one with msg, and returns it.
 func (sb *servedBinary) waitLog(msg string) map[string]any {
 	sb.t.Helper()
-	timeout := time.After(15 * time.Second)
+	timeout := time.After(hangDeadline)
 	for {
 		select {
 		case rec, ok := <-sb.logs:
@@ -161,7 +164,7 @@ func peerCN(t *testing.T, addr string) (string, *tls.Conn) {
 // readUntil reads lines from r until one starts with prefix.
 func readUntil(t *testing.T, conn net.Conn, r *bufio.Reader, prefix string) string {
 	t.Helper()
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(hangDeadline))
 	for {
 		l, err := r.ReadString('\n')
 		if err != nil {
