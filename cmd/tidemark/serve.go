@@ -152,7 +152,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	}
 	// The store enforces the same message size limit as the IMAP literal
 	// and LMTP SIZE checks, so every path into it agrees.
-	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
+	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{MaxMessageSize: int64(cfg.Limits.MaxMessageSize), Logger: log})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,6 +28,9 @@ type Options struct {
 	InlineBodyMax int64
 	// Hub receives commit notifications; Open creates one if nil.
 	Hub *store.Hub
+	// Logger receives what the store does in the background (the poller
+	// for other processes' commits); nil discards it.
+	Logger *slog.Logger
 }
 
 // DefaultInlineBodyMax is the InlineBodyMax used when Options leaves it
