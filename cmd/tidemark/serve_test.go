@@ -276,7 +276,7 @@ retention = "30d"
 		if n != 1 {
 			t.Fatalf("EXISTS %d, want 1", n)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangDeadline):
 		t.Fatal("the IDLE client was not told of the delivery")
 	}
 	deliver(t, "unix", sb.addrs["lmtp-unix"], "over the socket")
@@ -285,7 +285,7 @@ retention = "30d"
 		if n != 2 {
 			t.Fatalf("EXISTS %d, want 2", n)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangDeadline):
 		t.Fatal("the IDLE client was not told of the second delivery")
 	}
 	if err := idle.Close(); err != nil {
@@ -365,7 +365,7 @@ retention = "30d"
 		if err != nil {
 			t.Fatalf("exit: %v", err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(hangDeadline):
 		t.Fatal("serve did not exit after SIGTERM")
 	}
 }

@@ -95,7 +95,7 @@ func TestScrapeAfterSession(t *testing.T) {
 		fmt.Fprintf(c, "%s\r\n", line)
 		tag := line[:1] + " "
 		for {
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			c.SetReadDeadline(time.Now().Add(2 * time.Minute)) // only a hang
 			l, err := r.ReadString('\n')
 			if err != nil {
 				t.Fatalf("%s: %v", line, err)

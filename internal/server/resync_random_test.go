@@ -57,7 +57,7 @@ func dialRaw(addr string) (*rawConn, error) {
 }
 
 func (c *rawConn) line() (string, error) {
-	c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	c.conn.SetReadDeadline(time.Now().Add(hangDeadline))
 	l, err := c.r.ReadString('\n')
 	if err != nil {
 		return "", err
