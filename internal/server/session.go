@@ -181,7 +181,13 @@ func (s *Session) serve() {
 		closing := s.closing
 		s.mu.Unlock()
 		if err != nil {
-			if !isClosedConn(err) {
+			var src *wire.SourceError
+			switch {
+			case errors.As(err, &src):
+				// The server's fault, not the client's: a message's
+				// content could not be read after its size was sent.
+				s.log.Error("message content unreadable while sending it; connection closed", "user", s.user, "err", err)
+			case !isClosedConn(err):
 				s.log.Info("connection ended", "err", err)
 			}
 			return

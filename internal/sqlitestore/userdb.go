@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -42,6 +43,7 @@ type userDB struct {
 	ident os.FileInfo
 	gone  atomic.Bool
 	kw    *kwCache
+	log   *slog.Logger  // never nil
 	watch *foreignWatch // nil while reconcile runs and for a user being created
 
 	// writeMu serializes write transactions (one writer per user) and
@@ -102,7 +104,10 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
 	u := &userDB{bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
-		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock()}
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock(), log: opts.Logger}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
 		return nil, err
