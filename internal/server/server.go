@@ -1,12 +1,12 @@
 package server
 
 import (
-	"io"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/tidemark-mail/tidemark/internal/openbox"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
