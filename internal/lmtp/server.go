@@ -126,7 +126,7 @@ func New(cfg Config) *Server {
 
 // Serve accepts connections on l until Close; it returns nil after Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(l)
+	err := s.smtp.Serve(bareRcptListener{l})
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}

@@ -58,3 +58,14 @@ func TestDeletedByAnotherProcess(t *testing.T) {
 		t.Fatalf("re-created user's INBOX: %+v, %v", st, err)
 	}
 }
+
+// TestUserNameFoldsASCIIOnly: the store folds ASCII case only, as login
+// does; "\u212Aate" (KELVIN SIGN) is not "kate".
+func TestUserNameFoldsASCIIOnly(t *testing.T) {
+	if n, err := ValidUserName("KaTe"); err != nil || n != "kate" {
+		t.Errorf("KaTe: %q, %v", n, err)
+	}
+	if n, err := ValidUserName("\u212Aate"); err == nil {
+		t.Errorf("KELVIN SIGN name accepted as %q", n)
+	}
+}
