@@ -247,12 +247,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			Domains:             cfg.LMTP.Domains,
 			SubaddressSeparator: cfg.LMTP.SubaddressSeparator,
 			NoSubaddress:        cfg.LMTP.SubaddressSeparator == "",
-			MaxMessageSize:      int64(l.MaxMessageSize),
-			MaxRecipients:       cfg.LMTP.MaxRecipients,
-			Quota:               quota.LMTPChecker{M: quotas},
-			OverQuotaTempFail:   cfg.LMTP.OverQuotaTempFail,
-			DeliveredTo:         cfg.LMTP.DeliveredTo,
-			Logger:              log,
+
+			SubaddressSpecialUse: cfg.LMTP.SubaddressSpecialUse,
+			MaxMessageSize:       int64(l.MaxMessageSize),
+			MaxRecipients:        cfg.LMTP.MaxRecipients,
+			Quota:                quota.LMTPChecker{M: quotas},
+			OverQuotaTempFail:    cfg.LMTP.OverQuotaTempFail,
+			DeliveredTo:          cfg.LMTP.DeliveredTo,
+			Logger:               log,
 		}
 		if met != nil {
 			lc.OnDelivery = met.ObserveDelivery

@@ -77,6 +77,9 @@ type LMTP struct {
 	// SubaddressSeparator splits "user+folder"; empty turns sub-addressing
 	// off.
 	SubaddressSeparator string `toml:"subaddress_separator"`
+	// SubaddressSpecialUse lets sub-addressed mail into special-use
+	// mailboxes (Sent, Drafts, Trash, Junk...); off by default.
+	SubaddressSpecialUse bool `toml:"subaddress_special_use"`
 	// OverQuotaTempFail answers 452 instead of 552 to a full mailbox.
 	OverQuotaTempFail bool `toml:"over_quota_tempfail"`
 	DeliveredTo       bool `toml:"delivered_to"`

@@ -415,3 +415,35 @@ func TestRecipientNames(t *testing.T) {
 		t.Errorf("kate has %d messages", n)
 	}
 }
+
+// TestSubaddressSpecialUse: "alice+Sent" and "alice+Drafts" land in INBOX,
+// not in the special-use mailboxes, unless the operator allows it.
+func TestSubaddressSpecialUse(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		st := testStore(t)
+		acct, err := st.Open(context.Background(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mb := range []struct{ name, use string }{{"Sent", `\Sent`}, {"Drafts", `\Drafts`}} {
+			if _, err := acct.CreateMailbox(context.Background(), mb.name, store.CreateOptions{SpecialUse: store.SpecialUse(mb.use)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		acct.Close()
+		_, addr := startServer(t, Config{Store: st, Domains: []string{"example.org"}, SubaddressSpecialUse: allow}, "tcp")
+		c := dial(t, "tcp", addr)
+		if err := c.SendMail("s@example.net", []string{"alice+Sent@example.org", "alice+Drafts@example.org", "alice+Lists@example.org"}, strings.NewReader(testMessage)); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int{"INBOX": 1, "Sent": 0, "Drafts": 0, "Lists": 1} // one copy per mailbox
+		if allow {
+			want = map[string]int{"INBOX": 0, "Sent": 1, "Drafts": 1, "Lists": 1}
+		}
+		for mb, n := range want {
+			if got := len(mailboxContents(t, st, "alice", mb)); got != n {
+				t.Errorf("allow=%v: %s has %d messages, want %d", allow, mb, got, n)
+			}
+		}
+	}
+}
