@@ -2,7 +2,10 @@ package sqlitestore
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -67,5 +70,23 @@ func TestUserNameFoldsASCIIOnly(t *testing.T) {
 	}
 	if n, err := ValidUserName("\u212Aate"); err == nil {
 		t.Errorf("KELVIN SIGN name accepted as %q", n)
+	}
+}
+
+// TestFilesArePrivate: the user's database and its WAL files, which hold
+// message bodies, are readable by the owner only, whatever the umask.
+func TestFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	_, a := newAccount(t)
+	appendN(t, a, mustMailbox(t, a, "INBOX").ID, 1, store.Flags{})
+	for _, name := range []string{"meta.db", "meta.db-wal", "meta.db-shm"} {
+		st, err := os.Stat(filepath.Join(a.u.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v", name, st.Mode().Perm())
+		}
 	}
 }
