@@ -56,6 +56,7 @@ func runServe(args []string) int {
 	fs.Int("max-sessions-per-user", d.Limits.MaxSessionsUser, "simultaneous sessions per user (0: unlimited)")
 	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	fs.String("log-format", d.Log.Format, "log format: text or json")
+	demo := fs.Bool("demo", false, "create the account demo on an empty data directory even with --config (the default without it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -79,7 +80,9 @@ func runServe(args []string) int {
 	log := newLogger(cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	// A configured server is an operator's: no account it did not ask for,
+	// and no password in its journal.
+	if err := serve(ctx, cfg, log, *demo || *configFile == ""); err != nil {
 		log.Error("tidemark serve failed", "err", err)
 		return 1
 	}
@@ -137,7 +140,7 @@ func newLogger(c config.Log) *slog.Logger {
 // down gracefully: IMAP clients are told BYE after the command they are
 // running, LMTP transactions in progress finish, the metrics endpoint
 // answers until the end.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, demo bool) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -171,8 +174,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer accts.Close()
-	if err := ensureDemoAccount(accts, raw); err != nil {
-		return err
+	if demo {
+		if err := ensureDemoAccount(accts, raw); err != nil {
+			return err
+		}
 	}
 	certs, err := tlscert.NewReloader(cfg.DataDir, cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
