@@ -179,6 +179,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, demo bool)
 			return err
 		}
 	}
+	if cfg.TLS.Key != "" {
+		if msg, err := keyPermProblem(cfg.TLS.Key); err == nil && msg != "" {
+			log.Warn("TLS private key: "+msg, "key", cfg.TLS.Key)
+		}
+	}
 	certs, err := tlscert.NewReloader(cfg.DataDir, cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
 		return err
@@ -289,6 +294,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, demo bool)
 		ln, err := listenTCP("metrics", cfg.Metrics.Listen)
 		if err != nil {
 			return fail(err)
+		}
+		if publicListener(ln.Addr()) {
+			log.Warn("metrics and /healthz are served without authentication on an address other machines can reach; prefer a loopback address", "addr", ln.Addr().String())
 		}
 		httpSrv = met.NewHTTPServer(func(ctx context.Context) error {
 			_, err := raw.Users(ctx)
