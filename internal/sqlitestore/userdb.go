@@ -81,6 +81,14 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, err
 	}
 	path := filepath.Join(dir, "meta.db")
+	// The database holds message bodies: create it 0600 before SQLite
+	// does (with the umask's 0644); SQLite gives its -wal and -shm files
+	// the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
