@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -18,12 +19,27 @@ type timedStore struct {
 }
 
 func (s *timedStore) Open(ctx context.Context, user string) (store.Account, error) {
-	defer s.m.timeStore("open", time.Now(), nil)
+	start := time.Now()
 	a, err := s.Store.Open(ctx, user)
+	counted := err
+	if errors.Is(err, store.ErrNoUser) {
+		counted = nil // an answer (LMTP's unknown recipient), not a failure
+	}
+	s.m.timeStore("open", start, &counted)
 	if err != nil {
 		return nil, err
 	}
 	return &timedAccount{a: a, m: s.m}, nil
+}
+
+// Ping passes the wrapped store's health check through, so wrapping does
+// not hide it.
+func (s *timedStore) Ping(ctx context.Context) error {
+	if p, ok := s.Store.(store.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	_, err := s.Store.Users(ctx)
+	return err
 }
 
 // timeStore records one call; errp, when not nil, points at the call's
@@ -43,6 +59,9 @@ type timedAccount struct {
 
 func (t *timedAccount) User() string { return t.a.User() }
 func (t *timedAccount) Close() error { return t.a.Close() }
+
+// Revoked forwards store.Revocable.
+func (t *timedAccount) Revoked() bool { return store.IsRevoked(t.a) }
 
 func (t *timedAccount) CreateMailbox(ctx context.Context, name string, opts store.CreateOptions) (_ store.MailboxInfo, err error) {
 	defer t.m.timeStore("create_mailbox", time.Now(), &err)
@@ -145,6 +164,14 @@ func (t *timedAccount) PruneTombstones(ctx context.Context, id store.MailboxID, 
 func (t *timedAccount) Usage(ctx context.Context) (_ store.Usage, err error) {
 	defer t.m.timeStore("usage", time.Now(), &err)
 	return t.a.Usage(ctx)
+}
+
+// OpenReplica passes the store's Replica through: migration and
+// replication write through it, and the wrapper must not hide it. Only
+// opening it is timed.
+func (s *timedStore) OpenReplica(ctx context.Context, user string) (_ store.Replica, err error) {
+	defer s.m.timeStore("open_replica", time.Now(), &err)
+	return s.Store.OpenReplica(ctx, user)
 }
 
 var _ store.RecentStore = (*timedAccount)(nil)

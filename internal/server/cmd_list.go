@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -289,10 +290,14 @@ func runList(s *Session, c *Cmd) error {
 		if o.hasStatusItems && entries[i].selected && entries[i].info != nil {
 			// RFC 5819: STATUS follows the LIST of each selectable
 			// mailbox that meets the selection criteria. A mailbox
-			// deleted in between gets no STATUS (RFC 9051 6.3.9.2).
-			st, err := s.acct.Status(s.ctx(), entries[i].info.ID)
-			if err == nil {
+			// deleted in between gets no STATUS (RFC 9051 6.3.9.2);
+			// any other failure fails the command.
+			st, err := s.status(entries[i].info.ID, o.statusItems)
+			switch {
+			case err == nil:
 				s.writeStatus(entries[i].name, st, o.statusItems)
+			case !errors.Is(err, store.ErrNoMailbox):
+				return err
 			}
 		}
 	}

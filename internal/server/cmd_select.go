@@ -113,7 +113,8 @@ func runSelect(s *Session, c *Cmd) error {
 	s.Untagged().Raw("OK [UIDVALIDITY ").Number(mb.UIDValidity).Raw("] UIDs valid").CRLF()
 	s.Untagged().Raw("OK [UIDNEXT ").Number(uint32(mb.UIDNext)).Raw("] Predicted next UID").CRLF()
 	// Sent whether or not CONDSTORE is enabled: modseqs are always kept,
-	// and the value does not depend on the client (design principle 1).
+	// and the value does not depend on the client: it is the one RFC 7162
+	// 3.1.2.1 requires once CONDSTORE is enabled.
 	s.Untagged().Raw("OK [HIGHESTMODSEQ ").Number64(uint64(mb.HighestModSeq)).Raw("] Highest").CRLF()
 	s.Untagged().Raw("OK [MAILBOXID (").Raw(MailboxObjectID(mb.ID)).Raw(")] Ok").CRLF() // RFC 8474 4.1
 	if s.Rev2() {

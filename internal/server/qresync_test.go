@@ -149,8 +149,8 @@ func TestQresyncUIDValidityMismatch(t *testing.T) {
 	}
 }
 
-// TestQresyncSelectExact: the example of RFC 7162 3.2.5.1 in shape, and
-// seed problem 6 (VANISHED (EARLIER) exact): the client learns exactly the
+// TestQresyncSelectExact: the example of RFC 7162 3.2.5.1 in shape, with
+// VANISHED (EARLIER) exact from the tombstones: the client learns exactly the
 // UIDs expunged since its modseq, then FETCH (UID FLAGS MODSEQ) for changed
 // messages it may know, before the tagged OK.
 func TestQresyncSelectExact(t *testing.T) {
@@ -231,7 +231,7 @@ func TestQresyncSelectExact(t *testing.T) {
 	}
 }
 
-// TestQresyncAfterPruning is seed problem 5: once tombstones are pruned the
+// TestQresyncAfterPruning: once tombstones are pruned the
 // store only knows which UIDs are missing; known-uids and seq-match-data
 // (RFC 7162 3.2.5.2) bring the VANISHED set down to what the client cannot
 // know, following the two examples of that section in shape.

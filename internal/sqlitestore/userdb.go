@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -34,8 +37,14 @@ type userDB struct {
 	// once per connection instead of once per message.
 	bodyByID *sql.Stmt
 	refs     int // open handles; guarded by Store.mu
-	kw       *kwCache
-	watch    *foreignWatch // nil while reconcile runs and for a user being created
+	// ident is the user directory as opened; a directory at the same path
+	// that is not the same file (os.SameFile) means the store was deleted,
+	// and perhaps created anew, by another process. gone records that.
+	ident os.FileInfo
+	gone  atomic.Bool
+	kw    *kwCache
+	log   *slog.Logger  // never nil
+	watch *foreignWatch // nil while reconcile runs and for a user being created
 
 	// writeMu serializes write transactions (one writer per user) and
 	// guards man and dbFloor.
@@ -72,6 +81,14 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, err
 	}
 	path := filepath.Join(dir, "meta.db")
+	// The database holds message bodies: create it 0600 before SQLite
+	// does (with the umask's 0644); SQLite gives its -wal and -shm files
+	// the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
@@ -95,12 +112,38 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
 	u := &userDB{bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
-		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock()}
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock(), log: opts.Logger}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
 		return nil, err
 	}
 	return u, nil
+}
+
+// deleted reports whether the user's store was deleted since u was
+// opened: already known, or its directory is no longer the one opened.
+// One stat, done before each write and by the foreign-commit poller.
+func (u *userDB) deleted() bool {
+	if u.gone.Load() {
+		return true
+	}
+	if u.ident == nil {
+		return false
+	}
+	st, err := os.Stat(u.dir)
+	if err == nil && os.SameFile(st, u.ident) {
+		return false
+	}
+	u.gone.Store(true)
+	return true
+}
+
+// errDeleted is what a handle on a deleted store answers.
+func (u *userDB) errDeleted() error {
+	return fmt.Errorf("user %q: %w", u.name, store.ErrUserDeleted)
 }
 
 func (u *userDB) close() error {
@@ -147,6 +190,9 @@ func (u *userDB) reconcile(ctx context.Context) error {
 			}
 			t.man.UIDValidityNext = max(t.man.UIDValidityNext, maxUV+1)
 		}
+		if err := t.startUIDValidityHistory(); err != nil {
+			return err
+		}
 		consistent := manOK && dbFloor != 0 &&
 			(dbFloor == man.ModSeqFloor || dbFloor == man.PrevFloor) && maxHMS < dbFloor
 		if _, err := t.lookup("INBOX"); err == errNotFound {
@@ -175,21 +221,24 @@ func (u *userDB) reconcile(ctx context.Context) error {
 // UIDVALIDITY: clients must resynchronize from scratch, and no modseq they
 // saw can be repeated.
 func (t *writeTx) raiseAll(floor uint64) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT id FROM mailboxes`)
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, name FROM mailboxes`)
 	if err != nil {
 		return err
 	}
 	var ids []store.MailboxID
+	var names []string
 	for rows.Next() {
 		var id store.MailboxID
-		if err := rows.Scan(&id); err != nil {
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
 			rows.Close()
 			return err
 		}
 		ids = append(ids, id)
+		names = append(names, name)
 	}
 	rows.Close()
-	for _, id := range ids {
+	for i, id := range ids {
 		uv := t.uidValidity()
 		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidvalidity = ?, highestmodseq = max(highestmodseq, ?), pruned_below = 0 WHERE id = ?`, uv, floor, id); err != nil {
 			return err
@@ -197,9 +246,13 @@ func (t *writeTx) raiseAll(floor uint64) error {
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ?`, id); err != nil {
 			return err
 		}
+		if err := t.recordUIDValidity(names[i], uv); err != nil {
+			return err
+		}
 		t.touched[id] = store.ModSeq(floor)
 	}
-	return nil
+	// A restored database may lack history recorded after the backup.
+	return t.setUIDValidityHistoryFrom(t.man.UIDValidityNext)
 }
 
 // collectBlobs removes unreferenced blobs while no append is in progress.

@@ -214,9 +214,21 @@ type Store interface {
 	// Open returns a handle on a user's store (ErrNoUser if none). Handles
 	// on the same user share one underlying database; each must be closed.
 	Open(ctx context.Context, user string) (Account, error)
+	// OpenReplica returns a handle for writing a user's store as a copy of
+	// mail held elsewhere (migration, replication); see Replica. ErrNoUser
+	// if none; it must be closed.
+	OpenReplica(ctx context.Context, user string) (Replica, error)
 	// Hub is where commits are announced.
 	Hub() *Hub
 	Close() error
+}
+
+// Pinger is implemented by a Store that can prove it answers: Ping runs a
+// real query against the backend and returns within ctx's deadline. The
+// health endpoint uses it (and logs the error, which may name files; the
+// probe only learns that the store did not answer).
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // Account is one user's mail. Mailbox names given to it are full UTF-8
