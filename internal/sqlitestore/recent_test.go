@@ -74,9 +74,21 @@ func TestClaimRecent(t *testing.T) {
 	count(2)
 	claim(6, 4)
 	count(0)
-	// A claim past UIDNEXT stops there: later messages stay unclaimed.
-	claim(1000, 6)
+	// Renaming INBOX moves its messages with their UIDs and \Recent state.
 	claim(0, 6)
+	appendN(t, a, inbox.ID, 2, store.Flags{}) // UIDs 6, 7
+	if err := a.RenameMailbox(ctx, "INBOX", "Old"); err != nil {
+		t.Fatal(err)
+	}
+	old := mustMailbox(t, a, "Old")
+	if n, err := a.RecentCount(ctx, old.ID); err != nil || n != 2 {
+		t.Fatalf("after RENAME INBOX: RecentCount = %d, %v; want 2", n, err)
+	}
+	count(0)
+	claim(8, 6) // INBOX keeps its floor, and is empty now
+	// A claim past UIDNEXT stops there: later messages stay unclaimed.
+	claim(1000, 8)
+	claim(0, 8)
 	appendN(t, a, inbox.ID, 1, store.Flags{})
 	count(1)
 	assertClean(t, s, "alice")
