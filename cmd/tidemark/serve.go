@@ -173,6 +173,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		MaxFailuresPerUser: orUnlimited(l.MaxAuthFailuresPerUser),
 		FailureWindow:      l.AuthFailureWindow.D(),
 		Cooldown:           l.AuthCooldown.D(),
+		UserBrakeFailures:  orUnlimited(l.AuthUserBrake),
+		UserBrakeInterval:  l.AuthUserBrakeInterval.D(),
 	})
 	if err != nil {
 		return err

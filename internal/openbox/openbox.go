@@ -157,6 +157,9 @@ type Box struct {
 	reg  *Registry
 	key  boxKey
 	refs int // guarded by reg.mu
+	// detached: no longer in reg.boxes (its store was deleted); closed on
+	// its last Release. Guarded by reg.mu.
+	detached bool
 	// While idle (refs == 0): its place in reg.idle, when it became idle and
 	// how many messages it holds; all guarded by reg.mu.
 	idleElem  *list.Element
@@ -186,6 +189,21 @@ func (r *Registry) Acquire(ctx context.Context, user string, id store.MailboxID)
 	k := boxKey{user, id}
 	r.mu.Lock()
 	b := r.boxes[k]
+	var stale *Box
+	if b != nil && store.IsRevoked(b.acct) {
+		// The user's store was deleted under this Box (and the name may
+		// belong to a new account): never hand it out again.
+		delete(r.boxes, k)
+		b.detached = true
+		if b.idleElem != nil {
+			r.unidleLocked(b)
+			stale = b
+		}
+		b = nil
+	}
+	if stale != nil {
+		defer closeAll([]*Box{stale})
+	}
 	if b == nil {
 		// Open the user's store without the registry lock (it may be a
 		// cold database), then look again: another Acquire may have put
@@ -231,8 +249,10 @@ func (b *Box) release(broken bool) {
 	b.refs--
 	var drop []*Box
 	if b.refs == 0 {
-		if broken || r.closed || r.IdleMessages <= 0 || r.IdleBoxes <= 0 {
-			delete(r.boxes, b.key)
+		if broken || b.detached || r.closed || r.IdleMessages <= 0 || r.IdleBoxes <= 0 {
+			if !b.detached {
+				delete(r.boxes, b.key)
+			}
 			drop = append(drop, b)
 		} else {
 			b.mu.RLock()

@@ -210,6 +210,9 @@ func runList(s *Session, c *Cmd) error {
 		}
 	}
 	ref, err := s.ReadMailbox(d)
+	if err == errNameNotMUTF7 {
+		ref, err = noMatchPattern, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -236,7 +239,7 @@ func runList(s *Session, c *Cmd) error {
 	}
 	if d.Special(' ') {
 		o.extended = true
-		if err := readListReturnOptions(d, &o); err != nil {
+		if err := s.readListReturnOptions(d, &o); err != nil {
 			return err
 		}
 	}
@@ -265,6 +268,9 @@ func runList(s *Session, c *Cmd) error {
 	for _, p := range rawPatterns {
 		if p == "" {
 			continue // RFC 9051 6.3.9: ignored in the extended syntax
+		}
+		if p == noMatchPattern || ref == noMatchPattern {
+			continue
 		}
 		// No break-out characters: the canonical pattern is the
 		// reference followed by the pattern.
@@ -378,10 +384,16 @@ func (s *Session) readListMailbox(d *wire.Decoder) (string, error) {
 	}
 	u, err := wire.DecodeMUTF7(p)
 	if err != nil {
-		return "", Bad("CANNOT", "Mailbox pattern is not valid modified UTF-7")
+		// No mailbox has a name that is not valid modified UTF-7, so the
+		// pattern matches nothing; LIST still answers OK.
+		return noMatchPattern, nil
 	}
 	return u, nil
 }
+
+// noMatchPattern stands for a LIST pattern or reference that no name can
+// match (a string that is not valid UTF-8, as no stored name is).
+const noMatchPattern = "\xff"
 
 // isListChar: ATOM-CHAR / list-wildcards / resp-specials (RFC 9051 9).
 func isListChar(b byte) bool { return wire.IsAstringChar(b) || b == '%' || b == '*' }
@@ -410,7 +422,7 @@ func readListSelectOptions(d *wire.Decoder, o *listOptions) error {
 }
 
 // readListReturnOptions reads "RETURN" SP "(" [option *(SP option)] ")".
-func readListReturnOptions(d *wire.Decoder, o *listOptions) error {
+func (s *Session) readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 	kw, err := d.Atom()
 	if err != nil {
 		return err
@@ -437,7 +449,7 @@ func readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 			if err := d.SP(); err != nil {
 				return err
 			}
-			items, err := readStatusItems(d)
+			items, err := s.readStatusItems(d)
 			if err != nil {
 				return err
 			}

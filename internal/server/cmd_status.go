@@ -47,7 +47,7 @@ func runStatus(s *Session, c *Cmd) error {
 	if err := d.SP(); err != nil {
 		return err
 	}
-	items, err := readStatusItems(d)
+	items, err := s.readStatusItems(d)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,8 @@ func (s *Session) noteStatusItems(items []string) {
 }
 
 // readStatusItems reads "(" status-att *(SP status-att) ")", upper case.
-func readStatusItems(d *wire.Decoder) ([]string, error) {
+// RECENT is IMAP4rev1's only: RFC 9051 removed it from status-att.
+func (s *Session) readStatusItems(d *wire.Decoder) ([]string, error) {
 	var items []string
 	err := d.List(func() error {
 		a, err := d.Atom()
@@ -136,7 +137,7 @@ func readStatusItems(d *wire.Decoder) ([]string, error) {
 			return err
 		}
 		a = strings.ToUpper(a)
-		if !statusItemNames[a] {
+		if !statusItemNames[a] || a == "RECENT" && s.Rev2() {
 			return Bad("", "Unknown status item "+a)
 		}
 		items = append(items, a)
@@ -172,7 +173,7 @@ func (s *Session) writeStatus(name string, st statusValues, items []string) {
 		case "DELETED-STORAGE":
 			e.Number64(uint64(st.deletedStorage))
 		case "RECENT":
-			e.Number(0) // \Recent is not tracked (see SELECT)
+			e.Number(s.statusRecent(st.ID))
 		case "HIGHESTMODSEQ":
 			e.Number64(uint64(st.HighestModSeq))
 		case "APPENDLIMIT":

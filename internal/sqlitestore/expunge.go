@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -254,7 +253,7 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 			return err
 		}
 		defer ins.Close()
-		now := time.Now().Unix()
+		now := t.u.now().Unix()
 		uid := dm.UIDNext
 		var d counterDelta
 		var srcSet store.UIDSet

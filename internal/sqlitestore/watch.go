@@ -59,11 +59,21 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 		t := time.NewTicker(pollInterval)
 		defer t.Stop()
 		failing := 0 // polls failed in a row
+		announced := false
 		for {
 			select {
 			case <-pollCtx.Done():
 				return
 			case <-t.C:
+			}
+			if u.deleted() {
+				// Deleted by another process: wake every watcher of
+				// this user once, so that its sessions find out and end.
+				if !announced {
+					announced = true
+					u.announceDeleted()
+				}
+				continue
 			}
 			v, changed, err := w.poll(pollCtx, conn, version)
 			if err != nil {
@@ -166,4 +176,26 @@ func (w *foreignWatch) committed(touched map[store.MailboxID]store.ModSeq) {
 func (w *foreignWatch) stop() {
 	w.cancel()
 	<-w.done
+}
+
+// announceDeleted publishes a change on every mailbox of a deleted user's
+// store, so that sessions waiting on them (IDLE) look, get
+// store.ErrUserDeleted and end.
+func (u *userDB) announceDeleted() {
+	u.gone.Store(true)
+	if u.watch == nil {
+		return
+	}
+	u.watch.mu.Lock()
+	ids := make([]store.MailboxID, 0, len(u.watch.known))
+	for id := range u.watch.known {
+		ids = append(ids, id)
+	}
+	u.watch.mu.Unlock()
+	// Modseq 0: "changed" without a modseq, which the Hub always passes
+	// on and which raises no mark a recreated user's mailboxes would
+	// have to pass.
+	for _, id := range ids {
+		u.hub.Publish(u.name, id, 0)
+	}
 }
