@@ -41,6 +41,13 @@ func init() {
 const shutdownGrace = 30 * time.Second
 
 func runServe(args []string) int {
+	// SIGHUP is taken before anything else: one that arrives while the
+	// server starts (an operator's certificate renewal racing a restart)
+	// must not kill it. It waits in the channel and is acted on, as a
+	// reload, once the server runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	d := config.Default()
 	configFile := fs.String("config", "", "configuration file (TOML); flags override it")
@@ -83,7 +90,7 @@ func runServe(args []string) int {
 	defer stop()
 	// A configured server is an operator's: no account it did not ask for,
 	// and no password in its journal.
-	if err := serve(ctx, cfg, log, *demo || *configFile == ""); err != nil {
+	if err := serve(ctx, cfg, log, hup, *demo || *configFile == ""); err != nil {
 		log.Error("tidemark serve failed", "err", err)
 		return 1
 	}
@@ -141,13 +148,15 @@ func newLogger(c config.Log) *slog.Logger {
 // down gracefully: IMAP clients are told BYE after the command they are
 // running, LMTP transactions in progress finish, the metrics endpoint
 // answers until the end.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, demo bool) error {
+// serve runs the server until ctx ends; each value on hup reloads the TLS
+// certificate. demo creates the demo account on an empty data directory.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan os.Signal, demo bool) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
 	// The store enforces the same message size limit as the IMAP literal
 	// and LMTP SIZE checks, so every path into it agrees.
-	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
+	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{MaxMessageSize: int64(cfg.Limits.MaxMessageSize), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -312,10 +321,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, demo bool)
 		if publicListener(ln.Addr()) {
 			log.Warn("metrics and /healthz are served without authentication on an address other machines can reach; prefer a loopback address", "addr", ln.Addr().String())
 		}
-		httpSrv = met.NewHTTPServer(func(ctx context.Context) error {
-			_, err := raw.Users(ctx)
-			return err
-		})
+		met.Logger = log
+		httpSrv = met.NewHTTPServer(raw.Ping)
 		lns = append(lns, func() error { return httpSrv.Serve(ln) })
 	}
 
@@ -340,12 +347,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, demo bool)
 		wg.Go(func() { p.Run(bg, interval) })
 	}
 
-	// SIGHUP replaces the certificate for new handshakes; connections
-	// already established keep theirs (tlscert.Reloader).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
+	// SIGHUP (hup, taken since start-up) replaces the certificate for new
+	// handshakes; connections already established keep theirs
+	// (tlscert.Reloader).
 	var serveErr error
 	running := len(lns)
 loop:

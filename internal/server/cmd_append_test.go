@@ -168,9 +168,10 @@ func TestAppendToSelected(t *testing.T) {
 	env.appendMessages("INBOX", 2, store.Flags{})
 	c := env.selectInbox()
 	c.sendRaw("a APPEND INBOX " + literal("+", testMessage("new")) + "\r\n")
-	c.expect(`^\* 3 EXISTS$`, `^a OK \[APPENDUID \d+ 3\] APPEND completed$`)
+	// The session that learns of its own APPEND claims it as \Recent.
+	c.expect(`^\* 3 EXISTS$`, `^\* 1 RECENT$`, `^a OK \[APPENDUID \d+ 3\] APPEND completed$`)
 	c.sendRaw("b APPEND INBOX (NewWord) " + literal("+", testMessage("new")) + "\r\n")
-	c.expect(`^\* FLAGS \(.*NewWord\)$`, `^\* OK \[PERMANENTFLAGS `, `^\* 4 EXISTS$`, `^b OK`)
+	c.expect(`^\* FLAGS \(.*NewWord\)$`, `^\* OK \[PERMANENTFLAGS `, `^\* 4 EXISTS$`, `^\* 2 RECENT$`, `^b OK`)
 }
 
 // TestAppendQuotaBeforeSpooling: an APPEND whose announced size would take

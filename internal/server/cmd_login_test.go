@@ -2,8 +2,12 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,16 +36,79 @@ func TestLogin(t *testing.T) {
 	c.expectClosed()
 }
 
+// TestLoginDisabledWithoutTLS connects from an address of this machine
+// that is not loopback, so the server sees a remote plaintext client: it
+// must advertise LOGINDISABLED, offer no AUTH=PLAIN, and refuse LOGIN and
+// AUTHENTICATE (RFC 9051 6.2.3). Loopback itself keeps passwords allowed.
 func TestLoginDisabledWithoutTLS(t *testing.T) {
-	// The test connects over loopback, where passwords are allowed; make
-	// the server treat it as remote by refusing loopback's exemption.
-	env := newTestEnv(t, nil)
-	c := env.dial()
+	c := newTestEnv(t, nil).dial()
 	c.send("c CAPABILITY")
 	caps := c.expect(`^\* CAPABILITY `, `^c OK`)
 	if !contains(caps[0], "AUTH=PLAIN") || contains(caps[0], "LOGINDISABLED") {
 		t.Fatalf("loopback capabilities: %q", caps[0])
 	}
+
+	addr, ok := nonLoopbackAddr(t)
+	if !ok {
+		return // the checks below ran in a network namespace
+	}
+	t.Logf("listening on %s", addr)
+	c = newTestEnvOn(t, net.JoinHostPort(addr.String(), "0"), nil).dial()
+	c.send("c CAPABILITY")
+	caps = c.expect(`^\* CAPABILITY `, `^c OK`)
+	if !contains(caps[0], "LOGINDISABLED") || contains(caps[0], "AUTH=PLAIN") {
+		t.Fatalf("non-loopback plaintext capabilities: %q", caps[0])
+	}
+	c.send("l LOGIN " + testUser + " " + testPass)
+	c.expect(`^l NO \[PRIVACYREQUIRED\] `)
+	c.send("a AUTHENTICATE PLAIN AGpvZQBzZWNyZXQtcGFzcw==")
+	c.expect(`^a NO \[PRIVACYREQUIRED\] `)
+	c.send("s SELECT INBOX")
+	c.expect(`^s BAD `)
+}
+
+// nonLoopbackAddr returns an address of this machine, not loopback, that
+// a socket can listen on. Where the machine has none, the test runs again
+// in a private network namespace with a documentation address (RFC 5737)
+// added to its loopback interface (ok is then false: the caller's checks
+// already ran there), and skips only where that cannot be made.
+func nonLoopbackAddr(t *testing.T) (addr netip.Addr, ok bool) {
+	t.Helper()
+	if s := os.Getenv("TIDEMARK_TEST_NETNS_ADDR"); s != "" {
+		return netip.MustParseAddr(s), true
+	}
+	ifaces, _ := net.InterfaceAddrs()
+	for _, a := range ifaces {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		ip := p.Addr()
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() {
+			continue
+		}
+		if l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0")); err == nil {
+			l.Close()
+			return ip, true
+		}
+	}
+	const nsAddr = "192.0.2.77"
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no non-loopback address on this machine and no unshare(1) for a network namespace")
+	}
+	script := "ip link set lo up && ip addr add " + nsAddr + "/32 dev lo && exec \"$0\" \"$@\""
+	cmd := exec.Command(unshare, "-rn", "sh", "-c", script, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "TIDEMARK_TEST_NETNS_ADDR="+nsAddr)
+	out, err := cmd.CombinedOutput()
+	if err != nil && bytes.Contains(out, []byte("unshare")) {
+		t.Skipf("no non-loopback address on this machine and no network namespace: %s", out)
+	}
+	if err != nil {
+		t.Fatalf("in a network namespace: %v\n%s", err, out)
+	}
+	t.Logf("ran in a network namespace:\n%s", out)
+	return netip.Addr{}, false
 }
 
 func contains(s, word string) bool {

@@ -83,9 +83,14 @@ type Config struct {
 	// Observer is told about connections, commands, failed logins and
 	// bytes, for metrics; nil means nobody is told.
 	Observer Observer
-	// Quota, when set, is asked before APPEND, COPY and MOVE add messages
-	// to a user's store (RFC 9208 OVERQUOTA).
+	// Quota, when set, is asked before APPEND and COPY add messages to a
+	// user's store (RFC 9208 OVERQUOTA). MOVE is not checked: within one
+	// user's store it adds nothing.
 	Quota QuotaChecker
+	// Now is the clock SEARCH OLDER and YOUNGER count back from
+	// (RFC 5032); nil means time.Now. The store has its own clock for
+	// SAVEDATE and default INTERNALDATE.
+	Now func() time.Time
 }
 
 // Server serves IMAP.
@@ -127,6 +132,9 @@ func New(cfg Config) *Server {
 		cfg.MaxConnections = 10_000
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.MaxBadCommands <= 0 {
 		cfg.MaxBadCommands = 20
 	}

@@ -71,6 +71,11 @@ type Session struct {
 	// box is the shared in-memory copy of the selected mailbox; set
 	// together with view.
 	box *openbox.Box
+	// recent holds the UIDs of the selected mailbox that are \Recent for
+	// this session (IMAP4rev1 only, see recent.go); recentUpTo is the UID
+	// below which the session has claimed or looked.
+	recent     store.UIDSet
+	recentUpTo store.UID
 	// searchRes is the SEARCH result variable of RFC 5182 ("$").
 	searchRes savedSearch
 	// enabled records ENABLEd extensions (RFC 5161), upper case.
@@ -217,7 +222,13 @@ func (s *Session) serve() {
 		closing = s.closing
 		s.mu.Unlock()
 		if err != nil {
-			if !isClosedConn(err) {
+			var src *wire.SourceError
+			switch {
+			case errors.As(err, &src):
+				// The server's fault, not the client's: a message's
+				// content could not be read after its size was sent.
+				s.log.Error("message content unreadable while sending it; connection closed", "user", s.user, "err", err)
+			case !isClosedConn(err):
 				s.log.Info("connection ended", "err", err)
 			}
 			return
@@ -307,6 +318,7 @@ func (s *Session) deselect() {
 		s.box = nil
 	}
 	s.view = nil
+	s.recent, s.recentUpTo = nil, 0
 	if s.state == StateSelected {
 		s.state = StateAuthenticated
 	}

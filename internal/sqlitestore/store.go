@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -27,6 +29,21 @@ type Options struct {
 	InlineBodyMax int64
 	// Hub receives commit notifications; Open creates one if nil.
 	Hub *store.Hub
+	// Logger receives what the store does in the background (the poller
+	// for other processes' commits); nil discards it.
+	Logger *slog.Logger
+	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
+	// message appended without one; nil means time.Now. Tests set it so
+	// that what they check does not depend on the day they run.
+	Now func() time.Time
+}
+
+// clock returns the effective clock.
+func (o Options) clock() func() time.Time {
+	if o.Now == nil {
+		return time.Now
+	}
+	return o.Now
 }
 
 // DefaultInlineBodyMax is the InlineBodyMax used when Options leaves it
