@@ -22,6 +22,7 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/lmtp"
 	"github.com/tidemark-mail/tidemark/internal/metrics"
+	"github.com/tidemark-mail/tidemark/internal/proxyproto"
 	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/retention"
 	"github.com/tidemark-mail/tidemark/internal/server"
@@ -201,14 +202,27 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		return err
 	}
 	limiter := auth.NewConnLimiter(l.MaxConnsPerIP, l.MaxSessionsUser)
-	limiter.SetLoopbackExempt(true)
+	limiter.SetLoopbackExempt(l.LoopbackExempt)
+	trusted, err := cfg.Proxy.TrustedPrefixes()
+	if err != nil {
+		return err
+	}
+	// Connections from a trusted front proxy carry the client's address
+	// in a PROXY v2 header.
+	behindProxy := func(ln net.Listener) net.Listener {
+		if len(trusted) == 0 {
+			return ln
+		}
+		return &proxyproto.Listener{Listener: ln, Trusted: trusted}
+	}
 
 	imapSrv := server.New(server.Config{
-		Store:              st,
-		Auth:               accts,
-		Limiter:            limiter,
-		TLS:                certs.TLSConfig(),
-		AllowPlaintextAuth: cfg.IMAP.AllowPlaintextAuth,
+		Store:               st,
+		Auth:                accts,
+		Limiter:             limiter,
+		TLS:                 certs.TLSConfig(),
+		AllowPlaintextAuth:  cfg.IMAP.AllowPlaintextAuth,
+		NoLoopbackPlaintext: !cfg.IMAP.LoopbackPlaintext,
 		Limits: wire.Limits{
 			MaxLine:          int(l.MaxLineLength),
 			MaxLiteral:       int64(l.MaxLiteralSize),
@@ -249,14 +263,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		if err != nil {
 			return fail(err)
 		}
-		lns = append(lns, func() error { return imapSrv.Serve(ln) })
+		lns = append(lns, func() error { return imapSrv.Serve(behindProxy(ln)) })
 	}
 	if cfg.IMAPS.Listen != "" {
 		ln, err := listenTCP("imaps", cfg.IMAPS.Listen)
 		if err != nil {
 			return fail(err)
 		}
-		lns = append(lns, func() error { return imapSrv.ServeTLS(ln) })
+		lns = append(lns, func() error { return imapSrv.ServeTLS(behindProxy(ln)) })
 	}
 	var lmtpSrv *lmtp.Server
 	if cfg.LMTP.Listen != "" || cfg.LMTP.Socket != "" {

@@ -41,6 +41,9 @@ func (c *Config) Validate() Errors {
 			add(key, "%v", err)
 		}
 	}
+	if _, err := c.Proxy.TrustedPrefixes(); err != nil {
+		add("proxy.trusted", "%v", err)
+	}
 	checkAddr("imap.listen", c.IMAP.Listen)
 	checkAddr("imaps.listen", c.IMAPS.Listen)
 	checkAddr("lmtp.listen", c.LMTP.Listen)

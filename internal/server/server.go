@@ -54,6 +54,10 @@ type Config struct {
 	// connection that is neither TLS nor loopback (RFC 9051 6.2.3 says
 	// servers should not).
 	AllowPlaintextAuth bool
+	// NoLoopbackPlaintext withdraws loopback's exemption from the rule
+	// above (for a proxy on this host that does not send the PROXY
+	// protocol: its clients would all look local).
+	NoLoopbackPlaintext bool
 	// Limits bound what a command may make the server read.
 	Limits wire.Limits
 	// IdleTimeout closes a connection that sends nothing for this long,

@@ -88,12 +88,20 @@ type Session struct {
 
 func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
 	s := &Session{srv: srv, nc: nc, tls: implicitTLS, state: StateNotAuthenticated, enabled: map[string]bool{}}
-	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		s.remote = ap.Addr().Unmap()
-	}
-	s.log = srv.log.With("remote", nc.RemoteAddr().String())
+	s.log = srv.log
 	s.setupIO(nc)
 	return s
+}
+
+// identify learns the client's address, by the connection's goroutine: behind
+// a PROXY protocol listener that means reading the proxy's header, which
+// must not hold up the accept loop.
+func (s *Session) identify() {
+	addr := s.nc.RemoteAddr()
+	if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+		s.remote = ap.Addr().Unmap()
+	}
+	s.log = s.srv.log.With("remote", addr.String())
 }
 
 // setupIO (re)builds the buffered reader, writer, decoder and encoder over
@@ -137,6 +145,7 @@ func (s *Session) isLoopback() bool { return s.remote.IsLoopback() }
 // serve runs the connection: greeting, then commands until LOGOUT, an
 // error, the idle timeout or Shutdown.
 func (s *Session) serve() {
+	s.identify()
 	start := time.Now()
 	s.log.Info("connection opened", "tls", s.tls)
 	s.srv.obs.ConnectionOpened(s.tls)
