@@ -117,6 +117,9 @@ type Stats struct {
 	WireWritten int64 // bytes sent to the source
 	Fetches     int   // UID FETCH commands sent
 	Examined    int   // mailboxes EXAMINEd (those LIST-STATUS showed unchanged are not)
+	// StoreTime is the time spent in the target store's writes and
+	// snapshots (overlapping the network while messages stream).
+	StoreTime time.Duration
 	Condstore   bool  // the source offered CONDSTORE
 	Qresync     bool  // the source offered QRESYNC
 	Elapsed     time.Duration
@@ -143,6 +146,22 @@ func (m *migration) count(fn func(*Stats)) {
 	m.statsMu.Lock()
 	fn(&m.stats)
 	m.statsMu.Unlock()
+}
+
+// apply is Replica.Apply, timed.
+func (m *migration) apply(id store.MailboxID, b store.Batch) (store.ApplyResult, error) {
+	start := time.Now()
+	res, err := m.rep.Apply(m.ctx, id, b)
+	m.count(func(s *Stats) { s.StoreTime += time.Since(start) })
+	return res, err
+}
+
+// snapshot is Account.Snapshot, timed.
+func (m *migration) snapshot(id store.MailboxID) (store.Snapshot, error) {
+	start := time.Now()
+	snap, err := m.acct.Snapshot(m.ctx, id)
+	m.count(func(s *Stats) { s.StoreTime += time.Since(start) })
+	return snap, err
 }
 
 func (m *migration) snapshotStats() Stats {
@@ -494,7 +513,7 @@ func (m *migration) followRenames(boxes []srcMailbox) error {
 				}
 			}
 			// The state moves with the mailbox, in one transaction.
-			if _, err := m.rep.Apply(m.ctx, 0, store.Batch{Peer: m.peer, State: map[string][]byte{
+			if _, err := m.apply(0, store.Batch{Peer: m.peer, State: map[string][]byte{
 				mailboxKeyPrefix + old: nil, mailboxKeyPrefix + nb.name: s.encode()}}); err != nil {
 				return err
 			}
@@ -508,7 +527,7 @@ func (m *migration) followRenames(boxes []srcMailbox) error {
 			}
 			m.stats.Deleted++
 		}
-		if _, err := m.rep.Apply(m.ctx, 0, store.Batch{Peer: m.peer, State: map[string][]byte{mailboxKeyPrefix + old: nil}}); err != nil {
+		if _, err := m.apply(0, store.Batch{Peer: m.peer, State: map[string][]byte{mailboxKeyPrefix + old: nil}}); err != nil {
 			return err
 		}
 		delete(m.state, old)
@@ -562,7 +581,7 @@ func (m *migration) syncSubscriptions(boxes []srcMailbox, before []byte) error {
 		return nil
 	}
 	b, _ := json.Marshal(now)
-	_, err := m.rep.Apply(m.ctx, 0, store.Batch{Peer: m.peer, State: map[string][]byte{subscriptionsKey: b}})
+	_, err := m.apply(0, store.Batch{Peer: m.peer, State: map[string][]byte{subscriptionsKey: b}})
 	return err
 }
 
@@ -723,7 +742,7 @@ func (m *migration) finish(b srcMailbox, e examined, s *mailboxState) error {
 	if s.Keep {
 		batch.UIDNext = e.uidNext
 	}
-	_, err := m.rep.Apply(m.ctx, s.Target, batch)
+	_, err := m.apply(s.Target, batch)
 	m.state[b.name] = s
 	return err
 }
@@ -782,7 +801,7 @@ func (m *migration) applyKnownChanges(b srcMailbox, e examined, s *mailboxState)
 	// Flags only where the target differs.
 	var flags []store.MessageState
 	if len(changed) > 0 {
-		snap, err := m.acct.Snapshot(m.ctx, s.Target)
+		snap, err := m.snapshot(s.Target)
 		if err != nil {
 			return err
 		}
@@ -809,7 +828,7 @@ func (m *migration) applyKnownChanges(b srcMailbox, e examined, s *mailboxState)
 	if len(flags) == 0 && expunge.Empty() {
 		return nil
 	}
-	res, err := m.rep.Apply(m.ctx, s.Target, store.Batch{Flags: flags, Expunge: expunge, ModSeq: store.ModSeq(e.highestModSeq),
+	res, err := m.apply(s.Target, store.Batch{Flags: flags, Expunge: expunge, ModSeq: store.ModSeq(e.highestModSeq),
 		Peer: m.peer, State: map[string][]byte{mailboxKeyPrefix + b.name: s.encode()}})
 	if err != nil {
 		return err
@@ -1078,6 +1097,12 @@ func (m *migration) copyNew(b srcMailbox, s *mailboxState, e examined, match map
 // applyNew stores one batch of fetched messages with the state it leads
 // to. It runs on the writer goroutine and is the only writer of s while
 // copyNew runs.
+//
+// Every appended message gets an explicit target UID (its source UID while
+// UIDs are kept, else the next free one), so the state written in the same
+// transaction names exactly the UIDs the messages get. If the target
+// mailbox's UIDNEXT moved meanwhile (a delivery to it), Apply refuses the
+// whole batch (store.ErrInvalidUID) and it is tried again with fresh UIDs.
 func (m *migration) applyNew(b srcMailbox, s *mailboxState, e examined, batch []fetched, match map[store.UID]bool) error {
 	slices.SortFunc(batch, func(x, y fetched) int { return int(int64(x.uid) - int64(y.uid)) })
 	hashes := make([]string, len(batch))
@@ -1092,91 +1117,77 @@ func (m *migration) applyNew(b srcMailbox, s *mailboxState, e examined, batch []
 			return err
 		}
 	}
-	info, err := m.acct.Status(m.ctx, s.Target)
-	if err != nil {
-		return err
+	// Which messages are matched with what the target holds, and which
+	// are copied; decided once, whatever UIDs the copies get.
+	type item struct {
+		f       *fetched
+		hash    string
+		matched store.UID // 0: copied
 	}
-	next := info.UIDNext
-	var apply store.Batch
-	type pending struct {
-		src   store.UID
-		index int // in apply.Append, or -1 when matched
-	}
-	var order []pending
-	var matched []store.UID
-	var copiedBytes int64
-	for i, f := range batch {
+	var items []item
+	var flags []store.MessageState
+	for i := range batch {
+		f := &batch[i]
 		if f.uid < s.UIDNext {
 			continue // already applied (a resent batch)
 		}
+		it := item{f: f, hash: hashes[i]}
 		if dst, ok := claim(found[hashes[i]], match); ok {
-			apply.Flags = append(apply.Flags, store.MessageState{UID: dst, Flags: f.flags})
-			order = append(order, pending{src: f.uid, index: -1})
-			matched = append(matched, dst)
-			continue
+			it.matched = dst
+			flags = append(flags, store.MessageState{UID: dst, Flags: f.flags})
 		}
-		uid := store.UID(0)
-		if s.Keep {
-			if f.uid >= next {
-				uid, next = f.uid, f.uid+1
-			} else {
-				s.Keep = false // cannot keep this one's UID: the target's UIDs are its own from here
-				m.warn("mailbox %q: source UID %d is below the target's UIDNEXT; UIDs are no longer kept", b.name, f.uid)
-			}
-		}
-		apply.Append = append(apply.Append, store.ReplicaMessage{UID: uid, Body: bytes.NewReader(f.body), ContentHash: hashes[i],
-			Flags: f.flags, InternalDate: f.date, SaveDate: f.saveDate, EmailID: f.emailID, ThreadID: f.threadID})
-		order = append(order, pending{src: f.uid, index: len(apply.Append) - 1})
-		copiedBytes += int64(len(f.body))
+		items = append(items, it)
 	}
-	if len(order) == 0 {
+	if len(items) == 0 {
 		return nil
 	}
-	// The state after this batch; written by the same transaction.
-	next2 := *s
-	next2.Map = slices.Clone(s.Map)
-	next2.UIDNext = order[len(order)-1].src + 1
-	// Target UIDs of appended messages are known only after the commit,
-	// but they are deterministic: kept UIDs, or UIDNEXT onwards in order.
-	nextUID := info.UIDNext
-	mi := 0
-	for _, p := range order {
-		if p.index < 0 {
-			next2.Map.add(p.src, matched[mi])
-			mi++
-			continue
+	for attempt := 0; ; attempt++ {
+		info, err := m.acct.Status(m.ctx, s.Target)
+		if err != nil {
+			return err
 		}
-		dst := apply.Append[p.index].UID
-		if dst == 0 {
-			dst = nextUID
+		next := *s
+		next.Map = slices.Clone(s.Map)
+		next.UIDNext = items[len(items)-1].f.uid + 1
+		apply := store.Batch{Flags: flags, ModSeq: store.ModSeq(e.highestModSeq), Peer: m.peer}
+		nextUID := info.UIDNext
+		var copiedBytes int64
+		for _, it := range items {
+			if it.matched != 0 {
+				next.Map.add(it.f.uid, it.matched)
+				continue
+			}
+			uid := nextUID
+			if next.Keep {
+				if it.f.uid >= nextUID {
+					uid = it.f.uid
+				} else {
+					next.Keep = false // the target's UIDs are its own from here
+					m.warn("mailbox %q: source UID %d is below the target's UIDNEXT %d; UIDs are no longer kept", b.name, it.f.uid, nextUID)
+				}
+			}
+			nextUID = uid + 1
+			next.Map.add(it.f.uid, uid)
+			apply.Append = append(apply.Append, store.ReplicaMessage{UID: uid, Body: bytes.NewReader(it.f.body), ContentHash: it.hash,
+				Flags: it.f.flags, InternalDate: it.f.date, SaveDate: it.f.saveDate, EmailID: it.f.emailID, ThreadID: it.f.threadID})
+			copiedBytes += int64(len(it.f.body))
 		}
-		nextUID = dst + 1
-		next2.Map.add(p.src, dst)
+		apply.State = map[string][]byte{mailboxKeyPrefix + b.name: next.encode()}
+		_, err = m.apply(s.Target, apply)
+		if errors.Is(err, store.ErrInvalidUID) && attempt < 3 {
+			continue // UIDNEXT moved under us: nothing was written
+		}
+		if err != nil {
+			return err
+		}
+		*s = next
+		m.count(func(st *Stats) {
+			st.Messages += len(apply.Append)
+			st.Matched += len(flags)
+			st.BodyBytes += copiedBytes
+		})
+		return nil
 	}
-	apply.ModSeq = store.ModSeq(e.highestModSeq)
-	apply.Peer, apply.State = m.peer, map[string][]byte{mailboxKeyPrefix + b.name: next2.encode()}
-	res, err := m.rep.Apply(m.ctx, s.Target, apply)
-	if err != nil {
-		return err
-	}
-	// Check the prediction: a concurrent append to the target mailbox
-	// would have moved the UIDs. Then the state is rewritten with the truth.
-	for _, p := range order {
-		if p.index < 0 {
-			continue
-		}
-		want, _ := next2.Map.lookup(p.src)
-		if res.Appended[p.index] != want {
-			return fmt.Errorf("the target mailbox changed during the copy (UID %d, expected %d): run again", res.Appended[p.index], want)
-		}
-	}
-	*s = next2
-	m.count(func(st *Stats) {
-		st.Messages += len(apply.Append)
-		st.Matched += len(matched)
-		st.BodyBytes += copiedBytes
-	})
-	return nil
 }
 
 var errStoreFailed = errors.New("store write failed")
@@ -1210,7 +1221,7 @@ func (m *migration) rematch(b srcMailbox, e examined, s *mailboxState) error {
 	// Candidates: the old map's targets not already re-mapped; on a first
 	// copy into a mailbox holding mail, every message there.
 	free := make(map[store.UID]bool)
-	snap, err := m.acct.Snapshot(m.ctx, s.Target)
+	snap, err := m.snapshot(s.Target)
 	if err != nil {
 		return err
 	}
@@ -1249,7 +1260,7 @@ func (m *migration) rematch(b srcMailbox, e examined, s *mailboxState) error {
 	if s.Keep {
 		batch.UIDNext = e.uidNext
 	}
-	res, err := m.rep.Apply(m.ctx, s.Target, batch)
+	res, err := m.apply(s.Target, batch)
 	if err != nil {
 		return err
 	}

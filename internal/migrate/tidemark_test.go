@@ -175,3 +175,71 @@ func TestTidemarkSourceOverTLS(t *testing.T) {
 	}
 	sameStores(t, src.acct, a)
 }
+
+// Mail delivered to the target mailbox while it is being copied takes a
+// UID the copy wanted: the copy stops keeping source UIDs there, loses and
+// duplicates nothing, and later changes still reach the right messages.
+func TestDeliveryDuringMigration(t *testing.T) {
+	ctx := context.Background()
+	src := startTidemarkSource(t)
+	inbox, _ := src.acct.Mailbox(ctx, "INBOX")
+	var msgs []store.NewMessage
+	for _, m := range makeMessages("INBOX", 0, 200) {
+		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(m.body), InternalDate: m.date})
+	}
+	if _, err := src.acct.Append(ctx, inbox.ID, msgs); err != nil {
+		t.Fatal(err)
+	}
+	st, a := newTarget(t)
+	target, _ := a.Mailbox(ctx, "INBOX")
+	delivered := false
+	from := &Source{TLS: true, User: "bob", Host: "127.0.0.1", Port: src.tlsPort}
+	stats, err := Run(ctx, st, "alice", from, Options{Password: "bob-pass", Insecure: true, BatchMessages: 10,
+		Progress: func(p Progress) {
+			if p.Done == 50 && !delivered {
+				delivered = true
+				// Wait until the first batches are in, so the delivery
+				// lands in the middle of the copy.
+				for {
+					if info, _ := a.Status(ctx, target.ID); info.Messages >= 20 {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				if _, err := a.Append(ctx, target.ID, []store.NewMessage{{Body: strings.NewReader("Subject: local\r\n\r\ndelivered here\r\n")}}); err != nil {
+					t.Error(err)
+				}
+			}
+		}})
+	if err != nil || stats.Messages != 200 {
+		t.Fatalf("migration with a delivery: %+v, %v", stats, err)
+	}
+	content := func() map[string]store.MessageData {
+		out := make(map[string]store.MessageData)
+		if err := a.Messages(ctx, target.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}}, func(m *store.MessageData) error {
+			if _, dup := out[m.BlobID]; dup {
+				t.Errorf("message %s stored twice", m.BlobID)
+			}
+			out[m.BlobID] = *m
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := content(); len(got) != 201 {
+		t.Fatalf("target INBOX has %d distinct messages, want 201", len(got))
+	}
+	// A change to a message copied after the delivery reaches it.
+	var blob150 string
+	src.acct.Messages(ctx, inbox.ID, store.UIDSetOf(150), func(m *store.MessageData) error { blob150 = m.BlobID; return nil })
+	if _, err := src.acct.SetFlags(ctx, inbox.ID, store.UIDSetOf(150), store.FlagsAdd, store.Flags{Keywords: []string{"Moved"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if stats, err := Run(ctx, st, "alice", from, Options{Password: "bob-pass", Insecure: true}); err != nil || stats.FlagChanges != 1 {
+		t.Fatalf("incremental: %+v, %v", stats, err)
+	}
+	if m := content()[blob150]; !m.Flags.Has("Moved") {
+		t.Fatalf("the flag went elsewhere: %+v", m.MessageState)
+	}
+}

@@ -18,6 +18,11 @@
 //
 // The store never formats IMAP. Backends publish "mailbox X is now at modseq
 // N" on a Hub after each commit; watchers then pull the changes themselves.
+//
+// Besides Accounts, a store hands out Replicas (replica.go): handles for
+// writing a copy of mail held elsewhere — a migration from another server,
+// a peer replica — with the source's UIDVALIDITY and UIDs and sync state
+// committed together with the changes it covers.
 package store
 
 import (
