@@ -119,9 +119,11 @@
 //     deleted, so ids can be cached.
 //
 // tombstones: expunged UIDs (WITHOUT ROWID, primary key (mailbox_id,
-// uid_start)). uid_start..uid_stop were expunged at modseq. The UIDs of one
-// expunge are compacted into ranges of consecutive UIDs, and a range is
-// extended when a later expunge at the same modseq continues it.
+// uid_start)). uid_start..uid_stop were expunged at or before modseq. The
+// UIDs of one expunge are compacted into ranges of consecutive UIDs, and a
+// range that touches an existing row, of any earlier expunge, is merged
+// with it at the later modseq: rows are the runs of expunged UIDs. Ranges
+// never overlap.
 //
 // thread_refs(message_id, thread_id): Message-IDs seen at delivery (the
 // message's own and those it refers to) and the thread they belong to.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -42,6 +43,7 @@ type userDB struct {
 	ident os.FileInfo
 	gone  atomic.Bool
 	kw    *kwCache
+	log   *slog.Logger  // never nil
 	watch *foreignWatch // nil while reconcile runs and for a user being created
 
 	// writeMu serializes write transactions (one writer per user) and
@@ -79,6 +81,14 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, err
 	}
 	path := filepath.Join(dir, "meta.db")
+	// The database holds message bodies: create it 0600 before SQLite
+	// does (with the umask's 0644); SQLite gives its -wal and -shm files
+	// the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
@@ -102,7 +112,10 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
 	u := &userDB{bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
-		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock()}
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock(), log: opts.Logger}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
 		return nil, err
