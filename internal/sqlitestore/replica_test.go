@@ -302,3 +302,34 @@ func TestReplicaSyncState(t *testing.T) {
 	_, err = r.Apply(ctx, 0, store.Batch{State: map[string][]byte{"a": nil}})
 	assertErr(t, err, store.ErrCannot)
 }
+
+// A database restored from a backup lacks the UIDVALIDITY history written
+// after the backup: values below the counter are refused from then on.
+func TestReplicaUIDValidityAfterRestore(t *testing.T) {
+	withStep(t, 4)
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	s.CreateUser(ctx, "alice")
+	s.Close()
+	db := filepath.Join(dir, "users", "alice", "meta.db")
+	copyFile(t, db, db+".backup")
+
+	s = openStore(t, dir, Options{})
+	r, err := s.OpenReplica(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CreateMailbox(ctx, "x", 5000, store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	bump(t, s, 10) // move the modseq reservation past the backup's
+	s.Close()
+	copyFile(t, db+".backup", db)
+
+	s = openStore(t, dir, Options{})
+	r2 := newReplica(t, s)
+	_, err = r2.CreateMailbox(ctx, "x", 5000, store.CreateOptions{})
+	assertErr(t, err, store.ErrUIDValidityUsed)
+	assertClean(t, s, "alice")
+}
