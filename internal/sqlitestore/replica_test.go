@@ -333,3 +333,29 @@ func TestReplicaUIDValidityAfterRestore(t *testing.T) {
 	assertErr(t, err, store.ErrUIDValidityUsed)
 	assertClean(t, s, "alice")
 }
+
+// The highest UID a message can get is MaxUID-1: UIDNEXT must stay a
+// 32-bit number. Beyond, appends fail and change nothing.
+func TestReplicaUIDLimit(t *testing.T) {
+	s, a := newAccount(t)
+	r := newReplica(t, s)
+	mb, err := r.CreateMailbox(ctx, "top", 77, store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{UID: store.MaxUID - 1, Body: strings.NewReader(testMessage(1, ""))}}})
+	if err != nil || res.Appended[0] != store.MaxUID-1 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if st, _ := a.Status(ctx, mb.ID); st.UIDNext != store.MaxUID || st.Messages != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	_, err = r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{Body: strings.NewReader(testMessage(2, ""))}}})
+	assertErr(t, err, store.ErrCannot)
+	_, err = a.Append(ctx, mb.ID, []store.NewMessage{{Body: strings.NewReader(testMessage(3, ""))}})
+	assertErr(t, err, store.ErrCannot)
+	if st, _ := a.Status(ctx, mb.ID); st.UIDNext != store.MaxUID || st.Messages != 1 {
+		t.Fatalf("status after refused appends %+v", st)
+	}
+	assertClean(t, s, "alice")
+}
