@@ -147,9 +147,8 @@ func newLogger(c config.Log) *slog.Logger {
 // serve runs every configured listener until ctx ends, then shuts them
 // down gracefully: IMAP clients are told BYE after the command they are
 // running, LMTP transactions in progress finish, the metrics endpoint
-// answers until the end.
-// serve runs the server until ctx ends; each value on hup reloads the TLS
-// certificate. demo creates the demo account on an empty data directory.
+// answers until the end. Each value on hup reloads the TLS certificate;
+// demo creates the demo account in an empty data directory.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan os.Signal, demo bool) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
