@@ -73,8 +73,11 @@ func TestWriteTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := "Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 1<<16) // 1.1 MB
+	// 13 MB of answer: more than the kernel buffers of both ends hold
+	// (the client's receive buffer is made small, the server's send buffer
+	// grows to 4 MB at most by default).
 	var msgs []store.NewMessage
-	for range 8 {
+	for range 12 {
 		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(big)})
 	}
 	if _, err := a.Append(context.Background(), mb.ID, msgs); err != nil {
