@@ -63,6 +63,7 @@ func runServe(args []string) int {
 	fs.Int("max-sessions-per-user", d.Limits.MaxSessionsUser, "simultaneous sessions per user (0: unlimited)")
 	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	fs.String("log-format", d.Log.Format, "log format: text or json")
+	demo := fs.Bool("demo", false, "create the account demo on an empty data directory even with --config (the default without it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -86,7 +87,9 @@ func runServe(args []string) int {
 	log := newLogger(cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log, hup); err != nil {
+	// A configured server is an operator's: no account it did not ask for,
+	// and no password in its journal.
+	if err := serve(ctx, cfg, log, hup, *demo || *configFile == ""); err != nil {
 		log.Error("tidemark serve failed", "err", err)
 		return 1
 	}
@@ -143,10 +146,9 @@ func newLogger(c config.Log) *slog.Logger {
 // serve runs every configured listener until ctx ends, then shuts them
 // down gracefully: IMAP clients are told BYE after the command they are
 // running, LMTP transactions in progress finish, the metrics endpoint
-// answers until the end.
-// serve runs the server until ctx ends; each value on hup reloads the TLS
-// certificate.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan os.Signal) error {
+// answers until the end. Each value on hup reloads the TLS certificate;
+// demo creates the demo account in an empty data directory.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan os.Signal, demo bool) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -180,8 +182,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		return err
 	}
 	defer accts.Close()
-	if err := ensureDemoAccount(accts, raw); err != nil {
-		return err
+	if demo {
+		if err := ensureDemoAccount(accts, raw); err != nil {
+			return err
+		}
+	}
+	if cfg.TLS.Key != "" {
+		if msg, err := keyPermProblem(cfg.TLS.Key); err == nil && msg != "" {
+			log.Warn("TLS private key: "+msg, "key", cfg.TLS.Key)
+		}
 	}
 	certs, err := tlscert.NewReloader(cfg.DataDir, cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
@@ -206,6 +215,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 			MaxAppendLiteral: int64(l.MaxMessageSize),
 		},
 		IdleTimeout:    l.IdleTimeout.D(),
+		LoginTimeout:   l.LoginTimeout.D(),
+		WriteTimeout:   l.WriteTimeout.D(),
+		MaxConnections: orUnlimited(l.MaxConnections),
 		MaxBadCommands: l.MaxBadCommands,
 		Logger:         log,
 		Observer:       obs,
@@ -253,12 +265,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 			Domains:             cfg.LMTP.Domains,
 			SubaddressSeparator: cfg.LMTP.SubaddressSeparator,
 			NoSubaddress:        cfg.LMTP.SubaddressSeparator == "",
-			MaxMessageSize:      int64(l.MaxMessageSize),
-			MaxRecipients:       cfg.LMTP.MaxRecipients,
-			Quota:               quota.LMTPChecker{M: quotas},
-			OverQuotaTempFail:   cfg.LMTP.OverQuotaTempFail,
-			DeliveredTo:         cfg.LMTP.DeliveredTo,
-			Logger:              log,
+
+			SubaddressSpecialUse: cfg.LMTP.SubaddressSpecialUse,
+			MaxMessageSize:       int64(l.MaxMessageSize),
+			MaxRecipients:        cfg.LMTP.MaxRecipients,
+			Quota:                quota.LMTPChecker{M: quotas},
+			OverQuotaTempFail:    cfg.LMTP.OverQuotaTempFail,
+			DeliveredTo:          cfg.LMTP.DeliveredTo,
+			Logger:               log,
 		}
 		if met != nil {
 			lc.OnDelivery = met.ObserveDelivery
@@ -288,6 +302,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		ln, err := listenTCP("metrics", cfg.Metrics.Listen)
 		if err != nil {
 			return fail(err)
+		}
+		if publicListener(ln.Addr()) {
+			log.Warn("metrics and /healthz are served without authentication on an address other machines can reach; prefer a loopback address", "addr", ln.Addr().String())
 		}
 		met.Logger = log
 		httpSrv = met.NewHTTPServer(raw.Ping)

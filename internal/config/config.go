@@ -77,6 +77,9 @@ type LMTP struct {
 	// SubaddressSeparator splits "user+folder"; empty turns sub-addressing
 	// off.
 	SubaddressSeparator string `toml:"subaddress_separator"`
+	// SubaddressSpecialUse lets sub-addressed mail into special-use
+	// mailboxes (Sent, Drafts, Trash, Junk...); off by default.
+	SubaddressSpecialUse bool `toml:"subaddress_special_use"`
 	// OverQuotaTempFail answers 452 instead of 552 to a full mailbox.
 	OverQuotaTempFail bool `toml:"over_quota_tempfail"`
 	DeliveredTo       bool `toml:"delivered_to"`
@@ -102,7 +105,13 @@ type Limits struct {
 	AuthUserBrake         int      `toml:"auth_user_brake"`
 	AuthUserBrakeInterval Duration `toml:"auth_user_brake_interval"`
 	IdleTimeout           Duration `toml:"idle_timeout"`
-	MaxBadCommands        int      `toml:"max_bad_commands"`
+	// LoginTimeout is the idle timeout before login; WriteTimeout bounds
+	// each write to a client; MaxConnections caps connections served at
+	// once (0: unlimited).
+	LoginTimeout   Duration `toml:"login_timeout"`
+	WriteTimeout   Duration `toml:"write_timeout"`
+	MaxConnections int      `toml:"max_connections"`
+	MaxBadCommands int      `toml:"max_bad_commands"`
 }
 
 // Quota sets storage and message-count limits (RFC 9208). Zero means
@@ -157,6 +166,9 @@ func Default() Config {
 			AuthUserBrake:          100,
 			AuthUserBrakeInterval:  Duration(time.Second),
 			IdleTimeout:            Duration(30 * time.Minute),
+			LoginTimeout:           Duration(time.Minute),
+			WriteTimeout:           Duration(time.Minute),
+			MaxConnections:         10_000,
 			MaxBadCommands:         20,
 		},
 		Tombstones: Tombstones{Retention: Retention{Forever: true}},

@@ -97,6 +97,15 @@ func (c *Config) Validate() Errors {
 		// RFC 9051 5.4: at least 30 minutes.
 		add("limits.idle_timeout", "must be at least 30m (RFC 9051 5.4)")
 	}
+	if l.LoginTimeout <= 0 {
+		add("limits.login_timeout", "must be positive")
+	}
+	if l.WriteTimeout <= 0 {
+		add("limits.write_timeout", "must be positive")
+	}
+	if l.MaxConnections < 0 {
+		add("limits.max_connections", "must not be negative")
+	}
 	if l.AuthFailureWindow <= 0 {
 		add("limits.auth_failure_window", "must be positive")
 	}

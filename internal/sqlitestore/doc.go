@@ -14,7 +14,7 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 4 (PRAGMA user_version = 4)
+// # Schema, version 5 (PRAGMA user_version = 5)
 //
 // Databases of older versions are converted in place when opened; a newer
 // version is refused. Version 1 kept flags and modseq in one row per
@@ -23,11 +23,27 @@
 // creates the two, and the existing files stay where they are (a body is
 // looked up in the bodies table first, then in blobs/). Version 3 had no
 // mailboxes.recent_uid; converting adds it set to each mailbox's uidnext,
-// so messages stored before the upgrade are not \Recent.
+// so messages stored before the upgrade are not \Recent. Version 4 had no
+// sync_state and uidvalidity_history; converting it creates them and
+// records the mailboxes' current (name, UIDVALIDITY) pairs.
 //
 // meta(key, value): key/value integers.
 //   - "modseq_floor": the modseq reservation this database last agreed on
 //     with the manifest; every modseq in the database is below it.
+//   - "uidvalidity_history_from": uidvalidity_history is complete for
+//     values at or above this one (0 for a database created at version 5
+//     or later; for a converted one, the manifest's next UIDVALIDITY when
+//     it was converted; raised when a restored database is detected).
+//
+// sync_state(peer, key, value): store.Replica sync state, opaque values
+// per peer and key (WITHOUT ROWID, primary key (peer, key)), written in
+// the transaction whose changes they cover.
+//
+// uidvalidity_history(name, uidvalidity): every UIDVALIDITY a mailbox name
+// has had (at creation, adoption by a Replica, as the new name of a
+// rename), never deleted: Replica.CreateMailbox accepts a chosen value only
+// when the pair is absent and the value is at or above
+// meta.uidvalidity_history_from.
 //
 // mailboxes: one row per mailbox.
 //   - id: INTEGER PRIMARY KEY AUTOINCREMENT, so never reused (store.MailboxID).

@@ -230,12 +230,12 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
+	u.ident = ident // before the poller that reads it starts
 	if err := u.startForeignWatch(ctx); err != nil {
 		u.close()
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
 	u.refs = 1
-	u.ident = ident
 	s.users[name] = u
 	return u, nil
 }

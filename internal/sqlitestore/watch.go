@@ -58,8 +58,8 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 		defer conn.Close()
 		t := time.NewTicker(pollInterval)
 		defer t.Stop()
-		failing := 0 // polls failed in a row
 		announced := false
+		failing := 0 // polls failed in a row
 		for {
 			select {
 			case <-pollCtx.Done():
