@@ -187,15 +187,12 @@ func (u *userDB) announceDeleted() {
 		return
 	}
 	u.watch.mu.Lock()
-	ids := make([]store.MailboxID, 0, len(u.watch.known))
-	for id := range u.watch.known {
-		ids = append(ids, id)
+	ids := make(map[store.MailboxID]store.ModSeq, len(u.watch.known))
+	for id, ms := range u.watch.known {
+		ids[id] = ms + 1
 	}
 	u.watch.mu.Unlock()
-	// Modseq 0: "changed" without a modseq, which the Hub always passes
-	// on and which raises no mark a recreated user's mailboxes would
-	// have to pass.
-	for _, id := range ids {
-		u.hub.Publish(u.name, id, 0)
+	for id, ms := range ids {
+		u.hub.Publish(u.name, id, ms)
 	}
 }
