@@ -116,7 +116,7 @@ func TestMaxConnections(t *testing.T) {
 	}
 	defer conn.Close()
 	r := bufio.NewReader(conn)
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(hangDeadline))
 	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "* BYE [UNAVAILABLE] Too many connections") {
 		t.Fatalf("fourth connection: %q", l)
 	}
@@ -149,7 +149,7 @@ func TestShutdownWhileGreeting(t *testing.T) {
 				return // the listener may be closed already
 			}
 			defer conn.Close()
-			conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			conn.SetReadDeadline(time.Now().Add(hangDeadline))
 			r := bufio.NewReader(conn)
 			var got []string
 			for {
