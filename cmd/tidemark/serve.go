@@ -137,13 +137,23 @@ func newLogger(c config.Log) *slog.Logger {
 // down gracefully: IMAP clients are told BYE after the command they are
 // running, LMTP transactions in progress finish, the metrics endpoint
 // answers until the end.
+// reclaimEvery is how soon after an expunge the server reclaims the
+// bodies that no message names any more (sqlitestore.Options.ReclaimEvery).
+const reclaimEvery = 10 * time.Second
+
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
 	// The store enforces the same message size limit as the IMAP literal
 	// and LMTP SIZE checks, so every path into it agrees.
-	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
+	// Only the server reclaims the bodies of expunged messages, in the
+	// background, since only it knows which of its sessions still read
+	// them; tools opening the store beside it leave bodies alone.
+	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{
+		MaxMessageSize: int64(cfg.Limits.MaxMessageSize),
+		ReclaimEvery:   reclaimEvery,
+	})
 	if err != nil {
 		return err
 	}

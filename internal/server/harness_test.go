@@ -30,8 +30,14 @@ const testUser, testPass = "joe", "secret-pass"
 
 func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
 	t.Helper()
+	return newTestEnvStore(t, sqlitestore.Options{}, tweak)
+}
+
+// newTestEnvStore is newTestEnv with the store opened with opts.
+func newTestEnvStore(t *testing.T, opts sqlitestore.Options, tweak func(*Config)) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(dir, sqlitestore.Options{})
+	st, err := sqlitestore.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,6 +162,7 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 					return fmt.Errorf("append: store body: %w", err)
 				}
 			}
+			t.named = append(t.named, p.blobID)
 			entries = append(entries, entry{uid: uid, flags: p.flags, kw: kw, modseq: ms})
 			d.add(p.flags, p.size, 1)
 			res.UIDs = append(res.UIDs, uid)

@@ -41,6 +41,10 @@ type writeTx struct {
 	newKW map[string]kwSetID
 	// buf is scratch space for encoding chunks.
 	buf []byte
+	// named and dropped are the bodies this transaction made a contents
+	// row name, and those it left unnamed; told to the reclaimer after
+	// the commit (reclaim.go).
+	named, dropped []string
 }
 
 // write runs fn in a write transaction and commits it. The manifest, when
@@ -74,6 +78,7 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	if t.newDBFloor != 0 {
 		u.dbFloor = t.newDBFloor
 	}
+	u.rc.committed(t.named, t.dropped)
 	for s, id := range t.newKW {
 		u.kw.add(id, s)
 	}
