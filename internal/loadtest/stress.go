@@ -171,15 +171,28 @@ func Stress(ctx context.Context, cfg Config, opts StressOptions) (StressReport, 
 			fmt.Fprintf(opts.Out, "    %s\n", l)
 		}
 	}
+	// Log in one after the other, untimed: logins are not what is measured.
+	clients := make([]*stressClient, opts.Clients)
+	for i := range clients {
+		sc := &stressClient{
+			id: i + 1, cfg: cfg, mailbox: opts.Mailbox, archive: archive,
+			rng: rand.New(rand.NewPCG(opts.Seed, uint64(i))), m: newModel(i%2 == 0),
+			counts: map[string]int64{}, report: report,
+		}
+		c, err := cfg.connect(ctx)
+		if err != nil {
+			for _, sc := range clients[:i] {
+				sc.c.Close()
+			}
+			return StressReport{}, fmt.Errorf("stress: client %d: %w", i+1, err)
+		}
+		sc.c = c
+		clients[i] = sc
+	}
 	start := time.Now()
 	deadline := start.Add(opts.Duration)
-	for i := range opts.Clients {
+	for _, sc := range clients {
 		wg.Go(func() {
-			sc := &stressClient{
-				id: i + 1, cfg: cfg, mailbox: opts.Mailbox, archive: archive,
-				rng: rand.New(rand.NewPCG(opts.Seed, uint64(i))), m: newModel(i%2 == 0),
-				counts: map[string]int64{}, report: report,
-			}
 			sc.run(ctx, deadline)
 			mu.Lock()
 			for k, v := range sc.counts {
@@ -287,12 +300,7 @@ func (sc *stressClient) finish(kind string, rep Reply, err error) (Reply, error)
 }
 
 func (sc *stressClient) run(ctx context.Context, deadline time.Time) {
-	c, err := sc.cfg.connect(ctx)
-	if err != nil {
-		sc.report("error", sc.id, "connect: "+err.Error(), nil)
-		return
-	}
-	sc.c = c
+	c := sc.c
 	defer c.Close()
 	c.Timeout = time.Minute
 	sc.own = map[uint32][]byte{}
