@@ -174,6 +174,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		MaxFailuresPerUser: orUnlimited(l.MaxAuthFailuresPerUser),
 		FailureWindow:      l.AuthFailureWindow.D(),
 		Cooldown:           l.AuthCooldown.D(),
+		UserBrakeFailures:  orUnlimited(l.AuthUserBrake),
+		UserBrakeInterval:  l.AuthUserBrakeInterval.D(),
 	})
 	if err != nil {
 		return err
@@ -288,10 +290,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fail(err)
 		}
-		httpSrv = met.NewHTTPServer(func(ctx context.Context) error {
-			_, err := raw.Users(ctx)
-			return err
-		})
+		met.Logger = log
+		httpSrv = met.NewHTTPServer(raw.Ping)
 		lns = append(lns, func() error { return httpSrv.Serve(ln) })
 	}
 

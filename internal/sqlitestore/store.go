@@ -40,6 +40,10 @@ type Options struct {
 	// may have written it and not yet committed its message). 0 means
 	// DefaultReclaimMinAge; negative means no minimum.
 	ReclaimMinAge time.Duration
+	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
+	// message appended without one; nil means time.Now. Tests set it so
+	// that what they check does not depend on the day they run.
+	Now func() time.Time
 }
 
 func (o Options) reclaimMinAge() time.Duration {
@@ -47,6 +51,14 @@ func (o Options) reclaimMinAge() time.Duration {
 		return DefaultReclaimMinAge
 	}
 	return o.ReclaimMinAge
+}
+
+// clock returns the effective clock.
+func (o Options) clock() func() time.Time {
+	if o.Now == nil {
+		return time.Now
+	}
+	return o.Now
 }
 
 // DefaultInlineBodyMax is the InlineBodyMax used when Options leaves it
@@ -214,11 +226,19 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 		return nil, errClosed
 	}
 	if u := s.users[name]; u != nil {
-		u.refs++
-		return u, nil
+		if !u.deleted() {
+			u.refs++
+			return u, nil
+		}
+		// Deleted by another process since it was opened: its handles
+		// keep it until they close, but the name's next owner gets a
+		// database of its own.
+		delete(s.users, name)
+		u.announceDeleted()
 	}
 	dir := s.userDir(name)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	ident, err := os.Stat(dir)
+	if err != nil || !ident.IsDir() {
 		return nil, fmt.Errorf("open user %q: %w", name, store.ErrNoUser)
 	}
 	u, err := openUserDB(ctx, name, dir, s.opts, s.hub)
@@ -233,6 +253,7 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 		u.startReclaim(s.opts.ReclaimEvery, s.opts.reclaimMinAge())
 	}
 	u.refs = 1
+	u.ident = ident
 	s.users[name] = u
 	return u, nil
 }
@@ -244,7 +265,9 @@ func (s *Store) release(u *userDB) error {
 	if u.refs > 0 {
 		return nil
 	}
-	delete(s.users, u.name)
+	if s.users[u.name] == u {
+		delete(s.users, u.name)
+	}
 	return u.close()
 }
 
