@@ -774,6 +774,7 @@ func (sc *stressClient) opReselect() error {
 	if err := sc.learnUIDs(); err != nil {
 		return err
 	}
+	sc.m.leaving()
 	if !sc.m.qresync {
 		if _, err := sc.exec("unselect", "UNSELECT", false); err != nil {
 			return err

@@ -231,8 +231,19 @@ func (m *model) onExpunge(n uint32) {
 	m.uids = slices.Delete(m.uids, int(n-1), int(n))
 }
 
+// leaving checks, as the client leaves a selection, that each message a
+// QRESYNC SELECT left out although it had changed was since shown changed
+// again or expunged: otherwise the SELECT omitted a change.
+func (m *model) leaving() {
+	for u, h := range m.mustHaveChanged {
+		m.violate("QRESYNC SELECT at HIGHESTMODSEQ %d omitted UID %d, known changed, and it was neither changed again nor expunged", h, u)
+	}
+	m.mustHaveChanged = nil
+}
+
 // forget records that UID u is gone.
 func (m *model) forget(u uint32) {
+	delete(m.mustHaveChanged, u)
 	m.gone[u] = true
 	m.vanished = append(m.vanished, u)
 	delete(m.flags, u)
@@ -355,11 +366,8 @@ func (m *model) recordFetch(fd fetchData) {
 		return
 	}
 	m.maxModSeq = max(m.maxModSeq, fd.modseq)
-	if h, ok := m.mustHaveChanged[u]; ok && !m.selecting {
-		if fd.modseq <= h {
-			m.violate("QRESYNC SELECT at HIGHESTMODSEQ %d omitted UID %d, at MODSEQ %d before it", h, u, fd.modseq)
-		}
-		delete(m.mustHaveChanged, u)
+	if h, ok := m.mustHaveChanged[u]; ok && !m.selecting && fd.modseq > h {
+		delete(m.mustHaveChanged, u) // changed again after the SELECT
 	}
 	old, known := m.modseq[u]
 	switch {

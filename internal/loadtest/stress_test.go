@@ -250,8 +250,9 @@ func TestModelCatchesWrongResponses(t *testing.T) {
 				m.untagged([]byte(l + "\r\n"))
 			}
 			m.finishQResync(c)
-			feed(m, false, "", `* 1 FETCH (UID 1 FLAGS ($k2) MODSEQ (8))`) // the next FETCH of it
-		}, "omitted UID 1, at MODSEQ 8"},
+			feed(m, false, "", `* 1 FETCH (UID 1 FLAGS ($k2) MODSEQ (8))`) // not changed since
+			m.leaving()
+		}, "omitted UID 1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,5 +280,32 @@ func TestCheckStressBody(t *testing.T) {
 	}
 	if err := checkStressBody(stressMessage(3, 18, 5000)[:4000]); err == nil {
 		t.Fatal("a cut message went unnoticed")
+	}
+}
+
+// TestModelOmittedChange: a QRESYNC SELECT may leave a known-changed
+// message to the first sync point when it changed again after the
+// SELECT's HIGHESTMODSEQ, or was expunged; both are accepted.
+func TestModelOmittedChange(t *testing.T) {
+	for name, later := range map[string]string{
+		"changed again": `* 1 FETCH (UID 1 FLAGS () MODSEQ (10))`,
+		"expunged":      `* VANISHED 1`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := selected(t, true)
+			feed(m, false, "", `* 1 FETCH (UID 1 FLAGS ($k2) MODSEQ (8))`)
+			c := m.snapshot()
+			m.begin(false)
+			m.startSelect()
+			for _, l := range []string{"* 3 EXISTS", "* OK [HIGHESTMODSEQ 9] ok"} {
+				m.untagged([]byte(l + "\r\n"))
+			}
+			m.finishQResync(c)
+			feed(m, false, "", later)
+			m.leaving()
+			if v := m.take(); len(v) != 0 {
+				t.Fatalf("reported %q", v)
+			}
+		})
 	}
 }

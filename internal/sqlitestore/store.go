@@ -103,6 +103,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	return &Store{dir: dir, opts: opts, hub: hub, users: make(map[string]*userDB)}, nil
 }
 
+// Dir returns the directory the store is rooted at.
+func (s *Store) Dir() string { return s.dir }
+
 // Hub returns the hub commits are published on.
 func (s *Store) Hub() *store.Hub { return s.hub }
 
