@@ -338,6 +338,9 @@ func (c *checker) checkContents() error {
 		}
 		got, seen := verified[blobID]
 		if !seen {
+			if beforeVerify != nil {
+				beforeVerify(blobID)
+			}
 			n, err := c.u.verifyBody(c.ctx, c.tx, blobID)
 			if errors.Is(err, fs.ErrNotExist) && !c.stillNamed(blobID) {
 				// Expunged after this check's snapshot and reclaimed by a
@@ -365,3 +368,6 @@ func (c *checker) stillNamed(id string) bool {
 	err := c.u.r.QueryRowContext(c.ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE blob_id = ?)`, id).Scan(&named)
 	return err != nil || named
 }
+
+// beforeVerify, when set (tests), runs before Check reads each body.
+var beforeVerify func(id string)

@@ -297,3 +297,41 @@ func TestReclaimBackground(t *testing.T) {
 	}
 	assertClean(t, s, "alice")
 }
+
+// TestCheckBesideServer: Check in one process while another (a server)
+// expunges a message and reclaims its body after Check's snapshot began:
+// the vanished body is not reported as a problem, in files or inline.
+func TestCheckBesideServer(t *testing.T) {
+	for name, size := range reclaimSizes {
+		t.Run(name, func(t *testing.T) {
+			srv, a := newAccountWith(t, Options{InlineBodyMax: 1000})
+			inbox := mustMailbox(t, a, "INBOX")
+			var msgs []store.NewMessage
+			for i := range 3 {
+				msgs = append(msgs, store.NewMessage{Body: bytes.NewReader(messageOfSize(i, size))})
+			}
+			if _, err := a.Append(ctx, inbox.ID, msgs); err != nil {
+				t.Fatal(err)
+			}
+			checker := openStore(t, filepath.Dir(filepath.Dir(a.u.dir)), Options{InlineBodyMax: 1000})
+			fired := false
+			beforeVerify = func(string) {
+				if fired {
+					return
+				}
+				fired = true
+				if _, err := a.Expunge(ctx, inbox.ID, store.UIDSetOf(2)); err != nil {
+					t.Error(err)
+				}
+				if st, err := srv.Reclaim(ctx, "alice", -1); err != nil || st.Bodies != 1 {
+					t.Errorf("reclaim = %+v, %v", st, err)
+				}
+			}
+			defer func() { beforeVerify = nil }()
+			ps, err := checker.Check(ctx, "alice")
+			if err != nil || len(ps) != 0 || !fired {
+				t.Fatalf("Check = %v, %v (fired %v)", ps, err, fired)
+			}
+		})
+	}
+}
