@@ -23,6 +23,7 @@ import (
 // a temporary directory, user "joe" with password "secret-pass".
 type testEnv struct {
 	t     *testing.T
+	dir   string // the data directory
 	srv   *Server
 	store *sqlitestore.Store
 	addr  string
@@ -101,7 +102,7 @@ func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
 		accts.Close()
 		st.Close()
 	})
-	return &testEnv{t: t, srv: srv, store: st, addr: l.Addr().String()}
+	return &testEnv{t: t, dir: dir, srv: srv, store: st, addr: l.Addr().String()}
 }
 
 // account opens the test user's store directly, as another writer would.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,6 +41,9 @@ type Options struct {
 	// may have written it and not yet committed its message). 0 means
 	// DefaultReclaimMinAge; negative means no minimum.
 	ReclaimMinAge time.Duration
+	// Logger receives what the store does in the background (the poller
+	// for other processes' commits); nil discards it.
+	Logger *slog.Logger
 	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
 	// message appended without one; nil means time.Now. Tests set it so
 	// that what they check does not depend on the day they run.
@@ -248,6 +252,7 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
+	u.ident = ident // before the poller that reads it starts
 	if err := u.startForeignWatch(ctx); err != nil {
 		u.close()
 		return nil, fmt.Errorf("open user %q: %w", name, err)
@@ -256,7 +261,6 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 		u.startReclaim(s.opts.ReclaimEvery, s.opts.reclaimMinAge())
 	}
 	u.refs = 1
-	u.ident = ident
 	s.users[name] = u
 	return u, nil
 }
