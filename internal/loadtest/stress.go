@@ -26,7 +26,11 @@ import (
 // StressOptions configure a stress run.
 type StressOptions struct {
 	Clients  int           // sessions on the mailbox (default 10)
-	Duration time.Duration // how long (default 10s)
+	Duration time.Duration // how long (default 10s, unless Ops is set)
+	// Ops, when positive, ends each session after that many operations
+	// instead (Duration then only bounds a hung run, default 10 minutes):
+	// the same work however fast the machine is.
+	Ops int
 	Seed     uint64        // seed of the clients' random choices (client i uses Seed+i)
 	Mailbox  string        // shared mailbox (default "stress")
 	// Out receives each violation and error with its context lines;
@@ -110,6 +114,9 @@ func Stress(ctx context.Context, cfg Config, opts StressOptions) (StressReport, 
 	}
 	if opts.Duration <= 0 {
 		opts.Duration = 10 * time.Second
+		if opts.Ops > 0 {
+			opts.Duration = 10 * time.Minute
+		}
 	}
 	if opts.Mailbox == "" {
 		opts.Mailbox = "stress"
@@ -193,7 +200,7 @@ func Stress(ctx context.Context, cfg Config, opts StressOptions) (StressReport, 
 	deadline := start.Add(opts.Duration)
 	for _, sc := range clients {
 		wg.Go(func() {
-			sc.run(ctx, deadline)
+			sc.run(ctx, deadline, opts.Ops)
 			mu.Lock()
 			for k, v := range sc.counts {
 				rep.ByCommand[k] += v
@@ -299,7 +306,7 @@ func (sc *stressClient) finish(kind string, rep Reply, err error) (Reply, error)
 	return rep, nil
 }
 
-func (sc *stressClient) run(ctx context.Context, deadline time.Time) {
+func (sc *stressClient) run(ctx context.Context, deadline time.Time, ops int) {
 	c := sc.c
 	defer c.Close()
 	c.Timeout = time.Minute
@@ -318,7 +325,7 @@ func (sc *stressClient) run(ctx context.Context, deadline time.Time) {
 	for _, w := range stressWeights {
 		total += w.weight
 	}
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for n := 0; (ops <= 0 || n < ops) && time.Now().Before(deadline) && ctx.Err() == nil; n++ {
 		pick := sc.rng.IntN(total)
 		var op string
 		for _, w := range stressWeights {

@@ -59,11 +59,12 @@ func startTidemark(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// stressParams returns the seed and duration of the stress test: a fixed
-// default, overridable by TIDEMARK_STRESS_SEED and
-// TIDEMARK_STRESS_DURATION (a Go duration) for longer runs.
-func stressParams(t *testing.T, dur time.Duration) (uint64, time.Duration) {
-	seed := uint64(1)
+// stressParams returns the seed and length of the stress test: by default
+// seed 1 and a fixed number of operations per session (the same work on
+// any machine); TIDEMARK_STRESS_SEED chooses the seed and
+// TIDEMARK_STRESS_DURATION (a Go duration) runs for that long instead.
+func stressParams(t *testing.T) (seed uint64, dur time.Duration, ops int) {
+	seed, ops = 1, 150
 	if s := os.Getenv("TIDEMARK_STRESS_SEED"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
@@ -76,10 +77,10 @@ func stressParams(t *testing.T, dur time.Duration) (uint64, time.Duration) {
 		if err != nil {
 			t.Fatalf("TIDEMARK_STRESS_DURATION: %v", err)
 		}
-		dur = d
+		dur, ops = d, 0
 	}
-	t.Logf("stress seed %d (TIDEMARK_STRESS_SEED), duration %s (TIDEMARK_STRESS_DURATION)", seed, dur)
-	return seed, dur
+	t.Logf("stress seed %d (TIDEMARK_STRESS_SEED), %d operations per session or duration %s (TIDEMARK_STRESS_DURATION)", seed, ops, dur)
+	return seed, dur, ops
 }
 
 // TestStressTidemark: several clients on one mailbox of a real Tidemark
@@ -87,10 +88,10 @@ func stressParams(t *testing.T, dur time.Duration) (uint64, time.Duration) {
 // every kind of command really ran.
 func TestStressTidemark(t *testing.T) {
 	addr := startTidemark(t)
-	seed, dur := stressParams(t, 3*time.Second)
+	seed, dur, ops := stressParams(t)
 	var out bytes.Buffer
 	cfg := Config{Addr: addr, User: "stress", Pass: "stress-pass", Messages: [][]byte{[]byte("unused")}}
-	rep, err := Stress(context.Background(), cfg, StressOptions{Clients: 6, Duration: dur, Seed: seed, Out: &out})
+	rep, err := Stress(context.Background(), cfg, StressOptions{Clients: 6, Duration: dur, Ops: ops, Seed: seed, Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -199,6 +199,7 @@ func (u *userDB) reclaim(ctx context.Context, full bool, minAge time.Duration) (
 		cands[id] = struct{}{}
 	}
 	rc.candidates = cands
+	n := len(cands) // cands is rc.candidates: read only under rc.mu from here
 	rc.mu.Unlock()
 	requeue := func() {
 		rc.mu.Lock()
@@ -208,7 +209,7 @@ func (u *userDB) reclaim(ctx context.Context, full bool, minAge time.Duration) (
 		rc.candidates = nil
 		rc.mu.Unlock()
 	}
-	if len(cands) == 0 {
+	if n == 0 {
 		requeue()
 		return st, nil
 	}
