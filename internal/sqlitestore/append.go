@@ -224,6 +224,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 				return nil, 0, fmt.Errorf("append: store body: %w", err)
 			}
 		}
+		t.named = append(t.named, p.blobID) // see reclaim.go
 		entries = append(entries, entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ms})
 		d.add(p.flags, p.size, 1)
 	}
