@@ -14,10 +14,13 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 3 (PRAGMA user_version = 3)
+// # Schema, version 4 (PRAGMA user_version = 4)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 1 kept flags and modseq in one row per
+// version is refused. Version 4 added the replication columns and tables
+// (mailboxes.guid, changed and history_from, subscriptions.changed,
+// mailbox_tombstones, unsubscribed, replica_state, flag_history); the
+// conversion gives every existing mailbox a fresh guid. Version 1 kept flags and modseq in one row per
 // message (see migrateV1). Version 2 had no bodies table and no
 // contents_blob index: every body was a blob file; converting it only
 // creates the two, and the existing files stay where they are (a body is
@@ -26,6 +29,10 @@
 // meta(key, value): key/value integers.
 //   - "modseq_floor": the modseq reservation this database last agreed on
 //     with the manifest; every modseq in the database is below it.
+//   - "account_counter": the account change counter (store.AccountState);
+//     every create, rename, delete, special-use and subscription change
+//     takes the next value (writeTx.accountChange), a peer's change
+//     max(next, its stamp).
 //
 // mailboxes: one row per mailbox.
 //   - id: INTEGER PRIMARY KEY AUTOINCREMENT, so never reused (store.MailboxID).
@@ -41,9 +48,30 @@
 //     transaction as the messages they count.
 //   - pruned_below: tombstones with modseq <= this value were pruned; 0 when
 //     history is complete.
+//   - guid: the replicated id ('M' and 24 hex digits, or a peer's), unique,
+//     kept by rename; the RFC 8474 MAILBOXID.
+//   - changed: account counter of the last create, rename or special-use
+//     change.
+//   - history_from: a flag change to a message whose modseq is at or below
+//     it records the flags it replaces in flag_history (0: none).
 //
-// subscriptions(name): subscribed names (RFC 9051 6.3.7). Names, not ids:
-// a subscription outlives the mailbox and is left alone by renames.
+// subscriptions(name, changed): subscribed names (RFC 9051 6.3.7) and the
+// account counter of the subscription. Names, not ids: a subscription
+// outlives the mailbox and is left alone by renames. unsubscribed(name,
+// changed) remembers removed subscriptions for replication.
+//
+// mailbox_tombstones(guid, name, changed): deleted mailboxes, so that a
+// replica can tell "deleted here" from "created there". Never pruned.
+//
+// replica_state(peer, guid, applied, confirmed, uidnext): store.PeerState
+// per peer node and mailbox guid ("" for the account level); written in the
+// transaction that applies the changes it covers, and only raised. The
+// lowest confirmed of a mailbox bounds PruneTombstones.
+//
+// flag_history(mailbox_id, uid, modseq, replaced, flags, keywords): the
+// flags (system flags, keyword set id) a message had at modseq, recorded
+// when a change at modseq replaced overwrote them; rows replaced at or
+// below every peer's confirmed point are deleted.
 //
 // contents: one row per delivered message, shared by its copies.
 //   - id: INTEGER PRIMARY KEY AUTOINCREMENT.

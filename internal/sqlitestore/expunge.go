@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -291,6 +292,16 @@ func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, befor
 			return err
 		}
 		before = min(before, mb.HighestModSeq)
+		// Never above what a replica still has to receive: a peer that
+		// confirmed less needs the tombstones to tell an expunge here from
+		// a message there (docs/replication.md).
+		var confirmed sql.NullInt64
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT min(confirmed) FROM replica_state WHERE guid = ?`, mb.GUID).Scan(&confirmed); err != nil {
+			return err
+		}
+		if confirmed.Valid {
+			before = min(before, store.ModSeq(confirmed.Int64))
+		}
 		if before <= mb.prunedBelow {
 			return nil
 		}

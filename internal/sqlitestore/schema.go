@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 3
+const schemaVersion = 4
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -73,6 +73,51 @@ CREATE TABLE bodies (
 CREATE INDEX contents_blob ON contents (blob_id);
 `
 
+// schemaV4Replication is what schema version 4 added for replication
+// between servers (see the package doc): a replicated id per mailbox, the
+// account-level change log (a counter, mailbox tombstones, subscription
+// changes), per-peer sync state, and the flag history kept for conflict
+// merges. Existing mailboxes get a fresh replicated id.
+const schemaV4Replication = `
+ALTER TABLE mailboxes ADD COLUMN guid TEXT NOT NULL DEFAULT '';
+ALTER TABLE mailboxes ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN history_from INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET guid = 'M' || lower(hex(randomblob(12)));
+CREATE UNIQUE INDEX mailboxes_guid ON mailboxes (guid);
+
+ALTER TABLE subscriptions ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE mailbox_tombstones (
+	guid    TEXT PRIMARY KEY,
+	name    TEXT NOT NULL,
+	changed INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE unsubscribed (
+	name    TEXT PRIMARY KEY,
+	changed INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE replica_state (
+	peer    TEXT NOT NULL,
+	guid    TEXT NOT NULL,
+	applied INTEGER NOT NULL,
+	confirmed INTEGER NOT NULL,
+	uidnext INTEGER NOT NULL,
+	PRIMARY KEY (peer, guid)
+) WITHOUT ROWID;
+
+CREATE TABLE flag_history (
+	mailbox_id INTEGER NOT NULL,
+	uid        INTEGER NOT NULL,
+	modseq     INTEGER NOT NULL,
+	replaced   INTEGER NOT NULL,
+	flags      INTEGER NOT NULL,
+	keywords   INTEGER NOT NULL,
+	PRIMARY KEY (mailbox_id, uid, modseq)
+) WITHOUT ROWID;
+`
+
 // schemaV2Messages is the part of the schema version 2 changed.
 const schemaV2Messages = `
 CREATE TABLE messages (
@@ -124,7 +169,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	defer tx.Rollback()
 	switch v {
 	case 0:
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies); err != nil {
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Replication); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
 	case 1:
@@ -136,6 +181,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// Version 3 only adds: bodies already in files stay there.
 		if _, err := tx.ExecContext(ctx, schemaV3Bodies); err != nil {
 			return fmt.Errorf("convert schema version 2: %w", err)
+		}
+		fallthrough
+	case 3:
+		// Version 4 only adds tables and columns.
+		if _, err := tx.ExecContext(ctx, schemaV4Replication); err != nil {
+			return fmt.Errorf("convert schema version 3: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

@@ -89,15 +89,25 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 // modseq returns the modseq this transaction gives to changes in mailbox
 // id: HIGHESTMODSEQ+1, allocated on first use and then reused for every
 // change the transaction makes there (RFC 7162 3.1.1; one STORE is one
-// modseq). It is the only place modseqs are allocated. Callers call it only
-// once they know something changes, so a no-op allocates nothing.
+// modseq). Callers call it only once they know something changes, so a
+// no-op allocates nothing.
 func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 	if m, ok := t.touched[id]; ok {
 		return m, nil
 	}
+	return t.newModseq(id, 0)
+}
+
+// newModseq allocates a fresh modseq in mailbox id: max(HIGHESTMODSEQ+1,
+// atLeast). It is the only place modseqs are allocated. Local changes pass
+// atLeast 0; changes replicated from a peer pass the peer's modseq, so a
+// replica that only receives keeps its source's modseqs, and every new
+// modseq is still above every one a client has seen here (the "nothing
+// changed since M" test of QRESYNC stays exact).
+func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
 	var m uint64
 	err := t.tx.QueryRowContext(t.ctx,
-		`UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq`, id).Scan(&m)
+		`UPDATE mailboxes SET highestmodseq = max(highestmodseq + 1, ?) WHERE id = ? RETURNING highestmodseq`, uint64(atLeast), id).Scan(&m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 	}
@@ -109,6 +119,19 @@ func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 	}
 	t.touched[id] = store.ModSeq(m)
 	return store.ModSeq(m), nil
+}
+
+// accountChange allocates the next value of the account change counter
+// (at least atLeast), the stamp of a mailbox create, rename, delete,
+// special-use or subscription change.
+func (t *writeTx) accountChange(atLeast uint64) (uint64, error) {
+	var c uint64
+	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('account_counter', max(1, ?))
+		ON CONFLICT (key) DO UPDATE SET value = max(value + 1, ?) RETURNING value`, atLeast, atLeast).Scan(&c)
+	if err != nil {
+		return 0, fmt.Errorf("account counter: %w", err)
+	}
+	return c, nil
 }
 
 // ensureFloor keeps the durable floor above modseq m: the manifest's

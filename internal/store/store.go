@@ -87,6 +87,13 @@ type MailboxInfo struct {
 	HighestModSeq ModSeq
 	SpecialUse    SpecialUse
 	Subscribed    bool
+	// GUID is the mailbox's replicated id: created once with the mailbox,
+	// carried by rename, the same on every replica of the user. It is the
+	// RFC 8474 MAILBOXID.
+	GUID string
+	// Changed is the account change counter (AccountState.Counter) of the
+	// mailbox's last create, rename or special-use change.
+	Changed uint64
 }
 
 // MailboxStatus is the data behind STATUS, kept exact by the transactions
@@ -215,6 +222,9 @@ type Store interface {
 	Open(ctx context.Context, user string) (Account, error)
 	// Hub is where commits are announced.
 	Hub() *Hub
+	// OpenReplica returns a user's store as replication sees it (see
+	// Replica); ErrNoUser if none. Each handle must be closed.
+	OpenReplica(ctx context.Context, user string) (Replica, error)
 	Close() error
 }
 
