@@ -275,12 +275,11 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM replica_state WHERE guid = ?`, m.GUID); err != nil {
 			return err
 		}
-		ms, err := t.newModseq(m.ID, 0)
-		if err != nil {
-			return err
-		}
+		// The new UIDVALIDITY tells clients to start over, so no modseq is
+		// needed; watchers are still woken.
+		t.touched[m.ID] = m.HighestModSeq
 		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET guid = ?, uidvalidity = ?, uidnext = 1, pruned_below = 0,
-			history_from = 0, changed = ?, highestmodseq = ? WHERE id = ?`, op.NewGUID, op.UIDValidity, changed, ms, m.ID)
+			history_from = 0, changed = ? WHERE id = ?`, op.NewGUID, op.UIDValidity, changed, m.ID)
 		return err
 	}
 	return fmt.Errorf("account operation %d: %w", op.Kind, store.ErrCannot)
@@ -380,6 +379,14 @@ func (r *Replica) PeerStates(ctx context.Context, peer string) (map[string]store
 // SetPeerState records sync state outside a batch of changes.
 func (r *Replica) SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error {
 	return r.u.write(ctx, func(t *writeTx) error { return t.setPeerState(peer, guid, ps) })
+}
+
+// ForgetPeer drops the state recorded for peer.
+func (r *Replica) ForgetPeer(ctx context.Context, peer string) error {
+	return r.u.write(ctx, func(t *writeTx) error {
+		_, err := t.tx.ExecContext(t.ctx, `DELETE FROM replica_state WHERE peer = ?`, peer)
+		return err
+	})
 }
 
 // setPeerState raises the recorded state and drops the flag history no
@@ -546,10 +553,12 @@ func (t *writeTx) apply(id store.MailboxID, b store.ApplyBatch, apps []replicaAp
 		needed = append(needed, x.m.ModSeq)
 	}
 
-	// Expunges: only UIDs that exist count.
+	// Expunges: UIDs that exist, and UIDs this replica never used (at or
+	// above UIDNEXT), which get a tombstone so that a client that saw them
+	// on the peer learns they vanished; UIDs already gone change nothing.
 	type expungeSet struct {
-		uids store.UIDSet
-		ms   store.ModSeq
+		uids, unused store.UIDSet
+		ms           store.ModSeq
 	}
 	var exps []expungeSet
 	for _, e := range b.Expunges {
@@ -557,8 +566,14 @@ func (t *writeTx) apply(id store.MailboxID, b store.ApplyBatch, apps []replicaAp
 		if err != nil {
 			return err
 		}
-		if !present.Empty() {
-			exps = append(exps, expungeSet{present, e.ModSeq})
+		var unused store.UIDSet
+		for _, r := range e.UIDs {
+			if r.Stop >= mb.UIDNext {
+				unused.AddRange(max(r.Start, mb.UIDNext), r.Stop)
+			}
+		}
+		if !present.Empty() || !unused.Empty() {
+			exps = append(exps, expungeSet{present, unused, e.ModSeq})
 			needed = append(needed, e.ModSeq)
 		}
 	}
@@ -604,6 +619,13 @@ func (t *writeTx) apply(id store.MailboxID, b store.ApplyBatch, apps []replicaAp
 		gone, err := t.removeMessages(id, e.uids, 0)
 		if err != nil {
 			return err
+		}
+		for _, r := range e.unused {
+			gone.AddRange(r.Start, r.Stop)
+			if r.Stop == store.MaxUID {
+				return fmt.Errorf("expunge UID %d: %w", r.Stop, store.ErrInvalidUID)
+			}
+			uidNext = max(uidNext, r.Stop+1)
 		}
 		if err := t.addTombstones(id, gone, local[e.ms]); err != nil {
 			return err

@@ -208,6 +208,10 @@ type Replica interface {
 	// SetPeerState records state for peer and a mailbox GUID ("" for the
 	// account level), raising each field only.
 	SetPeerState(ctx context.Context, peer, guid string, ps PeerState) error
+	// ForgetPeer drops every state recorded for peer: it no longer holds
+	// back tombstone pruning, and a later sync with it starts over
+	// (comparing UID lists where history is gone).
+	ForgetPeer(ctx context.Context, peer string) error
 }
 
 // Split tells new messages from changed ones in Changes: given the
