@@ -18,8 +18,8 @@ type side struct {
 	batch Batch // what this side receives
 }
 
-func (s *side) hms() store.ModSeq  { return s.ch.Mailbox.HighestModSeq }
-func (s *side) next() store.UID    { return s.ch.Mailbox.UIDNext }
+func (s *side) hms() store.ModSeq             { return s.ch.Mailbox.HighestModSeq }
+func (s *side) next() store.UID               { return s.ch.Mailbox.UIDNext }
 func (s *side) tomb(u store.UID) store.ModSeq { return s.tombs[u] }
 
 // syncMailbox exchanges one mailbox's changes (docs/replication.md):
