@@ -146,3 +146,11 @@ func (t *timedAccount) Usage(ctx context.Context) (_ store.Usage, err error) {
 	defer t.m.timeStore("usage", time.Now(), &err)
 	return t.a.Usage(ctx)
 }
+
+// OpenReplica passes the store's Replica through: migration and
+// replication write through it, and the wrapper must not hide it. Only
+// opening it is timed.
+func (s *timedStore) OpenReplica(ctx context.Context, user string) (_ store.Replica, err error) {
+	defer s.m.timeStore("open_replica", time.Now(), &err)
+	return s.Store.OpenReplica(ctx, user)
+}

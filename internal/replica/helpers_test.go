@@ -35,16 +35,28 @@ func newNode(t testing.TB, name string) *node {
 }
 
 // acct opens the user's account, creating the user if needed.
-func (n *node) acct(user string) store.Replica {
+func (n *node) acct(user string) store.Account {
 	n.t.Helper()
-	r, err := n.store.OpenReplica(ctx, user)
+	r, err := n.store.Open(ctx, user)
 	if err != nil {
 		if err := n.store.CreateUser(ctx, user); err != nil {
 			n.t.Fatal(err)
 		}
-		if r, err = n.store.OpenReplica(ctx, user); err != nil {
+		if r, err = n.store.Open(ctx, user); err != nil {
 			n.t.Fatal(err)
 		}
+	}
+	n.t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// repl opens the user's replica handle.
+func (n *node) repl(user string) store.Replica {
+	n.t.Helper()
+	n.acct(user)
+	r, err := n.store.OpenReplica(ctx, user)
+	if err != nil {
+		n.t.Fatal(err)
 	}
 	n.t.Cleanup(func() { r.Close() })
 	return r

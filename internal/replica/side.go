@@ -102,25 +102,37 @@ func (l *Local) Users(ctx context.Context) ([]string, error) { return l.Store.Us
 
 // Open opens (or creates) a user's store.
 func (l *Local) Open(ctx context.Context, user string, create bool) (User, error) {
-	r, err := l.Store.OpenReplica(ctx, user)
+	a, err := l.Store.Open(ctx, user)
 	if errors.Is(err, store.ErrNoUser) && create {
 		if err := l.Store.CreateUser(ctx, user); err != nil && !errors.Is(err, store.ErrUserExists) {
 			return nil, err
 		}
-		r, err = l.Store.OpenReplica(ctx, user)
+		a, err = l.Store.Open(ctx, user)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &localUser{r: r}, nil
+	r, err := l.Store.OpenReplica(ctx, user)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return &localUser{a: a, r: r}, nil
 }
 
-// localUser is a User on a store.Replica.
+// localUser is a User on a store's Account and Replica handles.
 type localUser struct {
+	a store.Account
 	r store.Replica
 }
 
-func (u *localUser) Close() error { return u.r.Close() }
+func (u *localUser) Close() error {
+	err := u.r.Close()
+	if err2 := u.a.Close(); err == nil {
+		err = err2
+	}
+	return err
+}
 
 func (u *localUser) AccountState(ctx context.Context) (store.AccountState, error) {
 	return u.r.AccountState(ctx)
@@ -135,7 +147,7 @@ func (u *localUser) ApplyAccount(ctx context.Context, ops []store.AccountOp, pee
 }
 
 func (u *localUser) RenameMailbox(ctx context.Context, oldName, newName string) error {
-	return u.r.RenameMailbox(ctx, oldName, newName)
+	return u.a.RenameMailbox(ctx, oldName, newName)
 }
 
 func (u *localUser) mailbox(ctx context.Context, guid string) (store.MailboxID, error) {
@@ -148,7 +160,7 @@ func (u *localUser) Changes(ctx context.Context, guid string, since store.ModSeq
 	if err != nil {
 		return MailboxChanges{}, err
 	}
-	ch, err := u.r.ChangesSince(ctx, id, since)
+	ch, err := u.a.ChangesSince(ctx, id, since)
 	if err != nil {
 		return MailboxChanges{}, err
 	}
@@ -168,7 +180,7 @@ func (u *localUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) 
 		return nil, err
 	}
 	var out []Message
-	err = u.r.Messages(ctx, id, uids, func(m *store.MessageData) error {
+	err = u.a.Messages(ctx, id, uids, func(m *store.MessageData) error {
 		out = append(out, Message{UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags, BlobID: m.BlobID, Size: m.Size,
 			InternalDate: m.InternalDate, SaveDate: m.SaveDate, EmailID: m.EmailID, ThreadID: m.ThreadID})
 		return nil
@@ -185,13 +197,21 @@ func (u *localUser) FlagsAt(ctx context.Context, guid string, uids store.UIDSet,
 }
 
 func (u *localUser) HasBodies(ctx context.Context, blobIDs []string) ([]bool, error) {
-	return u.r.HasBodies(ctx, blobIDs)
+	have, err := u.r.HasContent(ctx, blobIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(blobIDs))
+	for i, id := range blobIDs {
+		out[i] = have[id]
+	}
+	return out, nil
 }
 
 func (u *localUser) Bodies(ctx context.Context, blobIDs []string) ([][]byte, error) {
 	out := make([][]byte, len(blobIDs))
 	for i, id := range blobIDs {
-		b, err := u.r.OpenBlob(ctx, id)
+		b, err := u.a.OpenBlob(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("body %s: %w", id, err)
 		}
@@ -209,15 +229,15 @@ func (u *localUser) Apply(ctx context.Context, guid string, b Batch) (store.Appl
 	if err != nil {
 		return store.ApplyResult{}, err
 	}
-	sb := store.ApplyBatch{Flags: b.Flags, UnchangedSince: b.UnchangedSince, Expunges: b.Expunges, UIDNext: b.UIDNext,
-		HighestModSeq: b.HighestModSeq, KeepHistory: b.KeepHistory, Peer: b.Peer, State: b.State}
+	sb := store.Batch{Flags: b.Flags, UnchangedSince: b.UnchangedSince, Expunges: b.Expunges, UIDNext: b.UIDNext,
+		HighestModSeq: b.HighestModSeq, KeepHistory: b.KeepHistory, Peer: b.Peer, Sync: b.State}
 	for _, a := range b.Appends {
 		m := store.ReplicaMessage{UID: a.UID, ModSeq: a.ModSeq, Flags: a.Flags, InternalDate: a.InternalDate,
-			SaveDate: a.SaveDate, EmailID: a.EmailID, ThreadID: a.ThreadID, BlobID: a.BlobID}
+			SaveDate: a.SaveDate, EmailID: a.EmailID, ThreadID: a.ThreadID, ContentHash: a.BlobID}
 		if a.Body != nil {
 			m.Body = bytes.NewReader(a.Body)
 		}
-		sb.Appends = append(sb.Appends, m)
+		sb.Append = append(sb.Append, m)
 	}
 	return u.r.Apply(ctx, id, sb)
 }

@@ -131,7 +131,7 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 			// A client's write between reading and applying makes the
 			// round fail (a used UID) or apply partly; another round
 			// picks up from the recorded state.
-			if err = p.syncMailbox(ctx, m.GUID); err == nil || !errors.Is(err, store.ErrUIDClash) {
+			if err = p.syncMailbox(ctx, m.GUID); err == nil || !errors.Is(err, store.ErrInvalidUID) {
 				break
 			}
 		}

@@ -87,28 +87,39 @@ func TestFlagMerge(t *testing.T) {
 	}
 }
 
-// TestFlagConflictLaterWins: the same flag set on one side and cleared on
-// the other with no history to tell who changed it: the later change
-// (higher modseq) wins.
-func TestFlagConflictLaterWins(t *testing.T) {
-	a, b := newNode(t, "a"), newNode(t, "b")
-	// Never synced: the same message delivered to both, flags differ.
-	a.append("alice", "INBOX", msg(1), store.Flags{System: store.FlagSeen})
-	b.append("alice", "INBOX", msg(1), store.Flags{})
-	b.setFlags("alice", "INBOX", 1, store.FlagsAdd, store.Flags{System: store.FlagDraft})
-	b.setFlags("alice", "INBOX", 1, store.FlagsRemove, store.Flags{System: store.FlagDraft}) // B's change is later
-	syncNodes(t, a, b)
-	assertSame(t, "alice", false, a, b)
-	snap, _ := a.acct("alice").Snapshot(ctx, a.mailbox("alice", "INBOX").ID)
-	if len(snap.Messages) != 1 || snap.Messages[0].Flags.System != 0 {
-		t.Fatalf("flags %+v", snap.Messages)
-	}
-	// A tie sets the flag, whichever side starts the sync.
-	if f := mergeFlags(nil, store.Flags{System: store.FlagSeen}, 7, store.Flags{}, 7); f.System != store.FlagSeen {
-		t.Fatalf("tie: %+v", f)
-	}
-	if f := mergeFlags(nil, store.Flags{}, 7, store.Flags{System: store.FlagSeen}, 7); f.System != store.FlagSeen {
-		t.Fatalf("tie, other order: %+v", f)
+// TestMergeFlags: the per-flag rule. With the flags of the last sync
+// known, the side that changed a flag wins; without them (history pruned,
+// a peer forgotten), the later change (higher modseq) wins, and a tie sets
+// the flag, whichever side is A.
+func TestMergeFlags(t *testing.T) {
+	seen, flagged := store.Flags{System: store.FlagSeen}, store.Flags{System: store.FlagFlagged}
+	both := store.Flags{System: store.FlagSeen | store.FlagFlagged}
+	none := store.Flags{}
+	for _, tc := range []struct {
+		name string
+		base *store.Flags
+		a    store.Flags
+		aMS  store.ModSeq
+		b    store.Flags
+		bMS  store.ModSeq
+		want store.Flags
+	}{
+		{"add here, remove another there", &flagged, both, 5, none, 6, seen},
+		{"set here, untouched there", &none, seen, 5, none, 9, seen},
+		{"cleared here, untouched there", &seen, none, 5, seen, 9, none},
+		{"no base, later clear wins", nil, seen, 5, none, 6, none},
+		{"no base, later set wins", nil, seen, 7, none, 6, seen},
+		{"no base, tie sets", nil, none, 6, seen, 6, seen},
+		{"keywords merge", &store.Flags{Keywords: []string{"a"}}, store.Flags{Keywords: []string{"a", "b"}}, 5,
+			store.Flags{}, 6, store.Flags{Keywords: []string{"b"}}},
+		{"keywords without base, case-insensitive", nil, store.Flags{Keywords: []string{"Work"}}, 5,
+			store.Flags{Keywords: []string{"work"}}, 6, store.Flags{Keywords: []string{"Work"}}},
+	} {
+		got := mergeFlags(tc.base, tc.a, tc.aMS, tc.b, tc.bMS)
+		rev := mergeFlags(tc.base, tc.b, tc.bMS, tc.a, tc.aMS)
+		if !flagsEqual(got, tc.want) || !flagsEqual(rev, tc.want) {
+			t.Errorf("%s: got %+v, reversed %+v, want %+v", tc.name, got, rev, tc.want)
+		}
 	}
 }
 
@@ -282,7 +293,7 @@ func TestSubscriptions(t *testing.T) {
 func TestPeerAwayPastRetention(t *testing.T) {
 	a, b := primed(t)
 	a.expunge("alice", "INBOX", 1, 3)
-	if err := a.acct("alice").ForgetPeer(ctx, "b"); err != nil {
+	if err := a.repl("alice").ForgetPeer(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
 	inbox := a.mailbox("alice", "INBOX")

@@ -14,25 +14,41 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 4 (PRAGMA user_version = 4)
+// # Schema, version 5 (PRAGMA user_version = 5)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 4 added the replication columns and tables
+// version is refused. Version 5 added the replication columns and tables
 // (mailboxes.guid, changed and history_from, subscriptions.changed,
 // mailbox_tombstones, unsubscribed, replica_state, flag_history); the
-// conversion gives every existing mailbox a fresh guid. Version 1 kept flags and modseq in one row per
-// message (see migrateV1). Version 2 had no bodies table and no
+// conversion gives every existing mailbox a fresh guid. Version 1 kept
+// flags and modseq in one row per message (see migrateV1). Version 2 had no bodies table and no
 // contents_blob index: every body was a blob file; converting it only
 // creates the two, and the existing files stay where they are (a body is
-// looked up in the bodies table first, then in blobs/).
+// looked up in the bodies table first, then in blobs/). Version 3 had no
+// sync_state and uidvalidity_history; converting it creates them and
+// records the mailboxes' current (name, UIDVALIDITY) pairs.
 //
 // meta(key, value): key/value integers.
 //   - "modseq_floor": the modseq reservation this database last agreed on
 //     with the manifest; every modseq in the database is below it.
+//   - "uidvalidity_history_from": uidvalidity_history is complete for
+//     values at or above this one (0 for a database created at version 4
+//     or later; for a converted one, the manifest's next UIDVALIDITY when
+//     it was converted; raised when a restored database is detected).
 //   - "account_counter": the account change counter (store.AccountState);
 //     every create, rename, delete, special-use and subscription change
 //     takes the next value (writeTx.accountChange), a peer's change
 //     max(next, its stamp).
+//
+// sync_state(peer, key, value): store.Replica sync state, opaque values
+// per peer and key (WITHOUT ROWID, primary key (peer, key)), written in
+// the transaction whose changes they cover.
+//
+// uidvalidity_history(name, uidvalidity): every UIDVALIDITY a mailbox name
+// has had (at creation, adoption by a Replica, as the new name of a
+// rename), never deleted: Replica.CreateMailbox accepts a chosen value only
+// when the pair is absent and the value is at or above
+// meta.uidvalidity_history_from.
 //
 // mailboxes: one row per mailbox.
 //   - id: INTEGER PRIMARY KEY AUTOINCREMENT, so never reused (store.MailboxID).

@@ -32,7 +32,13 @@ func (t *writeTx) insertMailbox(name string, special store.SpecialUse, guid stri
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}
-	return id, nil
+	return id, t.recordUIDValidity(name, uidValidity)
+}
+
+// createMailboxAt inserts a mailbox row with a fresh replicated id and the
+// given UIDVALIDITY, and records the pair in the UIDVALIDITY history.
+func (t *writeTx) createMailboxAt(name string, uidValidity uint32, special store.SpecialUse) (store.MailboxID, error) {
+	return t.insertMailbox(name, special, newObjectID('M'), uidValidity, 0)
 }
 
 // CreateMailbox creates name and any missing parents (RFC 9051 6.3.4).
@@ -221,19 +227,20 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 		}
 		// Every mailbox of the subtree, with its new name.
 		rows, err := t.tx.QueryContext(t.ctx,
-			`SELECT id, name FROM mailboxes WHERE name = ? OR substr(name, 1, ?) = ?`, from, len(from)+1, from+"/")
+			`SELECT id, name, uidvalidity FROM mailboxes WHERE name = ? OR substr(name, 1, ?) = ?`, from, len(from)+1, from+"/")
 		if err != nil {
 			return err
 		}
 		type rename struct {
-			id      store.MailboxID
-			newName string
+			id          store.MailboxID
+			newName     string
+			uidValidity uint32
 		}
 		var moves []rename
 		for rows.Next() {
 			var r rename
 			var name string
-			if err := rows.Scan(&r.id, &name); err != nil {
+			if err := rows.Scan(&r.id, &name, &r.uidValidity); err != nil {
 				rows.Close()
 				return err
 			}
@@ -264,6 +271,10 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 				return err
 			}
 			if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET name = ?, changed = ? WHERE id = ?`, r.newName, changed, r.id); err != nil {
+				return err
+			}
+			// The new name now has this UIDVALIDITY too.
+			if err := t.recordUIDValidity(r.newName, r.uidValidity); err != nil {
 				return err
 			}
 		}

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 4
+const schemaVersion = 5
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -73,12 +73,34 @@ CREATE TABLE bodies (
 CREATE INDEX contents_blob ON contents (blob_id);
 `
 
-// schemaV4Replication is what schema version 4 added for replication
+// schemaV4Replica is what schema version 4 added for store.Replica:
+// sync state per peer, written in the transactions whose changes it
+// covers, and the UIDVALIDITYs each mailbox name has had, so that a
+// chosen UIDVALIDITY can be proved unused for a name. Upgrading records
+// the mailboxes' current values; reconcile then records in meta below
+// which value the history is incomplete (the manifest's next
+// UIDVALIDITY at that moment).
+const schemaV4Replica = `
+CREATE TABLE IF NOT EXISTS sync_state (
+	peer  TEXT NOT NULL,
+	key   TEXT NOT NULL,
+	value BLOB NOT NULL,
+	PRIMARY KEY (peer, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uidvalidity_history (
+	name        TEXT NOT NULL,
+	uidvalidity INTEGER NOT NULL,
+	PRIMARY KEY (name, uidvalidity)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO uidvalidity_history (name, uidvalidity) SELECT name, uidvalidity FROM mailboxes;
+`
+
+// schemaV5Replication is what schema version 5 added for replication
 // between servers (see the package doc): a replicated id per mailbox, the
 // account-level change log (a counter, mailbox tombstones, subscription
 // changes), per-peer sync state, and the flag history kept for conflict
 // merges. Existing mailboxes get a fresh replicated id.
-const schemaV4Replication = `
+const schemaV5Replication = `
 ALTER TABLE mailboxes ADD COLUMN guid TEXT NOT NULL DEFAULT '';
 ALTER TABLE mailboxes ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE mailboxes ADD COLUMN history_from INTEGER NOT NULL DEFAULT 0;
@@ -169,7 +191,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	defer tx.Rollback()
 	switch v {
 	case 0:
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Replication); err != nil {
+		// A new database's UIDVALIDITY history is complete from the start.
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Replica+schemaV5Replication+
+			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
 	case 1:
@@ -184,9 +208,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 		fallthrough
 	case 3:
-		// Version 4 only adds tables and columns.
-		if _, err := tx.ExecContext(ctx, schemaV4Replication); err != nil {
+		if _, err := tx.ExecContext(ctx, schemaV4Replica); err != nil {
 			return fmt.Errorf("convert schema version 3: %w", err)
+		}
+		fallthrough
+	case 4:
+		// Version 5 only adds tables and columns.
+		if _, err := tx.ExecContext(ctx, schemaV5Replication); err != nil {
+			return fmt.Errorf("convert schema version 4: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

@@ -114,8 +114,8 @@ func TestMigrateV1(t *testing.T) {
 	assertClean(t, s, "alice")
 }
 
-// undoV4 turns a current database back into schema version 3.
-var undoV4 = []string{
+// undoV5 turns a current database back into schema version 4.
+var undoV5 = []string{
 	`DROP INDEX mailboxes_guid`,
 	`ALTER TABLE mailboxes DROP COLUMN guid`,
 	`ALTER TABLE mailboxes DROP COLUMN changed`,
@@ -127,10 +127,14 @@ var undoV4 = []string{
 	`DROP TABLE flag_history`,
 }
 
-// TestMigrateV3 converts a version 3 database: every mailbox gets a
+// undoV4 turns a current database back into schema version 3.
+var undoV4 = append(slices.Clone(undoV5), `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
+	`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`)
+
+// TestMigrateV4 converts a version 4 database: every mailbox gets a
 // distinct replicated id, messages and subscriptions stay, and the
 // replication tables work.
-func TestMigrateV3(t *testing.T) {
+func TestMigrateV4(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	if err := s.CreateUser(ctx, "alice"); err != nil {
@@ -154,7 +158,7 @@ func TestMigrateV3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(undoV4, `PRAGMA user_version = 3`) {
+	for _, q := range append(undoV5, `PRAGMA user_version = 4`) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(q, err)
 		}
@@ -181,7 +185,7 @@ func TestMigrateV3(t *testing.T) {
 	if len(st.Mailboxes) != 3 || len(st.Subscriptions) != 1 || !st.Subscriptions[0].Subscribed {
 		t.Fatalf("after conversion: %+v", st)
 	}
-	got, err := r.Snapshot(ctx, inbox.ID)
+	got, err := r.(*Replica).a.Snapshot(ctx, inbox.ID)
 	if err != nil || len(got.Messages) != 3 {
 		t.Fatalf("snapshot %+v, %v", got, err)
 	}

@@ -144,6 +144,9 @@ func (u *userDB) reconcile(ctx context.Context) error {
 			}
 			t.man.UIDValidityNext = max(t.man.UIDValidityNext, maxUV+1)
 		}
+		if err := t.startUIDValidityHistory(); err != nil {
+			return err
+		}
 		consistent := manOK && dbFloor != 0 &&
 			(dbFloor == man.ModSeqFloor || dbFloor == man.PrevFloor) && maxHMS < dbFloor
 		if _, err := t.lookup("INBOX"); err == errNotFound {
@@ -172,21 +175,24 @@ func (u *userDB) reconcile(ctx context.Context) error {
 // UIDVALIDITY: clients must resynchronize from scratch, and no modseq they
 // saw can be repeated.
 func (t *writeTx) raiseAll(floor uint64) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT id FROM mailboxes`)
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, name FROM mailboxes`)
 	if err != nil {
 		return err
 	}
 	var ids []store.MailboxID
+	var names []string
 	for rows.Next() {
 		var id store.MailboxID
-		if err := rows.Scan(&id); err != nil {
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
 			rows.Close()
 			return err
 		}
 		ids = append(ids, id)
+		names = append(names, name)
 	}
 	rows.Close()
-	for _, id := range ids {
+	for i, id := range ids {
 		uv := t.uidValidity()
 		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidvalidity = ?, highestmodseq = max(highestmodseq, ?), pruned_below = 0 WHERE id = ?`, uv, floor, id); err != nil {
 			return err
@@ -194,9 +200,13 @@ func (t *writeTx) raiseAll(floor uint64) error {
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ?`, id); err != nil {
 			return err
 		}
+		if err := t.recordUIDValidity(names[i], uv); err != nil {
+			return err
+		}
 		t.touched[id] = store.ModSeq(floor)
 	}
-	return nil
+	// A restored database may lack history recorded after the backup.
+	return t.setUIDValidityHistoryFrom(t.man.UIDValidityNext)
 }
 
 // collectBlobs removes unreferenced blobs while no append is in progress.

@@ -7,9 +7,191 @@ import (
 	"time"
 )
 
+// Replica is a user's store written as a copy of mail held elsewhere: by
+// another IMAP server during a migration, or by a peer replica. It is
+// obtained from Store.OpenReplica, not from an Account, so that wrappers of
+// the store (metrics) pass it through.
+//
+// What it adds to Account is what a copy needs to keep its source's
+// identities and to survive a crash without duplicating anything:
+//   - a mailbox created with a chosen UIDVALIDITY, refused unless the store
+//     can prove that the name never had it;
+//   - messages appended at chosen UIDs (raising UIDNEXT), with their
+//     SAVEDATE, EMAILID and THREADID, and by content hash when the store
+//     already holds the bytes;
+//   - lookups by content hash;
+//   - sync state per peer, an opaque value per key, written in the same
+//     transaction as the changes it covers: after a crash the state and
+//     the mail agree, so a resumed sync neither repeats nor skips a change.
+//
+// Changes made through a Replica are ordinary commits: they get modseqs,
+// leave tombstones and are published on the Hub like any other.
+type Replica interface {
+	User() string
+	Close() error
+
+	// CreateMailbox creates name (and missing parents, which get fresh
+	// UIDVALIDITYs) with the given UIDVALIDITY. When name exists with that
+	// UIDVALIDITY it is returned as it is (an earlier run created it); when
+	// it exists and has never held a message (UIDNEXT 1), it is adopted:
+	// its UIDVALIDITY is replaced. It fails with ErrUIDValidityUsed when the
+	// store cannot prove that no mailbox of this name ever had that
+	// UIDVALIDITY (a client may still cache that name and value), with
+	// ErrMailboxExists when name exists and has held messages.
+	CreateMailbox(ctx context.Context, name string, uidValidity uint32, opts CreateOptions) (MailboxInfo, error)
+
+	// Apply makes the changes of b to mailbox id in one transaction, with
+	// b's sync state. With id 0, b may carry only sync state.
+	Apply(ctx context.Context, id MailboxID, b Batch) (ApplyResult, error)
+
+	// FindContent returns, for each content hash (MessageData.BlobID)
+	// given, the UIDs of the messages of mailbox id with those bytes,
+	// ascending; hashes with no message are absent. It reads an index, not
+	// the mailbox.
+	FindContent(ctx context.Context, id MailboxID, hashes []string) (map[string][]UID, error)
+	// HasContent reports which of the hashes the store holds the bytes of,
+	// in any mailbox: those can be appended with ReplicaMessage.Body nil.
+	HasContent(ctx context.Context, hashes []string) (map[string]bool, error)
+
+	// SyncState returns every key and value stored for peer.
+	SyncState(ctx context.Context, peer string) (map[string][]byte, error)
+
+	// Replication between servers (see "Replication" below) adds:
+
+	// AccountState returns mailboxes, mailbox tombstones, subscriptions and
+	// the account change counter, read in one transaction.
+	AccountState(ctx context.Context) (AccountState, error)
+	// ApplyAccount applies peer changes in order in one transaction, each
+	// at max(counter+1, Stamp), and records state (when not nil) as the
+	// account-level PeerState of peer. A change already true allocates no
+	// counter value.
+	ApplyAccount(ctx context.Context, ops []AccountOp, peer string, state *PeerState) (AccountApplyResult, error)
+	// MailboxByGUID looks a mailbox up by its replicated id (ErrNoMailbox).
+	MailboxByGUID(ctx context.Context, guid string) (MailboxInfo, error)
+	// FlagsAt returns, for the messages of uids changed after modseq at,
+	// the flags they had at at, when the flag history holds them.
+	FlagsAt(ctx context.Context, id MailboxID, uids UIDSet, at ModSeq) (map[UID]Flags, error)
+	// Tombstones returns the expunges recorded at a modseq above since,
+	// ascending by modseq (complete only when since is at or above the
+	// mailbox's PrunedBelow).
+	Tombstones(ctx context.Context, id MailboxID, since ModSeq) ([]Expunged, error)
+	// PeerStates returns the replication state recorded for peer, by
+	// mailbox GUID ("" for the account level).
+	PeerStates(ctx context.Context, peer string) (map[string]PeerState, error)
+	// SetPeerState records state for peer and a mailbox GUID ("" for the
+	// account level), raising each field only.
+	SetPeerState(ctx context.Context, peer, guid string, ps PeerState) error
+	// ForgetPeer drops every replication state recorded for peer: it no
+	// longer holds back tombstone pruning, and a later sync with it starts
+	// over (comparing UID lists where history is gone).
+	ForgetPeer(ctx context.Context, peer string) error
+}
+
+// Batch is one transaction of a Replica: appends, then flag changes, then
+// expunges, then UIDNEXT, all at one modseq, with the sync state.
+type Batch struct {
+	// Append adds messages. Messages with a UID get that UID; it must be at
+	// least the mailbox's UIDNEXT and above every earlier UID of the batch
+	// (ErrInvalidUID otherwise), so UIDs are never reused. Messages without
+	// one get the next UID.
+	Append []ReplicaMessage
+	// Flags replaces the flags of existing messages. A message whose flags
+	// already are those is left alone, and UIDs that do not exist are
+	// ignored. MessageState.ModSeq is the peer's modseq of the change (0:
+	// none, see ModSeq).
+	Flags []MessageState
+	// Expunge removes the messages of the set that exist, leaving
+	// tombstones.
+	Expunge UIDSet
+	// UIDNext raises the mailbox's UIDNEXT to at least this (a copy
+	// keeping its source's UIDs also keeps its UIDNEXT); 0 leaves it.
+	UIDNext UID
+	// ModSeq, when non-zero, is a lower bound for the modseq of this
+	// batch's changes: they get max(HIGHESTMODSEQ+1, ModSeq), so a copy
+	// can stay at or above its source's modseqs. A batch that changes
+	// nothing allocates no modseq.
+	//
+	// Changes that carry their own peer modseq (ReplicaMessage.ModSeq,
+	// MessageState.ModSeq in Flags, Expunged.ModSeq) are grouped by it:
+	// each distinct value, in ascending order, gets its own local modseq
+	// max(HIGHESTMODSEQ+1, value), so a replica that only receives ends
+	// with its source's modseqs exactly. Changes without one share the
+	// group of ModSeq.
+	ModSeq ModSeq
+
+	// Expunges are expunges made on a peer, each at its modseq. UIDs this
+	// mailbox never used (at or above UIDNEXT) get tombstones too, so that
+	// a client that saw them on the peer learns they vanished.
+	Expunges []Expunged
+	// UnchangedSince, when non-zero, keeps Flags off messages whose local
+	// modseq is greater (a local change made after the caller looked);
+	// they are reported in ApplyResult.Modified.
+	UnchangedSince ModSeq
+	// HighestModSeq raises the mailbox's HIGHESTMODSEQ to at least this
+	// (0: no change).
+	HighestModSeq ModSeq
+	// KeepHistory raises the modseq at or below which replaced flags are
+	// kept (see Replica.FlagsAt) to the HIGHESTMODSEQ this batch ends at.
+	KeepHistory bool
+	// Sync, when not nil, is recorded as Peer's PeerState for this
+	// mailbox, provided the whole batch applied (Modified is empty).
+	Sync *PeerState
+
+	// Peer names whose sync state this batch writes (a source URL, a peer
+	// replica id). State maps keys to new values; a nil value deletes the
+	// key. Both are opaque to the store.
+	Peer  string
+	State map[string][]byte
+}
+
+// ReplicaMessage is one message appended by a Replica.
+type ReplicaMessage struct {
+	UID UID // 0: the next UID
+	// ModSeq is the message's modseq on the peer (see Batch.ModSeq); 0:
+	// none.
+	ModSeq ModSeq
+	// Body yields the bytes. When nil, ContentHash must name bytes the
+	// store holds (HasContent), and they are not read again.
+	Body io.Reader
+	// ContentHash is the hex SHA-256 of the bytes. With a Body it is
+	// optional; when given it is checked, and a mismatch fails the batch.
+	ContentHash  string
+	Flags        Flags
+	InternalDate time.Time // zero: now
+	SaveDate     time.Time // zero: now
+	// EmailID and ThreadID (RFC 8474) are kept when given, so a replica
+	// shows the same object ids as its source; empty ones are assigned.
+	EmailID  string
+	ThreadID string
+}
+
+// ApplyResult reports what a Batch did.
+type ApplyResult struct {
+	UIDValidity uint32
+	ModSeq      ModSeq // 0 when nothing changed
+	Appended    []UID  // Appended[i] is the UID of Batch.Append[i]
+	Expunged    UIDSet // the UIDs that existed and were removed
+	// Before and After are HIGHESTMODSEQ when the transaction began and
+	// when it ended; UIDNext is UIDNEXT after it.
+	Before, After ModSeq
+	UIDNext       UID
+	// Modified lists the Flags not applied because of UnchangedSince.
+	Modified UIDSet
+}
+
+// ErrUIDValidityUsed means a UIDVALIDITY was asked for that the store
+// cannot prove unused for the mailbox name.
+var ErrUIDValidityUsed = errors.New("UIDVALIDITY may have been used for this name")
+
+// ErrContentMismatch means a message's bytes did not hash to its
+// ContentHash, or a body-less message named content the store lacks.
+var ErrContentMismatch = errors.New("content does not match its hash")
+
+// # Replication
+//
 // Replication between servers (docs/replication.md) reaches a user's mail
-// through Replica only, so that it works on every backend. What a backend
-// must provide beyond Account:
+// through Replica and Account only, so that it works on every backend.
+// What a backend must provide for it:
 //
 //   - A replicated mailbox id (MailboxInfo.GUID), created once, carried by
 //     rename, served as the RFC 8474 MAILBOXID.
@@ -18,11 +200,9 @@ import (
 //     (MailboxInfo.Changed, MailboxTombstone.Changed,
 //     Subscription.Changed); a deleted mailbox leaves a MailboxTombstone.
 //     The counter only grows.
-//   - Apply: changes made on a peer, applied in one transaction at
-//     max(HIGHESTMODSEQ+1, the peer's modseq), each distinct peer modseq in
-//     ascending order getting its own local modseq, so a replica that only
-//     receives ends with the same modseqs as its source. A change already
-//     true locally allocates nothing.
+//   - Apply with peer modseqs (Batch.ModSeq): changes applied at
+//     max(HIGHESTMODSEQ+1, the peer's modseq); a change already true
+//     locally allocates nothing.
 //   - Flag history: once KeepHistory has been raised to M for a mailbox, a
 //     flag change to a message whose modseq was <= M records the flags it
 //     replaced, so FlagsAt can tell the state at a past sync point and
@@ -120,98 +300,10 @@ type PeerState struct {
 	UIDNext UID
 }
 
-// ReplicaMessage is a message appended by Apply with the identity it has
-// on the peer.
-type ReplicaMessage struct {
-	UID          UID
-	ModSeq       ModSeq // the peer's modseq of the message
-	Flags        Flags
-	InternalDate time.Time
-	SaveDate     time.Time
-	EmailID      string
-	ThreadID     string
-	BlobID       string // hex SHA-256 of the bytes
-	// Body yields the bytes; nil when the store already holds BlobID
-	// (HasBodies), which it then reuses without reading them again.
-	Body io.Reader
-}
-
 // Expunged is a set of UIDs expunged on a peer at one modseq.
 type Expunged struct {
 	UIDs   UIDSet
 	ModSeq ModSeq
-}
-
-// ApplyBatch is one transaction of changes made on a peer.
-type ApplyBatch struct {
-	// Appends, ascending by UID. A UID below UIDNEXT is skipped when the
-	// same content is already there, and fails with ErrUIDClash otherwise.
-	Appends []ReplicaMessage
-	// Flags sets absolute flags; ModSeq is the peer's modseq of the change.
-	// Missing UIDs are skipped.
-	Flags []MessageState
-	// UnchangedSince, when non-zero, keeps Flags off messages whose local
-	// modseq is greater (a local change made after the caller looked);
-	// they are reported in ApplyResult.Modified.
-	UnchangedSince ModSeq
-	// Expunges remove the UIDs that exist, leaving tombstones.
-	Expunges []Expunged
-	// UIDNext and HighestModSeq raise the mailbox's values to at least
-	// these (0: no change).
-	UIDNext       UID
-	HighestModSeq ModSeq
-	// KeepHistory raises the modseq at or below which replaced flags are
-	// kept (see FlagsAt) to the HIGHESTMODSEQ this batch ends at.
-	KeepHistory bool
-	// Peer and State, when State is not nil, are recorded in the same
-	// transaction, provided the whole batch applied (Modified is empty).
-	Peer  string
-	State *PeerState
-}
-
-// ApplyResult reports an Apply.
-type ApplyResult struct {
-	Before, After ModSeq // HIGHESTMODSEQ when the transaction began and ended
-	UIDNext       UID    // after the transaction
-	Modified      UIDSet // Flags not applied because of UnchangedSince
-}
-
-// Replica is one user's store as replication sees it. Every method is
-// atomic and durable like Account's.
-type Replica interface {
-	Account
-	// AccountState returns mailboxes, mailbox tombstones, subscriptions and
-	// the account change counter, read in one transaction.
-	AccountState(ctx context.Context) (AccountState, error)
-	// ApplyAccount applies peer changes in order in one transaction, each
-	// at max(counter+1, Stamp), and records state (when not nil) as the
-	// account-level PeerState of peer. A change already true allocates no
-	// counter value.
-	ApplyAccount(ctx context.Context, ops []AccountOp, peer string, state *PeerState) (AccountApplyResult, error)
-	// MailboxByGUID looks a mailbox up by its replicated id (ErrNoMailbox).
-	MailboxByGUID(ctx context.Context, guid string) (MailboxInfo, error)
-	// FlagsAt returns, for the messages of uids changed after modseq at,
-	// the flags they had at at, when the flag history holds them.
-	FlagsAt(ctx context.Context, id MailboxID, uids UIDSet, at ModSeq) (map[UID]Flags, error)
-	// Tombstones returns the expunges recorded at a modseq above since,
-	// ascending by modseq (complete only when since is at or above the
-	// mailbox's PrunedBelow).
-	Tombstones(ctx context.Context, id MailboxID, since ModSeq) ([]Expunged, error)
-	// HasBodies reports, for each content hash, whether the store holds
-	// it.
-	HasBodies(ctx context.Context, blobIDs []string) ([]bool, error)
-	// Apply applies a batch of peer changes in one transaction.
-	Apply(ctx context.Context, id MailboxID, b ApplyBatch) (ApplyResult, error)
-	// PeerStates returns the state recorded for peer, by mailbox GUID (""
-	// for the account level).
-	PeerStates(ctx context.Context, peer string) (map[string]PeerState, error)
-	// SetPeerState records state for peer and a mailbox GUID ("" for the
-	// account level), raising each field only.
-	SetPeerState(ctx context.Context, peer, guid string, ps PeerState) error
-	// ForgetPeer drops every state recorded for peer: it no longer holds
-	// back tombstone pruning, and a later sync with it starts over
-	// (comparing UID lists where history is gone).
-	ForgetPeer(ctx context.Context, peer string) error
 }
 
 // Split tells new messages from changed ones in Changes: given the

@@ -220,11 +220,12 @@ type Store interface {
 	// Open returns a handle on a user's store (ErrNoUser if none). Handles
 	// on the same user share one underlying database; each must be closed.
 	Open(ctx context.Context, user string) (Account, error)
+	// OpenReplica returns a handle for writing a user's store as a copy of
+	// mail held elsewhere (migration, replication); see Replica. ErrNoUser
+	// if none; it must be closed.
+	OpenReplica(ctx context.Context, user string) (Replica, error)
 	// Hub is where commits are announced.
 	Hub() *Hub
-	// OpenReplica returns a user's store as replication sees it (see
-	// Replica); ErrNoUser if none. Each handle must be closed.
-	OpenReplica(ctx context.Context, user string) (Replica, error)
 	Close() error
 }
 
