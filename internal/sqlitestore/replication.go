@@ -593,4 +593,3 @@ func (t *writeTx) existing(id store.MailboxID, uids store.UIDSet) (store.UIDSet,
 	}
 	return out, nil
 }
-
