@@ -1,0 +1,116 @@
+package replica
+
+import (
+	"crypto/tls"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/tlscert"
+)
+
+// serve starts n's replication listener with a shared secret and returns
+// its address.
+func serve(t testing.TB, n *node, secret string) string {
+	t.Helper()
+	cfg, err := tlscert.Load(n.dir, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Local: n.side, Auth: Auth{Secret: []byte(secret), TLS: cfg}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { ln.Close(); srv.Close() })
+	return ln.Addr().String()
+}
+
+func dial(t testing.TB, n *node, addr, secret string) *Client {
+	t.Helper()
+	c, err := Dial(ctx, addr, Auth{Secret: []byte(secret), TLS: &tls.Config{MinVersion: tls.VersionTLS12}}, n.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestSyncOverNetwork: the same sync, with B behind its TLS listener:
+// both directions, bodies only once, and an idle resync costs a few
+// hundred bytes.
+func TestSyncOverNetwork(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	addr := serve(t, b, "s3cret")
+	for i := 1; i <= 20; i++ {
+		a.append("alice", "INBOX", msg(i), store.Flags{})
+	}
+	b.append("bob", "INBOX", msg(100), store.Flags{System: store.FlagSeen})
+	c := dial(t, a, addr, "s3cret")
+	if c.Node() != "b" {
+		t.Fatalf("peer node %q", c.Node())
+	}
+	st, err := Sync(ctx, a.side, c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Users != 2 || st.Bodies != 21 {
+		t.Fatalf("stats %+v", st)
+	}
+	assertSame(t, "alice", true, a, b)
+	assertSame(t, "bob", true, a, b)
+
+	a.setFlags("alice", "INBOX", 3, store.FlagsAdd, store.Flags{System: store.FlagSeen})
+	b.expunge("alice", "INBOX", 4)
+	if _, err := Sync(ctx, a.side, c, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	assertSame(t, "alice", false, a, b)
+
+	r0, w0 := c.Bytes()
+	st, err = Sync(ctx, a.side, c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, w1 := c.Bytes()
+	if st.Mailboxes != 0 || st.Appends != 0 {
+		t.Fatalf("idle sync moved something: %+v", st)
+	}
+	// Per user: account states, peer states and one ChangesSince per
+	// mailbox, each a few hundred bytes.
+	if n := (r1 - r0) + (w1 - w0); n > 16<<10 {
+		t.Fatalf("idle sync of two users cost %d bytes", n)
+	}
+	t.Logf("idle sync of two one-mailbox users: %d bytes", (r1-r0)+(w1-w0))
+}
+
+// TestAuthRefused: a wrong secret gets nowhere, in either direction.
+func TestAuthRefused(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	addr := serve(t, b, "right")
+	_, err := Dial(ctx, addr, Auth{Secret: []byte("wrong"), TLS: &tls.Config{}}, "a")
+	if err == nil || !strings.Contains(err.Error(), "authentication failed") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	// A client that skips Hello is refused every call.
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	cl := &Client{rpc: newRPCClient(conn), conn: conn, counter: &countingConn{Conn: conn}}
+	defer cl.Close()
+	if _, err := cl.Users(ctx); err == nil || !strings.Contains(err.Error(), "not authenticated") {
+		t.Fatalf("users without hello: %v", err)
+	}
+	if _, err := cl.Open(ctx, "alice", true); err == nil {
+		t.Fatal("open without hello succeeded")
+	}
+	if users, _ := b.store.Users(ctx); len(users) != 0 {
+		t.Fatalf("users created: %v", users)
+	}
+	_ = a
+}
