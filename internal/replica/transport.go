@@ -489,7 +489,9 @@ func (c *Client) Close() error { return c.rpc.Close() }
 func (c *Client) Node() string { return c.node }
 
 // Bytes returns the bytes read and written on the connection so far.
-func (c *Client) Bytes() (read, written int64) { return c.counter.read.Load(), c.counter.written.Load() }
+func (c *Client) Bytes() (read, written int64) {
+	return c.counter.read.Load(), c.counter.written.Load()
+}
 
 // remoteErrors are the store errors the engine tests for; net/rpc carries
 // only error text, so they are matched by it on the way back.
