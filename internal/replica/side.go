@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -23,6 +24,12 @@ type Side interface {
 	// Open returns a user's mail, creating an empty store for the user
 	// when create is set and there is none.
 	Open(ctx context.Context, user string, create bool) (User, error)
+	// Lock holds off every other sync of the user on this replica until
+	// unlock is called (or, for a peer, the connection ends). A sync
+	// locks both sides, the smaller node id first, so two syncs of one
+	// pair (each server pushing, a one-shot run) take turns and never
+	// deadlock.
+	Lock(ctx context.Context, user string) (unlock func(), err error)
 }
 
 // User is one user's mail on one replica; mailboxes are named by their
@@ -92,6 +99,30 @@ type Batch struct {
 type Local struct {
 	Store  store.Store
 	NodeID string
+
+	mu    sync.Mutex
+	locks map[string]chan struct{} // per user, a one-slot semaphore; guarded by mu
+}
+
+// Lock takes the user's sync lock, waiting for it as long as ctx allows.
+func (l *Local) Lock(ctx context.Context, user string) (func(), error) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = make(map[string]chan struct{})
+	}
+	c := l.locks[user]
+	if c == nil {
+		c = make(chan struct{}, 1)
+		l.locks[user] = c
+	}
+	l.mu.Unlock()
+	select {
+	case c <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-c }) }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Node returns the replica's id.

@@ -96,6 +96,20 @@ func Sync(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 // SyncUser syncs one user: the account level first (mailboxes matched by
 // replicated id, subscriptions), then every mailbox both sides hold.
 func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats, error) {
+	first, second := a, b
+	if b.Node() < a.Node() {
+		first, second = b, a
+	}
+	unlock1, err := first.Lock(ctx, user)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer unlock1()
+	unlock2, err := second.Lock(ctx, user)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer unlock2()
 	ua, err := a.Open(ctx, user, true)
 	if err != nil {
 		return Stats{}, err

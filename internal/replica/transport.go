@@ -188,6 +188,7 @@ type Service struct {
 	authed bool
 	peer   string
 	users  map[string]User
+	locks  map[string]func() // sync locks held by this connection
 }
 
 // HelloArgs opens a session.
@@ -234,6 +235,53 @@ func (v *Service) closeAll() {
 		u.Close()
 	}
 	v.users = nil
+	for _, unlock := range v.locks {
+		unlock()
+	}
+	v.locks = nil
+}
+
+// Lock takes a user's sync lock for this connection (see Side.Lock); it
+// is released by Unlock or when the connection ends.
+func (v *Service) Lock(a Args, _ *struct{}) error {
+	if !v.isAuthed() {
+		return errors.New("replication: not authenticated")
+	}
+	v.mu.Lock()
+	if v.locks[a.User] != nil {
+		v.mu.Unlock()
+		return fmt.Errorf("replication: user %s already locked on this connection", a.User)
+	}
+	v.mu.Unlock()
+	// Waits no longer than a sync may reasonably take; the caller retries.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	unlock, err := v.srv.Local.Lock(ctx, a.User)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.locks == nil {
+		if v.users == nil { // connection closed meanwhile
+			unlock()
+			return errors.New("replication: connection closed")
+		}
+		v.locks = make(map[string]func())
+	}
+	v.locks[a.User] = unlock
+	return nil
+}
+
+// Unlock releases a user's sync lock.
+func (v *Service) Unlock(a Args, _ *struct{}) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if unlock := v.locks[a.User]; unlock != nil {
+		delete(v.locks, a.User)
+		unlock()
+	}
+	return nil
 }
 
 func (v *Service) user(name string, create bool) (User, error) {
@@ -517,6 +565,14 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 		return fmt.Errorf("replication: connection lost: %w", err)
 	}
 	return err
+}
+
+// Lock takes the user's sync lock on the peer.
+func (c *Client) Lock(ctx context.Context, user string) (func(), error) {
+	if err := c.call(ctx, "Lock", Args{User: user}, &struct{}{}); err != nil {
+		return nil, err
+	}
+	return func() { c.call(context.Background(), "Unlock", Args{User: user}, &struct{}{}) }, nil
 }
 
 // Users lists the peer's users.

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"strings"
@@ -113,4 +114,67 @@ func TestAuthRefused(t *testing.T) {
 		t.Fatalf("users created: %v", users)
 	}
 	_ = a
+}
+
+// TestContinuousPush: with each side pushing to the other, a change made
+// through either side's (wrapped) store reaches the other without any
+// explicit sync, and both end identical.
+func TestContinuousPush(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	addrA, addrB := serve(t, a, "0123456789abcdef"), serve(t, b, "0123456789abcdef")
+	run := func(n *node, peer string) (*Pusher, store.Store) {
+		p := &Pusher{Local: n.side, Addr: peer, Auth: Auth{Secret: []byte("0123456789abcdef"), TLS: &tls.Config{}}, FullEvery: time.Hour}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { p.Run(cctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return p, Notify(n.store, p.Changed)
+	}
+	_, stA := run(a, addrB)
+	_, stB := run(b, addrA)
+	if err := stA.CreateUser(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	appendVia := func(st store.Store, body string) {
+		acct, err := st.Open(ctx, "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer acct.Close()
+		in, err := acct.Mailbox(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := acct.Append(ctx, in.ID, []store.NewMessage{{Body: strings.NewReader(body)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(n *node, want int) {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if users, _ := n.store.Users(ctx); len(users) == 1 {
+				if len(contents(t, n, "carol", "INBOX")) == want {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never got %d messages", n.name, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	appendVia(stA, msg(1))
+	waitFor(b, 1)
+	appendVia(stB, msg(2))
+	waitFor(a, 2)
+	appendVia(stA, msg(3))
+	waitFor(b, 3)
+	// Settled: both the same.
+	deadline := time.Now().Add(20 * time.Second)
+	for dump(t, a, "carol", false) != dump(t, b, "carol", false) {
+		if time.Now().After(deadline) {
+			assertSame(t, "carol", false, a, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
