@@ -176,6 +176,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Replication sees commits through the store IMAP and LMTP use.
+	repl, st, replLn, err := startReplication(cfg, st, certs, log)
+	if err != nil {
+		return err
+	}
 	quotas, err := quota.New(st, quotaConfig(cfg))
 	if err != nil {
 		return err
@@ -219,6 +224,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		closers = append(closers, ln)
 		log.Info("listening", "proto", proto, "addr", ln.Addr().String())
 		return ln, nil
+	}
+	if replLn != nil {
+		closers = append(closers, replLn)
 	}
 	errc := make(chan error, 8)
 	if cfg.IMAP.Listen != "" {
@@ -285,6 +293,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		lns = append(lns, func() error { return httpSrv.Serve(ln) })
 	}
 
+	if repl != nil && repl.server != nil {
+		lns = append(lns, func() error {
+			if err := repl.server.Serve(replLn); err != nil {
+				return err
+			}
+			return server.ErrServerClosed
+		})
+	}
 	var wg sync.WaitGroup
 	for _, start := range lns {
 		wg.Go(func() { errc <- start() })
@@ -304,6 +320,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		interval := min(time.Hour, max(time.Minute, cfg.Tombstones.Retention.Age/24))
 		wg.Go(func() { p.Run(bg, interval) })
+	}
+
+	if repl != nil {
+		repl.run(bg, &wg)
 	}
 
 	// SIGHUP replaces the certificate for new handshakes; connections
@@ -352,6 +372,10 @@ loop:
 		})
 	}
 	sw.Wait()
+	if repl != nil && repl.server != nil {
+		replLn.Close()
+		repl.server.Close()
+	}
 	// The metrics endpoint goes last so a scrape can see the drain.
 	if httpSrv != nil {
 		httpSrv.Shutdown(shutCtx)
