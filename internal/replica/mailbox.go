@@ -8,6 +8,12 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
+// rehome is a message that moves to a fresh UID on both sides.
+type rehome struct {
+	m    Message
+	from *side
+}
+
 // side is what a mailbox sync knows and plans for one side.
 type side struct {
 	u     User
@@ -15,7 +21,9 @@ type side struct {
 	msgs  map[store.UID]Message // messages of the UIDs in play that exist
 	chg   map[store.UID]bool    // changed since the other side last applied
 	tombs map[store.UID]store.ModSeq
-	batch Batch // what this side receives
+	ids   map[store.UID]string // EMAILIDs of expunged UIDs, where known
+	gone  map[string]bool      // the same EMAILIDs
+	batch Batch                // what this side receives
 }
 
 func (s *side) hms() store.ModSeq             { return s.ch.Mailbox.HighestModSeq }
@@ -81,7 +89,13 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			s.chg[m.UID] = true
 		}
 		s.tombs = make(map[store.UID]store.ModSeq)
+		s.ids = make(map[store.UID]string)
+		s.gone = make(map[string]bool)
 		for _, t := range s.ch.Tombstones {
+			for u, e := range t.EmailIDs {
+				s.ids[u] = e
+				s.gone[e] = true
+			}
 			for _, r := range t.UIDs {
 				if r.Stop-r.Start > 1<<16 {
 					continue // a huge range: its UIDs get a fresh modseq
@@ -124,10 +138,6 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 		}
 	}
 
-	type rehome struct {
-		m    Message
-		from *side
-	}
 	var moved []rehome
 	for _, u := range uids {
 		ma, okA := a.msgs[u]
@@ -136,7 +146,9 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 		case okA && okB && ma.BlobID != mb.BlobID:
 			// The same UID given to two messages while apart: both move to
 			// fresh UIDs on both sides, and the UID is expunged on both,
-			// so clients drop what they cached under it.
+			// so clients drop what they cached under it. A message the
+			// other side already holds under another UID (moved by an
+			// earlier clash with a third replica) is not moved again.
 			moved = append(moved, rehome{ma, a}, rehome{mb, b})
 			a.expunge(u, 0)
 			b.expunge(u, 0)
@@ -166,10 +178,45 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 				}
 			}
 		case okA:
-			p.oneSided(a, b, ma, u0, func(m Message) { moved = append(moved, rehome{m, a}) })
+			if err := p.oneSided(ctx, guid, a, b, ma, u0, func(m Message) { moved = append(moved, rehome{m, a}) }); err != nil {
+				return err
+			}
 		case okB:
-			p.oneSided(b, a, mb, u0, func(m Message) { moved = append(moved, rehome{m, b}) })
+			if err := p.oneSided(ctx, guid, b, a, mb, u0, func(m Message) { moved = append(moved, rehome{m, b}) }); err != nil {
+				return err
+			}
 		}
+	}
+	// A message to move that the other side already holds under another
+	// UID which survives this round (an earlier clash with a third replica
+	// moved it there) is not moved again: it takes the other side's copy.
+	if len(moved) > 0 {
+		// The same message from both sides (each holding it under a UID
+		// the other used) moves once.
+		seen := make(map[string]bool)
+		uniq := moved[:0]
+		for _, r := range moved {
+			if !seen[r.m.EmailID] {
+				seen[r.m.EmailID] = true
+				uniq = append(uniq, r)
+			}
+		}
+		moved = uniq
+		keep := make([]rehome, 0, len(moved))
+		for _, r := range moved {
+			other := b
+			if r.from == b {
+				other = a
+			}
+			held, err := p.heldElsewhere(ctx, guid, other, r.m, moved)
+			if err != nil {
+				return err
+			}
+			if !held {
+				keep = append(keep, r)
+			}
+		}
+		moved = keep
 	}
 
 	// Tombstones of UIDs the other side never used: they get tombstones
@@ -180,7 +227,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 		for _, t := range from.ch.Tombstones {
 			for _, r := range t.UIDs {
 				if r.Stop >= to.next() {
-					to.expungeRange(max(r.Start, to.next()), r.Stop, t.ModSeq)
+					to.expungeRange(max(r.Start, to.next()), r.Stop, t.ModSeq, t.EmailIDs)
 				}
 			}
 		}
@@ -234,23 +281,73 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 }
 
 // oneSided settles a message that exists on side x only.
-func (p *pair) oneSided(x, y *side, m Message, u0 store.UID, move func(Message)) {
+func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message, u0 store.UID, move func(Message)) error {
 	u := m.UID
+	id, known := y.ids[u]
+	if known && id == m.EmailID || !known && u < u0 && u < y.next() {
+		// y expunged this message (it had it when they last converged, or
+		// its tombstone names it). An expunge wins over any flag change
+		// on x.
+		x.expunge(u, y.tomb(u))
+		return nil
+	}
+	if y.gone[m.EmailID] {
+		// y expunged this message under another UID (it had moved there
+		// after a UID clash elsewhere): unless y still holds it, that
+		// expunge wins too.
+		held, err := p.heldElsewhere(ctx, guid, y, m, nil)
+		if err != nil {
+			return err
+		}
+		if !held {
+			x.expunge(u, 0)
+			return nil
+		}
+	}
 	if u >= y.next() {
 		// New on x, and y never used the UID: y gets it, same UID.
 		y.batch.Appends = append(y.batch.Appends, Append{Message: m})
-		return
-	}
-	if u < u0 {
-		// Both had it when they last converged; y expunged it since. An
-		// expunge wins over any flag change on x.
-		x.expunge(u, y.tomb(u))
-		return
+		return nil
 	}
 	// New on x, but y gave the UID to another message (and expunged it):
 	// x's message moves to a fresh UID.
 	move(m)
 	x.expunge(u, 0)
+	return nil
+}
+
+// heldElsewhere reports whether side y holds message m (same content and
+// EMAILID, which replication carries) under another UID that survives
+// this round: not expunged by it, or moved to a fresh UID.
+func (p *pair) heldElsewhere(ctx context.Context, guid string, y *side, m Message, moved []rehome) (bool, error) {
+	found, err := y.u.Find(ctx, guid, []string{m.BlobID})
+	if err != nil {
+		return false, err
+	}
+	var others store.UIDSet
+	for _, u := range found[m.BlobID] {
+		if u != m.UID {
+			others.Add(u)
+		}
+	}
+	if others.Empty() {
+		return false, nil
+	}
+	ms, err := y.u.Lookup(ctx, guid, others)
+	if err != nil {
+		return false, err
+	}
+	for _, o := range ms {
+		if o.EmailID != m.EmailID {
+			continue
+		}
+		expunged := slices.ContainsFunc(y.batch.Expunges, func(e store.Expunged) bool { return e.UIDs.Contains(o.UID) })
+		movedOn := slices.ContainsFunc(moved, func(r rehome) bool { return r.from == y && r.m.UID == o.UID })
+		if !expunged || movedOn {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (s *side) expunge(u store.UID, ms store.ModSeq) {
@@ -263,16 +360,22 @@ func (s *side) expunge(u store.UID, ms store.ModSeq) {
 	s.batch.Expunges = append(s.batch.Expunges, store.Expunged{UIDs: store.UIDSetOf(u), ModSeq: ms})
 }
 
-func (s *side) expungeRange(start, stop store.UID, ms store.ModSeq) {
-	for i := range s.batch.Expunges {
-		if s.batch.Expunges[i].ModSeq == ms {
-			s.batch.Expunges[i].UIDs.AddRange(start, stop)
-			return
+func (s *side) expungeRange(start, stop store.UID, ms store.ModSeq, ids map[store.UID]string) {
+	i := slices.IndexFunc(s.batch.Expunges, func(e store.Expunged) bool { return e.ModSeq == ms })
+	if i < 0 {
+		s.batch.Expunges = append(s.batch.Expunges, store.Expunged{ModSeq: ms})
+		i = len(s.batch.Expunges) - 1
+	}
+	e := &s.batch.Expunges[i]
+	e.UIDs.AddRange(start, stop)
+	for u, id := range ids {
+		if start <= u && u <= stop {
+			if e.EmailIDs == nil {
+				e.EmailIDs = make(map[store.UID]string)
+			}
+			e.EmailIDs[u] = id
 		}
 	}
-	var set store.UIDSet
-	set.AddRange(start, stop)
-	s.batch.Expunges = append(s.batch.Expunges, store.Expunged{UIDs: set, ModSeq: ms})
 }
 
 func (s *side) setFlags(u store.UID, f store.Flags, ms store.ModSeq) {

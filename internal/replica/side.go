@@ -46,6 +46,9 @@ type User interface {
 	// Lookup returns the messages of uids that exist, ascending by UID.
 	Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error)
 	FlagsAt(ctx context.Context, guid string, uids store.UIDSet, at store.ModSeq) (map[store.UID]store.Flags, error)
+	// Find returns the UIDs of the mailbox's messages with each content
+	// hash.
+	Find(ctx context.Context, guid string, blobIDs []string) (map[string][]store.UID, error)
 	HasBodies(ctx context.Context, blobIDs []string) ([]bool, error)
 	// Bodies returns the bytes of each content hash.
 	Bodies(ctx context.Context, blobIDs []string) ([][]byte, error)
@@ -279,4 +282,12 @@ func (u *localUser) SetPeerState(ctx context.Context, peer, guid string, ps stor
 
 func (u *localUser) ForgetPeer(ctx context.Context, peer string) error {
 	return u.r.ForgetPeer(ctx, peer)
+}
+
+func (u *localUser) Find(ctx context.Context, guid string, blobIDs []string) (map[string][]store.UID, error) {
+	id, err := u.mailbox(ctx, guid)
+	if err != nil {
+		return nil, err
+	}
+	return u.r.FindContent(ctx, id, blobIDs)
 }

@@ -410,6 +410,15 @@ func (v *Service) FlagsAt(a Args, r *map[store.UID]store.Flags) (err error) {
 	return err
 }
 
+// Find is User.Find.
+func (v *Service) Find(a Args, r *map[string][]store.UID) (err error) {
+	u, err := v.user(a.User, false)
+	if err == nil {
+		*r, err = u.Find(context.Background(), a.GUID, a.Blobs)
+	}
+	return err
+}
+
 // HasBodies is User.HasBodies.
 func (v *Service) HasBodies(a Args, r *[]bool) (err error) {
 	u, err := v.user(a.User, false)
@@ -630,6 +639,11 @@ func (u *remoteUser) Lookup(ctx context.Context, guid string, uids store.UIDSet)
 func (u *remoteUser) FlagsAt(ctx context.Context, guid string, uids store.UIDSet, at store.ModSeq) (map[store.UID]store.Flags, error) {
 	var r map[store.UID]store.Flags
 	return r, u.c.call(ctx, "FlagsAt", Args{User: u.user, GUID: guid, UIDs: uids, Since: at}, &r)
+}
+
+func (u *remoteUser) Find(ctx context.Context, guid string, blobIDs []string) (map[string][]store.UID, error) {
+	var r map[string][]store.UID
+	return r, u.c.call(ctx, "Find", Args{User: u.user, GUID: guid, Blobs: blobIDs}, &r)
 }
 
 func (u *remoteUser) HasBodies(ctx context.Context, blobIDs []string) ([]bool, error) {

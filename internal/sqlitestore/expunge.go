@@ -85,6 +85,9 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 	if err := t.saveChunks(cs); err != nil {
 		return nil, err
 	}
+	if err := t.rememberExpunged(id, gone); err != nil {
+		return nil, err
+	}
 	var contents []int64
 	for _, r := range gone {
 		rows, err := t.tx.QueryContext(t.ctx,
@@ -118,6 +121,13 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 // run of consecutive UIDs; a range continuing the mailbox's last tombstone
 // of the same modseq extends it.
 func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
+	// The EMAILIDs rememberExpunged noted take this expunge's modseq.
+	for _, r := range uids {
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE expunged_ids SET modseq = ? WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq = 0`,
+			ms, id, r.Start, r.Stop); err != nil {
+			return fmt.Errorf("expunged ids: %w", err)
+		}
+	}
 	ins, err := t.tx.PrepareContext(t.ctx,
 		`INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES (?, ?, ?, ?)`)
 	if err != nil {
@@ -305,10 +315,36 @@ func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, befor
 		if before <= mb.prunedBelow {
 			return nil
 		}
+		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM expunged_ids WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
 			return fmt.Errorf("prune: %w", err)
 		}
 		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET pruned_below = ? WHERE id = ?`, before, id)
 		return err
 	})
+}
+
+// rememberExpunged notes, for a mailbox that is replicated (it has a flag
+// history point), the EMAILID of each message about to be expunged, with
+// modseq 0 until addTombstones gives it the expunge's: replication tells
+// by it whether a peer's message under a UID expunged here is the one that
+// was expunged (store.Expunged.EmailIDs).
+func (t *writeTx) rememberExpunged(id store.MailboxID, uids store.UIDSet) error {
+	if uids.Empty() {
+		return nil
+	}
+	var from int64
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT history_from FROM mailboxes WHERE id = ?`, id).Scan(&from); err != nil || from == 0 {
+		return err
+	}
+	for _, r := range uids {
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT OR REPLACE INTO expunged_ids (mailbox_id, uid, email_id, modseq)
+			SELECT m.mailbox_id, m.uid, c.email_id, 0 FROM messages m JOIN contents c ON c.id = m.content_id
+			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`, id, r.Start, r.Stop); err != nil {
+			return fmt.Errorf("expunged ids: %w", err)
+		}
+	}
+	return nil
 }

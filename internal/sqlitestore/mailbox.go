@@ -133,6 +133,7 @@ func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64) error {
 		`DELETE FROM tombstones WHERE mailbox_id = ?`,
 		`DELETE FROM message_chunks WHERE mailbox_id = ?`,
 		`DELETE FROM flag_history WHERE mailbox_id = ?`,
+		`DELETE FROM expunged_ids WHERE mailbox_id = ?`,
 	} {
 		if _, err := t.tx.ExecContext(t.ctx, q, m.ID); err != nil {
 			return err

@@ -139,7 +139,41 @@ func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since stor
 		}
 		out[len(out)-1].UIDs.AddRange(rg.Start, rg.Stop)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	ids, err := r.a.u.r.QueryContext(ctx, `SELECT uid, email_id, modseq FROM expunged_ids WHERE mailbox_id = ? AND modseq > ?`, id, since)
+	if err != nil {
+		return nil, fmt.Errorf("tombstones: %w", err)
+	}
+	defer ids.Close()
+	for ids.Next() {
+		var u store.UID
+		var e string
+		var ms store.ModSeq
+		if err := ids.Scan(&u, &e, &ms); err != nil {
+			return nil, err
+		}
+		i, ok := slices.BinarySearchFunc(out, ms, func(x store.Expunged, m store.ModSeq) int { return cmpModSeq(x.ModSeq, m) })
+		if ok && out[i].UIDs.Contains(u) {
+			if out[i].EmailIDs == nil {
+				out[i].EmailIDs = make(map[store.UID]string)
+			}
+			out[i].EmailIDs[u] = e
+		}
+	}
+	return out, ids.Err()
+}
+
+func cmpModSeq(a, b store.ModSeq) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func (t *writeTx) lookupGUID(guid string) (mailboxRow, error) {
@@ -253,7 +287,8 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 		if err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM tombstones WHERE mailbox_id = ?`, `DELETE FROM flag_history WHERE mailbox_id = ?`} {
+		for _, q := range []string{`DELETE FROM tombstones WHERE mailbox_id = ?`, `DELETE FROM flag_history WHERE mailbox_id = ?`,
+			`DELETE FROM expunged_ids WHERE mailbox_id = ?`} {
 			if _, err := t.tx.ExecContext(t.ctx, q, m.ID); err != nil {
 				return err
 			}
@@ -437,6 +472,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	type expungeSet struct {
 		uids, unused store.UIDSet
 		ms           store.ModSeq
+		ids          map[store.UID]string
 	}
 	var exps []expungeSet
 	all := b.Expunges
@@ -460,7 +496,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 			}
 		}
 		if !present.Empty() || !unused.Empty() {
-			exps = append(exps, expungeSet{present, unused, e.ModSeq})
+			exps = append(exps, expungeSet{present, unused, e.ModSeq, e.EmailIDs})
 			keys = append(keys, e.ModSeq)
 		}
 	}
@@ -514,6 +550,13 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		for _, r := range e.unused {
 			gone.AddRange(r.Start, r.Stop)
 			uidNext = max(uidNext, r.Stop+1)
+		}
+		for u, eid := range e.ids {
+			if e.unused.Contains(u) {
+				if _, err := t.tx.ExecContext(t.ctx, `INSERT OR REPLACE INTO expunged_ids (mailbox_id, uid, email_id, modseq) VALUES (?, ?, ?, 0)`, id, u, eid); err != nil {
+					return err
+				}
+			}
 		}
 		if err := t.addTombstones(id, gone, local[e.ms]); err != nil {
 			return err

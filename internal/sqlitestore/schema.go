@@ -129,6 +129,14 @@ CREATE TABLE replica_state (
 	PRIMARY KEY (peer, guid)
 ) WITHOUT ROWID;
 
+CREATE TABLE expunged_ids (
+	mailbox_id INTEGER NOT NULL,
+	uid        INTEGER NOT NULL,
+	email_id   TEXT NOT NULL,
+	modseq     INTEGER NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+
 CREATE TABLE flag_history (
 	mailbox_id INTEGER NOT NULL,
 	uid        INTEGER NOT NULL,

@@ -125,6 +125,7 @@ var undoV5 = []string{
 	`DROP TABLE unsubscribed`,
 	`DROP TABLE replica_state`,
 	`DROP TABLE flag_history`,
+	`DROP TABLE expunged_ids`,
 }
 
 // undoV4 turns a current database back into schema version 3.

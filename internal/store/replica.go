@@ -304,6 +304,12 @@ type PeerState struct {
 type Expunged struct {
 	UIDs   UIDSet
 	ModSeq ModSeq
+	// EmailIDs names, where known, the message (RFC 8474 EMAILID) each UID
+	// held, so that a replica can tell "this message was expunged" from
+	// "another message had this UID". Replica.Tombstones fills it for
+	// mailboxes that have been synced; Apply records what it is given for
+	// UIDs the mailbox never used.
+	EmailIDs map[UID]string
 }
 
 // Split tells new messages from changed ones in Changes: given the
