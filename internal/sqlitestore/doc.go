@@ -19,7 +19,8 @@
 // Databases of older versions are converted in place when opened; a newer
 // version is refused. Version 5 added the replication columns and tables
 // (mailboxes.guid, changed and history_from, subscriptions.changed,
-// mailbox_tombstones, unsubscribed, replica_state, flag_history); the
+// mailbox_tombstones, unsubscribed, replica_state, flag_history,
+// expunged_ids); the
 // conversion gives every existing mailbox a fresh guid. Version 1 kept
 // flags and modseq in one row per message (see migrateV1). Version 2 had no bodies table and no
 // contents_blob index: every body was a blob file; converting it only
@@ -83,6 +84,10 @@
 // per peer node and mailbox guid ("" for the account level); written in the
 // transaction that applies the changes it covers, and only raised. The
 // lowest confirmed of a mailbox bounds PruneTombstones.
+//
+// expunged_ids(mailbox_id, uid, email_id, modseq): for a mailbox with a
+// flag history point (one that has been synced), the EMAILID each
+// expunged UID held and the expunge's modseq; pruned with the tombstones.
 //
 // flag_history(mailbox_id, uid, modseq, replaced, flags, keywords): the
 // flags (system flags, keyword set id) a message had at modseq, recorded
