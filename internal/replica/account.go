@@ -11,8 +11,7 @@ import (
 // syncAccount brings the mailbox list and subscriptions of both sides to
 // one state. It is a comparison of the two states, not a replay: every
 // mailbox is matched by replicated id, and each difference is settled by
-// who changed it since the last sync (changes stamped above the counter
-// the other side last applied), else by the higher stamp.
+// the higher stamp (the account change counter of the change's origin).
 func (p *pair) syncAccount(ctx context.Context) error {
 	for attempt := 0; attempt < 4; attempt++ {
 		again, err := p.accountRound(ctx)
@@ -120,7 +119,7 @@ func (p *pair) accountRound(ctx context.Context) (again bool, err error) {
 
 	opsA := append(delA, p.opsFor(mA, tgt, guids)...)
 	opsB := append(delB, p.opsFor(mB, tgt, guids)...)
-	subA, subB := subscriptionOps(stA, stB, sinceA, sinceB)
+	subA, subB := subscriptionOps(stA, stB)
 	opsA, opsB = append(opsA, subA...), append(opsB, subB...)
 
 	resB, err := p.b.ApplyAccount(ctx, opsB, p.nodeA, &store.PeerState{Applied: store.ModSeq(stA.Counter)})
@@ -279,26 +278,20 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// attrWinnerA says whether A's name and special-use win over B's: the side
-// that changed them since the last sync, else the later stamp, else the
+// attrWinnerA says whether A's name and special-use win over B's: the
+// later stamp (stamps are Lamport clocks kept as the change's origin gave
+// them, so every pair of replicas orders two changes alike), else the
 // smaller name.
-func attrWinnerA(a, b store.MailboxInfo, sinceA, sinceB uint64) bool {
-	chA, chB := a.Changed > sinceA, b.Changed > sinceB
-	switch {
-	case chA && !chB:
-		return true
-	case chB && !chA:
-		return false
-	case a.Changed != b.Changed:
+func attrWinnerA(a, b store.MailboxInfo, _, _ uint64) bool {
+	if a.Changed != b.Changed {
 		return a.Changed > b.Changed
 	}
 	return a.Name <= b.Name
 }
 
-// subscriptionOps settles each subscribed name like an attribute: the side
-// that changed it since the last sync wins, else the later stamp, else
-// "subscribed".
-func subscriptionOps(stA, stB store.AccountState, sinceA, sinceB uint64) (forA, forB []store.AccountOp) {
+// subscriptionOps settles each subscribed name like an attribute: the
+// later stamp wins, else "subscribed".
+func subscriptionOps(stA, stB store.AccountState) (forA, forB []store.AccountOp) {
 	sa, sb := subMap(stA), subMap(stB)
 	var names []string
 	for n := range sa {
@@ -315,17 +308,9 @@ func subscriptionOps(stA, stB store.AccountState, sinceA, sinceB uint64) (forA, 
 		if a.Subscribed == b.Subscribed {
 			continue
 		}
-		chA, chB := a.Changed > sinceA, b.Changed > sinceB
-		var aWins bool
-		switch {
-		case chA && !chB:
-			aWins = true
-		case chB && !chA:
-			aWins = false
-		case a.Changed != b.Changed:
+		aWins := a.Subscribed
+		if a.Changed != b.Changed {
 			aWins = a.Changed > b.Changed
-		default:
-			aWins = a.Subscribed
 		}
 		w := b
 		if aWins {

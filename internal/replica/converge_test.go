@@ -131,8 +131,20 @@ func converge(t *testing.T, seed uint64, n, rounds int) {
 		moved := 0
 		for i := range nodes {
 			for j := i + 1; j < len(nodes); j++ {
-				st := syncNodes(t, nodes[i], nodes[j])
+				var lg *slog.Logger
+				if pass > 2 && os.Getenv("TIDEMARK_REPLICA_VERBOSE") != "" {
+					lg = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+					t.Logf("before pass %d: %s: %s", pass, nodes[i].name, brief(t, nodes[i]))
+					t.Logf("before pass %d: %s: %s", pass, nodes[j].name, brief(t, nodes[j]))
+				}
+				st, err := Sync(ctx, nodes[i].side, nodes[j].side, Options{Logger: lg})
+				if err != nil {
+					t.Fatal(err)
+				}
 				moved += st.Mailboxes + st.AccountOps
+				if pass > 2 {
+					t.Logf("pass %d %s↔%s: %+v", pass, nodes[i].name, nodes[j].name, st)
+				}
 			}
 		}
 		if moved == 0 {
@@ -295,3 +307,7 @@ func brief(t *testing.T, nd *node) string {
 	}
 	return b.String()
 }
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }

@@ -178,11 +178,11 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 				}
 			}
 		case okA:
-			if err := p.oneSided(ctx, guid, a, b, ma, u0, func(m Message) { moved = append(moved, rehome{m, a}) }); err != nil {
+			if err := p.oneSided(ctx, guid, a, b, ma, u0, &moved); err != nil {
 				return err
 			}
 		case okB:
-			if err := p.oneSided(ctx, guid, b, a, mb, u0, func(m Message) { moved = append(moved, rehome{m, b}) }); err != nil {
+			if err := p.oneSided(ctx, guid, b, a, mb, u0, &moved); err != nil {
 				return err
 			}
 		}
@@ -215,6 +215,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			if !held {
 				keep = append(keep, r)
 			}
+			p.log().Debug("UID clash", "uid", r.m.UID, "emailid", r.m.EmailID, "held_elsewhere", held)
 		}
 		moved = keep
 	}
@@ -281,7 +282,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 }
 
 // oneSided settles a message that exists on side x only.
-func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message, u0 store.UID, move func(Message)) error {
+func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message, u0 store.UID, moved *[]rehome) error {
 	u := m.UID
 	id, known := y.ids[u]
 	if known && id == m.EmailID || !known && u < u0 && u < y.next() {
@@ -295,7 +296,7 @@ func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message,
 		// y expunged this message under another UID (it had moved there
 		// after a UID clash elsewhere): unless y still holds it, that
 		// expunge wins too.
-		held, err := p.heldElsewhere(ctx, guid, y, m, nil)
+		held, err := p.heldElsewhere(ctx, guid, y, m, *moved)
 		if err != nil {
 			return err
 		}
@@ -311,7 +312,7 @@ func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message,
 	}
 	// New on x, but y gave the UID to another message (and expunged it):
 	// x's message moves to a fresh UID.
-	move(m)
+	*moved = append(*moved, rehome{m, x})
 	x.expunge(u, 0)
 	return nil
 }

@@ -125,15 +125,21 @@ func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.Mod
 	return store.ModSeq(m), nil
 }
 
-// accountChange allocates the next value of the account change counter
-// (at least atLeast), the stamp of a mailbox create, rename, delete,
-// special-use or subscription change.
-func (t *writeTx) accountChange(atLeast uint64) (uint64, error) {
+// accountChange allocates the stamp of a mailbox create, rename, delete,
+// special-use or subscription change: the next value of the account
+// change counter for a local change; for a peer's change (stamp non-zero)
+// the peer's own stamp, kept as it is so that stamps order changes the
+// same way on every replica, while the counter moves past it (a Lamport
+// clock: a change made after seeing another gets a larger stamp).
+func (t *writeTx) accountChange(stamp uint64) (uint64, error) {
 	var c uint64
 	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('account_counter', max(1, ?))
-		ON CONFLICT (key) DO UPDATE SET value = max(value + 1, ?) RETURNING value`, atLeast, atLeast).Scan(&c)
+		ON CONFLICT (key) DO UPDATE SET value = max(value + 1, ?) RETURNING value`, stamp, stamp).Scan(&c)
 	if err != nil {
 		return 0, fmt.Errorf("account counter: %w", err)
+	}
+	if stamp != 0 {
+		return stamp, nil
 	}
 	return c, nil
 }
