@@ -96,7 +96,10 @@ func migrateMain(ctx context.Context, args []string, stdin *os.File, stdout, std
 		},
 	})
 	progress.clear()
-	printMigrateSummary(stdout, stats)
+	if err == nil || stats.Mailboxes > 0 || stats.Messages > 0 {
+		// After an error, what was done before it (and is kept).
+		printMigrateSummary(stdout, stats)
+	}
 	if errors.Is(err, store.ErrNoUser) {
 		return fail(fmt.Errorf("%s: no such user (create it first: tidemark user add)", *user))
 	}
@@ -110,7 +113,7 @@ func migrateMain(ctx context.Context, args []string, stdin *os.File, stdout, std
 }
 
 func printMigrateSummary(w io.Writer, s migrate.Stats) {
-	mode := "UID lists compared (no CONDSTORE)"
+	mode := "UID lists compared: no CONDSTORE"
 	switch {
 	case s.Qresync:
 		mode = "QRESYNC"
@@ -118,13 +121,24 @@ func printMigrateSummary(w io.Writer, s migrate.Stats) {
 		mode = "CONDSTORE"
 	}
 	secs := max(s.Elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(w, "%d mailboxes (%d created, %d renamed, %d deleted, %d keeping the source's UIDs); "+
-		"%d messages copied (%.1f MB), %d matched by content, %d flag changes, %d expunged; "+
-		"%d UID FETCH commands, %.1f MB received, %.1f KB sent (%s); %s, %.0f messages/s\n",
+	fmt.Fprintf(w, "%d mailboxes (%d created, %d renamed, %d deleted; %d newly copied with the source's UIDVALIDITY and UIDs); "+
+		"%d messages copied (%s), %d matched by content, %d flag changes, %d expunged; "+
+		"%d mailboxes examined, %d UID FETCH commands, %s received, %s sent (%s); %s, %.0f messages/s\n",
 		s.Mailboxes, s.Created, s.Renamed, s.Deleted, s.KeptUIDs,
-		s.Messages, float64(s.BodyBytes)/1e6, s.Matched, s.FlagChanges, s.Expunged,
-		s.Fetches, float64(s.WireRead)/1e6, float64(s.WireWritten)/1e3, mode,
+		s.Messages, formatBytes(s.BodyBytes), s.Matched, s.FlagChanges, s.Expunged,
+		s.Examined, s.Fetches, formatBytes(s.WireRead), formatBytes(s.WireWritten), mode,
 		s.Elapsed.Round(time.Millisecond), float64(s.Messages)/secs)
+}
+
+// formatBytes writes n in B, KB or MB (powers of 1000).
+func formatBytes(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1f KB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
 // readSourcePassword reads the password from a file, a pipe, or a prompt.
@@ -190,8 +204,8 @@ func (p *migrateProgress) update(pr migrate.Progress) {
 			bar[i] = '#'
 		}
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s [%s] %d/%d, %d copied in all (%.1f MB), %s", pr.Mailbox, bar, pr.Done, pr.Total,
-		pr.Stats.Messages, float64(pr.Stats.BodyBytes)/1e6, time.Since(p.start).Round(time.Second))
+	fmt.Fprintf(p.w, "\r\033[K%s [%s] %d/%d, %d copied in all (%s), %s", pr.Mailbox, bar, pr.Done, pr.Total,
+		pr.Stats.Messages, formatBytes(pr.Stats.BodyBytes), time.Since(p.start).Round(time.Second))
 	p.drawn = true
 }
 

@@ -42,6 +42,9 @@ func (c *Config) Validate() Errors {
 			add(key, "%v", err)
 		}
 	}
+	if _, err := c.Proxy.TrustedPrefixes(); err != nil {
+		add("proxy.trusted", "%v", err)
+	}
 	checkAddr("imap.listen", c.IMAP.Listen)
 	checkAddr("imaps.listen", c.IMAPS.Listen)
 	checkAddr("lmtp.listen", c.LMTP.Listen)
@@ -125,11 +128,26 @@ func (c *Config) Validate() Errors {
 		// RFC 9051 5.4: at least 30 minutes.
 		add("limits.idle_timeout", "must be at least 30m (RFC 9051 5.4)")
 	}
+	if l.LoginTimeout <= 0 {
+		add("limits.login_timeout", "must be positive")
+	}
+	if l.WriteTimeout <= 0 {
+		add("limits.write_timeout", "must be positive")
+	}
+	if l.MaxConnections < 0 {
+		add("limits.max_connections", "must not be negative")
+	}
 	if l.AuthFailureWindow <= 0 {
 		add("limits.auth_failure_window", "must be positive")
 	}
 	if l.AuthCooldown <= 0 {
 		add("limits.auth_cooldown", "must be positive")
+	}
+	if l.AuthUserBrake < 0 {
+		add("limits.auth_user_brake", "must not be negative")
+	}
+	if l.AuthUserBrakeInterval <= 0 {
+		add("limits.auth_user_brake_interval", "must be positive")
 	}
 	if l.MaxBadCommands < 1 {
 		add("limits.max_bad_commands", "must be at least 1")

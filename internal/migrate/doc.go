@@ -21,12 +21,14 @@
 // A run:
 //  1. logs in (implicit TLS, or STARTTLS when offered), enables QRESYNC
 //     when offered, and lists the mailboxes with their special use and
-//     subscriptions (LIST-EXTENDED, else LIST and LSUB);
+//     subscriptions (LIST-EXTENDED, else LIST and LSUB), and with
+//     LIST-STATUS (RFC 5819) their UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ;
 //  2. follows renames (a mailbox whose state's UIDVALIDITY reappears under
 //     a new name: the target is renamed, keeping its id and messages) and
 //     deletions (the target is deleted);
-//  3. per mailbox, EXAMINEs it; when HIGHESTMODSEQ and UIDNEXT are those of
-//     the state, nothing more is sent. Otherwise the changes to known
+//  3. per mailbox: nothing when LIST-STATUS shows it unchanged; else
+//     EXAMINE, and when HIGHESTMODSEQ and UIDNEXT are those of the state,
+//     nothing more. Otherwise the changes to known
 //     messages are fetched — with QRESYNC "UID FETCH 1:n (FLAGS)
 //     (CHANGEDSINCE m VANISHED)" (RFC 7162 3.2.6), with CONDSTORE the same
 //     without VANISHED plus the UID list (ESEARCH when offered), without

@@ -116,6 +116,10 @@ type Stats struct {
 	WireRead    int64 // bytes received from the source, TLS included
 	WireWritten int64 // bytes sent to the source
 	Fetches     int   // UID FETCH commands sent
+	Examined    int   // mailboxes EXAMINEd (those LIST-STATUS showed unchanged are not)
+	// StoreTime is the time spent in the target store's writes and
+	// snapshots (overlapping the network while messages stream).
+	StoreTime time.Duration
 	Condstore   bool  // the source offered CONDSTORE
 	Qresync     bool  // the source offered QRESYNC
 	Elapsed     time.Duration
@@ -142,6 +146,22 @@ func (m *migration) count(fn func(*Stats)) {
 	m.statsMu.Lock()
 	fn(&m.stats)
 	m.statsMu.Unlock()
+}
+
+// apply is Replica.Apply, timed.
+func (m *migration) apply(id store.MailboxID, b store.Batch) (store.ApplyResult, error) {
+	start := time.Now()
+	res, err := m.rep.Apply(m.ctx, id, b)
+	m.count(func(s *Stats) { s.StoreTime += time.Since(start) })
+	return res, err
+}
+
+// snapshot is Account.Snapshot, timed.
+func (m *migration) snapshot(id store.MailboxID) (store.Snapshot, error) {
+	start := time.Now()
+	snap, err := m.acct.Snapshot(m.ctx, id)
+	m.count(func(s *Stats) { s.StoreTime += time.Since(start) })
+	return snap, err
 }
 
 func (m *migration) snapshotStats() Stats {
@@ -207,6 +227,10 @@ type srcMailbox struct {
 	special    store.SpecialUse
 	subscribed bool
 	selectable bool
+	// status is what LIST-STATUS (RFC 5819) reported, when the source
+	// offers it: a mailbox whose status matches its state needs no
+	// EXAMINE.
+	status *examined
 }
 
 func (m *migration) run() error {
@@ -283,9 +307,25 @@ func (m *migration) list() ([]srcMailbox, error) {
 		if c.caps["SPECIAL-USE"] {
 			ret += " SPECIAL-USE"
 		}
+		if c.caps["LIST-STATUS"] {
+			// The status of every mailbox in the same answer: a run with
+			// nothing to do needs no EXAMINE at all.
+			items := "UIDVALIDITY UIDNEXT MESSAGES"
+			if m.stats.Condstore {
+				items += " HIGHESTMODSEQ"
+			}
+			ret += " STATUS (" + items + ")"
+		}
 		listCmd = `LIST "" "*" RETURN (` + ret + `)`
 	}
+	statuses := make(map[string]*examined)
 	_, err := c.run(listCmd, func(r *response) error {
+		if r.kind == "STATUS" {
+			if raw, st, ok := parseStatus(r); ok {
+				statuses[raw] = st
+			}
+			return nil
+		}
 		if r.kind != "LIST" {
 			return nil
 		}
@@ -335,7 +375,11 @@ func (m *migration) list() ([]srcMailbox, error) {
 	}
 	out := make([]srcMailbox, 0, len(order))
 	for _, raw := range order {
-		out = append(out, *byRaw[raw])
+		b := *byRaw[raw]
+		if st := statuses[raw]; st != nil && b.selectable {
+			b.status = st
+		}
+		out = append(out, b)
 	}
 	// INBOX first, then by name, so parents come before children.
 	slices.SortFunc(out, func(a, b srcMailbox) int {
@@ -348,6 +392,29 @@ func (m *migration) list() ([]srcMailbox, error) {
 		return strings.Compare(a.name, b.name)
 	})
 	return out, nil
+}
+
+// parseStatus reads "* STATUS name (item value ...)".
+func parseStatus(r *response) (string, *examined, bool) {
+	if len(r.args) < 2 || r.args[1].kind != '(' {
+		return "", nil, false
+	}
+	var e examined
+	items := r.args[1].items
+	for i := 0; i+1 < len(items); i += 2 {
+		n, _ := items[i+1].number()
+		switch strings.ToUpper(items[i].str()) {
+		case "UIDVALIDITY":
+			e.uidValidity = uint32(n)
+		case "UIDNEXT":
+			e.uidNext = store.UID(n)
+		case "MESSAGES":
+			e.exists = uint32(n)
+		case "HIGHESTMODSEQ":
+			e.highestModSeq = n
+		}
+	}
+	return r.args[0].str(), &e, true
 }
 
 // targetName turns a source name (modified UTF-7, the source's delimiter)
@@ -409,21 +476,18 @@ func (m *migration) followRenames(boxes []srcMailbox) error {
 			continue
 		}
 		var uv uint32
-		_, err := m.c.run("STATUS "+encodeName(b.raw)+" (UIDVALIDITY)", func(r *response) error {
-			if r.kind != "STATUS" || len(r.args) < 2 || r.args[1].kind != '(' {
-				return nil
-			}
-			items := r.args[1].items
-			for i := 0; i+1 < len(items); i += 2 {
-				if strings.EqualFold(items[i].str(), "UIDVALIDITY") {
-					n, _ := items[i+1].number()
-					uv = uint32(n)
+		if b.status != nil {
+			uv = b.status.uidValidity
+		} else {
+			_, err := m.c.run("STATUS "+encodeName(b.raw)+" (UIDVALIDITY)", func(r *response) error {
+				if _, st, ok := parseStatus(r); ok && r.kind == "STATUS" {
+					uv = st.uidValidity
 				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("STATUS %q: %w", b.name, err)
 			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("STATUS %q: %w", b.name, err)
 		}
 		if uv != 0 {
 			byUV[uv] = b
@@ -449,7 +513,7 @@ func (m *migration) followRenames(boxes []srcMailbox) error {
 				}
 			}
 			// The state moves with the mailbox, in one transaction.
-			if _, err := m.rep.Apply(m.ctx, 0, store.Batch{Peer: m.peer, State: map[string][]byte{
+			if _, err := m.apply(0, store.Batch{Peer: m.peer, State: map[string][]byte{
 				mailboxKeyPrefix + old: nil, mailboxKeyPrefix + nb.name: s.encode()}}); err != nil {
 				return err
 			}
@@ -463,7 +527,7 @@ func (m *migration) followRenames(boxes []srcMailbox) error {
 			}
 			m.stats.Deleted++
 		}
-		if _, err := m.rep.Apply(m.ctx, 0, store.Batch{Peer: m.peer, State: map[string][]byte{mailboxKeyPrefix + old: nil}}); err != nil {
+		if _, err := m.apply(0, store.Batch{Peer: m.peer, State: map[string][]byte{mailboxKeyPrefix + old: nil}}); err != nil {
 			return err
 		}
 		delete(m.state, old)
@@ -517,7 +581,7 @@ func (m *migration) syncSubscriptions(boxes []srcMailbox, before []byte) error {
 		return nil
 	}
 	b, _ := json.Marshal(now)
-	_, err := m.rep.Apply(m.ctx, 0, store.Batch{Peer: m.peer, State: map[string][]byte{subscriptionsKey: b}})
+	_, err := m.apply(0, store.Batch{Peer: m.peer, State: map[string][]byte{subscriptionsKey: b}})
 	return err
 }
 
@@ -531,6 +595,7 @@ type examined struct {
 
 func (m *migration) examine(b srcMailbox) (examined, error) {
 	var e examined
+	m.stats.Examined++
 	cmd := "EXAMINE " + encodeName(b.raw)
 	if m.stats.Condstore && !m.stats.Qresync {
 		cmd += " (CONDSTORE)" // with QRESYNC enabled, CONDSTORE is too
@@ -567,11 +632,19 @@ func (m *migration) examine(b srcMailbox) (examined, error) {
 
 // syncMailbox brings one target mailbox up to date with its source.
 func (m *migration) syncMailbox(b srcMailbox) error {
+	s := m.state[b.name]
+	if s != nil && b.status != nil && s.ModSeq != 0 && b.status.uidValidity == s.UIDValidity &&
+		b.status.highestModSeq == s.ModSeq && b.status.uidNext == s.UIDNext && len(s.Old) == 0 && !s.Match {
+		// Unchanged since the last run, as LIST-STATUS says; only a
+		// target mailbox deleted meanwhile is worth looking at.
+		if _, err := m.acct.Status(m.ctx, s.Target); err == nil {
+			return nil
+		}
+	}
 	e, err := m.examine(b)
 	if err != nil {
 		return err
 	}
-	s := m.state[b.name]
 	if s != nil {
 		// The target mailbox may have been deleted (or recreated) by a
 		// user since: start over then.
@@ -669,7 +742,7 @@ func (m *migration) finish(b srcMailbox, e examined, s *mailboxState) error {
 	if s.Keep {
 		batch.UIDNext = e.uidNext
 	}
-	_, err := m.rep.Apply(m.ctx, s.Target, batch)
+	_, err := m.apply(s.Target, batch)
 	m.state[b.name] = s
 	return err
 }
@@ -728,7 +801,7 @@ func (m *migration) applyKnownChanges(b srcMailbox, e examined, s *mailboxState)
 	// Flags only where the target differs.
 	var flags []store.MessageState
 	if len(changed) > 0 {
-		snap, err := m.acct.Snapshot(m.ctx, s.Target)
+		snap, err := m.snapshot(s.Target)
 		if err != nil {
 			return err
 		}
@@ -755,7 +828,7 @@ func (m *migration) applyKnownChanges(b srcMailbox, e examined, s *mailboxState)
 	if len(flags) == 0 && expunge.Empty() {
 		return nil
 	}
-	res, err := m.rep.Apply(m.ctx, s.Target, store.Batch{Flags: flags, Expunge: expunge, ModSeq: store.ModSeq(e.highestModSeq),
+	res, err := m.apply(s.Target, store.Batch{Flags: flags, Expunge: expunge, ModSeq: store.ModSeq(e.highestModSeq),
 		Peer: m.peer, State: map[string][]byte{mailboxKeyPrefix + b.name: s.encode()}})
 	if err != nil {
 		return err
@@ -820,6 +893,10 @@ type fetched struct {
 	date     time.Time
 	body     []byte
 	modseq   uint64
+	// emailID, threadID and saveDate are the source's when it offers
+	// OBJECTID and SAVEDATE; empty or zero otherwise.
+	emailID, threadID string
+	saveDate          time.Time
 }
 
 // parseFetch reads the items of a FETCH response.
@@ -876,6 +953,21 @@ func parseFetch(r *response, m *migration) (fetched, error) {
 			if len(v.items) == 1 {
 				f.modseq, _ = v.items[0].number()
 			}
+		case "EMAILID", "THREADID":
+			// "(id)" or NIL (RFC 8474 5.1, 5.2).
+			if len(v.items) == 1 && validObjectID(v.items[0].str()) {
+				if name == "EMAILID" {
+					f.emailID = v.items[0].str()
+				} else {
+					f.threadID = v.items[0].str()
+				}
+			}
+		case "SAVEDATE":
+			if !v.isNil() {
+				if d, err := parseInternalDate(v.str()); err == nil {
+					f.saveDate = d
+				}
+			}
 		case "BODY[]", "BINARY[]", "RFC822":
 			if v.isNil() {
 				return f, fmt.Errorf("FETCH: the source sent no body for a message")
@@ -888,6 +980,21 @@ func parseFetch(r *response, m *migration) (fetched, error) {
 		}
 	}
 	return f, nil
+}
+
+// validObjectID accepts RFC 8474 objectid: 1 to 255 of ALPHA, DIGIT, "_"
+// and "-".
+func validObjectID(s string) bool {
+	if len(s) == 0 || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseInternalDate parses RFC 9051's date-time: "02-Jan-2006 15:04:05
@@ -914,6 +1021,12 @@ func parseInternalDate(s string) (time.Time, error) {
 func (m *migration) copyNew(b srcMailbox, s *mailboxState, e examined, match map[store.UID]bool, total int) error {
 	from := s.UIDNext
 	items := "UID FLAGS INTERNALDATE BODY.PEEK[]"
+	if m.c.caps["OBJECTID"] {
+		items += " EMAILID THREADID" // RFC 8474: kept, so a client sees the same ids
+	}
+	if m.c.caps["SAVEDATE"] {
+		items += " SAVEDATE" // RFC 8514
+	}
 	cmd := fmt.Sprintf("UID FETCH %d:* (%s)", from, items)
 	batches := make(chan []fetched, 2)
 	done := make(chan error, 1)
@@ -984,6 +1097,12 @@ func (m *migration) copyNew(b srcMailbox, s *mailboxState, e examined, match map
 // applyNew stores one batch of fetched messages with the state it leads
 // to. It runs on the writer goroutine and is the only writer of s while
 // copyNew runs.
+//
+// Every appended message gets an explicit target UID (its source UID while
+// UIDs are kept, else the next free one), so the state written in the same
+// transaction names exactly the UIDs the messages get. If the target
+// mailbox's UIDNEXT moved meanwhile (a delivery to it), Apply refuses the
+// whole batch (store.ErrInvalidUID) and it is tried again with fresh UIDs.
 func (m *migration) applyNew(b srcMailbox, s *mailboxState, e examined, batch []fetched, match map[store.UID]bool) error {
 	slices.SortFunc(batch, func(x, y fetched) int { return int(int64(x.uid) - int64(y.uid)) })
 	hashes := make([]string, len(batch))
@@ -998,91 +1117,77 @@ func (m *migration) applyNew(b srcMailbox, s *mailboxState, e examined, batch []
 			return err
 		}
 	}
-	info, err := m.acct.Status(m.ctx, s.Target)
-	if err != nil {
-		return err
+	// Which messages are matched with what the target holds, and which
+	// are copied; decided once, whatever UIDs the copies get.
+	type item struct {
+		f       *fetched
+		hash    string
+		matched store.UID // 0: copied
 	}
-	next := info.UIDNext
-	var apply store.Batch
-	type pending struct {
-		src   store.UID
-		index int // in apply.Append, or -1 when matched
-	}
-	var order []pending
-	var matched []store.UID
-	var copiedBytes int64
-	for i, f := range batch {
+	var items []item
+	var flags []store.MessageState
+	for i := range batch {
+		f := &batch[i]
 		if f.uid < s.UIDNext {
 			continue // already applied (a resent batch)
 		}
+		it := item{f: f, hash: hashes[i]}
 		if dst, ok := claim(found[hashes[i]], match); ok {
-			apply.Flags = append(apply.Flags, store.MessageState{UID: dst, Flags: f.flags})
-			order = append(order, pending{src: f.uid, index: -1})
-			matched = append(matched, dst)
-			continue
+			it.matched = dst
+			flags = append(flags, store.MessageState{UID: dst, Flags: f.flags})
 		}
-		uid := store.UID(0)
-		if s.Keep {
-			if f.uid >= next {
-				uid, next = f.uid, f.uid+1
-			} else {
-				s.Keep = false // cannot keep this one's UID: the target's UIDs are its own from here
-				m.warn("mailbox %q: source UID %d is below the target's UIDNEXT; UIDs are no longer kept", b.name, f.uid)
-			}
-		}
-		apply.Append = append(apply.Append, store.ReplicaMessage{UID: uid, Body: bytes.NewReader(f.body), ContentHash: hashes[i],
-			Flags: f.flags, InternalDate: f.date})
-		order = append(order, pending{src: f.uid, index: len(apply.Append) - 1})
-		copiedBytes += int64(len(f.body))
+		items = append(items, it)
 	}
-	if len(order) == 0 {
+	if len(items) == 0 {
 		return nil
 	}
-	// The state after this batch; written by the same transaction.
-	next2 := *s
-	next2.Map = slices.Clone(s.Map)
-	next2.UIDNext = order[len(order)-1].src + 1
-	// Target UIDs of appended messages are known only after the commit,
-	// but they are deterministic: kept UIDs, or UIDNEXT onwards in order.
-	nextUID := info.UIDNext
-	mi := 0
-	for _, p := range order {
-		if p.index < 0 {
-			next2.Map.add(p.src, matched[mi])
-			mi++
-			continue
+	for attempt := 0; ; attempt++ {
+		info, err := m.acct.Status(m.ctx, s.Target)
+		if err != nil {
+			return err
 		}
-		dst := apply.Append[p.index].UID
-		if dst == 0 {
-			dst = nextUID
+		next := *s
+		next.Map = slices.Clone(s.Map)
+		next.UIDNext = items[len(items)-1].f.uid + 1
+		apply := store.Batch{Flags: flags, ModSeq: store.ModSeq(e.highestModSeq), Peer: m.peer}
+		nextUID := info.UIDNext
+		var copiedBytes int64
+		for _, it := range items {
+			if it.matched != 0 {
+				next.Map.add(it.f.uid, it.matched)
+				continue
+			}
+			uid := nextUID
+			if next.Keep {
+				if it.f.uid >= nextUID {
+					uid = it.f.uid
+				} else {
+					next.Keep = false // the target's UIDs are its own from here
+					m.warn("mailbox %q: source UID %d is below the target's UIDNEXT %d; UIDs are no longer kept", b.name, it.f.uid, nextUID)
+				}
+			}
+			nextUID = uid + 1
+			next.Map.add(it.f.uid, uid)
+			apply.Append = append(apply.Append, store.ReplicaMessage{UID: uid, Body: bytes.NewReader(it.f.body), ContentHash: it.hash,
+				Flags: it.f.flags, InternalDate: it.f.date, SaveDate: it.f.saveDate, EmailID: it.f.emailID, ThreadID: it.f.threadID})
+			copiedBytes += int64(len(it.f.body))
 		}
-		nextUID = dst + 1
-		next2.Map.add(p.src, dst)
+		apply.State = map[string][]byte{mailboxKeyPrefix + b.name: next.encode()}
+		_, err = m.apply(s.Target, apply)
+		if errors.Is(err, store.ErrInvalidUID) && attempt < 3 {
+			continue // UIDNEXT moved under us: nothing was written
+		}
+		if err != nil {
+			return err
+		}
+		*s = next
+		m.count(func(st *Stats) {
+			st.Messages += len(apply.Append)
+			st.Matched += len(flags)
+			st.BodyBytes += copiedBytes
+		})
+		return nil
 	}
-	apply.ModSeq = store.ModSeq(e.highestModSeq)
-	apply.Peer, apply.State = m.peer, map[string][]byte{mailboxKeyPrefix + b.name: next2.encode()}
-	res, err := m.rep.Apply(m.ctx, s.Target, apply)
-	if err != nil {
-		return err
-	}
-	// Check the prediction: a concurrent append to the target mailbox
-	// would have moved the UIDs. Then the state is rewritten with the truth.
-	for _, p := range order {
-		if p.index < 0 {
-			continue
-		}
-		want, _ := next2.Map.lookup(p.src)
-		if res.Appended[p.index] != want {
-			return fmt.Errorf("the target mailbox changed during the copy (UID %d, expected %d): run again", res.Appended[p.index], want)
-		}
-	}
-	*s = next2
-	m.count(func(st *Stats) {
-		st.Messages += len(apply.Append)
-		st.Matched += len(matched)
-		st.BodyBytes += copiedBytes
-	})
-	return nil
 }
 
 var errStoreFailed = errors.New("store write failed")
@@ -1116,7 +1221,7 @@ func (m *migration) rematch(b srcMailbox, e examined, s *mailboxState) error {
 	// Candidates: the old map's targets not already re-mapped; on a first
 	// copy into a mailbox holding mail, every message there.
 	free := make(map[store.UID]bool)
-	snap, err := m.acct.Snapshot(m.ctx, s.Target)
+	snap, err := m.snapshot(s.Target)
 	if err != nil {
 		return err
 	}
@@ -1155,7 +1260,7 @@ func (m *migration) rematch(b srcMailbox, e examined, s *mailboxState) error {
 	if s.Keep {
 		batch.UIDNext = e.uidNext
 	}
-	res, err := m.rep.Apply(m.ctx, s.Target, batch)
+	res, err := m.apply(s.Target, batch)
 	if err != nil {
 		return err
 	}

@@ -122,6 +122,9 @@ func (p *pair) accountRound(ctx context.Context) (again bool, err error) {
 	subA, subB := subscriptionOps(stA, stB)
 	opsA, opsB = append(opsA, subA...), append(opsB, subB...)
 
+	if len(opsA) == 0 && len(opsB) == 0 && uint64(psB[""].Applied) >= stA.Counter && uint64(psA[""].Applied) >= stB.Counter {
+		return false, nil // nothing changed on either side: nothing is written
+	}
 	resB, err := p.b.ApplyAccount(ctx, opsB, p.nodeA, &store.PeerState{Applied: store.ModSeq(stA.Counter)})
 	if err != nil {
 		return false, fmt.Errorf("apply on %s: %w", p.nodeB, err)

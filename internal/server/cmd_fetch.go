@@ -165,7 +165,7 @@ func (f *fetcher) writeState(m store.MessageState) error {
 		switch it.kind {
 		case fetchFlags:
 			sep = writeSep(e, sep)
-			e.Raw("FLAGS ").Flags(m.Flags)
+			e.Raw("FLAGS ").FlagsRecent(m.Flags, f.s.isRecent(m.UID))
 			flags = true
 		case fetchModSeq:
 			sep = writeSep(e, sep)
@@ -251,7 +251,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 		sep = writeSep(e, sep)
 		switch it.kind {
 		case fetchFlags:
-			e.Raw("FLAGS ").Flags(m.Flags)
+			e.Raw("FLAGS ").FlagsRecent(m.Flags, s.isRecent(m.UID))
 			flags = true
 		case fetchModSeq:
 			e.Raw("MODSEQ (").Number64(uint64(m.ModSeq)).Special(')')
@@ -283,7 +283,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 			writeEnvelope(e, &st.Envelope)
 		case fetchBody, fetchBodyStructure:
 			e.Raw(it.name).SP()
-			writeBodyStructure(e, st.Body, it.kind == fetchBodyStructure, e.UTF8)
+			writeBodyStructure(e, st.Root(), it.kind == fetchBodyStructure, e.UTF8)
 		case fetchSection:
 			if err := writeSection(e, it, st, blob); err != nil {
 				return fmt.Errorf("fetch: message %d: %w", m.UID, err)
@@ -299,7 +299,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 	}
 	if seenNow && !f.req.wants(fetchFlags) {
 		sep = writeSep(e, sep)
-		e.Raw("FLAGS ").Flags(m.Flags)
+		e.Raw("FLAGS ").FlagsRecent(m.Flags, s.isRecent(m.UID))
 		flags = true
 	}
 	e.Special(')').CRLF()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -209,6 +210,9 @@ func runList(s *Session, c *Cmd) error {
 		}
 	}
 	ref, err := s.ReadMailbox(d)
+	if err == errNameNotMUTF7 {
+		ref, err = noMatchPattern, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -235,7 +239,7 @@ func runList(s *Session, c *Cmd) error {
 	}
 	if d.Special(' ') {
 		o.extended = true
-		if err := readListReturnOptions(d, &o); err != nil {
+		if err := s.readListReturnOptions(d, &o); err != nil {
 			return err
 		}
 	}
@@ -265,6 +269,9 @@ func runList(s *Session, c *Cmd) error {
 		if p == "" {
 			continue // RFC 9051 6.3.9: ignored in the extended syntax
 		}
+		if p == noMatchPattern || ref == noMatchPattern {
+			continue
+		}
 		// No break-out characters: the canonical pattern is the
 		// reference followed by the pattern.
 		if lp, ok := compileListPattern(ref + p); ok {
@@ -283,10 +290,14 @@ func runList(s *Session, c *Cmd) error {
 		if o.hasStatusItems && entries[i].selected && entries[i].info != nil {
 			// RFC 5819: STATUS follows the LIST of each selectable
 			// mailbox that meets the selection criteria. A mailbox
-			// deleted in between gets no STATUS (RFC 9051 6.3.9.2).
-			st, err := s.acct.Status(s.ctx(), entries[i].info.ID)
-			if err == nil {
+			// deleted in between gets no STATUS (RFC 9051 6.3.9.2);
+			// any other failure fails the command.
+			st, err := s.status(entries[i].info.ID, o.statusItems)
+			switch {
+			case err == nil:
 				s.writeStatus(entries[i].name, st, o.statusItems)
+			case !errors.Is(err, store.ErrNoMailbox):
+				return err
 			}
 		}
 	}
@@ -373,10 +384,16 @@ func (s *Session) readListMailbox(d *wire.Decoder) (string, error) {
 	}
 	u, err := wire.DecodeMUTF7(p)
 	if err != nil {
-		return "", Bad("CANNOT", "Mailbox pattern is not valid modified UTF-7")
+		// No mailbox has a name that is not valid modified UTF-7, so the
+		// pattern matches nothing; LIST still answers OK.
+		return noMatchPattern, nil
 	}
 	return u, nil
 }
+
+// noMatchPattern stands for a LIST pattern or reference that no name can
+// match (a string that is not valid UTF-8, as no stored name is).
+const noMatchPattern = "\xff"
 
 // isListChar: ATOM-CHAR / list-wildcards / resp-specials (RFC 9051 9).
 func isListChar(b byte) bool { return wire.IsAstringChar(b) || b == '%' || b == '*' }
@@ -405,7 +422,7 @@ func readListSelectOptions(d *wire.Decoder, o *listOptions) error {
 }
 
 // readListReturnOptions reads "RETURN" SP "(" [option *(SP option)] ")".
-func readListReturnOptions(d *wire.Decoder, o *listOptions) error {
+func (s *Session) readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 	kw, err := d.Atom()
 	if err != nil {
 		return err
@@ -432,7 +449,7 @@ func readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 			if err := d.SP(); err != nil {
 				return err
 			}
-			items, err := readStatusItems(d)
+			items, err := s.readStatusItems(d)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -260,8 +261,43 @@ func TestMailboxNamesUTF7AndUTF8(t *testing.T) {
 	v2.mbxRun(`j LIST "" Brouillons/*`, `* LIST (\HasNoChildren) "/" "Brouillons/Été"`, "j OK LIST completed")
 	v1.mbxRun(`k SUBSCRIBE Brouillons/&AMk-t&AOk-`, "k OK SUBSCRIBE completed")
 	v1.mbxRun(`l LSUB "" *`, `* LSUB () "/" Brouillons/&AMk-t&AOk-`, "l OK LSUB completed")
-	v1.mbxRun(`m CREATE &Jjo`, "m BAD [CANNOT] Mailbox name is not valid modified UTF-7")
-	v1.mbxRun(`n LIST "" &Jjo*`, "n BAD [CANNOT] Mailbox pattern is not valid modified UTF-7")
+}
+
+// TestNamesNotModifiedUTF7: a name that is not valid modified UTF-7 names
+// no mailbox. Lookups answer NO as for a missing mailbox, LIST and LSUB
+// match nothing and answer OK, and only CREATE and RENAME refuse the name.
+func TestNamesNotModifiedUTF7(t *testing.T) {
+	e := newTestEnv(t, nil)
+	mbxCreate(t, e.account(), "a&b", "Jobs")
+	c := e.dial()
+	c.login()
+	nonexistent := "NO [NONEXISTENT] No such mailbox: the name is not valid modified UTF-7"
+	cannot := "NO [CANNOT] Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)"
+	// The mailbox "a&b" is a&-b in modified UTF-7; a&b itself is invalid
+	// and must not reach it.
+	c.mbxRun(`a LIST "" a*`, `* LIST (\HasNoChildren) "/" a&-b`, "a OK LIST completed")
+	for _, name := range []string{"a&b", "&Jjo", `"&"`, "&AGE", "&Jjo-&AGE-"} {
+		c.mbxRun("b CREATE "+name, "b "+cannot)
+		c.mbxRun("c RENAME Jobs "+name, "c "+cannot)
+		c.mbxRun("d RENAME "+name+" Other", "d "+nonexistent)
+		c.mbxRun("e EXAMINE "+name, "e "+nonexistent)
+		c.mbxRun("f STATUS "+name+" (MESSAGES)", "f "+nonexistent)
+		c.mbxRun("g DELETE "+name, "g "+nonexistent)
+		c.mbxRun(`h LIST "" `+name, "h OK LIST completed")
+		c.mbxRun(`i LIST "" (`+name+` *)`, `* LIST (\HasNoChildren) "/" INBOX`, `* LIST (\HasNoChildren) "/" Jobs`,
+			`* LIST (\HasNoChildren) "/" a&-b`, "i OK LIST completed")
+		c.mbxRun(`j LIST `+name+` *`, "j OK LIST completed")
+		c.mbxRun(`k LSUB "" `+name, "k OK LSUB completed")
+	}
+	// SELECT closes the mailbox selected before, then fails.
+	c.send("l SELECT Jobs")
+	c.until("l OK [READ-WRITE]")
+	c.mbxRun("m SELECT a&b", "* OK [CLOSED] Previous mailbox closed", "m "+nonexistent)
+	c.mbxRun("n FETCH 1 FLAGS", "n BAD FETCH is not valid in the authenticated state")
+	c.mbxRun("o APPEND a&b {1+}\r\nx", "o "+nonexistent)
+	// The valid spelling still works.
+	c.send("p SELECT a&-b")
+	c.until("p OK [READ-WRITE]")
 }
 
 // One user can neither name, list nor touch another user's mailboxes:
@@ -341,4 +377,47 @@ func TestLsubNamespaceSubscribe(t *testing.T) {
 	c.mbxRun(`j DELETE Vegetable/Broccoli`, "j OK DELETE completed")
 	c.mbxRun(`k LIST (SUBSCRIBED) "" Vegetable/*`,
 		`* LIST (\NonExistent \HasNoChildren \Subscribed) "/" Vegetable/Broccoli`, "k OK LIST completed")
+}
+
+// failingStatus is the real store whose accounts fail Status of one
+// mailbox with an I/O-like error, as a damaged database would.
+type failingStatus struct {
+	store.Store
+	name string
+}
+
+func (f *failingStatus) Open(ctx context.Context, user string) (store.Account, error) {
+	a, err := f.Store.Open(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return &failingStatusAccount{Account: a, name: f.name}, nil
+}
+
+type failingStatusAccount struct {
+	store.Account
+	name string
+}
+
+func (a *failingStatusAccount) Status(ctx context.Context, id store.MailboxID) (store.MailboxStatus, error) {
+	st, err := a.Account.Status(ctx, id)
+	if err == nil && st.Name == a.name {
+		return store.MailboxStatus{}, errors.New("disk I/O error")
+	}
+	return st, err
+}
+
+// LIST RETURN (STATUS) leaves out the STATUS of a mailbox deleted in
+// between, but does not hide any other failure: the command fails.
+func TestListReturnStatusReportsStoreErrors(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Store = &failingStatus{Store: c.Store, name: "Broken"} })
+	if _, err := env.account().CreateMailbox(context.Background(), "Broken", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c := env.dial()
+	c.login()
+	c.send(`a LIST "" INBOX RETURN (STATUS (MESSAGES))`)
+	c.expect(`^\* LIST .*INBOX$`, `^\* STATUS INBOX \(MESSAGES 0\)$`, `^a OK .*`)
+	c.send(`b LIST "" Broken RETURN (STATUS (MESSAGES))`)
+	c.expect(`^\* LIST .*Broken$`, `^b NO .*`)
 }

@@ -48,7 +48,7 @@ func TestExpungeHeldDuringSeqCommands(t *testing.T) {
 	env.appendMessages("INBOX", 1, store.Flags{})
 	// The expunged message keeps sequence number 2; EXISTS still goes out.
 	c.send("x XSEQ 1:*")
-	c.expect(`^\* XSEQ 1:3$`, `^\* 4 EXISTS$`, `^x OK XSEQ completed$`)
+	c.expect(`^\* XSEQ 1:3$`, `^\* 4 EXISTS$`, `^\* 0 RECENT$`, `^x OK XSEQ completed$`)
 	c.send("x2 XSEQ 4")
 	c.expect(`^\* XSEQ 4$`, `^x2 OK`)
 	c.send("x3 XSEQ 5")
@@ -151,8 +151,9 @@ func TestAuthenticate(t *testing.T) {
 }
 
 // TestPlaintextRefusedRemotely checks the rules for a client that is not
-// on loopback and not on TLS; such a connection cannot be made in tests,
-// so the session is built directly.
+// on loopback and not on TLS on a session built directly, including the
+// AllowPlaintextAuth switch; TestLoginDisabledWithoutTLS makes such a
+// connection over a real socket.
 func TestPlaintextRefusedRemotely(t *testing.T) {
 	srv := New(Config{})
 	s := &Session{srv: srv, remote: netip.MustParseAddr("192.0.2.7"), state: StateNotAuthenticated}

@@ -125,6 +125,7 @@ func (s *Session) writeUpdates(ups []view.Update) {
 			s.writeFlagList(u.Keywords)
 		case view.UpdateExists:
 			s.Untagged().Number(u.Count).Raw(" EXISTS").CRLF()
+			s.syncRecent()
 		case view.UpdateFetch:
 			s.WriteFetchFlags(u.Seq, u.Msg)
 		}
@@ -140,7 +141,7 @@ func (s *Session) WriteFetchFlags(seq uint32, m store.MessageState) {
 	if s.Enabled("CONDSTORE") {
 		e.Raw("UID ").Number(uint32(m.UID)).SP()
 	}
-	e.Raw("FLAGS ").Flags(m.Flags)
+	e.Raw("FLAGS ").FlagsRecent(m.Flags, s.isRecent(m.UID))
 	if s.Enabled("CONDSTORE") {
 		e.Raw(" MODSEQ (").Number64(uint64(m.ModSeq)).Special(')')
 	}
@@ -179,7 +180,19 @@ func (s *Session) ReadMailbox(d *wire.Decoder) (string, error) {
 	}
 	u, err := wire.DecodeMUTF7(name)
 	if err != nil {
-		return "", Bad("CANNOT", "Mailbox name is not valid modified UTF-7")
+		return "", errNameNotMUTF7
 	}
 	return u, nil
 }
+
+// errNameNotMUTF7 answers a mailbox name that is not valid modified UTF-7
+// (an "&" not followed by a valid encoding, RFC 3501 5.1.3): no mailbox
+// can have such a name, so the commands that look a mailbox up answer NO
+// as for any missing mailbox; CREATE and RENAME refuse it with
+// errCannotCreateName instead, and LIST treats such a pattern as matching
+// nothing.
+var errNameNotMUTF7 = No("NONEXISTENT", "No such mailbox: the name is not valid modified UTF-7")
+
+// errCannotCreateName is CREATE's and RENAME's answer to a new name that is
+// not valid modified UTF-7.
+var errCannotCreateName = No("CANNOT", "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)")

@@ -187,7 +187,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		break
 	}
 
-	now := time.Now()
+	now := t.u.now()
 	var d counterDelta
 	entries := make([]entry, 0, len(prepared))
 	for i, p := range prepared {
@@ -200,6 +200,9 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			if thread, err = t.threadID(p.thread); err != nil {
 				return nil, 0, err
 			}
+		} else if err := t.recordThread(p.thread.allIDs(), thread); err != nil {
+			// A kept THREADID still gathers the replies that come later.
+			return nil, 0, err
 		}
 		emailID := p.emailID
 		if emailID == "" {

@@ -14,10 +14,10 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 5 (PRAGMA user_version = 5)
+// # Schema, version 6 (PRAGMA user_version = 6)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 5 added the replication columns and tables
+// version is refused. Version 6 added the replication columns and tables
 // (mailboxes.guid, changed and history_from, subscriptions.changed,
 // mailbox_tombstones, unsubscribed, replica_state, flag_history,
 // expunged_ids); the
@@ -26,6 +26,8 @@
 // contents_blob index: every body was a blob file; converting it only
 // creates the two, and the existing files stay where they are (a body is
 // looked up in the bodies table first, then in blobs/). Version 3 had no
+// mailboxes.recent_uid; converting adds it set to each mailbox's uidnext,
+// so messages stored before the upgrade are not \Recent. Version 4 had no
 // sync_state and uidvalidity_history; converting it creates them and
 // records the mailboxes' current (name, UIDVALIDITY) pairs.
 //
@@ -33,13 +35,13 @@
 //   - "modseq_floor": the modseq reservation this database last agreed on
 //     with the manifest; every modseq in the database is below it.
 //   - "uidvalidity_history_from": uidvalidity_history is complete for
-//     values at or above this one (0 for a database created at version 4
+//     values at or above this one (0 for a database created at version 5
 //     or later; for a converted one, the manifest's next UIDVALIDITY when
 //     it was converted; raised when a restored database is detected).
 //   - "account_counter": the account change counter (store.AccountState);
 //     every create, rename, delete, special-use and subscription change
-//     takes the next value (writeTx.accountChange), a peer's change
-//     max(next, its stamp).
+//     takes the next value as its stamp (writeTx.accountChange); a peer's
+//     change keeps the peer's stamp and moves the counter past it.
 //
 // sync_state(peer, key, value): store.Replica sync state, opaque values
 // per peer and key (WITHOUT ROWID, primary key (peer, key)), written in
@@ -65,6 +67,11 @@
 //     transaction as the messages they count.
 //   - pruned_below: tombstones with modseq <= this value were pruned; 0 when
 //     history is complete.
+//   - recent_uid: the recent floor (store.RecentStore): the lowest UID no
+//     session has claimed as \Recent (RFC 3501 2.3.2); 1 for a new mailbox.
+//     A read-write SELECT of an IMAP4rev1 session raises it to the UIDNEXT
+//     it has seen, in a write transaction that allocates no modseq; STATUS
+//     RECENT counts the messages at or above it.
 //   - guid: the replicated id ('M' and 24 hex digits, or a peer's), unique,
 //     kept by rename; the RFC 8474 MAILBOXID.
 //   - changed: account counter of the last create, rename or special-use
@@ -145,9 +152,11 @@
 //     deleted, so ids can be cached.
 //
 // tombstones: expunged UIDs (WITHOUT ROWID, primary key (mailbox_id,
-// uid_start)). uid_start..uid_stop were expunged at modseq. The UIDs of one
-// expunge are compacted into ranges of consecutive UIDs, and a range is
-// extended when a later expunge at the same modseq continues it.
+// uid_start)). uid_start..uid_stop were expunged at or before modseq. The
+// UIDs of one expunge are compacted into ranges of consecutive UIDs, and a
+// range that touches an existing row, of any earlier expunge, is merged
+// with it at the later modseq: rows are the runs of expunged UIDs. Ranges
+// never overlap.
 //
 // thread_refs(message_id, thread_id): Message-IDs seen at delivery (the
 // message's own and those it refers to) and the thread they belong to.

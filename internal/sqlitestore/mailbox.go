@@ -338,6 +338,12 @@ func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
 		inbox.UIDNext, inbox.Messages, inbox.Unseen, inbox.Deleted, inbox.Size, dst); err != nil {
 		return err
 	}
+	// The moved messages keep their UIDs, so they keep their \Recent
+	// state too: the new mailbox takes INBOX's recent floor.
+	if _, err := t.tx.ExecContext(t.ctx,
+		`UPDATE mailboxes SET recent_uid = (SELECT recent_uid FROM mailboxes WHERE id = ?) WHERE id = ?`, inbox.ID, dst); err != nil {
+		return err
+	}
 	_, err = t.tx.ExecContext(t.ctx,
 		`UPDATE mailboxes SET messages = 0, unseen = 0, deleted = 0, size = 0 WHERE id = ?`, inbox.ID)
 	return err

@@ -93,9 +93,9 @@ func TestReplicaCreateMailboxUIDValidity(t *testing.T) {
 	assertClean(t, s, "alice")
 }
 
-// A database from before schema version 4 knows no history: values
+// A database from before schema version 5 knows no history: values
 // below the counter at upgrade time are refused, later ones accepted.
-func TestReplicaUpgradeFromV3(t *testing.T) {
+func TestReplicaUpgradeFromV4(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	if err := s.CreateUser(ctx, "alice"); err != nil {
@@ -115,8 +115,8 @@ func TestReplicaUpgradeFromV3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(undoV5, `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
-		`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`, `PRAGMA user_version = 3`) {
+	for _, q := range append(undoV6, `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
+		`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`, `PRAGMA user_version = 4`) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -183,6 +183,21 @@ func TestReplicaApply(t *testing.T) {
 	}
 	if got[1].EmailID == "" || got[1].ThreadID == "" || got[1].EmailID == "Mabc" {
 		t.Fatalf("assigned object ids: %+v", got[1])
+	}
+	// A reply delivered later joins the kept thread.
+	reply := "From: c@example.org\r\nSubject: Re: message 1\r\nMessage-ID: <r1@example.org>\r\nIn-Reply-To: <m1@example.org>\r\n\r\nyes\r\n"
+	inbox := mustMailbox(t, a, "INBOX")
+	ar, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(reply)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Messages(ctx, inbox.ID, store.UIDSetOf(ar.UIDs...), func(m *store.MessageData) error {
+		if m.ThreadID != "Tdef" {
+			t.Errorf("reply to a message with a kept THREADID got thread %s", m.ThreadID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	// Below UIDNEXT: refused, and nothing of the batch (its state either)

@@ -143,27 +143,34 @@ func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since stor
 		return nil, err
 	}
 	rows.Close()
-	ids, err := r.a.u.r.QueryContext(ctx, `SELECT uid, email_id, modseq FROM expunged_ids WHERE mailbox_id = ? AND modseq > ?`, id, since)
-	if err != nil {
-		return nil, fmt.Errorf("tombstones: %w", err)
-	}
-	defer ids.Close()
-	for ids.Next() {
-		var u store.UID
-		var e string
-		var ms store.ModSeq
-		if err := ids.Scan(&u, &e, &ms); err != nil {
-			return nil, err
-		}
-		i, ok := slices.BinarySearchFunc(out, ms, func(x store.Expunged, m store.ModSeq) int { return cmpModSeq(x.ModSeq, m) })
-		if ok && out[i].UIDs.Contains(u) {
-			if out[i].EmailIDs == nil {
-				out[i].EmailIDs = make(map[store.UID]string)
+	// A tombstone may have been merged with a later neighbour (a run of
+	// expunged UIDs is one row at its last modseq), so the EMAILIDs are
+	// found by UID, not by modseq.
+	for i := range out {
+		for _, rg := range out[i].UIDs {
+			ids, err := r.a.u.r.QueryContext(ctx, `SELECT uid, email_id FROM expunged_ids WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`, id, rg.Start, rg.Stop)
+			if err != nil {
+				return nil, fmt.Errorf("tombstones: %w", err)
 			}
-			out[i].EmailIDs[u] = e
+			for ids.Next() {
+				var u store.UID
+				var e string
+				if err := ids.Scan(&u, &e); err != nil {
+					ids.Close()
+					return nil, err
+				}
+				if out[i].EmailIDs == nil {
+					out[i].EmailIDs = make(map[store.UID]string)
+				}
+				out[i].EmailIDs[u] = e
+			}
+			ids.Close()
+			if err := ids.Err(); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return out, ids.Err()
+	return out, nil
 }
 
 func cmpModSeq(a, b store.ModSeq) int {

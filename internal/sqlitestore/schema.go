@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 5
+const schemaVersion = 6
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -73,14 +73,14 @@ CREATE TABLE bodies (
 CREATE INDEX contents_blob ON contents (blob_id);
 `
 
-// schemaV4Replica is what schema version 4 added for store.Replica:
+// schemaV5Replica is what schema version 5 added for store.Replica:
 // sync state per peer, written in the transactions whose changes it
 // covers, and the UIDVALIDITYs each mailbox name has had, so that a
 // chosen UIDVALIDITY can be proved unused for a name. Upgrading records
 // the mailboxes' current values; reconcile then records in meta below
 // which value the history is incomplete (the manifest's next
 // UIDVALIDITY at that moment).
-const schemaV4Replica = `
+const schemaV5Replica = `
 CREATE TABLE IF NOT EXISTS sync_state (
 	peer  TEXT NOT NULL,
 	key   TEXT NOT NULL,
@@ -95,12 +95,29 @@ CREATE TABLE IF NOT EXISTS uidvalidity_history (
 INSERT OR IGNORE INTO uidvalidity_history (name, uidvalidity) SELECT name, uidvalidity FROM mailboxes;
 `
 
-// schemaV5Replication is what schema version 5 added for replication
+// schemaV4Recent is what schema version 4 added: each mailbox's recent
+// floor, the lowest UID no session has claimed as \Recent (RFC 3501
+// 2.3.2; store.RecentStore). A new mailbox starts at 1.
+const schemaV4Recent = `
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;
+`
+
+// migrateV3Recent adds the recent floor. Messages already stored when the
+// database is upgraded are not recent: the floor starts at UIDNEXT.
+func migrateV3Recent(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, schemaV4Recent); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE mailboxes SET recent_uid = uidnext`)
+	return err
+}
+
+// schemaV6Replication is what schema version 6 added for replication
 // between servers (see the package doc): a replicated id per mailbox, the
 // account-level change log (a counter, mailbox tombstones, subscription
 // changes), per-peer sync state, and the flag history kept for conflict
 // merges. Existing mailboxes get a fresh replicated id.
-const schemaV5Replication = `
+const schemaV6Replication = `
 ALTER TABLE mailboxes ADD COLUMN guid TEXT NOT NULL DEFAULT '';
 ALTER TABLE mailboxes ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE mailboxes ADD COLUMN history_from INTEGER NOT NULL DEFAULT 0;
@@ -200,7 +217,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Replica+schemaV5Replication+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -216,14 +233,19 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 		fallthrough
 	case 3:
-		if _, err := tx.ExecContext(ctx, schemaV4Replica); err != nil {
+		if err := migrateV3Recent(ctx, tx); err != nil {
 			return fmt.Errorf("convert schema version 3: %w", err)
 		}
 		fallthrough
 	case 4:
-		// Version 5 only adds tables and columns.
-		if _, err := tx.ExecContext(ctx, schemaV5Replication); err != nil {
+		if _, err := tx.ExecContext(ctx, schemaV5Replica); err != nil {
 			return fmt.Errorf("convert schema version 4: %w", err)
+		}
+		fallthrough
+	case 5:
+		// Version 6 only adds tables and columns.
+		if _, err := tx.ExecContext(ctx, schemaV6Replication); err != nil {
+			return fmt.Errorf("convert schema version 5: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

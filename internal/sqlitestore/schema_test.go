@@ -114,8 +114,8 @@ func TestMigrateV1(t *testing.T) {
 	assertClean(t, s, "alice")
 }
 
-// undoV5 turns a current database back into schema version 4.
-var undoV5 = []string{
+// undoV6 turns a current database back into schema version 5.
+var undoV6 = []string{
 	`DROP INDEX mailboxes_guid`,
 	`ALTER TABLE mailboxes DROP COLUMN guid`,
 	`ALTER TABLE mailboxes DROP COLUMN changed`,
@@ -128,14 +128,17 @@ var undoV5 = []string{
 	`DROP TABLE expunged_ids`,
 }
 
-// undoV4 turns a current database back into schema version 3.
-var undoV4 = append(slices.Clone(undoV5), `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
+// undoV5 turns a current database back into schema version 4.
+var undoV5 = append(slices.Clone(undoV6), `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
 	`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`)
 
-// TestMigrateV4 converts a version 4 database: every mailbox gets a
+// undoV4 turns a current database back into schema version 3.
+var undoV4 = append(slices.Clone(undoV5), `ALTER TABLE mailboxes DROP COLUMN recent_uid`)
+
+// TestMigrateV5 converts a version 5 database: every mailbox gets a
 // distinct replicated id, messages and subscriptions stay, and the
 // replication tables work.
-func TestMigrateV4(t *testing.T) {
+func TestMigrateV5(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	if err := s.CreateUser(ctx, "alice"); err != nil {
@@ -159,7 +162,7 @@ func TestMigrateV4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(undoV5, `PRAGMA user_version = 4`) {
+	for _, q := range append(undoV6, `PRAGMA user_version = 5`) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(q, err)
 		}

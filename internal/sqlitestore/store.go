@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -27,6 +29,21 @@ type Options struct {
 	InlineBodyMax int64
 	// Hub receives commit notifications; Open creates one if nil.
 	Hub *store.Hub
+	// Logger receives what the store does in the background (the poller
+	// for other processes' commits); nil discards it.
+	Logger *slog.Logger
+	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
+	// message appended without one; nil means time.Now. Tests set it so
+	// that what they check does not depend on the day they run.
+	Now func() time.Time
+}
+
+// clock returns the effective clock.
+func (o Options) clock() func() time.Time {
+	if o.Now == nil {
+		return time.Now
+	}
+	return o.Now
 }
 
 // DefaultInlineBodyMax is the InlineBodyMax used when Options leaves it
@@ -194,17 +211,26 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 		return nil, errClosed
 	}
 	if u := s.users[name]; u != nil {
-		u.refs++
-		return u, nil
+		if !u.deleted() {
+			u.refs++
+			return u, nil
+		}
+		// Deleted by another process since it was opened: its handles
+		// keep it until they close, but the name's next owner gets a
+		// database of its own.
+		delete(s.users, name)
+		u.announceDeleted()
 	}
 	dir := s.userDir(name)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	ident, err := os.Stat(dir)
+	if err != nil || !ident.IsDir() {
 		return nil, fmt.Errorf("open user %q: %w", name, store.ErrNoUser)
 	}
 	u, err := openUserDB(ctx, name, dir, s.opts, s.hub)
 	if err != nil {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
+	u.ident = ident // before the poller that reads it starts
 	if err := u.startForeignWatch(ctx); err != nil {
 		u.close()
 		return nil, fmt.Errorf("open user %q: %w", name, err)
@@ -221,7 +247,9 @@ func (s *Store) release(u *userDB) error {
 	if u.refs > 0 {
 		return nil
 	}
-	delete(s.users, u.name)
+	if s.users[u.name] == u {
+		delete(s.users, u.name)
+	}
 	return u.close()
 }
 

@@ -4,9 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -24,15 +28,23 @@ type userDB struct {
 	// maxSize is the largest message accepted (0: no limit); inlineMax
 	// the largest body stored in the bodies table (-1: none).
 	maxSize, inlineMax int64
-	w                  *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
-	r                  *sql.DB // reader connections, query_only
+	// now is Options.Now (or time.Now): SAVEDATE and default INTERNALDATE.
+	now func() time.Time
+	w   *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
+	r   *sql.DB // reader connections, query_only
 	// bodyByID reads one inline body. Prepared once on r, so reading a
 	// mailbox's bodies (FETCH BODY[], SEARCH TEXT) parses the statement
 	// once per connection instead of once per message.
 	bodyByID *sql.Stmt
 	refs     int // open handles; guarded by Store.mu
-	kw       *kwCache
-	watch    *foreignWatch // nil while reconcile runs and for a user being created
+	// ident is the user directory as opened; a directory at the same path
+	// that is not the same file (os.SameFile) means the store was deleted,
+	// and perhaps created anew, by another process. gone records that.
+	ident os.FileInfo
+	gone  atomic.Bool
+	kw    *kwCache
+	log   *slog.Logger  // never nil
+	watch *foreignWatch // nil while reconcile runs and for a user being created
 
 	// writeMu serializes write transactions (one writer per user) and
 	// guards man and dbFloor.
@@ -69,6 +81,14 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, err
 	}
 	path := filepath.Join(dir, "meta.db")
+	// The database holds message bodies: create it 0600 before SQLite
+	// does (with the umask's 0644); SQLite gives its -wal and -shm files
+	// the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
@@ -92,12 +112,38 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
 	u := &userDB{bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
-		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax()}
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock(), log: opts.Logger}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
 		return nil, err
 	}
 	return u, nil
+}
+
+// deleted reports whether the user's store was deleted since u was
+// opened: already known, or its directory is no longer the one opened.
+// One stat, done before each write and by the foreign-commit poller.
+func (u *userDB) deleted() bool {
+	if u.gone.Load() {
+		return true
+	}
+	if u.ident == nil {
+		return false
+	}
+	st, err := os.Stat(u.dir)
+	if err == nil && os.SameFile(st, u.ident) {
+		return false
+	}
+	u.gone.Store(true)
+	return true
+}
+
+// errDeleted is what a handle on a deleted store answers.
+func (u *userDB) errDeleted() error {
+	return fmt.Errorf("user %q: %w", u.name, store.ErrUserDeleted)
 }
 
 func (u *userDB) close() error {

@@ -144,6 +144,15 @@ func (v *View) HighestUID() store.UID {
 	return v.uids[len(v.uids)-1]
 }
 
+// CountIn returns how many messages of the view have a UID in set.
+func (v *View) CountIn(set store.UIDSet) uint32 {
+	var n uint32
+	for _, r := range set {
+		n += v.rank(r.Stop) - v.rank(r.Start-1)
+	}
+	return n
+}
+
 // Expunged reports whether uid was expunged in the store but is still
 // shown because the expunge has not been reported yet.
 func (v *View) Expunged(uid store.UID) bool { return v.pending.Contains(uid) }
@@ -161,6 +170,26 @@ func (v *View) SeqSetUIDs(s wire.SeqSet) (store.UIDSet, error) {
 		return nil, ErrBadSeq
 	}
 	return uidsOfSeqs(v.uids, nums), nil
+}
+
+// SearchSeqSetUIDs converts a sequence set used as a search key: numbers
+// above the last message name nothing, rather than being an error. A
+// search key is a criterion, not a reference to a message, and a client's
+// idea of the mailbox's size may be stale (Dovecot answers the same).
+func (v *View) SearchSeqSetUIDs(s wire.SeqSet) store.UIDSet {
+	n := store.UID(len(v.uids))
+	var nums store.UIDSet
+	for _, r := range s.Resolve(uint32(n)) {
+		if r.Start < 1 {
+			r.Start = 1
+		}
+		if r.Start > n || r.Start > r.Stop {
+			continue
+		}
+		r.Stop = min(r.Stop, n)
+		nums = append(nums, r)
+	}
+	return uidsOfSeqs(v.uids, nums)
 }
 
 func onlyStars(s wire.SeqSet) bool {

@@ -204,8 +204,15 @@ func (e *Encoder) literal(open string, size int64, r io.Reader) *Encoder {
 	if e.err != nil {
 		return e
 	}
-	n, err := io.CopyN(e.w, r, size)
-	if err != nil {
+	src := &sourceReader{r: r}
+	n, err := io.CopyN(e.w, src, size)
+	switch {
+	case err == nil:
+	case src.err == io.EOF && err == io.EOF:
+		e.err = &SourceError{Short: size - n, Err: io.ErrUnexpectedEOF}
+	case src.err != nil && src.err != io.EOF:
+		e.err = &SourceError{Short: size - n, Err: err}
+	default:
 		e.err = fmt.Errorf("wire: literal short by %d bytes: %w", size-n, err)
 	}
 	return e
@@ -226,7 +233,11 @@ func (e *Encoder) List(n int, elem func(i int)) *Encoder {
 
 // Flags writes a flag list, system flags first (the order of FlagNames),
 // without allocating.
-func (e *Encoder) Flags(f store.Flags) *Encoder {
+func (e *Encoder) Flags(f store.Flags) *Encoder { return e.FlagsRecent(f, false) }
+
+// FlagsRecent writes a flag list like Flags, with \Recent after the system
+// flags when recent is set (IMAP4rev1 sessions, RFC 3501 2.3.2).
+func (e *Encoder) FlagsRecent(f store.Flags, recent bool) *Encoder {
 	e.Special('(')
 	first := true
 	for _, s := range systemFlags {
@@ -237,6 +248,13 @@ func (e *Encoder) Flags(f store.Flags) *Encoder {
 			e.raw(s.name)
 			first = false
 		}
+	}
+	if recent {
+		if !first {
+			e.SP()
+		}
+		e.raw(`\Recent`)
+		first = false
 	}
 	for _, k := range f.Keywords {
 		if !first {
