@@ -125,6 +125,10 @@ func (p *pair) accountRound(ctx context.Context) (again bool, err error) {
 	if len(opsA) == 0 && len(opsB) == 0 && uint64(psB[""].Applied) >= stA.Counter && uint64(psA[""].Applied) >= stB.Counter {
 		return false, nil // nothing changed on either side: nothing is written
 	}
+	if len(opsA)+len(opsB) > 0 {
+		p.log().Debug("account changes", "for", p.nodeA, "ops", fmt.Sprint(opsA))
+		p.log().Debug("account changes", "for", p.nodeB, "ops", fmt.Sprint(opsB))
+	}
 	resB, err := p.b.ApplyAccount(ctx, opsB, p.nodeA, &store.PeerState{Applied: store.ModSeq(stA.Counter)})
 	if err != nil {
 		return false, fmt.Errorf("apply on %s: %w", p.nodeB, err)
@@ -208,6 +212,12 @@ func (p *pair) onOneSide(ctx context.Context, x User, m store.MailboxInfo, other
 	t := &target{name: m.Name, special: m.SpecialUse, stamp: m.Changed, uidValidity: m.UIDValidity}
 	tomb, deleted := otherTombs[m.GUID]
 	if !deleted {
+		return t, nil
+	}
+	if m.Changed > tomb.Changed {
+		// Created again (kept by an earlier sync) or renamed after that
+		// delete: the later change wins, and the other side creates it.
+		t.hms = psX.Applied
 		return t, nil
 	}
 	u0 := max(psX.UIDNext, 1)
