@@ -214,9 +214,10 @@ func (p *pair) onOneSide(ctx context.Context, x User, m store.MailboxInfo, other
 	if !deleted {
 		return t, nil
 	}
-	if m.Changed > tomb.Changed {
-		// Created again (kept by an earlier sync) or renamed after that
-		// delete: the later change wins, and the other side creates it.
+	if m.Created > tomb.Changed {
+		// Created again after that delete (kept by an earlier sync with
+		// another replica): the later change wins, and the other side
+		// creates it.
 		t.hms = psX.Applied
 		return t, nil
 	}

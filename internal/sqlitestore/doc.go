@@ -75,7 +75,7 @@
 //   - guid: the replicated id ('M' and 24 hex digits, or a peer's), unique,
 //     kept by rename; the RFC 8474 MAILBOXID.
 //   - changed: account counter of the last create, rename or special-use
-//     change.
+//     change; created: that of its creation here.
 //   - history_from: a flag change to a message whose modseq is at or below
 //     it records the flags it replaces in flag_history (0: none).
 //

@@ -27,8 +27,8 @@ func (t *writeTx) insertMailbox(name string, special store.SpecialUse, guid stri
 	}
 	var id store.MailboxID
 	err = t.tx.QueryRowContext(t.ctx,
-		`INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq, special_use, guid, changed) VALUES (?, ?, 1, 1, ?, ?, ?) RETURNING id`,
-		name, uidValidity, string(special), guid, changed).Scan(&id)
+		`INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq, special_use, guid, changed, created) VALUES (?, ?, 1, 1, ?, ?, ?, ?) RETURNING id`,
+		name, uidValidity, string(special), guid, changed, changed).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}

@@ -307,7 +307,7 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 		// needed; watchers are still woken.
 		t.touched[m.ID] = m.HighestModSeq
 		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET guid = ?, uidvalidity = ?, uidnext = 1, pruned_below = 0,
-			history_from = 0, changed = ? WHERE id = ?`, op.NewGUID, op.UIDValidity, changed, m.ID)
+			history_from = 0, changed = ?, created = ? WHERE id = ?`, op.NewGUID, op.UIDValidity, changed, changed, m.ID)
 		return err
 	}
 	return fmt.Errorf("account operation %d: %w", op.Kind, store.ErrCannot)

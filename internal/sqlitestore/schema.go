@@ -121,6 +121,7 @@ const schemaV6Replication = `
 ALTER TABLE mailboxes ADD COLUMN guid TEXT NOT NULL DEFAULT '';
 ALTER TABLE mailboxes ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE mailboxes ADD COLUMN history_from INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET guid = 'M' || lower(hex(randomblob(12)));
 CREATE UNIQUE INDEX mailboxes_guid ON mailboxes (guid);
 

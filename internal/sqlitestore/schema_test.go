@@ -101,6 +101,7 @@ func TestMigrateV1(t *testing.T) {
 		}
 		got.Mailbox.GUID, want.Mailbox.GUID = "", ""
 		got.Mailbox.Changed, want.Mailbox.Changed = 0, 0
+		got.Mailbox.Created, want.Mailbox.Created = 0, 0
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("after conversion:\n%v\nbefore:\n%v", got, want)
 		}
@@ -120,6 +121,7 @@ var undoV6 = []string{
 	`ALTER TABLE mailboxes DROP COLUMN guid`,
 	`ALTER TABLE mailboxes DROP COLUMN changed`,
 	`ALTER TABLE mailboxes DROP COLUMN history_from`,
+	`ALTER TABLE mailboxes DROP COLUMN created`,
 	`ALTER TABLE subscriptions DROP COLUMN changed`,
 	`DROP TABLE mailbox_tombstones`,
 	`DROP TABLE unsubscribed`,

@@ -98,8 +98,10 @@ type MailboxInfo struct {
 	// RFC 8474 MAILBOXID.
 	GUID string
 	// Changed is the account change counter (AccountState.Counter) of the
-	// mailbox's last create, rename or special-use change.
-	Changed uint64
+	// mailbox's last create, rename or special-use change; Created that of
+	// its creation here (a mailbox created again by replication after a
+	// delete is newer than that delete).
+	Changed, Created uint64
 }
 
 // MailboxStatus is the data behind STATUS, kept exact by the transactions
