@@ -2,7 +2,13 @@ package replica
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -176,5 +182,73 @@ func TestContinuousPush(t *testing.T) {
 			assertSame(t, "carol", false, a, b)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// newCA makes a CA and returns a function issuing certificates it signs.
+func newCA(t *testing.T) (*x509.CertPool, func() tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "replica CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	serial := int64(1)
+	issue := func() tls.Certificate {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		serial++
+		leaf := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "replica"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+		d, err := x509.CreateCertificate(rand.Reader, leaf, ca, &k.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{d}, PrivateKey: k}
+	}
+	return pool, issue
+}
+
+// TestMutualTLS: without a secret, replicas whose certificates the CA
+// signed sync; a client with a certificate from another CA, or none, is
+// refused at the handshake.
+func TestMutualTLS(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	pool, issue := newCA(t)
+	srvCfg := &tls.Config{Certificates: []tls.Certificate{issue()}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	srv := &Server{Local: b.side, Auth: Auth{TLS: srvCfg}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { ln.Close(); srv.Close() })
+	a.append("alice", "INBOX", msg(1), store.Flags{})
+	cli := issue()
+	c, err := Dial(ctx, ln.Addr().String(), Auth{TLS: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cli}}}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := Sync(ctx, a.side, c, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	assertSame(t, "alice", true, a, b)
+
+	_, otherIssue := newCA(t)
+	for name, certs := range map[string][]tls.Certificate{"another CA": {otherIssue()}, "no certificate": nil} {
+		if _, err := Dial(ctx, ln.Addr().String(), Auth{TLS: &tls.Config{RootCAs: pool, Certificates: certs}}, "x"); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
