@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/replica"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -65,9 +66,10 @@ type replication struct {
 
 // startReplication prepares replication for serve. The returned store is
 // what IMAP and LMTP must use: it reports their commits to the pushers.
+// Accounts (logins) replicate too.
 // Listening starts with the other listeners (ln is nil when none is
 // configured); pushers start with run.
-func startReplication(cfg *config.Config, st store.Store, certs *tlscert.Reloader, log *slog.Logger) (*replication, store.Store, net.Listener, error) {
+func startReplication(cfg *config.Config, st store.Store, accts *auth.Accounts, certs *tlscert.Reloader, log *slog.Logger) (*replication, store.Store, net.Listener, error) {
 	rc := cfg.Replication
 	if rc.Listen == "" && len(rc.Peers) == 0 {
 		return nil, st, nil, nil
@@ -80,7 +82,7 @@ func startReplication(cfg *config.Config, st store.Store, certs *tlscert.Reloade
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r := &replication{local: &replica.Local{Store: st, NodeID: node}}
+	r := &replication{local: &replica.Local{Store: st, NodeID: node, Accounts: accts}}
 	for _, peer := range rc.Peers {
 		r.pushers = append(r.pushers, &replica.Pusher{Local: r.local, Addr: peer, Auth: auth,
 			FullEvery: rc.FullSyncInterval.D(), Logger: log.With("peer", peer)})
@@ -97,7 +99,12 @@ func startReplication(cfg *config.Config, st store.Store, certs *tlscert.Reloade
 		}
 		log.Info("listening", "proto", "replication", "addr", ln.Addr().String(), "node", node)
 		// Changes a peer made here travel on to the other peers.
-		r.server = &replica.Server{Local: r.local, Auth: auth, Logger: log, OnApplied: changed}
+		r.server = &replica.Server{Local: r.local, Auth: auth, Logger: log, OnApplied: changed,
+			OnLogins: func() {
+				for _, p := range r.pushers {
+					p.LoginsChanged()
+				}
+			}}
 	}
 	return r, replica.Notify(st, changed), ln, nil
 }

@@ -209,7 +209,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		return err
 	}
 	// Replication sees commits through the store IMAP and LMTP use.
-	repl, st, replLn, err := startReplication(cfg, st, certs, log)
+	repl, st, replLn, err := startReplication(cfg, st, accts, certs, log)
 	if err != nil {
 		return err
 	}

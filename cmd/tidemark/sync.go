@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	authdb "github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/replica"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
@@ -79,6 +80,12 @@ func runSync(args []string) int {
 		return 1
 	}
 	defer st.Close()
+	accts, err := authdb.OpenAccounts(cfg.DataDir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
+		return 1
+	}
+	defer accts.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -92,10 +99,10 @@ func runSync(args []string) int {
 	if *user != "" {
 		opts.Users = []string{strings.ToLower(*user)}
 	}
-	stats, err := replica.Sync(ctx, &replica.Local{Store: st, NodeID: node}, c, opts)
+	stats, err := replica.Sync(ctx, &replica.Local{Store: st, NodeID: node, Accounts: accts}, c, opts)
 	r, w := c.Bytes()
-	fmt.Printf("synced %d users with %s (node %s) in %s: %d mailboxes changed, %d mailbox operations, %d messages added, %d bodies sent (%d bytes), %d flag updates, %d expunges, %d UID clashes; %d bytes received, %d sent\n",
-		stats.Users, *peer, c.Node(), time.Since(start).Round(time.Millisecond), stats.Mailboxes, stats.AccountOps,
+	fmt.Printf("synced %d users (%d account records) with %s (node %s) in %s: %d mailboxes changed, %d mailbox operations, %d messages added, %d bodies sent (%d bytes), %d flag updates, %d expunges, %d UID clashes; %d bytes received, %d sent\n",
+		stats.Users, stats.Logins, *peer, c.Node(), time.Since(start).Round(time.Millisecond), stats.Mailboxes, stats.AccountOps,
 		stats.Appends, stats.Bodies, stats.BodyBytes, stats.Flags, stats.Expunges, stats.Clashes, r, w)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)

@@ -24,10 +24,11 @@ type Pusher struct {
 	// OnSynced, when set, is told of each user synced and the error.
 	OnSynced func(user string, err error)
 
-	mu    sync.Mutex
-	dirty map[string]bool // guarded by mu
-	wake  chan struct{}
-	once  sync.Once
+	mu          sync.Mutex
+	dirty       map[string]bool // guarded by mu
+	loginsDirty bool            // guarded by mu
+	wake        chan struct{}
+	once        sync.Once
 }
 
 func (p *Pusher) init() {
@@ -54,6 +55,50 @@ func (p *Pusher) Changed(user string) {
 	}
 }
 
+// LoginsChanged marks the accounts as changed here (a peer applied some);
+// Run syncs them promptly. Changes made by other processes (tidemark user)
+// are noticed by polling Accounts.Clock every LoginPoll.
+func (p *Pusher) LoginsChanged() {
+	p.init()
+	p.mu.Lock()
+	p.loginsDirty = true
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// LoginPoll is how often a pusher reads the accounts' clock to notice
+// changes made by other processes.
+const LoginPoll = time.Second
+
+// syncLogins pushes the accounts when they changed since the last time.
+func (p *Pusher) syncLogins(ctx context.Context, c *Client, force bool, last *int64) error {
+	if p.Local.Accounts == nil {
+		return nil
+	}
+	clock, err := p.Local.Accounts.Clock(ctx)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	dirty := p.loginsDirty
+	p.loginsDirty = false
+	p.mu.Unlock()
+	if !force && !dirty && clock == *last {
+		return nil
+	}
+	if _, err := SyncLogins(ctx, p.Local, c, nil); err != nil {
+		p.mu.Lock()
+		p.loginsDirty = true
+		p.mu.Unlock()
+		return err
+	}
+	*last = clock
+	return nil
+}
+
 func (p *Pusher) logger() *slog.Logger {
 	if p.Logger != nil {
 		return p.Logger
@@ -78,6 +123,9 @@ func (p *Pusher) Run(ctx context.Context) {
 	needFull := true
 	ticker := time.NewTicker(full)
 	defer ticker.Stop()
+	poll := time.NewTicker(LoginPoll)
+	defer poll.Stop()
+	var loginClock int64
 	for ctx.Err() == nil {
 		if c == nil {
 			var err error
@@ -95,6 +143,19 @@ func (p *Pusher) Run(ctx context.Context) {
 			}
 			backoff = time.Second
 			needFull = true
+		}
+		if err := p.syncLogins(ctx, c, needFull, &loginClock); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.logger().Warn("replication: accounts", "peer", p.Addr, "err", err)
+			c.Close()
+			c = nil
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			continue
 		}
 		var users []string
 		if needFull {
@@ -149,6 +210,7 @@ func (p *Pusher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-p.wake:
+		case <-poll.C:
 		case <-ticker.C:
 			needFull = true
 		}

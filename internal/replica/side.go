@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -102,6 +103,9 @@ type Batch struct {
 type Local struct {
 	Store  store.Store
 	NodeID string
+	// Accounts, when set, are the logins replicated with the mail
+	// (logins.go); nil leaves them out.
+	Accounts *auth.Accounts
 
 	mu    sync.Mutex
 	locks map[string]chan struct{} // per user, a one-slot semaphore; guarded by mu

@@ -21,6 +21,7 @@ type Stats struct {
 	Flags      int   // flag updates applied
 	Expunges   int   // UIDs expunged by sync
 	Clashes    int   // messages moved to fresh UIDs after a UID clash
+	Logins     int   // account records (logins) applied
 }
 
 func (s *Stats) add(o Stats) {
@@ -33,6 +34,7 @@ func (s *Stats) add(o Stats) {
 	s.Flags += o.Flags
 	s.Expunges += o.Expunges
 	s.Clashes += o.Clashes
+	s.Logins += o.Logins
 }
 
 // Options tune a sync.
@@ -68,6 +70,13 @@ func Sync(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 	if a.Node() == b.Node() {
 		return Stats{}, fmt.Errorf("replica: both sides are node %s", a.Node())
 	}
+	var total Stats
+	// Logins first, so a user's login exists wherever its mail arrives.
+	n, err := SyncLogins(ctx, a, b, opts.Users)
+	total.Logins = n
+	if err != nil {
+		return total, fmt.Errorf("accounts: %w", err)
+	}
 	users := opts.Users
 	if len(users) == 0 {
 		ua, err := a.Users(ctx)
@@ -82,7 +91,6 @@ func Sync(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 		slices.Sort(users)
 		users = slices.Compact(users)
 	}
-	var total Stats
 	for _, user := range users {
 		st, err := SyncUser(ctx, a, b, user, opts)
 		total.add(st)
