@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/config"
+	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/replica"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/tlscert"
@@ -66,7 +67,8 @@ type replication struct {
 
 // startReplication prepares replication for serve. The returned store is
 // what IMAP and LMTP must use: it reports their commits to the pushers.
-// Accounts (logins) replicate too.
+// Accounts (logins) replicate too, and quota settings once setQuotas has
+// been called.
 // Listening starts with the other listeners (ln is nil when none is
 // configured); pushers start with run.
 func startReplication(cfg *config.Config, st store.Store, accts *auth.Accounts, certs *tlscert.Reloader, log *slog.Logger) (*replication, store.Store, net.Listener, error) {
@@ -100,14 +102,18 @@ func startReplication(cfg *config.Config, st store.Store, accts *auth.Accounts, 
 		log.Info("listening", "proto", "replication", "addr", ln.Addr().String(), "node", node)
 		// Changes a peer made here travel on to the other peers.
 		r.server = &replica.Server{Local: r.local, Auth: auth, Logger: log, OnApplied: changed,
-			OnLogins: func() {
+			OnSettings: func() {
 				for _, p := range r.pushers {
-					p.LoginsChanged()
+					p.SettingsChanged()
 				}
 			}}
 	}
 	return r, replica.Notify(st, changed), ln, nil
 }
+
+// setQuotas makes the SETQUOTA overrides replicate; it must be called
+// before the listener serves and run starts.
+func (r *replication) setQuotas(q *quota.Manager) { r.local.Quotas = q }
 
 // run pushes to every peer until ctx ends.
 func (r *replication) run(ctx context.Context, wg *sync.WaitGroup) {

@@ -217,6 +217,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	if err != nil {
 		return err
 	}
+	if repl != nil {
+		repl.setQuotas(quotas)
+	}
 	limiter := auth.NewConnLimiter(l.MaxConnsPerIP, l.MaxSessionsUser)
 	limiter.SetLoopbackExempt(l.LoopbackExempt)
 	trusted, err := cfg.Proxy.TrustedPrefixes()

@@ -3,17 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 )
 
 // waitRecord waits until the accounts of data hold name in the state
@@ -186,4 +189,100 @@ func TestAccountsReplicate(t *testing.T) {
 			t.Fatalf("bob came back in %s: %+v", d, r)
 		}
 	}
+}
+
+// try sends a command and returns its untagged responses and tagged line,
+// whatever the answer.
+func (ic *imapConn) try(cmd string) ([]string, string) {
+	ic.t.Helper()
+	ic.next++
+	tag := fmt.Sprintf("t%d", ic.next)
+	fmt.Fprintf(ic.c, "%s %s\r\n", tag, cmd)
+	var out []string
+	for {
+		l := ic.read()
+		if strings.HasPrefix(l, tag+" ") {
+			return out, l
+		}
+		out = append(out, l)
+	}
+}
+
+// waitQuota repeats GETQUOTA root until a response contains want.
+func waitQuota(t *testing.T, ic *imapConn, root, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, tagged := ic.try("GETQUOTA " + root)
+		if strings.Contains(tagged, " OK") && strings.Contains(strings.Join(out, "\n"), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GETQUOTA %s never showed %q: %q %s", root, want, out, tagged)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestQuotaReplicate: a limit set with SETQUOTA on A applies on B, a later
+// one set on B comes back to A, and both survive a restart of B (they are
+// in its overrides file).
+func TestQuotaReplicate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildTidemark(t)
+	root := t.TempDir()
+	secret := filepath.Join(root, "secret")
+	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	confA := replicaDir(t, filepath.Join(root, "a"), imapA, replA, secret, replB)
+	confB := replicaDir(t, filepath.Join(root, "b"), imapB, replB, secret, replA)
+	for _, conf := range []string{confA, confB} {
+		f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(f, "[quota]\nadmins = [\"alice\"]\n")
+		f.Close()
+	}
+	for _, d := range []string{"a", "b"} {
+		st, err := sqlitestore.Open(filepath.Join(root, d, "data"), sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateUser(context.Background(), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	a := startServe(t, bin, "--config", confA)
+	b := startServe(t, bin, "--config", confB)
+	for _, sb := range []*servedBinary{a, b} {
+		for sb.addrs["imap"] == "" || sb.addrs["replication"] == "" {
+			sb.waitLog("listening")
+		}
+	}
+	ca, cb := dialIMAP(t, imapA), dialIMAP(t, imapB)
+	ca.run(`SETQUOTA "" (STORAGE 500 MESSAGE 40)`)
+	waitQuota(t, cb, `""`, "MESSAGE 0 40)")
+	if out, _ := cb.try(`GETQUOTA ""`); !strings.Contains(out[0], "STORAGE 0 500 ") {
+		t.Fatalf("B's storage limit: %q", out)
+	}
+	// Later on B: wins on A.
+	cb.run(`SETQUOTA "#user/alice" (MESSAGE 7)`)
+	waitQuota(t, ca, `""`, `* QUOTA "" (MESSAGE 0 7)`)
+
+	// B restarted: its limit is still the replicated one.
+	cb.c.Close()
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	b.cmd.Wait()
+	b = startServe(t, bin, "--config", confB)
+	for b.addrs["imap"] == "" {
+		b.waitLog("listening")
+	}
+	cb = dialIMAP(t, b.addrs["imap"])
+	waitQuota(t, cb, `""`, `* QUOTA "" (MESSAGE 0 7)`)
 }

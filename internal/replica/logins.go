@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/quota"
 )
 
 // Logins (the accounts of internal/auth: who may log in, with which
@@ -44,43 +45,51 @@ func (l *Local) ApplyLogins(ctx context.Context, recs []auth.Record) (int, error
 
 // SyncLogins brings the account records of a and b to the same state (only
 // those of users, when given) and returns how many records were applied,
-// both directions together. When either side has no accounts database it
-// does nothing.
-func SyncLogins(ctx context.Context, a, b Side, users []string) (int, error) {
+// both directions together, and the names of the live accounts among
+// them: a login new on one side needs its mail store there too, so the
+// caller syncs those users next. When either side has no accounts
+// database it does nothing.
+func SyncLogins(ctx context.Context, a, b Side, users []string) (int, []string, error) {
 	la, okA := a.(loginSide)
 	lb, okB := b.(loginSide)
 	if !okA || !okB {
-		return 0, nil
+		return 0, nil, nil
 	}
 	ra, err := la.LoginRecords(ctx)
 	if errors.Is(err, ErrNoLogins) {
-		return 0, nil
+		return 0, nil, nil
 	} else if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	rb, err := lb.LoginRecords(ctx)
 	if errors.Is(err, ErrNoLogins) {
-		return 0, nil
+		return 0, nil, nil
 	} else if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	toA, toB := newerRecords(rb, ra, users), newerRecords(ra, rb, users)
+	var live []string
+	for _, r := range append(toA, toB...) {
+		if !r.Deleted {
+			live = append(live, r.Name)
+		}
+	}
 	n := 0
 	if len(toA) > 0 {
 		k, err := la.ApplyLogins(ctx, toA)
 		n += k
 		if err != nil {
-			return n, err
+			return n, live, err
 		}
 	}
 	if len(toB) > 0 {
 		k, err := lb.ApplyLogins(ctx, toB)
 		n += k
 		if err != nil {
-			return n, err
+			return n, live, err
 		}
 	}
-	return n, nil
+	return n, live, nil
 }
 
 // newerRecords returns the records of from that win over those of to (or
@@ -129,8 +138,154 @@ func (v *Service) ApplyLogins(a Args, r *int) (err error) {
 		return errors.New("replication: not authenticated")
 	}
 	*r, err = v.srv.Local.ApplyLogins(context.Background(), a.Logins)
-	if err == nil && *r > 0 && v.srv.OnLogins != nil {
-		v.srv.OnLogins()
+	if err == nil && *r > 0 && v.srv.OnSettings != nil {
+		v.srv.OnSettings()
+	}
+	return err
+}
+
+// Quota settings (SETQUOTA overrides, internal/quota) replicate the same
+// way: compared whole, each side receiving the other's newer ones
+// (quota.Override.Newer).
+
+// ErrNoQuotas is returned by a side that replicates no quota settings (a
+// Local without Quotas); SyncQuotas then does nothing.
+var ErrNoQuotas = errors.New("replication: no quota settings here")
+
+type quotaSide interface {
+	QuotaOverrides(ctx context.Context) ([]quota.Override, error)
+	ApplyQuotas(ctx context.Context, set []quota.Override) (int, error)
+}
+
+// QuotaOverrides returns the local SETQUOTA overrides.
+func (l *Local) QuotaOverrides(ctx context.Context) ([]quota.Override, error) {
+	if l.Quotas == nil {
+		return nil, ErrNoQuotas
+	}
+	return l.Quotas.Overrides(), nil
+}
+
+// ApplyQuotas applies a peer's overrides here.
+func (l *Local) ApplyQuotas(ctx context.Context, set []quota.Override) (int, error) {
+	if l.Quotas == nil {
+		return 0, ErrNoQuotas
+	}
+	return l.Quotas.ApplyOverrides(set)
+}
+
+// SyncQuotas brings the quota overrides of a and b to the same state (only
+// those of users, when given) and returns how many were applied. When
+// either side has none to replicate it does nothing.
+func SyncQuotas(ctx context.Context, a, b Side, users []string) (int, error) {
+	qa, okA := a.(quotaSide)
+	qb, okB := b.(quotaSide)
+	if !okA || !okB {
+		return 0, nil
+	}
+	oa, err := qa.QuotaOverrides(ctx)
+	if errors.Is(err, ErrNoQuotas) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	ob, err := qb.QuotaOverrides(ctx)
+	if errors.Is(err, ErrNoQuotas) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	toA, toB := newerOverrides(ob, oa, users), newerOverrides(oa, ob, users)
+	n := 0
+	if len(toA) > 0 {
+		k, err := qa.ApplyQuotas(ctx, toA)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	if len(toB) > 0 {
+		k, err := qb.ApplyQuotas(ctx, toB)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func newerOverrides(from, to []quota.Override, users []string) []quota.Override {
+	have := make(map[string]quota.Override, len(to))
+	for _, o := range to {
+		have[o.User] = o
+	}
+	var out []quota.Override
+	for _, o := range from {
+		if len(users) > 0 && !slices.Contains(users, o.User) {
+			continue
+		}
+		if cur, ok := have[o.User]; !ok || o.Newer(cur) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// QuotaOverrides returns the peer's overrides. User is not part of an
+// Override's encoding in the overrides file, so it crosses the wire in
+// quotaWire.
+func (c *Client) QuotaOverrides(ctx context.Context) ([]quota.Override, error) {
+	var r []quotaWire
+	err := c.call(ctx, "QuotaOverrides", Args{}, &r)
+	return fromWire(r), err
+}
+
+// ApplyQuotas applies overrides on the peer.
+func (c *Client) ApplyQuotas(ctx context.Context, set []quota.Override) (int, error) {
+	var n int
+	return n, c.call(ctx, "ApplyQuotas", Args{Quotas: toWire(set)}, &n)
+}
+
+// quotaWire is a quota.Override on the wire.
+type quotaWire struct {
+	User  string
+	Limit quota.Limits
+	Stamp int64
+}
+
+func toWire(set []quota.Override) []quotaWire {
+	out := make([]quotaWire, len(set))
+	for i, o := range set {
+		out[i] = quotaWire{User: o.User, Limit: o.Limits, Stamp: o.Stamp}
+	}
+	return out
+}
+
+func fromWire(set []quotaWire) []quota.Override {
+	out := make([]quota.Override, len(set))
+	for i, w := range set {
+		out[i] = quota.Override{User: w.User, Limits: w.Limit, Stamp: w.Stamp}
+	}
+	return out
+}
+
+// QuotaOverrides is Local.QuotaOverrides.
+func (v *Service) QuotaOverrides(_ Args, r *[]quotaWire) error {
+	if !v.isAuthed() {
+		return errors.New("replication: not authenticated")
+	}
+	set, err := v.srv.Local.QuotaOverrides(context.Background())
+	*r = toWire(set)
+	return err
+}
+
+// ApplyQuotas is Local.ApplyQuotas.
+func (v *Service) ApplyQuotas(a Args, r *int) (err error) {
+	if !v.isAuthed() {
+		return errors.New("replication: not authenticated")
+	}
+	*r, err = v.srv.Local.ApplyQuotas(context.Background(), fromWire(a.Quotas))
+	if err == nil && *r > 0 && v.srv.OnSettings != nil {
+		v.srv.OnSettings()
 	}
 	return err
 }

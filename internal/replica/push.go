@@ -24,11 +24,11 @@ type Pusher struct {
 	// OnSynced, when set, is told of each user synced and the error.
 	OnSynced func(user string, err error)
 
-	mu          sync.Mutex
-	dirty       map[string]bool // guarded by mu
-	loginsDirty bool            // guarded by mu
-	wake        chan struct{}
-	once        sync.Once
+	mu            sync.Mutex
+	dirty         map[string]bool // guarded by mu
+	settingsDirty bool            // guarded by mu
+	wake          chan struct{}
+	once          sync.Once
 }
 
 func (p *Pusher) init() {
@@ -55,13 +55,14 @@ func (p *Pusher) Changed(user string) {
 	}
 }
 
-// LoginsChanged marks the accounts as changed here (a peer applied some);
-// Run syncs them promptly. Changes made by other processes (tidemark user)
-// are noticed by polling Accounts.Clock every LoginPoll.
-func (p *Pusher) LoginsChanged() {
+// SettingsChanged marks the accounts or quota settings as changed here (a
+// peer applied some); Run syncs them promptly. Other changes (tidemark
+// user in another process, SETQUOTA) are noticed by polling the clocks of
+// Accounts and Quotas every SettingsPoll.
+func (p *Pusher) SettingsChanged() {
 	p.init()
 	p.mu.Lock()
-	p.loginsDirty = true
+	p.settingsDirty = true
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -69,29 +70,49 @@ func (p *Pusher) LoginsChanged() {
 	}
 }
 
-// LoginPoll is how often a pusher reads the accounts' clock to notice
-// changes made by other processes.
-const LoginPoll = time.Second
+// SettingsPoll is how often a pusher reads the clocks of the accounts and
+// quota settings to notice their changes.
+const SettingsPoll = time.Second
 
-// syncLogins pushes the accounts when they changed since the last time.
-func (p *Pusher) syncLogins(ctx context.Context, c *Client, force bool, last *int64) error {
-	if p.Local.Accounts == nil {
-		return nil
+// settingsClock is where the accounts' and quota settings' clocks stood.
+type settingsClock struct{ logins, quotas int64 }
+
+// syncSettings pushes the accounts and quota settings when they changed
+// since the last time.
+func (p *Pusher) syncSettings(ctx context.Context, c *Client, force bool, last *settingsClock) error {
+	var clock settingsClock
+	if p.Local.Accounts != nil {
+		var err error
+		if clock.logins, err = p.Local.Accounts.Clock(ctx); err != nil {
+			return err
+		}
 	}
-	clock, err := p.Local.Accounts.Clock(ctx)
-	if err != nil {
-		return err
+	if p.Local.Quotas != nil {
+		clock.quotas = p.Local.Quotas.Clock()
 	}
 	p.mu.Lock()
-	dirty := p.loginsDirty
-	p.loginsDirty = false
+	dirty := p.settingsDirty
+	p.settingsDirty = false
 	p.mu.Unlock()
 	if !force && !dirty && clock == *last {
 		return nil
 	}
-	if _, err := SyncLogins(ctx, p.Local, c, nil); err != nil {
+	_, live, err := SyncLogins(ctx, p.Local, c, nil)
+	if len(live) > 0 {
+		// A new login's mail store must exist on both sides before the
+		// user can log in there: sync those users now.
 		p.mu.Lock()
-		p.loginsDirty = true
+		for _, u := range live {
+			p.dirty[u] = true
+		}
+		p.mu.Unlock()
+	}
+	if err == nil {
+		_, err = SyncQuotas(ctx, p.Local, c, nil)
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.settingsDirty = true
 		p.mu.Unlock()
 		return err
 	}
@@ -123,9 +144,9 @@ func (p *Pusher) Run(ctx context.Context) {
 	needFull := true
 	ticker := time.NewTicker(full)
 	defer ticker.Stop()
-	poll := time.NewTicker(LoginPoll)
+	poll := time.NewTicker(SettingsPoll)
 	defer poll.Stop()
-	var loginClock int64
+	var settings settingsClock
 	for ctx.Err() == nil {
 		if c == nil {
 			var err error
@@ -144,11 +165,11 @@ func (p *Pusher) Run(ctx context.Context) {
 			backoff = time.Second
 			needFull = true
 		}
-		if err := p.syncLogins(ctx, c, needFull, &loginClock); err != nil {
+		if err := p.syncSettings(ctx, c, needFull, &settings); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			p.logger().Warn("replication: accounts", "peer", p.Addr, "err", err)
+			p.logger().Warn("replication: accounts and quota settings", "peer", p.Addr, "err", err)
 			c.Close()
 			c = nil
 			select {

@@ -22,6 +22,7 @@ type Stats struct {
 	Expunges   int   // UIDs expunged by sync
 	Clashes    int   // messages moved to fresh UIDs after a UID clash
 	Logins     int   // account records (logins) applied
+	Quotas     int   // quota overrides applied
 }
 
 func (s *Stats) add(o Stats) {
@@ -35,6 +36,7 @@ func (s *Stats) add(o Stats) {
 	s.Expunges += o.Expunges
 	s.Clashes += o.Clashes
 	s.Logins += o.Logins
+	s.Quotas += o.Quotas
 }
 
 // Options tune a sync.
@@ -72,22 +74,28 @@ func Sync(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 	}
 	var total Stats
 	// Logins first, so a user's login exists wherever its mail arrives.
-	n, err := SyncLogins(ctx, a, b, opts.Users)
+	n, live, err := SyncLogins(ctx, a, b, opts.Users)
 	total.Logins = n
 	if err != nil {
 		return total, fmt.Errorf("accounts: %w", err)
+	}
+	n, err = SyncQuotas(ctx, a, b, opts.Users)
+	total.Quotas = n
+	if err != nil {
+		return total, fmt.Errorf("quota settings: %w", err)
 	}
 	users := opts.Users
 	if len(users) == 0 {
 		ua, err := a.Users(ctx)
 		if err != nil {
-			return Stats{}, err
+			return total, err
 		}
 		ub, err := b.Users(ctx)
 		if err != nil {
-			return Stats{}, err
+			return total, err
 		}
-		users = append(ua, ub...)
+		// A login new on one side gets its mail store there too.
+		users = append(append(ua, ub...), live...)
 		slices.Sort(users)
 		users = slices.Compact(users)
 	}

@@ -105,8 +105,9 @@ type Server struct {
 	Logger *slog.Logger
 	// OnApplied, when set, is called after a peer changed a user here.
 	OnApplied func(user string)
-	// OnLogins, when set, is called after a peer changed accounts here.
-	OnLogins func()
+	// OnSettings, when set, is called after a peer changed accounts or
+	// quota settings here.
+	OnSettings func()
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -325,6 +326,7 @@ type Args struct {
 	OldName string
 	NewName string
 	Logins  []auth.Record
+	Quotas  []quotaWire
 }
 
 // Users lists users.
@@ -556,7 +558,7 @@ func (c *Client) Bytes() (read, written int64) {
 
 // remoteErrors are the store errors the engine tests for; net/rpc carries
 // only error text, so they are matched by it on the way back.
-var remoteErrors = []error{store.ErrInvalidUID, store.ErrNoMailbox, store.ErrNoUser, store.ErrMailboxExists, store.ErrCannot, ErrNoLogins}
+var remoteErrors = []error{store.ErrInvalidUID, store.ErrNoMailbox, store.ErrNoUser, store.ErrMailboxExists, store.ErrCannot, ErrNoLogins, ErrNoQuotas}
 
 func (c *Client) call(ctx context.Context, method string, args, reply any) error {
 	call := c.rpc.Go("Replica."+method, args, reply, make(chan *rpc.Call, 1))
