@@ -137,8 +137,20 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 	}
 	defer ub.Close()
 	p := &pair{a: ua, b: ub, nodeA: a.Node(), nodeB: b.Node(), opts: opts, stats: Stats{Users: 1}}
-	if err := p.syncAccount(ctx); err != nil {
-		return p.stats, fmt.Errorf("account: %w", err)
+	for attempt := 0; ; attempt++ {
+		// A client's write between reading the account states and
+		// applying them can make an operation refused (an INBOX to adopt
+		// got a message meanwhile: ErrCannot); reading again decides
+		// with the new state. Without this the whole sync failed and the
+		// pusher waited for its retry.
+		err := p.syncAccount(ctx)
+		if err == nil {
+			break
+		}
+		if attempt == 2 || !errors.Is(err, store.ErrCannot) {
+			return p.stats, fmt.Errorf("account: %w", err)
+		}
+		p.log().Debug("replication: account level retried", "user", user, "err", err)
 	}
 	stA, err := ua.AccountState(ctx)
 	if err != nil {
