@@ -228,6 +228,12 @@ func (s *Session) serve() {
 				// The server's fault, not the client's: a message's
 				// content could not be read after its size was sent.
 				s.log.Error("message content unreadable while sending it; connection closed", "user", s.user, "err", err)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// A command that did not arrive whole within the
+				// timeout (slowloris), or a write the client did not
+				// take (then the BYE goes nowhere: the writer's error is
+				// sticky).
+				s.endOnReadError(err)
 			case !isClosedConn(err):
 				s.logClient(slog.LevelInfo, "connection ended", "err", err)
 			}
