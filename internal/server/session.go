@@ -84,12 +84,18 @@ type Session struct {
 	releaseUser func()
 	bad         int // BAD responses in a row
 	idLogged    bool
+	// rate is the command-rate limit; nil without one.
+	rate       *rateBucket
+	rateLogged bool
 }
 
 func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
 	s := &Session{srv: srv, nc: nc, tls: implicitTLS, state: StateNotAuthenticated, enabled: map[string]bool{}}
 	s.log = srv.log
 	s.setupIO(nc)
+	if srv.cfg.CommandRate > 0 {
+		s.rate = newRateBucket(srv.cfg.CommandRate, srv.cfg.CommandBurst, time.Now())
+	}
 	return s
 }
 
@@ -206,6 +212,7 @@ func (s *Session) serve() {
 			s.endOnReadError(err)
 			return
 		}
+		s.waitForRate()
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
