@@ -101,7 +101,7 @@ func runSelect(s *Session, c *Cmd) error {
 		// IMAP4rev1: a read-write SELECT claims the messages no session
 		// has seen yet; EXAMINE only looks (recent.go).
 		s.recent, s.recentUpTo = nil, 0
-		recent, err := s.claimRecent(v, mb.UIDNext)
+		recent, err := s.claimRecent(v, box, mb.UIDNext)
 		if err != nil {
 			return err
 		}
