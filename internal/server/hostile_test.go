@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"runtime"
@@ -65,7 +66,11 @@ func wellBehaved(t *testing.T, env *testEnv) {
 // the connection is closed and its memory returns, and another client is
 // served meanwhile.
 func TestHostileNeverReads(t *testing.T) {
-	env := newTestEnv(t, func(c *Config) { c.WriteTimeout = 2 * time.Second })
+	logs := &syncBuffer{}
+	env := newTestEnv(t, func(c *Config) {
+		c.WriteTimeout = 2 * time.Second
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
 	a := env.account()
 	mb, err := a.Mailbox(context.Background(), "INBOX")
 	if err != nil {
@@ -101,6 +106,9 @@ func TestHostileNeverReads(t *testing.T) {
 	waitConns(t, env.srv, 0)
 	// Closed, it holds nothing more (the open mailbox kept in memory for a
 	// returning client is a few hundred bytes here).
+	if !strings.Contains(logs.String(), "write timeout; connection closed") {
+		t.Errorf("the write timeout was not logged as such:\n%s", logs)
+	}
 	after := int64(heapInUse()) - int64(before)
 	t.Logf("heap after the connection closed: %+d KiB", after>>10)
 	if after > 1<<20 {

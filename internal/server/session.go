@@ -135,8 +135,19 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
 		return 0, err
 	}
-	return w.nc.Write(p)
+	n, err := w.nc.Write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = writeTimeoutError{err}
+	}
+	return n, err
 }
+
+// writeTimeoutError marks a write that timed out, so the session ends
+// without calling it an idle client.
+type writeTimeoutError struct{ err error }
+
+func (e writeTimeoutError) Error() string { return "client not reading: " + e.err.Error() }
+func (e writeTimeoutError) Unwrap() error { return e.err }
 
 func (s *Session) conn() net.Conn {
 	s.mu.Lock()
@@ -235,11 +246,11 @@ func (s *Session) serve() {
 				// The server's fault, not the client's: a message's
 				// content could not be read after its size was sent.
 				s.log.Error("message content unreadable while sending it; connection closed", "user", s.user, "err", err)
+			case errors.As(err, new(writeTimeoutError)):
+				s.logClient(slog.LevelInfo, "write timeout; connection closed", "user", s.user)
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				// A command that did not arrive whole within the
-				// timeout (slowloris), or a write the client did not
-				// take (then the BYE goes nowhere: the writer's error is
-				// sticky).
+				// timeout (slowloris).
 				s.endOnReadError(err)
 			case !isClosedConn(err):
 				s.logClient(slog.LevelInfo, "connection ended", "err", err)
