@@ -37,17 +37,20 @@ import (
 //     acknowledged since, an acknowledged expunge is gone, an acknowledged
 //     MOVE's message is in the target under its COPYUID and not in the
 //     source;
+//
 //   - a command in flight at the kill may have happened or not, but as a
 //     whole: a moved message is in exactly one place;
+//
 //   - no UID ever names two messages, and UIDNEXT stays above every UID
 //     ever seen;
+//
 //   - HIGHESTMODSEQ never goes below a modseq a client was shown.
 //
-//	TIDEMARK_KILL_ROUNDS=N  kill/restart rounds (default 3; 20 or more for
-//	                        the long version)
-//	TIDEMARK_KILL_SEED=N    seed of the clients' choices and of the kill
-//	                        delays (default 1, logged); when the kill lands
-//	                        still depends on the machine's timing.
+//     TIDEMARK_KILL_ROUNDS=N  kill/restart rounds (default 3; 20 or more for
+//     the long version)
+//     TIDEMARK_KILL_SEED=N    seed of the clients' choices and of the kill
+//     delays (default 1, logged); when the kill lands
+//     still depends on the machine's timing.
 const (
 	killRoundsEnv = "TIDEMARK_KILL_ROUNDS"
 	killSeedEnv   = "TIDEMARK_KILL_SEED"
