@@ -409,6 +409,13 @@ func keys(m map[string]bool) []string {
 func killTestData(t *testing.T) string {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
+	killTestDataIn(t, data)
+	return data
+}
+
+// killTestDataIn makes that data directory at data.
+func killTestDataIn(t *testing.T, data string) {
+	t.Helper()
 	accts, err := auth.OpenAccountsWith(data, auth.Options{
 		Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 	})
@@ -441,7 +448,6 @@ func killTestData(t *testing.T) string {
 	if _, err := a.CreateMailbox(ctx, killArchive, store.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return data
 }
 
 func TestKillServerUnderLoad(t *testing.T) {

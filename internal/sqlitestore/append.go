@@ -107,7 +107,7 @@ func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) e
 		p, err := u.prepareBody(&prepared[i], bodyReader{r: body, budget: &budget})
 		if err != nil {
 			u.blobs.Abort(pending)
-			return fmt.Errorf("append message %d: %w", i+1, err)
+			return noSpace(fmt.Errorf("append message %d: %w", i+1, err))
 		}
 		if p != nil {
 			pending = append(pending, p)
@@ -117,7 +117,7 @@ func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) e
 	// that references them; inline bodies are durable with the commit.
 	if len(pending) > 0 {
 		if err := u.blobs.Commit(pending); err != nil {
-			return fmt.Errorf("append: %w", err)
+			return noSpace(fmt.Errorf("append: %w", err))
 		}
 	}
 	return nil
