@@ -197,6 +197,12 @@ domains = ["example.org"]
 		}
 	}
 
+	// Messages nobody has seen yet: a later IMAP4rev1 SELECT claims them
+	// as \Recent, a write.
+	if tagged := appendLine(t, c, "Archive", stored[0], stored[1]); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("APPEND before the disk is full: %q", tagged)
+	}
+
 	// A second client waits in IDLE on INBOX.
 	exists := make(chan uint32, 100)
 	idler, err := imapclient.DialInsecure(sb.addrs["imap"], &imapclient.Options{
@@ -286,6 +292,25 @@ domains = ["example.org"]
 	if _, tagged, err := c.do("STATUS Archive (MESSAGES)"); err != nil || !strings.HasPrefix(tagged, "OK") {
 		t.Fatalf("STATUS on a full disk: %q %v", tagged, err)
 	}
+
+	// A new session logs in and reads, on the full disk: its SELECT would
+	// claim \Recent (a write), which must not cost the client its mailbox.
+	late, err := imapclient.DialInsecure(sb.addrs["imap"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if err := late.Login("joe", "secret-pass").Wait(); err != nil {
+		t.Fatalf("LOGIN on a full disk: %v", err)
+	}
+	if sel, err := late.Select("Archive", nil).Wait(); err != nil || sel.NumMessages != 2 {
+		t.Fatalf("SELECT on a full disk: %v %v", sel, err)
+	}
+	body := &imap.FetchItemBodySection{Peek: true}
+	if msgs, err := late.Fetch(imap.SeqSetNum(2), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{body}}).Collect(); err != nil || len(msgs) != 1 || string(msgs[0].FindBodySection(body)) != stored[1] {
+		t.Fatalf("FETCH on a full disk: %v", err)
+	}
+	late.Logout().Wait()
 
 	// Space returns: writes work again without a restart, and the client
 	// in IDLE hears of them.
