@@ -22,6 +22,10 @@ var (
 	// can succeed once space returns: a temporary failure, not the user's
 	// quota (ErrOverQuota).
 	ErrNoSpace = errors.New("mail storage full")
+	// ErrIO means the storage under the store failed a read, write or
+	// sync (an I/O error from the disk). A write that fails with it was
+	// not made; the operation may succeed if retried.
+	ErrIO = errors.New("mail storage I/O error")
 	// ErrUserDeleted is returned by a handle whose user's store was deleted
 	// while it was open (by another process, such as `tidemark user del`):
 	// the handle must not be used again, and the session holding it ends.
