@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -175,4 +176,33 @@ func TestBackupRestore(t *testing.T) {
 	fresh := filepath.Join(t.TempDir(), "fresh")
 	runBin(t, bin, "restore", "--from", backup, "--data", fresh)
 	check(fresh, "restored into an empty directory", 0)
+}
+
+// A backup never writes into a directory holding something, and one user
+// can be backed up alone; the result is a store `check` accepts.
+func TestBackupOneUserAndRefusals(t *testing.T) {
+	data := killTestData(t)
+	full := t.TempDir()
+	if err := os.WriteFile(filepath.Join(full, "keep"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := runBackup([]string{"--data", data, "--to", full}); code != 2 {
+		t.Fatalf("backup into a non-empty directory: exit %d", code)
+	}
+	if code := runBackup([]string{"--data", data}); code != 2 {
+		t.Fatalf("backup without --to: exit %d", code)
+	}
+	dest := filepath.Join(t.TempDir(), "b")
+	if code := runBackup([]string{"--data", data, "--to", dest, "--user", "joe"}); code != 0 {
+		t.Fatalf("backup --user joe: exit %d", code)
+	}
+	if code := runBackup([]string{"--data", data, "--to", filepath.Join(t.TempDir(), "c"), "--user", "nobody"}); code != 1 {
+		t.Fatalf("backup of a user that does not exist: exit %d", code)
+	}
+	if code := runCheck([]string{"--data", dest}); code != 0 {
+		t.Fatalf("check of the backup: exit %d", code)
+	}
+	if code := runRestore([]string{"--from", dest, "--data", filepath.Join(t.TempDir(), "d"), "--user", "nobody"}); code != 1 {
+		t.Fatalf("restore of a user the backup lacks: exit %d", code)
+	}
 }
