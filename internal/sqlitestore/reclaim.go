@@ -334,12 +334,18 @@ func (u *userDB) startReclaim(every, minAge time.Duration) {
 		defer close(rc.done)
 		full := time.NewTimer(every)
 		defer full.Stop()
+		// retry fires when a pass kept files too young to remove (or
+		// failed): they are queued, and no commit may come to wake us.
+		retry := time.NewTimer(time.Hour)
+		retry.Stop()
+		defer retry.Stop()
 		for {
 			doFull := false
 			select {
 			case <-ctx.Done():
 				return
 			case <-rc.wake:
+			case <-retry.C:
 			case <-full.C:
 				doFull = true
 				full.Reset(fullReclaimEvery)
@@ -350,7 +356,10 @@ func (u *userDB) startReclaim(every, minAge time.Duration) {
 			case <-time.After(every):
 			}
 			// Errors leave the candidates queued for the next pass.
-			u.reclaim(ctx, doFull, minAge)
+			st, err := u.reclaim(ctx, doFull, minAge)
+			if st.Kept > 0 || err != nil {
+				retry.Reset(max(minAge, every))
+			}
 		}
 	}()
 }

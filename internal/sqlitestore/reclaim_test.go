@@ -335,3 +335,26 @@ func TestCheckBesideServer(t *testing.T) {
 		})
 	}
 }
+
+// TestReclaimYoungFileLater: a file too young at the first pass is removed
+// by a later one even if no commit comes to wake reclamation.
+func TestReclaimYoungFileLater(t *testing.T) {
+	_, a := newAccountWith(t, Options{InlineBodyMax: 1000, ReclaimEvery: time.Millisecond, ReclaimMinAge: 200 * time.Millisecond})
+	inbox := mustMailbox(t, a, "INBOX")
+	res, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: bytes.NewReader(messageOfSize(1, 3000))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	a.Messages(ctx, inbox.ID, store.UIDSetOf(res.UIDs[0]), func(m *store.MessageData) error { id = m.BlobID; return nil })
+	if _, err := a.Expunge(ctx, inbox.ID, store.UIDSetOf(res.UIDs[0])); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute) // only catches a hang
+	for hasBlobFile(a, id) {
+		if time.Now().After(deadline) {
+			t.Fatal("the file of the expunged message is still there")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
