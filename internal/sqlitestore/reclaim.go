@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -225,6 +226,7 @@ func (u *userDB) reclaim(ctx context.Context, full bool, minAge time.Duration) (
 	// 3. Remove what is still a candidate and still unnamed.
 	u.gcMu.Lock()
 	defer u.gcMu.Unlock()
+	tempFreed := st.Freed
 	var files []string
 	err := u.write(ctx, func(t *writeTx) error {
 		rc.mu.Lock()
@@ -232,7 +234,6 @@ func (u *userDB) reclaim(ctx context.Context, full bool, minAge time.Duration) (
 		for id := range rc.candidates {
 			ids = append(ids, id)
 		}
-		rc.candidates = nil
 		rc.mu.Unlock()
 		files = files[:0]
 		for _, id := range ids {
@@ -246,18 +247,25 @@ func (u *userDB) reclaim(ctx context.Context, full bool, minAge time.Duration) (
 			}
 			var n int64
 			err := t.tx.QueryRowContext(t.ctx, `DELETE FROM bodies WHERE id = ? RETURNING length(data)`, id).Scan(&n)
-			if err == nil {
+			switch {
+			case err == nil:
 				st.Bodies++
 				st.Freed += n
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("reclaim: %w", err)
 			}
 			files = append(files, id)
 		}
 		return nil
 	})
 	if err != nil {
+		st = ReclaimStats{Freed: tempFreed} // the deletions were rolled back
 		requeue()
 		return st, err
 	}
+	rc.mu.Lock()
+	rc.candidates = nil
+	rc.mu.Unlock()
 	removed, young, freed, err := u.blobs.Remove(files, minAge)
 	st.Bodies += removed
 	st.Freed += freed
