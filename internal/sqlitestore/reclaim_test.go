@@ -197,17 +197,24 @@ func TestReclaimMinAge(t *testing.T) {
 	}
 }
 
-// dirBytes adds up the sizes of the files under dir.
+// dirBytes adds up the sizes of the files under dir; files removed while
+// it looks (reclamation runs meanwhile) are not counted.
 func dirBytes(t *testing.T, dir string) int64 {
 	t.Helper()
 	var n int64
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil || d.IsDir() {
 			return err
 		}
 		fi, err := d.Info()
-		if err == nil {
+		switch {
+		case err == nil:
 			n += fi.Size()
+		case errors.Is(err, fs.ErrNotExist):
+			err = nil
 		}
 		return err
 	})
