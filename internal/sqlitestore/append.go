@@ -25,10 +25,12 @@ type preparedMessage struct {
 	inline       []byte // the body, when stored in the bodies table
 
 	// Set by a Replica only: the UID to use (0: the next), and the
-	// SAVEDATE and object ids to keep (zero: now, new).
+	// SAVEDATE and object ids to keep (zero: now, new), and the local
+	// modseq the message gets (0: the transaction's).
 	uid               store.UID
 	saveDate          time.Time
 	emailID, threadID string
+	modseq            store.ModSeq
 }
 
 // allSystemFlags masks the defined store.SystemFlags bits.
@@ -149,9 +151,15 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		uids[i] = store.UID(next)
 		next++
 	}
-	ms, err := t.modseq(id)
-	if err != nil {
-		return nil, 0, err
+	var ms store.ModSeq
+	for _, p := range prepared {
+		if p.modseq == 0 {
+			var err error
+			if ms, err = t.modseq(id); err != nil {
+				return nil, 0, err
+			}
+			break
+		}
 	}
 	insContent, err := t.tx.PrepareContext(t.ctx, `INSERT INTO contents
 		(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
@@ -225,7 +233,11 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			}
 		}
 		t.named = append(t.named, p.blobID) // see reclaim.go
-		entries = append(entries, entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ms})
+		e := entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ms}
+		if p.modseq != 0 {
+			e.modseq = p.modseq
+		}
+		entries = append(entries, e)
 		d.add(p.flags, p.size, 1)
 	}
 	if err := t.appendEntries(id, entries); err != nil {
