@@ -30,9 +30,9 @@ type StressOptions struct {
 	// Ops, when positive, ends each session after that many operations
 	// instead (Duration then only bounds a hung run, default 10 minutes):
 	// the same work however fast the machine is.
-	Ops int
-	Seed     uint64        // seed of the clients' random choices (client i uses Seed+i)
-	Mailbox  string        // shared mailbox (default "stress")
+	Ops     int
+	Seed    uint64 // seed of the clients' random choices (each client its own stream)
+	Mailbox string // shared mailbox (default "stress")
 	// Out receives each violation and error with its context lines;
 	// nil discards them.
 	Out io.Writer

@@ -63,8 +63,14 @@ const hangDeadline = 2 * time.Minute
 // newTestEnvOn is newTestEnv listening on addr.
 func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
 	t.Helper()
+	return newTestEnvStore(t, addr, sqlitestore.Options{Now: testNow}, tweak)
+}
+
+// newTestEnvStore is newTestEnvOn with the store opened with opts.
+func newTestEnvStore(t *testing.T, addr string, opts sqlitestore.Options, tweak func(*Config)) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(dir, sqlitestore.Options{Now: testNow})
+	st, err := sqlitestore.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

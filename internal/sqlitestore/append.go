@@ -60,7 +60,8 @@ func splitKeywords(s string) []string {
 // over the size limit fails the whole call with store.ErrTooBig.
 func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.NewMessage) (store.AppendResult, error) {
 	var res store.AppendResult
-	if _, err := lookupID(ctx, a.u.r, id); err != nil {
+	target, err := lookupID(ctx, a.u.r, id)
+	if err != nil {
 		return res, err
 	}
 	prepared := make([]preparedMessage, len(msgs))
@@ -77,10 +78,11 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 	// keep blob collection away until then.
 	a.u.gcMu.RLock()
 	defer a.u.gcMu.RUnlock()
+	// Failures name the mailbox, for the logs of whoever reports them.
 	if err := a.u.prepareBodies(prepared, bodies); err != nil {
-		return res, err
+		return res, fmt.Errorf("mailbox %q: %w", target.Name, err)
 	}
-	err := a.u.write(ctx, func(t *writeTx) error {
+	err = a.u.write(ctx, func(t *writeTx) error {
 		mb, err := t.mailbox(id)
 		if err != nil {
 			return err
@@ -90,7 +92,7 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 		return err
 	})
 	if err != nil {
-		return store.AppendResult{}, err
+		return store.AppendResult{}, fmt.Errorf("mailbox %q: %w", target.Name, err)
 	}
 	return res, nil
 }
@@ -109,7 +111,7 @@ func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) e
 		p, err := u.prepareBody(&prepared[i], bodyReader{r: body, budget: &budget})
 		if err != nil {
 			u.blobs.Abort(pending)
-			return fmt.Errorf("append message %d: %w", i+1, err)
+			return storageErr(fmt.Errorf("append message %d: %w", i+1, err))
 		}
 		if p != nil {
 			pending = append(pending, p)
@@ -119,7 +121,7 @@ func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) e
 	// that references them; inline bodies are durable with the commit.
 	if len(pending) > 0 {
 		if err := u.blobs.Commit(pending); err != nil {
-			return fmt.Errorf("append: %w", err)
+			return storageErr(fmt.Errorf("append: %w", err))
 		}
 	}
 	return nil

@@ -63,25 +63,25 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	}
 	tx, err := u.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return storageErr(fmt.Errorf("begin: %w", err))
 	}
 	t := &writeTx{ctx: ctx, u: u, tx: tx, touched: make(map[store.MailboxID]store.ModSeq), man: u.man,
 		newKW: make(map[string]kwSetID)}
 	if err := fn(t); err != nil {
 		tx.Rollback()
-		return err
+		return storageErr(err)
 	}
 	if t.manDirty {
 		if err := writeManifest(u.dir, t.man); err != nil {
 			tx.Rollback()
-			return err
+			return storageErr(err)
 		}
 	}
 	if t.manDirty || t.manFresh {
 		u.man = t.man
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return storageErr(fmt.Errorf("commit: %w", err))
 	}
 	if t.newDBFloor != 0 {
 		u.dbFloor = t.newDBFloor
