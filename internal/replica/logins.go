@@ -3,7 +3,9 @@ package replica
 import (
 	"context"
 	"errors"
+	"net/rpc"
 	"slices"
+	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/quota"
@@ -20,6 +22,14 @@ import (
 // ErrNoLogins is returned by a side that replicates no accounts (a Local
 // without Accounts); SyncLogins then does nothing.
 var ErrNoLogins = errors.New("replication: no accounts database here")
+
+// unsupported reports a peer too old to have the call: it keeps
+// replicating mail, and its accounts are left alone, while replicas are
+// upgraded one by one.
+func unsupported(err error) bool {
+	var se rpc.ServerError
+	return errors.As(err, &se) && strings.Contains(string(se), "can't find method")
+}
 
 // loginSide is a Side that can exchange account records: Local and Client.
 type loginSide interface {
@@ -62,7 +72,7 @@ func SyncLogins(ctx context.Context, a, b Side, users []string) (int, []string, 
 		return 0, nil, err
 	}
 	rb, err := lb.LoginRecords(ctx)
-	if errors.Is(err, ErrNoLogins) {
+	if errors.Is(err, ErrNoLogins) || unsupported(err) {
 		return 0, nil, nil
 	} else if err != nil {
 		return 0, nil, err
@@ -189,7 +199,7 @@ func SyncQuotas(ctx context.Context, a, b Side, users []string) (int, error) {
 		return 0, err
 	}
 	ob, err := qb.QuotaOverrides(ctx)
-	if errors.Is(err, ErrNoQuotas) {
+	if errors.Is(err, ErrNoQuotas) || unsupported(err) {
 		return 0, nil
 	} else if err != nil {
 		return 0, err

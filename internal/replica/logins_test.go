@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"errors"
+	"net/rpc"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -71,5 +73,16 @@ func TestSettingsOverNetwork(t *testing.T) {
 	}
 	if st, err := Sync(ctx, a.side, c, Options{}); err != nil || st.Logins != 0 {
 		t.Fatalf("sync with a side without accounts: %+v %v", st, err)
+	}
+}
+
+// TestUnsupportedPeer: a peer without the accounts calls (an older
+// version) is recognised by net/rpc's answer, so mail keeps replicating.
+func TestUnsupportedPeer(t *testing.T) {
+	if !unsupported(rpc.ServerError("rpc: can't find method Replica.LoginRecords")) {
+		t.Fatal("missing method not recognised")
+	}
+	if unsupported(rpc.ServerError("auth: records: disk I/O error")) || unsupported(errors.New("can't find method")) {
+		t.Fatal("another error taken for a missing method")
 	}
 }
