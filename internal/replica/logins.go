@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/rpc"
 	"slices"
 	"strings"
@@ -54,52 +55,67 @@ func (l *Local) ApplyLogins(ctx context.Context, recs []auth.Record) (int, error
 }
 
 // SyncLogins brings the account records of a and b to the same state (only
-// those of users, when given) and returns how many records were applied,
-// both directions together, and the names of the live accounts among
-// them: a login new on one side needs its mail store there too, so the
-// caller syncs those users next. When either side has no accounts
-// database it does nothing.
-func SyncLogins(ctx context.Context, a, b Side, users []string) (int, []string, error) {
+// those of opts.Users, when given). Stats.Logins counts the records
+// applied, both directions together. A login new to one side needs its
+// mail store there before anyone can log in with it, so such a user's mail
+// is synced (SyncUser, which creates the store) before its record is
+// applied; the other Stats fields count that. When either side has no
+// accounts database it does nothing.
+func SyncLogins(ctx context.Context, a, b Side, opts Options) (Stats, error) {
+	var st Stats
 	la, okA := a.(loginSide)
 	lb, okB := b.(loginSide)
 	if !okA || !okB {
-		return 0, nil, nil
+		return st, nil
 	}
 	ra, err := la.LoginRecords(ctx)
 	if errors.Is(err, ErrNoLogins) {
-		return 0, nil, nil
+		return st, nil
 	} else if err != nil {
-		return 0, nil, err
+		return st, err
 	}
 	rb, err := lb.LoginRecords(ctx)
 	if errors.Is(err, ErrNoLogins) || unsupported(err) {
-		return 0, nil, nil
+		return st, nil
 	} else if err != nil {
-		return 0, nil, err
+		return st, err
 	}
-	toA, toB := newerRecords(rb, ra, users), newerRecords(ra, rb, users)
-	var live []string
-	for _, r := range append(toA, toB...) {
-		if !r.Deleted {
-			live = append(live, r.Name)
+	toA, toB := newerRecords(rb, ra, opts.Users), newerRecords(ra, rb, opts.Users)
+	for _, x := range []struct {
+		recs []auth.Record
+		have []auth.Record
+	}{{toA, ra}, {toB, rb}} {
+		live := make(map[string]bool)
+		for _, r := range x.have {
+			live[r.Name] = !r.Deleted
+		}
+		for _, r := range x.recs {
+			if r.Deleted || live[r.Name] {
+				continue
+			}
+			us, err := SyncUser(ctx, a, b, r.Name, opts)
+			us.Users = 0 // counted by Sync's round of users
+			st.add(us)
+			if err != nil {
+				return st, fmt.Errorf("user %s: %w", r.Name, err)
+			}
 		}
 	}
-	n := 0
 	if len(toA) > 0 {
 		k, err := la.ApplyLogins(ctx, toA)
-		n += k
+		st.Logins += k
 		if err != nil {
-			return n, live, err
+			return st, err
 		}
 	}
 	if len(toB) > 0 {
 		k, err := lb.ApplyLogins(ctx, toB)
-		n += k
+		st.Logins += k
 		if err != nil {
-			return n, live, err
+			return st, err
 		}
 	}
-	return n, live, nil
+	return st, nil
 }
 
 // newerRecords returns the records of from that win over those of to (or

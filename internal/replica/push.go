@@ -97,16 +97,7 @@ func (p *Pusher) syncSettings(ctx context.Context, c *Client, force bool, last *
 	if !force && !dirty && clock == *last {
 		return nil
 	}
-	_, live, err := SyncLogins(ctx, p.Local, c, nil)
-	if len(live) > 0 {
-		// A new login's mail store must exist on both sides before the
-		// user can log in there: sync those users now.
-		p.mu.Lock()
-		for _, u := range live {
-			p.dirty[u] = true
-		}
-		p.mu.Unlock()
-	}
+	_, err := SyncLogins(ctx, p.Local, c, Options{Logger: p.logger()})
 	if err == nil {
 		_, err = SyncQuotas(ctx, p.Local, c, nil)
 	}

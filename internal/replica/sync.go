@@ -74,12 +74,12 @@ func Sync(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 	}
 	var total Stats
 	// Logins first, so a user's login exists wherever its mail arrives.
-	n, live, err := SyncLogins(ctx, a, b, opts.Users)
-	total.Logins = n
+	st, err := SyncLogins(ctx, a, b, opts)
+	total.add(st)
 	if err != nil {
 		return total, fmt.Errorf("accounts: %w", err)
 	}
-	n, err = SyncQuotas(ctx, a, b, opts.Users)
+	n, err := SyncQuotas(ctx, a, b, opts.Users)
 	total.Quotas = n
 	if err != nil {
 		return total, fmt.Errorf("quota settings: %w", err)
@@ -94,8 +94,7 @@ func Sync(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 		if err != nil {
 			return total, err
 		}
-		// A login new on one side gets its mail store there too.
-		users = append(append(ua, ub...), live...)
+		users = append(ua, ub...)
 		slices.Sort(users)
 		users = slices.Compact(users)
 	}
