@@ -10,21 +10,7 @@ import (
 )
 
 // Problem is one inconsistency Check found.
-type Problem struct {
-	Mailbox string    // mailbox name, "" when not about one mailbox
-	UID     store.UID // 0 when not about one message
-	What    string
-}
-
-func (p Problem) String() string {
-	switch {
-	case p.Mailbox == "":
-		return p.What
-	case p.UID == 0:
-		return fmt.Sprintf("mailbox %q: %s", p.Mailbox, p.What)
-	}
-	return fmt.Sprintf("mailbox %q UID %d: %s", p.Mailbox, p.UID, p.What)
-}
+type Problem = store.Problem
 
 // Check verifies a user's store and returns what is wrong: every
 // message's contents and body (inline or blob file) exist and the body
@@ -359,3 +345,6 @@ func (c *checker) checkContents() error {
 		return nil
 	})
 }
+
+var _ store.Checker = (*Store)(nil)
+var _ store.Repairer = (*Store)(nil)
