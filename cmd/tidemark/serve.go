@@ -25,7 +25,6 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/retention"
 	"github.com/tidemark-mail/tidemark/internal/server"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/tlscert"
 	"github.com/tidemark-mail/tidemark/internal/wire"
@@ -143,7 +142,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	// The store enforces the same message size limit as the IMAP literal
 	// and LMTP SIZE checks, so every path into it agrees.
-	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
+	raw, err := openStore(ctx, cfg.Store, cfg.DataDir, storeOptions{MaxMessageSize: int64(cfg.Limits.MaxMessageSize), Watch: true})
 	if err != nil {
 		return err
 	}

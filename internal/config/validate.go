@@ -23,6 +23,18 @@ func (c *Config) Validate() Errors {
 	if c.DataDir == "" {
 		add("data_dir", "must not be empty")
 	}
+	switch c.Store.Kind {
+	case StoreEmbedded:
+		if c.Store.DSN != "" {
+			add("store.dsn", "only used with kind = %q", StorePostgres)
+		}
+	case StorePostgres:
+		if c.Store.DSN == "" {
+			add("store.dsn", "must be set for kind = %q", StorePostgres)
+		}
+	default:
+		add("store.kind", "%q is not one of %s, %s", c.Store.Kind, StoreEmbedded, StorePostgres)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

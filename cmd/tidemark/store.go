@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/tidemark-mail/tidemark/internal/config"
+	"github.com/tidemark-mail/tidemark/internal/pgstore"
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// storeOptions are what a command asks of the mail store.
+type storeOptions struct {
+	MaxMessageSize int64
+	// Watch: hear of other processes' commits (a serving process); a
+	// one-shot command leaves it off.
+	Watch bool
+}
+
+// openStore opens the mail store the configuration names. It is the one
+// place the program chooses a backend: every subcommand opens its store
+// here, so none of them knows which kind it talks to.
+func openStore(ctx context.Context, sc config.Store, dataDir string, o storeOptions) (store.Store, error) {
+	switch sc.Kind {
+	case "", config.StoreEmbedded:
+		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize})
+	case config.StorePostgres:
+		return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch})
+	}
+	return nil, fmt.Errorf("unknown store kind %q", sc.Kind)
+}
+
+// configFlag adds --config to a subcommand that uses the mail store: the
+// file's [store] section picks the backend (default: the embedded store
+// in the data directory). TIDEMARK_CONFIG gives the default.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", os.Getenv("TIDEMARK_CONFIG"), "configuration `FILE` whose [store] section names the mail store")
+}
+
+// storeConfig reads the [store] section of the configuration file at
+// path; no file means the embedded store.
+func storeConfig(path string) (config.Store, error) {
+	if path == "" {
+		return config.Store{Kind: config.StoreEmbedded}, nil
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		return config.Store{}, err
+	}
+	return c.Store, nil
+}
+
+// openConfiguredStore is storeConfig then openStore.
+func openConfiguredStore(ctx context.Context, configPath, dataDir string, o storeOptions) (store.Store, error) {
+	sc, err := storeConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, sc, dataDir, o)
+}
