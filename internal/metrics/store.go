@@ -146,3 +146,7 @@ func (t *timedAccount) Usage(ctx context.Context) (_ store.Usage, err error) {
 	defer t.m.timeStore("usage", time.Now(), &err)
 	return t.a.Usage(ctx)
 }
+
+// Shared passes on whether the wrapped store is written by other
+// processes too (store.Shared), which the open-mailbox cache must know.
+func (s *timedStore) Shared() bool { return store.IsShared(s.Store) }

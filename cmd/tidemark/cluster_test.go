@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/pgstore"
+	"github.com/tidemark-mail/tidemark/internal/pgtest"
+)
+
+// startNode starts `tidemark serve` on the PostgreSQL database dsn with a
+// data directory of its own (accounts stay per node: "joe" is added to
+// each), plain IMAP on a free loopback port.
+func startNode(t *testing.T, bin, dsn string) *servedBinary {
+	t.Helper()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	accts, err := auth.OpenAccountsWith(data, auth.Options{
+		Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := accts.Add("joe", "secret-pass"); err != nil {
+		t.Fatal(err)
+	}
+	accts.Close()
+	conf := filepath.Join(dir, "tidemark.toml")
+	err = os.WriteFile(conf, []byte(fmt.Sprintf(`data_dir = %q
+[store]
+kind = "postgres"
+dsn = %q
+[log]
+format = "json"
+[imap]
+listen = "127.0.0.1:0"
+[imaps]
+listen = ""
+`, data, dsn)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := startServe(t, bin, "--config", conf)
+	sb.waitLog("listening")
+	return sb
+}
+
+func login(t *testing.T, addr string, opts *imapclient.Options) *imapclient.Client {
+	t.Helper()
+	cl, err := imapclient.DialInsecure(addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	if err := cl.Login("joe", "secret-pass").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// TestTwoNodesOneDatabase runs two Tidemark processes on one PostgreSQL
+// database. A flag set through node A reaches a client IDLing on node B;
+// \Deleted set through A and EXPUNGE sent to B really removes the
+// message (B's in-memory copy of the mailbox checks the store first).
+func TestTwoNodesOneDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary twice")
+	}
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	st, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateUser(ctx, "joe"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	bin := buildTidemark(t)
+	nodeA, nodeB := startNode(t, bin, dsn), startNode(t, bin, dsn)
+
+	flagsSeen := make(chan []imap.Flag, 10)
+	b := login(t, nodeB.addrs["imap"], &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Fetch: func(msg *imapclient.FetchMessageData) {
+				if buf, err := msg.Collect(); err == nil && buf.Flags != nil {
+					flagsSeen <- buf.Flags
+				}
+			},
+		},
+	})
+	a := login(t, nodeA.addrs["imap"], nil)
+	for i := range 3 {
+		msg := fmt.Sprintf("Subject: m%d\r\nMessage-ID: <m%d@x>\r\n\r\nbody\r\n", i, i)
+		cmd := a.Append("INBOX", int64(len(msg)), nil)
+		cmd.Write([]byte(msg))
+		cmd.Close()
+		if _, err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sel, err := b.Select("INBOX", nil).Wait(); err != nil || sel.NumMessages != 3 {
+		t.Fatalf("node B selects %+v, %v", sel, err)
+	}
+	if _, err := a.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	// IDLE on B hears of a flag set on A.
+	idle, err := b.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store(imap.UIDSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case fl := <-flagsSeen:
+		if !slices.Contains(fl, imap.FlagFlagged) {
+			t.Fatalf("IDLE on node B got flags %v", fl)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("IDLE on node B was not told of the flag set on node A")
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	// \Deleted on A, EXPUNGE on B at once: B must not answer from a stale
+	// copy that has not heard of the flag yet.
+	for round := 0; round < 3; round++ {
+		uid := imap.UID(3 - round)
+		if err := a.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			t.Fatal(err)
+		}
+		gone, err := b.Expunge().Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gone) != 1 {
+			t.Fatalf("round %d: EXPUNGE on node B removed %v, want one message", round, gone)
+		}
+	}
+	stA, err := a.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil || *stA.NumMessages != 0 {
+		t.Fatalf("node A status after expunges on B: %+v %v", stA, err)
+	}
+}
