@@ -90,6 +90,9 @@ func (s *Store) listen(ctx context.Context, dsn string, ready chan<- error) {
 	first := true
 	pause := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		if f := s.beforeReconnect.Load(); !first && f != nil {
+			(*f)()
+		}
 		conn, err := pgx.Connect(ctx, dsn)
 		if err == nil {
 			_, err = conn.Exec(ctx, "LISTEN "+channelName)

@@ -57,6 +57,9 @@ type Store struct {
 	// listener, for tests and metrics.
 	received   atomic.Int64
 	reconnects atomic.Int64
+	// beforeReconnect, when set (by tests), runs before each
+	// reconnection of the listener.
+	beforeReconnect atomic.Pointer[func()]
 }
 
 type mailboxKey struct {
