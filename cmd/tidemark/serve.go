@@ -163,6 +163,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		MaxFailuresPerUser: orUnlimited(l.MaxAuthFailuresPerUser),
 		FailureWindow:      l.AuthFailureWindow.D(),
 		Cooldown:           l.AuthCooldown.D(),
+		UserBrakeFailures:  orUnlimited(l.AuthUserBrake),
+		UserBrakeInterval:  l.AuthUserBrakeInterval.D(),
 	})
 	if err != nil {
 		return err

@@ -36,11 +36,19 @@ type Options struct {
 	// FailureDelay is how long a failed or throttled attempt waits before
 	// its answer. Default 1 s; negative: no delay.
 	FailureDelay time.Duration
-	// MaxFailuresPerIP and MaxFailuresPerUser are the failures allowed per
-	// key within FailureWindow before the key is blocked for Cooldown.
-	// Defaults 20 and 10; negative: unlimited.
+	// MaxFailuresPerIP is the failures allowed from one address (IPv6: one
+	// /64) within FailureWindow before the address is blocked for Cooldown.
+	// MaxFailuresPerUser is the same for one user at one address: failures
+	// from elsewhere never lock out a user's correct password from an
+	// address that has not failed. Defaults 20 and 10; negative: unlimited.
 	MaxFailuresPerIP   int
 	MaxFailuresPerUser int
+	// UserBrakeFailures is the failures for one user from all addresses
+	// together within FailureWindow after which that user's password
+	// checks are spaced UserBrakeInterval apart (queued, never refused).
+	// Defaults 100 and 1 s; negative UserBrakeFailures: no brake.
+	UserBrakeFailures int
+	UserBrakeInterval time.Duration
 	// FailureWindow defaults to 15 minutes, Cooldown to 5 minutes.
 	FailureWindow time.Duration
 	Cooldown      time.Duration
@@ -67,6 +75,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxFailuresPerUser == 0 {
 		o.MaxFailuresPerUser = 10
 	}
+	if o.UserBrakeFailures == 0 {
+		o.UserBrakeFailures = 100
+	}
+	if o.UserBrakeInterval <= 0 {
+		o.UserBrakeInterval = time.Second
+	}
 	if o.FailureWindow <= 0 {
 		o.FailureWindow = 15 * time.Minute
 	}
@@ -92,8 +106,11 @@ type Accounts struct {
 	opts   Options
 	hashes chan struct{} // semaphore of MaxConcurrentHashes slots
 	cache  *credCache
-	byIP   *failureLimiter
-	byUser *failureLimiter
+	byIP   *failureLimiter // per address
+	byPair *failureLimiter // per user and address
+	byUser *userBrake      // per user, all addresses
+	// sleep waits for the brake; tests replace it to observe the waits.
+	sleep func(context.Context, time.Duration) error
 	// dummy is a well-formed record with the current parameters, verified
 	// against when the user does not exist so that the answer takes as long.
 	dummy phcHash
@@ -128,7 +145,9 @@ func OpenAccountsWith(dataDir string, opts Options) (*Accounts, error) {
 		hashes: make(chan struct{}, opts.MaxConcurrentHashes),
 		cache:  newCredCache(opts.CacheTTL),
 		byIP:   newFailureLimiter(opts.MaxFailuresPerIP, opts.FailureWindow, opts.Cooldown),
-		byUser: newFailureLimiter(opts.MaxFailuresPerUser, opts.FailureWindow, opts.Cooldown),
+		byPair: newFailureLimiter(opts.MaxFailuresPerUser, opts.FailureWindow, opts.Cooldown),
+		byUser: newUserBrake(opts.UserBrakeFailures, opts.FailureWindow, opts.UserBrakeInterval),
+		sleep:  sleepCtx,
 		dummy:  dummy,
 	}, nil
 }

@@ -14,34 +14,59 @@ import (
 // operational error that is neither (database unreadable, damaged record,
 // ctx done). Failures are answered only after Options.FailureDelay.
 //
+// Limits (see the package documentation): failures per address, failures
+// per user and address pair, and a slower brake on a user's failures from
+// all addresses together. Only failures are counted; attempts in flight
+// wait their turn rather than being refused.
+//
 // The answer does not say whether the user exists, in content or in time:
 // an unknown user costs the same argon2id computation as a wrong password.
 func (a *Accounts) Authenticate(ctx context.Context, name, password string, remote netip.Addr) error {
 	ipKey := addrKey(remote)
 	user, nameErr := NormalizeName(name)
 
-	now := a.opts.Now()
-	if ipKey != "" && !a.byIP.begin(ipKey, now) {
-		a.failureDelay(ctx)
-		return ErrThrottled
-	}
-	if nameErr == nil && !a.byUser.begin(user, now) {
-		if ipKey != "" {
-			a.byIP.end(ipKey, now, false, false)
+	if ipKey != "" {
+		ok, err := a.byIP.begin(ctx, ipKey, a.opts.Now)
+		if err != nil {
+			return err
 		}
-		a.failureDelay(ctx)
-		return ErrThrottled
+		if !ok {
+			a.failureDelay(ctx)
+			return ErrThrottled
+		}
+	}
+	if nameErr == nil {
+		ok, err := a.byPair.begin(ctx, pairKey(user, ipKey), a.opts.Now)
+		if err == nil && ok {
+			err = a.sleep(ctx, a.byUser.turn(user, a.opts.Now()))
+			if err != nil {
+				a.byPair.end(pairKey(user, ipKey), a.opts.Now(), false, false)
+			}
+		}
+		if err != nil || !ok {
+			if ipKey != "" {
+				a.byIP.end(ipKey, a.opts.Now(), false, false)
+			}
+			if err != nil {
+				return err
+			}
+			a.failureDelay(ctx)
+			return ErrThrottled
+		}
 	}
 
 	ok, err := a.verify(ctx, user, nameErr, password)
 
-	now = a.opts.Now()
+	now := a.opts.Now()
 	failed := err == nil && !ok
 	if ipKey != "" {
 		a.byIP.end(ipKey, now, failed, false)
 	}
 	if nameErr == nil {
-		a.byUser.end(user, now, failed, ok)
+		a.byPair.end(pairKey(user, ipKey), now, failed, ok)
+		if failed {
+			a.byUser.failed(user, now)
+		}
 	}
 	switch {
 	case err != nil:
@@ -118,13 +143,20 @@ func (a *Accounts) rehash(ctx context.Context, user, oldRec, password string) (s
 }
 
 func (a *Accounts) failureDelay(ctx context.Context) {
-	if a.opts.FailureDelay <= 0 {
-		return
+	sleepCtx(ctx, a.opts.FailureDelay)
+}
+
+// sleepCtx waits d, or until ctx ends (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
 	}
-	t := time.NewTimer(a.opts.FailureDelay)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return nil
 	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -66,7 +66,10 @@ func TestFailureIsDelayed(t *testing.T) {
 	}
 }
 
-func TestThrottlePerUser(t *testing.T) {
+// TestThrottlePerUserAndAddress: failures count per user at one address;
+// the right password from that address is refused while the pair is
+// blocked, and never from an address that has not failed.
+func TestThrottlePerUserAndAddress(t *testing.T) {
 	clock := newFakeClock()
 	opts := testOptions()
 	opts.MaxFailuresPerUser = 3
@@ -77,32 +80,165 @@ func TestThrottlePerUser(t *testing.T) {
 	if err := a.Add("hank", "right"); err != nil {
 		t.Fatal(err)
 	}
-	// Failures from different addresses all count against the user.
 	for i := range 3 {
-		ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
-		if err := a.Authenticate(ctx, "hank", "wrong", ip); !errors.Is(err, ErrAuthFailed) {
+		if err := a.Authenticate(ctx, "hank", "wrong", peer1); !errors.Is(err, ErrAuthFailed) {
 			t.Fatalf("failure %d: %v, want ErrAuthFailed", i, err)
 		}
 	}
 	// Now refused without the password being checked: even the right one.
-	if err := a.Authenticate(ctx, "Hank", "right", peer2); !errors.Is(err, ErrThrottled) {
+	if err := a.Authenticate(ctx, "Hank", "right", peer1); !errors.Is(err, ErrThrottled) {
 		t.Fatalf("right password while blocked: %v, want ErrThrottled", err)
 	}
-	// Other users are unaffected.
+	// The same user from an address that has not failed gets in.
+	if err := a.Authenticate(ctx, "hank", "right", peer2); err != nil {
+		t.Fatalf("right password from another address: %v", err)
+	}
+	// Other users at the blocked pair's address are unaffected.
 	if err := a.Add("ida", "pw"); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Authenticate(ctx, "ida", "pw", peer2); err != nil {
+	if err := a.Authenticate(ctx, "ida", "pw", peer1); err != nil {
 		t.Errorf("other user while hank is blocked: %v", err)
 	}
 	clock.advance(opts.Cooldown - time.Second)
-	if err := a.Authenticate(ctx, "hank", "right", peer2); !errors.Is(err, ErrThrottled) {
+	if err := a.Authenticate(ctx, "hank", "right", peer1); !errors.Is(err, ErrThrottled) {
 		t.Fatalf("just before cooldown ends: %v, want ErrThrottled", err)
 	}
 	clock.advance(2 * time.Second)
-	if err := a.Authenticate(ctx, "hank", "right", peer2); err != nil {
+	if err := a.Authenticate(ctx, "hank", "right", peer1); err != nil {
 		t.Fatalf("after cooldown: %v", err)
 	}
+}
+
+// TestNoLockoutFromElsewhere is the lockout attack: wrong passwords for a
+// user from many addresses (an IPv6 /48 holds 65,536 /64s) used to block
+// the user everywhere. The owner's right password from an address that has
+// not failed must still get in.
+func TestNoLockoutFromElsewhere(t *testing.T) {
+	opts := testOptions()
+	opts.MaxFailuresPerIP = 20
+	opts.MaxFailuresPerUser = 10
+	opts.UserBrakeFailures = -1
+	a := openTest(t, t.TempDir(), opts)
+	if err := a.Add("vic", "right"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		ip := netip.MustParseAddr(fmt.Sprintf("2001:db8:1:%x::1", i))
+		for range 10 {
+			a.Authenticate(ctx, "vic", "wrong", ip)
+		}
+		if err := a.Authenticate(ctx, "vic", "right", ip); !errors.Is(err, ErrThrottled) {
+			t.Fatalf("attacker address %v after 10 failures: %v, want ErrThrottled", ip, err)
+		}
+	}
+	if err := a.Authenticate(ctx, "vic", "right", netip.MustParseAddr("2001:db8:ffff::5")); err != nil {
+		t.Fatalf("owner from a clean address: %v", err)
+	}
+	if err := a.Authenticate(ctx, "vic", "right", netip.Addr{}); err != nil {
+		t.Fatalf("owner without a network peer: %v", err)
+	}
+}
+
+// TestUserBrake: past UserBrakeFailures failures from all addresses, the
+// user's checks are spaced UserBrakeInterval apart, queued and never
+// refused; other users are not braked.
+func TestUserBrake(t *testing.T) {
+	clock := newFakeClock()
+	opts := testOptions()
+	opts.UserBrakeFailures = 5
+	opts.UserBrakeInterval = time.Second
+	opts.FailureWindow = time.Minute
+	opts.Now = clock.now
+	a := openTest(t, t.TempDir(), opts)
+	var waits []time.Duration
+	a.sleep = func(_ context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		return nil
+	}
+	for _, u := range []string{"walt", "xena"} {
+		if err := a.Add(u, "right"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+		if err := a.Authenticate(ctx, "walt", "wrong", ip); !errors.Is(err, ErrAuthFailed) {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	for _, w := range waits {
+		if w != 0 {
+			t.Fatalf("braked before the threshold: %v", waits)
+		}
+	}
+	waits = nil
+	for range 3 {
+		a.Authenticate(ctx, "walt", "wrong", peer2)
+	}
+	if err := a.Authenticate(ctx, "walt", "right", peer1); err != nil {
+		t.Fatalf("braked user, right password: %v", err)
+	}
+	want := []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}
+	if fmt.Sprint(waits) != fmt.Sprint(want) {
+		t.Errorf("waits %v, want %v", waits, want)
+	}
+	waits = nil
+	if err := a.Authenticate(ctx, "xena", "right", peer2); err != nil || fmt.Sprint(waits) != "[0s]" {
+		t.Errorf("other user: %v, waits %v", err, waits)
+	}
+	// The brake ends with the window.
+	clock.advance(2 * opts.FailureWindow)
+	waits = nil
+	a.Authenticate(ctx, "walt", "right", peer1)
+	if fmt.Sprint(waits) != "[0s]" {
+		t.Errorf("after the window: waits %v", waits)
+	}
+}
+
+// TestManyCorrectLoginsFromOneAddress: 100 concurrent correct logins from
+// one address (a webmail front end, an office behind NAT) all get in,
+// while a storm of wrong passwords for the same users comes from other
+// addresses. Attempts in flight used to count as failures and refuse them.
+func TestManyCorrectLoginsFromOneAddress(t *testing.T) {
+	opts := testOptions()
+	opts.MaxFailuresPerIP = 20
+	opts.MaxFailuresPerUser = 10
+	opts.CacheTTL = -1 // every login hashes, so attempts overlap
+	opts.MaxConcurrentHashes = 2
+	a := openTest(t, t.TempDir(), opts)
+	users := make([]string, 10)
+	for i := range users {
+		users[i] = fmt.Sprintf("office%d", i)
+		if err := a.Add(users[i], "pw-"+users[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	good := make(chan error, 100)
+	var storm sync.Map
+	for i := range 100 {
+		u := users[i%len(users)]
+		wg.Go(func() { good <- a.Authenticate(ctx, u, "pw-"+u, peer1) })
+		wg.Go(func() {
+			ip := netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 7)})
+			err := a.Authenticate(ctx, u, "guess", ip)
+			storm.Store(i, err)
+		})
+	}
+	wg.Wait()
+	close(good)
+	for err := range good {
+		if err != nil {
+			t.Errorf("correct login from the busy address: %v", err)
+		}
+	}
+	storm.Range(func(_, v any) bool {
+		if err, _ := v.(error); !errors.Is(err, ErrAuthFailed) && !errors.Is(err, ErrThrottled) {
+			t.Errorf("wrong password: %v", err)
+		}
+		return true
+	})
 }
 
 func TestSuccessResetsUserCount(t *testing.T) {
@@ -149,7 +285,7 @@ func TestFailureWindowExpires(t *testing.T) {
 	}
 	clock.advance(2 * opts.FailureWindow)
 	a.Authenticate(ctx, "kim", "right", peer1) // triggers a sweep
-	if n := a.byUser.size(); n != 1 {
+	if n := a.byPair.size(); n != 1 {
 		t.Errorf("user limiter tracks %d keys after sweep, want 1 (the current attempt)", n)
 	}
 }
@@ -216,10 +352,9 @@ func TestThrottleCountsAttemptsInFlight(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	results := make(chan error, 20)
-	for i := range 20 {
+	for range 20 {
 		wg.Go(func() {
-			ip := netip.AddrFrom4([4]byte{203, 0, 113, byte(i)})
-			results <- a.Authenticate(ctx, "noah", "wrong", ip)
+			results <- a.Authenticate(ctx, "noah", "wrong", peer1)
 		})
 	}
 	wg.Wait()

@@ -25,12 +25,19 @@
 //
 // Authenticate is the only place a password is checked. It applies, in order:
 //
-//  1. Throttling: failures are counted per client address (IPv6 by /64) and
-//     per user in a fixed window; once a key reaches its limit, attempts are
-//     refused with ErrThrottled for a cooling period without the password
-//     being looked at. Attempts in flight count against the limit, so many
-//     parallel connections cannot race past it. A successful login clears
-//     the user's count but not the address's.
+//  1. Throttling, on failures only: failures are counted per client
+//     address (IPv6 by /64) and per user at one address, in a fixed window;
+//     once a key reaches its limit, attempts are refused with ErrThrottled
+//     for a cooling period without the password being looked at. So
+//     failures from elsewhere never lock a user out of an address that has
+//     not failed. A slower brake counts a user's failures from all
+//     addresses together: past its threshold that user's checks are spaced
+//     apart (queued, never refused), which bounds guessing from many
+//     addresses. Attempts in flight are bounded by the failures still
+//     allowed and wait for a slot rather than being refused, so parallel
+//     connections cannot race past a limit and a busy address with correct
+//     passwords is slowed, never refused. A successful login clears the
+//     pair's count but not the address's.
 //  2. A verified-credential cache: after a successful login, the user's
 //     entry holds an HMAC-SHA-256 of the password under a key drawn at
 //     random when the process starts, with the hash record it was checked

@@ -108,14 +108,19 @@ type Limits struct {
 	MaxMessageSize  Size `toml:"max_message_size"` // APPEND literal and LMTP message
 	MaxConnsPerIP   int  `toml:"max_conns_per_ip"` // 0: unlimited
 	MaxSessionsUser int  `toml:"max_sessions_per_user"`
-	// Failed logins allowed per address and per user within
-	// AuthFailureWindow before they are refused for AuthCooldown.
+	// Failed logins allowed per address and per user at one address
+	// within AuthFailureWindow before they are refused for AuthCooldown.
 	MaxAuthFailuresPerIP   int      `toml:"max_auth_failures_per_ip"`
 	MaxAuthFailuresPerUser int      `toml:"max_auth_failures_per_user"`
 	AuthFailureWindow      Duration `toml:"auth_failure_window"`
 	AuthCooldown           Duration `toml:"auth_cooldown"`
-	IdleTimeout            Duration `toml:"idle_timeout"`
-	MaxBadCommands         int      `toml:"max_bad_commands"`
+	// A user's failures from all addresses within AuthFailureWindow after
+	// which that user's password checks are spaced AuthUserBrakeInterval
+	// apart (0: no brake).
+	AuthUserBrake         int      `toml:"auth_user_brake"`
+	AuthUserBrakeInterval Duration `toml:"auth_user_brake_interval"`
+	IdleTimeout           Duration `toml:"idle_timeout"`
+	MaxBadCommands        int      `toml:"max_bad_commands"`
 }
 
 // Quota sets storage and message-count limits (RFC 9208). Zero means
@@ -168,6 +173,8 @@ func Default() Config {
 			MaxAuthFailuresPerUser: 10,
 			AuthFailureWindow:      Duration(15 * time.Minute),
 			AuthCooldown:           Duration(5 * time.Minute),
+			AuthUserBrake:          100,
+			AuthUserBrakeInterval:  Duration(time.Second),
 			IdleTimeout:            Duration(30 * time.Minute),
 			MaxBadCommands:         20,
 		},

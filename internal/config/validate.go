@@ -115,6 +115,12 @@ func (c *Config) Validate() Errors {
 	if l.AuthCooldown <= 0 {
 		add("limits.auth_cooldown", "must be positive")
 	}
+	if l.AuthUserBrake < 0 {
+		add("limits.auth_user_brake", "must not be negative")
+	}
+	if l.AuthUserBrakeInterval <= 0 {
+		add("limits.auth_user_brake_interval", "must be positive")
+	}
 	if l.MaxBadCommands < 1 {
 		add("limits.max_bad_commands", "must be at least 1")
 	}

@@ -33,3 +33,30 @@ func TestPathBesideModule(t *testing.T) {
 		t.Fatalf("Path() = %q, want %q", got, want)
 	}
 }
+
+// Outside any module, with the variable unset, there is no place to look.
+func TestPathOutsideModule(t *testing.T) {
+	t.Setenv("TIDEMARK_BENCH_MBOX", "")
+	t.Chdir(t.TempDir())
+	if got := Path(); got != "" {
+		t.Fatalf("Path() = %q outside a module", got)
+	}
+}
+
+// The path is relative to the module, never a fixed place on some machine:
+// from this package it is ../shared/data/bench.mbox beside the module root.
+func TestPathIsBesideThisModule(t *testing.T) {
+	t.Setenv("TIDEMARK_BENCH_MBOX", "")
+	wd, _ := os.Getwd()
+	root := filepath.Dir(filepath.Dir(wd)) // internal/corpus -> module root
+	want := filepath.Join(filepath.Dir(root), "shared", "data", "bench.mbox")
+	if got := Path(); got != want {
+		t.Fatalf("Path() = %q, want %q", got, want)
+	}
+	if _, err := os.Stat(want); err != nil {
+		if Required() {
+			t.Fatalf("corpus required (TIDEMARK_CI) but missing: %v", err)
+		}
+		t.Logf("corpus not present here: %v", err)
+	}
+}

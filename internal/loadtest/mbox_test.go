@@ -50,6 +50,9 @@ func TestReadMboxBenchCorpus(t *testing.T) {
 	path := corpus.Path()
 	msgs, err := ReadMbox(path)
 	if err != nil {
+		if corpus.Required() {
+			t.Fatalf("bench corpus required: %v", err)
+		}
 		t.Skipf("bench corpus not available: %v", err)
 	}
 	if len(msgs) != 2000 {

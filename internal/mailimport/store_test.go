@@ -332,6 +332,9 @@ func TestRoundTripFromMbox(t *testing.T) {
 func TestImportBenchMbox(t *testing.T) {
 	path := corpus.Path()
 	if _, err := os.Stat(path); err != nil {
+		if corpus.Required() {
+			t.Fatalf("corpus required: %v", err)
+		}
 		t.Skipf("%s not present", path)
 	}
 	if testing.Short() {

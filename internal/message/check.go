@@ -8,13 +8,13 @@ import "fmt"
 // part's body, decoded sizes are plausible. It is for tests and for
 // checking stored data; it reports the first violation.
 func (s *Structure) Check() error {
-	if s.Body == nil {
+	if s.Root() == nil {
 		return fmt.Errorf("message: no body part")
 	}
-	if s.Body.HeaderOffset != 0 || s.Body.EndOffset != s.Size {
-		return fmt.Errorf("message: body spans [%d,%d), message size %d", s.Body.HeaderOffset, s.Body.EndOffset, s.Size)
+	if s.Root().HeaderOffset != 0 || s.Root().EndOffset != s.Size {
+		return fmt.Errorf("message: body spans [%d,%d), message size %d", s.Root().HeaderOffset, s.Root().EndOffset, s.Size)
 	}
-	return checkPart(s.Body, "", 0, s.Size, 0)
+	return checkPart(s.Root(), "", 0, s.Size, 0)
 }
 
 func checkPart(p *Part, name string, lo, hi int64, depth int) error {

@@ -5,18 +5,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
-// Stored form of a Structure, version 1. Integers are unsigned varints
+// Stored form of a Structure, version 2. Integers are unsigned varints
 // (encoding/binary) unless said otherwise; a string is its length then its
 // bytes; a list is its length then its elements.
 //
-//	byte     version (1)
+//	byte     version (2)
 //	uvarint  Size
 //	envelope Envelope
-//	part     Body
 //	search   Search
+//	uvarint  length of the part tree that follows
+//	part     Body
+//
+// Version 1 (still read) is the same without the tree's length and with
+// search after the part tree. Version 2 puts the part tree last and
+// announces its length so that a reader can take the envelope and the search
+// fields and leave the tree undecoded until a command needs it
+// (UnmarshalShallow, Structure.Root).
 //
 // envelope: string Date, Subject, InReplyTo, MessageID; byte flags (bit 0:
 // Sender is From, bit 1: Reply-To is From); address lists From, [Sender],
@@ -37,24 +45,72 @@ import (
 // and varint zone offset in seconds, or the single varint 0 then 1<<62 for
 // the zero time (see putTime); string MessageID, InReplyTo; list of string
 // References.
-const codecVersion = 1
+const codecVersion = 2
 
-// Marshal encodes s for storage (the versioned binary form above).
+// codecV1 is the previous stored form, still decoded.
+const codecV1 = 1
+
+// Marshal encodes s for storage (the versioned binary form above). A part
+// tree whose stored form would pass MaxStructureBytes is replaced by the
+// top-level part alone, as an opaque leaf.
 func (s *Structure) Marshal() ([]byte, error) {
-	if s.Body == nil {
+	root := s.Root()
+	if root == nil {
 		return nil, errors.New("message: marshal: structure without body")
 	}
 	e := encoder{buf: make([]byte, 0, 512)}
 	e.buf = append(e.buf, codecVersion)
 	e.uvarint(uint64(s.Size))
 	e.envelope(&s.Envelope)
-	e.part(s.Body)
 	e.search(&s.Search)
+	var tree []byte
+	if s.Body == nil && s.tree != nil {
+		tree = []byte(s.tree.raw)
+	} else {
+		t := encoder{buf: make([]byte, 0, 256)}
+		t.part(root)
+		tree = t.buf
+	}
+	if len(e.buf)+len(tree) > MaxStructureBytes {
+		t := encoder{}
+		t.part(opaqueLeaf(root))
+		tree = t.buf
+	}
+	e.uvarint(uint64(len(tree)))
+	e.buf = append(e.buf, tree...)
 	return e.buf, nil
 }
 
-// Unmarshal decodes what Marshal produced.
+// opaqueLeaf is p without its children, kept as bytes.
+func opaqueLeaf(p *Part) *Part {
+	q := *p
+	q.Children, q.Message = nil, nil
+	if q.Type == "multipart" || q.Type == "message" {
+		q.Type, q.Subtype, q.Params = "application", "octet-stream", nil
+		q.DecodedSize = q.Size()
+	}
+	return &q
+}
+
+// Unmarshal decodes what Marshal produced, the part tree included.
 func Unmarshal(b []byte) (*Structure, error) {
+	s, err := unmarshal(b, false)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// UnmarshalShallow decodes the envelope and search fields of a stored
+// structure and checks its part tree without building it: Body stays nil
+// and Root builds the tree the first time a caller needs it. FETCH FLAGS,
+// ENVELOPE or RFC822.SIZE and the quota checks read no tree at all. Stored
+// forms older than version 2 are decoded whole.
+func UnmarshalShallow(b []byte) (*Structure, error) {
+	return unmarshal(b, true)
+}
+
+func unmarshal(b []byte, shallow bool) (*Structure, error) {
 	if len(b) == 0 {
 		return nil, errors.New("message: unmarshal: empty input")
 	}
@@ -64,16 +120,36 @@ func Unmarshal(b []byte) (*Structure, error) {
 		if err := json.Unmarshal(b, s); err != nil {
 			return nil, fmt.Errorf("message: unmarshal: %w", err)
 		}
+		if s.Body != nil {
+			s.Body = boundParts(s.Body)
+		}
 		return s, nil
-	}
-	if b[0] != codecVersion {
-		return nil, fmt.Errorf("message: unmarshal: unknown version %d", b[0])
 	}
 	d := decoder{src: string(b), pos: 1}
 	s := &Structure{Size: int64(d.uvarint())}
 	d.envelope(&s.Envelope)
-	s.Body = d.part(0)
-	d.search(&s.Search)
+	switch b[0] {
+	case codecV1:
+		s.Body = d.part(0)
+		d.search(&s.Search)
+	case codecVersion:
+		d.search(&s.Search)
+		n := d.count()
+		start := d.pos
+		if shallow {
+			d.skipPart(0)
+			if d.err == nil && d.pos == start+n {
+				s.tree = &lazyTree{raw: d.src[start:d.pos]}
+			}
+		} else {
+			s.Body = d.part(0)
+		}
+		if d.err == nil && d.pos != start+n {
+			d.err = errCorrupt
+		}
+	default:
+		return nil, fmt.Errorf("message: unmarshal: unknown version %d", b[0])
+	}
 	if d.err == nil && d.pos != len(d.src) {
 		d.err = errCorrupt
 	}
@@ -83,11 +159,66 @@ func Unmarshal(b []byte) (*Structure, error) {
 	return s, nil
 }
 
+// lazyTree is a stored part tree not yet decoded; it was checked when read,
+// so decoding it cannot fail.
+type lazyTree struct {
+	raw  string
+	once sync.Once
+	body *Part
+}
+
+// Root is the message as a part: Body, or for a structure read with
+// UnmarshalShallow the part tree, decoded on first use. It is safe for
+// concurrent use.
+func (s *Structure) Root() *Part {
+	if s.Body != nil || s.tree == nil {
+		return s.Body
+	}
+	t := s.tree
+	t.once.Do(func() {
+		d := decoder{src: t.raw}
+		t.body = d.part(0)
+	})
+	return t.body
+}
+
+// boundParts drops, from a tree decoded from an early stored form, the
+// parts past MaxParts (and MaxChildren in one multipart), so that reading
+// a structure stored before those bounds existed costs no more than one
+// parsed now.
+func boundParts(root *Part) *Part {
+	budget := MaxParts
+	var walk func(p *Part)
+	walk = func(p *Part) {
+		budget--
+		if len(p.Children) > MaxChildren {
+			p.Children = p.Children[:MaxChildren]
+		}
+		for i, c := range p.Children {
+			if budget <= 0 {
+				p.Children = p.Children[:i]
+				break
+			}
+			walk(c)
+		}
+		if p.Message != nil && p.Message.Body != nil {
+			if budget <= 0 {
+				p.Message.Body = &Part{Type: "text", Subtype: "plain",
+					HeaderOffset: p.BodyOffset, BodyOffset: p.BodyOffset, EndOffset: p.BodyOffset}
+			} else {
+				walk(p.Message.Body)
+			}
+		}
+	}
+	walk(root)
+	return root
+}
+
 // UnmarshalEnvelope decodes only the envelope of a stored structure, which
 // comes first in the stored form: FETCH ENVELOPE without the part tree.
 func UnmarshalEnvelope(b []byte) (Envelope, error) {
 	var env Envelope
-	if len(b) == 0 || b[0] != codecVersion {
+	if len(b) == 0 || b[0] != codecVersion && b[0] != codecV1 {
 		s, err := Unmarshal(b)
 		if err != nil {
 			return env, err
@@ -236,9 +367,10 @@ func (e *encoder) search(s *SearchFields) {
 // input, so decoding allocates little beyond the parts themselves. The
 // first error sticks and zero values are returned after it.
 type decoder struct {
-	src string
-	pos int
-	err error
+	src   string
+	pos   int
+	err   error
+	parts int // parts built so far; past MaxParts the rest is skipped
 }
 
 var errCorrupt = errors.New("corrupt structure")
@@ -392,18 +524,94 @@ func (d *decoder) part(depth int) *Part {
 	p.DecodedSize = int64(d.uvarint())
 	flags := d.byte1()
 	p.UnknownEncoding = flags&1 != 0
+	d.parts++
+	// Structures stored before the bounds of Parse existed may hold any
+	// number of parts: build at most MaxParts, MaxChildren in one
+	// multipart, and skip the rest.
 	if n := d.count(); n > 0 {
-		p.Children = make([]*Part, n)
-		for i := range p.Children {
-			p.Children[i] = d.part(depth + 1)
+		p.Children = make([]*Part, 0, min(n, MaxChildren))
+		for i := 0; i < n; i++ {
+			if i >= MaxChildren || d.parts >= MaxParts {
+				d.skipPart(depth + 1)
+				continue
+			}
+			p.Children = append(p.Children, d.part(depth+1))
 		}
 	}
 	if flags&2 != 0 {
 		p.Message = &Embedded{}
 		d.envelope(&p.Message.Envelope)
-		p.Message.Body = d.part(depth + 1)
+		if d.parts >= MaxParts {
+			d.skipPart(depth + 1)
+			p.Message.Body = &Part{Type: "text", Subtype: "plain",
+				HeaderOffset: p.BodyOffset, BodyOffset: p.BodyOffset, EndOffset: p.BodyOffset}
+		} else {
+			p.Message.Body = d.part(depth + 1)
+		}
 	}
 	return p
+}
+
+// skipPart reads past a part as part does, building nothing.
+func (d *decoder) skipPart(depth int) {
+	if depth > maxDecodeDepth {
+		d.fail()
+		return
+	}
+	d.str()
+	d.str()
+	d.skipParams()
+	for range 6 {
+		d.str()
+	}
+	d.skipParams()
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		d.str()
+	}
+	for range 5 {
+		d.uvarint()
+	}
+	flags := d.byte1()
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		d.skipPart(depth + 1)
+	}
+	if flags&2 != 0 {
+		d.skipEnvelope()
+		d.skipPart(depth + 1)
+	}
+}
+
+func (d *decoder) skipParams() {
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		d.str()
+		d.str()
+	}
+}
+
+func (d *decoder) skipAddresses() {
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		d.byte1()
+		for range 4 {
+			d.str()
+		}
+	}
+}
+
+func (d *decoder) skipEnvelope() {
+	for range 4 {
+		d.str()
+	}
+	flags := d.byte1()
+	d.skipAddresses()
+	if flags&1 == 0 {
+		d.skipAddresses()
+	}
+	if flags&2 == 0 {
+		d.skipAddresses()
+	}
+	for range 3 {
+		d.skipAddresses()
+	}
 }
 
 func (d *decoder) search(s *SearchFields) {

@@ -50,6 +50,9 @@ func loadMbox(tb testing.TB) [][]byte {
 	tb.Helper()
 	data, err := os.ReadFile(benchMbox)
 	if err != nil {
+		if corpus.Required() {
+			tb.Fatalf("benchmark mailbox required: %v", err)
+		}
 		tb.Skipf("no benchmark mailbox: %v", err)
 	}
 	return splitMbox(data)

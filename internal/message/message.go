@@ -27,6 +27,19 @@
 // deeper parts are kept as opaque application/octet-stream leaves. Only part
 // headers (each capped at MaxHeaderBytes) are held in memory during the
 // parse; bodies stream through.
+//
+// # Bounds
+//
+// A message is attacker-controlled input that every later FETCH, SEARCH and
+// quota check reads the structure of, so the structure is bounded whatever
+// the message: at most MaxParts parts in all and MaxChildren parts in one
+// multipart (a delimiter line past either bound is not a delimiter: it and
+// what follows stay text of the part being read, as opaque bytes), at most
+// MaxHeaderTotal bytes of part headers parsed over the whole message (later
+// part headers are kept as bytes but their fields ignored), and a stored form
+// of at most MaxStructureBytes (Marshal keeps only the top-level part beyond
+// it). Mail past the bounds is delivered, never refused; it just has fewer
+// parts than its sender drew.
 package message
 
 import (
@@ -41,6 +54,20 @@ const MaxDepth = 100
 // Bytes beyond it still count in offsets but their fields are ignored.
 const MaxHeaderBytes = 256 << 10
 
+// MaxParts is how many parts one message may have in all, counting the
+// message itself and every encapsulated message's body.
+const MaxParts = 1000
+
+// MaxChildren is how many parts one multipart may have.
+const MaxChildren = 500
+
+// MaxHeaderTotal is how many bytes of part headers Parse parses over the
+// whole message; the top-level header always fits.
+const MaxHeaderTotal = 1 << 20
+
+// MaxStructureBytes bounds the stored form of a structure (Marshal).
+const MaxStructureBytes = 4 << 20
+
 // Structure is the parse of one message made at delivery.
 type Structure struct {
 	// Size is the length of the message in octets as stored.
@@ -52,6 +79,10 @@ type Structure struct {
 	Body *Part
 	// Search holds decoded header fields for SEARCH and SORT.
 	Search SearchFields
+
+	// tree is the stored part tree of a structure read with
+	// UnmarshalShallow while Body is nil (see Root).
+	tree *lazyTree
 }
 
 // Envelope holds the raw, unfolded header values of RFC 9051 7.5.2. An empty
@@ -107,7 +138,7 @@ type Param struct {
 	Name, Value string
 }
 
-// Part is one MIME part (or the whole message, Structure.Body).
+// Part is one MIME part (or the whole message, Structure.Root).
 //
 // Offsets are into the stored message: the part's MIME header is
 // [HeaderOffset, BodyOffset) including its terminating blank line if any,

@@ -65,6 +65,9 @@ type parser struct {
 	// newChild is the part it opens, whose header starts after the line.
 	skipLine bool
 	newChild *frame
+
+	parts   int // parts opened so far, the top level included (MaxParts)
+	hdrLeft int // header bytes that may still be parsed (MaxHeaderTotal)
 }
 
 // Parse reads a whole message and returns its structure. It never fails on
@@ -76,6 +79,7 @@ func Parse(r io.Reader) (*Structure, error) {
 	defer p.release()
 	p.br.Reset(r)
 	p.atLineStart = true
+	p.parts, p.hdrLeft = 1, MaxHeaderTotal
 	p.stack = append(p.stack, &frame{part: s.Body, envelope: &s.Envelope, search: &s.Search})
 	for {
 		chunk, err := p.br.ReadSlice('\n')
@@ -166,6 +170,12 @@ func (p *parser) delimiter(line []byte, start int64) bool {
 		if f.kind != frameMultipart || f.closed || f.delim == nil || !bytes.HasPrefix(line, f.delim) {
 			continue
 		}
+		isClose := bytes.HasPrefix(line[len(f.delim):], []byte("--"))
+		if !isClose && (p.parts >= MaxParts || len(f.part.Children) >= MaxChildren) {
+			// Past the bounds a delimiter opens nothing: the line stays
+			// text of the part being read, like any other.
+			return false
+		}
 		// RFC 2046 5.1.1: the line break before the delimiter is part of
 		// it, not of the body that precedes it.
 		end, endLF := start, p.lfs
@@ -187,9 +197,10 @@ func (p *parser) delimiter(line []byte, start int64) bool {
 			floor = p.stack[j].part.EndOffset
 		}
 		p.stack = p.stack[:i+1]
-		if bytes.HasPrefix(line[len(f.delim):], []byte("--")) {
+		if isClose {
 			f.closed = true
 		} else {
+			p.parts++
 			p.newChild = &frame{
 				part:     &Part{},
 				depth:    f.depth + 1,
@@ -222,8 +233,10 @@ func (p *parser) feed(chunk []byte, start int64, complete bool) {
 			p.endHeader(f, start+int64(len(chunk)), p.lfs+1)
 			return
 		}
-		if room := MaxHeaderBytes - len(p.hdr); room > 0 {
-			p.hdr = append(p.hdr, chunk[:min(room, len(chunk))]...)
+		if room := min(MaxHeaderBytes-len(p.hdr), p.hdrLeft); room > 0 {
+			n := min(room, len(chunk))
+			p.hdr = append(p.hdr, chunk[:n]...)
+			p.hdrLeft -= n
 		}
 	case frameLeaf:
 		if f.dec == nil {
@@ -268,8 +281,9 @@ func (p *parser) endHeader(f *frame, bodyOffset, bodyLF int64) {
 		*f.search = buildSearchFields(&h, f.envelope)
 	}
 	container := part.Type == "multipart" || part.Type == "message" && (part.Subtype == "rfc822" || part.Subtype == "global")
-	if container && f.depth >= MaxDepth {
-		// Too deep: keep the bytes, stop descending.
+	if container && (f.depth >= MaxDepth || p.parts >= MaxParts) {
+		// Too deep, or no part left for its children: keep the bytes,
+		// stop descending.
 		part.Type, part.Subtype, part.Params = "application", "octet-stream", nil
 		container = false
 	}
@@ -281,6 +295,7 @@ func (p *parser) endHeader(f *frame, bodyOffset, bodyLF int64) {
 		}
 	case container:
 		f.kind = frameMessage
+		p.parts++
 		part.Message = &Embedded{Body: &Part{HeaderOffset: bodyOffset}}
 		p.stack = append(p.stack, &frame{
 			part:     part.Message.Body,

@@ -150,7 +150,7 @@ func readHeader(r io.ReaderAt, p *Part) ([]byte, error) {
 // contains the search string. An empty search string matches any message
 // that has the field.
 func HeaderContains(s *Structure, r io.ReaderAt, name string, m *Matcher) (bool, error) {
-	h, err := readHeader(r, s.Body)
+	h, err := readHeader(r, s.Root())
 	if err != nil {
 		return false, err
 	}
@@ -190,12 +190,12 @@ func BodyContains(s *Structure, r io.ReaderAt, m *Matcher) (bool, error) {
 	if m.Empty() {
 		return true, nil
 	}
-	return partContains(s.Body, r, m)
+	return partContains(s.Root(), r, m)
 }
 
 // TextContains implements SEARCH TEXT: the header or the body.
 func TextContains(s *Structure, r io.ReaderAt, m *Matcher) (bool, error) {
-	if ok, err := headerMatches(r, s.Body, m); ok || err != nil {
+	if ok, err := headerMatches(r, s.Root(), m); ok || err != nil {
 		return ok, err
 	}
 	return BodyContains(s, r, m)

@@ -42,9 +42,9 @@ type SectionSpec struct {
 // Lookup finds the part that a part number path names (RFC 9051 6.4.5). A
 // message that is not multipart has only part 1, its own body; the parts of
 // an encapsulated message are numbered below its message/rfc822 part. It
-// returns nil when no such part exists; an empty path gives s.Body.
+// returns nil when no such part exists; an empty path gives s.Root().
 func (s *Structure) Lookup(path []int) *Part {
-	cur := s.Body
+	cur := s.Root()
 	for i, n := range path {
 		if i > 0 {
 			if cur.Message == nil {
@@ -75,7 +75,7 @@ func (s *Structure) Range(spec SectionSpec) (off, n int64, ok bool) {
 	if p == nil {
 		return 0, 0, false
 	}
-	msg := s.Body
+	msg := s.Root()
 	if len(spec.Part) > 0 {
 		msg = nil
 		if p.Message != nil {

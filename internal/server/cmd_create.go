@@ -29,6 +29,9 @@ func runCreate(s *Session, c *Cmd) error {
 		return err
 	}
 	name, err := s.ReadMailbox(d)
+	if err == errNameNotMUTF7 {
+		return errCannotCreateName
+	}
 	if err != nil {
 		return err
 	}

@@ -283,7 +283,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 			writeEnvelope(e, &st.Envelope)
 		case fetchBody, fetchBodyStructure:
 			e.Raw(it.name).SP()
-			writeBodyStructure(e, st.Body, it.kind == fetchBodyStructure, e.UTF8)
+			writeBodyStructure(e, st.Root(), it.kind == fetchBodyStructure, e.UTF8)
 		case fetchSection:
 			if err := writeSection(e, it, st, blob); err != nil {
 				return fmt.Errorf("fetch: message %d: %w", m.UID, err)

@@ -244,16 +244,16 @@ func TestFetchSections(t *testing.T) {
 		{"BODY.PEEK[]", "BODY[] " + lit(fetchMixed)},
 		{"BODY.PEEK[HEADER]", "BODY[HEADER] " + lit(fetchMixedHeader)},
 		{"BODY.PEEK[TEXT]", "BODY[TEXT] " + lit(fetchMixedBody)},
-		{"BODY.PEEK[1]", `BODY[1] "` + fetchPart1Body + `"`},
+		{"BODY.PEEK[1]", "BODY[1] " + lit(fetchPart1Body)},
 		{"BODY.PEEK[1.MIME]", "BODY[1.MIME] " + lit(fetchPart1MIME)},
-		{"BODY.PEEK[2]", `BODY[2] "AAEC/w=="`},
+		{"BODY.PEEK[2]", "BODY[2] " + lit("AAEC/w==")},
 		{"BODY.PEEK[3]", "BODY[3] " + lit(fetchPart3Body)},
 		{"BODY.PEEK[3.HEADER]", "BODY[3.HEADER] " + lit(fetchInnerHeader)},
 		{"BODY.PEEK[3.TEXT]", "BODY[3.TEXT] " + lit(fetchInnerBody)},
-		{"BODY.PEEK[3.1]", `BODY[3.1] "plain"`},
-		{"BODY.PEEK[3.2]", `BODY[3.2] "<b>html</b>"`},
+		{"BODY.PEEK[3.1]", "BODY[3.1] " + lit("plain")},
+		{"BODY.PEEK[3.2]", "BODY[3.2] " + lit("<b>html</b>")},
 		{"BODY.PEEK[3.2.MIME]", "BODY[3.2.MIME] " + lit(crlf("Content-Type: text/html\n\n"))},
-		{"BODY.PEEK[4]", `BODY[4] ""`},
+		{"BODY.PEEK[4]", "BODY[4] " + lit("")},
 		{"BODY.PEEK[HEADER.FIELDS (Subject message-id)]", "BODY[HEADER.FIELDS (Subject message-id)] " +
 			lit(crlf("Subject: =?UTF-8?Q?Caf=C3=A9?= report\nMessage-ID: <m2@example.org>\n\n"))},
 		{"BODY.PEEK[3.HEADER.FIELDS.NOT (Content-Type)]", "BODY[3.HEADER.FIELDS.NOT (Content-Type)] " +
@@ -261,18 +261,18 @@ func TestFetchSections(t *testing.T) {
 		{`BODY.PEEK[HEADER.FIELDS ("X-Nothing")]`, `BODY[HEADER.FIELDS (X-Nothing)] ` + lit("\r\n")},
 		// Partial fetches (RFC 9051 6.4.5): origin in the response,
 		// truncated at the end, empty past it.
-		{"BODY.PEEK[]<0.4>", `BODY[]<0> "From"`},
-		{"BODY.PEEK[1]<4.100>", `BODY[1]<4> "` + fetchPart1Body[4:] + `"`},
-		{"BODY.PEEK[1]<400.10>", `BODY[1]<400> ""`},
-		{"BODY.PEEK[HEADER.FIELDS (Subject)]<9.7>", `BODY[HEADER.FIELDS (Subject)]<9> "=?UTF-8"`},
+		{"BODY.PEEK[]<0.4>", "BODY[]<0> " + lit("From")},
+		{"BODY.PEEK[1]<4.100>", "BODY[1]<4> " + lit(fetchPart1Body[4:])},
+		{"BODY.PEEK[1]<400.10>", "BODY[1]<400> " + lit("")},
+		{"BODY.PEEK[HEADER.FIELDS (Subject)]<9.7>", "BODY[HEADER.FIELDS (Subject)]<9> " + lit("=?UTF-8")},
 		{"RFC822.HEADER", "RFC822.HEADER " + lit(fetchMixedHeader)},
 		{"BINARY.PEEK[1]", `BINARY[1] {10}` + "\r\nCafé olé"},
 		{"BINARY.PEEK[2]", "BINARY[2] ~{4}\r\n\x00\x01\x02\xff"},
-		{"BINARY.PEEK[2]<1.2>", "BINARY[2]<1> \"\x01\x02\""},
+		{"BINARY.PEEK[2]<1.2>", "BINARY[2]<1> " + lit("\x01\x02")},
 		{"BINARY.PEEK[2]<3.2>", "BINARY[2]<3> {1}\r\n\xff"},
 		{"BINARY.SIZE[1]", "BINARY.SIZE[1] 10"},
 		{"BINARY.SIZE[2]", "BINARY.SIZE[2] 4"},
-		{"BINARY.PEEK[3.1]", `BINARY[3.1] "plain"`},
+		{"BINARY.PEEK[3.1]", "BINARY[3.1] " + lit("plain")},
 	} {
 		got := c.exchange("a", "FETCH 2 ("+tc.cmd+")")
 		want := "* 2 FETCH (" + tc.want + ")\r\na OK FETCH completed\r\n"
@@ -287,7 +287,7 @@ func TestFetchSections(t *testing.T) {
 	check(t, c.exchange("u", "FETCH 3 BINARY.PEEK[1]"), `u NO [UNKNOWN-CTE] Cannot decode the transfer encoding of part 1 of message 3`)
 	check(t, c.exchange("v", "FETCH 3 BINARY.SIZE[1]"), `v NO [UNKNOWN-CTE] Cannot decode the transfer encoding of part 1 of message 3`)
 	// BODY[] of the same part is fine.
-	check(t, c.exchange("w", "FETCH 3 BODY.PEEK[1]"), `* 3 FETCH (BODY[1] "begin 644 f")`, `w OK FETCH completed`)
+	check(t, c.exchange("w", "FETCH 3 BODY.PEEK[1]"), `* 3 FETCH (BODY[1] {11}`, `begin 644 f)`, `w OK FETCH completed`)
 }
 
 func TestFetchErrors(t *testing.T) {
@@ -328,11 +328,11 @@ func TestFetchSetsSeen(t *testing.T) {
 	env := fetchEnv(t)
 	c := env.selectInbox()
 	// BODY[] sets \Seen; the change comes with the message (RFC 9051 6.4.5).
-	check(t, c.exchange("a", "FETCH 1 BODY[]<0.4>"), `* 1 FETCH (BODY[]<0> "Date" FLAGS (\Seen))`, `a OK FETCH completed`)
+	check(t, c.exchange("a", "FETCH 1 BODY[]<0.4>"), `* 1 FETCH (BODY[]<0> {4}`, `Date FLAGS (\Seen))`, `a OK FETCH completed`)
 	// Already seen: no FLAGS added.
-	check(t, c.exchange("b", "FETCH 1 BODY[]<0.4>"), `* 1 FETCH (BODY[]<0> "Date")`, `b OK FETCH completed`)
+	check(t, c.exchange("b", "FETCH 1 BODY[]<0.4>"), `* 1 FETCH (BODY[]<0> {4}`, `Date)`, `b OK FETCH completed`)
 	// Requested FLAGS carry the new state, even when asked before BODY.
-	check(t, c.exchange("c", "FETCH 2 (FLAGS BINARY[1]<0.3>)"), `* 2 FETCH (FLAGS (\Seen) BINARY[1]<0> "Caf")`, `c OK FETCH completed`)
+	check(t, c.exchange("c", "FETCH 2 (FLAGS BINARY[1]<0.3>)"), `* 2 FETCH (FLAGS (\Seen) BINARY[1]<0> {3}`, `Caf)`, `c OK FETCH completed`)
 	// RFC822.TEXT sets it too; RFC822.HEADER does not.
 	check(t, c.exchange("d", "FETCH 3 RFC822.HEADER"), `* 3 FETCH (RFC822.HEADER {`+strconv.Itoa(strings.Index(fetchUnknownCTE, "\r\n\r\n")+4)+`}`, `From: x@example.org`, `Subject: uu`,
 		`Content-Type: multipart/mixed; boundary=b`, ``, `)`, `d OK FETCH completed`)
@@ -359,13 +359,13 @@ func TestFetchSetsSeen(t *testing.T) {
 	c2.login()
 	c2.send("s EXAMINE INBOX")
 	c2.until("s OK")
-	check(t, c2.exchange("a", "FETCH 4 BODY[]<0.4>"), `* 4 FETCH (BODY[]<0> "Date")`, `a OK FETCH completed`)
+	check(t, c2.exchange("a", "FETCH 4 BODY[]<0.4>"), `* 4 FETCH (BODY[]<0> {4}`, `Date)`, `a OK FETCH completed`)
 	if st := env.inboxState(4); st.Flags.System&store.FlagSeen != 0 {
 		t.Fatal("FETCH in EXAMINE set \\Seen")
 	}
 	// Another session learns of the new message at its next sync.
 	check(t, c.exchange("k", "NOOP"), `* 4 EXISTS`, `k OK NOOP completed`)
-	check(t, c.exchange("j", "FETCH 4 BODY[]<0.4>"), `* 4 FETCH (UID 4 MODSEQ (`+strconv.FormatUint(uint64(env.inboxState(4).ModSeq), 10)+`) BODY[]<0> "Date" FLAGS (\Seen))`, `j OK FETCH completed`)
+	check(t, c.exchange("j", "FETCH 4 BODY[]<0.4>"), `* 4 FETCH (UID 4 MODSEQ (`+strconv.FormatUint(uint64(env.inboxState(4).ModSeq), 10)+`) BODY[]<0> {4}`, `Date FLAGS (\Seen))`, `j OK FETCH completed`)
 }
 
 func matches(re, s string) bool {

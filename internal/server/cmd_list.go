@@ -209,6 +209,9 @@ func runList(s *Session, c *Cmd) error {
 		}
 	}
 	ref, err := s.ReadMailbox(d)
+	if err == errNameNotMUTF7 {
+		ref, err = noMatchPattern, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -264,6 +267,9 @@ func runList(s *Session, c *Cmd) error {
 	for _, p := range rawPatterns {
 		if p == "" {
 			continue // RFC 9051 6.3.9: ignored in the extended syntax
+		}
+		if p == noMatchPattern || ref == noMatchPattern {
+			continue
 		}
 		// No break-out characters: the canonical pattern is the
 		// reference followed by the pattern.
@@ -373,10 +379,16 @@ func (s *Session) readListMailbox(d *wire.Decoder) (string, error) {
 	}
 	u, err := wire.DecodeMUTF7(p)
 	if err != nil {
-		return "", Bad("CANNOT", "Mailbox pattern is not valid modified UTF-7")
+		// No mailbox has a name that is not valid modified UTF-7, so the
+		// pattern matches nothing; LIST still answers OK.
+		return noMatchPattern, nil
 	}
 	return u, nil
 }
+
+// noMatchPattern stands for a LIST pattern or reference that no name can
+// match (a string that is not valid UTF-8, as no stored name is).
+const noMatchPattern = "\xff"
 
 // isListChar: ATOM-CHAR / list-wildcards / resp-specials (RFC 9051 9).
 func isListChar(b byte) bool { return wire.IsAstringChar(b) || b == '%' || b == '*' }

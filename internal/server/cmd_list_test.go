@@ -260,8 +260,43 @@ func TestMailboxNamesUTF7AndUTF8(t *testing.T) {
 	v2.mbxRun(`j LIST "" Brouillons/*`, `* LIST (\HasNoChildren) "/" "Brouillons/Été"`, "j OK LIST completed")
 	v1.mbxRun(`k SUBSCRIBE Brouillons/&AMk-t&AOk-`, "k OK SUBSCRIBE completed")
 	v1.mbxRun(`l LSUB "" *`, `* LSUB () "/" Brouillons/&AMk-t&AOk-`, "l OK LSUB completed")
-	v1.mbxRun(`m CREATE &Jjo`, "m BAD [CANNOT] Mailbox name is not valid modified UTF-7")
-	v1.mbxRun(`n LIST "" &Jjo*`, "n BAD [CANNOT] Mailbox pattern is not valid modified UTF-7")
+}
+
+// TestNamesNotModifiedUTF7: a name that is not valid modified UTF-7 names
+// no mailbox. Lookups answer NO as for a missing mailbox, LIST and LSUB
+// match nothing and answer OK, and only CREATE and RENAME refuse the name.
+func TestNamesNotModifiedUTF7(t *testing.T) {
+	e := newTestEnv(t, nil)
+	mbxCreate(t, e.account(), "a&b", "Jobs")
+	c := e.dial()
+	c.login()
+	nonexistent := "NO [NONEXISTENT] No such mailbox: the name is not valid modified UTF-7"
+	cannot := "NO [CANNOT] Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)"
+	// The mailbox "a&b" is a&-b in modified UTF-7; a&b itself is invalid
+	// and must not reach it.
+	c.mbxRun(`a LIST "" a*`, `* LIST (\HasNoChildren) "/" a&-b`, "a OK LIST completed")
+	for _, name := range []string{"a&b", "&Jjo", `"&"`, "&AGE", "&Jjo-&AGE-"} {
+		c.mbxRun("b CREATE "+name, "b "+cannot)
+		c.mbxRun("c RENAME Jobs "+name, "c "+cannot)
+		c.mbxRun("d RENAME "+name+" Other", "d "+nonexistent)
+		c.mbxRun("e EXAMINE "+name, "e "+nonexistent)
+		c.mbxRun("f STATUS "+name+" (MESSAGES)", "f "+nonexistent)
+		c.mbxRun("g DELETE "+name, "g "+nonexistent)
+		c.mbxRun(`h LIST "" `+name, "h OK LIST completed")
+		c.mbxRun(`i LIST "" (`+name+` *)`, `* LIST (\HasNoChildren) "/" INBOX`, `* LIST (\HasNoChildren) "/" Jobs`,
+			`* LIST (\HasNoChildren) "/" a&-b`, "i OK LIST completed")
+		c.mbxRun(`j LIST `+name+` *`, "j OK LIST completed")
+		c.mbxRun(`k LSUB "" `+name, "k OK LSUB completed")
+	}
+	// SELECT closes the mailbox selected before, then fails.
+	c.send("l SELECT Jobs")
+	c.until("l OK [READ-WRITE]")
+	c.mbxRun("m SELECT a&b", "* OK [CLOSED] Previous mailbox closed", "m "+nonexistent)
+	c.mbxRun("n FETCH 1 FLAGS", "n BAD FETCH is not valid in the authenticated state")
+	c.mbxRun("o APPEND a&b {1+}\r\nx", "o "+nonexistent)
+	// The valid spelling still works.
+	c.send("p SELECT a&-b")
+	c.until("p OK [READ-WRITE]")
 }
 
 // One user can neither name, list nor touch another user's mailboxes:

@@ -11,6 +11,9 @@ func init() {
 func runLsub(s *Session, c *Cmd) error {
 	d := c.Dec
 	ref, err := readMailboxArg(s, d)
+	if err == errNameNotMUTF7 {
+		ref, err = noMatchPattern, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -29,7 +32,7 @@ func runLsub(s *Session, c *Cmd) error {
 		return s.enc.Err()
 	}
 	lp, ok := compileListPattern(ref + pat)
-	if !ok {
+	if !ok || pat == noMatchPattern || ref == noMatchPattern {
 		return nil
 	}
 	entries, err := s.listMailboxes(listQuery{patterns: listPatterns{lp}, subscribedOnly: true, levels: true})

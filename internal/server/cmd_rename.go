@@ -15,6 +15,9 @@ func runRename(s *Session, c *Cmd) error {
 		return err
 	}
 	to, err := readMailboxArg(s, c.Dec)
+	if err == errNameNotMUTF7 {
+		return errCannotCreateName
+	}
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/search"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -142,14 +141,16 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 		}
 		return err
 	}
-	if err := prog.Resolve(s.SeqSetUIDs); err != nil {
+	// Sets in a search are criteria: numbers past the end match nothing
+	// (docs/architecture.md, "Sequence numbers past the end").
+	if err := prog.Resolve(s.searchSetUIDs); err != nil {
 		return err
 	}
 	withModSeq := prog.HasModSeq()
 	if withModSeq {
 		s.EnableCondstore() // RFC 7162 3.1
 	}
-	hits, err := s.searchMessages(prog, time.Now())
+	hits, err := s.searchMessages(prog, s.srv.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -274,4 +275,16 @@ func maxHitModSeq(hits []searchHit) store.ModSeq {
 		m = max(m, h.modseq)
 	}
 	return m
+}
+
+// searchSetUIDs resolves a sequence or UID set of a search key. Unlike
+// FETCH, STORE and COPY, where a sequence number past the last message is
+// BAD (RFC 9051 9: seq-number is a message that exists), a search key only
+// narrows the answer: "SEARCH 1000" in a mailbox of ten matches nothing.
+// UID sets already ignore UIDs above the highest (RFC 9051 6.4.8).
+func (s *Session) searchSetUIDs(set wire.SeqSet, uid bool) (store.UIDSet, error) {
+	if set.Saved || uid {
+		return s.SeqSetUIDs(set, uid)
+	}
+	return s.view.SearchSeqSetUIDs(set), nil
 }

@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -45,8 +47,8 @@ var searchFixture = []struct {
 			"--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 			"SGVyZSBpcyB0aGUgc2VjcmV0IHdvcmQ6IMOpbMOpcGhhbnQK\r\n" +
 			"--XX\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--XX--\r\n",
-		flags:    store.Flags{Keywords: []string{"work"}},
-		internal: time.Now().Add(-time.Hour).Truncate(time.Second),
+		flags: store.Flags{Keywords: []string{"work"}},
+		// internal: an hour before the test clock, set by searchEnv
 	},
 }
 
@@ -61,7 +63,10 @@ func searchEnv(t *testing.T) (*testEnv, *client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range searchFixture {
+	for i, m := range searchFixture {
+		if i == 3 {
+			m.internal = testNow().Add(-time.Hour).Truncate(time.Second)
+		}
 		msg := store.NewMessage{Body: strings.NewReader(m.raw), Flags: m.flags, InternalDate: m.internal}
 		if _, err := a.Append(ctx, mb.ID, []store.NewMessage{msg}); err != nil {
 			t.Fatal(err)
@@ -191,8 +196,10 @@ func TestSearchSeqVersusUID(t *testing.T) {
 	c.search("UID SEARCH 1", `^\* SEARCH 2$`, `^t OK UID SEARCH completed$`)
 	c.search("SEARCH UID 1:2", `^\* SEARCH 1$`, `^t OK SEARCH completed$`)
 	c.search("UID SEARCH RETURN (MIN MAX) 2:3", `^\* ESEARCH \(TAG "t"\) UID MIN 3 MAX 4$`, `^t OK `)
-	// A sequence number beyond the mailbox is an error (RFC 9051 9).
-	c.search("SEARCH 4", `^t BAD Invalid message sequence number$`)
+	// A sequence number beyond the mailbox matches nothing (a search key
+	// is a criterion); FETCH still refuses it.
+	c.search("SEARCH 4", `^\* SEARCH$`, `^t OK SEARCH completed$`)
+	c.search("FETCH 4 FLAGS", `^t BAD Invalid message sequence number$`)
 
 	// An expunge the client has not been told of: the message keeps its
 	// sequence number but no longer matches, and no EXPUNGE is sent during
@@ -367,4 +374,49 @@ func TestSearchObjectIDs(t *testing.T) {
 		c.search("UID SEARCH THREADID "+ids[0].ThreadID+" UID 2", `^\* SEARCH 2$`, `^t OK `)
 	}
 	c.search("SEARCH EMAILID bad.id", `^t BAD `)
+}
+
+// TestSearchPastTheEnd: sequence numbers and UIDs beyond the mailbox are
+// criteria that match nothing, answered OK, in every SEARCH form; FETCH
+// and STORE keep answering BAD for a sequence number past the end.
+func TestSearchPastTheEnd(t *testing.T) {
+	env, c := searchEnv(t) // four messages, UIDs 1-4
+	for _, tc := range []struct{ cmd, want string }{
+		{"SEARCH 1000", `^\* SEARCH$`},
+		{"SEARCH 3:1000", `^\* SEARCH 3 4$`},
+		{"SEARCH 1000:*", `^\* SEARCH 4$`}, // "*" is the last message (RFC 9051 9)
+		{"SEARCH 2,1000 UNSEEN", `^\* SEARCH 2$`},
+		{"SEARCH NOT 1000", `^\* SEARCH 1 2 3 4$`},
+		{"SEARCH RETURN (MIN) 1000", `^\* ESEARCH \(TAG "t"\)$`},
+		{"SEARCH RETURN (COUNT) 5:7", `^\* ESEARCH \(TAG "t"\) COUNT 0$`},
+		{"UID SEARCH 1000", `^\* SEARCH$`},
+		{"UID SEARCH UID 4:1000", `^\* SEARCH 4$`},
+		{"UID SEARCH RETURN (MIN) 5", `^\* ESEARCH \(TAG "t"\) UID$`},
+		{"SEARCH UID 4294967295", `^\* SEARCH$`},
+	} {
+		c.search(tc.cmd, tc.want, `^t OK `)
+	}
+	c.search("FETCH 5 FLAGS", `^t BAD Invalid message sequence number$`)
+	c.search("STORE 5 +FLAGS (x)", `^t BAD Invalid message sequence number$`)
+
+	// The same through go-imap's client.
+	cl := dialImapClient(t, env)
+	if _, err := cl.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var seqs imap.SeqSet
+	seqs.AddRange(3, 1000)
+	data, err := cl.Search(&imap.SearchCriteria{SeqNum: []imap.SeqSet{seqs}}, nil).Wait()
+	if err != nil {
+		t.Fatalf("SEARCH 3:1000: %v", err)
+	}
+	if got := data.AllSeqNums(); !slices.Equal(got, []uint32{3, 4}) {
+		t.Fatalf("SEARCH 3:1000 = %v, want [3 4]", got)
+	}
+	var uids imap.UIDSet
+	uids.AddNum(1000)
+	data, err = cl.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{uids}}, nil).Wait()
+	if err != nil || len(data.AllUIDs()) != 0 {
+		t.Fatalf("UID SEARCH 1000: %v, %v", data, err)
+	}
 }

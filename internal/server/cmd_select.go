@@ -33,7 +33,8 @@ func runSelect(s *Session, c *Cmd) error {
 		return err
 	}
 	name, err := s.ReadMailbox(d)
-	if err != nil {
+	badName := err == errNameNotMUTF7 // answered once the old mailbox is closed
+	if err != nil && !badName {
 		return err
 	}
 	var qr *qresyncParams
@@ -71,6 +72,9 @@ func runSelect(s *Session, c *Cmd) error {
 	if s.view != nil {
 		s.deselect()
 		s.Untagged().Raw("OK [CLOSED] Previous mailbox closed").CRLF()
+	}
+	if badName {
+		return errNameNotMUTF7
 	}
 	ctx := s.ctx()
 	info, err := s.acct.Mailbox(ctx, name)

@@ -151,8 +151,9 @@ func TestAuthenticate(t *testing.T) {
 }
 
 // TestPlaintextRefusedRemotely checks the rules for a client that is not
-// on loopback and not on TLS; such a connection cannot be made in tests,
-// so the session is built directly.
+// on loopback and not on TLS on a session built directly, including the
+// AllowPlaintextAuth switch; TestLoginDisabledWithoutTLS makes such a
+// connection over a real socket.
 func TestPlaintextRefusedRemotely(t *testing.T) {
 	srv := New(Config{})
 	s := &Session{srv: srv, remote: netip.MustParseAddr("192.0.2.7"), state: StateNotAuthenticated}

@@ -11,11 +11,6 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
 
-// smallContent is the size up to which section content is read into
-// memory, so that the encoder can choose a quoted string; larger content
-// streams from the blob as a literal.
-const smallContent = 1024
-
 // smallBinary is the size up to which BINARY content is read into memory
 // to look for NUL; larger content is scanned in a first pass, then
 // streamed.
@@ -45,6 +40,10 @@ func writeLabel(e *wire.Encoder, it *fetchItem) {
 }
 
 // writeSection writes BODY[section]<partial> and the RFC822 forms.
+// Message content is always a literal, even when short, empty ("{0}") or
+// printable: the grammar allows a quoted string (RFC 9051 7.5.2 nstring),
+// but clients such as curl's parse section data only as a literal, and
+// every major server sends one.
 func writeSection(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.ReaderAt) error {
 	sr, err := message.Section(st, blob, it.spec)
 	if err != nil {
@@ -52,22 +51,14 @@ func writeSection(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io
 	}
 	off, n := partRange(it, sr.Size())
 	writeLabel(e, it)
-	r := io.NewSectionReader(sr, off, n)
-	if n > smallContent {
-		e.Literal(n, r)
-		return nil
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return fmt.Errorf("reading %s: %w", it.name, err)
-	}
-	e.String(string(buf))
+	e.Literal(n, io.NewSectionReader(sr, off, n))
 	return nil
 }
 
 // writeBinary writes BINARY[part]<partial> (RFC 3516 4.3, RFC 9051
-// 6.4.5): the decoded content, as a string unless it holds NUL, which
-// needs a literal8. A missing part is an empty string.
+// 6.4.5): the decoded content, as a literal, or a literal8 when it holds
+// NUL. A missing part is an empty literal. Like writeSection, content is
+// never a quoted string.
 func writeBinary(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.ReaderAt) error {
 	open := func() (io.Reader, int64, int64, error) {
 		r, size, err := message.Decoded(st, blob, it.spec.Part)
@@ -95,7 +86,7 @@ func writeBinary(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.
 		if bytes.IndexByte(buf, 0) >= 0 {
 			e.Literal8(n, bytes.NewReader(buf))
 		} else {
-			e.String(string(buf))
+			e.Literal(n, bytes.NewReader(buf))
 		}
 		return nil
 	}

@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -28,10 +30,40 @@ type testEnv struct {
 
 const testUser, testPass = "joe", "secret-pass"
 
+// testNowEnv names an instant (RFC 3339) that replaces the clock of every
+// test server and store, so that the suite can be run on a chosen day:
+// TestDatesOnFakedDay runs the date tests again with it set to a one-digit
+// day, under other time zones.
+const testNowEnv = "TIDEMARK_TEST_NOW"
+
+// testNow is the clock of test servers and stores: the real one, or the
+// fixed instant of TIDEMARK_TEST_NOW.
+func testNow() time.Time {
+	v := os.Getenv(testNowEnv)
+	if v == "" {
+		return time.Now()
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		panic(testNowEnv + ": " + err.Error())
+	}
+	return t.Local()
+}
+
 func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
 	t.Helper()
+	return newTestEnvOn(t, "127.0.0.1:0", tweak)
+}
+
+// hangDeadline bounds every wait for the server. It only catches a server
+// that hangs: no test depends on how fast an answer comes.
+const hangDeadline = 2 * time.Minute
+
+// newTestEnvOn is newTestEnv listening on addr.
+func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(dir, sqlitestore.Options{})
+	st, err := sqlitestore.Open(dir, sqlitestore.Options{Now: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,19 +80,19 @@ func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
 	if err := st.CreateUser(context.Background(), testUser); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Store: st, Auth: accts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := Config{Store: st, Auth: accts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: testNow}
 	if tweak != nil {
 		tweak(&cfg)
 	}
 	srv := New(cfg)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), hangDeadline)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
@@ -132,7 +164,7 @@ func (c *client) send(line string) {
 // readLine returns the next server line without CRLF.
 func (c *client) readLine() string {
 	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.conn.SetReadDeadline(time.Now().Add(hangDeadline))
 	l, err := c.r.ReadString('\n')
 	if err != nil {
 		c.t.Fatalf("read: %v (got %q)", err, l)
@@ -175,7 +207,7 @@ func (c *client) until(prefix string) []string {
 // expectClosed checks that the server closed the connection.
 func (c *client) expectClosed() {
 	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.conn.SetReadDeadline(time.Now().Add(hangDeadline))
 	if l, err := c.r.ReadString('\n'); err != io.EOF {
 		c.t.Fatalf("want connection closed, got %q %v", l, err)
 	}
@@ -185,4 +217,18 @@ func (c *client) login() {
 	c.t.Helper()
 	c.send("L1 LOGIN " + testUser + " " + testPass)
 	c.expect(`^L1 OK \[CAPABILITY .*\] Logged in$`)
+}
+
+// dialImapClient connects go-imap v2's client and logs in as the test user.
+func dialImapClient(t *testing.T, e *testEnv) *imapclient.Client {
+	t.Helper()
+	cl, err := imapclient.DialInsecure(e.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	if err := cl.Login(testUser, testPass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }

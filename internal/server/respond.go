@@ -179,7 +179,19 @@ func (s *Session) ReadMailbox(d *wire.Decoder) (string, error) {
 	}
 	u, err := wire.DecodeMUTF7(name)
 	if err != nil {
-		return "", Bad("CANNOT", "Mailbox name is not valid modified UTF-7")
+		return "", errNameNotMUTF7
 	}
 	return u, nil
 }
+
+// errNameNotMUTF7 answers a mailbox name that is not valid modified UTF-7
+// (an "&" not followed by a valid encoding, RFC 3501 5.1.3): no mailbox
+// can have such a name, so the commands that look a mailbox up answer NO
+// as for any missing mailbox; CREATE and RENAME refuse it with
+// errCannotCreateName instead, and LIST treats such a pattern as matching
+// nothing.
+var errNameNotMUTF7 = No("NONEXISTENT", "No such mailbox: the name is not valid modified UTF-7")
+
+// errCannotCreateName is CREATE's and RENAME's answer to a new name that is
+// not valid modified UTF-7.
+var errCannotCreateName = No("CANNOT", "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)")

@@ -70,6 +70,10 @@ type Config struct {
 	// Quota, when set, is asked before APPEND, COPY and MOVE add messages
 	// to a user's store (RFC 9208 OVERQUOTA).
 	Quota QuotaChecker
+	// Now is the clock SEARCH OLDER and YOUNGER count back from
+	// (RFC 5032); nil means time.Now. The store has its own clock for
+	// SAVEDATE and default INTERNALDATE.
+	Now func() time.Time
 }
 
 // Server serves IMAP.
@@ -98,6 +102,9 @@ func New(cfg Config) *Server {
 		cfg.IdleTimeout = 30 * time.Minute
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.MaxBadCommands <= 0 {
 		cfg.MaxBadCommands = 20
 	}

@@ -86,7 +86,7 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 			return res, fmt.Errorf("append: %w", err)
 		}
 	}
-	now := time.Now()
+	now := a.u.now()
 	err := a.u.write(ctx, func(t *writeTx) error {
 		mb, err := t.mailbox(id)
 		if err != nil {

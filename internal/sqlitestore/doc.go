@@ -14,14 +14,16 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 3 (PRAGMA user_version = 3)
+// # Schema, version 4 (PRAGMA user_version = 4)
 //
 // Databases of older versions are converted in place when opened; a newer
 // version is refused. Version 1 kept flags and modseq in one row per
 // message (see migrateV1). Version 2 had no bodies table and no
 // contents_blob index: every body was a blob file; converting it only
 // creates the two, and the existing files stay where they are (a body is
-// looked up in the bodies table first, then in blobs/).
+// looked up in the bodies table first, then in blobs/). Version 3 had no
+// mailboxes.recent_uid; converting adds it set to each mailbox's uidnext,
+// so messages stored before the upgrade are not \Recent.
 //
 // meta(key, value): key/value integers.
 //   - "modseq_floor": the modseq reservation this database last agreed on
@@ -41,6 +43,11 @@
 //     transaction as the messages they count.
 //   - pruned_below: tombstones with modseq <= this value were pruned; 0 when
 //     history is complete.
+//   - recent_uid: the recent floor (store.RecentStore): the lowest UID no
+//     session has claimed as \Recent (RFC 3501 2.3.2); 1 for a new mailbox.
+//     A read-write SELECT of an IMAP4rev1 session raises it to the UIDNEXT
+//     it has seen, in a write transaction that allocates no modseq; STATUS
+//     RECENT counts the messages at or above it.
 //
 // subscriptions(name): subscribed names (RFC 9051 6.3.7). Names, not ids:
 // a subscription outlives the mailbox and is left alone by renames.

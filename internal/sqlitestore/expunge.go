@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -236,7 +235,7 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 			return err
 		}
 		defer ins.Close()
-		now := time.Now().Unix()
+		now := t.u.now().Unix()
 		uid := dm.UIDNext
 		var d counterDelta
 		var srcSet store.UIDSet

@@ -185,6 +185,11 @@ func missingUIDs(ctx context.Context, tx *sql.Tx, id store.MailboxID, uidNext st
 // between queries, never while the database is being read.
 const messagesPage = 256
 
+// messagesPageBytes ends a page early once the stored structures read for
+// it pass this many bytes, so that a page of messages with big structures
+// (many parts, huge headers) holds a bounded amount of memory.
+const messagesPageBytes = 4 << 20
+
 // Messages calls fn for each existing message of uids in ascending UID
 // order. Messages are read a page at a time and fn is called with no
 // statement open, so a slow fn holds nothing in the database.
@@ -198,19 +203,24 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 	for _, r := range uids {
 		lo := r.Start
 		for {
-			page, err := a.u.messagePage(ctx, id, lo, r.Stop)
+			page, more, err := a.u.messagePage(ctx, id, lo, r.Stop)
 			if err != nil {
 				return err
 			}
-			for _, m := range page {
+			if len(page) == 0 {
+				break
+			}
+			last := page[len(page)-1].UID
+			for i, m := range page {
+				page[i] = nil // let fn's message go once fn is done with it
 				if err := fn(m); err != nil {
 					return err
 				}
 			}
-			if len(page) < messagesPage || page[len(page)-1].UID >= r.Stop {
+			if !more || last >= r.Stop {
 				break
 			}
-			lo = page[len(page)-1].UID + 1
+			lo = last + 1
 		}
 	}
 	return nil
@@ -218,10 +228,13 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 
 // messagePage reads up to messagesPage messages of UIDs lo..hi in one read
 // transaction: the per-message rows with their contents, then the chunks
-// holding their mutable state.
-func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID) ([]*store.MessageData, error) {
-	var out []*store.MessageData
+// holding their mutable state. more reports that the page was cut short
+// (by count or by messagesPageBytes) and later UIDs may follow. Structures
+// are decoded shallow: the part tree is built only if a command asks.
+func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID) (out []*store.MessageData, more bool, _ error) {
 	err := u.readTx(ctx, func(tx *sql.Tx) error {
+		out, more = out[:0], false
+		bytes := 0
 		rows, err := tx.QueryContext(ctx, `SELECT m.uid, m.savedate, m.size,
 			c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure
 			FROM messages m JOIN contents c ON c.id = m.content_id
@@ -241,10 +254,17 @@ func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi sto
 			}
 			m.SaveDate = time.Unix(saved, 0)
 			m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
-			if m.Structure, err = message.Unmarshal(structure); err != nil {
+			if m.Structure, err = message.UnmarshalShallow(structure); err != nil {
 				return fmt.Errorf("message %d structure: %w", m.UID, err)
 			}
 			out = append(out, m)
+			if bytes += len(structure); bytes > messagesPageBytes {
+				more = true
+				break
+			}
+		}
+		if len(out) == messagesPage {
+			more = true
 		}
 		if err := rows.Err(); err != nil || len(out) == 0 {
 			return err
@@ -253,9 +273,9 @@ func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi sto
 		return u.fillStates(ctx, tx, id, out)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("messages: %w", err)
+		return nil, false, fmt.Errorf("messages: %w", err)
 	}
-	return out, nil
+	return out, more, nil
 }
 
 // fillStates sets the UID-ordered messages' modseq and flags from the

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 3
+const schemaVersion = 4
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -73,6 +73,23 @@ CREATE TABLE bodies (
 CREATE INDEX contents_blob ON contents (blob_id);
 `
 
+// schemaV4Recent is what schema version 4 added: each mailbox's recent
+// floor, the lowest UID no session has claimed as \Recent (RFC 3501
+// 2.3.2; store.RecentStore). A new mailbox starts at 1.
+const schemaV4Recent = `
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;
+`
+
+// migrateV3Recent adds the recent floor. Messages already stored when the
+// database is upgraded are not recent: the floor starts at UIDNEXT.
+func migrateV3Recent(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, schemaV4Recent); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE mailboxes SET recent_uid = uidnext`)
+	return err
+}
+
 // schemaV2Messages is the part of the schema version 2 changed.
 const schemaV2Messages = `
 CREATE TABLE messages (
@@ -124,7 +141,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	defer tx.Rollback()
 	switch v {
 	case 0:
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies); err != nil {
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
 	case 1:
@@ -136,6 +153,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// Version 3 only adds: bodies already in files stay there.
 		if _, err := tx.ExecContext(ctx, schemaV3Bodies); err != nil {
 			return fmt.Errorf("convert schema version 2: %w", err)
+		}
+		fallthrough
+	case 3:
+		if err := migrateV3Recent(ctx, tx); err != nil {
+			return fmt.Errorf("convert schema version 3: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

@@ -73,7 +73,7 @@ func TestMigrateV1(t *testing.T) {
 	}
 	for _, q := range []string{
 		`DROP TABLE messages`, `DROP TABLE message_chunks`, `DROP TABLE keyword_sets`,
-		`DROP TABLE bodies`, `DROP INDEX contents_blob`,
+		`DROP TABLE bodies`, `DROP INDEX contents_blob`, `ALTER TABLE mailboxes DROP COLUMN recent_uid`,
 		`ALTER TABLE old RENAME TO messages`,
 		`CREATE INDEX messages_modseq ON messages (mailbox_id, modseq)`,
 		`CREATE INDEX messages_content ON messages (content_id)`,

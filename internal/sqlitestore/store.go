@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -27,6 +28,18 @@ type Options struct {
 	InlineBodyMax int64
 	// Hub receives commit notifications; Open creates one if nil.
 	Hub *store.Hub
+	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
+	// message appended without one; nil means time.Now. Tests set it so
+	// that what they check does not depend on the day they run.
+	Now func() time.Time
+}
+
+// clock returns the effective clock.
+func (o Options) clock() func() time.Time {
+	if o.Now == nil {
+		return time.Now
+	}
+	return o.Now
 }
 
 // DefaultInlineBodyMax is the InlineBodyMax used when Options leaves it

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -24,8 +25,10 @@ type userDB struct {
 	// maxSize is the largest message accepted (0: no limit); inlineMax
 	// the largest body stored in the bodies table (-1: none).
 	maxSize, inlineMax int64
-	w                  *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
-	r                  *sql.DB // reader connections, query_only
+	// now is Options.Now (or time.Now): SAVEDATE and default INTERNALDATE.
+	now func() time.Time
+	w   *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
+	r   *sql.DB // reader connections, query_only
 	// bodyByID reads one inline body. Prepared once on r, so reading a
 	// mailbox's bodies (FETCH BODY[], SEARCH TEXT) parses the statement
 	// once per connection instead of once per message.
@@ -92,7 +95,7 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
 	u := &userDB{bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
-		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax()}
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock()}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
 		return nil, err

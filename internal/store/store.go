@@ -46,7 +46,8 @@ type ModSeq uint64
 type MailboxID int64
 
 // SystemFlags is the bitmask of IMAP system flags a message can carry.
-// \Recent is not stored (IMAP4rev2 dropped it; sessions derive it).
+// \Recent is not a stored flag (IMAP4rev2 dropped it): sessions derive it
+// from the mailbox's recent floor (RecentStore).
 type SystemFlags uint8
 
 const (
@@ -284,6 +285,25 @@ type Account interface {
 	PruneTombstones(ctx context.Context, id MailboxID, before ModSeq) error
 	// Usage reports the totals across all mailboxes.
 	Usage(ctx context.Context) (Usage, error)
+}
+
+// RecentStore is the IMAP4rev1 \Recent state of an Account's mailboxes
+// (RFC 3501 2.3.2), for backends that keep it; the server finds it by a
+// type assertion on the Account. Per mailbox the backend keeps one durable
+// number, the recent floor: the lowest UID no session has claimed. New
+// mailboxes start at 1; messages added by any means (APPEND, COPY, MOVE,
+// delivery) get UIDs at or above it and are recent until claimed.
+// Claiming is not a flag change: it takes no modseq and wakes no watcher.
+type RecentStore interface {
+	// ClaimRecent raises mailbox id's floor to upTo if it is lower and
+	// returns the floor it had: the messages with UIDs in [prev, upTo) are
+	// recent for the caller alone. Atomic against other claims. An upTo
+	// at or below the floor (0, for a read-only session) changes nothing
+	// and returns the floor.
+	ClaimRecent(ctx context.Context, id MailboxID, upTo UID) (prev UID, err error)
+	// RecentCount returns how many messages of the mailbox are at or above
+	// its floor: those no session has claimed (STATUS RECENT).
+	RecentCount(ctx context.Context, id MailboxID) (uint32, error)
 }
 
 // Blob is a message's bytes on disk.

@@ -105,20 +105,26 @@ func TestEarlierVanishedNeverNamesShownOrFutureUIDs(t *testing.T) {
 // TestUncertainIsCorrectAndSmall checks the seq-match narrowing against
 // brute force on random histories: it must never drop a UID the client was
 // not told of (correct), and must drop every UID in a range where the client
-// provably knows everything (smallest).
+// provably knows everything (smallest). The client's known-uids is often
+// larger than its cache (every UID, as RFC 7162 3.2.5.1 allows, or the cache
+// plus UIDs expunged before its state), so only the match data can remove
+// those extra UIDs: an implementation that ignored it would fail.
 func TestUncertainIsCorrectAndSmall(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	for iter := 0; iter < 500; iter++ {
+	narrowed := 0
+	for iter := 0; iter < 2000; iter++ {
 		// The server's history: n UIDs, some expunged before the client's
 		// state (the client knows), some after (it does not).
 		n := 1 + rng.IntN(60)
 		var client, now []store.UID
 		var unknownGone store.UIDSet
 		var allMissing store.UIDSet
+		var knownGone []store.UID
 		for u := store.UID(1); u <= store.UID(n); u++ {
 			switch rng.IntN(5) {
 			case 0: // expunged before the client looked
 				allMissing.Add(u)
+				knownGone = append(knownGone, u)
 			case 1: // expunged after
 				client = append(client, u)
 				unknownGone.Add(u)
@@ -132,9 +138,15 @@ func TestUncertainIsCorrectAndSmall(t *testing.T) {
 			continue
 		}
 		// A random sample of the client's (seq, uid) pairs.
+		type pair struct {
+			seq uint32
+			uid store.UID
+		}
+		var pairs []pair
 		var seqs, uids wire.SeqSet
 		for i, u := range client {
 			if rng.IntN(3) == 0 {
+				pairs = append(pairs, pair{uint32(i + 1), u})
 				seqs.Ranges = append(seqs.Ranges, wire.SeqRange{Start: uint32(i + 1), Stop: uint32(i + 1)})
 				uids.Ranges = append(uids.Ranges, wire.SeqRange{Start: uint32(u), Stop: uint32(u)})
 			}
@@ -148,7 +160,23 @@ func TestUncertainIsCorrectAndSmall(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		knownSet := store.UIDSetOf(client...)
+		// known-uids: the exact cache, every UID (nil), or the cache plus
+		// some of the UIDs expunged before the client's state.
+		var knownSet store.UIDSet
+		switch rng.IntN(3) {
+		case 0:
+			knownSet = store.UIDSetOf(client...)
+		case 1:
+			knownSet = nil
+		case 2:
+			knownSet = store.UIDSetOf(client...)
+			for _, u := range knownGone {
+				if rng.IntN(2) == 0 {
+					knownSet.Add(u)
+				}
+			}
+		}
+		knows := func(u store.UID) bool { return knownSet == nil || knownSet.Contains(u) }
 		got := v.EarlierVanished(ch, knownSet, m)
 		// Correct: everything the client was not told of is there.
 		for _, u := range unknownGone.UIDs() {
@@ -156,17 +184,40 @@ func TestUncertainIsCorrectAndSmall(t *testing.T) {
 				t.Fatalf("iter %d: UID %d vanished unseen but not reported (got %s)", iter, u, got)
 			}
 		}
-		// Only known UIDs that are missing.
-		for _, u := range got.UIDs() {
-			if !knownSet.Contains(u) || !allMissing.Contains(u) {
-				t.Fatalf("iter %d: reported %d", iter, u)
+		// Smallest, by brute force over every pair of neighbouring match
+		// pairs: a missing known UID in (u1, u2] may be left out exactly
+		// when the mailbox still holds s2-s1 messages there; above the
+		// last pair nothing is proven.
+		var want store.UIDSet
+		prev := pair{}
+		count := func(lo, hi store.UID) uint32 {
+			c := uint32(0)
+			for _, u := range now {
+				if u > lo && u <= hi {
+					c++
+				}
 			}
+			return c
 		}
-		// Smallest: with the client's full cache as known-uids, what it
-		// lists as known and is missing now was expunged after its state.
-		if !slices.Equal(got.UIDs(), unknownGone.UIDs()) {
-			t.Fatalf("iter %d: got %s, want %s", iter, got, unknownGone)
+		for _, p := range append(pairs, pair{^uint32(0), store.MaxUID}) {
+			proven := p.uid != store.MaxUID && count(prev.uid, p.uid) == p.seq-prev.seq
+			for _, u := range allMissing.UIDs() {
+				if u > prev.uid && u <= p.uid && knows(u) && !proven {
+					want.Add(u)
+				}
+			}
+			prev = p
 		}
+		if !slices.Equal(got.UIDs(), want.UIDs()) {
+			t.Fatalf("iter %d: got %s, want %s (known %v, pairs %v, now %v)", iter, got, want, knownSet, pairs, now)
+		}
+		if all := Intersect(allMissing, store.UIDSet{{Start: 1, Stop: store.UID(n)}}); knownSet == nil && len(want.UIDs()) < len(all.UIDs()) {
+			narrowed++
+		}
+	}
+	// The histories must exercise the narrowing, not only the known set.
+	if narrowed < 100 {
+		t.Fatalf("only %d histories where the match data removed a UID", narrowed)
 	}
 }
 

@@ -163,6 +163,26 @@ func (v *View) SeqSetUIDs(s wire.SeqSet) (store.UIDSet, error) {
 	return uidsOfSeqs(v.uids, nums), nil
 }
 
+// SearchSeqSetUIDs converts a sequence set used as a search key: numbers
+// above the last message name nothing, rather than being an error. A
+// search key is a criterion, not a reference to a message, and a client's
+// idea of the mailbox's size may be stale (Dovecot answers the same).
+func (v *View) SearchSeqSetUIDs(s wire.SeqSet) store.UIDSet {
+	n := store.UID(len(v.uids))
+	var nums store.UIDSet
+	for _, r := range s.Resolve(uint32(n)) {
+		if r.Start < 1 {
+			r.Start = 1
+		}
+		if r.Start > n || r.Start > r.Stop {
+			continue
+		}
+		r.Stop = min(r.Stop, n)
+		nums = append(nums, r)
+	}
+	return uidsOfSeqs(v.uids, nums)
+}
+
 func onlyStars(s wire.SeqSet) bool {
 	for _, r := range s.Ranges {
 		if r.Start != wire.Star && r.Stop != wire.Star {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 )
 
@@ -28,7 +29,9 @@ func FuzzDecodeCommand(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		lim := Limits{MaxLine: 200, MaxLiteral: 100, MaxAppendLiteral: 300, MaxLiterals: 4, MaxDepth: 8, MaxDiscard: 500}
-		d := NewDecoder(bufio.NewReader(bytes.NewReader(in)), lim)
+		src := bytes.NewReader(in)
+		br := bufio.NewReader(src)
+		d := NewDecoder(br, lim)
 		d.OnSyncLiteral = func(int64) error { return nil }
 		for i := 0; i <= len(in); i++ {
 			err := readCommand(d)
@@ -37,7 +40,15 @@ func FuzzDecodeCommand(f *testing.F) {
 			}
 			var we *Error
 			if !errors.As(err, &we) {
-				return // the input ended
+				// Not a client mistake, so it must be the end of the
+				// input, and all of it must have been read.
+				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("%q: error %v (%T) is neither an *Error nor the end of input", in, err, err)
+				}
+				if src.Len() != 0 || br.Buffered() != 0 {
+					t.Fatalf("%q: %v with %d bytes still unread", in, err, src.Len()+br.Buffered())
+				}
+				return
 			}
 			if we.Close {
 				return

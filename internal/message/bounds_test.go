@@ -1,0 +1,270 @@
+package message
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// flatBomb is a small message of n empty parts in one multipart, the shape
+// that costs a server the most structure per byte of mail.
+func flatBomb(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: a@example.org\r\nSubject: bomb\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+	for range n {
+		b.WriteString("--b\r\n\r\n")
+	}
+	b.WriteString("--b--\r\n")
+	return b.Bytes()
+}
+
+// countParts counts the parts of a tree as MaxParts does: every part, and
+// every encapsulated message's body.
+func countParts(p *Part) int {
+	n := 1
+	for _, c := range p.Children {
+		n += countParts(c)
+	}
+	if p.Message != nil {
+		n += countParts(p.Message.Body)
+	}
+	return n
+}
+
+func maxChildren(p *Part) int {
+	n := len(p.Children)
+	for _, c := range p.Children {
+		n = max(n, maxChildren(c))
+	}
+	if p.Message != nil {
+		n = max(n, maxChildren(p.Message.Body))
+	}
+	return n
+}
+
+// TestPartBombBounded parses the 800,000-part message that used to cost a
+// structure of tens of megabytes: the parts stop at MaxChildren, the rest of
+// the message is text of the last part, the stored form is small, and the
+// parse allocates a bounded amount.
+func TestPartBombBounded(t *testing.T) {
+	msg := flatBomb(800_000)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s := mustParse(t, msg)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("parsing a %d-byte bomb allocated %d bytes", len(msg), alloc)
+	}
+	checkConsistent(t, msg, s)
+	root := s.Root()
+	if got := len(root.Children); got != MaxChildren {
+		t.Fatalf("%d children, want %d", got, MaxChildren)
+	}
+	last := root.Children[len(root.Children)-1]
+	tail := msg[last.BodyOffset:last.EndOffset]
+	if got := bytes.Count(tail, []byte("--b\r\n")); got != 800_000-MaxChildren {
+		t.Errorf("last part holds %d delimiter lines as text, want %d", got, 800_000-MaxChildren)
+	}
+	enc, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enc) > 64<<10 {
+		t.Errorf("stored structure is %d bytes", len(enc))
+	}
+}
+
+// TestPartBombNested spreads the parts over many multiparts (each under
+// MaxChildren) and encapsulated messages: the total stops at MaxParts.
+func TestPartBombNested(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("Content-Type: multipart/mixed; boundary=top\r\n\r\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "--top\r\nContent-Type: multipart/mixed; boundary=in%d\r\n\r\n", i)
+		for range 100 {
+			fmt.Fprintf(&b, "--in%d\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\nhi\r\n", i)
+		}
+		fmt.Fprintf(&b, "--in%d--\r\n", i)
+	}
+	b.WriteString("--top--\r\n")
+	msg := b.Bytes()
+	s := mustParse(t, msg)
+	checkConsistent(t, msg, s)
+	if n := countParts(s.Root()); n > MaxParts {
+		t.Errorf("%d parts, bound %d", n, MaxParts)
+	}
+	if n := countParts(s.Root()); n < MaxParts/2 {
+		t.Errorf("only %d parts: the bound cut more than it should", n)
+	}
+}
+
+// TestChildrenPerMultipart: one multipart keeps MaxChildren parts; a
+// sibling multipart is counted on its own.
+func TestChildrenPerMultipart(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("Content-Type: multipart/mixed; boundary=top\r\n\r\n")
+	counts := map[string]int{"x": MaxChildren + 50, "y": 100}
+	for _, inner := range []string{"x", "y"} {
+		fmt.Fprintf(&b, "--top\r\nContent-Type: multipart/mixed; boundary=%s\r\n\r\n", inner)
+		for range counts[inner] {
+			fmt.Fprintf(&b, "--%s\r\n\r\npart\r\n", inner)
+		}
+		fmt.Fprintf(&b, "--%s--\r\n", inner)
+	}
+	b.WriteString("--top--\r\n")
+	msg := b.Bytes()
+	s := mustParse(t, msg)
+	checkConsistent(t, msg, s)
+	root := s.Root()
+	if len(root.Children) != 2 {
+		t.Fatalf("%d top-level parts, want 2", len(root.Children))
+	}
+	if n := len(root.Children[0].Children); n != MaxChildren {
+		t.Errorf("first multipart has %d parts, want %d", n, MaxChildren)
+	}
+	if n := len(root.Children[1].Children); n != 100 {
+		t.Errorf("second multipart has %d parts, want 100", n)
+	}
+	if maxChildren(root) > MaxChildren {
+		t.Error("a multipart passed MaxChildren")
+	}
+}
+
+// TestHeaderTotalBounded: part headers past MaxHeaderTotal are bytes, not
+// fields, so big headers on many parts cannot grow the structure.
+func TestHeaderTotalBounded(t *testing.T) {
+	pad := strings.Repeat("x", 8000)
+	var b bytes.Buffer
+	b.WriteString("Content-Type: multipart/mixed; boundary=b\r\n\r\n")
+	const n = 300 // 300 × ~8 KB > MaxHeaderTotal
+	for range n {
+		fmt.Fprintf(&b, "--b\r\nContent-Type: text/html\r\nContent-Description: %s\r\n\r\n<p>\r\n", pad)
+	}
+	b.WriteString("--b--\r\n")
+	msg := b.Bytes()
+	s := mustParse(t, msg)
+	checkConsistent(t, msg, s)
+	parsed := 0
+	for _, c := range s.Root().Children {
+		if c.Subtype == "html" {
+			parsed++
+		}
+	}
+	if parsed == 0 || parsed == n || parsed*len(pad) > MaxHeaderTotal {
+		t.Errorf("%d of %d part headers parsed, bound %d bytes", parsed, n, MaxHeaderTotal)
+	}
+	enc, _ := s.Marshal()
+	if len(enc) > MaxHeaderTotal+64<<10 {
+		t.Errorf("stored structure %d bytes", len(enc))
+	}
+}
+
+// TestMarshalBound: a tree whose stored form would pass MaxStructureBytes
+// (which Parse cannot produce, but a structure built by hand can) is stored
+// as its top-level part alone.
+func TestMarshalBound(t *testing.T) {
+	big := strings.Repeat("d", 64<<10)
+	root := &Part{Type: "multipart", Subtype: "mixed", EndOffset: 10}
+	for range 100 {
+		root.Children = append(root.Children, &Part{Type: "text", Subtype: "plain", Description: big, HeaderOffset: 1, BodyOffset: 1, EndOffset: 1})
+	}
+	s := &Structure{Size: 10, Body: root}
+	enc, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enc) > MaxStructureBytes {
+		t.Fatalf("stored form %d bytes, bound %d", len(enc), MaxStructureBytes)
+	}
+	s2, err := Unmarshal(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s2.Root(); r.IsMultipart() || len(r.Children) != 0 || r.Type != "application" {
+		t.Errorf("over-size tree stored as %s/%s with %d parts", r.Type, r.Subtype, len(r.Children))
+	}
+}
+
+// marshalV1 writes the stored form of version 1, as stores hold it.
+func marshalV1(s *Structure) []byte {
+	e := encoder{}
+	e.buf = append(e.buf, codecV1)
+	e.uvarint(uint64(s.Size))
+	e.envelope(&s.Envelope)
+	e.part(s.Root())
+	e.search(&s.Search)
+	return e.buf
+}
+
+// TestReadVersion1: structures stored before version 2 still decode, whole
+// or shallow, to the same structure.
+func TestReadVersion1(t *testing.T) {
+	msg := []byte("From: a@b\r\nSubject: s\r\nMessage-ID: <m@x>\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nhi\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--x--\r\n")
+	s := mustParse(t, msg)
+	want, _ := s.Marshal()
+	for _, un := range []func([]byte) (*Structure, error){Unmarshal, UnmarshalShallow} {
+		s1, err := un(marshalV1(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s1.Marshal()
+		if !bytes.Equal(got, want) {
+			t.Error("version 1 structure decodes differently")
+		}
+	}
+}
+
+// TestReadStoredBomb: a bomb stored before the bounds (version 1, 20,000
+// parts) decodes to at most MaxParts parts.
+func TestReadStoredBomb(t *testing.T) {
+	root := &Part{Type: "multipart", Subtype: "mixed", Params: []Param{{"boundary", "b"}}}
+	for range 20_000 {
+		root.Children = append(root.Children, &Part{Type: "text", Subtype: "plain"})
+	}
+	enc := marshalV1(&Structure{Body: root})
+	s, err := Unmarshal(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countParts(s.Root()); n > MaxParts || len(s.Root().Children) > MaxChildren {
+		t.Errorf("stored bomb decoded to %d parts, %d in one multipart", n, len(s.Root().Children))
+	}
+}
+
+// TestUnmarshalShallow: the envelope and search fields are there at once,
+// the tree only when asked for, equal to a whole decode; a corrupt tree is
+// refused up front.
+func TestUnmarshalShallow(t *testing.T) {
+	msg := []byte("From: a@b\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nhi\r\n--x\r\nContent-Type: text/html\r\n\r\n<p>\r\n--x--\r\n")
+	s := mustParse(t, msg)
+	enc, _ := s.Marshal()
+	sh, err := UnmarshalShallow(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Body != nil {
+		t.Error("shallow decode built the part tree")
+	}
+	if sh.Envelope.Subject != "s" || sh.Search.Subject != "s" {
+		t.Errorf("envelope/search not decoded: %+v", sh.Envelope)
+	}
+	if r := sh.Root(); r == nil || len(r.Children) != 2 || r.Children[1].Subtype != "html" {
+		t.Fatalf("Root after shallow decode: %+v", r)
+	}
+	again, _ := sh.Marshal()
+	if !bytes.Equal(again, enc) {
+		t.Error("shallow structure does not re-marshal identically")
+	}
+	for i := 1; i < len(enc); i++ {
+		if _, err := UnmarshalShallow(enc[:i]); err == nil {
+			t.Fatalf("truncated at %d accepted", i)
+		}
+	}
+	bad := bytes.Clone(enc)
+	bad[len(bad)-3] = 0xff // inside the tree
+	if s, err := UnmarshalShallow(bad); err == nil {
+		s.Root()
+	}
+}
