@@ -143,7 +143,7 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 			return res, fmt.Errorf("append message %d: %w", i+1, err)
 		}
 	}
-	now := time.Now()
+	now := a.s.now()
 	err := a.write(ctx, func(t *writeTx) error {
 		res = store.AppendResult{}
 		mb, err := t.mailbox(id)

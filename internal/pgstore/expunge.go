@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -183,7 +182,7 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		_, err = t.tx.Exec(t.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
 			SELECT $1, $2 + row_number() OVER (ORDER BY m.uid) - 1, $3, m.flags, m.keywords, $4, m.size, m.content_id
 			FROM messages m WHERE m.mailbox_id = $5 AND m.uid = ANY($6)`,
-			dst, int64(dm.UIDNext), ms, time.Now().Unix(), src, srcUIDs)
+			dst, int64(dm.UIDNext), ms, a.s.now().Unix(), src, srcUIDs)
 		if err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}

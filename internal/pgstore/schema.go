@@ -13,6 +13,7 @@ import (
 // released; a change is a new entry. See the package doc for the tables.
 var migrations = []string{
 	schemaV1,
+	schemaV2Recent,
 }
 
 const schemaV1 = `
@@ -99,6 +100,14 @@ CREATE TABLE thread_refs (
 	thread_id  text NOT NULL,
 	PRIMARY KEY (user_id, message_id)
 );
+`
+
+// schemaV2Recent adds the IMAP4rev1 \Recent floor (store.RecentStore):
+// the lowest UID no session has claimed. Messages already stored when it
+// is added are not recent.
+const schemaV2Recent = `
+ALTER TABLE mailboxes ADD COLUMN recent_uid bigint NOT NULL DEFAULT 1;
+UPDATE mailboxes SET recent_uid = uidnext;
 `
 
 // migrationLock is the advisory lock key held while migrating, so that

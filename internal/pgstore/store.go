@@ -25,6 +25,9 @@ type Options struct {
 	// Hub receives commit notifications, this node's and (through
 	// LISTEN/NOTIFY) every other node's; Open creates one if nil.
 	Hub *store.Hub
+	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
+	// message appended without one; nil means time.Now.
+	Now func() time.Time
 	// NoListen turns off listening for other nodes' commits (for
 	// one-shot commands that watch nothing).
 	NoListen bool
@@ -106,6 +109,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+func (s *Store) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
 }
 
 // Hub returns the hub commits are published on.

@@ -365,3 +365,53 @@ func testTwoWritersOneUser(t *testing.T, be Backend) {
 	}
 	assertClean(t, s1, "alice")
 }
+
+// testRecent: for backends that keep IMAP4rev1 \Recent (store.RecentStore),
+// the floor starts at 1, a claim returns the old floor and raises it once,
+// takes no modseq, and new messages (append, copy) are unclaimed again.
+func testRecent(t *testing.T, be Backend) {
+	_, a := be.newAccount(t)
+	rs, ok := a.(store.RecentStore)
+	if !ok {
+		t.Skip("backend keeps no \\Recent state")
+	}
+	inbox := mustMailbox(t, a, "INBOX")
+	count := func(id store.MailboxID, want uint32) {
+		t.Helper()
+		if n, err := rs.RecentCount(ctx, id); err != nil || n != want {
+			t.Fatalf("RecentCount = %d, %v; want %d", n, err, want)
+		}
+	}
+	claim := func(upTo, want store.UID) {
+		t.Helper()
+		if prev, err := rs.ClaimRecent(ctx, inbox.ID, upTo); err != nil || prev != want {
+			t.Fatalf("ClaimRecent(%d) = %d, %v; want %d", upTo, prev, err, want)
+		}
+	}
+	count(inbox.ID, 0)
+	appendN(t, a, inbox.ID, 3, store.Flags{})
+	count(inbox.ID, 3)
+	before := mustMailbox(t, a, "INBOX").HighestModSeq
+	claim(0, 1) // reading changes nothing
+	count(inbox.ID, 3)
+	claim(4, 1) // UIDs 1-3 are this caller's
+	claim(4, 4) // and nobody else's
+	claim(2, 4) // a lower claim never lowers the floor
+	count(inbox.ID, 0)
+	if hm := mustMailbox(t, a, "INBOX").HighestModSeq; hm != before {
+		t.Fatalf("claim moved HIGHESTMODSEQ %d -> %d", before, hm)
+	}
+	appendN(t, a, inbox.ID, 2, store.Flags{})
+	other, err := a.CreateMailbox(ctx, "Other", store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Copy(ctx, inbox.ID, other.ID, store.UIDSetOf(1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	count(inbox.ID, 2)
+	count(other.ID, 2)
+	if _, err := rs.ClaimRecent(ctx, 999999, 5); !isErr(err, store.ErrNoMailbox) {
+		t.Fatalf("missing mailbox: %v", err)
+	}
+}

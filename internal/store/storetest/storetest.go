@@ -58,6 +58,7 @@ func Run(t *testing.T, b Backend) {
 		{"UsersAreIsolated", testUsersAreIsolated},
 		{"HubPublishesAfterCommit", testHubPublishesAfterCommit},
 		{"TwoWritersOneUser", testTwoWritersOneUser},
+		{"Recent", testRecent},
 		{"Model", testModel},
 	}
 	for _, tc := range tests {
