@@ -15,16 +15,21 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/pgstore"
+	"github.com/tidemark-mail/tidemark/internal/pgtest"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // testEnv is a real server on 127.0.0.1 with a real store and accounts in
-// a temporary directory, user "joe" with password "secret-pass".
+// a temporary directory, user "joe" with password "secret-pass". The store
+// is the embedded one, or with TIDEMARK_TEST_STORE=postgres a fresh
+// PostgreSQL database (see openTestStore), so that the whole protocol
+// suite runs against either backend.
 type testEnv struct {
 	t     *testing.T
 	srv   *Server
-	store *sqlitestore.Store
+	store store.Store
 	addr  string
 }
 
@@ -50,6 +55,35 @@ func testNow() time.Time {
 	return t.Local()
 }
 
+// testStoreEnv picks the backend of the test servers: "embedded" (the
+// default) or "postgres".
+const testStoreEnv = "TIDEMARK_TEST_STORE"
+
+// openTestStore opens the store of a test server, closed by the caller.
+func openTestStore(t *testing.T, dir string) store.Store {
+	t.Helper()
+	switch k := os.Getenv(testStoreEnv); k {
+	case "", "embedded":
+		st, err := sqlitestore.Open(dir, sqlitestore.Options{Now: testNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	case "postgres":
+		st, err := pgstore.Open(context.Background(), pgtest.DSN(t), pgstore.Options{Now: testNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	default:
+		t.Fatalf("%s=%q: want embedded or postgres", testStoreEnv, k)
+		return nil
+	}
+}
+
+// TestMain stops the private PostgreSQL the tests may have started.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
 	t.Helper()
 	return newTestEnvOn(t, "127.0.0.1:0", tweak)
@@ -63,10 +97,7 @@ const hangDeadline = 2 * time.Minute
 func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(dir, sqlitestore.Options{Now: testNow})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openTestStore(t, dir)
 	accts, err := auth.OpenAccountsWith(dir, auth.Options{
 		Hash:         auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 		FailureDelay: -1,
