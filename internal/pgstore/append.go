@@ -28,8 +28,12 @@ import (
 const partSize = 256 << 10
 
 // memoryBodyMax is the largest body Append keeps in memory between reading
-// it and its transaction; larger ones are spooled to a temporary file.
-const memoryBodyMax = 1 << 20
+// it and its transaction, and memoryBatchMax the most one Append call keeps
+// in memory in all; other bodies are spooled to temporary files.
+const (
+	memoryBodyMax  = 1 << 20
+	memoryBatchMax = 32 << 20
+)
 
 // preparedMessage is a message read, hashed and parsed, ready for the
 // transaction.
@@ -63,15 +67,17 @@ func normalizeFlags(f store.Flags) (store.SystemFlags, []string, error) {
 
 // spool reads a body, hashing it, into memory or (past memoryBodyMax) a
 // temporary file, which the returned cleanup removes.
-func (a *Account) spool(p *preparedMessage, r io.Reader) (cleanup func(), err error) {
+func (a *Account) spool(p *preparedMessage, r io.Reader, budget *int64) (cleanup func(), err error) {
 	h := sha256.New()
 	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.TeeReader(io.LimitReader(r, memoryBodyMax+1), h))
+	limit := min(memoryBodyMax, *budget)
+	n, err := buf.ReadFrom(io.TeeReader(io.LimitReader(r, limit+1), h))
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
 	max := a.s.opts.MaxMessageSize
-	if n <= memoryBodyMax {
+	if n <= limit {
+		*budget -= n
 		if max > 0 && n > max {
 			return nil, fmt.Errorf("message larger than %d bytes: %w", max, store.ErrTooBig)
 		}
@@ -133,8 +139,9 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 		}
 		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate}
 	}
+	budget := int64(memoryBatchMax)
 	for i, m := range msgs {
-		cleanup, err := a.spool(&prepared[i], m.Body)
+		cleanup, err := a.spool(&prepared[i], m.Body, &budget)
 		if err != nil {
 			return res, fmt.Errorf("append message %d: %w", i+1, err)
 		}
@@ -162,24 +169,17 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 			return err
 		}
 		res.ModSeq = ms
-		written := map[string]bool{}
-		for _, p := range prepared {
-			if written[p.blobID] {
-				continue
-			}
-			written[p.blobID] = true
-			if err := t.storeBody(p); err != nil {
-				return err
-			}
+		batch := &pgx.Batch{}
+		if err := t.storeBodies(prepared, batch); err != nil {
+			return err
+		}
+		threads, err := t.threadIDs(prepared)
+		if err != nil {
+			return err
 		}
 		var d counterDelta
 		uid := mb.UIDNext
-		batch := &pgx.Batch{}
-		for _, p := range prepared {
-			thread, err := t.threadID(p.thread)
-			if err != nil {
-				return err
-			}
+		for i, p := range prepared {
 			date := p.internalDate
 			if date.IsZero() {
 				date = now
@@ -190,7 +190,7 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
 				INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
 				SELECT $9, $10, $11, $12, $13, $14, $3, c.id FROM c`,
-				t.userID, p.blobID, p.size, date.Unix(), offset, newObjectID('M'), thread, p.structure,
+				t.userID, p.blobID, p.size, date.Unix(), offset, newObjectID('M'), threads[i], p.structure,
 				id, uid, ms, int16(p.flags), p.keywords, now.Unix())
 			d.add(p.flags, p.size, 1)
 			res.UIDs = append(res.UIDs, uid)
@@ -210,29 +210,52 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 	return res, nil
 }
 
-// storeBody writes a body unless its content is already stored: the
-// bodies row is claimed first, and only the transaction that created it
-// writes the parts.
-func (t *writeTx) storeBody(p preparedMessage) error {
-	tag, err := t.tx.Exec(t.ctx, `INSERT INTO bodies (id, size) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, p.blobID, p.size)
+// storeBodies stores the bodies of a batch whose content is not stored
+// yet: one statement claims the bodies rows of every distinct content
+// (INSERT ... ON CONFLICT DO NOTHING), and only the contents it created
+// get their parts written, so the same bytes are never written twice. A
+// body of one part is queued on batch with the message rows; a larger one
+// is written part by part from its spool, never held whole.
+func (t *writeTx) storeBodies(prepared []preparedMessage, batch *pgx.Batch) error {
+	var ids []string
+	var sizes []int64
+	first := map[string]int{}
+	for i, p := range prepared {
+		if _, ok := first[p.blobID]; !ok {
+			first[p.blobID] = i
+			ids = append(ids, p.blobID)
+			sizes = append(sizes, p.size)
+		}
+	}
+	rows, err := t.tx.Query(t.ctx, `INSERT INTO bodies (id, size) SELECT * FROM unnest($1::text[], $2::bigint[])
+		ON CONFLICT (id) DO NOTHING RETURNING id`, ids, sizes)
 	if err != nil {
-		return fmt.Errorf("store body: %w", err)
+		return fmt.Errorf("store bodies: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return nil // already stored: deduplicated
+	created, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("store bodies: %w", err)
 	}
-	buf := make([]byte, min(p.size, partSize))
-	for part, off := 0, int64(0); off < p.size || part == 0; part++ {
-		n := min(int64(len(buf)), p.size-off)
-		if _, err := p.body.ReadAt(buf[:n], off); err != nil && err != io.EOF {
-			return fmt.Errorf("store body: %w", err)
+	for _, id := range created {
+		p := prepared[first[id]]
+		if p.size <= partSize {
+			data := make([]byte, p.size)
+			if _, err := p.body.ReadAt(data, 0); err != nil && err != io.EOF {
+				return fmt.Errorf("store body: %w", err)
+			}
+			batch.Queue(`INSERT INTO body_parts (body_id, part, data) VALUES ($1, 0, $2)`, id, data)
+			continue
 		}
-		if _, err := t.tx.Exec(t.ctx, `INSERT INTO body_parts (body_id, part, data) VALUES ($1, $2, $3)`, p.blobID, part, buf[:n]); err != nil {
-			return fmt.Errorf("store body: %w", err)
-		}
-		off += n
-		if n == 0 {
-			break
+		buf := make([]byte, partSize)
+		for part, off := 0, int64(0); off < p.size; part++ {
+			n := min(int64(len(buf)), p.size-off)
+			if _, err := p.body.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+				return fmt.Errorf("store body: %w", err)
+			}
+			if _, err := t.tx.Exec(t.ctx, `INSERT INTO body_parts (body_id, part, data) VALUES ($1, $2, $3)`, id, part, buf[:n]); err != nil {
+				return fmt.Errorf("store body: %w", err)
+			}
+			off += n
 		}
 	}
 	return nil
@@ -302,51 +325,71 @@ func bareID(id string) string {
 	return strings.TrimSpace(id)
 }
 
-// threadID returns the thread a new message joins (RFC 8474 THREADID): the
-// thread of the first of its ids (its own, then those it refers to) that
-// is known, else a new one; every id it names is then recorded in it.
-func (t *writeTx) threadID(th threadHeaders) (string, error) {
-	ids := th.Parents
-	if th.MessageID != "" {
-		ids = append([]string{th.MessageID}, ids...)
-	}
-	ids = uniqueStringsKeepOrder(ids)
-	thread := ""
-	if len(ids) > 0 {
-		rows, err := t.tx.Query(t.ctx, `SELECT message_id, thread_id FROM thread_refs WHERE user_id = $1 AND message_id = ANY($2)`, t.userID, ids)
-		if err != nil {
-			return "", fmt.Errorf("thread lookup: %w", err)
+// threadIDs returns the thread each new message joins (RFC 8474
+// THREADID), as if they arrived one after the other: the thread of the
+// first of its ids (its own, then those it refers to) that is known, else
+// a new one; every id it names is then recorded in that thread unless it
+// already has one. The whole batch costs one lookup and one insert.
+func (t *writeTx) threadIDs(prepared []preparedMessage) ([]string, error) {
+	per := make([][]string, len(prepared))
+	var all []string
+	for i, p := range prepared {
+		ids := p.thread.Parents
+		if p.thread.MessageID != "" {
+			ids = append([]string{p.thread.MessageID}, ids...)
 		}
-		known := map[string]string{}
+		per[i] = uniqueStringsKeepOrder(ids)
+		all = append(all, per[i]...)
+	}
+	known := map[string]string{}
+	if len(all) > 0 {
+		rows, err := t.tx.Query(t.ctx, `SELECT message_id, thread_id FROM thread_refs WHERE user_id = $1 AND message_id = ANY($2)`,
+			t.userID, uniqueStrings(all))
+		if err != nil {
+			return nil, fmt.Errorf("thread lookup: %w", err)
+		}
 		for rows.Next() {
 			var m, th string
 			if err := rows.Scan(&m, &th); err != nil {
 				rows.Close()
-				return "", err
+				return nil, err
 			}
 			known[m] = th
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return "", err
+			return nil, err
 		}
+	}
+	out := make([]string, len(prepared))
+	var newIDs, newThreads []string
+	for i, ids := range per {
+		thread := ""
 		for _, id := range ids {
 			if th, ok := known[id]; ok {
 				thread = th
 				break
 			}
 		}
-	}
-	if thread == "" {
-		thread = newObjectID('T')
-	}
-	if len(ids) > 0 {
-		if _, err := t.tx.Exec(t.ctx, `INSERT INTO thread_refs (user_id, message_id, thread_id)
-			SELECT $1, unnest($2::text[]), $3 ON CONFLICT DO NOTHING`, t.userID, ids, thread); err != nil {
-			return "", fmt.Errorf("thread record: %w", err)
+		if thread == "" {
+			thread = newObjectID('T')
+		}
+		out[i] = thread
+		for _, id := range ids {
+			if _, ok := known[id]; !ok {
+				known[id] = thread
+				newIDs = append(newIDs, id)
+				newThreads = append(newThreads, thread)
+			}
 		}
 	}
-	return thread, nil
+	if len(newIDs) > 0 {
+		if _, err := t.tx.Exec(t.ctx, `INSERT INTO thread_refs (user_id, message_id, thread_id)
+			SELECT $1, * FROM unnest($2::text[], $3::text[]) ON CONFLICT DO NOTHING`, t.userID, newIDs, newThreads); err != nil {
+			return nil, fmt.Errorf("thread record: %w", err)
+		}
+	}
+	return out, nil
 }
 
 func uniqueStringsKeepOrder(s []string) []string {
