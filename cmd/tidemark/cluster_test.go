@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,9 +114,11 @@ func TestTwoNodesOneDatabase(t *testing.T) {
 	if sel, err := b.Select("INBOX", nil).Wait(); err != nil || sel.NumMessages != 3 {
 		t.Fatalf("node B selects %+v, %v", sel, err)
 	}
-	if _, err := a.Select("INBOX", nil).Wait(); err != nil {
+	selA, err := a.Select("INBOX", nil).Wait()
+	if err != nil {
 		t.Fatal(err)
 	}
+	uidValidity, before := selA.UIDValidity, selA.HighestModSeq
 
 	// IDLE on B hears of a flag set on A.
 	idle, err := b.Idle()
@@ -157,4 +162,102 @@ func TestTwoNodesOneDatabase(t *testing.T) {
 	if err != nil || *stA.NumMessages != 0 {
 		t.Fatalf("node A status after expunges on B: %+v %v", stA, err)
 	}
+
+	// A QRESYNC client that was on node A comes back on node B with the
+	// modseq it had: it is told exactly what changed meanwhile (RFC 7162
+	// 3.2.5), the flag on 2 and the three expunges.
+	conn, err := net.Dial("tcp", nodeB.addrs["imap"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	readUntil(t, conn, r, "* OK")
+	fmt.Fprintf(conn, "q1 LOGIN joe secret-pass\r\nq2 ENABLE QRESYNC\r\nq3 SELECT INBOX (QRESYNC (%d %d))\r\n", uidValidity, before)
+	readUntil(t, conn, r, "q2 OK")
+	var lines []string
+	for {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("QRESYNC SELECT: %v after %q", err, lines)
+		}
+		lines = append(lines, strings.TrimSpace(l))
+		if strings.HasPrefix(l, "q3 ") {
+			break
+		}
+	}
+	got := strings.Join(lines, "\n")
+	if !strings.Contains(got, "* VANISHED (EARLIER) 1:3") || !strings.Contains(got, "q3 OK") {
+		t.Fatalf("QRESYNC SELECT on node B after changes through both nodes:\n%s", got)
+	}
+}
+
+// TestKillOneNodeUnderLoad: node A is killed (SIGKILL) while a client
+// appends through it. Every APPEND it acknowledged is in the database, as
+// node B shows, and node B keeps serving.
+func TestKillOneNodeUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary twice")
+	}
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	st, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateUser(ctx, "joe"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	bin := buildTidemark(t)
+	nodeA, nodeB := startNode(t, bin, dsn), startNode(t, bin, dsn)
+	a := login(t, nodeA.addrs["imap"], nil)
+	var acked []imap.UID
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			msg := fmt.Sprintf("Subject: load %d\r\nMessage-ID: <load%d@x>\r\n\r\nbody\r\n", i, i)
+			cmd := a.Append("INBOX", int64(len(msg)), nil)
+			cmd.Write([]byte(msg))
+			cmd.Close()
+			data, err := cmd.Wait()
+			if err != nil {
+				return // the node is gone
+			}
+			acked = append(acked, data.UID)
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	nodeA.cmd.Process.Kill()
+	nodeA.cmd.Wait()
+	<-done
+	if len(acked) == 0 {
+		t.Fatal("no APPEND acknowledged before the kill")
+	}
+	b := login(t, nodeB.addrs["imap"], nil)
+	sel, err := b.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uids, err := b.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := uids.AllUIDs()
+	for _, u := range acked {
+		if !slices.Contains(have, u) {
+			t.Fatalf("acknowledged UID %d lost; node B has %d messages", u, sel.NumMessages)
+		}
+	}
+	// At most the one APPEND in flight at the kill may have committed
+	// unacknowledged.
+	if len(have) > len(acked)+1 {
+		t.Fatalf("%d messages for %d acknowledged appends", len(have), len(acked))
+	}
+	if err := b.Noop().Wait(); err != nil {
+		t.Fatalf("node B after node A died: %v", err)
+	}
+	t.Logf("%d appends acknowledged before the kill", len(acked))
 }
