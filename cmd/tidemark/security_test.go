@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -225,5 +226,78 @@ func TestMIMEBombBinary(t *testing.T) {
 		t.Errorf("server peak memory %d MB, ceiling 256 MB", peak>>20)
 	} else {
 		t.Logf("server peak memory %d MB", peak>>20)
+	}
+}
+
+// TestReaddedUserBinary deletes an account with `tidemark user del` (another
+// process) while the running server has its store open (a session in IDLE,
+// the shared open mailbox), then re-adds the name. The deleted user's
+// session ends; delivery to the deleted name is refused rather than written
+// into deleted files; the new account sees only its own mail.
+func TestReaddedUserBinary(t *testing.T) {
+	sb, data := securityServer(t, []string{"rita"}, "")
+	bin := sb.cmd.Path
+	if err := lmtpSend(t, sb.addrs["lmtp"], "rita@example.org", []byte("Subject: old secret\r\n\r\nold\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// The old owner's session sits in IDLE on INBOX.
+	conn, err := net.Dial("tcp", sb.addrs["imap"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	readUntil(t, conn, r, "* OK")
+	fmt.Fprintf(conn, "a LOGIN rita pw-rita\r\n")
+	readUntil(t, conn, r, "a OK")
+	fmt.Fprintf(conn, "b SELECT INBOX\r\n")
+	readUntil(t, conn, r, "b OK")
+	fmt.Fprintf(conn, "c IDLE\r\n")
+	readUntil(t, conn, r, "+")
+
+	user := func(stdin string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"user"}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("tidemark user %v: %v\n%s", args, err, out)
+		}
+	}
+	user("", "del", "--data", data, "--yes", "rita")
+	// The server notices and ends the deleted user's session.
+	if l := readUntil(t, conn, r, "* BYE"); !strings.Contains(l, "Account deleted") {
+		t.Errorf("session of the deleted user: %q", l)
+	}
+	if err := lmtpSend(t, sb.addrs["lmtp"], "rita@example.org", []byte("Subject: to nobody\r\n\r\nx\r\n")); err == nil {
+		t.Fatal("delivery to a deleted user acknowledged")
+	}
+	user("new-password\n", "add", "--data", data, "rita")
+	if err := lmtpSend(t, sb.addrs["lmtp"], "rita@example.org", []byte("Subject: new mail\r\n\r\nnew\r\n")); err != nil {
+		t.Fatalf("delivery to the re-added user: %v", err)
+	}
+	cl, err := imapclient.DialInsecure(sb.addrs["imap"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Login("rita", "new-password").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := cl.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all imap.SeqSet
+	all.AddRange(1, 0)
+	msgs, err := cl.Fetch(all, &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	for _, m := range msgs {
+		subjects = append(subjects, m.Envelope.Subject)
+	}
+	if sel.NumMessages != 1 || len(subjects) != 1 || subjects[0] != "new mail" {
+		t.Fatalf("re-added user sees %d messages: %q", sel.NumMessages, subjects)
 	}
 }

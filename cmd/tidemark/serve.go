@@ -279,10 +279,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fail(err)
 		}
-		httpSrv = met.NewHTTPServer(func(ctx context.Context) error {
-			_, err := raw.Users(ctx)
-			return err
-		})
+		met.Logger = log
+		httpSrv = met.NewHTTPServer(st.(store.Pinger).Ping)
 		lns = append(lns, func() error { return httpSrv.Serve(ln) })
 	}
 

@@ -209,7 +209,7 @@ func (s *Server) reply(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, store.ErrNoUser):
+	case errors.Is(err, store.ErrNoUser), errors.Is(err, store.ErrUserDeleted):
 		return errNoUser
 	case errors.Is(err, store.ErrOverQuota):
 		if s.cfg.OverQuotaTempFail {

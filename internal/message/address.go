@@ -131,7 +131,10 @@ func ParseAddressList(s string) []Address {
 			}
 			continue
 		}
-		if a, ok := parseMailbox(cur); ok {
+		// RFC 9051 7.5.2 has no form for a group member that is not an
+		// address (a bare display name, "Name <>"): inside a group it is
+		// left out rather than sent with MISSING_* placeholders.
+		if a, ok := parseMailbox(cur); ok && !(inGroup && (a.Mailbox == MissingMailbox || a.Host == MissingDomain)) {
 			out = append(out, a)
 		}
 		if stop == ';' && inGroup {
@@ -151,13 +154,21 @@ func parseMailbox(toks []addrToken) (Address, bool) {
 	var a Address
 	var comment string
 	lt := -1
+	onlyComments := true
 	for i, t := range toks {
 		if t.kind == 'c' && comment == "" {
 			comment = strings.TrimSpace(t.text)
 		}
+		if t.kind != 'c' {
+			onlyComments = false
+		}
 		if t.kind == '<' && lt < 0 {
 			lt = i
 		}
+	}
+	if onlyComments {
+		// "G: a@b; (the end of the group)": a comment is not an address.
+		return Address{}, false
 	}
 	spec := toks
 	if lt >= 0 {

@@ -126,6 +126,23 @@ func FormatAddresses(as []Address) string {
 	return DecodeHeader(b.String())
 }
 
+// GroupNames returns the decoded names of the groups in an address list
+// (RFC 5322 3.4 group syntax), joined by ", ": SEARCH FROM/TO/CC/BCC
+// matches a group's name as it matches a display name. Empty when the
+// list has no group, which is the usual case, so it costs nothing then.
+func GroupNames(as []Address) string {
+	var names []string
+	for _, a := range as {
+		if a.Kind == AddrGroupStart {
+			names = append(names, a.Mailbox)
+		}
+	}
+	if names == nil {
+		return ""
+	}
+	return DecodeHeader(strings.Join(names, ", "))
+}
+
 // MessageIDs extracts the "<...>" message identifiers of a Message-ID,
 // In-Reply-To or References value, in order.
 func MessageIDs(v string) []string {

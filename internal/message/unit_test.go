@@ -29,6 +29,17 @@ func TestParseAddressList(t *testing.T) {
 		{"<unterminated@x", []Address{{Mailbox: "unterminated", Host: "x"}}},
 		{"", nil},
 		{"<<>>,;;:", nil},
+		// Groups (RFC 5322 3.4, A.1.3): members that are not addresses are
+		// left out, a trailing comment is no address.
+		{"undisclosed-recipients:;", []Address{{Kind: AddrGroupStart, Mailbox: "undisclosed-recipients"}, {Kind: AddrGroupEnd}}},
+		{"Undisclosed recipients: ;", []Address{{Kind: AddrGroupStart, Mailbox: "Undisclosed recipients"}, {Kind: AddrGroupEnd}}},
+		{`Team: foo, "bar", Name <>, a@b, c@;`, []Address{{Kind: AddrGroupStart, Mailbox: "Team"}, {Mailbox: "a", Host: "b"}, {Kind: AddrGroupEnd}}},
+		{"A Group(Some people):Chris Jones <c@a.test>,joe@example.org,John <jdoe@one.test> (my dear friend); (the end of the group)",
+			[]Address{{Kind: AddrGroupStart, Mailbox: "A Group"}, {Name: "Chris Jones", Mailbox: "c", Host: "a.test"},
+				{Mailbox: "joe", Host: "example.org"}, {Name: "John", Mailbox: "jdoe", Host: "one.test"}, {Kind: AddrGroupEnd}}},
+		{"a@b (only a comment), (another)", []Address{{Name: "only a comment", Mailbox: "a", Host: "b"}}},
+		{"a@b, G: <@r:c@d>; e@f", []Address{{Mailbox: "a", Host: "b"}, {Kind: AddrGroupStart, Mailbox: "G"},
+			{ADL: "@r", Mailbox: "c", Host: "d"}, {Kind: AddrGroupEnd}, {Mailbox: "e", Host: "f"}}},
 	}
 	for _, c := range cases {
 		got := ParseAddressList(c.in)

@@ -22,6 +22,7 @@ package metrics
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,12 @@ import (
 
 // Metrics holds the collectors of one server.
 type Metrics struct {
+	// HealthTimeout bounds /healthz's wait for the store (HealthTimeout
+	// when zero); Logger receives the reasons of failed health checks.
+	// Set before serving.
+	HealthTimeout time.Duration
+	Logger        *slog.Logger
+
 	reg *prometheus.Registry
 
 	connsOpen        prometheus.Gauge

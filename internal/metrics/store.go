@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -18,12 +19,27 @@ type timedStore struct {
 }
 
 func (s *timedStore) Open(ctx context.Context, user string) (store.Account, error) {
-	defer s.m.timeStore("open", time.Now(), nil)
+	start := time.Now()
 	a, err := s.Store.Open(ctx, user)
+	counted := err
+	if errors.Is(err, store.ErrNoUser) {
+		counted = nil // an answer (LMTP's unknown recipient), not a failure
+	}
+	s.m.timeStore("open", start, &counted)
 	if err != nil {
 		return nil, err
 	}
 	return &timedAccount{a: a, m: s.m}, nil
+}
+
+// Ping passes the wrapped store's health check through, so wrapping does
+// not hide it.
+func (s *timedStore) Ping(ctx context.Context) error {
+	if p, ok := s.Store.(store.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	_, err := s.Store.Users(ctx)
+	return err
 }
 
 // timeStore records one call; errp, when not nil, points at the call's
@@ -43,6 +59,9 @@ type timedAccount struct {
 
 func (t *timedAccount) User() string { return t.a.User() }
 func (t *timedAccount) Close() error { return t.a.Close() }
+
+// Revoked forwards store.Revocable.
+func (t *timedAccount) Revoked() bool { return store.IsRevoked(t.a) }
 
 func (t *timedAccount) CreateMailbox(ctx context.Context, name string, opts store.CreateOptions) (_ store.MailboxInfo, err error) {
 	defer t.m.timeStore("create_mailbox", time.Now(), &err)
@@ -150,3 +169,26 @@ func (t *timedAccount) Usage(ctx context.Context) (_ store.Usage, err error) {
 // Shared passes on whether the wrapped store is written by other
 // processes too (store.Shared), which the open-mailbox cache must know.
 func (s *timedStore) Shared() bool { return store.IsShared(s.Store) }
+
+var _ store.RecentStore = (*timedAccount)(nil)
+
+// ClaimRecent passes store.RecentStore through. A wrapped account without
+// \Recent state answers as if every message had been claimed.
+func (t *timedAccount) ClaimRecent(ctx context.Context, id store.MailboxID, upTo store.UID) (_ store.UID, err error) {
+	rs, ok := t.a.(store.RecentStore)
+	if !ok {
+		return store.MaxUID, nil
+	}
+	defer t.m.timeStore("claim_recent", time.Now(), &err)
+	return rs.ClaimRecent(ctx, id, upTo)
+}
+
+// RecentCount passes store.RecentStore through (0 without it).
+func (t *timedAccount) RecentCount(ctx context.Context, id store.MailboxID) (_ uint32, err error) {
+	rs, ok := t.a.(store.RecentStore)
+	if !ok {
+		return 0, nil
+	}
+	defer t.m.timeStore("recent_count", time.Now(), &err)
+	return rs.RecentCount(ctx, id)
+}

@@ -9,8 +9,9 @@
 // reloaded at any time.
 //
 // A Box is loaded once with a store Snapshot and then kept current the same
-// way every session is: when the store's Hub has published the mailbox since
-// the Box last looked (Hub.Generation moved), it asks the store for the
+// way every session is: the Box holds a Hub watcher on its mailbox for as
+// long as it exists, and when the Hub has published the mailbox since the
+// Box last looked (Watcher.Generation moved), it asks the store for the
 // changes since its modseq (an O(changes) range scan) and applies them. A
 // commit publishes on the Hub before the committing command returns, and
 // the generation moves before any watcher is woken, so a session that syncs
@@ -29,7 +30,9 @@
 //
 // # Locking
 //
-// Registry.mu guards the registry map and each Box's reference count.
+// Registry.mu guards the registry map and each Box's reference count. It is
+// never held while the store works: a user's database that is not open yet
+// is opened outside it, so one slow open delays only that user's SELECT.
 // Box.mu (an RWMutex) guards the message arrays and info; readers take it
 // shared. Box.syncMu serializes refreshes so that only one goroutine talks
 // to the store for a Box at a time; it is taken before Box.mu, never after.
@@ -67,7 +70,14 @@ type Registry struct {
 	idle     *list.List      // guarded by mu; idle Boxes, least recently released first
 	idleMsgs int             // guarded by mu; messages in idle Boxes
 	closed   bool            // guarded by mu
+	// timer fires when the oldest idle Box's IdleTime is up; nil when no
+	// Box is idle. One timer for the registry, re-armed by expire, stopped
+	// by Close. Guarded by mu.
+	timer *time.Timer
 }
+
+// afterFunc is time.AfterFunc; tests count the timers through it.
+var afterFunc = time.AfterFunc
 
 type boxKey struct {
 	user string
@@ -94,8 +104,29 @@ func (r *Registry) Close() {
 	r.mu.Lock()
 	r.closed = true
 	drop := r.evictLocked(time.Now(), true)
+	r.armLocked(time.Now())
 	r.mu.Unlock()
 	closeAll(drop)
+}
+
+// armLocked keeps the expiry timer in step with the idle list: running
+// for the oldest idle Box's expiry while one is idle (and the registry is
+// open), stopped otherwise.
+func (r *Registry) armLocked(now time.Time) {
+	front := r.idle.Front()
+	if front == nil || r.closed {
+		if r.timer != nil {
+			r.timer.Stop()
+			r.timer = nil
+		}
+		return
+	}
+	due := front.Value.(*Box).idleSince.Add(r.IdleTime).Sub(now)
+	if r.timer == nil {
+		r.timer = afterFunc(due, r.expire)
+	} else {
+		r.timer.Reset(due)
+	}
 }
 
 // evictLocked removes idle Boxes beyond the bounds (all of them with
@@ -122,6 +153,7 @@ func (r *Registry) unidleLocked(b *Box) {
 
 func closeAll(boxes []*Box) {
 	for _, b := range boxes {
+		b.watch.Close()
 		b.acct.Close()
 	}
 }
@@ -132,17 +164,21 @@ type Box struct {
 	reg  *Registry
 	key  boxKey
 	refs int // guarded by reg.mu
+	// detached: no longer in reg.boxes (its store was deleted); closed on
+	// its last Release. Guarded by reg.mu.
+	detached bool
 	// While idle (refs == 0): its place in reg.idle, when it became idle and
 	// how many messages it holds; all guarded by reg.mu.
 	idleElem  *list.Element
 	idleSince time.Time
 	idleSize  int
 
-	acct store.Account // the Box's own handle, so no session's lifetime matters
+	acct  store.Account  // the Box's own handle, so no session's lifetime matters
+	watch *store.Watcher // on the Box's mailbox, for as long as the Box exists
 
 	syncMu sync.Mutex // held while loading or refreshing from the store
 	loaded bool       // guarded by syncMu
-	gen    uint64     // guarded by syncMu; Hub generation the Box reflects
+	gen    uint64     // guarded by syncMu; watch.Generation the Box reflects
 
 	mu   sync.RWMutex
 	info store.MailboxInfo // guarded by mu; HighestModSeq is what msgs reflect
@@ -160,15 +196,41 @@ func (r *Registry) Acquire(ctx context.Context, user string, id store.MailboxID)
 	k := boxKey{user, id}
 	r.mu.Lock()
 	b := r.boxes[k]
+	var stale *Box
+	if b != nil && store.IsRevoked(b.acct) {
+		// The user's store was deleted under this Box (and the name may
+		// belong to a new account): never hand it out again.
+		delete(r.boxes, k)
+		b.detached = true
+		if b.idleElem != nil {
+			r.unidleLocked(b)
+			stale = b
+		}
+		b = nil
+	}
+	if stale != nil {
+		defer closeAll([]*Box{stale})
+	}
 	if b == nil {
+		// Open the user's store without the registry lock (it may be a
+		// cold database), then look again: another Acquire may have put
+		// a Box there meanwhile, and then this handle is not needed.
+		r.mu.Unlock()
 		acct, err := r.st.Open(ctx, user)
 		if err != nil {
-			r.mu.Unlock()
 			return nil, err
 		}
-		b = &Box{reg: r, key: k, acct: acct}
-		r.boxes[k] = b
-	} else if b.idleElem != nil {
+		r.mu.Lock()
+		if b = r.boxes[k]; b == nil {
+			b = &Box{reg: r, key: k, acct: acct, watch: r.st.Hub().Watch(user, id)}
+			r.boxes[k] = b
+			acct = nil
+		}
+		if acct != nil {
+			defer acct.Close() // after unlocking
+		}
+	}
+	if b.idleElem != nil {
 		r.unidleLocked(b)
 	}
 	b.refs++
@@ -194,8 +256,10 @@ func (b *Box) release(broken bool) {
 	b.refs--
 	var drop []*Box
 	if b.refs == 0 {
-		if broken || r.closed || r.IdleMessages <= 0 || r.IdleBoxes <= 0 {
-			delete(r.boxes, b.key)
+		if broken || b.detached || r.closed || r.IdleMessages <= 0 || r.IdleBoxes <= 0 {
+			if !b.detached {
+				delete(r.boxes, b.key)
+			}
 			drop = append(drop, b)
 		} else {
 			b.mu.RLock()
@@ -204,18 +268,21 @@ func (b *Box) release(broken bool) {
 			b.idleSince = now
 			b.idleElem = r.idle.PushBack(b)
 			r.idleMsgs += b.idleSize
-			time.AfterFunc(r.IdleTime, r.expire)
 		}
 	}
 	drop = append(drop, r.evictLocked(now, false)...)
+	r.armLocked(now) // the oldest idle Box may have changed
 	r.mu.Unlock()
 	closeAll(drop)
 }
 
-// expire drops idle Boxes past their time.
+// expire drops idle Boxes past their time and re-arms the timer for the
+// next one.
 func (r *Registry) expire() {
+	now := time.Now()
 	r.mu.Lock()
-	drop := r.evictLocked(time.Now(), false)
+	drop := r.evictLocked(now, false)
+	r.armLocked(now)
 	r.mu.Unlock()
 	closeAll(drop)
 }
@@ -240,10 +307,9 @@ func (r *Registry) Idle() int {
 func (b *Box) Sync(ctx context.Context) error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
-	hub := b.reg.st.Hub()
 	// Read the generation before the store: a commit published after this
 	// point moves it again and the next Sync looks again.
-	gen := hub.Generation(b.key.user, b.key.id)
+	gen := b.watch.Generation()
 	if !b.loaded {
 		return b.syncLoad(ctx, gen)
 	}
@@ -459,7 +525,7 @@ func (b *Box) Committed(m store.ModSeq, changed []store.MessageState) {
 	if !b.loaded || m == 0 {
 		return
 	}
-	gen := b.reg.st.Hub().Generation(b.key.user, b.key.id)
+	gen := b.watch.Generation()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	since := b.info.HighestModSeq

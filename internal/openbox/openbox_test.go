@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -484,4 +485,156 @@ func TestCommitted(t *testing.T) {
 func summary(b *Box) Summary {
 	_, _, sum := b.Current()
 	return sum
+}
+
+// slowOpen is the real store whose Open of one user waits until released,
+// as a cold database on a slow disk would.
+type slowOpen struct {
+	store.Store
+	user    string
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *slowOpen) Open(ctx context.Context, user string) (store.Account, error) {
+	if user == s.user {
+		close(s.started)
+		<-s.release
+	}
+	return s.Store.Open(ctx, user)
+}
+
+// A user whose database is slow to open delays nobody else's Acquire: the
+// registry lock is not held while a store opens.
+func TestSlowOpenBlocksNoOtherUser(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	if err := st.CreateUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowOpen{Store: st, user: "bob", started: make(chan struct{}), release: make(chan struct{})}
+	reg := NewRegistry(slow)
+	defer reg.Close()
+	inbox, _ := acct.Mailbox(ctx, "INBOX")
+	bobAcct, err := st.Open(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bobAcct.Close()
+	bobInbox, _ := bobAcct.Mailbox(ctx, "INBOX")
+
+	bobDone := make(chan error, 1)
+	go func() {
+		b, err := reg.Acquire(ctx, "bob", bobInbox.ID)
+		if err == nil {
+			b.Release()
+		}
+		bobDone <- err
+	}()
+	<-slow.started
+	aliceDone := make(chan error, 1)
+	go func() {
+		b, err := reg.Acquire(ctx, "alice", inbox.ID)
+		if err == nil {
+			b.Release()
+		}
+		aliceDone <- err
+	}()
+	select {
+	case err := <-aliceDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // only a hang gets here
+		t.Fatal("alice's Acquire waited for bob's store to open")
+	}
+	close(slow.release)
+	if err := <-bobDone; err != nil {
+		t.Fatal(err)
+	}
+	if reg.Idle() != 2 {
+		t.Fatalf("idle = %d, want 2", reg.Idle())
+	}
+}
+
+// Two Acquires racing to open the same cold mailbox end with one Box; the
+// second handle is closed, not leaked.
+func TestConcurrentFirstAcquireSharesOneBox(t *testing.T) {
+	ctx := context.Background()
+	st, acct := newStore(t)
+	inbox, _ := acct.Mailbox(ctx, "INBOX")
+	reg := NewRegistry(st)
+	defer reg.Close()
+	var wg sync.WaitGroup
+	boxes := make([]*Box, 8)
+	for i := range boxes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := reg.Acquire(ctx, "alice", inbox.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			boxes[i] = b
+		}()
+	}
+	wg.Wait()
+	for _, b := range boxes[1:] {
+		if b != boxes[0] {
+			t.Fatal("two Boxes for one mailbox")
+		}
+	}
+	if reg.Open() != 1 {
+		t.Fatalf("open = %d", reg.Open())
+	}
+	for _, b := range boxes {
+		b.Release()
+	}
+}
+
+// The registry runs at most one expiry timer however many Boxes go idle,
+// stops it when nothing is idle or on Close, and leaves no Hub watcher
+// behind once every Box is gone.
+func TestOneTimerAndNoWatchersLeft(t *testing.T) {
+	var created atomic.Int64
+	afterFunc = func(d time.Duration, f func()) *time.Timer {
+		created.Add(1)
+		return time.AfterFunc(d, f)
+	}
+	t.Cleanup(func() { afterFunc = time.AfterFunc })
+	ctx := context.Background()
+	st, acct := newStore(t)
+	var ids []store.MailboxID
+	for i := range 5 {
+		mb, err := acct.CreateMailbox(ctx, fmt.Sprintf("box%d", i), store.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, mb.ID)
+	}
+	reg := NewRegistry(st)
+	for i := range 1000 {
+		b, err := reg.Acquire(ctx, "alice", ids[i%len(ids)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+	}
+	if n := created.Load(); n != 1 {
+		t.Fatalf("%d timers made for 1000 releases, want 1", n)
+	}
+	if n := st.Hub().Watched(); n != len(ids) {
+		t.Fatalf("hub watches %d mailboxes with %d idle Boxes", n, reg.Idle())
+	}
+	reg.Close()
+	reg.mu.Lock()
+	timer := reg.timer
+	reg.mu.Unlock()
+	if timer != nil {
+		t.Fatal("the expiry timer is still armed after Close")
+	}
+	if n := st.Hub().Watched(); n != 0 {
+		t.Fatalf("hub still watches %d mailboxes after Close", n)
+	}
 }

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -92,22 +93,40 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 }
 
 // addTombstones records uids as expunged at ms (the tombstones that make
-// VANISHED exact, RFC 7162 3.2.10), one row per range of consecutive
-// UIDs; a range continuing a tombstone of the same modseq extends it.
+// VANISHED exact, RFC 7162 3.2.10), one row per run of consecutive UIDs. A
+// range that touches an existing tombstone, of this expunge or an earlier
+// one, is merged with it into one row at ms, the later modseq, as the
+// embedded store does: a mailbox whose messages go one at a time keeps one
+// row per run of expunged UIDs. Reporting an expunge as later than it was
+// is safe: a client resyncing from between the two is told again of UIDs
+// it no longer has, which VANISHED allows.
 func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
-	for i, r := range uids {
-		if i == 0 && r.Start > 1 {
-			tag, err := t.tx.Exec(t.ctx, `UPDATE tombstones SET uid_stop = $1
-				WHERE mailbox_id = $2 AND uid_stop = $3 AND modseq = $4`, r.Stop, id, r.Start-1, ms)
-			if err != nil {
+	for _, r := range uids {
+		start, stop := r.Start, r.Stop
+		if start > 1 {
+			var pStart store.UID
+			err := t.tx.QueryRow(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND uid_stop = $2
+				RETURNING uid_start`, id, int64(start)-1).Scan(&pStart)
+			switch {
+			case err == nil:
+				start = pStart
+			case !errors.Is(err, pgx.ErrNoRows):
 				return fmt.Errorf("tombstones: %w", err)
 			}
-			if tag.RowsAffected() > 0 {
-				continue
+		}
+		if stop < store.MaxUID {
+			var nStop store.UID
+			err := t.tx.QueryRow(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND uid_start = $2
+				RETURNING uid_stop`, id, int64(stop)+1).Scan(&nStop)
+			switch {
+			case err == nil:
+				stop = nStop
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("tombstones: %w", err)
 			}
 		}
 		if _, err := t.tx.Exec(t.ctx, `INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES ($1, $2, $3, $4)`,
-			id, r.Start, r.Stop, ms); err != nil {
+			id, start, stop, ms); err != nil {
 			return fmt.Errorf("tombstones: %w", err)
 		}
 	}
@@ -236,5 +255,3 @@ func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, befor
 		return err
 	})
 }
-
-var _ = pgx.ErrNoRows

@@ -412,3 +412,14 @@ func newObjectID(prefix byte) string {
 	rand.Read(b[:])
 	return string(prefix) + hex.EncodeToString(b[:])
 }
+
+var _ store.Pinger = (*Store)(nil)
+
+// Ping proves the database answers (store.Pinger): one query, within ctx.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}

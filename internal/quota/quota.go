@@ -7,6 +7,9 @@
 // SETQUOTA by a quota administrator (kept in a JSON file in the data
 // directory, so it survives restarts), the user's override in the
 // configuration file, the configured default. Zero means unlimited.
+// User names are compared as logins are (auth.NormalizeName: ASCII case
+// folded), wherever they come from: "Alice" in the configuration, in a
+// SETQUOTA root or at login is the same user.
 //
 // Usage is never counted here: the store keeps exact per-mailbox counters
 // in the transactions that change them, and store.Account.Usage adds them
@@ -26,6 +29,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -66,7 +70,11 @@ type Manager struct {
 func New(st store.Store, cfg Config) (*Manager, error) {
 	m := &Manager{st: st, cfg: cfg, admins: map[string]bool{}, overrides: map[string]Limits{}}
 	for _, a := range cfg.Admins {
-		m.admins[a] = true
+		m.admins[userKey(a)] = true
+	}
+	m.cfg.Users = make(map[string]Limits, len(cfg.Users))
+	for u, l := range cfg.Users {
+		m.cfg.Users[userKey(u)] = l
 	}
 	if cfg.OverridesFile != "" {
 		data, err := os.ReadFile(cfg.OverridesFile)
@@ -75,8 +83,12 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		case err != nil:
 			return nil, fmt.Errorf("quota: %w", err)
 		default:
-			if err := json.Unmarshal(data, &m.overrides); err != nil {
+			var saved map[string]Limits
+			if err := json.Unmarshal(data, &saved); err != nil {
 				return nil, fmt.Errorf("quota: %s: %w", cfg.OverridesFile, err)
+			}
+			for u, l := range saved {
+				m.overrides[userKey(u)] = l
 			}
 		}
 	}
@@ -91,6 +103,7 @@ func (m *Manager) QuotaLimits(user string) (storageBytes, messages int64) {
 
 // Limits returns user's limits now.
 func (m *Manager) Limits(user string) Limits {
+	user = userKey(user)
 	m.mu.RLock()
 	l, ok := m.overrides[user]
 	m.mu.RUnlock()
@@ -110,12 +123,21 @@ func (m *Manager) Limits(user string) Limits {
 }
 
 // IsQuotaAdmin says whether user is a configured quota administrator.
-func (m *Manager) IsQuotaAdmin(user string) bool { return m.admins[user] }
+func (m *Manager) IsQuotaAdmin(user string) bool { return m.admins[userKey(user)] }
+
+// userKey is the form of a user name the maps are keyed by.
+func userKey(user string) string {
+	if n, err := auth.NormalizeName(user); err == nil {
+		return n
+	}
+	return user
+}
 
 // SetQuotaLimits replaces user's limits, durably when an overrides file is
 // configured, before the new limits apply.
 func (m *Manager) SetQuotaLimits(user string, storageBytes, messages int64) error {
 	l := Limits{StorageBytes: storageBytes, Messages: messages}
+	user = userKey(user)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	next := make(map[string]Limits, len(m.overrides)+1)

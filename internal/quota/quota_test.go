@@ -172,3 +172,37 @@ func TestLMTPOverQuota(t *testing.T) {
 		}
 	}
 }
+
+// User names in the configuration, in SETQUOTA and at login differ only in
+// ASCII case; each form reaches the same limits, and the overrides file
+// read back at the next start keeps them.
+func TestUserNamesFoldCase(t *testing.T) {
+	st := openStore(t, "alice")
+	file := filepath.Join(t.TempDir(), OverridesFileName)
+	m, err := New(st, Config{Users: map[string]Limits{"Alice": {StorageBytes: -1, Messages: 4}}, Admins: []string{"ROOT"}, OverridesFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := m.Limits("alice"); l.Messages != 4 {
+		t.Fatalf("configured limit for Alice not applied to alice: %+v", l)
+	}
+	if !m.IsQuotaAdmin("root") {
+		t.Fatal("administrator ROOT not recognized as root")
+	}
+	if err := m.SetQuotaLimits("ALICE", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if l := m.Limits("alice"); l.Messages != 1 {
+		t.Fatalf("limit set for ALICE not applied to alice: %+v", l)
+	}
+	if err := m.CheckQuota(context.Background(), "alice", 10, 2); !errors.Is(err, store.ErrOverQuota) {
+		t.Fatalf("check: %v", err)
+	}
+	m2, err := New(st, Config{OverridesFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := m2.Limits("Alice"); l.Messages != 1 {
+		t.Fatalf("after restart: %+v", l)
+	}
+}

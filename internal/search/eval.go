@@ -88,7 +88,7 @@ func (k *Key) match(m *Message, now time.Time) (Result, error) {
 			r = Yes
 		}
 		return r, err
-	case OpSeqSet, OpUID:
+	case OpSeqSet, OpUID, OpRecent:
 		return boolResult(k.UIDs.Contains(m.State.UID)), nil
 	case OpFlag:
 		return boolResult(m.State.Flags.System&k.Flags == k.Flags), nil
@@ -132,7 +132,14 @@ func (k *Key) match(m *Message, now time.Time) (Result, error) {
 		if md.Structure == nil {
 			return No, nil
 		}
-		return boolResult(k.matcher.MatchString(envelopeField(k.Op, &md.Structure.Search))), nil
+		if k.matcher.MatchString(envelopeField(k.Op, &md.Structure.Search)) {
+			return Yes, nil
+		}
+		// A group's name matches as a display name does (RFC 5322 3.4).
+		if g := message.GroupNames(envelopeList(k.Op, &md.Structure.Envelope)); g != "" {
+			return boolResult(k.matcher.MatchString(g)), nil
+		}
+		return No, nil
 	}
 
 	if m.Body == nil || md.Structure == nil {
@@ -159,6 +166,21 @@ func (k *Key) match(m *Message, now time.Time) (Result, error) {
 func seconds(n uint64) time.Duration {
 	const maxSeconds = uint64(1<<63-1) / uint64(time.Second)
 	return time.Duration(min(n, maxSeconds)) * time.Second
+}
+
+// envelopeList is the address list of an address key (nil for SUBJECT).
+func envelopeList(op Op, e *message.Envelope) []message.Address {
+	switch op {
+	case OpFrom:
+		return e.From
+	case OpTo:
+		return e.To
+	case OpCc:
+		return e.Cc
+	case OpBcc:
+		return e.Bcc
+	}
+	return nil
 }
 
 func envelopeField(op Op, s *message.SearchFields) string {
@@ -199,7 +221,7 @@ func (p *Program) Narrow(universe store.UIDSet) store.UIDSet {
 
 func narrow(k *Key, universe store.UIDSet) store.UIDSet {
 	switch k.Op {
-	case OpSeqSet, OpUID:
+	case OpSeqSet, OpUID, OpRecent:
 		return Intersect(universe, k.UIDs)
 	case OpNone:
 		return nil

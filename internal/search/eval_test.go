@@ -138,3 +138,35 @@ func TestMatchKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchRecent: RECENT, NEW and OLD follow the UIDs the session gave
+// SetRecent (message 7 is seen, message 8 unseen).
+func TestMatchRecent(t *testing.T) {
+	seen := &Message{State: &store.MessageState{UID: 7, Flags: store.Flags{System: store.FlagSeen}}}
+	unseen := &Message{State: &store.MessageState{UID: 8}}
+	for _, tc := range []struct {
+		key          string
+		recent       store.UIDSet
+		seen, unseen Result
+	}{
+		{"RECENT", nil, No, No},
+		{"OLD", nil, Yes, Yes},
+		{"RECENT", store.UIDSetOf(7, 8), Yes, Yes},
+		{"NEW", store.UIDSetOf(7, 8), No, Yes},
+		{"OLD", store.UIDSetOf(8), Yes, No},
+		{"NOT NEW", store.UIDSetOf(8), Yes, No},
+		{"OR NEW SEEN", store.UIDSetOf(8), Yes, Yes},
+	} {
+		p, err := parse(t, tc.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.SetRecent(tc.recent)
+		if r, _ := p.Match(seen, time.Time{}); r != tc.seen {
+			t.Errorf("%s with recent %v: seen message %v, want %v", tc.key, tc.recent, r, tc.seen)
+		}
+		if r, _ := p.Match(unseen, time.Time{}); r != tc.unseen {
+			t.Errorf("%s with recent %v: unseen message %v, want %v", tc.key, tc.recent, r, tc.unseen)
+		}
+	}
+}

@@ -15,11 +15,12 @@ import (
 type Op uint8
 
 const (
-	OpAll  Op = iota // every message (ALL, OLD, SAVEDATESUPPORTED)
-	OpNone           // no message (RECENT, NEW: Tidemark keeps no \Recent)
-	OpAnd            // every child matches (a parenthesized list, the program)
-	OpOr             // either of two children matches
-	OpNot            // the child does not match
+	OpAll    Op = iota // every message (ALL, SAVEDATESUPPORTED)
+	OpNone             // no message
+	OpRecent           // the session's \Recent messages, UIDs (RECENT; NEW and OLD are built on it)
+	OpAnd              // every child matches (a parenthesized list, the program)
+	OpOr               // either of two children matches
+	OpNot              // the child does not match
 
 	OpSeqSet // message sequence numbers in Set
 	OpUID    // UIDs in Set
@@ -97,7 +98,7 @@ type Key struct {
 // level is the data k needs to be decided.
 func (k *Key) level() Level {
 	switch k.Op {
-	case OpAll, OpNone, OpSeqSet, OpUID, OpFlag, OpNoFlag, OpKeyword, OpUnkeyword, OpModSeq:
+	case OpAll, OpNone, OpRecent, OpSeqSet, OpUID, OpFlag, OpNoFlag, OpKeyword, OpUnkeyword, OpModSeq:
 		return LevelState
 	case OpHeader, OpBody, OpText:
 		return LevelBody
@@ -158,6 +159,8 @@ func (k *Key) write(b *strings.Builder) {
 	case OpAll:
 		b.WriteString("ALL")
 	case OpNone:
+		b.WriteString("NOT ALL")
+	case OpRecent:
 		b.WriteString("RECENT")
 	case OpAnd:
 		b.WriteByte('(')

@@ -178,10 +178,14 @@ func (p *parser) key(name string, depth int) (*Key, error) {
 		}
 	}
 	switch name {
-	case "ALL", "OLD", "SAVEDATESUPPORTED":
+	case "ALL", "SAVEDATESUPPORTED":
 		return &Key{Op: OpAll}, nil
-	case "NEW", "RECENT":
-		return &Key{Op: OpNone}, nil
+	case "RECENT": // RFC 3501 6.4.4, IMAP4rev1 only; see Program.SetRecent
+		return &Key{Op: OpRecent}, nil
+	case "NEW": // RECENT UNSEEN
+		return &Key{Op: OpAnd, Children: []*Key{{Op: OpRecent}, {Op: OpNoFlag, Flags: store.FlagSeen}}}, nil
+	case "OLD": // NOT RECENT
+		return &Key{Op: OpNot, Children: []*Key{{Op: OpRecent}}}, nil
 	case "NOT":
 		c, err := p.arg(depth)
 		if err != nil {
@@ -405,6 +409,18 @@ func (p *Program) Resolve(fn func(set wire.SeqSet, uid bool) (store.UIDSet, erro
 			k.UIDs, err = fn(k.Set, true)
 		}
 		return err
+	})
+}
+
+// SetRecent gives the RECENT keys (and NEW and OLD, built on them) the
+// UIDs that are \Recent for the searching session; until it is called
+// no message is recent.
+func (p *Program) SetRecent(uids store.UIDSet) {
+	p.Key.walk(func(k *Key) error {
+		if k.Op == OpRecent {
+			k.UIDs = uids
+		}
+		return nil
 	})
 }
 

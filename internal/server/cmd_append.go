@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
@@ -24,8 +25,16 @@ import (
 //
 // Refusals come as early as the protocol allows: a missing mailbox is
 // answered before the first literal is accepted, and a synchronizing
-// literal above the limit is refused before the client sends it (the
-// decoder checks Limits.MaxAppendLiteral before asking for the bytes).
+// literal above the limit, or one that would take the user over quota with
+// the messages before it, is refused before the client sends it (the
+// decoder checks Limits.MaxAppendLiteral and the quota before asking for
+// the bytes), so nothing is spooled for a refused message.
+//
+// Memory is bounded per command and for the whole server: a message is
+// kept in memory only if it is at most spoolInMemory bytes, the command's
+// messages in memory stay within appendMemoryPerCommand, and all commands'
+// within the server's spool budget (Server.spoolMem); the rest goes to
+// temporary files.
 func init() {
 	register(&Command{Name: "APPEND", States: authenticated, Run: runAppend})
 	addCapability("MULTIAPPEND", nil)
@@ -50,7 +59,43 @@ const (
 	// maxAppendTotal bounds the bytes of one MULTIAPPEND command, on top
 	// of the per-message limit.
 	maxAppendTotal = 1 << 30
+	// appendMemoryPerCommand bounds the messages of one command held in
+	// memory; spoolMemoryTotal those of all commands of the server.
+	appendMemoryPerCommand = 1 << 20
+	spoolMemoryTotal       = 64 << 20
 )
+
+// memBudget is a count of bytes that callers reserve and give back.
+type memBudget struct {
+	mu   sync.Mutex
+	left int64 // guarded by mu
+}
+
+func newMemBudget(n int64) *memBudget { return &memBudget{left: n} }
+
+// reserve takes n bytes if that many are left.
+func (b *memBudget) reserve(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > b.left {
+		return false
+	}
+	b.left -= n
+	return true
+}
+
+// available is what is left.
+func (b *memBudget) available() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.left
+}
+
+func (b *memBudget) release(n int64) {
+	b.mu.Lock()
+	b.left += n
+	b.mu.Unlock()
+}
 
 func runAppend(s *Session, c *Cmd) error {
 	d := c.Dec
@@ -77,6 +122,7 @@ func runAppend(s *Session, c *Cmd) error {
 	var msgs []store.NewMessage
 	total := max(int64(maxAppendTotal), d.Limits().MaxAppendLiteral)
 	var appendBytes int64 // for the quota check
+	inMemory := int64(0)  // of this command, under appendMemoryPerCommand
 	for {
 		// append-message = [SP flag-list] [SP date-time] SP literal
 		// (RFC 3502 6), repeated.
@@ -100,7 +146,14 @@ func runAppend(s *Session, c *Cmd) error {
 				return err
 			}
 		}
-		lit, err := d.Literal()
+		lit, err := d.LiteralChecked(func(size int64) error {
+			if size > total {
+				return No("TOOBIG", "Messages of one APPEND exceed the total size limit")
+			}
+			// The quota with this message and those before it, before
+			// the client sends (or the server spools) its bytes.
+			return s.checkQuota(appendBytes+size, int64(len(msgs)+1))
+		})
 		if err != nil {
 			return literalRefusal(err)
 		}
@@ -108,10 +161,13 @@ func runAppend(s *Session, c *Cmd) error {
 			return No("", "Empty messages cannot be appended")
 		}
 		appendBytes += lit.Size
-		if total -= lit.Size; total < 0 {
-			return No("TOOBIG", "Messages of one APPEND exceed the total size limit")
+		total -= lit.Size
+		var mem *memBudget
+		if lit.Size <= spoolInMemory && inMemory+lit.Size <= appendMemoryPerCommand && s.srv.spoolMem.reserve(lit.Size) {
+			mem = s.srv.spoolMem
+			inMemory += lit.Size
 		}
-		sp, err := spoolLiteral(lit)
+		sp, err := spoolLiteral(lit, mem)
 		if sp != nil {
 			spooled = append(spooled, sp)
 		}
@@ -160,6 +216,7 @@ func literalRefusal(err error) error {
 type spooledMessage struct {
 	data []byte   // the message, when small
 	file *os.File // the message, when large; removed by close
+	mem  *memBudget
 }
 
 // errNUL is the answer to a message sent as an ordinary literal that
@@ -167,19 +224,20 @@ type spooledMessage struct {
 // messages need literal8 "~{n}" (RFC 3516 4.4).
 var errNUL = Bad("", "Message contains NUL bytes; send it as literal8 (~{n})")
 
-// spoolLiteral reads lit to its end into memory or a temporary file. It
+// spoolLiteral reads lit to its end into memory, when mem holds a
+// reservation of its size (given back by close), or a temporary file. It
 // returns the spooled message even with an error, for the caller to
 // close.
-func spoolLiteral(lit *wire.Literal) (*spooledMessage, error) {
-	if lit.Size <= spoolInMemory {
-		buf := make([]byte, lit.Size)
-		if _, err := io.ReadFull(lit, buf); err != nil {
-			return nil, fmt.Errorf("append: reading message: %w", err)
+func spoolLiteral(lit *wire.Literal, mem *memBudget) (*spooledMessage, error) {
+	if mem != nil {
+		m := &spooledMessage{mem: mem, data: make([]byte, lit.Size)}
+		if _, err := io.ReadFull(lit, m.data); err != nil {
+			return m, fmt.Errorf("append: reading message: %w", err)
 		}
-		if !lit.Binary && bytes.IndexByte(buf, 0) >= 0 {
-			return nil, errNUL
+		if !lit.Binary && bytes.IndexByte(m.data, 0) >= 0 {
+			return m, errNUL
 		}
-		return &spooledMessage{data: buf}, nil
+		return m, nil
 	}
 	f, err := os.CreateTemp("", "tidemark-append-*")
 	if err != nil {
@@ -211,6 +269,10 @@ func (m *spooledMessage) reader() io.Reader {
 }
 
 func (m *spooledMessage) close() {
+	if m.mem != nil {
+		m.mem.release(int64(len(m.data)))
+		m.mem, m.data = nil, nil
+	}
 	if m.file != nil {
 		m.file.Close()
 		os.Remove(m.file.Name())

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -167,7 +168,67 @@ func TestAppendToSelected(t *testing.T) {
 	env.appendMessages("INBOX", 2, store.Flags{})
 	c := env.selectInbox()
 	c.sendRaw("a APPEND INBOX " + literal("+", testMessage("new")) + "\r\n")
-	c.expect(`^\* 3 EXISTS$`, `^a OK \[APPENDUID \d+ 3\] APPEND completed$`)
+	// The session that learns of its own APPEND claims it as \Recent.
+	c.expect(`^\* 3 EXISTS$`, `^\* 1 RECENT$`, `^a OK \[APPENDUID \d+ 3\] APPEND completed$`)
 	c.sendRaw("b APPEND INBOX (NewWord) " + literal("+", testMessage("new")) + "\r\n")
-	c.expect(`^\* FLAGS \(.*NewWord\)$`, `^\* OK \[PERMANENTFLAGS `, `^\* 4 EXISTS$`, `^b OK`)
+	c.expect(`^\* FLAGS \(.*NewWord\)$`, `^\* OK \[PERMANENTFLAGS `, `^\* 4 EXISTS$`, `^\* 2 RECENT$`, `^b OK`)
+}
+
+// TestAppendQuotaBeforeSpooling: an APPEND whose announced size would take
+// the user over quota is refused before the client is asked for the bytes,
+// so nothing is read or spooled; with MULTIAPPEND the messages before it
+// count.
+func TestAppendQuotaBeforeSpooling(t *testing.T) {
+	env, _ := newQuotaEnv(t, quota.Limits{StorageBytes: 100 << 10})
+	c := env.dial()
+	c.login()
+	// 10 MiB announced: refused at once, no continuation.
+	c.send("a APPEND INBOX {10485760}")
+	c.expect(`^a NO \[OVERQUOTA\] `)
+	// Two messages of 60 KiB: the second is refused before its bytes.
+	msg := "Subject: x\r\n\r\n" + strings.Repeat("y", 60<<10)
+	c.send(fmt.Sprintf("b APPEND INBOX {%d}", len(msg)))
+	c.expect(`^\+ `)
+	c.conn.Write([]byte(msg))
+	c.send(fmt.Sprintf(" {%d}", len(msg)))
+	c.expect(`^b NO \[OVERQUOTA\] `)
+	c.send("c STATUS INBOX (MESSAGES)")
+	c.expect(`^\* STATUS INBOX \(MESSAGES 0\)$`, `^c OK `)
+	if left := env.srv.spoolMem.available(); left != spoolMemoryTotal {
+		t.Errorf("spool memory not given back: %d of %d", left, spoolMemoryTotal)
+	}
+}
+
+// TestAppendMemoryBounded: the messages of one MULTIAPPEND are held in
+// memory only up to appendMemoryPerCommand, and only while the server-wide
+// budget has room; the rest is spooled to files, and everything arrives.
+func TestAppendMemoryBounded(t *testing.T) {
+	for _, serverBudget := range []int64{spoolMemoryTotal, 0} {
+		env := newTestEnv(t, nil)
+		env.srv.spoolMem = newMemBudget(serverBudget)
+		c := env.dial()
+		c.login()
+		msg := "Subject: x\r\n\r\n" + strings.Repeat("y", 200<<10)
+		c.send(fmt.Sprintf("a APPEND INBOX {%d}", len(msg)))
+		for i := range 8 {
+			c.expect(`^\+ `)
+			if i == 7 {
+				// Seven messages are spooled; the server waits for the last.
+				held := serverBudget - env.srv.spoolMem.available()
+				if held > appendMemoryPerCommand || serverBudget > 0 && held == 0 {
+					t.Errorf("budget %d: %d bytes of one command held in memory", serverBudget, held)
+				}
+			}
+			c.conn.Write([]byte(msg))
+			if i < 7 {
+				c.send(fmt.Sprintf(" {%d}", len(msg)))
+			} else {
+				c.send("")
+			}
+		}
+		c.expect(`^a OK \[APPENDUID \d+ 1:8\] `)
+		if left := env.srv.spoolMem.available(); left != serverBudget {
+			t.Errorf("budget %d: %d left after the command", serverBudget, left)
+		}
+	}
 }

@@ -56,7 +56,7 @@ func TestCopy(t *testing.T) {
 	// Into the selected mailbox: the copies arrive as EXISTS.
 	in := env.mailboxStatus("INBOX")
 	c.send("f COPY 1 INBOX")
-	c.expect(`^\* 5 EXISTS$`, `^f OK \[COPYUID `+itoa(in.UIDValidity)+` 1 5\] COPY completed$`)
+	c.expect(`^\* 5 EXISTS$`, `^\* 1 RECENT$`, `^f OK \[COPYUID `+itoa(in.UIDValidity)+` 1 5\] COPY completed$`)
 
 	// COPY from a read-only mailbox is fine.
 	c.send("g EXAMINE INBOX")

@@ -42,7 +42,7 @@ func TestExpunge(t *testing.T) {
 	c.until("q OK")
 	env.appendMessages("INBOX", 2, store.Flags{System: store.FlagDeleted}) // UIDs 7, 8
 	c.send("n NOOP")
-	c.expect(`^\* 3 EXISTS$`, `^n OK`)
+	c.expect(`^\* 3 EXISTS$`, `^\* 0 RECENT$`, `^n OK`)
 	c.send("h UID EXPUNGE 7")
 	got := c.expect(`^\* VANISHED 7$`, `^h OK \[HIGHESTMODSEQ (\d+)\] UID EXPUNGE completed$`)
 	if hm := highestModSeq(t, env); "h OK [HIGHESTMODSEQ "+itoa(uint32(hm))+"] UID EXPUNGE completed" != got[1] {
@@ -77,7 +77,7 @@ func TestExpungeSeenByOtherSession(t *testing.T) {
 	// A message delivered \Deleted after A's last sync stays.
 	env.appendMessages("INBOX", 1, store.Flags{System: store.FlagDeleted})
 	a.send("a3 EXPUNGE")
-	a.expect(`^\* 3 EXISTS$`, `^a3 OK`)
+	a.expect(`^\* 3 EXISTS$`, `^\* 0 RECENT$`, `^a3 OK`)
 	a.send("a4 EXPUNGE")
 	a.expect(`^\* 3 EXPUNGE$`, `^a4 OK`)
 }

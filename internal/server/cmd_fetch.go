@@ -165,7 +165,7 @@ func (f *fetcher) writeState(m store.MessageState) error {
 		switch it.kind {
 		case fetchFlags:
 			sep = writeSep(e, sep)
-			e.Raw("FLAGS ").Flags(m.Flags)
+			e.Raw("FLAGS ").FlagsRecent(m.Flags, f.s.isRecent(m.UID))
 			flags = true
 		case fetchModSeq:
 			sep = writeSep(e, sep)
@@ -251,7 +251,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 		sep = writeSep(e, sep)
 		switch it.kind {
 		case fetchFlags:
-			e.Raw("FLAGS ").Flags(m.Flags)
+			e.Raw("FLAGS ").FlagsRecent(m.Flags, s.isRecent(m.UID))
 			flags = true
 		case fetchModSeq:
 			e.Raw("MODSEQ (").Number64(uint64(m.ModSeq)).Special(')')
@@ -299,7 +299,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 	}
 	if seenNow && !f.req.wants(fetchFlags) {
 		sep = writeSep(e, sep)
-		e.Raw("FLAGS ").Flags(m.Flags)
+		e.Raw("FLAGS ").FlagsRecent(m.Flags, s.isRecent(m.UID))
 		flags = true
 	}
 	e.Special(')').CRLF()

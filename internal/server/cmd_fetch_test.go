@@ -138,6 +138,7 @@ func (e *testEnv) appendRaw(date time.Time, flags store.Flags, bodies ...string)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	claimedElsewhere(e.t, a, mb.ID)
 	return res.UIDs
 }
 
@@ -364,7 +365,7 @@ func TestFetchSetsSeen(t *testing.T) {
 		t.Fatal("FETCH in EXAMINE set \\Seen")
 	}
 	// Another session learns of the new message at its next sync.
-	check(t, c.exchange("k", "NOOP"), `* 4 EXISTS`, `k OK NOOP completed`)
+	check(t, c.exchange("k", "NOOP"), `* 4 EXISTS`, `* 0 RECENT`, `k OK NOOP completed`)
 	check(t, c.exchange("j", "FETCH 4 BODY[]<0.4>"), `* 4 FETCH (UID 4 MODSEQ (`+strconv.FormatUint(uint64(env.inboxState(4).ModSeq), 10)+`) BODY[]<0> {4}`, `Date FLAGS (\Seen))`, `j OK FETCH completed`)
 }
 

@@ -1,10 +1,15 @@
 package server
 
+import "log/slog"
+
 // ID (RFC 2971): logs what the client says about itself and answers with
 // the server's name.
 func init() {
 	register(&Command{Name: "ID", States: anyState, Run: runID})
 }
+
+// maxIDLogFields is how many ID pairs are logged (clipped, see clip).
+const maxIDLogFields = 8
 
 func runID(s *Session, c *Cmd) error {
 	d := c.Dec
@@ -29,7 +34,9 @@ func runID(s *Session, c *Cmd) error {
 				if n >= 30 { // RFC 2971 3.3: at most 30 pairs
 					return Bad("", "Too many ID fields")
 				}
-				fields = append(fields, "id."+k, v)
+				if n < maxIDLogFields {
+					fields = append(fields, "id."+clip(k), clipLen(v))
+				}
 				if d.Special(')') {
 					break
 				}
@@ -47,8 +54,10 @@ func runID(s *Session, c *Cmd) error {
 	if err := c.End(); err != nil {
 		return err
 	}
-	if len(fields) > 0 {
-		s.log.Info("client id", fields...)
+	// Logged once per connection: a client has no reason to repeat it.
+	if len(fields) > 0 && !s.idLogged {
+		s.idLogged = true
+		s.logClient(slog.LevelInfo, "client id", fields...)
 	}
 	s.Untagged().Raw(`ID ("name" "Tidemark" "vendor" "Tidemark")`).CRLF()
 	return nil

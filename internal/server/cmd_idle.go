@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
 
@@ -72,6 +73,9 @@ func runIdle(s *Session, c *Cmd) error {
 				var we *wire.Error
 				if errors.As(err, &we) && we.Close {
 					s.byeFor(we)
+				} else if errors.Is(err, store.ErrUserDeleted) {
+					s.bye("[UNAVAILABLE] Account deleted")
+					s.log.Info("account deleted, session ended")
 				}
 				s.conn().Close()
 				<-lines

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -238,7 +239,7 @@ func runList(s *Session, c *Cmd) error {
 	}
 	if d.Special(' ') {
 		o.extended = true
-		if err := readListReturnOptions(d, &o); err != nil {
+		if err := s.readListReturnOptions(d, &o); err != nil {
 			return err
 		}
 	}
@@ -289,10 +290,14 @@ func runList(s *Session, c *Cmd) error {
 		if o.hasStatusItems && entries[i].selected && entries[i].info != nil {
 			// RFC 5819: STATUS follows the LIST of each selectable
 			// mailbox that meets the selection criteria. A mailbox
-			// deleted in between gets no STATUS (RFC 9051 6.3.9.2).
-			st, err := s.acct.Status(s.ctx(), entries[i].info.ID)
-			if err == nil {
+			// deleted in between gets no STATUS (RFC 9051 6.3.9.2);
+			// any other failure fails the command.
+			st, err := s.status(entries[i].info.ID, o.statusItems)
+			switch {
+			case err == nil:
 				s.writeStatus(entries[i].name, st, o.statusItems)
+			case !errors.Is(err, store.ErrNoMailbox):
+				return err
 			}
 		}
 	}
@@ -417,7 +422,7 @@ func readListSelectOptions(d *wire.Decoder, o *listOptions) error {
 }
 
 // readListReturnOptions reads "RETURN" SP "(" [option *(SP option)] ")".
-func readListReturnOptions(d *wire.Decoder, o *listOptions) error {
+func (s *Session) readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 	kw, err := d.Atom()
 	if err != nil {
 		return err
@@ -444,7 +449,7 @@ func readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 			if err := d.SP(); err != nil {
 				return err
 			}
-			items, err := readStatusItems(d)
+			items, err := s.readStatusItems(d)
 			if err != nil {
 				return err
 			}

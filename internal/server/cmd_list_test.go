@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -376,4 +377,47 @@ func TestLsubNamespaceSubscribe(t *testing.T) {
 	c.mbxRun(`j DELETE Vegetable/Broccoli`, "j OK DELETE completed")
 	c.mbxRun(`k LIST (SUBSCRIBED) "" Vegetable/*`,
 		`* LIST (\NonExistent \HasNoChildren \Subscribed) "/" Vegetable/Broccoli`, "k OK LIST completed")
+}
+
+// failingStatus is the real store whose accounts fail Status of one
+// mailbox with an I/O-like error, as a damaged database would.
+type failingStatus struct {
+	store.Store
+	name string
+}
+
+func (f *failingStatus) Open(ctx context.Context, user string) (store.Account, error) {
+	a, err := f.Store.Open(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return &failingStatusAccount{Account: a, name: f.name}, nil
+}
+
+type failingStatusAccount struct {
+	store.Account
+	name string
+}
+
+func (a *failingStatusAccount) Status(ctx context.Context, id store.MailboxID) (store.MailboxStatus, error) {
+	st, err := a.Account.Status(ctx, id)
+	if err == nil && st.Name == a.name {
+		return store.MailboxStatus{}, errors.New("disk I/O error")
+	}
+	return st, err
+}
+
+// LIST RETURN (STATUS) leaves out the STATUS of a mailbox deleted in
+// between, but does not hide any other failure: the command fails.
+func TestListReturnStatusReportsStoreErrors(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Store = &failingStatus{Store: c.Store, name: "Broken"} })
+	if _, err := env.account().CreateMailbox(context.Background(), "Broken", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c := env.dial()
+	c.login()
+	c.send(`a LIST "" INBOX RETURN (STATUS (MESSAGES))`)
+	c.expect(`^\* LIST .*INBOX$`, `^\* STATUS INBOX \(MESSAGES 0\)$`, `^a OK .*`)
+	c.send(`b LIST "" Broken RETURN (STATUS (MESSAGES))`)
+	c.expect(`^\* LIST .*Broken$`, `^b NO .*`)
 }

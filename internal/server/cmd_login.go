@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
 )
@@ -54,11 +55,11 @@ func (s *Session) login(name, password string) error {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrAuthFailed):
-		s.log.Info("login failed", "user", name)
+		s.logClient(slog.LevelInfo, "login failed", "user", clipLen(name))
 		s.srv.obs.AuthFailed(false)
 		return No("AUTHENTICATIONFAILED", "Invalid credentials")
 	case errors.Is(err, ErrThrottled):
-		s.log.Warn("login throttled", "user", name)
+		s.logClient(slog.LevelWarn, "login throttled", "user", clipLen(name))
 		s.srv.obs.AuthFailed(true)
 		return No("UNAVAILABLE", "Too many failed logins, try again later")
 	default:

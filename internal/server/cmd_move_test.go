@@ -39,7 +39,7 @@ func TestMove(t *testing.T) {
 
 	// Moving within the selected mailbox: expunge, then EXISTS.
 	c.send("f MOVE 1 INBOX")
-	c.expect(`^\* OK \[COPYUID \d+ 3 6\] Moved$`, `^\* VANISHED 3$`, `^\* 1 EXISTS$`, `^f OK \[HIGHESTMODSEQ \d+\] MOVE completed$`)
+	c.expect(`^\* OK \[COPYUID \d+ 3 6\] Moved$`, `^\* VANISHED 3$`, `^\* 1 EXISTS$`, `^\* 1 RECENT$`, `^f OK \[HIGHESTMODSEQ \d+\] MOVE completed$`)
 
 	c.send("g EXAMINE INBOX")
 	c.until("g OK")
@@ -63,5 +63,5 @@ func TestMoveSeenByOtherSession(t *testing.T) {
 	b.send("b1 NOOP")
 	b.expect(`^\* 1 EXPUNGE$`, `^b1 OK`)
 	o.send("o1 NOOP")
-	o.expect(`^\* 1 EXISTS$`, `^o1 OK`)
+	o.expect(`^\* 1 EXISTS$`, `^\* 1 RECENT$`, `^o1 OK`)
 }

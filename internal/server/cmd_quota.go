@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -83,6 +84,10 @@ func (s *Session) quotaRootUser(root string, m QuotaManager) (string, error) {
 		return s.user, nil
 	}
 	if name, ok := strings.CutPrefix(root, userQuotaRootPrefix); ok {
+		// The name is a login name: "#user/Alice" is alice's root.
+		if n, err := auth.NormalizeName(name); err == nil {
+			name = n
+		}
 		if name == s.user {
 			return name, nil
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,4 +162,62 @@ func TestQuotaWithIMAPClient(t *testing.T) {
 	} else if ie, ok := err.(*imap.Error); !ok || ie.Code != imap.ResponseCodeOverQuota {
 		t.Fatalf("APPEND error %v", err)
 	}
+}
+
+// A quota root names its user as a login does: SETQUOTA "#user/JOE" sets
+// joe's limit, the one enforcement then applies.
+func TestSetQuotaRootNameFoldsCase(t *testing.T) {
+	env, m := newQuotaEnv(t, quota.Limits{}, testUser)
+	env.appendMessages("INBOX", 1, store.Flags{})
+	c := env.dial()
+	c.login()
+	c.send(`a SETQUOTA "#user/JOE" (MESSAGE 2)`)
+	c.expect(`^\* QUOTA #user/JOE \(MESSAGE 1 2\)$`, `^a OK .*`)
+	if _, n := m.QuotaLimits(testUser); n != 2 {
+		t.Fatalf("joe's message limit is %d", n)
+	}
+	c.send("b APPEND INBOX {4+}")
+	c.send("x: y")
+	c.expect(`^b OK \[APPENDUID .*`)
+	c.send("c APPEND INBOX {4+}")
+	c.send("x: z")
+	c.expect(`^c NO \[OVERQUOTA\] Over quota$`)
+	c.send(`d GETQUOTA "#user/Joe"`)
+	c.expect(`^\* QUOTA #user/Joe \(MESSAGE 2 2\)$`, `^d OK .*`)
+}
+
+// STATUS DELETED-STORAGE (RFC 9208 4.1.4) is what an EXPUNGE would take
+// off the STORAGE usage: the sizes of the \Deleted messages, in units of
+// 1024 octets, here computed from the bytes appended.
+func TestStatusDeletedStorage(t *testing.T) {
+	env, _ := newQuotaEnv(t, quota.Limits{StorageBytes: 1 << 20})
+	c := env.dial()
+	c.login()
+	c.send("s STATUS INBOX (DELETED DELETED-STORAGE)")
+	c.expect(`^\* STATUS INBOX \(DELETED 0 DELETED-STORAGE 0\)$`, `^s OK .*`)
+	sizes := []int{1500, 700, 3000}
+	flags := []string{`(\Deleted) `, "", `(\Deleted \Seen) `}
+	deleted := 0
+	for i, n := range sizes {
+		body := "Subject: s\r\n\r\n" + strings.Repeat("x", n-len("Subject: s\r\n\r\n"))
+		c.send(fmt.Sprintf("a%d APPEND INBOX %s{%d+}", i, flags[i], len(body)))
+		c.send(body)
+		c.expect(fmt.Sprintf(`^a%d OK \[APPENDUID .*`, i))
+		if flags[i] != "" {
+			deleted += n
+		}
+	}
+	want := (deleted + 1023) / 1024
+	c.send("t STATUS INBOX (MESSAGES DELETED DELETED-STORAGE)")
+	c.expect(fmt.Sprintf(`^\* STATUS INBOX \(MESSAGES 3 DELETED 2 DELETED-STORAGE %d\)$`, want), `^t OK .*`)
+	// The same through LIST RETURN (STATUS) (RFC 5819).
+	c.send(`u LIST "" INBOX RETURN (STATUS (DELETED-STORAGE))`)
+	c.expect(`^\* LIST .*INBOX$`, fmt.Sprintf(`^\* STATUS INBOX \(DELETED-STORAGE %d\)$`, want), `^u OK .*`)
+	// After EXPUNGE nothing is left to reclaim, and the usage fell by it.
+	c.send("v SELECT INBOX")
+	c.until("v OK")
+	c.send("w EXPUNGE")
+	c.until("w OK")
+	c.send("x STATUS INBOX (DELETED DELETED-STORAGE SIZE)")
+	c.expect(`^\* STATUS INBOX \(DELETED 0 DELETED-STORAGE 0 SIZE 700\)$`, `^x OK .*`)
 }

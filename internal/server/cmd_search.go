@@ -146,6 +146,7 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 	if err := prog.Resolve(s.searchSetUIDs); err != nil {
 		return err
 	}
+	prog.SetRecent(s.recentUIDs()) // RECENT, NEW, OLD (recent.go)
 	withModSeq := prog.HasModSeq()
 	if withModSeq {
 		s.EnableCondstore() // RFC 7162 3.1

@@ -72,6 +72,7 @@ func searchEnv(t *testing.T) (*testEnv, *client) {
 			t.Fatal(err)
 		}
 	}
+	claimedElsewhere(t, a, mb.ID)
 	c := env.dial()
 	c.login()
 	c.send("s SELECT INBOX")
@@ -213,7 +214,7 @@ func TestSearchSeqVersusUID(t *testing.T) {
 
 	// New messages appear only after their EXISTS.
 	env.appendMessages("INBOX", 1, store.Flags{})
-	c.search("SEARCH UNSEEN", `^\* SEARCH 1 2$`, `^\* 3 EXISTS$`, `^t OK SEARCH completed$`)
+	c.search("SEARCH UNSEEN", `^\* SEARCH 1 2$`, `^\* 3 EXISTS$`, `^\* 0 RECENT$`, `^t OK SEARCH completed$`)
 	c.search("SEARCH UNSEEN", `^\* SEARCH 1 2 3$`, `^t OK SEARCH completed$`)
 }
 

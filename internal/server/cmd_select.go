@@ -98,9 +98,14 @@ func runSelect(s *Session, c *Cmd) error {
 	s.writeFlagList(v.Keywords())
 	s.Untagged().Number(v.Exists()).Raw(" EXISTS").CRLF()
 	if !s.Rev2() {
-		// IMAP4rev1 requires RECENT; Tidemark does not track \Recent
-		// (IMAP4rev2 dropped it), so no message is recent.
-		s.Untagged().Raw("0 RECENT").CRLF()
+		// IMAP4rev1: a read-write SELECT claims the messages no session
+		// has seen yet; EXAMINE only looks (recent.go).
+		s.recent, s.recentUpTo = nil, 0
+		recent, err := s.claimRecent(v, mb.UIDNext)
+		if err != nil {
+			return err
+		}
+		s.Untagged().Number(recent).Raw(" RECENT").CRLF()
 		if sum.FirstUnseenSeq != 0 {
 			s.Untagged().Raw("OK [UNSEEN ").Number(sum.FirstUnseenSeq).Raw("] First unseen").CRLF()
 		}
@@ -108,7 +113,8 @@ func runSelect(s *Session, c *Cmd) error {
 	s.Untagged().Raw("OK [UIDVALIDITY ").Number(mb.UIDValidity).Raw("] UIDs valid").CRLF()
 	s.Untagged().Raw("OK [UIDNEXT ").Number(uint32(mb.UIDNext)).Raw("] Predicted next UID").CRLF()
 	// Sent whether or not CONDSTORE is enabled: modseqs are always kept,
-	// and the value does not depend on the client (design principle 1).
+	// and the value does not depend on the client: it is the one RFC 7162
+	// 3.1.2.1 requires once CONDSTORE is enabled.
 	s.Untagged().Raw("OK [HIGHESTMODSEQ ").Number64(uint64(mb.HighestModSeq)).Raw("] Highest").CRLF()
 	s.Untagged().Raw("OK [MAILBOXID (").Raw(MailboxObjectID(mb.ID)).Raw(")] Ok").CRLF() // RFC 8474 4.1
 	if s.Rev2() {

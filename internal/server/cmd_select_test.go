@@ -71,6 +71,7 @@ func TestSyncBetweenSessions(t *testing.T) {
 	c.expect(
 		`^\* 1 EXPUNGE$`,
 		`^\* 3 EXISTS$`,
+		`^\* 0 RECENT$`,
 		`^\* 1 FETCH \(FLAGS \(\\Flagged\)\)$`,
 		`^n OK NOOP completed$`,
 	)

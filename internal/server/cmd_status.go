@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -9,10 +10,15 @@ import (
 
 // STATUS (RFC 9051 6.3.11) with SIZE and DELETED (IMAP4rev2, STATUS=SIZE
 // of RFC 8438), HIGHESTMODSEQ (RFC 7162 3.1.7), APPENDLIMIT (RFC 7889),
-// MAILBOXID (RFC 8474 4.2) and IMAP4rev1's RECENT.
+// MAILBOXID (RFC 8474 4.2), DELETED-STORAGE (RFC 9208 4.1.4, with QUOTA)
+// and IMAP4rev1's RECENT.
 //
 // Every counter comes from store.Account.Status, which the store keeps
 // exact in the transactions that change a mailbox: no message is read.
+// DELETED-STORAGE is the exception: it adds up the RFC822.SIZE of the
+// \Deleted messages (what an EXPUNGE would take off the STORAGE usage),
+// reading the mailbox's flags and those messages' rows, and only when the
+// mailbox has \Deleted messages at all.
 // STATUS of the selected mailbox is allowed; it reads the store and
 // leaves the session's view alone, so the client learns of changes only
 // at the sync point, as usual (RFC 9051 6.3.11 notes the numbers may then
@@ -26,7 +32,7 @@ func init() {
 var statusItemNames = map[string]bool{
 	"MESSAGES": true, "UIDNEXT": true, "UIDVALIDITY": true, "UNSEEN": true,
 	"DELETED": true, "SIZE": true, "RECENT": true, "HIGHESTMODSEQ": true,
-	"APPENDLIMIT": true, "MAILBOXID": true,
+	"APPENDLIMIT": true, "MAILBOXID": true, "DELETED-STORAGE": true,
 }
 
 func runStatus(s *Session, c *Cmd) error {
@@ -41,7 +47,7 @@ func runStatus(s *Session, c *Cmd) error {
 	if err := d.SP(); err != nil {
 		return err
 	}
-	items, err := readStatusItems(d)
+	items, err := s.readStatusItems(d)
 	if err != nil {
 		return err
 	}
@@ -53,13 +59,60 @@ func runStatus(s *Session, c *Cmd) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.acct.Status(ctx, info.ID)
+	st, err := s.status(info.ID, items)
 	if err != nil {
 		return err
 	}
 	s.noteStatusItems(items)
 	s.writeStatus(st.Name, st, items)
 	return s.enc.Err()
+}
+
+// statusValues is a mailbox's status with what STATUS computes beyond the
+// store's counters.
+type statusValues struct {
+	store.MailboxStatus
+	deletedStorage int64 // DELETED-STORAGE, in units of 1024 octets
+}
+
+// status reads what items need of mailbox id.
+func (s *Session) status(id store.MailboxID, items []string) (statusValues, error) {
+	st, err := s.acct.Status(s.ctx(), id)
+	if err != nil {
+		return statusValues{}, err
+	}
+	v := statusValues{MailboxStatus: st}
+	if st.Deleted > 0 && slices.Contains(items, "DELETED-STORAGE") {
+		if v.deletedStorage, err = s.deletedStorage(id); err != nil {
+			return statusValues{}, err
+		}
+	}
+	return v, nil
+}
+
+// deletedStorage is the sum of the RFC822.SIZE of the \Deleted messages
+// of mailbox id, in the STORAGE resource's units of 1024 octets (RFC 9208
+// 5.1), rounded up like the usage GETQUOTA reports.
+func (s *Session) deletedStorage(id store.MailboxID) (int64, error) {
+	ctx := s.ctx()
+	snap, err := s.acct.Snapshot(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	var deleted store.UIDSet
+	for _, m := range snap.Messages {
+		if m.Flags.System&store.FlagDeleted != 0 {
+			deleted.Add(m.UID)
+		}
+	}
+	var bytes int64
+	if len(deleted) > 0 {
+		err = s.acct.Messages(ctx, id, deleted, func(m *store.MessageData) error {
+			bytes += m.Size
+			return nil
+		})
+	}
+	return (bytes + 1023) / 1024, err
 }
 
 // noteStatusItems applies what asking for items implies: STATUS
@@ -75,7 +128,8 @@ func (s *Session) noteStatusItems(items []string) {
 }
 
 // readStatusItems reads "(" status-att *(SP status-att) ")", upper case.
-func readStatusItems(d *wire.Decoder) ([]string, error) {
+// RECENT is IMAP4rev1's only: RFC 9051 removed it from status-att.
+func (s *Session) readStatusItems(d *wire.Decoder) ([]string, error) {
 	var items []string
 	err := d.List(func() error {
 		a, err := d.Atom()
@@ -83,7 +137,7 @@ func readStatusItems(d *wire.Decoder) ([]string, error) {
 			return err
 		}
 		a = strings.ToUpper(a)
-		if !statusItemNames[a] {
+		if !statusItemNames[a] || a == "RECENT" && s.Rev2() {
 			return Bad("", "Unknown status item "+a)
 		}
 		items = append(items, a)
@@ -96,7 +150,7 @@ func readStatusItems(d *wire.Decoder) ([]string, error) {
 }
 
 // writeStatus writes "* STATUS name (item value ...)" in the order asked.
-func (s *Session) writeStatus(name string, st store.MailboxStatus, items []string) {
+func (s *Session) writeStatus(name string, st statusValues, items []string) {
 	e := s.Untagged().Raw("STATUS ").Mailbox(name).Raw(" (")
 	for i, it := range items {
 		if i > 0 {
@@ -116,8 +170,10 @@ func (s *Session) writeStatus(name string, st store.MailboxStatus, items []strin
 			e.Number(st.Deleted)
 		case "SIZE":
 			e.Number64(uint64(st.Size))
+		case "DELETED-STORAGE":
+			e.Number64(uint64(st.deletedStorage))
 		case "RECENT":
-			e.Number(0) // \Recent is not tracked (see SELECT)
+			e.Number(s.statusRecent(st.ID))
 		case "HIGHESTMODSEQ":
 			e.Number64(uint64(st.HighestModSeq))
 		case "APPENDLIMIT":

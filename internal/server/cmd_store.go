@@ -260,7 +260,7 @@ func (s *Session) reportStore(a *storeArgs, uid bool, res store.FlagResult) {
 			if sep {
 				e.SP()
 			}
-			e.Raw("FLAGS ").Flags(m.Flags)
+			e.Raw("FLAGS ").FlagsRecent(m.Flags, s.isRecent(m.UID))
 			sep = true
 		}
 		if condstore {

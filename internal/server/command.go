@@ -3,9 +3,11 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
 
@@ -184,6 +186,14 @@ func (s *Session) writeTagged(c *Cmd, err error, start time.Time) error {
 		s.byeFor(we)
 		return err
 	}
+	if errors.Is(err, store.ErrUserDeleted) {
+		// The account was deleted while logged in: nothing this session
+		// holds may be used again (RFC 9051 7.1.5).
+		s.observeCommand(c, NO, start)
+		s.bye("[UNAVAILABLE] Account deleted")
+		s.log.Info("account deleted, session ended")
+		return err
+	}
 	e := protocolError(err)
 	if e.Status == OK {
 		if c.Code != "" {
@@ -204,8 +214,8 @@ func (s *Session) writeTagged(c *Cmd, err error, start time.Time) error {
 		return ferr
 	}
 	if e.Status != OK {
-		s.log.Info("command failed", "tag", c.Tag, "cmd", c.Name, "status", e.Status.String(), "code", e.Code, "text", e.Text,
-			"err", err, "duration", time.Since(start).Round(time.Microsecond))
+		s.logClient(slog.LevelInfo, "command failed", "tag", clip(c.Tag), "cmd", clip(c.Name), "status", e.Status.String(), "code", e.Code, "text", clip(e.Text),
+			"err", clip(err.Error()), "duration", time.Since(start).Round(time.Microsecond))
 	}
 	if e.Status == BAD {
 		s.bad++

@@ -48,7 +48,7 @@ func TestExpungeHeldDuringSeqCommands(t *testing.T) {
 	env.appendMessages("INBOX", 1, store.Flags{})
 	// The expunged message keeps sequence number 2; EXISTS still goes out.
 	c.send("x XSEQ 1:*")
-	c.expect(`^\* XSEQ 1:3$`, `^\* 4 EXISTS$`, `^x OK XSEQ completed$`)
+	c.expect(`^\* XSEQ 1:3$`, `^\* 4 EXISTS$`, `^\* 0 RECENT$`, `^x OK XSEQ completed$`)
 	c.send("x2 XSEQ 4")
 	c.expect(`^\* XSEQ 4$`, `^x2 OK`)
 	c.send("x3 XSEQ 5")

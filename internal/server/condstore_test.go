@@ -58,9 +58,10 @@ func TestCondstoreCapability(t *testing.T) {
 	}
 }
 
-// TestHighestModSeqSameBeforeAndAfterEnable is the second seed problem:
-// HIGHESTMODSEQ on SELECT must not depend on whether CONDSTORE is enabled
-// (design principle 1), and it is sent even when it is not.
+// TestHighestModSeqSameBeforeAndAfterEnable: HIGHESTMODSEQ on SELECT must
+// not depend on whether CONDSTORE is enabled (modseqs are always kept, so
+// the value RFC 7162 3.1.2.1 requires once it is enabled is the same one),
+// and it is sent even when it is not.
 func TestHighestModSeqSameBeforeAndAfterEnable(t *testing.T) {
 	env := newTestEnv(t, nil)
 	env.appendMessages("INBOX", 3, store.Flags{})
@@ -170,7 +171,7 @@ func TestUnsolicitedFetchCarriesModseq(t *testing.T) {
 	c.expect(`^i OK`)
 }
 
-// TestCloseSendsNoHighestModSeq is the fourth seed problem: CLOSE never
+// TestCloseSendsNoHighestModSeq: CLOSE never
 // carries HIGHESTMODSEQ (RFC 7162 3.2.8), even under QRESYNC after removing
 // messages; a CLOSE that removes nothing changes no modseq; one that
 // removes messages takes one modseq, and other sessions see VANISHED.
@@ -222,7 +223,7 @@ func TestCloseSendsNoHighestModSeq(t *testing.T) {
 	}
 }
 
-// TestStoreSilentSendsModseq is the first seed problem: under CONDSTORE a
+// TestStoreSilentSendsModseq: under CONDSTORE a
 // STORE .SILENT still answers with FETCH (UID MODSEQ) for every message it
 // touched (RFC 7162 3.1.3), with or without UNCHANGEDSINCE, changed or
 // already as asked.
@@ -319,7 +320,7 @@ func TestHeldExpungesAndHighestModSeq(t *testing.T) {
 	}
 }
 
-// TestUnchangedSinceRace is the third seed problem: a conditional STORE
+// TestUnchangedSinceRace: a conditional STORE
 // racing another session's change never applies on stale state. Session A
 // reads a message's modseq, session B changes the message at about the
 // same time, then A stores FLAGS (UNCHANGEDSINCE m). Modseqs are one per

@@ -162,7 +162,23 @@ func (e *testEnv) appendMessages(mailbox string, n int, flags store.Flags) store
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	claimedElsewhere(e.t, a, mb.ID)
 	return res
+}
+
+// claimedElsewhere claims every message of a mailbox as \Recent, as
+// another session that selected it would: the helpers that add messages
+// behind the test's back use it, so that only the \Recent tests
+// (recent_test.go) see \Recent in FLAGS.
+func claimedElsewhere(t *testing.T, a store.Account, id store.MailboxID) {
+	t.Helper()
+	mb, err := a.Status(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.(store.RecentStore).ClaimRecent(context.Background(), id, mb.UIDNext); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // client is one raw connection driven by transcript steps.

@@ -125,6 +125,7 @@ func (s *Session) writeUpdates(ups []view.Update) {
 			s.writeFlagList(u.Keywords)
 		case view.UpdateExists:
 			s.Untagged().Number(u.Count).Raw(" EXISTS").CRLF()
+			s.syncRecent()
 		case view.UpdateFetch:
 			s.WriteFetchFlags(u.Seq, u.Msg)
 		}
@@ -140,7 +141,7 @@ func (s *Session) WriteFetchFlags(seq uint32, m store.MessageState) {
 	if s.Enabled("CONDSTORE") {
 		e.Raw("UID ").Number(uint32(m.UID)).SP()
 	}
-	e.Raw("FLAGS ").Flags(m.Flags)
+	e.Raw("FLAGS ").FlagsRecent(m.Flags, s.isRecent(m.UID))
 	if s.Enabled("CONDSTORE") {
 		e.Raw(" MODSEQ (").Number64(uint64(m.ModSeq)).Special(')')
 	}

@@ -67,8 +67,9 @@ type Config struct {
 	// Observer is told about connections, commands, failed logins and
 	// bytes, for metrics; nil means nobody is told.
 	Observer Observer
-	// Quota, when set, is asked before APPEND, COPY and MOVE add messages
-	// to a user's store (RFC 9208 OVERQUOTA).
+	// Quota, when set, is asked before APPEND and COPY add messages to a
+	// user's store (RFC 9208 OVERQUOTA). MOVE is not checked: within one
+	// user's store it adds nothing.
 	Quota QuotaChecker
 	// Now is the clock SEARCH OLDER and YOUNGER count back from
 	// (RFC 5032); nil means time.Now. The store has its own clock for
@@ -91,6 +92,10 @@ type Server struct {
 
 	// boxes holds the selected mailboxes in memory, shared by sessions.
 	boxes *openbox.Registry
+	// preAuthLog bounds the log lines unauthenticated clients cause.
+	preAuthLog *logBucket
+	// spoolMem bounds the APPEND messages held in memory by all sessions.
+	spoolMem *memBudget
 }
 
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
@@ -124,6 +129,9 @@ func New(cfg Config) *Server {
 		conns:     map[*Session]struct{}{},
 		done:      make(chan struct{}),
 		boxes:     openbox.NewRegistry(cfg.Store),
+
+		preAuthLog: newLogBucket(preAuthLogRate, preAuthLogBurst),
+		spoolMem:   newMemBudget(spoolMemoryTotal),
 	}
 }
 

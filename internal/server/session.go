@@ -71,6 +71,11 @@ type Session struct {
 	// box is the shared in-memory copy of the selected mailbox; set
 	// together with view.
 	box *openbox.Box
+	// recent holds the UIDs of the selected mailbox that are \Recent for
+	// this session (IMAP4rev1 only, see recent.go); recentUpTo is the UID
+	// below which the session has claimed or looked.
+	recent     store.UIDSet
+	recentUpTo store.UID
 	// searchRes is the SEARCH result variable of RFC 5182 ("$").
 	searchRes savedSearch
 	// enabled records ENABLEd extensions (RFC 5161), upper case.
@@ -78,6 +83,7 @@ type Session struct {
 	// releaseUser gives back the per-user session slot.
 	releaseUser func()
 	bad         int // BAD responses in a row
+	idLogged    bool
 }
 
 func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
@@ -257,6 +263,7 @@ func (s *Session) deselect() {
 		s.box = nil
 	}
 	s.view = nil
+	s.recent, s.recentUpTo = nil, 0
 	if s.state == StateSelected {
 		s.state = StateAuthenticated
 	}

@@ -24,6 +24,10 @@ var _ store.Account = (*Account)(nil)
 func (a *Account) User() string { return a.u.name }
 
 // Close releases the handle. It is safe to call more than once.
+// Revoked reports that the user's store was deleted while a was open
+// (store.Revocable).
+func (a *Account) Revoked() bool { return a.u.deleted() }
+
 func (a *Account) Close() error {
 	if a.closed.Swap(true) {
 		return nil

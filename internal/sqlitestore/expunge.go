@@ -2,6 +2,8 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -113,29 +115,45 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 
 // addTombstones records uids as expunged at ms (the tombstones that make
 // VANISHED exact, RFC 7162 3.2.10). uids is normalized, so each range is a
-// run of consecutive UIDs; a range continuing the mailbox's last tombstone
-// of the same modseq extends it.
+// run of consecutive UIDs. A range that touches an existing tombstone, of
+// this expunge or of any earlier one, is merged with it into one row at ms,
+// the higher modseq: a mailbox whose messages go one at a time keeps one
+// row per run of expunged UIDs, not one per expunge. Reporting an expunge
+// as later than it was is safe: a client resyncing from a modseq between
+// the two is told again of UIDs it no longer has, which VANISHED allows
+// (RFC 7162 3.2.10: UIDs the client does not have are ignored).
 func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
-	ins, err := t.tx.PrepareContext(t.ctx,
-		`INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	for i, r := range uids {
-		if i == 0 && r.Start > 1 {
-			res, err := t.tx.ExecContext(t.ctx, `UPDATE tombstones SET uid_stop = ?
-				WHERE mailbox_id = ? AND uid_stop = ? AND modseq = ?
-				AND uid_start = (SELECT max(uid_start) FROM tombstones WHERE mailbox_id = ? AND uid_start < ?)`,
-				r.Stop, id, r.Start-1, ms, id, r.Start)
-			if err != nil {
+	for _, r := range uids {
+		start, stop := r.Start, r.Stop
+		if start > 1 {
+			// The tombstone just below, when it ends at start-1.
+			var pStart, pStop store.UID
+			err := t.tx.QueryRowContext(t.ctx, `SELECT uid_start, uid_stop FROM tombstones
+				WHERE mailbox_id = ? AND uid_start < ? ORDER BY uid_start DESC LIMIT 1`, id, start).Scan(&pStart, &pStop)
+			switch {
+			case err == nil && pStop == start-1:
+				if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ?`, id, pStart); err != nil {
+					return fmt.Errorf("tombstones: %w", err)
+				}
+				start = pStart
+			case err != nil && !errors.Is(err, sql.ErrNoRows):
 				return fmt.Errorf("tombstones: %w", err)
 			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				continue
+		}
+		if stop < store.MaxUID {
+			// The tombstone just above, when it starts at stop+1.
+			var nStop store.UID
+			err := t.tx.QueryRowContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ?
+				RETURNING uid_stop`, id, stop+1).Scan(&nStop)
+			switch {
+			case err == nil:
+				stop = nStop
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("tombstones: %w", err)
 			}
 		}
-		if _, err := ins.ExecContext(t.ctx, id, r.Start, r.Stop, ms); err != nil {
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES (?, ?, ?, ?)`,
+			id, start, stop, ms); err != nil {
 			return fmt.Errorf("tombstones: %w", err)
 		}
 	}

@@ -14,6 +14,9 @@ import (
 // readTx runs fn in a read transaction: one consistent snapshot of the
 // database (WAL readers never block the writer).
 func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if u.gone.Load() {
+		return u.errDeleted()
+	}
 	tx, err := u.r.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)

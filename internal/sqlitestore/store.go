@@ -207,11 +207,19 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 		return nil, errClosed
 	}
 	if u := s.users[name]; u != nil {
-		u.refs++
-		return u, nil
+		if !u.deleted() {
+			u.refs++
+			return u, nil
+		}
+		// Deleted by another process since it was opened: its handles
+		// keep it until they close, but the name's next owner gets a
+		// database of its own.
+		delete(s.users, name)
+		u.announceDeleted()
 	}
 	dir := s.userDir(name)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	ident, err := os.Stat(dir)
+	if err != nil || !ident.IsDir() {
 		return nil, fmt.Errorf("open user %q: %w", name, store.ErrNoUser)
 	}
 	u, err := openUserDB(ctx, name, dir, s.opts, s.hub)
@@ -223,6 +231,7 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
 	u.refs = 1
+	u.ident = ident
 	s.users[name] = u
 	return u, nil
 }
@@ -234,7 +243,9 @@ func (s *Store) release(u *userDB) error {
 	if u.refs > 0 {
 		return nil
 	}
-	delete(s.users, u.name)
+	if s.users[u.name] == u {
+		delete(s.users, u.name)
+	}
 	return u.close()
 }
 

@@ -49,6 +49,11 @@ type writeTx struct {
 func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	u.writeMu.Lock()
 	defer u.writeMu.Unlock()
+	// Never acknowledge a write into a store deleted by another process:
+	// its files are already unlinked.
+	if u.deleted() {
+		return u.errDeleted()
+	}
 	tx, err := u.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -34,8 +36,13 @@ type userDB struct {
 	// once per connection instead of once per message.
 	bodyByID *sql.Stmt
 	refs     int // open handles; guarded by Store.mu
-	kw       *kwCache
-	watch    *foreignWatch // nil while reconcile runs and for a user being created
+	// ident is the user directory as opened; a directory at the same path
+	// that is not the same file (os.SameFile) means the store was deleted,
+	// and perhaps created anew, by another process. gone records that.
+	ident os.FileInfo
+	gone  atomic.Bool
+	kw    *kwCache
+	watch *foreignWatch // nil while reconcile runs and for a user being created
 
 	// writeMu serializes write transactions (one writer per user) and
 	// guards man and dbFloor.
@@ -101,6 +108,29 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, err
 	}
 	return u, nil
+}
+
+// deleted reports whether the user's store was deleted since u was
+// opened: already known, or its directory is no longer the one opened.
+// One stat, done before each write and by the foreign-commit poller.
+func (u *userDB) deleted() bool {
+	if u.gone.Load() {
+		return true
+	}
+	if u.ident == nil {
+		return false
+	}
+	st, err := os.Stat(u.dir)
+	if err == nil && os.SameFile(st, u.ident) {
+		return false
+	}
+	u.gone.Store(true)
+	return true
+}
+
+// errDeleted is what a handle on a deleted store answers.
+func (u *userDB) errDeleted() error {
+	return fmt.Errorf("user %q: %w", u.name, store.ErrUserDeleted)
 }
 
 func (u *userDB) close() error {

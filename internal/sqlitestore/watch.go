@@ -54,11 +54,21 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 		defer conn.Close()
 		t := time.NewTicker(pollInterval)
 		defer t.Stop()
+		announced := false
 		for {
 			select {
 			case <-pollCtx.Done():
 				return
 			case <-t.C:
+			}
+			if u.deleted() {
+				// Deleted by another process: wake every watcher of
+				// this user once, so that its sessions find out and end.
+				if !announced {
+					announced = true
+					u.announceDeleted()
+				}
+				continue
 			}
 			var v int64
 			if err := conn.QueryRowContext(pollCtx, `PRAGMA data_version`).Scan(&v); err != nil || v == version {
@@ -130,4 +140,23 @@ func (w *foreignWatch) committed(touched map[store.MailboxID]store.ModSeq) {
 func (w *foreignWatch) stop() {
 	w.cancel()
 	<-w.done
+}
+
+// announceDeleted publishes a change on every mailbox of a deleted user's
+// store, so that sessions waiting on them (IDLE) look, get
+// store.ErrUserDeleted and end.
+func (u *userDB) announceDeleted() {
+	u.gone.Store(true)
+	if u.watch == nil {
+		return
+	}
+	u.watch.mu.Lock()
+	ids := make(map[store.MailboxID]store.ModSeq, len(u.watch.known))
+	for id, ms := range u.watch.known {
+		ids[id] = ms + 1
+	}
+	u.watch.mu.Unlock()
+	for id, ms := range ids {
+		u.hub.Publish(u.name, id, ms)
+	}
 }

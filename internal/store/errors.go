@@ -16,4 +16,21 @@ var (
 	ErrTooBig         = errors.New("message exceeds size limit") // TOOBIG
 	ErrInvalidKeyword = errors.New("invalid keyword")            // BAD
 	ErrOverQuota      = errors.New("over quota")                 // OVERQUOTA
+	// ErrUserDeleted is returned by a handle whose user's store was deleted
+	// while it was open (by another process, such as `tidemark user del`):
+	// the handle must not be used again, and the session holding it ends.
+	ErrUserDeleted = errors.New("user store deleted")
 )
+
+// Revocable is implemented by Accounts whose store can be deleted while
+// they are open. Revoked reports that it was: such a handle, and anything
+// cached through it, must not serve the name's next owner.
+type Revocable interface {
+	Revoked() bool
+}
+
+// IsRevoked reports whether a is a Revocable whose store was deleted.
+func IsRevoked(a Account) bool {
+	r, ok := a.(Revocable)
+	return ok && r.Revoked()
+}

@@ -219,6 +219,14 @@ type Store interface {
 	Close() error
 }
 
+// Pinger is implemented by a Store that can prove it answers: Ping runs a
+// real query against the backend and returns within ctx's deadline. The
+// health endpoint uses it (and logs the error, which may name files; the
+// probe only learns that the store did not answer).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Account is one user's mail. Mailbox names given to it are full UTF-8
 // names with '/' as the hierarchy delimiter; "INBOX" matches
 // case-insensitively.

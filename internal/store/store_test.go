@@ -99,7 +99,7 @@ func TestHub(t *testing.T) {
 	defer a2.Close()
 	defer b.Close()
 
-	if h.Generation("alice", 1) != 0 {
+	if a.Generation() != 0 {
 		t.Fatal("generation before any publication")
 	}
 	h.Publish("alice", 1, 5)
@@ -121,7 +121,7 @@ func TestHub(t *testing.T) {
 		t.Fatal("another user's watcher was woken")
 	default:
 	}
-	if g := h.Generation("alice", 1); g != 2 {
+	if g := a2.Generation(); g != 2 {
 		t.Fatalf("generation = %d after two publications", g)
 	}
 	a.Close()
@@ -131,5 +131,73 @@ func TestHub(t *testing.T) {
 	case <-a.C:
 		t.Fatal("a closed watcher was woken")
 	default:
+	}
+}
+
+// A repeated or late notification (a modseq not above the highest one
+// published) wakes nobody and leaves the generation alone; zero always
+// wakes.
+func TestHubDropsRepeatedAndLateNotifications(t *testing.T) {
+	h := NewHub()
+	w := h.Watch("alice", 1)
+	defer w.Close()
+	woken := func() bool {
+		select {
+		case <-w.C:
+			return true
+		default:
+			return false
+		}
+	}
+	h.Publish("alice", 1, 7)
+	if !woken() || w.Generation() != 1 {
+		t.Fatalf("first publication: generation %d", w.Generation())
+	}
+	for _, m := range []ModSeq{7, 6, 1} {
+		h.Publish("alice", 1, m)
+		if woken() || w.Generation() != 1 {
+			t.Fatalf("publication of %d after 7 woke the watcher (generation %d)", m, w.Generation())
+		}
+	}
+	h.Publish("alice", 1, 8)
+	if !woken() || w.Generation() != 2 {
+		t.Fatalf("publication of 8: generation %d", w.Generation())
+	}
+	h.Publish("alice", 1, 0)
+	if !woken() || w.Generation() != 3 {
+		t.Fatalf("publication without modseq: generation %d", w.Generation())
+	}
+}
+
+// The Hub keeps nothing for mailboxes nobody watches: publications for
+// them are dropped and the last Close forgets a mailbox.
+func TestHubForgetsUnwatchedMailboxes(t *testing.T) {
+	h := NewHub()
+	for i := range 10000 {
+		h.Publish("alice", MailboxID(i), ModSeq(i+1))
+	}
+	if n := h.Watched(); n != 0 {
+		t.Fatalf("%d mailboxes kept after publications nobody watched", n)
+	}
+	var ws []*Watcher
+	for i := range 100 {
+		ws = append(ws, h.Watch("bob", MailboxID(i%10)))
+		h.Publish("bob", MailboxID(i%10), ModSeq(i+1))
+	}
+	if n := h.Watched(); n != 10 {
+		t.Fatalf("%d mailboxes watched, want 10", n)
+	}
+	for _, w := range ws {
+		w.Close()
+	}
+	if n := len(h.boxes); n != 0 {
+		t.Fatalf("%d mailboxes kept after every watcher closed", n)
+	}
+	// A new watcher starts afresh: an old modseq wakes it again.
+	w := h.Watch("bob", 1)
+	defer w.Close()
+	h.Publish("bob", 1, 1)
+	if w.Generation() != 1 {
+		t.Fatalf("generation %d after re-watching", w.Generation())
 	}
 }

@@ -144,6 +144,15 @@ func (v *View) HighestUID() store.UID {
 	return v.uids[len(v.uids)-1]
 }
 
+// CountIn returns how many messages of the view have a UID in set.
+func (v *View) CountIn(set store.UIDSet) uint32 {
+	var n uint32
+	for _, r := range set {
+		n += v.rank(r.Stop) - v.rank(r.Start-1)
+	}
+	return n
+}
+
 // Expunged reports whether uid was expunged in the store but is still
 // shown because the expunge has not been reported yet.
 func (v *View) Expunged(uid store.UID) bool { return v.pending.Contains(uid) }

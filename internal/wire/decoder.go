@@ -21,6 +21,10 @@ type Limits struct {
 	MaxAppendLiteral int64
 	// MaxLiterals is the number of literals in one command.
 	MaxLiterals int
+	// MaxCommandMemory is the total size of the literals of one command
+	// read into memory (String, Astring): with MaxLiterals alone, one
+	// SEARCH could hold a thousand 64 KiB strings.
+	MaxCommandMemory int64
 	// MaxDepth is how deeply parenthesized lists may nest.
 	MaxDepth int
 	// MaxDiscard is the largest non-synchronizing literal that is read and
@@ -34,6 +38,7 @@ var DefaultLimits = Limits{
 	MaxLiteral:       64 << 10,
 	MaxAppendLiteral: 64 << 20,
 	MaxLiterals:      1000,
+	MaxCommandMemory: 1 << 20,
 	MaxDepth:         32,
 	MaxDiscard:       1 << 20,
 }
@@ -53,6 +58,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.MaxLiterals > 0 {
 		d.MaxLiterals = l.MaxLiterals
+	}
+	if l.MaxCommandMemory > 0 {
+		d.MaxCommandMemory = l.MaxCommandMemory
 	}
 	if l.MaxDepth > 0 {
 		d.MaxDepth = l.MaxDepth
@@ -80,6 +88,7 @@ type Decoder struct {
 
 	used     int      // command bytes read outside literals
 	literals int      // literals announced in this command
+	inMemory int64    // bytes of this command's literals read into memory
 	depth    int      // current list nesting
 	lit      *Literal // a streamed literal that must be drained before reading on
 	skip     int64    // literal bytes to throw away before reading on (error recovery)
@@ -97,7 +106,7 @@ func (d *Decoder) Limits() Limits { return d.limits }
 // Begin starts a new command: it resets the per-command counters. Call it
 // before reading a command's tag.
 func (d *Decoder) Begin() {
-	d.used, d.literals, d.depth = 0, 0, 0
+	d.used, d.literals, d.depth, d.inMemory = 0, 0, 0, 0
 	d.ended = false
 }
 

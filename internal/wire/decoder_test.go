@@ -283,3 +283,43 @@ func TestLiteralAtLineEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandMemoryLimit: the literals of one command read into memory are
+// bounded together; the one that would pass the bound is refused before
+// its continuation, and the next command starts afresh.
+func TestCommandMemoryLimit(t *testing.T) {
+	lit := strings.Repeat("x", 40)
+	in := "a {40}\r\n" + lit + " {40}\r\n" + lit + " {40}\r\n"
+	d := newTestDecoder(in, Limits{MaxCommandMemory: 100})
+	var synced int
+	d.OnSyncLiteral = func(int64) error { synced++; return nil }
+	d.Tag()
+	for i := range 3 {
+		d.SP()
+		s, err := d.String()
+		if i < 2 && (err != nil || s != lit) {
+			t.Fatalf("literal %d: %q, %v", i, s, err)
+		}
+		if i == 2 {
+			var we *Error
+			if !errors.As(err, &we) || we.Code != CodeLimit || we.Close {
+				t.Fatalf("third literal: %v, want [LIMIT]", err)
+			}
+			if !d.Ended() {
+				t.Error("a refused synchronizing literal leaves the command unfinished")
+			}
+		}
+	}
+	if synced != 2 {
+		t.Errorf("%d continuations, want 2", synced)
+	}
+	d = newTestDecoder("b {40}\r\n"+lit+" {40}\r\n"+lit+"\r\n", Limits{MaxCommandMemory: 100})
+	d.Begin()
+	d.Tag()
+	for range 2 {
+		d.SP()
+		if _, err := d.String(); err != nil {
+			t.Fatalf("next command: %v", err)
+		}
+	}
+}

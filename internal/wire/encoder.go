@@ -226,7 +226,11 @@ func (e *Encoder) List(n int, elem func(i int)) *Encoder {
 
 // Flags writes a flag list, system flags first (the order of FlagNames),
 // without allocating.
-func (e *Encoder) Flags(f store.Flags) *Encoder {
+func (e *Encoder) Flags(f store.Flags) *Encoder { return e.FlagsRecent(f, false) }
+
+// FlagsRecent writes a flag list like Flags, with \Recent after the system
+// flags when recent is set (IMAP4rev1 sessions, RFC 3501 2.3.2).
+func (e *Encoder) FlagsRecent(f store.Flags, recent bool) *Encoder {
 	e.Special('(')
 	first := true
 	for _, s := range systemFlags {
@@ -237,6 +241,13 @@ func (e *Encoder) Flags(f store.Flags) *Encoder {
 			e.raw(s.name)
 			first = false
 		}
+	}
+	if recent {
+		if !first {
+			e.SP()
+		}
+		e.raw(`\Recent`)
+		first = false
 	}
 	for _, k := range f.Keywords {
 		if !first {

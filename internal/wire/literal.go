@@ -10,7 +10,9 @@ import (
 // the CRLF after it, then enforces the limits: max is the size limit for
 // this kind of literal. For an accepted synchronizing literal it calls
 // OnSyncLiteral. It returns the size and whether the literal is literal8.
-func (d *Decoder) literalHeader(max int64, binary bool) (size int64, isBinary bool, err error) {
+// check, if not nil, may refuse the literal by its size before the client
+// is asked for its bytes (its error is returned as is).
+func (d *Decoder) literalHeader(max int64, binary bool, check func(int64) error) (size int64, isBinary bool, err error) {
 	if binary && d.Special('~') {
 		isBinary = true
 	}
@@ -32,7 +34,7 @@ func (d *Decoder) literalHeader(max int64, binary bool) (size int64, isBinary bo
 	size = int64(n)
 	d.literals++
 
-	var refuse *Error
+	var refuse error
 	switch {
 	case d.literals > d.limits.MaxLiterals:
 		refuse = &Error{Code: CodeLimit, Text: "too many literals in one command"}
@@ -42,6 +44,8 @@ func (d *Decoder) literalHeader(max int64, binary bool) (size int64, isBinary bo
 		refuse = &Error{Code: CodeTooBig, Text: fmt.Sprintf("non-synchronizing literals are limited to %d bytes", d.NonSyncMax)}
 	case size > max:
 		refuse = &Error{Code: CodeTooBig, Text: fmt.Sprintf("literal of %d bytes exceeds the limit of %d", size, max)}
+	case check != nil:
+		refuse = check(size)
 	}
 	if refuse != nil {
 		if !nonSync {
@@ -53,9 +57,12 @@ func (d *Decoder) literalHeader(max int64, binary bool) (size int64, isBinary bo
 		// The bytes are on their way: skip them, or give up on the
 		// connection if that would mean reading too much (RFC 7888 4).
 		if size > d.limits.MaxDiscard {
-			refuse.Close = true
 			d.ended = true
-			return 0, false, refuse
+			if we, ok := refuse.(*Error); ok {
+				we.Close = true
+				return 0, false, we
+			}
+			return 0, false, &Error{Code: CodeTooBig, Text: "literal too large to skip", Close: true}
 		}
 		d.skip = size
 		return 0, false, refuse
@@ -70,10 +77,16 @@ func (d *Decoder) literalHeader(max int64, binary bool) (size int64, isBinary bo
 
 // literalString reads a literal into memory, under Limits.MaxLiteral.
 func (d *Decoder) literalString() (string, error) {
-	size, _, err := d.literalHeader(d.limits.MaxLiteral, false)
+	size, _, err := d.literalHeader(d.limits.MaxLiteral, false, func(size int64) error {
+		if d.inMemory+size > d.limits.MaxCommandMemory {
+			return &Error{Code: CodeLimit, Text: fmt.Sprintf("literals of one command exceed %d bytes", d.limits.MaxCommandMemory)}
+		}
+		return nil
+	})
 	if err != nil {
 		return "", err
 	}
+	d.inMemory += size
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(d.r, buf); err != nil {
 		return "", fmt.Errorf("wire: reading literal: %w", err)
@@ -106,7 +119,14 @@ func (l *Literal) Read(p []byte) (int, error) {
 // non-synchronizing or literal8, and returns a reader for its bytes, under
 // Limits.MaxAppendLiteral.
 func (d *Decoder) Literal() (*Literal, error) {
-	size, binary, err := d.literalHeader(d.limits.MaxAppendLiteral, true)
+	return d.LiteralChecked(nil)
+}
+
+// LiteralChecked is Literal with a check of the announced size made
+// before the client is asked for the bytes (APPEND's quota check): an
+// error from check refuses the literal as the size limit does.
+func (d *Decoder) LiteralChecked(check func(size int64) error) (*Literal, error) {
+	size, binary, err := d.literalHeader(d.limits.MaxAppendLiteral, true, check)
 	if err != nil {
 		return nil, err
 	}

@@ -198,7 +198,9 @@ func testExpungeAndChanges(t *testing.T, be Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ch.Exact || ch.Vanished.String() != "1" || len(ch.Changed) != 1 || ch.Changed[0].UID != 5 || ch.Mailbox.HighestModSeq != 5 {
+	// UID 1's tombstone joined 2:4's, at the later modseq: 2:4 are
+	// reported again, which is safe (they are gone either way).
+	if !ch.Exact || ch.Vanished.String() != "1:4" || len(ch.Changed) != 1 || ch.Changed[0].UID != 5 || ch.Mailbox.HighestModSeq != 5 {
 		t.Fatalf("changes since 3 = %+v", ch)
 	}
 	ch, _ = a.ChangesSince(ctx, inbox.ID, 2)
@@ -214,7 +216,7 @@ func testExpungeAndChanges(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	ch, _ = a.ChangesSince(ctx, inbox.ID, 3)
-	if !ch.Exact || ch.Vanished.String() != "1" || ch.PrunedBelow != 3 {
+	if !ch.Exact || ch.Vanished.String() != "1:4" || ch.PrunedBelow != 3 {
 		t.Fatalf("changes since 3 after prune = %+v", ch)
 	}
 	ch, _ = a.ChangesSince(ctx, inbox.ID, 2)
