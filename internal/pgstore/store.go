@@ -47,6 +47,9 @@ type Store struct {
 	mu     sync.Mutex
 	open   map[string]int // guarded by mu; open handles per user
 	closed bool           // guarded by mu
+	// leading holds the release of every role TryLead granted, so that
+	// Close gives them up (and returns their connections to the pool).
+	leading []func() // guarded by mu
 
 	// seen is the highest modseq this node knows of per mailbox (its own
 	// commits and notifications received); after a dropped listening
@@ -134,7 +137,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	leading := s.leading
 	s.mu.Unlock()
+	for _, release := range leading {
+		release()
+	}
 	if s.listenStop != nil {
 		s.listenStop()
 		<-s.listenDone

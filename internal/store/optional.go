@@ -54,3 +54,15 @@ type Checker interface {
 type Repairer interface {
 	Repair(ctx context.Context, user string) ([]Problem, error)
 }
+
+// Leader is implemented by stores that several processes share, so that
+// one of them runs a periodic job over every user (tombstone retention)
+// instead of all of them.
+type Leader interface {
+	// TryLead makes this process the one running job, if no other process
+	// holds that role. It returns whether it leads; while it does, release
+	// gives the role up. The role also ends when the process dies or loses
+	// its connection to the store, so a job must stay harmless if, rarely,
+	// two processes run it at once.
+	TryLead(ctx context.Context, job string) (release func(), ok bool, err error)
+}
