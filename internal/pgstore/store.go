@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,11 @@ type Options struct {
 	// one-shot commands that watch nothing).
 	NoListen bool
 }
+
+// DefaultMaxConns is the size of a Store's connection pool unless the DSN
+// sets pool_max_conns. Each process also holds one more connection for
+// listening.
+const DefaultMaxConns = 20
 
 // Store is the PostgreSQL backend: every user's mail in one database,
 // shared by any number of Tidemark processes. It is safe for concurrent
@@ -82,6 +88,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default (4 on this machine) would queue a busy front
+		// end's sessions behind each other; pool_max_conns overrides.
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
