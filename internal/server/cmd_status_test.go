@@ -31,7 +31,7 @@ func TestStatusItems(t *testing.T) {
 	}
 	a := e.account()
 	st := mbxStatus(t, a, "INBOX")
-	// RECENT counts the three appended messages no session has claimed yet.
+	// RECENT: no session has selected INBOX since the APPENDs.
 	c.mbxRun("a STATUS inbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT HIGHESTMODSEQ APPENDLIMIT MAILBOXID)",
 		fmt.Sprintf("* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 2 DELETED 1 SIZE %d RECENT 3 HIGHESTMODSEQ %d APPENDLIMIT %d MAILBOXID (%s))",
 			st.UIDValidity, size, st.HighestModSeq, wire.DefaultLimits.MaxAppendLiteral, MailboxObjectID(st.ID)),

@@ -14,7 +14,8 @@
 // selected view (package view) asks the store what changed since it last
 // looked and writes EXISTS / FETCH FLAGS / EXPUNGE or VANISHED, holding
 // expunges back when the command's declaration forbids them
-// (RFC 9051 7.4.1, 5.5). Last, the tagged OK/NO/BAD is written and
+// (RFC 9051 7.4.1, 5.5); after EXISTS an IMAP4rev1 session claims the new
+// messages' \Recent and writes RECENT (recent.go). Last, the tagged OK/NO/BAD is written and
 // everything is flushed in one write.
 //
 // # Adding a command
@@ -31,10 +32,13 @@
 //     Cmd.End to finish the line, Cmd.Code / Cmd.Text for the tagged OK;
 //   - Session.Account for the user's store, Session.View for the selected
 //     mailbox, Session.SeqSetUIDs to turn a sequence or UID set into store
-//     UIDs, Session.ReadMailbox for mailbox names (modified UTF-7 aware);
+//     UIDs, Session.ReadMailbox for mailbox names (modified UTF-7 aware; a
+//     name that is not valid modified UTF-7 is errNameNotMUTF7, NO);
 //   - Session.Untagged to write responses ("* ..."), with literals
 //     streamed through wire.Encoder.Literal, and Session.WriteFetchFlags
-//     for flag changes; View.MarkReported after reporting a change the
+//     for flag changes (FLAGS lists go through Encoder.FlagsRecent with
+//     Session.isRecent); message content always as a literal;
+//     View.MarkReported after reporting a change the
 //     command made itself, so the sync point does not repeat it;
 //   - Session.Enabled / EnableCondstore / Rev2 for enabled extensions;
 //   - errors: return No(code, text) / Bad(code, text), a *wire.Error, or

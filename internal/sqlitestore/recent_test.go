@@ -117,3 +117,37 @@ func TestMigrateV3Recent(t *testing.T) {
 	}
 	assertClean(t, s, "alice")
 }
+
+// BenchmarkClaimRecent measures a claim that raises the floor (one write
+// transaction, no modseq) and one that finds nothing new (one read), the
+// two costs a SELECT or a sync point pays for \Recent.
+func BenchmarkClaimRecent(b *testing.B) {
+	_, a, inbox := benchAccount(b)
+	appendN(b, a, inbox.ID, 100, store.Flags{})
+	b.Run("raise", func(b *testing.B) {
+		b.ReportAllocs()
+		up := store.UID(2)
+		for b.Loop() {
+			if _, err := a.ClaimRecent(ctx, inbox.ID, up); err != nil {
+				b.Fatal(err)
+			}
+			up++
+		}
+	})
+	b.Run("nothing-new", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.ClaimRecent(ctx, inbox.ID, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("count", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.RecentCount(ctx, inbox.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
