@@ -85,7 +85,7 @@ const coalesceWindow = 2 * time.Millisecond
 // listen runs the listening connection until ctx ends, reconnecting with
 // a growing pause after failures. The first connection's outcome is sent
 // on ready.
-func (s *Store) listen(ctx context.Context, dsn string, ready chan<- error) {
+func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig, ready chan<- error) {
 	defer close(s.listenDone)
 	first := true
 	pause := 100 * time.Millisecond
@@ -93,7 +93,7 @@ func (s *Store) listen(ctx context.Context, dsn string, ready chan<- error) {
 		if f := s.beforeReconnect.Load(); !first && f != nil {
 			(*f)()
 		}
-		conn, err := pgx.Connect(ctx, dsn)
+		conn, err := pgx.ConnectConfig(ctx, cc.Copy())
 		if err == nil {
 			_, err = conn.Exec(ctx, "LISTEN "+channelName)
 		}

@@ -34,7 +34,9 @@ func waitWake(t *testing.T, w *store.Watcher, what string) {
 // watchers on another; a node does not hear its own commits twice.
 func TestNotifyAcrossStores(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	s1, s2 := openTest(t, dsn, Options{}), openTest(t, dsn, Options{})
+	// pool_max_conns is the pool's, never sent to the server: the
+	// listening connection must not trip on it.
+	s1, s2 := openTest(t, dsn, Options{}), openTest(t, dsn+" pool_max_conns=7", Options{})
 	if err := s1.CreateUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		lctx, cancel := context.WithCancel(context.Background())
 		s.listenStop, s.listenDone = cancel, make(chan struct{})
 		ready := make(chan error, 1)
-		go s.listen(lctx, dsn, ready)
+		// The pool's connection settings, without its pool_* options.
+		go s.listen(lctx, cfg.ConnConfig, ready)
 		if err := <-ready; err != nil {
 			cancel()
 			<-s.listenDone
