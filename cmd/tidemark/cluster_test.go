@@ -25,6 +25,13 @@ import (
 // each), plain IMAP on a free loopback port.
 func startNode(t *testing.T, bin, dsn string) *servedBinary {
 	t.Helper()
+	return startNodeWith(t, bin, fmt.Sprintf("[store]\nkind = \"postgres\"\ndsn = %q\n", dsn), "joe")
+}
+
+// startNodeWith starts a node whose configuration has the given [store]
+// section, with accounts for users (password "secret-pass").
+func startNodeWith(t *testing.T, bin, storeSection string, users ...string) *servedBinary {
+	t.Helper()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	accts, err := auth.OpenAccountsWith(data, auth.Options{
@@ -33,22 +40,22 @@ func startNode(t *testing.T, bin, dsn string) *servedBinary {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := accts.Add("joe", "secret-pass"); err != nil {
-		t.Fatal(err)
+	for _, u := range users {
+		if err := accts.Add(u, "secret-pass"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	accts.Close()
 	conf := filepath.Join(dir, "tidemark.toml")
 	err = os.WriteFile(conf, []byte(fmt.Sprintf(`data_dir = %q
-[store]
-kind = "postgres"
-dsn = %q
+%s
 [log]
 format = "json"
 [imap]
 listen = "127.0.0.1:0"
 [imaps]
 listen = ""
-`, data, dsn)), 0o600)
+`, data, storeSection)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +66,17 @@ listen = ""
 
 func login(t *testing.T, addr string, opts *imapclient.Options) *imapclient.Client {
 	t.Helper()
+	return loginAs(t, addr, "joe", opts)
+}
+
+func loginAs(t *testing.T, addr, user string, opts *imapclient.Options) *imapclient.Client {
+	t.Helper()
 	cl, err := imapclient.DialInsecure(addr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close() })
-	if err := cl.Login("joe", "secret-pass").Wait(); err != nil {
+	if err := cl.Login(user, "secret-pass").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	return cl
@@ -260,4 +272,64 @@ func TestKillOneNodeUnderLoad(t *testing.T) {
 		t.Fatalf("node B after node A died: %v", err)
 	}
 	t.Logf("%d appends acknowledged before the kill", len(acked))
+}
+
+// TestShardedUsersOnEveryNode: two front ends, each configured with two
+// PostgreSQL clusters (two databases here) and a user directory placing
+// ann on the second: both nodes serve both users, a message appended for
+// each through node A is seen through node B, and each user's mail is in
+// its own cluster.
+func TestShardedUsersOnEveryNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary twice")
+	}
+	dsnDefault, dsnEU := pgtest.DSN(t), pgtest.DSN(t)
+	section := fmt.Sprintf("[store]\nkind = \"postgres\"\ndsn = %q\n[store.shards]\neu = %q\n[store.users]\nann = \"eu\"\n", dsnDefault, dsnEU)
+	ctx := context.Background()
+	for _, c := range []struct{ dsn, user string }{{dsnDefault, "joe"}, {dsnEU, "ann"}} {
+		st, err := pgstore.Open(ctx, c.dsn, pgstore.Options{NoListen: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateUser(ctx, c.user); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	bin := buildTidemark(t)
+	nodeA := startNodeWith(t, bin, section, "joe", "ann")
+	nodeB := startNodeWith(t, bin, section, "joe", "ann")
+	for _, user := range []string{"joe", "ann"} {
+		a := loginAs(t, nodeA.addrs["imap"], user, nil)
+		msg := "Subject: for " + user + "\r\n\r\nbody\r\n"
+		cmd := a.Append("INBOX", int64(len(msg)), nil)
+		cmd.Write([]byte(msg))
+		cmd.Close()
+		if _, err := cmd.Wait(); err != nil {
+			t.Fatalf("%s: APPEND on node A: %v", user, err)
+		}
+		b := loginAs(t, nodeB.addrs["imap"], user, nil)
+		sel, err := b.Select("INBOX", nil).Wait()
+		if err != nil || sel.NumMessages != 1 {
+			t.Fatalf("%s on node B: %+v %v", user, sel, err)
+		}
+	}
+	for dsn, want := range map[string]string{dsnDefault: "joe", dsnEU: "ann"} {
+		st, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := st.Open(ctx, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inbox, _ := a.Mailbox(ctx, "INBOX")
+		s, _ := a.Status(ctx, inbox.ID)
+		a.Close()
+		us, _ := st.Users(ctx)
+		st.Close()
+		if s.Messages != 1 || !slices.Equal(us, []string{want}) {
+			t.Fatalf("cluster of %s: users %v, INBOX %+v", want, us, s)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/pgstore"
+	"github.com/tidemark-mail/tidemark/internal/shardstore"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -28,7 +29,10 @@ func openStore(ctx context.Context, sc config.Store, dataDir string, o storeOpti
 	case "", config.StoreEmbedded:
 		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize})
 	case config.StorePostgres:
-		return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch})
+		if len(sc.Shards) == 0 {
+			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch})
+		}
+		return openShards(ctx, sc, o)
 	}
 	return nil, fmt.Errorf("unknown store kind %q", sc.Kind)
 }
@@ -60,4 +64,33 @@ func openConfiguredStore(ctx context.Context, configPath, dataDir string, o stor
 		return nil, err
 	}
 	return openStore(ctx, sc, dataDir, o)
+}
+
+// openShards opens every PostgreSQL cluster of the configuration, all
+// publishing on one Hub, behind the user directory.
+func openShards(ctx context.Context, sc config.Store, o storeOptions) (store.Store, error) {
+	hub := store.NewHub()
+	dsns := map[string]string{config.DefaultShard: sc.DSN}
+	for name, dsn := range sc.Shards {
+		dsns[name] = dsn
+	}
+	shards := map[string]store.Store{}
+	fail := func(err error) (store.Store, error) {
+		for _, st := range shards {
+			st.Close()
+		}
+		return nil, err
+	}
+	for name, dsn := range dsns {
+		st, err := pgstore.Open(ctx, dsn, pgstore.Options{Hub: hub, MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch})
+		if err != nil {
+			return fail(fmt.Errorf("shard %s: %w", name, err))
+		}
+		shards[name] = st
+	}
+	s, err := shardstore.New(hub, shards, config.DefaultShard, sc.Users)
+	if err != nil {
+		return fail(err)
+	}
+	return s, nil
 }

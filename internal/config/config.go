@@ -50,9 +50,18 @@ type Store struct {
 	// Tidemark processes may share).
 	Kind string `toml:"kind"`
 	// DSN is the PostgreSQL connection string (libpq key=value form or a
-	// postgres:// URL); required for kind "postgres".
+	// postgres:// URL); required for kind "postgres". With Shards, it is
+	// the default cluster's.
 	DSN string `toml:"dsn"`
+	// Shards names further PostgreSQL clusters (name → DSN), and Users
+	// places users on them (user → shard name); a user not listed lives
+	// on the default cluster (DSN). Every node needs the same lists.
+	Shards map[string]string `toml:"shards"`
+	Users  map[string]string `toml:"users"`
 }
+
+// DefaultShard is the name of the cluster Store.DSN names.
+const DefaultShard = "default"
 
 // Store kinds.
 const (
