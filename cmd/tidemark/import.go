@@ -28,7 +28,9 @@ const importUsage = `usage: tidemark import --data DIR --user NAME (--maildir PA
 --mbox PATH      an mbox file, imported into M (default INBOX), or a directory
                  of NAME.mbox files as 'tidemark export --mbox' writes them.
 Messages already in the target mailbox (same bytes) are skipped, so running
-the same import again adds nothing. Exit status 0 when every message was
+the same import again adds nothing. A Maildir folder with a dovecot-uidlist
+imported into a new or empty mailbox keeps its UIDVALIDITY and UIDs, so
+clients of the old server keep their caches. Exit status 0 when every message was
 imported or skipped, 1 on error or when some messages were refused.
 `
 
@@ -141,9 +143,16 @@ func importMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defer st.Close()
 	defer acct.Close()
+	replica, err := st.OpenReplica(ctx, a.user)
+	if err != nil {
+		fmt.Fprintf(stderr, "tidemark import: %v\n", err)
+		return 1
+	}
+	defer replica.Close()
 
 	progress := newProgressLine(stderr)
 	opts := mailimport.Options{
+		Replica:  replica,
 		Mailbox:  a.mailbox,
 		Variant:  variant,
 		Progress: func(s mailimport.Stats) { progress.update("imported", s) },

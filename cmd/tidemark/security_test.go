@@ -301,3 +301,46 @@ func TestReaddedUserBinary(t *testing.T) {
 		t.Fatalf("re-added user sees %d messages: %q", sel.NumMessages, subjects)
 	}
 }
+
+// TestNoDemoAccountWithConfig: a server started with --config on an empty
+// data directory creates no account (and prints no password); --demo asks
+// for the demo account.
+func TestNoDemoAccountWithConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildTidemark(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	conf := filepath.Join(dir, "tidemark.toml")
+	err := os.WriteFile(conf, []byte(fmt.Sprintf("data_dir = %q\n[log]\nformat = \"json\"\n[imap]\nlisten = \"127.0.0.1:0\"\n[imaps]\nlisten = \"\"\n", data)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := func() []string {
+		a, err := auth.OpenAccounts(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		names, err := a.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	for _, demo := range []bool{false, true} {
+		args := []string{"--config", conf}
+		if demo {
+			args = append(args, "--demo")
+		}
+		sb := startServe(t, bin, args...)
+		sb.waitLog("listening")
+		sb.cmd.Process.Signal(os.Interrupt)
+		sb.cmd.Wait()
+		names := accounts()
+		if demo != (len(names) == 1 && names[0] == "demo") || !demo && len(names) != 0 {
+			t.Errorf("--demo=%v: accounts %v", demo, names)
+		}
+	}
+}

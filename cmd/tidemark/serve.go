@@ -22,6 +22,7 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/lmtp"
 	"github.com/tidemark-mail/tidemark/internal/metrics"
+	"github.com/tidemark-mail/tidemark/internal/proxyproto"
 	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/retention"
 	"github.com/tidemark-mail/tidemark/internal/server"
@@ -39,6 +40,13 @@ func init() {
 const shutdownGrace = 30 * time.Second
 
 func runServe(args []string) int {
+	// SIGHUP is taken before anything else: one that arrives while the
+	// server starts (an operator's certificate renewal racing a restart)
+	// must not kill it. It waits in the channel and is acted on, as a
+	// reload, once the server runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	d := config.Default()
 	configFile := fs.String("config", "", "configuration file (TOML); flags override it")
@@ -55,6 +63,7 @@ func runServe(args []string) int {
 	fs.Int("max-sessions-per-user", d.Limits.MaxSessionsUser, "simultaneous sessions per user (0: unlimited)")
 	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	fs.String("log-format", d.Log.Format, "log format: text or json")
+	demo := fs.Bool("demo", false, "create the account demo on an empty data directory even with --config (the default without it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,7 +87,9 @@ func runServe(args []string) int {
 	log := newLogger(cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	// A configured server is an operator's: no account it did not ask for,
+	// and no password in its journal.
+	if err := serve(ctx, cfg, log, hup, *demo || *configFile == ""); err != nil {
 		log.Error("tidemark serve failed", "err", err)
 		return 1
 	}
@@ -135,14 +146,15 @@ func newLogger(c config.Log) *slog.Logger {
 // serve runs every configured listener until ctx ends, then shuts them
 // down gracefully: IMAP clients are told BYE after the command they are
 // running, LMTP transactions in progress finish, the metrics endpoint
-// answers until the end.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// answers until the end. Each value on hup reloads the TLS certificate;
+// demo creates the demo account in an empty data directory.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan os.Signal, demo bool) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
 	// The store enforces the same message size limit as the IMAP literal
 	// and LMTP SIZE checks, so every path into it agrees.
-	raw, err := openStore(ctx, cfg.Store, cfg.DataDir, storeOptions{MaxMessageSize: int64(cfg.Limits.MaxMessageSize), Watch: true})
+	raw, err := openStore(ctx, cfg.Store, cfg.DataDir, storeOptions{MaxMessageSize: int64(cfg.Limits.MaxMessageSize), Watch: true, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -170,8 +182,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer accts.Close()
-	if err := ensureDemoAccount(accts, raw); err != nil {
-		return err
+	if demo {
+		if err := ensureDemoAccount(accts, raw); err != nil {
+			return err
+		}
+	}
+	if cfg.TLS.Key != "" {
+		if msg, err := keyPermProblem(cfg.TLS.Key); err == nil && msg != "" {
+			log.Warn("TLS private key: "+msg, "key", cfg.TLS.Key)
+		}
 	}
 	certs, err := tlscert.NewReloader(cfg.DataDir, cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
@@ -182,20 +201,36 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	limiter := auth.NewConnLimiter(l.MaxConnsPerIP, l.MaxSessionsUser)
-	limiter.SetLoopbackExempt(true)
+	limiter.SetLoopbackExempt(l.LoopbackExempt)
+	trusted, err := cfg.Proxy.TrustedPrefixes()
+	if err != nil {
+		return err
+	}
+	// Connections from a trusted front proxy carry the client's address
+	// in a PROXY v2 header.
+	behindProxy := func(ln net.Listener) net.Listener {
+		if len(trusted) == 0 {
+			return ln
+		}
+		return &proxyproto.Listener{Listener: ln, Trusted: trusted}
+	}
 
 	imapSrv := server.New(server.Config{
-		Store:              st,
-		Auth:               accts,
-		Limiter:            limiter,
-		TLS:                certs.TLSConfig(),
-		AllowPlaintextAuth: cfg.IMAP.AllowPlaintextAuth,
+		Store:               st,
+		Auth:                accts,
+		Limiter:             limiter,
+		TLS:                 certs.TLSConfig(),
+		AllowPlaintextAuth:  cfg.IMAP.AllowPlaintextAuth,
+		NoLoopbackPlaintext: !cfg.IMAP.LoopbackPlaintext,
 		Limits: wire.Limits{
 			MaxLine:          int(l.MaxLineLength),
 			MaxLiteral:       int64(l.MaxLiteralSize),
 			MaxAppendLiteral: int64(l.MaxMessageSize),
 		},
 		IdleTimeout:    l.IdleTimeout.D(),
+		LoginTimeout:   l.LoginTimeout.D(),
+		WriteTimeout:   l.WriteTimeout.D(),
+		MaxConnections: orUnlimited(l.MaxConnections),
 		MaxBadCommands: l.MaxBadCommands,
 		Logger:         log,
 		Observer:       obs,
@@ -227,14 +262,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fail(err)
 		}
-		lns = append(lns, func() error { return imapSrv.Serve(ln) })
+		lns = append(lns, func() error { return imapSrv.Serve(behindProxy(ln)) })
 	}
 	if cfg.IMAPS.Listen != "" {
 		ln, err := listenTCP("imaps", cfg.IMAPS.Listen)
 		if err != nil {
 			return fail(err)
 		}
-		lns = append(lns, func() error { return imapSrv.ServeTLS(ln) })
+		lns = append(lns, func() error { return imapSrv.ServeTLS(behindProxy(ln)) })
 	}
 	var lmtpSrv *lmtp.Server
 	if cfg.LMTP.Listen != "" || cfg.LMTP.Socket != "" {
@@ -243,12 +278,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			Domains:             cfg.LMTP.Domains,
 			SubaddressSeparator: cfg.LMTP.SubaddressSeparator,
 			NoSubaddress:        cfg.LMTP.SubaddressSeparator == "",
-			MaxMessageSize:      int64(l.MaxMessageSize),
-			MaxRecipients:       cfg.LMTP.MaxRecipients,
-			Quota:               quota.LMTPChecker{M: quotas},
-			OverQuotaTempFail:   cfg.LMTP.OverQuotaTempFail,
-			DeliveredTo:         cfg.LMTP.DeliveredTo,
-			Logger:              log,
+
+			SubaddressSpecialUse: cfg.LMTP.SubaddressSpecialUse,
+			MaxMessageSize:       int64(l.MaxMessageSize),
+			MaxRecipients:        cfg.LMTP.MaxRecipients,
+			Quota:                quota.LMTPChecker{M: quotas},
+			OverQuotaTempFail:    cfg.LMTP.OverQuotaTempFail,
+			DeliveredTo:          cfg.LMTP.DeliveredTo,
+			Logger:               log,
 		}
 		if met != nil {
 			lc.OnDelivery = met.ObserveDelivery
@@ -279,6 +316,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fail(err)
 		}
+		if publicListener(ln.Addr()) {
+			log.Warn("metrics and /healthz are served without authentication on an address other machines can reach; prefer a loopback address", "addr", ln.Addr().String())
+		}
 		met.Logger = log
 		httpSrv = met.NewHTTPServer(st.(store.Pinger).Ping)
 		lns = append(lns, func() error { return httpSrv.Serve(ln) })
@@ -305,12 +345,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		wg.Go(func() { p.Run(bg, interval) })
 	}
 
-	// SIGHUP replaces the certificate for new handshakes; connections
-	// already established keep theirs (tlscert.Reloader).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
+	// SIGHUP (hup, taken since start-up) replaces the certificate for new
+	// handshakes; connections already established keep theirs
+	// (tlscert.Reloader).
 	var serveErr error
 	running := len(lns)
 loop:

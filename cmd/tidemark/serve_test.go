@@ -83,10 +83,13 @@ func startServe(t *testing.T, bin string, args ...string) *servedBinary {
 	return sb
 }
 
+// hangDeadline bounds each wait for the server; it only catches a hang.
+const hangDeadline = 2 * time.Minute
+
 // waitLog reads log records until one with msg, and returns it.
 func (sb *servedBinary) waitLog(msg string) map[string]any {
 	sb.t.Helper()
-	timeout := time.After(15 * time.Second)
+	timeout := time.After(hangDeadline)
 	for {
 		select {
 		case rec, ok := <-sb.logs:
@@ -161,7 +164,7 @@ func peerCN(t *testing.T, addr string) (string, *tls.Conn) {
 // readUntil reads lines from r until one starts with prefix.
 func readUntil(t *testing.T, conn net.Conn, r *bufio.Reader, prefix string) string {
 	t.Helper()
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(hangDeadline))
 	for {
 		l, err := r.ReadString('\n')
 		if err != nil {
@@ -273,7 +276,7 @@ retention = "30d"
 		if n != 1 {
 			t.Fatalf("EXISTS %d, want 1", n)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangDeadline):
 		t.Fatal("the IDLE client was not told of the delivery")
 	}
 	deliver(t, "unix", sb.addrs["lmtp-unix"], "over the socket")
@@ -282,7 +285,7 @@ retention = "30d"
 		if n != 2 {
 			t.Fatalf("EXISTS %d, want 2", n)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangDeadline):
 		t.Fatal("the IDLE client was not told of the second delivery")
 	}
 	if err := idle.Close(); err != nil {
@@ -362,7 +365,7 @@ retention = "30d"
 		if err != nil {
 			t.Fatalf("exit: %v", err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(hangDeadline):
 		t.Fatal("serve did not exit after SIGTERM")
 	}
 }

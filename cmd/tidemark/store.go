@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/tidemark-mail/tidemark/internal/config"
@@ -19,6 +20,8 @@ type storeOptions struct {
 	// Watch: hear of other processes' commits (a serving process); a
 	// one-shot command leaves it off.
 	Watch bool
+	// Logger receives the store's own log lines; nil means none.
+	Logger *slog.Logger
 }
 
 // openStore opens the mail store the configuration names. It is the one
@@ -27,7 +30,7 @@ type storeOptions struct {
 func openStore(ctx context.Context, sc config.Store, dataDir string, o storeOptions) (store.Store, error) {
 	switch sc.Kind {
 	case "", config.StoreEmbedded:
-		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize})
+		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize, Logger: o.Logger})
 	case config.StorePostgres:
 		if len(sc.Shards) == 0 {
 			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch})

@@ -19,6 +19,8 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -37,6 +39,7 @@ type Config struct {
 	Limits     Limits     `toml:"limits"`
 	Quota      Quota      `toml:"quota"`
 	Tombstones Tombstones `toml:"tombstones"`
+	Proxy      Proxy      `toml:"proxy"`
 
 	// lines maps dotted keys ("imap.listen") to the line that set them,
 	// for error messages; nil for a Config not read from a file.
@@ -86,6 +89,35 @@ type IMAP struct {
 	// AllowPlaintextAuth allows passwords over connections that are
 	// neither TLS nor loopback.
 	AllowPlaintextAuth bool `toml:"allow_plaintext_auth"`
+	// LoopbackPlaintext allows passwords over unencrypted loopback
+	// connections (default true). Turn it off when a proxy on this host
+	// forwards remote clients without the PROXY protocol.
+	LoopbackPlaintext bool `toml:"loopback_plaintext"`
+}
+
+// Proxy names the front proxies that send the PROXY protocol (v2) header.
+type Proxy struct {
+	// Trusted are addresses or CIDR prefixes; connections from them to the
+	// IMAP listeners must start with a PROXY v2 header, whose client
+	// address is then used for limits, throttling, loopback trust and logs.
+	Trusted []string `toml:"trusted"`
+}
+
+// TrustedPrefixes parses Trusted (checked by Validate).
+func (p Proxy) TrustedPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range p.Trusted {
+		if pr, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, pr.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a prefix", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // TLS names the certificate files; both empty selects a self-signed
@@ -104,6 +136,9 @@ type LMTP struct {
 	// SubaddressSeparator splits "user+folder"; empty turns sub-addressing
 	// off.
 	SubaddressSeparator string `toml:"subaddress_separator"`
+	// SubaddressSpecialUse lets sub-addressed mail into special-use
+	// mailboxes (Sent, Drafts, Trash, Junk...); off by default.
+	SubaddressSpecialUse bool `toml:"subaddress_special_use"`
 	// OverQuotaTempFail answers 452 instead of 552 to a full mailbox.
 	OverQuotaTempFail bool `toml:"over_quota_tempfail"`
 	DeliveredTo       bool `toml:"delivered_to"`
@@ -112,10 +147,13 @@ type LMTP struct {
 
 // Limits bound what clients may make the server do.
 type Limits struct {
-	MaxLineLength   Size `toml:"max_line_length"`  // one command line, literals excluded
-	MaxLiteralSize  Size `toml:"max_literal_size"` // a string literal held in memory
-	MaxMessageSize  Size `toml:"max_message_size"` // APPEND literal and LMTP message
-	MaxConnsPerIP   int  `toml:"max_conns_per_ip"` // 0: unlimited
+	MaxLineLength  Size `toml:"max_line_length"`  // one command line, literals excluded
+	MaxLiteralSize Size `toml:"max_literal_size"` // a string literal held in memory
+	MaxMessageSize Size `toml:"max_message_size"` // APPEND literal and LMTP message
+	MaxConnsPerIP  int  `toml:"max_conns_per_ip"` // 0: unlimited
+	// LoopbackExempt exempts loopback clients from MaxConnsPerIP
+	// (default true).
+	LoopbackExempt  bool `toml:"loopback_exempt"`
 	MaxSessionsUser int  `toml:"max_sessions_per_user"`
 	// Failed logins allowed per address and per user at one address
 	// within AuthFailureWindow before they are refused for AuthCooldown.
@@ -129,7 +167,13 @@ type Limits struct {
 	AuthUserBrake         int      `toml:"auth_user_brake"`
 	AuthUserBrakeInterval Duration `toml:"auth_user_brake_interval"`
 	IdleTimeout           Duration `toml:"idle_timeout"`
-	MaxBadCommands        int      `toml:"max_bad_commands"`
+	// LoginTimeout is the idle timeout before login; WriteTimeout bounds
+	// each write to a client; MaxConnections caps connections served at
+	// once (0: unlimited).
+	LoginTimeout   Duration `toml:"login_timeout"`
+	WriteTimeout   Duration `toml:"write_timeout"`
+	MaxConnections int      `toml:"max_connections"`
+	MaxBadCommands int      `toml:"max_bad_commands"`
 }
 
 // Quota sets storage and message-count limits (RFC 9208). Zero means
@@ -169,7 +213,7 @@ func Default() Config {
 		DataDir: "./tidemark-data",
 		Store:   Store{Kind: StoreEmbedded},
 		Log:     Log{Level: "info", Format: "text"},
-		IMAP:    IMAP{Listen: "127.0.0.1:1143"},
+		IMAP:    IMAP{Listen: "127.0.0.1:1143", LoopbackPlaintext: true},
 		IMAPS:   Listener{Listen: "127.0.0.1:1993"},
 		LMTP:    LMTP{SubaddressSeparator: "+", MaxRecipients: 1000},
 		Limits: Limits{
@@ -177,6 +221,7 @@ func Default() Config {
 			MaxLiteralSize:         64 << 10,
 			MaxMessageSize:         64 << 20,
 			MaxConnsPerIP:          50,
+			LoopbackExempt:         true,
 			MaxSessionsUser:        50,
 			MaxAuthFailuresPerIP:   20,
 			MaxAuthFailuresPerUser: 10,
@@ -185,6 +230,9 @@ func Default() Config {
 			AuthUserBrake:          100,
 			AuthUserBrakeInterval:  Duration(time.Second),
 			IdleTimeout:            Duration(30 * time.Minute),
+			LoginTimeout:           Duration(time.Minute),
+			WriteTimeout:           Duration(time.Minute),
+			MaxConnections:         10_000,
 			MaxBadCommands:         20,
 		},
 		Tombstones: Tombstones{Retention: Retention{Forever: true}},

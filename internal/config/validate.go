@@ -63,6 +63,9 @@ func (c *Config) Validate() Errors {
 			add(key, "%v", err)
 		}
 	}
+	if _, err := c.Proxy.TrustedPrefixes(); err != nil {
+		add("proxy.trusted", "%v", err)
+	}
 	checkAddr("imap.listen", c.IMAP.Listen)
 	checkAddr("imaps.listen", c.IMAPS.Listen)
 	checkAddr("lmtp.listen", c.LMTP.Listen)
@@ -118,6 +121,15 @@ func (c *Config) Validate() Errors {
 	if l.IdleTimeout.D() < 30*60e9 {
 		// RFC 9051 5.4: at least 30 minutes.
 		add("limits.idle_timeout", "must be at least 30m (RFC 9051 5.4)")
+	}
+	if l.LoginTimeout <= 0 {
+		add("limits.login_timeout", "must be positive")
+	}
+	if l.WriteTimeout <= 0 {
+		add("limits.write_timeout", "must be positive")
+	}
+	if l.MaxConnections < 0 {
+		add("limits.max_connections", "must not be negative")
 	}
 	if l.AuthFailureWindow <= 0 {
 		add("limits.auth_failure_window", "must be positive")

@@ -26,7 +26,9 @@ func parseAddress(addr string, domains []string, separator string) (address, boo
 	local, domain := addr, ""
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		local, domain = addr[:i], addr[i+1:]
-		if !domainServed(domain, domains) {
+		if domain == bareDomain {
+			// "RCPT TO:<name>" without a domain: a local user (bare.go).
+		} else if !domainServed(domain, domains) {
 			return address{}, false
 		}
 	}
@@ -48,12 +50,25 @@ func parseAddress(addr string, domains []string, separator string) (address, boo
 	if separator != "" {
 		if u, d, ok := strings.Cut(local, separator); ok && u != "" {
 			add(candidate{u, d})
-			add(candidate{strings.ToLower(u), d})
+			add(candidate{asciiLower(u), d})
 		}
 	}
 	add(candidate{local, ""})
-	add(candidate{strings.ToLower(local), ""})
+	add(candidate{asciiLower(local), ""})
 	return a, true
+}
+
+// asciiLower folds ASCII letters only, as login does: Unicode case mapping
+// would deliver "\u212Aate" (KELVIN SIGN) to "kate", past the MTA's rules
+// for that address.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
 }
 
 func domainServed(domain string, domains []string) bool {

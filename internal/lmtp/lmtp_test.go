@@ -1,6 +1,7 @@
 package lmtp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -350,5 +351,99 @@ func TestDuplicateRecipientGetsOneCopy(t *testing.T) {
 	}
 	if n := len(mailboxContents(t, st, "alice", "INBOX")); n != 1 {
 		t.Errorf("alice INBOX has %d messages, want 1", n)
+	}
+}
+
+// TestRecipientNames: a bare user name without a domain is that local user
+// (some MTAs send it so); names fold ASCII case only, so the KELVIN SIGN
+// in "\u212Aate" does not reach "kate".
+func TestRecipientNames(t *testing.T) {
+	st := testStore(t)
+	if err := st.CreateUser(context.Background(), "kate"); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startServer(t, Config{Store: st, Domains: []string{"example.org"}}, "tcp")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	reply := func(line string) string {
+		t.Helper()
+		if line != "" {
+			fmt.Fprintf(conn, "%s\r\n", line)
+		}
+		var last string
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %q: %v", line, err)
+			}
+			if len(l) < 4 || l[3] != '-' {
+				last = l
+				break
+			}
+		}
+		return strings.TrimSpace(last)
+	}
+	reply("")
+	reply("LHLO mta.test")
+	reply("MAIL FROM:<s@example.net>")
+	for _, c := range []struct{ rcpt, code string }{
+		{"<alice>", "250"},
+		{"<KATE@example.org>", "250"},
+		{"<\u212Aate@example.org>", "550"},
+		{"<\u212Aate>", "550"},
+	} {
+		if got := reply("RCPT TO:" + c.rcpt); !strings.HasPrefix(got, c.code) {
+			t.Errorf("RCPT TO:%s: %q, want %s", c.rcpt, got, c.code)
+		}
+	}
+	reply("DATA")
+	fmt.Fprintf(conn, "Subject: hi\r\n\r\nhello\r\n.\r\n")
+	for range 2 {
+		if got := reply(""); !strings.HasPrefix(got, "250") {
+			t.Errorf("DATA: %q", got)
+		}
+	}
+	if n := len(mailboxContents(t, st, "alice", "INBOX")); n != 1 {
+		t.Errorf("alice has %d messages", n)
+	}
+	if n := len(mailboxContents(t, st, "kate", "INBOX")); n != 1 {
+		t.Errorf("kate has %d messages", n)
+	}
+}
+
+// TestSubaddressSpecialUse: "alice+Sent" and "alice+Drafts" land in INBOX,
+// not in the special-use mailboxes, unless the operator allows it.
+func TestSubaddressSpecialUse(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		st := testStore(t)
+		acct, err := st.Open(context.Background(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mb := range []struct{ name, use string }{{"Sent", `\Sent`}, {"Drafts", `\Drafts`}} {
+			if _, err := acct.CreateMailbox(context.Background(), mb.name, store.CreateOptions{SpecialUse: store.SpecialUse(mb.use)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		acct.Close()
+		_, addr := startServer(t, Config{Store: st, Domains: []string{"example.org"}, SubaddressSpecialUse: allow}, "tcp")
+		c := dial(t, "tcp", addr)
+		if err := c.SendMail("s@example.net", []string{"alice+Sent@example.org", "alice+Drafts@example.org", "alice+Lists@example.org"}, strings.NewReader(testMessage)); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int{"INBOX": 1, "Sent": 0, "Drafts": 0, "Lists": 1} // one copy per mailbox
+		if allow {
+			want = map[string]int{"INBOX": 0, "Sent": 1, "Drafts": 1, "Lists": 1}
+		}
+		for mb, n := range want {
+			if got := len(mailboxContents(t, st, "alice", mb)); got != n {
+				t.Errorf("allow=%v: %s has %d messages, want %d", allow, mb, got, n)
+			}
+		}
 	}
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// NoSubaddress to turn sub-addressing off).
 	SubaddressSeparator string
 	NoSubaddress        bool
+	// SubaddressSpecialUse lets "user+Sent" deliver into a special-use
+	// mailbox (RFC 6154: Sent, Drafts, Trash, Junk...). Off by default:
+	// anyone could otherwise plant mail in a user's Sent or Drafts.
+	SubaddressSpecialUse bool
 	// MaxMessageSize is advertised with SIZE; larger messages get
 	// 552 5.3.4. Zero means no limit here (the store may still have one).
 	MaxMessageSize int64
@@ -126,7 +130,7 @@ func New(cfg Config) *Server {
 
 // Serve accepts connections on l until Close; it returns nil after Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(l)
+	err := s.smtp.Serve(bareRcptListener{l})
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}

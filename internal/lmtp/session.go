@@ -190,12 +190,16 @@ func (ss *session) append(ctx context.Context, rc rcpt, mbox store.MailboxInfo, 
 	return nil
 }
 
-// targetMailbox is the sub-addressed mailbox when it exists, else INBOX.
+// targetMailbox is the sub-addressed mailbox when it exists (and, unless
+// allowed, is not special-use), else INBOX.
 func (ss *session) targetMailbox(ctx context.Context, rc rcpt) (store.MailboxInfo, error) {
 	if rc.detail != "" {
 		mbox, err := rc.acct.Mailbox(ctx, rc.detail)
 		if err == nil {
-			return mbox, nil
+			if mbox.SpecialUse == "" || ss.s.cfg.SubaddressSpecialUse {
+				return mbox, nil
+			}
+			err = store.ErrNoMailbox // Sent, Drafts...: INBOX instead
 		}
 		if !errors.Is(err, store.ErrNoMailbox) && !errors.Is(err, store.ErrInvalidName) {
 			return mbox, err

@@ -29,6 +29,6 @@
 //     written as "&AC4-" so that it cannot be taken for the hierarchy
 //     separator).
 //
-// Line endings are kept as found: an LF-only source is stored with LF line
-// endings, a CRLF one with CRLF.
+// Bare LF line endings become CRLF, the form IMAP sends (RFC 5322 2.1):
+// an LF-only source is stored with CRLF line endings, a CRLF one as it is.
 package mailimport

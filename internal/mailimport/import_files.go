@@ -1,6 +1,7 @@
 package mailimport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -146,6 +147,7 @@ type maildirFile struct {
 	name  string
 	cur   bool
 	mtime time.Time
+	uid   store.UID // from dovecot-uidlist; 0 when not listed
 }
 
 func (im *importer) importMaildirFolder(dir, mailbox string) error {
@@ -170,17 +172,37 @@ func (im *importer) importMaildirFolder(dir, mailbox string) error {
 			if err != nil {
 				return fmt.Errorf("maildir: %s: %w", filepath.Join(dir, sub, e.Name()), err)
 			}
-			files = append(files, maildirFile{filepath.Join(dir, sub, e.Name()), e.Name(), sub == "cur", info.ModTime()})
+			files = append(files, maildirFile{path: filepath.Join(dir, sub, e.Name()), name: e.Name(), cur: sub == "cur", mtime: info.ModTime()})
 		}
 	}
-	// Oldest first, so UIDs follow arrival order as the file times tell it.
+	var uids *uidList
+	if im.opts.Replica != nil {
+		if uids, err = readUIDList(dir); err != nil {
+			return err
+		}
+	}
+	if uids != nil {
+		for i := range files {
+			files[i].uid = uids.uids[maildirBaseName(files[i].name)]
+		}
+	}
+	// In the source's UID order when it has one, then oldest first, so UIDs
+	// follow arrival order as the file times tell it.
 	slices.SortFunc(files, func(a, b maildirFile) int {
+		switch {
+		case a.uid != 0 && b.uid != 0:
+			return cmp.Compare(a.uid, b.uid)
+		case a.uid != 0:
+			return -1
+		case b.uid != 0:
+			return 1
+		}
 		if c := a.mtime.Compare(b.mtime); c != 0 {
 			return c
 		}
 		return strings.Compare(a.name, b.name)
 	})
-	if err := im.setTarget(mailbox); err != nil {
+	if err := im.setTargetKeeping(mailbox, uids); err != nil {
 		return err
 	}
 	for _, mf := range files {
@@ -199,7 +221,7 @@ func (im *importer) importMaildirFolder(dir, mailbox string) error {
 		if date.Year() < 1971 { // no real mtime: the Date field is the next best
 			date = headerDate(sp.Reader())
 		}
-		if err := im.add(pendingMessage{spool: sp, flags: flags, date: date, origin: mf.path}); err != nil {
+		if err := im.add(pendingMessage{spool: sp, flags: flags, date: date, origin: mf.path, uid: mf.uid}); err != nil {
 			return err
 		}
 	}

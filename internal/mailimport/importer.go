@@ -31,6 +31,13 @@ type Options struct {
 	// Warn, if set, is told about messages that could not be imported and
 	// keywords that had to be dropped.
 	Warn func(msg string)
+	// Replica, if set, is the same user's store.Replica. Duplicates are
+	// then found through its content index instead of by reading the
+	// target mailbox, and a Maildir folder's dovecot-uidlist is honoured:
+	// a target mailbox that is new or has never held a message gets the
+	// folder's UIDVALIDITY and each message its UID, so clients of the old
+	// server keep their caches.
+	Replica store.Replica
 }
 
 // Stats counts what an import or export did.
@@ -47,7 +54,8 @@ type pendingMessage struct {
 	spool  *spool
 	flags  store.Flags
 	date   time.Time
-	origin string // "file:line" or a file path, for messages about it
+	origin string    // "file:line" or a file path, for messages about it
+	uid    store.UID // the source's UID to keep; 0 for the next one
 }
 
 // importer appends messages to one target mailbox at a time, in batches,
@@ -58,10 +66,19 @@ type importer struct {
 	opts  Options
 	stats Stats
 
-	target     store.MailboxInfo
-	known      map[string]bool // BlobIDs in the target mailbox
+	target store.MailboxInfo
+	// known holds BlobIDs in the target mailbox: all of them, read at
+	// setTarget, without a Replica; with one, those this import added
+	// (the rest are looked up per batch).
+	known      map[string]bool
 	batch      []pendingMessage
 	batchBytes int64
+	// keepUIDs is set while the target mailbox takes the source's UIDs;
+	// uidNext is then the target's UIDNEXT as this import leaves it, and
+	// srcUIDNext the source's, which the target's is raised to at the end.
+	keepUIDs   bool
+	uidNext    store.UID
+	srcUIDNext store.UID
 }
 
 func newImporter(ctx context.Context, acct store.Account, opts Options) *importer {
@@ -82,11 +99,32 @@ func (im *importer) warn(format string, args ...any) {
 
 // setTarget finishes the current mailbox and makes name (created when
 // missing) the target of the messages that follow.
-func (im *importer) setTarget(name string) error {
+func (im *importer) setTarget(name string) error { return im.setTargetKeeping(name, nil) }
+
+// setTargetKeeping is setTarget for a source that has its own UIDVALIDITY
+// and UIDs (uids not nil): with a Replica, a target that is new or never
+// held a message takes them.
+func (im *importer) setTargetKeeping(name string, uids *uidList) error {
 	if err := im.flush(); err != nil {
 		return err
 	}
+	if err := im.finishUIDs(); err != nil {
+		return err
+	}
+	im.keepUIDs = false
 	info, err := im.acct.Mailbox(im.ctx, name)
+	if uids != nil && im.opts.Replica != nil && (errors.Is(err, store.ErrNoMailbox) || err == nil && (info.UIDNext == 1 || info.UIDValidity == uids.uidValidity)) {
+		kept, kerr := im.opts.Replica.CreateMailbox(im.ctx, name, uids.uidValidity, store.CreateOptions{SpecialUse: info.SpecialUse})
+		switch {
+		case kerr == nil:
+			info, err = kept, nil
+			im.keepUIDs, im.uidNext, im.srcUIDNext = true, kept.UIDNext, uids.uidNext
+		case errors.Is(kerr, store.ErrUIDValidityUsed):
+			im.warn("%s: UIDVALIDITY %d cannot be kept (this name may have had it before): clients will resynchronize", name, uids.uidValidity)
+		default:
+			return fmt.Errorf("mailbox %q: %w", name, kerr)
+		}
+	}
 	if errors.Is(err, store.ErrNoMailbox) {
 		info, err = im.acct.CreateMailbox(im.ctx, name, store.CreateOptions{})
 		if errors.Is(err, store.ErrMailboxExists) { // created meanwhile
@@ -97,15 +135,30 @@ func (im *importer) setTarget(name string) error {
 		return fmt.Errorf("mailbox %q: %w", name, err)
 	}
 	known := make(map[string]bool)
-	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
-	if err := im.acct.Messages(im.ctx, info.ID, all, func(m *store.MessageData) error {
-		known[m.BlobID] = true
-		return nil
-	}); err != nil {
-		return fmt.Errorf("mailbox %q: %w", name, err)
+	if im.opts.Replica == nil {
+		all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
+		if err := im.acct.Messages(im.ctx, info.ID, all, func(m *store.MessageData) error {
+			known[m.BlobID] = true
+			return nil
+		}); err != nil {
+			return fmt.Errorf("mailbox %q: %w", name, err)
+		}
 	}
 	im.target, im.known = info, known
 	im.stats.Mailboxes++
+	return nil
+}
+
+// finishUIDs raises a target that kept its source's UIDs to the source's
+// UIDNEXT, so that it shows the same UIDNEXT too.
+func (im *importer) finishUIDs() error {
+	if !im.keepUIDs || im.srcUIDNext <= im.uidNext {
+		return nil
+	}
+	if _, err := im.opts.Replica.Apply(im.ctx, im.target.ID, store.Batch{UIDNext: im.srcUIDNext}); err != nil {
+		return fmt.Errorf("mailbox %q: %w", im.target.Name, err)
+	}
+	im.uidNext = im.srcUIDNext
 	return nil
 }
 
@@ -157,25 +210,25 @@ func (im *importer) flush() error {
 			p.spool.Close()
 		}
 	}()
-	msgs := make([]store.NewMessage, len(batch))
-	for i, p := range batch {
-		msgs[i] = store.NewMessage{Body: p.spool.Reader(), Flags: p.flags, InternalDate: p.date}
+	batch, err := im.dropStored(batch)
+	if err != nil {
+		return err
 	}
-	_, err := im.acct.Append(im.ctx, im.target.ID, msgs)
-	if err == nil {
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := im.appendBatch(batch); err == nil {
 		for _, p := range batch {
 			im.stats.Imported++
 			im.stats.Bytes += p.spool.Size()
 		}
 		im.progress()
 		return nil
-	}
-	if !isPerMessageError(err) {
+	} else if !isPerMessageError(err) {
 		return fmt.Errorf("appending to %q: %w", im.target.Name, err)
 	}
 	for _, p := range batch {
-		one := []store.NewMessage{{Body: p.spool.Reader(), Flags: p.flags, InternalDate: p.date}}
-		if _, err := im.acct.Append(im.ctx, im.target.ID, one); err != nil {
+		if err := im.appendBatch([]pendingMessage{p}); err != nil {
 			if !isPerMessageError(err) {
 				return fmt.Errorf("appending to %q: %w", im.target.Name, err)
 			}
@@ -188,6 +241,66 @@ func (im *importer) flush() error {
 		im.stats.Bytes += p.spool.Size()
 	}
 	im.progress()
+	return nil
+}
+
+// dropStored removes from batch (closing their spools) the messages whose
+// bytes the target mailbox already holds, asking the Replica's content
+// index; without one, add has already skipped them.
+func (im *importer) dropStored(batch []pendingMessage) ([]pendingMessage, error) {
+	if im.opts.Replica == nil {
+		return batch, nil
+	}
+	hashes := make([]string, len(batch))
+	for i, p := range batch {
+		hashes[i] = p.spool.BlobID()
+	}
+	found, err := im.opts.Replica.FindContent(im.ctx, im.target.ID, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox %q: %w", im.target.Name, err)
+	}
+	kept := batch[:0]
+	for _, p := range batch {
+		if len(found[p.spool.BlobID()]) > 0 {
+			im.stats.Skipped++
+			p.spool.Close()
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return kept, nil
+}
+
+// appendBatch appends messages in one transaction: through the Replica at
+// the source's UIDs while the target keeps them, else as new messages.
+func (im *importer) appendBatch(batch []pendingMessage) error {
+	if !im.keepUIDs {
+		msgs := make([]store.NewMessage, len(batch))
+		for i, p := range batch {
+			msgs[i] = store.NewMessage{Body: p.spool.Reader(), Flags: p.flags, InternalDate: p.date}
+		}
+		_, err := im.acct.Append(im.ctx, im.target.ID, msgs)
+		return err
+	}
+	msgs := make([]store.ReplicaMessage, len(batch))
+	next := im.uidNext
+	for i, p := range batch {
+		uid := p.uid
+		if uid < next {
+			uid = 0 // unknown, or taken since: the next UID
+		}
+		msgs[i] = store.ReplicaMessage{UID: uid, Body: p.spool.Reader(), ContentHash: p.spool.BlobID(), Flags: p.flags, InternalDate: p.date}
+		if uid != 0 {
+			next = uid + 1
+		} else {
+			next++
+		}
+	}
+	res, err := im.opts.Replica.Apply(im.ctx, im.target.ID, store.Batch{Append: msgs})
+	if err != nil {
+		return err
+	}
+	im.uidNext = res.Appended[len(res.Appended)-1] + 1
 	return nil
 }
 
@@ -205,6 +318,9 @@ func (im *importer) progress() {
 // that everything read before a malformed spot is kept.
 func (im *importer) finish() error {
 	err := im.flush()
+	if err == nil {
+		err = im.finishUIDs()
+	}
 	im.progress()
 	return err
 }

@@ -170,6 +170,14 @@ func (t *timedAccount) Usage(ctx context.Context) (_ store.Usage, err error) {
 // processes too (store.Shared), which the open-mailbox cache must know.
 func (s *timedStore) Shared() bool { return store.IsShared(s.Store) }
 
+// OpenReplica passes the store's Replica through: migration and
+// replication write through it, and the wrapper must not hide it. Only
+// opening it is timed.
+func (s *timedStore) OpenReplica(ctx context.Context, user string) (_ store.Replica, err error) {
+	defer s.m.timeStore("open_replica", time.Now(), &err)
+	return s.Store.OpenReplica(ctx, user)
+}
+
 var _ store.RecentStore = (*timedAccount)(nil)
 
 // ClaimRecent passes store.RecentStore through. A wrapped account without

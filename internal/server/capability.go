@@ -34,7 +34,7 @@ func afterAuth(s *Session) bool  { return s.state != StateNotAuthenticated }
 // plaintextAuthAllowed says whether passwords may be sent on this
 // connection: over TLS, from loopback, or when configured (RFC 9051 6.2.3).
 func (s *Session) plaintextAuthAllowed() bool {
-	return s.tls || s.isLoopback() || s.srv.cfg.AllowPlaintextAuth
+	return s.tls || s.isLoopback() && !s.srv.cfg.NoLoopbackPlaintext || s.srv.cfg.AllowPlaintextAuth
 }
 
 func init() {

@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -503,5 +508,75 @@ func TestFetchImapclient(t *testing.T) {
 	}
 	if len(m.Flags) != 0 {
 		t.Errorf("flags %v after PEEK", m.Flags)
+	}
+}
+
+// lockedLog is a log destination safe for the server and a test at once.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A message file cut short under the server: FETCH BODY[] has announced
+// the literal's size when the read fails, so the connection must end, and
+// the log says why at error level rather than as a client leaving.
+func TestFetchUnreadableBlobIsLogged(t *testing.T) {
+	var logs lockedLog
+	e := newTestEnv(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	big := "Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 8000) // above the inline limit: a file
+	a := e.account()
+	inbox, err := a.Mailbox(context.Background(), "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(context.Background(), inbox.ID, []store.NewMessage{{Body: strings.NewReader(big)}}); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	filepath.WalkDir(filepath.Join(e.dir, "users", testUser), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(p, string(filepath.Separator)+"blobs"+string(filepath.Separator)) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 1 {
+		t.Fatalf("blob files %v", files)
+	}
+	if err := os.Truncate(files[0], 1000); err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial()
+	c.login()
+	c.send("s SELECT INBOX")
+	c.until("s OK")
+	c.send("f FETCH 1 BODY.PEEK[]")
+	// Whatever was sent before the read failed, the literal is never
+	// completed and the command never answered: the connection ends.
+	c.conn.SetReadDeadline(time.Now().Add(hangDeadline))
+	rest, err := io.ReadAll(c.r)
+	if err != nil {
+		t.Fatalf("connection not closed: %v", err)
+	}
+	if len(rest) >= len(big) || strings.Contains(string(rest), "f OK") {
+		t.Fatalf("%d bytes sent of a %d-byte literal whose file holds 1000", len(rest), len(big))
+	}
+	deadline := time.Now().Add(hangDeadline)
+	for !strings.Contains(logs.String(), "message content unreadable") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "message content unreadable") || !strings.Contains(out, "user="+testUser) {
+		t.Fatalf("log:\n%s", out)
 	}
 }

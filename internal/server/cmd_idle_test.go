@@ -85,7 +85,7 @@ func TestImapclient(t *testing.T) {
 		if n != 4 {
 			t.Fatalf("EXISTS %d, want 4", n)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(hangDeadline):
 		t.Fatal("no EXISTS during IDLE")
 	}
 	if err := idle.Close(); err != nil {

@@ -28,6 +28,7 @@ import (
 // suite runs against either backend.
 type testEnv struct {
 	t     *testing.T
+	dir   string // the data directory
 	srv   *Server
 	store store.Store
 	addr  string
@@ -132,7 +133,7 @@ func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
 		accts.Close()
 		st.Close()
 	})
-	return &testEnv{t: t, srv: srv, store: st, addr: l.Addr().String()}
+	return &testEnv{t: t, dir: dir, srv: srv, store: st, addr: l.Addr().String()}
 }
 
 // account opens the test user's store directly, as another writer would.

@@ -194,7 +194,7 @@ func TestInteropUnchangedSince(t *testing.T) {
 	if err := cl.Noop().Wait(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(hangDeadline)
 	for {
 		mu.Lock()
 		i := slices.IndexFunc(unsolicited, func(b *imapclient.FetchMessageBuffer) bool { return b.ModSeq == uint64(r.ModSeq) })

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tidemark-mail/tidemark/internal/openbox"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -53,11 +54,26 @@ type Config struct {
 	// connection that is neither TLS nor loopback (RFC 9051 6.2.3 says
 	// servers should not).
 	AllowPlaintextAuth bool
+	// NoLoopbackPlaintext withdraws loopback's exemption from the rule
+	// above (for a proxy on this host that does not send the PROXY
+	// protocol: its clients would all look local).
+	NoLoopbackPlaintext bool
 	// Limits bound what a command may make the server read.
 	Limits wire.Limits
 	// IdleTimeout closes a connection that sends nothing for this long,
 	// IDLE included; default 30 minutes, the minimum RFC 9051 5.4 allows.
 	IdleTimeout time.Duration
+	// LoginTimeout is the idle timeout before a client has logged in
+	// (RFC 9051 5.4's minimum is for authenticated sessions); default 1
+	// minute.
+	LoginTimeout time.Duration
+	// WriteTimeout bounds each write to a client: one that stops reading
+	// is disconnected after it, instead of holding its goroutine, session
+	// slot and store handle; default 1 minute.
+	WriteTimeout time.Duration
+	// MaxConnections caps the connections served at once; beyond it new
+	// ones are told BYE and closed. Default 10,000; negative: no cap.
+	MaxConnections int
 	// MaxBadCommands closes a connection after this many BAD responses in
 	// a row; default 20.
 	MaxBadCommands int
@@ -105,6 +121,15 @@ var ErrServerClosed = errors.New("server: closed")
 func New(cfg Config) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = time.Minute
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = time.Minute
+	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = 10_000
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.Now == nil {
@@ -188,13 +213,18 @@ func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
 		if !implicitTLS {
 			nc = countingConn{nc, srv.obs}
 		}
-		s := newSession(srv, nc, implicitTLS)
 		srv.mu.Lock()
 		if srv.closing {
 			srv.mu.Unlock()
 			nc.Close()
 			return ErrServerClosed
 		}
+		if max := srv.cfg.MaxConnections; max > 0 && len(srv.conns) >= max {
+			srv.mu.Unlock()
+			srv.refuse(nc, implicitTLS)
+			continue
+		}
+		s := newSession(srv, nc, implicitTLS)
 		srv.conns[s] = struct{}{}
 		srv.wg.Add(1)
 		srv.mu.Unlock()
@@ -241,11 +271,36 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		srv.mu.Lock()
+		sessions = sessions[:0]
 		for s := range srv.conns {
-			s.nc.Close()
+			sessions = append(sessions, s)
 		}
 		srv.mu.Unlock()
+		for _, s := range sessions {
+			// Through s.conn: STARTTLS may be replacing the connection.
+			s.conn().Close()
+		}
 		<-finished
 		return ctx.Err()
 	}
+}
+
+// connCount is the number of connections being served.
+func (srv *Server) connCount() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.conns)
+}
+
+// refuse turns away a connection past MaxConnections. A plain connection
+// is told BYE (a fresh socket's send buffer takes it at once; the deadline
+// is a guard); a TLS one is closed, since answering would mean a handshake
+// in the accept loop.
+func (srv *Server) refuse(nc net.Conn, implicitTLS bool) {
+	srv.log.Warn("connection refused: server connection limit", "remote", nc.RemoteAddr().String())
+	if !implicitTLS {
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		io.WriteString(nc, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
+	}
+	nc.Close()
 }

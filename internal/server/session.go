@@ -88,19 +88,27 @@ type Session struct {
 
 func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
 	s := &Session{srv: srv, nc: nc, tls: implicitTLS, state: StateNotAuthenticated, enabled: map[string]bool{}}
-	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		s.remote = ap.Addr().Unmap()
-	}
-	s.log = srv.log.With("remote", nc.RemoteAddr().String())
+	s.log = srv.log
 	s.setupIO(nc)
 	return s
+}
+
+// identify learns the client's address, by the connection's goroutine: behind
+// a PROXY protocol listener that means reading the proxy's header, which
+// must not hold up the accept loop.
+func (s *Session) identify() {
+	addr := s.nc.RemoteAddr()
+	if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+		s.remote = ap.Addr().Unmap()
+	}
+	s.log = s.srv.log.With("remote", addr.String())
 }
 
 // setupIO (re)builds the buffered reader, writer, decoder and encoder over
 // nc: at the start and after STARTTLS.
 func (s *Session) setupIO(nc net.Conn) {
 	s.br = bufio.NewReaderSize(nc, 16<<10)
-	s.bw = bufio.NewWriterSize(nc, 16<<10)
+	s.bw = bufio.NewWriterSize(deadlineWriter{nc, s.srv.cfg.WriteTimeout}, 16<<10)
 	s.dec = wire.NewDecoder(s.br, s.srv.cfg.Limits)
 	s.dec.OnSyncLiteral = func(int64) error {
 		return s.enc.Raw("+ Ready for literal data").CRLF().Flush()
@@ -108,6 +116,20 @@ func (s *Session) setupIO(nc net.Conn) {
 	utf8 := s.enc != nil && s.enc.UTF8
 	s.enc = wire.NewEncoder(s.bw)
 	s.enc.UTF8 = utf8
+}
+
+// deadlineWriter gives every write to the connection a deadline, so that a
+// client that stops reading cannot hold the session forever.
+type deadlineWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+		return 0, err
+	}
+	return w.nc.Write(p)
 }
 
 func (s *Session) conn() net.Conn {
@@ -123,6 +145,7 @@ func (s *Session) isLoopback() bool { return s.remote.IsLoopback() }
 // serve runs the connection: greeting, then commands until LOGOUT, an
 // error, the idle timeout or Shutdown.
 func (s *Session) serve() {
+	s.identify()
 	start := time.Now()
 	s.log.Info("connection opened", "tls", s.tls)
 	s.srv.obs.ConnectionOpened(s.tls)
@@ -158,7 +181,25 @@ func (s *Session) serve() {
 		return
 	}
 	for s.state != StateLogout {
-		if err := s.conn().SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout)); err != nil {
+		timeout := s.srv.cfg.IdleTimeout
+		if s.state == StateNotAuthenticated {
+			timeout = s.srv.cfg.LoginTimeout
+		}
+		// Shutdown interrupts this wait by moving the read deadline to
+		// now; checking closing under mu first means that interruption
+		// cannot be overwritten here.
+		s.mu.Lock()
+		closing := s.closing
+		var err error
+		if !closing {
+			err = s.nc.SetReadDeadline(time.Now().Add(timeout))
+		}
+		s.mu.Unlock()
+		if closing {
+			s.bye("Server shutting down")
+			return
+		}
+		if err != nil {
 			return
 		}
 		if _, err := s.dec.Peek(); err != nil {
@@ -174,14 +215,20 @@ func (s *Session) serve() {
 		s.busy = true
 		s.mu.Unlock()
 
-		err := s.runCommand()
+		err = s.runCommand()
 
 		s.mu.Lock()
 		s.busy = false
-		closing := s.closing
+		closing = s.closing
 		s.mu.Unlock()
 		if err != nil {
-			if !isClosedConn(err) {
+			var src *wire.SourceError
+			switch {
+			case errors.As(err, &src):
+				// The server's fault, not the client's: a message's
+				// content could not be read after its size was sent.
+				s.log.Error("message content unreadable while sending it; connection closed", "user", s.user, "err", err)
+			case !isClosedConn(err):
 				s.log.Info("connection ended", "err", err)
 			}
 			return
@@ -193,8 +240,16 @@ func (s *Session) serve() {
 	}
 }
 
-// endOnReadError says goodbye to a client that went silent for too long.
+// endOnReadError says goodbye to a client that went silent for too long,
+// or whose wait Shutdown interrupted.
 func (s *Session) endOnReadError(err error) {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		s.bye("Server shutting down")
+		return
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		s.bye("Autologout; idle for too long")
 		s.log.Info("idle timeout")
@@ -208,7 +263,6 @@ func isClosedConn(err error) bool {
 // bye writes an untagged BYE and flushes, best effort: the connection is
 // about to close anyway.
 func (s *Session) bye(text string) {
-	s.conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
 	s.enc.Raw("* BYE ").Text(text).CRLF().Flush()
 }
 
@@ -225,16 +279,17 @@ func (s *Session) byeFor(we *wire.Error) {
 // shutdown is called by Server.Shutdown: a connection waiting for a
 // command is told BYE and closed now; one running a command finishes it
 // first (IDLE wakes up through Server.done).
+//
+// Only the connection's goroutine ever writes to it: shutdown never does.
+// It marks the session closing and, if the goroutine is waiting for a
+// command, moves its read deadline to now; the goroutine wakes, sees
+// closing and says BYE itself.
 func (s *Session) shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
 	if !s.busy {
-		// The connection goroutine is blocked reading and will not write
-		// until it holds mu, so writing here does not interleave.
-		s.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		s.enc.Raw("* BYE Server shutting down").CRLF().Flush()
-		s.nc.Close()
+		s.nc.SetReadDeadline(time.Now())
 	}
 }
 

@@ -170,3 +170,8 @@ func (s *Store) TryLead(ctx context.Context, job string) (func(), bool, error) {
 	}
 	return func() {}, true, nil
 }
+
+// OpenReplica opens the replica handle of the user on its shard.
+func (s *Store) OpenReplica(ctx context.Context, user string) (store.Replica, error) {
+	return s.of(user).OpenReplica(ctx, user)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -22,6 +23,12 @@ type preparedMessage struct {
 	structure    []byte
 	thread       threadHeaders
 	inline       []byte // the body, when stored in the bodies table
+
+	// Set by a Replica only: the UID to use (0: the next), and the
+	// SAVEDATE and object ids to keep (zero: now, new).
+	uid               store.UID
+	saveDate          time.Time
+	emailID, threadID string
 }
 
 // allSystemFlags masks the defined store.SystemFlags bits.
@@ -55,25 +62,52 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 		return res, err
 	}
 	prepared := make([]preparedMessage, len(msgs))
+	bodies := make([]io.Reader, len(msgs))
 	for i, m := range msgs {
 		sys, kw, err := normalizeFlags(m.Flags)
 		if err != nil {
 			return res, err
 		}
 		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate}
+		bodies[i] = m.Body
 	}
-
 	// Blobs written from here on are not referenced until the commit:
 	// keep blob collection away until then.
 	a.u.gcMu.RLock()
 	defer a.u.gcMu.RUnlock()
+	if err := a.u.prepareBodies(prepared, bodies); err != nil {
+		return res, err
+	}
+	err := a.u.write(ctx, func(t *writeTx) error {
+		mb, err := t.mailbox(id)
+		if err != nil {
+			return err
+		}
+		res.UIDValidity = mb.UIDValidity
+		res.UIDs, res.ModSeq, err = t.insertMessages(mb, prepared)
+		return err
+	})
+	if err != nil {
+		return store.AppendResult{}, err
+	}
+	return res, nil
+}
+
+// prepareBodies reads, hashes and parses the bodies of a batch (nil
+// bodies are skipped: their content is already stored), writing the large
+// ones to blob files and making those durable, before any transaction.
+// The caller holds gcMu shared until its transaction ends.
+func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) error {
 	var pending []*blob.Pending
 	budget := int64(inlineBatchBudget)
-	for i, m := range msgs {
-		p, err := a.u.prepareBody(&prepared[i], bodyReader{r: m.Body, budget: &budget})
+	for i, body := range bodies {
+		if body == nil {
+			continue
+		}
+		p, err := u.prepareBody(&prepared[i], bodyReader{r: body, budget: &budget})
 		if err != nil {
-			a.u.blobs.Abort(pending)
-			return res, fmt.Errorf("append message %d: %w", i+1, err)
+			u.blobs.Abort(pending)
+			return fmt.Errorf("append message %d: %w", i+1, err)
 		}
 		if p != nil {
 			pending = append(pending, p)
@@ -82,103 +116,122 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 	// One durability step for the batch's files, before the transaction
 	// that references them; inline bodies are durable with the commit.
 	if len(pending) > 0 {
-		if err := a.u.blobs.Commit(pending); err != nil {
-			return res, fmt.Errorf("append: %w", err)
+		if err := u.blobs.Commit(pending); err != nil {
+			return fmt.Errorf("append: %w", err)
 		}
 	}
-	now := a.u.now()
-	err := a.u.write(ctx, func(t *writeTx) error {
-		mb, err := t.mailbox(id)
-		if err != nil {
-			return err
-		}
-		res.UIDValidity = mb.UIDValidity
-		if len(prepared) == 0 {
-			return nil
-		}
-		if uint64(mb.UIDNext)+uint64(len(prepared))-1 > uint64(store.MaxUID) {
-			return fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
-		}
-		ms, err := t.modseq(id)
-		if err != nil {
-			return err
-		}
-		res.ModSeq = ms
-		insContent, err := t.tx.PrepareContext(t.ctx, `INSERT INTO contents
-			(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
-		if err != nil {
-			return err
-		}
-		defer insContent.Close()
-		insMessage, err := t.tx.PrepareContext(t.ctx, `INSERT INTO messages
-			(mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer insMessage.Close()
-		var insBody *sql.Stmt
-		for _, p := range prepared {
-			if p.inline == nil {
-				continue
-			}
-			// Identical bytes already stored keep their row: content
-			// addressing dedupes inline bodies as it does files.
-			insBody, err = t.tx.PrepareContext(t.ctx, `INSERT INTO bodies (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`)
-			if err != nil {
-				return err
-			}
-			defer insBody.Close()
-			break
-		}
+	return nil
+}
 
-		var d counterDelta
-		uid := mb.UIDNext
-		entries := make([]entry, 0, len(prepared))
-		for _, p := range prepared {
-			kw, err := t.kwSetFor(p.keywords)
-			if err != nil {
-				return err
-			}
-			thread, err := t.threadID(p.thread)
-			if err != nil {
-				return err
-			}
-			date := p.internalDate
-			if date.IsZero() {
-				date = now
-			}
-			_, offset := date.Zone()
-			var contentID int64
-			if err := insContent.QueryRowContext(t.ctx, p.blobID, p.size, date.Unix(), offset,
-				newObjectID('M'), thread, p.structure).Scan(&contentID); err != nil {
-				return fmt.Errorf("append: %w", err)
-			}
-			if _, err := insMessage.ExecContext(t.ctx, id, uid, now.Unix(), p.size, contentID); err != nil {
-				return fmt.Errorf("append: %w", err)
-			}
-			if p.inline != nil {
-				if _, err := insBody.ExecContext(t.ctx, p.blobID, p.inline); err != nil {
-					return fmt.Errorf("append: store body: %w", err)
-				}
-			}
-			entries = append(entries, entry{uid: uid, flags: p.flags, kw: kw, modseq: ms})
-			d.add(p.flags, p.size, 1)
-			res.UIDs = append(res.UIDs, uid)
-			uid++
-		}
-		if err := t.appendEntries(id, entries); err != nil {
-			return err
-		}
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uid, id); err != nil {
-			return err
-		}
-		return t.applyCounters(id, d)
-	})
-	if err != nil {
-		return store.AppendResult{}, err
+// insertMessages adds prepared messages to mailbox mb at one modseq: at
+// their own UIDs when set (ascending, at or above UIDNEXT; checked), else
+// at the next ones. It raises UIDNEXT and the counters and returns the
+// UIDs given and the modseq (0 when prepared is empty).
+func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]store.UID, store.ModSeq, error) {
+	if len(prepared) == 0 {
+		return nil, 0, nil
 	}
-	return res, nil
+	id := mb.ID
+	next := uint64(mb.UIDNext)
+	uids := make([]store.UID, len(prepared))
+	for i, p := range prepared {
+		if p.uid != 0 {
+			if uint64(p.uid) < next {
+				return nil, 0, fmt.Errorf("append at UID %d: below UIDNEXT or out of order in mailbox %q: %w", p.uid, mb.Name, store.ErrInvalidUID)
+			}
+			next = uint64(p.uid)
+		}
+		if next > uint64(store.MaxUID) {
+			return nil, 0, fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
+		}
+		uids[i] = store.UID(next)
+		next++
+	}
+	ms, err := t.modseq(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	insContent, err := t.tx.PrepareContext(t.ctx, `INSERT INTO contents
+		(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer insContent.Close()
+	insMessage, err := t.tx.PrepareContext(t.ctx, `INSERT INTO messages
+		(mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer insMessage.Close()
+	var insBody *sql.Stmt
+	for _, p := range prepared {
+		if p.inline == nil {
+			continue
+		}
+		// Identical bytes already stored keep their row: content
+		// addressing dedupes inline bodies as it does files.
+		insBody, err = t.tx.PrepareContext(t.ctx, `INSERT INTO bodies (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer insBody.Close()
+		break
+	}
+
+	now := t.u.now()
+	var d counterDelta
+	entries := make([]entry, 0, len(prepared))
+	for i, p := range prepared {
+		kw, err := t.kwSetFor(p.keywords)
+		if err != nil {
+			return nil, 0, err
+		}
+		thread := p.threadID
+		if thread == "" {
+			if thread, err = t.threadID(p.thread); err != nil {
+				return nil, 0, err
+			}
+		} else if err := t.recordThread(p.thread.allIDs(), thread); err != nil {
+			// A kept THREADID still gathers the replies that come later.
+			return nil, 0, err
+		}
+		emailID := p.emailID
+		if emailID == "" {
+			emailID = newObjectID('M')
+		}
+		date := p.internalDate
+		if date.IsZero() {
+			date = now
+		}
+		saved := p.saveDate
+		if saved.IsZero() {
+			saved = now
+		}
+		_, offset := date.Zone()
+		var contentID int64
+		if err := insContent.QueryRowContext(t.ctx, p.blobID, p.size, date.Unix(), offset,
+			emailID, thread, p.structure).Scan(&contentID); err != nil {
+			return nil, 0, fmt.Errorf("append: %w", err)
+		}
+		if _, err := insMessage.ExecContext(t.ctx, id, uids[i], saved.Unix(), p.size, contentID); err != nil {
+			return nil, 0, fmt.Errorf("append: %w", err)
+		}
+		if p.inline != nil {
+			if _, err := insBody.ExecContext(t.ctx, p.blobID, p.inline); err != nil {
+				return nil, 0, fmt.Errorf("append: store body: %w", err)
+			}
+		}
+		entries = append(entries, entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ms})
+		d.add(p.flags, p.size, 1)
+	}
+	if err := t.appendEntries(id, entries); err != nil {
+		return nil, 0, err
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, next, id); err != nil {
+		return nil, 0, err
+	}
+	return uids, ms, t.applyCounters(id, d)
 }
 
 // counterDelta is a change to a mailbox's STATUS counters.

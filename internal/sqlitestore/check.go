@@ -102,6 +102,20 @@ func (c *checker) run() error {
 	if !inbox {
 		c.add(0, 0, "no INBOX")
 	}
+	// The \Recent floor lies in [1, UIDNEXT]: a claim never runs ahead of
+	// the UIDs given out.
+	err = c.each(`SELECT id, recent_uid, uidnext FROM mailboxes WHERE recent_uid < 1 OR recent_uid > uidnext`, func(r scanner) error {
+		var id store.MailboxID
+		var floor, next int64
+		if err := r.Scan(&id, &floor, &next); err != nil {
+			return err
+		}
+		c.add(id, 0, "recent floor %d outside [1, UIDNEXT %d]", floor, next)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	mbs := make(map[store.MailboxID]mailboxRow)
 	err = c.each(`SELECT `+mailboxColumns+` FROM mailboxes`, func(r scanner) error {
 		m, err := scanMailbox(r)

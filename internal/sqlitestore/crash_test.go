@@ -23,8 +23,14 @@ import (
 // never went down.
 //
 //	TIDEMARK_CRASH_ROUNDS=N   kill/reopen rounds (default 6)
+//	TIDEMARK_CRASH_SEED=N     the random choices' seed (default 1, always
+//	                          logged); each round's child gets seed+round.
+//	                          When the kill lands still depends on timing.
 
 const crashChildEnv = "TIDEMARK_CRASH_CHILD_DIR"
+
+// crashSeedEnv carries the seed to the child.
+const crashSeedEnv = "TIDEMARK_CRASH_SEED"
 
 // crashInlineMax is the child's inline body threshold.
 const crashInlineMax = 2000
@@ -56,7 +62,7 @@ func TestCrashChild(t *testing.T) {
 	for _, m := range snap.Messages {
 		live = append(live, m.UID)
 	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	rng := rand.New(rand.NewPCG(uint64(envInt(crashSeedEnv, 1)), 1))
 	out := bufio.NewWriter(os.Stdout)
 	say := func(format string, args ...any) {
 		fmt.Fprintf(out, format+"\n", args...)
@@ -118,12 +124,14 @@ func TestCrash(t *testing.T) {
 	appended := map[store.UID]bool{} // acknowledged, not yet acknowledged as expunged
 	keywords := map[store.UID][]string{}
 	var maxAcked, lastHMS store.ModSeq
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	seed := envInt(crashSeedEnv, 1)
+	t.Logf("seed %d (%s=%d to repeat the same choices)", seed, crashSeedEnv, seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 2))
 	totalAcks := 0
 	inlineSeen, filesSeen := 0, 0 // bodies of surviving messages, summed over rounds
 	for round := 0; round < rounds; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, fmt.Sprintf("%s=%d", crashSeedEnv, seed+round))
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

@@ -2,7 +2,10 @@ package sqlitestore
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -56,5 +59,34 @@ func TestDeletedByAnotherProcess(t *testing.T) {
 	}
 	if st, err := fresh.Status(ctx, mustMailbox(t, fresh, "INBOX").ID); err != nil || st.Messages != 0 {
 		t.Fatalf("re-created user's INBOX: %+v, %v", st, err)
+	}
+}
+
+// TestUserNameFoldsASCIIOnly: the store folds ASCII case only, as login
+// does; "\u212Aate" (KELVIN SIGN) is not "kate".
+func TestUserNameFoldsASCIIOnly(t *testing.T) {
+	if n, err := ValidUserName("KaTe"); err != nil || n != "kate" {
+		t.Errorf("KaTe: %q, %v", n, err)
+	}
+	if n, err := ValidUserName("\u212Aate"); err == nil {
+		t.Errorf("KELVIN SIGN name accepted as %q", n)
+	}
+}
+
+// TestFilesArePrivate: the user's database and its WAL files, which hold
+// message bodies, are readable by the owner only, whatever the umask.
+func TestFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	_, a := newAccount(t)
+	appendN(t, a, mustMailbox(t, a, "INBOX").ID, 1, store.Flags{})
+	for _, name := range []string{"meta.db", "meta.db-wal", "meta.db-shm"} {
+		st, err := os.Stat(filepath.Join(a.u.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v", name, st.Mode().Perm())
+		}
 	}
 }

@@ -14,7 +14,7 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 4 (PRAGMA user_version = 4)
+// # Schema, version 5 (PRAGMA user_version = 5)
 //
 // Databases of older versions are converted in place when opened; a newer
 // version is refused. Version 1 kept flags and modseq in one row per
@@ -23,11 +23,27 @@
 // creates the two, and the existing files stay where they are (a body is
 // looked up in the bodies table first, then in blobs/). Version 3 had no
 // mailboxes.recent_uid; converting adds it set to each mailbox's uidnext,
-// so messages stored before the upgrade are not \Recent.
+// so messages stored before the upgrade are not \Recent. Version 4 had no
+// sync_state and uidvalidity_history; converting it creates them and
+// records the mailboxes' current (name, UIDVALIDITY) pairs.
 //
 // meta(key, value): key/value integers.
 //   - "modseq_floor": the modseq reservation this database last agreed on
 //     with the manifest; every modseq in the database is below it.
+//   - "uidvalidity_history_from": uidvalidity_history is complete for
+//     values at or above this one (0 for a database created at version 5
+//     or later; for a converted one, the manifest's next UIDVALIDITY when
+//     it was converted; raised when a restored database is detected).
+//
+// sync_state(peer, key, value): store.Replica sync state, opaque values
+// per peer and key (WITHOUT ROWID, primary key (peer, key)), written in
+// the transaction whose changes they cover.
+//
+// uidvalidity_history(name, uidvalidity): every UIDVALIDITY a mailbox name
+// has had (at creation, adoption by a Replica, as the new name of a
+// rename), never deleted: Replica.CreateMailbox accepts a chosen value only
+// when the pair is absent and the value is at or above
+// meta.uidvalidity_history_from.
 //
 // mailboxes: one row per mailbox.
 //   - id: INTEGER PRIMARY KEY AUTOINCREMENT, so never reused (store.MailboxID).
@@ -103,9 +119,11 @@
 //     deleted, so ids can be cached.
 //
 // tombstones: expunged UIDs (WITHOUT ROWID, primary key (mailbox_id,
-// uid_start)). uid_start..uid_stop were expunged at modseq. The UIDs of one
-// expunge are compacted into ranges of consecutive UIDs, and a range is
-// extended when a later expunge at the same modseq continues it.
+// uid_start)). uid_start..uid_stop were expunged at or before modseq. The
+// UIDs of one expunge are compacted into ranges of consecutive UIDs, and a
+// range that touches an existing row, of any earlier expunge, is merged
+// with it at the later modseq: rows are the runs of expunged UIDs. Ranges
+// never overlap.
 //
 // thread_refs(message_id, thread_id): Message-IDs seen at delivery (the
 // message's own and those it refers to) and the thread they belong to.

@@ -14,14 +14,20 @@ import (
 // createMailbox inserts a mailbox row. UIDNEXT starts at 1 and
 // HIGHESTMODSEQ at 1 (store.ModSeq's documented start).
 func (t *writeTx) createMailbox(name string, special store.SpecialUse) (store.MailboxID, error) {
+	return t.createMailboxAt(name, t.uidValidity(), special)
+}
+
+// createMailboxAt inserts a mailbox row with the given UIDVALIDITY and
+// records the pair in the UIDVALIDITY history.
+func (t *writeTx) createMailboxAt(name string, uidValidity uint32, special store.SpecialUse) (store.MailboxID, error) {
 	var id store.MailboxID
 	err := t.tx.QueryRowContext(t.ctx,
 		`INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq, special_use) VALUES (?, ?, 1, 1, ?) RETURNING id`,
-		name, t.uidValidity(), string(special)).Scan(&id)
+		name, uidValidity, string(special)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}
-	return id, nil
+	return id, t.recordUIDValidity(name, uidValidity)
 }
 
 // CreateMailbox creates name and any missing parents (RFC 9051 6.3.4).
@@ -183,19 +189,20 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 		}
 		// Every mailbox of the subtree, with its new name.
 		rows, err := t.tx.QueryContext(t.ctx,
-			`SELECT id, name FROM mailboxes WHERE name = ? OR substr(name, 1, ?) = ?`, from, len(from)+1, from+"/")
+			`SELECT id, name, uidvalidity FROM mailboxes WHERE name = ? OR substr(name, 1, ?) = ?`, from, len(from)+1, from+"/")
 		if err != nil {
 			return err
 		}
 		type rename struct {
-			id      store.MailboxID
-			newName string
+			id          store.MailboxID
+			newName     string
+			uidValidity uint32
 		}
 		var moves []rename
 		for rows.Next() {
 			var r rename
 			var name string
-			if err := rows.Scan(&r.id, &name); err != nil {
+			if err := rows.Scan(&r.id, &name, &r.uidValidity); err != nil {
 				rows.Close()
 				return err
 			}
@@ -222,6 +229,10 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 		}
 		for _, r := range moves {
 			if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET name = ? WHERE id = ?`, r.newName, r.id); err != nil {
+				return err
+			}
+			// The new name now has this UIDVALIDITY too.
+			if err := t.recordUIDValidity(r.newName, r.uidValidity); err != nil {
 				return err
 			}
 		}
@@ -282,6 +293,12 @@ func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
 	if _, err := t.tx.ExecContext(t.ctx,
 		`UPDATE mailboxes SET uidnext = ?, messages = ?, unseen = ?, deleted = ?, size = ? WHERE id = ?`,
 		inbox.UIDNext, inbox.Messages, inbox.Unseen, inbox.Deleted, inbox.Size, dst); err != nil {
+		return err
+	}
+	// The moved messages keep their UIDs, so they keep their \Recent
+	// state too: the new mailbox takes INBOX's recent floor.
+	if _, err := t.tx.ExecContext(t.ctx,
+		`UPDATE mailboxes SET recent_uid = (SELECT recent_uid FROM mailboxes WHERE id = ?) WHERE id = ?`, inbox.ID, dst); err != nil {
 		return err
 	}
 	_, err = t.tx.ExecContext(t.ctx,

@@ -30,11 +30,14 @@ func (a *Account) ClaimRecent(ctx context.Context, id store.MailboxID, upTo stor
 	}
 	err = a.u.write(ctx, func(t *writeTx) error {
 		// Read again under the writer lock: another session may have
-		// claimed since.
-		err := t.tx.QueryRowContext(t.ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, id).Scan(&floor)
+		// claimed since. A claim never passes UIDNEXT, which would take
+		// messages that do not exist yet from the session that sees them.
+		var next store.UID
+		err := t.tx.QueryRowContext(t.ctx, `SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?`, id).Scan(&floor, &next)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 		}
+		upTo = min(upTo, next)
 		if err != nil || upTo <= floor {
 			return err
 		}

@@ -74,6 +74,24 @@ func TestClaimRecent(t *testing.T) {
 	count(2)
 	claim(6, 4)
 	count(0)
+	// Renaming INBOX moves its messages with their UIDs and \Recent state.
+	claim(0, 6)
+	appendN(t, a, inbox.ID, 2, store.Flags{}) // UIDs 6, 7
+	if err := a.RenameMailbox(ctx, "INBOX", "Old"); err != nil {
+		t.Fatal(err)
+	}
+	old := mustMailbox(t, a, "Old")
+	if n, err := a.RecentCount(ctx, old.ID); err != nil || n != 2 {
+		t.Fatalf("after RENAME INBOX: RecentCount = %d, %v; want 2", n, err)
+	}
+	count(0)
+	claim(8, 6) // INBOX keeps its floor, and is empty now
+	// A claim past UIDNEXT stops there: later messages stay unclaimed.
+	claim(1000, 8)
+	claim(0, 8)
+	appendN(t, a, inbox.ID, 1, store.Flags{})
+	count(1)
+	assertClean(t, s, "alice")
 }
 
 // TestMigrateV3Recent: upgrading a version 3 database makes the messages
@@ -125,13 +143,14 @@ func BenchmarkClaimRecent(b *testing.B) {
 	_, a, inbox := benchAccount(b)
 	appendN(b, a, inbox.ID, 100, store.Flags{})
 	b.Run("raise", func(b *testing.B) {
+		// One more message per claim, so that each claim raises the floor.
+		first := appendN(b, a, inbox.ID, b.N, store.Flags{}).UIDs[0]
 		b.ReportAllocs()
-		up := store.UID(2)
-		for b.Loop() {
-			if _, err := a.ClaimRecent(ctx, inbox.ID, up); err != nil {
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := a.ClaimRecent(ctx, inbox.ID, first+store.UID(i)+1); err != nil {
 				b.Fatal(err)
 			}
-			up++
 		}
 	})
 	b.Run("nothing-new", func(b *testing.B) {

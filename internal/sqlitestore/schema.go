@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 4
+const schemaVersion = 5
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -71,6 +71,28 @@ CREATE TABLE bodies (
 	data BLOB NOT NULL
 );
 CREATE INDEX contents_blob ON contents (blob_id);
+`
+
+// schemaV5Replica is what schema version 5 added for store.Replica:
+// sync state per peer, written in the transactions whose changes it
+// covers, and the UIDVALIDITYs each mailbox name has had, so that a
+// chosen UIDVALIDITY can be proved unused for a name. Upgrading records
+// the mailboxes' current values; reconcile then records in meta below
+// which value the history is incomplete (the manifest's next
+// UIDVALIDITY at that moment).
+const schemaV5Replica = `
+CREATE TABLE IF NOT EXISTS sync_state (
+	peer  TEXT NOT NULL,
+	key   TEXT NOT NULL,
+	value BLOB NOT NULL,
+	PRIMARY KEY (peer, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uidvalidity_history (
+	name        TEXT NOT NULL,
+	uidvalidity INTEGER NOT NULL,
+	PRIMARY KEY (name, uidvalidity)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO uidvalidity_history (name, uidvalidity) SELECT name, uidvalidity FROM mailboxes;
 `
 
 // schemaV4Recent is what schema version 4 added: each mailbox's recent
@@ -141,7 +163,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	defer tx.Rollback()
 	switch v {
 	case 0:
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent); err != nil {
+		// A new database's UIDVALIDITY history is complete from the start.
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+
+			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
 	case 1:
@@ -158,6 +182,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	case 3:
 		if err := migrateV3Recent(ctx, tx); err != nil {
 			return fmt.Errorf("convert schema version 3: %w", err)
+		}
+		fallthrough
+	case 4:
+		if _, err := tx.ExecContext(ctx, schemaV5Replica); err != nil {
+			return fmt.Errorf("convert schema version 4: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

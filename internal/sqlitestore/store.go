@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,6 +29,9 @@ type Options struct {
 	InlineBodyMax int64
 	// Hub receives commit notifications; Open creates one if nil.
 	Hub *store.Hub
+	// Logger receives what the store does in the background (the poller
+	// for other processes' commits); nil discards it.
+	Logger *slog.Logger
 	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
 	// message appended without one; nil means time.Now. Tests set it so
 	// that what they check does not depend on the day they run.
@@ -226,12 +230,12 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
+	u.ident = ident // before the poller that reads it starts
 	if err := u.startForeignWatch(ctx); err != nil {
 		u.close()
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
 	u.refs = 1
-	u.ident = ident
 	s.users[name] = u
 	return u, nil
 }

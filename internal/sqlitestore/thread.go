@@ -54,10 +54,7 @@ func bareID(id string) string {
 // never merged afterwards: a message linking two existing threads joins the
 // first one found.
 func (t *writeTx) threadID(th threadHeaders) (string, error) {
-	ids := th.Parents
-	if th.MessageID != "" {
-		ids = append([]string{th.MessageID}, ids...)
-	}
+	ids := th.allIDs()
 	var thread string
 	for _, id := range ids {
 		err := t.tx.QueryRowContext(t.ctx, `SELECT thread_id FROM thread_refs WHERE message_id = ?`, id).Scan(&thread)
@@ -71,13 +68,27 @@ func (t *writeTx) threadID(th threadHeaders) (string, error) {
 	if thread == "" {
 		thread = newObjectID('T')
 	}
+	return thread, t.recordThread(ids, thread)
+}
+
+// recordThread notes that the message ids belong to thread (the first
+// thread recorded for an id stays).
+func (t *writeTx) recordThread(ids []string, thread string) error {
 	for _, id := range ids {
 		if _, err := t.tx.ExecContext(t.ctx,
 			`INSERT INTO thread_refs (message_id, thread_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, thread); err != nil {
-			return "", fmt.Errorf("thread record: %w", err)
+			return fmt.Errorf("thread record: %w", err)
 		}
 	}
-	return thread, nil
+	return nil
+}
+
+// allIDs is the message's own id, then those it refers to.
+func (th threadHeaders) allIDs() []string {
+	if th.MessageID == "" {
+		return th.Parents
+	}
+	return append([]string{th.MessageID}, th.Parents...)
 }
 
 // newObjectID returns a fresh RFC 8474 object id: a prefix letter and 24

@@ -41,6 +41,9 @@ type writeTx struct {
 	newKW map[string]kwSetID
 	// buf is scratch space for encoding chunks.
 	buf []byte
+	// atLeast is a lower bound for the modseqs this transaction allocates
+	// (a Replica batch keeping up with its source's modseqs); 0 for none.
+	atLeast store.ModSeq
 }
 
 // write runs fn in a write transaction and commits it. The manifest, when
@@ -95,14 +98,15 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 // id: HIGHESTMODSEQ+1, allocated on first use and then reused for every
 // change the transaction makes there (RFC 7162 3.1.1; one STORE is one
 // modseq). It is the only place modseqs are allocated. Callers call it only
-// once they know something changes, so a no-op allocates nothing.
+// once they know something changes, so a no-op allocates nothing. A
+// Replica batch may ask for more than HIGHESTMODSEQ+1 (t.atLeast).
 func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 	if m, ok := t.touched[id]; ok {
 		return m, nil
 	}
 	var m uint64
 	err := t.tx.QueryRowContext(t.ctx,
-		`UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq`, id).Scan(&m)
+		`UPDATE mailboxes SET highestmodseq = max(highestmodseq + 1, ?) WHERE id = ? RETURNING highestmodseq`, t.atLeast, id).Scan(&m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 	}

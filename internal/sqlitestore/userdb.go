@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -42,6 +43,7 @@ type userDB struct {
 	ident os.FileInfo
 	gone  atomic.Bool
 	kw    *kwCache
+	log   *slog.Logger  // never nil
 	watch *foreignWatch // nil while reconcile runs and for a user being created
 
 	// writeMu serializes write transactions (one writer per user) and
@@ -79,6 +81,14 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, err
 	}
 	path := filepath.Join(dir, "meta.db")
+	// The database holds message bodies: create it 0600 before SQLite
+	// does (with the umask's 0644); SQLite gives its -wal and -shm files
+	// the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
@@ -102,7 +112,10 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
 	u := &userDB{bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
-		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock()}
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock(), log: opts.Logger}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
 		return nil, err
@@ -177,6 +190,9 @@ func (u *userDB) reconcile(ctx context.Context) error {
 			}
 			t.man.UIDValidityNext = max(t.man.UIDValidityNext, maxUV+1)
 		}
+		if err := t.startUIDValidityHistory(); err != nil {
+			return err
+		}
 		consistent := manOK && dbFloor != 0 &&
 			(dbFloor == man.ModSeqFloor || dbFloor == man.PrevFloor) && maxHMS < dbFloor
 		if _, err := t.lookup("INBOX"); err == errNotFound {
@@ -205,21 +221,24 @@ func (u *userDB) reconcile(ctx context.Context) error {
 // UIDVALIDITY: clients must resynchronize from scratch, and no modseq they
 // saw can be repeated.
 func (t *writeTx) raiseAll(floor uint64) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT id FROM mailboxes`)
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, name FROM mailboxes`)
 	if err != nil {
 		return err
 	}
 	var ids []store.MailboxID
+	var names []string
 	for rows.Next() {
 		var id store.MailboxID
-		if err := rows.Scan(&id); err != nil {
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
 			rows.Close()
 			return err
 		}
 		ids = append(ids, id)
+		names = append(names, name)
 	}
 	rows.Close()
-	for _, id := range ids {
+	for i, id := range ids {
 		uv := t.uidValidity()
 		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidvalidity = ?, highestmodseq = max(highestmodseq, ?), pruned_below = 0 WHERE id = ?`, uv, floor, id); err != nil {
 			return err
@@ -227,9 +246,13 @@ func (t *writeTx) raiseAll(floor uint64) error {
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ?`, id); err != nil {
 			return err
 		}
+		if err := t.recordUIDValidity(names[i], uv); err != nil {
+			return err
+		}
 		t.touched[id] = store.ModSeq(floor)
 	}
-	return nil
+	// A restored database may lack history recorded after the backup.
+	return t.setUIDValidityHistoryFrom(t.man.UIDValidityNext)
 }
 
 // collectBlobs removes unreferenced blobs while no append is in progress.

@@ -14,6 +14,10 @@ import (
 // Tests lower it.
 var pollInterval = 250 * time.Millisecond
 
+// pollFault, when set (by tests, as fault injection), is called before each
+// poll; an error it returns stands for a failed read of the database.
+var pollFault func() error
+
 // foreignWatch publishes on the hub the changes other processes commit to
 // a user's database, which never pass through this process's write path.
 //
@@ -55,6 +59,7 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 		t := time.NewTicker(pollInterval)
 		defer t.Stop()
 		announced := false
+		failing := 0 // polls failed in a row
 		for {
 			select {
 			case <-pollCtx.Done():
@@ -70,13 +75,22 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 				}
 				continue
 			}
-			var v int64
-			if err := conn.QueryRowContext(pollCtx, `PRAGMA data_version`).Scan(&v); err != nil || v == version {
-				continue // an error is retried at the next tick
-			}
-			changed, err := w.scan(pollCtx, conn, true)
+			v, changed, err := w.poll(pollCtx, conn, version)
 			if err != nil {
+				if pollCtx.Err() != nil {
+					return
+				}
+				// Retried at the next tick; said once, not every tick,
+				// and said again when it works again.
+				if failing == 0 {
+					u.log.Warn("cannot look for other processes' commits; retrying", "user", u.name, "err", err)
+				}
+				failing++
 				continue
+			}
+			if failing > 0 {
+				u.log.Info("looking for other processes' commits again", "user", u.name, "failed_polls", failing)
+				failing = 0
 			}
 			version = v
 			for id, ms := range changed {
@@ -85,6 +99,28 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// poll reads data_version and, when it moved from version, the mailboxes
+// that moved with it.
+func (w *foreignWatch) poll(ctx context.Context, conn *sql.Conn, version int64) (int64, map[store.MailboxID]store.ModSeq, error) {
+	if pollFault != nil {
+		if err := pollFault(); err != nil {
+			return version, nil, err
+		}
+	}
+	var v int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+		return version, nil, err
+	}
+	if v == version {
+		return version, nil, nil
+	}
+	changed, err := w.scan(ctx, conn, true)
+	if err != nil {
+		return version, nil, err
+	}
+	return v, changed, nil
 }
 
 // scan reads every mailbox's HIGHESTMODSEQ and returns those above what

@@ -1,7 +1,12 @@
 package sqlitestore
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +20,7 @@ func TestForeignCommitsWakeWatchers(t *testing.T) {
 	old := pollInterval
 	pollInterval = 20 * time.Millisecond
 	t.Cleanup(func() { pollInterval = old })
+	polls := countPolls(t)
 
 	dir := t.TempDir()
 	serve := openStore(t, dir, Options{})
@@ -52,16 +58,20 @@ func TestForeignCommitsWakeWatchers(t *testing.T) {
 		t.Helper()
 		select {
 		case <-w.C:
-		case <-time.After(5 * time.Second):
+		case <-time.After(hangDeadline):
 			t.Fatalf("no wake-up after %s", what)
 		}
 	}
+	// quiet lets the serving store's poller run twice more (so at least
+	// one whole poll began after the last commit), then checks that it
+	// woke nobody: an event, not a span of time.
 	quiet := func(w *store.Watcher, what string) {
 		t.Helper()
+		polls.waitMore(t, 2)
 		select {
 		case <-w.C:
 			t.Fatalf("wake-up %s", what)
-		case <-time.After(10 * pollInterval):
+		default:
 		}
 	}
 	drain(w)
@@ -120,5 +130,124 @@ func TestTwoStoresNeverRepeatUIDValidity(t *testing.T) {
 			}
 			seen[m.UIDValidity] = name
 		}
+	}
+}
+
+// hangDeadline bounds waits for an event; it only catches a hang.
+const hangDeadline = 2 * time.Minute
+
+// pollCounter counts the pollers' polls through the pollFault hook.
+type pollCounter struct {
+	mu    sync.Mutex
+	n     int
+	moved chan struct{} // closed and replaced at each poll
+	fail  error         // returned by every poll while set
+}
+
+func countPolls(t *testing.T) *pollCounter {
+	c := &pollCounter{moved: make(chan struct{})}
+	pollFault = func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.n++
+		close(c.moved)
+		c.moved = make(chan struct{})
+		return c.fail
+	}
+	t.Cleanup(func() { pollFault = nil })
+	return c
+}
+
+// waitMore waits until k more polls (by any open store) have begun.
+func (c *pollCounter) waitMore(t *testing.T, k int) {
+	t.Helper()
+	c.mu.Lock()
+	target := c.n + k
+	c.mu.Unlock()
+	deadline := time.After(hangDeadline)
+	for {
+		c.mu.Lock()
+		n, moved := c.n, c.moved
+		c.mu.Unlock()
+		if n >= target {
+			return
+		}
+		select {
+		case <-moved:
+		case <-deadline:
+			t.Fatalf("the poller stopped polling (%d of %d polls)", n, target)
+		}
+	}
+}
+
+func (c *pollCounter) setFail(err error) {
+	c.mu.Lock()
+	c.fail = err
+	c.mu.Unlock()
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A poller that cannot read the database says so once, keeps trying, says
+// when it works again, and then still sees other processes' commits.
+func TestPollFailuresAreLogged(t *testing.T) {
+	old := pollInterval
+	pollInterval = 5 * time.Millisecond
+	t.Cleanup(func() { pollInterval = old })
+	polls := countPolls(t)
+	var logs lockedBuffer
+	dir := t.TempDir()
+	serve := openStore(t, dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err := serve.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := serve.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	inbox := mustMailbox(t, a, "INBOX")
+	w := serve.Hub().Watch("alice", inbox.ID)
+	defer w.Close()
+
+	polls.setFail(errors.New("disk I/O error"))
+	polls.waitMore(t, 10)
+	if got := strings.Count(logs.String(), "cannot look for other processes' commits"); got != 1 {
+		t.Fatalf("%d warnings for 10 failed polls, want 1:\n%s", got, logs.String())
+	}
+	if !strings.Contains(logs.String(), "disk I/O error") || !strings.Contains(logs.String(), "user=alice") {
+		t.Fatalf("the warning names neither the error nor the user:\n%s", logs.String())
+	}
+	deliver := openStore(t, dir, Options{})
+	b, err := deliver.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	appendN(t, b, inbox.ID, 1, store.Flags{})
+	polls.setFail(nil)
+	select {
+	case <-w.C:
+	case <-time.After(hangDeadline):
+		t.Fatal("a commit made while polls failed was never announced")
+	}
+	if !strings.Contains(logs.String(), "looking for other processes' commits again") {
+		t.Fatalf("recovery not logged:\n%s", logs.String())
 	}
 }

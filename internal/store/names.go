@@ -14,9 +14,11 @@ var ErrInvalidUserName = errors.New("invalid user name")
 // ValidUserName folds a user name to its stored form (lower case) and
 // checks it: 1..128 characters of a-z 0-9 . - _ @ +, the first a letter or
 // digit, so that a name is also safe as a file name. Every backend uses it,
-// so a user name means the same on each.
+// so a user name means the same on each. Only ASCII is folded: Unicode case
+// mapping would turn a distinct name such as "\u212Aate" (KELVIN SIGN) into
+// "kate".
 func ValidUserName(name string) (string, error) {
-	n := strings.ToLower(name)
+	n := asciiLower(name)
 	if n == "" || len(n) > 128 {
 		return "", fmt.Errorf("user name %q: length must be 1 to 128: %w", name, ErrInvalidUserName)
 	}
@@ -91,4 +93,15 @@ func ValidSpecialUse(u SpecialUse) bool {
 		return true
 	}
 	return false
+}
+
+// asciiLower folds ASCII letters only (see ValidUserName).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
 }

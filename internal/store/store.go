@@ -18,6 +18,11 @@
 //
 // The store never formats IMAP. Backends publish "mailbox X is now at modseq
 // N" on a Hub after each commit; watchers then pull the changes themselves.
+//
+// Besides Accounts, a store hands out Replicas (replica.go): handles for
+// writing a copy of mail held elsewhere — a migration from another server,
+// a peer replica — with the source's UIDVALIDITY and UIDs and sync state
+// committed together with the changes it covers.
 package store
 
 import (
@@ -214,6 +219,10 @@ type Store interface {
 	// Open returns a handle on a user's store (ErrNoUser if none). Handles
 	// on the same user share one underlying database; each must be closed.
 	Open(ctx context.Context, user string) (Account, error)
+	// OpenReplica returns a handle for writing a user's store as a copy of
+	// mail held elsewhere (migration, replication); see Replica. ErrNoUser
+	// if none; it must be closed.
+	OpenReplica(ctx context.Context, user string) (Replica, error)
 	// Hub is where commits are announced.
 	Hub() *Hub
 	Close() error

@@ -135,6 +135,40 @@ func TestSetResolution(t *testing.T) {
 	if got, err := empty.SeqSetUIDs(seq(wire.SeqRange{Start: 1, Stop: wire.Star})); err != nil || !got.Empty() {
 		t.Errorf("1:* of an empty mailbox: %v %v", got, err)
 	}
+
+	// In a search key, numbers past the end name nothing (no error).
+	for _, tc := range []struct {
+		set  wire.SeqSet
+		want string
+	}{
+		{seq(wire.SeqRange{Start: 5, Stop: 5}), ""},
+		{seq(wire.SeqRange{Start: 3, Stop: 1000}), "5,9"},
+		{seq(wire.SeqRange{Start: 1000, Stop: wire.Star}), "9"},
+		{seq(wire.SeqRange{Start: 1, Stop: 1}, wire.SeqRange{Start: 7, Stop: 8}), "2"},
+	} {
+		if got := v.SearchSeqSetUIDs(tc.set).String(); got != tc.want {
+			t.Errorf("search seq %s: %q, want %q", tc.set, got, tc.want)
+		}
+	}
+	if got := empty.SearchSeqSetUIDs(seq(wire.SeqRange{Start: 1, Stop: wire.Star})); !got.Empty() {
+		t.Errorf("search 1:* of an empty mailbox: %v", got)
+	}
+
+	// CountIn counts the view's messages in a UID set.
+	for _, tc := range []struct {
+		set  store.UIDSet
+		want uint32
+	}{
+		{nil, 0},
+		{store.UIDSet{{Start: 1, Stop: 3}}, 1},
+		{store.UIDSet{{Start: 4, Stop: 9}}, 3},
+		{store.UIDSet{{Start: 1, Stop: 2}, {Start: 5, Stop: 100}}, 3},
+		{store.UIDSet{{Start: 10, Stop: 20}}, 0},
+	} {
+		if got := v.CountIn(tc.set); got != tc.want {
+			t.Errorf("CountIn(%v) = %d, want %d", tc.set, got, tc.want)
+		}
+	}
 }
 
 // TestSyncWithStore runs the view against a real store.

@@ -204,8 +204,15 @@ func (e *Encoder) literal(open string, size int64, r io.Reader) *Encoder {
 	if e.err != nil {
 		return e
 	}
-	n, err := io.CopyN(e.w, r, size)
-	if err != nil {
+	src := &sourceReader{r: r}
+	n, err := io.CopyN(e.w, src, size)
+	switch {
+	case err == nil:
+	case src.err == io.EOF && err == io.EOF:
+		e.err = &SourceError{Short: size - n, Err: io.ErrUnexpectedEOF}
+	case src.err != nil && src.err != io.EOF:
+		e.err = &SourceError{Short: size - n, Err: err}
+	default:
 		e.err = fmt.Errorf("wire: literal short by %d bytes: %w", size-n, err)
 	}
 	return e

@@ -3,8 +3,11 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -71,3 +74,29 @@ func TestEncoderShortLiteralSticks(t *testing.T) {
 		t.Fatal("a literal shorter than announced must fail")
 	}
 }
+
+// A literal whose content cannot be read is a *SourceError, told apart
+// from a failed write to the client.
+func TestLiteralSourceError(t *testing.T) {
+	var out bytes.Buffer
+	e := NewEncoder(bufio.NewWriter(&out))
+	e.Literal(10, strings.NewReader("short"))
+	var se *SourceError
+	if err := e.Err(); !errors.As(err, &se) || se.Short != 5 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("short content: %v", err)
+	}
+	e = NewEncoder(bufio.NewWriter(&out))
+	e.Literal(10, io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(errors.New("disk I/O error"))))
+	if err := e.Err(); !errors.As(err, &se) || se.Short != 7 || !strings.Contains(err.Error(), "disk I/O error") {
+		t.Fatalf("failing content: %v", err)
+	}
+	e = NewEncoder(bufio.NewWriterSize(failingWriter{}, 16))
+	e.Literal(100, strings.NewReader(strings.Repeat("x", 100)))
+	if err := e.Err(); err == nil || errors.As(err, &se) {
+		t.Fatalf("failed write taken for a source error: %v", err)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("connection reset") }

@@ -1,0 +1,495 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Replica is a handle on one user's store written as a copy of mail held
+// elsewhere; it implements store.Replica. It shares the user's database
+// with the Account handles, so its commits are ordinary ones: same write
+// lock, modseqs, tombstones and hub notifications.
+type Replica struct {
+	a *Account
+}
+
+var _ store.Replica = (*Replica)(nil)
+
+// OpenReplica returns a Replica handle on a user's store (store.ErrNoUser
+// if none). It must be closed.
+func (s *Store) OpenReplica(ctx context.Context, user string) (store.Replica, error) {
+	a, err := s.openAccount(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return &Replica{a: a}, nil
+}
+
+// User returns the user's (lower-case) name.
+func (r *Replica) User() string { return r.a.User() }
+
+// Close releases the handle. It is safe to call more than once.
+func (r *Replica) Close() error { return r.a.Close() }
+
+// CreateMailbox creates name with the given UIDVALIDITY, or adopts a
+// mailbox of that name that never held a message. See store.Replica.
+//
+// The proof that a name never had a UIDVALIDITY is the uidvalidity_history
+// table, which records every (name, UIDVALIDITY) pair a mailbox has had
+// since meta.uidvalidity_history_from: a value below that bound is
+// refused, since a mailbox deleted before the history began may have had
+// it. A value at or above the manifest's next UIDVALIDITY moves that
+// counter past it, so the store never hands it out again.
+func (r *Replica) CreateMailbox(ctx context.Context, name string, uidValidity uint32, opts store.CreateOptions) (store.MailboxInfo, error) {
+	cname, err := canonicalMailboxName(name)
+	if err != nil {
+		return store.MailboxInfo{}, err
+	}
+	if !validSpecialUse(opts.SpecialUse) {
+		return store.MailboxInfo{}, fmt.Errorf("special-use %q: %w", opts.SpecialUse, store.ErrCannot)
+	}
+	if uidValidity == 0 || uidValidity == math.MaxUint32 {
+		return store.MailboxInfo{}, fmt.Errorf("UIDVALIDITY %d: %w", uidValidity, store.ErrUIDValidityUsed)
+	}
+	var info store.MailboxInfo
+	err = r.a.u.write(ctx, func(t *writeTx) error {
+		existing, err := t.lookup(cname)
+		exists := err == nil
+		switch {
+		case err == nil && existing.UIDValidity == uidValidity:
+			info = existing.MailboxInfo // created by an earlier run
+			return nil
+		case err == nil && (existing.UIDNext != 1 || existing.Messages != 0):
+			return fmt.Errorf("create %q: %w", cname, store.ErrMailboxExists)
+		case err != nil && err != errNotFound:
+			return err
+		}
+		unused, err := t.uidValidityUnused(cname, uidValidity)
+		if err != nil {
+			return err
+		}
+		if !unused {
+			return fmt.Errorf("mailbox %q, UIDVALIDITY %d: %w", cname, uidValidity, store.ErrUIDValidityUsed)
+		}
+		t.refreshManifest()
+		if uidValidity >= t.man.UIDValidityNext {
+			t.man.UIDValidityNext = uidValidity + 1
+			t.manDirty = true
+		}
+		id := existing.ID
+		if exists {
+			// Adopt the empty mailbox: a new modseq so that the change is
+			// published and sessions look again.
+			if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidvalidity = ?, special_use = ? WHERE id = ?`,
+				uidValidity, string(opts.SpecialUse), id); err != nil {
+				return err
+			}
+			if err := t.recordUIDValidity(cname, uidValidity); err != nil {
+				return err
+			}
+			if _, err := t.modseq(id); err != nil {
+				return err
+			}
+		} else {
+			if err := t.createParents(cname); err != nil {
+				return err
+			}
+			if id, err = t.createMailboxAt(cname, uidValidity, opts.SpecialUse); err != nil {
+				return err
+			}
+		}
+		m, err := t.mailbox(id)
+		info = m.MailboxInfo
+		return err
+	})
+	return info, err
+}
+
+// uidValidityUnused reports whether the store can prove that no mailbox
+// named name ever had UIDVALIDITY v.
+func (t *writeTx) uidValidityUnused(name string, v uint32) (bool, error) {
+	var from int64
+	err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM meta WHERE key = 'uidvalidity_history_from'`).Scan(&from)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if int64(v) < from {
+		return false, nil
+	}
+	var n int
+	err = t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM uidvalidity_history WHERE name = ? AND uidvalidity = ?`, name, v).Scan(&n)
+	return n == 0, err
+}
+
+// recordUIDValidity notes that mailbox name has (had) UIDVALIDITY v.
+func (t *writeTx) recordUIDValidity(name string, v uint32) error {
+	_, err := t.tx.ExecContext(t.ctx,
+		`INSERT INTO uidvalidity_history (name, uidvalidity) VALUES (?, ?) ON CONFLICT DO NOTHING`, name, v)
+	if err != nil {
+		return fmt.Errorf("record UIDVALIDITY: %w", err)
+	}
+	return nil
+}
+
+// startUIDValidityHistory records, for a database upgraded from before the
+// history existed, the bound below which its history is incomplete: every
+// UIDVALIDITY handed out before the upgrade is below the manifest's next
+// one and the mailboxes' current ones.
+func (t *writeTx) startUIDValidityHistory() error {
+	var n int
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM meta WHERE key = 'uidvalidity_history_from'`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	var maxUV uint32
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT coalesce(max(uidvalidity), 0) FROM mailboxes`).Scan(&maxUV); err != nil {
+		return err
+	}
+	t.refreshManifest()
+	return t.setUIDValidityHistoryFrom(max(t.man.UIDValidityNext, maxUV+1))
+}
+
+func (t *writeTx) setUIDValidityHistoryFrom(v uint32) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', ?)
+		ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`, v)
+	return err
+}
+
+// Apply makes a batch's changes in one write transaction with its sync
+// state. Bodies are read, parsed and (when large) made durable before the
+// transaction, as Append does.
+func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) (store.ApplyResult, error) {
+	var res store.ApplyResult
+	if len(b.State) > 0 && b.Peer == "" {
+		return res, fmt.Errorf("sync state without a peer: %w", store.ErrCannot)
+	}
+	if id == 0 && (len(b.Append) > 0 || len(b.Flags) > 0 || !b.Expunge.Empty() || b.UIDNext != 0) {
+		return res, fmt.Errorf("changes without a mailbox: %w", store.ErrNoMailbox)
+	}
+	if err := checkUIDs(b.Expunge); err != nil {
+		return res, err
+	}
+	prepared := make([]preparedMessage, len(b.Append))
+	bodies := make([]io.Reader, len(b.Append))
+	for i, m := range b.Append {
+		sys, kw, err := normalizeFlags(m.Flags)
+		if err != nil {
+			return res, err
+		}
+		if m.ContentHash != "" && !validContentHash(m.ContentHash) || m.Body == nil && m.ContentHash == "" {
+			return res, fmt.Errorf("message %d: content hash %q: %w", i+1, m.ContentHash, store.ErrContentMismatch)
+		}
+		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate,
+			uid: m.UID, saveDate: m.SaveDate, emailID: m.EmailID, threadID: m.ThreadID}
+		bodies[i] = m.Body
+	}
+	flags, err := normalizeStates(b.Flags)
+	if err != nil {
+		return res, err
+	}
+	u := r.a.u
+	u.gcMu.RLock()
+	defer u.gcMu.RUnlock()
+	if err := u.prepareBodies(prepared, bodies); err != nil {
+		return res, err
+	}
+	for i, m := range b.Append {
+		if m.Body != nil && m.ContentHash != "" && m.ContentHash != prepared[i].blobID {
+			return res, fmt.Errorf("message %d: bytes hash to %s, not %s: %w", i+1, prepared[i].blobID, m.ContentHash, store.ErrContentMismatch)
+		}
+	}
+	err = u.write(ctx, func(t *writeTx) error {
+		res = store.ApplyResult{}
+		t.atLeast = b.ModSeq
+		if err := t.writeSyncState(b.Peer, b.State); err != nil || id == 0 {
+			return err
+		}
+		mb, err := t.mailbox(id)
+		if err != nil {
+			return err
+		}
+		res.UIDValidity = mb.UIDValidity
+		for i, m := range b.Append {
+			if m.Body == nil {
+				if err := t.preparedFromStored(&prepared[i], m.ContentHash); err != nil {
+					return fmt.Errorf("message %d: %w", i+1, err)
+				}
+			}
+		}
+		if res.Appended, _, err = t.insertMessages(mb, prepared); err != nil {
+			return err
+		}
+		if err := t.replaceFlags(id, flags); err != nil {
+			return err
+		}
+		if !b.Expunge.Empty() {
+			gone, err := t.removeMessages(id, b.Expunge, 0)
+			if err != nil {
+				return err
+			}
+			if !gone.Empty() {
+				ms, err := t.modseq(id)
+				if err != nil {
+					return err
+				}
+				if err := t.addTombstones(id, gone, ms); err != nil {
+					return err
+				}
+				res.Expunged = gone
+			}
+		}
+		if b.UIDNext != 0 {
+			// UIDNEXT is part of what sessions show: a raise gets a
+			// modseq so that it is published.
+			var cur store.UID
+			if err := t.tx.QueryRowContext(t.ctx, `SELECT uidnext FROM mailboxes WHERE id = ?`, id).Scan(&cur); err != nil {
+				return err
+			}
+			if b.UIDNext > cur {
+				if _, err := t.modseq(id); err != nil {
+					return err
+				}
+				if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, b.UIDNext, id); err != nil {
+					return err
+				}
+			}
+		}
+		res.ModSeq = t.touched[id]
+		return nil
+	})
+	if err != nil {
+		return store.ApplyResult{}, err
+	}
+	return res, nil
+}
+
+// validContentHash accepts the form content ids have: 64 lower-case hex
+// digits.
+func validContentHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// preparedFromStored fills in a body-less message from a stored copy of
+// the same content: size and parsed structure, without reading the bytes.
+func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
+	var structure []byte
+	err := t.tx.QueryRowContext(t.ctx, `SELECT size, structure FROM contents WHERE blob_id = ? LIMIT 1`, hash).Scan(&p.size, &structure)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("content %s is not stored: %w", hash, store.ErrContentMismatch)
+	}
+	if err != nil {
+		return err
+	}
+	st, err := message.Unmarshal(structure)
+	if err != nil {
+		return fmt.Errorf("content %s structure: %w", hash, err)
+	}
+	p.blobID, p.structure, p.thread = hash, structure, threadHeadersOf(st)
+	return nil
+}
+
+// stateChange is one message's new flags in stored form.
+type stateChange struct {
+	uid      store.UID
+	flags    store.SystemFlags
+	keywords string
+}
+
+// normalizeStates checks and normalizes the flags of a batch, ascending
+// by UID (the last one wins for a repeated UID).
+func normalizeStates(in []store.MessageState) ([]stateChange, error) {
+	out := make([]stateChange, 0, len(in))
+	for _, m := range in {
+		if m.UID == 0 {
+			return nil, fmt.Errorf("flags for UID 0: %w", store.ErrInvalidUID)
+		}
+		sys, kw, err := normalizeFlags(m.Flags)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, stateChange{uid: m.UID, flags: sys, keywords: kw})
+	}
+	slices.SortStableFunc(out, func(a, b stateChange) int { return int(int64(a.uid) - int64(b.uid)) })
+	for i := len(out) - 1; i > 0; i-- {
+		if out[i].uid == out[i-1].uid {
+			out = slices.Delete(out, i-1, i)
+		}
+	}
+	return out, nil
+}
+
+// replaceFlags gives each listed message exactly its listed flags; those
+// that already have them, and UIDs that do not exist, are left alone.
+func (t *writeTx) replaceFlags(id store.MailboxID, changes []stateChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	var set store.UIDSet
+	for _, c := range changes {
+		set.Add(c.uid)
+	}
+	cs, err := loadChunks(t, id, set)
+	if err != nil {
+		return err
+	}
+	var d counterDelta
+	i := 0
+	for _, c := range cs {
+		for j := range c.entries {
+			e := &c.entries[j]
+			for i < len(changes) && changes[i].uid < e.uid {
+				i++
+			}
+			if i == len(changes) || changes[i].uid != e.uid {
+				continue
+			}
+			kw, err := t.kwSetFor(changes[i].keywords)
+			if err != nil {
+				return err
+			}
+			if e.flags == changes[i].flags && e.kw == kw {
+				continue
+			}
+			ms, err := t.modseq(id)
+			if err != nil {
+				return err
+			}
+			d.add(e.flags, 0, -1)
+			d.add(changes[i].flags, 0, 1)
+			e.flags, e.kw, e.modseq = changes[i].flags, kw, ms
+			c.dirty = true
+		}
+	}
+	if err := t.saveChunks(cs); err != nil {
+		return err
+	}
+	return t.applyCounters(id, d)
+}
+
+// writeSyncState upserts (or, for nil values, deletes) peer's keys.
+func (t *writeTx) writeSyncState(peer string, state map[string][]byte) error {
+	for k, v := range state {
+		var err error
+		if v == nil {
+			_, err = t.tx.ExecContext(t.ctx, `DELETE FROM sync_state WHERE peer = ? AND key = ?`, peer, k)
+		} else {
+			_, err = t.tx.ExecContext(t.ctx, `INSERT INTO sync_state (peer, key, value) VALUES (?, ?, ?)
+				ON CONFLICT (peer, key) DO UPDATE SET value = excluded.value`, peer, k, v)
+		}
+		if err != nil {
+			return fmt.Errorf("sync state: %w", err)
+		}
+	}
+	return nil
+}
+
+// FindContent looks hashes up through the contents (blob_id) and
+// messages (content_id) indexes.
+func (r *Replica) FindContent(ctx context.Context, id store.MailboxID, hashes []string) (map[string][]store.UID, error) {
+	out := make(map[string][]store.UID)
+	err := r.a.u.readTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `SELECT m.uid FROM contents c JOIN messages m ON m.content_id = c.id
+			WHERE c.blob_id = ? AND m.mailbox_id = ? ORDER BY m.uid`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, h := range hashes {
+			if _, done := out[h]; done {
+				continue
+			}
+			rows, err := stmt.QueryContext(ctx, h, id)
+			if err != nil {
+				return err
+			}
+			var uids []store.UID
+			for rows.Next() {
+				var u store.UID
+				if err := rows.Scan(&u); err != nil {
+					rows.Close()
+					return err
+				}
+				uids = append(uids, u)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(uids) > 0 {
+				out[h] = uids
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find content: %w", err)
+	}
+	return out, nil
+}
+
+// HasContent reports which hashes some contents row names; their bytes
+// stay stored as long as it does.
+func (r *Replica) HasContent(ctx context.Context, hashes []string) (map[string]bool, error) {
+	out := make(map[string]bool)
+	err := r.a.u.readTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `SELECT count(*) FROM contents WHERE blob_id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, h := range hashes {
+			var n int
+			if err := stmt.QueryRowContext(ctx, h).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				out[h] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("has content: %w", err)
+	}
+	return out, nil
+}
+
+// SyncState reads every key of peer.
+func (r *Replica) SyncState(ctx context.Context, peer string) (map[string][]byte, error) {
+	rows, err := r.a.u.r.QueryContext(ctx, `SELECT key, value FROM sync_state WHERE peer = ?`, peer)
+	if err != nil {
+		return nil, fmt.Errorf("sync state: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string][]byte)
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		if v == nil {
+			v = []byte{} // an empty value is a value, not a deletion
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
