@@ -268,3 +268,20 @@ func TestUnmarshalShallow(t *testing.T) {
 		s.Root()
 	}
 }
+
+// BenchmarkParsePartBomb parses the 5.6 MB message of 800,000 empty parts:
+// the cost of the worst small message anyone can mail.
+func BenchmarkParsePartBomb(b *testing.B) {
+	msg := flatBomb(800_000)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Parse(bytes.NewReader(msg))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Marshal(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -120,9 +120,9 @@ type Stats struct {
 	// StoreTime is the time spent in the target store's writes and
 	// snapshots (overlapping the network while messages stream).
 	StoreTime time.Duration
-	Condstore   bool  // the source offered CONDSTORE
-	Qresync     bool  // the source offered QRESYNC
-	Elapsed     time.Duration
+	Condstore bool // the source offered CONDSTORE
+	Qresync   bool // the source offered QRESYNC
+	Elapsed   time.Duration
 }
 
 // migration is one run.

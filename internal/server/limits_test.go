@@ -73,8 +73,11 @@ func TestWriteTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := "Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 1<<16) // 1.1 MB
+	// 13 MB of answer: more than the kernel buffers of both ends hold
+	// (the client's receive buffer is made small, the server's send buffer
+	// grows to 4 MB at most by default).
 	var msgs []store.NewMessage
-	for range 8 {
+	for range 12 {
 		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(big)})
 	}
 	if _, err := a.Append(context.Background(), mb.ID, msgs); err != nil {
@@ -113,7 +116,7 @@ func TestMaxConnections(t *testing.T) {
 	}
 	defer conn.Close()
 	r := bufio.NewReader(conn)
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(hangDeadline))
 	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "* BYE [UNAVAILABLE] Too many connections") {
 		t.Fatalf("fourth connection: %q", l)
 	}
@@ -146,7 +149,7 @@ func TestShutdownWhileGreeting(t *testing.T) {
 				return // the listener may be closed already
 			}
 			defer conn.Close()
-			conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			conn.SetReadDeadline(time.Now().Add(hangDeadline))
 			r := bufio.NewReader(conn)
 			var got []string
 			for {

@@ -97,11 +97,12 @@ func (b *logBucket) take(now time.Time) (ok bool, dropped int) {
 	return true, dropped
 }
 
-// logClient writes a log line caused by what the client sent. Before login
-// it goes through the server's rate limit; after login the user is known
-// and accountable, and the line is written as is.
+// logClient writes a log line caused by a client. Until it has logged in
+// it goes through the server's rate limit (connections and commands of
+// anyone who can connect); after login the user is known and accountable,
+// and the line is written as is.
 func (s *Session) logClient(level slog.Level, msg string, args ...any) {
-	if s.state == StateNotAuthenticated {
+	if s.user == "" {
 		ok, dropped := s.srv.preAuthLog.take(time.Now())
 		if !ok {
 			return

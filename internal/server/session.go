@@ -147,7 +147,7 @@ func (s *Session) isLoopback() bool { return s.remote.IsLoopback() }
 func (s *Session) serve() {
 	s.identify()
 	start := time.Now()
-	s.log.Info("connection opened", "tls", s.tls)
+	s.logClient(slog.LevelInfo, "connection opened", "tls", s.tls)
 	s.srv.obs.ConnectionOpened(s.tls)
 	defer func() {
 		defer func() { s.srv.obs.ConnectionClosed(time.Since(start)) }()
@@ -156,14 +156,14 @@ func (s *Session) serve() {
 		}
 		s.cleanup()
 		s.conn().Close()
-		s.log.Info("connection closed", "duration", time.Since(start).Round(time.Millisecond))
+		s.logClient(slog.LevelInfo, "connection closed", "duration", time.Since(start).Round(time.Millisecond))
 	}()
 
 	if s.srv.cfg.Limiter != nil {
 		release, ok := s.srv.cfg.Limiter.AcquireIP(s.remote)
 		if !ok {
 			s.enc.Raw("* BYE [UNAVAILABLE] Too many connections from your address").CRLF().Flush()
-			s.log.Warn("connection refused: per-address limit")
+			s.logClient(slog.LevelWarn, "connection refused: per-address limit")
 			return
 		}
 		defer release()
@@ -171,7 +171,7 @@ func (s *Session) serve() {
 	if tc, ok := s.conn().(*tls.Conn); ok {
 		tc.SetDeadline(time.Now().Add(time.Minute))
 		if err := tc.Handshake(); err != nil {
-			s.log.Info("TLS handshake failed", "err", err)
+			s.logClient(slog.LevelInfo, "TLS handshake failed", "err", err)
 			return
 		}
 		tc.SetDeadline(time.Time{})
@@ -229,7 +229,7 @@ func (s *Session) serve() {
 				// content could not be read after its size was sent.
 				s.log.Error("message content unreadable while sending it; connection closed", "user", s.user, "err", err)
 			case !isClosedConn(err):
-				s.log.Info("connection ended", "err", err)
+				s.logClient(slog.LevelInfo, "connection ended", "err", err)
 			}
 			return
 		}
@@ -252,7 +252,7 @@ func (s *Session) endOnReadError(err error) {
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		s.bye("Autologout; idle for too long")
-		s.log.Info("idle timeout")
+		s.logClient(slog.LevelInfo, "idle timeout")
 	}
 }
 

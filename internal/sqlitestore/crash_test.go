@@ -148,7 +148,12 @@ func TestCrash(t *testing.T) {
 			}
 			close(lines)
 		}()
-		kill := time.After(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		// The kill comes at a random moment after the child's first
+		// acknowledgement, so a slow start on a loaded machine still
+		// leaves every round some acknowledged work to check.
+		killAfter := time.Duration(100+rng.IntN(400)) * time.Millisecond
+		var kill <-chan time.Time
+		hang := time.After(2 * time.Minute) // only a child that never acknowledges
 		var inFlight string
 		killed := false
 	read:
@@ -158,6 +163,11 @@ func TestCrash(t *testing.T) {
 				cmd.Process.Signal(syscall.SIGKILL)
 				killed = true
 				kill = nil
+			case <-hang:
+				if kill == nil && !killed {
+					cmd.Process.Signal(syscall.SIGKILL)
+					t.Fatalf("round %d: the child acknowledged nothing", round)
+				}
 			case l, ok := <-lines:
 				if !ok {
 					break read
@@ -175,6 +185,9 @@ func TestCrash(t *testing.T) {
 				}
 				inFlight = ""
 				totalAcks++
+				if kill == nil && !killed {
+					kill = time.After(killAfter)
+				}
 				ms, _ := strconv.ParseUint(f[len(f)-1], 10, 64)
 				maxAcked = max(maxAcked, store.ModSeq(ms))
 				switch f[1] {
