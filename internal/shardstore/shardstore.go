@@ -8,9 +8,8 @@
 // exactly one shard; no operation spans two users, so none spans two
 // shards. Every shard publishes on one Hub: watchers key on (user,
 // mailbox), and a user is on one shard, so ids of different clusters never
-// meet. Moving a user to another shard is an offline step (export from the
-// old shard, import into the new, then change the directory on every
-// node); see docs/deployment.md.
+// meet. Moving a user to another shard is an offline step with no tool of
+// its own yet; see docs/deployment.md.
 package shardstore
 
 import (
