@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -39,7 +40,29 @@ func findBrokenMessages(ctx context.Context, acct store.Account) ([]brokenMessag
 			return nil, fmt.Errorf("%s: %w", mb.Name, err)
 		}
 	}
-	return broken, nil
+	return stillBroken(ctx, acct, broken)
+}
+
+// stillBroken looks at each broken message again. A server running beside
+// the check may have expunged a message after it was listed and reclaimed
+// its body; such a message is gone, not broken. (The store never reclaims
+// a body a live message names, so a message still there with its body
+// still unreadable is broken.)
+func stillBroken(ctx context.Context, acct store.Account, broken []brokenMessage) ([]brokenMessage, error) {
+	var out []brokenMessage
+	for _, b := range broken {
+		err := acct.Messages(ctx, b.mailbox.ID, store.UIDSetOf(b.uid), func(m *store.MessageData) error {
+			if why := blobProblem(ctx, acct, m); why != "" {
+				b.why = why
+				out = append(out, b)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, store.ErrNoMailbox) {
+			return nil, fmt.Errorf("%s: %w", b.mailbox.Name, err)
+		}
+	}
+	return out, nil
 }
 
 func blobProblem(ctx context.Context, acct store.Account, m *store.MessageData) string {

@@ -30,8 +30,9 @@ func runLoad(args []string) int {
 	reps := fs.Int("reps", 5, "timed repetitions per operation")
 	mbox := fs.String("mbox", corpus.Path(), "mbox file whose messages are appended")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	concurrency := fs.Int("concurrency", 16, "sessions of the concurrent scenario")
-	duration := fs.Duration("duration", 10*time.Second, "length of the concurrent scenario")
+	concurrency := fs.Int("concurrency", 16, "sessions of the concurrent and stress scenarios")
+	duration := fs.Duration("duration", 10*time.Second, "length of the concurrent and stress scenarios")
+	seed := fs.Uint64("seed", 1, "seed of the stress scenario's random choices")
 	appendCount := fs.Int("append-count", 1000, "messages per repetition of the append scenario")
 	fresh := fs.Bool("fresh", false, "populate deletes and refills bench-N even when it already holds N")
 	timeout := fs.Duration("timeout", 60*time.Minute, "bound on the whole run")
@@ -80,6 +81,7 @@ func runLoad(args []string) int {
 		Addr: *addr, User: *user, Pass: *pass, Messages: msgs,
 		Reps: *reps, Concurrency: *concurrency, Duration: *duration,
 		AppendCount: *appendCount, FreshPopulate: *fresh,
+		Seed: *seed, StressOut: os.Stderr,
 	}
 	if !*quiet {
 		cfg.Log = func(format string, a ...any) {

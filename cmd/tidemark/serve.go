@@ -143,6 +143,10 @@ func newLogger(c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// reclaimEvery is how soon after an expunge the server reclaims the
+// bodies that no message names any more (sqlitestore.Options.ReclaimEvery).
+const reclaimEvery = 10 * time.Second
+
 // serve runs every configured listener until ctx ends, then shuts them
 // down gracefully: IMAP clients are told BYE after the command they are
 // running, LMTP transactions in progress finish, the metrics endpoint
@@ -154,7 +158,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	}
 	// The store enforces the same message size limit as the IMAP literal
 	// and LMTP SIZE checks, so every path into it agrees.
-	raw, err := openStore(ctx, cfg.Store, cfg.DataDir, storeOptions{MaxMessageSize: int64(cfg.Limits.MaxMessageSize), Watch: true, Logger: log})
+	// Only the server reclaims the bodies of expunged messages, in the
+	// background, since only it knows which of its sessions still read
+	// them; tools opening the store beside it leave bodies alone.
+	raw, err := openStore(ctx, cfg.Store, cfg.DataDir, storeOptions{
+		MaxMessageSize: int64(cfg.Limits.MaxMessageSize),
+		Watch:          true,
+		Logger:         log,
+		ReclaimEvery:   reclaimEvery,
+	})
 	if err != nil {
 		return err
 	}

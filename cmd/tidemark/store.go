@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/pgstore"
@@ -22,6 +23,9 @@ type storeOptions struct {
 	Watch bool
 	// Logger receives the store's own log lines; nil means none.
 	Logger *slog.Logger
+	// ReclaimEvery: how often the embedded store reclaims the bodies of
+	// expunged messages (serve only); 0 never.
+	ReclaimEvery time.Duration
 }
 
 // openStore opens the mail store the configuration names. It is the one
@@ -30,7 +34,7 @@ type storeOptions struct {
 func openStore(ctx context.Context, sc config.Store, dataDir string, o storeOptions) (store.Store, error) {
 	switch sc.Kind {
 	case "", config.StoreEmbedded:
-		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize, Logger: o.Logger})
+		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize, Logger: o.Logger, ReclaimEvery: o.ReclaimEvery})
 	case config.StorePostgres:
 		if len(sc.Shards) == 0 {
 			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch})

@@ -117,3 +117,51 @@ func (s *Store) IDs(fn func(id string) error) error {
 	}
 	return nil
 }
+
+// Remove removes the blobs among ids whose file was last written (or
+// reused by Commit) at least minAge ago, and reports the ones kept
+// because they are younger; a negative minAge removes any. A missing
+// file is skipped. The caller must know that nothing references ids (see
+// Collect); minAge covers another process that has written or reused a
+// blob and not yet committed the reference to it.
+func (s *Store) Remove(ids []string, minAge time.Duration) (removed int, young []string, freed int64, err error) {
+	dirs := make(map[string]bool)
+	now := time.Now()
+	for _, id := range ids {
+		if !ValidID(id) {
+			continue
+		}
+		p := s.path(id)
+		info, err := os.Stat(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return removed, young, freed, fmt.Errorf("blob: remove: %w", err)
+		}
+		if minAge >= 0 && now.Sub(info.ModTime()) < minAge {
+			young = append(young, id)
+			continue
+		}
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return removed, young, freed, fmt.Errorf("blob: remove: %w", err)
+		}
+		removed++
+		freed += info.Size()
+		dirs[filepath.Dir(p)] = true
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return removed, young, freed, err
+		}
+	}
+	return removed, young, freed, nil
+}
+
+// RemoveStaleTemp removes temporary files left by interrupted writes and
+// returns the bytes freed.
+func (s *Store) RemoveStaleTemp() (int64, error) {
+	var st CollectStats
+	err := s.collectTemp(&st)
+	return st.Freed, err
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // Pending is a blob written by Write and not yet committed: its bytes are
@@ -89,6 +90,12 @@ func (s *Store) Commit(ps []*Pending) (err error) {
 			p.f.Close()
 			os.Remove(p.tmp)
 			p.f = reuse
+			// A reused file may be an unreferenced one awaiting removal:
+			// its new mtime tells Remove it is about to be referenced.
+			now := time.Now()
+			if err := os.Chtimes(final, now, now); err != nil {
+				return fmt.Errorf("blob: %w", err)
+			}
 		} else {
 			if err := s.ensureFanout(p.ID[:2]); err != nil {
 				return err

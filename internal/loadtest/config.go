@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -24,6 +25,10 @@ type Config struct {
 	SearchSubject  string        // word for SEARCH SUBJECT (default "report")
 	FreshPopulate  bool          // populate deletes an existing bench-N first
 	CommandTimeout time.Duration // bound on any one command (default 10m)
+	Seed           uint64        // seed of the stress scenario's random choices
+	// StressOut receives the stress scenario's violations and errors, each
+	// with the protocol lines around it; nil discards them.
+	StressOut io.Writer
 
 	// Log, when set, receives progress lines (populating, reusing, ...).
 	Log func(format string, args ...any)
@@ -92,6 +97,7 @@ var Scenarios = []Scenario{
 	{"append", false, "APPEND throughput: one message per command vs MULTIAPPEND batches of 100", runAppend},
 	{"content", false, "on the corpus: FETCH ENVELOPE BODYSTRUCTURE, SEARCH TEXT, SEARCH SUBJECT, FETCH BODY.PEEK[]", runContent},
 	{"concurrent", false, "K sessions looping SELECT + FETCH 1:* (UID FLAGS) + NOOP for T seconds", runConcurrent},
+	{"stress", false, "K sessions on one mailbox for T seconds, a random mix of commands, every response checked", runStress},
 }
 
 // ScenarioNames returns the names of all scenarios.

@@ -20,7 +20,8 @@ type ExportOptions struct {
 	Mailbox string
 	// Progress, if set, is called after each mailbox.
 	Progress func(Stats)
-	// Warn, if set, is told about flags that cannot be represented.
+	// Warn, if set, is told about flags that cannot be represented and
+	// about messages expunged while the export ran (left out).
 	Warn func(msg string)
 }
 
@@ -131,7 +132,14 @@ func exportMaildirFolder(ctx context.Context, acct store.Account, t exportTarget
 		}
 		base := fmt.Sprintf("%d.V%dU%d.tidemark,S=%d", m.InternalDate.Unix(), t.info.UIDValidity, m.UID, m.Size)
 		tmp := filepath.Join(t.where, "tmp", base)
-		if err := writeBlobFile(ctx, acct, m.BlobID, tmp); err != nil {
+		b, err := openExported(ctx, acct, t.info, m, opts)
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			continue
+		}
+		if err := writeBlobFile(b, tmp); err != nil {
 			return fmt.Errorf("export %q UID %d: %w", t.info.Name, m.UID, err)
 		}
 		if err := os.Chtimes(tmp, m.InternalDate, m.InternalDate); err != nil {
@@ -147,11 +155,36 @@ func exportMaildirFolder(ctx context.Context, acct store.Account, t exportTarget
 	return writeKeywordsFile(t.where, keywords)
 }
 
-func writeBlobFile(ctx context.Context, acct store.Account, blobID, path string) error {
-	b, err := acct.OpenBlob(ctx, blobID)
-	if err != nil {
-		return err
+// openExported opens a listed message's bytes. The list is taken before
+// the bytes are read, and a server running beside the export may expunge
+// a message meanwhile and reclaim its body: when the body is gone and the
+// message with it, the message is left out (with a warning) as if the
+// list had been taken a moment later; a body missing under a message
+// that still exists is an error. It returns nil for a message left out.
+func openExported(ctx context.Context, acct store.Account, mb store.MailboxInfo, m *store.MessageData, opts ExportOptions) (store.Blob, error) {
+	b, err := acct.OpenBlob(ctx, m.BlobID)
+	if err == nil {
+		return b, nil
 	}
+	if errors.Is(err, fs.ErrNotExist) {
+		still := false
+		if err2 := acct.Messages(ctx, mb.ID, store.UIDSetOf(m.UID), func(*store.MessageData) error {
+			still = true
+			return nil
+		}); err2 != nil {
+			return nil, fmt.Errorf("export %q UID %d: %w", mb.Name, m.UID, err2)
+		}
+		if !still {
+			if opts.Warn != nil {
+				opts.Warn(fmt.Sprintf("%s UID %d: expunged during the export, left out", mb.Name, m.UID))
+			}
+			return nil, nil
+		}
+	}
+	return nil, fmt.Errorf("export %q UID %d: %w", mb.Name, m.UID, err)
+}
+
+func writeBlobFile(b store.Blob, path string) error {
 	defer b.Close()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -187,7 +220,7 @@ func ExportMbox(ctx context.Context, acct store.Account, path string, opts Expor
 		return stats, err
 	}
 	for _, t := range targets {
-		if err := exportMboxFile(ctx, acct, t, &stats); err != nil {
+		if err := exportMboxFile(ctx, acct, t, &stats, opts); err != nil {
 			return stats, err
 		}
 		if opts.Progress != nil {
@@ -197,7 +230,7 @@ func ExportMbox(ctx context.Context, acct store.Account, path string, opts Expor
 	return stats, nil
 }
 
-func exportMboxFile(ctx context.Context, acct store.Account, t exportTarget, stats *Stats) error {
+func exportMboxFile(ctx context.Context, acct store.Account, t exportTarget, stats *Stats, opts ExportOptions) error {
 	msgs, err := allMessages(ctx, acct, t.info.ID)
 	if err != nil {
 		return fmt.Errorf("export %q: %w", t.info.Name, err)
@@ -212,10 +245,13 @@ func exportMboxFile(ctx context.Context, acct store.Account, t exportTarget, sta
 	w := NewMboxWriter(f)
 	for i := range msgs {
 		m := &msgs[i]
-		b, err := acct.OpenBlob(ctx, m.BlobID)
+		b, err := openExported(ctx, acct, t.info, m, opts)
 		if err != nil {
 			f.Close()
-			return fmt.Errorf("export %q UID %d: %w", t.info.Name, m.UID, err)
+			return err
+		}
+		if b == nil {
+			continue
 		}
 		err = w.WriteMessage("", m.InternalDate, m.Flags, b)
 		b.Close()

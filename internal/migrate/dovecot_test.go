@@ -62,9 +62,8 @@ var (
 	dovecotErr   = map[string]error{}
 )
 
-// startDovecot starts (restarting once per test process, so the
-// configuration is this file's) the reference Dovecot, plain or without
-// CONDSTORE.
+// startDovecot starts the reference Dovecot, plain or without CONDSTORE,
+// restarting it when it runs with another configuration than this file's.
 func startDovecot(t testing.TB, variant string) *dovecot {
 	t.Helper()
 	dovecotOnce[variant].Do(func() {
@@ -85,12 +84,20 @@ func startDovecot(t testing.TB, variant string) *dovecot {
 			dovecotErr[variant] = fmt.Errorf("no reference Dovecot script at %s (set TIDEMARK_DOVECOT_SCRIPT)", script)
 			return
 		}
-		cmd := exec.Command(script, "restart")
+		// Restart only when the running configuration is not this file's:
+		// another test process may be using the instance.
+		action := "restart"
+		if conf, err := os.ReadFile(filepath.Join(root, "etc", "dovecot.conf")); err == nil &&
+			strings.Contains(string(conf), "# from DOVECOT_REF_EXTRA_CONF\n"+extra+"\n") &&
+			strings.Contains(string(conf), "port = "+strconv.Itoa(port)+"\n") {
+			action = "start"
+		}
+		cmd := exec.Command(script, action)
 		cmd.Env = append(os.Environ(), "DOVECOT_REF_ROOT="+root, "DOVECOT_REF_PORT="+strconv.Itoa(port),
 			"DOVECOT_REF_NUSERS=10", "DOVECOT_REF_EXTRA_CONF="+extra)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			dovecotErr[variant] = fmt.Errorf("%s restart: %v\n%s", script, err, out)
+			dovecotErr[variant] = fmt.Errorf("%s %s: %v\n%s", script, action, err, out)
 			return
 		}
 		dovecotState[variant] = &dovecot{root: root, addr: "127.0.0.1:" + strconv.Itoa(port), port: port}

@@ -43,6 +43,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -179,6 +180,10 @@ type Box struct {
 	syncMu sync.Mutex // held while loading or refreshing from the store
 	loaded bool       // guarded by syncMu
 	gen    uint64     // guarded by syncMu; watch.Generation the Box reflects
+	// seen is the highest modseq a session showed its client from a store
+	// read rather than from the Box (see Saw); while it is above the Box's
+	// own, Sync asks the store whatever the Hub says.
+	seen atomic.Uint64
 
 	mu   sync.RWMutex
 	info store.MailboxInfo // guarded by mu; HighestModSeq is what msgs reflect
@@ -316,7 +321,7 @@ func (b *Box) Sync(ctx context.Context) error {
 	b.mu.RLock()
 	since := b.info.HighestModSeq
 	b.mu.RUnlock()
-	if gen == b.gen {
+	if gen == b.gen && uint64(since) >= b.seen.Load() {
 		if !store.IsShared(b.reg.st) {
 			return nil
 		}
@@ -344,6 +349,22 @@ func (b *Box) Sync(ctx context.Context) error {
 	b.mu.Unlock()
 	b.gen = gen
 	return nil
+}
+
+// Saw tells the Box that a session has shown its client message state at
+// modseq m read from the store (FETCH CHANGEDSINCE, FETCH with message
+// data). A commit is visible in the store a moment before it is published
+// on the Hub; until the Box has caught up, a FETCH or SELECT answered from
+// the Box would show that client an older state than it was just shown —
+// a MODSEQ going back, HIGHESTMODSEQ below a MODSEQ it saw (RFC 7162 3.1).
+// So when m is beyond the Box, the next Sync asks the store.
+func (b *Box) Saw(m store.ModSeq) {
+	for {
+		old := b.seen.Load()
+		if uint64(m) <= old || b.seen.CompareAndSwap(old, uint64(m)) {
+			return
+		}
+	}
 }
 
 // syncLoad replaces the Box's contents with a fresh snapshot; syncMu is held.

@@ -75,6 +75,9 @@ func runFetch(s *Session, c *Cmd) error {
 		if err != nil {
 			return err
 		}
+		if s.box != nil {
+			s.box.Saw(ch.Mailbox.HighestModSeq) // what follows must not go back
+		}
 		if req.vanished {
 			// RFC 7162 3.2.6: the expunged UIDs of the requested set come
 			// first. "*" reaches the last UID ever given, so that
@@ -203,6 +206,9 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 	seq, ok := s.view.Seq(m.UID)
 	if !ok {
 		return nil
+	}
+	if s.box != nil {
+		s.box.Saw(m.ModSeq) // read from the store: see Box.Saw
 	}
 	st := m.Structure
 	if st == nil {

@@ -32,6 +32,9 @@ type testEnv struct {
 	srv   *Server
 	store store.Store
 	addr  string
+	// reopen opens a second store over the same data, as another process
+	// would (closed when the test ends).
+	reopen func() store.Store
 }
 
 const testUser, testPass = "joe", "secret-pass"
@@ -60,26 +63,36 @@ func testNow() time.Time {
 // default) or "postgres".
 const testStoreEnv = "TIDEMARK_TEST_STORE"
 
-// openTestStore opens the store of a test server, closed by the caller.
-func openTestStore(t *testing.T, dir string) store.Store {
+// openTestStore opens the store of a test server, closed by the caller,
+// and returns with it a function that opens a second store over the same
+// data, closed when the test ends.
+func openTestStore(t *testing.T, dir string) (store.Store, func() store.Store) {
 	t.Helper()
+	var open func() (store.Store, error)
 	switch k := os.Getenv(testStoreEnv); k {
 	case "", "embedded":
-		st, err := sqlitestore.Open(dir, sqlitestore.Options{Now: testNow})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
+		open = func() (store.Store, error) { return sqlitestore.Open(dir, sqlitestore.Options{Now: testNow}) }
 	case "postgres":
-		st, err := pgstore.Open(context.Background(), pgtest.DSN(t), pgstore.Options{Now: testNow})
-		if err != nil {
-			t.Fatal(err)
+		dsn := pgtest.DSN(t)
+		open = func() (store.Store, error) {
+			return pgstore.Open(context.Background(), dsn, pgstore.Options{Now: testNow})
 		}
-		return st
 	default:
 		t.Fatalf("%s=%q: want embedded or postgres", testStoreEnv, k)
-		return nil
 	}
+	st, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reopen := func() store.Store {
+		other, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { other.Close() })
+		return other
+	}
+	return st, reopen
 }
 
 // TestMain stops the private PostgreSQL the tests may have started.
@@ -98,7 +111,7 @@ const hangDeadline = 2 * time.Minute
 func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	st := openTestStore(t, dir)
+	st, reopen := openTestStore(t, dir)
 	accts, err := auth.OpenAccountsWith(dir, auth.Options{
 		Hash:         auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 		FailureDelay: -1,
@@ -133,7 +146,7 @@ func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
 		accts.Close()
 		st.Close()
 	})
-	return &testEnv{t: t, dir: dir, srv: srv, store: st, addr: l.Addr().String()}
+	return &testEnv{t: t, dir: dir, srv: srv, store: st, addr: l.Addr().String(), reopen: reopen}
 }
 
 // account opens the test user's store directly, as another writer would.

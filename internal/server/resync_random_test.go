@@ -104,7 +104,10 @@ var (
 )
 
 func normFlags(s string) string {
-	f := strings.Fields(strings.ToLower(s))
+	// \Recent is the state of one session (RFC 3501 2.3.2), not of the
+	// message: a client does not keep it across sessions, nor does this
+	// cache, which outlives them.
+	f := slices.DeleteFunc(strings.Fields(strings.ToLower(s)), func(x string) bool { return x == `\recent` })
 	slices.Sort(f)
 	return strings.Join(f, " ")
 }

@@ -141,7 +141,9 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			}
 			next = uint64(p.uid)
 		}
-		if next > uint64(store.MaxUID) {
+		// The last UID is MaxUID-1, so that UIDNEXT stays a valid
+		// nz-number (RFC 9051 2.3.1.1).
+		if next >= uint64(store.MaxUID) {
 			return nil, 0, fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
 		}
 		uids[i] = store.UID(next)
@@ -222,6 +224,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 				return nil, 0, fmt.Errorf("append: store body: %w", err)
 			}
 		}
+		t.named = append(t.named, p.blobID) // see reclaim.go
 		entries = append(entries, entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ms})
 		d.add(p.flags, p.size, 1)
 	}

@@ -149,23 +149,3 @@ func (u *userDB) verifyBody(ctx context.Context, q queryer, id string) (int64, e
 	}
 	return int64(len(data)), nil
 }
-
-// dropUnreferencedBodies deletes the inline bodies among ids that no
-// contents row names any more. Files are left to blob collection.
-func (t *writeTx) dropUnreferencedBodies(ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	stmt, err := t.tx.PrepareContext(t.ctx,
-		`DELETE FROM bodies WHERE id = ? AND NOT EXISTS (SELECT 1 FROM contents WHERE blob_id = ?)`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, id := range ids {
-		if _, err := stmt.ExecContext(t.ctx, id, id); err != nil {
-			return fmt.Errorf("drop body: %w", err)
-		}
-	}
-	return nil
-}

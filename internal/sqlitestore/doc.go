@@ -80,8 +80,8 @@
 //
 // bodies: message bytes stored in the database, one row per distinct
 // content; written in the transaction that adds the first message naming
-// it, deleted in the transaction that drops the last contents row naming
-// it.
+// it, deleted by reclamation some time after the last contents row naming
+// it is dropped (see reclaim.go).
 //   - id: TEXT PRIMARY KEY, the content id (contents.blob_id).
 //   - data: the message bytes, at most Options.InlineBodyMax when written
 //     (DefaultInlineBodyMax, 64 KiB, unless configured); the size is
@@ -148,9 +148,12 @@
 // larger one is streamed to the blob store, and the batch's files are
 // fsynced before the transaction starts. The transaction commits with
 // synchronous=FULL, so a returned call is durable. COPY and MOVE share
-// contents rows and never copy bytes. Unreferenced blob files are removed
-// only by Store.CollectBlobs; unreferenced bodies rows never outlive the
-// transaction that unreferenced them. Hub notifications are
+// contents rows and never copy bytes. A transaction that drops the last
+// contents row naming a body leaves the body (bodies row or file) in
+// place, since a session may still read it; reclamation removes it later,
+// in the background when Options.ReclaimEvery is set or by
+// Store.CollectBlobs, never in the write path (reclaim.go gives the rule
+// that keeps it safe). Hub notifications are
 // published after the commit, never before. Every modseq is allocated by
 // one function (writeTx.modseq): HIGHESTMODSEQ+1, once per mailbox per
 // transaction, and only when something actually changes.

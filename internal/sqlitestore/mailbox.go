@@ -125,8 +125,9 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 }
 
 // dropUnreferencedContents deletes the contents rows among ids that no
-// message refers to any more, and the inline bodies no remaining contents
-// row names; blob files are left to blob collection.
+// message refers to any more. The bodies they named stay: a session may
+// still read them, and reclamation removes them once no reader can
+// (reclaim.go).
 func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 	if len(ids) == 0 {
 		return nil
@@ -152,7 +153,8 @@ func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 		bodies = append(bodies, body)
 	}
 	slices.Sort(bodies)
-	return t.dropUnreferencedBodies(slices.Compact(bodies))
+	t.dropped = append(t.dropped, slices.Compact(bodies)...)
+	return nil
 }
 
 // RenameMailbox renames a mailbox and its subtree, keeping ids and so

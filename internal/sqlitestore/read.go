@@ -200,6 +200,10 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 	if err := checkUIDs(uids); err != nil {
 		return err
 	}
+	// The bodies the messages name stay readable until this returns, even
+	// if the messages are expunged meanwhile (reclaim.go).
+	reader := a.u.rc.readers.enter()
+	defer a.u.rc.readers.exit(reader)
 	if _, err := lookupID(ctx, a.u.r, id); err != nil {
 		return err
 	}

@@ -57,6 +57,8 @@ func TestReplicaCrashChild(t *testing.T) {
 	seed, _ := strconv.ParseUint(os.Getenv("TIDEMARK_REPLICA_CRASH_CHILD_SEED"), 10, 64)
 	rng := rand.New(rand.NewPCG(seed, 3))
 	out := bufio.NewWriter(os.Stdout)
+	fmt.Fprintln(out, "READY") // the kill clock starts now, however slow the start was
+	out.Flush()
 	for {
 		k := 1 + rng.IntN(8)
 		var b store.Batch
@@ -110,7 +112,8 @@ func TestReplicaCrash(t *testing.T) {
 			}
 			close(lines)
 		}()
-		kill := time.After(time.Duration(150+rng.IntN(400)) * time.Millisecond)
+		killAfter := time.Duration(150+rng.IntN(400)) * time.Millisecond
+		var kill <-chan time.Time
 		killed := false
 		roundAcks := 0
 	read:
@@ -126,6 +129,8 @@ func TestReplicaCrash(t *testing.T) {
 				f := strings.Fields(l)
 				switch {
 				case len(f) == 0:
+				case f[0] == "READY":
+					kill = time.After(killAfter)
 				case f[0] == "ERR":
 					t.Fatalf("child: %s", l)
 				case f[0] == "ACK":

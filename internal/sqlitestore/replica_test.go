@@ -302,3 +302,60 @@ func TestReplicaSyncState(t *testing.T) {
 	_, err = r.Apply(ctx, 0, store.Batch{State: map[string][]byte{"a": nil}})
 	assertErr(t, err, store.ErrCannot)
 }
+
+// A database restored from a backup lacks the UIDVALIDITY history written
+// after the backup: values below the counter are refused from then on.
+func TestReplicaUIDValidityAfterRestore(t *testing.T) {
+	withStep(t, 4)
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	s.CreateUser(ctx, "alice")
+	s.Close()
+	db := filepath.Join(dir, "users", "alice", "meta.db")
+	copyFile(t, db, db+".backup")
+
+	s = openStore(t, dir, Options{})
+	r, err := s.OpenReplica(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CreateMailbox(ctx, "x", 5000, store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	bump(t, s, 10) // move the modseq reservation past the backup's
+	s.Close()
+	copyFile(t, db+".backup", db)
+
+	s = openStore(t, dir, Options{})
+	r2 := newReplica(t, s)
+	_, err = r2.CreateMailbox(ctx, "x", 5000, store.CreateOptions{})
+	assertErr(t, err, store.ErrUIDValidityUsed)
+	assertClean(t, s, "alice")
+}
+
+// The highest UID a message can get is MaxUID-1: UIDNEXT must stay a
+// 32-bit number. Beyond, appends fail and change nothing.
+func TestReplicaUIDLimit(t *testing.T) {
+	s, a := newAccount(t)
+	r := newReplica(t, s)
+	mb, err := r.CreateMailbox(ctx, "top", 77, store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{UID: store.MaxUID - 1, Body: strings.NewReader(testMessage(1, ""))}}})
+	if err != nil || res.Appended[0] != store.MaxUID-1 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if st, _ := a.Status(ctx, mb.ID); st.UIDNext != store.MaxUID || st.Messages != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	_, err = r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{Body: strings.NewReader(testMessage(2, ""))}}})
+	assertErr(t, err, store.ErrCannot)
+	_, err = a.Append(ctx, mb.ID, []store.NewMessage{{Body: strings.NewReader(testMessage(3, ""))}})
+	assertErr(t, err, store.ErrCannot)
+	if st, _ := a.Status(ctx, mb.ID); st.UIDNext != store.MaxUID || st.Messages != 1 {
+		t.Fatalf("status after refused appends %+v", st)
+	}
+	assertClean(t, s, "alice")
+}

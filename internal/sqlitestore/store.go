@@ -29,6 +29,18 @@ type Options struct {
 	InlineBodyMax int64
 	// Hub receives commit notifications; Open creates one if nil.
 	Hub *store.Hub
+	// ReclaimEvery, when positive, removes the bodies of expunged
+	// messages in the background: a pass runs this long after a commit
+	// left bodies unreferenced, and a full scan shortly after a user's
+	// store is opened and then hourly (reclaim.go has the rule that keeps
+	// it safe for readers). Zero leaves them to CollectBlobs. Only one
+	// process working on a data directory should set it: tidemark serve.
+	ReclaimEvery time.Duration
+	// ReclaimMinAge is how long ago a blob file must have been last
+	// written for background reclamation to remove it (another process
+	// may have written it and not yet committed its message). 0 means
+	// DefaultReclaimMinAge; negative means no minimum.
+	ReclaimMinAge time.Duration
 	// Logger receives what the store does in the background (the poller
 	// for other processes' commits); nil discards it.
 	Logger *slog.Logger
@@ -36,6 +48,13 @@ type Options struct {
 	// message appended without one; nil means time.Now. Tests set it so
 	// that what they check does not depend on the day they run.
 	Now func() time.Time
+}
+
+func (o Options) reclaimMinAge() time.Duration {
+	if o.ReclaimMinAge == 0 {
+		return DefaultReclaimMinAge
+	}
+	return o.ReclaimMinAge
 }
 
 // clock returns the effective clock.
@@ -87,6 +106,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	return &Store{dir: dir, opts: opts, hub: hub, users: make(map[string]*userDB)}, nil
 }
+
+// Dir returns the directory the store is rooted at.
+func (s *Store) Dir() string { return s.dir }
 
 // Hub returns the hub commits are published on.
 func (s *Store) Hub() *store.Hub { return s.hub }
@@ -235,6 +257,9 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 		u.close()
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
+	if s.opts.ReclaimEvery > 0 {
+		u.startReclaim(s.opts.ReclaimEvery, s.opts.reclaimMinAge())
+	}
 	u.refs = 1
 	s.users[name] = u
 	return u, nil
@@ -269,15 +294,27 @@ func (s *Store) Close() error {
 	return first
 }
 
-// CollectBlobs removes the user's blobs that no message references. It
-// waits for appends in progress and holds them off while it runs.
+// CollectBlobs removes now the user's bodies (inline or files, of any
+// age) that no message references, and stale temporary files, and
+// returns how many bodies it removed. It waits for this process's readers
+// that may still read them and for appends in progress. Unlike the
+// background reclamation (Options.ReclaimEvery) it does not spare young
+// files, so no other process may be appending to the user meanwhile.
 func (s *Store) CollectBlobs(ctx context.Context, user string) (removed int, err error) {
+	st, err := s.Reclaim(ctx, user, -1)
+	return st.Bodies, err
+}
+
+// Reclaim runs a full reclamation pass for a user now (see
+// Options.ReclaimEvery); files last written less than minAge ago are kept
+// (negative: none is).
+func (s *Store) Reclaim(ctx context.Context, user string, minAge time.Duration) (ReclaimStats, error) {
 	u, err := s.acquire(ctx, user)
 	if err != nil {
-		return 0, err
+		return ReclaimStats{}, err
 	}
 	defer s.release(u)
-	return u.collectBlobs(ctx)
+	return u.reclaim(ctx, true, minAge)
 }
 
 var errClosed = errors.New("sqlitestore: store closed")

@@ -41,6 +41,10 @@ type writeTx struct {
 	newKW map[string]kwSetID
 	// buf is scratch space for encoding chunks.
 	buf []byte
+	// named and dropped are the bodies this transaction made a contents
+	// row name, and those it left unnamed; told to the reclaimer after
+	// the commit (reclaim.go).
+	named, dropped []string
 	// atLeast is a lower bound for the modseqs this transaction allocates
 	// (a Replica batch keeping up with its source's modseqs); 0 for none.
 	atLeast store.ModSeq
@@ -82,6 +86,7 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	if t.newDBFloor != 0 {
 		u.dbFloor = t.newDBFloor
 	}
+	u.rc.committed(t.named, t.dropped)
 	for s, id := range t.newKW {
 		u.kw.add(id, s)
 	}

@@ -56,6 +56,9 @@ type userDB struct {
 	// from its first blob write until its transaction ends, collection
 	// holds it exclusively.
 	gcMu sync.RWMutex
+
+	// rc decides when the bodies of expunged messages may go (reclaim.go).
+	rc *reclaimer
 }
 
 func dsn(path string, reader bool) string {
@@ -112,7 +115,7 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
 	u := &userDB{bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
-		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock(), log: opts.Logger}
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock(), log: opts.Logger, rc: newReclaimer()}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -147,6 +150,7 @@ func (u *userDB) errDeleted() error {
 }
 
 func (u *userDB) close() error {
+	u.rc.stop()
 	if u.watch != nil {
 		u.watch.stop()
 	}
@@ -253,32 +257,4 @@ func (t *writeTx) raiseAll(floor uint64) error {
 	}
 	// A restored database may lack history recorded after the backup.
 	return t.setUIDValidityHistoryFrom(t.man.UIDValidityNext)
-}
-
-// collectBlobs removes unreferenced blobs while no append is in progress.
-func (u *userDB) collectBlobs(ctx context.Context) (int, error) {
-	u.gcMu.Lock()
-	defer u.gcMu.Unlock()
-	refs := make(map[string]bool)
-	rows, err := u.r.QueryContext(ctx, `SELECT DISTINCT blob_id FROM contents`)
-	if err != nil {
-		return 0, err
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		refs[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	st, err := u.blobs.Collect(func(id string) bool { return refs[id] })
-	if err != nil {
-		return st.Removed, fmt.Errorf("collect blobs: %w", err)
-	}
-	return st.Removed, nil
 }

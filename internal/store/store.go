@@ -292,8 +292,18 @@ type Account interface {
 	ChangesSince(ctx context.Context, id MailboxID, since ModSeq) (Changes, error)
 	// Messages calls fn for each existing message in uids, ascending by UID,
 	// with its stored data. It stops at the first error fn returns.
+	//
+	// While fn runs, OpenBlob of the BlobID it was given succeeds even if
+	// the message is expunged meanwhile: a backend reclaims the bytes of
+	// expunged messages only once no Messages call of its process that
+	// could have handed them out is still running. So a command that
+	// reads bodies opens them inside fn.
 	Messages(ctx context.Context, id MailboxID, uids UIDSet, fn func(*MessageData) error) error
-	// OpenBlob opens a message's bytes.
+	// OpenBlob opens a message's bytes. Bytes that are no longer stored
+	// (their messages expunged and reclaimed, or lost) give an error
+	// wrapping fs.ErrNotExist; a reader outside a Messages call (another
+	// process) then rereads the message to tell "expunged meanwhile" from
+	// "lost".
 	OpenBlob(ctx context.Context, blobID string) (Blob, error)
 
 	// PruneTombstones forgets expunge history at or below modseq before,
