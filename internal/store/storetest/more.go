@@ -113,9 +113,9 @@ func testCopyMove(t *testing.T, be Backend) {
 	if err := a.DeleteMailbox(ctx, "Archive"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.OpenBlob(ctx, blobs[0]); err == nil {
-		t.Fatal("a body no message names can still be opened")
-	}
+	// The bytes of messages no longer named may stay readable for a while
+	// (a backend reclaims them once no reader can need them), so nothing
+	// is asserted of them here.
 	assertClean(t, s, "alice")
 }
 
