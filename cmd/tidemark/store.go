@@ -23,8 +23,8 @@ type storeOptions struct {
 	Watch bool
 	// Logger receives the store's own log lines; nil means none.
 	Logger *slog.Logger
-	// ReclaimEvery: how often the embedded store reclaims the bodies of
-	// expunged messages (serve only); 0 never.
+	// ReclaimEvery: how often the store reclaims the bodies of expunged
+	// messages (serve only); 0 never.
 	ReclaimEvery time.Duration
 }
 
@@ -37,7 +37,7 @@ func openStore(ctx context.Context, sc config.Store, dataDir string, o storeOpti
 		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize, Logger: o.Logger, ReclaimEvery: o.ReclaimEvery})
 	case config.StorePostgres:
 		if len(sc.Shards) == 0 {
-			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch})
+			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery})
 		}
 		return openShards(ctx, sc, o)
 	}
@@ -89,7 +89,7 @@ func openShards(ctx context.Context, sc config.Store, o storeOptions) (store.Sto
 		return nil, err
 	}
 	for name, dsn := range dsns {
-		st, err := pgstore.Open(ctx, dsn, pgstore.Options{Hub: hub, MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch})
+		st, err := pgstore.Open(ctx, dsn, pgstore.Options{Hub: hub, MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery})
 		if err != nil {
 			return fail(fmt.Errorf("shard %s: %w", name, err))
 		}

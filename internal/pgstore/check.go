@@ -90,7 +90,7 @@ func (s *Store) Check(ctx context.Context, user string) ([]store.Problem, error)
 		}
 		rows.Close()
 		var n int64
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM contents c WHERE c.user_id = $1
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM contents c WHERE c.user_id = $1 AND c.orphaned_at IS NULL
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.content_id = c.id)`, a.id).Scan(&n); err != nil {
 			return err
 		}

@@ -339,22 +339,20 @@ func (a *Account) Subscriptions(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// dropUnreferencedContents deletes the contents rows among ids that no
-// message refers to any more, and then the bodies nothing refers to.
+// dropUnreferencedContents marks the contents rows among ids that no
+// message refers to any more as orphaned. Their bytes stay readable until
+// a reclamation pass (Reclaim) removes them after a grace period, since a
+// session of any node may be reading such a message right now.
 func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := t.tx.Query(t.ctx, `DELETE FROM contents c WHERE c.id = ANY($1)
-		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.content_id = c.id) RETURNING blob_id`, ids)
+	_, err := t.tx.Exec(t.ctx, `UPDATE contents c SET orphaned_at = now() WHERE c.id = ANY($1) AND c.orphaned_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.content_id = c.id)`, ids)
 	if err != nil {
-		return fmt.Errorf("drop contents: %w", err)
+		return fmt.Errorf("orphan contents: %w", err)
 	}
-	blobs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("drop contents: %w", err)
-	}
-	return t.dropUnreferencedBodies(blobs)
+	return nil
 }
 
 // dropUnreferencedBodies deletes the bodies among ids that no contents row

@@ -14,6 +14,7 @@ import (
 var migrations = []string{
 	schemaV1,
 	schemaV2Recent,
+	schemaV3Orphans,
 }
 
 const schemaV1 = `
@@ -108,6 +109,14 @@ CREATE TABLE thread_refs (
 const schemaV2Recent = `
 ALTER TABLE mailboxes ADD COLUMN recent_uid bigint NOT NULL DEFAULT 1;
 UPDATE mailboxes SET recent_uid = uidnext;
+`
+
+// schemaV3Orphans keeps the contents (and so the bytes) of expunged
+// messages until a reclamation pass: a session may still be reading a
+// message that another expunges (store.Account.Messages).
+const schemaV3Orphans = `
+ALTER TABLE contents ADD COLUMN orphaned_at timestamptz;
+CREATE INDEX contents_orphaned ON contents (orphaned_at) WHERE orphaned_at IS NOT NULL;
 `
 
 // migrationLock is the advisory lock key held while migrating, so that

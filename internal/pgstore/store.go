@@ -29,6 +29,12 @@ type Options struct {
 	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
 	// message appended without one; nil means time.Now.
 	Now func() time.Time
+	// ReclaimEvery, when positive, runs a reclamation pass (Reclaim) that
+	// often, removing the bytes of messages expunged at least
+	// ReclaimGrace ago (DefaultReclaimGrace when 0). Without it, expunged
+	// messages' bytes stay until Reclaim is called.
+	ReclaimEvery time.Duration
+	ReclaimGrace time.Duration
 	// NoListen turns off listening for other nodes' commits (for
 	// one-shot commands that watch nothing).
 	NoListen bool
@@ -63,8 +69,10 @@ type Store struct {
 	seenMu sync.Mutex
 	seen   map[mailboxKey]store.ModSeq // guarded by seenMu
 
-	listenStop context.CancelFunc
-	listenDone chan struct{}
+	listenStop  context.CancelFunc
+	listenDone  chan struct{}
+	reclaimStop context.CancelFunc
+	reclaimDone chan struct{}
 	// Notifications received from other nodes and reconnections of the
 	// listener, for tests and metrics.
 	received   atomic.Int64
@@ -123,6 +131,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("pgstore: listen: %w", err)
 		}
 	}
+	if opts.ReclaimEvery > 0 {
+		grace := opts.ReclaimGrace
+		if grace <= 0 {
+			grace = DefaultReclaimGrace
+		}
+		rctx, cancel := context.WithCancel(context.Background())
+		s.reclaimStop, s.reclaimDone = cancel, make(chan struct{})
+		go s.reclaimLoop(rctx, opts.ReclaimEvery, grace)
+	}
 	return s, nil
 }
 
@@ -157,6 +174,10 @@ func (s *Store) Close() error {
 	if s.listenStop != nil {
 		s.listenStop()
 		<-s.listenDone
+	}
+	if s.reclaimStop != nil {
+		s.reclaimStop()
+		<-s.reclaimDone
 	}
 	s.pool.Close()
 	return nil
