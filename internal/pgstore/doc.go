@@ -67,9 +67,14 @@
 // 1 MiB in memory, larger ones through a temporary file); the transaction
 // claims the bodies row with INSERT ... ON CONFLICT DO NOTHING and writes
 // the parts only if it created it, so the same bytes are never written
-// twice. Dropping the last message naming a body deletes the body in the
-// same transaction, guarded by a savepoint against another user's
-// concurrent reuse (dropUnreferencedBodies).
+// twice. Dropping the last message naming a contents row marks it
+// orphaned (contents.orphaned_at, schema version 3) instead of deleting
+// it: a session of any node may still be reading that message
+// (store.Account.Messages). Reclaim, run by serve every few seconds
+// (Options.ReclaimEvery), deletes contents orphaned longer than a grace
+// period (DefaultReclaimGrace, 10 minutes) and then the bodies no contents
+// row names, each guarded by a savepoint against another user's concurrent
+// reuse (dropUnreferencedBodies).
 //
 // # The modseq floor
 //
