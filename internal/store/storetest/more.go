@@ -415,3 +415,39 @@ func testRecent(t *testing.T, be Backend) {
 		t.Fatalf("missing mailbox: %v", err)
 	}
 }
+
+// testExpungedWhileReading: inside Messages' fn, the bytes of the message
+// it was handed stay readable even when another session expunges the
+// message meanwhile (the Messages contract).
+func testExpungedWhileReading(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	other := mustOpen(t, s, "alice")
+	inbox := mustMailbox(t, a, "INBOX")
+	big := "Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 20000) // past any inline limit
+	for _, body := range []string{testMessage(1, ""), big} {
+		res, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(body)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid := res.UIDs[0]
+		err = a.Messages(ctx, inbox.ID, store.UIDSetOf(uid), func(m *store.MessageData) error {
+			if r, err := other.Expunge(ctx, inbox.ID, store.UIDSetOf(uid)); err != nil || len(r.UIDs) != 1 {
+				return fmt.Errorf("expunge: %+v, %v", r, err)
+			}
+			bl, err := a.OpenBlob(ctx, m.BlobID)
+			if err != nil {
+				return fmt.Errorf("open after the expunge: %w", err)
+			}
+			defer bl.Close()
+			got, err := io.ReadAll(bl)
+			if err != nil || string(got) != body {
+				return fmt.Errorf("read %d of %d bytes: %v", len(got), len(body), err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%d-byte message: %v", len(body), err)
+		}
+	}
+	assertClean(t, s, "alice")
+}

@@ -58,6 +58,7 @@ func Run(t *testing.T, b Backend) {
 		{"UsersAreIsolated", testUsersAreIsolated},
 		{"HubPublishesAfterCommit", testHubPublishesAfterCommit},
 		{"TwoWritersOneUser", testTwoWritersOneUser},
+		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
 		{"Model", testModel},
 	}
