@@ -208,6 +208,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	if err != nil {
 		return err
 	}
+	// Replication sees commits through the store IMAP and LMTP use.
+	repl, st, replLn, err := startReplication(cfg, st, certs, log)
+	if err != nil {
+		return err
+	}
 	quotas, err := quota.New(st, quotaConfig(cfg))
 	if err != nil {
 		return err
@@ -267,6 +272,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		closers = append(closers, ln)
 		log.Info("listening", "proto", proto, "addr", ln.Addr().String())
 		return ln, nil
+	}
+	if replLn != nil {
+		closers = append(closers, replLn)
 	}
 	errc := make(chan error, 8)
 	if cfg.IMAP.Listen != "" {
@@ -336,6 +344,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		lns = append(lns, func() error { return httpSrv.Serve(ln) })
 	}
 
+	if repl != nil && repl.server != nil {
+		lns = append(lns, func() error {
+			if err := repl.server.Serve(replLn); err != nil {
+				return err
+			}
+			return server.ErrServerClosed
+		})
+	}
 	var wg sync.WaitGroup
 	for _, start := range lns {
 		wg.Go(func() { errc <- start() })
@@ -355,6 +371,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		}
 		interval := min(time.Hour, max(time.Minute, cfg.Tombstones.Retention.Age/24))
 		wg.Go(func() { p.Run(bg, interval) })
+	}
+
+	if repl != nil {
+		repl.run(bg, &wg)
 	}
 
 	// SIGHUP (hup, taken since start-up) replaces the certificate for new
@@ -400,6 +420,10 @@ loop:
 		})
 	}
 	sw.Wait()
+	if repl != nil && repl.server != nil {
+		replLn.Close()
+		repl.server.Close()
+	}
 	// The metrics endpoint goes last so a scrape can see the drain.
 	if httpSrv != nil {
 		httpSrv.Shutdown(shutCtx)

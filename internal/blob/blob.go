@@ -59,6 +59,21 @@ type Store struct {
 	// dirMu guards creation of fan-out directories so that a new one is
 	// fsynced into its parent exactly once.
 	dirMu sync.Mutex
+
+	// Fault, when set, is called with op "sync" before each fsync of a
+	// blob file and "read" before each open of one for reading, with the
+	// file's path; a non-nil error fails that operation as the system call
+	// would have. It exists for tests of I/O failures, is set before the
+	// store is used, and is nil otherwise.
+	Fault func(op, path string) error
+}
+
+// fault runs the Fault hook, if any.
+func (s *Store) fault(op, path string) error {
+	if s.Fault == nil {
+		return nil
+	}
+	return s.Fault(op, path)
 }
 
 // New returns the blob store rooted at dir, creating it if needed. Blobs
@@ -174,6 +189,9 @@ var _ store.Blob = (*File)(nil)
 func (s *Store) Open(id string) (*File, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("blob: invalid id %q: %w", id, fs.ErrNotExist)
+	}
+	if err := s.fault("read", s.path(id)); err != nil {
+		return nil, fmt.Errorf("blob: %w", err)
 	}
 	f, err := os.Open(s.path(id))
 	if err != nil {

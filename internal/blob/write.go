@@ -132,7 +132,10 @@ func (s *Store) Commit(ps []*Pending) (err error) {
 			for t := range next {
 				var err error
 				if t.f != nil {
-					if err = t.f.Sync(); err != nil {
+					if err = s.fault("sync", t.f.Name()); err == nil {
+						err = t.f.Sync()
+					}
+					if err != nil {
 						err = fmt.Errorf("blob: sync: %w", err)
 					}
 				} else {

@@ -40,6 +40,8 @@ type Config struct {
 	Quota      Quota      `toml:"quota"`
 	Tombstones Tombstones `toml:"tombstones"`
 	Proxy      Proxy      `toml:"proxy"`
+	// Replication keeps this server's users in step with peer servers.
+	Replication Replication `toml:"replication"`
 
 	// lines maps dotted keys ("imap.listen") to the line that set them,
 	// for error messages; nil for a Config not read from a file.
@@ -199,6 +201,25 @@ type Tombstones struct {
 	Retention Retention `toml:"retention"`
 }
 
+// Replication configures two-way replication with peer servers
+// (docs/replication.md). It is off unless Listen or Peers is set.
+type Replication struct {
+	// Listen is the address peers connect to (TLS); "" accepts none.
+	Listen string `toml:"listen"`
+	// Peers are the replication addresses ("host:port") of the servers
+	// this one pushes its changes to.
+	Peers []string `toml:"peers"`
+	// SecretFile holds the shared secret both sides prove they know.
+	SecretFile string `toml:"secret_file"`
+	// CAFile, for mutual TLS instead of (or with) a secret: the CA that
+	// signs every replica's certificate ([tls] cert and key).
+	CAFile string `toml:"ca_file"`
+	// FullSyncInterval is how often every user is synced with every peer
+	// even without a local change (to catch writes by other processes,
+	// such as tidemark deliver).
+	FullSyncInterval Duration `toml:"full_sync_interval"`
+}
+
 // Retention is a duration or "forever" (the zero value).
 type Retention struct {
 	Forever bool
@@ -235,7 +256,8 @@ func Default() Config {
 			MaxConnections:         10_000,
 			MaxBadCommands:         20,
 		},
-		Tombstones: Tombstones{Retention: Retention{Forever: true}},
+		Tombstones:  Tombstones{Retention: Retention{Forever: true}},
+		Replication: Replication{FullSyncInterval: Duration(time.Minute)},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
 )
@@ -70,6 +71,33 @@ func (c *Config) Validate() Errors {
 	checkAddr("imaps.listen", c.IMAPS.Listen)
 	checkAddr("lmtp.listen", c.LMTP.Listen)
 	checkAddr("metrics.listen", c.Metrics.Listen)
+	checkAddr("replication.listen", c.Replication.Listen)
+	for _, p := range c.Replication.Peers {
+		if err := CheckAddress(p); err != nil || strings.HasPrefix(p, ":") {
+			add("replication.peers", "%q is not host:port", p)
+		}
+	}
+	if r := c.Replication; r.Listen != "" || len(r.Peers) > 0 {
+		if r.SecretFile == "" && r.CAFile == "" {
+			add("replication", "secret_file or ca_file is needed to authenticate peers")
+		}
+		for key, f := range map[string]string{"replication.secret_file": r.SecretFile, "replication.ca_file": r.CAFile} {
+			if f == "" {
+				continue
+			}
+			if st, err := os.Stat(f); err != nil {
+				add(key, "%v", err)
+			} else if key == "replication.secret_file" && st.Size() < 16 {
+				add(key, "the secret must be at least 16 bytes")
+			}
+		}
+		if r.CAFile != "" && c.TLS.Cert == "" {
+			add("replication.ca_file", "mutual TLS needs [tls] cert and key signed by this CA")
+		}
+	}
+	if c.Replication.FullSyncInterval.D() < time.Second {
+		add("replication.full_sync_interval", "must be at least 1s")
+	}
 	if c.IMAP.Listen == "" && c.IMAPS.Listen == "" && c.LMTP.Listen == "" && c.LMTP.Socket == "" {
 		add("imap.listen", "every listener is disabled")
 	}

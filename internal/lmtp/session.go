@@ -25,6 +25,7 @@ var (
 	errTooBig        = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
 	// RFC 5321 4.5.3.1.6 caps text lines; go-smtp closes the connection.
 	errLineTooLong     = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
+	errNoSpace         = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Mail system storage full, try again later"} // RFC 3463 4.3.1
 	errTempFail        = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
 	returnPathReplacer = strings.NewReplacer("\r", "", "\n", "")
 )
@@ -222,6 +223,8 @@ func (s *Server) reply(err error) error {
 		return errOverQuota
 	case errors.Is(err, store.ErrTooBig):
 		return errTooBig
+	case errors.Is(err, store.ErrNoSpace):
+		return errNoSpace
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {

@@ -31,7 +31,7 @@ type StressOptions struct {
 	// instead (Duration then only bounds a hung run, default 10 minutes):
 	// the same work however fast the machine is.
 	Ops     int
-	Seed    uint64 // seed of the clients' random choices (client i uses Seed+i)
+	Seed    uint64 // seed of the clients' random choices (each client its own stream)
 	Mailbox string // shared mailbox (default "stress")
 	// Out receives each violation and error with its context lines;
 	// nil discards them.

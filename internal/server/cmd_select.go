@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -102,7 +103,11 @@ func runSelect(s *Session, c *Cmd) error {
 		// has seen yet; EXAMINE only looks (recent.go).
 		s.recent, s.recentUpTo = nil, 0
 		recent, err := s.claimRecent(v, mb.UIDNext)
-		if err != nil {
+		if errors.Is(err, store.ErrNoSpace) {
+			// A full disk must not cost the client its mailbox: nothing
+			// was claimed, the messages stay recent for the next session.
+			s.log.Warn("claiming recent messages failed", "mailbox", mb.Name, "err", err)
+		} else if err != nil {
 			return err
 		}
 		s.Untagged().Number(recent).Raw(" RECENT").CRLF()
@@ -116,7 +121,7 @@ func runSelect(s *Session, c *Cmd) error {
 	// and the value does not depend on the client: it is the one RFC 7162
 	// 3.1.2.1 requires once CONDSTORE is enabled.
 	s.Untagged().Raw("OK [HIGHESTMODSEQ ").Number64(uint64(mb.HighestModSeq)).Raw("] Highest").CRLF()
-	s.Untagged().Raw("OK [MAILBOXID (").Raw(MailboxObjectID(mb.ID)).Raw(")] Ok").CRLF() // RFC 8474 4.1
+	s.Untagged().Raw("OK [MAILBOXID (").Raw(MailboxObjectID(mb)).Raw(")] Ok").CRLF() // RFC 8474 4.1
 	if s.Rev2() {
 		s.Untagged().Raw("LIST () \"/\" ").Mailbox(mb.Name).CRLF() // RFC 9051 6.3.2
 	}
@@ -136,8 +141,15 @@ func runSelect(s *Session, c *Cmd) error {
 	return s.enc.Err()
 }
 
-// MailboxObjectID is a mailbox's RFC 8474 MAILBOXID.
-func MailboxObjectID(id store.MailboxID) string { return "M" + strconv.FormatInt(int64(id), 10) }
+// MailboxObjectID is a mailbox's RFC 8474 MAILBOXID: its replicated id,
+// the same on every replica and kept by RENAME (RFC 8474 4.1). A backend
+// without replicated ids falls back to "M" and the local id.
+func MailboxObjectID(mb store.MailboxInfo) string {
+	if mb.GUID != "" {
+		return mb.GUID
+	}
+	return "M" + strconv.FormatInt(int64(mb.ID), 10)
+}
 
 // readQresyncParam reads
 //

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -26,7 +27,7 @@ func TestSelectExamine(t *testing.T) {
 		`^\* OK \[UIDVALIDITY \d+\] `,
 		`^\* OK \[UIDNEXT 4\] `,
 		`^\* OK \[HIGHESTMODSEQ \d+\] `,
-		`^\* OK \[MAILBOXID \(M\d+\)\] `,
+		`^\* OK \[MAILBOXID \(M[0-9a-f]{24}\)\] `,
 		`^s1 OK \[READ-WRITE\] SELECT completed$`,
 	)
 	// Switching mailboxes reports CLOSED first (RFC 9051 6.3.2); IMAP4rev1
@@ -137,5 +138,31 @@ func itoa(n uint32) string {
 		if n == 0 {
 			return string(b)
 		}
+	}
+}
+
+// TestMailboxIDKeptByRename: MAILBOXID is the store's replicated id, and a
+// RENAME keeps it (RFC 8474 4.1); a new mailbox under the old name gets
+// another.
+func TestMailboxIDKeptByRename(t *testing.T) {
+	env := newTestEnv(t, nil)
+	mb, err := env.account().CreateMailbox(context.Background(), "a", store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := env.dial()
+	c.login()
+	c.send("s1 SELECT a")
+	c.expect(`^\* `, `^\* `, `^\* `, `^\* `, `^\* `, `^\* `, `^\* `, `^\* OK \[MAILBOXID \(`+mb.GUID+`\)\] `, `^s1 OK `)
+	c.send("s2 RENAME a b")
+	c.until("s2 OK")
+	c.send("s3 STATUS b (MAILBOXID)")
+	c.expect(`^\* STATUS b \(MAILBOXID \(`+mb.GUID+`\)\)$`, `^s3 OK `)
+	c.send("s4 CREATE a")
+	c.until("s4 OK")
+	c.send("s5 STATUS a (MAILBOXID)")
+	lines := c.until("s5 ")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "* STATUS a (MAILBOXID (M") || strings.Contains(lines[0], mb.GUID) {
+		t.Fatalf("new mailbox under the old name: %q", lines)
 	}
 }

@@ -179,7 +179,7 @@ func (s *Session) writeStatus(name string, st statusValues, items []string) {
 		case "APPENDLIMIT":
 			e.Number64(uint64(s.appendLimit()))
 		case "MAILBOXID":
-			e.Special('(').Raw(MailboxObjectID(st.ID)).Special(')')
+			e.Special('(').Raw(MailboxObjectID(st.MailboxInfo)).Special(')')
 		}
 	}
 	e.Special(')').CRLF()

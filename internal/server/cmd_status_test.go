@@ -34,7 +34,7 @@ func TestStatusItems(t *testing.T) {
 	// RECENT: no session has selected INBOX since the APPENDs.
 	c.mbxRun("a STATUS inbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT HIGHESTMODSEQ APPENDLIMIT MAILBOXID)",
 		fmt.Sprintf("* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d UNSEEN 2 DELETED 1 SIZE %d RECENT 3 HIGHESTMODSEQ %d APPENDLIMIT %d MAILBOXID (%s))",
-			st.UIDValidity, size, st.HighestModSeq, wire.DefaultLimits.MaxAppendLiteral, MailboxObjectID(st.ID)),
+			st.UIDValidity, size, st.HighestModSeq, wire.DefaultLimits.MaxAppendLiteral, MailboxObjectID(st.MailboxInfo)),
 		"a OK STATUS completed")
 	// Items come back in the order asked, in any case.
 	c.mbxRun("b STATUS INBOX (unseen messages)", "* STATUS INBOX (UNSEEN 2 MESSAGES 3)", "b OK STATUS completed")

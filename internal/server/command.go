@@ -213,7 +213,9 @@ func (s *Session) writeTagged(c *Cmd, err error, start time.Time) error {
 	if ferr := s.enc.Flush(); ferr != nil {
 		return ferr
 	}
-	if e.Status != OK {
+	// A failure with an internal cause is the server's, logged once below
+	// at error level; the others are the client's.
+	if e.Status != OK && e.internal == nil {
 		s.logClient(slog.LevelInfo, "command failed", "tag", clip(c.Tag), "cmd", clip(c.Name), "status", e.Status.String(), "code", e.Code, "text", clip(e.Text),
 			"err", clip(err.Error()), "duration", time.Since(start).Round(time.Microsecond))
 	}
@@ -227,7 +229,14 @@ func (s *Session) writeTagged(c *Cmd, err error, start time.Time) error {
 		s.bad = 0
 	}
 	if e.internal != nil {
-		s.log.Error("command error", "tag", c.Tag, "cmd", c.Name, "err", e.internal)
+		// The user is in s.log; the mailbox selected, if any, says where.
+		// (A target mailbox, as for APPEND, is named by the store's error.)
+		var mailbox string
+		if s.view != nil {
+			mailbox = s.view.Mailbox.Name
+		}
+		s.log.Error("command error", "tag", clip(c.Tag), "cmd", clip(c.Name), "code", e.Code, "mailbox", mailbox, "err", e.internal,
+			"duration", time.Since(start).Round(time.Microsecond))
 	}
 	return nil
 }

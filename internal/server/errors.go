@@ -89,6 +89,12 @@ func protocolError(err error) *Error {
 		return &Error{Status: BAD, Text: "Invalid keyword"}
 	case errors.Is(err, store.ErrOverQuota):
 		return &Error{Status: NO, Code: "OVERQUOTA", Text: "Over quota"}
+	case errors.Is(err, store.ErrNoSpace):
+		// Not the user's quota: the server's disk. RFC 5530 3: UNAVAILABLE
+		// is a temporary failure; the client may retry later.
+		return &Error{Status: NO, Code: "UNAVAILABLE", Text: "Mail storage is full, try again later", internal: err}
+	case errors.Is(err, store.ErrIO):
+		return &Error{Status: NO, Code: "UNAVAILABLE", Text: "Mail storage error, try again later", internal: err}
 	case errors.Is(err, store.ErrNoUser):
 		return &Error{Status: NO, Code: "UNAVAILABLE", Text: "Mail store unavailable", internal: err}
 	case errors.Is(err, view.ErrBadSeq):

@@ -66,16 +66,18 @@ const testStoreEnv = "TIDEMARK_TEST_STORE"
 // openTestStore opens the store of a test server, closed by the caller,
 // and returns with it a function that opens a second store over the same
 // data, closed when the test ends.
-func openTestStore(t *testing.T, dir string) (store.Store, func() store.Store) {
+// opts apply to the embedded store (the PostgreSQL one takes only the
+// clock).
+func openTestStore(t *testing.T, dir string, opts sqlitestore.Options) (store.Store, func() store.Store) {
 	t.Helper()
 	var open func() (store.Store, error)
 	switch k := os.Getenv(testStoreEnv); k {
 	case "", "embedded":
-		open = func() (store.Store, error) { return sqlitestore.Open(dir, sqlitestore.Options{Now: testNow}) }
+		open = func() (store.Store, error) { return sqlitestore.Open(dir, opts) }
 	case "postgres":
 		dsn := pgtest.DSN(t)
 		open = func() (store.Store, error) {
-			return pgstore.Open(context.Background(), dsn, pgstore.Options{Now: testNow})
+			return pgstore.Open(context.Background(), dsn, pgstore.Options{Now: opts.Now})
 		}
 	default:
 		t.Fatalf("%s=%q: want embedded or postgres", testStoreEnv, k)
@@ -95,6 +97,15 @@ func openTestStore(t *testing.T, dir string) (store.Store, func() store.Store) {
 	return st, reopen
 }
 
+// embeddedOnly skips a test that reaches into the embedded store's files
+// or fault hooks when the suite runs on another backend.
+func embeddedOnly(t *testing.T, why string) {
+	t.Helper()
+	if k := os.Getenv(testStoreEnv); k != "" && k != "embedded" {
+		t.Skipf("%s: needs the embedded store", why)
+	}
+}
+
 // TestMain stops the private PostgreSQL the tests may have started.
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
@@ -110,8 +121,14 @@ const hangDeadline = 2 * time.Minute
 // newTestEnvOn is newTestEnv listening on addr.
 func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
 	t.Helper()
+	return newTestEnvStore(t, addr, sqlitestore.Options{Now: testNow}, tweak)
+}
+
+// newTestEnvStore is newTestEnvOn with the store opened with opts.
+func newTestEnvStore(t *testing.T, addr string, opts sqlitestore.Options, tweak func(*Config)) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
-	st, reopen := openTestStore(t, dir)
+	st, reopen := openTestStore(t, dir, opts)
 	accts, err := auth.OpenAccountsWith(dir, auth.Options{
 		Hash:         auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 		FailureDelay: -1,

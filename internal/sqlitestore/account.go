@@ -39,12 +39,15 @@ var errNotFound = errors.New("not found")
 
 // mailboxColumns is what scanMailbox reads.
 const mailboxColumns = `id, name, uidvalidity, uidnext, highestmodseq, special_use,
-	messages, unseen, deleted, size, pruned_below,
+	messages, unseen, deleted, size, pruned_below, guid, changed, created, history_from,
 	EXISTS (SELECT 1 FROM subscriptions s WHERE s.name = mailboxes.name)`
 
 type mailboxRow struct {
 	store.MailboxStatus
 	prunedBelow store.ModSeq
+	// historyFrom: flag changes to messages whose modseq is at or below it
+	// record the flags they replace (flag_history).
+	historyFrom store.ModSeq
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -53,7 +56,7 @@ func scanMailbox(r scanner) (mailboxRow, error) {
 	var m mailboxRow
 	var special string
 	err := r.Scan(&m.ID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &special,
-		&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.prunedBelow, &m.Subscribed)
+		&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.prunedBelow, &m.GUID, &m.Changed, &m.Created, &m.historyFrom, &m.Subscribed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, errNotFound
 	}

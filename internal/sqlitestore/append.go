@@ -25,10 +25,12 @@ type preparedMessage struct {
 	inline       []byte // the body, when stored in the bodies table
 
 	// Set by a Replica only: the UID to use (0: the next), and the
-	// SAVEDATE and object ids to keep (zero: now, new).
+	// SAVEDATE and object ids to keep (zero: now, new), and the local
+	// modseq the message gets (0: the transaction's).
 	uid               store.UID
 	saveDate          time.Time
 	emailID, threadID string
+	modseq            store.ModSeq
 }
 
 // allSystemFlags masks the defined store.SystemFlags bits.
@@ -58,7 +60,8 @@ func splitKeywords(s string) []string {
 // over the size limit fails the whole call with store.ErrTooBig.
 func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.NewMessage) (store.AppendResult, error) {
 	var res store.AppendResult
-	if _, err := lookupID(ctx, a.u.r, id); err != nil {
+	target, err := lookupID(ctx, a.u.r, id)
+	if err != nil {
 		return res, err
 	}
 	prepared := make([]preparedMessage, len(msgs))
@@ -75,10 +78,11 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 	// keep blob collection away until then.
 	a.u.gcMu.RLock()
 	defer a.u.gcMu.RUnlock()
+	// Failures name the mailbox, for the logs of whoever reports them.
 	if err := a.u.prepareBodies(prepared, bodies); err != nil {
-		return res, err
+		return res, fmt.Errorf("mailbox %q: %w", target.Name, err)
 	}
-	err := a.u.write(ctx, func(t *writeTx) error {
+	err = a.u.write(ctx, func(t *writeTx) error {
 		mb, err := t.mailbox(id)
 		if err != nil {
 			return err
@@ -88,7 +92,7 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 		return err
 	})
 	if err != nil {
-		return store.AppendResult{}, err
+		return store.AppendResult{}, fmt.Errorf("mailbox %q: %w", target.Name, err)
 	}
 	return res, nil
 }
@@ -107,7 +111,7 @@ func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) e
 		p, err := u.prepareBody(&prepared[i], bodyReader{r: body, budget: &budget})
 		if err != nil {
 			u.blobs.Abort(pending)
-			return fmt.Errorf("append message %d: %w", i+1, err)
+			return storageErr(fmt.Errorf("append message %d: %w", i+1, err))
 		}
 		if p != nil {
 			pending = append(pending, p)
@@ -117,7 +121,7 @@ func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) e
 	// that references them; inline bodies are durable with the commit.
 	if len(pending) > 0 {
 		if err := u.blobs.Commit(pending); err != nil {
-			return fmt.Errorf("append: %w", err)
+			return storageErr(fmt.Errorf("append: %w", err))
 		}
 	}
 	return nil
@@ -149,9 +153,15 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		uids[i] = store.UID(next)
 		next++
 	}
-	ms, err := t.modseq(id)
-	if err != nil {
-		return nil, 0, err
+	var ms store.ModSeq
+	for _, p := range prepared {
+		if p.modseq == 0 {
+			var err error
+			if ms, err = t.modseq(id); err != nil {
+				return nil, 0, err
+			}
+			break
+		}
 	}
 	insContent, err := t.tx.PrepareContext(t.ctx, `INSERT INTO contents
 		(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
@@ -225,7 +235,11 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			}
 		}
 		t.named = append(t.named, p.blobID) // see reclaim.go
-		entries = append(entries, entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ms})
+		e := entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ms}
+		if p.modseq != 0 {
+			e.modseq = p.modseq
+		}
+		entries = append(entries, e)
 		d.add(p.flags, p.size, 1)
 	}
 	if err := t.appendEntries(id, entries); err != nil {

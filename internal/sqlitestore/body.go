@@ -128,7 +128,7 @@ func (u *userDB) openBody(ctx context.Context, id string) (store.Blob, error) {
 	}
 	f, err := u.blobs.Open(id)
 	if err != nil {
-		return nil, err
+		return nil, storageErr(err)
 	}
 	return f, nil
 }

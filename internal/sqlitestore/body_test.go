@@ -185,8 +185,7 @@ func TestMigrateV2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE bodies`, `DROP INDEX contents_blob`,
-		`ALTER TABLE mailboxes DROP COLUMN recent_uid`, `PRAGMA user_version = 2`} {
+	for _, q := range append(undoV4, `DROP TABLE bodies`, `DROP INDEX contents_blob`, `PRAGMA user_version = 2`) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(q, err)
 		}

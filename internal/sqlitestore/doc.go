@@ -14,11 +14,15 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 5 (PRAGMA user_version = 5)
+// # Schema, version 6 (PRAGMA user_version = 6)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 1 kept flags and modseq in one row per
-// message (see migrateV1). Version 2 had no bodies table and no
+// version is refused. Version 6 added the replication columns and tables
+// (mailboxes.guid, changed and history_from, subscriptions.changed,
+// mailbox_tombstones, unsubscribed, replica_state, flag_history,
+// expunged_ids); the
+// conversion gives every existing mailbox a fresh guid. Version 1 kept
+// flags and modseq in one row per message (see migrateV1). Version 2 had no bodies table and no
 // contents_blob index: every body was a blob file; converting it only
 // creates the two, and the existing files stay where they are (a body is
 // looked up in the bodies table first, then in blobs/). Version 3 had no
@@ -34,6 +38,10 @@
 //     values at or above this one (0 for a database created at version 5
 //     or later; for a converted one, the manifest's next UIDVALIDITY when
 //     it was converted; raised when a restored database is detected).
+//   - "account_counter": the account change counter (store.AccountState);
+//     every create, rename, delete, special-use and subscription change
+//     takes the next value as its stamp (writeTx.accountChange); a peer's
+//     change keeps the peer's stamp and moves the counter past it.
 //
 // sync_state(peer, key, value): store.Replica sync state, opaque values
 // per peer and key (WITHOUT ROWID, primary key (peer, key)), written in
@@ -64,9 +72,34 @@
 //     A read-write SELECT of an IMAP4rev1 session raises it to the UIDNEXT
 //     it has seen, in a write transaction that allocates no modseq; STATUS
 //     RECENT counts the messages at or above it.
+//   - guid: the replicated id ('M' and 24 hex digits, or a peer's), unique,
+//     kept by rename; the RFC 8474 MAILBOXID.
+//   - changed: account counter of the last create, rename or special-use
+//     change; created: that of its creation here.
+//   - history_from: a flag change to a message whose modseq is at or below
+//     it records the flags it replaces in flag_history (0: none).
 //
-// subscriptions(name): subscribed names (RFC 9051 6.3.7). Names, not ids:
-// a subscription outlives the mailbox and is left alone by renames.
+// subscriptions(name, changed): subscribed names (RFC 9051 6.3.7) and the
+// account counter of the subscription. Names, not ids: a subscription
+// outlives the mailbox and is left alone by renames. unsubscribed(name,
+// changed) remembers removed subscriptions for replication.
+//
+// mailbox_tombstones(guid, name, changed): deleted mailboxes, so that a
+// replica can tell "deleted here" from "created there". Never pruned.
+//
+// replica_state(peer, guid, applied, confirmed, uidnext): store.PeerState
+// per peer node and mailbox guid ("" for the account level); written in the
+// transaction that applies the changes it covers, and only raised. The
+// lowest confirmed of a mailbox bounds PruneTombstones.
+//
+// expunged_ids(mailbox_id, uid, email_id, modseq): for a mailbox with a
+// flag history point (one that has been synced), the EMAILID each
+// expunged UID held and the expunge's modseq; pruned with the tombstones.
+//
+// flag_history(mailbox_id, uid, modseq, replaced, flags, keywords): the
+// flags (system flags, keyword set id) a message had at modseq, recorded
+// when a change at modseq replaced overwrote them; rows replaced at or
+// below every peer's confirmed point are deleted.
 //
 // contents: one row per delivered message, shared by its copies.
 //   - id: INTEGER PRIMARY KEY AUTOINCREMENT.

@@ -85,6 +85,9 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 	if err := t.saveChunks(cs); err != nil {
 		return nil, err
 	}
+	if err := t.rememberExpunged(id, gone); err != nil {
+		return nil, err
+	}
 	var contents []int64
 	for _, r := range gone {
 		rows, err := t.tx.QueryContext(t.ctx,
@@ -123,6 +126,13 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 // the two is told again of UIDs it no longer has, which VANISHED allows
 // (RFC 7162 3.2.10: UIDs the client does not have are ignored).
 func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
+	// The EMAILIDs rememberExpunged noted take this expunge's modseq.
+	for _, r := range uids {
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE expunged_ids SET modseq = ? WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq = 0`,
+			ms, id, r.Start, r.Stop); err != nil {
+			return fmt.Errorf("expunged ids: %w", err)
+		}
+	}
 	for _, r := range uids {
 		start, stop := r.Start, r.Stop
 		if start > 1 {
@@ -308,8 +318,21 @@ func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, befor
 			return err
 		}
 		before = min(before, mb.HighestModSeq)
+		// Never above what a replica still has to receive: a peer that
+		// confirmed less needs the tombstones to tell an expunge here from
+		// a message there (docs/replication.md).
+		var confirmed sql.NullInt64
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT min(confirmed) FROM replica_state WHERE guid = ?`, mb.GUID).Scan(&confirmed); err != nil {
+			return err
+		}
+		if confirmed.Valid {
+			before = min(before, store.ModSeq(confirmed.Int64))
+		}
 		if before <= mb.prunedBelow {
 			return nil
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM expunged_ids WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
+			return fmt.Errorf("prune: %w", err)
 		}
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
 			return fmt.Errorf("prune: %w", err)
@@ -317,4 +340,27 @@ func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, befor
 		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET pruned_below = ? WHERE id = ?`, before, id)
 		return err
 	})
+}
+
+// rememberExpunged notes, for a mailbox that is replicated (it has a flag
+// history point), the EMAILID of each message about to be expunged, with
+// modseq 0 until addTombstones gives it the expunge's: replication tells
+// by it whether a peer's message under a UID expunged here is the one that
+// was expunged (store.Expunged.EmailIDs).
+func (t *writeTx) rememberExpunged(id store.MailboxID, uids store.UIDSet) error {
+	if uids.Empty() {
+		return nil
+	}
+	var from int64
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT history_from FROM mailboxes WHERE id = ?`, id).Scan(&from); err != nil || from == 0 {
+		return err
+	}
+	for _, r := range uids {
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT OR REPLACE INTO expunged_ids (mailbox_id, uid, email_id, modseq)
+			SELECT m.mailbox_id, m.uid, c.email_id, 0 FROM messages m JOIN contents c ON c.id = m.content_id
+			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`, id, r.Start, r.Stop); err != nil {
+			return fmt.Errorf("expunged ids: %w", err)
+		}
+	}
+	return nil
 }

@@ -88,6 +88,9 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 					}
 					res.ModSeq = ms
 				}
+				if err := t.keepHistory(id, mb.historyFrom, *e, ms); err != nil {
+					return err
+				}
 				d.add(e.flags, 0, -1)
 				d.add(nf, 0, 1)
 				e.flags, e.kw, e.modseq = nf, nkw.id, ms
@@ -190,4 +193,20 @@ func cmpState(a, b store.MessageState) int {
 		return 1
 	}
 	return 0
+}
+
+// keepHistory records the flags entry e has before a change at modseq
+// replaced, when a replica may still need them: e's modseq is at or below
+// the mailbox's history point (a peer's sync point), so they are the
+// message's state at that point (store.Replica.FlagsAt).
+func (t *writeTx) keepHistory(id store.MailboxID, from store.ModSeq, e entry, replaced store.ModSeq) error {
+	if e.modseq > from {
+		return nil
+	}
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO flag_history (mailbox_id, uid, modseq, replaced, flags, keywords)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, e.uid, e.modseq, replaced, e.flags, e.kw)
+	if err != nil {
+		return fmt.Errorf("flag history: %w", err)
+	}
+	return nil
 }

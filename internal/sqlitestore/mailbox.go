@@ -11,23 +11,34 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// createMailbox inserts a mailbox row. UIDNEXT starts at 1 and
-// HIGHESTMODSEQ at 1 (store.ModSeq's documented start).
+// createMailbox inserts a mailbox row with a fresh replicated id and
+// UIDVALIDITY. UIDNEXT starts at 1 and HIGHESTMODSEQ at 1 (store.ModSeq's
+// documented start).
 func (t *writeTx) createMailbox(name string, special store.SpecialUse) (store.MailboxID, error) {
-	return t.createMailboxAt(name, t.uidValidity(), special)
+	return t.insertMailbox(name, special, newObjectID('M'), t.uidValidity(), 0)
 }
 
-// createMailboxAt inserts a mailbox row with the given UIDVALIDITY and
-// records the pair in the UIDVALIDITY history.
-func (t *writeTx) createMailboxAt(name string, uidValidity uint32, special store.SpecialUse) (store.MailboxID, error) {
+// insertMailbox inserts a mailbox row with the given identity, stamped
+// with an account change of at least stamp.
+func (t *writeTx) insertMailbox(name string, special store.SpecialUse, guid string, uidValidity uint32, stamp uint64) (store.MailboxID, error) {
+	changed, err := t.accountChange(stamp)
+	if err != nil {
+		return 0, err
+	}
 	var id store.MailboxID
-	err := t.tx.QueryRowContext(t.ctx,
-		`INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq, special_use) VALUES (?, ?, 1, 1, ?) RETURNING id`,
-		name, uidValidity, string(special)).Scan(&id)
+	err = t.tx.QueryRowContext(t.ctx,
+		`INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq, special_use, guid, changed, created) VALUES (?, ?, 1, 1, ?, ?, ?, ?) RETURNING id`,
+		name, uidValidity, string(special), guid, changed, changed).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}
 	return id, t.recordUIDValidity(name, uidValidity)
+}
+
+// createMailboxAt inserts a mailbox row with a fresh replicated id and the
+// given UIDVALIDITY, and records the pair in the UIDVALIDITY history.
+func (t *writeTx) createMailboxAt(name string, uidValidity uint32, special store.SpecialUse) (store.MailboxID, error) {
+	return t.insertMailbox(name, special, newObjectID('M'), uidValidity, 0)
 }
 
 // CreateMailbox creates name and any missing parents (RFC 9051 6.3.4).
@@ -91,37 +102,65 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 		} else if err != nil {
 			return err
 		}
-		rows, err := t.tx.QueryContext(t.ctx, `DELETE FROM messages WHERE mailbox_id = ? RETURNING content_id`, m.ID)
-		if err != nil {
-			return err
-		}
-		var contents []int64
-		for rows.Next() {
-			var c int64
-			if err := rows.Scan(&c); err != nil {
-				rows.Close()
-				return err
-			}
-			contents = append(contents, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if err := t.dropUnreferencedContents(contents); err != nil {
-			return err
-		}
-		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ?`, m.ID); err != nil {
-			return err
-		}
-		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM message_chunks WHERE mailbox_id = ?`, m.ID); err != nil {
-			return err
-		}
-		// Announced with no modseq: watchers look and find the mailbox gone.
-		t.touched[m.ID] = 0
-		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM mailboxes WHERE id = ?`, m.ID)
-		return err
+		return t.deleteMailbox(m, 0)
 	})
+}
+
+// deleteMailbox removes a mailbox with its messages and history, leaving
+// a mailbox tombstone stamped with an account change of at least stamp.
+func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64) error {
+	rows, err := t.tx.QueryContext(t.ctx, `DELETE FROM messages WHERE mailbox_id = ? RETURNING content_id`, m.ID)
+	if err != nil {
+		return err
+	}
+	var contents []int64
+	for rows.Next() {
+		var c int64
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return err
+		}
+		contents = append(contents, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := t.dropUnreferencedContents(contents); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		`DELETE FROM tombstones WHERE mailbox_id = ?`,
+		`DELETE FROM message_chunks WHERE mailbox_id = ?`,
+		`DELETE FROM flag_history WHERE mailbox_id = ?`,
+		`DELETE FROM expunged_ids WHERE mailbox_id = ?`,
+	} {
+		if _, err := t.tx.ExecContext(t.ctx, q, m.ID); err != nil {
+			return err
+		}
+	}
+	if err := t.mailboxTombstone(m.GUID, m.Name, stamp); err != nil {
+		return err
+	}
+	// Announced with no modseq: watchers look and find the mailbox gone.
+	t.touched[m.ID] = 0
+	_, err = t.tx.ExecContext(t.ctx, `DELETE FROM mailboxes WHERE id = ?`, m.ID)
+	return err
+}
+
+// mailboxTombstone records that mailbox guid is deleted, and forgets the
+// sync state kept for it.
+func (t *writeTx) mailboxTombstone(guid, name string, stamp uint64) error {
+	changed, err := t.accountChange(stamp)
+	if err != nil {
+		return err
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO mailbox_tombstones (guid, name, changed) VALUES (?, ?, ?)
+		ON CONFLICT (guid) DO UPDATE SET name = excluded.name, changed = excluded.changed`, guid, name, changed); err != nil {
+		return fmt.Errorf("mailbox tombstone: %w", err)
+	}
+	_, err = t.tx.ExecContext(t.ctx, `DELETE FROM replica_state WHERE guid = ?`, guid)
+	return err
 }
 
 // dropUnreferencedContents deletes the contents rows among ids that no
@@ -230,7 +269,11 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 			}
 		}
 		for _, r := range moves {
-			if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET name = ? WHERE id = ?`, r.newName, r.id); err != nil {
+			changed, err := t.accountChange(0)
+			if err != nil {
+				return err
+			}
+			if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET name = ?, changed = ? WHERE id = ?`, r.newName, changed, r.id); err != nil {
 				return err
 			}
 			// The new name now has this UIDVALIDITY too.
@@ -353,13 +396,39 @@ func (a *Account) SetSubscribed(ctx context.Context, name string, subscribed boo
 		return err
 	}
 	return a.u.write(ctx, func(t *writeTx) error {
-		q := `INSERT INTO subscriptions (name) VALUES (?) ON CONFLICT DO NOTHING`
-		if !subscribed {
-			q = `DELETE FROM subscriptions WHERE name = ?`
-		}
-		_, err := t.tx.ExecContext(t.ctx, q, cname)
-		return err
+		return t.setSubscribed(cname, subscribed, 0)
 	})
+}
+
+// setSubscribed changes a subscription, stamped with an account change of
+// at least stamp; a change already true changes nothing. A removed
+// subscription is remembered in unsubscribed, so that replicas can tell
+// "unsubscribed here" from "subscribed there".
+func (t *writeTx) setSubscribed(name string, subscribed bool, stamp uint64) error {
+	var n int
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM subscriptions WHERE name = ?`, name).Scan(&n); err != nil {
+		return err
+	}
+	if (n > 0) == subscribed {
+		return nil
+	}
+	changed, err := t.accountChange(stamp)
+	if err != nil {
+		return err
+	}
+	if subscribed {
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO subscriptions (name, changed) VALUES (?, ?)`, name, changed); err != nil {
+			return err
+		}
+		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM unsubscribed WHERE name = ?`, name)
+		return err
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM subscriptions WHERE name = ?`, name); err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO unsubscribed (name, changed) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET changed = excluded.changed`, name, changed)
+	return err
 }
 
 // Subscriptions lists subscribed names in ascending order.

@@ -114,7 +114,7 @@ func TestMigrateV3Recent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`ALTER TABLE mailboxes DROP COLUMN recent_uid`, `PRAGMA user_version = 3`} {
+	for _, q := range append(undoV6, `ALTER TABLE mailboxes DROP COLUMN recent_uid`, `PRAGMA user_version = 3`) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(q, err)
 		}

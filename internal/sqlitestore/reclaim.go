@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -225,6 +226,7 @@ func (u *userDB) reclaim(ctx context.Context, full bool, minAge time.Duration) (
 	// 3. Remove what is still a candidate and still unnamed.
 	u.gcMu.Lock()
 	defer u.gcMu.Unlock()
+	tempFreed := st.Freed
 	var files []string
 	err := u.write(ctx, func(t *writeTx) error {
 		rc.mu.Lock()
@@ -232,7 +234,6 @@ func (u *userDB) reclaim(ctx context.Context, full bool, minAge time.Duration) (
 		for id := range rc.candidates {
 			ids = append(ids, id)
 		}
-		rc.candidates = nil
 		rc.mu.Unlock()
 		files = files[:0]
 		for _, id := range ids {
@@ -246,18 +247,25 @@ func (u *userDB) reclaim(ctx context.Context, full bool, minAge time.Duration) (
 			}
 			var n int64
 			err := t.tx.QueryRowContext(t.ctx, `DELETE FROM bodies WHERE id = ? RETURNING length(data)`, id).Scan(&n)
-			if err == nil {
+			switch {
+			case err == nil:
 				st.Bodies++
 				st.Freed += n
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("reclaim: %w", err)
 			}
 			files = append(files, id)
 		}
 		return nil
 	})
 	if err != nil {
+		st = ReclaimStats{Freed: tempFreed} // the deletions were rolled back
 		requeue()
 		return st, err
 	}
+	rc.mu.Lock()
+	rc.candidates = nil
+	rc.mu.Unlock()
 	removed, young, freed, err := u.blobs.Remove(files, minAge)
 	st.Bodies += removed
 	st.Freed += freed
@@ -334,12 +342,18 @@ func (u *userDB) startReclaim(every, minAge time.Duration) {
 		defer close(rc.done)
 		full := time.NewTimer(every)
 		defer full.Stop()
+		// retry fires when a pass kept files too young to remove (or
+		// failed): they are queued, and no commit may come to wake us.
+		retry := time.NewTimer(time.Hour)
+		retry.Stop()
+		defer retry.Stop()
 		for {
 			doFull := false
 			select {
 			case <-ctx.Done():
 				return
 			case <-rc.wake:
+			case <-retry.C:
 			case <-full.C:
 				doFull = true
 				full.Reset(fullReclaimEvery)
@@ -350,7 +364,10 @@ func (u *userDB) startReclaim(every, minAge time.Duration) {
 			case <-time.After(every):
 			}
 			// Errors leave the candidates queued for the next pass.
-			u.reclaim(ctx, doFull, minAge)
+			st, err := u.reclaim(ctx, doFull, minAge)
+			if st.Kept > 0 || err != nil {
+				retry.Reset(max(minAge, every))
+			}
 		}
 	}()
 }

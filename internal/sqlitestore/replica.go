@@ -173,11 +173,17 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 	if len(b.State) > 0 && b.Peer == "" {
 		return res, fmt.Errorf("sync state without a peer: %w", store.ErrCannot)
 	}
-	if id == 0 && (len(b.Append) > 0 || len(b.Flags) > 0 || !b.Expunge.Empty() || b.UIDNext != 0) {
+	if id == 0 && (len(b.Append) > 0 || len(b.Flags) > 0 || !b.Expunge.Empty() || b.UIDNext != 0 ||
+		len(b.Expunges) > 0 || b.HighestModSeq != 0 || b.KeepHistory || b.Sync != nil) {
 		return res, fmt.Errorf("changes without a mailbox: %w", store.ErrNoMailbox)
 	}
 	if err := checkUIDs(b.Expunge); err != nil {
 		return res, err
+	}
+	for _, e := range b.Expunges {
+		if err := checkUIDs(e.UIDs); err != nil {
+			return res, err
+		}
 	}
 	prepared := make([]preparedMessage, len(b.Append))
 	bodies := make([]io.Reader, len(b.Append))
@@ -226,46 +232,7 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 				}
 			}
 		}
-		if res.Appended, _, err = t.insertMessages(mb, prepared); err != nil {
-			return err
-		}
-		if err := t.replaceFlags(id, flags); err != nil {
-			return err
-		}
-		if !b.Expunge.Empty() {
-			gone, err := t.removeMessages(id, b.Expunge, 0)
-			if err != nil {
-				return err
-			}
-			if !gone.Empty() {
-				ms, err := t.modseq(id)
-				if err != nil {
-					return err
-				}
-				if err := t.addTombstones(id, gone, ms); err != nil {
-					return err
-				}
-				res.Expunged = gone
-			}
-		}
-		if b.UIDNext != 0 {
-			// UIDNEXT is part of what sessions show: a raise gets a
-			// modseq so that it is published.
-			var cur store.UID
-			if err := t.tx.QueryRowContext(t.ctx, `SELECT uidnext FROM mailboxes WHERE id = ?`, id).Scan(&cur); err != nil {
-				return err
-			}
-			if b.UIDNext > cur {
-				if _, err := t.modseq(id); err != nil {
-					return err
-				}
-				if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, b.UIDNext, id); err != nil {
-					return err
-				}
-			}
-		}
-		res.ModSeq = t.touched[id]
-		return nil
+		return t.apply(mb, b, prepared, flags, &res)
 	})
 	if err != nil {
 		return store.ApplyResult{}, err
@@ -311,6 +278,7 @@ type stateChange struct {
 	uid      store.UID
 	flags    store.SystemFlags
 	keywords string
+	modseq   store.ModSeq // the peer's modseq, 0: none
 }
 
 // normalizeStates checks and normalizes the flags of a batch, ascending
@@ -325,7 +293,7 @@ func normalizeStates(in []store.MessageState) ([]stateChange, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, stateChange{uid: m.UID, flags: sys, keywords: kw})
+		out = append(out, stateChange{uid: m.UID, flags: sys, keywords: kw, modseq: m.ModSeq})
 	}
 	slices.SortStableFunc(out, func(a, b stateChange) int { return int(int64(a.uid) - int64(b.uid)) })
 	for i := len(out) - 1; i > 0; i-- {
@@ -334,54 +302,6 @@ func normalizeStates(in []store.MessageState) ([]stateChange, error) {
 		}
 	}
 	return out, nil
-}
-
-// replaceFlags gives each listed message exactly its listed flags; those
-// that already have them, and UIDs that do not exist, are left alone.
-func (t *writeTx) replaceFlags(id store.MailboxID, changes []stateChange) error {
-	if len(changes) == 0 {
-		return nil
-	}
-	var set store.UIDSet
-	for _, c := range changes {
-		set.Add(c.uid)
-	}
-	cs, err := loadChunks(t, id, set)
-	if err != nil {
-		return err
-	}
-	var d counterDelta
-	i := 0
-	for _, c := range cs {
-		for j := range c.entries {
-			e := &c.entries[j]
-			for i < len(changes) && changes[i].uid < e.uid {
-				i++
-			}
-			if i == len(changes) || changes[i].uid != e.uid {
-				continue
-			}
-			kw, err := t.kwSetFor(changes[i].keywords)
-			if err != nil {
-				return err
-			}
-			if e.flags == changes[i].flags && e.kw == kw {
-				continue
-			}
-			ms, err := t.modseq(id)
-			if err != nil {
-				return err
-			}
-			d.add(e.flags, 0, -1)
-			d.add(changes[i].flags, 0, 1)
-			e.flags, e.kw, e.modseq = changes[i].flags, kw, ms
-			c.dirty = true
-		}
-	}
-	if err := t.saveChunks(cs); err != nil {
-		return err
-	}
-	return t.applyCounters(id, d)
 }
 
 // writeSyncState upserts (or, for nil values, deletes) peer's keys.

@@ -115,8 +115,8 @@ func TestReplicaUpgradeFromV4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
-		`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`, `PRAGMA user_version = 4`} {
+	for _, q := range append(undoV6, `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
+		`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`, `PRAGMA user_version = 4`) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 5
+const schemaVersion = 6
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -112,6 +112,60 @@ func migrateV3Recent(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
+// schemaV6Replication is what schema version 6 added for replication
+// between servers (see the package doc): a replicated id per mailbox, the
+// account-level change log (a counter, mailbox tombstones, subscription
+// changes), per-peer sync state, and the flag history kept for conflict
+// merges. Existing mailboxes get a fresh replicated id.
+const schemaV6Replication = `
+ALTER TABLE mailboxes ADD COLUMN guid TEXT NOT NULL DEFAULT '';
+ALTER TABLE mailboxes ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN history_from INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET guid = 'M' || lower(hex(randomblob(12)));
+CREATE UNIQUE INDEX mailboxes_guid ON mailboxes (guid);
+
+ALTER TABLE subscriptions ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE mailbox_tombstones (
+	guid    TEXT PRIMARY KEY,
+	name    TEXT NOT NULL,
+	changed INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE unsubscribed (
+	name    TEXT PRIMARY KEY,
+	changed INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE replica_state (
+	peer    TEXT NOT NULL,
+	guid    TEXT NOT NULL,
+	applied INTEGER NOT NULL,
+	confirmed INTEGER NOT NULL,
+	uidnext INTEGER NOT NULL,
+	PRIMARY KEY (peer, guid)
+) WITHOUT ROWID;
+
+CREATE TABLE expunged_ids (
+	mailbox_id INTEGER NOT NULL,
+	uid        INTEGER NOT NULL,
+	email_id   TEXT NOT NULL,
+	modseq     INTEGER NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+
+CREATE TABLE flag_history (
+	mailbox_id INTEGER NOT NULL,
+	uid        INTEGER NOT NULL,
+	modseq     INTEGER NOT NULL,
+	replaced   INTEGER NOT NULL,
+	flags      INTEGER NOT NULL,
+	keywords   INTEGER NOT NULL,
+	PRIMARY KEY (mailbox_id, uid, modseq)
+) WITHOUT ROWID;
+`
+
 // schemaV2Messages is the part of the schema version 2 changed.
 const schemaV2Messages = `
 CREATE TABLE messages (
@@ -164,7 +218,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -187,6 +241,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	case 4:
 		if _, err := tx.ExecContext(ctx, schemaV5Replica); err != nil {
 			return fmt.Errorf("convert schema version 4: %w", err)
+		}
+		fallthrough
+	case 5:
+		// Version 6 only adds tables and columns.
+		if _, err := tx.ExecContext(ctx, schemaV6Replication); err != nil {
+			return fmt.Errorf("convert schema version 5: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

@@ -48,6 +48,10 @@ type Options struct {
 	// message appended without one; nil means time.Now. Tests set it so
 	// that what they check does not depend on the day they run.
 	Now func() time.Time
+	// Fault is handed to each user's blob store (blob.Store.Fault): called
+	// before each blob fsync ("sync") and blob open for reading ("read"),
+	// it can fail them. For tests of I/O failures only; nil in a server.
+	Fault func(op, path string) error
 }
 
 func (o Options) reclaimMinAge() time.Duration {

@@ -63,25 +63,25 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	}
 	tx, err := u.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return storageErr(fmt.Errorf("begin: %w", err))
 	}
 	t := &writeTx{ctx: ctx, u: u, tx: tx, touched: make(map[store.MailboxID]store.ModSeq), man: u.man,
 		newKW: make(map[string]kwSetID)}
 	if err := fn(t); err != nil {
 		tx.Rollback()
-		return err
+		return storageErr(err)
 	}
 	if t.manDirty {
 		if err := writeManifest(u.dir, t.man); err != nil {
 			tx.Rollback()
-			return err
+			return storageErr(err)
 		}
 	}
 	if t.manDirty || t.manFresh {
 		u.man = t.man
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return storageErr(fmt.Errorf("commit: %w", err))
 	}
 	if t.newDBFloor != 0 {
 		u.dbFloor = t.newDBFloor
@@ -102,16 +102,26 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 // modseq returns the modseq this transaction gives to changes in mailbox
 // id: HIGHESTMODSEQ+1, allocated on first use and then reused for every
 // change the transaction makes there (RFC 7162 3.1.1; one STORE is one
-// modseq). It is the only place modseqs are allocated. Callers call it only
-// once they know something changes, so a no-op allocates nothing. A
-// Replica batch may ask for more than HIGHESTMODSEQ+1 (t.atLeast).
+// modseq). Callers call it only once they know something changes, so a
+// no-op allocates nothing. A Replica batch may ask for more than
+// HIGHESTMODSEQ+1 (t.atLeast).
 func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 	if m, ok := t.touched[id]; ok {
 		return m, nil
 	}
+	return t.newModseq(id, t.atLeast)
+}
+
+// newModseq allocates a fresh modseq in mailbox id: max(HIGHESTMODSEQ+1,
+// atLeast). It is the only place modseqs are allocated. Local changes pass
+// atLeast 0; changes replicated from a peer pass the peer's modseq, so a
+// replica that only receives keeps its source's modseqs, and every new
+// modseq is still above every one a client has seen here (the "nothing
+// changed since M" test of QRESYNC stays exact).
+func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
 	var m uint64
 	err := t.tx.QueryRowContext(t.ctx,
-		`UPDATE mailboxes SET highestmodseq = max(highestmodseq + 1, ?) WHERE id = ? RETURNING highestmodseq`, t.atLeast, id).Scan(&m)
+		`UPDATE mailboxes SET highestmodseq = max(highestmodseq + 1, ?) WHERE id = ? RETURNING highestmodseq`, uint64(atLeast), id).Scan(&m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 	}
@@ -123,6 +133,25 @@ func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 	}
 	t.touched[id] = store.ModSeq(m)
 	return store.ModSeq(m), nil
+}
+
+// accountChange allocates the stamp of a mailbox create, rename, delete,
+// special-use or subscription change: the next value of the account
+// change counter for a local change; for a peer's change (stamp non-zero)
+// the peer's own stamp, kept as it is so that stamps order changes the
+// same way on every replica, while the counter moves past it (a Lamport
+// clock: a change made after seeing another gets a larger stamp).
+func (t *writeTx) accountChange(stamp uint64) (uint64, error) {
+	var c uint64
+	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('account_counter', max(1, ?))
+		ON CONFLICT (key) DO UPDATE SET value = max(value + 1, ?) RETURNING value`, stamp, stamp).Scan(&c)
+	if err != nil {
+		return 0, fmt.Errorf("account counter: %w", err)
+	}
+	if stamp != 0 {
+		return stamp, nil
+	}
+	return c, nil
 }
 
 // ensureFloor keeps the durable floor above modseq m: the manifest's

@@ -83,6 +83,7 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 	if err != nil {
 		return nil, err
 	}
+	blobs.Fault = opts.Fault
 	path := filepath.Join(dir, "meta.db")
 	// The database holds message bodies: create it 0600 before SQLite
 	// does (with the umask's 0644); SQLite gives its -wal and -shm files

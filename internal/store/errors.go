@@ -16,6 +16,16 @@ var (
 	ErrTooBig         = errors.New("message exceeds size limit") // TOOBIG
 	ErrInvalidKeyword = errors.New("invalid keyword")            // BAD
 	ErrOverQuota      = errors.New("over quota")                 // OVERQUOTA
+	// ErrNoSpace means the storage under the store is full (a disk with no
+	// space left, a filesystem quota, a database that cannot grow). The
+	// change was not made, nothing stored was damaged, and the same call
+	// can succeed once space returns: a temporary failure, not the user's
+	// quota (ErrOverQuota).
+	ErrNoSpace = errors.New("mail storage full")
+	// ErrIO means the storage under the store failed a read, write or
+	// sync (an I/O error from the disk). A write that fails with it was
+	// not made; the operation may succeed if retried.
+	ErrIO = errors.New("mail storage I/O error")
 	// ErrUserDeleted is returned by a handle whose user's store was deleted
 	// while it was open (by another process, such as `tidemark user del`):
 	// the handle must not be used again, and the session holding it ends.

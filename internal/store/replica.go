@@ -55,6 +55,36 @@ type Replica interface {
 
 	// SyncState returns every key and value stored for peer.
 	SyncState(ctx context.Context, peer string) (map[string][]byte, error)
+
+	// Replication between servers (see "Replication" below) adds:
+
+	// AccountState returns mailboxes, mailbox tombstones, subscriptions and
+	// the account change counter, read in one transaction.
+	AccountState(ctx context.Context) (AccountState, error)
+	// ApplyAccount applies peer changes in order in one transaction, each
+	// at max(counter+1, Stamp), and records state (when not nil) as the
+	// account-level PeerState of peer. A change already true allocates no
+	// counter value.
+	ApplyAccount(ctx context.Context, ops []AccountOp, peer string, state *PeerState) (AccountApplyResult, error)
+	// MailboxByGUID looks a mailbox up by its replicated id (ErrNoMailbox).
+	MailboxByGUID(ctx context.Context, guid string) (MailboxInfo, error)
+	// FlagsAt returns, for the messages of uids changed after modseq at,
+	// the flags they had at at, when the flag history holds them.
+	FlagsAt(ctx context.Context, id MailboxID, uids UIDSet, at ModSeq) (map[UID]Flags, error)
+	// Tombstones returns the expunges recorded at a modseq above since,
+	// ascending by modseq (complete only when since is at or above the
+	// mailbox's PrunedBelow).
+	Tombstones(ctx context.Context, id MailboxID, since ModSeq) ([]Expunged, error)
+	// PeerStates returns the replication state recorded for peer, by
+	// mailbox GUID ("" for the account level).
+	PeerStates(ctx context.Context, peer string) (map[string]PeerState, error)
+	// SetPeerState records state for peer and a mailbox GUID ("" for the
+	// account level), raising each field only.
+	SetPeerState(ctx context.Context, peer, guid string, ps PeerState) error
+	// ForgetPeer drops every replication state recorded for peer: it no
+	// longer holds back tombstone pruning, and a later sync with it starts
+	// over (comparing UID lists where history is gone).
+	ForgetPeer(ctx context.Context, peer string) error
 }
 
 // Batch is one transaction of a Replica: appends, then flag changes, then
@@ -65,9 +95,10 @@ type Batch struct {
 	// (ErrInvalidUID otherwise), so UIDs are never reused. Messages without
 	// one get the next UID.
 	Append []ReplicaMessage
-	// Flags replaces the flags of existing messages (MessageState.ModSeq is
-	// ignored). A message whose flags already are those is left alone, and
-	// UIDs that do not exist are ignored.
+	// Flags replaces the flags of existing messages. A message whose flags
+	// already are those is left alone, and UIDs that do not exist are
+	// ignored. MessageState.ModSeq is the peer's modseq of the change (0:
+	// none, see ModSeq).
 	Flags []MessageState
 	// Expunge removes the messages of the set that exist, leaving
 	// tombstones.
@@ -79,7 +110,32 @@ type Batch struct {
 	// batch's changes: they get max(HIGHESTMODSEQ+1, ModSeq), so a copy
 	// can stay at or above its source's modseqs. A batch that changes
 	// nothing allocates no modseq.
+	//
+	// Changes that carry their own peer modseq (ReplicaMessage.ModSeq,
+	// MessageState.ModSeq in Flags, Expunged.ModSeq) are grouped by it:
+	// each distinct value, in ascending order, gets its own local modseq
+	// max(HIGHESTMODSEQ+1, value), so a replica that only receives ends
+	// with its source's modseqs exactly. Changes without one share the
+	// group of ModSeq.
 	ModSeq ModSeq
+
+	// Expunges are expunges made on a peer, each at its modseq. UIDs this
+	// mailbox never used (at or above UIDNEXT) get tombstones too, so that
+	// a client that saw them on the peer learns they vanished.
+	Expunges []Expunged
+	// UnchangedSince, when non-zero, keeps Flags off messages whose local
+	// modseq is greater (a local change made after the caller looked);
+	// they are reported in ApplyResult.Modified.
+	UnchangedSince ModSeq
+	// HighestModSeq raises the mailbox's HIGHESTMODSEQ to at least this
+	// (0: no change).
+	HighestModSeq ModSeq
+	// KeepHistory raises the modseq at or below which replaced flags are
+	// kept (see Replica.FlagsAt) to the HIGHESTMODSEQ this batch ends at.
+	KeepHistory bool
+	// Sync, when not nil, is recorded as Peer's PeerState for this
+	// mailbox, provided the whole batch applied (Modified is empty).
+	Sync *PeerState
 
 	// Peer names whose sync state this batch writes (a source URL, a peer
 	// replica id). State maps keys to new values; a nil value deletes the
@@ -91,6 +147,9 @@ type Batch struct {
 // ReplicaMessage is one message appended by a Replica.
 type ReplicaMessage struct {
 	UID UID // 0: the next UID
+	// ModSeq is the message's modseq on the peer (see Batch.ModSeq); 0:
+	// none.
+	ModSeq ModSeq
 	// Body yields the bytes. When nil, ContentHash must name bytes the
 	// store holds (HasContent), and they are not read again.
 	Body io.Reader
@@ -112,6 +171,12 @@ type ApplyResult struct {
 	ModSeq      ModSeq // 0 when nothing changed
 	Appended    []UID  // Appended[i] is the UID of Batch.Append[i]
 	Expunged    UIDSet // the UIDs that existed and were removed
+	// Before and After are HIGHESTMODSEQ when the transaction began and
+	// when it ended; UIDNext is UIDNEXT after it.
+	Before, After ModSeq
+	UIDNext       UID
+	// Modified lists the Flags not applied because of UnchangedSince.
+	Modified UIDSet
 }
 
 // ErrUIDValidityUsed means a UIDVALIDITY was asked for that the store
@@ -121,3 +186,141 @@ var ErrUIDValidityUsed = errors.New("UIDVALIDITY may have been used for this nam
 // ErrContentMismatch means a message's bytes did not hash to its
 // ContentHash, or a body-less message named content the store lacks.
 var ErrContentMismatch = errors.New("content does not match its hash")
+
+// # Replication
+//
+// Replication between servers (docs/replication.md) reaches a user's mail
+// through Replica and Account only, so that it works on every backend.
+// What a backend must provide for it:
+//
+//   - A replicated mailbox id (MailboxInfo.GUID), created once, carried by
+//     rename, served as the RFC 8474 MAILBOXID.
+//   - An account change counter: every CREATE, RENAME, DELETE, special-use
+//     change and (un)subscription takes counter+1 as its stamp
+//     (MailboxInfo.Changed, MailboxTombstone.Changed,
+//     Subscription.Changed); a deleted mailbox leaves a MailboxTombstone.
+//     The counter only grows.
+//   - Apply with peer modseqs (Batch.ModSeq): changes applied at
+//     max(HIGHESTMODSEQ+1, the peer's modseq); a change already true
+//     locally allocates nothing.
+//   - Flag history: once KeepHistory has been raised to M for a mailbox, a
+//     flag change to a message whose modseq was <= M records the flags it
+//     replaced, so FlagsAt can tell the state at a past sync point and
+//     concurrent changes merge per flag.
+//   - Per-peer sync state (PeerState) written in the same transaction as
+//     the changes it covers, and tombstones never pruned above the lowest
+//     point a peer confirmed.
+
+// ErrUIDClash is returned by Apply when a message is to be appended at a
+// UID the mailbox has already used for something else.
+var ErrUIDClash = errors.New("UID already used")
+
+// AccountState is a user's account-level state.
+type AccountState struct {
+	Counter       uint64 // the account change counter now
+	Mailboxes     []MailboxInfo
+	Deleted       []MailboxTombstone
+	Subscriptions []Subscription // current and removed subscriptions
+}
+
+// MailboxTombstone records a deleted mailbox.
+type MailboxTombstone struct {
+	GUID    string
+	Name    string // its name when deleted
+	Changed uint64 // account counter of the deletion
+}
+
+// Subscription is the last change to one subscribed name.
+type Subscription struct {
+	Name       string
+	Subscribed bool
+	Changed    uint64
+}
+
+// AccountOpKind says what an AccountOp does.
+type AccountOpKind uint8
+
+const (
+	// OpCreate creates mailbox GUID named Name with UIDValidity and
+	// SpecialUse; parents are not created. Nothing happens when the GUID
+	// exists.
+	OpCreate AccountOpKind = iota + 1
+	// OpRename renames mailbox GUID (only it, not its children) to Name.
+	OpRename
+	// OpSpecialUse sets mailbox GUID's special-use to SpecialUse.
+	OpSpecialUse
+	// OpDelete deletes mailbox GUID and its messages, leaving a mailbox
+	// tombstone (recorded even when the mailbox is not here).
+	OpDelete
+	// OpSubscribe and OpUnsubscribe change the subscription of Name.
+	OpSubscribe
+	OpUnsubscribe
+	// OpAdopt gives mailbox GUID, which must hold no message, the identity
+	// NewGUID and UIDValidity, with UIDNEXT 1 and no expunge history: the
+	// same mailbox created independently on two replicas (INBOX) becomes
+	// one.
+	OpAdopt
+)
+
+// AccountOp is one account-level change made on a peer.
+type AccountOp struct {
+	Kind        AccountOpKind
+	GUID        string
+	NewGUID     string // OpAdopt
+	Name        string
+	UIDValidity uint32
+	SpecialUse  SpecialUse
+	// Stamp is the change's counter on the peer; it is applied here at
+	// max(counter+1, Stamp), so stamps order changes across replicas.
+	Stamp uint64
+	// HighestModSeq (OpCreate) starts the new mailbox's HIGHESTMODSEQ at
+	// least this high: a mailbox created again under a GUID a peer has
+	// synced must not reuse modseqs the peer has recorded.
+	HighestModSeq ModSeq
+}
+
+// AccountApplyResult reports an ApplyAccount: the account counter when
+// the transaction began and when it ended.
+type AccountApplyResult struct {
+	Before, After uint64
+}
+
+// PeerState is what one replica knows about its sync with a peer, for one
+// mailbox (by GUID) or, under the empty GUID, for the account level.
+type PeerState struct {
+	// Applied is the peer's modseq (account counter) up to which the
+	// peer's changes are applied here.
+	Applied ModSeq
+	// Confirmed is the local modseq (account counter) up to which the peer
+	// holds this replica's changes. Tombstones and flag history are kept
+	// above it.
+	Confirmed ModSeq
+	// UIDNext is the UIDNEXT both sides had when they last converged:
+	// messages at or above it are new since.
+	UIDNext UID
+}
+
+// Expunged is a set of UIDs expunged on a peer at one modseq.
+type Expunged struct {
+	UIDs   UIDSet
+	ModSeq ModSeq
+	// EmailIDs names, where known, the message (RFC 8474 EMAILID) each UID
+	// held, so that a replica can tell "this message was expunged" from
+	// "another message had this UID". Replica.Tombstones fills it for
+	// mailboxes that have been synced; Apply records what it is given for
+	// UIDs the mailbox never used.
+	EmailIDs map[UID]string
+}
+
+// Split tells new messages from changed ones in Changes: given the
+// mailbox's UIDNEXT at the modseq the changes start from, messages at or
+// above it arrived since (UIDs only grow), the others were there and
+// changed. Both keep ascending UID order.
+func (c Changes) Split(uidNextThen UID) (added, changed []MessageState) {
+	for i, m := range c.Changed {
+		if m.UID >= uidNextThen {
+			return c.Changed[i:], c.Changed[:i]
+		}
+	}
+	return nil, c.Changed
+}

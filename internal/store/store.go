@@ -93,6 +93,15 @@ type MailboxInfo struct {
 	HighestModSeq ModSeq
 	SpecialUse    SpecialUse
 	Subscribed    bool
+	// GUID is the mailbox's replicated id: created once with the mailbox,
+	// carried by rename, the same on every replica of the user. It is the
+	// RFC 8474 MAILBOXID.
+	GUID string
+	// Changed is the account change counter (AccountState.Counter) of the
+	// mailbox's last create, rename or special-use change; Created that of
+	// its creation here (a mailbox created again by replication after a
+	// delete is newer than that delete).
+	Changed, Created uint64
 }
 
 // MailboxStatus is the data behind STATUS, kept exact by the transactions

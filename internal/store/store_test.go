@@ -134,6 +134,24 @@ func TestHub(t *testing.T) {
 	}
 }
 
+func TestChangesSplit(t *testing.T) {
+	ch := Changes{Changed: []MessageState{{UID: 2}, {UID: 5}, {UID: 7}, {UID: 9}}}
+	for _, tc := range []struct {
+		next         UID
+		added, chged int
+	}{{1, 4, 0}, {5, 3, 1}, {6, 2, 2}, {10, 0, 4}} {
+		a, c := ch.Split(tc.next)
+		if len(a) != tc.added || len(c) != tc.chged {
+			t.Errorf("Split(%d) = %v, %v", tc.next, a, c)
+		}
+		for _, m := range a {
+			if m.UID < tc.next {
+				t.Errorf("Split(%d): %d counted new", tc.next, m.UID)
+			}
+		}
+	}
+}
+
 // A repeated or late notification (a modseq not above the highest one
 // published) wakes nobody and leaves the generation alone; zero always
 // wakes.

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/tidemark-mail/tidemark/internal/config"
+	"github.com/tidemark-mail/tidemark/internal/replica"
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/tlscert"
+)
+
+// replicationAuth builds how this server and its peers authenticate each
+// other from [replication] and [tls]: the shared secret, and for mutual
+// TLS the CA that signs every replica's certificate.
+func replicationAuth(cfg *config.Config, certs *tlscert.Reloader) (replica.Auth, error) {
+	r := cfg.Replication
+	var a replica.Auth
+	if r.SecretFile != "" {
+		b, err := os.ReadFile(r.SecretFile)
+		if err != nil {
+			return a, err
+		}
+		a.Secret = []byte(strings.TrimSpace(string(b)))
+		if len(a.Secret) < 16 {
+			return a, fmt.Errorf("%s: the secret must be at least 16 bytes", r.SecretFile)
+		}
+	}
+	tc := certs.TLSConfig()
+	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return certs.Certificate(), nil }
+	if r.CAFile != "" {
+		pem, err := os.ReadFile(r.CAFile)
+		if err != nil {
+			return a, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return a, fmt.Errorf("%s: no certificate found", r.CAFile)
+		}
+		tc.RootCAs, tc.ClientCAs = pool, pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	if a.Secret == nil && r.CAFile == "" {
+		return a, errors.New("replication needs secret_file or ca_file")
+	}
+	a.TLS = tc
+	return a, nil
+}
+
+// replication is the running replication of a server: its listener and
+// one pusher per peer.
+type replication struct {
+	local   *replica.Local
+	server  *replica.Server
+	pushers []*replica.Pusher
+}
+
+// startReplication prepares replication for serve. The returned store is
+// what IMAP and LMTP must use: it reports their commits to the pushers.
+// Listening starts with the other listeners (ln is nil when none is
+// configured); pushers start with run.
+func startReplication(cfg *config.Config, st store.Store, certs *tlscert.Reloader, log *slog.Logger) (*replication, store.Store, net.Listener, error) {
+	rc := cfg.Replication
+	if rc.Listen == "" && len(rc.Peers) == 0 {
+		return nil, st, nil, nil
+	}
+	auth, err := replicationAuth(cfg, certs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	node, err := replica.NodeID(cfg.DataDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r := &replication{local: &replica.Local{Store: st, NodeID: node}}
+	for _, peer := range rc.Peers {
+		r.pushers = append(r.pushers, &replica.Pusher{Local: r.local, Addr: peer, Auth: auth,
+			FullEvery: rc.FullSyncInterval.D(), Logger: log.With("peer", peer)})
+	}
+	changed := func(user string) {
+		for _, p := range r.pushers {
+			p.Changed(user)
+		}
+	}
+	var ln net.Listener
+	if rc.Listen != "" {
+		if ln, err = net.Listen("tcp", rc.Listen); err != nil {
+			return nil, nil, nil, fmt.Errorf("replication listener: %w", err)
+		}
+		log.Info("listening", "proto", "replication", "addr", ln.Addr().String(), "node", node)
+		// Changes a peer made here travel on to the other peers.
+		r.server = &replica.Server{Local: r.local, Auth: auth, Logger: log, OnApplied: changed}
+	}
+	return r, replica.Notify(st, changed), ln, nil
+}
+
+// run pushes to every peer until ctx ends.
+func (r *replication) run(ctx context.Context, wg *sync.WaitGroup) {
+	for _, p := range r.pushers {
+		wg.Go(func() { p.Run(ctx) })
+	}
+}

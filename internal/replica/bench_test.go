@@ -1,0 +1,176 @@
+package replica
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Replication figures (docs/benchmarks.md). They run only with -bench:
+//
+//	go test -run '^$' -bench 'Replica' -benchtime 1x ./internal/replica
+//
+// TIDEMARK_REPLICA_BENCH_N sets the size of the initial sync (default
+// 10,000 messages).
+
+func benchN() int {
+	if s := os.Getenv("TIDEMARK_REPLICA_BENCH_N"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil {
+			return n
+		}
+	}
+	return 10000
+}
+
+func benchBody(i int) string {
+	return fmt.Sprintf("From: a%d@example.org\r\nTo: b@example.org\r\nSubject: message %d\r\nMessage-ID: <%d@bench>\r\n\r\n%s\r\n",
+		i, i, i, strings.Repeat("body text of a typical message. ", 60))
+}
+
+// BenchmarkReplicaInitialSync: a user with N messages (appended in batches
+// of 100, as tidemark import does, timed too) replicated to an empty
+// server over the TLS transport.
+func BenchmarkReplicaInitialSync(b *testing.B) {
+	n := benchN()
+	for range b.N {
+		a, c := newNode(b, "a"), newNode(b, "b")
+		addr := serve(b, c, "0123456789abcdef")
+		acct := a.acct("u")
+		in, _ := acct.Mailbox(ctx, "INBOX")
+		start := time.Now()
+		for i := 0; i < n; i += 100 {
+			var msgs []store.NewMessage
+			for j := i; j < min(i+100, n); j++ {
+				msgs = append(msgs, store.NewMessage{Body: strings.NewReader(benchBody(j))})
+			}
+			if _, err := acct.Append(ctx, in.ID, msgs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		importTime := time.Since(start)
+		cl := dial(b, a, addr, "0123456789abcdef")
+		start = time.Now()
+		st, err := Sync(ctx, a.side, cl, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		syncTime := time.Since(start)
+		r, w := cl.Bytes()
+		if st.Appends != n {
+			b.Fatalf("stats %+v", st)
+		}
+		b.ReportMetric(float64(n)/importTime.Seconds(), "append_msgs/s")
+		b.ReportMetric(float64(n)/syncTime.Seconds(), "sync_msgs/s")
+		b.ReportMetric(float64(r+w)/float64(n), "wire_bytes/msg")
+		// An idle resync of the same user.
+		r0, w0 := cl.Bytes()
+		if _, err := Sync(ctx, a.side, cl, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		r1, w1 := cl.Bytes()
+		b.ReportMetric(float64(r1-r0+w1-w0), "idle_sync_bytes")
+	}
+}
+
+// BenchmarkReplicaLag: 10 clients append to A (one message each every
+// 100 ms, light load); continuous push carries them to B. Reports the lag
+// from the acknowledged append on A to the commit on B, p50 and p99.
+func BenchmarkReplicaLag(b *testing.B) {
+	const writers, each = 10, 20
+	for range b.N {
+		a, c := newNode(b, "a"), newNode(b, "b")
+		addr := serve(b, c, "0123456789abcdef")
+		p := &Pusher{Local: a.side, Addr: addr, Auth: Auth{Secret: []byte("0123456789abcdef"), TLS: &tls.Config{}}, FullEvery: time.Hour}
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { p.Run(pctx); close(done) }()
+		st := Notify(a.store, p.Changed)
+		a.acct("u")
+		p.Changed("u")
+		// Wait for the user to exist on B.
+		for {
+			if us, _ := c.store.Users(ctx); len(us) == 1 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cb, err := c.store.Open(ctx, "u")
+		if err != nil {
+			b.Fatal(err)
+		}
+		in, err := cb.Mailbox(ctx, "INBOX")
+		if err != nil {
+			b.Fatal(err)
+		}
+		// B's side: when the message count grows, through B's hub (no
+		// polling): the k-th arrival is matched with the k-th
+		// acknowledged append, since B applies A's commits in order.
+		wt := c.store.Hub().Watch("u", in.ID)
+		defer wt.Close()
+		var mu sync.Mutex
+		var sent []time.Time
+		arrived := make([]time.Time, 0, writers*each)
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			timeout := time.After(60 * time.Second)
+			for len(arrived) < writers*each {
+				select {
+				case <-wt.C:
+				case <-timeout:
+					return
+				}
+				st, err := cb.Status(ctx, in.ID)
+				if err != nil {
+					continue
+				}
+				now := time.Now()
+				for len(arrived) < int(st.Messages) {
+					arrived = append(arrived, now)
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				acct, _ := st.Open(ctx, "u")
+				defer acct.Close()
+				ain, _ := acct.Mailbox(ctx, "INBOX")
+				for k := range each {
+					if _, err := acct.Append(ctx, ain.ID, []store.NewMessage{{Body: strings.NewReader(benchBody(w*each + k))}}); err != nil {
+						b.Error(err)
+						return
+					}
+					mu.Lock()
+					sent = append(sent, time.Now())
+					mu.Unlock()
+					time.Sleep(100 * time.Millisecond)
+				}
+			})
+		}
+		wg.Wait()
+		<-watchDone
+		if len(arrived) < writers*each {
+			b.Fatalf("only %d of %d messages reached B", len(arrived), writers*each)
+		}
+		var lags []time.Duration
+		for k := range arrived {
+			lags = append(lags, max(0, arrived[k].Sub(sent[k])))
+		}
+		cb.Close()
+		cancel()
+		<-done
+		slices.Sort(lags)
+		b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "lag_p50_ms")
+		b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "lag_p99_ms")
+	}
+}

@@ -1,0 +1,465 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// rehome is a message that moves to a fresh UID on both sides.
+type rehome struct {
+	m    Message
+	from *side
+}
+
+// side is what a mailbox sync knows and plans for one side.
+type side struct {
+	u     User
+	ch    MailboxChanges
+	msgs  map[store.UID]Message // messages of the UIDs in play that exist
+	chg   map[store.UID]bool    // changed since the other side last applied
+	tombs map[store.UID]store.ModSeq
+	ids   map[store.UID]string // EMAILIDs of expunged UIDs, where known
+	gone  map[string]bool      // the same EMAILIDs
+	batch Batch                // what this side receives
+}
+
+func (s *side) hms() store.ModSeq             { return s.ch.Mailbox.HighestModSeq }
+func (s *side) next() store.UID               { return s.ch.Mailbox.UIDNext }
+func (s *side) tomb(u store.UID) store.ModSeq { return s.tombs[u] }
+
+// syncMailbox exchanges one mailbox's changes (docs/replication.md):
+// each side's ChangesSince the point the other last applied, then per UID
+// one of the rules below, then one batch per side (appends split by size)
+// with the sync state in the same transaction.
+func (p *pair) syncMailbox(ctx context.Context, guid string) error {
+	psA, err := p.a.PeerStates(ctx, p.nodeB)
+	if err != nil {
+		return err
+	}
+	psB, err := p.b.PeerStates(ctx, p.nodeA)
+	if err != nil {
+		return err
+	}
+	// A's changes since what B applied of A, and the reverse.
+	sinceA, sinceB := psB[guid].Applied, psA[guid].Applied
+	u0 := max(psA[guid].UIDNext, psB[guid].UIDNext, 1)
+	a := &side{u: p.a}
+	b := &side{u: p.b}
+	if a.ch, err = p.a.Changes(ctx, guid, sinceA); err != nil {
+		return err
+	}
+	if b.ch, err = p.b.Changes(ctx, guid, sinceB); err != nil {
+		return err
+	}
+	if a.ch.Mailbox.UIDValidity != b.ch.Mailbox.UIDValidity {
+		return fmt.Errorf("UIDVALIDITY %d here, %d there", a.ch.Mailbox.UIDValidity, b.ch.Mailbox.UIDValidity)
+	}
+	quiet := func(s *side) bool { return len(s.ch.Changed) == 0 && s.ch.Vanished.Empty() }
+	if quiet(a) && quiet(b) && a.next() == b.next() && u0 == a.next() {
+		return nil // nothing changed on either side: nothing is sent
+	}
+	p.stats.Mailboxes++
+
+	// The UIDs in play: changed or vanished on either side. Vanished sets
+	// may be supersets (history pruned): only the messages that exist in
+	// them are looked up, never the ranges expanded.
+	var want store.UIDSet
+	for _, s := range []*side{a, b} {
+		for _, m := range s.ch.Changed {
+			want.Add(m.UID)
+		}
+		for _, r := range s.ch.Vanished {
+			want.AddRange(r.Start, r.Stop)
+		}
+	}
+	for _, s := range []*side{a, b} {
+		ms, err := s.u.Lookup(ctx, guid, want)
+		if err != nil {
+			return err
+		}
+		s.msgs = make(map[store.UID]Message, len(ms))
+		for _, m := range ms {
+			s.msgs[m.UID] = m
+		}
+		s.chg = make(map[store.UID]bool, len(s.ch.Changed))
+		for _, m := range s.ch.Changed {
+			s.chg[m.UID] = true
+		}
+		s.tombs = make(map[store.UID]store.ModSeq)
+		s.ids = make(map[store.UID]string)
+		s.gone = make(map[string]bool)
+		for _, t := range s.ch.Tombstones {
+			for u, e := range t.EmailIDs {
+				s.ids[u] = e
+				s.gone[e] = true
+			}
+			for _, r := range t.UIDs {
+				if r.Stop-r.Start > 1<<16 {
+					continue // a huge range: its UIDs get a fresh modseq
+				}
+				for u := r.Start; ; u++ {
+					s.tombs[u] = t.ModSeq
+					if u == r.Stop {
+						break
+					}
+				}
+			}
+		}
+	}
+	var uids []store.UID
+	for _, s := range []*side{a, b} {
+		for u := range s.msgs {
+			uids = append(uids, u)
+		}
+	}
+	slices.Sort(uids)
+	uids = slices.Compact(uids)
+
+	// Flags changed on both sides need the flags at the last sync.
+	var both store.UIDSet
+	for _, u := range uids {
+		ma, okA := a.msgs[u]
+		mb, okB := b.msgs[u]
+		if okA && okB && ma.BlobID == mb.BlobID && !flagsEqual(ma.Flags, mb.Flags) && !(a.chg[u] != b.chg[u]) {
+			both.Add(u)
+		}
+	}
+	var baseA, baseB map[store.UID]store.Flags
+	if !both.Empty() {
+		// The last point of convergence, in each side's own modseqs.
+		if baseA, err = p.a.FlagsAt(ctx, guid, both, sinceA); err != nil {
+			return err
+		}
+		if baseB, err = p.b.FlagsAt(ctx, guid, both, sinceB); err != nil {
+			return err
+		}
+	}
+
+	var moved []rehome
+	for _, u := range uids {
+		ma, okA := a.msgs[u]
+		mb, okB := b.msgs[u]
+		switch {
+		case okA && okB && ma.BlobID != mb.BlobID:
+			// The same UID given to two messages while apart: both move to
+			// fresh UIDs on both sides, and the UID is expunged on both,
+			// so clients drop what they cached under it. A message the
+			// other side already holds under another UID (moved by an
+			// earlier clash with a third replica) is not moved again.
+			moved = append(moved, rehome{ma, a}, rehome{mb, b})
+			a.expunge(u, 0)
+			b.expunge(u, 0)
+		case okA && okB:
+			if flagsEqual(ma.Flags, mb.Flags) {
+				continue
+			}
+			switch {
+			case a.chg[u] && !b.chg[u]:
+				b.setFlags(u, ma.Flags, ma.ModSeq)
+			case b.chg[u] && !a.chg[u]:
+				a.setFlags(u, mb.Flags, mb.ModSeq)
+			default:
+				var base *store.Flags
+				if f, ok := baseA[u]; ok {
+					base = &f
+				} else if f, ok := baseB[u]; ok {
+					base = &f
+				}
+				m := mergeFlags(base, ma.Flags, ma.ModSeq, mb.Flags, mb.ModSeq)
+				ms := max(ma.ModSeq, mb.ModSeq)
+				if !flagsEqual(m, ma.Flags) {
+					a.setFlags(u, m, ms)
+				}
+				if !flagsEqual(m, mb.Flags) {
+					b.setFlags(u, m, ms)
+				}
+			}
+		case okA:
+			if err := p.oneSided(ctx, guid, a, b, ma, u0, &moved); err != nil {
+				return err
+			}
+		case okB:
+			if err := p.oneSided(ctx, guid, b, a, mb, u0, &moved); err != nil {
+				return err
+			}
+		}
+	}
+	// A message to move that the other side already holds under another
+	// UID which survives this round (an earlier clash with a third replica
+	// moved it there) is not moved again: it takes the other side's copy.
+	if len(moved) > 0 {
+		// The same message from both sides (each holding it under a UID
+		// the other used) moves once.
+		seen := make(map[string]bool)
+		uniq := moved[:0]
+		for _, r := range moved {
+			if !seen[r.m.EmailID] {
+				seen[r.m.EmailID] = true
+				uniq = append(uniq, r)
+			}
+		}
+		moved = uniq
+		keep := make([]rehome, 0, len(moved))
+		for _, r := range moved {
+			other := b
+			if r.from == b {
+				other = a
+			}
+			held, err := p.heldElsewhere(ctx, guid, other, r.m, moved)
+			if err != nil {
+				return err
+			}
+			if !held {
+				keep = append(keep, r)
+			}
+			p.log().Debug("UID clash", "uid", r.m.UID, "emailid", r.m.EmailID, "held_elsewhere", held)
+		}
+		moved = keep
+	}
+
+	// Tombstones of UIDs the other side never used: they get tombstones
+	// there too, at the same modseq, so a client failing over learns of
+	// the expunge.
+	for _, x := range [][2]*side{{a, b}, {b, a}} {
+		from, to := x[0], x[1]
+		for _, t := range from.ch.Tombstones {
+			for _, r := range t.UIDs {
+				if r.Stop >= to.next() {
+					to.expungeRange(max(r.Start, to.next()), r.Stop, t.ModSeq, t.EmailIDs)
+				}
+			}
+		}
+	}
+
+	// Fresh UIDs above both UIDNEXTs, in a fixed order.
+	next := max(a.next(), b.next(), u0)
+	slices.SortStableFunc(moved, func(x, y rehome) int { return int(int64(x.m.UID) - int64(y.m.UID)) })
+	for _, r := range moved {
+		m := r.m
+		m.UID, m.ModSeq = next, 0
+		a.batch.Appends = append(a.batch.Appends, Append{Message: m})
+		b.batch.Appends = append(b.batch.Appends, Append{Message: m})
+		next++
+		p.stats.Clashes++
+	}
+	a.batch.UIDNext, b.batch.UIDNext = next, next
+	// HIGHESTMODSEQ follows the other side's too (when one side writes,
+	// both end equal).
+	a.batch.HighestModSeq, b.batch.HighestModSeq = b.hms(), a.hms()
+
+	// B first: it records that it has A's changes up to what A showed.
+	hA, hB := a.hms(), b.hms()
+	b.batch.UnchangedSince, b.batch.KeepHistory, b.batch.Peer = hB, true, p.nodeA
+	b.batch.State = &store.PeerState{Applied: hA, Confirmed: sinceB, UIDNext: next}
+	resB, cleanB, err := p.send(ctx, guid, a, b)
+	if err != nil {
+		return err
+	}
+	// What A has of B: B's changes as read, and when nothing else happened
+	// on B meanwhile, everything B's modseq moved to for them.
+	appliedB := hB
+	if cleanB && resB.Modified.Empty() {
+		appliedB = resB.After
+	}
+	confirmedA := sinceA
+	if resB.Modified.Empty() {
+		confirmedA = hA
+	}
+	a.batch.UnchangedSince, a.batch.KeepHistory, a.batch.Peer = hA, true, p.nodeB
+	a.batch.State = &store.PeerState{Applied: appliedB, Confirmed: confirmedA, UIDNext: next}
+	resA, cleanA, err := p.send(ctx, guid, b, a)
+	if err != nil {
+		return err
+	}
+	if cleanA && resA.Modified.Empty() && resA.After != hA && resB.Modified.Empty() {
+		// A's modseqs moved only for B's changes: B has them all.
+		return p.b.SetPeerState(ctx, p.nodeA, guid, store.PeerState{Applied: resA.After, Confirmed: appliedB, UIDNext: next})
+	}
+	return nil
+}
+
+// oneSided settles a message that exists on side x only.
+func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message, u0 store.UID, moved *[]rehome) error {
+	u := m.UID
+	id, known := y.ids[u]
+	if known && id == m.EmailID || !known && u < u0 && u < y.next() {
+		// y expunged this message (it had it when they last converged, or
+		// its tombstone names it). An expunge wins over any flag change
+		// on x.
+		x.expunge(u, y.tomb(u))
+		return nil
+	}
+	if y.gone[m.EmailID] {
+		// y expunged this message under another UID (it had moved there
+		// after a UID clash elsewhere): unless y still holds it, that
+		// expunge wins too.
+		held, err := p.heldElsewhere(ctx, guid, y, m, *moved)
+		if err != nil {
+			return err
+		}
+		if !held {
+			x.expunge(u, 0)
+			return nil
+		}
+	}
+	if u >= y.next() {
+		// New on x, and y never used the UID: y gets it, same UID.
+		y.batch.Appends = append(y.batch.Appends, Append{Message: m})
+		return nil
+	}
+	// New on x, but y gave the UID to another message (and expunged it):
+	// x's message moves to a fresh UID.
+	*moved = append(*moved, rehome{m, x})
+	x.expunge(u, 0)
+	return nil
+}
+
+// heldElsewhere reports whether side y holds message m (same content and
+// EMAILID, which replication carries) under another UID that survives
+// this round: not expunged by it, or moved to a fresh UID.
+func (p *pair) heldElsewhere(ctx context.Context, guid string, y *side, m Message, moved []rehome) (bool, error) {
+	found, err := y.u.Find(ctx, guid, []string{m.BlobID})
+	if err != nil {
+		return false, err
+	}
+	var others store.UIDSet
+	for _, u := range found[m.BlobID] {
+		if u != m.UID {
+			others.Add(u)
+		}
+	}
+	if others.Empty() {
+		return false, nil
+	}
+	ms, err := y.u.Lookup(ctx, guid, others)
+	if err != nil {
+		return false, err
+	}
+	for _, o := range ms {
+		if o.EmailID != m.EmailID {
+			continue
+		}
+		expunged := slices.ContainsFunc(y.batch.Expunges, func(e store.Expunged) bool { return e.UIDs.Contains(o.UID) })
+		movedOn := slices.ContainsFunc(moved, func(r rehome) bool { return r.from == y && r.m.UID == o.UID })
+		if !expunged || movedOn {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s *side) expunge(u store.UID, ms store.ModSeq) {
+	for i := range s.batch.Expunges {
+		if s.batch.Expunges[i].ModSeq == ms {
+			s.batch.Expunges[i].UIDs.Add(u)
+			return
+		}
+	}
+	s.batch.Expunges = append(s.batch.Expunges, store.Expunged{UIDs: store.UIDSetOf(u), ModSeq: ms})
+}
+
+func (s *side) expungeRange(start, stop store.UID, ms store.ModSeq, ids map[store.UID]string) {
+	i := slices.IndexFunc(s.batch.Expunges, func(e store.Expunged) bool { return e.ModSeq == ms })
+	if i < 0 {
+		s.batch.Expunges = append(s.batch.Expunges, store.Expunged{ModSeq: ms})
+		i = len(s.batch.Expunges) - 1
+	}
+	e := &s.batch.Expunges[i]
+	e.UIDs.AddRange(start, stop)
+	for u, id := range ids {
+		if start <= u && u <= stop {
+			if e.EmailIDs == nil {
+				e.EmailIDs = make(map[store.UID]string)
+			}
+			e.EmailIDs[u] = id
+		}
+	}
+}
+
+func (s *side) setFlags(u store.UID, f store.Flags, ms store.ModSeq) {
+	s.batch.Flags = append(s.batch.Flags, store.MessageState{UID: u, ModSeq: ms, Flags: f})
+}
+
+// send applies to side to the batch planned for it, fetching from side
+// from the bodies to lacks, in transactions bounded by the batch limits;
+// the last one carries the flags, expunges and sync state. clean reports
+// that no other write came between the transactions (HIGHESTMODSEQ moved
+// only for them).
+func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store.ApplyResult, clean bool, err error) {
+	b := to.batch
+	slices.SortFunc(b.Appends, func(x, y Append) int { return int(int64(x.UID) - int64(y.UID)) })
+	var blobs []string
+	for _, a := range b.Appends {
+		blobs = append(blobs, a.BlobID)
+	}
+	have, err := to.u.HasBodies(ctx, blobs)
+	if err != nil {
+		return res, false, err
+	}
+	prev := to.hms()
+	clean = true
+	apps := b.Appends
+	for {
+		// Take appends up to the limits; bodies are fetched for this
+		// part only.
+		n, size := 0, int64(0)
+		for n < len(apps) && n < p.opts.batchMessages() && (n == 0 || size+apps[n].Size <= p.opts.batchBytes()) {
+			if !have[len(b.Appends)-len(apps)+n] {
+				size += apps[n].Size
+			}
+			n++
+		}
+		part := slices.Clone(apps[:n])
+		var need []string
+		var idx []int
+		for i := range part {
+			if !have[len(b.Appends)-len(apps)+i] {
+				need = append(need, part[i].BlobID)
+				idx = append(idx, i)
+			}
+		}
+		if len(need) > 0 {
+			bodies, err := from.u.Bodies(ctx, need)
+			if err != nil {
+				return res, false, err
+			}
+			for j, i := range idx {
+				part[i].Body = bodies[j]
+				p.stats.Bodies++
+				p.stats.BodyBytes += int64(len(bodies[j]))
+				// Later appends of the same content reuse it.
+				for k := range b.Appends {
+					if b.Appends[k].BlobID == part[i].BlobID {
+						have[k] = true
+					}
+				}
+			}
+		}
+		apps = apps[n:]
+		batch := Batch{Appends: part}
+		if len(apps) == 0 {
+			batch = b
+			batch.Appends = part
+		}
+		res, err = to.u.Apply(ctx, guid, batch)
+		if err != nil {
+			return res, false, err
+		}
+		if res.Before != prev {
+			clean = false
+		}
+		prev = res.After
+		p.stats.Appends += len(part)
+		if len(apps) == 0 {
+			break
+		}
+	}
+	p.stats.Flags += len(b.Flags)
+	for _, e := range b.Expunges {
+		p.stats.Expunges += int(e.UIDs.Len())
+	}
+	return res, clean, nil
+}

@@ -1,0 +1,283 @@
+package replica
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Pusher keeps one peer in step continuously: every local commit of a
+// user (reported by Changed, which the store wrapper of Notify calls)
+// syncs that user with the peer at once, and every FullEvery all users
+// are synced, which also catches commits made by other processes
+// (tidemark deliver). The connection is kept open and redialled with
+// backoff when it fails; users whose sync failed are retried.
+type Pusher struct {
+	Local     *Local
+	Addr      string
+	Auth      Auth
+	FullEvery time.Duration
+	Logger    *slog.Logger
+	// OnSynced, when set, is told of each user synced and the error.
+	OnSynced func(user string, err error)
+
+	mu    sync.Mutex
+	dirty map[string]bool // guarded by mu
+	wake  chan struct{}
+	once  sync.Once
+}
+
+func (p *Pusher) init() {
+	p.once.Do(func() {
+		p.wake = make(chan struct{}, 1)
+		p.mu.Lock()
+		if p.dirty == nil {
+			p.dirty = make(map[string]bool)
+		}
+		p.mu.Unlock()
+	})
+}
+
+// Changed marks a user as changed here; Run syncs it promptly. It never
+// blocks.
+func (p *Pusher) Changed(user string) {
+	p.init()
+	p.mu.Lock()
+	p.dirty[user] = true
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Pusher) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Run pushes until ctx ends.
+func (p *Pusher) Run(ctx context.Context) {
+	p.init()
+	full := p.FullEvery
+	if full <= 0 {
+		full = time.Minute
+	}
+	var c *Client
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	backoff := time.Second
+	needFull := true
+	ticker := time.NewTicker(full)
+	defer ticker.Stop()
+	for ctx.Err() == nil {
+		if c == nil {
+			var err error
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			c, err = Dial(dctx, p.Addr, p.Auth, p.Local.Node())
+			cancel()
+			if err != nil {
+				p.logger().Warn("replication peer unreachable", "peer", p.Addr, "err", err, "retry_in", backoff)
+				select {
+				case <-ctx.Done():
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 30*time.Second)
+				continue
+			}
+			backoff = time.Second
+			needFull = true
+		}
+		var users []string
+		if needFull {
+			us, err := Union(ctx, p.Local, c)
+			if err != nil {
+				p.logger().Warn("replication: list users", "peer", p.Addr, "err", err)
+				c.Close()
+				c = nil
+				continue
+			}
+			users = us
+			needFull = false
+		}
+		p.mu.Lock()
+		for u := range p.dirty {
+			users = append(users, u)
+		}
+		clear(p.dirty)
+		p.mu.Unlock()
+		failed := false
+		seen := make(map[string]bool)
+		for _, u := range users {
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			_, err := SyncUser(ctx, p.Local, c, u, Options{Logger: p.logger()})
+			if p.OnSynced != nil {
+				p.OnSynced(u, err)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				p.logger().Warn("replication sync failed", "peer", p.Addr, "user", u, "err", err)
+				p.mu.Lock()
+				p.dirty[u] = true
+				p.mu.Unlock()
+				failed = true
+			}
+		}
+		if failed {
+			// The connection may be broken: start afresh after a pause.
+			c.Close()
+			c = nil
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-p.wake:
+		case <-ticker.C:
+			needFull = true
+		}
+	}
+}
+
+// Union lists the users either side holds.
+func Union(ctx context.Context, a, b Side) ([]string, error) {
+	ua, err := a.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ub, err := b.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool)
+	var out []string
+	for _, u := range append(ua, ub...) {
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// Notify wraps a store so that every successful change made through its
+// accounts calls changed with the user's name: the trigger of continuous
+// replication. Changes applied by replication itself (through
+// OpenReplica) do not call it, so a change never bounces back.
+func Notify(st store.Store, changed func(user string)) store.Store {
+	return &notifyStore{Store: st, changed: changed}
+}
+
+type notifyStore struct {
+	store.Store
+	changed func(string)
+}
+
+func (s *notifyStore) Open(ctx context.Context, user string) (store.Account, error) {
+	a, err := s.Store.Open(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return &notifyAccount{Account: a, changed: s.changed}, nil
+}
+
+func (s *notifyStore) CreateUser(ctx context.Context, user string) error {
+	err := s.Store.CreateUser(ctx, user)
+	if err == nil {
+		s.changed(user)
+	}
+	return err
+}
+
+type notifyAccount struct {
+	store.Account
+	changed func(string)
+}
+
+func (a *notifyAccount) done(err error) {
+	if err == nil {
+		a.changed(a.User())
+	}
+}
+
+func (a *notifyAccount) CreateMailbox(ctx context.Context, name string, opts store.CreateOptions) (store.MailboxInfo, error) {
+	m, err := a.Account.CreateMailbox(ctx, name, opts)
+	a.done(err)
+	return m, err
+}
+
+func (a *notifyAccount) DeleteMailbox(ctx context.Context, name string) error {
+	err := a.Account.DeleteMailbox(ctx, name)
+	a.done(err)
+	return err
+}
+
+func (a *notifyAccount) RenameMailbox(ctx context.Context, oldName, newName string) error {
+	err := a.Account.RenameMailbox(ctx, oldName, newName)
+	a.done(err)
+	return err
+}
+
+func (a *notifyAccount) SetSubscribed(ctx context.Context, name string, subscribed bool) error {
+	err := a.Account.SetSubscribed(ctx, name, subscribed)
+	a.done(err)
+	return err
+}
+
+func (a *notifyAccount) Append(ctx context.Context, id store.MailboxID, msgs []store.NewMessage) (store.AppendResult, error) {
+	r, err := a.Account.Append(ctx, id, msgs)
+	a.done(err)
+	return r, err
+}
+
+func (a *notifyAccount) SetFlags(ctx context.Context, id store.MailboxID, uids store.UIDSet, op store.FlagOp, flags store.Flags, unchangedSince store.ModSeq) (store.FlagResult, error) {
+	r, err := a.Account.SetFlags(ctx, id, uids, op, flags, unchangedSince)
+	if err == nil && r.ModSeq != 0 {
+		a.changed(a.User())
+	}
+	return r, err
+}
+
+func (a *notifyAccount) Expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet) (store.ExpungeResult, error) {
+	r, err := a.Account.Expunge(ctx, id, uids)
+	if err == nil && r.ModSeq != 0 {
+		a.changed(a.User())
+	}
+	return r, err
+}
+
+func (a *notifyAccount) ExpungeDeleted(ctx context.Context, id store.MailboxID, within store.UIDSet) (store.ExpungeResult, error) {
+	r, err := a.Account.ExpungeDeleted(ctx, id, within)
+	if err == nil && r.ModSeq != 0 {
+		a.changed(a.User())
+	}
+	return r, err
+}
+
+func (a *notifyAccount) Copy(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet) (store.CopyResult, error) {
+	r, err := a.Account.Copy(ctx, src, dst, uids)
+	a.done(err)
+	return r, err
+}
+
+func (a *notifyAccount) Move(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet) (store.CopyResult, error) {
+	r, err := a.Account.Move(ctx, src, dst, uids)
+	a.done(err)
+	return r, err
+}

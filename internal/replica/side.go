@@ -1,0 +1,293 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Side is one replica as the sync engine sees it: the local store, or a
+// peer reached over the network (Client). Both offer the same calls, so
+// the engine runs unchanged whichever side is remote.
+type Side interface {
+	// Node is the replica's stable id, under which peers record their
+	// sync state with it.
+	Node() string
+	// Users lists the users whose mail the replica holds.
+	Users(ctx context.Context) ([]string, error)
+	// Open returns a user's mail, creating an empty store for the user
+	// when create is set and there is none.
+	Open(ctx context.Context, user string, create bool) (User, error)
+	// Lock holds off every other sync of the user on this replica until
+	// unlock is called (or, for a peer, the connection ends). A sync
+	// locks both sides, the smaller node id first, so two syncs of one
+	// pair (each server pushing, a one-shot run) take turns and never
+	// deadlock.
+	Lock(ctx context.Context, user string) (unlock func(), err error)
+}
+
+// User is one user's mail on one replica; mailboxes are named by their
+// replicated id (GUID).
+type User interface {
+	AccountState(ctx context.Context) (store.AccountState, error)
+	PeerStates(ctx context.Context, peer string) (map[string]store.PeerState, error)
+	ApplyAccount(ctx context.Context, ops []store.AccountOp, peer string, state *store.PeerState) (store.AccountApplyResult, error)
+	// RenameMailbox is the IMAP rename, used to move a clashing INBOX's
+	// messages aside.
+	RenameMailbox(ctx context.Context, oldName, newName string) error
+	// Changes is ChangesSince plus the tombstones with their modseqs.
+	Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error)
+	// Lookup returns the messages of uids that exist, ascending by UID.
+	Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error)
+	FlagsAt(ctx context.Context, guid string, uids store.UIDSet, at store.ModSeq) (map[store.UID]store.Flags, error)
+	// Find returns the UIDs of the mailbox's messages with each content
+	// hash.
+	Find(ctx context.Context, guid string, blobIDs []string) (map[string][]store.UID, error)
+	HasBodies(ctx context.Context, blobIDs []string) ([]bool, error)
+	// Bodies returns the bytes of each content hash.
+	Bodies(ctx context.Context, blobIDs []string) ([][]byte, error)
+	Apply(ctx context.Context, guid string, b Batch) (store.ApplyResult, error)
+	SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error
+	ForgetPeer(ctx context.Context, peer string) error
+	Close() error
+}
+
+// MailboxChanges is what changed in a mailbox since a modseq.
+type MailboxChanges struct {
+	store.Changes
+	Tombstones []store.Expunged
+}
+
+// Message is what the engine knows of a message: its state and the
+// identity it keeps on every replica.
+type Message struct {
+	UID          store.UID
+	ModSeq       store.ModSeq
+	Flags        store.Flags
+	BlobID       string
+	Size         int64
+	InternalDate time.Time
+	SaveDate     time.Time
+	EmailID      string
+	ThreadID     string
+}
+
+// Append is a message to add, with its bytes when the receiver lacks
+// them.
+type Append struct {
+	Message
+	Body []byte
+}
+
+// Batch is store.ApplyBatch in a form that crosses the network.
+type Batch struct {
+	Appends        []Append
+	Flags          []store.MessageState
+	UnchangedSince store.ModSeq
+	Expunges       []store.Expunged
+	UIDNext        store.UID
+	HighestModSeq  store.ModSeq
+	KeepHistory    bool
+	Peer           string
+	State          *store.PeerState
+}
+
+// Local is a Side on a store in this process.
+type Local struct {
+	Store  store.Store
+	NodeID string
+
+	mu    sync.Mutex
+	locks map[string]chan struct{} // per user, a one-slot semaphore; guarded by mu
+}
+
+// Lock takes the user's sync lock, waiting for it as long as ctx allows.
+func (l *Local) Lock(ctx context.Context, user string) (func(), error) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = make(map[string]chan struct{})
+	}
+	c := l.locks[user]
+	if c == nil {
+		c = make(chan struct{}, 1)
+		l.locks[user] = c
+	}
+	l.mu.Unlock()
+	select {
+	case c <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-c }) }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Node returns the replica's id.
+func (l *Local) Node() string { return l.NodeID }
+
+// Users lists the store's users.
+func (l *Local) Users(ctx context.Context) ([]string, error) { return l.Store.Users(ctx) }
+
+// Open opens (or creates) a user's store.
+func (l *Local) Open(ctx context.Context, user string, create bool) (User, error) {
+	a, err := l.Store.Open(ctx, user)
+	if errors.Is(err, store.ErrNoUser) && create {
+		if err := l.Store.CreateUser(ctx, user); err != nil && !errors.Is(err, store.ErrUserExists) {
+			return nil, err
+		}
+		a, err = l.Store.Open(ctx, user)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := l.Store.OpenReplica(ctx, user)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return &localUser{a: a, r: r}, nil
+}
+
+// localUser is a User on a store's Account and Replica handles.
+type localUser struct {
+	a store.Account
+	r store.Replica
+}
+
+func (u *localUser) Close() error {
+	err := u.r.Close()
+	if err2 := u.a.Close(); err == nil {
+		err = err2
+	}
+	return err
+}
+
+func (u *localUser) AccountState(ctx context.Context) (store.AccountState, error) {
+	return u.r.AccountState(ctx)
+}
+
+func (u *localUser) PeerStates(ctx context.Context, peer string) (map[string]store.PeerState, error) {
+	return u.r.PeerStates(ctx, peer)
+}
+
+func (u *localUser) ApplyAccount(ctx context.Context, ops []store.AccountOp, peer string, state *store.PeerState) (store.AccountApplyResult, error) {
+	return u.r.ApplyAccount(ctx, ops, peer, state)
+}
+
+func (u *localUser) RenameMailbox(ctx context.Context, oldName, newName string) error {
+	return u.a.RenameMailbox(ctx, oldName, newName)
+}
+
+func (u *localUser) mailbox(ctx context.Context, guid string) (store.MailboxID, error) {
+	m, err := u.r.MailboxByGUID(ctx, guid)
+	return m.ID, err
+}
+
+func (u *localUser) Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error) {
+	id, err := u.mailbox(ctx, guid)
+	if err != nil {
+		return MailboxChanges{}, err
+	}
+	ch, err := u.a.ChangesSince(ctx, id, since)
+	if err != nil {
+		return MailboxChanges{}, err
+	}
+	out := MailboxChanges{Changes: ch}
+	if since < ch.Mailbox.HighestModSeq {
+		out.Tombstones, err = u.r.Tombstones(ctx, id, since)
+	}
+	return out, err
+}
+
+func (u *localUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error) {
+	if uids.Empty() {
+		return nil, nil
+	}
+	id, err := u.mailbox(ctx, guid)
+	if err != nil {
+		return nil, err
+	}
+	var out []Message
+	err = u.a.Messages(ctx, id, uids, func(m *store.MessageData) error {
+		out = append(out, Message{UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags, BlobID: m.BlobID, Size: m.Size,
+			InternalDate: m.InternalDate, SaveDate: m.SaveDate, EmailID: m.EmailID, ThreadID: m.ThreadID})
+		return nil
+	})
+	return out, err
+}
+
+func (u *localUser) FlagsAt(ctx context.Context, guid string, uids store.UIDSet, at store.ModSeq) (map[store.UID]store.Flags, error) {
+	id, err := u.mailbox(ctx, guid)
+	if err != nil {
+		return nil, err
+	}
+	return u.r.FlagsAt(ctx, id, uids, at)
+}
+
+func (u *localUser) HasBodies(ctx context.Context, blobIDs []string) ([]bool, error) {
+	have, err := u.r.HasContent(ctx, blobIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(blobIDs))
+	for i, id := range blobIDs {
+		out[i] = have[id]
+	}
+	return out, nil
+}
+
+func (u *localUser) Bodies(ctx context.Context, blobIDs []string) ([][]byte, error) {
+	out := make([][]byte, len(blobIDs))
+	for i, id := range blobIDs {
+		b, err := u.a.OpenBlob(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("body %s: %w", id, err)
+		}
+		out[i], err = io.ReadAll(b)
+		b.Close()
+		if err != nil {
+			return nil, fmt.Errorf("body %s: %w", id, err)
+		}
+	}
+	return out, nil
+}
+
+func (u *localUser) Apply(ctx context.Context, guid string, b Batch) (store.ApplyResult, error) {
+	id, err := u.mailbox(ctx, guid)
+	if err != nil {
+		return store.ApplyResult{}, err
+	}
+	sb := store.Batch{Flags: b.Flags, UnchangedSince: b.UnchangedSince, Expunges: b.Expunges, UIDNext: b.UIDNext,
+		HighestModSeq: b.HighestModSeq, KeepHistory: b.KeepHistory, Peer: b.Peer, Sync: b.State}
+	for _, a := range b.Appends {
+		m := store.ReplicaMessage{UID: a.UID, ModSeq: a.ModSeq, Flags: a.Flags, InternalDate: a.InternalDate,
+			SaveDate: a.SaveDate, EmailID: a.EmailID, ThreadID: a.ThreadID, ContentHash: a.BlobID}
+		if a.Body != nil {
+			m.Body = bytes.NewReader(a.Body)
+		}
+		sb.Append = append(sb.Append, m)
+	}
+	return u.r.Apply(ctx, id, sb)
+}
+
+func (u *localUser) SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error {
+	return u.r.SetPeerState(ctx, peer, guid, ps)
+}
+
+func (u *localUser) ForgetPeer(ctx context.Context, peer string) error {
+	return u.r.ForgetPeer(ctx, peer)
+}
+
+func (u *localUser) Find(ctx context.Context, guid string, blobIDs []string) (map[string][]store.UID, error) {
+	id, err := u.mailbox(ctx, guid)
+	if err != nil {
+		return nil, err
+	}
+	return u.r.FindContent(ctx, id, blobIDs)
+}

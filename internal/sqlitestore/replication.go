@@ -1,0 +1,645 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// This file is the replication half of Replica (store.Replica,
+// "Replication"): the account level (mailboxes by replicated id,
+// subscriptions, the account change counter), the flag history, the typed
+// per-peer state in replica_state, and Apply's grouping of a peer's
+// changes by their modseqs.
+
+// AccountState reads the account-level state in one read transaction.
+func (r *Replica) AccountState(ctx context.Context) (store.AccountState, error) {
+	var st store.AccountState
+	err := r.a.u.readTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT value FROM meta WHERE key = 'account_counter'), 0)`).Scan(&st.Counter)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			m, err := scanMailbox(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			st.Mailboxes = append(st.Mailboxes, m.MailboxInfo)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT guid, name, changed FROM mailbox_tombstones ORDER BY guid`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d store.MailboxTombstone
+			if err := rows.Scan(&d.GUID, &d.Name, &d.Changed); err != nil {
+				rows.Close()
+				return err
+			}
+			st.Deleted = append(st.Deleted, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT name, 1, changed FROM subscriptions
+			UNION ALL SELECT name, 0, changed FROM unsubscribed ORDER BY 1`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s store.Subscription
+			if err := rows.Scan(&s.Name, &s.Subscribed, &s.Changed); err != nil {
+				return err
+			}
+			st.Subscriptions = append(st.Subscriptions, s)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return store.AccountState{}, fmt.Errorf("account state: %w", err)
+	}
+	return st, nil
+}
+
+// MailboxByGUID looks a mailbox up by its replicated id.
+func (r *Replica) MailboxByGUID(ctx context.Context, guid string) (store.MailboxInfo, error) {
+	m, err := scanMailbox(r.a.u.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE guid = ?`, guid))
+	if err == errNotFound {
+		return store.MailboxInfo{}, fmt.Errorf("mailbox %s: %w", guid, store.ErrNoMailbox)
+	}
+	return m.MailboxInfo, err
+}
+
+// ApplyAccount applies account-level changes made on a peer, in order, in
+// one transaction.
+func (r *Replica) ApplyAccount(ctx context.Context, ops []store.AccountOp, peer string, state *store.PeerState) (store.AccountApplyResult, error) {
+	var res store.AccountApplyResult
+	err := r.a.u.write(ctx, func(t *writeTx) error {
+		c, err := t.counter()
+		if err != nil {
+			return err
+		}
+		res.Before = c
+		defer func() { res.After, _ = t.counter() }()
+		for _, op := range ops {
+			if err := t.applyAccountOp(op); err != nil {
+				return err
+			}
+		}
+		if state != nil {
+			return t.setPeerState(peer, "", *state)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.AccountApplyResult{}, err
+	}
+	return res, nil
+}
+
+// counter reads the account change counter.
+func (t *writeTx) counter() (uint64, error) {
+	var c uint64
+	err := t.tx.QueryRowContext(t.ctx, `SELECT coalesce((SELECT value FROM meta WHERE key = 'account_counter'), 0)`).Scan(&c)
+	return c, err
+}
+
+// Tombstones returns the expunges recorded above since, by modseq.
+func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.Expunged, error) {
+	rows, err := r.a.u.r.QueryContext(ctx, `SELECT uid_start, uid_stop, modseq FROM tombstones INDEXED BY tombstones_modseq
+		WHERE mailbox_id = ? AND modseq > ? ORDER BY modseq, uid_start`, id, since)
+	if err != nil {
+		return nil, fmt.Errorf("tombstones: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Expunged
+	for rows.Next() {
+		var rg store.UIDRange
+		var ms store.ModSeq
+		if err := rows.Scan(&rg.Start, &rg.Stop, &ms); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].ModSeq != ms {
+			out = append(out, store.Expunged{ModSeq: ms})
+		}
+		out[len(out)-1].UIDs.AddRange(rg.Start, rg.Stop)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	// A tombstone may have been merged with a later neighbour (a run of
+	// expunged UIDs is one row at its last modseq), so the EMAILIDs are
+	// found by UID, not by modseq.
+	for i := range out {
+		for _, rg := range out[i].UIDs {
+			ids, err := r.a.u.r.QueryContext(ctx, `SELECT uid, email_id FROM expunged_ids WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`, id, rg.Start, rg.Stop)
+			if err != nil {
+				return nil, fmt.Errorf("tombstones: %w", err)
+			}
+			for ids.Next() {
+				var u store.UID
+				var e string
+				if err := ids.Scan(&u, &e); err != nil {
+					ids.Close()
+					return nil, err
+				}
+				if out[i].EmailIDs == nil {
+					out[i].EmailIDs = make(map[store.UID]string)
+				}
+				out[i].EmailIDs[u] = e
+			}
+			ids.Close()
+			if err := ids.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func cmpModSeq(a, b store.ModSeq) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (t *writeTx) lookupGUID(guid string) (mailboxRow, error) {
+	return scanMailbox(t.tx.QueryRowContext(t.ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE guid = ?`, guid))
+}
+
+func (t *writeTx) applyAccountOp(op store.AccountOp) error {
+	switch op.Kind {
+	case store.OpSubscribe, store.OpUnsubscribe:
+		name, err := canonicalMailboxName(op.Name)
+		if err != nil {
+			return err
+		}
+		return t.setSubscribed(name, op.Kind == store.OpSubscribe, op.Stamp)
+	}
+	m, err := t.lookupGUID(op.GUID)
+	exists := err == nil
+	if err != nil && err != errNotFound {
+		return err
+	}
+	switch op.Kind {
+	case store.OpCreate:
+		if exists {
+			return nil
+		}
+		name, err := canonicalMailboxName(op.Name)
+		if err != nil {
+			return err
+		}
+		if !validSpecialUse(op.SpecialUse) {
+			return fmt.Errorf("special-use %q: %w", op.SpecialUse, store.ErrCannot)
+		}
+		if _, err := t.lookup(name); err == nil {
+			return fmt.Errorf("create %q: %w", name, store.ErrMailboxExists)
+		} else if err != errNotFound {
+			return err
+		}
+		t.refreshManifest()
+		// Later local mailboxes still get larger UIDVALIDITYs.
+		if op.UIDValidity >= t.man.UIDValidityNext {
+			t.man.UIDValidityNext = op.UIDValidity + 1
+			t.manDirty = true
+		}
+		id, err := t.insertMailbox(name, op.SpecialUse, op.GUID, op.UIDValidity, op.Stamp)
+		if err != nil {
+			return err
+		}
+		if op.HighestModSeq > 1 {
+			if _, err := t.newModseq(id, op.HighestModSeq); err != nil {
+				return err
+			}
+		}
+		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM mailbox_tombstones WHERE guid = ?`, op.GUID)
+		return err
+	case store.OpDelete:
+		if !exists {
+			return t.mailboxTombstone(op.GUID, op.Name, op.Stamp)
+		}
+		if m.Name == "INBOX" {
+			return fmt.Errorf("delete INBOX: %w", store.ErrCannot)
+		}
+		return t.deleteMailbox(m, op.Stamp)
+	}
+	if !exists {
+		return fmt.Errorf("mailbox %s: %w", op.GUID, store.ErrNoMailbox)
+	}
+	switch op.Kind {
+	case store.OpRename:
+		name, err := canonicalMailboxName(op.Name)
+		if err != nil {
+			return err
+		}
+		if name == m.Name {
+			return nil
+		}
+		if m.Name == "INBOX" || name == "INBOX" {
+			return fmt.Errorf("rename %q to %q: %w", m.Name, name, store.ErrCannot)
+		}
+		if _, err := t.lookup(name); err == nil {
+			return fmt.Errorf("rename to %q: %w", name, store.ErrMailboxExists)
+		} else if err != errNotFound {
+			return err
+		}
+		changed, err := t.accountChange(op.Stamp)
+		if err != nil {
+			return err
+		}
+		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET name = ?, changed = ? WHERE id = ?`, name, changed, m.ID)
+		return err
+	case store.OpSpecialUse:
+		if !validSpecialUse(op.SpecialUse) {
+			return fmt.Errorf("special-use %q: %w", op.SpecialUse, store.ErrCannot)
+		}
+		if m.SpecialUse == op.SpecialUse {
+			return nil
+		}
+		changed, err := t.accountChange(op.Stamp)
+		if err != nil {
+			return err
+		}
+		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET special_use = ?, changed = ? WHERE id = ?`, string(op.SpecialUse), changed, m.ID)
+		return err
+	case store.OpAdopt:
+		if m.GUID == op.NewGUID && m.UIDValidity == op.UIDValidity {
+			return nil
+		}
+		if m.Messages != 0 {
+			return fmt.Errorf("adopt mailbox %q: it holds messages: %w", m.Name, store.ErrCannot)
+		}
+		changed, err := t.accountChange(op.Stamp)
+		if err != nil {
+			return err
+		}
+		for _, q := range []string{`DELETE FROM tombstones WHERE mailbox_id = ?`, `DELETE FROM flag_history WHERE mailbox_id = ?`,
+			`DELETE FROM expunged_ids WHERE mailbox_id = ?`} {
+			if _, err := t.tx.ExecContext(t.ctx, q, m.ID); err != nil {
+				return err
+			}
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM replica_state WHERE guid = ?`, m.GUID); err != nil {
+			return err
+		}
+		// The new UIDVALIDITY tells clients to start over, so no modseq is
+		// needed; watchers are still woken.
+		t.touched[m.ID] = m.HighestModSeq
+		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET guid = ?, uidvalidity = ?, uidnext = 1, pruned_below = 0,
+			history_from = 0, changed = ?, created = ? WHERE id = ?`, op.NewGUID, op.UIDValidity, changed, changed, m.ID)
+		return err
+	}
+	return fmt.Errorf("account operation %d: %w", op.Kind, store.ErrCannot)
+}
+
+// FlagsAt returns the flags the messages of uids had at modseq at, for
+// those changed since and kept in the flag history: the row recorded by the
+// first change after at is the one with the largest modseq at or below at,
+// and it is valid when the change that replaced it came after at.
+func (r *Replica) FlagsAt(ctx context.Context, id store.MailboxID, uids store.UIDSet, at store.ModSeq) (map[store.UID]store.Flags, error) {
+	out := make(map[store.UID]store.Flags)
+	err := r.a.u.readTx(ctx, func(tx *sql.Tx) error {
+		kwr := r.a.u.readResolver(ctx, tx)
+		for _, rg := range uids {
+			rows, err := tx.QueryContext(ctx, `SELECT uid, modseq, replaced, flags, keywords FROM flag_history
+				WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq <= ? ORDER BY uid, modseq`, id, rg.Start, rg.Stop, at)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				replaced store.ModSeq
+				flags    store.SystemFlags
+				kw       kwSetID
+			}
+			best := make(map[store.UID]row)
+			var order []store.UID
+			for rows.Next() {
+				var uid store.UID
+				var ms store.ModSeq
+				var x row
+				if err := rows.Scan(&uid, &ms, &x.replaced, &x.flags, &x.kw); err != nil {
+					rows.Close()
+					return err
+				}
+				if _, ok := best[uid]; !ok {
+					order = append(order, uid)
+				}
+				best[uid] = x // ascending modseq: the last one wins
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, uid := range order {
+				x := best[uid]
+				if x.replaced <= at {
+					continue
+				}
+				kw, err := kwr.keywords(x.kw)
+				if err != nil {
+					return err
+				}
+				out[uid] = store.Flags{System: x.flags, Keywords: kw}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("flag history: %w", err)
+	}
+	return out, nil
+}
+
+// PeerStates returns the sync state recorded for peer.
+func (r *Replica) PeerStates(ctx context.Context, peer string) (map[string]store.PeerState, error) {
+	rows, err := r.a.u.r.QueryContext(ctx, `SELECT guid, applied, confirmed, uidnext FROM replica_state WHERE peer = ?`, peer)
+	if err != nil {
+		return nil, fmt.Errorf("peer state: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]store.PeerState)
+	for rows.Next() {
+		var guid string
+		var ps store.PeerState
+		if err := rows.Scan(&guid, &ps.Applied, &ps.Confirmed, &ps.UIDNext); err != nil {
+			return nil, err
+		}
+		out[guid] = ps
+	}
+	return out, rows.Err()
+}
+
+// SetPeerState records sync state outside a batch of changes.
+func (r *Replica) SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error {
+	return r.a.u.write(ctx, func(t *writeTx) error { return t.setPeerState(peer, guid, ps) })
+}
+
+// ForgetPeer drops the state recorded for peer.
+func (r *Replica) ForgetPeer(ctx context.Context, peer string) error {
+	return r.a.u.write(ctx, func(t *writeTx) error {
+		_, err := t.tx.ExecContext(t.ctx, `DELETE FROM replica_state WHERE peer = ?`, peer)
+		return err
+	})
+}
+
+// setPeerState raises the recorded state and drops the flag history no
+// peer needs any more (replaced at or below every peer's confirmed point).
+func (t *writeTx) setPeerState(peer, guid string, ps store.PeerState) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO replica_state (peer, guid, applied, confirmed, uidnext) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (peer, guid) DO UPDATE SET applied = max(applied, excluded.applied),
+		confirmed = max(confirmed, excluded.confirmed), uidnext = max(uidnext, excluded.uidnext)`,
+		peer, guid, uint64(ps.Applied), uint64(ps.Confirmed), uint32(ps.UIDNext))
+	if err != nil || guid == "" {
+		return err
+	}
+	_, err = t.tx.ExecContext(t.ctx, `DELETE FROM flag_history WHERE mailbox_id = (SELECT id FROM mailboxes WHERE guid = ?)
+		AND replaced <= (SELECT min(confirmed) FROM replica_state WHERE guid = ?)`, guid, guid)
+	return err
+}
+
+// apply is the body of Apply's transaction. It first works out which of
+// the batch's changes change anything, then gives each distinct peer
+// modseq among them, ascending, its own local modseq (max(HIGHESTMODSEQ+1,
+// the peer's modseq); changes without one share max(HIGHESTMODSEQ+1,
+// b.ModSeq)), then writes: flags, appends, expunges, UIDNEXT,
+// HIGHESTMODSEQ, the flag history point and the sync state.
+func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage, flags []stateChange, res *store.ApplyResult) error {
+	id := mb.ID
+	res.Before = mb.HighestModSeq
+	var keys []store.ModSeq // peer modseqs of effective changes
+
+	// Flags: load the chunks, keep what differs.
+	type flagSet struct {
+		c  stateChange
+		kw kwSetID
+	}
+	var flagUIDs store.UIDSet
+	for _, f := range flags {
+		flagUIDs.Add(f.uid)
+	}
+	cs, err := loadChunks(t, id, clampUIDs(flagUIDs, mb.UIDNext))
+	if err != nil {
+		return err
+	}
+	byUID := make(map[store.UID]*entry)
+	chunkOf := make(map[store.UID]*chunk)
+	for _, c := range cs {
+		for i := range c.entries {
+			byUID[c.entries[i].uid] = &c.entries[i]
+			chunkOf[c.entries[i].uid] = c
+		}
+	}
+	var sets []flagSet
+	for _, f := range flags {
+		e := byUID[f.uid]
+		if e == nil {
+			continue
+		}
+		kw, err := t.kwSetFor(f.keywords)
+		if err != nil {
+			return err
+		}
+		if f.flags == e.flags && kw == e.kw {
+			continue
+		}
+		if b.UnchangedSince != 0 && e.modseq > b.UnchangedSince {
+			res.Modified.Add(f.uid)
+			continue
+		}
+		sets = append(sets, flagSet{f, kw})
+		keys = append(keys, f.modseq)
+	}
+	for i := range prepared {
+		keys = append(keys, b.Append[i].ModSeq)
+	}
+
+	// Expunges: UIDs that exist, and UIDs never used here (at or above
+	// UIDNEXT), which get a tombstone; UIDs already gone change nothing.
+	type expungeSet struct {
+		uids, unused store.UIDSet
+		ms           store.ModSeq
+		ids          map[store.UID]string
+	}
+	var exps []expungeSet
+	all := b.Expunges
+	if !b.Expunge.Empty() {
+		all = append([]store.Expunged{{UIDs: b.Expunge}}, all...)
+	}
+	for i, e := range all {
+		present, err := t.existing(id, clampUIDs(e.UIDs, mb.UIDNext))
+		if err != nil {
+			return err
+		}
+		var unused store.UIDSet
+		if i > 0 || b.Expunge.Empty() { // peer expunges only
+			for _, r := range e.UIDs {
+				if r.Stop >= mb.UIDNext {
+					if r.Stop == store.MaxUID {
+						return fmt.Errorf("expunge UID %d: %w", r.Stop, store.ErrInvalidUID)
+					}
+					unused.AddRange(max(r.Start, mb.UIDNext), r.Stop)
+				}
+			}
+		}
+		if !present.Empty() || !unused.Empty() {
+			exps = append(exps, expungeSet{present, unused, e.ModSeq, e.EmailIDs})
+			keys = append(keys, e.ModSeq)
+		}
+	}
+
+	// Local modseqs, one per distinct peer modseq, ascending.
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	local := make(map[store.ModSeq]store.ModSeq, len(keys))
+	for _, k := range keys {
+		m, err := t.newModseq(id, max(k, b.ModSeq))
+		if err != nil {
+			return err
+		}
+		local[k] = m
+	}
+
+	var d counterDelta
+	for _, s := range sets {
+		e := byUID[s.c.uid]
+		ms := local[s.c.modseq]
+		if err := t.keepHistory(id, mb.historyFrom, *e, ms); err != nil {
+			return err
+		}
+		d.add(e.flags, 0, -1)
+		d.add(s.c.flags, 0, 1)
+		e.flags, e.kw, e.modseq = s.c.flags, s.kw, ms
+		chunkOf[s.c.uid].dirty = true
+	}
+	if err := t.saveChunks(cs); err != nil {
+		return err
+	}
+	if err := t.applyCounters(id, d); err != nil {
+		return err
+	}
+	for i := range prepared {
+		prepared[i].modseq = local[b.Append[i].ModSeq]
+	}
+	if res.Appended, _, err = t.insertMessages(mb, prepared); err != nil {
+		return err
+	}
+	uidNext := mb.UIDNext
+	if n := len(res.Appended); n > 0 {
+		uidNext = res.Appended[n-1] + 1
+	}
+	for _, e := range exps {
+		gone, err := t.removeMessages(id, e.uids, 0)
+		if err != nil {
+			return err
+		}
+		res.Expunged = append(res.Expunged, gone...)
+		for _, r := range e.unused {
+			gone.AddRange(r.Start, r.Stop)
+			uidNext = max(uidNext, r.Stop+1)
+		}
+		for u, eid := range e.ids {
+			if e.unused.Contains(u) {
+				if _, err := t.tx.ExecContext(t.ctx, `INSERT OR REPLACE INTO expunged_ids (mailbox_id, uid, email_id, modseq) VALUES (?, ?, ?, 0)`, id, u, eid); err != nil {
+					return err
+				}
+			}
+		}
+		if err := t.addTombstones(id, gone, local[e.ms]); err != nil {
+			return err
+		}
+	}
+	res.Expunged = normalizeSet(res.Expunged)
+	if b.UIDNext > uidNext && len(keys) == 0 {
+		// A raise alone is a change sessions show: it gets a modseq so
+		// that it is published.
+		if _, err := t.modseq(id); err != nil {
+			return err
+		}
+	}
+	uidNext = max(uidNext, b.UIDNext)
+	if uidNext > mb.UIDNext {
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uidNext, id); err != nil {
+			return err
+		}
+	}
+	res.UIDNext = uidNext
+	after, err := lookupID(t.ctx, t.tx, id)
+	if err != nil {
+		return err
+	}
+	res.After = after.HighestModSeq
+	if b.HighestModSeq > res.After {
+		if res.After, err = t.newModseq(id, b.HighestModSeq); err != nil {
+			return err
+		}
+	}
+	res.ModSeq = t.touched[id]
+	if b.KeepHistory && res.After > mb.historyFrom {
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET history_from = ? WHERE id = ?`, res.After, id); err != nil {
+			return err
+		}
+	}
+	if b.Sync != nil && res.Modified.Empty() {
+		return t.setPeerState(b.Peer, mb.GUID, *b.Sync)
+	}
+	return nil
+}
+
+// normalizeSet makes a set built by appending ranges ascending and
+// merged.
+func normalizeSet(s store.UIDSet) store.UIDSet {
+	if len(s) < 2 {
+		return s
+	}
+	slices.SortFunc(s, func(a, b store.UIDRange) int { return int(int64(a.Start) - int64(b.Start)) })
+	var out store.UIDSet
+	for _, r := range s {
+		out.AddRange(r.Start, r.Stop)
+	}
+	return out
+}
+
+// existing returns the UIDs of uids that name a message.
+func (t *writeTx) existing(id store.MailboxID, uids store.UIDSet) (store.UIDSet, error) {
+	var out store.UIDSet
+	for _, r := range uids {
+		rows, err := t.tx.QueryContext(t.ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, id, r.Start, r.Stop)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var u store.UID
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out.Add(u)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

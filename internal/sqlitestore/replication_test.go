@@ -1,0 +1,409 @@
+package sqlitestore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+func newReplication(t *testing.T) (*Store, *Replica) {
+	t.Helper()
+	s, a := newAccount(t)
+	return s, &Replica{a: a}
+}
+
+// TestMailboxGUID: every mailbox gets its own replicated id at creation,
+// and a rename keeps it (RFC 8474 4.1).
+func TestMailboxGUID(t *testing.T) {
+	_, r := newReplication(t)
+	a, err := r.a.CreateMailbox(ctx, "a", store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.a.CreateMailbox(ctx, "b", store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := mustMailbox(t, r.a, "INBOX")
+	if a.GUID == "" || a.GUID == b.GUID || inbox.GUID == a.GUID || !strings.HasPrefix(a.GUID, "M") {
+		t.Fatalf("ids %q %q %q", inbox.GUID, a.GUID, b.GUID)
+	}
+	if err := r.a.RenameMailbox(ctx, "a", "c/d"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.MailboxByGUID(ctx, a.GUID)
+	if err != nil || got.Name != "c/d" || got.ID != a.ID {
+		t.Fatalf("after rename: %+v, %v", got, err)
+	}
+	if _, err := r.MailboxByGUID(ctx, "Mnope"); !errors.Is(err, store.ErrNoMailbox) {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+// TestAccountChanges: mailbox and subscription changes take increasing
+// stamps from the account counter, a deletion leaves a mailbox tombstone,
+// and a change already true takes none.
+func TestAccountChanges(t *testing.T) {
+	_, r := newReplication(t)
+	st0, err := r.AccountState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.a.CreateMailbox(ctx, "a", store.CreateOptions{SpecialUse: `\Archive`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Changed <= st0.Counter {
+		t.Fatalf("create stamped %d, counter was %d", a.Changed, st0.Counter)
+	}
+	if err := r.a.RenameMailbox(ctx, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	b := mustMailbox(t, r.a, "b")
+	if b.Changed <= a.Changed {
+		t.Fatalf("rename stamped %d after %d", b.Changed, a.Changed)
+	}
+	if err := r.a.SetSubscribed(ctx, "b", true); err != nil {
+		t.Fatal(err)
+	}
+	st1, _ := r.AccountState(ctx)
+	if err := r.a.SetSubscribed(ctx, "b", true); err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := r.AccountState(ctx)
+	if st2.Counter != st1.Counter {
+		t.Fatalf("subscribing again moved the counter %d → %d", st1.Counter, st2.Counter)
+	}
+	if err := r.a.SetSubscribed(ctx, "b", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.a.DeleteMailbox(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.AccountState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Deleted) != 1 || st.Deleted[0].GUID != a.GUID || st.Deleted[0].Name != "b" || st.Deleted[0].Changed != st.Counter {
+		t.Fatalf("mailbox tombstones %+v (counter %d)", st.Deleted, st.Counter)
+	}
+	if len(st.Subscriptions) != 1 || st.Subscriptions[0].Subscribed || st.Subscriptions[0].Changed <= st2.Counter {
+		t.Fatalf("subscriptions %+v", st.Subscriptions)
+	}
+}
+
+func replicaMessage(uid store.UID, ms store.ModSeq, body string, flags store.Flags) store.ReplicaMessage {
+	sum := sha256.Sum256([]byte(body))
+	return store.ReplicaMessage{UID: uid, ModSeq: ms, Flags: flags, Body: strings.NewReader(body), ContentHash: hex.EncodeToString(sum[:]),
+		InternalDate: time.Unix(1700000000, 0).UTC(), SaveDate: time.Unix(1700000100, 0),
+		EmailID: "Memail" + string(rune('a'+uid)), ThreadID: "Tthread"}
+}
+
+// TestApplyAtPeerModseq: appends land at the peer's UIDs with its identity
+// and at its modseqs (above HIGHESTMODSEQ), each distinct peer modseq its
+// own local one, in one transaction; resending the batch changes nothing
+// and allocates no modseq; flags are set absolutely in one batch.
+func TestApplyAtPeerModseq(t *testing.T) {
+	_, r := newReplication(t)
+	mb, err := r.a.CreateMailbox(ctx, "x", store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := store.Batch{Append: []store.ReplicaMessage{
+		replicaMessage(3, 10, testMessage(1, ""), store.Flags{System: store.FlagSeen}),
+		replicaMessage(7, 12, testMessage(2, ""), store.Flags{Keywords: []string{"Work"}}),
+		replicaMessage(8, 12, testMessage(3, ""), store.Flags{}),
+	}, UIDNext: 11}
+	res, err := r.Apply(ctx, mb.ID, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Before != 1 || res.After != 12 || res.UIDNext != 11 {
+		t.Fatalf("apply: %+v", res)
+	}
+	snap, err := r.a.Snapshot(ctx, mb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.MessageState{
+		{UID: 3, ModSeq: 10, Flags: store.Flags{System: store.FlagSeen}},
+		{UID: 7, ModSeq: 12, Flags: store.Flags{Keywords: []string{"Work"}}},
+		{UID: 8, ModSeq: 12},
+	}
+	if !statesEqual(snap.Messages, want) || snap.Mailbox.UIDNext != 11 {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	var datas []*store.MessageData
+	r.a.Messages(ctx, mb.ID, store.UIDSetOf(3), func(m *store.MessageData) error { datas = append(datas, m); return nil })
+	if len(datas) != 1 || datas[0].EmailID != "Memaild" || datas[0].ThreadID != "Tthread" ||
+		datas[0].SaveDate.Unix() != 1700000100 || datas[0].InternalDate.Unix() != 1700000000 {
+		t.Fatalf("message data %+v", datas[0])
+	}
+
+	// Appending again below UIDNEXT is refused: UIDs are never reused.
+	batch.Append = batch.Append[:1]
+	batch.Append[0].Body = nil
+	if _, err = r.Apply(ctx, mb.ID, batch); !errors.Is(err, store.ErrInvalidUID) {
+		t.Fatalf("resend: %v", err)
+	}
+
+	// Absolute flags for many messages at once; a peer modseq below ours
+	// gets HIGHESTMODSEQ+1; unchanged flags allocate nothing.
+	res, err = r.Apply(ctx, mb.ID, store.Batch{Flags: []store.MessageState{
+		{UID: 3, ModSeq: 5, Flags: store.Flags{System: store.FlagFlagged}},
+		{UID: 7, ModSeq: 5, Flags: store.Flags{Keywords: []string{"Work"}}},
+		{UID: 8, ModSeq: 20, Flags: store.Flags{Keywords: []string{"x"}}},
+		{UID: 9, ModSeq: 20, Flags: store.Flags{Keywords: []string{"gone"}}},
+	}})
+	if err != nil || res.After != 20 {
+		t.Fatalf("flags: %+v, %v", res, err)
+	}
+	snap, _ = r.a.Snapshot(ctx, mb.ID)
+	want = []store.MessageState{
+		{UID: 3, ModSeq: 13, Flags: store.Flags{System: store.FlagFlagged}},
+		{UID: 7, ModSeq: 12, Flags: store.Flags{Keywords: []string{"Work"}}},
+		{UID: 8, ModSeq: 20, Flags: store.Flags{Keywords: []string{"x"}}},
+	}
+	if !statesEqual(snap.Messages, want) {
+		t.Fatalf("after flags: %+v", snap.Messages)
+	}
+
+	// The same flags again change nothing and allocate nothing.
+	res, err = r.Apply(ctx, mb.ID, store.Batch{Flags: []store.MessageState{{UID: 8, ModSeq: 21, Flags: store.Flags{Keywords: []string{"x"}}}}})
+	if err != nil || res.Before != 20 || res.After != 20 || res.ModSeq != 0 {
+		t.Fatalf("flags again: %+v, %v", res, err)
+	}
+
+	// Expunges at the peer's modseq; again, idempotent.
+	ex := store.Batch{Expunges: []store.Expunged{{UIDs: store.UIDSetOf(3, 4), ModSeq: 25}}}
+	if ts, err := r.Tombstones(ctx, mb.ID, 0); err != nil || len(ts) != 0 {
+		t.Fatalf("tombstones before: %+v, %v", ts, err)
+	}
+	if res, err = r.Apply(ctx, mb.ID, ex); err != nil || res.After != 25 {
+		t.Fatalf("expunge: %+v, %v", res, err)
+	}
+	if res, err = r.Apply(ctx, mb.ID, ex); err != nil || res.After != 25 || res.Before != 25 {
+		t.Fatalf("expunge again: %+v, %v", res, err)
+	}
+	if ts, err := r.Tombstones(ctx, mb.ID, 0); err != nil || len(ts) != 1 || ts[0].ModSeq != 25 || !slices.Equal(ts[0].UIDs.UIDs(), []store.UID{3}) {
+		t.Fatalf("tombstones: %+v, %v", ts, err)
+	}
+	ch, err := r.a.ChangesSince(ctx, mb.ID, 20)
+	if err != nil || !slices.Equal(ch.Vanished.UIDs(), []store.UID{3}) || len(ch.Changed) != 0 {
+		t.Fatalf("changes since 20: %+v, %v", ch, err)
+	}
+	st, _ := r.a.Status(ctx, mb.ID)
+	if st.Messages != 2 || st.Unseen != 2 {
+		t.Fatalf("counters %+v", st)
+	}
+	assertClean(t, r.a.s, "alice")
+}
+
+func statesEqual(a, b []store.MessageState) bool {
+	return slices.EqualFunc(a, b, func(x, y store.MessageState) bool {
+		return x.UID == y.UID && x.ModSeq == y.ModSeq && x.Flags.Equal(y.Flags)
+	})
+}
+
+// TestApplyUnchangedSince: a flag change made here after the replicator
+// looked is not overwritten; it is reported instead.
+func TestApplyUnchangedSince(t *testing.T) {
+	_, r := newReplication(t)
+	inbox := mustMailbox(t, r.a, "INBOX")
+	appendN(t, r.a, inbox.ID, 2, store.Flags{})
+	seen := mustMailbox(t, r.a, "INBOX").HighestModSeq
+	if _, err := r.a.SetFlags(ctx, inbox.ID, store.UIDSetOf(1), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, inbox.ID, store.Batch{UnchangedSince: seen, Flags: []store.MessageState{
+		{UID: 1, ModSeq: 1, Flags: store.Flags{System: store.FlagFlagged}},
+		{UID: 2, ModSeq: 1, Flags: store.Flags{System: store.FlagFlagged}},
+	}})
+	if err != nil || !slices.Equal(res.Modified.UIDs(), []store.UID{1}) {
+		t.Fatalf("apply: %+v, %v", res, err)
+	}
+	snap, _ := r.a.Snapshot(ctx, inbox.ID)
+	if snap.Messages[0].Flags.System != store.FlagSeen || snap.Messages[1].Flags.System != store.FlagFlagged {
+		t.Fatalf("flags %+v", snap.Messages)
+	}
+}
+
+// TestQresyncAfterRaise: when modseqs jump to a peer's, "nothing changed
+// since M" stays exact: a client at the old HIGHESTMODSEQ gets the change,
+// one at the new gets nothing.
+func TestQresyncAfterRaise(t *testing.T) {
+	_, r := newReplication(t)
+	inbox := mustMailbox(t, r.a, "INBOX")
+	appendN(t, r.a, inbox.ID, 3, store.Flags{})
+	old := mustMailbox(t, r.a, "INBOX").HighestModSeq
+	res, err := r.Apply(ctx, inbox.ID, store.Batch{
+		Flags:    []store.MessageState{{UID: 2, ModSeq: 1000, Flags: store.Flags{System: store.FlagSeen}}},
+		Expunges: []store.Expunged{{UIDs: store.UIDSetOf(3), ModSeq: 1001}},
+	})
+	if err != nil || res.After != 1001 {
+		t.Fatalf("apply %+v, %v", res, err)
+	}
+	ch, err := r.a.ChangesSince(ctx, inbox.ID, old)
+	if err != nil || len(ch.Changed) != 1 || ch.Changed[0].UID != 2 || ch.Changed[0].ModSeq != 1000 ||
+		!slices.Equal(ch.Vanished.UIDs(), []store.UID{3}) || ch.Mailbox.HighestModSeq != 1001 {
+		t.Fatalf("changes since %d: %+v, %v", old, ch, err)
+	}
+	ch, err = r.a.ChangesSince(ctx, inbox.ID, 1000)
+	if err != nil || len(ch.Changed) != 0 || !slices.Equal(ch.Vanished.UIDs(), []store.UID{3}) {
+		t.Fatalf("changes since 1000: %+v, %v", ch, err)
+	}
+	ch, err = r.a.ChangesSince(ctx, inbox.ID, 1001)
+	if err != nil || len(ch.Changed) != 0 || !ch.Vanished.Empty() {
+		t.Fatalf("changes since 1001: %+v, %v", ch, err)
+	}
+	// A local change after the raise continues above it, also after the
+	// store is reopened (the durable floor followed the jump).
+	if fr, err := r.a.SetFlags(ctx, inbox.ID, store.UIDSetOf(1), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0); err != nil || fr.ModSeq != 1002 {
+		t.Fatalf("local change: %+v, %v", fr, err)
+	}
+	// HIGHESTMODSEQ alone may be raised too.
+	if res, err := r.Apply(ctx, inbox.ID, store.Batch{HighestModSeq: 5000}); err != nil || res.After != 5000 {
+		t.Fatalf("raise: %+v, %v", res, err)
+	}
+	assertClean(t, r.a.s, "alice")
+}
+
+// TestFlagsAt: after the history point is set, a change records the flags
+// it replaced, and FlagsAt gives the state at that point even after more
+// changes; confirmed peers let the history go.
+func TestFlagsAt(t *testing.T) {
+	_, r := newReplication(t)
+	inbox := mustMailbox(t, r.a, "INBOX")
+	appendN(t, r.a, inbox.ID, 3, store.Flags{System: store.FlagFlagged})
+	sync := mustMailbox(t, r.a, "INBOX").HighestModSeq
+	if _, err := r.Apply(ctx, inbox.ID, store.Batch{KeepHistory: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []store.Flags{{System: store.FlagSeen}, {Keywords: []string{"a"}}} {
+		if _, err := r.a.SetFlags(ctx, inbox.ID, store.UIDSetOf(1, 2), store.FlagsReplace, f, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := r.FlagsAt(ctx, inbox.ID, store.UIDSetOf(1, 2, 3), sync)
+	if err != nil || len(got) != 2 || got[1].System != store.FlagFlagged || got[2].System != store.FlagFlagged {
+		t.Fatalf("flags at %d: %+v, %v", sync, got, err)
+	}
+	// At the first change's modseq the history is not kept (it was above
+	// the point), so nothing is claimed.
+	if got, _ := r.FlagsAt(ctx, inbox.ID, store.UIDSetOf(1), sync+1); len(got) != 0 {
+		t.Fatalf("flags at %d: %+v", sync+1, got)
+	}
+	if err := r.SetPeerState(ctx, "peer", inbox.GUID, store.PeerState{Confirmed: sync + 2}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.FlagsAt(ctx, inbox.ID, store.UIDSetOf(1, 2), sync); len(got) != 0 {
+		t.Fatalf("history kept after every peer confirmed: %+v", got)
+	}
+}
+
+// TestPruneKeepsPeerHistory: tombstones above a peer's confirmed point
+// survive pruning.
+func TestPruneKeepsPeerHistory(t *testing.T) {
+	_, r := newReplication(t)
+	inbox := mustMailbox(t, r.a, "INBOX")
+	appendN(t, r.a, inbox.ID, 4, store.Flags{})
+	e1, _ := r.a.Expunge(ctx, inbox.ID, store.UIDSetOf(1))
+	e2, _ := r.a.Expunge(ctx, inbox.ID, store.UIDSetOf(3)) // not next to 1: tombstones of neighbours merge
+	if err := r.SetPeerState(ctx, "peer", inbox.GUID, store.PeerState{Confirmed: e1.ModSeq}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.a.PruneTombstones(ctx, inbox.ID, e2.ModSeq); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := r.a.ChangesSince(ctx, inbox.ID, e1.ModSeq)
+	if err != nil || !ch.Exact || !slices.Equal(ch.Vanished.UIDs(), []store.UID{3}) {
+		t.Fatalf("changes since the peer's point: %+v, %v", ch, err)
+	}
+	if ch, _ := r.a.ChangesSince(ctx, inbox.ID, 0); ch.Exact {
+		t.Fatalf("history below the peer's point was kept: %+v", ch)
+	}
+	// A forgotten peer holds nothing back.
+	if err := r.ForgetPeer(ctx, "peer"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.a.PruneTombstones(ctx, inbox.ID, e2.ModSeq); err != nil {
+		t.Fatal(err)
+	}
+	if ch, _ := r.a.ChangesSince(ctx, inbox.ID, e1.ModSeq); ch.Exact {
+		t.Fatalf("pruning held back by a forgotten peer: %+v", ch)
+	}
+}
+
+// TestApplyAccount: a peer's mailbox operations by replicated id.
+func TestApplyAccount(t *testing.T) {
+	_, r := newReplication(t)
+	ops := []store.AccountOp{
+		{Kind: store.OpCreate, GUID: "Mpeer1", Name: "a/b", UIDValidity: 77, SpecialUse: `\Sent`, Stamp: 40},
+		{Kind: store.OpSubscribe, Name: "a/b", Stamp: 41},
+	}
+	res, err := r.ApplyAccount(ctx, ops, "peer", &store.PeerState{Applied: 41})
+	if err != nil || res.After != 41 {
+		t.Fatalf("apply %+v, %v", res, err)
+	}
+	// Idempotent: nothing allocated the second time.
+	if res, err := r.ApplyAccount(ctx, ops, "peer", nil); err != nil || res.Before != res.After {
+		t.Fatalf("again: %+v, %v", res, err)
+	}
+	m, err := r.MailboxByGUID(ctx, "Mpeer1")
+	if err != nil || m.Name != "a/b" || m.UIDValidity != 77 || m.SpecialUse != `\Sent` || m.Changed != 40 {
+		t.Fatalf("created %+v, %v", m, err)
+	}
+	if _, err := r.a.Mailbox(ctx, "a"); !errors.Is(err, store.ErrNoMailbox) {
+		t.Fatalf("parent made: %v", err)
+	}
+	// A local mailbox created afterwards still gets a larger UIDVALIDITY.
+	if n, err := r.a.CreateMailbox(ctx, "later", store.CreateOptions{}); err != nil || n.UIDValidity <= 77 {
+		t.Fatalf("later %+v, %v", n, err)
+	}
+	st, _ := r.AccountState(ctx)
+	if st.Counter < 42 || len(st.Subscriptions) != 1 {
+		t.Fatalf("state %+v", st)
+	}
+	if _, err := r.ApplyAccount(ctx, []store.AccountOp{{Kind: store.OpRename, GUID: "Mpeer1", Name: "c"}}, "peer", nil); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := r.MailboxByGUID(ctx, "Mpeer1"); m.Name != "c" {
+		t.Fatalf("renamed %+v", m)
+	}
+	_, err = r.ApplyAccount(ctx, []store.AccountOp{{Kind: store.OpRename, GUID: "Mpeer1", Name: "later"}}, "peer", nil)
+	if !errors.Is(err, store.ErrMailboxExists) {
+		t.Fatalf("rename onto another mailbox: %v", err)
+	}
+	ps, _ := r.PeerStates(ctx, "peer")
+	if ps[""].Applied != 41 {
+		t.Fatalf("peer state %+v", ps)
+	}
+	if _, err := r.ApplyAccount(ctx, []store.AccountOp{{Kind: store.OpDelete, GUID: "Mpeer1", Name: "c"}, {Kind: store.OpDelete, GUID: "Mnever", Name: "z"}}, "peer", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = r.AccountState(ctx)
+	if len(st.Deleted) != 2 {
+		t.Fatalf("tombstones %+v", st.Deleted)
+	}
+	// Adopting: an empty INBOX takes a peer's identity.
+	inbox := mustMailbox(t, r.a, "INBOX")
+	if _, err := r.ApplyAccount(ctx, []store.AccountOp{{Kind: store.OpAdopt, GUID: inbox.GUID, NewGUID: "Mpeerinbox", UIDValidity: 5}}, "peer", nil); err != nil {
+		t.Fatal(err)
+	}
+	got := mustMailbox(t, r.a, "INBOX")
+	if got.GUID != "Mpeerinbox" || got.UIDValidity != 5 || got.ID != inbox.ID || got.HighestModSeq != inbox.HighestModSeq {
+		t.Fatalf("adopted %+v (was %+v)", got, inbox)
+	}
+	appendN(t, r.a, inbox.ID, 1, store.Flags{})
+	_, err = r.ApplyAccount(ctx, []store.AccountOp{{Kind: store.OpAdopt, GUID: "Mpeerinbox", NewGUID: "Mother", UIDValidity: 6}}, "peer", nil)
+	if !errors.Is(err, store.ErrCannot) {
+		t.Fatalf("adopting a mailbox with messages: %v", err)
+	}
+	assertClean(t, r.a.s, "alice")
+}
