@@ -249,6 +249,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		WriteTimeout:   l.WriteTimeout.D(),
 		MaxConnections: orUnlimited(l.MaxConnections),
 		MaxBadCommands: l.MaxBadCommands,
+		CommandRate:    float64(l.CommandRate),
+		CommandBurst:   l.CommandBurst,
 		Logger:         log,
 		Observer:       obs,
 		Quota:          quotas,

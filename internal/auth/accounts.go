@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -105,10 +106,13 @@ type Accounts struct {
 	db     *sql.DB
 	opts   Options
 	hashes chan struct{} // semaphore of MaxConcurrentHashes slots
-	cache  *credCache
-	byIP   *failureLimiter // per address
-	byPair *failureLimiter // per user and address
-	byUser *userBrake      // per user, all addresses
+	// verified counts password checks that ran argon2id (dummy ones
+	// included): a refused or throttled attempt must not add to it.
+	verified atomic.Uint64
+	cache    *credCache
+	byIP     *failureLimiter // per address
+	byPair   *failureLimiter // per user and address
+	byUser   *userBrake      // per user, all addresses
 	// sleep waits for the brake; tests replace it to observe the waits.
 	sleep func(context.Context, time.Duration) error
 	// dummy is a well-formed record with the current parameters, verified
@@ -188,6 +192,11 @@ func (a *Accounts) acquireHashSlot(ctx context.Context) error {
 }
 
 func (a *Accounts) releaseHashSlot() { <-a.hashes }
+
+// PasswordHashes returns how many login attempts have cost an argon2id
+// computation since Open, for metrics and for the tests that check a
+// throttled attempt costs none.
+func (a *Accounts) PasswordHashes() uint64 { return a.verified.Load() }
 
 // newRecord validates a name and a new password and hashes the password.
 func (a *Accounts) newRecord(name, password string) (string, string, error) {

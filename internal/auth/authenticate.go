@@ -93,6 +93,7 @@ func (a *Accounts) verify(ctx context.Context, user string, nameErr error, passw
 		}
 		a.dummy.verify(password)
 		a.releaseHashSlot()
+		a.verified.Add(1)
 		return false, nil
 	}
 	if err != nil {
@@ -110,6 +111,7 @@ func (a *Accounts) verify(ctx context.Context, user string, nameErr error, passw
 	}
 	ok := h.verify(password)
 	a.releaseHashSlot()
+	a.verified.Add(1)
 	if !ok {
 		return false, nil
 	}

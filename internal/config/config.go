@@ -176,6 +176,10 @@ type Limits struct {
 	WriteTimeout   Duration `toml:"write_timeout"`
 	MaxConnections int      `toml:"max_connections"`
 	MaxBadCommands int      `toml:"max_bad_commands"`
+	// CommandRate is the commands one connection may send a second, in
+	// bursts of CommandBurst; past it commands are delayed (0: no limit).
+	CommandRate  int `toml:"command_rate"`
+	CommandBurst int `toml:"command_burst"`
 }
 
 // Quota sets storage and message-count limits (RFC 9208). Zero means
@@ -255,6 +259,8 @@ func Default() Config {
 			WriteTimeout:           Duration(time.Minute),
 			MaxConnections:         10_000,
 			MaxBadCommands:         20,
+			CommandRate:            500,
+			CommandBurst:           2000,
 		},
 		Tombstones:  Tombstones{Retention: Retention{Forever: true}},
 		Replication: Replication{FullSyncInterval: Duration(time.Minute)},

@@ -171,6 +171,12 @@ func (c *Config) Validate() Errors {
 	if l.AuthUserBrakeInterval <= 0 {
 		add("limits.auth_user_brake_interval", "must be positive")
 	}
+	if l.CommandRate < 0 {
+		add("limits.command_rate", "must not be negative")
+	}
+	if l.CommandBurst < 1 {
+		add("limits.command_burst", "must be at least 1")
+	}
 	if l.MaxBadCommands < 1 {
 		add("limits.max_bad_commands", "must be at least 1")
 	}

@@ -641,3 +641,31 @@ func TestOneTimerAndNoWatchersLeft(t *testing.T) {
 		t.Fatalf("hub still watches %d mailboxes after Close", n)
 	}
 }
+
+// TestClaimRecentShared: the \Recent claims of a Box's sessions go to the
+// store once per new floor: a claim the Box knows is already covered is
+// answered from memory with the floor, and a failed one teaches nothing.
+func TestClaimRecentShared(t *testing.T) {
+	b := &Box{}
+	calls := 0
+	claim := func(prev, after store.UID, err error) func() (store.UID, store.UID, error) {
+		return func() (store.UID, store.UID, error) { calls++; return prev, after, err }
+	}
+	if prev, err := b.ClaimRecent(5, claim(1, 5, nil)); prev != 1 || err != nil || calls != 1 {
+		t.Fatalf("first claim: prev %d, %v, %d calls", prev, err, calls)
+	}
+	for range 3 {
+		if prev, err := b.ClaimRecent(5, claim(0, 0, errors.New("must not be called"))); prev != 5 || err != nil {
+			t.Fatalf("covered claim: prev %d, %v", prev, err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("%d store calls for claims below the known floor", calls)
+	}
+	if _, err := b.ClaimRecent(9, claim(5, 0, errors.New("disk"))); err == nil {
+		t.Fatal("error lost")
+	}
+	if prev, _ := b.ClaimRecent(9, claim(7, 9, nil)); prev != 7 || calls != 3 {
+		t.Fatalf("claim after a failure: prev %d, %d calls", prev, calls)
+	}
+}

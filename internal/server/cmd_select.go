@@ -102,7 +102,7 @@ func runSelect(s *Session, c *Cmd) error {
 		// IMAP4rev1: a read-write SELECT claims the messages no session
 		// has seen yet; EXAMINE only looks (recent.go).
 		s.recent, s.recentUpTo = nil, 0
-		recent, err := s.claimRecent(v, mb.UIDNext)
+		recent, err := s.claimRecent(v, box, mb.UIDNext)
 		if errors.Is(err, store.ErrNoSpace) {
 			// A full disk must not cost the client its mailbox: nothing
 			// was claimed, the messages stay recent for the next session.

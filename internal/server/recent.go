@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/tidemark-mail/tidemark/internal/openbox"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/view"
 )
@@ -46,7 +47,7 @@ func (s *Session) recentUIDs() store.UIDSet {
 // looked at yet: claims them in a read-write IMAP4rev1 session, or only
 // reads the floor in a read-only one. It returns how many messages of v
 // are recent for the session.
-func (s *Session) claimRecent(v *view.View, upTo store.UID) (uint32, error) {
+func (s *Session) claimRecent(v *view.View, box *openbox.Box, upTo store.UID) (uint32, error) {
 	rs := s.recentStore()
 	if rs == nil || s.Rev2() || upTo <= s.recentUpTo {
 		return v.CountIn(s.recent), nil
@@ -55,7 +56,21 @@ func (s *Session) claimRecent(v *view.View, upTo store.UID) (uint32, error) {
 	if v.ReadOnly {
 		claim = 0
 	}
-	prev, err := rs.ClaimRecent(s.ctx(), v.Mailbox.ID, claim)
+	ask := func() (prev, after store.UID, err error) {
+		prev, err = rs.ClaimRecent(s.ctx(), v.Mailbox.ID, claim)
+		// A read-write claim leaves the floor at upTo at least (upTo never
+		// passes UIDNEXT: it comes from what the session has seen).
+		return prev, max(prev, claim), err
+	}
+	var prev store.UID
+	var err error
+	if box != nil && box.MailboxID() == v.Mailbox.ID {
+		// The sessions of one mailbox share the claims: one store query
+		// per batch of new messages, not one per session (openbox).
+		prev, err = box.ClaimRecent(upTo, ask)
+	} else {
+		prev, _, err = ask()
+	}
 	if err != nil {
 		return v.CountIn(s.recent), err
 	}
@@ -75,7 +90,7 @@ func (s *Session) syncRecent() {
 	if s.Rev2() || s.view == nil {
 		return
 	}
-	n, err := s.claimRecent(s.view, s.view.HighestUID()+1)
+	n, err := s.claimRecent(s.view, s.box, s.view.HighestUID()+1)
 	if err != nil {
 		// Nothing was claimed: the messages stay recent for the next
 		// session. The client still gets a consistent count.

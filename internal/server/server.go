@@ -74,6 +74,11 @@ type Config struct {
 	// MaxConnections caps the connections served at once; beyond it new
 	// ones are told BYE and closed. Default 10,000; negative: no cap.
 	MaxConnections int
+	// CommandRate limits the commands of one connection to this many a
+	// second, with bursts of CommandBurst (default 2,000): past it each
+	// command waits its turn (see rateBucket). Zero or negative: no limit.
+	CommandRate  float64
+	CommandBurst int
 	// MaxBadCommands closes a connection after this many BAD responses in
 	// a row; default 20.
 	MaxBadCommands int
@@ -134,6 +139,9 @@ func New(cfg Config) *Server {
 	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.CommandBurst <= 0 {
+		cfg.CommandBurst = 2000
 	}
 	if cfg.MaxBadCommands <= 0 {
 		cfg.MaxBadCommands = 20

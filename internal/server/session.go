@@ -84,12 +84,18 @@ type Session struct {
 	releaseUser func()
 	bad         int // BAD responses in a row
 	idLogged    bool
+	// rate is the command-rate limit; nil without one.
+	rate       *rateBucket
+	rateLogged bool
 }
 
 func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
 	s := &Session{srv: srv, nc: nc, tls: implicitTLS, state: StateNotAuthenticated, enabled: map[string]bool{}}
 	s.log = srv.log
 	s.setupIO(nc)
+	if srv.cfg.CommandRate > 0 {
+		s.rate = newRateBucket(srv.cfg.CommandRate, srv.cfg.CommandBurst, time.Now())
+	}
 	return s
 }
 
@@ -129,8 +135,19 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
 		return 0, err
 	}
-	return w.nc.Write(p)
+	n, err := w.nc.Write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = writeTimeoutError{err}
+	}
+	return n, err
 }
+
+// writeTimeoutError marks a write that timed out, so the session ends
+// without calling it an idle client.
+type writeTimeoutError struct{ err error }
+
+func (e writeTimeoutError) Error() string { return "client not reading: " + e.err.Error() }
+func (e writeTimeoutError) Unwrap() error { return e.err }
 
 func (s *Session) conn() net.Conn {
 	s.mu.Lock()
@@ -206,6 +223,7 @@ func (s *Session) serve() {
 			s.endOnReadError(err)
 			return
 		}
+		s.waitForRate()
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -228,6 +246,12 @@ func (s *Session) serve() {
 				// The server's fault, not the client's: a message's
 				// content could not be read after its size was sent.
 				s.log.Error("message content unreadable while sending it; connection closed", "user", s.user, "err", err)
+			case errors.As(err, new(writeTimeoutError)):
+				s.logClient(slog.LevelInfo, "write timeout; connection closed", "user", s.user)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// A command that did not arrive whole within the
+				// timeout (slowloris).
+				s.endOnReadError(err)
 			case !isClosedConn(err):
 				s.logClient(slog.LevelInfo, "connection ended", "err", err)
 			}

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +38,10 @@ func (s SeqSet) HasStar() bool {
 // UIDs they simply match nothing). Per RFC 9051 9, "n:*" with n > max
 // means max:n, so it always includes max.
 func (s SeqSet) Resolve(max uint32) store.UIDSet {
-	var out store.UIDSet
+	// The ranges are sorted first and merged in one pass: inserting them
+	// one by one in the order sent costs O(n) each for a set sent in
+	// descending order, O(n²) for a hostile line of tens of thousands.
+	rs := make(store.UIDSet, 0, len(s.Ranges))
 	for _, r := range s.Ranges {
 		a, b := r.Start, r.Stop
 		if a == Star {
@@ -52,7 +56,12 @@ func (s SeqSet) Resolve(max uint32) store.UIDSet {
 		if b == 0 {
 			continue // "*" of an empty mailbox names nothing
 		}
-		out.AddRange(store.UID(max32(a, 1)), store.UID(b))
+		rs = append(rs, store.UIDRange{Start: store.UID(max32(a, 1)), Stop: store.UID(b)})
+	}
+	slices.SortFunc(rs, func(x, y store.UIDRange) int { return cmp.Compare(x.Start, y.Start) })
+	var out store.UIDSet
+	for _, r := range rs {
+		out.AddRange(r.Start, r.Stop) // ascending: the append fast path or a merge with the last range
 	}
 	return out
 }

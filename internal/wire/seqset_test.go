@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -28,5 +29,43 @@ func TestSeqSetResolve(t *testing.T) {
 	}
 	if got := SeqSetOf(u).UIDSet(9).String(); got != u.String() {
 		t.Fatalf("round trip: %q", got)
+	}
+}
+
+// TestResolveManyRanges: a set of 100,000 ranges sent in descending order,
+// overlapping and adjacent, resolves to the same set as the same ranges
+// added one by one, in one sort (see Resolve).
+func TestResolveManyRanges(t *testing.T) {
+	var s SeqSet
+	var want store.UIDSet
+	for i := uint32(100_000); i >= 1; i-- {
+		a, b := 3*i, 3*i // every third number...
+		if i%10 == 0 {
+			b = 3*i + 4 // ...and now and then a range reaching over the next
+		}
+		s.Ranges = append(s.Ranges, SeqRange{b, a})
+	}
+	for i := uint32(1); i <= 100_000; i++ { // ascending: cheap to build
+		b := 3 * i
+		if i%10 == 0 {
+			b = 3*i + 4
+		}
+		want.AddRange(store.UID(3*i), store.UID(b))
+	}
+	s.Ranges = append(s.Ranges, SeqRange{Star, 299_990})
+	want.AddRange(299_990, 300_000)
+	got := s.Resolve(300_000)
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %d ranges, want %d", len(got), len(want))
+	}
+}
+
+func BenchmarkResolveDescending(b *testing.B) {
+	var s SeqSet
+	for i := uint32(100_000); i >= 1; i-- {
+		s.Ranges = append(s.Ranges, SeqRange{2 * i, 2 * i})
+	}
+	for b.Loop() {
+		s.Resolve(200_000)
 	}
 }
