@@ -31,7 +31,8 @@
 // contents: one row per delivered message, shared by its copies: user_id,
 // blob_id (bodies.id, foreign key), size, internaldate (unix seconds) and
 // internaldate_zone (seconds east of UTC), email_id and thread_id (RFC
-// 8474), structure (message.Structure.Marshal).
+// 8474), structure (message.Structure.Marshal), orphaned_at (when its last
+// message went; version 3).
 //
 // messages: primary key (mailbox_id, uid); modseq of its last change,
 // flags (store.SystemFlags bits), keywords (normalized text[]), savedate,

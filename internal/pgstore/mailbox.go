@@ -13,7 +13,7 @@ import (
 
 // mailboxColumns is what scanMailbox reads, from mailboxes aliased mb.
 const mailboxColumns = `mb.id, mb.name, mb.uidvalidity, mb.uidnext, mb.highestmodseq, mb.special_use,
-	mb.messages, mb.unseen, mb.deleted, mb.size, mb.pruned_below,
+	mb.messages, mb.unseen, mb.deleted, mb.size, mb.pruned_below, mb.guid,
 	EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = mb.user_id AND s.name = mb.name)`
 
 type mailboxRow struct {
@@ -26,7 +26,7 @@ func scanMailbox(r pgx.Row) (mailboxRow, error) {
 	var uidv int64
 	var special string
 	err := r.Scan(&m.ID, &m.Name, &uidv, &m.UIDNext, &m.HighestModSeq, &special,
-		&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.prunedBelow, &m.Subscribed)
+		&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.prunedBelow, &m.GUID, &m.Subscribed)
 	m.UIDValidity = uint32(uidv)
 	m.SpecialUse = store.SpecialUse(special)
 	return m, err
@@ -74,8 +74,8 @@ func (t *writeTx) createMailbox(name string, special store.SpecialUse) (store.Ma
 		return 0, err
 	}
 	var id store.MailboxID
-	err = t.tx.QueryRow(t.ctx, `INSERT INTO mailboxes (user_id, name, uidvalidity, uidnext, highestmodseq, special_use)
-		VALUES ($1, $2, $3, 1, 1, $4) RETURNING id`, t.userID, name, int64(uidv), string(special)).Scan(&id)
+	err = t.tx.QueryRow(t.ctx, `INSERT INTO mailboxes (user_id, name, uidvalidity, uidnext, highestmodseq, special_use, guid)
+		VALUES ($1, $2, $3, 1, 1, $4, $5) RETURNING id`, t.userID, name, int64(uidv), string(special), newObjectID('M')).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}

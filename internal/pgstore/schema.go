@@ -15,6 +15,7 @@ var migrations = []string{
 	schemaV1,
 	schemaV2Recent,
 	schemaV3Orphans,
+	schemaV4GUID,
 }
 
 const schemaV1 = `
@@ -117,6 +118,14 @@ UPDATE mailboxes SET recent_uid = uidnext;
 const schemaV3Orphans = `
 ALTER TABLE contents ADD COLUMN orphaned_at timestamptz;
 CREATE INDEX contents_orphaned ON contents (orphaned_at) WHERE orphaned_at IS NOT NULL;
+`
+
+// schemaV4GUID gives every mailbox its RFC 8474 MAILBOXID
+// (store.MailboxInfo.GUID),
+// kept by renames; mailboxes that exist get one now.
+const schemaV4GUID = `
+ALTER TABLE mailboxes ADD COLUMN guid text NOT NULL DEFAULT '';
+UPDATE mailboxes SET guid = 'M' || substr(md5(random()::text || id::text), 1, 24) WHERE guid = '';
 `
 
 // migrationLock is the advisory lock key held while migrating, so that
