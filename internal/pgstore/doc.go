@@ -9,7 +9,8 @@
 // Versioned migrations (schema.go) are applied by Open, in one transaction
 // under an advisory lock, so nodes starting together apply each exactly
 // once; the version reached is recorded in tidemark_schema, and a database
-// newer than the program is refused. Version 1:
+// newer than the program is refused. Version 4 (1 plus the columns noted
+// below):
 //
 // users: id (bigserial), name (ValidUserName form, unique),
 // uidvalidity_next (the next UIDVALIDITY to hand out; strictly increasing).
@@ -19,7 +20,9 @@
 // name, '/' delimited, "INBOX" upper case; unique per user), uidvalidity,
 // uidnext, highestmodseq, special_use, the exact STATUS counters messages,
 // unseen, deleted, size (changed by the transactions that change the
-// messages), pruned_below (tombstones at or below it were pruned).
+// messages), pruned_below (tombstones at or below it were pruned),
+// recent_uid (the \Recent floor; version 2), guid (the RFC 8474
+// MAILBOXID, kept by renames; version 4).
 //
 // subscriptions(user_id, name): subscribed names, existing or not.
 //
