@@ -15,7 +15,6 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/replica"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/tlscert"
 )
 
@@ -76,7 +75,7 @@ func runSync(args []string) int {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
 		return 1
 	}
-	st, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
+	st, err := openStore(context.Background(), cfg.Store, cfg.DataDir, storeOptions{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
 		return 1
