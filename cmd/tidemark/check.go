@@ -6,24 +6,26 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 func init() {
 	register("check", "verify a user's store", runCheck)
 }
 
-// runCheck verifies one user's store, or every user's, with the embedded
-// backend's consistency checker. It prints each problem and exits 1 if
+// runCheck verifies one user's store, or every user's, with the store
+// backend's consistency checker (store.Checker; store.Repairer for
+// --repair). It prints each problem and exits 1 if
 // there were any. With --repair it first expunges the messages whose bytes
 // are lost (missing, truncated or corrupt blobs), leaving tombstones and
 // never lowering a modseq, then recomputes what the messages determine
 // (STATUS counters; UIDNEXT, HIGHESTMODSEQ and the durable modseq floor,
-// only ever raised: see sqlitestore.Store.Repair), then checks again;
+// only ever raised: see the backend's Repair), then checks again;
 // problems it cannot repair are still reported and still exit 1.
 func runCheck(args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	data := fs.String("data", "", "data directory of the store (required)")
+	configPath := configFlag(fs)
 	user := fs.String("user", "", "check only this user (default: every user)")
 	repair := fs.Bool("repair", false, "expunge messages whose bytes are lost, recompute counters, then check again")
 	if err := fs.Parse(args); err != nil {
@@ -38,12 +40,18 @@ func runCheck(args []string) int {
 		return 2
 	}
 	ctx := context.Background()
-	s, err := sqlitestore.Open(*data, sqlitestore.Options{})
+	s, err := openConfiguredStore(ctx, *configPath, *data, storeOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tidemark check:", err)
 		return 2
 	}
 	defer s.Close()
+	checker, ok := s.(store.Checker)
+	repairer, canRepair := s.(store.Repairer)
+	if !ok || (*repair && !canRepair) {
+		fmt.Fprintln(os.Stderr, "tidemark check: this store backend has no checker or repair")
+		return 2
+	}
 	users := []string{*user}
 	if *user == "" {
 		if users, err = s.Users(ctx); err != nil {
@@ -62,8 +70,8 @@ func runCheck(args []string) int {
 			done, err := repairUser(ctx, acct)
 			acct.Close()
 			if err == nil {
-				var fixed []sqlitestore.Problem
-				fixed, err = s.Repair(ctx, u)
+				var fixed []store.Problem
+				fixed, err = repairer.Repair(ctx, u)
 				for _, p := range fixed {
 					done = append(done, p.String())
 				}
@@ -76,7 +84,7 @@ func runCheck(args []string) int {
 				return 2
 			}
 		}
-		problems, err := s.Check(ctx, u)
+		problems, err := checker.Check(ctx, u)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "tidemark check: %s: %v\n", u, err)
 			return 2

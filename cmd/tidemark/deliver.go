@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
@@ -54,6 +53,7 @@ func deliverMain(ctx context.Context, args []string, stdin io.Reader, stderr io.
 	mailbox := fs.String("mailbox", "INBOX", "target mailbox")
 	create := fs.Bool("create", false, "create the mailbox if it does not exist")
 	flagList := fs.String("flags", "", "comma-separated flags to set, e.g. '\\Seen,$Label1'")
+	configPath := configFlag(fs)
 	maxSize := fs.Int64("max-size", 0, "refuse messages larger than this many bytes (0: no limit)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *dataDir == "" || *user == "" {
 		if err == nil {
@@ -77,7 +77,7 @@ func deliverMain(ctx context.Context, args []string, stdin io.Reader, stderr io.
 		return exDataErr
 	}
 
-	st, err := sqlitestore.Open(*dataDir, sqlitestore.Options{MaxMessageSize: *maxSize})
+	st, err := openConfiguredStore(ctx, *configPath, *dataDir, storeOptions{MaxMessageSize: *maxSize})
 	if err != nil {
 		fmt.Fprintf(stderr, "tidemark deliver: %v\n", err)
 		return exTempFail

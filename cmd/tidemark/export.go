@@ -34,7 +34,7 @@ func exportMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return 2
 	}
-	st, acct, err := openAccount(ctx, a.dataDir, a.user)
+	st, acct, err := openAccount(ctx, a)
 	if err != nil {
 		fmt.Fprintf(stderr, "tidemark export: %v\n", err)
 		return 1

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tidemark-mail/tidemark/internal/mailimport"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -37,7 +36,7 @@ imported or skipped, 1 on error or when some messages were refused.
 
 // transferArgs are the flags import and export share.
 type transferArgs struct {
-	dataDir, user, maildir, mbox, mailbox, variant string
+	dataDir, config, user, maildir, mbox, mailbox, variant string
 }
 
 func parseTransferArgs(name, usage string, args []string, stderr io.Writer, withVariant bool) (transferArgs, bool) {
@@ -46,6 +45,7 @@ func parseTransferArgs(name, usage string, args []string, stderr io.Writer, with
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	fs.StringVar(&a.dataDir, "data", os.Getenv("TIDEMARK_DATA"), "data directory")
+	fs.StringVar(&a.config, "config", os.Getenv("TIDEMARK_CONFIG"), "configuration `FILE` whose [store] section names the mail store")
 	fs.StringVar(&a.user, "user", "", "user")
 	fs.StringVar(&a.maildir, "maildir", "", "Maildir++ directory")
 	fs.StringVar(&a.mbox, "mbox", "", "mbox file or directory")
@@ -64,11 +64,12 @@ func parseTransferArgs(name, usage string, args []string, stderr io.Writer, with
 }
 
 // openAccount opens the user's mail in an existing data directory.
-func openAccount(ctx context.Context, dataDir, user string) (*sqlitestore.Store, store.Account, error) {
+func openAccount(ctx context.Context, a transferArgs) (store.Store, store.Account, error) {
+	dataDir, user := a.dataDir, a.user
 	if st, err := os.Stat(dataDir); err != nil || !st.IsDir() {
 		return nil, nil, fmt.Errorf("data directory %s: not found", dataDir)
 	}
-	st, err := sqlitestore.Open(dataDir, sqlitestore.Options{})
+	st, err := openConfiguredStore(ctx, a.config, dataDir, storeOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -135,7 +136,7 @@ func importMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "tidemark import: %v\n", err)
 		return 2
 	}
-	st, acct, err := openAccount(ctx, a.dataDir, a.user)
+	st, acct, err := openAccount(ctx, a)
 	if err != nil {
 		fmt.Fprintf(stderr, "tidemark import: %v\n", err)
 		return 1

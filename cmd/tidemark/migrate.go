@@ -15,7 +15,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tidemark-mail/tidemark/internal/migrate"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -52,6 +51,7 @@ func migrateMain(ctx context.Context, args []string, stdin *os.File, stdout, std
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, migrateUsage) }
 	dataDir := fs.String("data", os.Getenv("TIDEMARK_DATA"), "data directory")
+	configPath := configFlag(fs)
 	user := fs.String("user", "", "target user")
 	from := fs.String("from", "", "source URL")
 	passwordFile := fs.String("password-file", "", "file holding the source password")
@@ -79,7 +79,7 @@ func migrateMain(ctx context.Context, args []string, stdin *os.File, stdout, std
 	if st, err := os.Stat(*dataDir); err != nil || !st.IsDir() {
 		return fail(fmt.Errorf("data directory %s: not found", *dataDir))
 	}
-	st, err := sqlitestore.Open(*dataDir, sqlitestore.Options{})
+	st, err := openConfiguredStore(ctx, *configPath, *dataDir, storeOptions{})
 	if err != nil {
 		return fail(err)
 	}

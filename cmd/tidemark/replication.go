@@ -12,7 +12,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/config"
+	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/replica"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/tlscert"
@@ -65,9 +67,11 @@ type replication struct {
 
 // startReplication prepares replication for serve. The returned store is
 // what IMAP and LMTP must use: it reports their commits to the pushers.
+// Accounts (logins) replicate too, and quota settings once setQuotas has
+// been called.
 // Listening starts with the other listeners (ln is nil when none is
 // configured); pushers start with run.
-func startReplication(cfg *config.Config, st store.Store, certs *tlscert.Reloader, log *slog.Logger) (*replication, store.Store, net.Listener, error) {
+func startReplication(cfg *config.Config, st store.Store, accts *auth.Accounts, certs *tlscert.Reloader, log *slog.Logger) (*replication, store.Store, net.Listener, error) {
 	rc := cfg.Replication
 	if rc.Listen == "" && len(rc.Peers) == 0 {
 		return nil, st, nil, nil
@@ -80,7 +84,7 @@ func startReplication(cfg *config.Config, st store.Store, certs *tlscert.Reloade
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r := &replication{local: &replica.Local{Store: st, NodeID: node}}
+	r := &replication{local: &replica.Local{Store: st, NodeID: node, Accounts: accts}}
 	for _, peer := range rc.Peers {
 		r.pushers = append(r.pushers, &replica.Pusher{Local: r.local, Addr: peer, Auth: auth,
 			FullEvery: rc.FullSyncInterval.D(), Logger: log.With("peer", peer)})
@@ -97,10 +101,19 @@ func startReplication(cfg *config.Config, st store.Store, certs *tlscert.Reloade
 		}
 		log.Info("listening", "proto", "replication", "addr", ln.Addr().String(), "node", node)
 		// Changes a peer made here travel on to the other peers.
-		r.server = &replica.Server{Local: r.local, Auth: auth, Logger: log, OnApplied: changed}
+		r.server = &replica.Server{Local: r.local, Auth: auth, Logger: log, OnApplied: changed,
+			OnSettings: func() {
+				for _, p := range r.pushers {
+					p.SettingsChanged()
+				}
+			}}
 	}
 	return r, replica.Notify(st, changed), ln, nil
 }
+
+// setQuotas makes the SETQUOTA overrides replicate; it must be called
+// before the listener serves and run starts.
+func (r *replication) setQuotas(q *quota.Manager) { r.local.Quotas = q }
 
 // run pushes to every peer until ctx ends.
 func (r *replication) run(ctx context.Context, wg *sync.WaitGroup) {

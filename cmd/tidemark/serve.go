@@ -26,7 +26,6 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/retention"
 	"github.com/tidemark-mail/tidemark/internal/server"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/tlscert"
 	"github.com/tidemark-mail/tidemark/internal/wire"
@@ -162,8 +161,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	// Only the server reclaims the bodies of expunged messages, in the
 	// background, since only it knows which of its sessions still read
 	// them; tools opening the store beside it leave bodies alone.
-	raw, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{
+	raw, err := openStore(ctx, cfg.Store, cfg.DataDir, storeOptions{
 		MaxMessageSize: int64(cfg.Limits.MaxMessageSize),
+		Watch:          true,
 		Logger:         log,
 		ReclaimEvery:   reclaimEvery,
 	})
@@ -209,13 +209,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		return err
 	}
 	// Replication sees commits through the store IMAP and LMTP use.
-	repl, st, replLn, err := startReplication(cfg, st, certs, log)
+	repl, st, replLn, err := startReplication(cfg, st, accts, certs, log)
 	if err != nil {
 		return err
 	}
 	quotas, err := quota.New(st, quotaConfig(cfg))
 	if err != nil {
 		return err
+	}
+	if repl != nil {
+		repl.setQuotas(quotas)
 	}
 	limiter := auth.NewConnLimiter(l.MaxConnsPerIP, l.MaxSessionsUser)
 	limiter.SetLoopbackExempt(l.LoopbackExempt)
@@ -342,7 +345,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 			log.Warn("metrics and /healthz are served without authentication on an address other machines can reach; prefer a loopback address", "addr", ln.Addr().String())
 		}
 		met.Logger = log
-		httpSrv = met.NewHTTPServer(raw.Ping)
+		httpSrv = met.NewHTTPServer(st.(store.Pinger).Ping)
 		lns = append(lns, func() error { return httpSrv.Serve(ln) })
 	}
 

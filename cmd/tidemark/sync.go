@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	authdb "github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/config"
+	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/replica"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/tlscert"
 )
 
@@ -73,12 +75,26 @@ func runSync(args []string) int {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
 		return 1
 	}
-	st, err := sqlitestore.Open(cfg.DataDir, sqlitestore.Options{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
+	st, err := openStore(context.Background(), cfg.Store, cfg.DataDir, storeOptions{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
 		return 1
 	}
 	defer st.Close()
+	accts, err := authdb.OpenAccounts(cfg.DataDir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
+		return 1
+	}
+	defer accts.Close()
+	// Only the overrides file is read and written here (no limits are
+	// checked): it must not be in use by a server on the same directory,
+	// whose copy in memory would not see the change.
+	quotas, err := quota.New(st, quota.Config{OverridesFile: filepath.Join(cfg.DataDir, quota.OverridesFileName)})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -92,10 +108,10 @@ func runSync(args []string) int {
 	if *user != "" {
 		opts.Users = []string{strings.ToLower(*user)}
 	}
-	stats, err := replica.Sync(ctx, &replica.Local{Store: st, NodeID: node}, c, opts)
+	stats, err := replica.Sync(ctx, &replica.Local{Store: st, NodeID: node, Accounts: accts, Quotas: quotas}, c, opts)
 	r, w := c.Bytes()
-	fmt.Printf("synced %d users with %s (node %s) in %s: %d mailboxes changed, %d mailbox operations, %d messages added, %d bodies sent (%d bytes), %d flag updates, %d expunges, %d UID clashes; %d bytes received, %d sent\n",
-		stats.Users, *peer, c.Node(), time.Since(start).Round(time.Millisecond), stats.Mailboxes, stats.AccountOps,
+	fmt.Printf("synced %d users (%d account records, %d quota settings) with %s (node %s) in %s: %d mailboxes changed, %d mailbox operations, %d messages added, %d bodies sent (%d bytes), %d flag updates, %d expunges, %d UID clashes; %d bytes received, %d sent\n",
+		stats.Users, stats.Logins, stats.Quotas, *peer, c.Node(), time.Since(start).Round(time.Millisecond), stats.Mailboxes, stats.AccountOps,
 		stats.Appends, stats.Bodies, stats.BodyBytes, stats.Flags, stats.Expunges, stats.Clashes, r, w)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -65,6 +64,7 @@ func userMain(args []string, uio userIO) int {
 		defaultData = "./tidemark-data" // as `tidemark serve`
 	}
 	dataDir := fs.String("data", defaultData, "data directory")
+	configPath := configFlag(fs)
 	var passwordFile *string
 	var yes *bool
 	wantName := true
@@ -116,11 +116,11 @@ func userMain(args []string, uio userIO) int {
 	case "passwd":
 		err = userPasswd(accounts, name, *passwordFile, uio)
 	case "add":
-		err = withStore(*dataDir, func(st *sqlitestore.Store) error {
+		err = withStore(*configPath, *dataDir, func(st store.Store) error {
 			return userAdd(accounts, st, name, *passwordFile, uio)
 		})
 	case "del":
-		err = withStore(*dataDir, func(st *sqlitestore.Store) error {
+		err = withStore(*configPath, *dataDir, func(st store.Store) error {
 			return userDel(accounts, st, name, *yes, uio)
 		})
 	}
@@ -133,8 +133,8 @@ func userMain(args []string, uio userIO) int {
 
 // withStore opens the mail store of dataDir for f. The store keeps its
 // users under DATA/users, beside DATA/accounts.db.
-func withStore(dataDir string, f func(*sqlitestore.Store) error) error {
-	st, err := sqlitestore.Open(dataDir, sqlitestore.Options{})
+func withStore(configPath, dataDir string, f func(store.Store) error) error {
+	st, err := openConfiguredStore(context.Background(), configPath, dataDir, storeOptions{})
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func withStore(dataDir string, f func(*sqlitestore.Store) error) error {
 	return err
 }
 
-func userAdd(accounts *auth.Accounts, st *sqlitestore.Store, name, passwordFile string, uio userIO) error {
+func userAdd(accounts *auth.Accounts, st store.Store, name, passwordFile string, uio userIO) error {
 	// Checked first so that nobody is asked for a password in vain.
 	if ok, err := accounts.Exists(name); err != nil {
 		return err
@@ -196,7 +196,7 @@ func userPasswd(accounts *auth.Accounts, name, passwordFile string, uio userIO) 
 // userDel removes the login first, so no new session can start, then the
 // mail. Either may be missing (a half-finished earlier add or del); only
 // both missing is an error.
-func userDel(accounts *auth.Accounts, st *sqlitestore.Store, name string, yes bool, uio userIO) error {
+func userDel(accounts *auth.Accounts, st store.Store, name string, yes bool, uio userIO) error {
 	if !yes {
 		if !term.IsTerminal(int(uio.stdin.Fd())) {
 			return errors.New("standard input is not a terminal: pass --yes to delete")

@@ -212,24 +212,29 @@ func (a *Accounts) newRecord(name, password string) (string, string, error) {
 }
 
 // Add creates an account. It fails with ErrExists if name is taken,
-// ErrInvalidName or ErrBadPassword.
+// ErrInvalidName or ErrBadPassword. A tombstone left by an earlier delete
+// of the name is replaced (the new record's stamp is above it).
 func (a *Accounts) Add(name, password string) error {
 	name, rec, err := a.newRecord(name, password)
 	if err != nil {
 		return err
 	}
-	now := a.opts.Now().Unix()
-	res, err := a.db.Exec(`INSERT INTO accounts(name, password_hash, created_unix, changed_unix)
-		VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`, name, rec, now, now)
-	if err != nil {
-		return fmt.Errorf("auth: add %s: %w", name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("auth: add %s: %w", name, err)
-	} else if n == 0 {
-		return fmt.Errorf("%w: %s", ErrExists, name)
-	}
-	return nil
+	return a.change(name, "add", func(tx *sql.Tx, stamp int64) (int64, error) {
+		now := a.opts.Now().Unix()
+		res, err := tx.Exec(`INSERT INTO accounts(name, password_hash, created_unix, changed_unix, stamp)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`, name, rec, now, now, stamp)
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.RowsAffected()
+		if err == nil && n == 0 {
+			return 0, fmt.Errorf("%w: %s", ErrExists, name)
+		}
+		if err == nil {
+			_, err = tx.Exec(`DELETE FROM account_tombstones WHERE name = ?`, name)
+		}
+		return n, err
+	})
 }
 
 // SetPassword replaces an account's password (ErrNoUser if there is no
@@ -240,36 +245,63 @@ func (a *Accounts) SetPassword(name, password string) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.db.Exec(`UPDATE accounts SET password_hash = ?, changed_unix = ? WHERE name = ?`,
-		rec, a.opts.Now().Unix(), name)
-	a.cache.forget(name)
-	if err != nil {
-		return fmt.Errorf("auth: set password of %s: %w", name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("auth: set password of %s: %w", name, err)
-	} else if n == 0 {
-		return fmt.Errorf("%w: %s", ErrNoUser, name)
-	}
-	return nil
+	return a.change(name, "set password of", func(tx *sql.Tx, stamp int64) (int64, error) {
+		res, err := tx.Exec(`UPDATE accounts SET password_hash = ?, changed_unix = ?, stamp = ? WHERE name = ?`,
+			rec, a.opts.Now().Unix(), stamp, name)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	})
 }
 
-// Delete removes an account (ErrNoUser if there is none). It does not touch
+// Delete removes an account (ErrNoUser if there is none), leaving a
+// tombstone so that replication does not bring it back. It does not touch
 // the user's mail; that belongs to the store.
 func (a *Accounts) Delete(name string) error {
 	name, err := NormalizeName(name)
 	if err != nil {
 		return err
 	}
-	res, err := a.db.Exec(`DELETE FROM accounts WHERE name = ?`, name)
-	a.cache.forget(name)
+	return a.change(name, "delete", func(tx *sql.Tx, stamp int64) (int64, error) {
+		res, err := tx.Exec(`DELETE FROM accounts WHERE name = ?`, name)
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.RowsAffected()
+		if err == nil && n > 0 {
+			_, err = tx.Exec(`INSERT INTO account_tombstones(name, stamp) VALUES (?, ?)
+				ON CONFLICT(name) DO UPDATE SET stamp = excluded.stamp`, name, stamp)
+		}
+		return n, err
+	})
+}
+
+// change runs one local change of name's record in a transaction with a
+// fresh stamp (nextStamp). fn returns the rows it changed; none means
+// ErrNoUser.
+func (a *Accounts) change(name, what string, fn func(tx *sql.Tx, stamp int64) (int64, error)) error {
+	defer a.cache.forget(name)
+	tx, err := a.db.Begin()
 	if err != nil {
-		return fmt.Errorf("auth: delete %s: %w", name, err)
+		return fmt.Errorf("auth: %s %s: %w", what, name, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("auth: delete %s: %w", name, err)
-	} else if n == 0 {
+	defer tx.Rollback()
+	stamp, err := a.nextStamp(tx)
+	if err != nil {
+		return fmt.Errorf("auth: %s %s: %w", what, name, err)
+	}
+	n, err := fn(tx, stamp)
+	switch {
+	case errors.Is(err, ErrExists):
+		return err
+	case err != nil:
+		return fmt.Errorf("auth: %s %s: %w", what, name, err)
+	case n == 0:
 		return fmt.Errorf("%w: %s", ErrNoUser, name)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("auth: %s %s: %w", what, name, err)
 	}
 	return nil
 }

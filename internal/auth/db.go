@@ -21,7 +21,11 @@ const DBFile = "accounts.db"
 //	password_hash  TEXT NOT NULL     argon2id PHC string (see package doc)
 //	created_unix   INTEGER NOT NULL  creation time, Unix seconds
 //	changed_unix   INTEGER NOT NULL  last SetPassword, Unix seconds
-const schemaVersion = 1
+//
+// Version 2 adds replication (see replica.go): accounts.stamp, the stamp
+// of the record's last change; account_tombstones(name, stamp), deleted
+// accounts; account_clock(stamp), the highest stamp seen here.
+const schemaVersion = 2
 
 const schemaV1 = `CREATE TABLE IF NOT EXISTS accounts (
 	name          TEXT PRIMARY KEY,
@@ -29,6 +33,20 @@ const schemaV1 = `CREATE TABLE IF NOT EXISTS accounts (
 	created_unix  INTEGER NOT NULL,
 	changed_unix  INTEGER NOT NULL
 ) WITHOUT ROWID`
+
+// schemaV2 is the upgrade from version 1; existing records take their
+// change time as their stamp.
+const schemaV2 = `ALTER TABLE accounts ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0;
+UPDATE accounts SET stamp = changed_unix * 1000000000;
+CREATE TABLE IF NOT EXISTS account_tombstones (
+	name  TEXT PRIMARY KEY,
+	stamp INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS account_clock (
+	id    INTEGER PRIMARY KEY CHECK (id = 1),
+	stamp INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO account_clock(id, stamp) SELECT 1, coalesce(max(stamp), 0) FROM accounts;`
 
 // openDB opens DATA/accounts.db. The file is created 0600 before SQLite
 // sees it, because SQLite gives its -wal and -shm files the main file's
@@ -86,8 +104,15 @@ func migrate(db *sql.DB) error {
 	case v > schemaVersion:
 		return fmt.Errorf("schema version %d is newer than this program's %d", v, schemaVersion)
 	}
-	if _, err := tx.Exec(schemaV1); err != nil {
-		return err
+	if v < 1 {
+		if _, err := tx.Exec(schemaV1); err != nil {
+			return err
+		}
+	}
+	if v < 2 {
+		if _, err := tx.Exec(schemaV2); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 		return err

@@ -21,6 +21,14 @@
 // parameters it was made with. When the configured parameters change, a
 // record is re-hashed with the new ones the next time its owner logs in.
 //
+// # Replication
+//
+// Every record carries a stamp (a hybrid logical clock) and a delete
+// leaves a tombstone, so two servers that exchange Records and Apply them
+// settle on the same accounts: the later change wins, ties are broken by
+// the records' contents, and a deleted account is not brought back by an
+// older copy (replica.go; internal/replica carries them).
+//
 // # Login costs and limits
 //
 // Authenticate is the only place a password is checked. It applies, in order:

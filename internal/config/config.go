@@ -29,6 +29,7 @@ type Config struct {
 	// DataDir holds accounts, mail stores and the generated certificate.
 	DataDir string `toml:"data_dir"`
 
+	Store      Store      `toml:"store"`
 	Log        Log        `toml:"log"`
 	IMAP       IMAP       `toml:"imap"`
 	IMAPS      Listener   `toml:"imaps"`
@@ -46,6 +47,32 @@ type Config struct {
 	// for error messages; nil for a Config not read from a file.
 	lines map[string]int
 }
+
+// Store chooses the mail store backend.
+type Store struct {
+	// Kind is "embedded" (the default: SQLite files under data_dir) or
+	// "postgres" (every user in one PostgreSQL database, which several
+	// Tidemark processes may share).
+	Kind string `toml:"kind"`
+	// DSN is the PostgreSQL connection string (libpq key=value form or a
+	// postgres:// URL); required for kind "postgres". With Shards, it is
+	// the default cluster's.
+	DSN string `toml:"dsn"`
+	// Shards names further PostgreSQL clusters (name → DSN), and Users
+	// places users on them (user → shard name); a user not listed lives
+	// on the default cluster (DSN). Every node needs the same lists.
+	Shards map[string]string `toml:"shards"`
+	Users  map[string]string `toml:"users"`
+}
+
+// DefaultShard is the name of the cluster Store.DSN names.
+const DefaultShard = "default"
+
+// Store kinds.
+const (
+	StoreEmbedded = "embedded"
+	StorePostgres = "postgres"
+)
 
 // Log configures the server's log on standard error.
 type Log struct {
@@ -209,6 +236,7 @@ type Retention struct {
 func Default() Config {
 	return Config{
 		DataDir: "./tidemark-data",
+		Store:   Store{Kind: StoreEmbedded},
 		Log:     Log{Level: "info", Format: "text"},
 		IMAP:    IMAP{Listen: "127.0.0.1:1143", LoopbackPlaintext: true},
 		IMAPS:   Listener{Listen: "127.0.0.1:1993"},

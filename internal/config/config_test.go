@@ -245,3 +245,32 @@ func TestDocumentedExampleHasEveryKey(t *testing.T) {
 	}
 	walk(reflect.TypeOf(Config{}), "")
 }
+
+// TestStoreSection: the backend kind, its DSN and the shard directory are
+// checked together.
+func TestStoreSection(t *testing.T) {
+	c, err := Parse("[store]\nkind = \"postgres\"\ndsn = \"host=db1\"\n[store.shards]\neu = \"host=db2\"\n[store.users]\nann = \"eu\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Kind != StorePostgres || c.Store.Shards["eu"] != "host=db2" || c.Store.Users["ann"] != "eu" {
+		t.Fatalf("store %+v", c.Store)
+	}
+	if errs := c.Validate(); len(errs) != 0 {
+		t.Fatalf("valid section refused: %v", errs)
+	}
+	for _, bad := range []string{
+		"[store]\nkind = \"mysql\"\n",
+		"[store]\nkind = \"postgres\"\n",
+		"[store]\nkind = \"embedded\"\ndsn = \"host=x\"\n",
+		"[store]\nkind = \"postgres\"\ndsn = \"host=db1\"\n[store.users]\nann = \"nowhere\"\n",
+	} {
+		c, err := Parse(bad)
+		if err != nil {
+			continue
+		}
+		if errs := c.Validate(); len(errs) == 0 {
+			t.Errorf("accepted:\n%s", bad)
+		}
+	}
+}

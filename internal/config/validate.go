@@ -24,6 +24,28 @@ func (c *Config) Validate() Errors {
 	if c.DataDir == "" {
 		add("data_dir", "must not be empty")
 	}
+	switch c.Store.Kind {
+	case StoreEmbedded:
+		if c.Store.DSN != "" || len(c.Store.Shards) > 0 || len(c.Store.Users) > 0 {
+			add("store.dsn", "dsn, shards and users are only used with kind = %q", StorePostgres)
+		}
+	case StorePostgres:
+		if c.Store.DSN == "" {
+			add("store.dsn", "must be set for kind = %q", StorePostgres)
+		}
+		for name, dsn := range c.Store.Shards {
+			if name == DefaultShard || dsn == "" {
+				add("store.shards."+name, "must be a connection string, and not named %q", DefaultShard)
+			}
+		}
+		for user, shard := range c.Store.Users {
+			if _, ok := c.Store.Shards[shard]; !ok && shard != DefaultShard {
+				add("store.users."+user, "shard %q is not in store.shards", shard)
+			}
+		}
+	default:
+		add("store.kind", "%q is not one of %s, %s", c.Store.Kind, StoreEmbedded, StorePostgres)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -166,6 +166,10 @@ func (t *timedAccount) Usage(ctx context.Context) (_ store.Usage, err error) {
 	return t.a.Usage(ctx)
 }
 
+// Shared passes on whether the wrapped store is written by other
+// processes too (store.Shared), which the open-mailbox cache must know.
+func (s *timedStore) Shared() bool { return store.IsShared(s.Store) }
+
 // OpenReplica passes the store's Replica through: migration and
 // replication write through it, and the wrapper must not hide it. Only
 // opening it is timed.
@@ -195,4 +199,13 @@ func (t *timedAccount) RecentCount(ctx context.Context, id store.MailboxID) (_ u
 	}
 	defer t.m.timeStore("recent_count", time.Now(), &err)
 	return rs.RecentCount(ctx, id)
+}
+
+// TryLead passes store.Leader through; over a store that is not shared,
+// this process is the only one and always leads.
+func (s *timedStore) TryLead(ctx context.Context, job string) (func(), bool, error) {
+	if l, ok := s.Store.(store.Leader); ok {
+		return l.TryLead(ctx, job)
+	}
+	return func() {}, true, nil
 }

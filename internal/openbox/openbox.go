@@ -21,6 +21,13 @@
 // Selecting a mailbox that is already open therefore costs one copy of its
 // UID list, whatever the mailbox's size, and FETCH of flags reads memory.
 //
+// When other processes write the same store (store.Shared: several front
+// ends on one database), their commits reach this process's Hub only after
+// a delay, so an unmoved generation proves nothing: Sync then also reads
+// the mailbox's HIGHESTMODSEQ (one row) and catches up when it moved. An
+// answer from memory is thus never older than the store was when the
+// command started.
+//
 // # Locking
 //
 // Registry.mu guards the registry map and each Box's reference count. It is
@@ -306,7 +313,8 @@ func (r *Registry) Idle() int {
 }
 
 // Sync brings the Box up to date with the store. It talks to the store only
-// when the Hub published the mailbox since the last Sync (or on first load).
+// when the Hub published the mailbox since the last Sync (or on first load),
+// or, for a store other processes write, to read HIGHESTMODSEQ.
 func (b *Box) Sync(ctx context.Context) error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
@@ -320,7 +328,16 @@ func (b *Box) Sync(ctx context.Context) error {
 	since := b.info.HighestModSeq
 	b.mu.RUnlock()
 	if gen == b.gen && uint64(since) >= b.seen.Load() {
-		return nil
+		if !store.IsShared(b.reg.st) {
+			return nil
+		}
+		st, err := b.acct.Status(ctx, b.key.id)
+		if err != nil {
+			return err
+		}
+		if st.HighestModSeq == since {
+			return nil
+		}
 	}
 	ch, err := b.acct.ChangesSince(ctx, b.key.id, since)
 	if err != nil {

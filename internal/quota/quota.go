@@ -7,6 +7,8 @@
 // SETQUOTA by a quota administrator (kept in a JSON file in the data
 // directory, so it survives restarts), the user's override in the
 // configuration file, the configured default. Zero means unlimited.
+// SETQUOTA limits carry a stamp and replicate between servers
+// (replica.go).
 // User names are compared as logins are (auth.NormalizeName: ASCII case
 // folded), wherever they come from: "Alice" in the configuration, in a
 // SETQUOTA root or at login is the same user.
@@ -28,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -63,12 +66,24 @@ type Manager struct {
 	admins map[string]bool
 
 	mu        sync.RWMutex
-	overrides map[string]Limits // guarded by mu
+	overrides map[string]Override // guarded by mu
+	clock     int64               // highest Override.Stamp seen; guarded by mu
+	// now is the clock of stamps; tests replace it.
+	now func() time.Time
+}
+
+// Override is a limit set with SETQUOTA, with the stamp replication
+// orders changes by (replica.go). In the overrides file it is stored as
+// its Limits plus "stamp" (absent in files written before: 0).
+type Override struct {
+	User string `json:"-"`
+	Limits
+	Stamp int64 `json:"stamp,omitempty"`
 }
 
 // New makes a manager and reads the overrides file if there is one.
 func New(st store.Store, cfg Config) (*Manager, error) {
-	m := &Manager{st: st, cfg: cfg, admins: map[string]bool{}, overrides: map[string]Limits{}}
+	m := &Manager{st: st, cfg: cfg, admins: map[string]bool{}, overrides: map[string]Override{}, now: time.Now}
 	for _, a := range cfg.Admins {
 		m.admins[userKey(a)] = true
 	}
@@ -83,12 +98,14 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		case err != nil:
 			return nil, fmt.Errorf("quota: %w", err)
 		default:
-			var saved map[string]Limits
+			var saved map[string]Override
 			if err := json.Unmarshal(data, &saved); err != nil {
 				return nil, fmt.Errorf("quota: %s: %w", cfg.OverridesFile, err)
 			}
-			for u, l := range saved {
-				m.overrides[userKey(u)] = l
+			for u, o := range saved {
+				o.User = userKey(u)
+				m.overrides[o.User] = o
+				m.clock = max(m.clock, o.Stamp)
 			}
 		}
 	}
@@ -105,12 +122,12 @@ func (m *Manager) QuotaLimits(user string) (storageBytes, messages int64) {
 func (m *Manager) Limits(user string) Limits {
 	user = userKey(user)
 	m.mu.RLock()
-	l, ok := m.overrides[user]
+	o, ok := m.overrides[user]
 	m.mu.RUnlock()
 	if ok {
-		return l
+		return o.Limits
 	}
-	l = m.cfg.Default
+	l := m.cfg.Default
 	if u, ok := m.cfg.Users[user]; ok {
 		if u.StorageBytes >= 0 {
 			l.StorageBytes = u.StorageBytes
@@ -136,21 +153,31 @@ func userKey(user string) string {
 // SetQuotaLimits replaces user's limits, durably when an overrides file is
 // configured, before the new limits apply.
 func (m *Manager) SetQuotaLimits(user string, storageBytes, messages int64) error {
-	l := Limits{StorageBytes: storageBytes, Messages: messages}
 	user = userKey(user)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	next := make(map[string]Limits, len(m.overrides)+1)
+	stamp := max(m.now().UnixNano(), m.clock+1)
+	return m.replace([]Override{{User: user, Limits: Limits{StorageBytes: storageBytes, Messages: messages}, Stamp: stamp}})
+}
+
+// replace stores the overrides given (durably when there is a file), m.mu
+// held.
+func (m *Manager) replace(set []Override) error {
+	next := make(map[string]Override, len(m.overrides)+len(set))
 	for k, v := range m.overrides {
 		next[k] = v
 	}
-	next[user] = l
+	clock := m.clock
+	for _, o := range set {
+		next[o.User] = o
+		clock = max(clock, o.Stamp)
+	}
 	if m.cfg.OverridesFile != "" {
 		if err := writeFileDurably(m.cfg.OverridesFile, next); err != nil {
 			return err
 		}
 	}
-	m.overrides = next
+	m.overrides, m.clock = next, clock
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -89,7 +90,7 @@ func BenchmarkReplicaLag(b *testing.B) {
 	for range b.N {
 		a, c := newNode(b, "a"), newNode(b, "b")
 		addr := serve(b, c, "0123456789abcdef")
-		p := &Pusher{Local: a.side, Addr: addr, Auth: Auth{Secret: []byte("0123456789abcdef"), TLS: &tls.Config{}}, FullEvery: time.Hour}
+		p := &Pusher{Local: a.side, Addr: addr, Auth: Auth{Secret: []byte("0123456789abcdef"), TLS: &tls.Config{}}, FullEvery: time.Hour, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { p.Run(pctx); close(done) }()

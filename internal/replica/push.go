@@ -24,10 +24,11 @@ type Pusher struct {
 	// OnSynced, when set, is told of each user synced and the error.
 	OnSynced func(user string, err error)
 
-	mu    sync.Mutex
-	dirty map[string]bool // guarded by mu
-	wake  chan struct{}
-	once  sync.Once
+	mu            sync.Mutex
+	dirty         map[string]bool // guarded by mu
+	settingsDirty bool            // guarded by mu
+	wake          chan struct{}
+	once          sync.Once
 }
 
 func (p *Pusher) init() {
@@ -54,6 +55,62 @@ func (p *Pusher) Changed(user string) {
 	}
 }
 
+// SettingsChanged marks the accounts or quota settings as changed here (a
+// peer applied some); Run syncs them promptly. Other changes (tidemark
+// user in another process, SETQUOTA) are noticed by polling the clocks of
+// Accounts and Quotas every SettingsPoll.
+func (p *Pusher) SettingsChanged() {
+	p.init()
+	p.mu.Lock()
+	p.settingsDirty = true
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SettingsPoll is how often a pusher reads the clocks of the accounts and
+// quota settings to notice their changes.
+const SettingsPoll = time.Second
+
+// settingsClock is where the accounts' and quota settings' clocks stood.
+type settingsClock struct{ logins, quotas int64 }
+
+// syncSettings pushes the accounts and quota settings when they changed
+// since the last time.
+func (p *Pusher) syncSettings(ctx context.Context, c *Client, force bool, last *settingsClock) error {
+	var clock settingsClock
+	if p.Local.Accounts != nil {
+		var err error
+		if clock.logins, err = p.Local.Accounts.Clock(ctx); err != nil {
+			return err
+		}
+	}
+	if p.Local.Quotas != nil {
+		clock.quotas = p.Local.Quotas.Clock()
+	}
+	p.mu.Lock()
+	dirty := p.settingsDirty
+	p.settingsDirty = false
+	p.mu.Unlock()
+	if !force && !dirty && clock == *last {
+		return nil
+	}
+	_, err := SyncLogins(ctx, p.Local, c, Options{Logger: p.logger()})
+	if err == nil {
+		_, err = SyncQuotas(ctx, p.Local, c, nil)
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.settingsDirty = true
+		p.mu.Unlock()
+		return err
+	}
+	*last = clock
+	return nil
+}
+
 func (p *Pusher) logger() *slog.Logger {
 	if p.Logger != nil {
 		return p.Logger
@@ -78,6 +135,9 @@ func (p *Pusher) Run(ctx context.Context) {
 	needFull := true
 	ticker := time.NewTicker(full)
 	defer ticker.Stop()
+	poll := time.NewTicker(SettingsPoll)
+	defer poll.Stop()
+	var settings settingsClock
 	for ctx.Err() == nil {
 		if c == nil {
 			var err error
@@ -95,6 +155,19 @@ func (p *Pusher) Run(ctx context.Context) {
 			}
 			backoff = time.Second
 			needFull = true
+		}
+		if err := p.syncSettings(ctx, c, needFull, &settings); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.logger().Warn("replication: accounts and quota settings", "peer", p.Addr, "err", err)
+			c.Close()
+			c = nil
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			continue
 		}
 		var users []string
 		if needFull {
@@ -149,6 +222,7 @@ func (p *Pusher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-p.wake:
+		case <-poll.C:
 		case <-ticker.C:
 			needFull = true
 		}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -102,6 +104,12 @@ type Batch struct {
 type Local struct {
 	Store  store.Store
 	NodeID string
+	// Accounts, when set, are the logins replicated with the mail
+	// (logins.go); nil leaves them out.
+	Accounts *auth.Accounts
+	// Quotas, when set, hold the SETQUOTA overrides replicated with the
+	// mail; nil leaves them out.
+	Quotas *quota.Manager
 
 	mu    sync.Mutex
 	locks map[string]chan struct{} // per user, a one-slot semaphore; guarded by mu

@@ -21,6 +21,8 @@ type Stats struct {
 	Flags      int   // flag updates applied
 	Expunges   int   // UIDs expunged by sync
 	Clashes    int   // messages moved to fresh UIDs after a UID clash
+	Logins     int   // account records (logins) applied
+	Quotas     int   // quota overrides applied
 }
 
 func (s *Stats) add(o Stats) {
@@ -33,6 +35,8 @@ func (s *Stats) add(o Stats) {
 	s.Flags += o.Flags
 	s.Expunges += o.Expunges
 	s.Clashes += o.Clashes
+	s.Logins += o.Logins
+	s.Quotas += o.Quotas
 }
 
 // Options tune a sync.
@@ -68,21 +72,32 @@ func Sync(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 	if a.Node() == b.Node() {
 		return Stats{}, fmt.Errorf("replica: both sides are node %s", a.Node())
 	}
+	var total Stats
+	// Logins first, so a user's login exists wherever its mail arrives.
+	st, err := SyncLogins(ctx, a, b, opts)
+	total.add(st)
+	if err != nil {
+		return total, fmt.Errorf("accounts: %w", err)
+	}
+	n, err := SyncQuotas(ctx, a, b, opts.Users)
+	total.Quotas = n
+	if err != nil {
+		return total, fmt.Errorf("quota settings: %w", err)
+	}
 	users := opts.Users
 	if len(users) == 0 {
 		ua, err := a.Users(ctx)
 		if err != nil {
-			return Stats{}, err
+			return total, err
 		}
 		ub, err := b.Users(ctx)
 		if err != nil {
-			return Stats{}, err
+			return total, err
 		}
 		users = append(ua, ub...)
 		slices.Sort(users)
 		users = slices.Compact(users)
 	}
-	var total Stats
 	for _, user := range users {
 		st, err := SyncUser(ctx, a, b, user, opts)
 		total.add(st)
@@ -121,8 +136,20 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 	}
 	defer ub.Close()
 	p := &pair{a: ua, b: ub, nodeA: a.Node(), nodeB: b.Node(), opts: opts, stats: Stats{Users: 1}}
-	if err := p.syncAccount(ctx); err != nil {
-		return p.stats, fmt.Errorf("account: %w", err)
+	for attempt := 0; ; attempt++ {
+		// A client's write between reading the account states and
+		// applying them can make an operation refused (an INBOX to adopt
+		// got a message meanwhile: ErrCannot); reading again decides
+		// with the new state. Without this the whole sync failed and the
+		// pusher waited for its retry.
+		err := p.syncAccount(ctx)
+		if err == nil {
+			break
+		}
+		if attempt == 2 || !errors.Is(err, store.ErrCannot) {
+			return p.stats, fmt.Errorf("account: %w", err)
+		}
+		p.log().Debug("replication: account level retried", "user", user, "err", err)
 	}
 	stA, err := ua.AccountState(ctx)
 	if err != nil {

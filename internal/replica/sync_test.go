@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"context"
+	"sync"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -307,5 +309,66 @@ func TestPeerAwayPastRetention(t *testing.T) {
 	snap, _ := a.acct("alice").Snapshot(ctx, inbox.ID)
 	if snap.Messages[0].Flags.System != store.FlagSeen|store.FlagFlagged {
 		t.Fatalf("flags %+v", snap.Messages)
+	}
+}
+
+// hookSide runs before once (once being shared by the two sides), before
+// the first ApplyAccount through either.
+type hookSide struct {
+	*Local
+	before func()
+	once   *sync.Once
+	ran    *bool
+}
+
+func (h *hookSide) Open(ctx context.Context, user string, create bool) (User, error) {
+	u, err := h.Local.Open(ctx, user, create)
+	if err != nil {
+		return nil, err
+	}
+	return &hookUser{User: u, h: h}, nil
+}
+
+type hookUser struct {
+	User
+	h *hookSide
+}
+
+func (u *hookUser) ApplyAccount(ctx context.Context, ops []store.AccountOp, peer string, state *store.PeerState) (store.AccountApplyResult, error) {
+	u.h.once.Do(func() { *u.h.ran = true; u.h.before() })
+	return u.User.ApplyAccount(ctx, ops, peer, state)
+}
+
+// TestWriteDuringFirstContact: at first contact of two empty INBOXes, a
+// message arrives in both after the account states were read and before
+// the loser adopts the winner's identity. The adoption is refused (the
+// INBOX is no longer empty); the sync reads again and settles by the rule
+// for two written INBOXes instead of failing.
+func TestWriteDuringFirstContact(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	a.acct("alice")
+	b.acct("alice")
+	var once sync.Once
+	ran := false
+	before := func() {
+		a.append("alice", "INBOX", msg(1), store.Flags{})
+		b.append("alice", "INBOX", msg(2), store.Flags{})
+	}
+	ha := &hookSide{Local: a.side, before: before, once: &once, ran: &ran}
+	hb := &hookSide{Local: b.side, before: before, once: &once, ran: &ran}
+	if _, err := SyncUser(ctx, ha, hb, "alice", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if !ran {
+		t.Fatal("the hook never ran")
+	}
+	assertSame(t, "alice", false, a, b)
+	mbs, _ := a.acct("alice").Mailboxes(ctx)
+	n := 0
+	for _, m := range mbs {
+		n += len(contents(t, a, "alice", m.Name))
+	}
+	if n != 2 {
+		t.Fatalf("mailboxes %+v, %d messages", mbs, n)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -104,6 +105,9 @@ type Server struct {
 	Logger *slog.Logger
 	// OnApplied, when set, is called after a peer changed a user here.
 	OnApplied func(user string)
+	// OnSettings, when set, is called after a peer changed accounts or
+	// quota settings here.
+	OnSettings func()
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -321,6 +325,8 @@ type Args struct {
 	Batch   Batch
 	OldName string
 	NewName string
+	Logins  []auth.Record
+	Quotas  []quotaWire
 }
 
 // Users lists users.
@@ -552,7 +558,7 @@ func (c *Client) Bytes() (read, written int64) {
 
 // remoteErrors are the store errors the engine tests for; net/rpc carries
 // only error text, so they are matched by it on the way back.
-var remoteErrors = []error{store.ErrInvalidUID, store.ErrNoMailbox, store.ErrNoUser, store.ErrMailboxExists, store.ErrCannot}
+var remoteErrors = []error{store.ErrInvalidUID, store.ErrNoMailbox, store.ErrNoUser, store.ErrMailboxExists, store.ErrCannot, ErrNoLogins, ErrNoQuotas}
 
 func (c *Client) call(ctx context.Context, method string, args, reply any) error {
 	call := c.rpc.Go("Replica."+method, args, reply, make(chan *rpc.Call, 1))

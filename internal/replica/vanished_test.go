@@ -14,35 +14,35 @@ import (
 // 3.2.5.2), however the expunge reached the other replica. These tests
 // drive the engine to the points where it once did not.
 
-// hookSide is a Side whose users run beforeLookup (once) just before the
+// lookupHookSide is a Side whose users run beforeLookup (once) just before the
 // first Lookup that follows a Changes: a client's write landing between
 // the engine's read of a mailbox's changes and its lookup of the messages
 // in play.
-type hookSide struct {
+type lookupHookSide struct {
 	Side
 	beforeLookup func()
 	armed        bool
 }
 
-func (h *hookSide) Open(ctx context.Context, user string, create bool) (User, error) {
+func (h *lookupHookSide) Open(ctx context.Context, user string, create bool) (User, error) {
 	u, err := h.Side.Open(ctx, user, create)
 	if err != nil {
 		return nil, err
 	}
-	return &hookUser{User: u, h: h}, nil
+	return &lookupHookUser{User: u, h: h}, nil
 }
 
-type hookUser struct {
+type lookupHookUser struct {
 	User
-	h *hookSide
+	h *lookupHookSide
 }
 
-func (u *hookUser) Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error) {
+func (u *lookupHookUser) Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error) {
 	u.h.armed = true
 	return u.User.Changes(ctx, guid, since)
 }
 
-func (u *hookUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error) {
+func (u *lookupHookUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error) {
 	if f := u.h.beforeLookup; f != nil && u.h.armed {
 		u.h.beforeLookup = nil
 		f()
@@ -99,7 +99,7 @@ func TestExpungeBetweenChangesAndLookup(t *testing.T) {
 	a.setFlags("alice", "INBOX", 1, store.FlagsAdd, store.Flags{System: store.FlagFlagged})
 	a.setFlags("alice", "INBOX", 5, store.FlagsAdd, store.Flags{System: store.FlagDeleted})
 
-	hooked := &hookSide{Side: a.side, beforeLookup: func() { a.expunge("alice", "INBOX", 5) }}
+	hooked := &lookupHookSide{Side: a.side, beforeLookup: func() { a.expunge("alice", "INBOX", 5) }}
 	if _, err := Sync(ctx, hooked, b.side, Options{}); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,12 @@
 // deleted and recreated name starts afresh. A watermark is added only when
 // the mailbox's HIGHESTMODSEQ moved, and watermarks are dropped once used:
 // the file stays small.
+//
+// A store shared by several processes (store.Leader) is pruned by one of
+// them: Run makes its passes only while it holds the "retention" role.
+// Watermarks stay in each process's own file, so a process that takes the
+// role over starts its clock afresh: pruning is delayed by up to the age,
+// never early.
 package retention
 
 import (
@@ -59,13 +65,36 @@ type Pruner struct {
 	OnPass func(pruned int, d time.Duration)
 }
 
-// Run makes a pass now and then every interval until ctx ends.
+// Run makes a pass now and then every interval until ctx ends. On a store
+// shared by several processes it passes only while this process leads
+// (store.Leader), trying for the role before each pass.
 func (p *Pruner) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	leader, shared := p.Store.(store.Leader)
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for {
-		if _, err := p.Pass(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			p.logger().Warn("tombstone retention pass failed", "err", err)
+		lead := true
+		if shared && release == nil {
+			r, ok, err := leader.TryLead(ctx, "retention")
+			if err != nil && ctx.Err() == nil {
+				p.logger().Warn("tombstone retention: cannot try for the role", "err", err)
+			}
+			if ok {
+				release = r
+				p.logger().Info("tombstone retention: this process prunes for every node")
+			}
+			lead = ok
+		}
+		if lead {
+			if _, err := p.Pass(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				p.logger().Warn("tombstone retention pass failed", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -15,18 +15,26 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/pgstore"
+	"github.com/tidemark-mail/tidemark/internal/pgtest"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // testEnv is a real server on 127.0.0.1 with a real store and accounts in
-// a temporary directory, user "joe" with password "secret-pass".
+// a temporary directory, user "joe" with password "secret-pass". The store
+// is the embedded one, or with TIDEMARK_TEST_STORE=postgres a fresh
+// PostgreSQL database (see openTestStore), so that the whole protocol
+// suite runs against either backend.
 type testEnv struct {
 	t     *testing.T
 	dir   string // the data directory
 	srv   *Server
-	store *sqlitestore.Store
+	store store.Store
 	addr  string
+	// reopen opens a second store over the same data, as another process
+	// would (closed when the test ends).
+	reopen func() store.Store
 }
 
 const testUser, testPass = "joe", "secret-pass"
@@ -51,6 +59,56 @@ func testNow() time.Time {
 	return t.Local()
 }
 
+// testStoreEnv picks the backend of the test servers: "embedded" (the
+// default) or "postgres".
+const testStoreEnv = "TIDEMARK_TEST_STORE"
+
+// openTestStore opens the store of a test server, closed by the caller,
+// and returns with it a function that opens a second store over the same
+// data, closed when the test ends.
+// opts apply to the embedded store (the PostgreSQL one takes only the
+// clock).
+func openTestStore(t *testing.T, dir string, opts sqlitestore.Options) (store.Store, func() store.Store) {
+	t.Helper()
+	var open func() (store.Store, error)
+	switch k := os.Getenv(testStoreEnv); k {
+	case "", "embedded":
+		open = func() (store.Store, error) { return sqlitestore.Open(dir, opts) }
+	case "postgres":
+		dsn := pgtest.DSN(t)
+		open = func() (store.Store, error) {
+			return pgstore.Open(context.Background(), dsn, pgstore.Options{Now: opts.Now})
+		}
+	default:
+		t.Fatalf("%s=%q: want embedded or postgres", testStoreEnv, k)
+	}
+	st, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reopen := func() store.Store {
+		other, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { other.Close() })
+		return other
+	}
+	return st, reopen
+}
+
+// embeddedOnly skips a test that reaches into the embedded store's files
+// or fault hooks when the suite runs on another backend.
+func embeddedOnly(t *testing.T, why string) {
+	t.Helper()
+	if k := os.Getenv(testStoreEnv); k != "" && k != "embedded" {
+		t.Skipf("%s: needs the embedded store", why)
+	}
+}
+
+// TestMain stops the private PostgreSQL the tests may have started.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 func newTestEnv(t *testing.T, tweak func(*Config)) *testEnv {
 	t.Helper()
 	return newTestEnvOn(t, "127.0.0.1:0", tweak)
@@ -70,10 +128,7 @@ func newTestEnvOn(t *testing.T, addr string, tweak func(*Config)) *testEnv {
 func newTestEnvStore(t *testing.T, addr string, opts sqlitestore.Options, tweak func(*Config)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, reopen := openTestStore(t, dir, opts)
 	accts, err := auth.OpenAccountsWith(dir, auth.Options{
 		Hash:         auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 		FailureDelay: -1,
@@ -108,7 +163,7 @@ func newTestEnvStore(t *testing.T, addr string, opts sqlitestore.Options, tweak 
 		accts.Close()
 		st.Close()
 	})
-	return &testEnv{t: t, dir: dir, srv: srv, store: st, addr: l.Addr().String()}
+	return &testEnv{t: t, dir: dir, srv: srv, store: st, addr: l.Addr().String(), reopen: reopen}
 }
 
 // account opens the test user's store directly, as another writer would.

@@ -56,6 +56,7 @@ func (l *lockedBuffer) records(t *testing.T, level string) []map[string]any {
 // server logs each failure once, at error level, with the user and the
 // mailbox.
 func TestStorageIOErrors(t *testing.T) {
+	embeddedOnly(t, "injects faults through the embedded store's hook")
 	var failing atomic.Value // the operation to fail: "sync", "read" or ""
 	failing.Store("")
 	logs := &lockedBuffer{}

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -25,11 +24,7 @@ func TestNoStateGoesBack(t *testing.T) {
 	c.send("s SELECT INBOX")
 	c.until("s OK")
 
-	other, err := sqlitestore.Open(env.store.Dir(), sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := env.reopen() // another process's store
 	a, err := other.Open(context.Background(), testUser)
 	if err != nil {
 		t.Fatal(err)

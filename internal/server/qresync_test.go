@@ -532,13 +532,14 @@ func TestExpungeUnderQresync(t *testing.T) {
 	c.until("s OK")
 	c.send(`d STORE 3,4,7,11 +FLAGS.SILENT (\Deleted)`)
 	c.until("d OK")
-	c.send("x EXPUNGE")
+	// Read before sending: the server may commit before a read after.
 	hms := u64(env.mailbox("INBOX").HighestModSeq + 1)
+	c.send("x EXPUNGE")
 	c.expect(`^\* VANISHED 4:5,9,13$`, `^x OK \[HIGHESTMODSEQ `+hms+`\] EXPUNGE completed$`)
 	c.send(`d2 STORE 1,4 +FLAGS.SILENT (\Deleted)`) // UIDs 2 and 8
 	c.until("d2 OK")
-	c.send("x2 UID EXPUNGE 1:100")
 	hms = u64(env.mailbox("INBOX").HighestModSeq + 1)
+	c.send("x2 UID EXPUNGE 1:100")
 	c.expect(`^\* VANISHED 2,8$`, `^x2 OK \[HIGHESTMODSEQ `+hms+`\] UID EXPUNGE completed$`)
 	before := env.mailbox("INBOX").HighestModSeq
 	c.send("x3 EXPUNGE")

@@ -12,21 +12,7 @@ import (
 )
 
 // Problem is one inconsistency Check found.
-type Problem struct {
-	Mailbox string    // mailbox name, "" when not about one mailbox
-	UID     store.UID // 0 when not about one message
-	What    string
-}
-
-func (p Problem) String() string {
-	switch {
-	case p.Mailbox == "":
-		return p.What
-	case p.UID == 0:
-		return fmt.Sprintf("mailbox %q: %s", p.Mailbox, p.What)
-	}
-	return fmt.Sprintf("mailbox %q UID %d: %s", p.Mailbox, p.UID, p.What)
-}
+type Problem = store.Problem
 
 // Check verifies a user's store and returns what is wrong: every
 // message's contents and body (inline or blob file) exist and the body
@@ -385,3 +371,6 @@ func (c *checker) stillNamed(id string) bool {
 
 // beforeVerify, when set (tests), runs before Check reads each body.
 var beforeVerify func(id string)
+
+var _ store.Checker = (*Store)(nil)
+var _ store.Repairer = (*Store)(nil)

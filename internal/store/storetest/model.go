@@ -1,4 +1,4 @@
-package sqlitestore
+package storetest
 
 import (
 	"fmt"
@@ -22,7 +22,8 @@ import (
 //	TIDEMARK_MODEL_SEED=N     run only seed N (default: seeds 1..3)
 //	TIDEMARK_MODEL_STEPS=N    steps per seed (default 120)
 //
-// The seed also picks the chunk size (2, 3 or 256 messages, the default).
+// Backend.ModelSetup may vary internal sizes by seed (the embedded store
+// picks its chunk size from it).
 
 type modelBox struct {
 	id          store.MailboxID
@@ -42,8 +43,8 @@ type modelPoint struct {
 type model struct {
 	t     *testing.T
 	rng   *rand.Rand
-	s     *Store
-	a     *Account
+	s     store.Store
+	a     store.Account
 	boxes map[string]*modelBox
 	msgN  int
 }
@@ -55,7 +56,7 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func TestModel(t *testing.T) {
+func testModel(t *testing.T, be Backend) {
 	seeds := []int{1, 2, 3}
 	if s := envInt("TIDEMARK_MODEL_SEED", 0); s != 0 {
 		seeds = []int{s}
@@ -66,11 +67,11 @@ func TestModel(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			withStep(t, 16) // exercise manifest reservations too
-			// Tiny chunks for most seeds, so chunk boundaries, full last
-			// chunks and emptied chunks all occur.
-			withChunkMax(t, []int{2, 3, 256}[seed%3])
-			s, a := newAccount(t)
+			t.Logf("seed %d (TIDEMARK_MODEL_SEED), %d steps (TIDEMARK_MODEL_STEPS)", seed, steps)
+			if be.ModelSetup != nil {
+				be.ModelSetup(t, seed)
+			}
+			s, a := be.newAccount(t)
 			m := &model{t: t, rng: rand.New(rand.NewPCG(uint64(seed), 7)), s: s, a: a, boxes: map[string]*modelBox{}}
 			inbox := mustMailbox(t, a, "INBOX")
 			m.boxes["INBOX"] = m.newBox(inbox)
@@ -155,8 +156,7 @@ func (m *model) step() string {
 			t.Fatalf("append to %s = %+v, model modseq %d uidnext %d", name, res, ms, b.uidNext)
 		}
 		for _, f := range flags {
-			sys, _, _ := normalizeFlags(f)
-			b.msgs[b.uidNext] = store.MessageState{UID: b.uidNext, ModSeq: ms, Flags: store.Flags{System: sys, Keywords: store.NormalizeKeywords(f.Keywords)}}
+			b.msgs[b.uidNext] = store.MessageState{UID: b.uidNext, ModSeq: ms, Flags: store.Flags{System: f.System & allSystemFlags, Keywords: store.NormalizeKeywords(f.Keywords)}}
 			b.uidNext++
 		}
 		b.record()
@@ -285,7 +285,7 @@ func (m *model) step() string {
 			return "create existing " + n
 		}
 		m.fatal(err)
-		for _, p := range append(parentNames(n), n) {
+		for _, p := range append(store.ParentNames(n), n) {
 			if m.boxes[p] == nil {
 				m.boxes[p] = m.newBox(mustMailbox(t, m.a, p))
 			}
@@ -319,7 +319,7 @@ func (m *model) step() string {
 		m.fatal(err)
 		if name == "INBOX" {
 			// RFC 9051 6.3.6: the messages move, INBOX stays.
-			for _, p := range parentNames(to) {
+			for _, p := range store.ParentNames(to) {
 				if m.boxes[p] == nil {
 					m.boxes[p] = m.newBox(mustMailbox(t, m.a, p))
 				}
@@ -347,7 +347,7 @@ func (m *model) step() string {
 			}
 		}
 		maps.Copy(m.boxes, moved)
-		for _, p := range parentNames(to) {
+		for _, p := range store.ParentNames(to) {
 			if m.boxes[p] == nil {
 				m.boxes[p] = m.newBox(mustMailbox(t, m.a, p))
 			}
@@ -422,10 +422,12 @@ func (m *model) verify(where string) {
 			m.checkChanges(where+" "+name, b, since)
 		}
 	}
-	ps, err := m.s.Check(ctx, "alice")
-	m.fatal(err)
-	if len(ps) > 0 {
-		t.Fatalf("%s: check: %v", where, ps)
+	if c, ok := m.s.(store.Checker); ok {
+		ps, err := c.Check(ctx, "alice")
+		m.fatal(err)
+		if len(ps) > 0 {
+			t.Fatalf("%s: check: %v", where, ps)
+		}
 	}
 }
 
@@ -479,4 +481,17 @@ func sameState(t *testing.T, where string, got []store.MessageState, want map[st
 			t.Fatalf("%s: UID %d is %+v, model %+v", where, g.UID, g, w)
 		}
 	}
+}
+
+// allSystemFlags masks the defined store.SystemFlags bits.
+const allSystemFlags = store.FlagSeen | store.FlagAnswered | store.FlagFlagged | store.FlagDeleted | store.FlagDraft
+
+func cmpState(a, b store.MessageState) int {
+	switch {
+	case a.UID < b.UID:
+		return -1
+	case a.UID > b.UID:
+		return 1
+	}
+	return 0
 }

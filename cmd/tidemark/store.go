@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/config"
+	"github.com/tidemark-mail/tidemark/internal/pgstore"
+	"github.com/tidemark-mail/tidemark/internal/shardstore"
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// storeOptions are what a command asks of the mail store.
+type storeOptions struct {
+	MaxMessageSize int64
+	// Watch: hear of other processes' commits (a serving process); a
+	// one-shot command leaves it off.
+	Watch bool
+	// Logger receives the store's own log lines; nil means none.
+	Logger *slog.Logger
+	// ReclaimEvery: how often the store reclaims the bodies of expunged
+	// messages (serve only); 0 never.
+	ReclaimEvery time.Duration
+}
+
+// openStore opens the mail store the configuration names. It is the one
+// place the program chooses a backend: every subcommand opens its store
+// here, so none of them knows which kind it talks to.
+func openStore(ctx context.Context, sc config.Store, dataDir string, o storeOptions) (store.Store, error) {
+	switch sc.Kind {
+	case "", config.StoreEmbedded:
+		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize, Logger: o.Logger, ReclaimEvery: o.ReclaimEvery})
+	case config.StorePostgres:
+		if len(sc.Shards) == 0 {
+			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery})
+		}
+		return openShards(ctx, sc, o)
+	}
+	return nil, fmt.Errorf("unknown store kind %q", sc.Kind)
+}
+
+// configFlag adds --config to a subcommand that uses the mail store: the
+// file's [store] section picks the backend (default: the embedded store
+// in the data directory). TIDEMARK_CONFIG gives the default.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", os.Getenv("TIDEMARK_CONFIG"), "configuration `FILE` whose [store] section names the mail store")
+}
+
+// storeConfig reads the [store] section of the configuration file at
+// path; no file means the embedded store.
+func storeConfig(path string) (config.Store, error) {
+	if path == "" {
+		return config.Store{Kind: config.StoreEmbedded}, nil
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		return config.Store{}, err
+	}
+	return c.Store, nil
+}
+
+// openConfiguredStore is storeConfig then openStore.
+func openConfiguredStore(ctx context.Context, configPath, dataDir string, o storeOptions) (store.Store, error) {
+	sc, err := storeConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, sc, dataDir, o)
+}
+
+// openShards opens every PostgreSQL cluster of the configuration, all
+// publishing on one Hub, behind the user directory.
+func openShards(ctx context.Context, sc config.Store, o storeOptions) (store.Store, error) {
+	hub := store.NewHub()
+	dsns := map[string]string{config.DefaultShard: sc.DSN}
+	for name, dsn := range sc.Shards {
+		dsns[name] = dsn
+	}
+	shards := map[string]store.Store{}
+	fail := func(err error) (store.Store, error) {
+		for _, st := range shards {
+			st.Close()
+		}
+		return nil, err
+	}
+	for name, dsn := range dsns {
+		st, err := pgstore.Open(ctx, dsn, pgstore.Options{Hub: hub, MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery})
+		if err != nil {
+			return fail(fmt.Errorf("shard %s: %w", name, err))
+		}
+		shards[name] = st
+	}
+	s, err := shardstore.New(hub, shards, config.DefaultShard, sc.Users)
+	if err != nil {
+		return fail(err)
+	}
+	return s, nil
+}

@@ -1,0 +1,431 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Bodies are content-addressed: a bodies row per distinct content (hex
+// SHA-256 of the bytes), shared by every user's messages with those bytes,
+// and the bytes in body_parts rows of partSize bytes each. A body is
+// written only by the transaction that creates its bodies row, so the same
+// bytes are never written twice; large bodies go to the database part by
+// part from a spool file and are read back part by part, never held in
+// memory whole.
+const partSize = 256 << 10
+
+// memoryBodyMax is the largest body Append keeps in memory between reading
+// it and its transaction, and memoryBatchMax the most one Append call keeps
+// in memory in all; other bodies are spooled to temporary files.
+const (
+	memoryBodyMax  = 1 << 20
+	memoryBatchMax = 32 << 20
+)
+
+// preparedMessage is a message read, hashed and parsed, ready for the
+// transaction.
+type preparedMessage struct {
+	blobID       string
+	size         int64
+	flags        store.SystemFlags
+	keywords     []string
+	internalDate time.Time
+	structure    []byte
+	thread       threadHeaders
+	body         io.ReaderAt // the bytes: memory or a spool file
+}
+
+// allSystemFlags masks the defined store.SystemFlags bits.
+const allSystemFlags = store.FlagSeen | store.FlagAnswered | store.FlagFlagged | store.FlagDeleted | store.FlagDraft
+
+// normalizeFlags checks keywords and returns the flags in stored form.
+func normalizeFlags(f store.Flags) (store.SystemFlags, []string, error) {
+	for _, k := range f.Keywords {
+		if !store.ValidKeyword(k) {
+			return 0, nil, fmt.Errorf("keyword %q: %w", k, store.ErrInvalidKeyword)
+		}
+	}
+	kw := store.NormalizeKeywords(f.Keywords)
+	if kw == nil {
+		kw = []string{}
+	}
+	return f.System & allSystemFlags, kw, nil
+}
+
+// spool reads a body, hashing it, into memory or (past memoryBodyMax) a
+// temporary file, which the returned cleanup removes.
+func (a *Account) spool(p *preparedMessage, r io.Reader, budget *int64) (cleanup func(), err error) {
+	h := sha256.New()
+	var buf bytes.Buffer
+	limit := min(memoryBodyMax, *budget)
+	n, err := buf.ReadFrom(io.TeeReader(io.LimitReader(r, limit+1), h))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	max := a.s.opts.MaxMessageSize
+	if n <= limit {
+		*budget -= n
+		if max > 0 && n > max {
+			return nil, fmt.Errorf("message larger than %d bytes: %w", max, store.ErrTooBig)
+		}
+		p.body, p.size = bytes.NewReader(buf.Bytes()), n
+		p.blobID = hex.EncodeToString(h.Sum(nil))
+		return func() {}, nil
+	}
+	f, err := os.CreateTemp("", "tidemark-body-")
+	if err != nil {
+		return nil, err
+	}
+	cleanup = func() { f.Close(); os.Remove(f.Name()) }
+	var src io.Reader = io.MultiReader(&buf, io.TeeReader(r, h))
+	if max > 0 {
+		src = io.LimitReader(src, max+1)
+	}
+	n, err = io.Copy(f, src)
+	if err == nil && max > 0 && n > max {
+		err = fmt.Errorf("message larger than %d bytes: %w", max, store.ErrTooBig)
+	}
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	p.body, p.size = f, n
+	p.blobID = hex.EncodeToString(h.Sum(nil))
+	return cleanup, nil
+}
+
+// parse fills in the structure and thread headers from the body.
+func (p *preparedMessage) parse() error {
+	st, err := message.Parse(io.NewSectionReader(p.body, 0, p.size))
+	if err == nil {
+		p.structure, err = st.Marshal()
+	}
+	if err != nil {
+		return fmt.Errorf("parse: %w", err)
+	}
+	p.thread = threadHeadersOf(st)
+	return nil
+}
+
+// Append adds messages in one transaction. Each body is read, hashed and
+// parsed before the transaction begins; the transaction writes the bytes
+// of each content not yet stored, then the message rows. It commits once,
+// so an acknowledged append is durable as a whole (synchronous_commit
+// decides what durable means: keep it on). A message over the size limit
+// fails the call with store.ErrTooBig.
+func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.NewMessage) (store.AppendResult, error) {
+	var res store.AppendResult
+	if _, err := lookupID(ctx, a.s.pool, a.id, id); err != nil {
+		return res, err
+	}
+	prepared := make([]preparedMessage, len(msgs))
+	for i, m := range msgs {
+		sys, kw, err := normalizeFlags(m.Flags)
+		if err != nil {
+			return res, err
+		}
+		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate}
+	}
+	budget := int64(memoryBatchMax)
+	for i, m := range msgs {
+		cleanup, err := a.spool(&prepared[i], m.Body, &budget)
+		if err != nil {
+			return res, fmt.Errorf("append message %d: %w", i+1, err)
+		}
+		defer cleanup()
+		if err := prepared[i].parse(); err != nil {
+			return res, fmt.Errorf("append message %d: %w", i+1, err)
+		}
+	}
+	now := a.s.now()
+	err := a.write(ctx, func(t *writeTx) error {
+		res = store.AppendResult{}
+		mb, err := t.mailbox(id)
+		if err != nil {
+			return err
+		}
+		res.UIDValidity = mb.UIDValidity
+		if len(prepared) == 0 {
+			return nil
+		}
+		if uint64(mb.UIDNext)+uint64(len(prepared))-1 > uint64(store.MaxUID) {
+			return fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
+		}
+		ms, err := t.modseq(id)
+		if err != nil {
+			return err
+		}
+		res.ModSeq = ms
+		batch := &pgx.Batch{}
+		if err := t.storeBodies(prepared, batch); err != nil {
+			return err
+		}
+		threads, err := t.threadIDs(prepared)
+		if err != nil {
+			return err
+		}
+		var d counterDelta
+		uid := mb.UIDNext
+		for i, p := range prepared {
+			date := p.internalDate
+			if date.IsZero() {
+				date = now
+			}
+			_, offset := date.Zone()
+			batch.Queue(`WITH c AS (INSERT INTO contents
+				(user_id, blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+				INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
+				SELECT $9, $10, $11, $12, $13, $14, $3, c.id FROM c`,
+				t.userID, p.blobID, p.size, date.Unix(), offset, newObjectID('M'), threads[i], p.structure,
+				id, uid, ms, int16(p.flags), p.keywords, now.Unix())
+			d.add(p.flags, p.size, 1)
+			res.UIDs = append(res.UIDs, uid)
+			uid++
+		}
+		if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+			return fmt.Errorf("append: %w", err)
+		}
+		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, uid, id); err != nil {
+			return err
+		}
+		return t.applyCounters(id, d)
+	})
+	if err != nil {
+		return store.AppendResult{}, err
+	}
+	return res, nil
+}
+
+// storeBodies stores the bodies of a batch whose content is not stored
+// yet: one statement claims the bodies rows of every distinct content
+// (INSERT ... ON CONFLICT DO NOTHING), and only the contents it created
+// get their parts written, so the same bytes are never written twice. A
+// body of one part is queued on batch with the message rows; a larger one
+// is written part by part from its spool, never held whole.
+func (t *writeTx) storeBodies(prepared []preparedMessage, batch *pgx.Batch) error {
+	var ids []string
+	var sizes []int64
+	first := map[string]int{}
+	for i, p := range prepared {
+		if _, ok := first[p.blobID]; !ok {
+			first[p.blobID] = i
+			ids = append(ids, p.blobID)
+			sizes = append(sizes, p.size)
+		}
+	}
+	rows, err := t.tx.Query(t.ctx, `INSERT INTO bodies (id, size) SELECT * FROM unnest($1::text[], $2::bigint[])
+		ON CONFLICT (id) DO NOTHING RETURNING id`, ids, sizes)
+	if err != nil {
+		return fmt.Errorf("store bodies: %w", err)
+	}
+	created, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("store bodies: %w", err)
+	}
+	for _, id := range created {
+		p := prepared[first[id]]
+		if p.size <= partSize {
+			data := make([]byte, p.size)
+			if _, err := p.body.ReadAt(data, 0); err != nil && err != io.EOF {
+				return fmt.Errorf("store body: %w", err)
+			}
+			batch.Queue(`INSERT INTO body_parts (body_id, part, data) VALUES ($1, 0, $2)`, id, data)
+			continue
+		}
+		buf := make([]byte, partSize)
+		for part, off := 0, int64(0); off < p.size; part++ {
+			n := min(int64(len(buf)), p.size-off)
+			if _, err := p.body.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+				return fmt.Errorf("store body: %w", err)
+			}
+			if _, err := t.tx.Exec(t.ctx, `INSERT INTO body_parts (body_id, part, data) VALUES ($1, $2, $3)`, id, part, buf[:n]); err != nil {
+				return fmt.Errorf("store body: %w", err)
+			}
+			off += n
+		}
+	}
+	return nil
+}
+
+// counterDelta is a change to a mailbox's STATUS counters.
+type counterDelta struct {
+	messages, unseen, deleted, size int64
+}
+
+// add counts a message with flags f and the given size, sign +1 when it
+// arrives and -1 when it leaves.
+func (d *counterDelta) add(f store.SystemFlags, size int64, sign int64) {
+	d.messages += sign
+	d.size += sign * size
+	if f&store.FlagSeen == 0 {
+		d.unseen += sign
+	}
+	if f&store.FlagDeleted != 0 {
+		d.deleted += sign
+	}
+}
+
+func (t *writeTx) applyCounters(id store.MailboxID, d counterDelta) error {
+	if d == (counterDelta{}) {
+		return nil
+	}
+	_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET messages = messages + $1, unseen = unseen + $2,
+		deleted = deleted + $3, size = size + $4 WHERE id = $5`, d.messages, d.unseen, d.deleted, d.size, id)
+	if err != nil {
+		return fmt.Errorf("update counters: %w", err)
+	}
+	return nil
+}
+
+// threadHeaders holds the message ids a message names, without angle
+// brackets.
+type threadHeaders struct {
+	MessageID string
+	Parents   []string // References, then In-Reply-To
+}
+
+// threadHeadersOf takes the Message-ID, References and In-Reply-To the
+// parser decoded at delivery (RFC 5322 3.6.4), as the embedded store does.
+func threadHeadersOf(st *message.Structure) threadHeaders {
+	var th threadHeaders
+	if id := strings.TrimSpace(st.Search.MessageID); strings.HasPrefix(id, "<") {
+		th.MessageID = bareID(id)
+	} else if len(strings.Fields(id)) == 1 {
+		th.MessageID = id
+	}
+	for _, id := range st.Search.References {
+		if b := bareID(id); b != "" {
+			th.Parents = append(th.Parents, b)
+		}
+	}
+	if b := bareID(st.Search.InReplyTo); b != "" {
+		th.Parents = append(th.Parents, b)
+	}
+	return th
+}
+
+func bareID(id string) string {
+	id = strings.TrimSpace(id)
+	id = strings.TrimPrefix(id, "<")
+	id = strings.TrimSuffix(id, ">")
+	return strings.TrimSpace(id)
+}
+
+// threadIDs returns the thread each new message joins (RFC 8474
+// THREADID), as if they arrived one after the other: the thread of the
+// first of its ids (its own, then those it refers to) that is known, else
+// a new one; every id it names is then recorded in that thread unless it
+// already has one. The whole batch costs one lookup and one insert.
+func (t *writeTx) threadIDs(prepared []preparedMessage) ([]string, error) {
+	per := make([][]string, len(prepared))
+	var all []string
+	for i, p := range prepared {
+		ids := p.thread.Parents
+		if p.thread.MessageID != "" {
+			ids = append([]string{p.thread.MessageID}, ids...)
+		}
+		per[i] = uniqueStringsKeepOrder(ids)
+		all = append(all, per[i]...)
+	}
+	known := map[string]string{}
+	if len(all) > 0 {
+		rows, err := t.tx.Query(t.ctx, `SELECT message_id, thread_id FROM thread_refs WHERE user_id = $1 AND message_id = ANY($2)`,
+			t.userID, uniqueStrings(all))
+		if err != nil {
+			return nil, fmt.Errorf("thread lookup: %w", err)
+		}
+		for rows.Next() {
+			var m, th string
+			if err := rows.Scan(&m, &th); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			known[m] = th
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, len(prepared))
+	var newIDs, newThreads []string
+	for i, ids := range per {
+		thread := ""
+		for _, id := range ids {
+			if th, ok := known[id]; ok {
+				thread = th
+				break
+			}
+		}
+		if thread == "" {
+			thread = newObjectID('T')
+		}
+		out[i] = thread
+		for _, id := range ids {
+			if _, ok := known[id]; !ok {
+				known[id] = thread
+				newIDs = append(newIDs, id)
+				newThreads = append(newThreads, thread)
+			}
+		}
+	}
+	if len(newIDs) > 0 {
+		if _, err := t.tx.Exec(t.ctx, `INSERT INTO thread_refs (user_id, message_id, thread_id)
+			SELECT $1, * FROM unnest($2::text[], $3::text[]) ON CONFLICT DO NOTHING`, t.userID, newIDs, newThreads); err != nil {
+			return nil, fmt.Errorf("thread record: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func uniqueStringsKeepOrder(s []string) []string {
+	var out []string
+	for _, x := range s {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func uniqueStrings(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+func sortUIDs(u []store.UID) { slices.Sort(u) }
+
+// checkUIDs rejects sets containing UID 0 (RFC 9051 2.3.1.1).
+func checkUIDs(uids store.UIDSet) error {
+	if len(uids) > 0 && uids[0].Start == 0 {
+		return fmt.Errorf("UID 0: %w", store.ErrInvalidUID)
+	}
+	return nil
+}
+
+// uidBounds turns a UID set into parallel arrays of range bounds for
+// queries of the form "uid BETWEEN lo[i] AND hi[i] for some i".
+func uidBounds(uids store.UIDSet) (lo, hi []int64) {
+	for _, r := range uids {
+		lo = append(lo, int64(r.Start))
+		hi = append(hi, int64(r.Stop))
+	}
+	return lo, hi
+}
+
+var _ = context.Background

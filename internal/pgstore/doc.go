@@ -1,0 +1,91 @@
+// Package pgstore is Tidemark's PostgreSQL store backend: it implements
+// store.Store with every user's mail in one database, so that any number
+// of Tidemark processes (front ends) can serve the same users. The IMAP
+// layer cannot tell it from the embedded store; the same conformance suite
+// (package storetest) runs against both.
+//
+// # Schema
+//
+// Versioned migrations (schema.go) are applied by Open, in one transaction
+// under an advisory lock, so nodes starting together apply each exactly
+// once; the version reached is recorded in tidemark_schema, and a database
+// newer than the program is refused. Version 4 (1 plus the columns noted
+// below):
+//
+// users: id (bigserial), name (ValidUserName form, unique),
+// uidvalidity_next (the next UIDVALIDITY to hand out; strictly increasing).
+// The user's row is also the lock that serializes the user's writers.
+//
+// mailboxes: id (bigserial, global, never reused), user_id, name (full
+// name, '/' delimited, "INBOX" upper case; unique per user), uidvalidity,
+// uidnext, highestmodseq, special_use, the exact STATUS counters messages,
+// unseen, deleted, size (changed by the transactions that change the
+// messages), pruned_below (tombstones at or below it were pruned),
+// recent_uid (the \Recent floor; version 2), guid (the RFC 8474
+// MAILBOXID, kept by renames; version 4).
+//
+// subscriptions(user_id, name): subscribed names, existing or not.
+//
+// bodies(id, size): one row per distinct content in the whole database,
+// id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the
+// bytes in partSize (256 KiB) pieces. Shared by all users (deduplicated),
+// but a user can open only a body one of its own messages names.
+//
+// contents: one row per delivered message, shared by its copies: user_id,
+// blob_id (bodies.id, foreign key), size, internaldate (unix seconds) and
+// internaldate_zone (seconds east of UTC), email_id and thread_id (RFC
+// 8474), structure (message.Structure.Marshal), orphaned_at (when its last
+// message went; version 3).
+//
+// messages: primary key (mailbox_id, uid); modseq of its last change,
+// flags (store.SystemFlags bits), keywords (normalized text[]), savedate,
+// size, content_id. One row per message: a flag change updates it in
+// place, so the index messages (mailbox_id, modseq) answers "changed since".
+//
+// tombstones: primary key (mailbox_id, uid_start); uid_stop, modseq. The
+// UIDs of one expunge compacted into ranges; indexed by (mailbox_id,
+// modseq) for "vanished since".
+//
+// thread_refs(user_id, message_id, thread_id): Message-IDs seen at
+// delivery and their thread.
+//
+// # Transactions
+//
+// A write runs at READ COMMITTED and first locks the user's users row
+// (SELECT ... FOR UPDATE), so writers of one user are serialized across
+// every process, as the embedded store serializes them within one; writers
+// of different users never wait for each other. Inside, modseqs are
+// allocated by writeTx.modseq (HIGHESTMODSEQ+1, once per mailbox and
+// transaction), the UNCHANGEDSINCE test and ExpungeDeleted's \Deleted test
+// read current rows, and NOTIFY is queued (see notify.go) so other nodes
+// hear of the commit when it happens. A returned write is committed, and
+// durable as far as the server's synchronous_commit (keep it on) and
+// replication settings make commits durable.
+//
+// Reads that must agree with a HIGHESTMODSEQ (Snapshot, ChangesSince,
+// Check) run in one REPEATABLE READ, read-only transaction. Messages reads
+// a page at a time, each page consistent in itself, as the embedded store
+// does.
+//
+// Append reads, hashes and parses each body before its transaction (up to
+// 1 MiB in memory, larger ones through a temporary file); the transaction
+// claims the bodies row with INSERT ... ON CONFLICT DO NOTHING and writes
+// the parts only if it created it, so the same bytes are never written
+// twice. Dropping the last message naming a contents row marks it
+// orphaned (contents.orphaned_at, schema version 3) instead of deleting
+// it: a session of any node may still be reading that message
+// (store.Account.Messages). Reclaim, run by serve every few seconds
+// (Options.ReclaimEvery), deletes contents orphaned longer than a grace
+// period (DefaultReclaimGrace, 10 minutes) and then the bodies no contents
+// row names, each guarded by a savepoint against another user's concurrent
+// reuse (dropUnreferencedBodies).
+//
+// # The modseq floor
+//
+// The embedded store keeps a durable floor outside its database so that a
+// rebuilt or restored database never repeats a modseq. Here the database
+// is the only state: there is nothing to rebuild, and a restore of the
+// whole cluster to an earlier point in time takes HIGHESTMODSEQ back with
+// it. docs/deployment.md says what to do after such a restore; this
+// package offers no automatic protection against it.
+package pgstore

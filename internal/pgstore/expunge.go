@@ -1,0 +1,257 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// Expunge removes the messages of uids that exist, leaving tombstones at
+// one new modseq. Removing nothing allocates no modseq.
+func (a *Account) Expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet) (store.ExpungeResult, error) {
+	return a.expunge(ctx, id, uids, 0)
+}
+
+// ExpungeDeleted removes the messages of within that carry \Deleted as
+// the write transaction reads them (RFC 9051 6.4.3), on whichever node
+// the flag was set.
+func (a *Account) ExpungeDeleted(ctx context.Context, id store.MailboxID, within store.UIDSet) (store.ExpungeResult, error) {
+	return a.expunge(ctx, id, within, store.FlagDeleted)
+}
+
+func (a *Account) expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.ExpungeResult, error) {
+	var res store.ExpungeResult
+	if err := checkUIDs(uids); err != nil {
+		return res, err
+	}
+	err := a.write(ctx, func(t *writeTx) error {
+		res = store.ExpungeResult{}
+		if _, err := t.mailbox(id); err != nil {
+			return err
+		}
+		gone, err := t.removeMessages(id, uids, need)
+		if err != nil || gone.Empty() {
+			return err
+		}
+		ms, err := t.modseq(id)
+		if err != nil {
+			return err
+		}
+		res.ModSeq = ms
+		res.UIDs = gone.UIDs()
+		return t.addTombstones(id, gone, ms)
+	})
+	if err != nil {
+		return store.ExpungeResult{}, err
+	}
+	return res, nil
+}
+
+// removeMessages deletes the messages of uids in mailbox id that carry
+// every flag of need, fixes the counters and drops contents nothing refers
+// to any more. It returns the UIDs removed; the caller adds tombstones.
+func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.UIDSet, error) {
+	lo, hi := uidBounds(uids)
+	rows, err := t.tx.Query(t.ctx, `DELETE FROM messages m USING unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+		WHERE m.mailbox_id = $1 AND m.uid BETWEEN r.lo AND r.hi AND m.flags & $4 = $4
+		RETURNING m.uid, m.flags, m.size, m.content_id`, id, lo, hi, int16(need))
+	if err != nil {
+		return nil, fmt.Errorf("expunge: %w", err)
+	}
+	var d counterDelta
+	var uidList []store.UID
+	var contents []int64
+	for rows.Next() {
+		var uid store.UID
+		var flags int16
+		var size, content int64
+		if err := rows.Scan(&uid, &flags, &size, &content); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		d.add(store.SystemFlags(flags), size, -1)
+		uidList = append(uidList, uid)
+		contents = append(contents, content)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("expunge: %w", err)
+	}
+	sortUIDs(uidList)
+	var gone store.UIDSet
+	for _, u := range uidList {
+		gone.Add(u)
+	}
+	if err := t.applyCounters(id, d); err != nil {
+		return nil, err
+	}
+	return gone, t.dropUnreferencedContents(contents)
+}
+
+// addTombstones records uids as expunged at ms (the tombstones that make
+// VANISHED exact, RFC 7162 3.2.10), one row per run of consecutive UIDs. A
+// range that touches an existing tombstone, of this expunge or an earlier
+// one, is merged with it into one row at ms, the later modseq, as the
+// embedded store does: a mailbox whose messages go one at a time keeps one
+// row per run of expunged UIDs. Reporting an expunge as later than it was
+// is safe: a client resyncing from between the two is told again of UIDs
+// it no longer has, which VANISHED allows.
+func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
+	for _, r := range uids {
+		start, stop := r.Start, r.Stop
+		if start > 1 {
+			var pStart store.UID
+			err := t.tx.QueryRow(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND uid_stop = $2
+				RETURNING uid_start`, id, int64(start)-1).Scan(&pStart)
+			switch {
+			case err == nil:
+				start = pStart
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("tombstones: %w", err)
+			}
+		}
+		if stop < store.MaxUID {
+			var nStop store.UID
+			err := t.tx.QueryRow(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND uid_start = $2
+				RETURNING uid_stop`, id, int64(stop)+1).Scan(&nStop)
+			switch {
+			case err == nil:
+				stop = nStop
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("tombstones: %w", err)
+			}
+		}
+		if _, err := t.tx.Exec(t.ctx, `INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES ($1, $2, $3, $4)`,
+			id, start, stop, ms); err != nil {
+			return fmt.Errorf("tombstones: %w", err)
+		}
+	}
+	return nil
+}
+
+// Copy copies messages to dst (RFC 9051 6.4.7) with one INSERT ... SELECT;
+// contents are shared, no bytes are copied. Copying nothing allocates no
+// modseq.
+func (a *Account) Copy(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet) (store.CopyResult, error) {
+	return a.copyOrMove(ctx, src, dst, uids, false)
+}
+
+// Move moves messages to dst in one transaction (RFC 6851): copies in dst
+// and tombstones in src.
+func (a *Account) Move(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet) (store.CopyResult, error) {
+	return a.copyOrMove(ctx, src, dst, uids, true)
+}
+
+func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet, move bool) (store.CopyResult, error) {
+	var res store.CopyResult
+	if err := checkUIDs(uids); err != nil {
+		return res, err
+	}
+	err := a.write(ctx, func(t *writeTx) error {
+		res = store.CopyResult{}
+		if _, err := t.mailbox(src); err != nil {
+			return err
+		}
+		dm, err := t.mailbox(dst)
+		if err != nil {
+			return err
+		}
+		res.UIDValidity = dm.UIDValidity
+		lo, hi := uidBounds(uids)
+		rows, err := t.tx.Query(t.ctx, `SELECT m.uid, m.flags, m.size FROM messages m
+			JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
+			WHERE m.mailbox_id = $1 ORDER BY m.uid`, src, lo, hi)
+		if err != nil {
+			return err
+		}
+		var d counterDelta
+		var srcUIDs []int64
+		var srcSet store.UIDSet
+		for rows.Next() {
+			var uid, size int64
+			var flags int16
+			if err := rows.Scan(&uid, &flags, &size); err != nil {
+				rows.Close()
+				return err
+			}
+			d.add(store.SystemFlags(flags), size, 1)
+			srcUIDs = append(srcUIDs, uid)
+			srcSet.Add(store.UID(uid))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(srcUIDs) == 0 {
+			return nil
+		}
+		if uint64(dm.UIDNext)+uint64(len(srcUIDs))-1 > uint64(store.MaxUID) {
+			return fmt.Errorf("copy: UIDs exhausted in mailbox %q: %w", dm.Name, store.ErrCannot)
+		}
+		ms, err := t.modseq(dst)
+		if err != nil {
+			return err
+		}
+		res.DstModSeq = ms
+		// The i-th source message (ascending UID) becomes UIDNEXT+i.
+		_, err = t.tx.Exec(t.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
+			SELECT $1, $2 + row_number() OVER (ORDER BY m.uid) - 1, $3, m.flags, m.keywords, $4, m.size, m.content_id
+			FROM messages m WHERE m.mailbox_id = $5 AND m.uid = ANY($6)`,
+			dst, int64(dm.UIDNext), ms, a.s.now().Unix(), src, srcUIDs)
+		if err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+		for i, u := range srcUIDs {
+			res.SrcUIDs = append(res.SrcUIDs, store.UID(u))
+			res.DstUIDs = append(res.DstUIDs, dm.UIDNext+store.UID(i))
+		}
+		next := dm.UIDNext + store.UID(len(srcUIDs))
+		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, next, dst); err != nil {
+			return err
+		}
+		if err := t.applyCounters(dst, d); err != nil {
+			return err
+		}
+		if !move {
+			return nil
+		}
+		if _, err := t.removeMessages(src, srcSet, 0); err != nil {
+			return err
+		}
+		sms, err := t.modseq(src)
+		if err != nil {
+			return err
+		}
+		res.SrcModSeq = sms
+		return t.addTombstones(src, srcSet, sms)
+	})
+	if err != nil {
+		return store.CopyResult{}, err
+	}
+	return res, nil
+}
+
+// PruneTombstones forgets the tombstones at or below before and records
+// it as the mailbox's PrunedBelow (RFC 7162 3.2.5.2). It changes no
+// message, so it allocates no modseq.
+func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, before store.ModSeq) error {
+	return a.write(ctx, func(t *writeTx) error {
+		mb, err := t.mailbox(id)
+		if err != nil {
+			return err
+		}
+		before = min(before, mb.HighestModSeq)
+		if before <= mb.prunedBelow {
+			return nil
+		}
+		if _, err := t.tx.Exec(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND modseq <= $2`, id, before); err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
+		_, err = t.tx.Exec(t.ctx, `UPDATE mailboxes SET pruned_below = $1 WHERE id = $2`, before, id)
+		return err
+	})
+}

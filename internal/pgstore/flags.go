@@ -1,0 +1,122 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// statesQuery reads the mutable state of the messages of a mailbox ($1)
+// whose UIDs fall in the ranges lo[i]..hi[i] ($2, $3), ascending by UID.
+const statesQuery = `SELECT m.uid, m.modseq, m.flags, m.keywords FROM messages m
+	JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
+	WHERE m.mailbox_id = $1 ORDER BY m.uid`
+
+func scanState(r pgx.CollectableRow) (store.MessageState, error) {
+	var m store.MessageState
+	var flags int16
+	var kw []string
+	err := r.Scan(&m.UID, &m.ModSeq, &flags, &kw)
+	m.Flags.System = store.SystemFlags(flags)
+	if len(kw) > 0 {
+		m.Flags.Keywords = kw
+	}
+	return m, err
+}
+
+func states(ctx context.Context, q querier, id store.MailboxID, uids store.UIDSet) ([]store.MessageState, error) {
+	lo, hi := uidBounds(uids)
+	rows, err := q.Query(ctx, statesQuery, id, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanState)
+}
+
+// SetFlags changes flags as one transaction with one modseq (RFC 7162
+// 3.1.3). The UNCHANGEDSINCE test reads each message's modseq inside the
+// transaction, under the user's write lock, so no other writer on any node
+// can slip a change in between. Messages that end with the same new flags
+// are updated by one statement. Nothing is allocated when nothing changes.
+func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.UIDSet, op store.FlagOp, flags store.Flags, unchangedSince store.ModSeq) (store.FlagResult, error) {
+	var res store.FlagResult
+	if err := checkUIDs(uids); err != nil {
+		return res, err
+	}
+	if op != store.FlagsReplace && op != store.FlagsAdd && op != store.FlagsRemove {
+		return res, fmt.Errorf("flag operation %d: %w", op, store.ErrCannot)
+	}
+	sys, kw, err := normalizeFlags(flags)
+	if err != nil {
+		return res, err
+	}
+	change := store.Flags{System: sys, Keywords: kw}
+	err = a.write(ctx, func(t *writeTx) error {
+		res = store.FlagResult{}
+		if _, err := t.mailbox(id); err != nil {
+			return err
+		}
+		cur, err := states(t.ctx, t.tx, id, uids)
+		if err != nil {
+			return err
+		}
+		type group struct {
+			flags store.Flags
+			uids  []int64
+		}
+		groups := map[string]*group{}
+		var order []string
+		var d counterDelta
+		var ms store.ModSeq
+		for _, m := range cur {
+			if unchangedSince != 0 && m.ModSeq > unchangedSince {
+				res.Modified.Add(m.UID)
+				continue
+			}
+			nf := m.Flags.Apply(op, change)
+			nf.System &= allSystemFlags
+			if nf.Equal(m.Flags) {
+				res.Unchanged = append(res.Unchanged, m)
+				continue
+			}
+			if ms == 0 {
+				if ms, err = t.modseq(id); err != nil {
+					return err
+				}
+				res.ModSeq = ms
+			}
+			d.add(m.Flags.System, 0, -1)
+			d.add(nf.System, 0, 1)
+			key := fmt.Sprint(nf.System, " ", strings.Join(nf.Keywords, " "))
+			g := groups[key]
+			if g == nil {
+				g = &group{flags: nf}
+				groups[key] = g
+				order = append(order, key)
+			}
+			g.uids = append(g.uids, int64(m.UID))
+			res.Changed = append(res.Changed, store.MessageState{UID: m.UID, ModSeq: ms, Flags: nf})
+		}
+		for _, k := range order {
+			g := groups[k]
+			kw := g.flags.Keywords
+			if kw == nil {
+				kw = []string{}
+			}
+			if _, err := t.tx.Exec(t.ctx, `UPDATE messages SET flags = $1, keywords = $2, modseq = $3
+				WHERE mailbox_id = $4 AND uid = ANY($5)`, int16(g.flags.System), kw, ms, id, g.uids); err != nil {
+				return fmt.Errorf("set flags: %w", err)
+			}
+		}
+		d.messages, d.size = 0, 0
+		return t.applyCounters(id, d)
+	})
+	if err != nil {
+		return store.FlagResult{}, err
+	}
+	return res, nil
+}

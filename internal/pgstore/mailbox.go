@@ -1,0 +1,384 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// mailboxColumns is what scanMailbox reads, from mailboxes aliased mb.
+const mailboxColumns = `mb.id, mb.name, mb.uidvalidity, mb.uidnext, mb.highestmodseq, mb.special_use,
+	mb.messages, mb.unseen, mb.deleted, mb.size, mb.pruned_below, mb.guid,
+	EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = mb.user_id AND s.name = mb.name)`
+
+type mailboxRow struct {
+	store.MailboxStatus
+	prunedBelow store.ModSeq
+}
+
+func scanMailbox(r pgx.Row) (mailboxRow, error) {
+	var m mailboxRow
+	var uidv int64
+	var special string
+	err := r.Scan(&m.ID, &m.Name, &uidv, &m.UIDNext, &m.HighestModSeq, &special,
+		&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.prunedBelow, &m.GUID, &m.Subscribed)
+	m.UIDValidity = uint32(uidv)
+	m.SpecialUse = store.SpecialUse(special)
+	return m, err
+}
+
+// querier is what a pool and a transaction have in common.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// lookupID reads a mailbox of the user by id; another user's mailbox is
+// as absent as a deleted one.
+func lookupID(ctx context.Context, q querier, userID int64, id store.MailboxID) (mailboxRow, error) {
+	m, err := scanMailbox(q.QueryRow(ctx, `SELECT `+mailboxColumns+` FROM mailboxes mb WHERE mb.id = $1 AND mb.user_id = $2`, id, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
+	}
+	return m, err
+}
+
+var errNotFound = errors.New("not found")
+
+func lookupName(ctx context.Context, q querier, userID int64, name string) (mailboxRow, error) {
+	m, err := scanMailbox(q.QueryRow(ctx, `SELECT `+mailboxColumns+` FROM mailboxes mb WHERE mb.user_id = $1 AND mb.name = $2`, userID, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, errNotFound
+	}
+	return m, err
+}
+
+func (t *writeTx) mailbox(id store.MailboxID) (mailboxRow, error) {
+	return lookupID(t.ctx, t.tx, t.userID, id)
+}
+
+func (t *writeTx) lookup(name string) (mailboxRow, error) {
+	return lookupName(t.ctx, t.tx, t.userID, name)
+}
+
+// createMailbox inserts a mailbox row. UIDNEXT starts at 1 and
+// HIGHESTMODSEQ at 1 (store.ModSeq's documented start).
+func (t *writeTx) createMailbox(name string, special store.SpecialUse) (store.MailboxID, error) {
+	uidv, err := t.uidValidity()
+	if err != nil {
+		return 0, err
+	}
+	var id store.MailboxID
+	err = t.tx.QueryRow(t.ctx, `INSERT INTO mailboxes (user_id, name, uidvalidity, uidnext, highestmodseq, special_use, guid)
+		VALUES ($1, $2, $3, 1, 1, $4, $5) RETURNING id`, t.userID, name, int64(uidv), string(special), newObjectID('M')).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
+	}
+	return id, nil
+}
+
+func (t *writeTx) createParents(name string) error {
+	for _, p := range store.ParentNames(name) {
+		if _, err := t.lookup(p); err == errNotFound {
+			if _, err := t.createMailbox(p, ""); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateMailbox creates name and any missing parents (RFC 9051 6.3.4).
+func (a *Account) CreateMailbox(ctx context.Context, name string, opts store.CreateOptions) (store.MailboxInfo, error) {
+	cname, err := store.CanonicalMailboxName(name)
+	if err != nil {
+		return store.MailboxInfo{}, err
+	}
+	if !store.ValidSpecialUse(opts.SpecialUse) {
+		return store.MailboxInfo{}, fmt.Errorf("special-use %q: %w", opts.SpecialUse, store.ErrCannot)
+	}
+	var info store.MailboxInfo
+	err = a.write(ctx, func(t *writeTx) error {
+		if _, err := t.lookup(cname); err == nil {
+			return fmt.Errorf("create %q: %w", cname, store.ErrMailboxExists)
+		} else if err != errNotFound {
+			return err
+		}
+		if err := t.createParents(cname); err != nil {
+			return err
+		}
+		id, err := t.createMailbox(cname, opts.SpecialUse)
+		if err != nil {
+			return err
+		}
+		m, err := t.mailbox(id)
+		info = m.MailboxInfo
+		return err
+	})
+	return info, err
+}
+
+// DeleteMailbox deletes a mailbox and its messages; its children stay
+// (RFC 9051 6.3.5). Its id is never reused (a sequence), and a mailbox
+// created later under the same name gets a new UIDVALIDITY.
+func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
+	cname, err := store.CanonicalMailboxName(name)
+	if err != nil {
+		return err
+	}
+	if cname == "INBOX" {
+		return fmt.Errorf("delete INBOX: %w", store.ErrCannot)
+	}
+	return a.write(ctx, func(t *writeTx) error {
+		m, err := t.lookup(cname)
+		if err == errNotFound {
+			return fmt.Errorf("delete %q: %w", cname, store.ErrNoMailbox)
+		} else if err != nil {
+			return err
+		}
+		rows, err := t.tx.Query(t.ctx, `DELETE FROM messages WHERE mailbox_id = $1 RETURNING content_id`, m.ID)
+		if err != nil {
+			return err
+		}
+		contents, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		if _, err := t.tx.Exec(t.ctx, `DELETE FROM mailboxes WHERE id = $1`, m.ID); err != nil {
+			return err
+		}
+		// Announced with no modseq: watchers look and find the mailbox gone.
+		t.touched[m.ID] = 0
+		return t.dropUnreferencedContents(contents)
+	})
+}
+
+// RenameMailbox renames a mailbox and its subtree, keeping ids and so
+// UIDVALIDITY (RFC 9051 6.3.6). Missing parents of the new name are
+// created. Renaming INBOX moves its messages to a new mailbox, keeping
+// their UIDs, and leaves INBOX empty; INBOX's children are not renamed.
+func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) error {
+	from, err := store.CanonicalMailboxName(oldName)
+	if err != nil {
+		return err
+	}
+	to, err := store.CanonicalMailboxName(newName)
+	if err != nil {
+		return err
+	}
+	if to == "INBOX" {
+		return fmt.Errorf("rename to INBOX: %w", store.ErrMailboxExists)
+	}
+	if strings.HasPrefix(to, from+"/") {
+		return fmt.Errorf("rename %q into its own subtree: %w", from, store.ErrCannot)
+	}
+	return a.write(ctx, func(t *writeTx) error {
+		src, err := t.lookup(from)
+		if err == errNotFound {
+			return fmt.Errorf("rename %q: %w", from, store.ErrNoMailbox)
+		} else if err != nil {
+			return err
+		}
+		if from == "INBOX" {
+			return t.renameInbox(src, to)
+		}
+		if from == to {
+			return fmt.Errorf("rename %q to itself: %w", from, store.ErrMailboxExists)
+		}
+		rows, err := t.tx.Query(t.ctx, `SELECT id, name FROM mailboxes
+			WHERE user_id = $1 AND (name = $2 OR starts_with(name, $3))`, t.userID, from, from+"/")
+		if err != nil {
+			return err
+		}
+		type rename struct {
+			id      store.MailboxID
+			newName string
+		}
+		moves, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rename, error) {
+			var x rename
+			var name string
+			err := r.Scan(&x.id, &name)
+			x.newName = to + name[len(from):]
+			return x, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range moves {
+			if _, err := t.lookup(r.newName); err == nil {
+				return fmt.Errorf("rename to %q: %w", r.newName, store.ErrMailboxExists)
+			} else if err != errNotFound {
+				return err
+			}
+		}
+		// No new name exists, so renaming row by row never collides.
+		for _, r := range moves {
+			if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET name = $1 WHERE id = $2`, r.newName, r.id); err != nil {
+				return err
+			}
+		}
+		return t.createParents(to)
+	})
+}
+
+// renameInbox implements RFC 9051 6.3.6 for INBOX: a new mailbox takes
+// INBOX's messages (same UIDs, under its own new UIDVALIDITY) and INBOX is
+// left empty, the moved messages becoming tombstones there.
+func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
+	if _, err := t.lookup(to); err == nil {
+		return fmt.Errorf("rename to %q: %w", to, store.ErrMailboxExists)
+	} else if err != errNotFound {
+		return err
+	}
+	if err := t.createParents(to); err != nil {
+		return err
+	}
+	dst, err := t.createMailbox(to, "")
+	if err != nil {
+		return err
+	}
+	if inbox.Messages == 0 {
+		_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, inbox.UIDNext, dst)
+		return err
+	}
+	dstSeq, err := t.modseq(dst)
+	if err != nil {
+		return err
+	}
+	srcSeq, err := t.modseq(inbox.ID)
+	if err != nil {
+		return err
+	}
+	rows, err := t.tx.Query(t.ctx, `UPDATE messages SET mailbox_id = $1, modseq = $2 WHERE mailbox_id = $3 RETURNING uid`, dst, dstSeq, inbox.ID)
+	if err != nil {
+		return err
+	}
+	uids, err := pgx.CollectRows(rows, pgx.RowTo[store.UID])
+	if err != nil {
+		return err
+	}
+	var gone store.UIDSet
+	sortUIDs(uids)
+	for _, u := range uids {
+		gone.Add(u)
+	}
+	if err := t.addTombstones(inbox.ID, gone, srcSeq); err != nil {
+		return err
+	}
+	if _, err := t.tx.Exec(t.ctx,
+		`UPDATE mailboxes SET uidnext = $1, messages = $2, unseen = $3, deleted = $4, size = $5 WHERE id = $6`,
+		inbox.UIDNext, inbox.Messages, inbox.Unseen, inbox.Deleted, inbox.Size, dst); err != nil {
+		return err
+	}
+	_, err = t.tx.Exec(t.ctx, `UPDATE mailboxes SET messages = 0, unseen = 0, deleted = 0, size = 0 WHERE id = $1`, inbox.ID)
+	return err
+}
+
+// Mailboxes lists every mailbox ordered by name (byte order, as the
+// embedded store does: the database's collation plays no part).
+func (a *Account) Mailboxes(ctx context.Context) ([]store.MailboxInfo, error) {
+	rows, err := a.s.pool.Query(ctx, `SELECT `+mailboxColumns+` FROM mailboxes mb WHERE mb.user_id = $1 ORDER BY mb.name COLLATE "C"`, a.id)
+	if err != nil {
+		return nil, fmt.Errorf("list mailboxes: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MailboxInfo, error) {
+		m, err := scanMailbox(r)
+		return m.MailboxInfo, err
+	})
+}
+
+// Mailbox looks a mailbox up by name.
+func (a *Account) Mailbox(ctx context.Context, name string) (store.MailboxInfo, error) {
+	cname, err := store.CanonicalMailboxName(name)
+	if err != nil {
+		return store.MailboxInfo{}, err
+	}
+	m, err := lookupName(ctx, a.s.pool, a.id, cname)
+	if err == errNotFound {
+		return store.MailboxInfo{}, fmt.Errorf("mailbox %q: %w", cname, store.ErrNoMailbox)
+	}
+	return m.MailboxInfo, err
+}
+
+// Status returns a mailbox's counters: one row read by primary key.
+func (a *Account) Status(ctx context.Context, id store.MailboxID) (store.MailboxStatus, error) {
+	m, err := lookupID(ctx, a.s.pool, a.id, id)
+	return m.MailboxStatus, err
+}
+
+// SetSubscribed adds or removes a subscription. The name need not exist
+// (RFC 9051 6.3.7) but must be valid.
+func (a *Account) SetSubscribed(ctx context.Context, name string, subscribed bool) error {
+	cname, err := store.CanonicalMailboxName(name)
+	if err != nil {
+		return err
+	}
+	return a.write(ctx, func(t *writeTx) error {
+		q := `INSERT INTO subscriptions (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+		if !subscribed {
+			q = `DELETE FROM subscriptions WHERE user_id = $1 AND name = $2`
+		}
+		_, err := t.tx.Exec(t.ctx, q, t.userID, cname)
+		return err
+	})
+}
+
+// Subscriptions lists subscribed names in ascending order.
+func (a *Account) Subscriptions(ctx context.Context) ([]string, error) {
+	rows, err := a.s.pool.Query(ctx, `SELECT name FROM subscriptions WHERE user_id = $1 ORDER BY name COLLATE "C"`, a.id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// dropUnreferencedContents marks the contents rows among ids that no
+// message refers to any more as orphaned. Their bytes stay readable until
+// a reclamation pass (Reclaim) removes them after a grace period, since a
+// session of any node may be reading such a message right now.
+func (t *writeTx) dropUnreferencedContents(ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := t.tx.Exec(t.ctx, `UPDATE contents c SET orphaned_at = now() WHERE c.id = ANY($1) AND c.orphaned_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.content_id = c.id)`, ids)
+	if err != nil {
+		return fmt.Errorf("orphan contents: %w", err)
+	}
+	return nil
+}
+
+// dropUnreferencedBodies deletes the bodies among ids that no contents row
+// of any user names. Bodies are shared between users, so another user's
+// transaction may be adding a reference right now: the foreign key from
+// contents makes this delete wait for it and then fail, which the
+// savepoint absorbs (the body stays). The other way round, an append that
+// finds its body deleted under it fails on the foreign key and is retried
+// (retryable), writing the body again.
+func (t *writeTx) dropUnreferencedBodies(ids []string) error {
+	for _, id := range uniqueStrings(ids) {
+		sp, err := t.tx.Begin(t.ctx)
+		if err != nil {
+			return err
+		}
+		_, err = sp.Exec(t.ctx, `DELETE FROM bodies b WHERE b.id = $1
+			AND NOT EXISTS (SELECT 1 FROM contents c WHERE c.blob_id = $1)`, id)
+		if err != nil {
+			if rerr := sp.Rollback(t.ctx); rerr != nil {
+				return rerr
+			}
+			continue
+		}
+		if err := sp.Commit(t.ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package pgstore
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/pgtest"
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+var ctx = context.Background()
+
+// dsns remembers each test store's database, for Reopen.
+var dsns = map[*Store]string{}
+
+func openTest(t testing.TB, dsn string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(ctx, dsn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsns[s] = dsn
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestConformance runs the backend-neutral store suite on PostgreSQL.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Backend{
+		New: func(t testing.TB, o storetest.Options) store.Store {
+			return openTest(t, pgtest.DSN(t), Options{MaxMessageSize: o.MaxMessageSize})
+		},
+		Reopen: func(t testing.TB, st store.Store) store.Store {
+			return openTest(t, dsns[st.(*Store)], Options{})
+		},
+	})
+}

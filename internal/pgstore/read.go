@@ -1,0 +1,303 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// snapshotRead runs fn in a REPEATABLE READ, read-only transaction: every
+// statement of fn sees the same committed state, so a mailbox row and the
+// messages read after it agree even while other nodes commit.
+func (a *Account) snapshotRead(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, a.s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// Snapshot returns every message's UID, modseq and flags, ascending by UID,
+// consistent with the mailbox's HIGHESTMODSEQ.
+func (a *Account) Snapshot(ctx context.Context, id store.MailboxID) (store.Snapshot, error) {
+	var snap store.Snapshot
+	err := a.snapshotRead(ctx, func(tx pgx.Tx) error {
+		mb, err := lookupID(ctx, tx, a.id, id)
+		if err != nil {
+			return err
+		}
+		snap.Mailbox = mb.MailboxInfo
+		rows, err := tx.Query(ctx, `SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = $1 ORDER BY uid`, id)
+		if err != nil {
+			return err
+		}
+		snap.Messages, err = pgx.AppendRows(make([]store.MessageState, 0, mb.Messages), rows, scanState)
+		return err
+	})
+	if err != nil {
+		return store.Snapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
+	return snap, nil
+}
+
+// ChangesSince answers "what changed after since" with two index range
+// scans, messages (mailbox_id, modseq) and tombstones (mailbox_id, modseq),
+// in one snapshot. Below the mailbox's PrunedBelow the vanished set is a
+// superset computed from the UIDs that exist (RFC 7162 3.2.5.2).
+func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since store.ModSeq) (store.Changes, error) {
+	var ch store.Changes
+	err := a.snapshotRead(ctx, func(tx pgx.Tx) error {
+		mb, err := lookupID(ctx, tx, a.id, id)
+		if err != nil {
+			return err
+		}
+		ch.Mailbox = mb.MailboxInfo
+		ch.PrunedBelow = mb.prunedBelow
+		ch.Exact = since >= mb.prunedBelow
+		if since >= mb.HighestModSeq {
+			return nil
+		}
+		rows, err := tx.Query(ctx, `SELECT uid, modseq, flags, keywords FROM messages
+			WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid`, id, since)
+		if err != nil {
+			return err
+		}
+		if ch.Changed, err = pgx.CollectRows(rows, scanState); err != nil {
+			return err
+		}
+		if !ch.Exact {
+			ch.Vanished, err = missingUIDs(ctx, tx, id, mb.UIDNext)
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT uid_start, uid_stop FROM tombstones
+			WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid_start`, id, since)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r store.UIDRange
+			if err := rows.Scan(&r.Start, &r.Stop); err != nil {
+				return err
+			}
+			ch.Vanished.AddRange(r.Start, r.Stop)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return store.Changes{}, fmt.Errorf("changes since %d: %w", since, err)
+	}
+	if len(ch.Changed) == 0 {
+		ch.Changed = nil
+	}
+	return ch, nil
+}
+
+// missingUIDs returns 1..uidNext-1 minus the UIDs that exist.
+func missingUIDs(ctx context.Context, tx pgx.Tx, id store.MailboxID, uidNext store.UID) (store.UIDSet, error) {
+	rows, err := tx.Query(ctx, `SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var set store.UIDSet
+	next := store.UID(1)
+	for rows.Next() {
+		var u store.UID
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		if u > next {
+			set.AddRange(next, u-1)
+		}
+		next = u + 1
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if next < uidNext {
+		set.AddRange(next, uidNext-1)
+	}
+	return set, nil
+}
+
+// messagesPage is how many messages Messages reads per query; fn runs
+// between queries, never while a query is open.
+const messagesPage = 256
+
+// Messages calls fn for each existing message of uids in ascending UID
+// order, a page at a time.
+func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageData) error) error {
+	if err := checkUIDs(uids); err != nil {
+		return err
+	}
+	if _, err := lookupID(ctx, a.s.pool, a.id, id); err != nil {
+		return err
+	}
+	for _, r := range uids {
+		lo := r.Start
+		for {
+			page, err := a.messagePage(ctx, id, lo, r.Stop)
+			if err != nil {
+				return err
+			}
+			for _, m := range page {
+				if err := fn(m); err != nil {
+					return err
+				}
+			}
+			if len(page) < messagesPage || page[len(page)-1].UID >= r.Stop {
+				break
+			}
+			lo = page[len(page)-1].UID + 1
+		}
+	}
+	return nil
+}
+
+func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID) ([]*store.MessageData, error) {
+	rows, err := a.s.pool.Query(ctx, `SELECT m.uid, m.modseq, m.flags, m.keywords, m.savedate, m.size,
+		c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure
+		FROM messages m JOIN contents c ON c.id = m.content_id
+		WHERE m.mailbox_id = $1 AND m.uid BETWEEN $2 AND $3 ORDER BY m.uid LIMIT $4`, id, lo, hi, messagesPage)
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.MessageData, error) {
+		m := new(store.MessageData)
+		var flags int16
+		var kw []string
+		var saved, date int64
+		var zone int
+		var structure []byte
+		if err := r.Scan(&m.UID, &m.ModSeq, &flags, &kw, &saved, &m.Size,
+			&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure); err != nil {
+			return nil, err
+		}
+		m.Flags.System = store.SystemFlags(flags)
+		if len(kw) > 0 {
+			m.Flags.Keywords = kw
+		}
+		m.SaveDate = time.Unix(saved, 0)
+		m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
+		var err error
+		if m.Structure, err = message.Unmarshal(structure); err != nil {
+			return nil, fmt.Errorf("message %d structure: %w", m.UID, err)
+		}
+		return m, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	return out, nil
+}
+
+// OpenBlob opens a message's bytes. Only a body that one of the user's
+// own messages names can be opened: bodies are shared between users, but
+// knowing a hash gives no access to another user's mail.
+func (a *Account) OpenBlob(ctx context.Context, blobID string) (store.Blob, error) {
+	var size int64
+	var first []byte
+	err := a.s.pool.QueryRow(ctx, `SELECT b.size, p.data FROM bodies b
+		LEFT JOIN body_parts p ON p.body_id = b.id AND p.part = 0
+		WHERE b.id = $1 AND EXISTS (SELECT 1 FROM contents c WHERE c.blob_id = b.id AND c.user_id = $2)`,
+		blobID, a.id).Scan(&size, &first)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("body %s: %w", blobID, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("body %s: %w", blobID, err)
+	}
+	return &body{s: a.s, id: blobID, size: size, part: 0, data: first}, nil
+}
+
+// body reads a stored body part by part: at most one part (partSize
+// bytes) is held at a time, so a large message streams.
+type body struct {
+	s    *Store
+	id   string
+	size int64
+	off  int64 // for Read and Seek
+	part int64 // the part in data
+	data []byte
+}
+
+var _ store.Blob = (*body)(nil)
+
+func (b *body) Size() int64  { return b.size }
+func (b *body) Close() error { b.data = nil; return nil }
+
+// ReadAt reads from the parts covering off, fetching each once.
+func (b *body) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("pgstore: negative offset")
+	}
+	n := 0
+	for n < len(p) && off < b.size {
+		part := off / partSize
+		if part != b.part || b.data == nil {
+			var data []byte
+			err := b.s.pool.QueryRow(context.Background(), `SELECT data FROM body_parts WHERE body_id = $1 AND part = $2`,
+				b.id, part).Scan(&data)
+			if err != nil {
+				return n, fmt.Errorf("body %s part %d: %w", b.id, part, err)
+			}
+			b.part, b.data = part, data
+		}
+		in := off - part*partSize
+		if in >= int64(len(b.data)) {
+			return n, fmt.Errorf("body %s part %d: short", b.id, part)
+		}
+		c := copy(p[n:], b.data[in:])
+		n += c
+		off += int64(c)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.off >= b.size {
+		return 0, io.EOF
+	}
+	n, err := b.ReadAt(p, b.off)
+	b.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (b *body) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += b.off
+	case io.SeekEnd:
+		offset += b.size
+	default:
+		return 0, errors.New("pgstore: bad whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("pgstore: negative position")
+	}
+	b.off = offset
+	return offset, nil
+}
+
+// Usage adds up the mailbox counters.
+func (a *Account) Usage(ctx context.Context) (store.Usage, error) {
+	var u store.Usage
+	err := a.s.pool.QueryRow(ctx,
+		`SELECT coalesce(sum(messages), 0)::bigint, coalesce(sum(size), 0)::bigint FROM mailboxes WHERE user_id = $1`, a.id).Scan(&u.Messages, &u.Bytes)
+	if err != nil {
+		return u, fmt.Errorf("usage: %w", err)
+	}
+	return u, nil
+}

@@ -1,0 +1,71 @@
+package quota
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/tidemark-mail/tidemark/internal/auth"
+)
+
+// Replication of SETQUOTA overrides between servers (docs/replication.md).
+// Each override carries a stamp: a local SETQUOTA takes max(now in Unix
+// nanoseconds, highest stamp seen + 1), and applying a peer's override
+// raises "highest seen" to its stamp, so a change made after seeing
+// another always wins (a hybrid logical clock). Between two overrides of
+// one user the larger stamp wins, then the larger storage limit, then
+// the larger message limit: the order depends only on the overrides, so
+// every replica settles on the same one. SETQUOTA cannot remove an
+// override (an empty list sets "unlimited"), so there are no tombstones.
+
+// Newer reports whether o wins over p (same user) by the rule above.
+func (o Override) Newer(p Override) bool {
+	if c := cmp.Compare(o.Stamp, p.Stamp); c != 0 {
+		return c > 0
+	}
+	if c := cmp.Compare(o.StorageBytes, p.StorageBytes); c != 0 {
+		return c > 0
+	}
+	return o.Messages > p.Messages
+}
+
+// Overrides returns every override, ordered by user.
+func (m *Manager) Overrides() []Override {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Override, 0, len(m.overrides))
+	for _, o := range m.overrides {
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(a, b Override) int { return cmp.Compare(a.User, b.User) })
+	return out
+}
+
+// ApplyOverrides takes a peer's overrides: each one newer than the one
+// held here for its user (or for a user without one) replaces it,
+// durably, and applies at once. It returns how many were applied.
+func (m *Manager) ApplyOverrides(set []Override) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var take []Override
+	for _, o := range set {
+		if n, err := auth.NormalizeName(o.User); err != nil || n != o.User {
+			return 0, fmt.Errorf("quota: apply: invalid user %q", o.User)
+		}
+		if cur, ok := m.overrides[o.User]; !ok || o.Newer(cur) {
+			take = append(take, o)
+		}
+	}
+	if len(take) == 0 {
+		return 0, nil
+	}
+	return len(take), m.replace(take)
+}
+
+// Clock returns the highest stamp seen; it moves with every change, so a
+// replication pusher polls it.
+func (m *Manager) Clock() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.clock
+}
