@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -215,14 +217,16 @@ func TestFailoverQresync(t *testing.T) {
 	}
 	fromB := cb.run(resync)
 	if !slices.Equal(fromA, fromB) {
-		t.Fatalf("QRESYNC from A:\n%s\nfrom B:\n%s", strings.Join(fromA, "\n"), strings.Join(fromB, "\n"))
+		t.Fatalf("QRESYNC from A:\n%s\nfrom B:\n%s\n%s", strings.Join(fromA, "\n"), strings.Join(fromB, "\n"),
+			replicaDiag(now, map[string]*imapConn{"A": ca, "B": cb}, map[string]*servedBinary{"A": a, "B": b}))
 	}
 	// Exactly the changes since: UID 5 vanished (3 went before), 1
 	// flagged, 7 new.
 	joined := strings.Join(fromB, "\n")
 	for _, want := range []string{"* VANISHED (EARLIER) 5\n", "* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ", "* 5 FETCH (UID 7 FLAGS () MODSEQ"} {
 		if !strings.Contains(joined, want) {
-			t.Errorf("resync from B lacks %q:\n%s", want, joined)
+			t.Errorf("resync from B lacks %q:\n%s\n%s", want, joined,
+				replicaDiag(now, map[string]*imapConn{"A": ca, "B": cb}, map[string]*servedBinary{"A": a, "B": b}))
 		}
 	}
 	if strings.Count(joined, " FETCH ") != 2 {
@@ -287,6 +291,54 @@ func TestFailoverQresync(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "authentication failed") {
 		t.Fatalf("wrong secret: %v\n%s", err, out)
 	}
+}
+
+// replicaDiag describes, for a failed comparison of replicas, what each
+// one holds of the selected mailbox: its STATUS, every message with its
+// modseq, the VANISHED a client would get from each modseq below now
+// (which places every tombstone at its modseq), and the server's
+// replication log records read so far.
+func replicaDiag(now string, conns map[string]*imapConn, servers map[string]*servedBinary) string {
+	var b strings.Builder
+	top, _ := strconv.Atoi(now)
+	for _, name := range slices.Sorted(maps.Keys(conns)) {
+		c := conns[name]
+		fmt.Fprintf(&b, "--- %s\n", name)
+		c.run("SELECT INBOX")
+		for _, l := range c.run("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)") {
+			fmt.Fprintf(&b, "%s\n", l)
+		}
+		for m := 1; m < top; m++ {
+			var v []string
+			for _, l := range c.run(fmt.Sprintf("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)", m)) {
+				if strings.HasPrefix(l, "* VANISHED") {
+					v = append(v, l)
+				}
+			}
+			fmt.Fprintf(&b, "since %d: %q\n", m, v)
+		}
+		for _, l := range c.run("STATUS INBOX (MESSAGES UIDNEXT HIGHESTMODSEQ)") {
+			fmt.Fprintf(&b, "%s\n", l)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(servers)) {
+		fmt.Fprintf(&b, "--- %s log\n", name)
+	drain:
+		for {
+			select {
+			case rec, ok := <-servers[name].logs:
+				if !ok {
+					break drain
+				}
+				if msg, _ := rec["msg"].(string); strings.Contains(msg, "replica") || rec["level"] != "INFO" {
+					fmt.Fprintf(&b, "%v\n", rec)
+				}
+			default:
+				break drain
+			}
+		}
+	}
+	return b.String()
 }
 
 // TestSyncKilled: `tidemark sync` killed with SIGKILL in the middle of an

@@ -74,6 +74,12 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 		for _, r := range s.ch.Vanished {
 			want.AddRange(r.Start, r.Stop)
 		}
+		// Tombstones are read after ChangesSince and may name more.
+		for _, t := range s.ch.Tombstones {
+			for _, r := range t.UIDs {
+				want.AddRange(r.Start, r.Stop)
+			}
+		}
 	}
 	for _, s := range []*side{a, b} {
 		ms, err := s.u.Lookup(ctx, guid, want)
@@ -220,15 +226,23 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 		moved = keep
 	}
 
-	// Tombstones of UIDs the other side never used: they get tombstones
-	// there too, at the same modseq, so a client failing over learns of
-	// the expunge.
+	// Tombstones of UIDs the other side does not hold: they get
+	// tombstones there too, at the same modseq, so a client failing over
+	// learns of the expunge. That is UIDs it never used (at or above its
+	// UIDNEXT) and also UIDs below it: its UIDNEXT may have passed a UID it
+	// never received (an earlier round read the message here and found it
+	// expunged when it looked it up, so sent neither the message nor the
+	// expunge). The receiver leaves alone the UIDs it already tombstoned.
 	for _, x := range [][2]*side{{a, b}, {b, a}} {
 		from, to := x[0], x[1]
+		var held store.UIDSet
+		for u := range to.msgs {
+			held.Add(u)
+		}
 		for _, t := range from.ch.Tombstones {
 			for _, r := range t.UIDs {
-				if r.Stop >= to.next() {
-					to.expungeRange(max(r.Start, to.next()), r.Stop, t.ModSeq, t.EmailIDs)
+				for _, g := range minus(r, held) {
+					to.expungeRange(g.Start, g.Stop, t.ModSeq, t.EmailIDs)
 				}
 			}
 		}
@@ -351,6 +365,28 @@ func (p *pair) heldElsewhere(ctx context.Context, guid string, y *side, m Messag
 	return false, nil
 }
 
+// minus returns the UIDs of r not in s (s ascending and merged).
+func minus(r store.UIDRange, s store.UIDSet) store.UIDSet {
+	var out store.UIDSet
+	next := r.Start
+	for _, h := range s {
+		if h.Stop < next {
+			continue
+		}
+		if h.Start > r.Stop {
+			break
+		}
+		if h.Start > next {
+			out.AddRange(next, h.Start-1)
+		}
+		if h.Stop >= r.Stop {
+			return out
+		}
+		next = h.Stop + 1
+	}
+	return append(out, store.UIDRange{Start: next, Stop: r.Stop})
+}
+
 func (s *side) expunge(u store.UID, ms store.ModSeq) {
 	for i := range s.batch.Expunges {
 		if s.batch.Expunges[i].ModSeq == ms {
@@ -458,8 +494,8 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 		}
 	}
 	p.stats.Flags += len(b.Flags)
-	for _, e := range b.Expunges {
-		p.stats.Expunges += int(e.UIDs.Len())
-	}
+	// Expunges count the messages removed: the batch also names UIDs the
+	// receiver never held, or already expunged, for their tombstones.
+	p.stats.Expunges += int(res.Expunged.Len())
 	return res, clean, nil
 }

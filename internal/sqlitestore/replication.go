@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -474,8 +475,15 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		keys = append(keys, b.Append[i].ModSeq)
 	}
 
-	// Expunges: UIDs that exist, and UIDs never used here (at or above
-	// UIDNEXT), which get a tombstone; UIDs already gone change nothing.
+	// Expunges: UIDs that exist, and, for a peer's expunges, UIDs this
+	// replica does not hold and has no tombstone for (never used here, at
+	// or above UIDNEXT, or below it: UIDNEXT already moved past them, by an
+	// earlier part of a split batch or a sync that read the peer's message
+	// and found it expunged by the time it looked it up), which get a
+	// tombstone at the peer's modseq so that a client that saw them there
+	// learns they vanished (VANISHED may name UIDs a client lacks, RFC 7162
+	// 3.2.10, so a UID that in fact went long ago is safe). UIDs already
+	// tombstoned change nothing.
 	type expungeSet struct {
 		uids, unused store.UIDSet
 		ms           store.ModSeq
@@ -500,6 +508,22 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 					}
 					unused.AddRange(max(r.Start, mb.UIDNext), r.Stop)
 				}
+			}
+			covered := slices.Clone(present)
+			for _, x := range exps { // claimed by an earlier expunge of the batch
+				for _, r := range x.uids {
+					covered.AddRange(r.Start, r.Stop)
+				}
+				for _, r := range x.unused {
+					covered.AddRange(r.Start, r.Stop)
+				}
+			}
+			below, err := t.untombstoned(id, clampUIDs(e.UIDs, mb.UIDNext), covered)
+			if err != nil {
+				return err
+			}
+			for _, r := range below {
+				unused.AddRange(r.Start, r.Stop)
 			}
 		}
 		if !present.Empty() || !unused.Empty() {
@@ -618,6 +642,69 @@ func normalizeSet(s store.UIDSet) store.UIDSet {
 		out.AddRange(r.Start, r.Stop)
 	}
 	return out
+}
+
+// untombstoned returns the UIDs of uids that are neither in covered nor
+// under a tombstone, by range arithmetic: two index lookups per range of
+// uids, never a walk of the UIDs.
+func (t *writeTx) untombstoned(id store.MailboxID, uids, covered store.UIDSet) (store.UIDSet, error) {
+	covered = slices.Clone(covered)
+	for _, r := range uids {
+		// The tombstone starting at or below r.Start, and those starting
+		// inside r.
+		var s, e store.UID
+		err := t.tx.QueryRowContext(t.ctx, `SELECT uid_start, uid_stop FROM tombstones
+			WHERE mailbox_id = ? AND uid_start <= ? ORDER BY uid_start DESC LIMIT 1`, id, r.Start).Scan(&s, &e)
+		switch {
+		case err == nil && e >= r.Start:
+			covered.AddRange(s, e)
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return nil, err
+		}
+		if r.Start == r.Stop {
+			continue
+		}
+		rows, err := t.tx.QueryContext(t.ctx, `SELECT uid_start, uid_stop FROM tombstones
+			WHERE mailbox_id = ? AND uid_start > ? AND uid_start <= ? ORDER BY uid_start`, id, r.Start, r.Stop)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			if err := rows.Scan(&s, &e); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			covered.AddRange(s, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	// uids minus covered, both ascending and merged.
+	var out store.UIDSet
+	j := 0
+	for _, r := range uids {
+		next := r.Start
+		for j < len(covered) && covered[j].Stop < next {
+			j++
+		}
+		for k := j; k < len(covered) && covered[k].Start <= r.Stop; k++ {
+			c := covered[k]
+			if c.Start > next {
+				out.AddRange(next, c.Start-1)
+			}
+			if c.Stop >= r.Stop {
+				next = 0
+				break
+			}
+			next = c.Stop + 1
+		}
+		if next != 0 {
+			out.AddRange(next, r.Stop)
+		}
+	}
+	return out, nil
 }
 
 // existing returns the UIDs of uids that name a message.

@@ -191,11 +191,13 @@ func TestApplyAtPeerModseq(t *testing.T) {
 	if res, err = r.Apply(ctx, mb.ID, ex); err != nil || res.After != 25 || res.Before != 25 {
 		t.Fatalf("expunge again: %+v, %v", res, err)
 	}
-	if ts, err := r.Tombstones(ctx, mb.ID, 0); err != nil || len(ts) != 1 || ts[0].ModSeq != 25 || !slices.Equal(ts[0].UIDs.UIDs(), []store.UID{3}) {
+	// UID 4, below UIDNEXT but never held here, gets a tombstone too (a
+	// client may have seen it on the peer).
+	if ts, err := r.Tombstones(ctx, mb.ID, 0); err != nil || len(ts) != 1 || ts[0].ModSeq != 25 || !slices.Equal(ts[0].UIDs.UIDs(), []store.UID{3, 4}) {
 		t.Fatalf("tombstones: %+v, %v", ts, err)
 	}
 	ch, err := r.a.ChangesSince(ctx, mb.ID, 20)
-	if err != nil || !slices.Equal(ch.Vanished.UIDs(), []store.UID{3}) || len(ch.Changed) != 0 {
+	if err != nil || !slices.Equal(ch.Vanished.UIDs(), []store.UID{3, 4}) || len(ch.Changed) != 0 {
 		t.Fatalf("changes since 20: %+v, %v", ch, err)
 	}
 	st, _ := r.a.Status(ctx, mb.ID)
@@ -404,6 +406,72 @@ func TestApplyAccount(t *testing.T) {
 	_, err = r.ApplyAccount(ctx, []store.AccountOp{{Kind: store.OpAdopt, GUID: "Mpeerinbox", NewGUID: "Mother", UIDValidity: 6}}, "peer", nil)
 	if !errors.Is(err, store.ErrCannot) {
 		t.Fatalf("adopting a mailbox with messages: %v", err)
+	}
+	assertClean(t, r.a.s, "alice")
+}
+
+// TestApplyExpungeBelowUIDNext: a peer's expunge of a UID this replica
+// never held but whose UIDNEXT already passed it (an earlier transaction of
+// a split batch, or a sync that found the message gone on the peer by the
+// time it looked it up) still leaves a tombstone at the peer's modseq, so a
+// client that saw the UID on the peer learns after failing over that it
+// vanished; a UID already tombstoned here changes nothing.
+func TestApplyExpungeBelowUIDNext(t *testing.T) {
+	_, r := newReplication(t)
+	mb := mustMailbox(t, r.a, "INBOX")
+	// UIDs 3 and 5 never arrive; UIDNEXT passes them.
+	_, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{
+		replicaMessage(1, 5, testMessage(1, ""), store.Flags{}),
+		replicaMessage(2, 6, testMessage(2, ""), store.Flags{}),
+		replicaMessage(4, 8, testMessage(4, ""), store.Flags{}),
+		replicaMessage(6, 9, testMessage(6, ""), store.Flags{}),
+	}, UIDNext: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := mustMailbox(t, r.a, "INBOX").HighestModSeq
+	if seen != 9 {
+		t.Fatalf("HIGHESTMODSEQ %d", seen)
+	}
+	res, err := r.Apply(ctx, mb.ID, store.Batch{Expunges: []store.Expunged{
+		{UIDs: store.UIDSetOf(3), ModSeq: 10},
+		{UIDs: store.UIDSetOf(5), ModSeq: 13, EmailIDs: map[store.UID]string{5: "Mfive"}},
+	}})
+	if err != nil || res.After != 13 || !res.Expunged.Empty() {
+		t.Fatalf("expunge: %+v, %v", res, err)
+	}
+	ts, err := r.Tombstones(ctx, mb.ID, 0)
+	if err != nil || len(ts) != 2 || ts[0].ModSeq != 10 || !slices.Equal(ts[0].UIDs.UIDs(), []store.UID{3}) ||
+		ts[1].ModSeq != 13 || !slices.Equal(ts[1].UIDs.UIDs(), []store.UID{5}) || ts[1].EmailIDs[5] != "Mfive" {
+		t.Fatalf("tombstones: %+v, %v", ts, err)
+	}
+	for _, c := range []struct {
+		since store.ModSeq
+		want  []store.UID
+	}{{seen, []store.UID{3, 5}}, {10, []store.UID{5}}, {13, nil}} {
+		ch, err := r.a.ChangesSince(ctx, mb.ID, c.since)
+		if err != nil || !slices.Equal(ch.Vanished.UIDs(), c.want) || len(ch.Changed) != 0 {
+			t.Fatalf("changes since %d: %+v, %v; want vanished %v", c.since, ch, err, c.want)
+		}
+	}
+	// Again: already tombstoned, nothing changes, no modseq.
+	res, err = r.Apply(ctx, mb.ID, store.Batch{Expunges: []store.Expunged{{UIDs: store.UIDSetOf(3, 5), ModSeq: 20}}})
+	if err != nil || res.Before != 13 || res.After != 13 || res.ModSeq != 0 {
+		t.Fatalf("expunge again: %+v, %v", res, err)
+	}
+	// A range over held, tombstoned and missing UIDs: the held one goes,
+	// the tombstoned ones stay where they are, the rest get a tombstone.
+	if _, err := r.a.Expunge(ctx, mb.ID, store.UIDSetOf(2)); err != nil { // local, modseq 14
+		t.Fatal(err)
+	}
+	res, err = r.Apply(ctx, mb.ID, store.Batch{Expunges: []store.Expunged{{UIDs: store.UIDSet{{Start: 1, Stop: 6}}, ModSeq: 30}}})
+	if err != nil || res.After != 30 || !slices.Equal(res.Expunged.UIDs(), []store.UID{1, 4, 6}) {
+		t.Fatalf("range: %+v, %v", res, err)
+	}
+	ch, err := r.a.ChangesSince(ctx, mb.ID, 14)
+	if err != nil || !slices.Equal(ch.Vanished.UIDs(), []store.UID{1, 2, 3, 4, 5, 6}) {
+		// Tombstones merge into one run at the later modseq (expunge.go).
+		t.Fatalf("changes since 14: %+v, %v", ch, err)
 	}
 	assertClean(t, r.a.s, "alice")
 }

@@ -120,8 +120,10 @@ type Batch struct {
 	ModSeq ModSeq
 
 	// Expunges are expunges made on a peer, each at its modseq. UIDs this
-	// mailbox never used (at or above UIDNEXT) get tombstones too, so that
-	// a client that saw them on the peer learns they vanished.
+	// mailbox does not hold and has no tombstone for (never used, at or
+	// above UIDNEXT, or below UIDNEXT but never received) get tombstones
+	// too, so that a client that saw them on the peer learns they vanished;
+	// UIDs already tombstoned change nothing.
 	Expunges []Expunged
 	// UnchangedSince, when non-zero, keeps Flags off messages whose local
 	// modseq is greater (a local change made after the caller looked);
