@@ -40,8 +40,11 @@ func TestOnlyTheLeaderPrunes(t *testing.T) {
 	go func() { p1.Run(ctx1, 10*time.Millisecond); close(done1) }()
 	waitFor(t, func() bool { return n1.Load() > 0 }, "the first process passes")
 	ctx2, stop2 := context.WithCancel(context.Background())
-	defer stop2()
-	go p2.Run(ctx2, 10*time.Millisecond)
+	done2 := make(chan struct{})
+	// The second pruner has stopped writing its state file before the
+	// directory is removed.
+	defer func() { stop2(); <-done2 }()
+	go func() { p2.Run(ctx2, 10*time.Millisecond); close(done2) }()
 	before := n1.Load()
 	waitFor(t, func() bool { return n1.Load() >= before+5 }, "the leader keeps passing")
 	if n := n2.Load(); n != 0 {
