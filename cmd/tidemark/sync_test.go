@@ -211,7 +211,8 @@ func TestFailoverQresync(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("B never reached HIGHESTMODSEQ %s: %q", now, st)
+			t.Fatalf("B never reached HIGHESTMODSEQ %s: %q\n%s", now, st,
+				replicaDiag(now, map[string]*imapConn{"A": ca, "B": cb}, map[string]*servedBinary{"A": a, "B": b}))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -301,6 +302,7 @@ func TestFailoverQresync(t *testing.T) {
 func replicaDiag(now string, conns map[string]*imapConn, servers map[string]*servedBinary) string {
 	var b strings.Builder
 	top, _ := strconv.Atoi(now)
+	top += 2 // and past it, when a replica went further
 	for _, name := range slices.Sorted(maps.Keys(conns)) {
 		c := conns[name]
 		fmt.Fprintf(&b, "--- %s\n", name)
