@@ -488,6 +488,12 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		uids, unused store.UIDSet
 		ms           store.ModSeq
 		ids          map[store.UID]string
+		// past: only UIDs never held here, below UIDNEXT, expunged on the
+		// peer at a modseq this mailbox has already passed. No client can
+		// have them from here, so their tombstone takes the peer's modseq
+		// as it is and allocates none: with one writing side the
+		// replicas' modseqs stay identical.
+		past bool
 	}
 	var exps []expungeSet
 	all := b.Expunges
@@ -527,8 +533,14 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 			}
 		}
 		if !present.Empty() || !unused.Empty() {
-			exps = append(exps, expungeSet{present, unused, e.ModSeq, e.EmailIDs})
-			keys = append(keys, e.ModSeq)
+			past := present.Empty() && e.ModSeq != 0 && e.ModSeq <= mb.HighestModSeq
+			for _, r := range unused {
+				past = past && r.Stop < mb.UIDNext
+			}
+			exps = append(exps, expungeSet{present, unused, e.ModSeq, e.EmailIDs, past})
+			if !past {
+				keys = append(keys, e.ModSeq)
+			}
 		}
 	}
 
@@ -589,7 +601,11 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 				}
 			}
 		}
-		if err := t.addTombstones(id, gone, local[e.ms]); err != nil {
+		ms := local[e.ms]
+		if e.past {
+			ms = e.ms
+		}
+		if err := t.addTombstones(id, gone, ms); err != nil {
 			return err
 		}
 	}
