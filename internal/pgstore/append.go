@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,7 +43,7 @@ type preparedMessage struct {
 	keywords     []string
 	internalDate time.Time
 	structure    []byte
-	thread       threadHeaders
+	thread       message.ThreadRefs
 	body         io.ReaderAt // the bytes: memory or a spool file
 }
 
@@ -116,7 +115,7 @@ func (p *preparedMessage) parse() error {
 	if err != nil {
 		return fmt.Errorf("parse: %w", err)
 	}
-	p.thread = threadHeadersOf(st)
+	p.thread = st.ThreadRefs()
 	return nil
 }
 
@@ -190,7 +189,7 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
 				INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
 				SELECT $9, $10, $11, $12, $13, $14, $3, c.id FROM c`,
-				t.userID, p.blobID, p.size, date.Unix(), offset, newObjectID('M'), threads[i], p.structure,
+				t.userID, p.blobID, p.size, date.Unix(), offset, store.NewObjectID('M'), threads[i], p.structure,
 				id, uid, ms, int16(p.flags), p.keywords, now.Unix())
 			d.add(p.flags, p.size, 1)
 			res.UIDs = append(res.UIDs, uid)
@@ -291,40 +290,6 @@ func (t *writeTx) applyCounters(id store.MailboxID, d counterDelta) error {
 	return nil
 }
 
-// threadHeaders holds the message ids a message names, without angle
-// brackets.
-type threadHeaders struct {
-	MessageID string
-	Parents   []string // References, then In-Reply-To
-}
-
-// threadHeadersOf takes the Message-ID, References and In-Reply-To the
-// parser decoded at delivery (RFC 5322 3.6.4), as the embedded store does.
-func threadHeadersOf(st *message.Structure) threadHeaders {
-	var th threadHeaders
-	if id := strings.TrimSpace(st.Search.MessageID); strings.HasPrefix(id, "<") {
-		th.MessageID = bareID(id)
-	} else if len(strings.Fields(id)) == 1 {
-		th.MessageID = id
-	}
-	for _, id := range st.Search.References {
-		if b := bareID(id); b != "" {
-			th.Parents = append(th.Parents, b)
-		}
-	}
-	if b := bareID(st.Search.InReplyTo); b != "" {
-		th.Parents = append(th.Parents, b)
-	}
-	return th
-}
-
-func bareID(id string) string {
-	id = strings.TrimSpace(id)
-	id = strings.TrimPrefix(id, "<")
-	id = strings.TrimSuffix(id, ">")
-	return strings.TrimSpace(id)
-}
-
 // threadIDs returns the thread each new message joins (RFC 8474
 // THREADID), as if they arrived one after the other: the thread of the
 // first of its ids (its own, then those it refers to) that is known, else
@@ -334,11 +299,7 @@ func (t *writeTx) threadIDs(prepared []preparedMessage) ([]string, error) {
 	per := make([][]string, len(prepared))
 	var all []string
 	for i, p := range prepared {
-		ids := p.thread.Parents
-		if p.thread.MessageID != "" {
-			ids = append([]string{p.thread.MessageID}, ids...)
-		}
-		per[i] = uniqueStringsKeepOrder(ids)
+		per[i] = uniqueStringsKeepOrder(p.thread.IDs())
 		all = append(all, per[i]...)
 	}
 	known := map[string]string{}
@@ -372,7 +333,7 @@ func (t *writeTx) threadIDs(prepared []preparedMessage) ([]string, error) {
 			}
 		}
 		if thread == "" {
-			thread = newObjectID('T')
+			thread = store.NewObjectID('T')
 		}
 		out[i] = thread
 		for _, id := range ids {

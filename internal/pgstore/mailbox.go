@@ -75,7 +75,7 @@ func (t *writeTx) createMailbox(name string, special store.SpecialUse) (store.Ma
 	}
 	var id store.MailboxID
 	err = t.tx.QueryRow(t.ctx, `INSERT INTO mailboxes (user_id, name, uidvalidity, uidnext, highestmodseq, special_use, guid)
-		VALUES ($1, $2, $3, 1, 1, $4, $5) RETURNING id`, t.userID, name, int64(uidv), string(special), newObjectID('M')).Scan(&id)
+		VALUES ($1, $2, $3, 1, 1, $4, $5) RETURNING id`, t.userID, name, int64(uidv), string(special), store.NewObjectID('M')).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}

@@ -445,14 +445,6 @@ func (t *writeTx) uidValidity() (uint32, error) {
 	return uint32(v), nil
 }
 
-// newObjectID returns a fresh RFC 8474 object id: a prefix letter and 24
-// random hex digits.
-func newObjectID(prefix byte) string {
-	var b [12]byte
-	rand.Read(b[:])
-	return string(prefix) + hex.EncodeToString(b[:])
-}
-
 var _ store.Pinger = (*Store)(nil)
 
 // Ping proves the database answers (store.Pinger): one query, within ctx.

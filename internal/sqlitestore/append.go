@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/blob"
+	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -21,7 +22,7 @@ type preparedMessage struct {
 	keywords     string
 	internalDate time.Time
 	structure    []byte
-	thread       threadHeaders
+	thread       message.ThreadRefs
 	inline       []byte // the body, when stored in the bodies table
 
 	// Set by a Replica only: the UID to use (0: the next), and the
@@ -204,13 +205,13 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			if thread, err = t.threadID(p.thread); err != nil {
 				return nil, 0, err
 			}
-		} else if err := t.recordThread(p.thread.allIDs(), thread); err != nil {
+		} else if err := t.recordThread(p.thread.IDs(), thread); err != nil {
 			// A kept THREADID still gathers the replies that come later.
 			return nil, 0, err
 		}
 		emailID := p.emailID
 		if emailID == "" {
-			emailID = newObjectID('M')
+			emailID = store.NewObjectID('M')
 		}
 		date := p.internalDate
 		if date.IsZero() {

@@ -82,7 +82,7 @@ func (p *preparedMessage) parse(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("parse: %w", err)
 	}
-	p.thread = threadHeadersOf(st)
+	p.thread = st.ThreadRefs()
 	return nil
 }
 

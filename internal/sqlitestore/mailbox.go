@@ -15,7 +15,7 @@ import (
 // UIDVALIDITY. UIDNEXT starts at 1 and HIGHESTMODSEQ at 1 (store.ModSeq's
 // documented start).
 func (t *writeTx) createMailbox(name string, special store.SpecialUse) (store.MailboxID, error) {
-	return t.insertMailbox(name, special, newObjectID('M'), t.uidValidity(), 0)
+	return t.insertMailbox(name, special, store.NewObjectID('M'), t.uidValidity(), 0)
 }
 
 // insertMailbox inserts a mailbox row with the given identity, stamped
@@ -38,7 +38,7 @@ func (t *writeTx) insertMailbox(name string, special store.SpecialUse, guid stri
 // createMailboxAt inserts a mailbox row with a fresh replicated id and the
 // given UIDVALIDITY, and records the pair in the UIDVALIDITY history.
 func (t *writeTx) createMailboxAt(name string, uidValidity uint32, special store.SpecialUse) (store.MailboxID, error) {
-	return t.insertMailbox(name, special, newObjectID('M'), uidValidity, 0)
+	return t.insertMailbox(name, special, store.NewObjectID('M'), uidValidity, 0)
 }
 
 // CreateMailbox creates name and any missing parents (RFC 9051 6.3.4).

@@ -269,7 +269,7 @@ func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 	if err != nil {
 		return fmt.Errorf("content %s structure: %w", hash, err)
 	}
-	p.blobID, p.structure, p.thread = hash, structure, threadHeadersOf(st)
+	p.blobID, p.structure, p.thread = hash, structure, st.ThreadRefs()
 	return nil
 }
 

@@ -27,6 +27,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"time"
 
@@ -347,4 +349,12 @@ type Blob interface {
 	io.ReaderAt
 	io.ReadSeekCloser
 	Size() int64
+}
+
+// NewObjectID returns a fresh RFC 8474 object id (EMAILID, THREADID,
+// MAILBOXID): a prefix letter and 24 random hex digits.
+func NewObjectID(prefix byte) string {
+	var b [12]byte
+	rand.Read(b[:])
+	return string(prefix) + hex.EncodeToString(b[:])
 }
