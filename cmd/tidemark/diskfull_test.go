@@ -204,30 +204,7 @@ domains = ["example.org"]
 	}
 
 	// A second client waits in IDLE on INBOX.
-	exists := make(chan uint32, 100)
-	idler, err := imapclient.DialInsecure(sb.addrs["imap"], &imapclient.Options{
-		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-				if d.NumMessages != nil {
-					exists <- *d.NumMessages
-				}
-			},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idler.Close()
-	if err := idler.Login("joe", "secret-pass").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := idler.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	idle, err := idler.Idle()
-	if err != nil {
-		t.Fatal(err)
-	}
+	idler, idle, exists := idleOnInbox(t, sb.addrs["imap"], "joe", "secret-pass")
 
 	// A MULTIAPPEND that the disk cannot hold whole: room for its first
 	// message's file, not for the rest. None of it is stored (RFC 3502 6.3.11).
@@ -379,7 +356,7 @@ domains = ["example.org"]
 	}
 }
 
-func drain(ch chan uint32) {
+func drain(ch <-chan uint32) {
 	for {
 		select {
 		case <-ch:

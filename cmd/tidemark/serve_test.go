@@ -244,30 +244,7 @@ retention = "30d"
 	}
 
 	// An IMAP client IDLEs on INBOX.
-	exists := make(chan uint32, 10)
-	cl, err := imapclient.DialInsecure(sb.addrs["imap"], &imapclient.Options{
-		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-				if d.NumMessages != nil {
-					exists <- *d.NumMessages
-				}
-			},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.Login("joe", "secret-pass").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	idle, err := cl.Idle()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, idle, exists := idleOnInbox(t, sb.addrs["imap"], "joe", "secret-pass")
 
 	// A message arrives over LMTP, then another over the Unix socket.
 	deliver(t, "tcp", sb.addrs["lmtp"], "over TCP")
@@ -420,4 +397,36 @@ func deliver(t *testing.T, network, addr, subject string) {
 		t.Fatal(err)
 	}
 	lc.Quit()
+}
+
+// idleOnInbox logs user in at addr with the go-imap client, selects INBOX
+// and starts IDLE; exists receives every EXISTS count announced. The
+// client is closed when the test ends.
+func idleOnInbox(t *testing.T, addr, user, pass string) (*imapclient.Client, *imapclient.IdleCommand, <-chan uint32) {
+	t.Helper()
+	exists := make(chan uint32, 100)
+	cl, err := imapclient.DialInsecure(addr, &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					exists <- *d.NumMessages
+				}
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	if err := cl.Login(user, pass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := cl.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, idle, exists
 }
