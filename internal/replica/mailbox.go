@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -100,7 +101,9 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 		for _, t := range s.ch.Tombstones {
 			for u, e := range t.EmailIDs {
 				s.ids[u] = e
-				s.gone[e] = true
+				for _, id := range strings.Fields(e) {
+					s.gone[id] = true
+				}
 			}
 			for _, r := range t.UIDs {
 				if r.Stop-r.Start > 1<<16 {
@@ -155,7 +158,22 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			// so clients drop what they cached under it. A message the
 			// other side already holds under another UID (moved by an
 			// earlier clash with a third replica) is not moved again.
-			moved = append(moved, rehome{ma, a}, rehome{mb, b})
+			// A message the other side expunged under another UID (it
+			// was moved there by a clash with a third replica) does not
+			// move: the expunge wins, as for a message held on one side.
+			for _, x := range [][2]*side{{a, b}, {b, a}} {
+				m, y := x[0].msgs[u], x[1]
+				if y.gone[m.EmailID] {
+					held, err := p.heldElsewhere(ctx, guid, y, x[0], m, moved)
+					if err != nil {
+						return err
+					}
+					if !held {
+						continue
+					}
+				}
+				moved = append(moved, rehome{m, x[0]})
+			}
 			a.expunge(u, 0)
 			b.expunge(u, 0)
 		case okA && okB:
@@ -214,7 +232,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			if r.from == b {
 				other = a
 			}
-			held, err := p.heldElsewhere(ctx, guid, other, r.m, moved)
+			held, err := p.heldElsewhere(ctx, guid, other, nil, r.m, moved)
 			if err != nil {
 				return err
 			}
@@ -240,9 +258,21 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			held.Add(u)
 		}
 		for _, t := range from.ch.Tombstones {
+			// A tombstone the receiver would write at a modseq it had
+			// already passed when this sync read it could sit below
+			// what a third replica has already read of it, which would
+			// then never see it (and bring the message back): it gets a
+			// fresh modseq there instead. One above that point, reached
+			// only by this sync's own appends (the receiver's UIDNEXT
+			// passed it in an earlier part), keeps the peer's modseq, so
+			// with one writing side modseqs stay identical.
+			ms := t.ModSeq
+			if ms <= to.hms() {
+				ms = 0
+			}
 			for _, r := range t.UIDs {
 				for _, g := range minus(r, held) {
-					to.expungeRange(g.Start, g.Stop, t.ModSeq, t.EmailIDs)
+					to.expungeRange(g.Start, g.Stop, ms, t.EmailIDs)
 				}
 			}
 		}
@@ -299,7 +329,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message, u0 store.UID, moved *[]rehome) error {
 	u := m.UID
 	id, known := y.ids[u]
-	if known && id == m.EmailID || !known && u < u0 && u < y.next() {
+	if known && slices.Contains(strings.Fields(id), m.EmailID) || !known && u < u0 && u < y.next() {
 		// y expunged this message (it had it when they last converged, or
 		// its tombstone names it). An expunge wins over any flag change
 		// on x.
@@ -310,7 +340,7 @@ func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message,
 		// y expunged this message under another UID (it had moved there
 		// after a UID clash elsewhere): unless y still holds it, that
 		// expunge wins too.
-		held, err := p.heldElsewhere(ctx, guid, y, m, *moved)
+		held, err := p.heldElsewhere(ctx, guid, y, x, m, *moved)
 		if err != nil {
 			return err
 		}
@@ -326,15 +356,28 @@ func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message,
 	}
 	// New on x, but y gave the UID to another message (and expunged it):
 	// x's message moves to a fresh UID.
+	// x's record of the UID names y's expunged message too, so that the
+	// knowledge that it went travels on from x to replicas that still
+	// hold it.
 	*moved = append(*moved, rehome{m, x})
-	x.expunge(u, 0)
+	var ids map[store.UID]string
+	if known {
+		ids = map[store.UID]string{u: id}
+	}
+	x.expungeRange(u, u, 0, ids)
 	return nil
 }
 
 // heldElsewhere reports whether side y holds message m (same content and
 // EMAILID, which replication carries) under another UID that survives
-// this round: not expunged by it, or moved to a fresh UID.
-func (p *pair) heldElsewhere(ctx context.Context, guid string, y *side, m Message, moved []rehome) (bool, error) {
+// this round: not expunged by it, or moved to a fresh UID. With x (the
+// side holding m, which keeps it), a copy y loses this round because x's
+// tombstone of that UID names m counts too: x moved m from there (a clash
+// with a third replica), so y's copy is m under a stale UID, and m lives
+// on under x's. Without this, y's record of its own clash moves of m
+// (its tombstones name what they held) would make m look expunged on
+// both sides, and it would be lost.
+func (p *pair) heldElsewhere(ctx context.Context, guid string, y, x *side, m Message, moved []rehome) (bool, error) {
 	found, err := y.u.Find(ctx, guid, []string{m.BlobID})
 	if err != nil {
 		return false, err
@@ -358,7 +401,8 @@ func (p *pair) heldElsewhere(ctx context.Context, guid string, y *side, m Messag
 		}
 		expunged := slices.ContainsFunc(y.batch.Expunges, func(e store.Expunged) bool { return e.UIDs.Contains(o.UID) })
 		movedOn := slices.ContainsFunc(moved, func(r rehome) bool { return r.from == y && r.m.UID == o.UID })
-		if !expunged || movedOn {
+		stale := x != nil && slices.Contains(strings.Fields(x.ids[o.UID]), m.EmailID)
+		if !expunged || movedOn || stale {
 			return true, nil
 		}
 	}
