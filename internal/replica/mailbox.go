@@ -63,6 +63,18 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 		return nil // nothing changed on either side: nothing is sent
 	}
 	p.stats.Mailboxes++
+	if psA[guid] == (store.PeerState{}) || psB[guid] == (store.PeerState{}) {
+		// A first sync of this mailbox between the two: both start
+		// keeping flag history and the EMAILIDs of what they expunge
+		// now, not when this sync ends, so that a sync cut short (kill
+		// -9 of either side) still leaves each side able to tell, next
+		// time, that a message the other received was expunged since.
+		for _, u := range []User{p.a, p.b} {
+			if _, err := u.Apply(ctx, guid, Batch{KeepHistory: true}); err != nil {
+				return err
+			}
+		}
+	}
 
 	// The UIDs in play: changed or vanished on either side. Vanished sets
 	// may be supersets (history pruned): only the messages that exist in
