@@ -192,6 +192,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			if flagsEqual(ma.Flags, mb.Flags) {
 				continue
 			}
+			p.log().Debug("flags differ", "uid", u, "a", ma.Flags, "achg", a.chg[u], "b", mb.Flags, "bchg", b.chg[u])
 			switch {
 			case a.chg[u] && !b.chg[u]:
 				b.setFlags(u, ma.Flags, ma.ModSeq)
@@ -205,6 +206,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 					base = &f
 				}
 				m := mergeFlags(base, ma.Flags, ma.ModSeq, mb.Flags, mb.ModSeq)
+				p.log().Debug("flag merge", "uid", u, "a", ma.Flags, "ams", ma.ModSeq, "b", mb.Flags, "bms", mb.ModSeq, "base", base, "merged", m)
 				ms := max(ma.ModSeq, mb.ModSeq)
 				if !flagsEqual(m, ma.Flags) {
 					a.setFlags(u, m, ms)
