@@ -515,12 +515,18 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 				idx = append(idx, i)
 			}
 		}
+		var gone map[string]bool
 		if len(need) > 0 {
-			bodies, err := from.u.Bodies(ctx, need)
+			var bodies [][]byte
+			var err error
+			bodies, gone, err = p.bodies(ctx, guid, from, need)
 			if err != nil {
 				return res, false, err
 			}
 			for j, i := range idx {
+				if gone[need[j]] {
+					continue
+				}
 				part[i].Body = bodies[j]
 				p.stats.Bodies++
 				p.stats.BodyBytes += int64(len(bodies[j]))
@@ -531,6 +537,9 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 					}
 				}
 			}
+		}
+		if len(gone) > 0 {
+			part = slices.DeleteFunc(part, func(a Append) bool { return gone[a.BlobID] })
 		}
 		apps = apps[n:]
 		batch := Batch{Appends: part}
@@ -556,4 +565,50 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 	// receiver never held, or already expunged, for their tombstones.
 	p.stats.Expunges += int(res.Expunged.Len())
 	return res, clean, nil
+}
+
+// bodies fetches the bytes of need from side from. A body can go between
+// the lookup of its message and this call (the message expunged on the
+// sender and its bytes reclaimed); then the contents the mailbox no longer
+// holds are reported in gone, and the others fetched again. Their messages
+// are left out of the append: the expunge reaches the receiver next round,
+// and a UID it never received is covered by the tombstone. Any other
+// failure stands. bodies[i] is need[i]'s bytes (nil for a gone one).
+func (p *pair) bodies(ctx context.Context, guid string, from *side, need []string) (bodies [][]byte, gone map[string]bool, err error) {
+	bodies, err = from.u.Bodies(ctx, need)
+	if err == nil {
+		return bodies, nil, nil
+	}
+	held, ferr := from.u.Find(ctx, guid, need)
+	if ferr != nil {
+		return nil, nil, err
+	}
+	var still []string
+	for _, id := range need {
+		if len(held[id]) > 0 {
+			still = append(still, id)
+		} else {
+			if gone == nil {
+				gone = make(map[string]bool)
+			}
+			gone[id] = true
+		}
+	}
+	if len(gone) == 0 {
+		return nil, nil, err
+	}
+	p.log().Debug("replication: bodies gone since looked up, left out", "count", len(gone))
+	got, err := from.u.Bodies(ctx, still)
+	if err != nil {
+		return nil, nil, err
+	}
+	bodies = make([][]byte, len(need))
+	j := 0
+	for i, id := range need {
+		if !gone[id] {
+			bodies[i] = got[j]
+			j++
+		}
+	}
+	return bodies, gone, nil
 }
