@@ -381,6 +381,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	if repl != nil {
 		repl.run(bg, &wg)
 	}
+	wg.Go(func() { watchQuotas(bg, quotas, filepath.Join(cfg.DataDir, quota.OverridesFileName), log) })
 
 	// SIGHUP (hup, taken since start-up) replaces the certificate for new
 	// handshakes; connections already established keep theirs
