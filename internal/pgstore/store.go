@@ -333,6 +333,9 @@ type writeTx struct {
 	// notified holds the mailboxes already queued for NOTIFY.
 	notified map[store.MailboxID]bool
 	uidv     int64 // users.uidvalidity_next as locked
+	// atLeast is a lower bound for the modseqs modseq allocates (a
+	// Replica batch's store.Batch.ModSeq); 0 for local changes.
+	atLeast store.ModSeq
 }
 
 // maxWriteTries bounds how often a write transaction is retried after a
@@ -409,17 +412,27 @@ func retryable(err error) bool {
 }
 
 // modseq returns the modseq this transaction gives to changes in mailbox
-// id: HIGHESTMODSEQ+1, allocated on first use and then reused for every
-// change the transaction makes there (RFC 7162 3.1.1). It is the only
-// place modseqs are allocated; the mailbox row it updates is locked until
-// the commit.
+// id: HIGHESTMODSEQ+1 (or t.atLeast, when larger), allocated on first use
+// and then reused for every change the transaction makes there (RFC 7162
+// 3.1.1). Callers call it only once they know something changes, so a
+// no-op allocates nothing.
 func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 	if m, ok := t.touched[id]; ok && m != 0 {
 		return m, nil
 	}
+	return t.newModseq(id, t.atLeast)
+}
+
+// newModseq allocates a fresh modseq in mailbox id: max(HIGHESTMODSEQ+1,
+// atLeast). It is the only place modseqs are allocated; the mailbox row
+// it updates stays locked until the commit. Local changes pass atLeast 0;
+// changes replicated from a peer pass the peer's modseq, so a replica that
+// only receives keeps its source's modseqs, and every new modseq is still
+// above every one a client has seen here.
+func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
 	var m store.ModSeq
-	err := t.tx.QueryRow(t.ctx, `UPDATE mailboxes SET highestmodseq = highestmodseq + 1
-		WHERE id = $1 AND user_id = $2 RETURNING highestmodseq`, id, t.userID).Scan(&m)
+	err := t.tx.QueryRow(t.ctx, `UPDATE mailboxes SET highestmodseq = greatest(highestmodseq + 1, $3)
+		WHERE id = $1 AND user_id = $2 RETURNING highestmodseq`, id, t.userID, int64(atLeast)).Scan(&m)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 	}
