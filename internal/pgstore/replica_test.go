@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -62,5 +64,66 @@ func TestReplicaContentIsPerUser(t *testing.T) {
 	}
 	if has, err := bob.HasContent(ctx, []string{hash}); err != nil || !has[hash] {
 		t.Fatalf("bob's own copy: %v, %v", has, err)
+	}
+}
+
+// TestReplicaUpgradeFromV4: a database from before schema version 5 has
+// no UIDVALIDITY history; after the upgrade, values below each user's
+// counter at that moment are refused (a mailbox deleted before may have
+// had them), later ones accepted, and mailboxes that exist keep theirs.
+func TestReplicaUpgradeFromV4(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE tidemark_schema (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for v := 0; v < 4; v++ {
+		if _, err := conn.Exec(ctx, migrations[v]); err != nil {
+			t.Fatalf("version %d: %v", v+1, err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO tidemark_schema (version) VALUES ($1)`, v+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var uid int64
+	if err := conn.QueryRow(ctx, `INSERT INTO users (name, uidvalidity_next) VALUES ('alice', 5000) RETURNING id`).Scan(&uid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO mailboxes (user_id, name, uidvalidity, uidnext, highestmodseq, guid)
+		VALUES ($1, 'INBOX', 4000, 1, 1, 'Minbox'), ($1, 'old', 4999, 1, 1, 'Mold')`, uid); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openTest(t, dsn, Options{NoListen: true})
+	r, err := s.OpenReplica(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, c := range []struct {
+		name string
+		uidv uint32
+	}{{"gone", 4500}, {"old2", 4999}, {"old", 4998}} {
+		if _, err := r.CreateMailbox(ctx, c.name, c.uidv, store.CreateOptions{}); !errors.Is(err, store.ErrUIDValidityUsed) {
+			t.Errorf("CreateMailbox(%s, %d) after the upgrade: %v", c.name, c.uidv, err)
+		}
+	}
+	if m, err := r.CreateMailbox(ctx, "INBOX", 4000, store.CreateOptions{}); err != nil || m.GUID != "Minbox" {
+		t.Fatalf("INBOX with its own UIDVALIDITY: %+v, %v", m, err)
+	}
+	if m, err := r.CreateMailbox(ctx, "new", 6000, store.CreateOptions{}); err != nil || m.UIDValidity != 6000 {
+		t.Fatalf("a value above the counter: %+v, %v", m, err)
+	}
+	st, err := r.AccountState(ctx)
+	if err != nil || len(st.Mailboxes) != 3 || st.Counter == 0 {
+		t.Fatalf("account state after the upgrade: %+v, %v", st, err)
+	}
+	var v int
+	if err := conn.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version %d, %v", v, err)
 	}
 }
