@@ -9,7 +9,7 @@
 // Versioned migrations (schema.go) are applied by Open, in one transaction
 // under an advisory lock, so nodes starting together apply each exactly
 // once; the version reached is recorded in tidemark_schema, and a database
-// newer than the program is refused. Version 5 (1 plus the columns noted
+// newer than the program is refused. Version 6 (1 plus the columns noted
 // below):
 //
 // users: id (bigserial), name (ValidUserName form, unique),
@@ -20,7 +20,10 @@
 // counter past it; version 5), uidvalidity_history_from (uidvalidity_history
 // is complete from this value on: 0 for a user created at version 5 or
 // later, else the user's next UIDVALIDITY at the upgrade; version 5).
-// The user's row is also the lock that serializes the user's writers.
+// moving (version 6): the write fence of a move to another cluster
+// (move.go); while set, the user's writes fail with ErrUserMoving except
+// the mover's. The user's row is also the lock that serializes the user's
+// writers.
 //
 // mailboxes: id (bigserial, global, never reused), user_id, name (full
 // name, '/' delimited, "INBOX" upper case; unique per user), uidvalidity,
@@ -50,6 +53,10 @@
 // each expunged UID held, pruned with the tombstones; flag_history(mailbox_id,
 // uid, modseq, replaced, flags, keywords), the flags a message had at
 // modseq, kept until every peer confirmed past replaced.
+//
+// user_placement(name, shard, changed) (version 6): the user directory
+// entries recorded by moves between clusters, read on the default cluster
+// only (shardstore.Directory).
 //
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the

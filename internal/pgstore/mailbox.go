@@ -46,6 +46,13 @@ type querier interface {
 func lookupID(ctx context.Context, q querier, userID int64, id store.MailboxID) (mailboxRow, error) {
 	m, err := scanMailbox(q.QueryRow(ctx, `SELECT `+mailboxColumns+` FROM mailboxes mb WHERE mb.id = $1 AND mb.user_id = $2`, id, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Tell a handle whose user was deleted (or moved to another
+		// cluster) by another process from a missing mailbox: its
+		// session must end (users.id is never reused).
+		var exists bool
+		if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, userID).Scan(&exists); err == nil && !exists {
+			return m, fmt.Errorf("mailbox %d: %w", id, store.ErrUserDeleted)
+		}
 		return m, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 	}
 	return m, err

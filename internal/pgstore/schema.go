@@ -17,6 +17,7 @@ var migrations = []string{
 	schemaV3Orphans,
 	schemaV4GUID,
 	schemaV5Replica,
+	schemaV6Placement,
 }
 
 const schemaV1 = `
@@ -206,6 +207,18 @@ CREATE TABLE flag_history (
 	flags      smallint NOT NULL,
 	keywords   text[] NOT NULL,
 	PRIMARY KEY (mailbox_id, uid, modseq)
+);
+`
+
+// schemaV6Placement is what moving a user between clusters needs
+// (move.go): the write fence on the user being moved, and, on the
+// default cluster, the user directory entries that moves record.
+const schemaV6Placement = `
+ALTER TABLE users ADD COLUMN moving boolean NOT NULL DEFAULT false;
+CREATE TABLE user_placement (
+	name    text PRIMARY KEY,
+	shard   text NOT NULL,
+	changed timestamptz NOT NULL DEFAULT now()
 );
 `
 

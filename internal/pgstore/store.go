@@ -374,11 +374,17 @@ func (a *Account) writeOnce(ctx context.Context, fn func(t *writeTx) error) (*wr
 	defer tx.Rollback(ctx)
 	t := &writeTx{ctx: ctx, tx: tx, userID: a.id, user: a.user, node: a.s.node,
 		touched: make(map[store.MailboxID]store.ModSeq), notified: make(map[store.MailboxID]bool)}
-	if err := tx.QueryRow(ctx, `SELECT uidvalidity_next FROM users WHERE id = $1 FOR UPDATE`, a.id).Scan(&t.uidv); err != nil {
+	var moving bool
+	if err := tx.QueryRow(ctx, `SELECT uidvalidity_next, moving FROM users WHERE id = $1 FOR UPDATE`, a.id).Scan(&t.uidv, &moving); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("user %q: %w", a.user, store.ErrNoUser)
+			// The handle's user row is gone (users.id is never reused):
+			// deleted, or moved to another cluster, by another process.
+			return nil, fmt.Errorf("user %q: %w", a.user, store.ErrUserDeleted)
 		}
 		return nil, fmt.Errorf("lock user: %w", err)
+	}
+	if moving && !isMover(ctx) {
+		return nil, fmt.Errorf("user %q: %w", a.user, ErrUserMoving)
 	}
 	if err := fn(t); err != nil {
 		return nil, err
