@@ -1,0 +1,106 @@
+package server
+
+import (
+	"github.com/tidemark-mail/tidemark/internal/search"
+	"github.com/tidemark-mail/tidemark/internal/sortthread"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// sortIn is what SORT and THREAD work from: the keys of the messages the
+// search matched, or the answer remembered for the same request on the
+// same mailbox state.
+type sortIn struct {
+	msgs       []*sortthread.Msg // the matches, ascending by UID
+	memo       any               // the remembered answer, or nil
+	withModSeq bool              // the search had a MODSEQ key (RFC 7162 3.1.5)
+	modseqs    map[store.UID]store.ModSeq
+
+	cache  *sortthread.Cache
+	key    string
+	at     sortthread.MemoAt
+	memoOK bool
+}
+
+// remember keeps the answer for the next identical request, when the
+// request can be remembered.
+func (in *sortIn) remember(v any) {
+	if in.memoOK {
+		in.cache.SetMemo(in.key, in.at, v)
+	}
+}
+
+// maxModSeq is the highest modseq of msgs (RFC 7162 3.1.5).
+func (in *sortIn) maxModSeq(msgs []*sortthread.Msg) store.ModSeq {
+	var m store.ModSeq
+	for _, x := range msgs {
+		m = max(m, in.modseqs[x.UID])
+	}
+	return m
+}
+
+// sortCacheKey names the sortthread.Cache kept with an open mailbox.
+type sortCacheKey struct{}
+
+// sortCache is the key cache of the selected mailbox: kept with the shared
+// open mailbox, so every session of the mailbox uses the same keys.
+func (s *Session) sortCache() *sortthread.Cache {
+	if s.box == nil {
+		return sortthread.NewCache()
+	}
+	return s.box.Derived(sortCacheKey{}, func() any { return sortthread.NewCache() }).(*sortthread.Cache)
+}
+
+// sortInput runs the search of a SORT or THREAD and returns the keys of
+// the matches. A request over the whole mailbox (search ALL) is answered
+// from memory when the same request was answered at the same mailbox
+// state (its modseq and the highest UID the view holds): in.memo is then
+// set and in.msgs is not. Keys of messages already in the cache are never
+// read again; only new messages are read from the store, by their
+// structure parsed at delivery.
+func (s *Session) sortInput(prog *search.Program, memoKey string) (*sortIn, error) {
+	if err := prog.Resolve(s.searchSetUIDs); err != nil {
+		return nil, err
+	}
+	prog.SetRecent(s.recentUIDs())
+	in := &sortIn{withModSeq: prog.HasModSeq(), cache: s.sortCache(), key: memoKey}
+	if in.withModSeq {
+		s.EnableCondstore() // RFC 7162 3.1
+	}
+	ctx := s.ctx()
+	if s.box != nil && prog.String() == "ALL" {
+		if err := s.box.Sync(ctx); err != nil {
+			return nil, err
+		}
+		in.memoOK = true
+		in.at = sortthread.MemoAt{ModSeq: s.box.Info().HighestModSeq, Highest: s.view.HighestUID()}
+		if v, ok := in.cache.Memo(in.key, in.at); ok {
+			in.memo = v
+			return in, nil
+		}
+	}
+	hits, err := s.searchMessages(prog, s.srv.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	uids := make([]store.UID, len(hits))
+	if in.withModSeq {
+		in.modseqs = make(map[store.UID]store.ModSeq, len(hits))
+	}
+	for i, h := range hits {
+		uids[i] = h.uid
+		if in.withModSeq {
+			in.modseqs[h.uid] = h.modseq
+		}
+	}
+	id := s.view.Mailbox.ID
+	in.msgs, err = in.cache.Keys(uids, int(s.view.Exists()), func(missing store.UIDSet, add func(sortthread.Msg)) error {
+		return s.acct.Messages(ctx, id, missing, func(md *store.MessageData) error {
+			add(sortthread.FromMessage(md))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return in, nil
+}
