@@ -101,10 +101,12 @@ func runSort(s *Session, c *Cmd) error {
 	if !opts.given {
 		// RFC 5256 BASE.7.2.SORT; RFC 7162 3.1.5: "(MODSEQ m)" when the
 		// search had a MODSEQ key and the result is not empty.
-		e := s.Untagged().Raw("SORT")
+		buf := make([]byte, 0, 8*len(nums)+8)
+		buf = append(buf, "SORT"...)
 		for _, n := range nums {
-			e.SP().Number(n)
+			buf = strconv.AppendUint(append(buf, ' '), uint64(n), 10)
 		}
+		e := s.Untagged().Raw(string(buf))
 		if in.withModSeq && len(nums) > 0 {
 			e.Raw(" (MODSEQ ").Number64(uint64(modseq)).Special(')')
 		}

@@ -67,7 +67,7 @@ func (s *Session) sortInput(prog *search.Program, memoKey string) (*sortIn, erro
 		s.EnableCondstore() // RFC 7162 3.1
 	}
 	ctx := s.ctx()
-	if s.box != nil && prog.String() == "ALL" {
+	if s.box != nil && prog.Key.Op == search.OpAll {
 		if err := s.box.Sync(ctx); err != nil {
 			return nil, err
 		}
