@@ -84,15 +84,19 @@ func runSort(s *Session, c *Cmd) error {
 	for _, cr := range crit {
 		memoKey.WriteString(" " + strconv.FormatBool(cr.Reverse) + strconv.Itoa(int(cr.Key)))
 	}
-	in, err := s.sortInput(prog, memoKey.String())
+	key := memoKey.String()
+	if opts.given {
+		key = "" // ESORT answers are not remembered
+	}
+	in, err := s.sortInput(prog, key, uid)
 	if err != nil {
 		return err
 	}
-	sorted, _ := in.memo.([]*sortthread.Msg)
-	if sorted == nil {
-		sorted = sortthread.Sort(in.msgs, crit)
-		in.remember(sorted)
+	if in.memoHit {
+		s.Untagged().Raw("SORT").Raw(in.memo).CRLF()
+		return s.enc.Err()
 	}
+	sorted := sortthread.Sort(in.msgs, crit)
 	nums := s.sortNumbers(sorted, uid)
 	var modseq store.ModSeq
 	if in.withModSeq {
@@ -101,16 +105,16 @@ func runSort(s *Session, c *Cmd) error {
 	if !opts.given {
 		// RFC 5256 BASE.7.2.SORT; RFC 7162 3.1.5: "(MODSEQ m)" when the
 		// search had a MODSEQ key and the result is not empty.
-		buf := make([]byte, 0, 8*len(nums)+8)
-		buf = append(buf, "SORT"...)
+		buf := make([]byte, 0, 8*len(nums)+32)
 		for _, n := range nums {
 			buf = strconv.AppendUint(append(buf, ' '), uint64(n), 10)
 		}
-		e := s.Untagged().Raw(string(buf))
 		if in.withModSeq && len(nums) > 0 {
-			e.Raw(" (MODSEQ ").Number64(uint64(modseq)).Special(')')
+			buf = strconv.AppendUint(append(buf, " (MODSEQ "...), uint64(modseq), 10)
+			buf = append(buf, ')')
 		}
-		e.CRLF()
+		in.remember(string(buf))
+		s.Untagged().Raw("SORT").Raw(string(buf)).CRLF()
 		return s.enc.Err()
 	}
 	// RFC 5267 3.1: the ESEARCH data of SORT, in sort order.

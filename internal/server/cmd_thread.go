@@ -48,25 +48,26 @@ func runThread(s *Session, c *Cmd) error {
 	if err := checkSortCharset(prog); err != nil {
 		return err
 	}
-	in, err := s.sortInput(prog, "THREAD "+strings.ToUpper(name))
+	in, err := s.sortInput(prog, "THREAD "+strings.ToUpper(name), uid)
 	if err != nil {
 		return err
 	}
-	roots, _ := in.memo.([]*sortthread.Node)
-	if in.memo == nil {
-		roots = sortthread.Thread(in.msgs, alg)
-		in.remember(roots)
-	}
-	// RFC 5256 BASE.7.2.THREAD.
-	num := func(u store.UID) (uint32, bool) {
-		if uid {
-			return uint32(u), true
+	data := in.memo
+	if !in.memoHit {
+		roots := sortthread.Thread(in.msgs, alg)
+		// RFC 5256 BASE.7.2.THREAD.
+		num := func(u store.UID) (uint32, bool) {
+			if uid {
+				return uint32(u), true
+			}
+			return s.view.Seq(u)
 		}
-		return s.view.Seq(u)
+		data = sortthread.Format(roots, num)
+		in.remember(data)
 	}
 	e := s.Untagged().Raw("THREAD")
-	if len(roots) > 0 {
-		e.SP().Raw(sortthread.Format(roots, num))
+	if data != "" {
+		e.SP().Raw(data)
 	}
 	e.CRLF()
 	return s.enc.Err()

@@ -11,8 +11,9 @@ import (
 // same mailbox state.
 type sortIn struct {
 	msgs       []*sortthread.Msg // the matches, ascending by UID
-	memo       any               // the remembered answer, or nil
-	withModSeq bool              // the search had a MODSEQ key (RFC 7162 3.1.5)
+	memo       string            // the remembered response data, when memoHit
+	memoHit    bool
+	withModSeq bool // the search had a MODSEQ key (RFC 7162 3.1.5)
 	modseqs    map[store.UID]store.ModSeq
 
 	cache  *sortthread.Cache
@@ -21,9 +22,9 @@ type sortIn struct {
 	memoOK bool
 }
 
-// remember keeps the answer for the next identical request, when the
-// request can be remembered.
-func (in *sortIn) remember(v any) {
+// remember keeps the response data for the next identical request, when
+// the request can be remembered.
+func (in *sortIn) remember(v string) {
 	if in.memoOK {
 		in.cache.SetMemo(in.key, in.at, v)
 	}
@@ -52,12 +53,14 @@ func (s *Session) sortCache() *sortthread.Cache {
 
 // sortInput runs the search of a SORT or THREAD and returns the keys of
 // the matches. A request over the whole mailbox (search ALL) is answered
-// from memory when the same request was answered at the same mailbox
-// state (its modseq and the highest UID the view holds): in.memo is then
-// set and in.msgs is not. Keys of messages already in the cache are never
-// read again; only new messages are read from the store, by their
-// structure parsed at delivery.
-func (s *Session) sortInput(prog *search.Program, memoKey string) (*sortIn, error) {
+// from memory when the same request (memoKey, which names the numbering;
+// "" never remembers) was answered at the same state: the Box's modseq and
+// the highest UID and message count of the view, which then holds the
+// same messages in the same order; sequence numbers only while the view
+// holds back no expunge. in.memoHit is then set and in.msgs is not. Keys
+// of messages already in the cache are never read again; only new
+// messages are read from the store, by their structure parsed at delivery.
+func (s *Session) sortInput(prog *search.Program, memoKey string, uid bool) (*sortIn, error) {
 	if err := prog.Resolve(s.searchSetUIDs); err != nil {
 		return nil, err
 	}
@@ -67,14 +70,17 @@ func (s *Session) sortInput(prog *search.Program, memoKey string) (*sortIn, erro
 		s.EnableCondstore() // RFC 7162 3.1
 	}
 	ctx := s.ctx()
-	if s.box != nil && prog.Key.Op == search.OpAll {
+	if memoKey != "" && s.box != nil && prog.Key.Op == search.OpAll && (uid || !s.view.Holding()) {
 		if err := s.box.Sync(ctx); err != nil {
 			return nil, err
 		}
 		in.memoOK = true
-		in.at = sortthread.MemoAt{ModSeq: s.box.Info().HighestModSeq, Highest: s.view.HighestUID()}
+		if uid {
+			in.key += " UID"
+		}
+		in.at = sortthread.MemoAt{ModSeq: s.box.Info().HighestModSeq, Highest: s.view.HighestUID(), Count: s.view.Exists()}
 		if v, ok := in.cache.Memo(in.key, in.at); ok {
-			in.memo = v
+			in.memo, in.memoHit = v.(string), true
 			return in, nil
 		}
 	}

@@ -27,6 +27,7 @@ type memoEntry struct {
 type MemoAt struct {
 	ModSeq  store.ModSeq
 	Highest store.UID // the highest UID the asking view holds
+	Count   uint32    // and how many messages it holds
 }
 
 // NewCache returns an empty cache.

@@ -64,8 +64,15 @@ func (k Key) compare(a, b *Msg) int {
 // string sorts first, as the comparison of casemapped bytes gives. msgs
 // is not modified.
 func Sort(msgs []*Msg, crit []Criterion) []*Msg {
+	if len(crit) == 1 {
+		if v := crit[0].Key.number(); v != nil {
+			return sortNumeric(msgs, v, crit[0].Reverse)
+		}
+	}
 	out := slices.Clone(msgs)
-	slices.SortStableFunc(out, func(a, b *Msg) int {
+	// Not a stable sort (Go's is O(n log² n)): the last criterion is the
+	// UID, which orders as the sequence numbers do.
+	slices.SortFunc(out, func(a, b *Msg) int {
 		for _, c := range crit {
 			r := c.Key.compare(a, b)
 			if r != 0 {
@@ -75,7 +82,49 @@ func Sort(msgs []*Msg, crit []Criterion) []*Msg {
 				return r
 			}
 		}
-		return 0
+		return cmp.Compare(a.UID, b.UID)
 	})
+	return out
+}
+
+// number returns the value of a numeric key, nil for a string key.
+func (k Key) number() func(*Msg) int64 {
+	switch k {
+	case Arrival:
+		return func(m *Msg) int64 { return m.Arrival }
+	case Date:
+		return func(m *Msg) int64 { return m.Sent }
+	case Size:
+		return func(m *Msg) int64 { return m.Size }
+	}
+	return nil
+}
+
+// sortNumeric is Sort by one numeric key (the common DATE, ARRIVAL or
+// SIZE, possibly REVERSE): the values are copied next to the position so
+// that the sort compares flat records instead of following pointers.
+func sortNumeric(msgs []*Msg, value func(*Msg) int64, reverse bool) []*Msg {
+	type rec struct {
+		v int64
+		i int
+	}
+	recs := make([]rec, len(msgs))
+	for i, m := range msgs {
+		v := value(m)
+		if reverse {
+			v = ^v // order-reversing on all of int64, unlike -v
+		}
+		recs[i] = rec{v, i}
+	}
+	slices.SortFunc(recs, func(a, b rec) int {
+		if a.v != b.v {
+			return cmp.Compare(a.v, b.v)
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	out := make([]*Msg, len(msgs))
+	for j, r := range recs {
+		out[j] = msgs[r.i]
+	}
 	return out
 }

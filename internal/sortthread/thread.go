@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -210,7 +209,7 @@ func sortTree(nodes []*Node) {
 	for _, n := range nodes {
 		sortTree(n.Children)
 	}
-	slices.SortStableFunc(nodes, bySent)
+	slices.SortFunc(nodes, bySent)
 }
 
 // references is the REFERENCES algorithm (RFC 5256 section 3).
@@ -304,7 +303,7 @@ func refs(msgs []*Msg) []*Node {
 	for _, r := range roots {
 		newest[r] = walk(r, -1<<63)
 	}
-	slices.SortStableFunc(roots, func(a, b *Node) int {
+	slices.SortFunc(roots, func(a, b *Node) int {
 		if r := cmp.Compare(newest[a], newest[b]); r != 0 {
 			return r
 		}
@@ -323,16 +322,16 @@ func refs(msgs []*Msg) []*Node {
 // one (no longer in the client's view) is skipped, its children taking its
 // place.
 func Format(roots []*Node, num func(store.UID) (uint32, bool)) string {
-	var b strings.Builder
+	b := make([]byte, 0, 64)
 	for _, r := range roots {
-		format(&b, r, num, true)
+		b = format(b, r, num, true)
 	}
-	return b.String()
+	return string(b)
 }
 
-func format(b *strings.Builder, n *Node, num func(store.UID) (uint32, bool), wrap bool) {
+func format(b []byte, n *Node, num func(store.UID) (uint32, bool), wrap bool) []byte {
 	if wrap {
-		b.WriteByte('(')
+		b = append(b, '(')
 	}
 	var k uint32
 	ok := false
@@ -340,21 +339,22 @@ func format(b *strings.Builder, n *Node, num func(store.UID) (uint32, bool), wra
 		k, ok = num(n.Msg.UID)
 	}
 	if ok {
-		b.WriteString(strconv.FormatUint(uint64(k), 10))
+		b = strconv.AppendUint(b, uint64(k), 10)
 	}
 	switch {
 	case len(n.Children) == 1 && ok:
-		b.WriteByte(' ')
-		format(b, n.Children[0], num, false)
+		b = append(b, ' ')
+		b = format(b, n.Children[0], num, false)
 	case len(n.Children) >= 1:
 		if ok {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		}
 		for _, c := range n.Children {
-			format(b, c, num, true)
+			b = format(b, c, num, true)
 		}
 	}
 	if wrap {
-		b.WriteByte(')')
+		b = append(b, ')')
 	}
+	return b
 }
