@@ -320,3 +320,24 @@ func TestSortFromMemory(t *testing.T) {
 		t.Errorf("SORT after flag changes and an expunge read %v, want nothing", u)
 	}
 }
+
+func TestSplitUIDSet(t *testing.T) {
+	var set store.UIDSet
+	set.AddRange(1, 3)
+	set.AddRange(10, 20)
+	set.AddRange(30, 30)
+	for _, c := range []struct {
+		n    int
+		a, b string
+	}{
+		{2, "1:2", "3,10:20,30"},
+		{3, "1:3", "10:20,30"},
+		{5, "1:3,10:11", "12:20,30"},
+		{14, "1:3,10:20", "30"},
+	} {
+		p := splitUIDSet(set, c.n)
+		if p[0].String() != c.a || p[1].String() != c.b {
+			t.Errorf("split after %d: %v %v, want %s %s", c.n, p[0], p[1], c.a, c.b)
+		}
+	}
+}
