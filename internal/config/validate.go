@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // Validate checks the values themselves: addresses parse, files exist,
@@ -113,6 +114,20 @@ func (c *Config) Validate() Errors {
 	}
 	if len(c.LMTP.SubaddressSeparator) > 1 {
 		add("lmtp.subaddress_separator", "must be one character or empty")
+	}
+	seen := map[string]bool{}
+	for _, m := range c.SpecialUse.Mailboxes() {
+		key := "special_use." + strings.ToLower(m.Attribute[1:])
+		name, err := store.CanonicalMailboxName(m.Name)
+		switch {
+		case err != nil:
+			add(key, "%q is not a mailbox name: %v", m.Name, err)
+		case name == "INBOX":
+			add(key, "INBOX cannot be a special-use mailbox")
+		case seen[name]:
+			add(key, "%q is named twice", m.Name)
+		}
+		seen[name] = true
 	}
 	if c.LMTP.MaxRecipients < 1 {
 		add("lmtp.max_recipients", "must be at least 1")

@@ -16,6 +16,7 @@ var migrations = []string{
 	schemaV2Recent,
 	schemaV3Orphans,
 	schemaV4GUID,
+	schemaV5Defaults,
 }
 
 const schemaV1 = `
@@ -126,6 +127,13 @@ CREATE INDEX contents_orphaned ON contents (orphaned_at) WHERE orphaned_at IS NO
 const schemaV4GUID = `
 ALTER TABLE mailboxes ADD COLUMN guid text NOT NULL DEFAULT '';
 UPDATE mailboxes SET guid = 'M' || substr(md5(random()::text || id::text), 1, 24) WHERE guid = '';
+`
+
+// schemaV5Defaults records, per user, that the default mailboxes were
+// given (store.DefaultCreator): users that exist get them at their next
+// login, once.
+const schemaV5Defaults = `
+ALTER TABLE users ADD COLUMN defaults_given boolean NOT NULL DEFAULT false;
 `
 
 // migrationLock is the advisory lock key held while migrating, so that

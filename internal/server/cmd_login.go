@@ -85,5 +85,6 @@ func (s *Session) login(name, password string) error {
 	s.state = StateAuthenticated
 	s.log = s.log.With("user", user)
 	s.log.Info("logged in")
+	s.createDefaults()
 	return nil
 }

@@ -92,6 +92,10 @@ type Config struct {
 	// user's store (RFC 9208 OVERQUOTA). MOVE is not checked: within one
 	// user's store it adds nothing.
 	Quota QuotaChecker
+	// DefaultMailboxes are given to each account at its first login
+	// (RFC 6154 special-use mailboxes clients expect; see
+	// store.DefaultCreator); empty: none.
+	DefaultMailboxes []store.DefaultMailbox
 	// Now is the clock SEARCH OLDER and YOUNGER count back from
 	// (RFC 5032); nil means time.Now. The store has its own clock for
 	// SAVEDATE and default INTERNALDATE.
