@@ -252,6 +252,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		WriteTimeout:   l.WriteTimeout.D(),
 		MaxConnections: orUnlimited(l.MaxConnections),
 		MaxBadCommands: l.MaxBadCommands,
+		MaxCompressed:  noneIfZero(l.MaxCompressed),
 		CommandRate:    float64(l.CommandRate),
 		CommandBurst:   l.CommandBurst,
 		Logger:         log,
@@ -494,4 +495,13 @@ func defaultMailboxes(u config.SpecialUse) []store.DefaultMailbox {
 		out = append(out, store.DefaultMailbox{Name: m.Name, SpecialUse: store.SpecialUse(m.Attribute)})
 	}
 	return out
+}
+
+// noneIfZero maps a configured cap of 0 (none may) to the server's
+// negative value for it (server.Config.MaxCompressed).
+func noneIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

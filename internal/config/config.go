@@ -213,6 +213,9 @@ type Limits struct {
 	WriteTimeout   Duration `toml:"write_timeout"`
 	MaxConnections int      `toml:"max_connections"`
 	MaxBadCommands int      `toml:"max_bad_commands"`
+	// MaxCompressed caps the connections using COMPRESS DEFLATE at once
+	// (0: no connection may compress).
+	MaxCompressed int `toml:"max_compressed_connections"`
 	// CommandRate is the commands one connection may send a second, in
 	// bursts of CommandBurst; past it commands are delayed (0: no limit).
 	CommandRate  int `toml:"command_rate"`
@@ -296,6 +299,7 @@ func Default() Config {
 			WriteTimeout:           Duration(time.Minute),
 			MaxConnections:         10_000,
 			MaxBadCommands:         20,
+			MaxCompressed:          1000,
 			CommandRate:            500,
 			CommandBurst:           2000,
 		},

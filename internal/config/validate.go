@@ -192,6 +192,9 @@ func (c *Config) Validate() Errors {
 	if l.CommandBurst < 1 {
 		add("limits.command_burst", "must be at least 1")
 	}
+	if l.MaxCompressed < 0 {
+		add("limits.max_compressed_connections", "must not be negative")
+	}
 	if l.MaxBadCommands < 1 {
 		add("limits.max_bad_commands", "must be at least 1")
 	}
