@@ -101,7 +101,7 @@ func (v *View) Apply(ch store.Changes, opts SyncOptions) []Update {
 	grew := false
 	for _, m := range ch.Changed {
 		if m.UID > hi {
-			v.uids = append(v.uids, m.UID)
+			v.uids.Append(m.UID)
 			grew = true
 			continue
 		}
@@ -113,7 +113,7 @@ func (v *View) Apply(ch store.Changes, opts SyncOptions) []Update {
 		}
 	}
 	if grew {
-		ups = append(ups, Update{Kind: UpdateExists, Count: uint32(len(v.uids))})
+		ups = append(ups, Update{Kind: UpdateExists, Count: uint32(v.uids.Len())})
 	}
 	ups = append(ups, fetches...)
 	if ch.Mailbox.HighestModSeq > v.shown {
@@ -125,34 +125,34 @@ func (v *View) Apply(ch store.Changes, opts SyncOptions) []Update {
 
 // holdRange marks the view's UIDs in r as expunged, not yet reported.
 func (v *View) holdRange(r store.UIDRange) {
-	i, _ := slices.BinarySearch(v.uids, r.Start)
-	for ; i < len(v.uids) && v.uids[i] <= r.Stop; i++ {
-		v.pending.Add(v.uids[i])
-	}
+	i, _ := v.uids.Search(r.Start)
+	v.uids.Scan(i, func(_ int, part []store.UID) bool {
+		for _, u := range part {
+			if u > r.Stop {
+				return false
+			}
+			v.pending.Add(u)
+		}
+		return true
+	})
 }
 
 // releaseExpunges reports every held expunge and drops the messages from
-// the sequence map.
+// the sequence map. It costs the held expunges and the chunks of the UID
+// list that held them (internal/msglist), not the mailbox.
 func (v *View) releaseExpunges(ups []Update, qresync bool) []Update {
 	if qresync {
 		ups = append(ups, Update{Kind: UpdateVanished, UIDs: v.pending})
+		v.uids.Remove(v.pending, nil)
 	} else {
 		// Highest sequence number first: each EXPUNGE renumbers only the
 		// messages after it, so the numbers sent stay valid as read.
-		for i := len(v.uids) - 1; i >= 0; i-- {
-			if v.pending.Contains(v.uids[i]) {
-				ups = append(ups, Update{Kind: UpdateExpunge, Seq: uint32(i + 1)})
-			}
-		}
+		from := len(ups)
+		v.uids.Remove(v.pending, func(i int, _ store.UID) {
+			ups = append(ups, Update{Kind: UpdateExpunge, Seq: uint32(i + 1)})
+		})
+		slices.Reverse(ups[from:])
 	}
-	// Into a new array: the old one may be shared (see NewFromUIDs).
-	kept := make([]store.UID, 0, len(v.uids)-int(min(v.pending.Len(), uint64(len(v.uids)))))
-	for _, u := range v.uids {
-		if !v.pending.Contains(u) {
-			kept = append(kept, u)
-		}
-	}
-	v.uids = kept
 	v.pending = nil
 	return ups
 }
