@@ -142,6 +142,90 @@ func (l *List[T]) Scan(lo int, fn func(base int, part []T) bool) {
 	}
 }
 
+// Locate finds n ascending UIDs, uid(0) .. uid(n-1), in one pass: for each
+// one the list holds it calls fn with k, the entry's index and a pointer to
+// the entry (to change it in place only in a list never shared). The cost
+// is a binary search within a chunk per UID plus one step per chunk passed,
+// so a change to every message of a mailbox is one pass, and a change to a
+// few is a few searches.
+func (l *List[T]) Locate(n int, uid func(k int) store.UID, fn func(k, i int, x *T)) {
+	if n == 0 || len(l.chunks) == 0 {
+		return
+	}
+	first := uid(0)
+	c := sort.Search(len(l.chunks), func(i int) bool {
+		ch := l.chunks[i]
+		return l.key(ch[len(ch)-1]) >= first
+	})
+	off := 0 // entries of chunk c before it are below every UID still to find
+	for k := 0; k < n && c < len(l.chunks); k++ {
+		u := uid(k)
+		ch := l.chunks[c]
+		for l.key(ch[len(ch)-1]) < u {
+			if c++; c == len(l.chunks) {
+				return
+			}
+			ch, off = l.chunks[c], 0
+		}
+		j := off
+		if l.key(ch[j]) < u { // else: the next entry, as in a pass over every message
+			j += sort.Search(len(ch)-off, func(i int) bool { return l.key(ch[off+i]) >= u })
+		}
+		off = j
+		if l.key(ch[j]) == u {
+			fn(k, l.ends[c]-len(ch)+j, &ch[j])
+			off = j + 1
+			if off == len(ch) {
+				if c++; c == len(l.chunks) {
+					return
+				}
+				off = 0
+			}
+		}
+	}
+}
+
+// Cursor finds UIDs asked in ascending order, each from where the last
+// one was found (see Locate): a pass over a whole mailbox costs one binary
+// search within a chunk per UID and one step per chunk.
+type Cursor[T any] struct {
+	l       *List[T]
+	c, off  int
+	started bool
+}
+
+// Cursor returns a cursor at the start of the list. The list must not
+// change while it is used.
+func (l *List[T]) Cursor() Cursor[T] { return Cursor[T]{l: l} }
+
+// Find returns the index of u and whether the list holds it. Each u must
+// be above the one before.
+func (cur *Cursor[T]) Find(u store.UID) (int, bool) {
+	l := cur.l
+	if !cur.started {
+		cur.started = true
+		cur.c = sort.Search(len(l.chunks), func(i int) bool {
+			ch := l.chunks[i]
+			return l.key(ch[len(ch)-1]) >= u
+		})
+	}
+	for cur.c < len(l.chunks) {
+		ch := l.chunks[cur.c]
+		if l.key(ch[len(ch)-1]) < u {
+			cur.c, cur.off = cur.c+1, 0
+			continue
+		}
+		off := cur.off
+		j := off
+		if l.key(ch[j]) < u { // else: the next entry, as in a pass over every message
+			j += sort.Search(len(ch)-off, func(i int) bool { return l.key(ch[off+i]) >= u })
+		}
+		cur.off = j
+		return l.ends[cur.c] - len(ch) + j, l.key(ch[j]) == u
+	}
+	return l.Len(), false
+}
+
 // Slice returns the entries as one new array.
 func (l *List[T]) Slice() []T {
 	out := make([]T, 0, l.Len())

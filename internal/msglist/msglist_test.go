@@ -147,3 +147,58 @@ func TestScan(t *testing.T) {
 		t.Fatalf("scan from 1500 gave %d entries from %d", len(got), got[0])
 	}
 }
+
+// TestLocate finds a few UIDs, many, and some the list does not hold.
+func TestLocate(t *testing.T) {
+	var uids []store.UID
+	for u := store.UID(2); u <= 10000; u += 2 {
+		uids = append(uids, u)
+	}
+	l := UIDs(uids)
+	rng := rand.New(rand.NewPCG(seed(t), 9))
+	for range 50 {
+		var want []store.UID
+		for u := store.UID(1); u <= 10001; u++ {
+			if rng.IntN(1+rng.IntN(500)) == 0 {
+				want = append(want, u)
+			}
+		}
+		var got []int
+		l.Locate(len(want), func(k int) store.UID { return want[k] }, func(k, i int, x *store.UID) {
+			if *x != want[k] || uids[i] != want[k] {
+				t.Fatalf("UID %d located at %d holding %d", want[k], i, *x)
+			}
+			got = append(got, k)
+		})
+		var even []int
+		for k, u := range want {
+			if u%2 == 0 && u <= 10000 {
+				even = append(even, k)
+			}
+		}
+		if !slices.Equal(got, even) {
+			t.Fatalf("located %v, want %v", got, even)
+		}
+	}
+}
+
+// TestCursor finds ascending UIDs, held or not, as Search would.
+func TestCursor(t *testing.T) {
+	var uids []store.UID
+	for u := store.UID(3); u <= 9000; u += 3 {
+		uids = append(uids, u)
+	}
+	l := UIDs(uids)
+	rng := rand.New(rand.NewPCG(seed(t), 11))
+	for range 50 {
+		cur := l.Cursor()
+		step := 1 + rng.IntN(700)
+		for u := store.UID(1 + rng.IntN(50)); u <= 9100; u += store.UID(1 + rng.IntN(step)) {
+			gi, gok := cur.Find(u)
+			wi, wok := l.Search(u)
+			if gi != wi || gok != wok {
+				t.Fatalf("Find(%d) = %d, %v; Search gives %d, %v", u, gi, gok, wi, wok)
+			}
+		}
+	}
+}

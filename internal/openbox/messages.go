@@ -2,6 +2,7 @@ package openbox
 
 import (
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/msglist"
@@ -112,23 +113,37 @@ func (l *messageList) apply(ch store.Changes) {
 	if len(ch.Vanished) > 0 {
 		firstGone = l.remove(ch.Vanished)
 	}
-	for _, c := range ch.Changed {
-		last, ok := l.uids.Last()
-		if !ok || last < c.UID {
-			// New messages have UIDs above every existing one.
-			l.uids.Append(c.UID)
-			l.ents.Append(c)
-		} else if i, found := l.ents.Search(c.UID); found {
-			m := l.ents.Ptr(i)
-			l.count(m.UID, m.Flags, -1)
-			if m.UID == l.firstUnseen && c.Flags.System&store.FlagSeen != 0 {
-				firstGone = true
-			}
-			*m = c
-		} else {
-			l.uids.Insert(i, c.UID)
-			l.ents.Insert(i, c)
+	// Changed is ascending by UID: first the messages at or below the
+	// highest UID held (flag changes, found in one pass over the list, or
+	// rarely a message the list lacks), then new ones above it.
+	last, _ := l.uids.Last()
+	split := sort.Search(len(ch.Changed), func(i int) bool { return ch.Changed[i].UID > last })
+	known := ch.Changed[:split]
+	found := 0
+	l.ents.Locate(len(known), func(k int) store.UID { return known[k].UID }, func(k, _ int, m *store.MessageState) {
+		c := known[k]
+		l.count(m.UID, m.Flags, -1)
+		if m.UID == l.firstUnseen && c.Flags.System&store.FlagSeen != 0 {
+			firstGone = true
 		}
+		*m = c
+		l.count(c.UID, c.Flags, 1)
+		l.addKeywords(c.Flags.Keywords)
+		found++
+	})
+	if found < len(known) {
+		for _, c := range known {
+			if i, ok := l.ents.Search(c.UID); !ok {
+				l.uids.Insert(i, c.UID)
+				l.ents.Insert(i, c)
+				l.count(c.UID, c.Flags, 1)
+				l.addKeywords(c.Flags.Keywords)
+			}
+		}
+	}
+	for _, c := range ch.Changed[split:] {
+		l.uids.Append(c.UID)
+		l.ents.Append(c)
 		l.count(c.UID, c.Flags, 1)
 		l.addKeywords(c.Flags.Keywords)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -95,22 +96,25 @@ func (v *View) Apply(ch store.Changes, opts SyncOptions) []Update {
 	}
 
 	// Changed is ascending by UID; messages above the highest UID the view
-	// holds are new (UIDs only grow), the others changed flags.
+	// holds are new (UIDs only grow), the others changed flags. One pass
+	// over the view's UIDs and the reported sets finds their sequence
+	// numbers.
 	hi := v.HighestUID()
+	split := sort.Search(len(ch.Changed), func(i int) bool { return ch.Changed[i].UID > hi })
 	var fetches []Update
-	grew := false
-	for _, m := range ch.Changed {
-		if m.UID > hi {
-			v.uids.Append(m.UID)
-			grew = true
-			continue
-		}
-		if m.ModSeq <= v.reported[m.UID] {
+	seqs := v.uids.Cursor()
+	rc := v.reportedCursor()
+	for _, m := range ch.Changed[:split] {
+		if len(rc.sets) > 0 && m.ModSeq <= rc.told(m.UID) {
 			continue // the command that made the change already said so
 		}
-		if seq, ok := v.Seq(m.UID); ok {
-			fetches = append(fetches, Update{Kind: UpdateFetch, Seq: seq, Msg: m})
+		if i, ok := seqs.Find(m.UID); ok {
+			fetches = append(fetches, Update{Kind: UpdateFetch, Seq: uint32(i + 1), Msg: m})
 		}
+	}
+	grew := split < len(ch.Changed)
+	for _, m := range ch.Changed[split:] {
+		v.uids.Append(m.UID)
 	}
 	if grew {
 		ups = append(ups, Update{Kind: UpdateExists, Count: uint32(v.uids.Len())})
@@ -119,7 +123,7 @@ func (v *View) Apply(ch store.Changes, opts SyncOptions) []Update {
 	if ch.Mailbox.HighestModSeq > v.shown {
 		v.shown = ch.Mailbox.HighestModSeq
 	}
-	clear(v.reported)
+	v.reported = nil
 	return ups
 }
 

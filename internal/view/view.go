@@ -60,8 +60,10 @@ type View struct {
 	heldAfter store.ModSeq
 	// reported holds messages whose state up to the given modseq the client
 	// has already been told by the command that changed it (STORE), so the
-	// next sync does not repeat it.
-	reported map[store.UID]store.ModSeq
+	// next sync does not repeat it: a few UID sets (one per STORE since the
+	// last sync), not an entry per message, so a STORE over a whole
+	// mailbox records one range.
+	reported []reportedAt
 	keywords []string // keywords announced in FLAGS, lower-case, sorted
 }
 
@@ -221,16 +223,75 @@ func (v *View) UIDSetUIDs(s wire.SeqSet) store.UIDSet {
 	return set
 }
 
+// reportedAt is a set of messages told of up to modseq.
+type reportedAt struct {
+	uids   store.UIDSet
+	modseq store.ModSeq
+}
+
 // MarkReported records that the client has been told uid's state as of
 // modseq by the command that made the change, so the next sync skips it.
+// Calls for one modseq should come in ascending UID order (then each is an
+// append to a range).
 func (v *View) MarkReported(uid store.UID, modseq store.ModSeq) {
 	if modseq <= v.shown {
 		return
 	}
-	if v.reported == nil {
-		v.reported = make(map[store.UID]store.ModSeq)
+	if n := len(v.reported); n > 0 && v.reported[n-1].modseq == modseq {
+		r := &v.reported[n-1].uids
+		if k := len(*r); k > 0 && (*r)[k-1].Stop+1 == uid {
+			(*r)[k-1].Stop = uid // the usual case, without a search
+		} else {
+			r.Add(uid)
+		}
+		return
 	}
-	v.reported[uid] = max(v.reported[uid], modseq)
+	v.reported = append(v.reported, reportedAt{uids: store.UIDSetOf(uid), modseq: modseq})
+}
+
+// reportedCursor answers "was the client told of uid at or after modseq"
+// for UIDs asked in ascending order, in one pass over the recorded sets.
+type reportedCursor struct {
+	sets []reportedAt
+	at   []int
+}
+
+func (v *View) reportedCursor() reportedCursor {
+	return reportedCursor{sets: v.reported, at: make([]int, len(v.reported))}
+}
+
+// told returns the highest modseq up to which the client was told of uid
+// (0: not told).
+func (rc *reportedCursor) told(uid store.UID) store.ModSeq {
+	var m store.ModSeq
+	for i := range rc.sets {
+		s := rc.sets[i].uids
+		j := rc.at[i]
+		for j < len(s) && s[j].Stop < uid {
+			j++
+		}
+		rc.at[i] = j
+		if j < len(s) && s[j].Start <= uid {
+			m = max(m, rc.sets[i].modseq)
+		}
+	}
+	return m
+}
+
+// SeqCursor maps UIDs, asked in ascending order, to sequence numbers in
+// one pass over the view (a response to a STORE over a whole mailbox
+// costs a step per message, not a search). The view must not change while
+// it is used.
+type SeqCursor struct{ c msglist.Cursor[store.UID] }
+
+// SeqCursor returns a cursor at the start of the view.
+func (v *View) SeqCursor() *SeqCursor { return &SeqCursor{c: v.uids.Cursor()} }
+
+// Seq returns uid's sequence number, if the view holds it; uid must be
+// above the one asked before.
+func (sc *SeqCursor) Seq(uid store.UID) (uint32, bool) {
+	i, ok := sc.c.Find(uid)
+	return uint32(i + 1), ok
 }
 
 // AddKeywords records keywords that a command is about to show in FETCH
