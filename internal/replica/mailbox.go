@@ -542,7 +542,11 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 			part = slices.DeleteFunc(part, func(a Append) bool { return gone[a.BlobID] })
 		}
 		apps = apps[n:]
-		batch := Batch{Appends: part}
+		// Every part keeps flag history and expunged EMAILIDs from the
+		// point it reaches (not only the last part): a receiver stopped
+		// between parts can still tell, next time, what its clients
+		// expunged of what it had received.
+		batch := Batch{Appends: part, KeepHistory: true}
 		if len(apps) == 0 {
 			batch = b
 			batch.Appends = part
