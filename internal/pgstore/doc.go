@@ -9,7 +9,7 @@
 // Versioned migrations (schema.go) are applied by Open, in one transaction
 // under an advisory lock, so nodes starting together apply each exactly
 // once; the version reached is recorded in tidemark_schema, and a database
-// newer than the program is refused. Version 6 (1 plus the columns noted
+// newer than the program is refused. Version 7 (1 plus the columns noted
 // below):
 //
 // users: id (bigserial), name (ValidUserName form, unique),
@@ -57,6 +57,11 @@
 // user_placement(name, shard, changed) (version 6): the user directory
 // entries recorded by moves between clusters, read on the default cluster
 // only (shardstore.Directory).
+//
+// settings(key, value) (version 7): store.Settings, small values every
+// front end shares that are not mail (SETQUOTA limits under "quota/USER",
+// retention watermarks under "retention/USER"); read on the default
+// cluster only when sharded.
 //
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the

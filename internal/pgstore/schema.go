@@ -18,6 +18,7 @@ var migrations = []string{
 	schemaV4GUID,
 	schemaV5Replica,
 	schemaV6Placement,
+	schemaV7Settings,
 }
 
 const schemaV1 = `
@@ -219,6 +220,15 @@ CREATE TABLE user_placement (
 	name    text PRIMARY KEY,
 	shard   text NOT NULL,
 	changed timestamptz NOT NULL DEFAULT now()
+);
+`
+
+// schemaV7Settings keeps the state every front end must share that is
+// not mail (store.Settings: SETQUOTA limits, retention watermarks).
+const schemaV7Settings = `
+CREATE TABLE settings (
+	key   text PRIMARY KEY,
+	value bytea NOT NULL
 );
 `
 
