@@ -18,7 +18,8 @@ var migrations = []string{
 	schemaV4GUID,
 	schemaV5Replica,
 	schemaV6Placement,
-	schemaV7Settings,
+	schemaV7Defaults,
+	schemaV8Settings,
 }
 
 const schemaV1 = `
@@ -223,9 +224,16 @@ CREATE TABLE user_placement (
 );
 `
 
-// schemaV7Settings keeps the state every front end must share that is
+// schemaV7Defaults records, per user, that the default mailboxes were
+// given (store.DefaultCreator): users that exist get them at their next
+// login, once.
+const schemaV7Defaults = `
+ALTER TABLE users ADD COLUMN defaults_given boolean NOT NULL DEFAULT false;
+`
+
+// schemaV8Settings keeps the state every front end must share that is
 // not mail (store.Settings: SETQUOTA limits, retention watermarks).
-const schemaV7Settings = `
+const schemaV8Settings = `
 CREATE TABLE settings (
 	key   text PRIMARY KEY,
 	value bytea NOT NULL
