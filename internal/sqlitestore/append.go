@@ -23,7 +23,8 @@ type preparedMessage struct {
 	internalDate time.Time
 	structure    []byte
 	thread       message.ThreadRefs
-	inline       []byte // the body, when stored in the bodies table
+	inline       []byte             // the body, when stored in the bodies table
+	text         *message.IndexText // for the text index (textindex.go); nil: unreadable
 
 	// Set by a Replica only: the UID to use (0: the next), and the
 	// SAVEDATE and object ids to keep (zero: now, new), and the local
@@ -229,6 +230,9 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		}
 		if _, err := insMessage.ExecContext(t.ctx, id, uids[i], saved.Unix(), p.size, contentID); err != nil {
 			return nil, 0, fmt.Errorf("append: %w", err)
+		}
+		if err := t.indexContent(contentID, p.text); err != nil {
+			return nil, 0, err
 		}
 		if p.inline != nil {
 			if _, err := insBody.ExecContext(t.ctx, p.blobID, p.inline); err != nil {
