@@ -44,7 +44,8 @@ type preparedMessage struct {
 	internalDate time.Time
 	structure    []byte
 	thread       message.ThreadRefs
-	body         io.ReaderAt // the bytes: memory or a spool file
+	body         io.ReaderAt        // the bytes: memory or a spool file
+	text         *message.IndexText // the text index row (textindex.go)
 }
 
 // allSystemFlags masks the defined store.SystemFlags bits.
@@ -116,6 +117,7 @@ func (p *preparedMessage) parse() error {
 		return fmt.Errorf("parse: %w", err)
 	}
 	p.thread = st.ThreadRefs()
+	p.text = indexText(st, p.body)
 	return nil
 }
 
@@ -195,6 +197,11 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 			res.UIDs = append(res.UIDs, uid)
 			uid++
 		}
+		texts := make([]*message.IndexText, len(prepared))
+		for i := range prepared {
+			texts[i] = prepared[i].text
+		}
+		queueTextIndex(batch, id, res.UIDs, texts)
 		if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
 			return fmt.Errorf("append: %w", err)
 		}
