@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ import (
 // schema had the index, or a rebuild under way); while it exists the
 // index answers nothing for that user and SEARCH scans. Reindex fills in
 // what is missing and deletes it.
-const schemaV5TextIndex = `
+const schemaV8TextIndex = `
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE text_index (
 	content_id bigint PRIMARY KEY REFERENCES contents ON DELETE CASCADE,
@@ -68,9 +69,28 @@ func indexText(st *message.Structure, body io.ReaderAt) *message.IndexText {
 	return &t
 }
 
+// storedText computes, inside a write transaction, the index text of a
+// body already stored (a replica appending by content hash): its parts
+// are read into memory. nil when they cannot be read.
+func (t *writeTx) storedText(hash string, st *message.Structure) *message.IndexText {
+	rows, err := t.tx.Query(t.ctx, `SELECT data FROM body_parts WHERE body_id = $1 ORDER BY part`, hash)
+	if err != nil {
+		return nil
+	}
+	parts, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil
+	}
+	return indexText(st, bytes.NewReader(bytes.Join(parts, nil)))
+}
+
 // queueTextIndex queues, on the batch that inserts the messages, the
 // text_index rows of the contents just inserted for uids of mailbox id.
-func queueTextIndex(batch *pgx.Batch, id store.MailboxID, uids []store.UID, texts []*message.IndexText) {
+func queueTextIndex(batch *pgx.Batch, id store.MailboxID, uids []store.UID, prepared []preparedMessage) {
+	texts := make([]*message.IndexText, len(prepared))
+	for i := range prepared {
+		texts[i] = prepared[i].text
+	}
 	n := len(uids)
 	cols := make([][]string, 7)
 	for i := range cols {
