@@ -52,21 +52,41 @@ func (p *preparedMessage) indexText(st *message.Structure, r io.ReaderAt) {
 	p.text = &t
 }
 
-// indexContent writes the text index row of a new contents row.
-func (t *writeTx) indexContent(id int64, x *message.IndexText) error {
-	if x == nil || x.Partial {
-		if _, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO text_index_partial (content_id) VALUES (?)`, id); err != nil {
+// indexContents writes the text index rows of new contents rows ids[i]
+// (texts[i] nil: unreadable). The rows go in multi-row INSERTs after every
+// other statement of the append: FTS5 flushes its pending terms to a new
+// segment whenever a statement savepoint opens while it has some, so one
+// INSERT per message between the other statements of a batch would write
+// (and later merge) one tiny segment per message.
+func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
+	const rowsPerInsert = 200
+	for start := 0; start < len(ids); start += rowsPerInsert {
+		end := min(start+rowsPerInsert, len(ids))
+		var q strings.Builder
+		q.WriteString(`INSERT INTO text_index (rowid, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc) VALUES `)
+		var args []any
+		for i := start; i < end; i++ {
+			x := texts[i]
+			if x == nil || x.Partial {
+				if _, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO text_index_partial (content_id) VALUES (?)`, ids[i]); err != nil {
+					return fmt.Errorf("text index: %w", err)
+				}
+			}
+			if x == nil {
+				continue
+			}
+			if len(args) > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, ids[i], x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc)
+		}
+		if len(args) == 0 {
+			continue
+		}
+		if _, err := t.tx.ExecContext(t.ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("text index: %w", err)
 		}
-		if x == nil {
-			return nil
-		}
-	}
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO text_index
-		(rowid, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc)
-	if err != nil {
-		return fmt.Errorf("text index: %w", err)
 	}
 	return nil
 }
@@ -265,19 +285,18 @@ func (u *userDB) reindex(ctx context.Context) error {
 		}
 		last = batch[len(batch)-1].id
 		err = u.write(ctx, func(t *writeTx) error {
+			var ids []int64
+			var texts []*message.IndexText
 			for _, it := range batch {
 				var exists bool
 				if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id = ?)`, it.id).Scan(&exists); err != nil {
 					return err
 				}
-				if !exists {
-					continue // expunged meanwhile
-				}
-				if err := t.indexContent(it.id, it.text); err != nil {
-					return err
+				if exists { // else expunged meanwhile
+					ids, texts = append(ids, it.id), append(texts, it.text)
 				}
 			}
-			return nil
+			return t.indexContents(ids, texts)
 		})
 		if err != nil {
 			return fmt.Errorf("reindex: %w", err)
