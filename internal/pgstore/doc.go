@@ -87,6 +87,14 @@
 // thread_refs(user_id, message_id, thread_id): Message-IDs seen at
 // delivery and their thread.
 //
+// text_index (version 9): content_id (contents.id, primary key, ON DELETE
+// CASCADE), partial (body text cut at message.MaxIndexedBody or
+// unreadable: BODY and TEXT treat the message as undecided), header,
+// body, subject, addr_from, addr_to, addr_cc, addr_bcc: the folded text
+// of message.IndexText, each with a pg_trgm GIN index. text_index_state
+// (user_id, missing_upto): users whose contents up to that id may lack
+// their row; see textindex.go.
+//
 // # Transactions
 //
 // A write runs at READ COMMITTED and first locks the user's users row

@@ -20,6 +20,7 @@ var migrations = []string{
 	schemaV6Placement,
 	schemaV7Defaults,
 	schemaV8Settings,
+	schemaV9TextIndex, // textindex.go
 }
 
 const schemaV1 = `
