@@ -28,6 +28,7 @@ const (
 	fetchSection       // BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER, RFC822.TEXT
 	fetchBinary        // BINARY[...], BINARY.PEEK[...]
 	fetchBinarySize    // BINARY.SIZE[...]
+	fetchPreview       // PREVIEW, PREVIEW (LAZY) (RFC 8970; fetch_preview.go)
 )
 
 // fetchItem is one parsed data item of a FETCH command.
@@ -43,6 +44,8 @@ type fetchItem struct {
 	start, count int64
 	// seen is set for items that set \Seen (the non-PEEK body forms).
 	seen bool
+	// lazy is PREVIEW's LAZY modifier (RFC 8970 4.1).
+	lazy bool
 }
 
 // fetchRequest is a parsed FETCH or UID FETCH.
@@ -192,6 +195,9 @@ func readFetchAtt(d *wire.Decoder, r *fetchRequest) error {
 	}
 	up := strings.ToUpper(name)
 	if c, err := d.Peek(); err != nil || c != '[' {
+		if up == "PREVIEW" {
+			return readPreview(d, r)
+		}
 		if k, ok := simpleItems[up]; ok {
 			r.add(fetchItem{kind: k, name: up})
 			return nil
