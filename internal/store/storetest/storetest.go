@@ -62,7 +62,7 @@ func Run(t *testing.T, b Backend) {
 		{"Recent", testRecent},
 		{"Model", testModel},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, replicaTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
 }
