@@ -63,6 +63,16 @@ func runFetch(s *Session, c *Cmd) error {
 	if err != nil {
 		return err
 	}
+	if req.partial != nil {
+		// RFC 9394 3.3, 3.4: the window of the set's messages first,
+		// CHANGEDSINCE within it.
+		list := s.uidsIn(uids)
+		from, to := req.partial.window(len(list))
+		uids = nil
+		for _, u := range list[from:to] {
+			uids.Add(u)
+		}
+	}
 	if req.wants(fetchModSeq) || req.changedSince > 0 {
 		s.EnableCondstore() // RFC 7162 3.1
 	}

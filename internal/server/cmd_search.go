@@ -29,6 +29,7 @@ func init() {
 type returnOpts struct {
 	given                      bool // RETURN was sent: the answer is ESEARCH
 	min, max, all, count, save bool
+	partial                    *partialRange // RFC 9394 (partial.go)
 }
 
 // savedSearch is the search result variable (RFC 5182, RFC 9051
@@ -113,6 +114,15 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 			o.count = true
 		case "SAVE":
 			o.save = true
+		case "PARTIAL":
+			if o.partial != nil {
+				return Bad("CLIENTBUG", "PARTIAL given twice")
+			}
+			p, err := readPartialRange(d)
+			if err != nil {
+				return err
+			}
+			o.partial = &p
 		default:
 			// RFC 9051 6.4.4: unknown options MUST be rejected with BAD.
 			return Bad("CLIENTBUG", "Unknown SEARCH return option "+opt)
@@ -122,7 +132,10 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 	if err != nil {
 		return o, "", err
 	}
-	if !o.min && !o.max && !o.all && !o.count && !o.save {
+	if o.all && o.partial != nil {
+		return o, "", Bad("CLIENTBUG", "PARTIAL and ALL together") // RFC 9394 3.1
+	}
+	if !o.min && !o.max && !o.all && !o.count && !o.save && o.partial == nil {
 		o.all = true // "RETURN ()" means ALL
 	}
 	return o, "", d.SP()
@@ -184,7 +197,7 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 	if opts.save {
 		s.saveSearch(savedResult(opts, hits))
 		c.Text = c.Name + " completed, result saved"
-		if !opts.min && !opts.max && !opts.all && !opts.count {
+		if !opts.min && !opts.max && !opts.all && !opts.count && opts.partial == nil {
 			return nil // SAVE alone suppresses the ESEARCH response
 		}
 	}
@@ -197,6 +210,20 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 func savedResult(opts returnOpts, hits []searchHit) store.UIDSet {
 	var set store.UIDSet
 	if len(hits) == 0 {
+		return set
+	}
+	if opts.partial != nil && !opts.count {
+		// RFC 9394 3.2 table 1: the PARTIAL results, with MIN and MAX.
+		from, to := opts.partial.window(len(hits))
+		for _, h := range hits[from:to] {
+			set.Add(h.uid)
+		}
+		if opts.min {
+			set.Add(hits[0].uid)
+		}
+		if opts.max {
+			set.Add(hits[len(hits)-1].uid)
+		}
 		return set
 	}
 	if (opts.min || opts.max) && !opts.all && !opts.count {
@@ -248,6 +275,20 @@ func (s *Session) writeESearch(tag string, uid bool, opts returnOpts, nums []uin
 			}
 			e.Raw(" ALL ").UIDSet(set)
 		}
+	}
+	if opts.partial != nil {
+		// RFC 9394 3.1: the requested range, then its results or NIL.
+		e.Raw(" PARTIAL (").Raw(opts.partial.String()).SP()
+		if from, to := opts.partial.window(len(nums)); from < to {
+			var set store.UIDSet
+			for _, n := range nums[from:to] {
+				set.Add(store.UID(n))
+			}
+			e.UIDSet(set)
+		} else {
+			e.NIL()
+		}
+		e.Special(')')
 	}
 	if opts.count {
 		e.Raw(" COUNT ").Number(uint32(len(nums)))

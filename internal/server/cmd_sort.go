@@ -133,6 +133,16 @@ func runSort(s *Session, c *Cmd) error {
 			e.Raw(" ALL ").Raw(orderedSet(nums))
 		}
 	}
+	if opts.partial != nil {
+		// RFC 9394 3.1, RFC 5267 4.4: a window on the sort order.
+		e.Raw(" PARTIAL (").Raw(opts.partial.String()).SP()
+		if from, to := opts.partial.window(len(nums)); from < to {
+			e.Raw(orderedSet(nums[from:to]))
+		} else {
+			e.NIL()
+		}
+		e.Special(')')
+	}
 	if opts.count {
 		e.Raw(" COUNT ").Number(uint32(len(nums)))
 	}
@@ -158,6 +168,7 @@ func runSort(s *Session, c *Cmd) error {
 type sortReturn struct {
 	given                bool
 	min, max, all, count bool
+	partial              *partialRange // RFC 9394 (partial.go)
 }
 
 // readSortReturn reads the optional "RETURN (...) SP" of an extended SORT.
@@ -192,6 +203,15 @@ func readSortReturn(d *wire.Decoder) (sortReturn, error) {
 			o.all = true
 		case "COUNT":
 			o.count = true
+		case "PARTIAL":
+			if o.partial != nil {
+				return Bad("CLIENTBUG", "PARTIAL given twice")
+			}
+			p, err := readPartialRange(d)
+			if err != nil {
+				return err
+			}
+			o.partial = &p
 		default:
 			return Bad("CLIENTBUG", "Unknown SORT return option "+opt)
 		}
@@ -200,7 +220,10 @@ func readSortReturn(d *wire.Decoder) (sortReturn, error) {
 	if err != nil {
 		return o, err
 	}
-	if !o.min && !o.max && !o.all && !o.count {
+	if o.all && o.partial != nil {
+		return o, Bad("CLIENTBUG", "PARTIAL and ALL together") // RFC 9394 3.1
+	}
+	if !o.min && !o.max && !o.all && !o.count && o.partial == nil {
 		o.all = true // RFC 5267 3.3: "RETURN ()" means ALL
 	}
 	return o, d.SP()

@@ -58,6 +58,8 @@ type fetchRequest struct {
 	// absent; vanished is the VANISHED modifier (RFC 7162 3.2.6).
 	changedSince store.ModSeq
 	vanished     bool
+	// partial is the PARTIAL modifier (RFC 9394 3.3), nil if absent.
+	partial *partialRange
 }
 
 func (r *fetchRequest) wants(k fetchKind) bool { return r.has&(1<<k) != 0 }
@@ -176,6 +178,16 @@ func readFetchModifier(d *wire.Decoder, r *fetchRequest, uid bool) error {
 			return Bad("", "CHANGEDSINCE needs a non-zero mod-sequence") // RFC 7162 7: mod-sequence-value
 		}
 		r.changedSince = store.ModSeq(n)
+		return nil
+	case "PARTIAL":
+		if r.partial != nil {
+			return Bad("", "PARTIAL given twice")
+		}
+		p, err := readPartialRange(d)
+		if err != nil {
+			return err
+		}
+		r.partial = &p
 		return nil
 	case "VANISHED":
 		if !uid {
