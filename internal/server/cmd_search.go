@@ -30,6 +30,7 @@ type returnOpts struct {
 	given                      bool // RETURN was sent: the answer is ESEARCH
 	min, max, all, count, save bool
 	partial                    *partialRange // RFC 9394 (partial.go)
+	update                     bool          // RFC 5267 4.3 (context.go)
 }
 
 // savedSearch is the search result variable (RFC 5182, RFC 9051
@@ -114,6 +115,10 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 			o.count = true
 		case "SAVE":
 			o.save = true
+		case "CONTEXT":
+			// RFC 5267 4.2: a hint, nothing to do.
+		case "UPDATE":
+			o.update = true
 		case "PARTIAL":
 			if o.partial != nil {
 				return Bad("CLIENTBUG", "PARTIAL given twice")
@@ -136,7 +141,9 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 		return o, "", Bad("CLIENTBUG", "PARTIAL and ALL together") // RFC 9394 3.1
 	}
 	if !o.min && !o.max && !o.all && !o.count && !o.save && o.partial == nil {
-		o.all = true // "RETURN ()" means ALL
+		// "RETURN ()" means ALL; so does a RETURN of only CONTEXT or
+		// UPDATE, which give the client the result its updates apply to.
+		o.all = true
 	}
 	return o, "", d.SP()
 }
@@ -147,6 +154,9 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 		// RFC 6855 3: the client said it speaks UTF-8; a charset label
 		// conflicts with that.
 		return Bad("CLIENTBUG", "CHARSET is not allowed after ENABLE UTF8=ACCEPT")
+	}
+	if opts.update && s.contextTagInUse(c.Tag) {
+		return Bad("CLIENTBUG", "Tag reuse") // RFC 5267 4.3
 	}
 	if err := prog.CheckCharset(); err != nil {
 		if errors.Is(err, search.ErrBadCharset) {
@@ -202,6 +212,13 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 		}
 	}
 	s.writeESearch(c.Tag, uid, opts, nums, hits, withModSeq)
+	if opts.update {
+		result := make([]store.UID, len(hits))
+		for i, h := range hits {
+			result[i] = h.uid
+		}
+		s.addContext(c.Tag, uid, prog, nil, result)
+	}
 	return s.enc.Err()
 }
 

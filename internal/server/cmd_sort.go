@@ -79,6 +79,9 @@ func runSort(s *Session, c *Cmd) error {
 	if err := checkSortCharset(prog); err != nil {
 		return err
 	}
+	if opts.update && s.contextTagInUse(c.Tag) {
+		return Bad("CLIENTBUG", "Tag reuse") // RFC 5267 4.3
+	}
 	var memoKey strings.Builder
 	memoKey.WriteString("SORT")
 	for _, cr := range crit {
@@ -161,6 +164,13 @@ func runSort(s *Session, c *Cmd) error {
 		e.Raw(" MODSEQ ").Number64(uint64(modseq))
 	}
 	e.CRLF()
+	if opts.update {
+		result := make([]store.UID, len(sorted))
+		for i, m := range sorted {
+			result[i] = m.UID
+		}
+		s.addContext(c.Tag, uid, prog, crit, result)
+	}
 	return s.enc.Err()
 }
 
@@ -169,6 +179,7 @@ type sortReturn struct {
 	given                bool
 	min, max, all, count bool
 	partial              *partialRange // RFC 9394 (partial.go)
+	update               bool          // RFC 5267 4.3 (context.go)
 }
 
 // readSortReturn reads the optional "RETURN (...) SP" of an extended SORT.
@@ -203,6 +214,10 @@ func readSortReturn(d *wire.Decoder) (sortReturn, error) {
 			o.all = true
 		case "COUNT":
 			o.count = true
+		case "CONTEXT":
+			// RFC 5267 4.2: a hint; the keys are cached anyway.
+		case "UPDATE":
+			o.update = true
 		case "PARTIAL":
 			if o.partial != nil {
 				return Bad("CLIENTBUG", "PARTIAL given twice")

@@ -33,7 +33,16 @@ func TestPartialWindow(t *testing.T) {
 // numbers 1..8), 2 4 6 8 10 flagged.
 func partialEnv(t *testing.T) *client {
 	t.Helper()
+	return partialEnvIn(t, nil)
+}
+
+// partialEnvIn is partialEnv, also handing out the environment.
+func partialEnvIn(t *testing.T, out **testEnv) *client {
+	t.Helper()
 	env := newTestEnv(t, nil)
+	if out != nil {
+		*out = env
+	}
 	env.appendMessages("INBOX", 10, store.Flags{})
 	a := env.account()
 	ctx := context.Background()
