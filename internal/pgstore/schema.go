@@ -18,6 +18,7 @@ var migrations = []string{
 	schemaV4GUID,
 	schemaV5Replica,
 	schemaV6Placement,
+	schemaV7Defaults,
 }
 
 const schemaV1 = `
@@ -220,6 +221,13 @@ CREATE TABLE user_placement (
 	shard   text NOT NULL,
 	changed timestamptz NOT NULL DEFAULT now()
 );
+`
+
+// schemaV7Defaults records, per user, that the default mailboxes were
+// given (store.DefaultCreator): users that exist get them at their next
+// login, once.
+const schemaV7Defaults = `
+ALTER TABLE users ADD COLUMN defaults_given boolean NOT NULL DEFAULT false;
 `
 
 // migrationLock is the advisory lock key held while migrating, so that
