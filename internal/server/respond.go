@@ -110,6 +110,9 @@ func (s *Session) sync(allowExpunge bool) error {
 	}
 	ups = s.view.Apply(ch, opts)
 	s.writeUpdates(ups)
+	if len(s.contexts) > 0 {
+		s.updateContexts() // RFC 5267 4.3 (context.go)
+	}
 	if s.view.Holding() && s.Enabled("CONDSTORE") {
 		// RFC 7162 3.2 and the example in 6: the client takes the highest
 		// MODSEQ it saw in FETCH responses as its new HIGHESTMODSEQ unless
