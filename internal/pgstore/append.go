@@ -157,56 +157,65 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 			return err
 		}
 		res.UIDValidity = mb.UIDValidity
-		if len(prepared) == 0 {
-			return nil
-		}
-		if uint64(mb.UIDNext)+uint64(len(prepared))-1 > uint64(store.MaxUID) {
-			return fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
-		}
-		ms, err := t.modseq(id)
-		if err != nil {
-			return err
-		}
-		res.ModSeq = ms
-		batch := &pgx.Batch{}
-		if err := t.storeBodies(prepared, batch); err != nil {
-			return err
-		}
-		threads, err := t.threadIDs(prepared)
-		if err != nil {
-			return err
-		}
-		var d counterDelta
-		uid := mb.UIDNext
-		for i, p := range prepared {
-			date := p.internalDate
-			if date.IsZero() {
-				date = now
-			}
-			_, offset := date.Zone()
-			batch.Queue(`WITH c AS (INSERT INTO contents
-				(user_id, blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
-				INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
-				SELECT $9, $10, $11, $12, $13, $14, $3, c.id FROM c`,
-				t.userID, p.blobID, p.size, date.Unix(), offset, store.NewObjectID('M'), threads[i], p.structure,
-				id, uid, ms, int16(p.flags), p.keywords, now.Unix())
-			d.add(p.flags, p.size, 1)
-			res.UIDs = append(res.UIDs, uid)
-			uid++
-		}
-		if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
-			return fmt.Errorf("append: %w", err)
-		}
-		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, uid, id); err != nil {
-			return err
-		}
-		return t.applyCounters(id, d)
+		res.UIDs, res.ModSeq, err = t.insertMessages(mb, prepared, now)
+		return err
 	})
 	if err != nil {
 		return store.AppendResult{}, err
 	}
 	return res, nil
+}
+
+// insertMessages adds prepared messages (bodies spooled and parsed) to
+// mailbox mb at one modseq and the next UIDs, raising UIDNEXT and the
+// counters. It returns the UIDs and the modseq (0 when prepared is empty).
+func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage, now time.Time) ([]store.UID, store.ModSeq, error) {
+	id := mb.ID
+	var uids []store.UID
+	if len(prepared) == 0 {
+		return nil, 0, nil
+	}
+	if uint64(mb.UIDNext)+uint64(len(prepared))-1 > uint64(store.MaxUID) {
+		return nil, 0, fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
+	}
+	ms, err := t.modseq(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	batch := &pgx.Batch{}
+	if err := t.storeBodies(prepared, batch); err != nil {
+		return nil, 0, err
+	}
+	threads, err := t.threadIDs(prepared)
+	if err != nil {
+		return nil, 0, err
+	}
+	var d counterDelta
+	uid := mb.UIDNext
+	for i, p := range prepared {
+		date := p.internalDate
+		if date.IsZero() {
+			date = now
+		}
+		_, offset := date.Zone()
+		batch.Queue(`WITH c AS (INSERT INTO contents
+			(user_id, blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+			INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
+			SELECT $9, $10, $11, $12, $13, $14, $3, c.id FROM c`,
+			t.userID, p.blobID, p.size, date.Unix(), offset, store.NewObjectID('M'), threads[i], p.structure,
+			id, uid, ms, int16(p.flags), p.keywords, now.Unix())
+		d.add(p.flags, p.size, 1)
+		uids = append(uids, uid)
+		uid++
+	}
+	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+		return nil, 0, fmt.Errorf("append: %w", err)
+	}
+	if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, uid, id); err != nil {
+		return nil, 0, err
+	}
+	return uids, ms, t.applyCounters(id, d)
 }
 
 // storeBodies stores the bodies of a batch whose content is not stored

@@ -61,6 +61,7 @@ func Run(t *testing.T, b Backend) {
 		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
 		{"Defaults", testDefaults},
+		{"Replace", testReplace},
 		{"Model", testModel},
 	}
 	for _, tc := range tests {
