@@ -203,6 +203,9 @@ func runStore(s *Session, c *Cmd) error {
 			}
 		})
 	} else {
+		if err := s.announceProgress(uint64(v.CountIn(uids))); err != nil {
+			return err
+		}
 		res, err = s.acct.SetFlags(s.ctx(), v.Mailbox.ID, uids, a.op, a.flags, a.unchangedSince)
 		if err != nil {
 			return err
@@ -244,13 +247,13 @@ func (s *Session) reportStore(a *storeArgs, uid bool, res store.FlagResult) {
 	}
 	// RFC 7162 3.2.4: a server that implements QRESYNC includes UID in
 	// every untagged FETCH once CONDSTORE is enabled.
-	withUID := uid || condstore
+	withUID := (uid || condstore) && !s.uidOnly() // RFC 9586 3.3: UIDFETCH names the UID
 	write := func(m store.MessageState) {
 		seq, ok := v.Seq(m.UID)
 		if !ok {
 			return
 		}
-		e := s.Untagged().Number(seq).Raw(" FETCH (")
+		e := s.fetchStart(seq, uint32(m.UID))
 		sep := false
 		if withUID {
 			e.Raw("UID ").Number(uint32(m.UID))
