@@ -141,6 +141,14 @@ func readAppendMessage(s *Session, d *wire.Decoder, check func(size int64) error
 			return m, nil, err
 		}
 	}
+	if isCatenate(d) {
+		// RFC 8508 4.2: REPLACE takes CATENATE's append-data too.
+		sp, _, err := readCatenate(s, d, check)
+		if err == nil {
+			m.Body = sp.reader()
+		}
+		return m, sp, err
+	}
 	lit, err := d.LiteralChecked(check)
 	if err != nil {
 		return m, nil, literalRefusal(err)
