@@ -64,7 +64,7 @@ func Run(t *testing.T, b Backend) {
 		{"Replace", testReplace},
 		{"Model", testModel},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, replicaTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
 }
