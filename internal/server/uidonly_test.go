@@ -28,7 +28,7 @@ func TestUIDOnly(t *testing.T) {
 	c.until("s OK")
 	for _, cmd := range []string{
 		"FETCH 1 FLAGS", "FETCH 1:* UID", "STORE 1 +FLAGS (\\Seen)", "SEARCH ALL", "COPY 1 Archive",
-		"MOVE 1 Archive", "UID SEARCH 1", "UID SEARCH OR 2 UID 1", "UID FETCH 1:* FLAGS\r\nx2 REPLACE 1 INBOX {1+}\r\nx",
+		"MOVE 1 Archive", "UID SEARCH 1", "SORT (DATE) UTF-8 ALL", "THREAD REFERENCES UTF-8 ALL", "UID SORT (DATE) UTF-8 2:3", "UID SEARCH OR 2 UID 1", "UID FETCH 1:* FLAGS\r\nx2 REPLACE 1 INBOX {1+}\r\nx",
 	} {
 		c.send("x " + cmd)
 		got := c.until("x")
