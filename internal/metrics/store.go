@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -199,6 +200,17 @@ func (t *timedAccount) RecentCount(ctx context.Context, id store.MailboxID) (_ u
 	}
 	defer t.m.timeStore("recent_count", time.Now(), &err)
 	return rs.RecentCount(ctx, id)
+}
+
+// Replace passes store.Replacer through; a wrapped account without it
+// cannot replace.
+func (t *timedAccount) Replace(ctx context.Context, src store.MailboxID, uid store.UID, dst store.MailboxID, msg store.NewMessage) (_ store.ReplaceResult, err error) {
+	r, ok := t.a.(store.Replacer)
+	if !ok {
+		return store.ReplaceResult{}, fmt.Errorf("replace: %w", store.ErrCannot)
+	}
+	defer t.m.timeStore("replace", time.Now(), &err)
+	return r.Replace(ctx, src, uid, dst, msg)
 }
 
 // CreateDefaults passes store.DefaultCreator through; a wrapped account

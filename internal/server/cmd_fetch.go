@@ -46,6 +46,8 @@ type fetcher struct {
 	condstore bool
 	// seen holds the messages whose \Seen this command set.
 	seen store.UIDSet
+	// progress reports on a long FETCH (RFC 9585); nil for a short one.
+	progress *progress
 }
 
 func runFetch(s *Session, c *Cmd) error {
@@ -109,6 +111,11 @@ func runFetch(s *Session, c *Cmd) error {
 		uids = narrowed
 	}
 
+	if req.changedSince > 0 {
+		f.progress = s.startProgress(uint64(len(changed)))
+	} else {
+		f.progress = s.startProgress(uint64(v.CountIn(uids)))
+	}
 	if req.onlyStates() {
 		if req.changedSince > 0 {
 			for _, m := range changed {
@@ -160,13 +167,16 @@ func intersectUIDs(a, b store.UIDSet) store.UIDSet {
 
 // writeState answers a FETCH of UID, FLAGS and MODSEQ only.
 func (f *fetcher) writeState(m store.MessageState) error {
+	if err := f.progress.step(); err != nil {
+		return err
+	}
 	seq, ok := f.s.view.Seq(m.UID)
 	if !ok {
 		return nil
 	}
-	e := f.s.Untagged().Number(seq).Raw(" FETCH (")
+	e := f.s.fetchStart(seq, uint32(m.UID))
 	sep, flags, modseq := false, false, false
-	if f.uid || f.req.wants(fetchUID) {
+	if f.uid && !f.s.uidOnly() || f.req.wants(fetchUID) {
 		e.Raw("UID ").Number(uint32(m.UID))
 		sep = true
 	}
@@ -214,6 +224,9 @@ func (f *fetcher) markReported(m store.MessageState, flags, modseq bool) {
 // items.
 func (f *fetcher) writeMessage(m *store.MessageData) error {
 	s := f.s
+	if err := f.progress.step(); err != nil {
+		return err
+	}
 	seq, ok := s.view.Seq(m.UID)
 	if !ok {
 		return nil
@@ -270,9 +283,9 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 	// message) and RFC 7162 3.2.4 (under CONDSTORE such a response also
 	// carries UID and MODSEQ).
 	seenNow := f.seen.Contains(m.UID)
-	e := s.Untagged().Number(seq).Raw(" FETCH (")
+	e := s.fetchStart(seq, uint32(m.UID))
 	sep, flags, modseq := false, false, false
-	if f.uid || f.req.wants(fetchUID) || (seenNow && f.condstore) {
+	if (f.uid || seenNow && f.condstore) && !s.uidOnly() || f.req.wants(fetchUID) {
 		e.Raw("UID ").Number(uint32(m.UID))
 		sep = true
 	}

@@ -345,5 +345,8 @@ func (s *Session) searchSetUIDs(set wire.SeqSet, uid bool) (store.UIDSet, error)
 	if set.Saved || uid {
 		return s.SeqSetUIDs(set, uid)
 	}
+	if s.uidOnly() {
+		return nil, errUIDRequired() // RFC 9586 3
+	}
 	return s.view.SearchSeqSetUIDs(set), nil
 }

@@ -90,6 +90,8 @@ type Session struct {
 	// rate is the command-rate limit; nil without one.
 	rate       *rateBucket
 	rateLogged bool
+	// cmdTag is the tag of the command running, for INPROGRESS reports.
+	cmdTag string
 	// anonLog is the logger from before login, for UNAUTHENTICATE.
 	anonLog *slog.Logger
 	// deflate is set while COMPRESS DEFLATE is on (cmd_compress.go);

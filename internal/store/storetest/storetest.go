@@ -62,6 +62,7 @@ func Run(t *testing.T, b Backend) {
 		{"Recent", testRecent},
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go
+		{"Replace", testReplace},
 		{"Model", testModel},
 	}
 	for _, tc := range append(tests, replicaTests...) {
