@@ -2,6 +2,7 @@ package quota
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,8 +33,10 @@ func (o Override) Newer(p Override) bool {
 	return o.Messages > p.Messages
 }
 
-// Overrides returns every override, ordered by user.
+// Overrides returns every override, ordered by user (with shared
+// overrides, as the store holds them now).
 func (m *Manager) Overrides() []Override {
+	m.syncShared()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]Override, 0, len(m.overrides))
@@ -48,6 +51,7 @@ func (m *Manager) Overrides() []Override {
 // held here for its user (or for a user without one) replaces it,
 // durably, and applies at once. It returns how many were applied.
 func (m *Manager) ApplyOverrides(set []Override) (int, error) {
+	m.syncShared()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var take []Override
@@ -68,6 +72,7 @@ func (m *Manager) ApplyOverrides(set []Override) (int, error) {
 // Clock returns the highest stamp seen; it moves with every change, so a
 // replication pusher polls it.
 func (m *Manager) Clock() int64 {
+	m.syncShared()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.clock
@@ -118,4 +123,15 @@ func (m *Manager) Reload() (int, error) {
 	}
 	m.overrides, m.clock = next, clock
 	return taken, nil
+}
+
+// syncShared reloads shared overrides from the store, so that those set
+// on other front ends replicate too; on an error the ones held stay.
+func (m *Manager) syncShared() {
+	if m.cfg.Shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	m.loadShared(ctx)
 }

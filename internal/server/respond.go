@@ -82,7 +82,8 @@ func (s *Session) sync(allowExpunge bool) error {
 	if s.view == nil {
 		return nil
 	}
-	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC")}
+	// Under UIDONLY expunges are VANISHED too (RFC 9586 3).
+	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC") || s.uidOnly()}
 	var ups []view.Update
 	// The shared Box learns of every commit through the Hub and keeps the
 	// recent batches of changes, so a session that is up to date or a few
@@ -110,6 +111,9 @@ func (s *Session) sync(allowExpunge bool) error {
 	}
 	ups = s.view.Apply(ch, opts)
 	s.writeUpdates(ups)
+	if len(s.contexts) > 0 {
+		s.updateContexts() // RFC 5267 4.3 (context.go)
+	}
 	if s.view.Holding() && s.Enabled("CONDSTORE") {
 		// RFC 7162 3.2 and the example in 6: the client takes the highest
 		// MODSEQ it saw in FETCH responses as its new HIGHESTMODSEQ unless
@@ -144,8 +148,8 @@ func (s *Session) writeUpdates(ups []view.Update) {
 // and, because Tidemark also implements QRESYNC, UID (RFC 7162 3.2.4; Example
 // 14's note in 3.1.4.2).
 func (s *Session) WriteFetchFlags(seq uint32, m store.MessageState) {
-	e := s.Untagged().Number(seq).Raw(" FETCH (")
-	if s.Enabled("CONDSTORE") {
+	e := s.fetchStart(seq, uint32(m.UID))
+	if s.Enabled("CONDSTORE") && !s.uidOnly() {
 		e.Raw("UID ").Number(uint32(m.UID)).SP()
 	}
 	e.Raw("FLAGS ").FlagsRecent(m.Flags, s.isRecent(m.UID))

@@ -83,6 +83,12 @@ type Config struct {
 	// (about 0.8 MiB of memory each); default 1,000, negative: none (and
 	// COMPRESS=DEFLATE is not offered).
 	MaxCompressed int
+	// ProgressEvery and ProgressInterval pace INPROGRESS reports
+	// (progress.go): every ProgressEvery messages (default 1,000) a long
+	// command reports if ProgressInterval (default 10 s; negative: always)
+	// has passed since the last report.
+	ProgressEvery    int
+	ProgressInterval time.Duration
 	// MaxBadCommands closes a connection after this many BAD responses in
 	// a row; default 20.
 	MaxBadCommands int
@@ -152,6 +158,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.CommandBurst <= 0 {
 		cfg.CommandBurst = 2000
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = 1000
+	}
+	if cfg.ProgressInterval == 0 {
+		cfg.ProgressInterval = 10 * time.Second
 	}
 	if cfg.MaxCompressed == 0 {
 		cfg.MaxCompressed = 1000

@@ -78,6 +78,9 @@ type Session struct {
 	recentUpTo store.UID
 	// searchRes is the SEARCH result variable of RFC 5182 ("$").
 	searchRes savedSearch
+	// contexts are the searches whose results the client asked to be
+	// kept up to date (RFC 5267 UPDATE; context.go).
+	contexts []*updateContext
 	// enabled records ENABLEd extensions (RFC 5161), upper case.
 	enabled map[string]bool
 	// releaseUser gives back the per-user session slot.
@@ -87,6 +90,8 @@ type Session struct {
 	// rate is the command-rate limit; nil without one.
 	rate       *rateBucket
 	rateLogged bool
+	// cmdTag is the tag of the command running, for INPROGRESS reports.
+	cmdTag string
 	// anonLog is the logger from before login, for UNAUTHENTICATE.
 	anonLog *slog.Logger
 	// deflate is set while COMPRESS DEFLATE is on (cmd_compress.go);

@@ -61,6 +61,8 @@ func Run(t *testing.T, b Backend) {
 		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
 		{"Defaults", testDefaults},
+		{"TextSearch", testTextSearch}, // textsearch.go
+		{"Replace", testReplace},
 		{"Model", testModel},
 	}
 	for _, tc := range append(tests, replicaTests...) {
