@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -208,4 +209,17 @@ func (s *timedStore) TryLead(ctx context.Context, job string) (func(), bool, err
 		return l.TryLead(ctx, job)
 	}
 	return func() {}, true, nil
+}
+
+var _ store.MetadataStore = (*timedStore)(nil)
+
+// OpenMetadata passes the store's metadata through (store.MetadataStore);
+// a store without it answers ErrCannot.
+func (s *timedStore) OpenMetadata(ctx context.Context, user string) (_ store.Metadata, err error) {
+	ms, ok := s.Store.(store.MetadataStore)
+	if !ok {
+		return nil, fmt.Errorf("metadata: %w", store.ErrCannot)
+	}
+	defer s.m.timeStore("open_metadata", time.Now(), &err)
+	return ms.OpenMetadata(ctx, user)
 }

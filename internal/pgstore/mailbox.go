@@ -79,6 +79,7 @@ func (t *writeTx) createMailbox(name string, special store.SpecialUse) (store.Ma
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}
+	t.accountChanged()
 	return id, nil
 }
 
@@ -156,6 +157,7 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 		}
 		// Announced with no modseq: watchers look and find the mailbox gone.
 		t.touched[m.ID] = 0
+		t.accountChanged()
 		return t.dropUnreferencedContents(contents)
 	})
 }
@@ -219,6 +221,7 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 			}
 		}
 		// No new name exists, so renaming row by row never collides.
+		t.accountChanged()
 		for _, r := range moves {
 			if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET name = $1 WHERE id = $2`, r.newName, r.id); err != nil {
 				return err
@@ -325,6 +328,7 @@ func (a *Account) SetSubscribed(ctx context.Context, name string, subscribed boo
 		if !subscribed {
 			q = `DELETE FROM subscriptions WHERE user_id = $1 AND name = $2`
 		}
+		t.accountChanged()
 		_, err := t.tx.Exec(t.ctx, q, t.userID, cname)
 		return err
 	})

@@ -16,6 +16,7 @@ var migrations = []string{
 	schemaV2Recent,
 	schemaV3Orphans,
 	schemaV4GUID,
+	schemaV5Metadata,
 }
 
 const schemaV1 = `

@@ -92,6 +92,13 @@ type Config struct {
 	// user's store (RFC 9208 OVERQUOTA). MOVE is not checked: within one
 	// user's store it adds nothing.
 	Quota QuotaChecker
+	// Metadata bounds SETMETADATA (RFC 5464): the largest value and the
+	// most entries per mailbox (and for the server); zero fields take the
+	// defaults, 64 KiB and 256.
+	Metadata store.MetadataLimits
+	// MetadataAdmin, when set, is the value of the read-only server entry
+	// /shared/admin (RFC 5464 3.2.1.1): a URI to reach the administrator.
+	MetadataAdmin string
 	// Now is the clock SEARCH OLDER and YOUNGER count back from
 	// (RFC 5032); nil means time.Now. The store has its own clock for
 	// SAVEDATE and default INTERNALDATE.

@@ -174,3 +174,13 @@ func (s *Store) TryLead(ctx context.Context, job string) (func(), bool, error) {
 func (s *Store) OpenReplica(ctx context.Context, user string) (store.Replica, error) {
 	return s.of(user).OpenReplica(ctx, user)
 }
+
+// OpenMetadata opens the metadata of the user on its shard
+// (store.MetadataStore); a shard without it answers ErrCannot.
+func (s *Store) OpenMetadata(ctx context.Context, user string) (store.Metadata, error) {
+	ms, ok := s.of(user).(store.MetadataStore)
+	if !ok {
+		return nil, fmt.Errorf("metadata: %w", store.ErrCannot)
+	}
+	return ms.OpenMetadata(ctx, user)
+}

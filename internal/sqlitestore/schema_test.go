@@ -116,7 +116,7 @@ func TestMigrateV1(t *testing.T) {
 }
 
 // undoV6 turns a current database back into schema version 5.
-var undoV6 = []string{
+var undoV6 = append(slices.Clone(undoV7),
 	`DROP INDEX mailboxes_guid`,
 	`ALTER TABLE mailboxes DROP COLUMN guid`,
 	`ALTER TABLE mailboxes DROP COLUMN changed`,
@@ -128,7 +128,7 @@ var undoV6 = []string{
 	`DROP TABLE replica_state`,
 	`DROP TABLE flag_history`,
 	`DROP TABLE expunged_ids`,
-}
+)
 
 // undoV5 turns a current database back into schema version 4.
 var undoV5 = append(slices.Clone(undoV6), `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,

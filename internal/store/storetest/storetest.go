@@ -60,6 +60,7 @@ func Run(t *testing.T, b Backend) {
 		{"TwoWritersOneUser", testTwoWritersOneUser},
 		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
+		{"Metadata", testMetadata},
 		{"Model", testModel},
 	}
 	for _, tc := range tests {
