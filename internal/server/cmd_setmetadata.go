@@ -88,8 +88,10 @@ func runSetMetadata(s *Session, c *Cmd) error {
 		return err
 	}
 	defer md.Close()
-	if _, err := md.SetMetadata(s.ctx(), id, entries, limits); err != nil {
+	ms, err := md.SetMetadata(s.ctx(), id, entries, limits)
+	if err != nil {
 		return metadataError(err)
 	}
+	s.noteOwnMetadata(id, ms)
 	return nil
 }

@@ -128,6 +128,7 @@ func (s *Session) runCommand() (err error) {
 	}
 	c := &Cmd{Tag: tag, Name: name, Dec: d, def: def}
 	runErr := def.Run(s, c)
+	s.noteCommandDone(name, runErr)
 	if c.answered {
 		s.observeCommand(c, statusOf(runErr), start)
 		return runErr

@@ -99,6 +99,13 @@ type Config struct {
 	// MetadataAdmin, when set, is the value of the read-only server entry
 	// /shared/admin (RFC 5464 3.2.1.1): a URI to reach the administrator.
 	MetadataAdmin string
+	// NotifyMaxNames bounds the mailbox names one NOTIFY SET may list
+	// (beyond: NO [NOTIFICATIONOVERFLOW]); NotifyMaxEvents the responses
+	// one batch of events may cause (beyond: * OK
+	// [NOTIFICATIONOVERFLOW] and NOTIFY is off). Defaults 1,000 each;
+	// negative: no limit.
+	NotifyMaxNames  int
+	NotifyMaxEvents int
 	// Now is the clock SEARCH OLDER and YOUNGER count back from
 	// (RFC 5032); nil means time.Now. The store has its own clock for
 	// SAVEDATE and default INTERNALDATE.
@@ -124,6 +131,8 @@ type Server struct {
 	preAuthLog *logBucket
 	// spoolMem bounds the APPEND messages held in memory by all sessions.
 	spoolMem *memBudget
+	// notifyReg holds what the NOTIFY sessions of each user share.
+	notifyReg notifyRegistry
 }
 
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.

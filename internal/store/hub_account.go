@@ -24,17 +24,25 @@ type AccountWatcher struct {
 	c    chan struct{}
 	hub  *Hub
 	user string
-	// pending maps the mailboxes published since the last Take to the
-	// highest modseq published (0 when none carried one); guarded by
+	// pending lists the mailboxes published since the last Take, in the
+	// order of their first publication, with the highest modseq published
+	// (0 when none carried one); index finds a mailbox in it. Guarded by
 	// hub.mu.
-	pending map[MailboxID]ModSeq
+	pending []AccountChange
+	index   map[MailboxID]int
+}
+
+// AccountChange is one mailbox an AccountWatcher heard of.
+type AccountChange struct {
+	ID     MailboxID
+	ModSeq ModSeq
 }
 
 // WatchAccount starts watching every mailbox of user and the account
 // itself. Close the watcher when done.
 func (h *Hub) WatchAccount(user string) *AccountWatcher {
 	c := make(chan struct{}, 1)
-	w := &AccountWatcher{C: c, c: c, hub: h, user: user, pending: make(map[MailboxID]ModSeq)}
+	w := &AccountWatcher{C: c, c: c, hub: h, user: user, index: make(map[MailboxID]int)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.accounts == nil {
@@ -49,10 +57,11 @@ func (h *Hub) WatchAccount(user string) *AccountWatcher {
 	return w
 }
 
-// Take returns the mailboxes published since the last Take, with the
-// highest modseq published for each (0 when none carried one, as for
-// AccountID or a deletion), and forgets them.
-func (w *AccountWatcher) Take() map[MailboxID]ModSeq {
+// Take returns the mailboxes published since the last Take, in the order
+// they were first published, with the highest modseq published for each
+// (0 when none carried one, as for AccountID or a deletion), and forgets
+// them.
+func (w *AccountWatcher) Take() []AccountChange {
 	h := w.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -60,7 +69,8 @@ func (w *AccountWatcher) Take() map[MailboxID]ModSeq {
 		return nil
 	}
 	p := w.pending
-	w.pending = make(map[MailboxID]ModSeq)
+	w.pending = nil
+	clear(w.index)
 	return p
 }
 
@@ -83,7 +93,12 @@ func (w *AccountWatcher) Close() {
 // reported, so it costs a comparison, never a second report.
 func (h *Hub) publishAccountLocked(user string, id MailboxID, m ModSeq) {
 	for w := range h.accounts[user] {
-		w.pending[id] = max(w.pending[id], m)
+		if i, ok := w.index[id]; ok {
+			w.pending[i].ModSeq = max(w.pending[i].ModSeq, m)
+		} else {
+			w.index[id] = len(w.pending)
+			w.pending = append(w.pending, AccountChange{id, m})
+		}
 		select {
 		case w.c <- struct{}{}:
 		default:

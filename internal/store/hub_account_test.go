@@ -21,11 +21,9 @@ func TestAccountWatcher(t *testing.T) {
 		t.Fatal("account watcher not woken")
 	}
 	p := w.Take()
-	if len(p) != 3 || p[7] != 5 || p[9] != 2 {
-		t.Fatalf("Take = %v", p)
-	}
-	if _, ok := p[AccountID]; !ok {
-		t.Fatalf("AccountID missing from %v", p)
+	want := []AccountChange{{7, 5}, {9, 2}, {AccountID, 0}}
+	if len(p) != len(want) || p[0] != want[0] || p[1] != want[1] || p[2] != want[2] {
+		t.Fatalf("Take = %v, want %v (in order of first publication)", p, want)
 	}
 	if p := w.Take(); p != nil {
 		t.Fatalf("second Take = %v", p)

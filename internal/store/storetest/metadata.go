@@ -75,7 +75,7 @@ func testMetadata(t *testing.T, be Backend) {
 	default:
 		t.Fatal("SetMetadata woke no watcher")
 	}
-	if p := aw.Take(); p[inbox.ID] != ms {
+	if p := aw.Take(); len(p) != 1 || p[0] != (store.AccountChange{ID: inbox.ID, ModSeq: ms}) {
 		t.Fatalf("account watcher got %v, want INBOX at %d", p, ms)
 	}
 	if again, err := set(inbox.ID, store.MetadataLimits{}, "/private/comment", "mine"); err != nil || again != 0 {
@@ -220,7 +220,11 @@ func testMetadata(t *testing.T, be Backend) {
 	}
 }
 
-func hasKey(m map[store.MailboxID]store.ModSeq, k store.MailboxID) bool {
-	_, ok := m[k]
-	return ok
+func hasKey(p []store.AccountChange, k store.MailboxID) bool {
+	for _, c := range p {
+		if c.ID == k {
+			return true
+		}
+	}
+	return false
 }
