@@ -2,26 +2,28 @@ package openbox
 
 import (
 	"slices"
+	"sort"
 	"strings"
 
+	"github.com/tidemark-mail/tidemark/internal/msglist"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// messageList is a mailbox's messages as parallel arrays in ascending UID
-// order, with the figures SELECT reports kept current as changes are
-// applied, so that neither SELECT nor a sync ever rescans the mailbox.
+// messageList is a mailbox's messages in ascending UID order, with the
+// figures SELECT reports kept current as changes are applied, so that
+// neither SELECT nor a sync ever rescans the mailbox.
 //
-// Applying a batch of changes costs O(changes · log n) plus, when messages
-// vanished, one move of the entries behind the first of them and one copy
-// of the UID list.
+// Both lists are chunked (internal/msglist): applying a batch of changes
+// costs O(changes · log n), plus, when messages vanished, the rebuilding
+// of the chunks that held them and one pass over the chunk index — not a
+// move or copy of the whole mailbox, so an expunge costs the same in a
+// mailbox of any size.
 //
-// The UID array is shared with the views of the sessions that selected the
-// mailbox (sharedUIDs), so it is never written in place below its length:
-// messages are appended past it, and removals build a new array.
+// The UID list is shared with the views of the sessions that selected the
+// mailbox (sharedUIDs); msglist never writes a chunk another copy can see.
 type messageList struct {
-	uids    []store.UID
-	modseqs []store.ModSeq
-	flags   []store.Flags
+	uids msglist.List[store.UID]
+	ents msglist.List[store.MessageState] // the same messages, with modseq and flags; never shared
 
 	unseen      int       // messages without \Seen
 	deleted     int       // messages with \Deleted
@@ -32,34 +34,50 @@ type messageList struct {
 	keywords []string
 }
 
+func stateUID(m store.MessageState) store.UID { return m.UID }
+
+// newMessageList takes over msgs (the caller must not use it again).
 func newMessageList(msgs []store.MessageState) messageList {
-	l := messageList{
-		uids:    make([]store.UID, len(msgs)),
-		modseqs: make([]store.ModSeq, len(msgs)),
-		flags:   make([]store.Flags, len(msgs)),
-	}
+	uids := make([]store.UID, len(msgs))
+	l := messageList{}
 	for i, m := range msgs {
-		l.uids[i], l.modseqs[i], l.flags[i] = m.UID, m.ModSeq, m.Flags
+		uids[i] = m.UID
 		l.count(m.UID, m.Flags, 1)
 		l.addKeywords(m.Flags.Keywords)
 	}
+	l.uids = msglist.UIDs(uids)
+	l.ents = msglist.New(msgs, stateUID)
 	return l
 }
 
-func (l *messageList) len() int { return len(l.uids) }
+func (l *messageList) len() int { return l.uids.Len() }
 
-// sharedUIDs returns the UID list for a reader that keeps it: capacity is
-// cut at the length so an append by the reader cannot reach into entries
-// the list adds later.
-func (l *messageList) sharedUIDs() []store.UID { return l.uids[:len(l.uids):len(l.uids)] }
+// sharedUIDs returns the UID list for a reader that keeps it.
+func (l *messageList) sharedUIDs() msglist.List[store.UID] { return l.uids.Share() }
 
 // search returns the index of the first message whose UID is >= uid.
 func (l *messageList) search(uid store.UID) (int, bool) {
-	return slices.BinarySearch(l.uids, uid)
+	return l.uids.Search(uid)
 }
 
-func (l *messageList) state(i int) store.MessageState {
-	return store.MessageState{UID: l.uids[i], ModSeq: l.modseqs[i], Flags: l.flags[i]}
+// each calls fn for every message with a UID in r, in order, until fn
+// returns false.
+func (l *messageList) each(r store.UIDRange, fn func(m *store.MessageState) bool) bool {
+	i, _ := l.ents.Search(r.Start)
+	more := true
+	l.ents.Scan(i, func(_ int, part []store.MessageState) bool {
+		for k := range part {
+			if part[k].UID > r.Stop {
+				return false
+			}
+			if !fn(&part[k]) {
+				more = false
+				return false
+			}
+		}
+		return true
+	})
+	return more
 }
 
 // count adds (sign 1) or removes (sign -1) a message's part in the
@@ -95,25 +113,37 @@ func (l *messageList) apply(ch store.Changes) {
 	if len(ch.Vanished) > 0 {
 		firstGone = l.remove(ch.Vanished)
 	}
-	for _, c := range ch.Changed {
-		n := l.len()
-		if n == 0 || l.uids[n-1] < c.UID {
-			// New messages have UIDs above every existing one.
-			l.uids = append(l.uids, c.UID)
-			l.modseqs = append(l.modseqs, c.ModSeq)
-			l.flags = append(l.flags, c.Flags)
-		} else if i, found := l.search(c.UID); found {
-			l.count(l.uids[i], l.flags[i], -1)
-			if l.uids[i] == l.firstUnseen && c.Flags.System&store.FlagSeen != 0 {
-				firstGone = true
-			}
-			l.modseqs[i], l.flags[i] = c.ModSeq, c.Flags
-		} else {
-			// Never in place: views may share the array (see uidsShared).
-			l.uids = slices.Insert(slices.Clone(l.uids), i, c.UID)
-			l.modseqs = slices.Insert(l.modseqs, i, c.ModSeq)
-			l.flags = slices.Insert(l.flags, i, c.Flags)
+	// Changed is ascending by UID: first the messages at or below the
+	// highest UID held (flag changes, found in one pass over the list, or
+	// rarely a message the list lacks), then new ones above it.
+	last, _ := l.uids.Last()
+	split := sort.Search(len(ch.Changed), func(i int) bool { return ch.Changed[i].UID > last })
+	known := ch.Changed[:split]
+	found := 0
+	l.ents.Locate(len(known), func(k int) store.UID { return known[k].UID }, func(k, _ int, m *store.MessageState) {
+		c := known[k]
+		l.count(m.UID, m.Flags, -1)
+		if m.UID == l.firstUnseen && c.Flags.System&store.FlagSeen != 0 {
+			firstGone = true
 		}
+		*m = c
+		l.count(c.UID, c.Flags, 1)
+		l.addKeywords(c.Flags.Keywords)
+		found++
+	})
+	if found < len(known) {
+		for _, c := range known {
+			if i, ok := l.ents.Search(c.UID); !ok {
+				l.uids.Insert(i, c.UID)
+				l.ents.Insert(i, c)
+				l.count(c.UID, c.Flags, 1)
+				l.addKeywords(c.Flags.Keywords)
+			}
+		}
+	}
+	for _, c := range ch.Changed[split:] {
+		l.uids.Append(c.UID)
+		l.ents.Append(c)
 		l.count(c.UID, c.Flags, 1)
 		l.addKeywords(c.Flags.Keywords)
 	}
@@ -123,58 +153,28 @@ func (l *messageList) apply(ch store.Changes) {
 }
 
 // remove deletes the messages whose UIDs are in gone and reports whether
-// the first unseen message was among them. Entries before the first removed
-// one stay where they are; the rest move down once.
+// the first unseen message was among them.
 func (l *messageList) remove(gone store.UIDSet) (firstGone bool) {
-	w, r := -1, 0          // write position (-1 until the first removal), next unread entry
-	var uids []store.UID   // the kept UIDs, in a new array: views may share the old one
-	keep := func(to int) { // move entries r..to-1 down to w
-		uids = append(uids, l.uids[r:to]...)
-		copy(l.modseqs[w:], l.modseqs[r:to])
-		copy(l.flags[w:], l.flags[r:to])
-		w += to - r
-	}
-	for _, rg := range gone {
-		lo, _ := l.search(rg.Start)
-		hi := lo
-		for hi < l.len() && l.uids[hi] <= rg.Stop {
-			hi++
-		}
-		if lo == hi {
-			continue
-		}
-		if w < 0 {
-			w, r = lo, lo
-			uids = make([]store.UID, lo, l.len())
-			copy(uids, l.uids[:lo])
-		}
-		// Entries lo..hi-1 are still intact: keep writes only below lo.
-		keep(lo)
-		for i := lo; i < hi; i++ {
-			l.count(l.uids[i], l.flags[i], -1)
-			firstGone = firstGone || l.uids[i] == l.firstUnseen
-		}
-		r = hi
-	}
-	if w < 0 {
-		return false
-	}
-	n := l.len()
-	keep(n)
-	clear(l.flags[w:n]) // let the collector have the keyword slices
-	l.uids, l.modseqs, l.flags = uids, l.modseqs[:w], l.flags[:w]
+	l.uids.Remove(gone, nil)
+	l.ents.Remove(gone, func(_ int, m store.MessageState) {
+		l.count(m.UID, m.Flags, -1)
+		firstGone = firstGone || m.UID == l.firstUnseen
+	})
 	return firstGone
 }
 
 // findFirstUnseen moves firstUnseen forward from where it was to the next
 // message without \Seen.
 func (l *messageList) findFirstUnseen() {
-	i, _ := l.search(l.firstUnseen)
+	i, _ := l.ents.Search(l.firstUnseen)
 	l.firstUnseen = 0
-	for ; i < l.len(); i++ {
-		if l.flags[i].System&store.FlagSeen == 0 {
-			l.firstUnseen = l.uids[i]
-			return
+	l.ents.Scan(i, func(_ int, part []store.MessageState) bool {
+		for k := range part {
+			if part[k].Flags.System&store.FlagSeen == 0 {
+				l.firstUnseen = part[k].UID
+				return false
+			}
 		}
-	}
+		return true
+	})
 }

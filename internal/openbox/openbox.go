@@ -18,8 +18,9 @@
 // its Box after its own write, or after its own watcher woke, always sees
 // that change.
 //
-// Selecting a mailbox that is already open therefore costs one copy of its
-// UID list, whatever the mailbox's size, and FETCH of flags reads memory.
+// Selecting a mailbox that is already open therefore costs a copy of its
+// UID list's chunk index (internal/msglist: the chunks are shared), and
+// FETCH of flags reads memory.
 //
 // When other processes write the same store (store.Shared: several front
 // ends on one database), their commits reach this process's Hub only after
@@ -46,6 +47,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/msglist"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -199,6 +201,29 @@ type Box struct {
 	// store's recent floor, the highest any of them saw. Guarded by claimMu.
 	claimMu sync.Mutex
 	floor   store.UID
+
+	// derived holds values other packages derive from the mailbox and keep
+	// with it (see Derived); guarded by derivedMu.
+	derivedMu sync.Mutex
+	derived   map[any]any
+}
+
+// Derived returns the value kept with the Box under key, made by mk the
+// first time. Such values (the sort keys of package sortthread) live and
+// die with the Box: derived state, dropped with it. The value must guard
+// itself against concurrent use by the Box's sessions.
+func (b *Box) Derived(key any, mk func() any) any {
+	b.derivedMu.Lock()
+	defer b.derivedMu.Unlock()
+	v, ok := b.derived[key]
+	if !ok {
+		if b.derived == nil {
+			b.derived = make(map[any]any)
+		}
+		v = mk()
+		b.derived[key] = v
+	}
+	return v
 }
 
 // Acquire returns the open Box of a user's mailbox, opening and loading it
@@ -404,10 +429,11 @@ type Summary struct {
 
 // Current returns, consistently with each other, the mailbox information,
 // the UID list, and the SELECT figures, all at the Box's modseq. The UID
-// list is shared, not copied: the caller must never write to it (appending
-// is safe; its capacity ends at its length). The figures are kept current
-// as changes arrive, so Current costs the same for any mailbox size.
-func (b *Box) Current() (store.MailboxInfo, []store.UID, Summary) {
+// list shares its chunks with the Box (msglist.List.Share): the caller owns
+// the copy and may change it. The figures are kept current as changes
+// arrive, so Current costs the same for any mailbox size but for one entry
+// per chunk of the list.
+func (b *Box) Current() (store.MailboxInfo, msglist.List[store.UID], Summary) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.info, b.msgs.sharedUIDs(), b.summaryLocked()
@@ -430,11 +456,11 @@ func (b *Box) Each(uids store.UIDSet, fn func(m *store.MessageState)) {
 	defer b.mu.RUnlock()
 	var m store.MessageState
 	for _, r := range uids {
-		i, _ := b.msgs.search(r.Start)
-		for ; i < b.msgs.len() && b.msgs.uids[i] <= r.Stop; i++ {
-			m = b.msgs.state(i)
+		b.msgs.each(r, func(e *store.MessageState) bool {
+			m = *e
 			fn(&m)
-		}
+			return true
+		})
 	}
 }
 
@@ -454,12 +480,44 @@ func (b *Box) Deleted() store.UIDSet {
 	if b.msgs.deleted == 0 {
 		return set
 	}
-	for i, f := range b.msgs.flags {
-		if f.System&store.FlagDeleted != 0 {
-			set.Add(b.msgs.uids[i])
+	b.msgs.each(store.UIDRange{Start: 1, Stop: store.MaxUID}, func(m *store.MessageState) bool {
+		if m.Flags.System&store.FlagDeleted != 0 {
+			set.Add(m.UID)
+		}
+		return true
+	})
+	return set
+}
+
+// maxDeletedProbe bounds the messages DeletedIn looks at: past it, with
+// some message \Deleted, it answers "maybe" (true) and lets the store,
+// which decides anyway, look.
+const maxDeletedProbe = 256
+
+// DeletedIn reports whether some message with a UID in scope (nil: any)
+// may carry \Deleted. False is exact; true may be a guess once scope spans
+// more than maxDeletedProbe messages, so the answer costs the same in a
+// mailbox of any size (an EXPUNGE asks it before going to the store).
+func (b *Box) DeletedIn(scope store.UIDSet) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.msgs.deleted == 0 {
+		return false
+	}
+	if scope == nil {
+		return true
+	}
+	probed, found := 0, false
+	for _, r := range scope {
+		if !b.msgs.each(r, func(m *store.MessageState) bool {
+			probed++
+			found = m.Flags.System&store.FlagDeleted != 0 || probed > maxDeletedProbe
+			return !found
+		}) {
+			break
 		}
 	}
-	return set
+	return found
 }
 
 // A batch is one ChangesSince answer the Box applied: the changes after

@@ -90,6 +90,20 @@ func requireMatchesStore(t *testing.T, b *Box, acct store.Account, id store.Mail
 	if got := b.Deleted(); got.String() != deleted.String() {
 		t.Fatalf("Deleted() = %v, want %v", got, deleted)
 	}
+	if b.DeletedIn(nil) != !deleted.Empty() {
+		t.Fatalf("DeletedIn(nil) = %v with %v deleted", b.DeletedIn(nil), deleted)
+	}
+	var uids []store.UID
+	for _, m := range snap.Messages {
+		uids = append(uids, m.UID)
+		// With few messages DeletedIn looks at every one: exact.
+		if got, want := b.DeletedIn(store.UIDSetOf(m.UID)), deleted.Contains(m.UID); got != want {
+			t.Fatalf("DeletedIn(%d) = %v, want %v", m.UID, got, want)
+		}
+	}
+	if _, held, _ := b.Current(); !slices.Equal(held.Slice(), uids) {
+		t.Fatalf("UID list %v, store %v", held.Slice(), uids)
+	}
 	if b.Info().HighestModSeq != snap.Mailbox.HighestModSeq {
 		t.Fatalf("box at modseq %d, store at %d", b.Info().HighestModSeq, snap.Mailbox.HighestModSeq)
 	}
@@ -140,12 +154,12 @@ func TestBoxFollowsStore(t *testing.T) {
 			}
 		}
 		_, held, _ := b.Current() // as a view holds it
-		heldCopy := slices.Clone(held)
+		heldCopy := held.Slice()
 		if err := b.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(held, heldCopy) {
-			t.Fatalf("a UID list handed out by Current changed under its holder:\nnow  %v\nwas  %v", held, heldCopy)
+		if !slices.Equal(held.Slice(), heldCopy) {
+			t.Fatalf("a UID list handed out by Current changed under its holder:\nnow  %v\nwas  %v", held.Slice(), heldCopy)
 		}
 		requireMatchesStore(t, b, acct, inbox.ID)
 		boundaries = append(boundaries, b.Info().HighestModSeq)
@@ -205,7 +219,7 @@ func TestSharedAndReleased(t *testing.T) {
 		t.Fatalf("summary = %+v, want 5 messages, 3 unseen, first unseen seq 3", sum)
 	}
 	_, uids, _ := b1.Current()
-	if !slices.Equal(uids, []store.UID{1, 2, 3, 4, 5}) {
+	if !slices.Equal(uids.Slice(), []store.UID{1, 2, 3, 4, 5}) {
 		t.Fatalf("UIDs = %v", uids)
 	}
 	b1.Release()
@@ -286,8 +300,8 @@ func BenchmarkSelectOpenMailbox(b *testing.B) {
 		}
 		_, uids, _ := box.Current()
 		_ = summary(box)
-		if len(uids) != 10000 {
-			b.Fatal(len(uids))
+		if uids.Len() != 10000 {
+			b.Fatal(uids.Len())
 		}
 		box.Release()
 	}

@@ -31,7 +31,7 @@ func runClose(s *Session, c *Cmd) error {
 	}
 	// The in-memory copy only says whether a store call is worth making;
 	// the store removes what is still \Deleted when it commits.
-	if box.Deleted().Empty() {
+	if !box.DeletedIn(nil) {
 		return nil
 	}
 	_, err := s.acct.ExpungeDeleted(ctx, v.Mailbox.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}})

@@ -68,7 +68,8 @@ func runExpunge(s *Session, c *Cmd) error {
 //
 // It is empty, and the store is not asked, when the shared in-memory copy
 // of the mailbox, brought up to date first, shows no \Deleted message in
-// that range.
+// that range (looking at a bounded number of messages, so a one-message
+// UID EXPUNGE costs the same in any mailbox).
 func (s *Session) expungeScope(within store.UIDSet) (store.UIDSet, error) {
 	if err := s.box.Sync(s.ctx()); err != nil {
 		return nil, err
@@ -87,25 +88,10 @@ func (s *Session) expungeScope(within store.UIDSet) (store.UIDSet, error) {
 			scope.AddRange(r.Start, min(r.Stop, hi))
 		}
 	}
-	if !overlaps(scope, s.box.Deleted()) {
+	if !s.box.DeletedIn(scope) {
 		return nil, nil
 	}
 	return scope, nil
-}
-
-// overlaps reports whether two normalized UID sets share a UID.
-func overlaps(a, b store.UIDSet) bool {
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch {
-		case a[i].Stop < b[j].Start:
-			i++
-		case b[j].Stop < a[i].Start:
-			j++
-		default:
-			return true
-		}
-	}
-	return false
 }
 
 // sendHighestModSeq completes a command that expunged (EXPUNGE, UID

@@ -88,7 +88,7 @@ func runSelect(s *Session, c *Cmd) error {
 	}
 	mb, uids, sum := box.Current()
 	readOnly := c.Name == "EXAMINE"
-	v := view.NewFromUIDs(mb, uids, sum.Keywords, readOnly)
+	v := view.NewFromList(mb, uids, sum.Keywords, readOnly)
 	selected := false
 	defer func() {
 		if !selected {

@@ -245,8 +245,11 @@ func (s *Session) reportStore(a *storeArgs, uid bool, res store.FlagResult) {
 	// RFC 7162 3.2.4: a server that implements QRESYNC includes UID in
 	// every untagged FETCH once CONDSTORE is enabled.
 	withUID := uid || condstore
+	// One pass: the changed and unchanged lists are ascending by UID, and
+	// so are the sequence numbers looked up for them.
+	seqs := v.SeqCursor()
 	write := func(m store.MessageState) {
-		seq, ok := v.Seq(m.UID)
+		seq, ok := seqs.Seq(m.UID)
 		if !ok {
 			return
 		}
@@ -271,26 +274,28 @@ func (s *Session) reportStore(a *storeArgs, uid bool, res store.FlagResult) {
 		}
 		e.Special(')').CRLF()
 	}
-	// Changed and Unchanged are both ascending by UID: merge them so the
-	// responses come in sequence order.
 	ch, un := res.Changed, res.Unchanged
 	for len(ch) > 0 || len(un) > 0 {
 		if len(un) == 0 || (len(ch) > 0 && ch[0].UID < un[0].UID) {
 			write(ch[0])
-			v.MarkReported(ch[0].UID, ch[0].ModSeq)
 			ch = ch[1:]
 		} else {
 			write(un[0])
-			if withFlags {
-				v.MarkReported(un[0].UID, un[0].ModSeq)
-			}
 			un = un[1:]
+		}
+	}
+	// What the client was told, by modseq: the changed messages all carry
+	// the STORE's one modseq, so they make one UID set.
+	for _, m := range res.Changed {
+		v.MarkReported(m.UID, m.ModSeq)
+	}
+	if withFlags {
+		for _, m := range res.Unchanged {
+			v.MarkReported(m.UID, m.ModSeq)
 		}
 	}
 }
 
-// modifiedSet spells the MODIFIED response code's set (RFC 7162 3.1.3):
-// UIDs for UID STORE, sequence numbers for STORE.
 func modifiedSet(s *Session, uids store.UIDSet, uid bool) string {
 	if uid {
 		return uids.String()

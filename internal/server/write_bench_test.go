@@ -44,6 +44,7 @@ func BenchmarkStore100k(b *testing.B) {
 		b.Run("FLAGS"+silent, func(b *testing.B) {
 			c := bs.dialSelected(b)
 			b.ReportAllocs()
+			cpu := startCPU(b)
 			b.ResetTimer()
 			c.read = 0
 			i := 0
@@ -55,6 +56,7 @@ func BenchmarkStore100k(b *testing.B) {
 				c.run(fmt.Sprintf("t%d STORE 1:* %sFLAGS%s (\\Flagged)", i, op, silent))
 				i++
 			}
+			cpu.report(b)
 			b.ReportMetric(float64(c.read)/float64(i), "resp-bytes/op")
 			c.run("z STORE 1:* -FLAGS.SILENT (\\Flagged)")
 		})

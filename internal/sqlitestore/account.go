@@ -78,4 +78,4 @@ func lookupID(ctx context.Context, q querier, id store.MailboxID) (mailboxRow, e
 
 func (t *writeTx) lookup(name string) (mailboxRow, error) { return lookupName(t.ctx, t.tx, name) }
 
-func (t *writeTx) mailbox(id store.MailboxID) (mailboxRow, error) { return lookupID(t.ctx, t.tx, id) }
+func (t *writeTx) mailbox(id store.MailboxID) (mailboxRow, error) { return lookupID(t.ctx, t.q, id) }

@@ -164,14 +164,14 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			break
 		}
 	}
-	insContent, err := t.tx.PrepareContext(t.ctx, `INSERT INTO contents
+	insContent, err := t.q.PrepareContext(t.ctx, `INSERT INTO contents
 		(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer insContent.Close()
-	insMessage, err := t.tx.PrepareContext(t.ctx, `INSERT INTO messages
+	insMessage, err := t.q.PrepareContext(t.ctx, `INSERT INTO messages
 		(mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, 0, err
@@ -184,7 +184,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		}
 		// Identical bytes already stored keep their row: content
 		// addressing dedupes inline bodies as it does files.
-		insBody, err = t.tx.PrepareContext(t.ctx, `INSERT INTO bodies (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`)
+		insBody, err = t.q.PrepareContext(t.ctx, `INSERT INTO bodies (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -246,7 +246,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 	if err := t.appendEntries(id, entries); err != nil {
 		return nil, 0, err
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, next, id); err != nil {
+	if _, err := t.q.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, next, id); err != nil {
 		return nil, 0, err
 	}
 	return uids, ms, t.applyCounters(id, d)
@@ -274,7 +274,7 @@ func (t *writeTx) applyCounters(id store.MailboxID, d counterDelta) error {
 	if d == (counterDelta{}) {
 		return nil
 	}
-	_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET messages = messages + ?, unseen = unseen + ?,
+	_, err := t.q.ExecContext(t.ctx, `UPDATE mailboxes SET messages = messages + ?, unseen = unseen + ?,
 		deleted = deleted + ?, size = size + ? WHERE id = ?`, d.messages, d.unseen, d.deleted, d.size, id)
 	if err != nil {
 		return fmt.Errorf("update counters: %w", err)

@@ -164,7 +164,7 @@ func loadChunks(t *writeTx, id store.MailboxID, uids store.UIDSet) ([]*chunk, er
 	var out []*chunk
 	seen := make(map[int64]bool)
 	for _, r := range uids {
-		rows, err := t.tx.QueryContext(t.ctx, chunksQuery, id, r.Start, r.Stop)
+		rows, err := t.q.QueryContext(t.ctx, chunksQuery, id, r.Start, r.Stop)
 		if err != nil {
 			return nil, fmt.Errorf("load chunks: %w", err)
 		}
@@ -205,7 +205,7 @@ func (t *writeTx) saveChunk(c *chunk) error {
 	c.dirty = false
 	if len(c.entries) == 0 {
 		if c.rowid != 0 {
-			if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM message_chunks WHERE id = ?`, c.rowid); err != nil {
+			if _, err := t.q.ExecContext(t.ctx, `DELETE FROM message_chunks WHERE id = ?`, c.rowid); err != nil {
 				return fmt.Errorf("delete chunk: %w", err)
 			}
 		}
@@ -218,14 +218,14 @@ func (t *writeTx) saveChunk(c *chunk) error {
 	t.buf = encodeChunk(t.buf, c.entries, ms)
 	first, last := c.entries[0].uid, c.entries[len(c.entries)-1].uid
 	if c.rowid == 0 {
-		err := t.tx.QueryRowContext(t.ctx, `INSERT INTO message_chunks (mailbox_id, first_uid, last_uid, count, max_modseq, data)
+		err := t.q.QueryRowContext(t.ctx, `INSERT INTO message_chunks (mailbox_id, first_uid, last_uid, count, max_modseq, data)
 			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, c.mailbox, first, last, len(c.entries), ms, t.buf).Scan(&c.rowid)
 		if err != nil {
 			return fmt.Errorf("insert chunk: %w", err)
 		}
 		return nil
 	}
-	_, err := t.tx.ExecContext(t.ctx, `UPDATE message_chunks SET mailbox_id = ?, first_uid = ?, last_uid = ?, count = ?, max_modseq = ?, data = ?
+	_, err := t.q.ExecContext(t.ctx, `UPDATE message_chunks SET mailbox_id = ?, first_uid = ?, last_uid = ?, count = ?, max_modseq = ?, data = ?
 		WHERE id = ?`, c.mailbox, first, last, len(c.entries), ms, t.buf, c.rowid)
 	if err != nil {
 		return fmt.Errorf("update chunk: %w", err)
@@ -251,7 +251,7 @@ func (t *writeTx) mergeChunks(id store.MailboxID, cs []*chunk) error {
 		}
 		if prev != nil && len(prev.entries)+len(c.entries) <= chunkMax {
 			var between int
-			err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM message_chunks
+			err := t.q.QueryRowContext(t.ctx, `SELECT count(*) FROM message_chunks
 				WHERE mailbox_id = ? AND first_uid > ? AND first_uid < ?`, id, prev.loadedFirst, c.loadedFirst).Scan(&between)
 			if err != nil {
 				return fmt.Errorf("merge chunks: %w", err)
@@ -278,7 +278,7 @@ func (t *writeTx) appendEntries(id store.MailboxID, es []entry) error {
 		return nil
 	}
 	c := &chunk{mailbox: id}
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+chunkColumns+` FROM message_chunks WHERE mailbox_id = ? ORDER BY first_uid DESC LIMIT 1`, id)
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+chunkColumns+` FROM message_chunks WHERE mailbox_id = ? ORDER BY first_uid DESC LIMIT 1`, id)
 	if err != nil {
 		return fmt.Errorf("append to chunk: %w", err)
 	}

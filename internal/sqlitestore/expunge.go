@@ -90,7 +90,7 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 	}
 	var contents []int64
 	for _, r := range gone {
-		rows, err := t.tx.QueryContext(t.ctx,
+		rows, err := t.q.QueryContext(t.ctx,
 			`DELETE FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? RETURNING size, content_id`,
 			id, r.Start, r.Stop)
 		if err != nil {
@@ -128,7 +128,7 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
 	// The EMAILIDs rememberExpunged noted take this expunge's modseq.
 	for _, r := range uids {
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE expunged_ids SET modseq = ? WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq = 0`,
+		if _, err := t.q.ExecContext(t.ctx, `UPDATE expunged_ids SET modseq = ? WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq = 0`,
 			ms, id, r.Start, r.Stop); err != nil {
 			return fmt.Errorf("expunged ids: %w", err)
 		}
@@ -138,11 +138,11 @@ func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.
 		if start > 1 {
 			// The tombstone just below, when it ends at start-1.
 			var pStart, pStop store.UID
-			err := t.tx.QueryRowContext(t.ctx, `SELECT uid_start, uid_stop FROM tombstones
+			err := t.q.QueryRowContext(t.ctx, `SELECT uid_start, uid_stop FROM tombstones
 				WHERE mailbox_id = ? AND uid_start < ? ORDER BY uid_start DESC LIMIT 1`, id, start).Scan(&pStart, &pStop)
 			switch {
 			case err == nil && pStop == start-1:
-				if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ?`, id, pStart); err != nil {
+				if _, err := t.q.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ?`, id, pStart); err != nil {
 					return fmt.Errorf("tombstones: %w", err)
 				}
 				start = pStart
@@ -153,7 +153,7 @@ func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.
 		if stop < store.MaxUID {
 			// The tombstone just above, when it starts at stop+1.
 			var nStop store.UID
-			err := t.tx.QueryRowContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ?
+			err := t.q.QueryRowContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ?
 				RETURNING uid_stop`, id, stop+1).Scan(&nStop)
 			switch {
 			case err == nil:
@@ -162,7 +162,7 @@ func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.
 				return fmt.Errorf("tombstones: %w", err)
 			}
 		}
-		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES (?, ?, ?, ?)`,
+		if _, err := t.q.ExecContext(t.ctx, `INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES (?, ?, ?, ?)`,
 			id, start, stop, ms); err != nil {
 			return fmt.Errorf("tombstones: %w", err)
 		}
@@ -220,7 +220,7 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		// the entries (both ascending by UID).
 		i := 0
 		for _, r := range uids {
-			rows, err := t.tx.QueryContext(t.ctx, `SELECT uid, size, content_id FROM messages
+			rows, err := t.q.QueryContext(t.ctx, `SELECT uid, size, content_id FROM messages
 				WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, src, r.Start, r.Stop)
 			if err != nil {
 				return fmt.Errorf("copy: %w", err)
@@ -257,7 +257,7 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 			return err
 		}
 		res.DstModSeq = ms
-		ins, err := t.tx.PrepareContext(t.ctx, `INSERT INTO messages
+		ins, err := t.q.PrepareContext(t.ctx, `INSERT INTO messages
 			(mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
@@ -282,7 +282,7 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		if err := t.appendEntries(dst, entries); err != nil {
 			return err
 		}
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uid, dst); err != nil {
+		if _, err := t.q.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uid, dst); err != nil {
 			return err
 		}
 		if err := t.applyCounters(dst, d); err != nil {
@@ -322,7 +322,7 @@ func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, befor
 		// confirmed less needs the tombstones to tell an expunge here from
 		// a message there (docs/replication.md).
 		var confirmed sql.NullInt64
-		if err := t.tx.QueryRowContext(t.ctx, `SELECT min(confirmed) FROM replica_state WHERE guid = ?`, mb.GUID).Scan(&confirmed); err != nil {
+		if err := t.q.QueryRowContext(t.ctx, `SELECT min(confirmed) FROM replica_state WHERE guid = ?`, mb.GUID).Scan(&confirmed); err != nil {
 			return err
 		}
 		if confirmed.Valid {
@@ -331,13 +331,13 @@ func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, befor
 		if before <= mb.prunedBelow {
 			return nil
 		}
-		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM expunged_ids WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
+		if _, err := t.q.ExecContext(t.ctx, `DELETE FROM expunged_ids WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
 			return fmt.Errorf("prune: %w", err)
 		}
-		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
+		if _, err := t.q.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
 			return fmt.Errorf("prune: %w", err)
 		}
-		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET pruned_below = ? WHERE id = ?`, before, id)
+		_, err = t.q.ExecContext(t.ctx, `UPDATE mailboxes SET pruned_below = ? WHERE id = ?`, before, id)
 		return err
 	})
 }
@@ -352,11 +352,11 @@ func (t *writeTx) rememberExpunged(id store.MailboxID, uids store.UIDSet) error 
 		return nil
 	}
 	var from int64
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT history_from FROM mailboxes WHERE id = ?`, id).Scan(&from); err != nil || from == 0 {
+	if err := t.q.QueryRowContext(t.ctx, `SELECT history_from FROM mailboxes WHERE id = ?`, id).Scan(&from); err != nil || from == 0 {
 		return err
 	}
 	for _, r := range uids {
-		if _, err := t.tx.ExecContext(t.ctx, `INSERT OR REPLACE INTO expunged_ids (mailbox_id, uid, email_id, modseq)
+		if _, err := t.q.ExecContext(t.ctx, `INSERT OR REPLACE INTO expunged_ids (mailbox_id, uid, email_id, modseq)
 			SELECT m.mailbox_id, m.uid, c.email_id, 0 FROM messages m JOIN contents c ON c.id = m.content_id
 			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`, id, r.Start, r.Stop); err != nil {
 			return fmt.Errorf("expunged ids: %w", err)

@@ -203,7 +203,7 @@ func (t *writeTx) keepHistory(id store.MailboxID, from store.ModSeq, e entry, re
 	if e.modseq > from {
 		return nil
 	}
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO flag_history (mailbox_id, uid, modseq, replaced, flags, keywords)
+	_, err := t.q.ExecContext(t.ctx, `INSERT INTO flag_history (mailbox_id, uid, modseq, replaced, flags, keywords)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, e.uid, e.modseq, replaced, e.flags, e.kw)
 	if err != nil {
 		return fmt.Errorf("flag history: %w", err)

@@ -138,12 +138,12 @@ func (t *writeTx) kwSetFor(s string) (kwSetID, error) {
 
 // keywords returns the keywords of set id as this transaction sees them.
 func (t *writeTx) keywords(id kwSetID) ([]string, error) {
-	return t.u.kw.keywords(readCtx{ctx: t.ctx, q: t.tx, pending: t.newKW}, id)
+	return t.u.kw.keywords(readCtx{ctx: t.ctx, q: t.q, pending: t.newKW}, id)
 }
 
 // resolver returns a kwResolver reading through this transaction.
 func (t *writeTx) resolver() *kwResolver {
-	return &kwResolver{c: t.u.kw, rc: readCtx{ctx: t.ctx, q: t.tx, pending: t.newKW}}
+	return &kwResolver{c: t.u.kw, rc: readCtx{ctx: t.ctx, q: t.q, pending: t.newKW}}
 }
 
 // keywordText is the stored form of a set of keywords.

@@ -286,7 +286,7 @@ func migrateV1(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	defer rows.Close()
-	t := &writeTx{ctx: ctx, tx: tx}
+	t := &writeTx{ctx: ctx, tx: tx, q: &txStmts{tx: tx}}
 	var (
 		pending []entry
 		mailbox store.MailboxID

@@ -22,6 +22,9 @@ type writeTx struct {
 	ctx context.Context
 	u   *userDB
 	tx  *sql.Tx
+	// q runs the transaction's frequent statements prepared once per open
+	// store (stmtcache.go) rather than parsed on every call.
+	q *txStmts
 
 	// touched maps each mailbox this transaction changed to the modseq it
 	// allocated there; published on the hub after commit.
@@ -72,7 +75,14 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 		return storageErr(fmt.Errorf("begin: %w", err))
 	}
 	t := &writeTx{ctx: ctx, u: u, tx: tx, touched: make(map[store.MailboxID]store.ModSeq), man: u.man,
-		newKW: make(map[string]kwSetID)}
+		newKW: make(map[string]kwSetID), q: &txStmts{tx: tx, cache: u.wstmts, lazy: true}}
+	// The single connection is free again once the transaction ends:
+	// prepare what it ran unprepared, for the next ones.
+	defer func() {
+		for _, q := range t.q.missed {
+			u.wstmts.prepare(ctx, q)
+		}
+	}()
 	if err := fn(t); err != nil {
 		tx.Rollback()
 		return storageErr(err)
@@ -129,7 +139,7 @@ func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 // changed since M" test of QRESYNC stays exact).
 func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
 	var m uint64
-	err := t.tx.QueryRowContext(t.ctx,
+	err := t.q.QueryRowContext(t.ctx,
 		`UPDATE mailboxes SET highestmodseq = max(highestmodseq + 1, ?) WHERE id = ? RETURNING highestmodseq`, uint64(atLeast), id).Scan(&m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
@@ -191,7 +201,7 @@ func (t *writeTx) setFloor(f uint64) error {
 }
 
 func (t *writeTx) writeDBFloor(f uint64) error {
-	_, err := t.tx.ExecContext(t.ctx,
+	_, err := t.q.ExecContext(t.ctx,
 		`INSERT INTO meta (key, value) VALUES ('modseq_floor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, f)
 	if err != nil {
 		return fmt.Errorf("write modseq floor: %w", err)

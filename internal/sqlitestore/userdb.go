@@ -59,6 +59,10 @@ type userDB struct {
 
 	// rc decides when the bodies of expunged messages may go (reclaim.go).
 	rc *reclaimer
+
+	// wstmts and rstmts are the prepared statements of write and read
+	// transactions (stmtcache.go).
+	wstmts, rstmts *stmtCache
 }
 
 func dsn(path string, reader bool) string {
@@ -115,7 +119,7 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		w.Close()
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
-	u := &userDB{bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
+	u := &userDB{wstmts: newStmtCache(w), rstmts: newStmtCache(r), bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
 		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), now: opts.clock(), log: opts.Logger, rc: newReclaimer()}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
@@ -156,6 +160,8 @@ func (u *userDB) close() error {
 		u.watch.stop()
 	}
 	u.bodyByID.Close()
+	u.wstmts.close()
+	u.rstmts.close()
 	err1 := u.r.Close()
 	err2 := u.w.Close()
 	if err1 != nil {

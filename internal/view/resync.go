@@ -2,7 +2,6 @@ package view
 
 import (
 	"errors"
-	"slices"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
@@ -89,7 +88,7 @@ func ascendingRanges(s wire.SeqSet) ([]wire.SeqRange, error) {
 
 // rank is the number of messages in the view with a UID at or below u.
 func (v *View) rank(u store.UID) uint32 {
-	i, found := slices.BinarySearch(v.uids, u)
+	i, found := v.uids.Search(u)
 	if found {
 		i++
 	}
@@ -190,17 +189,23 @@ func (v *View) withoutShown(set store.UIDSet) store.UIDSet {
 	var out store.UIDSet
 	for _, r := range set {
 		start := r.Start
-		i, _ := slices.BinarySearch(v.uids, r.Start)
-		for ; i < len(v.uids) && v.uids[i] <= r.Stop; i++ {
-			if u := v.uids[i]; u > start {
-				out.AddRange(start, u-1)
+		i, _ := v.uids.Search(r.Start)
+		v.uids.Scan(i, func(_ int, part []store.UID) bool {
+			for _, u := range part {
+				if u > r.Stop {
+					return false
+				}
+				if u > start {
+					out.AddRange(start, u-1)
+				}
+				start = u + 1
+				if u == r.Stop {
+					start = 0 // the range is used up
+					return false
+				}
 			}
-			start = v.uids[i] + 1
-			if v.uids[i] == r.Stop {
-				start = 0 // the range is used up
-				break
-			}
-		}
+			return true
+		})
 		if start != 0 && start <= r.Stop {
 			out.AddRange(start, r.Stop)
 		}

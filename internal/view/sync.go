@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -95,64 +96,67 @@ func (v *View) Apply(ch store.Changes, opts SyncOptions) []Update {
 	}
 
 	// Changed is ascending by UID; messages above the highest UID the view
-	// holds are new (UIDs only grow), the others changed flags.
+	// holds are new (UIDs only grow), the others changed flags. One pass
+	// over the view's UIDs and the reported sets finds their sequence
+	// numbers.
 	hi := v.HighestUID()
+	split := sort.Search(len(ch.Changed), func(i int) bool { return ch.Changed[i].UID > hi })
 	var fetches []Update
-	grew := false
-	for _, m := range ch.Changed {
-		if m.UID > hi {
-			v.uids = append(v.uids, m.UID)
-			grew = true
-			continue
-		}
-		if m.ModSeq <= v.reported[m.UID] {
+	seqs := v.uids.Cursor()
+	rc := v.reportedCursor()
+	for _, m := range ch.Changed[:split] {
+		if len(rc.sets) > 0 && m.ModSeq <= rc.told(m.UID) {
 			continue // the command that made the change already said so
 		}
-		if seq, ok := v.Seq(m.UID); ok {
-			fetches = append(fetches, Update{Kind: UpdateFetch, Seq: seq, Msg: m})
+		if i, ok := seqs.Find(m.UID); ok {
+			fetches = append(fetches, Update{Kind: UpdateFetch, Seq: uint32(i + 1), Msg: m})
 		}
 	}
+	grew := split < len(ch.Changed)
+	for _, m := range ch.Changed[split:] {
+		v.uids.Append(m.UID)
+	}
 	if grew {
-		ups = append(ups, Update{Kind: UpdateExists, Count: uint32(len(v.uids))})
+		ups = append(ups, Update{Kind: UpdateExists, Count: uint32(v.uids.Len())})
 	}
 	ups = append(ups, fetches...)
 	if ch.Mailbox.HighestModSeq > v.shown {
 		v.shown = ch.Mailbox.HighestModSeq
 	}
-	clear(v.reported)
+	v.reported = nil
 	return ups
 }
 
 // holdRange marks the view's UIDs in r as expunged, not yet reported.
 func (v *View) holdRange(r store.UIDRange) {
-	i, _ := slices.BinarySearch(v.uids, r.Start)
-	for ; i < len(v.uids) && v.uids[i] <= r.Stop; i++ {
-		v.pending.Add(v.uids[i])
-	}
+	i, _ := v.uids.Search(r.Start)
+	v.uids.Scan(i, func(_ int, part []store.UID) bool {
+		for _, u := range part {
+			if u > r.Stop {
+				return false
+			}
+			v.pending.Add(u)
+		}
+		return true
+	})
 }
 
 // releaseExpunges reports every held expunge and drops the messages from
-// the sequence map.
+// the sequence map. It costs the held expunges and the chunks of the UID
+// list that held them (internal/msglist), not the mailbox.
 func (v *View) releaseExpunges(ups []Update, qresync bool) []Update {
 	if qresync {
 		ups = append(ups, Update{Kind: UpdateVanished, UIDs: v.pending})
+		v.uids.Remove(v.pending, nil)
 	} else {
 		// Highest sequence number first: each EXPUNGE renumbers only the
 		// messages after it, so the numbers sent stay valid as read.
-		for i := len(v.uids) - 1; i >= 0; i-- {
-			if v.pending.Contains(v.uids[i]) {
-				ups = append(ups, Update{Kind: UpdateExpunge, Seq: uint32(i + 1)})
-			}
-		}
+		from := len(ups)
+		v.uids.Remove(v.pending, func(i int, _ store.UID) {
+			ups = append(ups, Update{Kind: UpdateExpunge, Seq: uint32(i + 1)})
+		})
+		slices.Reverse(ups[from:])
 	}
-	// Into a new array: the old one may be shared (see NewFromUIDs).
-	kept := make([]store.UID, 0, len(v.uids)-int(min(v.pending.Len(), uint64(len(v.uids)))))
-	for _, u := range v.uids {
-		if !v.pending.Contains(u) {
-			kept = append(kept, u)
-		}
-	}
-	v.uids = kept
 	v.pending = nil
 	return ups
 }

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tidemark-mail/tidemark/internal/msglist"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
@@ -50,17 +51,19 @@ type View struct {
 	// ReadOnly is set for EXAMINE, or a mailbox the user may not change.
 	ReadOnly bool
 
-	uids    []store.UID  // uids[seq-1]; ascending; includes held expunges
-	shown   store.ModSeq // changes up to here have been applied
-	pending store.UIDSet // expunged in the store, not yet reported
+	uids    msglist.List[store.UID] // entry seq-1 is seq's UID; ascending; includes held expunges
+	shown   store.ModSeq            // changes up to here have been applied
+	pending store.UIDSet            // expunged in the store, not yet reported
 	// heldAfter is the shown modseq at the moment the oldest expunge in
 	// pending was first held: every held expunge has a modseq above it,
 	// and everything at or below it has been reported.
 	heldAfter store.ModSeq
 	// reported holds messages whose state up to the given modseq the client
 	// has already been told by the command that changed it (STORE), so the
-	// next sync does not repeat it.
-	reported map[store.UID]store.ModSeq
+	// next sync does not repeat it: a few UID sets (one per STORE since the
+	// last sync), not an entry per message, so a STORE over a whole
+	// mailbox records one range.
+	reported []reportedAt
 	keywords []string // keywords announced in FLAGS, lower-case, sorted
 }
 
@@ -76,15 +79,20 @@ func New(snap store.Snapshot, readOnly bool) *View {
 }
 
 // NewFromUIDs builds a view from a mailbox's ascending UID list at
-// info.HighestModSeq, and the keywords in use (normalized). The UID list
-// may be shared with other views and its owner: the view never writes to
-// it (it appends only past its capacity, and removes into a new array), so
-// a SELECT of a mailbox held in memory costs no copy. keywords is copied.
+// info.HighestModSeq, and the keywords in use (normalized). The view keeps
+// uids: the caller must not write to it again. keywords is copied.
 func NewFromUIDs(info store.MailboxInfo, uids []store.UID, keywords []string, readOnly bool) *View {
+	return NewFromList(info, msglist.UIDs(uids), keywords, readOnly)
+}
+
+// NewFromList is NewFromUIDs for a chunked UID list, typically a copy of
+// the open mailbox's (msglist.List.Share): chunks are shared, never written,
+// so a SELECT of a mailbox held in memory copies no UIDs.
+func NewFromList(info store.MailboxInfo, uids msglist.List[store.UID], keywords []string, readOnly bool) *View {
 	return &View{
 		Mailbox:  info,
 		ReadOnly: readOnly,
-		uids:     uids[:len(uids):len(uids)],
+		uids:     uids,
 		shown:    info.HighestModSeq,
 		// The caller's list may be shared with other views (the open
 		// mailbox hands the same one to every SELECT) and the view inserts
@@ -97,7 +105,7 @@ func compareFold(a, b string) int { return strings.Compare(strings.ToLower(a), s
 
 // Exists is the number of messages the client knows of (EXISTS), held
 // expunges included.
-func (v *View) Exists() uint32 { return uint32(len(v.uids)) }
+func (v *View) Exists() uint32 { return uint32(v.uids.Len()) }
 
 // ShownModSeq is the modseq up to which changes have been applied.
 func (v *View) ShownModSeq() store.ModSeq { return v.shown }
@@ -123,25 +131,23 @@ func (v *View) Keywords() []string { return v.keywords }
 
 // UID returns the UID of sequence number seq.
 func (v *View) UID(seq uint32) (store.UID, bool) {
-	if seq == 0 || int(seq) > len(v.uids) {
+	if seq == 0 || int(seq) > v.uids.Len() {
 		return 0, false
 	}
-	return v.uids[seq-1], true
+	return v.uids.At(int(seq - 1)), true
 }
 
 // Seq returns the sequence number of uid, if the view holds it.
 func (v *View) Seq(uid store.UID) (uint32, bool) {
-	i, ok := slices.BinarySearch(v.uids, uid)
+	i, ok := v.uids.Search(uid)
 	return uint32(i + 1), ok
 }
 
 // HighestUID is the UID of the last message in the view (0 when empty):
 // what "*" means in a UID set.
 func (v *View) HighestUID() store.UID {
-	if len(v.uids) == 0 {
-		return 0
-	}
-	return v.uids[len(v.uids)-1]
+	u, _ := v.uids.Last()
+	return u
 }
 
 // CountIn returns how many messages of the view have a UID in set.
@@ -161,7 +167,7 @@ func (v *View) Expunged(uid store.UID) bool { return v.pending.Contains(uid) }
 // names. "*" is the last message; a number above it is ErrBadSeq. In an
 // empty mailbox a set made only of "*" names nothing.
 func (v *View) SeqSetUIDs(s wire.SeqSet) (store.UIDSet, error) {
-	n := uint32(len(v.uids))
+	n := uint32(v.uids.Len())
 	nums := s.Resolve(n)
 	if len(nums) > 0 && uint32(nums[len(nums)-1].Stop) > n {
 		if n == 0 && s.HasStar() && onlyStars(s) {
@@ -169,7 +175,7 @@ func (v *View) SeqSetUIDs(s wire.SeqSet) (store.UIDSet, error) {
 		}
 		return nil, ErrBadSeq
 	}
-	return uidsOfSeqs(v.uids, nums), nil
+	return uidsOfSeqs(&v.uids, nums), nil
 }
 
 // SearchSeqSetUIDs converts a sequence set used as a search key: numbers
@@ -177,7 +183,7 @@ func (v *View) SeqSetUIDs(s wire.SeqSet) (store.UIDSet, error) {
 // search key is a criterion, not a reference to a message, and a client's
 // idea of the mailbox's size may be stale (Dovecot answers the same).
 func (v *View) SearchSeqSetUIDs(s wire.SeqSet) store.UIDSet {
-	n := store.UID(len(v.uids))
+	n := store.UID(v.uids.Len())
 	var nums store.UIDSet
 	for _, r := range s.Resolve(uint32(n)) {
 		if r.Start < 1 {
@@ -189,7 +195,7 @@ func (v *View) SearchSeqSetUIDs(s wire.SeqSet) store.UIDSet {
 		r.Stop = min(r.Stop, n)
 		nums = append(nums, r)
 	}
-	return uidsOfSeqs(v.uids, nums)
+	return uidsOfSeqs(&v.uids, nums)
 }
 
 func onlyStars(s wire.SeqSet) bool {
@@ -217,16 +223,75 @@ func (v *View) UIDSetUIDs(s wire.SeqSet) store.UIDSet {
 	return set
 }
 
+// reportedAt is a set of messages told of up to modseq.
+type reportedAt struct {
+	uids   store.UIDSet
+	modseq store.ModSeq
+}
+
 // MarkReported records that the client has been told uid's state as of
 // modseq by the command that made the change, so the next sync skips it.
+// Calls for one modseq should come in ascending UID order (then each is an
+// append to a range).
 func (v *View) MarkReported(uid store.UID, modseq store.ModSeq) {
 	if modseq <= v.shown {
 		return
 	}
-	if v.reported == nil {
-		v.reported = make(map[store.UID]store.ModSeq)
+	if n := len(v.reported); n > 0 && v.reported[n-1].modseq == modseq {
+		r := &v.reported[n-1].uids
+		if k := len(*r); k > 0 && (*r)[k-1].Stop+1 == uid {
+			(*r)[k-1].Stop = uid // the usual case, without a search
+		} else {
+			r.Add(uid)
+		}
+		return
 	}
-	v.reported[uid] = max(v.reported[uid], modseq)
+	v.reported = append(v.reported, reportedAt{uids: store.UIDSetOf(uid), modseq: modseq})
+}
+
+// reportedCursor answers "was the client told of uid at or after modseq"
+// for UIDs asked in ascending order, in one pass over the recorded sets.
+type reportedCursor struct {
+	sets []reportedAt
+	at   []int
+}
+
+func (v *View) reportedCursor() reportedCursor {
+	return reportedCursor{sets: v.reported, at: make([]int, len(v.reported))}
+}
+
+// told returns the highest modseq up to which the client was told of uid
+// (0: not told).
+func (rc *reportedCursor) told(uid store.UID) store.ModSeq {
+	var m store.ModSeq
+	for i := range rc.sets {
+		s := rc.sets[i].uids
+		j := rc.at[i]
+		for j < len(s) && s[j].Stop < uid {
+			j++
+		}
+		rc.at[i] = j
+		if j < len(s) && s[j].Start <= uid {
+			m = max(m, rc.sets[i].modseq)
+		}
+	}
+	return m
+}
+
+// SeqCursor maps UIDs, asked in ascending order, to sequence numbers in
+// one pass over the view (a response to a STORE over a whole mailbox
+// costs a step per message, not a search). The view must not change while
+// it is used.
+type SeqCursor struct{ c msglist.Cursor[store.UID] }
+
+// SeqCursor returns a cursor at the start of the view.
+func (v *View) SeqCursor() *SeqCursor { return &SeqCursor{c: v.uids.Cursor()} }
+
+// Seq returns uid's sequence number, if the view holds it; uid must be
+// above the one asked before.
+func (sc *SeqCursor) Seq(uid store.UID) (uint32, bool) {
+	i, ok := sc.c.Find(uid)
+	return uint32(i + 1), ok
 }
 
 // AddKeywords records keywords that a command is about to show in FETCH
@@ -247,16 +312,22 @@ func (v *View) AddKeywords(kws []string) bool {
 // uidsOfSeqs maps sorted sequence ranges onto the UIDs they cover, merging
 // runs of consecutive UIDs as it goes (ranges arrive ascending, so the
 // result is built by appending).
-func uidsOfSeqs(uids []store.UID, nums store.UIDSet) store.UIDSet {
+func uidsOfSeqs(uids *msglist.List[store.UID], nums store.UIDSet) store.UIDSet {
 	var out store.UIDSet
 	for _, r := range nums {
-		for _, u := range uids[r.Start-1 : r.Stop] {
-			if n := len(out); n > 0 && out[n-1].Stop+1 == u {
-				out[n-1].Stop = u
-			} else {
-				out = append(out, store.UIDRange{Start: u, Stop: u})
+		left := int(r.Stop - r.Start + 1)
+		uids.Scan(int(r.Start-1), func(_ int, part []store.UID) bool {
+			part = part[:min(len(part), left)]
+			left -= len(part)
+			for _, u := range part {
+				if n := len(out); n > 0 && out[n-1].Stop+1 == u {
+					out[n-1].Stop = u
+				} else {
+					out = append(out, store.UIDRange{Start: u, Stop: u})
+				}
 			}
-		}
+			return left > 0
+		})
 	}
 	return out
 }

@@ -72,8 +72,8 @@ func TestApply(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("updates %q, want %q", got, tc.want)
 			}
-			if !slices.Equal(v.uids, tc.uids) {
-				t.Fatalf("sequence map %v, want %v", v.uids, tc.uids)
+			if !slices.Equal(v.uids.Slice(), tc.uids) {
+				t.Fatalf("sequence map %v, want %v", v.uids.Slice(), tc.uids)
 			}
 			if v.ShownModSeq() != tc.ch.Mailbox.HighestModSeq {
 				t.Fatalf("shown modseq %d", v.ShownModSeq())
@@ -219,8 +219,8 @@ func TestSyncWithStore(t *testing.T) {
 	if got := describe(ups); got != "EXPUNGE 2; EXISTS 3; FETCH 1 uid 1" {
 		t.Fatalf("updates %q", got)
 	}
-	if !slices.Equal(v.uids, []store.UID{1, 3, r.UIDs[1]}) {
-		t.Fatalf("sequence map %v", v.uids)
+	if !slices.Equal(v.uids.Slice(), []store.UID{1, 3, r.UIDs[1]}) {
+		t.Fatalf("sequence map %v", v.uids.Slice())
 	}
 	if ups, _ := v.Sync(ctx, a, SyncOptions{AllowExpunge: true}); len(ups) != 0 {
 		t.Fatalf("second sync repeated %q", describe(ups))

@@ -61,9 +61,10 @@ func Run(t *testing.T, b Backend) {
 		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
 		{"Metadata", testMetadata},
+		{"Defaults", testDefaults},
 		{"Model", testModel},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, replicaTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
 }
