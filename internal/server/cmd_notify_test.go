@@ -321,3 +321,38 @@ func TestNotifyOverflow(t *testing.T) {
 	o.expect(`^g OK .*`)
 	c.expect(`^\* LIST \(\\HasNoChildren\) "/" Five$`)
 }
+
+// TestNotifyEndsWithLogin: UNAUTHENTICATE (RFC 8437) ends NOTIFY with the
+// login, so no event of the former user reaches the connection.
+func TestNotifyEndsWithLogin(t *testing.T) {
+	env := newTestEnv(t, nil)
+	mbxCreate(t, env.account(), "Other")
+	c := env.dial()
+	c.loginRev2()
+	c.send(`a NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))`)
+	c.expect(`^a OK .*`)
+	c.send(`b UNAUTHENTICATE`)
+	c.expect(`^b OK .*`)
+	env.appendMessages("Other", 1, store.Flags{})
+	mbxCreate(t, env.account(), "New")
+	c.notifyIdle("c")
+	c.login()
+	c.notifyIdle("d") // a new login starts without NOTIFY
+}
+
+// TestNotifyCompressed: events written between commands reach a client
+// under COMPRESS DEFLATE (RFC 4978), each flushed as it is written.
+func TestNotifyCompressed(t *testing.T) {
+	env := newTestEnv(t, nil)
+	mbxCreate(t, env.account(), "Other")
+	c := env.dial()
+	c.loginRev2()
+	c.compress()
+	c.send(`a NOTIFY SET (personal (MessageNew MessageExpunge))`)
+	c.expect(`^a OK .*`)
+	env.appendMessages("Other", 1, store.Flags{})
+	c.expect(`^\* STATUS Other \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+\)$`)
+	env.appendMessages("Other", 1, store.Flags{})
+	c.expect(`^\* STATUS Other \(MESSAGES 2 UIDNEXT 3 UIDVALIDITY \d+\)$`)
+	c.notifyIdle("b")
+}
