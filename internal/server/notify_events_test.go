@@ -1,12 +1,16 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // notifySeedEnv overrides the seed of TestNotifyTwoSessions.
@@ -161,4 +165,36 @@ func TestNotifyTwoSessions(t *testing.T) {
 		c.notifyIdle(fmt.Sprintf("z%d", i))
 		t.Logf("session %d: 30 burst commits reported in %d STATUS lines", i, seen)
 	}
+}
+
+// TestNotifyOtherProcess: commits made through a second store over the
+// same data — another process on the embedded store (found by its
+// poller), another node on PostgreSQL (LISTEN/NOTIFY) — reach a NOTIFY
+// session through the same Hub: STATUS for a delivery, LIST for a
+// mailbox created and a subscription.
+func TestNotifyOtherProcess(t *testing.T) {
+	env := newTestEnv(t, nil)
+	mbxCreate(t, env.account(), "Other")
+	c := env.dial()
+	c.loginRev2()
+	c.send(`a NOTIFY SET (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))`)
+	c.expect(`^a OK .*`)
+	other, err := env.reopen().Open(context.Background(), testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mb, err := other.Mailbox(context.Background(), "Other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Append(context.Background(), mb.ID, []store.NewMessage{{Body: strings.NewReader("Subject: far\r\n\r\nx\r\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(`^\* STATUS Other \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+\)$`)
+	mbxCreate(t, other, "Remote")
+	c.expect(`^\* LIST \(\\HasNoChildren\) "/" Remote$`)
+	mbxSubscribe(t, other, "Remote")
+	c.expect(`^\* LIST \(\\HasNoChildren \\Subscribed\) "/" Remote$`)
+	c.notifyIdle("b")
 }
