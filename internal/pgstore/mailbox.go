@@ -329,6 +329,9 @@ func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
 	if err != nil {
 		return err
 	}
+	if err := t.copyMetadata(inbox.ID, dst); err != nil {
+		return err
+	}
 	if inbox.Messages == 0 {
 		_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, inbox.UIDNext, dst)
 		return err

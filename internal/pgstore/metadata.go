@@ -218,3 +218,25 @@ func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq
 	err := m.a.s.pool.QueryRow(ctx, `SELECT coalesce(max(modseq), 0) FROM metadata WHERE user_id = $1 AND mailbox_id = 0`, m.a.id).Scan(&ms)
 	return ms, err
 }
+
+// copyMetadata gives mailbox dst a copy of src's entries, at a modseq of
+// dst: RENAME of INBOX keeps INBOX's entries and copies them to the new
+// mailbox (RFC 5464 4.1).
+func (t *writeTx) copyMetadata(src, dst store.MailboxID) error {
+	var n int
+	if err := t.tx.QueryRow(t.ctx, `SELECT count(*) FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND value IS NOT NULL`,
+		t.userID, src).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	ms, err := t.modseq(dst)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.Exec(t.ctx, `INSERT INTO metadata (user_id, mailbox_id, name, value, modseq)
+		SELECT user_id, $1, name, value, $2 FROM metadata WHERE user_id = $3 AND mailbox_id = $4 AND value IS NOT NULL`,
+		dst, ms, t.userID, src)
+	return err
+}

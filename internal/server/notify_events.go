@@ -157,17 +157,26 @@ type metaCache struct {
 }
 
 // acquire returns the user's shared state, opening it for the first
-// session.
+// session. The store is opened outside the registry's lock, so that a
+// slow open delays only this user.
 func (r *notifyRegistry) acquire(srv *Server, user string) (*userNotify, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if u := r.users[user]; u != nil {
 		u.refs++
+		r.mu.Unlock()
 		return u, nil
 	}
+	r.mu.Unlock()
 	acct, err := srv.cfg.Store.Open(srvCtx, user)
 	if err != nil {
 		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u := r.users[user]; u != nil { // made meanwhile by another session
+		u.refs++
+		acct.Close()
+		return u, nil
 	}
 	u := &userNotify{reg: r, name: user, refs: 1, acct: acct, aw: srv.cfg.Store.Hub().WatchAccount(user),
 		acctDirty: true, status: map[store.MailboxID]store.MailboxStatus{}, dirty: map[store.MailboxID]bool{},

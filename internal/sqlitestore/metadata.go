@@ -205,3 +205,23 @@ func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq
 	err := m.a.u.r.QueryRowContext(ctx, `SELECT coalesce(max(modseq), 0) FROM metadata WHERE mailbox_id = 0`).Scan(&ms)
 	return ms, err
 }
+
+// copyMetadata gives mailbox dst a copy of src's entries, at a modseq of
+// dst: RENAME of INBOX keeps INBOX's entries and copies them to the new
+// mailbox (RFC 5464 4.1).
+func (t *writeTx) copyMetadata(src, dst store.MailboxID) error {
+	var n int
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM metadata WHERE mailbox_id = ? AND value IS NOT NULL`, src).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	ms, err := t.modseq(dst)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq)
+		SELECT ?, name, value, ? FROM metadata WHERE mailbox_id = ? AND value IS NOT NULL`, dst, ms, src)
+	return err
+}

@@ -200,6 +200,19 @@ func testMetadata(t *testing.T, be Backend) {
 		t.Fatalf("SUBSCRIBE not published under AccountID: %v", p)
 	}
 
+	// RENAME of INBOX: INBOX keeps its entries, the new mailbox gets a
+	// copy (RFC 5464 4.1).
+	if err := a.RenameMailbox(ctx, "INBOX", "Old Inbox"); err != nil {
+		t.Fatal(err)
+	}
+	old := mustMailbox(t, a, "Old Inbox")
+	if es := get(old.ID, 0, "/private/comment"); len(es) != 1 || string(es[0].Value) != "mine" || es[0].ModSeq > old.HighestModSeq {
+		t.Fatalf("renamed INBOX's copy: %+v (mailbox at %d)", es, old.HighestModSeq)
+	}
+	if es := get(inbox.ID, 0, "/private/comment"); len(es) != 1 || string(es[0].Value) != "mine" {
+		t.Fatalf("INBOX after its rename: %+v", es)
+	}
+
 	// Another user sees none of it, even by alice's mailbox id.
 	mustUser(t, s, "bob")
 	bmd := openMetadata(t, s, "bob")
