@@ -93,9 +93,11 @@ var Scenarios = []Scenario{
 	{"select", true, "SELECT bench-N, to the tagged OK", runSelect},
 	{"fetch-flags", true, "FETCH 1:* (UID FLAGS)", runFetchFlags},
 	{"store", true, "STORE 1:* +FLAGS/-FLAGS (\\Flagged), alternating, plain and .SILENT", runStore},
+	{"smallwrites", true, "125 small writes pipelined (50 UID STORE, 25 UID EXPUNGE, 25 APPEND) with another session in IDLE", runSmallWrites},
 	{"resync", true, "after 100 changes from another session: QRESYNC SELECT vs CONDSTORE SELECT + CHANGEDSINCE + UID SEARCH", runResync},
 	{"append", false, "APPEND throughput: one message per command vs MULTIAPPEND batches of 100", runAppend},
 	{"content", false, "on the corpus: FETCH ENVELOPE BODYSTRUCTURE, SEARCH TEXT, SEARCH SUBJECT, FETCH BODY.PEEK[]", runContent},
+	{"writers", false, "K sessions each toggling a flag on its own message, one STORE at a time, for T seconds: durable writes/s", runWriters},
 	{"concurrent", false, "K sessions looping SELECT + FETCH 1:* (UID FLAGS) + NOOP for T seconds", runConcurrent},
 	{"stress", false, "K sessions on one mailbox for T seconds, a random mix of commands, every response checked", runStress},
 }
