@@ -93,6 +93,7 @@ var Scenarios = []Scenario{
 	{"select", true, "SELECT bench-N, to the tagged OK", runSelect},
 	{"fetch-flags", true, "FETCH 1:* (UID FLAGS)", runFetchFlags},
 	{"store", true, "STORE 1:* +FLAGS/-FLAGS (\\Flagged), alternating, plain and .SILENT", runStore},
+	{"fetch-recent", true, "FETCH of the last 200 messages' BODYSTRUCTURE, ENVELOPE, and the last 50 BODY.PEEK[]", runFetchRecent},
 	{"smallwrites", true, "125 small writes pipelined (50 UID STORE, 25 UID EXPUNGE, 25 APPEND) with another session in IDLE", runSmallWrites},
 	{"resync", true, "after 100 changes from another session: QRESYNC SELECT vs CONDSTORE SELECT + CHANGEDSINCE + UID SEARCH", runResync},
 	{"append", false, "APPEND throughput: one message per command vs MULTIAPPEND batches of 100", runAppend},

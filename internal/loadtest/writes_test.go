@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// TestWriteScenariosTidemark runs the smallwrites and writers scenarios
+// TestWriteScenariosTidemark runs the fetch-recent, smallwrites and
+// writers scenarios
 // against a real server: every pipelined command must complete OK (the
 // scenario fails otherwise), the mailbox must keep its size, and the
 // writers must all have written.
@@ -20,7 +21,7 @@ func TestWriteScenariosTidemark(t *testing.T) {
 	cfg := Config{Addr: addr, User: "stress", Pass: "stress-pass", Messages: corpus, Reps: 3,
 		Concurrency: 4, Duration: 300 * time.Millisecond, Seed: 1}
 	ctx := context.Background()
-	rs, err := Run(ctx, cfg, []string{"smallwrites", "writers"}, []int{200})
+	rs, err := Run(ctx, cfg, []string{"fetch-recent", "smallwrites", "writers"}, []int{200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +34,11 @@ func TestWriteScenariosTidemark(t *testing.T) {
 	}
 	if r := got["smallwrites"]; r.Reps != 3 || r.Median <= 0 {
 		t.Fatalf("smallwrites: %+v", r)
+	}
+	for _, name := range []string{"fetch-recent.bodystructure", "fetch-recent.envelope", "fetch-recent.body"} {
+		if r := got[name]; r.Reps != 3 || r.Bytes == 0 {
+			t.Fatalf("%s: %+v", name, r)
+		}
 	}
 	if r := got["writers"]; r.Reps < 4 || r.Rate <= 0 {
 		t.Fatalf("writers: %+v", r)
