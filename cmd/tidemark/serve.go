@@ -252,11 +252,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		WriteTimeout:   l.WriteTimeout.D(),
 		MaxConnections: orUnlimited(l.MaxConnections),
 		MaxBadCommands: l.MaxBadCommands,
+		MaxCompressed:  noneIfZero(l.MaxCompressed),
 		CommandRate:    float64(l.CommandRate),
 		CommandBurst:   l.CommandBurst,
 		Logger:         log,
 		Observer:       obs,
 		Quota:          quotas,
+
+		DefaultMailboxes: defaultMailboxes(cfg.SpecialUse),
 	})
 
 	// Every listener is opened before anything is served, so a busy port
@@ -482,4 +485,23 @@ func ensureDemoAccount(accts *auth.Accounts, st store.Store) error {
 	}
 	fmt.Printf("Created the account demo with password %s (shown only once).\n", password)
 	return nil
+}
+
+// defaultMailboxes turns [special_use] into what the server creates at a
+// user's first login.
+func defaultMailboxes(u config.SpecialUse) []store.DefaultMailbox {
+	var out []store.DefaultMailbox
+	for _, m := range u.Mailboxes() {
+		out = append(out, store.DefaultMailbox{Name: m.Name, SpecialUse: store.SpecialUse(m.Attribute)})
+	}
+	return out
+}
+
+// noneIfZero maps a configured cap of 0 (none may) to the server's
+// negative value for it (server.Config.MaxCompressed).
+func noneIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

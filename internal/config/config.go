@@ -40,6 +40,8 @@ type Config struct {
 	Quota      Quota      `toml:"quota"`
 	Tombstones Tombstones `toml:"tombstones"`
 	Proxy      Proxy      `toml:"proxy"`
+	// SpecialUse names the mailboxes each account gets at first login.
+	SpecialUse SpecialUse `toml:"special_use"`
 	// Replication keeps this server's users in step with peer servers.
 	Replication Replication `toml:"replication"`
 
@@ -95,6 +97,41 @@ type IMAP struct {
 	// connections (default true). Turn it off when a proxy on this host
 	// forwards remote clients without the PROXY protocol.
 	LoopbackPlaintext bool `toml:"loopback_plaintext"`
+}
+
+// SpecialUse names the mailboxes every account gets, with their RFC 6154
+// attributes, at its first login: once in the account's life, so a user
+// who deletes one keeps it deleted. An empty name skips that mailbox;
+// Create = false skips them all.
+type SpecialUse struct {
+	Create  bool   `toml:"create"`
+	Drafts  string `toml:"drafts"`
+	Sent    string `toml:"sent"`
+	Trash   string `toml:"trash"`
+	Junk    string `toml:"junk"`
+	Archive string `toml:"archive"`
+}
+
+// Mailboxes returns the mailboxes to create, each with its attribute
+// (`\Drafts`...), in the order above; none when Create is off.
+func (u SpecialUse) Mailboxes() []DefaultMailbox {
+	if !u.Create {
+		return nil
+	}
+	var out []DefaultMailbox
+	for _, m := range []DefaultMailbox{
+		{u.Drafts, `\Drafts`}, {u.Sent, `\Sent`}, {u.Trash, `\Trash`}, {u.Junk, `\Junk`}, {u.Archive, `\Archive`},
+	} {
+		if m.Name != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// DefaultMailbox is one mailbox of SpecialUse.Mailboxes.
+type DefaultMailbox struct {
+	Name, Attribute string
 }
 
 // Proxy names the front proxies that send the PROXY protocol (v2) header.
@@ -176,6 +213,9 @@ type Limits struct {
 	WriteTimeout   Duration `toml:"write_timeout"`
 	MaxConnections int      `toml:"max_connections"`
 	MaxBadCommands int      `toml:"max_bad_commands"`
+	// MaxCompressed caps the connections using COMPRESS DEFLATE at once
+	// (0: no connection may compress).
+	MaxCompressed int `toml:"max_compressed_connections"`
 	// CommandRate is the commands one connection may send a second, in
 	// bursts of CommandBurst; past it commands are delayed (0: no limit).
 	CommandRate  int `toml:"command_rate"`
@@ -259,10 +299,13 @@ func Default() Config {
 			WriteTimeout:           Duration(time.Minute),
 			MaxConnections:         10_000,
 			MaxBadCommands:         20,
+			MaxCompressed:          1000,
 			CommandRate:            500,
 			CommandBurst:           2000,
 		},
-		Tombstones:  Tombstones{Retention: Retention{Forever: true}},
+		Tombstones: Tombstones{Retention: Retention{Forever: true}},
+		SpecialUse: SpecialUse{Create: true, Drafts: "Drafts", Sent: "Sent", Trash: "Trash",
+			Junk: "Junk", Archive: "Archive"},
 		Replication: Replication{FullSyncInterval: Duration(time.Minute)},
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -271,6 +272,38 @@ func TestStoreSection(t *testing.T) {
 		}
 		if errs := c.Validate(); len(errs) == 0 {
 			t.Errorf("accepted:\n%s", bad)
+		}
+	}
+}
+
+// [special_use]: the defaults, a renamed and a skipped mailbox, all off,
+// and names that cannot be used.
+func TestSpecialUseSection(t *testing.T) {
+	d := Default()
+	if got := d.SpecialUse.Mailboxes(); len(got) != 5 || got[0] != (DefaultMailbox{"Drafts", `\Drafts`}) || got[4] != (DefaultMailbox{"Archive", `\Archive`}) {
+		t.Fatalf("default mailboxes %v", got)
+	}
+	c, err := Parse("[special_use]\nsent = \"Sent Items\"\njunk = \"\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.SpecialUse.Mailboxes()
+	want := []DefaultMailbox{{"Drafts", `\Drafts`}, {"Sent Items", `\Sent`}, {"Trash", `\Trash`}, {"Archive", `\Archive`}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("mailboxes %v, want %v", got, want)
+	}
+	c, err = Parse("[special_use]\ncreate = false\n")
+	if err != nil || c.SpecialUse.Mailboxes() != nil {
+		t.Fatalf("create = false gave %v, %v", c.SpecialUse.Mailboxes(), err)
+	}
+	_, err = Parse("[special_use]\ndrafts = \"inbox\"\nsent = \"Trash\"\narchive = \"a/\"\n")
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 3 {
+		t.Fatalf("want 3 errors, got %v", err)
+	}
+	for _, k := range []string{"special_use.drafts", "special_use.trash", "special_use.archive"} {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("no error for %s in\n%v", k, err)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // Validate checks the values themselves: addresses parse, files exist,
@@ -114,6 +115,20 @@ func (c *Config) Validate() Errors {
 	if len(c.LMTP.SubaddressSeparator) > 1 {
 		add("lmtp.subaddress_separator", "must be one character or empty")
 	}
+	seen := map[string]bool{}
+	for _, m := range c.SpecialUse.Mailboxes() {
+		key := "special_use." + strings.ToLower(m.Attribute[1:])
+		name, err := store.CanonicalMailboxName(m.Name)
+		switch {
+		case err != nil:
+			add(key, "%q is not a mailbox name: %v", m.Name, err)
+		case name == "INBOX":
+			add(key, "INBOX cannot be a special-use mailbox")
+		case seen[name]:
+			add(key, "%q is named twice", m.Name)
+		}
+		seen[name] = true
+	}
 	if c.LMTP.MaxRecipients < 1 {
 		add("lmtp.max_recipients", "must be at least 1")
 	}
@@ -176,6 +191,9 @@ func (c *Config) Validate() Errors {
 	}
 	if l.CommandBurst < 1 {
 		add("limits.command_burst", "must be at least 1")
+	}
+	if l.MaxCompressed < 0 {
+		add("limits.max_compressed_connections", "must not be negative")
 	}
 	if l.MaxBadCommands < 1 {
 		add("limits.max_bad_commands", "must be at least 1")

@@ -68,7 +68,8 @@ func TestScenariosAgainstDovecot(t *testing.T) {
 	}
 	for _, name := range []string{"populate", "select", "select.again", "fetch-flags", "store", "store.silent",
 		"resync.qresync", "resync.condstore", "append.single", "append.multi100",
-		"fetch-envelope", "search-text", "search-subject", "fetch-body", "concurrent"} {
+		"fetch-envelope", "search-text", "search-subject", "fetch-body", "concurrent",
+		"sort-date.first", "sort-date", "thread-refs.first", "thread-refs"} {
 		r, ok := seen[name]
 		if !ok {
 			t.Errorf("no result for %s", name)

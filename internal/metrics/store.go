@@ -201,6 +201,17 @@ func (t *timedAccount) RecentCount(ctx context.Context, id store.MailboxID) (_ u
 	return rs.RecentCount(ctx, id)
 }
 
+// CreateDefaults passes store.DefaultCreator through; a wrapped account
+// without it creates nothing.
+func (t *timedAccount) CreateDefaults(ctx context.Context, defs []store.DefaultMailbox) (_ []store.MailboxInfo, err error) {
+	dc, ok := t.a.(store.DefaultCreator)
+	if !ok {
+		return nil, nil
+	}
+	defer t.m.timeStore("create_defaults", time.Now(), &err)
+	return dc.CreateDefaults(ctx, defs)
+}
+
 // TryLead passes store.Leader through; over a store that is not shared,
 // this process is the only one and always leads.
 func (s *timedStore) TryLead(ctx context.Context, job string) (func(), bool, error) {

@@ -201,6 +201,29 @@ type Box struct {
 	// store's recent floor, the highest any of them saw. Guarded by claimMu.
 	claimMu sync.Mutex
 	floor   store.UID
+
+	// derived holds values other packages derive from the mailbox and keep
+	// with it (see Derived); guarded by derivedMu.
+	derivedMu sync.Mutex
+	derived   map[any]any
+}
+
+// Derived returns the value kept with the Box under key, made by mk the
+// first time. Such values (the sort keys of package sortthread) live and
+// die with the Box: derived state, dropped with it. The value must guard
+// itself against concurrent use by the Box's sessions.
+func (b *Box) Derived(key any, mk func() any) any {
+	b.derivedMu.Lock()
+	defer b.derivedMu.Unlock()
+	v, ok := b.derived[key]
+	if !ok {
+		if b.derived == nil {
+			b.derived = make(map[any]any)
+		}
+		v = mk()
+		b.derived[key] = v
+	}
+	return v
 }
 
 // Acquire returns the open Box of a user's mailbox, opening and loading it

@@ -44,7 +44,15 @@ type preparedMessage struct {
 	internalDate time.Time
 	structure    []byte
 	thread       message.ThreadRefs
-	body         io.ReaderAt // the bytes: memory or a spool file
+	body         io.ReaderAt // the bytes: memory or a spool file; nil when stored
+
+	// Set by a Replica only: the UID to use (0: the next), the SAVEDATE
+	// and object ids to keep (zero: now, new), and the local modseq the
+	// message gets (0: the transaction's).
+	uid               store.UID
+	saveDate          time.Time
+	emailID, threadID string
+	modseq            store.ModSeq
 }
 
 // allSystemFlags masks the defined store.SystemFlags bits.
@@ -160,53 +168,94 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 		if len(prepared) == 0 {
 			return nil
 		}
-		if uint64(mb.UIDNext)+uint64(len(prepared))-1 > uint64(store.MaxUID) {
-			return fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
-		}
-		ms, err := t.modseq(id)
-		if err != nil {
-			return err
-		}
-		res.ModSeq = ms
-		batch := &pgx.Batch{}
-		if err := t.storeBodies(prepared, batch); err != nil {
-			return err
-		}
-		threads, err := t.threadIDs(prepared)
-		if err != nil {
-			return err
-		}
-		var d counterDelta
-		uid := mb.UIDNext
-		for i, p := range prepared {
-			date := p.internalDate
-			if date.IsZero() {
-				date = now
-			}
-			_, offset := date.Zone()
-			batch.Queue(`WITH c AS (INSERT INTO contents
-				(user_id, blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
-				INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
-				SELECT $9, $10, $11, $12, $13, $14, $3, c.id FROM c`,
-				t.userID, p.blobID, p.size, date.Unix(), offset, store.NewObjectID('M'), threads[i], p.structure,
-				id, uid, ms, int16(p.flags), p.keywords, now.Unix())
-			d.add(p.flags, p.size, 1)
-			res.UIDs = append(res.UIDs, uid)
-			uid++
-		}
-		if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
-			return fmt.Errorf("append: %w", err)
-		}
-		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, uid, id); err != nil {
-			return err
-		}
-		return t.applyCounters(id, d)
+		res.UIDs, res.ModSeq, err = t.insertMessages(mb, prepared, now)
+		return err
 	})
 	if err != nil {
 		return store.AppendResult{}, err
 	}
 	return res, nil
+}
+
+// insertMessages adds prepared messages to mailbox mb: the bytes of
+// contents not stored yet, a contents row and a messages row each, UIDNEXT
+// and the counters, sent to the server as one pipelined batch. Messages
+// with a uid get it (at least UIDNEXT and ascending, else
+// store.ErrInvalidUID); the others the next one. Messages with a modseq
+// get it; the others share the transaction's, which is returned.
+func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage, now time.Time) ([]store.UID, store.ModSeq, error) {
+	if len(prepared) == 0 {
+		return nil, 0, nil
+	}
+	id := mb.ID
+	next := uint64(mb.UIDNext)
+	uids := make([]store.UID, len(prepared))
+	for i, p := range prepared {
+		if p.uid != 0 {
+			if uint64(p.uid) < next {
+				return nil, 0, fmt.Errorf("append at UID %d: below UIDNEXT or out of order in mailbox %q: %w", p.uid, mb.Name, store.ErrInvalidUID)
+			}
+			next = uint64(p.uid)
+		}
+		// The last UID is MaxUID-1, so that UIDNEXT stays a valid
+		// nz-number (RFC 9051 2.3.1.1).
+		if next >= uint64(store.MaxUID) {
+			return nil, 0, fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
+		}
+		uids[i] = store.UID(next)
+		next++
+	}
+	var ms store.ModSeq
+	for _, p := range prepared {
+		if p.modseq == 0 {
+			var err error
+			if ms, err = t.modseq(id); err != nil {
+				return nil, 0, err
+			}
+			break
+		}
+	}
+	batch := &pgx.Batch{}
+	if err := t.storeBodies(prepared, batch); err != nil {
+		return nil, 0, err
+	}
+	threads, err := t.threadIDs(prepared)
+	if err != nil {
+		return nil, 0, err
+	}
+	var d counterDelta
+	for i, p := range prepared {
+		date := p.internalDate
+		if date.IsZero() {
+			date = now
+		}
+		saved := p.saveDate
+		if saved.IsZero() {
+			saved = now
+		}
+		emailID := p.emailID
+		if emailID == "" {
+			emailID = store.NewObjectID('M')
+		}
+		m := p.modseq
+		if m == 0 {
+			m = ms
+		}
+		_, offset := date.Zone()
+		batch.Queue(`WITH c AS (INSERT INTO contents
+			(user_id, blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+			INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
+			SELECT $9, $10, $11, $12, $13, $14, $3, c.id FROM c`,
+			t.userID, p.blobID, p.size, date.Unix(), offset, emailID, threads[i], p.structure,
+			id, uids[i], m, int16(p.flags), p.keywords, saved.Unix())
+		d.add(p.flags, p.size, 1)
+	}
+	batch.Queue(`UPDATE mailboxes SET uidnext = greatest(uidnext, $1) WHERE id = $2`, int64(next), id)
+	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+		return nil, 0, fmt.Errorf("append: %w", err)
+	}
+	return uids, ms, t.applyCounters(id, d)
 }
 
 // storeBodies stores the bodies of a batch whose content is not stored
@@ -220,11 +269,17 @@ func (t *writeTx) storeBodies(prepared []preparedMessage, batch *pgx.Batch) erro
 	var sizes []int64
 	first := map[string]int{}
 	for i, p := range prepared {
+		if p.body == nil {
+			continue // a Replica's message by hash: its bytes are stored
+		}
 		if _, ok := first[p.blobID]; !ok {
 			first[p.blobID] = i
 			ids = append(ids, p.blobID)
 			sizes = append(sizes, p.size)
 		}
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	rows, err := t.tx.Query(t.ctx, `INSERT INTO bodies (id, size) SELECT * FROM unnest($1::text[], $2::bigint[])
 		ON CONFLICT (id) DO NOTHING RETURNING id`, ids, sizes)
@@ -325,8 +380,13 @@ func (t *writeTx) threadIDs(prepared []preparedMessage) ([]string, error) {
 	out := make([]string, len(prepared))
 	var newIDs, newThreads []string
 	for i, ids := range per {
-		thread := ""
+		// A kept THREADID (a Replica's) still gathers the replies that
+		// come later.
+		thread := prepared[i].threadID
 		for _, id := range ids {
+			if thread != "" {
+				break
+			}
 			if th, ok := known[id]; ok {
 				thread = th
 				break

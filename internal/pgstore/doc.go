@@ -9,12 +9,21 @@
 // Versioned migrations (schema.go) are applied by Open, in one transaction
 // under an advisory lock, so nodes starting together apply each exactly
 // once; the version reached is recorded in tidemark_schema, and a database
-// newer than the program is refused. Version 4 (1 plus the columns noted
+// newer than the program is refused. Version 6 (1 plus the columns noted
 // below):
 //
 // users: id (bigserial), name (ValidUserName form, unique),
-// uidvalidity_next (the next UIDVALIDITY to hand out; strictly increasing).
-// The user's row is also the lock that serializes the user's writers.
+// uidvalidity_next (the next UIDVALIDITY to hand out; strictly increasing),
+// account_counter (the account change counter of store.AccountState: every
+// create, rename, delete, special-use and subscription change takes the
+// next value as its stamp, a peer's change keeps its stamp and moves the
+// counter past it; version 5), uidvalidity_history_from (uidvalidity_history
+// is complete from this value on: 0 for a user created at version 5 or
+// later, else the user's next UIDVALIDITY at the upgrade; version 5).
+// moving (version 6): the write fence of a move to another cluster
+// (move.go); while set, the user's writes fail with ErrUserMoving except
+// the mover's. The user's row is also the lock that serializes the user's
+// writers.
 //
 // mailboxes: id (bigserial, global, never reused), user_id, name (full
 // name, '/' delimited, "INBOX" upper case; unique per user), uidvalidity,
@@ -22,9 +31,32 @@
 // unseen, deleted, size (changed by the transactions that change the
 // messages), pruned_below (tombstones at or below it were pruned),
 // recent_uid (the \Recent floor; version 2), guid (the RFC 8474
-// MAILBOXID, kept by renames; version 4).
+// MAILBOXID and replicated id, kept by renames, unique per user; version
+// 4), changed and created (account counter of the last create, rename or
+// special-use change, and of the creation; version 5), history_from (a
+// flag change to a message whose modseq is at or below it records the
+// flags it replaces in flag_history; 0: none; version 5).
 //
-// subscriptions(user_id, name): subscribed names, existing or not.
+// subscriptions(user_id, name, changed): subscribed names, existing or
+// not, with the stamp of the subscription (changed: version 5).
+//
+// Version 5 added, for store.Replica (replica.go, replication.go):
+// unsubscribed(user_id, name, changed), removed subscriptions;
+// mailbox_tombstones(user_id, guid, name, changed), deleted mailboxes,
+// never pruned; uidvalidity_history(user_id, name, uidvalidity), every
+// UIDVALIDITY a mailbox name has had (creation, adoption, the new name of
+// a rename), never deleted; sync_state(user_id, peer, key, value), opaque
+// per-peer state written with the changes it covers; replica_state(user_id,
+// peer, guid, applied, confirmed, uidnext), store.PeerState, only raised,
+// whose lowest confirmed bounds tombstone pruning; expunged_ids(mailbox_id,
+// uid, email_id, modseq), for mailboxes with a history point the EMAILID
+// each expunged UID held, pruned with the tombstones; flag_history(mailbox_id,
+// uid, modseq, replaced, flags, keywords), the flags a message had at
+// modseq, kept until every peer confirmed past replaced.
+//
+// user_placement(name, shard, changed) (version 6): the user directory
+// entries recorded by moves between clusters, read on the default cluster
+// only (shardstore.Directory).
 //
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the

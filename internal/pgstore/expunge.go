@@ -56,6 +56,9 @@ func (a *Account) expunge(ctx context.Context, id store.MailboxID, uids store.UI
 // to any more. It returns the UIDs removed; the caller adds tombstones.
 func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.UIDSet, error) {
 	lo, hi := uidBounds(uids)
+	if err := t.rememberExpunged(id, lo, hi, need); err != nil {
+		return nil, err
+	}
 	rows, err := t.tx.Query(t.ctx, `DELETE FROM messages m USING unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
 		WHERE m.mailbox_id = $1 AND m.uid BETWEEN r.lo AND r.hi AND m.flags & $4 = $4
 		RETURNING m.uid, m.flags, m.size, m.content_id`, id, lo, hi, int16(need))
@@ -101,6 +104,13 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 // is safe: a client resyncing from between the two is told again of UIDs
 // it no longer has, which VANISHED allows.
 func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
+	// The EMAILIDs rememberExpunged noted take this expunge's modseq.
+	if lo, hi := uidBounds(uids); len(lo) > 0 {
+		if _, err := t.tx.Exec(t.ctx, `UPDATE expunged_ids e SET modseq = $4 FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+			WHERE e.mailbox_id = $1 AND e.uid BETWEEN r.lo AND r.hi AND e.modseq = 0`, id, lo, hi, ms); err != nil {
+			return fmt.Errorf("expunged ids: %w", err)
+		}
+	}
 	for _, r := range uids {
 		start, stop := r.Start, r.Stop
 		if start > 1 {
@@ -245,8 +255,22 @@ func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, befor
 			return err
 		}
 		before = min(before, mb.HighestModSeq)
+		// Never above what a replica still has to receive: a peer that
+		// confirmed less needs the tombstones to tell an expunge here from
+		// a message there (docs/replication.md).
+		var confirmed *int64
+		if err := t.tx.QueryRow(t.ctx, `SELECT min(confirmed) FROM replica_state WHERE user_id = $1 AND guid = $2`,
+			t.userID, mb.GUID).Scan(&confirmed); err != nil {
+			return err
+		}
+		if confirmed != nil {
+			before = min(before, store.ModSeq(*confirmed))
+		}
 		if before <= mb.prunedBelow {
 			return nil
+		}
+		if _, err := t.tx.Exec(t.ctx, `DELETE FROM expunged_ids WHERE mailbox_id = $1 AND modseq <= $2`, id, before); err != nil {
+			return fmt.Errorf("prune: %w", err)
 		}
 		if _, err := t.tx.Exec(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND modseq <= $2`, id, before); err != nil {
 			return fmt.Errorf("prune: %w", err)
@@ -254,4 +278,26 @@ func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, befor
 		_, err = t.tx.Exec(t.ctx, `UPDATE mailboxes SET pruned_below = $1 WHERE id = $2`, before, id)
 		return err
 	})
+}
+
+// rememberExpunged notes, for a mailbox that is replicated (it has a flag
+// history point), the EMAILID of each message about to be removed, with
+// modseq 0 until addTombstones gives it the expunge's: replication tells
+// by it whether a peer's message under a UID expunged here is the one that
+// was expunged (store.Expunged.EmailIDs).
+func (t *writeTx) rememberExpunged(id store.MailboxID, lo, hi []int64, need store.SystemFlags) error {
+	if len(lo) == 0 {
+		return nil
+	}
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO expunged_ids (mailbox_id, uid, email_id, modseq)
+		SELECT m.mailbox_id, m.uid, c.email_id, 0 FROM messages m
+		JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
+		JOIN contents c ON c.id = m.content_id
+		WHERE m.mailbox_id = $1 AND m.flags & $4 = $4
+		AND (SELECT history_from FROM mailboxes WHERE id = $1) > 0
+		ON CONFLICT (mailbox_id, uid) DO UPDATE SET email_id = excluded.email_id, modseq = 0`, id, lo, hi, int16(need))
+	if err != nil {
+		return fmt.Errorf("expunged ids: %w", err)
+	}
+	return nil
 }

@@ -57,7 +57,8 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 	change := store.Flags{System: sys, Keywords: kw}
 	err = a.write(ctx, func(t *writeTx) error {
 		res = store.FlagResult{}
-		if _, err := t.mailbox(id); err != nil {
+		mb, err := t.mailbox(id)
+		if err != nil {
 			return err
 		}
 		cur, err := states(t.ctx, t.tx, id, uids)
@@ -107,6 +108,9 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 			if kw == nil {
 				kw = []string{}
 			}
+			if err := t.keepHistory(id, mb.historyFrom, g.uids, ms); err != nil {
+				return err
+			}
 			if _, err := t.tx.Exec(t.ctx, `UPDATE messages SET flags = $1, keywords = $2, modseq = $3
 				WHERE mailbox_id = $4 AND uid = ANY($5)`, int16(g.flags.System), kw, ms, id, g.uids); err != nil {
 				return fmt.Errorf("set flags: %w", err)
@@ -119,4 +123,21 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		return store.FlagResult{}, err
 	}
 	return res, nil
+}
+
+// keepHistory records, before a change at modseq replaced, the flags of
+// those messages of uids whose modseq is at or below the mailbox's history
+// point from (a peer's sync point): they are the messages' state at that
+// point (store.Replica.FlagsAt). Nothing is kept while from is 0.
+func (t *writeTx) keepHistory(id store.MailboxID, from store.ModSeq, uids []int64, replaced store.ModSeq) error {
+	if from == 0 || len(uids) == 0 {
+		return nil
+	}
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO flag_history (mailbox_id, uid, modseq, replaced, flags, keywords)
+		SELECT mailbox_id, uid, modseq, $4, flags, keywords FROM messages
+		WHERE mailbox_id = $1 AND uid = ANY($2) AND modseq <= $3 ON CONFLICT DO NOTHING`, id, uids, from, replaced)
+	if err != nil {
+		return fmt.Errorf("flag history: %w", err)
+	}
+	return nil
 }

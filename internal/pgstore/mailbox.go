@@ -14,11 +14,13 @@ import (
 // mailboxColumns is what scanMailbox reads, from mailboxes aliased mb.
 const mailboxColumns = `mb.id, mb.name, mb.uidvalidity, mb.uidnext, mb.highestmodseq, mb.special_use,
 	mb.messages, mb.unseen, mb.deleted, mb.size, mb.pruned_below, mb.guid,
+	mb.changed, mb.created, mb.history_from,
 	EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = mb.user_id AND s.name = mb.name)`
 
 type mailboxRow struct {
 	store.MailboxStatus
 	prunedBelow store.ModSeq
+	historyFrom store.ModSeq // flag history point (schema version 5)
 }
 
 func scanMailbox(r pgx.Row) (mailboxRow, error) {
@@ -26,7 +28,8 @@ func scanMailbox(r pgx.Row) (mailboxRow, error) {
 	var uidv int64
 	var special string
 	err := r.Scan(&m.ID, &m.Name, &uidv, &m.UIDNext, &m.HighestModSeq, &special,
-		&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.prunedBelow, &m.GUID, &m.Subscribed)
+		&m.Messages, &m.Unseen, &m.Deleted, &m.Size, &m.prunedBelow, &m.GUID,
+		&m.Changed, &m.Created, &m.historyFrom, &m.Subscribed)
 	m.UIDValidity = uint32(uidv)
 	m.SpecialUse = store.SpecialUse(special)
 	return m, err
@@ -43,6 +46,13 @@ type querier interface {
 func lookupID(ctx context.Context, q querier, userID int64, id store.MailboxID) (mailboxRow, error) {
 	m, err := scanMailbox(q.QueryRow(ctx, `SELECT `+mailboxColumns+` FROM mailboxes mb WHERE mb.id = $1 AND mb.user_id = $2`, id, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Tell a handle whose user was deleted (or moved to another
+		// cluster) by another process from a missing mailbox: its
+		// session must end (users.id is never reused).
+		var exists bool
+		if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, userID).Scan(&exists); err == nil && !exists {
+			return m, fmt.Errorf("mailbox %d: %w", id, store.ErrUserDeleted)
+		}
 		return m, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 	}
 	return m, err
@@ -66,20 +76,76 @@ func (t *writeTx) lookup(name string) (mailboxRow, error) {
 	return lookupName(t.ctx, t.tx, t.userID, name)
 }
 
-// createMailbox inserts a mailbox row. UIDNEXT starts at 1 and
-// HIGHESTMODSEQ at 1 (store.ModSeq's documented start).
+// createMailbox inserts a mailbox row with a fresh replicated id and
+// UIDVALIDITY. UIDNEXT starts at 1 and HIGHESTMODSEQ at 1 (store.ModSeq's
+// documented start).
 func (t *writeTx) createMailbox(name string, special store.SpecialUse) (store.MailboxID, error) {
 	uidv, err := t.uidValidity()
 	if err != nil {
 		return 0, err
 	}
+	return t.insertMailbox(name, special, store.NewObjectID('M'), uidv, 0)
+}
+
+// insertMailbox inserts a mailbox row with the given identity, stamped
+// with an account change of at least stamp, and records the (name,
+// UIDVALIDITY) pair in the history.
+func (t *writeTx) insertMailbox(name string, special store.SpecialUse, guid string, uidValidity uint32, stamp uint64) (store.MailboxID, error) {
+	changed, err := t.accountChange(stamp)
+	if err != nil {
+		return 0, err
+	}
 	var id store.MailboxID
-	err = t.tx.QueryRow(t.ctx, `INSERT INTO mailboxes (user_id, name, uidvalidity, uidnext, highestmodseq, special_use, guid)
-		VALUES ($1, $2, $3, 1, 1, $4, $5) RETURNING id`, t.userID, name, int64(uidv), string(special), store.NewObjectID('M')).Scan(&id)
+	err = t.tx.QueryRow(t.ctx, `INSERT INTO mailboxes (user_id, name, uidvalidity, uidnext, highestmodseq, special_use, guid, changed, created)
+		VALUES ($1, $2, $3, 1, 1, $4, $5, $6, $6) RETURNING id`, t.userID, name, int64(uidValidity), string(special), guid, int64(changed)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create mailbox %q: %w", name, err)
 	}
-	return id, nil
+	return id, t.recordUIDValidity(name, uidValidity)
+}
+
+// recordUIDValidity notes that mailbox name has (had) UIDVALIDITY v.
+func (t *writeTx) recordUIDValidity(name string, v uint32) error {
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO uidvalidity_history (user_id, name, uidvalidity) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, t.userID, name, int64(v))
+	if err != nil {
+		return fmt.Errorf("record UIDVALIDITY: %w", err)
+	}
+	return nil
+}
+
+// accountChange allocates the stamp of a mailbox create, rename, delete,
+// special-use or subscription change: the next value of the user's
+// account change counter for a local change; for a peer's change (stamp
+// non-zero) the peer's own stamp, while the counter moves past it (a
+// Lamport clock, as in the embedded store).
+func (t *writeTx) accountChange(stamp uint64) (uint64, error) {
+	var c uint64
+	err := t.tx.QueryRow(t.ctx, `UPDATE users SET account_counter = greatest(account_counter + 1, $1)
+		WHERE id = $2 RETURNING account_counter`, int64(stamp), t.userID).Scan(&c)
+	if err != nil {
+		return 0, fmt.Errorf("account counter: %w", err)
+	}
+	if stamp != 0 {
+		return stamp, nil
+	}
+	return c, nil
+}
+
+// mailboxTombstone records that mailbox guid is deleted, and forgets the
+// sync state kept for it.
+func (t *writeTx) mailboxTombstone(guid, name string, stamp uint64) error {
+	changed, err := t.accountChange(stamp)
+	if err != nil {
+		return err
+	}
+	if _, err := t.tx.Exec(t.ctx, `INSERT INTO mailbox_tombstones (user_id, guid, name, changed) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_id, guid) DO UPDATE SET name = excluded.name, changed = excluded.changed`,
+		t.userID, guid, name, int64(changed)); err != nil {
+		return fmt.Errorf("mailbox tombstone: %w", err)
+	}
+	_, err = t.tx.Exec(t.ctx, `DELETE FROM replica_state WHERE user_id = $1 AND guid = $2`, t.userID, guid)
+	return err
 }
 
 func (t *writeTx) createParents(name string) error {
@@ -143,21 +209,30 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 		} else if err != nil {
 			return err
 		}
-		rows, err := t.tx.Query(t.ctx, `DELETE FROM messages WHERE mailbox_id = $1 RETURNING content_id`, m.ID)
-		if err != nil {
-			return err
-		}
-		contents, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		if _, err := t.tx.Exec(t.ctx, `DELETE FROM mailboxes WHERE id = $1`, m.ID); err != nil {
-			return err
-		}
-		// Announced with no modseq: watchers look and find the mailbox gone.
-		t.touched[m.ID] = 0
-		return t.dropUnreferencedContents(contents)
+		return t.deleteMailbox(m, 0)
 	})
+}
+
+// deleteMailbox deletes mailbox m and its messages, leaving a mailbox
+// tombstone stamped with an account change of at least stamp.
+func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64) error {
+	rows, err := t.tx.Query(t.ctx, `DELETE FROM messages WHERE mailbox_id = $1 RETURNING content_id`, m.ID)
+	if err != nil {
+		return err
+	}
+	contents, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	if _, err := t.tx.Exec(t.ctx, `DELETE FROM mailboxes WHERE id = $1`, m.ID); err != nil {
+		return err
+	}
+	if err := t.mailboxTombstone(m.GUID, m.Name, stamp); err != nil {
+		return err
+	}
+	// Announced with no modseq: watchers look and find the mailbox gone.
+	t.touched[m.ID] = 0
+	return t.dropUnreferencedContents(contents)
 }
 
 // RenameMailbox renames a mailbox and its subtree, keeping ids and so
@@ -192,7 +267,7 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 		if from == to {
 			return fmt.Errorf("rename %q to itself: %w", from, store.ErrMailboxExists)
 		}
-		rows, err := t.tx.Query(t.ctx, `SELECT id, name FROM mailboxes
+		rows, err := t.tx.Query(t.ctx, `SELECT id, name, uidvalidity FROM mailboxes
 			WHERE user_id = $1 AND (name = $2 OR starts_with(name, $3))`, t.userID, from, from+"/")
 		if err != nil {
 			return err
@@ -200,11 +275,12 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 		type rename struct {
 			id      store.MailboxID
 			newName string
+			uidv    uint32
 		}
 		moves, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rename, error) {
 			var x rename
 			var name string
-			err := r.Scan(&x.id, &name)
+			err := r.Scan(&x.id, &name, &x.uidv)
 			x.newName = to + name[len(from):]
 			return x, err
 		})
@@ -220,7 +296,15 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 		}
 		// No new name exists, so renaming row by row never collides.
 		for _, r := range moves {
-			if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET name = $1 WHERE id = $2`, r.newName, r.id); err != nil {
+			changed, err := t.accountChange(0)
+			if err != nil {
+				return err
+			}
+			if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET name = $1, changed = $2 WHERE id = $3`, r.newName, int64(changed), r.id); err != nil {
+				return err
+			}
+			// The new name now has this UIDVALIDITY too.
+			if err := t.recordUIDValidity(r.newName, r.uidv); err != nil {
 				return err
 			}
 		}
@@ -321,13 +405,41 @@ func (a *Account) SetSubscribed(ctx context.Context, name string, subscribed boo
 		return err
 	}
 	return a.write(ctx, func(t *writeTx) error {
-		q := `INSERT INTO subscriptions (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`
-		if !subscribed {
-			q = `DELETE FROM subscriptions WHERE user_id = $1 AND name = $2`
-		}
-		_, err := t.tx.Exec(t.ctx, q, t.userID, cname)
-		return err
+		return t.setSubscribed(cname, subscribed, 0)
 	})
+}
+
+// setSubscribed changes a subscription, stamped with an account change of
+// at least stamp; a change already true changes nothing. A removed
+// subscription is remembered in unsubscribed, so that replicas can tell
+// "unsubscribed here" from "subscribed there".
+func (t *writeTx) setSubscribed(name string, subscribed bool, stamp uint64) error {
+	var is bool
+	if err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE user_id = $1 AND name = $2)`,
+		t.userID, name).Scan(&is); err != nil {
+		return err
+	}
+	if is == subscribed {
+		return nil
+	}
+	changed, err := t.accountChange(stamp)
+	if err != nil {
+		return err
+	}
+	if subscribed {
+		if _, err := t.tx.Exec(t.ctx, `INSERT INTO subscriptions (user_id, name, changed) VALUES ($1, $2, $3)`,
+			t.userID, name, int64(changed)); err != nil {
+			return err
+		}
+		_, err = t.tx.Exec(t.ctx, `DELETE FROM unsubscribed WHERE user_id = $1 AND name = $2`, t.userID, name)
+		return err
+	}
+	if _, err := t.tx.Exec(t.ctx, `DELETE FROM subscriptions WHERE user_id = $1 AND name = $2`, t.userID, name); err != nil {
+		return err
+	}
+	_, err = t.tx.Exec(t.ctx, `INSERT INTO unsubscribed (user_id, name, changed) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, name) DO UPDATE SET changed = excluded.changed`, t.userID, name, int64(changed))
+	return err
 }
 
 // Subscriptions lists subscribed names in ascending order.

@@ -16,6 +16,9 @@ var migrations = []string{
 	schemaV2Recent,
 	schemaV3Orphans,
 	schemaV4GUID,
+	schemaV5Replica,
+	schemaV6Placement,
+	schemaV7Defaults,
 }
 
 const schemaV1 = `
@@ -126,6 +129,105 @@ CREATE INDEX contents_orphaned ON contents (orphaned_at) WHERE orphaned_at IS NO
 const schemaV4GUID = `
 ALTER TABLE mailboxes ADD COLUMN guid text NOT NULL DEFAULT '';
 UPDATE mailboxes SET guid = 'M' || substr(md5(random()::text || id::text), 1, 24) WHERE guid = '';
+`
+
+// schemaV5Replica is what store.Replica needs (import, migration,
+// replication between servers; see the package doc): the account change
+// counter and the stamps it hands out, mailbox tombstones, removed
+// subscriptions, the UIDVALIDITY history that proves a chosen value
+// unused, opaque and typed per-peer sync state, the EMAILIDs of expunged
+// UIDs and the flag history of replicated mailboxes. The history of a
+// user that exists when it is added is complete only from its next
+// UIDVALIDITY on.
+const schemaV5Replica = `
+ALTER TABLE users ADD COLUMN account_counter bigint NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN uidvalidity_history_from bigint NOT NULL DEFAULT 0;
+UPDATE users SET uidvalidity_history_from = uidvalidity_next;
+
+ALTER TABLE mailboxes ADD COLUMN changed bigint NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN created bigint NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN history_from bigint NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX mailboxes_guid ON mailboxes (user_id, guid);
+
+ALTER TABLE subscriptions ADD COLUMN changed bigint NOT NULL DEFAULT 0;
+
+CREATE TABLE unsubscribed (
+	user_id bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+	name    text NOT NULL,
+	changed bigint NOT NULL,
+	PRIMARY KEY (user_id, name)
+);
+
+CREATE TABLE mailbox_tombstones (
+	user_id bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+	guid    text NOT NULL,
+	name    text NOT NULL,
+	changed bigint NOT NULL,
+	PRIMARY KEY (user_id, guid)
+);
+
+CREATE TABLE uidvalidity_history (
+	user_id     bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+	name        text NOT NULL,
+	uidvalidity bigint NOT NULL,
+	PRIMARY KEY (user_id, name, uidvalidity)
+);
+INSERT INTO uidvalidity_history (user_id, name, uidvalidity) SELECT user_id, name, uidvalidity FROM mailboxes;
+
+CREATE TABLE sync_state (
+	user_id bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+	peer    text NOT NULL,
+	key     text NOT NULL,
+	value   bytea NOT NULL,
+	PRIMARY KEY (user_id, peer, key)
+);
+
+CREATE TABLE replica_state (
+	user_id   bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+	peer      text NOT NULL,
+	guid      text NOT NULL,
+	applied   bigint NOT NULL,
+	confirmed bigint NOT NULL,
+	uidnext   bigint NOT NULL,
+	PRIMARY KEY (user_id, peer, guid)
+);
+
+CREATE TABLE expunged_ids (
+	mailbox_id bigint NOT NULL REFERENCES mailboxes ON DELETE CASCADE,
+	uid        bigint NOT NULL,
+	email_id   text NOT NULL,
+	modseq     bigint NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+);
+
+CREATE TABLE flag_history (
+	mailbox_id bigint NOT NULL REFERENCES mailboxes ON DELETE CASCADE,
+	uid        bigint NOT NULL,
+	modseq     bigint NOT NULL,
+	replaced   bigint NOT NULL,
+	flags      smallint NOT NULL,
+	keywords   text[] NOT NULL,
+	PRIMARY KEY (mailbox_id, uid, modseq)
+);
+`
+
+// schemaV6Placement is what moving a user between clusters needs
+// (move.go): the write fence on the user being moved, and, on the
+// default cluster, the user directory entries that moves record.
+const schemaV6Placement = `
+ALTER TABLE users ADD COLUMN moving boolean NOT NULL DEFAULT false;
+CREATE TABLE user_placement (
+	name    text PRIMARY KEY,
+	shard   text NOT NULL,
+	changed timestamptz NOT NULL DEFAULT now()
+);
+`
+
+// schemaV7Defaults records, per user, that the default mailboxes were
+// given (store.DefaultCreator): users that exist get them at their next
+// login, once.
+const schemaV7Defaults = `
+ALTER TABLE users ADD COLUMN defaults_given boolean NOT NULL DEFAULT false;
 `
 
 // migrationLock is the advisory lock key held while migrating, so that

@@ -333,6 +333,9 @@ type writeTx struct {
 	// notified holds the mailboxes already queued for NOTIFY.
 	notified map[store.MailboxID]bool
 	uidv     int64 // users.uidvalidity_next as locked
+	// atLeast is a lower bound for the modseqs modseq allocates (a
+	// Replica batch's store.Batch.ModSeq); 0 for local changes.
+	atLeast store.ModSeq
 }
 
 // maxWriteTries bounds how often a write transaction is retried after a
@@ -371,11 +374,17 @@ func (a *Account) writeOnce(ctx context.Context, fn func(t *writeTx) error) (*wr
 	defer tx.Rollback(ctx)
 	t := &writeTx{ctx: ctx, tx: tx, userID: a.id, user: a.user, node: a.s.node,
 		touched: make(map[store.MailboxID]store.ModSeq), notified: make(map[store.MailboxID]bool)}
-	if err := tx.QueryRow(ctx, `SELECT uidvalidity_next FROM users WHERE id = $1 FOR UPDATE`, a.id).Scan(&t.uidv); err != nil {
+	var moving bool
+	if err := tx.QueryRow(ctx, `SELECT uidvalidity_next, moving FROM users WHERE id = $1 FOR UPDATE`, a.id).Scan(&t.uidv, &moving); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("user %q: %w", a.user, store.ErrNoUser)
+			// The handle's user row is gone (users.id is never reused):
+			// deleted, or moved to another cluster, by another process.
+			return nil, fmt.Errorf("user %q: %w", a.user, store.ErrUserDeleted)
 		}
 		return nil, fmt.Errorf("lock user: %w", err)
+	}
+	if moving && !isMover(ctx) {
+		return nil, fmt.Errorf("user %q: %w", a.user, ErrUserMoving)
 	}
 	if err := fn(t); err != nil {
 		return nil, err
@@ -409,17 +418,27 @@ func retryable(err error) bool {
 }
 
 // modseq returns the modseq this transaction gives to changes in mailbox
-// id: HIGHESTMODSEQ+1, allocated on first use and then reused for every
-// change the transaction makes there (RFC 7162 3.1.1). It is the only
-// place modseqs are allocated; the mailbox row it updates is locked until
-// the commit.
+// id: HIGHESTMODSEQ+1 (or t.atLeast, when larger), allocated on first use
+// and then reused for every change the transaction makes there (RFC 7162
+// 3.1.1). Callers call it only once they know something changes, so a
+// no-op allocates nothing.
 func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 	if m, ok := t.touched[id]; ok && m != 0 {
 		return m, nil
 	}
+	return t.newModseq(id, t.atLeast)
+}
+
+// newModseq allocates a fresh modseq in mailbox id: max(HIGHESTMODSEQ+1,
+// atLeast). It is the only place modseqs are allocated; the mailbox row
+// it updates stays locked until the commit. Local changes pass atLeast 0;
+// changes replicated from a peer pass the peer's modseq, so a replica that
+// only receives keeps its source's modseqs, and every new modseq is still
+// above every one a client has seen here.
+func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
 	var m store.ModSeq
-	err := t.tx.QueryRow(t.ctx, `UPDATE mailboxes SET highestmodseq = highestmodseq + 1
-		WHERE id = $1 AND user_id = $2 RETURNING highestmodseq`, id, t.userID).Scan(&m)
+	err := t.tx.QueryRow(t.ctx, `UPDATE mailboxes SET highestmodseq = greatest(highestmodseq + 1, $3)
+		WHERE id = $1 AND user_id = $2 RETURNING highestmodseq`, id, t.userID, int64(atLeast)).Scan(&m)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 	}

@@ -83,7 +83,9 @@ func (s *Session) login(name, password string) error {
 	s.acct = acct
 	s.user = user
 	s.state = StateAuthenticated
+	s.anonLog = s.log
 	s.log = s.log.With("user", user)
 	s.log.Info("logged in")
+	s.createDefaults()
 	return nil
 }

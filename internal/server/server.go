@@ -79,6 +79,10 @@ type Config struct {
 	// command waits its turn (see rateBucket). Zero or negative: no limit.
 	CommandRate  float64
 	CommandBurst int
+	// MaxCompressed caps the connections using COMPRESS DEFLATE at once
+	// (about 0.8 MiB of memory each); default 1,000, negative: none (and
+	// COMPRESS=DEFLATE is not offered).
+	MaxCompressed int
 	// MaxBadCommands closes a connection after this many BAD responses in
 	// a row; default 20.
 	MaxBadCommands int
@@ -92,6 +96,10 @@ type Config struct {
 	// user's store (RFC 9208 OVERQUOTA). MOVE is not checked: within one
 	// user's store it adds nothing.
 	Quota QuotaChecker
+	// DefaultMailboxes are given to each account at its first login
+	// (RFC 6154 special-use mailboxes clients expect; see
+	// store.DefaultCreator); empty: none.
+	DefaultMailboxes []store.DefaultMailbox
 	// Now is the clock SEARCH OLDER and YOUNGER count back from
 	// (RFC 5032); nil means time.Now. The store has its own clock for
 	// SAVEDATE and default INTERNALDATE.
@@ -117,6 +125,8 @@ type Server struct {
 	preAuthLog *logBucket
 	// spoolMem bounds the APPEND messages held in memory by all sessions.
 	spoolMem *memBudget
+	// compress counts the connections using COMPRESS.
+	compress compressSlots
 }
 
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
@@ -142,6 +152,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.CommandBurst <= 0 {
 		cfg.CommandBurst = 2000
+	}
+	if cfg.MaxCompressed == 0 {
+		cfg.MaxCompressed = 1000
 	}
 	if cfg.MaxBadCommands <= 0 {
 		cfg.MaxBadCommands = 20

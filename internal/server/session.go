@@ -87,6 +87,12 @@ type Session struct {
 	// rate is the command-rate limit; nil without one.
 	rate       *rateBucket
 	rateLogged bool
+	// anonLog is the logger from before login, for UNAUTHENTICATE.
+	anonLog *slog.Logger
+	// deflate is set while COMPRESS DEFLATE is on (cmd_compress.go);
+	// releaseCompress gives back its slot.
+	deflate         *deflateLayer
+	releaseCompress func()
 }
 
 func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
@@ -116,12 +122,15 @@ func (s *Session) setupIO(nc net.Conn) {
 	s.br = bufio.NewReaderSize(nc, 16<<10)
 	s.bw = bufio.NewWriterSize(deadlineWriter{nc, s.srv.cfg.WriteTimeout}, 16<<10)
 	s.dec = wire.NewDecoder(s.br, s.srv.cfg.Limits)
-	s.dec.OnSyncLiteral = func(int64) error {
-		return s.enc.Raw("+ Ready for literal data").CRLF().Flush()
-	}
+	s.dec.OnSyncLiteral = s.syncLiteral
 	utf8 := s.enc != nil && s.enc.UTF8
 	s.enc = wire.NewEncoder(s.bw)
 	s.enc.UTF8 = utf8
+}
+
+// syncLiteral asks the client for a synchronizing literal's bytes.
+func (s *Session) syncLiteral(int64) error {
+	return s.enc.Raw("+ Ready for literal data").CRLF().Flush()
 }
 
 // deadlineWriter gives every write to the connection a deadline, so that a
@@ -327,6 +336,10 @@ func (s *Session) cleanup() {
 	if s.releaseUser != nil {
 		s.releaseUser()
 		s.releaseUser = nil
+	}
+	if s.releaseCompress != nil {
+		s.releaseCompress()
+		s.releaseCompress = nil
 	}
 }
 

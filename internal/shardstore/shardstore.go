@@ -8,8 +8,14 @@
 // exactly one shard; no operation spans two users, so none spans two
 // shards. Every shard publishes on one Hub: watchers key on (user,
 // mailbox), and a user is on one shard, so ids of different clusters never
-// meet. Moving a user to another shard is an offline step with no tool of
-// its own yet; see docs/deployment.md.
+// meet.
+//
+// The directory has two parts: the configuration's (New's directory), and
+// a table on the default shard (Directory, implemented by the PostgreSQL
+// store) whose entries win. Moves (Move, move.go) write the table, so
+// every front end sees a move at its next lookup: the table is read at
+// every Open, never cached, because a front end that opened a moved user
+// on its old shard would serve a copy about to be deleted.
 package shardstore
 
 import (
@@ -25,8 +31,20 @@ import (
 type Store struct {
 	shards map[string]store.Store
 	def    string
-	dir    map[string]string // user → shard name
+	dir    map[string]string // user → shard name, from the configuration
+	table  Directory         // the default shard's directory table; nil if none
 	hub    *store.Hub
+}
+
+// Directory is a user directory kept in a store (the PostgreSQL store's
+// user_placement table), whose entries override the configuration's.
+type Directory interface {
+	// Placement returns the shard the table places user on, if any.
+	Placement(ctx context.Context, user string) (string, bool, error)
+	// Placements returns every entry.
+	Placements(ctx context.Context) (map[string]string, error)
+	// SetPlacement records that user lives on shard.
+	SetPlacement(ctx context.Context, user, shard string) error
 }
 
 var (
@@ -56,40 +74,100 @@ func New(hub *store.Hub, shards map[string]store.Store, def string, directory ma
 		}
 		dir[name] = sh
 	}
-	return &Store{shards: shards, def: def, dir: dir, hub: hub}, nil
+	st := &Store{shards: shards, def: def, dir: dir, hub: hub}
+	st.table, _ = shards[def].(Directory)
+	return st, nil
 }
 
-// ShardOf names the shard that holds user.
-func (s *Store) ShardOf(user string) string {
-	if name, err := store.ValidUserName(user); err == nil {
-		if sh, ok := s.dir[name]; ok {
-			return sh
+// ShardOf names the shard that holds user: the directory table's entry,
+// else the configuration's, else the default shard.
+func (s *Store) ShardOf(ctx context.Context, user string) (string, error) {
+	name, err := store.ValidUserName(user)
+	if err != nil {
+		return s.def, nil // no such user anywhere; the default shard says so
+	}
+	if s.table != nil {
+		sh, ok, err := s.table.Placement(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			if s.shards[sh] == nil {
+				return "", fmt.Errorf("shardstore: user %q is on shard %q, which this node's configuration lacks", name, sh)
+			}
+			return sh, nil
 		}
 	}
-	return s.def
+	if sh, ok := s.dir[name]; ok {
+		return sh, nil
+	}
+	return s.def, nil
 }
 
-func (s *Store) of(user string) store.Store { return s.shards[s.ShardOf(user)] }
+// placements returns the whole directory: the configuration's entries
+// overridden by the table's.
+func (s *Store) placements(ctx context.Context) (func(user string) string, error) {
+	var table map[string]string
+	if s.table != nil {
+		var err error
+		if table, err = s.table.Placements(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return func(user string) string {
+		if sh, ok := table[user]; ok {
+			return sh
+		}
+		if sh, ok := s.dir[user]; ok {
+			return sh
+		}
+		return s.def
+	}, nil
+}
+
+func (s *Store) of(ctx context.Context, user string) (store.Store, error) {
+	sh, err := s.ShardOf(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return s.shards[sh], nil
+}
 
 // CreateUser creates the user on its shard.
 func (s *Store) CreateUser(ctx context.Context, user string) error {
-	return s.of(user).CreateUser(ctx, user)
+	st, err := s.of(ctx, user)
+	if err != nil {
+		return err
+	}
+	return st.CreateUser(ctx, user)
 }
 
 // DeleteUser deletes the user from its shard.
 func (s *Store) DeleteUser(ctx context.Context, user string) error {
-	return s.of(user).DeleteUser(ctx, user)
+	st, err := s.of(ctx, user)
+	if err != nil {
+		return err
+	}
+	return st.DeleteUser(ctx, user)
 }
 
 // Open opens the user on its shard.
 func (s *Store) Open(ctx context.Context, user string) (store.Account, error) {
-	return s.of(user).Open(ctx, user)
+	st, err := s.of(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return st.Open(ctx, user)
 }
 
 // Users lists, in ascending order, the users each shard holds that the
-// directory places there (a stale copy left on another shard by a move is
-// not listed).
+// directory places there (a stale copy left on another shard by an
+// interrupted move is not listed).
 func (s *Store) Users(ctx context.Context) ([]string, error) {
+	shardOf, err := s.placements(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for name, sh := range s.shards {
 		us, err := sh.Users(ctx)
@@ -97,7 +175,7 @@ func (s *Store) Users(ctx context.Context) ([]string, error) {
 			return nil, fmt.Errorf("shard %s: %w", name, err)
 		}
 		for _, u := range us {
-			if s.ShardOf(u) == name {
+			if shardOf(u) == name {
 				out = append(out, u)
 			}
 		}
@@ -130,18 +208,26 @@ func (s *Store) Shared() bool {
 
 // Check runs the user's shard's checker.
 func (s *Store) Check(ctx context.Context, user string) ([]store.Problem, error) {
-	c, ok := s.of(user).(store.Checker)
+	st, err := s.of(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := st.(store.Checker)
 	if !ok {
-		return nil, fmt.Errorf("shard %s has no checker", s.ShardOf(user))
+		return nil, fmt.Errorf("the shard of %s has no checker", user)
 	}
 	return c.Check(ctx, user)
 }
 
 // Repair runs the user's shard's repair.
 func (s *Store) Repair(ctx context.Context, user string) ([]store.Problem, error) {
-	r, ok := s.of(user).(store.Repairer)
+	st, err := s.of(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := st.(store.Repairer)
 	if !ok {
-		return nil, fmt.Errorf("shard %s cannot repair", s.ShardOf(user))
+		return nil, fmt.Errorf("the shard of %s cannot repair", user)
 	}
 	return r.Repair(ctx, user)
 }
@@ -172,5 +258,9 @@ func (s *Store) TryLead(ctx context.Context, job string) (func(), bool, error) {
 
 // OpenReplica opens the replica handle of the user on its shard.
 func (s *Store) OpenReplica(ctx context.Context, user string) (store.Replica, error) {
-	return s.of(user).OpenReplica(ctx, user)
+	st, err := s.of(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return st.OpenReplica(ctx, user)
 }

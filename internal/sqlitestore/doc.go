@@ -32,6 +32,8 @@
 // records the mailboxes' current (name, UIDVALIDITY) pairs.
 //
 // meta(key, value): key/value integers.
+//   - "defaults_given": present (1) once the account got its default
+//     mailboxes (store.DefaultCreator).
 //   - "modseq_floor": the modseq reservation this database last agreed on
 //     with the manifest; every modseq in the database is below it.
 //   - "uidvalidity_history_from": uidvalidity_history is complete for

@@ -29,10 +29,20 @@ type Encoder struct {
 	// Otherwise 8-bit strings go out as literals and mailbox names in
 	// modified UTF-7.
 	UTF8 bool
+	// then, when set, runs after each Flush has emptied w: a compressing
+	// layer under w (COMPRESS, RFC 4978) pushes its output to the socket.
+	then func() error
 }
 
 // NewEncoder returns an encoder writing to w.
 func NewEncoder(w *bufio.Writer) *Encoder { return &Encoder{w: w} }
+
+// NewFlushingEncoder returns an encoder writing to w whose Flush, once w
+// is flushed, also calls flush (say, a compressor's Flush), so that what
+// was written reaches the client.
+func NewFlushingEncoder(w *bufio.Writer, flush func() error) *Encoder {
+	return &Encoder{w: w, then: flush}
+}
 
 // Err returns the first write error.
 func (e *Encoder) Err() error { return e.err }
@@ -40,7 +50,11 @@ func (e *Encoder) Err() error { return e.err }
 // Flush sends what has been written.
 func (e *Encoder) Flush() error {
 	if e.err == nil {
-		if err := e.w.Flush(); err != nil {
+		err := e.w.Flush()
+		if err == nil && e.then != nil {
+			err = e.then()
+		}
+		if err != nil {
 			e.err = fmt.Errorf("wire: writing response: %w", err)
 		}
 	}

@@ -60,9 +60,10 @@ func Run(t *testing.T, b Backend) {
 		{"TwoWritersOneUser", testTwoWritersOneUser},
 		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
+		{"Defaults", testDefaults},
 		{"Model", testModel},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, replicaTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
 }

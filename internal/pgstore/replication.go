@@ -1,0 +1,729 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// This file is the replication half of Replica (store.Replica,
+// "Replication"), with the embedded store's semantics: the account level
+// (mailboxes by replicated id, subscriptions, the account change counter
+// in users.account_counter), the flag history, the typed per-peer state in
+// replica_state, and Apply's grouping of a peer's changes by their
+// modseqs.
+
+// AccountState reads the account-level state in one snapshot.
+func (r *Replica) AccountState(ctx context.Context) (store.AccountState, error) {
+	var st store.AccountState
+	err := r.a.snapshotRead(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT account_counter FROM users WHERE id = $1`, r.a.id).Scan(&st.Counter); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return store.ErrNoUser
+			}
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+mailboxColumns+` FROM mailboxes mb WHERE mb.user_id = $1 ORDER BY mb.name COLLATE "C"`, r.a.id)
+		if err != nil {
+			return err
+		}
+		if st.Mailboxes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MailboxInfo, error) {
+			m, err := scanMailbox(r)
+			return m.MailboxInfo, err
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT guid, name, changed FROM mailbox_tombstones WHERE user_id = $1 ORDER BY guid COLLATE "C"`, r.a.id)
+		if err != nil {
+			return err
+		}
+		if st.Deleted, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MailboxTombstone, error) {
+			var d store.MailboxTombstone
+			err := r.Scan(&d.GUID, &d.Name, &d.Changed)
+			return d, err
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT name COLLATE "C", true, changed FROM subscriptions WHERE user_id = $1
+			UNION ALL SELECT name COLLATE "C", false, changed FROM unsubscribed WHERE user_id = $1 ORDER BY 1`, r.a.id)
+		if err != nil {
+			return err
+		}
+		st.Subscriptions, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Subscription, error) {
+			var s store.Subscription
+			err := r.Scan(&s.Name, &s.Subscribed, &s.Changed)
+			return s, err
+		})
+		return err
+	})
+	if err != nil {
+		return store.AccountState{}, fmt.Errorf("account state: %w", err)
+	}
+	return st, nil
+}
+
+// MailboxByGUID looks a mailbox up by its replicated id.
+func (r *Replica) MailboxByGUID(ctx context.Context, guid string) (store.MailboxInfo, error) {
+	m, err := lookupGUID(ctx, r.a.s.pool, r.a.id, guid)
+	if err == errNotFound {
+		return store.MailboxInfo{}, fmt.Errorf("mailbox %s: %w", guid, store.ErrNoMailbox)
+	}
+	return m.MailboxInfo, err
+}
+
+func lookupGUID(ctx context.Context, q querier, userID int64, guid string) (mailboxRow, error) {
+	m, err := scanMailbox(q.QueryRow(ctx, `SELECT `+mailboxColumns+` FROM mailboxes mb WHERE mb.user_id = $1 AND mb.guid = $2`, userID, guid))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, errNotFound
+	}
+	return m, err
+}
+
+// ApplyAccount applies account-level changes made on a peer, in order, in
+// one transaction.
+func (r *Replica) ApplyAccount(ctx context.Context, ops []store.AccountOp, peer string, state *store.PeerState) (store.AccountApplyResult, error) {
+	var res store.AccountApplyResult
+	err := r.a.write(ctx, func(t *writeTx) error {
+		c, err := t.counter()
+		if err != nil {
+			return err
+		}
+		res.Before = c
+		for _, op := range ops {
+			if err := t.applyAccountOp(op); err != nil {
+				return err
+			}
+		}
+		if res.After, err = t.counter(); err != nil {
+			return err
+		}
+		if state != nil {
+			return t.setPeerState(peer, "", *state)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.AccountApplyResult{}, err
+	}
+	return res, nil
+}
+
+// counter reads the account change counter.
+func (t *writeTx) counter() (uint64, error) {
+	var c uint64
+	err := t.tx.QueryRow(t.ctx, `SELECT account_counter FROM users WHERE id = $1`, t.userID).Scan(&c)
+	return c, err
+}
+
+func (t *writeTx) applyAccountOp(op store.AccountOp) error {
+	switch op.Kind {
+	case store.OpSubscribe, store.OpUnsubscribe:
+		name, err := store.CanonicalMailboxName(op.Name)
+		if err != nil {
+			return err
+		}
+		return t.setSubscribed(name, op.Kind == store.OpSubscribe, op.Stamp)
+	}
+	m, err := lookupGUID(t.ctx, t.tx, t.userID, op.GUID)
+	exists := err == nil
+	if err != nil && err != errNotFound {
+		return err
+	}
+	switch op.Kind {
+	case store.OpCreate:
+		if exists {
+			return nil
+		}
+		name, err := store.CanonicalMailboxName(op.Name)
+		if err != nil {
+			return err
+		}
+		if !store.ValidSpecialUse(op.SpecialUse) {
+			return fmt.Errorf("special-use %q: %w", op.SpecialUse, store.ErrCannot)
+		}
+		if _, err := t.lookup(name); err == nil {
+			return fmt.Errorf("create %q: %w", name, store.ErrMailboxExists)
+		} else if err != errNotFound {
+			return err
+		}
+		// Later local mailboxes still get larger UIDVALIDITYs.
+		if int64(op.UIDValidity) >= t.uidv {
+			t.uidv = int64(op.UIDValidity) + 1
+			if _, err := t.tx.Exec(t.ctx, `UPDATE users SET uidvalidity_next = $1 WHERE id = $2`, t.uidv, t.userID); err != nil {
+				return err
+			}
+		}
+		id, err := t.insertMailbox(name, op.SpecialUse, op.GUID, op.UIDValidity, op.Stamp)
+		if err != nil {
+			return err
+		}
+		if op.HighestModSeq > 1 {
+			if _, err := t.newModseq(id, op.HighestModSeq); err != nil {
+				return err
+			}
+		}
+		_, err = t.tx.Exec(t.ctx, `DELETE FROM mailbox_tombstones WHERE user_id = $1 AND guid = $2`, t.userID, op.GUID)
+		return err
+	case store.OpDelete:
+		if !exists {
+			return t.mailboxTombstone(op.GUID, op.Name, op.Stamp)
+		}
+		if m.Name == "INBOX" {
+			return fmt.Errorf("delete INBOX: %w", store.ErrCannot)
+		}
+		return t.deleteMailbox(m, op.Stamp)
+	}
+	if !exists {
+		return fmt.Errorf("mailbox %s: %w", op.GUID, store.ErrNoMailbox)
+	}
+	switch op.Kind {
+	case store.OpRename:
+		name, err := store.CanonicalMailboxName(op.Name)
+		if err != nil {
+			return err
+		}
+		if name == m.Name {
+			return nil
+		}
+		if m.Name == "INBOX" || name == "INBOX" {
+			return fmt.Errorf("rename %q to %q: %w", m.Name, name, store.ErrCannot)
+		}
+		if _, err := t.lookup(name); err == nil {
+			return fmt.Errorf("rename to %q: %w", name, store.ErrMailboxExists)
+		} else if err != errNotFound {
+			return err
+		}
+		changed, err := t.accountChange(op.Stamp)
+		if err != nil {
+			return err
+		}
+		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET name = $1, changed = $2 WHERE id = $3`, name, int64(changed), m.ID); err != nil {
+			return err
+		}
+		return t.recordUIDValidity(name, m.UIDValidity)
+	case store.OpSpecialUse:
+		if !store.ValidSpecialUse(op.SpecialUse) {
+			return fmt.Errorf("special-use %q: %w", op.SpecialUse, store.ErrCannot)
+		}
+		if m.SpecialUse == op.SpecialUse {
+			return nil
+		}
+		changed, err := t.accountChange(op.Stamp)
+		if err != nil {
+			return err
+		}
+		_, err = t.tx.Exec(t.ctx, `UPDATE mailboxes SET special_use = $1, changed = $2 WHERE id = $3`, string(op.SpecialUse), int64(changed), m.ID)
+		return err
+	case store.OpAdopt:
+		if m.GUID == op.NewGUID && m.UIDValidity == op.UIDValidity {
+			return nil
+		}
+		if m.Messages != 0 {
+			return fmt.Errorf("adopt mailbox %q: it holds messages: %w", m.Name, store.ErrCannot)
+		}
+		changed, err := t.accountChange(op.Stamp)
+		if err != nil {
+			return err
+		}
+		for _, q := range []string{`DELETE FROM tombstones WHERE mailbox_id = $1`, `DELETE FROM flag_history WHERE mailbox_id = $1`,
+			`DELETE FROM expunged_ids WHERE mailbox_id = $1`} {
+			if _, err := t.tx.Exec(t.ctx, q, m.ID); err != nil {
+				return err
+			}
+		}
+		if _, err := t.tx.Exec(t.ctx, `DELETE FROM replica_state WHERE user_id = $1 AND guid = $2`, t.userID, m.GUID); err != nil {
+			return err
+		}
+		if int64(op.UIDValidity) >= t.uidv {
+			t.uidv = int64(op.UIDValidity) + 1
+			if _, err := t.tx.Exec(t.ctx, `UPDATE users SET uidvalidity_next = $1 WHERE id = $2`, t.uidv, t.userID); err != nil {
+				return err
+			}
+		}
+		// The new UIDVALIDITY tells clients to start over, so no modseq is
+		// needed; watchers are still woken.
+		if _, ok := t.touched[m.ID]; !ok {
+			t.touched[m.ID] = m.HighestModSeq
+		}
+		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET guid = $1, uidvalidity = $2, uidnext = 1, pruned_below = 0,
+			history_from = 0, changed = $3, created = $3 WHERE id = $4`, op.NewGUID, int64(op.UIDValidity), int64(changed), m.ID); err != nil {
+			return err
+		}
+		return t.recordUIDValidity(m.Name, op.UIDValidity)
+	}
+	return fmt.Errorf("account operation %d: %w", op.Kind, store.ErrCannot)
+}
+
+// FlagsAt returns the flags the messages of uids had at modseq at, for
+// those changed since and kept in the flag history: the row recorded by
+// the first change after at is the one with the largest modseq at or below
+// at, and it is valid when the change that replaced it came after at.
+func (r *Replica) FlagsAt(ctx context.Context, id store.MailboxID, uids store.UIDSet, at store.ModSeq) (map[store.UID]store.Flags, error) {
+	out := make(map[store.UID]store.Flags)
+	if uids.Empty() {
+		return out, nil
+	}
+	lo, hi := uidBounds(uids)
+	rows, err := r.a.s.pool.Query(ctx, `SELECT DISTINCT ON (h.uid) h.uid, h.replaced, h.flags, h.keywords
+		FROM flag_history h JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON h.uid BETWEEN r.lo AND r.hi
+		JOIN mailboxes mb ON mb.id = h.mailbox_id
+		WHERE h.mailbox_id = $1 AND mb.user_id = $5 AND h.modseq <= $4 ORDER BY h.uid, h.modseq DESC`, id, lo, hi, int64(at), r.a.id)
+	if err != nil {
+		return nil, fmt.Errorf("flag history: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uid store.UID
+		var replaced store.ModSeq
+		var flags int16
+		var kw []string
+		if err := rows.Scan(&uid, &replaced, &flags, &kw); err != nil {
+			return nil, fmt.Errorf("flag history: %w", err)
+		}
+		if replaced <= at {
+			continue
+		}
+		f := store.Flags{System: store.SystemFlags(flags)}
+		if len(kw) > 0 {
+			f.Keywords = kw
+		}
+		out[uid] = f
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("flag history: %w", err)
+	}
+	return out, nil
+}
+
+// Tombstones returns the expunges recorded above since, by modseq, with
+// the EMAILIDs remembered for their UIDs.
+func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.Expunged, error) {
+	var out []store.Expunged
+	err := r.a.snapshotRead(ctx, func(tx pgx.Tx) error {
+		if _, err := lookupID(ctx, tx, r.a.id, id); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT uid_start, uid_stop, modseq FROM tombstones
+			WHERE mailbox_id = $1 AND modseq > $2 ORDER BY modseq, uid_start`, id, int64(since))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var rg store.UIDRange
+			var ms store.ModSeq
+			if err := rows.Scan(&rg.Start, &rg.Stop, &ms); err != nil {
+				rows.Close()
+				return err
+			}
+			if len(out) == 0 || out[len(out)-1].ModSeq != ms {
+				out = append(out, store.Expunged{ModSeq: ms})
+			}
+			out[len(out)-1].UIDs.AddRange(rg.Start, rg.Stop)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// A tombstone may have been merged with a later neighbour (a run
+		// of expunged UIDs is one row at its last modseq), so the EMAILIDs
+		// are found by UID, not by modseq.
+		for i := range out {
+			lo, hi := uidBounds(out[i].UIDs)
+			rows, err := tx.Query(ctx, `SELECT e.uid, e.email_id FROM expunged_ids e
+				JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON e.uid BETWEEN r.lo AND r.hi
+				WHERE e.mailbox_id = $1`, id, lo, hi)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var u store.UID
+				var e string
+				if err := rows.Scan(&u, &e); err != nil {
+					rows.Close()
+					return err
+				}
+				if out[i].EmailIDs == nil {
+					out[i].EmailIDs = make(map[store.UID]string)
+				}
+				out[i].EmailIDs[u] = e
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tombstones: %w", err)
+	}
+	return out, nil
+}
+
+// PeerStates returns the sync state recorded for peer.
+func (r *Replica) PeerStates(ctx context.Context, peer string) (map[string]store.PeerState, error) {
+	rows, err := r.a.s.pool.Query(ctx, `SELECT guid, applied, confirmed, uidnext FROM replica_state WHERE user_id = $1 AND peer = $2`, r.a.id, peer)
+	if err != nil {
+		return nil, fmt.Errorf("peer state: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]store.PeerState)
+	for rows.Next() {
+		var guid string
+		var ps store.PeerState
+		if err := rows.Scan(&guid, &ps.Applied, &ps.Confirmed, &ps.UIDNext); err != nil {
+			return nil, err
+		}
+		out[guid] = ps
+	}
+	return out, rows.Err()
+}
+
+// SetPeerState records sync state outside a batch of changes.
+func (r *Replica) SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error {
+	return r.a.write(ctx, func(t *writeTx) error { return t.setPeerState(peer, guid, ps) })
+}
+
+// ForgetPeer drops the state recorded for peer.
+func (r *Replica) ForgetPeer(ctx context.Context, peer string) error {
+	return r.a.write(ctx, func(t *writeTx) error {
+		_, err := t.tx.Exec(t.ctx, `DELETE FROM replica_state WHERE user_id = $1 AND peer = $2`, t.userID, peer)
+		return err
+	})
+}
+
+// setPeerState raises the recorded state and drops the flag history no
+// peer needs any more (replaced at or below every peer's confirmed point).
+func (t *writeTx) setPeerState(peer, guid string, ps store.PeerState) error {
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO replica_state (user_id, peer, guid, applied, confirmed, uidnext) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (user_id, peer, guid) DO UPDATE SET applied = greatest(replica_state.applied, excluded.applied),
+		confirmed = greatest(replica_state.confirmed, excluded.confirmed), uidnext = greatest(replica_state.uidnext, excluded.uidnext)`,
+		t.userID, peer, guid, int64(ps.Applied), int64(ps.Confirmed), int64(ps.UIDNext))
+	if err != nil || guid == "" {
+		return err
+	}
+	_, err = t.tx.Exec(t.ctx, `DELETE FROM flag_history WHERE mailbox_id = (SELECT id FROM mailboxes WHERE user_id = $1 AND guid = $2)
+		AND replaced <= (SELECT min(confirmed) FROM replica_state WHERE user_id = $1 AND guid = $2)`, t.userID, guid)
+	return err
+}
+
+// apply is the body of Apply's transaction. It first works out which of
+// the batch's changes change anything, then gives each distinct peer
+// modseq among them, ascending, its own local modseq (max(HIGHESTMODSEQ+1,
+// the peer's modseq); changes without one share max(HIGHESTMODSEQ+1,
+// b.ModSeq)), then writes: flags, appends, expunges, UIDNEXT,
+// HIGHESTMODSEQ, the flag history point and the sync state.
+func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage, flags []stateChange, now time.Time, res *store.ApplyResult) error {
+	id := mb.ID
+	res.Before = mb.HighestModSeq
+	var keys []store.ModSeq // peer modseqs of effective changes
+
+	// Flags: read the current state, keep what differs.
+	var flagUIDs store.UIDSet
+	for _, f := range flags {
+		flagUIDs.Add(f.uid)
+	}
+	cur, err := states(t.ctx, t.tx, id, clampUIDs(flagUIDs, mb.UIDNext))
+	if err != nil {
+		return err
+	}
+	byUID := make(map[store.UID]store.MessageState, len(cur))
+	for _, m := range cur {
+		byUID[m.UID] = m
+	}
+	var sets []stateChange
+	for _, f := range flags {
+		e, ok := byUID[f.uid]
+		if !ok {
+			continue
+		}
+		if f.flags == e.Flags.System && slices.Equal(f.keywords, store.NormalizeKeywords(e.Flags.Keywords)) {
+			continue
+		}
+		if b.UnchangedSince != 0 && e.ModSeq > b.UnchangedSince {
+			res.Modified.Add(f.uid)
+			continue
+		}
+		sets = append(sets, f)
+		keys = append(keys, f.modseq)
+	}
+	for i := range prepared {
+		keys = append(keys, b.Append[i].ModSeq)
+	}
+
+	// Expunges: UIDs that exist, and, for a peer's expunges, UIDs this
+	// replica does not hold and has no tombstone for, which get a
+	// tombstone at the peer's modseq so that a client that saw them there
+	// learns they vanished (RFC 7162 3.2.10); see the embedded store's
+	// apply for the cases. UIDs already tombstoned change nothing.
+	type expungeSet struct {
+		uids, unused store.UIDSet
+		ms           store.ModSeq
+		ids          map[store.UID]string
+		// past: only UIDs never held here, below UIDNEXT, expunged on the
+		// peer at a modseq this mailbox has already passed: their
+		// tombstone takes the peer's modseq and allocates none.
+		past bool
+	}
+	var exps []expungeSet
+	all := b.Expunges
+	if !b.Expunge.Empty() {
+		all = append([]store.Expunged{{UIDs: b.Expunge}}, all...)
+	}
+	for i, e := range all {
+		present, err := t.existing(id, clampUIDs(e.UIDs, mb.UIDNext))
+		if err != nil {
+			return err
+		}
+		var unused store.UIDSet
+		if i > 0 || b.Expunge.Empty() { // peer expunges only
+			for _, r := range e.UIDs {
+				if r.Stop >= mb.UIDNext {
+					if r.Stop == store.MaxUID {
+						return fmt.Errorf("expunge UID %d: %w", r.Stop, store.ErrInvalidUID)
+					}
+					unused.AddRange(max(r.Start, mb.UIDNext), r.Stop)
+				}
+			}
+			covered := slices.Clone(present)
+			for _, x := range exps { // claimed by an earlier expunge of the batch
+				for _, r := range x.uids {
+					covered.AddRange(r.Start, r.Stop)
+				}
+				for _, r := range x.unused {
+					covered.AddRange(r.Start, r.Stop)
+				}
+			}
+			below, err := t.untombstoned(id, clampUIDs(e.UIDs, mb.UIDNext), covered)
+			if err != nil {
+				return err
+			}
+			for _, r := range below {
+				unused.AddRange(r.Start, r.Stop)
+			}
+		}
+		if !present.Empty() || !unused.Empty() {
+			past := present.Empty() && e.ModSeq != 0 && e.ModSeq <= mb.HighestModSeq
+			for _, r := range unused {
+				past = past && r.Stop < mb.UIDNext
+			}
+			exps = append(exps, expungeSet{present, unused, e.ModSeq, e.EmailIDs, past})
+			if !past {
+				keys = append(keys, e.ModSeq)
+			}
+		}
+	}
+
+	// Local modseqs, one per distinct peer modseq, ascending.
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	local := make(map[store.ModSeq]store.ModSeq, len(keys))
+	for _, k := range keys {
+		m, err := t.newModseq(id, max(k, b.ModSeq))
+		if err != nil {
+			return err
+		}
+		local[k] = m
+	}
+
+	var d counterDelta
+	for _, s := range sets {
+		e := byUID[s.uid]
+		ms := local[s.modseq]
+		if err := t.keepHistory(id, mb.historyFrom, []int64{int64(s.uid)}, ms); err != nil {
+			return err
+		}
+		d.add(e.Flags.System, 0, -1)
+		d.add(s.flags, 0, 1)
+		if _, err := t.tx.Exec(t.ctx, `UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE mailbox_id = $4 AND uid = $5`,
+			int16(s.flags), s.keywords, ms, id, s.uid); err != nil {
+			return fmt.Errorf("set flags: %w", err)
+		}
+	}
+	d.messages, d.size = 0, 0
+	if err := t.applyCounters(id, d); err != nil {
+		return err
+	}
+	for i := range prepared {
+		prepared[i].modseq = local[b.Append[i].ModSeq]
+	}
+	if res.Appended, _, err = t.insertMessages(mb, prepared, now); err != nil {
+		return err
+	}
+	uidNext := mb.UIDNext
+	if n := len(res.Appended); n > 0 {
+		uidNext = res.Appended[n-1] + 1
+	}
+	for _, e := range exps {
+		gone, err := t.removeMessages(id, e.uids, 0)
+		if err != nil {
+			return err
+		}
+		res.Expunged = append(res.Expunged, gone...)
+		for _, r := range e.unused {
+			gone.AddRange(r.Start, r.Stop)
+			uidNext = max(uidNext, r.Stop+1)
+		}
+		for u, eid := range e.ids {
+			if e.unused.Contains(u) {
+				if _, err := t.tx.Exec(t.ctx, `INSERT INTO expunged_ids (mailbox_id, uid, email_id, modseq) VALUES ($1, $2, $3, 0)
+					ON CONFLICT (mailbox_id, uid) DO UPDATE SET email_id = excluded.email_id, modseq = 0`, id, u, eid); err != nil {
+					return err
+				}
+			}
+		}
+		ms := local[e.ms]
+		if e.past {
+			ms = e.ms
+		}
+		if err := t.addTombstones(id, gone, ms); err != nil {
+			return err
+		}
+	}
+	res.Expunged = normalizeSet(res.Expunged)
+	if b.UIDNext > uidNext && len(keys) == 0 {
+		// A raise alone is a change sessions show: it gets a modseq so
+		// that it is published.
+		if _, err := t.modseq(id); err != nil {
+			return err
+		}
+	}
+	uidNext = max(uidNext, b.UIDNext)
+	if uidNext > mb.UIDNext {
+		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = greatest(uidnext, $1) WHERE id = $2`, uidNext, id); err != nil {
+			return err
+		}
+	}
+	res.UIDNext = uidNext
+	after, err := t.mailbox(id)
+	if err != nil {
+		return err
+	}
+	res.After = after.HighestModSeq
+	if b.HighestModSeq > res.After {
+		if res.After, err = t.newModseq(id, b.HighestModSeq); err != nil {
+			return err
+		}
+	}
+	res.ModSeq = t.touched[id]
+	if b.KeepHistory && res.After > mb.historyFrom {
+		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET history_from = $1 WHERE id = $2`, res.After, id); err != nil {
+			return err
+		}
+	}
+	if b.Sync != nil && res.Modified.Empty() {
+		return t.setPeerState(b.Peer, mb.GUID, *b.Sync)
+	}
+	return nil
+}
+
+// clampUIDs returns the part of uids below uidNext: no message has a UID
+// at or above it.
+func clampUIDs(uids store.UIDSet, uidNext store.UID) store.UIDSet {
+	var out store.UIDSet
+	for _, r := range uids {
+		if r.Start >= uidNext {
+			break
+		}
+		out = append(out, store.UIDRange{Start: r.Start, Stop: min(r.Stop, uidNext-1)})
+	}
+	return out
+}
+
+// normalizeSet makes a set built by appending ranges ascending and merged.
+func normalizeSet(s store.UIDSet) store.UIDSet {
+	if len(s) < 2 {
+		return s
+	}
+	slices.SortFunc(s, func(a, b store.UIDRange) int { return cmpUID(a.Start, b.Start) })
+	var out store.UIDSet
+	for _, r := range s {
+		out.AddRange(r.Start, r.Stop)
+	}
+	return out
+}
+
+// existing returns the UIDs of uids that name a message.
+func (t *writeTx) existing(id store.MailboxID, uids store.UIDSet) (store.UIDSet, error) {
+	var out store.UIDSet
+	if uids.Empty() {
+		return out, nil
+	}
+	lo, hi := uidBounds(uids)
+	rows, err := t.tx.Query(t.ctx, `SELECT m.uid FROM messages m JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+		ON m.uid BETWEEN r.lo AND r.hi WHERE m.mailbox_id = $1 ORDER BY m.uid`, id, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowTo[store.UID])
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range list {
+		out.Add(u)
+	}
+	return out, nil
+}
+
+// untombstoned returns the UIDs of uids that are neither in covered nor
+// under a tombstone, by range arithmetic over the tombstones that overlap
+// uids: one query, never a walk of the UIDs.
+func (t *writeTx) untombstoned(id store.MailboxID, uids, covered store.UIDSet) (store.UIDSet, error) {
+	if uids.Empty() {
+		return nil, nil
+	}
+	covered = slices.Clone(covered)
+	lo, hi := uidBounds(uids)
+	rows, err := t.tx.Query(t.ctx, `SELECT DISTINCT t.uid_start, t.uid_stop FROM tombstones t
+		JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON t.uid_start <= r.hi AND t.uid_stop >= r.lo
+		WHERE t.mailbox_id = $1`, id, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	var found []store.UIDRange
+	for rows.Next() {
+		var rg store.UIDRange
+		if err := rows.Scan(&rg.Start, &rg.Stop); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		found = append(found, rg)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, rg := range found {
+		covered.AddRange(rg.Start, rg.Stop)
+	}
+	// uids minus covered, both ascending and merged.
+	var out store.UIDSet
+	j := 0
+	for _, r := range uids {
+		next := r.Start
+		for j < len(covered) && covered[j].Stop < next {
+			j++
+		}
+		for k := j; k < len(covered) && covered[k].Start <= r.Stop; k++ {
+			c := covered[k]
+			if c.Start > next {
+				out.AddRange(next, c.Start-1)
+			}
+			if c.Stop >= r.Stop {
+				next = 0
+				break
+			}
+			next = c.Stop + 1
+		}
+		if next != 0 {
+			out.AddRange(next, r.Stop)
+		}
+	}
+	return out, nil
+}
