@@ -90,3 +90,43 @@ func TestGroupCommit(t *testing.T) {
 	}
 	assertClean(t, s, "alice")
 }
+
+// TestWritePanicReleasesWriter: a write that panics inside its
+// transaction rolls it back, so the next write of the user runs (rather
+// than waiting forever for the single writer connection) and the panicking
+// write's changes are gone.
+func TestWritePanicReleasesWriter(t *testing.T) {
+	s, a := newAccount(t)
+	inbox := mustMailbox(t, a, "INBOX")
+	appendN(t, a, inbox.ID, 1, store.Flags{})
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the write's panic did not reach its caller")
+			}
+		}()
+		a.u.write(ctx, func(tx *writeTx) error {
+			if _, err := tx.q.ExecContext(tx.ctx, `UPDATE mailboxes SET uidnext = uidnext + 1000`); err != nil {
+				return err
+			}
+			panic("in the middle of a write")
+		})
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.SetFlags(ctx, inbox.ID, store.UIDSetOf(1), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the next write still waits 30 s after a write panicked")
+	}
+	if mb := mustMailbox(t, a, "INBOX"); mb.UIDNext != 2 {
+		t.Fatalf("UIDNEXT %d: the panicking write's change was kept", mb.UIDNext)
+	}
+	assertClean(t, s, "alice")
+}

@@ -142,6 +142,19 @@ func (u *userDB) runBatch(batch []*writeReq) {
 			u.wstmts.prepare(context.Background(), query)
 		}
 	}()
+	// A write that panics must not leave the single connection inside a
+	// transaction (registered after the deferred prepares above, so it
+	// runs before them: they need the connection), nor the other writes of
+	// the batch unanswered.
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			for _, r := range batch {
+				r.done, r.err = true, storageErr(fmt.Errorf("write batch abandoned: %v", p))
+			}
+			panic(p)
+		}
+	}()
 	// acc is the state the writes run so far leave: each write starts
 	// from it, and it is what the commit makes durable.
 	acc := &writeTx{u: u, tx: tx, q: q, man: u.man, newKW: make(map[string]kwSetID)}
