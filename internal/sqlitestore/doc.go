@@ -136,8 +136,10 @@
 // it is dropped (see reclaim.go).
 //   - id: TEXT PRIMARY KEY, the content id (contents.blob_id).
 //   - data: the message bytes, at most Options.InlineBodyMax when written
-//     (DefaultInlineBodyMax, 64 KiB, unless configured); the size is
-//     length(data).
+//     (DefaultInlineBodyMax, 64 KiB, unless configured), as they are or as
+//     one zstd frame when that saves an eighth or more (compress.go: a
+//     stored body begins with the zstd magic number exactly when it is
+//     compressed); length(data) is the bytes stored.
 //
 // A message lives in two places: its immutable facts in a messages row,
 // its mutable state (flags, keywords, modseq) as an entry of a
