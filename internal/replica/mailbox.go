@@ -493,59 +493,92 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 	if err != nil {
 		return res, false, err
 	}
+	// The appends of each content, so that one fetched body serves them
+	// all without a scan of the batch per body.
+	byBlob := make(map[string][]int, len(b.Appends))
+	for k, a := range b.Appends {
+		byBlob[a.BlobID] = append(byBlob[a.BlobID], k)
+	}
 	prev := to.hms()
 	clean = true
-	apps := b.Appends
-	for {
-		// Take appends up to the limits; bodies are fetched for this
-		// part only.
-		n, size := 0, int64(0)
-		for n < len(apps) && n < p.opts.batchMessages() && (n == 0 || size+apps[n].Size <= p.opts.batchBytes()) {
-			if !have[len(b.Appends)-len(apps)+n] {
-				size += apps[n].Size
-			}
-			n++
-		}
-		part := slices.Clone(apps[:n])
-		var need []string
-		var idx []int
-		for i := range part {
-			if !have[len(b.Appends)-len(apps)+i] {
-				need = append(need, part[i].BlobID)
-				idx = append(idx, i)
-			}
-		}
-		var gone map[string]bool
-		if len(need) > 0 {
-			var bodies [][]byte
-			var err error
-			bodies, gone, err = p.bodies(ctx, guid, from, need)
-			if err != nil {
-				return res, false, err
-			}
-			for j, i := range idx {
-				if gone[need[j]] {
-					continue
+	// The parts are prepared (bodies fetched from the sender) one ahead
+	// of the one being applied on the receiver, so that reading on one
+	// side and writing on the other overlap; at most three parts' bodies
+	// are in memory at once.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parts := make(chan preparedPart, 1)
+	go func() {
+		defer close(parts)
+		apps := b.Appends
+		for {
+			// Take appends up to the limits; bodies are fetched for this
+			// part only.
+			n, size := 0, int64(0)
+			for n < len(apps) && n < p.opts.batchMessages() && (n == 0 || size+apps[n].Size <= p.opts.batchBytes()) {
+				if !have[len(b.Appends)-len(apps)+n] {
+					size += apps[n].Size
 				}
-				part[i].Body = bodies[j]
-				p.stats.Bodies++
-				p.stats.BodyBytes += int64(len(bodies[j]))
-				// Later appends of the same content reuse it.
-				for k := range b.Appends {
-					if b.Appends[k].BlobID == part[i].BlobID {
+				n++
+			}
+			pp := preparedPart{part: slices.Clone(apps[:n])}
+			var need []string
+			var idx []int
+			for i := range pp.part {
+				if !have[len(b.Appends)-len(apps)+i] {
+					need = append(need, pp.part[i].BlobID)
+					idx = append(idx, i)
+				}
+			}
+			var gone map[string]bool
+			if len(need) > 0 {
+				var bodies [][]byte
+				bodies, gone, pp.err = p.bodies(pctx, guid, from, need)
+				for j, i := range idx {
+					if pp.err != nil {
+						break
+					}
+					if gone[need[j]] {
+						continue
+					}
+					pp.part[i].Body = bodies[j]
+					pp.bodies++
+					pp.bytes += int64(len(bodies[j]))
+					// Later appends of the same content reuse it.
+					for _, k := range byBlob[pp.part[i].BlobID] {
 						have[k] = true
 					}
 				}
 			}
+			if len(gone) > 0 {
+				pp.part = slices.DeleteFunc(pp.part, func(a Append) bool { return gone[a.BlobID] })
+			}
+			apps = apps[n:]
+			pp.last = len(apps) == 0 || pp.err != nil
+			select {
+			case parts <- pp:
+			case <-pctx.Done():
+				return
+			}
+			if pp.last {
+				return
+			}
 		}
-		if len(gone) > 0 {
-			part = slices.DeleteFunc(part, func(a Append) bool { return gone[a.BlobID] })
+	}()
+	for pp := range parts {
+		if pp.err != nil {
+			return res, false, pp.err
 		}
-		apps = apps[n:]
-		batch := Batch{Appends: part}
-		if len(apps) == 0 {
+		p.stats.Bodies += pp.bodies
+		p.stats.BodyBytes += pp.bytes
+		// Every part keeps flag history and expunged EMAILIDs from the
+		// point it reaches (not only the last part): a receiver stopped
+		// between parts can still tell, next time, what its clients
+		// expunged of what it had received.
+		batch := Batch{Appends: pp.part, KeepHistory: true}
+		if pp.last {
 			batch = b
-			batch.Appends = part
+			batch.Appends = pp.part
 		}
 		res, err = to.u.Apply(ctx, guid, batch)
 		if err != nil {
@@ -555,16 +588,29 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 			clean = false
 		}
 		prev = res.After
-		p.stats.Appends += len(part)
-		if len(apps) == 0 {
+		p.stats.Appends += len(pp.part)
+		if pp.last {
 			break
 		}
+	}
+	if ctx.Err() != nil {
+		return res, false, ctx.Err()
 	}
 	p.stats.Flags += len(b.Flags)
 	// Expunges count the messages removed: the batch also names UIDs the
 	// receiver never held, or already expunged, for their tombstones.
 	p.stats.Expunges += int(res.Expunged.Len())
 	return res, clean, nil
+}
+
+// preparedPart is one transaction's appends with the bodies the receiver
+// lacks, fetched ahead of its turn.
+type preparedPart struct {
+	part   []Append
+	last   bool
+	err    error
+	bodies int   // bodies fetched for it
+	bytes  int64 // their size
 }
 
 // bodies fetches the bytes of need from side from. A body can go between
