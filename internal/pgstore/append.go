@@ -44,7 +44,8 @@ type preparedMessage struct {
 	internalDate time.Time
 	structure    []byte
 	thread       message.ThreadRefs
-	body         io.ReaderAt // the bytes: memory or a spool file; nil when stored
+	body         io.ReaderAt        // the bytes: memory or a spool file; nil when stored
+	text         *message.IndexText // the text index row (textindex.go)
 
 	// Set by a Replica only: the UID to use (0: the next), the SAVEDATE
 	// and object ids to keep (zero: now, new), and the local modseq the
@@ -124,6 +125,7 @@ func (p *preparedMessage) parse() error {
 		return fmt.Errorf("parse: %w", err)
 	}
 	p.thread = st.ThreadRefs()
+	p.text = indexText(st, p.body)
 	return nil
 }
 
@@ -259,6 +261,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage, now 
 	}
 	batch.Queue(`UPDATE mailboxes SET uidnext = greatest(uidnext, $1), messages = messages + $3, unseen = unseen + $4,
 		deleted = deleted + $5, size = size + $6 WHERE id = $2`, int64(next), id, d.messages, d.unseen, d.deleted, d.size)
+	queueTextIndex(batch, id, uids, prepared)
 	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
 		return nil, 0, fmt.Errorf("append: %w", err)
 	}

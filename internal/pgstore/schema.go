@@ -20,6 +20,8 @@ var migrations = []string{
 	schemaV6Placement,
 	schemaV7Defaults,
 	schemaV8Settings,
+	schemaV9TextIndex, // textindex.go
+	schemaV10Metadata, // metadata.go
 }
 
 const schemaV1 = `
