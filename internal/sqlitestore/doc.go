@@ -53,8 +53,9 @@
 //     way); while it is not 0 the text index answers no search. 0 for a
 //     database created at version 7.
 //
-// text_index(rowid = contents.id; header, body, subject, addr_from,
-// addr_to, addr_cc, addr_bcc): an FTS5 table, trigram tokenizer,
+// text_index(rowid = contents.id; header, body) and
+// text_index_fields(rowid = contents.id; subject, addr_from, addr_to,
+// addr_cc, addr_bcc): FTS5 tables, trigram tokenizer,
 // case-sensitive, contentless with contentless_delete: the case-folded
 // text SEARCH compares (message.IndexText), written in the transaction
 // that inserts the contents row and deleted in the one that drops it.
