@@ -95,6 +95,7 @@ var Scenarios = []Scenario{
 	{"store", true, "STORE 1:* +FLAGS/-FLAGS (\\Flagged), alternating, plain and .SILENT", runStore},
 	{"resync", true, "after 100 changes from another session: QRESYNC SELECT vs CONDSTORE SELECT + CHANGEDSINCE + UID SEARCH", runResync},
 	{"sort", true, "SORT (DATE) and THREAD REFERENCES of all of bench-N: the first request, then again unchanged", runSort},
+	{"search", true, "UID SEARCH RETURN (COUNT) BODY, TEXT (a word in no message, one in many), FROM, SUBJECT", runSearch},
 	{"append", false, "APPEND throughput: one message per command vs MULTIAPPEND batches of 100", runAppend},
 	{"content", false, "on the corpus: FETCH ENVELOPE BODYSTRUCTURE, SEARCH TEXT, SEARCH SUBJECT, FETCH BODY.PEEK[]", runContent},
 	{"concurrent", false, "K sessions looping SELECT + FETCH 1:* (UID FLAGS) + NOOP for T seconds", runConcurrent},

@@ -232,3 +232,12 @@ func (s *timedStore) TryLead(ctx context.Context, job string) (func(), bool, err
 	}
 	return func() {}, true, nil
 }
+
+var _ store.TextSearcher = (*timedAccount)(nil)
+
+// SearchText passes store.TextSearcher through; a wrapped account without
+// a text index answers not OK, so SEARCH scans.
+func (t *timedAccount) SearchText(ctx context.Context, id store.MailboxID, field store.TextField, needle string, within store.UIDSet) (_ store.TextHits, err error) {
+	defer t.m.timeStore("search_text", time.Now(), &err)
+	return store.SearchText(ctx, t.a, id, field, needle, within)
+}

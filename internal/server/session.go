@@ -78,6 +78,9 @@ type Session struct {
 	recentUpTo store.UID
 	// searchRes is the SEARCH result variable of RFC 5182 ("$").
 	searchRes savedSearch
+	// contexts are the searches whose results the client asked to be
+	// kept up to date (RFC 5267 UPDATE; context.go).
+	contexts []*updateContext
 	// enabled records ENABLEd extensions (RFC 5161), upper case.
 	enabled map[string]bool
 	// releaseUser gives back the per-user session slot.

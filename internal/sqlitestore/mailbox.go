@@ -189,6 +189,9 @@ func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 		if err != nil {
 			return fmt.Errorf("drop contents: %w", err)
 		}
+		if err := t.unindexContent(id); err != nil {
+			return err
+		}
 		bodies = append(bodies, body)
 	}
 	slices.Sort(bodies)

@@ -62,6 +62,7 @@ func Run(t *testing.T, b Backend) {
 		{"Recent", testRecent},
 		{"Defaults", testDefaults},
 		{"Replace", testReplace},
+		{"TextSearch", testTextSearch}, // textsearch.go
 		{"Model", testModel},
 	}
 	for _, tc := range append(tests, replicaTests...) {
