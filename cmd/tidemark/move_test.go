@@ -69,7 +69,7 @@ func TestMoveBetweenClusters(t *testing.T) {
 	}
 	var out, errOut bytes.Buffer
 	if code := moveMain(ctx, []string{"--config", conf, "--user", "ann", "--to", "eu", "--grace", "200ms"}, &out, &errOut); code != 0 ||
-		!strings.Contains(out.String(), "moved ann from default to eu: 1 mailboxes, 4 messages copied") {
+		!strings.Contains(out.String(), "moved ann from default to eu: ") || !strings.Contains(out.String(), " mailboxes, 4 messages copied while served") {
 		t.Fatalf("move: exit %d: %s%s", code, out.String(), errOut.String())
 	}
 

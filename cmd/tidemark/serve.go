@@ -213,7 +213,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	if err != nil {
 		return err
 	}
-	quotas, err := quota.New(st, quotaConfig(cfg))
+	qc := quotaConfig(cfg)
+	qc.Shared = sharedSettings(raw)
+	quotas, err := quota.New(st, qc)
 	if err != nil {
 		return err
 	}
@@ -375,6 +377,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 			Store:     st,
 			Age:       cfg.Tombstones.Retention.Age,
 			StateFile: filepath.Join(cfg.DataDir, retention.StateFileName),
+			Shared:    sharedSettings(raw),
 			Logger:    log,
 		}
 		if met != nil {
@@ -387,6 +390,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	if repl != nil {
 		repl.run(bg, &wg)
 	}
+	wg.Go(func() { watchQuotas(bg, quotas, filepath.Join(cfg.DataDir, quota.OverridesFileName), log) })
 
 	// SIGHUP (hup, taken since start-up) replaces the certificate for new
 	// handshakes; connections already established keep theirs

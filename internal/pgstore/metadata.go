@@ -11,12 +11,12 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// schemaV8Metadata adds RFC 5464 metadata (store.Metadata): one row per
+// schemaV9Metadata adds RFC 5464 metadata (store.Metadata): one row per
 // entry name ever set on a mailbox (mailbox_id 0: the server), value NULL
 // once deleted, modseq of the last change (a mailbox modseq; for server
 // entries one above the highest server entry's). A trigger removes a
 // mailbox's entries with its row; the user's go with the user.
-const schemaV8Metadata = `
+const schemaV9Metadata = `
 CREATE TABLE metadata (
 	user_id    bigint NOT NULL REFERENCES users ON DELETE CASCADE,
 	mailbox_id bigint NOT NULL,

@@ -533,16 +533,18 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	}
 
 	var d counterDelta
+	batch := &pgx.Batch{}
 	for _, s := range sets {
 		e := byUID[s.uid]
 		ms := local[s.modseq]
-		if err := t.keepHistory(id, mb.historyFrom, []int64{int64(s.uid)}, ms); err != nil {
-			return err
-		}
+		t.keepHistory(batch, id, mb.historyFrom, []int64{int64(s.uid)}, ms)
 		d.add(e.Flags.System, 0, -1)
 		d.add(s.flags, 0, 1)
-		if _, err := t.tx.Exec(t.ctx, `UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE mailbox_id = $4 AND uid = $5`,
-			int16(s.flags), s.keywords, ms, id, s.uid); err != nil {
+		batch.Queue(`UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE mailbox_id = $4 AND uid = $5`,
+			int16(s.flags), s.keywords, ms, id, s.uid)
+	}
+	if batch.Len() > 0 {
+		if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
 			return fmt.Errorf("set flags: %w", err)
 		}
 	}

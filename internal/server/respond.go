@@ -91,18 +91,25 @@ func (s *Session) sync(allowExpunge bool) error {
 	// Box could not refresh, asks the store. Held expunges may be due
 	// either way.
 	served := false
+	var ch store.Changes
 	if err := s.box.Sync(s.ctx()); err == nil {
-		var ch store.Changes
-		if ch, served = s.box.ChangesSince(s.view.ShownModSeq()); served {
-			ups = s.view.Apply(ch, opts)
-		}
+		ch, served = s.box.ChangesSince(s.view.ShownModSeq())
 	}
 	if !served {
 		var err error
-		if ups, err = s.view.Sync(s.ctx(), s.acct, opts); err != nil {
+		if ch, err = s.acct.ChangesSince(s.ctx(), s.view.Mailbox.ID, s.view.ShownModSeq()); err != nil {
 			return mailboxGone(err)
 		}
 	}
+	if ch.Mailbox.UIDValidity != 0 && ch.Mailbox.UIDValidity != s.view.Mailbox.UIDValidity {
+		// The mailbox took another identity under the session (a replica
+		// adopting its peer's INBOX at first contact): every UID the
+		// client holds is void, and no response can say so to a client
+		// that keeps the mailbox selected (RFC 9051 2.3.1.1), so the
+		// connection ends, as when the mailbox is deleted.
+		return &wire.Error{Text: "Selected mailbox's UIDVALIDITY changed", Close: true}
+	}
+	ups = s.view.Apply(ch, opts)
 	s.writeUpdates(ups)
 	if err := s.notifyNewMessages(prevHigh); err != nil { // NOTIFY MessageNew (RFC 5465 5.2)
 		return err
