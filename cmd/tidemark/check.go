@@ -20,7 +20,8 @@ func init() {
 // are lost (missing, truncated or corrupt blobs), leaving tombstones and
 // never lowering a modseq, then recomputes what the messages determine
 // (STATUS counters; UIDNEXT, HIGHESTMODSEQ and the durable modseq floor,
-// only ever raised: see the backend's Repair), then checks again;
+// only ever raised: see the backend's Repair), rebuilds the text index
+// (store.Reindexer), then checks again;
 // problems it cannot repair are still reported and still exit 1.
 func runCheck(args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
@@ -74,6 +75,12 @@ func runCheck(args []string) int {
 				fixed, err = repairer.Repair(ctx, u)
 				for _, p := range fixed {
 					done = append(done, p.String())
+				}
+			}
+			if ri, ok := s.(store.Reindexer); ok && err == nil {
+				// The text index is derived: rebuild it whole.
+				if err = ri.Reindex(ctx, u); err == nil {
+					done = append(done, "text index rebuilt")
 				}
 			}
 			for _, d := range done {

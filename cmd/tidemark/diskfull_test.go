@@ -391,7 +391,7 @@ func TestDiskFullImport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	mnt := mountSmall(t, "16m")
+	mnt := mountSmall(t, "32m")
 	bin := buildTidemark(t)
 	data := filepath.Join(mnt, "data")
 	killTestDataIn(t, data)
@@ -425,7 +425,9 @@ func TestDiskFullImport(t *testing.T) {
 		return strings.Count(string(raw), "\nSubject: imported ")
 	}
 
-	release := fillDisk(t, mnt, 3<<20)
+	// Each batch writes its bodies and their text index rows (about as
+	// large again) through the WAL: 7 MiB hold one batch, not three.
+	release := fillDisk(t, mnt, 7<<20)
 	out, errOut, code := importOnce()
 	if code != 1 || !strings.Contains(errOut, "storage full") {
 		t.Fatalf("import onto a disk that fills: exit %d, %q %q; want exit 1 saying the storage is full", code, out, errOut)

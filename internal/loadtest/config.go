@@ -97,6 +97,7 @@ var Scenarios = []Scenario{
 	{"smallwrites", true, "125 small writes pipelined (50 UID STORE, 25 UID EXPUNGE, 25 APPEND) with another session in IDLE", runSmallWrites},
 	{"resync", true, "after 100 changes from another session: QRESYNC SELECT vs CONDSTORE SELECT + CHANGEDSINCE + UID SEARCH", runResync},
 	{"sort", true, "SORT (DATE) and THREAD REFERENCES of all of bench-N: the first request, then again unchanged", runSort},
+	{"search", true, "UID SEARCH RETURN (COUNT) BODY, TEXT (a word in no message, one in many), FROM, SUBJECT", runSearch},
 	{"append", false, "APPEND throughput: one message per command vs MULTIAPPEND batches of 100", runAppend},
 	{"content", false, "on the corpus: FETCH ENVELOPE BODYSTRUCTURE, SEARCH TEXT, SEARCH SUBJECT, FETCH BODY.PEEK[]", runContent},
 	{"writers", false, "K sessions each toggling a flag on its own message, one STORE at a time, for T seconds: durable writes/s", runWriters},

@@ -238,6 +238,7 @@ func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 		return fmt.Errorf("content %s structure: %w", hash, err)
 	}
 	p.blobID, p.structure, p.thread, p.body = hash, structure, st.ThreadRefs(), nil
+	p.text = t.storedText(hash, st)
 	return nil
 }
 

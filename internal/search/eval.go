@@ -101,6 +101,9 @@ func (k *Key) match(m *Message, now time.Time) (Result, error) {
 	case OpModSeq:
 		return boolResult(uint64(m.State.ModSeq) >= k.Num), nil
 	}
+	if r, ok := k.textMatch(m.State.UID); ok {
+		return r, nil
+	}
 
 	md := m.Data
 	if md == nil {

@@ -93,6 +93,9 @@ type Key struct {
 	ModSeqEntry, ModSeqType string
 
 	matcher *message.Matcher
+	// text is a text index's answer for this key (text.go), nil when it
+	// is evaluated from the messages.
+	text *store.TextHits
 }
 
 // level is the data k needs to be decided.
@@ -101,7 +104,14 @@ func (k *Key) level() Level {
 	case OpAll, OpNone, OpRecent, OpSeqSet, OpUID, OpFlag, OpNoFlag, OpKeyword, OpUnkeyword, OpModSeq:
 		return LevelState
 	case OpHeader, OpBody, OpText:
+		if k.text != nil && k.text.Maybe.Empty() {
+			return LevelState
+		}
 		return LevelBody
+	case OpSubject, OpFrom, OpTo, OpCc, OpBcc:
+		if k.text != nil && k.text.Maybe.Empty() {
+			return LevelState
+		}
 	case OpAnd, OpOr, OpNot:
 		l := LevelState
 		for _, c := range k.Children {

@@ -34,6 +34,15 @@ func (s *Session) searchMessages(prog *search.Program, now time.Time) ([]searchH
 		return nil, nil
 	}
 	ctx := s.ctx()
+	// String keys a text index can answer are answered by it once, for
+	// the candidates (package search, text.go); without an index they are
+	// evaluated per message below.
+	err := prog.ResolveText(func(field store.TextField, needle string) (store.TextHits, error) {
+		return store.SearchText(ctx, s.acct, v.Mailbox.ID, field, needle, cand)
+	})
+	if err != nil {
+		return nil, err
+	}
 	var hits []searchHit
 	undecided := cand
 	if s.box != nil {
@@ -64,7 +73,11 @@ func (s *Session) searchMessages(prog *search.Program, now time.Time) ([]searchH
 	}
 
 	decidedInMemory := len(hits) > 0
-	err := s.acct.Messages(ctx, v.Mailbox.ID, undecided, func(md *store.MessageData) error {
+	reporter := s.startProgress(uint64(v.CountIn(undecided))) // RFC 9585
+	err = s.acct.Messages(ctx, v.Mailbox.ID, undecided, func(md *store.MessageData) error {
+		if err := reporter.step(); err != nil {
+			return err
+		}
 		m := &search.Message{State: &md.MessageState, Data: md}
 		r, err := prog.Match(m, now)
 		if err != nil {

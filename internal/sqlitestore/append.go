@@ -23,7 +23,8 @@ type preparedMessage struct {
 	internalDate time.Time
 	structure    []byte
 	thread       message.ThreadRefs
-	inline       []byte // the body, when stored in the bodies table
+	inline       []byte             // the body, when stored in the bodies table
+	text         *message.IndexText // for the text index (textindex.go); nil: unreadable
 
 	// Set by a Replica only: the UID to use (0: the next), and the
 	// SAVEDATE and object ids to keep (zero: now, new), and the local
@@ -195,6 +196,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 	now := t.u.now()
 	var d counterDelta
 	entries := make([]entry, 0, len(prepared))
+	contentIDs := make([]int64, 0, len(prepared))
 	for i, p := range prepared {
 		kw, err := t.kwSetFor(p.keywords)
 		if err != nil {
@@ -230,6 +232,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		if _, err := insMessage.ExecContext(t.ctx, id, uids[i], saved.Unix(), p.size, contentID); err != nil {
 			return nil, 0, fmt.Errorf("append: %w", err)
 		}
+		contentIDs = append(contentIDs, contentID)
 		if p.inline != nil {
 			if _, err := insBody.ExecContext(t.ctx, p.blobID, packBody(p.inline)); err != nil {
 				return nil, 0, fmt.Errorf("append: store body: %w", err)
@@ -249,7 +252,15 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 	if _, err := t.q.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, next, id); err != nil {
 		return nil, 0, err
 	}
-	return uids, ms, t.applyCounters(id, d)
+	if err := t.applyCounters(id, d); err != nil {
+		return nil, 0, err
+	}
+	// Last, so that the index rows go in together (textindex.go).
+	texts := make([]*message.IndexText, len(prepared))
+	for i := range prepared {
+		texts[i] = prepared[i].text
+	}
+	return uids, ms, t.indexContents(contentIDs, texts)
 }
 
 // counterDelta is a change to a mailbox's STATUS counters.

@@ -73,8 +73,12 @@ func (u *userDB) prepareFileBody(p *preparedMessage, body io.Reader) (*blob.Pend
 	return b, nil
 }
 
-// parse fills in the structure and thread headers from the body.
-func (p *preparedMessage) parse(r io.Reader) error {
+// parse fills in the structure, thread headers and index text from the
+// body.
+func (p *preparedMessage) parse(r interface {
+	io.Reader
+	io.ReaderAt
+}) error {
 	st, err := message.Parse(r)
 	if err == nil {
 		p.structure, err = st.Marshal()
@@ -83,6 +87,7 @@ func (p *preparedMessage) parse(r io.Reader) error {
 		return fmt.Errorf("parse: %w", err)
 	}
 	p.thread = st.ThreadRefs()
+	p.indexText(st, r)
 	return nil
 }
 

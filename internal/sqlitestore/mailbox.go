@@ -189,6 +189,9 @@ func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 		if err != nil {
 			return fmt.Errorf("drop contents: %w", err)
 		}
+		if err := t.unindexContent(id); err != nil {
+			return err
+		}
 		bodies = append(bodies, body)
 	}
 	slices.Sort(bodies)
@@ -299,6 +302,9 @@ func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
 	}
 	dst, err := t.createMailbox(to, "")
 	if err != nil {
+		return err
+	}
+	if err := t.copyMetadata(inbox.ID, dst); err != nil {
 		return err
 	}
 	if inbox.Messages == 0 {

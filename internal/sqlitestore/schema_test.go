@@ -115,8 +115,16 @@ func TestMigrateV1(t *testing.T) {
 	assertClean(t, s, "alice")
 }
 
+// undoV7 turns a current database back into schema version 6.
+var undoV7 = append(slices.Clone(undoV8),
+	`DROP TABLE text_index`,
+	`DROP TABLE text_index_fields`,
+	`DROP TABLE text_index_partial`,
+	`DELETE FROM meta WHERE key = 'text_index_missing_upto'`,
+)
+
 // undoV6 turns a current database back into schema version 5.
-var undoV6 = []string{
+var undoV6 = append(slices.Clone(undoV7),
 	`DROP INDEX mailboxes_guid`,
 	`ALTER TABLE mailboxes DROP COLUMN guid`,
 	`ALTER TABLE mailboxes DROP COLUMN changed`,
@@ -128,7 +136,7 @@ var undoV6 = []string{
 	`DROP TABLE replica_state`,
 	`DROP TABLE flag_history`,
 	`DROP TABLE expunged_ids`,
-}
+)
 
 // undoV5 turns a current database back into schema version 4.
 var undoV5 = append(slices.Clone(undoV6), `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,

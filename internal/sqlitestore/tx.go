@@ -53,6 +53,12 @@ type writeTx struct {
 	// atLeast is a lower bound for the modseqs this transaction allocates
 	// (a Replica batch keeping up with its source's modseqs); 0 for none.
 	atLeast store.ModSeq
+	// accountChanged is set when the transaction changed the account
+	// rather than (only) mailboxes' messages: a mailbox created, renamed
+	// or deleted, a subscription, server metadata. Published under
+	// store.AccountID after the commit (NOTIFY's MailboxName and
+	// SubscriptionChange).
+	accountChanged bool
 }
 
 // write runs fn in a write transaction and commits it. The manifest, when
@@ -207,6 +213,7 @@ func (u *userDB) runBatch(batch []*writeReq) {
 		acc.newKW = t.newKW
 		acc.named = append(acc.named, t.named...)
 		acc.dropped = append(acc.dropped, t.dropped...)
+		acc.accountChanged = acc.accountChanged || t.accountChanged
 		touched = append(touched, t.touched)
 		ok = append(ok, r)
 	}
@@ -242,6 +249,9 @@ func (u *userDB) runBatch(batch []*writeReq) {
 		for id, m := range tm {
 			u.hub.Publish(u.name, id, m)
 		}
+	}
+	if acc.accountChanged {
+		u.hub.Publish(u.name, store.AccountID, 0)
 	}
 	finish(nil)
 }
@@ -289,6 +299,7 @@ func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.Mod
 // same way on every replica, while the counter moves past it (a Lamport
 // clock: a change made after seeing another gets a larger stamp).
 func (t *writeTx) accountChange(stamp uint64) (uint64, error) {
+	t.accountChanged = true
 	var c uint64
 	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('account_counter', max(1, ?))
 		ON CONFLICT (key) DO UPDATE SET value = max(value + 1, ?) RETURNING value`, stamp, stamp).Scan(&c)

@@ -1,0 +1,293 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// The text index (store.TextSearcher) on PostgreSQL: a text_index row per
+// contents row holding the folded text message.BuildIndexText computes
+// (the same text the embedded store's FTS5 table indexes), each column
+// with a pg_trgm GIN index. A search is `column LIKE '%needle%'`: pg_trgm
+// narrows the rows by the needle's trigrams and PostgreSQL rechecks each
+// candidate against the stored text, so the answer is exact for every
+// needle (folded on both sides by Go, so LIKE's case-sensitive
+// comparison is SEARCH's case-insensitive one). Under the C locale
+// pg_trgm takes trigrams only from ASCII letters and digits: a needle
+// without three of them in a row is still answered exactly, by the
+// recheck of every row the index cannot rule out, so more slowly. Rows
+// go with their contents row (ON DELETE CASCADE, at reclamation); until
+// then the join with messages leaves expunged messages out.
+//
+// text_index_state has a row per user whose older messages may lack their
+// text_index row (contents ids up to missing_upto: stored before the
+// schema had the index, or a rebuild under way); while it exists the
+// index answers nothing for that user and SEARCH scans. Reindex fills in
+// what is missing and deletes it.
+const schemaV9TextIndex = `
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE TABLE text_index (
+	content_id bigint PRIMARY KEY REFERENCES contents ON DELETE CASCADE,
+	partial    boolean NOT NULL,
+	header     text NOT NULL,
+	body       text NOT NULL,
+	subject    text NOT NULL,
+	addr_from  text NOT NULL,
+	addr_to    text NOT NULL,
+	addr_cc    text NOT NULL,
+	addr_bcc   text NOT NULL
+);
+CREATE INDEX text_index_header ON text_index USING gin (header gin_trgm_ops);
+CREATE INDEX text_index_body ON text_index USING gin (body gin_trgm_ops);
+CREATE INDEX text_index_subject ON text_index USING gin (subject gin_trgm_ops);
+CREATE INDEX text_index_from ON text_index USING gin (addr_from gin_trgm_ops);
+CREATE INDEX text_index_to ON text_index USING gin (addr_to gin_trgm_ops);
+CREATE INDEX text_index_cc ON text_index USING gin (addr_cc gin_trgm_ops);
+CREATE INDEX text_index_bcc ON text_index USING gin (addr_bcc gin_trgm_ops);
+CREATE TABLE text_index_state (
+	user_id      bigint PRIMARY KEY REFERENCES users ON DELETE CASCADE,
+	missing_upto bigint NOT NULL
+);
+INSERT INTO text_index_state (user_id, missing_upto) SELECT user_id, max(id) FROM contents GROUP BY user_id;
+`
+
+// indexText computes p's index text from its structure and bytes; nil
+// (indexed as partial: always a candidate) when they cannot be read.
+func indexText(st *message.Structure, body io.ReaderAt) *message.IndexText {
+	t, err := message.BuildIndexText(st, body)
+	if err != nil {
+		return nil
+	}
+	return &t
+}
+
+// storedText computes, inside a write transaction, the index text of a
+// body already stored (a replica appending by content hash): its parts
+// are read into memory. nil when they cannot be read.
+func (t *writeTx) storedText(hash string, st *message.Structure) *message.IndexText {
+	rows, err := t.tx.Query(t.ctx, `SELECT data FROM body_parts WHERE body_id = $1 ORDER BY part`, hash)
+	if err != nil {
+		return nil
+	}
+	parts, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil
+	}
+	return indexText(st, bytes.NewReader(bytes.Join(parts, nil)))
+}
+
+// queueTextIndex queues, on the batch that inserts the messages, the
+// text_index rows of the contents just inserted for uids of mailbox id.
+func queueTextIndex(batch *pgx.Batch, id store.MailboxID, uids []store.UID, prepared []preparedMessage) {
+	texts := make([]*message.IndexText, len(prepared))
+	for i := range prepared {
+		texts[i] = prepared[i].text
+	}
+	n := len(uids)
+	cols := make([][]string, 7)
+	for i := range cols {
+		cols[i] = make([]string, n)
+	}
+	partial := make([]bool, n)
+	us := make([]int64, n)
+	for i, x := range texts {
+		us[i] = int64(uids[i])
+		if x == nil {
+			partial[i] = true
+			continue
+		}
+		partial[i] = x.Partial
+		for j, v := range []string{x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc} {
+			cols[j][i] = v
+		}
+	}
+	batch.Queue(`INSERT INTO text_index (content_id, partial, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc)
+		SELECT m.content_id, x.partial, x.header, x.body, x.subject, x.addr_from, x.addr_to, x.addr_cc, x.addr_bcc
+		FROM unnest($2::bigint[], $3::boolean[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+			AS x(uid, partial, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc)
+		JOIN messages m ON m.mailbox_id = $1 AND m.uid = x.uid
+		ON CONFLICT (content_id) DO NOTHING`,
+		id, us, partial, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6])
+}
+
+// textCondition is the SQL condition of each field on text_index t; $4
+// is the LIKE pattern.
+var textCondition = map[store.TextField]string{
+	store.TextBody:    `t.body LIKE $4`,
+	store.TextText:    `(t.header LIKE $4 OR t.body LIKE $4)`,
+	store.TextHeader:  `t.header LIKE $4`,
+	store.TextSubject: `t.subject LIKE $4`,
+	store.TextFrom:    `t.addr_from LIKE $4`,
+	store.TextTo:      `t.addr_to LIKE $4`,
+	store.TextCc:      `t.addr_cc LIKE $4`,
+	store.TextBcc:     `t.addr_bcc LIKE $4`,
+}
+
+// likePattern is '%needle%' with LIKE's special characters escaped
+// (backslash is LIKE's default escape).
+func likePattern(needle string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(needle) + "%"
+}
+
+// SearchText implements store.TextSearcher.
+func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field store.TextField, needle string, within store.UIDSet) (store.TextHits, error) {
+	var hits store.TextHits
+	cond, ok := textCondition[field]
+	if !ok || within.Empty() {
+		return hits, nil
+	}
+	if n, ok := message.IndexableNeedle(needle); !ok || n != needle {
+		return hits, nil
+	}
+	var missing bool
+	if err := a.s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM text_index_state WHERE user_id = $1)`, a.id).Scan(&missing); err != nil {
+		return hits, fmt.Errorf("text search: %w", err)
+	}
+	if missing {
+		return hits, nil // not built: scan
+	}
+	bodyField := field == store.TextBody || field == store.TextText
+	q := `SELECT m.uid, t.partial FROM messages m JOIN text_index t ON t.content_id = m.content_id
+		JOIN mailboxes mb ON mb.id = m.mailbox_id
+		WHERE m.mailbox_id = $1 AND mb.user_id = $5 AND m.uid BETWEEN $2 AND $3 AND (` + cond
+	if bodyField {
+		q += ` OR t.partial`
+	}
+	q += `) ORDER BY m.uid`
+	rows, err := a.s.pool.Query(ctx, q, id, int64(within[0].Start), int64(within[len(within)-1].Stop), likePattern(needle), a.id)
+	if err != nil {
+		return hits, fmt.Errorf("text search: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uid int64
+		var partial bool
+		if err := rows.Scan(&uid, &partial); err != nil {
+			return hits, fmt.Errorf("text search: %w", err)
+		}
+		u := store.UID(uid)
+		switch {
+		case !within.Contains(u):
+		case partial && bodyField, field == store.TextHeader:
+			hits.Maybe.Add(u)
+		default:
+			hits.Sure.Add(u)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return hits, fmt.Errorf("text search: %w", err)
+	}
+	hits.OK = true
+	return hits, nil
+}
+
+// reindexBatch is how many contents one step of Reindex reads and writes.
+const reindexBatch = 256
+
+// Reindex rebuilds a user's text index (store.Reindexer): it drops the
+// user's rows and marks them missing (SEARCH scans meanwhile), then
+// computes the rows batch by batch from the stored bodies, and finally
+// declares the index complete. Messages appended meanwhile index
+// themselves.
+func (s *Store) Reindex(ctx context.Context, user string) error {
+	a, err := s.openAccount(ctx, user)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	var upto int64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM contents WHERE user_id = $1`, a.id).Scan(&upto); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO text_index_state (user_id, missing_upto) VALUES ($1, $2)
+			ON CONFLICT (user_id) DO UPDATE SET missing_upto = excluded.missing_upto`, a.id, upto); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM text_index t USING contents c WHERE c.id = t.content_id AND c.user_id = $1 AND c.id <= $2`, a.id, upto)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reindex %s: %w", user, err)
+	}
+	var last int64
+	for {
+		type item struct {
+			id        int64
+			blob      string
+			structure []byte
+			text      *message.IndexText
+		}
+		rows, err := s.pool.Query(ctx, `SELECT id, blob_id, structure FROM contents WHERE user_id = $1 AND id > $2 AND id <= $3
+			ORDER BY id LIMIT $4`, a.id, last, upto, reindexBatch)
+		if err != nil {
+			return fmt.Errorf("reindex %s: %w", user, err)
+		}
+		var batch []item
+		for rows.Next() {
+			var it item
+			if err := rows.Scan(&it.id, &it.blob, &it.structure); err != nil {
+				rows.Close()
+				return fmt.Errorf("reindex %s: %w", user, err)
+			}
+			batch = append(batch, it)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reindex %s: %w", user, err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		last = batch[len(batch)-1].id
+		b := &pgx.Batch{}
+		for i := range batch {
+			it := &batch[i]
+			it.text = a.storedText(ctx, it.blob, it.structure)
+			x := it.text
+			if x == nil {
+				x = &message.IndexText{Partial: true}
+			}
+			b.Queue(`INSERT INTO text_index (content_id, partial, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc)
+				SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM contents WHERE id = $1
+				ON CONFLICT (content_id) DO NOTHING`,
+				it.id, x.Partial, x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc)
+		}
+		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("reindex %s: %w", user, err)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM text_index_state WHERE user_id = $1 AND missing_upto = $2`, a.id, upto); err != nil {
+		return fmt.Errorf("reindex %s: %w", user, err)
+	}
+	return nil
+}
+
+// storedText computes the index text of a stored message; nil when its
+// structure or body cannot be read.
+func (a *Account) storedText(ctx context.Context, blobID string, structure []byte) *message.IndexText {
+	st, err := message.Unmarshal(structure)
+	if err != nil {
+		return nil
+	}
+	b, err := a.OpenBlob(ctx, blobID)
+	if err != nil {
+		return nil
+	}
+	defer b.Close()
+	return indexText(st, b)
+}
+
+var (
+	_ store.TextSearcher = (*Account)(nil)
+	_ store.Reindexer    = (*Store)(nil)
+)

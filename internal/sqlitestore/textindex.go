@@ -1,0 +1,359 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// The text index (store.TextSearcher): an FTS5 table with the trigram
+// tokenizer, one row per contents row (rowid = contents.id, so COPY and
+// MOVE, which share contents, cost it nothing), holding the folded text
+// message.BuildIndexText computes. It is contentless (only the index is
+// stored, not the text) with contentless_delete, so the transaction that
+// drops a contents row drops its row too. The tokenizer is case-sensitive
+// because the text and the needle are folded by Go (message.Fold), the
+// same folding the SEARCH scan uses; a phrase query of a needle of three
+// or more characters is then exactly "the needle is a substring" (one
+// trigram per character position, consecutive positions). The pieces a
+// search never spans (header fields, parts) are apart by
+// message.IndexSeparator, which a needle sent to the index never holds.
+//
+// The short fields SUBJECT and the address keys read are a table of their
+// own, text_index_fields: FTS5 reads a term's positions in every column
+// before a column filter applies, so in one table with the bodies a
+// SUBJECT search would read the bodies' postings of its trigrams too.
+//
+// text_index_partial lists the contents whose text was too long to index
+// whole, or could not be read: they are always candidates (TextHits.Maybe).
+//
+// meta.text_index_missing_upto: contents with an id up to it may lack
+// their row (a database upgraded from before the index, or a rebuild under
+// way); while it is not 0 the index does not answer (TextHits.OK false),
+// and SEARCH scans. Reindex builds what is missing and sets it to 0.
+const schemaV7TextIndex = `
+CREATE VIRTUAL TABLE text_index USING fts5(header, body,
+	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
+CREATE VIRTUAL TABLE text_index_fields USING fts5(subject, addr_from, addr_to, addr_cc, addr_bcc,
+	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
+CREATE TABLE text_index_partial (
+	content_id INTEGER PRIMARY KEY
+);
+INSERT INTO meta (key, value) SELECT 'text_index_missing_upto', coalesce(max(id), 0) FROM contents;
+`
+
+// indexText fills in p.text from the parsed structure and the bytes
+// (read at delivery, outside the transaction). A failure leaves it nil:
+// the message is then indexed as partial, never refused for it.
+func (p *preparedMessage) indexText(st *message.Structure, r io.ReaderAt) {
+	t, err := message.BuildIndexText(st, r)
+	if err != nil {
+		return
+	}
+	p.text = &t
+}
+
+// indexContents writes the text index rows of new contents rows ids[i]
+// (texts[i] nil: unreadable). The rows go in multi-row INSERTs after every
+// other statement of the append: FTS5 flushes its pending terms to a new
+// segment whenever a statement savepoint opens while it has some, so one
+// INSERT per message between the other statements of a batch would write
+// (and later merge) one tiny segment per message.
+func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
+	const rowsPerInsert = 200
+	for start := 0; start < len(ids); start += rowsPerInsert {
+		end := min(start+rowsPerInsert, len(ids))
+		var text, fields strings.Builder
+		text.WriteString(`INSERT INTO text_index (rowid, header, body) VALUES `)
+		fields.WriteString(`INSERT INTO text_index_fields (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc) VALUES `)
+		var textArgs, fieldArgs []any
+		for i := start; i < end; i++ {
+			x := texts[i]
+			if x == nil || x.Partial {
+				if _, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO text_index_partial (content_id) VALUES (?)`, ids[i]); err != nil {
+					return fmt.Errorf("text index: %w", err)
+				}
+			}
+			if x == nil {
+				continue
+			}
+			if len(textArgs) > 0 {
+				text.WriteString(", ")
+				fields.WriteString(", ")
+			}
+			text.WriteString("(?, ?, ?)")
+			fields.WriteString("(?, ?, ?, ?, ?, ?)")
+			textArgs = append(textArgs, ids[i], x.Header, x.Body)
+			fieldArgs = append(fieldArgs, ids[i], x.Subject, x.From, x.To, x.Cc, x.Bcc)
+		}
+		if len(textArgs) == 0 {
+			continue
+		}
+		if _, err := t.tx.ExecContext(t.ctx, text.String(), textArgs...); err != nil {
+			return fmt.Errorf("text index: %w", err)
+		}
+		if _, err := t.tx.ExecContext(t.ctx, fields.String(), fieldArgs...); err != nil {
+			return fmt.Errorf("text index: %w", err)
+		}
+	}
+	return nil
+}
+
+// unindexContent drops the text index row of a dropped contents row.
+func (t *writeTx) unindexContent(id int64) error {
+	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index WHERE rowid = ?`, id); err != nil {
+		return fmt.Errorf("text index: %w", err)
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index_fields WHERE rowid = ?`, id); err != nil {
+		return fmt.Errorf("text index: %w", err)
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index_partial WHERE content_id = ?`, id); err != nil {
+		return fmt.Errorf("text index: %w", err)
+	}
+	return nil
+}
+
+// textColumns is the FTS5 table and column filter of each field.
+var textColumns = map[store.TextField][2]string{
+	store.TextBody:    {"text_index", "body"},
+	store.TextText:    {"text_index", "{header body}"},
+	store.TextHeader:  {"text_index", "header"},
+	store.TextSubject: {"text_index_fields", "subject"},
+	store.TextFrom:    {"text_index_fields", "addr_from"},
+	store.TextTo:      {"text_index_fields", "addr_to"},
+	store.TextCc:      {"text_index_fields", "addr_cc"},
+	store.TextBcc:     {"text_index_fields", "addr_bcc"},
+}
+
+// ftsPhrase is an FTS5 query for needle as one phrase in columns.
+func ftsPhrase(columns, needle string) string {
+	return columns + ` : "` + strings.ReplaceAll(needle, `"`, `""`) + `"`
+}
+
+// SearchText implements store.TextSearcher: one FTS5 phrase query, its
+// content ids turned into the mailbox's UIDs by the messages_content
+// index, in one read transaction.
+func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field store.TextField, needle string, within store.UIDSet) (store.TextHits, error) {
+	var hits store.TextHits
+	cols, ok := textColumns[field]
+	if !ok || within.Empty() {
+		return hits, nil
+	}
+	if n, ok := message.IndexableNeedle(needle); !ok || n != needle {
+		return hits, nil // not a folded needle the index decides
+	}
+	lo, hi := within[0].Start, within[len(within)-1].Stop
+	err := a.u.readTx(ctx, func(tx *sql.Tx) error {
+		var missing int64
+		err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'text_index_missing_upto'`).Scan(&missing)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && missing != 0 {
+			return nil // not built: scan
+		}
+		if err != nil {
+			return err
+		}
+		hits.OK = true
+		rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?
+			AND content_id IN (SELECT rowid FROM `+cols[0]+` WHERE `+cols[0]+` MATCH ?) ORDER BY uid`,
+			id, lo, hi, ftsPhrase(cols[1], needle))
+		if err != nil {
+			return err
+		}
+		sure := &hits.Sure
+		if field == store.TextHeader {
+			sure = &hits.Maybe // any field holds it; HEADER names one
+		}
+		if err := scanUIDs(rows, within, sure); err != nil {
+			return err
+		}
+		if field != store.TextBody && field != store.TextText {
+			return nil // only body text is ever cut short
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT m.uid FROM text_index_partial p JOIN messages m ON m.content_id = p.content_id
+			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`, id, lo, hi)
+		if err != nil {
+			return err
+		}
+		var partial store.UIDSet
+		if err := scanUIDs(rows, within, &partial); err != nil {
+			return err
+		}
+		for _, r := range partial {
+			hits.Maybe.AddRange(r.Start, r.Stop)
+		}
+		if len(partial) > 0 {
+			hits.Sure = subtract(hits.Sure, partial)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.TextHits{}, fmt.Errorf("text search: %w", err)
+	}
+	return hits, nil
+}
+
+// scanUIDs adds the UIDs of rows (ascending) that are in within to out.
+func scanUIDs(rows *sql.Rows, within store.UIDSet, out *store.UIDSet) error {
+	defer rows.Close()
+	for rows.Next() {
+		var u store.UID
+		if err := rows.Scan(&u); err != nil {
+			return err
+		}
+		if within.Contains(u) {
+			out.Add(u)
+		}
+	}
+	return rows.Err()
+}
+
+// subtract returns the UIDs of a not in b.
+func subtract(a, b store.UIDSet) store.UIDSet {
+	var out store.UIDSet
+	for _, r := range a {
+		for u := r.Start; ; u++ {
+			if !b.Contains(u) {
+				out.Add(u)
+			}
+			if u == r.Stop {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// reindexBatch is how many contents one step of Reindex reads and writes.
+const reindexBatch = 256
+
+// Reindex rebuilds a user's text index (store.Reindexer): it empties the
+// index and marks every existing contents row missing (so SEARCH scans
+// meanwhile), then reads the bodies in batches outside any write
+// transaction and writes each batch's rows in one, skipping contents
+// dropped meanwhile; messages appended during the rebuild are indexed by
+// their own transactions. The last step declares the index complete.
+func (s *Store) Reindex(ctx context.Context, user string) error {
+	u, err := s.acquire(ctx, user)
+	if err != nil {
+		return err
+	}
+	defer s.release(u)
+	return u.reindex(ctx)
+}
+
+func (u *userDB) reindex(ctx context.Context) error {
+	var upto int64
+	err := u.write(ctx, func(t *writeTx) error {
+		if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM contents`).Scan(&upto); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`INSERT INTO text_index (text_index) VALUES ('delete-all')`,
+			`INSERT INTO text_index_fields (text_index_fields) VALUES ('delete-all')`,
+			`DELETE FROM text_index_partial`,
+		} {
+			if _, err := t.tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		_, err := t.tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('text_index_missing_upto', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, upto)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reindex: %w", err)
+	}
+	type item struct {
+		id   int64
+		text *message.IndexText
+	}
+	var last int64
+	for {
+		var batch []item
+		err := u.readTx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id, blob_id, structure FROM contents WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`,
+				last, upto, reindexBatch)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var it item
+				var blobID string
+				var structure []byte
+				if err := rows.Scan(&it.id, &blobID, &structure); err != nil {
+					return err
+				}
+				it.text = u.buildText(ctx, blobID, structure)
+				batch = append(batch, it)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("reindex: %w", err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		last = batch[len(batch)-1].id
+		err = u.write(ctx, func(t *writeTx) error {
+			var ids []int64
+			var texts []*message.IndexText
+			for _, it := range batch {
+				var exists bool
+				if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id = ?)`, it.id).Scan(&exists); err != nil {
+					return err
+				}
+				if exists { // else expunged meanwhile
+					ids, texts = append(ids, it.id), append(texts, it.text)
+				}
+			}
+			return t.indexContents(ids, texts)
+		})
+		if err != nil {
+			return fmt.Errorf("reindex: %w", err)
+		}
+	}
+	err = u.write(ctx, func(t *writeTx) error {
+		_, err := t.tx.ExecContext(ctx, `UPDATE meta SET value = 0 WHERE key = 'text_index_missing_upto'`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reindex: %w", err)
+	}
+	return nil
+}
+
+// buildText computes a stored message's index text; nil when its body or
+// structure cannot be read (it is then indexed as partial).
+func (u *userDB) buildText(ctx context.Context, blobID string, structure []byte) *message.IndexText {
+	st, err := message.Unmarshal(structure)
+	if err != nil {
+		return nil
+	}
+	b, err := u.openBody(ctx, blobID)
+	if err != nil {
+		return nil
+	}
+	defer b.Close()
+	t, err := message.BuildIndexText(st, b)
+	if err != nil {
+		return nil
+	}
+	return &t
+}
+
+// storedText computes the index text of a body already stored (a replica
+// appending by content hash, without the bytes).
+func (t *writeTx) storedText(blobID string, structure []byte) *message.IndexText {
+	return t.u.buildText(t.ctx, blobID, structure)
+}
+
+var _ store.TextSearcher = (*Account)(nil)
+var _ store.Reindexer = (*Store)(nil)

@@ -1,0 +1,315 @@
+package sqlitestore
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/message/messagetest"
+	"github.com/tidemark-mail/tidemark/internal/search"
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// parseProgram reads a search program; strings are sent as literals, so
+// any bytes (CRLF included) can be searched for.
+func parseProgram(t testing.TB, line string) *search.Program {
+	t.Helper()
+	d := wire.NewDecoder(bufio.NewReader(strings.NewReader(line+"\r\n")), wire.Limits{})
+	d.Begin()
+	d.OnSyncLiteral = func(int64) error { return nil }
+	p, err := search.Parse(d, "")
+	if err != nil {
+		t.Fatalf("parse %q: %v", line, err)
+	}
+	return p
+}
+
+// evalSearch runs prog over every message of a mailbox, as the server
+// does: from the text index when index is set (store.TextSearcher), else
+// by scanning each message. It returns the matches and how many messages
+// had their bytes read.
+func evalSearch(t testing.TB, a *Account, id store.MailboxID, prog *search.Program, index bool) (store.UIDSet, int) {
+	t.Helper()
+	ctx := context.Background()
+	all := store.UIDSet{{Start: 1, Stop: store.MaxUID - 1}}
+	err := prog.ResolveText(func(f store.TextField, needle string) (store.TextHits, error) {
+		if !index {
+			return store.TextHits{}, nil
+		}
+		h, err := a.SearchText(ctx, id, f, needle, all)
+		if err == nil && !h.OK {
+			t.Fatalf("index did not answer %q", needle)
+		}
+		return h, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got store.UIDSet
+	opened := 0
+	now := time.Now()
+	err = a.Messages(ctx, id, all, func(md *store.MessageData) error {
+		m := &search.Message{State: &md.MessageState}
+		r, err := prog.Match(m, now)
+		if r == search.Unknown {
+			m.Data = md
+			r, err = prog.Match(m, now)
+		}
+		if r == search.Unknown {
+			b, err := a.OpenBlob(ctx, md.BlobID)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			opened++
+			m.Body = b
+			r, err = prog.Match(m, now)
+			if err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if r == search.Yes {
+			got.Add(md.UID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, opened
+}
+
+// compareSearches checks n random searches: the index's answer equals the
+// scan's, and reads no message's bytes when every key was indexable.
+func compareSearches(t *testing.T, r *rand.Rand, a *Account, id store.MailboxID, n int, stage string) {
+	t.Helper()
+	indexed := 0
+	for range n {
+		key := messagetest.SearchKey(r)
+		want, _ := evalSearch(t, a, id, parseProgram(t, key), false)
+		got, opened := evalSearch(t, a, id, parseProgram(t, key), true)
+		if got.String() != want.String() {
+			t.Fatalf("%s: %q: index %v, scan %v", stage, key, got, want)
+		}
+		if !strings.Contains(key, "HEADER") && allIndexable(key) {
+			indexed++
+			if opened != 0 {
+				t.Fatalf("%s: %q: index answered but %d messages were read", stage, key, opened)
+			}
+		}
+	}
+	if indexed == 0 {
+		t.Fatalf("%s: no search was answered by the index", stage)
+	}
+}
+
+// allIndexable reports whether every literal of key is a string the
+// index decides.
+func allIndexable(key string) bool {
+	for {
+		i := strings.Index(key, "{")
+		if i < 0 {
+			return true
+		}
+		j := strings.Index(key[i:], "+}\r\n")
+		n, _ := strconv.Atoi(key[i+1 : i+j])
+		s := key[i+j+4 : i+j+4+n]
+		if _, ok := message.IndexableNeedle(s); !ok {
+			return false
+		}
+		key = key[i+j+4+n:]
+	}
+}
+
+func textSeed(t *testing.T) uint64 {
+	seed := uint64(1)
+	if v, err := strconv.ParseUint(strings.TrimSpace(os.Getenv("TIDEMARK_TEXT_SEED")), 10, 64); err == nil {
+		seed = v
+	}
+	t.Logf("seed %d (TIDEMARK_TEXT_SEED)", seed)
+	return seed
+}
+
+func appendRandom(t testing.TB, r *rand.Rand, a *Account, id store.MailboxID, n int) {
+	t.Helper()
+	msgs := make([]store.NewMessage, n)
+	for i := range msgs {
+		msgs[i] = store.NewMessage{Body: bytes.NewReader(messagetest.Message(r))}
+	}
+	if _, err := a.Append(context.Background(), id, msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTextIndexMatchesScan: on a random mailbox, every search answered
+// through the text index equals the same search answered by scanning the
+// messages, after appends, copies, expunges and a rebuild.
+func TestTextIndexMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(textSeed(t), 7))
+	n := envInt("TIDEMARK_TEXT_MESSAGES", 60)
+	searches := envInt("TIDEMARK_TEXT_SEARCHES", 150)
+	// A small inline threshold puts some bodies in files.
+	s, a := newAccountWith(t, Options{InlineBodyMax: 1500})
+	ctx := context.Background()
+	inbox := mustMailbox(t, a, "INBOX")
+	for range 3 {
+		appendRandom(t, r, a, inbox.ID, n/3)
+	}
+	compareSearches(t, r, a, inbox.ID, searches, "after append")
+
+	// Copies share contents; expunging the originals keeps the copies
+	// searchable, expunging the copies too drops their index rows.
+	if _, err := a.CreateMailbox(ctx, "Other", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other := mustMailbox(t, a, "Other")
+	if _, err := a.Copy(ctx, inbox.ID, other.ID, store.UIDSet{{Start: 1, Stop: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	var gone store.UIDSet
+	for u := store.UID(1); u <= store.UID(n); u++ {
+		if r.IntN(2) == 0 {
+			gone.Add(u)
+		}
+	}
+	if _, err := a.Expunge(ctx, inbox.ID, gone); err != nil {
+		t.Fatal(err)
+	}
+	appendRandom(t, r, a, inbox.ID, n/3)
+	compareSearches(t, r, a, inbox.ID, searches, "after expunge and append")
+	compareSearches(t, r, a, other.ID, searches/3, "copies")
+	if _, err := a.Expunge(ctx, other.ID, store.UIDSet{{Start: 1, Stop: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	compareSearches(t, r, a, other.ID, searches/3, "copies after expunge")
+
+	// Every index row belongs to a live contents row.
+	var contents int
+	if err := a.u.r.QueryRowContext(ctx, `SELECT count(*) FROM contents`).Scan(&contents); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"text_index", "text_index_fields"} {
+		var rows int
+		if err := a.u.r.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != contents {
+			t.Fatalf("%d %s rows for %d contents", rows, table, contents)
+		}
+	}
+
+	if err := s.Reindex(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	compareSearches(t, r, a, inbox.ID, searches, "after reindex")
+	assertClean(t, s, "alice")
+}
+
+// A message whose text is longer than the index keeps is found anyway:
+// the index names it as undecided and the scan decides.
+func TestTextIndexPartial(t *testing.T) {
+	_, a := newAccount(t)
+	ctx := context.Background()
+	inbox := mustMailbox(t, a, "INBOX")
+	big := "Subject: big\r\n\r\n" + strings.Repeat("filler text ", message.MaxIndexedBody/12+10) + "needle-at-the-end\r\n"
+	small := "Subject: small\r\n\r\nnothing here\r\n"
+	for _, m := range []string{big, small} {
+		if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(m)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := a.SearchText(ctx, inbox.ID, store.TextBody, "needle-at-the-end", store.UIDSet{{Start: 1, Stop: 10}})
+	if err != nil || !h.OK || !h.Sure.Empty() || h.Maybe.String() != "1" {
+		t.Fatalf("hits %+v, %v", h, err)
+	}
+	got, _ := evalSearch(t, a, inbox.ID, parseProgram(t, `BODY "needle-at-the-end"`), true)
+	if got.String() != "1" {
+		t.Fatalf("BODY found %v", got)
+	}
+	// Its headers are indexed whole: SUBJECT is decided by the index.
+	h, err = a.SearchText(ctx, inbox.ID, store.TextSubject, "big", store.UIDSet{{Start: 1, Stop: 10}})
+	if err != nil || h.Sure.String() != "1" {
+		t.Fatalf("subject hits %+v, %v", h, err)
+	}
+}
+
+// An upgraded database has an index marked missing: searches scan until
+// Reindex builds it; messages appended meanwhile are indexed at once.
+func TestTextIndexUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := mustMailbox(t, a, "INBOX")
+	r := rand.New(rand.NewPCG(3, 3))
+	appendRandom(t, r, a, inbox.ID, 20)
+	a.Close()
+	s.Close()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, "users", "alice", "meta.db"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(undoV7, `PRAGMA user_version = 6`) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	db.Close()
+
+	s = openStore(t, dir, Options{})
+	a, err = s.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	all := store.UIDSet{{Start: 1, Stop: 100}}
+	if h, err := a.SearchText(ctx, inbox.ID, store.TextBody, "alpha", all); err != nil || h.OK {
+		t.Fatalf("before reindex: %+v, %v", h, err)
+	}
+	appendRandom(t, r, a, inbox.ID, 5)
+	if err := s.Reindex(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := a.SearchText(ctx, inbox.ID, store.TextBody, "alpha", all); err != nil || !h.OK {
+		t.Fatalf("after reindex: %+v, %v", h, err)
+	}
+	compareSearches(t, r, a, inbox.ID, 60, "after upgrade and reindex")
+	assertClean(t, s, "alice")
+}
+
+// Strings shorter than three characters, or holding the separator, are
+// not sent to the index.
+func TestIndexableNeedle(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		ok   bool
+		fold string
+	}{
+		{"ab", false, "ab"}, {"ABC", true, "abc"}, {"日本", false, "日本"}, {"日本語", true, "日本語"},
+		{"x\uFFFFy", false, "x\uFFFFy"}, {"STRASSE", true, "strasse"},
+	} {
+		f, ok := message.IndexableNeedle(c.in)
+		if ok != c.ok || f != c.fold {
+			t.Errorf("IndexableNeedle(%q) = %q, %v", c.in, f, ok)
+		}
+	}
+}
