@@ -240,4 +240,18 @@ var _ store.TextSearcher = (*timedAccount)(nil)
 func (t *timedAccount) SearchText(ctx context.Context, id store.MailboxID, field store.TextField, needle string, within store.UIDSet) (_ store.TextHits, err error) {
 	defer t.m.timeStore("search_text", time.Now(), &err)
 	return store.SearchText(ctx, t.a, id, field, needle, within)
+
+}
+
+var _ store.MetadataStore = (*timedStore)(nil)
+
+// OpenMetadata passes the store's metadata through (store.MetadataStore);
+// a store without it answers ErrCannot.
+func (s *timedStore) OpenMetadata(ctx context.Context, user string) (_ store.Metadata, err error) {
+	ms, ok := s.Store.(store.MetadataStore)
+	if !ok {
+		return nil, fmt.Errorf("metadata: %w", store.ErrCannot)
+	}
+	defer s.m.timeStore("open_metadata", time.Now(), &err)
+	return ms.OpenMetadata(ctx, user)
 }

@@ -64,6 +64,12 @@
 // retention watermarks under "retention/USER"); read on the default
 // cluster only when sharded.
 //
+// metadata(user_id, mailbox_id, name, value, modseq): RFC 5464 entries
+// (version 10, metadata.go); mailbox_id 0 for server entries, name in lower
+// case, value NULL once deleted (kept, so "changed since" sees deletions),
+// modseq of the last change. Index (user_id, mailbox_id, modseq); a
+// trigger deletes a mailbox's entries with its row.
+//
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the
 // bytes in partSize (256 KiB) pieces. Shared by all users (deduplicated),

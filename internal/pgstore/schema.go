@@ -21,6 +21,7 @@ var migrations = []string{
 	schemaV7Defaults,
 	schemaV8Settings,
 	schemaV9TextIndex, // textindex.go
+	schemaV10Metadata, // metadata.go
 }
 
 const schemaV1 = `

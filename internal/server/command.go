@@ -133,6 +133,7 @@ func (s *Session) runCommand() (err error) {
 	s.cmdTag = tag
 	runErr := def.Run(s, c)
 	s.cmdTag = ""
+	s.noteCommandDone(name, runErr)
 	if c.answered {
 		s.observeCommand(c, statusOf(runErr), start)
 		return runErr

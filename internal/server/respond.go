@@ -84,6 +84,7 @@ func (s *Session) sync(allowExpunge bool) error {
 	}
 	// Under UIDONLY expunges are VANISHED too (RFC 9586 3).
 	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC") || s.uidOnly()}
+	prevHigh := s.view.HighestUID()
 	var ups []view.Update
 	// The shared Box learns of every commit through the Hub and keeps the
 	// recent batches of changes, so a session that is up to date or a few
@@ -114,6 +115,9 @@ func (s *Session) sync(allowExpunge bool) error {
 	if len(s.contexts) > 0 {
 		s.updateContexts() // RFC 5267 4.3 (context.go)
 	}
+	if err := s.notifyNewMessages(prevHigh); err != nil { // NOTIFY MessageNew (RFC 5465 5.2)
+		return err
+	}
 	if s.view.Holding() && s.Enabled("CONDSTORE") {
 		// RFC 7162 3.2 and the example in 6: the client takes the highest
 		// MODSEQ it saw in FETCH responses as its new HIGHESTMODSEQ unless
@@ -138,6 +142,9 @@ func (s *Session) writeUpdates(ups []view.Update) {
 			s.Untagged().Number(u.Count).Raw(" EXISTS").CRLF()
 			s.syncRecent()
 		case view.UpdateFetch:
+			if s.notify != nil && s.notify.hideFlags {
+				continue // NOTIFY without FlagChange (RFC 5465 5.1)
+			}
 			s.WriteFetchFlags(u.Seq, u.Msg)
 		}
 	}

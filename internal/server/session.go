@@ -87,6 +87,9 @@ type Session struct {
 	releaseUser func()
 	bad         int // BAD responses in a row
 	idLogged    bool
+	// notify is the NOTIFY state (RFC 5465, notify_events.go); nil
+	// without NOTIFY.
+	notify *notifyState
 	// rate is the command-rate limit; nil without one.
 	rate       *rateBucket
 	rateLogged bool
@@ -233,7 +236,7 @@ func (s *Session) serve() {
 		if err != nil {
 			return
 		}
-		if _, err := s.dec.Peek(); err != nil {
+		if err := s.waitForCommand(); err != nil {
 			s.endOnReadError(err)
 			return
 		}
@@ -333,6 +336,7 @@ func (s *Session) shutdown() {
 
 // cleanup releases what the session holds.
 func (s *Session) cleanup() {
+	s.stopNotify()
 	s.deselect()
 	if s.acct != nil {
 		s.acct.Close()

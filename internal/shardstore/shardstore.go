@@ -301,4 +301,19 @@ func (s *Store) PutSettings(ctx context.Context, values map[string][]byte) error
 		return err
 	}
 	return st.PutSettings(ctx, values)
+
+}
+
+// OpenMetadata opens the metadata of the user on its shard
+// (store.MetadataStore); a shard without it answers ErrCannot.
+func (s *Store) OpenMetadata(ctx context.Context, user string) (store.Metadata, error) {
+	st, err := s.of(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	ms, ok := st.(store.MetadataStore)
+	if !ok {
+		return nil, fmt.Errorf("metadata: %w", store.ErrCannot)
+	}
+	return ms.OpenMetadata(ctx, user)
 }

@@ -25,6 +25,11 @@ import (
 // search never spans (header fields, parts) are apart by
 // message.IndexSeparator, which a needle sent to the index never holds.
 //
+// The short fields SUBJECT and the address keys read are a table of their
+// own, text_index_fields: FTS5 reads a term's positions in every column
+// before a column filter applies, so in one table with the bodies a
+// SUBJECT search would read the bodies' postings of its trigrams too.
+//
 // text_index_partial lists the contents whose text was too long to index
 // whole, or could not be read: they are always candidates (TextHits.Maybe).
 //
@@ -33,7 +38,9 @@ import (
 // way); while it is not 0 the index does not answer (TextHits.OK false),
 // and SEARCH scans. Reindex builds what is missing and sets it to 0.
 const schemaV7TextIndex = `
-CREATE VIRTUAL TABLE text_index USING fts5(header, body, subject, addr_from, addr_to, addr_cc, addr_bcc,
+CREATE VIRTUAL TABLE text_index USING fts5(header, body,
+	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
+CREATE VIRTUAL TABLE text_index_fields USING fts5(subject, addr_from, addr_to, addr_cc, addr_bcc,
 	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
 CREATE TABLE text_index_partial (
 	content_id INTEGER PRIMARY KEY
@@ -62,9 +69,10 @@ func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
 	const rowsPerInsert = 200
 	for start := 0; start < len(ids); start += rowsPerInsert {
 		end := min(start+rowsPerInsert, len(ids))
-		var q strings.Builder
-		q.WriteString(`INSERT INTO text_index (rowid, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc) VALUES `)
-		var args []any
+		var text, fields strings.Builder
+		text.WriteString(`INSERT INTO text_index (rowid, header, body) VALUES `)
+		fields.WriteString(`INSERT INTO text_index_fields (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc) VALUES `)
+		var textArgs, fieldArgs []any
 		for i := start; i < end; i++ {
 			x := texts[i]
 			if x == nil || x.Partial {
@@ -75,16 +83,22 @@ func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
 			if x == nil {
 				continue
 			}
-			if len(args) > 0 {
-				q.WriteString(", ")
+			if len(textArgs) > 0 {
+				text.WriteString(", ")
+				fields.WriteString(", ")
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, ids[i], x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc)
+			text.WriteString("(?, ?, ?)")
+			fields.WriteString("(?, ?, ?, ?, ?, ?)")
+			textArgs = append(textArgs, ids[i], x.Header, x.Body)
+			fieldArgs = append(fieldArgs, ids[i], x.Subject, x.From, x.To, x.Cc, x.Bcc)
 		}
-		if len(args) == 0 {
+		if len(textArgs) == 0 {
 			continue
 		}
-		if _, err := t.tx.ExecContext(t.ctx, q.String(), args...); err != nil {
+		if _, err := t.tx.ExecContext(t.ctx, text.String(), textArgs...); err != nil {
+			return fmt.Errorf("text index: %w", err)
+		}
+		if _, err := t.tx.ExecContext(t.ctx, fields.String(), fieldArgs...); err != nil {
 			return fmt.Errorf("text index: %w", err)
 		}
 	}
@@ -96,22 +110,25 @@ func (t *writeTx) unindexContent(id int64) error {
 	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index WHERE rowid = ?`, id); err != nil {
 		return fmt.Errorf("text index: %w", err)
 	}
+	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index_fields WHERE rowid = ?`, id); err != nil {
+		return fmt.Errorf("text index: %w", err)
+	}
 	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index_partial WHERE content_id = ?`, id); err != nil {
 		return fmt.Errorf("text index: %w", err)
 	}
 	return nil
 }
 
-// textColumns is the FTS5 column filter of each field.
-var textColumns = map[store.TextField]string{
-	store.TextBody:    "body",
-	store.TextText:    "{header body}",
-	store.TextHeader:  "header",
-	store.TextSubject: "subject",
-	store.TextFrom:    "addr_from",
-	store.TextTo:      "addr_to",
-	store.TextCc:      "addr_cc",
-	store.TextBcc:     "addr_bcc",
+// textColumns is the FTS5 table and column filter of each field.
+var textColumns = map[store.TextField][2]string{
+	store.TextBody:    {"text_index", "body"},
+	store.TextText:    {"text_index", "{header body}"},
+	store.TextHeader:  {"text_index", "header"},
+	store.TextSubject: {"text_index_fields", "subject"},
+	store.TextFrom:    {"text_index_fields", "addr_from"},
+	store.TextTo:      {"text_index_fields", "addr_to"},
+	store.TextCc:      {"text_index_fields", "addr_cc"},
+	store.TextBcc:     {"text_index_fields", "addr_bcc"},
 }
 
 // ftsPhrase is an FTS5 query for needle as one phrase in columns.
@@ -143,8 +160,8 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 		}
 		hits.OK = true
 		rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?
-			AND content_id IN (SELECT rowid FROM text_index WHERE text_index MATCH ?) ORDER BY uid`,
-			id, lo, hi, ftsPhrase(cols, needle))
+			AND content_id IN (SELECT rowid FROM `+cols[0]+` WHERE `+cols[0]+` MATCH ?) ORDER BY uid`,
+			id, lo, hi, ftsPhrase(cols[1], needle))
 		if err != nil {
 			return err
 		}
@@ -238,6 +255,7 @@ func (u *userDB) reindex(ctx context.Context) error {
 		}
 		for _, q := range []string{
 			`INSERT INTO text_index (text_index) VALUES ('delete-all')`,
+			`INSERT INTO text_index_fields (text_index_fields) VALUES ('delete-all')`,
 			`DELETE FROM text_index_partial`,
 		} {
 			if _, err := t.tx.ExecContext(ctx, q); err != nil {

@@ -60,6 +60,7 @@ func Run(t *testing.T, b Backend) {
 		{"TwoWritersOneUser", testTwoWritersOneUser},
 		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
+		{"Metadata", testMetadata},
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go
 		{"Replace", testReplace},
