@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -78,10 +81,25 @@ func fillDisk(t *testing.T, dir string, leave int64) (release func()) {
 }
 
 // bigMessage is a message of about size bytes, distinct per subject; a
-// body this size is stored as a blob file.
+// body this size is stored as a blob file. Its lines are base64 of
+// pseudo-random bytes (seeded by the subject, so the same on every run):
+// the store compresses bodies, and a message must take about its size on
+// the disk these tests fill.
 func bigMessage(subject string, size int) string {
-	line := strings.Repeat("0123456789", 7) + "\r\n"
-	return "From: a@example.org\r\nSubject: " + subject + "\r\n\r\n" + strings.Repeat(line, size/len(line)+1)
+	h := fnv.New64a()
+	h.Write([]byte(subject))
+	rng := rand.New(rand.NewPCG(h.Sum64(), 1))
+	var b strings.Builder
+	b.WriteString("From: a@example.org\r\nSubject: " + subject + "\r\n\r\n")
+	raw := make([]byte, 51) // 68 base64 characters a line
+	for b.Len() < size {
+		for i := range raw {
+			raw[i] = byte(rng.Uint32())
+		}
+		b.WriteString(base64.StdEncoding.EncodeToString(raw))
+		b.WriteString("\r\n")
+	}
+	return b.String()
 }
 
 // appendLine sends one APPEND of msgs (MULTIAPPEND for several, RFC 3502)

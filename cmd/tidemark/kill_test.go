@@ -48,15 +48,20 @@ import (
 //
 //     TIDEMARK_KILL_ROUNDS=N  kill/restart rounds (default 3; 20 or more for
 //     the long version)
+//     TIDEMARK_KILL_CLIENTS=N load clients at once (default 4)
 //     TIDEMARK_KILL_SEED=N    seed of the clients' choices and of the kill
 //     delays (default 1, logged); when the kill lands
 //     still depends on the machine's timing.
 const (
 	killRoundsEnv = "TIDEMARK_KILL_ROUNDS"
 	killSeedEnv   = "TIDEMARK_KILL_SEED"
-	killClients   = 4
 	killArchive   = "Archive"
 )
+
+// killClients is the number of load clients, all on the same user, so
+// that their writes share commits (group commit): TIDEMARK_KILL_CLIENTS,
+// default 4.
+var killClients = envIntDefault("TIDEMARK_KILL_CLIENTS", 4)
 
 func envIntDefault(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/config"
@@ -119,5 +120,37 @@ func (r *replication) setQuotas(q *quota.Manager) { r.local.Quotas = q }
 func (r *replication) run(ctx context.Context, wg *sync.WaitGroup) {
 	for _, p := range r.pushers {
 		wg.Go(func() { p.Run(ctx) })
+	}
+}
+
+// watchQuotas reloads the SETQUOTA overrides file when it changes on disk
+// (checked each second), so that overrides written by another process on
+// this data directory (a one-shot `tidemark sync`) apply here without a
+// restart. The server's own writes change it too; reloading them finds
+// nothing newer and changes nothing.
+func watchQuotas(ctx context.Context, q *quota.Manager, path string, log *slog.Logger) {
+	var last os.FileInfo
+	if fi, err := os.Stat(path); err == nil {
+		last = fi
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fi, err := os.Stat(path)
+		if err != nil || last != nil && fi.ModTime().Equal(last.ModTime()) && fi.Size() == last.Size() {
+			continue
+		}
+		last = fi
+		n, err := q.Reload()
+		if err != nil {
+			log.Warn("quota settings: reload", "err", err)
+		} else if n > 0 {
+			log.Info("quota settings: reloaded overrides written by another process", "taken", n)
+		}
 	}
 }

@@ -213,7 +213,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	if err != nil {
 		return err
 	}
-	quotas, err := quota.New(st, quotaConfig(cfg))
+	qc := quotaConfig(cfg)
+	qc.Shared = sharedSettings(raw)
+	quotas, err := quota.New(st, qc)
 	if err != nil {
 		return err
 	}
@@ -247,17 +249,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 			MaxLiteral:       int64(l.MaxLiteralSize),
 			MaxAppendLiteral: int64(l.MaxMessageSize),
 		},
-		IdleTimeout:    l.IdleTimeout.D(),
-		LoginTimeout:   l.LoginTimeout.D(),
-		WriteTimeout:   l.WriteTimeout.D(),
-		MaxConnections: orUnlimited(l.MaxConnections),
-		MaxBadCommands: l.MaxBadCommands,
-		MaxCompressed:  noneIfZero(l.MaxCompressed),
-		CommandRate:    float64(l.CommandRate),
-		CommandBurst:   l.CommandBurst,
-		Logger:         log,
-		Observer:       obs,
-		Quota:          quotas,
+		IdleTimeout:     l.IdleTimeout.D(),
+		LoginTimeout:    l.LoginTimeout.D(),
+		WriteTimeout:    l.WriteTimeout.D(),
+		MaxConnections:  orUnlimited(l.MaxConnections),
+		MaxBadCommands:  l.MaxBadCommands,
+		MaxCompressed:   noneIfZero(l.MaxCompressed),
+		Metadata:        store.MetadataLimits{MaxSize: int(l.MaxMetadataSize), MaxEntries: l.MaxMetadataEntries},
+		NotifyMaxNames:  orUnlimited(l.MaxNotifyNames),
+		NotifyMaxEvents: orUnlimited(l.MaxNotifyEvents),
+		CommandRate:     float64(l.CommandRate),
+		CommandBurst:    l.CommandBurst,
+		Logger:          log,
+		Observer:        obs,
+		Quota:           quotas,
 
 		DefaultMailboxes: defaultMailboxes(cfg.SpecialUse),
 	})
@@ -372,6 +377,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 			Store:     st,
 			Age:       cfg.Tombstones.Retention.Age,
 			StateFile: filepath.Join(cfg.DataDir, retention.StateFileName),
+			Shared:    sharedSettings(raw),
 			Logger:    log,
 		}
 		if met != nil {
@@ -384,6 +390,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	if repl != nil {
 		repl.run(bg, &wg)
 	}
+	wg.Go(func() { watchQuotas(bg, quotas, filepath.Join(cfg.DataDir, quota.OverridesFileName), log) })
 
 	// SIGHUP (hup, taken since start-up) replaces the certificate for new
 	// handshakes; connections already established keep theirs

@@ -101,3 +101,14 @@ func openShards(ctx context.Context, sc config.Store, o storeOptions) (store.Sto
 	}
 	return s, nil
 }
+
+// sharedSettings returns where state that every front end must see alike
+// (SETQUOTA limits, retention watermarks) lives: the store, when it is
+// shared by several processes; nil (the data directory's files) otherwise.
+func sharedSettings(st store.Store) store.Settings {
+	if !store.IsShared(st) {
+		return nil
+	}
+	s, _ := st.(store.Settings)
+	return s
+}

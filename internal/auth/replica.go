@@ -153,6 +153,19 @@ func (a *Accounts) Clock(ctx context.Context) (int64, error) {
 	return s, err
 }
 
+// Deleted reports whether name was deleted: it has a tombstone and no
+// account. Replication leaves such a user's mail alone (and removes it
+// where it is still held), so that a deleted user stays deleted.
+func (a *Accounts) Deleted(ctx context.Context, name string) (bool, error) {
+	var n int
+	err := a.db.QueryRowContext(ctx, `SELECT count(*) FROM account_tombstones t
+		WHERE t.name = ? AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.name = t.name)`, name).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("auth: deleted %s: %w", name, err)
+	}
+	return n > 0, nil
+}
+
 func currentRecord(tx *sql.Tx, name string) (Record, bool, error) {
 	r := Record{Name: name}
 	err := tx.QueryRow(`SELECT stamp, password_hash, created_unix FROM accounts WHERE name = ?`, name).Scan(&r.Stamp, &r.Hash, &r.Created)

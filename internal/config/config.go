@@ -216,6 +216,15 @@ type Limits struct {
 	// MaxCompressed caps the connections using COMPRESS DEFLATE at once
 	// (0: no connection may compress).
 	MaxCompressed int `toml:"max_compressed_connections"`
+	// MaxMetadataSize and MaxMetadataEntries bound SETMETADATA (RFC 5464):
+	// one value, and the entries of one mailbox (or of the server).
+	MaxMetadataSize    Size `toml:"max_metadata_size"`
+	MaxMetadataEntries int  `toml:"max_metadata_entries"`
+	// MaxNotifyNames bounds the mailbox names of one NOTIFY SET,
+	// MaxNotifyEvents the responses of one batch of NOTIFY events (RFC
+	// 5465 NOTIFICATIONOVERFLOW); 0: unlimited.
+	MaxNotifyNames  int `toml:"max_notify_names"`
+	MaxNotifyEvents int `toml:"max_notify_events"`
 	// CommandRate is the commands one connection may send a second, in
 	// bursts of CommandBurst; past it commands are delayed (0: no limit).
 	CommandRate  int `toml:"command_rate"`
@@ -300,6 +309,10 @@ func Default() Config {
 			MaxConnections:         10_000,
 			MaxBadCommands:         20,
 			MaxCompressed:          1000,
+			MaxMetadataSize:        64 << 10,
+			MaxMetadataEntries:     256,
+			MaxNotifyNames:         1000,
+			MaxNotifyEvents:        1000,
 			CommandRate:            500,
 			CommandBurst:           2000,
 		},

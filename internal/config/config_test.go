@@ -307,3 +307,25 @@ func TestSpecialUseSection(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataAndNotifyLimits: the METADATA and NOTIFY limits parse, and
+// values below RFC 5464 4.1's minimums or negative are refused.
+func TestMetadataAndNotifyLimits(t *testing.T) {
+	c, err := Parse("[limits]\nmax_metadata_size = \"2KiB\"\nmax_metadata_entries = 20\nmax_notify_names = 0\nmax_notify_events = 5\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Limits; l.MaxMetadataSize != 2048 || l.MaxMetadataEntries != 20 || l.MaxNotifyNames != 0 || l.MaxNotifyEvents != 5 {
+		t.Fatalf("parsed %+v", l)
+	}
+	_, err = Parse("[limits]\nmax_metadata_size = 1000\nmax_metadata_entries = 9\nmax_notify_names = -1\nmax_notify_events = -1\n")
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 4 {
+		t.Fatalf("want 4 errors, got %v", err)
+	}
+	for i, key := range []string{"limits.max_metadata_size", "limits.max_metadata_entries", "limits.max_notify_names", "limits.max_notify_events"} {
+		if errs[i].Key != key || errs[i].Line != i+2 {
+			t.Errorf("error %d: %s line %d, want %s line %d", i, errs[i].Key, errs[i].Line, key, i+2)
+		}
+	}
+}

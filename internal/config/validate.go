@@ -192,6 +192,18 @@ func (c *Config) Validate() Errors {
 	if l.CommandBurst < 1 {
 		add("limits.command_burst", "must be at least 1")
 	}
+	if l.MaxMetadataSize < 1024 {
+		add("limits.max_metadata_size", "must be at least 1KiB (RFC 5464 4.1)")
+	}
+	if l.MaxMetadataEntries < 10 {
+		add("limits.max_metadata_entries", "must be at least 10 (RFC 5464 4.1)")
+	}
+	if l.MaxNotifyNames < 0 {
+		add("limits.max_notify_names", "must not be negative")
+	}
+	if l.MaxNotifyEvents < 0 {
+		add("limits.max_notify_events", "must not be negative")
+	}
 	if l.MaxCompressed < 0 {
 		add("limits.max_compressed_connections", "must not be negative")
 	}

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -166,4 +167,49 @@ func leave(c *Client) error {
 	}
 	_, err := c.Exec(cmd, nil)
 	return err
+}
+
+// runFetchRecent times FETCHes of message content from the end of
+// bench-N, where a client looking at its newest mail reads: the last 200
+// messages' BODYSTRUCTURE, the last 200 ENVELOPEs, and the last 50 whole
+// messages (BODY.PEEK[], so every repetition is the same work).
+func runFetchRecent(ctx context.Context, cfg Config, n int) ([]Result, error) {
+	c, err := cfg.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	name, err := ensureMailbox(ctx, cfg, c, n)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := selectMailbox(c, name, ""); err != nil {
+		return nil, err
+	}
+	var out []Result
+	for _, f := range []struct {
+		label string
+		last  int
+		items string
+	}{
+		{"fetch-recent.bodystructure", 200, "(BODYSTRUCTURE)"},
+		{"fetch-recent.envelope", 200, "(ENVELOPE)"},
+		{"fetch-recent.body", 50, "BODY.PEEK[]"},
+	} {
+		var s samples
+		for range cfg.Reps {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			d, b, err := timed(func() (Reply, error) {
+				return c.Exec(fmt.Sprintf("FETCH %d:* %s", max(1, n-f.last+1), f.items), nil)
+			})
+			if err != nil {
+				return out, err
+			}
+			s.add(d, b)
+		}
+		out = append(out, withRate(s.result(f.label, n), float64(min(n, f.last)), "msg/s"))
+	}
+	return out, nil
 }

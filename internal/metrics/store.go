@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -201,6 +202,17 @@ func (t *timedAccount) RecentCount(ctx context.Context, id store.MailboxID) (_ u
 	return rs.RecentCount(ctx, id)
 }
 
+// Replace passes store.Replacer through; a wrapped account without it
+// cannot replace.
+func (t *timedAccount) Replace(ctx context.Context, src store.MailboxID, uid store.UID, dst store.MailboxID, msg store.NewMessage) (_ store.ReplaceResult, err error) {
+	r, ok := t.a.(store.Replacer)
+	if !ok {
+		return store.ReplaceResult{}, fmt.Errorf("replace: %w", store.ErrCannot)
+	}
+	defer t.m.timeStore("replace", time.Now(), &err)
+	return r.Replace(ctx, src, uid, dst, msg)
+}
+
 // CreateDefaults passes store.DefaultCreator through; a wrapped account
 // without it creates nothing.
 func (t *timedAccount) CreateDefaults(ctx context.Context, defs []store.DefaultMailbox) (_ []store.MailboxInfo, err error) {
@@ -228,4 +240,18 @@ var _ store.TextSearcher = (*timedAccount)(nil)
 func (t *timedAccount) SearchText(ctx context.Context, id store.MailboxID, field store.TextField, needle string, within store.UIDSet) (_ store.TextHits, err error) {
 	defer t.m.timeStore("search_text", time.Now(), &err)
 	return store.SearchText(ctx, t.a, id, field, needle, within)
+
+}
+
+var _ store.MetadataStore = (*timedStore)(nil)
+
+// OpenMetadata passes the store's metadata through (store.MetadataStore);
+// a store without it answers ErrCannot.
+func (s *timedStore) OpenMetadata(ctx context.Context, user string) (_ store.Metadata, err error) {
+	ms, ok := s.Store.(store.MetadataStore)
+	if !ok {
+		return nil, fmt.Errorf("metadata: %w", store.ErrCannot)
+	}
+	defer s.m.timeStore("open_metadata", time.Now(), &err)
+	return ms.OpenMetadata(ctx, user)
 }

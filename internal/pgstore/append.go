@@ -162,14 +162,18 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 	now := a.s.now()
 	err := a.write(ctx, func(t *writeTx) error {
 		res = store.AppendResult{}
-		mb, err := t.mailbox(id)
+		if len(prepared) == 0 {
+			mb, err := t.mailbox(id)
+			res.UIDValidity = mb.UIDValidity
+			return err
+		}
+		// Something is added: read the mailbox and allocate the modseq
+		// in one statement.
+		mb, err := t.mailboxWithModseq(id)
 		if err != nil {
 			return err
 		}
 		res.UIDValidity = mb.UIDValidity
-		if len(prepared) == 0 {
-			return nil
-		}
 		res.UIDs, res.ModSeq, err = t.insertMessages(mb, prepared, now)
 		return err
 	})
@@ -180,8 +184,10 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 }
 
 // insertMessages adds prepared messages to mailbox mb: the bytes of
-// contents not stored yet, a contents row and a messages row each, UIDNEXT
-// and the counters, sent to the server as one pipelined batch. Messages
+// contents not stored yet, a contents row and a messages row each, the
+// thread references, UIDNEXT and the counters, sent to the server as one
+// pipelined batch (pgx.Batch: one round trip), after at most one lookup of
+// thread references and, for bodies over one part, their claim. Messages
 // with a uid get it (at least UIDNEXT and ascending, else
 // store.ErrInvalidUID); the others the next one. Messages with a modseq
 // get it; the others share the transaction's, which is returned.
@@ -221,7 +227,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage, now 
 	if err := t.storeBodies(prepared, batch); err != nil {
 		return nil, 0, err
 	}
-	threads, err := t.threadIDs(prepared)
+	threads, err := t.threadIDs(prepared, batch)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -253,39 +259,60 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage, now 
 			id, uids[i], m, int16(p.flags), p.keywords, saved.Unix())
 		d.add(p.flags, p.size, 1)
 	}
-	batch.Queue(`UPDATE mailboxes SET uidnext = greatest(uidnext, $1) WHERE id = $2`, int64(next), id)
+	batch.Queue(`UPDATE mailboxes SET uidnext = greatest(uidnext, $1), messages = messages + $3, unseen = unseen + $4,
+		deleted = deleted + $5, size = size + $6 WHERE id = $2`, int64(next), id, d.messages, d.unseen, d.deleted, d.size)
 	queueTextIndex(batch, id, uids, prepared)
 	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
 		return nil, 0, fmt.Errorf("append: %w", err)
 	}
-	return uids, ms, t.applyCounters(id, d)
+	return uids, ms, nil
 }
 
 // storeBodies stores the bodies of a batch whose content is not stored
-// yet: one statement claims the bodies rows of every distinct content
-// (INSERT ... ON CONFLICT DO NOTHING), and only the contents it created
-// get their parts written, so the same bytes are never written twice. A
-// body of one part is queued on batch with the message rows; a larger one
-// is written part by part from its spool, never held whole.
+// yet, claiming each bodies row with INSERT ... ON CONFLICT DO NOTHING
+// and writing the parts only of the rows it created, so the same bytes are
+// never written twice. Bodies of one part go in one statement queued on
+// batch with the message rows (no round trip of their own: the rows it
+// creates select the parts to insert); a larger body is claimed first and
+// then written part by part from its spool, never held whole.
 func (t *writeTx) storeBodies(prepared []preparedMessage, batch *pgx.Batch) error {
-	var ids []string
-	var sizes []int64
+	var ids, bigIDs []string
+	var sizes, bigSizes []int64
+	var datas [][]byte
 	first := map[string]int{}
 	for i, p := range prepared {
 		if p.body == nil {
 			continue // a Replica's message by hash: its bytes are stored
 		}
-		if _, ok := first[p.blobID]; !ok {
-			first[p.blobID] = i
-			ids = append(ids, p.blobID)
-			sizes = append(sizes, p.size)
+		if _, ok := first[p.blobID]; ok {
+			continue
 		}
+		first[p.blobID] = i
+		if p.size > partSize {
+			bigIDs = append(bigIDs, p.blobID)
+			bigSizes = append(bigSizes, p.size)
+			continue
+		}
+		data := make([]byte, p.size)
+		if _, err := p.body.ReadAt(data, 0); err != nil && err != io.EOF {
+			return fmt.Errorf("store body: %w", err)
+		}
+		ids = append(ids, p.blobID)
+		sizes = append(sizes, p.size)
+		datas = append(datas, data)
 	}
-	if len(ids) == 0 {
+	if len(ids) > 0 {
+		batch.Queue(`WITH created AS (INSERT INTO bodies (id, size) SELECT * FROM unnest($1::text[], $2::bigint[])
+			ON CONFLICT (id) DO NOTHING RETURNING id)
+			INSERT INTO body_parts (body_id, part, data)
+			SELECT b.id, 0, b.data FROM unnest($1::text[], $3::bytea[]) AS b(id, data) JOIN created c ON c.id = b.id`,
+			ids, sizes, datas)
+	}
+	if len(bigIDs) == 0 {
 		return nil
 	}
 	rows, err := t.tx.Query(t.ctx, `INSERT INTO bodies (id, size) SELECT * FROM unnest($1::text[], $2::bigint[])
-		ON CONFLICT (id) DO NOTHING RETURNING id`, ids, sizes)
+		ON CONFLICT (id) DO NOTHING RETURNING id`, bigIDs, bigSizes)
 	if err != nil {
 		return fmt.Errorf("store bodies: %w", err)
 	}
@@ -293,17 +320,9 @@ func (t *writeTx) storeBodies(prepared []preparedMessage, batch *pgx.Batch) erro
 	if err != nil {
 		return fmt.Errorf("store bodies: %w", err)
 	}
+	buf := make([]byte, partSize)
 	for _, id := range created {
 		p := prepared[first[id]]
-		if p.size <= partSize {
-			data := make([]byte, p.size)
-			if _, err := p.body.ReadAt(data, 0); err != nil && err != io.EOF {
-				return fmt.Errorf("store body: %w", err)
-			}
-			batch.Queue(`INSERT INTO body_parts (body_id, part, data) VALUES ($1, 0, $2)`, id, data)
-			continue
-		}
-		buf := make([]byte, partSize)
 		for part, off := 0, int64(0); off < p.size; part++ {
 			n := min(int64(len(buf)), p.size-off)
 			if _, err := p.body.ReadAt(buf[:n], off); err != nil && err != io.EOF {
@@ -352,8 +371,9 @@ func (t *writeTx) applyCounters(id store.MailboxID, d counterDelta) error {
 // THREADID), as if they arrived one after the other: the thread of the
 // first of its ids (its own, then those it refers to) that is known, else
 // a new one; every id it names is then recorded in that thread unless it
-// already has one. The whole batch costs one lookup and one insert.
-func (t *writeTx) threadIDs(prepared []preparedMessage) ([]string, error) {
+// already has one. The whole batch costs one lookup; the insert is queued
+// on batch.
+func (t *writeTx) threadIDs(prepared []preparedMessage, batch *pgx.Batch) ([]string, error) {
 	per := make([][]string, len(prepared))
 	var all []string
 	for i, p := range prepared {
@@ -408,10 +428,8 @@ func (t *writeTx) threadIDs(prepared []preparedMessage) ([]string, error) {
 		}
 	}
 	if len(newIDs) > 0 {
-		if _, err := t.tx.Exec(t.ctx, `INSERT INTO thread_refs (user_id, message_id, thread_id)
-			SELECT $1, * FROM unnest($2::text[], $3::text[]) ON CONFLICT DO NOTHING`, t.userID, newIDs, newThreads); err != nil {
-			return nil, fmt.Errorf("thread record: %w", err)
-		}
+		batch.Queue(`INSERT INTO thread_refs (user_id, message_id, thread_id)
+			SELECT $1, * FROM unnest($2::text[], $3::text[]) ON CONFLICT DO NOTHING`, t.userID, newIDs, newThreads)
 	}
 	return out, nil
 }

@@ -1,18 +1,51 @@
 package pgstore
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// benchAccount returns alice's INBOX holding n small messages.
+// roundTrips counts the statements and batches sent to the server: one
+// round trip each (BEGIN and COMMIT included).
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// report adds round trips per operation to the benchmark's figures,
+// counted from the last ResetTimer.
+func (r *roundTrips) report(b *testing.B, from int64) {
+	b.ReportMetric(float64(r.n.Load()-from)/float64(b.N), "roundtrips/op")
+}
+
+// benchAccount returns alice's INBOX holding n small messages, and the
+// round-trip counter of its store.
 func benchAccount(b *testing.B, n int) (store.Account, store.MailboxInfo) {
+	a, inbox, _ := benchAccountTraced(b, n)
+	return a, inbox
+}
+
+func benchAccountTraced(b *testing.B, n int) (store.Account, store.MailboxInfo, *roundTrips) {
 	b.Helper()
-	s := openTest(b, pgtest.DSN(b), Options{NoListen: true})
+	rt := &roundTrips{}
+	s := openTest(b, pgtest.DSN(b), Options{NoListen: true, tracer: rt})
 	if err := s.CreateUser(ctx, "alice"); err != nil {
 		b.Fatal(err)
 	}
@@ -31,16 +64,17 @@ func benchAccount(b *testing.B, n int) (store.Account, store.MailboxInfo) {
 			b.Fatal(err)
 		}
 	}
-	return a, inbox
+	return a, inbox, rt
 }
 
 // BenchmarkSetFlags10k: STORE 1:* +FLAGS / -FLAGS over 10,000 messages,
 // one transaction each.
 func BenchmarkSetFlags10k(b *testing.B) {
-	a, inbox := benchAccount(b, 10000)
+	a, inbox, rt := benchAccountTraced(b, 10000)
 	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer rt.report(b, rt.n.Load())
 	for i := 0; i < b.N; i++ {
 		op := store.FlagsAdd
 		if i%2 == 1 {
@@ -54,9 +88,10 @@ func BenchmarkSetFlags10k(b *testing.B) {
 
 // BenchmarkAppend100: one Append of 100 small messages.
 func BenchmarkAppend100(b *testing.B) {
-	a, inbox := benchAccount(b, 0)
+	a, inbox, rt := benchAccountTraced(b, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer rt.report(b, rt.n.Load())
 	for i := 0; i < b.N; i++ {
 		var msgs []store.NewMessage
 		for j := 0; j < 100; j++ {
@@ -82,6 +117,21 @@ func BenchmarkChangesSince10k(b *testing.B) {
 		ch, err := a.ChangesSince(ctx, inbox.ID, r.ModSeq-1)
 		if err != nil || len(ch.Changed) != 1 {
 			b.Fatalf("%+v %v", ch, err)
+		}
+	}
+}
+
+// BenchmarkAppend1: one Append of one small message, as a client's APPEND
+// or an LMTP delivery: the cost is round trips and the commit.
+func BenchmarkAppend1(b *testing.B) {
+	a, inbox, rt := benchAccountTraced(b, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer rt.report(b, rt.n.Load())
+	for i := 0; i < b.N; i++ {
+		msg := fmt.Sprintf("Subject: %d\r\nMessage-ID: <%d@b>\r\n\r\nbody\r\n", i, i)
+		if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(msg)}}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -9,7 +9,7 @@
 // Versioned migrations (schema.go) are applied by Open, in one transaction
 // under an advisory lock, so nodes starting together apply each exactly
 // once; the version reached is recorded in tidemark_schema, and a database
-// newer than the program is refused. Version 6 (1 plus the columns noted
+// newer than the program is refused. Version 8 (1 plus the columns noted
 // below):
 //
 // users: id (bigserial), name (ValidUserName form, unique),
@@ -22,8 +22,9 @@
 // later, else the user's next UIDVALIDITY at the upgrade; version 5).
 // moving (version 6): the write fence of a move to another cluster
 // (move.go); while set, the user's writes fail with ErrUserMoving except
-// the mover's. The user's row is also the lock that serializes the user's
-// writers.
+// the mover's. defaults_given (version 7): the default mailboxes were
+// created (store.DefaultCreator). The user's row is also the lock that
+// serializes the user's writers.
 //
 // mailboxes: id (bigserial, global, never reused), user_id, name (full
 // name, '/' delimited, "INBOX" upper case; unique per user), uidvalidity,
@@ -58,6 +59,17 @@
 // entries recorded by moves between clusters, read on the default cluster
 // only (shardstore.Directory).
 //
+// settings(key, value) (version 8): store.Settings, small values every
+// front end shares that are not mail (SETQUOTA limits under "quota/USER",
+// retention watermarks under "retention/USER"); read on the default
+// cluster only when sharded.
+//
+// metadata(user_id, mailbox_id, name, value, modseq): RFC 5464 entries
+// (version 10, metadata.go); mailbox_id 0 for server entries, name in lower
+// case, value NULL once deleted (kept, so "changed since" sees deletions),
+// modseq of the last change. Index (user_id, mailbox_id, modseq); a
+// trigger deletes a mailbox's entries with its row.
+//
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the
 // bytes in partSize (256 KiB) pieces. Shared by all users (deduplicated),
@@ -81,7 +93,7 @@
 // thread_refs(user_id, message_id, thread_id): Message-IDs seen at
 // delivery and their thread.
 //
-// text_index (version 8): content_id (contents.id, primary key, ON DELETE
+// text_index (version 9): content_id (contents.id, primary key, ON DELETE
 // CASCADE), partial (body text cut at message.MaxIndexedBody or
 // unreadable: BODY and TEXT treat the message as undecided), header,
 // body, subject, addr_from, addr_to, addr_cc, addr_bcc: the folded text

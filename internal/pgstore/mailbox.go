@@ -120,6 +120,7 @@ func (t *writeTx) recordUIDValidity(name string, v uint32) error {
 // non-zero) the peer's own stamp, while the counter moves past it (a
 // Lamport clock, as in the embedded store).
 func (t *writeTx) accountChange(stamp uint64) (uint64, error) {
+	t.accountChanged()
 	var c uint64
 	err := t.tx.QueryRow(t.ctx, `UPDATE users SET account_counter = greatest(account_counter + 1, $1)
 		WHERE id = $2 RETURNING account_counter`, int64(stamp), t.userID).Scan(&c)
@@ -326,6 +327,9 @@ func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
 	}
 	dst, err := t.createMailbox(to, "")
 	if err != nil {
+		return err
+	}
+	if err := t.copyMetadata(inbox.ID, dst); err != nil {
 		return err
 	}
 	if inbox.Messages == 0 {

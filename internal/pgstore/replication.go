@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -508,6 +509,17 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 				unused.AddRange(r.Start, r.Stop)
 			}
 		}
+		if i > 0 || b.Expunge.Empty() {
+			// A UID already tombstoned here: its record takes the peer's
+			// EMAILIDs too, without a new modseq.
+			for u, eid := range e.EmailIDs {
+				if u < mb.UIDNext && !present.Contains(u) && !unused.Contains(u) {
+					if err := t.mergeExpungedID(id, u, eid); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		if !present.Empty() || !unused.Empty() {
 			past := present.Empty() && e.ModSeq != 0 && e.ModSeq <= mb.HighestModSeq
 			for _, r := range unused {
@@ -533,16 +545,18 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	}
 
 	var d counterDelta
+	batch := &pgx.Batch{}
 	for _, s := range sets {
 		e := byUID[s.uid]
 		ms := local[s.modseq]
-		if err := t.keepHistory(id, mb.historyFrom, []int64{int64(s.uid)}, ms); err != nil {
-			return err
-		}
+		t.keepHistory(batch, id, mb.historyFrom, []int64{int64(s.uid)}, ms)
 		d.add(e.Flags.System, 0, -1)
 		d.add(s.flags, 0, 1)
-		if _, err := t.tx.Exec(t.ctx, `UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE mailbox_id = $4 AND uid = $5`,
-			int16(s.flags), s.keywords, ms, id, s.uid); err != nil {
+		batch.Queue(`UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE mailbox_id = $4 AND uid = $5`,
+			int16(s.flags), s.keywords, ms, id, s.uid)
+	}
+	if batch.Len() > 0 {
+		if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
 			return fmt.Errorf("set flags: %w", err)
 		}
 	}
@@ -566,6 +580,15 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 			return err
 		}
 		res.Expunged = append(res.Expunged, gone...)
+		// A UID held here but expunged on the peer under another message
+		// (a UID clash): its record names both (store.Expunged.EmailIDs).
+		for u, eid := range e.ids {
+			if gone.Contains(u) {
+				if err := t.mergeExpungedID(id, u, eid); err != nil {
+					return err
+				}
+			}
+		}
 		for _, r := range e.unused {
 			gone.AddRange(r.Start, r.Stop)
 			uidNext = max(uidNext, r.Stop+1)
@@ -726,4 +749,19 @@ func (t *writeTx) untombstoned(id store.MailboxID, uids, covered store.UIDSet) (
 		}
 	}
 	return out, nil
+}
+
+// mergeExpungedID adds the EMAILIDs eid (one or several, space-separated)
+// to what expunged_ids records for a tombstoned UID (store.Expunged.EmailIDs).
+// A new row takes modseq 0: addTombstones gives it the expunge's modseq
+// when one is being recorded; otherwise it goes at the next pruning.
+func (t *writeTx) mergeExpungedID(id store.MailboxID, u store.UID, eid string) error {
+	for _, e := range strings.Fields(eid) {
+		if _, err := t.tx.Exec(t.ctx, `INSERT INTO expunged_ids (mailbox_id, uid, email_id, modseq) VALUES ($1, $2, $3, 0)
+			ON CONFLICT (mailbox_id, uid) DO UPDATE SET email_id = expunged_ids.email_id || ' ' || excluded.email_id
+			WHERE position(' ' || excluded.email_id || ' ' in ' ' || expunged_ids.email_id || ' ') = 0`, id, u, e); err != nil {
+			return fmt.Errorf("expunged ids: %w", err)
+		}
+	}
+	return nil
 }

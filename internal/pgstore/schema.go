@@ -19,7 +19,9 @@ var migrations = []string{
 	schemaV5Replica,
 	schemaV6Placement,
 	schemaV7Defaults,
-	schemaV8TextIndex, // textindex.go
+	schemaV8Settings,
+	schemaV9TextIndex, // textindex.go
+	schemaV10Metadata, // metadata.go
 }
 
 const schemaV1 = `
@@ -229,6 +231,15 @@ CREATE TABLE user_placement (
 // login, once.
 const schemaV7Defaults = `
 ALTER TABLE users ADD COLUMN defaults_given boolean NOT NULL DEFAULT false;
+`
+
+// schemaV8Settings keeps the state every front end must share that is
+// not mail (store.Settings: SETQUOTA limits, retention watermarks).
+const schemaV8Settings = `
+CREATE TABLE settings (
+	key   text PRIMARY KEY,
+	value bytea NOT NULL
+);
 `
 
 // migrationLock is the advisory lock key held while migrating, so that

@@ -38,6 +38,10 @@ type Options struct {
 	// NoListen turns off listening for other nodes' commits (for
 	// one-shot commands that watch nothing).
 	NoListen bool
+
+	// tracer, set by benchmarks, sees every statement and batch the
+	// pool's connections send (a round trip each).
+	tracer pgx.QueryTracer
 }
 
 // DefaultMaxConns is the size of a Store's connection pool unless the DSN
@@ -101,6 +105,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		// pgx's default (4 on this machine) would queue a busy front
 		// end's sessions behind each other; pool_max_conns overrides.
 		cfg.MaxConns = DefaultMaxConns
+	}
+	if opts.tracer != nil {
+		cfg.ConnConfig.Tracer = opts.tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -446,6 +453,25 @@ func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.Mod
 		return 0, fmt.Errorf("allocate modseq: %w", err)
 	}
 	t.touched[id] = m
+	return m, nil
+}
+
+// mailboxWithModseq reads mailbox id and allocates its modseq for this
+// transaction (as modseq does) in one statement, for a caller that knows
+// it changes the mailbox.
+func (t *writeTx) mailboxWithModseq(id store.MailboxID) (mailboxRow, error) {
+	if _, ok := t.touched[id]; ok {
+		return t.mailbox(id)
+	}
+	m, err := scanMailbox(t.tx.QueryRow(t.ctx, `UPDATE mailboxes mb SET highestmodseq = greatest(mb.highestmodseq + 1, $3)
+		WHERE mb.id = $1 AND mb.user_id = $2 RETURNING `+mailboxColumns, id, t.userID, int64(t.atLeast)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return lookupID(t.ctx, t.tx, t.userID, id) // the reason: no mailbox, or no user
+	}
+	if err != nil {
+		return m, fmt.Errorf("allocate modseq: %w", err)
+	}
+	t.touched[id] = m.HighestModSeq
 	return m, nil
 }
 

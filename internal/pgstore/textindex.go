@@ -32,7 +32,7 @@ import (
 // schema had the index, or a rebuild under way); while it exists the
 // index answers nothing for that user and SEARCH scans. Reindex fills in
 // what is missing and deletes it.
-const schemaV8TextIndex = `
+const schemaV9TextIndex = `
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE text_index (
 	content_id bigint PRIMARY KEY REFERENCES contents ON DELETE CASCADE,

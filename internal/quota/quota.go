@@ -5,7 +5,8 @@
 //
 // A user's limits come from, in order of precedence: a limit set with
 // SETQUOTA by a quota administrator (kept in a JSON file in the data
-// directory, so it survives restarts), the user's override in the
+// directory, so it survives restarts; or, when several front ends share
+// one store, in the store: Config.Shared), the user's override in the
 // configuration file, the configured default. Zero means unlimited.
 // SETQUOTA limits carry a stamp and replicate between servers
 // (replica.go).
@@ -52,7 +53,19 @@ type Config struct {
 	// OverridesFile keeps limits set with SETQUOTA; "" keeps them in
 	// memory only.
 	OverridesFile string
+	// Shared, when set, keeps them in the store instead (a store shared
+	// by several front ends: store.Settings), so a SETQUOTA on one front
+	// end applies on every other at its next check; OverridesFile is then
+	// not used.
+	Shared store.Settings
 }
+
+// sharedPrefix starts the store.Settings key of each user's override.
+const sharedPrefix = "quota/"
+
+// sharedTimeout bounds a read of the shared overrides made where the
+// caller has no context (Limits).
+const sharedTimeout = 5 * time.Second
 
 // OverridesFileName is the file, in the data directory, where serve keeps
 // limits set with SETQUOTA.
@@ -91,7 +104,13 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 	for u, l := range cfg.Users {
 		m.cfg.Users[userKey(u)] = l
 	}
-	if cfg.OverridesFile != "" {
+	if cfg.Shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		defer cancel()
+		if err := m.loadShared(ctx); err != nil {
+			return nil, err
+		}
+	} else if cfg.OverridesFile != "" {
 		data, err := os.ReadFile(cfg.OverridesFile)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
@@ -118,9 +137,16 @@ func (m *Manager) QuotaLimits(user string) (storageBytes, messages int64) {
 	return l.StorageBytes, l.Messages
 }
 
-// Limits returns user's limits now.
+// Limits returns user's limits now. With shared overrides it reads the
+// user's from the store (one key), so a SETQUOTA made on another front end
+// applies here too; if the store cannot answer, the last one read counts.
 func (m *Manager) Limits(user string) Limits {
 	user = userKey(user)
+	if m.cfg.Shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		m.refreshShared(ctx, user)
+		cancel()
+	}
 	m.mu.RLock()
 	o, ok := m.overrides[user]
 	m.mu.RUnlock()
@@ -154,6 +180,15 @@ func userKey(user string) string {
 // configured, before the new limits apply.
 func (m *Manager) SetQuotaLimits(user string, storageBytes, messages int64) error {
 	user = userKey(user)
+	if m.cfg.Shared != nil {
+		// Another front end may have set a later stamp.
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		err := m.loadShared(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	stamp := max(m.now().UnixNano(), m.clock+1)
@@ -172,13 +207,92 @@ func (m *Manager) replace(set []Override) error {
 		next[o.User] = o
 		clock = max(clock, o.Stamp)
 	}
-	if m.cfg.OverridesFile != "" {
+	switch {
+	case m.cfg.Shared != nil:
+		values := make(map[string][]byte, len(set))
+		for _, o := range set {
+			v, err := json.Marshal(o)
+			if err != nil {
+				return fmt.Errorf("quota: %w", err)
+			}
+			values[sharedPrefix+o.User] = v
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		defer cancel()
+		if err := m.cfg.Shared.PutSettings(ctx, values); err != nil {
+			return fmt.Errorf("quota: %w", err)
+		}
+	case m.cfg.OverridesFile != "":
 		if err := writeFileDurably(m.cfg.OverridesFile, next); err != nil {
 			return err
 		}
 	}
 	m.overrides, m.clock = next, clock
 	return nil
+}
+
+// loadShared replaces the overrides held in memory by the store's.
+func (m *Manager) loadShared(ctx context.Context) error {
+	all, err := m.cfg.Shared.Settings(ctx, sharedPrefix)
+	if err != nil {
+		return fmt.Errorf("quota: %w", err)
+	}
+	next := make(map[string]Override, len(all))
+	var clock int64
+	for k, v := range all {
+		var o Override
+		if err := json.Unmarshal(v, &o); err != nil {
+			return fmt.Errorf("quota: stored override %s: %w", k, err)
+		}
+		o.User = k[len(sharedPrefix):]
+		next[o.User] = o
+		clock = max(clock, o.Stamp)
+	}
+	m.mu.Lock()
+	m.overrides, m.clock = next, max(m.clock, clock)
+	m.mu.Unlock()
+	return nil
+}
+
+// refreshShared reads one user's override from the store into memory; on
+// an error the one held stays.
+func (m *Manager) refreshShared(ctx context.Context, user string) {
+	v, ok, err := m.cfg.Shared.Setting(ctx, sharedPrefix+user)
+	if err != nil {
+		return
+	}
+	var o Override
+	if ok {
+		if json.Unmarshal(v, &o) != nil {
+			return
+		}
+		o.User = user
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !ok {
+		// SETQUOTA never removes an override, but a store restored from
+		// a backup may lack one: the store is the reference.
+		if _, had := m.overrides[user]; had {
+			next := make(map[string]Override, len(m.overrides))
+			for k, x := range m.overrides {
+				if k != user {
+					next[k] = x
+				}
+			}
+			m.overrides = next
+		}
+		return
+	}
+	if cur, had := m.overrides[user]; had && cur == o {
+		return
+	}
+	next := make(map[string]Override, len(m.overrides)+1)
+	for k, x := range m.overrides {
+		next[k] = x
+	}
+	next[user] = o
+	m.overrides, m.clock = next, max(m.clock, o.Stamp)
 }
 
 // CheckQuota says whether user may add addBytes bytes in addMessages

@@ -226,7 +226,12 @@ func (p *pair) onOneSide(ctx context.Context, x User, m store.MailboxInfo, other
 	if err != nil {
 		return nil, err
 	}
-	if len(newer) == 0 || m.Name == "INBOX" {
+	// A message that arrived since and was expunged here is a write the
+	// deleting side did not see either: the mailbox stays (empty), so
+	// that its tombstone reaches the replicas that still hold the
+	// message, instead of going with the mailbox and leaving a third
+	// replica's copy to come back.
+	if len(newer) == 0 && m.UIDNext <= u0 || m.Name == "INBOX" {
 		if m.Name != "INBOX" {
 			*del = append(*del, store.AccountOp{Kind: store.OpDelete, GUID: m.GUID, Name: m.Name, Stamp: tomb.Changed})
 		}

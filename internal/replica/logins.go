@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/quota"
+	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // Logins (the accounts of internal/auth: who may log in, with which
@@ -46,12 +47,44 @@ func (l *Local) LoginRecords(ctx context.Context) ([]auth.Record, error) {
 	return l.Accounts.Records(ctx)
 }
 
-// ApplyLogins applies a peer's account records here.
+// ApplyLogins applies a peer's account records here. A user deleted
+// there (a tombstone that wins here) loses its mail store here too, under
+// its sync lock, so that a deleted user stays deleted on every replica.
 func (l *Local) ApplyLogins(ctx context.Context, recs []auth.Record) (int, error) {
 	if l.Accounts == nil {
 		return 0, ErrNoLogins
 	}
-	return l.Accounts.Apply(ctx, recs)
+	n, err := l.Accounts.Apply(ctx, recs)
+	if err != nil {
+		return n, err
+	}
+	for _, r := range recs {
+		if !r.Deleted {
+			continue
+		}
+		if err := l.removeDeleted(ctx, r.Name); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// removeDeleted removes the mail store of a user whose login is deleted
+// here, if it still exists.
+func (l *Local) removeDeleted(ctx context.Context, user string) error {
+	gone, err := l.Accounts.Deleted(ctx, user)
+	if err != nil || !gone {
+		return err
+	}
+	unlock, err := l.Lock(ctx, user)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := l.Store.DeleteUser(ctx, user); err != nil && !errors.Is(err, store.ErrNoUser) {
+		return fmt.Errorf("delete mail of deleted user %s: %w", user, err)
+	}
+	return nil
 }
 
 // SyncLogins brings the account records of a and b to the same state (only

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -62,6 +63,18 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 		return nil // nothing changed on either side: nothing is sent
 	}
 	p.stats.Mailboxes++
+	if psA[guid] == (store.PeerState{}) || psB[guid] == (store.PeerState{}) {
+		// A first sync of this mailbox between the two: both start
+		// keeping flag history and the EMAILIDs of what they expunge
+		// now, not when this sync ends, so that a sync cut short (kill
+		// -9 of either side) still leaves each side able to tell, next
+		// time, that a message the other received was expunged since.
+		for _, u := range []User{p.a, p.b} {
+			if _, err := u.Apply(ctx, guid, Batch{KeepHistory: true}); err != nil {
+				return err
+			}
+		}
+	}
 
 	// The UIDs in play: changed or vanished on either side. Vanished sets
 	// may be supersets (history pruned): only the messages that exist in
@@ -100,7 +113,9 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 		for _, t := range s.ch.Tombstones {
 			for u, e := range t.EmailIDs {
 				s.ids[u] = e
-				s.gone[e] = true
+				for _, id := range strings.Fields(e) {
+					s.gone[id] = true
+				}
 			}
 			for _, r := range t.UIDs {
 				if r.Stop-r.Start > 1<<16 {
@@ -155,13 +170,29 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			// so clients drop what they cached under it. A message the
 			// other side already holds under another UID (moved by an
 			// earlier clash with a third replica) is not moved again.
-			moved = append(moved, rehome{ma, a}, rehome{mb, b})
+			// A message the other side expunged under another UID (it
+			// was moved there by a clash with a third replica) does not
+			// move: the expunge wins, as for a message held on one side.
+			for _, x := range [][2]*side{{a, b}, {b, a}} {
+				m, y := x[0].msgs[u], x[1]
+				if y.gone[m.EmailID] {
+					held, err := p.heldElsewhere(ctx, guid, y, x[0], m, moved)
+					if err != nil {
+						return err
+					}
+					if !held {
+						continue
+					}
+				}
+				moved = append(moved, rehome{m, x[0]})
+			}
 			a.expunge(u, 0)
 			b.expunge(u, 0)
 		case okA && okB:
 			if flagsEqual(ma.Flags, mb.Flags) {
 				continue
 			}
+			p.log().Debug("flags differ", "uid", u, "a", ma.Flags, "achg", a.chg[u], "b", mb.Flags, "bchg", b.chg[u])
 			switch {
 			case a.chg[u] && !b.chg[u]:
 				b.setFlags(u, ma.Flags, ma.ModSeq)
@@ -175,6 +206,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 					base = &f
 				}
 				m := mergeFlags(base, ma.Flags, ma.ModSeq, mb.Flags, mb.ModSeq)
+				p.log().Debug("flag merge", "uid", u, "a", ma.Flags, "ams", ma.ModSeq, "b", mb.Flags, "bms", mb.ModSeq, "base", base, "merged", m)
 				ms := max(ma.ModSeq, mb.ModSeq)
 				if !flagsEqual(m, ma.Flags) {
 					a.setFlags(u, m, ms)
@@ -214,7 +246,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			if r.from == b {
 				other = a
 			}
-			held, err := p.heldElsewhere(ctx, guid, other, r.m, moved)
+			held, err := p.heldElsewhere(ctx, guid, other, nil, r.m, moved)
 			if err != nil {
 				return err
 			}
@@ -240,9 +272,21 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			held.Add(u)
 		}
 		for _, t := range from.ch.Tombstones {
+			// A tombstone the receiver would write at a modseq it had
+			// already passed when this sync read it could sit below
+			// what a third replica has already read of it, which would
+			// then never see it (and bring the message back): it gets a
+			// fresh modseq there instead. One above that point, reached
+			// only by this sync's own appends (the receiver's UIDNEXT
+			// passed it in an earlier part), keeps the peer's modseq, so
+			// with one writing side modseqs stay identical.
+			ms := t.ModSeq
+			if ms <= to.hms() {
+				ms = 0
+			}
 			for _, r := range t.UIDs {
 				for _, g := range minus(r, held) {
-					to.expungeRange(g.Start, g.Stop, t.ModSeq, t.EmailIDs)
+					to.expungeRange(g.Start, g.Stop, ms, t.EmailIDs)
 				}
 			}
 		}
@@ -299,7 +343,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message, u0 store.UID, moved *[]rehome) error {
 	u := m.UID
 	id, known := y.ids[u]
-	if known && id == m.EmailID || !known && u < u0 && u < y.next() {
+	if known && slices.Contains(strings.Fields(id), m.EmailID) || !known && u < u0 && u < y.next() {
 		// y expunged this message (it had it when they last converged, or
 		// its tombstone names it). An expunge wins over any flag change
 		// on x.
@@ -310,7 +354,7 @@ func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message,
 		// y expunged this message under another UID (it had moved there
 		// after a UID clash elsewhere): unless y still holds it, that
 		// expunge wins too.
-		held, err := p.heldElsewhere(ctx, guid, y, m, *moved)
+		held, err := p.heldElsewhere(ctx, guid, y, x, m, *moved)
 		if err != nil {
 			return err
 		}
@@ -326,15 +370,28 @@ func (p *pair) oneSided(ctx context.Context, guid string, x, y *side, m Message,
 	}
 	// New on x, but y gave the UID to another message (and expunged it):
 	// x's message moves to a fresh UID.
+	// x's record of the UID names y's expunged message too, so that the
+	// knowledge that it went travels on from x to replicas that still
+	// hold it.
 	*moved = append(*moved, rehome{m, x})
-	x.expunge(u, 0)
+	var ids map[store.UID]string
+	if known {
+		ids = map[store.UID]string{u: id}
+	}
+	x.expungeRange(u, u, 0, ids)
 	return nil
 }
 
 // heldElsewhere reports whether side y holds message m (same content and
 // EMAILID, which replication carries) under another UID that survives
-// this round: not expunged by it, or moved to a fresh UID.
-func (p *pair) heldElsewhere(ctx context.Context, guid string, y *side, m Message, moved []rehome) (bool, error) {
+// this round: not expunged by it, or moved to a fresh UID. With x (the
+// side holding m, which keeps it), a copy y loses this round because x's
+// tombstone of that UID names m counts too: x moved m from there (a clash
+// with a third replica), so y's copy is m under a stale UID, and m lives
+// on under x's. Without this, y's record of its own clash moves of m
+// (its tombstones name what they held) would make m look expunged on
+// both sides, and it would be lost.
+func (p *pair) heldElsewhere(ctx context.Context, guid string, y, x *side, m Message, moved []rehome) (bool, error) {
 	found, err := y.u.Find(ctx, guid, []string{m.BlobID})
 	if err != nil {
 		return false, err
@@ -358,7 +415,8 @@ func (p *pair) heldElsewhere(ctx context.Context, guid string, y *side, m Messag
 		}
 		expunged := slices.ContainsFunc(y.batch.Expunges, func(e store.Expunged) bool { return e.UIDs.Contains(o.UID) })
 		movedOn := slices.ContainsFunc(moved, func(r rehome) bool { return r.from == y && r.m.UID == o.UID })
-		if !expunged || movedOn {
+		stale := x != nil && slices.Contains(strings.Fields(x.ids[o.UID]), m.EmailID)
+		if !expunged || movedOn || stale {
 			return true, nil
 		}
 	}
@@ -435,50 +493,92 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 	if err != nil {
 		return res, false, err
 	}
+	// The appends of each content, so that one fetched body serves them
+	// all without a scan of the batch per body.
+	byBlob := make(map[string][]int, len(b.Appends))
+	for k, a := range b.Appends {
+		byBlob[a.BlobID] = append(byBlob[a.BlobID], k)
+	}
 	prev := to.hms()
 	clean = true
-	apps := b.Appends
-	for {
-		// Take appends up to the limits; bodies are fetched for this
-		// part only.
-		n, size := 0, int64(0)
-		for n < len(apps) && n < p.opts.batchMessages() && (n == 0 || size+apps[n].Size <= p.opts.batchBytes()) {
-			if !have[len(b.Appends)-len(apps)+n] {
-				size += apps[n].Size
+	// The parts are prepared (bodies fetched from the sender) one ahead
+	// of the one being applied on the receiver, so that reading on one
+	// side and writing on the other overlap; at most three parts' bodies
+	// are in memory at once.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parts := make(chan preparedPart, 1)
+	go func() {
+		defer close(parts)
+		apps := b.Appends
+		for {
+			// Take appends up to the limits; bodies are fetched for this
+			// part only.
+			n, size := 0, int64(0)
+			for n < len(apps) && n < p.opts.batchMessages() && (n == 0 || size+apps[n].Size <= p.opts.batchBytes()) {
+				if !have[len(b.Appends)-len(apps)+n] {
+					size += apps[n].Size
+				}
+				n++
 			}
-			n++
-		}
-		part := slices.Clone(apps[:n])
-		var need []string
-		var idx []int
-		for i := range part {
-			if !have[len(b.Appends)-len(apps)+i] {
-				need = append(need, part[i].BlobID)
-				idx = append(idx, i)
+			pp := preparedPart{part: slices.Clone(apps[:n])}
+			var need []string
+			var idx []int
+			for i := range pp.part {
+				if !have[len(b.Appends)-len(apps)+i] {
+					need = append(need, pp.part[i].BlobID)
+					idx = append(idx, i)
+				}
 			}
-		}
-		if len(need) > 0 {
-			bodies, err := from.u.Bodies(ctx, need)
-			if err != nil {
-				return res, false, err
-			}
-			for j, i := range idx {
-				part[i].Body = bodies[j]
-				p.stats.Bodies++
-				p.stats.BodyBytes += int64(len(bodies[j]))
-				// Later appends of the same content reuse it.
-				for k := range b.Appends {
-					if b.Appends[k].BlobID == part[i].BlobID {
+			var gone map[string]bool
+			if len(need) > 0 {
+				var bodies [][]byte
+				bodies, gone, pp.err = p.bodies(pctx, guid, from, need)
+				for j, i := range idx {
+					if pp.err != nil {
+						break
+					}
+					if gone[need[j]] {
+						continue
+					}
+					pp.part[i].Body = bodies[j]
+					pp.bodies++
+					pp.bytes += int64(len(bodies[j]))
+					// Later appends of the same content reuse it.
+					for _, k := range byBlob[pp.part[i].BlobID] {
 						have[k] = true
 					}
 				}
 			}
+			if len(gone) > 0 {
+				pp.part = slices.DeleteFunc(pp.part, func(a Append) bool { return gone[a.BlobID] })
+			}
+			apps = apps[n:]
+			pp.last = len(apps) == 0 || pp.err != nil
+			select {
+			case parts <- pp:
+			case <-pctx.Done():
+				return
+			}
+			if pp.last {
+				return
+			}
 		}
-		apps = apps[n:]
-		batch := Batch{Appends: part}
-		if len(apps) == 0 {
+	}()
+	for pp := range parts {
+		if pp.err != nil {
+			return res, false, pp.err
+		}
+		p.stats.Bodies += pp.bodies
+		p.stats.BodyBytes += pp.bytes
+		// Every part keeps flag history and expunged EMAILIDs from the
+		// point it reaches (not only the last part): a receiver stopped
+		// between parts can still tell, next time, what its clients
+		// expunged of what it had received.
+		batch := Batch{Appends: pp.part, KeepHistory: true}
+		if pp.last {
 			batch = b
-			batch.Appends = part
+			batch.Appends = pp.part
 		}
 		res, err = to.u.Apply(ctx, guid, batch)
 		if err != nil {
@@ -488,14 +588,73 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 			clean = false
 		}
 		prev = res.After
-		p.stats.Appends += len(part)
-		if len(apps) == 0 {
+		p.stats.Appends += len(pp.part)
+		if pp.last {
 			break
 		}
+	}
+	if ctx.Err() != nil {
+		return res, false, ctx.Err()
 	}
 	p.stats.Flags += len(b.Flags)
 	// Expunges count the messages removed: the batch also names UIDs the
 	// receiver never held, or already expunged, for their tombstones.
 	p.stats.Expunges += int(res.Expunged.Len())
 	return res, clean, nil
+}
+
+// preparedPart is one transaction's appends with the bodies the receiver
+// lacks, fetched ahead of its turn.
+type preparedPart struct {
+	part   []Append
+	last   bool
+	err    error
+	bodies int   // bodies fetched for it
+	bytes  int64 // their size
+}
+
+// bodies fetches the bytes of need from side from. A body can go between
+// the lookup of its message and this call (the message expunged on the
+// sender and its bytes reclaimed); then the contents the mailbox no longer
+// holds are reported in gone, and the others fetched again. Their messages
+// are left out of the append: the expunge reaches the receiver next round,
+// and a UID it never received is covered by the tombstone. Any other
+// failure stands. bodies[i] is need[i]'s bytes (nil for a gone one).
+func (p *pair) bodies(ctx context.Context, guid string, from *side, need []string) (bodies [][]byte, gone map[string]bool, err error) {
+	bodies, err = from.u.Bodies(ctx, need)
+	if err == nil {
+		return bodies, nil, nil
+	}
+	held, ferr := from.u.Find(ctx, guid, need)
+	if ferr != nil {
+		return nil, nil, err
+	}
+	var still []string
+	for _, id := range need {
+		if len(held[id]) > 0 {
+			still = append(still, id)
+		} else {
+			if gone == nil {
+				gone = make(map[string]bool)
+			}
+			gone[id] = true
+		}
+	}
+	if len(gone) == 0 {
+		return nil, nil, err
+	}
+	p.log().Debug("replication: bodies gone since looked up, left out", "count", len(gone))
+	got, err := from.u.Bodies(ctx, still)
+	if err != nil {
+		return nil, nil, err
+	}
+	bodies = make([][]byte, len(need))
+	j := 0
+	for i, id := range need {
+		if !gone[id] {
+			bodies[i] = got[j]
+			j++
+		}
+	}
+	return bodies, gone, nil
 }

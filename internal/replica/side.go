@@ -142,8 +142,21 @@ func (l *Local) Node() string { return l.NodeID }
 // Users lists the store's users.
 func (l *Local) Users(ctx context.Context) ([]string, error) { return l.Store.Users(ctx) }
 
+// ErrUserDeleted is returned by Open for a user whose login was deleted
+// (an account tombstone): its mail is not replicated, in either
+// direction, so a deleted user is not brought back by a replica that
+// still held its mail.
+var ErrUserDeleted = errors.New("replication: user deleted")
+
 // Open opens (or creates) a user's store.
 func (l *Local) Open(ctx context.Context, user string, create bool) (User, error) {
+	if l.Accounts != nil {
+		if gone, err := l.Accounts.Deleted(ctx, user); err != nil {
+			return nil, err
+		} else if gone {
+			return nil, ErrUserDeleted
+		}
+	}
 	a, err := l.Store.Open(ctx, user)
 	if errors.Is(err, store.ErrNoUser) && create {
 		if err := l.Store.CreateUser(ctx, user); err != nil && !errors.Is(err, store.ErrUserExists) {

@@ -125,13 +125,19 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 		return Stats{}, err
 	}
 	defer unlock2()
+	// A user deleted on either side (an account tombstone) is not
+	// synced: its mail would come back from a replica that still held it.
 	ua, err := a.Open(ctx, user, true)
-	if err != nil {
+	if errors.Is(err, ErrUserDeleted) {
+		return Stats{}, nil
+	} else if err != nil {
 		return Stats{}, err
 	}
 	defer ua.Close()
 	ub, err := b.Open(ctx, user, true)
-	if err != nil {
+	if errors.Is(err, ErrUserDeleted) {
+		return Stats{}, nil
+	} else if err != nil {
 		return Stats{}, err
 	}
 	defer ub.Close()

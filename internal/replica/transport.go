@@ -558,7 +558,7 @@ func (c *Client) Bytes() (read, written int64) {
 
 // remoteErrors are the store errors the engine tests for; net/rpc carries
 // only error text, so they are matched by it on the way back.
-var remoteErrors = []error{store.ErrInvalidUID, store.ErrNoMailbox, store.ErrNoUser, store.ErrMailboxExists, store.ErrCannot, ErrNoLogins, ErrNoQuotas}
+var remoteErrors = []error{store.ErrInvalidUID, store.ErrNoMailbox, store.ErrNoUser, store.ErrMailboxExists, store.ErrCannot, ErrNoLogins, ErrNoQuotas, ErrUserDeleted}
 
 func (c *Client) call(ctx context.Context, method string, args, reply any) error {
 	call := c.rpc.Go("Replica."+method, args, reply, make(chan *rpc.Call, 1))

@@ -22,12 +22,13 @@
 //
 // A store shared by several processes (store.Leader) is pruned by one of
 // them: Run makes its passes only while it holds the "retention" role.
-// Watermarks stay in each process's own file, so a process that takes the
-// role over starts its clock afresh: pruning is delayed by up to the age,
-// never early.
+// There the watermarks are kept in the store (Pruner.Shared,
+// store.Settings: one value per user), so a process that takes the role
+// over continues the clock where the last leader left it.
 package retention
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,7 +64,13 @@ type Pruner struct {
 	// OnPass, when set, is told after each pass how many mailboxes were
 	// pruned and how long the pass took.
 	OnPass func(pruned int, d time.Duration)
+	// Shared, when set, keeps the watermarks in the store instead of
+	// StateFile: every process that may lead reads the same clock.
+	Shared store.Settings
 }
+
+// sharedPrefix starts the store.Settings key of each user's watermarks.
+const sharedPrefix = "retention/"
 
 // Run makes a pass now and then every interval until ctx ends. On a store
 // shared by several processes it passes only while this process leads
@@ -116,7 +123,7 @@ func (p *Pruner) logger() *slog.Logger {
 // watermarks. It returns how many mailboxes had history pruned.
 func (p *Pruner) Pass(ctx context.Context, now time.Time) (int, error) {
 	start := time.Now()
-	st, err := p.load()
+	st, err := p.load(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -144,7 +151,7 @@ func (p *Pruner) Pass(ctx context.Context, now time.Time) (int, error) {
 			next[user] = marks
 		}
 	}
-	if err := p.save(next); err != nil {
+	if err := p.save(ctx, st, next); err != nil {
 		return pruned, err
 	}
 	if p.OnPass != nil {
@@ -194,7 +201,22 @@ func (p *Pruner) passUser(ctx context.Context, user string, old map[string][]mar
 	return pruned, out, nil
 }
 
-func (p *Pruner) load() (state, error) {
+func (p *Pruner) load(ctx context.Context) (state, error) {
+	if p.Shared != nil {
+		all, err := p.Shared.Settings(ctx, sharedPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("retention: %w", err)
+		}
+		st := state{}
+		for k, v := range all {
+			var marks map[string][]mark
+			if err := json.Unmarshal(v, &marks); err != nil {
+				return nil, fmt.Errorf("retention: stored watermarks %s: %w", k, err)
+			}
+			st[k[len(sharedPrefix):]] = marks
+		}
+		return st, nil
+	}
 	data, err := os.ReadFile(p.StateFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return state{}, nil
@@ -209,8 +231,32 @@ func (p *Pruner) load() (state, error) {
 	return st, nil
 }
 
-// save replaces the state file atomically and durably.
-func (p *Pruner) save(st state) error {
+// save replaces the state (old is what load returned) atomically and
+// durably: the file, or the store's values in one transaction.
+func (p *Pruner) save(ctx context.Context, old, st state) error {
+	if p.Shared != nil {
+		values := map[string][]byte{}
+		for user := range old {
+			if _, ok := st[user]; !ok {
+				values[sharedPrefix+user] = nil
+			}
+		}
+		for user, marks := range st {
+			v, err := json.Marshal(marks)
+			if err != nil {
+				return fmt.Errorf("retention: %w", err)
+			}
+			// Only what moved is written: most mailboxes are idle.
+			if was, err := json.Marshal(old[user]); err == nil && bytes.Equal(was, v) {
+				continue
+			}
+			values[sharedPrefix+user] = v
+		}
+		if err := p.Shared.PutSettings(ctx, values); err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		return nil
+	}
 	data, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)

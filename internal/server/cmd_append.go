@@ -13,8 +13,8 @@ import (
 )
 
 // APPEND (RFC 9051 6.3.12) with MULTIAPPEND (RFC 3502), UIDPLUS's
-// APPENDUID (RFC 4315 3), APPENDLIMIT (RFC 7889) and literal8 message data
-// (RFC 3516 4.4).
+// APPENDUID (RFC 4315 3), APPENDLIMIT (RFC 7889), literal8 message data
+// (RFC 3516 4.4) and CATENATE (RFC 4469, cmd_append_catenate.go).
 //
 // All the messages of one command go to the store in one Append call, one
 // transaction: either all are appended or none (RFC 3502 6). The store
@@ -145,6 +145,29 @@ func runAppend(s *Session, c *Cmd) error {
 			if err := d.SP(); err != nil {
 				return err
 			}
+		}
+		if isCatenate(d) {
+			// RFC 4469: the message is built from TEXT and URL parts.
+			sp, size, err := readCatenate(s, d, func(size int64) error {
+				if size > total {
+					return No("TOOBIG", "Messages of one APPEND exceed the total size limit")
+				}
+				return s.checkQuota(appendBytes+size, int64(len(msgs)+1))
+			})
+			if sp != nil {
+				spooled = append(spooled, sp)
+			}
+			if err != nil {
+				return err
+			}
+			appendBytes += size
+			total -= size
+			m.Body = sp.reader()
+			msgs = append(msgs, m)
+			if c, _ := d.Peek(); c != ' ' {
+				break
+			}
+			continue
 		}
 		lit, err := d.LiteralChecked(func(size int64) error {
 			if size > total {

@@ -94,6 +94,9 @@ func runCopy(s *Session, c *Cmd) error {
 	if err := s.checkCopyQuota(s.view.Mailbox.ID, uids); err != nil {
 		return err
 	}
+	if err := s.announceProgress(uint64(s.view.CountIn(uids))); err != nil {
+		return err
+	}
 	res, err := s.acct.Copy(s.ctx(), s.view.Mailbox.ID, dst.ID, uids)
 	if err != nil {
 		return tryCreate(err) // deleted meanwhile

@@ -11,7 +11,8 @@ import (
 
 // FETCH and UID FETCH (RFC 9051 6.4.5, 6.4.9), with BINARY (RFC 3516),
 // the CHANGEDSINCE and VANISHED modifiers and the MODSEQ item (RFC 7162
-// 3.1.4, 3.2.6), EMAILID and THREADID (RFC 8474 5) and SAVEDATE (RFC 8514).
+// 3.1.4, 3.2.6), EMAILID and THREADID (RFC 8474 5), SAVEDATE (RFC 8514)
+// and PREVIEW (RFC 8970, fetch_preview.go).
 //
 // A FETCH runs in this order: parse the whole command; resolve the set
 // against the view; under CHANGEDSINCE, narrow the set to the messages
@@ -45,6 +46,8 @@ type fetcher struct {
 	condstore bool
 	// seen holds the messages whose \Seen this command set.
 	seen store.UIDSet
+	// progress reports on a long FETCH (RFC 9585); nil for a short one.
+	progress *progress
 }
 
 func runFetch(s *Session, c *Cmd) error {
@@ -61,6 +64,16 @@ func runFetch(s *Session, c *Cmd) error {
 	uids, err := s.SeqSetUIDs(req.set, c.def.UID)
 	if err != nil {
 		return err
+	}
+	if req.partial != nil {
+		// RFC 9394 3.3, 3.4: the window of the set's messages first,
+		// CHANGEDSINCE within it.
+		list := s.uidsIn(uids)
+		from, to := req.partial.window(len(list))
+		uids = nil
+		for _, u := range list[from:to] {
+			uids.Add(u)
+		}
 	}
 	if req.wants(fetchModSeq) || req.changedSince > 0 {
 		s.EnableCondstore() // RFC 7162 3.1
@@ -98,6 +111,11 @@ func runFetch(s *Session, c *Cmd) error {
 		uids = narrowed
 	}
 
+	if req.changedSince > 0 {
+		f.progress = s.startProgress(uint64(len(changed)))
+	} else {
+		f.progress = s.startProgress(uint64(v.CountIn(uids)))
+	}
 	if req.onlyStates() {
 		if req.changedSince > 0 {
 			for _, m := range changed {
@@ -149,13 +167,16 @@ func intersectUIDs(a, b store.UIDSet) store.UIDSet {
 
 // writeState answers a FETCH of UID, FLAGS and MODSEQ only.
 func (f *fetcher) writeState(m store.MessageState) error {
+	if err := f.progress.step(); err != nil {
+		return err
+	}
 	seq, ok := f.s.view.Seq(m.UID)
 	if !ok {
 		return nil
 	}
-	e := f.s.Untagged().Number(seq).Raw(" FETCH (")
+	e := f.s.fetchStart(seq, uint32(m.UID))
 	sep, flags, modseq := false, false, false
-	if f.uid || f.req.wants(fetchUID) {
+	if f.uid && !f.s.uidOnly() || f.req.wants(fetchUID) {
 		e.Raw("UID ").Number(uint32(m.UID))
 		sep = true
 	}
@@ -203,6 +224,9 @@ func (f *fetcher) markReported(m store.MessageState, flags, modseq bool) {
 // items.
 func (f *fetcher) writeMessage(m *store.MessageData) error {
 	s := f.s
+	if err := f.progress.step(); err != nil {
+		return err
+	}
 	seq, ok := s.view.Seq(m.UID)
 	if !ok {
 		return nil
@@ -225,22 +249,43 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 		}
 	}
 	var blob store.Blob
+	openBlob := func() (store.Blob, error) {
+		if blob == nil {
+			b, err := s.acct.OpenBlob(s.ctx(), m.BlobID)
+			if err != nil {
+				return nil, fmt.Errorf("fetch: message %d: %w", m.UID, err)
+			}
+			blob = b
+		}
+		return blob, nil
+	}
+	defer func() {
+		if blob != nil {
+			blob.Close()
+		}
+	}()
 	if f.req.needsBlob() {
-		b, err := s.acct.OpenBlob(s.ctx(), m.BlobID)
+		if _, err := openBlob(); err != nil {
+			return err
+		}
+	}
+	var preview string
+	if f.req.wants(fetchPreview) {
+		// Before the response starts: a failure fails the command cleanly.
+		p, err := f.preview(m, openBlob)
 		if err != nil {
 			return fmt.Errorf("fetch: message %d: %w", m.UID, err)
 		}
-		defer b.Close()
-		blob = b
+		preview = p
 	}
 
 	// RFC 9051 6.4.5 (\Seen set by this FETCH is reported with the
 	// message) and RFC 7162 3.2.4 (under CONDSTORE such a response also
 	// carries UID and MODSEQ).
 	seenNow := f.seen.Contains(m.UID)
-	e := s.Untagged().Number(seq).Raw(" FETCH (")
+	e := s.fetchStart(seq, uint32(m.UID))
 	sep, flags, modseq := false, false, false
-	if f.uid || f.req.wants(fetchUID) || (seenNow && f.condstore) {
+	if (f.uid || seenNow && f.condstore) && !s.uidOnly() || f.req.wants(fetchUID) {
 		e.Raw("UID ").Number(uint32(m.UID))
 		sep = true
 	}
@@ -301,6 +346,8 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 		case fetchBinarySize:
 			n, _ := message.BinarySize(st, it.spec.Part)
 			e.Raw(it.name).SP().Number64(uint64(n))
+		case fetchPreview:
+			e.Raw("PREVIEW ").String(preview)
 		}
 	}
 	if seenNow && !f.req.wants(fetchFlags) {

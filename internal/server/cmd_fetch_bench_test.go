@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -47,4 +48,37 @@ func BenchmarkFetchEnvelopeStructure(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(size), "resp-bytes")
+}
+
+// BenchmarkFetchRecent fetches content from the end of the 2,000 messages
+// of bench.mbox, as `tidemark load --scenario fetch-recent` does over a
+// mailbox: the last 200 BODYSTRUCTUREs, the last 200 ENVELOPEs, the last
+// 50 BODY.PEEK[].
+func BenchmarkFetchRecent(b *testing.B) {
+	msgs := benchMboxMessages(b, 0)
+	bs := newBenchServer(b)
+	bs.fill(b, len(msgs), func(i int) string { return string(msgs[i]) })
+	n := len(msgs)
+	for _, f := range []struct {
+		name, cmd string
+		want      int
+	}{
+		{"bodystructure", fmt.Sprintf("F FETCH %d:* (BODYSTRUCTURE)", n-199), 200},
+		{"envelope", fmt.Sprintf("F FETCH %d:* (ENVELOPE)", n-199), 200},
+		{"body", fmt.Sprintf("F FETCH %d:* BODY.PEEK[]", n-49), 50},
+	} {
+		b.Run(f.name, func(b *testing.B) {
+			c := bs.dialSelected(b)
+			b.ReportAllocs()
+			cpu := startCPU(b)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if lines, _ := c.run(f.cmd); lines != f.want {
+					b.Fatalf("%d responses", lines)
+				}
+			}
+			b.StopTimer()
+			cpu.report(b)
+		})
+	}
 }

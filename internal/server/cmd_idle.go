@@ -21,7 +21,14 @@ func runIdle(s *Session, c *Cmd) error {
 		return err
 	}
 	var wake <-chan struct{}
-	if s.view != nil {
+	notify := s.notify != nil
+	if notify {
+		// RFC 5465 4: IDLE sends exactly the events NOTIFY asked for.
+		wake = s.notify.aw.C
+		if err := s.notifyPoint(true); err != nil {
+			return err
+		}
+	} else if s.view != nil {
 		w := s.srv.cfg.Store.Hub().Watch(s.user, s.view.Mailbox.ID)
 		defer w.Close()
 		wake = w.C
@@ -62,7 +69,12 @@ func runIdle(s *Session, c *Cmd) error {
 			}
 			return s.sync(true)
 		case <-wake:
-			err := s.sync(true)
+			var err error
+			if s.notify != nil {
+				err = s.notifyPoint(true)
+			} else if !notify {
+				err = s.sync(true)
+			}
 			if err == nil {
 				err = s.enc.Flush()
 			}

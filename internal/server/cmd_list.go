@@ -192,6 +192,7 @@ type listOptions struct {
 	retSpecialUse  bool
 	statusItems    []string // return STATUS (...) items, upper case
 	hasStatusItems bool
+	meta           *listMetadata // return METADATA (RFC 9590, list_metadata.go)
 }
 
 func runList(s *Session, c *Cmd) error {
@@ -245,6 +246,9 @@ func runList(s *Session, c *Cmd) error {
 	}
 	if err := c.End(); err != nil {
 		return err
+	}
+	if o.meta != nil {
+		defer o.meta.close()
 	}
 	s.noteStatusItems(o.statusItems)
 	if o.recursive && !o.subscribed && !o.specialUse {
@@ -300,6 +304,14 @@ func runList(s *Session, c *Cmd) error {
 				return err
 			}
 		}
+		if o.meta != nil && entries[i].selected && entries[i].info != nil {
+			if err := s.writeListMetadata(&entries[i], o.meta); err != nil {
+				return err
+			}
+		}
+	}
+	if o.meta != nil {
+		o.meta.finish(c)
 	}
 	return s.enc.Err()
 }
@@ -454,6 +466,15 @@ func (s *Session) readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 				return err
 			}
 			o.statusItems, o.hasStatusItems = items, true
+		case "METADATA":
+			if !s.srv.hasMetadata() {
+				return Bad("", "Unknown LIST return option "+opt)
+			}
+			m, err := s.readListMetadata(d)
+			if err != nil {
+				return err
+			}
+			o.meta = m
 		default:
 			return Bad("", "Unknown LIST return option "+opt)
 		}

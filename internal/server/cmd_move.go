@@ -33,6 +33,9 @@ func runMove(s *Session, c *Cmd) error {
 		c.Text = "No messages moved"
 		return nil
 	}
+	if err := s.announceProgress(uint64(v.CountIn(uids))); err != nil {
+		return err
+	}
 	res, err := s.acct.Move(s.ctx(), v.Mailbox.ID, dst.ID, uids)
 	if err != nil {
 		return tryCreate(err)

@@ -29,6 +29,8 @@ func init() {
 type returnOpts struct {
 	given                      bool // RETURN was sent: the answer is ESEARCH
 	min, max, all, count, save bool
+	partial                    *partialRange // RFC 9394 (partial.go)
+	update                     bool          // RFC 5267 4.3 (context.go)
 }
 
 // savedSearch is the search result variable (RFC 5182, RFC 9051
@@ -113,6 +115,19 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 			o.count = true
 		case "SAVE":
 			o.save = true
+		case "CONTEXT":
+			// RFC 5267 4.2: a hint, nothing to do.
+		case "UPDATE":
+			o.update = true
+		case "PARTIAL":
+			if o.partial != nil {
+				return Bad("CLIENTBUG", "PARTIAL given twice")
+			}
+			p, err := readPartialRange(d)
+			if err != nil {
+				return err
+			}
+			o.partial = &p
 		default:
 			// RFC 9051 6.4.4: unknown options MUST be rejected with BAD.
 			return Bad("CLIENTBUG", "Unknown SEARCH return option "+opt)
@@ -122,8 +137,13 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 	if err != nil {
 		return o, "", err
 	}
-	if !o.min && !o.max && !o.all && !o.count && !o.save {
-		o.all = true // "RETURN ()" means ALL
+	if o.all && o.partial != nil {
+		return o, "", Bad("CLIENTBUG", "PARTIAL and ALL together") // RFC 9394 3.1
+	}
+	if !o.min && !o.max && !o.all && !o.count && !o.save && o.partial == nil {
+		// "RETURN ()" means ALL; so does a RETURN of only CONTEXT or
+		// UPDATE, which give the client the result its updates apply to.
+		o.all = true
 	}
 	return o, "", d.SP()
 }
@@ -134,6 +154,9 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 		// RFC 6855 3: the client said it speaks UTF-8; a charset label
 		// conflicts with that.
 		return Bad("CLIENTBUG", "CHARSET is not allowed after ENABLE UTF8=ACCEPT")
+	}
+	if opts.update && s.contextTagInUse(c.Tag) {
+		return Bad("CLIENTBUG", "Tag reuse") // RFC 5267 4.3
 	}
 	if err := prog.CheckCharset(); err != nil {
 		if errors.Is(err, search.ErrBadCharset) {
@@ -184,11 +207,18 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 	if opts.save {
 		s.saveSearch(savedResult(opts, hits))
 		c.Text = c.Name + " completed, result saved"
-		if !opts.min && !opts.max && !opts.all && !opts.count {
+		if !opts.min && !opts.max && !opts.all && !opts.count && opts.partial == nil {
 			return nil // SAVE alone suppresses the ESEARCH response
 		}
 	}
 	s.writeESearch(c.Tag, uid, opts, nums, hits, withModSeq)
+	if opts.update {
+		result := make([]store.UID, len(hits))
+		for i, h := range hits {
+			result[i] = h.uid
+		}
+		s.addContext(c.Tag, uid, prog, nil, result)
+	}
 	return s.enc.Err()
 }
 
@@ -197,6 +227,20 @@ func (s *Session) search(c *Cmd, prog *search.Program, opts returnOpts, uid bool
 func savedResult(opts returnOpts, hits []searchHit) store.UIDSet {
 	var set store.UIDSet
 	if len(hits) == 0 {
+		return set
+	}
+	if opts.partial != nil && !opts.count {
+		// RFC 9394 3.2 table 1: the PARTIAL results, with MIN and MAX.
+		from, to := opts.partial.window(len(hits))
+		for _, h := range hits[from:to] {
+			set.Add(h.uid)
+		}
+		if opts.min {
+			set.Add(hits[0].uid)
+		}
+		if opts.max {
+			set.Add(hits[len(hits)-1].uid)
+		}
 		return set
 	}
 	if (opts.min || opts.max) && !opts.all && !opts.count {
@@ -249,6 +293,20 @@ func (s *Session) writeESearch(tag string, uid bool, opts returnOpts, nums []uin
 			e.Raw(" ALL ").UIDSet(set)
 		}
 	}
+	if opts.partial != nil {
+		// RFC 9394 3.1: the requested range, then its results or NIL.
+		e.Raw(" PARTIAL (").Raw(opts.partial.String()).SP()
+		if from, to := opts.partial.window(len(nums)); from < to {
+			var set store.UIDSet
+			for _, n := range nums[from:to] {
+				set.Add(store.UID(n))
+			}
+			e.UIDSet(set)
+		} else {
+			e.NIL()
+		}
+		e.Special(')')
+	}
 	if opts.count {
 		e.Raw(" COUNT ").Number(uint32(len(nums)))
 	}
@@ -286,6 +344,9 @@ func maxHitModSeq(hits []searchHit) store.ModSeq {
 func (s *Session) searchSetUIDs(set wire.SeqSet, uid bool) (store.UIDSet, error) {
 	if set.Saved || uid {
 		return s.SeqSetUIDs(set, uid)
+	}
+	if s.uidOnly() {
+		return nil, errUIDRequired() // RFC 9586 3
 	}
 	return s.view.SearchSeqSetUIDs(set), nil
 }

@@ -56,6 +56,9 @@ func runSelect(s *Session, c *Cmd) error {
 					return Bad("", "QRESYNC must be enabled first") // RFC 7162 3.2.5
 				}
 				qr, err = readQresyncParam(d)
+				if err == nil && qr.match != nil && s.uidOnly() {
+					return errUIDRequired() // RFC 9586 3: seq-match-data holds sequence numbers
+				}
 				return err
 			}
 			return Bad("", "Unknown select parameter "+p)

@@ -79,6 +79,9 @@ func runSort(s *Session, c *Cmd) error {
 	if err := checkSortCharset(prog); err != nil {
 		return err
 	}
+	if opts.update && s.contextTagInUse(c.Tag) {
+		return Bad("CLIENTBUG", "Tag reuse") // RFC 5267 4.3
+	}
 	var memoKey strings.Builder
 	memoKey.WriteString("SORT")
 	for _, cr := range crit {
@@ -133,6 +136,16 @@ func runSort(s *Session, c *Cmd) error {
 			e.Raw(" ALL ").Raw(orderedSet(nums))
 		}
 	}
+	if opts.partial != nil {
+		// RFC 9394 3.1, RFC 5267 4.4: a window on the sort order.
+		e.Raw(" PARTIAL (").Raw(opts.partial.String()).SP()
+		if from, to := opts.partial.window(len(nums)); from < to {
+			e.Raw(orderedSet(nums[from:to]))
+		} else {
+			e.NIL()
+		}
+		e.Special(')')
+	}
 	if opts.count {
 		e.Raw(" COUNT ").Number(uint32(len(nums)))
 	}
@@ -151,6 +164,13 @@ func runSort(s *Session, c *Cmd) error {
 		e.Raw(" MODSEQ ").Number64(uint64(modseq))
 	}
 	e.CRLF()
+	if opts.update {
+		result := make([]store.UID, len(sorted))
+		for i, m := range sorted {
+			result[i] = m.UID
+		}
+		s.addContext(c.Tag, uid, prog, crit, result)
+	}
 	return s.enc.Err()
 }
 
@@ -158,6 +178,8 @@ func runSort(s *Session, c *Cmd) error {
 type sortReturn struct {
 	given                bool
 	min, max, all, count bool
+	partial              *partialRange // RFC 9394 (partial.go)
+	update               bool          // RFC 5267 4.3 (context.go)
 }
 
 // readSortReturn reads the optional "RETURN (...) SP" of an extended SORT.
@@ -192,6 +214,19 @@ func readSortReturn(d *wire.Decoder) (sortReturn, error) {
 			o.all = true
 		case "COUNT":
 			o.count = true
+		case "CONTEXT":
+			// RFC 5267 4.2: a hint; the keys are cached anyway.
+		case "UPDATE":
+			o.update = true
+		case "PARTIAL":
+			if o.partial != nil {
+				return Bad("CLIENTBUG", "PARTIAL given twice")
+			}
+			p, err := readPartialRange(d)
+			if err != nil {
+				return err
+			}
+			o.partial = &p
 		default:
 			return Bad("CLIENTBUG", "Unknown SORT return option "+opt)
 		}
@@ -200,7 +235,10 @@ func readSortReturn(d *wire.Decoder) (sortReturn, error) {
 	if err != nil {
 		return o, err
 	}
-	if !o.min && !o.max && !o.all && !o.count {
+	if o.all && o.partial != nil {
+		return o, Bad("CLIENTBUG", "PARTIAL and ALL together") // RFC 9394 3.1
+	}
+	if !o.min && !o.max && !o.all && !o.count && o.partial == nil {
 		o.all = true // RFC 5267 3.3: "RETURN ()" means ALL
 	}
 	return o, d.SP()

@@ -203,6 +203,9 @@ func runStore(s *Session, c *Cmd) error {
 			}
 		})
 	} else {
+		if err := s.announceProgress(uint64(v.CountIn(uids))); err != nil {
+			return err
+		}
 		res, err = s.acct.SetFlags(s.ctx(), v.Mailbox.ID, uids, a.op, a.flags, a.unchangedSince)
 		if err != nil {
 			return err
@@ -244,7 +247,7 @@ func (s *Session) reportStore(a *storeArgs, uid bool, res store.FlagResult) {
 	}
 	// RFC 7162 3.2.4: a server that implements QRESYNC includes UID in
 	// every untagged FETCH once CONDSTORE is enabled.
-	withUID := uid || condstore
+	withUID := (uid || condstore) && !s.uidOnly() // RFC 9586 3.3: UIDFETCH names the UID
 	// One pass: the changed and unchanged lists are ascending by UID, and
 	// so are the sequence numbers looked up for them.
 	seqs := v.SeqCursor()
@@ -253,7 +256,7 @@ func (s *Session) reportStore(a *storeArgs, uid bool, res store.FlagResult) {
 		if !ok {
 			return
 		}
-		e := s.Untagged().Number(seq).Raw(" FETCH (")
+		e := s.fetchStart(seq, uint32(m.UID))
 		sep := false
 		if withUID {
 			e.Raw("UID ").Number(uint32(m.UID))

@@ -29,6 +29,7 @@ func runUnauthenticate(s *Session, c *Cmd) error {
 
 // unauthenticate drops the session's login state (RFC 8437 3, 4.1).
 func (s *Session) unauthenticate() {
+	s.stopNotify() // the user's events stop with the login (RFC 5465)
 	s.deselect()
 	if s.acct != nil {
 		s.acct.Close()

@@ -126,8 +126,14 @@ func (s *Session) runCommand() (err error) {
 	if def.States&s.state == 0 {
 		return s.answerParseError(tag, name, &Error{Status: BAD, Text: fmt.Sprintf("%s is not valid in the %s state", name, s.state)})
 	}
+	if def.UsesSeqs && s.uidOnly() {
+		return s.answerParseError(tag, name, errUIDRequired()) // RFC 9586 3
+	}
 	c := &Cmd{Tag: tag, Name: name, Dec: d, def: def}
+	s.cmdTag = tag
 	runErr := def.Run(s, c)
+	s.cmdTag = ""
+	s.noteCommandDone(name, runErr)
 	if c.answered {
 		s.observeCommand(c, statusOf(runErr), start)
 		return runErr

@@ -28,6 +28,7 @@ const (
 	fetchSection       // BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER, RFC822.TEXT
 	fetchBinary        // BINARY[...], BINARY.PEEK[...]
 	fetchBinarySize    // BINARY.SIZE[...]
+	fetchPreview       // PREVIEW, PREVIEW (LAZY) (RFC 8970; fetch_preview.go)
 )
 
 // fetchItem is one parsed data item of a FETCH command.
@@ -43,6 +44,8 @@ type fetchItem struct {
 	start, count int64
 	// seen is set for items that set \Seen (the non-PEEK body forms).
 	seen bool
+	// lazy is PREVIEW's LAZY modifier (RFC 8970 4.1).
+	lazy bool
 }
 
 // fetchRequest is a parsed FETCH or UID FETCH.
@@ -55,6 +58,8 @@ type fetchRequest struct {
 	// absent; vanished is the VANISHED modifier (RFC 7162 3.2.6).
 	changedSince store.ModSeq
 	vanished     bool
+	// partial is the PARTIAL modifier (RFC 9394 3.3), nil if absent.
+	partial *partialRange
 }
 
 func (r *fetchRequest) wants(k fetchKind) bool { return r.has&(1<<k) != 0 }
@@ -174,6 +179,16 @@ func readFetchModifier(d *wire.Decoder, r *fetchRequest, uid bool) error {
 		}
 		r.changedSince = store.ModSeq(n)
 		return nil
+	case "PARTIAL":
+		if r.partial != nil {
+			return Bad("", "PARTIAL given twice")
+		}
+		p, err := readPartialRange(d)
+		if err != nil {
+			return err
+		}
+		r.partial = &p
+		return nil
 	case "VANISHED":
 		if !uid {
 			return Bad("", "VANISHED is only allowed with UID FETCH") // RFC 7162 3.2.6
@@ -192,6 +207,9 @@ func readFetchAtt(d *wire.Decoder, r *fetchRequest) error {
 	}
 	up := strings.ToUpper(name)
 	if c, err := d.Peek(); err != nil || c != '[' {
+		if up == "PREVIEW" {
+			return readPreview(d, r)
+		}
 		if k, ok := simpleItems[up]; ok {
 			r.add(fetchItem{kind: k, name: up})
 			return nil

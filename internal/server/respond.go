@@ -82,7 +82,9 @@ func (s *Session) sync(allowExpunge bool) error {
 	if s.view == nil {
 		return nil
 	}
-	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC")}
+	// Under UIDONLY expunges are VANISHED too (RFC 9586 3).
+	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC") || s.uidOnly()}
+	prevHigh := s.view.HighestUID()
 	var ups []view.Update
 	// The shared Box learns of every commit through the Hub and keeps the
 	// recent batches of changes, so a session that is up to date or a few
@@ -90,19 +92,32 @@ func (s *Session) sync(allowExpunge bool) error {
 	// Box could not refresh, asks the store. Held expunges may be due
 	// either way.
 	served := false
+	var ch store.Changes
 	if err := s.box.Sync(s.ctx()); err == nil {
-		var ch store.Changes
-		if ch, served = s.box.ChangesSince(s.view.ShownModSeq()); served {
-			ups = s.view.Apply(ch, opts)
-		}
+		ch, served = s.box.ChangesSince(s.view.ShownModSeq())
 	}
 	if !served {
 		var err error
-		if ups, err = s.view.Sync(s.ctx(), s.acct, opts); err != nil {
+		if ch, err = s.acct.ChangesSince(s.ctx(), s.view.Mailbox.ID, s.view.ShownModSeq()); err != nil {
 			return mailboxGone(err)
 		}
 	}
+	if ch.Mailbox.UIDValidity != 0 && ch.Mailbox.UIDValidity != s.view.Mailbox.UIDValidity {
+		// The mailbox took another identity under the session (a replica
+		// adopting its peer's INBOX at first contact): every UID the
+		// client holds is void, and no response can say so to a client
+		// that keeps the mailbox selected (RFC 9051 2.3.1.1), so the
+		// connection ends, as when the mailbox is deleted.
+		return &wire.Error{Text: "Selected mailbox's UIDVALIDITY changed", Close: true}
+	}
+	ups = s.view.Apply(ch, opts)
 	s.writeUpdates(ups)
+	if len(s.contexts) > 0 {
+		s.updateContexts() // RFC 5267 4.3 (context.go)
+	}
+	if err := s.notifyNewMessages(prevHigh); err != nil { // NOTIFY MessageNew (RFC 5465 5.2)
+		return err
+	}
 	if s.view.Holding() && s.Enabled("CONDSTORE") {
 		// RFC 7162 3.2 and the example in 6: the client takes the highest
 		// MODSEQ it saw in FETCH responses as its new HIGHESTMODSEQ unless
@@ -127,6 +142,9 @@ func (s *Session) writeUpdates(ups []view.Update) {
 			s.Untagged().Number(u.Count).Raw(" EXISTS").CRLF()
 			s.syncRecent()
 		case view.UpdateFetch:
+			if s.notify != nil && s.notify.hideFlags {
+				continue // NOTIFY without FlagChange (RFC 5465 5.1)
+			}
 			s.WriteFetchFlags(u.Seq, u.Msg)
 		}
 	}
@@ -137,8 +155,8 @@ func (s *Session) writeUpdates(ups []view.Update) {
 // and, because Tidemark also implements QRESYNC, UID (RFC 7162 3.2.4; Example
 // 14's note in 3.1.4.2).
 func (s *Session) WriteFetchFlags(seq uint32, m store.MessageState) {
-	e := s.Untagged().Number(seq).Raw(" FETCH (")
-	if s.Enabled("CONDSTORE") {
+	e := s.fetchStart(seq, uint32(m.UID))
+	if s.Enabled("CONDSTORE") && !s.uidOnly() {
 		e.Raw("UID ").Number(uint32(m.UID)).SP()
 	}
 	e.Raw("FLAGS ").FlagsRecent(m.Flags, s.isRecent(m.UID))

@@ -73,7 +73,11 @@ func (s *Session) searchMessages(prog *search.Program, now time.Time) ([]searchH
 	}
 
 	decidedInMemory := len(hits) > 0
+	reporter := s.startProgress(uint64(v.CountIn(undecided))) // RFC 9585
 	err = s.acct.Messages(ctx, v.Mailbox.ID, undecided, func(md *store.MessageData) error {
+		if err := reporter.step(); err != nil {
+			return err
+		}
 		m := &search.Message{State: &md.MessageState, Data: md}
 		r, err := prog.Match(m, now)
 		if err != nil {

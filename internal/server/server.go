@@ -83,6 +83,12 @@ type Config struct {
 	// (about 0.8 MiB of memory each); default 1,000, negative: none (and
 	// COMPRESS=DEFLATE is not offered).
 	MaxCompressed int
+	// ProgressEvery and ProgressInterval pace INPROGRESS reports
+	// (progress.go): every ProgressEvery messages (default 1,000) a long
+	// command reports if ProgressInterval (default 10 s; negative: always)
+	// has passed since the last report.
+	ProgressEvery    int
+	ProgressInterval time.Duration
 	// MaxBadCommands closes a connection after this many BAD responses in
 	// a row; default 20.
 	MaxBadCommands int
@@ -96,6 +102,20 @@ type Config struct {
 	// user's store (RFC 9208 OVERQUOTA). MOVE is not checked: within one
 	// user's store it adds nothing.
 	Quota QuotaChecker
+	// Metadata bounds SETMETADATA (RFC 5464): the largest value and the
+	// most entries per mailbox (and for the server); zero fields take the
+	// defaults, 64 KiB and 256.
+	Metadata store.MetadataLimits
+	// MetadataAdmin, when set, is the value of the read-only server entry
+	// /shared/admin (RFC 5464 3.2.1.1): a URI to reach the administrator.
+	MetadataAdmin string
+	// NotifyMaxNames bounds the mailbox names one NOTIFY SET may list
+	// (beyond: NO [NOTIFICATIONOVERFLOW]); NotifyMaxEvents the responses
+	// one batch of events may cause (beyond: * OK
+	// [NOTIFICATIONOVERFLOW] and NOTIFY is off). Defaults 1,000 each;
+	// negative: no limit.
+	NotifyMaxNames  int
+	NotifyMaxEvents int
 	// DefaultMailboxes are given to each account at its first login
 	// (RFC 6154 special-use mailboxes clients expect; see
 	// store.DefaultCreator); empty: none.
@@ -125,6 +145,8 @@ type Server struct {
 	preAuthLog *logBucket
 	// spoolMem bounds the APPEND messages held in memory by all sessions.
 	spoolMem *memBudget
+	// notifyReg holds what the NOTIFY sessions of each user share.
+	notifyReg notifyRegistry
 	// compress counts the connections using COMPRESS.
 	compress compressSlots
 }
@@ -152,6 +174,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.CommandBurst <= 0 {
 		cfg.CommandBurst = 2000
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = 1000
+	}
+	if cfg.ProgressInterval == 0 {
+		cfg.ProgressInterval = 10 * time.Second
 	}
 	if cfg.MaxCompressed == 0 {
 		cfg.MaxCompressed = 1000

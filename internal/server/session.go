@@ -78,15 +78,23 @@ type Session struct {
 	recentUpTo store.UID
 	// searchRes is the SEARCH result variable of RFC 5182 ("$").
 	searchRes savedSearch
+	// contexts are the searches whose results the client asked to be
+	// kept up to date (RFC 5267 UPDATE; context.go).
+	contexts []*updateContext
 	// enabled records ENABLEd extensions (RFC 5161), upper case.
 	enabled map[string]bool
 	// releaseUser gives back the per-user session slot.
 	releaseUser func()
 	bad         int // BAD responses in a row
 	idLogged    bool
+	// notify is the NOTIFY state (RFC 5465, notify_events.go); nil
+	// without NOTIFY.
+	notify *notifyState
 	// rate is the command-rate limit; nil without one.
 	rate       *rateBucket
 	rateLogged bool
+	// cmdTag is the tag of the command running, for INPROGRESS reports.
+	cmdTag string
 	// anonLog is the logger from before login, for UNAUTHENTICATE.
 	anonLog *slog.Logger
 	// deflate is set while COMPRESS DEFLATE is on (cmd_compress.go);
@@ -228,7 +236,7 @@ func (s *Session) serve() {
 		if err != nil {
 			return
 		}
-		if _, err := s.dec.Peek(); err != nil {
+		if err := s.waitForCommand(); err != nil {
 			s.endOnReadError(err)
 			return
 		}
@@ -328,6 +336,7 @@ func (s *Session) shutdown() {
 
 // cleanup releases what the session holds.
 func (s *Session) cleanup() {
+	s.stopNotify()
 	s.deselect()
 	if s.acct != nil {
 		s.acct.Close()

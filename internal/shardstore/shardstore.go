@@ -264,3 +264,56 @@ func (s *Store) OpenReplica(ctx context.Context, user string) (store.Replica, er
 	}
 	return st.OpenReplica(ctx, user)
 }
+
+var _ store.Settings = (*Store)(nil)
+
+// settings is the default shard's store.Settings: state shared by every
+// front end that is not a user's mail lives there.
+func (s *Store) settings() (store.Settings, error) {
+	if st, ok := s.shards[s.def].(store.Settings); ok {
+		return st, nil
+	}
+	return nil, fmt.Errorf("shardstore: the default shard keeps no settings: %w", store.ErrCannot)
+}
+
+// Setting reads a setting from the default shard.
+func (s *Store) Setting(ctx context.Context, key string) ([]byte, bool, error) {
+	st, err := s.settings()
+	if err != nil {
+		return nil, false, err
+	}
+	return st.Setting(ctx, key)
+}
+
+// Settings reads settings from the default shard.
+func (s *Store) Settings(ctx context.Context, prefix string) (map[string][]byte, error) {
+	st, err := s.settings()
+	if err != nil {
+		return nil, err
+	}
+	return st.Settings(ctx, prefix)
+}
+
+// PutSettings writes settings on the default shard.
+func (s *Store) PutSettings(ctx context.Context, values map[string][]byte) error {
+	st, err := s.settings()
+	if err != nil {
+		return err
+	}
+	return st.PutSettings(ctx, values)
+
+}
+
+// OpenMetadata opens the metadata of the user on its shard
+// (store.MetadataStore); a shard without it answers ErrCannot.
+func (s *Store) OpenMetadata(ctx context.Context, user string) (store.Metadata, error) {
+	st, err := s.of(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	ms, ok := st.(store.MetadataStore)
+	if !ok {
+		return nil, fmt.Errorf("metadata: %w", store.ErrCannot)
+	}
+	return ms.OpenMetadata(ctx, user)
+}

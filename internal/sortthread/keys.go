@@ -70,6 +70,15 @@ func FromMessage(md *store.MessageData) Msg {
 			m.Refs = []string{n}
 		}
 	}
+	// The structure's strings are cut from one buffer holding the whole
+	// stored structure; the keys outlive it in a cache, so they must not
+	// keep it alive (100,000 cached messages would hold every structure).
+	for _, p := range []*string{&m.From, &m.To, &m.Cc, &m.DisplayFrom, &m.DisplayTo, &m.Subject, &m.MessageID} {
+		*p = strings.Clone(*p)
+	}
+	for i := range m.Refs {
+		m.Refs[i] = strings.Clone(m.Refs[i])
+	}
 	return m
 }
 

@@ -234,7 +234,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		}
 		contentIDs = append(contentIDs, contentID)
 		if p.inline != nil {
-			if _, err := insBody.ExecContext(t.ctx, p.blobID, p.inline); err != nil {
+			if _, err := insBody.ExecContext(t.ctx, p.blobID, packBody(p.inline)); err != nil {
 				return nil, 0, fmt.Errorf("append: store body: %w", err)
 			}
 		}

@@ -118,6 +118,9 @@ func scanInline(row *sql.Row, id string) (data []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("read body %s: %w", id, err)
 	}
+	if data, err = unpackBody(data); err != nil {
+		return nil, false, fmt.Errorf("read body %s: %w", id, err)
+	}
 	return data, true, nil
 }
 

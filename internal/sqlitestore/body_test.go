@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -218,6 +219,68 @@ func TestMigrateV2(t *testing.T) {
 	appendN(t, a, inbox.ID, 2, store.Flags{})
 	if n := countBodies(t, a); n == 0 {
 		t.Fatal("new bodies not stored inline after conversion")
+	}
+	assertClean(t, s, "alice")
+}
+
+// TestBodiesCompressed stores text that compresses, text that does not,
+// a short body and a body beginning with the zstd magic number, and reads
+// each back byte for byte; the text that compresses takes less room in
+// the database than its size, the others are stored as they are or (the
+// magic) compressed so they can never be mistaken for a frame.
+func TestBodiesCompressed(t *testing.T) {
+	s, a := newAccount(t)
+	inbox := mustMailbox(t, a, "INBOX")
+	rng := rand.New(rand.NewPCG(5, 6))
+	noise := make([]byte, 6000)
+	for i := range noise {
+		noise[i] = byte(rng.IntN(256))
+	}
+	bodies := map[string]string{
+		"text":  testMessage(1, strings.Repeat("X-Filler: the same words again and again\r\n", 200)),
+		"noise": "Subject: noise\r\n\r\n" + string(noise),
+		"short": "Subject: s\r\n\r\nx\r\n",
+		"magic": string(zstdMagic) + "Subject: not a frame\r\n\r\n" + strings.Repeat("y", 400),
+	}
+	for name, body := range bodies {
+		res, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(body)}})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got []byte
+		var blobID string
+		if err := a.Messages(ctx, inbox.ID, store.UIDSetOf(res.UIDs...), func(m *store.MessageData) error {
+			blobID = m.BlobID
+			b, err := a.OpenBlob(ctx, m.BlobID)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			got, err = io.ReadAll(b)
+			return err
+		}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if string(got) != body {
+			t.Fatalf("%s: read back %d bytes differing from the %d stored", name, len(got), len(body))
+		}
+		var stored int
+		if err := a.u.r.QueryRowContext(ctx, `SELECT length(data) FROM bodies WHERE id = ?`, blobID).Scan(&stored); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		switch name {
+		case "text":
+			if stored > len(body)/3 {
+				t.Fatalf("text of %d bytes stored in %d", len(body), stored)
+			}
+		case "noise", "short":
+			if stored != len(body) {
+				t.Fatalf("%s of %d bytes stored in %d, want as it is", name, len(body), stored)
+			}
+		}
+		if _, err := a.u.verifyBody(ctx, a.u.r, blobID); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
 	assertClean(t, s, "alice")
 }

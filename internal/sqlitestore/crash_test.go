@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ import (
 // never went down.
 //
 //	TIDEMARK_CRASH_ROUNDS=N   kill/reopen rounds (default 6)
+//	TIDEMARK_CRASH_WRITERS=N  writers in the child at once (default 4),
+//	                          whose writes share commits
 //	TIDEMARK_CRASH_SEED=N     the random choices' seed (default 1, always
 //	                          logged); each round's child gets seed+round.
 //	                          When the kill lands still depends on timing.
@@ -31,6 +34,10 @@ const crashChildEnv = "TIDEMARK_CRASH_CHILD_DIR"
 
 // crashSeedEnv carries the seed to the child.
 const crashSeedEnv = "TIDEMARK_CRASH_SEED"
+
+// crashWritersEnv sets how many writers the child runs at once
+// (default 4).
+const crashWritersEnv = "TIDEMARK_CRASH_WRITERS"
 
 // crashInlineMax is the child's inline body threshold.
 const crashInlineMax = 2000
@@ -58,16 +65,32 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	var live []store.UID
+	// Several writers at once, so that their writes share commits (group
+	// commit, tx.go): each works on the messages it appended itself (and
+	// its share of those found at start), so acknowledgements never race.
+	writers := envInt(crashWritersEnv, 4)
+	live := make([][]store.UID, writers)
 	for _, m := range snap.Messages {
-		live = append(live, m.UID)
+		w := int(m.UID) % writers
+		live[w] = append(live[w], m.UID)
 	}
-	rng := rand.New(rand.NewPCG(uint64(envInt(crashSeedEnv, 1)), 1))
+	var outMu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
-	say := func(format string, args ...any) {
-		fmt.Fprintf(out, format+"\n", args...)
-		out.Flush()
+	for w := range writers {
+		go crashWriter(t, a, inbox.ID, w, live[w], func(format string, args ...any) {
+			outMu.Lock()
+			defer outMu.Unlock()
+			fmt.Fprintf(out, format+"\n", args...)
+			out.Flush()
+		})
 	}
+	select {} // until killed
+}
+
+// crashWriter is one of the child's writers; every line it says carries
+// its number after BEGIN or ACK.
+func crashWriter(t *testing.T, a *Account, inbox store.MailboxID, w int, live []store.UID, say func(format string, args ...any)) {
+	rng := rand.New(rand.NewPCG(uint64(envInt(crashSeedEnv, 1)), uint64(w)))
 	for n := 0; ; n++ {
 		switch r := rng.IntN(10); {
 		case r < 5 || len(live) == 0:
@@ -76,35 +99,35 @@ func TestCrashChild(t *testing.T) {
 			for i := 0; i < k; i++ {
 				msgs = append(msgs, store.NewMessage{Body: strings.NewReader(testMessage(n*10+i, "X-Pad: "+strings.Repeat("x", rng.IntN(4000))+"\r\n"))})
 			}
-			say("BEGIN A")
-			res, err := a.Append(ctx, inbox.ID, msgs)
+			say("BEGIN %d A", w)
+			res, err := a.Append(ctx, inbox, msgs)
 			if err != nil {
 				say("ERR %v", err)
 				os.Exit(1)
 			}
 			live = append(live, res.UIDs...)
-			say("ACK A %s %d", store.UIDSetOf(res.UIDs...), res.ModSeq)
+			say("ACK %d A %s %d", w, store.UIDSetOf(res.UIDs...), res.ModSeq)
 		case r < 8:
 			u := live[rng.IntN(len(live))]
-			kw := fmt.Sprintf("k%d", n)
-			say("BEGIN F %d %s", u, kw)
-			res, err := a.SetFlags(ctx, inbox.ID, store.UIDSetOf(u), store.FlagsAdd, store.Flags{System: store.FlagSeen, Keywords: []string{kw}}, 0)
+			kw := fmt.Sprintf("k%d_%d", w, n)
+			say("BEGIN %d F %d %s", w, u, kw)
+			res, err := a.SetFlags(ctx, inbox, store.UIDSetOf(u), store.FlagsAdd, store.Flags{System: store.FlagSeen, Keywords: []string{kw}}, 0)
 			if err != nil {
 				say("ERR %v", err)
 				os.Exit(1)
 			}
-			say("ACK F %d %s %d", u, kw, res.ModSeq)
+			say("ACK %d F %d %s %d", w, u, kw, res.ModSeq)
 		default:
 			i := rng.IntN(len(live))
 			u := live[i]
-			say("BEGIN E %d", u)
-			res, err := a.Expunge(ctx, inbox.ID, store.UIDSetOf(u))
+			say("BEGIN %d E %d", w, u)
+			res, err := a.Expunge(ctx, inbox, store.UIDSetOf(u))
 			if err != nil {
 				say("ERR %v", err)
 				os.Exit(1)
 			}
 			live = append(live[:i], live[i+1:]...)
-			say("ACK E %d %d", u, res.ModSeq)
+			say("ACK %d E %d %d", w, u, res.ModSeq)
 		}
 	}
 }
@@ -154,7 +177,7 @@ func TestCrash(t *testing.T) {
 		killAfter := time.Duration(100+rng.IntN(400)) * time.Millisecond
 		var kill <-chan time.Time
 		hang := time.After(2 * time.Minute) // only a child that never acknowledges
-		var inFlight string
+		inFlight := map[string]string{}     // writer → its BEGIN line not yet acknowledged
 		killed := false
 	read:
 		for {
@@ -177,13 +200,14 @@ func TestCrash(t *testing.T) {
 				case "ERR":
 					t.Fatalf("child: %s", l)
 				case "BEGIN":
-					inFlight = l
+					inFlight[f[1]] = l
 					continue
 				case "ACK":
 				default:
 					continue // test framework output
 				}
-				inFlight = ""
+				delete(inFlight, f[1])
+				f = append(f[:1], f[2:]...) // the writer's number is not needed further
 				totalAcks++
 				if kill == nil && !killed {
 					kill = time.After(killAfter)
@@ -224,14 +248,16 @@ func TestCrash(t *testing.T) {
 		for _, m := range snap.Messages {
 			have[m.UID] = m
 		}
-		var expungeInFlight store.UID
-		if strings.HasPrefix(inFlight, "BEGIN E ") {
-			expungeInFlight = parseUID(t, strings.Fields(inFlight)[2])
+		expungeInFlight := map[store.UID]bool{}
+		for _, l := range inFlight {
+			if f := strings.Fields(l); len(f) == 4 && f[2] == "E" {
+				expungeInFlight[parseUID(t, f[3])] = true
+			}
 		}
 		for u := range appended {
 			m, ok := have[u]
 			if !ok {
-				if u == expungeInFlight {
+				if expungeInFlight[u] {
 					delete(appended, u) // it did commit
 					continue
 				}

@@ -14,10 +14,11 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 7 (PRAGMA user_version = 7)
+// # Schema, version 8 (PRAGMA user_version = 8)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 7 added the text index (text_index,
+// version is refused. Version 8 added the metadata table (RFC 5464
+// annotations); converting only creates it. Version 7 added the text index (text_index,
 // text_index_partial, meta.text_index_missing_upto); converting marks
 // every stored message missing from it, so SEARCH scans until `tidemark
 // reindex` (Store.Reindex) builds it. Version 6 added the replication columns and tables
@@ -136,8 +137,10 @@
 // it is dropped (see reclaim.go).
 //   - id: TEXT PRIMARY KEY, the content id (contents.blob_id).
 //   - data: the message bytes, at most Options.InlineBodyMax when written
-//     (DefaultInlineBodyMax, 64 KiB, unless configured); the size is
-//     length(data).
+//     (DefaultInlineBodyMax, 64 KiB, unless configured), as they are or as
+//     one zstd frame when that saves an eighth or more (compress.go: a
+//     stored body begins with the zstd magic number exactly when it is
+//     compressed); length(data) is the bytes stored.
 //
 // A message lives in two places: its immutable facts in a messages row,
 // its mutable state (flags, keywords, modseq) as an entry of a
@@ -179,6 +182,14 @@
 //
 // thread_refs(message_id, thread_id): Message-IDs seen at delivery (the
 // message's own and those it refers to) and the thread they belong to.
+//
+// metadata(mailbox_id, name, value, modseq): RFC 5464 entries (metadata.go),
+// primary key (mailbox_id, name). mailbox_id 0 holds server entries; name
+// is the entry name in lower case; value NULL marks a deleted entry (kept,
+// so MetadataChangedSince sees deletions); modseq is the mailbox modseq of
+// the entry's last change (for server entries, a counter of their own:
+// one above the highest server entry's). Index (mailbox_id, modseq) for
+// "changed since". A trigger deletes a mailbox's entries with its row.
 //
 // Indexes: messages (mailbox_id, uid) (the primary key) for the message
 // list; message_chunks (mailbox_id, first_uid) to find the chunks of a UID

@@ -304,6 +304,9 @@ func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
 	if err != nil {
 		return err
 	}
+	if err := t.copyMetadata(inbox.ID, dst); err != nil {
+		return err
+	}
 	if inbox.Messages == 0 {
 		_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, inbox.UIDNext, dst)
 		return err

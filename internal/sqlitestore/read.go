@@ -31,13 +31,14 @@ func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (a *Account) Snapshot(ctx context.Context, id store.MailboxID) (store.Snapshot, error) {
 	var snap store.Snapshot
 	err := a.u.readTx(ctx, func(tx *sql.Tx) error {
-		mb, err := lookupID(ctx, tx, id)
+		q := a.u.readQ(tx)
+		mb, err := lookupID(ctx, q, id)
 		if err != nil {
 			return err
 		}
 		snap.Mailbox = mb.MailboxInfo
 		snap.Messages = make([]store.MessageState, 0, mb.Messages)
-		rows, err := tx.QueryContext(ctx,
+		rows, err := q.QueryContext(ctx,
 			`SELECT max_modseq, data FROM message_chunks WHERE mailbox_id = ? ORDER BY first_uid`, id)
 		if err != nil {
 			return err
@@ -97,7 +98,8 @@ func scanStates(rows *sql.Rows, kwr *kwResolver, since store.ModSeq, out []store
 func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since store.ModSeq) (store.Changes, error) {
 	var ch store.Changes
 	err := a.u.readTx(ctx, func(tx *sql.Tx) error {
-		mb, err := lookupID(ctx, tx, id)
+		q := a.u.readQ(tx)
+		mb, err := lookupID(ctx, q, id)
 		if err != nil {
 			return err
 		}
@@ -107,7 +109,7 @@ func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since st
 		if since >= mb.HighestModSeq {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT max_modseq, data FROM message_chunks INDEXED BY message_chunks_modseq
+		rows, err := q.QueryContext(ctx, `SELECT max_modseq, data FROM message_chunks INDEXED BY message_chunks_modseq
 			WHERE mailbox_id = ? AND max_modseq > ?`, id, since)
 		if err != nil {
 			return err
@@ -120,7 +122,7 @@ func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since st
 			ch.Vanished, err = missingUIDs(ctx, tx, id, mb.UIDNext)
 			return err
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT uid_start, uid_stop FROM tombstones INDEXED BY tombstones_modseq
+		rows, err = q.QueryContext(ctx, `SELECT uid_start, uid_stop FROM tombstones INDEXED BY tombstones_modseq
 			WHERE mailbox_id = ? AND modseq > ?`, id, since)
 		if err != nil {
 			return err
@@ -204,7 +206,7 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 	// if the messages are expunged meanwhile (reclaim.go).
 	reader := a.u.rc.readers.enter()
 	defer a.u.rc.readers.exit(reader)
-	if _, err := lookupID(ctx, a.u.r, id); err != nil {
+	if _, err := lookupID(ctx, dbStmts{a.u.rstmts}, id); err != nil {
 		return err
 	}
 	for _, r := range uids {
@@ -242,7 +244,7 @@ func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi sto
 	err := u.readTx(ctx, func(tx *sql.Tx) error {
 		out, more = out[:0], false
 		bytes := 0
-		rows, err := tx.QueryContext(ctx, `SELECT m.uid, m.savedate, m.size,
+		rows, err := u.readQ(tx).QueryContext(ctx, `SELECT m.uid, m.savedate, m.size,
 			c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure
 			FROM messages m JOIN contents c ON c.id = m.content_id
 			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, id, lo, hi, messagesPage)
@@ -288,7 +290,7 @@ func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi sto
 // fillStates sets the UID-ordered messages' modseq and flags from the
 // chunks that hold them.
 func (u *userDB) fillStates(ctx context.Context, tx *sql.Tx, id store.MailboxID, ms []*store.MessageData) error {
-	rows, err := tx.QueryContext(ctx, chunksQuery, id, ms[0].UID, ms[len(ms)-1].UID)
+	rows, err := u.readQ(tx).QueryContext(ctx, chunksQuery, id, ms[0].UID, ms[len(ms)-1].UID)
 	if err != nil {
 		return err
 	}

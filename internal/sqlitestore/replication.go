@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -532,6 +533,18 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 				unused.AddRange(r.Start, r.Stop)
 			}
 		}
+		if i > 0 || b.Expunge.Empty() {
+			// A UID already tombstoned here: its record takes the
+			// peer's EMAILIDs too (each side may have expunged a
+			// different message under it), without a new modseq.
+			for u, eid := range e.EmailIDs {
+				if u < mb.UIDNext && !present.Contains(u) && !unused.Contains(u) {
+					if err := t.mergeExpungedID(id, u, eid); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		if !present.Empty() || !unused.Empty() {
 			past := present.Empty() && e.ModSeq != 0 && e.ModSeq <= mb.HighestModSeq
 			for _, r := range unused {
@@ -590,6 +603,16 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 			return err
 		}
 		res.Expunged = append(res.Expunged, gone...)
+		// A UID held here but expunged on the peer under another message
+		// (a UID clash): its record names both, so the knowledge that the
+		// peer's message was expunged travels on (store.Expunged.EmailIDs).
+		for u, eid := range e.ids {
+			if gone.Contains(u) {
+				if err := t.mergeExpungedID(id, u, eid); err != nil {
+					return err
+				}
+			}
+		}
 		for _, r := range e.unused {
 			gone.AddRange(r.Start, r.Stop)
 			uidNext = max(uidNext, r.Stop+1)
@@ -745,4 +768,19 @@ func (t *writeTx) existing(id store.MailboxID, uids store.UIDSet) (store.UIDSet,
 		}
 	}
 	return out, nil
+}
+
+// mergeExpungedID adds the EMAILIDs eid (one or several, space-separated)
+// to what expunged_ids records for a tombstoned UID (store.Expunged.EmailIDs).
+// A new row takes modseq 0: addTombstones gives it the expunge's modseq
+// when one is being recorded; otherwise it goes at the next pruning.
+func (t *writeTx) mergeExpungedID(id store.MailboxID, u store.UID, eid string) error {
+	for _, e := range strings.Fields(eid) {
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO expunged_ids (mailbox_id, uid, email_id, modseq) VALUES (?1, ?2, ?3, 0)
+			ON CONFLICT (mailbox_id, uid) DO UPDATE SET email_id = email_id || ' ' || ?3
+			WHERE ' ' || email_id || ' ' NOT LIKE '% ' || ?3 || ' %'`, id, u, e); err != nil {
+			return fmt.Errorf("expunged ids: %w", err)
+		}
+	}
+	return nil
 }

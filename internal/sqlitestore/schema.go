@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 7
+const schemaVersion = 8
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -218,7 +218,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -254,6 +254,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// message until Reindex builds it (textindex.go).
 		if _, err := tx.ExecContext(ctx, schemaV7TextIndex); err != nil {
 			return fmt.Errorf("convert schema version 6: %w", err)
+		}
+		fallthrough
+	case 7:
+		// Version 8 only adds the metadata table (metadata.go).
+		if _, err := tx.ExecContext(ctx, schemaV8Metadata); err != nil {
+			return fmt.Errorf("convert schema version 7: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

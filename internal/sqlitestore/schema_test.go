@@ -116,12 +116,12 @@ func TestMigrateV1(t *testing.T) {
 }
 
 // undoV7 turns a current database back into schema version 6.
-var undoV7 = []string{
+var undoV7 = append(slices.Clone(undoV8),
 	`DROP TABLE text_index`,
 	`DROP TABLE text_index_fields`,
 	`DROP TABLE text_index_partial`,
 	`DELETE FROM meta WHERE key = 'text_index_missing_upto'`,
-}
+)
 
 // undoV6 turns a current database back into schema version 5.
 var undoV6 = append(slices.Clone(undoV7),

@@ -154,3 +154,32 @@ func (t *txStmts) PrepareContext(ctx context.Context, q string) (*sql.Stmt, erro
 	}
 	return t.tx.PrepareContext(ctx, q)
 }
+
+// readQ runs a read transaction's queries through the readers' prepared
+// statements.
+func (u *userDB) readQ(tx *sql.Tx) *txStmts { return &txStmts{tx: tx, cache: u.rstmts} }
+
+// dbStmts runs single queries on a cache's database, prepared: a querier
+// for reads outside a transaction.
+type dbStmts struct{ c *stmtCache }
+
+func (d dbStmts) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s := d.c.prepare(ctx, q); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return d.c.db.ExecContext(ctx, q, args...)
+}
+
+func (d dbStmts) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s := d.c.prepare(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return d.c.db.QueryContext(ctx, q, args...)
+}
+
+func (d dbStmts) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := d.c.prepare(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return d.c.db.QueryRowContext(ctx, q, args...)
+}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -51,62 +53,207 @@ type writeTx struct {
 	// atLeast is a lower bound for the modseqs this transaction allocates
 	// (a Replica batch keeping up with its source's modseqs); 0 for none.
 	atLeast store.ModSeq
+	// accountChanged is set when the transaction changed the account
+	// rather than (only) mailboxes' messages: a mailbox created, renamed
+	// or deleted, a subscription, server metadata. Published under
+	// store.AccountID after the commit (NOTIFY's MailboxName and
+	// SubscriptionChange).
+	accountChanged bool
 }
 
 // write runs fn in a write transaction and commits it. The manifest, when
 // fn changed it, is made durable before the commit; the hub hears of the
 // changed mailboxes after the commit.
+//
+// Group commit: writes of one user that arrive while another one's
+// transaction runs wait for it, and then the first of them to run takes
+// every write waiting and runs them in one SQLite transaction, each in a
+// savepoint of its own (a write that fails rolls back alone), with one
+// commit — one WAL fsync — for all (runBatch). Each caller still returns
+// only after the commit that holds its change is durable, so concurrent
+// sessions of a user and pipelined deliveries share fsyncs while every
+// acknowledged write stays fsynced. Each write keeps its own modseqs: a
+// writeTx per write, allocating its own.
 func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
+	r := &writeReq{ctx: ctx, fn: fn}
+	u.queueMu.Lock()
+	u.queue = append(u.queue, r)
+	u.queueMu.Unlock()
+
 	u.writeMu.Lock()
 	defer u.writeMu.Unlock()
+	if r.done { // run by the batch of a write that held writeMu before
+		return r.err
+	}
+	u.queueMu.Lock()
+	n := min(len(u.queue), maxWriteBatch)
+	batch := slices.Clone(u.queue[:n])
+	u.queue = slices.Delete(u.queue, 0, n)
+	u.queueMu.Unlock()
+	if !slices.Contains(batch, r) {
+		// Queued after maxWriteBatch others: run it alone, now.
+		batch = []*writeReq{r}
+		u.queueMu.Lock()
+		if i := slices.Index(u.queue, r); i >= 0 {
+			u.queue = slices.Delete(u.queue, i, i+1)
+		}
+		u.queueMu.Unlock()
+	}
+	u.runBatch(batch)
+	return r.err
+}
+
+// writeReq is one write waiting for, or run by, a batch. done and err are
+// set by the batch under writeMu, and read by the caller once it holds
+// writeMu.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(t *writeTx) error
+	done bool
+	err  error
+}
+
+// maxWriteBatch bounds the writes one commit carries, so that one caller's
+// wait for its own commit stays bounded.
+const maxWriteBatch = 64
+
+// runBatch runs writes in one transaction and commits it; writeMu is held.
+// It sets every request's done and err.
+func (u *userDB) runBatch(batch []*writeReq) {
+	finish := func(err error) {
+		for _, r := range batch {
+			if !r.done {
+				r.done, r.err = true, err
+			}
+		}
+	}
 	// Never acknowledge a write into a store deleted by another process:
 	// its files are already unlinked.
 	if u.deleted() {
-		return u.errDeleted()
+		finish(u.errDeleted())
+		return
 	}
-	tx, err := u.w.BeginTx(ctx, nil)
+	// The transaction outlives any one caller's context; each write's
+	// statements still run under its own.
+	tx, err := u.w.BeginTx(context.WithoutCancel(batch[0].ctx), nil)
 	if err != nil {
-		return storageErr(fmt.Errorf("begin: %w", err))
+		finish(storageErr(fmt.Errorf("begin: %w", err)))
+		return
 	}
-	t := &writeTx{ctx: ctx, u: u, tx: tx, touched: make(map[store.MailboxID]store.ModSeq), man: u.man,
-		newKW: make(map[string]kwSetID), q: &txStmts{tx: tx, cache: u.wstmts, lazy: true}}
+	q := &txStmts{tx: tx, cache: u.wstmts, lazy: true}
 	// The single connection is free again once the transaction ends:
 	// prepare what it ran unprepared, for the next ones.
 	defer func() {
-		for _, q := range t.q.missed {
-			u.wstmts.prepare(ctx, q)
+		for _, query := range q.missed {
+			u.wstmts.prepare(context.Background(), query)
 		}
 	}()
-	if err := fn(t); err != nil {
-		tx.Rollback()
-		return storageErr(err)
-	}
-	if t.manDirty {
-		if err := writeManifest(u.dir, t.man); err != nil {
+	// A write that panics must not leave the single connection inside a
+	// transaction (registered after the deferred prepares above, so it
+	// runs before them: they need the connection), nor the other writes of
+	// the batch unanswered.
+	defer func() {
+		if p := recover(); p != nil {
 			tx.Rollback()
-			return storageErr(err)
+			for _, r := range batch {
+				r.done, r.err = true, storageErr(fmt.Errorf("write batch abandoned: %v", p))
+			}
+			panic(p)
+		}
+	}()
+	// acc is the state the writes run so far leave: each write starts
+	// from it, and it is what the commit makes durable.
+	acc := &writeTx{u: u, tx: tx, q: q, man: u.man, newKW: make(map[string]kwSetID)}
+	var ok []*writeReq
+	var touched []map[store.MailboxID]store.ModSeq
+	alone := len(batch) == 1
+	abort := func(err error) {
+		tx.Rollback()
+		for _, r := range ok {
+			r.done, r.err = true, err
+		}
+		finish(err)
+	}
+	for _, r := range batch {
+		t := &writeTx{ctx: r.ctx, u: u, tx: tx, q: q, touched: make(map[store.MailboxID]store.ModSeq),
+			man: acc.man, manDirty: acc.manDirty, manFresh: acc.manFresh, newDBFloor: acc.newDBFloor,
+			newKW: maps.Clone(acc.newKW), buf: acc.buf}
+		if !alone {
+			if _, err := tx.ExecContext(context.Background(), `SAVEPOINT w`); err != nil {
+				abort(storageErr(fmt.Errorf("savepoint: %w", err)))
+				return
+			}
+		}
+		err := r.fn(t)
+		acc.buf = t.buf
+		if err != nil {
+			if alone {
+				abort(storageErr(err))
+				return
+			}
+			// Undo this write alone; the others go on.
+			_, rerr := tx.ExecContext(context.Background(), `ROLLBACK TO w`)
+			if rerr == nil {
+				_, rerr = tx.ExecContext(context.Background(), `RELEASE w`)
+			}
+			if rerr != nil {
+				abort(storageErr(fmt.Errorf("%w (and rolling back: %v)", err, rerr)))
+				return
+			}
+			r.done, r.err = true, storageErr(err)
+			continue
+		}
+		if !alone {
+			if _, err := tx.ExecContext(context.Background(), `RELEASE w`); err != nil {
+				abort(storageErr(fmt.Errorf("release savepoint: %w", err)))
+				return
+			}
+		}
+		acc.man, acc.manDirty, acc.manFresh, acc.newDBFloor = t.man, acc.manDirty || t.manDirty, t.manFresh, t.newDBFloor
+		acc.newKW = t.newKW
+		acc.named = append(acc.named, t.named...)
+		acc.dropped = append(acc.dropped, t.dropped...)
+		acc.accountChanged = acc.accountChanged || t.accountChanged
+		touched = append(touched, t.touched)
+		ok = append(ok, r)
+	}
+	if len(ok) == 0 {
+		tx.Rollback()
+		return
+	}
+	if acc.manDirty {
+		if err := writeManifest(u.dir, acc.man); err != nil {
+			abort(storageErr(err))
+			return
 		}
 	}
-	if t.manDirty || t.manFresh {
-		u.man = t.man
+	if acc.manDirty || acc.manFresh {
+		u.man = acc.man
 	}
 	if err := tx.Commit(); err != nil {
-		return storageErr(fmt.Errorf("commit: %w", err))
+		abort(storageErr(fmt.Errorf("commit: %w", err)))
+		return
 	}
-	if t.newDBFloor != 0 {
-		u.dbFloor = t.newDBFloor
+	u.commits.Add(1)
+	if acc.newDBFloor != 0 {
+		u.dbFloor = acc.newDBFloor
 	}
-	u.rc.committed(t.named, t.dropped)
-	for s, id := range t.newKW {
+	u.rc.committed(acc.named, acc.dropped)
+	for s, id := range acc.newKW {
 		u.kw.add(id, s)
 	}
-	if u.watch != nil {
-		u.watch.committed(t.touched)
+	for _, tm := range touched {
+		if u.watch != nil {
+			u.watch.committed(tm)
+		}
+		for id, m := range tm {
+			u.hub.Publish(u.name, id, m)
+		}
 	}
-	for id, m := range t.touched {
-		u.hub.Publish(u.name, id, m)
+	if acc.accountChanged {
+		u.hub.Publish(u.name, store.AccountID, 0)
 	}
-	return nil
+	finish(nil)
 }
 
 // modseq returns the modseq this transaction gives to changes in mailbox
@@ -152,6 +299,7 @@ func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.Mod
 // same way on every replica, while the counter moves past it (a Lamport
 // clock: a change made after seeing another gets a larger stamp).
 func (t *writeTx) accountChange(stamp uint64) (uint64, error) {
+	t.accountChanged = true
 	var c uint64
 	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('account_counter', max(1, ?))
 		ON CONFLICT (key) DO UPDATE SET value = max(value + 1, ?) RETURNING value`, stamp, stamp).Scan(&c)

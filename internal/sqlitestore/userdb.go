@@ -49,6 +49,13 @@ type userDB struct {
 	// writeMu serializes write transactions (one writer per user) and
 	// guards man and dbFloor.
 	writeMu sync.Mutex
+	// queue holds the writes waiting for writeMu, for the next holder to
+	// run in one transaction (tx.go, write); guarded by queueMu.
+	queueMu sync.Mutex
+	queue   []*writeReq
+	// commits counts the write transactions committed, for tests and
+	// benchmarks comparing it to the writes they carried.
+	commits atomic.Uint64
 	man     manifest // as on disk
 	dbFloor uint64   // meta.modseq_floor as committed
 

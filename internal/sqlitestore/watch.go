@@ -32,6 +32,11 @@ type foreignWatch struct {
 
 	mu    sync.Mutex
 	known map[store.MailboxID]store.ModSeq // guarded by mu
+
+	// account is the last account change counter and server metadata
+	// modseq seen (poller goroutine only): when either moves, another
+	// process changed the account, published under store.AccountID.
+	account [2]uint64
 }
 
 // startForeignWatch starts the poller of u; stop ends it.
@@ -47,6 +52,10 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 		return err
 	}
 	if _, err := w.scan(ctx, conn, false); err != nil {
+		conn.Close()
+		return err
+	}
+	if _, err := w.scanAccount(ctx, conn); err != nil {
 		conn.Close()
 		return err
 	}
@@ -75,7 +84,7 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 				}
 				continue
 			}
-			v, changed, err := w.poll(pollCtx, conn, version)
+			v, changed, account, err := w.poll(pollCtx, conn, version)
 			if err != nil {
 				if pollCtx.Err() != nil {
 					return
@@ -96,31 +105,55 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 			for id, ms := range changed {
 				u.hub.Publish(u.name, id, ms)
 			}
+			if account {
+				u.hub.Publish(u.name, store.AccountID, 0)
+			}
 		}
 	}()
 	return nil
 }
 
 // poll reads data_version and, when it moved from version, the mailboxes
-// that moved with it.
-func (w *foreignWatch) poll(ctx context.Context, conn *sql.Conn, version int64) (int64, map[store.MailboxID]store.ModSeq, error) {
+// that moved with it, and whether the account changed.
+func (w *foreignWatch) poll(ctx context.Context, conn *sql.Conn, version int64) (int64, map[store.MailboxID]store.ModSeq, bool, error) {
 	if pollFault != nil {
 		if err := pollFault(); err != nil {
-			return version, nil, err
+			return version, nil, false, err
 		}
 	}
 	var v int64
 	if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
-		return version, nil, err
+		return version, nil, false, err
 	}
 	if v == version {
-		return version, nil, nil
+		return version, nil, false, nil
 	}
 	changed, err := w.scan(ctx, conn, true)
 	if err != nil {
-		return version, nil, err
+		return version, nil, false, err
 	}
-	return v, changed, nil
+	account, err := w.scanAccount(ctx, conn)
+	if err != nil {
+		return version, nil, false, err
+	}
+	return v, changed, account, nil
+}
+
+// scanAccount reads the account change counter and the server metadata
+// modseq, reporting whether either moved. This process's own account
+// changes are seen too and published again; watchers of the account
+// compare it with what they knew, so that costs a comparison.
+func (w *foreignWatch) scanAccount(ctx context.Context, conn *sql.Conn) (bool, error) {
+	var now [2]uint64
+	err := conn.QueryRowContext(ctx, `SELECT
+		(SELECT coalesce(max(value), 0) FROM meta WHERE key = 'account_counter'),
+		(SELECT coalesce(max(modseq), 0) FROM metadata WHERE mailbox_id = 0)`).Scan(&now[0], &now[1])
+	if err != nil {
+		return false, err
+	}
+	moved := now != w.account
+	w.account = now
+	return moved, nil
 }
 
 // scan reads every mailbox's HIGHESTMODSEQ and returns those above what
@@ -147,10 +180,15 @@ func (w *foreignWatch) scan(ctx context.Context, conn *sql.Conn, report bool) (m
 	defer w.mu.Unlock()
 	changed := make(map[store.MailboxID]store.ModSeq)
 	for id, ms := range seen {
-		if old, ok := w.known[id]; ok && ms <= old {
+		old, ok := w.known[id]
+		if ok && ms <= old {
 			continue
 		}
-		if _, ok := w.known[id]; ok && report {
+		// A mailbox first seen here was created since the last scan; at
+		// a modseq above its first one, something was also written to
+		// it since, which no local commit explains (those are recorded
+		// before the poller looks): announced like any other change.
+		if report && (ok || ms > 1) {
 			changed[id] = ms
 		}
 		w.known[id] = ms

@@ -30,6 +30,9 @@ import "sync"
 type Hub struct {
 	mu    sync.Mutex
 	boxes map[hubKey]*hubBox // guarded by mu; only watched mailboxes
+	// accounts holds the account watchers by user (hub_account.go);
+	// guarded by mu, created on first use.
+	accounts map[string]map[*AccountWatcher]struct{}
 }
 
 type hubKey struct {
@@ -105,6 +108,7 @@ func (w *Watcher) Generation() uint64 {
 func (h *Hub) Publish(user string, id MailboxID, m ModSeq) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.publishAccountLocked(user, id, m)
 	b := h.boxes[hubKey{user, id}]
 	if b == nil {
 		return // nobody watches: nothing to wake, nothing to remember

@@ -66,3 +66,18 @@ type Leader interface {
 	// two processes run it at once.
 	TryLead(ctx context.Context, job string) (release func(), ok bool, err error)
 }
+
+// Settings is implemented by stores that several processes share (see
+// Shared), to keep the small state every front end must see alike —
+// SETQUOTA limits, the tombstone retention watermarks — in the store
+// rather than in one node's data directory. Keys and values are opaque to
+// the store.
+type Settings interface {
+	// Setting returns the value of key, and whether there is one.
+	Setting(ctx context.Context, key string) ([]byte, bool, error)
+	// Settings returns every key that starts with prefix, with its value.
+	Settings(ctx context.Context, prefix string) (map[string][]byte, error)
+	// PutSettings stores values in one transaction; a nil value deletes
+	// its key. Once it returns, every process reads the new values.
+	PutSettings(ctx context.Context, values map[string][]byte) error
+}

@@ -310,7 +310,10 @@ type Expunged struct {
 	// held, so that a replica can tell "this message was expunged" from
 	// "another message had this UID". Replica.Tombstones fills it for
 	// mailboxes that have been synced; Apply records what it is given for
-	// UIDs the mailbox never used.
+	// UIDs the mailbox never used, and adds it to what it records for a
+	// UID it held (another message had it here: a UID clash). A value may
+	// so name several EMAILIDs, separated by single spaces: every message
+	// known to have been expunged under the UID on some replica.
 	EmailIDs map[UID]string
 }
 

@@ -173,6 +173,17 @@ func (d *Decoder) readByte() (byte, error) {
 // Peek returns the next byte of the command without consuming it.
 func (d *Decoder) Peek() (byte, error) { return d.peek() }
 
+// Next reports whether the command continues with s (ASCII, compared
+// without regard to case), without consuming it: a two-byte look-ahead
+// such as " (" tells an optional argument list from the next element.
+func (d *Decoder) Next(s string) bool {
+	if err := d.settle(); err != nil {
+		return false
+	}
+	b, err := d.r.Peek(len(s))
+	return err == nil && strings.EqualFold(string(b), s)
+}
+
 // Special consumes b if it is the next byte and reports whether it did.
 func (d *Decoder) Special(b byte) bool {
 	c, err := d.peek()

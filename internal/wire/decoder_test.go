@@ -323,3 +323,16 @@ func TestCommandMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestNext(t *testing.T) {
+	d := newTestDecoder("PREVIEW (LAZY) FLAGS\r\n", Limits{})
+	if _, err := d.Atom(); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Next(" (") || !d.Next(" (lazy") || d.Next(" F") || d.Next(" (LAZY) FLAGS\r\nmore") {
+		t.Fatal("Next looked wrong")
+	}
+	if err := d.SP(); err != nil { // nothing was consumed
+		t.Fatal(err)
+	}
+}

@@ -35,6 +35,7 @@ var replicaTests = []struct {
 	{"PruneKeepsPeerHistory", testPruneKeepsPeerHistory},
 	{"ApplyAccount", testApplyAccount},
 	{"ApplyExpungeBelowUIDNext", testApplyExpungeBelowUIDNext},
+	{"TombstoneNamesEvery", testTombstoneNamesEvery},
 }
 
 func newReplica(t testing.TB, s store.Store) store.Replica {
@@ -769,6 +770,50 @@ func testApplyExpungeBelowUIDNext(t *testing.T, be Backend) {
 	if err != nil || !slices.Equal(ch.Vanished.UIDs(), []store.UID{1, 2, 3, 4, 5, 6}) {
 		// Tombstones merge into one run at the later modseq (expunge.go).
 		t.Fatalf("changes since 14: %+v, %v", ch, err)
+	}
+	assertClean(t, s, "alice")
+}
+
+// testTombstoneNamesEvery: a tombstone's record (Expunged.EmailIDs) names
+// every message known expunged under its UID: the one held here and the
+// one a peer's expunge of the same UID names (a UID clash), whether the
+// UID goes with that expunge or was tombstoned already.
+func testTombstoneNamesEvery(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	r := newReplica(t, s)
+	mb := mustMailbox(t, a, "INBOX")
+	if _, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{
+		replicaMessage(1, 5, testMessage(1, ""), store.Flags{}),
+		replicaMessage(2, 6, testMessage(2, ""), store.Flags{}),
+	}, KeepHistory: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Apply(ctx, mb.ID, store.Batch{Expunges: []store.Expunged{
+		{UIDs: store.UIDSetOf(1), ModSeq: 10, EmailIDs: map[store.UID]string{1: "Mpeer"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Expunge(ctx, mb.ID, store.UIDSetOf(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Apply(ctx, mb.ID, store.Batch{Expunges: []store.Expunged{
+		{UIDs: store.UIDSetOf(2), ModSeq: 20, EmailIDs: map[store.UID]string{2: "Mother Mthird"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := r.Tombstones(ctx, mb.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[store.UID][]string{}
+	for _, x := range ts {
+		for u, e := range x.EmailIDs {
+			ids[u] = append(ids[u], strings.Fields(e)...)
+		}
+	}
+	for u, want := range map[store.UID][]string{1: {"Memailb", "Mpeer"}, 2: {"Memailc", "Mother", "Mthird"}} {
+		got := slices.Sorted(slices.Values(ids[u]))
+		if !slices.Equal(got, want) {
+			t.Fatalf("UID %d's tombstone names %v, want %v (%+v)", u, got, want, ts)
+		}
 	}
 	assertClean(t, s, "alice")
 }

@@ -60,8 +60,10 @@ func Run(t *testing.T, b Backend) {
 		{"TwoWritersOneUser", testTwoWritersOneUser},
 		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
+		{"Metadata", testMetadata},
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go
+		{"Replace", testReplace},
 		{"Model", testModel},
 	}
 	for _, tc := range append(tests, replicaTests...) {

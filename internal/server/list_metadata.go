@@ -1,0 +1,121 @@
+package server
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/wire"
+)
+
+// LIST-METADATA (RFC 9590): the return option METADATA of LIST-EXTENDED
+// asks, for each mailbox listed, for the METADATA response GETMETADATA
+// would give, right after its LIST response:
+//
+//	C: a LIST "" "*" RETURN (METADATA (/shared/comment /private/color))
+//	S: * LIST (\HasNoChildren) "/" INBOX
+//	S: * METADATA INBOX (/private/color "#ff0000")
+//
+// The entries may be preceded by GETMETADATA's options (MAXSIZE, DEPTH);
+// values above MAXSIZE are left out and the largest is reported in the
+// tagged OK as [METADATA LONGENTRIES n], as GETMETADATA does. A mailbox
+// with none of the entries gets no METADATA response. One metadata
+// handle serves the whole listing; each listed mailbox costs one read.
+func init() {
+	addCapability("LIST-METADATA", func(s *Session) bool { return afterAuth(s) && s.srv.hasMetadata() })
+}
+
+// listMetadata is a parsed METADATA return option and what the listing
+// found.
+type listMetadata struct {
+	opts    getMetadataOptions
+	names   []string
+	md      store.Metadata
+	longest int64
+}
+
+// readListMetadata reads what follows "METADATA": SP [options SP] entries.
+func (s *Session) readListMetadata(d *wire.Decoder) (*listMetadata, error) {
+	m := &listMetadata{opts: getMetadataOptions{maxSize: -1}}
+	c := &Cmd{Dec: d}
+	if err := d.SP(); err != nil {
+		return nil, err
+	}
+	if b, _ := d.Peek(); b == '(' {
+		if b2, _ := d.PeekAfter(); b2 != '/' && b2 != '"' && b2 != '{' && b2 != ')' {
+			if err := readGetMetadataOptions(c, &m.opts); err != nil {
+				return nil, err
+			}
+			if err := d.SP(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var err error
+	if b, _ := d.Peek(); b == '(' {
+		err = d.List(func() error {
+			n, err := readEntry(s, c, true)
+			m.names = append(m.names, n)
+			return err
+		})
+	} else {
+		var n string
+		n, err = readEntry(s, c, true)
+		m.names = append(m.names, n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(m.names) == 0 {
+		return nil, Bad("", "METADATA needs at least one entry")
+	}
+	return m, nil
+}
+
+// writeListMetadata writes the METADATA response of one listed mailbox.
+func (s *Session) writeListMetadata(e *listEntry, m *listMetadata) error {
+	if m.md == nil {
+		md, err := s.openMetadata()
+		if err != nil {
+			return err
+		}
+		m.md = md
+	}
+	entries, err := m.md.GetMetadata(s.ctx(), e.info.ID, m.names, m.opts.depth)
+	if errors.Is(err, store.ErrNoMailbox) {
+		return nil // deleted meanwhile: listed, but nothing to say
+	}
+	if err != nil {
+		return err
+	}
+	shown := entries[:0:0]
+	for _, x := range entries {
+		if m.opts.maxSize >= 0 && int64(len(x.Value)) > m.opts.maxSize {
+			m.longest = max(m.longest, int64(len(x.Value)))
+			continue
+		}
+		shown = append(shown, x)
+	}
+	if len(shown) == 0 {
+		return nil
+	}
+	enc := s.Untagged().Raw("METADATA ").Mailbox(e.name).SP()
+	enc.List(len(shown), func(i int) { enc.Astring(shown[i].Name).SP().Value(shown[i].Value) })
+	enc.CRLF()
+	return nil
+}
+
+// close releases the metadata handle, if one was opened.
+func (m *listMetadata) close() {
+	if m.md != nil {
+		m.md.Close()
+		m.md = nil
+	}
+}
+
+// finish sets the tagged OK's code.
+func (m *listMetadata) finish(c *Cmd) {
+	if m.longest > 0 {
+		c.Code = "METADATA LONGENTRIES " + strconv.FormatInt(m.longest, 10)
+	}
+}

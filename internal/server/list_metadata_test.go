@@ -1,0 +1,46 @@
+package server
+
+import "testing"
+
+// TestListMetadata: LIST RETURN (METADATA ...) of RFC 9590 answers each
+// listed mailbox's entries right after its LIST line, only for mailboxes
+// that have some, with MAXSIZE and LONGENTRIES as GETMETADATA, and
+// alongside the other return options.
+func TestListMetadata(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial()
+	c.login()
+	c.send("a CAPABILITY")
+	c.expect(`^\* CAPABILITY .* LIST-METADATA( |$).*`, `^a OK .*`)
+	c.send(`b CREATE Work`)
+	c.expect(`^b OK .*`)
+	c.send(`c CREATE Empty`)
+	c.expect(`^c OK .*`)
+	c.send(`d SETMETADATA INBOX (/private/color "#ff0000" /shared/comment "inbox")`)
+	c.expect(`^d OK .*`)
+	c.send(`e SETMETADATA Work (/private/color "#00ff00" /private/long "` + "0123456789abcdef" + `")`)
+	c.expect(`^e OK .*`)
+	c.send(`f LIST "" "*" RETURN (METADATA (/private/color /shared/comment))`)
+	c.expect(
+		`^\* LIST \(\\HasNoChildren\) "/" INBOX$`,
+		`^\* METADATA INBOX \(/private/color "#ff0000" /shared/comment "inbox"\)$`,
+		`^\* LIST \(\\HasNoChildren\) "/" Empty$`,
+		`^\* LIST \(\\HasNoChildren\) "/" Work$`,
+		`^\* METADATA Work \(/private/color "#00ff00"\)$`,
+		`^f OK LIST completed$`)
+	c.send(`g LIST "" "W*" RETURN (SUBSCRIBED METADATA (MAXSIZE 10) (/private/color /private/long) STATUS (MESSAGES))`)
+	c.expect(
+		`^\* LIST \(\\HasNoChildren\) "/" Work$`,
+		`^\* STATUS Work \(MESSAGES 0\)$`,
+		`^\* METADATA Work \(/private/color "#00ff00"\)$`,
+		`^g OK \[METADATA LONGENTRIES 16\] LIST completed$`)
+	c.send(`h LIST "" "Work" RETURN (METADATA (DEPTH infinity) /private)`)
+	c.expect(
+		`^\* LIST \(\\HasNoChildren\) "/" Work$`,
+		`^\* METADATA Work \(/private/color "#00ff00" /private/long "0123456789abcdef"\)$`,
+		`^h OK .*`)
+	c.send(`i LIST "" "*" RETURN (METADATA (/private/co*))`)
+	c.expect(`^i BAD .*`)
+	c.send(`j LIST "" "*" RETURN (METADATA ())`)
+	c.expect(`^j BAD .*`)
+}

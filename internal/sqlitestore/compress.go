@@ -1,0 +1,64 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Bodies stored in the database (the bodies table) are zstd-compressed
+// when that saves at least an eighth of their size: text mail typically
+// shrinks to a third or less. Such a body is one zstd frame, which begins
+// with the frame magic number; a body stored as it is never does, because
+// a body that happens to begin with it is always stored compressed. So no
+// column says which is which, a database written before is read as it is,
+// and every reader goes through scanInline, which decompresses. A partial
+// FETCH of an inline body decompresses the whole of it (at most
+// Options.InlineBodyMax, 64 KiB by default): microseconds. Blob files
+// (larger bodies) are stored as they are, so a partial FETCH reads only
+// the bytes it needs.
+
+// zstdMagic starts every zstd frame (RFC 8878 3.1.1).
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// minCompress is the smallest body worth compressing: below it the
+// frame's overhead eats most of the gain.
+const minCompress = 256
+
+// maxUnpacked bounds what one stored body may decompress to: far above
+// any inline body, it only stops a damaged frame from asking for
+// gigabytes.
+const maxUnpacked = 256 << 20
+
+var (
+	bodyEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+		zstd.WithZeroFrames(true))
+	bodyDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxUnpacked))
+)
+
+// packBody returns what to store for a body: compressed when that pays
+// (or when the body begins with the zstd magic, see above), else the body.
+func packBody(data []byte) []byte {
+	magic := bytes.HasPrefix(data, zstdMagic)
+	if len(data) < minCompress && !magic {
+		return data
+	}
+	c := bodyEncoder.EncodeAll(data, make([]byte, 0, len(data)/2))
+	if magic || len(c) <= len(data)-len(data)/8 {
+		return c
+	}
+	return data
+}
+
+// unpackBody returns a stored body's bytes.
+func unpackBody(stored []byte) ([]byte, error) {
+	if !bytes.HasPrefix(stored, zstdMagic) {
+		return stored, nil
+	}
+	data, err := bodyDecoder.DecodeAll(stored, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decompress body: %w", err)
+	}
+	return data, nil
+}
