@@ -159,9 +159,13 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			return err
 		}
 		hits.OK = true
-		rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?
-			AND content_id IN (SELECT rowid FROM `+cols[0]+` WHERE `+cols[0]+` MATCH ?) ORDER BY uid`,
-			id, lo, hi, ftsPhrase(cols[1], needle))
+		// The matches drive the join (CROSS JOIN keeps that order): each
+		// finds its messages by messages_content, so a rare string costs
+		// next to nothing whatever the mailbox's size.
+		rows, err := tx.QueryContext(ctx, `SELECT m.uid FROM (SELECT rowid AS cid FROM `+cols[0]+` WHERE `+cols[0]+` MATCH ?) AS f
+			CROSS JOIN messages AS m ON m.content_id = f.cid
+			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
+			ftsPhrase(cols[1], needle), id, lo, hi)
 		if err != nil {
 			return err
 		}
