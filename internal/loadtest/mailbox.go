@@ -25,6 +25,25 @@ func timed(op func() (Reply, error)) (time.Duration, int64, error) {
 	return time.Since(start), rep.Bytes, err
 }
 
+// openBench opens a session with bench-n, populated if need be, selected:
+// the start of every scenario that times commands on one mailbox. The
+// caller closes the session.
+func openBench(ctx context.Context, cfg Config, n int) (*Client, string, error) {
+	c, err := cfg.connect(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := ensureMailbox(ctx, cfg, c, n)
+	if err == nil {
+		_, _, err = selectMailbox(c, name, "")
+	}
+	if err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	return c, name, nil
+}
+
 // runSelect times SELECT two ways: "select" opens the mailbox on a new
 // session each repetition (what a client sees when it connects; login is
 // not timed), "select.again" re-opens it on one session after CLOSE, where a
@@ -82,18 +101,11 @@ func runSelect(ctx context.Context, cfg Config, n int) ([]Result, error) {
 }
 
 func runFetchFlags(ctx context.Context, cfg Config, n int) ([]Result, error) {
-	c, err := cfg.connect(ctx)
+	c, _, err := openBench(ctx, cfg, n)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	name, err := ensureMailbox(ctx, cfg, c, n)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := selectMailbox(c, name, ""); err != nil {
-		return nil, err
-	}
 	var s samples
 	for range cfg.Reps {
 		if err := ctx.Err(); err != nil {
@@ -110,18 +122,11 @@ func runFetchFlags(ctx context.Context, cfg Config, n int) ([]Result, error) {
 }
 
 func runStore(ctx context.Context, cfg Config, n int) ([]Result, error) {
-	c, err := cfg.connect(ctx)
+	c, _, err := openBench(ctx, cfg, n)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	name, err := ensureMailbox(ctx, cfg, c, n)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := selectMailbox(c, name, ""); err != nil {
-		return nil, err
-	}
 	// Start from a known state: no message flagged.
 	if _, err := c.Exec(`STORE 1:* -FLAGS.SILENT (\Flagged)`, nil); err != nil {
 		return nil, err
@@ -174,18 +179,11 @@ func leave(c *Client) error {
 // messages' BODYSTRUCTURE, the last 200 ENVELOPEs, and the last 50 whole
 // messages (BODY.PEEK[], so every repetition is the same work).
 func runFetchRecent(ctx context.Context, cfg Config, n int) ([]Result, error) {
-	c, err := cfg.connect(ctx)
+	c, _, err := openBench(ctx, cfg, n)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	name, err := ensureMailbox(ctx, cfg, c, n)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := selectMailbox(c, name, ""); err != nil {
-		return nil, err
-	}
 	var out []Result
 	for _, f := range []struct {
 		label string

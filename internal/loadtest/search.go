@@ -19,18 +19,11 @@ var searchKeys = []struct{ label, key string }{
 // runSearch times UID SEARCH RETURN (COUNT) of each search key on bench-N
 // (COUNT, so the time is the search's, not the response's).
 func runSearch(ctx context.Context, cfg Config, n int) ([]Result, error) {
-	c, err := cfg.connect(ctx)
+	c, _, err := openBench(ctx, cfg, n)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	name, err := ensureMailbox(ctx, cfg, c, n)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := selectMailbox(c, name, ""); err != nil {
-		return nil, err
-	}
 	var out []Result
 	for _, k := range searchKeys {
 		var s samples

@@ -14,18 +14,11 @@ import (
 // same request again, unchanged mailbox, cfg.Reps times. Each answer must
 // name N messages.
 func runSort(ctx context.Context, cfg Config, n int) ([]Result, error) {
-	c, err := cfg.connect(ctx)
+	c, _, err := openBench(ctx, cfg, n)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	name, err := ensureMailbox(ctx, cfg, c, n)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := selectMailbox(c, name, ""); err != nil {
-		return nil, err
-	}
 	var out []Result
 	for _, op := range []struct{ label, cmd, resp, capa string }{
 		{"sort-date", "SORT (DATE) UTF-8 ALL", "* SORT", "SORT"},

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -18,20 +17,13 @@ import (
 // at once, timed to the last tagged OK. The mailbox keeps its size. A
 // change to one message should cost the same in a mailbox of any size.
 func runSmallWrites(ctx context.Context, cfg Config, n int) ([]Result, error) {
-	c, err := cfg.connect(ctx)
+	c, name, err := openBench(ctx, cfg, n)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	name, err := ensureMailbox(ctx, cfg, c, n)
-	if err != nil {
-		return nil, err
-	}
 	if !c.Has("LITERAL+") || !c.Has("UIDPLUS") {
 		return nil, fmt.Errorf("server lacks LITERAL+ or UIDPLUS")
-	}
-	if _, _, err := selectMailbox(c, name, ""); err != nil {
-		return nil, err
 	}
 	var live []uint32
 	if _, err := c.Exec("UID SEARCH ALL", func(resp []byte) {
@@ -119,79 +111,40 @@ func runSmallWrites(ctx context.Context, cfg Config, n int) ([]Result, error) {
 // .SILENT, one command at a time: durable writes per second over all
 // sessions, and the median and p90 time of one write.
 func runWriters(ctx context.Context, cfg Config, _ int) ([]Result, error) {
-	setup, err := cfg.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	_, _, err = Populate(ctx, setup, contentMailbox, len(cfg.Messages), cfg.Messages, cfg.PopulateBatch, false)
-	setup.Close()
-	if err != nil {
-		return nil, fmt.Errorf("populate %s: %w", contentMailbox, err)
-	}
 	k := cfg.Concurrency
+	// Checked before populating: each writer needs a message of its own.
 	if k > len(cfg.Messages) {
 		return nil, fmt.Errorf("%d writers for %d messages", k, len(cfg.Messages))
 	}
-	clients := make([]*Client, 0, k)
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	for range k {
-		c, err := cfg.connect(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("session %d of %d: %w", len(clients)+1, k, err)
-		}
-		if _, _, err := selectMailbox(c, contentMailbox, ""); err != nil {
-			c.Close()
-			return nil, err
-		}
-		clients = append(clients, c)
+	clients, err := openCorpusSessions(ctx, cfg, k, true)
+	defer closeAll(clients)
+	if err != nil {
+		return nil, err
 	}
-	var (
-		mu       sync.Mutex
-		all      samples
-		writes   int
-		firstErr error
-		wg       sync.WaitGroup
-	)
 	deadline := time.Now().Add(cfg.Duration)
-	start := time.Now()
-	for i, c := range clients {
-		wg.Go(func() {
-			var mine samples
-			var err error
-			for j := 0; time.Now().Before(deadline) && ctx.Err() == nil; j++ {
-				op := "+"
-				if j%2 == 1 {
-					op = "-"
-				}
-				var d time.Duration
-				var b int64
-				if d, b, err = timed(func() (Reply, error) {
-					return c.Exec(fmt.Sprintf(`STORE %d %sFLAGS.SILENT (\Flagged)`, i+1, op), nil)
-				}); err != nil {
-					break
-				}
-				mine.add(d, b)
+	all, writes, elapsed, err := runSessions(clients, func(i int, c *Client) (samples, int, error) {
+		var mine samples
+		var err error
+		for j := 0; time.Now().Before(deadline) && ctx.Err() == nil; j++ {
+			op := "+"
+			if j%2 == 1 {
+				op = "-"
 			}
-			// Leave the message unflagged.
-			c.Exec(fmt.Sprintf(`STORE %d -FLAGS.SILENT (\Flagged)`, i+1), nil)
-			mu.Lock()
-			defer mu.Unlock()
-			all.d = append(all.d, mine.d...)
-			all.b = append(all.b, mine.b...)
-			writes += len(mine.d)
-			if err != nil && firstErr == nil {
-				firstErr = err
+			var d time.Duration
+			var b int64
+			if d, b, err = timed(func() (Reply, error) {
+				return c.Exec(fmt.Sprintf(`STORE %d %sFLAGS.SILENT (\Flagged)`, i+1, op), nil)
+			}); err != nil {
+				break
 			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return nil, firstErr
+			mine.add(d, b)
+		}
+		// Leave the message unflagged.
+		c.Exec(fmt.Sprintf(`STORE %d -FLAGS.SILENT (\Flagged)`, i+1), nil)
+		return mine, len(mine.d), err
+	})
+	if err != nil {
+		return nil, err
 	}
 	r := all.result("writers", 0)
 	r.Rate, r.RateUnit = float64(writes)/elapsed.Seconds(), "writes/s"
