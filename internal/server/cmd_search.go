@@ -95,11 +95,23 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 	if !strings.EqualFold(a, "RETURN") {
 		return o, a, nil
 	}
-	o.given = true
 	if err := d.SP(); err != nil {
 		return o, "", err
 	}
-	err = d.List(func() error {
+	o, err = readReturnList(d, "SEARCH", true)
+	if err != nil {
+		return o, "", err
+	}
+	return o, "", d.SP()
+}
+
+// readReturnList reads the "(...)" after RETURN: the result options SEARCH
+// (RFC 9051 6.4.4, RFC 4731) and SORT (RFC 5267 3.1) share, with SAVE
+// (RFC 5182) where save is set. cmd names the command in the answer to an
+// unknown option. The options it returns are given.
+func readReturnList(d *wire.Decoder, cmd string, save bool) (returnOpts, error) {
+	o := returnOpts{given: true}
+	err := d.List(func() error {
 		opt, err := d.Atom()
 		if err != nil {
 			return err
@@ -114,9 +126,13 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 		case "COUNT":
 			o.count = true
 		case "SAVE":
+			if !save {
+				return Bad("CLIENTBUG", "Unknown "+cmd+" return option "+opt)
+			}
 			o.save = true
 		case "CONTEXT":
-			// RFC 5267 4.2: a hint, nothing to do.
+			// RFC 5267 4.2: a hint, nothing to do (SORT keys are cached
+			// anyway).
 		case "UPDATE":
 			o.update = true
 		case "PARTIAL":
@@ -130,22 +146,23 @@ func readReturnOpts(d *wire.Decoder) (returnOpts, string, error) {
 			o.partial = &p
 		default:
 			// RFC 9051 6.4.4: unknown options MUST be rejected with BAD.
-			return Bad("CLIENTBUG", "Unknown SEARCH return option "+opt)
+			return Bad("CLIENTBUG", "Unknown "+cmd+" return option "+opt)
 		}
 		return nil
 	})
 	if err != nil {
-		return o, "", err
+		return o, err
 	}
 	if o.all && o.partial != nil {
-		return o, "", Bad("CLIENTBUG", "PARTIAL and ALL together") // RFC 9394 3.1
+		return o, Bad("CLIENTBUG", "PARTIAL and ALL together") // RFC 9394 3.1
 	}
 	if !o.min && !o.max && !o.all && !o.count && !o.save && o.partial == nil {
-		// "RETURN ()" means ALL; so does a RETURN of only CONTEXT or
-		// UPDATE, which give the client the result its updates apply to.
+		// "RETURN ()" means ALL (RFC 5267 3.3 for SORT); so does a RETURN
+		// of only CONTEXT or UPDATE, which give the client the result its
+		// updates apply to.
 		o.all = true
 	}
-	return o, "", d.SP()
+	return o, nil
 }
 
 // search runs a parsed program and writes the response.
@@ -271,9 +288,33 @@ func (s *Session) writeSearch(nums []uint32, hits []searchHit, withModSeq bool) 
 	e.CRLF()
 }
 
-// writeESearch writes "* ESEARCH (TAG "t") [UID] MIN a MAX b ALL set
-// COUNT n [MODSEQ m]" (RFC 9051 7.3.4, RFC 4731 3.2 for MODSEQ).
+// writeESearch writes the ESEARCH answer to SEARCH (RFC 9051 7.3.4),
+// with the MODSEQ of RFC 4731 3.2: of the message(s) returned when only
+// MIN and/or MAX are, else the highest of all hits.
 func (s *Session) writeESearch(tag string, uid bool, opts returnOpts, nums []uint32, hits []searchHit, withModSeq bool) {
+	s.writeESearchData(tag, uid, opts, nums, withModSeq, func(minMaxOnly bool) store.ModSeq {
+		if !minMaxOnly {
+			return maxHitModSeq(hits)
+		}
+		var m store.ModSeq
+		if opts.min {
+			m = hits[0].modseq
+		}
+		if opts.max {
+			m = max(m, hits[len(hits)-1].modseq)
+		}
+		return m
+	})
+}
+
+// writeESearchData writes "* ESEARCH (TAG "t") [UID] MIN a MAX b ALL set
+// PARTIAL (r set) COUNT n [MODSEQ m]" for nums in the order of the answer:
+// ascending for SEARCH (RFC 9051 7.3.4), the sort order for SORT (RFC 5267
+// 3.1), so MIN and MAX are the first and last and a set has a range only
+// for a run ascending by one (orderedSet). MODSEQ, when withModSeq and
+// something matched, is modseq's, told whether only MIN and/or MAX are
+// returned (RFC 4731 3.2, RFC 7162 3.1.6).
+func (s *Session) writeESearchData(tag string, uid bool, opts returnOpts, nums []uint32, withModSeq bool, modseq func(minMaxOnly bool) store.ModSeq) {
 	e := s.Untagged().Raw("ESEARCH (TAG ").Quoted(tag).Special(')')
 	if uid {
 		e.Raw(" UID")
@@ -286,22 +327,15 @@ func (s *Session) writeESearch(tag string, uid bool, opts returnOpts, nums []uin
 			e.Raw(" MAX ").Number(nums[len(nums)-1])
 		}
 		if opts.all {
-			var set store.UIDSet // numbers ascending: built by appending
-			for _, n := range nums {
-				set.Add(store.UID(n))
-			}
-			e.Raw(" ALL ").UIDSet(set)
+			e.Raw(" ALL ").Raw(orderedSet(nums))
 		}
 	}
 	if opts.partial != nil {
-		// RFC 9394 3.1: the requested range, then its results or NIL.
+		// RFC 9394 3.1, RFC 5267 4.4: the requested range, then its
+		// results or NIL.
 		e.Raw(" PARTIAL (").Raw(opts.partial.String()).SP()
 		if from, to := opts.partial.window(len(nums)); from < to {
-			var set store.UIDSet
-			for _, n := range nums[from:to] {
-				set.Add(store.UID(n))
-			}
-			e.UIDSet(set)
+			e.Raw(orderedSet(nums[from:to]))
 		} else {
 			e.NIL()
 		}
@@ -310,20 +344,9 @@ func (s *Session) writeESearch(tag string, uid bool, opts returnOpts, nums []uin
 	if opts.count {
 		e.Raw(" COUNT ").Number(uint32(len(nums)))
 	}
-	if withModSeq && len(hits) > 0 {
-		var m store.ModSeq
-		if (opts.min || opts.max) && !opts.all && !opts.count {
-			// RFC 4731 3.2: the modseq of the message(s) returned.
-			if opts.min {
-				m = hits[0].modseq
-			}
-			if opts.max {
-				m = max(m, hits[len(hits)-1].modseq)
-			}
-		} else {
-			m = maxHitModSeq(hits)
-		}
-		e.Raw(" MODSEQ ").Number64(uint64(m))
+	if withModSeq && len(nums) > 0 {
+		minMaxOnly := (opts.min || opts.max) && !opts.all && !opts.count
+		e.Raw(" MODSEQ ").Number64(uint64(modseq(minMaxOnly)))
 	}
 	e.CRLF()
 }

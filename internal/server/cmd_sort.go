@@ -66,17 +66,8 @@ func runSort(s *Session, c *Cmd) error {
 	if len(crit) == 0 {
 		return Bad("CLIENTBUG", "Empty sort criteria")
 	}
-	if err := d.SP(); err != nil {
-		return err
-	}
-	prog, err := readCharsetProgram(d)
+	prog, err := readSortProgram(c)
 	if err != nil {
-		return err
-	}
-	if err := c.End(); err != nil {
-		return err
-	}
-	if err := checkSortCharset(prog); err != nil {
 		return err
 	}
 	if opts.update && s.contextTagInUse(c.Tag) {
@@ -121,49 +112,20 @@ func runSort(s *Session, c *Cmd) error {
 		return s.enc.Err()
 	}
 	// RFC 5267 3.1: the ESEARCH data of SORT, in sort order.
-	e := s.Untagged().Raw("ESEARCH (TAG ").Quoted(c.Tag).Special(')')
-	if uid {
-		e.Raw(" UID")
-	}
-	if len(nums) > 0 {
+	s.writeESearchData(c.Tag, uid, opts, nums, in.withModSeq, func(minMaxOnly bool) store.ModSeq {
+		if !minMaxOnly {
+			return modseq
+		}
+		// RFC 7162 3.1.6 / RFC 4731 3.2: the modseq of what is returned.
+		var pick []*sortthread.Msg
 		if opts.min {
-			e.Raw(" MIN ").Number(nums[0])
+			pick = append(pick, sorted[0])
 		}
 		if opts.max {
-			e.Raw(" MAX ").Number(nums[len(nums)-1])
+			pick = append(pick, sorted[len(sorted)-1])
 		}
-		if opts.all {
-			e.Raw(" ALL ").Raw(orderedSet(nums))
-		}
-	}
-	if opts.partial != nil {
-		// RFC 9394 3.1, RFC 5267 4.4: a window on the sort order.
-		e.Raw(" PARTIAL (").Raw(opts.partial.String()).SP()
-		if from, to := opts.partial.window(len(nums)); from < to {
-			e.Raw(orderedSet(nums[from:to]))
-		} else {
-			e.NIL()
-		}
-		e.Special(')')
-	}
-	if opts.count {
-		e.Raw(" COUNT ").Number(uint32(len(nums)))
-	}
-	if in.withModSeq && len(nums) > 0 {
-		if (opts.min || opts.max) && !opts.all && !opts.count {
-			// RFC 7162 3.1.6 / RFC 4731 3.2: the modseq of what is returned.
-			var pick []*sortthread.Msg
-			if opts.min {
-				pick = append(pick, sorted[0])
-			}
-			if opts.max {
-				pick = append(pick, sorted[len(sorted)-1])
-			}
-			modseq = in.maxModSeq(pick)
-		}
-		e.Raw(" MODSEQ ").Number64(uint64(modseq))
-	}
-	e.CRLF()
+		return in.maxModSeq(pick)
+	})
 	if opts.update {
 		result := make([]store.UID, len(sorted))
 		for i, m := range sorted {
@@ -174,74 +136,47 @@ func runSort(s *Session, c *Cmd) error {
 	return s.enc.Err()
 }
 
-// sortReturn are the ESORT result options (RFC 5267 3.1).
-type sortReturn struct {
-	given                bool
-	min, max, all, count bool
-	partial              *partialRange // RFC 9394 (partial.go)
-	update               bool          // RFC 5267 4.3 (context.go)
-}
-
-// readSortReturn reads the optional "RETURN (...) SP" of an extended SORT.
-func readSortReturn(d *wire.Decoder) (sortReturn, error) {
-	var o sortReturn
+// readSortReturn reads the optional "RETURN (...) SP" of an extended
+// SORT (RFC 5267 3.1); the options are SEARCH's but SAVE.
+func readSortReturn(d *wire.Decoder) (returnOpts, error) {
 	c, err := d.Peek()
 	if err != nil || c == '(' {
-		return o, err
+		return returnOpts{}, err
 	}
 	a, err := d.Atom()
 	if err != nil {
-		return o, err
+		return returnOpts{}, err
 	}
 	if !strings.EqualFold(a, "RETURN") {
-		return o, Bad("CLIENTBUG", "Expected RETURN or sort criteria")
+		return returnOpts{}, Bad("CLIENTBUG", "Expected RETURN or sort criteria")
 	}
-	o.given = true
 	if err := d.SP(); err != nil {
-		return o, err
+		return returnOpts{}, err
 	}
-	err = d.List(func() error {
-		opt, err := d.Atom()
-		if err != nil {
-			return err
-		}
-		switch strings.ToUpper(opt) {
-		case "MIN":
-			o.min = true
-		case "MAX":
-			o.max = true
-		case "ALL":
-			o.all = true
-		case "COUNT":
-			o.count = true
-		case "CONTEXT":
-			// RFC 5267 4.2: a hint; the keys are cached anyway.
-		case "UPDATE":
-			o.update = true
-		case "PARTIAL":
-			if o.partial != nil {
-				return Bad("CLIENTBUG", "PARTIAL given twice")
-			}
-			p, err := readPartialRange(d)
-			if err != nil {
-				return err
-			}
-			o.partial = &p
-		default:
-			return Bad("CLIENTBUG", "Unknown SORT return option "+opt)
-		}
-		return nil
-	})
+	o, err := readReturnList(d, "SORT", false)
 	if err != nil {
 		return o, err
 	}
-	if o.all && o.partial != nil {
-		return o, Bad("CLIENTBUG", "PARTIAL and ALL together") // RFC 9394 3.1
-	}
-	if !o.min && !o.max && !o.all && !o.count && o.partial == nil {
-		o.all = true // RFC 5267 3.3: "RETURN ()" means ALL
-	}
 	return o, d.SP()
+}
+
+// readSortProgram reads "SP charset SP search-criteria" to the end of the
+// command and checks the charset: the tail SORT and THREAD share (RFC 5256).
+func readSortProgram(c *Cmd) (*search.Program, error) {
+	if err := c.Dec.SP(); err != nil {
+		return nil, err
+	}
+	prog, err := readCharsetProgram(c.Dec)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.End(); err != nil {
+		return nil, err
+	}
+	if err := checkSortCharset(prog); err != nil {
+		return nil, err
+	}
+	return prog, nil
 }
 
 // readCharsetProgram reads "charset SP search-criteria", the tail SORT and

@@ -35,17 +35,8 @@ func runThread(s *Session, c *Cmd) error {
 	if !ok {
 		return Bad("CLIENTBUG", "Unknown threading algorithm "+name)
 	}
-	if err := d.SP(); err != nil {
-		return err
-	}
-	prog, err := readCharsetProgram(d)
+	prog, err := readSortProgram(c)
 	if err != nil {
-		return err
-	}
-	if err := c.End(); err != nil {
-		return err
-	}
-	if err := checkSortCharset(prog); err != nil {
 		return err
 	}
 	in, err := s.sortInput(prog, "THREAD "+strings.ToUpper(name), uid)
