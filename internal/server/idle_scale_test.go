@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -112,29 +113,81 @@ func residentKiB() int64 {
 // mailbox and the \Recent claim (openbox). The memory per connection and
 // the fan-out times are logged (figures in docs/benchmarks.md).
 func TestIdleScale(t *testing.T) {
-	if os.Getenv(idleHelperEnv) != "" {
+	sc := startScale(t, idleConnsEnv, idleHelperEnv, "TestIdleScaleClients", nil)
+	env, cs, n := sc.env, sc.cs, sc.n
+
+	// One APPEND, from a connection of its own.
+	c := env.dial()
+	c.login()
+	queries := cs.queries.Load()
+	msg := "Subject: fan-out\r\n\r\nwake up\r\n"
+	start := time.Now()
+	c.send(fmt.Sprintf("a APPEND INBOX {%d+}\r\n%s", len(msg), msg))
+	c.expect(`^a OK `)
+	lat := sc.arrivals(t, start)
+	if len(lat) != n {
+		t.Fatalf("%d of %d sessions saw the new message", len(lat), n)
+	}
+	fanout := cs.queries.Load() - queries
+	pct := func(p int) time.Duration { return lat[(len(lat)-1)*p/100].Round(time.Microsecond) }
+	perConn := float64(sc.after-sc.before) / float64(n)
+	t.Logf("%d IDLE connections: server resident %d -> %d KiB, %.1f KiB per connection", n, sc.before, sc.after, perConn)
+	t.Logf("APPEND to all %d sessions: p50 %v, p99 %v, max %v; %d store queries for the commit (APPEND's own included)", n, pct(50), pct(99), pct(100), fanout)
+	// The APPEND's own work (looking the mailbox up, its own sync) is a
+	// few queries; one per session would be n.
+	if fanout > 8 {
+		t.Errorf("one APPEND cost %d store queries with %d sessions in IDLE", fanout, n)
+	}
+	sc.finish(t)
+}
+
+// scaleRun is a scale test under way: the server (its store's reads
+// counted), and the client process holding n connections to it, which
+// said READY. before and after are the server's resident memory without
+// and with those connections. TestIdleScale and TestNotifyScale share it.
+type scaleRun struct {
+	env           *testEnv
+	cs            *countingStore
+	n             int
+	before, after int64
+	child         *exec.Cmd
+	stdin         io.WriteCloser
+	next          func(prefix string) string // the client's next line with prefix, less the prefix
+}
+
+// startScale starts a server with no connection limit (setup, if not nil,
+// fills the account; INBOX then gets 10 messages) and runs clientTest in a
+// process of its own with helperEnv set to the server's address and
+// connsEnv to n (connsEnv's value here, 300 by default), until it says
+// READY. It skips in that process itself.
+func startScale(t *testing.T, connsEnv, helperEnv, clientTest string, setup func(*testEnv)) *scaleRun {
+	t.Helper()
+	if os.Getenv(helperEnv) != "" {
 		t.Skip("helper process")
 	}
-	n := 300
-	if v := os.Getenv(idleConnsEnv); v != "" {
+	sc := &scaleRun{n: 300}
+	if v := os.Getenv(connsEnv); v != "" {
 		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			t.Fatalf("%s: %v", idleConnsEnv, err)
+		if sc.n, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("%s: %v", connsEnv, err)
 		}
 	}
+	n := sc.n
 	raiseFileLimit(t, uint64(n+512))
-	var cs *countingStore
-	env := newTestEnv(t, func(c *Config) {
-		cs = &countingStore{Store: c.Store}
-		c.Store = cs
+	sc.env = newTestEnv(t, func(c *Config) {
+		sc.cs = &countingStore{Store: c.Store}
+		c.Store = sc.cs
 		c.MaxConnections = -1
 	})
-	env.appendMessages("INBOX", 10, store.Flags{})
+	if setup != nil {
+		setup(sc.env)
+	}
+	sc.env.appendMessages("INBOX", 10, store.Flags{})
 
 	runtime.GC()
-	before := residentKiB()
-	child := exec.Command(os.Args[0], "-test.run=^TestIdleScaleClients$", "-test.v", "-test.count=1")
-	child.Env = append(os.Environ(), idleHelperEnv+"="+env.addr, fmt.Sprintf("%s=%d", idleConnsEnv, n))
+	sc.before = residentKiB()
+	child := exec.Command(os.Args[0], "-test.run=^"+clientTest+"$", "-test.v", "-test.count=1")
+	child.Env = append(os.Environ(), helperEnv+"="+sc.env.addr, fmt.Sprintf("%s=%d", connsEnv, n))
 	stdin, err := child.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -147,10 +200,11 @@ func TestIdleScale(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer child.Process.Kill()
+	t.Cleanup(func() { child.Process.Kill() })
+	sc.child, sc.stdin = child, stdin
 	out := bufio.NewScanner(stdout)
 	out.Buffer(make([]byte, 64<<10), 1<<20*int(max(1, n/10000))*4) // ARRIVED: ~20 bytes a connection
-	next := func(prefix string) string {
+	sc.next = func(prefix string) string {
 		t.Helper()
 		for out.Scan() {
 			if l := out.Text(); strings.HasPrefix(l, prefix) {
@@ -160,50 +214,41 @@ func TestIdleScale(t *testing.T) {
 		t.Fatalf("client process ended before %q: %v", prefix, out.Err())
 		return ""
 	}
-	next("READY")
-	time.Sleep(200 * time.Millisecond) // let the last sessions settle in IDLE
+	sc.next("READY")
+	time.Sleep(200 * time.Millisecond) // let the last sessions settle
 	runtime.GC()
-	after := residentKiB()
-	if got := env.srv.connCount(); got != n {
+	sc.after = residentKiB()
+	if got := sc.env.srv.connCount(); got != n {
 		t.Fatalf("server serves %d connections, want %d", got, n)
 	}
+	return sc
+}
 
-	// One APPEND, from a connection of its own.
-	c := env.dial()
-	c.login()
-	queries := cs.queries.Load()
-	msg := "Subject: fan-out\r\n\r\nwake up\r\n"
-	start := time.Now()
-	c.send(fmt.Sprintf("a APPEND INBOX {%d+}\r\n%s", len(msg), msg))
-	c.expect(`^a OK `)
-	arrivals := strings.Fields(next("ARRIVED "))
+// arrivals reads the client's next ARRIVED line and returns how long after
+// start each connection heard of the commit, shortest first.
+func (sc *scaleRun) arrivals(t *testing.T, start time.Time) []time.Duration {
+	t.Helper()
 	var lat []time.Duration
-	for _, f := range arrivals {
+	for _, f := range strings.Fields(sc.next("ARRIVED ")) {
 		ns, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
 		lat = append(lat, time.Unix(0, ns).Sub(start))
 	}
-	if len(lat) != n {
-		t.Fatalf("%d of %d sessions saw the new message", len(lat), n)
-	}
-	fanout := cs.queries.Load() - queries
 	slices.Sort(lat)
-	pct := func(p int) time.Duration { return lat[(len(lat)-1)*p/100].Round(time.Microsecond) }
-	perConn := float64(after-before) / float64(n)
-	t.Logf("%d IDLE connections: server resident %d -> %d KiB, %.1f KiB per connection", n, before, after, perConn)
-	t.Logf("APPEND to all %d sessions: p50 %v, p99 %v, max %v; %d store queries for the commit (APPEND's own included)", n, pct(50), pct(99), pct(100), fanout)
-	// The APPEND's own work (looking the mailbox up, its own sync) is a
-	// few queries; one per session would be n.
-	if fanout > 8 {
-		t.Errorf("one APPEND cost %d store queries with %d sessions in IDLE", fanout, n)
-	}
-	stdin.Close() // the clients end
-	if err := child.Wait(); err != nil {
+	return lat
+}
+
+// finish ends the client process and waits for the server to serve only
+// the test's own connection.
+func (sc *scaleRun) finish(t *testing.T) {
+	t.Helper()
+	sc.stdin.Close() // the clients end
+	if err := sc.child.Wait(); err != nil {
 		t.Errorf("client process: %v", err)
 	}
-	waitConns(t, env.srv, 1)
+	waitConns(t, sc.env.srv, 1)
 }
 
 // TestIdleScaleClients is the client side of TestIdleScale, run in a
@@ -217,6 +262,16 @@ func TestIdleScaleClients(t *testing.T) {
 		t.Skip("run by TestIdleScale")
 	}
 	n, _ := strconv.Atoi(os.Getenv(idleConnsEnv))
+	conns, raw := scaleClients(t, addr, n, "s SELECT INBOX\r\ni IDLE\r\n", "+ ")
+	reportArrivals(t, conns, raw, func(l string) bool { return strings.HasSuffix(l, " EXISTS\r\n") })
+	closeOnStdin(raw)
+}
+
+// scaleClients opens n connections to addr (32 dialing at a time), each
+// logging in, enabling IMAP4rev2 if it is an odd one, and sending cmds,
+// then reading until a line that starts with ready. Any NO, BAD or BYE
+// fails the test. It prints READY when all are.
+func scaleClients(t *testing.T, addr string, n int, cmds, ready string) ([]*bufio.Reader, []net.Conn) {
 	raiseFileLimit(t, uint64(n+512))
 	conns := make([]*bufio.Reader, n)
 	raw := make([]net.Conn, n)
@@ -234,12 +289,11 @@ func TestIdleScaleClients(t *testing.T) {
 			}
 			r := bufio.NewReaderSize(conn, 512)
 			conn.SetDeadline(time.Now().Add(hangDeadline))
-			cmds := "a LOGIN " + testUser + " " + testPass + "\r\n"
+			login := "a LOGIN " + testUser + " " + testPass + "\r\n"
 			if i%2 == 1 {
-				cmds += "e ENABLE IMAP4rev2\r\n"
+				login += "e ENABLE IMAP4rev2\r\n"
 			}
-			cmds += "s SELECT INBOX\r\ni IDLE\r\n"
-			if _, err := conn.Write([]byte(cmds)); err != nil {
+			if _, err := conn.Write([]byte(login + cmds)); err != nil {
 				errs <- err
 				return
 			}
@@ -249,7 +303,7 @@ func TestIdleScaleClients(t *testing.T) {
 					errs <- fmt.Errorf("connection %d: %v", i, err)
 					return
 				}
-				if strings.HasPrefix(l, "+ ") {
+				if strings.HasPrefix(l, ready) {
 					break
 				}
 				if strings.Contains(l, " NO ") || strings.Contains(l, " BAD ") || strings.HasPrefix(l, "* BYE") {
@@ -267,8 +321,15 @@ func TestIdleScaleClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Println("READY")
+	return conns, raw
+}
 
-	arrived := make([]int64, n)
+// reportArrivals waits for every connection to read a line that arrived
+// says is the news, and prints when each did (Unix nanoseconds, "ARRIVED
+// t1 t2 ...", leaving out those that never did).
+func reportArrivals(t *testing.T, conns []*bufio.Reader, raw []net.Conn, arrived func(line string) bool) {
+	var wg sync.WaitGroup
+	at := make([]int64, len(conns))
 	for i, r := range conns {
 		wg.Go(func() {
 			raw[i].SetReadDeadline(time.Now().Add(hangDeadline))
@@ -278,8 +339,8 @@ func TestIdleScaleClients(t *testing.T) {
 					t.Errorf("connection %d: %v", i, err)
 					return
 				}
-				if strings.HasSuffix(l, " EXISTS\r\n") {
-					arrived[i] = time.Now().UnixNano()
+				if arrived(l) {
+					at[i] = time.Now().UnixNano()
 					return
 				}
 			}
@@ -288,14 +349,19 @@ func TestIdleScaleClients(t *testing.T) {
 	wg.Wait()
 	var b strings.Builder
 	b.WriteString("ARRIVED")
-	for _, a := range arrived {
+	for _, a := range at {
 		if a != 0 {
 			fmt.Fprintf(&b, " %d", a)
 		}
 	}
 	fmt.Println(b.String())
+}
+
+// closeOnStdin waits for standard input to close (the test ends the
+// clients so) and closes the connections.
+func closeOnStdin(raw []net.Conn) {
 	var buf [1]byte
-	os.Stdin.Read(buf[:]) // until the test closes it
+	os.Stdin.Read(buf[:])
 	for _, c := range raw {
 		c.Close()
 	}
