@@ -282,25 +282,7 @@ func TestCompressImapclient(t *testing.T) {
 	if err != nil || len(msgs) != 5 || msgs[4].Envelope.Subject != "m4" {
 		t.Fatalf("fetch %v", err)
 	}
-	idle, err := cl.Idle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.appendMessages("INBOX", 1, store.Flags{})
-	select {
-	case n := <-exists:
-		if n != 6 {
-			t.Fatalf("EXISTS %d", n)
-		}
-	case <-time.After(hangDeadline):
-		t.Fatal("no EXISTS during compressed IDLE")
-	}
-	if err := idle.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := idle.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	idleForExists(t, env, cl, exists, 6)
 	if err := cl.Logout().Wait(); err != nil {
 		t.Fatal(err)
 	}
