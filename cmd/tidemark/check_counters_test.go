@@ -16,18 +16,7 @@ import (
 func TestCheckRepairCounters(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := sqlitestore.Open(dir, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.Open(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox, _ := a.Mailbox(ctx, "INBOX")
+	s, a, inbox := openAliceInbox(t, dir, sqlitestore.Options{})
 	msgs := []store.NewMessage{
 		{Body: strings.NewReader("Subject: 1\r\n\r\none\r\n"), Flags: store.Flags{System: store.FlagSeen}},
 		{Body: strings.NewReader("Subject: 2\r\n\r\ntwo\r\n")},

@@ -11,6 +11,31 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
+// openAliceInbox opens the embedded store in dir with opts, gives alice
+// her mail store and opens her INBOX: the start of the tests that put
+// messages in a store, damage it and run check or reindex on it. The
+// caller closes the account and the store.
+func openAliceInbox(t *testing.T, dir string, opts sqlitestore.Options) (*sqlitestore.Store, store.Account, store.MailboxInfo) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlitestore.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Open(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := a.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, a, inbox
+}
+
 func TestCheckCommand(t *testing.T) {
 	dir := t.TempDir()
 	s, err := sqlitestore.Open(dir, sqlitestore.Options{})

@@ -16,15 +16,7 @@ import (
 func TestReindex(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := sqlitestore.Open(dir, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := s.Open(ctx, "alice")
-	inbox, _ := a.Mailbox(ctx, "INBOX")
+	s, a, inbox := openAliceInbox(t, dir, sqlitestore.Options{})
 	if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader("Subject: hi\r\n\r\nxylograph\r\n")}}); err != nil {
 		t.Fatal(err)
 	}

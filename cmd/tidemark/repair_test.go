@@ -20,15 +20,7 @@ func TestCheckRepair(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	// Bodies in blob files, so the test can damage them.
-	s, err := sqlitestore.Open(dir, sqlitestore.Options{InlineBodyMax: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := s.Open(ctx, "alice")
-	inbox, _ := a.Mailbox(ctx, "INBOX")
+	s, a, inbox := openAliceInbox(t, dir, sqlitestore.Options{InlineBodyMax: -1})
 	var msgs []store.NewMessage
 	for i := range 3 {
 		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
@@ -70,7 +62,7 @@ func TestCheckRepair(t *testing.T) {
 		t.Fatalf("after repair: exit %d", code)
 	}
 
-	s, err = sqlitestore.Open(dir, sqlitestore.Options{})
+	s, err := sqlitestore.Open(dir, sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,15 +91,7 @@ func TestCheckRepair(t *testing.T) {
 func TestCheckRepairInline(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := sqlitestore.Open(dir, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := s.Open(ctx, "alice")
-	inbox, _ := a.Mailbox(ctx, "INBOX")
+	s, a, inbox := openAliceInbox(t, dir, sqlitestore.Options{})
 	var msgs []store.NewMessage
 	for i := range 3 {
 		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
