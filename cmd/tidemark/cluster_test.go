@@ -32,8 +32,26 @@ func startNode(t *testing.T, bin, dsn string) *servedBinary {
 // section, with accounts for users (password "secret-pass").
 func startNodeWith(t *testing.T, bin, storeSection string, users ...string) *servedBinary {
 	t.Helper()
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
+	conf, _ := writeNodeConf(t, t.TempDir(), storeSection+`
+[log]
+format = "json"
+[imap]
+listen = "127.0.0.1:0"
+[imaps]
+listen = ""
+`, users...)
+	sb := startServe(t, bin, "--config", conf)
+	sb.waitLog("listening")
+	return sb
+}
+
+// writeNodeConf makes dir/data with logins for users (password
+// "secret-pass", hashed cheaply) and dir/tidemark.toml naming that data
+// directory, then body. It returns the configuration file and the data
+// directory. Every test that starts the binary makes its node so.
+func writeNodeConf(t *testing.T, dir, body string, users ...string) (conf, data string) {
+	t.Helper()
+	data = filepath.Join(dir, "data")
 	accts, err := auth.OpenAccountsWith(data, auth.Options{
 		Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 	})
@@ -46,22 +64,41 @@ func startNodeWith(t *testing.T, bin, storeSection string, users ...string) *ser
 		}
 	}
 	accts.Close()
-	conf := filepath.Join(dir, "tidemark.toml")
-	err = os.WriteFile(conf, []byte(fmt.Sprintf(`data_dir = %q
-%s
-[log]
-format = "json"
-[imap]
-listen = "127.0.0.1:0"
-[imaps]
-listen = ""
-`, data, storeSection)), 0o600)
+	conf = filepath.Join(dir, "tidemark.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("data_dir = %q\n", data)+body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf, data
+}
+
+// pgCreateUsers gives users their mail stores in the PostgreSQL database
+// dsn, before any node serves it.
+func pgCreateUsers(t *testing.T, dsn string, users ...string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb := startServe(t, bin, "--config", conf)
-	sb.waitLog("listening")
-	return sb
+	defer st.Close()
+	for _, u := range users {
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pgUsers lists the users whose mail the PostgreSQL database dsn holds.
+func pgUsers(t *testing.T, dsn string) []string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	us, _ := st.Users(ctx)
+	return us
 }
 
 func login(t *testing.T, addr string, opts *imapclient.Options) *imapclient.Client {
@@ -91,15 +128,7 @@ func TestTwoNodesOneDatabase(t *testing.T) {
 		t.Skip("builds and runs the binary twice")
 	}
 	dsn := pgtest.DSN(t)
-	ctx := context.Background()
-	st, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateUser(ctx, "joe"); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	pgCreateUsers(t, dsn, "joe")
 	bin := buildTidemark(t)
 	nodeA, nodeB := startNode(t, bin, dsn), startNode(t, bin, dsn)
 
@@ -213,15 +242,7 @@ func TestKillOneNodeUnderLoad(t *testing.T) {
 		t.Skip("builds and runs the binary twice")
 	}
 	dsn := pgtest.DSN(t)
-	ctx := context.Background()
-	st, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateUser(ctx, "joe"); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	pgCreateUsers(t, dsn, "joe")
 	bin := buildTidemark(t)
 	nodeA, nodeB := startNode(t, bin, dsn), startNode(t, bin, dsn)
 	a := login(t, nodeA.addrs["imap"], nil)
@@ -286,16 +307,8 @@ func TestShardedUsersOnEveryNode(t *testing.T) {
 	dsnDefault, dsnEU := pgtest.DSN(t), pgtest.DSN(t)
 	section := fmt.Sprintf("[store]\nkind = \"postgres\"\ndsn = %q\n[store.shards]\neu = %q\n[store.users]\nann = \"eu\"\n", dsnDefault, dsnEU)
 	ctx := context.Background()
-	for _, c := range []struct{ dsn, user string }{{dsnDefault, "joe"}, {dsnEU, "ann"}} {
-		st, err := pgstore.Open(ctx, c.dsn, pgstore.Options{NoListen: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateUser(ctx, c.user); err != nil {
-			t.Fatal(err)
-		}
-		st.Close()
-	}
+	pgCreateUsers(t, dsnDefault, "joe")
+	pgCreateUsers(t, dsnEU, "ann")
 	bin := buildTidemark(t)
 	nodeA := startNodeWith(t, bin, section, "joe", "ann")
 	nodeB := startNodeWith(t, bin, section, "joe", "ann")

@@ -15,7 +15,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/tidemark-mail/tidemark/internal/pgstore"
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
 )
 
@@ -34,14 +33,7 @@ func TestMoveBetweenClusters(t *testing.T) {
 	dsnDefault, dsnEU := pgtest.DSN(t), pgtest.DSN(t)
 	section := fmt.Sprintf("[store]\nkind = \"postgres\"\ndsn = %q\n[store.shards]\neu = %q\n", dsnDefault, dsnEU)
 	ctx := context.Background()
-	st, err := pgstore.Open(ctx, dsnDefault, pgstore.Options{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateUser(ctx, "ann"); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	pgCreateUsers(t, dsnDefault, "ann")
 	bin := buildTidemark(t)
 	nodeA := startNodeWith(t, bin, section, "ann")
 	nodeB := startNodeWith(t, bin, section, "ann")
@@ -106,13 +98,7 @@ func TestMoveBetweenClusters(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for dsn, want := range map[string][]string{dsnDefault: nil, dsnEU: {"ann"}} {
-		st, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		us, _ := st.Users(ctx)
-		st.Close()
-		if !slices.Equal(us, want) {
+		if us := pgUsers(t, dsn); !slices.Equal(us, want) {
 			t.Fatalf("cluster %s holds %v, want %v", dsn, us, want)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
@@ -36,19 +35,14 @@ func pgSection(dsn string) string {
 // mail stores too.
 func nodeConf(t *testing.T, dir, imapAddr, sections string, mailStores bool, users ...string) string {
 	t.Helper()
-	data := filepath.Join(dir, "data")
-	accts, err := auth.OpenAccountsWith(data, auth.Options{
-		Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range users {
-		if err := accts.Add(u, "secret-pass"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	accts.Close()
+	conf, data := writeNodeConf(t, dir, fmt.Sprintf(`%s
+[log]
+format = "json"
+[imap]
+listen = %q
+[imaps]
+listen = ""
+`, sections, imapAddr), users...)
 	if mailStores {
 		st, err := sqlitestore.Open(data, sqlitestore.Options{})
 		if err != nil {
@@ -60,19 +54,6 @@ func nodeConf(t *testing.T, dir, imapAddr, sections string, mailStores bool, use
 			}
 		}
 		st.Close()
-	}
-	conf := filepath.Join(dir, "tidemark.toml")
-	err = os.WriteFile(conf, []byte(fmt.Sprintf(`data_dir = %q
-%s
-[log]
-format = "json"
-[imap]
-listen = %q
-[imaps]
-listen = ""
-`, data, sections, imapAddr)), 0o600)
-	if err != nil {
-		t.Fatal(err)
 	}
 	return conf
 }
@@ -234,15 +215,7 @@ func TestMigrateIntoPostgres(t *testing.T) {
 // UIDVALIDITY, UIDs and modseqs, so a QRESYNC client gets the same answer
 // from both; a change made on B comes back to A.
 func TestReplicationWithPostgres(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTidemark(t)
-	root := t.TempDir()
-	secret := filepath.Join(root, "secret")
-	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, secret := replicaTest(t)
 	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	repl := func(listen, peer string) string {
 		return fmt.Sprintf("[replication]\nlisten = %q\npeers = [%q]\nsecret_file = %q\n", listen, peer, secret)
@@ -250,13 +223,7 @@ func TestReplicationWithPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	confA := nodeConf(t, filepath.Join(root, "a"), imapA, repl(replA, replB), true, "alice")
 	confB := nodeConf(t, filepath.Join(root, "b"), imapB, pgSection(dsn)+repl(replB, replA), false, "alice")
-	a := startServe(t, bin, "--config", confA)
-	b := startServe(t, bin, "--config", confB)
-	for _, sb := range []*servedBinary{a, b} {
-		for sb.addrs["imap"] == "" || sb.addrs["replication"] == "" {
-			sb.waitLog("listening")
-		}
-	}
+	startPair(t, bin, confA, confB)
 
 	ca := dialIMAP(t, imapA)
 	for i := 1; i <= 6; i++ {

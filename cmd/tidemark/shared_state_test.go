@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/tidemark-mail/tidemark/internal/pgstore"
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
 )
 
@@ -18,15 +16,7 @@ func TestSetQuotaOnEveryNode(t *testing.T) {
 		t.Skip("builds and runs the binary twice")
 	}
 	dsn := pgtest.DSN(t)
-	ctx := context.Background()
-	st, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateUser(ctx, "joe"); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	pgCreateUsers(t, dsn, "joe")
 	section := pgSection(dsn) + "[quota]\nadmins = [\"joe\"]\n"
 	bin := buildTidemark(t)
 	nodeA := startNodeWith(t, bin, section, "joe")

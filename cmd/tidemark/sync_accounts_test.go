@@ -16,7 +16,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 )
 
 // waitRecord waits until the accounts of data hold name in the state
@@ -107,26 +106,12 @@ func loginLiteral(t *testing.T, addr, user, pass string) string {
 // back by A's older record; `tidemark sync` copies the accounts to a new
 // store.
 func TestAccountsReplicate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTidemark(t)
-	root := t.TempDir()
-	secret := filepath.Join(root, "secret")
-	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, secret := replicaTest(t)
 	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	confA := replicaDir(t, filepath.Join(root, "a"), imapA, replA, secret, replB)
 	confB := replicaDir(t, filepath.Join(root, "b"), imapB, replB, secret, replA)
 	dataA, dataB := filepath.Join(root, "a", "data"), filepath.Join(root, "b", "data")
-	a := startServe(t, bin, "--config", confA)
-	b := startServe(t, bin, "--config", confB)
-	for _, sb := range []*servedBinary{a, b} {
-		for sb.addrs["imap"] == "" || sb.addrs["replication"] == "" {
-			sb.waitLog("listening")
-		}
-	}
+	startPair(t, bin, confA, confB)
 	user := func(data string, args ...string) {
 		t.Helper()
 		pw := filepath.Join(root, "pw")
@@ -228,43 +213,13 @@ func waitQuota(t *testing.T, ic *imapConn, root, want string) {
 // one set on B comes back to A, and both survive a restart of B (they are
 // in its overrides file).
 func TestQuotaReplicate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTidemark(t)
-	root := t.TempDir()
-	secret := filepath.Join(root, "secret")
-	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, secret := replicaTest(t)
 	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	confA := replicaDir(t, filepath.Join(root, "a"), imapA, replA, secret, replB)
 	confB := replicaDir(t, filepath.Join(root, "b"), imapB, replB, secret, replA)
-	for _, conf := range []string{confA, confB} {
-		f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(f, "[quota]\nadmins = [\"alice\"]\n")
-		f.Close()
-	}
-	for _, d := range []string{"a", "b"} {
-		st, err := sqlitestore.Open(filepath.Join(root, d, "data"), sqlitestore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateUser(context.Background(), "alice"); err != nil {
-			t.Fatal(err)
-		}
-		st.Close()
-	}
-	a := startServe(t, bin, "--config", confA)
-	b := startServe(t, bin, "--config", confB)
-	for _, sb := range []*servedBinary{a, b} {
-		for sb.addrs["imap"] == "" || sb.addrs["replication"] == "" {
-			sb.waitLog("listening")
-		}
-	}
+	appendConf(t, "[quota]\nadmins = [\"alice\"]\n", confA, confB)
+	createAlice(t, filepath.Join(root, "a", "data"), filepath.Join(root, "b", "data"))
+	_, b := startPair(t, bin, confA, confB)
 	ca, cb := dialIMAP(t, imapA), dialIMAP(t, imapB)
 	ca.run(`SETQUOTA "" (STORAGE 500 MESSAGE 40)`)
 	waitQuota(t, cb, `""`, "MESSAGE 0 40)")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,32 +18,13 @@ import (
 // UIDVALIDITY. The client is told (BYE) instead of being left with UIDs of
 // the old UIDVALIDITY, and on reconnecting sees A's UIDVALIDITY and mail.
 func TestInboxAdoptedWhileSelected(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTidemark(t)
-	root := t.TempDir()
-	secret := filepath.Join(root, "secret")
-	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, secret := replicaTest(t)
 	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	confA := replicaDir(t, filepath.Join(root, "a"), imapA, replA, secret, replB)
 	confB := replicaDir(t, filepath.Join(root, "b"), imapB, replB, secret)
-	for _, d := range []string{"a", "b"} {
-		st, err := sqlitestore.Open(filepath.Join(root, d, "data"), sqlitestore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateUser(context.Background(), "alice"); err != nil {
-			t.Fatal(err)
-		}
-		st.Close()
-	}
+	createAlice(t, filepath.Join(root, "a", "data"), filepath.Join(root, "b", "data"))
 	b := startServe(t, bin, "--config", confB)
-	for b.addrs["imap"] == "" || b.addrs["replication"] == "" {
-		b.waitLog("listening")
-	}
+	waitListening(b)
 	cb := dialIMAP(t, imapB)
 	oldUV := find(t, cb.run("SELECT INBOX"), reUV)
 
@@ -82,9 +62,7 @@ func TestInboxAdoptedWhileSelected(t *testing.T) {
 		t.Skipf("both INBOXes got the same UIDVALIDITY %s", newUV)
 	}
 	a := startServe(t, bin, "--config", confA)
-	for a.addrs["imap"] == "" || a.addrs["replication"] == "" {
-		a.waitLog("listening")
-	}
+	waitListening(a)
 
 	// B adopts A's INBOX; the selected session on B ends with BYE at its
 	// next command.

@@ -22,15 +22,7 @@ import (
 // both restart, B converges by itself to exactly A's mailbox: every
 // message once, under A's UIDs, the expunged ones on neither.
 func TestPushKilled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTidemark(t)
-	root := t.TempDir()
-	secret := filepath.Join(root, "secret")
-	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, secret := replicaTest(t)
 	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	confA := replicaDir(t, filepath.Join(root, "a"), imapA, replA, secret, replB)
 	confB := replicaDir(t, filepath.Join(root, "b"), imapB, replB, secret)
@@ -72,11 +64,6 @@ func TestPushKilled(t *testing.T) {
 	}
 	withA(func(a store.Account, in store.MailboxInfo) { appendRange(a, in, 0, n) })
 
-	waitListening := func(sb *servedBinary) {
-		for sb.addrs["imap"] == "" || sb.addrs["replication"] == "" {
-			sb.waitLog("listening")
-		}
-	}
 	walGrows := func(past int64) {
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-
-	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 )
 
 // TestQuotaFromOneShotSync: a SETQUOTA limit that a one-shot `tidemark
@@ -16,43 +11,13 @@ import (
 // without a restart (the server reloads the overrides file when it
 // changes), and the running server's own later SETQUOTA still wins.
 func TestQuotaFromOneShotSync(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTidemark(t)
-	root := t.TempDir()
-	secret := filepath.Join(root, "secret")
-	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, secret := replicaTest(t)
 	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	confA := replicaDir(t, filepath.Join(root, "a"), imapA, replA, secret)
 	confB := replicaDir(t, filepath.Join(root, "b"), imapB, replB, secret)
-	for _, conf := range []string{confA, confB} {
-		f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(f, "[quota]\nadmins = [\"alice\"]\n")
-		f.Close()
-	}
-	for _, d := range []string{"a", "b"} {
-		st, err := sqlitestore.Open(filepath.Join(root, d, "data"), sqlitestore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateUser(context.Background(), "alice"); err != nil {
-			t.Fatal(err)
-		}
-		st.Close()
-	}
-	a := startServe(t, bin, "--config", confA)
-	b := startServe(t, bin, "--config", confB)
-	for _, sb := range []*servedBinary{a, b} {
-		for sb.addrs["imap"] == "" || sb.addrs["replication"] == "" {
-			sb.waitLog("listening")
-		}
-	}
+	appendConf(t, "[quota]\nadmins = [\"alice\"]\n", confA, confB)
+	createAlice(t, filepath.Join(root, "a", "data"), filepath.Join(root, "b", "data"))
+	startPair(t, bin, confA, confB)
 	ca, cb := dialIMAP(t, imapA), dialIMAP(t, imapB)
 	ca.run(`SETQUOTA "" (STORAGE 500 MESSAGE 40)`)
 	// Neither server pushes to the other: B's directory is synced with A

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -37,24 +36,11 @@ func freeAddr(t *testing.T) string {
 // a configuration file that listens for peers on repl and pushes to peers.
 func replicaDir(t *testing.T, dir, imapAddr, repl, secretFile string, peers ...string) string {
 	t.Helper()
-	data := filepath.Join(dir, "data")
-	accts, err := auth.OpenAccountsWith(data, auth.Options{
-		Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := accts.Add("alice", "secret-pass"); err != nil {
-		t.Fatal(err)
-	}
-	accts.Close()
-	conf := filepath.Join(dir, "tidemark.toml")
 	quoted := make([]string, len(peers))
 	for i, p := range peers {
 		quoted[i] = fmt.Sprintf("%q", p)
 	}
-	err = os.WriteFile(conf, []byte(fmt.Sprintf(`data_dir = %q
-[log]
+	conf, _ := writeNodeConf(t, dir, fmt.Sprintf(`[log]
 format = "json"
 [imap]
 listen = %q
@@ -64,11 +50,72 @@ listen = ""
 listen = %q
 peers = [%s]
 secret_file = %q
-`, data, imapAddr, repl, strings.Join(quoted, ", "), secretFile)), 0o600)
-	if err != nil {
+`, imapAddr, repl, strings.Join(quoted, ", "), secretFile), "alice")
+	return conf
+}
+
+// replicaTest is the start of a test that runs replicating servers: it
+// skips under -short, builds the binary, and returns it with a temporary
+// root holding the secret file the peers share.
+func replicaTest(t *testing.T) (bin, root, secret string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin = buildTidemark(t)
+	root = t.TempDir()
+	secret = filepath.Join(root, "secret")
+	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return conf
+	return bin, root, secret
+}
+
+// createAlice gives alice a mail store in the embedded store of each data
+// directory (replicaDir gives her only a login).
+func createAlice(t *testing.T, dataDirs ...string) {
+	t.Helper()
+	for _, data := range dataDirs {
+		st, err := sqlitestore.Open(data, sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateUser(context.Background(), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+}
+
+// appendConf adds text to the end of each configuration file.
+func appendConf(t *testing.T, text string, confs ...string) {
+	t.Helper()
+	for _, conf := range confs {
+		f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(f, text)
+		f.Close()
+	}
+}
+
+// startPair serves confA and confB and waits until both listen for IMAP
+// and for their peers.
+func startPair(t *testing.T, bin, confA, confB string) (a, b *servedBinary) {
+	t.Helper()
+	a = startServe(t, bin, "--config", confA)
+	b = startServe(t, bin, "--config", confB)
+	waitListening(a)
+	waitListening(b)
+	return a, b
+}
+
+// waitListening waits until sb listens for IMAP and for its peers.
+func waitListening(sb *servedBinary) {
+	for sb.addrs["imap"] == "" || sb.addrs["replication"] == "" {
+		sb.waitLog("listening")
+	}
 }
 
 // imapConn is a literal-lines IMAP client.
@@ -151,34 +198,13 @@ func find(t *testing.T, lines []string, re *regexp.Regexp) string {
 // it, and nothing when nothing changed. Then `tidemark sync` brings a
 // third, stopped store to the same state in one run.
 func TestFailoverQresync(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTidemark(t)
-	root := t.TempDir()
-	secret := filepath.Join(root, "secret")
-	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, secret := replicaTest(t)
 	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	confA := replicaDir(t, filepath.Join(root, "a"), imapA, replA, secret, replB)
 	// alice's mail exists on A only; B gets it by replication.
-	st, err := sqlitestore.Open(filepath.Join(root, "a", "data"), sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateUser(context.Background(), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	createAlice(t, filepath.Join(root, "a", "data"))
 	confB := replicaDir(t, filepath.Join(root, "b"), imapB, replB, secret, replA)
-	a := startServe(t, bin, "--config", confA)
-	b := startServe(t, bin, "--config", confB)
-	for _, sb := range []*servedBinary{a, b} {
-		for sb.addrs["imap"] == "" || sb.addrs["replication"] == "" {
-			sb.waitLog("listening")
-		}
-	}
+	a, b := startPair(t, bin, confA, confB)
 
 	ca := dialIMAP(t, imapA)
 	for i := 1; i <= 6; i++ {
@@ -260,7 +286,7 @@ func TestFailoverQresync(t *testing.T) {
 	if !strings.Contains(string(out), "synced 1 users") {
 		t.Fatalf("sync output: %s", out)
 	}
-	st, err = sqlitestore.Open(c, sqlitestore.Options{})
+	st, err := sqlitestore.Open(c, sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,15 +373,7 @@ func replicaDiag(now string, conns map[string]*imapConn, servers map[string]*ser
 // initial sync resumes on the next run: the copy ends identical (same
 // UIDs, same contents, nothing twice), and a further run moves nothing.
 func TestSyncKilled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTidemark(t)
-	root := t.TempDir()
-	secret := filepath.Join(root, "secret")
-	if err := os.WriteFile(secret, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, root, secret := replicaTest(t)
 	imapP, replP := freeAddr(t), freeAddr(t)
 	conf := replicaDir(t, filepath.Join(root, "p"), imapP, replP, secret)
 	st, err := sqlitestore.Open(filepath.Join(root, "p", "data"), sqlitestore.Options{})
