@@ -226,23 +226,7 @@ func TestReplicationWithPostgres(t *testing.T) {
 	startPair(t, bin, confA, confB)
 
 	ca := dialIMAP(t, imapA)
-	for i := 1; i <= 6; i++ {
-		ca.appendMsg(i)
-	}
-	ca.run("SELECT INBOX")
-	ca.run("STORE 2 +FLAGS (\\Seen)")
-	ca.run("STORE 3 +FLAGS (\\Deleted)")
-	ca.run("UID EXPUNGE 3")
-	sel := ca.run("SELECT INBOX")
-	uv, seen := find(t, sel, reUV), find(t, sel, reHMS)
-	ca.run("STORE 1 +FLAGS (\\Flagged)")
-	ca.run("STORE 4 +FLAGS (\\Deleted)")
-	ca.run("EXPUNGE")
-	ca.appendMsg(7)
-	now := find(t, ca.run("SELECT INBOX"), reHMS)
-	resync := fmt.Sprintf("SELECT INBOX (QRESYNC (%s %s))", uv, seen)
-	ca.run("UNSELECT")
-	fromA := ca.run(resync)
+	resync, _, now, fromA := qresyncScript(t, ca)
 
 	// B (PostgreSQL) catches up by itself. Its login exists; its mail
 	// store is created by replication.

@@ -118,6 +118,39 @@ func waitListening(sb *servedBinary) {
 	}
 }
 
+// qresyncScript is what a QRESYNC client sees of INBOX through ca on the
+// node that takes the changes: six messages, \Seen on 2, 3 expunged (a
+// UID EXPUNGE of it before it is \Deleted does nothing), then, after
+// the client has cached UIDVALIDITY and HIGHESTMODSEQ, 1 flagged, 4
+// expunged and a seventh appended. It returns the client's resync
+// command, the UIDVALIDITY, the HIGHESTMODSEQ after the changes and the
+// answer of ca's node to the resync, which the other node must repeat.
+func qresyncScript(t *testing.T, ca *imapConn) (resync, uv, now string, fromA []string) {
+	t.Helper()
+	for i := 1; i <= 6; i++ {
+		ca.appendMsg(i)
+	}
+	ca.run("SELECT INBOX")
+	ca.run("STORE 2 +FLAGS (\\Seen)")
+	ca.run("UID EXPUNGE 3") // nothing: not \Deleted
+	ca.run("STORE 3 +FLAGS (\\Deleted)")
+	ca.run("UID EXPUNGE 3")
+	sel := ca.run("SELECT INBOX")
+	uv = find(t, sel, reUV)
+	seen := find(t, sel, reHMS)
+
+	// The client goes away; A changes more.
+	ca.run("STORE 1 +FLAGS (\\Flagged)")
+	ca.run("STORE 4 +FLAGS (\\Deleted)")
+	ca.run("EXPUNGE")
+	ca.appendMsg(7)
+	now = find(t, ca.run("SELECT INBOX"), reHMS)
+	resync = fmt.Sprintf("SELECT INBOX (QRESYNC (%s %s))", uv, seen)
+	ca.run("UNSELECT")
+	fromA = ca.run(resync)
+	return resync, uv, now, fromA
+}
+
 // imapConn is a literal-lines IMAP client.
 type imapConn struct {
 	t    *testing.T
@@ -207,26 +240,7 @@ func TestFailoverQresync(t *testing.T) {
 	a, b := startPair(t, bin, confA, confB)
 
 	ca := dialIMAP(t, imapA)
-	for i := 1; i <= 6; i++ {
-		ca.appendMsg(i)
-	}
-	ca.run("SELECT INBOX")
-	ca.run("STORE 2 +FLAGS (\\Seen)")
-	ca.run("UID EXPUNGE 3") // nothing: not \Deleted
-	ca.run("STORE 3 +FLAGS (\\Deleted)")
-	ca.run("UID EXPUNGE 3")
-	sel := ca.run("SELECT INBOX")
-	uv, seen := find(t, sel, reUV), find(t, sel, reHMS)
-
-	// The client goes away; A changes more.
-	ca.run("STORE 1 +FLAGS (\\Flagged)")
-	ca.run("STORE 4 +FLAGS (\\Deleted)")
-	ca.run("EXPUNGE")
-	ca.appendMsg(7)
-	now := find(t, ca.run("SELECT INBOX"), reHMS)
-	resync := fmt.Sprintf("SELECT INBOX (QRESYNC (%s %s))", uv, seen)
-	ca.run("UNSELECT")
-	fromA := ca.run(resync)
+	resync, uv, now, fromA := qresyncScript(t, ca)
 
 	// B catches up by itself (continuous push).
 	cb := dialIMAP(t, imapB)
