@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"bytes"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
@@ -171,30 +170,15 @@ func TestCheckInlineBody(t *testing.T) {
 func TestMigrateV2(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{InlineBodyMax: -1})
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.openAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := aliceAccount(t, s)
 	inbox := mustMailbox(t, a, "INBOX")
 	appendN(t, a, inbox.ID, 3, store.Flags{})
 	a.Close()
 	s.Close()
-	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, "users", "alice", "meta.db"), false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(undoV4, `DROP TABLE bodies`, `DROP INDEX contents_blob`, `PRAGMA user_version = 2`) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(q, err)
-		}
-	}
-	db.Close()
+	downgradeAlice(t, dir, append(undoV4, `DROP TABLE bodies`, `DROP INDEX contents_blob`, `PRAGMA user_version = 2`)...)
 
 	s = openStore(t, dir, Options{})
-	a, err = s.openAccount(ctx, "alice")
+	a, err := s.openAccount(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,11 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,4 +111,34 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// aliceAccount gives alice her mail store in s and opens it.
+func aliceAccount(t testing.TB, s *Store) *Account {
+	t.Helper()
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// downgradeAlice runs queries on alice's database in dir, the store being
+// closed: the upgrade tests undo the schema to an older version with them
+// (the last sets user_version), then reopen the store to upgrade it.
+func downgradeAlice(t testing.TB, dir string, queries ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, "users", "alice", "meta.db"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range queries {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
 }

@@ -19,27 +19,12 @@ var undoV8 = []string{
 func TestMigrateV7(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.openAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := aliceAccount(t, s)
 	inbox := mustMailbox(t, a, "INBOX")
 	appendN(t, a, inbox.ID, 2, store.Flags{})
 	a.Close()
 	s.Close()
-	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, "users", "alice", "meta.db"), false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(undoV8, `PRAGMA user_version = 7`) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(q, err)
-		}
-	}
-	db.Close()
+	downgradeAlice(t, dir, append(undoV8, `PRAGMA user_version = 7`)...)
 
 	s = openStore(t, dir, Options{})
 	md, err := s.OpenMetadata(ctx, "alice")

@@ -1,9 +1,7 @@
 package sqlitestore
 
 import (
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -99,30 +97,16 @@ func TestClaimRecent(t *testing.T) {
 func TestMigrateV3Recent(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.openAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := aliceAccount(t, s)
 	inbox := mustMailbox(t, a, "INBOX")
 	appendN(t, a, inbox.ID, 3, store.Flags{})
 	a.Close()
 	s.Close()
-	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, "users", "alice", "meta.db"), false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(undoV6, `ALTER TABLE mailboxes DROP COLUMN recent_uid`, `PRAGMA user_version = 3`) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(q, err)
-		}
-	}
-	db.Close()
+	downgradeAlice(t, dir, append(undoV6, `ALTER TABLE mailboxes DROP COLUMN recent_uid`, `PRAGMA user_version = 3`)...)
 
 	s = openStore(t, dir, Options{})
-	if a, err = s.openAccount(ctx, "alice"); err != nil {
+	a, err := s.openAccount(ctx, "alice")
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()

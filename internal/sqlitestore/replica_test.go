@@ -1,7 +1,6 @@
 package sqlitestore
 
 import (
-	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,30 +26,15 @@ func newReplica(t testing.TB, s *Store) *Replica {
 func TestReplicaUpgradeFromV4(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.openAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := aliceAccount(t, s)
 	old, err := a.CreateMailbox(ctx, "old", store.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.Close()
 	s.Close()
-	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, "users", "alice", "meta.db"), false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(undoV6, `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
-		`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`, `PRAGMA user_version = 4`) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
+	downgradeAlice(t, dir, append(undoV6, `DROP TABLE sync_state`, `DROP TABLE uidvalidity_history`,
+		`DELETE FROM meta WHERE key = 'uidvalidity_history_from'`, `PRAGMA user_version = 4`)...)
 
 	s = openStore(t, dir, Options{})
 	r := newReplica(t, s)

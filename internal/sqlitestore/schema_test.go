@@ -151,13 +151,7 @@ var undoV4 = append(slices.Clone(undoV5), `ALTER TABLE mailboxes DROP COLUMN rec
 func TestMigrateV5(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.openAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := aliceAccount(t, s)
 	inbox := mustMailbox(t, a, "INBOX")
 	if _, err := a.CreateMailbox(ctx, "a/b", store.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -168,16 +162,7 @@ func TestMigrateV5(t *testing.T) {
 	appendN(t, a, inbox.ID, 3, store.Flags{})
 	a.Close()
 	s.Close()
-	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, "users", "alice", "meta.db"), false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(undoV6, `PRAGMA user_version = 5`) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(q, err)
-		}
-	}
-	db.Close()
+	downgradeAlice(t, dir, append(undoV6, `PRAGMA user_version = 5`)...)
 
 	s = openStore(t, dir, Options{})
 	r, err := s.OpenReplica(ctx, "alice")

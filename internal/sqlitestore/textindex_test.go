@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -252,31 +250,16 @@ func TestTextIndexUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	ctx := context.Background()
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.openAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := aliceAccount(t, s)
 	inbox := mustMailbox(t, a, "INBOX")
 	r := rand.New(rand.NewPCG(3, 3))
 	appendRandom(t, r, a, inbox.ID, 20)
 	a.Close()
 	s.Close()
-	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, "users", "alice", "meta.db"), false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(undoV7, `PRAGMA user_version = 6`) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(q, err)
-		}
-	}
-	db.Close()
+	downgradeAlice(t, dir, append(undoV7, `PRAGMA user_version = 6`)...)
 
 	s = openStore(t, dir, Options{})
-	a, err = s.openAccount(ctx, "alice")
+	a, err := s.openAccount(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
