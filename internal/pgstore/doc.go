@@ -9,7 +9,7 @@
 // Versioned migrations (schema.go) are applied by Open, in one transaction
 // under an advisory lock, so nodes starting together apply each exactly
 // once; the version reached is recorded in tidemark_schema, and a database
-// newer than the program is refused. Version 8 (1 plus the columns noted
+// newer than the program is refused. Version 10 (1 plus the columns noted
 // below):
 //
 // users: id (bigserial), name (ValidUserName form, unique),

@@ -272,18 +272,12 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			held.Add(u)
 		}
 		for _, t := range from.ch.Tombstones {
-			// A tombstone the receiver would write at a modseq it had
-			// already passed when this sync read it could sit below
-			// what a third replica has already read of it, which would
-			// then never see it (and bring the message back): it gets a
-			// fresh modseq there instead. One above that point, reached
-			// only by this sync's own appends (the receiver's UIDNEXT
-			// passed it in an earlier part), keeps the peer's modseq, so
-			// with one writing side modseqs stay identical.
+			// The peer's modseq as it is: the receiver writes it there
+			// without allocating one when it has passed it already
+			// (store.Batch.Expunges), so with one writing side modseqs
+			// stay identical (docs/replication.md, "Limits", for three
+			// or more replicas).
 			ms := t.ModSeq
-			if ms <= to.hms() {
-				ms = 0
-			}
 			for _, r := range t.UIDs {
 				for _, g := range minus(r, held) {
 					to.expungeRange(g.Start, g.Stop, ms, t.EmailIDs)
