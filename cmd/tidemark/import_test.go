@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/config"
+	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 func TestImportExportCommands(t *testing.T) {
@@ -70,5 +73,54 @@ func TestImportExportCommands(t *testing.T) {
 	}
 	if code, _, errOut := run(imp, "--data", dir, "--user", "carol", "--mbox", "x"); code != 1 || !strings.Contains(errOut, "no such user") {
 		t.Errorf("unknown user: exit %d: %s", code, errOut)
+	}
+}
+
+// TestImportTextIndexSetting: `tidemark import --config` honours [search]
+// text_index: with it off the imported messages are not in the text index
+// (it answers nothing for that user), with it on (and with no file) they
+// are.
+func TestImportTextIndexSetting(t *testing.T) {
+	ctx := context.Background()
+	dir := newDataDir(t, "alice", "bob", "carol")
+	fixture := filepath.Join("..", "..", "internal", "mailimport", "testdata", "tricky.mbox")
+	conf := func(v string) string {
+		p := filepath.Join(t.TempDir(), "tidemark.toml")
+		if err := os.WriteFile(p, []byte("[search]\ntext_index = "+v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct{ user, config string }{
+		{"alice", conf("true")}, {"bob", conf("false")}, {"carol", ""},
+	} {
+		var out, errOut bytes.Buffer
+		args := []string{"--data", dir, "--user", c.user, "--mbox", fixture}
+		if c.config != "" {
+			args = append(args, "--config", c.config)
+		}
+		if code := importMain(ctx, args, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "imported 4 messages") {
+			t.Fatalf("import for %s: exit %d: %s%s", c.user, code, out.String(), errOut.String())
+		}
+	}
+	st, err := openStore(ctx, config.Store{Kind: config.StoreEmbedded}, dir, storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for user, indexed := range map[string]bool{"alice": true, "bob": false, "carol": true} {
+		a, err := st.Open(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inbox, err := a.Mailbox(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := a.(store.TextSearcher).SearchText(ctx, inbox.ID, store.TextBody, "the", store.UIDSet{{Start: 1, Stop: 100}})
+		a.Close()
+		if err != nil || h.OK != indexed {
+			t.Errorf("%s: index answered %v (%v), want %v", user, h.OK, err, indexed)
+		}
 	}
 }

@@ -56,7 +56,8 @@ func moveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprint(stderr, moveUsage)
 		return 2
 	}
-	sc, err := storeConfig(*configPath)
+	c, err := storeConfig(*configPath)
+	sc := c.Store
 	if err != nil {
 		fmt.Fprintf(stderr, "tidemark move: %v\n", err)
 		return 2
@@ -65,7 +66,7 @@ func moveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "tidemark move: the configuration names one store; moving needs [store] kind = \"postgres\" with [store.shards]")
 		return 2
 	}
-	st, err := openStore(ctx, sc, "", storeOptions{})
+	st, err := openStore(ctx, sc, "", storeOptions{NoTextIndex: !c.Search.TextIndex})
 	if err != nil {
 		fmt.Fprintf(stderr, "tidemark move: %v\n", err)
 		return 1

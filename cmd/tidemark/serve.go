@@ -166,6 +166,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		Watch:          true,
 		Logger:         log,
 		ReclaimEvery:   reclaimEvery,
+		NoTextIndex:    !cfg.Search.TextIndex,
 	})
 	if err != nil {
 		return err

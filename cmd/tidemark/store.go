@@ -26,6 +26,9 @@ type storeOptions struct {
 	// ReclaimEvery: how often the store reclaims the bodies of expunged
 	// messages (serve only); 0 never.
 	ReclaimEvery time.Duration
+	// NoTextIndex: [search] text_index = false, appends write no text
+	// index rows (SEARCH scans what is not indexed).
+	NoTextIndex bool
 }
 
 // openStore opens the mail store the configuration names. It is the one
@@ -34,10 +37,12 @@ type storeOptions struct {
 func openStore(ctx context.Context, sc config.Store, dataDir string, o storeOptions) (store.Store, error) {
 	switch sc.Kind {
 	case "", config.StoreEmbedded:
-		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize, Logger: o.Logger, ReclaimEvery: o.ReclaimEvery})
+		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize, Logger: o.Logger, ReclaimEvery: o.ReclaimEvery,
+			NoTextIndex: o.NoTextIndex})
 	case config.StorePostgres:
 		if len(sc.Shards) == 0 {
-			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery})
+			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery,
+				NoTextIndex: o.NoTextIndex})
 		}
 		return openShards(ctx, sc, o)
 	}
@@ -51,26 +56,29 @@ func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", os.Getenv("TIDEMARK_CONFIG"), "configuration `FILE` whose [store] section names the mail store")
 }
 
-// storeConfig reads the [store] section of the configuration file at
-// path; no file means the embedded store.
-func storeConfig(path string) (config.Store, error) {
+// storeConfig reads the configuration file at path for its [store] and
+// [search] sections; no file means the defaults (the embedded store,
+// the text index on).
+func storeConfig(path string) (config.Config, error) {
 	if path == "" {
-		return config.Store{Kind: config.StoreEmbedded}, nil
+		return config.Default(), nil
 	}
 	c, err := config.Load(path)
 	if err != nil {
-		return config.Store{}, err
+		return config.Config{}, err
 	}
-	return c.Store, nil
+	return *c, nil
 }
 
-// openConfiguredStore is storeConfig then openStore.
+// openConfiguredStore is storeConfig then openStore, with the file's
+// [search] text_index.
 func openConfiguredStore(ctx context.Context, configPath, dataDir string, o storeOptions) (store.Store, error) {
-	sc, err := storeConfig(configPath)
+	c, err := storeConfig(configPath)
 	if err != nil {
 		return nil, err
 	}
-	return openStore(ctx, sc, dataDir, o)
+	o.NoTextIndex = !c.Search.TextIndex
+	return openStore(ctx, c.Store, dataDir, o)
 }
 
 // openShards opens every PostgreSQL cluster of the configuration, all
@@ -89,7 +97,8 @@ func openShards(ctx context.Context, sc config.Store, o storeOptions) (store.Sto
 		return nil, err
 	}
 	for name, dsn := range dsns {
-		st, err := pgstore.Open(ctx, dsn, pgstore.Options{Hub: hub, MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery})
+		st, err := pgstore.Open(ctx, dsn, pgstore.Options{Hub: hub, MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery,
+			NoTextIndex: o.NoTextIndex})
 		if err != nil {
 			return fail(fmt.Errorf("shard %s: %w", name, err))
 		}

@@ -75,7 +75,7 @@ func runSync(args []string) int {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
 		return 1
 	}
-	st, err := openStore(context.Background(), cfg.Store, cfg.DataDir, storeOptions{MaxMessageSize: int64(cfg.Limits.MaxMessageSize)})
+	st, err := openStore(context.Background(), cfg.Store, cfg.DataDir, storeOptions{MaxMessageSize: int64(cfg.Limits.MaxMessageSize), NoTextIndex: !cfg.Search.TextIndex})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
 		return 1

@@ -30,6 +30,7 @@ type Config struct {
 	DataDir string `toml:"data_dir"`
 
 	Store      Store      `toml:"store"`
+	Search     Search     `toml:"search"`
 	Log        Log        `toml:"log"`
 	IMAP       IMAP       `toml:"imap"`
 	IMAPS      Listener   `toml:"imaps"`
@@ -65,6 +66,16 @@ type Store struct {
 	// on the default cluster (DSN). Every node needs the same lists.
 	Shards map[string]string `toml:"shards"`
 	Users  map[string]string `toml:"users"`
+}
+
+// Search configures how SEARCH finds text.
+type Search struct {
+	// TextIndex keeps the full-text index SEARCH BODY/TEXT/SUBJECT/FROM...
+	// read (default true). Off, appends write no index rows, so ingest is
+	// faster and the store smaller, and those keys scan the messages
+	// instead (exact, slower). Turned back on, new messages are indexed;
+	// `tidemark reindex` indexes the older ones.
+	TextIndex bool `toml:"text_index"`
 }
 
 // DefaultShard is the name of the cluster Store.DSN names.
@@ -286,6 +297,7 @@ func Default() Config {
 	return Config{
 		DataDir: "./tidemark-data",
 		Store:   Store{Kind: StoreEmbedded},
+		Search:  Search{TextIndex: true},
 		Log:     Log{Level: "info", Format: "text"},
 		IMAP:    IMAP{Listen: "127.0.0.1:1143", LoopbackPlaintext: true},
 		IMAPS:   Listener{Listen: "127.0.0.1:1993"},

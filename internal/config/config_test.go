@@ -329,3 +329,29 @@ func TestMetadataAndNotifyLimits(t *testing.T) {
 		}
 	}
 }
+
+// [search] text_index: on unless the file turns it off; a value that is
+// not a boolean is an error on its line.
+func TestSearchSection(t *testing.T) {
+	c, err := Parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Search.TextIndex {
+		t.Fatal("text_index is off by default")
+	}
+	c, err = Parse("[search]\ntext_index = false\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Search.TextIndex {
+		t.Fatal("text_index = false left it on")
+	}
+	c, err = Parse("[search]\ntext_index = true\n")
+	if err != nil || !c.Search.TextIndex {
+		t.Fatalf("text_index = true: %v %+v", err, c.Search)
+	}
+	if _, err := Parse("[search]\ntext_index = \"no\"\n"); err == nil || !strings.Contains(err.Error(), "2") {
+		t.Fatalf("string value: %v", err)
+	}
+}

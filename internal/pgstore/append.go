@@ -115,8 +115,9 @@ func (a *Account) spool(p *preparedMessage, r io.Reader, budget *int64) (cleanup
 	return cleanup, nil
 }
 
-// parse fills in the structure and thread headers from the body.
-func (p *preparedMessage) parse() error {
+// parse fills in the structure, thread headers and (withText) index
+// text from the body.
+func (p *preparedMessage) parse(withText bool) error {
 	st, err := message.Parse(io.NewSectionReader(p.body, 0, p.size))
 	if err == nil {
 		p.structure, err = st.Marshal()
@@ -125,7 +126,9 @@ func (p *preparedMessage) parse() error {
 		return fmt.Errorf("parse: %w", err)
 	}
 	p.thread = st.ThreadRefs()
-	p.text = indexText(st, p.body)
+	if withText {
+		p.text = indexText(st, p.body)
+	}
 	return nil
 }
 
@@ -155,7 +158,7 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 			return res, fmt.Errorf("append message %d: %w", i+1, err)
 		}
 		defer cleanup()
-		if err := prepared[i].parse(); err != nil {
+		if err := prepared[i].parse(!a.s.opts.NoTextIndex); err != nil {
 			return res, fmt.Errorf("append message %d: %w", i+1, err)
 		}
 	}
@@ -261,7 +264,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage, now 
 	}
 	batch.Queue(`UPDATE mailboxes SET uidnext = greatest(uidnext, $1), messages = messages + $3, unseen = unseen + $4,
 		deleted = deleted + $5, size = size + $6 WHERE id = $2`, int64(next), id, d.messages, d.unseen, d.deleted, d.size)
-	queueTextIndex(batch, id, uids, prepared)
+	t.queueTextIndex(batch, id, uids, prepared)
 	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
 		return nil, 0, fmt.Errorf("append: %w", err)
 	}

@@ -30,7 +30,7 @@ func (a *Account) Replace(ctx context.Context, src store.MailboxID, uid store.UI
 		return res, fmt.Errorf("replace: %w", err)
 	}
 	defer cleanup()
-	if err := prepared[0].parse(); err != nil {
+	if err := prepared[0].parse(!a.s.opts.NoTextIndex); err != nil {
 		return res, fmt.Errorf("replace: %w", err)
 	}
 	now := a.s.now()

@@ -170,7 +170,7 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 		if m.ContentHash != "" && m.ContentHash != prepared[i].blobID {
 			return res, fmt.Errorf("message %d: bytes hash to %s, not %s: %w", i+1, prepared[i].blobID, m.ContentHash, store.ErrContentMismatch)
 		}
-		if err := prepared[i].parse(); err != nil {
+		if err := prepared[i].parse(!r.a.s.opts.NoTextIndex); err != nil {
 			return res, fmt.Errorf("message %d: %w", i+1, err)
 		}
 	}
@@ -238,7 +238,9 @@ func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 		return fmt.Errorf("content %s structure: %w", hash, err)
 	}
 	p.blobID, p.structure, p.thread, p.body = hash, structure, st.ThreadRefs(), nil
-	p.text = t.storedText(hash, st)
+	if !t.noText {
+		p.text = t.storedText(hash, st)
+	}
 	return nil
 }
 

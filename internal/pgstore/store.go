@@ -38,6 +38,11 @@ type Options struct {
 	// NoListen turns off listening for other nodes' commits (for
 	// one-shot commands that watch nothing).
 	NoListen bool
+	// NoTextIndex turns off the text index ([search] text_index =
+	// false): appends write no text_index rows and instead raise the
+	// user's text_index_state.missing_upto past the contents they create,
+	// so SEARCH scans (textindex.go).
+	NoTextIndex bool
 
 	// tracer, set by benchmarks, sees every statement and batch the
 	// pool's connections send (a round trip each).
@@ -334,6 +339,9 @@ type writeTx struct {
 	userID int64
 	user   string
 	node   string // Store.node, for notifications
+	// noText is Options.NoTextIndex: appends mark their contents missing
+	// from the text index instead of indexing them.
+	noText bool
 	// touched maps each mailbox this transaction changed to the modseq it
 	// allocated there (0 for a deletion); announced at commit.
 	touched map[store.MailboxID]store.ModSeq
@@ -379,7 +387,7 @@ func (a *Account) writeOnce(ctx context.Context, fn func(t *writeTx) error) (*wr
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	t := &writeTx{ctx: ctx, tx: tx, userID: a.id, user: a.user, node: a.s.node,
+	t := &writeTx{ctx: ctx, tx: tx, userID: a.id, user: a.user, node: a.s.node, noText: a.s.opts.NoTextIndex,
 		touched: make(map[store.MailboxID]store.ModSeq), notified: make(map[store.MailboxID]bool)}
 	var moving bool
 	if err := tx.QueryRow(ctx, `SELECT uidvalidity_next, moving FROM users WHERE id = $1 FOR UPDATE`, a.id).Scan(&t.uidv, &moving); err != nil {

@@ -86,7 +86,23 @@ func (t *writeTx) storedText(hash string, st *message.Structure) *message.IndexT
 
 // queueTextIndex queues, on the batch that inserts the messages, the
 // text_index rows of the contents just inserted for uids of mailbox id.
-func queueTextIndex(batch *pgx.Batch, id store.MailboxID, uids []store.UID, prepared []preparedMessage) {
+// With the index off it queues instead the raising of the user's
+// text_index_state.missing_upto to the largest of those contents' ids,
+// so SEARCH scans them (and the older ones) until Reindex; contents ids
+// come from a sequence and are never reused, and text_index rows go with
+// their contents row, so the index never holds text of another message.
+func (t *writeTx) queueTextIndex(batch *pgx.Batch, id store.MailboxID, uids []store.UID, prepared []preparedMessage) {
+	if t.noText {
+		us := make([]int64, len(uids))
+		for i, u := range uids {
+			us[i] = int64(u)
+		}
+		batch.Queue(`INSERT INTO text_index_state (user_id, missing_upto)
+			SELECT $1, max(content_id) FROM messages WHERE mailbox_id = $2 AND uid = ANY($3::bigint[]) HAVING count(*) > 0
+			ON CONFLICT (user_id) DO UPDATE SET missing_upto = greatest(text_index_state.missing_upto, excluded.missing_upto)`,
+			t.userID, id, us)
+		return
+	}
 	texts := make([]*message.IndexText, len(prepared))
 	for i := range prepared {
 		texts[i] = prepared[i].text

@@ -31,51 +31,36 @@ func (s *side) hms() store.ModSeq             { return s.ch.Mailbox.HighestModSe
 func (s *side) next() store.UID               { return s.ch.Mailbox.UIDNext }
 func (s *side) tomb(u store.UID) store.ModSeq { return s.tombs[u] }
 
-// syncMailbox exchanges one mailbox's changes (docs/replication.md):
-// each side's ChangesSince the point the other last applied, then per UID
-// one of the rules below, then one batch per side (appends split by size)
-// with the sync state in the same transaction.
-func (p *pair) syncMailbox(ctx context.Context, guid string) error {
-	psA, err := p.a.PeerStates(ctx, p.nodeB)
-	if err != nil {
-		return err
-	}
-	psB, err := p.b.PeerStates(ctx, p.nodeA)
-	if err != nil {
-		return err
-	}
-	// A's changes since what B applied of A, and the reverse.
-	sinceA, sinceB := psB[guid].Applied, psA[guid].Applied
-	u0 := max(psA[guid].UIDNext, psB[guid].UIDNext, 1)
-	a := &side{u: p.a}
-	b := &side{u: p.b}
+// nothingToDo reports a round in which neither side changed the mailbox
+// since the other last applied it.
+func nothingToDo(a, b *side, u0 store.UID) bool {
+	quiet := func(s *side) bool { return len(s.ch.Changed) == 0 && s.ch.Vanished.Empty() }
+	return quiet(a) && quiet(b) && a.next() == b.next() && u0 == a.next()
+}
+
+// maxReadAttempts bounds how often syncMailbox reads a mailbox again
+// because a side changed while it was read; past it the round goes on
+// with what it read, and the next round carries the rest.
+const maxReadAttempts = 5
+
+// readSides reads both sides' changes since what the other applied, their
+// tombstones and the messages in play, and reports whether neither side's
+// HIGHESTMODSEQ moved while it read (stable). A round with nothing to do
+// is stable without looking messages up.
+func (p *pair) readSides(ctx context.Context, guid string, a, b *side, sinceA, sinceB store.ModSeq, u0 store.UID) (bool, error) {
+	var err error
 	if a.ch, err = p.a.Changes(ctx, guid, sinceA); err != nil {
-		return err
+		return false, err
 	}
 	if b.ch, err = p.b.Changes(ctx, guid, sinceB); err != nil {
-		return err
+		return false, err
 	}
 	if a.ch.Mailbox.UIDValidity != b.ch.Mailbox.UIDValidity {
-		return fmt.Errorf("UIDVALIDITY %d here, %d there", a.ch.Mailbox.UIDValidity, b.ch.Mailbox.UIDValidity)
+		return false, fmt.Errorf("UIDVALIDITY %d here, %d there", a.ch.Mailbox.UIDValidity, b.ch.Mailbox.UIDValidity)
 	}
-	quiet := func(s *side) bool { return len(s.ch.Changed) == 0 && s.ch.Vanished.Empty() }
-	if quiet(a) && quiet(b) && a.next() == b.next() && u0 == a.next() {
-		return nil // nothing changed on either side: nothing is sent
+	if nothingToDo(a, b, u0) {
+		return true, nil
 	}
-	p.stats.Mailboxes++
-	if psA[guid] == (store.PeerState{}) || psB[guid] == (store.PeerState{}) {
-		// A first sync of this mailbox between the two: both start
-		// keeping flag history and the EMAILIDs of what they expunge
-		// now, not when this sync ends, so that a sync cut short (kill
-		// -9 of either side) still leaves each side able to tell, next
-		// time, that a message the other received was expunged since.
-		for _, u := range []User{p.a, p.b} {
-			if _, err := u.Apply(ctx, guid, Batch{KeepHistory: true}); err != nil {
-				return err
-			}
-		}
-	}
-
 	// The UIDs in play: changed or vanished on either side. Vanished sets
 	// may be supersets (history pruned): only the messages that exist in
 	// them are looked up, never the ranges expanded.
@@ -97,7 +82,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 	for _, s := range []*side{a, b} {
 		ms, err := s.u.Lookup(ctx, guid, want)
 		if err != nil {
-			return err
+			return false, err
 		}
 		s.msgs = make(map[store.UID]Message, len(ms))
 		for _, m := range ms {
@@ -130,6 +115,67 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			}
 		}
 	}
+	for _, s := range []*side{a, b} {
+		now, err := s.u.Changes(ctx, guid, s.hms())
+		if err != nil {
+			return false, err
+		}
+		if now.Mailbox.HighestModSeq != s.hms() {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// syncMailbox exchanges one mailbox's changes (docs/replication.md):
+// each side's ChangesSince the point the other last applied, then per UID
+// one of the rules below, then one batch per side (appends split by size)
+// with the sync state in the same transaction.
+func (p *pair) syncMailbox(ctx context.Context, guid string) error {
+	psA, err := p.a.PeerStates(ctx, p.nodeB)
+	if err != nil {
+		return err
+	}
+	psB, err := p.b.PeerStates(ctx, p.nodeA)
+	if err != nil {
+		return err
+	}
+	// A's changes since what B applied of A, and the reverse.
+	sinceA, sinceB := psB[guid].Applied, psA[guid].Applied
+	u0 := max(psA[guid].UIDNext, psB[guid].UIDNext, 1)
+	a := &side{u: p.a}
+	b := &side{u: p.b}
+	// The changes, tombstones and messages of a side are three reads; a
+	// write between them (a continuous push runs while clients write)
+	// would show a message changed or expunged after the point recorded
+	// as applied, and the receiver would give it a modseq of its own. So
+	// the reads are repeated until neither side moved meanwhile.
+	for attempt := 1; ; attempt++ {
+		stable, err := p.readSides(ctx, guid, a, b, sinceA, sinceB, u0)
+		if err != nil {
+			return err
+		}
+		if stable || attempt == maxReadAttempts {
+			break
+		}
+	}
+	if nothingToDo(a, b, u0) {
+		return nil // nothing changed on either side: nothing is sent
+	}
+	p.stats.Mailboxes++
+	if psA[guid] == (store.PeerState{}) || psB[guid] == (store.PeerState{}) {
+		// A first sync of this mailbox between the two: both start
+		// keeping flag history and the EMAILIDs of what they expunge
+		// now, not when this sync ends, so that a sync cut short (kill
+		// -9 of either side) still leaves each side able to tell, next
+		// time, that a message the other received was expunged since.
+		for _, u := range []User{p.a, p.b} {
+			if _, err := u.Apply(ctx, guid, Batch{KeepHistory: true}); err != nil {
+				return err
+			}
+		}
+	}
+
 	var uids []store.UID
 	for _, s := range []*side{a, b} {
 		for u := range s.msgs {

@@ -16,6 +16,7 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/message/messagetest"
 	"github.com/tidemark-mail/tidemark/internal/search"
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
@@ -203,5 +204,77 @@ func TestSearchIndexImapClient(t *testing.T) {
 	}
 	if found == 0 {
 		t.Fatal("no search found anything: the corpus does not exercise the keys")
+	}
+}
+
+// TestSearchIndexOff: with the text index turned off ([search]
+// text_index = false), messages appended over the socket leave the index
+// unanswering (so it holds nothing SEARCH trusts), and UID SEARCH of
+// BODY, TEXT, SUBJECT and FROM, by literal lines and by go-imap's client,
+// still finds exactly what a scan finds.
+func TestSearchIndexOff(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 13))
+	env := newTestEnvStore(t, "127.0.0.1:0", sqlitestore.Options{Now: testNow, NoTextIndex: true}, nil)
+	c := env.dial()
+	c.login()
+	c.send("S SELECT INBOX")
+	c.until("S OK")
+	model := scanModel{}
+	for u := store.UID(1); u <= 25; u++ {
+		raw := messagetest.Message(r)
+		appendLiteral(c, "A", raw)
+		model[u] = raw
+	}
+	fresh := []byte("From: Quentin <quentin@example.org>\r\nSubject: offline quarterly figures\r\n\r\nunmistakable-token\r\n")
+	appendLiteral(c, "A", fresh)
+	model[26] = fresh
+
+	a := env.account()
+	ctx := context.Background()
+	inbox, err := a.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, ok := a.(store.TextSearcher)
+	if !ok {
+		t.Fatal("the embedded store has no text index")
+	}
+	if h, err := ts.SearchText(ctx, inbox.ID, store.TextBody, "unmistakable-token", store.UIDSet{{Start: 1, Stop: 100}}); err != nil || h.OK {
+		t.Fatalf("index answered with text_index off: %+v, %v", h, err)
+	}
+	for key, want := range map[string]string{
+		"BODY unmistakable-token":     "26",
+		"TEXT unmistakable-token":     "26",
+		`SUBJECT "quarterly figures"`: "26",
+		"FROM quentin@example":        "26",
+		"BODY no-such-token-anywhere": "",
+	} {
+		if got := uidSearch(c, "K", key); got.String() != want {
+			t.Fatalf("UID SEARCH %s: %v, want %q", key, got, want)
+		}
+	}
+	for i := range 60 {
+		key := messagetest.SearchKey(r)
+		want := model.want(t, key)
+		if got := uidSearch(c, fmt.Sprintf("Q%d", i), key); got.String() != want.String() {
+			t.Fatalf("UID SEARCH %q: server %v, scan %v", key, got, want)
+		}
+	}
+	cl := dialImapClient(t, env)
+	if _, err := cl.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []imap.SearchCriteria{
+		{Body: []string{"unmistakable-token"}},
+		{Text: []string{"unmistakable-token"}},
+		{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "quarterly figures"}}},
+	} {
+		data, err := cl.UIDSearch(&k, nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uids := data.AllUIDs(); len(uids) != 1 || uids[0] != 26 {
+			t.Fatalf("go-imap search %+v: %v", k, uids)
+		}
 	}
 }

@@ -260,7 +260,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 	for i := range prepared {
 		texts[i] = prepared[i].text
 	}
-	return uids, ms, t.indexContents(contentIDs, texts)
+	return uids, ms, t.indexAppended(contentIDs, texts)
 }
 
 // counterDelta is a change to a mailbox's STATUS counters.

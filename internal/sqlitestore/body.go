@@ -57,7 +57,7 @@ func (u *userDB) prepareBody(p *preparedMessage, body bodyReader) (*blob.Pending
 	data := buf.Bytes()
 	sum := sha256.Sum256(data)
 	p.blobID, p.size, p.inline = hex.EncodeToString(sum[:]), n, data
-	return nil, p.parse(bytes.NewReader(data))
+	return nil, p.parse(bytes.NewReader(data), !u.noText)
 }
 
 func (u *userDB) prepareFileBody(p *preparedMessage, body io.Reader) (*blob.Pending, error) {
@@ -66,19 +66,19 @@ func (u *userDB) prepareFileBody(p *preparedMessage, body io.Reader) (*blob.Pend
 		return nil, err
 	}
 	p.blobID, p.size = b.ID, b.Size
-	if err := p.parse(io.NewSectionReader(b.ReaderAt(), 0, b.Size)); err != nil {
+	if err := p.parse(io.NewSectionReader(b.ReaderAt(), 0, b.Size), !u.noText); err != nil {
 		u.blobs.Abort([]*blob.Pending{b})
 		return nil, err
 	}
 	return b, nil
 }
 
-// parse fills in the structure, thread headers and index text from the
-// body.
+// parse fills in the structure, thread headers and (withText) index text
+// from the body.
 func (p *preparedMessage) parse(r interface {
 	io.Reader
 	io.ReaderAt
-}) error {
+}, withText bool) error {
 	st, err := message.Parse(r)
 	if err == nil {
 		p.structure, err = st.Marshal()
@@ -87,7 +87,9 @@ func (p *preparedMessage) parse(r interface {
 		return fmt.Errorf("parse: %w", err)
 	}
 	p.thread = st.ThreadRefs()
-	p.indexText(st, r)
+	if withText {
+		p.indexText(st, r)
+	}
 	return nil
 }
 

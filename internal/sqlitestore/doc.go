@@ -50,8 +50,9 @@
 //     change keeps the peer's stamp and moves the counter past it.
 //   - "text_index_missing_upto": contents rows with an id at or below it
 //     may have no text_index row (an upgraded database, a rebuild under
-//     way); while it is not 0 the text index answers no search. 0 for a
-//     database created at version 7.
+//     way, appends with Options.NoTextIndex, which raise it); while it is
+//     not 0 the text index answers no search. 0 for a database created
+//     at version 7.
 //
 // text_index(rowid = contents.id; header, body) and
 // text_index_fields(rowid = contents.id; subject, addr_from, addr_to,

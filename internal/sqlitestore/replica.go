@@ -270,7 +270,9 @@ func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 		return fmt.Errorf("content %s structure: %w", hash, err)
 	}
 	p.blobID, p.structure, p.thread = hash, structure, st.ThreadRefs()
-	p.text = t.storedText(hash, structure)
+	if !t.u.noText {
+		p.text = t.storedText(hash, structure)
+	}
 	return nil
 }
 

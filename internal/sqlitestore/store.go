@@ -44,6 +44,12 @@ type Options struct {
 	// Logger receives what the store does in the background (the poller
 	// for other processes' commits); nil discards it.
 	Logger *slog.Logger
+	// NoTextIndex turns off the text index (configuration [search]
+	// text_index = false): appends write no index rows and instead raise
+	// meta.text_index_missing_upto past the contents they create, so
+	// SEARCH scans them (textindex.go). Turned back on, new messages are
+	// indexed again and the older ones scanned until Reindex.
+	NoTextIndex bool
 	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
 	// message appended without one; nil means time.Now. Tests set it so
 	// that what they check does not depend on the day they run.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
@@ -57,6 +58,29 @@ func (p *preparedMessage) indexText(st *message.Structure, r io.ReaderAt) {
 		return
 	}
 	p.text = &t
+}
+
+// indexAppended indexes the contents rows an append created, or, with
+// the index turned off, marks them missing instead: one meta write that
+// raises text_index_missing_upto to the largest new id, so SEARCH scans
+// them (and every older one) rather than trust an index that lacks them.
+// Turning the index back on needs nothing more: later appends index
+// themselves, and the mark keeps the scan until Reindex. Contents ids are
+// never those of a live row with an index row of other text: dropping a
+// contents row drops its index row (unindexContent) whatever the setting.
+func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText) error {
+	if !t.u.noText {
+		return t.indexContents(ids, texts)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	top := slices.Max(ids)
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('text_index_missing_upto', ?)
+		ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`, top); err != nil {
+		return fmt.Errorf("text index: %w", err)
+	}
+	return nil
 }
 
 // indexContents writes the text index rows of new contents rows ids[i]
@@ -241,7 +265,9 @@ const reindexBatch = 256
 // meanwhile), then reads the bodies in batches outside any write
 // transaction and writes each batch's rows in one, skipping contents
 // dropped meanwhile; messages appended during the rebuild are indexed by
-// their own transactions. The last step declares the index complete.
+// their own transactions. The last step declares the index complete,
+// unless appends with the index off (Options.NoTextIndex, here or in
+// another process) have marked newer contents missing meanwhile.
 func (s *Store) Reindex(ctx context.Context, user string) error {
 	u, err := s.acquire(ctx, user)
 	if err != nil {
@@ -325,7 +351,9 @@ func (u *userDB) reindex(ctx context.Context) error {
 		}
 	}
 	err = u.write(ctx, func(t *writeTx) error {
-		_, err := t.tx.ExecContext(ctx, `UPDATE meta SET value = 0 WHERE key = 'text_index_missing_upto'`)
+		// Only if no append with the index off has marked later contents
+		// missing meanwhile.
+		_, err := t.tx.ExecContext(ctx, `UPDATE meta SET value = 0 WHERE key = 'text_index_missing_upto' AND value = ?`, upto)
 		return err
 	})
 	if err != nil {
