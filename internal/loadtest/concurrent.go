@@ -24,7 +24,8 @@ func runConcurrent(ctx context.Context, cfg Config, _ int) ([]Result, error) {
 		var mine samples
 		cmds := 0
 		var err error
-		for time.Now().Before(deadline) && ctx.Err() == nil {
+		// Each session runs at least one loop, however late it starts.
+		for first := true; ctx.Err() == nil && (first || time.Now().Before(deadline)); first = false {
 			t := time.Now()
 			var b int64
 			for _, cmd := range []string{"SELECT " + quote(contentMailbox), "FETCH 1:* (UID FLAGS)", "NOOP"} {
