@@ -77,7 +77,7 @@ func openTestStore(t *testing.T, dir string, opts sqlitestore.Options) (store.St
 	case "postgres":
 		dsn := pgtest.DSN(t)
 		open = func() (store.Store, error) {
-			return pgstore.Open(context.Background(), dsn, pgstore.Options{Now: opts.Now})
+			return pgstore.Open(context.Background(), dsn, pgstore.Options{Now: opts.Now, NoTextIndex: opts.NoTextIndex})
 		}
 	default:
 		t.Fatalf("%s=%q: want embedded or postgres", testStoreEnv, k)
