@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // Expunge removes the messages of uids that exist, leaving tombstones at
@@ -24,31 +25,23 @@ func (a *Account) ExpungeDeleted(ctx context.Context, id store.MailboxID, within
 }
 
 func (a *Account) expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.ExpungeResult, error) {
-	var res store.ExpungeResult
 	if err := checkUIDs(uids); err != nil {
-		return res, err
+		return store.ExpungeResult{}, err
 	}
-	err := a.write(ctx, func(t *writeTx) error {
-		res = store.ExpungeResult{}
-		if _, err := t.mailbox(id); err != nil {
-			return err
-		}
-		gone, err := t.removeMessages(id, uids, need)
-		if err != nil || gone.Empty() {
-			return err
-		}
-		ms, err := t.modseq(id)
-		if err != nil {
-			return err
-		}
-		res.ModSeq = ms
-		res.UIDs = gone.UIDs()
-		return t.addTombstones(id, gone, ms)
+	var res store.ExpungeResult
+	err := a.write(ctx, func(t *writeTx) (err error) {
+		res, err = storetx.Expunge(t, id, uids, need)
+		return err
 	})
 	if err != nil {
 		return store.ExpungeResult{}, err
 	}
 	return res, nil
+}
+
+// RemoveMessages implements storetx.Expunger.
+func (t *writeTx) RemoveMessages(id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.UIDSet, error) {
+	return t.removeMessages(id, uids, need)
 }
 
 // removeMessages deletes the messages of uids in mailbox id that carry
@@ -95,52 +88,50 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 	return gone, t.dropUnreferencedContents(contents)
 }
 
-// addTombstones records uids as expunged at ms (the tombstones that make
-// VANISHED exact, RFC 7162 3.2.10), one row per run of consecutive UIDs. A
-// range that touches an existing tombstone, of this expunge or an earlier
-// one, is merged with it into one row at ms, the later modseq, as the
-// embedded store does: a mailbox whose messages go one at a time keeps one
-// row per run of expunged UIDs. Reporting an expunge as later than it was
-// is safe: a client resyncing from between the two is told again of UIDs
-// it no longer has, which VANISHED allows.
+// addTombstones records uids, removed from mailbox id, as expunged at ms
+// (storetx.AddTombstones).
 func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
-	// The EMAILIDs rememberExpunged noted take this expunge's modseq.
-	if lo, hi := uidBounds(uids); len(lo) > 0 {
-		if _, err := t.tx.Exec(t.ctx, `UPDATE expunged_ids e SET modseq = $4 FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
-			WHERE e.mailbox_id = $1 AND e.uid BETWEEN r.lo AND r.hi AND e.modseq = 0`, id, lo, hi, ms); err != nil {
-			return fmt.Errorf("expunged ids: %w", err)
-		}
+	return storetx.AddTombstones(t, id, uids, ms)
+}
+
+// StampExpungedIDs implements storetx.Expunger.
+func (t *writeTx) StampExpungedIDs(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
+	lo, hi := uidBounds(uids)
+	if len(lo) == 0 {
+		return nil
 	}
-	for _, r := range uids {
-		start, stop := r.Start, r.Stop
-		if start > 1 {
-			var pStart store.UID
-			err := t.tx.QueryRow(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND uid_stop = $2
-				RETURNING uid_start`, id, int64(start)-1).Scan(&pStart)
-			switch {
-			case err == nil:
-				start = pStart
-			case !errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("tombstones: %w", err)
-			}
-		}
-		if stop < store.MaxUID {
-			var nStop store.UID
-			err := t.tx.QueryRow(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND uid_start = $2
-				RETURNING uid_stop`, id, int64(stop)+1).Scan(&nStop)
-			switch {
-			case err == nil:
-				stop = nStop
-			case !errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("tombstones: %w", err)
-			}
-		}
-		if _, err := t.tx.Exec(t.ctx, `INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES ($1, $2, $3, $4)`,
-			id, start, stop, ms); err != nil {
-			return fmt.Errorf("tombstones: %w", err)
-		}
+	_, err := t.tx.Exec(t.ctx, `UPDATE expunged_ids e SET modseq = $4 FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+		WHERE e.mailbox_id = $1 AND e.uid BETWEEN r.lo AND r.hi AND e.modseq = 0`, id, lo, hi, ms)
+	return err
+}
+
+// TakeTombstoneEndingAt implements storetx.Expunger.
+func (t *writeTx) TakeTombstoneEndingAt(id store.MailboxID, uid store.UID) (store.UID, bool, error) {
+	var start store.UID
+	err := t.tx.QueryRow(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND uid_stop = $2
+		RETURNING uid_start`, id, int64(uid)).Scan(&start)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
 	}
-	return nil
+	return start, err == nil, err
+}
+
+// TakeTombstoneStartingAt implements storetx.Expunger.
+func (t *writeTx) TakeTombstoneStartingAt(id store.MailboxID, uid store.UID) (store.UID, bool, error) {
+	var stop store.UID
+	err := t.tx.QueryRow(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND uid_start = $2
+		RETURNING uid_stop`, id, int64(uid)).Scan(&stop)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	return stop, err == nil, err
+}
+
+// InsertTombstone implements storetx.Expunger.
+func (t *writeTx) InsertTombstone(id store.MailboxID, start, stop store.UID, ms store.ModSeq) error {
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES ($1, $2, $3, $4)`,
+		id, start, stop, ms)
+	return err
 }
 
 // Copy copies messages to dst (RFC 9051 6.4.7) with one INSERT ... SELECT;
@@ -229,15 +220,9 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		if !move {
 			return nil
 		}
-		if _, err := t.removeMessages(src, srcSet, 0); err != nil {
-			return err
-		}
-		sms, err := t.modseq(src)
-		if err != nil {
-			return err
-		}
-		res.SrcModSeq = sms
-		return t.addTombstones(src, srcSet, sms)
+		gone, err := storetx.Remove(t, src, srcSet, 0)
+		res.SrcModSeq = gone.ModSeq
+		return err
 	})
 	if err != nil {
 		return store.CopyResult{}, err
@@ -245,39 +230,35 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 	return res, nil
 }
 
-// PruneTombstones forgets the tombstones at or below before and records
-// it as the mailbox's PrunedBelow (RFC 7162 3.2.5.2). It changes no
-// message, so it allocates no modseq.
+// PruneTombstones forgets the tombstones at or below before
+// (storetx.PruneTombstones).
 func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, before store.ModSeq) error {
 	return a.write(ctx, func(t *writeTx) error {
-		mb, err := t.mailbox(id)
-		if err != nil {
-			return err
-		}
-		before = min(before, mb.HighestModSeq)
-		// Never above what a replica still has to receive: a peer that
-		// confirmed less needs the tombstones to tell an expunge here from
-		// a message there (docs/replication.md).
-		var confirmed *int64
-		if err := t.tx.QueryRow(t.ctx, `SELECT min(confirmed) FROM replica_state WHERE user_id = $1 AND guid = $2`,
-			t.userID, mb.GUID).Scan(&confirmed); err != nil {
-			return err
-		}
-		if confirmed != nil {
-			before = min(before, store.ModSeq(*confirmed))
-		}
-		if before <= mb.prunedBelow {
-			return nil
-		}
-		if _, err := t.tx.Exec(t.ctx, `DELETE FROM expunged_ids WHERE mailbox_id = $1 AND modseq <= $2`, id, before); err != nil {
-			return fmt.Errorf("prune: %w", err)
-		}
-		if _, err := t.tx.Exec(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND modseq <= $2`, id, before); err != nil {
-			return fmt.Errorf("prune: %w", err)
-		}
-		_, err = t.tx.Exec(t.ctx, `UPDATE mailboxes SET pruned_below = $1 WHERE id = $2`, before, id)
-		return err
+		return storetx.PruneTombstones(t, id, before)
 	})
+}
+
+// ReplicaConfirmed implements storetx.Expunger.
+func (t *writeTx) ReplicaConfirmed(guid string) (store.ModSeq, bool, error) {
+	var confirmed *int64
+	err := t.tx.QueryRow(t.ctx, `SELECT min(confirmed) FROM replica_state WHERE user_id = $1 AND guid = $2`,
+		t.userID, guid).Scan(&confirmed)
+	if err != nil || confirmed == nil {
+		return 0, false, err
+	}
+	return store.ModSeq(*confirmed), true, nil
+}
+
+// DropTombstones implements storetx.Expunger.
+func (t *writeTx) DropTombstones(id store.MailboxID, before store.ModSeq) error {
+	if _, err := t.tx.Exec(t.ctx, `DELETE FROM expunged_ids WHERE mailbox_id = $1 AND modseq <= $2`, id, before); err != nil {
+		return err
+	}
+	if _, err := t.tx.Exec(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = $1 AND modseq <= $2`, id, before); err != nil {
+		return err
+	}
+	_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET pruned_below = $1 WHERE id = $2`, before, id)
+	return err
 }
 
 // rememberExpunged notes, for a mailbox that is replicated (it has a flag

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // mailboxColumns is what scanMailbox reads, from mailboxes aliased mb.
@@ -74,6 +75,20 @@ func (t *writeTx) mailbox(id store.MailboxID) (mailboxRow, error) {
 
 func (t *writeTx) lookup(name string) (mailboxRow, error) {
 	return lookupName(t.ctx, t.tx, t.userID, name)
+}
+
+// Mailbox implements storetx.Tx.
+func (t *writeTx) Mailbox(id store.MailboxID) (storetx.Mailbox, error) {
+	m, err := t.mailbox(id)
+	return m.shared(), err
+}
+
+// ModSeq implements storetx.Tx.
+func (t *writeTx) ModSeq(id store.MailboxID) (store.ModSeq, error) { return t.modseq(id) }
+
+// shared is m as the backend-neutral rules see it.
+func (m mailboxRow) shared() storetx.Mailbox {
+	return storetx.Mailbox{MailboxStatus: m.MailboxStatus, PrunedBelow: m.prunedBelow}
 }
 
 // createMailbox inserts a mailbox row with a fresh replicated id and

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // Account is a handle on one user's store; it implements store.Account.
@@ -79,3 +80,17 @@ func lookupID(ctx context.Context, q querier, id store.MailboxID) (mailboxRow, e
 func (t *writeTx) lookup(name string) (mailboxRow, error) { return lookupName(t.ctx, t.tx, name) }
 
 func (t *writeTx) mailbox(id store.MailboxID) (mailboxRow, error) { return lookupID(t.ctx, t.q, id) }
+
+// Mailbox implements storetx.Tx.
+func (t *writeTx) Mailbox(id store.MailboxID) (storetx.Mailbox, error) {
+	m, err := t.mailbox(id)
+	return m.shared(), err
+}
+
+// ModSeq implements storetx.Tx.
+func (t *writeTx) ModSeq(id store.MailboxID) (store.ModSeq, error) { return t.modseq(id) }
+
+// shared is m as the backend-neutral rules see it.
+func (m mailboxRow) shared() storetx.Mailbox {
+	return storetx.Mailbox{MailboxStatus: m.MailboxStatus, PrunedBelow: m.prunedBelow}
+}

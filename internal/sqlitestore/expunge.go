@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // Expunge removes the messages of uids that exist, leaving tombstones at
@@ -25,30 +26,23 @@ func (a *Account) ExpungeDeleted(ctx context.Context, id store.MailboxID, within
 // expunge removes the messages of uids that exist and carry every flag of
 // need, in one transaction at one new modseq.
 func (a *Account) expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.ExpungeResult, error) {
-	var res store.ExpungeResult
 	if err := checkUIDs(uids); err != nil {
-		return res, err
+		return store.ExpungeResult{}, err
 	}
-	err := a.u.write(ctx, func(t *writeTx) error {
-		if _, err := t.mailbox(id); err != nil {
-			return err
-		}
-		gone, err := t.removeMessages(id, uids, need)
-		if err != nil || gone.Empty() {
-			return err
-		}
-		ms, err := t.modseq(id)
-		if err != nil {
-			return err
-		}
-		res.ModSeq = ms
-		res.UIDs = gone.UIDs()
-		return t.addTombstones(id, gone, ms)
+	var res store.ExpungeResult
+	err := a.u.write(ctx, func(t *writeTx) (err error) {
+		res, err = storetx.Expunge(t, id, uids, need)
+		return err
 	})
 	if err != nil {
 		return store.ExpungeResult{}, err
 	}
 	return res, nil
+}
+
+// RemoveMessages implements storetx.Expunger.
+func (t *writeTx) RemoveMessages(id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.UIDSet, error) {
+	return t.removeMessages(id, uids, need)
 }
 
 // removeMessages deletes the messages of uids in mailbox id that carry
@@ -116,58 +110,54 @@ func (t *writeTx) removeMessages(id store.MailboxID, uids store.UIDSet, need sto
 	return gone, t.dropUnreferencedContents(contents)
 }
 
-// addTombstones records uids as expunged at ms (the tombstones that make
-// VANISHED exact, RFC 7162 3.2.10). uids is normalized, so each range is a
-// run of consecutive UIDs. A range that touches an existing tombstone, of
-// this expunge or of any earlier one, is merged with it into one row at ms,
-// the higher modseq: a mailbox whose messages go one at a time keeps one
-// row per run of expunged UIDs, not one per expunge. Reporting an expunge
-// as later than it was is safe: a client resyncing from a modseq between
-// the two is told again of UIDs it no longer has, which VANISHED allows
-// (RFC 7162 3.2.10: UIDs the client does not have are ignored).
+// addTombstones records uids, removed from mailbox id, as expunged at ms
+// (storetx.AddTombstones).
 func (t *writeTx) addTombstones(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
-	// The EMAILIDs rememberExpunged noted take this expunge's modseq.
+	return storetx.AddTombstones(t, id, uids, ms)
+}
+
+// StampExpungedIDs implements storetx.Expunger.
+func (t *writeTx) StampExpungedIDs(id store.MailboxID, uids store.UIDSet, ms store.ModSeq) error {
 	for _, r := range uids {
 		if _, err := t.q.ExecContext(t.ctx, `UPDATE expunged_ids SET modseq = ? WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq = 0`,
 			ms, id, r.Start, r.Stop); err != nil {
-			return fmt.Errorf("expunged ids: %w", err)
-		}
-	}
-	for _, r := range uids {
-		start, stop := r.Start, r.Stop
-		if start > 1 {
-			// The tombstone just below, when it ends at start-1.
-			var pStart, pStop store.UID
-			err := t.q.QueryRowContext(t.ctx, `SELECT uid_start, uid_stop FROM tombstones
-				WHERE mailbox_id = ? AND uid_start < ? ORDER BY uid_start DESC LIMIT 1`, id, start).Scan(&pStart, &pStop)
-			switch {
-			case err == nil && pStop == start-1:
-				if _, err := t.q.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ?`, id, pStart); err != nil {
-					return fmt.Errorf("tombstones: %w", err)
-				}
-				start = pStart
-			case err != nil && !errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("tombstones: %w", err)
-			}
-		}
-		if stop < store.MaxUID {
-			// The tombstone just above, when it starts at stop+1.
-			var nStop store.UID
-			err := t.q.QueryRowContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ?
-				RETURNING uid_stop`, id, stop+1).Scan(&nStop)
-			switch {
-			case err == nil:
-				stop = nStop
-			case !errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("tombstones: %w", err)
-			}
-		}
-		if _, err := t.q.ExecContext(t.ctx, `INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES (?, ?, ?, ?)`,
-			id, start, stop, ms); err != nil {
-			return fmt.Errorf("tombstones: %w", err)
+			return err
 		}
 	}
 	return nil
+}
+
+// TakeTombstoneEndingAt implements storetx.Expunger. Tombstones are keyed
+// by their start, so the one ending at uid is found as the nearest below.
+func (t *writeTx) TakeTombstoneEndingAt(id store.MailboxID, uid store.UID) (store.UID, bool, error) {
+	var start, stop store.UID
+	err := t.q.QueryRowContext(t.ctx, `SELECT uid_start, uid_stop FROM tombstones
+		WHERE mailbox_id = ? AND uid_start < ? ORDER BY uid_start DESC LIMIT 1`, id, uid+1).Scan(&start, &stop)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && stop != uid {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	_, err = t.q.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ?`, id, start)
+	return start, err == nil, err
+}
+
+// TakeTombstoneStartingAt implements storetx.Expunger.
+func (t *writeTx) TakeTombstoneStartingAt(id store.MailboxID, uid store.UID) (store.UID, bool, error) {
+	var stop store.UID
+	err := t.q.QueryRowContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND uid_start = ? RETURNING uid_stop`, id, uid).Scan(&stop)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return stop, err == nil, err
+}
+
+// InsertTombstone implements storetx.Expunger.
+func (t *writeTx) InsertTombstone(id store.MailboxID, start, stop store.UID, ms store.ModSeq) error {
+	_, err := t.q.ExecContext(t.ctx, `INSERT INTO tombstones (mailbox_id, uid_start, uid_stop, modseq) VALUES (?, ?, ?, ?)`,
+		id, start, stop, ms)
+	return err
 }
 
 // Copy copies messages to dst (RFC 9051 6.4.7); contents are shared, no
@@ -291,15 +281,9 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 		if !move {
 			return nil
 		}
-		if _, err := t.removeMessages(src, srcSet, 0); err != nil {
-			return err
-		}
-		sms, err := t.modseq(src)
-		if err != nil {
-			return err
-		}
-		res.SrcModSeq = sms
-		return t.addTombstones(src, srcSet, sms)
+		gone, err := storetx.Remove(t, src, srcSet, 0)
+		res.SrcModSeq = gone.ModSeq
+		return err
 	})
 	if err != nil {
 		return store.CopyResult{}, err
@@ -307,39 +291,31 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 	return res, nil
 }
 
-// PruneTombstones forgets the tombstones at or below before and records
-// it as the mailbox's PrunedBelow; ChangesSince from below it then answers
-// with a superset (RFC 7162 3.2.5.2 lets the client narrow it). It changes
-// no message, so it allocates no modseq.
+// PruneTombstones forgets the tombstones at or below before
+// (storetx.PruneTombstones).
 func (a *Account) PruneTombstones(ctx context.Context, id store.MailboxID, before store.ModSeq) error {
 	return a.u.write(ctx, func(t *writeTx) error {
-		mb, err := t.mailbox(id)
-		if err != nil {
-			return err
-		}
-		before = min(before, mb.HighestModSeq)
-		// Never above what a replica still has to receive: a peer that
-		// confirmed less needs the tombstones to tell an expunge here from
-		// a message there (docs/replication.md).
-		var confirmed sql.NullInt64
-		if err := t.q.QueryRowContext(t.ctx, `SELECT min(confirmed) FROM replica_state WHERE guid = ?`, mb.GUID).Scan(&confirmed); err != nil {
-			return err
-		}
-		if confirmed.Valid {
-			before = min(before, store.ModSeq(confirmed.Int64))
-		}
-		if before <= mb.prunedBelow {
-			return nil
-		}
-		if _, err := t.q.ExecContext(t.ctx, `DELETE FROM expunged_ids WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
-			return fmt.Errorf("prune: %w", err)
-		}
-		if _, err := t.q.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
-			return fmt.Errorf("prune: %w", err)
-		}
-		_, err = t.q.ExecContext(t.ctx, `UPDATE mailboxes SET pruned_below = ? WHERE id = ?`, before, id)
-		return err
+		return storetx.PruneTombstones(t, id, before)
 	})
+}
+
+// ReplicaConfirmed implements storetx.Expunger.
+func (t *writeTx) ReplicaConfirmed(guid string) (store.ModSeq, bool, error) {
+	var confirmed sql.NullInt64
+	err := t.q.QueryRowContext(t.ctx, `SELECT min(confirmed) FROM replica_state WHERE guid = ?`, guid).Scan(&confirmed)
+	return store.ModSeq(confirmed.Int64), confirmed.Valid, err
+}
+
+// DropTombstones implements storetx.Expunger.
+func (t *writeTx) DropTombstones(id store.MailboxID, before store.ModSeq) error {
+	if _, err := t.q.ExecContext(t.ctx, `DELETE FROM expunged_ids WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
+		return err
+	}
+	if _, err := t.q.ExecContext(t.ctx, `DELETE FROM tombstones WHERE mailbox_id = ? AND modseq <= ?`, id, before); err != nil {
+		return err
+	}
+	_, err := t.q.ExecContext(t.ctx, `UPDATE mailboxes SET pruned_below = ? WHERE id = ?`, before, id)
+	return err
 }
 
 // rememberExpunged notes, for a mailbox that is replicated (it has a flag

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // Replace implements store.Replacer: Append's preparation (the body read,
@@ -32,32 +33,17 @@ func (a *Account) Replace(ctx context.Context, src store.MailboxID, uid store.UI
 	if err := a.u.prepareBodies(prepared, []io.Reader{msg.Body}); err != nil {
 		return res, fmt.Errorf("mailbox %q: %w", target.Name, err)
 	}
-	err = a.u.write(ctx, func(t *writeTx) error {
-		res = store.ReplaceResult{}
-		if _, err := t.mailbox(src); err != nil {
-			return err
-		}
-		gone, err := t.removeMessages(src, old, 0)
-		if err != nil {
-			return err
-		}
-		if gone.Empty() {
-			return fmt.Errorf("replace UID %d: %w", uid, store.ErrMessageGone)
-		}
-		mb, err := t.mailbox(dst)
-		if err != nil {
-			return err
-		}
-		res.Append.UIDValidity = mb.UIDValidity
-		if res.Append.UIDs, res.Append.ModSeq, err = t.insertMessages(mb, prepared); err != nil {
-			return err
-		}
-		ms, err := t.modseq(src)
-		if err != nil {
-			return err
-		}
-		res.Expunge = store.ExpungeResult{ModSeq: ms, UIDs: gone.UIDs()}
-		return t.addTombstones(src, gone, ms)
+	err = a.u.write(ctx, func(t *writeTx) (err error) {
+		res, err = storetx.Replace(t, src, uid, func() (store.AppendResult, error) {
+			mb, err := t.mailbox(dst)
+			if err != nil {
+				return store.AppendResult{}, err
+			}
+			r := store.AppendResult{UIDValidity: mb.UIDValidity}
+			r.UIDs, r.ModSeq, err = t.insertMessages(mb, prepared)
+			return r, err
+		})
+		return err
 	})
 	if err != nil {
 		return store.ReplaceResult{}, err
