@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -164,69 +163,51 @@ func (t *writeTx) mailboxTombstone(guid, name string, stamp uint64) error {
 	return err
 }
 
-func (t *writeTx) createParents(name string) error {
-	for _, p := range store.ParentNames(name) {
-		if _, err := t.lookup(p); err == errNotFound {
-			if _, err := t.createMailbox(p, ""); err != nil {
-				return err
-			}
-		} else if err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (t *writeTx) createParents(name string) error { return storetx.CreateParents(t, name) }
 
 // CreateMailbox creates name and any missing parents (RFC 9051 6.3.4).
 func (a *Account) CreateMailbox(ctx context.Context, name string, opts store.CreateOptions) (store.MailboxInfo, error) {
-	cname, err := store.CanonicalMailboxName(name)
+	cname, err := storetx.CheckCreate(name, opts)
 	if err != nil {
 		return store.MailboxInfo{}, err
 	}
-	if !store.ValidSpecialUse(opts.SpecialUse) {
-		return store.MailboxInfo{}, fmt.Errorf("special-use %q: %w", opts.SpecialUse, store.ErrCannot)
-	}
 	var info store.MailboxInfo
-	err = a.write(ctx, func(t *writeTx) error {
-		if _, err := t.lookup(cname); err == nil {
-			return fmt.Errorf("create %q: %w", cname, store.ErrMailboxExists)
-		} else if err != errNotFound {
-			return err
-		}
-		if err := t.createParents(cname); err != nil {
-			return err
-		}
-		id, err := t.createMailbox(cname, opts.SpecialUse)
-		if err != nil {
-			return err
-		}
-		m, err := t.mailbox(id)
-		info = m.MailboxInfo
+	err = a.write(ctx, func(t *writeTx) (err error) {
+		info, err = storetx.CreateMailbox(t, cname, opts.SpecialUse)
 		return err
 	})
 	return info, err
 }
 
+// Lookup implements storetx.Mailboxes.
+func (t *writeTx) Lookup(name string) (storetx.Mailbox, bool, error) {
+	m, err := t.lookup(name)
+	if err == errNotFound {
+		return storetx.Mailbox{}, false, nil
+	}
+	return m.shared(), err == nil, err
+}
+
+// CreateMailbox implements storetx.Mailboxes.
+func (t *writeTx) CreateMailbox(name string, special store.SpecialUse) (store.MailboxID, error) {
+	return t.createMailbox(name, special)
+}
+
 // DeleteMailbox deletes a mailbox and its messages; its children stay
-// (RFC 9051 6.3.5). Its id is never reused (a sequence), and a mailbox
-// created later under the same name gets a new UIDVALIDITY.
+// (RFC 9051 6.3.5). Its id is never reused (a sequence).
 func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
-	cname, err := store.CanonicalMailboxName(name)
+	cname, err := storetx.CheckDelete(name)
 	if err != nil {
 		return err
 	}
-	if cname == "INBOX" {
-		return fmt.Errorf("delete INBOX: %w", store.ErrCannot)
-	}
 	return a.write(ctx, func(t *writeTx) error {
-		m, err := t.lookup(cname)
-		if err == errNotFound {
-			return fmt.Errorf("delete %q: %w", cname, store.ErrNoMailbox)
-		} else if err != nil {
-			return err
-		}
-		return t.deleteMailbox(m, 0)
+		return storetx.DeleteMailbox(t, cname)
 	})
+}
+
+// DeleteMailbox implements storetx.Mailboxes.
+func (t *writeTx) DeleteMailbox(m storetx.Mailbox) error {
+	return t.deleteMailbox(mailboxRow{MailboxStatus: m.MailboxStatus, prunedBelow: m.PrunedBelow}, 0)
 }
 
 // deleteMailbox deletes mailbox m and its messages, leaving a mailbox
@@ -251,137 +232,74 @@ func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64) error {
 	return t.dropUnreferencedContents(contents)
 }
 
-// RenameMailbox renames a mailbox and its subtree, keeping ids and so
-// UIDVALIDITY (RFC 9051 6.3.6). Missing parents of the new name are
-// created. Renaming INBOX moves its messages to a new mailbox, keeping
-// their UIDs, and leaves INBOX empty; INBOX's children are not renamed.
+// RenameMailbox renames a mailbox and its subtree (storetx.RenameMailbox).
 func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) error {
-	from, err := store.CanonicalMailboxName(oldName)
+	from, to, err := storetx.CheckRename(oldName, newName)
 	if err != nil {
 		return err
-	}
-	to, err := store.CanonicalMailboxName(newName)
-	if err != nil {
-		return err
-	}
-	if to == "INBOX" {
-		return fmt.Errorf("rename to INBOX: %w", store.ErrMailboxExists)
-	}
-	if strings.HasPrefix(to, from+"/") {
-		return fmt.Errorf("rename %q into its own subtree: %w", from, store.ErrCannot)
 	}
 	return a.write(ctx, func(t *writeTx) error {
-		src, err := t.lookup(from)
-		if err == errNotFound {
-			return fmt.Errorf("rename %q: %w", from, store.ErrNoMailbox)
-		} else if err != nil {
-			return err
-		}
-		if from == "INBOX" {
-			return t.renameInbox(src, to)
-		}
-		if from == to {
-			return fmt.Errorf("rename %q to itself: %w", from, store.ErrMailboxExists)
-		}
-		rows, err := t.tx.Query(t.ctx, `SELECT id, name, uidvalidity FROM mailboxes
-			WHERE user_id = $1 AND (name = $2 OR starts_with(name, $3))`, t.userID, from, from+"/")
-		if err != nil {
-			return err
-		}
-		type rename struct {
-			id      store.MailboxID
-			newName string
-			uidv    uint32
-		}
-		moves, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rename, error) {
-			var x rename
-			var name string
-			err := r.Scan(&x.id, &name, &x.uidv)
-			x.newName = to + name[len(from):]
-			return x, err
-		})
-		if err != nil {
-			return err
-		}
-		for _, r := range moves {
-			if _, err := t.lookup(r.newName); err == nil {
-				return fmt.Errorf("rename to %q: %w", r.newName, store.ErrMailboxExists)
-			} else if err != errNotFound {
-				return err
-			}
-		}
-		// No new name exists, so renaming row by row never collides.
-		for _, r := range moves {
-			changed, err := t.accountChange(0)
-			if err != nil {
-				return err
-			}
-			if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET name = $1, changed = $2 WHERE id = $3`, r.newName, int64(changed), r.id); err != nil {
-				return err
-			}
-			// The new name now has this UIDVALIDITY too.
-			if err := t.recordUIDValidity(r.newName, r.uidv); err != nil {
-				return err
-			}
-		}
-		return t.createParents(to)
+		return storetx.RenameMailbox(t, from, to)
 	})
 }
 
-// renameInbox implements RFC 9051 6.3.6 for INBOX: a new mailbox takes
-// INBOX's messages (same UIDs, under its own new UIDVALIDITY) and INBOX is
-// left empty, the moved messages becoming tombstones there.
-func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
-	if _, err := t.lookup(to); err == nil {
-		return fmt.Errorf("rename to %q: %w", to, store.ErrMailboxExists)
-	} else if err != errNotFound {
-		return err
-	}
-	if err := t.createParents(to); err != nil {
-		return err
-	}
-	dst, err := t.createMailbox(to, "")
+// Subtree implements storetx.Mailboxes.
+func (t *writeTx) Subtree(name string) ([]storetx.Renaming, error) {
+	rows, err := t.tx.Query(t.ctx, `SELECT id, name, uidvalidity FROM mailboxes
+		WHERE user_id = $1 AND (name = $2 OR starts_with(name, $3))`, t.userID, name, name+"/")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := t.copyMetadata(inbox.ID, dst); err != nil {
-		return err
-	}
-	if inbox.Messages == 0 {
-		_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, inbox.UIDNext, dst)
-		return err
-	}
-	dstSeq, err := t.modseq(dst)
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (storetx.Renaming, error) {
+		var x storetx.Renaming
+		var uidv int64
+		err := r.Scan(&x.ID, &x.Name, &uidv)
+		x.UIDValidity = uint32(uidv)
+		return x, err
+	})
+}
+
+// SetMailboxName implements storetx.Mailboxes.
+func (t *writeTx) SetMailboxName(id store.MailboxID, name string, changed uint64) error {
+	_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET name = $1, changed = $2 WHERE id = $3`, name, int64(changed), id)
+	return err
+}
+
+// RecordUIDValidity implements storetx.Mailboxes.
+func (t *writeTx) RecordUIDValidity(name string, v uint32) error { return t.recordUIDValidity(name, v) }
+
+// AccountChange implements storetx.Mailboxes.
+func (t *writeTx) AccountChange(stamp uint64) (uint64, error) { return t.accountChange(stamp) }
+
+// SetUIDNext implements storetx.Mailboxes.
+func (t *writeTx) SetUIDNext(id store.MailboxID, next store.UID) error {
+	_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, next, id)
+	return err
+}
+
+// TakeMessages implements storetx.Mailboxes: the messages' rows move, the
+// counters with them.
+func (t *writeTx) TakeMessages(from storetx.Mailbox, to store.MailboxID, ms store.ModSeq) (store.UIDSet, error) {
+	rows, err := t.tx.Query(t.ctx, `UPDATE messages SET mailbox_id = $1, modseq = $2 WHERE mailbox_id = $3 RETURNING uid`, to, ms, from.ID)
 	if err != nil {
-		return err
-	}
-	srcSeq, err := t.modseq(inbox.ID)
-	if err != nil {
-		return err
-	}
-	rows, err := t.tx.Query(t.ctx, `UPDATE messages SET mailbox_id = $1, modseq = $2 WHERE mailbox_id = $3 RETURNING uid`, dst, dstSeq, inbox.ID)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	uids, err := pgx.CollectRows(rows, pgx.RowTo[store.UID])
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var gone store.UIDSet
+	var moved store.UIDSet
 	sortUIDs(uids)
 	for _, u := range uids {
-		gone.Add(u)
-	}
-	if err := t.addTombstones(inbox.ID, gone, srcSeq); err != nil {
-		return err
+		moved.Add(u)
 	}
 	if _, err := t.tx.Exec(t.ctx,
 		`UPDATE mailboxes SET uidnext = $1, messages = $2, unseen = $3, deleted = $4, size = $5 WHERE id = $6`,
-		inbox.UIDNext, inbox.Messages, inbox.Unseen, inbox.Deleted, inbox.Size, dst); err != nil {
-		return err
+		from.UIDNext, from.Messages, from.Unseen, from.Deleted, from.Size, to); err != nil {
+		return nil, err
 	}
-	_, err = t.tx.Exec(t.ctx, `UPDATE mailboxes SET messages = 0, unseen = 0, deleted = 0, size = 0 WHERE id = $1`, inbox.ID)
-	return err
+	_, err = t.tx.Exec(t.ctx, `UPDATE mailboxes SET messages = 0, unseen = 0, deleted = 0, size = 0 WHERE id = $1`, from.ID)
+	return moved, err
 }
 
 // Mailboxes lists every mailbox ordered by name (byte order, as the
@@ -429,34 +347,35 @@ func (a *Account) SetSubscribed(ctx context.Context, name string, subscribed boo
 }
 
 // setSubscribed changes a subscription, stamped with an account change of
-// at least stamp; a change already true changes nothing. A removed
-// subscription is remembered in unsubscribed, so that replicas can tell
-// "unsubscribed here" from "subscribed there".
+// at least stamp (storetx.SetSubscribed).
 func (t *writeTx) setSubscribed(name string, subscribed bool, stamp uint64) error {
+	return storetx.SetSubscribed(t, name, subscribed, stamp)
+}
+
+// Subscribed implements storetx.Mailboxes.
+func (t *writeTx) Subscribed(name string) (bool, error) {
 	var is bool
-	if err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE user_id = $1 AND name = $2)`,
-		t.userID, name).Scan(&is); err != nil {
+	err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE user_id = $1 AND name = $2)`,
+		t.userID, name).Scan(&is)
+	return is, err
+}
+
+// Subscribe implements storetx.Mailboxes.
+func (t *writeTx) Subscribe(name string, changed uint64) error {
+	if _, err := t.tx.Exec(t.ctx, `INSERT INTO subscriptions (user_id, name, changed) VALUES ($1, $2, $3)`,
+		t.userID, name, int64(changed)); err != nil {
 		return err
 	}
-	if is == subscribed {
-		return nil
-	}
-	changed, err := t.accountChange(stamp)
-	if err != nil {
-		return err
-	}
-	if subscribed {
-		if _, err := t.tx.Exec(t.ctx, `INSERT INTO subscriptions (user_id, name, changed) VALUES ($1, $2, $3)`,
-			t.userID, name, int64(changed)); err != nil {
-			return err
-		}
-		_, err = t.tx.Exec(t.ctx, `DELETE FROM unsubscribed WHERE user_id = $1 AND name = $2`, t.userID, name)
-		return err
-	}
+	_, err := t.tx.Exec(t.ctx, `DELETE FROM unsubscribed WHERE user_id = $1 AND name = $2`, t.userID, name)
+	return err
+}
+
+// Unsubscribe implements storetx.Mailboxes.
+func (t *writeTx) Unsubscribe(name string, changed uint64) error {
 	if _, err := t.tx.Exec(t.ctx, `DELETE FROM subscriptions WHERE user_id = $1 AND name = $2`, t.userID, name); err != nil {
 		return err
 	}
-	_, err = t.tx.Exec(t.ctx, `INSERT INTO unsubscribed (user_id, name, changed) VALUES ($1, $2, $3)
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO unsubscribed (user_id, name, changed) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, name) DO UPDATE SET changed = excluded.changed`, t.userID, name, int64(changed))
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // schemaV10Metadata adds RFC 5464 metadata (store.Metadata): one row per
@@ -104,89 +105,63 @@ func (m *metadataHandle) GetMetadata(ctx context.Context, id store.MailboxID, na
 }
 
 func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, entries []store.MetadataEntry, limits store.MetadataLimits) (store.ModSeq, error) {
-	if limits.MaxSize > 0 {
-		for _, e := range entries {
-			if len(e.Value) > limits.MaxSize {
-				return 0, &store.MetadataLimitError{MaxSize: limits.MaxSize}
-			}
-		}
+	if err := storetx.CheckMetadataSize(entries, limits); err != nil {
+		return 0, err
 	}
 	var ms store.ModSeq
-	err := m.a.write(ctx, func(t *writeTx) error {
-		ms = 0
-		if err := m.checkMailbox(ctx, t.tx, id); err != nil {
-			return err
-		}
-		type change struct {
-			name  string
-			value []byte
-		}
-		var changes []change
-		delta := 0
-		for _, e := range entries {
-			var old []byte
-			var exists bool
-			err := t.tx.QueryRow(ctx, `SELECT value, value IS NOT NULL FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND name = $3`,
-				t.userID, id, e.Name).Scan(&old, &exists)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			if e.Value == nil && !exists || e.Value != nil && exists && string(old) == string(e.Value) {
-				continue // already so: no change, no modseq
-			}
-			switch {
-			case e.Value != nil && !exists:
-				delta++
-			case e.Value == nil && exists:
-				delta--
-			}
-			changes = append(changes, change{e.Name, e.Value})
-		}
-		if len(changes) == 0 {
-			return nil
-		}
-		if limits.MaxEntries > 0 && delta > 0 {
-			var n int
-			if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND value IS NOT NULL`,
-				t.userID, id).Scan(&n); err != nil {
-				return err
-			}
-			if n+delta > limits.MaxEntries {
-				return &store.MetadataLimitError{TooMany: true}
-			}
-		}
-		if id == store.ServerMetadata {
-			if err := t.tx.QueryRow(ctx, `SELECT coalesce(max(modseq), 0) + 1 FROM metadata WHERE user_id = $1 AND mailbox_id = 0`,
-				t.userID).Scan(&ms); err != nil {
-				return err
-			}
-			t.accountChanged()
-		} else {
-			var err error
-			if ms, err = t.modseq(id); err != nil {
-				return err
-			}
-		}
-		for _, c := range changes {
-			var v any = c.value
-			if c.value == nil {
-				v = nil
-			} else if len(c.value) == 0 {
-				v = []byte{}
-			}
-			if _, err := t.tx.Exec(ctx, `INSERT INTO metadata (user_id, mailbox_id, name, value, modseq) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (user_id, mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
-				t.userID, id, c.name, v, ms); err != nil {
-				return fmt.Errorf("set metadata: %w", err)
-			}
-		}
-		return nil
+	err := m.a.write(ctx, func(t *writeTx) (err error) {
+		ms, err = storetx.SetMetadata(t, id, entries, limits)
+		return err
 	})
 	var le *store.MetadataLimitError
 	if errors.As(err, &le) {
 		return 0, le
 	}
 	return ms, err
+}
+
+// MetadataValue implements storetx.MetadataTx.
+func (t *writeTx) MetadataValue(id store.MailboxID, name string) ([]byte, bool, error) {
+	var value []byte
+	var exists bool
+	err := t.tx.QueryRow(t.ctx, `SELECT value, value IS NOT NULL FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND name = $3`,
+		t.userID, id, name).Scan(&value, &exists)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	return value, exists, err
+}
+
+// MetadataCount implements storetx.MetadataTx.
+func (t *writeTx) MetadataCount(id store.MailboxID) (int, error) {
+	var n int
+	err := t.tx.QueryRow(t.ctx, `SELECT count(*) FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND value IS NOT NULL`,
+		t.userID, id).Scan(&n)
+	return n, err
+}
+
+// ServerMetadataModSeq implements storetx.MetadataTx.
+func (t *writeTx) ServerMetadataModSeq() (store.ModSeq, error) {
+	t.accountChanged()
+	var ms store.ModSeq
+	err := t.tx.QueryRow(t.ctx, `SELECT coalesce(max(modseq), 0) + 1 FROM metadata WHERE user_id = $1 AND mailbox_id = 0`,
+		t.userID).Scan(&ms)
+	return ms, err
+}
+
+// PutMetadata implements storetx.MetadataTx. An empty value is stored as
+// an empty bytea, no value as NULL.
+func (t *writeTx) PutMetadata(id store.MailboxID, name string, value []byte, ms store.ModSeq) error {
+	var v any = value
+	if value == nil {
+		v = nil
+	} else if len(value) == 0 {
+		v = []byte{}
+	}
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO metadata (user_id, mailbox_id, name, value, modseq) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (user_id, mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
+		t.userID, id, name, v, ms)
+	return err
 }
 
 func (m *metadataHandle) MetadataChangedSince(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
@@ -219,23 +194,9 @@ func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq
 	return ms, err
 }
 
-// copyMetadata gives mailbox dst a copy of src's entries, at a modseq of
-// dst: RENAME of INBOX keeps INBOX's entries and copies them to the new
-// mailbox (RFC 5464 4.1).
-func (t *writeTx) copyMetadata(src, dst store.MailboxID) error {
-	var n int
-	if err := t.tx.QueryRow(t.ctx, `SELECT count(*) FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND value IS NOT NULL`,
-		t.userID, src).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
-		return nil
-	}
-	ms, err := t.modseq(dst)
-	if err != nil {
-		return err
-	}
-	_, err = t.tx.Exec(t.ctx, `INSERT INTO metadata (user_id, mailbox_id, name, value, modseq)
+// CopyMetadataEntries implements storetx.MetadataTx.
+func (t *writeTx) CopyMetadataEntries(src, dst store.MailboxID, ms store.ModSeq) error {
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO metadata (user_id, mailbox_id, name, value, modseq)
 		SELECT user_id, $1, name, value, $2 FROM metadata WHERE user_id = $3 AND mailbox_id = $4 AND value IS NOT NULL`,
 		dst, ms, t.userID, src)
 	return err

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // createMailbox inserts a mailbox row with a fresh replicated id and
@@ -43,67 +43,49 @@ func (t *writeTx) createMailboxAt(name string, uidValidity uint32, special store
 
 // CreateMailbox creates name and any missing parents (RFC 9051 6.3.4).
 func (a *Account) CreateMailbox(ctx context.Context, name string, opts store.CreateOptions) (store.MailboxInfo, error) {
-	cname, err := canonicalMailboxName(name)
+	cname, err := storetx.CheckCreate(name, opts)
 	if err != nil {
 		return store.MailboxInfo{}, err
 	}
-	if !validSpecialUse(opts.SpecialUse) {
-		return store.MailboxInfo{}, fmt.Errorf("special-use %q: %w", opts.SpecialUse, store.ErrCannot)
-	}
 	var info store.MailboxInfo
-	err = a.u.write(ctx, func(t *writeTx) error {
-		if _, err := t.lookup(cname); err == nil {
-			return fmt.Errorf("create %q: %w", cname, store.ErrMailboxExists)
-		} else if err != errNotFound {
-			return err
-		}
-		if err := t.createParents(cname); err != nil {
-			return err
-		}
-		id, err := t.createMailbox(cname, opts.SpecialUse)
-		if err != nil {
-			return err
-		}
-		m, err := t.mailbox(id)
-		info = m.MailboxInfo
+	err = a.u.write(ctx, func(t *writeTx) (err error) {
+		info, err = storetx.CreateMailbox(t, cname, opts.SpecialUse)
 		return err
 	})
 	return info, err
 }
 
-func (t *writeTx) createParents(name string) error {
-	for _, p := range parentNames(name) {
-		if _, err := t.lookup(p); err == errNotFound {
-			if _, err := t.createMailbox(p, ""); err != nil {
-				return err
-			}
-		} else if err != nil {
-			return err
-		}
+func (t *writeTx) createParents(name string) error { return storetx.CreateParents(t, name) }
+
+// Lookup implements storetx.Mailboxes.
+func (t *writeTx) Lookup(name string) (storetx.Mailbox, bool, error) {
+	m, err := t.lookup(name)
+	if err == errNotFound {
+		return storetx.Mailbox{}, false, nil
 	}
-	return nil
+	return m.shared(), err == nil, err
+}
+
+// CreateMailbox implements storetx.Mailboxes.
+func (t *writeTx) CreateMailbox(name string, special store.SpecialUse) (store.MailboxID, error) {
+	return t.createMailbox(name, special)
 }
 
 // DeleteMailbox deletes a mailbox and its messages; its children stay
-// (RFC 9051 6.3.5). Its id is never reused, and a mailbox created later
-// under the same name gets a new UIDVALIDITY.
+// (RFC 9051 6.3.5). Its id is never reused.
 func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
-	cname, err := canonicalMailboxName(name)
+	cname, err := storetx.CheckDelete(name)
 	if err != nil {
 		return err
 	}
-	if cname == "INBOX" {
-		return fmt.Errorf("delete INBOX: %w", store.ErrCannot)
-	}
 	return a.u.write(ctx, func(t *writeTx) error {
-		m, err := t.lookup(cname)
-		if err == errNotFound {
-			return fmt.Errorf("delete %q: %w", cname, store.ErrNoMailbox)
-		} else if err != nil {
-			return err
-		}
-		return t.deleteMailbox(m, 0)
+		return storetx.DeleteMailbox(t, cname)
 	})
+}
+
+// DeleteMailbox implements storetx.Mailboxes.
+func (t *writeTx) DeleteMailbox(m storetx.Mailbox) error {
+	return t.deleteMailbox(mailboxRow{MailboxStatus: m.MailboxStatus, prunedBelow: m.PrunedBelow}, 0)
 }
 
 // deleteMailbox removes a mailbox with its messages and history, leaving
@@ -199,162 +181,90 @@ func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 	return nil
 }
 
-// RenameMailbox renames a mailbox and its subtree, keeping ids and so
-// UIDVALIDITY (RFC 9051 6.3.6). Missing parents of the new name are
-// created. Renaming INBOX moves its messages to a new mailbox, keeping
-// their UIDs, and leaves INBOX empty; INBOX's children are not renamed.
+// RenameMailbox renames a mailbox and its subtree (storetx.RenameMailbox).
 func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) error {
-	from, err := canonicalMailboxName(oldName)
+	from, to, err := storetx.CheckRename(oldName, newName)
 	if err != nil {
 		return err
-	}
-	to, err := canonicalMailboxName(newName)
-	if err != nil {
-		return err
-	}
-	if to == "INBOX" {
-		return fmt.Errorf("rename to INBOX: %w", store.ErrMailboxExists)
-	}
-	if strings.HasPrefix(to, from+"/") {
-		return fmt.Errorf("rename %q into its own subtree: %w", from, store.ErrCannot)
 	}
 	return a.u.write(ctx, func(t *writeTx) error {
-		src, err := t.lookup(from)
-		if err == errNotFound {
-			return fmt.Errorf("rename %q: %w", from, store.ErrNoMailbox)
-		} else if err != nil {
-			return err
-		}
-		if from == "INBOX" {
-			return t.renameInbox(src, to)
-		}
-		if from == to {
-			return fmt.Errorf("rename %q to itself: %w", from, store.ErrMailboxExists)
-		}
-		// Every mailbox of the subtree, with its new name.
-		rows, err := t.tx.QueryContext(t.ctx,
-			`SELECT id, name, uidvalidity FROM mailboxes WHERE name = ? OR substr(name, 1, ?) = ?`, from, len(from)+1, from+"/")
-		if err != nil {
-			return err
-		}
-		type rename struct {
-			id          store.MailboxID
-			newName     string
-			uidValidity uint32
-		}
-		var moves []rename
-		for rows.Next() {
-			var r rename
-			var name string
-			if err := rows.Scan(&r.id, &name, &r.uidValidity); err != nil {
-				rows.Close()
-				return err
-			}
-			r.newName = to + name[len(from):]
-			moves = append(moves, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, r := range moves {
-			if _, err := t.lookup(r.newName); err == nil {
-				return fmt.Errorf("rename to %q: %w", r.newName, store.ErrMailboxExists)
-			} else if err != errNotFound {
-				return err
-			}
-		}
-		// Two steps so that no intermediate name collides with the UNIQUE
-		// constraint while the subtree is half renamed.
-		for _, r := range moves {
-			if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET name = '/renaming/' || id WHERE id = ?`, r.id); err != nil {
-				return err
-			}
-		}
-		for _, r := range moves {
-			changed, err := t.accountChange(0)
-			if err != nil {
-				return err
-			}
-			if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET name = ?, changed = ? WHERE id = ?`, r.newName, changed, r.id); err != nil {
-				return err
-			}
-			// The new name now has this UIDVALIDITY too.
-			if err := t.recordUIDValidity(r.newName, r.uidValidity); err != nil {
-				return err
-			}
-		}
-		return t.createParents(to)
+		return storetx.RenameMailbox(t, from, to)
 	})
 }
 
-// renameInbox implements RFC 9051 6.3.6 for INBOX: a new mailbox takes
-// INBOX's messages (same UIDs, under its own new UIDVALIDITY) and INBOX is
-// left empty, the moved messages becoming tombstones there.
-func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
-	if _, err := t.lookup(to); err == nil {
-		return fmt.Errorf("rename to %q: %w", to, store.ErrMailboxExists)
-	} else if err != errNotFound {
-		return err
-	}
-	if err := t.createParents(to); err != nil {
-		return err
-	}
-	dst, err := t.createMailbox(to, "")
+// Subtree implements storetx.Mailboxes.
+func (t *writeTx) Subtree(name string) ([]storetx.Renaming, error) {
+	rows, err := t.tx.QueryContext(t.ctx,
+		`SELECT id, name, uidvalidity FROM mailboxes WHERE name = ? OR substr(name, 1, ?) = ?`, name, len(name)+1, name+"/")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := t.copyMetadata(inbox.ID, dst); err != nil {
-		return err
+	defer rows.Close()
+	var out []storetx.Renaming
+	for rows.Next() {
+		var r storetx.Renaming
+		if err := rows.Scan(&r.ID, &r.Name, &r.UIDValidity); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
-	if inbox.Messages == 0 {
-		_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, inbox.UIDNext, dst)
-		return err
+	return out, rows.Err()
+}
+
+// SetMailboxName implements storetx.Mailboxes.
+func (t *writeTx) SetMailboxName(id store.MailboxID, name string, changed uint64) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET name = ?, changed = ? WHERE id = ?`, name, changed, id)
+	return err
+}
+
+// RecordUIDValidity implements storetx.Mailboxes.
+func (t *writeTx) RecordUIDValidity(name string, v uint32) error { return t.recordUIDValidity(name, v) }
+
+// AccountChange implements storetx.Mailboxes.
+func (t *writeTx) AccountChange(stamp uint64) (uint64, error) { return t.accountChange(stamp) }
+
+// SetUIDNext implements storetx.Mailboxes.
+func (t *writeTx) SetUIDNext(id store.MailboxID, next store.UID) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, next, id)
+	return err
+}
+
+// TakeMessages implements storetx.Mailboxes: the messages' rows and chunk
+// entries move, the counters and the \Recent floor with them.
+func (t *writeTx) TakeMessages(from storetx.Mailbox, to store.MailboxID, ms store.ModSeq) (store.UIDSet, error) {
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?`, to, from.ID); err != nil {
+		return nil, err
 	}
-	dstSeq, err := t.modseq(dst)
+	cs, err := loadChunks(t, from.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	srcSeq, err := t.modseq(inbox.ID)
-	if err != nil {
-		return err
-	}
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?`, dst, inbox.ID); err != nil {
-		return err
-	}
-	cs, err := loadChunks(t, inbox.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}})
-	if err != nil {
-		return err
-	}
-	var gone store.UIDSet
+	var moved store.UIDSet
 	for _, c := range cs {
-		c.mailbox = dst
+		c.mailbox = to
 		c.dirty = true
 		for i := range c.entries {
-			c.entries[i].modseq = dstSeq
-			gone.Add(c.entries[i].uid)
+			c.entries[i].modseq = ms
+			moved.Add(c.entries[i].uid)
 		}
 	}
 	if err := t.saveChunks(cs); err != nil {
-		return err
-	}
-	if err := t.addTombstones(inbox.ID, gone, srcSeq); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := t.tx.ExecContext(t.ctx,
 		`UPDATE mailboxes SET uidnext = ?, messages = ?, unseen = ?, deleted = ?, size = ? WHERE id = ?`,
-		inbox.UIDNext, inbox.Messages, inbox.Unseen, inbox.Deleted, inbox.Size, dst); err != nil {
-		return err
+		from.UIDNext, from.Messages, from.Unseen, from.Deleted, from.Size, to); err != nil {
+		return nil, err
 	}
 	// The moved messages keep their UIDs, so they keep their \Recent
-	// state too: the new mailbox takes INBOX's recent floor.
+	// state too: the new mailbox takes the old one's recent floor.
 	if _, err := t.tx.ExecContext(t.ctx,
-		`UPDATE mailboxes SET recent_uid = (SELECT recent_uid FROM mailboxes WHERE id = ?) WHERE id = ?`, inbox.ID, dst); err != nil {
-		return err
+		`UPDATE mailboxes SET recent_uid = (SELECT recent_uid FROM mailboxes WHERE id = ?) WHERE id = ?`, from.ID, to); err != nil {
+		return nil, err
 	}
 	_, err = t.tx.ExecContext(t.ctx,
-		`UPDATE mailboxes SET messages = 0, unseen = 0, deleted = 0, size = 0 WHERE id = ?`, inbox.ID)
-	return err
+		`UPDATE mailboxes SET messages = 0, unseen = 0, deleted = 0, size = 0 WHERE id = ?`, from.ID)
+	return moved, err
 }
 
 // Mailboxes lists every mailbox ordered by name.
@@ -407,32 +317,33 @@ func (a *Account) SetSubscribed(ctx context.Context, name string, subscribed boo
 }
 
 // setSubscribed changes a subscription, stamped with an account change of
-// at least stamp; a change already true changes nothing. A removed
-// subscription is remembered in unsubscribed, so that replicas can tell
-// "unsubscribed here" from "subscribed there".
+// at least stamp (storetx.SetSubscribed).
 func (t *writeTx) setSubscribed(name string, subscribed bool, stamp uint64) error {
+	return storetx.SetSubscribed(t, name, subscribed, stamp)
+}
+
+// Subscribed implements storetx.Mailboxes.
+func (t *writeTx) Subscribed(name string) (bool, error) {
 	var n int
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM subscriptions WHERE name = ?`, name).Scan(&n); err != nil {
+	err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM subscriptions WHERE name = ?`, name).Scan(&n)
+	return n > 0, err
+}
+
+// Subscribe implements storetx.Mailboxes.
+func (t *writeTx) Subscribe(name string, changed uint64) error {
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO subscriptions (name, changed) VALUES (?, ?)`, name, changed); err != nil {
 		return err
 	}
-	if (n > 0) == subscribed {
-		return nil
-	}
-	changed, err := t.accountChange(stamp)
-	if err != nil {
-		return err
-	}
-	if subscribed {
-		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO subscriptions (name, changed) VALUES (?, ?)`, name, changed); err != nil {
-			return err
-		}
-		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM unsubscribed WHERE name = ?`, name)
-		return err
-	}
+	_, err := t.tx.ExecContext(t.ctx, `DELETE FROM unsubscribed WHERE name = ?`, name)
+	return err
+}
+
+// Unsubscribe implements storetx.Mailboxes.
+func (t *writeTx) Unsubscribe(name string, changed uint64) error {
 	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM subscriptions WHERE name = ?`, name); err != nil {
 		return err
 	}
-	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO unsubscribed (name, changed) VALUES (?, ?)
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO unsubscribed (name, changed) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET changed = excluded.changed`, name, changed)
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // schemaV8Metadata adds RFC 5464 metadata (see the package doc).
@@ -95,85 +96,54 @@ func (m *metadataHandle) checkMailbox(ctx context.Context, q querier, id store.M
 }
 
 func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, entries []store.MetadataEntry, limits store.MetadataLimits) (store.ModSeq, error) {
-	if limits.MaxSize > 0 {
-		for _, e := range entries {
-			if len(e.Value) > limits.MaxSize {
-				return 0, &store.MetadataLimitError{MaxSize: limits.MaxSize}
-			}
-		}
+	if err := storetx.CheckMetadataSize(entries, limits); err != nil {
+		return 0, err
 	}
 	var ms store.ModSeq
-	err := m.a.u.write(ctx, func(t *writeTx) error {
-		if err := m.checkMailbox(ctx, t.tx, id); err != nil {
-			return err
-		}
-		// What changes: an entry whose value differs from the stored one.
-		type change struct {
-			name  string
-			value []byte
-		}
-		var changes []change
-		delta := 0 // change in the count of entries with a value
-		for _, e := range entries {
-			var old []byte
-			var exists bool
-			err := t.tx.QueryRowContext(ctx, `SELECT value, value IS NOT NULL FROM metadata WHERE mailbox_id = ? AND name = ?`,
-				id, e.Name).Scan(&old, &exists)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			if e.Value == nil && !exists || e.Value != nil && exists && string(old) == string(e.Value) {
-				// Already so: no change, no modseq.
-				continue
-			}
-			switch {
-			case e.Value != nil && !exists:
-				delta++
-			case e.Value == nil && exists:
-				delta--
-			}
-			if e.Value != nil && len(e.Value) == 0 {
-				e.Value = []byte{} // an empty value, not NULL
-			}
-			changes = append(changes, change{e.Name, e.Value})
-		}
-		if len(changes) == 0 {
-			return nil
-		}
-		if limits.MaxEntries > 0 && delta > 0 {
-			var n int
-			if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM metadata WHERE mailbox_id = ? AND value IS NOT NULL`, id).Scan(&n); err != nil {
-				return err
-			}
-			if n+delta > limits.MaxEntries {
-				return &store.MetadataLimitError{TooMany: true}
-			}
-		}
-		if id == store.ServerMetadata {
-			if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(modseq), 0) + 1 FROM metadata WHERE mailbox_id = 0`).Scan(&ms); err != nil {
-				return err
-			}
-			t.accountChanged = true
-		} else {
-			var err error
-			if ms, err = t.modseq(id); err != nil {
-				return err
-			}
-		}
-		for _, c := range changes {
-			if _, err := t.tx.ExecContext(ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq) VALUES (?, ?, ?, ?)
-				ON CONFLICT (mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
-				id, c.name, c.value, ms); err != nil {
-				return fmt.Errorf("set metadata: %w", err)
-			}
-		}
-		return nil
+	err := m.a.u.write(ctx, func(t *writeTx) (err error) {
+		ms, err = storetx.SetMetadata(t, id, entries, limits)
+		return err
 	})
 	var le *store.MetadataLimitError
 	if errors.As(err, &le) {
 		return 0, le
 	}
 	return ms, err
+}
+
+// MetadataValue implements storetx.MetadataTx.
+func (t *writeTx) MetadataValue(id store.MailboxID, name string) ([]byte, bool, error) {
+	var value []byte
+	var exists bool
+	err := t.tx.QueryRowContext(t.ctx, `SELECT value, value IS NOT NULL FROM metadata WHERE mailbox_id = ? AND name = ?`,
+		id, name).Scan(&value, &exists)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	return value, exists, err
+}
+
+// MetadataCount implements storetx.MetadataTx.
+func (t *writeTx) MetadataCount(id store.MailboxID) (int, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM metadata WHERE mailbox_id = ? AND value IS NOT NULL`, id).Scan(&n)
+	return n, err
+}
+
+// ServerMetadataModSeq implements storetx.MetadataTx.
+func (t *writeTx) ServerMetadataModSeq() (store.ModSeq, error) {
+	t.accountChanged = true
+	var ms store.ModSeq
+	err := t.tx.QueryRowContext(t.ctx, `SELECT coalesce(max(modseq), 0) + 1 FROM metadata WHERE mailbox_id = 0`).Scan(&ms)
+	return ms, err
+}
+
+// PutMetadata implements storetx.MetadataTx.
+func (t *writeTx) PutMetadata(id store.MailboxID, name string, value []byte, ms store.ModSeq) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq) VALUES (?, ?, ?, ?)
+		ON CONFLICT (mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
+		id, name, value, ms)
+	return err
 }
 
 func (m *metadataHandle) MetadataChangedSince(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
@@ -206,22 +176,9 @@ func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq
 	return ms, err
 }
 
-// copyMetadata gives mailbox dst a copy of src's entries, at a modseq of
-// dst: RENAME of INBOX keeps INBOX's entries and copies them to the new
-// mailbox (RFC 5464 4.1).
-func (t *writeTx) copyMetadata(src, dst store.MailboxID) error {
-	var n int
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM metadata WHERE mailbox_id = ? AND value IS NOT NULL`, src).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
-		return nil
-	}
-	ms, err := t.modseq(dst)
-	if err != nil {
-		return err
-	}
-	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq)
+// CopyMetadataEntries implements storetx.MetadataTx.
+func (t *writeTx) CopyMetadataEntries(src, dst store.MailboxID, ms store.ModSeq) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq)
 		SELECT ?, name, value, ? FROM metadata WHERE mailbox_id = ? AND value IS NOT NULL`, dst, ms, src)
 	return err
 }

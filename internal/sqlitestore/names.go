@@ -13,6 +13,4 @@ func ValidUserName(name string) (string, error) { return store.ValidUserName(nam
 
 func canonicalMailboxName(name string) (string, error) { return store.CanonicalMailboxName(name) }
 
-func parentNames(name string) []string { return store.ParentNames(name) }
-
 func validSpecialUse(u store.SpecialUse) bool { return store.ValidSpecialUse(u) }
