@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,31 +26,9 @@ func TestCheckRepairCounters(t *testing.T) {
 	a.Close()
 	s.Close()
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, "users", "alice", "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`UPDATE mailboxes SET unseen = 42, size = 0 WHERE name = 'INBOX'`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	if code := runCheck([]string{"--data", dir}); code != 1 {
-		t.Fatalf("wrong counters: exit %d", code)
-	}
-	if code := runCheck([]string{"--data", dir, "--repair"}); code != 0 {
-		t.Fatalf("repair: exit %d", code)
-	}
-	if code := runCheck([]string{"--data", dir}); code != 0 {
-		t.Fatalf("after repair: exit %d", code)
-	}
-	s, err = sqlitestore.Open(dir, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, _ = s.Open(ctx, "alice")
-	defer a.Close()
+	damageAliceDB(t, dir, `UPDATE mailboxes SET unseen = 42, size = 0 WHERE name = 'INBOX'`)
+	checkRepairs(t, dir)
+	a = reopenAlice(t, dir)
 	if got, _ := a.Status(ctx, inbox.ID); got != want {
 		t.Fatalf("status after repair %+v, want %+v", got, want)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +36,66 @@ func openAliceInbox(t *testing.T, dir string, opts sqlitestore.Options) (*sqlite
 		t.Fatal(err)
 	}
 	return s, a, inbox
+}
+
+// appendNumbered appends n small distinct messages ("Subject: i", "body
+// i") to mailbox id.
+func appendNumbered(t *testing.T, a store.Account, id store.MailboxID, n int) {
+	t.Helper()
+	var msgs []store.NewMessage
+	for i := range n {
+		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
+	}
+	if _, err := a.Append(context.Background(), id, msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// damageAliceDB runs stmt on alice's database directly, as a fault or an
+// operator would, while no store has it open.
+func damageAliceDB(t *testing.T, dir, stmt string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "users", "alice", "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(stmt, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkRepairs runs check on the damaged store in dir: check must find
+// the damage (exit 1), check --repair mend it (exit 0), and check then
+// find the store clean.
+func checkRepairs(t *testing.T, dir string) {
+	t.Helper()
+	if code := runCheck([]string{"--data", dir}); code != 1 {
+		t.Fatalf("damaged store: exit %d", code)
+	}
+	if code := runCheck([]string{"--data", dir, "--repair"}); code != 0 {
+		t.Fatalf("repair: exit %d", code)
+	}
+	if code := runCheck([]string{"--data", dir}); code != 0 {
+		t.Fatalf("after repair: exit %d", code)
+	}
+}
+
+// reopenAlice opens the embedded store in dir again and alice's account
+// in it, both closed when the test ends.
+func reopenAlice(t *testing.T, dir string) store.Account {
+	t.Helper()
+	s, err := sqlitestore.Open(dir, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a, err := s.Open(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
 }
 
 func TestCheckCommand(t *testing.T) {

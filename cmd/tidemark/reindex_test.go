@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,14 +39,7 @@ func TestReindex(t *testing.T) {
 	}
 	wipe := func() {
 		t.Helper()
-		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "users", "alice", "meta.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if _, err := db.Exec(`INSERT INTO text_index (text_index) VALUES ('delete-all')`); err != nil {
-			t.Fatal(err)
-		}
+		damageAliceDB(t, dir, `INSERT INTO text_index (text_index) VALUES ('delete-all')`)
 	}
 	wipe()
 	if h := search(); !h.OK || !h.Sure.Empty() {

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
@@ -21,13 +18,7 @@ func TestCheckRepair(t *testing.T) {
 	dir := t.TempDir()
 	// Bodies in blob files, so the test can damage them.
 	s, a, inbox := openAliceInbox(t, dir, sqlitestore.Options{InlineBodyMax: -1})
-	var msgs []store.NewMessage
-	for i := range 3 {
-		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
-	}
-	if _, err := a.Append(ctx, inbox.ID, msgs); err != nil {
-		t.Fatal(err)
-	}
+	appendNumbered(t, a, inbox.ID, 3)
 	blobOf := map[store.UID]string{}
 	var all store.UIDSet
 	all.AddRange(1, store.MaxUID)
@@ -52,23 +43,9 @@ func TestCheckRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if code := runCheck([]string{"--data", dir}); code != 1 {
-		t.Fatalf("damaged store: exit %d", code)
-	}
-	if code := runCheck([]string{"--data", dir, "--repair"}); code != 0 {
-		t.Fatalf("repair: exit %d", code)
-	}
-	if code := runCheck([]string{"--data", dir}); code != 0 {
-		t.Fatalf("after repair: exit %d", code)
-	}
+	checkRepairs(t, dir)
 
-	s, err := sqlitestore.Open(dir, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, _ = s.Open(ctx, "alice")
-	defer a.Close()
+	a = reopenAlice(t, dir)
 	after, _ := a.Mailbox(ctx, "INBOX")
 	if after.HighestModSeq <= before.HighestModSeq || after.UIDNext != before.UIDNext || after.UIDValidity != before.UIDValidity {
 		t.Fatalf("before %+v after %+v", before, after)
@@ -92,13 +69,7 @@ func TestCheckRepairInline(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s, a, inbox := openAliceInbox(t, dir, sqlitestore.Options{})
-	var msgs []store.NewMessage
-	for i := range 3 {
-		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
-	}
-	if _, err := a.Append(ctx, inbox.ID, msgs); err != nil {
-		t.Fatal(err)
-	}
+	appendNumbered(t, a, inbox.ID, 3)
 	blobOf := map[store.UID]string{}
 	a.Messages(ctx, inbox.ID, store.UIDSetOf(1, 2, 3), func(m *store.MessageData) error { blobOf[m.UID] = m.BlobID; return nil })
 	a.Close()
@@ -107,39 +78,11 @@ func TestCheckRepairInline(t *testing.T) {
 		t.Fatalf("small bodies written to files: %v", files)
 	}
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, "users", "alice", "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
-		{`UPDATE bodies SET data = ? WHERE id = ?`, []any{[]byte("Subject: 0\r\n\r\nbody X\r\n"), blobOf[1]}},
-		{`DELETE FROM bodies WHERE id = ?`, []any{blobOf[3]}},
-	} {
-		if _, err := db.Exec(q.sql, q.args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
+	damageAliceDB(t, dir, `UPDATE bodies SET data = ? WHERE id = ?`, []byte("Subject: 0\r\n\r\nbody X\r\n"), blobOf[1])
+	damageAliceDB(t, dir, `DELETE FROM bodies WHERE id = ?`, blobOf[3])
 
-	if code := runCheck([]string{"--data", dir}); code != 1 {
-		t.Fatalf("damaged store: exit %d", code)
-	}
-	if code := runCheck([]string{"--data", dir, "--repair"}); code != 0 {
-		t.Fatalf("repair: exit %d", code)
-	}
-	if code := runCheck([]string{"--data", dir}); code != 0 {
-		t.Fatalf("after repair: exit %d", code)
-	}
-	s, err = sqlitestore.Open(dir, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, _ = s.Open(ctx, "alice")
-	defer a.Close()
+	checkRepairs(t, dir)
+	a = reopenAlice(t, dir)
 	st, _ := a.Status(ctx, inbox.ID)
 	if st.Messages != 1 {
 		t.Fatalf("messages left: %d", st.Messages)
@@ -177,13 +120,7 @@ func TestCheckRepairBesideServer(t *testing.T) {
 			sa, _ := server.Open(ctx, "alice")
 			defer sa.Close()
 			inbox, _ := sa.Mailbox(ctx, "INBOX")
-			var msgs []store.NewMessage
-			for i := range 3 {
-				msgs = append(msgs, store.NewMessage{Body: strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
-			}
-			if _, err := sa.Append(ctx, inbox.ID, msgs); err != nil {
-				t.Fatal(err)
-			}
+			appendNumbered(t, sa, inbox.ID, 3)
 			// The check is another process: its own store on the same
 			// directory, whose readers the server cannot wait for.
 			checker, err := sqlitestore.Open(dir, sqlitestore.Options{InlineBodyMax: inline})

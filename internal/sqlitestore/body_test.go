@@ -268,3 +268,71 @@ func TestBodiesCompressed(t *testing.T) {
 	}
 	assertClean(t, s, "alice")
 }
+
+// TestFailedAppendLeavesNoFiles: the refusals are in the shared suite
+// (storetest testAppendErrors); here, that a refused batch leaves no
+// temporary file and no blob for collection to find.
+func TestFailedAppendLeavesNoFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{MaxMessageSize: 100})
+	s.CreateUser(ctx, "bob")
+	a, err := s.openAccount(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, err = a.Append(ctx, mustMailbox(t, a, "INBOX").ID, []store.NewMessage{
+		{Body: strings.NewReader("small\r\n")},
+		{Body: bytes.NewReader(bytes.Repeat([]byte("x"), 101))},
+	})
+	assertErr(t, err, store.ErrTooBig)
+	if es, _ := os.ReadDir(filepath.Join(dir, "users", "bob", "blobs", "tmp")); len(es) != 0 {
+		t.Fatalf("temporary files left: %d", len(es))
+	}
+	// A failed batch is discarded before any blob takes its content name.
+	if n, err := s.CollectBlobs(ctx, "bob"); err != nil || n != 0 {
+		t.Fatalf("CollectBlobs = %d, %v", n, err)
+	}
+	assertClean(t, s, "bob")
+}
+
+// TestCopiesShareOneBody, with bodies inline and in blob files: COPY and
+// MOVE (storetest testCopyMove) store no second body, and the bodies go
+// at collection once no message names them.
+func TestCopiesShareOneBody(t *testing.T) {
+	t.Run("inline", func(t *testing.T) { testCopiesShareOneBody(t, Options{}, true) })
+	t.Run("files", func(t *testing.T) { testCopiesShareOneBody(t, Options{InlineBodyMax: -1}, false) })
+}
+
+func testCopiesShareOneBody(t *testing.T, opts Options, inline bool) {
+	s, a := newAccountWith(t, opts)
+	inbox := mustMailbox(t, a, "INBOX")
+	dst, err := a.CreateMailbox(ctx, "Archive", store.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, a, inbox.ID, 4, store.Flags{})
+	if _, err := a.Copy(ctx, inbox.ID, dst.ID, store.UIDSet{{Start: 2, Stop: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Move(ctx, inbox.ID, dst.ID, store.UIDSet{{Start: 1, Stop: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countBodies(t, a); inline && n != 4 || !inline && n != 0 {
+		t.Fatalf("%d inline bodies for 4 distinct messages (inline %v)", n, inline)
+	}
+	a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: 100}})
+	if n := countBodies(t, a); inline && n == 0 {
+		t.Fatal("bodies still referenced from Archive were deleted")
+	}
+	if err := a.DeleteMailbox(ctx, "Archive"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CollectBlobs(ctx, "alice"); err != nil || n != 4 {
+		t.Fatalf("collected %d, %v, want 4", n, err)
+	}
+	if n := countBodies(t, a); n != 0 {
+		t.Fatalf("%d inline bodies left without messages", n)
+	}
+	assertClean(t, s, "alice")
+}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetest"
 )
 
 var ctx = context.Background()
@@ -47,52 +45,14 @@ func newAccountWith(t testing.TB, opts Options) (*Store, *Account) {
 	return s, a
 }
 
-func mustMailbox(t testing.TB, a *Account, name string) store.MailboxInfo {
-	t.Helper()
-	m, err := a.Mailbox(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func testMessage(i int, extra string) string {
-	return fmt.Sprintf("From: a@example.org\r\nTo: b@example.org\r\nSubject: message %d\r\nMessage-ID: <m%d@example.org>\r\n%s\r\nbody %d\r\n", i, i, extra, i)
-}
-
-func appendN(t testing.TB, a *Account, id store.MailboxID, n int, flags store.Flags) store.AppendResult {
-	t.Helper()
-	var msgs []store.NewMessage
-	for i := 0; i < n; i++ {
-		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(testMessage(i, "")), Flags: flags})
-	}
-	res, err := a.Append(ctx, id, msgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
-
-func assertClean(t testing.TB, s *Store, user string) {
-	t.Helper()
-	ps, err := s.Check(ctx, user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range ps {
-		t.Error("check:", p)
-	}
-	if len(ps) > 0 {
-		t.FailNow()
-	}
-}
-
-func assertErr(t testing.TB, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("err = %v, want %v", err, want)
-	}
-}
+// The account helpers are the shared suite's.
+var (
+	mustMailbox = storetest.MustMailbox
+	testMessage = storetest.MessageText
+	appendN     = storetest.AppendN
+	assertClean = storetest.AssertClean
+	assertErr   = storetest.AssertErr
+)
 
 func isErr(err, want error) bool { return errors.Is(err, want) }
 

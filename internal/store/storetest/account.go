@@ -12,15 +12,15 @@ import (
 
 func testAppendAndRead(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
-	inbox := mustMailbox(t, a, "inbox")
+	inbox := MustMailbox(t, a, "inbox")
 	if inbox.Name != "INBOX" || inbox.UIDNext != 1 || inbox.HighestModSeq != 1 || inbox.UIDValidity == 0 {
 		t.Fatalf("new INBOX = %+v", inbox)
 	}
 	date := time.Date(2024, 3, 1, 12, 30, 0, 0, time.FixedZone("", 3600))
-	body := testMessage(1, "")
+	body := MessageText(1, "")
 	res, err := a.Append(ctx, inbox.ID, []store.NewMessage{
 		{Body: strings.NewReader(body), Flags: store.Flags{System: store.FlagSeen, Keywords: []string{"b", "A", "a"}}, InternalDate: date},
-		{Body: strings.NewReader(testMessage(2, ""))},
+		{Body: strings.NewReader(MessageText(2, ""))},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,12 +72,12 @@ func testAppendAndRead(t *testing.T, be Backend) {
 	if err != nil || u.Messages != 2 || u.Bytes != st.Size {
 		t.Fatalf("usage %+v %v", u, err)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 func testThreadIDs(t *testing.T, be Backend) {
 	_, a := be.newAccount(t)
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	msgs := []string{
 		"Message-ID: <root@x>\r\nSubject: root\r\n\r\nbody\r\n",
 		"Message-ID: <reply@x>\r\nIn-Reply-To: <root@x>\r\nReferences: <root@x>\r\n\r\nbody\r\n",
@@ -109,8 +109,8 @@ func testThreadIDs(t *testing.T, be Backend) {
 
 func testSetFlags(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
-	inbox := mustMailbox(t, a, "INBOX")
-	appendN(t, a, inbox.ID, 5, store.Flags{})
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 5, store.Flags{})
 	all := store.UIDSet{{Start: 1, Stop: 5}}
 
 	res, err := a.SetFlags(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: 3}}, store.FlagsAdd, store.Flags{System: store.FlagSeen, Keywords: []string{"Work"}}, 0)
@@ -160,23 +160,23 @@ func testSetFlags(t *testing.T, be Backend) {
 	}
 	// Errors.
 	_, err = a.SetFlags(ctx, inbox.ID, store.UIDSet{{Start: 0, Stop: 3}}, store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
-	assertErr(t, err, store.ErrInvalidUID)
+	AssertErr(t, err, store.ErrInvalidUID)
 	_, err = a.SetFlags(ctx, inbox.ID, all, store.FlagsAdd, store.Flags{Keywords: []string{"a b"}}, 0)
-	assertErr(t, err, store.ErrInvalidKeyword)
+	AssertErr(t, err, store.ErrInvalidKeyword)
 	_, err = a.SetFlags(ctx, 12345, all, store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
-	assertErr(t, err, store.ErrNoMailbox)
+	AssertErr(t, err, store.ErrNoMailbox)
 	// UIDs beyond UIDNEXT are ignored.
 	res, err = a.SetFlags(ctx, inbox.ID, store.UIDSet{{Start: 100, Stop: 200}}, store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
 	if err != nil || res.ModSeq != 0 {
 		t.Fatalf("out of range = %+v, %v", res, err)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 func testExpungeAndChanges(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
-	inbox := mustMailbox(t, a, "INBOX")
-	appendN(t, a, inbox.ID, 10, store.Flags{}) // modseq 2
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 10, store.Flags{}) // modseq 2
 	res, err := a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 2, Stop: 4}, {Start: 8, Stop: 20}})
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func testExpungeAndChanges(t *testing.T, be Backend) {
 		t.Fatalf("empty expunge = %+v, %v", res, err)
 	}
 	_, err = a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 0, Stop: 1}})
-	assertErr(t, err, store.ErrInvalidUID)
+	AssertErr(t, err, store.ErrInvalidUID)
 	a.SetFlags(ctx, inbox.ID, store.UIDSet{{Start: 5, Stop: 5}}, store.FlagsAdd, store.Flags{System: store.FlagFlagged}, 0) // modseq 4
 	a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: 1}})                                                             // modseq 5
 
@@ -227,7 +227,7 @@ func testExpungeAndChanges(t *testing.T, be Backend) {
 	if st.Messages != 3 || st.HighestModSeq != 5 {
 		t.Fatalf("status %+v", st)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 // TestExpungeDeletedReadsFlagsAtCommit: ExpungeDeleted decides inside its
@@ -236,8 +236,8 @@ func testExpungeAndChanges(t *testing.T, be Backend) {
 // flagged.
 func testExpungeDeletedReadsFlagsAtCommit(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
-	inbox := mustMailbox(t, a, "INBOX")
-	appendN(t, a, inbox.ID, 6, store.Flags{System: store.FlagSeen}) // modseq 2
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 6, store.Flags{System: store.FlagSeen}) // modseq 2
 	del := store.Flags{System: store.FlagDeleted}
 	if _, err := a.SetFlags(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: 6}}, store.FlagsAdd, del, 0); err != nil { // modseq 3
 		t.Fatal(err)
@@ -276,8 +276,8 @@ func testExpungeDeletedReadsFlagsAtCommit(t *testing.T, be Backend) {
 		t.Fatalf("changes since 4 = %+v", ch)
 	}
 	_, err = a.ExpungeDeleted(ctx, inbox.ID, store.UIDSet{{Start: 0, Stop: 1}})
-	assertErr(t, err, store.ErrInvalidUID)
+	AssertErr(t, err, store.ErrInvalidUID)
 	_, err = a.ExpungeDeleted(ctx, 12345, store.UIDSetOf(1))
-	assertErr(t, err, store.ErrNoMailbox)
-	assertClean(t, s, "alice")
+	AssertErr(t, err, store.ErrNoMailbox)
+	AssertClean(t, s, "alice")
 }

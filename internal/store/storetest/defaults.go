@@ -36,7 +36,7 @@ func testDefaults(t *testing.T, be Backend) {
 		t.Fatalf("created %+v", created)
 	}
 	for _, d := range defaultSet() {
-		m := mustMailbox(t, a, d.Name)
+		m := MustMailbox(t, a, d.Name)
 		if m.SpecialUse != d.SpecialUse {
 			t.Errorf("%s: special-use %q", d.Name, m.SpecialUse)
 		}
@@ -71,7 +71,7 @@ func testDefaults(t *testing.T, be Backend) {
 			t.Fatalf("other handle created %+v, %v", c, err)
 		}
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 
 	// Many first logins at once: every default exactly once.
 	bob := mustUser(t, s, "bob")
@@ -126,8 +126,8 @@ func testDefaults(t *testing.T, be Backend) {
 	if !slices.Equal(got, []string{"Drafts", "Junk", "Archive"}) {
 		t.Fatalf("created %q beside the user's own", got)
 	}
-	if m := mustMailbox(t, carol, "Sent"); m.SpecialUse != "" {
+	if m := MustMailbox(t, carol, "Sent"); m.SpecialUse != "" {
 		t.Errorf("the user's Sent got %q", m.SpecialUse)
 	}
-	assertClean(t, s, "carol")
+	AssertClean(t, s, "carol")
 }

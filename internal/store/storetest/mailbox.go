@@ -46,8 +46,8 @@ func testDeleteAndRecreate(t *testing.T, be Backend) {
 		t.Fatalf("delete missing: %v", err)
 	}
 	m1, _ := a.CreateMailbox(ctx, "p/c", store.CreateOptions{})
-	p1 := mustMailbox(t, a, "p")
-	appendN(t, a, p1.ID, 3, store.Flags{})
+	p1 := MustMailbox(t, a, "p")
+	AppendN(t, a, p1.ID, 3, store.Flags{})
 	if err := a.DeleteMailbox(ctx, "p"); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func testDeleteAndRecreate(t *testing.T, be Backend) {
 	if p2.ID == p1.ID || p2.UIDValidity <= p1.UIDValidity || p2.UIDValidity <= m1.UIDValidity {
 		t.Fatalf("recreated %+v after %+v", p2, p1)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 func testRename(t *testing.T, be Backend) {
@@ -69,14 +69,14 @@ func testRename(t *testing.T, be Backend) {
 	src, _ := a.CreateMailbox(ctx, "a/b", store.CreateOptions{})
 	a.CreateMailbox(ctx, "a/b/c", store.CreateOptions{})
 	a.CreateMailbox(ctx, "ab", store.CreateOptions{})
-	appendN(t, a, src.ID, 2, store.Flags{})
+	AppendN(t, a, src.ID, 2, store.Flags{})
 	if err := a.RenameMailbox(ctx, "a/b", "x/y"); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(t, a); !slices.Equal(got, []string{"INBOX", "a", "ab", "x", "x/y", "x/y/c"}) {
 		t.Fatalf("after rename %q", got)
 	}
-	moved := mustMailbox(t, a, "x/y")
+	moved := MustMailbox(t, a, "x/y")
 	if moved.ID != src.ID || moved.UIDValidity != src.UIDValidity {
 		t.Fatalf("rename changed identity: %+v vs %+v", moved, src)
 	}
@@ -95,8 +95,8 @@ func testRename(t *testing.T, be Backend) {
 		}
 	}
 	// INBOX: messages move to the new mailbox, INBOX stays, empty.
-	inbox := mustMailbox(t, a, "INBOX")
-	appendN(t, a, inbox.ID, 3, store.Flags{System: store.FlagSeen})
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 3, store.Flags{System: store.FlagSeen})
 	if err := a.RenameMailbox(ctx, "INBOX", "old/inbox"); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func testRename(t *testing.T, be Backend) {
 	if st.Messages != 0 || st.UIDNext != 4 || st.HighestModSeq <= inbox.HighestModSeq {
 		t.Fatalf("INBOX after rename %+v", st)
 	}
-	old := mustMailbox(t, a, "old/inbox")
+	old := MustMailbox(t, a, "old/inbox")
 	ost, _ := a.Status(ctx, old.ID)
 	if ost.Messages != 3 || ost.UIDNext != 4 || ost.UIDValidity == inbox.UIDValidity {
 		t.Fatalf("renamed inbox %+v", ost)
@@ -113,7 +113,7 @@ func testRename(t *testing.T, be Backend) {
 	if ch.Vanished.String() != "1:3" {
 		t.Fatalf("INBOX vanished %v", ch.Vanished)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 func testSubscriptions(t *testing.T, be Backend) {
@@ -132,17 +132,17 @@ func testSubscriptions(t *testing.T, be Backend) {
 	if !slices.Equal(subs, []string{"INBOX", "Sent"}) {
 		t.Fatalf("subscriptions %q", subs)
 	}
-	if !mustMailbox(t, a, "Sent").Subscribed {
+	if !MustMailbox(t, a, "Sent").Subscribed {
 		t.Fatal("Sent not marked subscribed")
 	}
 }
 
 func testHubPublishesAfterCommit(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	w := s.Hub().Watch("alice", inbox.ID)
 	defer w.Close()
-	appendN(t, a, inbox.ID, 1, store.Flags{})
+	AppendN(t, a, inbox.ID, 1, store.Flags{})
 	select {
 	case <-w.C:
 	default:

@@ -33,7 +33,7 @@ func entryNames(es []store.MetadataEntry) []string {
 func testMetadata(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	md := openMetadata(t, s, "alice")
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	set := func(id store.MailboxID, lim store.MetadataLimits, kv ...string) (store.ModSeq, error) {
 		var es []store.MetadataEntry
 		for i := 0; i < len(kv); i += 2 {
@@ -205,7 +205,7 @@ func testMetadata(t *testing.T, be Backend) {
 	if err := a.RenameMailbox(ctx, "INBOX", "Old Inbox"); err != nil {
 		t.Fatal(err)
 	}
-	old := mustMailbox(t, a, "Old Inbox")
+	old := MustMailbox(t, a, "Old Inbox")
 	if es := get(old.ID, 0, "/private/comment"); len(es) != 1 || string(es[0].Value) != "mine" || es[0].ModSeq > old.HighestModSeq {
 		t.Fatalf("renamed INBOX's copy: %+v (mailbox at %d)", es, old.HighestModSeq)
 	}

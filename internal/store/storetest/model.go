@@ -73,7 +73,7 @@ func testModel(t *testing.T, be Backend) {
 			}
 			s, a := be.newAccount(t)
 			m := &model{t: t, rng: rand.New(rand.NewPCG(uint64(seed), 7)), s: s, a: a, boxes: map[string]*modelBox{}}
-			inbox := mustMailbox(t, a, "INBOX")
+			inbox := MustMailbox(t, a, "INBOX")
 			m.boxes["INBOX"] = m.newBox(inbox)
 			for i := 0; i < steps; i++ {
 				op := m.step()
@@ -147,7 +147,7 @@ func (m *model) step() string {
 			m.msgN++
 			f := m.randomFlags()
 			flags = append(flags, f)
-			msgs = append(msgs, store.NewMessage{Body: strings.NewReader(testMessage(m.msgN%50, "")), Flags: f})
+			msgs = append(msgs, store.NewMessage{Body: strings.NewReader(MessageText(m.msgN%50, "")), Flags: f})
 		}
 		res, err := m.a.Append(ctx, b.id, msgs)
 		m.fatal(err)
@@ -281,19 +281,19 @@ func (m *model) step() string {
 		n := []string{"a", "b", "a/c", "b/d/e", "x"}[m.rng.IntN(5)]
 		_, err := m.a.CreateMailbox(ctx, n, store.CreateOptions{})
 		if _, exists := m.boxes[n]; exists {
-			assertErr(t, err, store.ErrMailboxExists)
+			AssertErr(t, err, store.ErrMailboxExists)
 			return "create existing " + n
 		}
 		m.fatal(err)
 		for _, p := range append(store.ParentNames(n), n) {
 			if m.boxes[p] == nil {
-				m.boxes[p] = m.newBox(mustMailbox(t, m.a, p))
+				m.boxes[p] = m.newBox(MustMailbox(t, m.a, p))
 			}
 		}
 		return "create " + n
 	case r < 87: // delete
 		if name == "INBOX" {
-			assertErr(t, m.a.DeleteMailbox(ctx, name), store.ErrCannot)
+			AssertErr(t, m.a.DeleteMailbox(ctx, name), store.ErrCannot)
 			return "delete INBOX"
 		}
 		m.fatal(m.a.DeleteMailbox(ctx, name))
@@ -321,10 +321,10 @@ func (m *model) step() string {
 			// RFC 9051 6.3.6: the messages move, INBOX stays.
 			for _, p := range store.ParentNames(to) {
 				if m.boxes[p] == nil {
-					m.boxes[p] = m.newBox(mustMailbox(t, m.a, p))
+					m.boxes[p] = m.newBox(MustMailbox(t, m.a, p))
 				}
 			}
-			info := mustMailbox(t, m.a, to)
+			info := MustMailbox(t, m.a, to)
 			d := &modelBox{id: info.ID, uidNext: b.uidNext, hms: 1, msgs: map[store.UID]store.MessageState{}, history: map[store.ModSeq]modelPoint{}}
 			if len(b.msgs) > 0 {
 				ms := d.change()
@@ -349,7 +349,7 @@ func (m *model) step() string {
 		maps.Copy(m.boxes, moved)
 		for _, p := range store.ParentNames(to) {
 			if m.boxes[p] == nil {
-				m.boxes[p] = m.newBox(mustMailbox(t, m.a, p))
+				m.boxes[p] = m.newBox(MustMailbox(t, m.a, p))
 			}
 		}
 		return "rename " + name + "→" + to

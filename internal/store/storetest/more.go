@@ -17,35 +17,35 @@ import (
 func testAppendErrors(t *testing.T, be Backend) {
 	s := be.New(t, Options{MaxMessageSize: 100})
 	a := mustUser(t, s, "bob")
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	_, err := a.Append(ctx, inbox.ID, []store.NewMessage{
 		{Body: strings.NewReader("small\r\n")},
 		{Body: bytes.NewReader(bytes.Repeat([]byte("x"), 101))},
 	})
-	assertErr(t, err, store.ErrTooBig)
+	AssertErr(t, err, store.ErrTooBig)
 	// Past any in-memory threshold too.
 	_, err = a.Append(ctx, inbox.ID, []store.NewMessage{{Body: bytes.NewReader(bytes.Repeat([]byte("x"), 3<<20))}})
-	assertErr(t, err, store.ErrTooBig)
+	AssertErr(t, err, store.ErrTooBig)
 	_, err = a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader("x"), Flags: store.Flags{Keywords: []string{"bad(kw"}}}})
-	assertErr(t, err, store.ErrInvalidKeyword)
+	AssertErr(t, err, store.ErrInvalidKeyword)
 	_, err = a.Append(ctx, 999999, []store.NewMessage{{Body: strings.NewReader("x")}})
-	assertErr(t, err, store.ErrNoMailbox)
+	AssertErr(t, err, store.ErrNoMailbox)
 	if st, _ := a.Status(ctx, inbox.ID); st.Messages != 0 || st.HighestModSeq != 1 {
 		t.Fatalf("failed appends changed the mailbox: %+v", st)
 	}
-	assertClean(t, s, "bob")
+	AssertClean(t, s, "bob")
 }
 
 // testCopyMove: COPY and MOVE keep content (EMAILID, keywords, one body
 // shared by the copies), leave tombstones, and allocate nothing for a no-op.
 func testCopyMove(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	dst, err := a.CreateMailbox(ctx, "Archive", store.CreateOptions{SpecialUse: `\Archive`})
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, a, inbox.ID, 4, store.Flags{Keywords: []string{"k"}})
+	AppendN(t, a, inbox.ID, 4, store.Flags{Keywords: []string{"k"}})
 	cr, err := a.Copy(ctx, inbox.ID, dst.ID, store.UIDSet{{Start: 2, Stop: 3}, {Start: 9, Stop: 9}})
 	if err != nil {
 		t.Fatal(err)
@@ -87,9 +87,9 @@ func testCopyMove(t *testing.T, be Backend) {
 		t.Fatalf("empty copy = %+v, %v", cr, err)
 	}
 	_, err = a.Copy(ctx, inbox.ID, 999999, store.UIDSet{{Start: 1, Stop: 2}})
-	assertErr(t, err, store.ErrNoMailbox)
+	AssertErr(t, err, store.ErrNoMailbox)
 	_, err = a.Move(ctx, inbox.ID, dst.ID, store.UIDSet{{Start: 0, Stop: 2}})
-	assertErr(t, err, store.ErrInvalidUID)
+	AssertErr(t, err, store.ErrInvalidUID)
 	// Move within the same mailbox renumbers under one modseq.
 	mr, err = a.Move(ctx, dst.ID, dst.ID, store.UIDSet{{Start: 1, Stop: 1}})
 	if err != nil || mr.DstModSeq != mr.SrcModSeq || mr.DstUIDs[0] != 5 {
@@ -116,14 +116,14 @@ func testCopyMove(t *testing.T, be Backend) {
 	// The bytes of messages no longer named may stay readable for a while
 	// (a backend reclaims them once no reader can need them), so nothing
 	// is asserted of them here.
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 // testLargeBody appends a body of several megabytes and reads it back
 // whole, in pieces at offsets (as partial FETCH does), and by seeking.
 func testLargeBody(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	var buf bytes.Buffer
 	buf.WriteString("Subject: big\r\nMessage-ID: <big@x>\r\n\r\n")
 	for i := 0; buf.Len() < 5<<20; i++ {
@@ -174,7 +174,7 @@ func testLargeBody(t *testing.T, be Backend) {
 	if !bytes.Equal(tail, data[len(data)-5:]) {
 		t.Fatalf("tail %q", tail)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 func testUsers(t *testing.T, be Backend) {
@@ -207,7 +207,7 @@ func testUsers(t *testing.T, be Backend) {
 	if a.User() != "carol@example.org" {
 		t.Fatalf("user %q", a.User())
 	}
-	appendN(t, a, mustMailbox(t, a, "INBOX").ID, 2, store.Flags{})
+	AppendN(t, a, MustMailbox(t, a, "INBOX").ID, 2, store.Flags{})
 	a.Close()
 	a.Close()
 	if err := s.DeleteUser(ctx, "carol@example.org"); err != nil {
@@ -224,7 +224,7 @@ func testUsers(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	a = mustOpen(t, s, "carol@example.org")
-	if st, _ := a.Status(ctx, mustMailbox(t, a, "INBOX").ID); st.Messages != 0 {
+	if st, _ := a.Status(ctx, MustMailbox(t, a, "INBOX").ID); st.Messages != 0 {
 		t.Fatalf("recreated user sees old mail: %+v", st)
 	}
 }
@@ -244,8 +244,8 @@ func mustOpen(t testing.TB, s store.Store, name string) store.Account {
 func testUsersAreIsolated(t *testing.T, be Backend) {
 	s := be.New(t, Options{})
 	alice, bob := mustUser(t, s, "alice"), mustUser(t, s, "bob")
-	ainbox := mustMailbox(t, alice, "INBOX")
-	appendN(t, alice, ainbox.ID, 3, store.Flags{})
+	ainbox := MustMailbox(t, alice, "INBOX")
+	AppendN(t, alice, ainbox.ID, 3, store.Flags{})
 	var blob string
 	alice.Messages(ctx, ainbox.ID, store.UIDSetOf(1), func(m *store.MessageData) error { blob = m.BlobID; return nil })
 	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
@@ -270,7 +270,7 @@ func testUsersAreIsolated(t *testing.T, be Backend) {
 		t.Fatal("bob opens alice's message body by its content id")
 	}
 	// The same bytes delivered to bob are his, and readable by him.
-	appendN(t, bob, mustMailbox(t, bob, "INBOX").ID, 1, store.Flags{})
+	AppendN(t, bob, MustMailbox(t, bob, "INBOX").ID, 1, store.Flags{})
 	if bl, err := bob.OpenBlob(ctx, blob); err != nil {
 		t.Fatalf("bob cannot open his own copy: %v", err)
 	} else {
@@ -293,8 +293,8 @@ func testTwoWritersOneUser(t *testing.T, be Backend) {
 		s2 = be.Reopen(t, s1)
 	}
 	a2 := mustOpen(t, s2, "alice")
-	inbox := mustMailbox(t, a1, "INBOX")
-	appendN(t, a1, inbox.ID, 20, store.Flags{})
+	inbox := MustMailbox(t, a1, "INBOX")
+	AppendN(t, a1, inbox.ID, 20, store.Flags{})
 	const rounds = 30
 	var mu sync.Mutex
 	seen := map[store.ModSeq]int{}
@@ -330,7 +330,7 @@ func testTwoWritersOneUser(t *testing.T, be Backend) {
 					errs <- fmt.Errorf("UID %d neither changed, unchanged nor modified: %+v", uid, res)
 					return
 				}
-				if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(testMessage(100+i, ""))}}); err != nil {
+				if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(MessageText(100+i, ""))}}); err != nil {
 					errs <- err
 					return
 				}
@@ -363,7 +363,7 @@ func testTwoWritersOneUser(t *testing.T, be Backend) {
 	if len(snap.Messages) != 20+2*rounds || int(st.Unseen) != unseen || st.HighestModSeq != store.ModSeq(2+2*rounds+len(seen)) {
 		t.Fatalf("after two writers: %d messages, status %+v, %d unseen, %d flag modseqs", len(snap.Messages), st, unseen, len(seen))
 	}
-	assertClean(t, s1, "alice")
+	AssertClean(t, s1, "alice")
 }
 
 // testRecent: for backends that keep IMAP4rev1 \Recent (store.RecentStore),
@@ -375,7 +375,7 @@ func testRecent(t *testing.T, be Backend) {
 	if !ok {
 		t.Skip("backend keeps no \\Recent state")
 	}
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	count := func(id store.MailboxID, want uint32) {
 		t.Helper()
 		if n, err := rs.RecentCount(ctx, id); err != nil || n != want {
@@ -389,19 +389,19 @@ func testRecent(t *testing.T, be Backend) {
 		}
 	}
 	count(inbox.ID, 0)
-	appendN(t, a, inbox.ID, 3, store.Flags{})
+	AppendN(t, a, inbox.ID, 3, store.Flags{})
 	count(inbox.ID, 3)
-	before := mustMailbox(t, a, "INBOX").HighestModSeq
+	before := MustMailbox(t, a, "INBOX").HighestModSeq
 	claim(0, 1) // reading changes nothing
 	count(inbox.ID, 3)
 	claim(4, 1) // UIDs 1-3 are this caller's
 	claim(4, 4) // and nobody else's
 	claim(2, 4) // a lower claim never lowers the floor
 	count(inbox.ID, 0)
-	if hm := mustMailbox(t, a, "INBOX").HighestModSeq; hm != before {
+	if hm := MustMailbox(t, a, "INBOX").HighestModSeq; hm != before {
 		t.Fatalf("claim moved HIGHESTMODSEQ %d -> %d", before, hm)
 	}
-	appendN(t, a, inbox.ID, 2, store.Flags{})
+	AppendN(t, a, inbox.ID, 2, store.Flags{})
 	other, err := a.CreateMailbox(ctx, "Other", store.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -422,9 +422,9 @@ func testRecent(t *testing.T, be Backend) {
 func testExpungedWhileReading(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	other := mustOpen(t, s, "alice")
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	big := "Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 20000) // past any inline limit
-	for _, body := range []string{testMessage(1, ""), big} {
+	for _, body := range []string{MessageText(1, ""), big} {
 		res, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(body)}})
 		if err != nil {
 			t.Fatal(err)
@@ -449,5 +449,5 @@ func testExpungedWhileReading(t *testing.T, be Backend) {
 			t.Fatalf("%d-byte message: %v", len(body), err)
 		}
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }

@@ -20,11 +20,11 @@ func testReplace(t *testing.T, be Backend) {
 	if !ok {
 		t.Skip("backend has no store.Replacer")
 	}
-	inbox := mustMailbox(t, a, "INBOX")
-	appendN(t, a, inbox.ID, 3, store.Flags{})
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 3, store.Flags{})
 	before := mustStatus(t, a, inbox.ID)
 	res, err := r.Replace(ctx, inbox.ID, 2, inbox.ID, store.NewMessage{
-		Body: strings.NewReader(testMessage(9, "")), Flags: store.Flags{System: store.FlagSeen | store.FlagDraft}})
+		Body: strings.NewReader(MessageText(9, "")), Flags: store.Flags{System: store.FlagSeen | store.FlagDraft}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func testReplace(t *testing.T, be Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = r.Replace(ctx, inbox.ID, 1, drafts.ID, store.NewMessage{Body: strings.NewReader(testMessage(0, ""))})
+	res, err = r.Replace(ctx, inbox.ID, 1, drafts.ID, store.NewMessage{Body: strings.NewReader(MessageText(0, ""))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,26 +72,26 @@ func testReplace(t *testing.T, be Backend) {
 	}
 	data, _ := io.ReadAll(b)
 	b.Close()
-	if string(data) != testMessage(0, "") {
+	if string(data) != MessageText(0, "") {
 		t.Fatalf("replacement bytes %q", data)
 	}
 
 	// A message that is gone: nothing appended, nothing expunged.
 	before = mustStatus(t, a, drafts.ID)
-	_, err = r.Replace(ctx, inbox.ID, 2, drafts.ID, store.NewMessage{Body: strings.NewReader(testMessage(5, ""))})
+	_, err = r.Replace(ctx, inbox.ID, 2, drafts.ID, store.NewMessage{Body: strings.NewReader(MessageText(5, ""))})
 	if !errors.Is(err, store.ErrMessageGone) {
 		t.Fatalf("replace of an expunged message: %v", err)
 	}
 	if st := mustStatus(t, a, drafts.ID); st.Messages != before.Messages || st.UIDNext != before.UIDNext || st.HighestModSeq != before.HighestModSeq {
 		t.Fatalf("a failed replace changed Drafts: %+v", st)
 	}
-	if _, err := r.Replace(ctx, inbox.ID, 3, 9999, store.NewMessage{Body: strings.NewReader(testMessage(5, ""))}); !errors.Is(err, store.ErrNoMailbox) {
+	if _, err := r.Replace(ctx, inbox.ID, 3, 9999, store.NewMessage{Body: strings.NewReader(MessageText(5, ""))}); !errors.Is(err, store.ErrNoMailbox) {
 		t.Fatalf("replace into a missing mailbox: %v", err)
 	}
 	if st := mustStatus(t, a, inbox.ID); st.Messages != 2 {
 		t.Fatalf("a failed replace expunged: %+v", st)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 func mustStatus(t *testing.T, a store.Account, id store.MailboxID) store.MailboxStatus {

@@ -66,7 +66,7 @@ func testReplicaCreateMailboxUIDValidity(t *testing.T, be Backend) {
 	if m.UIDValidity != 1000 || m.UIDNext != 1 || m.SpecialUse != `\Archive` {
 		t.Fatalf("created %+v", m)
 	}
-	if p := mustMailbox(t, a, "Lists"); p.UIDValidity == 1000 {
+	if p := MustMailbox(t, a, "Lists"); p.UIDValidity == 1000 {
 		t.Fatalf("parent got the chosen UIDVALIDITY")
 	}
 	// Again while still empty: the same mailbox (a resumed run).
@@ -77,7 +77,7 @@ func testReplicaCreateMailboxUIDValidity(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	_, err = r.CreateMailbox(ctx, "Lists/go", 1000, store.CreateOptions{})
-	assertErr(t, err, store.ErrUIDValidityUsed)
+	AssertErr(t, err, store.ErrUIDValidityUsed)
 	if m, err = r.CreateMailbox(ctx, "Lists/go", 1001, store.CreateOptions{}); err != nil || m.UIDValidity != 1001 {
 		t.Fatalf("%+v, %v", m, err)
 	}
@@ -89,19 +89,19 @@ func testReplicaCreateMailboxUIDValidity(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	_, err = r.CreateMailbox(ctx, "Lists/golang", 1001, store.CreateOptions{})
-	assertErr(t, err, store.ErrUIDValidityUsed)
+	AssertErr(t, err, store.ErrUIDValidityUsed)
 	_, err = r.CreateMailbox(ctx, "x", 0, store.CreateOptions{})
-	assertErr(t, err, store.ErrUIDValidityUsed)
+	AssertErr(t, err, store.ErrUIDValidityUsed)
 
 	// INBOX exists from the start and is empty: adopted.
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	got, err := r.CreateMailbox(ctx, "inbox", 777, store.CreateOptions{})
 	if err != nil || got.ID != inbox.ID || got.UIDValidity != 777 || got.HighestModSeq <= inbox.HighestModSeq {
 		t.Fatalf("adopt INBOX: %+v, %v (before %+v)", got, err, inbox)
 	}
-	appendN(t, a, inbox.ID, 1, store.Flags{})
+	AppendN(t, a, inbox.ID, 1, store.Flags{})
 	_, err = r.CreateMailbox(ctx, "INBOX", 778, store.CreateOptions{})
-	assertErr(t, err, store.ErrMailboxExists)
+	AssertErr(t, err, store.ErrMailboxExists)
 
 	// A value ahead of the store's counter moves the counter past it.
 	ahead := uint32(time.Now().Unix()) + 100000
@@ -115,7 +115,7 @@ func testReplicaCreateMailboxUIDValidity(t *testing.T, be Backend) {
 	if next.UIDValidity <= ahead {
 		t.Fatalf("UIDVALIDITY %d handed out after %d was chosen", next.UIDValidity, ahead)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 // Apply appends at given UIDs with the given dates and object ids, by
@@ -130,13 +130,13 @@ func testReplicaApply(t *testing.T, be Backend) {
 	}
 	date := time.Date(2020, 3, 4, 5, 6, 7, 0, time.FixedZone("", 3600))
 	saved := time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC)
-	body1, body2 := testMessage(1, ""), testMessage(2, "")
+	body1, body2 := MessageText(1, ""), MessageText(2, "")
 	res, err := r.Apply(ctx, mb.ID, store.Batch{
 		Append: []store.ReplicaMessage{
 			{UID: 5, Body: strings.NewReader(body1), ContentHash: hashOf(body1), Flags: store.Flags{System: store.FlagSeen, Keywords: []string{"Work"}},
 				InternalDate: date, SaveDate: saved, EmailID: "Mabc", ThreadID: "Tdef"},
 			{UID: 9, Body: strings.NewReader(body2)},
-			{Body: strings.NewReader(testMessage(3, ""))},
+			{Body: strings.NewReader(MessageText(3, ""))},
 		},
 		ModSeq: 700,
 		Peer:   "imap://src", State: map[string][]byte{"copy": []byte("s1")},
@@ -164,7 +164,7 @@ func testReplicaApply(t *testing.T, be Backend) {
 	}
 	// A reply delivered later joins the kept thread.
 	reply := "From: c@example.org\r\nSubject: Re: message 1\r\nMessage-ID: <r1@example.org>\r\nIn-Reply-To: <m1@example.org>\r\n\r\nyes\r\n"
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	ar, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(reply)}})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func testReplicaApply(t *testing.T, be Backend) {
 	// is written.
 	_, err = r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{UID: 10, Body: strings.NewReader(body1)}},
 		Peer: "imap://src", State: map[string][]byte{"copy": []byte("bad")}})
-	assertErr(t, err, store.ErrInvalidUID)
+	AssertErr(t, err, store.ErrInvalidUID)
 	if st, _ := r.SyncState(ctx, "imap://src"); string(st["copy"]) != "s1" {
 		t.Fatalf("state after a failed batch: %q", st["copy"])
 	}
@@ -197,9 +197,9 @@ func testReplicaApply(t *testing.T, be Backend) {
 		t.Fatalf("append by hash: %+v, %v", res, err)
 	}
 	_, err = r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{ContentHash: hashOf("nothing")}}})
-	assertErr(t, err, store.ErrContentMismatch)
+	AssertErr(t, err, store.ErrContentMismatch)
 	_, err = r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{Body: strings.NewReader(body2), ContentHash: hashOf(body1)}}})
-	assertErr(t, err, store.ErrContentMismatch)
+	AssertErr(t, err, store.ErrContentMismatch)
 	found, err := r.FindContent(ctx, mb.ID, []string{hashOf(body1), hashOf(body2), hashOf("nothing")})
 	if err != nil || !slices.Equal(found[hashOf(body1)], []store.UID{5, 20}) || !slices.Equal(found[hashOf(body2)], []store.UID{9}) || len(found) != 2 {
 		t.Fatalf("FindContent: %v, %v", found, err)
@@ -252,7 +252,7 @@ func testReplicaApply(t *testing.T, be Backend) {
 	if st.Messages != 3 || st.Deleted != 1 || st.Unseen != 2 {
 		t.Fatalf("status: %+v", st)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 // Sync state: per peer, deleted by nil, alone with mailbox 0.
@@ -276,9 +276,9 @@ func testReplicaSyncState(t *testing.T, be Backend) {
 		t.Fatalf("p2: %q", st)
 	}
 	_, err = r.Apply(ctx, 0, store.Batch{Expunge: store.UIDSetOf(1)})
-	assertErr(t, err, store.ErrNoMailbox)
+	AssertErr(t, err, store.ErrNoMailbox)
 	_, err = r.Apply(ctx, 0, store.Batch{State: map[string][]byte{"a": nil}})
-	assertErr(t, err, store.ErrCannot)
+	AssertErr(t, err, store.ErrCannot)
 }
 
 // The highest UID a message can get is MaxUID-1: UIDNEXT must stay a
@@ -290,21 +290,21 @@ func testReplicaUIDLimit(t *testing.T, be Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{UID: store.MaxUID - 1, Body: strings.NewReader(testMessage(1, ""))}}})
+	res, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{UID: store.MaxUID - 1, Body: strings.NewReader(MessageText(1, ""))}}})
 	if err != nil || res.Appended[0] != store.MaxUID-1 {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	if st, _ := a.Status(ctx, mb.ID); st.UIDNext != store.MaxUID || st.Messages != 1 {
 		t.Fatalf("status %+v", st)
 	}
-	_, err = r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{Body: strings.NewReader(testMessage(2, ""))}}})
-	assertErr(t, err, store.ErrCannot)
-	_, err = a.Append(ctx, mb.ID, []store.NewMessage{{Body: strings.NewReader(testMessage(3, ""))}})
-	assertErr(t, err, store.ErrCannot)
+	_, err = r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{{Body: strings.NewReader(MessageText(2, ""))}}})
+	AssertErr(t, err, store.ErrCannot)
+	_, err = a.Append(ctx, mb.ID, []store.NewMessage{{Body: strings.NewReader(MessageText(3, ""))}})
+	AssertErr(t, err, store.ErrCannot)
 	if st, _ := a.Status(ctx, mb.ID); st.UIDNext != store.MaxUID || st.Messages != 1 {
 		t.Fatalf("status after refused appends %+v", st)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 // testMailboxGUID: every mailbox gets its own replicated id at creation,
@@ -320,7 +320,7 @@ func testMailboxGUID(t *testing.T, be Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inbox := mustMailbox(t, acct, "INBOX")
+	inbox := MustMailbox(t, acct, "INBOX")
 	if a.GUID == "" || a.GUID == b.GUID || inbox.GUID == a.GUID || !strings.HasPrefix(a.GUID, "M") {
 		t.Fatalf("ids %q %q %q", inbox.GUID, a.GUID, b.GUID)
 	}
@@ -356,7 +356,7 @@ func testAccountChanges(t *testing.T, be Backend) {
 	if err := acct.RenameMailbox(ctx, "a", "b"); err != nil {
 		t.Fatal(err)
 	}
-	b := mustMailbox(t, acct, "b")
+	b := MustMailbox(t, acct, "b")
 	if b.Changed <= a.Changed {
 		t.Fatalf("rename stamped %d after %d", b.Changed, a.Changed)
 	}
@@ -408,9 +408,9 @@ func testApplyAtPeerModseq(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	batch := store.Batch{Append: []store.ReplicaMessage{
-		replicaMessage(3, 10, testMessage(1, ""), store.Flags{System: store.FlagSeen}),
-		replicaMessage(7, 12, testMessage(2, ""), store.Flags{Keywords: []string{"Work"}}),
-		replicaMessage(8, 12, testMessage(3, ""), store.Flags{}),
+		replicaMessage(3, 10, MessageText(1, ""), store.Flags{System: store.FlagSeen}),
+		replicaMessage(7, 12, MessageText(2, ""), store.Flags{Keywords: []string{"Work"}}),
+		replicaMessage(8, 12, MessageText(3, ""), store.Flags{}),
 	}, UIDNext: 11}
 	res, err := r.Apply(ctx, mb.ID, batch)
 	if err != nil {
@@ -496,7 +496,7 @@ func testApplyAtPeerModseq(t *testing.T, be Backend) {
 	if st.Messages != 2 || st.Unseen != 2 {
 		t.Fatalf("counters %+v", st)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 func statesEqual(a, b []store.MessageState) bool {
@@ -510,9 +510,9 @@ func statesEqual(a, b []store.MessageState) bool {
 func testApplyUnchangedSince(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	r := newReplica(t, s)
-	inbox := mustMailbox(t, a, "INBOX")
-	appendN(t, a, inbox.ID, 2, store.Flags{})
-	seen := mustMailbox(t, a, "INBOX").HighestModSeq
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 2, store.Flags{})
+	seen := MustMailbox(t, a, "INBOX").HighestModSeq
 	if _, err := a.SetFlags(ctx, inbox.ID, store.UIDSetOf(1), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -535,9 +535,9 @@ func testApplyUnchangedSince(t *testing.T, be Backend) {
 func testQresyncAfterRaise(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	r := newReplica(t, s)
-	inbox := mustMailbox(t, a, "INBOX")
-	appendN(t, a, inbox.ID, 3, store.Flags{})
-	old := mustMailbox(t, a, "INBOX").HighestModSeq
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 3, store.Flags{})
+	old := MustMailbox(t, a, "INBOX").HighestModSeq
 	res, err := r.Apply(ctx, inbox.ID, store.Batch{
 		Flags:    []store.MessageState{{UID: 2, ModSeq: 1000, Flags: store.Flags{System: store.FlagSeen}}},
 		Expunges: []store.Expunged{{UIDs: store.UIDSetOf(3), ModSeq: 1001}},
@@ -567,7 +567,7 @@ func testQresyncAfterRaise(t *testing.T, be Backend) {
 	if res, err := r.Apply(ctx, inbox.ID, store.Batch{HighestModSeq: 5000}); err != nil || res.After != 5000 {
 		t.Fatalf("raise: %+v, %v", res, err)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 // testFlagsAt: after the history point is set, a change records the flags
@@ -576,9 +576,9 @@ func testQresyncAfterRaise(t *testing.T, be Backend) {
 func testFlagsAt(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	r := newReplica(t, s)
-	inbox := mustMailbox(t, a, "INBOX")
-	appendN(t, a, inbox.ID, 3, store.Flags{System: store.FlagFlagged})
-	sync := mustMailbox(t, a, "INBOX").HighestModSeq
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 3, store.Flags{System: store.FlagFlagged})
+	sync := MustMailbox(t, a, "INBOX").HighestModSeq
 	if _, err := r.Apply(ctx, inbox.ID, store.Batch{KeepHistory: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -609,8 +609,8 @@ func testFlagsAt(t *testing.T, be Backend) {
 func testPruneKeepsPeerHistory(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	r := newReplica(t, s)
-	inbox := mustMailbox(t, a, "INBOX")
-	appendN(t, a, inbox.ID, 4, store.Flags{})
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 4, store.Flags{})
 	e1, _ := a.Expunge(ctx, inbox.ID, store.UIDSetOf(1))
 	e2, _ := a.Expunge(ctx, inbox.ID, store.UIDSetOf(3)) // not next to 1: tombstones of neighbours merge
 	if err := r.SetPeerState(ctx, "peer", inbox.GUID, store.PeerState{Confirmed: e1.ModSeq}); err != nil {
@@ -691,20 +691,20 @@ func testApplyAccount(t *testing.T, be Backend) {
 		t.Fatalf("tombstones %+v", st.Deleted)
 	}
 	// Adopting: an empty INBOX takes a peer's identity.
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	if _, err := r.ApplyAccount(ctx, []store.AccountOp{{Kind: store.OpAdopt, GUID: inbox.GUID, NewGUID: "Mpeerinbox", UIDValidity: 5}}, "peer", nil); err != nil {
 		t.Fatal(err)
 	}
-	got := mustMailbox(t, a, "INBOX")
+	got := MustMailbox(t, a, "INBOX")
 	if got.GUID != "Mpeerinbox" || got.UIDValidity != 5 || got.ID != inbox.ID || got.HighestModSeq != inbox.HighestModSeq {
 		t.Fatalf("adopted %+v (was %+v)", got, inbox)
 	}
-	appendN(t, a, inbox.ID, 1, store.Flags{})
+	AppendN(t, a, inbox.ID, 1, store.Flags{})
 	_, err = r.ApplyAccount(ctx, []store.AccountOp{{Kind: store.OpAdopt, GUID: "Mpeerinbox", NewGUID: "Mother", UIDValidity: 6}}, "peer", nil)
 	if !errors.Is(err, store.ErrCannot) {
 		t.Fatalf("adopting a mailbox with messages: %v", err)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 // testApplyExpungeBelowUIDNext: a peer's expunge of a UID this replica
@@ -716,18 +716,18 @@ func testApplyAccount(t *testing.T, be Backend) {
 func testApplyExpungeBelowUIDNext(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	r := newReplica(t, s)
-	mb := mustMailbox(t, a, "INBOX")
+	mb := MustMailbox(t, a, "INBOX")
 	// UIDs 3 and 5 never arrive; UIDNEXT passes them.
 	_, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{
-		replicaMessage(1, 5, testMessage(1, ""), store.Flags{}),
-		replicaMessage(2, 6, testMessage(2, ""), store.Flags{}),
-		replicaMessage(4, 8, testMessage(4, ""), store.Flags{}),
-		replicaMessage(6, 9, testMessage(6, ""), store.Flags{}),
+		replicaMessage(1, 5, MessageText(1, ""), store.Flags{}),
+		replicaMessage(2, 6, MessageText(2, ""), store.Flags{}),
+		replicaMessage(4, 8, MessageText(4, ""), store.Flags{}),
+		replicaMessage(6, 9, MessageText(6, ""), store.Flags{}),
 	}, UIDNext: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := mustMailbox(t, a, "INBOX").HighestModSeq
+	seen := MustMailbox(t, a, "INBOX").HighestModSeq
 	if seen != 9 {
 		t.Fatalf("HIGHESTMODSEQ %d", seen)
 	}
@@ -771,7 +771,7 @@ func testApplyExpungeBelowUIDNext(t *testing.T, be Backend) {
 		// Tombstones merge into one run at the later modseq (expunge.go).
 		t.Fatalf("changes since 14: %+v, %v", ch, err)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
 
 // testTombstoneNamesEvery: a tombstone's record (Expunged.EmailIDs) names
@@ -781,10 +781,10 @@ func testApplyExpungeBelowUIDNext(t *testing.T, be Backend) {
 func testTombstoneNamesEvery(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	r := newReplica(t, s)
-	mb := mustMailbox(t, a, "INBOX")
+	mb := MustMailbox(t, a, "INBOX")
 	if _, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{
-		replicaMessage(1, 5, testMessage(1, ""), store.Flags{}),
-		replicaMessage(2, 6, testMessage(2, ""), store.Flags{}),
+		replicaMessage(1, 5, MessageText(1, ""), store.Flags{}),
+		replicaMessage(2, 6, MessageText(2, ""), store.Flags{}),
 	}, KeepHistory: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -815,5 +815,5 @@ func testTombstoneNamesEvery(t *testing.T, be Backend) {
 			t.Fatalf("UID %d's tombstone names %v, want %v (%+v)", u, got, want, ts)
 		}
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }

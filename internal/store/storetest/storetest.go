@@ -91,7 +91,11 @@ func mustUser(t testing.TB, s store.Store, name string) store.Account {
 	return a
 }
 
-func mustMailbox(t testing.TB, a store.Account, name string) store.MailboxInfo {
+// The helpers below are exported for the backends' own tests, which set
+// up accounts the same way.
+
+// MustMailbox looks mailbox name up, failing the test when it is absent.
+func MustMailbox(t testing.TB, a store.Account, name string) store.MailboxInfo {
 	t.Helper()
 	m, err := a.Mailbox(ctx, name)
 	if err != nil {
@@ -113,15 +117,18 @@ func names(t *testing.T, a store.Account) []string {
 	return out
 }
 
-func testMessage(i int, extra string) string {
+// MessageText is test message i, with extra header lines; messages of
+// different i differ in subject, Message-ID and body.
+func MessageText(i int, extra string) string {
 	return fmt.Sprintf("From: a@example.org\r\nTo: b@example.org\r\nSubject: message %d\r\nMessage-ID: <m%d@example.org>\r\n%s\r\nbody %d\r\n", i, i, extra, i)
 }
 
-func appendN(t testing.TB, a store.Account, id store.MailboxID, n int, flags store.Flags) store.AppendResult {
+// AppendN appends messages 0 to n-1 (MessageText) with flags in one call.
+func AppendN(t testing.TB, a store.Account, id store.MailboxID, n int, flags store.Flags) store.AppendResult {
 	t.Helper()
 	var msgs []store.NewMessage
 	for i := 0; i < n; i++ {
-		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(testMessage(i, "")), Flags: flags})
+		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(MessageText(i, "")), Flags: flags})
 	}
 	res, err := a.Append(ctx, id, msgs)
 	if err != nil {
@@ -130,8 +137,9 @@ func appendN(t testing.TB, a store.Account, id store.MailboxID, n int, flags sto
 	return res
 }
 
-// assertClean runs the backend's checker, when it has one.
-func assertClean(t testing.TB, s store.Store, user string) {
+// AssertClean runs the backend's checker, when it has one, and fails the
+// test on any problem it reports.
+func AssertClean(t testing.TB, s store.Store, user string) {
 	t.Helper()
 	c, ok := s.(store.Checker)
 	if !ok {
@@ -149,7 +157,8 @@ func assertClean(t testing.TB, s store.Store, user string) {
 	}
 }
 
-func assertErr(t testing.TB, err, want error) {
+// AssertErr fails the test unless err is (or wraps) want.
+func AssertErr(t testing.TB, err, want error) {
 	t.Helper()
 	if !errors.Is(err, want) {
 		t.Fatalf("err = %v, want %v", err, want)

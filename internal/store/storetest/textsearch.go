@@ -87,9 +87,9 @@ func testTextSearch(t *testing.T, b Backend) {
 	}
 	t.Logf("seed %d (TIDEMARK_TEXT_SEED)", seed)
 	r := rand.New(rand.NewPCG(seed, 13))
-	inbox := mustMailbox(t, a, "INBOX")
+	inbox := MustMailbox(t, a, "INBOX")
 	bob := mustUser(t, s, "bob")
-	bobInbox := mustMailbox(t, bob, "INBOX")
+	bobInbox := MustMailbox(t, bob, "INBOX")
 	add := func(n int) {
 		var msgs, copies []store.NewMessage
 		for range n {
