@@ -148,86 +148,79 @@ func (a *Account) Move(ctx context.Context, src, dst store.MailboxID, uids store
 }
 
 func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet, move bool) (store.CopyResult, error) {
-	var res store.CopyResult
 	if err := checkUIDs(uids); err != nil {
-		return res, err
+		return store.CopyResult{}, err
 	}
-	err := a.write(ctx, func(t *writeTx) error {
-		res = store.CopyResult{}
-		if _, err := t.mailbox(src); err != nil {
-			return err
-		}
-		dm, err := t.mailbox(dst)
-		if err != nil {
-			return err
-		}
-		res.UIDValidity = dm.UIDValidity
-		lo, hi := uidBounds(uids)
-		rows, err := t.tx.Query(t.ctx, `SELECT m.uid, m.flags, m.size FROM messages m
-			JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
-			WHERE m.mailbox_id = $1 ORDER BY m.uid`, src, lo, hi)
-		if err != nil {
-			return err
-		}
-		var d counterDelta
-		var srcUIDs []int64
-		var srcSet store.UIDSet
-		for rows.Next() {
-			var uid, size int64
-			var flags int16
-			if err := rows.Scan(&uid, &flags, &size); err != nil {
-				rows.Close()
-				return err
-			}
-			d.add(store.SystemFlags(flags), size, 1)
-			srcUIDs = append(srcUIDs, uid)
-			srcSet.Add(store.UID(uid))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(srcUIDs) == 0 {
-			return nil
-		}
-		if uint64(dm.UIDNext)+uint64(len(srcUIDs))-1 > uint64(store.MaxUID) {
-			return fmt.Errorf("copy: UIDs exhausted in mailbox %q: %w", dm.Name, store.ErrCannot)
-		}
-		ms, err := t.modseq(dst)
-		if err != nil {
-			return err
-		}
-		res.DstModSeq = ms
-		// The i-th source message (ascending UID) becomes UIDNEXT+i.
-		_, err = t.tx.Exec(t.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
-			SELECT $1, $2 + row_number() OVER (ORDER BY m.uid) - 1, $3, m.flags, m.keywords, $4, m.size, m.content_id
-			FROM messages m WHERE m.mailbox_id = $5 AND m.uid = ANY($6)`,
-			dst, int64(dm.UIDNext), ms, a.s.now().Unix(), src, srcUIDs)
-		if err != nil {
-			return fmt.Errorf("copy: %w", err)
-		}
-		for i, u := range srcUIDs {
-			res.SrcUIDs = append(res.SrcUIDs, store.UID(u))
-			res.DstUIDs = append(res.DstUIDs, dm.UIDNext+store.UID(i))
-		}
-		next := dm.UIDNext + store.UID(len(srcUIDs))
-		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, next, dst); err != nil {
-			return err
-		}
-		if err := t.applyCounters(dst, d); err != nil {
-			return err
-		}
-		if !move {
-			return nil
-		}
-		gone, err := storetx.Remove(t, src, srcSet, 0)
-		res.SrcModSeq = gone.ModSeq
+	var res store.CopyResult
+	now := a.s.now().Unix()
+	err := a.write(ctx, func(t *writeTx) (err error) {
+		res, err = storetx.Copy(copier{t, now}, src, dst, uids, move)
 		return err
 	})
 	if err != nil {
 		return store.CopyResult{}, err
 	}
 	return res, nil
+}
+
+// copier is a write transaction that copies messages saved at savedate
+// (Unix seconds; RFC 8514 SAVEDATE).
+type copier struct {
+	*writeTx
+	savedate int64
+}
+
+// CopyMessages implements storetx.Copier with one INSERT ... SELECT.
+func (c copier) CopyMessages(src store.MailboxID, uids store.UIDSet, dm storetx.Mailbox) ([]store.UID, store.ModSeq, error) {
+	t := c.writeTx
+	lo, hi := uidBounds(uids)
+	rows, err := t.tx.Query(t.ctx, `SELECT m.uid, m.flags, m.size FROM messages m
+		JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
+		WHERE m.mailbox_id = $1 ORDER BY m.uid`, src, lo, hi)
+	if err != nil {
+		return nil, 0, err
+	}
+	var d counterDelta
+	var srcUIDs []int64
+	var copied []store.UID
+	for rows.Next() {
+		var uid, size int64
+		var flags int16
+		if err := rows.Scan(&uid, &flags, &size); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		d.add(store.SystemFlags(flags), size, 1)
+		srcUIDs = append(srcUIDs, uid)
+		copied = append(copied, store.UID(uid))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(copied) == 0 {
+		return nil, 0, nil
+	}
+	if err := storetx.CheckUIDRoom(dm, len(copied)); err != nil {
+		return nil, 0, err
+	}
+	ms, err := t.modseq(dm.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	// The i-th source message (ascending UID) becomes UIDNEXT+i.
+	_, err = t.tx.Exec(t.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
+		SELECT $1, $2 + row_number() OVER (ORDER BY m.uid) - 1, $3, m.flags, m.keywords, $4, m.size, m.content_id
+		FROM messages m WHERE m.mailbox_id = $5 AND m.uid = ANY($6)`,
+		dm.ID, int64(dm.UIDNext), ms, c.savedate, src, srcUIDs)
+	if err != nil {
+		return nil, 0, fmt.Errorf("copy: %w", err)
+	}
+	next := dm.UIDNext + store.UID(len(copied))
+	if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = $1 WHERE id = $2`, next, dm.ID); err != nil {
+		return nil, 0, err
+	}
+	return copied, ms, t.applyCounters(dm.ID, d)
 }
 
 // PruneTombstones forgets the tombstones at or below before

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/jackc/pgx/v5"
 
@@ -71,37 +70,20 @@ func (m *metadataHandle) GetMetadata(ctx context.Context, id store.MailboxID, na
 	if err := m.checkMailbox(ctx, m.a.s.pool, id); err != nil {
 		return nil, err
 	}
-	seen := make(map[string]bool)
-	var out []store.MetadataEntry
-	for _, name := range names {
+	return store.GatherMetadata(names, depth, func(name string, below bool) ([]store.MetadataEntry, error) {
 		rows, err := m.a.s.pool.Query(ctx, `SELECT name, value, modseq FROM metadata
 			WHERE user_id = $1 AND mailbox_id = $2 AND value IS NOT NULL
 			AND (name = $3 OR ($4 AND name >= $5 COLLATE "C" AND name < $6 COLLATE "C"))`,
-			m.a.id, id, name, depth != 0, name+"/", name+"0")
+			m.a.id, id, name, below, name+"/", name+"0")
 		if err != nil {
-			return nil, fmt.Errorf("get metadata: %w", err)
-		}
-		for rows.Next() {
-			var e store.MetadataEntry
-			if err := rows.Scan(&e.Name, &e.Value, &e.ModSeq); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if e.Value == nil {
-				e.Value = []byte{}
-			}
-			if !seen[e.Name] && store.EntryMatches(e.Name, name, depth) {
-				seen[e.Name] = true
-				out = append(out, e)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MetadataEntry, error) {
+			var e store.MetadataEntry
+			err := r.Scan(&e.Name, &e.Value, &e.ModSeq)
+			return e, err
+		})
+	})
 }
 
 func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, entries []store.MetadataEntry, limits store.MetadataLimits) (store.ModSeq, error) {

@@ -2,9 +2,9 @@ package sqlitestore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // CreateDefaults implements store.DefaultCreator. The mark that the
@@ -12,15 +12,8 @@ import (
 // that creates them; writers of a user are serialized, so of two first
 // logins at once only one finds the mark absent.
 func (a *Account) CreateDefaults(ctx context.Context, defs []store.DefaultMailbox) ([]store.MailboxInfo, error) {
-	for i, d := range defs {
-		cname, err := canonicalMailboxName(d.Name)
-		if err != nil {
-			return nil, err
-		}
-		if !validSpecialUse(d.SpecialUse) {
-			return nil, fmt.Errorf("special-use %q: %w", d.SpecialUse, store.ErrCannot)
-		}
-		defs[i].Name = cname
+	if err := storetx.CanonicalDefaults(defs); err != nil {
+		return nil, err
 	}
 	// Most logins are not the first: answer them without a write
 	// transaction (and its fsync).
@@ -32,47 +25,33 @@ func (a *Account) CreateDefaults(ctx context.Context, defs []store.DefaultMailbo
 		return nil, nil
 	}
 	var created []store.MailboxInfo
-	err := a.u.write(ctx, func(t *writeTx) error {
-		created = nil
-		if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM meta WHERE key = 'defaults_given'`).Scan(&given); err != nil {
-			return err
-		}
-		if given > 0 {
-			return nil
-		}
-		for _, d := range defs {
-			if _, err := t.lookup(d.Name); err == nil {
-				continue
-			} else if err != errNotFound {
-				return err
-			}
-			if d.SpecialUse != "" {
-				var n int
-				if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM mailboxes WHERE special_use = ?`, string(d.SpecialUse)).Scan(&n); err != nil {
-					return err
-				}
-				if n > 0 {
-					continue
-				}
-			}
-			if err := t.createParents(d.Name); err != nil {
-				return err
-			}
-			id, err := t.createMailbox(d.Name, d.SpecialUse)
-			if err != nil {
-				return err
-			}
-			if err := t.setSubscribed(d.Name, true, 0); err != nil {
-				return err
-			}
-			m, err := t.mailbox(id)
-			if err != nil {
-				return err
-			}
-			created = append(created, m.MailboxInfo)
-		}
-		_, err := t.tx.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('defaults_given', 1)`)
+	err := a.u.write(ctx, func(t *writeTx) (err error) {
+		created, err = storetx.CreateDefaults(t, defs)
 		return err
 	})
 	return created, err
 }
+
+// DefaultsGiven implements storetx.Defaults.
+func (t *writeTx) DefaultsGiven() (bool, error) {
+	var given int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM meta WHERE key = 'defaults_given'`).Scan(&given)
+	return given > 0, err
+}
+
+// MarkDefaultsGiven implements storetx.Defaults.
+func (t *writeTx) MarkDefaultsGiven() error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('defaults_given', 1)`)
+	return err
+}
+
+// SpecialUseTaken implements storetx.Defaults.
+func (t *writeTx) SpecialUseTaken(use store.SpecialUse) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM mailboxes WHERE special_use = ?`, string(use)).Scan(&n)
+	return n > 0, err
+}
+
+// SubscribeDefault implements storetx.Defaults: a subscription like any
+// other, stamped.
+func (t *writeTx) SubscribeDefault(name string) error { return t.setSubscribed(name, true, 0) }

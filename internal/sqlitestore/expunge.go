@@ -173,122 +173,110 @@ func (a *Account) Move(ctx context.Context, src, dst store.MailboxID, uids store
 }
 
 func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet, move bool) (store.CopyResult, error) {
-	var res store.CopyResult
 	if err := checkUIDs(uids); err != nil {
-		return res, err
+		return store.CopyResult{}, err
 	}
-	err := a.u.write(ctx, func(t *writeTx) error {
-		if _, err := t.mailbox(src); err != nil {
-			return err
-		}
-		dm, err := t.mailbox(dst)
-		if err != nil {
-			return err
-		}
-		res.UIDValidity = dm.UIDValidity
-		type row struct {
-			e       entry
-			size    int64
-			content int64
-		}
-		var rs []row
-		cs, err := loadChunks(t, src, uids)
-		if err != nil {
-			return err
-		}
-		for _, c := range cs {
-			for _, e := range c.entries {
-				if uids.Contains(e.uid) {
-					rs = append(rs, row{e: e})
-				}
-			}
-		}
-		if len(rs) == 0 {
-			return nil
-		}
-		// The immutable half of each message, by range scans merged with
-		// the entries (both ascending by UID).
-		i := 0
-		for _, r := range uids {
-			rows, err := t.q.QueryContext(t.ctx, `SELECT uid, size, content_id FROM messages
-				WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, src, r.Start, r.Stop)
-			if err != nil {
-				return fmt.Errorf("copy: %w", err)
-			}
-			for rows.Next() {
-				var uid store.UID
-				var size, content int64
-				if err := rows.Scan(&uid, &size, &content); err != nil {
-					rows.Close()
-					return err
-				}
-				for i < len(rs) && rs[i].e.uid < uid {
-					i++
-				}
-				if i < len(rs) && rs[i].e.uid == uid {
-					rs[i].size, rs[i].content = size, content
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-		}
-		for _, x := range rs {
-			if x.content == 0 {
-				return fmt.Errorf("copy UID %d: no message row: %w", x.e.uid, store.ErrCannot)
-			}
-		}
-		if uint64(dm.UIDNext)+uint64(len(rs))-1 > uint64(store.MaxUID) {
-			return fmt.Errorf("copy: UIDs exhausted in mailbox %q: %w", dm.Name, store.ErrCannot)
-		}
-		ms, err := t.modseq(dst)
-		if err != nil {
-			return err
-		}
-		res.DstModSeq = ms
-		ins, err := t.q.PrepareContext(t.ctx, `INSERT INTO messages
-			(mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		now := t.u.now().Unix()
-		uid := dm.UIDNext
-		var d counterDelta
-		var srcSet store.UIDSet
-		entries := make([]entry, 0, len(rs))
-		for _, x := range rs {
-			if _, err := ins.ExecContext(t.ctx, dst, uid, now, x.size, x.content); err != nil {
-				return fmt.Errorf("copy: %w", err)
-			}
-			d.add(x.e.flags, x.size, 1)
-			entries = append(entries, entry{uid: uid, flags: x.e.flags, kw: x.e.kw, modseq: ms})
-			res.SrcUIDs = append(res.SrcUIDs, x.e.uid)
-			res.DstUIDs = append(res.DstUIDs, uid)
-			srcSet.Add(x.e.uid)
-			uid++
-		}
-		if err := t.appendEntries(dst, entries); err != nil {
-			return err
-		}
-		if _, err := t.q.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uid, dst); err != nil {
-			return err
-		}
-		if err := t.applyCounters(dst, d); err != nil {
-			return err
-		}
-		if !move {
-			return nil
-		}
-		gone, err := storetx.Remove(t, src, srcSet, 0)
-		res.SrcModSeq = gone.ModSeq
+	var res store.CopyResult
+	err := a.u.write(ctx, func(t *writeTx) (err error) {
+		res, err = storetx.Copy(t, src, dst, uids, move)
 		return err
 	})
 	if err != nil {
 		return store.CopyResult{}, err
 	}
 	return res, nil
+}
+
+// CopyMessages implements storetx.Copier: the entries come from src's
+// chunks, the immutable half of each message from its row.
+func (t *writeTx) CopyMessages(src store.MailboxID, uids store.UIDSet, dm storetx.Mailbox) ([]store.UID, store.ModSeq, error) {
+	type row struct {
+		e       entry
+		size    int64
+		content int64
+	}
+	var rs []row
+	cs, err := loadChunks(t, src, uids)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, c := range cs {
+		for _, e := range c.entries {
+			if uids.Contains(e.uid) {
+				rs = append(rs, row{e: e})
+			}
+		}
+	}
+	if len(rs) == 0 {
+		return nil, 0, nil
+	}
+	// The immutable half of each message, by range scans merged with the
+	// entries (both ascending by UID).
+	i := 0
+	for _, r := range uids {
+		rows, err := t.q.QueryContext(t.ctx, `SELECT uid, size, content_id FROM messages
+			WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, src, r.Start, r.Stop)
+		if err != nil {
+			return nil, 0, fmt.Errorf("copy: %w", err)
+		}
+		for rows.Next() {
+			var uid store.UID
+			var size, content int64
+			if err := rows.Scan(&uid, &size, &content); err != nil {
+				rows.Close()
+				return nil, 0, err
+			}
+			for i < len(rs) && rs[i].e.uid < uid {
+				i++
+			}
+			if i < len(rs) && rs[i].e.uid == uid {
+				rs[i].size, rs[i].content = size, content
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, 0, err
+		}
+	}
+	for _, x := range rs {
+		if x.content == 0 {
+			return nil, 0, fmt.Errorf("copy UID %d: no message row: %w", x.e.uid, store.ErrCannot)
+		}
+	}
+	if err := storetx.CheckUIDRoom(dm, len(rs)); err != nil {
+		return nil, 0, err
+	}
+	ms, err := t.modseq(dm.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	ins, err := t.q.PrepareContext(t.ctx, `INSERT INTO messages
+		(mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer ins.Close()
+	now := t.u.now().Unix()
+	uid := dm.UIDNext
+	var d counterDelta
+	copied := make([]store.UID, 0, len(rs))
+	entries := make([]entry, 0, len(rs))
+	for _, x := range rs {
+		if _, err := ins.ExecContext(t.ctx, dm.ID, uid, now, x.size, x.content); err != nil {
+			return nil, 0, fmt.Errorf("copy: %w", err)
+		}
+		d.add(x.e.flags, x.size, 1)
+		entries = append(entries, entry{uid: uid, flags: x.e.flags, kw: x.e.kw, modseq: ms})
+		copied = append(copied, x.e.uid)
+		uid++
+	}
+	if err := t.appendEntries(dm.ID, entries); err != nil {
+		return nil, 0, err
+	}
+	if _, err := t.q.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uid, dm.ID); err != nil {
+		return nil, 0, err
+	}
+	return copied, ms, t.applyCounters(dm.ID, d)
 }
 
 // PruneTombstones forgets the tombstones at or below before

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/store/storetx"
@@ -47,38 +46,26 @@ func (m *metadataHandle) GetMetadata(ctx context.Context, id store.MailboxID, na
 	if err := m.checkMailbox(ctx, m.a.u.r, id); err != nil {
 		return nil, err
 	}
-	seen := make(map[string]bool)
-	var out []store.MetadataEntry
-	for _, name := range names {
-		// The entry itself, then (by depth) the range of names below it:
+	return store.GatherMetadata(names, depth, func(name string, below bool) ([]store.MetadataEntry, error) {
+		// The entry itself, then (below) the range of names under it:
 		// "name/" up to "name0" ('0' follows '/').
 		rows, err := m.a.u.r.QueryContext(ctx, `SELECT name, value, modseq FROM metadata
 			WHERE mailbox_id = ? AND value IS NOT NULL AND (name = ? OR (? AND name >= ? AND name < ?))`,
-			id, name, depth != 0, name+"/", name+"0")
+			id, name, below, name+"/", name+"0")
 		if err != nil {
-			return nil, fmt.Errorf("get metadata: %w", err)
+			return nil, err
 		}
+		defer rows.Close()
+		var out []store.MetadataEntry
 		for rows.Next() {
 			var e store.MetadataEntry
 			if err := rows.Scan(&e.Name, &e.Value, &e.ModSeq); err != nil {
-				rows.Close()
 				return nil, err
 			}
-			if e.Value == nil {
-				e.Value = []byte{}
-			}
-			if !seen[e.Name] && store.EntryMatches(e.Name, name, depth) {
-				seen[e.Name] = true
-				out = append(out, e)
-			}
+			out = append(out, e)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+		return out, rows.Err()
+	})
 }
 
 // checkMailbox fails with ErrNoMailbox unless id is the server or an

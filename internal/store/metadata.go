@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -142,4 +143,32 @@ func EntryMatches(entry, name string, depth int) bool {
 		return false
 	}
 	return depth < 0 || !strings.Contains(entry[len(name)+1:], "/")
+}
+
+// GatherMetadata answers GetMetadata from a backend's reads: read returns
+// the entries with a value that are name itself or, when below is set,
+// whose names start with name+"/" (a range read, deeper ones included).
+// It keeps those within depth, each once, an empty value as empty rather
+// than nil, ordered by name.
+func GatherMetadata(names []string, depth int, read func(name string, below bool) ([]MetadataEntry, error)) ([]MetadataEntry, error) {
+	seen := make(map[string]bool)
+	var out []MetadataEntry
+	for _, name := range names {
+		es, err := read(name, depth != 0)
+		if err != nil {
+			return nil, fmt.Errorf("get metadata: %w", err)
+		}
+		for _, e := range es {
+			if seen[e.Name] || !EntryMatches(e.Name, name, depth) {
+				continue
+			}
+			seen[e.Name] = true
+			if e.Value == nil {
+				e.Value = []byte{}
+			}
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b MetadataEntry) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }

@@ -166,3 +166,58 @@ func PruneTombstones(t Expunger, id store.MailboxID, before store.ModSeq) error 
 	}
 	return nil
 }
+
+// Copier is a backend's statement for COPY, MOVE's first half.
+type Copier interface {
+	Expunger
+	// CopyMessages copies the messages of uids that exist in mailbox src
+	// to dst, ascending, at UIDs dst.UIDNext, dst.UIDNext+1, ..., with
+	// their flags and keywords and sharing their contents, at dst's
+	// modseq of this transaction (ms); it raises dst's UIDNEXT and
+	// counters. It returns the source UIDs copied; when there are none it
+	// changes and allocates nothing. Too few UIDs left in dst fail with
+	// CheckUIDRoom's error.
+	CopyMessages(src store.MailboxID, uids store.UIDSet, dst Mailbox) (copied []store.UID, ms store.ModSeq, err error)
+}
+
+// Copy copies the messages of uids that exist in src to dst (RFC 9051
+// 6.4.7), or with move set moves them (RFC 6851: the copies and the
+// source's tombstones in one transaction). Copying nothing allocates no
+// modseq.
+func Copy(t Copier, src, dst store.MailboxID, uids store.UIDSet, move bool) (store.CopyResult, error) {
+	var res store.CopyResult
+	if _, err := t.Mailbox(src); err != nil {
+		return res, err
+	}
+	dm, err := t.Mailbox(dst)
+	if err != nil {
+		return res, err
+	}
+	res.UIDValidity = dm.UIDValidity
+	copied, ms, err := t.CopyMessages(src, uids, dm)
+	if err != nil || len(copied) == 0 {
+		return res, err
+	}
+	res.DstModSeq = ms
+	var srcSet store.UIDSet
+	for i, u := range copied {
+		res.SrcUIDs = append(res.SrcUIDs, u)
+		res.DstUIDs = append(res.DstUIDs, dm.UIDNext+store.UID(i))
+		srcSet.Add(u)
+	}
+	if !move {
+		return res, nil
+	}
+	gone, err := Remove(t, src, srcSet, 0)
+	res.SrcModSeq = gone.ModSeq
+	return res, err
+}
+
+// CheckUIDRoom fails when n new messages would take mailbox dst past the
+// largest UID.
+func CheckUIDRoom(dst Mailbox, n int) error {
+	if uint64(dst.UIDNext)+uint64(n)-1 > uint64(store.MaxUID) {
+		return fmt.Errorf("copy: UIDs exhausted in mailbox %q: %w", dst.Name, store.ErrCannot)
+	}
+	return nil
+}
