@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore/sqlitetest"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -89,17 +90,6 @@ func TestCheckRepairInline(t *testing.T) {
 	}
 }
 
-// hookedAccount calls before ahead of every OpenBlob.
-type hookedAccount struct {
-	store.Account
-	before func()
-}
-
-func (a hookedAccount) OpenBlob(ctx context.Context, id string) (store.Blob, error) {
-	a.before()
-	return a.Account.OpenBlob(ctx, id)
-}
-
 // check --repair beside a live server: a message the server expunges
 // (and whose body it reclaims) after the check listed it is gone, not
 // broken; repair reports and expunges nothing, for bodies inline and in
@@ -108,53 +98,20 @@ func TestCheckRepairBesideServer(t *testing.T) {
 	for name, inline := range map[string]int64{"inline": 0, "file": -1} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			dir := t.TempDir()
-			server, err := sqlitestore.Open(dir, sqlitestore.Options{InlineBodyMax: inline})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer server.Close()
-			if err := server.CreateUser(ctx, "alice"); err != nil {
-				t.Fatal(err)
-			}
-			sa, _ := server.Open(ctx, "alice")
-			defer sa.Close()
-			inbox, _ := sa.Mailbox(ctx, "INBOX")
-			appendNumbered(t, sa, inbox.ID, 3)
-			// The check is another process: its own store on the same
-			// directory, whose readers the server cannot wait for.
-			checker, err := sqlitestore.Open(dir, sqlitestore.Options{InlineBodyMax: inline})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer checker.Close()
-			ca, _ := checker.Open(ctx, "alice")
-			defer ca.Close()
-			fired := false
-			acct := hookedAccount{ca, func() {
-				if fired {
-					return
-				}
-				fired = true
-				if _, err := sa.Expunge(ctx, inbox.ID, store.UIDSetOf(2)); err != nil {
-					t.Fatal(err)
-				}
-				if st, err := server.Reclaim(ctx, "alice", -1); err != nil || st.Bodies != 1 {
-					t.Fatalf("reclaim = %+v, %v", st, err)
-				}
-			}}
+			b := sqlitetest.NewBeside(t, inline)
+			acct := b.Racing(t)
 			done, err := repairUser(ctx, acct)
 			if err != nil || len(done) != 0 {
 				t.Fatalf("repair = %q, %v; want nothing to repair", done, err)
 			}
-			if !fired {
+			if !b.Raced {
 				t.Fatal("no body was read")
 			}
-			st, _ := sa.Status(ctx, inbox.ID)
+			st, _ := b.ServerAccount.Status(ctx, b.Inbox.ID)
 			if st.Messages != 2 {
 				t.Fatalf("%d messages left, want 2", st.Messages)
 			}
-			if ps, err := checker.Check(ctx, "alice"); err != nil || len(ps) != 0 {
+			if ps, err := b.Tool.Check(ctx, "alice"); err != nil || len(ps) != 0 {
 				t.Fatalf("Check = %v, %v", ps, err)
 			}
 		})
