@@ -152,22 +152,9 @@ func (m *metadataHandle) MetadataChangedSince(ctx context.Context, id store.Mail
 	if err != nil {
 		return nil, fmt.Errorf("metadata changes: %w", err)
 	}
-	defer rows.Close()
-	var out []store.MetadataEntry
-	for rows.Next() {
-		var e store.MetadataEntry
-		var present bool
-		if err := rows.Scan(&e.Name, &e.Value, &present, &e.ModSeq); err != nil {
-			return nil, err
-		}
-		if !present {
-			e.Value = nil
-		} else if e.Value == nil {
-			e.Value = []byte{}
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MetadataEntry, error) {
+		return store.ScanMetadataChange(r)
+	})
 }
 
 func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq, error) {

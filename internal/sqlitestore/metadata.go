@@ -142,15 +142,9 @@ func (m *metadataHandle) MetadataChangedSince(ctx context.Context, id store.Mail
 	defer rows.Close()
 	var out []store.MetadataEntry
 	for rows.Next() {
-		var e store.MetadataEntry
-		var present bool
-		if err := rows.Scan(&e.Name, &e.Value, &present, &e.ModSeq); err != nil {
+		e, err := store.ScanMetadataChange(rows)
+		if err != nil {
 			return nil, err
-		}
-		if !present {
-			e.Value = nil
-		} else if e.Value == nil {
-			e.Value = []byte{}
 		}
 		out = append(out, e)
 	}

@@ -172,3 +172,21 @@ func GatherMetadata(names []string, depth int, read func(name string, below bool
 	slices.SortFunc(out, func(a, b MetadataEntry) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
+
+// ScanMetadataChange reads one row of a backend's MetadataChangedSince
+// query, its columns name, value, "value IS NOT NULL" and modseq: a
+// deleted entry has a nil Value, an empty one an empty Value (drivers
+// read an empty BLOB back as nil).
+func ScanMetadataChange(row interface{ Scan(dest ...any) error }) (MetadataEntry, error) {
+	var e MetadataEntry
+	var present bool
+	if err := row.Scan(&e.Name, &e.Value, &present, &e.ModSeq); err != nil {
+		return MetadataEntry{}, err
+	}
+	if !present {
+		e.Value = nil
+	} else if e.Value == nil {
+		e.Value = []byte{}
+	}
+	return e, nil
+}
