@@ -357,6 +357,14 @@ func (t *writeTx) renameInbox(inbox mailboxRow, to string) error {
 	for _, u := range uids {
 		gone.Add(u)
 	}
+	if len(uids) > 0 {
+		// Every message of dst came at dstSeq: one range covers them.
+		log := &pgx.Batch{}
+		logChanges(log, dst, dstSeq, []int64{int64(uids[0])}, []int64{int64(uids[len(uids)-1])})
+		if err := t.tx.SendBatch(t.ctx, log).Close(); err != nil {
+			return err
+		}
+	}
 	if err := t.addTombstones(inbox.ID, gone, srcSeq); err != nil {
 		return err
 	}
