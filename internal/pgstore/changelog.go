@@ -18,6 +18,10 @@ import (
 // Inserts are logged by a trigger (appends, copies, replica appends all
 // land there), updates by the statements that make them (setFlags,
 // replication, the INBOX rename), which know their ranges without sorting.
+// Entries lying wholly inside a span of UIDs a statement deleted (an
+// expunge; the span may cross UIDs no message has) name no message any
+// more and are dropped by a second trigger, so a mailbox that is filled and emptied does not keep
+// an entry per message it ever had.
 // Pages written before the upgrade stay full until rewritten (VACUUM FULL
 // messages, at leisure); they are correct, only slower to update.
 const schemaV11ChangeLog = `
@@ -49,6 +53,33 @@ $fn$;
 CREATE TRIGGER messages_log_inserted AFTER INSERT ON messages
 	REFERENCING NEW TABLE AS inserted
 	FOR EACH STATEMENT EXECUTE FUNCTION tidemark_log_inserted();
+
+CREATE INDEX message_changes_uid ON message_changes (mailbox_id, uid_start);
+CREATE FUNCTION tidemark_forget_deleted() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+	WITH runs AS (
+		SELECT mailbox_id, min(uid) AS lo, max(uid) AS hi
+		FROM (SELECT mailbox_id, uid,
+				uid - row_number() OVER (PARTITION BY mailbox_id ORDER BY uid) AS run
+			FROM deleted) d
+		GROUP BY mailbox_id, run),
+	prev AS (
+		SELECT mailbox_id, lo, hi, lag(hi) OVER (PARTITION BY mailbox_id ORDER BY lo) AS prev_hi FROM runs),
+	breaks AS (
+		SELECT mailbox_id, lo, hi, CASE WHEN prev_hi IS NULL OR EXISTS (SELECT 1 FROM messages m
+			WHERE m.mailbox_id = prev.mailbox_id AND m.uid > prev.prev_hi AND m.uid < prev.lo) THEN 1 ELSE 0 END AS brk
+		FROM prev)
+	DELETE FROM message_changes c USING (
+		SELECT mailbox_id, min(lo) AS lo, max(hi) AS hi
+		FROM (SELECT mailbox_id, lo, hi, sum(brk) OVER (PARTITION BY mailbox_id ORDER BY lo) AS span FROM breaks) b
+		GROUP BY mailbox_id, span) r
+	WHERE c.mailbox_id = r.mailbox_id AND c.uid_start BETWEEN r.lo AND r.hi AND c.uid_stop <= r.hi;
+	RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER messages_forget_deleted AFTER DELETE ON messages
+	REFERENCING OLD TABLE AS deleted
+	FOR EACH STATEMENT EXECUTE FUNCTION tidemark_forget_deleted();
 `
 
 // logChanges queues on batch the record that the messages in ranges lo[i]..

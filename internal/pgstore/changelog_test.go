@@ -29,7 +29,7 @@ func changedUIDList(t *testing.T, a store.Account, id store.MailboxID, since sto
 // (modseqs kept only in the messages rows) are found by ChangesSince after
 // the upgrade, exactly, and later flag changes are too.
 func TestChangeLogUpgradeFromV10(t *testing.T) {
-	dsn := pgtest.DSN(t)
+	dsn := pgtest.EmptyDSN(t)
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -173,4 +173,15 @@ func TestChangeLogStaysSmall(t *testing.T) {
 		t.Errorf("check after repair: %v, %v", ps, err)
 	}
 	exact("after the repair")
+
+	// Expunging every message leaves no entry behind.
+	if _, err := a.Expunge(ctx, inbox.ID, all); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n != 0 {
+		t.Errorf("%d entries after expunging every message", n)
+	}
+	if ch, err := a.ChangesSince(ctx, inbox.ID, 0); err != nil || len(ch.Changed) != 0 || len(ch.Vanished) == 0 {
+		t.Errorf("changes of an emptied mailbox: %+v, %v", ch, err)
+	}
 }

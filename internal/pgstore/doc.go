@@ -94,7 +94,7 @@
 // messages in their ranges whose modseq is above M. A range never holds a
 // message its write left alone, so a later write covering it whole
 // removes it; inserts are logged by a trigger, updates by their
-// statements.
+// statements, and another trigger drops the entries an expunge emptied.
 //
 // tombstones: primary key (mailbox_id, uid_start); uid_stop, modseq. The
 // UIDs of one expunge compacted into ranges; indexed by (mailbox_id,

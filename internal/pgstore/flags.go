@@ -74,8 +74,12 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 			flags store.Flags
 			uids  []int64
 		}
-		groups := map[string]*group{}
-		var order []string
+		type groupKey struct {
+			sys store.SystemFlags
+			kw  string
+		}
+		groups := map[groupKey]*group{}
+		var order []groupKey
 		var d counterDelta
 		var ms store.ModSeq
 		changed := make([]bool, len(cur))
@@ -99,7 +103,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 			}
 			d.add(m.Flags.System, 0, -1)
 			d.add(nf.System, 0, 1)
-			key := fmt.Sprint(nf.System, " ", strings.Join(nf.Keywords, " "))
+			key := groupKey{nf.System, strings.Join(nf.Keywords, " ")}
 			g := groups[key]
 			if g == nil {
 				g = &group{flags: nf}
