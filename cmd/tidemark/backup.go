@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 )
 
@@ -27,11 +28,18 @@ func runBackup(args []string) int {
 	data := fl.String("data", "", "data directory of the server (required)")
 	to := fl.String("to", "", "backup directory to create (required; must not exist or be empty)")
 	user := fl.String("user", "", "back up only this user (default: every user)")
+	cfgPath := configFlag(fl)
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	if *data == "" || *to == "" || fl.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: tidemark backup --data DIR --to DEST [--user NAME]")
+	cfg, err := storeConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tidemark backup:", err)
+		return 1
+	}
+	pg := cfg.Store.Kind == config.StorePostgres
+	if (*data == "" && !pg) || *to == "" || fl.NArg() != 0 || (pg && *user != "") {
+		fmt.Fprintln(os.Stderr, "usage: tidemark backup --data DIR --to DEST [--user NAME]\n       tidemark backup --config FILE --to DEST   (PostgreSQL: every user)")
 		return 2
 	}
 	if es, err := os.ReadDir(*to); err == nil && len(es) > 0 {
@@ -39,6 +47,16 @@ func runBackup(args []string) int {
 		return 2
 	}
 	ctx := context.Background()
+	if pg {
+		if err := os.MkdirAll(*to, 0o700); err == nil {
+			err = backupPostgres(ctx, cfg.Store, *to)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tidemark backup:", err)
+			return 1
+		}
+		return 0
+	}
 	users := []string{*user}
 	if *user == "" {
 		s, err := sqlitestore.Open(*data, sqlitestore.Options{})
@@ -84,14 +102,33 @@ func runRestore(args []string) int {
 	from := fl.String("from", "", "backup directory made by tidemark backup (required)")
 	data := fl.String("data", "", "data directory to restore into (required)")
 	user := fl.String("user", "", "restore only this user (default: every user in the backup)")
+	cfgPath := configFlag(fl)
+	raise := fl.Bool("raise-floor", false, "PostgreSQL: only raise the modseq floor of the configured database (after a restore made with PostgreSQL's own tools)")
+	force := fl.Bool("force", false, "PostgreSQL: raise the floor although other sessions use the database")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	if *data == "" || *from == "" || fl.NArg() != 0 {
+	cfg, err := storeConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tidemark restore:", err)
+		return 1
+	}
+	ctx := context.Background()
+	if cfg.Store.Kind == config.StorePostgres {
+		if (*from == "") == !*raise || *user != "" || fl.NArg() != 0 {
+			fmt.Fprintln(os.Stderr, "usage: tidemark restore --config FILE (--from BACKUP | --raise-floor) [--force]")
+			return 2
+		}
+		if err := restorePostgres(ctx, cfg.Store, *from, *force); err != nil {
+			fmt.Fprintln(os.Stderr, "tidemark restore:", err)
+			return 1
+		}
+		return 0
+	}
+	if *data == "" || *from == "" || fl.NArg() != 0 || *raise {
 		fmt.Fprintln(os.Stderr, "usage: tidemark restore --from BACKUP --data DIR [--user NAME]")
 		return 2
 	}
-	ctx := context.Background()
 	users := []string{*user}
 	if *user == "" {
 		b, err := sqlitestore.Open(*from, sqlitestore.Options{})

@@ -21,7 +21,8 @@ var (
 // messages; every message's modseq is at most its mailbox's HIGHESTMODSEQ
 // and its UID below UIDNEXT; tombstones lie below UIDNEXT and cover no
 // live message; every contents row is referenced; every body a message
-// names is stored whole (its parts add up to its size and hash to its id).
+// names is stored whole (its parts add up to its size and hash to its id);
+// every message's last change is in message_changes.
 // It reads every body of the user.
 func (s *Store) Check(ctx context.Context, user string) ([]store.Problem, error) {
 	a, err := s.openAccount(ctx, user)
@@ -89,6 +90,23 @@ func (s *Store) Check(ctx context.Context, user string) ([]store.Problem, error)
 			add(name, uid, "live message inside a tombstone")
 		}
 		rows.Close()
+		rows, err = tx.Query(ctx, `SELECT mb.name, m.uid, m.modseq FROM messages m
+			JOIN mailboxes mb ON mb.id = m.mailbox_id
+			WHERE mb.user_id = $1 AND NOT EXISTS (`+unloggedChange+`)`, a.id)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var name string
+			var uid store.UID
+			var ms int64
+			if err := rows.Scan(&name, &uid, &ms); err != nil {
+				rows.Close()
+				return err
+			}
+			add(name, uid, "change at modseq %d missing from message_changes", ms)
+		}
+		rows.Close()
 		var n int64
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM contents c WHERE c.user_id = $1 AND c.orphaned_at IS NULL
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.content_id = c.id)`, a.id).Scan(&n); err != nil {
@@ -128,8 +146,9 @@ func (s *Store) Check(ctx context.Context, user string) ([]store.Problem, error)
 	return ps, err
 }
 
-// Repair recomputes every mailbox's STATUS counters from its messages and
-// raises UIDNEXT and HIGHESTMODSEQ to cover them (never lowering either),
+// Repair recomputes every mailbox's STATUS counters from its messages,
+// raises UIDNEXT and HIGHESTMODSEQ to cover them (never lowering either)
+// and logs each message's last change where message_changes lacks it,
 // under the user's write lock. It returns what it changed.
 func (s *Store) Repair(ctx context.Context, user string) ([]store.Problem, error) {
 	a, err := s.openAccount(ctx, user)
@@ -154,10 +173,25 @@ func (s *Store) Repair(ctx context.Context, user string) ([]store.Problem, error
 			return err
 		}
 		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
 		for _, n := range names {
 			fixed = append(fixed, store.Problem{Mailbox: n, What: "recomputed counters, UIDNEXT and HIGHESTMODSEQ"})
+		}
+		tag, err := t.tx.Exec(t.ctx, `INSERT INTO message_changes (mailbox_id, modseq, uid_start, uid_stop)
+			SELECT m.mailbox_id, m.modseq, m.uid, m.uid FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id
+			WHERE mb.user_id = $1 AND NOT EXISTS (`+unloggedChange+`)
+			ON CONFLICT (mailbox_id, modseq, uid_start) DO UPDATE SET uid_stop = greatest(message_changes.uid_stop, EXCLUDED.uid_stop)`, t.userID)
+		if n := tag.RowsAffected(); err == nil && n > 0 {
+			fixed = append(fixed, store.Problem{What: fmt.Sprintf("logged %d changes missing from message_changes", n)})
 		}
 		return err
 	})
 	return fixed, err
 }
+
+// unloggedChange is the subquery that finds the message_changes entry
+// recording the last change of message m.
+const unloggedChange = `SELECT 1 FROM message_changes c WHERE c.mailbox_id = m.mailbox_id
+	AND c.modseq = m.modseq AND m.uid BETWEEN c.uid_start AND c.uid_stop`

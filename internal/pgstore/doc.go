@@ -9,7 +9,7 @@
 // Versioned migrations (schema.go) are applied by Open, in one transaction
 // under an advisory lock, so nodes starting together apply each exactly
 // once; the version reached is recorded in tidemark_schema, and a database
-// newer than the program is refused. Version 10 (1 plus the columns noted
+// newer than the program is refused. Version 11 (1 plus the columns noted
 // below):
 //
 // users: id (bigserial), name (ValidUserName form, unique),
@@ -83,8 +83,18 @@
 //
 // messages: primary key (mailbox_id, uid); modseq of its last change,
 // flags (store.SystemFlags bits), keywords (normalized text[]), savedate,
-// size, content_id. One row per message: a flag change updates it in
-// place, so the index messages (mailbox_id, modseq) answers "changed since".
+// size, content_id. One row per message. Until version 10 the index
+// messages (mailbox_id, modseq) answered "changed since"; version 11 drops
+// it and leaves pages half empty (fillfactor 50), so that a flag change,
+// which touches no indexed column, is a heap-only update.
+//
+// message_changes (version 11, changelog.go): primary key (mailbox_id,
+// modseq, uid_start); uid_stop. The UID ranges each write changed, at its
+// modseq: "changed since M" reads the entries above M and then the
+// messages in their ranges whose modseq is above M. A range never holds a
+// message its write left alone, so a later write covering it whole
+// removes it; inserts are logged by a trigger, updates by their
+// statements, and another trigger drops the entries an expunge emptied.
 //
 // tombstones: primary key (mailbox_id, uid_start); uid_stop, modseq. The
 // UIDs of one expunge compacted into ranges; indexed by (mailbox_id,

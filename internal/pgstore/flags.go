@@ -12,9 +12,14 @@ import (
 
 // statesQuery reads the mutable state of the messages of a mailbox ($1)
 // whose UIDs fall in the ranges lo[i]..hi[i] ($2, $3), ascending by UID.
-const statesQuery = `SELECT m.uid, m.modseq, m.flags, m.keywords FROM messages m
+const statesQuery = statesOfRanges + ` ORDER BY m.uid`
+
+// changedStatesQuery is statesQuery for messages whose modseq is above $4.
+const changedStatesQuery = statesOfRanges + ` AND m.modseq > $4 ORDER BY m.uid`
+
+const statesOfRanges = `SELECT m.uid, m.modseq, m.flags, m.keywords FROM messages m
 	JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
-	WHERE m.mailbox_id = $1 ORDER BY m.uid`
+	WHERE m.mailbox_id = $1`
 
 func scanState(r pgx.CollectableRow) (store.MessageState, error) {
 	var m store.MessageState
@@ -69,11 +74,16 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 			flags store.Flags
 			uids  []int64
 		}
-		groups := map[string]*group{}
-		var order []string
+		type groupKey struct {
+			sys store.SystemFlags
+			kw  string
+		}
+		groups := map[groupKey]*group{}
+		var order []groupKey
 		var d counterDelta
 		var ms store.ModSeq
-		for _, m := range cur {
+		changed := make([]bool, len(cur))
+		for i, m := range cur {
 			if unchangedSince != 0 && m.ModSeq > unchangedSince {
 				res.Modified.Add(m.UID)
 				continue
@@ -84,6 +94,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 				res.Unchanged = append(res.Unchanged, m)
 				continue
 			}
+			changed[i] = true
 			if ms == 0 {
 				if ms, err = t.modseq(id); err != nil {
 					return err
@@ -92,7 +103,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 			}
 			d.add(m.Flags.System, 0, -1)
 			d.add(nf.System, 0, 1)
-			key := fmt.Sprint(nf.System, " ", strings.Join(nf.Keywords, " "))
+			key := groupKey{nf.System, strings.Join(nf.Keywords, " ")}
 			g := groups[key]
 			if g == nil {
 				g = &group{flags: nf}
@@ -121,6 +132,9 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 			batch.Queue(`UPDATE messages SET flags = $1, keywords = $2, modseq = $3
 				WHERE mailbox_id = $4 AND uid = ANY($5)`, int16(g.flags.System), kw, ms, id, g.uids)
 		}
+		lo, hi := changedRanges(uids, cur, func(i int) bool { return changed[i] })
+		pruneChanges(batch, id, ms, lo, hi)
+		logChanges(batch, id, ms, lo, hi)
 		if d.unseen != 0 || d.deleted != 0 {
 			batch.Queue(`UPDATE mailboxes SET unseen = unseen + $1, deleted = deleted + $2 WHERE id = $3`, d.unseen, d.deleted, id)
 		}

@@ -293,6 +293,14 @@ func (t *writeTx) TakeMessages(from storetx.Mailbox, to store.MailboxID, ms stor
 	for _, u := range uids {
 		moved.Add(u)
 	}
+	if len(uids) > 0 {
+		// Every message of the new mailbox came at ms: one range covers them.
+		log := &pgx.Batch{}
+		logChanges(log, to, ms, []int64{int64(uids[0])}, []int64{int64(uids[len(uids)-1])})
+		if err := t.tx.SendBatch(t.ctx, log).Close(); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := t.tx.Exec(t.ctx,
 		`UPDATE mailboxes SET uidnext = $1, messages = $2, unseen = $3, deleted = $4, size = $5 WHERE id = $6`,
 		from.UIDNext, from.Messages, from.Unseen, from.Deleted, from.Size, to); err != nil {

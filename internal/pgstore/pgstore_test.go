@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
@@ -10,12 +11,29 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store/storetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	pgtest.UseTemplate(migrated)
+	pgtest.ParallelDefault(6)
+	os.Exit(pgtest.Main(m))
+}
+
+// migrated readies a test database: the schema, as Open leaves it.
+func migrated(ctx context.Context, dsn string) error {
+	s, err := Open(ctx, dsn, Options{NoListen: true})
+	if err != nil {
+		return err
+	}
+	s.Close()
+	return nil
+}
 
 var ctx = context.Background()
 
 // dsns remembers each test store's database, for Reopen.
-var dsns = map[*Store]string{}
+var (
+	dsnsMu sync.Mutex
+	dsns   = map[*Store]string{}
+)
 
 func openTest(t testing.TB, dsn string, opts Options) *Store {
 	t.Helper()
@@ -23,7 +41,9 @@ func openTest(t testing.TB, dsn string, opts Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dsnsMu.Lock()
 	dsns[s] = dsn
+	dsnsMu.Unlock()
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -35,7 +55,11 @@ func TestConformance(t *testing.T) {
 			return openTest(t, pgtest.DSN(t), Options{MaxMessageSize: o.MaxMessageSize})
 		},
 		Reopen: func(t testing.TB, st store.Store) store.Store {
-			return openTest(t, dsns[st.(*Store)], Options{})
+			dsnsMu.Lock()
+			dsn := dsns[st.(*Store)]
+			dsnsMu.Unlock()
+			return openTest(t, dsn, Options{})
 		},
+		Parallel: true,
 	})
 }

@@ -44,9 +44,9 @@ func (a *Account) Snapshot(ctx context.Context, id store.MailboxID) (store.Snaps
 	return snap, nil
 }
 
-// ChangesSince answers "what changed after since" with two index range
-// scans, messages (mailbox_id, modseq) and tombstones (mailbox_id, modseq),
-// in one snapshot. Below the mailbox's PrunedBelow the vanished set is a
+// ChangesSince answers "what changed after since" with index range scans
+// of message_changes and tombstones (both by mailbox_id, modseq), then of
+// messages by UID over the ranges the log names, in one snapshot. Below the mailbox's PrunedBelow the vanished set is a
 // superset computed from the UIDs that exist (RFC 7162 3.2.5.2).
 func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since store.ModSeq) (store.Changes, error) {
 	var ch store.Changes
@@ -61,19 +61,25 @@ func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since st
 		if since >= mb.HighestModSeq {
 			return nil
 		}
-		rows, err := tx.Query(ctx, `SELECT uid, modseq, flags, keywords FROM messages
-			WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid`, id, since)
+		maybe, err := changedUIDs(ctx, tx, id, since)
 		if err != nil {
 			return err
 		}
-		if ch.Changed, err = pgx.CollectRows(rows, scanState); err != nil {
-			return err
+		if len(maybe) > 0 {
+			lo, hi := uidBounds(maybe)
+			rows, err := tx.Query(ctx, changedStatesQuery, id, lo, hi, since)
+			if err != nil {
+				return err
+			}
+			if ch.Changed, err = pgx.CollectRows(rows, scanState); err != nil {
+				return err
+			}
 		}
 		if !ch.Exact {
 			ch.Vanished, err = missingUIDs(ctx, tx, id, mb.UIDNext)
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT uid_start, uid_stop FROM tombstones
+		rows, err := tx.Query(ctx, `SELECT uid_start, uid_stop FROM tombstones
 			WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid_start`, id, since)
 		if err != nil {
 			return err

@@ -72,7 +72,7 @@ func TestReplicaContentIsPerUser(t *testing.T) {
 // counter at that moment are refused (a mailbox deleted before may have
 // had them), later ones accepted, and mailboxes that exist keep theirs.
 func TestReplicaUpgradeFromV4(t *testing.T) {
-	dsn := pgtest.DSN(t)
+	dsn := pgtest.EmptyDSN(t)
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

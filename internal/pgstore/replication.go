@@ -554,6 +554,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		d.add(s.flags, 0, 1)
 		batch.Queue(`UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE mailbox_id = $4 AND uid = $5`,
 			int16(s.flags), s.keywords, ms, id, s.uid)
+		logChanges(batch, id, ms, []int64{int64(s.uid)}, []int64{int64(s.uid)})
 	}
 	if batch.Len() > 0 {
 		if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {

@@ -10,6 +10,10 @@
 //
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 //
+// A package whose tests all want the same prepared database (a migrated
+// schema) names its preparation in TestMain with UseTemplate; DSN then
+// copies a database prepared once instead of preparing each.
+//
 // When no PostgreSQL can be started, tests that ask for one are skipped
 // with the reason, except under CI (CI=true or TIDEMARK_CI=1), where they
 // fail: CI must never pass by skipping them.
@@ -18,6 +22,7 @@ package pgtest
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -34,6 +39,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // EnvDSN names an existing server to use instead of a private one. It must
@@ -49,29 +55,129 @@ var (
 )
 
 // Main runs the tests and then stops the private instance, if one was
-// started.
+// started (or drops the template database from a server it did not
+// start).
 func Main(m *testing.M) int {
 	code := m.Run()
 	if inst != nil {
 		inst.stop()
+	} else if tmpl.name != "" && adminDSN != "" {
+		ctx := context.Background()
+		if conn, err := pgx.Connect(ctx, adminDSN); err == nil {
+			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+tmpl.name+" WITH (FORCE)")
+			conn.Close(ctx)
+		}
 	}
 	return code
 }
 
-// DSN returns the connection string of a new, empty database for this
-// test, dropped at its end. It skips the test (fails it under CI) when no
-// server can be had.
+// ParallelDefault, called from TestMain, lets n parallel tests run at
+// once unless -test.parallel says otherwise: tests of a store mostly wait
+// on the server, so more of them than there are CPUs keep it busy.
+func ParallelDefault(n int) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", strconv.Itoa(n))
+	}
+}
+
+// tmpl is the template database of UseTemplate, made on first use.
+var tmpl struct {
+	prepare func(ctx context.Context, dsn string) error
+	mu      sync.Mutex
+	name    string
+	err     error
+}
+
+// UseTemplate, called from TestMain before the tests run, makes every
+// database DSN returns a copy of one database that prepare readied once
+// (for a store: its schema migrations). Copying a database is cheaper
+// than migrating a new one for each test. prepare must close its
+// connections before it returns. EmptyDSN still gives an empty database.
+func UseTemplate(prepare func(ctx context.Context, dsn string) error) {
+	tmpl.prepare = prepare
+}
+
+// template returns the template database's name, preparing it on first
+// use.
+func template(admin string) (string, error) {
+	tmpl.mu.Lock()
+	defer tmpl.mu.Unlock()
+	if tmpl.name != "" || tmpl.err != nil {
+		return tmpl.name, tmpl.err
+	}
+	ctx := context.Background()
+	name := fmt.Sprintf("tm_%d_template", os.Getpid())
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tmpl.err = err
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tmpl.err = fmt.Errorf("create template database: %w", err)
+		return "", tmpl.err
+	}
+	if err := tmpl.prepare(ctx, withDatabase(admin, name)); err != nil {
+		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		tmpl.err = fmt.Errorf("prepare template database: %w", err)
+		return "", tmpl.err
+	}
+	tmpl.name = name
+	return name, nil
+}
+
+// DSN returns the connection string of a new database for this test,
+// dropped at its end: a copy of the template when the package uses one
+// (UseTemplate), else empty. It skips the test (fails it under CI) when
+// no server can be had.
 func DSN(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, tmpl.prepare != nil)
+}
+
+// EmptyDSN is DSN for a database that is empty even in a package that
+// uses a template: for tests of what the template's preparation does
+// (schema migrations and upgrades).
+func EmptyDSN(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, false)
+}
+
+// objectInUse is PostgreSQL's error code when the template database still
+// has a session (one that prepare closed may take a moment to end).
+const objectInUse = "55006"
+
+func newDatabase(t testing.TB, fromTemplate bool) string {
 	t.Helper()
 	admin := Admin(t)
 	name := fmt.Sprintf("tm_%d_%d", os.Getpid(), dbSeq.Add(1))
 	ctx := context.Background()
+	create := "CREATE DATABASE " + name
+	if fromTemplate {
+		tn, err := template(admin)
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		create += " TEMPLATE " + tn
+	}
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	for try := 0; ; try++ {
+		_, err := conn.Exec(ctx, create)
+		if err == nil {
+			break
+		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == objectInUse && try < 100 {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {

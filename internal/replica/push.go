@@ -271,6 +271,26 @@ func (s *notifyStore) Open(ctx context.Context, user string) (store.Account, err
 	return &notifyAccount{Account: a, changed: s.changed}, nil
 }
 
+// Shared, TryLead and Ping pass the wrapped store's roles through: the
+// wrapper must not make a store shared by several processes look like this
+// process's own (open mailboxes would trust their memory, every node would
+// prune tombstones) nor hide its health check.
+func (s *notifyStore) Shared() bool { return store.IsShared(s.Store) }
+
+func (s *notifyStore) TryLead(ctx context.Context, job string) (func(), bool, error) {
+	if l, ok := s.Store.(store.Leader); ok {
+		return l.TryLead(ctx, job)
+	}
+	return func() {}, true, nil
+}
+
+func (s *notifyStore) Ping(ctx context.Context) error {
+	if p, ok := s.Store.(store.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
 func (s *notifyStore) CreateUser(ctx context.Context, user string) error {
 	err := s.Store.CreateUser(ctx, user)
 	if err == nil {

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/metrics"
 	"github.com/tidemark-mail/tidemark/internal/pgstore"
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
+	"github.com/tidemark-mail/tidemark/internal/replica"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -20,14 +22,34 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // retention loop; only the one holding the role passes, and when it stops
 // the other takes over.
 func TestOnlyTheLeaderPrunes(t *testing.T) {
+	onlyTheLeaderPrunes(t, func(s store.Store) store.Store { return s })
+}
+
+// TestOnlyTheLeaderPrunesWrapped: the same through the wrappers serve puts
+// around the store with [metrics] and [replication] configured, which must
+// not hide that the store is shared, nor its health check.
+func TestOnlyTheLeaderPrunesWrapped(t *testing.T) {
+	onlyTheLeaderPrunes(t, func(s store.Store) store.Store {
+		w := replica.Notify(metrics.New().WrapStore(s), func(string) {})
+		if !store.IsShared(w) {
+			t.Fatal("the wrapped store does not say it is shared")
+		}
+		if p, ok := w.(store.Pinger); !ok || p.Ping(context.Background()) != nil {
+			t.Fatal("the wrapped store has no working Ping")
+		}
+		return w
+	})
+}
+
+func onlyTheLeaderPrunes(t *testing.T, wrap func(store.Store) store.Store) {
 	dsn := pgtest.DSN(t)
-	open := func() *pgstore.Store {
+	open := func() store.Store {
 		s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{NoListen: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return s
+		return wrap(s)
 	}
 	s1, s2 := open(), open()
 	if err := s1.CreateUser(context.Background(), "alice"); err != nil {

@@ -14,7 +14,18 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store/storetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	pgtest.UseTemplate(func(ctx context.Context, dsn string) error {
+		s, err := pgstore.Open(ctx, dsn, pgstore.Options{NoListen: true})
+		if err != nil {
+			return err
+		}
+		s.Close()
+		return nil
+	})
+	pgtest.ParallelDefault(6)
+	os.Exit(pgtest.Main(m))
+}
 
 var ctx = context.Background()
 
@@ -51,6 +62,7 @@ func TestConformance(t *testing.T) {
 			s, _ := twoClusters(t, o)
 			return s
 		},
+		Parallel: true,
 	})
 }
 

@@ -29,6 +29,10 @@ type Backend struct {
 	// ModelSetup, when set, runs before each seed of the model test (to
 	// shrink internal sizes, say).
 	ModelSetup func(t *testing.T, seed int)
+	// Parallel runs the suite's tests side by side: for a backend whose
+	// tests wait on a server rather than on the CPU, each with a store of
+	// its own.
+	Parallel bool
 }
 
 // Options are the store settings tests ask for.
@@ -67,7 +71,12 @@ func Run(t *testing.T, b Backend) {
 		{"Model", testModel},
 	}
 	for _, tc := range append(tests, replicaTests...) {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
+		t.Run(tc.name, func(t *testing.T) {
+			if b.Parallel {
+				t.Parallel()
+			}
+			tc.fn(t, b)
+		})
 	}
 }
 
