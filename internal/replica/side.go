@@ -43,8 +43,10 @@ type User interface {
 	// RenameMailbox is the IMAP rename, used to move a clashing INBOX's
 	// messages aside.
 	RenameMailbox(ctx context.Context, oldName, newName string) error
-	// Changes is ChangesSince plus the tombstones with their modseqs.
-	Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error)
+	// Changes is one read of the mailbox (store.Replica.ReadRound):
+	// ChangesSince, the tombstones with their modseqs, and the messages
+	// of the UIDs in play and of also that exist.
+	Changes(ctx context.Context, guid string, since store.ModSeq, also store.UIDSet) (MailboxChanges, error)
 	// Lookup returns the messages of uids that exist, ascending by UID.
 	Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error)
 	FlagsAt(ctx context.Context, guid string, uids store.UIDSet, at store.ModSeq) (map[store.UID]store.Flags, error)
@@ -60,10 +62,17 @@ type User interface {
 	Close() error
 }
 
-// MailboxChanges is what changed in a mailbox since a modseq.
+// MailboxChanges is what changed in a mailbox since a modseq, as one
+// snapshot.
 type MailboxChanges struct {
 	store.Changes
 	Tombstones []store.Expunged
+	Messages   []Message // ascending by UID
+}
+
+// inPlay is store.Round.InPlay.
+func (c MailboxChanges) inPlay() store.UIDSet {
+	return store.Round{Changes: c.Changes, Tombstones: c.Tombstones}.InPlay()
 }
 
 // Message is what the engine knows of a message: its state and the
@@ -210,20 +219,25 @@ func (u *localUser) mailbox(ctx context.Context, guid string) (store.MailboxID, 
 	return m.ID, err
 }
 
-func (u *localUser) Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error) {
+func (u *localUser) Changes(ctx context.Context, guid string, since store.ModSeq, also store.UIDSet) (MailboxChanges, error) {
 	id, err := u.mailbox(ctx, guid)
 	if err != nil {
 		return MailboxChanges{}, err
 	}
-	ch, err := u.a.ChangesSince(ctx, id, since)
+	rd, err := u.r.ReadRound(ctx, id, since, also)
 	if err != nil {
 		return MailboxChanges{}, err
 	}
-	out := MailboxChanges{Changes: ch}
-	if since < ch.Mailbox.HighestModSeq {
-		out.Tombstones, err = u.r.Tombstones(ctx, id, since)
+	out := MailboxChanges{Changes: rd.Changes, Tombstones: rd.Tombstones, Messages: make([]Message, 0, len(rd.Messages))}
+	for _, m := range rd.Messages {
+		out.Messages = append(out.Messages, messageOf(m))
 	}
-	return out, err
+	return out, nil
+}
+
+func messageOf(m *store.MessageData) Message {
+	return Message{UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags, BlobID: m.BlobID, Size: m.Size,
+		InternalDate: m.InternalDate, SaveDate: m.SaveDate, EmailID: m.EmailID, ThreadID: m.ThreadID}
 }
 
 func (u *localUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error) {
@@ -236,8 +250,7 @@ func (u *localUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) 
 	}
 	var out []Message
 	err = u.a.Messages(ctx, id, uids, func(m *store.MessageData) error {
-		out = append(out, Message{UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags, BlobID: m.BlobID, Size: m.Size,
-			InternalDate: m.InternalDate, SaveDate: m.SaveDate, EmailID: m.EmailID, ThreadID: m.ThreadID})
+		out = append(out, messageOf(m))
 		return nil
 	})
 	return out, err

@@ -393,7 +393,7 @@ func (v *Service) RenameMailbox(a Args, _ *struct{}) (err error) {
 func (v *Service) Changes(a Args, r *MailboxChanges) (err error) {
 	u, err := v.user(a.User, false)
 	if err == nil {
-		*r, err = u.Changes(context.Background(), a.GUID, a.Since)
+		*r, err = u.Changes(context.Background(), a.GUID, a.Since, a.UIDs)
 	}
 	return err
 }
@@ -632,9 +632,9 @@ func (u *remoteUser) RenameMailbox(ctx context.Context, oldName, newName string)
 	return u.c.call(ctx, "RenameMailbox", Args{User: u.user, OldName: oldName, NewName: newName}, &struct{}{})
 }
 
-func (u *remoteUser) Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error) {
+func (u *remoteUser) Changes(ctx context.Context, guid string, since store.ModSeq, also store.UIDSet) (MailboxChanges, error) {
 	var r MailboxChanges
-	return r, u.c.call(ctx, "Changes", Args{User: u.user, GUID: guid, Since: since}, &r)
+	return r, u.c.call(ctx, "Changes", Args{User: u.user, GUID: guid, Since: since, UIDs: also}, &r)
 }
 
 func (u *remoteUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error) {

@@ -36,6 +36,8 @@ var replicaTests = []struct {
 	{"ApplyAccount", testApplyAccount},
 	{"ApplyExpungeBelowUIDNext", testApplyExpungeBelowUIDNext},
 	{"TombstoneNamesEvery", testTombstoneNamesEvery},
+	{"ReadRound", testReadRound},
+	{"ReadRoundSnapshot", testReadRoundSnapshot},
 }
 
 func newReplica(t testing.TB, s store.Store) store.Replica {
@@ -816,4 +818,142 @@ func testTombstoneNamesEvery(t *testing.T, be Backend) {
 		}
 	}
 	assertClean(t, s, "alice")
+}
+
+// testReadRound: a round's read holds the changes since a point, the
+// tombstones above it with their modseqs, and the messages (identity and
+// state) of the UIDs changed, expunged or asked for that exist.
+func testReadRound(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	r := newReplica(t, s)
+	inbox := mustMailbox(t, a, "INBOX")
+	appendN(t, a, inbox.ID, 6, store.Flags{})
+	since := mustMailbox(t, a, "INBOX").HighestModSeq
+	if _, err := r.Apply(ctx, inbox.ID, store.Batch{KeepHistory: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetFlags(ctx, inbox.ID, store.UIDSetOf(4), store.FlagsAdd, store.Flags{System: store.FlagSeen, Keywords: []string{"k"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Expunge(ctx, inbox.ID, store.UIDSetOf(2)); err != nil {
+		t.Fatal(err)
+	}
+	mb := mustMailbox(t, a, "INBOX")
+	rd, err := r.ReadRound(ctx, inbox.ID, since, store.UIDSetOf(1, 2, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd.Mailbox.HighestModSeq != mb.HighestModSeq || rd.Mailbox.UIDNext != 7 || !rd.Exact {
+		t.Fatalf("mailbox %+v exact %v, want HIGHESTMODSEQ %d UIDNEXT 7", rd.Mailbox, rd.Exact, mb.HighestModSeq)
+	}
+	if len(rd.Changed) != 1 || rd.Changed[0].UID != 4 || !slices.Equal(rd.Vanished.UIDs(), []store.UID{2}) {
+		t.Fatalf("changes %+v vanished %v", rd.Changed, rd.Vanished)
+	}
+	if len(rd.Tombstones) != 1 || rd.Tombstones[0].ModSeq != mb.HighestModSeq || !rd.Tombstones[0].UIDs.Contains(2) || rd.Tombstones[0].EmailIDs[2] == "" {
+		t.Fatalf("tombstones %+v", rd.Tombstones)
+	}
+	var uids []store.UID
+	for _, m := range rd.Messages {
+		uids = append(uids, m.UID)
+	}
+	if !slices.Equal(uids, []store.UID{1, 4}) {
+		t.Fatalf("messages %v, want 1 and 4", uids)
+	}
+	want := make(map[store.UID]*store.MessageData)
+	err = a.Messages(ctx, inbox.ID, store.UIDSetOf(1, 4), func(m *store.MessageData) error {
+		want[m.UID] = m
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range rd.Messages {
+		w := want[m.UID]
+		if m.ModSeq != w.ModSeq || !sameFlags(m.Flags, w.Flags) || m.BlobID != w.BlobID || m.EmailID != w.EmailID ||
+			m.ThreadID != w.ThreadID || m.Size != w.Size || !m.InternalDate.Equal(w.InternalDate) || !m.SaveDate.Equal(w.SaveDate) {
+			t.Errorf("message %d: %+v, want %+v", m.UID, m.MessageState, w.MessageState)
+		}
+	}
+	// Nothing since now: no changes, no tombstones, and still the asked-for
+	// messages.
+	rd, err = r.ReadRound(ctx, inbox.ID, mb.HighestModSeq, store.UIDSetOf(3))
+	if err != nil || len(rd.Changed) != 0 || len(rd.Tombstones) != 0 || len(rd.Messages) != 1 || rd.Messages[0].UID != 3 {
+		t.Fatalf("round at HIGHESTMODSEQ: %+v, %v", rd, err)
+	}
+}
+
+func sameFlags(a, b store.Flags) bool {
+	return a.System == b.System && slices.Equal(a.Keywords, b.Keywords)
+}
+
+// testReadRoundSnapshot: while a client changes flags and expunges, every
+// round read is one snapshot: no message or tombstone above the
+// HIGHESTMODSEQ it reports, every changed message with the state its
+// change shows, and no UID both held and tombstoned. Separate reads of
+// the changes, tombstones and messages break these as soon as a write
+// falls between them.
+func testReadRoundSnapshot(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	r := newReplica(t, s)
+	inbox := mustMailbox(t, a, "INBOX")
+	const n = 200
+	appendN(t, a, inbox.ID, n, store.Flags{})
+	since := mustMailbox(t, a, "INBOX").HighestModSeq
+	done := make(chan error, 1)
+	go func() {
+		for u := store.UID(1); u <= n; u++ {
+			var err error
+			if u%3 == 0 {
+				_, err = a.Expunge(ctx, inbox.ID, store.UIDSetOf(u))
+			} else {
+				_, err = a.SetFlags(ctx, inbox.ID, store.UIDSetOf(u, u+1), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	all := store.UIDSet{{Start: 1, Stop: n}}
+	for rounds := 0; ; rounds++ {
+		rd, err := r.ReadRound(ctx, inbox.ID, since, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hms := rd.Mailbox.HighestModSeq
+		held := make(map[store.UID]store.MessageState)
+		for _, m := range rd.Messages {
+			if m.ModSeq > hms {
+				t.Fatalf("round %d: message %d at modseq %d above HIGHESTMODSEQ %d", rounds, m.UID, m.ModSeq, hms)
+			}
+			held[m.UID] = m.MessageState
+		}
+		for _, c := range rd.Changed {
+			if h, ok := held[c.UID]; !ok || h.ModSeq != c.ModSeq || !sameFlags(h.Flags, c.Flags) {
+				t.Fatalf("round %d: change %+v, message %+v (held %v)", rounds, c, h, ok)
+			}
+		}
+		for _, ts := range rd.Tombstones {
+			if ts.ModSeq > hms {
+				t.Fatalf("round %d: tombstone at %d above HIGHESTMODSEQ %d", rounds, ts.ModSeq, hms)
+			}
+			for u := range held {
+				if ts.UIDs.Contains(u) {
+					t.Fatalf("round %d: UID %d held and tombstoned", rounds, u)
+				}
+			}
+		}
+		if got := len(held) + int(rd.Vanished.Len()); got != n {
+			t.Fatalf("round %d: %d held + %d vanished, want %d", rounds, len(held), rd.Vanished.Len(), n)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		default:
+		}
+	}
 }
