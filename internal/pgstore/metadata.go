@@ -124,14 +124,11 @@ func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, en
 		var changes []change
 		delta := 0
 		for _, e := range entries {
-			var old []byte
-			var exists bool
-			err := t.tx.QueryRow(ctx, `SELECT value, value IS NOT NULL FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND name = $3`,
-				t.userID, id, e.Name).Scan(&old, &exists)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			old, exists, _, err := t.metadataEntry(id, e.Name)
+			if err != nil {
 				return err
 			}
-			if e.Value == nil && !exists || e.Value != nil && exists && string(old) == string(e.Value) {
+			if metadataSame(e.Value, old, exists) {
 				continue // already so: no change, no modseq
 			}
 			switch {
@@ -168,16 +165,8 @@ func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, en
 			}
 		}
 		for _, c := range changes {
-			var v any = c.value
-			if c.value == nil {
-				v = nil
-			} else if len(c.value) == 0 {
-				v = []byte{}
-			}
-			if _, err := t.tx.Exec(ctx, `INSERT INTO metadata (user_id, mailbox_id, name, value, modseq) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (user_id, mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
-				t.userID, id, c.name, v, ms); err != nil {
-				return fmt.Errorf("set metadata: %w", err)
+			if err := t.putMetadata(id, c.name, c.value, ms); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -190,27 +179,7 @@ func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, en
 }
 
 func (m *metadataHandle) MetadataChangedSince(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
-	rows, err := m.a.s.pool.Query(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
-		WHERE user_id = $1 AND mailbox_id = $2 AND modseq > $3 ORDER BY name COLLATE "C"`, m.a.id, id, since)
-	if err != nil {
-		return nil, fmt.Errorf("metadata changes: %w", err)
-	}
-	defer rows.Close()
-	var out []store.MetadataEntry
-	for rows.Next() {
-		var e store.MetadataEntry
-		var present bool
-		if err := rows.Scan(&e.Name, &e.Value, &present, &e.ModSeq); err != nil {
-			return nil, err
-		}
-		if !present {
-			e.Value = nil
-		} else if e.Value == nil {
-			e.Value = []byte{}
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return metadataIn(ctx, m.a.s.pool, m.a.id, id, since)
 }
 
 func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq, error) {
@@ -239,4 +208,90 @@ func (t *writeTx) copyMetadata(src, dst store.MailboxID) error {
 		SELECT user_id, $1, name, value, $2 FROM metadata WHERE user_id = $3 AND mailbox_id = $4 AND value IS NOT NULL`,
 		dst, ms, t.userID, src)
 	return err
+}
+
+// metadataEntry returns entry name of mailbox id: its value, whether it
+// has one, and the modseq of its last change (0 when never set).
+func (t *writeTx) metadataEntry(id store.MailboxID, name string) (value []byte, exists bool, ms store.ModSeq, err error) {
+	err = t.tx.QueryRow(t.ctx, `SELECT value, value IS NOT NULL, modseq FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND name = $3`,
+		t.userID, id, name).Scan(&value, &exists, &ms)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil
+	}
+	return value, exists, ms, err
+}
+
+// metadataSame reports whether setting value (nil: deleting) changes
+// nothing for an entry holding old (exists: it has a value).
+func metadataSame(value, old []byte, exists bool) bool {
+	return value == nil && !exists || value != nil && exists && string(old) == string(value)
+}
+
+// putMetadata writes entry name of mailbox id (a nil value deletes it,
+// keeping the row) at modseq ms.
+func (t *writeTx) putMetadata(id store.MailboxID, name string, value []byte, ms store.ModSeq) error {
+	var v any = value
+	if value == nil {
+		v = nil
+	} else if len(value) == 0 {
+		v = []byte{}
+	}
+	if _, err := t.tx.Exec(t.ctx, `INSERT INTO metadata (user_id, mailbox_id, name, value, modseq) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (user_id, mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
+		t.userID, id, name, v, ms); err != nil {
+		return fmt.Errorf("set metadata: %w", err)
+	}
+	return nil
+}
+
+// metadataIn returns the entries of mailbox id changed above since,
+// deleted ones with a nil Value, ordered by name.
+func metadataIn(ctx context.Context, q querier, userID int64, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
+	rows, err := q.Query(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
+		WHERE user_id = $1 AND mailbox_id = $2 AND modseq > $3 ORDER BY name COLLATE "C"`, userID, id, since)
+	if err != nil {
+		return nil, fmt.Errorf("metadata changes: %w", err)
+	}
+	defer rows.Close()
+	var out []store.MetadataEntry
+	for rows.Next() {
+		var e store.MetadataEntry
+		var present bool
+		if err := rows.Scan(&e.Name, &e.Value, &present, &e.ModSeq); err != nil {
+			return nil, err
+		}
+		if !present {
+			e.Value = nil
+		} else if e.Value == nil {
+			e.Value = []byte{}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// applyServerMetadata writes a peer's server entries, each at
+// max(the server counter + 1, its peer modseq), so the server counter
+// is a Lamport clock between replicas like a mailbox's modseqs. An entry
+// already so changes nothing.
+func (t *writeTx) applyServerMetadata(entries []store.MetadataEntry) error {
+	for _, e := range entries {
+		old, exists, _, err := t.metadataEntry(store.ServerMetadata, e.Name)
+		if err != nil {
+			return err
+		}
+		if metadataSame(e.Value, old, exists) {
+			continue
+		}
+		var ms store.ModSeq
+		if err := t.tx.QueryRow(t.ctx, `SELECT coalesce(max(modseq), 0) + 1 FROM metadata WHERE user_id = $1 AND mailbox_id = 0`,
+			t.userID).Scan(&ms); err != nil {
+			return err
+		}
+		if err := t.putMetadata(store.ServerMetadata, e.Name, e.Value, max(ms, e.ModSeq)); err != nil {
+			return err
+		}
+		t.accountChanged()
+	}
+	return nil
 }

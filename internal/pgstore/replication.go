@@ -390,6 +390,9 @@ func (r *Replica) ReadRound(ctx context.Context, id store.MailboxID, since store
 			if rd.Tombstones, err = tombstonesIn(ctx, tx, id, since); err != nil {
 				return err
 			}
+			if rd.Metadata, err = metadataIn(ctx, tx, r.a.id, id, since); err != nil {
+				return err
+			}
 		}
 		want := rd.InPlay()
 		for _, g := range also {
@@ -598,6 +601,21 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		}
 	}
 
+	// Metadata entries that differ here and were not changed here since
+	// the caller looked.
+	var meta []store.MetadataEntry
+	for _, e := range b.Metadata {
+		old, exists, ms, err := t.metadataEntry(id, e.Name)
+		if err != nil {
+			return err
+		}
+		if metadataSame(e.Value, old, exists) || b.UnchangedSince != 0 && ms > b.UnchangedSince {
+			continue
+		}
+		meta = append(meta, e)
+		keys = append(keys, e.ModSeq)
+	}
+
 	// Local modseqs, one per distinct peer modseq, ascending.
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
@@ -676,6 +694,11 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		}
 	}
 	res.Expunged = normalizeSet(res.Expunged)
+	for _, e := range meta {
+		if err := t.putMetadata(id, e.Name, e.Value, local[e.ModSeq]); err != nil {
+			return err
+		}
+	}
 	if b.UIDNext > uidNext && len(keys) == 0 {
 		// A raise alone is a change sessions show: it gets a modseq so
 		// that it is published.

@@ -34,7 +34,7 @@ func (s *side) tomb(u store.UID) store.ModSeq { return s.tombs[u] }
 // nothingToDo reports a round in which neither side changed the mailbox
 // since the other last applied it.
 func nothingToDo(a, b *side, u0 store.UID) bool {
-	quiet := func(s *side) bool { return len(s.ch.Changed) == 0 && s.ch.Vanished.Empty() }
+	quiet := func(s *side) bool { return len(s.ch.Changed) == 0 && s.ch.Vanished.Empty() && len(s.ch.Metadata) == 0 }
 	return quiet(a) && quiet(b) && a.next() == b.next() && u0 == a.next()
 }
 
@@ -326,6 +326,8 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			}
 		}
 	}
+
+	mergeMetadata(a, b)
 
 	// Fresh UIDs above both UIDNEXTs, in a fixed order.
 	next := max(a.next(), b.next(), u0)
@@ -649,6 +651,7 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 		return res, false, ctx.Err()
 	}
 	p.stats.Flags += len(b.Flags)
+	p.stats.Metadata += len(b.Metadata)
 	// Expunges count the messages removed: the batch also names UIDs the
 	// receiver never held, or already expunged, for their tombstones.
 	p.stats.Expunges += int(res.Expunged.Len())

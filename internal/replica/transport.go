@@ -398,6 +398,15 @@ func (v *Service) Changes(a Args, r *MailboxChanges) (err error) {
 	return err
 }
 
+// ServerMetadata is User.ServerMetadata.
+func (v *Service) ServerMetadata(a Args, r *[]store.MetadataEntry) (err error) {
+	u, err := v.user(a.User, false)
+	if err == nil {
+		*r, err = u.ServerMetadata(context.Background())
+	}
+	return err
+}
+
 // Lookup is User.Lookup.
 func (v *Service) Lookup(a Args, r *[]Message) (err error) {
 	u, err := v.user(a.User, false)
@@ -635,6 +644,15 @@ func (u *remoteUser) RenameMailbox(ctx context.Context, oldName, newName string)
 func (u *remoteUser) Changes(ctx context.Context, guid string, since store.ModSeq, also store.UIDSet) (MailboxChanges, error) {
 	var r MailboxChanges
 	return r, u.c.call(ctx, "Changes", Args{User: u.user, GUID: guid, Since: since, UIDs: also}, &r)
+}
+
+func (u *remoteUser) ServerMetadata(ctx context.Context) ([]store.MetadataEntry, error) {
+	var r []store.MetadataEntry
+	err := u.c.call(ctx, "ServerMetadata", Args{User: u.user}, &r)
+	if err != nil && err.Error() == ErrNoMetadata.Error() {
+		err = ErrNoMetadata
+	}
+	return r, err
 }
 
 func (u *remoteUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error) {

@@ -115,14 +115,11 @@ func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, en
 		var changes []change
 		delta := 0 // change in the count of entries with a value
 		for _, e := range entries {
-			var old []byte
-			var exists bool
-			err := t.tx.QueryRowContext(ctx, `SELECT value, value IS NOT NULL FROM metadata WHERE mailbox_id = ? AND name = ?`,
-				id, e.Name).Scan(&old, &exists)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			old, exists, _, err := t.metadataEntry(id, e.Name)
+			if err != nil {
 				return err
 			}
-			if e.Value == nil && !exists || e.Value != nil && exists && string(old) == string(e.Value) {
+			if metadataSame(e.Value, old, exists) {
 				// Already so: no change, no modseq.
 				continue
 			}
@@ -131,9 +128,6 @@ func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, en
 				delta++
 			case e.Value == nil && exists:
 				delta--
-			}
-			if e.Value != nil && len(e.Value) == 0 {
-				e.Value = []byte{} // an empty value, not NULL
 			}
 			changes = append(changes, change{e.Name, e.Value})
 		}
@@ -161,10 +155,8 @@ func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, en
 			}
 		}
 		for _, c := range changes {
-			if _, err := t.tx.ExecContext(ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq) VALUES (?, ?, ?, ?)
-				ON CONFLICT (mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
-				id, c.name, c.value, ms); err != nil {
-				return fmt.Errorf("set metadata: %w", err)
+			if err := t.putMetadata(id, c.name, c.value, ms); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -177,27 +169,7 @@ func (m *metadataHandle) SetMetadata(ctx context.Context, id store.MailboxID, en
 }
 
 func (m *metadataHandle) MetadataChangedSince(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
-	rows, err := m.a.u.r.QueryContext(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
-		WHERE mailbox_id = ? AND modseq > ? ORDER BY name`, id, since)
-	if err != nil {
-		return nil, fmt.Errorf("metadata changes: %w", err)
-	}
-	defer rows.Close()
-	var out []store.MetadataEntry
-	for rows.Next() {
-		var e store.MetadataEntry
-		var present bool
-		if err := rows.Scan(&e.Name, &e.Value, &present, &e.ModSeq); err != nil {
-			return nil, err
-		}
-		if !present {
-			e.Value = nil
-		} else if e.Value == nil {
-			e.Value = []byte{}
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return metadataIn(ctx, m.a.u.r, id, since)
 }
 
 func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq, error) {
@@ -224,4 +196,86 @@ func (t *writeTx) copyMetadata(src, dst store.MailboxID) error {
 	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq)
 		SELECT ?, name, value, ? FROM metadata WHERE mailbox_id = ? AND value IS NOT NULL`, dst, ms, src)
 	return err
+}
+
+// metadataEntry returns entry name of mailbox id: its value, whether it
+// has one, and the modseq of its last change (0 when never set).
+func (t *writeTx) metadataEntry(id store.MailboxID, name string) (value []byte, exists bool, ms store.ModSeq, err error) {
+	err = t.tx.QueryRowContext(t.ctx, `SELECT value, value IS NOT NULL, modseq FROM metadata WHERE mailbox_id = ? AND name = ?`,
+		id, name).Scan(&value, &exists, &ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
+	}
+	return value, exists, ms, err
+}
+
+// metadataSame reports whether setting value (nil: deleting) changes
+// nothing for an entry holding old (exists: it has a value).
+func metadataSame(value, old []byte, exists bool) bool {
+	return value == nil && !exists || value != nil && exists && string(old) == string(value)
+}
+
+// putMetadata writes entry name of mailbox id (a nil value deletes it,
+// keeping the row) at modseq ms.
+func (t *writeTx) putMetadata(id store.MailboxID, name string, value []byte, ms store.ModSeq) error {
+	if value != nil && len(value) == 0 {
+		value = []byte{} // an empty value, not NULL
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq) VALUES (?, ?, ?, ?)
+		ON CONFLICT (mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
+		id, name, value, ms); err != nil {
+		return fmt.Errorf("set metadata: %w", err)
+	}
+	return nil
+}
+
+// metadataIn returns the entries of mailbox id changed above since, in the
+// read transaction q, deleted ones with a nil Value, ordered by name.
+func metadataIn(ctx context.Context, q querier, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
+		WHERE mailbox_id = ? AND modseq > ? ORDER BY name`, id, since)
+	if err != nil {
+		return nil, fmt.Errorf("metadata changes: %w", err)
+	}
+	defer rows.Close()
+	var out []store.MetadataEntry
+	for rows.Next() {
+		var e store.MetadataEntry
+		var present bool
+		if err := rows.Scan(&e.Name, &e.Value, &present, &e.ModSeq); err != nil {
+			return nil, err
+		}
+		if !present {
+			e.Value = nil
+		} else if e.Value == nil {
+			e.Value = []byte{}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// applyServerMetadata writes a peer's server entries, each at
+// max(the server counter + 1, its peer modseq), so the server counter
+// is a Lamport clock between replicas like a mailbox's modseqs. An entry
+// already so changes nothing.
+func (t *writeTx) applyServerMetadata(entries []store.MetadataEntry) error {
+	for _, e := range entries {
+		old, exists, _, err := t.metadataEntry(store.ServerMetadata, e.Name)
+		if err != nil {
+			return err
+		}
+		if metadataSame(e.Value, old, exists) {
+			continue
+		}
+		var ms store.ModSeq
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT coalesce(max(modseq), 0) + 1 FROM metadata WHERE mailbox_id = 0`).Scan(&ms); err != nil {
+			return err
+		}
+		if err := t.putMetadata(store.ServerMetadata, e.Name, e.Value, max(ms, e.ModSeq)); err != nil {
+			return err
+		}
+		t.accountChanged = true
+	}
+	return nil
 }

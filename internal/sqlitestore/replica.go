@@ -217,8 +217,11 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 	err = u.write(ctx, func(t *writeTx) error {
 		res = store.ApplyResult{}
 		t.atLeast = b.ModSeq
-		if err := t.writeSyncState(b.Peer, b.State); err != nil || id == 0 {
+		if err := t.writeSyncState(b.Peer, b.State); err != nil {
 			return err
+		}
+		if id == store.ServerMetadata {
+			return t.applyServerMetadata(b.Metadata)
 		}
 		mb, err := t.mailbox(id)
 		if err != nil {

@@ -101,6 +101,9 @@ type Round struct {
 	// Messages are ascending by UID; their Structure is nil (a round
 	// needs identities and states, not the MIME tree).
 	Messages []*MessageData
+	// Metadata are the mailbox's RFC 5464 entries changed above since,
+	// deleted ones with a nil Value (MetadataChangedSince).
+	Metadata []MetadataEntry
 }
 
 // InPlay returns the UIDs a round is about on this side: changed,
@@ -159,6 +162,14 @@ type Batch struct {
 	// too, so that a client that saw them on the peer learns they vanished;
 	// UIDs already tombstoned change nothing.
 	Expunges []Expunged
+	// Metadata are RFC 5464 entries of the mailbox set (or, with a nil
+	// Value, deleted) on a peer, each at its peer modseq (MetadataEntry.
+	// ModSeq), grouped with the batch's other peer modseqs. An entry
+	// already so changes nothing; one changed here after UnchangedSince
+	// is left alone (the sync's next round settles it). With mailbox id
+	// 0 (ServerMetadata) they are server entries, each written at
+	// max(the server entries' counter + 1, its peer modseq).
+	Metadata []MetadataEntry
 	// UnchangedSince, when non-zero, keeps Flags off messages whose local
 	// modseq is greater (a local change made after the caller looked);
 	// they are reported in ApplyResult.Modified.

@@ -38,6 +38,7 @@ var replicaTests = []struct {
 	{"TombstoneNamesEvery", testTombstoneNamesEvery},
 	{"ReadRound", testReadRound},
 	{"ReadRoundSnapshot", testReadRoundSnapshot},
+	{"ApplyMetadata", testApplyMetadata},
 }
 
 func newReplica(t testing.TB, s store.Store) store.Replica {
@@ -956,4 +957,76 @@ func testReadRoundSnapshot(t *testing.T, be Backend) {
 		default:
 		}
 	}
+}
+
+// testApplyMetadata: a peer's metadata entries are applied at the peer's
+// modseq (so a replica that only receives has its source's HIGHESTMODSEQ
+// after a SETMETADATA), deletes keep their row, an entry already so
+// allocates nothing, one changed here after UnchangedSince is left
+// alone, and ReadRound returns what changed; server entries take
+// max(counter+1, the peer's modseq).
+func testApplyMetadata(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	r := newReplica(t, s)
+	md := openMetadata(t, s, "alice")
+	inbox := mustMailbox(t, a, "INBOX")
+	appendN(t, a, inbox.ID, 2, store.Flags{})
+	hms := mustMailbox(t, a, "INBOX").HighestModSeq
+	entry := func(name, value string, ms store.ModSeq) store.MetadataEntry {
+		e := store.MetadataEntry{Name: name, ModSeq: ms}
+		if value != "-" {
+			e.Value = []byte(value)
+		}
+		return e
+	}
+	res, err := r.Apply(ctx, inbox.ID, store.Batch{Metadata: []store.MetadataEntry{
+		entry("/private/comment", "hello", hms+5), entry("/shared/comment", "", hms+7)}})
+	if err != nil || res.After != hms+7 {
+		t.Fatalf("apply: %+v, %v (want HIGHESTMODSEQ %d)", res, err, hms+7)
+	}
+	got, err := md.GetMetadata(ctx, inbox.ID, []string{"/private/comment", "/shared/comment"}, 0)
+	if err != nil || len(got) != 2 || string(got[0].Value) != "hello" || got[0].ModSeq != hms+5 ||
+		got[1].Value == nil || len(got[1].Value) != 0 || got[1].ModSeq != hms+7 {
+		t.Fatalf("entries: %+v, %v", got, err)
+	}
+	// The same again: nothing.
+	if res, err := r.Apply(ctx, inbox.ID, store.Batch{Metadata: []store.MetadataEntry{entry("/private/comment", "hello", hms+9)}}); err != nil || res.ModSeq != 0 {
+		t.Fatalf("again: %+v, %v", res, err)
+	}
+	// A delete travels as an entry with no value.
+	if _, err := r.Apply(ctx, inbox.ID, store.Batch{Metadata: []store.MetadataEntry{entry("/private/comment", "-", hms+10)}}); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := r.ReadRound(ctx, inbox.ID, hms+7, nil)
+	if err != nil || len(rd.Metadata) != 1 || rd.Metadata[0].Name != "/private/comment" || rd.Metadata[0].Value != nil || rd.Metadata[0].ModSeq != hms+10 {
+		t.Fatalf("round since %d: %+v, %v", hms+7, rd.Metadata, err)
+	}
+	// A local change after the caller looked stays.
+	local, err := md.SetMetadata(ctx, inbox.ID, []store.MetadataEntry{entry("/shared/comment", "mine", 0)}, store.MetadataLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Apply(ctx, inbox.ID, store.Batch{UnchangedSince: local - 1,
+		Metadata: []store.MetadataEntry{entry("/shared/comment", "theirs", local+3)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := md.GetMetadata(ctx, inbox.ID, []string{"/shared/comment"}, 0); len(got) != 1 || string(got[0].Value) != "mine" {
+		t.Fatalf("after a guarded apply: %+v", got)
+	}
+
+	// Server entries: their own counter, raised to the peer's.
+	if _, err := r.Apply(ctx, store.ServerMetadata, store.Batch{Metadata: []store.MetadataEntry{entry("/private/vendor/x/y", "v", 40)}}); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := md.ServerMetadataModSeq(ctx); err != nil || ms != 40 {
+		t.Fatalf("server counter %d, %v; want 40", ms, err)
+	}
+	if _, err := r.Apply(ctx, store.ServerMetadata, store.Batch{Metadata: []store.MetadataEntry{entry("/private/vendor/x/y", "w", 3)}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := md.MetadataChangedSince(ctx, store.ServerMetadata, 0)
+	if err != nil || len(all) != 1 || string(all[0].Value) != "w" || all[0].ModSeq != 41 {
+		t.Fatalf("server entries: %+v, %v", all, err)
+	}
+	assertClean(t, s, "alice")
 }
