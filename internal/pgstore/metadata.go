@@ -147,14 +147,7 @@ func (t *writeTx) PutMetadata(id store.MailboxID, name string, value []byte, ms 
 }
 
 func (m *metadataHandle) MetadataChangedSince(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
-	rows, err := m.a.s.pool.Query(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
-		WHERE user_id = $1 AND mailbox_id = $2 AND modseq > $3 ORDER BY name COLLATE "C"`, m.a.id, id, since)
-	if err != nil {
-		return nil, fmt.Errorf("metadata changes: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MetadataEntry, error) {
-		return store.ScanMetadataChange(r)
-	})
+	return metadataIn(ctx, m.a.s.pool, m.a.id, id, since)
 }
 
 func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq, error) {
@@ -169,4 +162,35 @@ func (t *writeTx) CopyMetadataEntries(src, dst store.MailboxID, ms store.ModSeq)
 		SELECT user_id, $1, name, value, $2 FROM metadata WHERE user_id = $3 AND mailbox_id = $4 AND value IS NOT NULL`,
 		dst, ms, t.userID, src)
 	return err
+}
+
+// metadataEntry returns entry name of mailbox id: its value, whether it
+// has one, and the modseq of its last change (0 when never set).
+func (t *writeTx) metadataEntry(id store.MailboxID, name string) (value []byte, exists bool, ms store.ModSeq, err error) {
+	err = t.tx.QueryRow(t.ctx, `SELECT value, value IS NOT NULL, modseq FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND name = $3`,
+		t.userID, id, name).Scan(&value, &exists, &ms)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil
+	}
+	return value, exists, ms, err
+}
+
+// metadataIn returns the entries of mailbox id changed above since,
+// deleted ones with a nil Value, ordered by name.
+func metadataIn(ctx context.Context, q querier, userID int64, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
+	rows, err := q.Query(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
+		WHERE user_id = $1 AND mailbox_id = $2 AND modseq > $3 ORDER BY name COLLATE "C"`, userID, id, since)
+	if err != nil {
+		return nil, fmt.Errorf("metadata changes: %w", err)
+	}
+	defer rows.Close()
+	var out []store.MetadataEntry
+	for rows.Next() {
+		e, err := store.ScanMetadataChange(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }

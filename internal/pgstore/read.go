@@ -50,57 +50,65 @@ func (a *Account) Snapshot(ctx context.Context, id store.MailboxID) (store.Snaps
 // superset computed from the UIDs that exist (RFC 7162 3.2.5.2).
 func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since store.ModSeq) (store.Changes, error) {
 	var ch store.Changes
-	err := a.snapshotRead(ctx, func(tx pgx.Tx) error {
-		mb, err := lookupID(ctx, tx, a.id, id)
-		if err != nil {
-			return err
-		}
-		ch.Mailbox = mb.MailboxInfo
-		ch.PrunedBelow = mb.prunedBelow
-		ch.Exact = since >= mb.prunedBelow
-		if since >= mb.HighestModSeq {
-			return nil
-		}
-		maybe, err := changedUIDs(ctx, tx, id, since)
-		if err != nil {
-			return err
-		}
-		if len(maybe) > 0 {
-			lo, hi := uidBounds(maybe)
-			rows, err := tx.Query(ctx, changedStatesQuery, id, lo, hi, since)
-			if err != nil {
-				return err
-			}
-			if ch.Changed, err = pgx.CollectRows(rows, scanState); err != nil {
-				return err
-			}
-		}
-		if !ch.Exact {
-			ch.Vanished, err = missingUIDs(ctx, tx, id, mb.UIDNext)
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT uid_start, uid_stop FROM tombstones
-			WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid_start`, id, since)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r store.UIDRange
-			if err := rows.Scan(&r.Start, &r.Stop); err != nil {
-				return err
-			}
-			ch.Vanished.AddRange(r.Start, r.Stop)
-		}
-		return rows.Err()
+	err := a.snapshotRead(ctx, func(tx pgx.Tx) (err error) {
+		ch, err = a.changesIn(ctx, tx, id, since)
+		return err
 	})
 	if err != nil {
 		return store.Changes{}, fmt.Errorf("changes since %d: %w", since, err)
 	}
+	return ch, nil
+}
+
+// changesIn is ChangesSince within the snapshot tx.
+func (a *Account) changesIn(ctx context.Context, tx pgx.Tx, id store.MailboxID, since store.ModSeq) (store.Changes, error) {
+	var ch store.Changes
+	mb, err := lookupID(ctx, tx, a.id, id)
+	if err != nil {
+		return ch, err
+	}
+	ch.Mailbox = mb.MailboxInfo
+	ch.PrunedBelow = mb.prunedBelow
+	ch.Exact = since >= mb.prunedBelow
+	if since >= mb.HighestModSeq {
+		return ch, nil
+	}
+	maybe, err := changedUIDs(ctx, tx, id, since)
+	if err != nil {
+		return ch, err
+	}
+	if len(maybe) > 0 {
+		lo, hi := uidBounds(maybe)
+		rows, err := tx.Query(ctx, changedStatesQuery, id, lo, hi, since)
+		if err != nil {
+			return ch, err
+		}
+		if ch.Changed, err = pgx.CollectRows(rows, scanState); err != nil {
+			return ch, err
+		}
+	}
 	if len(ch.Changed) == 0 {
 		ch.Changed = nil
 	}
-	return ch, nil
+	var rows pgx.Rows
+	if !ch.Exact {
+		ch.Vanished, err = missingUIDs(ctx, tx, id, mb.UIDNext)
+		return ch, err
+	}
+	rows, err = tx.Query(ctx, `SELECT uid_start, uid_stop FROM tombstones
+		WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid_start`, id, since)
+	if err != nil {
+		return ch, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r store.UIDRange
+		if err := rows.Scan(&r.Start, &r.Stop); err != nil {
+			return ch, err
+		}
+		ch.Vanished.AddRange(r.Start, r.Stop)
+	}
+	return ch, rows.Err()
 }
 
 // missingUIDs returns 1..uidNext-1 minus the UIDs that exist.

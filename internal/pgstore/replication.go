@@ -310,61 +310,130 @@ func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since stor
 		if _, err := lookupID(ctx, tx, r.a.id, id); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT uid_start, uid_stop, modseq FROM tombstones
-			WHERE mailbox_id = $1 AND modseq > $2 ORDER BY modseq, uid_start`, id, int64(since))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var rg store.UIDRange
-			var ms store.ModSeq
-			if err := rows.Scan(&rg.Start, &rg.Stop, &ms); err != nil {
-				rows.Close()
-				return err
-			}
-			if len(out) == 0 || out[len(out)-1].ModSeq != ms {
-				out = append(out, store.Expunged{ModSeq: ms})
-			}
-			out[len(out)-1].UIDs.AddRange(rg.Start, rg.Stop)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		// A tombstone may have been merged with a later neighbour (a run
-		// of expunged UIDs is one row at its last modseq), so the EMAILIDs
-		// are found by UID, not by modseq.
-		for i := range out {
-			lo, hi := uidBounds(out[i].UIDs)
-			rows, err := tx.Query(ctx, `SELECT e.uid, e.email_id FROM expunged_ids e
-				JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON e.uid BETWEEN r.lo AND r.hi
-				WHERE e.mailbox_id = $1`, id, lo, hi)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var u store.UID
-				var e string
-				if err := rows.Scan(&u, &e); err != nil {
-					rows.Close()
-					return err
-				}
-				if out[i].EmailIDs == nil {
-					out[i].EmailIDs = make(map[store.UID]string)
-				}
-				out[i].EmailIDs[u] = e
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		out, err = tombstonesIn(ctx, tx, id, since)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tombstones: %w", err)
 	}
 	return out, nil
+}
+
+func tombstonesIn(ctx context.Context, tx pgx.Tx, id store.MailboxID, since store.ModSeq) ([]store.Expunged, error) {
+	var out []store.Expunged
+	rows, err := tx.Query(ctx, `SELECT uid_start, uid_stop, modseq FROM tombstones
+		WHERE mailbox_id = $1 AND modseq > $2 ORDER BY modseq, uid_start`, id, int64(since))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var rg store.UIDRange
+		var ms store.ModSeq
+		if err := rows.Scan(&rg.Start, &rg.Stop, &ms); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].ModSeq != ms {
+			out = append(out, store.Expunged{ModSeq: ms})
+		}
+		out[len(out)-1].UIDs.AddRange(rg.Start, rg.Stop)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// A tombstone may have been merged with a later neighbour (a run of
+	// expunged UIDs is one row at its last modseq), so the EMAILIDs are
+	// found by UID, not by modseq.
+	for i := range out {
+		lo, hi := uidBounds(out[i].UIDs)
+		rows, err := tx.Query(ctx, `SELECT e.uid, e.email_id FROM expunged_ids e
+			JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON e.uid BETWEEN r.lo AND r.hi
+			WHERE e.mailbox_id = $1`, id, lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var u store.UID
+			var e string
+			if err := rows.Scan(&u, &e); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if out[i].EmailIDs == nil {
+				out[i].EmailIDs = make(map[store.UID]string)
+			}
+			out[i].EmailIDs[u] = e
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ReadRound reads a replication round's changes, tombstones and messages
+// in one REPEATABLE READ transaction.
+func (r *Replica) ReadRound(ctx context.Context, id store.MailboxID, since store.ModSeq, also store.UIDSet) (store.Round, error) {
+	if err := checkUIDs(also); err != nil {
+		return store.Round{}, err
+	}
+	var rd store.Round
+	err := r.a.snapshotRead(ctx, func(tx pgx.Tx) (err error) {
+		rd = store.Round{}
+		if rd.Changes, err = r.a.changesIn(ctx, tx, id, since); err != nil {
+			return err
+		}
+		if since < rd.Mailbox.HighestModSeq {
+			if rd.Tombstones, err = tombstonesIn(ctx, tx, id, since); err != nil {
+				return err
+			}
+			if rd.Metadata, err = metadataIn(ctx, tx, r.a.id, id, since); err != nil {
+				return err
+			}
+		}
+		want := rd.InPlay()
+		for _, g := range also {
+			want.AddRange(g.Start, g.Stop)
+		}
+		if want.Empty() {
+			return nil
+		}
+		lo, hi := uidBounds(want)
+		rows, err := tx.Query(ctx, `SELECT m.uid, m.modseq, m.flags, m.keywords, m.savedate, m.size,
+			c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone
+			FROM messages m JOIN contents c ON c.id = m.content_id
+			JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
+			WHERE m.mailbox_id = $1 ORDER BY m.uid`, id, lo, hi)
+		if err != nil {
+			return err
+		}
+		rd.Messages, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.MessageData, error) {
+			m := new(store.MessageData)
+			var flags int16
+			var kw []string
+			var saved, date int64
+			var zone int
+			if err := row.Scan(&m.UID, &m.ModSeq, &flags, &kw, &saved, &m.Size,
+				&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone); err != nil {
+				return nil, err
+			}
+			m.Flags.System = store.SystemFlags(flags)
+			if len(kw) > 0 {
+				m.Flags.Keywords = kw
+			}
+			m.SaveDate = time.Unix(saved, 0)
+			m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
+			return m, nil
+		})
+		return err
+	})
+	if err != nil {
+		return store.Round{}, fmt.Errorf("replication round: %w", err)
+	}
+	return rd, nil
 }
 
 // PeerStates returns the sync state recorded for peer.
@@ -532,6 +601,21 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		}
 	}
 
+	// Metadata entries that differ here and were not changed here since
+	// the caller looked.
+	var meta []store.MetadataEntry
+	for _, e := range b.Metadata {
+		old, exists, ms, err := t.metadataEntry(id, e.Name)
+		if err != nil {
+			return err
+		}
+		if store.MetadataUnchanged(e.Value, old, exists) || b.UnchangedSince != 0 && ms > b.UnchangedSince {
+			continue
+		}
+		meta = append(meta, e)
+		keys = append(keys, e.ModSeq)
+	}
+
 	// Local modseqs, one per distinct peer modseq, ascending.
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
@@ -611,6 +695,11 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		}
 	}
 	res.Expunged = normalizeSet(res.Expunged)
+	for _, e := range meta {
+		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq]); err != nil {
+			return err
+		}
+	}
 	if b.UIDNext > uidNext && len(keys) == 0 {
 		// A raise alone is a change sessions show: it gets a modseq so
 		// that it is published.

@@ -34,97 +34,100 @@ func (s *side) tomb(u store.UID) store.ModSeq { return s.tombs[u] }
 // nothingToDo reports a round in which neither side changed the mailbox
 // since the other last applied it.
 func nothingToDo(a, b *side, u0 store.UID) bool {
-	quiet := func(s *side) bool { return len(s.ch.Changed) == 0 && s.ch.Vanished.Empty() }
+	quiet := func(s *side) bool { return len(s.ch.Changed) == 0 && s.ch.Vanished.Empty() && len(s.ch.Metadata) == 0 }
 	return quiet(a) && quiet(b) && a.next() == b.next() && u0 == a.next()
 }
 
-// maxReadAttempts bounds how often syncMailbox reads a mailbox again
-// because a side changed while it was read; past it the round goes on
-// with what it read, and the next round carries the rest.
-const maxReadAttempts = 5
-
 // readSides reads both sides' changes since what the other applied, their
-// tombstones and the messages in play, and reports whether neither side's
-// HIGHESTMODSEQ moved while it read (stable). A round with nothing to do
-// is stable without looking messages up.
-func (p *pair) readSides(ctx context.Context, guid string, a, b *side, sinceA, sinceB store.ModSeq, u0 store.UID) (bool, error) {
-	var err error
-	if a.ch, err = p.a.Changes(ctx, guid, sinceA); err != nil {
-		return false, err
+// tombstones and the messages in play, each side in one snapshot
+// (User.Changes, store.Replica.ReadRound), so a client's write during the
+// round never shows a message in a state its side's changes do not
+// account for. A is read first, and B's read looks up A's UIDs in play
+// too. B's UIDs in play that A's read did not cover are looked up on A
+// afterwards, in a read that also returns what A changed since its
+// snapshot: those of them A changed meanwhile are raced, left out of this
+// round (A's record of B's changes then stays below them, so the next
+// round carries them, and A's change too).
+func (p *pair) readSides(ctx context.Context, guid string, a, b *side, sinceA, sinceB store.ModSeq, u0 store.UID) (raced store.UIDSet, err error) {
+	if a.ch, err = p.a.Changes(ctx, guid, sinceA, nil); err != nil {
+		return nil, err
 	}
-	if b.ch, err = p.b.Changes(ctx, guid, sinceB); err != nil {
-		return false, err
+	inPlayA := a.ch.inPlay()
+	if b.ch, err = p.b.Changes(ctx, guid, sinceB, inPlayA); err != nil {
+		return nil, err
 	}
 	if a.ch.Mailbox.UIDValidity != b.ch.Mailbox.UIDValidity {
-		return false, fmt.Errorf("UIDVALIDITY %d here, %d there", a.ch.Mailbox.UIDValidity, b.ch.Mailbox.UIDValidity)
+		return nil, fmt.Errorf("UIDVALIDITY %d here, %d there", a.ch.Mailbox.UIDValidity, b.ch.Mailbox.UIDValidity)
 	}
 	if nothingToDo(a, b, u0) {
-		return true, nil
+		return nil, nil
 	}
-	// The UIDs in play: changed or vanished on either side. Vanished sets
-	// may be supersets (history pruned): only the messages that exist in
-	// them are looked up, never the ranges expanded.
-	var want store.UIDSet
-	for _, s := range []*side{a, b} {
-		for _, m := range s.ch.Changed {
-			want.Add(m.UID)
-		}
-		for _, r := range s.ch.Vanished {
-			want.AddRange(r.Start, r.Stop)
-		}
-		// Tombstones are read after ChangesSince and may name more.
-		for _, t := range s.ch.Tombstones {
-			for _, r := range t.UIDs {
-				want.AddRange(r.Start, r.Stop)
-			}
-		}
-	}
-	for _, s := range []*side{a, b} {
-		ms, err := s.u.Lookup(ctx, guid, want)
+	msgsA := a.ch.Messages
+	if extra := subtract(b.ch.inPlay(), inPlayA); !extra.Empty() {
+		late, err := p.a.Changes(ctx, guid, a.hms(), extra)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		s.msgs = make(map[store.UID]Message, len(ms))
-		for _, m := range ms {
-			s.msgs[m.UID] = m
-		}
-		s.chg = make(map[store.UID]bool, len(s.ch.Changed))
-		for _, m := range s.ch.Changed {
-			s.chg[m.UID] = true
-		}
-		s.tombs = make(map[store.UID]store.ModSeq)
-		s.ids = make(map[store.UID]string)
-		s.gone = make(map[string]bool)
-		for _, t := range s.ch.Tombstones {
-			for u, e := range t.EmailIDs {
-				s.ids[u] = e
-				for _, id := range strings.Fields(e) {
-					s.gone[id] = true
-				}
+		raced = intersect(extra, late.inPlay())
+		for _, m := range late.Messages {
+			if extra.Contains(m.UID) && !raced.Contains(m.UID) {
+				msgsA = append(msgsA, m)
 			}
-			for _, r := range t.UIDs {
-				if r.Stop-r.Start > 1<<16 {
-					continue // a huge range: its UIDs get a fresh modseq
-				}
-				for u := r.Start; ; u++ {
-					s.tombs[u] = t.ModSeq
-					if u == r.Stop {
-						break
-					}
+		}
+	}
+	a.index(msgsA)
+	b.index(b.ch.Messages)
+	return raced, nil
+}
+
+// index fills the side's maps from its read.
+func (s *side) index(msgs []Message) {
+	s.msgs = make(map[store.UID]Message, len(msgs))
+	for _, m := range msgs {
+		s.msgs[m.UID] = m
+	}
+	s.chg = make(map[store.UID]bool, len(s.ch.Changed))
+	for _, m := range s.ch.Changed {
+		s.chg[m.UID] = true
+	}
+	s.tombs = make(map[store.UID]store.ModSeq)
+	s.ids = make(map[store.UID]string)
+	s.gone = make(map[string]bool)
+	for _, t := range s.ch.Tombstones {
+		for u, e := range t.EmailIDs {
+			s.ids[u] = e
+			for _, id := range strings.Fields(e) {
+				s.gone[id] = true
+			}
+		}
+		for _, r := range t.UIDs {
+			if r.Stop-r.Start > 1<<16 {
+				continue // a huge range: its UIDs get a fresh modseq
+			}
+			for u := r.Start; ; u++ {
+				s.tombs[u] = t.ModSeq
+				if u == r.Stop {
+					break
 				}
 			}
 		}
 	}
-	for _, s := range []*side{a, b} {
-		now, err := s.u.Changes(ctx, guid, s.hms())
-		if err != nil {
-			return false, err
+}
+
+// appliedBelow returns the highest modseq of side s up to which its
+// changes are all in this round: below the first change of a raced UID
+// (since when that change cannot be told).
+func (s *side) appliedBelow(raced store.UIDSet, since, upTo store.ModSeq) store.ModSeq {
+	for _, u := range raced.UIDs() {
+		first := since + 1
+		if m, ok := s.msgs[u]; ok && s.chg[u] {
+			first = m.ModSeq
+		} else if t, ok := s.tombs[u]; ok {
+			first = t
 		}
-		if now.Mailbox.HighestModSeq != s.hms() {
-			return false, nil
-		}
+		upTo = min(upTo, first-1)
 	}
-	return true, nil
+	return upTo
 }
 
 // syncMailbox exchanges one mailbox's changes (docs/replication.md):
@@ -145,19 +148,9 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 	u0 := max(psA[guid].UIDNext, psB[guid].UIDNext, 1)
 	a := &side{u: p.a}
 	b := &side{u: p.b}
-	// The changes, tombstones and messages of a side are three reads; a
-	// write between them (a continuous push runs while clients write)
-	// would show a message changed or expunged after the point recorded
-	// as applied, and the receiver would give it a modseq of its own. So
-	// the reads are repeated until neither side moved meanwhile.
-	for attempt := 1; ; attempt++ {
-		stable, err := p.readSides(ctx, guid, a, b, sinceA, sinceB, u0)
-		if err != nil {
-			return err
-		}
-		if stable || attempt == maxReadAttempts {
-			break
-		}
+	raced, err := p.readSides(ctx, guid, a, b, sinceA, sinceB, u0)
+	if err != nil {
+		return err
 	}
 	if nothingToDo(a, b, u0) {
 		return nil // nothing changed on either side: nothing is sent
@@ -179,7 +172,9 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 	var uids []store.UID
 	for _, s := range []*side{a, b} {
 		for u := range s.msgs {
-			uids = append(uids, u)
+			if !raced.Contains(u) {
+				uids = append(uids, u)
+			}
 		}
 	}
 	slices.Sort(uids)
@@ -313,7 +308,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 	// expunge). The receiver leaves alone the UIDs it already tombstoned.
 	for _, x := range [][2]*side{{a, b}, {b, a}} {
 		from, to := x[0], x[1]
-		var held store.UIDSet
+		held := slices.Clone(raced) // settled next round
 		for u := range to.msgs {
 			held.Add(u)
 		}
@@ -331,6 +326,8 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			}
 		}
 	}
+
+	mergeMetadata(a, b)
 
 	// Fresh UIDs above both UIDNEXTs, in a fixed order.
 	next := max(a.next(), b.next(), u0)
@@ -362,6 +359,7 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 	if cleanB && resB.Modified.Empty() {
 		appliedB = resB.After
 	}
+	appliedB = b.appliedBelow(raced, sinceB, appliedB)
 	confirmedA := sinceA
 	if resB.Modified.Empty() {
 		confirmedA = hA
@@ -461,6 +459,22 @@ func (p *pair) heldElsewhere(ctx context.Context, guid string, y, x *side, m Mes
 		}
 	}
 	return false, nil
+}
+
+// subtract returns the UIDs of s not in t.
+func subtract(s, t store.UIDSet) store.UIDSet {
+	var out store.UIDSet
+	for _, r := range s {
+		for _, g := range minus(r, t) {
+			out.AddRange(g.Start, g.Stop)
+		}
+	}
+	return out
+}
+
+// intersect returns the UIDs in both s and t.
+func intersect(s, t store.UIDSet) store.UIDSet {
+	return subtract(s, subtract(s, t))
 }
 
 // minus returns the UIDs of r not in s (s ascending and merged).
@@ -637,6 +651,7 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 		return res, false, ctx.Err()
 	}
 	p.stats.Flags += len(b.Flags)
+	p.stats.Metadata += len(b.Metadata)
 	// Expunges count the messages removed: the batch also names UIDs the
 	// receiver never held, or already expunged, for their tombstones.
 	p.stats.Expunges += int(res.Expunged.Len())

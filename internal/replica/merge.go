@@ -93,3 +93,53 @@ func clashName(name, guid string) string {
 	}
 	return name + "-" + id
 }
+
+// mergeMetadata settles the RFC 5464 entries two replicas changed since
+// they last converged (a.ch.Metadata, b.ch.Metadata; for server entries,
+// every entry each holds), one entry at a time, and plans what each side
+// receives: an entry changed on one side only goes to the other; changed
+// on both to different values, the later change (the higher modseq, a
+// Lamport clock between replicas as for flags) wins, and on a tie a value
+// beats none, then the larger value, so both replicas decide alike. A
+// deleted entry is a nil Value, so a delete travels like a change.
+func mergeMetadata(a, b *side) {
+	onA := make(map[string]bool, len(a.ch.Metadata))
+	for _, e := range a.ch.Metadata {
+		onA[e.Name] = true
+	}
+	onB := make(map[string]store.MetadataEntry, len(b.ch.Metadata))
+	for _, e := range b.ch.Metadata {
+		onB[e.Name] = e
+	}
+	for _, e := range a.ch.Metadata {
+		o, both := onB[e.Name]
+		switch {
+		case !both || laterEntry(e, o):
+			b.batch.Metadata = append(b.batch.Metadata, e)
+		case laterEntry(o, e):
+			a.batch.Metadata = append(a.batch.Metadata, o)
+		}
+	}
+	for _, e := range b.ch.Metadata {
+		if !onA[e.Name] {
+			a.batch.Metadata = append(a.batch.Metadata, e)
+		}
+	}
+}
+
+// laterEntry reports whether x beats y (same name): a different value
+// changed later, or at the same modseq a value over none, then the
+// larger value. Equal values beat nothing.
+func laterEntry(x, y store.MetadataEntry) bool {
+	if (x.Value == nil) == (y.Value == nil) && string(x.Value) == string(y.Value) {
+		return false
+	}
+	switch {
+	case x.ModSeq != y.ModSeq:
+		return x.ModSeq > y.ModSeq
+	case (x.Value == nil) != (y.Value == nil):
+		return y.Value == nil
+	default:
+		return string(x.Value) > string(y.Value)
+	}
+}

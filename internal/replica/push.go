@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -297,6 +298,34 @@ func (s *notifyStore) CreateUser(ctx context.Context, user string) error {
 		s.changed(user)
 	}
 	return err
+}
+
+// OpenMetadata passes the store's metadata through (store.MetadataStore),
+// calling changed after a SETMETADATA that changed something.
+func (s *notifyStore) OpenMetadata(ctx context.Context, user string) (store.Metadata, error) {
+	ms, ok := s.Store.(store.MetadataStore)
+	if !ok {
+		return nil, fmt.Errorf("metadata: %w", store.ErrCannot)
+	}
+	md, err := ms.OpenMetadata(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return &notifyMetadata{Metadata: md, user: user, changed: s.changed}, nil
+}
+
+type notifyMetadata struct {
+	store.Metadata
+	user    string
+	changed func(string)
+}
+
+func (m *notifyMetadata) SetMetadata(ctx context.Context, id store.MailboxID, entries []store.MetadataEntry, limits store.MetadataLimits) (store.ModSeq, error) {
+	ms, err := m.Metadata.SetMetadata(ctx, id, entries, limits)
+	if err == nil && ms != 0 {
+		m.changed(m.user)
+	}
+	return ms, err
 }
 
 type notifyAccount struct {

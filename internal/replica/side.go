@@ -43,8 +43,10 @@ type User interface {
 	// RenameMailbox is the IMAP rename, used to move a clashing INBOX's
 	// messages aside.
 	RenameMailbox(ctx context.Context, oldName, newName string) error
-	// Changes is ChangesSince plus the tombstones with their modseqs.
-	Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error)
+	// Changes is one read of the mailbox (store.Replica.ReadRound):
+	// ChangesSince, the tombstones with their modseqs, and the messages
+	// of the UIDs in play and of also that exist.
+	Changes(ctx context.Context, guid string, since store.ModSeq, also store.UIDSet) (MailboxChanges, error)
 	// Lookup returns the messages of uids that exist, ascending by UID.
 	Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error)
 	FlagsAt(ctx context.Context, guid string, uids store.UIDSet, at store.ModSeq) (map[store.UID]store.Flags, error)
@@ -54,16 +56,31 @@ type User interface {
 	HasBodies(ctx context.Context, blobIDs []string) ([]bool, error)
 	// Bodies returns the bytes of each content hash.
 	Bodies(ctx context.Context, blobIDs []string) ([][]byte, error)
+	// Apply applies b to the mailbox; with guid "" b carries server
+	// metadata entries only (store.Batch.Metadata).
 	Apply(ctx context.Context, guid string, b Batch) (store.ApplyResult, error)
+	// ServerMetadata returns every RFC 5464 server entry ever set, deleted
+	// ones with a nil Value (ErrNoMetadata when the store keeps none).
+	ServerMetadata(ctx context.Context) ([]store.MetadataEntry, error)
 	SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error
 	ForgetPeer(ctx context.Context, peer string) error
 	Close() error
 }
 
-// MailboxChanges is what changed in a mailbox since a modseq.
+// MailboxChanges is what changed in a mailbox since a modseq, as one
+// snapshot.
 type MailboxChanges struct {
 	store.Changes
 	Tombstones []store.Expunged
+	Messages   []Message // ascending by UID
+	// Metadata are the mailbox's RFC 5464 entries changed since, deleted
+	// ones with a nil Value.
+	Metadata []store.MetadataEntry
+}
+
+// inPlay is store.Round.InPlay.
+func (c MailboxChanges) inPlay() store.UIDSet {
+	return store.Round{Changes: c.Changes, Tombstones: c.Tombstones}.InPlay()
 }
 
 // Message is what the engine knows of a message: its state and the
@@ -93,6 +110,7 @@ type Batch struct {
 	Flags          []store.MessageState
 	UnchangedSince store.ModSeq
 	Expunges       []store.Expunged
+	Metadata       []store.MetadataEntry
 	UIDNext        store.UID
 	HighestModSeq  store.ModSeq
 	KeepHistory    bool
@@ -172,19 +190,33 @@ func (l *Local) Open(ctx context.Context, user string, create bool) (User, error
 		a.Close()
 		return nil, err
 	}
-	return &localUser{a: a, r: r}, nil
+	lu := &localUser{a: a, r: r}
+	if ms, ok := l.Store.(store.MetadataStore); ok {
+		if lu.md, err = ms.OpenMetadata(ctx, user); err != nil {
+			lu.Close()
+			return nil, err
+		}
+	}
+	return lu, nil
 }
 
-// localUser is a User on a store's Account and Replica handles.
+// localUser is a User on a store's Account, Replica and (when the store
+// keeps metadata) Metadata handles.
 type localUser struct {
-	a store.Account
-	r store.Replica
+	a  store.Account
+	r  store.Replica
+	md store.Metadata // nil: the store keeps no metadata
 }
 
 func (u *localUser) Close() error {
 	err := u.r.Close()
 	if err2 := u.a.Close(); err == nil {
 		err = err2
+	}
+	if u.md != nil {
+		if err2 := u.md.Close(); err == nil {
+			err = err2
+		}
 	}
 	return err
 }
@@ -210,20 +242,26 @@ func (u *localUser) mailbox(ctx context.Context, guid string) (store.MailboxID, 
 	return m.ID, err
 }
 
-func (u *localUser) Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error) {
+func (u *localUser) Changes(ctx context.Context, guid string, since store.ModSeq, also store.UIDSet) (MailboxChanges, error) {
 	id, err := u.mailbox(ctx, guid)
 	if err != nil {
 		return MailboxChanges{}, err
 	}
-	ch, err := u.a.ChangesSince(ctx, id, since)
+	rd, err := u.r.ReadRound(ctx, id, since, also)
 	if err != nil {
 		return MailboxChanges{}, err
 	}
-	out := MailboxChanges{Changes: ch}
-	if since < ch.Mailbox.HighestModSeq {
-		out.Tombstones, err = u.r.Tombstones(ctx, id, since)
+	out := MailboxChanges{Changes: rd.Changes, Tombstones: rd.Tombstones, Metadata: rd.Metadata,
+		Messages: make([]Message, 0, len(rd.Messages))}
+	for _, m := range rd.Messages {
+		out.Messages = append(out.Messages, messageOf(m))
 	}
-	return out, err
+	return out, nil
+}
+
+func messageOf(m *store.MessageData) Message {
+	return Message{UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags, BlobID: m.BlobID, Size: m.Size,
+		InternalDate: m.InternalDate, SaveDate: m.SaveDate, EmailID: m.EmailID, ThreadID: m.ThreadID}
 }
 
 func (u *localUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error) {
@@ -236,8 +274,7 @@ func (u *localUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) 
 	}
 	var out []Message
 	err = u.a.Messages(ctx, id, uids, func(m *store.MessageData) error {
-		out = append(out, Message{UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags, BlobID: m.BlobID, Size: m.Size,
-			InternalDate: m.InternalDate, SaveDate: m.SaveDate, EmailID: m.EmailID, ThreadID: m.ThreadID})
+		out = append(out, messageOf(m))
 		return nil
 	})
 	return out, err
@@ -280,11 +317,14 @@ func (u *localUser) Bodies(ctx context.Context, blobIDs []string) ([][]byte, err
 }
 
 func (u *localUser) Apply(ctx context.Context, guid string, b Batch) (store.ApplyResult, error) {
-	id, err := u.mailbox(ctx, guid)
-	if err != nil {
-		return store.ApplyResult{}, err
+	id := store.ServerMetadata
+	if guid != "" {
+		var err error
+		if id, err = u.mailbox(ctx, guid); err != nil {
+			return store.ApplyResult{}, err
+		}
 	}
-	sb := store.Batch{Flags: b.Flags, UnchangedSince: b.UnchangedSince, Expunges: b.Expunges, UIDNext: b.UIDNext,
+	sb := store.Batch{Flags: b.Flags, UnchangedSince: b.UnchangedSince, Expunges: b.Expunges, Metadata: b.Metadata, UIDNext: b.UIDNext,
 		HighestModSeq: b.HighestModSeq, KeepHistory: b.KeepHistory, Peer: b.Peer, Sync: b.State}
 	for _, a := range b.Appends {
 		m := store.ReplicaMessage{UID: a.UID, ModSeq: a.ModSeq, Flags: a.Flags, InternalDate: a.InternalDate,
@@ -295,6 +335,17 @@ func (u *localUser) Apply(ctx context.Context, guid string, b Batch) (store.Appl
 		sb.Append = append(sb.Append, m)
 	}
 	return u.r.Apply(ctx, id, sb)
+}
+
+// ErrNoMetadata is returned by ServerMetadata on a store that keeps no
+// metadata.
+var ErrNoMetadata = errors.New("replication: store keeps no metadata")
+
+func (u *localUser) ServerMetadata(ctx context.Context) ([]store.MetadataEntry, error) {
+	if u.md == nil {
+		return nil, ErrNoMetadata
+	}
+	return u.md.MetadataChangedSince(ctx, store.ServerMetadata, 0)
 }
 
 func (u *localUser) SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error {

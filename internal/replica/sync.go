@@ -21,6 +21,7 @@ type Stats struct {
 	Flags      int   // flag updates applied
 	Expunges   int   // UIDs expunged by sync
 	Clashes    int   // messages moved to fresh UIDs after a UID clash
+	Metadata   int   // RFC 5464 entries sent (mailbox and server)
 	Logins     int   // account records (logins) applied
 	Quotas     int   // quota overrides applied
 }
@@ -35,6 +36,7 @@ func (s *Stats) add(o Stats) {
 	s.Flags += o.Flags
 	s.Expunges += o.Expunges
 	s.Clashes += o.Clashes
+	s.Metadata += o.Metadata
 	s.Logins += o.Logins
 	s.Quotas += o.Quotas
 }
@@ -157,6 +159,9 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 		}
 		p.log().Debug("replication: account level retried", "user", user, "err", err)
 	}
+	if err := p.syncServerMetadata(ctx); err != nil {
+		return p.stats, fmt.Errorf("server metadata: %w", err)
+	}
 	stA, err := ua.AccountState(ctx)
 	if err != nil {
 		return p.stats, err
@@ -204,4 +209,31 @@ func (p *pair) log() *slog.Logger {
 		return p.opts.Logger
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// syncServerMetadata settles the user's RFC 5464 server entries, compared
+// whole (they are few) by the rule of mergeMetadata. A side whose store
+// keeps no metadata, or a peer too old to have the call, is left out.
+func (p *pair) syncServerMetadata(ctx context.Context) error {
+	a, b := &side{u: p.a}, &side{u: p.b}
+	for _, s := range []*side{a, b} {
+		var err error
+		s.ch.Metadata, err = s.u.ServerMetadata(ctx)
+		if errors.Is(err, ErrNoMetadata) || unsupported(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	mergeMetadata(a, b)
+	for _, s := range []*side{a, b} {
+		if len(s.batch.Metadata) == 0 {
+			continue
+		}
+		if _, err := s.u.Apply(ctx, "", Batch{Metadata: s.batch.Metadata}); err != nil {
+			return err
+		}
+		p.stats.Metadata += len(s.batch.Metadata)
+	}
+	return nil
 }

@@ -393,7 +393,16 @@ func (v *Service) RenameMailbox(a Args, _ *struct{}) (err error) {
 func (v *Service) Changes(a Args, r *MailboxChanges) (err error) {
 	u, err := v.user(a.User, false)
 	if err == nil {
-		*r, err = u.Changes(context.Background(), a.GUID, a.Since)
+		*r, err = u.Changes(context.Background(), a.GUID, a.Since, a.UIDs)
+	}
+	return err
+}
+
+// ServerMetadata is User.ServerMetadata.
+func (v *Service) ServerMetadata(a Args, r *[]store.MetadataEntry) (err error) {
+	u, err := v.user(a.User, false)
+	if err == nil {
+		*r, err = u.ServerMetadata(context.Background())
 	}
 	return err
 }
@@ -632,9 +641,18 @@ func (u *remoteUser) RenameMailbox(ctx context.Context, oldName, newName string)
 	return u.c.call(ctx, "RenameMailbox", Args{User: u.user, OldName: oldName, NewName: newName}, &struct{}{})
 }
 
-func (u *remoteUser) Changes(ctx context.Context, guid string, since store.ModSeq) (MailboxChanges, error) {
+func (u *remoteUser) Changes(ctx context.Context, guid string, since store.ModSeq, also store.UIDSet) (MailboxChanges, error) {
 	var r MailboxChanges
-	return r, u.c.call(ctx, "Changes", Args{User: u.user, GUID: guid, Since: since}, &r)
+	return r, u.c.call(ctx, "Changes", Args{User: u.user, GUID: guid, Since: since, UIDs: also}, &r)
+}
+
+func (u *remoteUser) ServerMetadata(ctx context.Context) ([]store.MetadataEntry, error) {
+	var r []store.MetadataEntry
+	err := u.c.call(ctx, "ServerMetadata", Args{User: u.user}, &r)
+	if err != nil && err.Error() == ErrNoMetadata.Error() {
+		err = ErrNoMetadata
+	}
+	return r, err
 }
 
 func (u *remoteUser) Lookup(ctx context.Context, guid string, uids store.UIDSet) ([]Message, error) {

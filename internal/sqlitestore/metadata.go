@@ -134,7 +134,37 @@ func (t *writeTx) PutMetadata(id store.MailboxID, name string, value []byte, ms 
 }
 
 func (m *metadataHandle) MetadataChangedSince(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
-	rows, err := m.a.u.r.QueryContext(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
+	return metadataIn(ctx, m.a.u.r, id, since)
+}
+
+func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq, error) {
+	var ms store.ModSeq
+	err := m.a.u.r.QueryRowContext(ctx, `SELECT coalesce(max(modseq), 0) FROM metadata WHERE mailbox_id = 0`).Scan(&ms)
+	return ms, err
+}
+
+// CopyMetadataEntries implements storetx.MetadataTx.
+func (t *writeTx) CopyMetadataEntries(src, dst store.MailboxID, ms store.ModSeq) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq)
+		SELECT ?, name, value, ? FROM metadata WHERE mailbox_id = ? AND value IS NOT NULL`, dst, ms, src)
+	return err
+}
+
+// metadataEntry returns entry name of mailbox id: its value, whether it
+// has one, and the modseq of its last change (0 when never set).
+func (t *writeTx) metadataEntry(id store.MailboxID, name string) (value []byte, exists bool, ms store.ModSeq, err error) {
+	err = t.tx.QueryRowContext(t.ctx, `SELECT value, value IS NOT NULL, modseq FROM metadata WHERE mailbox_id = ? AND name = ?`,
+		id, name).Scan(&value, &exists, &ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
+	}
+	return value, exists, ms, err
+}
+
+// metadataIn returns the entries of mailbox id changed above since, in the
+// read transaction q, deleted ones with a nil Value, ordered by name.
+func metadataIn(ctx context.Context, q querier, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
 		WHERE mailbox_id = ? AND modseq > ? ORDER BY name`, id, since)
 	if err != nil {
 		return nil, fmt.Errorf("metadata changes: %w", err)
@@ -149,17 +179,4 @@ func (m *metadataHandle) MetadataChangedSince(ctx context.Context, id store.Mail
 		out = append(out, e)
 	}
 	return out, rows.Err()
-}
-
-func (m *metadataHandle) ServerMetadataModSeq(ctx context.Context) (store.ModSeq, error) {
-	var ms store.ModSeq
-	err := m.a.u.r.QueryRowContext(ctx, `SELECT coalesce(max(modseq), 0) FROM metadata WHERE mailbox_id = 0`).Scan(&ms)
-	return ms, err
-}
-
-// CopyMetadataEntries implements storetx.MetadataTx.
-func (t *writeTx) CopyMetadataEntries(src, dst store.MailboxID, ms store.ModSeq) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq)
-		SELECT ?, name, value, ? FROM metadata WHERE mailbox_id = ? AND value IS NOT NULL`, dst, ms, src)
-	return err
 }

@@ -97,56 +97,63 @@ func scanStates(rows *sql.Rows, kwr *kwResolver, since store.ModSeq, out []store
 // 3.2.5.2), which does read the whole UID list.
 func (a *Account) ChangesSince(ctx context.Context, id store.MailboxID, since store.ModSeq) (store.Changes, error) {
 	var ch store.Changes
-	err := a.u.readTx(ctx, func(tx *sql.Tx) error {
-		q := a.u.readQ(tx)
-		mb, err := lookupID(ctx, q, id)
-		if err != nil {
-			return err
-		}
-		ch.Mailbox = mb.MailboxInfo
-		ch.PrunedBelow = mb.prunedBelow
-		ch.Exact = since >= mb.prunedBelow
-		if since >= mb.HighestModSeq {
-			return nil
-		}
-		rows, err := q.QueryContext(ctx, `SELECT max_modseq, data FROM message_chunks INDEXED BY message_chunks_modseq
-			WHERE mailbox_id = ? AND max_modseq > ?`, id, since)
-		if err != nil {
-			return err
-		}
-		if ch.Changed, err = scanStates(rows, a.u.readResolver(ctx, tx), since, nil); err != nil {
-			return err
-		}
-		sortStates(ch.Changed)
-		if !ch.Exact {
-			ch.Vanished, err = missingUIDs(ctx, tx, id, mb.UIDNext)
-			return err
-		}
-		rows, err = q.QueryContext(ctx, `SELECT uid_start, uid_stop FROM tombstones INDEXED BY tombstones_modseq
-			WHERE mailbox_id = ? AND modseq > ?`, id, since)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var ranges []store.UIDRange
-		for rows.Next() {
-			var r store.UIDRange
-			if err := rows.Scan(&r.Start, &r.Stop); err != nil {
-				return err
-			}
-			ranges = append(ranges, r)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		slices.SortFunc(ranges, func(a, b store.UIDRange) int { return int(int64(a.Start) - int64(b.Start)) })
-		for _, r := range ranges {
-			ch.Vanished.AddRange(r.Start, r.Stop)
-		}
-		return nil
+	err := a.u.readTx(ctx, func(tx *sql.Tx) (err error) {
+		ch, err = a.u.changesIn(ctx, tx, id, since)
+		return err
 	})
 	if err != nil {
 		return store.Changes{}, fmt.Errorf("changes since %d: %w", since, err)
+	}
+	return ch, nil
+}
+
+// changesIn is ChangesSince within the read transaction tx.
+func (u *userDB) changesIn(ctx context.Context, tx *sql.Tx, id store.MailboxID, since store.ModSeq) (store.Changes, error) {
+	var ch store.Changes
+	q := u.readQ(tx)
+	mb, err := lookupID(ctx, q, id)
+	if err != nil {
+		return ch, err
+	}
+	ch.Mailbox = mb.MailboxInfo
+	ch.PrunedBelow = mb.prunedBelow
+	ch.Exact = since >= mb.prunedBelow
+	if since >= mb.HighestModSeq {
+		return ch, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT max_modseq, data FROM message_chunks INDEXED BY message_chunks_modseq
+		WHERE mailbox_id = ? AND max_modseq > ?`, id, since)
+	if err != nil {
+		return ch, err
+	}
+	if ch.Changed, err = scanStates(rows, u.readResolver(ctx, tx), since, nil); err != nil {
+		return ch, err
+	}
+	sortStates(ch.Changed)
+	if !ch.Exact {
+		ch.Vanished, err = missingUIDs(ctx, tx, id, mb.UIDNext)
+		return ch, err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT uid_start, uid_stop FROM tombstones INDEXED BY tombstones_modseq
+		WHERE mailbox_id = ? AND modseq > ?`, id, since)
+	if err != nil {
+		return ch, err
+	}
+	defer rows.Close()
+	var ranges []store.UIDRange
+	for rows.Next() {
+		var r store.UIDRange
+		if err := rows.Scan(&r.Start, &r.Stop); err != nil {
+			return ch, err
+		}
+		ranges = append(ranges, r)
+	}
+	if err := rows.Err(); err != nil {
+		return ch, err
+	}
+	slices.SortFunc(ranges, func(a, b store.UIDRange) int { return int(int64(a.Start) - int64(b.Start)) })
+	for _, r := range ranges {
+		ch.Vanished.AddRange(r.Start, r.Stop)
 	}
 	return ch, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // Replica is a handle on one user's store written as a copy of mail held
@@ -217,8 +218,11 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 	err = u.write(ctx, func(t *writeTx) error {
 		res = store.ApplyResult{}
 		t.atLeast = b.ModSeq
-		if err := t.writeSyncState(b.Peer, b.State); err != nil || id == 0 {
+		if err := t.writeSyncState(b.Peer, b.State); err != nil {
 			return err
+		}
+		if id == store.ServerMetadata {
+			return storetx.ApplyServerMetadata(t, b.Metadata)
 		}
 		mb, err := t.mailbox(id)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -123,10 +124,22 @@ func (t *writeTx) counter() (uint64, error) {
 
 // Tombstones returns the expunges recorded above since, by modseq.
 func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.Expunged, error) {
-	rows, err := r.a.u.r.QueryContext(ctx, `SELECT uid_start, uid_stop, modseq FROM tombstones INDEXED BY tombstones_modseq
-		WHERE mailbox_id = ? AND modseq > ? ORDER BY modseq, uid_start`, id, since)
+	var out []store.Expunged
+	err := r.a.u.readTx(ctx, func(tx *sql.Tx) (err error) {
+		out, err = tombstonesIn(ctx, r.a.u.readQ(tx), id, since)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("tombstones: %w", err)
+	}
+	return out, nil
+}
+
+func tombstonesIn(ctx context.Context, q querier, id store.MailboxID, since store.ModSeq) ([]store.Expunged, error) {
+	rows, err := q.QueryContext(ctx, `SELECT uid_start, uid_stop, modseq FROM tombstones INDEXED BY tombstones_modseq
+		WHERE mailbox_id = ? AND modseq > ? ORDER BY modseq, uid_start`, id, since)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []store.Expunged
@@ -150,9 +163,9 @@ func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since stor
 	// found by UID, not by modseq.
 	for i := range out {
 		for _, rg := range out[i].UIDs {
-			ids, err := r.a.u.r.QueryContext(ctx, `SELECT uid, email_id FROM expunged_ids WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`, id, rg.Start, rg.Stop)
+			ids, err := q.QueryContext(ctx, `SELECT uid, email_id FROM expunged_ids WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`, id, rg.Start, rg.Stop)
 			if err != nil {
-				return nil, fmt.Errorf("tombstones: %w", err)
+				return nil, err
 			}
 			for ids.Next() {
 				var u store.UID
@@ -173,6 +186,76 @@ func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since stor
 		}
 	}
 	return out, nil
+}
+
+// ReadRound reads a replication round's changes, tombstones and messages
+// in one read transaction (one WAL snapshot).
+func (r *Replica) ReadRound(ctx context.Context, id store.MailboxID, since store.ModSeq, also store.UIDSet) (store.Round, error) {
+	if err := checkUIDs(also); err != nil {
+		return store.Round{}, err
+	}
+	var rd store.Round
+	u := r.a.u
+	err := u.readTx(ctx, func(tx *sql.Tx) (err error) {
+		rd = store.Round{}
+		if rd.Changes, err = u.changesIn(ctx, tx, id, since); err != nil {
+			return err
+		}
+		if since < rd.Mailbox.HighestModSeq {
+			if rd.Tombstones, err = tombstonesIn(ctx, u.readQ(tx), id, since); err != nil {
+				return err
+			}
+			if rd.Metadata, err = metadataIn(ctx, u.readQ(tx), id, since); err != nil {
+				return err
+			}
+		}
+		want := rd.InPlay()
+		for _, g := range also {
+			want.AddRange(g.Start, g.Stop)
+		}
+		for _, g := range want {
+			ms, err := u.roundMessages(ctx, tx, id, g.Start, g.Stop)
+			if err != nil {
+				return err
+			}
+			rd.Messages = append(rd.Messages, ms...)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Round{}, fmt.Errorf("replication round: %w", err)
+	}
+	return rd, nil
+}
+
+// roundMessages returns the messages of UIDs lo..hi with their states,
+// without their structures.
+func (u *userDB) roundMessages(ctx context.Context, tx *sql.Tx, id store.MailboxID, lo, hi store.UID) ([]*store.MessageData, error) {
+	rows, err := u.readQ(tx).QueryContext(ctx, `SELECT m.uid, m.savedate, m.size,
+		c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone
+		FROM messages m JOIN contents c ON c.id = m.content_id
+		WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`, id, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.MessageData
+	for rows.Next() {
+		m := new(store.MessageData)
+		var saved, date int64
+		var zone int
+		if err := rows.Scan(&m.UID, &saved, &m.Size, &m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone); err != nil {
+			return nil, err
+		}
+		m.SaveDate = time.Unix(saved, 0)
+		m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil || len(out) == 0 {
+		return nil, err
+	}
+	rows.Close()
+	return out, u.fillStates(ctx, tx, id, out)
 }
 
 func cmpModSeq(a, b store.ModSeq) int {
@@ -557,6 +640,21 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		}
 	}
 
+	// Metadata entries that differ here and were not changed here since
+	// the caller looked.
+	var meta []store.MetadataEntry
+	for _, e := range b.Metadata {
+		old, exists, ms, err := t.metadataEntry(id, e.Name)
+		if err != nil {
+			return err
+		}
+		if store.MetadataUnchanged(e.Value, old, exists) || b.UnchangedSince != 0 && ms > b.UnchangedSince {
+			continue
+		}
+		meta = append(meta, e)
+		keys = append(keys, e.ModSeq)
+	}
+
 	// Local modseqs, one per distinct peer modseq, ascending.
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
@@ -633,6 +731,11 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		}
 	}
 	res.Expunged = normalizeSet(res.Expunged)
+	for _, e := range meta {
+		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq]); err != nil {
+			return err
+		}
+	}
 	if b.UIDNext > uidNext && len(keys) == 0 {
 		// A raise alone is a change sessions show: it gets a modseq so
 		// that it is published.

@@ -190,3 +190,9 @@ func ScanMetadataChange(row interface{ Scan(dest ...any) error }) (MetadataEntry
 	}
 	return e, nil
 }
+
+// MetadataUnchanged reports whether setting value (nil: deleting) changes
+// nothing for an entry holding old (exists: it has a value).
+func MetadataUnchanged(value, old []byte, exists bool) bool {
+	return value == nil && !exists || value != nil && exists && string(old) == string(value)
+}

@@ -75,6 +75,13 @@ type Replica interface {
 	// ascending by modseq (complete only when since is at or above the
 	// mailbox's PrunedBelow).
 	Tombstones(ctx context.Context, id MailboxID, since ModSeq) ([]Expunged, error)
+	// ReadRound returns what one replication round needs of mailbox id,
+	// read in one transaction (one snapshot): ChangesSince(since),
+	// Tombstones(since), and the messages that exist among the changed
+	// UIDs, the vanished and tombstoned ones and also. A client's write
+	// during the round so cannot show a message in a state the changes do
+	// not account for.
+	ReadRound(ctx context.Context, id MailboxID, since ModSeq, also UIDSet) (Round, error)
 	// PeerStates returns the replication state recorded for peer, by
 	// mailbox GUID ("" for the account level).
 	PeerStates(ctx context.Context, peer string) (map[string]PeerState, error)
@@ -85,6 +92,36 @@ type Replica interface {
 	// longer holds back tombstone pruning, and a later sync with it starts
 	// over (comparing UID lists where history is gone).
 	ForgetPeer(ctx context.Context, peer string) error
+}
+
+// Round is one mailbox as a replication round reads it (Replica.ReadRound).
+type Round struct {
+	Changes
+	Tombstones []Expunged
+	// Messages are ascending by UID; their Structure is nil (a round
+	// needs identities and states, not the MIME tree).
+	Messages []*MessageData
+	// Metadata are the mailbox's RFC 5464 entries changed above since,
+	// deleted ones with a nil Value (MetadataChangedSince).
+	Metadata []MetadataEntry
+}
+
+// InPlay returns the UIDs a round is about on this side: changed,
+// vanished or tombstoned.
+func (r Round) InPlay() UIDSet {
+	var s UIDSet
+	for _, m := range r.Changed {
+		s.Add(m.UID)
+	}
+	for _, g := range r.Vanished {
+		s.AddRange(g.Start, g.Stop)
+	}
+	for _, t := range r.Tombstones {
+		for _, g := range t.UIDs {
+			s.AddRange(g.Start, g.Stop)
+		}
+	}
+	return s
 }
 
 // Batch is one transaction of a Replica: appends, then flag changes, then
@@ -125,6 +162,14 @@ type Batch struct {
 	// too, so that a client that saw them on the peer learns they vanished;
 	// UIDs already tombstoned change nothing.
 	Expunges []Expunged
+	// Metadata are RFC 5464 entries of the mailbox set (or, with a nil
+	// Value, deleted) on a peer, each at its peer modseq (MetadataEntry.
+	// ModSeq), grouped with the batch's other peer modseqs. An entry
+	// already so changes nothing; one changed here after UnchangedSince
+	// is left alone (the sync's next round settles it). With mailbox id
+	// 0 (ServerMetadata) they are server entries, each written at
+	// max(the server entries' counter + 1, its peer modseq).
+	Metadata []MetadataEntry
 	// UnchangedSince, when non-zero, keeps Flags off messages whose local
 	// modseq is greater (a local change made after the caller looked);
 	// they are reported in ApplyResult.Modified.

@@ -36,6 +36,9 @@ var replicaTests = []struct {
 	{"ApplyAccount", testApplyAccount},
 	{"ApplyExpungeBelowUIDNext", testApplyExpungeBelowUIDNext},
 	{"TombstoneNamesEvery", testTombstoneNamesEvery},
+	{"ReadRound", testReadRound},
+	{"ReadRoundSnapshot", testReadRoundSnapshot},
+	{"ApplyMetadata", testApplyMetadata},
 }
 
 func newReplica(t testing.TB, s store.Store) store.Replica {
@@ -814,6 +817,216 @@ func testTombstoneNamesEvery(t *testing.T, be Backend) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("UID %d's tombstone names %v, want %v (%+v)", u, got, want, ts)
 		}
+	}
+	AssertClean(t, s, "alice")
+}
+
+// testReadRound: a round's read holds the changes since a point, the
+// tombstones above it with their modseqs, and the messages (identity and
+// state) of the UIDs changed, expunged or asked for that exist.
+func testReadRound(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	r := newReplica(t, s)
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 6, store.Flags{})
+	since := MustMailbox(t, a, "INBOX").HighestModSeq
+	if _, err := r.Apply(ctx, inbox.ID, store.Batch{KeepHistory: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetFlags(ctx, inbox.ID, store.UIDSetOf(4), store.FlagsAdd, store.Flags{System: store.FlagSeen, Keywords: []string{"k"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Expunge(ctx, inbox.ID, store.UIDSetOf(2)); err != nil {
+		t.Fatal(err)
+	}
+	mb := MustMailbox(t, a, "INBOX")
+	rd, err := r.ReadRound(ctx, inbox.ID, since, store.UIDSetOf(1, 2, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd.Mailbox.HighestModSeq != mb.HighestModSeq || rd.Mailbox.UIDNext != 7 || !rd.Exact {
+		t.Fatalf("mailbox %+v exact %v, want HIGHESTMODSEQ %d UIDNEXT 7", rd.Mailbox, rd.Exact, mb.HighestModSeq)
+	}
+	if len(rd.Changed) != 1 || rd.Changed[0].UID != 4 || !slices.Equal(rd.Vanished.UIDs(), []store.UID{2}) {
+		t.Fatalf("changes %+v vanished %v", rd.Changed, rd.Vanished)
+	}
+	if len(rd.Tombstones) != 1 || rd.Tombstones[0].ModSeq != mb.HighestModSeq || !rd.Tombstones[0].UIDs.Contains(2) || rd.Tombstones[0].EmailIDs[2] == "" {
+		t.Fatalf("tombstones %+v", rd.Tombstones)
+	}
+	var uids []store.UID
+	for _, m := range rd.Messages {
+		uids = append(uids, m.UID)
+	}
+	if !slices.Equal(uids, []store.UID{1, 4}) {
+		t.Fatalf("messages %v, want 1 and 4", uids)
+	}
+	want := make(map[store.UID]*store.MessageData)
+	err = a.Messages(ctx, inbox.ID, store.UIDSetOf(1, 4), func(m *store.MessageData) error {
+		want[m.UID] = m
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range rd.Messages {
+		w := want[m.UID]
+		if m.ModSeq != w.ModSeq || !sameFlags(m.Flags, w.Flags) || m.BlobID != w.BlobID || m.EmailID != w.EmailID ||
+			m.ThreadID != w.ThreadID || m.Size != w.Size || !m.InternalDate.Equal(w.InternalDate) || !m.SaveDate.Equal(w.SaveDate) {
+			t.Errorf("message %d: %+v, want %+v", m.UID, m.MessageState, w.MessageState)
+		}
+	}
+	// Nothing since now: no changes, no tombstones, and still the asked-for
+	// messages.
+	rd, err = r.ReadRound(ctx, inbox.ID, mb.HighestModSeq, store.UIDSetOf(3))
+	if err != nil || len(rd.Changed) != 0 || len(rd.Tombstones) != 0 || len(rd.Messages) != 1 || rd.Messages[0].UID != 3 {
+		t.Fatalf("round at HIGHESTMODSEQ: %+v, %v", rd, err)
+	}
+}
+
+func sameFlags(a, b store.Flags) bool {
+	return a.System == b.System && slices.Equal(a.Keywords, b.Keywords)
+}
+
+// testReadRoundSnapshot: while a client changes flags and expunges, every
+// round read is one snapshot: no message or tombstone above the
+// HIGHESTMODSEQ it reports, every changed message with the state its
+// change shows, and no UID both held and tombstoned. Separate reads of
+// the changes, tombstones and messages break these as soon as a write
+// falls between them.
+func testReadRoundSnapshot(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	r := newReplica(t, s)
+	inbox := MustMailbox(t, a, "INBOX")
+	const n = 200
+	AppendN(t, a, inbox.ID, n, store.Flags{})
+	since := MustMailbox(t, a, "INBOX").HighestModSeq
+	done := make(chan error, 1)
+	go func() {
+		for u := store.UID(1); u <= n; u++ {
+			var err error
+			if u%3 == 0 {
+				_, err = a.Expunge(ctx, inbox.ID, store.UIDSetOf(u))
+			} else {
+				_, err = a.SetFlags(ctx, inbox.ID, store.UIDSetOf(u, u+1), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	all := store.UIDSet{{Start: 1, Stop: n}}
+	for rounds := 0; ; rounds++ {
+		rd, err := r.ReadRound(ctx, inbox.ID, since, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hms := rd.Mailbox.HighestModSeq
+		held := make(map[store.UID]store.MessageState)
+		for _, m := range rd.Messages {
+			if m.ModSeq > hms {
+				t.Fatalf("round %d: message %d at modseq %d above HIGHESTMODSEQ %d", rounds, m.UID, m.ModSeq, hms)
+			}
+			held[m.UID] = m.MessageState
+		}
+		for _, c := range rd.Changed {
+			if h, ok := held[c.UID]; !ok || h.ModSeq != c.ModSeq || !sameFlags(h.Flags, c.Flags) {
+				t.Fatalf("round %d: change %+v, message %+v (held %v)", rounds, c, h, ok)
+			}
+		}
+		for _, ts := range rd.Tombstones {
+			if ts.ModSeq > hms {
+				t.Fatalf("round %d: tombstone at %d above HIGHESTMODSEQ %d", rounds, ts.ModSeq, hms)
+			}
+			for u := range held {
+				if ts.UIDs.Contains(u) {
+					t.Fatalf("round %d: UID %d held and tombstoned", rounds, u)
+				}
+			}
+		}
+		if got := len(held) + int(rd.Vanished.Len()); got != n {
+			t.Fatalf("round %d: %d held + %d vanished, want %d", rounds, len(held), rd.Vanished.Len(), n)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		default:
+		}
+	}
+}
+
+// testApplyMetadata: a peer's metadata entries are applied at the peer's
+// modseq (so a replica that only receives has its source's HIGHESTMODSEQ
+// after a SETMETADATA), deletes keep their row, an entry already so
+// allocates nothing, one changed here after UnchangedSince is left
+// alone, and ReadRound returns what changed; server entries take
+// max(counter+1, the peer's modseq).
+func testApplyMetadata(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	r := newReplica(t, s)
+	md := openMetadata(t, s, "alice")
+	inbox := MustMailbox(t, a, "INBOX")
+	AppendN(t, a, inbox.ID, 2, store.Flags{})
+	hms := MustMailbox(t, a, "INBOX").HighestModSeq
+	entry := func(name, value string, ms store.ModSeq) store.MetadataEntry {
+		e := store.MetadataEntry{Name: name, ModSeq: ms}
+		if value != "-" {
+			e.Value = []byte(value)
+		}
+		return e
+	}
+	res, err := r.Apply(ctx, inbox.ID, store.Batch{Metadata: []store.MetadataEntry{
+		entry("/private/comment", "hello", hms+5), entry("/shared/comment", "", hms+7)}})
+	if err != nil || res.After != hms+7 {
+		t.Fatalf("apply: %+v, %v (want HIGHESTMODSEQ %d)", res, err, hms+7)
+	}
+	got, err := md.GetMetadata(ctx, inbox.ID, []string{"/private/comment", "/shared/comment"}, 0)
+	if err != nil || len(got) != 2 || string(got[0].Value) != "hello" || got[0].ModSeq != hms+5 ||
+		got[1].Value == nil || len(got[1].Value) != 0 || got[1].ModSeq != hms+7 {
+		t.Fatalf("entries: %+v, %v", got, err)
+	}
+	// The same again: nothing.
+	if res, err := r.Apply(ctx, inbox.ID, store.Batch{Metadata: []store.MetadataEntry{entry("/private/comment", "hello", hms+9)}}); err != nil || res.ModSeq != 0 {
+		t.Fatalf("again: %+v, %v", res, err)
+	}
+	// A delete travels as an entry with no value.
+	if _, err := r.Apply(ctx, inbox.ID, store.Batch{Metadata: []store.MetadataEntry{entry("/private/comment", "-", hms+10)}}); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := r.ReadRound(ctx, inbox.ID, hms+7, nil)
+	if err != nil || len(rd.Metadata) != 1 || rd.Metadata[0].Name != "/private/comment" || rd.Metadata[0].Value != nil || rd.Metadata[0].ModSeq != hms+10 {
+		t.Fatalf("round since %d: %+v, %v", hms+7, rd.Metadata, err)
+	}
+	// A local change after the caller looked stays.
+	local, err := md.SetMetadata(ctx, inbox.ID, []store.MetadataEntry{entry("/shared/comment", "mine", 0)}, store.MetadataLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Apply(ctx, inbox.ID, store.Batch{UnchangedSince: local - 1,
+		Metadata: []store.MetadataEntry{entry("/shared/comment", "theirs", local+3)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := md.GetMetadata(ctx, inbox.ID, []string{"/shared/comment"}, 0); len(got) != 1 || string(got[0].Value) != "mine" {
+		t.Fatalf("after a guarded apply: %+v", got)
+	}
+
+	// Server entries: their own counter, raised to the peer's.
+	if _, err := r.Apply(ctx, store.ServerMetadata, store.Batch{Metadata: []store.MetadataEntry{entry("/private/vendor/x/y", "v", 40)}}); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := md.ServerMetadataModSeq(ctx); err != nil || ms != 40 {
+		t.Fatalf("server counter %d, %v; want 40", ms, err)
+	}
+	if _, err := r.Apply(ctx, store.ServerMetadata, store.Batch{Metadata: []store.MetadataEntry{entry("/private/vendor/x/y", "w", 3)}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := md.MetadataChangedSince(ctx, store.ServerMetadata, 0)
+	if err != nil || len(all) != 1 || string(all[0].Value) != "w" || all[0].ModSeq != 41 {
+		t.Fatalf("server entries: %+v, %v", all, err)
 	}
 	AssertClean(t, s, "alice")
 }

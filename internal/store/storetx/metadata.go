@@ -59,7 +59,7 @@ func SetMetadata(t MetadataTx, id store.MailboxID, entries []store.MetadataEntry
 		if err != nil {
 			return 0, err
 		}
-		if e.Value == nil && !exists || e.Value != nil && exists && string(old) == string(e.Value) {
+		if store.MetadataUnchanged(e.Value, old, exists) {
 			continue // already so: no change, no modseq
 		}
 		switch {
@@ -113,4 +113,28 @@ func CopyMetadata(t MetadataTx, src, dst store.MailboxID) error {
 		return err
 	}
 	return t.CopyMetadataEntries(src, dst, ms)
+}
+
+// ApplyServerMetadata writes a peer's server entries, each at max(the
+// server counter + 1, its peer modseq), so the server counter is a Lamport
+// clock between replicas like a mailbox's modseqs. An entry already so
+// changes nothing.
+func ApplyServerMetadata(t MetadataTx, entries []store.MetadataEntry) error {
+	for _, e := range entries {
+		old, exists, err := t.MetadataValue(store.ServerMetadata, e.Name)
+		if err != nil {
+			return err
+		}
+		if store.MetadataUnchanged(e.Value, old, exists) {
+			continue
+		}
+		ms, err := t.ServerMetadataModSeq()
+		if err != nil {
+			return err
+		}
+		if err := t.PutMetadata(store.ServerMetadata, e.Name, e.Value, max(ms, e.ModSeq)); err != nil {
+			return fmt.Errorf("set metadata: %w", err)
+		}
+	}
+	return nil
 }
