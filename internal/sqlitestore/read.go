@@ -13,7 +13,8 @@ import (
 
 // readTx runs fn in a read transaction: one consistent snapshot of the
 // database (WAL readers never block the writer).
-func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// What it read is durable when it returns (readBarrier).
+func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	if u.gone.Load() {
 		return u.errDeleted()
 	}
@@ -21,6 +22,7 @@ func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
 	}
+	defer u.readBarrier(ctx, &err)
 	defer tx.Rollback()
 	return fn(tx)
 }

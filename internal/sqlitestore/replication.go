@@ -122,7 +122,8 @@ func (t *writeTx) counter() (uint64, error) {
 }
 
 // Tombstones returns the expunges recorded above since, by modseq.
-func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since store.ModSeq) ([]store.Expunged, error) {
+func (r *Replica) Tombstones(ctx context.Context, id store.MailboxID, since store.ModSeq) (_ []store.Expunged, err error) {
+	defer r.a.u.readBarrier(ctx, &err)
 	rows, err := r.a.u.r.QueryContext(ctx, `SELECT uid_start, uid_stop, modseq FROM tombstones INDEXED BY tombstones_modseq
 		WHERE mailbox_id = ? AND modseq > ? ORDER BY modseq, uid_start`, id, since)
 	if err != nil {

@@ -55,9 +55,22 @@ type userDB struct {
 	// run in one transaction (tx.go, write); guarded by queueMu.
 	queueMu sync.Mutex
 	queue   []*writeReq
-	// commits counts the write transactions committed, for tests and
-	// benchmarks comparing it to the writes they carried.
-	commits atomic.Uint64
+	// started counts the write transactions that began to commit, commits
+	// those whose commit returned (both set under writeMu; a commit's
+	// number is its value of started), and synced the last commit known
+	// durable (durable.go). Tests and benchmarks compare commits to the
+	// writes they carried.
+	started, commits, synced atomic.Uint64
+	// syncs counts the syncs of the WAL, for tests.
+	syncs atomic.Uint64
+	// syncMu serializes syncs of the WAL; syncErr, guarded by it, is the
+	// first that failed.
+	syncMu  sync.Mutex
+	syncErr error
+	// dirty is the store's set of users with unsynced commits.
+	dirty *dirtySet
+	// dbPath is the database file (its WAL is dbPath + "-wal").
+	dbPath  string
 	man     manifest // as on disk
 	dbFloor uint64   // meta.modseq_floor as committed
 
@@ -77,7 +90,9 @@ type userDB struct {
 func dsn(path string, reader bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
+	// NORMAL: a commit does not fsync the WAL; the store does, once for
+	// every commit ready (durable.go).
+	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	// A page cache large enough that a big transaction (a STORE over a
 	// whole mailbox) does not spill dirty pages to the WAL before commit.
@@ -91,7 +106,7 @@ func dsn(path string, reader bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.Hub) (*userDB, error) {
+func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.Hub, dirty *dirtySet) (*userDB, error) {
 	blobs, err := blob.New(filepath.Join(dir, "blobs"), opts.MaxMessageSize)
 	if err != nil {
 		return nil, err
@@ -128,7 +143,7 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		w.Close()
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
-	u := &userDB{wstmts: newStmtCache(w), rstmts: newStmtCache(r), bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
+	u := &userDB{dirty: dirty, dbPath: path, wstmts: newStmtCache(w), rstmts: newStmtCache(r), bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
 		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), noText: opts.NoTextIndex, now: opts.clock(), log: opts.Logger, rc: newReclaimer()}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
@@ -164,6 +179,7 @@ func (u *userDB) errDeleted() error {
 }
 
 func (u *userDB) close() error {
+	u.dirty.forget(u)
 	u.rc.stop()
 	if u.watch != nil {
 		u.watch.stop()
