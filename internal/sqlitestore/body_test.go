@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -267,4 +268,62 @@ func TestBodiesCompressed(t *testing.T) {
 		}
 	}
 	assertClean(t, s, "alice")
+}
+
+// TestAppendBatchParallel appends one batch of 60 different messages, a
+// third too large to inline, whose inline ones are hashed, parsed and
+// compressed on several goroutines: every UID gets its own message's
+// bytes, envelope and content id, in the order sent.
+func TestAppendBatchParallel(t *testing.T) {
+	_, a := newAccountWith(t, Options{InlineBodyMax: 2000})
+	inbox := mustMailbox(t, a, "INBOX")
+	var msgs []store.NewMessage
+	var bodies []string
+	for i := range 60 {
+		pad := ""
+		if i%3 == 0 {
+			pad = "X-Pad: " + strings.Repeat("p", 3000) + "\r\n"
+		}
+		body := testMessage(i, pad)
+		bodies = append(bodies, body)
+		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(body)})
+	}
+	res, err := a.Append(ctx, inbox.ID, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUID := map[store.UID]int{}
+	for i, u := range res.UIDs {
+		byUID[u] = i
+	}
+	seen := 0
+	if err := a.Messages(ctx, inbox.ID, store.UIDSetOf(res.UIDs...), func(m *store.MessageData) error {
+		i := byUID[m.UID]
+		seen++
+		if want := fmt.Sprintf("message %d", i); m.Structure.Envelope.Subject != want {
+			t.Errorf("UID %d: subject %q, want %q", m.UID, m.Structure.Envelope.Subject, want)
+		}
+		sum := sha256.Sum256([]byte(bodies[i]))
+		if m.BlobID != hex.EncodeToString(sum[:]) || m.Size != int64(len(bodies[i])) {
+			t.Errorf("UID %d: content %s of %d bytes, not message %d's", m.UID, m.BlobID, m.Size, i)
+		}
+		b, err := a.OpenBlob(ctx, m.BlobID)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		got, err := io.ReadAll(b)
+		if err != nil {
+			return err
+		}
+		if string(got) != bodies[i] {
+			t.Errorf("UID %d: bytes differ from message %d's", m.UID, i)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != 60 {
+		t.Fatalf("%d messages read back, want 60", seen)
+	}
 }
