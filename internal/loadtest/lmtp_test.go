@@ -65,4 +65,3 @@ func TestLMTPScenario(t *testing.T) {
 		t.Fatalf("%d messages delivered, the scenario counted %d", total, rs[0].Reps)
 	}
 }
-
