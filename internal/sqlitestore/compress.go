@@ -20,6 +20,10 @@ import (
 // (larger bodies) are stored as they are, so a partial FETCH reads only
 // the bytes it needs.
 
+// The marshalled structure of a message (contents.structure) is stored the
+// same way, through packBody and unpackBody: its stored form begins with a
+// version byte or '{', never with the zstd magic.
+
 // zstdMagic starts every zstd frame (RFC 8878 3.1.1).
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 

@@ -265,7 +265,11 @@ func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi sto
 			}
 			m.SaveDate = time.Unix(saved, 0)
 			m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
-			if m.Structure, err = message.UnmarshalShallow(structure); err != nil {
+			raw, err := unpackBody(structure)
+			if err != nil {
+				return fmt.Errorf("message %d structure: %w", m.UID, err)
+			}
+			if m.Structure, err = message.UnmarshalShallow(raw); err != nil {
 				return fmt.Errorf("message %d structure: %w", m.UID, err)
 			}
 			out = append(out, m)
