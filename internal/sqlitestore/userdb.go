@@ -94,6 +94,9 @@ func dsn(path string, reader bool) string {
 	// every commit ready (durable.go).
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
+	// Checkpoint at 4 MiB of WAL whatever the page size (SQLite's default
+	// is 1,000 pages): the WAL of a busy user stays that large on disk.
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", (4<<20)/newPageSize))
 	// A page cache large enough that a big transaction (a STORE over a
 	// whole mailbox) does not spill dirty pages to the WAL before commit.
 	q.Add("_pragma", "cache_size(-65536)")
