@@ -37,6 +37,9 @@ func runLoad(args []string) int {
 	fresh := fs.Bool("fresh", false, "populate deletes and refills bench-N even when it already holds N")
 	timeout := fs.Duration("timeout", 60*time.Minute, "bound on the whole run")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	lmtpAddr := fs.String("lmtp-addr", "", "LMTP server of the lmtp scenario (loopback only)")
+	lmtpRcpt := fs.String("lmtp-rcpt", "", "recipient of the lmtp scenario; a %d in it is replaced by 1 to --lmtp-users, each in turn")
+	lmtpUsers := fs.Int("lmtp-users", 1, "how many recipients --lmtp-rcpt names with %d")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: tidemark load --user U --pass P [flags]\n\nscenarios:")
 		for _, s := range loadtest.Scenarios {
@@ -82,6 +85,7 @@ func runLoad(args []string) int {
 		Reps: *reps, Concurrency: *concurrency, Duration: *duration,
 		AppendCount: *appendCount, FreshPopulate: *fresh,
 		Seed: *seed, StressOut: os.Stderr,
+		LMTPAddr: *lmtpAddr, LMTPRecipients: lmtpRecipients(*lmtpRcpt, *lmtpUsers),
 	}
 	if !*quiet {
 		cfg.Log = func(format string, a ...any) {
@@ -123,4 +127,20 @@ func parseSizes(s string) ([]int, error) {
 		return nil, fmt.Errorf("no sizes given")
 	}
 	return out, nil
+}
+
+// lmtpRecipients expands --lmtp-rcpt: pattern itself without a %d, else
+// pattern with 1 to n in turn.
+func lmtpRecipients(pattern string, n int) []string {
+	if pattern == "" {
+		return nil
+	}
+	if !strings.Contains(pattern, "%d") {
+		return []string{pattern}
+	}
+	var out []string
+	for i := 1; i <= max(n, 1); i++ {
+		out = append(out, strings.ReplaceAll(pattern, "%d", strconv.Itoa(i)))
+	}
+	return out
 }

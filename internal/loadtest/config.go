@@ -26,6 +26,10 @@ type Config struct {
 	FreshPopulate  bool          // populate deletes an existing bench-N first
 	CommandTimeout time.Duration // bound on any one command (default 10m)
 	Seed           uint64        // seed of the stress scenario's random choices
+	// LMTPAddr and LMTPRecipients are where the lmtp scenario delivers,
+	// and to whom, in turn.
+	LMTPAddr       string
+	LMTPRecipients []string
 	// StressOut receives the stress scenario's violations and errors, each
 	// with the protocol lines around it; nil discards them.
 	StressOut io.Writer
@@ -101,6 +105,7 @@ var Scenarios = []Scenario{
 	{"append", false, "APPEND throughput: one message per command vs MULTIAPPEND batches of 100", runAppend},
 	{"content", false, "on the corpus: FETCH ENVELOPE BODYSTRUCTURE, SEARCH TEXT, SEARCH SUBJECT, FETCH BODY.PEEK[]", runContent},
 	{"writers", false, "K sessions each toggling a flag on its own message, one STORE at a time, for T seconds: durable writes/s", runWriters},
+	{"lmtp", false, "K LMTP clients delivering ~3 KB messages to the --lmtp-rcpt recipients in turn for T seconds: deliveries/s", runLMTP},
 	{"concurrent", false, "K sessions looping SELECT + FETCH 1:* (UID FLAGS) + NOOP for T seconds", runConcurrent},
 	{"stress", false, "K sessions on one mailbox for T seconds, a random mix of commands, every response checked", runStress},
 }

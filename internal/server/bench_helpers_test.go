@@ -58,7 +58,9 @@ func shmDir(b *testing.B) string {
 // newBenchServerIn starts a server over a store in dir.
 func newBenchServerIn(b *testing.B, dir string) *benchServer {
 	b.Helper()
-	st, err := sqlitestore.Open(dir, sqlitestore.Options{})
+	// TIDEMARK_BENCH_NO_TEXT_INDEX=1 measures the store without its text
+	// index, as the side-by-side figures in docs/benchmarks.md are.
+	st, err := sqlitestore.Open(dir, sqlitestore.Options{NoTextIndex: os.Getenv("TIDEMARK_BENCH_NO_TEXT_INDEX") == "1"})
 	if err != nil {
 		b.Fatal(err)
 	}

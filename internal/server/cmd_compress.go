@@ -82,7 +82,7 @@ func runCompress(s *Session, c *Cmd) error {
 	if !s.srv.compress.acquire(s.srv.cfg.MaxCompressed) {
 		return No("LIMIT", "Too many compressed connections; continuing uncompressed")
 	}
-	fw, err := flate.NewWriter(deadlineWriter{s.conn(), s.srv.cfg.WriteTimeout}, deflateLevel)
+	fw, err := flate.NewWriter(s.netWriter(s.conn()), deflateLevel)
 	if err != nil {
 		s.srv.compress.release()
 		return err
@@ -133,7 +133,7 @@ func (s *Session) endCompression() error {
 	}
 	err := z.w.Close()
 	s.br = bufio.NewReaderSize(&deflateTail{plain: z.plain}, 16<<10)
-	s.bw = bufio.NewWriterSize(deadlineWriter{s.conn(), s.srv.cfg.WriteTimeout}, 16<<10)
+	s.bw = bufio.NewWriterSize(s.netWriter(s.conn()), 16<<10)
 	s.dec = wire.NewDecoder(s.br, s.srv.cfg.Limits)
 	s.dec.OnSyncLiteral = s.syncLiteral
 	s.enc = wire.NewEncoder(s.bw)

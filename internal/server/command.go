@@ -216,8 +216,10 @@ func (s *Session) writeTagged(c *Cmd, err error, start time.Time) error {
 	}
 	s.enc.Text(e.Text).CRLF()
 	s.observeCommand(c, e.Status, start)
-	if ferr := s.enc.Flush(); ferr != nil {
-		return ferr
+	if !s.pipelined() {
+		if ferr := s.enc.Flush(); ferr != nil {
+			return ferr
+		}
 	}
 	// A failure with an internal cause is the server's, logged once below
 	// at error level; the others are the client's.

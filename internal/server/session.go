@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -97,6 +98,12 @@ type Session struct {
 	cmdTag string
 	// anonLog is the logger from before login, for UNAUTHENTICATE.
 	anonLog *slog.Logger
+	// storeCtx is what store calls run under (ctx); durable, when the
+	// store lets a session defer its syncs (store.DeferredSync), makes
+	// every change committed so far durable and runs before any byte
+	// goes to the client (deadlineWriter).
+	storeCtx context.Context
+	durable  func() error
 	// deflate is set while COMPRESS DEFLATE is on (cmd_compress.go);
 	// releaseCompress gives back its slot.
 	deflate         *deflateLayer
@@ -106,6 +113,13 @@ type Session struct {
 func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
 	s := &Session{srv: srv, nc: nc, tls: implicitTLS, state: StateNotAuthenticated, enabled: map[string]bool{}}
 	s.log = srv.log
+	s.storeCtx = context.Background()
+	if ds, ok := srv.cfg.Store.(store.DeferredSync); ok {
+		// The commands a client pipelined commit one after the other and
+		// share the sync their answers wait for.
+		s.storeCtx = store.DeferSync(s.storeCtx)
+		s.durable = func() error { return ds.MakeDurable(s.storeCtx) }
+	}
 	s.setupIO(nc)
 	if srv.cfg.CommandRate > 0 {
 		s.rate = newRateBucket(srv.cfg.CommandRate, srv.cfg.CommandBurst, time.Now())
@@ -128,7 +142,7 @@ func (s *Session) identify() {
 // nc: at the start and after STARTTLS.
 func (s *Session) setupIO(nc net.Conn) {
 	s.br = bufio.NewReaderSize(nc, 16<<10)
-	s.bw = bufio.NewWriterSize(deadlineWriter{nc, s.srv.cfg.WriteTimeout}, 16<<10)
+	s.bw = bufio.NewWriterSize(s.netWriter(nc), 16<<10)
 	s.dec = wire.NewDecoder(s.br, s.srv.cfg.Limits)
 	s.dec.OnSyncLiteral = s.syncLiteral
 	utf8 := s.enc != nil && s.enc.UTF8
@@ -141,14 +155,27 @@ func (s *Session) syncLiteral(int64) error {
 	return s.enc.Raw("+ Ready for literal data").CRLF().Flush()
 }
 
+// netWriter is what the session's responses are finally written to.
+func (s *Session) netWriter(nc net.Conn) deadlineWriter {
+	return deadlineWriter{nc: nc, timeout: s.srv.cfg.WriteTimeout, durable: s.durable}
+}
+
 // deadlineWriter gives every write to the connection a deadline, so that a
-// client that stops reading cannot hold the session forever.
+// client that stops reading cannot hold the session forever. With durable
+// set, nothing is written before every change committed so far is
+// durable: a response may acknowledge or report any of them.
 type deadlineWriter struct {
 	nc      net.Conn
 	timeout time.Duration
+	durable func() error
 }
 
 func (w deadlineWriter) Write(p []byte) (int, error) {
+	if w.durable != nil {
+		if err := w.durable(); err != nil {
+			return 0, fmt.Errorf("making changes durable before answering: %w", err)
+		}
+	}
 	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
 		return 0, err
 	}
@@ -355,7 +382,24 @@ func (s *Session) cleanup() {
 // ctx returns the context for store calls of one command. Commands are
 // not cut short by Shutdown (it lets them finish); a dead client shows up
 // as a write error instead.
-func (s *Session) ctx() context.Context { return context.Background() }
+func (s *Session) ctx() context.Context {
+	if s.storeCtx == nil {
+		return context.Background()
+	}
+	return s.storeCtx
+}
+
+// pipelined says whether the client has sent at least one more command
+// line already: the answer to this one may then wait in the buffer, to
+// leave with the next ones after one sync of all their changes.
+func (s *Session) pipelined() bool {
+	n := s.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := s.br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
+}
 
 // deselect leaves the selected state, releasing the shared mailbox.
 func (s *Session) deselect() {

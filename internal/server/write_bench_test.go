@@ -37,9 +37,15 @@ func fillInboxByCopy(b *testing.B, bs *benchServer, n int) {
 
 // BenchmarkStore100k times STORE 1:* over 100,000 messages, alternating
 // +FLAGS and -FLAGS so that every repetition changes every message.
-func BenchmarkStore100k(b *testing.B) {
+func BenchmarkStore100k(b *testing.B) { benchStoreAll(b, 100_000) }
+
+// BenchmarkStore10k is the same over 10,000 messages, where the fixed
+// costs of a STORE show.
+func BenchmarkStore10k(b *testing.B) { benchStoreAll(b, 10_000) }
+
+func benchStoreAll(b *testing.B, n int) {
 	bs := newBenchServer(b)
-	fillInboxByCopy(b, bs, 100_000)
+	fillInboxByCopy(b, bs, n)
 	for _, silent := range []string{"", ".SILENT"} {
 		b.Run("FLAGS"+silent, func(b *testing.B) {
 			c := bs.dialSelected(b)

@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tidemark-mail/tidemark/internal/blob"
 	"github.com/tidemark-mail/tidemark/internal/message"
@@ -24,6 +27,7 @@ type preparedMessage struct {
 	structure    []byte
 	thread       message.ThreadRefs
 	inline       []byte             // the body, when stored in the bodies table
+	packed       []byte             // inline as stored (packBody); nil: not packed yet
 	text         *message.IndexText // for the text index (textindex.go); nil: unreadable
 
 	// Set by a Replica only: the UID to use (0: the next), and the
@@ -102,22 +106,47 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 // prepareBodies reads, hashes and parses the bodies of a batch (nil
 // bodies are skipped: their content is already stored), writing the large
 // ones to blob files and making those durable, before any transaction.
-// The caller holds gcMu shared until its transaction ends.
+// Bodies are read one after the other; the hashing, parsing and
+// compression of the inline ones run on up to GOMAXPROCS goroutines
+// meanwhile, so a batch's CPU work is spread over the cores and overlaps
+// the reading of the next body. The caller holds gcMu shared until its
+// transaction ends.
 func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) error {
 	var pending []*blob.Pending
 	budget := int64(inlineBatchBudget)
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, body := range bodies {
 		if body == nil {
 			continue
 		}
-		p, err := u.prepareBody(&prepared[i], bodyReader{r: body, budget: &budget})
+		data, p, err := u.prepareBody(&prepared[i], bodyReader{r: body, budget: &budget})
 		if err != nil {
+			g.Wait()
 			u.blobs.Abort(pending)
 			return storageErr(fmt.Errorf("append message %d: %w", i+1, err))
 		}
 		if p != nil {
 			pending = append(pending, p)
+			continue
 		}
+		g.Go(func() (err error) {
+			// A message that panics the parser fails its append, as it
+			// would on the session's own goroutine, not the process.
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("append message %d: parse panicked: %v", i+1, p)
+				}
+			}()
+			if err := prepared[i].finishInline(data, !u.noText); err != nil {
+				return fmt.Errorf("append message %d: %w", i+1, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		u.blobs.Abort(pending)
+		return storageErr(err)
 	}
 	// One durability step for the batch's files, before the transaction
 	// that references them; inline bodies are durable with the commit.
@@ -234,7 +263,11 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		}
 		contentIDs = append(contentIDs, contentID)
 		if p.inline != nil {
-			if _, err := insBody.ExecContext(t.ctx, p.blobID, packBody(p.inline)); err != nil {
+			packed := p.packed
+			if packed == nil {
+				packed = packBody(p.inline)
+			}
+			if _, err := insBody.ExecContext(t.ctx, p.blobID, packed); err != nil {
 				return nil, 0, fmt.Errorf("append: store body: %w", err)
 			}
 		}

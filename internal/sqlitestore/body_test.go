@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -335,4 +337,119 @@ func testCopiesShareOneBody(t *testing.T, opts Options, inline bool) {
 		t.Fatalf("%d inline bodies left without messages", n)
 	}
 	assertClean(t, s, "alice")
+}
+
+// TestAppendBatchParallel appends one batch of 60 different messages, a
+// third too large to inline, whose inline ones are hashed, parsed and
+// compressed on several goroutines: every UID gets its own message's
+// bytes, envelope and content id, in the order sent.
+func TestAppendBatchParallel(t *testing.T) {
+	_, a := newAccountWith(t, Options{InlineBodyMax: 2000})
+	inbox := mustMailbox(t, a, "INBOX")
+	var msgs []store.NewMessage
+	var bodies []string
+	for i := range 60 {
+		pad := ""
+		if i%3 == 0 {
+			pad = "X-Pad: " + strings.Repeat("p", 3000) + "\r\n"
+		}
+		body := testMessage(i, pad)
+		bodies = append(bodies, body)
+		msgs = append(msgs, store.NewMessage{Body: strings.NewReader(body)})
+	}
+	res, err := a.Append(ctx, inbox.ID, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUID := map[store.UID]int{}
+	for i, u := range res.UIDs {
+		byUID[u] = i
+	}
+	seen := 0
+	if err := a.Messages(ctx, inbox.ID, store.UIDSetOf(res.UIDs...), func(m *store.MessageData) error {
+		i := byUID[m.UID]
+		seen++
+		if want := fmt.Sprintf("message %d", i); m.Structure.Envelope.Subject != want {
+			t.Errorf("UID %d: subject %q, want %q", m.UID, m.Structure.Envelope.Subject, want)
+		}
+		sum := sha256.Sum256([]byte(bodies[i]))
+		if m.BlobID != hex.EncodeToString(sum[:]) || m.Size != int64(len(bodies[i])) {
+			t.Errorf("UID %d: content %s of %d bytes, not message %d's", m.UID, m.BlobID, m.Size, i)
+		}
+		b, err := a.OpenBlob(ctx, m.BlobID)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		got, err := io.ReadAll(b)
+		if err != nil {
+			return err
+		}
+		if string(got) != bodies[i] {
+			t.Errorf("UID %d: bytes differ from message %d's", m.UID, i)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != 60 {
+		t.Fatalf("%d messages read back, want 60", seen)
+	}
+}
+
+// TestStructureCompressed: a new database has 8 KiB pages; a message's
+// stored structure is a zstd frame smaller than its marshalled form and
+// reads back whole; a structure stored uncompressed, as older stores have
+// it, reads back too.
+func TestStructureCompressed(t *testing.T) {
+	_, a := newAccount(t)
+	var pageSize int
+	if err := a.u.r.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err != nil || pageSize != newPageSize {
+		t.Fatalf("page size %d (%v), want %d", pageSize, err, newPageSize)
+	}
+	inbox := mustMailbox(t, a, "INBOX")
+	body := testMessage(7, strings.Repeat("Received: from relay.example.net by mx.example.org; Mon, 1 Jan 2024 00:00:00 +0000\r\n", 8)+
+		"Cc: Someone Else <someone@example.org>, Another One <another@example.org>\r\n")
+	res, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(body)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := message.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := st.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []byte
+	if err := a.u.r.QueryRowContext(ctx, `SELECT structure FROM contents`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(stored, zstdMagic) || len(stored) >= len(raw) {
+		t.Fatalf("structure stored in %d bytes (compressed: %v), marshalled %d", len(stored), bytes.HasPrefix(stored, zstdMagic), len(raw))
+	}
+	subject := func() string {
+		t.Helper()
+		var got string
+		if err := a.Messages(ctx, inbox.ID, store.UIDSetOf(res.UIDs...), func(m *store.MessageData) error {
+			got = m.Structure.Envelope.Subject
+			if m.Structure.Root() == nil {
+				t.Fatal("no part tree")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := subject(); got != "message 7" {
+		t.Fatalf("subject %q from the compressed structure", got)
+	}
+	if _, err := a.u.w.ExecContext(ctx, `UPDATE contents SET structure = ?`, raw); err != nil {
+		t.Fatal(err)
+	}
+	if got := subject(); got != "message 7" {
+		t.Fatalf("subject %q from an uncompressed structure", got)
+	}
 }

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -19,6 +20,10 @@ import (
 // (larger bodies) are stored as they are, so a partial FETCH reads only
 // the bytes it needs.
 
+// The marshalled structure of a message (contents.structure) is stored the
+// same way, through packBody and unpackBody: its stored form begins with a
+// version byte or '{', never with the zstd magic.
+
 // zstdMagic starts every zstd frame (RFC 8878 3.1.1).
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 
@@ -32,7 +37,9 @@ const minCompress = 256
 const maxUnpacked = 256 << 20
 
 var (
-	bodyEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+	// One encoder per core: the bodies of a batch are compressed in
+	// parallel (prepareBodies), and EncodeAll waits for a free one.
+	bodyEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithZeroFrames(true))
 	bodyDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxUnpacked))
 )

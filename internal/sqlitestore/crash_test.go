@@ -25,7 +25,9 @@ import (
 //
 //	TIDEMARK_CRASH_ROUNDS=N   kill/reopen rounds (default 6)
 //	TIDEMARK_CRASH_WRITERS=N  writers in the child at once (default 4),
-//	                          whose writes share commits
+//	                          whose writes share commits; the odd ones
+//	                          defer their syncs (store.DeferSync) and
+//	                          acknowledge after MakeDurable
 //	TIDEMARK_CRASH_SEED=N     the random choices' seed (default 1, always
 //	                          logged); each round's child gets seed+round.
 //	                          When the kill lands still depends on timing.
@@ -77,7 +79,14 @@ func TestCrashChild(t *testing.T) {
 	var outMu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
 	for w := range writers {
-		go crashWriter(t, a, inbox.ID, w, live[w], func(format string, args ...any) {
+		// Odd writers defer their syncs, as a session running pipelined
+		// commands does, and acknowledge a few writes at a time after
+		// one MakeDurable.
+		var deferTo *Store
+		if w%2 == 1 {
+			deferTo = s
+		}
+		go crashWriter(t, a, inbox.ID, w, live[w], deferTo, func(format string, args ...any) {
 			outMu.Lock()
 			defer outMu.Unlock()
 			fmt.Fprintf(out, format+"\n", args...)
@@ -88,9 +97,34 @@ func TestCrashChild(t *testing.T) {
 }
 
 // crashWriter is one of the child's writers; every line it says carries
-// its number after BEGIN or ACK.
-func crashWriter(t *testing.T, a *Account, inbox store.MailboxID, w int, live []store.UID, say func(format string, args ...any)) {
+// its number after BEGIN or ACK. With deferTo set it writes under
+// store.DeferSync and holds its acknowledgements until a MakeDurable,
+// after one to four writes.
+func crashWriter(t *testing.T, a *Account, inbox store.MailboxID, w int, live []store.UID, deferTo *Store, say func(format string, args ...any)) {
 	rng := rand.New(rand.NewPCG(uint64(envInt(crashSeedEnv, 1)), uint64(w)))
+	ctx := ctx
+	var held []string
+	ack := func(format string, args ...any) {
+		if deferTo == nil {
+			say(format, args...)
+			return
+		}
+		held = append(held, fmt.Sprintf(format, args...))
+		if rng.IntN(3) > 0 && len(held) < 4 {
+			return
+		}
+		if err := deferTo.MakeDurable(ctx); err != nil {
+			say("ERR %v", err)
+			os.Exit(1)
+		}
+		for _, l := range held {
+			say("%s", l)
+		}
+		held = held[:0]
+	}
+	if deferTo != nil {
+		ctx = store.DeferSync(ctx)
+	}
 	for n := 0; ; n++ {
 		switch r := rng.IntN(10); {
 		case r < 5 || len(live) == 0:
@@ -106,7 +140,7 @@ func crashWriter(t *testing.T, a *Account, inbox store.MailboxID, w int, live []
 				os.Exit(1)
 			}
 			live = append(live, res.UIDs...)
-			say("ACK %d A %s %d", w, store.UIDSetOf(res.UIDs...), res.ModSeq)
+			ack("ACK %d A %s %d", w, store.UIDSetOf(res.UIDs...), res.ModSeq)
 		case r < 8:
 			u := live[rng.IntN(len(live))]
 			kw := fmt.Sprintf("k%d_%d", w, n)
@@ -116,7 +150,7 @@ func crashWriter(t *testing.T, a *Account, inbox store.MailboxID, w int, live []
 				say("ERR %v", err)
 				os.Exit(1)
 			}
-			say("ACK %d F %d %s %d", w, u, kw, res.ModSeq)
+			ack("ACK %d F %d %s %d", w, u, kw, res.ModSeq)
 		default:
 			i := rng.IntN(len(live))
 			u := live[i]
@@ -127,7 +161,7 @@ func crashWriter(t *testing.T, a *Account, inbox store.MailboxID, w int, live []
 				os.Exit(1)
 			}
 			live = append(live[:i], live[i+1:]...)
-			say("ACK %d E %d %d", w, u, res.ModSeq)
+			ack("ACK %d E %d %d", w, u, res.ModSeq)
 		}
 	}
 }
@@ -177,7 +211,7 @@ func TestCrash(t *testing.T) {
 		killAfter := time.Duration(100+rng.IntN(400)) * time.Millisecond
 		var kill <-chan time.Time
 		hang := time.After(2 * time.Minute) // only a child that never acknowledges
-		inFlight := map[string]string{}     // writer → its BEGIN line not yet acknowledged
+		inFlight := map[string][]string{}   // writer → its BEGIN lines not yet acknowledged, in order
 		killed := false
 	read:
 		for {
@@ -200,13 +234,13 @@ func TestCrash(t *testing.T) {
 				case "ERR":
 					t.Fatalf("child: %s", l)
 				case "BEGIN":
-					inFlight[f[1]] = l
+					inFlight[f[1]] = append(inFlight[f[1]], l)
 					continue
 				case "ACK":
 				default:
 					continue // test framework output
 				}
-				delete(inFlight, f[1])
+				inFlight[f[1]] = inFlight[f[1]][1:]
 				f = append(f[:1], f[2:]...) // the writer's number is not needed further
 				totalAcks++
 				if kill == nil && !killed {
@@ -249,9 +283,11 @@ func TestCrash(t *testing.T) {
 			have[m.UID] = m
 		}
 		expungeInFlight := map[store.UID]bool{}
-		for _, l := range inFlight {
-			if f := strings.Fields(l); len(f) == 4 && f[2] == "E" {
-				expungeInFlight[parseUID(t, f[3])] = true
+		for _, ls := range inFlight {
+			for _, l := range ls {
+				if f := strings.Fields(l); len(f) == 4 && f[2] == "E" {
+					expungeInFlight[parseUID(t, f[3])] = true
+				}
 			}
 		}
 		for u := range appended {

@@ -210,8 +210,10 @@
 // inserted into bodies by the transaction itself, so the WAL commit makes
 // bytes and metadata durable together, one fsync for the whole batch; a
 // larger one is streamed to the blob store, and the batch's files are
-// fsynced before the transaction starts. The transaction commits with
-// synchronous=FULL, so a returned call is durable. COPY and MOVE share
+// fsynced before the transaction starts. The store syncs the WAL after
+// the commit (durable.go), so a returned call is durable unless its caller
+// deferred that with store.DeferSync and calls MakeDurable before
+// answering. COPY and MOVE share
 // contents rows and never copy bytes. A transaction that drops the last
 // contents row naming a body leaves the body (bodies row or file) in
 // place, since a session may still read it; reclamation removes it later,

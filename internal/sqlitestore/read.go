@@ -13,7 +13,8 @@ import (
 
 // readTx runs fn in a read transaction: one consistent snapshot of the
 // database (WAL readers never block the writer).
-func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// What it read is durable when it returns (readBarrier).
+func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	if u.gone.Load() {
 		return u.errDeleted()
 	}
@@ -21,6 +22,7 @@ func (u *userDB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
 	}
+	defer u.readBarrier(ctx, &err)
 	defer tx.Rollback()
 	return fn(tx)
 }
@@ -270,7 +272,11 @@ func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi sto
 			}
 			m.SaveDate = time.Unix(saved, 0)
 			m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
-			if m.Structure, err = message.UnmarshalShallow(structure); err != nil {
+			raw, err := unpackBody(structure)
+			if err != nil {
+				return fmt.Errorf("message %d structure: %w", m.UID, err)
+			}
+			if m.Structure, err = message.UnmarshalShallow(raw); err != nil {
 				return fmt.Errorf("message %d structure: %w", m.UID, err)
 			}
 			out = append(out, m)

@@ -269,7 +269,11 @@ func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 	if err != nil {
 		return err
 	}
-	st, err := message.Unmarshal(structure)
+	raw, err := unpackBody(structure)
+	if err != nil {
+		return fmt.Errorf("content %s structure: %w", hash, err)
+	}
+	st, err := message.Unmarshal(raw)
 	if err != nil {
 		return fmt.Errorf("content %s structure: %w", hash, err)
 	}

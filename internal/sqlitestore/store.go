@@ -97,6 +97,8 @@ type Store struct {
 	dir  string
 	opts Options
 	hub  *store.Hub
+	// dirty holds the users whose commits may not be synced yet.
+	dirty *dirtySet
 
 	mu     sync.Mutex
 	users  map[string]*userDB // open user databases by name; guarded by mu
@@ -114,7 +116,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if hub == nil {
 		hub = store.NewHub()
 	}
-	return &Store{dir: dir, opts: opts, hub: hub, users: make(map[string]*userDB)}, nil
+	return &Store{dir: dir, opts: opts, hub: hub, dirty: newDirtySet(), users: make(map[string]*userDB)}, nil
 }
 
 // Dir returns the directory the store is rooted at.
@@ -147,7 +149,7 @@ func (s *Store) CreateUser(ctx context.Context, user string) error {
 		return fmt.Errorf("create user: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	u, err := openUserDB(ctx, name, tmp, s.opts, s.hub)
+	u, err := openUserDB(ctx, name, tmp, s.opts, s.hub, s.dirty)
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", name, err)
 	}
@@ -258,7 +260,7 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 	if err != nil || !ident.IsDir() {
 		return nil, fmt.Errorf("open user %q: %w", name, store.ErrNoUser)
 	}
-	u, err := openUserDB(ctx, name, dir, s.opts, s.hub)
+	u, err := openUserDB(ctx, name, dir, s.opts, s.hub, s.dirty)
 	if err != nil {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}

@@ -365,7 +365,11 @@ func (u *userDB) reindex(ctx context.Context) error {
 // buildText computes a stored message's index text; nil when its body or
 // structure cannot be read (it is then indexed as partial).
 func (u *userDB) buildText(ctx context.Context, blobID string, structure []byte) *message.IndexText {
-	st, err := message.Unmarshal(structure)
+	raw, err := unpackBody(structure) // stored compressed (compress.go)
+	if err != nil {
+		return nil
+	}
+	st, err := message.Unmarshal(raw)
 	if err != nil {
 		return nil
 	}

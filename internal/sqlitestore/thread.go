@@ -19,7 +19,7 @@ func (t *writeTx) threadID(th message.ThreadRefs) (string, error) {
 	ids := th.IDs()
 	var thread string
 	for _, id := range ids {
-		err := t.tx.QueryRowContext(t.ctx, `SELECT thread_id FROM thread_refs WHERE message_id = ?`, id).Scan(&thread)
+		err := t.q.QueryRowContext(t.ctx, `SELECT thread_id FROM thread_refs WHERE message_id = ?`, id).Scan(&thread)
 		if err == nil {
 			break
 		}
@@ -37,7 +37,7 @@ func (t *writeTx) threadID(th message.ThreadRefs) (string, error) {
 // thread recorded for an id stays).
 func (t *writeTx) recordThread(ids []string, thread string) error {
 	for _, id := range ids {
-		if _, err := t.tx.ExecContext(t.ctx,
+		if _, err := t.q.ExecContext(t.ctx,
 			`INSERT INTO thread_refs (message_id, thread_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, thread); err != nil {
 			return fmt.Errorf("thread record: %w", err)
 		}

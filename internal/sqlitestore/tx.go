@@ -69,22 +69,41 @@ type writeTx struct {
 // transaction runs wait for it, and then the first of them to run takes
 // every write waiting and runs them in one SQLite transaction, each in a
 // savepoint of its own (a write that fails rolls back alone), with one
-// commit — one WAL fsync — for all (runBatch). Each caller still returns
-// only after the commit that holds its change is durable, so concurrent
-// sessions of a user and pipelined deliveries share fsyncs while every
-// acknowledged write stays fsynced. Each write keeps its own modseqs: a
-// writeTx per write, allocating its own.
+// commit for all (runBatch). Each caller still returns only after the
+// commit that holds its change is durable (syncTo, durable.go), so
+// concurrent sessions of a user and pipelined deliveries share fsyncs while
+// every acknowledged write stays fsynced; a caller that deferred the sync
+// (store.DeferSync) returns once committed, and syncs with MakeDurable
+// before answering. Each write keeps its own modseqs: a writeTx per write,
+// allocating its own.
 func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	r := &writeReq{ctx: ctx, fn: fn}
 	u.queueMu.Lock()
 	u.queue = append(u.queue, r)
 	u.queueMu.Unlock()
 
-	u.writeMu.Lock()
-	defer u.writeMu.Unlock()
-	if r.done { // run by the batch of a write that held writeMu before
+	func() {
+		u.writeMu.Lock()
+		defer u.writeMu.Unlock() // also when a write panics
+		// Done already when run by the batch of a write that held
+		// writeMu before.
+		if !r.done {
+			u.runQueued(r)
+		}
+	}()
+	if r.err != nil || r.seq == 0 || store.SyncDeferred(ctx) {
 		return r.err
 	}
+	// Synced outside writeMu, so the next batch commits meanwhile and
+	// the sync after it covers it and any others that are ready.
+	if err := u.syncTo(r.seq); err != nil {
+		return storageErr(err)
+	}
+	return nil
+}
+
+// runQueued runs r and the writes queued with it; writeMu is held.
+func (u *userDB) runQueued(r *writeReq) {
 	u.queueMu.Lock()
 	n := min(len(u.queue), maxWriteBatch)
 	batch := slices.Clone(u.queue[:n])
@@ -100,7 +119,6 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 		u.queueMu.Unlock()
 	}
 	u.runBatch(batch)
-	return r.err
 }
 
 // writeReq is one write waiting for, or run by, a batch. done and err are
@@ -111,6 +129,9 @@ type writeReq struct {
 	fn   func(t *writeTx) error
 	done bool
 	err  error
+	// seq is the number of the commit that carried the write (0 if
+	// none), for syncTo.
+	seq uint64
 }
 
 // maxWriteBatch bounds the writes one commit carries, so that one caller's
@@ -230,11 +251,21 @@ func (u *userDB) runBatch(batch []*writeReq) {
 	if acc.manDirty || acc.manFresh {
 		u.man = acc.man
 	}
-	if err := tx.Commit(); err != nil {
+	// Readers may see the commit as soon as SQLite has written it, before
+	// the counters below move: mark the user unsynced first, and number
+	// the commit as started, so that MakeDurable waits for it
+	// (durable.go).
+	u.dirty.add(u)
+	seq := u.started.Add(1)
+	err = tx.Commit()
+	u.commits.Store(seq)
+	if err != nil {
 		abort(storageErr(fmt.Errorf("commit: %w", err)))
 		return
 	}
-	u.commits.Add(1)
+	for _, r := range ok {
+		r.seq = seq
+	}
 	if acc.newDBFloor != 0 {
 		u.dbFloor = acc.newDBFloor
 	}
