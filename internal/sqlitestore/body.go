@@ -73,8 +73,8 @@ func (u *userDB) prepareFileBody(p *preparedMessage, body io.Reader) (*blob.Pend
 	return b, nil
 }
 
-// parse fills in the structure, thread headers and (withText) index text
-// from the body.
+// parse fills in the structure, thread headers, summary and (withText)
+// index text from the body.
 func (p *preparedMessage) parse(r interface {
 	io.Reader
 	io.ReaderAt
@@ -87,6 +87,7 @@ func (p *preparedMessage) parse(r interface {
 		return fmt.Errorf("parse: %w", err)
 	}
 	p.thread = st.ThreadRefs()
+	p.summarize(st, r)
 	if withText {
 		p.indexText(st, r)
 	}

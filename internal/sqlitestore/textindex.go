@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -293,7 +294,8 @@ func subtract(a, b store.UIDSet) store.UIDSet {
 // reindexBatch is how many contents one step of Reindex reads and writes.
 const reindexBatch = 256
 
-// Reindex rebuilds a user's text index (store.Reindexer): it empties the
+// Reindex rebuilds a user's text index (store.Reindexer), and fills in the
+// summary of messages stored before schema version 9: it empties the
 // index and marks every existing contents row missing (so SEARCH scans
 // meanwhile), then reads the bodies in batches outside any write
 // transaction and writes each batch's rows in one, skipping contents
@@ -333,14 +335,18 @@ func (u *userDB) reindex(ctx context.Context) error {
 		return fmt.Errorf("reindex: %w", err)
 	}
 	type item struct {
-		id   int64
-		text *message.IndexText
+		id      int64
+		text    *message.IndexText
+		summary bool // fill in the summary: stored before schema 9
+		keys    []byte
+		preview *string
 	}
 	var last int64
 	for {
 		var batch []item
 		err := u.readTx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT id, blob_id, structure FROM contents WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`,
+			rows, err := tx.QueryContext(ctx, `SELECT id, blob_id, structure, sort_keys IS NULL OR preview IS NULL
+				FROM contents WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`,
 				last, upto, reindexBatch)
 			if err != nil {
 				return err
@@ -350,10 +356,11 @@ func (u *userDB) reindex(ctx context.Context) error {
 				var it item
 				var blobID string
 				var structure []byte
-				if err := rows.Scan(&it.id, &blobID, &structure); err != nil {
+				if err := rows.Scan(&it.id, &blobID, &structure, &it.summary); err != nil {
 					return err
 				}
-				it.text = u.buildText(ctx, blobID, structure)
+				d := u.derive(ctx, blobID, structure, it.summary)
+				it.text, it.keys, it.preview = d.text, d.keys, d.preview
 				batch = append(batch, it)
 			}
 			return rows.Err()
@@ -373,8 +380,15 @@ func (u *userDB) reindex(ctx context.Context) error {
 				if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id = ?)`, it.id).Scan(&exists); err != nil {
 					return err
 				}
-				if exists { // else expunged meanwhile
-					ids, texts = append(ids, it.id), append(texts, it.text)
+				if !exists {
+					continue // expunged meanwhile
+				}
+				ids, texts = append(ids, it.id), append(texts, it.text)
+				if it.summary && it.keys != nil {
+					if _, err := t.tx.ExecContext(ctx, `UPDATE contents SET sort_keys = coalesce(sort_keys, ?),
+						preview = coalesce(preview, ?) WHERE id = ?`, it.keys, it.preview, it.id); err != nil {
+						return err
+					}
 				}
 			}
 			return t.indexContents(ids, texts)
@@ -395,29 +409,44 @@ func (u *userDB) reindex(ctx context.Context) error {
 	return nil
 }
 
-// buildText computes a stored message's index text; nil when its body or
-// structure cannot be read (it is then indexed as partial).
-func (u *userDB) buildText(ctx context.Context, blobID string, structure []byte) *message.IndexText {
+// derived is what Reindex computes from a stored message.
+type derived struct {
+	text    *message.IndexText // nil: unreadable (indexed as partial)
+	keys    []byte             // with the summary; nil: structure unreadable
+	preview *string            // with the summary; nil: not computed
+}
+
+// derive computes a stored message's index text and, withSummary, its
+// summary (summary.go).
+func (u *userDB) derive(ctx context.Context, blobID string, structure []byte, withSummary bool) derived {
+	var d derived
 	st, err := message.Unmarshal(structure)
 	if err != nil {
-		return nil
+		return d
+	}
+	if withSummary {
+		d.keys = sortthread.EncodeKeys(st)
 	}
 	b, err := u.openBody(ctx, blobID)
 	if err != nil {
-		return nil
+		return d
 	}
 	defer b.Close()
-	t, err := message.BuildIndexText(st, b)
-	if err != nil {
-		return nil
+	if withSummary {
+		if pv, err := message.Preview(st, b); err == nil {
+			d.preview = &pv
+		}
 	}
-	return &t
+	if t, err := message.BuildIndexText(st, b); err == nil {
+		d.text = &t
+	}
+	return d
 }
 
 // storedText computes the index text of a body already stored (a replica
 // appending by content hash, without the bytes).
 func (t *writeTx) storedText(blobID string, structure []byte) *message.IndexText {
-	return t.u.buildText(t.ctx, blobID, structure)
+	return t.u.derive(t.ctx, blobID, structure, false).text
 }
 
 var _ store.TextSearcher = (*Account)(nil)

@@ -1,0 +1,24 @@
+package store
+
+import "context"
+
+// MessageKeys is what a store keeps of a message for SORT and THREAD.
+type MessageKeys struct {
+	UID          UID
+	InternalDate int64 // Unix seconds
+	Size         int64
+	// Keys are the sort and thread keys computed at delivery, in the
+	// stored form of package sortthread (sortthread.EncodeKeys); nil for a
+	// message stored before the store kept them. Valid only during the
+	// callback.
+	Keys []byte
+}
+
+// KeysReader is implemented by accounts that keep each message's sort and
+// thread keys, so that the first SORT or THREAD of a mailbox reads them
+// rather than every message's stored structure. MessageKeys calls fn for
+// each message of uids in mailbox, ascending; the MessageKeys passed is
+// reused between calls.
+type KeysReader interface {
+	MessageKeys(ctx context.Context, mailbox MailboxID, uids UIDSet, fn func(*MessageKeys) error) error
+}
