@@ -24,18 +24,11 @@ ALTER TABLE contents ADD COLUMN preview text;
 
 // summarize fills in the summary from the parse and the bytes.
 func (p *preparedMessage) summarize(st *message.Structure, r io.ReaderAt) {
-	p.sortKeys = sortthread.EncodeKeys(st)
-	if pv, err := message.Preview(st, r); err == nil {
-		p.preview = &pv
-	}
+	p.sortKeys, p.preview = sortthread.Summarize(st, r)
 }
 
 // keysPage is how many messages one query of MessageKeys reads.
 const keysPage = 8192
-
-// keysSpanRanges: a UID set with more ranges than this is read as its
-// whole span and filtered, one query instead of one per range.
-const keysSpanRanges = 32
 
 // MessageKeys implements store.KeysReader.
 func (a *Account) MessageKeys(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageKeys) error) error {
@@ -45,10 +38,7 @@ func (a *Account) MessageKeys(ctx context.Context, id store.MailboxID, uids stor
 	if _, err := lookupID(ctx, a.s.pool, a.id, id); err != nil {
 		return err
 	}
-	spans := uids
-	if len(uids) > keysSpanRanges {
-		spans = store.UIDSet{{Start: uids[0].Start, Stop: uids[len(uids)-1].Stop}}
-	}
+	spans, filter := store.KeySpans(uids)
 	var k store.MessageKeys
 	for _, r := range spans {
 		lo := r.Start
@@ -67,7 +57,7 @@ func (a *Account) MessageKeys(ctx context.Context, id store.MailboxID, uids stor
 					return fmt.Errorf("sort keys: %w", err)
 				}
 				n, last = n+1, k.UID
-				if len(spans) != len(uids) && !uids.Contains(k.UID) {
+				if filter && !uids.Contains(k.UID) {
 					continue
 				}
 				if err := fn(&k); err != nil {

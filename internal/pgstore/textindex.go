@@ -298,7 +298,7 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 // derived is what Reindex computes from a stored message.
 type derived struct {
 	text    *message.IndexText // nil: unreadable (indexed as partial)
-	keys    []byte             // with the summary; nil: structure unreadable
+	keys    []byte             // with the summary; nil: structure or body unreadable
 	preview *string            // with the summary; nil: not computed
 }
 
@@ -310,18 +310,13 @@ func (a *Account) derive(ctx context.Context, blobID string, structure []byte, w
 	if err != nil {
 		return d
 	}
-	if withSummary {
-		d.keys = sortthread.EncodeKeys(st)
-	}
 	b, err := a.OpenBlob(ctx, blobID)
 	if err != nil {
 		return d
 	}
 	defer b.Close()
 	if withSummary {
-		if pv, err := message.Preview(st, b); err == nil {
-			d.preview = &pv
-		}
+		d.keys, d.preview = sortthread.Summarize(st, b)
 	}
 	d.text = indexText(st, b)
 	return d

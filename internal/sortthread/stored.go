@@ -3,6 +3,7 @@ package sortthread
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -117,4 +118,15 @@ func DecodeKeys(b []byte, uid store.UID, arrival, size int64) (Msg, error) {
 		return m, errStoredKeys
 	}
 	return m, nil
+}
+
+// Summarize computes what a store keeps of a message at delivery for
+// SORT, THREAD and FETCH PREVIEW: its stored keys and its RFC 8970
+// preview (message.Preview; nil when the part cannot be read).
+func Summarize(st *message.Structure, r io.ReaderAt) (keys []byte, preview *string) {
+	keys = EncodeKeys(st)
+	if pv, err := message.Preview(st, r); err == nil {
+		preview = &pv
+	}
+	return keys, preview
 }

@@ -30,18 +30,11 @@ ALTER TABLE contents ADD COLUMN preview TEXT;
 
 // summarize fills in the summary from the parse and the bytes.
 func (p *preparedMessage) summarize(st *message.Structure, r io.ReaderAt) {
-	p.sortKeys = sortthread.EncodeKeys(st)
-	if pv, err := message.Preview(st, r); err == nil {
-		p.preview = &pv
-	}
+	p.sortKeys, p.preview = sortthread.Summarize(st, r)
 }
 
 // keysPage is how many messages MessageKeys reads per read transaction.
 const keysPage = 8192
-
-// keysSpanRanges: a UID set with more ranges than this is read as its
-// whole span and filtered, one query instead of one per range.
-const keysSpanRanges = 32
 
 // MessageKeys implements store.KeysReader: the stored sort keys of the
 // messages of uids, ascending, in read transactions of keysPage messages.
@@ -52,10 +45,7 @@ func (a *Account) MessageKeys(ctx context.Context, id store.MailboxID, uids stor
 	if _, err := lookupID(ctx, dbStmts{a.u.rstmts}, id); err != nil {
 		return err
 	}
-	spans := uids
-	if len(uids) > keysSpanRanges {
-		spans = store.UIDSet{{Start: uids[0].Start, Stop: uids[len(uids)-1].Stop}}
-	}
+	spans, filter := store.KeySpans(uids)
 	var k store.MessageKeys
 	for _, r := range spans {
 		lo := r.Start
@@ -78,7 +68,7 @@ func (a *Account) MessageKeys(ctx context.Context, id store.MailboxID, uids stor
 					}
 					k.UID = store.UID(uid)
 					n, last = n+1, k.UID
-					if len(spans) != len(uids) && !uids.Contains(k.UID) {
+					if filter && !uids.Contains(k.UID) {
 						continue
 					}
 					k.Keys = keys

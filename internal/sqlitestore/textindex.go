@@ -412,7 +412,7 @@ func (u *userDB) reindex(ctx context.Context) error {
 // derived is what Reindex computes from a stored message.
 type derived struct {
 	text    *message.IndexText // nil: unreadable (indexed as partial)
-	keys    []byte             // with the summary; nil: structure unreadable
+	keys    []byte             // with the summary; nil: structure or body unreadable
 	preview *string            // with the summary; nil: not computed
 }
 
@@ -424,18 +424,13 @@ func (u *userDB) derive(ctx context.Context, blobID string, structure []byte, wi
 	if err != nil {
 		return d
 	}
-	if withSummary {
-		d.keys = sortthread.EncodeKeys(st)
-	}
 	b, err := u.openBody(ctx, blobID)
 	if err != nil {
 		return d
 	}
 	defer b.Close()
 	if withSummary {
-		if pv, err := message.Preview(st, b); err == nil {
-			d.preview = &pv
-		}
+		d.keys, d.preview = sortthread.Summarize(st, b)
 	}
 	if t, err := message.BuildIndexText(st, b); err == nil {
 		d.text = &t

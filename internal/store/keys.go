@@ -22,3 +22,17 @@ type MessageKeys struct {
 type KeysReader interface {
 	MessageKeys(ctx context.Context, mailbox MailboxID, uids UIDSet, fn func(*MessageKeys) error) error
 }
+
+// keySpanRanges: a UID set of more ranges than this is read as its whole
+// span and filtered (KeySpans).
+const keySpanRanges = 32
+
+// KeySpans is how a KeysReader reads uids: range by range, or, for a set
+// of many ranges, as its whole span, keeping only the UIDs of the set
+// (filter true): one query instead of one per range.
+func KeySpans(uids UIDSet) (spans UIDSet, filter bool) {
+	if len(uids) > keySpanRanges {
+		return UIDSet{{Start: uids[0].Start, Stop: uids[len(uids)-1].Stop}}, true
+	}
+	return uids, false
+}
