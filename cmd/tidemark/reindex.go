@@ -11,11 +11,12 @@ import (
 )
 
 func init() {
-	register("reindex", "rebuild the text index SEARCH uses", runReindex)
+	register("reindex", "rebuild the text index SEARCH uses and fill in stored sort keys and previews", runReindex)
 }
 
 // runReindex rebuilds the text index of one user or every user
-// (store.Reindexer). A server may run beside it: SEARCH scans while a
+// (store.Reindexer), and fills in the sort keys and previews of messages
+// stored before the store kept them. A server may run beside it: SEARCH scans while a
 // user's index is rebuilt, and messages appended meanwhile are indexed by
 // their own transactions.
 func runReindex(args []string) int {

@@ -46,6 +46,8 @@ type preparedMessage struct {
 	thread       message.ThreadRefs
 	body         io.ReaderAt        // the bytes: memory or a spool file; nil when stored
 	text         *message.IndexText // the text index row (textindex.go)
+	sortKeys     []byte             // the summary (summary.go)
+	preview      *string            // nil: not computed
 
 	// Set by a Replica only: the UID to use (0: the next), the SAVEDATE
 	// and object ids to keep (zero: now, new), and the local modseq the
@@ -115,8 +117,8 @@ func (a *Account) spool(p *preparedMessage, r io.Reader, budget *int64) (cleanup
 	return cleanup, nil
 }
 
-// parse fills in the structure, thread headers and (withText) index
-// text from the body.
+// parse fills in the structure, thread headers, summary and (withText)
+// index text from the body.
 func (p *preparedMessage) parse(withText bool) error {
 	st, err := message.Parse(io.NewSectionReader(p.body, 0, p.size))
 	if err == nil {
@@ -126,6 +128,7 @@ func (p *preparedMessage) parse(withText bool) error {
 		return fmt.Errorf("parse: %w", err)
 	}
 	p.thread = st.ThreadRefs()
+	p.summarize(st, p.body)
 	if withText {
 		p.text = indexText(st, p.body)
 	}
@@ -254,12 +257,12 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage, now 
 		}
 		_, offset := date.Zone()
 		batch.Queue(`WITH c AS (INSERT INTO contents
-			(user_id, blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+			(user_id, blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure, sort_keys, preview)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $15, $16) RETURNING id)
 			INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, savedate, size, content_id)
 			SELECT $9, $10, $11, $12, $13, $14, $3, c.id FROM c`,
 			t.userID, p.blobID, p.size, date.Unix(), offset, emailID, threads[i], p.structure,
-			id, uids[i], m, int16(p.flags), p.keywords, saved.Unix())
+			id, uids[i], m, int16(p.flags), p.keywords, saved.Unix(), p.sortKeys, p.preview)
 		d.add(p.flags, p.size, 1)
 	}
 	batch.Queue(`UPDATE mailboxes SET uidnext = greatest(uidnext, $1), messages = messages + $3, unseen = unseen + $4,

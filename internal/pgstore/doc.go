@@ -79,7 +79,9 @@
 // blob_id (bodies.id, foreign key), size, internaldate (unix seconds) and
 // internaldate_zone (seconds east of UTC), email_id and thread_id (RFC
 // 8474), structure (message.Structure.Marshal), orphaned_at (when its last
-// message went; version 3).
+// message went; version 3), sort_keys (sortthread.EncodeKeys) and preview
+// (RFC 8970), computed at delivery (version 12, summary.go; NULL for
+// contents stored before it until Reindex).
 //
 // messages: primary key (mailbox_id, uid); modseq of its last change,
 // flags (store.SystemFlags bits), keywords (normalized text[]), savedate,

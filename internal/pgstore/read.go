@@ -175,7 +175,7 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 
 func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID) ([]*store.MessageData, error) {
 	rows, err := a.s.pool.Query(ctx, `SELECT m.uid, m.modseq, m.flags, m.keywords, m.savedate, m.size,
-		c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure
+		c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure, c.preview
 		FROM messages m JOIN contents c ON c.id = m.content_id
 		WHERE m.mailbox_id = $1 AND m.uid BETWEEN $2 AND $3 ORDER BY m.uid LIMIT $4`, id, lo, hi, messagesPage)
 	if err != nil {
@@ -188,9 +188,13 @@ func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi st
 		var saved, date int64
 		var zone int
 		var structure []byte
+		var preview *string
 		if err := r.Scan(&m.UID, &m.ModSeq, &flags, &kw, &saved, &m.Size,
-			&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure); err != nil {
+			&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure, &preview); err != nil {
 			return nil, err
+		}
+		if preview != nil {
+			m.Preview, m.HasPreview = *preview, true
 		}
 		m.Flags.System = store.SystemFlags(flags)
 		if len(kw) > 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
@@ -226,11 +227,11 @@ func validContentHash(h string) bool {
 // preparedFromStored fills in a body-less message from a stored copy of
 // the same content of this user's (bodies are shared between users, but
 // knowing a hash must not give access to another user's mail): size and
-// parsed structure, without reading the bytes.
+// parsed structure and summary, without reading the bytes.
 func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 	var structure []byte
-	err := t.tx.QueryRow(t.ctx, `SELECT size, structure FROM contents
-		WHERE user_id = $1 AND blob_id = $2 AND orphaned_at IS NULL LIMIT 1`, t.userID, hash).Scan(&p.size, &structure)
+	err := t.tx.QueryRow(t.ctx, `SELECT size, structure, sort_keys, preview FROM contents
+		WHERE user_id = $1 AND blob_id = $2 AND orphaned_at IS NULL LIMIT 1`, t.userID, hash).Scan(&p.size, &structure, &p.sortKeys, &p.preview)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("content %s is not stored: %w", hash, store.ErrContentMismatch)
 	}
@@ -242,6 +243,9 @@ func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 		return fmt.Errorf("content %s structure: %w", hash, err)
 	}
 	p.blobID, p.structure, p.thread, p.body = hash, structure, st.ThreadRefs(), nil
+	if p.sortKeys == nil { // stored before the summary was kept
+		p.sortKeys = sortthread.EncodeKeys(st)
+	}
 	if !t.noText {
 		p.text = t.storedText(hash, st)
 	}

@@ -23,6 +23,7 @@ var migrations = []string{
 	schemaV9TextIndex,  // textindex.go
 	schemaV10Metadata,  // metadata.go
 	schemaV11ChangeLog, // changelog.go
+	schemaV12Summary,   // summary.go
 }
 
 const schemaV1 = `

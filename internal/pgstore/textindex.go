@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -209,7 +210,8 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 // reindexBatch is how many contents one step of Reindex reads and writes.
 const reindexBatch = 256
 
-// Reindex rebuilds a user's text index (store.Reindexer): it drops the
+// Reindex rebuilds a user's text index (store.Reindexer), and fills in the
+// summary of contents stored before schema version 12: it drops the
 // user's rows and marks them missing (SEARCH scans meanwhile), then
 // computes the rows batch by batch from the stored bodies, and finally
 // declares the index complete. Messages appended meanwhile index
@@ -241,9 +243,10 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 			id        int64
 			blob      string
 			structure []byte
-			text      *message.IndexText
+			summary   bool // fill in the summary: stored before schema 12
 		}
-		rows, err := s.pool.Query(ctx, `SELECT id, blob_id, structure FROM contents WHERE user_id = $1 AND id > $2 AND id <= $3
+		rows, err := s.pool.Query(ctx, `SELECT id, blob_id, structure, sort_keys IS NULL OR preview IS NULL
+			FROM contents WHERE user_id = $1 AND id > $2 AND id <= $3
 			ORDER BY id LIMIT $4`, a.id, last, upto, reindexBatch)
 		if err != nil {
 			return fmt.Errorf("reindex %s: %w", user, err)
@@ -251,7 +254,7 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 		var batch []item
 		for rows.Next() {
 			var it item
-			if err := rows.Scan(&it.id, &it.blob, &it.structure); err != nil {
+			if err := rows.Scan(&it.id, &it.blob, &it.structure, &it.summary); err != nil {
 				rows.Close()
 				return fmt.Errorf("reindex %s: %w", user, err)
 			}
@@ -268,8 +271,12 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 		b := &pgx.Batch{}
 		for i := range batch {
 			it := &batch[i]
-			it.text = a.storedText(ctx, it.blob, it.structure)
-			x := it.text
+			d := a.derive(ctx, it.blob, it.structure, it.summary)
+			if it.summary && d.keys != nil {
+				b.Queue(`UPDATE contents SET sort_keys = coalesce(sort_keys, $2), preview = coalesce(preview, $3) WHERE id = $1`,
+					it.id, d.keys, d.preview)
+			}
+			x := d.text
 			if x == nil {
 				x = &message.IndexText{Partial: true}
 			}
@@ -288,19 +295,31 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 	return nil
 }
 
-// storedText computes the index text of a stored message; nil when its
-// structure or body cannot be read.
-func (a *Account) storedText(ctx context.Context, blobID string, structure []byte) *message.IndexText {
+// derived is what Reindex computes from a stored message.
+type derived struct {
+	text    *message.IndexText // nil: unreadable (indexed as partial)
+	keys    []byte             // with the summary; nil: structure or body unreadable
+	preview *string            // with the summary; nil: not computed
+}
+
+// derive computes a stored message's index text and, withSummary, its
+// summary (summary.go).
+func (a *Account) derive(ctx context.Context, blobID string, structure []byte, withSummary bool) derived {
+	var d derived
 	st, err := message.Unmarshal(structure)
 	if err != nil {
-		return nil
+		return d
 	}
 	b, err := a.OpenBlob(ctx, blobID)
 	if err != nil {
-		return nil
+		return d
 	}
 	defer b.Close()
-	return indexText(st, b)
+	if withSummary {
+		d.keys, d.preview = sortthread.Summarize(st, b)
+	}
+	d.text = indexText(st, b)
+	return d
 }
 
 var (

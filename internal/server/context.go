@@ -12,17 +12,22 @@ import (
 
 // CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267 4): the CONTEXT hint
 // (accepted, nothing to do: SORT keys are cached anyway) and UPDATE, which
-// keeps a UID SEARCH's or UID SORT's result current for the client: at
+// keeps a SEARCH's or SORT's result current for the client: at
 // every sync point that changed something, each live context's search runs
 // again (flags from memory, stored fields for the rest, as any SEARCH) and
 // the difference with the result the client holds goes out as ESEARCH
 // REMOVEFROM and ADDTO (4.3.2-4.3.4). Updates stop at CANCELUPDATE
 // (cmd_cancelupdate.go) or when the mailbox is no longer selected.
 //
-// Only UID contexts are kept: a context in sequence numbers would need its
-// REMOVEFROM before each EXPUNGE and its ADDTO after each EXISTS, inside
-// the view's update stream; an UPDATE on SEARCH or SORT is refused with
-// NOUPDATE (4.3.1, which allows it), the other return options answered.
+// Contexts in sequence numbers (UPDATE on SEARCH or SORT) keep their
+// result as UIDs too and write sequence numbers: a message of the result
+// that is expunged gets its REMOVEFROM just before its EXPUNGE, numbered
+// as that EXPUNGE is (contextsExpunge, from the view's update stream), and
+// every other change after the sync's updates, EXISTS included, in the
+// numbers they leave (4.3.3, 4.3.4). Under QRESYNC or UIDONLY, whose
+// expunges are VANISHED UID sets, UPDATE in sequence numbers is refused
+// with NOUPDATE (4.3.1 allows it): the numbers a REMOVEFROM would need
+// before a VANISHED are those of a state the view no longer holds.
 func init() {
 	addCapability("CONTEXT=SEARCH", nil)
 	addCapability("CONTEXT=SORT", nil)
@@ -35,6 +40,7 @@ const maxContexts = 16
 // updateContext is one search whose result the client keeps.
 type updateContext struct {
 	tag  string
+	uid  bool       // UID SEARCH or UID SORT; else sequence numbers
 	view *view.View // the selection it belongs to
 	prog *search.Program
 	sort []sortthread.Criterion // nil for SEARCH
@@ -59,15 +65,37 @@ func (s *Session) contextTagInUse(tag string) bool {
 // [NOUPDATE] (RFC 5267 4.3.1). result is the answer just given.
 func (s *Session) addContext(tag string, uid bool, prog *search.Program, crit []sortthread.Criterion, result []store.UID) {
 	s.dropStaleContexts()
-	if !uid {
-		s.Untagged().Raw("NO [NOUPDATE ").Quoted(tag).Raw("] Updates are kept for UID SEARCH and UID SORT only").CRLF()
+	if !uid && (s.Enabled("QRESYNC") || s.uidOnly()) {
+		s.Untagged().Raw("NO [NOUPDATE ").Quoted(tag).Raw("] Updates in sequence numbers are not kept under QRESYNC; use UID SEARCH or UID SORT").CRLF()
 		return
 	}
 	if len(s.contexts) >= maxContexts {
 		s.Untagged().Raw("NO [NOUPDATE ").Quoted(tag).Raw("] Too many contexts").CRLF()
 		return
 	}
-	s.contexts = append(s.contexts, &updateContext{tag: tag, view: s.view, prog: prog, sort: crit, result: result, shown: s.view.ShownModSeq()})
+	s.contexts = append(s.contexts, &updateContext{tag: tag, uid: uid, view: s.view, prog: prog, sort: crit, result: result, shown: s.view.ShownModSeq()})
+}
+
+// contextsExpunge writes, for each live context in sequence numbers whose
+// result holds uid, the REMOVEFROM of the message about to be reported
+// expunged at seq (RFC 5267 4.3.4: before the expunge, so the number is
+// still valid), and drops it from the result.
+func (s *Session) contextsExpunge(seq uint32, uid store.UID) {
+	for _, c := range s.contexts {
+		if c.uid || c.view != s.view {
+			continue
+		}
+		i := slices.Index(c.result, uid)
+		if i < 0 {
+			continue
+		}
+		pos := 0
+		if c.sort != nil {
+			pos = i + 1
+		}
+		s.Untagged().Raw("ESEARCH (TAG ").Quoted(c.tag).Raw(") REMOVEFROM (").Raw(strconv.Itoa(pos)).SP().Number(seq).Raw(")").CRLF()
+		c.result = slices.Delete(c.result, i, i+1)
+	}
 }
 
 // cancelContexts ends the contexts named by tags; it reports whether each
@@ -173,7 +201,20 @@ func (s *Session) writeContextDiff(c *updateContext, res []store.UID) {
 	if len(removed) == 0 && len(added) == 0 {
 		return
 	}
-	e := s.Untagged().Raw("ESEARCH (TAG ").Quoted(c.tag).Raw(") UID")
+	e := s.Untagged().Raw("ESEARCH (TAG ").Quoted(c.tag).Raw(")")
+	if c.uid {
+		e.Raw(" UID")
+	}
+	// num is how the client names a message: its UID, or its sequence
+	// number now (every message of a diff is in the view: expunged ones
+	// left the result at their EXPUNGE, contextsExpunge).
+	num := func(u store.UID) uint32 {
+		if c.uid {
+			return uint32(u)
+		}
+		n, _ := s.view.Seq(u)
+		return n
+	}
 	write := func(name string, runs []posRun) {
 		if len(runs) == 0 {
 			return
@@ -183,7 +224,7 @@ func (s *Session) writeContextDiff(c *updateContext, res []store.UID) {
 			var set store.UIDSet
 			for _, r := range runs {
 				for _, u := range r.uids {
-					set.Add(u)
+					set.Add(store.UID(num(u)))
 				}
 			}
 			e.Raw("0 ").UIDSet(set)
@@ -194,7 +235,7 @@ func (s *Session) writeContextDiff(c *updateContext, res []store.UID) {
 				}
 				nums := make([]uint32, len(r.uids))
 				for j, u := range r.uids {
-					nums[j] = uint32(u)
+					nums[j] = num(u)
 				}
 				e.Raw(strconv.Itoa(r.pos)).SP().Raw(orderedSet(nums))
 			}

@@ -10,9 +10,11 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
 
-// FETCH PREVIEW (RFC 8970). The preview is computed on FETCH from the
-// message's stored structure and the bytes of the one part it comes from
-// (message.Preview), not at delivery, and kept in memory with the open
+// FETCH PREVIEW (RFC 8970). The preview is computed at delivery and
+// stored with the message (store.MessageData.Preview), as RFC 8970
+// recommends. A message stored before the store kept previews has it
+// computed on FETCH from the stored structure and the bytes of the one
+// part it comes from (message.Preview), kept in memory with the open
 // mailbox (previewCache), so a client that asks again for the same
 // messages gets them without another read. LAZY (RFC 8970 4.1) is
 // accepted and answered like PREVIEW: computing costs one part read, no
@@ -71,9 +73,12 @@ func (s *Session) previewCache() *previewCache {
 	}).(*previewCache)
 }
 
-// preview returns a message's preview, from the cache or computed from
-// its bytes, opened with open.
+// preview returns a message's preview: stored, from the cache, or
+// computed from its bytes, opened with open.
 func (f *fetcher) preview(m *store.MessageData, open func() (store.Blob, error)) (string, error) {
+	if m.HasPreview {
+		return m.Preview, nil
+	}
 	c := f.s.previewCache()
 	if c != nil {
 		c.mu.Lock()

@@ -133,6 +133,9 @@ func (s *Session) writeUpdates(ups []view.Update) {
 	for _, u := range ups {
 		switch u.Kind {
 		case view.UpdateExpunge:
+			if len(s.contexts) > 0 {
+				s.contextsExpunge(u.Seq, u.UID) // RFC 5267 4.3.4: before the EXPUNGE
+			}
 			s.Untagged().Number(u.Seq).Raw(" EXPUNGE").CRLF()
 		case view.UpdateVanished:
 			s.Untagged().Raw("VANISHED ").UIDSet(u.UIDs).CRLF()

@@ -117,8 +117,34 @@ func (s *Session) sortInput(prog *search.Program, memoKey string, uid bool) (*so
 // machine with a core to spare.
 const sortLoadSplit = 8192
 
-// loadSortKeys reads the keys of the messages of missing from the store.
+// loadSortKeys reads the keys of the messages of missing from the store:
+// the keys stored at delivery when the store keeps them
+// (store.KeysReader), else, and for messages stored before it kept them,
+// computed from each message's stored structure.
 func (s *Session) loadSortKeys(ctx context.Context, id store.MailboxID, missing store.UIDSet, add func(sortthread.Msg)) error {
+	if kr, ok := s.acct.(store.KeysReader); ok {
+		var rest store.UIDSet
+		err := kr.MessageKeys(ctx, id, missing, func(k *store.MessageKeys) error {
+			if k.Keys != nil {
+				if m, err := sortthread.DecodeKeys(k.Keys, k.UID, k.InternalDate, k.Size); err == nil {
+					add(m)
+					return nil
+				}
+			}
+			rest.Add(k.UID)
+			return nil
+		})
+		if err != nil || rest.Empty() {
+			return err
+		}
+		missing = rest
+	}
+	return s.loadKeysFromStructures(ctx, id, missing, add)
+}
+
+// loadKeysFromStructures computes the keys of the messages of missing from
+// their stored structures.
+func (s *Session) loadKeysFromStructures(ctx context.Context, id store.MailboxID, missing store.UIDSet, add func(sortthread.Msg)) error {
 	parts := []store.UIDSet{missing}
 	if n := int(missing.Len()); n > sortLoadSplit {
 		parts = splitUIDSet(missing, n/2)

@@ -38,14 +38,32 @@ type Msg struct {
 // FromMessage computes the keys of a stored message from the structure
 // parsed at delivery; no message bytes are read.
 func FromMessage(md *store.MessageData) Msg {
-	m := Msg{UID: md.UID, Arrival: md.InternalDate.Unix(), Size: md.Size}
-	m.Sent = m.Arrival
-	st := md.Structure
+	m, hasSent := fromStructure(md.Structure)
+	m.UID, m.Arrival, m.Size = md.UID, md.InternalDate.Unix(), md.Size
+	if !hasSent {
+		m.Sent = m.Arrival
+	}
+	// The structure's strings are cut from one buffer holding the whole
+	// stored structure; the keys outlive it in a cache, so they must not
+	// keep it alive (100,000 cached messages would hold every structure).
+	for _, p := range []*string{&m.From, &m.To, &m.Cc, &m.DisplayFrom, &m.DisplayTo, &m.Subject, &m.MessageID} {
+		*p = strings.Clone(*p)
+	}
+	for i := range m.Refs {
+		m.Refs[i] = strings.Clone(m.Refs[i])
+	}
+	return m
+}
+
+// fromStructure computes the keys that depend on the message's bytes
+// only: all but UID, Arrival and Size; hasSent is false (and Sent unset)
+// when the Date header is missing or unreadable.
+func fromStructure(st *message.Structure) (m Msg, hasSent bool) {
 	if st == nil {
-		return m
+		return m, false
 	}
 	if !st.Search.Date.IsZero() {
-		m.Sent = st.Search.Date.Unix()
+		m.Sent, hasSent = st.Search.Date.Unix(), true
 	}
 	env := &st.Envelope
 	m.From = Casemap(addrMailbox(env.From))
@@ -70,16 +88,7 @@ func FromMessage(md *store.MessageData) Msg {
 			m.Refs = []string{n}
 		}
 	}
-	// The structure's strings are cut from one buffer holding the whole
-	// stored structure; the keys outlive it in a cache, so they must not
-	// keep it alive (100,000 cached messages would hold every structure).
-	for _, p := range []*string{&m.From, &m.To, &m.Cc, &m.DisplayFrom, &m.DisplayTo, &m.Subject, &m.MessageID} {
-		*p = strings.Clone(*p)
-	}
-	for i := range m.Refs {
-		m.Refs[i] = strings.Clone(m.Refs[i])
-	}
-	return m
+	return m, hasSent
 }
 
 // firstMailbox is the first ordinary address of a list (group markers

@@ -29,6 +29,8 @@ type preparedMessage struct {
 	inline       []byte             // the body, when stored in the bodies table
 	packed       []byte             // inline as stored (packBody); nil: not packed yet
 	text         *message.IndexText // for the text index (textindex.go); nil: unreadable
+	sortKeys     []byte             // the summary (summary.go)
+	preview      *string            // nil: not computed
 
 	// Set by a Replica only: the UID to use (0: the next), and the
 	// SAVEDATE and object ids to keep (zero: now, new), and the local
@@ -195,8 +197,8 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		}
 	}
 	insContent, err := t.q.PrepareContext(t.ctx, `INSERT INTO contents
-		(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure, sort_keys, preview)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -255,7 +257,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		_, offset := date.Zone()
 		var contentID int64
 		if err := insContent.QueryRowContext(t.ctx, p.blobID, p.size, date.Unix(), offset,
-			emailID, thread, p.structure).Scan(&contentID); err != nil {
+			emailID, thread, p.structure, p.sortKeys, p.preview).Scan(&contentID); err != nil {
 			return nil, 0, fmt.Errorf("append: %w", err)
 		}
 		if _, err := insMessage.ExecContext(t.ctx, id, uids[i], saved.Unix(), p.size, contentID); err != nil {

@@ -271,3 +271,51 @@ func BenchmarkCopyExpunge100k(b *testing.B) {
 	b.StopTimer()
 	assertClean(b, s, "alice")
 }
+
+// BenchmarkSearchText asks the text index for a word in about half of the
+// corpus messages and for one in none, on a mailbox of the corpus cycled
+// to TIDEMARK_BENCH_TEXT_N messages (default 10,000; filling takes about
+// 3 ms a message).
+func BenchmarkSearchText(b *testing.B) {
+	msgs := loadMbox(b)
+	n := 10_000
+	if v := os.Getenv("TIDEMARK_BENCH_TEXT_N"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_, a, inbox := benchAccount(b)
+	for i := 0; i < n; i += 500 {
+		batch := make([]store.NewMessage, min(500, n-i))
+		for j := range batch {
+			batch[j].Body = bytes.NewReader(msgs[(i+j)%len(msgs)])
+		}
+		if _, err := a.Append(ctx, inbox.ID, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
+	for _, q := range []struct {
+		name   string
+		field  store.TextField
+		needle string
+	}{
+		{"body-common", store.TextBody, "benchmark"},
+		{"body-none", store.TextBody, "xylograph"},
+		{"text-common", store.TextText, "benchmark"},
+		{"subject", store.TextSubject, "report"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var hits int
+			for b.Loop() {
+				h, err := a.SearchText(ctx, inbox.ID, q.field, q.needle, all)
+				if err != nil || !h.OK {
+					b.Fatal(err, h.OK)
+				}
+				hits = int(h.Sure.Len())
+			}
+			b.ReportMetric(float64(hits), "hits")
+		})
+	}
+}

@@ -83,8 +83,8 @@ func (u *userDB) prepareFileBody(p *preparedMessage, body io.Reader) (*blob.Pend
 	return b, nil
 }
 
-// parse fills in the structure, thread headers and (withText) index text
-// from the body.
+// parse fills in the structure, thread headers, summary and (withText)
+// index text from the body.
 func (p *preparedMessage) parse(r interface {
 	io.Reader
 	io.ReaderAt
@@ -101,6 +101,7 @@ func (p *preparedMessage) parse(r interface {
 	// a third of a small message's size, and zstd takes 40 % off it.
 	p.structure = packBody(raw)
 	p.thread = st.ThreadRefs()
+	p.summarize(st, r)
 	if withText {
 		p.indexText(st, r)
 	}

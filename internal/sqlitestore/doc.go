@@ -14,10 +14,13 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 8 (PRAGMA user_version = 8)
+// # Schema, version 9 (PRAGMA user_version = 9)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 8 added the metadata table (RFC 5464
+// version is refused. Version 9 added contents.sort_keys and
+// contents.preview (the summary, summary.go); converting leaves them NULL
+// for the stored messages, whose keys and previews are then computed when
+// read, until `tidemark reindex` (Store.Reindex) fills them in. Version 8 added the metadata table (RFC 5464
 // annotations); converting only creates it. Version 7 added the text index (text_index,
 // text_index_partial, meta.text_index_missing_upto); converting marks
 // every stored message missing from it, so SEARCH scans until `tidemark
@@ -131,6 +134,10 @@
 //   - internaldate (unix seconds), internaldate_zone (seconds east of UTC).
 //   - email_id, thread_id: RFC 8474 object ids.
 //   - structure: message.Structure.Marshal output.
+//   - sort_keys: sortthread.EncodeKeys of the structure, read by
+//     Account.MessageKeys for SORT and THREAD; NULL before version 9.
+//   - preview: the RFC 8970 preview (message.Preview); NULL before
+//     version 9 or when the text part could not be read.
 //
 // bodies: message bytes stored in the database, one row per distinct
 // content; written in the transaction that adds the first message naming

@@ -254,7 +254,7 @@ func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi sto
 		out, more = out[:0], false
 		bytes := 0
 		rows, err := u.readQ(tx).QueryContext(ctx, `SELECT m.uid, m.savedate, m.size,
-			c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure
+			c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure, c.preview
 			FROM messages m JOIN contents c ON c.id = m.content_id
 			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, id, lo, hi, messagesPage)
 		if err != nil {
@@ -266,10 +266,12 @@ func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi sto
 			var saved, date int64
 			var zone int
 			var structure []byte
+			var preview sql.NullString
 			if err := rows.Scan(&m.UID, &saved, &m.Size,
-				&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure); err != nil {
+				&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure, &preview); err != nil {
 				return err
 			}
+			m.Preview, m.HasPreview = preview.String, preview.Valid
 			m.SaveDate = time.Unix(saved, 0)
 			m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
 			raw, err := unpackBody(structure)

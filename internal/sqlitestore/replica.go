@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
@@ -259,10 +260,11 @@ func validContentHash(h string) bool {
 }
 
 // preparedFromStored fills in a body-less message from a stored copy of
-// the same content: size and parsed structure, without reading the bytes.
+// the same content: size, parsed structure and summary, without reading
+// the bytes.
 func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 	var structure []byte
-	err := t.tx.QueryRowContext(t.ctx, `SELECT size, structure FROM contents WHERE blob_id = ? LIMIT 1`, hash).Scan(&p.size, &structure)
+	err := t.tx.QueryRowContext(t.ctx, `SELECT size, structure, sort_keys, preview FROM contents WHERE blob_id = ? LIMIT 1`, hash).Scan(&p.size, &structure, &p.sortKeys, &p.preview)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("content %s is not stored: %w", hash, store.ErrContentMismatch)
 	}
@@ -278,6 +280,9 @@ func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 		return fmt.Errorf("content %s structure: %w", hash, err)
 	}
 	p.blobID, p.structure, p.thread = hash, structure, st.ThreadRefs()
+	if p.sortKeys == nil { // stored before the summary was kept
+		p.sortKeys = sortthread.EncodeKeys(st)
+	}
 	if !t.u.noText {
 		p.text = t.storedText(hash, structure)
 	}

@@ -210,6 +210,11 @@ type MessageData struct {
 	// Structure is the parse made at delivery: envelope, body structure,
 	// section offsets, decoded header fields.
 	Structure *message.Structure
+	// Preview is the RFC 8970 preview computed at delivery
+	// (message.Preview) when HasPreview; a message stored before the
+	// store kept previews has none, and the reader computes it.
+	Preview    string
+	HasPreview bool
 }
 
 // Usage is what a user's store holds, for quotas.

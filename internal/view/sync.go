@@ -30,6 +30,7 @@ const (
 type Update struct {
 	Kind     UpdateKind
 	Seq      uint32
+	UID      store.UID // UpdateExpunge: the expunged message's UID
 	Count    uint32
 	UIDs     store.UIDSet
 	Msg      store.MessageState
@@ -152,8 +153,8 @@ func (v *View) releaseExpunges(ups []Update, qresync bool) []Update {
 		// Highest sequence number first: each EXPUNGE renumbers only the
 		// messages after it, so the numbers sent stay valid as read.
 		from := len(ups)
-		v.uids.Remove(v.pending, func(i int, _ store.UID) {
-			ups = append(ups, Update{Kind: UpdateExpunge, Seq: uint32(i + 1)})
+		v.uids.Remove(v.pending, func(i int, u store.UID) {
+			ups = append(ups, Update{Kind: UpdateExpunge, Seq: uint32(i + 1), UID: u})
 		})
 		slices.Reverse(ups[from:])
 	}

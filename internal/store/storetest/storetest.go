@@ -67,6 +67,7 @@ func Run(t *testing.T, b Backend) {
 		{"Metadata", testMetadata},
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go
+		{"Summary", testSummary},       // summary.go
 		{"Replace", testReplace},
 		{"Model", testModel},
 	}
