@@ -43,7 +43,9 @@ END;
 
 var _ store.ACLStore = (*Store)(nil)
 
-func (s *Store) sharedDir(identifier string) string { return filepath.Join(s.dir, "shared", identifier) }
+func (s *Store) sharedDir(identifier string) string {
+	return filepath.Join(s.dir, "shared", identifier)
+}
 
 // OpenACL returns a handle on the lists of user's mailboxes
 // (store.ACLStore).

@@ -1,9 +1,9 @@
 package sqlitestore
 
 import (
-	"slices"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
