@@ -22,6 +22,7 @@ var migrations = []string{
 	schemaV8Settings,
 	schemaV9TextIndex, // textindex.go
 	schemaV10Metadata, // metadata.go
+	schemaV11ACL,      // acl.go
 }
 
 const schemaV1 = `
