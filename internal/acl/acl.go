@@ -115,9 +115,9 @@ func Parse(s string) (Rights, error) {
 		case strings.IndexByte(letters, c) >= 0:
 			r |= 1 << strings.IndexByte(letters, c)
 		case c >= 'A' && c <= 'Z':
-			return 0, fmt.Errorf("%w: upper-case rights are not allowed (%q)", ErrBadRights, c)
+			return 0, fmt.Errorf("%w: upper-case rights are not allowed (\"%c\")", ErrBadRights, c)
 		default:
-			return 0, fmt.Errorf("%w: the %q right is not supported", ErrBadRights, c)
+			return 0, fmt.Errorf("%w: the \"%c\" right is not supported", ErrBadRights, c)
 		}
 	}
 	return r, nil

@@ -29,7 +29,7 @@ func runIdle(s *Session, c *Cmd) error {
 			return err
 		}
 	} else if s.view != nil {
-		w := s.srv.cfg.Store.Hub().Watch(s.user, s.view.Mailbox.ID)
+		w := s.srv.cfg.Store.Hub().Watch(s.boxOwner(), s.view.Mailbox.ID)
 		defer w.Close()
 		wake = w.C
 		// Report what happened before the watch began.

@@ -733,7 +733,7 @@ func (s *Session) notifyNewMessages(prevHigh store.UID) error {
 	if req.onlyStates() {
 		return s.fetchStates(s.ctx(), uids, f.writeState)
 	}
-	return s.acct.Messages(s.ctx(), v.Mailbox.ID, uids, f.writeMessage)
+	return s.boxAcct().Messages(s.ctx(), v.Mailbox.ID, uids, f.writeMessage)
 }
 
 // noteCommandDone is called after each command ran, before its sync
