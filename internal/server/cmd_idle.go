@@ -73,7 +73,7 @@ func runIdle(s *Session, c *Cmd) error {
 			if s.notify != nil {
 				err = s.notifyPoint(true)
 			} else if !notify {
-				err = s.sync(true)
+				err = s.idleSync()
 			}
 			if err == nil {
 				err = s.enc.Flush()

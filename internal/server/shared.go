@@ -628,3 +628,20 @@ func (s *Session) renameShared(from, to string) error {
 	}
 	return ref.acct.RenameMailbox(s.ctx(), ref.info.Name, rest)
 }
+
+// idleSync is IDLE's sync point: on another user's mailbox it first reads
+// the rights again (SETACL wakes the mailbox's watchers), and when the
+// read right has just gone it says so once, in an untagged NO, and sends
+// nothing more about the mailbox.
+func (s *Session) idleSync() error {
+	if s.shared != nil {
+		had := s.shared.rights.Has(acl.Read)
+		if err := s.refreshSelectedRights(); err != nil {
+			return err
+		}
+		if had && !s.shared.rights.Has(acl.Read) {
+			s.Untagged().Raw("NO [NOPERM] Access to the selected mailbox was withdrawn").CRLF()
+		}
+	}
+	return s.sync(true)
+}

@@ -233,3 +233,88 @@ func TestSharedImapclient(t *testing.T) {
 		t.Fatal("GETACL without the a right succeeded")
 	}
 }
+
+// TestSharedRevokedInIdle: bob idles on joe's mailbox; joe takes the read
+// right away and bob is told at once, then hears no more of it.
+func TestSharedRevokedInIdle(t *testing.T) {
+	e := newTestEnv(t, nil)
+	joe := shareWork(t, e, "lr")
+	bob := e.dialAs("bob")
+	bob.send(`i1 EXAMINE "Other Users/joe/Work"`)
+	bob.until("i1 OK")
+	bob.send("i2 IDLE")
+	bob.expect(`^\+ .*`)
+	e.appendMessages("Work", 1, store.Flags{})
+	bob.expect(`^\* 3 EXISTS$`, `^\* 0 RECENT$`)
+	joe.send("j1 SETACL Work bob l")
+	joe.expect(`^j1 OK .*`)
+	bob.expect(`^\* NO \[NOPERM\] Access to the selected mailbox was withdrawn$`)
+	e.appendMessages("Work", 1, store.Flags{})
+	bob.send("DONE")
+	bob.expect(`^i2 OK .*`) // no EXISTS for the fourth message
+	bob.send("i3 UID FETCH 1:* FLAGS")
+	bob.expect(`^i3 NO \[NOPERM\] .*`)
+}
+
+// TestSharedIsolation: carol, to whom joe granted nothing, can neither
+// see, name nor reach joe's mailboxes by any command, even when bob has
+// rights on them; and nobody makes own mailboxes under the prefix.
+func TestSharedIsolation(t *testing.T) {
+	e := newTestEnv(t, nil)
+	joe := shareWork(t, e, "lrswipkxtea")
+	e.addUser("carol")
+	carol := e.dialAs("carol")
+	carol.send("a APPEND INBOX {5+}")
+	carol.send("hello")
+	carol.expect(`^a OK .*`)
+	for _, pat := range []string{"*", "%", "Other Users/*", "Other Users/%", "Other Users/joe/*", "*Work*", "Other*"} {
+		carol.send(`l LIST "" "` + pat + `"`)
+		for _, l := range carol.until("l OK") {
+			if strings.Contains(l, "joe") || strings.Contains(l, "Work") || strings.Contains(l, "Other") {
+				t.Errorf("LIST %q shows %q", pat, l)
+			}
+		}
+	}
+	carol.send(`l2 LIST (SUBSCRIBED) "" "*" RETURN (MYRIGHTS STATUS (MESSAGES))`)
+	carol.expect(`^l2 OK .*`)
+	for _, name := range []string{"Other Users/joe/Work", "Other Users/joe/INBOX", "Other Users/Joe/Work", "Other Users/joe/work"} {
+		q := `"` + name + `"`
+		for _, cmd := range []string{
+			"SELECT " + q, "EXAMINE " + q, "STATUS " + q + " (MESSAGES)", "DELETE " + q,
+			"GETACL " + q, "MYRIGHTS " + q, "SETACL " + q + " carol lr", "DELETEACL " + q + " carol",
+			"LISTRIGHTS " + q + " carol", "RENAME " + q + ` "Other Users/joe/Mine"`,
+		} {
+			carol.send("x " + cmd)
+			carol.expect(`^x NO \[NONEXISTENT\] .*`)
+		}
+		carol.send("y APPEND " + q + " {5+}")
+		carol.send("hello")
+		carol.expect(`^y NO \[TRYCREATE\] .*`)
+		carol.send("z SELECT INBOX")
+		carol.until("z OK")
+		carol.send("z1 COPY 1 " + q)
+		carol.expect(`^z1 NO \[TRYCREATE\] .*`)
+		carol.send("z2 MOVE 1 " + q)
+		carol.expect(`^z2 NO \[TRYCREATE\] .*`)
+		carol.send("z3 UNSELECT")
+		carol.expect(`^z3 OK .*`)
+	}
+	for _, cmd := range []string{`CREATE "Other Users/joe/Mine"`, `CREATE "Other Users/carol/Mine"`, `CREATE "Other Users"`, `RENAME INBOX "Other Users/x"`} {
+		carol.send("c " + cmd)
+		carol.expect(`^c NO \[(CANNOT|NOPERM|NONEXISTENT)\] .*`)
+	}
+	// URLs name the user's own mail only.
+	for _, url := range []string{
+		"imap://joe@localhost/Work;UIDVALIDITY=1/;UID=1",
+		"/Other%20Users/joe/Work/;UID=1",
+		"imap://carol@localhost/Other%20Users/joe/Work/;UID=1",
+	} {
+		carol.send(`u APPEND INBOX CATENATE (URL "` + url + `")`)
+		carol.expect(`^u NO \[BADURL .*`)
+	}
+	// Nothing reached joe's mailbox.
+	joe.send(`s STATUS Work (MESSAGES)`)
+	joe.expect(`^\* STATUS Work \(MESSAGES 2\)$`, `^s OK .*`)
+	joe.send(`s2 LIST "" *`)
+	joe.expect(`^\* LIST \(\\HasNoChildren\) "/" INBOX$`, `^\* LIST \(\\HasNoChildren\) "/" Work$`, `^s2 OK .*`)
+}
