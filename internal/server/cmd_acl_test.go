@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/replica"
 )
 
 // addUser makes another login with its store; its password is testPass.
@@ -118,4 +119,27 @@ func TestACLExamples(t *testing.T) {
 	c.expect(`^e8 NO \[CANNOT\] .*owner.*`)
 	c.send("e9 MYRIGHTS Nowhere")
 	c.expect(`^e9 NO \[NONEXISTENT\] .*`)
+}
+
+// TestACLNotOfferedWhenReplicating: a replicating server's store (wrapped
+// by replica.Notify) does not carry access control lists to its peer, so
+// neither ACL nor the other users' namespace is offered there, and the
+// commands are unknown.
+func TestACLNotOfferedWhenReplicating(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Store = replica.Notify(c.Store, func(string) {}) })
+	c := e.dial()
+	c.login()
+	c.send("a CAPABILITY")
+	caps := c.expect(`^\* CAPABILITY .*`, `^a OK .*`)[0]
+	for _, no := range []string{" ACL", "RIGHTS=", "LIST-MYRIGHTS"} {
+		if strings.Contains(caps, no) {
+			t.Errorf("%q offered while replicating: %s", no, caps)
+		}
+	}
+	c.send("b NAMESPACE")
+	c.expect(`^\* NAMESPACE \(\("" "/"\)\) NIL NIL$`, `^b OK .*`)
+	c.send("d GETACL INBOX")
+	c.expect(`^d BAD .*`)
+	c.send(`e LIST "" * RETURN (MYRIGHTS)`)
+	c.expect(`^e BAD .*`)
 }
