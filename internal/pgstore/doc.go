@@ -9,7 +9,7 @@
 // Versioned migrations (schema.go) are applied by Open, in one transaction
 // under an advisory lock, so nodes starting together apply each exactly
 // once; the version reached is recorded in tidemark_schema, and a database
-// newer than the program is refused. Version 10 (1 plus the columns noted
+// newer than the program is refused. Version 11 (1 plus the columns noted
 // below):
 //
 // users: id (bigserial), name (ValidUserName form, unique),
@@ -69,6 +69,12 @@
 // case, value NULL once deleted (kept, so "changed since" sees deletions),
 // modseq of the last change. Index (user_id, mailbox_id, modseq); a
 // trigger deletes a mailbox's entries with its row.
+//
+// acl(user_id, mailbox_id, identifier, rights): RFC 4314 entries (version
+// 11, acl.go); identifier a user name or "anyone", rights the letters
+// package acl stores. Index (identifier) for store.ACLStore.Grants.
+// Triggers delete a mailbox's entries with its row and the entries naming
+// a user with that user's row; the owner's go with the owner (cascade).
 //
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the
