@@ -350,7 +350,7 @@ func (s *Session) startNotify(sp *notifySpec) error {
 		return nil
 	}
 	for _, b := range v.boxes {
-		if s.view != nil && b.ID == s.view.Mailbox.ID {
+		if s.view != nil && s.shared == nil && b.ID == s.view.Mailbox.ID {
 			continue // the selected mailbox is SELECTED's (3.1)
 		}
 		ev := sp.eventsFor(b.Name, v.subs)
@@ -513,7 +513,7 @@ func (s *Session) notifyPoint(inIdle bool) error {
 		if !ok {
 			continue // deleted, or not yet in the account read
 		}
-		selected := s.view != nil && c.ID == s.view.Mailbox.ID
+		selected := s.view != nil && s.shared == nil && c.ID == s.view.Mailbox.ID // ids are per owner
 		ev := sp.eventsFor(info.Name, n.cur.subs)
 		if selected {
 			syncSelected = sp.selected != nil && sp.selected.messages()
