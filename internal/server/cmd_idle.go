@@ -20,11 +20,14 @@ func runIdle(s *Session, c *Cmd) error {
 	if err := c.End(); err != nil {
 		return err
 	}
-	var wake <-chan struct{}
+	var wake, sel <-chan struct{}
 	notify := s.notify != nil
 	if notify {
 		// RFC 5465 4: IDLE sends exactly the events NOTIFY asked for.
 		wake = s.notify.aw.C
+		var stop func()
+		sel, stop = s.sharedNotifyWatch()
+		defer stop()
 		if err := s.notifyPoint(true); err != nil {
 			return err
 		}
@@ -68,6 +71,17 @@ func runIdle(s *Session, c *Cmd) error {
 				return Bad("", "Expected DONE")
 			}
 			return s.sync(true)
+		case <-sel:
+			err := s.sharedNotifyPoint(true)
+			if err == nil {
+				err = s.enc.Flush()
+			}
+			if err != nil {
+				s.conn().Close()
+				<-lines
+				c.answered = true
+				return err
+			}
 		case <-wake:
 			var err error
 			if s.notify != nil {

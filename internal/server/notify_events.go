@@ -427,28 +427,33 @@ func (s *Session) waitForCommand() error {
 		_, err := s.dec.Peek()
 		ready <- err
 	}()
+	sel, stop := s.sharedNotifyWatch()
+	defer stop()
 	for {
 		n := s.notify
 		if n == nil {
 			return <-ready
 		}
+		var err error
 		select {
 		case err := <-ready:
 			return err
+		case <-sel:
+			err = s.sharedNotifyPoint(false)
 		case <-n.aw.C:
-			err := s.notifyPoint(false)
-			if err == nil {
-				err = s.enc.Flush()
+			err = s.notifyPoint(false)
+		}
+		if err == nil {
+			err = s.enc.Flush()
+		}
+		if err != nil {
+			if errors.Is(err, store.ErrUserDeleted) {
+				s.bye("[UNAVAILABLE] Account deleted")
+				s.log.Info("account deleted, session ended")
 			}
-			if err != nil {
-				if errors.Is(err, store.ErrUserDeleted) {
-					s.bye("[UNAVAILABLE] Account deleted")
-					s.log.Info("account deleted, session ended")
-				}
-				s.conn().Close()
-				<-ready
-				return err
-			}
+			s.conn().Close()
+			<-ready
+			return err
 		}
 	}
 }

@@ -634,14 +634,54 @@ func (s *Session) renameShared(from, to string) error {
 // read right has just gone it says so once, in an untagged NO, and sends
 // nothing more about the mailbox.
 func (s *Session) idleSync() error {
-	if s.shared != nil {
-		had := s.shared.rights.Has(acl.Read)
-		if err := s.refreshSelectedRights(); err != nil {
-			return err
-		}
-		if had && !s.shared.rights.Has(acl.Read) {
-			s.Untagged().Raw("NO [NOPERM] Access to the selected mailbox was withdrawn").CRLF()
-		}
+	if err := s.recheckSharedRights(); err != nil {
+		return err
 	}
 	return s.sync(true)
+}
+
+// recheckSharedRights reads the rights on a selected shared mailbox again
+// between commands and says once, in an untagged NO, when the read right
+// has just gone.
+func (s *Session) recheckSharedRights() error {
+	if s.shared == nil {
+		return nil
+	}
+	had := s.shared.rights.Has(acl.Read)
+	if err := s.refreshSelectedRights(); err != nil {
+		return err
+	}
+	if had && !s.shared.rights.Has(acl.Read) {
+		s.Untagged().Raw("NO [NOPERM] Access to the selected mailbox was withdrawn").CRLF()
+	}
+	return nil
+}
+
+// sharedNotifyWatch watches the selected mailbox when it is another
+// user's and NOTIFY asked for its message events: the user's own account
+// watcher hears only the user's own mailboxes. The channel is nil
+// otherwise; stop ends the watch.
+func (s *Session) sharedNotifyWatch() (<-chan struct{}, func()) {
+	if s.shared == nil || s.view == nil || s.notify == nil || s.notify.spec.selected == nil || !s.notify.spec.selected.messages() {
+		return nil, func() {}
+	}
+	w := s.srv.cfg.Store.Hub().Watch(s.shared.owner, s.view.Mailbox.ID)
+	return w.C, w.Close
+}
+
+// sharedNotifyPoint is the notify point of a selected shared mailbox: the
+// ordinary sync point with NOTIFY's SELECTED rules (RFC 5465 5.1-5.3),
+// after reading the rights again (idleSync).
+func (s *Session) sharedNotifyPoint(inIdle bool) error {
+	n := s.notify
+	if n == nil || n.spec.selected == nil {
+		return nil
+	}
+	if err := s.recheckSharedRights(); err != nil {
+		return err
+	}
+	n.hideFlags = !n.spec.selected.flagChange
+	err := s.sync(inIdle || !n.spec.delayed)
+	n.hideFlags = false
+	return err
 }

@@ -318,3 +318,28 @@ func TestSharedIsolation(t *testing.T) {
 	joe.send(`s2 LIST "" *`)
 	joe.expect(`^\* LIST \(\\HasNoChildren\) "/" INBOX$`, `^\* LIST \(\\HasNoChildren\) "/" Work$`, `^s2 OK .*`)
 }
+
+// TestSharedNotify: with NOTIFY SELECTED, bob hears of messages joe adds
+// to and expunges from the shared mailbox between commands, as for his
+// own; and is told when the read right goes.
+func TestSharedNotify(t *testing.T) {
+	e := newTestEnv(t, nil)
+	joe := shareWork(t, e, "lr")
+	bob := e.dialAs("bob")
+	bob.send(`a SELECT "Other Users/joe/Work"`)
+	bob.until("a OK")
+	bob.send(`b NOTIFY SET (selected (MessageNew (UID) MessageExpunge))`)
+	bob.expect(`^b OK .*`)
+	e.appendMessages("Work", 1, store.Flags{})
+	bob.expect(`^\* 3 EXISTS$`, `^\* 0 RECENT$`, `^\* 3 FETCH \(UID 3\)$`)
+	joe.send("j1 SELECT Work")
+	joe.until("j1 OK")
+	joe.send(`j2 STORE 1 +FLAGS.SILENT (\Deleted)`)
+	joe.expect(`^j2 OK .*`)
+	joe.send("j3 EXPUNGE")
+	joe.until("j3 OK")
+	bob.expect(`^\* 1 EXPUNGE$`)
+	joe.send("j4 SETACL Work bob l")
+	joe.expect(`^j4 OK .*`)
+	bob.expect(`^\* NO \[NOPERM\] Access to the selected mailbox was withdrawn$`)
+}
