@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -8,10 +9,10 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
 )
 
-// TestUpgradeFromV10: a database at schema version 10, holding mail, gains
-// the acl table (version 11) when opened; the mail stays and lists can be
-// set and found.
-func TestUpgradeFromV10(t *testing.T) {
+// TestUpgradeToACL: a database one schema version short of the acl table
+// (version 11, the last), holding mail, gains it when opened; the mail
+// stays and lists can be set and found.
+func TestUpgradeToACL(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	s := openTest(t, dsn, Options{NoListen: true})
 	for _, u := range []string{"alice", "bob"} {
@@ -36,7 +37,7 @@ func TestUpgradeFromV10(t *testing.T) {
 		`DROP TRIGGER acl_mailbox_deleted ON mailboxes`,
 		`DROP FUNCTION acl_mailbox_deleted`,
 		`DROP TABLE acl`,
-		`DELETE FROM tidemark_schema WHERE version = 11`,
+		`DELETE FROM tidemark_schema WHERE version = ` + strconv.Itoa(SchemaVersion),
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -45,7 +46,7 @@ func TestUpgradeFromV10(t *testing.T) {
 
 	s = openTest(t, dsn, Options{NoListen: true})
 	var v int
-	if err := conn.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&v); err != nil || v != 11 {
+	if err := conn.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&v); err != nil || v != SchemaVersion {
 		t.Fatalf("version %d, %v", v, err)
 	}
 	h, err := s.OpenACL(ctx, "alice")
