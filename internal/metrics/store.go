@@ -255,3 +255,26 @@ func (s *timedStore) OpenMetadata(ctx context.Context, user string) (_ store.Met
 	defer s.m.timeStore("open_metadata", time.Now(), &err)
 	return ms.OpenMetadata(ctx, user)
 }
+
+var _ store.ACLStore = (*timedStore)(nil)
+
+// OpenACL passes the store's access control lists through
+// (store.ACLStore); a store without them answers ErrCannot.
+func (s *timedStore) OpenACL(ctx context.Context, user string) (_ store.ACL, err error) {
+	as, ok := s.Store.(store.ACLStore)
+	if !ok {
+		return nil, fmt.Errorf("acl: %w", store.ErrCannot)
+	}
+	defer s.m.timeStore("open_acl", time.Now(), &err)
+	return as.OpenACL(ctx, user)
+}
+
+// Grants passes through, timed.
+func (s *timedStore) Grants(ctx context.Context, identifiers []string) (_ []store.ACLGrant, err error) {
+	as, ok := s.Store.(store.ACLStore)
+	if !ok {
+		return nil, fmt.Errorf("acl: %w", store.ErrCannot)
+	}
+	defer s.m.timeStore("acl_grants", time.Now(), &err)
+	return as.Grants(ctx, identifiers)
+}

@@ -70,6 +70,12 @@
 // modseq of the last change. Index (user_id, mailbox_id, modseq); a
 // trigger deletes a mailbox's entries with its row.
 //
+// acl(user_id, mailbox_id, identifier, rights): RFC 4314 entries (version
+// 11, acl.go); identifier a user name or "anyone", rights the letters
+// package acl stores. Index (identifier) for store.ACLStore.Grants.
+// Triggers delete a mailbox's entries with its row and the entries naming
+// a user with that user's row; the owner's go with the owner (cascade).
+//
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the
 // bytes in partSize (256 KiB) pieces. Shared by all users (deduplicated),

@@ -24,6 +24,7 @@ var migrations = []string{
 	schemaV10Metadata,  // metadata.go
 	schemaV11ChangeLog, // changelog.go
 	schemaV12Summary,   // summary.go
+	schemaV13ACL,       // acl.go
 }
 
 const schemaV1 = `

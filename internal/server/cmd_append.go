@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/acl"
 	"io"
 	"os"
 	"sync"
@@ -152,7 +153,7 @@ func runAppend(s *Session, c *Cmd) error {
 				if size > total {
 					return No("TOOBIG", "Messages of one APPEND exceed the total size limit")
 				}
-				return s.checkQuota(appendBytes+size, int64(len(msgs)+1))
+				return s.checkQuotaOf(mb.owner, appendBytes+size, int64(len(msgs)+1))
 			})
 			if sp != nil {
 				spooled = append(spooled, sp)
@@ -175,7 +176,7 @@ func runAppend(s *Session, c *Cmd) error {
 			}
 			// The quota with this message and those before it, before
 			// the client sends (or the server spools) its bytes.
-			return s.checkQuota(appendBytes+size, int64(len(msgs)+1))
+			return s.checkQuotaOf(mb.owner, appendBytes+size, int64(len(msgs)+1))
 		})
 		if err != nil {
 			return literalRefusal(err)
@@ -206,11 +207,16 @@ func runAppend(s *Session, c *Cmd) error {
 	if err := c.End(); err != nil {
 		return err
 	}
-	if err := s.checkQuota(appendBytes, int64(len(msgs))); err != nil {
+	if err := s.checkQuotaOf(mb.owner, appendBytes, int64(len(msgs))); err != nil {
 		return err
 	}
+	if mb.rights != acl.All {
+		for i := range msgs {
+			msgs[i].Flags = allowedFlags(msgs[i].Flags, mb.rights) // RFC 4314 4
+		}
+	}
 
-	res, err := s.acct.Append(s.ctx(), mb.ID, msgs)
+	res, err := mb.acct.Append(s.ctx(), mb.info.ID, msgs)
 	if err != nil {
 		return tryCreate(err) // deleted meanwhile
 	}

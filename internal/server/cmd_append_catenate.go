@@ -269,8 +269,10 @@ func (s *Session) copyURL(w io.Writer, raw string, max int64) (int64, error) {
 	ctx := s.ctx()
 	var mb store.MailboxInfo
 	if u.mailbox == "" {
-		if s.view == nil {
-			return 0, badURL(raw, "No mailbox selected for a relative URL")
+		if s.view == nil || s.shared != nil {
+			// A URL names the user's own mail only (another user's
+			// selected mailbox included).
+			return 0, badURL(raw, "No mailbox of yours selected for a relative URL")
 		}
 		mb = s.view.Mailbox
 	} else if mb, err = s.acct.Mailbox(ctx, u.mailbox); err != nil {

@@ -1,6 +1,9 @@
 package server
 
-import "github.com/tidemark-mail/tidemark/internal/store"
+import (
+	"github.com/tidemark-mail/tidemark/internal/acl"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
 
 // CLOSE (RFC 9051 6.4.1) expunges the \Deleted messages of a read-write
 // mailbox without reporting them, then deselects; UNSELECT (RFC 3691)
@@ -19,11 +22,12 @@ func runClose(s *Session, c *Cmd) error {
 		return err
 	}
 	v, box := s.view, s.box
+	acct, rights := s.boxAcct(), s.selectedRights()
 	box.Acquire()
 	defer box.Release()
 	s.deselect()
-	if v.ReadOnly {
-		return nil
+	if v.ReadOnly || !rights.Has(acl.Expunge) {
+		return nil // RFC 4314 4: without "e" CLOSE only closes
 	}
 	ctx := s.ctx()
 	if err := box.Sync(ctx); err != nil {
@@ -34,7 +38,7 @@ func runClose(s *Session, c *Cmd) error {
 	if !box.DeletedIn(nil) {
 		return nil
 	}
-	_, err := s.acct.ExpungeDeleted(ctx, v.Mailbox.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}})
+	_, err := acct.ExpungeDeleted(ctx, v.Mailbox.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}})
 	return err
 }
 

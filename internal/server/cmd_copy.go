@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 
+	"github.com/tidemark-mail/tidemark/internal/acl"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
@@ -22,10 +23,10 @@ func init() {
 // MOVE.
 // copyTarget resolves COPY's and MOVE's arguments: the messages as store
 // UIDs, and the destination mailbox.
-func copyTarget(s *Session, c *Cmd, set wire.SeqSet, name string) (store.UIDSet, store.MailboxInfo, error) {
+func copyTarget(s *Session, c *Cmd, set wire.SeqSet, name string) (store.UIDSet, *mailboxRef, error) {
 	uids, err := s.SeqSetUIDs(set, c.def.UID)
 	if err != nil {
-		return nil, store.MailboxInfo{}, err
+		return nil, nil, err
 	}
 	dst, err := s.destination(name)
 	return uids, dst, err
@@ -51,11 +52,18 @@ func readCopyArgs(s *Session, c *Cmd) (wire.SeqSet, string, error) {
 	return set, name, err
 }
 
-// destination looks up the target of COPY, MOVE or APPEND. A missing
-// mailbox gets TRYCREATE rather than NONEXISTENT (RFC 9051 6.4.7, 6.3.12).
-func (s *Session) destination(name string) (store.MailboxInfo, error) {
-	mb, err := s.acct.Mailbox(s.ctx(), name)
-	return mb, tryCreate(err)
+// destination looks up the target of COPY, MOVE or APPEND, which needs
+// the insert right (RFC 4314 4). A missing mailbox gets TRYCREATE rather
+// than NONEXISTENT (RFC 9051 6.4.7, 6.3.12).
+func (s *Session) destination(name string) (*mailboxRef, error) {
+	ref, err := s.resolve(name)
+	if err == nil {
+		err = ref.need(acl.Insert)
+	}
+	if err != nil {
+		return nil, tryCreate(err)
+	}
+	return ref, nil
 }
 
 // tryCreate turns the store's "no such mailbox" into NO [TRYCREATE].
@@ -91,13 +99,13 @@ func runCopy(s *Session, c *Cmd) error {
 		c.Text = "No messages copied"
 		return nil
 	}
-	if err := s.checkCopyQuota(s.view.Mailbox.ID, uids); err != nil {
+	if err := s.checkCopyQuota(dst.owner, s.view.Mailbox.ID, uids); err != nil {
 		return err
 	}
 	if err := s.announceProgress(uint64(s.view.CountIn(uids))); err != nil {
 		return err
 	}
-	res, err := s.acct.Copy(s.ctx(), s.view.Mailbox.ID, dst.ID, uids)
+	res, err := s.copyMessages(dst, uids, false)
 	if err != nil {
 		return tryCreate(err) // deleted meanwhile
 	}

@@ -78,8 +78,14 @@ func runCreate(s *Session, c *Cmd) error {
 	if strings.EqualFold(name, "INBOX") {
 		return No("ALREADYEXISTS", "INBOX always exists") // RFC 9051 6.3.4
 	}
-	_, err = s.acct.CreateMailbox(s.ctx(), name, opts)
-	return err
+	if s.srv.hasACL() && isSharedName(name) {
+		return s.createShared(name, opts)
+	}
+	info, err := s.acct.CreateMailbox(s.ctx(), name, opts)
+	if err != nil {
+		return err
+	}
+	return s.inheritACL(s.user, info)
 }
 
 // readMailboxArg reads " mailbox" for the commands that take one name.

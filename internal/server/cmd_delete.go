@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"github.com/tidemark-mail/tidemark/internal/acl"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
@@ -34,16 +35,19 @@ func runDelete(s *Session, c *Cmd) error {
 		return No("CANNOT", "INBOX cannot be deleted")
 	}
 	ctx := s.ctx()
-	info, err := s.acct.Mailbox(ctx, name)
+	ref, err := s.resolve(name)
 	if err != nil {
 		return err
 	}
-	if err := s.acct.DeleteMailbox(ctx, name); err != nil {
+	if err := ref.need(acl.DeleteMailbox); err != nil { // RFC 4314 4
+		return err
+	}
+	if err := ref.acct.DeleteMailbox(ctx, ref.info.Name); err != nil {
 		return err
 	}
 	// The store's Hub wakes the sessions that have the mailbox open; their
 	// next sync point (or IDLE, at once) finds it gone.
-	if s.view != nil && s.view.Mailbox.ID == info.ID {
+	if s.view != nil && s.view.Mailbox.ID == ref.info.ID && s.boxOwner() == ref.owner {
 		s.deselect()
 		s.Untagged().Raw("OK [CLOSED] Selected mailbox deleted").CRLF()
 	}

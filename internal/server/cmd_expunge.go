@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/tidemark-mail/tidemark/internal/acl"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -48,11 +49,14 @@ func runExpunge(s *Session, c *Cmd) error {
 	} else if s.view.ReadOnly {
 		return errReadOnly()
 	}
+	if err := s.needSelected(acl.Expunge); err != nil {
+		return err // RFC 4314 4
+	}
 	scope, err := s.expungeScope(within)
 	if err != nil || scope.Empty() {
 		return err // an EXPUNGE that removes nothing changes nothing
 	}
-	res, err := s.acct.ExpungeDeleted(s.ctx(), s.view.Mailbox.ID, scope)
+	res, err := s.boxAcct().ExpungeDeleted(s.ctx(), s.view.Mailbox.ID, scope)
 	if err != nil {
 		return err
 	}

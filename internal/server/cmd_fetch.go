@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"github.com/tidemark-mail/tidemark/internal/acl"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -84,7 +85,7 @@ func runFetch(s *Session, c *Cmd) error {
 
 	var changed []store.MessageState
 	if req.changedSince > 0 {
-		ch, err := s.acct.ChangesSince(ctx, v.Mailbox.ID, req.changedSince)
+		ch, err := s.boxAcct().ChangesSince(ctx, v.Mailbox.ID, req.changedSince)
 		if err != nil {
 			return err
 		}
@@ -131,8 +132,9 @@ func runFetch(s *Session, c *Cmd) error {
 		return s.enc.Err()
 	}
 
-	if req.setsSeen() && !v.ReadOnly && !uids.Empty() {
-		res, err := s.acct.SetFlags(ctx, v.Mailbox.ID, uids, store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
+	// RFC 4314 4: without "s" a FETCH does not set \Seen.
+	if req.setsSeen() && !v.ReadOnly && !uids.Empty() && s.selectedRights().Has(acl.Seen) {
+		res, err := s.boxAcct().SetFlags(ctx, v.Mailbox.ID, uids, store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0)
 		if err != nil {
 			return err
 		}
@@ -140,7 +142,7 @@ func runFetch(s *Session, c *Cmd) error {
 			f.seen.Add(m.UID)
 		}
 	}
-	err = s.acct.Messages(ctx, v.Mailbox.ID, uids, f.writeMessage)
+	err = s.boxAcct().Messages(ctx, v.Mailbox.ID, uids, f.writeMessage)
 	if err != nil {
 		return err
 	}
@@ -251,7 +253,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 	var blob store.Blob
 	openBlob := func() (store.Blob, error) {
 		if blob == nil {
-			b, err := s.acct.OpenBlob(s.ctx(), m.BlobID)
+			b, err := s.boxAcct().OpenBlob(s.ctx(), m.BlobID)
 			if err != nil {
 				return nil, fmt.Errorf("fetch: message %d: %w", m.UID, err)
 			}

@@ -20,16 +20,19 @@ func runIdle(s *Session, c *Cmd) error {
 	if err := c.End(); err != nil {
 		return err
 	}
-	var wake <-chan struct{}
+	var wake, sel <-chan struct{}
 	notify := s.notify != nil
 	if notify {
 		// RFC 5465 4: IDLE sends exactly the events NOTIFY asked for.
 		wake = s.notify.aw.C
+		var stop func()
+		sel, stop = s.sharedNotifyWatch()
+		defer stop()
 		if err := s.notifyPoint(true); err != nil {
 			return err
 		}
 	} else if s.view != nil {
-		w := s.srv.cfg.Store.Hub().Watch(s.user, s.view.Mailbox.ID)
+		w := s.srv.cfg.Store.Hub().Watch(s.boxOwner(), s.view.Mailbox.ID)
 		defer w.Close()
 		wake = w.C
 		// Report what happened before the watch began.
@@ -68,12 +71,23 @@ func runIdle(s *Session, c *Cmd) error {
 				return Bad("", "Expected DONE")
 			}
 			return s.sync(true)
+		case <-sel:
+			err := s.sharedNotifyPoint(true)
+			if err == nil {
+				err = s.enc.Flush()
+			}
+			if err != nil {
+				s.conn().Close()
+				<-lines
+				c.answered = true
+				return err
+			}
 		case <-wake:
 			var err error
 			if s.notify != nil {
 				err = s.notifyPoint(true)
 			} else if !notify {
-				err = s.sync(true)
+				err = s.idleSync()
 			}
 			if err == nil {
 				err = s.enc.Flush()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"github.com/tidemark-mail/tidemark/internal/acl"
 	"slices"
 	"strings"
 
@@ -11,20 +12,24 @@ import (
 
 // LIST (RFC 9051 6.3.9) with LIST-EXTENDED (RFC 5258): selection options
 // SUBSCRIBED, REMOTE, RECURSIVEMATCH and SPECIAL-USE (RFC 6154), return
-// options SUBSCRIBED, CHILDREN, SPECIAL-USE and STATUS (RFC 5819), and
-// several patterns in one command.
+// options SUBSCRIBED, CHILDREN, SPECIAL-USE, STATUS (RFC 5819) and
+// MYRIGHTS (RFC 8440, with ACL), and several patterns in one command.
 //
-// Tidemark has one namespace, the user's own, with "/" as the hierarchy
-// delimiter. A listing reads the user's mailboxes once (and the
-// subscriptions once when they matter) and matches every name in memory,
-// so it costs one store call however many mailboxes there are. Store
-// handles are per user, so no pattern can reach another user's names.
+// The user's own namespace has "/" as the hierarchy delimiter. A listing
+// reads the user's mailboxes once (and the subscriptions once when they
+// matter) and matches every name in memory, so it costs one store call
+// however many mailboxes there are. Store handles are per user, so no
+// pattern can reach another user's names: the only other names listed
+// are those of mailboxes other users shared with the user (the l right),
+// under "Other Users/<owner>/" (shared.go), found by one Grants query and
+// one mailbox list per owner who shares.
 func init() {
 	register(&Command{Name: "LIST", States: authenticated, Run: runList})
 	addCapability("LIST-EXTENDED", nil)
 	addCapability("LIST-STATUS", nil)
 	addCapability("SPECIAL-USE", nil)
 	addCapability("CHILDREN", nil)
+	addCapability("LIST-MYRIGHTS", func(s *Session) bool { return s.srv.hasACL() })
 }
 
 // hierarchyDelimiter is the one delimiter of Tidemark's namespace.
@@ -63,6 +68,9 @@ type listEntry struct {
 	childInfo   bool
 	hasChildren bool // an existing mailbox lies below it
 	subscribed  bool
+	// ref is set for another user's mailbox (shared.go); info then
+	// carries the name the user sees.
+	ref *mailboxRef
 }
 
 // listMailboxes runs a query against the user's mailboxes and returns the
@@ -72,6 +80,25 @@ func (s *Session) listMailboxes(q listQuery) ([]listEntry, error) {
 	mbs, err := s.acct.Mailboxes(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if s.srv.hasACL() {
+		// A name under the other users' prefix always means another
+		// user's mailbox, so an own mailbox there (made before ACL was
+		// offered) cannot be reached, and is not listed.
+		mbs = slices.DeleteFunc(mbs, func(mb store.MailboxInfo) bool { return isSharedName(mb.Name) })
+	}
+	// Other users' mailboxes join the list under the names the user sees
+	// them by (shared.go); the user's own never lie under that prefix.
+	shared, err := s.sharedMailboxes()
+	if err != nil {
+		return nil, err
+	}
+	refs := make(map[string]*mailboxRef, len(shared))
+	for _, r := range shared {
+		info := r.info
+		info.Name = sharedName(r.owner, r.info.Name)
+		refs[info.Name] = r
+		mbs = append(mbs, info)
 	}
 	exists := make(map[string]*store.MailboxInfo, len(mbs))
 	hasChildren := map[string]bool{} // every proper ancestor of an existing mailbox
@@ -115,7 +142,7 @@ func (s *Session) listMailboxes(q listQuery) ([]listEntry, error) {
 
 	entry := func(name string, sel bool) listEntry {
 		return listEntry{name: name, info: exists[name], selected: sel,
-			hasChildren: hasChildren[name], subscribed: subscribed[name]}
+			hasChildren: hasChildren[name], subscribed: subscribed[name], ref: refs[name]}
 	}
 	var out []listEntry
 	isSelected := make(map[string]bool, len(selected))
@@ -193,6 +220,7 @@ type listOptions struct {
 	statusItems    []string // return STATUS (...) items, upper case
 	hasStatusItems bool
 	meta           *listMetadata // return METADATA (RFC 9590, list_metadata.go)
+	retMyRights    bool          // return MYRIGHTS (RFC 8440)
 }
 
 func runList(s *Session, c *Cmd) error {
@@ -291,12 +319,31 @@ func runList(s *Session, c *Cmd) error {
 	}
 	for i := range entries {
 		s.writeListEntry("LIST", &entries[i], &o)
+		if o.retMyRights && entries[i].selected && entries[i].info != nil {
+			// RFC 8440 3: after the mailbox's LIST, for a mailbox that
+			// exists and meets the selection criteria.
+			r := acl.All
+			if entries[i].ref != nil {
+				r = entries[i].ref.rights
+			}
+			s.Untagged().Raw("MYRIGHTS ").Mailbox(entries[i].name).SP().Astring(r.String()).CRLF()
+		}
 		if o.hasStatusItems && entries[i].selected && entries[i].info != nil {
 			// RFC 5819: STATUS follows the LIST of each selectable
 			// mailbox that meets the selection criteria. A mailbox
 			// deleted in between gets no STATUS (RFC 9051 6.3.9.2);
 			// any other failure fails the command.
-			st, err := s.status(entries[i].info.ID, o.statusItems)
+			var st statusValues
+			var err error
+			if r := entries[i].ref; r != nil {
+				if r.rights.Has(acl.Read) { // RFC 4314 4: STATUS needs r
+					st, err = s.statusOf(r, o.statusItems)
+				} else {
+					err = store.ErrNoMailbox // listed, not read
+				}
+			} else {
+				st, err = s.status(entries[i].info.ID, o.statusItems)
+			}
 			switch {
 			case err == nil:
 				s.writeStatus(entries[i].name, st, o.statusItems)
@@ -304,7 +351,7 @@ func runList(s *Session, c *Cmd) error {
 				return err
 			}
 		}
-		if o.meta != nil && entries[i].selected && entries[i].info != nil {
+		if o.meta != nil && entries[i].selected && entries[i].info != nil && entries[i].ref == nil {
 			if err := s.writeListMetadata(&entries[i], o.meta); err != nil {
 				return err
 			}
@@ -466,6 +513,11 @@ func (s *Session) readListReturnOptions(d *wire.Decoder, o *listOptions) error {
 				return err
 			}
 			o.statusItems, o.hasStatusItems = items, true
+		case "MYRIGHTS":
+			if !s.srv.hasACL() {
+				return Bad("", "Unknown LIST return option "+opt)
+			}
+			o.retMyRights = true
 		case "METADATA":
 			if !s.srv.hasMetadata() {
 				return Bad("", "Unknown LIST return option "+opt)

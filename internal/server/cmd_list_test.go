@@ -348,7 +348,7 @@ func TestLsubNamespaceSubscribe(t *testing.T) {
 	rfc5258Tree(t, e)
 	c := e.dial()
 	c.login()
-	c.mbxRun(`a NAMESPACE`, `* NAMESPACE (("" "/")) NIL NIL`, "a OK NAMESPACE completed")
+	c.mbxRun(`a NAMESPACE`, `* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL`, "a OK NAMESPACE completed")
 	c.mbxRun(`b SUBSCRIBE Gone`, "b OK SUBSCRIBE completed")
 	c.mbxRun(`c SUBSCRIBE Gone`, "c OK SUBSCRIBE completed")
 	c.mbxRun(`d LSUB "" *`,

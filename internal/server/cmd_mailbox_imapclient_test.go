@@ -104,7 +104,7 @@ func TestMailboxCommandsImapclient(t *testing.T) {
 	must(cl.Unsubscribe("Sent Items").Wait())
 	ns, err := cl.Namespace().Wait()
 	must(err)
-	if len(ns.Personal) != 1 || ns.Personal[0].Prefix != "" || ns.Personal[0].Delim != '/' || ns.Other != nil || ns.Shared != nil {
+	if len(ns.Personal) != 1 || ns.Personal[0].Prefix != "" || ns.Personal[0].Delim != '/' || len(ns.Other) != 1 || ns.Other[0].Prefix != "Other Users/" || ns.Shared != nil {
 		t.Fatalf("namespace %+v", ns)
 	}
 	left, err := cl.List("", "%", nil).Collect()

@@ -1,5 +1,7 @@
 package server
 
+import "github.com/tidemark-mail/tidemark/internal/acl"
+
 // MOVE and UID MOVE (RFC 6851, RFC 9051 6.4.8): one store transaction
 // copies the messages into the destination and expunges them from the
 // source, so each message is in exactly one of the two at every instant.
@@ -25,6 +27,9 @@ func runMove(s *Session, c *Cmd) error {
 	if v.ReadOnly {
 		return errReadOnly() // the source messages cannot be expunged
 	}
+	if err := s.needSelected(acl.Expunge | acl.DeleteMessages); err != nil {
+		return err // RFC 6851 3.3: MOVE is COPY, \Deleted and EXPUNGE
+	}
 	uids, dst, err := copyTarget(s, c, set, name)
 	if err != nil {
 		return err
@@ -36,7 +41,7 @@ func runMove(s *Session, c *Cmd) error {
 	if err := s.announceProgress(uint64(v.CountIn(uids))); err != nil {
 		return err
 	}
-	res, err := s.acct.Move(s.ctx(), v.Mailbox.ID, dst.ID, uids)
+	res, err := s.copyMessages(dst, uids, true)
 	if err != nil {
 		return tryCreate(err)
 	}

@@ -67,11 +67,17 @@ func quotaOffered(s *Session) bool { return s.quotaManager() != nil }
 // APPEND with the literal sizes, COPY with the sizes of the copied
 // messages. MOVE within one user's store adds nothing.
 func (s *Session) checkQuota(addBytes, addMessages int64) error {
+	return s.checkQuotaOf(s.user, addBytes, addMessages)
+}
+
+// checkQuotaOf checks the quota of owner, whose mailbox receives the
+// messages: a shared mailbox counts against its owner's quota.
+func (s *Session) checkQuotaOf(owner string, addBytes, addMessages int64) error {
 	q := s.srv.cfg.Quota
 	if q == nil {
 		return nil
 	}
-	return q.CheckQuota(s.ctx(), s.user, addBytes, addMessages)
+	return q.CheckQuota(s.ctx(), owner, addBytes, addMessages)
 }
 
 // userQuotaRootPrefix names another user's quota root.
@@ -238,12 +244,12 @@ func runSetQuota(s *Session, c *Cmd) error {
 
 // checkCopyQuota is checkQuota for copying uids out of mailbox src: it
 // adds up the sizes of the messages that exist.
-func (s *Session) checkCopyQuota(src store.MailboxID, uids store.UIDSet) error {
+func (s *Session) checkCopyQuota(owner string, src store.MailboxID, uids store.UIDSet) error {
 	if s.srv.cfg.Quota == nil {
 		return nil
 	}
 	var bytes, n int64
-	err := s.acct.Messages(s.ctx(), src, uids, func(m *store.MessageData) error {
+	err := s.boxAcct().Messages(s.ctx(), src, uids, func(m *store.MessageData) error {
 		bytes += m.Size
 		n++
 		return nil
@@ -251,5 +257,5 @@ func (s *Session) checkCopyQuota(src store.MailboxID, uids store.UIDSet) error {
 	if err != nil {
 		return err
 	}
-	return s.checkQuota(bytes, n)
+	return s.checkQuotaOf(owner, bytes, n)
 }

@@ -27,5 +27,8 @@ func runRename(s *Session, c *Cmd) error {
 	if to == "INBOX" {
 		return No("ALREADYEXISTS", "INBOX always exists")
 	}
+	if s.srv.hasACL() && (isSharedName(from) || isSharedName(to)) {
+		return s.renameShared(from, to)
+	}
 	return s.acct.RenameMailbox(s.ctx(), from, to)
 }

@@ -76,6 +76,10 @@ func runReplace(s *Session, c *Cmd) error {
 	if err != nil {
 		return err
 	}
+	if s.shared != nil || dst.isShared(s) {
+		// One transaction cannot span two users' stores.
+		return No("CANNOT", "REPLACE works within your own mailboxes only")
+	}
 	var oldSize int64
 	found := false
 	if err := s.acct.Messages(s.ctx(), v.Mailbox.ID, store.UIDSet{{Start: uid, Stop: uid}}, func(m *store.MessageData) error {
@@ -104,7 +108,7 @@ func runReplace(s *Session, c *Cmd) error {
 	if err := c.End(); err != nil {
 		return err
 	}
-	res, err := rp.Replace(s.ctx(), v.Mailbox.ID, uid, dst.ID, msg)
+	res, err := rp.Replace(s.ctx(), v.Mailbox.ID, uid, dst.info.ID, msg)
 	switch {
 	case errors.Is(err, store.ErrMessageGone):
 		return No("EXPUNGEISSUED", "The message was expunged; nothing was appended")

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tidemark-mail/tidemark/internal/acl"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/view"
 	"github.com/tidemark-mail/tidemark/internal/wire"
@@ -81,21 +82,29 @@ func runSelect(s *Session, c *Cmd) error {
 		return errNameNotMUTF7
 	}
 	ctx := s.ctx()
-	info, err := s.acct.Mailbox(ctx, name)
+	ref, err := s.resolve(name)
 	if err != nil {
 		return err
 	}
-	box, err := s.srv.boxes.Acquire(ctx, s.user, info.ID)
+	if err := ref.need(acl.Read); err != nil { // RFC 4314 4
+		return err
+	}
+	box, err := s.srv.boxes.Acquire(ctx, ref.owner, ref.info.ID)
 	if err != nil {
 		return err
 	}
 	mb, uids, sum := box.Current()
-	readOnly := c.Name == "EXAMINE"
+	// RFC 4314 5.2: read-only without a right that changes the mailbox.
+	readOnly := c.Name == "EXAMINE" || !ref.rights.Any(acl.Insert|acl.Expunge|acl.Seen|acl.Write|acl.DeleteMessages)
 	v := view.NewFromList(mb, uids, sum.Keywords, readOnly)
+	if ref.isShared(s) {
+		s.shared = &sharedSel{owner: ref.owner, acct: ref.acct, rights: ref.rights}
+	}
 	selected := false
 	defer func() {
 		if !selected {
 			box.Release()
+			s.shared = nil
 		}
 	}()
 
@@ -126,7 +135,7 @@ func runSelect(s *Session, c *Cmd) error {
 	s.Untagged().Raw("OK [HIGHESTMODSEQ ").Number64(uint64(mb.HighestModSeq)).Raw("] Highest").CRLF()
 	s.Untagged().Raw("OK [MAILBOXID (").Raw(MailboxObjectID(mb)).Raw(")] Ok").CRLF() // RFC 8474 4.1
 	if s.Rev2() {
-		s.Untagged().Raw("LIST () \"/\" ").Mailbox(mb.Name).CRLF() // RFC 9051 6.3.2
+		s.Untagged().Raw("LIST () \"/\" ").Mailbox(s.selectedName(mb.Name)).CRLF() // RFC 9051 6.3.2
 	}
 	if qr != nil && qr.uidValidity == mb.UIDValidity {
 		if err := s.qresyncSelect(v, qr); err != nil {
@@ -243,7 +252,7 @@ func (s *Session) qresyncSelect(v *view.View, qr *qresyncParams) error {
 	if qr.modSeq >= v.ShownModSeq() {
 		return nil // the client is up to date (modseqs never go back)
 	}
-	ch, err := s.acct.ChangesSince(s.ctx(), v.Mailbox.ID, qr.modSeq)
+	ch, err := s.boxAcct().ChangesSince(s.ctx(), v.Mailbox.ID, qr.modSeq)
 	if err != nil {
 		return err
 	}

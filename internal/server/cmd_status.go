@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/tidemark-mail/tidemark/internal/acl"
 	"slices"
 	"strings"
 
@@ -54,17 +55,19 @@ func runStatus(s *Session, c *Cmd) error {
 	if err := c.End(); err != nil {
 		return err
 	}
-	ctx := s.ctx()
-	info, err := s.acct.Mailbox(ctx, name)
+	ref, err := s.resolve(name)
 	if err != nil {
 		return err
 	}
-	st, err := s.status(info.ID, items)
+	if err := ref.need(acl.Read); err != nil { // RFC 4314 4
+		return err
+	}
+	st, err := s.statusOf(ref, items)
 	if err != nil {
 		return err
 	}
 	s.noteStatusItems(items)
-	s.writeStatus(st.Name, st, items)
+	s.writeStatus(st.name, st, items)
 	return s.enc.Err()
 }
 
@@ -73,17 +76,32 @@ func runStatus(s *Session, c *Cmd) error {
 type statusValues struct {
 	store.MailboxStatus
 	deletedStorage int64 // DELETED-STORAGE, in units of 1024 octets
+	name           string
+	shared         bool // another user's mailbox: \Recent is the owner's
 }
 
-// status reads what items need of mailbox id.
+// status reads what items need of the user's mailbox id.
 func (s *Session) status(id store.MailboxID, items []string) (statusValues, error) {
-	st, err := s.acct.Status(s.ctx(), id)
+	return s.statusIn(s.acct, id, items)
+}
+
+// statusOf reads what items need of a mailbox a name resolved to.
+func (s *Session) statusOf(ref *mailboxRef, items []string) (statusValues, error) {
+	v, err := s.statusIn(ref.acct, ref.info.ID, items)
+	if ref.isShared(s) {
+		v.name, v.shared = sharedName(ref.owner, v.Name), true
+	}
+	return v, err
+}
+
+func (s *Session) statusIn(acct store.Account, id store.MailboxID, items []string) (statusValues, error) {
+	st, err := acct.Status(s.ctx(), id)
 	if err != nil {
 		return statusValues{}, err
 	}
-	v := statusValues{MailboxStatus: st}
+	v := statusValues{MailboxStatus: st, name: st.Name}
 	if st.Deleted > 0 && slices.Contains(items, "DELETED-STORAGE") {
-		if v.deletedStorage, err = s.deletedStorage(id); err != nil {
+		if v.deletedStorage, err = s.deletedStorage(acct, id); err != nil {
 			return statusValues{}, err
 		}
 	}
@@ -93,9 +111,9 @@ func (s *Session) status(id store.MailboxID, items []string) (statusValues, erro
 // deletedStorage is the sum of the RFC822.SIZE of the \Deleted messages
 // of mailbox id, in the STORAGE resource's units of 1024 octets (RFC 9208
 // 5.1), rounded up like the usage GETQUOTA reports.
-func (s *Session) deletedStorage(id store.MailboxID) (int64, error) {
+func (s *Session) deletedStorage(acct store.Account, id store.MailboxID) (int64, error) {
 	ctx := s.ctx()
-	snap, err := s.acct.Snapshot(ctx, id)
+	snap, err := acct.Snapshot(ctx, id)
 	if err != nil {
 		return 0, err
 	}
@@ -107,7 +125,7 @@ func (s *Session) deletedStorage(id store.MailboxID) (int64, error) {
 	}
 	var bytes int64
 	if len(deleted) > 0 {
-		err = s.acct.Messages(ctx, id, deleted, func(m *store.MessageData) error {
+		err = acct.Messages(ctx, id, deleted, func(m *store.MessageData) error {
 			bytes += m.Size
 			return nil
 		})
@@ -173,7 +191,11 @@ func (s *Session) writeStatus(name string, st statusValues, items []string) {
 		case "DELETED-STORAGE":
 			e.Number64(uint64(st.deletedStorage))
 		case "RECENT":
-			e.Number(s.statusRecent(st.ID))
+			if st.shared {
+				e.Number(0)
+			} else {
+				e.Number(s.statusRecent(st.ID))
+			}
 		case "HIGHESTMODSEQ":
 			e.Number64(uint64(st.HighestModSeq))
 		case "APPENDLIMIT":

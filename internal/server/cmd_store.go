@@ -175,6 +175,9 @@ func runStore(s *Session, c *Cmd) error {
 	if v.ReadOnly {
 		return errReadOnly()
 	}
+	if err := s.storeRights(a); err != nil {
+		return err
+	}
 	uid := c.def.UID
 	if a.conditional {
 		s.EnableCondstore() // RFC 7162 3.1
@@ -206,7 +209,7 @@ func runStore(s *Session, c *Cmd) error {
 		if err := s.announceProgress(uint64(v.CountIn(uids))); err != nil {
 			return err
 		}
-		res, err = s.acct.SetFlags(s.ctx(), v.Mailbox.ID, uids, a.op, a.flags, a.unchangedSince)
+		res, err = s.boxAcct().SetFlags(s.ctx(), v.Mailbox.ID, uids, a.op, a.flags, a.unchangedSince)
 		if err != nil {
 			return err
 		}

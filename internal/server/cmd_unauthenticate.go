@@ -31,6 +31,7 @@ func runUnauthenticate(s *Session, c *Cmd) error {
 func (s *Session) unauthenticate() {
 	s.stopNotify() // the user's events stop with the login (RFC 5465)
 	s.deselect()
+	s.closeOthers()
 	if s.acct != nil {
 		s.acct.Close()
 		s.acct = nil

@@ -129,6 +129,9 @@ func (s *Session) runCommand() (err error) {
 	if def.UsesSeqs && s.uidOnly() {
 		return s.answerParseError(tag, name, errUIDRequired()) // RFC 9586 3
 	}
+	if err := s.checkSelectedAccess(def); err != nil {
+		return s.answerParseError(tag, name, err)
+	}
 	c := &Cmd{Tag: tag, Name: name, Dec: d, def: def}
 	s.cmdTag = tag
 	runErr := def.Run(s, c)

@@ -37,9 +37,9 @@ func (s *Session) fetchStates(ctx context.Context, uids store.UIDSet, fn func(m 
 	}
 	id := s.view.Mailbox.ID
 	if n*4 < uint64(s.view.Exists()) {
-		return s.acct.Messages(ctx, id, uids, func(m *store.MessageData) error { return fn(m.MessageState) })
+		return s.boxAcct().Messages(ctx, id, uids, func(m *store.MessageData) error { return fn(m.MessageState) })
 	}
-	snap, err := s.acct.Snapshot(ctx, id)
+	snap, err := s.boxAcct().Snapshot(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -350,7 +350,7 @@ func (s *Session) startNotify(sp *notifySpec) error {
 		return nil
 	}
 	for _, b := range v.boxes {
-		if s.view != nil && b.ID == s.view.Mailbox.ID {
+		if s.view != nil && s.shared == nil && b.ID == s.view.Mailbox.ID {
 			continue // the selected mailbox is SELECTED's (3.1)
 		}
 		ev := sp.eventsFor(b.Name, v.subs)
@@ -427,28 +427,33 @@ func (s *Session) waitForCommand() error {
 		_, err := s.dec.Peek()
 		ready <- err
 	}()
+	sel, stop := s.sharedNotifyWatch()
+	defer stop()
 	for {
 		n := s.notify
 		if n == nil {
 			return <-ready
 		}
+		var err error
 		select {
 		case err := <-ready:
 			return err
+		case <-sel:
+			err = s.sharedNotifyPoint(false)
 		case <-n.aw.C:
-			err := s.notifyPoint(false)
-			if err == nil {
-				err = s.enc.Flush()
+			err = s.notifyPoint(false)
+		}
+		if err == nil {
+			err = s.enc.Flush()
+		}
+		if err != nil {
+			if errors.Is(err, store.ErrUserDeleted) {
+				s.bye("[UNAVAILABLE] Account deleted")
+				s.log.Info("account deleted, session ended")
 			}
-			if err != nil {
-				if errors.Is(err, store.ErrUserDeleted) {
-					s.bye("[UNAVAILABLE] Account deleted")
-					s.log.Info("account deleted, session ended")
-				}
-				s.conn().Close()
-				<-ready
-				return err
-			}
+			s.conn().Close()
+			<-ready
+			return err
 		}
 	}
 }
@@ -513,7 +518,7 @@ func (s *Session) notifyPoint(inIdle bool) error {
 		if !ok {
 			continue // deleted, or not yet in the account read
 		}
-		selected := s.view != nil && c.ID == s.view.Mailbox.ID
+		selected := s.view != nil && s.shared == nil && c.ID == s.view.Mailbox.ID // ids are per owner
 		ev := sp.eventsFor(info.Name, n.cur.subs)
 		if selected {
 			syncSelected = sp.selected != nil && sp.selected.messages()
@@ -733,7 +738,7 @@ func (s *Session) notifyNewMessages(prevHigh store.UID) error {
 	if req.onlyStates() {
 		return s.fetchStates(s.ctx(), uids, f.writeState)
 	}
-	return s.acct.Messages(s.ctx(), v.Mailbox.ID, uids, f.writeMessage)
+	return s.boxAcct().Messages(s.ctx(), v.Mailbox.ID, uids, f.writeMessage)
 }
 
 // noteCommandDone is called after each command ran, before its sync

@@ -26,6 +26,10 @@ import (
 // recentStore returns the account's \Recent state, nil if the backend
 // keeps none (then no message is ever recent).
 func (s *Session) recentStore() store.RecentStore {
+	if s.shared != nil {
+		// Another user's mailbox: \Recent stays the owner's.
+		return nil
+	}
 	rs, _ := s.acct.(store.RecentStore)
 	return rs
 }

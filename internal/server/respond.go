@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 
+	"github.com/tidemark-mail/tidemark/internal/acl"
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/view"
 	"github.com/tidemark-mail/tidemark/internal/wire"
@@ -79,8 +80,8 @@ func (s *Session) SeqSetUIDs(set wire.SeqSet, uid bool) (store.UIDSet, error) {
 // store and writes what changed (unflushed). allowExpunge follows the
 // command table (RFC 9051 7.4.1).
 func (s *Session) sync(allowExpunge bool) error {
-	if s.view == nil {
-		return nil
+	if s.view == nil || !s.selectedRights().Has(acl.Read) {
+		return nil // nothing selected, or no longer readable (shared.go)
 	}
 	// Under UIDONLY expunges are VANISHED too (RFC 9586 3).
 	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC") || s.uidOnly()}
@@ -98,7 +99,7 @@ func (s *Session) sync(allowExpunge bool) error {
 	}
 	if !served {
 		var err error
-		if ch, err = s.acct.ChangesSince(s.ctx(), s.view.Mailbox.ID, s.view.ShownModSeq()); err != nil {
+		if ch, err = s.boxAcct().ChangesSince(s.ctx(), s.view.Mailbox.ID, s.view.ShownModSeq()); err != nil {
 			return mailboxGone(err)
 		}
 	}
@@ -179,7 +180,14 @@ func (s *Session) writeFlagList(keywords []string) {
 		s.Untagged().Raw("OK [PERMANENTFLAGS ()] No permanent flags permitted").CRLF()
 		return
 	}
-	s.Untagged().Raw("OK [PERMANENTFLAGS ").List(len(names)+1, func(i int) {
+	star := 1 // \* : new keywords may be stored
+	if r := s.selectedRights(); r != acl.All {
+		names = permittedFlags(names, r)
+		if !r.Has(acl.Write) {
+			star = 0
+		}
+	}
+	s.Untagged().Raw("OK [PERMANENTFLAGS ").List(len(names)+star, func(i int) {
 		if i == len(names) {
 			s.enc.Raw(`\*`)
 		} else {

@@ -38,7 +38,7 @@ func (s *Session) searchMessages(prog *search.Program, now time.Time) ([]searchH
 	// the candidates (package search, text.go); without an index they are
 	// evaluated per message below.
 	err := prog.ResolveText(func(field store.TextField, needle string) (store.TextHits, error) {
-		return store.SearchText(ctx, s.acct, v.Mailbox.ID, field, needle, cand)
+		return store.SearchText(ctx, s.boxAcct(), v.Mailbox.ID, field, needle, cand)
 	})
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func (s *Session) searchMessages(prog *search.Program, now time.Time) ([]searchH
 
 	decidedInMemory := len(hits) > 0
 	reporter := s.startProgress(uint64(v.CountIn(undecided))) // RFC 9585
-	err = s.acct.Messages(ctx, v.Mailbox.ID, undecided, func(md *store.MessageData) error {
+	err = s.boxAcct().Messages(ctx, v.Mailbox.ID, undecided, func(md *store.MessageData) error {
 		if err := reporter.step(); err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func (s *Session) searchMessages(prog *search.Program, now time.Time) ([]searchH
 
 // matchBody opens a message's bytes to decide the keys that need them.
 func (s *Session) matchBody(prog *search.Program, m *search.Message, now time.Time) (search.Result, error) {
-	blob, err := s.acct.OpenBlob(s.ctx(), m.Data.BlobID)
+	blob, err := s.boxAcct().OpenBlob(s.ctx(), m.Data.BlobID)
 	if err != nil {
 		return search.No, err
 	}

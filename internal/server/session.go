@@ -72,6 +72,10 @@ type Session struct {
 	// box is the shared in-memory copy of the selected mailbox; set
 	// together with view.
 	box *openbox.Box
+	// shared is set while the selected mailbox is another user's
+	// (shared.go); others holds the other users' stores opened so far.
+	shared *sharedSel
+	others map[string]*otherUser
 	// recent holds the UIDs of the selected mailbox that are \Recent for
 	// this session (IMAP4rev1 only, see recent.go); recentUpTo is the UID
 	// below which the session has claimed or looked.
@@ -365,6 +369,7 @@ func (s *Session) shutdown() {
 func (s *Session) cleanup() {
 	s.stopNotify()
 	s.deselect()
+	s.closeOthers()
 	if s.acct != nil {
 		s.acct.Close()
 		s.acct = nil
@@ -408,6 +413,7 @@ func (s *Session) deselect() {
 		s.box = nil
 	}
 	s.view = nil
+	s.shared = nil
 	s.recent, s.recentUpTo = nil, 0
 	if s.state == StateSelected {
 		s.state = StateAuthenticated

@@ -154,7 +154,7 @@ func (s *Session) loadKeysFromStructures(ctx context.Context, id store.MailboxID
 	var wg sync.WaitGroup
 	for i, part := range parts {
 		wg.Go(func() {
-			errs[i] = s.acct.Messages(ctx, id, part, func(md *store.MessageData) error {
+			errs[i] = s.boxAcct().Messages(ctx, id, part, func(md *store.MessageData) error {
 				m := sortthread.FromMessage(md)
 				mu.Lock()
 				add(m)

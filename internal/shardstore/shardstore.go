@@ -148,7 +148,10 @@ func (s *Store) DeleteUser(ctx context.Context, user string) error {
 	if err != nil {
 		return err
 	}
-	return st.DeleteUser(ctx, user)
+	if err := st.DeleteUser(ctx, user); err != nil {
+		return err
+	}
+	return s.forgetGrantee(ctx, user)
 }
 
 // Open opens the user on its shard.

@@ -8,16 +8,18 @@
 //	DIR/users/<name>/meta.db        metadata and small bodies (schema below), WAL mode
 //	DIR/users/<name>/manifest.json  durable modseq floor and UIDVALIDITY counter
 //	DIR/users/<name>/blobs/ab/ab..  bytes of larger messages, see package blob
+//	DIR/shared/<identifier>/<owner> empty marker: owner's database may hold ACL entries naming identifier (acl.go)
 //
 // User names are case-insensitive: they are folded to lower case, so
 // "Alice" and "alice" are one user, stored as "alice". A name is 1 to 128
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 9 (PRAGMA user_version = 9)
+// # Schema, version 10 (PRAGMA user_version = 10)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 9 added contents.sort_keys and
+// version is refused. Version 10 added the acl table (RFC 4314 access
+// control lists); converting only creates it. Version 9 added contents.sort_keys and
 // contents.preview (the summary, summary.go); converting leaves them NULL
 // for the stored messages, whose keys and previews are then computed when
 // read, until `tidemark reindex` (Store.Reindex) fills them in. Version 8 added the metadata table (RFC 5464
@@ -198,6 +200,12 @@
 // the entry's last change (for server entries, a counter of their own:
 // one above the highest server entry's). Index (mailbox_id, modseq) for
 // "changed since". A trigger deletes a mailbox's entries with its row.
+//
+// acl(mailbox_id, identifier, rights): RFC 4314 entries (acl.go), primary
+// key (mailbox_id, identifier), index (identifier). identifier is a user
+// name or "anyone"; rights the letters package acl stores ("lrs"). A
+// trigger deletes a mailbox's entries with its row; RENAME keeps them (the
+// id stays).
 //
 // Indexes: messages (mailbox_id, uid) (the primary key) for the message
 // list; message_chunks (mailbox_id, first_uid) to find the chunks of a UID

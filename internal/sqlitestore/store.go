@@ -103,6 +103,10 @@ type Store struct {
 	mu     sync.Mutex
 	users  map[string]*userDB // open user databases by name; guarded by mu
 	closed bool               // guarded by mu
+
+	// aclMu orders changes of access control lists with their markers
+	// (acl.go).
+	aclMu sync.Mutex
 }
 
 var _ store.Store = (*Store)(nil)
@@ -197,6 +201,9 @@ func (s *Store) DeleteUser(ctx context.Context, user string) error {
 		return fmt.Errorf("delete user: %w", err)
 	}
 	if err := syncDir(filepath.Join(s.dir, "users")); err != nil {
+		return err
+	}
+	if err := s.forgetGrantee(name); err != nil {
 		return err
 	}
 	return os.RemoveAll(trash)

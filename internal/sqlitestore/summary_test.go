@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
@@ -11,10 +12,10 @@ import (
 )
 
 // undoV9 turns a current database back into schema version 8.
-var undoV9 = []string{
+var undoV9 = append(slices.Clone(undoV10),
 	`ALTER TABLE contents DROP COLUMN sort_keys`,
 	`ALTER TABLE contents DROP COLUMN preview`,
-}
+)
 
 // TestSummaryUpgrade converts a version 8 database: its messages have no
 // stored sort keys or preview (readers compute them) until Reindex fills

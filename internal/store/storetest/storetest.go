@@ -65,6 +65,7 @@ func Run(t *testing.T, b Backend) {
 		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
 		{"Metadata", testMetadata},
+		{"ACL", testACL}, // acl.go
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go
 		{"Summary", testSummary},       // summary.go
