@@ -37,5 +37,13 @@ func TestConformance(t *testing.T) {
 		Reopen: func(t testing.TB, st store.Store) store.Store {
 			return openTest(t, dsns[st.(*Store)], Options{})
 		},
+		TombstoneRows: func(t testing.TB, a store.Account, id store.MailboxID) int {
+			t.Helper()
+			var n int
+			if err := a.(*Account).s.pool.QueryRow(ctx, `SELECT count(*) FROM tombstones WHERE mailbox_id = $1`, id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		},
 	})
 }

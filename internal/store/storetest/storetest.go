@@ -29,6 +29,9 @@ type Backend struct {
 	// ModelSetup, when set, runs before each seed of the model test (to
 	// shrink internal sizes, say).
 	ModelSetup func(t *testing.T, seed int)
+	// TombstoneRows, when set, counts the tombstone rows of mailbox id,
+	// for the test that they merge.
+	TombstoneRows func(t testing.TB, a store.Account, id store.MailboxID) int
 }
 
 // Options are the store settings tests ask for.
@@ -48,6 +51,7 @@ func Run(t *testing.T, b Backend) {
 		{"SetFlags", testSetFlags},
 		{"ExpungeAndChanges", testExpungeAndChanges},
 		{"ExpungeDeletedReadsFlagsAtCommit", testExpungeDeletedReadsFlagsAtCommit},
+		{"TombstonesCompact", testTombstonesCompact}, // tombstones.go
 		{"CopyMove", testCopyMove},
 		{"LargeBody", testLargeBody},
 		{"MailboxNames", testMailboxNames},
