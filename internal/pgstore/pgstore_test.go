@@ -34,9 +34,6 @@ func TestConformance(t *testing.T) {
 		New: func(t testing.TB, o storetest.Options) store.Store {
 			return openTest(t, pgtest.DSN(t), Options{MaxMessageSize: o.MaxMessageSize})
 		},
-		Reopen: func(t testing.TB, st store.Store) store.Store {
-			return openTest(t, dsns[st.(*Store)], Options{})
-		},
 		TombstoneRows: func(t testing.TB, a store.Account, id store.MailboxID) int {
 			t.Helper()
 			var n int
@@ -44,6 +41,9 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			return n
+		},
+		Reopen: func(t testing.TB, st store.Store) store.Store {
+			return openTest(t, dsns[st.(*Store)], Options{})
 		},
 	})
 }

@@ -26,12 +26,12 @@ type Backend struct {
 	// st (a second process, in effect), closed when the test ends; nil
 	// when the backend has no such thing.
 	Reopen func(t testing.TB, st store.Store) store.Store
-	// ModelSetup, when set, runs before each seed of the model test (to
-	// shrink internal sizes, say).
-	ModelSetup func(t *testing.T, seed int)
 	// TombstoneRows, when set, counts the tombstone rows of mailbox id,
 	// for the test that they merge.
 	TombstoneRows func(t testing.TB, a store.Account, id store.MailboxID) int
+	// ModelSetup, when set, runs before each seed of the model test (to
+	// shrink internal sizes, say).
+	ModelSetup func(t *testing.T, seed int)
 }
 
 // Options are the store settings tests ask for.
