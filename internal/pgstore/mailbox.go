@@ -76,6 +76,12 @@ func (t *writeTx) lookup(name string) (mailboxRow, error) {
 	return lookupName(t.ctx, t.tx, t.userID, name)
 }
 
+// The write transaction supplies the statements of the shared rules.
+var (
+	_ storetx.Defaults = (*writeTx)(nil)
+	_ storetx.Copier   = copier{}
+)
+
 // Mailbox implements storetx.Tx.
 func (t *writeTx) Mailbox(id store.MailboxID) (storetx.Mailbox, error) {
 	m, err := t.mailbox(id)

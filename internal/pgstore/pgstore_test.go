@@ -54,6 +54,14 @@ func TestConformance(t *testing.T) {
 		New: func(t testing.TB, o storetest.Options) store.Store {
 			return openTest(t, pgtest.DSN(t), Options{MaxMessageSize: o.MaxMessageSize})
 		},
+		TombstoneRows: func(t testing.TB, a store.Account, id store.MailboxID) int {
+			t.Helper()
+			var n int
+			if err := a.(*Account).s.pool.QueryRow(ctx, `SELECT count(*) FROM tombstones WHERE mailbox_id = $1`, id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		},
 		Reopen: func(t testing.TB, st store.Store) store.Store {
 			dsnsMu.Lock()
 			dsn := dsns[st.(*Store)]

@@ -81,6 +81,12 @@ func (t *writeTx) lookup(name string) (mailboxRow, error) { return lookupName(t.
 
 func (t *writeTx) mailbox(id store.MailboxID) (mailboxRow, error) { return lookupID(t.ctx, t.q, id) }
 
+// The write transaction supplies the statements of the shared rules.
+var (
+	_ storetx.Defaults = (*writeTx)(nil)
+	_ storetx.Copier   = (*writeTx)(nil)
+)
+
 // Mailbox implements storetx.Tx.
 func (t *writeTx) Mailbox(id store.MailboxID) (storetx.Mailbox, error) {
 	m, err := t.mailbox(id)

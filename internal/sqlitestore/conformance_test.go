@@ -23,5 +23,13 @@ func TestConformance(t *testing.T) {
 			// chunks and emptied chunks all occur.
 			withChunkMax(t, []int{2, 3, 256}[seed%3])
 		},
+		TombstoneRows: func(t testing.TB, a store.Account, id store.MailboxID) int {
+			t.Helper()
+			var n int
+			if err := a.(*Account).u.r.QueryRowContext(ctx, `SELECT count(*) FROM tombstones WHERE mailbox_id = ?`, id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		},
 	})
 }

@@ -192,10 +192,12 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 	})
 }
 
-// Subtree implements storetx.Mailboxes.
+// Subtree implements storetx.Mailboxes. The names below name are the
+// range from "name/" up to "name0" ('0' follows '/'), compared by bytes
+// (substr would count characters, not the bytes of name).
 func (t *writeTx) Subtree(name string) ([]storetx.Renaming, error) {
 	rows, err := t.tx.QueryContext(t.ctx,
-		`SELECT id, name, uidvalidity FROM mailboxes WHERE name = ? OR substr(name, 1, ?) = ?`, name, len(name)+1, name+"/")
+		`SELECT id, name, uidvalidity FROM mailboxes WHERE name = ? OR (name >= ? AND name < ?)`, name, name+"/", name+"0")
 	if err != nil {
 		return nil, err
 	}

@@ -94,6 +94,17 @@ func testRename(t *testing.T, be Backend) {
 			t.Errorf("rename %q→%q: %v, want %v", c.from, c.to, err, c.want)
 		}
 	}
+	// A parent named beyond ASCII takes its children along too (RFC 9051
+	// 6.3.6); names are compared by their bytes.
+	if _, err := a.CreateMailbox(ctx, "Ärger/Notizen", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RenameMailbox(ctx, "Ärger", "Ärgernis"); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, a); !slices.Contains(got, "Ärgernis/Notizen") || slices.Contains(got, "Ärger/Notizen") {
+		t.Fatalf("after renaming a non-ASCII parent %q", got)
+	}
 	// INBOX: messages move to the new mailbox, INBOX stays, empty.
 	inbox := MustMailbox(t, a, "INBOX")
 	AppendN(t, a, inbox.ID, 3, store.Flags{System: store.FlagSeen})

@@ -26,6 +26,9 @@ type Backend struct {
 	// st (a second process, in effect), closed when the test ends; nil
 	// when the backend has no such thing.
 	Reopen func(t testing.TB, st store.Store) store.Store
+	// TombstoneRows, when set, counts the tombstone rows of mailbox id,
+	// for the test that they merge.
+	TombstoneRows func(t testing.TB, a store.Account, id store.MailboxID) int
 	// ModelSetup, when set, runs before each seed of the model test (to
 	// shrink internal sizes, say).
 	ModelSetup func(t *testing.T, seed int)
@@ -52,6 +55,7 @@ func Run(t *testing.T, b Backend) {
 		{"SetFlags", testSetFlags},
 		{"ExpungeAndChanges", testExpungeAndChanges},
 		{"ExpungeDeletedReadsFlagsAtCommit", testExpungeDeletedReadsFlagsAtCommit},
+		{"TombstonesCompact", testTombstonesCompact}, // tombstones.go
 		{"CopyMove", testCopyMove},
 		{"LargeBody", testLargeBody},
 		{"MailboxNames", testMailboxNames},
