@@ -70,6 +70,10 @@
 // modseq of the last change. Index (user_id, mailbox_id, modseq); a
 // trigger deletes a mailbox's entries with its row.
 //
+// access_keys(user_id, mailbox_id, key): URLAUTH mailbox access keys
+// (version 11, accesskey.go), 32 random octets per mailbox that has one;
+// a trigger deletes a mailbox's key with its row.
+//
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the
 // bytes in partSize (256 KiB) pieces. Shared by all users (deduplicated),

@@ -20,8 +20,9 @@ var migrations = []string{
 	schemaV6Placement,
 	schemaV7Defaults,
 	schemaV8Settings,
-	schemaV9TextIndex, // textindex.go
-	schemaV10Metadata, // metadata.go
+	schemaV9TextIndex,   // textindex.go
+	schemaV10Metadata,   // metadata.go
+	schemaV11AccessKeys, // accesskey.go
 }
 
 const schemaV1 = `

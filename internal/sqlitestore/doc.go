@@ -14,10 +14,11 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 8 (PRAGMA user_version = 8)
+// # Schema, version 9 (PRAGMA user_version = 9)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 8 added the metadata table (RFC 5464
+// version is refused. Version 9 added the access_keys table (URLAUTH
+// mailbox access keys); converting only creates it. Version 8 added the metadata table (RFC 5464
 // annotations); converting only creates it. Version 7 added the text index (text_index,
 // text_index_partial, meta.text_index_missing_upto); converting marks
 // every stored message missing from it, so SEARCH scans until `tidemark
@@ -183,6 +184,10 @@
 //
 // thread_refs(message_id, thread_id): Message-IDs seen at delivery (the
 // message's own and those it refers to) and the thread they belong to.
+//
+// access_keys(mailbox_id, key): the URLAUTH mailbox access key of each
+// mailbox that has one (RFC 4467 3, accesskey.go), 32 random octets; a
+// trigger deletes it with its mailbox.
 //
 // metadata(mailbox_id, name, value, modseq): RFC 5464 entries (metadata.go),
 // primary key (mailbox_id, name). mailbox_id 0 holds server entries; name

@@ -3,16 +3,17 @@ package sqlitestore
 import (
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // undoV8 turns a current database back into schema version 7.
-var undoV8 = []string{
+var undoV8 = append(slices.Clone(undoV9),
 	`DROP TRIGGER metadata_mailbox_deleted`,
 	`DROP TABLE metadata`,
-}
+)
 
 // TestMigrateV7 converts a version 7 database: the metadata table appears
 // and works, mail stays, and a deleted mailbox's entries go with it.

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 8
+const schemaVersion = 9
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -218,7 +218,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9AccessKeys+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -260,6 +260,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// Version 8 only adds the metadata table (metadata.go).
 		if _, err := tx.ExecContext(ctx, schemaV8Metadata); err != nil {
 			return fmt.Errorf("convert schema version 7: %w", err)
+		}
+		fallthrough
+	case 8:
+		// Version 9 only adds the URLAUTH access keys (accesskey.go).
+		if _, err := tx.ExecContext(ctx, schemaV9AccessKeys); err != nil {
+			return fmt.Errorf("convert schema version 8: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

@@ -61,6 +61,7 @@ func Run(t *testing.T, b Backend) {
 		{"ExpungedWhileReading", testExpungedWhileReading},
 		{"Recent", testRecent},
 		{"Metadata", testMetadata},
+		{"AccessKeys", testAccessKeys},
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go
 		{"Replace", testReplace},
