@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -94,10 +95,12 @@ func runCopy(s *Session, c *Cmd) error {
 	if err := s.checkCopyQuota(s.view.Mailbox.ID, uids); err != nil {
 		return err
 	}
-	if err := s.announceProgress(uint64(s.view.CountIn(uids))); err != nil {
+	var res store.CopyResult
+	src := s.view.Mailbox.ID
+	err = s.withProgress(uint64(s.view.CountIn(uids)), func(ctx context.Context) (err error) {
+		res, err = s.acct.Copy(ctx, src, dst.ID, uids)
 		return err
-	}
-	res, err := s.acct.Copy(s.ctx(), s.view.Mailbox.ID, dst.ID, uids)
+	})
 	if err != nil {
 		return tryCreate(err) // deleted meanwhile
 	}

@@ -187,7 +187,9 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 	if err := checkUIDs(uids); err != nil {
 		return res, err
 	}
+	progress := store.TrackProgress(ctx)
 	err := a.u.write(ctx, func(t *writeTx) error {
+		progress.Restart()
 		if _, err := t.mailbox(src); err != nil {
 			return err
 		}
@@ -272,6 +274,7 @@ func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids
 			if _, err := ins.ExecContext(t.ctx, dst, uid, now, x.size, x.content); err != nil {
 				return fmt.Errorf("copy: %w", err)
 			}
+			progress.Step()
 			d.add(x.e.flags, x.size, 1)
 			entries = append(entries, entry{uid: uid, flags: x.e.flags, kw: x.e.kw, modseq: ms})
 			res.SrcUIDs = append(res.SrcUIDs, x.e.uid)

@@ -62,6 +62,7 @@ func Run(t *testing.T, b Backend) {
 		{"Recent", testRecent},
 		{"Metadata", testMetadata},
 		{"AccessKeys", testAccessKeys},
+		{"Progress", testProgress},
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go
 		{"Replace", testReplace},
