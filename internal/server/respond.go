@@ -80,7 +80,7 @@ func (s *Session) SeqSetUIDs(set wire.SeqSet, uid bool) (store.UIDSet, error) {
 // command table (RFC 9051 7.4.1).
 func (s *Session) sync(allowExpunge bool) error {
 	if s.view == nil {
-		return nil
+		return s.reportMetadataChanges(0, 0, 0)
 	}
 	// Under UIDONLY expunges are VANISHED too (RFC 9586 3).
 	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC") || s.uidOnly()}
@@ -110,8 +110,12 @@ func (s *Session) sync(allowExpunge bool) error {
 		// connection ends, as when the mailbox is deleted.
 		return &wire.Error{Text: "Selected mailbox's UIDVALIDITY changed", Close: true}
 	}
+	before := s.view.ShownModSeq()
 	ups = s.view.Apply(ch, opts)
 	s.writeUpdates(ups)
+	if err := s.reportMetadataChanges(s.view.Mailbox.ID, before, ch.Mailbox.HighestModSeq); err != nil {
+		return err
+	}
 	if len(s.contexts) > 0 {
 		s.updateContexts() // RFC 5267 4.3 (context.go)
 	}

@@ -87,6 +87,9 @@ type Session struct {
 	releaseUser func()
 	bad         int // BAD responses in a row
 	idLogged    bool
+	// metaWatch is the state of unsolicited METADATA after ENABLE
+	// METADATA (metadata_unsolicited.go); nil before.
+	metaWatch *metadataWatch
 	// notify is the NOTIFY state (RFC 5465, notify_events.go); nil
 	// without NOTIFY.
 	notify *notifyState
