@@ -32,22 +32,21 @@ CREATE TRIGGER access_keys_mailbox_deleted AFTER DELETE ON mailboxes
 var _ store.AccessKeyStore = (*Store)(nil)
 
 // OpenAccessKeys returns a handle on user's mailbox access keys
-// (store.AccessKeyStore).
+// (store.AccessKeyStore): the metadata handle, which holds the user's
+// account open and serves both small tables beside the mail.
 func (s *Store) OpenAccessKeys(ctx context.Context, user string) (store.AccessKeys, error) {
-	a, err := s.openAccount(ctx, user)
+	md, err := s.OpenMetadata(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	return &accessKeys{a: a}, nil
+	return md.(*metadataHandle), nil
 }
 
-type accessKeys struct{ a *Account }
+var _ store.AccessKeys = (*metadataHandle)(nil)
 
-func (k *accessKeys) Close() error { return k.a.Close() }
-
-// read returns mailbox id's key, nil when it has none; ErrNoMailbox when
+// readAccessKey returns mailbox id's key, nil when it has none; ErrNoMailbox when
 // the mailbox is not the user's.
-func (k *accessKeys) read(ctx context.Context, q querier, id store.MailboxID) ([]byte, error) {
+func (k *metadataHandle) readAccessKey(ctx context.Context, q querier, id store.MailboxID) ([]byte, error) {
 	if _, err := lookupID(ctx, q, k.a.id, id); err != nil {
 		return nil, err
 	}
@@ -62,8 +61,8 @@ func (k *accessKeys) read(ctx context.Context, q querier, id store.MailboxID) ([
 	return key, nil
 }
 
-func (k *accessKeys) AccessKey(ctx context.Context, id store.MailboxID, create bool) ([]byte, error) {
-	key, err := k.read(ctx, k.a.s.pool, id)
+func (k *metadataHandle) AccessKey(ctx context.Context, id store.MailboxID, create bool) ([]byte, error) {
+	key, err := k.readAccessKey(ctx, k.a.s.pool, id)
 	if err != nil || key != nil || !create {
 		return key, err
 	}
@@ -75,13 +74,13 @@ func (k *accessKeys) AccessKey(ctx context.Context, id store.MailboxID, create b
 			ON CONFLICT (user_id, mailbox_id) DO NOTHING`, k.a.id, id, store.NewAccessKey()); err != nil {
 			return fmt.Errorf("create access key: %w", err)
 		}
-		key, err = k.read(ctx, t.tx, id)
+		key, err = k.readAccessKey(ctx, t.tx, id)
 		return err
 	})
 	return key, err
 }
 
-func (k *accessKeys) ResetAccessKey(ctx context.Context, id store.MailboxID) error {
+func (k *metadataHandle) ResetAccessKey(ctx context.Context, id store.MailboxID) error {
 	return k.a.write(ctx, func(t *writeTx) error {
 		if _, err := lookupID(ctx, t.tx, k.a.id, id); err != nil {
 			return err
@@ -92,7 +91,7 @@ func (k *accessKeys) ResetAccessKey(ctx context.Context, id store.MailboxID) err
 	})
 }
 
-func (k *accessKeys) RemoveAccessKeys(ctx context.Context) error {
+func (k *metadataHandle) RemoveAccessKeys(ctx context.Context) error {
 	return k.a.write(ctx, func(t *writeTx) error {
 		_, err := t.tx.Exec(ctx, `DELETE FROM access_keys WHERE user_id = $1`, k.a.id)
 		return err

@@ -13,23 +13,7 @@ import (
 // access key table; a mailbox that existed before takes a key, which is
 // kept, and a deleted mailbox's key goes with it.
 func TestAccessKeysUpgradeFromV10(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE tidemark_schema (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for v := 0; v < 10; v++ {
-		if _, err := conn.Exec(ctx, migrations[v]); err != nil {
-			t.Fatalf("version %d: %v", v+1, err)
-		}
-		if _, err := conn.Exec(ctx, `INSERT INTO tidemark_schema (version) VALUES ($1)`, v+1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dsn, conn := databaseAt(t, 10)
 	s := openTest(t, dsn, Options{NoListen: true})
 	if err := s.CreateUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
@@ -63,4 +47,28 @@ func TestAccessKeysUpgradeFromV10(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM access_keys`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d keys left after the mailbox was deleted, %v", n, err)
 	}
+}
+
+// databaseAt returns a fresh database brought to schema version n, and a
+// connection to it (closed when the test ends).
+func databaseAt(t *testing.T, n int) (string, *pgx.Conn) {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	if _, err := conn.Exec(ctx, `CREATE TABLE tidemark_schema (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for v := 0; v < n; v++ {
+		if _, err := conn.Exec(ctx, migrations[v]); err != nil {
+			t.Fatalf("version %d: %v", v+1, err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO tidemark_schema (version) VALUES ($1)`, v+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dsn, conn
 }

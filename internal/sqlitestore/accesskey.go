@@ -24,23 +24,20 @@ END;
 var _ store.AccessKeyStore = (*Store)(nil)
 
 // OpenAccessKeys returns a handle on user's mailbox access keys
-// (store.AccessKeyStore).
+// (store.AccessKeyStore): the metadata handle, which holds the user's
+// account open and serves both small tables beside the mail.
 func (s *Store) OpenAccessKeys(ctx context.Context, user string) (store.AccessKeys, error) {
-	a, err := s.openAccount(ctx, user)
+	md, err := s.OpenMetadata(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	return &accessKeys{a: a}, nil
+	return md.(*metadataHandle), nil
 }
 
-// accessKeys is store.AccessKeys over one user's database; it holds an
-// Account handle so the database stays open.
-type accessKeys struct{ a *Account }
+var _ store.AccessKeys = (*metadataHandle)(nil)
 
-func (k *accessKeys) Close() error { return k.a.Close() }
-
-func (k *accessKeys) AccessKey(ctx context.Context, id store.MailboxID, create bool) ([]byte, error) {
-	key, err := k.read(ctx, k.a.u.r, id)
+func (k *metadataHandle) AccessKey(ctx context.Context, id store.MailboxID, create bool) ([]byte, error) {
+	key, err := k.readAccessKey(ctx, k.a.u.r, id)
 	if err != nil || key != nil || !create {
 		return key, err
 	}
@@ -49,15 +46,15 @@ func (k *accessKeys) AccessKey(ctx context.Context, id store.MailboxID, create b
 			ON CONFLICT (mailbox_id) DO NOTHING`, id, store.NewAccessKey()); err != nil {
 			return fmt.Errorf("create access key: %w", err)
 		}
-		key, err = k.read(ctx, t.tx, id)
+		key, err = k.readAccessKey(ctx, t.tx, id)
 		return err
 	})
 	return key, err
 }
 
-// read returns mailbox id's key, nil when it has none; ErrNoMailbox when
+// readAccessKey returns mailbox id's key, nil when it has none; ErrNoMailbox when
 // the mailbox does not exist.
-func (k *accessKeys) read(ctx context.Context, q querier, id store.MailboxID) ([]byte, error) {
+func (k *metadataHandle) readAccessKey(ctx context.Context, q querier, id store.MailboxID) ([]byte, error) {
 	var key []byte
 	err := q.QueryRowContext(ctx, `SELECT ak.key FROM mailboxes mb LEFT JOIN access_keys ak ON ak.mailbox_id = mb.id
 		WHERE mb.id = ?`, id).Scan(&key)
@@ -70,9 +67,9 @@ func (k *accessKeys) read(ctx context.Context, q querier, id store.MailboxID) ([
 	return key, nil
 }
 
-func (k *accessKeys) ResetAccessKey(ctx context.Context, id store.MailboxID) error {
+func (k *metadataHandle) ResetAccessKey(ctx context.Context, id store.MailboxID) error {
 	return k.a.u.write(ctx, func(t *writeTx) error {
-		if _, err := k.read(ctx, t.tx, id); err != nil {
+		if _, err := k.readAccessKey(ctx, t.tx, id); err != nil {
 			return err
 		}
 		_, err := t.tx.ExecContext(ctx, `INSERT INTO access_keys (mailbox_id, key) VALUES (?, ?)
@@ -81,7 +78,7 @@ func (k *accessKeys) ResetAccessKey(ctx context.Context, id store.MailboxID) err
 	})
 }
 
-func (k *accessKeys) RemoveAccessKeys(ctx context.Context) error {
+func (k *metadataHandle) RemoveAccessKeys(ctx context.Context) error {
 	return k.a.u.write(ctx, func(t *writeTx) error {
 		_, err := t.tx.ExecContext(ctx, `DELETE FROM access_keys`)
 		return err
