@@ -142,3 +142,49 @@ func TestMigrateMetadataDovecot(t *testing.T) {
 		t.Errorf("a change of entries left HIGHESTMODSEQ at %d", again.HighestModSeq)
 	}
 }
+
+// TestMigrateMetadataTidemark: from a Tidemark source, which lists server
+// entries by depth too, a server entry of any name is copied, and one
+// removed at the source goes from the copy at the next run.
+func TestMigrateMetadataTidemark(t *testing.T) {
+	ctx := context.Background()
+	src := startTidemarkSource(t)
+	md, err := src.st.(store.MetadataStore).OpenMetadata(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer md.Close()
+	inbox, _ := src.acct.Mailbox(ctx, "INBOX")
+	set := func(id store.MailboxID, name string, value []byte) {
+		t.Helper()
+		if _, err := md.SetMetadata(ctx, id, []store.MetadataEntry{{Name: name, Value: value}}, store.MetadataLimits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(store.ServerMetadata, "/private/vendor/tidemark-test/theme", []byte("dark"))
+	set(inbox.ID, "/shared/vendor/tidemark-test/binary", []byte("a\x00b"))
+	st, a := newTarget(t)
+	source := &Source{TLS: true, User: "bob", Host: "127.0.0.1", Port: src.tlsPort}
+	run := func() Stats {
+		t.Helper()
+		stats, err := Run(ctx, st, "alice", source, Options{Password: "bob-pass", Insecure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stats
+	}
+	if stats := run(); stats.MetadataEntries != 2 {
+		t.Errorf("%d entries copied, want 2", stats.MetadataEntries)
+	}
+	if got := targetMetadata(t, st, a, ""); !sameEntries(got, map[string]string{"/private/vendor/tidemark-test/theme": "dark"}) {
+		t.Errorf("server entries %q", got)
+	}
+	if got := targetMetadata(t, st, a, "INBOX"); !sameEntries(got, map[string]string{"/shared/vendor/tidemark-test/binary": "a\x00b"}) {
+		t.Errorf("INBOX entries %q", got)
+	}
+	set(store.ServerMetadata, "/private/vendor/tidemark-test/theme", nil)
+	run()
+	if got := targetMetadata(t, st, a, ""); len(got) != 0 {
+		t.Errorf("server entries after the source removed them: %q", got)
+	}
+}
