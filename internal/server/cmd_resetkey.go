@@ -10,7 +10,9 @@ import (
 // the user is removed, revoking every URL the user has signed; with a
 // mailbox (and optionally mechanisms, of which INTERNAL is the only one),
 // that mailbox gets a new key, revoking the URLs to its messages. The
-// tagged OK of the second form names the mechanisms (URLMECH).
+// tagged OK of the second form names the mechanisms (URLMECH), and the
+// user's other sessions with the mailbox selected (any mailbox, for the
+// first form) are told by an untagged OK [URLMECH INTERNAL].
 func init() {
 	register(&Command{Name: "RESETKEY", States: authenticated, Run: runResetKey})
 }
@@ -55,6 +57,7 @@ func runResetKey(s *Session, c *Cmd) error {
 		if err := ks.RemoveAccessKeys(s.ctx()); err != nil {
 			return err
 		}
+		s.srv.announceKeyReset(s, s.user, 0)
 		c.Text = "All keys removed"
 		return nil
 	}
@@ -65,6 +68,7 @@ func runResetKey(s *Session, c *Cmd) error {
 	if err := ks.ResetAccessKey(s.ctx(), mb.ID); err != nil {
 		return err
 	}
+	s.srv.announceKeyReset(s, s.user, mb.ID)
 	c.Code = "URLMECH " + urlauth.Internal
 	c.Text = "Key reset"
 	return nil

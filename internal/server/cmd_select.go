@@ -139,6 +139,7 @@ func runSelect(s *Session, c *Cmd) error {
 	}
 
 	s.view, s.box, selected = v, box, true
+	s.selected.Store(&selectedMailbox{user: s.user, id: mb.ID})
 	s.state = StateSelected
 	if readOnly {
 		c.Code = "READ-ONLY"

@@ -487,3 +487,26 @@ func TestCatenateURLAuth(t *testing.T) {
 		t.Fatalf("%d messages in fred's INBOX", st.Messages)
 	}
 }
+
+// TestResetKeyTellsOtherSessions: after RESETKEY, the user's other
+// sessions with the mailbox selected hear "OK [URLMECH INTERNAL]" at their
+// next sync point (RFC 4467 6.1); one with another mailbox selected does
+// not, until RESETKEY without a mailbox resets every key.
+func TestResetKeyTellsOtherSessions(t *testing.T) {
+	env := newURLAuthEnv(t)
+	a, b, c := env.as(testUser), env.as(testUser), env.as(testUser)
+	a.exchange("s", "SELECT INBOX")
+	b.exchange("s", "EXAMINE Drafts")
+	check(t, c.exchange("r1", "RESETKEY INBOX"), "r1 OK [URLMECH INTERNAL] Key reset")
+	check(t, a.exchange("n1", "NOOP"), "* OK [URLMECH INTERNAL] Access key reset", "n1 OK NOOP completed")
+	check(t, a.exchange("n2", "NOOP"), "n2 OK NOOP completed")
+	check(t, b.exchange("n3", "NOOP"), "n3 OK NOOP completed")
+	check(t, c.exchange("r2", "RESETKEY"), "r2 OK All keys removed")
+	check(t, b.exchange("n4", "NOOP"), "* OK [URLMECH INTERNAL] Access key reset", "n4 OK NOOP completed")
+	check(t, a.exchange("n5", "NOOP"), "* OK [URLMECH INTERNAL] Access key reset", "n5 OK NOOP completed")
+	// Another user's reset says nothing to joe.
+	fred := env.as("fred")
+	fred.exchange("s", "SELECT INBOX")
+	check(t, fred.exchange("r3", "RESETKEY INBOX"), "r3 OK [URLMECH INTERNAL] Key reset")
+	check(t, a.exchange("n6", "NOOP"), "n6 OK NOOP completed")
+}

@@ -79,6 +79,9 @@ func (s *Session) SeqSetUIDs(set wire.SeqSet, uid bool) (store.UIDSet, error) {
 // store and writes what changed (unflushed). allowExpunge follows the
 // command table (RFC 9051 7.4.1).
 func (s *Session) sync(allowExpunge bool) error {
+	if s.urlmechDue.Swap(false) && s.view != nil {
+		s.Untagged().Raw("OK [URLMECH INTERNAL] Access key reset").CRLF() // RFC 4467 6.1
+	}
 	if s.view == nil {
 		return s.reportMetadataChanges(0, 0, 0)
 	}

@@ -199,3 +199,26 @@ func (s *Session) resolveURL(raw string, authorizedOnly bool) (t urlTarget, why 
 	}
 	return t, "", nil
 }
+
+// selectedMailbox is a session's selected mailbox as other sessions see it.
+type selectedMailbox struct {
+	user string
+	id   store.MailboxID
+}
+
+// announceKeyReset tells the other sessions of user that have mailbox id
+// selected (any mailbox of the user when id is 0) that its access key was
+// reset: each says "OK [URLMECH INTERNAL]" at its next sync point (RFC
+// 4467 6.1). Sessions of other processes sharing the store are not told.
+func (srv *Server) announceKeyReset(from *Session, user string, id store.MailboxID) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for o := range srv.conns {
+		if o == from {
+			continue
+		}
+		if sel := o.selected.Load(); sel != nil && sel.user == user && (id == 0 || sel.id == id) {
+			o.urlmechDue.Store(true)
+		}
+	}
+}
