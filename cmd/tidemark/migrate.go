@@ -122,10 +122,10 @@ func printMigrateSummary(w io.Writer, s migrate.Stats) {
 	}
 	secs := max(s.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "%d mailboxes (%d created, %d renamed, %d deleted; %d newly copied with the source's UIDVALIDITY and UIDs); "+
-		"%d messages copied (%s), %d matched by content, %d flag changes, %d expunged; "+
+		"%d messages copied (%s), %d matched by content, %d flag changes, %d expunged; %d METADATA entries; "+
 		"%d mailboxes examined, %d UID FETCH commands, %s received, %s sent (%s); %s, %.0f messages/s\n",
 		s.Mailboxes, s.Created, s.Renamed, s.Deleted, s.KeptUIDs,
-		s.Messages, formatBytes(s.BodyBytes), s.Matched, s.FlagChanges, s.Expunged,
+		s.Messages, formatBytes(s.BodyBytes), s.Matched, s.FlagChanges, s.Expunged, s.MetadataEntries,
 		s.Examined, s.Fetches, formatBytes(s.WireRead), formatBytes(s.WireWritten), mode,
 		s.Elapsed.Round(time.Millisecond), float64(s.Messages)/secs)
 }

@@ -245,6 +245,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		TLS:                 certs.TLSConfig(),
 		AllowPlaintextAuth:  cfg.IMAP.AllowPlaintextAuth,
 		NoLoopbackPlaintext: !cfg.IMAP.LoopbackPlaintext,
+		URLAuthSubmitters:   cfg.IMAP.URLAuthSubmitters,
 		Limits: wire.Limits{
 			MaxLine:          int(l.MaxLineLength),
 			MaxLiteral:       int64(l.MaxLiteralSize),

@@ -108,6 +108,9 @@ type IMAP struct {
 	// connections (default true). Turn it off when a proxy on this host
 	// forwards remote clients without the PROXY protocol.
 	LoopbackPlaintext bool `toml:"loopback_plaintext"`
+	// URLAuthSubmitters are the accounts of message submission servers:
+	// URLAUTH URLs for "submit+user" admit their sessions alone.
+	URLAuthSubmitters []string `toml:"urlauth_submitters"`
 }
 
 // SpecialUse names the mailboxes every account gets, with their RFC 6154

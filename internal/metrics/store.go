@@ -243,6 +243,19 @@ func (t *timedAccount) SearchText(ctx context.Context, id store.MailboxID, field
 
 }
 
+var _ store.AccessKeyStore = (*timedStore)(nil)
+
+// OpenAccessKeys passes the store's URLAUTH keys through
+// (store.AccessKeyStore); a store without them answers ErrCannot.
+func (s *timedStore) OpenAccessKeys(ctx context.Context, user string) (_ store.AccessKeys, err error) {
+	ks, ok := s.Store.(store.AccessKeyStore)
+	if !ok {
+		return nil, fmt.Errorf("access keys: %w", store.ErrCannot)
+	}
+	defer s.m.timeStore("open_access_keys", time.Now(), &err)
+	return ks.OpenAccessKeys(ctx, user)
+}
+
 var _ store.MetadataStore = (*timedStore)(nil)
 
 // OpenMetadata passes the store's metadata through (store.MetadataStore);

@@ -26,8 +26,10 @@ import (
 //
 //	TIDEMARK_MIGRATE_DOVECOT_ROOT  its root (default /tmp/dovecot-migrate); a
 //	                               second instance without CONDSTORE/QRESYNC
-//	                               uses ROOT-nocs
-//	TIDEMARK_MIGRATE_DOVECOT_PORT  its port (default 11253; the second one +1)
+//	                               uses ROOT-nocs, a third with METADATA
+//	                               ROOT-meta
+//	TIDEMARK_MIGRATE_DOVECOT_PORT  its port (default 11253; the second one +1,
+//	                               the third +2)
 //	TIDEMARK_DOVECOT_SCRIPT        the script (default ../shared/refservers/dovecot.sh
 //	                               beside the checkout)
 //	TIDEMARK_REQUIRE_DOVECOT=1     fail instead of skipping when it cannot start
@@ -56,8 +58,13 @@ const specialUseConf = `namespace inbox {
 // migration must compare UID lists and use LSUB.
 const noCondstoreConf = `imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE UIDPLUS SPECIAL-USE`
 
+// metadataConf turns on RFC 5464 METADATA, entries kept in a file per
+// user.
+const metadataConf = `imap_metadata = yes
+mail_attribute_dict = file:%h/dovecot-attributes`
+
 var (
-	dovecotOnce  = map[string]*sync.Once{"": new(sync.Once), "nocs": new(sync.Once)}
+	dovecotOnce  = map[string]*sync.Once{"": new(sync.Once), "nocs": new(sync.Once), "meta": new(sync.Once)}
 	dovecotState = map[string]*dovecot{}
 	dovecotErr   = map[string]error{}
 )
@@ -70,10 +77,15 @@ func startDovecot(t testing.TB, variant string) *dovecot {
 		root := envOr("TIDEMARK_MIGRATE_DOVECOT_ROOT", "/tmp/dovecot-migrate")
 		port, _ := strconv.Atoi(envOr("TIDEMARK_MIGRATE_DOVECOT_PORT", "11253"))
 		extra := specialUseConf
-		if variant == "nocs" {
+		switch variant {
+		case "nocs":
 			root += "-nocs"
 			port++
 			extra += "\n" + noCondstoreConf
+		case "meta":
+			root += "-meta"
+			port += 2
+			extra += "\n" + metadataConf
 		}
 		script := os.Getenv("TIDEMARK_DOVECOT_SCRIPT")
 		if script == "" {

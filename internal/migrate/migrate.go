@@ -117,6 +117,9 @@ type Stats struct {
 	WireWritten int64 // bytes sent to the source
 	Fetches     int   // UID FETCH commands sent
 	Examined    int   // mailboxes EXAMINEd (those LIST-STATUS showed unchanged are not)
+	// MetadataEntries counts the METADATA entries read from the source
+	// and written to the target (unchanged ones change nothing there).
+	MetadataEntries int
 	// StoreTime is the time spent in the target store's writes and
 	// snapshots (overlapping the network while messages stream).
 	StoreTime time.Duration
@@ -128,6 +131,8 @@ type Stats struct {
 // migration is one run.
 type migration struct {
 	ctx   context.Context
+	st    store.Store
+	user  string
 	c     *client
 	acct  store.Account
 	rep   store.Replica
@@ -195,7 +200,7 @@ func Run(ctx context.Context, st store.Store, user string, src *Source, opts Opt
 	if err != nil {
 		return Stats{}, err
 	}
-	m := &migration{ctx: ctx, c: c, acct: acct, rep: rep, peer: src.String(), opts: opts}
+	m := &migration{ctx: ctx, st: st, user: user, c: c, acct: acct, rep: rep, peer: src.String(), opts: opts}
 	// Closing the connection is what interrupts a read when ctx ends.
 	stop := context.AfterFunc(ctx, func() { c.close() })
 	defer stop()
@@ -276,7 +281,10 @@ func (m *migration) run() error {
 		}
 		m.stats.Mailboxes++
 	}
-	return m.syncSubscriptions(boxes, raw[subscriptionsKey])
+	if err := m.syncSubscriptions(boxes, raw[subscriptionsKey]); err != nil {
+		return err
+	}
+	return m.syncMetadata(boxes, raw[metadataKey])
 }
 
 // list reads the source's mailboxes with their special use and

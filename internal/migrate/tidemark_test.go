@@ -21,6 +21,7 @@ import (
 // tidemarkSource is a Tidemark server with a self-signed certificate, as
 // a source: STARTTLS on one port, implicit TLS on another.
 type tidemarkSource struct {
+	st                 store.Store
 	acct               store.Account
 	plainPort, tlsPort int
 }
@@ -72,7 +73,7 @@ func startTidemarkSource(t *testing.T) *tidemarkSource {
 		accts.Close()
 		st.Close()
 	})
-	return &tidemarkSource{acct: a, plainPort: plain.Addr().(*net.TCPAddr).Port, tlsPort: implicit.Addr().(*net.TCPAddr).Port}
+	return &tidemarkSource{st: st, acct: a, plainPort: plain.Addr().(*net.TCPAddr).Port, tlsPort: implicit.Addr().(*net.TCPAddr).Port}
 }
 
 // sameStores compares two stores' mailboxes and messages: names,

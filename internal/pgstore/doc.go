@@ -76,6 +76,10 @@
 // Triggers delete a mailbox's entries with its row and the entries naming
 // a user with that user's row; the owner's go with the owner (cascade).
 //
+// access_keys(user_id, mailbox_id, key): URLAUTH mailbox access keys
+// (version 14, accesskey.go), 32 random octets per mailbox that has one;
+// a trigger deletes a mailbox's key with its row.
+//
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the
 // bytes in partSize (256 KiB) pieces. Shared by all users (deduplicated),

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -72,23 +70,7 @@ func TestReplicaContentIsPerUser(t *testing.T) {
 // counter at that moment are refused (a mailbox deleted before may have
 // had them), later ones accepted, and mailboxes that exist keep theirs.
 func TestReplicaUpgradeFromV4(t *testing.T) {
-	dsn := pgtest.EmptyDSN(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE tidemark_schema (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for v := 0; v < 4; v++ {
-		if _, err := conn.Exec(ctx, migrations[v]); err != nil {
-			t.Fatalf("version %d: %v", v+1, err)
-		}
-		if _, err := conn.Exec(ctx, `INSERT INTO tidemark_schema (version) VALUES ($1)`, v+1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dsn, conn := databaseAt(t, 4)
 	var uid int64
 	if err := conn.QueryRow(ctx, `INSERT INTO users (name, uidvalidity_next) VALUES ('alice', 5000) RETURNING id`).Scan(&uid); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ var migrations = []string{
 	schemaV11ChangeLog, // changelog.go
 	schemaV12Summary,   // summary.go
 	schemaV13ACL,       // acl.go
+	schemaV14AccessKeys, // accesskey.go
 }
 
 const schemaV1 = `

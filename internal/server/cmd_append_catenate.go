@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -156,28 +155,39 @@ type imapURL struct {
 //	    "/;UID=" n ["/;SECTION=" section] ["/;PARTIAL=" start ["." count]]
 //	";UID=" n ...   (relative to the selected mailbox)
 func parseIMAPURL(raw, user string) (imapURL, error) {
-	var u imapURL
+	u, owner, err := parseMessageURL(raw)
+	if err != nil {
+		return u, err
+	}
+	if owner != "" && !strings.EqualFold(owner, user) {
+		// RFC 4469 3: only the current session's messages.
+		return u, errors.New("the URL names another user")
+	}
+	return u, nil
+}
+
+// parseMessageURL parses the forms parseIMAPURL takes, returning the user
+// an absolute URL names ("" for a relative one) without judging it.
+func parseMessageURL(raw string) (u imapURL, owner string, err error) {
 	rest := raw
 	if len(rest) > 7 && strings.EqualFold(rest[:7], "imap://") {
 		rest = rest[7:]
 		slash := strings.IndexByte(rest, '/')
 		if slash < 0 {
-			return u, errors.New("no message in the URL")
+			return u, "", errors.New("no message in the URL")
 		}
 		authority := rest[:slash]
 		rest = rest[slash:]
 		at := strings.LastIndexByte(authority, '@')
 		if at < 0 {
-			return u, errors.New("the URL names no user")
+			return u, "", errors.New("the URL names no user")
 		}
 		who := authority[:at]
 		if i := strings.IndexByte(who, ';'); i >= 0 {
 			who = who[:i]
 		}
-		who, err := url.PathUnescape(who)
-		if err != nil || !strings.EqualFold(who, user) {
-			// RFC 4469 3: only the current session's messages.
-			return u, errors.New("the URL names another user")
+		if owner, err = url.PathUnescape(who); err != nil || owner == "" {
+			return u, "", errors.New("bad user in the URL")
 		}
 	}
 	var params string
@@ -187,72 +197,72 @@ func parseIMAPURL(raw, user string) (imapURL, error) {
 		path := rest[1:]
 		end := strings.Index(path, "/;")
 		if end < 0 {
-			return u, errors.New("no UID in the URL")
+			return u, "", errors.New("no UID in the URL")
 		}
 		mbox := path[:end]
 		params = path[end+1:]
 		if i := indexFold(mbox, ";UIDVALIDITY="); i >= 0 {
 			v, err := strconv.ParseUint(mbox[i+len(";UIDVALIDITY="):], 10, 32)
 			if err != nil || v == 0 {
-				return u, errors.New("bad UIDVALIDITY")
+				return u, "", errors.New("bad UIDVALIDITY")
 			}
 			u.uidValidity = uint32(v)
 			mbox = mbox[:i]
 		}
 		name, err := url.PathUnescape(mbox)
 		if err != nil || name == "" || !utf8.ValidString(name) {
-			return u, errors.New("bad mailbox name")
+			return u, "", errors.New("bad mailbox name")
 		}
 		u.mailbox = name
 	case len(rest) > 0 && rest[0] == ';':
 		params = rest
 	default:
-		return u, errors.New("not an IMAP message URL")
+		return u, "", errors.New("not an IMAP message URL")
 	}
 	// params: ";UID=n" ["/;SECTION=s"] ["/;PARTIAL=a[.b]"]
 	for i, p := range strings.Split(params, "/") {
 		key, val, ok := strings.Cut(p, "=")
 		if !ok || !strings.HasPrefix(key, ";") {
-			return u, errors.New("bad URL parameter")
+			return u, "", errors.New("bad URL parameter")
 		}
 		key = strings.ToUpper(key[1:])
 		switch {
 		case i == 0 && key == "UID":
 			v, err := strconv.ParseUint(val, 10, 32)
 			if err != nil || v == 0 {
-				return u, errors.New("bad UID")
+				return u, "", errors.New("bad UID")
 			}
 			u.uid = store.UID(v)
 		case i > 0 && key == "SECTION" && u.section == "" && !u.partial:
 			s, err := url.PathUnescape(val)
 			if err != nil || s == "" {
-				return u, errors.New("bad section")
+				return u, "", errors.New("bad section")
 			}
 			u.section = s
 		case i > 0 && key == "PARTIAL" && !u.partial:
 			a, b, hasCount := strings.Cut(val, ".")
 			start, err := strconv.ParseInt(a, 10, 64)
 			if err != nil || start < 0 {
-				return u, errors.New("bad partial range")
+				return u, "", errors.New("bad partial range")
 			}
 			u.partial, u.start, u.n = true, start, -1
 			if hasCount {
 				n, err := strconv.ParseInt(b, 10, 64)
 				if err != nil || n <= 0 {
-					return u, errors.New("bad partial range")
+					return u, "", errors.New("bad partial range")
 				}
 				u.n = n
 			}
 		default:
 			// URLAUTH, EXPIRE and anything else this server does not
 			// resolve.
-			return u, fmt.Errorf("URL parameter %s is not supported", key)
+			return u, "", fmt.Errorf("URL parameter %s is not supported", key)
 		}
 	}
 	if u.uid == 0 {
-		return u, errors.New("no UID in the URL")
+		return u, "", errors.New("no UID in the URL")
 	}
-	return u, nil
+	return u, owner, nil
 }
 
 func indexFold(s, sub string) int {
@@ -260,67 +270,25 @@ func indexFold(s, sub string) int {
 }
 
 // copyURL writes the content a URL names to w: at most max bytes, else
-// errURLTooBig. Every other failure is a BADURL refusal.
+// errURLTooBig. Every other failure is a BADURL refusal. A URL carrying
+// URLAUTH (RFC 4469 5) is checked like URLFETCH checks it, and may then
+// name another user's message.
 func (s *Session) copyURL(w io.Writer, raw string, max int64) (int64, error) {
-	u, err := parseIMAPURL(raw, s.user)
+	t, why, err := s.resolveURL(raw, false)
 	if err != nil {
-		return 0, badURL(raw, "Bad URL: "+err.Error())
-	}
-	ctx := s.ctx()
-	var mb store.MailboxInfo
-	if u.mailbox == "" {
-		if s.view == nil || s.shared != nil {
-			// A URL names the user's own mail only (another user's
-			// selected mailbox included).
-			return 0, badURL(raw, "No mailbox of yours selected for a relative URL")
-		}
-		mb = s.view.Mailbox
-	} else if mb, err = s.acct.Mailbox(ctx, u.mailbox); err != nil {
-		if errors.Is(err, store.ErrNoMailbox) || errors.Is(err, store.ErrInvalidName) {
-			return 0, badURL(raw, "No such mailbox")
-		}
 		return 0, err
 	}
-	if u.uidValidity != 0 && u.uidValidity != mb.UIDValidity {
-		return 0, badURL(raw, "UIDVALIDITY has changed")
+	if why != "" {
+		return 0, badURL(raw, why)
 	}
-	var spec message.SectionSpec
-	if u.section != "" {
-		sd := wire.NewDecoder(bufio.NewReader(strings.NewReader(u.section+"]")), wire.Limits{})
-		spec, _, err = readSection(sd)
-		if _, perr := sd.Peek(); err == nil && perr == nil {
-			err = errors.New("text after the section")
-		}
-		if err != nil {
-			return 0, badURL(raw, "Bad section")
-		}
-	}
+	defer t.release()
 	var n int64
-	found := false
-	err = s.acct.Messages(ctx, mb.ID, store.UIDSet{{Start: u.uid, Stop: u.uid}}, func(m *store.MessageData) error {
-		found = true
-		b, err := s.acct.OpenBlob(ctx, m.BlobID)
-		if err != nil {
-			return err
-		}
-		defer b.Close()
-		// FETCH gives an empty string for a part that does not exist; a
-		// URL to one is bad (RFC 4469 4.1).
-		if len(spec.Part) > 0 && m.Structure.Lookup(spec.Part) == nil {
-			return badURL(raw, "No such part")
-		}
-		sr, err := message.Section(m.Structure, b, spec)
+	found, err := t.message(s.ctx(), func(m *store.MessageData, b store.Blob) error {
+		sr, err := message.Section(m.Structure, b, t.spec)
 		if err != nil {
 			return badURL(raw, "No such part")
 		}
-		off, size := int64(0), sr.Size()
-		if u.partial {
-			off = min(u.start, size)
-			size -= off
-			if u.n >= 0 {
-				size = min(size, u.n)
-			}
-		}
+		off, size := partRange(t.rangeItem(), sr.Size())
 		if size > max {
 			return errURLTooBig
 		}

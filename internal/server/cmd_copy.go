@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 
 	"github.com/tidemark-mail/tidemark/internal/acl"
@@ -102,10 +103,11 @@ func runCopy(s *Session, c *Cmd) error {
 	if err := s.checkCopyQuota(dst.owner, s.view.Mailbox.ID, uids); err != nil {
 		return err
 	}
-	if err := s.announceProgress(uint64(s.view.CountIn(uids))); err != nil {
+	var res store.CopyResult
+	err = s.withProgress(uint64(s.view.CountIn(uids)), func(ctx context.Context) (err error) {
+		res, err = s.copyMessages(ctx, dst, uids, false)
 		return err
-	}
-	res, err := s.copyMessages(dst, uids, false)
+	})
 	if err != nil {
 		return tryCreate(err) // deleted meanwhile
 	}

@@ -17,6 +17,7 @@ var enableable = map[string]bool{
 	"QRESYNC":     true,
 	"IMAP4REV2":   true,
 	"UTF8=ACCEPT": true,
+	"METADATA":    true, // unsolicited METADATA (metadata_unsolicited.go)
 }
 
 func runEnable(s *Session, c *Cmd) error {
@@ -44,7 +45,7 @@ func runEnable(s *Session, c *Cmd) error {
 	}
 	for _, n := range names {
 		up := strings.ToUpper(n)
-		if !enableable[up] {
+		if !enableable[up] || up == "METADATA" && !s.srv.hasMetadata() {
 			continue // RFC 5161 3.1: unknown extensions are ignored
 		}
 		if up == "QRESYNC" {
@@ -67,6 +68,9 @@ func runEnable(s *Session, c *Cmd) error {
 	// selecting; Tidemark does not refuse it afterwards.)
 	if slices.Contains(newly, "CONDSTORE") {
 		s.announceHighestModSeq()
+	}
+	if slices.Contains(newly, "METADATA") {
+		return s.startMetadataWatch()
 	}
 	return nil
 }

@@ -139,41 +139,44 @@ func withAdminEntry(s *Session, entries []store.MetadataEntry, names []string, d
 
 // readGetMetadataOptions reads "(MAXSIZE n DEPTH d)".
 func readGetMetadataOptions(c *Cmd, o *getMetadataOptions) error {
-	d := c.Dec
 	o.seen = true
-	return d.List(func() error {
-		opt, err := d.Atom()
+	return c.Dec.List(func() error { return readGetMetadataOption(c, o) })
+}
+
+// readGetMetadataOption reads one option and its value.
+func readGetMetadataOption(c *Cmd, o *getMetadataOptions) error {
+	d := c.Dec
+	opt, err := d.Atom()
+	if err != nil {
+		return err
+	}
+	if err := d.SP(); err != nil {
+		return err
+	}
+	switch strings.ToUpper(opt) {
+	case "MAXSIZE":
+		n, err := d.Number()
 		if err != nil {
 			return err
 		}
-		if err := d.SP(); err != nil {
+		o.maxSize = int64(n)
+	case "DEPTH":
+		v, err := d.Atom()
+		if err != nil {
 			return err
 		}
-		switch strings.ToUpper(opt) {
-		case "MAXSIZE":
-			n, err := d.Number()
-			if err != nil {
-				return err
-			}
-			o.maxSize = int64(n)
-		case "DEPTH":
-			v, err := d.Atom()
-			if err != nil {
-				return err
-			}
-			switch strings.ToLower(v) {
-			case "0":
-				o.depth = 0
-			case "1":
-				o.depth = 1
-			case "infinity":
-				o.depth = -1
-			default:
-				return Bad("", "DEPTH is 0, 1 or infinity")
-			}
+		switch strings.ToLower(v) {
+		case "0":
+			o.depth = 0
+		case "1":
+			o.depth = 1
+		case "infinity":
+			o.depth = -1
 		default:
-			return Bad("", "Unknown GETMETADATA option "+opt)
+			return Bad("", "DEPTH is 0, 1 or infinity")
 		}
-		return nil
-	})
+	default:
+		return Bad("", "Unknown GETMETADATA option "+opt)
+	}
+	return nil
 }

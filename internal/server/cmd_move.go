@@ -10,6 +10,12 @@ import "github.com/tidemark-mail/tidemark/internal/acl"
 // OK before any expunge, then EXPUNGE (or VANISHED under QRESYNC) for the
 // source messages from the sync the command runs itself, then the tagged
 // OK, with HIGHESTMODSEQ under QRESYNC (RFC 6851 4.4).
+import (
+	"context"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
 func init() {
 	register(
 		&Command{Name: "MOVE", States: StateSelected, UsesSeqs: true, Expunges: true, Run: runMove},
@@ -38,10 +44,11 @@ func runMove(s *Session, c *Cmd) error {
 		c.Text = "No messages moved"
 		return nil
 	}
-	if err := s.announceProgress(uint64(v.CountIn(uids))); err != nil {
+	var res store.CopyResult
+	err = s.withProgress(uint64(v.CountIn(uids)), func(ctx context.Context) (err error) {
+		res, err = s.copyMessages(ctx, dst, uids, true)
 		return err
-	}
-	res, err := s.copyMessages(dst, uids, true)
+	})
 	if err != nil {
 		return tryCreate(err)
 	}

@@ -134,6 +134,10 @@ func runSelect(s *Session, c *Cmd) error {
 	// 3.1.2.1 requires once CONDSTORE is enabled.
 	s.Untagged().Raw("OK [HIGHESTMODSEQ ").Number64(uint64(mb.HighestModSeq)).Raw("] Highest").CRLF()
 	s.Untagged().Raw("OK [MAILBOXID (").Raw(MailboxObjectID(mb)).Raw(")] Ok").CRLF() // RFC 8474 4.1
+	if s.srv.hasAccessKeys() {
+		// RFC 4467 3: the URLAUTH mechanisms available for the mailbox.
+		s.Untagged().Raw("OK [URLMECH INTERNAL] URLAUTH mechanisms").CRLF()
+	}
 	if s.Rev2() {
 		s.Untagged().Raw("LIST () \"/\" ").Mailbox(s.selectedName(mb.Name)).CRLF() // RFC 9051 6.3.2
 	}
@@ -144,6 +148,7 @@ func runSelect(s *Session, c *Cmd) error {
 	}
 
 	s.view, s.box, selected = v, box, true
+	s.selected.Store(&selectedMailbox{user: s.user, id: mb.ID})
 	s.state = StateSelected
 	if readOnly {
 		c.Code = "READ-ONLY"

@@ -28,6 +28,7 @@ func TestSelectExamine(t *testing.T) {
 		`^\* OK \[UIDNEXT 4\] `,
 		`^\* OK \[HIGHESTMODSEQ \d+\] `,
 		`^\* OK \[MAILBOXID \(M[0-9a-f]{24}\)\] `,
+		`^\* OK \[URLMECH INTERNAL\] `, // RFC 4467 3
 		`^s1 OK \[READ-WRITE\] SELECT completed$`,
 	)
 	// Switching mailboxes reports CLOSED first (RFC 9051 6.3.2); IMAP4rev1
@@ -153,7 +154,7 @@ func TestMailboxIDKeptByRename(t *testing.T) {
 	c := env.dial()
 	c.login()
 	c.send("s1 SELECT a")
-	c.expect(`^\* `, `^\* `, `^\* `, `^\* `, `^\* `, `^\* `, `^\* `, `^\* OK \[MAILBOXID \(`+mb.GUID+`\)\] `, `^s1 OK `)
+	c.expect(`^\* `, `^\* `, `^\* `, `^\* `, `^\* `, `^\* `, `^\* `, `^\* OK \[MAILBOXID \(`+mb.GUID+`\)\] `, `^\* OK \[URLMECH `, `^s1 OK `)
 	c.send("s2 RENAME a b")
 	c.until("s2 OK")
 	c.send("s3 STATUS b (MAILBOXID)")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -206,10 +207,10 @@ func runStore(s *Session, c *Cmd) error {
 			}
 		})
 	} else {
-		if err := s.announceProgress(uint64(v.CountIn(uids))); err != nil {
+		err = s.withProgress(uint64(v.CountIn(uids)), func(ctx context.Context) (err error) {
+			res, err = s.boxAcct().SetFlags(ctx, v.Mailbox.ID, uids, a.op, a.flags, a.unchangedSince)
 			return err
-		}
-		res, err = s.boxAcct().SetFlags(s.ctx(), v.Mailbox.ID, uids, a.op, a.flags, a.unchangedSince)
+		})
 		if err != nil {
 			return err
 		}

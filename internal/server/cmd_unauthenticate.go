@@ -47,6 +47,7 @@ func (s *Session) unauthenticate() {
 	s.user = ""
 	s.state = StateNotAuthenticated
 	s.enabled = map[string]bool{}
+	s.metaWatch = nil
 	s.enc.UTF8 = false
 	s.searchRes = savedSearch{}
 }

@@ -60,15 +60,27 @@ func writeSection(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io
 // NUL. A missing part is an empty literal. Like writeSection, content is
 // never a quoted string.
 func writeBinary(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.ReaderAt) error {
+	return writeDecodedAfter(e, st, blob, it.spec.Part, it, func() { writeLabel(e, it) })
+}
+
+// writeDecoded writes the decoded content of part path, cut to rng's
+// partial, as a literal or literal8; nothing is written when it fails.
+func writeDecoded(e *wire.Encoder, st *message.Structure, blob io.ReaderAt, path []int, rng *fetchItem) error {
+	return writeDecodedAfter(e, st, blob, path, rng, func() {})
+}
+
+// writeDecodedAfter is writeDecoded, writing label first once the content
+// is known to decode.
+func writeDecodedAfter(e *wire.Encoder, st *message.Structure, blob io.ReaderAt, path []int, rng *fetchItem, label func()) error {
 	open := func() (io.Reader, int64, int64, error) {
-		r, size, err := message.Decoded(st, blob, it.spec.Part)
+		r, size, err := message.Decoded(st, blob, path)
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		off, n := partRange(it, size)
+		off, n := partRange(rng, size)
 		if off > 0 {
 			if _, err := io.CopyN(io.Discard, r, off); err != nil {
-				return nil, 0, 0, fmt.Errorf("decoding %s: %w", it.name, err)
+				return nil, 0, 0, fmt.Errorf("decoding part %s: %w", partText(path), err)
 			}
 		}
 		return io.LimitReader(r, n), off, n, nil
@@ -77,11 +89,11 @@ func writeBinary(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.
 	if err != nil {
 		return err
 	}
-	writeLabel(e, it)
+	label()
 	if n <= smallBinary {
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(r, buf); err != nil {
-			return fmt.Errorf("decoding %s: %w", it.name, err)
+			return fmt.Errorf("decoding part %s: %w", partText(path), err)
 		}
 		if bytes.IndexByte(buf, 0) >= 0 {
 			e.Literal8(n, bytes.NewReader(buf))
@@ -92,7 +104,7 @@ func writeBinary(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.
 	}
 	hasNUL, err := containsNUL(r)
 	if err != nil {
-		return fmt.Errorf("decoding %s: %w", it.name, err)
+		return fmt.Errorf("decoding part %s: %w", partText(path), err)
 	}
 	if r, _, _, err = open(); err != nil {
 		return err

@@ -34,37 +34,62 @@ type listMetadata struct {
 	longest int64
 }
 
-// readListMetadata reads what follows "METADATA": SP [options SP] entries.
+// readListMetadata reads what follows "METADATA". RFC 5258's grammar
+// makes a return option's value one parenthesized group, so the options
+// and entries may share it — "(/a /b)", "((MAXSIZE 10) /a /b)", "(MAXSIZE
+// 10 DEPTH 1 /a)" — and the forms GETMETADATA takes are accepted too: an
+// options group, then the entries ("(MAXSIZE 10) (/a /b)"), or a single
+// entry without parentheses.
 func (s *Session) readListMetadata(d *wire.Decoder) (*listMetadata, error) {
 	m := &listMetadata{opts: getMetadataOptions{maxSize: -1}}
 	c := &Cmd{Dec: d}
 	if err := d.SP(); err != nil {
 		return nil, err
 	}
-	if b, _ := d.Peek(); b == '(' {
-		if b2, _ := d.PeekAfter(); b2 != '/' && b2 != '"' && b2 != '{' && b2 != ')' {
-			if err := readGetMetadataOptions(c, &m.opts); err != nil {
-				return nil, err
-			}
-			if err := d.SP(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	var err error
-	if b, _ := d.Peek(); b == '(' {
-		err = d.List(func() error {
-			n, err := readEntry(s, c, true)
-			m.names = append(m.names, n)
-			return err
-		})
-	} else {
-		var n string
-		n, err = readEntry(s, c, true)
+	entry := func() error {
+		n, err := readEntry(s, c, true)
 		m.names = append(m.names, n)
+		return err
 	}
+	if b, _ := d.Peek(); b != '(' {
+		if err := entry(); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	err := d.List(func() error {
+		b, _ := d.Peek()
+		switch {
+		case b == '(':
+			if len(m.names) > 0 || m.opts.seen {
+				return Bad("", "METADATA options come first, once")
+			}
+			return readGetMetadataOptions(c, &m.opts)
+		case b == '/' || b == '"' || b == '{':
+			return entry()
+		}
+		if len(m.names) > 0 {
+			return Bad("", "METADATA options come first")
+		}
+		m.opts.seen = true
+		return readGetMetadataOption(c, &m.opts)
+	})
 	if err != nil {
 		return nil, err
+	}
+	if len(m.names) == 0 && m.opts.seen {
+		// The options group of GETMETADATA's form; the entries follow.
+		if err := d.SP(); err != nil {
+			return nil, err
+		}
+		if b, _ := d.Peek(); b == '(' {
+			err = d.List(entry)
+		} else {
+			err = entry()
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	if len(m.names) == 0 {
 		return nil, Bad("", "METADATA needs at least one entry")

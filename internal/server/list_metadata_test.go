@@ -44,3 +44,28 @@ func TestListMetadata(t *testing.T) {
 	c.send(`j LIST "" "*" RETURN (METADATA ())`)
 	c.expect(`^j BAD .*`)
 }
+
+// TestListMetadataForms: the METADATA return option's options and entries
+// in one parenthesized value, as RFC 5258's option-value has it, give what
+// the GETMETADATA-like form gives; options after an entry are refused.
+func TestListMetadataForms(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial()
+	c.login()
+	check(t, c.exchange("a", `CREATE Work`), "a OK CREATE completed")
+	check(t, c.exchange("b", `SETMETADATA Work (/private/color "#00ff00" /private/long "0123456789abcdef")`), "b OK SETMETADATA completed")
+	want := []string{`* LIST (\HasNoChildren) "/" Work`, `* METADATA Work (/private/color "#00ff00")`, "c OK [METADATA LONGENTRIES 16] LIST completed"}
+	for _, opt := range []string{
+		`METADATA (MAXSIZE 10) (/private/color /private/long)`,
+		`METADATA ((MAXSIZE 10) /private/color /private/long)`,
+		`METADATA (MAXSIZE 10 /private/color /private/long)`,
+		`METADATA (MAXSIZE 10 DEPTH infinity /private)`,
+		`METADATA ((MAXSIZE 10 DEPTH 1) /private)`,
+	} {
+		check(t, c.exchange("c", `LIST "" "Work" RETURN (`+opt+`)`), want...)
+	}
+	check(t, c.exchange("d", `LIST "" "Work" RETURN (METADATA (/private/color MAXSIZE 10))`), "d BAD METADATA options come first")
+	check(t, c.exchange("e", `LIST "" "Work" RETURN (METADATA ((MAXSIZE 10) (DEPTH 1) /private))`), "e BAD METADATA options come first, once")
+	check(t, c.exchange("f", `LIST "" "Work" RETURN (METADATA (MAXSIZE 10))`), "f BAD expected ' ', got ')'")
+	check(t, c.exchange("g", `LIST "" "Work" RETURN (METADATA (SIZE 10 /private))`), "g BAD Unknown GETMETADATA option SIZE")
+}

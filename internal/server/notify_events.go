@@ -767,4 +767,7 @@ func (s *Session) noteOwnMetadata(id store.MailboxID, ms store.ModSeq) {
 	if s.notify != nil && ms > s.notify.metaSeen[id] {
 		s.notify.metaSeen[id] = ms
 	}
+	if s.metaWatch != nil && ms != 0 {
+		s.metaWatch.own[metadataChange{id, ms}] = true
+	}
 }

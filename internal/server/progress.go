@@ -1,6 +1,12 @@
 package server
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
 
 // INPROGRESS (RFC 9585): a command that goes over many messages tells the
 // client how far it is, in untagged OK responses carrying
@@ -19,9 +25,13 @@ import "time"
 // to see the reports without depending on the machine's speed.
 //
 // FETCH and SEARCH report as they go through the messages. STORE, COPY
-// and MOVE change everything in one store transaction, which cannot report
-// from inside; for a large set they announce the goal ("tag" 0 goal) before
-// it starts.
+// and MOVE change everything in one store transaction: they announce the
+// goal ("tag" 0 goal) before it starts, then run it in a goroutine of its
+// own (withProgress) while the connection's goroutine, the only one that
+// writes to the client, relays the counts the store reports through the
+// context (store.WithProgress) every ProgressEvery messages. A backend
+// that changes messages in bulk statements (PostgreSQL) reports nothing
+// between the announcement and the end.
 func init() {
 	addCapability("INPROGRESS", nil)
 }
@@ -47,13 +57,87 @@ func (s *Session) startProgress(goal uint64) *progress {
 	return &progress{s: s, tag: s.cmdTag, goal: goal, next: every, every: every, last: time.Now()}
 }
 
-// announce reports the goal before a long step that cannot report while
-// it runs (a store transaction).
-func (s *Session) announceProgress(goal uint64) error {
-	if p := s.startProgress(goal); p != nil {
-		return p.write()
+// maxQueuedReports bounds the counts a store call may hand over before
+// they are written.
+const maxQueuedReports = 1024
+
+// withProgress runs work, a store call over goal messages, reporting its
+// progress: the goal first, then the counts the store gives as it goes,
+// paced like step. work runs in a goroutine of its own so that this one,
+// the connection's, can write the reports meanwhile; it must touch nothing
+// of the session but the context it is given. A panic in work is raised
+// again here, where the connection recovers it.
+func (s *Session) withProgress(goal uint64, work func(ctx context.Context) error) error {
+	p := s.startProgress(goal)
+	if p == nil {
+		return work(s.ctx())
 	}
-	return nil
+	if err := p.write(); err != nil {
+		return err
+	}
+	// The store's goroutine must never wait for this one (it holds the
+	// user's write lock), so counts are handed over without blocking, in
+	// a buffer with room for every report of a command of goal messages
+	// (bounded: beyond it a count is dropped, and a later one says more).
+	counts := make(chan uint64, min(goal/p.every+1, maxQueuedReports))
+	ctx := store.WithProgress(s.ctx(), int(p.every), func(done int) {
+		select {
+		case counts <- uint64(done):
+		default:
+		}
+	})
+	type result struct {
+		err      error
+		panicked any
+	}
+	finished := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			r.panicked = recover()
+			finished <- r
+		}()
+		r.err = work(ctx)
+	}()
+	for {
+		select {
+		case r := <-finished:
+			// Every count was handed over before the call returned.
+			for drained := false; !drained; {
+				select {
+				case done := <-counts:
+					if err := p.reach(done); err != nil {
+						return err
+					}
+				default:
+					drained = true
+				}
+			}
+			if r.panicked != nil {
+				panic(fmt.Sprint("store call with progress: ", r.panicked))
+			}
+			return r.err
+		case done := <-counts:
+			if err := p.reach(done); err != nil {
+				// The client is gone; the store call still ends on its own.
+				return err
+			}
+		}
+	}
+}
+
+// reach reports that done messages are done, paced like step: when
+// ProgressInterval has passed since the last report, and only forward.
+func (p *progress) reach(done uint64) error {
+	if done <= p.done {
+		return nil
+	}
+	p.done = done
+	if iv := p.s.srv.cfg.ProgressInterval; iv >= 0 && time.Since(p.last) < iv {
+		return nil
+	}
+	p.last = time.Now()
+	return p.write()
 }
 
 // step is called as each message is begun: it reports the messages done

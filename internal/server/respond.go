@@ -80,8 +80,14 @@ func (s *Session) SeqSetUIDs(set wire.SeqSet, uid bool) (store.UIDSet, error) {
 // store and writes what changed (unflushed). allowExpunge follows the
 // command table (RFC 9051 7.4.1).
 func (s *Session) sync(allowExpunge bool) error {
-	if s.view == nil || !s.selectedRights().Has(acl.Read) {
-		return nil // nothing selected, or no longer readable (shared.go)
+	if s.urlmechDue.Swap(false) && s.view != nil {
+		s.Untagged().Raw("OK [URLMECH INTERNAL] Access key reset").CRLF() // RFC 4467 6.1
+	}
+	if s.view == nil {
+		return s.reportMetadataChanges(0, 0, 0)
+	}
+	if !s.selectedRights().Has(acl.Read) {
+		return nil // no longer readable (shared.go)
 	}
 	// Under UIDONLY expunges are VANISHED too (RFC 9586 3).
 	opts := view.SyncOptions{AllowExpunge: allowExpunge, QResync: s.Enabled("QRESYNC") || s.uidOnly()}
@@ -111,8 +117,12 @@ func (s *Session) sync(allowExpunge bool) error {
 		// connection ends, as when the mailbox is deleted.
 		return &wire.Error{Text: "Selected mailbox's UIDVALIDITY changed", Close: true}
 	}
+	before := s.view.ShownModSeq()
 	ups = s.view.Apply(ch, opts)
 	s.writeUpdates(ups)
+	if err := s.reportMetadataChanges(s.view.Mailbox.ID, before, ch.Mailbox.HighestModSeq); err != nil {
+		return err
+	}
 	if len(s.contexts) > 0 {
 		s.updateContexts() // RFC 5267 4.3 (context.go)
 	}

@@ -120,8 +120,13 @@ type Config struct {
 	// (RFC 6154 special-use mailboxes clients expect; see
 	// store.DefaultCreator); empty: none.
 	DefaultMailboxes []store.DefaultMailbox
+	// URLAuthSubmitters are the users that are message submission
+	// servers: URLAUTH URLs for "submit+user" admit their sessions alone
+	// (RFC 4467 3). Empty: such URLs admit nobody.
+	URLAuthSubmitters []string
 	// Now is the clock SEARCH OLDER and YOUNGER count back from
-	// (RFC 5032); nil means time.Now. The store has its own clock for
+	// (RFC 5032) and URLAUTH expiries are checked against; nil means
+	// time.Now. The store has its own clock for
 	// SAVEDATE and default INTERNALDATE.
 	Now func() time.Time
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -92,6 +93,14 @@ type Session struct {
 	releaseUser func()
 	bad         int // BAD responses in a row
 	idLogged    bool
+	// selected names the selected mailbox for other sessions' goroutines
+	// (RESETKEY's announcement, urlauth.go); nil when none. urlmechDue is
+	// set by them: a key of the selected mailbox was reset.
+	selected   atomic.Pointer[selectedMailbox]
+	urlmechDue atomic.Bool
+	// metaWatch is the state of unsolicited METADATA after ENABLE
+	// METADATA (metadata_unsolicited.go); nil before.
+	metaWatch *metadataWatch
 	// notify is the NOTIFY state (RFC 5465, notify_events.go); nil
 	// without NOTIFY.
 	notify *notifyState
@@ -414,6 +423,7 @@ func (s *Session) deselect() {
 	}
 	s.view = nil
 	s.shared = nil
+	s.selected.Store(nil)
 	s.recent, s.recentUpTo = nil, 0
 	if s.state == StateSelected {
 		s.state = StateAuthenticated

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -350,9 +351,8 @@ func (s *Session) selectedName(name string) string {
 // dates and the flags the rights allow (RFC 4314 4), in batches; a move
 // then expunges what was copied. That is not one transaction: a crash in
 // between leaves the messages in both mailboxes, never in neither.
-func (s *Session) copyMessages(dst *mailboxRef, uids store.UIDSet, move bool) (store.CopyResult, error) {
+func (s *Session) copyMessages(ctx context.Context, dst *mailboxRef, uids store.UIDSet, move bool) (store.CopyResult, error) {
 	src, srcID := s.boxAcct(), s.view.Mailbox.ID
-	ctx := s.ctx()
 	if dst.owner == s.boxOwner() && dst.rights.Has(acl.Seen|acl.Write|acl.DeleteMessages) {
 		if move {
 			return src.Move(ctx, srcID, dst.info.ID, uids)

@@ -307,6 +307,20 @@ func (s *Store) PutSettings(ctx context.Context, values map[string][]byte) error
 
 }
 
+// OpenAccessKeys opens the URLAUTH keys of the user on its shard
+// (store.AccessKeyStore); a shard without them answers ErrCannot.
+func (s *Store) OpenAccessKeys(ctx context.Context, user string) (store.AccessKeys, error) {
+	st, err := s.of(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	ks, ok := st.(store.AccessKeyStore)
+	if !ok {
+		return nil, fmt.Errorf("access keys: %w", store.ErrCannot)
+	}
+	return ks.OpenAccessKeys(ctx, user)
+}
+
 // OpenMetadata opens the metadata of the user on its shard
 // (store.MetadataStore); a shard without it answers ErrCannot.
 func (s *Store) OpenMetadata(ctx context.Context, user string) (store.Metadata, error) {

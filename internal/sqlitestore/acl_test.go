@@ -3,16 +3,17 @@ package sqlitestore
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // undoV10 turns a current database back into schema version 9.
-var undoV10 = []string{
+var undoV10 = append(slices.Clone(undoV11),
 	`DROP TRIGGER acl_mailbox_deleted`,
 	`DROP TABLE acl`,
-}
+)
 
 // TestMigrateV9 converts a version 9 database: the acl table appears and
 // works, and mail stays.

@@ -15,10 +15,11 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 10 (PRAGMA user_version = 10)
+// # Schema, version 11 (PRAGMA user_version = 11)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 10 added the acl table (RFC 4314 access
+// version is refused. Version 11 added the access_keys table (URLAUTH
+// mailbox access keys); converting only creates it. Version 10 added the acl table (RFC 4314 access
 // control lists); converting only creates it. Version 9 added contents.sort_keys and
 // contents.preview (the summary, summary.go); converting leaves them NULL
 // for the stored messages, whose keys and previews are then computed when
@@ -192,6 +193,10 @@
 //
 // thread_refs(message_id, thread_id): Message-IDs seen at delivery (the
 // message's own and those it refers to) and the thread they belong to.
+//
+// access_keys(mailbox_id, key): the URLAUTH mailbox access key of each
+// mailbox that has one (RFC 4467 3, accesskey.go), 32 random octets; a
+// trigger deletes it with its mailbox.
 //
 // metadata(mailbox_id, name, value, modseq): RFC 5464 entries (metadata.go),
 // primary key (mailbox_id, name). mailbox_id 0 holds server entries; name

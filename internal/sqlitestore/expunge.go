@@ -261,10 +261,12 @@ func (t *writeTx) CopyMessages(src store.MailboxID, uids store.UIDSet, dm storet
 	var d counterDelta
 	copied := make([]store.UID, 0, len(rs))
 	entries := make([]entry, 0, len(rs))
+	progress := store.TrackProgress(t.ctx) // one per attempt: a retry counts from zero
 	for _, x := range rs {
 		if _, err := ins.ExecContext(t.ctx, dm.ID, uid, now, x.size, x.content); err != nil {
 			return nil, 0, fmt.Errorf("copy: %w", err)
 		}
+		progress.Step()
 		d.add(x.e.flags, x.size, 1)
 		entries = append(entries, entry{uid: uid, flags: x.e.flags, kw: x.e.kw, modseq: ms})
 		copied = append(copied, x.e.uid)

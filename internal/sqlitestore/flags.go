@@ -37,8 +37,10 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		return res, err
 	}
 	change := store.Flags{System: sys, Keywords: splitKeywords(kw)}
+	progress := store.TrackProgress(ctx)
 	err = a.u.write(ctx, func(t *writeTx) error {
 		res = store.FlagResult{}
+		progress.Restart()
 		mb, err := t.mailbox(id)
 		if err != nil {
 			return err
@@ -65,6 +67,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 				if !uids.Contains(e.uid) {
 					continue
 				}
+				progress.Step()
 				if unchangedSince != 0 && e.modseq > unchangedSince {
 					res.Modified.Add(e.uid)
 					continue

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 10
+const schemaVersion = 11
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -218,7 +218,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -273,6 +273,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// Version 10 only adds the access control lists (acl.go).
 		if _, err := tx.ExecContext(ctx, schemaV10ACL); err != nil {
 			return fmt.Errorf("convert schema version 9: %w", err)
+		}
+		fallthrough
+	case 10:
+		// Version 11 only adds the URLAUTH access keys (accesskey.go).
+		if _, err := tx.ExecContext(ctx, schemaV11AccessKeys); err != nil {
+			return fmt.Errorf("convert schema version 10: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

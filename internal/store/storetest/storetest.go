@@ -70,6 +70,8 @@ func Run(t *testing.T, b Backend) {
 		{"Recent", testRecent},
 		{"Metadata", testMetadata},
 		{"ACL", testACL}, // acl.go
+		{"AccessKeys", testAccessKeys},
+		{"Progress", testProgress},
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go
 		{"Summary", testSummary},       // summary.go
