@@ -45,7 +45,13 @@ func TestSummaryUpgrade(t *testing.T) {
 	for _, q := range []string{
 		`ALTER TABLE contents DROP COLUMN sort_keys`,
 		`ALTER TABLE contents DROP COLUMN preview`,
-		`DELETE FROM tidemark_schema WHERE version = 12`,
+		// The later steps go too, to be applied again after this one.
+		`DROP TABLE acl`,
+		`DROP FUNCTION acl_mailbox_deleted CASCADE`,
+		`DROP FUNCTION acl_grantee_deleted CASCADE`,
+		`DROP TABLE access_keys`,
+		`DROP FUNCTION access_keys_mailbox_deleted CASCADE`,
+		`DELETE FROM tidemark_schema WHERE version >= 12`,
 	} {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
