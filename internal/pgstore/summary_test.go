@@ -45,6 +45,7 @@ func TestSummaryUpgrade(t *testing.T) {
 	for _, q := range []string{
 		`ALTER TABLE contents DROP COLUMN sort_keys`,
 		`ALTER TABLE contents DROP COLUMN preview`,
+		`DROP INDEX text_index_partial_rows`,
 		`DELETE FROM tidemark_schema WHERE version = 11`,
 	} {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
