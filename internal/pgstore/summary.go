@@ -17,9 +17,14 @@ import (
 // PREVIEW reads no body. NULL for contents stored before schema version 12
 // (and preview for a message whose part could not be read): readers then
 // compute them, and Reindex fills them in.
+//
+// The same step adds text_index_partial_rows, which finds the few
+// contents whose text was cut short without reading the text index
+// (SearchText).
 const schemaV12Summary = `
 ALTER TABLE contents ADD COLUMN sort_keys bytea;
 ALTER TABLE contents ADD COLUMN preview text;
+CREATE INDEX text_index_partial_rows ON text_index (content_id) WHERE partial;
 `
 
 // summarize fills in the summary from the parse and the bytes.

@@ -45,6 +45,7 @@ func TestSummaryUpgrade(t *testing.T) {
 	for _, q := range []string{
 		`ALTER TABLE contents DROP COLUMN sort_keys`,
 		`ALTER TABLE contents DROP COLUMN preview`,
+		`DROP INDEX text_index_partial_rows`,
 		// The later steps go too, to be applied again after this one.
 		`DROP TABLE acl`,
 		`DROP FUNCTION acl_mailbox_deleted CASCADE`,

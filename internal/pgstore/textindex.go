@@ -173,13 +173,19 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 		return hits, nil // not built: scan
 	}
 	bodyField := field == store.TextBody || field == store.TextText
-	q := `SELECT m.uid, t.partial FROM messages m JOIN text_index t ON t.content_id = m.content_id
+	// The messages whose text was cut short are a query of their own
+	// (text_index_partial_rows): "LIKE … OR t.partial" in one condition
+	// kept PostgreSQL from using the trigram index at all, and every
+	// search read every row.
+	const from = `SELECT m.uid, t.partial FROM messages m JOIN text_index t ON t.content_id = m.content_id
 		JOIN mailboxes mb ON mb.id = m.mailbox_id
-		WHERE m.mailbox_id = $1 AND mb.user_id = $5 AND m.uid BETWEEN $2 AND $3 AND (` + cond
+		WHERE m.mailbox_id = $1 AND mb.user_id = $5 AND m.uid BETWEEN $2 AND $3 AND `
+	q := from + cond
 	if bodyField {
-		q += ` OR t.partial`
+		q = `SELECT uid, partial FROM (` + q + ` UNION ` + from + `t.partial) AS s ORDER BY uid`
+	} else {
+		q += ` ORDER BY m.uid`
 	}
-	q += `) ORDER BY m.uid`
 	rows, err := a.s.pool.Query(ctx, q, id, int64(within[0].Start), int64(within[len(within)-1].Stop), likePattern(needle), a.id)
 	if err != nil {
 		return hits, fmt.Errorf("text search: %w", err)
