@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,10 +62,23 @@ func RaiseFloor(ctx context.Context, dsn string, force bool) (FloorRaised, error
 	}
 	defer conn.Close(ctx)
 	if !force {
+		// A client that has just disconnected (pg_restore, say) keeps its
+		// backend listed until the backend has finished exiting: allow
+		// sessions that are ending a few seconds to go.
 		var others int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&others); err != nil {
-			return res, err
+		for wait := 0; ; wait++ {
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&others); err != nil {
+				return res, err
+			}
+			if others == 0 || wait == 50 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 		if others > 0 {
 			return res, fmt.Errorf("%w (%d)", ErrNotAlone, others)
