@@ -15,7 +15,14 @@ import (
 const statesQuery = statesOfRanges + ` ORDER BY m.uid`
 
 // changedStatesQuery is statesQuery for messages whose modseq is above $4.
-const changedStatesQuery = statesOfRanges + ` AND m.modseq > $4 ORDER BY m.uid`
+// OFFSET 0 keeps the subquery one per range, so PostgreSQL walks the
+// primary key over each range: flattened into a join, its statistics on
+// modseq (no longer indexed) made it scan the whole table instead.
+const changedStatesQuery = `SELECT m.uid, m.modseq, m.flags, m.keywords
+	FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+	CROSS JOIN LATERAL (SELECT uid, modseq, flags, keywords FROM messages
+		WHERE mailbox_id = $1 AND uid BETWEEN r.lo AND r.hi AND modseq > $4 OFFSET 0) m
+	ORDER BY m.uid`
 
 const statesOfRanges = `SELECT m.uid, m.modseq, m.flags, m.keywords FROM messages m
 	JOIN unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) ON m.uid BETWEEN r.lo AND r.hi
