@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/wire"
@@ -14,12 +15,14 @@ import (
 //
 //	C: a LIST "" "*" RETURN (METADATA (/shared/comment /private/color))
 //	S: * LIST (\HasNoChildren) "/" INBOX
-//	S: * METADATA INBOX (/private/color "#ff0000")
+//	S: * METADATA INBOX (/shared/comment NIL /private/color "#ff0000")
 //
-// The entries may be preceded by GETMETADATA's options (MAXSIZE, DEPTH);
-// values above MAXSIZE are left out and the largest is reported in the
-// tagged OK as [METADATA LONGENTRIES n], as GETMETADATA does. A mailbox
-// with none of the entries gets no METADATA response. One metadata
+// Every requested entry is named, NIL when the mailbox has no value for
+// it, as RFC 9590's examples answer. The entries may be preceded by
+// GETMETADATA's options (MAXSIZE, DEPTH); values above MAXSIZE are left
+// out and the largest is reported in the tagged OK as [METADATA
+// LONGENTRIES n], as GETMETADATA does. Another user's mailbox (shared.go)
+// gets no METADATA response: its entries are its owner's. One metadata
 // handle serves the whole listing; each listed mailbox costs one read.
 func init() {
 	addCapability("LIST-METADATA", func(s *Session) bool { return afterAuth(s) && s.srv.hasMetadata() })
@@ -99,6 +102,9 @@ func (s *Session) readListMetadata(d *wire.Decoder) (*listMetadata, error) {
 
 // writeListMetadata writes the METADATA response of one listed mailbox.
 func (s *Session) writeListMetadata(e *listEntry, m *listMetadata) error {
+	if e.ref != nil {
+		return nil
+	}
 	if m.md == nil {
 		md, err := s.openMetadata()
 		if err != nil {
@@ -114,20 +120,46 @@ func (s *Session) writeListMetadata(e *listEntry, m *listMetadata) error {
 		return err
 	}
 	shown := entries[:0:0]
+	found := make(map[string]bool, len(entries))
 	for _, x := range entries {
+		found[x.Name] = true
 		if m.opts.maxSize >= 0 && int64(len(x.Value)) > m.opts.maxSize {
 			m.longest = max(m.longest, int64(len(x.Value)))
 			continue
 		}
 		shown = append(shown, x)
 	}
+	for _, n := range m.names {
+		if !found[n] && !foundBelow(entries, n) {
+			found[n] = true
+			shown = append(shown, store.MetadataEntry{Name: n})
+		}
+	}
 	if len(shown) == 0 {
 		return nil
 	}
 	enc := s.Untagged().Raw("METADATA ").Mailbox(e.name).SP()
-	enc.List(len(shown), func(i int) { enc.Astring(shown[i].Name).SP().Value(shown[i].Value) })
+	enc.List(len(shown), func(i int) {
+		enc.Astring(shown[i].Name).SP()
+		if shown[i].Value == nil {
+			enc.NIL()
+		} else {
+			enc.Value(shown[i].Value)
+		}
+	})
 	enc.CRLF()
 	return nil
+}
+
+// foundBelow reports whether entries hold one below name (asked for with
+// DEPTH): the name is then answered by them, not by NIL.
+func foundBelow(entries []store.MetadataEntry, name string) bool {
+	for _, x := range entries {
+		if len(x.Name) > len(name) && x.Name[len(name)] == '/' && strings.EqualFold(x.Name[:len(name)], name) {
+			return true
+		}
+	}
+	return false
 }
 
 // close releases the metadata handle, if one was opened.

@@ -3,8 +3,8 @@ package server
 import "testing"
 
 // TestListMetadata: LIST RETURN (METADATA ...) of RFC 9590 answers each
-// listed mailbox's entries right after its LIST line, only for mailboxes
-// that have some, with MAXSIZE and LONGENTRIES as GETMETADATA, and
+// listed mailbox's entries right after its LIST line, NIL for an entry
+// the mailbox lacks, with MAXSIZE and LONGENTRIES as GETMETADATA, and
 // alongside the other return options.
 func TestListMetadata(t *testing.T) {
 	env := newTestEnv(t, nil)
@@ -25,8 +25,9 @@ func TestListMetadata(t *testing.T) {
 		`^\* LIST \(\\HasNoChildren\) "/" INBOX$`,
 		`^\* METADATA INBOX \(/private/color "#ff0000" /shared/comment "inbox"\)$`,
 		`^\* LIST \(\\HasNoChildren\) "/" Empty$`,
+		`^\* METADATA Empty \(/private/color NIL /shared/comment NIL\)$`,
 		`^\* LIST \(\\HasNoChildren\) "/" Work$`,
-		`^\* METADATA Work \(/private/color "#00ff00"\)$`,
+		`^\* METADATA Work \(/private/color "#00ff00" /shared/comment NIL\)$`,
 		`^f OK LIST completed$`)
 	c.send(`g LIST "" "W*" RETURN (SUBSCRIBED METADATA (MAXSIZE 10) (/private/color /private/long) STATUS (MESSAGES))`)
 	c.expect(
