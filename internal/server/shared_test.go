@@ -343,3 +343,24 @@ func TestSharedNotify(t *testing.T) {
 	joe.expect(`^j4 OK .*`)
 	bob.expect(`^\* NO \[NOPERM\] Access to the selected mailbox was withdrawn$`)
 }
+
+// TestSharedLsub: a subscribed shared mailbox is listed by LSUB and LIST
+// (SUBSCRIBED) while it is shared, and as a name without a mailbox once
+// it is not.
+func TestSharedLsub(t *testing.T) {
+	e := newTestEnv(t, nil)
+	joe := shareWork(t, e, "lr")
+	bob := e.dialAs("bob")
+	bob.send(`a SUBSCRIBE "Other Users/joe/Work"`)
+	bob.expect(`^a OK .*`)
+	bob.send(`b LSUB "" *`)
+	bob.expect(`^\* LSUB \(\) "/" "Other Users/joe/Work"$`, `^b OK .*`)
+	bob.send(`c LIST (SUBSCRIBED) "" "Other Users/*"`)
+	bob.expect(`^\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Other Users/joe/Work"$`, `^c OK .*`)
+	joe.send("j DELETEACL Work bob")
+	joe.expect(`^j OK .*`)
+	bob.send(`d LSUB "" *`)
+	bob.expect(`^\* LSUB \(\) "/" "Other Users/joe/Work"$`, `^d OK .*`) // a name, as for an own mailbox gone
+	bob.send(`e LIST (SUBSCRIBED) "" "Other Users/*"`)
+	bob.expect(`^\* LIST \(\\NonExistent \\HasNoChildren \\Subscribed\) "/" "Other Users/joe/Work"$`, `^e OK .*`)
+}
