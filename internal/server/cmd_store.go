@@ -42,6 +42,9 @@ type storeArgs struct {
 	op             store.FlagOp
 	silent         bool
 	flags          store.Flags
+	// partialReplace: FLAGS on a shared mailbox whose rights cover only
+	// some kinds of flag (shared.go, replaceAllowedFlags).
+	partialReplace bool
 }
 
 // readStoreArgs parses
@@ -209,13 +212,17 @@ func runStore(s *Session, c *Cmd) error {
 		if err := s.announceProgress(uint64(v.CountIn(uids))); err != nil {
 			return err
 		}
-		res, err = s.boxAcct().SetFlags(s.ctx(), v.Mailbox.ID, uids, a.op, a.flags, a.unchangedSince)
+		if a.partialReplace {
+			res, err = s.replaceAllowedFlags(uids, a.flags)
+		} else {
+			res, err = s.boxAcct().SetFlags(s.ctx(), v.Mailbox.ID, uids, a.op, a.flags, a.unchangedSince)
+			// The shared mailbox takes the change from here rather than
+			// reading 100,000 changed messages back from the store.
+			s.box.Committed(res.ModSeq, res.Changed)
+		}
 		if err != nil {
 			return err
 		}
-		// The shared mailbox takes the change from here rather than
-		// reading 100,000 changed messages back from the store.
-		s.box.Committed(res.ModSeq, res.Changed)
 	}
 	s.reportStore(a, uid, res)
 
