@@ -63,6 +63,7 @@ func matrixRows() []aclMatrixRow {
 		{name: `STORE \Seen`, base: "r", need: "s", selected: true, prep: addMessage, cmd: `STORE 1 +FLAGS (\Seen)`},
 		{name: `STORE \Flagged`, base: "r", need: "w", selected: true, prep: addMessage, cmd: `STORE 1 +FLAGS (\Flagged)`},
 		{name: `STORE \Deleted`, base: "r", need: "t", selected: true, prep: addMessage, cmd: `STORE 1 +FLAGS (\Deleted)`},
+		{name: "STORE FLAGS", base: "r", need: "swt", anyOf: true, selected: true, prep: addMessage, cmd: `STORE 1 FLAGS (\Seen $Work)`},
 		{name: "EXPUNGE", base: "r", need: "e", selected: true, prep: addMessage, cmd: `EXPUNGE`},
 		{name: "MOVE from", base: "r", need: "et", selected: true, prep: addMessage, cmd: `MOVE 1 INBOX`},
 	}

@@ -43,6 +43,9 @@ type storeArgs struct {
 	op             store.FlagOp
 	silent         bool
 	flags          store.Flags
+	// partialReplace: FLAGS on a shared mailbox whose rights cover only
+	// some kinds of flag (shared.go, replaceAllowedFlags).
+	partialReplace bool
 }
 
 // readStoreArgs parses
@@ -206,6 +209,10 @@ func runStore(s *Session, c *Cmd) error {
 				res.Modified.Add(u)
 			}
 		})
+	} else if a.partialReplace {
+		if res, err = s.replaceAllowedFlags(uids, a.flags); err != nil {
+			return err
+		}
 	} else {
 		err = s.withProgress(uint64(v.CountIn(uids)), func(ctx context.Context) (err error) {
 			res, err = s.boxAcct().SetFlags(ctx, v.Mailbox.ID, uids, a.op, a.flags, a.unchangedSince)

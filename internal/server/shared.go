@@ -1,9 +1,11 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/acl"
@@ -420,15 +422,20 @@ const copyBatch = 64
 // storeRights applies the rights on the selected mailbox to a STORE
 // (RFC 4314 4): \Seen needs s, \Deleted t, other flags w. Flags the user
 // may not change are dropped, and the command fails only when none of
-// those it names may change. Replacing every flag (FLAGS without + or -)
-// needs all three rights, as it would change flags of every kind.
+// those it names may change. FLAGS without + or - sets the kinds of flag
+// the user may change as asked and leaves the others alone
+// (replaceAllowedFlags); with UNCHANGEDSINCE it needs all three rights.
 func (s *Session) storeRights(a *storeArgs) error {
 	r := s.selectedRights()
 	if r.Has(acl.Seen | acl.Write | acl.DeleteMessages) {
 		return nil
 	}
 	if a.op == store.FlagsReplace {
-		return s.needSelected(acl.Seen | acl.Write | acl.DeleteMessages)
+		if a.conditional || !r.Any(acl.Seen|acl.Write|acl.DeleteMessages) {
+			return s.needSelected(acl.Seen | acl.Write | acl.DeleteMessages)
+		}
+		a.partialReplace = true
+		return nil
 	}
 	asked := a.flags
 	a.flags = allowedFlags(asked, r)
@@ -684,4 +691,60 @@ func (s *Session) sharedNotifyPoint(inIdle bool) error {
 	err := s.sync(inIdle || !n.spec.delayed)
 	n.hideFlags = false
 	return err
+}
+
+// replaceAllowedFlags is STORE FLAGS under rights that cover some kinds of
+// flag only: the flags of those kinds are added as asked, then the others
+// of those kinds removed (keywords: those the mailbox has in use), in two
+// store writes; the flags of the other kinds are left as they are. The
+// result merges the two, each message in the state the second left.
+func (s *Session) replaceAllowedFlags(uids store.UIDSet, want store.Flags) (store.FlagResult, error) {
+	r := s.selectedRights()
+	v, ctx, acct := s.view, s.ctx(), s.boxAcct()
+	add := allowedFlags(want, r)
+	var remove store.Flags
+	if r.Has(acl.Seen) && want.System&store.FlagSeen == 0 {
+		remove.System |= store.FlagSeen
+	}
+	if r.Has(acl.DeleteMessages) && want.System&store.FlagDeleted == 0 {
+		remove.System |= store.FlagDeleted
+	}
+	if r.Has(acl.Write) {
+		remove.System |= (store.FlagAnswered | store.FlagFlagged | store.FlagDraft) &^ want.System
+		for _, k := range v.Keywords() {
+			if !slices.ContainsFunc(want.Keywords, func(w string) bool { return strings.EqualFold(w, k) }) {
+				remove.Keywords = append(remove.Keywords, k)
+			}
+		}
+	}
+	r1, err := acct.SetFlags(ctx, v.Mailbox.ID, uids, store.FlagsAdd, add, 0)
+	if err != nil {
+		return r1, err
+	}
+	s.box.Committed(r1.ModSeq, r1.Changed)
+	r2, err := acct.SetFlags(ctx, v.Mailbox.ID, uids, store.FlagsRemove, remove, 0)
+	if err != nil {
+		return r2, err
+	}
+	s.box.Committed(r2.ModSeq, r2.Changed)
+	out := store.FlagResult{ModSeq: max(r1.ModSeq, r2.ModSeq)}
+	last := map[store.UID]store.MessageState{}
+	for _, m := range r1.Changed {
+		last[m.UID] = m
+	}
+	for _, m := range r2.Changed {
+		last[m.UID] = m
+	}
+	for _, m := range r2.Unchanged {
+		if c, ok := last[m.UID]; ok {
+			out.Changed = append(out.Changed, c)
+		} else {
+			out.Unchanged = append(out.Unchanged, m)
+		}
+	}
+	for _, m := range r2.Changed {
+		out.Changed = append(out.Changed, m)
+	}
+	slices.SortFunc(out.Changed, func(a, b store.MessageState) int { return cmp.Compare(a.UID, b.UID) })
+	return out, nil
 }

@@ -71,15 +71,19 @@ func TestSharedMailbox(t *testing.T) {
 	bob.send(`f3 STORE 2 +FLAGS (\Seen \Flagged)`)
 	bob.expect(`^\* 2 FETCH \(FLAGS \(\\Seen\)\)$`, `^f3 OK .*`)
 	joe.expect(`^\* 2 FETCH \(FLAGS \(\\Seen\)\)$`)
-	bob.send(`f4 STORE 1 FLAGS (\Seen)`)
-	bob.expect(`^f4 NO \[NOPERM\] .*`)
+	// FLAGS sets what s covers (\Seen) and leaves the rest.
+	bob.send(`f4 STORE 1 FLAGS (\Flagged)`)
+	bob.expect(`^\* 1 FETCH \(FLAGS \(\)\)$`, `^f4 OK .*`)
+	joe.expect(`^\* 1 FETCH \(FLAGS \(\)\)$`)
+	bob.send(`f4b STORE 1 (UNCHANGEDSINCE 100) FLAGS (\Seen)`)
+	bob.expect(`^f4b NO \[NOPERM\] .*`)
 	bob.send("f5 EXPUNGE")
 	bob.expect(`^f5 NO \[NOPERM\] .*`)
 	bob.send(`f6 APPEND "Other Users/joe/Work" {5+}`)
 	bob.send("hello")
 	bob.expect(`^f6 NO \[NOPERM\] .*`)
 	bob.send("f7 UID SEARCH SEEN")
-	bob.expect(`^\* SEARCH 1 2$`, `^f7 OK .*`)
+	bob.expect(`^\* SEARCH 2$`, `^f7 OK .*`)
 
 	// joe takes r away: bob's next command on Work is refused, and he
 	// hears nothing more of it.
@@ -342,4 +346,25 @@ func TestSharedNotify(t *testing.T) {
 	joe.send("j4 SETACL Work bob l")
 	joe.expect(`^j4 OK .*`)
 	bob.expect(`^\* NO \[NOPERM\] Access to the selected mailbox was withdrawn$`)
+}
+
+// TestSharedLsub: a subscribed shared mailbox is listed by LSUB and LIST
+// (SUBSCRIBED) while it is shared, and as a name without a mailbox once
+// it is not.
+func TestSharedLsub(t *testing.T) {
+	e := newTestEnv(t, nil)
+	joe := shareWork(t, e, "lr")
+	bob := e.dialAs("bob")
+	bob.send(`a SUBSCRIBE "Other Users/joe/Work"`)
+	bob.expect(`^a OK .*`)
+	bob.send(`b LSUB "" *`)
+	bob.expect(`^\* LSUB \(\) "/" "Other Users/joe/Work"$`, `^b OK .*`)
+	bob.send(`c LIST (SUBSCRIBED) "" "Other Users/*"`)
+	bob.expect(`^\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Other Users/joe/Work"$`, `^c OK .*`)
+	joe.send("j DELETEACL Work bob")
+	joe.expect(`^j OK .*`)
+	bob.send(`d LSUB "" *`)
+	bob.expect(`^\* LSUB \(\) "/" "Other Users/joe/Work"$`, `^d OK .*`) // a name, as for an own mailbox gone
+	bob.send(`e LIST (SUBSCRIBED) "" "Other Users/*"`)
+	bob.expect(`^\* LIST \(\\NonExistent \\HasNoChildren \\Subscribed\) "/" "Other Users/joe/Work"$`, `^e OK .*`)
 }

@@ -234,3 +234,48 @@ func (s *Store) forgetGrantee(name string) error {
 	}
 	return nil
 }
+
+// restoreMarkers makes the markers a restored database's lists need: the
+// entries naming "anyone" or a user who exists get theirs, those naming a
+// user who no longer exists are deleted (whoever takes the name later
+// gets nothing of them).
+func (s *Store) restoreMarkers(ctx context.Context, a *Account) error {
+	rows, err := a.u.r.QueryContext(ctx, `SELECT DISTINCT identifier FROM acl`)
+	if err != nil {
+		return fmt.Errorf("read acl: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s.aclMu.Lock()
+	defer s.aclMu.Unlock()
+	for _, id := range ids {
+		if _, err := ValidUserName(id); err != nil {
+			continue
+		}
+		if _, err := os.Stat(s.userDir(id)); id == "anyone" || err == nil {
+			if err := writeMarker(filepath.Join(s.sharedDir(id), a.u.name)); err != nil {
+				return err
+			}
+			continue
+		}
+		err := a.u.write(ctx, func(t *writeTx) error {
+			_, err := t.tx.ExecContext(ctx, `DELETE FROM acl WHERE identifier = ?`, id)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("set acl: %w", err)
+		}
+	}
+	return nil
+}

@@ -111,3 +111,58 @@ func TestACLMarkers(t *testing.T) {
 		t.Fatalf("grants %+v, %v", gs, err)
 	}
 }
+
+// TestRestoreMarkers: restoring a user from backup into a data directory
+// whose markers are gone brings the user's lists back into effect for
+// users who exist, and drops the entries naming a user deleted since.
+func TestRestoreMarkers(t *testing.T) {
+	dir, backup := t.TempDir(), t.TempDir()
+	s := openStore(t, dir, Options{})
+	for _, u := range []string{"alice", "bob", "carol"} {
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := s.OpenACL(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.openAccount(ctx, "alice")
+	inbox := mustMailbox(t, a, "INBOX")
+	a.Close()
+	for _, u := range []string{"bob", "carol"} {
+		if err := h.SetACL(ctx, inbox.ID, u, "lr"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Close()
+	if err := s.DeleteUser(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := BackupUser(ctx, dir, "alice", backup); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "shared")); err != nil {
+		t.Fatal(err)
+	}
+	if err := RestoreUser(ctx, backup, dir, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, Options{})
+	gs, err := s.Grants(ctx, []string{"bob"})
+	if err != nil || len(gs) != 1 || gs[0].Owner != "alice" || gs[0].Mailbox != inbox.ID {
+		t.Fatalf("bob's grants after the restore: %+v, %v", gs, err)
+	}
+	if err := s.CreateUser(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if gs, err := s.Grants(ctx, []string{"carol"}); err != nil || len(gs) != 0 {
+		t.Fatalf("a new carol inherits %+v, %v", gs, err)
+	}
+	h, _ = s.OpenACL(ctx, "alice")
+	defer h.Close()
+	if es, _ := h.MailboxACL(ctx, inbox.ID); len(es) != 1 || es[0].Identifier != "bob" {
+		t.Fatalf("entries after the restore: %+v", es)
+	}
+}

@@ -237,11 +237,15 @@ func RestoreUser(ctx context.Context, from, dataDir, user string) error {
 		return err
 	}
 	defer s.Close()
-	a, err := s.Open(ctx, user)
+	a, err := s.openAccount(ctx, user)
 	if err != nil {
 		return fmt.Errorf("restore %s: opening the restored store: %w", user, err)
 	}
-	return a.Close()
+	defer a.Close()
+	if err := s.restoreMarkers(ctx, a); err != nil {
+		return fmt.Errorf("restore %s: %w", user, err)
+	}
+	return nil
 }
 
 // copyFileSynced copies src to dst (parents created), fsyncing dst.
