@@ -82,6 +82,14 @@ func (u *userDB) write(ctx context.Context, fn func(t *writeTx) error) error {
 	u.queue = append(u.queue, r)
 	u.queueMu.Unlock()
 
+	// While a sync runs, let writes queue up rather than commit one
+	// transaction each: the first to run after it takes them all, as
+	// writes arriving during a commit always did. A session's pipelined
+	// commands do not sync in between, so they never wait here for their
+	// own.
+	u.syncMu.Lock()
+	u.syncMu.Unlock() //nolint:staticcheck // waiting for the sync, nothing to guard
+
 	func() {
 		u.writeMu.Lock()
 		defer u.writeMu.Unlock() // also when a write panics

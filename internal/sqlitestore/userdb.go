@@ -94,9 +94,6 @@ func dsn(path string, reader bool) string {
 	// every commit ready (durable.go).
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
-	// Checkpoint at 4 MiB of WAL whatever the page size (SQLite's default
-	// is 1,000 pages): the WAL of a busy user stays that large on disk.
-	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", (4<<20)/newPageSize))
 	// A page cache large enough that a big transaction (a STORE over a
 	// whole mailbox) does not spill dirty pages to the WAL before commit.
 	q.Add("_pragma", "cache_size(-65536)")
@@ -123,16 +120,7 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
 	f.Close()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() == 0 {
-		if err := initPageSize(ctx, path); err != nil {
-			return nil, err
-		}
-	}
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
@@ -165,29 +153,6 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, err
 	}
 	return u, nil
-}
-
-// newPageSize is the page size of a new database: rows of a kilobyte or two
-// (compressed bodies and structures) leave less of each page unused in 8
-// KiB pages than in SQLite's default 4 KiB. An existing database keeps its
-// own.
-const newPageSize = 8192
-
-// initPageSize gives an empty database file its page size, which must be
-// set before anything is written, WAL mode included.
-func initPageSize(ctx context.Context, path string) error {
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size = %d", newPageSize)); err != nil {
-		return fmt.Errorf("page size: %w", err)
-	}
-	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode = WAL"); err != nil {
-		return fmt.Errorf("page size: %w", err)
-	}
-	return nil
 }
 
 // deleted reports whether the user's store was deleted since u was
