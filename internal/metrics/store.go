@@ -291,3 +291,30 @@ func (s *timedStore) Grants(ctx context.Context, identifiers []string) (_ []stor
 	defer s.m.timeStore("acl_grants", time.Now(), &err)
 	return as.Grants(ctx, identifiers)
 }
+
+var (
+	_ store.DeferredSync = (*timedStore)(nil)
+	_ store.KeysReader   = (*timedAccount)(nil)
+)
+
+// MakeDurable passes store.DeferredSync through, so that sessions over a
+// measured store still share their syncs.
+func (s *timedStore) MakeDurable(ctx context.Context) (err error) {
+	ds, ok := s.Store.(store.DeferredSync)
+	if !ok {
+		return nil
+	}
+	defer s.m.timeStore("make_durable", time.Now(), &err)
+	return ds.MakeDurable(ctx)
+}
+
+// MessageKeys passes store.KeysReader through; a wrapped account without
+// stored keys answers ErrCannot, and the caller computes them.
+func (t *timedAccount) MessageKeys(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageKeys) error) (err error) {
+	kr, ok := t.a.(store.KeysReader)
+	if !ok {
+		return fmt.Errorf("message keys: %w", store.ErrCannot)
+	}
+	defer t.m.timeStore("message_keys", time.Now(), &err)
+	return kr.MessageKeys(ctx, id, uids, fn)
+}

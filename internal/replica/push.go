@@ -404,3 +404,88 @@ func (a *notifyAccount) Move(ctx context.Context, src, dst store.MailboxID, uids
 	a.done(err)
 	return r, err
 }
+
+// The optional abilities of the wrapped store and its accounts pass
+// through, so that a replicating server offers what the store offers:
+// group commit (store.DeferredSync), URLAUTH keys, \Recent, REPLACE,
+// default mailboxes, the text index and stored sort keys. Those that
+// change mail call changed like the other writes.
+
+var (
+	_ store.DeferredSync   = (*notifyStore)(nil)
+	_ store.AccessKeyStore = (*notifyStore)(nil)
+	_ store.RecentStore    = (*notifyAccount)(nil)
+	_ store.Replacer       = (*notifyAccount)(nil)
+	_ store.DefaultCreator = (*notifyAccount)(nil)
+	_ store.TextSearcher   = (*notifyAccount)(nil)
+	_ store.KeysReader     = (*notifyAccount)(nil)
+)
+
+func (s *notifyStore) MakeDurable(ctx context.Context) error {
+	if ds, ok := s.Store.(store.DeferredSync); ok {
+		return ds.MakeDurable(ctx)
+	}
+	return nil
+}
+
+func (s *notifyStore) OpenAccessKeys(ctx context.Context, user string) (store.AccessKeys, error) {
+	ks, ok := s.Store.(store.AccessKeyStore)
+	if !ok {
+		return nil, fmt.Errorf("access keys: %w", store.ErrCannot)
+	}
+	return ks.OpenAccessKeys(ctx, user)
+}
+
+// ClaimRecent answers, without \Recent state, as if every message had been
+// claimed.
+func (a *notifyAccount) ClaimRecent(ctx context.Context, id store.MailboxID, upTo store.UID) (store.UID, error) {
+	rs, ok := a.Account.(store.RecentStore)
+	if !ok {
+		return store.MaxUID, nil
+	}
+	return rs.ClaimRecent(ctx, id, upTo)
+}
+
+func (a *notifyAccount) RecentCount(ctx context.Context, id store.MailboxID) (uint32, error) {
+	rs, ok := a.Account.(store.RecentStore)
+	if !ok {
+		return 0, nil
+	}
+	return rs.RecentCount(ctx, id)
+}
+
+func (a *notifyAccount) Replace(ctx context.Context, src store.MailboxID, uid store.UID, dst store.MailboxID, msg store.NewMessage) (store.ReplaceResult, error) {
+	r, ok := a.Account.(store.Replacer)
+	if !ok {
+		return store.ReplaceResult{}, fmt.Errorf("replace: %w", store.ErrCannot)
+	}
+	res, err := r.Replace(ctx, src, uid, dst, msg)
+	a.done(err)
+	return res, err
+}
+
+func (a *notifyAccount) CreateDefaults(ctx context.Context, defs []store.DefaultMailbox) ([]store.MailboxInfo, error) {
+	dc, ok := a.Account.(store.DefaultCreator)
+	if !ok {
+		return nil, nil
+	}
+	made, err := dc.CreateDefaults(ctx, defs)
+	if err == nil && len(made) > 0 {
+		a.changed(a.User())
+	}
+	return made, err
+}
+
+func (a *notifyAccount) SearchText(ctx context.Context, id store.MailboxID, field store.TextField, needle string, within store.UIDSet) (store.TextHits, error) {
+	return store.SearchText(ctx, a.Account, id, field, needle, within)
+}
+
+// MessageKeys reads stored sort keys; a store without them answers
+// ErrCannot, and the caller computes them.
+func (a *notifyAccount) MessageKeys(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageKeys) error) error {
+	kr, ok := a.Account.(store.KeysReader)
+	if !ok {
+		return fmt.Errorf("message keys: %w", store.ErrCannot)
+	}
+	return kr.MessageKeys(ctx, id, uids, fn)
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/tidemark-mail/tidemark/internal/search"
@@ -122,7 +123,7 @@ const sortLoadSplit = 8192
 // (store.KeysReader), else, and for messages stored before it kept them,
 // computed from each message's stored structure.
 func (s *Session) loadSortKeys(ctx context.Context, id store.MailboxID, missing store.UIDSet, add func(sortthread.Msg)) error {
-	if kr, ok := s.acct.(store.KeysReader); ok {
+	if kr, ok := s.boxAcct().(store.KeysReader); ok {
 		var rest store.UIDSet
 		err := kr.MessageKeys(ctx, id, missing, func(k *store.MessageKeys) error {
 			if k.Keys != nil {
@@ -134,10 +135,14 @@ func (s *Session) loadSortKeys(ctx context.Context, id store.MailboxID, missing 
 			rest.Add(k.UID)
 			return nil
 		})
-		if err != nil || rest.Empty() {
+		switch {
+		case errors.Is(err, store.ErrCannot):
+			// A wrapper over a store that keeps no keys: compute them all.
+		case err != nil || rest.Empty():
 			return err
+		default:
+			missing = rest
 		}
-		missing = rest
 	}
 	return s.loadKeysFromStructures(ctx, id, missing, add)
 }
