@@ -149,17 +149,7 @@ func runSetACL(s *Session, c *Cmd) error {
 }
 
 func runGetACL(s *Session, c *Cmd) error {
-	if !s.srv.hasACL() {
-		return errNoACL
-	}
-	name, err := readMailboxArg(s, c.Dec)
-	if err != nil {
-		return err
-	}
-	if err := c.End(); err != nil {
-		return err
-	}
-	ref, err := s.resolve(name)
+	ref, err := readACLMailbox(s, c)
 	if err != nil {
 		return err
 	}
@@ -223,17 +213,7 @@ func runListRights(s *Session, c *Cmd) error {
 }
 
 func runMyRights(s *Session, c *Cmd) error {
-	if !s.srv.hasACL() {
-		return errNoACL
-	}
-	name, err := readMailboxArg(s, c.Dec)
-	if err != nil {
-		return err
-	}
-	if err := c.End(); err != nil {
-		return err
-	}
-	ref, err := s.resolve(name)
+	ref, err := readACLMailbox(s, c)
 	if err != nil {
 		return err
 	}
@@ -243,4 +223,20 @@ func runMyRights(s *Session, c *Cmd) error {
 	}
 	s.Untagged().Raw("MYRIGHTS ").Mailbox(s.aclName(ref)).SP().Astring(ref.rights.String()).CRLF()
 	return s.enc.Err()
+}
+
+// readACLMailbox reads the one mailbox argument of GETACL and MYRIGHTS
+// and finds the mailbox it names.
+func readACLMailbox(s *Session, c *Cmd) (*mailboxRef, error) {
+	if !s.srv.hasACL() {
+		return nil, errNoACL
+	}
+	name, err := readMailboxArg(s, c.Dec)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.End(); err != nil {
+		return nil, err
+	}
+	return s.resolve(name)
 }
