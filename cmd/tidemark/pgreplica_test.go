@@ -244,10 +244,10 @@ func TestReplicationWithPostgres(t *testing.T) {
 	}
 	cb = dialIMAP(t, imapB)
 	fromB := cb.run(resync)
-	if !slices.Equal(fromA, fromB) {
+	if !slices.Equal(withoutRecent(fromA), withoutRecent(fromB)) {
 		t.Fatalf("QRESYNC from A:\n%s\nfrom B:\n%s", strings.Join(fromA, "\n"), strings.Join(fromB, "\n"))
 	}
-	joined := strings.Join(fromB, "\n")
+	joined := strings.Join(withoutRecent(fromB), "\n")
 	for _, want := range []string{"* VANISHED (EARLIER) 5\n", "* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ", "* 5 FETCH (UID 7 FLAGS () MODSEQ"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("resync from B lacks %q:\n%s", want, joined)

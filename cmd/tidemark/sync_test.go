@@ -151,6 +151,25 @@ func qresyncScript(t *testing.T, ca *imapConn) (resync, uv, now string, fromA []
 	return resync, uv, now, fromA
 }
 
+// withoutRecent drops what IMAP4rev1's \Recent adds to a SELECT's
+// answer: it is each server's own session state (the first session of a
+// server to see a message claims it), not replicated, so a replica's
+// first session sees as recent what the other's already claimed.
+func withoutRecent(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "* ") && strings.HasSuffix(l, " RECENT") {
+			continue
+		}
+		l = strings.ReplaceAll(l, " \\Recent)", ")")
+		l = strings.ReplaceAll(l, "(\\Recent ", "(")
+		l = strings.ReplaceAll(l, "(\\Recent)", "()")
+		l = strings.ReplaceAll(l, " \\Recent ", " ")
+		out = append(out, l)
+	}
+	return out
+}
+
 // imapConn is a literal-lines IMAP client.
 type imapConn struct {
 	t    *testing.T
@@ -257,13 +276,13 @@ func TestFailoverQresync(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	fromB := cb.run(resync)
-	if !slices.Equal(fromA, fromB) {
+	if !slices.Equal(withoutRecent(fromA), withoutRecent(fromB)) {
 		t.Fatalf("QRESYNC from A:\n%s\nfrom B:\n%s\n%s", strings.Join(fromA, "\n"), strings.Join(fromB, "\n"),
 			replicaDiag(now, map[string]*imapConn{"A": ca, "B": cb}, map[string]*servedBinary{"A": a, "B": b}))
 	}
 	// Exactly the changes since: UID 5 vanished (3 went before), 1
 	// flagged, 7 new.
-	joined := strings.Join(fromB, "\n")
+	joined := strings.Join(withoutRecent(fromB), "\n")
 	for _, want := range []string{"* VANISHED (EARLIER) 5\n", "* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ", "* 5 FETCH (UID 7 FLAGS () MODSEQ"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("resync from B lacks %q:\n%s\n%s", want, joined,

@@ -29,7 +29,7 @@ import (
 //	                               uses ROOT-nocs, a third with METADATA
 //	                               ROOT-meta
 //	TIDEMARK_MIGRATE_DOVECOT_PORT  its port (default 11253; the second one +1,
-//	                               the third +2)
+//	                               the third +3)
 //	TIDEMARK_DOVECOT_SCRIPT        the script (default ../shared/refservers/dovecot.sh
 //	                               beside the checkout)
 //	TIDEMARK_REQUIRE_DOVECOT=1     fail instead of skipping when it cannot start
@@ -84,7 +84,7 @@ func startDovecot(t testing.TB, variant string) *dovecot {
 			extra += "\n" + noCondstoreConf
 		case "meta":
 			root += "-meta"
-			port += 2
+			port += 3 // +2 is cmd/tidemark's migration Dovecot
 			extra += "\n" + metadataConf
 		}
 		script := os.Getenv("TIDEMARK_DOVECOT_SCRIPT")
