@@ -84,10 +84,7 @@ func (s *Session) aclName(ref *mailboxRef) string {
 }
 
 func runSetACL(s *Session, c *Cmd) error {
-	if !s.srv.hasACL() {
-		return errNoACL
-	}
-	name, err := readMailboxArg(s, c.Dec)
+	name, err := readACLMailboxName(s, c)
 	if err != nil {
 		return err
 	}
@@ -176,10 +173,7 @@ func runGetACL(s *Session, c *Cmd) error {
 const listRightsAny = `"" l r s w i p k x t e a c d`
 
 func runListRights(s *Session, c *Cmd) error {
-	if !s.srv.hasACL() {
-		return errNoACL
-	}
-	name, err := readMailboxArg(s, c.Dec)
+	name, err := readACLMailboxName(s, c)
 	if err != nil {
 		return err
 	}
@@ -228,10 +222,7 @@ func runMyRights(s *Session, c *Cmd) error {
 // readACLMailbox reads the one mailbox argument of GETACL and MYRIGHTS
 // and finds the mailbox it names.
 func readACLMailbox(s *Session, c *Cmd) (*mailboxRef, error) {
-	if !s.srv.hasACL() {
-		return nil, errNoACL
-	}
-	name, err := readMailboxArg(s, c.Dec)
+	name, err := readACLMailboxName(s, c)
 	if err != nil {
 		return nil, err
 	}
@@ -239,4 +230,13 @@ func readACLMailbox(s *Session, c *Cmd) (*mailboxRef, error) {
 		return nil, err
 	}
 	return s.resolve(name)
+}
+
+// readACLMailboxName refuses the ACL commands where the store keeps no
+// lists, then reads their mailbox argument.
+func readACLMailboxName(s *Session, c *Cmd) (string, error) {
+	if !s.srv.hasACL() {
+		return "", errNoACL
+	}
+	return readMailboxArg(s, c.Dec)
 }
