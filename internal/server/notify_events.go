@@ -429,19 +429,27 @@ func (s *Session) waitForCommand() error {
 	}()
 	sel, stop := s.sharedNotifyWatch()
 	defer stop()
+	// The watch of a selected shared mailbox begins here, after the last
+	// answer: what was committed before it is caught up on first.
+	catchUp := sel != nil
 	for {
 		n := s.notify
 		if n == nil {
 			return <-ready
 		}
 		var err error
-		select {
-		case err := <-ready:
-			return err
-		case <-sel:
+		if catchUp {
+			catchUp = false
 			err = s.sharedNotifyPoint(false)
-		case <-n.aw.C:
-			err = s.notifyPoint(false)
+		} else {
+			select {
+			case err := <-ready:
+				return err
+			case <-sel:
+				err = s.sharedNotifyPoint(false)
+			case <-n.aw.C:
+				err = s.notifyPoint(false)
+			}
 		}
 		if err == nil {
 			err = s.enc.Flush()
