@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -110,7 +111,10 @@ func (p *pair) accountRound(ctx context.Context) (again bool, err error) {
 			byName[t.name] = append(byName[t.name], g)
 		}
 	}
-	for name, gs := range byName {
+	// In name order: the stamps handed out must not depend on a map's
+	// iteration order, or two runs of one sync would differ.
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		gs := byName[name]
 		for _, g := range gs[1:] {
 			counter++
 			tgt[g].name, tgt[g].stamp = clashName(name, g), counter
