@@ -2,7 +2,10 @@ package replica
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -110,7 +113,10 @@ func (p *pair) accountRound(ctx context.Context) (again bool, err error) {
 			byName[t.name] = append(byName[t.name], g)
 		}
 	}
-	for name, gs := range byName {
+	// In name order: the stamps handed out must not depend on a map's
+	// iteration order, or two runs of one sync would differ.
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		gs := byName[name]
 		for _, g := range gs[1:] {
 			counter++
 			tgt[g].name, tgt[g].stamp = clashName(name, g), counter
@@ -183,7 +189,7 @@ func (p *pair) matchInbox(ctx context.Context, stA, stB store.AccountState) (boo
 		loser, win, loserEmpty, lost = p.a, inB, emptyA, inA
 	}
 	if !loserEmpty {
-		if err := loser.RenameMailbox(ctx, "INBOX", clashName("INBOX", lost.GUID)); err != nil {
+		if err := p.moveInboxAside(ctx, loser, lost); err != nil {
 			return false, fmt.Errorf("move INBOX aside: %w", err)
 		}
 		return true, nil
@@ -191,6 +197,76 @@ func (p *pair) matchInbox(ctx context.Context, stA, stB store.AccountState) (boo
 	_, err = loser.ApplyAccount(ctx, []store.AccountOp{{Kind: store.OpAdopt, GUID: lost.GUID, NewGUID: win.GUID, UIDValidity: win.UIDValidity}}, "", nil)
 	p.stats.AccountOps++
 	return true, err
+}
+
+// asideID is the replicated id of the mailbox an INBOX's messages move
+// to when the INBOX loses a first contact: derived from the INBOX's id,
+// so that every replica moving the same INBOX aside makes the same
+// mailbox (with three replicas the INBOX may lose on two of them), and
+// its copies meet as one mailbox instead of holding the messages twice.
+func asideID(inbox string) string {
+	sum := sha256.Sum256([]byte("inbox moved aside\x00" + inbox))
+	return "M" + hex.EncodeToString(sum[:12])
+}
+
+// moveInboxAside moves the messages of INBOX in (RFC 9051 6.3.6's rename
+// of INBOX) into the mailbox asideID(in), named INBOX-xxxxxxxx, keeping
+// their UIDs, flags and ids and the INBOX's UIDVALIDITY, so that the
+// copies made on different replicas agree message for message. A message
+// arriving meanwhile is moved by the next attempt (the adoption that
+// follows is refused while the INBOX holds one).
+func (p *pair) moveInboxAside(ctx context.Context, u User, in store.MailboxInfo) error {
+	aside := asideID(in.GUID)
+	op := store.AccountOp{Kind: store.OpCreate, GUID: aside, Name: clashName("INBOX", in.GUID), UIDValidity: in.UIDValidity}
+	if _, err := u.ApplyAccount(ctx, []store.AccountOp{op}, "", nil); err != nil {
+		return err
+	}
+	src, err := u.Changes(ctx, in.GUID, 0, store.UIDSet{{Start: 1, Stop: store.MaxUID}})
+	if err != nil {
+		return err
+	}
+	dst, err := u.Changes(ctx, aside, 0, nil)
+	if err != nil {
+		return err
+	}
+	var moved store.UIDSet
+	var part []Append
+	flush := func(last bool) error {
+		if len(part) == 0 && !last {
+			return nil
+		}
+		b := Batch{Appends: part}
+		if last {
+			b.UIDNext = src.Mailbox.UIDNext
+		}
+		if _, err := u.Apply(ctx, aside, b); err != nil {
+			return err
+		}
+		p.stats.Appends += len(part)
+		part = part[:0]
+		return nil
+	}
+	for _, m := range src.Messages {
+		moved.Add(m.UID)
+		if m.UID < dst.Mailbox.UIDNext {
+			continue // moved by an earlier attempt
+		}
+		m.ModSeq = 0
+		part = append(part, Append{Message: m}) // the store holds the bytes
+		if len(part) == p.opts.batchMessages() {
+			if err := flush(false); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(true); err != nil {
+		return err
+	}
+	if moved.Empty() {
+		return nil
+	}
+	_, err = u.Apply(ctx, in.GUID, Batch{Expunges: []store.Expunged{{UIDs: moved}}})
+	return err
 }
 
 func (p *pair) empty(ctx context.Context, u User, m store.MailboxInfo) (bool, error) {

@@ -40,8 +40,9 @@ type User interface {
 	AccountState(ctx context.Context) (store.AccountState, error)
 	PeerStates(ctx context.Context, peer string) (map[string]store.PeerState, error)
 	ApplyAccount(ctx context.Context, ops []store.AccountOp, peer string, state *store.PeerState) (store.AccountApplyResult, error)
-	// RenameMailbox is the IMAP rename, used to move a clashing INBOX's
-	// messages aside.
+	// RenameMailbox is the IMAP rename. Peers of earlier versions moved a
+	// clashing INBOX's messages aside with it; this engine no longer
+	// calls it (moveInboxAside), but serves it to them.
 	RenameMailbox(ctx context.Context, oldName, newName string) error
 	// Changes is one read of the mailbox (store.Replica.ReadRound):
 	// ChangesSince, the tombstones with their modseqs, and the messages

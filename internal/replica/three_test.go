@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -122,4 +123,50 @@ func TestThreeExpungeInDeletedMailbox(t *testing.T) {
 	syncNodes(t, n1, n2)
 	settle(t, n0, n1, n2)
 	wantNowhere(t, "17", n0, n1, n2)
+}
+
+// TestThreeInboxesWrittenApart: three replicas whose INBOXes all got
+// mail before any contact, in a star through hub. hub first adopts the
+// INBOX of x (it has mail, hub's has none); then it meets y, whose INBOX
+// (with a smaller id) wins: hub moves x's INBOX's messages aside. Later x
+// meets hub and moves the same INBOX aside itself. Both copies get one
+// mailbox id (derived from the INBOX's), so every message is present once
+// everywhere (before, each side made a mailbox of its own and the
+// messages were there twice).
+func TestThreeInboxesWrittenApart(t *testing.T) {
+	p, q, hub := newNode(t, "p"), newNode(t, "q"), newNode(t, "hub")
+	x, y := p, q
+	if p.mailbox("alice", "INBOX").GUID < q.mailbox("alice", "INBOX").GUID {
+		x, y = q, p // y's INBOX must win over x's
+	}
+	hub.acct("alice")
+	x.append("alice", "INBOX", msg(1), store.Flags{})
+	x.append("alice", "INBOX", msg(2), store.Flags{System: store.FlagSeen})
+	y.append("alice", "INBOX", msg(3), store.Flags{})
+	syncNodes(t, hub, x)
+	syncNodes(t, hub, y)
+	syncNodes(t, x, hub)
+	for pass := 0; pass < 3; pass++ {
+		syncNodes(t, hub, x)
+		syncNodes(t, hub, y)
+	}
+	assertSame(t, "alice", false, hub, x, y)
+	count := map[string]int{}
+	mbs, err := hub.acct("alice").Mailboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mb := range mbs {
+		for _, c := range contents(t, hub, "alice", mb.Name) {
+			count[c[strings.Index(c, ":")+1:]]++
+		}
+	}
+	for _, m := range []string{"1", "2", "3"} {
+		if count[m] != 1 {
+			t.Errorf("message %s present %d times; mailboxes %v", m, count[m], brief(t, hub))
+		}
+	}
+	if len(mbs) != 2 {
+		t.Errorf("mailboxes: %s", brief(t, hub))
+	}
 }

@@ -630,6 +630,17 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		}
 		if !present.Empty() || !unused.Empty() {
 			past := present.Empty() && e.ModSeq != 0 && e.ModSeq <= mb.HighestModSeq
+			if past {
+				// Below this replica's HIGHESTMODSEQ another peer may
+				// already have read past it: then only a fresh modseq
+				// reaches it (three or more replicas). With one peer,
+				// the peer's modseq keeps the replicas' modseqs equal.
+				others, err := t.otherPeers(mb.GUID, b.Peer)
+				if err != nil {
+					return err
+				}
+				past = !others
+			}
 			for _, r := range unused {
 				past = past && r.Stop < mb.UIDNext
 			}
@@ -886,4 +897,12 @@ func (t *writeTx) mergeExpungedID(id store.MailboxID, u store.UID, eid string) e
 		}
 	}
 	return nil
+}
+
+// otherPeers reports whether a peer other than peer has synced mailbox
+// guid with this replica.
+func (t *writeTx) otherPeers(guid, peer string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM replica_state WHERE guid = ? AND peer != ?`, guid, peer).Scan(&n)
+	return n > 0, err
 }

@@ -39,6 +39,7 @@ var replicaTests = []struct {
 	{"ReadRound", testReadRound},
 	{"ReadRoundSnapshot", testReadRoundSnapshot},
 	{"ApplyMetadata", testApplyMetadata},
+	{"PastTombstoneOtherPeer", testPastTombstoneOtherPeer},
 }
 
 func newReplica(t testing.TB, s store.Store) store.Replica {
@@ -1029,4 +1030,44 @@ func testApplyMetadata(t *testing.T, be Backend) {
 		t.Fatalf("server entries: %+v, %v", all, err)
 	}
 	AssertClean(t, s, "alice")
+}
+
+// testPastTombstoneOtherPeer: a peer's tombstone of a UID never held
+// here, below UIDNEXT and at a modseq HIGHESTMODSEQ has passed, keeps the
+// peer's modseq while that peer is the mailbox's only one (the replicas'
+// modseqs stay equal), and takes a fresh modseq once another peer has
+// synced the mailbox (it may have read past the peer's modseq already).
+func testPastTombstoneOtherPeer(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	r := newReplica(t, s)
+	mb := mustMailbox(t, a, "INBOX")
+	state := &store.PeerState{Applied: 1}
+	_, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{
+		replicaMessage(1, 5, testMessage(1, ""), store.Flags{}),
+		replicaMessage(2, 6, testMessage(2, ""), store.Flags{}),
+		replicaMessage(4, 8, testMessage(4, ""), store.Flags{}),
+	}, UIDNext: 5, Peer: "p", Sync: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, mb.ID, store.Batch{Peer: "p", Sync: state, Expunges: []store.Expunged{{UIDs: store.UIDSetOf(3), ModSeq: 7}}})
+	if err != nil || res.After != 8 {
+		t.Fatalf("one peer: %+v, %v", res, err)
+	}
+	if err := r.SetPeerState(ctx, "q", mb.GUID, store.PeerState{Applied: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Apply(ctx, mb.ID, store.Batch{Peer: "p", Sync: state, UIDNext: 7,
+		Append: []store.ReplicaMessage{replicaMessage(6, 9, testMessage(6, ""), store.Flags{})}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = r.Apply(ctx, mb.ID, store.Batch{Peer: "p", Sync: state, Expunges: []store.Expunged{{UIDs: store.UIDSetOf(5), ModSeq: 8}}})
+	if err != nil || res.After != 10 {
+		t.Fatalf("two peers: %+v, %v", res, err)
+	}
+	ts, err := r.Tombstones(ctx, mb.ID, 0)
+	if err != nil || len(ts) != 2 || ts[0].ModSeq != 7 || !ts[0].UIDs.Contains(3) || ts[1].ModSeq != 10 || !ts[1].UIDs.Contains(5) {
+		t.Fatalf("tombstones %+v, %v", ts, err)
+	}
+	assertClean(t, s, "alice")
 }
