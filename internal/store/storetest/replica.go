@@ -1040,12 +1040,12 @@ func testApplyMetadata(t *testing.T, be Backend) {
 func testPastTombstoneOtherPeer(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	r := newReplica(t, s)
-	mb := mustMailbox(t, a, "INBOX")
+	mb := MustMailbox(t, a, "INBOX")
 	state := &store.PeerState{Applied: 1}
 	_, err := r.Apply(ctx, mb.ID, store.Batch{Append: []store.ReplicaMessage{
-		replicaMessage(1, 5, testMessage(1, ""), store.Flags{}),
-		replicaMessage(2, 6, testMessage(2, ""), store.Flags{}),
-		replicaMessage(4, 8, testMessage(4, ""), store.Flags{}),
+		replicaMessage(1, 5, MessageText(1, ""), store.Flags{}),
+		replicaMessage(2, 6, MessageText(2, ""), store.Flags{}),
+		replicaMessage(4, 8, MessageText(4, ""), store.Flags{}),
 	}, UIDNext: 5, Peer: "p", Sync: state})
 	if err != nil {
 		t.Fatal(err)
@@ -1058,7 +1058,7 @@ func testPastTombstoneOtherPeer(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	if _, err := r.Apply(ctx, mb.ID, store.Batch{Peer: "p", Sync: state, UIDNext: 7,
-		Append: []store.ReplicaMessage{replicaMessage(6, 9, testMessage(6, ""), store.Flags{})}}); err != nil {
+		Append: []store.ReplicaMessage{replicaMessage(6, 9, MessageText(6, ""), store.Flags{})}}); err != nil {
 		t.Fatal(err)
 	}
 	res, err = r.Apply(ctx, mb.ID, store.Batch{Peer: "p", Sync: state, Expunges: []store.Expunged{{UIDs: store.UIDSetOf(5), ModSeq: 8}}})
@@ -1069,5 +1069,5 @@ func testPastTombstoneOtherPeer(t *testing.T, be Backend) {
 	if err != nil || len(ts) != 2 || ts[0].ModSeq != 7 || !ts[0].UIDs.Contains(3) || ts[1].ModSeq != 10 || !ts[1].UIDs.Contains(5) {
 		t.Fatalf("tombstones %+v, %v", ts, err)
 	}
-	assertClean(t, s, "alice")
+	AssertClean(t, s, "alice")
 }
