@@ -53,7 +53,11 @@
 // uid, email_id, modseq), for mailboxes with a history point the EMAILID
 // each expunged UID held, pruned with the tombstones; flag_history(mailbox_id,
 // uid, modseq, replaced, flags, keywords), the flags a message had at
-// modseq, kept until every peer confirmed past replaced.
+// modseq, kept until every peer confirmed past replaced; flag_stamps(
+// mailbox_id, uid, flag, stamp) (version 15, flagstamps.go), store.
+// FlagStamps, per message and flag whose value a change gave since the
+// message arrived in a synced mailbox, the stamp of that change (no row:
+// stamp 0), deleted with the message.
 //
 // user_placement(name, shard, changed) (version 6): the user directory
 // entries recorded by moves between clusters, read on the default cluster
@@ -64,10 +68,11 @@
 // retention watermarks under "retention/USER"); read on the default
 // cluster only when sharded.
 //
-// metadata(user_id, mailbox_id, name, value, modseq): RFC 5464 entries
-// (version 10, metadata.go); mailbox_id 0 for server entries, name in lower
-// case, value NULL once deleted (kept, so "changed since" sees deletions),
-// modseq of the last change. Index (user_id, mailbox_id, modseq); a
+// metadata(user_id, mailbox_id, name, value, modseq, stamp): RFC 5464
+// entries (version 10, metadata.go); mailbox_id 0 for server entries, name
+// in lower case, value NULL once deleted (kept, so "changed since" sees
+// deletions), modseq of the last change, stamp (version 15) the stamp a
+// peer's change kept (store.MetadataEntry.Stamp; 0: the modseq). Index (user_id, mailbox_id, modseq); a
 // trigger deletes a mailbox's entries with its row.
 //
 // acl(user_id, mailbox_id, identifier, rights): RFC 4314 entries (version

@@ -89,6 +89,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		var order []groupKey
 		var d counterDelta
 		var ms store.ModSeq
+		stamps := flagStamper{from: mb.historyFrom}
 		changed := make([]bool, len(cur))
 		for i, m := range cur {
 			if unchangedSince != 0 && m.ModSeq > unchangedSince {
@@ -118,6 +119,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 				order = append(order, key)
 			}
 			g.uids = append(g.uids, int64(m.UID))
+			stamps.add(m.UID, m.Flags, nf)
 			res.Changed = append(res.Changed, store.MessageState{UID: m.UID, ModSeq: ms, Flags: nf})
 		}
 		if len(order) == 0 {
@@ -139,6 +141,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 			batch.Queue(`UPDATE messages SET flags = $1, keywords = $2, modseq = $3
 				WHERE mailbox_id = $4 AND uid = ANY($5)`, int16(g.flags.System), kw, ms, id, g.uids)
 		}
+		stamps.queue(batch, id, ms)
 		lo, hi := changedRanges(uids, cur, func(i int) bool { return changed[i] })
 		pruneChanges(batch, id, ms, lo, hi)
 		logChanges(batch, id, ms, lo, hi)

@@ -294,6 +294,11 @@ func (t *writeTx) TakeMessages(from storetx.Mailbox, to store.MailboxID, ms stor
 	if err != nil {
 		return nil, err
 	}
+	// Their flag stamps were of the old mailbox's modseqs: in the new
+	// one they arrive, every flag at stamp 0.
+	if _, err := t.tx.Exec(t.ctx, `DELETE FROM flag_stamps WHERE mailbox_id = $1`, to); err != nil {
+		return nil, err
+	}
 	var moved store.UIDSet
 	sortUIDs(uids)
 	for _, u := range uids {

@@ -133,16 +133,16 @@ func (t *writeTx) ServerMetadataModSeq() (store.ModSeq, error) {
 
 // PutMetadata implements storetx.MetadataTx. An empty value is stored as
 // an empty bytea, no value as NULL.
-func (t *writeTx) PutMetadata(id store.MailboxID, name string, value []byte, ms store.ModSeq) error {
+func (t *writeTx) PutMetadata(id store.MailboxID, name string, value []byte, ms, stamp store.ModSeq) error {
 	var v any = value
 	if value == nil {
 		v = nil
 	} else if len(value) == 0 {
 		v = []byte{}
 	}
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO metadata (user_id, mailbox_id, name, value, modseq) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (user_id, mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
-		t.userID, id, name, v, ms)
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO metadata (user_id, mailbox_id, name, value, modseq, stamp) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (user_id, mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq, stamp = excluded.stamp`,
+		t.userID, id, name, v, ms, stamp)
 	return err
 }
 
@@ -178,7 +178,7 @@ func (t *writeTx) metadataEntry(id store.MailboxID, name string) (value []byte, 
 // metadataIn returns the entries of mailbox id changed above since,
 // deleted ones with a nil Value, ordered by name.
 func metadataIn(ctx context.Context, q querier, userID int64, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
-	rows, err := q.Query(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
+	rows, err := q.Query(ctx, `SELECT name, value, value IS NOT NULL, modseq, stamp FROM metadata
 		WHERE user_id = $1 AND mailbox_id = $2 AND modseq > $3 ORDER BY name COLLATE "C"`, userID, id, since)
 	if err != nil {
 		return nil, fmt.Errorf("metadata changes: %w", err)

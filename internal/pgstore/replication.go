@@ -428,6 +428,10 @@ func (r *Replica) ReadRound(ctx context.Context, id store.MailboxID, since store
 			m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
 			return m, nil
 		})
+		if err != nil || len(rd.Messages) == 0 {
+			return err
+		}
+		rd.Stamps, err = stampsIn(ctx, tx, id, want)
 		return err
 	})
 	if err != nil {
@@ -649,6 +653,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		d.add(s.flags, 0, 1)
 		batch.Queue(`UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE mailbox_id = $4 AND uid = $5`,
 			int16(s.flags), s.keywords, ms, id, s.uid)
+		queueStamps(batch, id, s.uid, b.Stamps[s.uid])
 		logChanges(batch, id, ms, []int64{int64(s.uid)}, []int64{int64(s.uid)})
 	}
 	if batch.Len() > 0 {
@@ -665,6 +670,17 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	}
 	if res.Appended, _, err = t.insertMessages(mb, prepared, now); err != nil {
 		return err
+	}
+	stampBatch := &pgx.Batch{}
+	for _, u := range res.Appended {
+		if st := b.Stamps[u]; len(st) > 0 {
+			queueStamps(stampBatch, id, u, st)
+		}
+	}
+	if stampBatch.Len() > 0 {
+		if err := t.tx.SendBatch(t.ctx, stampBatch).Close(); err != nil {
+			return fmt.Errorf("flag stamps: %w", err)
+		}
 	}
 	uidNext := mb.UIDNext
 	if n := len(res.Appended); n > 0 {
@@ -707,7 +723,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	}
 	res.Expunged = normalizeSet(res.Expunged)
 	for _, e := range meta {
-		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq]); err != nil {
+		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq], e.Stamped()); err != nil {
 			return err
 		}
 	}

@@ -233,12 +233,16 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 			if flagsEqual(ma.Flags, mb.Flags) {
 				continue
 			}
-			p.log().Debug("flags differ", "uid", u, "a", ma.Flags, "achg", a.chg[u], "b", mb.Flags, "bchg", b.chg[u])
+			p.log().Debug("flags differ", "uid", u, "a", ma.Flags, "achg", a.chg[u], "sa", ma.Stamps, "b", mb.Flags, "bchg", b.chg[u], "sb", mb.Stamps)
+			// Without stamps (changes made before a mailbox was first
+			// synced with a stamping version): the side that changed the
+			// message, else per flag by the flags at the last sync.
+			var unstamped store.Flags
 			switch {
 			case a.chg[u] && !b.chg[u]:
-				b.setFlags(u, ma.Flags, ma.ModSeq)
+				unstamped = ma.Flags
 			case b.chg[u] && !a.chg[u]:
-				a.setFlags(u, mb.Flags, mb.ModSeq)
+				unstamped = mb.Flags
 			default:
 				var base *store.Flags
 				if f, ok := baseA[u]; ok {
@@ -246,15 +250,24 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 				} else if f, ok := baseB[u]; ok {
 					base = &f
 				}
-				m := mergeFlags(base, ma.Flags, ma.ModSeq, mb.Flags, mb.ModSeq)
-				p.log().Debug("flag merge", "uid", u, "a", ma.Flags, "ams", ma.ModSeq, "b", mb.Flags, "bms", mb.ModSeq, "base", base, "merged", m)
-				ms := max(ma.ModSeq, mb.ModSeq)
-				if !flagsEqual(m, ma.Flags) {
-					a.setFlags(u, m, ms)
-				}
-				if !flagsEqual(m, mb.Flags) {
-					b.setFlags(u, m, ms)
-				}
+				unstamped = mergeFlags(base, ma.Flags, ma.ModSeq, mb.Flags, mb.ModSeq)
+			}
+			m, st := mergeStamped(ma, mb, unstamped)
+			p.log().Debug("flag merge", "uid", u, "merged", m, "stamps", st)
+			// The winning side's modseq when one side's flags win whole
+			// (with one writing side the replicas' modseqs so stay equal).
+			ms := max(ma.ModSeq, mb.ModSeq)
+			switch {
+			case flagsEqual(m, ma.Flags):
+				ms = ma.ModSeq
+			case flagsEqual(m, mb.Flags):
+				ms = mb.ModSeq
+			}
+			if !flagsEqual(m, ma.Flags) {
+				a.setFlags(u, m, st, ms)
+			}
+			if !flagsEqual(m, mb.Flags) {
+				b.setFlags(u, m, st, ms)
 			}
 		case okA:
 			if err := p.oneSided(ctx, guid, a, b, ma, u0, &moved); err != nil {
@@ -527,8 +540,14 @@ func (s *side) expungeRange(start, stop store.UID, ms store.ModSeq, ids map[stor
 	}
 }
 
-func (s *side) setFlags(u store.UID, f store.Flags, ms store.ModSeq) {
+func (s *side) setFlags(u store.UID, f store.Flags, st store.FlagStamps, ms store.ModSeq) {
 	s.batch.Flags = append(s.batch.Flags, store.MessageState{UID: u, ModSeq: ms, Flags: f})
+	if len(st) > 0 {
+		if s.batch.Stamps == nil {
+			s.batch.Stamps = make(map[store.UID]store.FlagStamps)
+		}
+		s.batch.Stamps[u] = st
+	}
 }
 
 // send applies to side to the batch planned for it, fetching from side

@@ -98,10 +98,11 @@ func clashName(name, guid string) string {
 // they last converged (a.ch.Metadata, b.ch.Metadata; for server entries,
 // every entry each holds), one entry at a time, and plans what each side
 // receives: an entry changed on one side only goes to the other; changed
-// on both to different values, the later change (the higher modseq, a
-// Lamport clock between replicas as for flags) wins, and on a tie a value
-// beats none, then the larger value, so both replicas decide alike. A
-// deleted entry is a nil Value, so a delete travels like a change.
+// on both to different values, the later change (the larger stamp: the
+// modseq its origin gave it, a Lamport clock between replicas as for
+// flags) wins, and on a tie a value beats none, then the larger value, so
+// every replica decides alike. A deleted entry is a nil Value, so a
+// delete travels like a change.
 func mergeMetadata(a, b *side) {
 	onA := make(map[string]bool, len(a.ch.Metadata))
 	for _, e := range a.ch.Metadata {
@@ -128,15 +129,15 @@ func mergeMetadata(a, b *side) {
 }
 
 // laterEntry reports whether x beats y (same name): a different value
-// changed later, or at the same modseq a value over none, then the
-// larger value. Equal values beat nothing.
+// changed later (a larger stamp), or at the same stamp a value over none,
+// then the larger value. Equal values beat nothing.
 func laterEntry(x, y store.MetadataEntry) bool {
 	if (x.Value == nil) == (y.Value == nil) && string(x.Value) == string(y.Value) {
 		return false
 	}
 	switch {
-	case x.ModSeq != y.ModSeq:
-		return x.ModSeq > y.ModSeq
+	case x.Stamped() != y.Stamped():
+		return x.Stamped() > y.Stamped()
 	case (x.Value == nil) != (y.Value == nil):
 		return y.Value == nil
 	default:

@@ -96,6 +96,9 @@ type Message struct {
 	SaveDate     time.Time
 	EmailID      string
 	ThreadID     string
+	// Stamps are the stamps of the changes that gave the flags their
+	// values (store.FlagStamps); a peer of an earlier version sends none.
+	Stamps store.FlagStamps
 }
 
 // Append is a message to add, with its bytes when the receiver lacks
@@ -117,6 +120,9 @@ type Batch struct {
 	KeepHistory    bool
 	Peer           string
 	State          *store.PeerState
+	// Stamps are the flag stamps of the messages of Flags (those of
+	// Appends travel in their Message).
+	Stamps map[store.UID]store.FlagStamps
 }
 
 // Local is a Side on a store in this process.
@@ -255,7 +261,9 @@ func (u *localUser) Changes(ctx context.Context, guid string, since store.ModSeq
 	out := MailboxChanges{Changes: rd.Changes, Tombstones: rd.Tombstones, Metadata: rd.Metadata,
 		Messages: make([]Message, 0, len(rd.Messages))}
 	for _, m := range rd.Messages {
-		out.Messages = append(out.Messages, messageOf(m))
+		msg := messageOf(m)
+		msg.Stamps = rd.Stamps[m.UID]
+		out.Messages = append(out.Messages, msg)
 	}
 	return out, nil
 }
@@ -326,8 +334,14 @@ func (u *localUser) Apply(ctx context.Context, guid string, b Batch) (store.Appl
 		}
 	}
 	sb := store.Batch{Flags: b.Flags, UnchangedSince: b.UnchangedSince, Expunges: b.Expunges, Metadata: b.Metadata, UIDNext: b.UIDNext,
-		HighestModSeq: b.HighestModSeq, KeepHistory: b.KeepHistory, Peer: b.Peer, Sync: b.State}
+		HighestModSeq: b.HighestModSeq, KeepHistory: b.KeepHistory, Peer: b.Peer, Sync: b.State, Stamps: b.Stamps}
 	for _, a := range b.Appends {
+		if len(a.Stamps) > 0 {
+			if sb.Stamps == nil {
+				sb.Stamps = make(map[store.UID]store.FlagStamps)
+			}
+			sb.Stamps[a.UID] = a.Stamps
+		}
 		m := store.ReplicaMessage{UID: a.UID, ModSeq: a.ModSeq, Flags: a.Flags, InternalDate: a.InternalDate,
 			SaveDate: a.SaveDate, EmailID: a.EmailID, ThreadID: a.ThreadID, ContentHash: a.BlobID}
 		if a.Body != nil {

@@ -128,6 +128,12 @@
 // when a change at modseq replaced overwrote them; rows replaced at or
 // below every peer's confirmed point are deleted.
 //
+// flag_stamps(mailbox_id, uid, flag, stamp) (version 12, flagstamps.go):
+// store.FlagStamps, per message and flag (store.FlagName) whose value a
+// change gave since the message arrived in a synced mailbox, the stamp of
+// that change; no row: stamp 0. Triggers delete a message's rows with it
+// (expunge, mailbox deleted, INBOX renamed).
+//
 // contents: one row per delivered message, shared by its copies.
 //   - id: INTEGER PRIMARY KEY AUTOINCREMENT.
 //   - blob_id: hex SHA-256 of the bytes, the content id: the key of a
@@ -198,13 +204,15 @@
 // mailbox that has one (RFC 4467 3, accesskey.go), 32 random octets; a
 // trigger deletes it with its mailbox.
 //
-// metadata(mailbox_id, name, value, modseq): RFC 5464 entries (metadata.go),
+// metadata(mailbox_id, name, value, modseq, stamp): RFC 5464 entries (metadata.go),
 // primary key (mailbox_id, name). mailbox_id 0 holds server entries; name
 // is the entry name in lower case; value NULL marks a deleted entry (kept,
 // so MetadataChangedSince sees deletions); modseq is the mailbox modseq of
 // the entry's last change (for server entries, a counter of their own:
-// one above the highest server entry's). Index (mailbox_id, modseq) for
-// "changed since". A trigger deletes a mailbox's entries with its row.
+// one above the highest server entry's); stamp (version 12) is the stamp
+// a peer's change kept (store.MetadataEntry.Stamp), 0 for a change made
+// here (its modseq). Index (mailbox_id, modseq) for "changed since". A
+// trigger deletes a mailbox's entries with its row.
 //
 // acl(mailbox_id, identifier, rights): RFC 4314 entries (acl.go), primary
 // key (mailbox_id, identifier), index (identifier). identifier is a user

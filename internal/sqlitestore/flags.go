@@ -94,14 +94,23 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 				if err := t.keepHistory(id, mb.historyFrom, *e, ms); err != nil {
 					return err
 				}
-				d.add(e.flags, 0, -1)
-				d.add(nf, 0, 1)
-				e.flags, e.kw, e.modseq = nf, nkw.id, ms
-				c.dirty = true
 				kws, err := kwr.keywords(nkw.id)
 				if err != nil {
 					return err
 				}
+				if mb.historyFrom != 0 {
+					oldKW, err := kwr.keywords(e.kw)
+					if err != nil {
+						return err
+					}
+					if err := t.stampFlags(id, mb.historyFrom, e.uid, store.Flags{System: e.flags, Keywords: oldKW}, store.Flags{System: nf, Keywords: kws}, ms); err != nil {
+						return err
+					}
+				}
+				d.add(e.flags, 0, -1)
+				d.add(nf, 0, 1)
+				e.flags, e.kw, e.modseq = nf, nkw.id, ms
+				c.dirty = true
 				res.Changed = append(res.Changed, store.MessageState{UID: e.uid, ModSeq: ms, Flags: store.Flags{System: nf, Keywords: kws}})
 			}
 		}

@@ -126,10 +126,10 @@ func (t *writeTx) ServerMetadataModSeq() (store.ModSeq, error) {
 }
 
 // PutMetadata implements storetx.MetadataTx.
-func (t *writeTx) PutMetadata(id store.MailboxID, name string, value []byte, ms store.ModSeq) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq) VALUES (?, ?, ?, ?)
-		ON CONFLICT (mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq`,
-		id, name, value, ms)
+func (t *writeTx) PutMetadata(id store.MailboxID, name string, value []byte, ms, stamp store.ModSeq) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO metadata (mailbox_id, name, value, modseq, stamp) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (mailbox_id, name) DO UPDATE SET value = excluded.value, modseq = excluded.modseq, stamp = excluded.stamp`,
+		id, name, value, ms, stamp)
 	return err
 }
 
@@ -164,7 +164,7 @@ func (t *writeTx) metadataEntry(id store.MailboxID, name string) (value []byte, 
 // metadataIn returns the entries of mailbox id changed above since, in the
 // read transaction q, deleted ones with a nil Value, ordered by name.
 func metadataIn(ctx context.Context, q querier, id store.MailboxID, since store.ModSeq) ([]store.MetadataEntry, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name, value, value IS NOT NULL, modseq FROM metadata
+	rows, err := q.QueryContext(ctx, `SELECT name, value, value IS NOT NULL, modseq, stamp FROM metadata
 		WHERE mailbox_id = ? AND modseq > ? ORDER BY name`, id, since)
 	if err != nil {
 		return nil, fmt.Errorf("metadata changes: %w", err)

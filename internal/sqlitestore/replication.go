@@ -220,7 +220,10 @@ func (r *Replica) ReadRound(ctx context.Context, id store.MailboxID, since store
 			}
 			rd.Messages = append(rd.Messages, ms...)
 		}
-		return nil
+		if len(rd.Messages) > 0 {
+			rd.Stamps, err = stampsIn(ctx, u.readQ(tx), id, want)
+		}
+		return err
 	})
 	if err != nil {
 		return store.Round{}, fmt.Errorf("replication round: %w", err)
@@ -689,6 +692,9 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		d.add(s.c.flags, 0, 1)
 		e.flags, e.kw, e.modseq = s.c.flags, s.kw, ms
 		chunkOf[s.c.uid].dirty = true
+		if err := t.setStamps(id, s.c.uid, b.Stamps[s.c.uid]); err != nil {
+			return err
+		}
 	}
 	if err := t.saveChunks(cs); err != nil {
 		return err
@@ -701,6 +707,13 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	}
 	if res.Appended, _, err = t.insertMessages(mb, prepared); err != nil {
 		return err
+	}
+	for _, u := range res.Appended {
+		if st := b.Stamps[u]; len(st) > 0 {
+			if err := t.setStamps(id, u, st); err != nil {
+				return err
+			}
+		}
 	}
 	uidNext := mb.UIDNext
 	if n := len(res.Appended); n > 0 {
@@ -743,7 +756,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	}
 	res.Expunged = normalizeSet(res.Expunged)
 	for _, e := range meta {
-		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq]); err != nil {
+		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq], e.Stamped()); err != nil {
 			return err
 		}
 	}

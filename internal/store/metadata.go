@@ -38,6 +38,13 @@ type MetadataEntry struct {
 	Value []byte
 	// ModSeq is the modseq of the entry's last change (reads only).
 	ModSeq ModSeq
+	// Stamp is, for replication, the stamp of the change that gave the
+	// entry its value: the modseq of a client's change, kept as its
+	// origin gave it where a peer's change is applied (so two changes
+	// made apart compare alike on every replica, however they
+	// travelled). Read with the changes (MetadataChangedSince); in a
+	// store.Batch, 0 stands for ModSeq (a peer of an earlier version).
+	Stamp ModSeq
 }
 
 // MetadataLimits bound what SetMetadata may leave behind.
@@ -174,15 +181,16 @@ func GatherMetadata(names []string, depth int, read func(name string, below bool
 }
 
 // ScanMetadataChange reads one row of a backend's MetadataChangedSince
-// query, its columns name, value, "value IS NOT NULL" and modseq: a
-// deleted entry has a nil Value, an empty one an empty Value (drivers
-// read an empty BLOB back as nil).
+// query, its columns name, value, "value IS NOT NULL", modseq and the
+// stamp column (0: the modseq): a deleted entry has a nil Value, an empty
+// one an empty Value (drivers read an empty BLOB back as nil).
 func ScanMetadataChange(row interface{ Scan(dest ...any) error }) (MetadataEntry, error) {
 	var e MetadataEntry
 	var present bool
-	if err := row.Scan(&e.Name, &e.Value, &present, &e.ModSeq); err != nil {
+	if err := row.Scan(&e.Name, &e.Value, &present, &e.ModSeq, &e.Stamp); err != nil {
 		return MetadataEntry{}, err
 	}
+	e.Stamp = e.Stamped()
 	if !present {
 		e.Value = nil
 	} else if e.Value == nil {

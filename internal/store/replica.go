@@ -104,6 +104,8 @@ type Round struct {
 	// Metadata are the mailbox's RFC 5464 entries changed above since,
 	// deleted ones with a nil Value (MetadataChangedSince).
 	Metadata []MetadataEntry
+	// Stamps are the flag stamps of Messages, for those with any.
+	Stamps map[UID]FlagStamps
 }
 
 // InPlay returns the UIDs a round is about on this side: changed,
@@ -180,6 +182,11 @@ type Batch struct {
 	// KeepHistory raises the modseq at or below which replaced flags are
 	// kept (see Replica.FlagsAt) to the HIGHESTMODSEQ this batch ends at.
 	KeepHistory bool
+	// Stamps are the flag stamps (FlagStamps) of the messages of Append
+	// and Flags, by UID: a message this batch appends or whose flags it
+	// changes takes exactly these (none given: every flag at stamp 0).
+	// A message whose flags are already those keeps its stamps.
+	Stamps map[UID]FlagStamps
 	// Sync, when not nil, is recorded as Peer's PeerState for this
 	// mailbox, provided the whole batch applied (Modified is empty).
 	Sync *PeerState
@@ -254,6 +261,10 @@ var ErrContentMismatch = errors.New("content does not match its hash")
 //     flag change to a message whose modseq was <= M records the flags it
 //     replaced, so FlagsAt can tell the state at a past sync point and
 //     concurrent changes merge per flag.
+//   - Flag stamps (FlagStamps): once a mailbox has a history point
+//     (KeepHistory), a client's flag change stamps each flag it changes
+//     with its modseq; ReadRound returns the stamps, Apply writes those
+//     of Batch.Stamps. A message's stamps go with it.
 //   - Per-peer sync state (PeerState) written in the same transaction as
 //     the changes it covers, and tombstones never pruned above the lowest
 //     point a peer confirmed.

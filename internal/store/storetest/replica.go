@@ -40,6 +40,7 @@ var replicaTests = []struct {
 	{"ReadRoundSnapshot", testReadRoundSnapshot},
 	{"ApplyMetadata", testApplyMetadata},
 	{"PastTombstoneOtherPeer", testPastTombstoneOtherPeer},
+	{"FlagStamps", testFlagStamps},
 }
 
 func newReplica(t testing.TB, s store.Store) store.Replica {

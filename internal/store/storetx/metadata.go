@@ -20,8 +20,9 @@ type MetadataTx interface {
 	// transaction as changing the account.
 	ServerMetadataModSeq() (store.ModSeq, error)
 	// PutMetadata sets entry name of mailbox id to value (nil: no value,
-	// the row kept) at ms.
-	PutMetadata(id store.MailboxID, name string, value []byte, ms store.ModSeq) error
+	// the row kept) at ms, with the stamp of a peer's change
+	// (store.MetadataEntry.Stamp; 0 for a change made here: ms).
+	PutMetadata(id store.MailboxID, name string, value []byte, ms, stamp store.ModSeq) error
 	// CopyMetadataEntries gives mailbox dst src's entries that have a
 	// value, at ms.
 	CopyMetadataEntries(src, dst store.MailboxID, ms store.ModSeq) error
@@ -93,7 +94,7 @@ func SetMetadata(t MetadataTx, id store.MailboxID, entries []store.MetadataEntry
 		return 0, err
 	}
 	for _, c := range changes {
-		if err := t.PutMetadata(id, c.Name, c.Value, ms); err != nil {
+		if err := t.PutMetadata(id, c.Name, c.Value, ms, 0); err != nil {
 			return 0, fmt.Errorf("set metadata: %w", err)
 		}
 	}
@@ -132,7 +133,7 @@ func ApplyServerMetadata(t MetadataTx, entries []store.MetadataEntry) error {
 		if err != nil {
 			return err
 		}
-		if err := t.PutMetadata(store.ServerMetadata, e.Name, e.Value, max(ms, e.ModSeq)); err != nil {
+		if err := t.PutMetadata(store.ServerMetadata, e.Name, e.Value, max(ms, e.ModSeq), e.Stamped()); err != nil {
 			return fmt.Errorf("set metadata: %w", err)
 		}
 	}
