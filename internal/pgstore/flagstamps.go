@@ -16,7 +16,9 @@ import (
 // the rename of INBOX, which moves its messages to a new mailbox, drops
 // them (TakeMessages). It also adds the stamps of metadata entries
 // (store.MetadataEntry.Stamp): 0 stands for the entry's modseq, as for
-// every entry written before.
+// every entry written before; and what a deleted mailbox's tombstone saw
+// (store.MailboxTombstone.Seen, EMAILIDs separated by spaces; NULL: not
+// recorded, as for every tombstone written before).
 const schemaV15FlagStamps = `
 CREATE TABLE IF NOT EXISTS flag_stamps (
 	mailbox_id bigint NOT NULL,
@@ -27,6 +29,7 @@ CREATE TABLE IF NOT EXISTS flag_stamps (
 	FOREIGN KEY (mailbox_id, uid) REFERENCES messages ON DELETE CASCADE ON UPDATE CASCADE
 );
 ALTER TABLE metadata ADD COLUMN IF NOT EXISTS stamp bigint NOT NULL DEFAULT 0;
+ALTER TABLE mailbox_tombstones ADD COLUMN IF NOT EXISTS seen text;
 `
 
 // stampsIn returns the flag stamps of the messages of uids that have any.

@@ -213,12 +213,17 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 
 // DeleteMailbox implements storetx.Mailboxes.
 func (t *writeTx) DeleteMailbox(m storetx.Mailbox) error {
-	return t.deleteMailbox(mailboxRow{MailboxStatus: m.MailboxStatus, prunedBelow: m.PrunedBelow}, 0)
+	return t.deleteMailbox(mailboxRow{MailboxStatus: m.MailboxStatus, prunedBelow: m.PrunedBelow}, 0, nil)
 }
 
 // deleteMailbox deletes mailbox m and its messages, leaving a mailbox
-// tombstone stamped with an account change of at least stamp.
-func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64) error {
+// tombstone stamped with an account change of at least stamp that
+// records the messages seen here and seen (a peer's tombstone's).
+func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64, seen []string) error {
+	held, err := t.seenInMailbox(m.ID)
+	if err != nil {
+		return err
+	}
 	rows, err := t.tx.Query(t.ctx, `DELETE FROM messages WHERE mailbox_id = $1 RETURNING content_id`, m.ID)
 	if err != nil {
 		return err
@@ -231,6 +236,9 @@ func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64) error {
 		return err
 	}
 	if err := t.mailboxTombstone(m.GUID, m.Name, stamp); err != nil {
+		return err
+	}
+	if err := t.recordSeen(m.GUID, store.DeletedSeen(held, seen)); err != nil {
 		return err
 	}
 	// Announced with no modseq: watchers look and find the mailbox gone.

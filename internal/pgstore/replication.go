@@ -40,13 +40,15 @@ func (r *Replica) AccountState(ctx context.Context) (store.AccountState, error) 
 		}); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT guid, name, changed FROM mailbox_tombstones WHERE user_id = $1 ORDER BY guid COLLATE "C"`, r.a.id)
+		rows, err = tx.Query(ctx, `SELECT guid, name, changed, seen FROM mailbox_tombstones WHERE user_id = $1 ORDER BY guid COLLATE "C"`, r.a.id)
 		if err != nil {
 			return err
 		}
 		if st.Deleted, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MailboxTombstone, error) {
 			var d store.MailboxTombstone
-			err := r.Scan(&d.GUID, &d.Name, &d.Changed)
+			var seen *string
+			err := r.Scan(&d.GUID, &d.Name, &d.Changed, &seen)
+			d.Seen = store.DecodeSeen(seen)
 			return d, err
 		}); err != nil {
 			return err
@@ -169,16 +171,22 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 				return err
 			}
 		}
-		_, err = t.tx.Exec(t.ctx, `DELETE FROM mailbox_tombstones WHERE user_id = $1 AND guid = $2`, t.userID, op.GUID)
+		// A tombstone that records what its delete saw stays: the
+		// mailbox created again still must not take those messages back
+		// (store.MailboxTombstone.Seen).
+		_, err = t.tx.Exec(t.ctx, `DELETE FROM mailbox_tombstones WHERE user_id = $1 AND guid = $2 AND seen IS NULL`, t.userID, op.GUID)
 		return err
 	case store.OpDelete:
 		if !exists {
-			return t.mailboxTombstone(op.GUID, op.Name, op.Stamp)
+			if err := t.mailboxTombstone(op.GUID, op.Name, op.Stamp); err != nil {
+				return err
+			}
+			return t.recordSeen(op.GUID, op.Seen)
 		}
 		if m.Name == "INBOX" {
 			return fmt.Errorf("delete INBOX: %w", store.ErrCannot)
 		}
-		return t.deleteMailbox(m, op.Stamp)
+		return t.deleteMailbox(m, op.Stamp, op.Seen)
 	}
 	if !exists {
 		return fmt.Errorf("mailbox %s: %w", op.GUID, store.ErrNoMailbox)

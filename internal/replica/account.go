@@ -290,6 +290,9 @@ func (p *pair) onOneSide(ctx context.Context, x User, m store.MailboxInfo, other
 	if !deleted {
 		return t, nil
 	}
+	if tomb.Seen != nil && m.Name != "INBOX" {
+		return p.deletedSeen(ctx, x, m, tomb, psX, t, del)
+	}
 	if m.Created > tomb.Changed {
 		// Created again after that delete (kept by an earlier sync with
 		// another replica): the later change wins, and the other side

@@ -88,14 +88,6 @@ type model struct {
 	appended map[int]bool
 	expunged map[int]bool
 	deleted  map[int]bool
-	// expungedIn lists, per replica and mailbox id, the messages a
-	// client expunged there: deleting that mailbox on that replica
-	// deletes them too (see deletedBefore).
-	expungedIn map[string][]int
-	// deletedBefore marks expunged messages whose mailbox the same
-	// replica deleted afterwards. With three replicas the mailbox can
-	// come back whole (docs/replication.md, "Limits"), and they with it.
-	deletedBefore map[int]bool
 }
 
 const user = "u"
@@ -114,8 +106,7 @@ func convergeTopo(t *testing.T, seed uint64, n, rounds int, star bool) {
 		nodes[i] = newNode(t, fmt.Sprintf("n%d", i))
 	}
 	nodes[0].acct(user)
-	m := &model{appended: map[int]bool{}, expunged: map[int]bool{}, deleted: map[int]bool{},
-		expungedIn: map[string][]int{}, deletedBefore: map[int]bool{}}
+	m := &model{appended: map[int]bool{}, expunged: map[int]bool{}, deleted: map[int]bool{}}
 	syncAll := func() {
 		for i := range nodes {
 			for j := i + 1; j < len(nodes); j++ {
@@ -207,9 +198,9 @@ func convergeTopo(t *testing.T, seed uint64, n, rounds int, star bool) {
 			t.Errorf("message %d appears but was never appended", num)
 		case k > 1:
 			t.Errorf("message %d appears %d times", num, k)
-		case m.expunged[num] && !(m.deletedBefore[num] && n > 2):
+		case m.expunged[num]:
 			t.Errorf("message %d was expunged and is back", num)
-		case m.deleted[num] && n == 2:
+		case m.deleted[num]:
 			t.Errorf("message %d was in a deleted mailbox and is back", num)
 		}
 	}
@@ -302,7 +293,6 @@ func randomOp(t *testing.T, rng *rand.Rand, nd *node, m *model) {
 			}
 			if len(res.UIDs) == 1 {
 				m.expunged[num] = true
-				m.expungedIn[nd.name+mb.GUID] = append(m.expungedIn[nd.name+mb.GUID], num)
 			}
 		}
 	case op < 80: // create
@@ -323,9 +313,6 @@ func randomOp(t *testing.T, rng *rand.Rand, nd *node, m *model) {
 			if err == nil {
 				for _, num := range nums {
 					m.deleted[num] = true
-				}
-				for _, num := range m.expungedIn[nd.name+mb.GUID] {
-					m.deletedBefore[num] = true
 				}
 			}
 		}

@@ -155,6 +155,8 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 	if nothingToDo(a, b, u0) {
 		return nil // nothing changed on either side: nothing is sent
 	}
+	a.forgetSeen(p.seenA[guid])
+	b.forgetSeen(p.seenB[guid])
 	p.stats.Mailboxes++
 	if psA[guid] == (store.PeerState{}) || psB[guid] == (store.PeerState{}) {
 		// A first sync of this mailbox between the two: both start

@@ -170,6 +170,7 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 	if err != nil {
 		return p.stats, err
 	}
+	p.seenA, p.seenB = deletedSeenOf(stA), deletedSeenOf(stB)
 	onB := make(map[string]bool)
 	for _, m := range stB.Mailboxes {
 		onB[m.GUID] = true
@@ -202,6 +203,9 @@ type pair struct {
 	nodeA, nodeB string
 	opts         Options
 	stats        Stats
+	// seenA and seenB are, per mailbox GUID, what each side's tombstone
+	// of a mailbox it deleted and holds again saw (deletes.go).
+	seenA, seenB map[string][]string
 }
 
 func (p *pair) log() *slog.Logger {

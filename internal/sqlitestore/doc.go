@@ -111,8 +111,11 @@
 // outlives the mailbox and is left alone by renames. unsubscribed(name,
 // changed) remembers removed subscriptions for replication.
 //
-// mailbox_tombstones(guid, name, changed): deleted mailboxes, so that a
+// mailbox_tombstones(guid, name, changed, seen): deleted mailboxes, so that a
 // replica can tell "deleted here" from "created there". Never pruned.
+// seen (version 12) is store.MailboxTombstone.Seen, EMAILIDs separated by
+// spaces, NULL when not recorded; such a row stays when the mailbox is
+// created again under its GUID.
 //
 // replica_state(peer, guid, applied, confirmed, uidnext): store.PeerState
 // per peer node and mailbox guid ("" for the account level); written in the

@@ -14,7 +14,10 @@ import (
 // message's rows go with it: expunged, moved away by the rename of
 // INBOX, or deleted with its mailbox. It also adds the stamps of
 // metadata entries (store.MetadataEntry.Stamp): 0 stands for the entry's
-// modseq, as for every entry written before.
+// modseq, as for every entry written before; and what a deleted
+// mailbox's tombstone saw (store.MailboxTombstone.Seen, EMAILIDs
+// separated by spaces; NULL: not recorded, as for every tombstone written
+// before).
 const schemaV12FlagStamps = `
 CREATE TABLE flag_stamps (
 	mailbox_id INTEGER NOT NULL,
@@ -30,6 +33,7 @@ CREATE TRIGGER flag_stamps_message_moved AFTER UPDATE OF mailbox_id ON messages 
 	DELETE FROM flag_stamps WHERE mailbox_id = OLD.mailbox_id AND uid = OLD.uid;
 END;
 ALTER TABLE metadata ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailbox_tombstones ADD COLUMN seen TEXT;
 `
 
 // stampsIn returns the flag stamps of the messages of uids that have any.

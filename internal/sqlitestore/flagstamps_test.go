@@ -12,6 +12,7 @@ var undoV12 = []string{
 	`DROP TRIGGER flag_stamps_message_moved`,
 	`DROP TABLE flag_stamps`,
 	`ALTER TABLE metadata DROP COLUMN stamp`,
+	`ALTER TABLE mailbox_tombstones DROP COLUMN seen`,
 }
 
 // TestMigrateV11 converts a version 11 database: the flag stamps table

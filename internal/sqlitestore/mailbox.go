@@ -85,12 +85,17 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 
 // DeleteMailbox implements storetx.Mailboxes.
 func (t *writeTx) DeleteMailbox(m storetx.Mailbox) error {
-	return t.deleteMailbox(mailboxRow{MailboxStatus: m.MailboxStatus, prunedBelow: m.PrunedBelow}, 0)
+	return t.deleteMailbox(mailboxRow{MailboxStatus: m.MailboxStatus, prunedBelow: m.PrunedBelow}, 0, nil)
 }
 
 // deleteMailbox removes a mailbox with its messages and history, leaving
-// a mailbox tombstone stamped with an account change of at least stamp.
-func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64) error {
+// a mailbox tombstone stamped with an account change of at least stamp
+// that records the messages seen here and seen (a peer's tombstone's).
+func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64, seen []string) error {
+	held, err := t.seenInMailbox(m.ID)
+	if err != nil {
+		return err
+	}
 	rows, err := t.tx.QueryContext(t.ctx, `DELETE FROM messages WHERE mailbox_id = ? RETURNING content_id`, m.ID)
 	if err != nil {
 		return err
@@ -122,6 +127,9 @@ func (t *writeTx) deleteMailbox(m mailboxRow, stamp uint64) error {
 		}
 	}
 	if err := t.mailboxTombstone(m.GUID, m.Name, stamp); err != nil {
+		return err
+	}
+	if err := t.recordSeen(m.GUID, store.DeletedSeen(held, seen)); err != nil {
 		return err
 	}
 	// Announced with no modseq: watchers look and find the mailbox gone.

@@ -42,16 +42,18 @@ func (r *Replica) AccountState(ctx context.Context) (store.AccountState, error) 
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT guid, name, changed FROM mailbox_tombstones ORDER BY guid`)
+		rows, err = tx.QueryContext(ctx, `SELECT guid, name, changed, seen FROM mailbox_tombstones ORDER BY guid`)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var d store.MailboxTombstone
-			if err := rows.Scan(&d.GUID, &d.Name, &d.Changed); err != nil {
+			var seen *string
+			if err := rows.Scan(&d.GUID, &d.Name, &d.Changed, &seen); err != nil {
 				rows.Close()
 				return err
 			}
+			d.Seen = store.DecodeSeen(seen)
 			st.Deleted = append(st.Deleted, d)
 		}
 		rows.Close()
@@ -321,16 +323,22 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 				return err
 			}
 		}
-		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM mailbox_tombstones WHERE guid = ?`, op.GUID)
+		// A tombstone that records what its delete saw stays: the
+		// mailbox created again still must not take those messages back
+		// (store.MailboxTombstone.Seen).
+		_, err = t.tx.ExecContext(t.ctx, `DELETE FROM mailbox_tombstones WHERE guid = ? AND seen IS NULL`, op.GUID)
 		return err
 	case store.OpDelete:
 		if !exists {
-			return t.mailboxTombstone(op.GUID, op.Name, op.Stamp)
+			if err := t.mailboxTombstone(op.GUID, op.Name, op.Stamp); err != nil {
+				return err
+			}
+			return t.recordSeen(op.GUID, op.Seen)
 		}
 		if m.Name == "INBOX" {
 			return fmt.Errorf("delete INBOX: %w", store.ErrCannot)
 		}
-		return t.deleteMailbox(m, op.Stamp)
+		return t.deleteMailbox(m, op.Stamp, op.Seen)
 	}
 	if !exists {
 		return fmt.Errorf("mailbox %s: %w", op.GUID, store.ErrNoMailbox)

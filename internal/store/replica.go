@@ -286,6 +286,16 @@ type MailboxTombstone struct {
 	GUID    string
 	Name    string // its name when deleted
 	Changed uint64 // account counter of the deletion
+	// Seen lists the EMAILIDs of the messages the deleting replica had
+	// seen in the mailbox (DeletedSeen): those it held when it deleted it
+	// and those it knew it had expunged there, with those of the
+	// replicas the delete travelled through; a replica holding a message
+	// it names lets the delete take it, and keeps the others. Nil when
+	// not recorded (a mailbox never synced with a peer, or deleted by an
+	// earlier version). Such a tombstone stays when the mailbox is
+	// created again under its GUID (OpCreate), so AccountState can list
+	// it beside the mailbox: the messages it names stay gone.
+	Seen []string
 }
 
 // Subscription is the last change to one subscribed name.
@@ -335,6 +345,9 @@ type AccountOp struct {
 	// least this high: a mailbox created again under a GUID a peer has
 	// synced must not reuse modseqs the peer has recorded.
 	HighestModSeq ModSeq
+	// Seen (OpDelete) is the peer's MailboxTombstone.Seen, added to what
+	// the tombstone here records.
+	Seen []string
 }
 
 // AccountApplyResult reports an ApplyAccount: the account counter when

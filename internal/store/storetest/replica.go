@@ -41,6 +41,7 @@ var replicaTests = []struct {
 	{"ApplyMetadata", testApplyMetadata},
 	{"PastTombstoneOtherPeer", testPastTombstoneOtherPeer},
 	{"FlagStamps", testFlagStamps},
+	{"MailboxTombstoneSeen", testMailboxTombstoneSeen},
 }
 
 func newReplica(t testing.TB, s store.Store) store.Replica {
