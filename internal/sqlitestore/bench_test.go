@@ -171,9 +171,25 @@ func bigSizes(b *testing.B, sizes ...int) []int {
 	return out
 }
 
-func BenchmarkSetFlags100k(b *testing.B) {
+func BenchmarkSetFlags100k(b *testing.B) { benchSetFlags100k(b, false) }
+
+// BenchmarkSetFlags100kReplicated: the same in a mailbox synced with a
+// peer, where each change also stamps the flags it changes (flag_stamps).
+func BenchmarkSetFlags100kReplicated(b *testing.B) { benchSetFlags100k(b, true) }
+
+func benchSetFlags100k(b *testing.B, replicated bool) {
 	s, a, inbox := benchAccount(b)
 	fillMailbox(b, a, inbox.ID, 100_000)
+	if replicated {
+		r, err := s.OpenReplica(ctx, "alice")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := r.Apply(ctx, inbox.ID, store.Batch{KeepHistory: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
 	b.ReportAllocs()
 	b.ResetTimer()
