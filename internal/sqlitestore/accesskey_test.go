@@ -2,16 +2,17 @@ package sqlitestore
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // undoV11 turns a current database back into schema version 10.
-var undoV11 = []string{
+var undoV11 = append(slices.Clone(undoV13),
 	`DROP TRIGGER access_keys_mailbox_deleted`,
 	`DROP TABLE access_keys`,
-}
+)
 
 // TestMigrateV10 converts a version 10 database: the access key table
 // appears and works, keys survive reopening the store, and mail and

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 11
+const schemaVersion = 13
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -218,7 +218,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+schemaV13SharingStamps+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -279,6 +279,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// Version 11 only adds the URLAUTH access keys (accesskey.go).
 		if _, err := tx.ExecContext(ctx, schemaV11AccessKeys); err != nil {
 			return fmt.Errorf("convert schema version 10: %w", err)
+		}
+		fallthrough
+	case 11, 12:
+		// Version 13 adds the replication stamps of ACL entries and access
+		// keys (sharing.go).
+		if _, err := tx.ExecContext(ctx, schemaV13SharingStamps); err != nil {
+			return fmt.Errorf("convert schema version %d: %w", v, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
