@@ -65,6 +65,11 @@ type User interface {
 	ServerMetadata(ctx context.Context) ([]store.MetadataEntry, error)
 	SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error
 	ForgetPeer(ctx context.Context, peer string) error
+	// Sharing returns the user's ACL entries and access keys, removed
+	// ones too (ErrNoSharing when the store replicates none); ApplySharing
+	// applies those that win over the user's, returning how many did.
+	Sharing(ctx context.Context) (Sharing, error)
+	ApplySharing(ctx context.Context, s Sharing) (int, error)
 	Close() error
 }
 
@@ -191,7 +196,7 @@ func (l *Local) Open(ctx context.Context, user string, create bool) (User, error
 		a.Close()
 		return nil, err
 	}
-	lu := &localUser{a: a, r: r}
+	lu := &localUser{st: l.Store, a: a, r: r}
 	if ms, ok := l.Store.(store.MetadataStore); ok {
 		if lu.md, err = ms.OpenMetadata(ctx, user); err != nil {
 			lu.Close()
@@ -204,6 +209,7 @@ func (l *Local) Open(ctx context.Context, user string, create bool) (User, error
 // localUser is a User on a store's Account, Replica and (when the store
 // keeps metadata) Metadata handles.
 type localUser struct {
+	st store.Store
 	a  store.Account
 	r  store.Replica
 	md store.Metadata // nil: the store keeps no metadata

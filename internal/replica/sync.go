@@ -24,6 +24,7 @@ type Stats struct {
 	Metadata   int   // RFC 5464 entries sent (mailbox and server)
 	Logins     int   // account records (logins) applied
 	Quotas     int   // quota overrides applied
+	Sharing    int   // ACL entries and access keys applied
 }
 
 func (s *Stats) add(o Stats) {
@@ -39,6 +40,7 @@ func (s *Stats) add(o Stats) {
 	s.Metadata += o.Metadata
 	s.Logins += o.Logins
 	s.Quotas += o.Quotas
+	s.Sharing += o.Sharing
 }
 
 // Options tune a sync.
@@ -161,6 +163,9 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 	}
 	if err := p.syncServerMetadata(ctx); err != nil {
 		return p.stats, fmt.Errorf("server metadata: %w", err)
+	}
+	if err := p.syncSharing(ctx); err != nil {
+		return p.stats, fmt.Errorf("ACLs and access keys: %w", err)
 	}
 	stA, err := ua.AccountState(ctx)
 	if err != nil {
