@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
+)
+
+// waitTagged repeats cmd until its tagged response contains want.
+func waitTagged(t *testing.T, ic *imapConn, cmd, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, tagged := ic.try(cmd)
+		if strings.Contains(tagged, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered %q: %q %s", cmd, want, out, tagged)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSharingReplicate: two `tidemark serve` replicating continuously,
+// with ACL and URLAUTH offered on both. SETACL on A lets joe select
+// alice's mailbox on B; DELETEACL on A makes joe's next command there NO
+// [NOPERM]; a URL that GENURLAUTH made on A fetches on B, and RESETKEY
+// on A voids it on B.
+func TestSharingReplicate(t *testing.T) {
+	bin, root, secret := replicaTest(t)
+	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	var confs []string
+	for _, n := range []struct{ name, imap, repl, peer string }{{"a", imapA, replA, replB}, {"b", imapB, replB, replA}} {
+		conf, data := writeNodeConf(t, filepath.Join(root, n.name), fmt.Sprintf(`[log]
+format = "json"
+[imap]
+listen = %q
+[imaps]
+listen = ""
+[replication]
+listen = %q
+peers = [%q]
+secret_file = %q
+`, n.imap, n.repl, n.peer, secret), "alice", "joe")
+		st, err := sqlitestore.Open(data, sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{"alice", "joe"} {
+			if err := st.CreateUser(context.Background(), u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.Close()
+		confs = append(confs, conf)
+	}
+	startPair(t, bin, confs[0], confs[1])
+	ca, cb := dialIMAPAs(t, imapA, "alice"), dialIMAPAs(t, imapB, "alice")
+	if caps := strings.Join(cb.run("CAPABILITY"), " "); !strings.Contains(caps, " ACL") || !strings.Contains(caps, " URLAUTH") {
+		t.Fatalf("B's capabilities: %s", caps)
+	}
+	ca.run("CREATE Team")
+	body := "From: a@example.org\r\nSubject: team news\r\n\r\nhello\r\n"
+	ca.run(fmt.Sprintf("APPEND Team {%d+}\r\n%s", len(body), body))
+	ca.appendMsg(1)
+	ca.run("SETACL Team joe lr")
+
+	jb := dialIMAPAs(t, imapB, "joe")
+	waitTagged(t, jb, `SELECT "Other Users/alice/Team"`, "OK")
+	if out := jb.run("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"); !strings.Contains(strings.Join(out, "\n"), "team news") {
+		t.Fatalf("joe's FETCH on B: %q", out)
+	}
+	ca.run("DELETEACL Team joe")
+	waitTagged(t, jb, "UID SEARCH ALL", "NO [NOPERM]")
+
+	gen := ca.run(`GENURLAUTH "imap://alice@example.org/INBOX/;uid=1;urlauth=user+alice" INTERNAL`)
+	m := regexp.MustCompile(`^\* GENURLAUTH "([^"]+)"$`).FindStringSubmatch(strings.Join(gen, "\n"))
+	if m == nil {
+		t.Fatalf("GENURLAUTH on A: %q", gen)
+	}
+	url := m[1]
+	waitUntil(t, cb, `URLFETCH "`+url+`"`, "Subject: message 1")
+	ca.run("RESETKEY INBOX")
+	waitUntil(t, cb, `URLFETCH "`+url+`"`, `"`+url+`" NIL`)
+	if out := ca.run(`URLFETCH "` + url + `"`); !strings.Contains(strings.Join(out, "\n"), " NIL") {
+		t.Fatalf("A still fetches the URL after its RESETKEY: %q", out)
+	}
+}
