@@ -328,6 +328,10 @@ type Args struct {
 	Logins  []auth.Record
 	Quotas  []quotaWire
 	Sharing *Sharing
+	Offset  int64
+	N       int
+	Stage   string
+	Data    []byte
 }
 
 // Users lists users.
