@@ -7,25 +7,17 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 )
 
 // waitTagged repeats cmd until its tagged response contains want.
 func waitTagged(t *testing.T, ic *imapConn, cmd, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, tagged := ic.try(cmd)
-		if strings.Contains(tagged, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered %q: %q %s", cmd, want, out, tagged)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	pollIMAP(t, ic, cmd, fmt.Sprintf("answered %q", want), func(_ []string, tagged string) bool {
+		return strings.Contains(tagged, want)
+	})
 }
 
 // TestSharingReplicate: two `tidemark serve` replicating continuously,
@@ -38,17 +30,17 @@ func TestSharingReplicate(t *testing.T) {
 	imapA, imapB, replA, replB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	var confs []string
 	for _, n := range []struct{ name, imap, repl, peer string }{{"a", imapA, replA, replB}, {"b", imapB, replB, replA}} {
-		conf, data := writeNodeConf(t, filepath.Join(root, n.name), fmt.Sprintf(`[log]
-format = "json"
-[imap]
-listen = %q
-[imaps]
-listen = ""
-[replication]
-listen = %q
-peers = [%q]
-secret_file = %q
-`, n.imap, n.repl, n.peer, secret), "alice", "joe")
+		dir := filepath.Join(root, n.name)
+		confs = append(confs, replicaDir(t, dir, n.imap, n.repl, secret, n.peer))
+		data := filepath.Join(dir, "data")
+		accts, err := auth.OpenAccountsWith(data, auth.Options{Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := accts.Add("joe", "secret-pass"); err != nil {
+			t.Fatal(err)
+		}
+		accts.Close()
 		st, err := sqlitestore.Open(data, sqlitestore.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -59,7 +51,6 @@ secret_file = %q
 			}
 		}
 		st.Close()
-		confs = append(confs, conf)
 	}
 	startPair(t, bin, confs[0], confs[1])
 	ca, cb := dialIMAPAs(t, imapA, "alice"), dialIMAPAs(t, imapB, "alice")

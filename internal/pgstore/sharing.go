@@ -86,31 +86,43 @@ func (h *aclHandle) ACLRecords(ctx context.Context) ([]store.ACLRecord, error) {
 }
 
 func (h *aclHandle) ApplyACLRecords(ctx context.Context, recs []store.ACLRecord) (int, error) {
+	return applyRecords(ctx, h.a, recs, func(r store.ACLRecord) string { return r.Mailbox },
+		func(t *writeTx, id store.MailboxID, r store.ACLRecord) (bool, error) {
+			cur := store.ACLRecord{Mailbox: r.Mailbox, Identifier: r.Identifier}
+			var stamp int64
+			err := t.tx.QueryRow(ctx, `SELECT rights, stamp FROM acl WHERE user_id = $1 AND mailbox_id = $2 AND identifier = $3`,
+				t.userID, id, r.Identifier).Scan(&cur.Rights, &stamp)
+			if err == nil {
+				if cur.Stamp = uint64(stamp); !r.Beats(cur) {
+					return false, nil
+				}
+			} else if !errors.Is(err, pgx.ErrNoRows) {
+				return false, fmt.Errorf("read acl: %w", err)
+			}
+			return true, putACL(ctx, t.tx, t.userID, id, r.Identifier, r.Rights, r.Stamp)
+		})
+}
+
+// applyRecords writes, in one transaction of a's user, each record whose
+// mailbox exists here and that put finds winning, and counts them.
+func applyRecords[R any](ctx context.Context, a *Account, recs []R, mailbox func(R) string,
+	put func(t *writeTx, id store.MailboxID, r R) (bool, error)) (int, error) {
 	n := 0
-	err := h.a.write(ctx, func(t *writeTx) error {
+	err := a.write(ctx, func(t *writeTx) error {
 		n = 0
 		for _, r := range recs {
-			id, ok, err := mailboxByGUID(ctx, t.tx, t.userID, r.Mailbox)
+			id, ok, err := mailboxByGUID(ctx, t.tx, t.userID, mailbox(r))
 			if err != nil {
 				return err
 			} else if !ok {
 				continue
 			}
-			cur := store.ACLRecord{Mailbox: r.Mailbox, Identifier: r.Identifier}
-			var stamp int64
-			err = t.tx.QueryRow(ctx, `SELECT rights, stamp FROM acl WHERE user_id = $1 AND mailbox_id = $2 AND identifier = $3`,
-				t.userID, id, r.Identifier).Scan(&cur.Rights, &stamp)
-			if err == nil {
-				if cur.Stamp = uint64(stamp); !r.Beats(cur) {
-					continue
-				}
-			} else if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("read acl: %w", err)
-			}
-			if err := putACL(ctx, t.tx, t.userID, id, r.Identifier, r.Rights, r.Stamp); err != nil {
+			wrote, err := put(t, id, r)
+			if err != nil {
 				return err
+			} else if wrote {
+				n++
 			}
-			n++
 		}
 		return nil
 	})
@@ -136,33 +148,19 @@ func (k *metadataHandle) AccessKeyRecords(ctx context.Context) ([]store.AccessKe
 }
 
 func (k *metadataHandle) ApplyAccessKeyRecords(ctx context.Context, recs []store.AccessKeyRecord) (int, error) {
-	n := 0
-	err := k.a.write(ctx, func(t *writeTx) error {
-		n = 0
-		for _, r := range recs {
-			id, ok, err := mailboxByGUID(ctx, t.tx, t.userID, r.Mailbox)
-			if err != nil {
-				return err
-			} else if !ok {
-				continue
-			}
+	return applyRecords(ctx, k.a, recs, func(r store.AccessKeyRecord) string { return r.Mailbox },
+		func(t *writeTx, id store.MailboxID, r store.AccessKeyRecord) (bool, error) {
 			cur := store.AccessKeyRecord{Mailbox: r.Mailbox}
 			var stamp int64
-			err = t.tx.QueryRow(ctx, `SELECT key, stamp FROM access_keys WHERE user_id = $1 AND mailbox_id = $2`,
+			err := t.tx.QueryRow(ctx, `SELECT key, stamp FROM access_keys WHERE user_id = $1 AND mailbox_id = $2`,
 				t.userID, id).Scan(&cur.Key, &stamp)
 			if err == nil {
 				if cur.Stamp = uint64(stamp); !r.Beats(cur) {
-					continue
+					return false, nil
 				}
 			} else if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("read access key: %w", err)
+				return false, fmt.Errorf("read access key: %w", err)
 			}
-			if err := putAccessKey(ctx, t.tx, t.userID, id, r.Key, r.Stamp); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	return n, err
+			return true, putAccessKey(ctx, t.tx, t.userID, id, r.Key, r.Stamp)
+		})
 }
