@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
@@ -64,12 +68,32 @@ func TestSharingReplicate(t *testing.T) {
 	ca.run("SETACL Team joe lr")
 
 	jb := dialIMAPAs(t, imapB, "joe")
-	waitTagged(t, jb, `SELECT "Other Users/alice/Team"`, "OK")
+	// The grant may arrive before the mail: ACLs go with the account
+	// level, ahead of the mailboxes.
+	waitUntil(t, jb, `SELECT "Other Users/alice/Team"`, "* 1 EXISTS")
 	if out := jb.run("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"); !strings.Contains(strings.Join(out, "\n"), "team news") {
 		t.Fatalf("joe's FETCH on B: %q", out)
 	}
+	// The same through the go-imap client.
+	gc, err := imapclient.DialInsecure(imapB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	if err := gc.Login("joe", "secret-pass").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if sel, err := gc.Select("Other Users/alice/Team", nil).Wait(); err != nil || sel.NumMessages != 1 {
+		t.Fatalf("go-imap SELECT on B: %+v, %v", sel, err)
+	}
+
 	ca.run("DELETEACL Team joe")
 	waitTagged(t, jb, "UID SEARCH ALL", "NO [NOPERM]")
+	_, err = gc.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeNoPerm {
+		t.Fatalf("go-imap UID SEARCH on B after DELETEACL on A: %v", err)
+	}
 
 	gen := ca.run(`GENURLAUTH "imap://alice@example.org/INBOX/;uid=1;urlauth=user+alice" INTERNAL`)
 	m := regexp.MustCompile(`^\* GENURLAUTH "([^"]+)"$`).FindStringSubmatch(strings.Join(gen, "\n"))
