@@ -83,47 +83,31 @@ func (h *aclHandle) ApplyACLRecords(ctx context.Context, recs []store.ACLRecord)
 			}
 		}
 	}
-	return applyRecords(ctx, h.a, valid, func(r store.ACLRecord) string { return r.Mailbox },
-		func(t *writeTx, id store.MailboxID, r store.ACLRecord) (bool, error) {
+	var n int
+	err := h.a.u.write(ctx, func(t *writeTx) (err error) {
+		n, err = store.ApplyRecords(valid, func(r store.ACLRecord) (store.MailboxID, bool, error) {
+			return mailboxByGUID(ctx, t.tx, r.Mailbox)
+		}, func(id store.MailboxID, r store.ACLRecord) (store.ACLRecord, bool, error) {
 			cur := store.ACLRecord{Mailbox: r.Mailbox, Identifier: r.Identifier}
 			var stamp int64
 			err := t.tx.QueryRowContext(ctx, `SELECT rights, stamp FROM acl WHERE mailbox_id = ? AND identifier = ?`,
 				id, r.Identifier).Scan(&cur.Rights, &stamp)
-			if err == nil {
-				if cur.Stamp = uint64(stamp); !r.Beats(cur) {
-					return false, nil
-				}
-			} else if !errors.Is(err, sql.ErrNoRows) {
-				return false, fmt.Errorf("read acl: %w", err)
-			}
-			return true, putACL(ctx, t.tx, id, r.Identifier, r.Rights, r.Stamp)
+			cur.Stamp = uint64(stamp)
+			return cur, err == nil, noRow(err, "read acl")
+		}, func(id store.MailboxID, r store.ACLRecord) error {
+			return putACL(ctx, t.tx, id, r.Identifier, r.Rights, r.Stamp)
 		})
-}
-
-// applyRecords writes, in one transaction of a's user, each record whose
-// mailbox exists here and that put finds winning, and counts them.
-func applyRecords[R any](ctx context.Context, a *Account, recs []R, mailbox func(R) string,
-	put func(t *writeTx, id store.MailboxID, r R) (bool, error)) (int, error) {
-	n := 0
-	err := a.u.write(ctx, func(t *writeTx) error {
-		n = 0
-		for _, r := range recs {
-			id, ok, err := mailboxByGUID(ctx, t.tx, mailbox(r))
-			if err != nil {
-				return err
-			} else if !ok {
-				continue
-			}
-			wrote, err := put(t, id, r)
-			if err != nil {
-				return err
-			} else if wrote {
-				n++
-			}
-		}
-		return nil
+		return err
 	})
 	return n, err
+}
+
+// noRow is err, except that no row is no error.
+func noRow(err error, what string) error {
+	if err == nil || errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 var _ store.AccessKeyReplica = (*metadataHandle)(nil)
@@ -149,20 +133,22 @@ func (k *metadataHandle) AccessKeyRecords(ctx context.Context) ([]store.AccessKe
 }
 
 func (k *metadataHandle) ApplyAccessKeyRecords(ctx context.Context, recs []store.AccessKeyRecord) (int, error) {
-	return applyRecords(ctx, k.a, recs, func(r store.AccessKeyRecord) string { return r.Mailbox },
-		func(t *writeTx, id store.MailboxID, r store.AccessKeyRecord) (bool, error) {
+	var n int
+	err := k.a.u.write(ctx, func(t *writeTx) (err error) {
+		n, err = store.ApplyRecords(recs, func(r store.AccessKeyRecord) (store.MailboxID, bool, error) {
+			return mailboxByGUID(ctx, t.tx, r.Mailbox)
+		}, func(id store.MailboxID, r store.AccessKeyRecord) (store.AccessKeyRecord, bool, error) {
 			cur := store.AccessKeyRecord{Mailbox: r.Mailbox}
 			var stamp int64
 			err := t.tx.QueryRowContext(ctx, `SELECT key, stamp FROM access_keys WHERE mailbox_id = ?`, id).Scan(&cur.Key, &stamp)
-			if err == nil {
-				if cur.Stamp = uint64(stamp); !r.Beats(cur) {
-					return false, nil
-				}
-			} else if !errors.Is(err, sql.ErrNoRows) {
-				return false, fmt.Errorf("read access key: %w", err)
-			}
-			return true, putAccessKey(ctx, t.tx, id, r.Key, r.Stamp)
+			cur.Stamp = uint64(stamp)
+			return cur, err == nil, noRow(err, "read access key")
+		}, func(id store.MailboxID, r store.AccessKeyRecord) error {
+			return putAccessKey(ctx, t.tx, id, r.Key, r.Stamp)
 		})
+		return err
+	})
+	return n, err
 }
 
 // putAccessKey sets mailbox id's key (empty: removed) with its stamp.

@@ -91,3 +91,31 @@ type AccessKeyReplica interface {
 	// ApplyAccessKeyRecords is ApplyACLRecords for keys.
 	ApplyAccessKeyRecords(ctx context.Context, recs []AccessKeyRecord) (int, error)
 }
+
+// ApplyRecords is the loop a backend runs, inside one transaction, for
+// ApplyACLRecords and ApplyAccessKeyRecords: each record whose mailbox
+// exists here (mailbox) is written (put) when the store holds none of it
+// (held reports false) or one it beats. It returns how many were written.
+func ApplyRecords[R interface{ Beats(R) bool }](recs []R, mailbox func(R) (MailboxID, bool, error),
+	held func(MailboxID, R) (R, bool, error), put func(MailboxID, R) error) (int, error) {
+	n := 0
+	for _, r := range recs {
+		id, ok, err := mailbox(r)
+		if err != nil {
+			return 0, err
+		} else if !ok {
+			continue
+		}
+		cur, ok, err := held(id, r)
+		if err != nil {
+			return 0, err
+		} else if ok && !r.Beats(cur) {
+			continue
+		}
+		if err := put(id, r); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
+}
