@@ -85,7 +85,7 @@ func startReplication(cfg *config.Config, st store.Store, accts *auth.Accounts, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r := &replication{local: &replica.Local{Store: st, NodeID: node, Accounts: accts}}
+	r := &replication{local: &replica.Local{Store: st, NodeID: node, Accounts: accts, StageDir: cfg.DataDir}}
 	for _, peer := range rc.Peers {
 		r.pushers = append(r.pushers, &replica.Pusher{Local: r.local, Addr: peer, Auth: auth,
 			FullEvery: rc.FullSyncInterval.D(), Logger: log.With("peer", peer)})

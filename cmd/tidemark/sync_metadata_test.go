@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,14 +12,23 @@ import (
 // contains want.
 func waitUntil(t *testing.T, ic *imapConn, cmd, want string) []string {
 	t.Helper()
+	return pollIMAP(t, ic, cmd, fmt.Sprintf("showed %q", want), func(out []string, tagged string) bool {
+		return strings.Contains(tagged, " OK") && strings.Contains(strings.Join(out, "\n"), want)
+	})
+}
+
+// pollIMAP repeats cmd until done accepts its answer (30 s at most) and
+// returns the untagged responses; what describes done in the failure.
+func pollIMAP(t *testing.T, ic *imapConn, cmd, what string, done func(out []string, tagged string) bool) []string {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, tagged := ic.try(cmd)
-		if strings.Contains(tagged, " OK") && strings.Contains(strings.Join(out, "\n"), want) {
+		if done(out, tagged) {
 			return out
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never showed %q: %q %s", cmd, want, out, tagged)
+			t.Fatalf("%s never %s: %q %s", cmd, what, out, tagged)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -58,6 +58,9 @@ func (k *metadataHandle) readAccessKey(ctx context.Context, q querier, id store.
 	if err != nil {
 		return nil, fmt.Errorf("read access key: %w", err)
 	}
+	if len(key) == 0 {
+		return nil, nil // removed (a row kept to replicate it)
+	}
 	return key, nil
 }
 
@@ -70,8 +73,15 @@ func (k *metadataHandle) AccessKey(ctx context.Context, id store.MailboxID, crea
 		if _, err := lookupID(ctx, t.tx, k.a.id, id); err != nil {
 			return err
 		}
-		if _, err := t.tx.Exec(ctx, `INSERT INTO access_keys (user_id, mailbox_id, key) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id, mailbox_id) DO NOTHING`, k.a.id, id, store.NewAccessKey()); err != nil {
+		stamp, err := sharingStamp(ctx, t.tx, k.a.id)
+		if err != nil {
+			return err
+		}
+		// Another caller's key (made first) stays; a removed one is
+		// replaced.
+		if _, err := t.tx.Exec(ctx, `INSERT INTO access_keys (user_id, mailbox_id, key, stamp) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (user_id, mailbox_id) DO UPDATE SET key = excluded.key, stamp = excluded.stamp
+			WHERE access_keys.key = ''::bytea`, k.a.id, id, store.NewAccessKey(), int64(stamp)); err != nil {
 			return fmt.Errorf("create access key: %w", err)
 		}
 		key, err = k.readAccessKey(ctx, t.tx, id)
@@ -85,15 +95,26 @@ func (k *metadataHandle) ResetAccessKey(ctx context.Context, id store.MailboxID)
 		if _, err := lookupID(ctx, t.tx, k.a.id, id); err != nil {
 			return err
 		}
-		_, err := t.tx.Exec(ctx, `INSERT INTO access_keys (user_id, mailbox_id, key) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id, mailbox_id) DO UPDATE SET key = excluded.key`, k.a.id, id, store.NewAccessKey())
-		return err
+		stamp, err := sharingStamp(ctx, t.tx, k.a.id)
+		if err != nil {
+			return err
+		}
+		return putAccessKey(ctx, t.tx, k.a.id, id, store.NewAccessKey(), stamp)
 	})
 }
 
 func (k *metadataHandle) RemoveAccessKeys(ctx context.Context) error {
 	return k.a.write(ctx, func(t *writeTx) error {
-		_, err := t.tx.Exec(ctx, `DELETE FROM access_keys WHERE user_id = $1`, k.a.id)
+		// Every mailbox gets a removed key, not only those with one here:
+		// a key a peer made that has not reached this replica yet goes
+		// too when the removal reaches the peer (store.AccessKeyRecord).
+		stamp, err := sharingStamp(ctx, t.tx, k.a.id)
+		if err != nil {
+			return err
+		}
+		_, err = t.tx.Exec(ctx, `INSERT INTO access_keys (user_id, mailbox_id, key, stamp)
+			SELECT user_id, id, ''::bytea, $2 FROM mailboxes WHERE user_id = $1
+			ON CONFLICT (user_id, mailbox_id) DO UPDATE SET key = excluded.key, stamp = excluded.stamp`, k.a.id, int64(stamp))
 		return err
 	})
 }

@@ -60,7 +60,7 @@ func (h *aclHandle) MailboxACL(ctx context.Context, id store.MailboxID) ([]store
 		return nil, err
 	}
 	rows, err := h.a.s.pool.Query(ctx, `SELECT identifier, rights FROM acl
-		WHERE user_id = $1 AND mailbox_id = $2 ORDER BY identifier COLLATE "C"`, h.a.id, id)
+		WHERE user_id = $1 AND mailbox_id = $2 AND rights <> '' ORDER BY identifier COLLATE "C"`, h.a.id, id)
 	if err != nil {
 		return nil, fmt.Errorf("read acl: %w", err)
 	}
@@ -76,19 +76,13 @@ func (h *aclHandle) SetACL(ctx context.Context, id store.MailboxID, identifier, 
 		if _, err := lookupID(ctx, t.tx, t.userID, id); err != nil {
 			return err
 		}
-		var err error
-		if rights == "" {
-			_, err = t.tx.Exec(ctx, `DELETE FROM acl WHERE user_id = $1 AND mailbox_id = $2 AND identifier = $3`,
-				t.userID, id, identifier)
-		} else {
-			_, err = t.tx.Exec(ctx, `INSERT INTO acl (user_id, mailbox_id, identifier, rights) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (user_id, mailbox_id, identifier) DO UPDATE SET rights = excluded.rights`,
-				t.userID, id, identifier, rights)
-		}
+		stamp, err := sharingStamp(ctx, t.tx, t.userID)
 		if err != nil {
-			return fmt.Errorf("set acl: %w", err)
+			return err
 		}
-		return nil
+		// A removal keeps the row, with no rights, so that it replicates
+		// (store.ACLRecord).
+		return putACL(ctx, t.tx, t.userID, id, identifier, rights, stamp)
 	})
 }
 

@@ -86,6 +86,12 @@
 // (version 14, accesskey.go), 32 random octets per mailbox that has one;
 // a trigger deletes a mailbox's key with its row.
 //
+// acl.stamp and access_keys.stamp (version 15, sharing.go) order an entry
+// or key against a peer replica's (store.ACLRecord,
+// store.AccessKeyRecord); an entry removed keeps its row with empty
+// rights, a key removed its row with an empty key, so that removals
+// replicate.
+//
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the
 // bytes in partSize (256 KiB) pieces. Shared by all users (deduplicated),

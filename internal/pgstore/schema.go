@@ -20,13 +20,14 @@ var migrations = []string{
 	schemaV6Placement,
 	schemaV7Defaults,
 	schemaV8Settings,
-	schemaV9TextIndex,   // textindex.go
-	schemaV10Metadata,   // metadata.go
-	schemaV11ChangeLog,  // changelog.go
-	schemaV12Summary,    // summary.go
-	schemaV13ACL,        // acl.go
-	schemaV14AccessKeys, // accesskey.go
-	schemaV15FlagStamps, // flagstamps.go
+	schemaV9TextIndex,      // textindex.go
+	schemaV10Metadata,      // metadata.go
+	schemaV11ChangeLog,     // changelog.go
+	schemaV12Summary,       // summary.go
+	schemaV13ACL,           // acl.go
+	schemaV14AccessKeys,    // accesskey.go
+	schemaV15FlagStamps,    // flagstamps.go
+	schemaV16SharingStamps, // sharing.go
 }
 
 const schemaV1 = `

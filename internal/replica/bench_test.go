@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,49 +39,81 @@ func benchBody(i int) string {
 		i, i, i, strings.Repeat("body text of a typical message. ", 60))
 }
 
-// BenchmarkReplicaInitialSync: a user with N messages (appended in batches
-// of 100, as tidemark import does, timed too) replicated to an empty
-// server over the TLS transport.
+// BenchmarkReplicaInitialSync: a user with N messages appended in
+// batches of 100 (as tidemark import does, timed: the reference) and
+// replicated to an empty server over the TLS transport (timed). Each
+// round does both on fresh stores, one after the other, so that the two
+// see the same load; TIDEMARK_REPLICA_BENCH_ROUNDS sets the rounds
+// (default 1) and the figures are the medians over them.
 func BenchmarkReplicaInitialSync(b *testing.B) {
 	n := benchN()
-	for range b.N {
-		a, c := newNode(b, "a"), newNode(b, "b")
-		addr := serve(b, c, "0123456789abcdef")
-		acct := a.acct("u")
-		in, _ := acct.Mailbox(ctx, "INBOX")
-		start := time.Now()
-		for i := 0; i < n; i += 100 {
-			var msgs []store.NewMessage
-			for j := i; j < min(i+100, n); j++ {
-				msgs = append(msgs, store.NewMessage{Body: strings.NewReader(benchBody(j))})
-			}
-			if _, err := acct.Append(ctx, in.ID, msgs); err != nil {
-				b.Fatal(err)
-			}
+	rounds := 1
+	if s := os.Getenv("TIDEMARK_REPLICA_BENCH_ROUNDS"); s != "" {
+		if r, err := strconv.Atoi(s); err == nil && r > 0 {
+			rounds = r
 		}
-		importTime := time.Since(start)
-		cl := dial(b, a, addr, "0123456789abcdef")
-		start = time.Now()
-		st, err := Sync(ctx, a.side, cl, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		syncTime := time.Since(start)
-		r, w := cl.Bytes()
-		if st.Appends != n {
-			b.Fatalf("stats %+v", st)
-		}
-		b.ReportMetric(float64(n)/importTime.Seconds(), "append_msgs/s")
-		b.ReportMetric(float64(n)/syncTime.Seconds(), "sync_msgs/s")
-		b.ReportMetric(float64(r+w)/float64(n), "wire_bytes/msg")
-		// An idle resync of the same user.
-		r0, w0 := cl.Bytes()
-		if _, err := Sync(ctx, a.side, cl, Options{}); err != nil {
-			b.Fatal(err)
-		}
-		r1, w1 := cl.Bytes()
-		b.ReportMetric(float64(r1-r0+w1-w0), "idle_sync_bytes")
 	}
+	for range b.N {
+		var appendRates, syncRates, ratios, wire, idle []float64
+		for round := range rounds {
+			ar, sr, w, i := replicaInitialSync(b, n)
+			b.Logf("round %d: appended %.0f msgs/s, replicated %.0f msgs/s (%.2f×)", round+1, ar, sr, sr/ar)
+			appendRates, syncRates, ratios = append(appendRates, ar), append(syncRates, sr), append(ratios, sr/ar)
+			wire, idle = append(wire, w), append(idle, i)
+		}
+		b.ReportMetric(median(appendRates), "append_msgs/s")
+		b.ReportMetric(median(syncRates), "sync_msgs/s")
+		b.ReportMetric(median(ratios), "sync/append")
+		b.ReportMetric(median(wire), "wire_bytes/msg")
+		b.ReportMetric(median(idle), "idle_sync_bytes")
+	}
+}
+
+func median(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// replicaInitialSync is one round of BenchmarkReplicaInitialSync: the
+// append rate, the replication rate, the wire bytes per message and the
+// bytes of an idle resync.
+func replicaInitialSync(b *testing.B, n int) (appendRate, syncRate, wirePerMsg, idleBytes float64) {
+	a, c := newNode(b, "a"), newNode(b, "b")
+	addr := serve(b, c, "0123456789abcdef")
+	acct := a.acct("u")
+	in, _ := acct.Mailbox(ctx, "INBOX")
+	start := time.Now()
+	for i := 0; i < n; i += 100 {
+		var msgs []store.NewMessage
+		for j := i; j < min(i+100, n); j++ {
+			msgs = append(msgs, store.NewMessage{Body: strings.NewReader(benchBody(j))})
+		}
+		if _, err := acct.Append(ctx, in.ID, msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	importTime := time.Since(start)
+	cl := dial(b, a, addr, "0123456789abcdef")
+	start = time.Now()
+	st, err := Sync(ctx, a.side, cl, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	syncTime := time.Since(start)
+	r, w := cl.Bytes()
+	if st.Appends != n {
+		b.Fatalf("stats %+v", st)
+	}
+	// An idle resync of the same user.
+	if _, err := Sync(ctx, a.side, cl, Options{}); err != nil {
+		b.Fatal(err)
+	}
+	r1, w1 := cl.Bytes()
+	return float64(n) / importTime.Seconds(), float64(n) / syncTime.Seconds(), float64(r+w) / float64(n), float64(r1 - r + w1 - w)
 }
 
 // BenchmarkReplicaLag: 10 clients append to A (one message each every
@@ -173,5 +207,61 @@ func BenchmarkReplicaLag(b *testing.B) {
 		slices.Sort(lags)
 		b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "lag_p50_ms")
 		b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "lag_p99_ms")
+	}
+}
+
+// BenchmarkReplicaLargeBody: one message of TIDEMARK_REPLICA_BENCH_MIB
+// MiB (default 40) replicated over the TLS transport, both replicas in
+// this process. Reports the peak of the Go heap during the sync above
+// the heap before it (sampled every millisecond), in MiB: what the
+// sender, the engine and the receiver held at once.
+func BenchmarkReplicaLargeBody(b *testing.B) {
+	mib := 40
+	if s := os.Getenv("TIDEMARK_REPLICA_BENCH_MIB"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			mib = n
+		}
+	}
+	for range b.N {
+		a, c := newNode(b, "a"), newNode(b, "b")
+		addr := serve(b, c, "0123456789abcdef")
+		body := bigMessage(1, mib<<20)
+		a.append("u", "INBOX", body, store.Flags{})
+		cl := dial(b, a, addr, "0123456789abcdef")
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		base := ms.HeapAlloc
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			for {
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				if m.HeapAlloc > peak.Load() {
+					peak.Store(m.HeapAlloc)
+				}
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		start := time.Now()
+		st, err := Sync(ctx, a.side, cl, Options{})
+		elapsed := time.Since(start)
+		close(stop)
+		<-sampled
+		if err != nil || st.Bodies != 1 {
+			b.Fatalf("%+v, %v", st, err)
+		}
+		b.ReportMetric(float64(mib), "body_MiB")
+		b.ReportMetric(float64(peak.Load()-min(base, peak.Load()))/(1<<20), "peak_heap_MiB")
+		b.ReportMetric(elapsed.Seconds(), "sync_s")
 	}
 }

@@ -18,7 +18,9 @@
 // messages in play looked up on both sides, one rule per case (see
 // mailbox.go), and one store.ApplyBatch per side carrying the new sync
 // state in the same transaction. Bodies travel only when the receiver
-// lacks their content hash.
+// lacks their content hash, and those over 1 MiB in chunks (stream.go).
+// ACL entries and URLAUTH keys are settled after the account level, by
+// their stamps (sharing.go).
 //
 // State lives in the stores (store.PeerState per peer node and mailbox),
 // written with the changes it covers, so a sync interrupted at any point

@@ -599,16 +599,49 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 			pp := preparedPart{part: slices.Clone(apps[:n])}
 			var need []string
 			var idx []int
+			var gone map[string]bool
 			for i := range pp.part {
-				if !have[len(b.Appends)-len(apps)+i] {
-					need = append(need, pp.part[i].BlobID)
-					idx = append(idx, i)
+				if have[len(b.Appends)-len(apps)+i] {
+					continue
+				}
+				if pp.part[i].Size > chunkSize && pp.err == nil {
+					var staged, lost bool
+					staged, lost, pp.err = p.stream(pctx, guid, from, to, &pp.part[i])
+					if lost {
+						if gone == nil {
+							gone = make(map[string]bool)
+						}
+						gone[pp.part[i].BlobID] = true
+					}
+					if staged {
+						pp.bodies++
+						pp.streamed++
+						pp.bytes += pp.part[i].Size
+					}
+					if staged || lost || pp.err != nil {
+						continue
+					}
+				}
+				need = append(need, pp.part[i].BlobID)
+				idx = append(idx, i)
+			}
+			for _, a := range pp.part {
+				if a.Staged != "" {
+					for _, k := range byBlob[a.BlobID] {
+						have[k] = true
+					}
 				}
 			}
-			var gone map[string]bool
-			if len(need) > 0 {
+			if len(need) > 0 && pp.err == nil {
+				var fetchGone map[string]bool
 				var bodies [][]byte
-				bodies, gone, pp.err = p.bodies(pctx, guid, from, need)
+				bodies, fetchGone, pp.err = p.bodies(pctx, guid, from, need)
+				for id := range fetchGone {
+					if gone == nil {
+						gone = make(map[string]bool)
+					}
+					gone[id] = true
+				}
 				for j, i := range idx {
 					if pp.err != nil {
 						break
@@ -645,6 +678,7 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 			return res, false, pp.err
 		}
 		p.stats.Bodies += pp.bodies
+		p.stats.StreamedBodies += pp.streamed
 		p.stats.BodyBytes += pp.bytes
 		// Every part keeps flag history and expunged EMAILIDs from the
 		// point it reaches (not only the last part): a receiver stopped
@@ -682,11 +716,35 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 // preparedPart is one transaction's appends with the bodies the receiver
 // lacks, fetched ahead of its turn.
 type preparedPart struct {
-	part   []Append
-	last   bool
-	err    error
-	bodies int   // bodies fetched for it
-	bytes  int64 // their size
+	part     []Append
+	last     bool
+	err      error
+	bodies   int   // bodies fetched for it
+	streamed int   // of which staged on the receiver in chunks
+	bytes    int64 // their size
+}
+
+// stream copies a's body from the sender to a body staged on the
+// receiver, in chunks (stream.go), and names it in a.Staged. A body gone
+// from the sender since it was looked up is reported lost, as bodies
+// does; a peer too old to stream reports neither, and the body is then
+// fetched whole.
+func (p *pair) stream(ctx context.Context, guid string, from, to *side, a *Append) (staged, lost bool, err error) {
+	name := fmt.Sprintf("%s.%d", a.BlobID, a.UID)
+	_, err = streamBody(ctx, from.u, to.u, a.BlobID, name)
+	switch {
+	case err == nil:
+		a.Staged = name
+		return true, false, nil
+	case unsupported(err):
+		return false, false, nil
+	}
+	held, ferr := from.u.Find(ctx, guid, []string{a.BlobID})
+	if ferr != nil || len(held[a.BlobID]) > 0 {
+		return false, false, err
+	}
+	p.log().Debug("replication: body gone since looked up, left out", "blob", a.BlobID)
+	return false, true, nil
 }
 
 // bodies fetches the bytes of need from side from. A body can go between

@@ -407,7 +407,7 @@ func (a *notifyAccount) Move(ctx context.Context, src, dst store.MailboxID, uids
 
 // The optional abilities of the wrapped store and its accounts pass
 // through, so that a replicating server offers what the store offers:
-// group commit (store.DeferredSync), URLAUTH keys, \Recent, REPLACE,
+// group commit (store.DeferredSync), URLAUTH keys and ACLs (sharing.go), \Recent, REPLACE,
 // default mailboxes, the text index and stored sort keys. Those that
 // change mail call changed like the other writes.
 
@@ -426,14 +426,6 @@ func (s *notifyStore) MakeDurable(ctx context.Context) error {
 		return ds.MakeDurable(ctx)
 	}
 	return nil
-}
-
-func (s *notifyStore) OpenAccessKeys(ctx context.Context, user string) (store.AccessKeys, error) {
-	ks, ok := s.Store.(store.AccessKeyStore)
-	if !ok {
-		return nil, fmt.Errorf("access keys: %w", store.ErrCannot)
-	}
-	return ks.OpenAccessKeys(ctx, user)
 }
 
 // ClaimRecent answers, without \Recent state, as if every message had been

@@ -57,6 +57,11 @@ type User interface {
 	HasBodies(ctx context.Context, blobIDs []string) ([]bool, error)
 	// Bodies returns the bytes of each content hash.
 	Bodies(ctx context.Context, blobIDs []string) ([][]byte, error)
+	// BodyChunk returns up to n bytes of a content from offset (fewer at
+	// its end); StageBody appends bytes at offset to a body staged for the
+	// next Apply (Append.Staged; offset 0 starts it). See stream.go.
+	BodyChunk(ctx context.Context, blobID string, offset int64, n int) ([]byte, error)
+	StageBody(ctx context.Context, name string, offset int64, data []byte) error
 	// Apply applies b to the mailbox; with guid "" b carries server
 	// metadata entries only (store.Batch.Metadata).
 	Apply(ctx context.Context, guid string, b Batch) (store.ApplyResult, error)
@@ -65,6 +70,11 @@ type User interface {
 	ServerMetadata(ctx context.Context) ([]store.MetadataEntry, error)
 	SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error
 	ForgetPeer(ctx context.Context, peer string) error
+	// Sharing returns the user's ACL entries and access keys, removed
+	// ones too (ErrNoSharing when the store replicates none); ApplySharing
+	// applies those that win over the user's, returning how many did.
+	Sharing(ctx context.Context) (Sharing, error)
+	ApplySharing(ctx context.Context, s Sharing) (int, error)
 	Close() error
 }
 
@@ -102,10 +112,12 @@ type Message struct {
 }
 
 // Append is a message to add, with its bytes when the receiver lacks
-// them.
+// them: in Body, or, for a large one, staged on the receiver under the
+// name Staged (stream.go).
 type Append struct {
 	Message
-	Body []byte
+	Body   []byte
+	Staged string
 }
 
 // Batch is store.ApplyBatch in a form that crosses the network.
@@ -135,6 +147,10 @@ type Local struct {
 	// Quotas, when set, hold the SETQUOTA overrides replicated with the
 	// mail; nil leaves them out.
 	Quotas *quota.Manager
+
+	// StageDir holds the large bodies a peer sends until they are
+	// applied (unlinked files; "" is the system's temporary directory).
+	StageDir string
 
 	mu    sync.Mutex
 	locks map[string]chan struct{} // per user, a one-slot semaphore; guarded by mu
@@ -197,7 +213,7 @@ func (l *Local) Open(ctx context.Context, user string, create bool) (User, error
 		a.Close()
 		return nil, err
 	}
-	lu := &localUser{a: a, r: r}
+	lu := &localUser{st: l.Store, a: a, r: r, staged: &stagedBodies{dir: l.StageDir}}
 	if ms, ok := l.Store.(store.MetadataStore); ok {
 		if lu.md, err = ms.OpenMetadata(ctx, user); err != nil {
 			lu.Close()
@@ -210,12 +226,16 @@ func (l *Local) Open(ctx context.Context, user string, create bool) (User, error
 // localUser is a User on a store's Account, Replica and (when the store
 // keeps metadata) Metadata handles.
 type localUser struct {
+	st store.Store
 	a  store.Account
 	r  store.Replica
 	md store.Metadata // nil: the store keeps no metadata
+	// staged are the bodies a peer sent in chunks for the next Apply.
+	staged *stagedBodies
 }
 
 func (u *localUser) Close() error {
+	u.staged.closeAll()
 	err := u.r.Close()
 	if err2 := u.a.Close(); err == nil {
 		err = err2
@@ -346,6 +366,13 @@ func (u *localUser) Apply(ctx context.Context, guid string, b Batch) (store.Appl
 			SaveDate: a.SaveDate, EmailID: a.EmailID, ThreadID: a.ThreadID, ContentHash: a.BlobID}
 		if a.Body != nil {
 			m.Body = bytes.NewReader(a.Body)
+		} else if a.Staged != "" {
+			f, err := u.staged.take(a.Staged)
+			if err != nil {
+				return store.ApplyResult{}, err
+			}
+			defer f.Close()
+			m.Body = f
 		}
 		sb.Append = append(sb.Append, m)
 	}

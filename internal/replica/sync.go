@@ -18,12 +18,16 @@ type Stats struct {
 	Appends    int   // messages added (to either side)
 	Bodies     int   // message bodies sent (the receiver lacked them)
 	BodyBytes  int64 // their size
-	Flags      int   // flag updates applied
-	Expunges   int   // UIDs expunged by sync
-	Clashes    int   // messages moved to fresh UIDs after a UID clash
-	Metadata   int   // RFC 5464 entries sent (mailbox and server)
-	Logins     int   // account records (logins) applied
-	Quotas     int   // quota overrides applied
+	// StreamedBodies are the bodies among them that travelled in chunks
+	// (larger than 1 MiB, stream.go).
+	StreamedBodies int
+	Flags          int // flag updates applied
+	Expunges       int // UIDs expunged by sync
+	Clashes        int // messages moved to fresh UIDs after a UID clash
+	Metadata       int // RFC 5464 entries sent (mailbox and server)
+	Logins         int // account records (logins) applied
+	Quotas         int // quota overrides applied
+	Sharing        int // ACL entries and access keys applied
 }
 
 func (s *Stats) add(o Stats) {
@@ -33,12 +37,14 @@ func (s *Stats) add(o Stats) {
 	s.Appends += o.Appends
 	s.Bodies += o.Bodies
 	s.BodyBytes += o.BodyBytes
+	s.StreamedBodies += o.StreamedBodies
 	s.Flags += o.Flags
 	s.Expunges += o.Expunges
 	s.Clashes += o.Clashes
 	s.Metadata += o.Metadata
 	s.Logins += o.Logins
 	s.Quotas += o.Quotas
+	s.Sharing += o.Sharing
 }
 
 // Options tune a sync.
@@ -161,6 +167,9 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 	}
 	if err := p.syncServerMetadata(ctx); err != nil {
 		return p.stats, fmt.Errorf("server metadata: %w", err)
+	}
+	if err := p.syncSharing(ctx); err != nil {
+		return p.stats, fmt.Errorf("ACLs and access keys: %w", err)
 	}
 	stA, err := ua.AccountState(ctx)
 	if err != nil {

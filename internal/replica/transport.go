@@ -327,6 +327,11 @@ type Args struct {
 	NewName string
 	Logins  []auth.Record
 	Quotas  []quotaWire
+	Sharing *Sharing
+	Offset  int64
+	N       int
+	Stage   string
+	Data    []byte
 }
 
 // Users lists users.
@@ -567,7 +572,7 @@ func (c *Client) Bytes() (read, written int64) {
 
 // remoteErrors are the store errors the engine tests for; net/rpc carries
 // only error text, so they are matched by it on the way back.
-var remoteErrors = []error{store.ErrInvalidUID, store.ErrNoMailbox, store.ErrNoUser, store.ErrMailboxExists, store.ErrCannot, ErrNoLogins, ErrNoQuotas, ErrUserDeleted}
+var remoteErrors = []error{store.ErrInvalidUID, store.ErrNoMailbox, store.ErrNoUser, store.ErrMailboxExists, store.ErrCannot, ErrNoLogins, ErrNoQuotas, ErrUserDeleted, ErrNoSharing}
 
 func (c *Client) call(ctx context.Context, method string, args, reply any) error {
 	call := c.rpc.Go("Replica."+method, args, reply, make(chan *rpc.Call, 1))

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
@@ -121,25 +122,62 @@ func TestACLExamples(t *testing.T) {
 	c.expect(`^e9 NO \[NONEXISTENT\] .*`)
 }
 
-// TestACLNotOfferedWhenReplicating: a replicating server's store (wrapped
-// by replica.Notify) does not carry access control lists to its peer, so
-// neither ACL nor the other users' namespace is offered there, and the
-// commands are unknown.
-func TestACLNotOfferedWhenReplicating(t *testing.T) {
-	e := newTestEnv(t, func(c *Config) { c.Store = replica.Notify(c.Store, func(string) {}) })
+// TestACLWhenReplicating: a replicating server's store (wrapped by
+// replica.Notify) replicates access control lists and URLAUTH keys, so
+// ACL and the other users' namespace are offered there, and SETACL,
+// DELETEACL, GENURLAUTH's first key and RESETKEY each trigger a push of
+// the owner (the changed callback).
+func TestACLWhenReplicating(t *testing.T) {
+	var mu sync.Mutex
+	pushed := map[string]int{}
+	e := newTestEnv(t, func(c *Config) {
+		c.Store = replica.Notify(c.Store, func(user string) { mu.Lock(); pushed[user]++; mu.Unlock() })
+	})
+	e.addUser("bob")
+	pushes := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := pushed[testUser]
+		pushed[testUser] = 0
+		return n
+	}
 	c := e.dial()
 	c.login()
 	c.send("a CAPABILITY")
 	caps := c.expect(`^\* CAPABILITY .*`, `^a OK .*`)[0]
-	for _, no := range []string{" ACL", "RIGHTS=", "LIST-MYRIGHTS"} {
-		if strings.Contains(caps, no) {
-			t.Errorf("%q offered while replicating: %s", no, caps)
+	for _, want := range []string{" ACL", " RIGHTS=", " LIST-MYRIGHTS", " URLAUTH"} {
+		if !strings.Contains(caps, want) {
+			t.Errorf("%q not offered while replicating: %s", want, caps)
 		}
 	}
 	c.send("b NAMESPACE")
-	c.expect(`^\* NAMESPACE \(\("" "/"\)\) NIL NIL$`, `^b OK .*`)
+	c.expect(`^\* NAMESPACE .*"Other Users/".*`, `^b OK .*`)
+	pushes()
+	c.send("c SETACL INBOX bob lr")
+	c.expect(`^c OK .*`)
+	if n := pushes(); n == 0 {
+		t.Error("SETACL pushed nothing")
+	}
 	c.send("d GETACL INBOX")
-	c.expect(`^d BAD .*`)
-	c.send(`e LIST "" * RETURN (MYRIGHTS)`)
-	c.expect(`^e BAD .*`)
+	c.expect(`^\* ACL INBOX .*bob lr.*`, `^d OK .*`)
+	c.send("e DELETEACL INBOX bob")
+	c.expect(`^e OK .*`)
+	if n := pushes(); n == 0 {
+		t.Error("DELETEACL pushed nothing")
+	}
+	c.send("f GENURLAUTH \"" + urlauthRump + "\" INTERNAL")
+	c.expect(`^\* GENURLAUTH .*`, `^f OK .*`)
+	if n := pushes(); n == 0 {
+		t.Error("the first GENURLAUTH (a new key) pushed nothing")
+	}
+	c.send("g GENURLAUTH \"" + urlauthRump + "\" INTERNAL")
+	c.expect(`^\* GENURLAUTH .*`, `^g OK .*`)
+	if n := pushes(); n != 0 {
+		t.Errorf("a GENURLAUTH with the key made pushed %d times", n)
+	}
+	c.send("h RESETKEY INBOX")
+	c.expect(`^h OK .*`)
+	if n := pushes(); n == 0 {
+		t.Error("RESETKEY pushed nothing")
+	}
 }

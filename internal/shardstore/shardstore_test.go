@@ -1,6 +1,7 @@
 package shardstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -99,7 +100,8 @@ func TestUsersLandOnTheirShard(t *testing.T) {
 // and modseqs (a QRESYNC from before the move is answered exactly), the
 // directory table sends every front end (a second sharded store, standing
 // in for another node) to b, the old copy is gone, and the handle opened
-// before the move finds its user deleted.
+// before the move finds its user deleted. bob's ACL entries and URLAUTH
+// keys move with him.
 func TestMoveUser(t *testing.T) {
 	s, dsns := twoClusters(t, storetest.Options{})
 	if err := s.CreateUser(ctx, "bob"); err != nil {
@@ -133,6 +135,27 @@ func TestMoveUser(t *testing.T) {
 	if _, err := old.Expunge(ctx, inbox.ID, store.UIDSetOf(4)); err != nil {
 		t.Fatal(err)
 	}
+	// bob shares Work/2026 with carol and has a URLAUTH key for INBOX.
+	if err := s.CreateUser(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	acl, err := s.OpenACL(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acl.SetACL(ctx, work.ID, "carol", "lr"); err != nil {
+		t.Fatal(err)
+	}
+	acl.Close()
+	keys, err := s.OpenAccessKeys(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := keys.AccessKey(ctx, inbox.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys.Close()
 	cached := mustStatus(t, old, "INBOX")
 	if _, err := old.SetFlags(ctx, inbox.ID, store.UIDSetOf(1), store.FlagsAdd, store.Flags{Keywords: []string{"later"}}, 0); err != nil {
 		t.Fatal(err)
@@ -189,20 +212,34 @@ func TestMoveUser(t *testing.T) {
 	if subs, _ := moved.Subscriptions(ctx); !slices.Equal(subs, []string{"Work/2026"}) {
 		t.Fatalf("subscriptions %v", subs)
 	}
+	// The ACL and the key moved with the mail.
+	movedWork := mustStatus(t, moved, "Work/2026")
+	if gs, err := other.Grants(ctx, []string{"carol"}); err != nil || len(gs) != 1 || gs[0].Owner != "bob" ||
+		gs[0].Mailbox != movedWork.ID || gs[0].Rights != "lr" {
+		t.Fatalf("carol's grants after the move: %+v, %v", gs, err)
+	}
+	movedKeys, err := other.OpenAccessKeys(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer movedKeys.Close()
+	if got, err := movedKeys.AccessKey(ctx, mustStatus(t, moved, "INBOX").ID, false); err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("INBOX key after the move %x, before %x, %v", got, key, err)
+	}
 	// The old copy is gone; its handle says so.
 	a, err := pgstore.Open(ctx, dsns["a"], pgstore.Options{NoListen: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if us, _ := a.Users(ctx); len(us) != 0 {
+	if us, _ := a.Users(ctx); slices.Contains(us, "bob") {
 		t.Fatalf("shard a still holds %v", us)
 	}
 	_, err = old.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader("Subject: x\r\n\r\nx\r\n")}})
 	if !errors.Is(err, store.ErrUserDeleted) {
 		t.Fatalf("write through a handle on the old copy: %v", err)
 	}
-	if us, _ := s.Users(ctx); !slices.Equal(us, []string{"bob"}) {
+	if us, _ := s.Users(ctx); !slices.Equal(us, []string{"bob", "carol"}) {
 		t.Fatalf("users %v", us)
 	}
 	if probs, err := other.Check(ctx, "bob"); err != nil || len(probs) != 0 {

@@ -42,12 +42,15 @@ func (k *metadataHandle) AccessKey(ctx context.Context, id store.MailboxID, crea
 		return key, err
 	}
 	err = k.a.u.write(ctx, func(t *writeTx) error {
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO access_keys (mailbox_id, key) VALUES (?, ?)
-			ON CONFLICT (mailbox_id) DO NOTHING`, id, store.NewAccessKey()); err != nil {
-			return fmt.Errorf("create access key: %w", err)
+		if key, err = k.readAccessKey(ctx, t.tx, id); err != nil || key != nil {
+			return err // another caller made it first
 		}
-		key, err = k.readAccessKey(ctx, t.tx, id)
-		return err
+		stamp, err := sharingStamp(ctx, t.tx)
+		if err != nil {
+			return err
+		}
+		key = store.NewAccessKey()
+		return putAccessKey(ctx, t.tx, id, key, stamp)
 	})
 	return key, err
 }
@@ -64,6 +67,9 @@ func (k *metadataHandle) readAccessKey(ctx context.Context, q querier, id store.
 	if err != nil {
 		return nil, fmt.Errorf("read access key: %w", err)
 	}
+	if len(key) == 0 {
+		return nil, nil // none, or removed (a row kept to replicate it)
+	}
 	return key, nil
 }
 
@@ -72,15 +78,25 @@ func (k *metadataHandle) ResetAccessKey(ctx context.Context, id store.MailboxID)
 		if _, err := k.readAccessKey(ctx, t.tx, id); err != nil {
 			return err
 		}
-		_, err := t.tx.ExecContext(ctx, `INSERT INTO access_keys (mailbox_id, key) VALUES (?, ?)
-			ON CONFLICT (mailbox_id) DO UPDATE SET key = excluded.key`, id, store.NewAccessKey())
-		return err
+		stamp, err := sharingStamp(ctx, t.tx)
+		if err != nil {
+			return err
+		}
+		return putAccessKey(ctx, t.tx, id, store.NewAccessKey(), stamp)
 	})
 }
 
 func (k *metadataHandle) RemoveAccessKeys(ctx context.Context) error {
 	return k.a.u.write(ctx, func(t *writeTx) error {
-		_, err := t.tx.ExecContext(ctx, `DELETE FROM access_keys`)
+		// Every mailbox gets a removed key, not only those with one here:
+		// a key a peer made that has not reached this replica yet goes
+		// too when the removal reaches the peer (store.AccessKeyRecord).
+		stamp, err := sharingStamp(ctx, t.tx)
+		if err != nil {
+			return err
+		}
+		_, err = t.tx.ExecContext(ctx, `INSERT INTO access_keys (mailbox_id, key, stamp) SELECT id, X'', ? FROM mailboxes WHERE true
+			ON CONFLICT (mailbox_id) DO UPDATE SET key = X'', stamp = excluded.stamp`, int64(stamp))
 		return err
 	})
 }

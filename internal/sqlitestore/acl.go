@@ -72,7 +72,7 @@ func (h *aclHandle) MailboxACL(ctx context.Context, id store.MailboxID) ([]store
 	} else if err != nil {
 		return nil, err
 	}
-	rows, err := h.a.u.r.QueryContext(ctx, `SELECT identifier, rights FROM acl WHERE mailbox_id = ? ORDER BY identifier`, id)
+	rows, err := h.a.u.r.QueryContext(ctx, `SELECT identifier, rights FROM acl WHERE mailbox_id = ? AND rights != '' ORDER BY identifier`, id)
 	if err != nil {
 		return nil, fmt.Errorf("read acl: %w", err)
 	}
@@ -93,26 +93,12 @@ func (h *aclHandle) SetACL(ctx context.Context, id store.MailboxID, identifier, 
 	if _, err := ValidUserName(identifier); err != nil {
 		return fmt.Errorf("set acl: %w: %w", store.ErrCannot, err)
 	}
-	owner := h.a.u.name
 	h.s.aclMu.Lock()
 	defer h.s.aclMu.Unlock()
-	marker := filepath.Join(h.s.sharedDir(identifier), owner)
-	_, statErr := os.Stat(marker)
-	if rights != "" && errors.Is(statErr, os.ErrNotExist) {
-		// Entries left by a deleted user of this name, then the marker.
-		err := h.a.u.write(ctx, func(t *writeTx) error {
-			_, err := t.tx.ExecContext(ctx, `DELETE FROM acl WHERE identifier = ?`, identifier)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("set acl: %w", err)
-		}
-		if err := writeMarker(marker); err != nil {
-			return err
-		}
+	if err := h.ensureMarker(ctx, identifier); err != nil {
+		return err
 	}
-	var left int
-	err := h.a.u.write(ctx, func(t *writeTx) error {
+	return h.a.u.write(ctx, func(t *writeTx) error {
 		var one int
 		err := t.tx.QueryRowContext(ctx, `SELECT 1 FROM mailboxes WHERE id = ?`, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -120,26 +106,48 @@ func (h *aclHandle) SetACL(ctx context.Context, id store.MailboxID, identifier, 
 		} else if err != nil {
 			return err
 		}
-		if rights == "" {
-			_, err = t.tx.ExecContext(ctx, `DELETE FROM acl WHERE mailbox_id = ? AND identifier = ?`, id, identifier)
-		} else {
-			_, err = t.tx.ExecContext(ctx, `INSERT INTO acl (mailbox_id, identifier, rights) VALUES (?, ?, ?)
-				ON CONFLICT (mailbox_id, identifier) DO UPDATE SET rights = excluded.rights`, id, identifier, rights)
-		}
+		stamp, err := sharingStamp(ctx, t.tx)
 		if err != nil {
-			return fmt.Errorf("set acl: %w", err)
+			return err
 		}
-		return t.tx.QueryRowContext(ctx, `SELECT count(*) FROM acl WHERE identifier = ?`, identifier).Scan(&left)
+		// A removal keeps the row, with no rights, so that it replicates
+		// (store.ACLRecord); the marker stays with it.
+		return putACL(ctx, t.tx, id, identifier, rights, stamp)
 	})
-	if err != nil {
-		return err
-	}
-	if left == 0 && statErr == nil {
-		// Nothing left to find: the marker goes (a failure only leaves
-		// a marker too many).
-		os.Remove(marker)
+}
+
+func putACL(ctx context.Context, q querier, id store.MailboxID, identifier, rights string, stamp uint64) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO acl (mailbox_id, identifier, rights, stamp) VALUES (?, ?, ?, ?)
+		ON CONFLICT (mailbox_id, identifier) DO UPDATE SET rights = excluded.rights, stamp = excluded.stamp`,
+		id, identifier, rights, int64(stamp)); err != nil {
+		return fmt.Errorf("set acl: %w", err)
 	}
 	return nil
+}
+
+func (s *Store) markerPath(identifier, owner string) string {
+	return filepath.Join(s.sharedDir(identifier), owner)
+}
+
+// ensureMarker makes the marker of identifier in the owner's lists,
+// first deleting the entries a deleted user of that name left when it is
+// missing (see above); the caller holds aclMu. A marker stays as long as
+// the owner's database holds a row naming the identifier, a removed
+// entry's too: deleting that row as stale would let a peer's older grant
+// come back (store.ACLRecord).
+func (h *aclHandle) ensureMarker(ctx context.Context, identifier string) error {
+	marker := h.s.markerPath(identifier, h.a.u.name)
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	err := h.a.u.write(ctx, func(t *writeTx) error {
+		_, err := t.tx.ExecContext(ctx, `DELETE FROM acl WHERE identifier = ?`, identifier)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set acl: %w", err)
+	}
+	return writeMarker(marker)
 }
 
 // writeMarker creates a marker file durably.

@@ -15,10 +15,12 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 11 (PRAGMA user_version = 11)
+// # Schema, version 13 (PRAGMA user_version = 13)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 11 added the access_keys table (URLAUTH
+// version is refused. Version 13 added acl.stamp and access_keys.stamp
+// (replication of ACLs and access keys, sharing.go); converting sets them
+// to 0. Version 11 added the access_keys table (URLAUTH
 // mailbox access keys); converting only creates it. Version 10 added the acl table (RFC 4314 access
 // control lists); converting only creates it. Version 9 added contents.sort_keys and
 // contents.preview (the summary, summary.go); converting leaves them NULL
@@ -203,9 +205,11 @@
 // thread_refs(message_id, thread_id): Message-IDs seen at delivery (the
 // message's own and those it refers to) and the thread they belong to.
 //
-// access_keys(mailbox_id, key): the URLAUTH mailbox access key of each
-// mailbox that has one (RFC 4467 3, accesskey.go), 32 random octets; a
-// trigger deletes it with its mailbox.
+// access_keys(mailbox_id, key, stamp): the URLAUTH mailbox access key of
+// each mailbox that has one (RFC 4467 3, accesskey.go), 32 random octets,
+// or an empty key for one removed (kept so that the removal replicates);
+// stamp orders it against a peer's (store.AccessKeyRecord). A trigger
+// deletes it with its mailbox.
 //
 // metadata(mailbox_id, name, value, modseq, stamp): RFC 5464 entries (metadata.go),
 // primary key (mailbox_id, name). mailbox_id 0 holds server entries; name
@@ -217,9 +221,11 @@
 // here (its modseq). Index (mailbox_id, modseq) for "changed since". A
 // trigger deletes a mailbox's entries with its row.
 //
-// acl(mailbox_id, identifier, rights): RFC 4314 entries (acl.go), primary
-// key (mailbox_id, identifier), index (identifier). identifier is a user
-// name or "anyone"; rights the letters package acl stores ("lrs"). A
+// acl(mailbox_id, identifier, rights, stamp): RFC 4314 entries (acl.go),
+// primary key (mailbox_id, identifier), index (identifier). identifier is
+// a user name or "anyone"; rights the letters package acl stores ("lrs"),
+// empty for an entry removed (kept so that the removal replicates); stamp
+// orders it against a peer's (store.ACLRecord). A
 // trigger deletes a mailbox's entries with its row; RENAME keeps them (the
 // id stays).
 //

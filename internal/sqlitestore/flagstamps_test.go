@@ -1,19 +1,20 @@
 package sqlitestore
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // undoV12 turns a current database back into schema version 11.
-var undoV12 = []string{
+var undoV12 = append(slices.Clone(undoV13),
 	`DROP TRIGGER flag_stamps_message_deleted`,
 	`DROP TRIGGER flag_stamps_message_moved`,
 	`DROP TABLE flag_stamps`,
 	`ALTER TABLE metadata DROP COLUMN stamp`,
 	`ALTER TABLE mailbox_tombstones DROP COLUMN seen`,
-}
+)
 
 // TestMigrateV11 converts a version 11 database: the flag stamps table
 // appears, a synced mailbox's messages take stamps from the next change

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 12
+const schemaVersion = 13
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -218,7 +218,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+schemaV12FlagStamps+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+schemaV12FlagStamps+schemaV13SharingStamps+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -286,6 +286,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// (flagstamps.go): every flag starts at stamp 0.
 		if _, err := tx.ExecContext(ctx, schemaV12FlagStamps); err != nil {
 			return fmt.Errorf("convert schema version 11: %w", err)
+		}
+		fallthrough
+	case 12:
+		// Version 13 adds the replication stamps of ACL entries and access
+		// keys (sharing.go).
+		if _, err := tx.ExecContext(ctx, schemaV13SharingStamps); err != nil {
+			return fmt.Errorf("convert schema version 12: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

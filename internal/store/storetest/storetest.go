@@ -71,6 +71,7 @@ func Run(t *testing.T, b Backend) {
 		{"Metadata", testMetadata},
 		{"ACL", testACL}, // acl.go
 		{"AccessKeys", testAccessKeys},
+		{"ReplicateSharing", testReplicateSharing}, // sharing.go
 		{"Progress", testProgress},
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"time"
+)
+
+// Replication of access control lists (RFC 4314) and URLAUTH access keys
+// (RFC 4467) between replicas (docs/replication.md). Each ACL entry and
+// each mailbox's key carries a stamp, and a removal (an entry's rights
+// taken away, a key removed by RESETKEY) keeps its row, with no value,
+// so that it travels like a change and a replica still holding the
+// older value gives it up. Between two records of one entry the larger
+// stamp wins, with the deterministic tie-breaks of Beats.
+//
+// A stamp is a hybrid logical clock per user (NextStamp): the time in
+// nanoseconds, or one more than the largest stamp of the user's entries
+// and keys when that is larger, so a change made after seeing another
+// (applied here with its stamp) always wins over it, whatever the
+// replicas' clocks say.
+
+// ACLRecord is one entry of a mailbox's access control list as it
+// replicates.
+type ACLRecord struct {
+	Mailbox    string // the mailbox's replicated id (MailboxInfo.GUID)
+	Identifier string
+	Rights     string // "": the entry was removed
+	Stamp      uint64
+}
+
+// Beats reports whether r wins over o, another record of the same entry:
+// the larger stamp; at equal stamps fewer rights (a removal first), then
+// the smaller rights string, so that a right taken away on one replica
+// is not brought back by a tie.
+func (r ACLRecord) Beats(o ACLRecord) bool {
+	if r.Stamp != o.Stamp {
+		return r.Stamp > o.Stamp
+	}
+	if len(r.Rights) != len(o.Rights) {
+		return len(r.Rights) < len(o.Rights)
+	}
+	return r.Rights < o.Rights
+}
+
+// AccessKeyRecord is one mailbox's URLAUTH access key as it replicates.
+type AccessKeyRecord struct {
+	Mailbox string // the mailbox's replicated id
+	Key     []byte // empty: removed (RESETKEY without a mailbox)
+	Stamp   uint64
+}
+
+// Beats reports whether r wins over o, another record of the same
+// mailbox's key: the larger stamp; at equal stamps a removal, then the
+// larger key.
+func (r AccessKeyRecord) Beats(o AccessKeyRecord) bool {
+	if r.Stamp != o.Stamp {
+		return r.Stamp > o.Stamp
+	}
+	if (len(r.Key) == 0) != (len(o.Key) == 0) {
+		return len(r.Key) == 0
+	}
+	return bytes.Compare(r.Key, o.Key) > 0
+}
+
+// NextStamp returns the stamp of a change made now by a user whose
+// entries and keys have highest as their largest stamp.
+func NextStamp(now time.Time, highest uint64) uint64 {
+	return max(uint64(now.UnixNano()), highest+1)
+}
+
+// ACLReplica is implemented by the ACL handles (ACLStore.OpenACL) of
+// stores whose lists replicate.
+type ACLReplica interface {
+	// ACLRecords returns every entry of the user's mailboxes, removed
+	// ones with empty Rights, by mailbox GUID and identifier.
+	ACLRecords(ctx context.Context) ([]ACLRecord, error)
+	// ApplyACLRecords writes, in one durable transaction, each record
+	// that beats the entry held here (or names one held nowhere here),
+	// keeping its stamp. Records of mailboxes that do not exist here are
+	// skipped. It returns how many were written.
+	ApplyACLRecords(ctx context.Context, recs []ACLRecord) (int, error)
+}
+
+// AccessKeyReplica is implemented by the access key handles
+// (AccessKeyStore.OpenAccessKeys) of stores whose keys replicate.
+type AccessKeyReplica interface {
+	// AccessKeyRecords returns every key of the user's mailboxes,
+	// removed ones with an empty Key.
+	AccessKeyRecords(ctx context.Context) ([]AccessKeyRecord, error)
+	// ApplyAccessKeyRecords is ApplyACLRecords for keys.
+	ApplyAccessKeyRecords(ctx context.Context, recs []AccessKeyRecord) (int, error)
+}
+
+// ApplyRecords is the loop a backend runs, inside one transaction, for
+// ApplyACLRecords and ApplyAccessKeyRecords: each record whose mailbox
+// exists here (mailbox) is written (put) when the store holds none of it
+// (held reports false) or one it beats. It returns how many were written.
+func ApplyRecords[R interface{ Beats(R) bool }](recs []R, mailbox func(R) (MailboxID, bool, error),
+	held func(MailboxID, R) (R, bool, error), put func(MailboxID, R) error) (int, error) {
+	n := 0
+	for _, r := range recs {
+		id, ok, err := mailbox(r)
+		if err != nil {
+			return 0, err
+		} else if !ok {
+			continue
+		}
+		cur, ok, err := held(id, r)
+		if err != nil {
+			return 0, err
+		} else if ok && !r.Beats(cur) {
+			continue
+		}
+		if err := put(id, r); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
+}
