@@ -68,7 +68,7 @@ func splitKeywords(s string) []string {
 // over the size limit fails the whole call with store.ErrTooBig.
 func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.NewMessage) (store.AppendResult, error) {
 	var res store.AppendResult
-	target, err := lookupID(ctx, a.u.r, id)
+	target, err := lookupID(ctx, a.u.reads(), id)
 	if err != nil {
 		return res, err
 	}
