@@ -70,18 +70,22 @@ func benchStoreAll(b *testing.B, n int) {
 }
 
 // BenchmarkAppend100 appends 100 corpus messages, one APPEND each or one
-// MULTIAPPEND, with LITERAL+ (the client does not wait for continuations).
+// MULTIAPPEND, with LITERAL+ (the client does not wait for continuations);
+// cpu-µs/op is the process's CPU time (server and client), steadier than
+// wall time on a shared machine.
 func BenchmarkAppend100(b *testing.B) {
 	msgs := benchMboxMessages(b, 100)
 	bs := newBenchServer(b)
 	b.Run("single", func(b *testing.B) {
 		c := bs.dial(b)
 		b.ReportAllocs()
+		cpu := startCPU(b)
 		for b.Loop() {
 			for _, m := range msgs {
 				c.send(fmt.Sprintf("a APPEND INBOX {%d+}\r\n%s\r\n", len(m), m))
 			}
 		}
+		cpu.report(b)
 	})
 	b.Run("multi", func(b *testing.B) {
 		c := bs.dial(b)
@@ -92,8 +96,10 @@ func BenchmarkAppend100(b *testing.B) {
 		}
 		cmd.WriteString("\r\n")
 		b.ReportAllocs()
+		cpu := startCPU(b)
 		for b.Loop() {
 			c.send(cmd.String())
 		}
+		cpu.report(b)
 	})
 }
