@@ -103,3 +103,26 @@ func BenchmarkAppend100(b *testing.B) {
 		cpu.report(b)
 	})
 }
+
+// BenchmarkStoreOne is the load tool's `writers` with one session: each op
+// is one UID STORE toggling \Flagged on one message of a 100-message
+// INBOX, answered only once durable, the next sent after the answer. What
+// it costs beyond the WAL's fdatasync is the commit's fixed cost.
+func BenchmarkStoreOne(b *testing.B) {
+	bs := newBenchServer(b)
+	fillInboxByCopy(b, bs, 100)
+	c := bs.dialSelected(b)
+	c.b = b
+	b.ReportAllocs()
+	cpu := startCPU(b)
+	i := 0
+	for b.Loop() {
+		op := "+"
+		if i%2 == 1 {
+			op = "-"
+		}
+		c.run(fmt.Sprintf("t%d UID STORE 7 %sFLAGS.SILENT (\\Flagged)", i, op))
+		i++
+	}
+	cpu.report(b)
+}
