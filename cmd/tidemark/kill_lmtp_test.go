@@ -15,7 +15,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
-	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // TestKillLMTPUnderLoad kills the server with SIGKILL while LMTP clients
@@ -154,38 +153,11 @@ func lmtpDeliver(c *smtp.Client, rcpts []string, msg string) ([]string, error) {
 // acknowledged token is in its user's INBOX.
 func lmtpVerify(t *testing.T, data string, acked map[string][]string) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlitestore.Open(data, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	for user, tokens := range acked {
-		a, err := st.Open(ctx, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inbox, err := a.Mailbox(ctx, "INBOX")
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, bodies := mailboxMessages(t, data, user, "INBOX")
 		have := map[string]bool{}
-		err = a.Messages(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID - 1}}, func(m *store.MessageData) error {
-			b, err := a.OpenBlob(ctx, m.BlobID)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			body, err := io.ReadAll(b)
-			if err != nil {
-				return err
-			}
-			have[strings.TrimSpace(string(body[strings.LastIndex(string(body), "\r\n\r\n")+4:]))] = true
-			return nil
-		})
-		a.Close()
-		if err != nil {
-			t.Fatal(err)
+		for _, b := range bodies {
+			have[strings.TrimSpace(b[strings.LastIndex(b, "\r\n\r\n")+4:])] = true
 		}
 		for _, tok := range tokens {
 			if !have[tok] {
