@@ -147,6 +147,11 @@ func newLogger(c config.Log) *slog.Logger {
 // bodies that no message names any more (sqlitestore.Options.ReclaimEvery).
 const reclaimEvery = 10 * time.Second
 
+// keepIdle is how long a user's embedded database stays open with nobody
+// using it: an MTA delivering to a user every few seconds, or a client
+// that logs in for each check, then finds it open.
+const keepIdle = time.Minute
+
 // serve runs every configured listener until ctx ends, then shuts them
 // down gracefully: IMAP clients are told BYE after the command they are
 // running, LMTP transactions in progress finish, the metrics endpoint
@@ -164,6 +169,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 	raw, err := openStore(ctx, cfg.Store, cfg.DataDir, storeOptions{
 		MaxMessageSize: int64(cfg.Limits.MaxMessageSize),
 		Watch:          true,
+		KeepIdle:       keepIdle,
 		Logger:         log,
 		ReclaimEvery:   reclaimEvery,
 		NoTextIndex:    !cfg.Search.TextIndex,

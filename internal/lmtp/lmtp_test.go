@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -445,5 +446,58 @@ func TestSubaddressSpecialUse(t *testing.T) {
 				t.Errorf("allow=%v: %s has %d messages, want %d", allow, mb, got, n)
 			}
 		}
+	}
+}
+
+// TestDeliverToManyUsers: one transaction to twelve users, one of them
+// named twice and one over quota, appended concurrently: every recipient
+// gets its own reply in RCPT order, each accepted user exactly one copy,
+// the refused one none.
+func TestDeliverToManyUsers(t *testing.T) {
+	st := testStore(t)
+	ctx := context.Background()
+	var users []string
+	for i := range 10 {
+		u := fmt.Sprintf("user%d", i)
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	var mu sync.Mutex
+	var order []string
+	_, addr := startServer(t, Config{
+		Store: st,
+		Quota: quotaFor{map[string]bool{"user4": true}},
+		OnDelivery: func(d Delivery) {
+			mu.Lock()
+			order = append(order, d.Recipient)
+			mu.Unlock()
+		},
+	}, "tcp")
+	c := dial(t, "tcp", addr)
+	var rcpts []string
+	for _, u := range users {
+		rcpts = append(rcpts, u+"@example.org")
+	}
+	rcpts = append(rcpts, "alice@example.org", "user2@example.org")
+	err := c.SendMail("s@example.net", rcpts, strings.NewReader(testMessage))
+	var lerr smtp.LMTPDataError
+	if !errors.As(err, &lerr) || len(lerr) != 1 || lerr["user4@example.org"] == nil || lerr["user4@example.org"].Code != 552 {
+		t.Fatalf("SendMail: %v; want one 552 for user4", err)
+	}
+	for _, u := range append(users, "alice") {
+		want := 1
+		if u == "user4" {
+			want = 0
+		}
+		if n := len(mailboxContents(t, st, u, "INBOX")); n != want {
+			t.Errorf("%s: %d messages in INBOX, want %d", u, n, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(order, rcpts) {
+		t.Errorf("outcomes reported for %v; want RCPT order %v", order, rcpts)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -119,12 +120,17 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	defer cancel()
 	received := time.Now()
 	returnPath := "Return-Path: <" + returnPathReplacer.Replace(ss.from) + ">\r\n"
-	// A recipient named twice (or two addresses for one mailbox) gets one
-	// copy and one reply per RCPT.
-	done := map[string]error{}
+	outcomes := ss.deliverAll(ctx, returnPath, spool, size, received)
 	var firstErr error
-	for _, rc := range ss.rcpts {
-		err := ss.deliverOnce(ctx, rc, done, returnPath, spool, size, received)
+	for i, rc := range ss.rcpts {
+		d := outcomes[i]
+		if d.Err != nil {
+			cfg.Logger.Warn("lmtp: delivery failed", "rcpt", rc.raw, "user", d.User, "mailbox", d.Mailbox, "err", d.Err)
+		}
+		if cfg.OnDelivery != nil {
+			cfg.OnDelivery(d)
+		}
+		err := ss.s.reply(d.Err)
 		if status != nil {
 			status.SetStatus(rc.raw, err)
 		} else if err != nil && firstErr == nil {
@@ -134,43 +140,63 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	return firstErr
 }
 
-// deliverOnce appends the spooled message to one recipient's mailbox
-// unless done already holds the outcome for that mailbox, and returns the
-// reply: nil (250) only once the store has made the message durable.
-func (ss *session) deliverOnce(ctx context.Context, rc rcpt, done map[string]error, returnPath string, spool *os.File, size int64, received time.Time) error {
+// maxParallelAppends bounds the appends one transaction runs at once.
+const maxParallelAppends = 16
+
+// deliverAll appends the spooled message to every recipient's mailbox
+// and returns each recipient's outcome, in RCPT order. Mailboxes are
+// looked up in order, then the appends run concurrently: each user's
+// store commits and syncs on its own, so a message to N users waits for
+// about one durable commit rather than N in a row. Two recipients naming
+// the same mailbox get one copy and share its outcome. An outcome without
+// an error means the store made the message durable.
+func (ss *session) deliverAll(ctx context.Context, returnPath string, spool *os.File, size int64, received time.Time) []Delivery {
 	cfg := &ss.s.cfg
-	start := time.Now()
-	prefix := returnPath
-	if cfg.DeliveredTo {
-		prefix += "Delivered-To: " + returnPathReplacer.Replace(rc.raw) + "\r\n"
-	}
-	d := Delivery{Recipient: rc.raw, User: rc.acct.User(), Size: size + int64(len(prefix))}
-	err := func() error {
+	out := make([]Delivery, len(ss.rcpts))
+	starts := make([]time.Time, len(ss.rcpts))
+	sameAs := make([]int, len(ss.rcpts)) // the recipient whose copy is shared; -1: none
+	first := map[string]int{}
+	sem := make(chan struct{}, maxParallelAppends)
+	var wg sync.WaitGroup
+	for i, rc := range ss.rcpts {
+		starts[i], sameAs[i] = time.Now(), -1
+		prefix := returnPath
+		if cfg.DeliveredTo {
+			prefix += "Delivered-To: " + returnPathReplacer.Replace(rc.raw) + "\r\n"
+		}
+		d := &out[i]
+		*d = Delivery{Recipient: rc.raw, User: rc.acct.User(), Size: size + int64(len(prefix))}
 		mbox, err := ss.targetMailbox(ctx, rc)
 		if err != nil {
-			return err
+			d.Err, d.Duration = err, time.Since(starts[i])
+			continue
 		}
 		d.Mailbox = mbox.Name
 		key := fmt.Sprintf("%s\x00%d", d.User, mbox.ID)
 		if cfg.DeliveredTo {
 			key += "\x00" + rc.raw
 		}
-		if err, seen := done[key]; seen {
-			return err
+		if j, seen := first[key]; seen {
+			sameAs[i] = j
+			continue
 		}
-		err = ss.append(ctx, rc, mbox, prefix, spool, size, received, &d)
-		done[key] = err
-		return err
-	}()
-	d.Duration = time.Since(start)
-	if err != nil {
-		d.Err = err
-		cfg.Logger.Warn("lmtp: delivery failed", "rcpt", rc.raw, "user", d.User, "mailbox", d.Mailbox, "err", err)
+		first[key] = i
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			d.Err = ss.append(ctx, rc, mbox, prefix, spool, size, received, d)
+			d.Duration = time.Since(starts[i])
+		}()
 	}
-	if cfg.OnDelivery != nil {
-		cfg.OnDelivery(d)
+	wg.Wait()
+	for i, j := range sameAs {
+		if j >= 0 {
+			out[i].Err, out[i].Duration = out[j].Err, time.Since(starts[i])
+		}
 	}
-	return ss.s.reply(err)
+	return out
 }
 
 // append checks the quota and stores prefix + the spooled message.

@@ -17,12 +17,14 @@ import (
 // APPENDUID (RFC 4315 3), APPENDLIMIT (RFC 7889), literal8 message data
 // (RFC 3516 4.4) and CATENATE (RFC 4469, cmd_append_catenate.go).
 //
-// All the messages of one command go to the store in one Append call, one
+// All the messages of one command go to the store in one append, one
 // transaction: either all are appended or none (RFC 3502 6). The store
-// takes the whole list up front, and the client sends the messages one
-// after another on the connection, so each literal is spooled as it
-// arrives: in memory up to spoolInMemory bytes, to a temporary file
-// beyond. The store then streams the spooled bytes into its blob files.
+// takes the messages one at a time as the client sends them
+// (store.AppendStream): each literal is spooled as it arrives, in memory
+// up to spoolInMemory bytes, to a temporary file beyond, and handed over,
+// so that the store hashes, parses and compresses it on another core while
+// the next one is read. Nothing is committed before the command's last
+// byte has been read and checked.
 //
 // Refusals come as early as the protocol allows: a missing mailbox is
 // answered before the first literal is accepted, and a synchronizing
@@ -120,104 +122,121 @@ func runAppend(s *Session, c *Cmd) error {
 			m.close()
 		}
 	}()
-	var msgs []store.NewMessage
 	total := max(int64(maxAppendTotal), d.Limits().MaxAppendLiteral)
 	var appendBytes int64 // for the quota check
 	inMemory := int64(0)  // of this command, under appendMemoryPerCommand
-	for {
-		// append-message = [SP flag-list] [SP date-time] SP literal
-		// (RFC 3502 6), repeated.
-		if err := d.SP(); err != nil {
-			return err
-		}
-		var m store.NewMessage
-		if c, _ := d.Peek(); c == '(' {
-			if m.Flags, err = readFlagList(d); err != nil {
-				return err
-			}
+	count := 0
+	// next reads one append-message = [SP flag-list] [SP date-time] SP
+	// literal (RFC 3502 6) off the connection. The store takes each as it
+	// is read, preparing it while the client sends the next one.
+	var readErr error
+	var read bool // the whole command was read
+	next := func() (store.NewMessage, bool, error) {
+		m, err := func() (store.NewMessage, error) {
+			var m store.NewMessage
 			if err := d.SP(); err != nil {
-				return err
+				return m, err
 			}
-		}
-		if c, _ := d.Peek(); c == '"' {
-			if m.InternalDate, err = d.DateTime(); err != nil {
-				return err
+			var err error
+			if c, _ := d.Peek(); c == '(' {
+				if m.Flags, err = readFlagList(d); err != nil {
+					return m, err
+				}
+				if err := d.SP(); err != nil {
+					return m, err
+				}
 			}
-			if err := d.SP(); err != nil {
-				return err
+			if c, _ := d.Peek(); c == '"' {
+				if m.InternalDate, err = d.DateTime(); err != nil {
+					return m, err
+				}
+				if err := d.SP(); err != nil {
+					return m, err
+				}
 			}
-		}
-		if isCatenate(d) {
-			// RFC 4469: the message is built from TEXT and URL parts.
-			sp, size, err := readCatenate(s, d, func(size int64) error {
+			if isCatenate(d) {
+				// RFC 4469: the message is built from TEXT and URL parts.
+				sp, size, err := readCatenate(s, d, func(size int64) error {
+					if size > total {
+						return No("TOOBIG", "Messages of one APPEND exceed the total size limit")
+					}
+					return s.checkQuotaOf(mb.owner, appendBytes+size, int64(count+1))
+				})
+				if sp != nil {
+					spooled = append(spooled, sp)
+				}
+				if err != nil {
+					return m, err
+				}
+				appendBytes += size
+				total -= size
+				m.Body = sp.reader()
+				return m, nil
+			}
+			lit, err := d.LiteralChecked(func(size int64) error {
 				if size > total {
 					return No("TOOBIG", "Messages of one APPEND exceed the total size limit")
 				}
-				return s.checkQuotaOf(mb.owner, appendBytes+size, int64(len(msgs)+1))
+				// The quota with this message and those before it, before
+				// the client sends (or the server spools) its bytes.
+				return s.checkQuotaOf(mb.owner, appendBytes+size, int64(count+1))
 			})
+			if err != nil {
+				return m, literalRefusal(err)
+			}
+			if lit.Size == 0 {
+				return m, No("", "Empty messages cannot be appended")
+			}
+			appendBytes += lit.Size
+			total -= lit.Size
+			var mem *memBudget
+			if lit.Size <= spoolInMemory && inMemory+lit.Size <= appendMemoryPerCommand && s.srv.spoolMem.reserve(lit.Size) {
+				mem = s.srv.spoolMem
+				inMemory += lit.Size
+			}
+			sp, err := spoolLiteral(lit, mem)
 			if sp != nil {
 				spooled = append(spooled, sp)
 			}
 			if err != nil {
-				return err
+				return m, err
 			}
-			appendBytes += size
-			total -= size
 			m.Body = sp.reader()
-			msgs = append(msgs, m)
-			if c, _ := d.Peek(); c != ' ' {
-				break
+			return m, nil
+		}()
+		if err == nil {
+			count++
+			if mb.rights != acl.All {
+				m.Flags = allowedFlags(m.Flags, mb.rights) // RFC 4314 4
 			}
-			continue
-		}
-		lit, err := d.LiteralChecked(func(size int64) error {
-			if size > total {
-				return No("TOOBIG", "Messages of one APPEND exceed the total size limit")
+			if c, _ := d.Peek(); c == ' ' {
+				return m, true, nil
 			}
-			// The quota with this message and those before it, before
-			// the client sends (or the server spools) its bytes.
-			return s.checkQuotaOf(mb.owner, appendBytes+size, int64(len(msgs)+1))
-		})
-		if err != nil {
-			return literalRefusal(err)
-		}
-		if lit.Size == 0 {
-			return No("", "Empty messages cannot be appended")
-		}
-		appendBytes += lit.Size
-		total -= lit.Size
-		var mem *memBudget
-		if lit.Size <= spoolInMemory && inMemory+lit.Size <= appendMemoryPerCommand && s.srv.spoolMem.reserve(lit.Size) {
-			mem = s.srv.spoolMem
-			inMemory += lit.Size
-		}
-		sp, err := spoolLiteral(lit, mem)
-		if sp != nil {
-			spooled = append(spooled, sp)
+			if err = c.End(); err == nil {
+				err = s.checkQuotaOf(mb.owner, appendBytes, int64(count))
+			}
 		}
 		if err != nil {
-			return err
+			readErr = err
+			return m, false, err
 		}
-		m.Body = sp.reader()
-		msgs = append(msgs, m)
-		if c, _ := d.Peek(); c != ' ' {
-			break
-		}
-	}
-	if err := c.End(); err != nil {
-		return err
-	}
-	if err := s.checkQuotaOf(mb.owner, appendBytes, int64(len(msgs))); err != nil {
-		return err
-	}
-	if mb.rights != acl.All {
-		for i := range msgs {
-			msgs[i].Flags = allowedFlags(msgs[i].Flags, mb.rights) // RFC 4314 4
-		}
+		read = true
+		return m, false, nil
 	}
 
-	res, err := mb.acct.Append(s.ctx(), mb.info.ID, msgs)
+	res, err := store.AppendStream(s.ctx(), mb.acct, mb.info.ID, next)
+	if readErr != nil {
+		return readErr
+	}
 	if err != nil {
+		// A store that gave up before the last message (the mailbox
+		// deleted meanwhile) leaves the rest of the command to read, so
+		// that the answer is a clean NO rather than a discarded line.
+		for more := !read; more; {
+			if _, more, _ = next(); readErr != nil {
+				return readErr
+			}
+		}
 		return tryCreate(err) // deleted meanwhile
 	}
 	var uids store.UIDSet

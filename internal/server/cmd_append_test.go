@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/quota"
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -231,4 +232,26 @@ func TestAppendMemoryBounded(t *testing.T) {
 			t.Errorf("budget %d: %d left after the command", serverBudget, left)
 		}
 	}
+}
+
+// TestMultiAppendRefusedMidway: the store takes a MULTIAPPEND's messages
+// as they arrive and refuses the second (over the store's size limit)
+// before the third is read. The rest of the command is still read, the
+// answer is a tagged NO, nothing is appended, and the next command on the
+// connection runs.
+func TestMultiAppendRefusedMidway(t *testing.T) {
+	env := newTestEnvStore(t, "127.0.0.1:0", sqlitestore.Options{MaxMessageSize: 500}, nil)
+	c := env.dial()
+	c.login()
+	big := testMessage("big") + strings.Repeat("x", 600) + "\r\n"
+	c.sendRaw("a APPEND INBOX " + literal("+", testMessage("one")) + " " + literal("+", big) + " " +
+		literal("+", testMessage("three")) + "\r\n")
+	c.expect(`^a NO \[TOOBIG\] `)
+	c.send("b NOOP")
+	c.expect(`^b OK `)
+	if ms := env.inboxMessages(); len(ms) != 0 {
+		t.Fatalf("%d messages appended by a refused MULTIAPPEND", len(ms))
+	}
+	c.sendRaw("c APPEND INBOX " + literal("+", testMessage("one")) + " " + literal("+", testMessage("two")) + "\r\n")
+	c.expect(`^c OK \[APPENDUID \d+ 1:2\] `)
 }

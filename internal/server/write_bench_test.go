@@ -70,18 +70,22 @@ func benchStoreAll(b *testing.B, n int) {
 }
 
 // BenchmarkAppend100 appends 100 corpus messages, one APPEND each or one
-// MULTIAPPEND, with LITERAL+ (the client does not wait for continuations).
+// MULTIAPPEND, with LITERAL+ (the client does not wait for continuations);
+// cpu-µs/op is the process's CPU time (server and client), steadier than
+// wall time on a shared machine.
 func BenchmarkAppend100(b *testing.B) {
 	msgs := benchMboxMessages(b, 100)
 	bs := newBenchServer(b)
 	b.Run("single", func(b *testing.B) {
 		c := bs.dial(b)
 		b.ReportAllocs()
+		cpu := startCPU(b)
 		for b.Loop() {
 			for _, m := range msgs {
 				c.send(fmt.Sprintf("a APPEND INBOX {%d+}\r\n%s\r\n", len(m), m))
 			}
 		}
+		cpu.report(b)
 	})
 	b.Run("multi", func(b *testing.B) {
 		c := bs.dial(b)
@@ -92,8 +96,33 @@ func BenchmarkAppend100(b *testing.B) {
 		}
 		cmd.WriteString("\r\n")
 		b.ReportAllocs()
+		cpu := startCPU(b)
 		for b.Loop() {
 			c.send(cmd.String())
 		}
+		cpu.report(b)
 	})
+}
+
+// BenchmarkStoreOne is the load tool's `writers` with one session: each op
+// is one UID STORE toggling \Flagged on one message of a 100-message
+// INBOX, answered only once durable, the next sent after the answer. What
+// it costs beyond the WAL's fdatasync is the commit's fixed cost.
+func BenchmarkStoreOne(b *testing.B) {
+	bs := newBenchServer(b)
+	fillInboxByCopy(b, bs, 100)
+	c := bs.dialSelected(b)
+	c.b = b
+	b.ReportAllocs()
+	cpu := startCPU(b)
+	i := 0
+	for b.Loop() {
+		op := "+"
+		if i%2 == 1 {
+			op = "-"
+		}
+		c.run(fmt.Sprintf("t%d UID STORE 7 %sFLAGS.SILENT (\\Flagged)", i, op))
+		i++
+	}
+	cpu.report(b)
 }

@@ -2,11 +2,13 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -67,36 +69,66 @@ func splitKeywords(s string) []string {
 // fsynced with the rest of the batch before the transaction. A message
 // over the size limit fails the whole call with store.ErrTooBig.
 func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.NewMessage) (store.AppendResult, error) {
+	if len(msgs) == 0 {
+		return store.AppendResult{}, nil
+	}
+	i := 0
+	return a.AppendStream(ctx, id, func() (store.NewMessage, bool, error) {
+		i++
+		return msgs[i-1], i < len(msgs), nil
+	})
+}
+
+// AppendStream is Append with the messages taken from next as its caller
+// receives them (store.StreamAppender): each body is hashed, parsed and
+// compressed while the next one is read (prepareFrom), and all are
+// appended in one transaction. An error from next is returned as it is.
+func (a *Account) AppendStream(ctx context.Context, id store.MailboxID, next store.MessageSource) (store.AppendResult, error) {
 	var res store.AppendResult
-	target, err := lookupID(ctx, a.u.r, id)
+	target, err := lookupID(ctx, a.u.reads(), id)
 	if err != nil {
 		return res, err
 	}
-	prepared := make([]preparedMessage, len(msgs))
-	bodies := make([]io.Reader, len(msgs))
-	for i, m := range msgs {
+	var prepared []*preparedMessage
+	var srcErr error // next's, or a refused keyword: returned unwrapped
+	src := func() (*preparedMessage, io.Reader, bool, error) {
+		m, more, err := next()
+		if err != nil {
+			srcErr = err
+			return nil, nil, false, err
+		}
 		sys, kw, err := normalizeFlags(m.Flags)
 		if err != nil {
-			return res, err
+			srcErr = err
+			return nil, nil, false, err
 		}
-		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate}
-		bodies[i] = m.Body
+		p := &preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate}
+		prepared = append(prepared, p)
+		return p, m.Body, more, nil
 	}
-	// Blobs written from here on are not referenced until the commit:
-	// keep blob collection away until then.
-	a.u.gcMu.RLock()
-	defer a.u.gcMu.RUnlock()
-	// Failures name the mailbox, for the logs of whoever reports them.
-	if err := a.u.prepareBodies(prepared, bodies); err != nil {
+	// Blobs written from their first on are not referenced until the
+	// commit: blob collection is kept away from then until the commit.
+	gc := &gcHold{mu: &a.u.gcMu}
+	defer gc.release()
+	if err := a.u.prepareFrom(src, gc); err != nil {
+		if srcErr != nil {
+			return res, srcErr
+		}
+		// Failures name the mailbox, for the logs of whoever reports them.
 		return res, fmt.Errorf("mailbox %q: %w", target.Name, err)
 	}
+	batch := make([]preparedMessage, len(prepared))
+	for i, p := range prepared {
+		batch[i] = *p
+	}
+	gc.hold()
 	err = a.u.write(ctx, func(t *writeTx) error {
 		mb, err := t.mailbox(id)
 		if err != nil {
 			return err
 		}
 		res.UIDValidity = mb.UIDValidity
-		res.UIDs, res.ModSeq, err = t.insertMessages(mb, prepared)
+		res.UIDs, res.ModSeq, err = t.insertMessages(mb, batch)
 		return err
 	})
 	if err != nil {
@@ -105,46 +137,108 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 	return res, nil
 }
 
-// prepareBodies reads, hashes and parses the bodies of a batch (nil
-// bodies are skipped: their content is already stored), writing the large
-// ones to blob files and making those durable, before any transaction.
-// Bodies are read one after the other; the hashing, parsing and
-// compression of the inline ones run on up to GOMAXPROCS goroutines
-// meanwhile, so a batch's CPU work is spread over the cores and overlaps
-// the reading of the next body. The caller holds gcMu shared until its
-// transaction ends.
+var _ store.StreamAppender = (*Account)(nil)
+
+// gcHold takes gcMu shared once, before an append writes its first blob
+// file (which nothing references until the commit), and keeps it until
+// release, after the transaction. Taking it no earlier keeps a client
+// slowly sending a MULTIAPPEND of small messages from holding off blob
+// collection, and the appends that would queue behind it. A nil gcHold
+// stands for a caller that holds gcMu itself.
+type gcHold struct {
+	mu   *sync.RWMutex
+	held bool
+}
+
+func (h *gcHold) hold() {
+	if h != nil && !h.held {
+		h.mu.RLock()
+		h.held = true
+	}
+}
+
+func (h *gcHold) release() {
+	if h != nil && h.held {
+		h.mu.RUnlock()
+		h.held = false
+	}
+}
+
+// bodySource hands prepareFrom a batch's messages in order: the message
+// to fill in, its body (nil: its content is already stored) and whether
+// more follow.
+type bodySource func() (p *preparedMessage, body io.Reader, more bool, err error)
+
+// prepareBodies prepares prepared[i] from bodies[i] (prepareFrom); the
+// caller holds gcMu shared until its transaction ends.
 func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) error {
+	if len(prepared) == 0 {
+		return nil
+	}
+	i := 0
+	return u.prepareFrom(func() (*preparedMessage, io.Reader, bool, error) {
+		i++
+		return &prepared[i-1], bodies[i-1], i < len(prepared), nil
+	}, nil)
+}
+
+// prepareFrom reads, hashes and parses the bodies of a batch, writing the
+// large ones to blob files and making those durable, before any
+// transaction. Bodies are read one after the other; the hashing, parsing
+// and compression of the inline ones run on up to GOMAXPROCS goroutines
+// meanwhile, so a batch's CPU work is spread over the cores and overlaps
+// the reading of the next body (with AppendStream, its receiving). gc is
+// held before the first blob file is written.
+func (u *userDB) prepareFrom(src bodySource, gc *gcHold) error {
 	var pending []*blob.Pending
 	budget := int64(inlineBatchBudget)
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, body := range bodies {
+	fail := func(err error) error {
+		g.Wait()
+		u.blobs.Abort(pending)
+		return err
+	}
+	for i, more := 0, true; more; i++ {
+		p, body, m, err := src()
+		if err != nil {
+			return fail(err)
+		}
+		more = m
 		if body == nil {
 			continue
 		}
-		data, p, err := u.prepareBody(&prepared[i], bodyReader{r: body, budget: &budget})
+		data, pend, err := u.prepareBody(p, bodyReader{r: body, budget: &budget, gc: gc})
 		if err != nil {
-			g.Wait()
-			u.blobs.Abort(pending)
-			return storageErr(fmt.Errorf("append message %d: %w", i+1, err))
+			return fail(storageErr(fmt.Errorf("append message %d: %w", i+1, err)))
 		}
-		if p != nil {
-			pending = append(pending, p)
+		if pend != nil {
+			pending = append(pending, pend)
 			continue
 		}
-		g.Go(func() (err error) {
+		finish := func() (err error) {
 			// A message that panics the parser fails its append, as it
 			// would on the session's own goroutine, not the process.
 			defer func() {
-				if p := recover(); p != nil {
-					err = fmt.Errorf("append message %d: parse panicked: %v", i+1, p)
+				if r := recover(); r != nil {
+					err = fmt.Errorf("append message %d: parse panicked: %v", i+1, r)
 				}
 			}()
-			if err := prepared[i].finishInline(data, !u.noText); err != nil {
+			if err := p.finishInline(data, !u.noText); err != nil {
 				return fmt.Errorf("append message %d: %w", i+1, err)
 			}
 			return nil
-		})
+		}
+		if !more {
+			// Nothing left to read: the last body (the only one of a
+			// single APPEND or delivery) is finished here rather than
+			// handed to another goroutine to wait for.
+			if err := finish(); err != nil {
+				return fail(storageErr(err))
+			}
+			continue
+		}
+		g.Go(finish)
 	}
 	if err := g.Wait(); err != nil {
 		u.blobs.Abort(pending)
@@ -196,50 +290,19 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			break
 		}
 	}
-	insContent, err := t.q.PrepareContext(t.ctx, `INSERT INTO contents
-		(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure, sort_keys, preview)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	threads, err := t.threadIDs(prepared)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer insContent.Close()
-	insMessage, err := t.q.PrepareContext(t.ctx, `INSERT INTO messages
-		(mailbox_id, uid, savedate, size, content_id) VALUES (?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer insMessage.Close()
-	var insBody *sql.Stmt
-	for _, p := range prepared {
-		if p.inline == nil {
-			continue
-		}
-		// Identical bytes already stored keep their row: content
-		// addressing dedupes inline bodies as it does files.
-		insBody, err = t.q.PrepareContext(t.ctx, `INSERT INTO bodies (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`)
-		if err != nil {
-			return nil, 0, err
-		}
-		defer insBody.Close()
-		break
-	}
-
 	now := t.u.now()
 	var d counterDelta
 	entries := make([]entry, 0, len(prepared))
 	contentIDs := make([]int64, 0, len(prepared))
+	contentArgs := make([]any, 0, 9*len(prepared))
+	var bodyArgs []any
 	for i, p := range prepared {
 		kw, err := t.kwSetFor(p.keywords)
 		if err != nil {
-			return nil, 0, err
-		}
-		thread := p.threadID
-		if thread == "" {
-			if thread, err = t.threadID(p.thread); err != nil {
-				return nil, 0, err
-			}
-		} else if err := t.recordThread(p.thread.IDs(), thread); err != nil {
-			// A kept THREADID still gathers the replies that come later.
 			return nil, 0, err
 		}
 		emailID := p.emailID
@@ -250,28 +313,17 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		if date.IsZero() {
 			date = now
 		}
-		saved := p.saveDate
-		if saved.IsZero() {
-			saved = now
-		}
 		_, offset := date.Zone()
-		var contentID int64
-		if err := insContent.QueryRowContext(t.ctx, p.blobID, p.size, date.Unix(), offset,
-			emailID, thread, p.structure, p.sortKeys, p.preview).Scan(&contentID); err != nil {
-			return nil, 0, fmt.Errorf("append: %w", err)
-		}
-		if _, err := insMessage.ExecContext(t.ctx, id, uids[i], saved.Unix(), p.size, contentID); err != nil {
-			return nil, 0, fmt.Errorf("append: %w", err)
-		}
-		contentIDs = append(contentIDs, contentID)
+		contentArgs = append(contentArgs, p.blobID, p.size, date.Unix(), offset,
+			emailID, threads[i], p.structure, p.sortKeys, p.preview)
 		if p.inline != nil {
+			// Identical bytes already stored keep their row: content
+			// addressing dedupes inline bodies as it does files.
 			packed := p.packed
 			if packed == nil {
 				packed = packBody(p.inline)
 			}
-			if _, err := insBody.ExecContext(t.ctx, p.blobID, packed); err != nil {
-				return nil, 0, fmt.Errorf("append: store body: %w", err)
-			}
+			bodyArgs = append(bodyArgs, p.blobID, packed)
 		}
 		t.named = append(t.named, p.blobID) // see reclaim.go
 		e := entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ms}
@@ -280,6 +332,41 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		}
 		entries = append(entries, e)
 		d.add(p.flags, p.size, 1)
+	}
+	// The rows go in by multi-row INSERTs of up to batchRows: a MULTIAPPEND
+	// or an import batch costs a few statements, not a few per message.
+	for start := 0; start < len(prepared); start += batchRows {
+		n := min(batchRows, len(prepared)-start)
+		q := rowsQuery(`INSERT INTO contents
+		(blob_id, size, internaldate, internaldate_zone, email_id, thread_id, structure, sort_keys, preview) VALUES `,
+			`(?, ?, ?, ?, ?, ?, ?, ?, ?)`, n, ` RETURNING id`)
+		ids, err := t.insertReturningIDs(n, q, contentArgs[9*start:9*(start+n)])
+		if err != nil {
+			return nil, 0, fmt.Errorf("append: %w", err)
+		}
+		contentIDs = append(contentIDs, ids...)
+	}
+	for start := 0; start < len(prepared); start += batchRows {
+		n := min(batchRows, len(prepared)-start)
+		args := make([]any, 0, 5*n)
+		for i := start; i < start+n; i++ {
+			saved := prepared[i].saveDate
+			if saved.IsZero() {
+				saved = now
+			}
+			args = append(args, id, uids[i], saved.Unix(), prepared[i].size, contentIDs[i])
+		}
+		q := rowsQuery(`INSERT INTO messages (mailbox_id, uid, savedate, size, content_id) VALUES `, `(?, ?, ?, ?, ?)`, n, ``)
+		if _, err := t.rowsQ(n).ExecContext(t.ctx, q, args...); err != nil {
+			return nil, 0, fmt.Errorf("append: %w", err)
+		}
+	}
+	for start := 0; start < len(bodyArgs); start += 2 * batchRows {
+		part := bodyArgs[start:min(start+2*batchRows, len(bodyArgs))]
+		q := rowsQuery(`INSERT INTO bodies (id, data) VALUES `, `(?, ?)`, len(part)/2, ` ON CONFLICT (id) DO NOTHING`)
+		if _, err := t.rowsQ(len(part)/2).ExecContext(t.ctx, q, part...); err != nil {
+			return nil, 0, fmt.Errorf("append: store body: %w", err)
+		}
 	}
 	if err := t.appendEntries(id, entries); err != nil {
 		return nil, 0, err
@@ -296,6 +383,64 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		texts[i] = prepared[i].text
 	}
 	return uids, ms, t.indexAppended(contentIDs, texts)
+}
+
+// batchRows is the most rows one multi-row INSERT of an append carries
+// (9 values each at most: far below SQLite's limit on bound values).
+const batchRows = 100
+
+// rowsQuery returns head, then row n times separated by commas, then tail.
+func rowsQuery(head, row string, n int, tail string) string {
+	var b strings.Builder
+	b.Grow(len(head) + n*(len(row)+2) + len(tail))
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+// rowsQ runs a statement over n rows: prepared once per store (stmtcache.go)
+// for one row, whose text every single APPEND and delivery repeats; run as
+// it is for more, so that a text per batch size never fills the cache.
+func (t *writeTx) rowsQ(n int) querier {
+	if n == 1 {
+		return t.q
+	}
+	return t.tx
+}
+
+// insertReturningIDs runs a multi-row INSERT of n rows into a table whose
+// ids are AUTOINCREMENT and returns the ids in the order of the rows:
+// SQLite returns RETURNING rows in no promised order, but gives the rows
+// of one INSERT strictly increasing ids in the order of its VALUES, so the
+// sorted ids are in row order.
+func (t *writeTx) insertReturningIDs(n int, q string, args []any) ([]int64, error) {
+	rows, err := t.rowsQ(n).QueryContext(t.ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	if len(ids) != n {
+		return nil, fmt.Errorf("insert of %d rows returned %d ids", n, len(ids))
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // counterDelta is a change to a mailbox's STATUS counters.

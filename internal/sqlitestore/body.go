@@ -30,6 +30,7 @@ const inlineBatchBudget = 32 << 20
 type bodyReader struct {
 	r      io.Reader
 	budget *int64
+	gc     *gcHold // held before a blob file is written
 }
 
 // prepareBody reads a message body. A body that fits under the inline
@@ -41,6 +42,7 @@ type bodyReader struct {
 func (u *userDB) prepareBody(p *preparedMessage, body bodyReader) ([]byte, *blob.Pending, error) {
 	limit := min(u.inlineMax, *body.budget)
 	if limit < 0 {
+		body.gc.hold()
 		pend, err := u.prepareFileBody(p, body.r)
 		return nil, pend, err
 	}
@@ -51,6 +53,7 @@ func (u *userDB) prepareBody(p *preparedMessage, body bodyReader) ([]byte, *blob
 	}
 	if n > limit {
 		// Too large to inline: the bytes read so far start the file.
+		body.gc.hold()
 		pend, err := u.prepareFileBody(p, io.MultiReader(&buf, body.r))
 		return nil, pend, err
 	}

@@ -301,7 +301,7 @@ func (a *Account) Mailbox(ctx context.Context, name string) (store.MailboxInfo, 
 	if err != nil {
 		return store.MailboxInfo{}, err
 	}
-	m, err := lookupName(ctx, a.u.r, cname)
+	m, err := lookupName(ctx, a.u.reads(), cname)
 	if err == errNotFound {
 		return store.MailboxInfo{}, fmt.Errorf("mailbox %q: %w", cname, store.ErrNoMailbox)
 	}
@@ -310,7 +310,7 @@ func (a *Account) Mailbox(ctx context.Context, name string) (store.MailboxInfo, 
 
 // Status returns a mailbox's counters.
 func (a *Account) Status(ctx context.Context, id store.MailboxID) (store.MailboxStatus, error) {
-	m, err := lookupID(ctx, a.u.r, id)
+	m, err := lookupID(ctx, a.u.reads(), id)
 	return m.MailboxStatus, err
 }
 

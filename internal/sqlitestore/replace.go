@@ -19,7 +19,7 @@ func (a *Account) Replace(ctx context.Context, src store.MailboxID, uid store.UI
 	if err := checkUIDs(old); err != nil {
 		return res, err
 	}
-	target, err := lookupID(ctx, a.u.r, dst)
+	target, err := lookupID(ctx, a.u.reads(), dst)
 	if err != nil {
 		return res, err
 	}

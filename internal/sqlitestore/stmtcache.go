@@ -183,3 +183,8 @@ func (d dbStmts) QueryRowContext(ctx context.Context, q string, args ...any) *sq
 	}
 	return d.c.db.QueryRowContext(ctx, q, args...)
 }
+
+// reads runs single reads outside a transaction on the readers, prepared
+// once per open store: the mailbox lookups every APPEND and delivery makes
+// before its transaction.
+func (u *userDB) reads() dbStmts { return dbStmts{u.rstmts} }

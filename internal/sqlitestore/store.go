@@ -54,6 +54,16 @@ type Options struct {
 	// message appended without one; nil means time.Now. Tests set it so
 	// that what they check does not depend on the day they run.
 	Now func() time.Time
+	// KeepIdle, when positive, keeps a user's database open this long
+	// after its last handle closed, so that the next Open (an LMTP
+	// delivery, an IMAP login) does not pay again for opening it —
+	// SQLite's open, the schema check, the reconcile transaction and its
+	// sync, preparing every statement anew — nor for closing it (a
+	// checkpoint). At most MaxIdle databases (DefaultMaxIdle when 0) are
+	// kept so; beyond that the one idle longest is closed. 0 closes a
+	// database with its last handle. tidemark serve sets it.
+	KeepIdle time.Duration
+	MaxIdle  int
 	// Fault is handed to each user's blob store (blob.Store.Fault): called
 	// before each blob fsync ("sync") and blob open for reading ("read"),
 	// it can fail them. For tests of I/O failures only; nil in a server.
@@ -73,6 +83,16 @@ func (o Options) clock() func() time.Time {
 		return time.Now
 	}
 	return o.Now
+}
+
+// DefaultMaxIdle is the MaxIdle used when Options leaves it 0.
+const DefaultMaxIdle = 128
+
+func (o Options) maxIdle() int {
+	if o.MaxIdle > 0 {
+		return o.MaxIdle
+	}
+	return DefaultMaxIdle
 }
 
 // DefaultInlineBodyMax is the InlineBodyMax used when Options leaves it
@@ -100,9 +120,17 @@ type Store struct {
 	// dirty holds the users whose commits may not be synced yet.
 	dirty *dirtySet
 
-	mu     sync.Mutex
-	users  map[string]*userDB // open user databases by name; guarded by mu
-	closed bool               // guarded by mu
+	mu    sync.Mutex
+	users map[string]*userDB // open user databases by name; guarded by mu
+	// opening holds the users whose database is being opened, outside mu
+	// so that opening one user's database never waits for another's; a
+	// second Open of the same user waits for the channel to close.
+	// Guarded by mu.
+	opening map[string]chan struct{}
+	// idle holds the open databases without handles (Options.KeepIdle),
+	// each with when it became idle; guarded by mu.
+	idle   map[*userDB]time.Time
+	closed bool // guarded by mu
 
 	// aclMu orders changes of access control lists with their markers
 	// (acl.go).
@@ -120,7 +148,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	if hub == nil {
 		hub = store.NewHub()
 	}
-	return &Store{dir: dir, opts: opts, hub: hub, dirty: newDirtySet(), users: make(map[string]*userDB)}, nil
+	return &Store{dir: dir, opts: opts, hub: hub, dirty: newDirtySet(), users: make(map[string]*userDB),
+		opening: make(map[string]chan struct{}), idle: make(map[*userDB]time.Time)}, nil
 }
 
 // Dir returns the directory the store is rooted at.
@@ -181,8 +210,15 @@ func (s *Store) DeleteUser(ctx context.Context, user string) error {
 	if s.closed {
 		return errClosed
 	}
-	if _, open := s.users[name]; open {
+	if u, open := s.users[name]; open && u.refs > 0 || s.opening[name] != nil {
 		return fmt.Errorf("delete user %q: handles still open: %w", name, store.ErrCannot)
+	} else if open {
+		// Kept open without handles (Options.KeepIdle): closed first.
+		s.dropIdleLocked(u)
+		delete(s.users, name)
+		if err := u.close(); err != nil {
+			return fmt.Errorf("delete user %q: %w", name, err)
+		}
 	}
 	dir := s.userDir(name)
 	if _, err := os.Stat(dir); err != nil {
@@ -240,28 +276,73 @@ func (s *Store) openAccount(ctx context.Context, user string) (*Account, error) 
 }
 
 // acquire returns the user's open database, opening it if needed, with one
-// more reference.
+// more reference. The opening itself runs outside mu: opening a database
+// runs a transaction and syncs it, and Opens of other users (concurrent
+// LMTP deliveries) must not queue behind it.
 func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 	name, err := ValidUserName(user)
 	if err != nil {
 		return nil, fmt.Errorf("open user: %w: %w", store.ErrNoUser, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errClosed
-	}
-	if u := s.users[name]; u != nil {
-		if !u.deleted() {
-			u.refs++
-			return u, nil
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, errClosed
 		}
-		// Deleted by another process since it was opened: its handles
-		// keep it until they close, but the name's next owner gets a
-		// database of its own.
-		delete(s.users, name)
-		u.announceDeleted()
+		if u := s.users[name]; u != nil {
+			if !u.deleted() {
+				if u.refs == 0 {
+					s.dropIdleLocked(u)
+				}
+				u.refs++
+				s.mu.Unlock()
+				return u, nil
+			}
+			// Deleted by another process since it was opened: its handles
+			// keep it until they close, but the name's next owner gets a
+			// database of its own.
+			delete(s.users, name)
+			if u.refs == 0 {
+				s.dropIdleLocked(u)
+				u.close()
+			}
+			u.announceDeleted()
+		}
+		if wait := s.opening[name]; wait != nil {
+			s.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		s.opening[name] = done
+		s.mu.Unlock()
+
+		u, err := s.openUser(ctx, name)
+		s.mu.Lock()
+		delete(s.opening, name)
+		close(done)
+		if err == nil && s.closed {
+			u.close()
+			err = errClosed
+		}
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		u.refs = 1
+		s.users[name] = u
+		s.mu.Unlock()
+		return u, nil
 	}
+}
+
+// openUser opens a user's database and starts its background work.
+func (s *Store) openUser(ctx context.Context, name string) (*userDB, error) {
 	dir := s.userDir(name)
 	ident, err := os.Stat(dir)
 	if err != nil || !ident.IsDir() {
@@ -279,8 +360,6 @@ func (s *Store) acquire(ctx context.Context, user string) (*userDB, error) {
 	if s.opts.ReclaimEvery > 0 {
 		u.startReclaim(s.opts.ReclaimEvery, s.opts.reclaimMinAge())
 	}
-	u.refs = 1
-	s.users[name] = u
 	return u, nil
 }
 
@@ -291,10 +370,61 @@ func (s *Store) release(u *userDB) error {
 	if u.refs > 0 {
 		return nil
 	}
+	if s.opts.KeepIdle > 0 && !s.closed && s.users[u.name] == u && !u.deleted() {
+		s.keepIdleLocked(u)
+		return nil
+	}
 	if s.users[u.name] == u {
 		delete(s.users, u.name)
 	}
 	return u.close()
+}
+
+// keepIdleLocked keeps u open without handles for Options.KeepIdle, closing
+// the database idle longest when more than MaxIdle are. mu is held.
+func (s *Store) keepIdleLocked(u *userDB) {
+	now := time.Now()
+	s.idle[u] = now
+	u.idle.Store(true)
+	u.idleGen++
+	gen := u.idleGen
+	u.idleTimer = time.AfterFunc(s.opts.KeepIdle, func() { s.closeIdle(u, gen) })
+	if len(s.idle) <= s.opts.maxIdle() {
+		return
+	}
+	var oldest *userDB
+	for v, since := range s.idle {
+		if oldest == nil || since.Before(s.idle[oldest]) {
+			oldest = v
+		}
+	}
+	s.dropIdleLocked(oldest)
+	delete(s.users, oldest.name)
+	oldest.close()
+}
+
+// dropIdleLocked takes u out of the idle set (it is being used again or
+// closed). mu is held.
+func (s *Store) dropIdleLocked(u *userDB) {
+	delete(s.idle, u)
+	u.idle.Store(false)
+	u.idleGen++ // a timer already firing finds it changed
+	if u.idleTimer != nil {
+		u.idleTimer.Stop()
+		u.idleTimer = nil
+	}
+}
+
+// closeIdle closes u if it is still idle since the time numbered gen.
+func (s *Store) closeIdle(u *userDB, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.refs != 0 || u.idleGen != gen || s.users[u.name] != u {
+		return
+	}
+	s.dropIdleLocked(u)
+	delete(s.users, u.name)
+	u.close()
 }
 
 // Close closes every open user database. Handles still open become
@@ -305,6 +435,9 @@ func (s *Store) Close() error {
 	s.closed = true
 	var first error
 	for name, u := range s.users {
+		if u.refs == 0 {
+			s.dropIdleLocked(u)
+		}
 		if err := u.close(); err != nil && first == nil {
 			first = err
 		}

@@ -77,7 +77,7 @@ func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText) error {
 		return nil
 	}
 	top := slices.Max(ids)
-	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('text_index_missing_upto', ?)
+	if _, err := t.q.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('text_index_missing_upto', ?)
 		ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`, top); err != nil {
 		return fmt.Errorf("text index: %w", err)
 	}

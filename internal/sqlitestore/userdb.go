@@ -39,6 +39,13 @@ type userDB struct {
 	// once per connection instead of once per message.
 	bodyByID *sql.Stmt
 	refs     int // open handles; guarded by Store.mu
+	// idleGen numbers the times u was kept open without handles, and
+	// idleTimer closes it when it stays so (Options.KeepIdle); both
+	// guarded by Store.mu. idle is set meanwhile, for the poller of other
+	// processes' commits, which pauses.
+	idleGen   uint64
+	idleTimer *time.Timer
+	idle      atomic.Bool
 	// ident is the user directory as opened; a directory at the same path
 	// that is not the same file (os.SameFile) means the store was deleted,
 	// and perhaps created anew, by another process. gone records that.

@@ -75,6 +75,12 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 				return
 			case <-t.C:
 			}
+			if u.idle.Load() {
+				// Nobody in this process has the user open; the first
+				// poll after it is opened again catches up (data_version
+				// is compared with the last one read).
+				continue
+			}
 			if u.deleted() {
 				// Deleted by another process: wake every watcher of
 				// this user once, so that its sessions find out and end.
