@@ -15,17 +15,25 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
 )
 
-// tryLogin opens a connection to addr and answers the tagged response of
-// LOGIN user password ("OK …", "NO …").
-func tryLogin(t *testing.T, addr, user, password string) string {
+// dialGreeted connects a literal-lines client to addr and reads the
+// greeting.
+func dialGreeted(t *testing.T, addr string) *lineClient {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
 	c := &lineClient{conn: conn, r: bufio.NewReader(conn)}
 	c.r.ReadString('\n')
+	return c
+}
+
+// tryLogin opens a connection to addr and answers the tagged response of
+// LOGIN user password ("OK …", "NO …").
+func tryLogin(t *testing.T, addr, user, password string) string {
+	t.Helper()
+	c := dialGreeted(t, addr)
+	defer c.conn.Close()
 	_, tagged, err := c.do(fmt.Sprintf("LOGIN %s %q", user, password))
 	if err != nil {
 		t.Fatalf("LOGIN %s: %v", user, err)
@@ -47,9 +55,9 @@ func TestAccountsOnEveryNode(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	pgCreateUsers(t, dsn, "ann")
 	bin := buildTidemark(t)
-	section := fmt.Sprintf("[store]\nkind = \"postgres\"\ndsn = %q\n[log]\nformat = \"json\"\n[imap]\nlisten = \"127.0.0.1:0\"\n[imaps]\nlisten = \"\"\n", dsn)
-	confA, dataA := writeNodeConf(t, t.TempDir(), section)
-	confB, dataB := writeNodeConf(t, t.TempDir(), section, "ann")
+	dirA, dirB := t.TempDir(), t.TempDir()
+	confA, dataA := nodeConf(t, dirA, "127.0.0.1:0", pgSection(dsn), false), filepath.Join(dirA, "data")
+	confB, dataB := nodeConf(t, dirB, "127.0.0.1:0", pgSection(dsn), false, "ann"), filepath.Join(dirB, "data")
 	nodeA := startServe(t, bin, "--config", confA)
 	nodeA.waitLog("listening")
 	nodeB := startServe(t, bin, "--config", confB)

@@ -21,7 +21,7 @@ var reSearchAll = regexp.MustCompile(`^\* SEARCH(.*)$`)
 // and UIDs (as UID SEARCH ALL prints them).
 func peerInbox(t *testing.T, addr string) (uidvalidity uint64, uids string) {
 	t.Helper()
-	c := sizingDial(t, addr)
+	c := dialGreeted(t, addr)
 	defer c.conn.Close()
 	c.mustOK(t, "LOGIN alice secret-pass")
 	_, _, uidvalidity, _ = boxStatus(t, c, "INBOX")

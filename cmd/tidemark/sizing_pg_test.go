@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -30,7 +28,7 @@ import (
 // one; TIDEMARK_SIZING_USERS, _SESSIONS and _SAMPLES ask for more
 // (docs/deployment.md "Sizing" used 10000, 1000 and 400).
 func sizingScale(t *testing.T) (users, sessions, samples int) {
-	users, sessions, samples = 20, 20, 10
+	users, sessions, samples = 10, 10, 5
 	for _, v := range []struct {
 		env string
 		n   *int
@@ -126,18 +124,7 @@ func TestSizingPostgres(t *testing.T) {
 	}
 	t.Logf("largest tables: %s", strings.Join(tables, ", "))
 
-	conf, _ := writeNodeConf(t, t.TempDir(), fmt.Sprintf(`[store]
-kind = "postgres"
-dsn = %q
-[log]
-format = "json"
-[imap]
-listen = "127.0.0.1:0"
-[imaps]
-listen = ""
-[limits]
-max_sessions_per_user = 1000
-`, dsn))
+	conf := nodeConf(t, t.TempDir(), "127.0.0.1:0", pgSection(dsn)+"[limits]\nmax_sessions_per_user = 1000\n", false)
 	sb := startServe(t, bin, "--config", conf)
 	sb.waitLog("listening")
 	go func() {
@@ -296,7 +283,7 @@ func populateUser(ctx context.Context, st store.Store, msgs [][]byte, i int, def
 
 // openIdleSession logs in as user, selects INBOX and starts IDLE.
 func openIdleSession(t *testing.T, addr, user string) *lineClient {
-	c := sizingDial(t, addr)
+	c := dialGreeted(t, addr)
 	if _, tagged, err := c.do("LOGIN " + user + " " + sizingPassword); err != nil || !strings.HasPrefix(tagged, "OK") {
 		t.Errorf("LOGIN %s: %q %v", user, tagged, err)
 		return c
@@ -314,22 +301,12 @@ func openIdleSession(t *testing.T, addr, user string) *lineClient {
 	return c
 }
 
-func sizingDial(t *testing.T, addr string) *lineClient {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &lineClient{conn: conn, r: bufio.NewReader(conn)}
-	c.r.ReadString('\n')
-	return c
-}
-
 // runSizingSample logs in as user i, selects INBOX and fetches every
 // message, checking it gets them all; it returns the time of the login
 // and of SELECT+FETCH.
 func runSizingSample(t *testing.T, addr string, i int) (login, read time.Duration) {
 	t.Helper()
-	c := sizingDial(t, addr)
+	c := dialGreeted(t, addr)
 	defer c.conn.Close()
 	t0 := time.Now()
 	if _, tagged, err := c.do("LOGIN " + sizingUser(i) + " " + sizingPassword); err != nil || !strings.HasPrefix(tagged, "OK") {

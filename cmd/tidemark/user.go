@@ -132,6 +132,11 @@ func withAccounts(configPath, dataDir string, opts auth.Options, f func(*auth.Ac
 	if err != nil {
 		return err
 	}
+	// The node's data directory is made here whichever store holds the
+	// accounts, as it always was: deliver and serve expect it.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
 	st, err := openStore(ctx, c.Store, dataDir, storeOptions{NoTextIndex: !c.Search.TextIndex})
 	if err != nil {
 		return err

@@ -171,9 +171,14 @@ func (s sqliteRecords) all(ctx context.Context) ([]Record, error) {
 	return out, rows.Err()
 }
 
-func (s sqliteRecords) clock(ctx context.Context) (int64, error) {
+func (s sqliteRecords) clock(ctx context.Context) (int64, error) { return readClock(ctx, s.db) }
+
+// readClock reads account_clock through a database or a transaction.
+func readClock(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int64, error) {
 	var stamp int64
-	err := s.db.QueryRowContext(ctx, `SELECT stamp FROM account_clock WHERE id = 1`).Scan(&stamp)
+	err := q.QueryRowContext(ctx, `SELECT stamp FROM account_clock WHERE id = 1`).Scan(&stamp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -213,14 +218,7 @@ func (s sqliteRecords) update(ctx context.Context, fn func(recordTx) error) erro
 
 type sqliteTx struct{ tx *sql.Tx }
 
-func (t sqliteTx) clock() (int64, error) {
-	var stamp int64
-	err := t.tx.QueryRow(`SELECT stamp FROM account_clock WHERE id = 1`).Scan(&stamp)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return stamp, err
-}
+func (t sqliteTx) clock() (int64, error) { return readClock(context.Background(), t.tx) }
 
 func (t sqliteTx) raiseClock(stamp int64) error {
 	_, err := t.tx.Exec(`INSERT INTO account_clock(id, stamp) VALUES (1, ?)
