@@ -119,6 +119,11 @@ func TestPostgresBackupRestoreFloor(t *testing.T) {
 	fresh := pgtest.DSN(t)
 	conf2, _ := writeNodeConf(t, t.TempDir(), fmt.Sprintf("[store]\nkind = \"postgres\"\ndsn = %q\n", fresh))
 	t.Log(strings.TrimSpace(runBin(t, bin, "restore", "--config", conf2, "--from", backup)))
+	// The logins are in the dump: the restored database has joe's, read
+	// through a data directory that never held an accounts.db.
+	if names := strings.Fields(runBin(t, bin, "user", "list", "--config", conf2, "--data", t.TempDir())); len(names) != 1 || names[0] != "joe" {
+		t.Errorf("accounts after the restore: %q, want joe from the dump", names)
+	}
 	_, sb = node(fresh)
 	defer stop(sb)
 	if out, err := exec.Command(bin, "restore", "--config", conf2, "--raise-floor").CombinedOutput(); err == nil || !strings.Contains(string(out), "other sessions") {

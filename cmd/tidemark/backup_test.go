@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,13 +16,8 @@ import (
 // dialLines connects a literal-lines client and logs in as joe.
 func dialLines(t *testing.T, addr string) *lineClient {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &lineClient{conn: conn, r: bufio.NewReader(conn)}
-	c.r.ReadString('\n')
+	c := dialGreeted(t, addr)
+	t.Cleanup(func() { c.conn.Close() })
 	if _, tagged, err := c.do("LOGIN joe secret-pass"); err != nil || !strings.HasPrefix(tagged, "OK") {
 		t.Fatalf("LOGIN: %q %v", tagged, err)
 	}

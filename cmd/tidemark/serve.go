@@ -189,14 +189,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		obs = met
 	}
 	l := cfg.Limits
-	accts, err := auth.OpenAccountsWith(cfg.DataDir, auth.Options{
+	accts, err := openAccounts(ctx, cfg.Store, cfg.DataDir, auth.Options{
 		MaxFailuresPerIP:   orUnlimited(l.MaxAuthFailuresPerIP),
 		MaxFailuresPerUser: orUnlimited(l.MaxAuthFailuresPerUser),
 		FailureWindow:      l.AuthFailureWindow.D(),
 		Cooldown:           l.AuthCooldown.D(),
 		UserBrakeFailures:  orUnlimited(l.AuthUserBrake),
 		UserBrakeInterval:  l.AuthUserBrakeInterval.D(),
-	})
+	}, log)
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/config"
 	"github.com/tidemark-mail/tidemark/internal/pgstore"
 	"github.com/tidemark-mail/tidemark/internal/shardstore"
@@ -124,4 +126,30 @@ func sharedSettings(st store.Store) store.Settings {
 	}
 	s, _ := st.(store.Settings)
 	return s
+}
+
+// openAccounts opens the logins that go with the store sc names: the data
+// directory's accounts.db beside the embedded store; beside PostgreSQL,
+// tables on its default cluster that every front end shares (the store
+// must have been opened first: its migrations make them). The first time
+// a node opens shared accounts, the records of its own accounts.db move
+// in (auth.ImportFile: by the replication rule, once, safe when several
+// nodes start at once); log, if not nil, says how many.
+func openAccounts(ctx context.Context, sc config.Store, dataDir string, opts auth.Options, log *slog.Logger) (*auth.Accounts, error) {
+	if sc.Kind != config.StorePostgres {
+		return auth.OpenAccountsWith(dataDir, opts)
+	}
+	a, err := auth.OpenPostgresAccounts(ctx, sc.DSN, opts)
+	if err != nil {
+		return nil, err
+	}
+	n, err := a.ImportFile(ctx, dataDir)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if n > 0 && log != nil {
+		log.Info("imported this node's accounts into the database", "file", filepath.Join(dataDir, auth.DBFile), "records", n)
+	}
+	return a, nil
 }

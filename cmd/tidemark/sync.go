@@ -81,7 +81,7 @@ func runSync(args []string) int {
 		return 1
 	}
 	defer st.Close()
-	accts, err := authdb.OpenAccounts(cfg.DataDir)
+	accts, err := openAccounts(context.Background(), cfg.Store, cfg.DataDir, authdb.Options{}, nil)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
 		return 1

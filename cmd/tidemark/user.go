@@ -37,15 +37,17 @@ func runUser(args []string) int {
 }
 
 const userUsage = `usage:
-  tidemark user add    --data DIR [--password-file FILE] NAME
-  tidemark user passwd --data DIR [--password-file FILE] NAME
-  tidemark user del    --data DIR [--yes] NAME
-  tidemark user list   --data DIR
+  tidemark user add    --data DIR [--config FILE] [--password-file FILE] NAME
+  tidemark user passwd --data DIR [--config FILE] [--password-file FILE] NAME
+  tidemark user del    --data DIR [--config FILE] [--yes] NAME
+  tidemark user list   --data DIR [--config FILE]
 
 The password is read from FILE, else from the first line of standard input
 when it is not a terminal, else prompted for without echo. --data defaults to
-$TIDEMARK_DATA, else ./tidemark-data as for serve. An account is a login (DIR/accounts.db) plus a mail store
-(DIR/users/NAME); add and del act on both.
+$TIDEMARK_DATA, else ./tidemark-data as for serve. An account is a login plus
+a mail store; add and del act on both. With the embedded store (the default)
+both are in DIR (DIR/accounts.db, DIR/users/NAME); when the [store] of the
+--config FILE is PostgreSQL, both are in its database, shared by every node.
 `
 
 // userMain runs `tidemark user ARGS` and returns the exit code: 0 done, 1
@@ -102,28 +104,18 @@ func userMain(args []string, uio userIO) int {
 		name = n
 	}
 
-	accounts, err := auth.OpenAccountsWith(*dataDir, uio.accountOpts)
-	if err != nil {
-		fmt.Fprintln(uio.stderr, "tidemark user:", err)
-		return 1
-	}
-	defer accounts.Close()
-	if verb == "list" {
-		return userList(accounts, uio)
-	}
-
-	switch verb {
-	case "passwd":
-		err = userPasswd(accounts, name, *passwordFile, uio)
-	case "add":
-		err = withStore(*configPath, *dataDir, func(st store.Store) error {
+	err = withAccounts(*configPath, *dataDir, uio.accountOpts, func(accounts *auth.Accounts, st store.Store) error {
+		switch verb {
+		case "list":
+			return userList(accounts, uio)
+		case "passwd":
+			return userPasswd(accounts, name, *passwordFile, uio)
+		case "add":
 			return userAdd(accounts, st, name, *passwordFile, uio)
-		})
-	case "del":
-		err = withStore(*configPath, *dataDir, func(st store.Store) error {
+		default:
 			return userDel(accounts, st, name, *yes, uio)
-		})
-	}
+		}
+	})
 	if err != nil {
 		fmt.Fprintln(uio.stderr, "tidemark user:", err)
 		return 1
@@ -131,14 +123,31 @@ func userMain(args []string, uio userIO) int {
 	return 0
 }
 
-// withStore opens the mail store of dataDir for f. The store keeps its
-// users under DATA/users, beside DATA/accounts.db.
-func withStore(configPath, dataDir string, f func(store.Store) error) error {
-	st, err := openConfiguredStore(context.Background(), configPath, dataDir, storeOptions{})
+// withAccounts opens the mail store the configuration names and the
+// logins that go with it (openAccounts: DIR/accounts.db beside the
+// embedded store, shared tables beside PostgreSQL) for f.
+func withAccounts(configPath, dataDir string, opts auth.Options, f func(*auth.Accounts, store.Store) error) error {
+	ctx := context.Background()
+	c, err := storeConfig(configPath)
 	if err != nil {
 		return err
 	}
-	err = f(st)
+	// The node's data directory is made here whichever store holds the
+	// accounts, as it always was: deliver and serve expect it.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c.Store, dataDir, storeOptions{NoTextIndex: !c.Search.TextIndex})
+	if err != nil {
+		return err
+	}
+	accounts, err := openAccounts(ctx, c.Store, dataDir, opts, nil)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	defer accounts.Close()
+	err = f(accounts, st)
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
@@ -222,16 +231,15 @@ func userDel(accounts *auth.Accounts, st store.Store, name string, yes bool, uio
 	return nil
 }
 
-func userList(accounts *auth.Accounts, uio userIO) int {
+func userList(accounts *auth.Accounts, uio userIO) error {
 	names, err := accounts.List()
 	if err != nil {
-		fmt.Fprintln(uio.stderr, "tidemark user:", err)
-		return 1
+		return err
 	}
 	for _, n := range names {
 		fmt.Fprintln(uio.stdout, n)
 	}
-	return 0
+	return nil
 }
 
 // readNewPassword takes the password from passwordFile, a pipe on stdin,

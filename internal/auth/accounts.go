@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
@@ -103,7 +102,7 @@ func (o Options) withDefaults() Options {
 // Accounts is the set of accounts in one data directory. It is safe for
 // concurrent use, and several processes may open the same directory.
 type Accounts struct {
-	db     *sql.DB
+	recs   records
 	opts   Options
 	hashes chan struct{} // semaphore of MaxConcurrentHashes slots
 	// verified counts password checks that ran argon2id (dummy ones
@@ -128,23 +127,34 @@ func OpenAccounts(dataDir string) (*Accounts, error) {
 
 // OpenAccountsWith opens (creating if needed) the accounts of dataDir.
 func OpenAccountsWith(dataDir string, opts Options) (*Accounts, error) {
-	opts = opts.withDefaults()
-	if err := opts.Hash.validate(); err != nil {
+	if err := opts.withDefaults().Hash.validate(); err != nil {
 		return nil, err
 	}
 	db, err := openDB(dataDir)
 	if err != nil {
 		return nil, err
 	}
+	a, err := newAccounts(sqliteRecords{db}, opts)
+	if err != nil {
+		db.Close()
+	}
+	return a, err
+}
+
+// newAccounts gives Accounts over recs, which it closes on Close.
+func newAccounts(recs records, opts Options) (*Accounts, error) {
+	opts = opts.withDefaults()
+	if err := opts.Hash.validate(); err != nil {
+		return nil, err
+	}
 	// The dummy needs the parameters of a real record, not a real key:
 	// random bytes cost nothing to make and match no password.
 	dummy := phcHash{params: opts.Hash, salt: make([]byte, opts.Hash.SaltLen), key: make([]byte, opts.Hash.KeyLen)}
 	if _, err := rand.Read(dummy.key); err != nil {
-		db.Close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return &Accounts{
-		db:     db,
+		recs:   recs,
 		opts:   opts,
 		hashes: make(chan struct{}, opts.MaxConcurrentHashes),
 		cache:  newCredCache(opts.CacheTTL),
@@ -157,7 +167,7 @@ func OpenAccountsWith(dataDir string, opts Options) (*Accounts, error) {
 }
 
 // Close releases the database.
-func (a *Accounts) Close() error { return a.db.Close() }
+func (a *Accounts) Close() error { return a.recs.close() }
 
 func checkPassword(password string) error {
 	switch {
@@ -219,21 +229,11 @@ func (a *Accounts) Add(name, password string) error {
 	if err != nil {
 		return err
 	}
-	return a.change(name, "add", func(tx *sql.Tx, stamp int64) (int64, error) {
-		now := a.opts.Now().Unix()
-		res, err := tx.Exec(`INSERT INTO accounts(name, password_hash, created_unix, changed_unix, stamp)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`, name, rec, now, now, stamp)
-		if err != nil {
-			return 0, err
+	return a.change(name, "add", func(cur Record, live bool, stamp, now int64) (Record, error) {
+		if live {
+			return Record{}, fmt.Errorf("%w: %s", ErrExists, name)
 		}
-		n, err := res.RowsAffected()
-		if err == nil && n == 0 {
-			return 0, fmt.Errorf("%w: %s", ErrExists, name)
-		}
-		if err == nil {
-			_, err = tx.Exec(`DELETE FROM account_tombstones WHERE name = ?`, name)
-		}
-		return n, err
+		return Record{Name: name, Stamp: stamp, Hash: rec, Created: now}, nil
 	})
 }
 
@@ -245,13 +245,11 @@ func (a *Accounts) SetPassword(name, password string) error {
 	if err != nil {
 		return err
 	}
-	return a.change(name, "set password of", func(tx *sql.Tx, stamp int64) (int64, error) {
-		res, err := tx.Exec(`UPDATE accounts SET password_hash = ?, changed_unix = ?, stamp = ? WHERE name = ?`,
-			rec, a.opts.Now().Unix(), stamp, name)
-		if err != nil {
-			return 0, err
+	return a.change(name, "set password of", func(cur Record, live bool, stamp, now int64) (Record, error) {
+		if !live {
+			return Record{}, fmt.Errorf("%w: %s", ErrNoUser, name)
 		}
-		return res.RowsAffected()
+		return Record{Name: name, Stamp: stamp, Hash: rec, Created: cur.Created}, nil
 	})
 }
 
@@ -263,65 +261,46 @@ func (a *Accounts) Delete(name string) error {
 	if err != nil {
 		return err
 	}
-	return a.change(name, "delete", func(tx *sql.Tx, stamp int64) (int64, error) {
-		res, err := tx.Exec(`DELETE FROM accounts WHERE name = ?`, name)
-		if err != nil {
-			return 0, err
+	return a.change(name, "delete", func(cur Record, live bool, stamp, now int64) (Record, error) {
+		if !live {
+			return Record{}, fmt.Errorf("%w: %s", ErrNoUser, name)
 		}
-		n, err := res.RowsAffected()
-		if err == nil && n > 0 {
-			_, err = tx.Exec(`INSERT INTO account_tombstones(name, stamp) VALUES (?, ?)
-				ON CONFLICT(name) DO UPDATE SET stamp = excluded.stamp`, name, stamp)
-		}
-		return n, err
+		return Record{Name: name, Stamp: stamp, Deleted: true}, nil
 	})
 }
 
-// change runs one local change of name's record in a transaction with a
-// fresh stamp (nextStamp). fn returns the rows it changed; none means
-// ErrNoUser.
-func (a *Accounts) change(name, what string, fn func(tx *sql.Tx, stamp int64) (int64, error)) error {
+// change runs one local change of name's record in an update with a
+// fresh stamp (nextStamp): decide gets what is held for name (live: an
+// account exists) and returns the record that replaces it.
+func (a *Accounts) change(name, what string, decide func(cur Record, live bool, stamp, now int64) (Record, error)) error {
 	defer a.cache.forget(name)
-	tx, err := a.db.Begin()
-	if err != nil {
-		return fmt.Errorf("auth: %s %s: %w", what, name, err)
-	}
-	defer tx.Rollback()
-	stamp, err := a.nextStamp(tx)
-	if err != nil {
-		return fmt.Errorf("auth: %s %s: %w", what, name, err)
-	}
-	n, err := fn(tx, stamp)
+	err := a.recs.update(context.Background(), func(tx recordTx) error {
+		stamp, err := a.nextStamp(tx)
+		if err != nil {
+			return err
+		}
+		cur, ok, err := tx.current(name)
+		if err != nil {
+			return err
+		}
+		now := a.opts.Now().Unix()
+		r, err := decide(cur, ok && !cur.Deleted, stamp, now)
+		if err != nil {
+			return err
+		}
+		return tx.put(r, now)
+	})
 	switch {
-	case errors.Is(err, ErrExists):
+	case err == nil, errors.Is(err, ErrExists), errors.Is(err, ErrNoUser):
 		return err
-	case err != nil:
-		return fmt.Errorf("auth: %s %s: %w", what, name, err)
-	case n == 0:
-		return fmt.Errorf("%w: %s", ErrNoUser, name)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("auth: %s %s: %w", what, name, err)
-	}
-	return nil
+	return fmt.Errorf("auth: %s %s: %w", what, name, err)
 }
 
 // List returns the account names in ascending order.
 func (a *Accounts) List() ([]string, error) {
-	rows, err := a.db.Query(`SELECT name FROM accounts ORDER BY name`)
+	names, err := a.recs.names(context.Background())
 	if err != nil {
-		return nil, fmt.Errorf("auth: list: %w", err)
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("auth: list: %w", err)
-		}
-		names = append(names, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("auth: list: %w", err)
 	}
 	return names, nil
@@ -346,13 +325,9 @@ func (a *Accounts) Exists(name string) (bool, error) {
 
 // record reads a user's PHC string.
 func (a *Accounts) record(ctx context.Context, name string) (string, error) {
-	var rec string
-	err := a.db.QueryRowContext(ctx, `SELECT password_hash FROM accounts WHERE name = ?`, name).Scan(&rec)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("%w: %s", ErrNoUser, name)
-	}
-	if err != nil {
+	rec, err := a.recs.hash(ctx, name)
+	if err != nil && !errors.Is(err, ErrNoUser) {
 		return "", fmt.Errorf("auth: read %s: %w", name, err)
 	}
-	return rec, nil
+	return rec, err
 }

@@ -16,9 +16,18 @@ func testOptions() Options {
 	return Options{Hash: testHash, FailureDelay: -1, MaxFailuresPerIP: -1, MaxFailuresPerUser: -1}
 }
 
+// openTest opens the accounts of dir: in its SQLite file, or, in a
+// subtest "postgres" of onBoth, in a PostgreSQL database of their own
+// (the same one for the same dir).
 func openTest(t testing.TB, dir string, opts Options) *Accounts {
 	t.Helper()
-	a, err := OpenAccountsWith(dir, opts)
+	var a *Accounts
+	var err error
+	if onPostgres(t) {
+		a, err = OpenPostgresAccounts(ctx, databaseOf(t, dir), opts)
+	} else {
+		a, err = OpenAccountsWith(dir, opts)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +41,9 @@ var (
 	peer2 = netip.MustParseAddr("192.0.2.2")
 )
 
-func TestAccountsLifecycle(t *testing.T) {
+func TestAccountsLifecycle(t *testing.T) { onBoth(t, testAccountsLifecycle) }
+
+func testAccountsLifecycle(t *testing.T) {
 	a := openTest(t, t.TempDir(), testOptions())
 	if err := a.Add("Alice", "pw-a"); err != nil {
 		t.Fatal(err)
@@ -90,12 +101,11 @@ func TestAccountsLifecycle(t *testing.T) {
 	}
 }
 
-func TestAccountsDurableAcrossReopen(t *testing.T) {
+func TestAccountsDurableAcrossReopen(t *testing.T) { onBoth(t, testAccountsDurableAcrossReopen) }
+
+func testAccountsDurableAcrossReopen(t *testing.T) {
 	dir := t.TempDir()
-	a, err := OpenAccountsWith(dir, testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := openTest(t, dir, testOptions())
 	if err := a.Add("dave", "secret"); err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +118,14 @@ func TestAccountsDurableAcrossReopen(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(filepath.Join(dir, DBFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("%s mode %v, want 0600", DBFile, fi.Mode().Perm())
+	if !onPostgres(t) {
+		fi, err := os.Stat(filepath.Join(dir, DBFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", DBFile, fi.Mode().Perm())
+		}
 	}
 
 	b := openTest(t, dir, testOptions())
@@ -129,6 +141,10 @@ func TestAccountsDurableAcrossReopen(t *testing.T) {
 // running at once: a password changed through one must stop working
 // through the other at once, even though the other has it cached.
 func TestPasswordChangeSeenByOtherHandle(t *testing.T) {
+	onBoth(t, testPasswordChangeSeenByOtherHandle)
+}
+
+func testPasswordChangeSeenByOtherHandle(t *testing.T) {
 	dir := t.TempDir()
 	server := openTest(t, dir, testOptions())
 	cli := openTest(t, dir, testOptions())
@@ -164,7 +180,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.db.Exec(`PRAGMA user_version = 99`); err != nil {
+	if _, err := a.recs.(sqliteRecords).db.Exec(`PRAGMA user_version = 99`); err != nil {
 		t.Fatal(err)
 	}
 	a.Close()

@@ -133,12 +133,11 @@ func (a *Accounts) rehash(ctx context.Context, user, oldRec, password string) (s
 	if err != nil {
 		return "", err
 	}
-	res, err := a.db.ExecContext(ctx, `UPDATE accounts SET password_hash = ? WHERE name = ? AND password_hash = ?`,
-		newRec, user, oldRec)
+	ok, err := a.recs.replaceHash(ctx, user, oldRec, newRec)
 	if err != nil {
 		return "", fmt.Errorf("auth: rehash %s: %w", user, err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
+	if !ok {
 		return "", fmt.Errorf("auth: rehash %s: record changed meanwhile", user)
 	}
 	return newRec, nil

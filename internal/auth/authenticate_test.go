@@ -48,7 +48,9 @@ func returnsWithin(t *testing.T, what string, f func()) {
 // failure whose context is cancelled, are not held back by it. The last
 // two run with an hour's delay, so they cannot pass by being quick enough:
 // only by not waiting.
-func TestFailureIsDelayed(t *testing.T) {
+func TestFailureIsDelayed(t *testing.T) { onBoth(t, testFailureIsDelayed) }
+
+func testFailureIsDelayed(t *testing.T) {
 	opts := testOptions()
 	opts.FailureDelay = 100 * time.Millisecond
 	a := openTest(t, t.TempDir(), opts)
@@ -89,7 +91,9 @@ func TestFailureIsDelayed(t *testing.T) {
 // TestThrottlePerUserAndAddress: failures count per user at one address;
 // the right password from that address is refused while the pair is
 // blocked, and never from an address that has not failed.
-func TestThrottlePerUserAndAddress(t *testing.T) {
+func TestThrottlePerUserAndAddress(t *testing.T) { onBoth(t, testThrottlePerUserAndAddress) }
+
+func testThrottlePerUserAndAddress(t *testing.T) {
 	clock := newFakeClock()
 	opts := testOptions()
 	opts.MaxFailuresPerUser = 3
@@ -134,7 +138,9 @@ func TestThrottlePerUserAndAddress(t *testing.T) {
 // user from many addresses (an IPv6 /48 holds 65,536 /64s) used to block
 // the user everywhere. The owner's right password from an address that has
 // not failed must still get in.
-func TestNoLockoutFromElsewhere(t *testing.T) {
+func TestNoLockoutFromElsewhere(t *testing.T) { onBoth(t, testNoLockoutFromElsewhere) }
+
+func testNoLockoutFromElsewhere(t *testing.T) {
 	opts := testOptions()
 	opts.MaxFailuresPerIP = 20
 	opts.MaxFailuresPerUser = 10
@@ -163,7 +169,9 @@ func TestNoLockoutFromElsewhere(t *testing.T) {
 // TestUserBrake: past UserBrakeFailures failures from all addresses, the
 // user's checks are spaced UserBrakeInterval apart, queued and never
 // refused; other users are not braked.
-func TestUserBrake(t *testing.T) {
+func TestUserBrake(t *testing.T) { onBoth(t, testUserBrake) }
+
+func testUserBrake(t *testing.T) {
 	clock := newFakeClock()
 	opts := testOptions()
 	opts.UserBrakeFailures = 5
@@ -221,6 +229,10 @@ func TestUserBrake(t *testing.T) {
 // while a storm of wrong passwords for the same users comes from other
 // addresses. Attempts in flight used to count as failures and refuse them.
 func TestManyCorrectLoginsFromOneAddress(t *testing.T) {
+	onBoth(t, testManyCorrectLoginsFromOneAddress)
+}
+
+func testManyCorrectLoginsFromOneAddress(t *testing.T) {
 	opts := testOptions()
 	opts.MaxFailuresPerIP = 20
 	opts.MaxFailuresPerUser = 10
@@ -261,7 +273,9 @@ func TestManyCorrectLoginsFromOneAddress(t *testing.T) {
 	})
 }
 
-func TestSuccessResetsUserCount(t *testing.T) {
+func TestSuccessResetsUserCount(t *testing.T) { onBoth(t, testSuccessResetsUserCount) }
+
+func testSuccessResetsUserCount(t *testing.T) {
 	opts := testOptions()
 	opts.MaxFailuresPerUser = 3
 	a := openTest(t, t.TempDir(), opts)
@@ -280,7 +294,9 @@ func TestSuccessResetsUserCount(t *testing.T) {
 	}
 }
 
-func TestFailureWindowExpires(t *testing.T) {
+func TestFailureWindowExpires(t *testing.T) { onBoth(t, testFailureWindowExpires) }
+
+func testFailureWindowExpires(t *testing.T) {
 	clock := newFakeClock()
 	opts := testOptions()
 	opts.MaxFailuresPerUser = 3
@@ -310,7 +326,9 @@ func TestFailureWindowExpires(t *testing.T) {
 	}
 }
 
-func TestThrottlePerIP(t *testing.T) {
+func TestThrottlePerIP(t *testing.T) { onBoth(t, testThrottlePerIP) }
+
+func testThrottlePerIP(t *testing.T) {
 	opts := testOptions()
 	opts.MaxFailuresPerIP = 4
 	a := openTest(t, t.TempDir(), opts)
@@ -340,7 +358,9 @@ func TestThrottlePerIP(t *testing.T) {
 	}
 }
 
-func TestThrottleIPv6Prefix(t *testing.T) {
+func TestThrottleIPv6Prefix(t *testing.T) { onBoth(t, testThrottleIPv6Prefix) }
+
+func testThrottleIPv6Prefix(t *testing.T) {
 	opts := testOptions()
 	opts.MaxFailuresPerIP = 2
 	a := openTest(t, t.TempDir(), opts)
@@ -362,7 +382,9 @@ func TestThrottleIPv6Prefix(t *testing.T) {
 
 // Parallel attempts must not slip past the limit by all checking it before
 // any of them has failed.
-func TestThrottleCountsAttemptsInFlight(t *testing.T) {
+func TestThrottleCountsAttemptsInFlight(t *testing.T) { onBoth(t, testThrottleCountsAttemptsInFlight) }
+
+func testThrottleCountsAttemptsInFlight(t *testing.T) {
 	opts := testOptions()
 	opts.MaxFailuresPerUser = 3
 	opts.Hash = HashParams{Memory: 4096, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32} // slow enough to overlap
@@ -408,7 +430,9 @@ func holdAllHashSlots(a *Accounts) func() {
 	}
 }
 
-func TestCacheSkipsHashAndIsInvalidated(t *testing.T) {
+func TestCacheSkipsHashAndIsInvalidated(t *testing.T) { onBoth(t, testCacheSkipsHashAndIsInvalidated) }
+
+func testCacheSkipsHashAndIsInvalidated(t *testing.T) {
 	opts := testOptions()
 	opts.MaxConcurrentHashes = 1
 	a := openTest(t, t.TempDir(), opts)
@@ -451,7 +475,9 @@ func TestCacheSkipsHashAndIsInvalidated(t *testing.T) {
 	}
 }
 
-func TestCacheExpires(t *testing.T) {
+func TestCacheExpires(t *testing.T) { onBoth(t, testCacheExpires) }
+
+func testCacheExpires(t *testing.T) {
 	clock := newFakeClock()
 	opts := testOptions()
 	opts.CacheTTL = time.Minute
@@ -474,7 +500,9 @@ func TestCacheExpires(t *testing.T) {
 	}
 }
 
-func TestRehashWithRaisedParams(t *testing.T) {
+func TestRehashWithRaisedParams(t *testing.T) { onBoth(t, testRehashWithRaisedParams) }
+
+func testRehashWithRaisedParams(t *testing.T) {
 	dir := t.TempDir()
 	old := openTest(t, dir, testOptions())
 	if err := old.Add("quinn", "pw"); err != nil {
@@ -500,11 +528,15 @@ func TestRehashWithRaisedParams(t *testing.T) {
 }
 
 func TestDamagedRecordIsOperationalError(t *testing.T) {
+	onBoth(t, testDamagedRecordIsOperationalError)
+}
+
+func testDamagedRecordIsOperationalError(t *testing.T) {
 	a := openTest(t, t.TempDir(), testOptions())
 	if err := a.Add("rita", "pw"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.db.Exec(`UPDATE accounts SET password_hash = 'garbage' WHERE name = 'rita'`); err != nil {
+	if err := execRaw(a, `UPDATE accounts SET password_hash = 'garbage' WHERE name = 'rita'`); err != nil {
 		t.Fatal(err)
 	}
 	err := a.Authenticate(ctx, "rita", "pw", peer1)
@@ -513,7 +545,9 @@ func TestDamagedRecordIsOperationalError(t *testing.T) {
 	}
 }
 
-func TestConcurrentAccountsUse(t *testing.T) {
+func TestConcurrentAccountsUse(t *testing.T) { onBoth(t, testConcurrentAccountsUse) }
+
+func testConcurrentAccountsUse(t *testing.T) {
 	opts := testOptions()
 	opts.MaxFailuresPerIP = 1000
 	opts.MaxFailuresPerUser = 1000

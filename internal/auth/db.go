@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -118,4 +120,144 @@ func migrate(db *sql.DB) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// sqliteRecords keeps the records in DATA/accounts.db.
+type sqliteRecords struct{ db *sql.DB }
+
+func (s sqliteRecords) close() error { return s.db.Close() }
+
+func (s sqliteRecords) hash(ctx context.Context, name string) (string, error) {
+	var rec string
+	err := s.db.QueryRowContext(ctx, `SELECT password_hash FROM accounts WHERE name = ?`, name).Scan(&rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("%w: %s", ErrNoUser, name)
+	}
+	return rec, err
+}
+
+func (s sqliteRecords) names(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
+}
+
+func (s sqliteRecords) all(ctx context.Context) ([]Record, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, stamp, 0, password_hash, created_unix FROM accounts
+		UNION ALL SELECT name, stamp, 1, '', 0 FROM account_tombstones ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var r Record
+		if err := rows.Scan(&r.Name, &r.Stamp, &r.Deleted, &r.Hash, &r.Created); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s sqliteRecords) clock(ctx context.Context) (int64, error) { return readClock(ctx, s.db) }
+
+// readClock reads account_clock through a database or a transaction.
+func readClock(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int64, error) {
+	var stamp int64
+	err := q.QueryRowContext(ctx, `SELECT stamp FROM account_clock WHERE id = 1`).Scan(&stamp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return stamp, err
+}
+
+func (s sqliteRecords) deleted(ctx context.Context, name string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM account_tombstones t
+		WHERE t.name = ? AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.name = t.name)`, name).Scan(&n)
+	return n > 0, err
+}
+
+func (s sqliteRecords) replaceHash(ctx context.Context, name, oldHash, newHash string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE accounts SET password_hash = ? WHERE name = ? AND password_hash = ?`,
+		newHash, name, oldHash)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// update relies on _txlock=immediate: the transaction takes SQLite's
+// write lock at BEGIN, so updates of all processes are serialized.
+func (s sqliteRecords) update(ctx context.Context, fn func(recordTx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(sqliteTx{tx}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+type sqliteTx struct{ tx *sql.Tx }
+
+func (t sqliteTx) clock() (int64, error) { return readClock(context.Background(), t.tx) }
+
+func (t sqliteTx) raiseClock(stamp int64) error {
+	_, err := t.tx.Exec(`INSERT INTO account_clock(id, stamp) VALUES (1, ?)
+		ON CONFLICT(id) DO UPDATE SET stamp = max(stamp, excluded.stamp)`, stamp)
+	return err
+}
+
+func (t sqliteTx) current(name string) (Record, bool, error) {
+	r := Record{Name: name}
+	err := t.tx.QueryRow(`SELECT stamp, password_hash, created_unix FROM accounts WHERE name = ?`, name).Scan(&r.Stamp, &r.Hash, &r.Created)
+	if err == nil {
+		return r, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return r, false, err
+	}
+	r.Deleted = true
+	err = t.tx.QueryRow(`SELECT stamp FROM account_tombstones WHERE name = ?`, name).Scan(&r.Stamp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	return r, err == nil, err
+}
+
+func (t sqliteTx) put(r Record, changedUnix int64) error {
+	if r.Deleted {
+		if _, err := t.tx.Exec(`DELETE FROM accounts WHERE name = ?`, r.Name); err != nil {
+			return err
+		}
+		_, err := t.tx.Exec(`INSERT INTO account_tombstones(name, stamp) VALUES (?, ?)
+			ON CONFLICT(name) DO UPDATE SET stamp = excluded.stamp`, r.Name, r.Stamp)
+		return err
+	}
+	if _, err := t.tx.Exec(`DELETE FROM account_tombstones WHERE name = ?`, r.Name); err != nil {
+		return err
+	}
+	_, err := t.tx.Exec(`INSERT INTO accounts(name, password_hash, created_unix, changed_unix, stamp)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET
+		password_hash = excluded.password_hash, changed_unix = excluded.changed_unix, stamp = excluded.stamp`,
+		r.Name, r.Hash, r.Created, changedUnix, r.Stamp)
+	return err
 }

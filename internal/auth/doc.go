@@ -5,9 +5,11 @@
 //
 // An account is a user name and an argon2id password hash. The records live
 // in one SQLite database in the data directory (DATA/accounts.db, WAL mode,
-// synchronous=FULL), so a change made by `tidemark user` is durable when the
-// command returns and is seen at once by a running server, which reads the
-// record on every login.
+// synchronous=FULL; OpenAccountsWith) or, when the mail store is
+// PostgreSQL, in tables of its default cluster shared by every front end
+// (OpenPostgresAccounts). Either way a change made by `tidemark user` is
+// durable when the command returns and is seen at once by every running
+// server, which reads the record on every login.
 //
 // User names are case-insensitive: every entry point folds ASCII upper case
 // to lower case and then applies ValidName. The same names key the mail

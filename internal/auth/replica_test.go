@@ -35,7 +35,9 @@ func mustLogin(t *testing.T, a *Accounts, name, pw string, want error) {
 	}
 }
 
-func TestRecordsReplicate(t *testing.T) {
+func TestRecordsReplicate(t *testing.T) { onBoth(t, testRecordsReplicate) }
+
+func testRecordsReplicate(t *testing.T) {
 	a := openTest(t, t.TempDir(), testOptions())
 	b := openTest(t, t.TempDir(), testOptions())
 	if err := a.Add("alice", "one"); err != nil {
@@ -87,7 +89,9 @@ func TestRecordsReplicate(t *testing.T) {
 // TestRecordsConcurrent: changes made on both sides while apart settle on
 // the same record on both, by stamp, then deletion, then hash; a change
 // made after seeing another wins even when its clock is behind.
-func TestRecordsConcurrent(t *testing.T) {
+func TestRecordsConcurrent(t *testing.T) { onBoth(t, testRecordsConcurrent) }
+
+func testRecordsConcurrent(t *testing.T) {
 	fixed := time.Unix(1_700_000_000, 0)
 	oa, ob := testOptions(), testOptions()
 	oa.Now = func() time.Time { return fixed }

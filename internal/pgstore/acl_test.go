@@ -38,6 +38,7 @@ func TestUpgradeToACL(t *testing.T) {
 		`DROP TABLE acl`,
 		`DROP TABLE access_keys`,
 		`DROP FUNCTION access_keys_mailbox_deleted CASCADE`,
+		`DROP TABLE accounts, account_tombstones, account_clock`,
 		`DELETE FROM tidemark_schema WHERE version >= 13`,
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {

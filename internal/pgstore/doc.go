@@ -135,6 +135,10 @@
 // (user_id, missing_upto): users whose contents up to that id may lack
 // their row; see textindex.go.
 //
+// accounts, account_tombstones, account_clock (version 15, accounts.go):
+// the logins, in the columns of a data directory's accounts.db, shared by
+// every front end; internal/auth reads and writes them.
+//
 // # Transactions
 //
 // A write runs at READ COMMITTED and first locks the user's users row

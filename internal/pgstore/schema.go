@@ -28,6 +28,7 @@ var migrations = []string{
 	schemaV14AccessKeys,    // accesskey.go
 	schemaV15FlagStamps,    // flagstamps.go
 	schemaV16SharingStamps, // sharing.go
+	schemaV17Accounts,      // accounts.go
 }
 
 const schemaV1 = `

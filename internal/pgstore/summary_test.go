@@ -52,6 +52,7 @@ func TestSummaryUpgrade(t *testing.T) {
 		`DROP FUNCTION acl_grantee_deleted CASCADE`,
 		`DROP TABLE access_keys`,
 		`DROP FUNCTION access_keys_mailbox_deleted CASCADE`,
+		`DROP TABLE accounts, account_tombstones, account_clock`,
 		`DELETE FROM tidemark_schema WHERE version >= 12`,
 	} {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
