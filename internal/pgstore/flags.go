@@ -85,7 +85,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		if err != nil {
 			return err
 		}
-		if c, ok := systemChangeOf(op, kw); ok {
+		if c, ok := systemChangeOf(op, kw); ok && !a.s.opts.rowFlags {
 			res, err = t.setSystemFlags(id, mb, uids, op, sys, c, unchangedSince)
 			return err
 		}

@@ -82,11 +82,14 @@ func (t *writeTx) setSystemFlags(id store.MailboxID, mb mailboxRow, uids store.U
 			SELECT m.mailbox_id, m.uid, m.modseq, $6, m.flags, m.keywords`+inRanges+`
 			WHERE m.modseq <= $7 AND `+changes+` ON CONFLICT DO NOTHING`, append(args, int64(ms), int64(mb.historyFrom))...)
 	}
-	var before struct{ unseen, deleted, n int64 }
-	batch.Queue(`SELECT count(*) FILTER (WHERE m.flags & 1 = 0), count(*) FILTER (WHERE m.flags & 8 <> 0), count(*)`+
-		inRanges+` WHERE `+changes, args...).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&before.unseen, &before.deleted, &before.n)
-	})
+	// The counts STATUS keeps move only when \Seen or \Deleted may.
+	before := struct{ unseen, deleted, n int64 }{n: -1}
+	if op == store.FlagsReplace || sys&(store.FlagSeen|store.FlagDeleted) != 0 {
+		batch.Queue(`SELECT count(*) FILTER (WHERE m.flags & 1 = 0), count(*) FILTER (WHERE m.flags & 8 <> 0), count(*)`+
+			inRanges+` WHERE `+changes, args...).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&before.unseen, &before.deleted, &before.n)
+		})
+	}
 	var others []store.MessageState
 	var passed []bool
 	batch.Queue(`SELECT m.uid, m.modseq, m.flags, m.keywords, `+passesSince+inRanges+
@@ -162,7 +165,7 @@ func (t *writeTx) setSystemFlags(id store.MailboxID, mb mailboxRow, uids store.U
 	if len(res.Changed) == 0 {
 		return res, nil
 	}
-	if int64(len(res.Changed)) != before.n {
+	if before.n >= 0 && int64(len(res.Changed)) != before.n {
 		return store.FlagResult{}, fmt.Errorf("set flags: %d messages counted, %d changed", before.n, len(res.Changed))
 	}
 	res.ModSeq = ms
