@@ -22,11 +22,11 @@ import (
 // times the buffer reads, measured with EXPLAIN (ANALYZE, BUFFERS)).
 //
 // What the general path computed in Go from the states it read is asked of
-// the database instead, in the same pipelined batch and before the UPDATE
-// (a batch's statements run in order inside the transaction, so these read
-// the old rows): the counts that STATUS keeps, and the messages the write
-// leaves alone (reported as Unchanged, or Modified when they fail
-// UNCHANGEDSINCE).
+// the database instead, in the same pipelined batch: before the UPDATE (a
+// batch's statements run in order inside the transaction), the counts
+// that STATUS keeps, when the change may move them; after it, the messages
+// the write left alone (reported as Unchanged, or Modified when they fail
+// UNCHANGEDSINCE), unless the mailbox's message count shows there are none.
 
 // systemChange is the SQL of one system-flag operation on messages m: the
 // new flags, the keywords column's new value ("" to keep it), and the test
@@ -90,27 +90,6 @@ func (t *writeTx) setSystemFlags(id store.MailboxID, mb mailboxRow, uids store.U
 			return row.Scan(&before.unseen, &before.deleted, &before.n)
 		})
 	}
-	var others []store.MessageState
-	var passed []bool
-	batch.Queue(`SELECT m.uid, m.modseq, m.flags, m.keywords, `+passesSince+inRanges+
-		` WHERE NOT (`+changes+`)`, args...).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var m store.MessageState
-			var flags int16
-			var kw []string
-			var ok bool
-			if err := rows.Scan(&m.UID, &m.ModSeq, &flags, &kw, &ok); err != nil {
-				return err
-			}
-			m.Flags.System = store.SystemFlags(flags)
-			if len(kw) > 0 {
-				m.Flags.Keywords = kw
-			}
-			others = append(others, m)
-			passed = append(passed, ok)
-		}
-		return rows.Err()
-	})
 	set := `flags = ` + c.newFlags + `, modseq = $6`
 	if c.newKeywords != "" {
 		set += `, keywords = ` + c.newKeywords
@@ -133,8 +112,48 @@ func (t *writeTx) setSystemFlags(id store.MailboxID, mb mailboxRow, uids store.U
 		}
 		return rows.Err()
 	})
+	var others []store.MessageState
+	var passed []bool
+	// The messages left alone, read after the UPDATE: every row it
+	// changed now has modseq ms, which no other row has, and the others
+	// are as they were.
+	queueOthers := func(batch *pgx.Batch) {
+		batch.Queue(`SELECT m.uid, m.modseq, m.flags, m.keywords, ($4::bigint = 0 OR m.modseq <= $4::bigint)`+inRanges+
+			` WHERE m.modseq <> $5`, id, lo, hi, int64(unchangedSince), int64(ms)).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var m store.MessageState
+				var flags int16
+				var kw []string
+				var ok bool
+				if err := rows.Scan(&m.UID, &m.ModSeq, &flags, &kw, &ok); err != nil {
+					return err
+				}
+				m.Flags.System = store.SystemFlags(flags)
+				if len(kw) > 0 {
+					m.Flags.Keywords = kw
+				}
+				others = append(others, m)
+				passed = append(passed, ok)
+			}
+			return rows.Err()
+		})
+	}
+	// When the set holds every UID the mailbox has given, the mailbox's
+	// message count says whether any message was left alone; STORE 1:*
+	// that changes everything then reads nothing more.
+	whole := len(asked) > 0 && asked[0].Start == 1 && asked[0].Stop >= mb.UIDNext-1
+	if !whole {
+		queueOthers(batch)
+	}
 	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
 		return store.FlagResult{}, fmt.Errorf("set flags: %w", err)
+	}
+	if whole && len(res.Changed) != int(mb.Messages) {
+		batch = &pgx.Batch{}
+		queueOthers(batch)
+		if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+			return store.FlagResult{}, fmt.Errorf("set flags: %w", err)
+		}
 	}
 
 	// Ranges may give rows in any order; they come sorted from the
