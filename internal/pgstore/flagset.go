@@ -75,6 +75,11 @@ func (t *writeTx) setSystemFlags(id store.MailboxID, mb mailboxRow, uids store.U
 	changes := c.changes + ` AND ` + passesSince
 
 	batch := &pgx.Batch{}
+	// Planned for the ranges at hand: a generic plan (which pgx's cached
+	// statements get after five runs) estimates every range as large and
+	// walked the whole mailbox for a STORE of one message (measured: about
+	// 9,000 buffer reads per one-UID STORE at 100,000 messages).
+	batch.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
 	if mb.historyFrom != 0 {
 		// The flags replaced, of messages last changed at or before the
 		// history point (keepHistory).
