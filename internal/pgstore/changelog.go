@@ -120,30 +120,47 @@ func pruneChanges(batch *pgx.Batch, id store.MailboxID, ms store.ModSeq, lo, hi 
 // nothing between them was left alone: no message of cur, and no UID
 // outside asked (where a message may exist that cur does not show).
 func changedRanges(asked store.UIDSet, cur []store.MessageState, changed func(i int) bool) (lo, hi []int64) {
+	i := 0
+	return rangesOfChanges(asked, func() (store.UID, bool, bool) {
+		if i == len(cur) {
+			return 0, false, false
+		}
+		i++
+		return cur[i-1].UID, changed(i - 1), true
+	})
+}
+
+// rangesOfChanges is changedRanges over the messages next yields, in
+// ascending UID order: each UID, whether it changed, and false once there
+// are no more.
+func rangesOfChanges(asked store.UIDSet, next func() (uid store.UID, changed, ok bool)) (lo, hi []int64) {
 	var norm store.UIDSet
 	for _, a := range asked {
 		norm.AddRange(a.Start, a.Stop)
 	}
-	r := 0 // index in norm of the range holding cur[i]
+	r := 0 // index in norm of the range holding the message
 	open := false
-	for i, m := range cur {
-		for r < len(norm) && norm[r].Stop < m.UID {
+	for {
+		uid, changed, ok := next()
+		if !ok {
+			return lo, hi
+		}
+		for r < len(norm) && norm[r].Stop < uid {
 			r++
 			open = false
 		}
-		if r == len(norm) || !changed(i) {
+		if r == len(norm) || !changed {
 			open = false
 			continue
 		}
 		if open {
-			hi[len(hi)-1] = int64(m.UID)
+			hi[len(hi)-1] = int64(uid)
 			continue
 		}
-		lo = append(lo, int64(m.UID))
-		hi = append(hi, int64(m.UID))
+		lo = append(lo, int64(uid))
+		hi = append(hi, int64(uid))
 		open = true
 	}
-	return lo, hi
 }
 
 // changedUIDs returns the UIDs of mailbox id that may have changed after

@@ -1,8 +1,10 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -11,8 +13,11 @@ import (
 )
 
 // statesQuery reads the mutable state of the messages of a mailbox ($1)
-// whose UIDs fall in the ranges lo[i]..hi[i] ($2, $3), ascending by UID.
-const statesQuery = statesOfRanges + ` ORDER BY m.uid`
+// whose UIDs fall in the ranges lo[i]..hi[i] ($2, $3). Without ORDER BY:
+// the rows come in UID order from the walk of the primary key, and asked
+// to sort them PostgreSQL sorted 100,000 rows through a temporary file
+// (past work_mem); states sorts only if they do not.
+const statesQuery = statesOfRanges
 
 // changedStatesQuery is statesQuery for messages whose modseq is above $4.
 // OFFSET 0 keeps the subquery one per range, so PostgreSQL walks the
@@ -40,13 +45,20 @@ func scanState(r pgx.CollectableRow) (store.MessageState, error) {
 	return m, err
 }
 
+// byUID orders message states by UID.
+func byUID(a, b store.MessageState) int { return cmp.Compare(a.UID, b.UID) }
+
 func states(ctx context.Context, q querier, id store.MailboxID, uids store.UIDSet) ([]store.MessageState, error) {
 	lo, hi := uidBounds(uids)
 	rows, err := q.Query(ctx, statesQuery, id, lo, hi)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, scanState)
+	ms, err := pgx.CollectRows(rows, scanState)
+	if err == nil && !slices.IsSortedFunc(ms, byUID) {
+		slices.SortFunc(ms, byUID)
+	}
+	return ms, err
 }
 
 // SetFlags changes flags as one transaction with one modseq (RFC 7162
@@ -71,6 +83,10 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		res = store.FlagResult{}
 		mb, err := t.mailbox(id)
 		if err != nil {
+			return err
+		}
+		if c, ok := systemChangeOf(op, kw); ok && !a.s.opts.rowFlags {
+			res, err = t.setSystemFlags(id, mb, uids, op, sys, c, unchangedSince)
 			return err
 		}
 		cur, err := states(t.ctx, t.tx, id, uids)

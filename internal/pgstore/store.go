@@ -47,6 +47,10 @@ type Options struct {
 	// tracer, set by benchmarks, sees every statement and batch the
 	// pool's connections send (a round trip each).
 	tracer pgx.QueryTracer
+	// rowFlags, set by benchmarks, sends every flag change through the
+	// general path (a state read, an UPDATE per resulting flag set)
+	// instead of setSystemFlags, to compare the two on one database.
+	rowFlags bool
 }
 
 // DefaultMaxConns is the size of a Store's connection pool unless the DSN
