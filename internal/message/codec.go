@@ -111,24 +111,47 @@ func UnmarshalShallow(b []byte) (*Structure, error) {
 }
 
 func unmarshal(b []byte, shallow bool) (*Structure, error) {
-	if len(b) == 0 {
-		return nil, errors.New("message: unmarshal: empty input")
+	s := new(Structure)
+	if err := s.decode(string(b), shallow, false); err != nil {
+		return nil, err
 	}
-	if b[0] == '{' {
+	return s, nil
+}
+
+// DecodeShallow is UnmarshalShallow into s, whose previous contents it
+// replaces, with every string cut from src (no copy): for a reader that
+// decodes many stored structures read into one buffer. With envelopeOnly
+// only Size and Envelope are decoded: no search fields, no part tree
+// (Root is nil).
+func (s *Structure) DecodeShallow(src string, envelopeOnly bool) error {
+	return s.decode(src, true, envelopeOnly)
+}
+
+func (s *Structure) decode(src string, shallow, envelopeOnly bool) error {
+	*s = Structure{}
+	if len(src) == 0 {
+		return errors.New("message: unmarshal: empty input")
+	}
+	if src[0] == '{' {
 		// The JSON form of early stores.
-		s := new(Structure)
-		if err := json.Unmarshal(b, s); err != nil {
-			return nil, fmt.Errorf("message: unmarshal: %w", err)
+		if err := json.Unmarshal([]byte(src), s); err != nil {
+			return fmt.Errorf("message: unmarshal: %w", err)
 		}
 		if s.Body != nil {
 			s.Body = boundParts(s.Body)
 		}
-		return s, nil
+		return nil
 	}
-	d := decoder{src: string(b), pos: 1}
-	s := &Structure{Size: int64(d.uvarint())}
+	d := decoder{src: src, pos: 1}
+	s.Size = int64(d.uvarint())
 	d.envelope(&s.Envelope)
-	switch b[0] {
+	if envelopeOnly && (src[0] == codecVersion || src[0] == codecV1) {
+		if d.err != nil {
+			return fmt.Errorf("message: unmarshal envelope: %w", d.err)
+		}
+		return nil
+	}
+	switch src[0] {
 	case codecV1:
 		s.Body = d.part(0)
 		d.search(&s.Search)
@@ -148,15 +171,15 @@ func unmarshal(b []byte, shallow bool) (*Structure, error) {
 			d.err = errCorrupt
 		}
 	default:
-		return nil, fmt.Errorf("message: unmarshal: unknown version %d", b[0])
+		return fmt.Errorf("message: unmarshal: unknown version %d", src[0])
 	}
 	if d.err == nil && d.pos != len(d.src) {
 		d.err = errCorrupt
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("message: unmarshal: %w", d.err)
+		return fmt.Errorf("message: unmarshal: %w", d.err)
 	}
-	return s, nil
+	return nil
 }
 
 // lazyTree is a stored part tree not yet decoded; it was checked when read,
