@@ -147,13 +147,23 @@ const messagesPage = 256
 // Messages calls fn for each existing message of uids in ascending UID
 // order, a page at a time.
 func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageData) error) error {
-	return a.ReadMessages(ctx, id, uids, store.FieldStructure|store.FieldPreview, fn)
+	return a.readMessages(ctx, id, uids, store.FieldStructure|store.FieldPreview, message.DecodeAll, fn)
 }
 
 // ReadMessages is Messages reading only the columns fields needs; with
 // FieldBody the first part of each body comes with its row, so a small
 // message needs no query of its own.
 func (a *Account) ReadMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, fn func(*store.MessageData) error) error {
+	what := message.DecodeEnvelope
+	if fields&store.FieldStructure != 0 {
+		what = message.DecodeForFetch
+	}
+	return a.readMessages(ctx, id, uids, fields, what, fn)
+}
+
+// readMessages runs Messages and ReadMessages, decoding what of the
+// structures.
+func (a *Account) readMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, what message.Decoding, fn func(*store.MessageData) error) error {
 	if err := checkUIDs(uids); err != nil {
 		return err
 	}
@@ -163,7 +173,7 @@ func (a *Account) ReadMessages(ctx context.Context, id store.MailboxID, uids sto
 	for _, r := range uids {
 		lo := r.Start
 		for {
-			page, err := a.messagePage(ctx, id, lo, r.Stop, fields)
+			page, err := a.messagePage(ctx, id, lo, r.Stop, fields, what)
 			if err != nil {
 				return err
 			}
@@ -205,9 +215,8 @@ func pageQuery(fields store.Fields) string {
 	return b.String()
 }
 
-func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID, fields store.Fields) ([]*store.MessageData, error) {
+func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID, fields store.Fields, what message.Decoding) ([]*store.MessageData, error) {
 	withStructure := fields&(store.FieldEnvelope|store.FieldStructure) != 0
-	envelopeOnly := fields&store.FieldStructure == 0
 	withPreview := fields&store.FieldPreview != 0
 	withBody := fields&store.FieldBody != 0
 	rows, err := a.s.pool.Query(ctx, pageQuery(fields), id, lo, hi, messagesPage)
@@ -249,7 +258,7 @@ func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi st
 		m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
 		if withStructure {
 			m.Structure = new(message.Structure)
-			if err := m.Structure.DecodeShallow(string(structure), envelopeOnly); err != nil {
+			if err := m.Structure.DecodeShallow(string(structure), what); err != nil {
 				return nil, fmt.Errorf("message %d structure: %w", m.UID, err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
@@ -211,7 +212,7 @@ const messagesPageBytes = 4 << 20
 // order. Messages are read a page at a time and fn is called with no
 // statement open, so a slow fn holds nothing in the database.
 func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageData) error) error {
-	return a.u.readMessages(ctx, id, uids, store.FieldStructure|store.FieldPreview, nil, fn)
+	return a.u.readMessages(ctx, id, uids, store.FieldStructure|store.FieldPreview, message.DecodeAll, nil, fn)
 }
 
 // ReadMessages is Messages reading only what fields asks for, into one
@@ -219,12 +220,39 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 // one statement, inline bodies included (FieldBody), and its structures
 // are decoded from one string.
 func (a *Account) ReadMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, fn func(*store.MessageData) error) error {
-	return a.u.readMessages(ctx, id, uids, fields, new(page), fn)
+	what := message.DecodeEnvelope
+	if fields&store.FieldStructure != 0 {
+		what = message.DecodeForFetch
+	}
+	p := pages.Get().(*page)
+	defer p.release()
+	return a.u.readMessages(ctx, id, uids, fields, what, p, fn)
 }
 
-// readMessages runs Messages and ReadMessages: with reuse nil every page
-// is new, so fn may keep what it is given.
-func (u *userDB) readMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, reuse *page, fn func(*store.MessageData) error) error {
+// pages keeps the buffers of ReadMessages for the next call.
+var pages = sync.Pool{New: func() any { return new(page) }}
+
+// maxPooledBytes is the most buffer space a page may hold and still be
+// kept for reuse: a read of big structures or bodies does not pin its
+// buffers.
+const maxPooledBytes = 1 << 20
+
+// release forgets what the page's messages point to and puts it back in
+// pages, unless its buffers grew large.
+func (p *page) release() {
+	if cap(p.raw)+cap(p.bodies)+cap(p.scratch) > maxPooledBytes {
+		return
+	}
+	clear(p.msgs[:cap(p.msgs)])
+	clear(p.sts[:cap(p.sts)])
+	p.msgs, p.sts = p.msgs[:0], p.sts[:0]
+	pages.Put(p)
+}
+
+// readMessages runs Messages and ReadMessages, decoding what of the
+// structures: with reuse nil every page is new, so fn may keep what it is
+// given.
+func (u *userDB) readMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, what message.Decoding, reuse *page, fn func(*store.MessageData) error) error {
 	if err := checkUIDs(uids); err != nil {
 		return err
 	}
@@ -242,7 +270,7 @@ func (u *userDB) readMessages(ctx context.Context, id store.MailboxID, uids stor
 			if p == nil {
 				p = new(page)
 			}
-			more, err := u.readPage(ctx, id, lo, r.Stop, fields, p)
+			more, err := u.readPage(ctx, id, lo, r.Stop, fields, what, p)
 			if err != nil {
 				return err
 			}
@@ -319,7 +347,7 @@ var pageQueries = func() (q [16]string) {
 // the page was cut short (by count or by messagesPageBytes) and later UIDs
 // may follow. Structures are decoded shallow: the part tree is built only
 // if a command asks.
-func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.UID, fields store.Fields, p *page) (more bool, _ error) {
+func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.UID, fields store.Fields, what message.Decoding, p *page) (more bool, _ error) {
 	withStructure := fields&(store.FieldEnvelope|store.FieldStructure) != 0
 	withPreview := fields&store.FieldPreview != 0
 	withBody := fields&store.FieldBody != 0
@@ -386,18 +414,17 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 	if err != nil {
 		return false, fmt.Errorf("messages: %w", err)
 	}
-	return more, p.decode(fields)
+	return more, p.decode(fields, what)
 }
 
 // decode sets the page's structures and bodies from its buffers.
-func (p *page) decode(fields store.Fields) error {
+func (p *page) decode(fields store.Fields, what message.Decoding) error {
 	if fields&(store.FieldEnvelope|store.FieldStructure) != 0 {
 		p.sts = slices.Grow(p.sts[:0], len(p.msgs))[:len(p.msgs)]
 		src := string(p.raw) // one copy per page, which every string is cut from
-		envelopeOnly := fields&store.FieldStructure == 0
 		for i := range p.msgs {
 			sp := p.spans[i]
-			if err := p.sts[i].DecodeShallow(src[sp.rawStart:sp.rawEnd], envelopeOnly); err != nil {
+			if err := p.sts[i].DecodeShallow(src[sp.rawStart:sp.rawEnd], what); err != nil {
 				return fmt.Errorf("messages: message %d structure: %w", p.msgs[i].UID, err)
 			}
 			p.msgs[i].Structure = &p.sts[i]

@@ -230,8 +230,9 @@ const (
 	// FieldEnvelope asks for the envelope alone: Structure holds Size
 	// and Envelope, no search fields and no part tree (Root is nil).
 	FieldEnvelope Fields = 1 << iota
-	// FieldStructure asks for the whole structure (the part tree is
-	// decoded when first used).
+	// FieldStructure asks for the envelope and the part tree (decoded
+	// when first used), not the search fields: SEARCH and SORT read
+	// those through Messages.
 	FieldStructure
 	// FieldPreview asks for Preview and HasPreview.
 	FieldPreview
