@@ -348,11 +348,18 @@ func TestSearchFieldsDerived(t *testing.T) {
 	if !sameSearch(got.Search, s.Search) || got.Search.Subject != "café" || got.Search.InReplyTo != "<p@x>" {
 		t.Fatalf("search fields %+v, want %+v", got.Search, s.Search)
 	}
-	// Only References is stored for this message: the mask and the list.
-	e := encoder{}
-	e.searchV3(&s.Search, &s.Envelope)
-	if want := 1 + 1 + 2*(1+5); len(e.buf) != want {
+	// A header without encoded words stores only the Date and References:
+	// the mask, the date, the list.
+	plain := mustParse(t, []byte("From: Andre <a@b>\r\nCc: c@d\r\nSubject: cafe\r\nDate: Tue, 1 Dec 2026 10:00:00 +0100\r\nMessage-ID: <m@x>\r\nIn-Reply-To: <p@x>\r\nReferences: <o@x> <p@x>\r\n\r\nbody\r\n"))
+	e, date := encoder{}, encoder{}
+	e.searchV3(&plain.Search, &plain.Envelope)
+	date.putTime(plain.Search.Date)
+	if want := 1 + len(date.buf) + 1 + 2*(1+5); len(e.buf) != want {
 		t.Errorf("search fields take %d bytes, want %d", len(e.buf), want)
+	}
+	enc, _ = plain.Marshal()
+	if got, err := Unmarshal(enc); err != nil || !sameSearch(got.Search, plain.Search) {
+		t.Fatalf("search fields %+v, want %+v (%v)", got.Search, plain.Search, err)
 	}
 	// Fields that differ from the envelope's (a structure stored by older
 	// code, say) are kept as they were.

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Stored form of a Structure, version 3. Integers are unsigned varints
@@ -36,10 +38,12 @@ import (
 // address: byte Kind; string Name, ADL, Mailbox, Host.
 //
 // search (version 3): byte mask, bit i set when field i equals what the
-// envelope determines (searchFromEnvelope): 0 Subject, 1 From, 2 To, 3 Cc,
+// envelope determines (searchFromEnvelope) and is cheap to derive
+// (derivedCheaply; Marshal never sets bit 5): 0 Subject, 1 From, 2 To, 3 Cc,
 // 4 Bcc, 5 Date, 6 MessageID, 7 InReplyTo; then each field whose bit is
 // clear, in that order, as in version 2 (strings; Date as putTime); then
-// list of string References. For a message parsed now every bit is set.
+// list of string References. For a message parsed now whose header has no
+// RFC 2047 word, only the Date and References are stored.
 //
 // part: tstring Type, Subtype; params Params; string ID, Description;
 // tstring Encoding; string MD5, Location; tstring Disposition; params
@@ -457,13 +461,16 @@ func (e *encoder) search(s *SearchFields) {
 }
 
 // searchV3 writes the search fields in the version 3 form: the mask of
-// fields the envelope determines, the others, References.
+// fields the envelope determines, the others, References. A field is left
+// to be derived only when deriving it is cheap (derivedCheaply), so that
+// a whole read (Messages, for SEARCH and SORT) costs about what reading it
+// stored would.
 func (e *encoder) searchV3(s *SearchFields, env *Envelope) {
 	d := searchFromEnvelope(env)
 	var mask byte
 	for i, same := range [8]bool{s.Subject == d.Subject, s.From == d.From, s.To == d.To, s.Cc == d.Cc, s.Bcc == d.Bcc,
-		sameTime(s.Date, d.Date), s.MessageID == d.MessageID, s.InReplyTo == d.InReplyTo} {
-		if same {
+		false, s.MessageID == d.MessageID, s.InReplyTo == d.InReplyTo} {
+		if same && derivedCheaply(env, i) {
 			mask |= 1 << i
 		}
 	}
@@ -486,6 +493,37 @@ func (e *encoder) searchV3(s *SearchFields, env *Envelope) {
 	for _, r := range s.References {
 		e.str(r)
 	}
+}
+
+// derivedCheaply reports whether search field i (the mask's numbering)
+// comes from env without decoding: no RFC 2047 word and nothing but UTF-8
+// in what it is made of. The Date (bit 5) is always stored: parsing it
+// costs more than its bytes save.
+func derivedCheaply(env *Envelope, i int) bool {
+	plain := func(v string) bool { return !strings.Contains(v, "=?") && utf8.ValidString(v) }
+	plainList := func(as []Address) bool {
+		for _, a := range as {
+			if !plain(a.Name) || !plain(a.Mailbox) || !plain(a.Host) {
+				return false
+			}
+		}
+		return true
+	}
+	switch i {
+	case 0:
+		return plain(env.Subject)
+	case 1:
+		return plainList(env.From)
+	case 2:
+		return plainList(env.To)
+	case 3:
+		return plainList(env.Cc)
+	case 4:
+		return plainList(env.Bcc)
+	case 5:
+		return false
+	}
+	return true
 }
 
 // sameTime reports whether two dates are the same instant in the same
@@ -562,8 +600,10 @@ func (d *decoder) byte1() byte {
 	return c
 }
 
-func (d *decoder) str() string {
-	n := d.uvarint()
+func (d *decoder) str() string { return d.bytes(d.uvarint()) }
+
+// bytes reads the next n bytes of input as a string.
+func (d *decoder) bytes(n uint64) string {
 	if n > uint64(len(d.src)-d.pos) {
 		d.fail()
 		return ""
@@ -586,14 +626,7 @@ func (d *decoder) tstr() string {
 		}
 		return tokens[v>>1]
 	}
-	n := v >> 1
-	if n > uint64(len(d.src)-d.pos) {
-		d.fail()
-		return ""
-	}
-	s := d.src[d.pos : d.pos+int(n)]
-	d.pos += int(n)
-	return s
+	return d.bytes(v >> 1)
 }
 
 // count reads a list length, checking that it cannot exceed the remaining
@@ -798,31 +831,40 @@ func (d *decoder) search(s *SearchFields) {
 }
 
 // searchV3 reads the version 3 form of the search fields of a structure
-// whose envelope is env.
+// whose envelope is env, deriving only the fields the mask marks.
 func (d *decoder) searchV3(s *SearchFields, env *Envelope) {
 	mask := d.byte1()
-	if mask != 0 {
-		*s = searchFromEnvelope(env)
-	}
 	for i, f := range [5]*string{&s.Subject, &s.From, &s.To, &s.Cc, &s.Bcc} {
 		if mask&(1<<i) == 0 {
 			*f = d.str()
 		}
 	}
+	if mask&1 != 0 && env.Subject != "" {
+		s.Subject = DecodeHeader(env.Subject)
+	}
+	for i, as := range [4][]Address{env.From, env.To, env.Cc, env.Bcc} {
+		if mask&(2<<i) != 0 {
+			*[4]*string{&s.From, &s.To, &s.Cc, &s.Bcc}[i] = FormatAddresses(as)
+		}
+	}
 	if mask&(1<<5) == 0 {
-		s.Date = time.Time{}
 		sec, off := d.varint(), d.varint()
 		if off != zeroTimeMark && d.err == nil {
 			s.Date = time.Unix(sec, 0).In(time.FixedZone("", int(off)))
 		}
+	} else if env.Date != "" {
+		s.Date = ParseDate(env.Date)
 	}
 	if mask&(1<<6) == 0 {
 		s.MessageID = d.str()
+	} else if s.MessageID = firstMessageID(env.MessageID); s.MessageID == "" {
+		s.MessageID = env.MessageID
 	}
 	if mask&(1<<7) == 0 {
 		s.InReplyTo = d.str()
+	} else {
+		s.InReplyTo = firstMessageID(env.InReplyTo)
 	}
-	s.References = nil
 	if n := d.count(); n > 0 {
 		s.References = make([]string, n)
 		for i := range s.References {

@@ -104,7 +104,15 @@ func DecodeHeader(v string) string {
 // FormatAddresses renders decoded mailboxes as "Name <mailbox@host>" or
 // "mailbox@host", joined by ", "; group markers are left out.
 func FormatAddresses(as []Address) string {
+	if len(as) == 0 {
+		return ""
+	}
+	n := 0
+	for _, a := range as {
+		n += len(a.Name) + len(a.Mailbox) + len(a.Host) + 6
+	}
 	var b strings.Builder
+	b.Grow(n) // one allocation: the stored form derives these on every full read
 	for _, a := range as {
 		if a.Kind != AddrMailbox {
 			continue
