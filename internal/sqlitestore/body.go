@@ -97,8 +97,8 @@ func (p *preparedMessage) parse(r interface {
 	if err != nil {
 		return fmt.Errorf("parse: %w", err)
 	}
-	// Stored as it is: the stored form (version 3) is smaller than the
-	// version 2 form under zstd, and a read decodes it in place.
+	// Stored as it is: the stored form (version 3) is about the size of
+	// the version 2 form under zstd, and a read decodes it in place.
 	p.structure = raw
 	p.thread = st.ThreadRefs()
 	p.summarize(st, r)
