@@ -15,15 +15,20 @@ type Config struct {
 	Pass     string   // its password
 	Messages [][]byte // corpus cycled through by every APPEND (see SplitMbox)
 
-	Reps           int           // timed repetitions per operation (default 5)
-	PopulateBatch  int           // messages per MULTIAPPEND while populating (default 500)
-	AppendCount    int           // messages per repetition of the append scenario (default 1000)
-	Changes        int           // changes made between resyncs (default 100)
-	Concurrency    int           // connections of the concurrent scenario (default 16)
-	Duration       time.Duration // length of the concurrent scenario (default 10s)
-	SearchText     string        // word for SEARCH TEXT (default "benchmark")
-	SearchSubject  string        // word for SEARCH SUBJECT (default "report")
-	FreshPopulate  bool          // populate deletes an existing bench-N first
+	Reps          int           // timed repetitions per operation (default 5)
+	PopulateBatch int           // messages per MULTIAPPEND while populating (default 500)
+	AppendCount   int           // messages per repetition of the append scenario (default 1000)
+	Changes       int           // changes made between resyncs (default 100)
+	Concurrency   int           // connections of the concurrent scenario (default 16)
+	Duration      time.Duration // length of the concurrent scenario (default 10s)
+	SearchText    string        // word for SEARCH TEXT (default "benchmark")
+	SearchSubject string        // word for SEARCH SUBJECT (default "report")
+	FreshPopulate bool          // populate deletes an existing bench-N first
+	// Distinct makes the populate scenario fill distinct-N instead of
+	// bench-N, each message a copy of the corpus made unique
+	// (DistinctCopy), so that no two bodies are equal: for measuring the
+	// bytes a store takes, which the cycled corpus's duplicates distort.
+	Distinct       bool
 	CommandTimeout time.Duration // bound on any one command (default 10m)
 	Seed           uint64        // seed of the stress scenario's random choices
 	// LMTPAddr and LMTPRecipients are where the lmtp scenario delivers,

@@ -67,3 +67,19 @@ func TestReadMboxBenchCorpus(t *testing.T) {
 		}
 	}
 }
+
+// TestDistinctCopy: copies of one message differ from each other and keep
+// the message whole, a header field in front, a line at the end.
+func TestDistinctCopy(t *testing.T) {
+	msg := []byte("Subject: x\r\n\r\nbody")
+	a, b := DistinctCopy(msg, 1), DistinctCopy(msg, 2)
+	if string(a) == string(b) {
+		t.Fatal("two copies are equal")
+	}
+	if want := "X-Load-Copy: 1\r\nSubject: x\r\n\r\nbody\r\ncopy 1\r\n"; string(a) != want {
+		t.Fatalf("copy 1 = %q, want %q", a, want)
+	}
+	if got := DistinctCopy([]byte("A: b\r\n\r\nc\r\n"), 7); string(got) != "X-Load-Copy: 7\r\nA: b\r\n\r\nc\r\ncopy 7\r\n" {
+		t.Fatalf("copy 7 = %q", got)
+	}
+}

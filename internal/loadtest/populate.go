@@ -35,6 +35,24 @@ func mailboxCount(c *Client, mailbox string) (int, error) {
 // fresh is set, is deleted and made again. It returns how many messages it
 // appended and how long appending took.
 func Populate(ctx context.Context, c *Client, mailbox string, n int, msgs [][]byte, batch int, fresh bool) (appended int, took time.Duration, err error) {
+	return populate(ctx, c, mailbox, n, func(i int) []byte { return msgs[i%len(msgs)] }, batch, fresh)
+}
+
+// DistinctCopy returns the i-th copy of msg made unique: a header field
+// in front and a line at the end, each naming i.
+func DistinctCopy(msg []byte, i int) []byte {
+	head := fmt.Sprintf("X-Load-Copy: %d\r\n", i)
+	out := make([]byte, 0, len(head)+len(msg)+24)
+	out = append(out, head...)
+	out = append(out, msg...)
+	if len(msg) > 0 && msg[len(msg)-1] != '\n' {
+		out = append(out, "\r\n"...)
+	}
+	return fmt.Appendf(out, "copy %d\r\n", i)
+}
+
+// populate is Populate with message i given by msg(i).
+func populate(ctx context.Context, c *Client, mailbox string, n int, msg func(i int) []byte, batch int, fresh bool) (appended int, took time.Duration, err error) {
 	have, err := mailboxCount(c, mailbox)
 	if err != nil {
 		return 0, 0, err
@@ -65,7 +83,7 @@ func Populate(ctx context.Context, c *Client, mailbox string, n int, msgs [][]by
 		}
 		buf = buf[:0]
 		for ; i < n && len(buf) < batch; i++ {
-			buf = append(buf, msgs[i%len(msgs)])
+			buf = append(buf, msg(i))
 		}
 		if _, err := c.Append(mailbox, buf, nil); err != nil {
 			return i - len(buf) - have, time.Since(start), err
@@ -95,7 +113,12 @@ func runPopulate(ctx context.Context, cfg Config, n int) ([]Result, error) {
 	}
 	defer c.Close()
 	name := benchMailbox(n)
-	added, took, err := Populate(ctx, c, name, n, cfg.Messages, cfg.PopulateBatch, cfg.FreshPopulate)
+	msg := func(i int) []byte { return cfg.Messages[i%len(cfg.Messages)] }
+	if cfg.Distinct {
+		name = fmt.Sprintf("distinct-%d", n)
+		msg = func(i int) []byte { return DistinctCopy(cfg.Messages[i%len(cfg.Messages)], i) }
+	}
+	added, took, err := populate(ctx, c, name, n, msg, cfg.PopulateBatch, cfg.FreshPopulate)
 	if err != nil {
 		return nil, fmt.Errorf("populate %s: %w", name, err)
 	}

@@ -3,9 +3,11 @@ package message
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // flatBomb is a small message of n empty parts in one multipart, the shape
@@ -198,6 +200,52 @@ func marshalV1(s *Structure) []byte {
 	return e.buf
 }
 
+// marshalV2 writes the stored form of version 2, as stores hold it.
+func marshalV2(s *Structure) []byte {
+	e := encoder{}
+	e.buf = append(e.buf, codecV2)
+	e.uvarint(uint64(s.Size))
+	e.envelope(&s.Envelope)
+	e.search(&s.Search)
+	t := encoder{}
+	t.part(s.Root())
+	e.uvarint(uint64(len(t.buf)))
+	e.buf = append(e.buf, t.buf...)
+	return e.buf
+}
+
+// TestReadVersion2: structures stored in version 2 decode, whole, shallow
+// or in part, to the same structure, and are stored again as version 3.
+func TestReadVersion2(t *testing.T) {
+	msg := []byte("From: a@b\r\nTo: \"C\" <c@d>\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nDate: Tue, 1 Dec 2026 10:00:00 +0100\r\nMessage-ID: <m@x>\r\nReferences: <r@x>\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nhi\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--x--\r\n")
+	s := mustParse(t, msg)
+	want, _ := s.Marshal()
+	if want[0] != codecVersion {
+		t.Fatalf("stored as version %d", want[0])
+	}
+	v2 := marshalV2(s)
+	for _, un := range []func([]byte) (*Structure, error){Unmarshal, UnmarshalShallow} {
+		s2, err := un(v2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s2.Marshal()
+		if !bytes.Equal(got, want) {
+			t.Error("version 2 structure decodes differently")
+		}
+	}
+	for _, enc := range [][]byte{v2, want} {
+		var env, fetch Structure
+		if err := env.DecodeShallow(string(enc), DecodeEnvelope); err != nil || !reflect.DeepEqual(env.Envelope, s.Envelope) || env.Root() != nil {
+			t.Errorf("version %d, envelope alone: %+v, %v", enc[0], env, err)
+		}
+		if err := fetch.DecodeShallow(string(enc), DecodeForFetch); err != nil || !reflect.DeepEqual(fetch.Root(), s.Root()) ||
+			!reflect.DeepEqual(fetch.Envelope, s.Envelope) || fetch.Search.Subject != "" {
+			t.Errorf("version %d, for FETCH: %+v, %v", enc[0], fetch, err)
+		}
+	}
+}
+
 // TestReadVersion1: structures stored before version 2 still decode, whole
 // or shallow, to the same structure.
 func TestReadVersion1(t *testing.T) {
@@ -284,4 +332,51 @@ func BenchmarkParsePartBomb(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestSearchFieldsDerived: version 3 stores only the search fields that
+// differ from what the envelope determines, and every field reads back as
+// it was, derived or stored.
+func TestSearchFieldsDerived(t *testing.T) {
+	msg := []byte("From: =?utf-8?q?Andr=C3=A9?= <a@b>\r\nCc: c@d, e@f\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nDate: Tue, 1 Dec 2026 10:00:00 +0100\r\nMessage-ID: <m@x>\r\nIn-Reply-To: <p@x> (comment)\r\nReferences: <o@x> <p@x>\r\n\r\nbody\r\n")
+	s := mustParse(t, msg)
+	enc, _ := s.Marshal()
+	got, err := Unmarshal(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameSearch(got.Search, s.Search) || got.Search.Subject != "café" || got.Search.InReplyTo != "<p@x>" {
+		t.Fatalf("search fields %+v, want %+v", got.Search, s.Search)
+	}
+	// A header without encoded words stores only the Date and References:
+	// the mask, the date, the list.
+	plain := mustParse(t, []byte("From: Andre <a@b>\r\nCc: c@d\r\nSubject: cafe\r\nDate: Tue, 1 Dec 2026 10:00:00 +0100\r\nMessage-ID: <m@x>\r\nIn-Reply-To: <p@x>\r\nReferences: <o@x> <p@x>\r\n\r\nbody\r\n"))
+	e, date := encoder{}, encoder{}
+	e.searchV3(&plain.Search, &plain.Envelope)
+	date.putTime(plain.Search.Date)
+	if want := 1 + len(date.buf) + 1 + 2*(1+5); len(e.buf) != want {
+		t.Errorf("search fields take %d bytes, want %d", len(e.buf), want)
+	}
+	enc, _ = plain.Marshal()
+	if got, err := Unmarshal(enc); err != nil || !sameSearch(got.Search, plain.Search) {
+		t.Fatalf("search fields %+v, want %+v (%v)", got.Search, plain.Search, err)
+	}
+	// Fields that differ from the envelope's (a structure stored by older
+	// code, say) are kept as they were.
+	odd := *s
+	odd.Search.Subject, odd.Search.Cc, odd.Search.Date, odd.Search.MessageID = "other", "", time.Time{}, "<n@x>"
+	enc, _ = odd.Marshal()
+	got, err = Unmarshal(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameSearch(got.Search, odd.Search) {
+		t.Fatalf("search fields %+v, want %+v", got.Search, odd.Search)
+	}
+}
+
+func sameSearch(a, b SearchFields) bool {
+	return a.Subject == b.Subject && a.From == b.From && a.To == b.To && a.Cc == b.Cc && a.Bcc == b.Bcc &&
+		sameTime(a.Date, b.Date) && a.MessageID == b.MessageID && a.InReplyTo == b.InReplyTo &&
+		reflect.DeepEqual(a.References, b.References)
 }

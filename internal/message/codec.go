@@ -5,26 +5,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
-// Stored form of a Structure, version 2. Integers are unsigned varints
+// Stored form of a Structure, version 3. Integers are unsigned varints
 // (encoding/binary) unless said otherwise; a string is its length then its
 // bytes; a list is its length then its elements.
 //
-//	byte     version (2)
+//	byte     version (3)
 //	uvarint  Size
 //	envelope Envelope
-//	search   Search
+//	uvarint  length of the search fields that follow
+//	search   Search (version 3 form, below)
 //	uvarint  length of the part tree that follows
-//	part     Body
+//	part     Body (with token strings, below)
 //
-// Version 1 (still read) is the same without the tree's length and with
-// search after the part tree. Version 2 puts the part tree last and
-// announces its length so that a reader can take the envelope and the search
-// fields and leave the tree undecoded until a command needs it
-// (UnmarshalShallow, Structure.Root).
+// The envelope comes first and the search fields and the part tree are
+// announced by their lengths, so a reader takes the envelope alone
+// (FETCH ENVELOPE), skips the search fields (FETCH BODYSTRUCTURE), and
+// leaves the tree undecoded until a command needs it (DecodeShallow,
+// UnmarshalShallow, Structure.Root). Nothing is compressed: a reader
+// decodes it in place, and the two savings below keep it smaller than
+// version 2 under zstd.
 //
 // envelope: string Date, Subject, InReplyTo, MessageID; byte flags (bit 0:
 // Sender is From, bit 1: Reply-To is From); address lists From, [Sender],
@@ -32,23 +37,42 @@ import (
 //
 // address: byte Kind; string Name, ADL, Mailbox, Host.
 //
-// part: string Type, Subtype; params Params; string ID, Description,
-// Encoding, MD5, Location, Disposition; params DispositionParams; list of
-// string Language; uvarint HeaderOffset, BodyOffset-HeaderOffset,
-// EndOffset-BodyOffset, Lines, DecodedSize; byte flags (bit 0:
-// UnknownEncoding, bit 1: Message follows); list of part Children; if bit
-// 1: envelope, part (the encapsulated message).
+// search (version 3): byte mask, bit i set when field i equals what the
+// envelope determines (searchFromEnvelope) and is cheap to derive
+// (derivedCheaply; Marshal never sets bit 5): 0 Subject, 1 From, 2 To, 3 Cc,
+// 4 Bcc, 5 Date, 6 MessageID, 7 InReplyTo; then each field whose bit is
+// clear, in that order, as in version 2 (strings; Date as putTime); then
+// list of string References. For a message parsed now whose header has no
+// RFC 2047 word, only the Date and References are stored.
 //
-// params: list of (string Name, string Value).
+// part: tstring Type, Subtype; params Params; string ID, Description;
+// tstring Encoding; string MD5, Location; tstring Disposition; params
+// DispositionParams; list of string Language; uvarint HeaderOffset,
+// BodyOffset-HeaderOffset, EndOffset-BodyOffset, Lines, DecodedSize; byte
+// flags (bit 0: UnknownEncoding, bit 1: Message follows); list of part
+// Children; if bit 1: envelope, part (the encapsulated message).
 //
-// search: string Subject, From, To, Cc, Bcc; varint Date as Unix seconds
-// and varint zone offset in seconds, or the single varint 0 then 1<<62 for
-// the zero time (see putTime); string MessageID, InReplyTo; list of string
-// References.
-const codecVersion = 2
+// params: list of (tstring Name, tstring Value).
+//
+// tstring: uvarint v; v odd: the string tokens[v>>1] (codec_tokens.go, the
+// MIME vocabulary); v even: a string of v>>1 bytes, which follow.
+//
+// Version 2 (still read, and stored zstd-compressed by the embedded store
+// before version 3) has the search fields without their length, in full
+// (string Subject, From, To, Cc, Bcc; Date; string MessageID, InReplyTo;
+// list of string References), and plain strings where version 3 has
+// tstrings. Version 1 is version 2 without the tree's length and with the
+// search fields after the part tree.
+//
+// Date (putTime): varint Unix seconds and varint zone offset in seconds,
+// or the single varint 0 then 1<<62 for the zero time.
+const codecVersion = 3
 
-// codecV1 is the previous stored form, still decoded.
-const codecV1 = 1
+// codecV2 and codecV1 are earlier stored forms, still decoded.
+const (
+	codecV2 = 2
+	codecV1 = 1
+)
 
 // Marshal encodes s for storage (the versioned binary form above). A part
 // tree whose stored form would pass MaxStructureBytes is replaced by the
@@ -62,17 +86,20 @@ func (s *Structure) Marshal() ([]byte, error) {
 	e.buf = append(e.buf, codecVersion)
 	e.uvarint(uint64(s.Size))
 	e.envelope(&s.Envelope)
-	e.search(&s.Search)
+	sf := encoder{}
+	sf.searchV3(&s.Search, &s.Envelope)
+	e.uvarint(uint64(len(sf.buf)))
+	e.buf = append(e.buf, sf.buf...)
 	var tree []byte
-	if s.Body == nil && s.tree != nil {
+	if s.Body == nil && s.tree != nil && s.tree.tokens {
 		tree = []byte(s.tree.raw)
 	} else {
-		t := encoder{buf: make([]byte, 0, 256)}
+		t := encoder{buf: make([]byte, 0, 256), tokens: true}
 		t.part(root)
 		tree = t.buf
 	}
 	if len(e.buf)+len(tree) > MaxStructureBytes {
-		t := encoder{}
+		t := encoder{tokens: true}
 		t.part(opaqueLeaf(root))
 		tree = t.buf
 	}
@@ -111,35 +138,87 @@ func UnmarshalShallow(b []byte) (*Structure, error) {
 }
 
 func unmarshal(b []byte, shallow bool) (*Structure, error) {
-	if len(b) == 0 {
-		return nil, errors.New("message: unmarshal: empty input")
+	s := new(Structure)
+	if err := s.decode(string(b), shallow, DecodeAll); err != nil {
+		return nil, err
 	}
-	if b[0] == '{' {
+	return s, nil
+}
+
+// Decoding says what DecodeShallow takes from a stored structure.
+type Decoding uint8
+
+const (
+	// DecodeEnvelope takes Size and Envelope: no search fields, no part
+	// tree (Root is nil).
+	DecodeEnvelope Decoding = iota
+	// DecodeForFetch takes Size, Envelope and the part tree, not the
+	// search fields (FETCH uses none).
+	DecodeForFetch
+	// DecodeAll takes everything.
+	DecodeAll
+)
+
+// DecodeShallow is UnmarshalShallow into s, whose previous contents it
+// replaces, decoding only what says, with every string cut from src (no
+// copy): for a reader that decodes many stored structures read into one
+// buffer.
+func (s *Structure) DecodeShallow(src string, what Decoding) error {
+	return s.decode(src, true, what)
+}
+
+func (s *Structure) decode(src string, shallow bool, what Decoding) error {
+	*s = Structure{}
+	if len(src) == 0 {
+		return errors.New("message: unmarshal: empty input")
+	}
+	if src[0] == '{' {
 		// The JSON form of early stores.
-		s := new(Structure)
-		if err := json.Unmarshal(b, s); err != nil {
-			return nil, fmt.Errorf("message: unmarshal: %w", err)
+		if err := json.Unmarshal([]byte(src), s); err != nil {
+			return fmt.Errorf("message: unmarshal: %w", err)
 		}
 		if s.Body != nil {
 			s.Body = boundParts(s.Body)
 		}
-		return s, nil
+		return nil
 	}
-	d := decoder{src: string(b), pos: 1}
-	s := &Structure{Size: int64(d.uvarint())}
+	version := src[0]
+	d := decoder{src: src, pos: 1, tokens: version >= codecVersion}
+	s.Size = int64(d.uvarint())
 	d.envelope(&s.Envelope)
-	switch b[0] {
+	if what == DecodeEnvelope && version <= codecVersion {
+		if d.err != nil {
+			return fmt.Errorf("message: unmarshal envelope: %w", d.err)
+		}
+		return nil
+	}
+	switch version {
 	case codecV1:
 		s.Body = d.part(0)
 		d.search(&s.Search)
-	case codecVersion:
-		d.search(&s.Search)
+	case codecV2, codecVersion:
+		switch {
+		case version == codecV2 && what == DecodeAll:
+			d.search(&s.Search)
+		case version == codecV2:
+			d.skipSearch()
+		default:
+			n := d.count()
+			end := d.pos + n
+			if what == DecodeAll {
+				d.searchV3(&s.Search, &s.Envelope)
+			}
+			if d.err == nil && what == DecodeAll && d.pos != end {
+				d.err = errCorrupt
+			}
+			d.pos = end
+		}
 		n := d.count()
 		start := d.pos
 		if shallow {
 			d.skipPart(0)
 			if d.err == nil && d.pos == start+n {
-				s.tree = &lazyTree{raw: d.src[start:d.pos]}
+				s.tree = &lazyTree{raw: d.src[start:d.pos], tokens: d.tokens}
 			}
 		} else {
 			s.Body = d.part(0)
@@ -148,23 +227,24 @@ func unmarshal(b []byte, shallow bool) (*Structure, error) {
 			d.err = errCorrupt
 		}
 	default:
-		return nil, fmt.Errorf("message: unmarshal: unknown version %d", b[0])
+		return fmt.Errorf("message: unmarshal: unknown version %d", version)
 	}
 	if d.err == nil && d.pos != len(d.src) {
 		d.err = errCorrupt
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("message: unmarshal: %w", d.err)
+		return fmt.Errorf("message: unmarshal: %w", d.err)
 	}
-	return s, nil
+	return nil
 }
 
 // lazyTree is a stored part tree not yet decoded; it was checked when read,
 // so decoding it cannot fail.
 type lazyTree struct {
-	raw  string
-	once sync.Once
-	body *Part
+	raw    string
+	tokens bool // version 3: tstrings
+	once   sync.Once
+	body   *Part
 }
 
 // Root is the message as a part: Body, or for a structure read with
@@ -176,7 +256,7 @@ func (s *Structure) Root() *Part {
 	}
 	t := s.tree
 	t.once.Do(func() {
-		d := decoder{src: t.raw}
+		d := decoder{src: t.raw, tokens: t.tokens}
 		t.body = d.part(0)
 	})
 	return t.body
@@ -218,7 +298,7 @@ func boundParts(root *Part) *Part {
 // comes first in the stored form: FETCH ENVELOPE without the part tree.
 func UnmarshalEnvelope(b []byte) (Envelope, error) {
 	var env Envelope
-	if len(b) == 0 || b[0] != codecVersion && b[0] != codecV1 {
+	if len(b) == 0 || b[0] < codecV1 || b[0] > codecVersion {
 		s, err := Unmarshal(b)
 		if err != nil {
 			return env, err
@@ -234,17 +314,34 @@ func UnmarshalEnvelope(b []byte) (Envelope, error) {
 	return env, nil
 }
 
-type encoder struct{ buf []byte }
+type encoder struct {
+	buf    []byte
+	tokens bool // write tstrings (version 3); plain strings otherwise
+}
 
 func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
 func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
 func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
 
+// tstr writes a tstring: a token's number, or the string.
+func (e *encoder) tstr(s string) {
+	if !e.tokens {
+		e.str(s)
+		return
+	}
+	if i, ok := tokenIndex[s]; ok {
+		e.uvarint(uint64(i)<<1 | 1)
+		return
+	}
+	e.uvarint(uint64(len(s)) << 1)
+	e.buf = append(e.buf, s...)
+}
+
 func (e *encoder) params(ps []Param) {
 	e.uvarint(uint64(len(ps)))
 	for _, p := range ps {
-		e.str(p.Name)
-		e.str(p.Value)
+		e.tstr(p.Name)
+		e.tstr(p.Value)
 	}
 }
 
@@ -297,15 +394,15 @@ func (e *encoder) envelope(v *Envelope) {
 }
 
 func (e *encoder) part(p *Part) {
-	e.str(p.Type)
-	e.str(p.Subtype)
+	e.tstr(p.Type)
+	e.tstr(p.Subtype)
 	e.params(p.Params)
 	e.str(p.ID)
 	e.str(p.Description)
-	e.str(p.Encoding)
+	e.tstr(p.Encoding)
 	e.str(p.MD5)
 	e.str(p.Location)
-	e.str(p.Disposition)
+	e.tstr(p.Disposition)
 	e.params(p.DispositionParams)
 	e.uvarint(uint64(len(p.Language)))
 	for _, l := range p.Language {
@@ -363,14 +460,92 @@ func (e *encoder) search(s *SearchFields) {
 	}
 }
 
+// searchV3 writes the search fields in the version 3 form: the mask of
+// fields the envelope determines, the others, References. A field is left
+// to be derived only when deriving it is cheap (derivedCheaply), so that
+// a whole read (Messages, for SEARCH and SORT) costs about what reading it
+// stored would.
+func (e *encoder) searchV3(s *SearchFields, env *Envelope) {
+	d := searchFromEnvelope(env)
+	var mask byte
+	for i, same := range [8]bool{s.Subject == d.Subject, s.From == d.From, s.To == d.To, s.Cc == d.Cc, s.Bcc == d.Bcc,
+		false, s.MessageID == d.MessageID, s.InReplyTo == d.InReplyTo} {
+		if same && derivedCheaply(env, i) {
+			mask |= 1 << i
+		}
+	}
+	e.buf = append(e.buf, mask)
+	for i, v := range [5]string{s.Subject, s.From, s.To, s.Cc, s.Bcc} {
+		if mask&(1<<i) == 0 {
+			e.str(v)
+		}
+	}
+	if mask&(1<<5) == 0 {
+		e.putTime(s.Date)
+	}
+	if mask&(1<<6) == 0 {
+		e.str(s.MessageID)
+	}
+	if mask&(1<<7) == 0 {
+		e.str(s.InReplyTo)
+	}
+	e.uvarint(uint64(len(s.References)))
+	for _, r := range s.References {
+		e.str(r)
+	}
+}
+
+// derivedCheaply reports whether search field i (the mask's numbering)
+// comes from env without decoding: no RFC 2047 word and nothing but UTF-8
+// in what it is made of. The Date (bit 5) is always stored: parsing it
+// costs more than its bytes save.
+func derivedCheaply(env *Envelope, i int) bool {
+	plain := func(v string) bool { return !strings.Contains(v, "=?") && utf8.ValidString(v) }
+	plainList := func(as []Address) bool {
+		for _, a := range as {
+			if !plain(a.Name) || !plain(a.Mailbox) || !plain(a.Host) {
+				return false
+			}
+		}
+		return true
+	}
+	switch i {
+	case 0:
+		return plain(env.Subject)
+	case 1:
+		return plainList(env.From)
+	case 2:
+		return plainList(env.To)
+	case 3:
+		return plainList(env.Cc)
+	case 4:
+		return plainList(env.Bcc)
+	case 5:
+		return false
+	}
+	return true
+}
+
+// sameTime reports whether two dates are the same instant in the same
+// zone offset, or both the zero time.
+func sameTime(a, b time.Time) bool {
+	if a.IsZero() || b.IsZero() {
+		return a.IsZero() == b.IsZero()
+	}
+	_, ao := a.Zone()
+	_, bo := b.Zone()
+	return a.Equal(b) && ao == bo
+}
+
 // decoder reads the stored form. Strings are cut from one copy of the
 // input, so decoding allocates little beyond the parts themselves. The
 // first error sticks and zero values are returned after it.
 type decoder struct {
-	src   string
-	pos   int
-	err   error
-	parts int // parts built so far; past MaxParts the rest is skipped
+	src    string
+	pos    int
+	err    error
+	parts  int  // parts built so far; past MaxParts the rest is skipped
+	tokens bool // version 3: tstrings where the part tree has them
 }
 
 var errCorrupt = errors.New("corrupt structure")
@@ -425,8 +600,10 @@ func (d *decoder) byte1() byte {
 	return c
 }
 
-func (d *decoder) str() string {
-	n := d.uvarint()
+func (d *decoder) str() string { return d.bytes(d.uvarint()) }
+
+// bytes reads the next n bytes of input as a string.
+func (d *decoder) bytes(n uint64) string {
 	if n > uint64(len(d.src)-d.pos) {
 		d.fail()
 		return ""
@@ -434,6 +611,22 @@ func (d *decoder) str() string {
 	s := d.src[d.pos : d.pos+int(n)]
 	d.pos += int(n)
 	return s
+}
+
+// tstr reads a tstring (a plain string before version 3).
+func (d *decoder) tstr() string {
+	if !d.tokens {
+		return d.str()
+	}
+	v := d.uvarint()
+	if v&1 != 0 {
+		if v>>1 >= uint64(len(tokens)) {
+			d.fail()
+			return ""
+		}
+		return tokens[v>>1]
+	}
+	return d.bytes(v >> 1)
 }
 
 // count reads a list length, checking that it cannot exceed the remaining
@@ -454,8 +647,8 @@ func (d *decoder) params() []Param {
 	}
 	ps := make([]Param, n)
 	for i := range ps {
-		ps[i].Name = d.str()
-		ps[i].Value = d.str()
+		ps[i].Name = d.tstr()
+		ps[i].Value = d.tstr()
 	}
 	return ps
 }
@@ -501,15 +694,15 @@ func (d *decoder) part(depth int) *Part {
 		return &Part{}
 	}
 	p := &Part{}
-	p.Type = d.str()
-	p.Subtype = d.str()
+	p.Type = d.tstr()
+	p.Subtype = d.tstr()
 	p.Params = d.params()
 	p.ID = d.str()
 	p.Description = d.str()
-	p.Encoding = d.str()
+	p.Encoding = d.tstr()
 	p.MD5 = d.str()
 	p.Location = d.str()
-	p.Disposition = d.str()
+	p.Disposition = d.tstr()
 	p.DispositionParams = d.params()
 	if n := d.count(); n > 0 {
 		p.Language = make([]string, n)
@@ -558,12 +751,15 @@ func (d *decoder) skipPart(depth int) {
 		d.fail()
 		return
 	}
-	d.str()
-	d.str()
+	d.tstr() // Type
+	d.tstr() // Subtype
 	d.skipParams()
-	for range 6 {
-		d.str()
-	}
+	d.str()  // ID
+	d.str()  // Description
+	d.tstr() // Encoding
+	d.str()  // MD5
+	d.str()  // Location
+	d.tstr() // Disposition
 	d.skipParams()
 	for n := d.count(); n > 0 && d.err == nil; n-- {
 		d.str()
@@ -583,8 +779,8 @@ func (d *decoder) skipPart(depth int) {
 
 func (d *decoder) skipParams() {
 	for n := d.count(); n > 0 && d.err == nil; n-- {
-		d.str()
-		d.str()
+		d.tstr()
+		d.tstr()
 	}
 }
 
@@ -631,5 +827,62 @@ func (d *decoder) search(s *SearchFields) {
 		for i := range s.References {
 			s.References[i] = d.str()
 		}
+	}
+}
+
+// searchV3 reads the version 3 form of the search fields of a structure
+// whose envelope is env, deriving only the fields the mask marks.
+func (d *decoder) searchV3(s *SearchFields, env *Envelope) {
+	mask := d.byte1()
+	for i, f := range [5]*string{&s.Subject, &s.From, &s.To, &s.Cc, &s.Bcc} {
+		if mask&(1<<i) == 0 {
+			*f = d.str()
+		}
+	}
+	if mask&1 != 0 && env.Subject != "" {
+		s.Subject = DecodeHeader(env.Subject)
+	}
+	for i, as := range [4][]Address{env.From, env.To, env.Cc, env.Bcc} {
+		if mask&(2<<i) != 0 {
+			*[4]*string{&s.From, &s.To, &s.Cc, &s.Bcc}[i] = FormatAddresses(as)
+		}
+	}
+	if mask&(1<<5) == 0 {
+		sec, off := d.varint(), d.varint()
+		if off != zeroTimeMark && d.err == nil {
+			s.Date = time.Unix(sec, 0).In(time.FixedZone("", int(off)))
+		}
+	} else if env.Date != "" {
+		s.Date = ParseDate(env.Date)
+	}
+	if mask&(1<<6) == 0 {
+		s.MessageID = d.str()
+	} else if s.MessageID = firstMessageID(env.MessageID); s.MessageID == "" {
+		s.MessageID = env.MessageID
+	}
+	if mask&(1<<7) == 0 {
+		s.InReplyTo = d.str()
+	} else {
+		s.InReplyTo = firstMessageID(env.InReplyTo)
+	}
+	if n := d.count(); n > 0 {
+		s.References = make([]string, n)
+		for i := range s.References {
+			s.References[i] = d.str()
+		}
+	}
+}
+
+// skipSearch reads past version 2 search fields, building nothing.
+func (d *decoder) skipSearch() {
+	for range 5 {
+		d.str()
+	}
+	d.varint()
+	d.varint()
+	d.str()
+	d.str()
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		d.str()
 	}
 }

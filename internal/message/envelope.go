@@ -43,6 +43,18 @@ func buildEnvelope(h *headerFields) Envelope {
 // buildSearchFields decodes what SEARCH and SORT compare, from the header
 // and the envelope already built from it.
 func buildSearchFields(h *headerFields, env *Envelope) SearchFields {
+	s := searchFromEnvelope(env)
+	if v, ok := h.get("References"); ok {
+		s.References = MessageIDs(v)
+	}
+	return s
+}
+
+// searchFromEnvelope returns the search fields an envelope determines:
+// all but References. The envelope holds the raw Subject, Date,
+// Message-ID and In-Reply-To values, so the stored form keeps only what
+// differs from this (codec.go).
+func searchFromEnvelope(env *Envelope) SearchFields {
 	var s SearchFields
 	if env.Subject != "" {
 		s.Subject = DecodeHeader(env.Subject)
@@ -54,21 +66,11 @@ func buildSearchFields(h *headerFields, env *Envelope) SearchFields {
 	if env.Date != "" {
 		s.Date = ParseDate(env.Date)
 	}
-	if v, ok := h.get("Message-ID"); ok {
-		if ids := MessageIDs(v); len(ids) > 0 {
-			s.MessageID = ids[0]
-		} else {
-			s.MessageID = v
-		}
+	s.MessageID = firstMessageID(env.MessageID)
+	if s.MessageID == "" {
+		s.MessageID = env.MessageID
 	}
-	if v, ok := h.get("In-Reply-To"); ok {
-		if ids := MessageIDs(v); len(ids) > 0 {
-			s.InReplyTo = ids[0]
-		}
-	}
-	if v, ok := h.get("References"); ok {
-		s.References = MessageIDs(v)
-	}
+	s.InReplyTo = firstMessageID(env.InReplyTo)
 	return s
 }
 
@@ -102,7 +104,15 @@ func DecodeHeader(v string) string {
 // FormatAddresses renders decoded mailboxes as "Name <mailbox@host>" or
 // "mailbox@host", joined by ", "; group markers are left out.
 func FormatAddresses(as []Address) string {
+	if len(as) == 0 {
+		return ""
+	}
+	n := 0
+	for _, a := range as {
+		n += len(a.Name) + len(a.Mailbox) + len(a.Host) + 6
+	}
 	var b strings.Builder
+	b.Grow(n) // one allocation: the stored form derives these on every full read
 	for _, a := range as {
 		if a.Kind != AddrMailbox {
 			continue
@@ -141,6 +151,24 @@ func GroupNames(as []Address) string {
 		return ""
 	}
 	return DecodeHeader(strings.Join(names, ", "))
+}
+
+// firstMessageID is the first of MessageIDs(v), "" when there is none.
+func firstMessageID(v string) string {
+	for {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
+			return ""
+		}
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			return ""
+		}
+		if id := v[i : i+j+1]; len(id) > 2 {
+			return id
+		}
+		v = v[i+j+1:]
+	}
 }
 
 // MessageIDs extracts the "<...>" message identifiers of a Message-ID,

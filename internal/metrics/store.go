@@ -160,6 +160,12 @@ func (t *timedAccount) Messages(ctx context.Context, id store.MailboxID, uids st
 	return t.a.Messages(ctx, id, uids, fn)
 }
 
+// ReadMessages is timed like Messages.
+func (t *timedAccount) ReadMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, fn func(*store.MessageData) error) (err error) {
+	defer t.m.timeStore("read_messages", time.Now(), &err)
+	return t.a.ReadMessages(ctx, id, uids, fields, fn)
+}
+
 func (t *timedAccount) OpenBlob(ctx context.Context, blobID string) (_ store.Blob, err error) {
 	defer t.m.timeStore("open_blob", time.Now(), &err)
 	return t.a.OpenBlob(ctx, blobID)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -146,6 +147,23 @@ const messagesPage = 256
 // Messages calls fn for each existing message of uids in ascending UID
 // order, a page at a time.
 func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageData) error) error {
+	return a.readMessages(ctx, id, uids, store.FieldStructure|store.FieldPreview, message.DecodeAll, fn)
+}
+
+// ReadMessages is Messages reading only the columns fields needs; with
+// FieldBody the first part of each body comes with its row, so a small
+// message needs no query of its own.
+func (a *Account) ReadMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, fn func(*store.MessageData) error) error {
+	what := message.DecodeEnvelope
+	if fields&store.FieldStructure != 0 {
+		what = message.DecodeForFetch
+	}
+	return a.readMessages(ctx, id, uids, fields, what, fn)
+}
+
+// readMessages runs Messages and ReadMessages, decoding what of the
+// structures.
+func (a *Account) readMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, what message.Decoding, fn func(*store.MessageData) error) error {
 	if err := checkUIDs(uids); err != nil {
 		return err
 	}
@@ -155,7 +173,7 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 	for _, r := range uids {
 		lo := r.Start
 		for {
-			page, err := a.messagePage(ctx, id, lo, r.Stop)
+			page, err := a.messagePage(ctx, id, lo, r.Stop, fields, what)
 			if err != nil {
 				return err
 			}
@@ -173,11 +191,35 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 	return nil
 }
 
-func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID) ([]*store.MessageData, error) {
-	rows, err := a.s.pool.Query(ctx, `SELECT m.uid, m.modseq, m.flags, m.keywords, m.savedate, m.size,
-		c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure, c.preview
-		FROM messages m JOIN contents c ON c.id = m.content_id
-		WHERE m.mailbox_id = $1 AND m.uid BETWEEN $2 AND $3 ORDER BY m.uid LIMIT $4`, id, lo, hi, messagesPage)
+// pageQuery returns the statement reading a page with fields: the columns
+// of every read, then the structure, the preview, and the body's size and
+// first part when asked for (in that order).
+func pageQuery(fields store.Fields) string {
+	var b strings.Builder
+	b.WriteString(`SELECT m.uid, m.modseq, m.flags, m.keywords, m.savedate, m.size,
+		c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone`)
+	if fields&(store.FieldEnvelope|store.FieldStructure) != 0 {
+		b.WriteString(`, c.structure`)
+	}
+	if fields&store.FieldPreview != 0 {
+		b.WriteString(`, c.preview`)
+	}
+	if fields&store.FieldBody != 0 {
+		b.WriteString(`, b.size, p.data`)
+	}
+	b.WriteString(` FROM messages m JOIN contents c ON c.id = m.content_id`)
+	if fields&store.FieldBody != 0 {
+		b.WriteString(` LEFT JOIN bodies b ON b.id = c.blob_id LEFT JOIN body_parts p ON p.body_id = b.id AND p.part = 0`)
+	}
+	b.WriteString(` WHERE m.mailbox_id = $1 AND m.uid BETWEEN $2 AND $3 ORDER BY m.uid LIMIT $4`)
+	return b.String()
+}
+
+func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID, fields store.Fields, what message.Decoding) ([]*store.MessageData, error) {
+	withStructure := fields&(store.FieldEnvelope|store.FieldStructure) != 0
+	withPreview := fields&store.FieldPreview != 0
+	withBody := fields&store.FieldBody != 0
+	rows, err := a.s.pool.Query(ctx, pageQuery(fields), id, lo, hi, messagesPage)
 	if err != nil {
 		return nil, fmt.Errorf("messages: %w", err)
 	}
@@ -189,8 +231,20 @@ func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi st
 		var zone int
 		var structure []byte
 		var preview *string
-		if err := r.Scan(&m.UID, &m.ModSeq, &flags, &kw, &saved, &m.Size,
-			&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure, &preview); err != nil {
+		var bodySize *int64
+		var first []byte
+		dest := []any{&m.UID, &m.ModSeq, &flags, &kw, &saved, &m.Size,
+			&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone}
+		if withStructure {
+			dest = append(dest, &structure)
+		}
+		if withPreview {
+			dest = append(dest, &preview)
+		}
+		if withBody {
+			dest = append(dest, &bodySize, &first)
+		}
+		if err := r.Scan(dest...); err != nil {
 			return nil, err
 		}
 		if preview != nil {
@@ -202,9 +256,14 @@ func (a *Account) messagePage(ctx context.Context, id store.MailboxID, lo, hi st
 		}
 		m.SaveDate = time.Unix(saved, 0)
 		m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
-		var err error
-		if m.Structure, err = message.Unmarshal(structure); err != nil {
-			return nil, fmt.Errorf("message %d structure: %w", m.UID, err)
+		if withStructure {
+			m.Structure = new(message.Structure)
+			if err := m.Structure.DecodeShallow(string(structure), what); err != nil {
+				return nil, fmt.Errorf("message %d structure: %w", m.UID, err)
+			}
+		}
+		if bodySize != nil {
+			m.Body = &body{s: a.s, id: m.BlobID, size: *bodySize, part: 0, data: first}
 		}
 		return m, nil
 	})

@@ -142,7 +142,7 @@ func runFetch(s *Session, c *Cmd) error {
 			f.seen.Add(m.UID)
 		}
 	}
-	err = s.boxAcct().Messages(ctx, v.Mailbox.ID, uids, f.writeMessage)
+	err = s.boxAcct().ReadMessages(ctx, v.Mailbox.ID, uids, req.fields(), f.writeMessage)
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 		s.box.Saw(m.ModSeq) // read from the store: see Box.Saw
 	}
 	st := m.Structure
-	if st == nil {
+	if st == nil && f.req.fields()&(store.FieldEnvelope|store.FieldStructure) != 0 {
 		return fmt.Errorf("fetch: message %d has no structure", m.UID)
 	}
 	// RFC 3516 4.3: an encoding that cannot be undone fails the command;
@@ -252,6 +252,9 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 	}
 	var blob store.Blob
 	openBlob := func() (store.Blob, error) {
+		if blob == nil && m.Body != nil {
+			blob = m.Body // read with the message's row
+		}
 		if blob == nil {
 			b, err := s.boxAcct().OpenBlob(s.ctx(), m.BlobID)
 			if err != nil {

@@ -87,6 +87,25 @@ func (r *fetchRequest) needsBlob() bool {
 	return r.has&(1<<fetchSection|1<<fetchBinary) != 0
 }
 
+// fields returns what of the stored messages the items need beyond the
+// columns every read returns.
+func (r *fetchRequest) fields() store.Fields {
+	var f store.Fields
+	if r.wants(fetchEnvelope) {
+		f |= store.FieldEnvelope
+	}
+	if r.has&(1<<fetchBody|1<<fetchBodyStructure|1<<fetchSection|1<<fetchBinary|1<<fetchBinarySize|1<<fetchPreview) != 0 {
+		f |= store.FieldStructure
+	}
+	if r.wants(fetchPreview) {
+		f |= store.FieldPreview
+	}
+	if r.needsBlob() {
+		f |= store.FieldBody
+	}
+	return f
+}
+
 // setsSeen reports whether an item sets \Seen.
 func (r *fetchRequest) setsSeen() bool {
 	for _, it := range r.items {

@@ -20,7 +20,10 @@ import (
 // them (RFC 9051 allows serving an expunged message until the EXPUNGE is
 // announced) and never answers NO [SERVERBUG].
 
-// openHookStore calls hook before every OpenBlob of the accounts it opens.
+// openHookStore calls hook before every OpenBlob of the accounts it opens,
+// and before a message whose bytes ReadMessages read with its row is
+// handed on: the same window, between reading a message's row and using
+// its bytes.
 type openHookStore struct {
 	store.Store
 	hook func(blobID string)
@@ -42,6 +45,15 @@ func (s openHookStore) Open(ctx context.Context, user string) (store.Account, er
 func (a openHookAccount) OpenBlob(ctx context.Context, blobID string) (store.Blob, error) {
 	a.hook(blobID)
 	return a.Account.OpenBlob(ctx, blobID)
+}
+
+func (a openHookAccount) ReadMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, fn func(*store.MessageData) error) error {
+	return a.Account.ReadMessages(ctx, id, uids, fields, func(m *store.MessageData) error {
+		if m.Body != nil {
+			a.hook(m.BlobID)
+		}
+		return fn(m)
+	})
 }
 
 // raceBodies are messages on both sides of the store's default inline

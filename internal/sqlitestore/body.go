@@ -100,9 +100,9 @@ func (p *preparedMessage) parse(r interface {
 	if err != nil {
 		return fmt.Errorf("parse: %w", err)
 	}
-	// Stored compressed like a body (compress.go): the structure is about
-	// a third of a small message's size, and zstd takes 40 % off it.
-	p.structure = packBody(raw)
+	// Stored as it is: the stored form (version 3) is about the size of
+	// the version 2 form under zstd, and a read decodes it in place.
+	p.structure = raw
 	p.thread = st.ThreadRefs()
 	p.summarize(st, r)
 	if withText {

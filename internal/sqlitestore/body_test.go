@@ -397,10 +397,11 @@ func TestAppendBatchParallel(t *testing.T) {
 	}
 }
 
-// TestStructureCompressed: a message's stored structure is a zstd frame smaller than its marshalled form and
-// reads back whole; a structure stored uncompressed, as older stores have
-// it, reads back too.
-func TestStructureCompressed(t *testing.T) {
+// TestStructureStored: a message's structure is stored as it is marshalled
+// (version 3, read in place); a structure stored zstd-compressed, as
+// stores written before hold it, reads back too, by Messages and by
+// ReadMessages.
+func TestStructureStored(t *testing.T) {
 	_, a := newAccount(t)
 	inbox := mustMailbox(t, a, "INBOX")
 	body := testMessage(7, strings.Repeat("Received: from relay.example.net by mx.example.org; Mon, 1 Jan 2024 00:00:00 +0000\r\n", 8)+
@@ -421,30 +422,40 @@ func TestStructureCompressed(t *testing.T) {
 	if err := a.u.r.QueryRowContext(ctx, `SELECT structure FROM contents`).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(stored, zstdMagic) || len(stored) >= len(raw) {
+	if !bytes.Equal(stored, raw) {
 		t.Fatalf("structure stored in %d bytes (compressed: %v), marshalled %d", len(stored), bytes.HasPrefix(stored, zstdMagic), len(raw))
 	}
-	subject := func() string {
+	check := func(how string) {
 		t.Helper()
-		var got string
-		if err := a.Messages(ctx, inbox.ID, store.UIDSetOf(res.UIDs...), func(m *store.MessageData) error {
-			got = m.Structure.Envelope.Subject
-			if m.Structure.Root() == nil {
-				t.Fatal("no part tree")
+		uids := store.UIDSetOf(res.UIDs...)
+		n := 0
+		if err := a.Messages(ctx, inbox.ID, uids, func(m *store.MessageData) error {
+			n++
+			if m.Structure.Envelope.Subject != "message 7" || m.Structure.Root() == nil || m.Structure.Search.Cc == "" {
+				t.Errorf("%s structure by Messages: %+v", how, m.Structure)
 			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		return got
+		for _, f := range []store.Fields{store.FieldEnvelope, store.FieldStructure} {
+			if err := a.ReadMessages(ctx, inbox.ID, uids, f, func(m *store.MessageData) error {
+				n++
+				if m.Structure.Envelope.Subject != "message 7" || (m.Structure.Root() == nil) == (f == store.FieldStructure) {
+					t.Errorf("%s structure by ReadMessages(%d): %+v", how, f, m.Structure)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n != 3 {
+			t.Fatalf("%s structure: %d reads, want 3", how, n)
+		}
 	}
-	if got := subject(); got != "message 7" {
-		t.Fatalf("subject %q from the compressed structure", got)
-	}
-	if _, err := a.u.w.ExecContext(ctx, `UPDATE contents SET structure = ?`, raw); err != nil {
+	check("stored")
+	if _, err := a.u.w.ExecContext(ctx, `UPDATE contents SET structure = ?`, bodyEncoder.EncodeAll(raw, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if got := subject(); got != "message 7" {
-		t.Fatalf("subject %q from an uncompressed structure", got)
-	}
+	check("compressed")
 }

@@ -69,3 +69,18 @@ func unpackBody(stored []byte) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// appendUnpacked appends a stored body's bytes to dst, decompressing
+// through *scratch (kept for the next call): zstd's DecodeAll would
+// otherwise reallocate a dst without room for the whole frame.
+func appendUnpacked(dst []byte, scratch *[]byte, stored []byte) ([]byte, error) {
+	if !bytes.HasPrefix(stored, zstdMagic) {
+		return append(dst, stored...), nil
+	}
+	out, err := bodyDecoder.DecodeAll(stored, (*scratch)[:0])
+	if err != nil {
+		return dst, fmt.Errorf("decompress body: %w", err)
+	}
+	*scratch = out
+	return append(dst, out...), nil
+}

@@ -1,10 +1,13 @@
 package sqlitestore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
@@ -199,39 +202,84 @@ func missingUIDs(ctx context.Context, tx *sql.Tx, id store.MailboxID, uidNext st
 // between queries, never while the database is being read.
 const messagesPage = 256
 
-// messagesPageBytes ends a page early once the stored structures read for
-// it pass this many bytes, so that a page of messages with big structures
-// (many parts, huge headers) holds a bounded amount of memory.
+// messagesPageBytes ends a page early once the stored structures and
+// bodies read for it pass this many bytes, so that a page of messages
+// with big structures (many parts, huge headers) holds a bounded amount
+// of memory.
 const messagesPageBytes = 4 << 20
 
 // Messages calls fn for each existing message of uids in ascending UID
 // order. Messages are read a page at a time and fn is called with no
 // statement open, so a slow fn holds nothing in the database.
 func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageData) error) error {
+	return a.u.readMessages(ctx, id, uids, store.FieldStructure|store.FieldPreview, message.DecodeAll, nil, fn)
+}
+
+// ReadMessages is Messages reading only what fields asks for, into one
+// page of buffers reused from page to page: the rows of a page come from
+// one statement, inline bodies included (FieldBody), and its structures
+// are decoded from one string.
+func (a *Account) ReadMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, fn func(*store.MessageData) error) error {
+	what := message.DecodeEnvelope
+	if fields&store.FieldStructure != 0 {
+		what = message.DecodeForFetch
+	}
+	p := pages.Get().(*page)
+	defer p.release()
+	return a.u.readMessages(ctx, id, uids, fields, what, p, fn)
+}
+
+// pages keeps the buffers of ReadMessages for the next call.
+var pages = sync.Pool{New: func() any { return new(page) }}
+
+// maxPooledBytes is the most buffer space a page may hold and still be
+// kept for reuse: a read of big structures or bodies does not pin its
+// buffers.
+const maxPooledBytes = 1 << 20
+
+// release forgets what the page's messages point to and puts it back in
+// pages, unless its buffers grew large.
+func (p *page) release() {
+	if cap(p.raw)+cap(p.bodies)+cap(p.scratch) > maxPooledBytes {
+		return
+	}
+	clear(p.msgs[:cap(p.msgs)])
+	clear(p.sts[:cap(p.sts)])
+	p.msgs, p.sts = p.msgs[:0], p.sts[:0]
+	pages.Put(p)
+}
+
+// readMessages runs Messages and ReadMessages, decoding what of the
+// structures: with reuse nil every page is new, so fn may keep what it is
+// given.
+func (u *userDB) readMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, what message.Decoding, reuse *page, fn func(*store.MessageData) error) error {
 	if err := checkUIDs(uids); err != nil {
 		return err
 	}
 	// The bodies the messages name stay readable until this returns, even
 	// if the messages are expunged meanwhile (reclaim.go).
-	reader := a.u.rc.readers.enter()
-	defer a.u.rc.readers.exit(reader)
-	if _, err := lookupID(ctx, dbStmts{a.u.rstmts}, id); err != nil {
+	reader := u.rc.readers.enter()
+	defer u.rc.readers.exit(reader)
+	if _, err := lookupID(ctx, dbStmts{u.rstmts}, id); err != nil {
 		return err
 	}
 	for _, r := range uids {
 		lo := r.Start
 		for {
-			page, more, err := a.u.messagePage(ctx, id, lo, r.Stop)
+			p := reuse
+			if p == nil {
+				p = new(page)
+			}
+			more, err := u.readPage(ctx, id, lo, r.Stop, fields, what, p)
 			if err != nil {
 				return err
 			}
-			if len(page) == 0 {
+			if len(p.msgs) == 0 {
 				break
 			}
-			last := page[len(page)-1].UID
-			for i, m := range page {
-				page[i] = nil // let fn's message go once fn is done with it
-				if err := fn(m); err != nil {
+			last := p.msgs[len(p.msgs)-1].UID
+			for i := range p.msgs {
+				if err := fn(&p.msgs[i]); err != nil {
 					return err
 				}
 			}
@@ -244,92 +292,193 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 	return nil
 }
 
-// messagePage reads up to messagesPage messages of UIDs lo..hi in one read
-// transaction: the per-message rows with their contents, then the chunks
-// holding their mutable state. more reports that the page was cut short
-// (by count or by messagesPageBytes) and later UIDs may follow. Structures
-// are decoded shallow: the part tree is built only if a command asks.
-func (u *userDB) messagePage(ctx context.Context, id store.MailboxID, lo, hi store.UID) (out []*store.MessageData, more bool, _ error) {
+// page is one page of messages read by readPage, with the buffers its
+// structures and bodies were read into.
+type page struct {
+	msgs    []store.MessageData
+	sts     []message.Structure
+	spans   []pageSpans
+	raw     []byte // the page's stored structures, unpacked, end to end
+	bodies  []byte // the page's inline bodies, unpacked, end to end
+	scratch []byte // for decompressing
+	readers []bytes.Reader
+	zone    *time.Location // the last zone made, reused while offsets repeat
+	zoneOff int
+}
+
+// pageSpans locate one message's structure in page.raw and body in
+// page.bodies (bodyEnd < 0: not read with the row).
+type pageSpans struct{ rawStart, rawEnd, bodyStart, bodyEnd int }
+
+// pageQuery returns the statement reading a page with fields: the columns
+// of every read, then the structure, the preview and the inline body when
+// asked for (in that order).
+func pageQuery(fields store.Fields) string {
+	var b strings.Builder
+	b.WriteString(`SELECT m.uid, m.savedate, m.size, c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone`)
+	if fields&(store.FieldEnvelope|store.FieldStructure) != 0 {
+		b.WriteString(`, c.structure`)
+	}
+	if fields&store.FieldPreview != 0 {
+		b.WriteString(`, c.preview`)
+	}
+	if fields&store.FieldBody != 0 {
+		b.WriteString(`, b.data`)
+	}
+	b.WriteString(` FROM messages m JOIN contents c ON c.id = m.content_id`)
+	if fields&store.FieldBody != 0 {
+		b.WriteString(` LEFT JOIN bodies b ON b.id = c.blob_id`)
+	}
+	b.WriteString(` WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`)
+	return b.String()
+}
+
+// pageQueries holds pageQuery for every combination of fields.
+var pageQueries = func() (q [16]string) {
+	for f := range q {
+		q[f] = pageQuery(store.Fields(f))
+	}
+	return q
+}()
+
+// readPage reads up to messagesPage messages of UIDs lo..hi into p in one
+// read transaction: the per-message rows with their contents (and inline
+// bodies), then the chunks holding their mutable state. more reports that
+// the page was cut short (by count or by messagesPageBytes) and later UIDs
+// may follow. Structures are decoded shallow: the part tree is built only
+// if a command asks.
+func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.UID, fields store.Fields, what message.Decoding, p *page) (more bool, _ error) {
+	withStructure := fields&(store.FieldEnvelope|store.FieldStructure) != 0
+	withPreview := fields&store.FieldPreview != 0
+	withBody := fields&store.FieldBody != 0
 	err := u.readTx(ctx, func(tx *sql.Tx) error {
-		out, more = out[:0], false
-		bytes := 0
-		rows, err := u.readQ(tx).QueryContext(ctx, `SELECT m.uid, m.savedate, m.size,
-			c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone, c.structure, c.preview
-			FROM messages m JOIN contents c ON c.id = m.content_id
-			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`, id, lo, hi, messagesPage)
+		p.msgs, p.spans, p.raw, p.bodies, more = p.msgs[:0], p.spans[:0], p.raw[:0], p.bodies[:0], false
+		rows, err := u.readQ(tx).QueryContext(ctx, pageQueries[fields&15], id, lo, hi, messagesPage)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
+		var saved, date int64
+		var zone int
+		var structure, body sql.RawBytes
+		var preview sql.NullString
+		dest := make([]any, 8, 11)
 		for rows.Next() {
-			m := new(store.MessageData)
-			var saved, date int64
-			var zone int
-			var structure []byte
-			var preview sql.NullString
-			if err := rows.Scan(&m.UID, &saved, &m.Size,
-				&m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone, &structure, &preview); err != nil {
+			p.msgs = append(p.msgs, store.MessageData{})
+			m := &p.msgs[len(p.msgs)-1]
+			dest = append(dest[:0], &m.UID, &saved, &m.Size, &m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone)
+			if withStructure {
+				dest = append(dest, &structure)
+			}
+			if withPreview {
+				dest = append(dest, &preview)
+			}
+			if withBody {
+				dest = append(dest, &body)
+			}
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
 			m.Preview, m.HasPreview = preview.String, preview.Valid
 			m.SaveDate = time.Unix(saved, 0)
-			m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", zone))
-			raw, err := unpackBody(structure)
-			if err != nil {
-				return fmt.Errorf("message %d structure: %w", m.UID, err)
+			m.InternalDate = time.Unix(date, 0).In(p.location(zone))
+			sp := pageSpans{rawStart: len(p.raw), bodyEnd: -1}
+			if withStructure {
+				if p.raw, err = appendUnpacked(p.raw, &p.scratch, structure); err != nil {
+					return fmt.Errorf("message %d structure: %w", m.UID, err)
+				}
 			}
-			if m.Structure, err = message.UnmarshalShallow(raw); err != nil {
-				return fmt.Errorf("message %d structure: %w", m.UID, err)
+			sp.rawEnd = len(p.raw)
+			if withBody && body != nil {
+				sp.bodyStart = len(p.bodies)
+				if p.bodies, err = appendUnpacked(p.bodies, &p.scratch, body); err != nil {
+					return fmt.Errorf("read body %s: %w", m.BlobID, err)
+				}
+				sp.bodyEnd = len(p.bodies)
 			}
-			out = append(out, m)
-			if bytes += len(structure); bytes > messagesPageBytes {
+			p.spans = append(p.spans, sp)
+			if len(p.raw)+len(p.bodies) > messagesPageBytes {
 				more = true
 				break
 			}
 		}
-		if len(out) == messagesPage {
+		if len(p.msgs) == messagesPage {
 			more = true
 		}
-		if err := rows.Err(); err != nil || len(out) == 0 {
+		if err := rows.Err(); err != nil || len(p.msgs) == 0 {
 			return err
 		}
 		rows.Close()
-		return u.fillStates(ctx, tx, id, out)
+		return u.fillStates(ctx, tx, id, len(p.msgs), func(i int) *store.MessageData { return &p.msgs[i] })
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("messages: %w", err)
+		return false, fmt.Errorf("messages: %w", err)
 	}
-	return out, more, nil
+	return more, p.decode(fields, what)
 }
 
-// fillStates sets the UID-ordered messages' modseq and flags from the
-// chunks that hold them.
-func (u *userDB) fillStates(ctx context.Context, tx *sql.Tx, id store.MailboxID, ms []*store.MessageData) error {
-	rows, err := u.readQ(tx).QueryContext(ctx, chunksQuery, id, ms[0].UID, ms[len(ms)-1].UID)
+// decode sets the page's structures and bodies from its buffers.
+func (p *page) decode(fields store.Fields, what message.Decoding) error {
+	if fields&(store.FieldEnvelope|store.FieldStructure) != 0 {
+		p.sts = slices.Grow(p.sts[:0], len(p.msgs))[:len(p.msgs)]
+		src := string(p.raw) // one copy per page, which every string is cut from
+		for i := range p.msgs {
+			sp := p.spans[i]
+			if err := p.sts[i].DecodeShallow(src[sp.rawStart:sp.rawEnd], what); err != nil {
+				return fmt.Errorf("messages: message %d structure: %w", p.msgs[i].UID, err)
+			}
+			p.msgs[i].Structure = &p.sts[i]
+		}
+	}
+	if fields&store.FieldBody != 0 {
+		p.readers = slices.Grow(p.readers[:0], len(p.msgs))[:len(p.msgs)]
+		for i := range p.msgs {
+			if sp := p.spans[i]; sp.bodyEnd >= 0 {
+				p.readers[i].Reset(p.bodies[sp.bodyStart:sp.bodyEnd])
+				p.msgs[i].Body = inlineBody{&p.readers[i]}
+			}
+		}
+	}
+	return nil
+}
+
+// location returns a fixed zone of offset seconds, made once for a run of
+// messages with the same offset.
+func (p *page) location(offset int) *time.Location {
+	if p.zone == nil || p.zoneOff != offset {
+		p.zone, p.zoneOff = time.FixedZone("", offset), offset
+	}
+	return p.zone
+}
+
+// fillStates sets the modseq and flags of n UID-ordered messages (at(i)
+// is the i-th) from the chunks that hold them.
+func (u *userDB) fillStates(ctx context.Context, tx *sql.Tx, id store.MailboxID, n int, at func(i int) *store.MessageData) error {
+	rows, err := u.readQ(tx).QueryContext(ctx, chunksQuery, id, at(0).UID, at(n-1).UID)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	kwr := u.readResolver(ctx, tx)
 	i := 0
-	for rows.Next() && i < len(ms) {
+	for rows.Next() && i < n {
 		c, err := scanChunk(rows, id)
 		if err != nil {
 			return err
 		}
 		for _, e := range c.entries {
-			for i < len(ms) && ms[i].UID < e.uid {
+			for i < n && at(i).UID < e.uid {
 				i++ // no chunk entry: reported by Check; left with zero state
 			}
-			if i == len(ms) {
+			if i == n {
 				break
 			}
-			if ms[i].UID == e.uid {
+			if m := at(i); m.UID == e.uid {
 				kw, err := kwr.keywords(e.kw)
 				if err != nil {
 					return err
 				}
-				ms[i].MessageState = store.MessageState{UID: e.uid, ModSeq: e.modseq, Flags: store.Flags{System: e.flags, Keywords: kw}}
+				m.MessageState = store.MessageState{UID: e.uid, ModSeq: e.modseq, Flags: store.Flags{System: e.flags, Keywords: kw}}
 				i++
 			}
 		}

@@ -260,7 +260,7 @@ func (u *userDB) roundMessages(ctx context.Context, tx *sql.Tx, id store.Mailbox
 		return nil, err
 	}
 	rows.Close()
-	return out, u.fillStates(ctx, tx, id, out)
+	return out, u.fillStates(ctx, tx, id, len(out), func(i int) *store.MessageData { return out[i] })
 }
 
 func cmpModSeq(a, b store.ModSeq) int {

@@ -215,7 +215,31 @@ type MessageData struct {
 	// store kept previews has none, and the reader computes it.
 	Preview    string
 	HasPreview bool
+	// Body is the message's bytes when a ReadMessages with FieldBody read
+	// them with the message's row (bodies the backend keeps beside its
+	// rows); nil otherwise, and for every other read: open them with
+	// OpenBlob. It is valid until fn returns.
+	Body Blob
 }
+
+// Fields says which of a message's stored parts a ReadMessages needs;
+// the state, dates, size and ids come with every read.
+type Fields uint8
+
+const (
+	// FieldEnvelope asks for the envelope alone: Structure holds Size
+	// and Envelope, no search fields and no part tree (Root is nil).
+	FieldEnvelope Fields = 1 << iota
+	// FieldStructure asks for the envelope and the part tree (decoded
+	// when first used), not the search fields: SEARCH and SORT read
+	// those through Messages.
+	FieldStructure
+	// FieldPreview asks for Preview and HasPreview.
+	FieldPreview
+	// FieldBody asks for the bytes with the row where the backend can
+	// (MessageData.Body), saving an OpenBlob per message.
+	FieldBody
+)
 
 // Usage is what a user's store holds, for quotas.
 type Usage struct {
@@ -315,6 +339,13 @@ type Account interface {
 	// could have handed them out is still running. So a command that
 	// reads bodies opens them inside fn.
 	Messages(ctx context.Context, id MailboxID, uids UIDSet, fn func(*MessageData) error) error
+	// ReadMessages is Messages reading only the stored parts fields
+	// names, for a caller that uses each message while fn runs: the
+	// MessageData, its Structure and their slices are reused for the
+	// next message once fn returns (strings may be kept). A Structure is
+	// set only with FieldEnvelope or FieldStructure. The same guarantee
+	// on bodies holds while fn runs.
+	ReadMessages(ctx context.Context, id MailboxID, uids UIDSet, fields Fields, fn func(*MessageData) error) error
 	// OpenBlob opens a message's bytes. Bytes that are no longer stored
 	// (their messages expunged and reclaimed, or lost) give an error
 	// wrapping fs.ErrNotExist; a reader outside a Messages call (another

@@ -58,6 +58,7 @@ func Run(t *testing.T, b Backend) {
 		{"TombstonesCompact", testTombstonesCompact}, // tombstones.go
 		{"CopyMove", testCopyMove},
 		{"LargeBody", testLargeBody},
+		{"ReadMessages", testReadMessages}, // read.go
 		{"MailboxNames", testMailboxNames},
 		{"DeleteAndRecreate", testDeleteAndRecreate},
 		{"Rename", testRename},
