@@ -85,7 +85,9 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		if err != nil {
 			return err
 		}
-		if c, ok := systemChangeOf(op, kw); ok && !a.s.opts.rowFlags {
+		// A mailbox synced with a peer (historyFrom set) takes the row
+		// path, which stamps each flag a change changes (flagStamper).
+		if c, ok := systemChangeOf(op, kw); ok && !a.s.opts.rowFlags && mb.historyFrom == 0 {
 			res, err = t.setSystemFlags(id, mb, uids, op, sys, c, unchangedSince)
 			return err
 		}

@@ -80,13 +80,6 @@ func (t *writeTx) setSystemFlags(id store.MailboxID, mb mailboxRow, uids store.U
 	// walked the whole mailbox for a STORE of one message (measured: about
 	// 9,000 buffer reads per one-UID STORE at 100,000 messages).
 	batch.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
-	if mb.historyFrom != 0 {
-		// The flags replaced, of messages last changed at or before the
-		// history point (keepHistory).
-		batch.Queue(`INSERT INTO flag_history (mailbox_id, uid, modseq, replaced, flags, keywords)
-			SELECT m.mailbox_id, m.uid, m.modseq, $6, m.flags, m.keywords`+inRanges+`
-			WHERE m.modseq <= $7 AND `+changes+` ON CONFLICT DO NOTHING`, append(args, int64(ms), int64(mb.historyFrom))...)
-	}
 	// The counts STATUS keeps move only when \Seen or \Deleted may.
 	before := struct{ unseen, deleted, n int64 }{n: -1}
 	if op == store.FlagsReplace || sys&(store.FlagSeen|store.FlagDeleted) != 0 {
