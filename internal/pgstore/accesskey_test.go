@@ -19,7 +19,7 @@ func TestAccessKeysUpgradeFromV13(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v int
-	if err := conn.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&v); err != nil || v != SchemaVersion || v != 14 {
+	if err := conn.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&v); err != nil || v != SchemaVersion {
 		t.Fatalf("schema version %d (SchemaVersion %d), %v", v, SchemaVersion, err)
 	}
 	a, err := s.Open(ctx, "alice")

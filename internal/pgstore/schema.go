@@ -26,6 +26,7 @@ var migrations = []string{
 	schemaV12Summary,    // summary.go
 	schemaV13ACL,        // acl.go
 	schemaV14AccessKeys, // accesskey.go
+	schemaV15TextTables, // textindex.go
 }
 
 const schemaV1 = `

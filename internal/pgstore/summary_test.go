@@ -42,7 +42,7 @@ func TestSummaryUpgrade(t *testing.T) {
 		}
 	}
 	appendSome(s, 0, 6)
-	for _, q := range []string{
+	for _, q := range append(undoTextTables, []string{
 		`ALTER TABLE contents DROP COLUMN sort_keys`,
 		`ALTER TABLE contents DROP COLUMN preview`,
 		`DROP INDEX text_index_partial_rows`,
@@ -53,7 +53,7 @@ func TestSummaryUpgrade(t *testing.T) {
 		`DROP TABLE access_keys`,
 		`DROP FUNCTION access_keys_mailbox_deleted CASCADE`,
 		`DELETE FROM tidemark_schema WHERE version >= 12`,
-	} {
+	}...) {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
