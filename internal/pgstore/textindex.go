@@ -71,11 +71,18 @@ INSERT INTO text_index_state (user_id, missing_upto) SELECT user_id, max(id) FRO
 // moves to text_index_header and the short fields SUBJECT and the address
 // keys read to text_index_fields. Before, a SUBJECT search rechecked rows
 // that carried the header and body too, reading thousands of wide heap
-// pages for a few thousand subjects. The rows are copied: no rebuild. The
-// dropped columns' bytes stay in the rows already stored until they are
-// rewritten (VACUUM FULL text_index).
+// pages for a few thousand subjects. The rows are copied, not rebuilt from
+// the messages; the body table is written anew (each body concatenated
+// with the empty string, so stored uncompressed) and its trigram index built again, so the step takes
+// about as long as building the index did.
 const schemaV15TextTables = `
 DROP INDEX text_index_header, text_index_subject, text_index_from, text_index_to, text_index_cc, text_index_bcc;
+CREATE TABLE text_index_new (
+	content_id bigint PRIMARY KEY REFERENCES contents ON DELETE CASCADE,
+	partial    boolean NOT NULL,
+	body       text NOT NULL
+);
+ALTER TABLE text_index_new ALTER COLUMN body SET STORAGE EXTERNAL;
 CREATE TABLE text_index_header (
 	content_id bigint PRIMARY KEY REFERENCES contents ON DELETE CASCADE,
 	header     text NOT NULL
@@ -88,18 +95,22 @@ CREATE TABLE text_index_fields (
 	addr_cc    text NOT NULL,
 	addr_bcc   text NOT NULL
 );
+INSERT INTO text_index_new (content_id, partial, body) SELECT content_id, partial, body || '' FROM text_index;
 INSERT INTO text_index_header (content_id, header) SELECT content_id, header FROM text_index;
 INSERT INTO text_index_fields (content_id, subject, addr_from, addr_to, addr_cc, addr_bcc)
 	SELECT content_id, subject, addr_from, addr_to, addr_cc, addr_bcc FROM text_index;
+DROP TABLE text_index;
+ALTER TABLE text_index_new RENAME TO text_index;
+ALTER INDEX text_index_new_pkey RENAME TO text_index_pkey;
+ALTER TABLE text_index RENAME CONSTRAINT text_index_new_content_id_fkey TO text_index_content_id_fkey;
+CREATE INDEX text_index_body ON text_index USING gin (body gin_trgm_ops);
+CREATE INDEX text_index_partial_rows ON text_index (content_id) WHERE partial;
 CREATE INDEX text_index_header_trgm ON text_index_header USING gin (header gin_trgm_ops);
 CREATE INDEX text_index_fields_subject ON text_index_fields USING gin (subject gin_trgm_ops);
 CREATE INDEX text_index_fields_from ON text_index_fields USING gin (addr_from gin_trgm_ops);
 CREATE INDEX text_index_fields_to ON text_index_fields USING gin (addr_to gin_trgm_ops);
 CREATE INDEX text_index_fields_cc ON text_index_fields USING gin (addr_cc gin_trgm_ops);
 CREATE INDEX text_index_fields_bcc ON text_index_fields USING gin (addr_bcc gin_trgm_ops);
-ALTER TABLE text_index DROP COLUMN header, DROP COLUMN subject, DROP COLUMN addr_from,
-	DROP COLUMN addr_to, DROP COLUMN addr_cc, DROP COLUMN addr_bcc;
-ALTER TABLE text_index ALTER COLUMN body SET STORAGE EXTERNAL;
 ANALYZE text_index, text_index_header, text_index_fields;
 `
 
