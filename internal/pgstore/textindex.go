@@ -73,8 +73,8 @@ INSERT INTO text_index_state (user_id, missing_upto) SELECT user_id, max(id) FRO
 // that carried the header and body too, reading thousands of wide heap
 // pages for a few thousand subjects. The rows are copied, not rebuilt from
 // the messages; the body table is written anew (each body concatenated
-// with the empty string, so stored uncompressed) and its trigram index built again, so the step takes
-// about as long as building the index did.
+// with the empty string, so stored uncompressed) and its trigram index
+// built again, so the step takes about as long as building the index did.
 const schemaV15TextTables = `
 DROP INDEX text_index_header, text_index_subject, text_index_from, text_index_to, text_index_cc, text_index_bcc;
 CREATE TABLE text_index_new (
