@@ -24,18 +24,7 @@ func TestTextIndexOff(t *testing.T) {
 	all := store.UIDSet{{Start: 1, Stop: 1000}}
 	appendTo := func(s *Store, body string) {
 		t.Helper()
-		a, err := s.Open(ctx, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		inbox, err := a.Mailbox(ctx, "INBOX")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader("Subject: " + body + "\r\n\r\n" + body + "\r\n")}}); err != nil {
-			t.Fatal(err)
-		}
+		appendInbox(t, s, "alice", "Subject: "+body+"\r\n\r\n"+body+"\r\n")
 	}
 	search := func(needle string) store.TextHits {
 		t.Helper()
@@ -131,24 +120,13 @@ func TestTextTablesUpgrade(t *testing.T) {
 	filler := strings.Repeat("filler line ", 600)
 	appendTo := func(s *Store, from, n int) {
 		t.Helper()
-		a, err := s.Open(ctx, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		inbox, err := a.Mailbox(ctx, "INBOX")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var msgs []store.NewMessage
+		var bodies []string
 		for i := from; i < from+n; i++ {
-			msgs = append(msgs, store.NewMessage{Body: strings.NewReader(fmt.Sprintf(
+			bodies = append(bodies, fmt.Sprintf(
 				"From: \"Writer %d\" <w%d@example.org>\r\nTo: reader%d@example.net\r\nSubject: Quarterly Report %d\r\nX-Tag: marker%d\r\n\r\nbody of message walrus%d\r\n%s\r\n",
-				i%2, i, i%3, i, i%2, i%2, filler))})
+				i%2, i, i%3, i, i%2, i%2, filler))
 		}
-		if _, err := a.Append(ctx, inbox.ID, msgs); err != nil {
-			t.Fatal(err)
-		}
+		appendInbox(t, s, "alice", bodies...)
 	}
 	appendTo(s, 0, 6)
 	for _, q := range undoTextTables {
@@ -207,5 +185,27 @@ func TestTextTablesUpgrade(t *testing.T) {
 			t.Errorf("field %d %q: sure %q maybe %q ok %v, %v; want sure %q maybe %q",
 				c.field, c.needle, h.Sure.String(), h.Maybe.String(), h.OK, err, c.sure, c.maybe)
 		}
+	}
+}
+
+// appendInbox appends one message of each body to user's INBOX, in one
+// Append.
+func appendInbox(t *testing.T, s *Store, user string, bodies ...string) {
+	t.Helper()
+	a, err := s.Open(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	inbox, err := a.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]store.NewMessage, len(bodies))
+	for i, b := range bodies {
+		msgs[i].Body = strings.NewReader(b)
+	}
+	if _, err := a.Append(ctx, inbox.ID, msgs); err != nil {
+		t.Fatal(err)
 	}
 }
