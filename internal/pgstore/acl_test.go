@@ -30,7 +30,7 @@ func TestUpgradeToACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, q := range []string{
+	for _, q := range append(undoTextTables, []string{
 		`DROP TRIGGER acl_grantee_deleted ON users`,
 		`DROP FUNCTION acl_grantee_deleted`,
 		`DROP TRIGGER acl_mailbox_deleted ON mailboxes`,
@@ -40,7 +40,7 @@ func TestUpgradeToACL(t *testing.T) {
 		`DROP FUNCTION access_keys_mailbox_deleted CASCADE`,
 		`DROP TABLE accounts, account_tombstones, account_clock`,
 		`DELETE FROM tidemark_schema WHERE version >= 13`,
-	} {
+	}...) {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -127,11 +127,13 @@
 // thread_refs(user_id, message_id, thread_id): Message-IDs seen at
 // delivery and their thread.
 //
-// text_index (version 9): content_id (contents.id, primary key, ON DELETE
-// CASCADE), partial (body text cut at message.MaxIndexedBody or
-// unreadable: BODY and TEXT treat the message as undecided), header,
-// body, subject, addr_from, addr_to, addr_cc, addr_bcc: the folded text
-// of message.IndexText, each with a pg_trgm GIN index. text_index_state
+// text_index (version 9, split in version 15): content_id (contents.id,
+// primary key, ON DELETE CASCADE), partial (body text cut at
+// message.MaxIndexedBody or unreadable: BODY and TEXT treat the message as
+// undecided), body; text_index_header (content_id, header) and
+// text_index_fields (content_id, subject, addr_from, addr_to, addr_cc,
+// addr_bcc): the folded text of message.IndexText, each text column with a
+// pg_trgm GIN index. text_index_state
 // (user_id, missing_upto): users whose contents up to that id may lack
 // their row; see textindex.go.
 //

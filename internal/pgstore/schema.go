@@ -29,6 +29,7 @@ var migrations = []string{
 	schemaV15FlagStamps,    // flagstamps.go
 	schemaV16SharingStamps, // sharing.go
 	schemaV17Accounts,      // accounts.go
+	schemaV18TextTables,    // textindex.go
 }
 
 const schemaV1 = `

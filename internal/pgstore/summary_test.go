@@ -3,7 +3,6 @@ package pgstore
 import (
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/pgtest"
@@ -23,26 +22,15 @@ func TestSummaryUpgrade(t *testing.T) {
 	}
 	appendSome := func(s *Store, from, n int) {
 		t.Helper()
-		a, err := s.Open(ctx, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		inbox, err := a.Mailbox(ctx, "INBOX")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var msgs []store.NewMessage
+		var bodies []string
 		for i := from; i < from+n; i++ {
-			msgs = append(msgs, store.NewMessage{Body: strings.NewReader(fmt.Sprintf(
-				"From: \"Writer %d\" <w%d@example.org>\r\nSubject: Re: note %d\r\nDate: Mon, 2 Mar 2026 10:%02d:00 +0100\r\n\r\nbody %d\r\n", i, i, i, i, i))})
+			bodies = append(bodies, fmt.Sprintf(
+				"From: \"Writer %d\" <w%d@example.org>\r\nSubject: Re: note %d\r\nDate: Mon, 2 Mar 2026 10:%02d:00 +0100\r\n\r\nbody %d\r\n", i, i, i, i, i))
 		}
-		if _, err := a.Append(ctx, inbox.ID, msgs); err != nil {
-			t.Fatal(err)
-		}
+		appendInbox(t, s, "alice", bodies...)
 	}
 	appendSome(s, 0, 6)
-	for _, q := range []string{
+	for _, q := range append(undoTextTables, []string{
 		`ALTER TABLE contents DROP COLUMN sort_keys`,
 		`ALTER TABLE contents DROP COLUMN preview`,
 		`DROP INDEX text_index_partial_rows`,
@@ -54,7 +42,7 @@ func TestSummaryUpgrade(t *testing.T) {
 		`DROP FUNCTION access_keys_mailbox_deleted CASCADE`,
 		`DROP TABLE accounts, account_tombstones, account_clock`,
 		`DELETE FROM tidemark_schema WHERE version >= 12`,
-	} {
+	}...) {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -14,10 +15,12 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// The text index (store.TextSearcher) on PostgreSQL: a text_index row per
-// contents row holding the folded text message.BuildIndexText computes
-// (the same text the embedded store's FTS5 table indexes), each column
-// with a pg_trgm GIN index. A search is `column LIKE '%needle%'`: pg_trgm
+// The text index (store.TextSearcher) on PostgreSQL: per contents row, the
+// folded text message.BuildIndexText computes (the same text the embedded
+// store's FTS5 tables index) in three tables by what a search reads
+// (since schema version 18): text_index (body, partial), text_index_header
+// (header) and text_index_fields (subject, addr_from, addr_to, addr_cc,
+// addr_bcc), each text column with a pg_trgm GIN index. A search is `column LIKE '%needle%'`: pg_trgm
 // narrows the rows by the needle's trigrams and PostgreSQL rechecks each
 // candidate against the stored text, so the answer is exact for every
 // needle (folded on both sides by Go, so LIKE's case-sensitive
@@ -29,7 +32,7 @@ import (
 // then the join with messages leaves expunged messages out.
 //
 // text_index_state has a row per user whose older messages may lack their
-// text_index row (contents ids up to missing_upto: stored before the
+// index rows (contents ids up to missing_upto: stored before the
 // schema had the index, or a rebuild under way); while it exists the
 // index answers nothing for that user and SEARCH scans. Reindex fills in
 // what is missing and deletes it.
@@ -58,6 +61,57 @@ CREATE TABLE text_index_state (
 	missing_upto bigint NOT NULL
 );
 INSERT INTO text_index_state (user_id, missing_upto) SELECT user_id, max(id) FROM contents GROUP BY user_id;
+`
+
+// schemaV18TextTables splits the index by what a search reads, so that
+// the rows a search rechecks hold only the text it compares: text_index
+// keeps the body (and partial), stored uncompressed (STORAGE EXTERNAL:
+// the recheck of a common word reads every candidate's body, and
+// decompressing it cost more than the comparison), the top-level header
+// moves to text_index_header and the short fields SUBJECT and the address
+// keys read to text_index_fields. Before, a SUBJECT search rechecked rows
+// that carried the header and body too, reading thousands of wide heap
+// pages for a few thousand subjects. The rows are copied, not rebuilt from
+// the messages; the body table is written anew (each body concatenated
+// with the empty string, so stored uncompressed) and its trigram index
+// built again, so the step takes about as long as building the index did.
+const schemaV18TextTables = `
+DROP INDEX text_index_header, text_index_subject, text_index_from, text_index_to, text_index_cc, text_index_bcc;
+CREATE TABLE text_index_new (
+	content_id bigint PRIMARY KEY REFERENCES contents ON DELETE CASCADE,
+	partial    boolean NOT NULL,
+	body       text NOT NULL
+);
+ALTER TABLE text_index_new ALTER COLUMN body SET STORAGE EXTERNAL;
+CREATE TABLE text_index_header (
+	content_id bigint PRIMARY KEY REFERENCES contents ON DELETE CASCADE,
+	header     text NOT NULL
+);
+CREATE TABLE text_index_fields (
+	content_id bigint PRIMARY KEY REFERENCES contents ON DELETE CASCADE,
+	subject    text NOT NULL,
+	addr_from  text NOT NULL,
+	addr_to    text NOT NULL,
+	addr_cc    text NOT NULL,
+	addr_bcc   text NOT NULL
+);
+INSERT INTO text_index_new (content_id, partial, body) SELECT content_id, partial, body || '' FROM text_index;
+INSERT INTO text_index_header (content_id, header) SELECT content_id, header FROM text_index;
+INSERT INTO text_index_fields (content_id, subject, addr_from, addr_to, addr_cc, addr_bcc)
+	SELECT content_id, subject, addr_from, addr_to, addr_cc, addr_bcc FROM text_index;
+DROP TABLE text_index;
+ALTER TABLE text_index_new RENAME TO text_index;
+ALTER INDEX text_index_new_pkey RENAME TO text_index_pkey;
+ALTER TABLE text_index RENAME CONSTRAINT text_index_new_content_id_fkey TO text_index_content_id_fkey;
+CREATE INDEX text_index_body ON text_index USING gin (body gin_trgm_ops);
+CREATE INDEX text_index_partial_rows ON text_index (content_id) WHERE partial;
+CREATE INDEX text_index_header_trgm ON text_index_header USING gin (header gin_trgm_ops);
+CREATE INDEX text_index_fields_subject ON text_index_fields USING gin (subject gin_trgm_ops);
+CREATE INDEX text_index_fields_from ON text_index_fields USING gin (addr_from gin_trgm_ops);
+CREATE INDEX text_index_fields_to ON text_index_fields USING gin (addr_to gin_trgm_ops);
+CREATE INDEX text_index_fields_cc ON text_index_fields USING gin (addr_cc gin_trgm_ops);
+CREATE INDEX text_index_fields_bcc ON text_index_fields USING gin (addr_bcc gin_trgm_ops);
+ANALYZE text_index, text_index_header, text_index_fields;
 `
 
 // indexText computes p's index text from its structure and bytes; nil
@@ -126,26 +180,45 @@ func (t *writeTx) queueTextIndex(batch *pgx.Batch, id store.MailboxID, uids []st
 			cols[j][i] = v
 		}
 	}
-	batch.Queue(`INSERT INTO text_index (content_id, partial, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc)
-		SELECT m.content_id, x.partial, x.header, x.body, x.subject, x.addr_from, x.addr_to, x.addr_cc, x.addr_bcc
-		FROM unnest($2::bigint[], $3::boolean[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-			AS x(uid, partial, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc)
-		JOIN messages m ON m.mailbox_id = $1 AND m.uid = x.uid
-		ON CONFLICT (content_id) DO NOTHING`,
+	batch.Queue(`WITH x AS (SELECT m.content_id, x.partial, x.header, x.body, x.subject, x.addr_from, x.addr_to, x.addr_cc, x.addr_bcc
+			FROM unnest($2::bigint[], $3::boolean[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+				AS x(uid, partial, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc)
+			JOIN messages m ON m.mailbox_id = $1 AND m.uid = x.uid)
+		`+insertIndexRows,
 		id, us, partial, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6])
 }
 
-// textCondition is the SQL condition of each field on text_index t; $4
-// is the LIKE pattern.
-var textCondition = map[store.TextField]string{
-	store.TextBody:    `t.body LIKE $4`,
-	store.TextText:    `(t.header LIKE $4 OR t.body LIKE $4)`,
-	store.TextHeader:  `t.header LIKE $4`,
-	store.TextSubject: `t.subject LIKE $4`,
-	store.TextFrom:    `t.addr_from LIKE $4`,
-	store.TextTo:      `t.addr_to LIKE $4`,
-	store.TextCc:      `t.addr_cc LIKE $4`,
-	store.TextBcc:     `t.addr_bcc LIKE $4`,
+// insertIndexRows ends a statement whose CTE x holds index rows
+// (content_id, partial, header, body, subject, addr_from, addr_to,
+// addr_cc, addr_bcc): it writes each into its three tables, one statement
+// so that a batch's rows go in together. A contents row already indexed
+// keeps its rows.
+const insertIndexRows = `, b AS (INSERT INTO text_index (content_id, partial, body)
+		SELECT content_id, partial, body FROM x ON CONFLICT (content_id) DO NOTHING),
+	h AS (INSERT INTO text_index_header (content_id, header)
+		SELECT content_id, header FROM x ON CONFLICT (content_id) DO NOTHING)
+	INSERT INTO text_index_fields (content_id, subject, addr_from, addr_to, addr_cc, addr_bcc)
+		SELECT content_id, subject, addr_from, addr_to, addr_cc, addr_bcc FROM x ON CONFLICT (content_id) DO NOTHING`
+
+// textCandidates is, for each field, a query of the contents rows whose
+// text holds the LIKE pattern $4, each with whether that settles it
+// (sure) or leaves it undecided: a body cut at message.MaxIndexedBody is
+// always a candidate and never sure (a second branch, found by
+// text_index_partial_rows: "LIKE … OR partial" in one condition kept
+// PostgreSQL from the trigram index), and HEADER's hits are only a
+// superset (any field holds the string; HEADER names one).
+var textCandidates = map[store.TextField]string{
+	store.TextBody: `SELECT content_id, NOT partial AS sure FROM text_index WHERE body LIKE $4
+		UNION ALL SELECT content_id, false FROM text_index WHERE partial`,
+	store.TextText: `SELECT content_id, NOT partial AS sure FROM text_index WHERE body LIKE $4
+		UNION ALL SELECT content_id, true FROM text_index_header WHERE header LIKE $4
+		UNION ALL SELECT content_id, false FROM text_index WHERE partial`,
+	store.TextHeader:  `SELECT content_id, false AS sure FROM text_index_header WHERE header LIKE $4`,
+	store.TextSubject: `SELECT content_id, true AS sure FROM text_index_fields WHERE subject LIKE $4`,
+	store.TextFrom:    `SELECT content_id, true AS sure FROM text_index_fields WHERE addr_from LIKE $4`,
+	store.TextTo:      `SELECT content_id, true AS sure FROM text_index_fields WHERE addr_to LIKE $4`,
+	store.TextCc:      `SELECT content_id, true AS sure FROM text_index_fields WHERE addr_cc LIKE $4`,
+	store.TextBcc:     `SELECT content_id, true AS sure FROM text_index_fields WHERE addr_bcc LIKE $4`,
 }
 
 // likePattern is '%needle%' with LIKE's special characters escaped
@@ -155,10 +228,12 @@ func likePattern(needle string) string {
 	return "%" + r.Replace(needle) + "%"
 }
 
-// SearchText implements store.TextSearcher.
+// SearchText implements store.TextSearcher: the field's candidates joined
+// to the mailbox's messages, the UIDs returned as two arrays (sure and
+// undecided) in one row rather than a row per hit.
 func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field store.TextField, needle string, within store.UIDSet) (store.TextHits, error) {
 	var hits store.TextHits
-	cond, ok := textCondition[field]
+	cands, ok := textCandidates[field]
 	if !ok || within.Empty() {
 		return hits, nil
 	}
@@ -172,45 +247,32 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 	if missing {
 		return hits, nil // not built: scan
 	}
-	bodyField := field == store.TextBody || field == store.TextText
-	// The messages whose text was cut short are a query of their own
-	// (text_index_partial_rows): "LIKE … OR t.partial" in one condition
-	// kept PostgreSQL from using the trigram index at all, and every
-	// search read every row.
-	const from = `SELECT m.uid, t.partial FROM messages m JOIN text_index t ON t.content_id = m.content_id
+	var sure, maybe []int64
+	err := a.s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(m.uid) FILTER (WHERE x.sure), '{}'),
+			coalesce(array_agg(m.uid) FILTER (WHERE NOT x.sure), '{}')
+		FROM (`+cands+`) AS x
+		JOIN messages m ON m.content_id = x.content_id
 		JOIN mailboxes mb ON mb.id = m.mailbox_id
-		WHERE m.mailbox_id = $1 AND mb.user_id = $5 AND m.uid BETWEEN $2 AND $3 AND `
-	q := from + cond
-	if bodyField {
-		q = `SELECT uid, partial FROM (` + q + ` UNION ` + from + `t.partial) AS s ORDER BY uid`
-	} else {
-		q += ` ORDER BY m.uid`
-	}
-	rows, err := a.s.pool.Query(ctx, q, id, int64(within[0].Start), int64(within[len(within)-1].Stop), likePattern(needle), a.id)
+		WHERE m.mailbox_id = $1 AND mb.user_id = $5 AND m.uid BETWEEN $2 AND $3`,
+		id, int64(within[0].Start), int64(within[len(within)-1].Stop), likePattern(needle), a.id).Scan(&sure, &maybe)
 	if err != nil {
 		return hits, fmt.Errorf("text search: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var uid int64
-		var partial bool
-		if err := rows.Scan(&uid, &partial); err != nil {
-			return hits, fmt.Errorf("text search: %w", err)
-		}
-		u := store.UID(uid)
-		switch {
-		case !within.Contains(u):
-		case partial && bodyField, field == store.TextHeader:
-			hits.Maybe.Add(u)
-		default:
-			hits.Sure.Add(u)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return hits, fmt.Errorf("text search: %w", err)
-	}
+	addUIDs(&hits.Sure, sure, within)
+	addUIDs(&hits.Maybe, maybe, within)
 	hits.OK = true
 	return hits, nil
+}
+
+// addUIDs adds the UIDs of list (any order, repeats allowed) that are in
+// within to set, in ascending order.
+func addUIDs(set *store.UIDSet, list []int64, within store.UIDSet) {
+	slices.Sort(list)
+	for _, u := range list {
+		if within.Contains(store.UID(u)) {
+			set.Add(store.UID(u))
+		}
+	}
 }
 
 // reindexBatch is how many contents one step of Reindex reads and writes.
@@ -237,8 +299,12 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 			ON CONFLICT (user_id) DO UPDATE SET missing_upto = excluded.missing_upto`, a.id, upto); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM text_index t USING contents c WHERE c.id = t.content_id AND c.user_id = $1 AND c.id <= $2`, a.id, upto)
-		return err
+		for _, table := range []string{"text_index", "text_index_header", "text_index_fields"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` t USING contents c WHERE c.id = t.content_id AND c.user_id = $1 AND c.id <= $2`, a.id, upto); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reindex %s: %w", user, err)
@@ -286,9 +352,10 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 			if x == nil {
 				x = &message.IndexText{Partial: true}
 			}
-			b.Queue(`INSERT INTO text_index (content_id, partial, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc)
-				SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM contents WHERE id = $1
-				ON CONFLICT (content_id) DO NOTHING`,
+			b.Queue(`WITH x AS (SELECT id AS content_id, $2::boolean AS partial, $3::text AS header, $4::text AS body,
+					$5::text AS subject, $6::text AS addr_from, $7::text AS addr_to, $8::text AS addr_cc, $9::text AS addr_bcc
+				FROM contents WHERE id = $1)
+				`+insertIndexRows,
 				it.id, x.Partial, x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc)
 		}
 		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -23,18 +24,7 @@ func TestTextIndexOff(t *testing.T) {
 	all := store.UIDSet{{Start: 1, Stop: 1000}}
 	appendTo := func(s *Store, body string) {
 		t.Helper()
-		a, err := s.Open(ctx, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		inbox, err := a.Mailbox(ctx, "INBOX")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader("Subject: " + body + "\r\n\r\n" + body + "\r\n")}}); err != nil {
-			t.Fatal(err)
-		}
+		appendInbox(t, s, "alice", "Subject: "+body+"\r\n\r\n"+body+"\r\n")
 	}
 	search := func(needle string) store.TextHits {
 		t.Helper()
@@ -90,5 +80,132 @@ func TestTextIndexOff(t *testing.T) {
 	appendTo(off, "walrus-four")
 	if h := search("walrus"); h.OK {
 		t.Fatalf("off, after reindex: index answered %+v", h)
+	}
+}
+
+// undoTextTables turns the text index back into its form before schema
+// version 18 (one text_index table holding every column), keeping the
+// text of the rows stored, and forgets the later versions.
+var undoTextTables = []string{
+	`ALTER TABLE text_index ADD COLUMN header text NOT NULL DEFAULT '', ADD COLUMN subject text NOT NULL DEFAULT '',
+		ADD COLUMN addr_from text NOT NULL DEFAULT '', ADD COLUMN addr_to text NOT NULL DEFAULT '',
+		ADD COLUMN addr_cc text NOT NULL DEFAULT '', ADD COLUMN addr_bcc text NOT NULL DEFAULT ''`,
+	`UPDATE text_index t SET header = h.header FROM text_index_header h WHERE h.content_id = t.content_id`,
+	`UPDATE text_index t SET subject = f.subject, addr_from = f.addr_from, addr_to = f.addr_to, addr_cc = f.addr_cc,
+		addr_bcc = f.addr_bcc FROM text_index_fields f WHERE f.content_id = t.content_id`,
+	`DROP TABLE text_index_header, text_index_fields`,
+	`ALTER TABLE text_index ALTER COLUMN body SET STORAGE EXTENDED`,
+	`UPDATE text_index SET body = body || ''`, // stored compressed again
+	`CREATE INDEX text_index_header ON text_index USING gin (header gin_trgm_ops)`,
+	`CREATE INDEX text_index_subject ON text_index USING gin (subject gin_trgm_ops)`,
+	`CREATE INDEX text_index_from ON text_index USING gin (addr_from gin_trgm_ops)`,
+	`CREATE INDEX text_index_to ON text_index USING gin (addr_to gin_trgm_ops)`,
+	`CREATE INDEX text_index_cc ON text_index USING gin (addr_cc gin_trgm_ops)`,
+	`CREATE INDEX text_index_bcc ON text_index USING gin (addr_bcc gin_trgm_ops)`,
+	`DELETE FROM tidemark_schema WHERE version >= 18`,
+}
+
+// TestTextTablesUpgrade: a store whose text index is one table (schema
+// version 17) is split into the body, header and field tables with the
+// rows it held, without a rebuild: every field's search answers from the
+// copied rows at once, messages appended after the upgrade are indexed in
+// the new tables, and no row of the old columns is left behind.
+func TestTextTablesUpgrade(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{NoListen: true})
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// Bodies long enough that PostgreSQL would compress them.
+	filler := strings.Repeat("filler line ", 600)
+	appendTo := func(s *Store, from, n int) {
+		t.Helper()
+		var bodies []string
+		for i := from; i < from+n; i++ {
+			bodies = append(bodies, fmt.Sprintf(
+				"From: \"Writer %d\" <w%d@example.org>\r\nTo: reader%d@example.net\r\nSubject: Quarterly Report %d\r\nX-Tag: marker%d\r\n\r\nbody of message walrus%d\r\n%s\r\n",
+				i%2, i, i%3, i, i%2, i%2, filler))
+		}
+		appendInbox(t, s, "alice", bodies...)
+	}
+	appendTo(s, 0, 6)
+	for _, q := range undoTextTables {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var version int
+	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&version); err != nil || version != 17 {
+		t.Fatalf("downgraded to version %d, %v", version, err)
+	}
+	s.Close()
+
+	s = openTest(t, dsn, Options{NoListen: true})
+	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&version); err != nil || version != SchemaVersion {
+		t.Fatalf("upgraded to version %d (want %d), %v", version, SchemaVersion, err)
+	}
+	var stale int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_attribute
+		WHERE attrelid = 'text_index'::regclass AND attnum > 0 AND attname NOT IN ('content_id', 'partial', 'body')`).Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d columns of the old table left, dropped ones included, %v", stale, err)
+	}
+	var compressed int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM text_index WHERE pg_column_compression(body) IS NOT NULL`).Scan(&compressed); err != nil || compressed != 0 {
+		t.Fatalf("%d bodies still compressed, %v", compressed, err)
+	}
+	appendTo(s, 6, 3)
+	a, err := s.Open(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	inbox, err := a.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := store.UIDSet{{Start: 1, Stop: 100}}
+	for _, c := range []struct {
+		field       store.TextField
+		needle      string
+		sure, maybe string
+	}{
+		{store.TextSubject, "report 4", "5", ""},
+		{store.TextSubject, "quarterly", "1:9", ""},
+		{store.TextFrom, "writer 1", "2,4,6,8", ""},
+		{store.TextTo, "reader2", "3,6,9", ""},
+		{store.TextCc, "reader", "", ""},
+		{store.TextBody, "walrus1", "2,4,6,8", ""},
+		{store.TextBody, "marker1", "", ""},
+		{store.TextText, "marker1", "2,4,6,8", ""},
+		{store.TextText, "walrus0", "1,3,5,7,9", ""},
+		{store.TextHeader, "marker0", "", "1,3,5,7,9"},
+	} {
+		h, err := a.(store.TextSearcher).SearchText(ctx, inbox.ID, c.field, c.needle, all)
+		if err != nil || !h.OK || h.Sure.String() != c.sure || h.Maybe.String() != c.maybe {
+			t.Errorf("field %d %q: sure %q maybe %q ok %v, %v; want sure %q maybe %q",
+				c.field, c.needle, h.Sure.String(), h.Maybe.String(), h.OK, err, c.sure, c.maybe)
+		}
+	}
+}
+
+// appendInbox appends one message of each body to user's INBOX, in one
+// Append.
+func appendInbox(t *testing.T, s *Store, user string, bodies ...string) {
+	t.Helper()
+	a, err := s.Open(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	inbox, err := a.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]store.NewMessage, len(bodies))
+	for i, b := range bodies {
+		msgs[i].Body = strings.NewReader(b)
+	}
+	if _, err := a.Append(ctx, inbox.ID, msgs); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -147,7 +147,7 @@ func (t *writeTx) unindexContent(id int64) error {
 // textColumns is the FTS5 table and column filter of each field.
 var textColumns = map[store.TextField][2]string{
 	store.TextBody:    {"text_index", "body"},
-	store.TextText:    {"text_index", "{header body}"},
+	store.TextText:    {"text_index", ""}, // every column: no filter to apply
 	store.TextHeader:  {"text_index", "header"},
 	store.TextSubject: {"text_index_fields", "subject"},
 	store.TextFrom:    {"text_index_fields", "addr_from"},
@@ -156,9 +156,14 @@ var textColumns = map[store.TextField][2]string{
 	store.TextBcc:     {"text_index_fields", "addr_bcc"},
 }
 
-// ftsPhrase is an FTS5 query for needle as one phrase in columns.
+// ftsPhrase is an FTS5 query for needle as one phrase in columns (all
+// of them when columns is empty).
 func ftsPhrase(columns, needle string) string {
-	return columns + ` : "` + strings.ReplaceAll(needle, `"`, `""`) + `"`
+	q := `"` + strings.ReplaceAll(needle, `"`, `""`) + `"`
+	if columns == "" {
+		return q
+	}
+	return columns + ` : ` + q
 }
 
 // SearchText implements store.TextSearcher: one FTS5 phrase query, its
@@ -184,6 +189,31 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			return err
 		}
 		hits.OK = true
+		// A mailbox much smaller than the account restricts the matches
+		// to the range of contents ids its messages hold: FTS5 seeks its
+		// position lists to that range, so a search in a small mailbox
+		// does not read the account's every match of a common string.
+		// The range is one pass over the mailbox's rows, so a mailbox
+		// holding most of the account skips it.
+		match := cols[0] + ` MATCH ?`
+		args := []any{ftsPhrase(cols[1], needle)}
+		var messages, maxContent int64
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT messages FROM mailboxes WHERE id = ?), (SELECT coalesce(max(id), 0) FROM contents)`,
+			id).Scan(&messages, &maxContent); err != nil {
+			return err
+		}
+		if messages*2 <= maxContent {
+			var first, last sql.NullInt64
+			if err := tx.QueryRowContext(ctx, `SELECT min(content_id), max(content_id) FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
+				id, lo, hi).Scan(&first, &last); err != nil {
+				return err
+			}
+			if !first.Valid {
+				return nil // no message in within
+			}
+			match += ` AND rowid BETWEEN ? AND ?`
+			args = append(args, first.Int64, last.Int64)
+		}
 		// The matches drive the join (CROSS JOIN keeps that order): each
 		// finds its messages by messages_content (which holds mailbox_id
 		// and uid too, so the lookup never reads the table), so a rare
@@ -191,10 +221,10 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 		// UIDs come back as one comma-separated list (one row instead of a
 		// row per hit through database/sql) in content order, and are
 		// sorted here, cheaper than SQLite's sorter.
-		rows, err := tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM (SELECT rowid AS cid FROM `+cols[0]+` WHERE `+cols[0]+` MATCH ?) AS f
+		rows, err := tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM (SELECT rowid AS cid FROM `+cols[0]+` WHERE `+match+`) AS f
 			CROSS JOIN messages AS m ON m.content_id = f.cid
 			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`,
-			ftsPhrase(cols[1], needle), id, lo, hi)
+			append(args, id, lo, hi)...)
 		if err != nil {
 			return err
 		}

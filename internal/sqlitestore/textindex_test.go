@@ -251,6 +251,60 @@ func TestTextIndexPartial(t *testing.T) {
 	}
 }
 
+// TestTextIndexSmallMailbox: a search in a mailbox much smaller than the
+// account is restricted to the contents ids its messages hold (first to
+// last), and still finds a copy of an old message at the low end and a
+// new one at the high end, and none of the other mailbox's matches in
+// between; a UID range holding no message answers nothing.
+func TestTextIndexSmallMailbox(t *testing.T) {
+	_, a := newAccount(t)
+	ctx := context.Background()
+	inbox := mustMailbox(t, a, "INBOX")
+	appendText := func(id store.MailboxID, from, n int) {
+		t.Helper()
+		var msgs []store.NewMessage
+		for i := from; i < from+n; i++ {
+			msgs = append(msgs, store.NewMessage{Body: strings.NewReader("Subject: note " + strconv.Itoa(i) + "\r\n\r\nshared walrus text\r\n")})
+		}
+		if _, err := a.Append(ctx, id, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendText(inbox.ID, 0, 20)
+	if _, err := a.CreateMailbox(ctx, "Small", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	small := mustMailbox(t, a, "Small")
+	if _, err := a.Copy(ctx, inbox.ID, small.ID, store.UIDSet{{Start: 2, Stop: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	appendText(inbox.ID, 20, 20)
+	appendText(small.ID, 40, 1)
+	all := store.UIDSet{{Start: 1, Stop: 100}}
+	for _, c := range []struct {
+		field  store.TextField
+		needle string
+		within store.UIDSet
+		want   string
+	}{
+		{store.TextBody, "walrus", all, "1:2"},
+		{store.TextText, "walrus", all, "1:2"},
+		{store.TextSubject, "note 1", all, "1"}, // "note 1", not INBOX's "note 10" to "note 19"
+		{store.TextSubject, "note 40", all, "2"},
+		{store.TextBody, "walrus", store.UIDSet{{Start: 2, Stop: 2}}, "2"},
+		{store.TextBody, "walrus", store.UIDSet{{Start: 3, Stop: 50}}, ""},
+	} {
+		h, err := a.SearchText(ctx, small.ID, c.field, c.needle, c.within)
+		if err != nil || !h.OK || h.Sure.String() != c.want || !h.Maybe.Empty() {
+			t.Errorf("%d %q in %v: %+v, %v; want %s", c.field, c.needle, c.within, h, err, c.want)
+		}
+	}
+	h, err := a.SearchText(ctx, inbox.ID, store.TextBody, "walrus", all)
+	if err != nil || h.Sure.String() != "1:40" {
+		t.Fatalf("INBOX: %+v, %v", h, err)
+	}
+}
+
 // An upgraded database has an index marked missing: searches scan until
 // Reindex builds it; messages appended meanwhile are indexed at once.
 func TestTextIndexUpgrade(t *testing.T) {
