@@ -240,6 +240,7 @@ func TestAppendMemoryBounded(t *testing.T) {
 // answer is a tagged NO, nothing is appended, and the next command on the
 // connection runs.
 func TestMultiAppendRefusedMidway(t *testing.T) {
+	embeddedOnly(t, "sets the embedded store's message size limit, which refuses the second literal")
 	env := newTestEnvStore(t, "127.0.0.1:0", sqlitestore.Options{MaxMessageSize: 500}, nil)
 	c := env.dial()
 	c.login()
