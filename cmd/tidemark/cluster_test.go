@@ -52,23 +52,28 @@ listen = ""
 func writeNodeConf(t *testing.T, dir, body string, users ...string) (conf, data string) {
 	t.Helper()
 	data = filepath.Join(dir, "data")
-	accts, err := auth.OpenAccountsWith(data, auth.Options{
-		Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range users {
-		if err := accts.Add(u, "secret-pass"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	accts.Close()
+	addAccounts(t, data, users...)
 	conf = filepath.Join(dir, "tidemark.toml")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("data_dir = %q\n", data)+body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return conf, data
+}
+
+// addAccounts adds users to the accounts file of data directory data,
+// each with password "secret-pass", hashed cheaply (cheapAccounts).
+func addAccounts(t *testing.T, data string, users ...string) {
+	t.Helper()
+	accts, err := auth.OpenAccountsWith(data, cheapAccounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer accts.Close()
+	for _, u := range users {
+		if err := accts.Add(u, "secret-pass"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // pgCreateUsers gives users their mail stores in the PostgreSQL database

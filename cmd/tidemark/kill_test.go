@@ -20,7 +20,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -421,16 +420,7 @@ func killTestData(t *testing.T) string {
 // killTestDataIn makes that data directory at data.
 func killTestDataIn(t *testing.T, data string) {
 	t.Helper()
-	accts, err := auth.OpenAccountsWith(data, auth.Options{
-		Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := accts.Add("joe", "secret-pass"); err != nil {
-		t.Fatal(err)
-	}
-	accts.Close()
+	addAccounts(t, data, "joe")
 	ctx := context.Background()
 	st, err := sqlitestore.Open(data, sqlitestore.Options{})
 	if err != nil {

@@ -27,7 +27,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
-	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 )
 
@@ -187,16 +186,7 @@ func TestServeBinary(t *testing.T) {
 	bin := buildTidemark(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	accts, err := auth.OpenAccountsWith(data, auth.Options{
-		Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := accts.Add("joe", "secret-pass"); err != nil {
-		t.Fatal(err)
-	}
-	accts.Close()
+	addAccounts(t, data, "joe")
 	st, err := sqlitestore.Open(data, sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 )
 
@@ -37,14 +36,7 @@ func TestSharingReplicate(t *testing.T) {
 		dir := filepath.Join(root, n.name)
 		confs = append(confs, replicaDir(t, dir, n.imap, n.repl, secret, n.peer))
 		data := filepath.Join(dir, "data")
-		accts, err := auth.OpenAccountsWith(data, auth.Options{Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := accts.Add("joe", "secret-pass"); err != nil {
-			t.Fatal(err)
-		}
-		accts.Close()
+		addAccounts(t, data, "joe")
 		st, err := sqlitestore.Open(data, sqlitestore.Options{})
 		if err != nil {
 			t.Fatal(err)
