@@ -335,3 +335,63 @@ func BenchmarkSearchText(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSearchTextStore searches an existing store, a copy of a data
+// directory filled by tidemark load (TIDEMARK_BENCH_TEXT_DIR, its user
+// TIDEMARK_BENCH_TEXT_USER, default bench, mailbox
+// TIDEMARK_BENCH_TEXT_MAILBOX, default bench-100000), for profiling a
+// search at sizes a benchmark cannot fill each time. Skipped without the
+// directory.
+func BenchmarkSearchTextStore(b *testing.B) {
+	dir := os.Getenv("TIDEMARK_BENCH_TEXT_DIR")
+	if dir == "" {
+		b.Skip("TIDEMARK_BENCH_TEXT_DIR not set")
+	}
+	user, mailbox := envOr("TIDEMARK_BENCH_TEXT_USER", "bench"), envOr("TIDEMARK_BENCH_TEXT_MAILBOX", "bench-100000")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	acc, err := s.Open(ctx, user)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer acc.Close()
+	a := acc.(*Account)
+	info, err := a.Mailbox(ctx, mailbox)
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
+	for _, q := range []struct {
+		name   string
+		field  store.TextField
+		needle string
+	}{
+		{"body-common", store.TextBody, "benchmark"},
+		{"body-none", store.TextBody, "xylograph"},
+		{"text-none", store.TextText, "xylograph"},
+		{"from-none", store.TextFrom, "someone"},
+		{"subject", store.TextSubject, "report"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			var hits int
+			for b.Loop() {
+				h, err := a.SearchText(ctx, info.ID, q.field, q.needle, all)
+				if err != nil || !h.OK {
+					b.Fatal(err, h.OK)
+				}
+				hits = int(h.Sure.Len())
+			}
+			b.ReportMetric(float64(hits), "hits")
+		})
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
