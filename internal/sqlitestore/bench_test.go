@@ -6,7 +6,9 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -377,6 +379,9 @@ func BenchmarkSearchTextStore(b *testing.B) {
 	} {
 		b.Run(q.name, func(b *testing.B) {
 			var hits int
+			// CPU time as well as wall time: on a shared machine the
+			// process's CPU per search is the steadier figure.
+			cpu0 := processCPU()
 			for b.Loop() {
 				h, err := a.SearchText(ctx, info.ID, q.field, q.needle, all)
 				if err != nil || !h.OK {
@@ -384,6 +389,7 @@ func BenchmarkSearchTextStore(b *testing.B) {
 				}
 				hits = int(h.Sure.Len())
 			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 			b.ReportMetric(float64(hits), "hits")
 		})
 	}
@@ -394,4 +400,63 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestTextMergeStore merges the text index of a store as the server's
+// background merge does, step by step (TIDEMARK_BENCH_TEXT_DIR as for
+// BenchmarkSearchTextStore; with TIDEMARK_BENCH_TEXT_OPTIMIZE=1 into one
+// segment instead), and logs the segments and the time taken. Skipped
+// without the directory.
+func TestTextMergeStore(t *testing.T) {
+	dir := os.Getenv("TIDEMARK_BENCH_TEXT_DIR")
+	if dir == "" {
+		t.Skip("TIDEMARK_BENCH_TEXT_DIR not set")
+	}
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	acc, err := s.Open(ctx, envOr("TIDEMARK_BENCH_TEXT_USER", "bench"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	a := acc.(*Account)
+	t.Logf("segments before: %v", segments(t, a))
+	start, cpu0 := time.Now(), processCPU()
+	steps := 0
+	if os.Getenv("TIDEMARK_BENCH_TEXT_OPTIMIZE") != "" {
+		err := a.u.write(ctx, func(t *writeTx) error {
+			for _, table := range textIndexTables {
+				if _, err := t.tx.ExecContext(ctx, `INSERT INTO `+table+` (`+table+`) VALUES ('optimize')`); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		for ; ; steps++ {
+			worked, err := a.u.mergeTextStep(ctx, textMergePages)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !worked {
+				break
+			}
+		}
+	}
+	t.Logf("segments after: %v, %d steps, %v, %v of CPU", segments(t, a), steps, time.Since(start), processCPU()-cpu0)
 }

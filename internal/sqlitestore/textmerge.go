@@ -67,6 +67,12 @@ func (u *userDB) startTextMerge(idle time.Duration) {
 // comes; commits is the commit count when it starts, and the count when
 // it stops is returned.
 func (u *userDB) mergeWhileIdle(ctx context.Context, commits uint64) uint64 {
+	steps := 0
+	defer func() {
+		if steps > 0 {
+			u.log.Debug("text index merged", "user", u.name, "steps", steps)
+		}
+	}()
 	for ctx.Err() == nil && u.commits.Load() == commits {
 		worked, err := u.mergeTextStep(ctx, textMergePages)
 		now := u.commits.Load()
@@ -83,6 +89,7 @@ func (u *userDB) mergeWhileIdle(ctx context.Context, commits uint64) uint64 {
 		if !worked {
 			return commits
 		}
+		steps++
 	}
 	return commits
 }
