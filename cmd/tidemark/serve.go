@@ -152,6 +152,13 @@ const reclaimEvery = 10 * time.Second
 // that logs in for each check, then finds it open.
 const keepIdle = time.Minute
 
+// textMergeIdle is how long a user's database has had no commit before the
+// server merges its text index's segments in the background
+// (sqlitestore.Options.TextMergeIdle): long enough that a fill or a burst
+// of deliveries is not slowed by it, short enough that the index is merged
+// between bursts.
+const textMergeIdle = 5 * time.Second
+
 // serve runs every configured listener until ctx ends, then shuts them
 // down gracefully: IMAP clients are told BYE after the command they are
 // running, LMTP transactions in progress finish, the metrics endpoint
@@ -173,6 +180,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		Logger:         log,
 		ReclaimEvery:   reclaimEvery,
 		NoTextIndex:    !cfg.Search.TextIndex,
+		TextMergeIdle:  textMergeIdle,
 	})
 	if err != nil {
 		return err

@@ -35,6 +35,9 @@ type storeOptions struct {
 	// last handle closed (serve: deliveries and logins to a user nobody
 	// is connected as do not reopen it each time); 0 closes it at once.
 	KeepIdle time.Duration
+	// TextMergeIdle: merge the embedded store's text index in the
+	// background after this long without a commit (serve only); 0 never.
+	TextMergeIdle time.Duration
 }
 
 // openStore opens the mail store the configuration names. It is the one
@@ -44,7 +47,7 @@ func openStore(ctx context.Context, sc config.Store, dataDir string, o storeOpti
 	switch sc.Kind {
 	case "", config.StoreEmbedded:
 		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize, Logger: o.Logger, ReclaimEvery: o.ReclaimEvery,
-			NoTextIndex: o.NoTextIndex, KeepIdle: o.KeepIdle})
+			NoTextIndex: o.NoTextIndex, KeepIdle: o.KeepIdle, TextMergeIdle: o.TextMergeIdle})
 	case config.StorePostgres:
 		if len(sc.Shards) == 0 {
 			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery,

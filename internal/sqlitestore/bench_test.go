@@ -6,7 +6,9 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -334,4 +336,136 @@ func BenchmarkSearchText(b *testing.B) {
 			b.ReportMetric(float64(hits), "hits")
 		})
 	}
+}
+
+// BenchmarkSearchTextStore searches an existing store, a copy of a data
+// directory filled by tidemark load (TIDEMARK_BENCH_TEXT_DIR, its user
+// TIDEMARK_BENCH_TEXT_USER, default bench, mailbox
+// TIDEMARK_BENCH_TEXT_MAILBOX, default bench-100000), for profiling a
+// search at sizes a benchmark cannot fill each time. Skipped without the
+// directory.
+func BenchmarkSearchTextStore(b *testing.B) {
+	dir := os.Getenv("TIDEMARK_BENCH_TEXT_DIR")
+	if dir == "" {
+		b.Skip("TIDEMARK_BENCH_TEXT_DIR not set")
+	}
+	user, mailbox := envOr("TIDEMARK_BENCH_TEXT_USER", "bench"), envOr("TIDEMARK_BENCH_TEXT_MAILBOX", "bench-100000")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	acc, err := s.Open(ctx, user)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer acc.Close()
+	a := acc.(*Account)
+	info, err := a.Mailbox(ctx, mailbox)
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
+	for _, q := range []struct {
+		name   string
+		field  store.TextField
+		needle string
+	}{
+		{"body-common", store.TextBody, "benchmark"},
+		{"body-none", store.TextBody, "xylograph"},
+		{"text-none", store.TextText, "xylograph"},
+		{"from-none", store.TextFrom, "someone"},
+		{"subject", store.TextSubject, "report"},
+		{"body-common-newmap", store.TextBody, "benchmark"},
+		{"text-common", store.TextText, "benchmark"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			var hits int
+			// CPU time as well as wall time: on a shared machine the
+			// process's CPU per search is the steadier figure.
+			cpu0 := processCPU()
+			for b.Loop() {
+				if strings.HasSuffix(q.name, "-newmap") {
+					// As after any change to the mailbox: the content
+					// map (textmap.go) is read again.
+					a.u.cmaps.mu.Lock()
+					a.u.cmaps.maps, a.u.cmaps.used = nil, nil
+					a.u.cmaps.mu.Unlock()
+				}
+				h, err := a.SearchText(ctx, info.ID, q.field, q.needle, all)
+				if err != nil || !h.OK {
+					b.Fatal(err, h.OK)
+				}
+				hits = int(h.Sure.Len())
+			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+			b.ReportMetric(float64(hits), "hits")
+		})
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestTextMergeStore merges the text index of a store as the server's
+// background merge does, step by step (TIDEMARK_BENCH_TEXT_DIR as for
+// BenchmarkSearchTextStore; with TIDEMARK_BENCH_TEXT_OPTIMIZE=1 into one
+// segment instead), and logs the segments and the time taken. Skipped
+// without the directory.
+func TestTextMergeStore(t *testing.T) {
+	dir := os.Getenv("TIDEMARK_BENCH_TEXT_DIR")
+	if dir == "" {
+		t.Skip("TIDEMARK_BENCH_TEXT_DIR not set")
+	}
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	acc, err := s.Open(ctx, envOr("TIDEMARK_BENCH_TEXT_USER", "bench"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	a := acc.(*Account)
+	t.Logf("segments before: %v", segments(t, a))
+	start, cpu0 := time.Now(), processCPU()
+	steps := 0
+	if os.Getenv("TIDEMARK_BENCH_TEXT_OPTIMIZE") != "" {
+		err := a.u.write(ctx, func(t *writeTx) error {
+			for _, table := range textIndexTables {
+				if _, err := t.tx.ExecContext(ctx, `INSERT INTO `+table+` (`+table+`) VALUES ('optimize')`); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		for ; ; steps++ {
+			worked, err := a.u.mergeTextStep(ctx, textMergePages)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !worked {
+				break
+			}
+		}
+	}
+	t.Logf("segments after: %v, %d steps, %v, %v of CPU", segments(t, a), steps, time.Since(start), processCPU()-cpu0)
 }

@@ -50,6 +50,12 @@ type Options struct {
 	// SEARCH scans them (textindex.go). Turned back on, new messages are
 	// indexed again and the older ones scanned until Reindex.
 	NoTextIndex bool
+	// TextMergeIdle, when positive, merges the text index's segments in
+	// the background once a user's database has had no commit for this
+	// long, in small write transactions that stop when a commit comes
+	// (textmerge.go), so that searches read few segments. Like
+	// ReclaimEvery, only tidemark serve sets it.
+	TextMergeIdle time.Duration
 	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
 	// message appended without one; nil means time.Now. Tests set it so
 	// that what they check does not depend on the day they run.
@@ -359,6 +365,9 @@ func (s *Store) openUser(ctx context.Context, name string) (*userDB, error) {
 	}
 	if s.opts.ReclaimEvery > 0 {
 		u.startReclaim(s.opts.ReclaimEvery, s.opts.reclaimMinAge())
+	}
+	if s.opts.TextMergeIdle > 0 {
+		u.startTextMerge(s.opts.TextMergeIdle)
 	}
 	return u, nil
 }

@@ -202,7 +202,29 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			id).Scan(&messages, &maxContent); err != nil {
 			return err
 		}
-		if messages*2 <= maxContent {
+		sure := &hits.Sure
+		if field == store.TextHeader {
+			sure = &hits.Maybe // any field holds it; HEADER names one
+		}
+		if messages*2 > maxContent {
+			// A mailbox holding most of the account: the matches' content
+			// ids are mapped to UIDs by the mailbox's map held in memory
+			// (textmap.go), one merge of two ordered lists, rather than by
+			// an index lookup per match.
+			m, err := a.u.contentMap(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT group_concat(rowid) FROM `+cols[0]+` WHERE `+match, args...)
+			if err != nil {
+				return err
+			}
+			cids, err := scanIDs(rows)
+			if err != nil {
+				return err
+			}
+			addUIDs(m.uidsOf(cids), within, sure)
+		} else {
 			var first, last sql.NullInt64
 			if err := tx.QueryRowContext(ctx, `SELECT min(content_id), max(content_id) FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,
 				id, lo, hi).Scan(&first, &last); err != nil {
@@ -213,32 +235,33 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			}
 			match += ` AND rowid BETWEEN ? AND ?`
 			args = append(args, first.Int64, last.Int64)
-		}
-		// The matches drive the join (CROSS JOIN keeps that order): each
-		// finds its messages by messages_content (which holds mailbox_id
-		// and uid too, so the lookup never reads the table), so a rare
-		// string costs next to nothing whatever the mailbox's size. The
-		// UIDs come back as one comma-separated list (one row instead of a
-		// row per hit through database/sql) in content order, and are
-		// sorted here, cheaper than SQLite's sorter.
-		rows, err := tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM (SELECT rowid AS cid FROM `+cols[0]+` WHERE `+match+`) AS f
-			CROSS JOIN messages AS m ON m.content_id = f.cid
-			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`,
-			append(args, id, lo, hi)...)
-		if err != nil {
-			return err
-		}
-		sure := &hits.Sure
-		if field == store.TextHeader {
-			sure = &hits.Maybe // any field holds it; HEADER names one
-		}
-		if err := scanUIDs(rows, within, sure); err != nil {
-			return err
+			// The matches drive the join (CROSS JOIN keeps that order):
+			// each finds its messages by messages_content (which holds
+			// mailbox_id and uid too, so the lookup never reads the
+			// table), so a rare string costs next to nothing whatever the
+			// mailbox's size. The UIDs come back as one comma-separated
+			// list (one row instead of a row per hit through
+			// database/sql) in content order, and are sorted here,
+			// cheaper than SQLite's sorter.
+			rows, err := tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM (SELECT rowid AS cid FROM `+cols[0]+` WHERE `+match+`) AS f
+				CROSS JOIN messages AS m ON m.content_id = f.cid
+				WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`,
+				append(args, id, lo, hi)...)
+			if err != nil {
+				return err
+			}
+			if err := scanUIDs(rows, within, sure); err != nil {
+				return err
+			}
 		}
 		if field != store.TextBody && field != store.TextText {
 			return nil // only body text is ever cut short
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM text_index_partial p JOIN messages m ON m.content_id = p.content_id
+		// The partial contents (few, usually none) drive the join: left
+		// to itself the planner walked the mailbox's every message and
+		// looked each up in text_index_partial, most of the cost of a
+		// rare word's search in a large mailbox.
+		rows, err := tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM text_index_partial p CROSS JOIN messages m ON m.content_id = p.content_id
 			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`, id, lo, hi)
 		if err != nil {
 			return err
@@ -265,30 +288,60 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 // list of decimal UIDs in any order (group_concat), that are in within to
 // out.
 func scanUIDs(rows *sql.Rows, within store.UIDSet, out *store.UIDSet) error {
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return err
+	}
+	uids := make([]store.UID, len(ids))
+	for i, id := range ids {
+		uids[i] = store.UID(id)
+	}
+	addUIDs(uids, within, out)
+	return nil
+}
+
+// scanIDs reads the numbers listed by rows, each row one comma-separated
+// list of decimal numbers (group_concat), in ascending order.
+func scanIDs(rows *sql.Rows) ([]int64, error) {
 	defer rows.Close()
-	var uids []store.UID
+	var ids []int64
 	for rows.Next() {
 		var list sql.RawBytes
 		if err := rows.Scan(&list); err != nil {
-			return err
+			return nil, err
 		}
-		for len(list) > 0 {
-			var u store.UID
-			i := 0
-			for ; i < len(list) && list[i] != ','; i++ {
-				u = u*10 + store.UID(list[i]-'0')
-			}
-			uids = append(uids, u)
-			if i < len(list) {
-				i++
-			}
-			list = list[i:]
-		}
+		ids = appendList(ids, list)
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	slices.Sort(uids)
+	if !slices.IsSorted(ids) {
+		slices.Sort(ids)
+	}
+	return ids, nil
+}
+
+// appendList appends the numbers of a comma-separated list of
+// non-negative decimal numbers to ids.
+func appendList(ids []int64, list []byte) []int64 {
+	for len(list) > 0 {
+		var n int64
+		i := 0
+		for ; i < len(list) && list[i] != ','; i++ {
+			n = n*10 + int64(list[i]-'0')
+		}
+		ids = append(ids, n)
+		if i < len(list) {
+			i++
+		}
+		list = list[i:]
+	}
+	return ids
+}
+
+// addUIDs adds the UIDs of uids that are in within to out; uids must be
+// ascending.
+func addUIDs(uids []store.UID, within store.UIDSet, out *store.UIDSet) {
 	// One walk of within beside the sorted UIDs, no search per UID.
 	r := 0
 	for _, u := range uids {
@@ -302,7 +355,6 @@ func scanUIDs(rows *sql.Rows, within store.UIDSet, out *store.UIDSet) error {
 			out.Add(u)
 		}
 	}
-	return nil
 }
 
 // subtract returns the UIDs of a not in b.

@@ -502,3 +502,178 @@ func TestTextIndexOnOffOn(t *testing.T) {
 	}
 	compareServed(t, r, a, inbox.ID, 30, "off, after reindex and append")
 }
+
+// TestTextIndexContentMap: in a mailbox holding most of the account, the
+// matches' content ids are turned into UIDs by the mailbox's map held in
+// memory (textmap.go). The map must follow every change: a copy into the
+// same mailbox (two UIDs of one content, out of content order), an
+// expunge, a flag change, a copy to another mailbox of the same account
+// and an append there, whose messages must never be answered for this
+// one. The needle is decoded text (base64, quoted-printable, Latin-1).
+func TestTextIndexContentMap(t *testing.T) {
+	_, a := newAccount(t)
+	ctx := context.Background()
+	inbox := mustMailbox(t, a, "INBOX")
+	needle, ok := message.IndexableNeedle("GRÜSSE aus")
+	if !ok {
+		t.Fatal("needle not indexable")
+	}
+	bodies := []string{
+		"Subject: b64\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			"R3LDvFNTRSBhdXMgS8O2bG4K\r\n", // "GrüSSE aus Köln"
+		"Subject: qp\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+			"Viele Gr=C3=BCsse aus Bonn\r\n",
+		"Subject: none\r\n\r\nnothing to see\r\n",
+		"Subject: latin\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+			"gr\xfcsse aus Wien\r\n",
+	}
+	appendBodies := func(id store.MailboxID, bs ...string) {
+		t.Helper()
+		var msgs []store.NewMessage
+		for _, b := range bs {
+			msgs = append(msgs, store.NewMessage{Body: strings.NewReader(b)})
+		}
+		if _, err := a.Append(ctx, id, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := store.UIDSet{{Start: 1, Stop: 100}}
+	check := func(stage string, id store.MailboxID, within store.UIDSet, want string) {
+		t.Helper()
+		h, err := a.SearchText(ctx, id, store.TextBody, needle, within)
+		if err != nil || !h.OK || h.Sure.String() != want || !h.Maybe.Empty() {
+			t.Fatalf("%s: %+v, %v; want %s", stage, h, err, want)
+		}
+		a.u.cmaps.mu.Lock()
+		_, held := a.u.cmaps.maps[id]
+		a.u.cmaps.mu.Unlock()
+		if !held {
+			t.Fatalf("%s: answered without the content map", stage)
+		}
+	}
+	appendBodies(inbox.ID, bodies...)
+	check("appended", inbox.ID, all, "1:2,4")
+	if _, err := a.Copy(ctx, inbox.ID, inbox.ID, store.UIDSet{{Start: 1, Stop: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	check("copied into itself", inbox.ID, all, "1:2,4:5")
+	if _, err := a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	check("original expunged", inbox.ID, all, "2,4:5")
+	if _, err := a.SetFlags(ctx, inbox.ID, store.UIDSet{{Start: 2, Stop: 2}}, store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0); err != nil {
+		t.Fatal(err)
+	}
+	check("flagged", inbox.ID, all, "2,4:5")
+	check("within", inbox.ID, store.UIDSet{{Start: 3, Stop: 4}, {Start: 6, Stop: 9}}, "4")
+
+	if _, err := a.CreateMailbox(ctx, "Other", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other := mustMailbox(t, a, "Other")
+	if _, err := a.Copy(ctx, inbox.ID, other.ID, store.UIDSet{{Start: 2, Stop: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	check("other mailbox", other.ID, all, "1,3:4")
+	appendBodies(other.ID, bodies[1], bodies[2])
+	check("appended to the other", other.ID, all, "1,3:5")
+	check("INBOX unchanged", inbox.ID, all, "2,4:5")
+	if _, err := a.Expunge(ctx, other.ID, store.UIDSet{{Start: 1, Stop: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	check("other emptied", other.ID, all, "")
+	check("INBOX after the other's expunge", inbox.ID, all, "2,4:5")
+}
+
+// segments returns how many segments the two text index tables have.
+func segments(t *testing.T, a *Account) [2]int {
+	t.Helper()
+	var n [2]int
+	for i, table := range textIndexTables {
+		s, err := textSegments(context.Background(), a.u.r, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n[i] = s
+	}
+	return n
+}
+
+// TestTextIndexMerge: the incremental merge (textmerge.go) leaves fewer
+// segments, and every search through the index still equals the scan
+// after it, after expunges that leave deleted rows in merged segments,
+// and across two mailboxes of the account. In a store with
+// Options.TextMergeIdle the merge runs by itself once no commit comes.
+func TestTextIndexMerge(t *testing.T) {
+	r := rand.New(rand.NewPCG(textSeed(t), 11))
+	searches := envInt("TIDEMARK_TEXT_SEARCHES", 150)
+	_, a := newAccountWith(t, Options{InlineBodyMax: 1500})
+	ctx := context.Background()
+	inbox := mustMailbox(t, a, "INBOX")
+	if _, err := a.CreateMailbox(ctx, "Other", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other := mustMailbox(t, a, "Other")
+	// One segment per append transaction.
+	for i := range 24 {
+		appendRandom(t, r, a, []store.MailboxID{inbox.ID, other.ID}[i%3/2], 3)
+	}
+	before := segments(t, a)
+	if before[0] < 4 {
+		t.Fatalf("only %v segments before merging", before)
+	}
+	merge := func() {
+		t.Helper()
+		for steps := 0; ; steps++ {
+			worked, err := a.u.mergeTextStep(ctx, 2) // small steps: merges span transactions
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !worked {
+				break
+			}
+			if steps > 10000 {
+				t.Fatal("merge does not end")
+			}
+		}
+	}
+	merge()
+	after := segments(t, a)
+	if after[0] >= before[0] || after[1] >= before[1] {
+		t.Fatalf("segments %v before merging, %v after", before, after)
+	}
+	t.Logf("segments %v before merging, %v after", before, after)
+	compareSearches(t, r, a, inbox.ID, searches, "merged")
+	compareSearches(t, r, a, other.ID, searches/3, "merged, other mailbox")
+
+	var gone store.UIDSet
+	for u := store.UID(1); u <= 60; u++ {
+		if r.IntN(3) == 0 {
+			gone.Add(u)
+		}
+	}
+	if _, err := a.Expunge(ctx, inbox.ID, gone); err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		appendRandom(t, r, a, inbox.ID, 2)
+	}
+	merge()
+	compareSearches(t, r, a, inbox.ID, searches, "expunged, appended, merged")
+	compareSearches(t, r, a, other.ID, searches/3, "expunged, appended, merged, other mailbox")
+
+	// The background merge.
+	_, b := newAccountWith(t, Options{TextMergeIdle: 10 * time.Millisecond})
+	binbox := mustMailbox(t, b, "INBOX")
+	for range 12 {
+		appendRandom(t, r, b, binbox.ID, 2)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for n := segments(t, b); n[0] > 2 || n[1] > 2; n = segments(t, b) {
+		if time.Now().After(deadline) {
+			t.Fatalf("background merge left %v segments", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	compareSearches(t, r, b, binbox.ID, searches/3, "merged in the background")
+}

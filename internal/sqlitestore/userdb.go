@@ -92,6 +92,12 @@ type userDB struct {
 	// wstmts and rstmts are the prepared statements of write and read
 	// transactions (stmtcache.go).
 	wstmts, rstmts *stmtCache
+
+	// cmaps holds the content maps of the mailboxes searched last
+	// (textmap.go).
+	cmaps contentMaps
+	// tm is the background merge of the text index (textmerge.go).
+	tm textMerger
 }
 
 func dsn(path string, reader bool) string {
@@ -188,6 +194,7 @@ func (u *userDB) errDeleted() error {
 func (u *userDB) close() error {
 	u.dirty.forget(u)
 	u.rc.stop()
+	u.tm.stop()
 	if u.watch != nil {
 		u.watch.stop()
 	}
