@@ -24,7 +24,7 @@ type Config struct {
 	SearchText    string        // word for SEARCH TEXT (default "benchmark")
 	SearchSubject string        // word for SEARCH SUBJECT (default "report")
 	FreshPopulate bool          // populate deletes an existing bench-N first
-	// Distinct makes the populate scenario fill distinct-N instead of
+	// Distinct makes the scenarios fill and use distinct-N instead of
 	// bench-N, each message a copy of the corpus made unique
 	// (DistinctCopy), so that no two bodies are equal: for measuring the
 	// bytes a store takes, which the cycled corpus's duplicates distort.
