@@ -24,7 +24,7 @@ type Config struct {
 	SearchText    string        // word for SEARCH TEXT (default "benchmark")
 	SearchSubject string        // word for SEARCH SUBJECT (default "report")
 	FreshPopulate bool          // populate deletes an existing bench-N first
-	// Distinct makes the populate scenario fill distinct-N instead of
+	// Distinct makes the scenarios fill and use distinct-N instead of
 	// bench-N, each message a copy of the corpus made unique
 	// (DistinctCopy), so that no two bodies are equal: for measuring the
 	// bytes a store takes, which the cycled corpus's duplicates distort.
@@ -102,7 +102,7 @@ var Scenarios = []Scenario{
 	{"select", true, "SELECT bench-N, to the tagged OK", runSelect},
 	{"fetch-flags", true, "FETCH 1:* (UID FLAGS)", runFetchFlags},
 	{"store", true, "STORE 1:* +FLAGS/-FLAGS (\\Flagged), alternating, plain and .SILENT", runStore},
-	{"fetch-recent", true, "FETCH of the last 200 messages' BODYSTRUCTURE, ENVELOPE, and the last 50 BODY.PEEK[]", runFetchRecent},
+	{"fetch-recent", true, "FETCH of the last 200 messages' BODYSTRUCTURE, ENVELOPE, and the last 50 BODY.PEEK[], BINARY.PEEK[] and BINARY.PEEK[1]", runFetchRecent},
 	{"smallwrites", true, "125 small writes pipelined (50 UID STORE, 25 UID EXPUNGE, 25 APPEND) with another session in IDLE", runSmallWrites},
 	{"resync", true, "after 100 changes from another session: QRESYNC SELECT vs CONDSTORE SELECT + CHANGEDSINCE + UID SEARCH", runResync},
 	{"sort", true, "SORT (DATE) and THREAD REFERENCES of all of bench-N: the first request, then again unchanged", runSort},

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -177,7 +178,9 @@ func leave(c *Client) error {
 // runFetchRecent times FETCHes of message content from the end of
 // bench-N, where a client looking at its newest mail reads: the last 200
 // messages' BODYSTRUCTURE, the last 200 ENVELOPEs, and the last 50 whole
-// messages (BODY.PEEK[], so every repetition is the same work).
+// messages (BODY.PEEK[], so every repetition is the same work); then, where
+// the server has BINARY (RFC 3516), the last 50 again as BINARY.PEEK[] and
+// their first parts decoded (BINARY.PEEK[1]).
 func runFetchRecent(ctx context.Context, cfg Config, n int) ([]Result, error) {
 	c, _, err := openBench(ctx, cfg, n)
 	if err != nil {
@@ -193,7 +196,12 @@ func runFetchRecent(ctx context.Context, cfg Config, n int) ([]Result, error) {
 		{"fetch-recent.bodystructure", 200, "(BODYSTRUCTURE)"},
 		{"fetch-recent.envelope", 200, "(ENVELOPE)"},
 		{"fetch-recent.body", 50, "BODY.PEEK[]"},
+		{"fetch-recent.binary", 50, "BINARY.PEEK[]"},
+		{"fetch-recent.binary1", 50, "BINARY.PEEK[1]"},
 	} {
+		if strings.HasPrefix(f.items, "BINARY") && !c.Has("BINARY") {
+			continue
+		}
 		var s samples
 		for range cfg.Reps {
 			if err := ctx.Err(); err != nil {

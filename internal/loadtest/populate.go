@@ -92,11 +92,22 @@ func populate(ctx context.Context, c *Client, mailbox string, n int, msg func(i 
 	return n - have, time.Since(start), nil
 }
 
-// ensureMailbox populates bench-N (untimed, reusing it when it holds N) and
-// returns its name.
+// corpusMailbox returns the mailbox of n messages the scenarios use and
+// its message i: bench-N, the corpus cycled, or with cfg.Distinct
+// distinct-N, every copy made unique.
+func corpusMailbox(cfg Config, n int) (string, func(i int) []byte) {
+	if cfg.Distinct {
+		return fmt.Sprintf("distinct-%d", n), func(i int) []byte { return DistinctCopy(cfg.Messages[i%len(cfg.Messages)], i) }
+	}
+	return benchMailbox(n), func(i int) []byte { return cfg.Messages[i%len(cfg.Messages)] }
+}
+
+// ensureMailbox populates the scenarios' mailbox of n messages
+// (corpusMailbox; untimed, reusing it when it holds N) and returns its
+// name.
 func ensureMailbox(ctx context.Context, cfg Config, c *Client, n int) (string, error) {
-	name := benchMailbox(n)
-	added, took, err := Populate(ctx, c, name, n, cfg.Messages, cfg.PopulateBatch, false)
+	name, msg := corpusMailbox(cfg, n)
+	added, took, err := populate(ctx, c, name, n, msg, cfg.PopulateBatch, false)
 	if err != nil {
 		return "", fmt.Errorf("populate %s: %w", name, err)
 	}
@@ -112,12 +123,7 @@ func runPopulate(ctx context.Context, cfg Config, n int) ([]Result, error) {
 		return nil, err
 	}
 	defer c.Close()
-	name := benchMailbox(n)
-	msg := func(i int) []byte { return cfg.Messages[i%len(cfg.Messages)] }
-	if cfg.Distinct {
-		name = fmt.Sprintf("distinct-%d", n)
-		msg = func(i int) []byte { return DistinctCopy(cfg.Messages[i%len(cfg.Messages)], i) }
-	}
+	name, msg := corpusMailbox(cfg, n)
 	added, took, err := populate(ctx, c, name, n, msg, cfg.PopulateBatch, cfg.FreshPopulate)
 	if err != nil {
 		return nil, fmt.Errorf("populate %s: %w", name, err)

@@ -35,7 +35,7 @@ func TestWriteScenariosTidemark(t *testing.T) {
 	if r := got["smallwrites"]; r.Reps != 3 || r.Median <= 0 {
 		t.Fatalf("smallwrites: %+v", r)
 	}
-	for _, name := range []string{"fetch-recent.bodystructure", "fetch-recent.envelope", "fetch-recent.body"} {
+	for _, name := range []string{"fetch-recent.bodystructure", "fetch-recent.envelope", "fetch-recent.body", "fetch-recent.binary", "fetch-recent.binary1"} {
 		if r := got[name]; r.Reps != 3 || r.Bytes == 0 {
 			t.Fatalf("%s: %+v", name, r)
 		}

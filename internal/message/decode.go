@@ -225,8 +225,12 @@ type decodeReader struct {
 	err  error
 }
 
-func newDecodeReader(src io.Reader, dec transferDecoder) *decodeReader {
-	return &decodeReader{src: src, dec: dec, in: make([]byte, 32<<10)}
+// newDecodeReader decodes src, size bytes long, reading it through a
+// buffer of at most 32 KiB: no larger than the part, since most parts are
+// a few KB and a FETCH BINARY or PREVIEW of many messages makes one per
+// part.
+func newDecodeReader(src io.Reader, dec transferDecoder, size int64) *decodeReader {
+	return &decodeReader{src: src, dec: dec, in: make([]byte, max(min(size, 32<<10), 512))}
 }
 
 func (r *decodeReader) Read(p []byte) (int, error) {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 )
 
 // PreviewChars is the length of a preview in characters: RFC 8970 3.3
@@ -41,7 +40,7 @@ func Preview(s *Structure, r io.ReaderAt) (string, error) {
 	if p.Subtype == "html" {
 		text = stripHTML(text)
 	}
-	return clip(collapse(text), PreviewChars), nil
+	return collapse(text, PreviewChars), nil
 }
 
 // displayPart finds the part a reader is shown first.
@@ -129,9 +128,11 @@ func stripHTML(s string) string {
 	return b.String()
 }
 
-// collapse makes every run of whitespace (line breaks included) one space
-// and trims the ends.
-func collapse(s string) string {
+// collapse makes every run of whitespace (line breaks included) one space,
+// trims the ends and keeps the first n characters of the result: it stops
+// there rather than collapsing the whole text, most of which a preview
+// never shows.
+func collapse(s string, n int) string {
 	var b strings.Builder
 	space := false
 	for _, r := range s {
@@ -140,23 +141,16 @@ func collapse(s string) string {
 			continue
 		}
 		if space {
+			if n--; n < 0 {
+				break
+			}
 			b.WriteByte(' ')
 			space = false
 		}
+		if n--; n < 0 {
+			break
+		}
 		b.WriteRune(r)
 	}
-	return b.String()
-}
-
-// clip keeps the first n characters of s.
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	i := 0
-	for k := 0; k < n; k++ {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	return strings.TrimRight(s[:i], " ")
+	return strings.TrimRight(b.String(), " ")
 }

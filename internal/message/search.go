@@ -233,7 +233,7 @@ func partContains(p *Part, r io.ReaderAt, m *Matcher) (bool, error) {
 func TextReader(p *Part, r io.ReaderAt) (io.Reader, error) {
 	var body io.Reader = io.NewSectionReader(r, p.BodyOffset, p.Size())
 	if k := classifyEncoding(p.Encoding); k == encBase64 || k == encQP {
-		body = newDecodeReader(body, newTransferDecoder(k))
+		body = newDecodeReader(body, newTransferDecoder(k), p.Size())
 	}
 	return charsetReader(p, body), nil
 }

@@ -222,7 +222,7 @@ func Decoded(s *Structure, r io.ReaderAt, path []int) (io.Reader, int64, error) 
 	if k == encIdentity {
 		return raw, p.Size(), nil
 	}
-	return newDecodeReader(raw, newTransferDecoder(k)), p.DecodedSize, nil
+	return newDecodeReader(raw, newTransferDecoder(k), p.Size()), p.DecodedSize, nil
 }
 
 // BinarySize is BINARY.SIZE[path]: the decoded size of the part, or -1 and

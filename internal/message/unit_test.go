@@ -106,7 +106,7 @@ func TestTransferDecoders(t *testing.T) {
 				t.Errorf("decode %d %q (step %d) = %q, want %q", c.kind, c.in, step, out, c.want)
 			}
 		}
-		r := newDecodeReader(strings.NewReader(c.in), newTransferDecoder(c.kind))
+		r := newDecodeReader(strings.NewReader(c.in), newTransferDecoder(c.kind), int64(len(c.in)))
 		if b, err := io.ReadAll(r); string(b) != c.want || err != nil {
 			t.Errorf("decodeReader %q = %q, %v", c.in, b, err)
 		}

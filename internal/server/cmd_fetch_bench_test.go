@@ -53,7 +53,8 @@ func BenchmarkFetchEnvelopeStructure(b *testing.B) {
 // BenchmarkFetchRecent fetches content from the end of the 2,000 messages
 // of bench.mbox, as `tidemark load --scenario fetch-recent` does over a
 // mailbox: the last 200 BODYSTRUCTUREs, the last 200 ENVELOPEs, the last
-// 50 BODY.PEEK[].
+// 50 BODY.PEEK[], BINARY.PEEK[] and BINARY.PEEK[1]; and the last 200
+// PREVIEWs.
 func BenchmarkFetchRecent(b *testing.B) {
 	msgs := benchMboxMessages(b, 0)
 	bs := newBenchServer(b)
@@ -66,6 +67,9 @@ func BenchmarkFetchRecent(b *testing.B) {
 		{"bodystructure", fmt.Sprintf("F FETCH %d:* (BODYSTRUCTURE)", n-199), 200},
 		{"envelope", fmt.Sprintf("F FETCH %d:* (ENVELOPE)", n-199), 200},
 		{"body", fmt.Sprintf("F FETCH %d:* BODY.PEEK[]", n-49), 50},
+		{"binary", fmt.Sprintf("F FETCH %d:* BINARY.PEEK[]", n-49), 50},
+		{"binary1", fmt.Sprintf("F FETCH %d:* BINARY.PEEK[1]", n-49), 50},
+		{"preview", fmt.Sprintf("F FETCH %d:* (PREVIEW)", n-199), 200},
 	} {
 		b.Run(f.name, func(b *testing.B) {
 			c := bs.dialSelected(b)

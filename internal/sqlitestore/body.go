@@ -104,7 +104,7 @@ func (p *preparedMessage) parse(r interface {
 	// the version 2 form under zstd, and a read decodes it in place.
 	p.structure = raw
 	p.thread = st.ThreadRefs()
-	p.summarize(st, r)
+	p.summarize(st)
 	if withText {
 		p.indexText(st, r)
 	}

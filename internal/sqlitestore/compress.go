@@ -10,7 +10,10 @@ import (
 
 // Bodies stored in the database (the bodies table) are zstd-compressed
 // when that saves at least an eighth of their size: text mail typically
-// shrinks to a third or less. Such a body is one zstd frame, which begins
+// shrinks to a third or less. Since schema version 14 the frame refers to
+// a dictionary of mail vocabulary (bodydict.go), which saves a small
+// message about an eighth more; frames written before carry no dictionary
+// ID and decode as they did. Such a body is one zstd frame, which begins
 // with the frame magic number; a body stored as it is never does, because
 // a body that happens to begin with it is always stored compressed. So no
 // column says which is which, a database written before is read as it is,
@@ -38,10 +41,15 @@ const maxUnpacked = 256 << 20
 
 var (
 	// One encoder per core: the bodies of a batch are compressed in
-	// parallel (prepareBodies), and EncodeAll waits for a free one.
-	bodyEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithZeroFrames(true))
-	bodyDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxUnpacked))
+	// parallel (prepareBodies), and EncodeAll waits for a free one. The
+	// fastest level: with the dictionary it compresses bench.mbox's
+	// messages to 12 % less than the default level without, for about
+	// the default level's CPU (the default level with the dictionary
+	// costs four times as much per message, resetting larger tables).
+	bodyEncoder = must(zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithZeroFrames(true), zstd.WithEncoderDictRaw(bodyDictID, bodyDict)))
+	bodyDecoder = must(zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxUnpacked),
+		zstd.WithDecoderDictRaw(bodyDictID, bodyDict)))
 )
 
 // packBody returns what to store for a body: compressed when that pays
@@ -83,4 +91,13 @@ func appendUnpacked(dst []byte, scratch *[]byte, stored []byte) ([]byte, error) 
 	}
 	*scratch = out
 	return append(dst, out...), nil
+}
+
+// must panics on an error from setting up a codec at package load: the
+// options are constants, so it can only mean a programming error.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

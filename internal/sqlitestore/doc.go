@@ -15,10 +15,14 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 13 (PRAGMA user_version = 13)
+// # Schema, version 14 (PRAGMA user_version = 14)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 13 added acl.stamp and access_keys.stamp
+// version is refused. Version 14 changed no table: bodies written since
+// are compressed with the body dictionary (compress.go, bodydict.go) and
+// new contents rows keep no preview (summary.go); rows written before read
+// as they are, and the number keeps an older program, which could read
+// neither, from opening the database. Version 13 added acl.stamp and access_keys.stamp
 // (replication of ACLs and access keys, sharing.go); converting sets them
 // to 0. Version 11 added the access_keys table (URLAUTH
 // mailbox access keys); converting only creates it. Version 10 added the acl table (RFC 4314 access
@@ -150,8 +154,9 @@
 //   - structure: message.Structure.Marshal output.
 //   - sort_keys: sortthread.EncodeKeys of the structure, read by
 //     Account.MessageKeys for SORT and THREAD; NULL before version 9.
-//   - preview: the RFC 8970 preview (message.Preview); NULL before
-//     version 9 or when the text part could not be read.
+//   - preview: the RFC 8970 preview (message.Preview), kept by rows
+//     written from version 9 to 13; NULL otherwise, and computed by
+//     ReadMessages from the structure and the body (read.go).
 //
 // bodies: message bytes stored in the database, one row per distinct
 // content; written in the transaction that adds the first message naming

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -218,16 +219,24 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 // ReadMessages is Messages reading only what fields asks for, into one
 // page of buffers reused from page to page: the rows of a page come from
 // one statement, inline bodies included (FieldBody), and its structures
-// are decoded from one string.
+// are decoded from one string. Unlike Messages, it computes the preview of
+// a message whose row keeps none (every message stored since schema
+// version 14, see summary.go) from the body read with the row.
 func (a *Account) ReadMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, fn func(*store.MessageData) error) error {
 	what := message.DecodeEnvelope
-	if fields&store.FieldStructure != 0 {
-		what = message.DecodeForFetch
+	if fields&(store.FieldStructure|store.FieldPreview) != 0 {
+		what = message.DecodeForFetch // a preview finds its part in the tree
 	}
 	p := pages.Get().(*page)
 	defer p.release()
-	return a.u.readMessages(ctx, id, uids, fields, what, p, fn)
+	return a.u.readMessages(ctx, id, uids, fields|fieldComputePreview, what, p, fn)
 }
+
+// fieldComputePreview, beside the store's fields, asks readPage to compute
+// the previews a row does not keep: ReadMessages (FETCH) does, Messages
+// (SEARCH, SORT, STATUS and the other scans) does not, so that a scan of a
+// mailbox never decompresses every body for a preview it does not use.
+const fieldComputePreview store.Fields = 1 << 7
 
 // pages keeps the buffers of ReadMessages for the next call.
 var pages = sync.Pool{New: func() any { return new(page) }}
@@ -312,29 +321,37 @@ type pageSpans struct{ rawStart, rawEnd, bodyStart, bodyEnd int }
 
 // pageQuery returns the statement reading a page with fields: the columns
 // of every read, then the structure, the preview and the inline body when
-// asked for (in that order).
+// asked for (in that order). Computing previews reads the structure, and
+// the inline body of each row that keeps no preview.
 func pageQuery(fields store.Fields) string {
 	var b strings.Builder
+	compute := fields&store.FieldPreview != 0 && fields&fieldComputePreview != 0
 	b.WriteString(`SELECT m.uid, m.savedate, m.size, c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone`)
-	if fields&(store.FieldEnvelope|store.FieldStructure) != 0 {
+	if readsStructure(fields) {
 		b.WriteString(`, c.structure`)
 	}
 	if fields&store.FieldPreview != 0 {
 		b.WriteString(`, c.preview`)
 	}
-	if fields&store.FieldBody != 0 {
+	switch {
+	case fields&store.FieldBody != 0:
 		b.WriteString(`, b.data`)
+	case compute:
+		b.WriteString(`, CASE WHEN c.preview IS NULL THEN b.data END`)
 	}
 	b.WriteString(` FROM messages m JOIN contents c ON c.id = m.content_id`)
-	if fields&store.FieldBody != 0 {
+	if fields&store.FieldBody != 0 || compute {
 		b.WriteString(` LEFT JOIN bodies b ON b.id = c.blob_id`)
 	}
 	b.WriteString(` WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid LIMIT ?`)
 	return b.String()
 }
 
+// pageQueryFields are the fields pageQuery tells apart.
+const pageQueryFields = 15 | fieldComputePreview
+
 // pageQueries holds pageQuery for every combination of fields.
-var pageQueries = func() (q [16]string) {
+var pageQueries = func() (q [pageQueryFields + 1]string) {
 	for f := range q {
 		q[f] = pageQuery(store.Fields(f))
 	}
@@ -348,12 +365,13 @@ var pageQueries = func() (q [16]string) {
 // may follow. Structures are decoded shallow: the part tree is built only
 // if a command asks.
 func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.UID, fields store.Fields, what message.Decoding, p *page) (more bool, _ error) {
-	withStructure := fields&(store.FieldEnvelope|store.FieldStructure) != 0
 	withPreview := fields&store.FieldPreview != 0
-	withBody := fields&store.FieldBody != 0
+	computePreview := withPreview && fields&fieldComputePreview != 0
+	withStructure := readsStructure(fields)
+	withBody := fields&store.FieldBody != 0 || computePreview
 	err := u.readTx(ctx, func(tx *sql.Tx) error {
 		p.msgs, p.spans, p.raw, p.bodies, more = p.msgs[:0], p.spans[:0], p.raw[:0], p.bodies[:0], false
-		rows, err := u.readQ(tx).QueryContext(ctx, pageQueries[fields&15], id, lo, hi, messagesPage)
+		rows, err := u.readQ(tx).QueryContext(ctx, pageQueries[fields&pageQueryFields], id, lo, hi, messagesPage)
 		if err != nil {
 			return err
 		}
@@ -414,12 +432,63 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 	if err != nil {
 		return false, fmt.Errorf("messages: %w", err)
 	}
-	return more, p.decode(fields, what)
+	if err := p.decode(fields, what); err != nil {
+		return false, err
+	}
+	if computePreview {
+		u.computePreviews(p)
+	}
+	if fields&store.FieldBody == 0 {
+		for i := range p.msgs {
+			p.msgs[i].Body = nil // read for a preview only
+		}
+	}
+	if fields&(store.FieldEnvelope|store.FieldStructure) == 0 {
+		for i := range p.msgs {
+			p.msgs[i].Structure = nil // read for a preview only
+		}
+	}
+	return more, nil
+}
+
+// computePreviews sets the preview of each message of the page whose row
+// keeps none, from its structure and its body: read with the row when
+// inline, else opened from its blob file. A preview that cannot be made
+// (a part that does not decode, a file that does not open) is left unset,
+// HasPreview false, for the caller to report as it reads the message.
+func (u *userDB) computePreviews(p *page) {
+	for i := range p.msgs {
+		m := &p.msgs[i]
+		if m.HasPreview || m.Structure == nil {
+			continue
+		}
+		if sp := p.spans[i]; sp.bodyEnd >= 0 {
+			setPreview(m, bytes.NewReader(p.bodies[sp.bodyStart:sp.bodyEnd]))
+			continue
+		}
+		if f, err := u.blobs.Open(m.BlobID); err == nil {
+			setPreview(m, f)
+			f.Close()
+		}
+	}
+}
+
+func setPreview(m *store.MessageData, body io.ReaderAt) {
+	if pv, err := message.Preview(m.Structure, body); err == nil {
+		m.Preview, m.HasPreview = pv, true
+	}
+}
+
+// readsStructure reports whether a page read with fields reads the
+// stored structures.
+func readsStructure(fields store.Fields) bool {
+	return fields&(store.FieldEnvelope|store.FieldStructure) != 0 ||
+		fields&store.FieldPreview != 0 && fields&fieldComputePreview != 0
 }
 
 // decode sets the page's structures and bodies from its buffers.
 func (p *page) decode(fields store.Fields, what message.Decoding) error {
-	if fields&(store.FieldEnvelope|store.FieldStructure) != 0 {
+	if readsStructure(fields) {
 		p.sts = slices.Grow(p.sts[:0], len(p.msgs))[:len(p.msgs)]
 		src := string(p.raw) // one copy per page, which every string is cut from
 		for i := range p.msgs {
@@ -430,7 +499,7 @@ func (p *page) decode(fields store.Fields, what message.Decoding) error {
 			p.msgs[i].Structure = &p.sts[i]
 		}
 	}
-	if fields&store.FieldBody != 0 {
+	if fields&(store.FieldBody|fieldComputePreview) != 0 {
 		p.readers = slices.Grow(p.readers[:0], len(p.msgs))[:len(p.msgs)]
 		for i := range p.msgs {
 			if sp := p.spans[i]; sp.bodyEnd >= 0 {

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 13
+const schemaVersion = 14
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -294,6 +294,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, schemaV13SharingStamps); err != nil {
 			return fmt.Errorf("convert schema version 12: %w", err)
 		}
+		fallthrough
+	case 13:
+		// Version 14 changes no table: bodies written from now on may be
+		// compressed with the dictionary (compress.go) and new contents
+		// rows keep no preview (summary.go). Rows written before read as
+		// they are; the number only keeps an older program, which knows
+		// neither, from opening the database.
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err

@@ -4,33 +4,34 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// The summary of a message: what SORT, THREAD and FETCH PREVIEW read,
-// computed once at delivery from the parse and the bytes in hand and kept
-// in the message's contents row, so that the first SORT of a mailbox reads
-// one small value per message (store.KeysReader) instead of decoding every
-// stored structure, and PREVIEW reads no body.
+// The summary of a message: what SORT and THREAD read, computed once at
+// delivery from the parse and kept in the message's contents row, so that
+// the first SORT of a mailbox reads one small value per message
+// (store.KeysReader) instead of decoding every stored structure.
 //
 // contents.sort_keys is sortthread.EncodeKeys of the structure;
 // contents.preview is message.Preview's text (” for a message without a
-// text part). Both are NULL for messages stored before schema version 9
-// (and preview for a message whose part could not be read): readers then
-// compute them from the structure and the body, as before, and Reindex
-// fills them in.
+// text part). Both are NULL for messages stored before schema version 9:
+// readers then compute the keys from the structure, and Reindex fills
+// them in. Since schema version 14 the preview is no longer stored (about
+// 200 bytes a message, text the compressed body already holds): a read
+// that asks for it computes it from the structure and the body
+// (previewFor in read.go), as it does for every row whose preview is NULL;
+// previews stored before stay and are read as they are.
 const schemaV9Summary = `
 ALTER TABLE contents ADD COLUMN sort_keys BLOB;
 ALTER TABLE contents ADD COLUMN preview TEXT;
 `
 
-// summarize fills in the summary from the parse and the bytes.
-func (p *preparedMessage) summarize(st *message.Structure, r io.ReaderAt) {
-	p.sortKeys, p.preview = sortthread.Summarize(st, r)
+// summarize fills in the summary from the parse.
+func (p *preparedMessage) summarize(st *message.Structure) {
+	p.sortKeys = sortthread.EncodeKeys(st)
 }
 
 // keysPage is how many messages MessageKeys reads per read transaction.

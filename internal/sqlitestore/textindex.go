@@ -421,13 +421,12 @@ func (u *userDB) reindex(ctx context.Context) error {
 		text    *message.IndexText
 		summary bool // fill in the summary: stored before schema 9
 		keys    []byte
-		preview *string
 	}
 	var last int64
 	for {
 		var batch []item
 		err := u.readTx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT id, blob_id, structure, sort_keys IS NULL OR preview IS NULL
+			rows, err := tx.QueryContext(ctx, `SELECT id, blob_id, structure, sort_keys IS NULL
 				FROM contents WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`,
 				last, upto, reindexBatch)
 			if err != nil {
@@ -442,7 +441,7 @@ func (u *userDB) reindex(ctx context.Context) error {
 					return err
 				}
 				d := u.derive(ctx, blobID, structure, it.summary)
-				it.text, it.keys, it.preview = d.text, d.keys, d.preview
+				it.text, it.keys = d.text, d.keys
 				batch = append(batch, it)
 			}
 			return rows.Err()
@@ -467,8 +466,7 @@ func (u *userDB) reindex(ctx context.Context) error {
 				}
 				ids, texts = append(ids, it.id), append(texts, it.text)
 				if it.summary && it.keys != nil {
-					if _, err := t.tx.ExecContext(ctx, `UPDATE contents SET sort_keys = coalesce(sort_keys, ?),
-						preview = coalesce(preview, ?) WHERE id = ?`, it.keys, it.preview, it.id); err != nil {
+					if _, err := t.tx.ExecContext(ctx, `UPDATE contents SET sort_keys = coalesce(sort_keys, ?) WHERE id = ?`, it.keys, it.id); err != nil {
 						return err
 					}
 				}
@@ -493,9 +491,8 @@ func (u *userDB) reindex(ctx context.Context) error {
 
 // derived is what Reindex computes from a stored message.
 type derived struct {
-	text    *message.IndexText // nil: unreadable (indexed as partial)
-	keys    []byte             // with the summary; nil: structure or body unreadable
-	preview *string            // with the summary; nil: not computed
+	text *message.IndexText // nil: unreadable (indexed as partial)
+	keys []byte             // with the summary; nil: structure or body unreadable
 }
 
 // derive computes a stored message's index text and, withSummary, its
@@ -516,7 +513,7 @@ func (u *userDB) derive(ctx context.Context, blobID string, structure []byte, wi
 	}
 	defer b.Close()
 	if withSummary {
-		d.keys, d.preview = sortthread.Summarize(st, b)
+		d.keys = sortthread.EncodeKeys(st)
 	}
 	if t, err := message.BuildIndexText(st, b); err == nil {
 		d.text = &t

@@ -6,15 +6,15 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/message/messagetest"
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // testSummary: what a store keeps at delivery for SORT, THREAD and PREVIEW
-// (store.KeysReader, MessageData.Preview) equals what the readers compute
-// from the stored structure and bytes, for random messages, their copies,
+// (store.KeysReader; MessageData.Preview from ReadMessages, stored or
+// computed by the store) equals what the readers compute from the stored
+// structure and bytes, for random messages, their copies,
 // after expunges, and for any set of UIDs asked.
 func testSummary(t *testing.T, b Backend) {
 	_, a := b.newAccount(t)
@@ -49,19 +49,20 @@ func testSummary(t *testing.T, b Backend) {
 	}
 	for _, id := range []store.MailboxID{inbox.ID, other.ID} {
 		want := map[store.UID]sortthread.Msg{}
+		pvs := map[store.UID]string{}
 		err := a.Messages(ctx, id, all, func(md *store.MessageData) error {
 			want[md.UID] = sortthread.FromMessage(md)
-			blob, err := a.OpenBlob(ctx, md.BlobID)
-			if err != nil {
-				return err
-			}
-			defer blob.Close()
-			pv, err := message.Preview(md.Structure, blob)
-			if err != nil {
-				return err
-			}
-			if !md.HasPreview || md.Preview != pv {
-				t.Errorf("UID %d: stored preview %q (%v), computed %q", md.UID, md.Preview, md.HasPreview, pv)
+			pvs[md.UID] = computedPreview(t, a, md)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What FETCH PREVIEW reads, kept at delivery or computed by the
+		// store from the bytes it reads with the row.
+		err = a.ReadMessages(ctx, id, all, store.FieldStructure|store.FieldPreview, func(md *store.MessageData) error {
+			if pv := pvs[md.UID]; !md.HasPreview || md.Preview != pv {
+				t.Errorf("UID %d: preview %q (%v), computed %q", md.UID, md.Preview, md.HasPreview, pv)
 			}
 			return nil
 		})
