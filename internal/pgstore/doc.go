@@ -44,7 +44,8 @@
 // Version 5 added, for store.Replica (replica.go, replication.go):
 // unsubscribed(user_id, name, changed), removed subscriptions;
 // mailbox_tombstones(user_id, guid, name, changed, seen), deleted
-// mailboxes, never pruned (seen, version 15: store.MailboxTombstone.Seen,
+// mailboxes, pruned once every peer confirmed the delete
+// (PruneMailboxTombstones; seen, version 15: store.MailboxTombstone.Seen,
 // kept when the mailbox is created again); uidvalidity_history(user_id, name, uidvalidity), every
 // UIDVALIDITY a mailbox name has had (creation, adoption, the new name of
 // a rename), never deleted; sync_state(user_id, peer, key, value), opaque

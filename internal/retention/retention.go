@@ -1,5 +1,5 @@
 // Package retention prunes expunge history (tombstones) older than a
-// configured age.
+// configured age, and the tombstones of deleted mailboxes.
 //
 // # Model
 //
@@ -19,6 +19,12 @@
 // deleted and recreated name starts afresh. A watermark is added only when
 // the mailbox's HIGHESTMODSEQ moved, and watermarks are dropped once used:
 // the file stays small.
+//
+// The same pass prunes the tombstones of deleted mailboxes that
+// replication keeps (store.Replica.PruneMailboxTombstones), by watermarks
+// of each user's account change counter, kept under the key "account"
+// beside the user's mailboxes: a tombstone goes once older than the age
+// and confirmed by every peer (docs/replication.md, "Pruning").
 //
 // A store shared by several processes (store.Leader) is pruned by one of
 // them: Run makes its passes only while it holds the "retention" role.
@@ -178,14 +184,7 @@ func (p *Pruner) passUser(ctx context.Context, user string, old map[string][]mar
 	for _, mb := range boxes {
 		key := strconv.FormatInt(int64(mb.ID), 10)
 		marks := old[key]
-		// The newest watermark taken before the cutoff bounds what may go.
-		use := -1
-		for i, m := range marks {
-			if !m.Time.After(cutoff) {
-				use = i
-			}
-		}
-		if use >= 0 {
+		if use := newestBefore(marks, cutoff); use >= 0 {
 			if err := acct.PruneTombstones(ctx, mb.ID, marks[use].ModSeq); err != nil {
 				return pruned, nil, fmt.Errorf("retention: %s %q: %w", user, mb.Name, err)
 			}
@@ -198,7 +197,65 @@ func (p *Pruner) passUser(ctx context.Context, user string, old map[string][]mar
 		}
 		out[key] = marks
 	}
+	n, marks, err := p.passAccount(ctx, user, old[accountKey], now, cutoff)
+	if err != nil {
+		return pruned, nil, err
+	}
+	pruned += n
+	if len(marks) > 0 {
+		out[accountKey] = marks
+	}
 	return pruned, out, nil
+}
+
+// accountKey keys the watermarks of a user's account change counter,
+// beside those of its mailboxes (keyed by mailbox id).
+const accountKey = "account"
+
+// passAccount prunes the user's mailbox tombstones (store.Replica.
+// PruneMailboxTombstones) by watermarks of the account change counter,
+// taken like the mailboxes' (the counter stamps every create, rename and
+// delete). It returns 1 when tombstones went. A store without replicas
+// has nothing to prune here.
+func (p *Pruner) passAccount(ctx context.Context, user string, marks []mark, now, cutoff time.Time) (int, []mark, error) {
+	r, err := p.Store.OpenReplica(ctx, user)
+	if errors.Is(err, store.ErrCannot) {
+		return 0, nil, nil
+	} else if err != nil {
+		return 0, nil, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	defer r.Close()
+	st, err := r.AccountState(ctx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	pruned := 0
+	if use := newestBefore(marks, cutoff); use >= 0 {
+		n, err := r.PruneMailboxTombstones(ctx, uint64(marks[use].ModSeq))
+		if err != nil {
+			return 0, nil, fmt.Errorf("retention: %s: %w", user, err)
+		}
+		if n > 0 {
+			pruned = 1
+		}
+		marks = marks[use+1:]
+	}
+	if counter := store.ModSeq(st.Counter); len(marks) == 0 || marks[len(marks)-1].ModSeq != counter {
+		marks = append(marks, mark{Time: now, ModSeq: counter})
+	}
+	return pruned, marks, nil
+}
+
+// newestBefore returns the index of the newest watermark taken at or
+// before cutoff, -1 when none: it bounds what may go.
+func newestBefore(marks []mark, cutoff time.Time) int {
+	use := -1
+	for i, m := range marks {
+		if !m.Time.After(cutoff) {
+			use = i
+		}
+	}
+	return use
 }
 
 func (p *Pruner) load(ctx context.Context) (state, error) {

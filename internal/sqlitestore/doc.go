@@ -114,7 +114,8 @@
 // changed) remembers removed subscriptions for replication.
 //
 // mailbox_tombstones(guid, name, changed, seen): deleted mailboxes, so that a
-// replica can tell "deleted here" from "created there". Never pruned.
+// replica can tell "deleted here" from "created there"; pruned once every
+// peer confirmed the delete (PruneMailboxTombstones).
 // seen (version 12) is store.MailboxTombstone.Seen, EMAILIDs separated by
 // spaces, NULL when not recorded; such a row stays when the mailbox is
 // created again under its GUID.

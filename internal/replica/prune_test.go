@@ -1,0 +1,201 @@
+package replica
+
+import (
+	"bytes"
+	"encoding/gob"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/retention"
+	"github.com/tidemark-mail/tidemark/internal/store"
+)
+
+// pruneAge is the retention age of the pruning tests; their clock is
+// t0 and what they add to it, never the machine's.
+const pruneAge = time.Hour
+
+var pruneT0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// pruner is the retention loop of node n, as tidemark serve runs it.
+func (n *node) pruner() *retention.Pruner {
+	return &retention.Pruner{Store: n.store, Age: pruneAge, StateFile: filepath.Join(n.dir, retention.StateFileName),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// pass runs one retention pass of n at t0+at.
+func (n *node) pass(at time.Duration) {
+	n.t.Helper()
+	if _, err := n.pruner().Pass(ctx, pruneT0.Add(at)); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// deleted returns the user's mailbox tombstones and the size of the
+// account state as a sync sends it (gob, as the transport encodes it).
+func (n *node) deleted(user string) ([]store.MailboxTombstone, int) {
+	n.t.Helper()
+	st, err := n.repl(user).AccountState(ctx)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		n.t.Fatal(err)
+	}
+	return st.Deleted, buf.Len()
+}
+
+func (n *node) createMailbox(user, name string) {
+	n.t.Helper()
+	if _, err := n.acct(user).CreateMailbox(ctx, name, store.CreateOptions{}); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+func (n *node) deleteMailbox(user, name string) {
+	n.t.Helper()
+	if err := n.acct(user).DeleteMailbox(ctx, name); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+func (n *node) hasMailbox(user, name string) bool {
+	n.t.Helper()
+	_, err := n.acct(user).Mailbox(ctx, name)
+	return err == nil
+}
+
+// TestMailboxTombstonePruned: a deleted mailbox's tombstone, and the
+// EMAILIDs it records, stay while the peer has not confirmed the delete,
+// however old, and go from both replicas once it has and the retention
+// age has passed; the account state a sync compares shrinks back to what
+// it was before the mailbox had mail.
+func TestMailboxTombstonePruned(t *testing.T) {
+	a, b := primed(t)
+	_, before := a.deleted("alice")
+	a.createMailbox("alice", "Old")
+	for i := 10; i < 60; i++ {
+		a.append("alice", "Old", msg(i), store.Flags{})
+	}
+	syncNodes(t, a, b)
+	a.deleteMailbox("alice", "Old")
+	a.pass(0)
+	b.pass(0)
+	a.pass(2 * pruneAge)
+	tombs, size := a.deleted("alice")
+	if len(tombs) != 1 || len(tombs[0].Seen) != 50 {
+		t.Fatalf("tombstone before the peer confirmed: %+v", tombs)
+	}
+	if size < before+50*20 {
+		t.Fatalf("account state %d bytes with the record, %d without", size, before)
+	}
+
+	syncNodes(t, a, b) // b applies the delete and confirms it
+	if b.hasMailbox("alice", "Old") {
+		t.Fatal("delete did not travel")
+	}
+	// Within the age, after the confirmation: kept.
+	a.pass(2*pruneAge + time.Minute)
+	b.pass(2*pruneAge + time.Minute)
+	if tombs, _ := a.deleted("alice"); len(tombs) != 1 {
+		t.Fatalf("pruned within the age: %+v", tombs)
+	}
+	a.pass(4 * pruneAge)
+	b.pass(4 * pruneAge)
+	for _, n := range []*node{a, b} {
+		tombs, size := n.deleted("alice")
+		if len(tombs) != 0 {
+			t.Fatalf("%s: tombstones left: %+v", n.name, tombs)
+		}
+		if size > before+64 {
+			t.Fatalf("%s: account state %d bytes after pruning, %d before the mailbox", n.name, size, before)
+		}
+	}
+	// Nothing comes back, and the replicas still agree.
+	syncNodes(t, a, b)
+	assertSame(t, "alice", false, a, b)
+	if a.hasMailbox("alice", "Old") || b.hasMailbox("alice", "Old") {
+		t.Fatal("deleted mailbox came back")
+	}
+}
+
+// TestMailboxTombstoneHeldByPeer: a peer that has synced the account but
+// not since the delete holds the tombstone back, at any age.
+func TestMailboxTombstoneHeldByPeer(t *testing.T) {
+	a, b := primed(t)
+	a.createMailbox("alice", "Old")
+	a.append("alice", "Old", msg(10), store.Flags{})
+	syncNodes(t, a, b)
+	a.deleteMailbox("alice", "Old")
+	for i := 0; i < 4; i++ {
+		a.pass(time.Duration(i) * 10 * pruneAge)
+	}
+	if tombs, _ := a.deleted("alice"); len(tombs) != 1 {
+		t.Fatalf("tombstone pruned before the peer confirmed: %+v", tombs)
+	}
+	syncNodes(t, a, b)
+	if b.hasMailbox("alice", "Old") {
+		t.Fatal("delete did not travel")
+	}
+}
+
+// TestPrunedMailboxDeleteHolds: A deletes three mailboxes that B holds
+// (one with old mail only, one empty, one to which B writes while away),
+// forgets B (away longer than retention) and prunes the tombstones. When
+// B comes back, A has no record of the deletes, but B knows it synced
+// those mailboxes with A: the deletes hold on both sides, and the message
+// B wrote meanwhile survives, with its mailbox, on both (the rule for a
+// mailbox deleted on one side and written on the other).
+func TestPrunedMailboxDeleteHolds(t *testing.T) {
+	a, b := primed(t)
+	for _, name := range []string{"Old", "Empty", "Lists"} {
+		a.createMailbox("alice", name)
+	}
+	a.append("alice", "Old", msg(10), store.Flags{})
+	a.append("alice", "Old", msg(11), store.Flags{})
+	a.append("alice", "Lists", msg(12), store.Flags{})
+	a.createMailbox("alice", "Kept")
+	syncNodes(t, a, b)
+	lists := a.mailbox("alice", "Lists").GUID
+	for _, name := range []string{"Old", "Empty", "Lists"} {
+		a.deleteMailbox("alice", name)
+	}
+	b.append("alice", "Lists", msg(13), store.Flags{})
+	b.createMailbox("alice", "New on b")
+
+	if err := a.repl("alice").ForgetPeer(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	a.pass(0)
+	a.pass(2 * pruneAge)
+	if tombs, _ := a.deleted("alice"); len(tombs) != 0 {
+		t.Fatalf("tombstones left after pruning: %+v", tombs)
+	}
+
+	syncNodes(t, a, b)
+	assertSame(t, "alice", false, a, b)
+	for _, n := range []*node{a, b} {
+		for _, name := range []string{"Old", "Empty"} {
+			if n.hasMailbox("alice", name) {
+				t.Fatalf("%s: deleted mailbox %q came back", n.name, name)
+			}
+		}
+		for _, name := range []string{"Kept", "New on b"} {
+			if !n.hasMailbox("alice", name) {
+				t.Fatalf("%s: mailbox %q lost", n.name, name)
+			}
+		}
+		wantContents(t, n, "alice", "Lists", "2:13")
+		if n.mailbox("alice", "Lists").GUID != lists {
+			t.Fatalf("%s: kept mailbox changed id", n.name)
+		}
+	}
+	wantContents(t, a, "alice", "INBOX", "1:1", "2:2", "3:3")
+	// And they go on as usual.
+	a.append("alice", "Lists", msg(14), store.Flags{})
+	syncNodes(t, b, a)
+	assertSame(t, "alice", false, a, b)
+}
