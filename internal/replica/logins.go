@@ -113,7 +113,16 @@ func SyncLogins(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 	} else if err != nil {
 		return st, err
 	}
-	toA, toB := newerRecords(rb, ra, opts.Users), newerRecords(ra, rb, opts.Users)
+	common, record, err := loginsCommon(ctx, a, b)
+	if err != nil {
+		return st, err
+	}
+	var toA, toB, both []auth.Record
+	if record {
+		toA, toB, both = settleLogins(ra, rb, common, opts.Users)
+	} else {
+		toA, toB = newerRecords(rb, ra, opts.Users), newerRecords(ra, rb, opts.Users)
+	}
 	for _, x := range []struct {
 		recs []auth.Record
 		have []auth.Record
@@ -145,6 +154,17 @@ func SyncLogins(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 		k, err := lb.ApplyLogins(ctx, toB)
 		st.Logins += k
 		if err != nil {
+			return st, err
+		}
+	}
+	if record && len(opts.Users) == 0 {
+		// Both now hold these (or, where a change was made meanwhile, a
+		// later record): what each records as held in common with the
+		// other. A partial exchange (some users) records nothing.
+		if err := a.(loginPeerSide).SetLoginPeer(ctx, b.Node(), both); err != nil {
+			return st, err
+		}
+		if err := b.(loginPeerSide).SetLoginPeer(ctx, a.Node(), both); err != nil {
 			return st, err
 		}
 	}

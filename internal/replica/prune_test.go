@@ -3,12 +3,16 @@ package replica
 import (
 	"bytes"
 	"encoding/gob"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/retention"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -198,4 +202,188 @@ func TestPrunedMailboxDeleteHolds(t *testing.T) {
 	a.append("alice", "Lists", msg(14), store.Flags{})
 	syncNodes(t, b, a)
 	assertSame(t, "alice", false, a, b)
+}
+
+// withAccounts gives each node replicated logins whose clock stands at
+// t0 (stamps then count up from it), so that the retention passes of the
+// tests decide by their own clock.
+func withAccounts(t *testing.T, nodes ...*node) {
+	t.Helper()
+	opts := auth.Options{Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		Now: func() time.Time { return pruneT0 }}
+	for _, n := range nodes {
+		acc, err := auth.OpenAccountsWith(filepath.Join(n.dir, "acc"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { acc.Close() })
+		n.side.Accounts = acc
+	}
+}
+
+// logins returns a node's account records as "name" or "name deleted".
+func (n *node) logins() []string {
+	n.t.Helper()
+	rs, err := n.side.Accounts.Records(ctx)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rs {
+		s := r.Name
+		if r.Deleted {
+			s += " deleted"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (n *node) wantLogins(want ...string) {
+	n.t.Helper()
+	if got := n.logins(); !slices.Equal(got, want) {
+		n.t.Fatalf("%s: logins %q, want %q", n.name, got, want)
+	}
+}
+
+// passAccounts is pass with the node's logins pruned too, as tidemark
+// serve does when it replicates.
+func (n *node) passAccounts(at time.Duration) {
+	n.t.Helper()
+	p := n.pruner()
+	p.Accounts = n.side.Accounts
+	if _, err := p.Pass(ctx, pruneT0.Add(at)); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// deleteUser is `tidemark user del`: the login, then the mail.
+func (n *node) deleteUser(user string) {
+	n.t.Helper()
+	if err := n.side.Accounts.Delete(user); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := n.store.DeleteUser(ctx, user); err != nil && !errors.Is(err, store.ErrNoUser) {
+		n.t.Fatal(err)
+	}
+}
+
+// TestLoginTombstonePruned: a deleted login's tombstone stays, however
+// old, while the peer does not hold it; once it does and the retention
+// age has passed, it goes from both replicas, and no later sync brings
+// the login or a tombstone back.
+func TestLoginTombstonePruned(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	withAccounts(t, a, b)
+	for _, u := range []string{"alice", "bob"} {
+		if err := a.side.Accounts.Add(u, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncNodes(t, a, b)
+	b.wantLogins("alice", "bob")
+	a.deleteUser("bob")
+	a.passAccounts(10 * pruneAge)
+	a.wantLogins("alice", "bob deleted")
+
+	syncNodes(t, a, b)
+	b.wantLogins("alice", "bob deleted")
+	for _, n := range []*node{a, b} {
+		n.passAccounts(-pruneAge / 2) // within the age
+		n.wantLogins("alice", "bob deleted")
+	}
+	for _, n := range []*node{a, b} {
+		n.passAccounts(2 * pruneAge)
+		n.wantLogins("alice")
+	}
+	syncNodes(t, a, b)
+	syncNodes(t, b, a)
+	a.wantLogins("alice")
+	b.wantLogins("alice")
+}
+
+// TestPrunedLoginDeleteHolds: A deletes bob (login and mail) while B is
+// away, forgets B and prunes the tombstone. B comes back with bob's login
+// and mail and a login it added meanwhile: bob is deleted on B too (its
+// mail goes), nothing brings it back to A, and the new login reaches A.
+// B's tombstone is then pruned by the rule, and the replicas stay alike.
+func TestPrunedLoginDeleteHolds(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	withAccounts(t, a, b)
+	for _, u := range []string{"alice", "bob"} {
+		if err := a.side.Accounts.Add(u, "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.store.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		// A short-lived handle: bob's store is deleted later.
+		acct, err := a.store.Open(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, _ := acct.Mailbox(ctx, "INBOX")
+		if _, err := acct.Append(ctx, in.ID, []store.NewMessage{{Body: strings.NewReader(msg(1))}}); err != nil {
+			t.Fatal(err)
+		}
+		acct.Close()
+	}
+	// Over the network: what b records of the exchange travels by RPC.
+	c := dial(t, a, serve(t, b, "s3cret"), "s3cret")
+	netSync := func() {
+		t.Helper()
+		if _, err := Sync(ctx, a.side, c, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	netSync()
+	if n := messagesOf(t, b, "bob"); n != 1 {
+		t.Fatalf("bob has %d messages on b", n)
+	}
+
+	a.deleteUser("bob")
+	if err := a.side.Accounts.ForgetPeer(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	a.passAccounts(2 * pruneAge)
+	a.wantLogins("alice")
+	if err := b.side.Accounts.Add("carol", "pw"); err != nil {
+		t.Fatal(err)
+	}
+
+	netSync()
+	a.wantLogins("alice", "carol")
+	b.wantLogins("alice", "bob deleted", "carol")
+	if _, err := b.store.Open(ctx, "bob"); !errors.Is(err, store.ErrNoUser) {
+		t.Fatalf("bob's mail on b: %v", err)
+	}
+	if _, err := a.store.Open(ctx, "bob"); !errors.Is(err, store.ErrNoUser) {
+		t.Fatalf("bob's mail back on a: %v", err)
+	}
+	b.passAccounts(4 * pruneAge)
+	b.wantLogins("alice", "carol")
+	syncNodes(t, b, a)
+	a.wantLogins("alice", "carol")
+	b.wantLogins("alice", "carol")
+	assertSame(t, "alice", false, a, b)
+}
+
+// messagesOf counts the messages of user's INBOX on n, through a handle
+// closed at once (the user's store may be deleted later).
+func messagesOf(t *testing.T, n *node, user string) int {
+	t.Helper()
+	acct, err := n.store.Open(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acct.Close()
+	in, err := acct.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := acct.Status(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(st.Messages)
 }

@@ -45,6 +45,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -73,6 +74,11 @@ type Pruner struct {
 	// Shared, when set, keeps the watermarks in the store instead of
 	// StateFile: every process that may lead reads the same clock.
 	Shared store.Settings
+	// Accounts, when set, are replicated logins whose tombstones each
+	// pass prunes too: those older than Age that every peer holds
+	// (auth.Accounts.PruneTombstones). Their stamps follow the clock, so
+	// they need no watermarks.
+	Accounts *auth.Accounts
 }
 
 // sharedPrefix starts the store.Settings key of each user's watermarks.
@@ -159,6 +165,16 @@ func (p *Pruner) Pass(ctx context.Context, now time.Time) (int, error) {
 	}
 	if err := p.save(ctx, st, next); err != nil {
 		return pruned, err
+	}
+	if p.Accounts != nil {
+		n, err := p.Accounts.PruneTombstones(ctx, cutoff.UnixNano())
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("retention: %w", err)
+		}
+		if n > 0 {
+			pruned++
+			p.logger().Info("account tombstones pruned", "accounts", n)
+		}
 	}
 	if p.OnPass != nil {
 		p.OnPass(pruned, time.Since(start))

@@ -1,0 +1,179 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/tidemark-mail/tidemark/internal/auth"
+)
+
+// Account tombstones are pruned (auth.Accounts.PruneTombstones) once
+// every peer holds them, so an exchange can meet a name that one side
+// has no record of at all although the other side's record of it was
+// held by both when they last exchanged: that side deleted the account
+// and has pruned the tombstone since. Each side records, per peer, the
+// records both held when their last full exchange ended (the winner of
+// each name, auth.Accounts.PeerRecords), and that record, on either side,
+// is what tells it (docs/replication.md, "Pruning").
+
+// loginPeerSide is a side that records what it held in common with each
+// peer. A peer too old to have the calls keeps its tombstones for good:
+// nothing is recorded, so nothing it exchanges is ever pruned.
+type loginPeerSide interface {
+	LoginPeer(ctx context.Context, peer string) ([]auth.Record, bool, error)
+	SetLoginPeer(ctx context.Context, peer string, recs []auth.Record) error
+}
+
+// LoginPeer returns the records recorded as held in common with peer.
+func (l *Local) LoginPeer(ctx context.Context, peer string) ([]auth.Record, bool, error) {
+	if l.Accounts == nil {
+		return nil, false, ErrNoLogins
+	}
+	return l.Accounts.PeerRecords(ctx, peer)
+}
+
+// SetLoginPeer records recs as held in common with peer.
+func (l *Local) SetLoginPeer(ctx context.Context, peer string, recs []auth.Record) error {
+	if l.Accounts == nil {
+		return ErrNoLogins
+	}
+	return l.Accounts.SetPeerRecords(ctx, peer, recs)
+}
+
+// LoginPeerReply is LoginPeer's answer on the wire.
+type LoginPeerReply struct {
+	Records []auth.Record
+	Known   bool
+}
+
+// LoginPeer returns what the peer recorded as held in common with peer.
+func (c *Client) LoginPeer(ctx context.Context, peer string) ([]auth.Record, bool, error) {
+	var r LoginPeerReply
+	err := c.call(ctx, "LoginPeer", Args{Peer: peer}, &r)
+	return r.Records, r.Known, err
+}
+
+// SetLoginPeer records on the peer what it holds in common with peer.
+func (c *Client) SetLoginPeer(ctx context.Context, peer string, recs []auth.Record) error {
+	return c.call(ctx, "SetLoginPeer", Args{Peer: peer, Logins: recs}, &struct{}{})
+}
+
+// LoginPeer is Local.LoginPeer.
+func (v *Service) LoginPeer(a Args, r *LoginPeerReply) (err error) {
+	if !v.isAuthed() {
+		return errors.New("replication: not authenticated")
+	}
+	r.Records, r.Known, err = v.srv.Local.LoginPeer(context.Background(), a.Peer)
+	return err
+}
+
+// SetLoginPeer is Local.SetLoginPeer.
+func (v *Service) SetLoginPeer(a Args, _ *struct{}) error {
+	if !v.isAuthed() {
+		return errors.New("replication: not authenticated")
+	}
+	return v.srv.Local.SetLoginPeer(context.Background(), a.Peer, a.Logins)
+}
+
+// loginsCommon reads what each side recorded as held in common with the
+// other; ok is false when either side cannot record it.
+func loginsCommon(ctx context.Context, a, b Side) (common map[string]auth.Record, ok bool, err error) {
+	pa, okA := a.(loginPeerSide)
+	pb, okB := b.(loginPeerSide)
+	if !okA || !okB {
+		return nil, false, nil
+	}
+	common = make(map[string]auth.Record)
+	for _, x := range []struct {
+		s    loginPeerSide
+		peer string
+	}{{pa, b.Node()}, {pb, a.Node()}} {
+		recs, _, err := x.s.LoginPeer(ctx, x.peer)
+		if errors.Is(err, ErrNoLogins) || unsupported(err) {
+			return nil, false, nil
+		} else if err != nil {
+			return nil, false, err
+		}
+		for _, r := range recs {
+			common[r.Name] = r
+		}
+	}
+	return common, true, nil
+}
+
+// settleLogins decides, for two sides' records and what they recorded
+// in common, what each receives and what both hold afterwards (the
+// winner of each name). A name that side Y has no record of, while the
+// other side's record r of it is one they held in common, was pruned on
+// Y after a delete: a live r gives way to a tombstone at its stamp
+// (which beats it; an account added again after the delete has a larger
+// stamp still), and a tombstone r is not sent back to Y. Without such a
+// record the rules are newerRecords'.
+func settleLogins(ra, rb []auth.Record, common map[string]auth.Record, users []string) (toA, toB, both []auth.Record) {
+	ma, mb := recordMap(ra), recordMap(rb)
+	names := make([]string, 0, len(ma)+len(mb))
+	for n := range ma {
+		names = append(names, n)
+	}
+	for n := range mb {
+		if _, ok := ma[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if len(users) > 0 && !slices.Contains(users, n) {
+			continue
+		}
+		a, okA := ma[n]
+		b, okB := mb[n]
+		switch {
+		case okA && okB:
+			w := a
+			if b.Newer(a) {
+				w = b
+				toA = append(toA, b)
+			} else if a.Newer(b) {
+				toB = append(toB, a)
+			}
+			both = append(both, w)
+		case okA:
+			r, pruned := prunedThere(a, common)
+			if !pruned {
+				toB = append(toB, a)
+			} else if !a.Deleted {
+				toA = append(toA, r)
+			}
+			both = append(both, r)
+		case okB:
+			r, pruned := prunedThere(b, common)
+			if !pruned {
+				toA = append(toA, b)
+			} else if !b.Deleted {
+				toB = append(toB, r)
+			}
+			both = append(both, r)
+		}
+	}
+	return toA, toB, both
+}
+
+// prunedThere reports whether r, held on one side only, was held in
+// common with the other side (which so deleted it and pruned the
+// tombstone), and returns the record the name then takes: r's tombstone.
+func prunedThere(r auth.Record, common map[string]auth.Record) (auth.Record, bool) {
+	c, ok := common[r.Name]
+	if !ok || c.Stamp != r.Stamp || c.Deleted != r.Deleted {
+		return r, false
+	}
+	return auth.Record{Name: r.Name, Stamp: r.Stamp, Deleted: true}, true
+}
+
+func recordMap(rs []auth.Record) map[string]auth.Record {
+	m := make(map[string]auth.Record, len(rs))
+	for _, r := range rs {
+		m[r.Name] = r
+	}
+	return m
+}
