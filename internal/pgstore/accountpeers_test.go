@@ -7,7 +7,8 @@ import (
 )
 
 // TestAccountPeersUpgradeFromV18: a database at schema version 18 gets
-// the table of what each replication peer held; the logins and their
+// the tables of what each replication peer held (of the logins, and of
+// each user's ACL entries and access keys); the logins and their
 // tombstones stay, and a tombstone every known peer holds can be pruned.
 func TestAccountPeersUpgradeFromV18(t *testing.T) {
 	dsn, conn := databaseAt(t, 18)
@@ -18,6 +19,10 @@ func TestAccountPeersUpgradeFromV18(t *testing.T) {
 	var v int
 	if err := conn.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&v); err != nil || v != SchemaVersion || v < 19 {
 		t.Fatalf("schema version %d (SchemaVersion %d), %v", v, SchemaVersion, err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM sharing_peers`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("sharing_peers: %d rows, %v", n, err)
 	}
 	opts := auth.Options{Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, FailureDelay: -1}
 	a, err := auth.OpenPostgresAccounts(ctx, dsn, opts)

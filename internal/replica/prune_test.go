@@ -387,3 +387,155 @@ func messagesOf(t *testing.T, n *node, user string) int {
 	}
 	return int(st.Messages)
 }
+
+// removalRows returns the user's ACL and access key removal rows on n,
+// and the stamp of the newest.
+func (n *node) removalRows(user string) (acl, keys int, newest uint64) {
+	n.t.Helper()
+	h, k := n.sharingOf(user)
+	rs, err := h.(store.ACLReplica).ACLRecords(ctx)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Rights == "" {
+			acl++
+			newest = max(newest, r.Stamp)
+		}
+	}
+	ks, err := k.(store.AccessKeyReplica).AccessKeyRecords(ctx)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, r := range ks {
+		if len(r.Key) == 0 {
+			keys++
+			newest = max(newest, r.Stamp)
+		}
+	}
+	return acl, keys, newest
+}
+
+// passAt runs one retention pass of n at the given time.
+func (n *node) passAt(now time.Time) {
+	n.t.Helper()
+	if _, err := n.pruner().Pass(ctx, now); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// TestSharingRemovalPruned: the removal rows of an ACL entry and of an
+// access key stay, however old, while the peer does not hold them; once
+// it does and the retention age has passed (judged by their stamps,
+// which follow the clock), they go from both replicas, and no later sync
+// brings the entry, the key or the rows back.
+func TestSharingRemovalPruned(t *testing.T) {
+	a, b := primed(t)
+	a.setACL("alice", "INBOX", "bob", "lr")
+	a.setACL("alice", "INBOX", "carol", "lr")
+	if a.key("alice", "INBOX", false) != nil {
+		t.Fatal("key before GENURLAUTH")
+	}
+	a.key("alice", "INBOX", true)
+	_, k := a.sharingOf("alice")
+	syncNodes(t, a, b)
+	a.setACL("alice", "INBOX", "bob", "")
+	if err := k.RemoveAccessKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acl, keys, stamp := a.removalRows("alice")
+	if acl != 1 || keys != 1 {
+		t.Fatalf("removal rows: %d ACL, %d keys", acl, keys)
+	}
+	at := time.Unix(0, int64(stamp))
+	a.passAt(at.Add(10 * pruneAge))
+	if acl, keys, _ := a.removalRows("alice"); acl != 1 || keys != 1 {
+		t.Fatalf("pruned before the peer held them: %d ACL, %d keys", acl, keys)
+	}
+
+	syncNodes(t, a, b)
+	for _, n := range []*node{a, b} {
+		n.passAt(at.Add(pruneAge / 2)) // within the age
+		if acl, keys, _ := n.removalRows("alice"); acl != 1 || keys != 1 {
+			t.Fatalf("%s: pruned within the age: %d ACL, %d keys", n.name, acl, keys)
+		}
+	}
+	for _, n := range []*node{a, b} {
+		n.passAt(at.Add(2 * pruneAge))
+		if acl, keys, _ := n.removalRows("alice"); acl != 0 || keys != 0 {
+			t.Fatalf("%s: removal rows left: %d ACL, %d keys", n.name, acl, keys)
+		}
+	}
+	syncNodes(t, a, b)
+	syncNodes(t, b, a)
+	for _, n := range []*node{a, b} {
+		if acl, keys, _ := n.removalRows("alice"); acl != 0 || keys != 0 {
+			t.Fatalf("%s: removal rows back: %d ACL, %d keys", n.name, acl, keys)
+		}
+		if r := n.rights("alice", "INBOX", "bob"); r != "" {
+			t.Fatalf("%s: bob's rights back: %q", n.name, r)
+		}
+		if r := n.rights("alice", "INBOX", "carol"); r != "lr" {
+			t.Fatalf("%s: carol's rights %q", n.name, r)
+		}
+		if n.key("alice", "INBOX", false) != nil {
+			t.Fatalf("%s: removed key back", n.name)
+		}
+	}
+}
+
+// TestPrunedSharingRemovalHolds: A takes bob's rights away and removes
+// its access keys while B is away, forgets B and prunes the removal
+// rows. B comes back (over the network) still granting bob and holding
+// the key, and with a grant to dave it made meanwhile: bob's rights and
+// the key go on B too, dave's grant reaches A.
+func TestPrunedSharingRemovalHolds(t *testing.T) {
+	a, b := primed(t)
+	a.setACL("alice", "INBOX", "bob", "lr")
+	a.key("alice", "INBOX", true)
+	_, k := a.sharingOf("alice")
+	c := dial(t, a, serve(t, b, "s3cret"), "s3cret")
+	netSync := func() {
+		t.Helper()
+		if _, err := Sync(ctx, a.side, c, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	netSync()
+	if b.rights("alice", "INBOX", "bob") != "lr" || b.key("alice", "INBOX", false) == nil {
+		t.Fatal("grant or key did not travel")
+	}
+
+	a.setACL("alice", "INBOX", "bob", "")
+	if err := k.RemoveAccessKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := a.sharingOf("alice")
+	sp, _ := store.SharingPeersOf(h)
+	if err := sp.ForgetSharingPeer(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, stamp := a.removalRows("alice")
+	a.passAt(time.Unix(0, int64(stamp)).Add(2 * pruneAge))
+	if acl, keys, _ := a.removalRows("alice"); acl != 0 || keys != 0 {
+		t.Fatalf("removal rows left after pruning: %d ACL, %d keys", acl, keys)
+	}
+	b.setACL("alice", "INBOX", "dave", "lrs")
+
+	netSync()
+	for _, n := range []*node{a, b} {
+		if r := n.rights("alice", "INBOX", "bob"); r != "" {
+			t.Fatalf("%s: bob's rights back: %q", n.name, r)
+		}
+		if n.key("alice", "INBOX", false) != nil {
+			t.Fatalf("%s: removed key back", n.name)
+		}
+		if r := n.rights("alice", "INBOX", "dave"); r != "lrs" {
+			t.Fatalf("%s: dave's rights %q", n.name, r)
+		}
+	}
+	netSync()
+	if r := a.rights("alice", "INBOX", "bob"); r != "" {
+		t.Fatalf("bob's rights back on a: %q", r)
+	}
+}

@@ -256,10 +256,42 @@ func (p *Pruner) passAccount(ctx context.Context, user string, marks []mark, now
 		}
 		marks = marks[use+1:]
 	}
+	if n, err := p.pruneSharing(ctx, user, cutoff); err != nil {
+		return 0, nil, err
+	} else if n > 0 {
+		pruned = 1
+	}
 	if counter := store.ModSeq(st.Counter); len(marks) == 0 || marks[len(marks)-1].ModSeq != counter {
 		marks = append(marks, mark{Time: now, ModSeq: counter})
 	}
 	return pruned, marks, nil
+}
+
+// pruneSharing prunes the user's ACL and access key removal rows that
+// every peer holds and that are stamped before cutoff (their stamps
+// follow the clock, store.NextStamp), when the store records what peers
+// hold (store.SharingPeers).
+func (p *Pruner) pruneSharing(ctx context.Context, user string, cutoff time.Time) (int, error) {
+	as, ok := p.Store.(store.ACLStore)
+	if !ok {
+		return 0, nil
+	}
+	h, err := as.OpenACL(ctx, user)
+	if errors.Is(err, store.ErrCannot) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	defer h.Close()
+	sp, ok := store.SharingPeersOf(h)
+	if !ok || cutoff.UnixNano() <= 0 {
+		return 0, nil
+	}
+	n, err := sp.PruneSharing(ctx, uint64(cutoff.UnixNano()))
+	if err != nil {
+		return 0, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	return n, nil
 }
 
 // newestBefore returns the index of the newest watermark taken at or

@@ -15,10 +15,11 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 13 (PRAGMA user_version = 13)
+// # Schema, version 14 (PRAGMA user_version = 14)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 13 added acl.stamp and access_keys.stamp
+// version is refused. Version 14 added the sharing_peers table; converting
+// only creates it. Version 13 added acl.stamp and access_keys.stamp
 // (replication of ACLs and access keys, sharing.go); converting sets them
 // to 0. Version 11 added the access_keys table (URLAUTH
 // mailbox access keys); converting only creates it. Version 10 added the acl table (RFC 4314 access
@@ -228,7 +229,14 @@
 // empty for an entry removed (kept so that the removal replicates); stamp
 // orders it against a peer's (store.ACLRecord). A
 // trigger deletes a mailbox's entries with its row; RENAME keeps them (the
-// id stays).
+// id stays). A removal row goes once every replication peer holds it and
+// it is older than the retention (PruneSharing).
+//
+// sharing_peers(peer, kind, mailbox, identifier, stamp, removed): per
+// replication peer, the ACL entries (kind 0) and access keys (kind 1) of
+// mailboxes (by GUID) both replicas held when their last exchange of them
+// ended; kind 2 marks the peer known (store.SharingPeers,
+// sharingpeers.go).
 //
 // Indexes: messages (mailbox_id, uid) (the primary key) for the message
 // list; message_chunks (mailbox_id, first_uid) to find the chunks of a UID
