@@ -103,77 +103,38 @@ func loginsCommon(ctx context.Context, a, b Side) (common map[string]auth.Record
 }
 
 // settleLogins decides, for two sides' records and what they recorded
-// in common, what each receives and what both hold afterwards (the
-// winner of each name). A name that side Y has no record of, while the
-// other side's record r of it is one they held in common, was pruned on
-// Y after a delete: a live r gives way to a tombstone at its stamp
-// (which beats it; an account added again after the delete has a larger
-// stamp still), and a tombstone r is not sent back to Y. Without such a
-// record the rules are newerRecords'.
+// in common, what each receives and what both hold afterwards
+// (settleRecords), for the names in users (every name when empty).
 func settleLogins(ra, rb []auth.Record, common map[string]auth.Record, users []string) (toA, toB, both []auth.Record) {
-	ma, mb := recordMap(ra), recordMap(rb)
-	names := make([]string, 0, len(ma)+len(mb))
-	for n := range ma {
-		names = append(names, n)
-	}
-	for n := range mb {
-		if _, ok := ma[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		if len(users) > 0 && !slices.Contains(users, n) {
-			continue
-		}
-		a, okA := ma[n]
-		b, okB := mb[n]
-		switch {
-		case okA && okB:
-			w := a
-			if b.Newer(a) {
-				w = b
-				toA = append(toA, b)
-			} else if a.Newer(b) {
-				toB = append(toB, a)
+	in := func(rs []auth.Record) []loginRec {
+		out := make([]loginRec, 0, len(rs))
+		for _, r := range rs {
+			if len(users) == 0 || slices.Contains(users, r.Name) {
+				out = append(out, loginRec(r))
 			}
-			both = append(both, w)
-		case okA:
-			r, pruned := prunedThere(a, common)
-			if !pruned {
-				toB = append(toB, a)
-			} else if !a.Deleted {
-				toA = append(toA, r)
-			}
-			both = append(both, r)
-		case okB:
-			r, pruned := prunedThere(b, common)
-			if !pruned {
-				toA = append(toA, b)
-			} else if !b.Deleted {
-				toB = append(toB, r)
-			}
-			both = append(both, r)
 		}
+		return out
 	}
-	return toA, toB, both
+	held := make(map[string]loginRec, len(common))
+	for n, r := range common {
+		held[n] = loginRec(r)
+	}
+	ta, tb, bo := settleRecords(in(ra), in(rb), held, func(loginRec) bool { return true })
+	out := func(rs []loginRec) []auth.Record {
+		recs := make([]auth.Record, len(rs))
+		for i, r := range rs {
+			recs[i] = auth.Record(r)
+		}
+		return recs
+	}
+	return out(ta), out(tb), out(bo)
 }
 
-// prunedThere reports whether r, held on one side only, was held in
-// common with the other side (which so deleted it and pruned the
-// tombstone), and returns the record the name then takes: r's tombstone.
-func prunedThere(r auth.Record, common map[string]auth.Record) (auth.Record, bool) {
-	c, ok := common[r.Name]
-	if !ok || c.Stamp != r.Stamp || c.Deleted != r.Deleted {
-		return r, false
-	}
-	return auth.Record{Name: r.Name, Stamp: r.Stamp, Deleted: true}, true
-}
+// loginRec is an account record as settleRecords sees it.
+type loginRec auth.Record
 
-func recordMap(rs []auth.Record) map[string]auth.Record {
-	m := make(map[string]auth.Record, len(rs))
-	for _, r := range rs {
-		m[r.Name] = r
-	}
-	return m
-}
+func (r loginRec) name() string          { return r.Name }
+func (r loginRec) stamp() uint64         { return uint64(r.Stamp) }
+func (r loginRec) removed() bool         { return r.Deleted }
+func (r loginRec) beats(o loginRec) bool { return auth.Record(r).Newer(auth.Record(o)) }
+func (r loginRec) removal() loginRec     { return loginRec{Name: r.Name, Stamp: r.Stamp, Deleted: true} }

@@ -126,7 +126,7 @@ func (p *pair) sharingCommon(ctx context.Context) (common map[string]sharingRec,
 			return nil, false, err
 		}
 		for _, r := range recsOf(s) {
-			common[r.key()] = r
+			common[r.name()] = r
 		}
 	}
 	return common, true, nil
@@ -149,7 +149,7 @@ func recsOf(s Sharing) []sharingRec {
 	return out
 }
 
-func (r sharingRec) key() string {
+func (r sharingRec) name() string {
 	if r.acl != nil {
 		return "a\x00" + r.acl.Mailbox + "\x00" + r.acl.Identifier
 	}
@@ -201,68 +201,17 @@ func (s *Sharing) add(r sharingRec) {
 	}
 }
 
-// settleSharing returns what each side lacks of the other's (the
-// records of the other side that beat its own, or that it has none of)
-// and what both then hold, of the mailboxes both hold. A record that
-// one side has none of, while the other's is one they held in common,
-// was removed on the first and its removal pruned: a held entry or key
-// gives way to its removal at its stamp, and a removal is not sent back.
+// settleSharing returns what each side lacks of the other's, and what
+// both then hold of the mailboxes both hold (onBoth), by settleRecords.
 func settleSharing(a, b Sharing, common map[string]sharingRec, onBoth map[string]bool) (toA, toB, both Sharing) {
-	ma, mb := make(map[string]sharingRec), make(map[string]sharingRec)
-	var keys []string
-	for _, r := range recsOf(a) {
-		ma[r.key()] = r
-		keys = append(keys, r.key())
-	}
-	for _, r := range recsOf(b) {
-		mb[r.key()] = r
-		if _, ok := ma[r.key()]; !ok {
-			keys = append(keys, r.key())
-		}
-	}
-	for _, k := range keys {
-		ra, okA := ma[k]
-		rb, okB := mb[k]
-		shared := onBoth[ra.mailboxOr(rb)]
-		switch {
-		case okA && okB:
-			w := ra
-			if rb.beats(ra) {
-				w = rb
-				toA.add(rb)
-			} else if ra.beats(rb) {
-				toB.add(ra)
-			}
-			if shared {
-				both.add(w)
-			}
-		case okA, okB:
-			r, to, back := ra, &toB, &toA
-			if okB {
-				r, to, back = rb, &toA, &toB
-			}
-			c, held := common[k]
-			if !shared || !held || c.stamp() != r.stamp() || c.removed() != r.removed() {
-				to.add(r)
-				if shared {
-					both.add(r)
-				}
-				continue
-			}
-			rm := r.removal()
-			if !r.removed() {
-				back.add(rm)
-			}
-			both.add(rm)
+	ta, tb, bo := settleRecords(recsOf(a), recsOf(b), common, func(r sharingRec) bool { return onBoth[r.mailbox()] })
+	for _, x := range []struct {
+		from []sharingRec
+		to   *Sharing
+	}{{ta, &toA}, {tb, &toB}, {bo, &both}} {
+		for _, r := range x.from {
+			x.to.add(r)
 		}
 	}
 	return toA, toB, both
-}
-
-// mailboxOr is the mailbox of r, or of o when r is the zero record.
-func (r sharingRec) mailboxOr(o sharingRec) string {
-	if r.acl == nil && r.ak == nil {
-		return o.mailbox()
-	}
-	return r.mailbox()
 }
