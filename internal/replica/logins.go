@@ -117,12 +117,10 @@ func SyncLogins(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	var toA, toB, both []auth.Record
-	if record {
-		toA, toB, both = settleLogins(ra, rb, common, opts.Users)
-	} else {
-		toA, toB = newerRecords(rb, ra, opts.Users), newerRecords(ra, rb, opts.Users)
-	}
+	// Without records of what was held in common (a peer without the
+	// calls) common is empty, and the rule is the plain one: each side
+	// takes what beats its own or what it lacks.
+	toA, toB, both := settleLogins(ra, rb, common, opts.Users)
 	for _, x := range []struct {
 		recs []auth.Record
 		have []auth.Record
@@ -169,25 +167,6 @@ func SyncLogins(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 		}
 	}
 	return st, nil
-}
-
-// newerRecords returns the records of from that win over those of to (or
-// that to lacks), restricted to users when given.
-func newerRecords(from, to []auth.Record, users []string) []auth.Record {
-	have := make(map[string]auth.Record, len(to))
-	for _, r := range to {
-		have[r.Name] = r
-	}
-	var out []auth.Record
-	for _, r := range from {
-		if len(users) > 0 && !slices.Contains(users, r.Name) {
-			continue
-		}
-		if cur, ok := have[r.Name]; !ok || r.Newer(cur) {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // LoginRecords returns the peer's account records.
