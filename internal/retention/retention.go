@@ -20,11 +20,14 @@
 // the mailbox's HIGHESTMODSEQ moved, and watermarks are dropped once used:
 // the file stays small.
 //
-// The same pass prunes the tombstones of deleted mailboxes that
-// replication keeps (store.Replica.PruneMailboxTombstones), by watermarks
-// of each user's account change counter, kept under the key "account"
-// beside the user's mailboxes: a tombstone goes once older than the age
-// and confirmed by every peer (docs/replication.md, "Pruning").
+// The same pass prunes the other removal records replication keeps,
+// each once older than the age and held by every peer
+// (docs/replication.md, "Pruning"): the tombstones of deleted mailboxes
+// (store.Replica.PruneMailboxTombstones), by watermarks of each user's
+// account change counter, kept under the key "account" beside the
+// user's mailboxes; the removal rows of ACL entries and access keys
+// (store.SharingPeers) and, with Accounts, the tombstones of deleted
+// logins, whose stamps follow the clock and so need no watermarks.
 //
 // A store shared by several processes (store.Leader) is pruned by one of
 // them: Run makes its passes only while it holds the "retention" role.
