@@ -77,29 +77,32 @@ func (v *Service) SetLoginPeer(a Args, _ *struct{}) error {
 }
 
 // loginsCommon reads what each side recorded as held in common with the
-// other; ok is false when either side cannot record it.
-func loginsCommon(ctx context.Context, a, b Side) (common map[string]auth.Record, ok bool, err error) {
+// other (by side, a first), and their union by name; ok is false when
+// either side cannot record it.
+func loginsCommon(ctx context.Context, a, b Side) (common map[string]auth.Record, sides [2]recorded[loginRec], ok bool, err error) {
 	pa, okA := a.(loginPeerSide)
 	pb, okB := b.(loginPeerSide)
 	if !okA || !okB {
-		return nil, false, nil
+		return nil, sides, false, nil
 	}
 	common = make(map[string]auth.Record)
-	for _, x := range []struct {
+	for i, x := range []struct {
 		s    loginPeerSide
 		peer string
 	}{{pa, b.Node()}, {pb, a.Node()}} {
-		recs, _, err := x.s.LoginPeer(ctx, x.peer)
+		recs, known, err := x.s.LoginPeer(ctx, x.peer)
 		if errors.Is(err, ErrNoLogins) || unsupported(err) {
-			return nil, false, nil
+			return nil, sides, false, nil
 		} else if err != nil {
-			return nil, false, err
+			return nil, sides, false, err
 		}
+		sides[i].known = known
 		for _, r := range recs {
 			common[r.Name] = r
+			sides[i].recs = append(sides[i].recs, loginRec(r))
 		}
 	}
-	return common, true, nil
+	return common, sides, true, nil
 }
 
 // settleLogins decides, for two sides' records and what they recorded

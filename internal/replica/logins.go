@@ -113,7 +113,7 @@ func SyncLogins(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 	} else if err != nil {
 		return st, err
 	}
-	common, record, err := loginsCommon(ctx, a, b)
+	common, sides, record, err := loginsCommon(ctx, a, b)
 	if err != nil {
 		return st, err
 	}
@@ -159,11 +159,20 @@ func SyncLogins(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 		// Both now hold these (or, where a change was made meanwhile, a
 		// later record): what each records as held in common with the
 		// other. A partial exchange (some users) records nothing.
-		if err := a.(loginPeerSide).SetLoginPeer(ctx, b.Node(), both); err != nil {
-			return st, err
+		held := make([]loginRec, len(both))
+		for i, r := range both {
+			held[i] = loginRec(r)
 		}
-		if err := b.(loginPeerSide).SetLoginPeer(ctx, a.Node(), both); err != nil {
-			return st, err
+		for i, x := range []struct {
+			s    Side
+			peer string
+		}{{a, b.Node()}, {b, a.Node()}} {
+			if sides[i].holds(held) {
+				continue // nothing changed: nothing is written
+			}
+			if err := x.s.(loginPeerSide).SetLoginPeer(ctx, x.peer, both); err != nil {
+				return st, err
+			}
 		}
 	}
 	return st, nil

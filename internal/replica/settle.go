@@ -79,3 +79,28 @@ func settleRecords[R wholeRecord[R]](a, b []R, common map[string]R, shared func(
 	}
 	return toA, toB, both
 }
+
+// recorded is what one side recorded as held in common with the other.
+type recorded[R wholeRecord[R]] struct {
+	known bool
+	recs  []R
+}
+
+// holds reports whether the record already is both, so that it need not
+// be written again: an exchange that changed nothing writes nothing.
+func (r recorded[R]) holds(both []R) bool {
+	if !r.known || len(r.recs) != len(both) {
+		return false
+	}
+	m := make(map[string]R, len(r.recs))
+	for _, x := range r.recs {
+		m[x.name()] = x
+	}
+	for _, x := range both {
+		c, ok := m[x.name()]
+		if !ok || c.stamp() != x.stamp() || c.removed() != x.removed() {
+			return false
+		}
+	}
+	return true
+}

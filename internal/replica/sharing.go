@@ -116,7 +116,7 @@ func (p *pair) syncSharing(ctx context.Context, onBoth map[string]bool) error {
 	} else if err != nil {
 		return err
 	}
-	common, record, err := p.sharingCommon(ctx)
+	common, sides, record, err := p.sharingCommon(ctx)
 	if err != nil {
 		return err
 	}
@@ -137,10 +137,18 @@ func (p *pair) syncSharing(ctx context.Context, onBoth map[string]bool) error {
 	if !record {
 		return nil
 	}
-	if err := p.a.(sharingPeerUser).SetSharingPeer(ctx, p.nodeB, both); err != nil {
-		return err
+	for i, x := range []struct {
+		u    User
+		peer string
+	}{{p.a, p.nodeB}, {p.b, p.nodeA}} {
+		if sides[i].holds(recsOf(both)) {
+			continue
+		}
+		if err := x.u.(sharingPeerUser).SetSharingPeer(ctx, x.peer, both); err != nil {
+			return err
+		}
 	}
-	return p.b.(sharingPeerUser).SetSharingPeer(ctx, p.nodeA, both)
+	return nil
 }
 
 // Sharing is User.Sharing.

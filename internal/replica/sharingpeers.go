@@ -106,30 +106,31 @@ func (u *remoteUser) SetSharingPeer(ctx context.Context, peer string, s Sharing)
 }
 
 // sharingCommon reads what each side recorded as held in common with the
-// other, keyed by sharingKey; record is false when either side cannot
-// record it.
-func (p *pair) sharingCommon(ctx context.Context) (common map[string]sharingRec, record bool, err error) {
+// other (by side, A first), and their union keyed by name; ok is false
+// when either side cannot record it.
+func (p *pair) sharingCommon(ctx context.Context) (common map[string]sharingRec, sides [2]recorded[sharingRec], ok bool, err error) {
 	ua, okA := p.a.(sharingPeerUser)
 	ub, okB := p.b.(sharingPeerUser)
 	if !okA || !okB {
-		return nil, false, nil
+		return nil, sides, false, nil
 	}
 	common = make(map[string]sharingRec)
-	for _, x := range []struct {
+	for i, x := range []struct {
 		u    sharingPeerUser
 		peer string
 	}{{ua, p.nodeB}, {ub, p.nodeA}} {
-		s, _, err := x.u.SharingPeer(ctx, x.peer)
+		s, known, err := x.u.SharingPeer(ctx, x.peer)
 		if errors.Is(err, ErrNoSharing) || unsupported(err) {
-			return nil, false, nil
+			return nil, sides, false, nil
 		} else if err != nil {
-			return nil, false, err
+			return nil, sides, false, err
 		}
-		for _, r := range recsOf(s) {
+		sides[i] = recorded[sharingRec]{known: known, recs: recsOf(s)}
+		for _, r := range sides[i].recs {
 			common[r.name()] = r
 		}
 	}
-	return common, true, nil
+	return common, sides, true, nil
 }
 
 // sharingRec is an ACL entry or an access key as the settling sees it.
