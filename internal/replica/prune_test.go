@@ -96,6 +96,7 @@ func TestMailboxTombstonePruned(t *testing.T) {
 	if size < before+50*20 {
 		t.Fatalf("account state %d bytes with the record, %d without", size, before)
 	}
+	withRecord := size
 
 	syncNodes(t, a, b) // b applies the delete and confirms it
 	if b.hasMailbox("alice", "Old") {
@@ -117,6 +118,7 @@ func TestMailboxTombstonePruned(t *testing.T) {
 		if size > before+64 {
 			t.Fatalf("%s: account state %d bytes after pruning, %d before the mailbox", n.name, size, before)
 		}
+		t.Logf("%s: account state %d bytes before the mailbox, %d with the deleted mailbox's tombstone, %d pruned", n.name, before, withRecord, size)
 	}
 	// Nothing comes back, and the replicas still agree.
 	syncNodes(t, a, b)
