@@ -541,3 +541,27 @@ func TestPrunedSharingRemovalHolds(t *testing.T) {
 		t.Fatalf("bob's rights back on a: %q", r)
 	}
 }
+
+// TestKeptMailboxLosesSharing: a mailbox deleted on A (its entries and
+// key with it) and kept by B for a message B wrote meanwhile comes back
+// on A without the entries and key the two had in common: the delete
+// took them, as a removal would.
+func TestKeptMailboxLosesSharing(t *testing.T) {
+	a, b := primed(t)
+	a.createMailbox("alice", "Lists")
+	a.setACL("alice", "Lists", "bob", "lr")
+	a.key("alice", "Lists", true)
+	syncNodes(t, a, b)
+	a.deleteMailbox("alice", "Lists")
+	b.append("alice", "Lists", msg(20), store.Flags{})
+	syncNodes(t, a, b)
+	for _, n := range []*node{a, b} {
+		wantContents(t, n, "alice", "Lists", "1:20")
+		if r := n.rights("alice", "Lists", "bob"); r != "" {
+			t.Fatalf("%s: bob's rights %q", n.name, r)
+		}
+		if n.key("alice", "Lists", false) != nil {
+			t.Fatalf("%s: key kept", n.name)
+		}
+	}
+}
