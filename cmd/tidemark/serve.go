@@ -396,6 +396,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 			Shared:    sharedSettings(raw),
 			Logger:    log,
 		}
+		if repl != nil {
+			// Logins replicate: their tombstones are pruned under the
+			// same age once every peer holds them.
+			p.Accounts = accts
+		}
 		if met != nil {
 			p.OnPass = met.ObserveRetentionPass
 		}

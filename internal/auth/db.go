@@ -27,7 +27,11 @@ const DBFile = "accounts.db"
 // Version 2 adds replication (see replica.go): accounts.stamp, the stamp
 // of the record's last change; account_tombstones(name, stamp), deleted
 // accounts; account_clock(stamp), the highest stamp seen here.
-const schemaVersion = 2
+//
+// Version 3 adds account_peers(peer, name, stamp, deleted): per
+// replication peer, the records both held when their last full exchange
+// ended (replica.go); the row with an empty name marks the peer known.
+const schemaVersion = 3
 
 const schemaV1 = `CREATE TABLE IF NOT EXISTS accounts (
 	name          TEXT PRIMARY KEY,
@@ -49,6 +53,15 @@ CREATE TABLE IF NOT EXISTS account_clock (
 	stamp INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO account_clock(id, stamp) SELECT 1, coalesce(max(stamp), 0) FROM accounts;`
+
+// schemaV3 is the upgrade from version 2.
+const schemaV3 = `CREATE TABLE IF NOT EXISTS account_peers (
+	peer    TEXT NOT NULL,
+	name    TEXT NOT NULL,
+	stamp   INTEGER NOT NULL,
+	deleted INTEGER NOT NULL,
+	PRIMARY KEY (peer, name)
+) WITHOUT ROWID`
 
 // openDB opens DATA/accounts.db. The file is created 0600 before SQLite
 // sees it, because SQLite gives its -wal and -shm files the main file's
@@ -113,6 +126,11 @@ func migrate(db *sql.DB) error {
 	}
 	if v < 2 {
 		if _, err := tx.Exec(schemaV2); err != nil {
+			return err
+		}
+	}
+	if v < 3 {
+		if _, err := tx.Exec(schemaV3); err != nil {
 			return err
 		}
 	}
@@ -260,4 +278,73 @@ func (t sqliteTx) put(r Record, changedUnix int64) error {
 		password_hash = excluded.password_hash, changed_unix = excluded.changed_unix, stamp = excluded.stamp`,
 		r.Name, r.Hash, r.Created, changedUnix, r.Stamp)
 	return err
+}
+
+func (s sqliteRecords) peerRecords(ctx context.Context, peer string) ([]Record, bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, stamp, deleted FROM account_peers WHERE peer = ? ORDER BY name`, peer)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []Record
+	known := false
+	for rows.Next() {
+		var r Record
+		if err := rows.Scan(&r.Name, &r.Stamp, &r.Deleted); err != nil {
+			return nil, false, err
+		}
+		if r.Name == "" {
+			known = true
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, known, rows.Err()
+}
+
+func (s sqliteRecords) setPeerRecords(ctx context.Context, peer string, recs []Record) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM account_peers WHERE peer = ?`, peer); err != nil {
+		return err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO account_peers (peer, name, stamp, deleted) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range append([]Record{{}}, recs...) {
+		if _, err := stmt.ExecContext(ctx, peer, r.Name, r.Stamp, r.Deleted); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (s sqliteRecords) forgetPeer(ctx context.Context, peer string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM account_peers WHERE peer = ?`, peer)
+	return err
+}
+
+func (s sqliteRecords) pruneTombstones(ctx context.Context, before int64) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, pruneTombstonesSQL("?"), before)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, dropPrunedPeerRowsSQL); err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit()
 }

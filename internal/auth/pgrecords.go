@@ -160,3 +160,59 @@ func (t *pgTx) put(r Record, changedUnix int64) error {
 		r.Name, r.Hash, r.Created, changedUnix, r.Stamp)
 	return err
 }
+
+func (p pgRecords) peerRecords(ctx context.Context, peer string) ([]Record, bool, error) {
+	rows, _ := p.pool.Query(ctx, `SELECT name, stamp, deleted FROM account_peers WHERE peer = $1 ORDER BY name COLLATE "C"`, peer)
+	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Record, error) {
+		var r Record
+		err := row.Scan(&r.Name, &r.Stamp, &r.Deleted)
+		return r, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	known := len(recs) > 0 && recs[0].Name == ""
+	if known {
+		recs = recs[1:]
+	}
+	return recs, known, nil
+}
+
+func (p pgRecords) setPeerRecords(ctx context.Context, peer string, recs []Record) error {
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM account_peers WHERE peer = $1`, peer); err != nil {
+			return err
+		}
+		names, stamps, deleted := []string{""}, []int64{0}, []bool{false}
+		for _, r := range recs {
+			names, stamps, deleted = append(names, r.Name), append(stamps, r.Stamp), append(deleted, r.Deleted)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO account_peers (peer, name, stamp, deleted)
+			SELECT $1, n, s, d FROM unnest($2::text[], $3::bigint[], $4::boolean[]) AS r(n, s, d)`, peer, names, stamps, deleted)
+		return err
+	})
+}
+
+func (p pgRecords) forgetPeer(ctx context.Context, peer string) error {
+	_, err := p.pool.Exec(ctx, `DELETE FROM account_peers WHERE peer = $1`, peer)
+	return err
+}
+
+func (p pgRecords) pruneTombstones(ctx context.Context, before int64) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		// The clock's lock, as every update takes it: a tombstone is not
+		// replaced under the prune.
+		if _, err := tx.Exec(ctx, `SELECT stamp FROM account_clock WHERE id = 1 FOR UPDATE`); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, pruneTombstonesSQL("$1"), before)
+		if err != nil {
+			return err
+		}
+		n = int(tag.RowsAffected())
+		_, err = tx.Exec(ctx, dropPrunedPeerRowsSQL)
+		return err
+	})
+	return n, err
+}

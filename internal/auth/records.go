@@ -26,6 +26,16 @@ type records interface {
 	// (by every process that shares the records), so what fn reads stays
 	// true until it commits.
 	update(ctx context.Context, fn func(recordTx) error) error
+	// peerRecords returns what setPeerRecords last recorded for peer, and
+	// whether anything was (a peer with no records is still known).
+	peerRecords(ctx context.Context, peer string) ([]Record, bool, error)
+	// setPeerRecords replaces what is recorded for peer.
+	setPeerRecords(ctx context.Context, peer string, recs []Record) error
+	// forgetPeer drops what is recorded for peer.
+	forgetPeer(ctx context.Context, peer string) error
+	// pruneTombstones runs pruneTombstonesSQL and dropPrunedPeerRowsSQL
+	// in one transaction, returning how many tombstones went.
+	pruneTombstones(ctx context.Context, before int64) (int, error)
 	close() error
 }
 

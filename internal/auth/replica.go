@@ -125,3 +125,68 @@ func (a *Accounts) Deleted(ctx context.Context, name string) (bool, error) {
 	}
 	return d, nil
 }
+
+// Pruning (docs/replication.md, "Pruning"). When a full exchange with a
+// peer ends, each side records the records both then hold (the winner of
+// each name, PeerRecords). A tombstone goes once every known peer holds
+// it (its recorded record of the name is that tombstone or a later one)
+// and its stamp is older than the retention (PruneTombstones). A record
+// can vanish from a replica only so, which is what lets an exchange tell,
+// for a name one side has no record of, "pruned there" from "never
+// there" (replica.SyncLogins).
+
+// PeerRecords returns the records recorded for peer at the end of the
+// last full exchange with it, and whether the peer is known at all.
+func (a *Accounts) PeerRecords(ctx context.Context, peer string) ([]Record, bool, error) {
+	recs, known, err := a.recs.peerRecords(ctx, peer)
+	if err != nil {
+		return nil, false, fmt.Errorf("auth: peer records: %w", err)
+	}
+	return recs, known, nil
+}
+
+// SetPeerRecords records recs as what this replica and peer both hold.
+func (a *Accounts) SetPeerRecords(ctx context.Context, peer string, recs []Record) error {
+	if err := a.recs.setPeerRecords(ctx, peer, recs); err != nil {
+		return fmt.Errorf("auth: peer records: %w", err)
+	}
+	return nil
+}
+
+// ForgetPeer drops what is recorded for peer: it no longer holds
+// tombstones back.
+func (a *Accounts) ForgetPeer(ctx context.Context, peer string) error {
+	if err := a.recs.forgetPeer(ctx, peer); err != nil {
+		return fmt.Errorf("auth: forget peer: %w", err)
+	}
+	return nil
+}
+
+// PruneTombstones forgets the tombstones stamped at or below before
+// (Unix nanoseconds) that every known peer holds, and returns how many
+// went.
+func (a *Accounts) PruneTombstones(ctx context.Context, before int64) (int, error) {
+	n, err := a.recs.pruneTombstones(ctx, before)
+	if err != nil {
+		return 0, fmt.Errorf("auth: prune tombstones: %w", err)
+	}
+	return n, nil
+}
+
+// pruneTombstonesSQL deletes the tombstones at or below the bound (the
+// parameter, written param) that no known peer lacks: each peer's
+// recorded record of the name is a tombstone at least as new.
+func pruneTombstonesSQL(param string) string {
+	return `DELETE FROM account_tombstones WHERE stamp <= ` + param + `
+		AND NOT EXISTS (SELECT 1 FROM account_peers k WHERE k.name = '' AND NOT EXISTS (
+			SELECT 1 FROM account_peers p WHERE p.peer = k.peer AND p.name = account_tombstones.name
+			AND p.deleted AND p.stamp >= account_tombstones.stamp))`
+}
+
+// dropPrunedPeerRowsSQL forgets the recorded tombstones of names this
+// replica no longer has any record of: they were pruned here, and the
+// peer's own record (or its tombstone, until it prunes it too) is what
+// an exchange needs.
+const dropPrunedPeerRowsSQL = `DELETE FROM account_peers WHERE name <> '' AND deleted
+	AND NOT EXISTS (SELECT 1 FROM account_tombstones t WHERE t.name = account_peers.name)
+	AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.name = account_peers.name)`

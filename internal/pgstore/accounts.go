@@ -31,3 +31,19 @@ CREATE TABLE account_clock (
 );
 INSERT INTO account_clock (id, stamp) VALUES (1, 0);
 `
+
+// schemaV19AccountPeers adds, per replication peer, the account records
+// both replicas held when their last full exchange of records ended
+// (internal/auth, replica.go): a tombstone every peer holds may be
+// pruned, and a record a peer held that is missing here was deleted here
+// and its tombstone pruned. The row with an empty name only marks the
+// peer as known.
+const schemaV19AccountPeers = `
+CREATE TABLE account_peers (
+	peer    text NOT NULL,
+	name    text NOT NULL,
+	stamp   bigint NOT NULL,
+	deleted boolean NOT NULL,
+	PRIMARY KEY (peer, name)
+);
+`

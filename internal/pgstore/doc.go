@@ -44,7 +44,8 @@
 // Version 5 added, for store.Replica (replica.go, replication.go):
 // unsubscribed(user_id, name, changed), removed subscriptions;
 // mailbox_tombstones(user_id, guid, name, changed, seen), deleted
-// mailboxes, never pruned (seen, version 15: store.MailboxTombstone.Seen,
+// mailboxes, pruned once every peer confirmed the delete
+// (PruneMailboxTombstones; seen, version 15: store.MailboxTombstone.Seen,
 // kept when the mailbox is created again); uidvalidity_history(user_id, name, uidvalidity), every
 // UIDVALIDITY a mailbox name has had (creation, adoption, the new name of
 // a rename), never deleted; sync_state(user_id, peer, key, value), opaque
@@ -90,7 +91,12 @@
 // or key against a peer replica's (store.ACLRecord,
 // store.AccessKeyRecord); an entry removed keeps its row with empty
 // rights, a key removed its row with an empty key, so that removals
-// replicate.
+// replicate; such a row goes once every replication peer holds it and it
+// is older than the retention (PruneSharing).
+//
+// sharing_peers (version 19, sharingpeers.go): per user and replication
+// peer, the ACL entries and access keys both replicas held when their
+// last exchange of them ended (store.SharingPeers).
 //
 // bodies(id, size): one row per distinct content in the whole database,
 // id the hex SHA-256 of the bytes; body_parts(body_id, part, data): the
@@ -139,7 +145,10 @@
 //
 // accounts, account_tombstones, account_clock (version 15, accounts.go):
 // the logins, in the columns of a data directory's accounts.db, shared by
-// every front end; internal/auth reads and writes them.
+// every front end; internal/auth reads and writes them. account_peers
+// (version 19): per replication peer, the account records both replicas
+// held when their last full exchange ended, so that a tombstone every
+// peer holds can be pruned.
 //
 // # Transactions
 //

@@ -480,6 +480,22 @@ func (r *Replica) ForgetPeer(ctx context.Context, peer string) error {
 	})
 }
 
+// PruneMailboxTombstones implements store.Replica.
+func (r *Replica) PruneMailboxTombstones(ctx context.Context, before uint64) (int, error) {
+	var n int64
+	err := r.a.write(ctx, func(t *writeTx) error {
+		tag, err := t.tx.Exec(t.ctx, `DELETE FROM mailbox_tombstones d WHERE d.user_id = $1 AND d.changed <= $2
+			AND d.changed <= coalesce((SELECT min(confirmed) FROM replica_state WHERE user_id = $1 AND guid = ''), $2)
+			AND NOT EXISTS (SELECT 1 FROM mailboxes m WHERE m.user_id = $1 AND m.guid = d.guid)`, t.userID, int64(before))
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune mailbox tombstones: %w", err)
+	}
+	return int(n), nil
+}
+
 // setPeerState raises the recorded state and drops the flag history no
 // peer needs any more (replaced at or below every peer's confirmed point).
 func (t *writeTx) setPeerState(peer, guid string, ps store.PeerState) error {

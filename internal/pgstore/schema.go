@@ -30,6 +30,7 @@ var migrations = []string{
 	schemaV16SharingStamps, // sharing.go
 	schemaV17Accounts,      // accounts.go
 	schemaV18TextTables,    // textindex.go
+	schemaV19AccountPeers + schemaV19SharingPeers, // accounts.go, sharingpeers.go
 }
 
 const schemaV1 = `

@@ -87,6 +87,7 @@ func TestTextIndexOff(t *testing.T) {
 // version 18 (one text_index table holding every column), keeping the
 // text of the rows stored, and forgets the later versions.
 var undoTextTables = []string{
+	`DROP TABLE account_peers, sharing_peers`, // version 19 first
 	`ALTER TABLE text_index ADD COLUMN header text NOT NULL DEFAULT '', ADD COLUMN subject text NOT NULL DEFAULT '',
 		ADD COLUMN addr_from text NOT NULL DEFAULT '', ADD COLUMN addr_to text NOT NULL DEFAULT '',
 		ADD COLUMN addr_cc text NOT NULL DEFAULT '', ADD COLUMN addr_bcc text NOT NULL DEFAULT ''`,

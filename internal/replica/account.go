@@ -86,7 +86,8 @@ func (p *pair) accountRound(ctx context.Context) (again bool, err error) {
 			}
 			tgt[g] = &target{name: w.Name, special: w.SpecialUse, stamp: w.Changed, uidValidity: w.UIDValidity}
 		case okA:
-			t, err := p.onOneSide(ctx, p.a, a, tB, psA[g], psB[g], &delA)
+			_, synced := psA[g]
+			t, err := p.onOneSide(ctx, p.a, a, tB, psA[g], synced, stB.Counter, &delA)
 			if err != nil {
 				return false, err
 			}
@@ -94,7 +95,8 @@ func (p *pair) accountRound(ctx context.Context) (again bool, err error) {
 				tgt[g] = t
 			}
 		case okB:
-			t, err := p.onOneSide(ctx, p.b, b, tA, psB[g], psA[g], &delB)
+			_, synced := psB[g]
+			t, err := p.onOneSide(ctx, p.b, b, tA, psB[g], synced, stA.Counter, &delB)
 			if err != nil {
 				return false, err
 			}
@@ -152,6 +154,13 @@ func (p *pair) accountRound(ctx context.Context) (again bool, err error) {
 	}
 	if resA.Before == stA.Counter && resA.After != stA.Counter {
 		if err := p.b.SetPeerState(ctx, p.nodeA, "", store.PeerState{Applied: store.ModSeq(resA.After), Confirmed: store.ModSeq(appliedB)}); err != nil {
+			return false, err
+		}
+	} else if store.ModSeq(appliedB) > psB[""].Confirmed {
+		// A now has what B applied for it: B's record of that is what
+		// lets B prune its mailbox tombstones (a delete of A's applied
+		// here is confirmed only so).
+		if err := p.b.SetPeerState(ctx, p.nodeA, "", store.PeerState{Confirmed: store.ModSeq(appliedB)}); err != nil {
 			return false, err
 		}
 	}
@@ -281,19 +290,31 @@ func (p *pair) empty(ctx context.Context, u User, m store.MailboxInfo) (bool, er
 // deleted it, it goes, unless X has messages that arrived since the two
 // last converged (UIDs at or above the UIDNEXT then): a delete never takes
 // mail the deleting side did not see. The mailbox then stays with only
-// those messages, and the other side creates it again. Without a tombstone
-// it is new on X and the other side creates it.
+// those messages, and the other side creates it again.
+//
+// Without a tombstone it is new on X and the other side creates it,
+// unless X has synced it with the other side (synced: X keeps a PeerState
+// for it): then the other side held it and deleted it, and its tombstone
+// has been pruned (store.Replica.PruneMailboxTombstones). The delete is
+// then settled by the point of convergence alone, as for a tombstone
+// without its record of what the delete saw, at the other side's counter
+// now (otherCounter) as its stamp.
 func (p *pair) onOneSide(ctx context.Context, x User, m store.MailboxInfo, otherTombs map[string]store.MailboxTombstone,
-	psX, psOther store.PeerState, del *[]store.AccountOp) (*target, error) {
+	psX store.PeerState, synced bool, otherCounter uint64, del *[]store.AccountOp) (*target, error) {
 	t := &target{name: m.Name, special: m.SpecialUse, stamp: m.Changed, uidValidity: m.UIDValidity}
 	tomb, deleted := otherTombs[m.GUID]
-	if !deleted {
+	pruned := !deleted && synced && m.Name != "INBOX"
+	if !deleted && !pruned {
 		return t, nil
+	}
+	if pruned {
+		tomb = store.MailboxTombstone{GUID: m.GUID, Name: m.Name, Changed: otherCounter}
+		p.log().Debug("mailbox deleted on the other side, tombstone pruned", "guid", m.GUID, "name", m.Name)
 	}
 	if tomb.Seen != nil && m.Name != "INBOX" {
 		return p.deletedSeen(ctx, x, m, tomb, psX, t, del)
 	}
-	if m.Created > tomb.Changed {
+	if m.Created > tomb.Changed && !pruned {
 		// Created again after that delete (kept by an earlier sync with
 		// another replica): the later change wins, and the other side
 		// creates it.

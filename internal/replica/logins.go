@@ -113,7 +113,14 @@ func SyncLogins(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 	} else if err != nil {
 		return st, err
 	}
-	toA, toB := newerRecords(rb, ra, opts.Users), newerRecords(ra, rb, opts.Users)
+	common, sides, record, err := loginsCommon(ctx, a, b)
+	if err != nil {
+		return st, err
+	}
+	// Without records of what was held in common (a peer without the
+	// calls) common is empty, and the rule is the plain one: each side
+	// takes what beats its own or what it lacks.
+	toA, toB, both := settleLogins(ra, rb, common, opts.Users)
 	for _, x := range []struct {
 		recs []auth.Record
 		have []auth.Record
@@ -148,26 +155,27 @@ func SyncLogins(ctx context.Context, a, b Side, opts Options) (Stats, error) {
 			return st, err
 		}
 	}
+	if record && len(opts.Users) == 0 {
+		// Both now hold these (or, where a change was made meanwhile, a
+		// later record): what each records as held in common with the
+		// other. A partial exchange (some users) records nothing.
+		held := make([]loginRec, len(both))
+		for i, r := range both {
+			held[i] = loginRec(r)
+		}
+		for i, x := range []struct {
+			s    Side
+			peer string
+		}{{a, b.Node()}, {b, a.Node()}} {
+			if sides[i].holds(held) {
+				continue // nothing changed: nothing is written
+			}
+			if err := x.s.(loginPeerSide).SetLoginPeer(ctx, x.peer, both); err != nil {
+				return st, err
+			}
+		}
+	}
 	return st, nil
-}
-
-// newerRecords returns the records of from that win over those of to (or
-// that to lacks), restricted to users when given.
-func newerRecords(from, to []auth.Record, users []string) []auth.Record {
-	have := make(map[string]auth.Record, len(to))
-	for _, r := range to {
-		have[r.Name] = r
-	}
-	var out []auth.Record
-	for _, r := range from {
-		if len(users) > 0 && !slices.Contains(users, r.Name) {
-			continue
-		}
-		if cur, ok := have[r.Name]; !ok || r.Newer(cur) {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // LoginRecords returns the peer's account records.

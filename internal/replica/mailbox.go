@@ -152,13 +152,17 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 	if err != nil {
 		return err
 	}
+	first := psA[guid] == (store.PeerState{}) || psB[guid] == (store.PeerState{})
 	if nothingToDo(a, b, u0) {
+		if first {
+			return p.firstQuiet(ctx, guid, a, b, u0)
+		}
 		return nil // nothing changed on either side: nothing is sent
 	}
 	a.forgetSeen(p.seenA[guid])
 	b.forgetSeen(p.seenB[guid])
 	p.stats.Mailboxes++
-	if psA[guid] == (store.PeerState{}) || psB[guid] == (store.PeerState{}) {
+	if first {
 		// A first sync of this mailbox between the two: both start
 		// keeping flag history and the EMAILIDs of what they expunge
 		// now, not when this sync ends, so that a sync cut short (kill
@@ -388,6 +392,27 @@ func (p *pair) syncMailbox(ctx context.Context, guid string) error {
 	if cleanA && resA.Modified.Empty() && resA.After != hA && resB.Modified.Empty() {
 		// A's modseqs moved only for B's changes: B has them all.
 		return p.b.SetPeerState(ctx, p.nodeA, guid, store.PeerState{Applied: resA.After, Confirmed: appliedB, UIDNext: next})
+	}
+	return nil
+}
+
+// firstQuiet records a first sync of a mailbox in which neither side has
+// anything to send (a mailbox just created on both): each side keeps
+// flag history from now on and a PeerState for the other, as a round
+// that sent something would. That state is what lets a later sync tell
+// that the mailbox was on both sides, should one of them delete it and
+// prune the tombstone (onOneSide).
+func (p *pair) firstQuiet(ctx context.Context, guid string, a, b *side, u0 store.UID) error {
+	for _, x := range [][2]*side{{b, a}, {a, b}} {
+		s, other := x[0], x[1]
+		peer := p.nodeA
+		if s == a {
+			peer = p.nodeB
+		}
+		st := &store.PeerState{Applied: other.hms(), Confirmed: s.hms(), UIDNext: u0}
+		if _, err := s.u.Apply(ctx, guid, Batch{KeepHistory: true, Peer: peer, State: st}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -101,8 +101,9 @@ func (u *localUser) ApplySharing(ctx context.Context, s Sharing) (int, error) {
 
 // syncSharing settles the user's ACL entries and access keys. A side
 // whose store keeps none, or a peer too old to have the calls, is left
-// out.
-func (p *pair) syncSharing(ctx context.Context) error {
+// out. onBoth are the mailboxes both sides hold (by GUID): only their
+// records are recorded as held in common (sharingpeers.go).
+func (p *pair) syncSharing(ctx context.Context, onBoth map[string]bool) error {
 	sa, err := p.a.Sharing(ctx)
 	if errors.Is(err, ErrNoSharing) || unsupported(err) {
 		return nil
@@ -115,7 +116,11 @@ func (p *pair) syncSharing(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
-	toA, toB := mergeSharing(sa, sb)
+	common, sides, record, err := p.sharingCommon(ctx)
+	if err != nil {
+		return err
+	}
+	toA, toB, both := settleSharing(sa, sb, common, onBoth)
 	for _, x := range []struct {
 		u  User
 		in Sharing
@@ -129,50 +134,21 @@ func (p *pair) syncSharing(ctx context.Context) error {
 		}
 		p.stats.Sharing += n
 	}
+	if !record {
+		return nil
+	}
+	for i, x := range []struct {
+		u    User
+		peer string
+	}{{p.a, p.nodeB}, {p.b, p.nodeA}} {
+		if sides[i].holds(recsOf(both)) {
+			continue
+		}
+		if err := x.u.(sharingPeerUser).SetSharingPeer(ctx, x.peer, both); err != nil {
+			return err
+		}
+	}
 	return nil
-}
-
-// mergeSharing returns what each side lacks of the other's: the records
-// of the other side that beat its own, or that it has none of.
-func mergeSharing(a, b Sharing) (toA, toB Sharing) {
-	type aclKey struct{ mailbox, identifier string }
-	aclOf := func(rs []store.ACLRecord) map[aclKey]store.ACLRecord {
-		m := make(map[aclKey]store.ACLRecord, len(rs))
-		for _, r := range rs {
-			m[aclKey{r.Mailbox, r.Identifier}] = r
-		}
-		return m
-	}
-	inA, inB := aclOf(a.ACL), aclOf(b.ACL)
-	for _, r := range a.ACL {
-		if o, ok := inB[aclKey{r.Mailbox, r.Identifier}]; !ok || r.Beats(o) {
-			toB.ACL = append(toB.ACL, r)
-		}
-	}
-	for _, r := range b.ACL {
-		if o, ok := inA[aclKey{r.Mailbox, r.Identifier}]; !ok || r.Beats(o) {
-			toA.ACL = append(toA.ACL, r)
-		}
-	}
-	keysOf := func(rs []store.AccessKeyRecord) map[string]store.AccessKeyRecord {
-		m := make(map[string]store.AccessKeyRecord, len(rs))
-		for _, r := range rs {
-			m[r.Mailbox] = r
-		}
-		return m
-	}
-	kA, kB := keysOf(a.Keys), keysOf(b.Keys)
-	for _, r := range a.Keys {
-		if o, ok := kB[r.Mailbox]; !ok || r.Beats(o) {
-			toB.Keys = append(toB.Keys, r)
-		}
-	}
-	for _, r := range b.Keys {
-		if o, ok := kA[r.Mailbox]; !ok || r.Beats(o) {
-			toA.Keys = append(toA.Keys, r)
-		}
-	}
-	return toA, toB
 }
 
 // Sharing is User.Sharing.
@@ -240,6 +216,10 @@ type notifyACL struct {
 	user    string
 	changed func(string)
 }
+
+// Unwrap returns the store's handle: what does not change the lists
+// (pruning their removal rows, store.SharingPeersOf) needs no notice.
+func (h *notifyACL) Unwrap() store.ACL { return h.ACL }
 
 func (h *notifyACL) SetACL(ctx context.Context, id store.MailboxID, identifier, rights string) error {
 	err := h.ACL.SetACL(ctx, id, identifier, rights)

@@ -168,9 +168,6 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 	if err := p.syncServerMetadata(ctx); err != nil {
 		return p.stats, fmt.Errorf("server metadata: %w", err)
 	}
-	if err := p.syncSharing(ctx); err != nil {
-		return p.stats, fmt.Errorf("ACLs and access keys: %w", err)
-	}
 	stA, err := ua.AccountState(ctx)
 	if err != nil {
 		return p.stats, err
@@ -183,6 +180,15 @@ func SyncUser(ctx context.Context, a, b Side, user string, opts Options) (Stats,
 	onB := make(map[string]bool)
 	for _, m := range stB.Mailboxes {
 		onB[m.GUID] = true
+	}
+	onBoth := make(map[string]bool)
+	for _, m := range stA.Mailboxes {
+		if onB[m.GUID] {
+			onBoth[m.GUID] = true
+		}
+	}
+	if err := p.syncSharing(ctx, onBoth); err != nil {
+		return p.stats, fmt.Errorf("ACLs and access keys: %w", err)
 	}
 	for _, m := range stA.Mailboxes {
 		if !onB[m.GUID] {

@@ -1,5 +1,5 @@
 // Package retention prunes expunge history (tombstones) older than a
-// configured age.
+// configured age, and the tombstones of deleted mailboxes.
 //
 // # Model
 //
@@ -20,6 +20,15 @@
 // the mailbox's HIGHESTMODSEQ moved, and watermarks are dropped once used:
 // the file stays small.
 //
+// The same pass prunes the other removal records replication keeps,
+// each once older than the age and held by every peer
+// (docs/replication.md, "Pruning"): the tombstones of deleted mailboxes
+// (store.Replica.PruneMailboxTombstones), by watermarks of each user's
+// account change counter, kept under the key "account" beside the
+// user's mailboxes; the removal rows of ACL entries and access keys
+// (store.SharingPeers) and, with Accounts, the tombstones of deleted
+// logins, whose stamps follow the clock and so need no watermarks.
+//
 // A store shared by several processes (store.Leader) is pruned by one of
 // them: Run makes its passes only while it holds the "retention" role.
 // There the watermarks are kept in the store (Pruner.Shared,
@@ -39,6 +48,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/auth"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -67,6 +77,11 @@ type Pruner struct {
 	// Shared, when set, keeps the watermarks in the store instead of
 	// StateFile: every process that may lead reads the same clock.
 	Shared store.Settings
+	// Accounts, when set, are replicated logins whose tombstones each
+	// pass prunes too: those older than Age that every peer holds
+	// (auth.Accounts.PruneTombstones). Their stamps follow the clock, so
+	// they need no watermarks.
+	Accounts *auth.Accounts
 }
 
 // sharedPrefix starts the store.Settings key of each user's watermarks.
@@ -154,6 +169,16 @@ func (p *Pruner) Pass(ctx context.Context, now time.Time) (int, error) {
 	if err := p.save(ctx, st, next); err != nil {
 		return pruned, err
 	}
+	if p.Accounts != nil {
+		n, err := p.Accounts.PruneTombstones(ctx, cutoff.UnixNano())
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("retention: %w", err)
+		}
+		if n > 0 {
+			pruned++
+			p.logger().Info("account tombstones pruned", "accounts", n)
+		}
+	}
 	if p.OnPass != nil {
 		p.OnPass(pruned, time.Since(start))
 	}
@@ -178,14 +203,7 @@ func (p *Pruner) passUser(ctx context.Context, user string, old map[string][]mar
 	for _, mb := range boxes {
 		key := strconv.FormatInt(int64(mb.ID), 10)
 		marks := old[key]
-		// The newest watermark taken before the cutoff bounds what may go.
-		use := -1
-		for i, m := range marks {
-			if !m.Time.After(cutoff) {
-				use = i
-			}
-		}
-		if use >= 0 {
+		if use := newestBefore(marks, cutoff); use >= 0 {
 			if err := acct.PruneTombstones(ctx, mb.ID, marks[use].ModSeq); err != nil {
 				return pruned, nil, fmt.Errorf("retention: %s %q: %w", user, mb.Name, err)
 			}
@@ -198,7 +216,97 @@ func (p *Pruner) passUser(ctx context.Context, user string, old map[string][]mar
 		}
 		out[key] = marks
 	}
+	n, marks, err := p.passAccount(ctx, user, old[accountKey], now, cutoff)
+	if err != nil {
+		return pruned, nil, err
+	}
+	pruned += n
+	if len(marks) > 0 {
+		out[accountKey] = marks
+	}
 	return pruned, out, nil
+}
+
+// accountKey keys the watermarks of a user's account change counter,
+// beside those of its mailboxes (keyed by mailbox id).
+const accountKey = "account"
+
+// passAccount prunes the user's mailbox tombstones (store.Replica.
+// PruneMailboxTombstones) by watermarks of the account change counter,
+// taken like the mailboxes' (the counter stamps every create, rename and
+// delete). It returns 1 when tombstones went. A store without replicas
+// has nothing to prune here.
+func (p *Pruner) passAccount(ctx context.Context, user string, marks []mark, now, cutoff time.Time) (int, []mark, error) {
+	r, err := p.Store.OpenReplica(ctx, user)
+	if errors.Is(err, store.ErrCannot) {
+		return 0, nil, nil
+	} else if err != nil {
+		return 0, nil, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	defer r.Close()
+	st, err := r.AccountState(ctx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	pruned := 0
+	if use := newestBefore(marks, cutoff); use >= 0 {
+		n, err := r.PruneMailboxTombstones(ctx, uint64(marks[use].ModSeq))
+		if err != nil {
+			return 0, nil, fmt.Errorf("retention: %s: %w", user, err)
+		}
+		if n > 0 {
+			pruned = 1
+		}
+		marks = marks[use+1:]
+	}
+	if n, err := p.pruneSharing(ctx, user, cutoff); err != nil {
+		return 0, nil, err
+	} else if n > 0 {
+		pruned = 1
+	}
+	if counter := store.ModSeq(st.Counter); len(marks) == 0 || marks[len(marks)-1].ModSeq != counter {
+		marks = append(marks, mark{Time: now, ModSeq: counter})
+	}
+	return pruned, marks, nil
+}
+
+// pruneSharing prunes the user's ACL and access key removal rows that
+// every peer holds and that are stamped before cutoff (their stamps
+// follow the clock, store.NextStamp), when the store records what peers
+// hold (store.SharingPeers).
+func (p *Pruner) pruneSharing(ctx context.Context, user string, cutoff time.Time) (int, error) {
+	as, ok := p.Store.(store.ACLStore)
+	if !ok {
+		return 0, nil
+	}
+	h, err := as.OpenACL(ctx, user)
+	if errors.Is(err, store.ErrCannot) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	defer h.Close()
+	sp, ok := store.SharingPeersOf(h)
+	if !ok || cutoff.UnixNano() <= 0 {
+		return 0, nil
+	}
+	n, err := sp.PruneSharing(ctx, uint64(cutoff.UnixNano()))
+	if err != nil {
+		return 0, fmt.Errorf("retention: %s: %w", user, err)
+	}
+	return n, nil
+}
+
+// newestBefore returns the index of the newest watermark taken at or
+// before cutoff, -1 when none: it bounds what may go.
+func newestBefore(marks []mark, cutoff time.Time) int {
+	use := -1
+	for i, m := range marks {
+		if !m.Time.After(cutoff) {
+			use = i
+		}
+	}
+	return use
 }
 
 func (p *Pruner) load(ctx context.Context) (state, error) {

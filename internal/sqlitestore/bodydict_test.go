@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,8 +88,10 @@ func TestMigrateV13Bodies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.Exec(`PRAGMA user_version = 13`); err != nil {
-		t.Fatal(err)
+	for _, q := range append(slices.Clone(undoV14), `PRAGMA user_version = 13`) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	db.Close()
 

@@ -15,10 +15,11 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 14 (PRAGMA user_version = 14)
+// # Schema, version 15 (PRAGMA user_version = 15)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 14 changed no table: bodies written since
+// version is refused. Version 15 added the sharing_peers table; converting
+// only creates it. Version 14 changed no table: bodies written since
 // are compressed with the body dictionary (compress.go, bodydict.go) and
 // new contents rows keep no preview (summary.go); rows written before read
 // as they are, and the number keeps an older program, which could read
@@ -118,7 +119,8 @@
 // changed) remembers removed subscriptions for replication.
 //
 // mailbox_tombstones(guid, name, changed, seen): deleted mailboxes, so that a
-// replica can tell "deleted here" from "created there". Never pruned.
+// replica can tell "deleted here" from "created there"; pruned once every
+// peer confirmed the delete (PruneMailboxTombstones).
 // seen (version 12) is store.MailboxTombstone.Seen, EMAILIDs separated by
 // spaces, NULL when not recorded; such a row stays when the mailbox is
 // created again under its GUID.
@@ -232,7 +234,14 @@
 // empty for an entry removed (kept so that the removal replicates); stamp
 // orders it against a peer's (store.ACLRecord). A
 // trigger deletes a mailbox's entries with its row; RENAME keeps them (the
-// id stays).
+// id stays). A removal row goes once every replication peer holds it and
+// it is older than the retention (PruneSharing).
+//
+// sharing_peers(peer, kind, mailbox, identifier, stamp, removed): per
+// replication peer, the ACL entries (kind 0) and access keys (kind 1) of
+// mailboxes (by GUID) both replicas held when their last exchange of them
+// ended; kind 2 marks the peer known (store.SharingPeers,
+// sharingpeers.go).
 //
 // Indexes: messages (mailbox_id, uid) (the primary key) for the message
 // list; message_chunks (mailbox_id, first_uid) to find the chunks of a UID

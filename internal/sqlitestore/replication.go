@@ -499,6 +499,25 @@ func (r *Replica) ForgetPeer(ctx context.Context, peer string) error {
 	})
 }
 
+// PruneMailboxTombstones implements store.Replica.
+func (r *Replica) PruneMailboxTombstones(ctx context.Context, before uint64) (int, error) {
+	var n int64
+	err := r.a.u.write(ctx, func(t *writeTx) error {
+		res, err := t.tx.ExecContext(t.ctx, `DELETE FROM mailbox_tombstones WHERE changed <= ?
+			AND changed <= coalesce((SELECT min(confirmed) FROM replica_state WHERE guid = ''), ?)
+			AND guid NOT IN (SELECT guid FROM mailboxes)`, before, before)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune mailbox tombstones: %w", err)
+	}
+	return int(n), nil
+}
+
 // setPeerState raises the recorded state and drops the flag history no
 // peer needs any more (replaced at or below every peer's confirmed point).
 func (t *writeTx) setPeerState(peer, guid string, ps store.PeerState) error {

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 14
+const schemaVersion = 15
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -218,7 +218,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+schemaV12FlagStamps+schemaV13SharingStamps+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+schemaV12FlagStamps+schemaV13SharingStamps+schemaV15SharingPeers+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -301,6 +301,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// rows keep no preview (summary.go). Rows written before read as
 		// they are; the number only keeps an older program, which knows
 		// neither, from opening the database.
+		fallthrough
+	case 14:
+		// Version 15 only adds what replication peers held of the ACL
+		// entries and access keys (sharingpeers.go).
+		if _, err := tx.ExecContext(ctx, schemaV15SharingPeers); err != nil {
+			return fmt.Errorf("convert schema version 14: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err

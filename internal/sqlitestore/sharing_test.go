@@ -2,13 +2,14 @@ package sqlitestore
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // undoV13 turns a current database back into schema version 12.
-var undoV13 = []string{`ALTER TABLE acl DROP COLUMN stamp`, `ALTER TABLE access_keys DROP COLUMN stamp`}
+var undoV13 = append(slices.Clone(undoV14), `ALTER TABLE acl DROP COLUMN stamp`, `ALTER TABLE access_keys DROP COLUMN stamp`)
 
 // TestMigrateV12Sharing converts a version 12 database: its ACL entries
 // and access keys stay, with stamp 0 (any replicated change beats them),

@@ -92,6 +92,15 @@ type Replica interface {
 	// longer holds back tombstone pruning, and a later sync with it starts
 	// over (comparing UID lists where history is gone).
 	ForgetPeer(ctx context.Context, peer string) error
+	// PruneMailboxTombstones forgets the tombstones of deleted mailboxes
+	// (with what their deletes saw) stamped at or below before, an
+	// account counter value, but never above the lowest account-level
+	// point a peer confirmed (PeerState.Confirmed under the empty GUID),
+	// and never that of a mailbox held again under its GUID. It returns
+	// how many went. A peer that synced a mailbox keeps a PeerState for
+	// it, which is how a sync still tells "deleted there" once the
+	// tombstone is gone (docs/replication.md, "Pruning").
+	PruneMailboxTombstones(ctx context.Context, before uint64) (int, error)
 }
 
 // Round is one mailbox as a replication round reads it (Replica.ReadRound).

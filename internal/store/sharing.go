@@ -119,3 +119,43 @@ func ApplyRecords[R interface{ Beats(R) bool }](recs []R, mailbox func(R) (Mailb
 	}
 	return n, nil
 }
+
+// SharingPeers is implemented by the ACL handles of stores that record,
+// per replication peer, the ACL entries and access keys both replicas
+// held when their last exchange of them ended (docs/replication.md,
+// "Pruning"). A removal row every known peer holds may then be pruned,
+// and an entry or key one side has no row of, while the other's is one
+// they held in common, was removed on the first and pruned since.
+type SharingPeers interface {
+	// SharingPeer returns what is recorded for peer, and whether the peer
+	// is known at all (recorded with nothing in common is still known).
+	// Only each record's stamp and whether it is a removal are kept: a
+	// held entry comes back with Rights "?", a held key with a one-byte
+	// Key (a key's bytes are not copied).
+	SharingPeer(ctx context.Context, peer string) (acl []ACLRecord, keys []AccessKeyRecord, known bool, err error)
+	// SetSharingPeer replaces what is recorded for peer.
+	SetSharingPeer(ctx context.Context, peer string, acl []ACLRecord, keys []AccessKeyRecord) error
+	// ForgetSharingPeer drops what is recorded for peer.
+	ForgetSharingPeer(ctx context.Context, peer string) error
+	// PruneSharing deletes the removal rows (an entry with no rights, an
+	// empty key) stamped at or below before that every known peer holds
+	// (its recorded row is a removal at least as new), and forgets the
+	// recorded removals of rows held here no more. It returns how many
+	// rows went.
+	PruneSharing(ctx context.Context, before uint64) (int, error)
+}
+
+// SharingPeersOf returns the SharingPeers of an ACL handle, looking
+// through wrappers that pass the handle on (Unwrap).
+func SharingPeersOf(h ACL) (SharingPeers, bool) {
+	for {
+		if sp, ok := h.(SharingPeers); ok {
+			return sp, true
+		}
+		w, ok := h.(interface{ Unwrap() ACL })
+		if !ok {
+			return nil, false
+		}
+		h = w.Unwrap()
+	}
+}

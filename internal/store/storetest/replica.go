@@ -42,6 +42,7 @@ var replicaTests = []struct {
 	{"PastTombstoneOtherPeer", testPastTombstoneOtherPeer},
 	{"FlagStamps", testFlagStamps},
 	{"MailboxTombstoneSeen", testMailboxTombstoneSeen},
+	{"PruneMailboxTombstones", testPruneMailboxTombstones},
 }
 
 func newReplica(t testing.TB, s store.Store) store.Replica {
@@ -1072,4 +1073,75 @@ func testPastTombstoneOtherPeer(t *testing.T, be Backend) {
 		t.Fatalf("tombstones %+v, %v", ts, err)
 	}
 	AssertClean(t, s, "alice")
+}
+
+// testPruneMailboxTombstones: a deleted mailbox's tombstone goes only at
+// or below the bound given and once every peer confirmed the account
+// counter of its delete; one whose mailbox was created again under its
+// GUID stays.
+func testPruneMailboxTombstones(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	r := newReplica(t, s)
+	if _, err := a.CreateMailbox(ctx, "x", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteMailbox(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	ops := []store.AccountOp{
+		{Kind: store.OpDelete, GUID: "Mpeer9", Name: "again", Stamp: 1, Seen: []string{"Mmsg1"}},
+		{Kind: store.OpCreate, GUID: "Mpeer9", Name: "again", UIDValidity: 9, Stamp: 2},
+	}
+	if _, err := r.ApplyAccount(ctx, ops, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.AccountState(ctx)
+	if err != nil || len(st.Deleted) != 2 {
+		t.Fatalf("tombstones %+v, %v", st.Deleted, err)
+	}
+	var x store.MailboxTombstone
+	for _, d := range st.Deleted {
+		if d.Name == "x" {
+			x = d
+		}
+	}
+	left := func(want int) {
+		t.Helper()
+		st, err := r.AccountState(ctx)
+		if err != nil || len(st.Deleted) != want {
+			t.Fatalf("tombstones %+v, %v; want %d", st.Deleted, err, want)
+		}
+	}
+	prune := func(before uint64, want int) {
+		t.Helper()
+		if n, err := r.PruneMailboxTombstones(ctx, before); err != nil || n != want {
+			t.Fatalf("prune at %d: %d, %v; want %d", before, n, err, want)
+		}
+	}
+	// A peer that has not confirmed the delete holds it back.
+	if err := r.SetPeerState(ctx, "peer", "", store.PeerState{Confirmed: store.ModSeq(x.Changed - 1)}); err != nil {
+		t.Fatal(err)
+	}
+	prune(st.Counter, 0)
+	left(2)
+	if err := r.SetPeerState(ctx, "peer", "", store.PeerState{Confirmed: store.ModSeq(st.Counter)}); err != nil {
+		t.Fatal(err)
+	}
+	// Not above the bound.
+	prune(x.Changed-1, 0)
+	prune(st.Counter, 1)
+	left(1) // the mailbox held again keeps its tombstone
+	if _, err := r.MailboxByGUID(ctx, "Mpeer9"); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted for good, it goes too, and a forgotten peer holds nothing
+	// back.
+	if err := a.DeleteMailbox(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ForgetPeer(ctx, "peer"); err != nil {
+		t.Fatal(err)
+	}
+	prune(st.Counter+10, 1)
+	left(0)
 }

@@ -225,3 +225,97 @@ func testReplicateSharing(t *testing.T, be Backend) {
 		t.Fatalf("second store's key %x, first's %x, %v", got, k1, err)
 	}
 }
+
+// testPruneSharing: the removal rows of an ACL entry and of an access key
+// go only at or below the bound and once every known peer holds them (as
+// recorded with SetSharingPeer); what is recorded of them goes with them,
+// and a forgotten peer holds nothing back.
+func testPruneSharing(t *testing.T, be Backend) {
+	s, a := be.newAccount(t)
+	_, h := openACL(t, s, "alice")
+	sp, ok := store.SharingPeersOf(h)
+	if !ok {
+		t.Skip("backend records no peers' ACL entries")
+	}
+	ar := h.(store.ACLReplica)
+	inbox := MustMailbox(t, a, "INBOX")
+	for _, id := range []string{"bob", "carol"} {
+		if err := h.SetACL(ctx, inbox.ID, id, "lr"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.SetACL(ctx, inbox.ID, "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	ks, ok := s.(store.AccessKeyStore)
+	if !ok {
+		t.Skip("backend keeps no access keys")
+	}
+	k, err := ks.OpenAccessKeys(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if _, err := k.AccessKey(ctx, inbox.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.RemoveAccessKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kr := k.(store.AccessKeyReplica)
+	acl, err := ar.ACLRecords(ctx)
+	if err != nil || len(acl) != 2 || acl[0].Rights != "" {
+		t.Fatalf("records %+v, %v", acl, err)
+	}
+	keys, err := kr.AccessKeyRecords(ctx)
+	if err != nil || len(keys) != 1 || len(keys[0].Key) != 0 {
+		t.Fatalf("key records %+v, %v", keys, err)
+	}
+	bob := acl[0]
+	top := max(bob.Stamp, keys[0].Stamp) + 1e12
+	prune := func(before uint64, want int) {
+		t.Helper()
+		if n, err := sp.PruneSharing(ctx, before); err != nil || n != want {
+			t.Fatalf("prune at %d: %d, %v; want %d", before, n, err, want)
+		}
+	}
+	// p2 still holds bob's rights and the key.
+	if err := sp.SetSharingPeer(ctx, "p1", acl, keys); err != nil {
+		t.Fatal(err)
+	}
+	held := []store.ACLRecord{{Mailbox: bob.Mailbox, Identifier: "bob", Rights: "lr", Stamp: bob.Stamp - 1}, acl[1]}
+	heldKey := []store.AccessKeyRecord{{Mailbox: keys[0].Mailbox, Key: []byte("k"), Stamp: keys[0].Stamp - 1}}
+	if err := sp.SetSharingPeer(ctx, "p2", held, heldKey); err != nil {
+		t.Fatal(err)
+	}
+	got, gotKeys, known, err := sp.SharingPeer(ctx, "p2")
+	if err != nil || !known || len(got) != 2 || got[0].Rights == "" || got[0].Stamp != bob.Stamp-1 || len(gotKeys) != 1 || len(gotKeys[0].Key) == 0 {
+		t.Fatalf("recorded for p2: %+v %+v %v %v", got, gotKeys, known, err)
+	}
+	prune(top, 0)
+	if err := sp.SetSharingPeer(ctx, "p2", acl, keys); err != nil {
+		t.Fatal(err)
+	}
+	prune(min(bob.Stamp, keys[0].Stamp)-1, 0)
+	prune(top, 2)
+	if rs, _ := ar.ACLRecords(ctx); len(rs) != 1 || rs[0].Identifier != "carol" {
+		t.Fatalf("records after pruning %+v", rs)
+	}
+	if rs, _ := kr.AccessKeyRecords(ctx); len(rs) != 0 {
+		t.Fatalf("key records after pruning %+v", rs)
+	}
+	if got, gotKeys, known, _ := sp.SharingPeer(ctx, "p1"); !known || len(got) != 1 || got[0].Identifier != "carol" || len(gotKeys) != 0 {
+		t.Fatalf("recorded for p1 after pruning: %+v %+v", got, gotKeys)
+	}
+	// A known peer holds a later removal back; forgotten, it does not.
+	if err := h.SetACL(ctx, inbox.ID, "carol", ""); err != nil {
+		t.Fatal(err)
+	}
+	prune(top*2, 0)
+	for _, p := range []string{"p1", "p2"} {
+		if err := sp.ForgetSharingPeer(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune(top*2, 1)
+}

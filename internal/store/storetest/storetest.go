@@ -73,6 +73,7 @@ func Run(t *testing.T, b Backend) {
 		{"ACL", testACL}, // acl.go
 		{"AccessKeys", testAccessKeys},
 		{"ReplicateSharing", testReplicateSharing}, // sharing.go
+		{"PruneSharing", testPruneSharing},         // sharing.go
 		{"Progress", testProgress},
 		{"Defaults", testDefaults},
 		{"TextSearch", testTextSearch}, // textsearch.go
