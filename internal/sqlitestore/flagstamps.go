@@ -87,10 +87,12 @@ type flagLog struct {
 	// it is passed to step, so a run of stamped UIDs may span UIDs in it
 	// that no message has.
 	asked store.UIDSet
-	// history is a JSON array of [uid, modseq, flags, keywords], one per
-	// message whose replaced state is kept.
-	history []byte
-	stamped map[string]*stampedFlag // by flag name (store.FlagName)
+	// history holds the messages whose replaced state is kept, grouped
+	// by that state: a STORE over many messages finds few distinct ones,
+	// so the statement reads each once rather than once per message.
+	history      map[entryState][]store.UID
+	historyOrder []entryState
+	stamped      map[string]*stampedFlag // by flag name (store.FlagName)
 	// changed caches store.ChangedFlags per transition: a STORE over many
 	// messages makes few distinct ones.
 	changed map[flagTransition][]string
@@ -109,6 +111,13 @@ type stampedFlag struct {
 type uidRun struct {
 	lo, hi store.UID
 	n      int
+}
+
+// entryState is an entry's state but its UID.
+type entryState struct {
+	modseq store.ModSeq
+	flags  store.SystemFlags
+	kw     kwSetID
 }
 
 type flagTransition struct {
@@ -195,19 +204,26 @@ func (l *flagLog) keep(e entry) {
 	if l.from == 0 || e.modseq > l.from {
 		return
 	}
+	k := entryState{e.modseq, e.flags, e.kw}
 	if l.history == nil {
-		l.history = append(make([]byte, 0, 64), '[')
-	} else {
-		l.history = append(l.history, ',')
+		l.history = make(map[entryState][]store.UID)
 	}
-	l.history = append(l.history, '[')
-	for i, v := range []uint64{uint64(e.uid), uint64(e.modseq), uint64(e.flags), uint64(e.kw)} {
+	if _, ok := l.history[k]; !ok {
+		l.historyOrder = append(l.historyOrder, k)
+	}
+	l.history[k] = append(l.history[k], e.uid)
+}
+
+// appendUIDs appends uids to b as a JSON array.
+func appendUIDs(b []byte, uids []store.UID) []byte {
+	b = append(b, '[')
+	for i, u := range uids {
 		if i > 0 {
-			l.history = append(l.history, ',')
+			b = append(b, ',')
 		}
-		l.history = strconv.AppendUint(l.history, v, 10)
+		b = strconv.AppendUint(b, uint64(u), 10)
 	}
-	l.history = append(l.history, ']')
+	return append(b, ']')
 }
 
 // minDeletedRun is the length from which a run of stamped messages has its
@@ -221,15 +237,30 @@ const minDeletedRun = 16
 // json_each in the order they were added, ascending by UID for each flag,
 // so each insertion walks its table's primary key in order.
 func (l *flagLog) write(t *writeTx, id store.MailboxID) error {
-	if l.history != nil {
-		// WHERE true: without it SQLite would read ON CONFLICT as a join
-		// clause of the SELECT.
-		if _, err := t.q.ExecContext(t.ctx, `INSERT INTO flag_history (mailbox_id, uid, modseq, replaced, flags, keywords)
-			SELECT ?, value->>0, value->>1, ?, value->>2, value->>3 FROM json_each(?) WHERE true
-			ON CONFLICT DO NOTHING`, id, l.replaced, string(append(l.history, ']'))); err != nil {
+	if len(l.history) > 0 {
+		// [[modseq, flags, keywords, [uid, ...]], ...]
+		groups := []byte{'['}
+		for i, k := range l.historyOrder {
+			if i > 0 {
+				groups = append(groups, ',')
+			}
+			groups = fmt.Appendf(groups, "[%d,%d,%d,", k.modseq, k.flags, k.kw)
+			groups = appendUIDs(groups, l.history[k])
+			groups = append(groups, ']')
+		}
+		// The groups are read once (MATERIALIZED): in the join, each
+		// message's row would read its group's fields again. WHERE true:
+		// without it SQLite would read ON CONFLICT as a join clause of the
+		// SELECT.
+		if _, err := t.q.ExecContext(t.ctx, `WITH g(modseq, flags, keywords, uids) AS MATERIALIZED (
+				SELECT value->>0, value->>1, value->>2, value->3 FROM json_each(?1))
+			INSERT INTO flag_history (mailbox_id, uid, modseq, replaced, flags, keywords)
+			SELECT ?2, u.value, g.modseq, ?3, g.flags, g.keywords FROM g, json_each(g.uids) u WHERE true
+			ON CONFLICT DO NOTHING`, string(append(groups, ']')), id, l.replaced); err != nil {
 			return fmt.Errorf("flag history: %w", err)
 		}
-		l.history = nil
+		clear(l.history)
+		l.historyOrder = l.historyOrder[:0]
 	}
 	if len(l.stamped) == 0 {
 		return nil
@@ -251,14 +282,7 @@ func (l *flagLog) write(t *writeTx, id store.MailboxID) error {
 			all = append(all, ',')
 		}
 		name, _ := json.Marshal(n) // a string always encodes
-		all = append(append(all, name...), ':', '[')
-		for j, u := range f.uids {
-			if j > 0 {
-				all = append(all, ',')
-			}
-			all = strconv.AppendUint(all, uint64(u), 10)
-		}
-		all = append(all, ']')
+		all = appendUIDs(append(append(all, name...), ':'), f.uids)
 	}
 	if _, err := t.q.ExecContext(t.ctx, `INSERT INTO flag_stamps (mailbox_id, uid, flag, stamp)
 		SELECT ?, u.value, f.key, ? FROM json_each(?) f, json_each(f.value) u WHERE true
