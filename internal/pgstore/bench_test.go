@@ -75,8 +75,26 @@ func BenchmarkSetFlags10k(b *testing.B) { benchSetFlags(b, 10000) }
 // BenchmarkSetFlags100k: the same over 100,000 messages.
 func BenchmarkSetFlags100k(b *testing.B) { benchSetFlags(b, 100000) }
 
-func benchSetFlags(b *testing.B, n int) {
+// BenchmarkSetFlags100kReplicated: the same in a mailbox synced with a
+// peer, where each change also records the flags it replaces (flag
+// history, on the first change after the sync) and stamps the flags it
+// changes (flag_stamps).
+func BenchmarkSetFlags100kReplicated(b *testing.B) { benchSetFlagsIn(b, 100000, true) }
+
+func benchSetFlags(b *testing.B, n int) { benchSetFlagsIn(b, n, false) }
+
+func benchSetFlagsIn(b *testing.B, n int, replicated bool) {
 	a, inbox, rt := benchAccountTraced(b, n)
+	if replicated {
+		r, err := a.(*Account).s.OpenReplica(ctx, "alice")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := r.Apply(ctx, inbox.ID, store.Batch{KeepHistory: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	all := store.UIDSet{{Start: 1, Stop: store.MaxUID}}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -85,9 +85,10 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		if err != nil {
 			return err
 		}
-		// A mailbox synced with a peer (historyFrom set) takes the row
-		// path, which stamps each flag a change changes (flagStamper).
-		if c, ok := systemChangeOf(op, kw); ok && !a.s.opts.rowFlags && mb.historyFrom == 0 {
+		// In a mailbox synced with a peer both paths also record the
+		// flag history and stamps, each with a statement or two for the
+		// whole change.
+		if c, ok := systemChangeOf(op, kw); ok && !a.s.opts.rowFlags {
 			res, err = t.setSystemFlags(id, mb, uids, op, sys, c, unchangedSince)
 			return err
 		}

@@ -27,6 +27,12 @@ import (
 // that STATUS keeps, when the change may move them; after it, the messages
 // the write left alone (reported as Unchanged, or Modified when they fail
 // UNCHANGEDSINCE), unless the mailbox's message count shows there are none.
+// In a mailbox synced with a peer, also before the UPDATE and over the same
+// rows, the flag history and stamps (queueReplicaRecords), so such a
+// mailbox needs no other path. What they cost is their rows, not the path:
+// for a STORE over 100,000 messages, the foreign-key check of each new
+// flag_stamps or flag_history row, or the rewrite of each existing stamp,
+// took several times the UPDATE itself (auto_explain; docs/benchmarks.md).
 
 // systemChange is the SQL of one system-flag operation on messages m: the
 // new flags, the keywords column's new value ("" to keep it), and the test
@@ -87,6 +93,9 @@ func (t *writeTx) setSystemFlags(id store.MailboxID, mb mailboxRow, uids store.U
 			inRanges+` WHERE `+changes, args...).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&before.unseen, &before.deleted, &before.n)
 		})
+	}
+	if mb.historyFrom != 0 {
+		queueReplicaRecords(batch, c, op, args, ms, mb.historyFrom)
 	}
 	// The keywords come back only where there are some: most messages
 	// have none, and an empty array per row of 100,000 costs its decoding.
@@ -207,6 +216,38 @@ func (t *writeTx) setSystemFlags(id store.MailboxID, mb mailboxRow, uids store.U
 	}
 	t.touched[id] = ms
 	return res, nil
+}
+
+// queueReplicaRecords queues, before the UPDATE of setSystemFlags in a
+// mailbox synced with a peer (history point from set), what the change
+// records for replication, each as one statement over the same rows as the
+// UPDATE, reading the flags they have before it: the flags of those whose
+// modseq is at or below from (flag_history, as keepHistory), and the
+// change's modseq ms as the stamp of each flag it changes on each
+// (flag_stamps, as flagStamper: the system flags the new value flips, and
+// for FLAGS every keyword it drops, lowercased, once). args are those of
+// the UPDATE's condition ($1-$5).
+func queueReplicaRecords(batch *pgx.Batch, c systemChange, op store.FlagOp, args []any, ms, from store.ModSeq) {
+	changes := c.changes + ` AND ` + passesSince
+	batch.Queue(`INSERT INTO flag_history (mailbox_id, uid, modseq, replaced, flags, keywords)
+		SELECT m.mailbox_id, m.uid, m.modseq, $6, m.flags, m.keywords`+inRanges+`
+		WHERE `+changes+` AND m.modseq <= $7 ON CONFLICT DO NOTHING`, append(args, int64(ms), int64(from))...)
+	var bits []int16
+	var names []string
+	for bit := store.SystemFlags(1); bit <= store.FlagDraft; bit <<= 1 {
+		bits = append(bits, int16(bit))
+		names = append(names, store.FlagName(bit, ""))
+	}
+	flipped := `SELECT f.name FROM unnest($7::smallint[], $8::text[]) AS f(bit, name)
+		WHERE (m.flags # (` + c.newFlags + `)) & f.bit <> 0`
+	if op == store.FlagsReplace {
+		flipped += ` UNION SELECT lower(k) FROM unnest(m.keywords) AS k`
+	}
+	batch.Queue(`INSERT INTO flag_stamps (mailbox_id, uid, flag, stamp)
+		SELECT m.mailbox_id, m.uid, x.name, $6`+inRanges+`
+		CROSS JOIN LATERAL (`+flipped+`) AS x(name)
+		WHERE `+changes+`
+		ON CONFLICT (mailbox_id, uid, flag) DO UPDATE SET stamp = excluded.stamp`, append(args, int64(ms), bits, names)...)
 }
 
 // systemCounterDelta returns how the unseen and deleted counters move when

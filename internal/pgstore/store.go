@@ -44,7 +44,7 @@ type Options struct {
 	// so SEARCH scans (textindex.go).
 	NoTextIndex bool
 
-	// tracer, set by benchmarks, sees every statement and batch the
+	// tracer, set by benchmarks and tests, sees every statement and batch the
 	// pool's connections send (a round trip each).
 	tracer pgx.QueryTracer
 	// rowFlags, set by benchmarks, sends every flag change through the

@@ -61,9 +61,11 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		res.Changed = make([]store.MessageState, 0, n)
 		var d counterDelta
 		var ms store.ModSeq
+		log := newFlagLog(mb.historyFrom, 0, uids)
 		for _, c := range cs {
 			for i := range c.entries {
 				e := &c.entries[i]
+				log.step()
 				if !uids.Contains(e.uid) {
 					continue
 				}
@@ -90,22 +92,14 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 						return err
 					}
 					res.ModSeq = ms
+					log.replaced = ms
 				}
-				if err := t.keepHistory(id, mb.historyFrom, *e, ms); err != nil {
+				if err := log.add(kwr, *e, nf, nkw.id); err != nil {
 					return err
 				}
 				kws, err := kwr.keywords(nkw.id)
 				if err != nil {
 					return err
-				}
-				if mb.historyFrom != 0 {
-					oldKW, err := kwr.keywords(e.kw)
-					if err != nil {
-						return err
-					}
-					if err := t.stampFlags(id, mb.historyFrom, e.uid, store.Flags{System: e.flags, Keywords: oldKW}, store.Flags{System: nf, Keywords: kws}, ms); err != nil {
-						return err
-					}
 				}
 				d.add(e.flags, 0, -1)
 				d.add(nf, 0, 1)
@@ -113,6 +107,9 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 				c.dirty = true
 				res.Changed = append(res.Changed, store.MessageState{UID: e.uid, ModSeq: ms, Flags: store.Flags{System: nf, Keywords: kws}})
 			}
+		}
+		if err := log.write(t, id); err != nil {
+			return err
 		}
 		if err := t.saveChunks(cs); err != nil {
 			return err
@@ -208,17 +205,9 @@ func cmpState(a, b store.MessageState) int {
 }
 
 // keepHistory records the flags entry e has before a change at modseq
-// replaced, when a replica may still need them: e's modseq is at or below
-// the mailbox's history point (a peer's sync point), so they are the
-// message's state at that point (store.Replica.FlagsAt).
+// replaced, when a replica may still need them (flagLog.keep).
 func (t *writeTx) keepHistory(id store.MailboxID, from store.ModSeq, e entry, replaced store.ModSeq) error {
-	if e.modseq > from {
-		return nil
-	}
-	_, err := t.q.ExecContext(t.ctx, `INSERT INTO flag_history (mailbox_id, uid, modseq, replaced, flags, keywords)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, e.uid, e.modseq, replaced, e.flags, e.kw)
-	if err != nil {
-		return fmt.Errorf("flag history: %w", err)
-	}
-	return nil
+	l := newFlagLog(from, replaced, nil)
+	l.keep(e)
+	return l.write(t, id)
 }

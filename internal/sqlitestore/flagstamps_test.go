@@ -70,3 +70,42 @@ func TestMigrateV11(t *testing.T) {
 	}
 	assertClean(t, s, "alice")
 }
+
+// TestFlagStampsSkippedChunk: a STORE over two UID ranges with a whole
+// chunk between them, not loaded, whose messages have stamps of the flag
+// changed: the stamps of the messages on both sides are written as long
+// runs (deleted by range first), which must not reach across the chunk
+// left out.
+func TestFlagStampsSkippedChunk(t *testing.T) {
+	withChunkMax(t, 4)
+	s := openStore(t, t.TempDir(), Options{})
+	a := aliceAccount(t, s)
+	inbox := mustMailbox(t, a, "INBOX")
+	appendN(t, a, inbox.ID, 60, store.Flags{})
+	r := newReplica(t, s)
+	if _, err := r.Apply(ctx, inbox.ID, store.Batch{KeepHistory: true}); err != nil {
+		t.Fatal(err)
+	}
+	seen := store.Flags{System: store.FlagSeen}
+	middle, err := a.SetFlags(ctx, inbox.ID, store.UIDSet{{Start: 21, Stop: 24}}, store.FlagsAdd, seen, 0)
+	if err != nil || len(middle.Changed) != 4 {
+		t.Fatalf("%+v, %v", middle, err)
+	}
+	sides, err := a.SetFlags(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: 20}, {Start: 25, Stop: 60}}, store.FlagsAdd, seen, 0)
+	if err != nil || len(sides.Changed) != 56 {
+		t.Fatalf("%+v, %v", sides, err)
+	}
+	rd, err := r.ReadRound(ctx, inbox.ID, 0, store.UIDSet{{Start: 1, Stop: 60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u := store.UID(1); u <= 60; u++ {
+		want := sides.ModSeq
+		if u >= 21 && u <= 24 {
+			want = middle.ModSeq
+		}
+		if got := rd.Stamps[u]; len(got) != 1 || got[`\seen`] != want {
+			t.Fatalf("UID %d: stamps %v, want \\seen at %d", u, got, want)
+		}
+	}
+}

@@ -41,6 +41,7 @@ var replicaTests = []struct {
 	{"ApplyMetadata", testApplyMetadata},
 	{"PastTombstoneOtherPeer", testPastTombstoneOtherPeer},
 	{"FlagStamps", testFlagStamps},
+	{"FlagStampsBulk", testFlagStampsBulk},
 	{"MailboxTombstoneSeen", testMailboxTombstoneSeen},
 	{"PruneMailboxTombstones", testPruneMailboxTombstones},
 }
