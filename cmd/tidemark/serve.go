@@ -173,6 +173,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		Logger:         log,
 		ReclaimEvery:   reclaimEvery,
 		NoTextIndex:    !cfg.Search.TextIndex,
+		// A serving process stays up to index what a MULTIAPPEND left
+		// behind; a one-shot command indexes as it appends.
+		TextIndexBehind: true,
 	})
 	if err != nil {
 		return err

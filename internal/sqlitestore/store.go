@@ -50,6 +50,12 @@ type Options struct {
 	// SEARCH scans them (textindex.go). Turned back on, new messages are
 	// indexed again and the older ones scanned until Reindex.
 	NoTextIndex bool
+	// TextIndexBehind leaves the text index rows of an append of several
+	// messages (MULTIAPPEND, a batch of an import) to a background indexer
+	// of the user's database, which writes them soon after in larger
+	// batches; SEARCH stays exact meanwhile by scanning what is not yet
+	// indexed (textbehind.go). tidemark serve sets it.
+	TextIndexBehind bool
 	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
 	// message appended without one; nil means time.Now. Tests set it so
 	// that what they check does not depend on the day they run.
@@ -359,6 +365,9 @@ func (s *Store) openUser(ctx context.Context, name string) (*userDB, error) {
 	}
 	if s.opts.ReclaimEvery > 0 {
 		u.startReclaim(s.opts.ReclaimEvery, s.opts.reclaimMinAge())
+	}
+	if u.textBehind {
+		u.startIndexer()
 	}
 	return u, nil
 }
