@@ -88,6 +88,8 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 // appended in one transaction. An error from next is returned as it is.
 func (a *Account) AppendStream(ctx context.Context, id store.MailboxID, next store.MessageSource) (store.AppendResult, error) {
 	var res store.AppendResult
+	a.u.appendStarted()
+	defer a.u.appendDone()
 	target, err := lookupID(ctx, a.u.reads(), id)
 	if err != nil {
 		return res, err

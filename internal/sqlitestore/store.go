@@ -359,15 +359,15 @@ func (s *Store) openUser(ctx context.Context, name string) (*userDB, error) {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
 	u.ident = ident // before the poller that reads it starts
+	if u.textBehind {
+		u.startIndexer() // before the poller, which wakes it
+	}
 	if err := u.startForeignWatch(ctx); err != nil {
 		u.close()
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
 	if s.opts.ReclaimEvery > 0 {
 		u.startReclaim(s.opts.ReclaimEvery, s.opts.reclaimMinAge())
-	}
-	if u.textBehind {
-		u.startIndexer()
 	}
 	return u, nil
 }
@@ -429,6 +429,12 @@ func (s *Store) closeIdle(u *userDB, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u.refs != 0 || u.idleGen != gen || s.users[u.name] != u {
+		return
+	}
+	if u.indexing() && !u.deleted() {
+		// Left open until the text index has caught up with what the
+		// user appended (textbehind.go).
+		u.idleTimer = time.AfterFunc(s.opts.KeepIdle, func() { s.closeIdle(u, gen) })
 		return
 	}
 	s.dropIdleLocked(u)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
 )
@@ -73,6 +75,34 @@ func (t *writeTx) deferText(ids []int64, pending bool) error {
 	return nil
 }
 
+// behindMax is the backlog up to which the indexer gives way to appends:
+// while a client keeps appending (a MULTIAPPEND after another, an
+// import), the indexer waits for a pause of behindQuiet, so the appends
+// have the cores to themselves; beyond behindMax contents behind, it
+// indexes regardless, so that SEARCH never scans more than about that
+// many messages a user appended in one go.
+const (
+	behindMax   = 100_000
+	behindQuiet = 100 * time.Millisecond
+)
+
+// appendsRunning tells the indexer whether it should give way: an append
+// is under way, or one ended less than behindQuiet ago.
+func (u *userDB) appendsRunning() bool {
+	if u.appending.Load() > 0 {
+		return true
+	}
+	return time.Since(time.Unix(0, u.lastAppend.Load())) < behindQuiet
+}
+
+// appendStarted and appendDone bracket an append for appendsRunning.
+func (u *userDB) appendStarted() { u.appending.Add(1) }
+
+func (u *userDB) appendDone() {
+	u.lastAppend.Store(time.Now().UnixNano())
+	u.appending.Add(-1)
+}
+
 // indexer runs a user's background indexing: woken by commits that
 // deferred index rows, and once when the database is opened (a backlog
 // left by a crash or a close).
@@ -83,6 +113,9 @@ type indexer struct {
 	// hold, for tests, keeps the indexer from starting any batch while
 	// it is held (the backlog then stays, as on a busy server).
 	hold chan struct{}
+	// busy is set while the indexer works through a backlog: the store
+	// keeps an idle database open meanwhile (Store.closeIdle).
+	busy atomic.Bool
 }
 
 // startIndexer starts u's background indexer.
@@ -99,13 +132,24 @@ func (u *userDB) startIndexer() {
 				return
 			case <-ix.wake:
 			}
-			for {
+			ix.busy.Store(true)
+			for behind := int64(0); ; {
+				if behind < behindMax {
+					for u.appendsRunning() {
+						select {
+						case <-time.After(behindQuiet):
+						case <-ctx.Done():
+							return
+						}
+					}
+				}
 				select {
 				case ix.hold <- struct{}{}:
 				case <-ctx.Done():
 					return
 				}
-				more, err := u.indexBehind(ctx)
+				more, n, err := u.indexBehind(ctx)
+				behind = n
 				<-ix.hold
 				if err != nil {
 					if ctx.Err() == nil {
@@ -117,6 +161,7 @@ func (u *userDB) startIndexer() {
 					break
 				}
 			}
+			ix.busy.Store(false)
 		}
 	}()
 }
@@ -132,6 +177,9 @@ func (u *userDB) wakeIndexer() {
 	}
 }
 
+// indexing reports whether u's indexer is working through a backlog.
+func (u *userDB) indexing() bool { return u.ix != nil && u.ix.busy.Load() }
+
 // stopIndexer ends the background indexer, if any; a backlog stays in
 // the database for the next open.
 func (u *userDB) stopIndexer() {
@@ -143,8 +191,9 @@ func (u *userDB) stopIndexer() {
 
 // indexBehind indexes up to behindBatch contents above A: their text is
 // computed from the stored messages outside any write transaction, then
-// written with the new A in one. It reports whether a backlog remains.
-func (u *userDB) indexBehind(ctx context.Context) (more bool, err error) {
+// written with the new A in one. It reports whether a backlog remains,
+// and about how many contents it holds.
+func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err error) {
 	type item struct {
 		id   int64
 		text *message.IndexText
@@ -161,6 +210,9 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, err error) {
 		if err != nil {
 			return err
 		}
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) - ? FROM contents`, after).Scan(&behind); err != nil {
+			return err
+		}
 		defer rows.Close()
 		for rows.Next() {
 			var it item
@@ -175,7 +227,7 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, err error) {
 		return rows.Err()
 	})
 	if err != nil || !pending {
-		return false, err
+		return false, 0, err
 	}
 	err = u.write(ctx, func(t *writeTx) error {
 		now, still, err := textPending(ctx, t.tx)
@@ -215,7 +267,7 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, err error) {
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("text index behind: %w", err)
+		return false, 0, fmt.Errorf("text index behind: %w", err)
 	}
-	return more, nil
+	return more, behind - int64(len(batch)), nil
 }

@@ -93,7 +93,7 @@ func TestTextIndexBehindMatchesScan(t *testing.T) {
 	// Part of the backlog indexed; copies and expunges on both sides of
 	// the mark.
 	for range 2 {
-		if _, err := a.u.indexBehind(ctx); err != nil {
+		if _, _, err := a.u.indexBehind(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -158,5 +158,43 @@ func TestTextIndexBehindMatchesScan(t *testing.T) {
 	release()
 	waitIndexed(t, a)
 	compareSearches(t, r, a, inbox.ID, searches, "rebuilt, caught up")
+	assertIndexRows(t, s, a)
+}
+
+// TestTextIndexBehindKeepsOpen: a database whose indexer has a backlog
+// stays open past KeepIdle after its last handle closed, and closes once
+// the backlog is indexed.
+func TestTextIndexBehindKeepsOpen(t *testing.T) {
+	r := rand.New(rand.NewPCG(textSeed(t), 13))
+	s := openStore(t, t.TempDir(), Options{TextIndexBehind: true, KeepIdle: 10 * time.Millisecond})
+	a := aliceAccount(t, s)
+	inbox := mustMailbox(t, a, "INBOX")
+	release := holdIndexer(a)
+	appendRandom(t, r, a, inbox.ID, 20)
+	a.Close()
+	open := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, ok := s.users["alice"]
+		return ok
+	}
+	time.Sleep(100 * time.Millisecond) // ten times KeepIdle
+	if !open() {
+		t.Fatal("closed with a backlog to index")
+	}
+	release()
+	for deadline := time.Now().Add(2 * time.Minute); open(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("still open after the backlog was indexed")
+		}
+	}
+	a, err := s.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, pending := backlog(t, a); pending {
+		t.Fatal("closed before the backlog was indexed")
+	}
 	assertIndexRows(t, s, a)
 }

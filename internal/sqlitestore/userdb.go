@@ -31,7 +31,11 @@ type userDB struct {
 	// noText is Options.NoTextIndex, textBehind Options.TextIndexBehind.
 	noText, textBehind bool
 	// ix is the background indexer (textbehind.go); nil unless textBehind.
-	ix *indexer
+	// appending counts the appends under way and lastAppend is when the
+	// last ended (UnixNano): the indexer gives way to them.
+	ix         *indexer
+	appending  atomic.Int32
+	lastAppend atomic.Int64
 	// now is Options.Now (or time.Now): SAVEDATE and default INTERNALDATE.
 	now func() time.Time
 	w   *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
