@@ -38,10 +38,9 @@ import (
 // row drops its index rows (none yet, above A) in the same transaction.
 const textPendingKey = "text_index_pending_after"
 
-// behindBatch is how many contents one indexer transaction indexes: the
-// rows of each table go in one INSERT, so FTS5 writes one segment per
-// batch rather than one per append, and has fewer to merge. A variable
-// for tests, which index in small steps.
+// behindBatch is how many contents one indexer transaction indexes (the
+// rows of each table in one INSERT). A variable for tests, which index in
+// small steps.
 var behindBatch = 1000
 
 // textPending returns A and whether the key is present, in tx.

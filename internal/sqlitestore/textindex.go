@@ -104,7 +104,7 @@ func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText, deferre
 // INSERT per message between the other statements of a batch would write
 // (and later merge) one tiny segment per message.
 func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
-	const rowsPerInsert = 1000 // behindBatch: one segment per indexer step
+	const rowsPerInsert = 1000 // an indexer step's rows (behindBatch) in one
 	for start := 0; start < len(ids); start += rowsPerInsert {
 		end := min(start+rowsPerInsert, len(ids))
 		var text, fields strings.Builder
