@@ -15,8 +15,8 @@ import (
 // the FTS5 rows of a MULTIAPPEND in its own transaction costs more CPU than
 // everything else the append does; with this option an append of more than
 // one message commits without them and a background indexer of the user's
-// database writes them afterwards, in larger batches, while the client
-// sends its next command.
+// database writes them afterwards, in larger batches, when the client
+// pauses (behindMax bounds how far it lets them run ahead).
 //
 // Exactness does not wait for the indexer. meta.text_index_pending_after
 // (A) is present while some contents are not indexed yet: every contents
