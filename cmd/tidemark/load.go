@@ -35,6 +35,7 @@ func runLoad(args []string) int {
 	seed := fs.Uint64("seed", 1, "seed of the stress scenario's random choices")
 	appendCount := fs.Int("append-count", 1000, "messages per repetition of the append scenario")
 	fresh := fs.Bool("fresh", false, "populate deletes and refills bench-N even when it already holds N")
+	populateBatch := fs.Int("populate-batch", 500, "messages per MULTIAPPEND of the populate scenario")
 	distinct := fs.Bool("distinct", false, "the scenarios fill and use distinct-N instead of bench-N, each message a copy of the corpus made unique by a header and a line (for measuring bytes on disk, and reads of them)")
 	timeout := fs.Duration("timeout", 60*time.Minute, "bound on the whole run")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
@@ -85,7 +86,8 @@ func runLoad(args []string) int {
 		Addr: *addr, User: *user, Pass: *pass, Messages: msgs,
 		Reps: *reps, Concurrency: *concurrency, Duration: *duration,
 		AppendCount: *appendCount, FreshPopulate: *fresh, Distinct: *distinct,
-		Seed: *seed, StressOut: os.Stderr,
+		PopulateBatch: *populateBatch,
+		Seed:          *seed, StressOut: os.Stderr,
 		LMTPAddr: *lmtpAddr, LMTPRecipients: lmtpRecipients(*lmtpRcpt, *lmtpUsers),
 	}
 	if !*quiet {

@@ -181,6 +181,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan
 		ReclaimEvery:   reclaimEvery,
 		NoTextIndex:    !cfg.Search.TextIndex,
 		TextMergeIdle:  textMergeIdle,
+		// A serving process stays up to index what a MULTIAPPEND left
+		// behind; a one-shot command indexes as it appends.
+		TextIndexBehind: true,
 	})
 	if err != nil {
 		return err

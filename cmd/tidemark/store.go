@@ -31,6 +31,9 @@ type storeOptions struct {
 	// NoTextIndex: [search] text_index = false, appends write no text
 	// index rows (SEARCH scans what is not indexed).
 	NoTextIndex bool
+	// TextIndexBehind: the embedded store indexes the text of multi-message
+	// appends in the background (sqlitestore.Options.TextIndexBehind).
+	TextIndexBehind bool
 	// KeepIdle: how long a user's embedded database stays open after its
 	// last handle closed (serve: deliveries and logins to a user nobody
 	// is connected as do not reopen it each time); 0 closes it at once.
@@ -47,7 +50,7 @@ func openStore(ctx context.Context, sc config.Store, dataDir string, o storeOpti
 	switch sc.Kind {
 	case "", config.StoreEmbedded:
 		return sqlitestore.Open(dataDir, sqlitestore.Options{MaxMessageSize: o.MaxMessageSize, Logger: o.Logger, ReclaimEvery: o.ReclaimEvery,
-			NoTextIndex: o.NoTextIndex, KeepIdle: o.KeepIdle, TextMergeIdle: o.TextMergeIdle})
+			NoTextIndex: o.NoTextIndex, TextIndexBehind: o.TextIndexBehind, KeepIdle: o.KeepIdle, TextMergeIdle: o.TextMergeIdle})
 	case config.StorePostgres:
 		if len(sc.Shards) == 0 {
 			return pgstore.Open(ctx, sc.DSN, pgstore.Options{MaxMessageSize: o.MaxMessageSize, NoListen: !o.Watch, ReclaimEvery: o.ReclaimEvery,

@@ -33,6 +33,9 @@ type preparedMessage struct {
 	text         *message.IndexText // for the text index (textindex.go); nil: unreadable
 	sortKeys     []byte             // the summary (summary.go)
 	preview      *string            // nil: not computed
+	// textLater: text was not computed, the message being one of a batch
+	// whose index rows the background indexer writes (textbehind.go).
+	textLater bool
 
 	// Set by a Replica only: the UID to use (0: the next), and the
 	// SAVEDATE and object ids to keep (zero: now, new), and the local
@@ -85,6 +88,8 @@ func (a *Account) Append(ctx context.Context, id store.MailboxID, msgs []store.N
 // appended in one transaction. An error from next is returned as it is.
 func (a *Account) AppendStream(ctx context.Context, id store.MailboxID, next store.MessageSource) (store.AppendResult, error) {
 	var res store.AppendResult
+	a.u.appendStarted()
+	defer a.u.appendDone()
 	target, err := lookupID(ctx, a.u.reads(), id)
 	if err != nil {
 		return res, err
@@ -208,6 +213,9 @@ func (u *userDB) prepareFrom(src bodySource, gc *gcHold) error {
 		if body == nil {
 			continue
 		}
+		// A batch's index rows are written behind it, from the stored
+		// bytes: computing their text here would be wasted.
+		p.textLater = u.textBehind && (i > 0 || more)
 		data, pend, err := u.prepareBody(p, bodyReader{r: body, budget: &budget, gc: gc})
 		if err != nil {
 			return fail(storageErr(fmt.Errorf("append message %d: %w", i+1, err)))
@@ -224,7 +232,7 @@ func (u *userDB) prepareFrom(src bodySource, gc *gcHold) error {
 					err = fmt.Errorf("append message %d: parse panicked: %v", i+1, r)
 				}
 			}()
-			if err := p.finishInline(data, !u.noText); err != nil {
+			if err := p.finishInline(data, !u.noText && !p.textLater); err != nil {
 				return fmt.Errorf("append message %d: %w", i+1, err)
 			}
 			return nil
@@ -379,10 +387,12 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 	}
 	// Last, so that the index rows go in together (textindex.go).
 	texts := make([]*message.IndexText, len(prepared))
+	deferred := false
 	for i := range prepared {
 		texts[i] = prepared[i].text
+		deferred = deferred || prepared[i].textLater
 	}
-	return uids, ms, t.indexAppended(contentIDs, texts)
+	return uids, ms, t.indexAppended(contentIDs, texts, deferred)
 }
 
 // batchRows is the most rows one multi-row INSERT of an append carries

@@ -79,7 +79,7 @@ func (u *userDB) prepareFileBody(p *preparedMessage, body io.Reader) (*blob.Pend
 		return nil, err
 	}
 	p.blobID, p.size = b.ID, b.Size
-	if err := p.parse(io.NewSectionReader(b.ReaderAt(), 0, b.Size), !u.noText); err != nil {
+	if err := p.parse(io.NewSectionReader(b.ReaderAt(), 0, b.Size), !u.noText && !p.textLater); err != nil {
 		u.blobs.Abort([]*blob.Pending{b})
 		return nil, err
 	}

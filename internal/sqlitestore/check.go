@@ -19,7 +19,8 @@ type Problem = store.Problem
 // hashes to its id with the recorded size; STATUS counters match the messages; every modseq is at
 // most its mailbox's HIGHESTMODSEQ and below the durable floor; every UID
 // and tombstone is below UIDNEXT; tombstones neither overlap each other
-// nor any live message; no contents row is unreferenced. It reads every
+// nor any live message; no contents row is unreferenced; nothing above the
+// text index's backlog mark is indexed. It reads every
 // blob, so it takes time proportional to the store.
 func (s *Store) Check(ctx context.Context, user string) ([]Problem, error) {
 	u, err := s.acquire(ctx, user)
@@ -143,7 +144,30 @@ func (c *checker) run() error {
 	if err := c.checkTombstones(); err != nil {
 		return err
 	}
+	if err := c.checkTextBacklog(); err != nil {
+		return err
+	}
 	return c.checkContents()
+}
+
+// checkTextBacklog verifies that nothing above the background indexer's
+// mark is indexed (textbehind.go): SEARCH scans those contents, and the
+// indexer would index them a second time.
+func (c *checker) checkTextBacklog() error {
+	after, pending, err := textPending(c.ctx, c.tx)
+	if err != nil || !pending {
+		return err
+	}
+	for _, table := range []string{"text_index", "text_index_fields"} {
+		var n int64
+		if err := c.tx.QueryRowContext(c.ctx, `SELECT count(*) FROM `+table+` WHERE rowid > ?`, after).Scan(&n); err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+		if n > 0 {
+			c.add(0, 0, "%d %s rows above the text index backlog mark %d (tidemark reindex rebuilds it)", n, table, after)
+		}
+	}
+	return nil
 }
 
 // checkChunks verifies every chunk (decodable, ordered, its columns

@@ -66,6 +66,10 @@
 //     way, appends with Options.NoTextIndex, which raise it); while it is
 //     not 0 the text index answers no search. 0 for a database created
 //     at version 7.
+//   - "text_index_pending_after": present while the background indexer
+//     has a backlog (Options.TextIndexBehind, textbehind.go): contents
+//     rows with an id above it have no index rows yet, and SEARCH scans
+//     them. No schema step: absent means no backlog.
 //
 // text_index(rowid = contents.id; header, body) and
 // text_index_fields(rowid = contents.id; subject, addr_from, addr_to,

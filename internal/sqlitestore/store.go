@@ -56,6 +56,12 @@ type Options struct {
 	// (textmerge.go), so that searches read few segments. Like
 	// ReclaimEvery, only tidemark serve sets it.
 	TextMergeIdle time.Duration
+	// TextIndexBehind leaves the text index rows of an append of several
+	// messages (MULTIAPPEND, a batch of an import) to a background indexer
+	// of the user's database, which writes them soon after in larger
+	// batches; SEARCH stays exact meanwhile by scanning what is not yet
+	// indexed (textbehind.go). tidemark serve sets it.
+	TextIndexBehind bool
 	// Now is the clock that stamps SAVEDATE and the INTERNALDATE of a
 	// message appended without one; nil means time.Now. Tests set it so
 	// that what they check does not depend on the day they run.
@@ -359,6 +365,9 @@ func (s *Store) openUser(ctx context.Context, name string) (*userDB, error) {
 		return nil, fmt.Errorf("open user %q: %w", name, err)
 	}
 	u.ident = ident // before the poller that reads it starts
+	if u.textBehind {
+		u.startIndexer() // before the poller, which wakes it
+	}
 	if err := u.startForeignWatch(ctx); err != nil {
 		u.close()
 		return nil, fmt.Errorf("open user %q: %w", name, err)
@@ -429,6 +438,12 @@ func (s *Store) closeIdle(u *userDB, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u.refs != 0 || u.idleGen != gen || s.users[u.name] != u {
+		return
+	}
+	if u.indexing() && !u.deleted() {
+		// Left open until the text index has caught up with what the
+		// user appended (textbehind.go).
+		u.idleTimer = time.AfterFunc(s.opts.KeepIdle, func() { s.closeIdle(u, gen) })
 		return
 	}
 	s.dropIdleLocked(u)

@@ -69,12 +69,25 @@ func (p *preparedMessage) indexText(st *message.Structure, r io.ReaderAt) {
 // themselves, and the mark keeps the scan until Reindex. Contents ids are
 // never those of a live row with an index row of other text: dropping a
 // contents row drops its index row (unindexContent) whatever the setting.
-func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText) error {
-	if !t.u.noText {
-		return t.indexContents(ids, texts)
-	}
+//
+// With the index written behind (textbehind.go), the rows of an append of
+// more than one message, or of any append while a backlog waits, are left
+// to the background indexer.
+func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText, deferred bool) error {
 	if len(ids) == 0 {
 		return nil
+	}
+	if !t.u.noText {
+		// A backlog (left by this process or another) is always waited
+		// behind: nothing above it may be indexed out of turn.
+		_, pending, err := textPending(t.ctx, t.q)
+		if err != nil {
+			return err
+		}
+		if pending || t.u.textBehind && (deferred || len(ids) > 1) {
+			return t.deferText(ids, pending)
+		}
+		return t.indexContents(ids, texts)
 	}
 	top := slices.Max(ids)
 	if _, err := t.q.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('text_index_missing_upto', ?)
@@ -91,7 +104,7 @@ func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText) error {
 // INSERT per message between the other statements of a batch would write
 // (and later merge) one tiny segment per message.
 func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
-	const rowsPerInsert = 200
+	const rowsPerInsert = 1000 // an indexer step's rows (behindBatch) in one
 	for start := 0; start < len(ids); start += rowsPerInsert {
 		end := min(start+rowsPerInsert, len(ids))
 		var text, fields strings.Builder
@@ -189,6 +202,21 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			return err
 		}
 		hits.OK = true
+		// Contents not indexed yet (textbehind.go) are the scan's.
+		after, pending, err := textPending(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if pending {
+			rows, err := tx.QueryContext(ctx, `SELECT group_concat(uid) FROM messages INDEXED BY messages_content
+				WHERE content_id > ? AND mailbox_id = ? AND uid BETWEEN ? AND ?`, after, id, lo, hi)
+			if err != nil {
+				return err
+			}
+			if err := scanUIDs(rows, within, &hits.Maybe); err != nil {
+				return err
+			}
+		}
 		// A mailbox much smaller than the account restricts the matches
 		// to the range of contents ids its messages hold: FTS5 seeks its
 		// position lists to that range, so a search in a small mailbox
@@ -409,8 +437,17 @@ func (u *userDB) reindex(ctx context.Context) error {
 				return err
 			}
 		}
-		_, err := t.tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('text_index_missing_upto', ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, upto)
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('text_index_missing_upto', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, upto); err != nil {
+			return err
+		}
+		// A backlog of the background indexer below upto is this
+		// rebuild's now (textbehind.go): the indexer goes on above it.
+		if _, err := t.tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = '`+textPendingKey+`' AND value < ?`, upto, upto); err != nil {
+			return err
+		}
+		_, err := t.tx.ExecContext(ctx, `DELETE FROM meta WHERE key = '`+textPendingKey+`'
+			AND NOT EXISTS (SELECT 1 FROM contents WHERE contents.id > meta.value)`)
 		return err
 	})
 	if err != nil {

@@ -101,6 +101,13 @@ func evalSearchAs(t testing.TB, a *Account, id store.MailboxID, prog *search.Pro
 // scan's, and reads no message's bytes when every key was indexable.
 func compareSearches(t *testing.T, r *rand.Rand, a *Account, id store.MailboxID, n int, stage string) {
 	t.Helper()
+	compareSearchesAs(t, r, a, id, n, stage, false)
+}
+
+// compareSearchesAs is compareSearches; with backlog set, contents not yet
+// indexed (textbehind.go) may be read.
+func compareSearchesAs(t *testing.T, r *rand.Rand, a *Account, id store.MailboxID, n int, stage string, backlog bool) {
+	t.Helper()
 	indexed := 0
 	for range n {
 		key := messagetest.SearchKey(r)
@@ -111,7 +118,7 @@ func compareSearches(t *testing.T, r *rand.Rand, a *Account, id store.MailboxID,
 		}
 		if !strings.Contains(key, "HEADER") && allIndexable(key) {
 			indexed++
-			if opened != 0 {
+			if opened != 0 && !backlog {
 				t.Fatalf("%s: %q: index answered but %d messages were read", stage, key, opened)
 			}
 		}

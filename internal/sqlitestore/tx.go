@@ -59,6 +59,9 @@ type writeTx struct {
 	// store.AccountID after the commit (NOTIFY's MailboxName and
 	// SubscriptionChange).
 	accountChanged bool
+	// textQueued is set when the transaction left index rows to the
+	// background indexer, which the commit wakes (textbehind.go).
+	textQueued bool
 }
 
 // write runs fn in a write transaction and commits it. The manifest, when
@@ -243,6 +246,7 @@ func (u *userDB) runBatch(batch []*writeReq) {
 		acc.named = append(acc.named, t.named...)
 		acc.dropped = append(acc.dropped, t.dropped...)
 		acc.accountChanged = acc.accountChanged || t.accountChanged
+		acc.textQueued = acc.textQueued || t.textQueued
 		touched = append(touched, t.touched)
 		ok = append(ok, r)
 	}
@@ -291,6 +295,9 @@ func (u *userDB) runBatch(batch []*writeReq) {
 	}
 	if acc.accountChanged {
 		u.hub.Publish(u.name, store.AccountID, 0)
+	}
+	if acc.textQueued {
+		u.wakeIndexer()
 	}
 	finish(nil)
 }

@@ -28,8 +28,14 @@ type userDB struct {
 	// maxSize is the largest message accepted (0: no limit); inlineMax
 	// the largest body stored in the bodies table (-1: none).
 	maxSize, inlineMax int64
-	// noText is Options.NoTextIndex.
-	noText bool
+	// noText is Options.NoTextIndex, textBehind Options.TextIndexBehind.
+	noText, textBehind bool
+	// ix is the background indexer (textbehind.go); nil unless textBehind.
+	// appending counts the appends under way and lastAppend is when the
+	// last ended (UnixNano): the indexer gives way to them.
+	ix         *indexer
+	appending  atomic.Int32
+	lastAppend atomic.Int64
 	// now is Options.Now (or time.Now): SAVEDATE and default INTERNALDATE.
 	now func() time.Time
 	w   *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
@@ -157,7 +163,7 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
 	u := &userDB{dirty: dirty, dbPath: path, wstmts: newStmtCache(w), rstmts: newStmtCache(r), bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
-		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), noText: opts.NoTextIndex, now: opts.clock(), log: opts.Logger, rc: newReclaimer()}
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), noText: opts.NoTextIndex, textBehind: opts.TextIndexBehind && !opts.NoTextIndex, now: opts.clock(), log: opts.Logger, rc: newReclaimer()}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -192,6 +198,7 @@ func (u *userDB) errDeleted() error {
 }
 
 func (u *userDB) close() error {
+	u.stopIndexer()
 	u.dirty.forget(u)
 	u.rc.stop()
 	u.tm.stop()

@@ -111,6 +111,11 @@ func (u *userDB) startForeignWatch(ctx context.Context) error {
 			for id, ms := range changed {
 				u.hub.Publish(u.name, id, ms)
 			}
+			if len(changed) > 0 {
+				// Another process's appends may have waited behind a
+				// backlog this process's indexer works through.
+				u.wakeIndexer()
+			}
 			if account {
 				u.hub.Publish(u.name, store.AccountID, 0)
 			}

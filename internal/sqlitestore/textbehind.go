@@ -1,0 +1,272 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidemark-mail/tidemark/internal/message"
+)
+
+// The text index written behind appends (Options.TextIndexBehind). Writing
+// the FTS5 rows of a MULTIAPPEND in its own transaction costs more CPU than
+// everything else the append does; with this option an append of more than
+// one message commits without them and a background indexer of the user's
+// database writes them afterwards, in larger batches, when the client
+// pauses (behindMax bounds how far it lets them run ahead).
+//
+// Exactness does not wait for the indexer. meta.text_index_pending_after
+// (A) is present while some contents are not indexed yet: every contents
+// row with an id above A lacks its index rows, every one at or below A has
+// them (unless text_index_missing_upto says otherwise). SearchText reads A
+// in the same snapshot as the index and hands the messages whose contents
+// are above it to the scan (TextHits.Maybe), so a message is found by
+// SEARCH as soon as its append is answered, indexed or not.
+//
+// An append defers its rows when the key is present (so that nothing above
+// A is ever indexed out of turn) or when it holds more than one message
+// and the option is on; it sets A, if absent, below its first contents
+// id. A single APPEND or delivery with no backlog indexes itself, as
+// before. The indexer writes a batch's rows and raises A in one
+// transaction, and removes the key in the transaction that indexes the
+// last contents row, so a crash at any point leaves index rows and
+// watermark agreeing: whatever is above A is indexed at the next open.
+// Contents ids are AUTOINCREMENT and never reused, and dropping a contents
+// row drops its index rows (none yet, above A) in the same transaction.
+const textPendingKey = "text_index_pending_after"
+
+// behindBatch is how many contents one indexer transaction indexes (the
+// rows of each table in one INSERT). A variable for tests, which index in
+// small steps.
+var behindBatch = 1000
+
+// textPending returns A and whether the key is present, in tx.
+func textPending(ctx context.Context, q querier) (int64, bool, error) {
+	var after int64
+	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = '`+textPendingKey+`'`).Scan(&after)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("text index: %w", err)
+	}
+	return after, true, nil
+}
+
+// deferText leaves the index rows of new contents ids to the indexer:
+// it sets A below them when no backlog exists, and marks the transaction
+// so that the commit wakes the indexer.
+func (t *writeTx) deferText(ids []int64, pending bool) error {
+	t.textQueued = true
+	if pending {
+		return nil
+	}
+	first := ids[0]
+	for _, id := range ids {
+		first = min(first, id)
+	}
+	if _, err := t.q.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES ('`+textPendingKey+`', ?)`, first-1); err != nil {
+		return fmt.Errorf("text index: %w", err)
+	}
+	return nil
+}
+
+// behindMax is the backlog up to which the indexer gives way to appends:
+// while a client keeps appending (a MULTIAPPEND after another, an
+// import), the indexer waits for a pause of behindQuiet, so the appends
+// have the cores to themselves; beyond behindMax contents behind, it
+// indexes regardless, so that SEARCH never scans more than about that
+// many messages a user appended in one go.
+const (
+	behindMax   = 100_000
+	behindQuiet = 100 * time.Millisecond
+)
+
+// appendsRunning tells the indexer whether it should give way: an append
+// is under way, or one ended less than behindQuiet ago.
+func (u *userDB) appendsRunning() bool {
+	if u.appending.Load() > 0 {
+		return true
+	}
+	return time.Since(time.Unix(0, u.lastAppend.Load())) < behindQuiet
+}
+
+// appendStarted and appendDone bracket an append for appendsRunning.
+func (u *userDB) appendStarted() { u.appending.Add(1) }
+
+func (u *userDB) appendDone() {
+	u.lastAppend.Store(time.Now().UnixNano())
+	u.appending.Add(-1)
+}
+
+// indexer runs a user's background indexing: woken by commits that
+// deferred index rows, and once when the database is opened (a backlog
+// left by a crash or a close).
+type indexer struct {
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	// hold, for tests, keeps the indexer from starting any batch while
+	// it is held (the backlog then stays, as on a busy server).
+	hold chan struct{}
+	// busy is set while the indexer works through a backlog: the store
+	// keeps an idle database open meanwhile (Store.closeIdle).
+	busy atomic.Bool
+}
+
+// startIndexer starts u's background indexer.
+func (u *userDB) startIndexer() {
+	ctx, cancel := context.WithCancel(context.Background())
+	ix := &indexer{wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), hold: make(chan struct{}, 1)}
+	ix.wake <- struct{}{} // a backlog from before
+	u.ix = ix
+	go func() {
+		defer close(ix.done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ix.wake:
+			}
+			ix.busy.Store(true)
+			for behind := int64(0); ; {
+				if behind < behindMax {
+					for u.appendsRunning() {
+						select {
+						case <-time.After(behindQuiet):
+						case <-ctx.Done():
+							return
+						}
+					}
+				}
+				select {
+				case ix.hold <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				more, n, err := u.indexBehind(ctx)
+				behind = n
+				<-ix.hold
+				if err != nil {
+					if ctx.Err() == nil {
+						u.log.Warn("text index: background indexing failed; SEARCH scans what is not indexed", "user", u.name, "err", err)
+					}
+					break // the next deferring commit or open retries
+				}
+				if !more {
+					break
+				}
+			}
+			ix.busy.Store(false)
+		}
+	}()
+}
+
+// wakeIndexer tells the indexer that a commit deferred index rows.
+func (u *userDB) wakeIndexer() {
+	if u.ix == nil {
+		return
+	}
+	select {
+	case u.ix.wake <- struct{}{}:
+	default:
+	}
+}
+
+// indexing reports whether u's indexer is working through a backlog.
+func (u *userDB) indexing() bool { return u.ix != nil && u.ix.busy.Load() }
+
+// stopIndexer ends the background indexer, if any; a backlog stays in
+// the database for the next open.
+func (u *userDB) stopIndexer() {
+	if u.ix != nil {
+		u.ix.cancel()
+		<-u.ix.done
+	}
+}
+
+// indexBehind indexes up to behindBatch contents above A: their text is
+// computed from the stored messages outside any write transaction, then
+// written with the new A in one. It reports whether a backlog remains,
+// and about how many contents it holds.
+func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err error) {
+	type item struct {
+		id   int64
+		text *message.IndexText
+	}
+	var batch []item
+	var after int64
+	var pending bool
+	err = u.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if after, pending, err = textPending(ctx, tx); err != nil || !pending {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, blob_id, structure FROM contents WHERE id > ? ORDER BY id LIMIT ?`, after, behindBatch)
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) - ? FROM contents`, after).Scan(&behind); err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var it item
+			var blobID string
+			var structure []byte
+			if err := rows.Scan(&it.id, &blobID, &structure); err != nil {
+				return err
+			}
+			it.text = u.derive(ctx, blobID, structure, false).text
+			batch = append(batch, it)
+		}
+		return rows.Err()
+	})
+	if err != nil || !pending {
+		return false, 0, err
+	}
+	err = u.write(ctx, func(t *writeTx) error {
+		now, still, err := textPending(ctx, t.tx)
+		if err != nil {
+			return err
+		}
+		if !still || now != after {
+			more = still // moved by Reindex meanwhile: read again
+			return nil
+		}
+		top := after
+		if len(batch) > 0 {
+			top = batch[len(batch)-1].id
+		}
+		var ids []int64
+		var texts []*message.IndexText
+		for _, it := range batch {
+			var exists bool
+			if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id = ?)`, it.id).Scan(&exists); err != nil {
+				return err
+			}
+			if exists { // else expunged meanwhile
+				ids, texts = append(ids, it.id), append(texts, it.text)
+			}
+		}
+		if err := t.indexContents(ids, texts); err != nil {
+			return err
+		}
+		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id > ?)`, top).Scan(&more); err != nil {
+			return err
+		}
+		if more {
+			_, err = t.tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = '`+textPendingKey+`'`, top)
+		} else {
+			_, err = t.tx.ExecContext(ctx, `DELETE FROM meta WHERE key = '`+textPendingKey+`'`)
+		}
+		return err
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("text index behind: %w", err)
+	}
+	return more, behind - int64(len(batch)), nil
+}
