@@ -105,7 +105,7 @@ func replicaInitialSync(b *testing.B, n int) (appendRate, syncRate, wirePerMsg, 
 	}
 	syncTime := time.Since(start)
 	r, w := cl.Bytes()
-	if st.Appends != n {
+	if st.Appends != n || st.Derived != n {
 		b.Fatalf("stats %+v", st)
 	}
 	// An idle resync of the same user.

@@ -4,10 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 
-	"github.com/tidemark-mail/tidemark/internal/message"
-	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -27,11 +24,6 @@ const schemaV9Summary = `
 ALTER TABLE contents ADD COLUMN sort_keys BLOB;
 ALTER TABLE contents ADD COLUMN preview TEXT;
 `
-
-// summarize fills in the summary from the parse and the bytes.
-func (p *preparedMessage) summarize(st *message.Structure, r io.ReaderAt) {
-	p.sortKeys, p.preview = sortthread.Summarize(st, r)
-}
 
 // keysPage is how many messages MessageKeys reads per read transaction.
 const keysPage = 8192
