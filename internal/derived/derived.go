@@ -30,9 +30,12 @@ const Format = 1
 // besides the text index (computed from the structure and the bytes, and
 // not stored in a form that could be sent).
 type Data struct {
-	Structure []byte  // message.Structure.Marshal
-	SortKeys  []byte  // sortthread.EncodeKeys
-	Preview   *string // nil: the preview's part could not be read
+	Structure []byte // message.Structure.Marshal
+	SortKeys  []byte // sortthread.EncodeKeys
+	// Preview is message.Preview's text; nil when its part could not be
+	// read, or in a payload whose sender keeps no preview (From then
+	// computes it).
+	Preview *string
 }
 
 // Body is a message's bytes as Parse reads them.
@@ -57,10 +60,16 @@ func Parse(r Body) (Data, *message.Structure, error) {
 
 // From is Data for the bytes r of content hash (hex SHA-256) hash and
 // length size: the payload's when Open accepts it, else r parsed. used
-// reports which.
+// reports which. A payload without a preview (its sender keeps none) gets
+// one computed from the structure and the bytes, as Parse would.
 func From(payload []byte, hash string, size int64, r Body) (d Data, st *message.Structure, used bool, err error) {
 	if payload != nil {
 		if d, st, ok := Open(payload, hash, size); ok {
+			if d.Preview == nil {
+				if pv, err := message.Preview(st, r); err == nil {
+					d.Preview = &pv
+				}
+			}
 			return d, st, true, nil
 		}
 	}

@@ -377,7 +377,7 @@ func (r *Replica) Derived(ctx context.Context, hashes []string) ([][]byte, error
 		return out, nil
 	}
 	rows, err := r.a.s.pool.Query(ctx, `SELECT DISTINCT ON (blob_id) blob_id, structure, sort_keys, preview FROM contents
-		WHERE user_id = $1 AND blob_id = ANY($2) AND orphaned_at IS NULL AND sort_keys IS NOT NULL AND preview IS NOT NULL`, r.a.id, hashes)
+		WHERE user_id = $1 AND blob_id = ANY($2) AND orphaned_at IS NULL AND sort_keys IS NOT NULL`, r.a.id, hashes)
 	if err != nil {
 		return nil, fmt.Errorf("derived data: %w", err)
 	}

@@ -437,9 +437,8 @@ func (r *Replica) Derived(ctx context.Context, hashes []string) ([][]byte, error
 			if err != nil {
 				return err
 			}
-			if d.SortKeys == nil || d.Preview == nil {
-				// Stored before the summary was kept, or a preview that
-				// could not be computed then: the receiver parses.
+			if d.SortKeys == nil {
+				// Stored before the summary was kept: the receiver parses.
 				continue
 			}
 			if d.Structure, err = unpackBody(structure); err != nil {

@@ -20,7 +20,8 @@ import (
 // structure, envelope, sort keys, preview and text index. A payload that
 // is not the bytes' own (damaged, cut short, of another message) is not
 // trusted: those bodies are parsed. One sealed for the bytes is kept as
-// it is, which a forged preview shows.
+// it is, which forged sort keys show; one without a preview gets it
+// computed.
 func testReplicaDerived(t *testing.T, be Backend) {
 	s, a := be.newAccount(t)
 	r := newReplica(t, s)
@@ -119,10 +120,11 @@ func testReplicaDerived(t *testing.T, be Backend) {
 	}
 
 	// A payload sealed for the bytes is kept as it is: the store does not
-	// parse them (which would give the real preview).
+	// parse them (which would give their own sort keys), here with the
+	// keys of another message.
 	d, _, _ := derived.Open(payloads[0], hashes[0], int64(len(bodies[0])))
-	forged := "forged preview"
-	d.Preview = &forged
+	other, _, _ := derived.Open(payloads[1], hashes[1], int64(len(bodies[1])))
+	d.SortKeys = other.SortKeys
 	sealed := derived.Seal(hashes[0], d)
 	id, n := apply("forged", func(i int) []byte {
 		if i == 0 {
@@ -133,17 +135,34 @@ func testReplicaDerived(t *testing.T, be Backend) {
 	if n != 1 {
 		t.Fatalf("forged: the store kept %d payloads, want 1", n)
 	}
-	if err := a.Messages(ctx, id, store.UIDSetOf(1), func(m *store.MessageData) error {
-		if m.Preview != forged {
-			t.Errorf("preview %q, want the payload's %q", m.Preview, forged)
+	if kr, ok := a.(store.KeysReader); ok {
+		err := kr.MessageKeys(ctx, id, store.UIDSetOf(1), func(k *store.MessageKeys) error {
+			if !bytes.Equal(k.Keys, other.SortKeys) {
+				t.Errorf("sort keys %x, want the payload's %x", k.Keys, other.SortKeys)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	}
+
+	// A payload without a preview (a sender that keeps none) is kept, and
+	// the preview computed: the mailbox reads as the parsed one.
+	noPreview, n := apply("no-preview", func(i int) []byte {
+		d, _, _ := derived.Open(payloads[i], hashes[i], int64(len(bodies[i])))
+		d.Preview = nil
+		return derived.Seal(hashes[i], d)
+	})
+	if n != len(bodies) {
+		t.Fatalf("payloads without a preview: the store kept %d of %d", n, len(bodies))
+	}
+	if got := DerivedView(t, a, noPreview); got != want {
+		t.Fatalf("payloads without a preview:\n%s\n--- parsed ---\n%s", got, want)
 	}
 }
 
-// derivedView describes what a store derived from the messages of a
+// DerivedView describes what a store derived from the messages of a
 // mailbox: the stored structure, the preview, the sort keys and, for
 // needles found in the messages, the text index's answers.
 func DerivedView(t testing.TB, a store.Account, id store.MailboxID) string {
