@@ -68,6 +68,10 @@ import (
 // or the single varint 0 then 1<<62 for the zero time.
 const codecVersion = 3
 
+// CodecVersion is the version of the stored form Marshal writes: a
+// structure held in another form was not made by this codec.
+const CodecVersion = codecVersion
+
 // codecV2 and codecV1 are earlier stored forms, still decoded.
 const (
 	codecV2 = 2

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tidemark-mail/tidemark/internal/derived"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -57,6 +58,11 @@ type preparedMessage struct {
 	saveDate          time.Time
 	emailID, threadID string
 	modseq            store.ModSeq
+	// derived is what the sender derived from the bytes (package
+	// derived), used instead of parsing them when it is theirs
+	// (usedDerived).
+	derived     []byte
+	usedDerived bool
 }
 
 // allSystemFlags masks the defined store.SystemFlags bits.
@@ -119,17 +125,17 @@ func (a *Account) spool(p *preparedMessage, r io.Reader, budget *int64) (cleanup
 }
 
 // parse fills in the structure, thread headers, summary and (withText)
-// index text from the body.
+// index text from the body: the structure and summary come from p.derived
+// when it was sealed for these bytes (a replica's append), else from
+// parsing them.
 func (p *preparedMessage) parse(withText bool) error {
-	st, err := message.Parse(io.NewSectionReader(p.body, 0, p.size))
-	if err == nil {
-		p.structure, err = st.Marshal()
-	}
+	d, st, used, err := derived.From(p.derived, p.blobID, p.size, io.NewSectionReader(p.body, 0, p.size), true)
 	if err != nil {
-		return fmt.Errorf("parse: %w", err)
+		return err
 	}
+	p.usedDerived = used
+	p.structure, p.sortKeys, p.preview = d.Structure, d.SortKeys, d.Preview
 	p.thread = st.ThreadRefs()
-	p.summarize(st, p.body)
 	if withText {
 		p.text = indexText(st, p.body)
 	}

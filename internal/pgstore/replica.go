@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tidemark-mail/tidemark/internal/derived"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -160,7 +161,7 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 			return res, fmt.Errorf("message %d: content hash %q: %w", i+1, m.ContentHash, store.ErrContentMismatch)
 		}
 		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate,
-			uid: m.UID, saveDate: m.SaveDate, emailID: m.EmailID, threadID: m.ThreadID}
+			uid: m.UID, saveDate: m.SaveDate, emailID: m.EmailID, threadID: m.ThreadID, derived: m.Derived}
 		if m.Body == nil {
 			continue
 		}
@@ -206,6 +207,11 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 	})
 	if err != nil {
 		return store.ApplyResult{}, err
+	}
+	for _, p := range prepared {
+		if p.usedDerived {
+			res.Derived++
+		}
 	}
 	return res, nil
 }
@@ -357,6 +363,39 @@ func (r *Replica) HasContent(ctx context.Context, hashes []string) (map[string]b
 	}
 	for _, h := range found {
 		out[h] = true
+	}
+	return out, nil
+}
+
+var _ store.DerivedReader = (*Replica)(nil)
+
+// Derived seals what the contents rows of hashes hold of their bytes'
+// parse: the structure and the summary, in one query, without the bytes.
+func (r *Replica) Derived(ctx context.Context, hashes []string) ([][]byte, error) {
+	out := make([][]byte, len(hashes))
+	if len(hashes) == 0 {
+		return out, nil
+	}
+	rows, err := r.a.s.pool.Query(ctx, `SELECT DISTINCT ON (blob_id) blob_id, structure, sort_keys, preview FROM contents
+		WHERE user_id = $1 AND blob_id = ANY($2) AND orphaned_at IS NULL AND sort_keys IS NOT NULL`, r.a.id, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("derived data: %w", err)
+	}
+	defer rows.Close()
+	sealed := make(map[string][]byte, len(hashes))
+	for rows.Next() {
+		var h string
+		var d derived.Data
+		if err := rows.Scan(&h, &d.Structure, &d.SortKeys, &d.Preview); err != nil {
+			return nil, fmt.Errorf("derived data: %w", err)
+		}
+		sealed[h] = derived.Seal(h, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("derived data: %w", err)
+	}
+	for i, h := range hashes {
+		out[i] = sealed[h]
 	}
 	return out, nil
 }

@@ -3,10 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"io"
 
-	"github.com/tidemark-mail/tidemark/internal/message"
-	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -26,11 +23,6 @@ ALTER TABLE contents ADD COLUMN sort_keys bytea;
 ALTER TABLE contents ADD COLUMN preview text;
 CREATE INDEX text_index_partial_rows ON text_index (content_id) WHERE partial;
 `
-
-// summarize fills in the summary from the parse and the bytes.
-func (p *preparedMessage) summarize(st *message.Structure, r io.ReaderAt) {
-	p.sortKeys, p.preview = sortthread.Summarize(st, r)
-}
 
 // keysPage is how many messages one query of MessageKeys reads.
 const keysPage = 8192

@@ -368,8 +368,8 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 	return nil
 }
 
-// derived is what Reindex computes from a stored message.
-type derived struct {
+// rederived is what Reindex computes from a stored message.
+type rederived struct {
 	text    *message.IndexText // nil: unreadable (indexed as partial)
 	keys    []byte             // with the summary; nil: structure or body unreadable
 	preview *string            // with the summary; nil: not computed
@@ -377,8 +377,8 @@ type derived struct {
 
 // derive computes a stored message's index text and, withSummary, its
 // summary (summary.go).
-func (a *Account) derive(ctx context.Context, blobID string, structure []byte, withSummary bool) derived {
-	var d derived
+func (a *Account) derive(ctx context.Context, blobID string, structure []byte, withSummary bool) rederived {
+	var d rederived
 	st, err := message.Unmarshal(structure)
 	if err != nil {
 		return d

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,15 +24,20 @@ import (
 //	go test -run '^$' -bench 'Replica' -benchtime 1x ./internal/replica
 //
 // TIDEMARK_REPLICA_BENCH_N sets the size of the initial sync (default
-// 10,000 messages).
+// 10,000 messages), TIDEMARK_REPLICA_BENCH_BATCH the messages per
+// transaction on the receiver (Options.BatchMessages; default its
+// default).
 
-func benchN() int {
-	if s := os.Getenv("TIDEMARK_REPLICA_BENCH_N"); s != "" {
+func benchN() int { return benchEnv("TIDEMARK_REPLICA_BENCH_N", 10000) }
+
+// benchEnv is the integer in the environment variable name, or def.
+func benchEnv(name string, def int) int {
+	if s := os.Getenv(name); s != "" {
 		if n, err := strconv.Atoi(s); err == nil {
 			return n
 		}
 	}
-	return 10000
+	return def
 }
 
 func benchBody(i int) string {
@@ -54,19 +60,37 @@ func BenchmarkReplicaInitialSync(b *testing.B) {
 		}
 	}
 	for range b.N {
-		var appendRates, syncRates, ratios, wire, idle []float64
+		var appendRates, syncRates, ratios, wire, idle, appendCPU, syncCPU, cpuRatios []float64
 		for round := range rounds {
-			ar, sr, w, i := replicaInitialSync(b, n)
-			b.Logf("round %d: appended %.0f msgs/s, replicated %.0f msgs/s (%.2f×)", round+1, ar, sr, sr/ar)
+			r := replicaInitialSync(b, n)
+			ar, sr := r.appendRate, r.syncRate
+			b.Logf("round %d: appended %.0f msgs/s, replicated %.0f msgs/s (%.2f×); CPU %.0f µs/msg appending, %.0f µs/msg replicating (%.2f×)",
+				round+1, ar, sr, sr/ar, r.appendCPU, r.syncCPU, r.syncCPU/r.appendCPU)
 			appendRates, syncRates, ratios = append(appendRates, ar), append(syncRates, sr), append(ratios, sr/ar)
-			wire, idle = append(wire, w), append(idle, i)
+			wire, idle = append(wire, r.wirePerMsg), append(idle, r.idleBytes)
+			appendCPU, syncCPU = append(appendCPU, r.appendCPU), append(syncCPU, r.syncCPU)
+			cpuRatios = append(cpuRatios, r.syncCPU/r.appendCPU)
 		}
 		b.ReportMetric(median(appendRates), "append_msgs/s")
 		b.ReportMetric(median(syncRates), "sync_msgs/s")
 		b.ReportMetric(median(ratios), "sync/append")
 		b.ReportMetric(median(wire), "wire_bytes/msg")
 		b.ReportMetric(median(idle), "idle_sync_bytes")
+		b.ReportMetric(median(appendCPU), "append_cpu_µs/msg")
+		b.ReportMetric(median(syncCPU), "sync_cpu_µs/msg")
+		b.ReportMetric(median(cpuRatios), "cpu_sync/append")
 	}
+}
+
+// cpuTime is the CPU time (user and system) the process has used: both
+// replicas run in it, so a phase's share is what it cost whatever else
+// the machine ran meanwhile, where its wall time is not.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(v []float64) float64 {
@@ -78,15 +102,21 @@ func median(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-// replicaInitialSync is one round of BenchmarkReplicaInitialSync: the
-// append rate, the replication rate, the wire bytes per message and the
-// bytes of an idle resync.
-func replicaInitialSync(b *testing.B, n int) (appendRate, syncRate, wirePerMsg, idleBytes float64) {
+// initialSyncRound is one round of BenchmarkReplicaInitialSync.
+type initialSyncRound struct {
+	appendRate, syncRate float64 // messages/s
+	wirePerMsg           float64 // bytes both ways per message
+	idleBytes            float64 // bytes of an idle resync
+	appendCPU, syncCPU   float64 // CPU µs per message, the whole process
+}
+
+// replicaInitialSync is one round of BenchmarkReplicaInitialSync.
+func replicaInitialSync(b *testing.B, n int) initialSyncRound {
 	a, c := newNode(b, "a"), newNode(b, "b")
 	addr := serve(b, c, "0123456789abcdef")
 	acct := a.acct("u")
 	in, _ := acct.Mailbox(ctx, "INBOX")
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	for i := 0; i < n; i += 100 {
 		var msgs []store.NewMessage
 		for j := i; j < min(i+100, n); j++ {
@@ -96,16 +126,16 @@ func replicaInitialSync(b *testing.B, n int) (appendRate, syncRate, wirePerMsg, 
 			b.Fatal(err)
 		}
 	}
-	importTime := time.Since(start)
+	importTime, importCPU := time.Since(start), cpuTime()-cpu
 	cl := dial(b, a, addr, "0123456789abcdef")
-	start = time.Now()
-	st, err := Sync(ctx, a.side, cl, Options{})
+	start, cpu = time.Now(), cpuTime()
+	st, err := Sync(ctx, a.side, cl, Options{BatchMessages: benchEnv("TIDEMARK_REPLICA_BENCH_BATCH", 0)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	syncTime := time.Since(start)
+	syncTime, syncCPU := time.Since(start), cpuTime()-cpu
 	r, w := cl.Bytes()
-	if st.Appends != n {
+	if st.Appends != n || st.Derived != n {
 		b.Fatalf("stats %+v", st)
 	}
 	// An idle resync of the same user.
@@ -113,7 +143,11 @@ func replicaInitialSync(b *testing.B, n int) (appendRate, syncRate, wirePerMsg, 
 		b.Fatal(err)
 	}
 	r1, w1 := cl.Bytes()
-	return float64(n) / importTime.Seconds(), float64(n) / syncTime.Seconds(), float64(r+w) / float64(n), float64(r1 - r + w1 - w)
+	return initialSyncRound{
+		appendRate: float64(n) / importTime.Seconds(), syncRate: float64(n) / syncTime.Seconds(),
+		wirePerMsg: float64(r+w) / float64(n), idleBytes: float64(r1 - r + w1 - w),
+		appendCPU: float64(importCPU.Microseconds()) / float64(n), syncCPU: float64(syncCPU.Microseconds()) / float64(n),
+	}
 }
 
 // BenchmarkReplicaLag: 10 clients append to A (one message each every

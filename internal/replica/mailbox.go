@@ -667,6 +667,10 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 					}
 					gone[id] = true
 				}
+				var derived [][]byte
+				if pp.err == nil {
+					derived = p.derived(pctx, from, need)
+				}
 				for j, i := range idx {
 					if pp.err != nil {
 						break
@@ -674,7 +678,7 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 					if gone[need[j]] {
 						continue
 					}
-					pp.part[i].Body = bodies[j]
+					pp.part[i].Body, pp.part[i].Derived = bodies[j], derived[j]
 					pp.bodies++
 					pp.bytes += int64(len(bodies[j]))
 					// Later appends of the same content reuse it.
@@ -723,6 +727,7 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 		}
 		prev = res.After
 		p.stats.Appends += len(pp.part)
+		p.stats.Derived += res.Derived
 		if pp.last {
 			break
 		}
@@ -770,6 +775,27 @@ func (p *pair) stream(ctx context.Context, guid string, from, to *side, a *Appen
 	}
 	p.log().Debug("replication: body gone since looked up, left out", "blob", a.BlobID)
 	return false, true, nil
+}
+
+// derived fetches from side from what its store derived from the bytes
+// of need (User.Derived), so that the receiver need not parse them. It
+// is an optimization only: a peer too old to have the call is not asked
+// again during this sync, and any failure leaves the receiver to parse.
+// The result has one entry per content of need (nil: none).
+func (p *pair) derived(ctx context.Context, from *side, need []string) [][]byte {
+	if p.noDerived.Load() {
+		return make([][]byte, len(need))
+	}
+	d, err := from.u.Derived(ctx, need)
+	if err == nil && len(d) == len(need) {
+		return d
+	}
+	if unsupported(err) {
+		p.noDerived.Store(true)
+	} else if err != nil {
+		p.log().Debug("replication: derived data not read, the receiver parses", "err", err)
+	}
+	return make([][]byte, len(need))
 }
 
 // bodies fetches the bytes of need from side from. A body can go between

@@ -57,6 +57,10 @@ type User interface {
 	HasBodies(ctx context.Context, blobIDs []string) ([]bool, error)
 	// Bodies returns the bytes of each content hash.
 	Bodies(ctx context.Context, blobIDs []string) ([][]byte, error)
+	// Derived returns, for each content hash, what the store derived from
+	// its bytes, sealed (package derived): sent with a body, it spares the
+	// receiver the parse. nil where the store has none to give.
+	Derived(ctx context.Context, blobIDs []string) ([][]byte, error)
 	// BodyChunk returns up to n bytes of a content from offset (fewer at
 	// its end); StageBody appends bytes at offset to a body staged for the
 	// next Apply (Append.Staged; offset 0 starts it). See stream.go.
@@ -118,6 +122,10 @@ type Append struct {
 	Message
 	Body   []byte
 	Staged string
+	// Derived is what the sender derived from Body (User.Derived); the
+	// receiver's store keeps it only when it was sealed for those bytes
+	// in its own formats, and parses the body otherwise.
+	Derived []byte
 }
 
 // Batch is store.ApplyBatch in a form that crosses the network.
@@ -345,6 +353,13 @@ func (u *localUser) Bodies(ctx context.Context, blobIDs []string) ([][]byte, err
 	return out, nil
 }
 
+func (u *localUser) Derived(ctx context.Context, blobIDs []string) ([][]byte, error) {
+	if dr, ok := u.r.(store.DerivedReader); ok {
+		return dr.Derived(ctx, blobIDs)
+	}
+	return make([][]byte, len(blobIDs)), nil
+}
+
 func (u *localUser) Apply(ctx context.Context, guid string, b Batch) (store.ApplyResult, error) {
 	id := store.ServerMetadata
 	if guid != "" {
@@ -365,7 +380,7 @@ func (u *localUser) Apply(ctx context.Context, guid string, b Batch) (store.Appl
 		m := store.ReplicaMessage{UID: a.UID, ModSeq: a.ModSeq, Flags: a.Flags, InternalDate: a.InternalDate,
 			SaveDate: a.SaveDate, EmailID: a.EmailID, ThreadID: a.ThreadID, ContentHash: a.BlobID}
 		if a.Body != nil {
-			m.Body = bytes.NewReader(a.Body)
+			m.Body, m.Derived = bytes.NewReader(a.Body), a.Derived
 		} else if a.Staged != "" {
 			f, err := u.staged.take(a.Staged)
 			if err != nil {

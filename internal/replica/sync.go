@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -21,13 +22,16 @@ type Stats struct {
 	// StreamedBodies are the bodies among them that travelled in chunks
 	// (larger than 1 MiB, stream.go).
 	StreamedBodies int
-	Flags          int // flag updates applied
-	Expunges       int // UIDs expunged by sync
-	Clashes        int // messages moved to fresh UIDs after a UID clash
-	Metadata       int // RFC 5464 entries sent (mailbox and server)
-	Logins         int // account records (logins) applied
-	Quotas         int // quota overrides applied
-	Sharing        int // ACL entries and access keys applied
+	// Derived are the bodies among them the receiver did not parse,
+	// keeping what the sender had derived from them (package derived).
+	Derived  int
+	Flags    int // flag updates applied
+	Expunges int // UIDs expunged by sync
+	Clashes  int // messages moved to fresh UIDs after a UID clash
+	Metadata int // RFC 5464 entries sent (mailbox and server)
+	Logins   int // account records (logins) applied
+	Quotas   int // quota overrides applied
+	Sharing  int // ACL entries and access keys applied
 }
 
 func (s *Stats) add(o Stats) {
@@ -38,6 +42,7 @@ func (s *Stats) add(o Stats) {
 	s.Bodies += o.Bodies
 	s.BodyBytes += o.BodyBytes
 	s.StreamedBodies += o.StreamedBodies
+	s.Derived += o.Derived
 	s.Flags += o.Flags
 	s.Expunges += o.Expunges
 	s.Clashes += o.Clashes
@@ -221,6 +226,9 @@ type pair struct {
 	// seenA and seenB are, per mailbox GUID, what each side's tombstone
 	// of a mailbox it deleted and holds again saw (deletes.go).
 	seenA, seenB map[string][]string
+	// noDerived is set once a side turned out too old to hand out
+	// derived data (pair.derived).
+	noDerived atomic.Bool
 }
 
 func (p *pair) log() *slog.Logger {

@@ -457,6 +457,15 @@ func (v *Service) Bodies(a Args, r *[][]byte) (err error) {
 	return err
 }
 
+// Derived is User.Derived.
+func (v *Service) Derived(a Args, r *[][]byte) (err error) {
+	u, err := v.user(a.User, false)
+	if err == nil {
+		*r, err = u.Derived(context.Background(), a.Blobs)
+	}
+	return err
+}
+
 // Apply is User.Apply.
 func (v *Service) Apply(a Args, r *store.ApplyResult) (err error) {
 	u, err := v.user(a.User, false)
@@ -683,6 +692,11 @@ func (u *remoteUser) HasBodies(ctx context.Context, blobIDs []string) ([]bool, e
 func (u *remoteUser) Bodies(ctx context.Context, blobIDs []string) ([][]byte, error) {
 	var r [][]byte
 	return r, u.c.call(ctx, "Bodies", Args{User: u.user, Blobs: blobIDs}, &r)
+}
+
+func (u *remoteUser) Derived(ctx context.Context, blobIDs []string) ([][]byte, error) {
+	var r [][]byte
+	return r, u.c.call(ctx, "Derived", Args{User: u.user, Blobs: blobIDs}, &r)
 }
 
 func (u *remoteUser) Apply(ctx context.Context, guid string, b Batch) (store.ApplyResult, error) {

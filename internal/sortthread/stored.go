@@ -24,6 +24,9 @@ import (
 
 const storedVersion = 1
 
+// KeysVersion is the version of the form EncodeKeys writes.
+const KeysVersion = storedVersion
+
 const (
 	storedHasSent    = 1 << 0
 	storedReplyOrFwd = 1 << 1

@@ -44,6 +44,11 @@ type preparedMessage struct {
 	saveDate          time.Time
 	emailID, threadID string
 	modseq            store.ModSeq
+	// derived is what the sender derived from the bytes (package
+	// derived), used instead of parsing them when it is theirs
+	// (usedDerived).
+	derived     []byte
+	usedDerived bool
 }
 
 // allSystemFlags masks the defined store.SystemFlags bits.

@@ -11,7 +11,7 @@ import (
 	"io"
 
 	"github.com/tidemark-mail/tidemark/internal/blob"
-	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/derived"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -87,24 +87,19 @@ func (u *userDB) prepareFileBody(p *preparedMessage, body io.Reader) (*blob.Pend
 }
 
 // parse fills in the structure, thread headers, summary and (withText)
-// index text from the body.
-func (p *preparedMessage) parse(r interface {
-	io.Reader
-	io.ReaderAt
-}, withText bool) error {
-	st, err := message.Parse(r)
-	var raw []byte
-	if err == nil {
-		raw, err = st.Marshal()
-	}
+// index text from the body, once p.blobID and p.size are its own: the
+// structure and summary come from p.derived when it was sealed for these
+// bytes (a replica's append), else from parsing them.
+func (p *preparedMessage) parse(r derived.Body, withText bool) error {
+	d, st, used, err := derived.From(p.derived, p.blobID, p.size, r, false) // previews are computed on FETCH (summary.go)
 	if err != nil {
-		return fmt.Errorf("parse: %w", err)
+		return err
 	}
+	p.usedDerived = used
 	// Stored as it is: the stored form (version 3) is about the size of
 	// the version 2 form under zstd, and a read decodes it in place.
-	p.structure = raw
+	p.structure, p.sortKeys = d.Structure, d.SortKeys
 	p.thread = st.ThreadRefs()
-	p.summarize(st)
 	if withText {
 		p.indexText(st, r)
 	}

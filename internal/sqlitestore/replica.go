@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/tidemark-mail/tidemark/internal/derived"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -198,7 +199,7 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 			return res, fmt.Errorf("message %d: content hash %q: %w", i+1, m.ContentHash, store.ErrContentMismatch)
 		}
 		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate,
-			uid: m.UID, saveDate: m.SaveDate, emailID: m.EmailID, threadID: m.ThreadID}
+			uid: m.UID, saveDate: m.SaveDate, emailID: m.EmailID, threadID: m.ThreadID, derived: m.Derived}
 		bodies[i] = m.Body
 	}
 	flags, err := normalizeStates(b.Flags)
@@ -241,6 +242,11 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 	})
 	if err != nil {
 		return store.ApplyResult{}, err
+	}
+	for _, p := range prepared {
+		if p.usedDerived {
+			res.Derived++
+		}
 	}
 	return res, nil
 }
@@ -404,6 +410,46 @@ func (r *Replica) HasContent(ctx context.Context, hashes []string) (map[string]b
 	})
 	if err != nil {
 		return nil, fmt.Errorf("has content: %w", err)
+	}
+	return out, nil
+}
+
+var _ store.DerivedReader = (*Replica)(nil)
+
+// Derived seals what the contents rows of hashes hold of their bytes'
+// parse: the structure and the summary, read in one transaction, without
+// the bytes.
+func (r *Replica) Derived(ctx context.Context, hashes []string) ([][]byte, error) {
+	out := make([][]byte, len(hashes))
+	err := r.a.u.readTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `SELECT structure, sort_keys, preview FROM contents WHERE blob_id = ? LIMIT 1`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, h := range hashes {
+			var structure []byte
+			var d derived.Data
+			err := stmt.QueryRowContext(ctx, h).Scan(&structure, &d.SortKeys, &d.Preview)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if d.SortKeys == nil {
+				// Stored before the summary was kept: the receiver parses.
+				continue
+			}
+			if d.Structure, err = unpackBody(structure); err != nil {
+				continue
+			}
+			out[i] = derived.Seal(h, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("derived data: %w", err)
 	}
 	return out, nil
 }

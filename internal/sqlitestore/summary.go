@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 
-	"github.com/tidemark-mail/tidemark/internal/message"
-	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -28,11 +26,6 @@ const schemaV9Summary = `
 ALTER TABLE contents ADD COLUMN sort_keys BLOB;
 ALTER TABLE contents ADD COLUMN preview TEXT;
 `
-
-// summarize fills in the summary from the parse.
-func (p *preparedMessage) summarize(st *message.Structure) {
-	p.sortKeys = sortthread.EncodeKeys(st)
-}
 
 // keysPage is how many messages MessageKeys reads per read transaction.
 const keysPage = 8192

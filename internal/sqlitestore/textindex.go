@@ -526,16 +526,16 @@ func (u *userDB) reindex(ctx context.Context) error {
 	return nil
 }
 
-// derived is what Reindex computes from a stored message.
-type derived struct {
+// rederived is what Reindex computes from a stored message.
+type rederived struct {
 	text *message.IndexText // nil: unreadable (indexed as partial)
 	keys []byte             // with the summary; nil: structure or body unreadable
 }
 
 // derive computes a stored message's index text and, withSummary, its
 // summary (summary.go).
-func (u *userDB) derive(ctx context.Context, blobID string, structure []byte, withSummary bool) derived {
-	var d derived
+func (u *userDB) derive(ctx context.Context, blobID string, structure []byte, withSummary bool) rederived {
+	var d rederived
 	raw, err := unpackBody(structure) // stored compressed (compress.go)
 	if err != nil {
 		return d

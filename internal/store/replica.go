@@ -226,6 +226,22 @@ type ReplicaMessage struct {
 	// shows the same object ids as its source; empty ones are assigned.
 	EmailID  string
 	ThreadID string
+	// Derived, with a Body, is what the sender derived from the bytes
+	// (DerivedReader): a store may keep it instead of parsing the body,
+	// when it was sealed for the bytes' hash in the store's own formats
+	// and arrived whole (derived.Open); otherwise, or when nil, the body
+	// is parsed.
+	Derived []byte
+}
+
+// DerivedReader is a Replica that can hand out what it derived from the
+// bytes of contents it holds, so that a replica receiving the bytes need
+// not parse them again.
+type DerivedReader interface {
+	// Derived returns, for each content hash, its payload (derived.Seal):
+	// nil for a content not held, or whose data is not in this version's
+	// formats.
+	Derived(ctx context.Context, hashes []string) ([][]byte, error)
 }
 
 // ApplyResult reports what a Batch did.
@@ -240,6 +256,9 @@ type ApplyResult struct {
 	UIDNext       UID
 	// Modified lists the Flags not applied because of UnchangedSince.
 	Modified UIDSet
+	// Derived counts the appended bodies whose ReplicaMessage.Derived the
+	// store kept instead of parsing them.
+	Derived int
 }
 
 // ErrUIDValidityUsed means a UIDVALIDITY was asked for that the store

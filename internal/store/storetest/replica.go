@@ -26,6 +26,7 @@ var replicaTests = []struct {
 	{"ReplicaApply", testReplicaApply},
 	{"ReplicaSyncState", testReplicaSyncState},
 	{"ReplicaUIDLimit", testReplicaUIDLimit},
+	{"ReplicaDerived", testReplicaDerived}, // derived.go
 	{"MailboxGUID", testMailboxGUID},
 	{"AccountChanges", testAccountChanges},
 	{"ApplyAtPeerModseq", testApplyAtPeerModseq},
