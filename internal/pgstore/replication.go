@@ -527,7 +527,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	for _, f := range flags {
 		flagUIDs.Add(f.uid)
 	}
-	cur, err := states(t.ctx, t.tx, id, clampUIDs(flagUIDs, mb.UIDNext))
+	cur, err := states(t.ctx, t.tx, id, flagUIDs.Below(mb.UIDNext))
 	if err != nil {
 		return err
 	}
@@ -575,7 +575,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		all = append([]store.Expunged{{UIDs: b.Expunge}}, all...)
 	}
 	for i, e := range all {
-		present, err := t.existing(id, clampUIDs(e.UIDs, mb.UIDNext))
+		present, err := t.existing(id, e.UIDs.Below(mb.UIDNext))
 		if err != nil {
 			return err
 		}
@@ -598,7 +598,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 					covered.AddRange(r.Start, r.Stop)
 				}
 			}
-			below, err := t.untombstoned(id, clampUIDs(e.UIDs, mb.UIDNext), covered)
+			below, err := t.untombstoned(id, e.UIDs.Below(mb.UIDNext), covered)
 			if err != nil {
 				return err
 			}
@@ -745,7 +745,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 			return err
 		}
 	}
-	res.Expunged = normalizeSet(res.Expunged)
+	res.Expunged = res.Expunged.Normalize()
 	for _, e := range meta {
 		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq], e.Stamped()); err != nil {
 			return err
@@ -785,32 +785,6 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		return t.setPeerState(b.Peer, mb.GUID, *b.Sync)
 	}
 	return nil
-}
-
-// clampUIDs returns the part of uids below uidNext: no message has a UID
-// at or above it.
-func clampUIDs(uids store.UIDSet, uidNext store.UID) store.UIDSet {
-	var out store.UIDSet
-	for _, r := range uids {
-		if r.Start >= uidNext {
-			break
-		}
-		out = append(out, store.UIDRange{Start: r.Start, Stop: min(r.Stop, uidNext-1)})
-	}
-	return out
-}
-
-// normalizeSet makes a set built by appending ranges ascending and merged.
-func normalizeSet(s store.UIDSet) store.UIDSet {
-	if len(s) < 2 {
-		return s
-	}
-	slices.SortFunc(s, func(a, b store.UIDRange) int { return cmpUID(a.Start, b.Start) })
-	var out store.UIDSet
-	for _, r := range s {
-		out.AddRange(r.Start, r.Stop)
-	}
-	return out
 }
 
 // existing returns the UIDs of uids that name a message.
@@ -866,30 +840,7 @@ func (t *writeTx) untombstoned(id store.MailboxID, uids, covered store.UIDSet) (
 	for _, rg := range found {
 		covered.AddRange(rg.Start, rg.Stop)
 	}
-	// uids minus covered, both ascending and merged.
-	var out store.UIDSet
-	j := 0
-	for _, r := range uids {
-		next := r.Start
-		for j < len(covered) && covered[j].Stop < next {
-			j++
-		}
-		for k := j; k < len(covered) && covered[k].Start <= r.Stop; k++ {
-			c := covered[k]
-			if c.Start > next {
-				out.AddRange(next, c.Start-1)
-			}
-			if c.Stop >= r.Stop {
-				next = 0
-				break
-			}
-			next = c.Stop + 1
-		}
-		if next != 0 {
-			out.AddRange(next, r.Stop)
-		}
-	}
-	return out, nil
+	return uids.Minus(covered), nil
 }
 
 // mergeExpungedID adds the EMAILIDs eid (one or several, space-separated)

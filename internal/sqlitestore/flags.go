@@ -45,7 +45,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		if err != nil {
 			return err
 		}
-		uids := clampUIDs(uids, mb.UIDNext)
+		uids := uids.Below(mb.UIDNext)
 		cs, err := loadChunks(t, id, uids)
 		if err != nil {
 			return err
@@ -123,18 +123,6 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		res.Changed = nil
 	}
 	return res, nil
-}
-
-// clampUIDs drops the UIDs at or above uidNext: no message has them.
-func clampUIDs(uids store.UIDSet, uidNext store.UID) store.UIDSet {
-	var out store.UIDSet
-	for _, r := range uids {
-		if r.Start >= uidNext {
-			break
-		}
-		out = append(out, store.UIDRange{Start: r.Start, Stop: min(r.Stop, uidNext-1)})
-	}
-	return out
 }
 
 // flagChange applies one STORE to entries.

@@ -553,7 +553,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	for _, f := range flags {
 		flagUIDs.Add(f.uid)
 	}
-	cs, err := loadChunks(t, id, clampUIDs(flagUIDs, mb.UIDNext))
+	cs, err := loadChunks(t, id, flagUIDs.Below(mb.UIDNext))
 	if err != nil {
 		return err
 	}
@@ -615,7 +615,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		all = append([]store.Expunged{{UIDs: b.Expunge}}, all...)
 	}
 	for i, e := range all {
-		present, err := t.existing(id, clampUIDs(e.UIDs, mb.UIDNext))
+		present, err := t.existing(id, e.UIDs.Below(mb.UIDNext))
 		if err != nil {
 			return err
 		}
@@ -638,7 +638,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 					covered.AddRange(r.Start, r.Stop)
 				}
 			}
-			below, err := t.untombstoned(id, clampUIDs(e.UIDs, mb.UIDNext), covered)
+			below, err := t.untombstoned(id, e.UIDs.Below(mb.UIDNext), covered)
 			if err != nil {
 				return err
 			}
@@ -781,7 +781,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 			return err
 		}
 	}
-	res.Expunged = normalizeSet(res.Expunged)
+	res.Expunged = res.Expunged.Normalize()
 	for _, e := range meta {
 		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq], e.Stamped()); err != nil {
 			return err
@@ -823,20 +823,6 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	return nil
 }
 
-// normalizeSet makes a set built by appending ranges ascending and
-// merged.
-func normalizeSet(s store.UIDSet) store.UIDSet {
-	if len(s) < 2 {
-		return s
-	}
-	slices.SortFunc(s, func(a, b store.UIDRange) int { return int(int64(a.Start) - int64(b.Start)) })
-	var out store.UIDSet
-	for _, r := range s {
-		out.AddRange(r.Start, r.Stop)
-	}
-	return out
-}
-
 // untombstoned returns the UIDs of uids that are neither in covered nor
 // under a tombstone, by range arithmetic: two index lookups per range of
 // uids, never a walk of the UIDs.
@@ -874,30 +860,7 @@ func (t *writeTx) untombstoned(id store.MailboxID, uids, covered store.UIDSet) (
 			return nil, err
 		}
 	}
-	// uids minus covered, both ascending and merged.
-	var out store.UIDSet
-	j := 0
-	for _, r := range uids {
-		next := r.Start
-		for j < len(covered) && covered[j].Stop < next {
-			j++
-		}
-		for k := j; k < len(covered) && covered[k].Start <= r.Stop; k++ {
-			c := covered[k]
-			if c.Start > next {
-				out.AddRange(next, c.Start-1)
-			}
-			if c.Stop >= r.Stop {
-				next = 0
-				break
-			}
-			next = c.Stop + 1
-		}
-		if next != 0 {
-			out.AddRange(next, r.Stop)
-		}
-	}
-	return out, nil
+	return uids.Minus(covered), nil
 }
 
 // existing returns the UIDs of uids that name a message.
