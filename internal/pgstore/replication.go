@@ -620,40 +620,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	if err := storetx.WriteMetadata(t, id, meta, local); err != nil {
 		return err
 	}
-	if b.UIDNext > uidNext && len(local) == 0 {
-		// A raise alone is a change sessions show: it gets a modseq so
-		// that it is published.
-		if _, err := t.modseq(id); err != nil {
-			return err
-		}
-	}
-	uidNext = max(uidNext, b.UIDNext)
-	if uidNext > mb.UIDNext {
-		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = greatest(uidnext, $1) WHERE id = $2`, uidNext, id); err != nil {
-			return err
-		}
-	}
-	res.UIDNext = uidNext
-	after, err := t.mailbox(id)
-	if err != nil {
-		return err
-	}
-	res.After = after.HighestModSeq
-	if b.HighestModSeq > res.After {
-		if res.After, err = t.newModseq(id, b.HighestModSeq); err != nil {
-			return err
-		}
-	}
-	res.ModSeq = t.touched[id]
-	if b.KeepHistory && res.After > mb.historyFrom {
-		if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET history_from = $1 WHERE id = $2`, res.After, id); err != nil {
-			return err
-		}
-	}
-	if b.Sync != nil && res.Modified.Empty() {
-		return t.setPeerState(b.Peer, mb.GUID, *b.Sync)
-	}
-	return nil
+	return storetx.FinishApply(t, mb.shared(), mb.historyFrom, b, uidNext, len(local) > 0, res)
 }
 
 // ExistingUIDs implements storetx.Applier.
@@ -750,4 +717,24 @@ func (t *writeTx) NewModSeq(id store.MailboxID, atLeast store.ModSeq) (store.Mod
 // MetadataEntry implements storetx.Applier.
 func (t *writeTx) MetadataEntry(id store.MailboxID, name string) (value []byte, exists bool, ms store.ModSeq, err error) {
 	return t.metadataEntry(id, name)
+}
+
+// RaiseUIDNext implements storetx.Applier.
+func (t *writeTx) RaiseUIDNext(id store.MailboxID, uidNext store.UID) error {
+	_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidnext = greatest(uidnext, $1) WHERE id = $2`, uidNext, id)
+	return err
+}
+
+// SetHistoryFrom implements storetx.Applier.
+func (t *writeTx) SetHistoryFrom(id store.MailboxID, ms store.ModSeq) error {
+	_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET history_from = $1 WHERE id = $2`, ms, id)
+	return err
+}
+
+// Touched implements storetx.Applier.
+func (t *writeTx) Touched(id store.MailboxID) store.ModSeq { return t.touched[id] }
+
+// SetPeerState implements storetx.Applier.
+func (t *writeTx) SetPeerState(peer, guid string, ps store.PeerState) error {
+	return t.setPeerState(peer, guid, ps)
 }

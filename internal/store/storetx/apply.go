@@ -36,6 +36,17 @@ type Applier interface {
 	MetadataEntry(id store.MailboxID, name string) (value []byte, exists bool, ms store.ModSeq, err error)
 	// PutMetadata: see MetadataTx.
 	PutMetadata(id store.MailboxID, name string, value []byte, ms, stamp store.ModSeq) error
+	// RaiseUIDNext sets mailbox id's UIDNEXT to uidNext, above it.
+	RaiseUIDNext(id store.MailboxID, uidNext store.UID) error
+	// SetHistoryFrom sets mailbox id's flag history point (flag changes
+	// to messages at or below it record the flags they replace).
+	SetHistoryFrom(id store.MailboxID, ms store.ModSeq) error
+	// Touched returns the modseq the transaction gave to changes in
+	// mailbox id, 0 when it changed nothing there.
+	Touched(id store.MailboxID) store.ModSeq
+	// SetPeerState raises the sync state recorded for peer and mailbox
+	// guid and drops the flag history no peer needs any more.
+	SetPeerState(peer, guid string, ps store.PeerState) error
 }
 
 // PeerExpunge is one expunge of a batch as it will be written.
@@ -232,6 +243,51 @@ func WriteMetadata(t Applier, id store.MailboxID, meta []store.MetadataEntry, lo
 		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq], e.Stamped()); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// FinishApply ends the apply of b to mailbox mb (its flag history point
+// historyFrom), once its changes are written: it raises UIDNEXT to
+// uidNext or the batch's, giving a raise that changed nothing else
+// (changed false) a modseq so that it is published, raises HIGHESTMODSEQ
+// to the batch's, moves the flag history point when the batch keeps
+// history, records the sync state unless a flag change was refused, and
+// fills res's UIDNext, After and ModSeq.
+func FinishApply(t Applier, mb Mailbox, historyFrom store.ModSeq, b store.Batch, uidNext store.UID, changed bool, res *store.ApplyResult) error {
+	id := mb.ID
+	if b.UIDNext > uidNext && !changed {
+		// A raise alone is a change sessions show: it gets a modseq so
+		// that it is published.
+		if _, err := t.ModSeq(id); err != nil {
+			return err
+		}
+	}
+	uidNext = max(uidNext, b.UIDNext)
+	if uidNext > mb.UIDNext {
+		if err := t.RaiseUIDNext(id, uidNext); err != nil {
+			return err
+		}
+	}
+	res.UIDNext = uidNext
+	after, err := t.Mailbox(id)
+	if err != nil {
+		return err
+	}
+	res.After = after.HighestModSeq
+	if b.HighestModSeq > res.After {
+		if res.After, err = t.NewModSeq(id, b.HighestModSeq); err != nil {
+			return err
+		}
+	}
+	res.ModSeq = t.Touched(id)
+	if b.KeepHistory && res.After > historyFrom {
+		if err := t.SetHistoryFrom(id, res.After); err != nil {
+			return err
+		}
+	}
+	if b.Sync != nil && res.Modified.Empty() {
+		return t.SetPeerState(b.Peer, mb.GUID, *b.Sync)
 	}
 	return nil
 }
