@@ -108,7 +108,7 @@ func (r *Replica) ApplyAccount(ctx context.Context, ops []store.AccountOp, peer 
 			}
 		}
 		if state != nil {
-			return t.setPeerState(peer, "", *state)
+			return t.SetPeerState(peer, "", *state)
 		}
 		return nil
 	})
@@ -320,7 +320,7 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 			return err
 		}
 		if op.HighestModSeq > 1 {
-			if _, err := t.newModseq(id, op.HighestModSeq); err != nil {
+			if _, err := t.NewModSeq(id, op.HighestModSeq); err != nil {
 				return err
 			}
 		}
@@ -489,7 +489,7 @@ func (r *Replica) PeerStates(ctx context.Context, peer string) (map[string]store
 
 // SetPeerState records sync state outside a batch of changes.
 func (r *Replica) SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error {
-	return r.a.u.write(ctx, func(t *writeTx) error { return t.setPeerState(peer, guid, ps) })
+	return r.a.u.write(ctx, func(t *writeTx) error { return t.SetPeerState(peer, guid, ps) })
 }
 
 // ForgetPeer drops the state recorded for peer.
@@ -519,9 +519,9 @@ func (r *Replica) PruneMailboxTombstones(ctx context.Context, before uint64) (in
 	return int(n), nil
 }
 
-// setPeerState raises the recorded state and drops the flag history no
+// SetPeerState raises the recorded state and drops the flag history no
 // peer needs any more (replaced at or below every peer's confirmed point).
-func (t *writeTx) setPeerState(peer, guid string, ps store.PeerState) error {
+func (t *writeTx) SetPeerState(peer, guid string, ps store.PeerState) error {
 	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO replica_state (peer, guid, applied, confirmed, uidnext) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (peer, guid) DO UPDATE SET applied = max(applied, excluded.applied),
 		confirmed = max(confirmed, excluded.confirmed), uidnext = max(uidnext, excluded.uidnext)`,
@@ -590,20 +590,11 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		keys = append(keys, b.Append[i].ModSeq)
 	}
 
-	exps, expKeys, err := storetx.PlanExpunges(t, mb.shared(), b)
+	plan, err := storetx.PlanApply(t, mb.shared(), b, keys)
 	if err != nil {
 		return err
 	}
-	keys = append(keys, expKeys...)
-	meta, metaKeys, err := storetx.PlanMetadata(t, id, b)
-	if err != nil {
-		return err
-	}
-	keys = append(keys, metaKeys...)
-	local, err := storetx.AllocateModSeqs(t, id, keys, b.ModSeq)
-	if err != nil {
-		return err
-	}
+	local := plan.Local
 
 	var d counterDelta
 	for _, s := range sets {
@@ -643,13 +634,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	if n := len(res.Appended); n > 0 {
 		uidNext = res.Appended[n-1] + 1
 	}
-	if uidNext, err = storetx.WriteExpunges(t, id, exps, local, uidNext, res); err != nil {
-		return err
-	}
-	if err := storetx.WriteMetadata(t, id, meta, local); err != nil {
-		return err
-	}
-	return storetx.FinishApply(t, mb.shared(), mb.historyFrom, b, uidNext, len(local) > 0, res)
+	return storetx.FinishApply(t, mb.shared(), mb.historyFrom, b, plan, uidNext, res)
 }
 
 // Untombstoned implements storetx.Applier by range arithmetic: two index lookups per range of
@@ -744,16 +729,6 @@ func (t *writeTx) SetExpungedID(id store.MailboxID, u store.UID, eid string) err
 	return err
 }
 
-// NewModSeq implements storetx.Applier.
-func (t *writeTx) NewModSeq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
-	return t.newModseq(id, atLeast)
-}
-
-// MetadataEntry implements storetx.Applier.
-func (t *writeTx) MetadataEntry(id store.MailboxID, name string) (value []byte, exists bool, ms store.ModSeq, err error) {
-	return t.metadataEntry(id, name)
-}
-
 // RaiseUIDNext implements storetx.Applier.
 func (t *writeTx) RaiseUIDNext(id store.MailboxID, uidNext store.UID) error {
 	_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uidNext, id)
@@ -768,8 +743,3 @@ func (t *writeTx) SetHistoryFrom(id store.MailboxID, ms store.ModSeq) error {
 
 // Touched implements storetx.Applier.
 func (t *writeTx) Touched(id store.MailboxID) store.ModSeq { return t.touched[id] }
-
-// SetPeerState implements storetx.Applier.
-func (t *writeTx) SetPeerState(peer, guid string, ps store.PeerState) error {
-	return t.setPeerState(peer, guid, ps)
-}

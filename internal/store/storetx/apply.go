@@ -49,8 +49,42 @@ type Applier interface {
 	SetPeerState(peer, guid string, ps store.PeerState) error
 }
 
-// PeerExpunge is one expunge of a batch as it will be written.
-type PeerExpunge struct {
+// ApplyPlan is what Apply decided to write besides the backend's flag
+// changes and appends.
+type ApplyPlan struct {
+	expunges []peerExpunge
+	meta     []store.MetadataEntry
+	// Local maps the peer modseq of each change that changes anything
+	// to its local modseq.
+	Local map[store.ModSeq]store.ModSeq
+}
+
+// PlanApply works out which of b's expunges and METADATA entries change
+// anything in mailbox mb, then gives each distinct peer modseq among them
+// and keys (those of the backend's effective flag changes and appends),
+// ascending, its own local modseq: max(HIGHESTMODSEQ+1, the peer's
+// modseq, b.ModSeq).
+func PlanApply(t Applier, mb Mailbox, b store.Batch, keys []store.ModSeq) (ApplyPlan, error) {
+	var p ApplyPlan
+	exps, expKeys, err := planExpunges(t, mb, b)
+	if err != nil {
+		return p, err
+	}
+	keys = append(keys, expKeys...)
+	meta, metaKeys, err := planMetadata(t, mb.ID, b)
+	if err != nil {
+		return p, err
+	}
+	keys = append(keys, metaKeys...)
+	local, err := allocateModSeqs(t, mb.ID, keys, b.ModSeq)
+	if err != nil {
+		return p, err
+	}
+	return ApplyPlan{expunges: exps, meta: meta, Local: local}, nil
+}
+
+// peerExpunge is one expunge of a batch as it will be written.
+type peerExpunge struct {
 	// uids are the UIDs held here; unused those never held here that
 	// get a tombstone all the same.
 	uids, unused store.UIDSet
@@ -64,9 +98,9 @@ type PeerExpunge struct {
 	past bool
 }
 
-// PlanExpunges works out which of b's expunges change anything in
+// planExpunges works out which of b's expunges change anything in
 // mailbox mb, and returns them with the peer modseqs among them that need
-// a local modseq (AllocateModSeqs).
+// a local modseq (allocateModSeqs).
 //
 // An expunge takes the UIDs that exist, and, for a peer's expunges, UIDs
 // this replica does not hold and has no tombstone for (never used here,
@@ -77,9 +111,9 @@ type PeerExpunge struct {
 // learns they vanished (VANISHED may name UIDs a client lacks, RFC 7162
 // 3.2.10, so a UID that in fact went long ago is safe). UIDs already
 // tombstoned change nothing.
-func PlanExpunges(t Applier, mb Mailbox, b store.Batch) ([]PeerExpunge, []store.ModSeq, error) {
+func planExpunges(t Applier, mb Mailbox, b store.Batch) ([]peerExpunge, []store.ModSeq, error) {
 	id := mb.ID
-	var exps []PeerExpunge
+	var exps []peerExpunge
 	var keys []store.ModSeq
 	all := b.Expunges
 	if !b.Expunge.Empty() {
@@ -145,7 +179,7 @@ func PlanExpunges(t Applier, mb Mailbox, b store.Batch) ([]PeerExpunge, []store.
 			for _, r := range unused {
 				past = past && r.Stop < mb.UIDNext
 			}
-			exps = append(exps, PeerExpunge{present, unused, e.ModSeq, e.EmailIDs, past})
+			exps = append(exps, peerExpunge{present, unused, e.ModSeq, e.EmailIDs, past})
 			if !past {
 				keys = append(keys, e.ModSeq)
 			}
@@ -154,10 +188,10 @@ func PlanExpunges(t Applier, mb Mailbox, b store.Batch) ([]PeerExpunge, []store.
 	return exps, keys, nil
 }
 
-// PlanMetadata returns the entries of b that differ in mailbox id and
+// planMetadata returns the entries of b that differ in mailbox id and
 // were not changed here since the caller looked (b.UnchangedSince), and
 // their peer modseqs.
-func PlanMetadata(t Applier, id store.MailboxID, b store.Batch) ([]store.MetadataEntry, []store.ModSeq, error) {
+func planMetadata(t Applier, id store.MailboxID, b store.Batch) ([]store.MetadataEntry, []store.ModSeq, error) {
 	var meta []store.MetadataEntry
 	var keys []store.ModSeq
 	for _, e := range b.Metadata {
@@ -174,11 +208,11 @@ func PlanMetadata(t Applier, id store.MailboxID, b store.Batch) ([]store.Metadat
 	return meta, keys, nil
 }
 
-// AllocateModSeqs gives each distinct peer modseq of keys, ascending, its
+// allocateModSeqs gives each distinct peer modseq of keys, ascending, its
 // own local modseq in mailbox id, max(HIGHESTMODSEQ+1, the peer's
 // modseq, floor), and returns them by peer modseq. keys is sorted in
 // place.
-func AllocateModSeqs(t Applier, id store.MailboxID, keys []store.ModSeq, floor store.ModSeq) (map[store.ModSeq]store.ModSeq, error) {
+func allocateModSeqs(t Applier, id store.MailboxID, keys []store.ModSeq, floor store.ModSeq) (map[store.ModSeq]store.ModSeq, error) {
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	local := make(map[store.ModSeq]store.ModSeq, len(keys))
@@ -192,11 +226,11 @@ func AllocateModSeqs(t Applier, id store.MailboxID, keys []store.ModSeq, floor s
 	return local, nil
 }
 
-// WriteExpunges removes the messages of exps, tombstones them with what
+// writeExpunges removes the messages of exps, tombstones them with what
 // was never held here at their local modseqs (local, from
-// AllocateModSeqs), adds what it removed to res.Expunged and returns
+// allocateModSeqs), adds what it removed to res.Expunged and returns
 // uidNext raised past the tombstoned UIDs never used here.
-func WriteExpunges(t Applier, id store.MailboxID, exps []PeerExpunge, local map[store.ModSeq]store.ModSeq, uidNext store.UID, res *store.ApplyResult) (store.UID, error) {
+func writeExpunges(t Applier, id store.MailboxID, exps []peerExpunge, local map[store.ModSeq]store.ModSeq, uidNext store.UID, res *store.ApplyResult) (store.UID, error) {
 	for _, e := range exps {
 		gone, err := t.RemoveMessages(id, e.uids, 0)
 		if err != nil {
@@ -236,9 +270,9 @@ func WriteExpunges(t Applier, id store.MailboxID, exps []PeerExpunge, local map[
 	return uidNext, nil
 }
 
-// WriteMetadata sets the entries PlanMetadata chose at their local
+// writeMetadata sets the entries planMetadata chose at their local
 // modseqs.
-func WriteMetadata(t Applier, id store.MailboxID, meta []store.MetadataEntry, local map[store.ModSeq]store.ModSeq) error {
+func writeMetadata(t Applier, id store.MailboxID, meta []store.MetadataEntry, local map[store.ModSeq]store.ModSeq) error {
 	for _, e := range meta {
 		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq], e.Stamped()); err != nil {
 			return err
@@ -248,15 +282,22 @@ func WriteMetadata(t Applier, id store.MailboxID, meta []store.MetadataEntry, lo
 }
 
 // FinishApply ends the apply of b to mailbox mb (its flag history point
-// historyFrom), once its changes are written: it raises UIDNEXT to
-// uidNext or the batch's, giving a raise that changed nothing else
-// (changed false) a modseq so that it is published, raises HIGHESTMODSEQ
-// to the batch's, moves the flag history point when the batch keeps
-// history, records the sync state unless a flag change was refused, and
-// fills res's UIDNext, After and ModSeq.
-func FinishApply(t Applier, mb Mailbox, historyFrom store.ModSeq, b store.Batch, uidNext store.UID, changed bool, res *store.ApplyResult) error {
+// historyFrom) once the backend has written its flag changes and appends
+// (UIDNEXT now uidNext): it writes p's expunges and METADATA entries,
+// raises UIDNEXT to the batch's, giving a raise that changed nothing else
+// a modseq, raises HIGHESTMODSEQ to the batch's, moves the flag history
+// point when the batch keeps history, records the sync state unless a
+// flag change was refused, and fills the rest of res.
+func FinishApply(t Applier, mb Mailbox, historyFrom store.ModSeq, b store.Batch, p ApplyPlan, uidNext store.UID, res *store.ApplyResult) error {
 	id := mb.ID
-	if b.UIDNext > uidNext && !changed {
+	uidNext, err := writeExpunges(t, id, p.expunges, p.Local, uidNext, res)
+	if err != nil {
+		return err
+	}
+	if err := writeMetadata(t, id, p.meta, p.Local); err != nil {
+		return err
+	}
+	if b.UIDNext > uidNext && len(p.Local) == 0 {
 		// A raise alone is a change sessions show: it gets a modseq so
 		// that it is published.
 		if _, err := t.ModSeq(id); err != nil {
