@@ -9,15 +9,6 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// checkUIDs rejects sets containing UID 0 (RFC 9051 2.3.1.1: UIDs start
-// at 1).
-func checkUIDs(uids store.UIDSet) error {
-	if len(uids) > 0 && uids[0].Start == 0 {
-		return fmt.Errorf("UID 0: %w", store.ErrInvalidUID)
-	}
-	return nil
-}
-
 // SetFlags changes flags as one transaction with one modseq (RFC 7162
 // 3.1.3). It loads the chunks holding the UIDs, applies the change to
 // their entries in memory (the UNCHANGEDSINCE test included, inside the
@@ -26,7 +17,7 @@ func checkUIDs(uids store.UIDSet) error {
 // nothing changes.
 func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.UIDSet, op store.FlagOp, flags store.Flags, unchangedSince store.ModSeq) (store.FlagResult, error) {
 	var res store.FlagResult
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return res, err
 	}
 	if op != store.FlagsReplace && op != store.FlagsAdd && op != store.FlagsRemove {

@@ -194,7 +194,7 @@ func tombstonesIn(ctx context.Context, q querier, id store.MailboxID, since stor
 // ReadRound reads a replication round's changes, tombstones and messages
 // in one read transaction (one WAL snapshot).
 func (r *Replica) ReadRound(ctx context.Context, id store.MailboxID, since store.ModSeq, also store.UIDSet) (store.Round, error) {
-	if err := checkUIDs(also); err != nil {
+	if err := store.CheckUIDs(also); err != nil {
 		return store.Round{}, err
 	}
 	var rd store.Round

@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,4 +165,13 @@ func (s UIDSet) Minus(o UIDSet) UIDSet {
 		}
 	}
 	return out
+}
+
+// CheckUIDs refuses a set that names UID 0 (RFC 9051 2.3.1.1: UIDs start
+// at 1).
+func CheckUIDs(uids UIDSet) error {
+	if len(uids) > 0 && uids[0].Start == 0 {
+		return fmt.Errorf("UID 0: %w", ErrInvalidUID)
+	}
+	return nil
 }
