@@ -509,14 +509,6 @@ func uniqueStrings(s []string) []string {
 
 func sortUIDs(u []store.UID) { slices.Sort(u) }
 
-// checkUIDs rejects sets containing UID 0 (RFC 9051 2.3.1.1).
-func checkUIDs(uids store.UIDSet) error {
-	if len(uids) > 0 && uids[0].Start == 0 {
-		return fmt.Errorf("UID 0: %w", store.ErrInvalidUID)
-	}
-	return nil
-}
-
 // uidBounds turns a UID set into parallel arrays of range bounds for
 // queries of the form "uid BETWEEN lo[i] AND hi[i] for some i".
 func uidBounds(uids store.UIDSet) (lo, hi []int64) {

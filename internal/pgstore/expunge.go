@@ -25,7 +25,7 @@ func (a *Account) ExpungeDeleted(ctx context.Context, id store.MailboxID, within
 }
 
 func (a *Account) expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.ExpungeResult, error) {
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return store.ExpungeResult{}, err
 	}
 	var res store.ExpungeResult
@@ -148,7 +148,7 @@ func (a *Account) Move(ctx context.Context, src, dst store.MailboxID, uids store
 }
 
 func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet, move bool) (store.CopyResult, error) {
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return store.CopyResult{}, err
 	}
 	var res store.CopyResult

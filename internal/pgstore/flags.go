@@ -68,7 +68,7 @@ func states(ctx context.Context, q querier, id store.MailboxID, uids store.UIDSe
 // are updated by one statement. Nothing is allocated when nothing changes.
 func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.UIDSet, op store.FlagOp, flags store.Flags, unchangedSince store.ModSeq) (store.FlagResult, error) {
 	var res store.FlagResult
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return res, err
 	}
 	if op != store.FlagsReplace && op != store.FlagsAdd && op != store.FlagsRemove {

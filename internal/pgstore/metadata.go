@@ -164,9 +164,9 @@ func (t *writeTx) CopyMetadataEntries(src, dst store.MailboxID, ms store.ModSeq)
 	return err
 }
 
-// metadataEntry returns entry name of mailbox id: its value, whether it
+// MetadataEntry returns entry name of mailbox id: its value, whether it
 // has one, and the modseq of its last change (0 when never set).
-func (t *writeTx) metadataEntry(id store.MailboxID, name string) (value []byte, exists bool, ms store.ModSeq, err error) {
+func (t *writeTx) MetadataEntry(id store.MailboxID, name string) (value []byte, exists bool, ms store.ModSeq, err error) {
 	err = t.tx.QueryRow(t.ctx, `SELECT value, value IS NOT NULL, modseq FROM metadata WHERE user_id = $1 AND mailbox_id = $2 AND name = $3`,
 		t.userID, id, name).Scan(&value, &exists, &ms)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -164,7 +164,7 @@ func (a *Account) ReadMessages(ctx context.Context, id store.MailboxID, uids sto
 // readMessages runs Messages and ReadMessages, decoding what of the
 // structures.
 func (a *Account) readMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, what message.Decoding, fn func(*store.MessageData) error) error {
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return err
 	}
 	if _, err := lookupID(ctx, a.s.pool, a.id, id); err != nil {

@@ -14,7 +14,7 @@ import (
 func (a *Account) Replace(ctx context.Context, src store.MailboxID, uid store.UID, dst store.MailboxID, msg store.NewMessage) (store.ReplaceResult, error) {
 	var res store.ReplaceResult
 	old := store.UIDSet{{Start: uid, Stop: uid}}
-	if err := checkUIDs(old); err != nil {
+	if err := store.CheckUIDs(old); err != nil {
 		return res, err
 	}
 	if _, err := lookupID(ctx, a.s.pool, a.id, dst); err != nil {

@@ -445,16 +445,16 @@ func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 	if m, ok := t.touched[id]; ok && m != 0 {
 		return m, nil
 	}
-	return t.newModseq(id, t.atLeast)
+	return t.NewModSeq(id, t.atLeast)
 }
 
-// newModseq allocates a fresh modseq in mailbox id: max(HIGHESTMODSEQ+1,
+// NewModSeq allocates a fresh modseq in mailbox id: max(HIGHESTMODSEQ+1,
 // atLeast). It is the only place modseqs are allocated; the mailbox row
 // it updates stays locked until the commit. Local changes pass atLeast 0;
 // changes replicated from a peer pass the peer's modseq, so a replica that
 // only receives keeps its source's modseqs, and every new modseq is still
 // above every one a client has seen here.
-func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
+func (t *writeTx) NewModSeq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
 	var m store.ModSeq
 	err := t.tx.QueryRow(t.ctx, `UPDATE mailboxes SET highestmodseq = greatest(highestmodseq + 1, $3)
 		WHERE id = $1 AND user_id = $2 RETURNING highestmodseq`, id, t.userID, int64(atLeast)).Scan(&m)

@@ -29,7 +29,7 @@ const keysPage = 8192
 
 // MessageKeys implements store.KeysReader.
 func (a *Account) MessageKeys(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageKeys) error) error {
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return err
 	}
 	if _, err := lookupID(ctx, a.s.pool, a.id, id); err != nil {

@@ -26,7 +26,7 @@ func (a *Account) ExpungeDeleted(ctx context.Context, id store.MailboxID, within
 // expunge removes the messages of uids that exist and carry every flag of
 // need, in one transaction at one new modseq.
 func (a *Account) expunge(ctx context.Context, id store.MailboxID, uids store.UIDSet, need store.SystemFlags) (store.ExpungeResult, error) {
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return store.ExpungeResult{}, err
 	}
 	var res store.ExpungeResult
@@ -173,7 +173,7 @@ func (a *Account) Move(ctx context.Context, src, dst store.MailboxID, uids store
 }
 
 func (a *Account) copyOrMove(ctx context.Context, src, dst store.MailboxID, uids store.UIDSet, move bool) (store.CopyResult, error) {
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return store.CopyResult{}, err
 	}
 	var res store.CopyResult

@@ -9,15 +9,6 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// checkUIDs rejects sets containing UID 0 (RFC 9051 2.3.1.1: UIDs start
-// at 1).
-func checkUIDs(uids store.UIDSet) error {
-	if len(uids) > 0 && uids[0].Start == 0 {
-		return fmt.Errorf("UID 0: %w", store.ErrInvalidUID)
-	}
-	return nil
-}
-
 // SetFlags changes flags as one transaction with one modseq (RFC 7162
 // 3.1.3). It loads the chunks holding the UIDs, applies the change to
 // their entries in memory (the UNCHANGEDSINCE test included, inside the
@@ -26,7 +17,7 @@ func checkUIDs(uids store.UIDSet) error {
 // nothing changes.
 func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.UIDSet, op store.FlagOp, flags store.Flags, unchangedSince store.ModSeq) (store.FlagResult, error) {
 	var res store.FlagResult
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return res, err
 	}
 	if op != store.FlagsReplace && op != store.FlagsAdd && op != store.FlagsRemove {
@@ -45,7 +36,7 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		if err != nil {
 			return err
 		}
-		uids := clampUIDs(uids, mb.UIDNext)
+		uids := uids.Below(mb.UIDNext)
 		cs, err := loadChunks(t, id, uids)
 		if err != nil {
 			return err
@@ -123,18 +114,6 @@ func (a *Account) SetFlags(ctx context.Context, id store.MailboxID, uids store.U
 		res.Changed = nil
 	}
 	return res, nil
-}
-
-// clampUIDs drops the UIDs at or above uidNext: no message has them.
-func clampUIDs(uids store.UIDSet, uidNext store.UID) store.UIDSet {
-	var out store.UIDSet
-	for _, r := range uids {
-		if r.Start >= uidNext {
-			break
-		}
-		out = append(out, store.UIDRange{Start: r.Start, Stop: min(r.Stop, uidNext-1)})
-	}
-	return out
 }
 
 // flagChange applies one STORE to entries.

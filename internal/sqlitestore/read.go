@@ -262,7 +262,7 @@ func (p *page) release() {
 // structures: with reuse nil every page is new, so fn may keep what it is
 // given.
 func (u *userDB) readMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, what message.Decoding, reuse *page, fn func(*store.MessageData) error) error {
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return err
 	}
 	// The bodies the messages name stay readable until this returns, even

@@ -173,20 +173,8 @@ func (t *writeTx) setUIDValidityHistoryFrom(v uint32) error {
 // transaction, as Append does.
 func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) (store.ApplyResult, error) {
 	var res store.ApplyResult
-	if len(b.State) > 0 && b.Peer == "" {
-		return res, fmt.Errorf("sync state without a peer: %w", store.ErrCannot)
-	}
-	if id == 0 && (len(b.Append) > 0 || len(b.Flags) > 0 || !b.Expunge.Empty() || b.UIDNext != 0 ||
-		len(b.Expunges) > 0 || b.HighestModSeq != 0 || b.KeepHistory || b.Sync != nil) {
-		return res, fmt.Errorf("changes without a mailbox: %w", store.ErrNoMailbox)
-	}
-	if err := checkUIDs(b.Expunge); err != nil {
+	if err := b.Check(id); err != nil {
 		return res, err
-	}
-	for _, e := range b.Expunges {
-		if err := checkUIDs(e.UIDs); err != nil {
-			return res, err
-		}
 	}
 	prepared := make([]preparedMessage, len(b.Append))
 	bodies := make([]io.Reader, len(b.Append))
@@ -195,8 +183,8 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 		if err != nil {
 			return res, err
 		}
-		if m.ContentHash != "" && !validContentHash(m.ContentHash) || m.Body == nil && m.ContentHash == "" {
-			return res, fmt.Errorf("message %d: content hash %q: %w", i+1, m.ContentHash, store.ErrContentMismatch)
+		if err := m.CheckContent(i); err != nil {
+			return res, err
 		}
 		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate,
 			uid: m.UID, saveDate: m.SaveDate, emailID: m.EmailID, threadID: m.ThreadID, derived: m.Derived}
@@ -213,8 +201,8 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 		return res, err
 	}
 	for i, m := range b.Append {
-		if m.Body != nil && m.ContentHash != "" && m.ContentHash != prepared[i].blobID {
-			return res, fmt.Errorf("message %d: bytes hash to %s, not %s: %w", i+1, prepared[i].blobID, m.ContentHash, store.ErrContentMismatch)
+		if err := m.CheckHash(i, prepared[i].blobID); err != nil {
+			return res, err
 		}
 	}
 	err = u.write(ctx, func(t *writeTx) error {
@@ -249,20 +237,6 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 		}
 	}
 	return res, nil
-}
-
-// validContentHash accepts the form content ids have: 64 lower-case hex
-// digits.
-func validContentHash(h string) bool {
-	if len(h) != 64 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // preparedFromStored fills in a body-less message from a stored copy of

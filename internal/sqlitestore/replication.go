@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/store/storetx"
 )
 
 // This file is the replication half of Replica (store.Replica,
@@ -107,7 +108,7 @@ func (r *Replica) ApplyAccount(ctx context.Context, ops []store.AccountOp, peer 
 			}
 		}
 		if state != nil {
-			return t.setPeerState(peer, "", *state)
+			return t.SetPeerState(peer, "", *state)
 		}
 		return nil
 	})
@@ -193,7 +194,7 @@ func tombstonesIn(ctx context.Context, q querier, id store.MailboxID, since stor
 // ReadRound reads a replication round's changes, tombstones and messages
 // in one read transaction (one WAL snapshot).
 func (r *Replica) ReadRound(ctx context.Context, id store.MailboxID, since store.ModSeq, also store.UIDSet) (store.Round, error) {
-	if err := checkUIDs(also); err != nil {
+	if err := store.CheckUIDs(also); err != nil {
 		return store.Round{}, err
 	}
 	var rd store.Round
@@ -319,7 +320,7 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 			return err
 		}
 		if op.HighestModSeq > 1 {
-			if _, err := t.newModseq(id, op.HighestModSeq); err != nil {
+			if _, err := t.NewModSeq(id, op.HighestModSeq); err != nil {
 				return err
 			}
 		}
@@ -488,7 +489,7 @@ func (r *Replica) PeerStates(ctx context.Context, peer string) (map[string]store
 
 // SetPeerState records sync state outside a batch of changes.
 func (r *Replica) SetPeerState(ctx context.Context, peer, guid string, ps store.PeerState) error {
-	return r.a.u.write(ctx, func(t *writeTx) error { return t.setPeerState(peer, guid, ps) })
+	return r.a.u.write(ctx, func(t *writeTx) error { return t.SetPeerState(peer, guid, ps) })
 }
 
 // ForgetPeer drops the state recorded for peer.
@@ -518,9 +519,9 @@ func (r *Replica) PruneMailboxTombstones(ctx context.Context, before uint64) (in
 	return int(n), nil
 }
 
-// setPeerState raises the recorded state and drops the flag history no
+// SetPeerState raises the recorded state and drops the flag history no
 // peer needs any more (replaced at or below every peer's confirmed point).
-func (t *writeTx) setPeerState(peer, guid string, ps store.PeerState) error {
+func (t *writeTx) SetPeerState(peer, guid string, ps store.PeerState) error {
 	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO replica_state (peer, guid, applied, confirmed, uidnext) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (peer, guid) DO UPDATE SET applied = max(applied, excluded.applied),
 		confirmed = max(confirmed, excluded.confirmed), uidnext = max(uidnext, excluded.uidnext)`,
@@ -553,7 +554,7 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	for _, f := range flags {
 		flagUIDs.Add(f.uid)
 	}
-	cs, err := loadChunks(t, id, clampUIDs(flagUIDs, mb.UIDNext))
+	cs, err := loadChunks(t, id, flagUIDs.Below(mb.UIDNext))
 	if err != nil {
 		return err
 	}
@@ -589,124 +590,11 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 		keys = append(keys, b.Append[i].ModSeq)
 	}
 
-	// Expunges: UIDs that exist, and, for a peer's expunges, UIDs this
-	// replica does not hold and has no tombstone for (never used here, at
-	// or above UIDNEXT, or below it: UIDNEXT already moved past them, by an
-	// earlier part of a split batch or a sync that read the peer's message
-	// and found it expunged by the time it looked it up), which get a
-	// tombstone at the peer's modseq so that a client that saw them there
-	// learns they vanished (VANISHED may name UIDs a client lacks, RFC 7162
-	// 3.2.10, so a UID that in fact went long ago is safe). UIDs already
-	// tombstoned change nothing.
-	type expungeSet struct {
-		uids, unused store.UIDSet
-		ms           store.ModSeq
-		ids          map[store.UID]string
-		// past: only UIDs never held here, below UIDNEXT, expunged on the
-		// peer at a modseq this mailbox has already passed. No client can
-		// have them from here, so their tombstone takes the peer's modseq
-		// as it is and allocates none: with one writing side the
-		// replicas' modseqs stay identical.
-		past bool
+	plan, err := storetx.PlanApply(t, mb.shared(), b, keys)
+	if err != nil {
+		return err
 	}
-	var exps []expungeSet
-	all := b.Expunges
-	if !b.Expunge.Empty() {
-		all = append([]store.Expunged{{UIDs: b.Expunge}}, all...)
-	}
-	for i, e := range all {
-		present, err := t.existing(id, clampUIDs(e.UIDs, mb.UIDNext))
-		if err != nil {
-			return err
-		}
-		var unused store.UIDSet
-		if i > 0 || b.Expunge.Empty() { // peer expunges only
-			for _, r := range e.UIDs {
-				if r.Stop >= mb.UIDNext {
-					if r.Stop == store.MaxUID {
-						return fmt.Errorf("expunge UID %d: %w", r.Stop, store.ErrInvalidUID)
-					}
-					unused.AddRange(max(r.Start, mb.UIDNext), r.Stop)
-				}
-			}
-			covered := slices.Clone(present)
-			for _, x := range exps { // claimed by an earlier expunge of the batch
-				for _, r := range x.uids {
-					covered.AddRange(r.Start, r.Stop)
-				}
-				for _, r := range x.unused {
-					covered.AddRange(r.Start, r.Stop)
-				}
-			}
-			below, err := t.untombstoned(id, clampUIDs(e.UIDs, mb.UIDNext), covered)
-			if err != nil {
-				return err
-			}
-			for _, r := range below {
-				unused.AddRange(r.Start, r.Stop)
-			}
-		}
-		if i > 0 || b.Expunge.Empty() {
-			// A UID already tombstoned here: its record takes the
-			// peer's EMAILIDs too (each side may have expunged a
-			// different message under it), without a new modseq.
-			for u, eid := range e.EmailIDs {
-				if u < mb.UIDNext && !present.Contains(u) && !unused.Contains(u) {
-					if err := t.mergeExpungedID(id, u, eid); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if !present.Empty() || !unused.Empty() {
-			past := present.Empty() && e.ModSeq != 0 && e.ModSeq <= mb.HighestModSeq
-			if past {
-				// Below this replica's HIGHESTMODSEQ another peer may
-				// already have read past it: then only a fresh modseq
-				// reaches it (three or more replicas). With one peer,
-				// the peer's modseq keeps the replicas' modseqs equal.
-				others, err := t.otherPeers(mb.GUID, b.Peer)
-				if err != nil {
-					return err
-				}
-				past = !others
-			}
-			for _, r := range unused {
-				past = past && r.Stop < mb.UIDNext
-			}
-			exps = append(exps, expungeSet{present, unused, e.ModSeq, e.EmailIDs, past})
-			if !past {
-				keys = append(keys, e.ModSeq)
-			}
-		}
-	}
-
-	// Metadata entries that differ here and were not changed here since
-	// the caller looked.
-	var meta []store.MetadataEntry
-	for _, e := range b.Metadata {
-		old, exists, ms, err := t.metadataEntry(id, e.Name)
-		if err != nil {
-			return err
-		}
-		if store.MetadataUnchanged(e.Value, old, exists) || b.UnchangedSince != 0 && ms > b.UnchangedSince {
-			continue
-		}
-		meta = append(meta, e)
-		keys = append(keys, e.ModSeq)
-	}
-
-	// Local modseqs, one per distinct peer modseq, ascending.
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	local := make(map[store.ModSeq]store.ModSeq, len(keys))
-	for _, k := range keys {
-		m, err := t.newModseq(id, max(k, b.ModSeq))
-		if err != nil {
-			return err
-		}
-		local[k] = m
-	}
+	local := plan.Local
 
 	var d counterDelta
 	for _, s := range sets {
@@ -746,101 +634,12 @@ func (t *writeTx) apply(mb mailboxRow, b store.Batch, prepared []preparedMessage
 	if n := len(res.Appended); n > 0 {
 		uidNext = res.Appended[n-1] + 1
 	}
-	for _, e := range exps {
-		gone, err := t.removeMessages(id, e.uids, 0)
-		if err != nil {
-			return err
-		}
-		res.Expunged = append(res.Expunged, gone...)
-		// A UID held here but expunged on the peer under another message
-		// (a UID clash): its record names both, so the knowledge that the
-		// peer's message was expunged travels on (store.Expunged.EmailIDs).
-		for u, eid := range e.ids {
-			if gone.Contains(u) {
-				if err := t.mergeExpungedID(id, u, eid); err != nil {
-					return err
-				}
-			}
-		}
-		for _, r := range e.unused {
-			gone.AddRange(r.Start, r.Stop)
-			uidNext = max(uidNext, r.Stop+1)
-		}
-		for u, eid := range e.ids {
-			if e.unused.Contains(u) {
-				if _, err := t.tx.ExecContext(t.ctx, `INSERT OR REPLACE INTO expunged_ids (mailbox_id, uid, email_id, modseq) VALUES (?, ?, ?, 0)`, id, u, eid); err != nil {
-					return err
-				}
-			}
-		}
-		ms := local[e.ms]
-		if e.past {
-			ms = e.ms
-		}
-		if err := t.addTombstones(id, gone, ms); err != nil {
-			return err
-		}
-	}
-	res.Expunged = normalizeSet(res.Expunged)
-	for _, e := range meta {
-		if err := t.PutMetadata(id, e.Name, e.Value, local[e.ModSeq], e.Stamped()); err != nil {
-			return err
-		}
-	}
-	if b.UIDNext > uidNext && len(keys) == 0 {
-		// A raise alone is a change sessions show: it gets a modseq so
-		// that it is published.
-		if _, err := t.modseq(id); err != nil {
-			return err
-		}
-	}
-	uidNext = max(uidNext, b.UIDNext)
-	if uidNext > mb.UIDNext {
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uidNext, id); err != nil {
-			return err
-		}
-	}
-	res.UIDNext = uidNext
-	after, err := lookupID(t.ctx, t.tx, id)
-	if err != nil {
-		return err
-	}
-	res.After = after.HighestModSeq
-	if b.HighestModSeq > res.After {
-		if res.After, err = t.newModseq(id, b.HighestModSeq); err != nil {
-			return err
-		}
-	}
-	res.ModSeq = t.touched[id]
-	if b.KeepHistory && res.After > mb.historyFrom {
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET history_from = ? WHERE id = ?`, res.After, id); err != nil {
-			return err
-		}
-	}
-	if b.Sync != nil && res.Modified.Empty() {
-		return t.setPeerState(b.Peer, mb.GUID, *b.Sync)
-	}
-	return nil
+	return storetx.FinishApply(t, mb.shared(), mb.historyFrom, b, plan, uidNext, res)
 }
 
-// normalizeSet makes a set built by appending ranges ascending and
-// merged.
-func normalizeSet(s store.UIDSet) store.UIDSet {
-	if len(s) < 2 {
-		return s
-	}
-	slices.SortFunc(s, func(a, b store.UIDRange) int { return int(int64(a.Start) - int64(b.Start)) })
-	var out store.UIDSet
-	for _, r := range s {
-		out.AddRange(r.Start, r.Stop)
-	}
-	return out
-}
-
-// untombstoned returns the UIDs of uids that are neither in covered nor
-// under a tombstone, by range arithmetic: two index lookups per range of
+// Untombstoned implements storetx.Applier by range arithmetic: two index lookups per range of
 // uids, never a walk of the UIDs.
-func (t *writeTx) untombstoned(id store.MailboxID, uids, covered store.UIDSet) (store.UIDSet, error) {
+func (t *writeTx) Untombstoned(id store.MailboxID, uids, covered store.UIDSet) (store.UIDSet, error) {
 	covered = slices.Clone(covered)
 	for _, r := range uids {
 		// The tombstone starting at or below r.Start, and those starting
@@ -874,34 +673,11 @@ func (t *writeTx) untombstoned(id store.MailboxID, uids, covered store.UIDSet) (
 			return nil, err
 		}
 	}
-	// uids minus covered, both ascending and merged.
-	var out store.UIDSet
-	j := 0
-	for _, r := range uids {
-		next := r.Start
-		for j < len(covered) && covered[j].Stop < next {
-			j++
-		}
-		for k := j; k < len(covered) && covered[k].Start <= r.Stop; k++ {
-			c := covered[k]
-			if c.Start > next {
-				out.AddRange(next, c.Start-1)
-			}
-			if c.Stop >= r.Stop {
-				next = 0
-				break
-			}
-			next = c.Stop + 1
-		}
-		if next != 0 {
-			out.AddRange(next, r.Stop)
-		}
-	}
-	return out, nil
+	return uids.Minus(covered), nil
 }
 
-// existing returns the UIDs of uids that name a message.
-func (t *writeTx) existing(id store.MailboxID, uids store.UIDSet) (store.UIDSet, error) {
+// ExistingUIDs implements storetx.Applier.
+func (t *writeTx) ExistingUIDs(id store.MailboxID, uids store.UIDSet) (store.UIDSet, error) {
 	var out store.UIDSet
 	for _, r := range uids {
 		rows, err := t.tx.QueryContext(t.ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, id, r.Start, r.Stop)
@@ -924,11 +700,9 @@ func (t *writeTx) existing(id store.MailboxID, uids store.UIDSet) (store.UIDSet,
 	return out, nil
 }
 
-// mergeExpungedID adds the EMAILIDs eid (one or several, space-separated)
-// to what expunged_ids records for a tombstoned UID (store.Expunged.EmailIDs).
-// A new row takes modseq 0: addTombstones gives it the expunge's modseq
-// when one is being recorded; otherwise it goes at the next pruning.
-func (t *writeTx) mergeExpungedID(id store.MailboxID, u store.UID, eid string) error {
+// MergeExpungedID implements storetx.Applier. A record without a modseq
+// goes at the next pruning unless an expunge of its UID stamps it.
+func (t *writeTx) MergeExpungedID(id store.MailboxID, u store.UID, eid string) error {
 	for _, e := range strings.Fields(eid) {
 		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO expunged_ids (mailbox_id, uid, email_id, modseq) VALUES (?1, ?2, ?3, 0)
 			ON CONFLICT (mailbox_id, uid) DO UPDATE SET email_id = email_id || ' ' || ?3
@@ -939,10 +713,33 @@ func (t *writeTx) mergeExpungedID(id store.MailboxID, u store.UID, eid string) e
 	return nil
 }
 
-// otherPeers reports whether a peer other than peer has synced mailbox
-// guid with this replica.
-func (t *writeTx) otherPeers(guid, peer string) (bool, error) {
+// OtherPeers implements storetx.Applier.
+func (t *writeTx) OtherPeers(guid, peer string) (bool, error) {
 	var n int
 	err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM replica_state WHERE guid = ? AND peer != ?`, guid, peer).Scan(&n)
 	return n > 0, err
 }
+
+// The write transaction supplies the statements of Apply's shared rules.
+var _ storetx.Applier = (*writeTx)(nil)
+
+// SetExpungedID implements storetx.Applier.
+func (t *writeTx) SetExpungedID(id store.MailboxID, u store.UID, eid string) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT OR REPLACE INTO expunged_ids (mailbox_id, uid, email_id, modseq) VALUES (?, ?, ?, 0)`, id, u, eid)
+	return err
+}
+
+// RaiseUIDNext implements storetx.Applier.
+func (t *writeTx) RaiseUIDNext(id store.MailboxID, uidNext store.UID) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, uidNext, id)
+	return err
+}
+
+// SetHistoryFrom implements storetx.Applier.
+func (t *writeTx) SetHistoryFrom(id store.MailboxID, ms store.ModSeq) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET history_from = ? WHERE id = ?`, ms, id)
+	return err
+}
+
+// Touched implements storetx.Applier.
+func (t *writeTx) Touched(id store.MailboxID) store.ModSeq { return t.touched[id] }

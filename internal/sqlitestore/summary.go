@@ -33,7 +33,7 @@ const keysPage = 8192
 // MessageKeys implements store.KeysReader: the stored sort keys of the
 // messages of uids, ascending, in read transactions of keysPage messages.
 func (a *Account) MessageKeys(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageKeys) error) error {
-	if err := checkUIDs(uids); err != nil {
+	if err := store.CheckUIDs(uids); err != nil {
 		return err
 	}
 	if _, err := lookupID(ctx, dbStmts{a.u.rstmts}, id); err != nil {

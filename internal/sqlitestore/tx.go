@@ -312,16 +312,16 @@ func (t *writeTx) modseq(id store.MailboxID) (store.ModSeq, error) {
 	if m, ok := t.touched[id]; ok {
 		return m, nil
 	}
-	return t.newModseq(id, t.atLeast)
+	return t.NewModSeq(id, t.atLeast)
 }
 
-// newModseq allocates a fresh modseq in mailbox id: max(HIGHESTMODSEQ+1,
+// NewModSeq allocates a fresh modseq in mailbox id: max(HIGHESTMODSEQ+1,
 // atLeast). It is the only place modseqs are allocated. Local changes pass
 // atLeast 0; changes replicated from a peer pass the peer's modseq, so a
 // replica that only receives keeps its source's modseqs, and every new
 // modseq is still above every one a client has seen here (the "nothing
 // changed since M" test of QRESYNC stays exact).
-func (t *writeTx) newModseq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
+func (t *writeTx) NewModSeq(id store.MailboxID, atLeast store.ModSeq) (store.ModSeq, error) {
 	var m uint64
 	err := t.q.QueryRowContext(t.ctx,
 		`UPDATE mailboxes SET highestmodseq = max(highestmodseq + 1, ?) WHERE id = ? RETURNING highestmodseq`, uint64(atLeast), id).Scan(&m)

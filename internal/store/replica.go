@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -425,4 +426,59 @@ func (c Changes) Split(uidNextThen UID) (added, changed []MessageState) {
 		}
 	}
 	return nil, c.Changed
+}
+
+// Check refuses what no store applies, before a transaction opens: sync
+// state without a peer, changes to mailbox id 0 other than account-level
+// sync state and METADATA, and UID 0 in an expunge.
+func (b Batch) Check(id MailboxID) error {
+	if len(b.State) > 0 && b.Peer == "" {
+		return fmt.Errorf("sync state without a peer: %w", ErrCannot)
+	}
+	if id == 0 && (len(b.Append) > 0 || len(b.Flags) > 0 || !b.Expunge.Empty() || b.UIDNext != 0 ||
+		len(b.Expunges) > 0 || b.HighestModSeq != 0 || b.KeepHistory || b.Sync != nil) {
+		return fmt.Errorf("changes without a mailbox: %w", ErrNoMailbox)
+	}
+	if err := CheckUIDs(b.Expunge); err != nil {
+		return err
+	}
+	for _, e := range b.Expunges {
+		if err := CheckUIDs(e.UIDs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckContent refuses the i-th append of a batch (counted from 0) when
+// it names its content by a hash that is no content id, or has neither
+// bytes nor a hash.
+func (m ReplicaMessage) CheckContent(i int) error {
+	if m.ContentHash != "" && !ValidContentHash(m.ContentHash) || m.Body == nil && m.ContentHash == "" {
+		return fmt.Errorf("message %d: content hash %q: %w", i+1, m.ContentHash, ErrContentMismatch)
+	}
+	return nil
+}
+
+// CheckHash refuses the i-th append of a batch (counted from 0) when its
+// bytes hash to got, not to the hash it names.
+func (m ReplicaMessage) CheckHash(i int, got string) error {
+	if m.Body != nil && m.ContentHash != "" && m.ContentHash != got {
+		return fmt.Errorf("message %d: bytes hash to %s, not %s: %w", i+1, got, m.ContentHash, ErrContentMismatch)
+	}
+	return nil
+}
+
+// ValidContentHash accepts the form content ids have: 64 lower-case hex
+// digits.
+func ValidContentHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -219,3 +219,54 @@ func TestHubForgetsUnwatchedMailboxes(t *testing.T) {
 		t.Fatalf("generation %d after re-watching", w.Generation())
 	}
 }
+
+// TestUIDSetArithmeticAgainstModel checks Below, Minus and Normalize
+// against plain maps on random sets.
+func TestUIDSetArithmeticAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 17))
+	random := func() (UIDSet, map[UID]bool) {
+		var s UIDSet
+		m := map[UID]bool{}
+		for i := 0; i < rng.IntN(8); i++ {
+			a, b := UID(1+rng.IntN(60)), UID(1+rng.IntN(60))
+			s.AddRange(a, b)
+			for u := min(a, b); u <= max(a, b); u++ {
+				m[u] = true
+			}
+		}
+		return s, m
+	}
+	for round := 0; round < 300; round++ {
+		s, ms := random()
+		o, mo := random()
+		next := UID(1 + rng.IntN(62))
+		below, minus := s.Below(next), s.Minus(o)
+		var shuffled UIDSet
+		for _, r := range s {
+			shuffled = append(shuffled, r)
+			if r.Start < r.Stop && rng.IntN(2) == 0 { // split, so pieces touch
+				mid := r.Start + UID(rng.IntN(int(r.Stop-r.Start)))
+				shuffled[len(shuffled)-1].Stop = mid
+				shuffled = append(shuffled, UIDRange{mid + 1, r.Stop})
+			}
+		}
+		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		norm := shuffled.Normalize()
+		for u := UID(0); u <= 62; u++ {
+			if got, want := below.Contains(u), ms[u] && u < next; got != want {
+				t.Fatalf("%v.Below(%d) = %v: Contains(%d) = %v", s, next, below, u, got)
+			}
+			if got, want := minus.Contains(u), ms[u] && !mo[u]; got != want {
+				t.Fatalf("%v.Minus(%v) = %v: Contains(%d) = %v", s, o, minus, u, got)
+			}
+		}
+		if !slices.Equal(norm, s) {
+			t.Fatalf("Normalize of %v pieces = %v", s, norm)
+		}
+		for i := 1; i < len(minus); i++ {
+			if uint64(minus[i-1].Stop)+1 >= uint64(minus[i].Start) {
+				t.Fatalf("Minus gave %v, not normalized", minus)
+			}
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,4 +110,68 @@ func (s UIDSet) String() string {
 		}
 	}
 	return b.String()
+}
+
+// Below returns the part of s below uidNext: no message of a mailbox has
+// a UID at or above its UIDNEXT.
+func (s UIDSet) Below(uidNext UID) UIDSet {
+	var out UIDSet
+	for _, r := range s {
+		if r.Start >= uidNext {
+			break
+		}
+		out = append(out, UIDRange{Start: r.Start, Stop: min(r.Stop, uidNext-1)})
+	}
+	return out
+}
+
+// Normalize returns s, built by appending ranges in any order, ascending
+// and merged; it sorts s in place.
+func (s UIDSet) Normalize() UIDSet {
+	if len(s) < 2 {
+		return s
+	}
+	slices.SortFunc(s, func(a, b UIDRange) int { return cmp.Compare(a.Start, b.Start) })
+	var out UIDSet
+	for _, r := range s {
+		out.AddRange(r.Start, r.Stop)
+	}
+	return out
+}
+
+// Minus returns the UIDs of s not in o, by range arithmetic (both
+// normalized), never a walk of the UIDs.
+func (s UIDSet) Minus(o UIDSet) UIDSet {
+	var out UIDSet
+	j := 0
+	for _, r := range s {
+		next := r.Start
+		for j < len(o) && o[j].Stop < next {
+			j++
+		}
+		for k := j; k < len(o) && o[k].Start <= r.Stop; k++ {
+			c := o[k]
+			if c.Start > next {
+				out.AddRange(next, c.Start-1)
+			}
+			if c.Stop >= r.Stop {
+				next = 0
+				break
+			}
+			next = c.Stop + 1
+		}
+		if next != 0 {
+			out.AddRange(next, r.Stop)
+		}
+	}
+	return out
+}
+
+// CheckUIDs refuses a set that names UID 0 (RFC 9051 2.3.1.1: UIDs start
+// at 1).
+func CheckUIDs(uids UIDSet) error {
+	if len(uids) > 0 && uids[0].Start == 0 {
+		return fmt.Errorf("UID 0: %w", ErrInvalidUID)
+	}
+	return nil
 }
