@@ -26,12 +26,6 @@ CREATE TABLE sharing_peers (
 );
 `
 
-const (
-	sharingACL = iota
-	sharingKey
-	sharingKnown
-)
-
 var _ store.SharingPeers = (*aclHandle)(nil)
 
 func (h *aclHandle) SharingPeer(ctx context.Context, peer string) (acl []store.ACLRecord, keys []store.AccessKeyRecord, known bool, err error) {
@@ -40,32 +34,16 @@ func (h *aclHandle) SharingPeer(ctx context.Context, peer string) (acl []store.A
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("read sharing peer: %w", err)
 	}
-	var kind int
-	var mailbox, identifier string
-	var stamp int64
-	var removed bool
-	_, err = pgx.ForEachRow(rows, []any{&kind, &mailbox, &identifier, &stamp, &removed}, func() error {
-		switch kind {
-		case sharingACL:
-			r := store.ACLRecord{Mailbox: mailbox, Identifier: identifier, Stamp: uint64(stamp)}
-			if !removed {
-				r.Rights = "?"
-			}
-			acl = append(acl, r)
-		case sharingKey:
-			r := store.AccessKeyRecord{Mailbox: mailbox, Stamp: uint64(stamp)}
-			if !removed {
-				r.Key = []byte{0}
-			}
-			keys = append(keys, r)
-		case sharingKnown:
-			known = true
-		}
+	var row store.SharingPeerRow
+	var recorded []store.SharingPeerRow
+	_, err = pgx.ForEachRow(rows, []any{&row.Kind, &row.Mailbox, &row.Identifier, &row.Stamp, &row.Removed}, func() error {
+		recorded = append(recorded, row)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("read sharing peer: %w", err)
 	}
+	acl, keys, known = store.SharingPeerRecords(recorded)
 	return acl, keys, known, nil
 }
 
@@ -74,14 +52,11 @@ func (h *aclHandle) SetSharingPeer(ctx context.Context, peer string, acl []store
 		if _, err := t.tx.Exec(t.ctx, `DELETE FROM sharing_peers WHERE user_id = $1 AND peer = $2`, t.userID, peer); err != nil {
 			return err
 		}
-		kinds, mailboxes, ids, stamps, removed := []int32{sharingKnown}, []string{""}, []string{""}, []int64{0}, []bool{false}
-		for _, r := range acl {
-			kinds, mailboxes, ids = append(kinds, sharingACL), append(mailboxes, r.Mailbox), append(ids, r.Identifier)
-			stamps, removed = append(stamps, int64(r.Stamp)), append(removed, r.Rights == "")
-		}
-		for _, r := range keys {
-			kinds, mailboxes, ids = append(kinds, sharingKey), append(mailboxes, r.Mailbox), append(ids, "")
-			stamps, removed = append(stamps, int64(r.Stamp)), append(removed, len(r.Key) == 0)
+		rows := store.SharingPeerRows(acl, keys)
+		kinds, mailboxes, ids := make([]int32, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+		stamps, removed := make([]int64, len(rows)), make([]bool, len(rows))
+		for i, r := range rows {
+			kinds[i], mailboxes[i], ids[i], stamps[i], removed[i] = int32(r.Kind), r.Mailbox, r.Identifier, r.Stamp, r.Removed
 		}
 		_, err := t.tx.Exec(t.ctx, `INSERT INTO sharing_peers (user_id, peer, kind, mailbox, identifier, stamp, removed)
 			SELECT $1, $2, k, m, i, s, r FROM unnest($3::integer[], $4::text[], $5::text[], $6::bigint[], $7::boolean[]) AS x(k, m, i, s, r)`,

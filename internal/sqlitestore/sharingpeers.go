@@ -24,12 +24,6 @@ CREATE TABLE sharing_peers (
 ) WITHOUT ROWID;
 `
 
-const (
-	sharingACL = iota
-	sharingKey
-	sharingKnown
-)
-
 var _ store.SharingPeers = (*aclHandle)(nil)
 
 func (h *aclHandle) SharingPeer(ctx context.Context, peer string) (acl []store.ACLRecord, keys []store.AccessKeyRecord, known bool, err error) {
@@ -39,31 +33,15 @@ func (h *aclHandle) SharingPeer(ctx context.Context, peer string) (acl []store.A
 		return nil, nil, false, fmt.Errorf("read sharing peer: %w", err)
 	}
 	defer rows.Close()
+	var recorded []store.SharingPeerRow
 	for rows.Next() {
-		var kind int
-		var mailbox, identifier string
-		var stamp int64
-		var removed bool
-		if err := rows.Scan(&kind, &mailbox, &identifier, &stamp, &removed); err != nil {
+		var row store.SharingPeerRow
+		if err := rows.Scan(&row.Kind, &row.Mailbox, &row.Identifier, &row.Stamp, &row.Removed); err != nil {
 			return nil, nil, false, err
 		}
-		switch kind {
-		case sharingACL:
-			r := store.ACLRecord{Mailbox: mailbox, Identifier: identifier, Stamp: uint64(stamp)}
-			if !removed {
-				r.Rights = "?" // held: only removals are compared by value
-			}
-			acl = append(acl, r)
-		case sharingKey:
-			r := store.AccessKeyRecord{Mailbox: mailbox, Stamp: uint64(stamp)}
-			if !removed {
-				r.Key = []byte{0}
-			}
-			keys = append(keys, r)
-		case sharingKnown:
-			known = true
-		}
+		recorded = append(recorded, row)
 	}
+	acl, keys, known = store.SharingPeerRecords(recorded)
 	return acl, keys, known, rows.Err()
 }
 
@@ -78,16 +56,8 @@ func (h *aclHandle) SetSharingPeer(ctx context.Context, peer string, acl []store
 			return err
 		}
 		defer stmt.Close()
-		if _, err := stmt.ExecContext(t.ctx, peer, sharingKnown, "", "", 0, false); err != nil {
-			return err
-		}
-		for _, r := range acl {
-			if _, err := stmt.ExecContext(t.ctx, peer, sharingACL, r.Mailbox, r.Identifier, int64(r.Stamp), r.Rights == ""); err != nil {
-				return err
-			}
-		}
-		for _, r := range keys {
-			if _, err := stmt.ExecContext(t.ctx, peer, sharingKey, r.Mailbox, "", int64(r.Stamp), len(r.Key) == 0); err != nil {
+		for _, r := range store.SharingPeerRows(acl, keys) {
+			if _, err := stmt.ExecContext(t.ctx, peer, r.Kind, r.Mailbox, r.Identifier, r.Stamp, r.Removed); err != nil {
 				return err
 			}
 		}

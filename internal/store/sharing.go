@@ -159,3 +159,61 @@ func SharingPeersOf(h ACL) (SharingPeers, bool) {
 		h = w.Unwrap()
 	}
 }
+
+// SharingPeerRow is one row of what a store records for a peer
+// (SharingPeers): an ACL entry, an access key, or the marker that the peer
+// is known. Both backends store these rows; the encoding is here once.
+type SharingPeerRow struct {
+	Kind       int // SharingRowACL, SharingRowKey or SharingRowKnown
+	Mailbox    string
+	Identifier string // the ACL entry's; "" for the others
+	Stamp      int64
+	Removed    bool
+}
+
+// The kinds of SharingPeerRow; stored, so never renumbered.
+const (
+	SharingRowACL = iota
+	SharingRowKey
+	SharingRowKnown
+)
+
+// SharingPeerRows is what SetSharingPeer records: the known marker, then
+// each entry and key with its stamp and whether it is a removal.
+func SharingPeerRows(acl []ACLRecord, keys []AccessKeyRecord) []SharingPeerRow {
+	rows := make([]SharingPeerRow, 0, 1+len(acl)+len(keys))
+	rows = append(rows, SharingPeerRow{Kind: SharingRowKnown})
+	for _, r := range acl {
+		rows = append(rows, SharingPeerRow{Kind: SharingRowACL, Mailbox: r.Mailbox, Identifier: r.Identifier, Stamp: int64(r.Stamp), Removed: r.Rights == ""})
+	}
+	for _, r := range keys {
+		rows = append(rows, SharingPeerRow{Kind: SharingRowKey, Mailbox: r.Mailbox, Stamp: int64(r.Stamp), Removed: len(r.Key) == 0})
+	}
+	return rows
+}
+
+// SharingPeerRecords turns recorded rows back into SharingPeer's answer.
+// Only each record's stamp and whether it is a removal are kept: a held
+// entry comes back with Rights "?", a held key with a one-byte Key (only
+// removals are compared by value).
+func SharingPeerRecords(rows []SharingPeerRow) (acl []ACLRecord, keys []AccessKeyRecord, known bool) {
+	for _, row := range rows {
+		switch row.Kind {
+		case SharingRowACL:
+			r := ACLRecord{Mailbox: row.Mailbox, Identifier: row.Identifier, Stamp: uint64(row.Stamp)}
+			if !row.Removed {
+				r.Rights = "?"
+			}
+			acl = append(acl, r)
+		case SharingRowKey:
+			r := AccessKeyRecord{Mailbox: row.Mailbox, Stamp: uint64(row.Stamp)}
+			if !row.Removed {
+				r.Key = []byte{0}
+			}
+			keys = append(keys, r)
+		case SharingRowKnown:
+			known = true
+		}
+	}
+	return acl, keys, known
+}
