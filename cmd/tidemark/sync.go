@@ -110,9 +110,9 @@ func runSync(args []string) int {
 	}
 	stats, err := replica.Sync(ctx, &replica.Local{Store: st, NodeID: node, Accounts: accts, Quotas: quotas, StageDir: cfg.DataDir}, c, opts)
 	r, w := c.Bytes()
-	fmt.Printf("synced %d users (%d account records, %d quota settings) with %s (node %s) in %s: %d mailboxes changed, %d mailbox operations, %d messages added, %d bodies sent (%d bytes, %d not parsed again), %d flag updates, %d expunges, %d UID clashes; %d bytes received, %d sent\n",
+	fmt.Printf("synced %d users (%d account records, %d quota settings) with %s (node %s) in %s: %d mailboxes changed, %d mailbox operations, %d messages added, %d bodies sent (%d bytes, %d not parsed again, %d sent compressed as stored), %d flag updates, %d expunges, %d UID clashes; %d bytes received, %d sent\n",
 		stats.Users, stats.Logins, stats.Quotas, *peer, c.Node(), time.Since(start).Round(time.Millisecond), stats.Mailboxes, stats.AccountOps,
-		stats.Appends, stats.Bodies, stats.BodyBytes, stats.Derived, stats.Flags, stats.Expunges, stats.Clashes, r, w)
+		stats.Appends, stats.Bodies, stats.BodyBytes, stats.Derived, stats.Compressed, stats.Flags, stats.Expunges, stats.Clashes, r, w)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tidemark sync: %v\n", err)
 		return 1

@@ -83,8 +83,16 @@ func TestSyncedMessagesReadTheSame(t *testing.T) {
 	out, err := exec.Command(bin, "sync", "--config", confS, "--peer", replP, "--secret-file", secret, "--user", "alice").CombinedOutput()
 	total := len(onS) + onP
 	if err != nil || !strings.Contains(string(out), fmt.Sprintf("%d bodies sent", total)) ||
-		!strings.Contains(string(out), fmt.Sprintf(", %d not parsed again)", total)) {
+		!strings.Contains(string(out), fmt.Sprintf(", %d not parsed again, ", total)) {
 		t.Fatalf("sync: %v\n%s", err, out)
+	}
+	// S's bodies go to PostgreSQL compressed as S stores them (most of
+	// them: those that compress), and P decompresses them; P's come back
+	// as they are.
+	var compressed int
+	if _, err := fmt.Sscanf(string(out[strings.Index(string(out), "not parsed again, ")+len("not parsed again, "):]), "%d sent compressed", &compressed); err != nil ||
+		compressed == 0 || compressed > len(onS) {
+		t.Fatalf("sync: %d bodies sent compressed (%v), want some and at most the %d of S\n%s", compressed, err, len(onS), out)
 	}
 
 	s := startServe(t, bin, "--config", confS)

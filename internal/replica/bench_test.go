@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ import (
 // TIDEMARK_REPLICA_BENCH_N sets the size of the initial sync (default
 // 10,000 messages), TIDEMARK_REPLICA_BENCH_BATCH the messages per
 // transaction on the receiver (Options.BatchMessages; default its
-// default).
+// default), TIDEMARK_REPLICA_BENCH_PROFILE a directory for CPU profiles
+// of each phase of the initial sync (append-1.prof, sync-1.prof, ...).
 
 func benchN() int { return benchEnv("TIDEMARK_REPLICA_BENCH_N", 10000) }
 
@@ -116,6 +118,7 @@ func replicaInitialSync(b *testing.B, n int) initialSyncRound {
 	addr := serve(b, c, "0123456789abcdef")
 	acct := a.acct("u")
 	in, _ := acct.Mailbox(ctx, "INBOX")
+	stopProfile := phaseProfile(b, "append")
 	start, cpu := time.Now(), cpuTime()
 	for i := 0; i < n; i += 100 {
 		var msgs []store.NewMessage
@@ -127,13 +130,16 @@ func replicaInitialSync(b *testing.B, n int) initialSyncRound {
 		}
 	}
 	importTime, importCPU := time.Since(start), cpuTime()-cpu
+	stopProfile()
 	cl := dial(b, a, addr, "0123456789abcdef")
+	stopProfile = phaseProfile(b, "sync")
 	start, cpu = time.Now(), cpuTime()
 	st, err := Sync(ctx, a.side, cl, Options{BatchMessages: benchEnv("TIDEMARK_REPLICA_BENCH_BATCH", 0)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	syncTime, syncCPU := time.Since(start), cpuTime()-cpu
+	stopProfile()
 	r, w := cl.Bytes()
 	if st.Appends != n || st.Derived != n {
 		b.Fatalf("stats %+v", st)
@@ -147,6 +153,35 @@ func replicaInitialSync(b *testing.B, n int) initialSyncRound {
 		appendRate: float64(n) / importTime.Seconds(), syncRate: float64(n) / syncTime.Seconds(),
 		wirePerMsg: float64(r+w) / float64(n), idleBytes: float64(r1 - r + w1 - w),
 		appendCPU: float64(importCPU.Microseconds()) / float64(n), syncCPU: float64(syncCPU.Microseconds()) / float64(n),
+	}
+}
+
+// phaseProfile writes a CPU profile of one phase of a round to
+// $TIDEMARK_REPLICA_BENCH_PROFILE/<phase>-<n>.prof when that is set (the
+// whole-run -cpuprofile mixes the appends with the replication) and
+// returns what stops it.
+func phaseProfile(b *testing.B, phase string) (stop func()) {
+	dir := os.Getenv("TIDEMARK_REPLICA_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	var f *os.File
+	for i := 1; ; i++ {
+		var err error
+		f, err = os.OpenFile(fmt.Sprintf("%s/%s-%d.prof", dir, phase, i), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			break
+		}
+		if !os.IsExist(err) {
+			b.Fatal(err)
+		}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 

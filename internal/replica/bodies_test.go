@@ -11,11 +11,13 @@ import (
 )
 
 // bodyHookSide is a Local whose users run before once, just before their
-// first Bodies call: the point between the engine's lookup of messages
-// and its fetch of their bytes.
+// first Bodies or PackedBodies call: the point between the engine's
+// lookup of messages and its fetch of their bytes. With plain, they act
+// as a peer without PackedBodies.
 type bodyHookSide struct {
 	*Local
 	before func()
+	plain  bool
 }
 
 func (h *bodyHookSide) Open(ctx context.Context, user string, create bool) (User, error) {
@@ -39,11 +41,29 @@ func (u *bodyHookUser) Bodies(ctx context.Context, ids []string) ([][]byte, erro
 	return u.User.Bodies(ctx, ids)
 }
 
+func (u *bodyHookUser) PackedBodies(ctx context.Context, ids []string) ([][]byte, error) {
+	if u.h.plain {
+		return nil, errNoPacked
+	}
+	if f := u.h.before; f != nil {
+		u.h.before = nil
+		f()
+	}
+	return u.User.PackedBodies(ctx, ids)
+}
+
 // TestBodyReclaimedDuringSync: a message expunged on the sender (and its
 // bytes reclaimed) after the sync looked it up but before it fetched its
 // body. The sync must not fail: the other messages arrive, the expunged
-// one does not, and the next sync brings its tombstone.
+// one does not, and the next sync brings its tombstone. Bodies fetched
+// packed and plain.
 func TestBodyReclaimedDuringSync(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain=%v", plain), func(t *testing.T) { testBodyReclaimedDuringSync(t, plain) })
+	}
+}
+
+func testBodyReclaimedDuringSync(t *testing.T, plain bool) {
 	a, b := newNode(t, "a"), newNode(t, "b")
 	for i := 1; i <= 5; i++ {
 		a.append("alice", "INBOX", msg(i), store.Flags{})
@@ -61,7 +81,7 @@ func TestBodyReclaimedDuringSync(t *testing.T) {
 			bl.Close()
 			t.Fatal("body of UID 3 still readable after its expunge and a collection")
 		}
-	}}
+	}, plain: plain}
 	st, err := Sync(ctx, side, b.side, Options{})
 	if err != nil {
 		t.Fatalf("sync with a body reclaimed meanwhile: %v", err)

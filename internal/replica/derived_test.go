@@ -14,8 +14,9 @@ import (
 )
 
 // oldPeerSide is a Side whose users act as a peer of an earlier version:
-// no Derived call, and appends whose Derived field it does not know (gob
-// drops it).
+// no Derived or PackedBodies call, and appends whose Derived and Packed
+// fields it does not know (gob drops them; the engine sends it no packed
+// body, since its Hello did not offer them).
 type oldPeerSide struct{ Side }
 
 func (s oldPeerSide) Open(ctx context.Context, user string, create bool) (User, error) {
@@ -32,10 +33,16 @@ func (oldPeerUser) Derived(context.Context, []string) ([][]byte, error) {
 	return nil, rpc.ServerError("rpc: can't find method Service.Derived")
 }
 
+func (oldPeerUser) PackedBodies(context.Context, []string) ([][]byte, error) {
+	return nil, rpc.ServerError("rpc: can't find method Replica.PackedBodies")
+}
+
+func (oldPeerUser) TakesPacked() bool { return false }
+
 func (u oldPeerUser) Apply(ctx context.Context, guid string, b Batch) (store.ApplyResult, error) {
 	b.Appends = slices.Clone(b.Appends)
 	for i := range b.Appends {
-		b.Appends[i].Derived = nil
+		b.Appends[i].Derived, b.Appends[i].Packed = nil, nil
 	}
 	return u.User.Apply(ctx, guid, b)
 }

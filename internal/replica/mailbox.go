@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tidemark-mail/tidemark/internal/bodypack"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -660,7 +661,8 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 			if len(need) > 0 && pp.err == nil {
 				var fetchGone map[string]bool
 				var bodies [][]byte
-				bodies, fetchGone, pp.err = p.bodies(pctx, guid, from, need)
+				var packed bool
+				bodies, packed, fetchGone, pp.err = p.fetchBodies(pctx, guid, from, to, need)
 				for id := range fetchGone {
 					if gone == nil {
 						gone = make(map[string]bool)
@@ -678,9 +680,17 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 					if gone[need[j]] {
 						continue
 					}
-					pp.part[i].Body, pp.part[i].Derived = bodies[j], derived[j]
+					if packed {
+						pp.part[i].Packed = bodies[j]
+						if bodypack.IsFrame(bodies[j]) {
+							pp.compressed++
+						}
+					} else {
+						pp.part[i].Body = bodies[j]
+					}
+					pp.part[i].Derived = derived[j]
 					pp.bodies++
-					pp.bytes += int64(len(bodies[j]))
+					pp.bytes += pp.part[i].Size
 					// Later appends of the same content reuse it.
 					for _, k := range byBlob[pp.part[i].BlobID] {
 						have[k] = true
@@ -708,6 +718,7 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 		}
 		p.stats.Bodies += pp.bodies
 		p.stats.StreamedBodies += pp.streamed
+		p.stats.Compressed += pp.compressed
 		p.stats.BodyBytes += pp.bytes
 		// Every part keeps flag history and expunged EMAILIDs from the
 		// point it reaches (not only the last part): a receiver stopped
@@ -746,12 +757,13 @@ func (p *pair) send(ctx context.Context, guid string, from, to *side) (res store
 // preparedPart is one transaction's appends with the bodies the receiver
 // lacks, fetched ahead of its turn.
 type preparedPart struct {
-	part     []Append
-	last     bool
-	err      error
-	bodies   int   // bodies fetched for it
-	streamed int   // of which staged on the receiver in chunks
-	bytes    int64 // their size
+	part       []Append
+	last       bool
+	err        error
+	bodies     int   // bodies fetched for it
+	streamed   int   // of which staged on the receiver in chunks
+	compressed int   // of which fetched compressed (bodypack)
+	bytes      int64 // their size
 }
 
 // stream copies a's body from the sender to a body staged on the
@@ -798,17 +810,35 @@ func (p *pair) derived(ctx context.Context, from *side, need []string) [][]byte 
 	return make([][]byte, len(need))
 }
 
-// bodies fetches the bytes of need from side from. A body can go between
+// fetchBodies fetches the bodies of need from side from, packed (package
+// bodypack) when both sides take that form: fewer bytes cross, and an
+// embedded store on either side neither decompresses nor compresses
+// them again. packed reports the form of bodies. A peer too old for it
+// is not asked again during this sync. gone and err are as for bodies.
+func (p *pair) fetchBodies(ctx context.Context, guid string, from, to *side, need []string) (bodies [][]byte, packed bool, gone map[string]bool, err error) {
+	if to.u.TakesPacked() && !p.noPacked.Load() {
+		bodies, gone, err = p.bodies(ctx, guid, from, need, from.u.PackedBodies)
+		if !unsupported(err) {
+			return bodies, true, gone, err
+		}
+		p.noPacked.Store(true)
+	}
+	bodies, gone, err = p.bodies(ctx, guid, from, need, from.u.Bodies)
+	return bodies, false, gone, err
+}
+
+// bodies fetches the bodies of need from side from through read. A body can go between
 // the lookup of its message and this call (the message expunged on the
 // sender and its bytes reclaimed); then the contents the mailbox no longer
 // holds are reported in gone, and the others fetched again. Their messages
 // are left out of the append: the expunge reaches the receiver next round,
 // and a UID it never received is covered by the tombstone. Any other
 // failure stands. bodies[i] is need[i]'s bytes (nil for a gone one).
-func (p *pair) bodies(ctx context.Context, guid string, from *side, need []string) (bodies [][]byte, gone map[string]bool, err error) {
-	bodies, err = from.u.Bodies(ctx, need)
-	if err == nil {
-		return bodies, nil, nil
+func (p *pair) bodies(ctx context.Context, guid string, from *side, need []string,
+	read func(context.Context, []string) ([][]byte, error)) (bodies [][]byte, gone map[string]bool, err error) {
+	bodies, err = read(ctx, need)
+	if err == nil || unsupported(err) {
+		return bodies, nil, err
 	}
 	held, ferr := from.u.Find(ctx, guid, need)
 	if ferr != nil {
@@ -829,7 +859,7 @@ func (p *pair) bodies(ctx context.Context, guid string, from *side, need []strin
 		return nil, nil, err
 	}
 	p.log().Debug("replication: bodies gone since looked up, left out", "count", len(gone))
-	got, err := from.u.Bodies(ctx, still)
+	got, err := read(ctx, still)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/auth"
+	"github.com/tidemark-mail/tidemark/internal/bodypack"
 	"github.com/tidemark-mail/tidemark/internal/quota"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -57,6 +58,13 @@ type User interface {
 	HasBodies(ctx context.Context, blobIDs []string) ([]bool, error)
 	// Bodies returns the bytes of each content hash.
 	Bodies(ctx context.Context, blobIDs []string) ([][]byte, error)
+	// PackedBodies returns each content in the packed form of package
+	// bodypack, as an embedded store keeps it (Append.Packed).
+	PackedBodies(ctx context.Context, blobIDs []string) ([][]byte, error)
+	// TakesPacked reports whether Apply takes Append.Packed: false for a
+	// peer of an earlier version, which would take such an append for
+	// one without a body.
+	TakesPacked() bool
 	// Derived returns, for each content hash, what the store derived from
 	// its bytes, sealed (package derived): sent with a body, it spares the
 	// receiver the parse. nil where the store has none to give.
@@ -116,11 +124,12 @@ type Message struct {
 }
 
 // Append is a message to add, with its bytes when the receiver lacks
-// them: in Body, or, for a large one, staged on the receiver under the
-// name Staged (stream.go).
+// them: in Body, or packed (package bodypack) in Packed, or, for a large
+// one, staged on the receiver under the name Staged (stream.go).
 type Append struct {
 	Message
 	Body   []byte
+	Packed []byte
 	Staged string
 	// Derived is what the sender derived from Body (User.Derived); the
 	// receiver's store keeps it only when it was sealed for those bytes
@@ -353,6 +362,21 @@ func (u *localUser) Bodies(ctx context.Context, blobIDs []string) ([][]byte, err
 	return out, nil
 }
 
+func (u *localUser) PackedBodies(ctx context.Context, blobIDs []string) ([][]byte, error) {
+	if pr, ok := u.r.(store.PackedBodyReader); ok {
+		return pr.PackedBodies(ctx, blobIDs)
+	}
+	out, err := u.Bodies(ctx, blobIDs)
+	for i := range out {
+		out[i] = bodypack.Raw(out[i])
+	}
+	return out, err
+}
+
+// TakesPacked: a packed body is opened here and handed to the store as a
+// reader of its bytes, so any store takes it.
+func (u *localUser) TakesPacked() bool { return true }
+
 func (u *localUser) Derived(ctx context.Context, blobIDs []string) ([][]byte, error) {
 	if dr, ok := u.r.(store.DerivedReader); ok {
 		return dr.Derived(ctx, blobIDs)
@@ -379,9 +403,19 @@ func (u *localUser) Apply(ctx context.Context, guid string, b Batch) (store.Appl
 		}
 		m := store.ReplicaMessage{UID: a.UID, ModSeq: a.ModSeq, Flags: a.Flags, InternalDate: a.InternalDate,
 			SaveDate: a.SaveDate, EmailID: a.EmailID, ThreadID: a.ThreadID, ContentHash: a.BlobID}
-		if a.Body != nil {
+		switch {
+		case a.Packed != nil:
+			// Opened (decompressed) here, so that every store reads the
+			// bytes and checks their hash; an embedded store keeps the
+			// packed form (sqlitestore.Replica.Apply).
+			body, err := bodypack.Open(a.Packed)
+			if err != nil {
+				return store.ApplyResult{}, fmt.Errorf("body %s: %w: %w", a.BlobID, store.ErrContentMismatch, err)
+			}
+			m.Body, m.Derived = body, a.Derived
+		case a.Body != nil:
 			m.Body, m.Derived = bytes.NewReader(a.Body), a.Derived
-		} else if a.Staged != "" {
+		case a.Staged != "":
 			f, err := u.staged.take(a.Staged)
 			if err != nil {
 				return store.ApplyResult{}, err

@@ -24,14 +24,17 @@ type Stats struct {
 	StreamedBodies int
 	// Derived are the bodies among them the receiver did not parse,
 	// keeping what the sender had derived from them (package derived).
-	Derived  int
-	Flags    int // flag updates applied
-	Expunges int // UIDs expunged by sync
-	Clashes  int // messages moved to fresh UIDs after a UID clash
-	Metadata int // RFC 5464 entries sent (mailbox and server)
-	Logins   int // account records (logins) applied
-	Quotas   int // quota overrides applied
-	Sharing  int // ACL entries and access keys applied
+	Derived int
+	// Compressed are the bodies among them that crossed compressed as
+	// their sender's store kept them (package bodypack).
+	Compressed int
+	Flags      int // flag updates applied
+	Expunges   int // UIDs expunged by sync
+	Clashes    int // messages moved to fresh UIDs after a UID clash
+	Metadata   int // RFC 5464 entries sent (mailbox and server)
+	Logins     int // account records (logins) applied
+	Quotas     int // quota overrides applied
+	Sharing    int // ACL entries and access keys applied
 }
 
 func (s *Stats) add(o Stats) {
@@ -43,6 +46,7 @@ func (s *Stats) add(o Stats) {
 	s.BodyBytes += o.BodyBytes
 	s.StreamedBodies += o.StreamedBodies
 	s.Derived += o.Derived
+	s.Compressed += o.Compressed
 	s.Flags += o.Flags
 	s.Expunges += o.Expunges
 	s.Clashes += o.Clashes
@@ -229,6 +233,9 @@ type pair struct {
 	// noDerived is set once a side turned out too old to hand out
 	// derived data (pair.derived).
 	noDerived atomic.Bool
+	// noPacked is set once a side turned out too old to hand out packed
+	// bodies (PackedBodies).
+	noPacked atomic.Bool
 }
 
 func (p *pair) log() *slog.Logger {

@@ -205,6 +205,10 @@ type HelloArgs struct {
 type HelloReply struct {
 	Node  string
 	Proof []byte
+	// Packed: the server serves PackedBodies and takes Append.Packed. A
+	// server of an earlier version leaves it false (gob sends no field it
+	// does not know).
+	Packed bool
 }
 
 // Hello authenticates the peer (see the file comment).
@@ -228,7 +232,7 @@ func (v *Service) Hello(a HelloArgs, r *HelloReply) error {
 	v.mu.Lock()
 	v.authed, v.peer = true, a.Node
 	v.mu.Unlock()
-	r.Node = v.srv.Local.Node()
+	r.Node, r.Packed = v.srv.Local.Node(), true
 	return nil
 }
 
@@ -457,6 +461,15 @@ func (v *Service) Bodies(a Args, r *[][]byte) (err error) {
 	return err
 }
 
+// PackedBodies is User.PackedBodies.
+func (v *Service) PackedBodies(a Args, r *[][]byte) (err error) {
+	u, err := v.user(a.User, false)
+	if err == nil {
+		*r, err = u.PackedBodies(context.Background(), a.Blobs)
+	}
+	return err
+}
+
 // Derived is User.Derived.
 func (v *Service) Derived(a Args, r *[][]byte) (err error) {
 	u, err := v.user(a.User, false)
@@ -512,6 +525,8 @@ type Client struct {
 	conn net.Conn
 	// counter, when set, counts bytes both ways.
 	counter *countingConn
+	// packed is HelloReply.Packed.
+	packed bool
 }
 
 // Dial connects to a peer's replication listener and authenticates.
@@ -564,7 +579,7 @@ func Dial(ctx context.Context, addr string, auth Auth, localNode string) (*Clien
 			return nil, fmt.Errorf("replication: %s did not prove it knows the secret", addr)
 		}
 	}
-	cl.node = reply.Node
+	cl.node, cl.packed = reply.Node, reply.Packed
 	return cl, nil
 }
 
@@ -693,6 +708,20 @@ func (u *remoteUser) Bodies(ctx context.Context, blobIDs []string) ([][]byte, er
 	var r [][]byte
 	return r, u.c.call(ctx, "Bodies", Args{User: u.user, Blobs: blobIDs}, &r)
 }
+
+// errNoPacked stands for the answer of a peer without PackedBodies
+// (unsupported), without asking it.
+var errNoPacked = rpc.ServerError("rpc: can't find method Replica.PackedBodies")
+
+func (u *remoteUser) PackedBodies(ctx context.Context, blobIDs []string) ([][]byte, error) {
+	if !u.c.packed {
+		return nil, errNoPacked
+	}
+	var r [][]byte
+	return r, u.c.call(ctx, "PackedBodies", Args{User: u.user, Blobs: blobIDs}, &r)
+}
+
+func (u *remoteUser) TakesPacked() bool { return u.c.packed }
 
 func (u *remoteUser) Derived(ctx context.Context, blobIDs []string) ([][]byte, error) {
 	var r [][]byte

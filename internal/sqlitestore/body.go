@@ -69,7 +69,9 @@ func (u *userDB) prepareBody(p *preparedMessage, body bodyReader) ([]byte, *blob
 func (p *preparedMessage) finishInline(data []byte, withText bool) error {
 	sum := sha256.Sum256(data)
 	p.blobID, p.size, p.inline = hex.EncodeToString(sum[:]), int64(len(data)), data
-	p.packed = packBody(data)
+	if p.packed == nil { // else: a replica's body, kept as it arrived (Replica.Apply)
+		p.packed = packBody(data)
+	}
 	return p.parse(bytes.NewReader(data), withText)
 }
 

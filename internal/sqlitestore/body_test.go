@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidemark-mail/tidemark/internal/bodypack"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -454,7 +455,7 @@ func TestStructureStored(t *testing.T) {
 		}
 	}
 	check("stored")
-	if _, err := a.u.w.ExecContext(ctx, `UPDATE contents SET structure = ?`, bodyEncoder.EncodeAll(raw, nil)); err != nil {
+	if _, err := a.u.w.ExecContext(ctx, `UPDATE contents SET structure = ?`, bodypack.Compress(raw)); err != nil {
 		t.Fatal(err)
 	}
 	check("compressed")

@@ -14,19 +14,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/tidemark-mail/tidemark/internal/bodypack"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
-
-// bodyDictSHA256 pins the dictionary: bodies stored with it can only be
-// read with these exact bytes.
-const bodyDictSHA256 = "c14547046721653a2133cb6689d62575a966a8cf0931cef2dd22876e0c3617f7"
-
-func TestBodyDictPinned(t *testing.T) {
-	sum := sha256.Sum256(bodyDict)
-	if got := hex.EncodeToString(sum[:]); got != bodyDictSHA256 {
-		t.Fatalf("the body dictionary changed (sha256 %s): stored bodies name it by ID %#x; give a new dictionary a new ID", got, bodyDictID)
-	}
-}
 
 // dictTestMessage is a small text message, compressed when stored.
 func dictTestMessage(i int) string {
@@ -41,8 +31,8 @@ func TestBodyFramesNameDict(t *testing.T) {
 	data := []byte(dictTestMessage(1))
 	packed := packBody(data)
 	var h zstd.Header
-	if err := h.Decode(packed); err != nil || h.DictionaryID != bodyDictID {
-		t.Fatalf("frame header %+v, %v: want dictionary %#x", h, err, bodyDictID)
+	if err := h.Decode(packed); err != nil || h.DictionaryID != bodypack.DictID {
+		t.Fatalf("frame header %+v, %v: want dictionary %#x", h, err, bodypack.DictID)
 	}
 	if got, err := unpackBody(packed); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("unpack: %v", err)
@@ -131,8 +121,8 @@ func TestMigrateV13Bodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var h zstd.Header
-	if err := h.Decode(packed); err != nil || h.DictionaryID != bodyDictID || preview.Valid {
-		t.Fatalf("new body: frame %+v (%v), preview %v: want dictionary %#x, no preview", h, err, preview, bodyDictID)
+	if err := h.Decode(packed); err != nil || h.DictionaryID != bodypack.DictID || preview.Valid {
+		t.Fatalf("new body: frame %+v (%v), preview %v: want dictionary %#x, no preview", h, err, preview, bodypack.DictID)
 	}
 	assertClean(t, s, "alice")
 }

@@ -20,7 +20,7 @@
 // Databases of older versions are converted in place when opened; a newer
 // version is refused. Version 15 added the sharing_peers table; converting
 // only creates it. Version 14 changed no table: bodies written since
-// are compressed with the body dictionary (compress.go, bodydict.go) and
+// are compressed with the body dictionary (compress.go, internal/bodypack) and
 // new contents rows keep no preview (summary.go); rows written before read
 // as they are, and the number keeps an older program, which could read
 // neither, from opening the database. Version 13 added acl.stamp and access_keys.stamp

@@ -3,12 +3,14 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"slices"
 
+	"github.com/tidemark-mail/tidemark/internal/bodypack"
 	"github.com/tidemark-mail/tidemark/internal/derived"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
@@ -188,6 +190,12 @@ func (r *Replica) Apply(ctx context.Context, id store.MailboxID, b store.Batch) 
 		}
 		prepared[i] = preparedMessage{flags: sys, keywords: kw, internalDate: m.InternalDate,
 			uid: m.UID, saveDate: m.SaveDate, emailID: m.EmailID, threadID: m.ThreadID, derived: m.Derived}
+		if pb, ok := m.Body.(*bodypack.Body); ok && bodypack.IsFrame(pb.Packed()) {
+			// Sent compressed as its sender stored it: stored so (when
+			// inline) rather than compressed again. Open decompressed it,
+			// so its bytes are still hashed and checked below.
+			prepared[i].packed = pb.Packed()
+		}
 		bodies[i] = m.Body
 	}
 	flags, err := normalizeStates(b.Flags)
@@ -388,42 +396,95 @@ func (r *Replica) HasContent(ctx context.Context, hashes []string) (map[string]b
 	return out, nil
 }
 
+var _ store.PackedBodyReader = (*Replica)(nil)
+
+// PackedBodies returns bodies as they are stored: the inline ones read in
+// one statement, compressed or not as they are in the bodies table (the
+// packed form, compress.go), the others from their blob files, as they
+// are.
+func (r *Replica) PackedBodies(ctx context.Context, hashes []string) ([][]byte, error) {
+	ids, err := json.Marshal(hashes)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.a.u.r.QueryContext(ctx, `SELECT id, data FROM bodies WHERE id IN (SELECT value FROM json_each(?))`, string(ids))
+	if err != nil {
+		return nil, fmt.Errorf("packed bodies: %w", err)
+	}
+	stored := make(map[string][]byte, len(hashes))
+	for rows.Next() {
+		var id string
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("packed bodies: %w", err)
+		}
+		stored[id] = data
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("packed bodies: %w", err)
+	}
+	out := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		if data, ok := stored[h]; ok {
+			out[i] = data
+			continue
+		}
+		f, err := r.a.u.blobs.Open(h)
+		if err != nil {
+			return nil, fmt.Errorf("body %s: %w", h, storageErr(err))
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("body %s: %w", h, storageErr(err))
+		}
+		out[i] = bodypack.Raw(data)
+	}
+	return out, nil
+}
+
 var _ store.DerivedReader = (*Replica)(nil)
 
 // Derived seals what the contents rows of hashes hold of their bytes'
-// parse: the structure and the summary, read in one transaction, without
+// parse: the structure and the summary, read in one statement, without
 // the bytes.
 func (r *Replica) Derived(ctx context.Context, hashes []string) ([][]byte, error) {
-	out := make([][]byte, len(hashes))
-	err := r.a.u.readTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `SELECT structure, sort_keys, preview FROM contents WHERE blob_id = ? LIMIT 1`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i, h := range hashes {
-			var structure []byte
-			var d derived.Data
-			err := stmt.QueryRowContext(ctx, h).Scan(&structure, &d.SortKeys, &d.Preview)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if d.SortKeys == nil {
-				// Stored before the summary was kept: the receiver parses.
-				continue
-			}
-			if d.Structure, err = unpackBody(structure); err != nil {
-				continue
-			}
-			out[i] = derived.Seal(h, d)
-		}
-		return nil
-	})
+	ids, err := json.Marshal(hashes)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.a.u.r.QueryContext(ctx, `SELECT blob_id, structure, sort_keys, preview FROM contents
+		WHERE blob_id IN (SELECT value FROM json_each(?))`, string(ids))
 	if err != nil {
 		return nil, fmt.Errorf("derived data: %w", err)
+	}
+	defer rows.Close()
+	sealed := make(map[string][]byte, len(hashes))
+	for rows.Next() {
+		var h string
+		var structure []byte
+		var d derived.Data
+		if err := rows.Scan(&h, &structure, &d.SortKeys, &d.Preview); err != nil {
+			return nil, fmt.Errorf("derived data: %w", err)
+		}
+		if _, done := sealed[h]; done || d.SortKeys == nil {
+			// A copy already sealed, or stored before the summary was
+			// kept: the receiver parses.
+			continue
+		}
+		if d.Structure, err = unpackBody(structure); err != nil {
+			continue
+		}
+		sealed[h] = derived.Seal(h, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("derived data: %w", err)
+	}
+	out := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		out[i] = sealed[h]
 	}
 	return out, nil
 }

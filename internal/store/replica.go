@@ -245,6 +245,18 @@ type DerivedReader interface {
 	Derived(ctx context.Context, hashes []string) ([][]byte, error)
 }
 
+// PackedBodyReader is a Replica that can hand out bodies in the packed
+// form of package bodypack as it stores them, so that a replica keeping
+// bodies in that form stores them without compressing them again, and
+// fewer bytes cross the network. A receiving store takes a packed body as
+// the Body of a ReplicaMessage opened by bodypack.Open: it reads as the
+// bytes, and a store that keeps bodies packed may keep its Packed form.
+type PackedBodyReader interface {
+	// PackedBodies returns each content's packed bytes; it fails, as
+	// reading the body would, when one is not held.
+	PackedBodies(ctx context.Context, hashes []string) ([][]byte, error)
+}
+
 // ApplyResult reports what a Batch did.
 type ApplyResult struct {
 	UIDValidity uint32

@@ -1,25 +1,25 @@
-package sqlitestore
+package bodypack
 
 import "strings"
 
-// bodyDictID names bodyDict in the frame header of every body compressed
+// DictID names the dictionary in the frame header of every body compressed
 // with it (RFC 8878 3.1.1.1.3; IDs below 32768 are reserved, so this one
 // is "TM" and a serial number). A frame without a dictionary ID was
 // written before the dictionary existed and decodes without it. The
 // dictionary is part of the stored format: its text never changes (a
 // test pins its hash); a better one would take a new ID, and the decoder
 // would keep both.
-const bodyDictID = 0x544d0001
+const DictID = 0x544d0001
 
-// bodyDict is a zstd raw-content dictionary: the vocabulary of mail
+// dict is a zstd raw-content dictionary: the vocabulary of mail
 // headers and MIME structure (RFC 5322, RFC 2045-2049, and the fields
 // common transfer agents, mail clients and lists add), so that a small
 // message, which zstd otherwise compresses with nothing to refer back to,
 // finds its header names and boilerplate already "seen". It is written by
 // hand, not trained on any mailbox; lines end in CRLF as stored mail does.
-var bodyDict = []byte(strings.ReplaceAll(bodyDictText, "\n", "\r\n"))
+var dict = []byte(strings.ReplaceAll(dictText, "\n", "\r\n"))
 
-const bodyDictText = `Return-Path: <
+const dictText = `Return-Path: <
 Delivered-To: 
 Received: from localhost (localhost [127.0.0.1])
 	by mail.example.com (Postfix) with ESMTP id 
