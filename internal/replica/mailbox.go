@@ -827,9 +827,9 @@ func (p *pair) fetchBodies(ctx context.Context, guid string, from, to *side, nee
 	return bodies, false, gone, err
 }
 
-// bodies fetches the bodies of need from side from through read. A body can go between
-// the lookup of its message and this call (the message expunged on the
-// sender and its bytes reclaimed); then the contents the mailbox no longer
+// bodies fetches the bodies of need from side from through read (Bodies
+// or PackedBodies). A body can go between the lookup of its message and
+// this call (the message expunged on the sender and its bytes reclaimed); then the contents the mailbox no longer
 // holds are reported in gone, and the others fetched again. Their messages
 // are left out of the append: the expunge reaches the receiver next round,
 // and a UID it never received is covered by the tombstone. Any other
