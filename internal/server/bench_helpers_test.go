@@ -30,6 +30,7 @@ import (
 // fills directly through the store.
 type benchServer struct {
 	srv  *Server
+	st   *sqlitestore.Store
 	addr string
 	acct store.Account
 	mbox store.MailboxInfo // INBOX as it was when the server started
@@ -102,7 +103,7 @@ func newBenchServerIn(b *testing.B, dir string) *benchServer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &benchServer{srv: srv, addr: l.Addr().String(), acct: acct, mbox: mb}
+	return &benchServer{srv: srv, st: st, addr: l.Addr().String(), acct: acct, mbox: mb}
 }
 
 // appendBatches appends n messages, msg(i) for i in 0..n-1, to INBOX in

@@ -117,6 +117,10 @@ type Session struct {
 	// goes to the client (deadlineWriter).
 	storeCtx context.Context
 	durable  func() error
+	// patient is set while the session tells its client only of other
+	// sessions' changes (IDLE): durable then gives their writers
+	// idleSyncPatience to sync them, rather than syncing at once.
+	patient bool
 	// deflate is set while COMPRESS DEFLATE is on (cmd_compress.go);
 	// releaseCompress gives back its slot.
 	deflate         *deflateLayer
@@ -131,7 +135,13 @@ func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
 		// The commands a client pipelined commit one after the other and
 		// share the sync their answers wait for.
 		s.storeCtx = store.DeferSync(s.storeCtx)
-		s.durable = func() error { return ds.MakeDurable(s.storeCtx) }
+		patientCtx := store.WithSyncPatience(s.storeCtx, idleSyncPatience)
+		s.durable = func() error {
+			if s.patient {
+				return ds.MakeDurable(patientCtx)
+			}
+			return ds.MakeDurable(s.storeCtx)
+		}
 	}
 	s.setupIO(nc)
 	if srv.cfg.CommandRate > 0 {

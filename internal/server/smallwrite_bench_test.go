@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/loadtest"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -31,15 +32,29 @@ func BenchmarkSmallWrites(b *testing.B) {
 	if os.Getenv("TIDEMARK_BENCH_LARGE") != "" {
 		sizes = append(sizes, 1_000_000)
 	}
+	const body = "From: a@example.org\r\nSubject: message\r\n\r\nbody\r\n"
 	for _, n := range sizes {
-		b.Run(fmt.Sprint(n), func(b *testing.B) { benchSmallWrites(b, n) })
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			benchSmallWrites(b, n, func(int) string { return body }, func(i int) string {
+				return fmt.Sprintf("Subject: new %d\r\n\r\nx\r\n", i)
+			})
+		})
 	}
+	// As tidemark load's smallwrites scenario: the mailbox and the appends
+	// copies of the corpus made distinct (loadtest.DistinctCopy), so the
+	// text index has real words to write.
+	b.Run("corpus-10000", func(b *testing.B) {
+		msgs := benchMboxMessages(b, 0)
+		distinct := func(i int) string { return string(loadtest.DistinctCopy(msgs[i%len(msgs)], i)) }
+		benchSmallWrites(b, 10_000, distinct, func(i int) string { return distinct(i) })
+	})
 }
 
-func benchSmallWrites(b *testing.B, n int) {
+// benchSmallWrites fills a mailbox with n messages, fill(i) the i-th, and
+// appends appended(UID) in the timed commands.
+func benchSmallWrites(b *testing.B, n int, fill, appended func(int) string) {
 	bs := newBenchServer(b)
-	const body = "From: a@example.org\r\nSubject: message\r\n\r\nbody\r\n"
-	bs.fill(b, n, func(int) string { return body })
+	bs.fill(b, n, fill)
 	live := make([]store.UID, n) // the mailbox's UIDs, ascending
 	for i := range live {
 		live[i] = store.UID(i + 1)
@@ -61,6 +76,7 @@ func benchSmallWrites(b *testing.B, n int) {
 	var cmd bytes.Buffer
 	b.ReportAllocs()
 	cpu := startCPU(b)
+	syncs := bs.st.WALSyncs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -87,7 +103,7 @@ func benchSmallWrites(b *testing.B, n int) {
 			line("UID EXPUNGE %d", u)
 		}
 		for k := 0; k < 25; k++ {
-			m := fmt.Sprintf("Subject: new %d\r\n\r\nx\r\n", next)
+			m := appended(int(next))
 			fmt.Fprintf(&cmd, "w%d APPEND INBOX {%d+}\r\n%s\r\n", tag, len(m), m)
 			tag++
 			live = append(live, next)
@@ -99,6 +115,8 @@ func benchSmallWrites(b *testing.B, n int) {
 	b.StopTimer()
 	cpu.report(b)
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/125, "µs/write")
+	b.ReportMetric(float64(bs.st.WALSyncs()-syncs)/float64(b.N), "syncs/op")
+	b.ReportMetric(float64(bs.st.WALSyncs()-syncs)/float64(b.N), "syncs/op")
 	idler.conn.(*net.TCPConn).CloseWrite()
 }
 
