@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -413,16 +412,14 @@ func (s *Session) ctx() context.Context {
 	return s.storeCtx
 }
 
-// pipelined says whether the client has sent at least one more command
-// line already: the answer to this one may then wait in the buffer, to
-// leave with the next ones after one sync of all their changes.
+// pipelined says whether the client has begun sending another command
+// already: the answer to this one may then wait in the buffer, to leave
+// with the next ones after one sync of all their changes. The start of a
+// line counts as much as a whole one (a read may end anywhere in a
+// stream of pipelined commands): a client finishes the line it began
+// before it waits for any answer, so reading on cannot deadlock.
 func (s *Session) pipelined() bool {
-	n := s.br.Buffered()
-	if n == 0 {
-		return false
-	}
-	b, _ := s.br.Peek(n)
-	return bytes.IndexByte(b, '\n') >= 0
+	return s.br.Buffered() > 0
 }
 
 // deselect leaves the selected state, releasing the shared mailbox.
