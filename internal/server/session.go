@@ -116,10 +116,10 @@ type Session struct {
 	// goes to the client (deadlineWriter).
 	storeCtx context.Context
 	durable  func() error
-	// patient is set while the session tells its client only of other
-	// sessions' changes (IDLE): durable then gives their writers
-	// idleSyncPatience to sync them, rather than syncing at once.
-	patient bool
+	// patientUntil is set while the session tells its client only of
+	// other sessions' changes (IDLE): until then durable gives their
+	// writers time to sync them, rather than syncing at once.
+	patientUntil time.Time
 	// deflate is set while COMPRESS DEFLATE is on (cmd_compress.go);
 	// releaseCompress gives back its slot.
 	deflate         *deflateLayer
@@ -134,10 +134,11 @@ func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
 		// The commands a client pipelined commit one after the other and
 		// share the sync their answers wait for.
 		s.storeCtx = store.DeferSync(s.storeCtx)
-		patientCtx := store.WithSyncPatience(s.storeCtx, idleSyncPatience)
 		s.durable = func() error {
-			if s.patient {
-				return ds.MakeDurable(patientCtx)
+			if !s.patientUntil.IsZero() {
+				if d := time.Until(s.patientUntil); d > 0 {
+					return ds.MakeDurable(store.WithSyncPatience(s.storeCtx, d))
+				}
 			}
 			return ds.MakeDurable(s.storeCtx)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/loadtest"
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -35,26 +36,30 @@ func BenchmarkSmallWrites(b *testing.B) {
 	const body = "From: a@example.org\r\nSubject: message\r\n\r\nbody\r\n"
 	for _, n := range sizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			benchSmallWrites(b, n, func(int) string { return body }, func(i int) string {
+			bs := newBenchServer(b)
+			bs.fill(b, n, func(int) string { return body })
+			benchSmallWrites(b, bs, n, func(i int) string {
 				return fmt.Sprintf("Subject: new %d\r\n\r\nx\r\n", i)
 			})
 		})
 	}
-	// As tidemark load's smallwrites scenario: the mailbox and the appends
-	// copies of the corpus made distinct (loadtest.DistinctCopy), so the
-	// text index has real words to write.
+	// As tidemark load's smallwrites scenario against tidemark serve: the
+	// mailbox and the appends copies of the corpus made distinct
+	// (loadtest.DistinctCopy), so the text index has real words to write,
+	// and the index written behind appends as serve has it.
 	b.Run("corpus-10000", func(b *testing.B) {
 		msgs := benchMboxMessages(b, 0)
 		distinct := func(i int) string { return string(loadtest.DistinctCopy(msgs[i%len(msgs)], i)) }
-		benchSmallWrites(b, 10_000, distinct, func(i int) string { return distinct(i) })
+		bs := newBenchServerWith(b, b.TempDir(), sqlitestore.Options{TextIndexBehind: true})
+		bs.fill(b, 10_000, distinct)
+		bs.waitTextIndexed(b)
+		benchSmallWrites(b, bs, 10_000, func(i int) string { return distinct(i) })
 	})
 }
 
-// benchSmallWrites fills a mailbox with n messages, fill(i) the i-th, and
-// appends appended(UID) in the timed commands.
-func benchSmallWrites(b *testing.B, n int, fill, appended func(int) string) {
-	bs := newBenchServer(b)
-	bs.fill(b, n, fill)
+// benchSmallWrites runs the commands on bs, whose INBOX holds UIDs 1..n,
+// appending appended(UID).
+func benchSmallWrites(b *testing.B, bs *benchServer, n int, appended func(int) string) {
 	live := make([]store.UID, n) // the mailbox's UIDs, ascending
 	for i := range live {
 		live[i] = store.UID(i + 1)
