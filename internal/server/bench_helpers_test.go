@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"github.com/tidemark-mail/tidemark/internal/corpus"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,8 @@ import (
 // fills directly through the store.
 type benchServer struct {
 	srv  *Server
+	st   *sqlitestore.Store
+	dir  string
 	addr string
 	acct store.Account
 	mbox store.MailboxInfo // INBOX as it was when the server started
@@ -57,10 +61,16 @@ func shmDir(b *testing.B) string {
 
 // newBenchServerIn starts a server over a store in dir.
 func newBenchServerIn(b *testing.B, dir string) *benchServer {
+	return newBenchServerWith(b, dir, sqlitestore.Options{})
+}
+
+// newBenchServerWith starts a server over a store in dir opened with opts.
+func newBenchServerWith(b *testing.B, dir string, opts sqlitestore.Options) *benchServer {
 	b.Helper()
 	// TIDEMARK_BENCH_NO_TEXT_INDEX=1 measures the store without its text
 	// index, as the side-by-side figures in docs/benchmarks.md are.
-	st, err := sqlitestore.Open(dir, sqlitestore.Options{NoTextIndex: os.Getenv("TIDEMARK_BENCH_NO_TEXT_INDEX") == "1"})
+	opts.NoTextIndex = opts.NoTextIndex || os.Getenv("TIDEMARK_BENCH_NO_TEXT_INDEX") == "1"
+	st, err := sqlitestore.Open(dir, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -102,7 +112,7 @@ func newBenchServerIn(b *testing.B, dir string) *benchServer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &benchServer{srv: srv, addr: l.Addr().String(), acct: acct, mbox: mb}
+	return &benchServer{srv: srv, st: st, dir: dir, addr: l.Addr().String(), acct: acct, mbox: mb}
 }
 
 // appendBatches appends n messages, msg(i) for i in 0..n-1, to INBOX in
@@ -123,6 +133,30 @@ func (bs *benchServer) appendBatches(b *testing.B, n int, msg func(i int) store.
 	if d := time.Since(start); d > time.Second {
 		b.Logf("setup: %d messages appended in %v", n, d.Round(time.Millisecond))
 	}
+}
+
+// waitTextIndexed waits until the store's background indexer has
+// indexed every message of the test user (text_index_pending_after
+// gone), reading the user's database beside the server.
+func (bs *benchServer) waitTextIndexed(b *testing.B) {
+	b.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(bs.dir, "users", testUser, "meta.db")+"?mode=ro")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	for {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM meta WHERE key = 'text_index_pending_after'`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.Logf("setup: text index caught up in %v", time.Since(start).Round(time.Millisecond))
 }
 
 // fill appends n messages with the given bodies, every third one \Seen.

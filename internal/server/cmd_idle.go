@@ -16,6 +16,11 @@ func init() {
 	register(&Command{Name: "IDLE", States: authenticated, NoSync: true, Run: runIdle})
 }
 
+// idleSyncPatience is how long a session in IDLE waits for other writers
+// to sync the changes it is about to report before syncing them itself:
+// longer than a pipelined command takes, short enough not to be seen.
+const idleSyncPatience = 25 * time.Millisecond
+
 func runIdle(s *Session, c *Cmd) error {
 	if err := c.End(); err != nil {
 		return err
@@ -43,6 +48,14 @@ func runIdle(s *Session, c *Cmd) error {
 	if err := s.continuation("idling"); err != nil {
 		return err
 	}
+	// From here until DONE the session writes only what others changed:
+	// a writer syncs its changes before it answers, so waiting a little
+	// for that sync lets one cover both (a client pipelining writes in
+	// another session would otherwise have this one sync after each). The
+	// wait is bounded per wake-up, not per write: a large update flushed
+	// in many pieces waits once.
+	patient := func() { s.patientUntil = time.Now().Add(idleSyncPatience) }
+	defer func() { s.patientUntil = time.Time{} }()
 
 	// The client's next line is read by its own goroutine so that this
 	// one can write updates meanwhile; nothing else reads the connection
@@ -67,11 +80,14 @@ func runIdle(s *Session, c *Cmd) error {
 				s.endOnReadError(r.err)
 				return r.err
 			}
+			// The client waits for the answer now: no patience.
+			s.patientUntil = time.Time{}
 			if !strings.EqualFold(strings.TrimSpace(r.line), "DONE") {
 				return Bad("", "Expected DONE")
 			}
 			return s.sync(true)
 		case <-sel:
+			patient()
 			err := s.sharedNotifyPoint(true)
 			if err == nil {
 				err = s.enc.Flush()
@@ -83,6 +99,7 @@ func runIdle(s *Session, c *Cmd) error {
 				return err
 			}
 		case <-wake:
+			patient()
 			var err error
 			if s.notify != nil {
 				err = s.notifyPoint(true)

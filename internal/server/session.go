@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -117,6 +116,10 @@ type Session struct {
 	// goes to the client (deadlineWriter).
 	storeCtx context.Context
 	durable  func() error
+	// patientUntil is set while the session tells its client only of
+	// other sessions' changes (IDLE): until then durable gives their
+	// writers time to sync them, rather than syncing at once.
+	patientUntil time.Time
 	// deflate is set while COMPRESS DEFLATE is on (cmd_compress.go);
 	// releaseCompress gives back its slot.
 	deflate         *deflateLayer
@@ -131,7 +134,14 @@ func newSession(srv *Server, nc net.Conn, implicitTLS bool) *Session {
 		// The commands a client pipelined commit one after the other and
 		// share the sync their answers wait for.
 		s.storeCtx = store.DeferSync(s.storeCtx)
-		s.durable = func() error { return ds.MakeDurable(s.storeCtx) }
+		s.durable = func() error {
+			if !s.patientUntil.IsZero() {
+				if d := time.Until(s.patientUntil); d > 0 {
+					return ds.MakeDurable(store.WithSyncPatience(s.storeCtx, d))
+				}
+			}
+			return ds.MakeDurable(s.storeCtx)
+		}
 	}
 	s.setupIO(nc)
 	if srv.cfg.CommandRate > 0 {
@@ -403,16 +413,14 @@ func (s *Session) ctx() context.Context {
 	return s.storeCtx
 }
 
-// pipelined says whether the client has sent at least one more command
-// line already: the answer to this one may then wait in the buffer, to
-// leave with the next ones after one sync of all their changes.
+// pipelined says whether the client has begun sending another command
+// already: the answer to this one may then wait in the buffer, to leave
+// with the next ones after one sync of all their changes. The start of a
+// line counts as much as a whole one (a read may end anywhere in a
+// stream of pipelined commands): a client finishes the line it began
+// before it waits for any answer, so reading on cannot deadlock.
 func (s *Session) pipelined() bool {
-	n := s.br.Buffered()
-	if n == 0 {
-		return false
-	}
-	b, _ := s.br.Peek(n)
-	return bytes.IndexByte(b, '\n') >= 0
+	return s.br.Buffered() > 0
 }
 
 // deselect leaves the selected state, releasing the shared mailbox.

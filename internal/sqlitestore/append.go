@@ -33,8 +33,8 @@ type preparedMessage struct {
 	text         *message.IndexText // for the text index (textindex.go); nil: unreadable
 	sortKeys     []byte             // the summary (summary.go)
 	preview      *string            // nil: not computed
-	// textLater: text was not computed, the message being one of a batch
-	// whose index rows the background indexer writes (textbehind.go).
+	// textLater: text was not computed, the background indexer writing
+	// the message's index rows (textbehind.go).
 	textLater bool
 
 	// Set by a Replica only: the UID to use (0: the next), and the
@@ -218,9 +218,9 @@ func (u *userDB) prepareFrom(src bodySource, gc *gcHold) error {
 		if body == nil {
 			continue
 		}
-		// A batch's index rows are written behind it, from the stored
+		// Index rows are written behind the append, from the stored
 		// bytes: computing their text here would be wasted.
-		p.textLater = u.textBehind && (i > 0 || more)
+		p.textLater = u.textBehind
 		data, pend, err := u.prepareBody(p, bodyReader{r: body, budget: &budget, gc: gc})
 		if err != nil {
 			return fail(storageErr(fmt.Errorf("append message %d: %w", i+1, err)))

@@ -77,13 +77,23 @@ func (d *dirtySet) list() []*userDB {
 }
 
 // MakeDurable syncs every user with commits not yet synced
-// (store.DeferredSync).
+// (store.DeferredSync). Under store.WithSyncPatience it first gives the
+// writers of those commits that long to sync them themselves.
 func (s *Store) MakeDurable(ctx context.Context) error {
 	if s.dirty.n.Load() == 0 {
 		return nil
 	}
+	var patient context.Context
+	if p := store.SyncPatience(ctx); p > 0 {
+		var cancel context.CancelFunc
+		patient, cancel = context.WithTimeout(ctx, p)
+		defer cancel()
+	}
 	var errs []error
 	for _, u := range s.dirty.list() {
+		if patient != nil {
+			u.awaitSynced(patient)
+		}
 		if err := u.syncCommitted(); err != nil {
 			errs = append(errs, err)
 		}
@@ -116,6 +126,29 @@ func (u *userDB) syncCommitted() error {
 	}
 	u.dirty.settle(u)
 	return nil
+}
+
+// awaitSynced returns once every commit begun so far is synced, or when
+// ctx ends, whichever comes first. It syncs nothing itself.
+func (u *userDB) awaitSynced(ctx context.Context) {
+	target := u.started.Load()
+	for u.synced.Load() < target {
+		u.syncedWakeMu.Lock()
+		if u.syncedWake == nil {
+			u.syncedWake = make(chan struct{})
+		}
+		woken := u.syncedWake
+		u.syncedWakeMu.Unlock()
+		// A sync that finished before the channel was taken woke no one.
+		if u.synced.Load() >= target {
+			return
+		}
+		select {
+		case <-woken:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // readBarrier is deferred by reads: a caller without the DeferSync mark
@@ -156,6 +189,12 @@ func (u *userDB) syncTo(seq uint64) error {
 	u.dirty.syncs.Add(1)
 	if upTo > u.synced.Load() {
 		u.synced.Store(upTo)
+		u.syncedWakeMu.Lock()
+		if u.syncedWake != nil {
+			close(u.syncedWake)
+			u.syncedWake = nil
+		}
+		u.syncedWakeMu.Unlock()
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -74,5 +75,57 @@ func TestDeferredSync(t *testing.T) {
 	}
 	if u.synced.Load() != u.started.Load() || u.syncs.Load()-syncs != 2 {
 		t.Fatalf("plain write: synced %d of %d after %d syncs", u.synced.Load(), u.started.Load(), u.syncs.Load()-syncs)
+	}
+}
+
+// TestSyncPatience: MakeDurable under store.WithSyncPatience leaves
+// another caller's deferred commits to that caller's own sync, and
+// returns once it has synced them, without a sync of its own; with
+// nobody else syncing it syncs them itself when its patience runs out.
+// Either way nothing is left unsynced when it returns.
+func TestSyncPatience(t *testing.T) {
+	s, a := newAccount(t)
+	inbox := mustMailbox(t, a, "INBOX")
+	appendN(t, a, inbox.ID, 2, store.Flags{})
+	u := a.u
+	dctx := store.DeferSync(ctx)
+	setSeen := func(uid store.UID) {
+		t.Helper()
+		if _, err := a.SetFlags(dctx, inbox.ID, store.UIDSetOf(uid), store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The writer syncs: the patient caller waits for that sync.
+	setSeen(1)
+	syncs := u.syncs.Load()
+	patient := make(chan error, 1)
+	go func() { patient <- s.MakeDurable(store.WithSyncPatience(dctx, time.Hour)) }()
+	select {
+	case err := <-patient:
+		t.Fatalf("patient MakeDurable returned before any sync: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if got := u.syncs.Load() - syncs; got != 0 {
+		t.Fatalf("patient MakeDurable synced %d times itself", got)
+	}
+	if err := s.MakeDurable(dctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-patient; err != nil {
+		t.Fatal(err)
+	}
+	if got := u.syncs.Load() - syncs; got != 1 || u.synced.Load() != u.started.Load() {
+		t.Fatalf("%d syncs, synced %d of %d commits; want one sync covering all", got, u.synced.Load(), u.started.Load())
+	}
+
+	// Nobody else syncs: the patient caller does, once its patience is out.
+	setSeen(2)
+	syncs = u.syncs.Load()
+	if err := s.MakeDurable(store.WithSyncPatience(dctx, 10*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if got := u.syncs.Load() - syncs; got != 1 || u.synced.Load() != u.started.Load() {
+		t.Fatalf("%d syncs, synced %d of %d commits; want one sync of its own", got, u.synced.Load(), u.started.Load())
 	}
 }

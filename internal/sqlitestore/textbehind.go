@@ -13,10 +13,12 @@ import (
 
 // The text index written behind appends (Options.TextIndexBehind). Writing
 // the FTS5 rows of a MULTIAPPEND in its own transaction costs more CPU than
-// everything else the append does; with this option an append of more than
-// one message commits without them and a background indexer of the user's
-// database writes them afterwards, in larger batches, when the client
-// pauses (behindMax bounds how far it lets them run ahead).
+// everything else the append does, and those of a single APPEND or
+// delivery cost it a segment flush and FTS5's automerge in every commit;
+// with this option an append commits without them and a background
+// indexer of the user's database writes them afterwards, in larger
+// batches, when the client pauses (behindMax bounds how far it lets them
+// run ahead).
 //
 // Exactness does not wait for the indexer. meta.text_index_pending_after
 // (A) is present while some contents are not indexed yet: every contents
@@ -27,10 +29,9 @@ import (
 // SEARCH as soon as its append is answered, indexed or not.
 //
 // An append defers its rows when the key is present (so that nothing above
-// A is ever indexed out of turn) or when it holds more than one message
-// and the option is on; it sets A, if absent, below its first contents
-// id. A single APPEND or delivery with no backlog indexes itself, as
-// before. The indexer writes a batch's rows and raises A in one
+// A is ever indexed out of turn) or when the option is on; it sets A, if
+// absent, below its first contents id. Without the option an append with
+// no backlog indexes itself in its own transaction. The indexer writes a batch's rows and raises A in one
 // transaction, and removes the key in the transaction that indexes the
 // last contents row, so a crash at any point leaves index rows and
 // watermark agreeing: whatever is above A is indexed at the next open.

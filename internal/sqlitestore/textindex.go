@@ -70,9 +70,9 @@ func (p *preparedMessage) indexText(st *message.Structure, r io.ReaderAt) {
 // never those of a live row with an index row of other text: dropping a
 // contents row drops its index row (unindexContent) whatever the setting.
 //
-// With the index written behind (textbehind.go), the rows of an append of
-// more than one message, or of any append while a backlog waits, are left
-// to the background indexer.
+// With the index written behind (textbehind.go), the rows of every
+// append, and of any append while a backlog waits, are left to the
+// background indexer.
 func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText, deferred bool) error {
 	if len(ids) == 0 {
 		return nil
@@ -84,7 +84,7 @@ func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText, deferre
 		if err != nil {
 			return err
 		}
-		if pending || t.u.textBehind && (deferred || len(ids) > 1) {
+		if pending || t.u.textBehind || deferred {
 			return t.deferText(ids, pending)
 		}
 		return t.indexContents(ids, texts)

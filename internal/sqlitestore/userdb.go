@@ -80,6 +80,10 @@ type userDB struct {
 	// first that failed.
 	syncMu  sync.Mutex
 	syncErr error
+	// syncedWake is closed, under syncedWakeMu, when synced moves: it
+	// wakes callers waiting for other writers' syncs (awaitSynced).
+	syncedWakeMu sync.Mutex
+	syncedWake   chan struct{}
 	// dirty is the store's set of users with unsynced commits.
 	dirty *dirtySet
 	// dbPath is the database file (its WAL is dbPath + "-wal").

@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // DeferredSync is implemented by stores that can commit a write without
 // waiting for its fsync, for a caller that promises to call MakeDurable
@@ -29,4 +32,24 @@ func DeferSync(ctx context.Context) context.Context {
 func SyncDeferred(ctx context.Context) bool {
 	v, _ := ctx.Value(deferSyncKey{}).(bool)
 	return v
+}
+
+type syncPatienceKey struct{}
+
+// WithSyncPatience marks ctx, already under DeferSync, as the context of a
+// caller that tells its client only of other writers' changes (a session
+// in IDLE): MakeDurable under it first waits up to d for the writers to
+// make their own changes durable, as each does before it answers, and
+// syncs only what is still not durable then. One sync then covers a
+// pipelined writer's commands and the updates an idle session sends about
+// them, rather than the idle session syncing after each. A store that
+// does not implement DeferredSync ignores the mark.
+func WithSyncPatience(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, syncPatienceKey{}, d)
+}
+
+// SyncPatience returns the patience WithSyncPatience set on ctx, 0 if none.
+func SyncPatience(ctx context.Context) time.Duration {
+	d, _ := ctx.Value(syncPatienceKey{}).(time.Duration)
+	return d
 }
