@@ -103,6 +103,15 @@ func (r *fetchRequest) fields() store.Fields {
 	if r.needsBlob() {
 		f |= store.FieldBody
 	}
+	if r.has&(1<<fetchInternalDate|1<<fetchSaveDate) != 0 {
+		f |= store.FieldDates
+	}
+	if r.wants(fetchSize) {
+		f |= store.FieldSize
+	}
+	if r.has&(1<<fetchEmailID|1<<fetchThreadID) != 0 {
+		f |= store.FieldIDs
+	}
 	return f
 }
 

@@ -213,7 +213,7 @@ const messagesPageBytes = 4 << 20
 // order. Messages are read a page at a time and fn is called with no
 // statement open, so a slow fn holds nothing in the database.
 func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageData) error) error {
-	return a.u.readMessages(ctx, id, uids, store.FieldStructure|store.FieldPreview, message.DecodeAll, nil, fn)
+	return a.u.readMessages(ctx, id, uids, store.FieldsAll&^store.FieldBody, message.DecodeAll, nil, fn)
 }
 
 // ReadMessages is Messages reading only what fields asks for, into one
@@ -319,27 +319,53 @@ type page struct {
 // page.bodies (bodyEnd < 0: not read with the row).
 type pageSpans struct{ rawStart, rawEnd, bodyStart, bodyEnd int }
 
-// pageQuery returns the statement reading a page with fields: the columns
-// of every read, then the structure, the preview and the inline body when
-// asked for (in that order). Computing previews reads the structure, and
-// the inline body of each row that keeps no preview.
+// pageQuery returns the statement reading a page with fields: the UID,
+// then only the columns fields asks for, in the order readPage scans
+// them. Every column costs a call into SQLite and a conversion per row,
+// a text column an allocation: a FETCH of BODYSTRUCTURE reads two.
+// Computing previews reads the structure, and the inline body of each
+// row that keeps no preview.
 func pageQuery(fields store.Fields) string {
 	var b strings.Builder
 	compute := fields&store.FieldPreview != 0 && fields&fieldComputePreview != 0
-	b.WriteString(`SELECT m.uid, m.savedate, m.size, c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone`)
+	b.WriteString(`SELECT m.uid`)
+	contents := false
+	col := func(name string, fromContents bool) {
+		b.WriteString(", ")
+		b.WriteString(name)
+		contents = contents || fromContents
+	}
+	if fields&store.FieldDates != 0 {
+		col(`m.savedate`, false)
+		col(`c.internaldate`, true)
+		col(`c.internaldate_zone`, true)
+	}
+	if fields&store.FieldSize != 0 {
+		col(`m.size`, false)
+	}
+	if readsBlobID(fields) {
+		col(`c.blob_id`, true)
+	}
+	if fields&store.FieldIDs != 0 {
+		col(`c.email_id`, true)
+		col(`c.thread_id`, true)
+	}
 	if readsStructure(fields) {
-		b.WriteString(`, c.structure`)
+		col(`c.structure`, true)
 	}
 	if fields&store.FieldPreview != 0 {
-		b.WriteString(`, c.preview`)
+		col(`c.preview`, true)
 	}
 	switch {
 	case fields&store.FieldBody != 0:
-		b.WriteString(`, b.data`)
+		col(`b.data`, true)
 	case compute:
-		b.WriteString(`, CASE WHEN c.preview IS NULL THEN b.data END`)
+		col(`CASE WHEN c.preview IS NULL THEN b.data END`, true)
 	}
-	b.WriteString(` FROM messages m JOIN contents c ON c.id = m.content_id`)
+	b.WriteString(` FROM messages m`)
+	if contents {
+		b.WriteString(` JOIN contents c ON c.id = m.content_id`)
+	}
 	if fields&store.FieldBody != 0 || compute {
 		b.WriteString(` LEFT JOIN bodies b ON b.id = c.blob_id`)
 	}
@@ -347,11 +373,14 @@ func pageQuery(fields store.Fields) string {
 	return b.String()
 }
 
-// pageQueryFields are the fields pageQuery tells apart.
-const pageQueryFields = 15 | fieldComputePreview
+// readsBlobID reports whether a page read with fields reads the blob
+// ids: what may open the bytes needs them.
+func readsBlobID(fields store.Fields) bool {
+	return fields&(store.FieldBody|store.FieldPreview) != 0
+}
 
 // pageQueries holds pageQuery for every combination of fields.
-var pageQueries = func() (q [pageQueryFields + 1]string) {
+var pageQueries = func() (q [256]string) {
 	for f := range q {
 		q[f] = pageQuery(store.Fields(f))
 	}
@@ -371,7 +400,7 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 	withBody := fields&store.FieldBody != 0 || computePreview
 	err := u.readTx(ctx, func(tx *sql.Tx) error {
 		p.msgs, p.spans, p.raw, p.bodies, more = p.msgs[:0], p.spans[:0], p.raw[:0], p.bodies[:0], false
-		rows, err := u.readQ(tx).QueryContext(ctx, pageQueries[fields&pageQueryFields], id, lo, hi, messagesPage)
+		rows, err := u.readQ(tx).QueryContext(ctx, pageQueries[fields], id, lo, hi, messagesPage)
 		if err != nil {
 			return err
 		}
@@ -380,11 +409,24 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 		var zone int
 		var structure, body sql.RawBytes
 		var preview sql.NullString
-		dest := make([]any, 8, 11)
+		withDates, withSize, withBlobID, withIDs := fields&store.FieldDates != 0, fields&store.FieldSize != 0, readsBlobID(fields), fields&store.FieldIDs != 0
+		dest := make([]any, 0, 12)
 		for rows.Next() {
 			p.msgs = append(p.msgs, store.MessageData{})
 			m := &p.msgs[len(p.msgs)-1]
-			dest = append(dest[:0], &m.UID, &saved, &m.Size, &m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone)
+			dest = append(dest[:0], &m.UID)
+			if withDates {
+				dest = append(dest, &saved, &date, &zone)
+			}
+			if withSize {
+				dest = append(dest, &m.Size)
+			}
+			if withBlobID {
+				dest = append(dest, &m.BlobID)
+			}
+			if withIDs {
+				dest = append(dest, &m.EmailID, &m.ThreadID)
+			}
 			if withStructure {
 				dest = append(dest, &structure)
 			}
@@ -398,8 +440,10 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 				return err
 			}
 			m.Preview, m.HasPreview = preview.String, preview.Valid
-			m.SaveDate = time.Unix(saved, 0)
-			m.InternalDate = time.Unix(date, 0).In(p.location(zone))
+			if withDates {
+				m.SaveDate = time.Unix(saved, 0)
+				m.InternalDate = time.Unix(date, 0).In(p.location(zone))
+			}
 			sp := pageSpans{rawStart: len(p.raw), bodyEnd: -1}
 			if withStructure {
 				if p.raw, err = appendUnpacked(p.raw, &p.scratch, structure); err != nil {

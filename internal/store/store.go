@@ -203,10 +203,12 @@ type MessageData struct {
 	MessageState
 	InternalDate time.Time
 	SaveDate     time.Time
-	Size         int64  // RFC822.SIZE: length of the stored bytes
-	BlobID       string // hex SHA-256 of the bytes
-	EmailID      string // RFC 8474 EMAILID; survives COPY and MOVE
-	ThreadID     string // RFC 8474 THREADID
+	Size         int64 // RFC822.SIZE: length of the stored bytes
+	// BlobID is the hex SHA-256 of the bytes; a ReadMessages gives it
+	// with FieldBody or FieldPreview (what may open the bytes).
+	BlobID   string
+	EmailID  string // RFC 8474 EMAILID; survives COPY and MOVE
+	ThreadID string // RFC 8474 THREADID
 	// Structure is the parse made at delivery: envelope, body structure,
 	// section offsets, decoded header fields.
 	Structure *message.Structure
@@ -223,7 +225,8 @@ type MessageData struct {
 }
 
 // Fields says which of a message's stored parts a ReadMessages needs;
-// the state, dates, size and ids come with every read.
+// the UID, flags and modseq come with every read. A backend may read
+// more than asked (and Messages reads everything), never less.
 type Fields uint8
 
 const (
@@ -239,7 +242,16 @@ const (
 	// FieldBody asks for the bytes with the row where the backend can
 	// (MessageData.Body), saving an OpenBlob per message.
 	FieldBody
+	// FieldDates asks for InternalDate and SaveDate.
+	FieldDates
+	// FieldSize asks for Size.
+	FieldSize
+	// FieldIDs asks for EmailID and ThreadID.
+	FieldIDs
 )
+
+// FieldsAll is every field: what Messages reads.
+const FieldsAll = FieldEnvelope | FieldStructure | FieldPreview | FieldBody | FieldDates | FieldSize | FieldIDs
 
 // Usage is what a user's store holds, for quotas.
 type Usage struct {
