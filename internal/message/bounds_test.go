@@ -243,6 +243,11 @@ func TestReadVersion2(t *testing.T) {
 			!reflect.DeepEqual(fetch.Envelope, s.Envelope) || fetch.Search.Subject != "" {
 			t.Errorf("version %d, for FETCH: %+v, %v", enc[0], fetch, err)
 		}
+		var tree Structure
+		if err := tree.DecodeShallow(string(enc), DecodeTree); err != nil || !reflect.DeepEqual(tree.Root(), s.Root()) ||
+			tree.Size != s.Size || !reflect.DeepEqual(tree.Envelope, Envelope{}) || tree.Search.Subject != "" {
+			t.Errorf("version %d, the tree alone: %+v, %v", enc[0], tree, err)
+		}
 	}
 }
 

@@ -161,6 +161,10 @@ const (
 	DecodeForFetch
 	// DecodeAll takes everything.
 	DecodeAll
+	// DecodeTree takes Size and the part tree: no envelope (left empty),
+	// no search fields. FETCH BODYSTRUCTURE, BODY[section] and BINARY
+	// read no more.
+	DecodeTree
 )
 
 // DecodeShallow is UnmarshalShallow into s, whose previous contents it
@@ -189,7 +193,11 @@ func (s *Structure) decode(src string, shallow bool, what Decoding) error {
 	version := src[0]
 	d := decoder{src: src, pos: 1, tokens: version >= codecVersion}
 	s.Size = int64(d.uvarint())
-	d.envelope(&s.Envelope)
+	if what == DecodeTree {
+		d.skipEnvelope()
+	} else {
+		d.envelope(&s.Envelope)
+	}
 	if what == DecodeEnvelope && version <= codecVersion {
 		if d.err != nil {
 			return fmt.Errorf("message: unmarshal envelope: %w", d.err)

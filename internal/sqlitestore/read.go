@@ -225,7 +225,10 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 func (a *Account) ReadMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, fn func(*store.MessageData) error) error {
 	what := message.DecodeEnvelope
 	if fields&(store.FieldStructure|store.FieldPreview) != 0 {
-		what = message.DecodeForFetch // a preview finds its part in the tree
+		what = message.DecodeTree // a preview finds its part in the tree
+		if fields&store.FieldEnvelope != 0 {
+			what = message.DecodeForFetch
+		}
 	}
 	p := pages.Get().(*page)
 	defer p.release()
@@ -405,8 +408,9 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 			return err
 		}
 		defer rows.Close()
-		var saved, date int64
-		var zone int
+		// Integers scan into int64: database/sql converts to the other
+		// integer types (store.UID) through a formatted string.
+		var uid, saved, date, zone int64
 		var structure, body sql.RawBytes
 		var preview sql.NullString
 		withDates, withSize, withBlobID, withIDs := fields&store.FieldDates != 0, fields&store.FieldSize != 0, readsBlobID(fields), fields&store.FieldIDs != 0
@@ -414,7 +418,7 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 		for rows.Next() {
 			p.msgs = append(p.msgs, store.MessageData{})
 			m := &p.msgs[len(p.msgs)-1]
-			dest = append(dest[:0], &m.UID)
+			dest = append(dest[:0], &uid)
 			if withDates {
 				dest = append(dest, &saved, &date, &zone)
 			}
@@ -439,10 +443,11 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
+			m.UID = store.UID(uid)
 			m.Preview, m.HasPreview = preview.String, preview.Valid
 			if withDates {
 				m.SaveDate = time.Unix(saved, 0)
-				m.InternalDate = time.Unix(date, 0).In(p.location(zone))
+				m.InternalDate = time.Unix(date, 0).In(p.location(int(zone)))
 			}
 			sp := pageSpans{rawStart: len(p.raw), bodyEnd: -1}
 			if withStructure {

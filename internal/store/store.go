@@ -233,9 +233,9 @@ const (
 	// FieldEnvelope asks for the envelope alone: Structure holds Size
 	// and Envelope, no search fields and no part tree (Root is nil).
 	FieldEnvelope Fields = 1 << iota
-	// FieldStructure asks for the envelope and the part tree (decoded
-	// when first used), not the search fields: SEARCH and SORT read
-	// those through Messages.
+	// FieldStructure asks for Size and the part tree (decoded when first
+	// used), not the search fields: SEARCH and SORT read those through
+	// Messages. The envelope comes with FieldEnvelope.
 	FieldStructure
 	// FieldPreview asks for Preview and HasPreview.
 	FieldPreview

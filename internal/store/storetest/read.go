@@ -80,6 +80,10 @@ func testReadMessages(t *testing.T, be Backend) {
 					}
 				case m.Structure == nil:
 					t.Errorf("UID %d: no structure", w.UID)
+				case fields&store.FieldEnvelope == 0:
+					if m.Structure.Size != w.Structure.Size {
+						t.Errorf("UID %d: structure size %d, want %d", w.UID, m.Structure.Size, w.Structure.Size)
+					}
 				default:
 					if !reflect.DeepEqual(m.Structure.Envelope, w.Structure.Envelope) || m.Structure.Size != w.Structure.Size {
 						t.Errorf("UID %d: envelope %+v, want %+v", w.UID, m.Structure.Envelope, w.Structure.Envelope)
