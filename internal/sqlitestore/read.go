@@ -257,6 +257,8 @@ func (p *page) release() {
 	}
 	clear(p.msgs[:cap(p.msgs)])
 	clear(p.sts[:cap(p.sts)])
+	clear(p.parts[:cap(p.parts)])
+	p.parts = p.parts[:0]
 	p.msgs, p.sts = p.msgs[:0], p.sts[:0]
 	pages.Put(p)
 }
@@ -309,6 +311,7 @@ func (u *userDB) readMessages(ctx context.Context, id store.MailboxID, uids stor
 type page struct {
 	msgs    []store.MessageData
 	sts     []message.Structure
+	parts   []message.Part // the parts of sts's trees, for ReadMessages
 	spans   []pageSpans
 	raw     []byte // the page's stored structures, unpacked, end to end
 	bodies  []byte // the page's inline bodies, unpacked, end to end
@@ -540,9 +543,21 @@ func (p *page) decode(fields store.Fields, what message.Decoding) error {
 	if readsStructure(fields) {
 		p.sts = slices.Grow(p.sts[:0], len(p.msgs))[:len(p.msgs)]
 		src := string(p.raw) // one copy per page, which every string is cut from
+		// A FETCH that reads the part trees uses them all: build them
+		// now, in one walk each, their parts taken from the page's.
+		eager := fields&fieldComputePreview != 0 && what != message.DecodeEnvelope
+		if eager {
+			p.parts = slices.Grow(p.parts[:0], 3*len(p.msgs))
+		}
 		for i := range p.msgs {
 			sp := p.spans[i]
-			if err := p.sts[i].DecodeShallow(src[sp.rawStart:sp.rawEnd], what); err != nil {
+			var err error
+			if eager {
+				err = p.sts[i].DecodeInto(src[sp.rawStart:sp.rawEnd], what, &p.parts)
+			} else {
+				err = p.sts[i].DecodeShallow(src[sp.rawStart:sp.rawEnd], what)
+			}
+			if err != nil {
 				return fmt.Errorf("messages: message %d structure: %w", p.msgs[i].UID, err)
 			}
 			p.msgs[i].Structure = &p.sts[i]
