@@ -459,6 +459,14 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 				}
 			}
 			sp.rawEnd = len(p.raw)
+			if body != nil && fields&store.FieldBody == 0 && !m.HasPreview {
+				// Read for its preview only: not even decompressed when
+				// the preview was computed before.
+				if pv, ok := u.previews.get(m.BlobID); ok {
+					m.Preview, m.HasPreview = pv, true
+					body = nil
+				}
+			}
 			if withBody && body != nil {
 				sp.bodyStart = len(p.bodies)
 				if p.bodies, err = appendUnpacked(p.bodies, &p.scratch, body); err != nil {
@@ -514,13 +522,18 @@ func (u *userDB) computePreviews(p *page) {
 		if m.HasPreview || m.Structure == nil {
 			continue
 		}
-		if sp := p.spans[i]; sp.bodyEnd >= 0 {
-			setPreview(m, bytes.NewReader(p.bodies[sp.bodyStart:sp.bodyEnd]))
+		if pv, ok := u.previews.get(m.BlobID); ok {
+			m.Preview, m.HasPreview = pv, true
 			continue
 		}
-		if f, err := u.blobs.Open(m.BlobID); err == nil {
+		if sp := p.spans[i]; sp.bodyEnd >= 0 {
+			setPreview(m, bytes.NewReader(p.bodies[sp.bodyStart:sp.bodyEnd]))
+		} else if f, err := u.blobs.Open(m.BlobID); err == nil {
 			setPreview(m, f)
 			f.Close()
+		}
+		if m.HasPreview {
+			u.previews.put(m.BlobID, m.Preview)
 		}
 	}
 }
