@@ -243,6 +243,20 @@ func TestReadVersion2(t *testing.T) {
 			!reflect.DeepEqual(fetch.Envelope, s.Envelope) || fetch.Search.Subject != "" {
 			t.Errorf("version %d, for FETCH: %+v, %v", enc[0], fetch, err)
 		}
+		var tree Structure
+		if err := tree.DecodeShallow(string(enc), DecodeTree); err != nil || !reflect.DeepEqual(tree.Root(), s.Root()) ||
+			tree.Size != s.Size || !reflect.DeepEqual(tree.Envelope, Envelope{}) || tree.Search.Subject != "" {
+			t.Errorf("version %d, the tree alone: %+v, %v", enc[0], tree, err)
+		}
+		// Built at once, its parts from a slab too small for them all.
+		for _, what := range []Decoding{DecodeTree, DecodeForFetch} {
+			var now Structure
+			slab := make([]Part, 0, 2)
+			if err := now.DecodeInto(string(enc), what, &slab); err != nil || !reflect.DeepEqual(now.Root(), s.Root()) ||
+				now.Size != s.Size || len(slab) != 2 || (what == DecodeForFetch) != reflect.DeepEqual(now.Envelope, s.Envelope) {
+				t.Errorf("version %d, decoded at once (%d): %+v, %v", enc[0], what, now, err)
+			}
+		}
 	}
 }
 

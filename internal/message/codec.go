@@ -143,7 +143,7 @@ func UnmarshalShallow(b []byte) (*Structure, error) {
 
 func unmarshal(b []byte, shallow bool) (*Structure, error) {
 	s := new(Structure)
-	if err := s.decode(string(b), shallow, DecodeAll); err != nil {
+	if err := s.decode(string(b), shallow, DecodeAll, nil); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -161,6 +161,10 @@ const (
 	DecodeForFetch
 	// DecodeAll takes everything.
 	DecodeAll
+	// DecodeTree takes Size and the part tree: no envelope (left empty),
+	// no search fields. FETCH BODYSTRUCTURE, BODY[section] and BINARY
+	// read no more.
+	DecodeTree
 )
 
 // DecodeShallow is UnmarshalShallow into s, whose previous contents it
@@ -168,10 +172,19 @@ const (
 // copy): for a reader that decodes many stored structures read into one
 // buffer.
 func (s *Structure) DecodeShallow(src string, what Decoding) error {
-	return s.decode(src, true, what)
+	return s.decode(src, true, what, nil)
 }
 
-func (s *Structure) decode(src string, shallow bool, what Decoding) error {
+// DecodeInto is DecodeShallow building the part tree at once (with
+// DecodeForFetch, DecodeTree or DecodeAll), in one walk of src, its parts
+// taken from *parts while it has room (the rest allocated): for a reader
+// that will use every tree it decodes and reuses parts once it is done
+// with them, it saves a walk and an allocation per part.
+func (s *Structure) DecodeInto(src string, what Decoding, parts *[]Part) error {
+	return s.decode(src, false, what, parts)
+}
+
+func (s *Structure) decode(src string, shallow bool, what Decoding, parts *[]Part) error {
 	*s = Structure{}
 	if len(src) == 0 {
 		return errors.New("message: unmarshal: empty input")
@@ -187,9 +200,13 @@ func (s *Structure) decode(src string, shallow bool, what Decoding) error {
 		return nil
 	}
 	version := src[0]
-	d := decoder{src: src, pos: 1, tokens: version >= codecVersion}
+	d := decoder{src: src, pos: 1, tokens: version >= codecVersion, slab: parts}
 	s.Size = int64(d.uvarint())
-	d.envelope(&s.Envelope)
+	if what == DecodeTree {
+		d.skipEnvelope()
+	} else {
+		d.envelope(&s.Envelope)
+	}
 	if what == DecodeEnvelope && version <= codecVersion {
 		if d.err != nil {
 			return fmt.Errorf("message: unmarshal envelope: %w", d.err)
@@ -550,6 +567,21 @@ type decoder struct {
 	err    error
 	parts  int  // parts built so far; past MaxParts the rest is skipped
 	tokens bool // version 3: tstrings where the part tree has them
+	// slab, when set, gives the parts while it has room (DecodeInto).
+	slab *[]Part
+}
+
+// newPart returns a zero part, from the slab while it has room.
+func (d *decoder) newPart() *Part {
+	if d.slab != nil {
+		if sl := *d.slab; len(sl) < cap(sl) {
+			*d.slab = sl[:len(sl)+1]
+			p := &sl[:len(sl)+1][len(sl)]
+			*p = Part{}
+			return p
+		}
+	}
+	return &Part{}
 }
 
 var errCorrupt = errors.New("corrupt structure")
@@ -697,7 +729,7 @@ func (d *decoder) part(depth int) *Part {
 		d.fail()
 		return &Part{}
 	}
-	p := &Part{}
+	p := d.newPart()
 	p.Type = d.tstr()
 	p.Subtype = d.tstr()
 	p.Params = d.params()

@@ -178,7 +178,7 @@ var benchMboxPath = corpus.Path()
 // (all of them when n is 0) as an import would store them, with CRLF line
 // ends as they arrive over IMAP or LMTP. It skips the benchmark when the
 // corpus is not there.
-func benchMboxMessages(b *testing.B, n int) [][]byte {
+func benchMboxMessages(b testing.TB, n int) [][]byte {
 	f, err := os.Open(benchMboxPath)
 	if err != nil {
 		b.Skipf("benchmark corpus: %v", err)

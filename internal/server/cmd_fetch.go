@@ -341,7 +341,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 			e.Raw(it.name).SP()
 			writeBodyStructure(e, st.Root(), it.kind == fetchBodyStructure, e.UTF8)
 		case fetchSection:
-			if err := writeSection(e, it, st, blob); err != nil {
+			if err := writeSection(e, it, st, blob, m.Size); err != nil {
 				return fmt.Errorf("fetch: message %d: %w", m.UID, err)
 			}
 		case fetchBinary:

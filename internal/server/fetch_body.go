@@ -43,11 +43,18 @@ func writeLabel(e *wire.Encoder, it *fetchItem) {
 // Message content is always a literal, even when short, empty ("{0}") or
 // printable: the grammar allows a quoted string (RFC 9051 7.5.2 nstring),
 // but clients such as curl's parse section data only as a literal, and
-// every major server sends one.
-func writeSection(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.ReaderAt) error {
-	sr, err := message.Section(st, blob, it.spec)
-	if err != nil {
-		return err
+// every major server sends one. A whole message read without its
+// structure is size bytes (the stored size: a literal announced from a
+// damaged file's length would go out complete and wrong).
+func writeSection(e *wire.Encoder, it *fetchItem, st *message.Structure, blob io.ReaderAt, size int64) error {
+	var sr *io.SectionReader
+	if st == nil && wholeMessage(it.spec) {
+		sr = io.NewSectionReader(blob, 0, size)
+	} else {
+		var err error
+		if sr, err = message.Section(st, blob, it.spec); err != nil {
+			return err
+		}
 	}
 	off, n := partRange(it, sr.Size())
 	writeLabel(e, it)

@@ -94,8 +94,15 @@ func (r *fetchRequest) fields() store.Fields {
 	if r.wants(fetchEnvelope) {
 		f |= store.FieldEnvelope
 	}
-	if r.has&(1<<fetchBody|1<<fetchBodyStructure|1<<fetchSection|1<<fetchBinary|1<<fetchBinarySize|1<<fetchPreview) != 0 {
+	if r.has&(1<<fetchBody|1<<fetchBodyStructure|1<<fetchBinary|1<<fetchBinarySize|1<<fetchPreview) != 0 {
 		f |= store.FieldStructure
+	}
+	for i := range r.items {
+		if it := &r.items[i]; it.kind == fetchSection && !wholeMessage(it.spec) {
+			f |= store.FieldStructure
+		} else if it.kind == fetchSection {
+			f |= store.FieldSize
+		}
 	}
 	if r.wants(fetchPreview) {
 		f |= store.FieldPreview
@@ -103,7 +110,23 @@ func (r *fetchRequest) fields() store.Fields {
 	if r.needsBlob() {
 		f |= store.FieldBody
 	}
+	if r.has&(1<<fetchInternalDate|1<<fetchSaveDate) != 0 {
+		f |= store.FieldDates
+	}
+	if r.wants(fetchSize) {
+		f |= store.FieldSize
+	}
+	if r.has&(1<<fetchEmailID|1<<fetchThreadID) != 0 {
+		f |= store.FieldIDs
+	}
 	return f
+}
+
+// wholeMessage reports whether a section is the whole message (BODY[],
+// RFC822): its bytes are the stored bytes, of the stored size, so no part
+// tree needs reading.
+func wholeMessage(spec message.SectionSpec) bool {
+	return len(spec.Part) == 0 && spec.Specifier == message.SpecNone
 }
 
 // setsSeen reports whether an item sets \Seen.

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"strings"
-
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
@@ -74,7 +72,7 @@ func writeBodyStructure(e *wire.Encoder, p *message.Part, ext, utf8 bool) {
 		for _, c := range p.Children {
 			writeBodyStructure(e, c, ext, utf8)
 		}
-		e.SP().String(strings.ToUpper(p.Subtype))
+		e.SP().StringUpper(p.Subtype)
 		if ext {
 			// body-ext-mpart = body-fld-param [SP body-fld-dsp
 			//   [SP body-fld-lang [SP body-fld-loc]]]
@@ -87,13 +85,13 @@ func writeBodyStructure(e *wire.Encoder, p *message.Part, ext, utf8 bool) {
 	}
 	// body-fields = body-fld-param SP body-fld-id SP body-fld-desc SP
 	//   body-fld-enc SP body-fld-octets
-	e.String(strings.ToUpper(p.Type)).SP().String(strings.ToUpper(p.Subtype)).SP()
+	e.StringUpper(p.Type).SP().StringUpper(p.Subtype).SP()
 	writeParams(e, p.Params)
 	e.SP()
 	nstring(e, p.ID)
 	e.SP()
 	nstring(e, p.Description)
-	e.SP().String(strings.ToUpper(p.EncodingName())).SP().Number64(uint64(p.Size()))
+	e.SP().StringUpper(p.EncodingName()).SP().Number64(uint64(p.Size()))
 	switch {
 	case p.Message != nil && (p.Subtype == "rfc822" || utf8):
 		// body-type-msg = media-message SP body-fields SP envelope SP body
@@ -125,7 +123,7 @@ func writeExtTail(e *wire.Encoder, p *message.Part) {
 		e.NIL()
 	} else {
 		// body-fld-dsp = "(" string SP body-fld-param ")"
-		e.Special('(').String(strings.ToUpper(p.Disposition)).SP()
+		e.Special('(').StringUpper(p.Disposition).SP()
 		writeParams(e, p.DispositionParams)
 		e.Special(')')
 	}
@@ -136,7 +134,14 @@ func writeExtTail(e *wire.Encoder, p *message.Part) {
 	case 1:
 		e.String(p.Language[0])
 	default:
-		e.List(len(p.Language), func(i int) { e.String(p.Language[i]) })
+		e.Special('(')
+		for i, l := range p.Language {
+			if i > 0 {
+				e.SP()
+			}
+			e.String(l)
+		}
+		e.Special(')')
 	}
 	e.SP()
 	nstring(e, p.Location)
@@ -150,7 +155,12 @@ func writeParams(e *wire.Encoder, ps []message.Param) {
 		e.NIL()
 		return
 	}
-	e.List(len(ps), func(i int) {
-		e.String(strings.ToUpper(ps[i].Name)).SP().String(ps[i].Value)
-	})
+	e.Special('(')
+	for i := range ps {
+		if i > 0 {
+			e.SP()
+		}
+		e.StringUpper(ps[i].Name).SP().String(ps[i].Value)
+	}
+	e.Special(')')
 }

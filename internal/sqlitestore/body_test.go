@@ -442,7 +442,9 @@ func TestStructureStored(t *testing.T) {
 		for _, f := range []store.Fields{store.FieldEnvelope, store.FieldStructure} {
 			if err := a.ReadMessages(ctx, inbox.ID, uids, f, func(m *store.MessageData) error {
 				n++
-				if m.Structure.Envelope.Subject != "message 7" || (m.Structure.Root() == nil) == (f == store.FieldStructure) {
+				// The envelope alone, or the tree alone.
+				if (m.Structure.Envelope.Subject == "message 7") != (f == store.FieldEnvelope) ||
+					(m.Structure.Root() == nil) == (f == store.FieldStructure) || m.Structure.Size != int64(len(body)) {
 					t.Errorf("%s structure by ReadMessages(%d): %+v", how, f, m.Structure)
 				}
 				return nil

@@ -213,7 +213,7 @@ const messagesPageBytes = 4 << 20
 // order. Messages are read a page at a time and fn is called with no
 // statement open, so a slow fn holds nothing in the database.
 func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fn func(*store.MessageData) error) error {
-	return a.u.readMessages(ctx, id, uids, store.FieldStructure|store.FieldPreview, message.DecodeAll, nil, fn)
+	return a.u.readMessages(ctx, id, uids, store.FieldsAll&^store.FieldBody, message.DecodeAll, nil, fn)
 }
 
 // ReadMessages is Messages reading only what fields asks for, into one
@@ -225,7 +225,10 @@ func (a *Account) Messages(ctx context.Context, id store.MailboxID, uids store.U
 func (a *Account) ReadMessages(ctx context.Context, id store.MailboxID, uids store.UIDSet, fields store.Fields, fn func(*store.MessageData) error) error {
 	what := message.DecodeEnvelope
 	if fields&(store.FieldStructure|store.FieldPreview) != 0 {
-		what = message.DecodeForFetch // a preview finds its part in the tree
+		what = message.DecodeTree // a preview finds its part in the tree
+		if fields&store.FieldEnvelope != 0 {
+			what = message.DecodeForFetch
+		}
 	}
 	p := pages.Get().(*page)
 	defer p.release()
@@ -254,6 +257,8 @@ func (p *page) release() {
 	}
 	clear(p.msgs[:cap(p.msgs)])
 	clear(p.sts[:cap(p.sts)])
+	clear(p.parts[:cap(p.parts)])
+	p.parts = p.parts[:0]
 	p.msgs, p.sts = p.msgs[:0], p.sts[:0]
 	pages.Put(p)
 }
@@ -306,6 +311,7 @@ func (u *userDB) readMessages(ctx context.Context, id store.MailboxID, uids stor
 type page struct {
 	msgs    []store.MessageData
 	sts     []message.Structure
+	parts   []message.Part // the parts of sts's trees, for ReadMessages
 	spans   []pageSpans
 	raw     []byte // the page's stored structures, unpacked, end to end
 	bodies  []byte // the page's inline bodies, unpacked, end to end
@@ -319,27 +325,53 @@ type page struct {
 // page.bodies (bodyEnd < 0: not read with the row).
 type pageSpans struct{ rawStart, rawEnd, bodyStart, bodyEnd int }
 
-// pageQuery returns the statement reading a page with fields: the columns
-// of every read, then the structure, the preview and the inline body when
-// asked for (in that order). Computing previews reads the structure, and
-// the inline body of each row that keeps no preview.
+// pageQuery returns the statement reading a page with fields: the UID,
+// then only the columns fields asks for, in the order readPage scans
+// them. Every column costs a call into SQLite and a conversion per row,
+// a text column an allocation: a FETCH of BODYSTRUCTURE reads two.
+// Computing previews reads the structure, and the inline body of each
+// row that keeps no preview.
 func pageQuery(fields store.Fields) string {
 	var b strings.Builder
 	compute := fields&store.FieldPreview != 0 && fields&fieldComputePreview != 0
-	b.WriteString(`SELECT m.uid, m.savedate, m.size, c.blob_id, c.email_id, c.thread_id, c.internaldate, c.internaldate_zone`)
+	b.WriteString(`SELECT m.uid`)
+	contents := false
+	col := func(name string, fromContents bool) {
+		b.WriteString(", ")
+		b.WriteString(name)
+		contents = contents || fromContents
+	}
+	if fields&store.FieldDates != 0 {
+		col(`m.savedate`, false)
+		col(`c.internaldate`, true)
+		col(`c.internaldate_zone`, true)
+	}
+	if fields&store.FieldSize != 0 {
+		col(`m.size`, false)
+	}
+	if readsBlobID(fields) {
+		col(`c.blob_id`, true)
+	}
+	if fields&store.FieldIDs != 0 {
+		col(`c.email_id`, true)
+		col(`c.thread_id`, true)
+	}
 	if readsStructure(fields) {
-		b.WriteString(`, c.structure`)
+		col(`c.structure`, true)
 	}
 	if fields&store.FieldPreview != 0 {
-		b.WriteString(`, c.preview`)
+		col(`c.preview`, true)
 	}
 	switch {
 	case fields&store.FieldBody != 0:
-		b.WriteString(`, b.data`)
+		col(`b.data`, true)
 	case compute:
-		b.WriteString(`, CASE WHEN c.preview IS NULL THEN b.data END`)
+		col(`CASE WHEN c.preview IS NULL THEN b.data END`, true)
 	}
-	b.WriteString(` FROM messages m JOIN contents c ON c.id = m.content_id`)
+	b.WriteString(` FROM messages m`)
+	if contents {
+		b.WriteString(` JOIN contents c ON c.id = m.content_id`)
+	}
 	if fields&store.FieldBody != 0 || compute {
 		b.WriteString(` LEFT JOIN bodies b ON b.id = c.blob_id`)
 	}
@@ -347,11 +379,14 @@ func pageQuery(fields store.Fields) string {
 	return b.String()
 }
 
-// pageQueryFields are the fields pageQuery tells apart.
-const pageQueryFields = 15 | fieldComputePreview
+// readsBlobID reports whether a page read with fields reads the blob
+// ids: what may open the bytes needs them.
+func readsBlobID(fields store.Fields) bool {
+	return fields&(store.FieldBody|store.FieldPreview) != 0
+}
 
 // pageQueries holds pageQuery for every combination of fields.
-var pageQueries = func() (q [pageQueryFields + 1]string) {
+var pageQueries = func() (q [256]string) {
 	for f := range q {
 		q[f] = pageQuery(store.Fields(f))
 	}
@@ -371,20 +406,34 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 	withBody := fields&store.FieldBody != 0 || computePreview
 	err := u.readTx(ctx, func(tx *sql.Tx) error {
 		p.msgs, p.spans, p.raw, p.bodies, more = p.msgs[:0], p.spans[:0], p.raw[:0], p.bodies[:0], false
-		rows, err := u.readQ(tx).QueryContext(ctx, pageQueries[fields&pageQueryFields], id, lo, hi, messagesPage)
+		rows, err := u.readQ(tx).QueryContext(ctx, pageQueries[fields], id, lo, hi, messagesPage)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		var saved, date int64
-		var zone int
+		// Integers scan into int64: database/sql converts to the other
+		// integer types (store.UID) through a formatted string.
+		var uid, saved, date, zone int64
 		var structure, body sql.RawBytes
 		var preview sql.NullString
-		dest := make([]any, 8, 11)
+		withDates, withSize, withBlobID, withIDs := fields&store.FieldDates != 0, fields&store.FieldSize != 0, readsBlobID(fields), fields&store.FieldIDs != 0
+		dest := make([]any, 0, 12)
 		for rows.Next() {
 			p.msgs = append(p.msgs, store.MessageData{})
 			m := &p.msgs[len(p.msgs)-1]
-			dest = append(dest[:0], &m.UID, &saved, &m.Size, &m.BlobID, &m.EmailID, &m.ThreadID, &date, &zone)
+			dest = append(dest[:0], &uid)
+			if withDates {
+				dest = append(dest, &saved, &date, &zone)
+			}
+			if withSize {
+				dest = append(dest, &m.Size)
+			}
+			if withBlobID {
+				dest = append(dest, &m.BlobID)
+			}
+			if withIDs {
+				dest = append(dest, &m.EmailID, &m.ThreadID)
+			}
 			if withStructure {
 				dest = append(dest, &structure)
 			}
@@ -397,9 +446,12 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
+			m.UID = store.UID(uid)
 			m.Preview, m.HasPreview = preview.String, preview.Valid
-			m.SaveDate = time.Unix(saved, 0)
-			m.InternalDate = time.Unix(date, 0).In(p.location(zone))
+			if withDates {
+				m.SaveDate = time.Unix(saved, 0)
+				m.InternalDate = time.Unix(date, 0).In(p.location(int(zone)))
+			}
 			sp := pageSpans{rawStart: len(p.raw), bodyEnd: -1}
 			if withStructure {
 				if p.raw, err = appendUnpacked(p.raw, &p.scratch, structure); err != nil {
@@ -407,6 +459,14 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 				}
 			}
 			sp.rawEnd = len(p.raw)
+			if body != nil && fields&store.FieldBody == 0 && !m.HasPreview {
+				// Read for its preview only: not even decompressed when
+				// the preview was computed before.
+				if pv, ok := u.previews.get(m.BlobID); ok {
+					m.Preview, m.HasPreview = pv, true
+					body = nil
+				}
+			}
 			if withBody && body != nil {
 				sp.bodyStart = len(p.bodies)
 				if p.bodies, err = appendUnpacked(p.bodies, &p.scratch, body); err != nil {
@@ -462,13 +522,18 @@ func (u *userDB) computePreviews(p *page) {
 		if m.HasPreview || m.Structure == nil {
 			continue
 		}
-		if sp := p.spans[i]; sp.bodyEnd >= 0 {
-			setPreview(m, bytes.NewReader(p.bodies[sp.bodyStart:sp.bodyEnd]))
+		if pv, ok := u.previews.get(m.BlobID); ok {
+			m.Preview, m.HasPreview = pv, true
 			continue
 		}
-		if f, err := u.blobs.Open(m.BlobID); err == nil {
+		if sp := p.spans[i]; sp.bodyEnd >= 0 {
+			setPreview(m, bytes.NewReader(p.bodies[sp.bodyStart:sp.bodyEnd]))
+		} else if f, err := u.blobs.Open(m.BlobID); err == nil {
 			setPreview(m, f)
 			f.Close()
+		}
+		if m.HasPreview {
+			u.previews.put(m.BlobID, m.Preview)
 		}
 	}
 }
@@ -491,9 +556,21 @@ func (p *page) decode(fields store.Fields, what message.Decoding) error {
 	if readsStructure(fields) {
 		p.sts = slices.Grow(p.sts[:0], len(p.msgs))[:len(p.msgs)]
 		src := string(p.raw) // one copy per page, which every string is cut from
+		// A FETCH that reads the part trees uses them all: build them
+		// now, in one walk each, their parts taken from the page's.
+		eager := fields&fieldComputePreview != 0 && what != message.DecodeEnvelope
+		if eager {
+			p.parts = slices.Grow(p.parts[:0], 3*len(p.msgs))
+		}
 		for i := range p.msgs {
 			sp := p.spans[i]
-			if err := p.sts[i].DecodeShallow(src[sp.rawStart:sp.rawEnd], what); err != nil {
+			var err error
+			if eager {
+				err = p.sts[i].DecodeInto(src[sp.rawStart:sp.rawEnd], what, &p.parts)
+			} else {
+				err = p.sts[i].DecodeShallow(src[sp.rawStart:sp.rawEnd], what)
+			}
+			if err != nil {
 				return fmt.Errorf("messages: message %d structure: %w", p.msgs[i].UID, err)
 			}
 			p.msgs[i].Structure = &p.sts[i]

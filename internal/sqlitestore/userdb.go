@@ -106,6 +106,8 @@ type userDB struct {
 	// cmaps holds the content maps of the mailboxes searched last
 	// (textmap.go).
 	cmaps contentMaps
+	// previews holds the previews FETCH computed (previewcache.go).
+	previews previewCache
 	// tm is the background merge of the text index (textmerge.go).
 	tm textMerger
 }

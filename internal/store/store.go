@@ -203,10 +203,12 @@ type MessageData struct {
 	MessageState
 	InternalDate time.Time
 	SaveDate     time.Time
-	Size         int64  // RFC822.SIZE: length of the stored bytes
-	BlobID       string // hex SHA-256 of the bytes
-	EmailID      string // RFC 8474 EMAILID; survives COPY and MOVE
-	ThreadID     string // RFC 8474 THREADID
+	Size         int64 // RFC822.SIZE: length of the stored bytes
+	// BlobID is the hex SHA-256 of the bytes; a ReadMessages gives it
+	// with FieldBody or FieldPreview (what may open the bytes).
+	BlobID   string
+	EmailID  string // RFC 8474 EMAILID; survives COPY and MOVE
+	ThreadID string // RFC 8474 THREADID
 	// Structure is the parse made at delivery: envelope, body structure,
 	// section offsets, decoded header fields.
 	Structure *message.Structure
@@ -223,23 +225,33 @@ type MessageData struct {
 }
 
 // Fields says which of a message's stored parts a ReadMessages needs;
-// the state, dates, size and ids come with every read.
+// the UID, flags and modseq come with every read. A backend may read
+// more than asked (and Messages reads everything), never less.
 type Fields uint8
 
 const (
 	// FieldEnvelope asks for the envelope alone: Structure holds Size
 	// and Envelope, no search fields and no part tree (Root is nil).
 	FieldEnvelope Fields = 1 << iota
-	// FieldStructure asks for the envelope and the part tree (decoded
-	// when first used), not the search fields: SEARCH and SORT read
-	// those through Messages.
+	// FieldStructure asks for Size and the part tree (decoded when first
+	// used), not the search fields: SEARCH and SORT read those through
+	// Messages. The envelope comes with FieldEnvelope.
 	FieldStructure
 	// FieldPreview asks for Preview and HasPreview.
 	FieldPreview
 	// FieldBody asks for the bytes with the row where the backend can
 	// (MessageData.Body), saving an OpenBlob per message.
 	FieldBody
+	// FieldDates asks for InternalDate and SaveDate.
+	FieldDates
+	// FieldSize asks for Size.
+	FieldSize
+	// FieldIDs asks for EmailID and ThreadID.
+	FieldIDs
 )
+
+// FieldsAll is every field: what Messages reads.
+const FieldsAll = FieldEnvelope | FieldStructure | FieldPreview | FieldBody | FieldDates | FieldSize | FieldIDs
 
 // Usage is what a user's store holds, for quotas.
 type Usage struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -23,6 +24,7 @@ type Encoder struct {
 	w   *bufio.Writer
 	err error
 	num [20]byte // scratch space for formatting numbers without allocating
+	up  [64]byte // scratch space for StringUpper
 
 	// UTF8 says the client accepts UTF-8 in quoted strings and mailbox
 	// names: it enabled IMAP4rev2 or UTF8=ACCEPT (RFC 9051, RFC 6855).
@@ -169,6 +171,50 @@ func (e *Encoder) String(s string) *Encoder {
 		return e.raw(s)
 	}
 	return e.Quoted(s)
+}
+
+// StringUpper writes strings.ToUpper(s) as String would, without
+// allocating when s is ASCII: BODYSTRUCTURE writes its type names,
+// subtypes, encodings and parameter names so, for every part of every
+// message.
+func (e *Encoder) StringUpper(s string) *Encoder {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return e.String(strings.ToUpper(s))
+		}
+	}
+	// Upper-casing ASCII keeps the length and every byte that makes a
+	// literal necessary.
+	if e.needsLiteral(s) {
+		e.raw("{").Number64(uint64(len(s))).raw("}\r\n")
+		return e.rawUpper(s)
+	}
+	e.Special('"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			e.rawUpper(s[start:i]).Special('\\')
+			start = i
+		}
+	}
+	return e.rawUpper(s[start:]).Special('"')
+}
+
+// rawUpper writes ASCII s upper-cased, through e.up.
+func (e *Encoder) rawUpper(s string) *Encoder {
+	for len(s) > 0 && e.err == nil {
+		n := copy(e.up[:], s)
+		for i, c := range e.up[:n] {
+			if 'a' <= c && c <= 'z' {
+				e.up[i] = c - ('a' - 'A')
+			}
+		}
+		if _, err := e.w.Write(e.up[:n]); err != nil {
+			e.err = fmt.Errorf("wire: writing response: %w", err)
+		}
+		s = s[n:]
+	}
+	return e
 }
 
 // Nstring writes s, or NIL when ok is false.

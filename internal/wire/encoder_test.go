@@ -100,3 +100,17 @@ func TestLiteralSourceError(t *testing.T) {
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// StringUpper writes what String writes of the upper-cased string.
+func TestEncoderStringUpper(t *testing.T) {
+	for _, s := range []string{"", "text", "Plain", "x-UNKNOWN-type", `q"u\o`, `a"b"\\c`, "two\r\nlines", "nul\x00",
+		"café", "straße", "\xff", strings.Repeat("abc", 30), strings.Repeat("ab\"", 400), strings.Repeat("b", maxQuoted+1)} {
+		for _, utf8 := range []bool{false, true} {
+			got := encode(utf8, func(e *Encoder) { e.StringUpper(s) })
+			want := encode(utf8, func(e *Encoder) { e.String(strings.ToUpper(s)) })
+			if got != want {
+				t.Errorf("StringUpper(%q) utf8=%v = %q, want %q", s, utf8, got, want)
+			}
+		}
+	}
+}

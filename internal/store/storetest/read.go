@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -50,7 +51,7 @@ func testReadMessages(t *testing.T, be Backend) {
 		t.Fatalf("Messages gave %d messages, want 299", len(want))
 	}
 	for _, fields := range []store.Fields{0, store.FieldEnvelope, store.FieldStructure, store.FieldPreview, store.FieldBody,
-		store.FieldEnvelope | store.FieldStructure | store.FieldPreview | store.FieldBody} {
+		store.FieldDates, store.FieldSize, store.FieldIDs, store.FieldSize | store.FieldStructure, store.FieldsAll} {
 		t.Run(fmt.Sprintf("fields=%d", fields), func(t *testing.T) {
 			i, withBody := 0, 0
 			var subjects []string
@@ -64,8 +65,12 @@ func testReadMessages(t *testing.T, be Backend) {
 					!reflect.DeepEqual(m.Flags.Keywords, w.Flags.Keywords) {
 					t.Errorf("UID %d: state %+v, want %+v", w.UID, m.MessageState, w.MessageState)
 				}
-				if !m.InternalDate.Equal(w.InternalDate) || !m.SaveDate.Equal(w.SaveDate) || m.Size != w.Size ||
-					m.BlobID != w.BlobID || m.EmailID != w.EmailID || m.ThreadID != w.ThreadID {
+				// What fields asks for comes; the rest may or may not.
+				if fields&store.FieldDates != 0 && (!m.InternalDate.Equal(w.InternalDate) || !m.SaveDate.Equal(w.SaveDate) ||
+					m.InternalDate.Format(time.RFC3339) != w.InternalDate.Format(time.RFC3339)) ||
+					fields&store.FieldSize != 0 && m.Size != w.Size ||
+					fields&(store.FieldBody|store.FieldPreview) != 0 && m.BlobID != w.BlobID ||
+					fields&store.FieldIDs != 0 && (m.EmailID != w.EmailID || m.ThreadID != w.ThreadID) {
 					t.Errorf("UID %d: data %+v, want %+v", w.UID, m, w)
 				}
 				switch {
@@ -75,6 +80,10 @@ func testReadMessages(t *testing.T, be Backend) {
 					}
 				case m.Structure == nil:
 					t.Errorf("UID %d: no structure", w.UID)
+				case fields&store.FieldEnvelope == 0:
+					if m.Structure.Size != w.Structure.Size {
+						t.Errorf("UID %d: structure size %d, want %d", w.UID, m.Structure.Size, w.Structure.Size)
+					}
 				default:
 					if !reflect.DeepEqual(m.Structure.Envelope, w.Structure.Envelope) || m.Structure.Size != w.Structure.Size {
 						t.Errorf("UID %d: envelope %+v, want %+v", w.UID, m.Structure.Envelope, w.Structure.Envelope)
