@@ -210,3 +210,85 @@ func appendInbox(t *testing.T, s *Store, user string, bodies ...string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSearchTextContentMap: the matches are turned into UIDs by the
+// mailbox's content map held by the Store (internal/contentmap). The map
+// must follow every change, made by this front end or another one on the
+// same database: a copy into the same mailbox (two UIDs of one content,
+// out of content order), an expunge, a flag change, a copy to another
+// mailbox. Another user's messages, appended between this user's so that
+// their contents lie inside the mailbox's range of content ids, must
+// never be answered, nor may a mailbox of another user.
+func TestSearchTextContentMap(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{NoListen: true})
+	other := openTest(t, dsn, Options{NoListen: true}) // a second front end
+	for _, u := range []string{"alice", "bob"} {
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendInbox(t, s, "alice", "Subject: a\r\n\r\nthe walrus said\r\n")
+	appendInbox(t, s, "bob", "Subject: b\r\n\r\nbob's walrus\r\n")
+	appendInbox(t, s, "alice", "Subject: c\r\n\r\nnothing here\r\n")
+	appendInbox(t, s, "bob", "Subject: d\r\n\r\nanother walrus of bob\r\n")
+	appendInbox(t, s, "alice", "Subject: walrus\r\n\r\na third walrus\r\n")
+
+	open := func(s *Store, user string) (store.Account, store.MailboxID) {
+		t.Helper()
+		a, err := s.Open(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		inbox, err := a.Mailbox(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, inbox.ID
+	}
+	a, inbox := open(s, "alice")
+	b, inboxB := open(other, "alice")
+	_, bobsOwn := open(s, "bob")
+	all := store.UIDSet{{Start: 1, Stop: 100}}
+	check := func(stage string, id store.MailboxID, field store.TextField, within store.UIDSet, want string) {
+		t.Helper()
+		h, err := a.(store.TextSearcher).SearchText(ctx, id, field, "walrus", within)
+		if err != nil || !h.OK || h.Sure.String() != want || !h.Maybe.Empty() {
+			t.Fatalf("%s: sure %q maybe %q ok %v, %v; want %q", stage, h.Sure.String(), h.Maybe.String(), h.OK, err, want)
+		}
+		if want != "" && s.cmaps.Held(id) == nil {
+			t.Fatalf("%s: answered without the content map", stage)
+		}
+	}
+	check("appended", inbox, store.TextBody, all, "1,3")
+	check("text", inbox, store.TextText, all, "1,3")
+	check("subject", inbox, store.TextSubject, all, "3")
+	check("bob's mailbox, searched by alice", bobsOwn, store.TextBody, all, "")
+	if _, err := b.Copy(ctx, inboxB, inboxB, store.UIDSet{{Start: 1, Stop: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	check("copied into itself by the other front end", inbox, store.TextBody, all, "1,3:4")
+	if _, err := b.Expunge(ctx, inboxB, store.UIDSet{{Start: 1, Stop: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	check("original expunged", inbox, store.TextBody, all, "3:4")
+	if _, err := b.SetFlags(ctx, inboxB, store.UIDSet{{Start: 3, Stop: 3}}, store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0); err != nil {
+		t.Fatal(err)
+	}
+	check("flagged", inbox, store.TextBody, all, "3:4")
+	check("within", inbox, store.TextBody, store.UIDSet{{Start: 1, Stop: 3}}, "3")
+	if _, err := a.CreateMailbox(ctx, "Other", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := a.Mailbox(ctx, "Other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("empty mailbox", o.ID, store.TextBody, all, "")
+	if _, err := a.Copy(ctx, inbox, o.ID, store.UIDSet{{Start: 2, Stop: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	check("other mailbox", o.ID, store.TextBody, all, "2:3")
+	check("INBOX unchanged", inbox, store.TextBody, all, "3:4")
+}
