@@ -138,8 +138,10 @@
 // message.MaxIndexedBody or unreadable: BODY and TEXT treat the message as
 // undecided), body; text_index_header (content_id, header) and
 // text_index_fields (content_id, subject, addr_from, addr_to, addr_cc,
-// addr_bcc): the folded text of message.IndexText, each text column with a
-// pg_trgm GIN index. text_index_state
+// addr_bcc), text_index_subjects (content_id, subject; version 20): the
+// folded text of message.IndexText, each text column a search reads with
+// a pg_trgm GIN index (SUBJECT reads text_index_subjects, the narrow
+// one). text_index_state
 // (user_id, missing_upto): users whose contents up to that id may lack
 // their row; see textindex.go.
 //

@@ -31,6 +31,7 @@ var migrations = []string{
 	schemaV17Accounts,      // accounts.go
 	schemaV18TextTables,    // textindex.go
 	schemaV19AccountPeers + schemaV19SharingPeers, // accounts.go, sharingpeers.go
+	schemaV20Subjects, // textindex.go
 }
 
 const schemaV1 = `

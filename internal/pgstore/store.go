@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tidemark-mail/tidemark/internal/contentmap"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -82,6 +83,10 @@ type Store struct {
 	seenMu sync.Mutex
 	seen   map[mailboxKey]store.ModSeq // guarded by seenMu
 
+	// cmaps holds the content maps of the mailboxes searched last, of
+	// any user (mailbox ids are unique in the database): textindex.go.
+	cmaps contentmap.Cache
+
 	listenStop  context.CancelFunc
 	listenDone  chan struct{}
 	reclaimStop context.CancelFunc
@@ -133,7 +138,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	var b [8]byte
 	rand.Read(b[:])
 	s := &Store{pool: pool, opts: opts, hub: hub, node: hex.EncodeToString(b[:]),
-		open: make(map[string]int), seen: make(map[mailboxKey]store.ModSeq)}
+		open: make(map[string]int), seen: make(map[mailboxKey]store.ModSeq),
+		cmaps: contentmap.Cache{Max: maxContentMaps}}
 	if !opts.NoListen {
 		lctx, cancel := context.WithCancel(context.Background())
 		s.listenStop, s.listenDone = cancel, make(chan struct{})

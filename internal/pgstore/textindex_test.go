@@ -87,6 +87,7 @@ func TestTextIndexOff(t *testing.T) {
 // version 18 (one text_index table holding every column), keeping the
 // text of the rows stored, and forgets the later versions.
 var undoTextTables = []string{
+	`DROP TABLE text_index_subjects`,          // version 20
 	`DROP TABLE account_peers, sharing_peers`, // version 19 first
 	`ALTER TABLE text_index ADD COLUMN header text NOT NULL DEFAULT '', ADD COLUMN subject text NOT NULL DEFAULT '',
 		ADD COLUMN addr_from text NOT NULL DEFAULT '', ADD COLUMN addr_to text NOT NULL DEFAULT '',
@@ -208,5 +209,155 @@ func appendInbox(t *testing.T, s *Store, user string, bodies ...string) {
 	}
 	if _, err := a.Append(ctx, inbox.ID, msgs); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSearchTextContentMap: the matches are turned into UIDs by the
+// mailbox's content map held by the Store (internal/contentmap). The map
+// must follow every change, made by this front end or another one on the
+// same database: a copy into the same mailbox (two UIDs of one content,
+// out of content order), an expunge, a flag change, a copy to another
+// mailbox. Another user's messages, appended between this user's so that
+// their contents lie inside the mailbox's range of content ids, must
+// never be answered, nor may a mailbox of another user.
+func TestSearchTextContentMap(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{NoListen: true})
+	other := openTest(t, dsn, Options{NoListen: true}) // a second front end
+	for _, u := range []string{"alice", "bob"} {
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendInbox(t, s, "alice", "Subject: a\r\n\r\nthe walrus said\r\n")
+	appendInbox(t, s, "bob", "Subject: b\r\n\r\nbob's walrus\r\n")
+	appendInbox(t, s, "alice", "Subject: c\r\n\r\nnothing here\r\n")
+	appendInbox(t, s, "bob", "Subject: d\r\n\r\nanother walrus of bob\r\n")
+	appendInbox(t, s, "alice", "Subject: walrus\r\n\r\na third walrus\r\n")
+
+	open := func(s *Store, user string) (store.Account, store.MailboxID) {
+		t.Helper()
+		a, err := s.Open(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		inbox, err := a.Mailbox(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, inbox.ID
+	}
+	a, inbox := open(s, "alice")
+	b, inboxB := open(other, "alice")
+	_, bobsOwn := open(s, "bob")
+	all := store.UIDSet{{Start: 1, Stop: 100}}
+	check := func(stage string, id store.MailboxID, field store.TextField, within store.UIDSet, want string) {
+		t.Helper()
+		h, err := a.(store.TextSearcher).SearchText(ctx, id, field, "walrus", within)
+		if err != nil || !h.OK || h.Sure.String() != want || !h.Maybe.Empty() {
+			t.Fatalf("%s: sure %q maybe %q ok %v, %v; want %q", stage, h.Sure.String(), h.Maybe.String(), h.OK, err, want)
+		}
+		if want != "" && s.cmaps.Held(id) == nil {
+			t.Fatalf("%s: answered without the content map", stage)
+		}
+	}
+	check("appended", inbox, store.TextBody, all, "1,3")
+	check("text", inbox, store.TextText, all, "1,3")
+	check("subject", inbox, store.TextSubject, all, "3")
+	check("bob's mailbox, searched by alice", bobsOwn, store.TextBody, all, "")
+	if _, err := b.Copy(ctx, inboxB, inboxB, store.UIDSet{{Start: 1, Stop: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	check("copied into itself by the other front end", inbox, store.TextBody, all, "1,3:4")
+	if _, err := b.Expunge(ctx, inboxB, store.UIDSet{{Start: 1, Stop: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	check("original expunged", inbox, store.TextBody, all, "3:4")
+	if _, err := b.SetFlags(ctx, inboxB, store.UIDSet{{Start: 3, Stop: 3}}, store.FlagsAdd, store.Flags{System: store.FlagSeen}, 0); err != nil {
+		t.Fatal(err)
+	}
+	check("flagged", inbox, store.TextBody, all, "3:4")
+	check("within", inbox, store.TextBody, store.UIDSet{{Start: 1, Stop: 3}}, "3")
+	if _, err := a.CreateMailbox(ctx, "Other", store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := a.Mailbox(ctx, "Other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("empty mailbox", o.ID, store.TextBody, all, "")
+	if _, err := a.Copy(ctx, inbox, o.ID, store.UIDSet{{Start: 2, Stop: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	check("other mailbox", o.ID, store.TextBody, all, "2:3")
+	check("INBOX unchanged", inbox, store.TextBody, all, "3:4")
+}
+
+// TestSubjectsUpgradeFromV19: a store at version 19, whose SUBJECT index
+// is on text_index_fields, gets text_index_subjects with the subjects it
+// held (no rebuild), SUBJECT answers from it at once, the old index is
+// gone, messages appended after the upgrade are written to it, and an
+// expunged and reclaimed message's row goes with its contents.
+func TestSubjectsUpgradeFromV19(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{NoListen: true})
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	appendInbox(t, s, "alice", "Subject: Quarterly Report\r\n\r\nbody\r\n", "Subject: lunch\r\n\r\nreport inside\r\n")
+	for _, q := range []string{
+		`DROP TABLE text_index_subjects`,
+		`CREATE INDEX text_index_fields_subject ON text_index_fields USING gin (subject gin_trgm_ops)`,
+		`DELETE FROM tidemark_schema WHERE version >= 20`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+
+	s = openTest(t, dsn, Options{NoListen: true})
+	var version int
+	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&version); err != nil || version != SchemaVersion {
+		t.Fatalf("upgraded to version %d (want %d), %v", version, SchemaVersion, err)
+	}
+	var oldIndex bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('text_index_fields_subject') IS NOT NULL`).Scan(&oldIndex); err != nil || oldIndex {
+		t.Fatalf("text_index_fields_subject still there: %v, %v", oldIndex, err)
+	}
+	appendInbox(t, s, "alice", "Subject: another report\r\n\r\nx\r\n")
+	a, err := s.Open(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	inbox, err := a.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := store.UIDSet{{Start: 1, Stop: 100}}
+	subject := func(stage, needle, want string) {
+		t.Helper()
+		h, err := a.(store.TextSearcher).SearchText(ctx, inbox.ID, store.TextSubject, needle, all)
+		if err != nil || !h.OK || h.Sure.String() != want || !h.Maybe.Empty() {
+			t.Fatalf("%s: SUBJECT %q: sure %q maybe %q ok %v, %v; want %q", stage, needle, h.Sure.String(), h.Maybe.String(), h.OK, err, want)
+		}
+	}
+	subject("upgraded", "report", "1,3")
+	subject("upgraded", "lunch", "2")
+	var rows int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM text_index_subjects`).Scan(&rows); err != nil || rows != 3 {
+		t.Fatalf("%d subject rows, %v; want 3", rows, err)
+	}
+	if _, err := a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	subject("expunged", "report", "3")
+	if _, err := s.pool.Exec(ctx, `DELETE FROM contents WHERE id NOT IN (SELECT content_id FROM messages)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM text_index_subjects`).Scan(&rows); err != nil || rows != 2 {
+		t.Fatalf("%d subject rows after the contents went, %v; want 2", rows, err)
 	}
 }

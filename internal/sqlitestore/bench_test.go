@@ -407,9 +407,7 @@ func BenchmarkSearchTextStore(b *testing.B) {
 				if strings.HasSuffix(q.name, "-newmap") {
 					// As after any change to the mailbox: the content
 					// map (textmap.go) is read again.
-					a.u.cmaps.mu.Lock()
-					a.u.cmaps.maps, a.u.cmaps.used = nil, nil
-					a.u.cmaps.mu.Unlock()
+					a.u.cmaps.Reset()
 				}
 				h, err := a.SearchText(ctx, info.ID, q.field, q.needle, all)
 				if err != nil || !h.OK {

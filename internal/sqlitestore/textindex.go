@@ -251,7 +251,7 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			if err != nil {
 				return err
 			}
-			addUIDs(m.uidsOf(cids), within, sure)
+			addUIDs(m.UIDsOf(cids), within, sure)
 		} else {
 			var first, last sql.NullInt64
 			if err := tx.QueryRowContext(ctx, `SELECT min(content_id), max(content_id) FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`,

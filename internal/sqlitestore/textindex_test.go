@@ -551,10 +551,7 @@ func TestTextIndexContentMap(t *testing.T) {
 		if err != nil || !h.OK || h.Sure.String() != want || !h.Maybe.Empty() {
 			t.Fatalf("%s: %+v, %v; want %s", stage, h, err, want)
 		}
-		a.u.cmaps.mu.Lock()
-		_, held := a.u.cmaps.maps[id]
-		a.u.cmaps.mu.Unlock()
-		if !held {
+		if a.u.cmaps.Held(id) == nil {
 			t.Fatalf("%s: answered without the content map", stage)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/tidemark-mail/tidemark/internal/blob"
+	"github.com/tidemark-mail/tidemark/internal/contentmap"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -105,7 +106,7 @@ type userDB struct {
 
 	// cmaps holds the content maps of the mailboxes searched last
 	// (textmap.go).
-	cmaps contentMaps
+	cmaps contentmap.Cache
 	// previews holds the previews FETCH computed (previewcache.go).
 	previews previewCache
 	// tm is the background merge of the text index (textmerge.go).
@@ -168,7 +169,7 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		w.Close()
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
-	u := &userDB{dirty: dirty, dbPath: path, wstmts: newStmtCache(w), rstmts: newStmtCache(r), bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
+	u := &userDB{cmaps: contentmap.Cache{Max: maxContentMaps}, dirty: dirty, dbPath: path, wstmts: newStmtCache(w), rstmts: newStmtCache(r), bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
 		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), noText: opts.NoTextIndex, textBehind: opts.TextIndexBehind && !opts.NoTextIndex, now: opts.clock(), log: opts.Logger, rc: newReclaimer()}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
