@@ -41,7 +41,7 @@ const maxUnpacked = 256 << 20
 
 var (
 	// One encoder per core: the bodies of a batch are compressed in
-	// parallel (prepareBodies), and EncodeAll waits for a free one. The
+	// parallel (the prepare workers, prepareFrom), and EncodeAll waits for a free one. The
 	// fastest level: with the dictionary it compresses bench.mbox's
 	// messages to 12 % less than the default level without, for about
 	// the default level's CPU (the default level with the dictionary
