@@ -387,11 +387,26 @@ func drain(ch <-chan uint32) {
 	}
 }
 
-// repeatMessage is a message of about size bytes repeating one line: a
-// text index keeps one word for all of it.
-func repeatMessage(subject string, size int) string {
-	line := strings.Repeat("0123456789", 7) + "\r\n"
-	return "From: a@example.org\r\nSubject: " + subject + "\r\n\r\n" + strings.Repeat(line, size/len(line)+1)
+// noiseMessage is a message of about size bytes, a binary attachment of
+// bytes from a generator seeded by seed: a body that compression cannot
+// shrink much and the text index leaves out, so that what fills a disk is
+// the mail itself.
+func noiseMessage(subject string, size int, seed uint64) string {
+	r := rand.New(rand.NewPCG(seed, 1))
+	raw := make([]byte, size*3/4)
+	for i := range raw {
+		raw[i] = byte(r.Uint32())
+	}
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var b strings.Builder
+	b.WriteString("From: a@example.org\r\nSubject: " + subject + "\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n")
+	return b.String()
 }
 
 // An import that fills the disk midway stops with a clear error, keeps the
@@ -405,15 +420,15 @@ func TestDiskFullImport(t *testing.T) {
 	bin := buildTidemark(t)
 	data := filepath.Join(mnt, "data")
 	killTestDataIn(t, data)
-	// 20 KiB each, batches of 100. Bodies are stored compressed (these to
-	// a few hundred bytes), so what fills the disk is the rows, the text
-	// index and the WAL: 5 MB left holds the first batch, not all three
-	// (4 to 5 MB store one batch here, 7 MB all of them).
+	// 20 KiB each of noise, batches of 100: compression leaves them about
+	// 15 KiB, so 5 MB left hold the first batch (with its rows and its
+	// WAL frames), not all three. The text index is written behind the
+	// batches and is not what fills the disk.
 	const total = 300
 	mbox := filepath.Join(t.TempDir(), "in.mbox")
 	var b strings.Builder
 	for i := range total {
-		fmt.Fprintf(&b, "From sender@example.org Mon Jan  1 00:00:00 2024\n%s\n", strings.ReplaceAll(repeatMessage(fmt.Sprintf("imported %d", i), 20<<10), "\r\n", "\n"))
+		fmt.Fprintf(&b, "From sender@example.org Mon Jan  1 00:00:00 2024\n%s\n", strings.ReplaceAll(noiseMessage(fmt.Sprintf("imported %d", i), 20<<10, uint64(i)), "\r\n", "\n"))
 	}
 	if err := os.WriteFile(mbox, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -439,8 +454,6 @@ func TestDiskFullImport(t *testing.T) {
 		return strings.Count(string(raw), "\nSubject: imported ")
 	}
 
-	// Each batch writes its rows and text index entries through the WAL
-	// (the bodies compressed): 5 MiB hold one batch, not three.
 	release := fillDisk(t, mnt, 5<<20)
 	out, errOut, code := importOnce()
 	if code != 1 || !strings.Contains(errOut, "storage full") {

@@ -34,7 +34,7 @@ func exportMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return 2
 	}
-	st, acct, err := openAccount(ctx, a)
+	st, acct, err := openAccount(ctx, a, storeOptions{})
 	if err != nil {
 		fmt.Fprintf(stderr, "tidemark export: %v\n", err)
 		return 1

@@ -79,7 +79,8 @@ func TestImportExportCommands(t *testing.T) {
 // TestImportTextIndexSetting: `tidemark import --config` honours [search]
 // text_index: with it off the imported messages are not in the text index
 // (it answers nothing for that user), with it on (and with no file) they
-// are.
+// are, all of them: import writes the index behind its appends and waits
+// for it before exiting, leaving no backlog for SEARCH to scan.
 func TestImportTextIndexSetting(t *testing.T) {
 	ctx := context.Background()
 	dir := newDataDir(t, "alice", "bob", "carol")
@@ -121,6 +122,9 @@ func TestImportTextIndexSetting(t *testing.T) {
 		a.Close()
 		if err != nil || h.OK != indexed {
 			t.Errorf("%s: index answered %v (%v), want %v", user, h.OK, err, indexed)
+		}
+		if indexed && (len(h.Maybe) != 0 || len(h.Sure) == 0) {
+			t.Errorf("%s: index sure of %v, not yet indexed %v; want every message indexed", user, h.Sure, h.Maybe)
 		}
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/tidemark-mail/tidemark/internal/blob"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -120,25 +118,41 @@ func (a *Account) AppendStream(ctx context.Context, id store.MailboxID, next sto
 	// commit: blob collection is kept away from then until the commit.
 	gc := &gcHold{mu: &a.u.gcMu}
 	defer gc.release()
-	if err := a.u.prepareFrom(src, gc); err != nil {
+	prep, err := a.u.prepareFrom(src, gc)
+	if err != nil {
 		if srcErr != nil {
 			return res, srcErr
 		}
 		// Failures name the mailbox, for the logs of whoever reports them.
 		return res, fmt.Errorf("mailbox %q: %w", target.Name, err)
 	}
-	batch := make([]preparedMessage, len(prepared))
-	for i, p := range prepared {
-		batch[i] = *p
-	}
+	// Every body is read: the transaction starts now and inserts the
+	// messages a step at a time as the prepare workers finish them, so
+	// that SQLite's work overlaps the parsing and compression of the
+	// rest of the batch rather than following it.
+	defer prep.wait(len(prepared)) // on failure, nothing may still write to prepared
 	gc.hold()
+	batch := make([]preparedMessage, len(prepared))
 	err = a.u.write(ctx, func(t *writeTx) error {
 		mb, err := t.mailbox(id)
 		if err != nil {
 			return err
 		}
 		res.UIDValidity = mb.UIDValidity
-		res.UIDs, res.ModSeq, err = t.insertMessages(mb, batch)
+		ins := t.newInserter(mb, len(batch))
+		for start := 0; start < len(batch); start += appendStep {
+			end := min(start+appendStep, len(batch))
+			if err := prep.wait(end); err != nil {
+				return err
+			}
+			for i := start; i < end; i++ {
+				batch[i] = *prepared[i]
+			}
+			if err := ins.add(batch[start:end]); err != nil {
+				return err
+			}
+		}
+		res.UIDs, res.ModSeq, err = ins.finish()
 		return err
 	})
 	if err != nil {
@@ -146,6 +160,12 @@ func (a *Account) AppendStream(ctx context.Context, id store.MailboxID, next sto
 	}
 	return res, nil
 }
+
+// appendStep is how many messages of a batch an append inserts at a time
+// (AppendStream): small enough that the transaction starts soon after the
+// last body is read, large enough that its statements stay few. Its
+// multi-row statements are prepared once (rowsQ).
+const appendStep = 25
 
 var _ store.StreamAppender = (*Account)(nil)
 
@@ -179,35 +199,68 @@ func (h *gcHold) release() {
 // more follow.
 type bodySource func() (p *preparedMessage, body io.Reader, more bool, err error)
 
-// prepareBodies prepares prepared[i] from bodies[i] (prepareFrom); the
-// caller holds gcMu shared until its transaction ends.
+// prepareBodies prepares prepared[i] from bodies[i] (prepareFrom) and
+// waits until all are ready; the caller holds gcMu shared until its
+// transaction ends.
 func (u *userDB) prepareBodies(prepared []preparedMessage, bodies []io.Reader) error {
 	if len(prepared) == 0 {
 		return nil
 	}
 	i := 0
-	return u.prepareFrom(func() (*preparedMessage, io.Reader, bool, error) {
+	prep, err := u.prepareFrom(func() (*preparedMessage, io.Reader, bool, error) {
 		i++
 		return &prepared[i-1], bodies[i-1], i < len(prepared), nil
 	}, nil)
+	if err != nil {
+		return err
+	}
+	return prep.wait(len(prepared))
 }
 
-// prepareFrom reads, hashes and parses the bodies of a batch, writing the
-// large ones to blob files and making those durable, before any
-// transaction. Bodies are read one after the other; the hashing, parsing
-// and compression of the inline ones run on up to GOMAXPROCS goroutines
-// meanwhile, so a batch's CPU work is spread over the cores and overlaps
-// the reading of the next body (with AppendStream, its receiving). gc is
-// held before the first blob file is written.
-func (u *userDB) prepareFrom(src bodySource, gc *gcHold) error {
+// preparing is a batch whose bodies are all read (prepareFrom), the inline
+// ones still being hashed, parsed and compressed by the prepare workers.
+type preparing struct {
+	jobs []*prepareJob // message i's; nil: ready when read
+}
+
+// prepareJob is one message handed to a prepare worker.
+type prepareJob struct {
+	done chan struct{} // closed when the message is ready
+	err  error         // set before done is closed
+}
+
+// wait waits until the first n messages are ready and returns the first
+// failure among them.
+func (p *preparing) wait(n int) error {
+	var first error
+	for _, j := range p.jobs[:n] {
+		if j == nil {
+			continue
+		}
+		<-j.done
+		if first == nil && j.err != nil {
+			first = storageErr(j.err)
+		}
+	}
+	return first
+}
+
+// prepareFrom reads the bodies of a batch one after the other, writing the
+// large ones to blob files and making those durable, and hands each inline
+// one to the prepare workers (prepareWork) to hash, parse and compress: a
+// batch's CPU work is spread over the cores and overlaps the reading of
+// the next body (with AppendStream, its receiving) and, once every body is
+// read, the caller's transaction. It returns when every body is read;
+// preparing.wait tells when the messages are ready. gc is held before the
+// first blob file is written. On an error it waits for the workers itself.
+func (u *userDB) prepareFrom(src bodySource, gc *gcHold) (*preparing, error) {
 	var pending []*blob.Pending
 	budget := int64(inlineBatchBudget)
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	fail := func(err error) error {
-		g.Wait()
+	prep := &preparing{}
+	fail := func(err error) (*preparing, error) {
+		prep.wait(len(prep.jobs))
 		u.blobs.Abort(pending)
-		return err
+		return nil, err
 	}
 	for i, more := 0, true; more; i++ {
 		p, body, m, err := src()
@@ -215,6 +268,7 @@ func (u *userDB) prepareFrom(src bodySource, gc *gcHold) error {
 			return fail(err)
 		}
 		more = m
+		prep.jobs = append(prep.jobs, nil)
 		if body == nil {
 			continue
 		}
@@ -242,29 +296,54 @@ func (u *userDB) prepareFrom(src bodySource, gc *gcHold) error {
 			}
 			return nil
 		}
-		if !more {
-			// Nothing left to read: the last body (the only one of a
-			// single APPEND or delivery) is finished here rather than
-			// handed to another goroutine to wait for.
+		if i == 0 && !more {
+			// The only message (of a single APPEND or delivery) is
+			// finished here rather than handed to a worker to wait for.
 			if err := finish(); err != nil {
 				return fail(storageErr(err))
 			}
 			continue
 		}
-		g.Go(finish)
-	}
-	if err := g.Wait(); err != nil {
-		u.blobs.Abort(pending)
-		return storageErr(err)
+		job := &prepareJob{done: make(chan struct{})}
+		prep.jobs[i] = job
+		prepareWork(func() {
+			job.err = finish()
+			close(job.done)
+		})
 	}
 	// One durability step for the batch's files, before the transaction
 	// that references them; inline bodies are durable with the commit.
 	if len(pending) > 0 {
 		if err := u.blobs.Commit(pending); err != nil {
-			return storageErr(fmt.Errorf("append: %w", err))
+			return fail(storageErr(fmt.Errorf("append: %w", err)))
 		}
 	}
-	return nil
+	return prep, nil
+}
+
+// prepareJobs feeds the prepare workers: one per core for the process,
+// started on first use, shared by every append. A fixed set of goroutines
+// rather than one per message: each new goroutine would grow its stack
+// again in the parser. Nothing a job does waits for anything but the CPU,
+// so a job queued behind another batch's is only delayed.
+var (
+	prepareJobs     chan func()
+	prepareJobsOnce sync.Once
+)
+
+// prepareWork runs job on a prepare worker.
+func prepareWork(job func()) {
+	prepareJobsOnce.Do(func() {
+		prepareJobs = make(chan func(), 4096)
+		for range runtime.GOMAXPROCS(0) {
+			go func() {
+				for job := range prepareJobs {
+					job()
+				}
+			}()
+		}
+	})
+	prepareJobs <- job
 }
 
 // insertMessages adds prepared messages to mailbox mb at one modseq: at
@@ -272,51 +351,79 @@ func (u *userDB) prepareFrom(src bodySource, gc *gcHold) error {
 // at the next ones. It raises UIDNEXT and the counters and returns the
 // UIDs given and the modseq (0 when prepared is empty).
 func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]store.UID, store.ModSeq, error) {
-	if len(prepared) == 0 {
-		return nil, 0, nil
+	ins := t.newInserter(mb, len(prepared))
+	if err := ins.add(prepared); err != nil {
+		return nil, 0, err
 	}
-	id := mb.ID
-	next := uint64(mb.UIDNext)
+	return ins.finish()
+}
+
+// inserter is insertMessages in steps: add inserts the rows of some
+// messages, each add continuing from the last, and finish writes what
+// concerns the batch as a whole (the change log, UIDNEXT, counters and the
+// text index, each in one go).
+type inserter struct {
+	t          *writeTx
+	mb         mailboxRow
+	next       uint64 // the UID of the next message
+	now        time.Time
+	ms         store.ModSeq // 0: not allocated yet
+	uids       []store.UID
+	entries    []entry
+	contentIDs []int64
+	texts      []*message.IndexText
+	deferred   bool
+	d          counterDelta
+}
+
+// newInserter starts an insertion of about n messages into mb.
+func (t *writeTx) newInserter(mb mailboxRow, n int) *inserter {
+	return &inserter{t: t, mb: mb, next: uint64(mb.UIDNext), now: t.u.now(),
+		uids: make([]store.UID, 0, n), entries: make([]entry, 0, n), contentIDs: make([]int64, 0, n), texts: make([]*message.IndexText, 0, n)}
+}
+
+// add inserts the rows of the next messages of the batch.
+func (ins *inserter) add(prepared []preparedMessage) error {
+	if len(prepared) == 0 {
+		return nil
+	}
+	t, mb, id := ins.t, ins.mb, ins.mb.ID
 	uids := make([]store.UID, len(prepared))
 	for i, p := range prepared {
 		if p.uid != 0 {
-			if uint64(p.uid) < next {
-				return nil, 0, fmt.Errorf("append at UID %d: below UIDNEXT or out of order in mailbox %q: %w", p.uid, mb.Name, store.ErrInvalidUID)
+			if uint64(p.uid) < ins.next {
+				return fmt.Errorf("append at UID %d: below UIDNEXT or out of order in mailbox %q: %w", p.uid, mb.Name, store.ErrInvalidUID)
 			}
-			next = uint64(p.uid)
+			ins.next = uint64(p.uid)
 		}
 		// The last UID is MaxUID-1, so that UIDNEXT stays a valid
 		// nz-number (RFC 9051 2.3.1.1).
-		if next >= uint64(store.MaxUID) {
-			return nil, 0, fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
+		if ins.next >= uint64(store.MaxUID) {
+			return fmt.Errorf("append: UIDs exhausted in mailbox %q: %w", mb.Name, store.ErrCannot)
 		}
-		uids[i] = store.UID(next)
-		next++
+		uids[i] = store.UID(ins.next)
+		ins.next++
 	}
-	var ms store.ModSeq
 	for _, p := range prepared {
-		if p.modseq == 0 {
+		if p.modseq == 0 && ins.ms == 0 {
 			var err error
-			if ms, err = t.modseq(id); err != nil {
-				return nil, 0, err
+			if ins.ms, err = t.modseq(id); err != nil {
+				return err
 			}
 			break
 		}
 	}
 	threads, err := t.threadIDs(prepared)
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
-	now := t.u.now()
-	var d counterDelta
-	entries := make([]entry, 0, len(prepared))
-	contentIDs := make([]int64, 0, len(prepared))
+	now := ins.now
 	contentArgs := make([]any, 0, 9*len(prepared))
 	var bodyArgs []any
 	for i, p := range prepared {
 		kw, err := t.kwSetFor(p.keywords)
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
 		emailID := p.emailID
 		if emailID == "" {
@@ -339,15 +446,18 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			bodyArgs = append(bodyArgs, p.blobID, packed)
 		}
 		t.named = append(t.named, p.blobID) // see reclaim.go
-		e := entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ms}
+		e := entry{uid: uids[i], flags: p.flags, kw: kw, modseq: ins.ms}
 		if p.modseq != 0 {
 			e.modseq = p.modseq
 		}
-		entries = append(entries, e)
-		d.add(p.flags, p.size, 1)
+		ins.entries = append(ins.entries, e)
+		ins.d.add(p.flags, p.size, 1)
+		ins.texts = append(ins.texts, p.text)
+		ins.deferred = ins.deferred || p.textLater
 	}
 	// The rows go in by multi-row INSERTs of up to batchRows: a MULTIAPPEND
 	// or an import batch costs a few statements, not a few per message.
+	contentIDs := make([]int64, 0, len(prepared))
 	for start := 0; start < len(prepared); start += batchRows {
 		n := min(batchRows, len(prepared)-start)
 		q := rowsQuery(`INSERT INTO contents
@@ -355,7 +465,7 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 			`(?, ?, ?, ?, ?, ?, ?, ?, ?)`, n, ` RETURNING id`)
 		ids, err := t.insertReturningIDs(n, q, contentArgs[9*start:9*(start+n)])
 		if err != nil {
-			return nil, 0, fmt.Errorf("append: %w", err)
+			return fmt.Errorf("append: %w", err)
 		}
 		contentIDs = append(contentIDs, ids...)
 	}
@@ -371,33 +481,40 @@ func (t *writeTx) insertMessages(mb mailboxRow, prepared []preparedMessage) ([]s
 		}
 		q := rowsQuery(`INSERT INTO messages (mailbox_id, uid, savedate, size, content_id) VALUES `, `(?, ?, ?, ?, ?)`, n, ``)
 		if _, err := t.rowsQ(n).ExecContext(t.ctx, q, args...); err != nil {
-			return nil, 0, fmt.Errorf("append: %w", err)
+			return fmt.Errorf("append: %w", err)
 		}
 	}
 	for start := 0; start < len(bodyArgs); start += 2 * batchRows {
 		part := bodyArgs[start:min(start+2*batchRows, len(bodyArgs))]
 		q := rowsQuery(`INSERT INTO bodies (id, data) VALUES `, `(?, ?)`, len(part)/2, ` ON CONFLICT (id) DO NOTHING`)
 		if _, err := t.rowsQ(len(part)/2).ExecContext(t.ctx, q, part...); err != nil {
-			return nil, 0, fmt.Errorf("append: store body: %w", err)
+			return fmt.Errorf("append: store body: %w", err)
 		}
 	}
-	if err := t.appendEntries(id, entries); err != nil {
+	ins.uids = append(ins.uids, uids...)
+	ins.contentIDs = append(ins.contentIDs, contentIDs...)
+	return nil
+}
+
+// finish writes the change log entries, UIDNEXT, the counters and the text
+// index (or its deferral) of every message added, and returns their UIDs
+// and modseq.
+func (ins *inserter) finish() ([]store.UID, store.ModSeq, error) {
+	if len(ins.uids) == 0 {
+		return nil, 0, nil
+	}
+	t, id := ins.t, ins.mb.ID
+	if err := t.appendEntries(id, ins.entries); err != nil {
 		return nil, 0, err
 	}
-	if _, err := t.q.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, next, id); err != nil {
+	if _, err := t.q.ExecContext(t.ctx, `UPDATE mailboxes SET uidnext = ? WHERE id = ?`, ins.next, id); err != nil {
 		return nil, 0, err
 	}
-	if err := t.applyCounters(id, d); err != nil {
+	if err := t.applyCounters(id, ins.d); err != nil {
 		return nil, 0, err
 	}
 	// Last, so that the index rows go in together (textindex.go).
-	texts := make([]*message.IndexText, len(prepared))
-	deferred := false
-	for i := range prepared {
-		texts[i] = prepared[i].text
-		deferred = deferred || prepared[i].textLater
-	}
-	return uids, ms, t.indexAppended(contentIDs, texts, deferred)
+	return ins.uids, ins.ms, t.indexAppended(ins.contentIDs, ins.texts, ins.deferred)
 }
 
 // batchRows is the most rows one multi-row INSERT of an append carries
@@ -420,10 +537,11 @@ func rowsQuery(head, row string, n int, tail string) string {
 }
 
 // rowsQ runs a statement over n rows: prepared once per store (stmtcache.go)
-// for one row, whose text every single APPEND and delivery repeats; run as
-// it is for more, so that a text per batch size never fills the cache.
+// for one row, whose text every single APPEND and delivery repeats, and for
+// appendStep rows, the steps of every large append; run as it is for other
+// counts, so that a text per batch size never fills the cache.
 func (t *writeTx) rowsQ(n int) querier {
-	if n == 1 {
+	if n == 1 || n == appendStep {
 		return t.q
 	}
 	return t.tx

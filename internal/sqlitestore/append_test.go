@@ -10,8 +10,10 @@ import (
 )
 
 // TestAppendBatchRows: an append larger than one multi-row INSERT
-// (batchRows) gives every UID its own message: bytes, size, flags and
-// thread, and a reply later in the batch joins its parent's thread.
+// (batchRows), inserted in steps (appendStep) while the rest of it is
+// still being prepared, gives every UID its own message: bytes, size,
+// flags, one modseq and thread, and a reply later in the batch (steps
+// later) joins its parent's thread.
 func TestAppendBatchRows(t *testing.T) {
 	_, a := newAccount(t)
 	inbox := mustMailbox(t, a, "INBOX")
@@ -51,6 +53,9 @@ func TestAppendBatchRows(t *testing.T) {
 		}
 		if string(data) != texts[i] || m.Size != int64(len(texts[i])) || (m.Flags.System == store.FlagSeen) != (i%3 == 0) {
 			t.Errorf("UID %d: %d bytes %q..., flags %v; want message %d", m.UID, m.Size, data[:min(len(data), 30)], m.Flags, i)
+		}
+		if m.ModSeq != res.ModSeq {
+			t.Errorf("UID %d: modseq %d, the append's %d", m.UID, m.ModSeq, res.ModSeq)
 		}
 		threads[m.UID] = m.ThreadID
 		return nil

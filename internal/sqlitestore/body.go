@@ -46,6 +46,16 @@ func (u *userDB) prepareBody(p *preparedMessage, body bodyReader) ([]byte, *blob
 		pend, err := u.prepareFileBody(p, body.r)
 		return nil, pend, err
 	}
+	if data, ok, err := readSized(body.r, limit); ok || err != nil {
+		if err != nil {
+			return nil, nil, fmt.Errorf("read: %w", err)
+		}
+		if u.maxSize > 0 && int64(len(data)) > u.maxSize {
+			return nil, nil, fmt.Errorf("message larger than %d bytes: %w", u.maxSize, store.ErrTooBig)
+		}
+		*body.budget -= int64(len(data))
+		return data, nil, nil
+	}
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(body.r, limit+1))
 	if err != nil {
@@ -62,6 +72,23 @@ func (u *userDB) prepareBody(p *preparedMessage, body bodyReader) ([]byte, *blob
 	}
 	*body.budget -= n
 	return buf.Bytes(), nil, nil
+}
+
+// readSized reads a body whose reader tells its length (a bytes.Reader:
+// a spooled literal, an import's message) in one allocation of that size
+// rather than growing a buffer to it; ok is false when r does not tell or
+// holds more than limit (or nothing: the general path decides what an
+// empty body is).
+func readSized(r io.Reader, limit int64) (data []byte, ok bool, err error) {
+	l, sized := r.(interface{ Len() int })
+	if !sized || l.Len() == 0 || int64(l.Len()) > limit {
+		return nil, false, nil
+	}
+	data = make([]byte, l.Len())
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, false, err
+	}
+	return data, true, nil
 }
 
 // finishInline hashes, parses and compresses an inline body: the CPU work

@@ -116,6 +116,10 @@ type indexer struct {
 	// busy is set while the indexer works through a backlog: the store
 	// keeps an idle database open meanwhile (Store.closeIdle).
 	busy atomic.Bool
+	// failed holds the error of the last batch when it failed (the
+	// indexer then waits for the next deferring commit), nil after one
+	// that succeeded: WaitTextIndexed returns it rather than wait.
+	failed atomic.Pointer[error]
 }
 
 // startIndexer starts u's background indexer.
@@ -152,6 +156,11 @@ func (u *userDB) startIndexer() {
 				behind = n
 				<-ix.hold
 				if err != nil {
+					ix.failed.Store(&err)
+				} else {
+					ix.failed.Store(nil)
+				}
+				if err != nil {
 					if ctx.Err() == nil {
 						u.log.Warn("text index: background indexing failed; SEARCH scans what is not indexed", "user", u.name, "err", err)
 					}
@@ -179,6 +188,33 @@ func (u *userDB) wakeIndexer() {
 
 // indexing reports whether u's indexer is working through a backlog.
 func (u *userDB) indexing() bool { return u.ix != nil && u.ix.busy.Load() }
+
+// WaitTextIndexed waits until the text index holds every message of the
+// user's store, the background indexer having caught up with the appends
+// written behind it (Options.TextIndexBehind): a bulk import that defers
+// its index rows waits here before it exits, rather than leaving the
+// backlog to the next process that opens the store. It returns at once
+// when the store has no indexer, and with the indexer's error when its
+// last batch failed (a full disk): what is left is indexed by the next
+// process that opens the store.
+func (a *Account) WaitTextIndexed(ctx context.Context) error {
+	if a.u.ix == nil {
+		return nil
+	}
+	for {
+		if _, pending, err := textPending(ctx, a.u.reads()); err != nil || !pending {
+			return err
+		}
+		if err := a.u.ix.failed.Load(); err != nil {
+			return *err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
 
 // stopIndexer ends the background indexer, if any; a backlog stays in
 // the database for the next open.
