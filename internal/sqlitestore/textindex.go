@@ -14,12 +14,12 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// The text index (store.TextSearcher): an FTS5 table with the trigram
+// The text index (store.TextSearcher): FTS5 tables with the trigram
 // tokenizer, one row per contents row (rowid = contents.id, so COPY and
 // MOVE, which share contents, cost it nothing), holding the folded text
-// message.BuildIndexText computes. It is contentless (only the index is
+// message.BuildIndexText computes. They are contentless (only the index is
 // stored, not the text) with contentless_delete, so the transaction that
-// drops a contents row drops its row too. The tokenizer is case-sensitive
+// drops a contents row drops its rows too. The tokenizer is case-sensitive
 // because the text and the needle are folded by Go (message.Fold), the
 // same folding the SEARCH scan uses; a phrase query of a needle of three
 // or more characters is then exactly "the needle is a substring" (one
@@ -27,10 +27,18 @@ import (
 // search never spans (header fields, parts) are apart by
 // message.IndexSeparator, which a needle sent to the index never holds.
 //
-// The short fields SUBJECT and the address keys read are a table of their
-// own, text_index_fields: FTS5 reads a term's positions in every column
-// before a column filter applies, so in one table with the bodies a
-// SUBJECT search would read the bodies' postings of its trigrams too.
+// Each table holds what one kind of key reads, and no column filter is
+// applied to the big ones: FTS5 reads a term's positions in every column
+// of a row before a filter picks one, so with the header and the body in
+// one table (schema versions 7 to 15, text_index) BODY read and then
+// dropped the header's postings of its trigrams, and a common word paid
+// for both. Since version 16:
+//
+//   - text_body: the body text, what BODY reads;
+//   - text_header: the top-level header, what HEADER reads (TEXT reads
+//     both, one query each, the matches merged);
+//   - text_index_fields: the short fields SUBJECT and the address keys
+//     read, in columns of their own, the filter cheap on such short text.
 //
 // text_index_partial lists the contents whose text was too long to index
 // whole, or could not be read: they are always candidates (TextHits.Maybe).
@@ -49,6 +57,49 @@ CREATE TABLE text_index_partial (
 );
 INSERT INTO meta (key, value) SELECT 'text_index_missing_upto', coalesce(max(id), 0) FROM contents;
 `
+
+// schemaV16TextSplit is what schema version 16 added: the header and the
+// body in tables of their own (above). text_index (version 7) stays,
+// empty, unused.
+const schemaV16TextSplit = `
+CREATE VIRTUAL TABLE text_body USING fts5(body,
+	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
+CREATE VIRTUAL TABLE text_header USING fts5(header,
+	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
+`
+
+// migrateV15TextSplit converts a version 15 database's text index: the new
+// tables are created empty and the old rows dropped (the fields and the
+// partial list too, so that every table is written again from one start).
+// A complete index is then rebuilt by the background indexer
+// (textbehind.go) from the first contents row: the backlog mark is set to
+// 0, so until the indexer has caught up SEARCH scans the messages it has
+// not reached, exactly as behind any other backlog. An index never built
+// (text_index_missing_upto not 0) stays Reindex's to build.
+func migrateV15TextSplit(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, schemaV16TextSplit); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		`INSERT INTO text_index (text_index) VALUES ('delete-all')`,
+		`INSERT INTO text_index_fields (text_index_fields) VALUES ('delete-all')`,
+		`DELETE FROM text_index_partial`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	var missing int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT value FROM meta WHERE key = 'text_index_missing_upto'), 1)`).Scan(&missing); err != nil {
+		return err
+	}
+	if missing != 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) SELECT '`+textPendingKey+`', 0 WHERE EXISTS (SELECT 1 FROM contents)
+		ON CONFLICT (key) DO UPDATE SET value = 0`)
+	return err
+}
 
 // indexText fills in p.text from the parsed structure and the bytes
 // (read at delivery, outside the transaction). A failure leaves it nil:
@@ -107,10 +158,9 @@ func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
 	const rowsPerInsert = 1000 // an indexer step's rows (behindBatch) in one
 	for start := 0; start < len(ids); start += rowsPerInsert {
 		end := min(start+rowsPerInsert, len(ids))
-		var text, fields strings.Builder
-		text.WriteString(`INSERT INTO text_index (rowid, header, body) VALUES `)
-		fields.WriteString(`INSERT INTO text_index_fields (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc) VALUES `)
-		var textArgs, fieldArgs []any
+		body := newRowsInsert(`text_body (rowid, body)`, 2)
+		header := newRowsInsert(`text_header (rowid, header)`, 2)
+		fields := newRowsInsert(`text_index_fields (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc)`, 6)
 		for i := start; i < end; i++ {
 			x := texts[i]
 			if x == nil || x.Partial {
@@ -121,52 +171,78 @@ func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
 			if x == nil {
 				continue
 			}
-			if len(textArgs) > 0 {
-				text.WriteString(", ")
-				fields.WriteString(", ")
+			body.add(ids[i], x.Body)
+			header.add(ids[i], x.Header)
+			fields.add(ids[i], x.Subject, x.From, x.To, x.Cc, x.Bcc)
+		}
+		for _, ins := range []*rowsInsert{body, header, fields} {
+			if err := ins.exec(t); err != nil {
+				return fmt.Errorf("text index: %w", err)
 			}
-			text.WriteString("(?, ?, ?)")
-			fields.WriteString("(?, ?, ?, ?, ?, ?)")
-			textArgs = append(textArgs, ids[i], x.Header, x.Body)
-			fieldArgs = append(fieldArgs, ids[i], x.Subject, x.From, x.To, x.Cc, x.Bcc)
-		}
-		if len(textArgs) == 0 {
-			continue
-		}
-		if _, err := t.tx.ExecContext(t.ctx, text.String(), textArgs...); err != nil {
-			return fmt.Errorf("text index: %w", err)
-		}
-		if _, err := t.tx.ExecContext(t.ctx, fields.String(), fieldArgs...); err != nil {
-			return fmt.Errorf("text index: %w", err)
 		}
 	}
 	return nil
+}
+
+// rowsInsert builds one multi-row INSERT.
+type rowsInsert struct {
+	sql   strings.Builder
+	args  []any
+	tuple string
+}
+
+func newRowsInsert(into string, columns int) *rowsInsert {
+	r := &rowsInsert{tuple: "(?" + strings.Repeat(", ?", columns-1) + ")"}
+	r.sql.WriteString("INSERT INTO " + into + " VALUES ")
+	return r
+}
+
+func (r *rowsInsert) add(values ...any) {
+	if len(r.args) > 0 {
+		r.sql.WriteString(", ")
+	}
+	r.sql.WriteString(r.tuple)
+	r.args = append(r.args, values...)
+}
+
+func (r *rowsInsert) exec(t *writeTx) error {
+	if len(r.args) == 0 {
+		return nil
+	}
+	_, err := t.tx.ExecContext(t.ctx, r.sql.String(), r.args...)
+	return err
 }
 
 // unindexContent drops the text index row of a dropped contents row.
 func (t *writeTx) unindexContent(id int64) error {
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index WHERE rowid = ?`, id); err != nil {
-		return fmt.Errorf("text index: %w", err)
-	}
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index_fields WHERE rowid = ?`, id); err != nil {
-		return fmt.Errorf("text index: %w", err)
-	}
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index_partial WHERE content_id = ?`, id); err != nil {
-		return fmt.Errorf("text index: %w", err)
+	for _, q := range []string{
+		`DELETE FROM text_body WHERE rowid = ?`,
+		`DELETE FROM text_header WHERE rowid = ?`,
+		`DELETE FROM text_index_fields WHERE rowid = ?`,
+		`DELETE FROM text_index_partial WHERE content_id = ?`,
+	} {
+		if _, err := t.tx.ExecContext(t.ctx, q, id); err != nil {
+			return fmt.Errorf("text index: %w", err)
+		}
 	}
 	return nil
 }
 
-// textColumns is the FTS5 table and column filter of each field.
-var textColumns = map[store.TextField][2]string{
-	store.TextBody:    {"text_index", "body"},
-	store.TextText:    {"text_index", ""}, // every column: no filter to apply
-	store.TextHeader:  {"text_index", "header"},
-	store.TextSubject: {"text_index_fields", "subject"},
-	store.TextFrom:    {"text_index_fields", "addr_from"},
-	store.TextTo:      {"text_index_fields", "addr_to"},
-	store.TextCc:      {"text_index_fields", "addr_cc"},
-	store.TextBcc:     {"text_index_fields", "addr_bcc"},
+// textSource is an FTS5 table a key reads, and the column filter of the
+// key in it ("" for none).
+type textSource struct{ table, column string }
+
+// textSources are the tables each field reads: TEXT reads two, and a
+// message matches when it matches in either.
+var textSources = map[store.TextField][]textSource{
+	store.TextBody:    {{"text_body", ""}},
+	store.TextText:    {{"text_body", ""}, {"text_header", ""}},
+	store.TextHeader:  {{"text_header", ""}},
+	store.TextSubject: {{"text_index_fields", "subject"}},
+	store.TextFrom:    {{"text_index_fields", "addr_from"}},
+	store.TextTo:      {{"text_index_fields", "addr_to"}},
+	store.TextCc:      {{"text_index_fields", "addr_cc"}},
+	store.TextBcc:     {{"text_index_fields", "addr_bcc"}},
 }
 
 // ftsPhrase is an FTS5 query for needle as one phrase in columns (all
@@ -179,12 +255,24 @@ func ftsPhrase(columns, needle string) string {
 	return columns + ` : ` + q
 }
 
-// SearchText implements store.TextSearcher: one FTS5 phrase query, its
-// content ids turned into the mailbox's UIDs by the messages_content
-// index, in one read transaction.
+// matchQuery is a query of the content ids src matches needle in, within
+// the contents ids first to last when bounded, and its arguments.
+func (src textSource) matchQuery(needle string, bounded bool, first, last int64) (string, []any) {
+	q := `SELECT rowid AS cid FROM ` + src.table + ` WHERE ` + src.table + ` MATCH ?`
+	args := []any{ftsPhrase(src.column, needle)}
+	if bounded {
+		q += ` AND rowid BETWEEN ? AND ?`
+		args = append(args, first, last)
+	}
+	return q, args
+}
+
+// SearchText implements store.TextSearcher: an FTS5 phrase query of each
+// table the field reads, its content ids turned into the mailbox's UIDs,
+// in one read transaction.
 func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field store.TextField, needle string, within store.UIDSet) (store.TextHits, error) {
 	var hits store.TextHits
-	cols, ok := textColumns[field]
+	sources, ok := textSources[field]
 	if !ok || within.Empty() {
 		return hits, nil
 	}
@@ -223,8 +311,6 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 		// does not read the account's every match of a common string.
 		// The range is one pass over the mailbox's rows, so a mailbox
 		// holding most of the account skips it.
-		match := cols[0] + ` MATCH ?`
-		args := []any{ftsPhrase(cols[1], needle)}
 		var messages, maxContent int64
 		if err := tx.QueryRowContext(ctx, `SELECT (SELECT messages FROM mailboxes WHERE id = ?), (SELECT coalesce(max(id), 0) FROM contents)`,
 			id).Scan(&messages, &maxContent); err != nil {
@@ -243,13 +329,22 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			if err != nil {
 				return err
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT group_concat(rowid) FROM `+cols[0]+` WHERE `+match, args...)
-			if err != nil {
-				return err
-			}
-			cids, err := scanIDs(rows)
-			if err != nil {
-				return err
+			var cids []int64
+			for i, src := range sources {
+				q, args := src.matchQuery(needle, false, 0, 0)
+				rows, err := tx.QueryContext(ctx, `SELECT group_concat(cid) FROM (`+q+`)`, args...)
+				if err != nil {
+					return err
+				}
+				more, err := scanIDs(rows)
+				if err != nil {
+					return err
+				}
+				if i == 0 {
+					cids = more
+				} else {
+					cids = unionSorted(cids, more)
+				}
 			}
 			addUIDs(m.uidsOf(cids), within, sure)
 		} else {
@@ -261,8 +356,12 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			if !first.Valid {
 				return nil // no message in within
 			}
-			match += ` AND rowid BETWEEN ? AND ?`
-			args = append(args, first.Int64, last.Int64)
+			var union []string
+			var args []any
+			for _, src := range sources {
+				q, a := src.matchQuery(needle, true, first.Int64, last.Int64)
+				union, args = append(union, q), append(args, a...)
+			}
 			// The matches drive the join (CROSS JOIN keeps that order):
 			// each finds its messages by messages_content (which holds
 			// mailbox_id and uid too, so the lookup never reads the
@@ -271,7 +370,7 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			// list (one row instead of a row per hit through
 			// database/sql) in content order, and are sorted here,
 			// cheaper than SQLite's sorter.
-			rows, err := tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM (SELECT rowid AS cid FROM `+cols[0]+` WHERE `+match+`) AS f
+			rows, err := tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM (`+strings.Join(union, ` UNION `)+`) AS f
 				CROSS JOIN messages AS m ON m.content_id = f.cid
 				WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`,
 				append(args, id, lo, hi)...)
@@ -367,6 +466,27 @@ func appendList(ids []int64, list []byte) []int64 {
 	return ids
 }
 
+// unionSorted returns the numbers of two ascending lists, ascending,
+// each once.
+func unionSorted(a, b []int64) []int64 {
+	out := make([]int64, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
 // addUIDs adds the UIDs of uids that are in within to out; uids must be
 // ascending.
 func addUIDs(uids []store.UID, within store.UIDSet, out *store.UIDSet) {
@@ -429,7 +549,8 @@ func (u *userDB) reindex(ctx context.Context) error {
 			return err
 		}
 		for _, q := range []string{
-			`INSERT INTO text_index (text_index) VALUES ('delete-all')`,
+			`INSERT INTO text_body (text_body) VALUES ('delete-all')`,
+			`INSERT INTO text_header (text_header) VALUES ('delete-all')`,
 			`INSERT INTO text_index_fields (text_index_fields) VALUES ('delete-all')`,
 			`DELETE FROM text_index_partial`,
 		} {
