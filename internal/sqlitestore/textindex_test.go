@@ -298,6 +298,9 @@ func TestTextIndexSmallMailbox(t *testing.T) {
 		{store.TextBody, "walrus", all, "1:2"},
 		{store.TextText, "walrus", all, "1:2"},
 		{store.TextSubject, "note 1", all, "1"}, // "note 1", not INBOX's "note 10" to "note 19"
+		{store.TextText, "note 40", all, "2"},   // in the header only
+		{store.TextText, "subject: note", all, "1:2"},
+		{store.TextBody, "note 40", all, ""},
 		{store.TextSubject, "note 40", all, "2"},
 		{store.TextBody, "walrus", store.UIDSet{{Start: 2, Stop: 2}}, "2"},
 		{store.TextBody, "walrus", store.UIDSet{{Start: 3, Stop: 50}}, ""},
@@ -310,6 +313,25 @@ func TestTextIndexSmallMailbox(t *testing.T) {
 	h, err := a.SearchText(ctx, inbox.ID, store.TextBody, "walrus", all)
 	if err != nil || h.Sure.String() != "1:40" {
 		t.Fatalf("INBOX: %+v, %v", h, err)
+	}
+	// TEXT in a mailbox holding most of the account: the header's and
+	// the body's matches merged.
+	h, err = a.SearchText(ctx, inbox.ID, store.TextText, "note 1", all)
+	if err != nil || h.Sure.String() != "2,11:20" {
+		t.Fatalf("INBOX TEXT: %+v, %v", h, err)
+	}
+}
+
+func TestUnionSorted(t *testing.T) {
+	for _, c := range []struct{ a, b, want []int64 }{
+		{nil, nil, []int64{}},
+		{[]int64{1, 3}, nil, []int64{1, 3}},
+		{nil, []int64{2}, []int64{2}},
+		{[]int64{1, 3, 5, 9}, []int64{2, 3, 9, 10}, []int64{1, 2, 3, 5, 9, 10}},
+	} {
+		if got := unionSorted(c.a, c.b); !slices.Equal(got, c.want) {
+			t.Errorf("unionSorted(%v, %v) = %v", c.a, c.b, got)
+		}
 	}
 }
 
