@@ -19,10 +19,11 @@
 //
 // Databases of older versions are converted in place when opened; a newer
 // version is refused. Version 16 split the text index's header and body
-// into text_header and text_body (textindex.go); converting empties the
-// old tables and, for a complete index, sets text_index_pending_after to
-// 0, so the background indexer writes the index again while SEARCH scans
-// what it has not reached. Version 15 added the sharing_peers table; converting
+// into text_header and text_body (textindex.go); converting a complete
+// index sets text_index_split_upto and text_index_split_done, and the old
+// text_index answers for the contents the background indexer has not
+// moved to the new tables yet (textsplit.go); an index never built is
+// dropped, Reindex's to build. Version 15 added the sharing_peers table; converting
 // only creates it. Version 14 changed no table: bodies written since
 // are compressed with the body dictionary (compress.go, bodydict.go) and
 // new contents rows keep no preview (summary.go); rows written before read
@@ -70,6 +71,10 @@
 //     way, appends with Options.NoTextIndex, which raise it); while it is
 //     not 0 the text index answers no search. 0 for a database created
 //     at version 7.
+//   - "text_index_split_upto", "text_index_split_done" (X, S): present
+//     while a schema 16 conversion runs: contents with an id in (S, X]
+//     have their header and body in text_index, the others in text_body
+//     and text_header (textsplit.go).
 //   - "text_index_pending_after": present while the background indexer
 //     has a backlog (Options.TextIndexBehind, textbehind.go): contents
 //     rows with an id above it have no index rows yet, and SEARCH scans

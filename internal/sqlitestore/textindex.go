@@ -59,47 +59,15 @@ INSERT INTO meta (key, value) SELECT 'text_index_missing_upto', coalesce(max(id)
 `
 
 // schemaV16TextSplit is what schema version 16 added: the header and the
-// body in tables of their own (above). text_index (version 7) stays,
-// empty, unused.
+// body in tables of their own (above). text_index (version 7) answers for
+// what a conversion has not moved yet (textsplit.go), and stays empty
+// after.
 const schemaV16TextSplit = `
 CREATE VIRTUAL TABLE text_body USING fts5(body,
 	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
 CREATE VIRTUAL TABLE text_header USING fts5(header,
 	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
 `
-
-// migrateV15TextSplit converts a version 15 database's text index: the new
-// tables are created empty and the old rows dropped (the fields and the
-// partial list too, so that every table is written again from one start).
-// A complete index is then rebuilt by the background indexer
-// (textbehind.go) from the first contents row: the backlog mark is set to
-// 0, so until the indexer has caught up SEARCH scans the messages it has
-// not reached, exactly as behind any other backlog. An index never built
-// (text_index_missing_upto not 0) stays Reindex's to build.
-func migrateV15TextSplit(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, schemaV16TextSplit); err != nil {
-		return err
-	}
-	for _, q := range []string{
-		`INSERT INTO text_index (text_index) VALUES ('delete-all')`,
-		`INSERT INTO text_index_fields (text_index_fields) VALUES ('delete-all')`,
-		`DELETE FROM text_index_partial`,
-	} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return err
-		}
-	}
-	var missing int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT value FROM meta WHERE key = 'text_index_missing_upto'), 1)`).Scan(&missing); err != nil {
-		return err
-	}
-	if missing != 0 {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) SELECT '`+textPendingKey+`', 0 WHERE EXISTS (SELECT 1 FROM contents)
-		ON CONFLICT (key) DO UPDATE SET value = 0`)
-	return err
-}
 
 // indexText fills in p.text from the parsed structure and the bytes
 // (read at delivery, outside the transaction). A failure leaves it nil:
@@ -155,6 +123,12 @@ func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText, deferre
 // INSERT per message between the other statements of a batch would write
 // (and later merge) one tiny segment per message.
 func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
+	return t.writeTextRows(ids, texts, true)
+}
+
+// writeTextRows writes the header and body rows of contents ids[i], and
+// withFields their fields rows too.
+func (t *writeTx) writeTextRows(ids []int64, texts []*message.IndexText, withFields bool) error {
 	const rowsPerInsert = 1000 // an indexer step's rows (behindBatch) in one
 	for start := 0; start < len(ids); start += rowsPerInsert {
 		end := min(start+rowsPerInsert, len(ids))
@@ -173,7 +147,9 @@ func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
 			}
 			body.add(ids[i], x.Body)
 			header.add(ids[i], x.Header)
-			fields.add(ids[i], x.Subject, x.From, x.To, x.Cc, x.Bcc)
+			if withFields {
+				fields.add(ids[i], x.Subject, x.From, x.To, x.Cc, x.Bcc)
+			}
 		}
 		for _, ins := range []*rowsInsert{body, header, fields} {
 			if err := ins.exec(t); err != nil {
@@ -215,6 +191,13 @@ func (r *rowsInsert) exec(t *writeTx) error {
 
 // unindexContent drops the text index row of a dropped contents row.
 func (t *writeTx) unindexContent(id int64) error {
+	if _, _, splitting, err := textSplit(t.ctx, t.tx); err != nil {
+		return err
+	} else if splitting {
+		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index WHERE rowid = ?`, id); err != nil {
+			return fmt.Errorf("text index: %w", err)
+		}
+	}
 	for _, q := range []string{
 		`DELETE FROM text_body WHERE rowid = ?`,
 		`DELETE FROM text_header WHERE rowid = ?`,
@@ -290,6 +273,13 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			return err
 		}
 		hits.OK = true
+		// Contents the conversion to schema 16 has not reached yet are in
+		// the old table (textsplit.go).
+		if _, _, splitting, err := textSplit(ctx, tx); err != nil {
+			return err
+		} else if col, ok := version15Columns[field]; ok && splitting {
+			sources = append(slices.Clip(sources), textSource{"text_index", col})
+		}
 		// Contents not indexed yet (textbehind.go) are the scan's.
 		after, pending, err := textPending(ctx, tx)
 		if err != nil {
@@ -552,7 +542,9 @@ func (u *userDB) reindex(ctx context.Context) error {
 			`INSERT INTO text_body (text_body) VALUES ('delete-all')`,
 			`INSERT INTO text_header (text_header) VALUES ('delete-all')`,
 			`INSERT INTO text_index_fields (text_index_fields) VALUES ('delete-all')`,
+			`INSERT INTO text_index (text_index) VALUES ('delete-all')`,
 			`DELETE FROM text_index_partial`,
+			`DELETE FROM meta WHERE key IN ('` + textSplitUptoKey + `', '` + textSplitDoneKey + `')`,
 		} {
 			if _, err := t.tx.ExecContext(ctx, q); err != nil {
 				return err

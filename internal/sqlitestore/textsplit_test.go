@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -54,14 +55,30 @@ func version15Index(t *testing.T, a *Account) {
 	}
 }
 
+// splitState reads the conversion's marks and the old table's rows.
+func splitState(t *testing.T, a *Account) (done, upto int64, splitting bool, oldRows int) {
+	t.Helper()
+	done, upto, splitting, err := textSplit(context.Background(), a.u.r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.u.r.QueryRow(`SELECT count(*) FROM text_index`).Scan(&oldRows); err != nil {
+		t.Fatal(err)
+	}
+	return done, upto, splitting, oldRows
+}
+
 // TestTextIndexUpgradeV16: a version 15 store, its index complete in the
-// old one-table format, is converted on opening. Searches stay exact at
-// once (the scan answers for what is not indexed again yet), the
-// background indexer writes the new tables from the first message, and
-// then the index alone answers; the old table is left empty. Without the
-// background indexer (a store opened by a command other than serve), the
-// backlog stays and Reindex builds the index instead.
+// old one-table format, is converted on opening without a moment of
+// scanning: the old table answers for the contents not converted yet, the
+// new tables for the rest (appends after the conversion, the batches
+// converted), every search equal to the scan and reading no message at
+// each step, expunges included. The background indexer finishes the
+// conversion and empties the old table; without it (a store opened by a
+// command other than serve) Reindex does.
 func TestTextIndexUpgradeV16(t *testing.T) {
+	defer func(n int) { behindBatch = n }(behindBatch)
+	behindBatch = 10
 	for _, behind := range []bool{true, false} {
 		name := "reindex"
 		if behind {
@@ -83,28 +100,37 @@ func TestTextIndexUpgradeV16(t *testing.T) {
 			downgradeAlice(t, dir, append(undoV16, `PRAGMA user_version = 15`)...)
 
 			// Opened first without the background indexer, which would
-			// otherwise catch up with so few messages before the test looks.
+			// otherwise convert so few messages before the test looks.
 			s = openStore(t, dir, Options{InlineBodyMax: 1500})
 			a, err := s.openAccount(ctx, "alice")
 			if err != nil {
 				t.Fatal(err)
 			}
-			var old int
-			if err := a.u.r.QueryRowContext(ctx, `SELECT count(*) FROM text_index`).Scan(&old); err != nil || old != 0 {
-				t.Fatalf("%d rows left in the old index, %v", old, err)
+			if done, upto, splitting, old := splitState(t, a); !splitting || done != 0 || upto != 45 || old != 45 {
+				t.Fatalf("after conversion: %d, %d, %v, %d old rows", done, upto, splitting, old)
 			}
-			if after, pending := backlog(t, a); !pending || after != 0 {
-				t.Fatalf("backlog after conversion: %d, %v", after, pending)
+			if _, pending := backlog(t, a); pending {
+				t.Fatal("a backlog after conversion")
 			}
-			h, err := a.SearchText(ctx, inbox.ID, store.TextBody, "alpha", store.UIDSet{{Start: 1, Stop: 100}})
-			if err != nil || !h.OK || !h.Sure.Empty() || h.Maybe.String() != "1:45" {
-				t.Fatalf("before indexing: %+v, %v", h, err)
+			compareSearches(t, r, a, inbox.ID, 40, "converted, the old table answering")
+			appendRandom(t, r, a, inbox.ID, 5) // into the new tables
+			compareSearches(t, r, a, inbox.ID, 40, "converted, appended")
+			for range 2 {
+				if more, _, err := a.u.splitStep(ctx); err != nil || !more {
+					t.Fatalf("step: %v, %v", more, err)
+				}
 			}
-			compareServed(t, r, a, inbox.ID, 40, "converted, nothing indexed")
-			appendRandom(t, r, a, inbox.ID, 5) // behind the backlog
-			if _, pending := backlog(t, a); !pending {
-				t.Fatal("the backlog is gone without an indexer")
+			if done, _, _, old := splitState(t, a); done != 20 || old != 25 {
+				t.Fatalf("after two steps: done %d, %d old rows", done, old)
 			}
+			compareSearches(t, r, a, inbox.ID, 40, "half converted")
+			if _, err := a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 3, Stop: 4}, {Start: 30, Stop: 31}, {Start: 47, Stop: 47}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, _, old := splitState(t, a); old != 23 {
+				t.Fatalf("%d old rows after expunging two of them", old)
+			}
+			compareSearches(t, r, a, inbox.ID, 40, "half converted, expunged")
 			if behind {
 				a.Close()
 				s.Close()
@@ -112,15 +138,22 @@ func TestTextIndexUpgradeV16(t *testing.T) {
 				if a, err = s.openAccount(ctx, "alice"); err != nil {
 					t.Fatal(err)
 				}
-				waitIndexed(t, a)
+				for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+					if _, _, splitting, _ := splitState(t, a); !splitting {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the conversion did not end")
+					}
+				}
 			} else if err := s.Reindex(ctx, "alice"); err != nil {
 				t.Fatal(err)
 			}
 			defer a.Close()
-			if _, pending := backlog(t, a); pending {
-				t.Fatal("the backlog stays")
+			if _, _, splitting, old := splitState(t, a); splitting || old != 0 {
+				t.Fatalf("after the conversion: %v, %d old rows", splitting, old)
 			}
-			compareSearches(t, r, a, inbox.ID, 80, "converted and indexed again")
+			compareSearches(t, r, a, inbox.ID, 80, "converted")
 			assertIndexRows(t, s, a)
 		})
 	}
