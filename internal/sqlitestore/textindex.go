@@ -211,21 +211,25 @@ func (t *writeTx) unindexContent(id int64) error {
 	return nil
 }
 
-// textSource is an FTS5 table a key reads, and the column filter of the
-// key in it ("" for none).
-type textSource struct{ table, column string }
+// textSource is an FTS5 table a key reads, the column filter of the key
+// in it ("" for none), and, when upto is not 0, the rowids (after, upto]
+// it answers for.
+type textSource struct {
+	table, column string
+	after, upto   int64
+}
 
 // textSources are the tables each field reads: TEXT reads two, and a
 // message matches when it matches in either.
 var textSources = map[store.TextField][]textSource{
-	store.TextBody:    {{"text_body", ""}},
-	store.TextText:    {{"text_body", ""}, {"text_header", ""}},
-	store.TextHeader:  {{"text_header", ""}},
-	store.TextSubject: {{"text_index_fields", "subject"}},
-	store.TextFrom:    {{"text_index_fields", "addr_from"}},
-	store.TextTo:      {{"text_index_fields", "addr_to"}},
-	store.TextCc:      {{"text_index_fields", "addr_cc"}},
-	store.TextBcc:     {{"text_index_fields", "addr_bcc"}},
+	store.TextBody:    {{table: "text_body", column: ""}},
+	store.TextText:    {{table: "text_body", column: ""}, {table: "text_header", column: ""}},
+	store.TextHeader:  {{table: "text_header", column: ""}},
+	store.TextSubject: {{table: "text_index_fields", column: "subject"}},
+	store.TextFrom:    {{table: "text_index_fields", column: "addr_from"}},
+	store.TextTo:      {{table: "text_index_fields", column: "addr_to"}},
+	store.TextCc:      {{table: "text_index_fields", column: "addr_cc"}},
+	store.TextBcc:     {{table: "text_index_fields", column: "addr_bcc"}},
 }
 
 // ftsPhrase is an FTS5 query for needle as one phrase in columns (all
@@ -246,6 +250,10 @@ func (src textSource) matchQuery(needle string, bounded bool, first, last int64)
 	if bounded {
 		q += ` AND rowid BETWEEN ? AND ?`
 		args = append(args, first, last)
+	}
+	if src.upto != 0 {
+		q += ` AND rowid > ? AND rowid <= ?`
+		args = append(args, src.after, src.upto)
 	}
 	return q, args
 }
@@ -275,10 +283,10 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 		hits.OK = true
 		// Contents the conversion to schema 16 has not reached yet are in
 		// the old table (textsplit.go).
-		if _, _, splitting, err := textSplit(ctx, tx); err != nil {
+		if done, upto, splitting, err := textSplit(ctx, tx); err != nil {
 			return err
 		} else if col, ok := version15Columns[field]; ok && splitting {
-			sources = append(slices.Clip(sources), textSource{"text_index", col})
+			sources = append(slices.Clip(sources), textSource{"text_index", col, done, upto})
 		}
 		// Contents not indexed yet (textbehind.go) are the scan's.
 		after, pending, err := textPending(ctx, tx)

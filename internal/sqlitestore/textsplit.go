@@ -126,12 +126,8 @@ func (u *userDB) splitStep(ctx context.Context) (more bool, behind int64, err er
 			if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id = ?)`, it.id).Scan(&exists); err != nil {
 				return err
 			}
-			if !exists {
-				continue // expunged meanwhile: its old rows went with it
-			}
-			ids, texts = append(ids, it.id), append(texts, it.text)
-			if _, err := t.tx.ExecContext(ctx, `DELETE FROM text_index WHERE rowid = ?`, it.id); err != nil {
-				return err
+			if exists { // else expunged meanwhile
+				ids, texts = append(ids, it.id), append(texts, it.text)
 			}
 		}
 		if err := t.writeTextRows(ids, texts, false); err != nil {
