@@ -39,7 +39,7 @@ func TestReindex(t *testing.T) {
 	}
 	wipe := func() {
 		t.Helper()
-		damageAliceDB(t, dir, `INSERT INTO text_index (text_index) VALUES ('delete-all')`)
+		damageAliceDB(t, dir, `INSERT INTO text_body (text_body) VALUES ('delete-all')`)
 	}
 	wipe()
 	if h := search(); !h.OK || !h.Sure.Empty() {

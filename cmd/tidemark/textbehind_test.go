@@ -117,7 +117,7 @@ func TestKillWhileIndexing(t *testing.T) {
 		}
 	}
 	var rows int
-	if err := db.QueryRow(`SELECT count(*) FROM text_index`).Scan(&rows); err != nil {
+	if err := db.QueryRow(`SELECT count(*) FROM text_body`).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
 	if rows != 3*batch {

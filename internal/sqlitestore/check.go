@@ -158,7 +158,7 @@ func (c *checker) checkTextBacklog() error {
 	if err != nil || !pending {
 		return err
 	}
-	for _, table := range []string{"text_index", "text_index_fields"} {
+	for _, table := range textIndexTables {
 		var n int64
 		if err := c.tx.QueryRowContext(c.ctx, `SELECT count(*) FROM `+table+` WHERE rowid > ?`, after).Scan(&n); err != nil {
 			return fmt.Errorf("check: %w", err)

@@ -15,10 +15,15 @@
 // characters from a-z, 0-9 and ".-_@+", starting with a letter or digit, so
 // it can never climb out of DIR/users nor name a hidden file.
 //
-// # Schema, version 15 (PRAGMA user_version = 15)
+// # Schema, version 16 (PRAGMA user_version = 16)
 //
 // Databases of older versions are converted in place when opened; a newer
-// version is refused. Version 15 added the sharing_peers table; converting
+// version is refused. Version 16 split the text index's header and body
+// into text_header and text_body (textindex.go); converting a complete
+// index sets text_index_split_upto and text_index_split_done, and the old
+// text_index answers for the contents the background indexer has not
+// moved to the new tables yet (textsplit.go); an index never built is
+// dropped, Reindex's to build. Version 15 added the sharing_peers table; converting
 // only creates it. Version 14 changed no table: bodies written since
 // are compressed with the body dictionary (compress.go, internal/bodypack) and
 // new contents rows keep no preview (summary.go); rows written before read
@@ -62,17 +67,21 @@
 //     takes the next value as its stamp (writeTx.accountChange); a peer's
 //     change keeps the peer's stamp and moves the counter past it.
 //   - "text_index_missing_upto": contents rows with an id at or below it
-//     may have no text_index row (an upgraded database, a rebuild under
+//     may have no text index rows (an upgraded database, a rebuild under
 //     way, appends with Options.NoTextIndex, which raise it); while it is
 //     not 0 the text index answers no search. 0 for a database created
 //     at version 7.
+//   - "text_index_split_upto", "text_index_split_done" (X, S): present
+//     while a schema 16 conversion runs: contents with an id in (S, X]
+//     have their header and body in text_index, the others in text_body
+//     and text_header (textsplit.go).
 //   - "text_index_pending_after": present while the background indexer
 //     has a backlog (Options.TextIndexBehind, textbehind.go): contents
 //     rows with an id above it have no index rows yet, and SEARCH scans
 //     them. No schema step: absent means no backlog.
 //
-// text_index(rowid = contents.id; header, body) and
-// text_index_fields(rowid = contents.id; subject, addr_from, addr_to,
+// text_body(rowid = contents.id; body), text_header(rowid = contents.id;
+// header) and text_index_fields(rowid = contents.id; subject, addr_from, addr_to,
 // addr_cc, addr_bcc): FTS5 tables, trigram tokenizer,
 // case-sensitive, contentless with contentless_delete: the case-folded
 // text SEARCH compares (message.IndexText), written in the transaction

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 15
+const schemaVersion = 16
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -218,7 +218,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+schemaV12FlagStamps+schemaV13SharingStamps+schemaV15SharingPeers+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+schemaV12FlagStamps+schemaV13SharingStamps+schemaV15SharingPeers+schemaV16TextSplit+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -307,6 +307,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// entries and access keys (sharingpeers.go).
 		if _, err := tx.ExecContext(ctx, schemaV15SharingPeers); err != nil {
 			return fmt.Errorf("convert schema version 14: %w", err)
+		}
+		fallthrough
+	case 15:
+		// Version 16 splits the text index's header and body
+		// (textindex.go); the index is written again behind.
+		if err := migrateV15TextSplit(ctx, tx); err != nil {
+			return fmt.Errorf("convert schema version 15: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

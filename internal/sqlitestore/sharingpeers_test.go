@@ -1,13 +1,14 @@
 package sqlitestore
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
 // undoV15 turns a current database back into schema version 14.
-var undoV15 = []string{`DROP TABLE sharing_peers`}
+var undoV15 = append(slices.Clone(undoV16), `DROP TABLE sharing_peers`)
 
 // undoV14 turns a current database back into schema version 13: version
 // 14 changed no table.

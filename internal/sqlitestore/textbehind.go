@@ -262,7 +262,10 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err 
 		}
 		return rows.Err()
 	})
-	if err != nil || !pending {
+	if err == nil && !pending {
+		return u.splitStep(ctx) // no backlog: a schema 16 conversion's turn
+	}
+	if err != nil {
 		return false, 0, err
 	}
 	err = u.write(ctx, func(t *writeTx) error {
@@ -297,9 +300,12 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err 
 		}
 		if more {
 			_, err = t.tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = '`+textPendingKey+`'`, top)
-		} else {
-			_, err = t.tx.ExecContext(ctx, `DELETE FROM meta WHERE key = '`+textPendingKey+`'`)
+			return err
 		}
+		if _, err = t.tx.ExecContext(ctx, `DELETE FROM meta WHERE key = '`+textPendingKey+`'`); err != nil {
+			return err
+		}
+		_, _, more, err = textSplit(ctx, t.tx) // a conversion waits behind
 		return err
 	})
 	if err != nil {

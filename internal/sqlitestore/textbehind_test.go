@@ -45,7 +45,7 @@ func assertIndexRows(t *testing.T, s *Store, a *Account) {
 	if err := a.u.r.QueryRowContext(ctx, `SELECT count(*) FROM contents`).Scan(&contents); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"text_index", "text_index_fields"} {
+	for _, table := range textIndexTables {
 		var rows int
 		if err := a.u.r.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&rows); err != nil {
 			t.Fatal(err)

@@ -14,12 +14,12 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
-// The text index (store.TextSearcher): an FTS5 table with the trigram
+// The text index (store.TextSearcher): FTS5 tables with the trigram
 // tokenizer, one row per contents row (rowid = contents.id, so COPY and
 // MOVE, which share contents, cost it nothing), holding the folded text
-// message.BuildIndexText computes. It is contentless (only the index is
+// message.BuildIndexText computes. They are contentless (only the index is
 // stored, not the text) with contentless_delete, so the transaction that
-// drops a contents row drops its row too. The tokenizer is case-sensitive
+// drops a contents row drops its rows too. The tokenizer is case-sensitive
 // because the text and the needle are folded by Go (message.Fold), the
 // same folding the SEARCH scan uses; a phrase query of a needle of three
 // or more characters is then exactly "the needle is a substring" (one
@@ -27,10 +27,18 @@ import (
 // search never spans (header fields, parts) are apart by
 // message.IndexSeparator, which a needle sent to the index never holds.
 //
-// The short fields SUBJECT and the address keys read are a table of their
-// own, text_index_fields: FTS5 reads a term's positions in every column
-// before a column filter applies, so in one table with the bodies a
-// SUBJECT search would read the bodies' postings of its trigrams too.
+// Each table holds what one kind of key reads, and no column filter is
+// applied to the big ones: FTS5 reads a term's positions in every column
+// of a row before a filter picks one, so with the header and the body in
+// one table (schema versions 7 to 15, text_index) BODY read and then
+// dropped the header's postings of its trigrams, and a common word paid
+// for both. Since version 16:
+//
+//   - text_body: the body text, what BODY reads;
+//   - text_header: the top-level header, what HEADER reads (TEXT reads
+//     both, one query each, the matches merged);
+//   - text_index_fields: the short fields SUBJECT and the address keys
+//     read, in columns of their own, the filter cheap on such short text.
 //
 // text_index_partial lists the contents whose text was too long to index
 // whole, or could not be read: they are always candidates (TextHits.Maybe).
@@ -48,6 +56,17 @@ CREATE TABLE text_index_partial (
 	content_id INTEGER PRIMARY KEY
 );
 INSERT INTO meta (key, value) SELECT 'text_index_missing_upto', coalesce(max(id), 0) FROM contents;
+`
+
+// schemaV16TextSplit is what schema version 16 added: the header and the
+// body in tables of their own (above). text_index (version 7) answers for
+// what a conversion has not moved yet (textsplit.go), and stays empty
+// after.
+const schemaV16TextSplit = `
+CREATE VIRTUAL TABLE text_body USING fts5(body,
+	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
+CREATE VIRTUAL TABLE text_header USING fts5(header,
+	tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1);
 `
 
 // indexText fills in p.text from the parsed structure and the bytes
@@ -104,13 +123,18 @@ func (t *writeTx) indexAppended(ids []int64, texts []*message.IndexText, deferre
 // INSERT per message between the other statements of a batch would write
 // (and later merge) one tiny segment per message.
 func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
+	return t.writeTextRows(ids, texts, true)
+}
+
+// writeTextRows writes the header and body rows of contents ids[i], and
+// withFields their fields rows too.
+func (t *writeTx) writeTextRows(ids []int64, texts []*message.IndexText, withFields bool) error {
 	const rowsPerInsert = 1000 // an indexer step's rows (behindBatch) in one
 	for start := 0; start < len(ids); start += rowsPerInsert {
 		end := min(start+rowsPerInsert, len(ids))
-		var text, fields strings.Builder
-		text.WriteString(`INSERT INTO text_index (rowid, header, body) VALUES `)
-		fields.WriteString(`INSERT INTO text_index_fields (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc) VALUES `)
-		var textArgs, fieldArgs []any
+		body := newRowsInsert(`text_body (rowid, body)`, 2)
+		header := newRowsInsert(`text_header (rowid, header)`, 2)
+		fields := newRowsInsert(`text_index_fields (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc)`, 6)
 		for i := start; i < end; i++ {
 			x := texts[i]
 			if x == nil || x.Partial {
@@ -121,52 +145,91 @@ func (t *writeTx) indexContents(ids []int64, texts []*message.IndexText) error {
 			if x == nil {
 				continue
 			}
-			if len(textArgs) > 0 {
-				text.WriteString(", ")
-				fields.WriteString(", ")
+			body.add(ids[i], x.Body)
+			header.add(ids[i], x.Header)
+			if withFields {
+				fields.add(ids[i], x.Subject, x.From, x.To, x.Cc, x.Bcc)
 			}
-			text.WriteString("(?, ?, ?)")
-			fields.WriteString("(?, ?, ?, ?, ?, ?)")
-			textArgs = append(textArgs, ids[i], x.Header, x.Body)
-			fieldArgs = append(fieldArgs, ids[i], x.Subject, x.From, x.To, x.Cc, x.Bcc)
 		}
-		if len(textArgs) == 0 {
-			continue
-		}
-		if _, err := t.tx.ExecContext(t.ctx, text.String(), textArgs...); err != nil {
-			return fmt.Errorf("text index: %w", err)
-		}
-		if _, err := t.tx.ExecContext(t.ctx, fields.String(), fieldArgs...); err != nil {
-			return fmt.Errorf("text index: %w", err)
+		for _, ins := range []*rowsInsert{body, header, fields} {
+			if err := ins.exec(t); err != nil {
+				return fmt.Errorf("text index: %w", err)
+			}
 		}
 	}
 	return nil
+}
+
+// rowsInsert builds one multi-row INSERT.
+type rowsInsert struct {
+	sql   strings.Builder
+	args  []any
+	tuple string
+}
+
+func newRowsInsert(into string, columns int) *rowsInsert {
+	r := &rowsInsert{tuple: "(?" + strings.Repeat(", ?", columns-1) + ")"}
+	r.sql.WriteString("INSERT INTO " + into + " VALUES ")
+	return r
+}
+
+func (r *rowsInsert) add(values ...any) {
+	if len(r.args) > 0 {
+		r.sql.WriteString(", ")
+	}
+	r.sql.WriteString(r.tuple)
+	r.args = append(r.args, values...)
+}
+
+func (r *rowsInsert) exec(t *writeTx) error {
+	if len(r.args) == 0 {
+		return nil
+	}
+	_, err := t.tx.ExecContext(t.ctx, r.sql.String(), r.args...)
+	return err
 }
 
 // unindexContent drops the text index row of a dropped contents row.
 func (t *writeTx) unindexContent(id int64) error {
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index WHERE rowid = ?`, id); err != nil {
-		return fmt.Errorf("text index: %w", err)
+	if _, _, splitting, err := textSplit(t.ctx, t.tx); err != nil {
+		return err
+	} else if splitting {
+		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index WHERE rowid = ?`, id); err != nil {
+			return fmt.Errorf("text index: %w", err)
+		}
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index_fields WHERE rowid = ?`, id); err != nil {
-		return fmt.Errorf("text index: %w", err)
-	}
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM text_index_partial WHERE content_id = ?`, id); err != nil {
-		return fmt.Errorf("text index: %w", err)
+	for _, q := range []string{
+		`DELETE FROM text_body WHERE rowid = ?`,
+		`DELETE FROM text_header WHERE rowid = ?`,
+		`DELETE FROM text_index_fields WHERE rowid = ?`,
+		`DELETE FROM text_index_partial WHERE content_id = ?`,
+	} {
+		if _, err := t.tx.ExecContext(t.ctx, q, id); err != nil {
+			return fmt.Errorf("text index: %w", err)
+		}
 	}
 	return nil
 }
 
-// textColumns is the FTS5 table and column filter of each field.
-var textColumns = map[store.TextField][2]string{
-	store.TextBody:    {"text_index", "body"},
-	store.TextText:    {"text_index", ""}, // every column: no filter to apply
-	store.TextHeader:  {"text_index", "header"},
-	store.TextSubject: {"text_index_fields", "subject"},
-	store.TextFrom:    {"text_index_fields", "addr_from"},
-	store.TextTo:      {"text_index_fields", "addr_to"},
-	store.TextCc:      {"text_index_fields", "addr_cc"},
-	store.TextBcc:     {"text_index_fields", "addr_bcc"},
+// textSource is an FTS5 table a key reads, the column filter of the key
+// in it ("" for none), and, when upto is not 0, the rowids (after, upto]
+// it answers for.
+type textSource struct {
+	table, column string
+	after, upto   int64
+}
+
+// textSources are the tables each field reads: TEXT reads two, and a
+// message matches when it matches in either.
+var textSources = map[store.TextField][]textSource{
+	store.TextBody:    {{table: "text_body", column: ""}},
+	store.TextText:    {{table: "text_body", column: ""}, {table: "text_header", column: ""}},
+	store.TextHeader:  {{table: "text_header", column: ""}},
+	store.TextSubject: {{table: "text_index_fields", column: "subject"}},
+	store.TextFrom:    {{table: "text_index_fields", column: "addr_from"}},
+	store.TextTo:      {{table: "text_index_fields", column: "addr_to"}},
+	store.TextCc:      {{table: "text_index_fields", column: "addr_cc"}},
+	store.TextBcc:     {{table: "text_index_fields", column: "addr_bcc"}},
 }
 
 // ftsPhrase is an FTS5 query for needle as one phrase in columns (all
@@ -179,12 +242,28 @@ func ftsPhrase(columns, needle string) string {
 	return columns + ` : ` + q
 }
 
-// SearchText implements store.TextSearcher: one FTS5 phrase query, its
-// content ids turned into the mailbox's UIDs by the messages_content
-// index, in one read transaction.
+// matchQuery is a query of the content ids src matches needle in, within
+// the contents ids first to last when bounded, and its arguments.
+func (src textSource) matchQuery(needle string, bounded bool, first, last int64) (string, []any) {
+	q := `SELECT rowid AS cid FROM ` + src.table + ` WHERE ` + src.table + ` MATCH ?`
+	args := []any{ftsPhrase(src.column, needle)}
+	if bounded {
+		q += ` AND rowid BETWEEN ? AND ?`
+		args = append(args, first, last)
+	}
+	if src.upto != 0 {
+		q += ` AND rowid > ? AND rowid <= ?`
+		args = append(args, src.after, src.upto)
+	}
+	return q, args
+}
+
+// SearchText implements store.TextSearcher: an FTS5 phrase query of each
+// table the field reads, its content ids turned into the mailbox's UIDs,
+// in one read transaction.
 func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field store.TextField, needle string, within store.UIDSet) (store.TextHits, error) {
 	var hits store.TextHits
-	cols, ok := textColumns[field]
+	sources, ok := textSources[field]
 	if !ok || within.Empty() {
 		return hits, nil
 	}
@@ -202,6 +281,13 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			return err
 		}
 		hits.OK = true
+		// Contents the conversion to schema 16 has not reached yet are in
+		// the old table (textsplit.go).
+		if done, upto, splitting, err := textSplit(ctx, tx); err != nil {
+			return err
+		} else if col, ok := version15Columns[field]; ok && splitting {
+			sources = append(slices.Clip(sources), textSource{"text_index", col, done, upto})
+		}
 		// Contents not indexed yet (textbehind.go) are the scan's.
 		after, pending, err := textPending(ctx, tx)
 		if err != nil {
@@ -223,8 +309,6 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 		// does not read the account's every match of a common string.
 		// The range is one pass over the mailbox's rows, so a mailbox
 		// holding most of the account skips it.
-		match := cols[0] + ` MATCH ?`
-		args := []any{ftsPhrase(cols[1], needle)}
 		var messages, maxContent int64
 		if err := tx.QueryRowContext(ctx, `SELECT (SELECT messages FROM mailboxes WHERE id = ?), (SELECT coalesce(max(id), 0) FROM contents)`,
 			id).Scan(&messages, &maxContent); err != nil {
@@ -243,13 +327,22 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			if err != nil {
 				return err
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT group_concat(rowid) FROM `+cols[0]+` WHERE `+match, args...)
-			if err != nil {
-				return err
-			}
-			cids, err := scanIDs(rows)
-			if err != nil {
-				return err
+			var cids []int64
+			for i, src := range sources {
+				q, args := src.matchQuery(needle, false, 0, 0)
+				rows, err := tx.QueryContext(ctx, `SELECT group_concat(cid) FROM (`+q+`)`, args...)
+				if err != nil {
+					return err
+				}
+				more, err := scanIDs(rows)
+				if err != nil {
+					return err
+				}
+				if i == 0 {
+					cids = more
+				} else {
+					cids = unionSorted(cids, more)
+				}
 			}
 			addUIDs(m.UIDsOf(cids), within, sure)
 		} else {
@@ -261,8 +354,12 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			if !first.Valid {
 				return nil // no message in within
 			}
-			match += ` AND rowid BETWEEN ? AND ?`
-			args = append(args, first.Int64, last.Int64)
+			var union []string
+			var args []any
+			for _, src := range sources {
+				q, a := src.matchQuery(needle, true, first.Int64, last.Int64)
+				union, args = append(union, q), append(args, a...)
+			}
 			// The matches drive the join (CROSS JOIN keeps that order):
 			// each finds its messages by messages_content (which holds
 			// mailbox_id and uid too, so the lookup never reads the
@@ -271,7 +368,7 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			// list (one row instead of a row per hit through
 			// database/sql) in content order, and are sorted here,
 			// cheaper than SQLite's sorter.
-			rows, err := tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM (SELECT rowid AS cid FROM `+cols[0]+` WHERE `+match+`) AS f
+			rows, err := tx.QueryContext(ctx, `SELECT group_concat(m.uid) FROM (`+strings.Join(union, ` UNION `)+`) AS f
 				CROSS JOIN messages AS m ON m.content_id = f.cid
 				WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`,
 				append(args, id, lo, hi)...)
@@ -367,6 +464,27 @@ func appendList(ids []int64, list []byte) []int64 {
 	return ids
 }
 
+// unionSorted returns the numbers of two ascending lists, ascending,
+// each once.
+func unionSorted(a, b []int64) []int64 {
+	out := make([]int64, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
 // addUIDs adds the UIDs of uids that are in within to out; uids must be
 // ascending.
 func addUIDs(uids []store.UID, within store.UIDSet, out *store.UIDSet) {
@@ -429,9 +547,12 @@ func (u *userDB) reindex(ctx context.Context) error {
 			return err
 		}
 		for _, q := range []string{
-			`INSERT INTO text_index (text_index) VALUES ('delete-all')`,
+			`INSERT INTO text_body (text_body) VALUES ('delete-all')`,
+			`INSERT INTO text_header (text_header) VALUES ('delete-all')`,
 			`INSERT INTO text_index_fields (text_index_fields) VALUES ('delete-all')`,
+			`INSERT INTO text_index (text_index) VALUES ('delete-all')`,
 			`DELETE FROM text_index_partial`,
+			`DELETE FROM meta WHERE key IN ('` + textSplitUptoKey + `', '` + textSplitDoneKey + `')`,
 		} {
 			if _, err := t.tx.ExecContext(ctx, q); err != nil {
 				return err
