@@ -230,11 +230,7 @@ func (u *userDB) stopIndexer() {
 // written with the new A in one. It reports whether a backlog remains,
 // and about how many contents it holds.
 func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err error) {
-	type item struct {
-		id   int64
-		text *message.IndexText
-	}
-	var batch []item
+	var batch textRun
 	var after int64
 	var pending bool
 	err = u.readTx(ctx, func(tx *sql.Tx) error {
@@ -247,20 +243,11 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err 
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) - ? FROM contents`, after).Scan(&behind); err != nil {
+			rows.Close()
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var it item
-			var blobID string
-			var structure []byte
-			if err := rows.Scan(&it.id, &blobID, &structure); err != nil {
-				return err
-			}
-			it.text = u.derive(ctx, blobID, structure, false).text
-			batch = append(batch, it)
-		}
-		return rows.Err()
+		batch, err = u.readTextRun(ctx, rows)
+		return err
 	})
 	if err == nil && !pending {
 		return u.splitStep(ctx) // no backlog: a schema 16 conversion's turn
@@ -277,22 +264,12 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err 
 			more = still // moved by Reindex meanwhile: read again
 			return nil
 		}
-		top := after
-		if len(batch) > 0 {
-			top = batch[len(batch)-1].id
+		top := batch.top(after)
+		live, err := batch.live(ctx, t.tx)
+		if err != nil {
+			return err
 		}
-		var ids []int64
-		var texts []*message.IndexText
-		for _, it := range batch {
-			var exists bool
-			if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id = ?)`, it.id).Scan(&exists); err != nil {
-				return err
-			}
-			if exists { // else expunged meanwhile
-				ids, texts = append(ids, it.id), append(texts, it.text)
-			}
-		}
-		if err := t.indexContents(ids, texts); err != nil {
+		if err := t.indexContents(live.ids, live.texts); err != nil {
 			return err
 		}
 		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id > ?)`, top).Scan(&more); err != nil {
@@ -311,5 +288,55 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err 
 	if err != nil {
 		return false, 0, fmt.Errorf("text index behind: %w", err)
 	}
-	return more, behind - int64(len(batch)), nil
+	return more, behind - int64(len(batch.ids)), nil
+}
+
+// textRun is the text of a run of contents rows in id order, computed
+// from the stored messages in a read transaction so that the write
+// transaction that indexes it holds the lock only to write.
+type textRun struct {
+	ids   []int64
+	texts []*message.IndexText
+}
+
+// readTextRun reads rows of (id, blob_id, structure) and derives each
+// one's text. It closes rows.
+func (u *userDB) readTextRun(ctx context.Context, rows *sql.Rows) (textRun, error) {
+	defer rows.Close()
+	var run textRun
+	for rows.Next() {
+		var id int64
+		var blobID string
+		var structure []byte
+		if err := rows.Scan(&id, &blobID, &structure); err != nil {
+			return textRun{}, err
+		}
+		run.ids = append(run.ids, id)
+		run.texts = append(run.texts, u.derive(ctx, blobID, structure, false).text)
+	}
+	return run, rows.Err()
+}
+
+// top returns the run's last id, or from when the run is empty.
+func (r textRun) top(from int64) int64 {
+	if len(r.ids) == 0 {
+		return from
+	}
+	return r.ids[len(r.ids)-1]
+}
+
+// live returns the part of the run whose contents rows still exist: an
+// expunge may have dropped some between the read and the write.
+func (r textRun) live(ctx context.Context, tx *sql.Tx) (textRun, error) {
+	var out textRun
+	for i, id := range r.ids {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id = ?)`, id).Scan(&exists); err != nil {
+			return textRun{}, err
+		}
+		if exists {
+			out.ids, out.texts = append(out.ids, id), append(out.texts, r.texts[i])
+		}
+	}
+	return out, nil
 }

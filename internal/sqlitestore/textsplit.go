@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 
-	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
 
@@ -77,11 +76,7 @@ func migrateV15TextSplit(ctx context.Context, tx *sql.Tx) error {
 // tables, their text computed from the stored messages outside the write
 // transaction. It reports whether any remain, and about how many.
 func (u *userDB) splitStep(ctx context.Context) (more bool, behind int64, err error) {
-	type item struct {
-		id   int64
-		text *message.IndexText
-	}
-	var batch []item
+	var batch textRun
 	var done, upto int64
 	var splitting bool
 	err = u.readTx(ctx, func(tx *sql.Tx) error {
@@ -93,18 +88,8 @@ func (u *userDB) splitStep(ctx context.Context) (more bool, behind int64, err er
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var it item
-			var blobID string
-			var structure []byte
-			if err := rows.Scan(&it.id, &blobID, &structure); err != nil {
-				return err
-			}
-			it.text = u.derive(ctx, blobID, structure, false).text
-			batch = append(batch, it)
-		}
-		return rows.Err()
+		batch, err = u.readTextRun(ctx, rows)
+		return err
 	})
 	if err != nil || !splitting {
 		return false, 0, err
@@ -115,22 +100,12 @@ func (u *userDB) splitStep(ctx context.Context) (more bool, behind int64, err er
 			more = still // moved by Reindex meanwhile: read again
 			return err
 		}
-		top := upto
-		if len(batch) > 0 {
-			top = batch[len(batch)-1].id
+		top := batch.top(upto)
+		live, err := batch.live(ctx, t.tx)
+		if err != nil {
+			return err
 		}
-		var ids []int64
-		var texts []*message.IndexText
-		for _, it := range batch {
-			var exists bool
-			if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM contents WHERE id = ?)`, it.id).Scan(&exists); err != nil {
-				return err
-			}
-			if exists { // else expunged meanwhile
-				ids, texts = append(ids, it.id), append(texts, it.text)
-			}
-		}
-		if err := t.writeTextRows(ids, texts, false); err != nil {
+		if err := t.writeTextRows(live.ids, live.texts, false); err != nil {
 			return err
 		}
 		if top < upto {
@@ -151,5 +126,5 @@ func (u *userDB) splitStep(ctx context.Context) (more bool, behind int64, err er
 	if err != nil {
 		return false, 0, fmt.Errorf("text index conversion: %w", err)
 	}
-	return more, upto - done - int64(len(batch)), nil
+	return more, upto - done - int64(len(batch.ids)), nil
 }
