@@ -34,15 +34,7 @@ func TestKillServerMidPipeline(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
 	bin := buildTidemark(t)
 	data := killTestData(t)
-	start := func() *servedBinary {
-		sb := startServe(t, bin, "--data", data, "--imap", "127.0.0.1:0", "--imaps", "", "--log-format", "json")
-		sb.waitLog("listening")
-		go func() { // keep the log pipe drained
-			for range sb.logs {
-			}
-		}()
-		return sb
-	}
+	start := func() *servedBinary { return startKillServe(t, bin, data) }
 	const pairs = 1500 // APPEND then UID STORE of the message it appended
 	total := 0
 	for round := range rounds {

@@ -460,15 +460,7 @@ func TestKillServerUnderLoad(t *testing.T) {
 		m.boxes["Load"+strconv.Itoa(i)] = map[uint32]*killMsg{}
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
-	start := func() *servedBinary {
-		sb := startServe(t, bin, "--data", data, "--imap", "127.0.0.1:0", "--imaps", "", "--log-format", "json")
-		sb.waitLog("listening")
-		go func() { // keep the log pipe drained
-			for range sb.logs {
-			}
-		}()
-		return sb
-	}
+	start := func() *servedBinary { return startKillServe(t, bin, data) }
 	sb := start()
 	for round := range rounds {
 		delay := time.Duration(20+rng.IntN(500)) * time.Millisecond
@@ -512,4 +504,17 @@ func TestKillServerUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d kill -9 rounds, %d acknowledged commands checked", rounds, m.acked)
+}
+
+// startKillServe starts the binary on data for a kill -9 test, waits until
+// it listens and keeps its log pipe drained, so that a test that never
+// reads the log cannot stall the server on a full pipe.
+func startKillServe(t *testing.T, bin, data string) *servedBinary {
+	sb := startServe(t, bin, "--data", data, "--imap", "127.0.0.1:0", "--imaps", "", "--log-format", "json")
+	sb.waitLog("listening")
+	go func() {
+		for range sb.logs {
+		}
+	}()
+	return sb
 }
