@@ -510,6 +510,7 @@ func TestKillServerUnderLoad(t *testing.T) {
 // it listens and keeps its log pipe drained, so that a test that never
 // reads the log cannot stall the server on a full pipe.
 func startKillServe(t *testing.T, bin, data string) *servedBinary {
+	t.Helper()
 	sb := startServe(t, bin, "--data", data, "--imap", "127.0.0.1:0", "--imaps", "", "--log-format", "json")
 	sb.waitLog("listening")
 	go func() {

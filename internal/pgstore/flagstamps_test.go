@@ -124,15 +124,7 @@ func TestReplicatedSystemFlagsOneUpdate(t *testing.T) {
 	if err := s.CreateUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	a, err := s.Open(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	inbox, err := a.Mailbox(ctx, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, inbox := openInbox(t, s, "alice")
 	var msgs []store.NewMessage
 	for i := range 40 {
 		var f store.Flags

@@ -71,3 +71,20 @@ func TestConformance(t *testing.T) {
 		Parallel: true,
 	})
 }
+
+// openInbox opens user's account on s for the rest of the test and
+// returns it with its INBOX.
+func openInbox(t *testing.T, s *Store, user string) (store.Account, store.MailboxInfo) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := s.Open(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	inbox, err := a.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, inbox
+}

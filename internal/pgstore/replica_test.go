@@ -28,15 +28,7 @@ func TestReplicaContentIsPerUser(t *testing.T) {
 	body := "Subject: secret\r\n\r\nfor alice only\r\n"
 	sum := sha256.Sum256([]byte(body))
 	hash := hex.EncodeToString(sum[:])
-	alice, err := s.Open(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Close()
-	inbox, err := alice.Mailbox(ctx, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, inbox := openInbox(t, s, "alice")
 	if _, err := alice.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(body)}}); err != nil {
 		t.Fatal(err)
 	}

@@ -28,15 +28,7 @@ func TestTextIndexOff(t *testing.T) {
 	}
 	search := func(needle string) store.TextHits {
 		t.Helper()
-		a, err := on.Open(ctx, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		inbox, err := a.Mailbox(ctx, "INBOX")
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, inbox := openInbox(t, on, "alice")
 		h, err := a.(store.TextSearcher).SearchText(ctx, inbox.ID, store.TextBody, needle, all)
 		if err != nil {
 			t.Fatal(err)
@@ -156,15 +148,7 @@ func TestTextTablesUpgrade(t *testing.T) {
 		t.Fatalf("%d bodies still compressed, %v", compressed, err)
 	}
 	appendTo(s, 6, 3)
-	a, err := s.Open(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	inbox, err := a.Mailbox(ctx, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, inbox := openInbox(t, s, "alice")
 	all := store.UIDSet{{Start: 1, Stop: 100}}
 	for _, c := range []struct {
 		field       store.TextField
@@ -327,15 +311,7 @@ func TestSubjectsUpgradeFromV19(t *testing.T) {
 		t.Fatalf("text_index_fields_subject still there: %v, %v", oldIndex, err)
 	}
 	appendInbox(t, s, "alice", "Subject: another report\r\n\r\nx\r\n")
-	a, err := s.Open(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	inbox, err := a.Mailbox(ctx, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, inbox := openInbox(t, s, "alice")
 	all := store.UIDSet{{Start: 1, Stop: 100}}
 	subject := func(stage, needle, want string) {
 		t.Helper()
