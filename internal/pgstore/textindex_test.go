@@ -219,22 +219,10 @@ func TestSearchTextContentMap(t *testing.T) {
 	appendInbox(t, s, "bob", "Subject: d\r\n\r\nanother walrus of bob\r\n")
 	appendInbox(t, s, "alice", "Subject: walrus\r\n\r\na third walrus\r\n")
 
-	open := func(s *Store, user string) (store.Account, store.MailboxID) {
-		t.Helper()
-		a, err := s.Open(ctx, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close() })
-		inbox, err := a.Mailbox(ctx, "INBOX")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a, inbox.ID
-	}
-	a, inbox := open(s, "alice")
-	b, inboxB := open(other, "alice")
-	_, bobsOwn := open(s, "bob")
+	a, aliceInbox := openInbox(t, s, "alice")
+	b, aliceInboxB := openInbox(t, other, "alice")
+	_, bobsInbox := openInbox(t, s, "bob")
+	inbox, inboxB, bobsOwn := aliceInbox.ID, aliceInboxB.ID, bobsInbox.ID
 	all := store.UIDSet{{Start: 1, Stop: 100}}
 	check := func(stage string, id store.MailboxID, field store.TextField, within store.UIDSet, want string) {
 		t.Helper()
