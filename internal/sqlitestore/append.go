@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/blob"
+	"github.com/tidemark-mail/tidemark/internal/bodypack"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -27,7 +28,7 @@ type preparedMessage struct {
 	structure    []byte
 	thread       message.ThreadRefs
 	inline       []byte             // the body, when stored in the bodies table
-	packed       []byte             // inline as stored (packBody); nil: not packed yet
+	packed       []byte             // inline as stored (bodypack.Pack); nil: not packed yet
 	text         *message.IndexText // for the text index (textindex.go); nil: unreadable
 	sortKeys     []byte             // the summary (summary.go)
 	preview      *string            // nil: not computed
@@ -441,7 +442,7 @@ func (ins *inserter) add(prepared []preparedMessage) error {
 			// addressing dedupes inline bodies as it does files.
 			packed := p.packed
 			if packed == nil {
-				packed = packBody(p.inline)
+				packed = bodypack.Pack(p.inline)
 			}
 			bodyArgs = append(bodyArgs, p.blobID, packed)
 		}

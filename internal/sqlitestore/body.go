@@ -11,6 +11,7 @@ import (
 	"io"
 
 	"github.com/tidemark-mail/tidemark/internal/blob"
+	"github.com/tidemark-mail/tidemark/internal/bodypack"
 	"github.com/tidemark-mail/tidemark/internal/derived"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -97,7 +98,7 @@ func (p *preparedMessage) finishInline(data []byte, withText bool) error {
 	sum := sha256.Sum256(data)
 	p.blobID, p.size, p.inline = hex.EncodeToString(sum[:]), int64(len(data)), data
 	if p.packed == nil { // else: a replica's body, kept as it arrived (Replica.Apply)
-		p.packed = packBody(data)
+		p.packed = bodypack.Pack(data)
 	}
 	return p.parse(bytes.NewReader(data), withText)
 }
@@ -162,7 +163,7 @@ func scanInline(row *sql.Row, id string) (data []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("read body %s: %w", id, err)
 	}
-	if data, err = unpackBody(data); err != nil {
+	if data, err = bodypack.Unpack(data); err != nil {
 		return nil, false, fmt.Errorf("read body %s: %w", id, err)
 	}
 	return data, true, nil

@@ -29,12 +29,12 @@ func dictTestMessage(i int) string {
 // dictionary, and it reads back.
 func TestBodyFramesNameDict(t *testing.T) {
 	data := []byte(dictTestMessage(1))
-	packed := packBody(data)
+	packed := bodypack.Pack(data)
 	var h zstd.Header
 	if err := h.Decode(packed); err != nil || h.DictionaryID != bodypack.DictID {
 		t.Fatalf("frame header %+v, %v: want dictionary %#x", h, err, bodypack.DictID)
 	}
-	if got, err := unpackBody(packed); err != nil || !bytes.Equal(got, data) {
+	if got, err := bodypack.Unpack(packed); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("unpack: %v", err)
 	}
 }

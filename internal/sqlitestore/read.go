@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemark-mail/tidemark/internal/bodypack"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -454,7 +455,7 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 			}
 			sp := pageSpans{rawStart: len(p.raw), bodyEnd: -1}
 			if withStructure {
-				if p.raw, err = appendUnpacked(p.raw, &p.scratch, structure); err != nil {
+				if p.raw, err = bodypack.AppendUnpacked(p.raw, &p.scratch, structure); err != nil {
 					return fmt.Errorf("message %d structure: %w", m.UID, err)
 				}
 			}
@@ -469,7 +470,7 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 			}
 			if withBody && body != nil {
 				sp.bodyStart = len(p.bodies)
-				if p.bodies, err = appendUnpacked(p.bodies, &p.scratch, body); err != nil {
+				if p.bodies, err = bodypack.AppendUnpacked(p.bodies, &p.scratch, body); err != nil {
 					return fmt.Errorf("read body %s: %w", m.BlobID, err)
 				}
 				sp.bodyEnd = len(p.bodies)

@@ -259,7 +259,7 @@ func (t *writeTx) preparedFromStored(p *preparedMessage, hash string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := unpackBody(structure)
+	raw, err := bodypack.Unpack(structure)
 	if err != nil {
 		return fmt.Errorf("content %s structure: %w", hash, err)
 	}
@@ -474,7 +474,7 @@ func (r *Replica) Derived(ctx context.Context, hashes []string) ([][]byte, error
 			// kept: the receiver parses.
 			continue
 		}
-		if d.Structure, err = unpackBody(structure); err != nil {
+		if d.Structure, err = bodypack.Unpack(structure); err != nil {
 			continue
 		}
 		sealed[h] = derived.Seal(h, d)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tidemark-mail/tidemark/internal/bodypack"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -657,7 +658,7 @@ type rederived struct {
 // summary (summary.go).
 func (u *userDB) derive(ctx context.Context, blobID string, structure []byte, withSummary bool) rederived {
 	var d rederived
-	raw, err := unpackBody(structure) // stored compressed (compress.go)
+	raw, err := bodypack.Unpack(structure) // stored compressed (compress.go)
 	if err != nil {
 		return d
 	}
