@@ -92,6 +92,16 @@ const (
 	sumLen = sha256.Size
 )
 
+// InOrder lays out sealed payloads by content hash in the order of
+// hashes, nil where a hash has none: the answer of store.Replica.Derived.
+func InOrder(hashes []string, sealed map[string][]byte) [][]byte {
+	out := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		out[i] = sealed[h]
+	}
+	return out
+}
+
 // Seal returns d as a payload bound to the content hash (hex SHA-256) of
 // the bytes it was derived from. It returns nil for data not in this
 // version's formats (kept by an earlier version) or an invalid hash: the

@@ -346,9 +346,8 @@ var _ store.DerivedReader = (*Replica)(nil)
 // Derived seals what the contents rows of hashes hold of their bytes'
 // parse: the structure and the summary, in one query, without the bytes.
 func (r *Replica) Derived(ctx context.Context, hashes []string) ([][]byte, error) {
-	out := make([][]byte, len(hashes))
 	if len(hashes) == 0 {
-		return out, nil
+		return make([][]byte, 0), nil
 	}
 	rows, err := r.a.s.pool.Query(ctx, `SELECT DISTINCT ON (blob_id) blob_id, structure, sort_keys, preview FROM contents
 		WHERE user_id = $1 AND blob_id = ANY($2) AND orphaned_at IS NULL AND sort_keys IS NOT NULL`, r.a.id, hashes)
@@ -368,10 +367,7 @@ func (r *Replica) Derived(ctx context.Context, hashes []string) ([][]byte, error
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("derived data: %w", err)
 	}
-	for i, h := range hashes {
-		out[i] = sealed[h]
-	}
-	return out, nil
+	return derived.InOrder(hashes, sealed), nil
 }
 
 // SyncState reads every key of peer.

@@ -482,11 +482,7 @@ func (r *Replica) Derived(ctx context.Context, hashes []string) ([][]byte, error
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("derived data: %w", err)
 	}
-	out := make([][]byte, len(hashes))
-	for i, h := range hashes {
-		out[i] = sealed[h]
-	}
-	return out, nil
+	return derived.InOrder(hashes, sealed), nil
 }
 
 // SyncState reads every key of peer.
