@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,28 +124,13 @@ func TestKillServerMidPipeline(t *testing.T) {
 		if err := cl.Login("joe", "secret-pass").Wait(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cl.Select(box, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		hdr := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"X-Op"}, Peek: true}
-		msgs, err := cl.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
-			UID: true, Flags: true, BodySection: []*imap.FetchItemBodySection{hdr},
-		}).Collect()
-		if err != nil {
-			t.Fatal(err)
-		}
 		type stored struct {
 			op      string
 			flagged bool
 		}
 		got := map[uint32]stored{}
-		for _, fm := range msgs {
-			op := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(fm.FindBodySection(hdr))), "X-Op:"))
-			s := stored{op: op}
-			for _, f := range fm.Flags {
-				s.flagged = s.flagged || f == imap.FlagFlagged
-			}
-			got[uint32(fm.UID)] = s
+		for _, m := range fetchStoredOps(t, cl, box) {
+			got[m.uid] = stored{op: m.op, flagged: slices.Contains(m.flags, imap.FlagFlagged)}
 		}
 		for i, uid := range appended {
 			if want := fmt.Sprintf("p%d-%d", round, i); got[uid].op != want {

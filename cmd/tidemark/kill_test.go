@@ -343,25 +343,14 @@ func killVerify(t *testing.T, addr string, m *killModel) {
 				t.Errorf("%s: UIDNEXT %d after restart, UID %d was seen", box, st.UIDNext, uid)
 			}
 		}
-		if _, err := cl.Select(box, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		hdr := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"X-Op"}, Peek: true}
-		msgs, err := cl.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
-			UID: true, Flags: true, BodySection: []*imap.FetchItemBodySection{hdr},
-		}).Collect()
-		if err != nil {
-			t.Fatalf("FETCH %s: %v", box, err)
-		}
 		got := map[uint32]*killMsg{}
-		for _, fm := range msgs {
-			op := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(fm.FindBodySection(hdr))), "X-Op:"))
+		for _, sm := range fetchStoredOps(t, cl, box) {
+			op, uid := sm.op, sm.uid
 			fl := map[string]bool{}
-			for _, f := range fm.Flags {
+			for _, f := range sm.flags {
 				// \Recent belongs to the session (RFC 3501 2.3.2), not to what was stored.
 				fl[string(f)] = f != `\Recent`
 			}
-			uid := uint32(fm.UID)
 			got[uid] = &killMsg{op: op, flags: fl, certain: true}
 			if prev, ok := where[op]; ok {
 				t.Errorf("message %s is in %s and in %s", op, prev, box)
@@ -518,4 +507,34 @@ func startKillServe(t *testing.T, bin, data string) *servedBinary {
 		}
 	}()
 	return sb
+}
+
+// storedOp is what a kill -9 test finds of a message after the restart:
+// its UID, the X-Op header naming the command that stored it, its flags.
+type storedOp struct {
+	uid   uint32
+	op    string
+	flags []imap.Flag
+}
+
+// fetchStoredOps selects box read-only and returns its messages in UID
+// order.
+func fetchStoredOps(t *testing.T, cl *imapclient.Client, box string) []storedOp {
+	t.Helper()
+	if _, err := cl.Select(box, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	hdr := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"X-Op"}, Peek: true}
+	msgs, err := cl.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		UID: true, Flags: true, BodySection: []*imap.FetchItemBodySection{hdr},
+	}).Collect()
+	if err != nil {
+		t.Fatalf("FETCH %s: %v", box, err)
+	}
+	out := make([]storedOp, len(msgs))
+	for i, fm := range msgs {
+		op := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(fm.FindBodySection(hdr))), "X-Op:"))
+		out[i] = storedOp{uid: uint32(fm.UID), op: op, flags: fm.Flags}
+	}
+	return out
 }
