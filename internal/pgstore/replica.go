@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -54,79 +53,48 @@ func (r *Replica) Close() error { return r.a.Close() }
 // have had it. A value at or above the user's next UIDVALIDITY moves that
 // counter past it, so the store never hands it out again.
 func (r *Replica) CreateMailbox(ctx context.Context, name string, uidValidity uint32, opts store.CreateOptions) (store.MailboxInfo, error) {
-	cname, err := store.CanonicalMailboxName(name)
+	cname, err := storetx.CheckCreateAt(name, uidValidity, opts)
 	if err != nil {
 		return store.MailboxInfo{}, err
 	}
-	if !store.ValidSpecialUse(opts.SpecialUse) {
-		return store.MailboxInfo{}, fmt.Errorf("special-use %q: %w", opts.SpecialUse, store.ErrCannot)
-	}
-	if uidValidity == 0 || uidValidity == math.MaxUint32 {
-		return store.MailboxInfo{}, fmt.Errorf("UIDVALIDITY %d: %w", uidValidity, store.ErrUIDValidityUsed)
-	}
 	var info store.MailboxInfo
-	err = r.a.write(ctx, func(t *writeTx) error {
-		existing, err := t.lookup(cname)
-		exists := err == nil
-		switch {
-		case err == nil && existing.UIDValidity == uidValidity:
-			info = existing.MailboxInfo // created by an earlier run
-			return nil
-		case err == nil && (existing.UIDNext != 1 || existing.Messages != 0):
-			return fmt.Errorf("create %q: %w", cname, store.ErrMailboxExists)
-		case err != nil && err != errNotFound:
-			return err
-		}
-		unused, err := t.uidValidityUnused(cname, uidValidity)
-		if err != nil {
-			return err
-		}
-		if !unused {
-			return fmt.Errorf("mailbox %q, UIDVALIDITY %d: %w", cname, uidValidity, store.ErrUIDValidityUsed)
-		}
-		if int64(uidValidity) >= t.uidv {
-			t.uidv = int64(uidValidity) + 1
-			if _, err := t.tx.Exec(t.ctx, `UPDATE users SET uidvalidity_next = $1 WHERE id = $2`, t.uidv, t.userID); err != nil {
-				return err
-			}
-		}
-		id := existing.ID
-		if exists {
-			// Adopt the empty mailbox: a new modseq so that the change is
-			// published and sessions look again.
-			if _, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidvalidity = $1, special_use = $2 WHERE id = $3`,
-				int64(uidValidity), string(opts.SpecialUse), id); err != nil {
-				return err
-			}
-			if err := t.recordUIDValidity(cname, uidValidity); err != nil {
-				return err
-			}
-			if _, err := t.modseq(id); err != nil {
-				return err
-			}
-		} else {
-			if err := t.createParents(cname); err != nil {
-				return err
-			}
-			if id, err = t.insertMailbox(cname, opts.SpecialUse, store.NewObjectID('M'), uidValidity, 0); err != nil {
-				return err
-			}
-		}
-		m, err := t.mailbox(id)
-		info = m.MailboxInfo
+	err = r.a.write(ctx, func(t *writeTx) (err error) {
+		info, err = storetx.CreateMailboxAt(t, cname, uidValidity, opts.SpecialUse)
 		return err
 	})
 	return info, err
 }
 
-// uidValidityUnused reports whether the store can prove that no mailbox
-// of the user named name ever had UIDVALIDITY v.
-func (t *writeTx) uidValidityUnused(name string, v uint32) (bool, error) {
+// UIDValidityUnused implements storetx.ReplicaMailboxes; only the
+// user's own history counts.
+func (t *writeTx) UIDValidityUnused(name string, v uint32) (bool, error) {
 	var used bool
 	err := t.tx.QueryRow(t.ctx, `SELECT $3 < (SELECT uidvalidity_history_from FROM users WHERE id = $1)
 		OR EXISTS (SELECT 1 FROM uidvalidity_history WHERE user_id = $1 AND name = $2 AND uidvalidity = $3)`,
 		t.userID, name, int64(v)).Scan(&used)
 	return !used, err
+}
+
+// ReserveUIDValidity implements storetx.ReplicaMailboxes: the counter
+// is the user's row.
+func (t *writeTx) ReserveUIDValidity(v uint32) error {
+	if int64(v) < t.uidv {
+		return nil
+	}
+	t.uidv = int64(v) + 1
+	_, err := t.tx.Exec(t.ctx, `UPDATE users SET uidvalidity_next = $1 WHERE id = $2`, t.uidv, t.userID)
+	return err
+}
+
+// SetUIDValidity implements storetx.ReplicaMailboxes.
+func (t *writeTx) SetUIDValidity(id store.MailboxID, v uint32, special store.SpecialUse) error {
+	_, err := t.tx.Exec(t.ctx, `UPDATE mailboxes SET uidvalidity = $1, special_use = $2 WHERE id = $3`, int64(v), string(special), id)
+	return err
+}
+
+// CreateMailboxAt implements storetx.ReplicaMailboxes.
+func (t *writeTx) CreateMailboxAt(name string, v uint32, special store.SpecialUse) (store.MailboxID, error) {
+	return t.insertMailbox(name, special, store.NewObjectID('M'), v, 0)
 }
 
 // Apply makes a batch's changes in one write transaction with its sync

@@ -157,11 +157,8 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 			return err
 		}
 		// Later local mailboxes still get larger UIDVALIDITYs.
-		if int64(op.UIDValidity) >= t.uidv {
-			t.uidv = int64(op.UIDValidity) + 1
-			if _, err := t.tx.Exec(t.ctx, `UPDATE users SET uidvalidity_next = $1 WHERE id = $2`, t.uidv, t.userID); err != nil {
-				return err
-			}
+		if err := t.ReserveUIDValidity(op.UIDValidity); err != nil {
+			return err
 		}
 		id, err := t.insertMailbox(name, op.SpecialUse, op.GUID, op.UIDValidity, op.Stamp)
 		if err != nil {
@@ -250,11 +247,8 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 		if _, err := t.tx.Exec(t.ctx, `DELETE FROM replica_state WHERE user_id = $1 AND guid = $2`, t.userID, m.GUID); err != nil {
 			return err
 		}
-		if int64(op.UIDValidity) >= t.uidv {
-			t.uidv = int64(op.UIDValidity) + 1
-			if _, err := t.tx.Exec(t.ctx, `UPDATE users SET uidvalidity_next = $1 WHERE id = $2`, t.uidv, t.userID); err != nil {
-				return err
-			}
+		if err := t.ReserveUIDValidity(op.UIDValidity); err != nil {
+			return err
 		}
 		// The new UIDVALIDITY tells clients to start over, so no modseq is
 		// needed; watchers are still woken.

@@ -35,9 +35,8 @@ func (t *writeTx) insertMailbox(name string, special store.SpecialUse, guid stri
 	return id, t.recordUIDValidity(name, uidValidity)
 }
 
-// createMailboxAt inserts a mailbox row with a fresh replicated id and the
-// given UIDVALIDITY, and records the pair in the UIDVALIDITY history.
-func (t *writeTx) createMailboxAt(name string, uidValidity uint32, special store.SpecialUse) (store.MailboxID, error) {
+// CreateMailboxAt implements storetx.ReplicaMailboxes.
+func (t *writeTx) CreateMailboxAt(name string, uidValidity uint32, special store.SpecialUse) (store.MailboxID, error) {
 	return t.insertMailbox(name, special, store.NewObjectID('M'), uidValidity, 0)
 }
 

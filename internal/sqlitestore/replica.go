@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 
 	"github.com/tidemark-mail/tidemark/internal/bodypack"
@@ -54,73 +53,20 @@ func (r *Replica) Close() error { return r.a.Close() }
 // it. A value at or above the manifest's next UIDVALIDITY moves that
 // counter past it, so the store never hands it out again.
 func (r *Replica) CreateMailbox(ctx context.Context, name string, uidValidity uint32, opts store.CreateOptions) (store.MailboxInfo, error) {
-	cname, err := canonicalMailboxName(name)
+	cname, err := storetx.CheckCreateAt(name, uidValidity, opts)
 	if err != nil {
 		return store.MailboxInfo{}, err
 	}
-	if !validSpecialUse(opts.SpecialUse) {
-		return store.MailboxInfo{}, fmt.Errorf("special-use %q: %w", opts.SpecialUse, store.ErrCannot)
-	}
-	if uidValidity == 0 || uidValidity == math.MaxUint32 {
-		return store.MailboxInfo{}, fmt.Errorf("UIDVALIDITY %d: %w", uidValidity, store.ErrUIDValidityUsed)
-	}
 	var info store.MailboxInfo
-	err = r.a.u.write(ctx, func(t *writeTx) error {
-		existing, err := t.lookup(cname)
-		exists := err == nil
-		switch {
-		case err == nil && existing.UIDValidity == uidValidity:
-			info = existing.MailboxInfo // created by an earlier run
-			return nil
-		case err == nil && (existing.UIDNext != 1 || existing.Messages != 0):
-			return fmt.Errorf("create %q: %w", cname, store.ErrMailboxExists)
-		case err != nil && err != errNotFound:
-			return err
-		}
-		unused, err := t.uidValidityUnused(cname, uidValidity)
-		if err != nil {
-			return err
-		}
-		if !unused {
-			return fmt.Errorf("mailbox %q, UIDVALIDITY %d: %w", cname, uidValidity, store.ErrUIDValidityUsed)
-		}
-		t.refreshManifest()
-		if uidValidity >= t.man.UIDValidityNext {
-			t.man.UIDValidityNext = uidValidity + 1
-			t.manDirty = true
-		}
-		id := existing.ID
-		if exists {
-			// Adopt the empty mailbox: a new modseq so that the change is
-			// published and sessions look again.
-			if _, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidvalidity = ?, special_use = ? WHERE id = ?`,
-				uidValidity, string(opts.SpecialUse), id); err != nil {
-				return err
-			}
-			if err := t.recordUIDValidity(cname, uidValidity); err != nil {
-				return err
-			}
-			if _, err := t.modseq(id); err != nil {
-				return err
-			}
-		} else {
-			if err := t.createParents(cname); err != nil {
-				return err
-			}
-			if id, err = t.createMailboxAt(cname, uidValidity, opts.SpecialUse); err != nil {
-				return err
-			}
-		}
-		m, err := t.mailbox(id)
-		info = m.MailboxInfo
+	err = r.a.u.write(ctx, func(t *writeTx) (err error) {
+		info, err = storetx.CreateMailboxAt(t, cname, uidValidity, opts.SpecialUse)
 		return err
 	})
 	return info, err
 }
 
-// uidValidityUnused reports whether the store can prove that no mailbox
-// named name ever had UIDVALIDITY v.
-func (t *writeTx) uidValidityUnused(name string, v uint32) (bool, error) {
+// UIDValidityUnused implements storetx.ReplicaMailboxes.
+func (t *writeTx) UIDValidityUnused(name string, v uint32) (bool, error) {
 	var from int64
 	err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM meta WHERE key = 'uidvalidity_history_from'`).Scan(&from)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -135,6 +81,23 @@ func (t *writeTx) uidValidityUnused(name string, v uint32) (bool, error) {
 	var n int
 	err = t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM uidvalidity_history WHERE name = ? AND uidvalidity = ?`, name, v).Scan(&n)
 	return n == 0, err
+}
+
+// ReserveUIDValidity implements storetx.ReplicaMailboxes: the counter
+// is the manifest's.
+func (t *writeTx) ReserveUIDValidity(v uint32) error {
+	t.refreshManifest()
+	if v >= t.man.UIDValidityNext {
+		t.man.UIDValidityNext = v + 1
+		t.manDirty = true
+	}
+	return nil
+}
+
+// SetUIDValidity implements storetx.ReplicaMailboxes.
+func (t *writeTx) SetUIDValidity(id store.MailboxID, v uint32, special store.SpecialUse) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET uidvalidity = ?, special_use = ? WHERE id = ?`, v, string(special), id)
+	return err
 }
 
 // recordUIDValidity notes that mailbox name has (had) UIDVALIDITY v.
@@ -370,25 +333,31 @@ func (r *Replica) FindContent(ctx context.Context, id store.MailboxID, hashes []
 }
 
 // HasContent reports which hashes some contents row names; their bytes
-// stay stored as long as it does.
+// stay stored as long as it does. One statement for the whole list.
 func (r *Replica) HasContent(ctx context.Context, hashes []string) (map[string]bool, error) {
 	out := make(map[string]bool)
-	err := r.a.u.readTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `SELECT count(*) FROM contents WHERE blob_id = ?`)
+	if len(hashes) == 0 {
+		return out, nil
+	}
+	ids, err := json.Marshal(hashes)
+	if err != nil {
+		return nil, err
+	}
+	err = r.a.u.readTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT value FROM json_each(?)
+			WHERE EXISTS (SELECT 1 FROM contents WHERE blob_id = value)`, string(ids))
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
-		for _, h := range hashes {
-			var n int
-			if err := stmt.QueryRowContext(ctx, h).Scan(&n); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			var h string
+			if err := rows.Scan(&h); err != nil {
 				return err
 			}
-			if n > 0 {
-				out[h] = true
-			}
+			out[h] = true
 		}
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("has content: %w", err)

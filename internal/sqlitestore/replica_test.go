@@ -1,7 +1,11 @@
 package sqlitestore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,3 +96,35 @@ func TestReplicaUIDValidityAfterRestore(t *testing.T) {
 
 // The highest UID a message can get is MaxUID-1: UIDNEXT must stay a
 // 32-bit number. Beyond, appends fail and change nothing.
+
+// HasContent answers a list in one statement: exactly the hashes some
+// stored message names, whatever else the list holds.
+func TestReplicaHasContent(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{})
+	a := aliceAccount(t, s)
+	inbox, err := a.Mailbox(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	for i := range 3 {
+		body := fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i)
+		if _, err := a.Append(ctx, inbox.ID, []store.NewMessage{{Body: strings.NewReader(body)}}); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(body))
+		stored = append(stored, hex.EncodeToString(sum[:]))
+	}
+	r := newReplica(t, s)
+	if has, err := r.HasContent(ctx, nil); err != nil || len(has) != 0 {
+		t.Fatalf("empty list: %v, %v", has, err)
+	}
+	missing := strings.Repeat("ab", 32)
+	has, err := r.HasContent(ctx, []string{missing, stored[2], stored[0], stored[0], "not a hash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(has) != 2 || !has[stored[0]] || !has[stored[2]] {
+		t.Fatalf("HasContent = %v, want exactly %s and %s", has, stored[0], stored[2])
+	}
+}

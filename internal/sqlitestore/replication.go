@@ -309,11 +309,9 @@ func (t *writeTx) applyAccountOp(op store.AccountOp) error {
 		} else if err != errNotFound {
 			return err
 		}
-		t.refreshManifest()
 		// Later local mailboxes still get larger UIDVALIDITYs.
-		if op.UIDValidity >= t.man.UIDValidityNext {
-			t.man.UIDValidityNext = op.UIDValidity + 1
-			t.manDirty = true
+		if err := t.ReserveUIDValidity(op.UIDValidity); err != nil {
+			return err
 		}
 		id, err := t.insertMailbox(name, op.SpecialUse, op.GUID, op.UIDValidity, op.Stamp)
 		if err != nil {

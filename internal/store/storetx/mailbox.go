@@ -2,6 +2,7 @@ package storetx
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
@@ -251,4 +252,90 @@ func SetSubscribed(t Mailboxes, cname string, subscribed bool, stamp uint64) err
 		return t.Subscribe(cname, changed)
 	}
 	return t.Unsubscribe(cname, changed)
+}
+
+// ReplicaMailboxes is what creating a mailbox under a replica's
+// UIDVALIDITY needs beyond Mailboxes.
+type ReplicaMailboxes interface {
+	Mailboxes
+	// UIDValidityUnused reports whether the store can prove that no
+	// mailbox named name ever had UIDVALIDITY v.
+	UIDValidityUnused(name string, v uint32) (bool, error)
+	// ReserveUIDValidity moves the account's next UIDVALIDITY past v, so
+	// that the store never hands v out itself.
+	ReserveUIDValidity(v uint32) error
+	// SetUIDValidity gives mailbox id UIDVALIDITY v and special-use
+	// special.
+	SetUIDValidity(id store.MailboxID, v uint32, special store.SpecialUse) error
+	// CreateMailboxAt inserts mailbox name as CreateMailbox does, with
+	// UIDVALIDITY v instead of a fresh one.
+	CreateMailboxAt(name string, v uint32, special store.SpecialUse) (store.MailboxID, error)
+}
+
+// CheckCreateAt returns the canonical form of name for CreateMailboxAt,
+// or why no account can hold it under uidValidity (0 and 2^32-1 are
+// never valid: RFC 9051 2.3.1.1 wants a non-zero 32-bit value and the
+// store keeps the top one free).
+func CheckCreateAt(name string, uidValidity uint32, opts store.CreateOptions) (string, error) {
+	cname, err := CheckCreate(name, opts)
+	if err != nil {
+		return "", err
+	}
+	if uidValidity == 0 || uidValidity == math.MaxUint32 {
+		return "", fmt.Errorf("UIDVALIDITY %d: %w", uidValidity, store.ErrUIDValidityUsed)
+	}
+	return cname, nil
+}
+
+// CreateMailboxAt creates mailbox cname (canonical, CheckCreateAt) with
+// the UIDVALIDITY another server gave it, so that UIDs mean the same on
+// both. Creating it again is a no-op; an empty mailbox of that name is
+// adopted (its UIDVALIDITY replaced, which clients see as a new mailbox,
+// harmless since it holds nothing); a mailbox with messages, or a
+// UIDVALIDITY the name may have had before, is refused
+// (store.ErrMailboxExists, store.ErrUIDValidityUsed), since reusing
+// either would let a client's cached UIDs name other messages.
+func CreateMailboxAt(t ReplicaMailboxes, cname string, uidValidity uint32, special store.SpecialUse) (store.MailboxInfo, error) {
+	existing, exists, err := t.Lookup(cname)
+	switch {
+	case err != nil:
+		return store.MailboxInfo{}, err
+	case exists && existing.UIDValidity == uidValidity:
+		return existing.MailboxInfo, nil // created by an earlier run
+	case exists && (existing.UIDNext != 1 || existing.Messages != 0):
+		return store.MailboxInfo{}, fmt.Errorf("create %q: %w", cname, store.ErrMailboxExists)
+	}
+	unused, err := t.UIDValidityUnused(cname, uidValidity)
+	if err != nil {
+		return store.MailboxInfo{}, err
+	}
+	if !unused {
+		return store.MailboxInfo{}, fmt.Errorf("mailbox %q, UIDVALIDITY %d: %w", cname, uidValidity, store.ErrUIDValidityUsed)
+	}
+	if err := t.ReserveUIDValidity(uidValidity); err != nil {
+		return store.MailboxInfo{}, err
+	}
+	id := existing.ID
+	if exists {
+		if err := t.SetUIDValidity(id, uidValidity, special); err != nil {
+			return store.MailboxInfo{}, err
+		}
+		if err := t.RecordUIDValidity(cname, uidValidity); err != nil {
+			return store.MailboxInfo{}, err
+		}
+		// A new modseq, so that the change is published and sessions
+		// look again.
+		if _, err := t.ModSeq(id); err != nil {
+			return store.MailboxInfo{}, err
+		}
+	} else {
+		if err := CreateParents(t, cname); err != nil {
+			return store.MailboxInfo{}, err
+		}
+		if id, err = t.CreateMailboxAt(cname, uidValidity, special); err != nil {
+			return store.MailboxInfo{}, err
+		}
+	}
+	m, err := t.Mailbox(id)
+	return m.MailboxInfo, err
 }
