@@ -470,7 +470,14 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 			}
 			if withBody && body != nil {
 				sp.bodyStart = len(p.bodies)
-				if p.bodies, err = bodypack.AppendUnpacked(p.bodies, &p.scratch, body); err != nil {
+				if fields&store.FieldBody != 0 {
+					// Bytes to send: a FETCH of the same messages again
+					// copies them from the cache (bodycache.go).
+					p.bodies, err = bodies.appendBody(p.bodies, m.BlobID, body)
+				} else {
+					p.bodies, err = bodypack.AppendUnpacked(p.bodies, &p.scratch, body)
+				}
+				if err != nil {
 					return fmt.Errorf("read body %s: %w", m.BlobID, err)
 				}
 				sp.bodyEnd = len(p.bodies)
