@@ -6,12 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -120,6 +123,34 @@ func TestFetchCorpusUnchanged(t *testing.T) {
 			t.Fatalf("%s", l)
 		}
 	}
+	// go-imap's client reads the same structures whether they were
+	// written anew or copied from structureRenders.
+	cl := dialImapClient(t, e)
+	if _, err := cl.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var read [2][]*imapclient.FetchMessageBuffer
+	for run := range read {
+		if run == 0 {
+			structureRenders.Clear()
+		}
+		var all imap.SeqSet
+		all.AddRange(1, 0) // 1:*
+		var err error
+		read[run], err = cl.Fetch(all, &imap.FetchOptions{BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(read[run]) != len(msgs) {
+			t.Fatalf("run %d: %d messages", run+1, len(read[run]))
+		}
+	}
+	for i := range read[0] {
+		if read[0][i].BodyStructure == nil || !reflect.DeepEqual(read[0][i].BodyStructure, read[1][i].BodyStructure) {
+			t.Fatalf("message %d: body structure %#v, then %#v", i+1, read[0][i].BodyStructure, read[1][i].BodyStructure)
+		}
+	}
+
 	// EMAILID and THREADID are made afresh by each store: as stored.
 	want := map[string]bool{}
 	err = a.Messages(context.Background(), mb.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}}, func(m *store.MessageData) error {
