@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -176,15 +177,36 @@ func (s *Structure) DecodeShallow(src string, what Decoding) error {
 }
 
 // DecodeInto is DecodeShallow building the part tree at once (with
-// DecodeForFetch, DecodeTree or DecodeAll), in one walk of src, its parts
-// taken from *parts while it has room (the rest allocated): for a reader
-// that will use every tree it decodes and reuses parts once it is done
-// with them, it saves a walk and an allocation per part.
-func (s *Structure) DecodeInto(src string, what Decoding, parts *[]Part) error {
-	return s.decode(src, false, what, parts)
+// DecodeForFetch, DecodeTree or DecodeAll), in one walk of src, its parts,
+// parameter lists and child lists taken from slab while it has room (the
+// rest allocated): for a reader that will use every tree it decodes and
+// reuses slab once it is done with them, it saves a walk and the
+// allocations of each part.
+func (s *Structure) DecodeInto(src string, what Decoding, slab *Slab) error {
+	return s.decode(src, false, what, slab)
 }
 
-func (s *Structure) decode(src string, shallow bool, what Decoding, parts *[]Part) error {
+// Slab is room for the trees DecodeInto builds. Each slice is used up to
+// its capacity, then DecodeInto allocates; Reset makes it empty again.
+type Slab struct {
+	Parts    []Part
+	Params   []Param
+	Children []*Part
+}
+
+// Reset empties the slab for another set of trees, dropping what the last
+// ones referred to; it keeps at least parts parts, 2*parts parameters and
+// parts child pointers of room.
+func (sl *Slab) Reset(parts int) {
+	clear(sl.Parts[:cap(sl.Parts)])
+	clear(sl.Params[:cap(sl.Params)])
+	clear(sl.Children[:cap(sl.Children)])
+	sl.Parts = slices.Grow(sl.Parts[:0], parts)
+	sl.Params = slices.Grow(sl.Params[:0], 2*parts)
+	sl.Children = slices.Grow(sl.Children[:0], parts)
+}
+
+func (s *Structure) decode(src string, shallow bool, what Decoding, slab *Slab) error {
 	*s = Structure{}
 	if len(src) == 0 {
 		return errors.New("message: unmarshal: empty input")
@@ -200,7 +222,7 @@ func (s *Structure) decode(src string, shallow bool, what Decoding, parts *[]Par
 		return nil
 	}
 	version := src[0]
-	d := decoder{src: src, pos: 1, tokens: version >= codecVersion, slab: parts}
+	d := decoder{src: src, pos: 1, tokens: version >= codecVersion, slab: slab}
 	s.Size = int64(d.uvarint())
 	if what == DecodeTree {
 		d.skipEnvelope()
@@ -243,6 +265,7 @@ func (s *Structure) decode(src string, shallow bool, what Decoding, parts *[]Par
 			}
 		} else {
 			s.Body = d.part(0)
+			s.form, s.formV3 = d.src[start:d.pos], d.tokens
 		}
 		if d.err == nil && d.pos != start+n {
 			d.err = errCorrupt
@@ -281,6 +304,22 @@ func (s *Structure) Root() *Part {
 		t.body = d.part(0)
 	})
 	return t.body
+}
+
+// TreeForm returns the stored form of the part tree s was decoded from
+// and whether it is version 3's (tstrings), for a reader that keeps what
+// it made of a tree by the stored bytes, which determine the tree
+// exactly. It is "" for a structure that was parsed, or decoded from a
+// form that keeps no tree apart (JSON, version 1), or whose tree did not
+// decode.
+func (s *Structure) TreeForm() (form string, v3 bool) {
+	if s.tree != nil {
+		return s.tree.raw, s.tree.tokens
+	}
+	if s.Body == nil {
+		return "", false
+	}
+	return s.form, s.formV3
 }
 
 // boundParts drops, from a tree decoded from an early stored form, the
@@ -567,21 +606,32 @@ type decoder struct {
 	err    error
 	parts  int  // parts built so far; past MaxParts the rest is skipped
 	tokens bool // version 3: tstrings where the part tree has them
-	// slab, when set, gives the parts while it has room (DecodeInto).
-	slab *[]Part
+	// slab, when set, gives the parts and their lists while it has room
+	// (DecodeInto).
+	slab *Slab
 }
 
 // newPart returns a zero part, from the slab while it has room.
 func (d *decoder) newPart() *Part {
 	if d.slab != nil {
-		if sl := *d.slab; len(sl) < cap(sl) {
-			*d.slab = sl[:len(sl)+1]
-			p := &sl[:len(sl)+1][len(sl)]
+		if sl := d.slab.Parts; len(sl) < cap(sl) {
+			d.slab.Parts = sl[:len(sl)+1]
+			p := &d.slab.Parts[len(sl)]
 			*p = Part{}
 			return p
 		}
 	}
 	return &Part{}
+}
+
+// take returns n elements cut from *from while it has room, with no room
+// past them (an append to them cannot reach the next), else new ones.
+func take[T any](from *[]T, n int) []T {
+	if sl := *from; cap(sl)-len(sl) >= n {
+		*from = sl[:len(sl)+n]
+		return sl[len(sl) : len(sl)+n : len(sl)+n]
+	}
+	return make([]T, n)
 }
 
 var errCorrupt = errors.New("corrupt structure")
@@ -681,7 +731,12 @@ func (d *decoder) params() []Param {
 	if n == 0 {
 		return nil
 	}
-	ps := make([]Param, n)
+	var ps []Param
+	if d.slab != nil {
+		ps = take(&d.slab.Params, n)
+	} else {
+		ps = make([]Param, n)
+	}
 	for i := range ps {
 		ps[i].Name = d.tstr()
 		ps[i].Value = d.tstr()
@@ -758,7 +813,11 @@ func (d *decoder) part(depth int) *Part {
 	// number of parts: build at most MaxParts, MaxChildren in one
 	// multipart, and skip the rest.
 	if n := d.count(); n > 0 {
-		p.Children = make([]*Part, 0, min(n, MaxChildren))
+		if d.slab != nil {
+			p.Children = take(&d.slab.Children, min(n, MaxChildren))[:0]
+		} else {
+			p.Children = make([]*Part, 0, min(n, MaxChildren))
+		}
 		for i := 0; i < n; i++ {
 			if i >= MaxChildren || d.parts >= MaxParts {
 				d.skipPart(depth + 1)

@@ -83,6 +83,10 @@ type Structure struct {
 	// tree is the stored part tree of a structure read with
 	// UnmarshalShallow while Body is nil (see Root).
 	tree *lazyTree
+	// form is the stored part tree Body was built from by DecodeInto,
+	// formV3 whether it is version 3's (see TreeForm).
+	form   string
+	formV3 bool
 }
 
 // Envelope holds the raw, unfolded header values of RFC 9051 7.5.2. An empty

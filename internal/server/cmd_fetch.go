@@ -339,7 +339,7 @@ func (f *fetcher) writeMessage(m *store.MessageData) error {
 			writeEnvelope(e, &st.Envelope)
 		case fetchBody, fetchBodyStructure:
 			e.Raw(it.name).SP()
-			writeBodyStructure(e, st.Root(), it.kind == fetchBodyStructure, e.UTF8)
+			writeStructure(e, st, it.kind == fetchBodyStructure)
 		case fetchSection:
 			if err := writeSection(e, it, st, blob, m.Size); err != nil {
 				return fmt.Errorf("fetch: message %d: %w", m.UID, err)

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 )
 
 // BenchmarkFetchUIDFlags100k is FETCH 1:* (UID FLAGS) over a socket on a
@@ -54,7 +57,8 @@ func BenchmarkFetchEnvelopeStructure(b *testing.B) {
 // of bench.mbox, as `tidemark load --scenario fetch-recent` does over a
 // mailbox: the last 200 BODYSTRUCTUREs, the last 200 ENVELOPEs, the last
 // 50 BODY.PEEK[], BINARY.PEEK[] and BINARY.PEEK[1]; and the last 200
-// PREVIEWs.
+// PREVIEWs. The -cold forms empty the caches of decompressed bodies and
+// written structures before each FETCH: what a first read costs.
 func BenchmarkFetchRecent(b *testing.B) {
 	msgs := benchMboxMessages(b, 0)
 	bs := newBenchServer(b)
@@ -70,13 +74,21 @@ func BenchmarkFetchRecent(b *testing.B) {
 		{"binary", fmt.Sprintf("F FETCH %d:* BINARY.PEEK[]", n-49), 50},
 		{"binary1", fmt.Sprintf("F FETCH %d:* BINARY.PEEK[1]", n-49), 50},
 		{"preview", fmt.Sprintf("F FETCH %d:* (PREVIEW)", n-199), 200},
+		{"bodystructure-cold", fmt.Sprintf("F FETCH %d:* (BODYSTRUCTURE)", n-199), 200},
+		{"body-cold", fmt.Sprintf("F FETCH %d:* BODY.PEEK[]", n-49), 50},
+		{"binary1-cold", fmt.Sprintf("F FETCH %d:* BINARY.PEEK[1]", n-49), 50},
 	} {
+		cold := strings.HasSuffix(f.name, "-cold")
 		b.Run(f.name, func(b *testing.B) {
 			c := bs.dialSelected(b)
 			b.ReportAllocs()
 			cpu := startCPU(b)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
+				if cold {
+					sqlitestore.DropReadCaches()
+					structureRenders.Clear()
+				}
 				if lines, _ := c.run(f.cmd); lines != f.want {
 					b.Fatalf("%d responses", lines)
 				}

@@ -6,12 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/tidemark-mail/tidemark/internal/sqlitestore"
 	"github.com/tidemark-mail/tidemark/internal/store"
 )
@@ -81,23 +84,73 @@ func TestFetchCorpusUnchanged(t *testing.T) {
 	c.send("S SELECT INBOX")
 	c.until("S OK")
 	for _, f := range corpusFetchDigests {
-		c.send(f.cmd)
-		tag := f.cmd[:strings.IndexByte(f.cmd, ' ')+1]
-		h := sha256.New()
-		for {
-			l := readRawResponse(t, c)
-			h.Write(l)
-			if strings.HasPrefix(string(l), tag) {
-				if !strings.HasPrefix(string(l), tag+"OK") {
-					t.Fatalf("%s: %s", f.cmd, l)
-				}
+		// A FETCH runs twice: the second reads the bodies the first
+		// decompressed from the store's cache, and must answer the same.
+		for run := range 2 {
+			if run == 1 && !strings.Contains(f.cmd, "FETCH") {
 				break
 			}
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != f.digest {
-			t.Errorf("%s: responses digest %s, want %s", f.cmd, got, f.digest)
+			c.send(f.cmd)
+			tag := f.cmd[:strings.IndexByte(f.cmd, ' ')+1]
+			h := sha256.New()
+			for {
+				l := readRawResponse(t, c)
+				h.Write(l)
+				if strings.HasPrefix(string(l), tag) {
+					if !strings.HasPrefix(string(l), tag+"OK") {
+						t.Fatalf("%s: %s", f.cmd, l)
+					}
+					break
+				}
+			}
+			if got := hex.EncodeToString(h.Sum(nil)); got != f.digest {
+				t.Errorf("%s (run %d): responses digest %s, want %s", f.cmd, run+1, got, f.digest)
+			}
 		}
 	}
+	// The whole message is the bytes appended, read from the frame and
+	// then from the cache, whole and in pieces.
+	for run := range 2 {
+		c.send("B FETCH 1:* (BODY.PEEK[] BODY.PEEK[]<7.1000>)")
+		for i, m := range msgs {
+			l := readRawResponse(t, c)
+			want := fmt.Sprintf("* %d FETCH (BODY[] {%d}\r\n%s BODY[]<7> {%d}\r\n%s)\r\n", i+1, len(m), m, min(1000, len(m)-7), m[7:min(1007, len(m))])
+			if string(l) != want {
+				t.Fatalf("run %d: message %d: got %d bytes, not the %d appended", run+1, i+1, len(l), len(m))
+			}
+		}
+		if l := readRawResponse(t, c); !strings.HasPrefix(string(l), "B OK") {
+			t.Fatalf("%s", l)
+		}
+	}
+	// go-imap's client reads the same structures whether they were
+	// written anew or copied from structureRenders.
+	cl := dialImapClient(t, e)
+	if _, err := cl.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var read [2][]*imapclient.FetchMessageBuffer
+	for run := range read {
+		if run == 0 {
+			structureRenders.Clear()
+		}
+		var all imap.SeqSet
+		all.AddRange(1, 0) // 1:*
+		var err error
+		read[run], err = cl.Fetch(all, &imap.FetchOptions{BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(read[run]) != len(msgs) {
+			t.Fatalf("run %d: %d messages", run+1, len(read[run]))
+		}
+	}
+	for i := range read[0] {
+		if read[0][i].BodyStructure == nil || !reflect.DeepEqual(read[0][i].BodyStructure, read[1][i].BodyStructure) {
+			t.Fatalf("message %d: body structure %#v, then %#v", i+1, read[0][i].BodyStructure, read[1][i].BodyStructure)
+		}
+	}
+
 	// EMAILID and THREADID are made afresh by each store: as stored.
 	want := map[string]bool{}
 	err = a.Messages(context.Background(), mb.ID, store.UIDSet{{Start: 1, Stop: store.MaxUID}}, func(m *store.MessageData) error {

@@ -1,9 +1,73 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
+	"strings"
+	"sync"
+
+	"github.com/tidemark-mail/tidemark/internal/gencache"
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/wire"
 )
+
+// structureRenders keeps BODY and BODYSTRUCTURE as they were written, by
+// the stored form of the part tree they were written from (which
+// determines them, with ext and the client's UTF-8 mode): writing them
+// was the largest part of FETCH BODYSTRUCTURE's CPU (a call into the
+// encoder, a quoting check and an upper-casing for each of some forty
+// fields of a message), and a client reading the same messages again
+// gets the bytes of the first time. The value is a function of the key
+// alone, so an entry is never stale and the cache is shared by every
+// session, bounded as a whole (package gencache).
+var structureRenders = gencache.Cache[renderKey, string]{
+	Max:  16 << 20,
+	Size: func(k renderKey, r string) int { return len(k.tree) + len(r) + 64 },
+}
+
+type renderKey struct {
+	tree          string
+	v3, ext, utf8 bool
+}
+
+// renderers are encoders writing into a buffer, for writeStructure.
+var renderers = sync.Pool{New: func() any {
+	r := &renderer{}
+	r.e = wire.NewEncoder(bufio.NewWriterSize(&r.buf, 4096))
+	return r
+}}
+
+type renderer struct {
+	buf bytes.Buffer
+	e   *wire.Encoder
+}
+
+// writeStructure writes BODY (ext false) or BODYSTRUCTURE (ext true) of
+// st: the bytes written before for the same stored tree when there are
+// some (structureRenders), else writeBodyStructure's, kept for the next
+// time.
+func writeStructure(e *wire.Encoder, st *message.Structure, ext bool) {
+	tree, v3 := st.TreeForm()
+	if tree == "" {
+		writeBodyStructure(e, st.Root(), ext, e.UTF8)
+		return
+	}
+	k := renderKey{tree: tree, v3: v3, ext: ext, utf8: e.UTF8}
+	if r, ok := structureRenders.Get(k); ok {
+		e.Raw(r)
+		return
+	}
+	rd := renderers.Get().(*renderer)
+	defer renderers.Put(rd)
+	rd.buf.Reset()
+	rd.e.UTF8 = e.UTF8
+	writeBodyStructure(rd.e, st.Root(), ext, e.UTF8)
+	rd.e.Flush() // into memory: cannot fail
+	r := rd.buf.String()
+	k.tree = strings.Clone(tree) // not the page's buffer it was cut from
+	structureRenders.Put(k, r)
+	e.Raw(r)
+}
 
 // nstring writes s, or NIL when it is empty: the envelope and body
 // structure keep absent fields as empty strings.

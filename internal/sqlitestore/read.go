@@ -258,8 +258,7 @@ func (p *page) release() {
 	}
 	clear(p.msgs[:cap(p.msgs)])
 	clear(p.sts[:cap(p.sts)])
-	clear(p.parts[:cap(p.parts)])
-	p.parts = p.parts[:0]
+	p.slab.Reset(0)
 	p.msgs, p.sts = p.msgs[:0], p.sts[:0]
 	pages.Put(p)
 }
@@ -312,7 +311,7 @@ func (u *userDB) readMessages(ctx context.Context, id store.MailboxID, uids stor
 type page struct {
 	msgs    []store.MessageData
 	sts     []message.Structure
-	parts   []message.Part // the parts of sts's trees, for ReadMessages
+	slab    message.Slab // the parts of sts's trees, for ReadMessages
 	spans   []pageSpans
 	raw     []byte // the page's stored structures, unpacked, end to end
 	bodies  []byte // the page's inline bodies, unpacked, end to end
@@ -470,7 +469,14 @@ func (u *userDB) readPage(ctx context.Context, id store.MailboxID, lo, hi store.
 			}
 			if withBody && body != nil {
 				sp.bodyStart = len(p.bodies)
-				if p.bodies, err = bodypack.AppendUnpacked(p.bodies, &p.scratch, body); err != nil {
+				if fields&store.FieldBody != 0 {
+					// Bytes to send: a FETCH of the same messages again
+					// copies them from the cache (bodycache.go).
+					p.bodies, err = bodies.appendBody(p.bodies, m.BlobID, body)
+				} else {
+					p.bodies, err = bodypack.AppendUnpacked(p.bodies, &p.scratch, body)
+				}
+				if err != nil {
 					return fmt.Errorf("read body %s: %w", m.BlobID, err)
 				}
 				sp.bodyEnd = len(p.bodies)
@@ -561,13 +567,13 @@ func (p *page) decode(fields store.Fields, what message.Decoding) error {
 		// now, in one walk each, their parts taken from the page's.
 		eager := fields&fieldComputePreview != 0 && what != message.DecodeEnvelope
 		if eager {
-			p.parts = slices.Grow(p.parts[:0], 3*len(p.msgs))
+			p.slab.Reset(3 * len(p.msgs))
 		}
 		for i := range p.msgs {
 			sp := p.spans[i]
 			var err error
 			if eager {
-				err = p.sts[i].DecodeInto(src[sp.rawStart:sp.rawEnd], what, &p.parts)
+				err = p.sts[i].DecodeInto(src[sp.rawStart:sp.rawEnd], what, &p.slab)
 			} else {
 				err = p.sts[i].DecodeShallow(src[sp.rawStart:sp.rawEnd], what)
 			}
