@@ -605,6 +605,25 @@ func (b *Box) ChangesSince(since store.ModSeq) (ch store.Changes, ok bool) {
 // looked but this commit. Otherwise it does nothing and the next Sync asks
 // the store as usual.
 func (b *Box) Committed(m store.ModSeq, changed []store.MessageState) {
+	b.committed(m, store.Changes{Changed: changed, Exact: true})
+}
+
+// CommittedExpunge is Committed for an expunge the caller just made: the
+// messages gone, ascending, all at modseq m. An EXPUNGE's own sync point
+// then reads nothing back from the store (a range scan of the chunks and
+// tombstones above the Box's modseq), and neither do the other sessions
+// of the mailbox told of it.
+func (b *Box) CommittedExpunge(m store.ModSeq, gone []store.UID) {
+	var vanished store.UIDSet
+	for _, u := range gone {
+		vanished.Add(u)
+	}
+	b.committed(m, store.Changes{Vanished: vanished, Exact: true})
+}
+
+// committed applies ch, the changes of the commit at m, when that commit
+// is exactly the Box's next step.
+func (b *Box) committed(m store.ModSeq, ch store.Changes) {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
 	if !b.loaded || m == 0 {
@@ -619,7 +638,7 @@ func (b *Box) Committed(m store.ModSeq, changed []store.MessageState) {
 	}
 	info := b.info
 	info.HighestModSeq = m
-	ch := store.Changes{Mailbox: info, Changed: changed, Exact: true}
+	ch.Mailbox = info
 	b.msgs.apply(ch)
 	b.info = info
 	b.remember(batch{since: since, ch: ch})
