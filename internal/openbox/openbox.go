@@ -621,8 +621,24 @@ func (b *Box) CommittedExpunge(m store.ModSeq, gone []store.UID) {
 	b.committed(m, store.Changes{Vanished: vanished, Exact: true})
 }
 
+// CommittedAppend is Committed for an append the caller just made of
+// messages without flags (the usual APPEND): their UIDs, ascending, all at
+// modseq m. A message appended with flags is left to the next Sync, which
+// reads the flags as the store keeps them.
+func (b *Box) CommittedAppend(m store.ModSeq, uids []store.UID) {
+	if len(uids) == 0 {
+		return
+	}
+	added := make([]store.MessageState, len(uids))
+	for i, u := range uids {
+		added[i] = store.MessageState{UID: u, ModSeq: m}
+	}
+	b.committed(m, store.Changes{Changed: added, Exact: true})
+}
+
 // committed applies ch, the changes of the commit at m, when that commit
-// is exactly the Box's next step.
+// is exactly the Box's next step. Changes above the Box's UIDNEXT (an
+// append) move it past them.
 func (b *Box) committed(m store.ModSeq, ch store.Changes) {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
@@ -638,6 +654,9 @@ func (b *Box) committed(m store.ModSeq, ch store.Changes) {
 	}
 	info := b.info
 	info.HighestModSeq = m
+	if n := len(ch.Changed); n > 0 && ch.Changed[n-1].UID >= info.UIDNext {
+		info.UIDNext = ch.Changed[n-1].UID + 1
+	}
 	ch.Mailbox = info
 	b.msgs.apply(ch)
 	b.info = info
