@@ -56,3 +56,20 @@ func TestSetFlagsManyRanges(t *testing.T) {
 	}
 	assertClean(t, s, "alice")
 }
+
+// TestUIDCursor: the cursor answers as Contains does, for UIDs asked in
+// ascending order and also when the order goes back.
+func TestUIDCursor(t *testing.T) {
+	set := store.UIDSet{{Start: 2, Stop: 4}, {Start: 7, Stop: 7}, {Start: 10, Stop: 20}}
+	for _, order := range [][]store.UID{
+		{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 21, 30},
+		{7, 3, 20, 1, 10, 9, 2},
+	} {
+		c := uidCursor{set: set}
+		for _, u := range order {
+			if got, want := c.contains(u), set.Contains(u); got != want {
+				t.Fatalf("order %v: contains(%d) = %v, want %v", order, u, got, want)
+			}
+		}
+	}
+}
