@@ -605,6 +605,41 @@ func (b *Box) ChangesSince(since store.ModSeq) (ch store.Changes, ok bool) {
 // looked but this commit. Otherwise it does nothing and the next Sync asks
 // the store as usual.
 func (b *Box) Committed(m store.ModSeq, changed []store.MessageState) {
+	b.committed(m, store.Changes{Changed: changed, Exact: true})
+}
+
+// CommittedExpunge is Committed for an expunge the caller just made: the
+// messages gone, ascending, all at modseq m. An EXPUNGE's own sync point
+// then reads nothing back from the store (a range scan of the chunks and
+// tombstones above the Box's modseq), and neither do the other sessions
+// of the mailbox told of it.
+func (b *Box) CommittedExpunge(m store.ModSeq, gone []store.UID) {
+	var vanished store.UIDSet
+	for _, u := range gone {
+		vanished.Add(u)
+	}
+	b.committed(m, store.Changes{Vanished: vanished, Exact: true})
+}
+
+// CommittedAppend is Committed for an append the caller just made of
+// messages without flags (the usual APPEND): their UIDs, ascending, all at
+// modseq m. A message appended with flags is left to the next Sync, which
+// reads the flags as the store keeps them.
+func (b *Box) CommittedAppend(m store.ModSeq, uids []store.UID) {
+	if len(uids) == 0 {
+		return
+	}
+	added := make([]store.MessageState, len(uids))
+	for i, u := range uids {
+		added[i] = store.MessageState{UID: u, ModSeq: m}
+	}
+	b.committed(m, store.Changes{Changed: added, Exact: true})
+}
+
+// committed applies ch, the changes of the commit at m, when that commit
+// is exactly the Box's next step. Changes above the Box's UIDNEXT (an
+// append) move it past them.
+func (b *Box) committed(m store.ModSeq, ch store.Changes) {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
 	if !b.loaded || m == 0 {
@@ -619,7 +654,10 @@ func (b *Box) Committed(m store.ModSeq, changed []store.MessageState) {
 	}
 	info := b.info
 	info.HighestModSeq = m
-	ch := store.Changes{Mailbox: info, Changed: changed, Exact: true}
+	if n := len(ch.Changed); n > 0 && ch.Changed[n-1].UID >= info.UIDNext {
+		info.UIDNext = ch.Changed[n-1].UID + 1
+	}
+	ch.Mailbox = info
 	b.msgs.apply(ch)
 	b.info = info
 	b.remember(batch{since: since, ch: ch})

@@ -130,7 +130,8 @@ func runAppend(s *Session, c *Cmd) error {
 	// literal (RFC 3502 6) off the connection. The store takes each as it
 	// is read, preparing it while the client sends the next one.
 	var readErr error
-	var read bool // the whole command was read
+	var read bool    // the whole command was read
+	var flagged bool // some message was appended with flags
 	next := func() (store.NewMessage, bool, error) {
 		m, err := func() (store.NewMessage, error) {
 			var m store.NewMessage
@@ -209,6 +210,7 @@ func runAppend(s *Session, c *Cmd) error {
 			if mb.rights != acl.All {
 				m.Flags = allowedFlags(m.Flags, mb.rights) // RFC 4314 4
 			}
+			flagged = flagged || m.Flags.System != 0 || len(m.Flags.Keywords) > 0
 			if c, _ := d.Peek(); c == ' ' {
 				return m, true, nil
 			}
@@ -238,6 +240,11 @@ func runAppend(s *Session, c *Cmd) error {
 			}
 		}
 		return tryCreate(err) // deleted meanwhile
+	}
+	if !flagged && s.box != nil && mb.acct == s.boxAcct() && mb.info.ID == s.view.Mailbox.ID {
+		// Into the selected mailbox: the open mailbox learns of the new
+		// messages from here rather than from the store (as a STORE's).
+		s.box.CommittedAppend(res.ModSeq, res.UIDs)
 	}
 	var uids store.UIDSet
 	for _, u := range res.UIDs {

@@ -60,6 +60,7 @@ func runExpunge(s *Session, c *Cmd) error {
 	if err != nil {
 		return err
 	}
+	s.box.CommittedExpunge(res.ModSeq, res.UIDs)
 	return s.sendHighestModSeq(c, res.ModSeq)
 }
 

@@ -54,6 +54,9 @@
 // records the mailboxes' current (name, UIDVALIDITY) pairs.
 //
 // meta(key, value): key/value integers.
+//   - "text_index_drop:<id>" (value: id): a dropped contents row whose
+//     text index rows are still to be deleted (expunge.go; at most 256,
+//     only with the index written behind).
 //   - "defaults_given": present (1) once the account got its default
 //     mailboxes (store.DefaultCreator).
 //   - "modseq_floor": the modseq reservation this database last agreed on

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/store/storetx"
@@ -329,4 +330,95 @@ func (t *writeTx) rememberExpunged(id store.MailboxID, uids store.UIDSet) error 
 		}
 	}
 	return nil
+}
+
+// The index rows of dropped contents, deleted behind.
+//
+// Deleting a contents row's FTS5 rows cost a one-message expunge more
+// than the rest of its transaction: FTS5 writes deletions as tombstones
+// into each segment that may hold the rowid when it flushes its pending
+// data (at the next statement savepoint or at the commit), so each commit
+// of one small expunge paid a flush of the three tables for one rowid.
+// Rows left behind are harmless to SEARCH: contents ids are AUTOINCREMENT,
+// never taken again, and every answer of the index reaches messages
+// through the contents ids of the mailbox's messages rows (a join, or the
+// merge of textmap.go), which a dropped contents row no longer has. So,
+// where the index is written behind (Options.TextIndexBehind, tidemark
+// serve), a transaction that drops at most textDropMax contents records their ids
+// (meta rows textDropKey+id, the id as value, in the same transaction) and
+// their index rows are deleted later with many others, in one flush: by
+// the background indexer's next batch (textbehind.go), or by the
+// transaction that brings the recorded ids to textDropMax, which bounds
+// what a store without appends keeps.
+const (
+	textDropKey = "text_index_drop:"
+	// textDropEnd is the first key after every textDropKey+id (';'
+	// follows ':').
+	textDropEnd = "text_index_drop;"
+)
+
+// textDropMax bounds the contents whose index rows wait; a variable for
+// tests.
+var textDropMax = 256
+
+// unindexDropped deletes the index rows of the dropped contents ids, or
+// records them for later.
+func (t *writeTx) unindexDropped(ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if !t.u.textBehind || len(ids) > textDropMax {
+		for _, id := range ids {
+			if err := t.unindexContent(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, id := range ids {
+		if _, err := t.q.ExecContext(t.ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)`,
+			textDropKey+strconv.FormatInt(id, 10), id); err != nil {
+			return fmt.Errorf("text index: %w", err)
+		}
+	}
+	var n int
+	if err := t.q.QueryRowContext(t.ctx, `SELECT count(*) FROM meta WHERE key > ? AND key < ?`, textDropKey, textDropEnd).Scan(&n); err != nil {
+		return fmt.Errorf("text index: %w", err)
+	}
+	if n >= textDropMax {
+		return t.applyTextDrops()
+	}
+	return nil
+}
+
+// applyTextDrops deletes the index rows of every contents id recorded by
+// unindexDropped, and the records.
+func (t *writeTx) applyTextDrops() error {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT value FROM meta WHERE key > ? AND key < ?`, textDropKey, textDropEnd)
+	if err != nil {
+		return fmt.Errorf("text index: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		if err := t.unindexContent(id); err != nil {
+			return err
+		}
+	}
+	_, err = t.q.ExecContext(t.ctx, `DELETE FROM meta WHERE key > ? AND key < ?`, textDropKey, textDropEnd)
+	return err
 }

@@ -162,30 +162,24 @@ func (t *writeTx) dropUnreferencedContents(ids []int64) error {
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids) // copies share contents: test each once
-	stmt, err := t.tx.PrepareContext(t.ctx,
-		`DELETE FROM contents WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE content_id = ?) RETURNING blob_id`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
 	var bodies []string
+	var gone []int64
 	for _, id := range ids {
 		var body string
-		err := stmt.QueryRowContext(t.ctx, id, id).Scan(&body)
+		err := t.q.QueryRowContext(t.ctx,
+			`DELETE FROM contents WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE content_id = ?) RETURNING blob_id`, id, id).Scan(&body)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // still referenced
 		}
 		if err != nil {
 			return fmt.Errorf("drop contents: %w", err)
 		}
-		if err := t.unindexContent(id); err != nil {
-			return err
-		}
+		gone = append(gone, id)
 		bodies = append(bodies, body)
 	}
 	slices.Sort(bodies)
 	t.dropped = append(t.dropped, slices.Compact(bodies)...)
-	return nil
+	return t.unindexDropped(gone)
 }
 
 // RenameMailbox renames a mailbox and its subtree (storetx.RenameMailbox).

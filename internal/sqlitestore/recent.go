@@ -18,7 +18,7 @@ var _ store.RecentStore = (*Account)(nil)
 // raise it writes nothing.
 func (a *Account) ClaimRecent(ctx context.Context, id store.MailboxID, upTo store.UID) (store.UID, error) {
 	var floor store.UID
-	err := a.u.r.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, id).Scan(&floor)
+	err := a.u.reads().QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, id).Scan(&floor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 	}
@@ -33,7 +33,7 @@ func (a *Account) ClaimRecent(ctx context.Context, id store.MailboxID, upTo stor
 		// claimed since. A claim never passes UIDNEXT, which would take
 		// messages that do not exist yet from the session that sees them.
 		var next store.UID
-		err := t.tx.QueryRowContext(t.ctx, `SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?`, id).Scan(&floor, &next)
+		err := t.q.QueryRowContext(t.ctx, `SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?`, id).Scan(&floor, &next)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("mailbox %d: %w", id, store.ErrNoMailbox)
 		}
@@ -41,7 +41,7 @@ func (a *Account) ClaimRecent(ctx context.Context, id store.MailboxID, upTo stor
 		if err != nil || upTo <= floor {
 			return err
 		}
-		_, err = t.tx.ExecContext(t.ctx, `UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, upTo, id)
+		_, err = t.q.ExecContext(t.ctx, `UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, upTo, id)
 		return err
 	})
 	if err != nil {

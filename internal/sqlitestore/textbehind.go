@@ -264,6 +264,11 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err 
 			more = still // moved by Reindex meanwhile: read again
 			return nil
 		}
+		// The index rows expunges left behind (expunge.go) go in the
+		// same flush as the new ones.
+		if err := t.applyTextDrops(); err != nil {
+			return err
+		}
 		top := batch.top(after)
 		live, err := batch.live(ctx, t.tx)
 		if err != nil {

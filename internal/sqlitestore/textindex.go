@@ -205,7 +205,7 @@ func (t *writeTx) unindexContent(id int64) error {
 		`DELETE FROM text_index_fields WHERE rowid = ?`,
 		`DELETE FROM text_index_partial WHERE content_id = ?`,
 	} {
-		if _, err := t.tx.ExecContext(t.ctx, q, id); err != nil {
+		if _, err := t.q.ExecContext(t.ctx, q, id); err != nil {
 			return fmt.Errorf("text index: %w", err)
 		}
 	}
