@@ -34,8 +34,9 @@ import (
 // makes each commit durable before it is acknowledged.
 
 // ckptPages is how many pages written to the WAL wake the checkpointer: a
-// few batches of a MULTIAPPEND, or a few hundred small writes.
-const ckptPages = 1000
+// few batches of a MULTIAPPEND (about 600 pages each at 50,000
+// messages), or a few hundred small writes.
+const ckptPages = 2000
 
 // ckptFallbackPages is the writer's own wal_autocheckpoint.
 const ckptFallbackPages = 8000
