@@ -278,6 +278,7 @@ func (u *userDB) runBatch(batch []*writeReq) {
 	for _, r := range ok {
 		r.seq = seq
 	}
+	u.ckpt.committed(u.w)
 	if acc.newDBFloor != 0 {
 		u.dbFloor = acc.newDBFloor
 	}

@@ -41,6 +41,9 @@ type userDB struct {
 	now func() time.Time
 	w   *sql.DB // the single writer connection; transactions BEGIN IMMEDIATE
 	r   *sql.DB // reader connections, query_only
+	// ckpt copies the WAL into the database in the background
+	// (checkpoint.go).
+	ckpt *checkpointer
 	// bodyByID reads one inline body. Prepared once on r, so reading a
 	// mailbox's bodies (FETCH BODY[], SEARCH TEXT) parses the statement
 	// once per connection instead of once per message.
@@ -128,6 +131,10 @@ func dsn(path string, reader bool) string {
 		q.Set("_txlock", "deferred")
 	} else {
 		q.Set("_txlock", "immediate")
+		// Checkpoints run in the background (checkpoint.go); the
+		// writer's own is the fallback.
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", ckptFallbackPages))
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -169,11 +176,19 @@ func openUserDB(ctx context.Context, name, dir string, opts Options, hub *store.
 		w.Close()
 		return nil, fmt.Errorf("prepare body read: %w", err)
 	}
-	u := &userDB{cmaps: contentmap.Cache{Max: maxContentMaps}, dirty: dirty, dbPath: path, wstmts: newStmtCache(w), rstmts: newStmtCache(r), bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
-		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), noText: opts.NoTextIndex, textBehind: opts.TextIndexBehind && !opts.NoTextIndex, now: opts.clock(), log: opts.Logger, rc: newReclaimer()}
-	if u.log == nil {
-		u.log = slog.New(slog.DiscardHandler)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	ckpt, err := startCheckpointer(path, log)
+	if err != nil {
+		bodyByID.Close()
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	u := &userDB{ckpt: ckpt, cmaps: contentmap.Cache{Max: maxContentMaps}, dirty: dirty, dbPath: path, wstmts: newStmtCache(w), rstmts: newStmtCache(r), bodyByID: bodyByID, name: name, dir: dir, hub: hub, blobs: blobs, w: w, r: r, kw: newKWCache(),
+		maxSize: opts.MaxMessageSize, inlineMax: opts.inlineMax(), noText: opts.NoTextIndex, textBehind: opts.TextIndexBehind && !opts.NoTextIndex, now: opts.clock(), log: log, rc: newReclaimer()}
 	if err := u.reconcile(ctx); err != nil {
 		u.close()
 		return nil, err
@@ -212,6 +227,7 @@ func (u *userDB) close() error {
 	if u.watch != nil {
 		u.watch.stop()
 	}
+	u.ckpt.close()
 	u.bodyByID.Close()
 	u.wstmts.close()
 	u.rstmts.close()
