@@ -13,6 +13,7 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/textwords"
 )
 
 // The text index (store.TextSearcher): FTS5 tables with the trigram
@@ -302,7 +303,7 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 		}
 		// A needle of word characters is answered by the word index
 		// where it can (textwords.go).
-		if (field == store.TextBody || field == store.TextText) && isWordNeedle(needle) {
+		if (field == store.TextBody || field == store.TextText) && textwords.IsNeedle(needle) {
 			if sources, err = wordSources(ctx, tx, sources, needle); err != nil {
 				return err
 			}

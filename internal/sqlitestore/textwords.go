@@ -7,21 +7,17 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/tidemark-mail/tidemark/internal/message"
+	"github.com/tidemark-mail/tidemark/internal/textwords"
 )
 
 // The word index: a second way to answer BODY for needles made of word
 // characters only, exact and much cheaper than the trigram phrase when
 // the needle is common.
 //
-// A word is a maximal run of word characters in the folded body text: the
-// ASCII letters and digits and every character outside ASCII except
-// message.IndexSeparator. A needle of word characters only can occur in
-// the text only inside one word (it holds no character that ends one), so
-// "the body contains the needle" is "one of the body's words contains the
-// needle". The index is then two parts:
+// Words are those of package textwords: "the body contains a needle of
+// word characters" is "one of the body's words contains the needle". The
+// index is two parts:
 //
 //   - text_words: every word of three characters or more any body has
 //     held (a needle of three or more never lies in a shorter one), with a
@@ -84,57 +80,6 @@ func migrateV16TextWords(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
-// isWordRune reports whether r is a character of a word (above).
-func isWordRune(r rune) bool {
-	if r < utf8.RuneSelf {
-		return 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || 'A' <= r && r <= 'Z'
-	}
-	return r != message.IndexSeparator
-}
-
-// isWordNeedle reports whether a folded needle is answered by the word
-// index: word characters only.
-func isWordNeedle(needle string) bool {
-	for _, r := range needle {
-		if !isWordRune(r) {
-			return false
-		}
-	}
-	return needle != ""
-}
-
-// bodyWords returns the distinct words of three characters or more of a
-// folded text, in order of first appearance, and adds the new ones to
-// vocab.
-func bodyWords(text string, vocab map[string]struct{}) []string {
-	seen := make(map[string]struct{})
-	var words []string
-	start, runes := -1, 0
-	end := func(i int) {
-		if start >= 0 && runes >= 3 {
-			w := text[start:i]
-			if _, ok := seen[w]; !ok {
-				seen[w] = struct{}{}
-				words = append(words, w)
-				vocab[w] = struct{}{}
-			}
-		}
-		start, runes = -1, 0
-	}
-	for i, r := range text {
-		if isWordRune(r) {
-			if start < 0 {
-				start = i
-			}
-			runes++
-		} else {
-			end(i)
-		}
-	}
-	end(len(text))
-	return words
-}
-
 // wordRows collects the word rows of a batch of contents.
 type wordRows struct {
 	rows  *rowsInsert
@@ -146,7 +91,11 @@ func newWordRows() *wordRows {
 }
 
 func (w *wordRows) add(id int64, body string) {
-	w.rows.add(id, strings.Join(bodyWords(body, w.vocab), " "))
+	words := textwords.Words(body)
+	for _, v := range words {
+		w.vocab[v] = struct{}{}
+	}
+	w.rows.add(id, strings.Join(words, " "))
 }
 
 // exec writes the rows and the words the vocabulary lacks, the latter as

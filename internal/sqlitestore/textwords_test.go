@@ -8,37 +8,18 @@ import (
 	"testing"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/textwords"
 )
 
 // undoV17 turns a current database back into schema version 16.
 var undoV17 = []string{`DROP TRIGGER text_words_add`, `DROP TABLE text_words_trigrams`, `DROP TABLE text_words`,
 	`DROP TABLE text_body_words`, `DELETE FROM meta WHERE key = '` + textWordsMissingKey + `'`}
 
-func TestBodyWords(t *testing.T) {
-	vocab := map[string]struct{}{}
-	got := bodyWords("grüße, an-die welt\uffffwelt ab 1234 größe\r\nbenchmarks", vocab)
-	want := []string{"grüße", "die", "welt", "1234", "größe", "benchmarks"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("bodyWords = %q, want %q", got, want)
-	}
-	if len(vocab) != len(want) {
-		t.Fatalf("vocabulary %v", vocab)
-	}
-	for _, c := range []struct {
-		needle string
-		word   bool
-	}{{"bench", true}, {"größ", true}, {"an-die", false}, {"a b", false}, {"x\uffffy", false}, {"rüß", true}} {
-		if isWordNeedle(c.needle) != c.word {
-			t.Errorf("isWordNeedle(%q) = %v", c.needle, !c.word)
-		}
-	}
-}
-
 // wordAnswered reports whether a BODY search of needle goes through the
 // word index.
 func wordAnswered(t *testing.T, a *Account, needle string) bool {
 	t.Helper()
-	if !isWordNeedle(needle) {
+	if !textwords.IsNeedle(needle) {
 		return false
 	}
 	ctx := context.Background()
