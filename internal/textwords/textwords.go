@@ -19,6 +19,18 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/message"
 )
 
+// MaxWordBytes bounds a word as an index keeps it (PostgreSQL's btree and
+// GIN entries hold at most about 2.7 KB): a longer run of word characters
+// (a long token, an encoded blob in a text part) is kept as pieces of at
+// most MaxWordBytes bytes, each starting at most MaxWordBytes/2 bytes
+// after the one before, so that every string of at most MaxNeedleBytes
+// in the run lies whole in one piece.
+const MaxWordBytes = 512
+
+// MaxNeedleBytes is the longest needle a word index decides: longer ones
+// might straddle two pieces of a long word.
+const MaxNeedleBytes = MaxWordBytes/2 - utf8.UTFMax
+
 // MinLength is the shortest word kept, in characters: a needle an index
 // decides is at least that long (message.IndexableNeedle), and never lies
 // in a shorter word.
@@ -35,8 +47,11 @@ func IsWordRune(r rune) bool {
 }
 
 // IsNeedle reports whether a folded needle is one a word index decides:
-// word characters only.
+// word characters only, at most MaxNeedleBytes.
 func IsNeedle(needle string) bool {
+	if len(needle) > MaxNeedleBytes {
+		return false
+	}
 	for _, r := range needle {
 		if !IsWordRune(r) {
 			return false
@@ -53,10 +68,11 @@ func Words(text string) []string {
 	start, runes := -1, 0
 	end := func(i int) {
 		if start >= 0 && runes >= MinLength {
-			w := text[start:i]
-			if _, ok := seen[w]; !ok {
-				seen[w] = struct{}{}
-				words = append(words, w)
+			for _, w := range pieces(text[start:i]) {
+				if _, ok := seen[w]; !ok {
+					seen[w] = struct{}{}
+					words = append(words, w)
+				}
 			}
 		}
 		start, runes = -1, 0
@@ -73,4 +89,33 @@ func Words(text string) []string {
 	}
 	end(len(text))
 	return words
+}
+
+// pieces returns a word as kept: itself, or for a word longer than
+// MaxWordBytes its overlapping pieces (above), cut at character starts.
+func pieces(w string) []string {
+	if len(w) <= MaxWordBytes {
+		return []string{w}
+	}
+	var out []string
+	for start := 0; ; {
+		end := runeStart(w, start+MaxWordBytes)
+		out = append(out, w[start:end])
+		if end == len(w) {
+			return out
+		}
+		start = runeStart(w, start+MaxWordBytes/2)
+	}
+}
+
+// runeStart returns the start of the character holding byte i of w, or
+// len(w) when i is past it.
+func runeStart(w string, i int) int {
+	if i >= len(w) {
+		return len(w)
+	}
+	for i > 0 && !utf8.RuneStart(w[i]) {
+		i--
+	}
+	return i
 }

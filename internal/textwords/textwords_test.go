@@ -41,3 +41,40 @@ func TestWordsDecideSubstrings(t *testing.T) {
 		}
 	}
 }
+
+// A long run of word characters is kept as pieces, and every needle a
+// word index decides that lies in the run lies in one piece.
+func TestLongWords(t *testing.T) {
+	var b strings.Builder
+	for i := 0; b.Len() < 3*MaxWordBytes+100; i++ {
+		b.WriteString([]string{"ab", "ü", "c", "€", "9"}[i%5])
+	}
+	run := b.String()
+	words := Words("x " + run + " y")
+	for _, w := range words {
+		if len(w) > MaxWordBytes || !utf8.ValidString(w) {
+			t.Fatalf("piece of %d bytes, valid %v", len(w), utf8.ValidString(w))
+		}
+	}
+	for i := 0; i < len(run); i++ {
+		if !utf8.RuneStart(run[i]) {
+			continue
+		}
+		for _, n := range []int{MinLength, 40, MaxNeedleBytes - 3, MaxNeedleBytes} {
+			j := min(i+n, len(run))
+			for j > i && j < len(run) && !utf8.RuneStart(run[j]) {
+				j--
+			}
+			needle := run[i:j]
+			if !IsNeedle(needle) || utf8.RuneCountInString(needle) < MinLength {
+				continue
+			}
+			if !slices.ContainsFunc(words, func(w string) bool { return strings.Contains(w, needle) }) {
+				t.Fatalf("%q at %d in no piece", needle, i)
+			}
+		}
+	}
+	if IsNeedle(strings.Repeat("a", MaxNeedleBytes+1)) {
+		t.Fatal("a needle longer than MaxNeedleBytes decided by words")
+	}
+}
