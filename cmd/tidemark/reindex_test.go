@@ -39,7 +39,9 @@ func TestReindex(t *testing.T) {
 	}
 	wipe := func() {
 		t.Helper()
+		// Both tables BODY may read: the trigrams and the words.
 		damageAliceDB(t, dir, `INSERT INTO text_body (text_body) VALUES ('delete-all')`)
+		damageAliceDB(t, dir, `INSERT INTO text_body_words (text_body_words) VALUES ('delete-all')`)
 	}
 	wipe()
 	if h := search(); !h.OK || !h.Sure.Empty() {

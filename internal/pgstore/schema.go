@@ -32,6 +32,7 @@ var migrations = []string{
 	schemaV18TextTables,    // textindex.go
 	schemaV19AccountPeers + schemaV19SharingPeers, // accounts.go, sharingpeers.go
 	schemaV20Subjects, // textindex.go
+	schemaV21Words,    // textindex.go
 }
 
 const schemaV1 = `

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,7 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/textwords"
 )
 
 // The text index (store.TextSearcher) on PostgreSQL: per contents row, the
@@ -138,6 +140,55 @@ DROP INDEX IF EXISTS text_index_fields_subject;
 ANALYZE text_index_subjects;
 `
 
+// schemaV21Words adds the word index of BODY (package textwords): per
+// contents row whose body was indexed whole, its distinct words
+// (text_index_words, a GIN index of the array), and the vocabulary of
+// every word any body held (text_words, with a trigram index). A BODY
+// search of a needle of word characters looks up the words holding it in
+// the vocabulary and the contents holding any of them in the array
+// index, which answers exactly: no body is read to recheck it, the cost
+// of a common word through text_index's trigrams. The vocabulary is
+// shared by the users (it only names words; the contents found are
+// mapped through the searching mailbox's content map) and never loses a
+// word. text_words_missing: per user, the contents stored before this
+// version (ids up to missing_upto), whose words Reindex writes; until
+// then their BODY is answered by the trigram index. Written so that
+// applying it again changes nothing.
+const schemaV21Words = `
+CREATE TABLE IF NOT EXISTS text_index_words (
+	content_id bigint PRIMARY KEY REFERENCES contents ON DELETE CASCADE,
+	words      text[] NOT NULL
+);
+CREATE INDEX IF NOT EXISTS text_index_words_gin ON text_index_words USING gin (words);
+CREATE TABLE IF NOT EXISTS text_words (
+	word text PRIMARY KEY
+);
+CREATE INDEX IF NOT EXISTS text_words_trgm ON text_words USING gin (word gin_trgm_ops);
+CREATE TABLE IF NOT EXISTS text_words_missing (
+	user_id      bigint PRIMARY KEY REFERENCES users ON DELETE CASCADE,
+	missing_upto bigint NOT NULL
+);
+INSERT INTO text_words_missing (user_id, missing_upto)
+	SELECT c.user_id, max(c.id) FROM contents c
+	WHERE NOT EXISTS (SELECT 1 FROM text_index_words w WHERE w.content_id = c.id)
+	GROUP BY c.user_id
+	ON CONFLICT (user_id) DO NOTHING;
+`
+
+// maxNeedleWords bounds the words one search asks text_index_words for;
+// a needle inside more (such as "the") is answered by the trigrams.
+const maxNeedleWords = 256
+
+// bodyWords is the words of an indexed body as text_index_words holds
+// them, apart by spaces (string_to_array on the server): "" for a body
+// not indexed whole, which has no row there.
+func bodyWords(x *message.IndexText) string {
+	if x == nil || x.Partial {
+		return ""
+	}
+	return strings.Join(textwords.Words(x.Body), " ")
+}
+
 // indexText computes p's index text from its structure and bytes; nil
 // (indexed as partial: always a candidate) when they cannot be read.
 func indexText(st *message.Structure, body io.ReaderAt) *message.IndexText {
@@ -187,7 +238,7 @@ func (t *writeTx) queueTextIndex(batch *pgx.Batch, id store.MailboxID, uids []st
 		texts[i] = prepared[i].text
 	}
 	n := len(uids)
-	cols := make([][]string, 7)
+	cols := make([][]string, 8)
 	for i := range cols {
 		cols[i] = make([]string, n)
 	}
@@ -200,25 +251,31 @@ func (t *writeTx) queueTextIndex(batch *pgx.Batch, id store.MailboxID, uids []st
 			continue
 		}
 		partial[i] = x.Partial
-		for j, v := range []string{x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc} {
+		for j, v := range []string{x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc, bodyWords(x)} {
 			cols[j][i] = v
 		}
 	}
-	batch.Queue(`WITH x AS (SELECT m.content_id, x.partial, x.header, x.body, x.subject, x.addr_from, x.addr_to, x.addr_cc, x.addr_bcc
-			FROM unnest($2::bigint[], $3::boolean[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-				AS x(uid, partial, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc)
+	batch.Queue(`WITH x AS (SELECT m.content_id, x.partial, x.header, x.body, x.subject, x.addr_from, x.addr_to, x.addr_cc, x.addr_bcc, x.words
+			FROM unnest($2::bigint[], $3::boolean[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+				AS x(uid, partial, header, body, subject, addr_from, addr_to, addr_cc, addr_bcc, words)
 			JOIN messages m ON m.mailbox_id = $1 AND m.uid = x.uid)
 		`+insertIndexRows,
-		id, us, partial, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6])
+		id, us, partial, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7])
 }
 
 // insertIndexRows ends a statement whose CTE x holds index rows
 // (content_id, partial, header, body, subject, addr_from, addr_to,
-// addr_cc, addr_bcc): it writes each into its four tables, one statement
-// so that a batch's rows go in together. A contents row already indexed
-// keeps its rows.
+// addr_cc, addr_bcc, words): it writes each into its tables, one
+// statement so that a batch's rows go in together. A contents row already
+// indexed keeps its rows. New words go into the vocabulary in their
+// order, so that two appends adding the same words wait for each other
+// rather than deadlock.
 const insertIndexRows = `, b AS (INSERT INTO text_index (content_id, partial, body)
 		SELECT content_id, partial, body FROM x ON CONFLICT (content_id) DO NOTHING),
+	w AS (INSERT INTO text_index_words (content_id, words)
+		SELECT content_id, string_to_array(words, ' ') FROM x WHERE NOT partial ON CONFLICT (content_id) DO NOTHING),
+	v AS (INSERT INTO text_words (word)
+		SELECT DISTINCT unnest(string_to_array(words, ' ')) FROM x ORDER BY 1 ON CONFLICT (word) DO NOTHING),
 	h AS (INSERT INTO text_index_header (content_id, header)
 		SELECT content_id, header FROM x ON CONFLICT (content_id) DO NOTHING),
 	s AS (INSERT INTO text_index_subjects (content_id, subject)
@@ -283,6 +340,15 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 		return hits, nil
 	}
 	pattern := likePattern(needle)
+	if (field == store.TextBody || field == store.TextText) && textwords.IsNeedle(needle) {
+		c, ok, err := a.wordCandidates(ctx, field, pattern)
+		if err != nil {
+			return hits, fmt.Errorf("text search: %w", err)
+		}
+		if ok {
+			cands = c
+		}
+	}
 	var r textMatches
 	m := a.s.cmaps.Held(id)
 	if m != nil {
@@ -326,6 +392,37 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 	addUIDs(&hits.Maybe, m, r.maybe, within)
 	hits.OK = true
 	return hits, nil
+}
+
+// wordCandidates returns the query of field's candidates (as
+// textCandidates) for a needle of word characters, whose LIKE pattern is
+// $3, answered by the word index (schemaV21Words), or ok false when more
+// than maxNeedleWords words hold the needle. The words are read again in
+// the statement itself, so in its snapshot: the vocabulary only grows, so
+// the count read here before can only be lower. The user's contents
+// stored before the word index (missing_upto, which only ever falls to
+// none) are answered by the trigrams.
+func (a *Account) wordCandidates(ctx context.Context, field store.TextField, pattern string) (string, bool, error) {
+	var words, missing int64
+	err := a.s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM (SELECT 1 FROM text_words WHERE word LIKE $1 LIMIT $3) AS w),
+			coalesce((SELECT missing_upto FROM text_words_missing WHERE user_id = $2), 0)`,
+		pattern, a.id, maxNeedleWords+1).Scan(&words, &missing)
+	if err != nil || words > maxNeedleWords {
+		return "", false, err
+	}
+	q := `SELECT content_id, true AS sure FROM text_index_words WHERE words && ARRAY(SELECT word FROM text_words WHERE word LIKE $3)`
+	if missing > 0 {
+		m := strconv.FormatInt(missing, 10)
+		q += ` AND content_id > ` + m + `
+		UNION ALL SELECT content_id, NOT partial FROM text_index WHERE body LIKE $3 AND content_id <= ` + m
+	}
+	q += `
+		UNION ALL SELECT content_id, false FROM text_index WHERE partial`
+	if field == store.TextText {
+		q += `
+		UNION ALL SELECT content_id, true FROM text_index_header WHERE header LIKE $3`
+	}
+	return q, true, nil
 }
 
 // textMatches is what one statement of SearchText reads.
@@ -427,7 +524,12 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 			ON CONFLICT (user_id) DO UPDATE SET missing_upto = excluded.missing_upto`, a.id, upto); err != nil {
 			return err
 		}
-		for _, table := range []string{"text_index", "text_index_header", "text_index_fields", "text_index_subjects"} {
+		// Every row's words are written again below: the stored mail no
+		// longer lacks them once the index is declared complete.
+		if _, err := tx.Exec(ctx, `DELETE FROM text_words_missing WHERE user_id = $1`, a.id); err != nil {
+			return err
+		}
+		for _, table := range []string{"text_index", "text_index_header", "text_index_fields", "text_index_subjects", "text_index_words"} {
 			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` t USING contents c WHERE c.id = t.content_id AND c.user_id = $1 AND c.id <= $2`, a.id, upto); err != nil {
 				return err
 			}
@@ -481,10 +583,11 @@ func (s *Store) Reindex(ctx context.Context, user string) error {
 				x = &message.IndexText{Partial: true}
 			}
 			b.Queue(`WITH x AS (SELECT id AS content_id, $2::boolean AS partial, $3::text AS header, $4::text AS body,
-					$5::text AS subject, $6::text AS addr_from, $7::text AS addr_to, $8::text AS addr_cc, $9::text AS addr_bcc
+					$5::text AS subject, $6::text AS addr_from, $7::text AS addr_to, $8::text AS addr_cc, $9::text AS addr_bcc,
+					$10::text AS words
 				FROM contents WHERE id = $1)
 				`+insertIndexRows,
-				it.id, x.Partial, x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc)
+				it.id, x.Partial, x.Header, x.Body, x.Subject, x.From, x.To, x.Cc, x.Bcc, bodyWords(x))
 		}
 		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("reindex %s: %w", user, err)

@@ -325,3 +325,84 @@ func TestSubjectsUpgradeFromV19(t *testing.T) {
 		t.Fatalf("%d subject rows after the contents went, %v; want 2", rows, err)
 	}
 }
+
+// TestWordsUpgradeFromV20: a store at version 20 gets the word index
+// empty, its stored mail marked missing: BODY and TEXT of a word answer
+// the old mail from the trigrams and the new from the words, and after
+// Reindex every row has its words and the mark is gone. An expunged and
+// reclaimed message's words go with its contents.
+func TestWordsUpgradeFromV20(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{NoListen: true})
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	appendInbox(t, s, "alice", "Subject: a\r\n\r\nThe Benchmark ran\r\n", "Subject: b\r\n\r\nbench mark\r\n")
+	for _, q := range []string{
+		`DROP TABLE text_index_words`, `DROP TABLE text_words`, `DROP TABLE text_words_missing`,
+		`DELETE FROM tidemark_schema WHERE version >= 21`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+
+	s = openTest(t, dsn, Options{NoListen: true})
+	var version int
+	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&version); err != nil || version != SchemaVersion {
+		t.Fatalf("upgraded to version %d (want %d), %v", version, SchemaVersion, err)
+	}
+	missing := func() (n int) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM text_words_missing`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if missing() != 1 {
+		t.Fatal("the stored mail is not marked as lacking its words")
+	}
+	appendInbox(t, s, "alice", "Subject: c\r\nX-Note: benchmarking\r\n\r\nbenchmarks\r\n", "Subject: d\r\nX-Note: benchmark\r\n\r\nnothing\r\n")
+	a, inbox := openInbox(t, s, "alice")
+	all := store.UIDSet{{Start: 1, Stop: 100}}
+	check := func(stage string) {
+		t.Helper()
+		for _, c := range []struct {
+			field        store.TextField
+			needle, sure string
+		}{
+			{store.TextBody, "benchmark", "1,3"},
+			{store.TextBody, "enchmar", "1,3"},
+			{store.TextText, "benchmark", "1,3:4"},
+			{store.TextBody, "bench mark", "2"},
+			{store.TextBody, "zqzqzq", ""},
+		} {
+			h, err := a.(store.TextSearcher).SearchText(ctx, inbox.ID, c.field, c.needle, all)
+			if err != nil || !h.OK || h.Sure.String() != c.sure || !h.Maybe.Empty() {
+				t.Fatalf("%s: field %d %q: sure %q maybe %q ok %v, %v; want %q", stage, c.field, c.needle, h.Sure.String(), h.Maybe.String(), h.OK, err, c.sure)
+			}
+		}
+	}
+	check("upgraded")
+	if err := s.Reindex(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if missing() != 0 {
+		t.Fatal("still marked after Reindex")
+	}
+	var rows int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM text_index_words`).Scan(&rows); err != nil || rows != 4 {
+		t.Fatalf("%d word rows, %v; want 4", rows, err)
+	}
+	check("reindexed")
+	if _, err := a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 1, Stop: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM contents WHERE id NOT IN (SELECT content_id FROM messages)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM text_index_words`).Scan(&rows); err != nil || rows != 3 {
+		t.Fatalf("%d word rows after the contents went, %v; want 3", rows, err)
+	}
+}

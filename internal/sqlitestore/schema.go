@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; see the package doc.
-const schemaVersion = 16
+const schemaVersion = 17
 
 const schemaV2 = `
 CREATE TABLE meta (
@@ -218,7 +218,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	switch v {
 	case 0:
 		// A new database's UIDVALIDITY history is complete from the start.
-		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+schemaV12FlagStamps+schemaV13SharingStamps+schemaV15SharingPeers+schemaV16TextSplit+
+		if _, err := tx.ExecContext(ctx, schemaV2+schemaV3Bodies+schemaV4Recent+schemaV5Replica+schemaV6Replication+schemaV7TextIndex+schemaV8Metadata+schemaV9Summary+schemaV10ACL+schemaV11AccessKeys+schemaV12FlagStamps+schemaV13SharingStamps+schemaV15SharingPeers+schemaV16TextSplit+schemaV17TextWords+
 			`INSERT INTO meta (key, value) VALUES ('uidvalidity_history_from', 0);`); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
@@ -314,6 +314,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		// (textindex.go); the index is written again behind.
 		if err := migrateV15TextSplit(ctx, tx); err != nil {
 			return fmt.Errorf("convert schema version 15: %w", err)
+		}
+		fallthrough
+	case 16:
+		// Version 17 adds the word index of BODY (textwords.go), written
+		// for new mail; the stored mail's words wait for Reindex.
+		if err := migrateV16TextWords(ctx, tx); err != nil {
+			return fmt.Errorf("convert schema version 16: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/tidemark-mail/tidemark/internal/message"
 	"github.com/tidemark-mail/tidemark/internal/sortthread"
 	"github.com/tidemark-mail/tidemark/internal/store"
+	"github.com/tidemark-mail/tidemark/internal/textwords"
 )
 
 // The text index (store.TextSearcher): FTS5 tables with the trigram
@@ -136,6 +137,7 @@ func (t *writeTx) writeTextRows(ids []int64, texts []*message.IndexText, withFie
 		body := newRowsInsert(`text_body (rowid, body)`, 2)
 		header := newRowsInsert(`text_header (rowid, header)`, 2)
 		fields := newRowsInsert(`text_index_fields (rowid, subject, addr_from, addr_to, addr_cc, addr_bcc)`, 6)
+		words := newWordRows()
 		for i := start; i < end; i++ {
 			x := texts[i]
 			if x == nil || x.Partial {
@@ -147,6 +149,7 @@ func (t *writeTx) writeTextRows(ids []int64, texts []*message.IndexText, withFie
 				continue
 			}
 			body.add(ids[i], x.Body)
+			words.add(ids[i], x.Body)
 			header.add(ids[i], x.Header)
 			if withFields {
 				fields.add(ids[i], x.Subject, x.From, x.To, x.Cc, x.Bcc)
@@ -156,6 +159,9 @@ func (t *writeTx) writeTextRows(ids []int64, texts []*message.IndexText, withFie
 			if err := ins.exec(t); err != nil {
 				return fmt.Errorf("text index: %w", err)
 			}
+		}
+		if err := words.exec(t); err != nil {
+			return fmt.Errorf("text index: %w", err)
 		}
 	}
 	return nil
@@ -202,6 +208,7 @@ func (t *writeTx) unindexContent(id int64) error {
 	for _, q := range []string{
 		`DELETE FROM text_body WHERE rowid = ?`,
 		`DELETE FROM text_header WHERE rowid = ?`,
+		`DELETE FROM text_body_words WHERE rowid = ?`,
 		`DELETE FROM text_index_fields WHERE rowid = ?`,
 		`DELETE FROM text_index_partial WHERE content_id = ?`,
 	} {
@@ -214,10 +221,12 @@ func (t *writeTx) unindexContent(id int64) error {
 
 // textSource is an FTS5 table a key reads, the column filter of the key
 // in it ("" for none), and, when upto is not 0, the rowids (after, upto]
-// it answers for.
+// it answers for. match, when set, is the FTS5 query instead of the
+// needle's phrase.
 type textSource struct {
 	table, column string
 	after, upto   int64
+	match         string
 }
 
 // textSources are the tables each field reads: TEXT reads two, and a
@@ -248,6 +257,9 @@ func ftsPhrase(columns, needle string) string {
 func (src textSource) matchQuery(needle string, bounded bool, first, last int64) (string, []any) {
 	q := `SELECT rowid AS cid FROM ` + src.table + ` WHERE ` + src.table + ` MATCH ?`
 	args := []any{ftsPhrase(src.column, needle)}
+	if src.match != "" {
+		args[0] = src.match
+	}
 	if bounded {
 		q += ` AND rowid BETWEEN ? AND ?`
 		args = append(args, first, last)
@@ -287,7 +299,14 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 		if done, upto, splitting, err := textSplit(ctx, tx); err != nil {
 			return err
 		} else if col, ok := version15Columns[field]; ok && splitting {
-			sources = append(slices.Clip(sources), textSource{"text_index", col, done, upto})
+			sources = append(slices.Clip(sources), textSource{table: "text_index", column: col, after: done, upto: upto})
+		}
+		// A needle of word characters is answered by the word index
+		// where it can (textwords.go).
+		if (field == store.TextBody || field == store.TextText) && textwords.IsNeedle(needle) {
+			if sources, err = wordSources(ctx, tx, sources, needle); err != nil {
+				return err
+			}
 		}
 		// Contents not indexed yet (textbehind.go) are the scan's.
 		after, pending, err := textPending(ctx, tx)
@@ -360,6 +379,9 @@ func (a *Account) SearchText(ctx context.Context, id store.MailboxID, field stor
 			for _, src := range sources {
 				q, a := src.matchQuery(needle, true, first.Int64, last.Int64)
 				union, args = append(union, q), append(args, a...)
+			}
+			if len(union) == 0 {
+				union = []string{`SELECT NULL AS cid WHERE false`} // no word holds the needle
 			}
 			// The matches drive the join (CROSS JOIN keeps that order):
 			// each finds its messages by messages_content (which holds
@@ -552,6 +574,10 @@ func (u *userDB) reindex(ctx context.Context) error {
 			`INSERT INTO text_header (text_header) VALUES ('delete-all')`,
 			`INSERT INTO text_index_fields (text_index_fields) VALUES ('delete-all')`,
 			`INSERT INTO text_index (text_index) VALUES ('delete-all')`,
+			`INSERT INTO text_body_words (text_body_words) VALUES ('delete-all')`,
+			`INSERT INTO text_words_trigrams (text_words_trigrams) VALUES ('delete-all')`,
+			`DELETE FROM text_words`,
+			`DELETE FROM meta WHERE key = '` + textWordsMissingKey + `'`,
 			`DELETE FROM text_index_partial`,
 			`DELETE FROM meta WHERE key IN ('` + textSplitUptoKey + `', '` + textSplitDoneKey + `')`,
 		} {

@@ -35,7 +35,7 @@ const textMergePages = 500
 const textMergeLevel = 2
 
 // textIndexTables are the FTS5 tables the background merge keeps small.
-var textIndexTables = []string{"text_body", "text_header", "text_index_fields"}
+var textIndexTables = []string{"text_body", "text_header", "text_index_fields", "text_body_words"}
 
 // startTextMerge runs the background merge: every idle period without a
 // commit, merge steps until the index needs none or a commit comes.

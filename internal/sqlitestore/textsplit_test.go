@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 
 // undoV16 turns a current database back into schema version 15, its text
 // index empty (version15Index fills it).
-var undoV16 = []string{`DROP TABLE text_body`, `DROP TABLE text_header`}
+var undoV16 = append(slices.Clone(undoV17), `DROP TABLE text_body`, `DROP TABLE text_header`)
 
 // version15Index writes a's text index as schema version 15 held it: the
 // header and the body of each contents row in one text_index row.
