@@ -250,7 +250,12 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err 
 		return err
 	})
 	if err == nil && !pending {
-		return u.splitStep(ctx) // no backlog: a schema 16 conversion's turn
+		// No backlog: a schema 16 conversion's turn, then the words of a
+		// schema 17 upgrade.
+		if more, behind, err := u.splitStep(ctx); err != nil || more {
+			return more, behind, err
+		}
+		return u.wordsStep(ctx)
 	}
 	if err != nil {
 		return false, 0, err
@@ -287,7 +292,12 @@ func (u *userDB) indexBehind(ctx context.Context) (more bool, behind int64, err 
 		if _, err = t.tx.ExecContext(ctx, `DELETE FROM meta WHERE key = '`+textPendingKey+`'`); err != nil {
 			return err
 		}
-		_, _, more, err = textSplit(ctx, t.tx) // a conversion waits behind
+		// A conversion or a words backfill waits behind.
+		if _, _, more, err = textSplit(ctx, t.tx); err != nil || more {
+			return err
+		}
+		mark, err := wordsBackfilling(ctx, t.tx)
+		more = mark != 0
 		return err
 	})
 	if err != nil {

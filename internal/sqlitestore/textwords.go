@@ -188,3 +188,87 @@ func wordSources(ctx context.Context, q querier, sources []textSource, needle st
 	}
 	return out, nil
 }
+
+// wordsBackfilling reports whether an upgraded store's words wait to be
+// written behind: a missing mark, over an index otherwise complete (an
+// index never built is Reindex's to build, words and all).
+func wordsBackfilling(ctx context.Context, q querier) (mark int64, err error) {
+	var unindexed int64
+	err = q.QueryRowContext(ctx, `SELECT coalesce((SELECT value FROM meta WHERE key = '`+textWordsMissingKey+`'), 0),
+		coalesce((SELECT value FROM meta WHERE key = 'text_index_missing_upto'), 0)`).Scan(&mark, &unindexed)
+	if err != nil {
+		return 0, fmt.Errorf("text index: %w", err)
+	}
+	if unindexed != 0 {
+		return 0, nil
+	}
+	return mark, nil
+}
+
+// wordsStep writes the words of up to behindBatch contents at or below
+// the missing mark, the newest first (the mail a client searches first),
+// computed from the stored messages outside the write transaction, and
+// lowers the mark below them; the mark goes when none remain. Searches
+// stay exact at every step: contents at or below the mark answer from
+// the trigram phrase, those above from their words. A row the schema 16
+// conversion already gave words (it writes them beside the body) gets
+// them again, its old ones deleted first.
+func (u *userDB) wordsStep(ctx context.Context) (more bool, behind int64, err error) {
+	var batch textRun
+	var mark int64
+	err = u.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if mark, err = wordsBackfilling(ctx, tx); err != nil || mark == 0 {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, blob_id, structure FROM contents WHERE id <= ? ORDER BY id DESC LIMIT ?`, mark, behindBatch)
+		if err != nil {
+			return err
+		}
+		batch, err = u.readTextRun(ctx, rows)
+		return err
+	})
+	if err != nil || mark == 0 {
+		return false, 0, err
+	}
+	err = u.write(ctx, func(t *writeTx) error {
+		now, err := wordsBackfilling(ctx, t.tx)
+		if err != nil || now != mark {
+			more = now != 0 // moved by Reindex meanwhile: read again
+			return err
+		}
+		live, err := batch.live(ctx, t.tx)
+		if err != nil {
+			return err
+		}
+		ids, err := json.Marshal(live.ids)
+		if err != nil {
+			return err
+		}
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM text_body_words WHERE rowid IN (SELECT value FROM json_each(?))`, string(ids)); err != nil {
+			return err
+		}
+		words := newWordRows()
+		for i, id := range live.ids {
+			if x := live.texts[i]; x != nil {
+				words.add(id, x.Body)
+			}
+		}
+		if err := words.exec(t); err != nil {
+			return err
+		}
+		if len(batch.ids) < behindBatch {
+			_, err := t.tx.ExecContext(ctx, `DELETE FROM meta WHERE key = '`+textWordsMissingKey+`'`)
+			return err
+		}
+		more = true
+		_, err = t.tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = '`+textWordsMissingKey+`'`, batch.ids[len(batch.ids)-1]-1)
+		return err
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("text index words: %w", err)
+	}
+	// Nothing a search waits for: the indexer keeps giving way to
+	// appends however many words remain.
+	return more, 0, nil
+}

@@ -2,10 +2,12 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidemark-mail/tidemark/internal/store"
 	"github.com/tidemark-mail/tidemark/internal/textwords"
@@ -118,5 +120,73 @@ func TestTextWordsUpgrade(t *testing.T) {
 		t.Fatalf("missing mark %d, %v after reindex", m, err)
 	}
 	compareSearches(t, r, a, inbox.ID, 60, "reindexed")
+	assertIndexRows(t, s, a)
+}
+
+// TestTextWordsBehind: an upgraded store's words are written behind,
+// newest first, in steps that each leave every search equal to the scan
+// (expunges on both sides of the mark included); the background indexer
+// finishes them, giving again the words of rows the schema 16 conversion
+// wrote, without a duplicate row.
+func TestTextWordsBehind(t *testing.T) {
+	defer func(n int) { behindBatch = n }(behindBatch)
+	behindBatch = 7
+	r := rand.New(rand.NewPCG(textSeed(t), 19))
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := openStore(t, dir, Options{InlineBodyMax: 1500})
+	a := aliceAccount(t, s)
+	inbox := mustMailbox(t, a, "INBOX")
+	appendRandom(t, r, a, inbox.ID, 30)
+	a.Close()
+	s.Close()
+	downgradeAlice(t, dir, append(slices.Clone(undoV17), `PRAGMA user_version = 16`)...)
+
+	s = openStore(t, dir, Options{InlineBodyMax: 1500})
+	a, err := s.openAccount(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step, want := range []int64{23, 16} {
+		if more, _, err := a.u.wordsStep(ctx); err != nil || !more {
+			t.Fatalf("step %d: %v, %v", step, more, err)
+		}
+		if m, err := textWordsMissing(ctx, a.u.r); err != nil || m != want {
+			t.Fatalf("step %d: missing mark %d, %v; want %d", step, m, err, want)
+		}
+		compareSearches(t, r, a, inbox.ID, 40, fmt.Sprintf("words step %d", step))
+	}
+	if _, err := a.Expunge(ctx, inbox.ID, store.UIDSet{{Start: 5, Stop: 6}, {Start: 20, Stop: 21}}); err != nil {
+		t.Fatal(err)
+	}
+	compareSearches(t, r, a, inbox.ID, 40, "half written, expunged")
+	// As if the conversion had written the words of the rows below the
+	// mark already: the backfill must replace them, not add to them.
+	for _, q := range []string{`INSERT INTO text_words (word) VALUES ('zzqstale')`,
+		`INSERT INTO text_body_words (rowid, words) SELECT id, 'zzqstale' FROM contents WHERE id <= 10`} {
+		if _, err := a.u.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	s.Close()
+
+	s = openStore(t, dir, Options{InlineBodyMax: 1500, TextIndexBehind: true})
+	if a, err = s.openAccount(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if m, err := textWordsMissing(ctx, a.u.r); err != nil || m == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the words were not written behind")
+		}
+	}
+	compareSearches(t, r, a, inbox.ID, 80, "words written behind")
+	if got, _ := evalSearch(t, a, inbox.ID, parseProgram(t, "BODY zzqstale"), true); len(got) != 0 {
+		t.Fatalf("words of before the backfill still answer: %v", got)
+	}
 	assertIndexRows(t, s, a)
 }
