@@ -1,39 +1,22 @@
 package bodypack
 
 import (
-	"bytes"
-	"io"
-	"os"
 	"syscall"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/tidemark-mail/tidemark/internal/corpus"
-	"github.com/tidemark-mail/tidemark/internal/mailimport"
+	"github.com/tidemark-mail/tidemark/internal/loadtest"
 )
 
 // corpusBodies returns the messages of ../shared/data/bench.mbox with
 // CRLF line ends, as the server stores them.
 func corpusBodies(b *testing.B) [][]byte {
-	p := corpus.Path()
-	f, err := os.Open(p)
+	bodies, err := loadtest.ReadMbox(corpus.Path())
 	if err != nil {
 		b.Skip(err)
 	}
-	defer f.Close()
-	r := mailimport.NewMboxReader(f, p, mailimport.MboxRD)
-	var out [][]byte
-	for {
-		var buf bytes.Buffer
-		if _, err := r.Next(&buf); err == io.EOF {
-			break
-		} else if err != nil {
-			b.Fatal(err)
-		}
-		lf := bytes.ReplaceAll(buf.Bytes(), []byte("\r\n"), []byte("\n"))
-		out = append(out, bytes.ReplaceAll(lf, []byte("\n"), []byte("\r\n")))
-	}
-	return out
+	return bodies
 }
 
 // BenchmarkDecodeCorpus decompresses every message of bench.mbox packed

@@ -252,17 +252,8 @@ func (s *Store) restoreMarkers(ctx context.Context, a *Account) error {
 	if err != nil {
 		return fmt.Errorf("read acl: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := scanColumn[string](rows)
+	if err != nil {
 		return err
 	}
 	s.aclMu.Lock()

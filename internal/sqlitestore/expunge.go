@@ -398,17 +398,8 @@ func (t *writeTx) applyTextDrops() error {
 	if err != nil {
 		return fmt.Errorf("text index: %w", err)
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := scanColumn[int64](rows)
+	if err != nil {
 		return err
 	}
 	if len(ids) == 0 {

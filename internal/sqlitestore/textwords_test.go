@@ -86,13 +86,11 @@ func TestTextWords(t *testing.T) {
 	check("expunged")
 }
 
-// TestTextWordsUpgrade: a version 16 database gets the word index empty,
-// its stored mail marked missing and searched by the trigram phrase, new
-// mail by the words, until Reindex writes every row's words.
-func TestTextWordsUpgrade(t *testing.T) {
-	r := rand.New(rand.NewPCG(textSeed(t), 18))
+// version16With30 makes a version 16 database of 30 random messages and
+// opens it (without the background indexer), upgraded to the word index.
+func version16With30(t *testing.T, r *rand.Rand) (*Store, *Account, store.MailboxInfo, string) {
+	t.Helper()
 	dir := t.TempDir()
-	ctx := context.Background()
 	s := openStore(t, dir, Options{InlineBodyMax: 1500})
 	a := aliceAccount(t, s)
 	inbox := mustMailbox(t, a, "INBOX")
@@ -100,12 +98,21 @@ func TestTextWordsUpgrade(t *testing.T) {
 	a.Close()
 	s.Close()
 	downgradeAlice(t, dir, append(slices.Clone(undoV17), `PRAGMA user_version = 16`)...)
-
 	s = openStore(t, dir, Options{InlineBodyMax: 1500})
-	a, err := s.openAccount(ctx, "alice")
+	a, err := s.openAccount(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, a, inbox, dir
+}
+
+// TestTextWordsUpgrade: a version 16 database gets the word index empty,
+// its stored mail marked missing and searched by the trigram phrase, new
+// mail by the words, until Reindex writes every row's words.
+func TestTextWordsUpgrade(t *testing.T) {
+	r := rand.New(rand.NewPCG(textSeed(t), 18))
+	ctx := context.Background()
+	s, a, inbox, _ := version16With30(t, r)
 	defer a.Close()
 	if m, err := textWordsMissing(ctx, a.u.r); err != nil || m != 30 {
 		t.Fatalf("missing mark %d, %v; want 30", m, err)
@@ -132,21 +139,8 @@ func TestTextWordsBehind(t *testing.T) {
 	defer func(n int) { behindBatch = n }(behindBatch)
 	behindBatch = 7
 	r := rand.New(rand.NewPCG(textSeed(t), 19))
-	dir := t.TempDir()
 	ctx := context.Background()
-	s := openStore(t, dir, Options{InlineBodyMax: 1500})
-	a := aliceAccount(t, s)
-	inbox := mustMailbox(t, a, "INBOX")
-	appendRandom(t, r, a, inbox.ID, 30)
-	a.Close()
-	s.Close()
-	downgradeAlice(t, dir, append(slices.Clone(undoV17), `PRAGMA user_version = 16`)...)
-
-	s = openStore(t, dir, Options{InlineBodyMax: 1500})
-	a, err := s.openAccount(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, a, inbox, dir := version16With30(t, r)
 	for step, want := range []int64{23, 16} {
 		if more, _, err := a.u.wordsStep(ctx); err != nil || !more {
 			t.Fatalf("step %d: %v, %v", step, more, err)
@@ -172,7 +166,8 @@ func TestTextWordsBehind(t *testing.T) {
 	s.Close()
 
 	s = openStore(t, dir, Options{InlineBodyMax: 1500, TextIndexBehind: true})
-	if a, err = s.openAccount(ctx, "alice"); err != nil {
+	a, err := s.openAccount(ctx, "alice")
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()

@@ -426,3 +426,17 @@ func (t *writeTx) refreshManifest() {
 		t.man.ModSeqFloor, t.man.PrevFloor = disk.ModSeqFloor, disk.PrevFloor
 	}
 }
+
+// scanColumn reads the one column of every row of rows, and closes them.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
