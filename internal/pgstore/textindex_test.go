@@ -266,34 +266,41 @@ func TestSearchTextContentMap(t *testing.T) {
 	check("INBOX unchanged", inbox, store.TextBody, all, "3:4")
 }
 
+// upgradedWith gives alice the messages bodies in a fresh database, turns
+// it back with the statements undo, and opens it again, which upgrades it
+// to the current version.
+func upgradedWith(t *testing.T, bodies []string, undo ...string) *Store {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{NoListen: true})
+	if err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	appendInbox(t, s, "alice", bodies...)
+	for _, q := range undo {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+	s = openTest(t, dsn, Options{NoListen: true})
+	var version int
+	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&version); err != nil || version != SchemaVersion {
+		t.Fatalf("upgraded to version %d (want %d), %v", version, SchemaVersion, err)
+	}
+	return s
+}
+
 // TestSubjectsUpgradeFromV19: a store at version 19, whose SUBJECT index
 // is on text_index_fields, gets text_index_subjects with the subjects it
 // held (no rebuild), SUBJECT answers from it at once, the old index is
 // gone, messages appended after the upgrade are written to it, and an
 // expunged and reclaimed message's row goes with its contents.
 func TestSubjectsUpgradeFromV19(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	s := openTest(t, dsn, Options{NoListen: true})
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	appendInbox(t, s, "alice", "Subject: Quarterly Report\r\n\r\nbody\r\n", "Subject: lunch\r\n\r\nreport inside\r\n")
-	for _, q := range []string{
+	s := upgradedWith(t, []string{"Subject: Quarterly Report\r\n\r\nbody\r\n", "Subject: lunch\r\n\r\nreport inside\r\n"},
 		`DROP TABLE text_index_subjects`,
 		`CREATE INDEX text_index_fields_subject ON text_index_fields USING gin (subject gin_trgm_ops)`,
-		`DELETE FROM tidemark_schema WHERE version >= 20`,
-	} {
-		if _, err := s.pool.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	s.Close()
-
-	s = openTest(t, dsn, Options{NoListen: true})
-	var version int
-	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&version); err != nil || version != SchemaVersion {
-		t.Fatalf("upgraded to version %d (want %d), %v", version, SchemaVersion, err)
-	}
+		`DELETE FROM tidemark_schema WHERE version >= 20`)
 	var oldIndex bool
 	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('text_index_fields_subject') IS NOT NULL`).Scan(&oldIndex); err != nil || oldIndex {
 		t.Fatalf("text_index_fields_subject still there: %v, %v", oldIndex, err)
@@ -332,27 +339,9 @@ func TestSubjectsUpgradeFromV19(t *testing.T) {
 // Reindex every row has its words and the mark is gone. An expunged and
 // reclaimed message's words go with its contents.
 func TestWordsUpgradeFromV20(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	s := openTest(t, dsn, Options{NoListen: true})
-	if err := s.CreateUser(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	appendInbox(t, s, "alice", "Subject: a\r\n\r\nThe Benchmark ran\r\n", "Subject: b\r\n\r\nbench mark\r\n")
-	for _, q := range []string{
+	s := upgradedWith(t, []string{"Subject: a\r\n\r\nThe Benchmark ran\r\n", "Subject: b\r\n\r\nbench mark\r\n"},
 		`DROP TABLE text_index_words`, `DROP TABLE text_words`, `DROP TABLE text_words_missing`,
-		`DELETE FROM tidemark_schema WHERE version >= 21`,
-	} {
-		if _, err := s.pool.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	s.Close()
-
-	s = openTest(t, dsn, Options{NoListen: true})
-	var version int
-	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM tidemark_schema`).Scan(&version); err != nil || version != SchemaVersion {
-		t.Fatalf("upgraded to version %d (want %d), %v", version, SchemaVersion, err)
-	}
+		`DELETE FROM tidemark_schema WHERE version >= 21`)
 	missing := func() (n int) {
 		t.Helper()
 		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM text_words_missing`).Scan(&n); err != nil {
