@@ -81,10 +81,21 @@ func (t *writeTx) deferText(ids []int64, pending bool) error {
 // have the cores to themselves; beyond behindMax contents behind, it
 // indexes regardless, so that SEARCH never scans more than about that
 // many messages a user appended in one go.
-const (
-	behindMax   = 100_000
-	behindQuiet = 100 * time.Millisecond
-)
+var behindMax int64 = 100_000 // tests lower it
+
+const behindQuiet = 100 * time.Millisecond
+
+// backlogSize returns about how many contents wait for their index rows
+// (0 when none do, or when it cannot tell).
+func (u *userDB) backlogSize(ctx context.Context) int64 {
+	var n int64
+	err := u.r.QueryRowContext(ctx, `SELECT coalesce((SELECT max(id) FROM contents), 0) - value
+		FROM meta WHERE key = '`+textPendingKey+`'`).Scan(&n)
+	if err != nil {
+		return 0
+	}
+	return n
+}
 
 // appendsRunning tells the indexer whether it should give way: an append
 // is under way, or one ended less than behindQuiet ago.
@@ -137,15 +148,18 @@ func (u *userDB) startIndexer() {
 			case <-ix.wake:
 			}
 			ix.busy.Store(true)
-			for behind := int64(0); ; {
-				if behind < behindMax {
-					for u.appendsRunning() {
-						select {
-						case <-time.After(behindQuiet):
-						case <-ctx.Done():
-							return
-						}
+			for behind := u.backlogSize(ctx); ; {
+				// Give way while appends run, unless the backlog has
+				// grown past behindMax meanwhile: a client appending
+				// without pause would otherwise hold the index back
+				// for as long as it appends.
+				for behind < behindMax && u.appendsRunning() {
+					select {
+					case <-time.After(behindQuiet):
+					case <-ctx.Done():
+						return
 					}
+					behind = u.backlogSize(ctx)
 				}
 				select {
 				case ix.hold <- struct{}{}:

@@ -201,3 +201,21 @@ func TestTextIndexBehindKeepsOpen(t *testing.T) {
 	}
 	assertIndexRows(t, s, a)
 }
+
+// TestIndexerOvertakesEndlessAppends: while a client appends without a
+// pause, the indexer gives way only up to behindMax contents behind; past
+// that it indexes, instead of waiting for the appends to end.
+func TestIndexerOvertakesEndlessAppends(t *testing.T) {
+	defer func(m int64) { behindMax = m }(behindMax)
+	behindMax = 5
+	r := rand.New(rand.NewPCG(textSeed(t), 12))
+	s := openStore(t, t.TempDir(), Options{InlineBodyMax: 1500, TextIndexBehind: true})
+	a := aliceAccount(t, s)
+	inbox := mustMailbox(t, a, "INBOX")
+	release := holdIndexer(a)
+	appendRandom(t, r, a, inbox.ID, 10)
+	a.u.appendStarted() // an append that does not end while the test runs
+	defer a.u.appendDone()
+	release()
+	waitIndexed(t, a)
+}
